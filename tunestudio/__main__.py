@@ -1,0 +1,3 @@
+from tunestudio.cli import entry
+
+entry()

@@ -1,0 +1,56 @@
+"""The one record type every format is read into.
+
+A record is either a conversation (`messages`: a list of {"role", "content"} with roles
+system / user / assistant) or plain text (`text`, for language-model training). It remembers the
+file and the line (or row) it came from, so every message about it can point the user there.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+ROLES = ("system", "user", "assistant")
+
+
+@dataclass
+class Record:
+    source: str                          # the file it came from (as shown to the user)
+    line: int                            # 1-based line in that file (row for CSV/Parquet, counting the header as line 1)
+    messages: list[dict] | None = None   # [{"role": "user", "content": "..."}, ...]
+    text: str | None = None              # plain-text records
+    meta: dict = field(default_factory=dict)  # other columns kept for grouping (e.g. a label)
+
+    @property
+    def is_chat(self) -> bool:
+        return self.messages is not None
+
+    def where(self) -> str:
+        return f"{self.source}:{self.line}"
+
+    def prompt(self) -> list[dict]:
+        """The conversation up to (not including) the last assistant turn: what a model is asked."""
+        msgs = self.messages or []
+        last = max((i for i, m in enumerate(msgs) if m["role"] == "assistant"), default=len(msgs))
+        return msgs[:last]
+
+    def reference(self) -> str:
+        """The last assistant turn: what a model should answer (the evaluation reference)."""
+        for m in reversed(self.messages or []):
+            if m["role"] == "assistant":
+                return m["content"]
+        return self.text or ""
+
+    def to_dict(self) -> dict:
+        d = {"source": self.source, "line": self.line}
+        if self.messages is not None:
+            d["messages"] = self.messages
+        if self.text is not None:
+            d["text"] = self.text
+        if self.meta:
+            d["meta"] = self.meta
+        return d
+
+    @classmethod
+    def from_dict(cls, d: dict) -> "Record":
+        return cls(source=d["source"], line=d["line"], messages=d.get("messages"),
+                   text=d.get("text"), meta=d.get("meta") or {})

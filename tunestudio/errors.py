@@ -1,0 +1,10 @@
+"""The one exception type that means "the user gave us something we cannot use".
+
+The CLI turns it into one line on stderr and exit code 1, with no traceback: the message must
+say what is wrong and where (file, line or row, option name), and what to do about it.
+Anything else that escapes is a bug in tunestudio and keeps its traceback.
+"""
+
+
+class UserError(Exception):
+    """Bad input from the user: a data file, an option, a missing model or run."""

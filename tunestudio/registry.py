@@ -1,0 +1,175 @@
+"""The registry: one SQLite file per workspace (tunestudio.db) that remembers every run,
+dataset, evaluation, benchmark and human rating.
+
+Plain `sqlite3`, WAL mode so the UI can read while a training process writes. JSON columns hold
+structured values (config, metrics, split). Each area adds its own query functions beside its
+code; the schema lives here so it is in one place.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import sqlite3
+import time
+from contextlib import contextmanager
+from pathlib import Path
+
+from tunestudio.errors import UserError
+
+SCHEMA = """
+CREATE TABLE IF NOT EXISTS runs (
+    id            TEXT PRIMARY KEY,
+    name          TEXT NOT NULL,
+    status        TEXT NOT NULL,          -- queued | running | completed | stopped | failed
+    created_at    REAL NOT NULL,
+    started_at    REAL,
+    finished_at   REAL,
+    pid           INTEGER,                -- the training process, while running
+    base_model    TEXT,
+    base_revision TEXT,                   -- hub revision or a hash of the local weights
+    method        TEXT,
+    dataset       TEXT,
+    dataset_hash  TEXT,
+    split         TEXT,                   -- JSON: fractions, seed, row ids / split files
+    config        TEXT,                   -- JSON: the full run config
+    parent_id     TEXT,
+    metrics       TEXT,                   -- JSON
+    output_dir    TEXT,
+    error         TEXT
+);
+CREATE INDEX IF NOT EXISTS runs_name ON runs(name);
+CREATE TABLE IF NOT EXISTS datasets (
+    hash       TEXT PRIMARY KEY,          -- sha256 of the file content(s)
+    name       TEXT NOT NULL,
+    path       TEXT NOT NULL,
+    rows       INTEGER,
+    format     TEXT,
+    first_seen REAL NOT NULL
+);
+CREATE TABLE IF NOT EXISTS evaluations (
+    id           INTEGER PRIMARY KEY AUTOINCREMENT,
+    created_at   REAL NOT NULL,
+    run_id       TEXT,
+    model        TEXT,
+    dataset      TEXT,
+    split        TEXT,
+    n            INTEGER,
+    metrics      TEXT,                    -- JSON
+    base_metrics TEXT,                    -- JSON, with --compare-base
+    output_dir   TEXT
+);
+CREATE TABLE IF NOT EXISTS benchmarks (
+    id         INTEGER PRIMARY KEY AUTOINCREMENT,
+    created_at REAL NOT NULL,
+    dataset    TEXT,
+    results    TEXT                       -- JSON: the leaderboard rows
+);
+CREATE TABLE IF NOT EXISTS rating_sessions (
+    id         INTEGER PRIMARY KEY AUTOINCREMENT,
+    created_at REAL NOT NULL,
+    name       TEXT,
+    a_label    TEXT NOT NULL,             -- what A really is (hidden from the rater)
+    b_label    TEXT NOT NULL,
+    items      TEXT NOT NULL              -- JSON: [{prompt, a, b, swapped}]
+);
+CREATE TABLE IF NOT EXISTS ratings (
+    id         INTEGER PRIMARY KEY AUTOINCREMENT,
+    session_id INTEGER NOT NULL REFERENCES rating_sessions(id),
+    item       INTEGER NOT NULL,
+    choice     TEXT NOT NULL,             -- A | B | tie (as the rater saw them)
+    comment    TEXT,
+    rater      TEXT,
+    created_at REAL NOT NULL
+);
+"""
+
+JSON_COLUMNS = {"split", "config", "metrics", "results", "items", "base_metrics"}
+
+
+def connect(db_path: Path) -> sqlite3.Connection:
+    db_path = Path(db_path)
+    db_path.parent.mkdir(parents=True, exist_ok=True)
+    conn = sqlite3.connect(db_path, timeout=30, isolation_level=None)  # autocommit; `transaction()` for more
+    conn.row_factory = sqlite3.Row
+    conn.execute("PRAGMA journal_mode=WAL")
+    conn.execute("PRAGMA busy_timeout=30000")
+    conn.executescript(SCHEMA)
+    return conn
+
+
+@contextmanager
+def transaction(conn: sqlite3.Connection):
+    conn.execute("BEGIN IMMEDIATE")
+    try:
+        yield conn
+    except BaseException:
+        conn.execute("ROLLBACK")
+        raise
+    conn.execute("COMMIT")
+
+
+def row_to_dict(row: sqlite3.Row | None) -> dict | None:
+    if row is None:
+        return None
+    d = dict(row)
+    for k in JSON_COLUMNS & d.keys():
+        if d[k] is not None:
+            d[k] = json.loads(d[k])
+    return d
+
+
+def _encode(values: dict) -> dict:
+    return {k: (json.dumps(v, default=str) if k in JSON_COLUMNS and v is not None else v)
+            for k, v in values.items()}
+
+
+# ---- runs ------------------------------------------------------------------------------------
+
+def insert_run(conn: sqlite3.Connection, **values) -> None:
+    values.setdefault("created_at", time.time())
+    values = _encode(values)
+    cols = ", ".join(values)
+    conn.execute(f"INSERT INTO runs ({cols}) VALUES ({', '.join('?' * len(values))})", list(values.values()))
+
+
+def update_run(conn: sqlite3.Connection, run_id: str, **values) -> None:
+    values = _encode(values)
+    sets = ", ".join(f"{k} = ?" for k in values)
+    conn.execute(f"UPDATE runs SET {sets} WHERE id = ?", [*values.values(), run_id])
+
+
+def _pid_alive(pid: int | None) -> bool:
+    if not pid:
+        return False
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+def _reap_dead(conn: sqlite3.Connection, run: dict) -> dict:
+    """A run marked running whose process is gone crashed (killed, machine rebooted): say so."""
+    if run["status"] == "running" and not _pid_alive(run.get("pid")):
+        error = run.get("error") or "the training process ended without finishing (killed or crashed)"
+        update_run(conn, run["id"], status="failed", error=error, finished_at=run.get("finished_at") or time.time())
+        run = {**run, "status": "failed", "error": error}
+    return run
+
+
+def get_run(conn: sqlite3.Connection, ref: str) -> dict:
+    """A run by id, or by name (the newest run of that name)."""
+    row = conn.execute("SELECT * FROM runs WHERE id = ?", (ref,)).fetchone()
+    if row is None:
+        row = conn.execute("SELECT * FROM runs WHERE name = ? ORDER BY created_at DESC LIMIT 1", (ref,)).fetchone()
+    if row is None:
+        raise UserError(f"no run '{ref}' in this workspace: `tunestudio runs list` shows them")
+    return _reap_dead(conn, row_to_dict(row))
+
+
+def list_runs(conn: sqlite3.Connection) -> list[dict]:
+    rows = conn.execute("SELECT * FROM runs ORDER BY created_at DESC").fetchall()
+    return [_reap_dead(conn, row_to_dict(r)) for r in rows]
