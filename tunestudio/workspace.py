@@ -83,7 +83,11 @@ class Workspace:
     def list_datasets(self) -> list[str]:
         if not self.datasets_dir.is_dir():
             return []
-        return sorted(p.name for p in self.datasets_dir.iterdir() if p.is_file() and not p.name.startswith("."))
+        # cleaning reports (`NAME.clean.report.jsonl`) sit beside the data but are not datasets
+        return sorted(
+            p.name for p in self.datasets_dir.iterdir()
+            if p.is_file() and not p.name.startswith(".") and ".report." not in p.name
+        )
 
     def list_models(self) -> list[str]:
         if not self.models_dir.is_dir():

@@ -1,0 +1,151 @@
+"""`data clean`: the input is never changed; a new file and a report say what was removed and why."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import random
+import shutil
+import time
+from pathlib import Path
+
+from conftest import run_cli
+from test_data_stats import make_tiny_model
+from tunestudio.data.clean import clean_dataset, near_duplicates
+from tunestudio.data.load import load_file
+from tunestudio.data.records import Record
+from tunestudio.workspace import Workspace
+
+BROKEN = Path(__file__).parent / "fixtures" / "data" / "broken"
+
+
+def sha(path: Path) -> str:
+    return hashlib.sha256(path.read_bytes()).hexdigest()
+
+
+def report_rows(path: Path) -> list[dict]:
+    return [json.loads(line) for line in path.read_text().splitlines()]
+
+
+def msg(user, answer):
+    return {"messages": [{"role": "user", "content": user}, {"role": "assistant", "content": answer}]}
+
+
+def test_clean_removes_with_reasons_and_keeps_input(tmp_path):
+    ws = Workspace(tmp_path).ensure()
+    src = ws.datasets_dir / "mixed.jsonl"
+    lines = [
+        json.dumps(msg("  What is the capital of France?  ", "Paris ")),                  # 1 kept, trimmed
+        json.dumps(msg("What is the capital of France?", "Paris")),                       # 2 duplicate of 1
+        json.dumps(msg("What is the capital of France ?", "paris")),                      # 3 near-duplicate of 1
+        json.dumps(msg("What is the capital of Spain?", "Madrid")),                       # 4 kept
+        "{broken json",                                                                    # 5 error
+        json.dumps(msg("Say nothing", "")),                                                # 6 empty
+        json.dumps(msg("Cafe\u0301 au lait?", "Oui")),                                     # 7 kept, NFC
+        json.dumps(msg("What is the capital of Spain?", "Barcelona")),                    # 8 kept: other answer
+        json.dumps({"messages": [{"role": "user", "content": "hi"}, {"role": "robot", "content": "x"}]}),  # 9 error
+    ]
+    src.write_text("\n".join(lines) + "\n")
+    before = sha(src)
+    p = run_cli("data", "clean", "mixed.jsonl", "--json", ws=tmp_path, timeout=60)
+    assert p.returncode == 0, p.stderr
+    assert sha(src) == before
+    out = json.loads(p.stdout)
+    assert out["kept"] == 4
+    assert out["removed"] == {"error": 2, "empty": 1, "duplicate": 1, "near-duplicate": 1}
+    cleaned = ws.datasets_dir / "mixed.clean.jsonl"
+    report = ws.datasets_dir / "mixed.clean.report.jsonl"
+    assert out["files"][0]["output"] == str(cleaned) and out["files"][0]["report"] == str(report)
+    rows = [json.loads(line) for line in cleaned.read_text().splitlines()]
+    assert rows[0] == msg("What is the capital of France?", "Paris")
+    assert rows[2]["messages"][0]["content"] == "Caf\u00e9 au lait?"
+    assert [r["messages"][1]["content"] for r in rows] == ["Paris", "Madrid", "Oui", "Barcelona"]
+    assert [(r["file"], r["line"], r["reason"]) for r in report_rows(report)] == [
+        ("mixed.jsonl", 2, "duplicate"), ("mixed.jsonl", 3, "near-duplicate"), ("mixed.jsonl", 5, "error"),
+        ("mixed.jsonl", 6, "empty"), ("mixed.jsonl", 9, "error")]
+    # The cleaned file passes the check.
+    assert run_cli("data", "check", "mixed.clean.jsonl", ws=tmp_path, timeout=60).returncode == 0
+
+    # Cleaning again never overwrites: a new name, and the earlier outputs are untouched.
+    first_clean = sha(cleaned)
+    p = run_cli("data", "clean", "mixed.jsonl", ws=tmp_path, timeout=60)
+    assert p.returncode == 0 and "mixed.clean-2.jsonl" in p.stdout
+    assert sha(cleaned) == first_clean and sha(src) == before
+    assert (ws.datasets_dir / "mixed.clean-2.report.jsonl").is_file()
+
+
+def test_clean_broken_corpus_never_touches_input(tmp_path):
+    ws = Workspace(tmp_path).ensure()
+    shutil.copytree(BROKEN, ws.datasets_dir, dirs_exist_ok=True)
+    hashes = {p.name: sha(p) for p in ws.datasets_dir.iterdir()}
+    for name in hashes:
+        try:
+            results = clean_dataset(ws, name)
+        except Exception as e:   # files with nothing readable are refused with a UserError
+            assert type(e).__name__ == "UserError" and name in str(e)
+            continue
+        for r in results:
+            loaded = load_file(ws.datasets_dir / name)
+            assert r.kept == len(loaded.records) - sum(rm.reason != "error" and rm.reason != "empty"
+                                                       for rm in r.removals)
+            reported = {(x["line"], x["reason"]) for x in report_rows(r.report)}
+            assert {(p.line, "empty" if p.message.startswith("empty") else "error") for p in loaded.errors} <= reported
+    assert {p.name: sha(p) for p in ws.datasets_dir.iterdir() if p.name in hashes} == hashes
+
+
+def test_max_tokens(tmp_path):
+    ws = Workspace(tmp_path).ensure()
+    make_tiny_model(ws.models_dir / "tiny")
+    (ws.datasets_dir / "t.jsonl").write_text(
+        json.dumps(msg("short one", "ok")) + "\n" + json.dumps(msg(" ".join(["w"] * 30), "ok")) + "\n")
+    [r] = clean_dataset(ws, "t.jsonl", model="tiny", max_tokens=20)
+    assert r.kept == 1 and r.removed == {"too-long": 1}
+    assert report_rows(r.report)[0]["line"] == 2 and "33 tokens" in report_rows(r.report)[0]["detail"]
+
+
+def test_split_set_cleans_into_a_split_set(tmp_path):
+    ws = Workspace(tmp_path).ensure()
+    (ws.datasets_dir / "s.train.jsonl").write_text(json.dumps(msg("a", "b")) + "\n" + json.dumps(msg("a", "b")) + "\n")
+    (ws.datasets_dir / "s.test.jsonl").write_text(json.dumps(msg("c", "d")) + "\n")
+    results = clean_dataset(ws, "s")
+    assert sorted(r.output.name for r in results) == ["s.clean.test.jsonl", "s.clean.train.jsonl"]
+    from tunestudio.data.split import resolve_dataset
+    assert set(resolve_dataset(ws, "s.clean")) == {"train", "test"}
+
+
+def test_near_duplicates_fast_and_only_same_answer():
+    rng = random.Random(0)
+    words = ["".join(rng.choice("abcdefghijklmnopqrstuvwxyz") for _ in range(rng.randint(2, 9))) for _ in range(3000)]
+    records = []
+    for i in range(10_000):
+        prompt = " ".join(rng.choice(words) for _ in range(rng.randint(8, 30)))
+        records.append(Record("f", i + 1, messages=[{"role": "user", "content": prompt},
+                                                     {"role": "assistant", "content": rng.choice(["yes", "no"])}]))
+    # a copy with other case and an extra full stop, same answer; and a copy with another answer
+    base = records[10].messages
+    records.append(Record("f", 10_001, messages=[{"role": "user", "content": base[0]["content"].upper() + "."},
+                                                  base[1]]))
+    other = "no" if base[1]["content"] == "yes" else "yes"
+    records.append(Record("f", 10_002, messages=[base[0], {"role": "assistant", "content": other}]))
+    start = time.perf_counter()
+    found = near_duplicates(records)
+    elapsed = time.perf_counter() - start
+    assert found == {10_000: 10}
+    assert elapsed < 30, elapsed   # ~3 s on an idle 2-core machine
+
+
+def test_shared_template_and_system_prompt_are_not_near_duplicates():
+    system = "You are a careful assistant that classifies customer reviews. " * 10
+    instruction = "Classify the sentiment of the following review as positive or negative."
+    reviews = [f"{a} {b}" for a in ("Great", "Superb", "Loved it", "Works well", "Nice one", "Top notch")
+               for b in ("phone", "lamp", "kettle", "chair", "bike")]
+    records = [Record("f", i + 1, messages=[{"role": "system", "content": system},
+                                            {"role": "user", "content": f"{instruction}\n\n{r}, order #{i}"},
+                                            {"role": "assistant", "content": "positive"}])
+               for i, r in enumerate(reviews)]
+    assert near_duplicates(records) == {}
+    # ... but the same review again with a small edit is one
+    copy = records[7].messages[1]["content"].replace("Superb", "SUPERB ")
+    records.append(Record("f", 99, messages=[records[7].messages[0], {"role": "user", "content": copy},
+                                             records[7].messages[2]]))
+    assert near_duplicates(records) == {30: 7}

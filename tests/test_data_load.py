@@ -1,0 +1,179 @@
+"""Every supported format and alias read into the records a user expects, with source and line."""
+
+from __future__ import annotations
+
+import shutil
+from pathlib import Path
+
+import pytest
+
+from tunestudio.data.load import load_file, parse_mapping
+from tunestudio.errors import UserError
+
+FIXTURES = Path(__file__).parent / "fixtures" / "data" / "formats"
+
+
+def chat(*turns):
+    return [{"role": r, "content": c} for r, c in turns]
+
+
+def load(name, **kw):
+    result = load_file(FIXTURES / name, **kw)
+    assert result.errors == [], [str(p) for p in result.errors]
+    return result
+
+
+def test_alpaca_json_array_lines_system_input_and_meta():
+    r = load("alpaca.json")
+    assert r.format == "alpaca"
+    assert [x.line for x in r.records] == [2, 8, 9]  # the line where each array element starts
+    assert r.records[0].messages == chat(("user", "Translate to French.\n\nGood morning"), ("assistant", "Bonjour"))
+    assert r.records[1].messages == chat(("user", "Name a primary colour."), ("assistant", "Red"))  # empty input: no "\n\n"
+    assert r.records[2].messages == chat(("system", "You are terse."), ("user", "Add the numbers.\n\n2 and 3"),
+                                         ("assistant", "5"))
+    assert r.records[0].meta == {"category": "translation"}
+    assert {x.source for x in r.records} == {"alpaca.json"}
+
+
+def test_alpaca_jsonl_skips_blank_lines_keeps_line_numbers():
+    r = load("alpaca.jsonl")
+    assert [x.line for x in r.records] == [1, 3]
+    assert r.records[1].messages == chat(("user", "Say hi."), ("assistant", "hi"))
+    assert r.records[1].meta == {"id": 7}
+
+
+def test_prompt_completion():
+    r = load("prompt_completion.jsonl")
+    assert r.format == "alpaca" and r.fields == {"instruction": "prompt", "output": "completion"}
+    assert r.records[0].messages == chat(("user", "The capital of France is"), ("assistant", " Paris"))
+    assert r.records[0].reference() == " Paris"
+
+
+def test_question_answer_csv_multiline_cell_and_row_lines():
+    r = load("qa.csv")
+    assert r.fields == {"instruction": "question", "output": "answer"}
+    assert [x.line for x in r.records] == [2, 4]  # header is line 1; row 1 spans lines 2-3
+    assert r.records[0].messages[1]["content"] == "Water,\nthe liquid"
+    assert r.records[1].meta == {"source": "bio"}
+
+
+def test_query_context_response_tsv():
+    r = load("query_response.tsv")
+    assert r.fields == {"instruction": "query", "input": "context", "output": "response"}
+    assert r.records[0].messages == chat(("user", "Summarise\n\nA long text."), ("assistant", "Short."))
+    assert r.records[1].messages == chat(("user", "Count the words"), ("assistant", "three"))
+
+
+def test_openai_messages_multi_turn_and_content_parts():
+    r = load("messages.jsonl")
+    assert r.format == "messages"
+    assert r.records[0].messages == chat(("system", "Be brief."), ("user", "Hi"), ("assistant", "Hello!"),
+                                         ("user", "Bye"), ("assistant", "Goodbye."))
+    assert r.records[0].meta == {"id": "a1"}
+    assert r.records[0].reference() == "Goodbye."
+    assert r.records[1].messages[0]["content"] == "Part one. Part two."
+
+
+def test_sharegpt_wrapped_object_and_role_names():
+    r = load("sharegpt.json")
+    assert r.format == "sharegpt"
+    assert [x.line for x in r.records] == [3, 10]  # the "{" of each conversation
+    assert r.records[0].messages == chat(("system", "You help."), ("user", "What is 1+1?"), ("assistant", "2"))
+    assert [m["role"] for m in r.records[1].messages] == ["user", "assistant", "user", "assistant"]
+    assert r.records[1].meta == {"source": "chat-log"}
+
+
+def test_sharegpt_top_level_system_column():
+    r = load("sharegpt.jsonl")
+    assert r.records[0].messages == chat(("system", "Reply with one word."), ("user", "Ping"), ("assistant", "Pong"))
+
+
+def test_plain_text_blank_lines_and_separator():
+    r = load("text.txt")
+    assert r.format == "text"
+    assert [(x.line, x.text) for x in r.records] == [
+        (1, "First document,\nstill the first."), (5, "Second document."), (7, "Third\ndocument.")]
+    r = load("text_sep.txt", separator="<|doc|>")
+    assert [(x.line, x.text) for x in r.records] == [(1, "doc one"), (2, "doc two\nline two"), (3, "doc three")]
+
+
+def test_text_jsonl():
+    r = load("text.jsonl")
+    assert r.format == "text"
+    assert [x.text for x in r.records] == ["Once upon a time.", "The end."]
+    assert r.records[1].meta == {"lang": "en"}
+
+
+def test_text_label_csv_is_an_instruction_pair():
+    r = load("classify.csv")
+    assert r.format == "alpaca" and r.fields == {"instruction": "text", "output": "label"}
+    assert r.records[1].messages == chat(("user", "Boring and long"), ("assistant", "negative"))
+
+
+def test_explicit_format_and_mapping():
+    bad = load_file(FIXTURES / "custom.jsonl")
+    assert bad.errors and "cannot tell the format" in bad.errors[0].message
+    r = load("custom.jsonl", fmt="alpaca", mapping="instruction=q,output=a")
+    assert r.records[0].messages == chat(("user", "Colour of the sky?"), ("assistant", "Blue"))
+    assert r.records[0].meta == {"note": "easy"}
+    assert r.describe() == "alpaca (instruction=q, output=a)"
+
+
+def test_mapping_overrides_detection():
+    # Without a mapping "label"-less qa.csv reads question->answer; map the answer to another column.
+    r = load("qa.csv", mapping={"output": "source"})
+    assert r.records[0].messages[1]["content"] == "chem"
+    assert r.records[0].meta == {"answer": "Water,\nthe liquid"}
+
+
+def test_bad_mapping_and_format_are_user_errors():
+    with pytest.raises(UserError, match="unknown field 'answer'"):
+        parse_mapping("answer=x")
+    with pytest.raises(UserError, match="FIELD=COLUMN"):
+        parse_mapping("instruction")
+    with pytest.raises(UserError, match="--format 'xml'"):
+        load_file(FIXTURES / "alpaca.json", fmt="xml")
+
+
+def test_parquet(tmp_path):
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    path = tmp_path / "rows.parquet"
+    pq.write_table(pa.Table.from_pylist([
+        {"instruction": "a", "output": "b", "n": 1},
+        {"instruction": "c", "output": None, "n": 2},
+        {"messages": None, "instruction": "e", "output": "f", "n": 3},
+    ]), path)
+    r = load_file(path)
+    assert r.format == "alpaca"
+    assert [(x.line, x.messages[1]["content"], x.meta["n"]) for x in r.records] == [(1, "b", 1), (3, "f", 3)]
+    assert [(p.line, p.message) for p in r.errors] == [(2, "null value in 'output' (response)")]
+
+
+def test_parquet_conversations(tmp_path):
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    path = tmp_path / "chat.parquet"
+    pq.write_table(pa.Table.from_pylist([
+        {"conversations": [{"from": "human", "value": "hi"}, {"from": "gpt", "value": "yo"}]}]), path)
+    r = load_file(path)
+    assert r.format == "sharegpt"
+    assert r.records[0].messages == chat(("user", "hi"), ("assistant", "yo"))
+
+
+def test_json_lines_in_a_json_file_and_bom(tmp_path):
+    shutil.copy(FIXTURES / "prompt_completion.jsonl", tmp_path / "pc.json")
+    r = load_file(tmp_path / "pc.json")
+    assert [x.line for x in r.records] == [1, 2] and r.warnings
+    (tmp_path / "bom.csv").write_bytes("\ufeffinstruction,output\nå,ø\n".encode())
+    r = load_file(tmp_path / "bom.csv")
+    assert r.errors == [] and r.records[0].messages[0]["content"] == "å"
+
+
+def test_strict_raises_for_unusable_file(tmp_path):
+    (tmp_path / "x.doc").write_text("hi")
+    assert load_file(tmp_path / "x.doc").errors[0].line == 0
+    with pytest.raises(UserError, match="x.doc"):
+        load_file(tmp_path / "x.doc", strict=True)

@@ -1,0 +1,97 @@
+"""`data stats` numbers (and token counts through a model's tokenizer) match the data."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from conftest import run_cli
+from tunestudio.data.commands import render_stats
+from tunestudio.data.stats import compute_stats, histogram, stats_dataset
+from tunestudio.data.load import load_file
+from tunestudio.workspace import Workspace
+
+
+def make_tiny_model(folder: Path) -> Path:
+    """A word-level tokenizer (one token per word or punctuation mark) saved as a model folder,
+    with a chat template that adds one "<role>" token per message."""
+    from tokenizers import Tokenizer, models, pre_tokenizers
+    from transformers import PreTrainedTokenizerFast
+
+    tok = Tokenizer(models.WordLevel({"[UNK]": 0}, unk_token="[UNK]"))
+    tok.pre_tokenizer = pre_tokenizers.WhitespaceSplit()
+    fast = PreTrainedTokenizerFast(tokenizer_object=tok, unk_token="[UNK]", model_max_length=64)
+    fast.chat_template = "{% for m in messages %}<{{ m['role'] }}> {{ m['content'] }} {% endfor %}"
+    folder.mkdir(parents=True, exist_ok=True)
+    fast.save_pretrained(folder)
+    (folder / "config.json").write_text(json.dumps({"model_type": "llama"}))
+    return folder
+
+
+def write_jsonl(path: Path, rows):
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text("".join(json.dumps(r) + "\n" for r in rows))
+
+
+def test_stats_chars_roles_turns_labels(tmp_path):
+    ws = Workspace(tmp_path).ensure()
+    rows = [{"instruction": f"review {i}", "output": "positive" if i < 8 else "negative"} for i in range(10)]
+    rows.append(dict(rows[0]))  # one duplicate
+    write_jsonl(ws.datasets_dir / "cls.jsonl", rows)
+    s = stats_dataset(ws, "cls.jsonl")
+    assert s["rows"] == 11 and s["unit"] == "characters" and s["format"] == "alpaca"
+    assert s["roles"] == {"user": 11, "assistant": 11}
+    assert s["turns"]["min"] == s["turns"]["max"] == 2
+    assert s["duplicates"] == 1
+    assert s["labels"] == {"positive": 9, "negative": 2}
+    assert s["dominant_label"]["label"] == "positive"
+    assert any("class imbalance" in w for w in s["warnings"])
+    assert sum(b["count"] for b in s["histogram"]) == 11
+    json.dumps(s)  # the web UI and --json need it JSON-able
+
+
+def test_no_labels_for_free_text():
+    r = load_file(Path(__file__).parent / "fixtures" / "data" / "formats" / "messages.jsonl")
+    s = compute_stats(r.records)
+    assert s["labels"] is None and s["turns"]["max"] == 5
+
+
+def test_histogram_against_cutoff():
+    h = histogram([1, 5, 9, 10, 11, 30], cutoff=10, bins=5)
+    assert [b["count"] for b in h] == [1, 0, 1, 0, 2, 2]
+    assert h[-1]["over_cutoff"] and h[-1]["hi"] == 30
+
+
+def test_token_counts_with_model(tmp_path):
+    ws = Workspace(tmp_path).ensure()
+    make_tiny_model(ws.models_dir / "tiny")
+    write_jsonl(ws.datasets_dir / "t.jsonl", [
+        {"messages": [{"role": "user", "content": "one two three"}, {"role": "assistant", "content": "four"}]},
+        {"messages": [{"role": "user", "content": " ".join(["w"] * 70)}, {"role": "assistant", "content": "x"}]},
+    ])
+    s = stats_dataset(ws, "t.jsonl", model="tiny")
+    # template: "<user> one two three <assistant> four " -> 6 tokens; the second 2 + 70 + 1 = 73
+    assert s["unit"] == "tokens" and s["cutoff"] == 64
+    assert (s["length"]["min"], s["length"]["max"]) == (6, 73)
+    assert s["over_cutoff"] == 1 and s["histogram"][-1]["count"] == 1
+
+    p = run_cli("data", "check", "t.jsonl", "--model", "tiny", "--max-length", "10", "--json", ws=tmp_path, timeout=120)
+    assert p.returncode == 0, p.stderr
+    warnings = json.loads(p.stdout)["warnings"]
+    assert [(w["line"], w["message"].split(",")[0]) for w in warnings] == [(2, "73 tokens")]
+
+    text = render_stats(s)   # what `data stats --model` prints
+    assert "tokens per row" in text and "over the cutoff" in text
+
+
+def test_stats_cli_errors(tmp_path):
+    ws = Workspace(tmp_path).ensure()
+    write_jsonl(ws.datasets_dir / "t.jsonl", [{"text": "hello"}])
+    p = run_cli("data", "stats", "t.jsonl", "--model", "./no-such-model", ws=tmp_path, timeout=120)
+    assert p.returncode == 1 and "Traceback" not in p.stderr and "no-such-model" in p.stderr
+    p = run_cli("data", "stats", "t.jsonl", "--json", ws=tmp_path, timeout=60)
+    assert p.returncode == 0 and json.loads(p.stdout)["rows"] == 1
+    p = run_cli("data", "stats", "t.jsonl", ws=tmp_path, timeout=60)
+    assert p.returncode == 0 and "format text, 1 rows" in p.stdout

@@ -1,0 +1,89 @@
+"""`data check`: validate every row of a dataset and say exactly what is wrong where.
+
+Errors come from loading (a row that cannot be used: invalid JSON, missing or empty response,
+wrong type, unknown role, no assistant turn, null content, bytes that are not UTF-8, unreadable or
+unsupported file, missing columns, empty file). Warnings do not fail the check: exact duplicates,
+rows far longer than the rest, and rows over the length cutoff (tokens of `--model`, else characters).
+"""
+
+from __future__ import annotations
+
+import statistics
+from dataclasses import dataclass, field
+
+from tunestudio.data.load import LoadResult, Problem, load_file, normalize_format, parse_mapping
+from tunestudio.data.records import Record
+from tunestudio.data.split import resolve_dataset
+from tunestudio.data.stats import count_tokens, default_max_length, load_tokenizer, record_text, row_key
+
+LONG_FACTOR = 10        # a row this many times the median length ...
+LONG_MIN_CHARS = 2000   # ... and at least this long is "very long" (a pasted document, a runaway answer)
+
+
+@dataclass
+class CheckReport:
+    format: str | None
+    rows: int
+    errors: list[Problem]
+    warnings: list[Problem]
+    files: dict[str, LoadResult] = field(default_factory=dict)   # split key -> what was loaded
+    unit: str = "characters"
+    max_length: int | None = None
+
+    @property
+    def ok(self) -> bool:
+        return not self.errors
+
+    def to_json(self) -> dict:
+        """Exactly the object `data check --json` prints (ARCHITECTURE.md)."""
+        return {"format": self.format, "rows": self.rows,
+                "errors": [p.to_dict() for p in self.errors],
+                "warnings": [p.to_dict() for p in self.warnings]}
+
+
+def row_warnings(records: list[Record], lengths: list[int] | None = None, max_length: int | None = None,
+                 unit: str = "tokens") -> list[Problem]:
+    """Duplicates, very long rows, and rows over `max_length` (`lengths` per row, in `unit`)."""
+    out = []
+    first_seen: dict[str, Record] = {}
+    chars = [len(record_text(r)) for r in records]
+    median = statistics.median(chars) if chars else 0
+    for i, r in enumerate(records):
+        key = row_key(r)
+        if key in first_seen:
+            out.append(Problem(r.source, r.line, f"duplicate of {first_seen[key].where()}"))
+        else:
+            first_seen[key] = r
+        if chars[i] >= LONG_MIN_CHARS and chars[i] > LONG_FACTOR * median:
+            out.append(Problem(r.source, r.line, f"very long row: {chars[i]} characters (the median is {median:g})"))
+        if max_length and lengths is not None and lengths[i] > max_length:
+            out.append(Problem(r.source, r.line, f"{lengths[i]} {unit}, over the max length of {max_length}: "
+                                                 "it will be truncated"))
+    return out
+
+
+def check_dataset(ws, dataset: str, fmt: str | None = None, mapping=None, model: str | None = None,
+                  max_length: int | None = None, separator: str | None = None) -> CheckReport:
+    """Load every file of `dataset` and report its errors and warnings (raises only for a
+    dataset that cannot be found or a bad option)."""
+    fmt = normalize_format(fmt)
+    mapping = parse_mapping(mapping)
+    files = resolve_dataset(ws, dataset)
+    tokenizer = load_tokenizer(ws, model) if model else None
+    if tokenizer is not None and not max_length:
+        max_length = default_max_length(tokenizer)
+    unit = "tokens" if tokenizer is not None else "characters"
+
+    results = {key: load_file(path, fmt=fmt, mapping=mapping, separator=separator) for key, path in files.items()}
+    errors = [p for r in results.values() for p in r.errors]
+    warnings = [p for r in results.values() for p in r.warnings]
+    records = [rec for r in results.values() for rec in r.records]
+    lengths = None
+    if max_length:
+        lengths = count_tokens(records, tokenizer) if tokenizer is not None else [len(record_text(r)) for r in records]
+    warnings += row_warnings(records, lengths, max_length, unit)
+
+    formats = {r.format for r in results.values() if r.format}
+    first = results.get("all") or results["train"]
+    return CheckReport(first.format if len(formats) <= 1 else "/".join(sorted(formats)),
+                       len(records), errors, warnings, results, unit, max_length)

@@ -1,0 +1,273 @@
+"""`data clean`: write a cleaned copy of a dataset and a report of every row removed, and why.
+
+The input is only ever read. Each row is trimmed (leading/trailing whitespace of every message,
+CRLF -> LF) and NFC-normalised, then dropped, first reason wins, when it:
+  error           cannot be used (what `data check` reports, e.g. invalid JSON, unknown role)
+  empty           has an empty prompt or response (or empty text)
+  duplicate       equals an earlier row exactly (after trimming and normalising)
+  near-duplicate  asks almost the same thing as an earlier row and gets the same answer
+  too-long        has more than --max-tokens tokens for --model (chat template applied)
+
+Near-duplicates: two rows are near-duplicates when their final answers and system prompts are
+equal (case and whitespace folded) and their other turns have a character 3-gram Jaccard
+similarity >= 0.9 (case folded, whitespace collapsed, 3-grams counted as a multiset, grams that
+occur in most rows of the file, i.e. template text, left out); for plain text the whole text is
+compared. Why this rule:
+  - rows whose answers differ teach different things, even when the questions differ by one
+    word ("12 March" vs "13 March"): comparing whole rows would drop real, templated data;
+    for the same reason a long shared system prompt or instruction template is not counted;
+  - character 3-grams catch what copies of a row really differ by (a typo, punctuation, an extra
+    word) and work for any language without a tokenizer; 0.9 keeps paraphrases, which are data;
+  - it is exact, not sampled (unlike MinHash), and fast: rows are grouped by answer (the blocking
+    key) and within a group only rows sharing a rare 3-gram in their "prefix" are compared
+    (prefix filtering: two sets with Jaccard >= t must share one of their first |X| - ceil(t|X|) + 1
+    rarest grams), so 10k rows take well under a second.
+The cleaned rows are written as JSON Lines in the messages format (or {"text"}), extra columns kept,
+to a file that does not exist yet (NAME.clean.jsonl, NAME.clean-2.jsonl, ...), with the removals
+in NAME.clean.report.jsonl ({"file", "line", "reason", "detail"} per row).
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import unicodedata
+from collections import Counter, defaultdict
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from tunestudio.data.load import load_file, normalize_format, parse_mapping
+from tunestudio.data.records import Record
+from tunestudio.data.split import format_problems, resolve_dataset
+from tunestudio.data.stats import count_tokens, load_tokenizer, row_key
+from tunestudio.errors import UserError
+
+REASONS = ("error", "empty", "duplicate", "near-duplicate", "too-long")
+NEAR_THRESHOLD = 0.9
+
+
+@dataclass
+class Removal:
+    file: str
+    line: int
+    reason: str     # one of REASONS
+    detail: str
+
+    def to_dict(self) -> dict:
+        return {"file": self.file, "line": self.line, "reason": self.reason, "detail": self.detail}
+
+
+@dataclass
+class CleanResult:
+    input: Path
+    output: Path
+    report: Path
+    format: str | None
+    rows: int                                 # rows read (usable or not)
+    kept: int
+    removals: list[Removal] = field(default_factory=list)
+
+    @property
+    def removed(self) -> dict[str, int]:
+        counts = Counter(r.reason for r in self.removals)
+        return {reason: counts[reason] for reason in REASONS if counts[reason]}
+
+    def to_json(self) -> dict:
+        return {"input": str(self.input), "output": str(self.output), "report": str(self.report),
+                "format": self.format, "rows": self.rows, "kept": self.kept, "removed": self.removed}
+
+
+def _norm(s: str) -> str:
+    return unicodedata.normalize("NFC", s.replace("\r\n", "\n")).strip()
+
+
+def normalize_record(r: Record) -> Record:
+    """Trimmed, NFC-normalised copy; an empty system message is dropped."""
+    if r.messages is None:
+        return Record(r.source, r.line, text=_norm(r.text or ""), meta=r.meta)
+    msgs = [{**m, "content": _norm(m["content"])} for m in r.messages]
+    msgs = [m for m in msgs if m["content"] or m["role"] != "system"]
+    return Record(r.source, r.line, messages=msgs, meta=r.meta)
+
+
+def _is_empty(r: Record) -> bool:
+    if r.messages is None:
+        return not r.text
+    return any(not m["content"] for m in r.messages) or not r.reference()
+
+
+def _fold(s: str) -> str:
+    return " ".join(s.casefold().split())
+
+
+def _near_parts(r: Record) -> tuple[str, str]:
+    """(blocking key, text compared). The key is the system prompt and the answer: rows with
+    another answer are never near-duplicates, and a long shared system prompt must not make
+    different questions look alike. Plain text: one block, the whole text compared."""
+    if r.messages is None:
+        return "", _fold(r.text or "")
+    system = "\n".join(m["content"] for m in r.messages if m["role"] == "system")
+    prompt = "\n".join(f"{m['role']}: {m['content']}" for m in r.prompt() if m["role"] != "system")
+    return _fold(system) + "\x00" + _fold(r.reference()), _fold(prompt)
+
+
+def _grams(s: str) -> set[str]:
+    """Character 3-grams as a multiset: the k-th repeat of a gram is its own element, so
+    "ab ab ab" and "ab" are not alike."""
+    grams = [s[i:i + 3] for i in range(max(1, len(s) - 2))]
+    out = set(grams)
+    if len(out) == len(grams):   # no repeats: the usual case, and the fast one
+        return out
+    seen: dict[str, int] = {}
+    out = set()
+    for g in grams:
+        k = seen.get(g, 0)
+        seen[g] = k + 1
+        out.add(g if k == 0 else f"{g}\x01{k}")
+    return out
+
+
+BOILERPLATE_MIN_ROWS = 20   # below this, "in most rows" says little
+
+
+def near_duplicates(records: list[Record], threshold: float = NEAR_THRESHOLD) -> dict[int, int]:
+    """{index: index of the earlier row it nearly duplicates}, by the rule in the module docstring.
+
+    Grams found in more than half of the rows are template text (a fixed instruction such as
+    "Classify the sentiment of this review"): they are left out of the comparison, so rows that
+    share a template but differ in what fills it are not near-duplicates."""
+    keys, grams = [], []
+    for r in records:
+        key, text = _near_parts(r)
+        keys.append(key)
+        grams.append(_grams(text))
+    df = Counter(g for x in grams for g in x)
+    if len(records) >= BOILERPLATE_MIN_ROWS:
+        common = {g for g, c in df.items() if c > len(records) / 2}
+        if common:
+            grams = [(x - common) or x for x in grams]
+    # One global order of grams, rarest first: prefix filtering needs the same order for every
+    # row, and rare grams make short candidate lists.
+    rank = {g: i for i, g in enumerate(sorted(df, key=lambda g: (df[g], g)))}
+    blocks: dict[str, list[int]] = defaultdict(list)
+    for i, key in enumerate(keys):
+        blocks[key].append(i)
+    found = {}
+    for members in blocks.values():
+        if len(members) < 2:
+            continue
+        index: dict = defaultdict(list)    # prefix gram -> kept rows
+        for i in members:
+            x = grams[i]
+            ordered = sorted(x, key=rank.__getitem__)
+            prefix = ordered[:len(x) - math.ceil(threshold * len(x)) + 1]
+            match, seen = None, set()
+            for g in prefix:
+                for j in index[g]:
+                    if j in seen:
+                        continue
+                    seen.add(j)
+                    y = grams[j]
+                    if min(len(x), len(y)) < threshold * max(len(x), len(y)):
+                        continue   # sizes too different to reach the threshold
+                    inter = len(x & y)
+                    if inter / (len(x) + len(y) - inter) >= threshold:
+                        match = j
+                        break
+                if match is not None:
+                    break
+            if match is not None:
+                found[i] = match
+            else:
+                for g in prefix:
+                    index[g].append(i)
+    return found
+
+
+def output_names(path: Path, split: str | None = None, tag: str = "clean") -> tuple[Path, Path]:
+    """NAME.TAG[.SPLIT].jsonl and NAME.TAG[.SPLIT].report.jsonl next to `path`."""
+    stem = path.name[: -len(path.suffix)] if path.suffix else path.name
+    if split and stem.endswith(f".{split}"):
+        stem = stem[: -len(split) - 1]
+    tail = f".{split}" if split else ""
+    return path.parent / f"{stem}.{tag}{tail}.jsonl", path.parent / f"{stem}.{tag}{tail}.report.jsonl"
+
+
+def free_tag(files: dict[str, Path]) -> str:
+    """'clean', else 'clean-2', ...: the first tag under which no output file exists for any file
+    (one tag for a whole split set, so the cleaned files form a split set again)."""
+    for k in range(1, 10_000):
+        tag = "clean" if k == 1 else f"clean-{k}"
+        names = [n for key, p in files.items() for n in output_names(p, None if key == "all" else key, tag)]
+        if not any(n.exists() for n in names):
+            return tag
+    raise UserError("too many cleaned copies of this dataset")
+
+
+def _to_row(r: Record) -> dict:
+    body = {"messages": r.messages} if r.messages is not None else {"text": r.text}
+    return {**{k: v for k, v in r.meta.items() if k not in body}, **body}
+
+
+def clean_file(path: Path, fmt=None, mapping=None, separator=None, tokenizer=None,
+               max_tokens: int | None = None, threshold: float = NEAR_THRESHOLD,
+               split: str | None = None, tag: str | None = None) -> CleanResult:
+    """Clean one file into a new file next to it; see the module docstring."""
+    path = Path(path)
+    loaded = load_file(path, fmt=fmt, mapping=mapping, separator=separator)
+    if loaded.format is None:   # nothing could be read: there is nothing to clean
+        raise UserError(f"cannot clean {path.name}:\n" + format_problems(loaded.errors))
+    removals = [Removal(p.file, p.line, "empty" if p.message.startswith("empty") else "error", p.message)
+                for p in loaded.errors]
+    kept: list[Record] = []
+    seen: dict[str, Record] = {}
+    for r in map(normalize_record, loaded.records):
+        if _is_empty(r):
+            removals.append(Removal(r.source, r.line, "empty", "empty after trimming whitespace"))
+        elif (key := row_key(r)) in seen:
+            removals.append(Removal(r.source, r.line, "duplicate", f"same as line {seen[key].line}"))
+        else:
+            seen[key] = r
+            kept.append(r)
+    near = near_duplicates(kept, threshold)
+    for i, j in sorted(near.items()):
+        removals.append(Removal(kept[i].source, kept[i].line, "near-duplicate",
+                                f"nearly the same as line {kept[j].line} (3-gram Jaccard >= {threshold})"))
+    kept = [r for i, r in enumerate(kept) if i not in near]
+    if max_tokens:
+        lengths = count_tokens(kept, tokenizer)
+        for r, n in zip(kept, lengths):
+            if n > max_tokens:
+                removals.append(Removal(r.source, r.line, "too-long", f"{n} tokens, over --max-tokens {max_tokens}"))
+        kept = [r for r, n in zip(kept, lengths) if n <= max_tokens]
+    removals.sort(key=lambda x: x.line)
+
+    key = split or "all"
+    output, report = output_names(path, split, tag or free_tag({key: path}))
+    # "x": create, never replace, even if a file appeared since the names were chosen.
+    with open(output, "x", encoding="utf-8") as f:
+        for r in kept:
+            f.write(json.dumps(_to_row(r), ensure_ascii=False, default=str) + "\n")
+    with open(report, "x", encoding="utf-8") as f:
+        for rm in removals:
+            f.write(json.dumps(rm.to_dict(), ensure_ascii=False) + "\n")
+    rows = len(loaded.records) + len({(p.line) for p in loaded.errors if p.line})
+    return CleanResult(path, output, report, loaded.format, rows, len(kept), removals)
+
+
+def clean_dataset(ws, dataset: str, fmt=None, mapping=None, model: str | None = None,
+                  max_tokens: int | None = None, threshold: float = NEAR_THRESHOLD,
+                  separator: str | None = None) -> list[CleanResult]:
+    """Clean every file of `dataset` (one file, or each file of a split set)."""
+    if max_tokens and not model:
+        raise UserError("--max-tokens counts tokens of a model: give --model too")
+    if not 0 < threshold <= 1:
+        raise UserError(f"--near-threshold must be above 0 and at most 1, got {threshold}")
+    fmt = normalize_format(fmt)
+    mapping = parse_mapping(mapping)
+    files = resolve_dataset(ws, dataset)
+    tokenizer = load_tokenizer(ws, model) if max_tokens else None
+    tag = free_tag(files)
+    return [clean_file(path, fmt, mapping, separator, tokenizer, max_tokens, threshold,
+                       split=None if key == "all" else key, tag=tag)
+            for key, path in files.items()]

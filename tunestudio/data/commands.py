@@ -1,0 +1,150 @@
+"""`tunestudio data check|clean|stats DATASET`: the CLI face of the dataset layer.
+
+Each command calls one function (check_dataset, clean_dataset, stats_dataset) that the web UI
+calls too; this module only parses options and prints.
+"""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+from tunestudio.data.check import check_dataset
+from tunestudio.data.clean import NEAR_THRESHOLD, clean_dataset
+from tunestudio.data.load import FORMATS
+from tunestudio.data.split import MAX_LISTED, format_problems
+from tunestudio.data.stats import stats_dataset
+
+
+def register(subparsers, common) -> None:
+    data = subparsers.add_parser("data", help="check, clean and describe datasets")
+    sub = data.add_subparsers(dest="data_command", metavar="ACTION", required=True)
+
+    def add(name, help_text, func):
+        p = sub.add_parser(name, parents=[common], help=help_text, description=help_text)
+        p.add_argument("dataset", metavar="DATASET",
+                       help="a file in training/datasets, a split-set name (NAME.train.*), or a path")
+        p.add_argument("--format", default=None, help=f"skip detection: {', '.join(FORMATS)}")
+        p.add_argument("--map", dest="mapping", default=None, metavar="FIELD=COLUMN,...",
+                       help="which columns hold which fields, e.g. instruction=question,output=answer")
+        p.add_argument("--separator", default=None,
+                       help="plain-text files: the string between documents (default: blank lines)")
+        p.add_argument("--json", action="store_true", help="print one JSON object")
+        p.set_defaults(func=func)
+        return p
+
+    p = add("check", "validate every row; exit 1 when any row cannot be used", _check)
+    p.add_argument("--model", default=None, help="count tokens with this model's tokenizer")
+    p.add_argument("--max-length", type=int, default=None,
+                   help="warn about rows longer than this (tokens with --model, else characters)")
+
+    p = add("clean", "write a cleaned copy (trimmed, NFC, no empty/duplicate/bad/over-long rows) "
+                     "and a report of every removal; the input is never changed", _clean)
+    p.add_argument("--model", default=None, help="the model whose tokens --max-tokens counts")
+    p.add_argument("--max-tokens", type=int, default=None, help="drop rows longer than this many tokens")
+    p.add_argument("--near-threshold", type=float, default=NEAR_THRESHOLD,
+                   help="3-gram Jaccard similarity at which rows with the same answer are near-duplicates")
+
+    p = add("stats", "rows, turns, roles, lengths against the cutoff, duplicates, label balance", _stats)
+    p.add_argument("--model", default=None, help="count tokens with this model's tokenizer")
+    p.add_argument("--max-length", type=int, default=None,
+                   help="the cutoff shown in the histogram (tokens with --model, else characters)")
+    p.add_argument("--bins", type=int, default=10, help="histogram bins")
+
+
+def _check(args, ws) -> int:
+    report = check_dataset(ws, args.dataset, args.format, args.mapping, args.model, args.max_length,
+                           args.separator)
+    if args.json:
+        from tunestudio.cli import print_json
+
+        print_json(report.to_json())
+    else:
+        for key, loaded in report.files.items():
+            label = "" if key == "all" else f" ({key})"
+            print(f"{Path(loaded.path).name}{label}: format {loaded.describe()}, {len(loaded.records)} usable rows")
+        print(f"rows: {report.rows}   errors: {len(report.errors)}   warnings: {len(report.warnings)}")
+        if report.errors:
+            print(f"errors (rows that cannot be used):\n" + _indent(format_problems(report.errors)))
+        if report.warnings:
+            print(f"warnings:\n" + _indent(format_problems(report.warnings)))
+        if report.ok:
+            print("OK: every row can be used" + (f" ({len(report.warnings)} warnings)" if report.warnings else ""))
+    if report.errors:
+        first = report.errors[0]
+        more = f" (and {len(report.errors) - 1} more)" if len(report.errors) > 1 else ""
+        print(f"error: {first}{more}", file=sys.stderr)
+        return 1
+    return 0
+
+
+def _clean(args, ws) -> int:
+    results = clean_dataset(ws, args.dataset, args.format, args.mapping, args.model, args.max_tokens,
+                            args.near_threshold, args.separator)
+    if args.json:
+        from tunestudio.cli import print_json
+
+        removed: dict[str, int] = {}
+        for r in results:
+            for reason, n in r.removed.items():
+                removed[reason] = removed.get(reason, 0) + n
+        print_json({"kept": sum(r.kept for r in results), "removed": removed,
+                    "files": [r.to_json() for r in results]})
+        return 0
+    for r in results:
+        removed = ", ".join(f"{n} {reason}" for reason, n in r.removed.items()) or "nothing"
+        print(f"{r.input.name} ({r.format}): {r.rows} rows, kept {r.kept}, removed {removed}")
+        print(f"  wrote {r.output}")
+        print(f"  report {r.report}")
+        for rm in r.removals[:MAX_LISTED]:
+            print(f"    {rm.file}:{rm.line}: {rm.reason}: {rm.detail}")
+        if len(r.removals) > MAX_LISTED:
+            print(f"    ... and {len(r.removals) - MAX_LISTED} more (see the report)")
+    return 0
+
+
+def _stats(args, ws) -> int:
+    s = stats_dataset(ws, args.dataset, args.format, args.mapping, args.model, args.max_length,
+                      args.separator, bins=max(1, args.bins))
+    if args.json:
+        from tunestudio.cli import print_json
+
+        print_json(s)
+        return 0
+    print(render_stats(s))
+    return 0
+
+
+def render_stats(s: dict) -> str:
+    """The human text of `data stats` (the web UI may show it as is)."""
+    unit = s["unit"]
+    lines = [f"{s.get('dataset', '')}: format {s['format']}, {s['rows']} rows"]
+    if s["turns"]:
+        t = s["turns"]
+        lines.append(f"turns per row: min {t['min']}, mean {t['mean']}, max {t['max']}")
+        lines.append("roles: " + ", ".join(f"{role} {n}" for role, n in s["roles"].items()))
+    c, n = s["chars"], s["length"]
+    lines.append(f"characters per row: min {c['min']}, median {c['median']:g}, p95 {c['p95']}, max {c['max']}")
+    if unit == "tokens":
+        lines.append(f"tokens per row: min {n['min']}, median {n['median']:g}, p95 {n['p95']}, "
+                     f"max {n['max']}, total {n['total']}")
+    cutoff = f"cutoff {s['cutoff']} {unit}" if s["cutoff"] else "no cutoff given"
+    lines.append(f"{unit} per row ({cutoff}):")
+    top = max((b["count"] for b in s["histogram"]), default=0) or 1
+    width = len(str(max((b["hi"] for b in s["histogram"]), default=0)))
+    for b in s["histogram"]:
+        bar = "#" * round(40 * b["count"] / top)
+        span = f"> {b['lo']:>{width}}" + " " * (width + 3) if b["over_cutoff"] else f"{b['lo']:>{width}} - {b['hi']:>{width}}"
+        note = "  over the cutoff: truncated" if b["over_cutoff"] and b["count"] else ""
+        lines.append(f"  {span}  {bar:<40} {b['count']}{note}")
+    lines.append(f"duplicates: {s['duplicates']}")
+    if s["labels"]:
+        total = sum(s["labels"].values())
+        lines.append("labels: " + ", ".join(f"{label!r} {k} ({k / total:.0%})" for label, k in s["labels"].items()))
+    for w in s["warnings"]:
+        lines.append(f"warning: {w}")
+    return "\n".join(lines)
+
+
+def _indent(text: str) -> str:
+    return "\n".join("  " + line for line in text.splitlines())

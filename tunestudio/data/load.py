@@ -1,0 +1,630 @@
+"""Read one data file, whatever its shape, into Records, with every problem tied to a file and line.
+
+Two steps, so each stays small:
+  1. read the file into raw rows (a dict per row, with the line where it starts and ends):
+     `.jsonl`, `.json` (an array, or an object holding one), `.csv`/`.tsv`, `.parquet`, `.txt`;
+  2. detect the format from the columns and convert each row into a Record:
+       text      {"text"}                                 -> Record.text
+       alpaca    instruction/input/output (+ system) and the common aliases
+                 (prompt/completion, question/answer, query/response, context, target, label...)
+                 -> messages [system?, user, assistant]
+       messages  OpenAI {"messages": [{"role", "content"}]}  -> messages
+       sharegpt  {"conversations": [{"from", "value"}]}      -> messages (human/gpt/bot... mapped)
+
+Bad rows never raise: each becomes a Problem naming the file, the line and what is wrong, so
+`data check` can list all of them. Line numbers are 1-based lines of the file (a JSON array
+element: the line where it starts; a CSV row: its line, the header being line 1; Parquet: the
+row number). Line 0 means the file as a whole (empty, unreadable, unsupported).
+"""
+
+from __future__ import annotations
+
+import bisect
+import csv
+import io
+import json
+import re
+import sys
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from tunestudio.data.records import Record
+from tunestudio.errors import UserError
+
+FORMATS = ("text", "alpaca", "messages", "sharegpt")
+# What users type for --format, mapped to the format it means.
+FORMAT_ALIASES = {
+    "text": "text", "plain": "text", "txt": "text",
+    "alpaca": "alpaca", "instruction": "alpaca", "prompt-completion": "alpaca",
+    "prompt_completion": "alpaca", "qa": "alpaca",
+    "messages": "messages", "openai": "messages", "chat": "messages",
+    "sharegpt": "sharegpt", "conversations": "sharegpt",
+}
+EXTENSIONS = (".jsonl", ".json", ".csv", ".tsv", ".parquet", ".txt")
+
+# Column aliases, in order of preference. "input" is alpaca's optional context, so it is not an
+# instruction alias; "text" is one only beside an answer column ({"text", "label"} is a classifier).
+INSTRUCTION_ALIASES = ("instruction", "prompt", "question", "query", "problem", "request",
+                       "human", "user", "text", "sentence")
+INPUT_ALIASES = ("input", "context")
+OUTPUT_ALIASES = ("output", "response", "completion", "answer", "target", "assistant",
+                  "gpt", "reply", "label")
+SYSTEM_ALIASES = ("system", "system_prompt")
+# The keys --map accepts (the format's own field names).
+MAPPING_KEYS = ("instruction", "input", "output", "system", "text", "messages", "conversations",
+                "role", "content")
+
+ROLE_NAMES = {
+    "system": "system",
+    "user": "user", "human": "user", "prompter": "user",
+    "assistant": "assistant", "gpt": "assistant", "bot": "assistant", "model": "assistant",
+    "chatgpt": "assistant", "ai": "assistant",
+}
+
+
+@dataclass
+class Problem:
+    file: str
+    line: int          # 0: the whole file
+    message: str
+
+    def where(self) -> str:
+        return f"{self.file}:{self.line}" if self.line else self.file
+
+    def __str__(self) -> str:
+        return f"{self.where()}: {self.message}"
+
+    def to_dict(self) -> dict:
+        return {"file": self.file, "line": self.line, "message": self.message}
+
+
+@dataclass
+class LoadResult:
+    format: str | None            # one of FORMATS, None when the file could not be read at all
+    records: list[Record]
+    errors: list[Problem]
+    warnings: list[Problem]
+    fields: dict = field(default_factory=dict)   # format field -> the column it was read from
+    path: str = ""
+
+    def describe(self) -> str:
+        """'alpaca (instruction=question, output=answer)': the format and the columns used."""
+        if not self.format:
+            return "unknown"
+        cols = ", ".join(f"{k}={v}" for k, v in self.fields.items() if k != v)
+        return f"{self.format} ({cols})" if cols else self.format
+
+
+@dataclass
+class _Row:
+    line: int
+    end: int
+    value: object       # a dict for a usable row; anything else is reported as the wrong type
+
+
+def parse_mapping(spec: str | dict | None) -> dict:
+    """`"instruction=question,output=answer"` -> {"instruction": "question", "output": "answer"}."""
+    if not spec:
+        return {}
+    pairs = spec.items() if isinstance(spec, dict) else (p.split("=", 1) for p in spec.split(",") if p.strip())
+    mapping = {}
+    for pair in pairs:
+        if len(pair) != 2 or not pair[0].strip() or not pair[1].strip():
+            raise UserError(f"--map '{spec}': write FIELD=COLUMN pairs separated by commas, e.g. instruction=question,output=answer")
+        key, col = pair[0].strip(), pair[1].strip()
+        if key not in MAPPING_KEYS:
+            raise UserError(f"--map: unknown field '{key}' (known: {', '.join(MAPPING_KEYS)})")
+        mapping[key] = col
+    return mapping
+
+
+def normalize_format(fmt: str | None) -> str | None:
+    if not fmt:
+        return None
+    key = fmt.strip().lower()
+    if key not in FORMAT_ALIASES:
+        raise UserError(f"--format '{fmt}' is not known: use one of {', '.join(FORMATS)}")
+    return FORMAT_ALIASES[key]
+
+
+def load_file(path, fmt: str | None = None, mapping=None, separator: str | None = None,
+              strict: bool = False) -> LoadResult:
+    """Read `path` into Records. Never raises for bad rows (they become `errors`); with
+    `strict=True` raises UserError when the file as a whole cannot be used."""
+    path = Path(path)
+    name = path.name
+    fmt = normalize_format(fmt)
+    mapping = parse_mapping(mapping)
+    errors: list[Problem] = []
+    warnings: list[Problem] = []
+    result = LoadResult(None, [], errors, warnings, path=str(path))
+
+    ext = path.suffix.lower()
+    if ext not in EXTENSIONS:
+        errors.append(Problem(name, 0, f"unsupported file type '{ext or path.name}': use one of {', '.join(EXTENSIONS)}"))
+    else:
+        try:
+            data = path.read_bytes()
+        except OSError as e:
+            errors.append(Problem(name, 0, f"cannot read the file: {e.strerror or e}"))
+        else:
+            rows = _read_rows(name, ext, data, separator, errors, warnings)
+            if rows is not None:
+                _convert_rows(result, name, ext, rows, fmt, mapping)
+    errors.sort(key=lambda p: p.line)     # stable: problems of one line keep their order
+    warnings.sort(key=lambda p: p.line)
+    if strict and any(p.line == 0 for p in errors):
+        raise UserError("; ".join(str(p) for p in errors if p.line == 0))
+    return result
+
+
+# ---- step 1: bytes -> raw rows -------------------------------------------------------------
+
+def _read_rows(name, ext, data: bytes, separator, errors, warnings) -> list[_Row] | None:
+    """Raw rows with their lines, or None when the file as a whole is unusable (error added)."""
+    if ext == ".parquet":
+        return _parquet_rows(name, data, errors)
+    if data.startswith(b"\xef\xbb\xbf"):  # a UTF-8 byte-order mark (Excel writes one)
+        data = data[3:]
+    if not data.strip():
+        errors.append(Problem(name, 0, "empty file: no rows"))
+        return None
+    text, bad_lines = _decode(data)
+    if ext == ".jsonl":
+        rows = _jsonl_rows(name, text, bad_lines, errors)
+    elif ext == ".json":
+        rows = _json_rows(name, text, bad_lines, errors, warnings)
+    elif ext in (".csv", ".tsv"):
+        rows = _csv_rows(name, text, "\t" if ext == ".tsv" else ",", errors)
+    else:
+        rows = _text_rows(text, separator)
+    if rows is None:
+        return None
+    # A row that touches a line with bytes that are not UTF-8 cannot be trusted: report it there.
+    if bad_lines:
+        kept = []
+        for row in rows:
+            bad = next((n for n in range(row.line, row.end + 1) if n in bad_lines), None)
+            if bad is None:
+                kept.append(row)
+            elif not (ext == ".jsonl"):   # JSONL reports its bad lines itself, one per line
+                errors.append(Problem(name, bad, bad_lines[bad]))
+        rows = kept
+    return rows
+
+
+def _decode(data: bytes) -> tuple[str, dict[int, str]]:
+    """Decode UTF-8; lines holding invalid bytes are decoded with U+FFFD and listed with a message."""
+    try:
+        return data.decode("utf-8"), {}
+    except UnicodeDecodeError:
+        pass
+    bad = {}
+    parts = []
+    for n, raw in enumerate(data.split(b"\n"), start=1):
+        try:
+            parts.append(raw.decode("utf-8"))
+        except UnicodeDecodeError as e:
+            bad[n] = (f"not valid UTF-8: byte 0x{raw[e.start]:02x} at column {e.start + 1} "
+                      "(save the file as UTF-8)")
+            parts.append(raw.decode("utf-8", errors="replace"))
+    return "\n".join(parts), bad
+
+
+def _jsonl_rows(name, text, bad_lines, errors) -> list[_Row]:
+    rows = []
+    for n, line in enumerate(text.split("\n"), start=1):
+        if n in bad_lines:
+            errors.append(Problem(name, n, bad_lines[n]))
+            continue
+        if not line.strip():
+            continue
+        try:
+            value = json.loads(line)
+        except json.JSONDecodeError as e:
+            errors.append(Problem(name, n, f"invalid JSON: {e.msg} (column {e.colno})"))
+            continue
+        rows.append(_Row(n, n, value))
+    if not rows and not errors:
+        errors.append(Problem(name, 0, "empty file: no rows"))
+    return rows
+
+
+_WS = " \t\r\n"
+
+
+def _skip_ws(s: str, i: int) -> int:
+    while i < len(s) and s[i] in _WS:
+        i += 1
+    return i
+
+
+def _array_items(s: str, i: int, dec: json.JSONDecoder) -> list[tuple[object, int, int]]:
+    """(value, start, end) of each element of the (already validated) JSON array at s[i]."""
+    items = []
+    i = _skip_ws(s, i + 1)
+    if s[i] == "]":
+        return items
+    while True:
+        value, end = dec.raw_decode(s, i)
+        items.append((value, i, end))
+        i = _skip_ws(s, end)
+        if s[i] == "]":
+            return items
+        i = _skip_ws(s, i + 1)   # past the comma
+
+
+def _object_members(s: str, i: int, dec: json.JSONDecoder) -> dict[str, int]:
+    """Key -> start offset of its value, for the (already validated) JSON object at s[i]."""
+    out = {}
+    i = _skip_ws(s, i + 1)
+    if s[i] == "}":
+        return out
+    while True:
+        key, end = dec.raw_decode(s, i)
+        i = _skip_ws(s, _skip_ws(s, end) + 1)   # past the colon
+        _, end = dec.raw_decode(s, i)
+        out[key] = i
+        i = _skip_ws(s, end)
+        if s[i] == "}":
+            return out
+        i = _skip_ws(s, i + 1)
+
+
+# A JSON object with one of these keys holding a list is a wrapper around the rows.
+_WRAPPER_KEYS = ("data", "rows", "records", "examples", "items", "train", "instances")
+
+
+def _json_rows(name, text, bad_lines, errors, warnings) -> list[_Row] | None:
+    try:
+        doc = json.loads(text)
+    except json.JSONDecodeError as e:
+        if e.msg == "Extra data" and text.lstrip().startswith("{"):
+            # One object per line in a .json file: it is JSON Lines under another name.
+            warnings.append(Problem(name, 0, "holds one JSON object per line: read as JSON Lines (.jsonl)"))
+            return _jsonl_rows(name, text, bad_lines, errors)
+        line, msg = e.lineno, f"invalid JSON: {e.msg} (column {e.colno})"
+        before = text[:e.pos].rstrip()
+        if e.msg == "Expecting value" and before.endswith(","):
+            # Python points at the "]" after a trailing comma; the mistake is the comma.
+            line, msg = before.count("\n") + 1, "invalid JSON: trailing comma before the end of the list or object"
+        msg = bad_lines.get(line) or msg
+        errors.append(Problem(name, line, msg))
+        return None
+    newlines = [m.start() for m in re.finditer("\n", text)]
+
+    def line_of(pos: int) -> int:
+        return bisect.bisect_left(newlines, pos) + 1
+
+    dec = json.JSONDecoder()
+    start = _skip_ws(text, 0)
+    if isinstance(doc, dict):
+        lists = {k: v for k, v in doc.items() if isinstance(v, list)}
+        if not lists or set(lists) & {"messages", "conversations"}:
+            # A single record (e.g. one conversation) rather than a wrapper around many.
+            return [_Row(line_of(start), line_of(len(text.rstrip()) - 1), doc)]
+        if len(lists) > 1:
+            preferred = [k for k in _WRAPPER_KEYS if k in lists]
+            if not preferred:
+                errors.append(Problem(name, line_of(start), "the JSON object holds several lists ("
+                                      + ", ".join(lists) + "): put the rows in one array"))
+                return None
+            key = preferred[0]
+        else:
+            key = next(iter(lists))
+        start = _object_members(text, start, dec)[key]
+        doc = doc[key]
+    if not isinstance(doc, list):
+        errors.append(Problem(name, line_of(start), f"expected a JSON array of rows, found {_type_name(doc)}"))
+        return None
+    if not doc:
+        errors.append(Problem(name, 0, "empty file: the JSON array holds no rows"))
+        return None
+    return [_Row(line_of(s), line_of(max(s, e - 1)), v) for v, s, e in _array_items(text, start, dec)]
+
+
+def _csv_rows(name, text, delimiter, errors) -> list[_Row] | None:
+    csv.field_size_limit(min(sys.maxsize, 2**31 - 1))  # long documents in one cell are normal
+    reader = csv.reader(io.StringIO(text, newline=""), delimiter=delimiter, strict=True)
+    header = None
+    rows = []
+    while True:
+        start = reader.line_num + 1
+        try:
+            cells = next(reader)
+        except StopIteration:
+            break
+        except csv.Error as e:
+            errors.append(Problem(name, start, f"cannot parse this CSV row: {e} (an unclosed quote?)"))
+            break
+        if not cells or all(not c.strip() for c in cells):
+            continue
+        if header is None:
+            header = [c.strip() for c in cells]
+            dupes = sorted({c for c in header if header.count(c) > 1})
+            if dupes:
+                errors.append(Problem(name, start, f"the header repeats column(s) {', '.join(dupes)}"))
+                return None
+            continue
+        if len(cells) != len(header):
+            errors.append(Problem(name, start, f"this row has {len(cells)} fields but the header has {len(header)}"))
+            continue
+        rows.append(_Row(start, reader.line_num, dict(zip(header, cells))))
+    if header is not None and not rows and not errors:
+        errors.append(Problem(name, 0, "no rows below the header"))
+    return rows
+
+
+def _text_rows(text: str, separator: str | None) -> list[_Row]:
+    """Plain-text documents: split on blank lines, or on `separator` when given."""
+    rows = []
+    if separator:
+        pos = 0
+        for part in text.split(separator):
+            stripped = part.strip()
+            if stripped:
+                first = pos + (len(part) - len(part.lstrip()))
+                line = text.count("\n", 0, first) + 1
+                rows.append(_Row(line, line + stripped.count("\n"), {"text": stripped}))
+            pos += len(part) + len(separator)
+        return rows
+    block, start = [], 0
+    for n, line in enumerate(text.split("\n") + [""], start=1):
+        if line.strip():
+            if not block:
+                start = n
+            block.append(line.rstrip("\r"))
+        elif block:
+            rows.append(_Row(start, n - 1, {"text": "\n".join(block).strip()}))
+            block = []
+    return rows
+
+
+def _parquet_rows(name, data: bytes, errors) -> list[_Row] | None:
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    try:
+        table = pq.read_table(pa.BufferReader(data))
+    except Exception as e:  # pyarrow raises several types for a damaged file
+        errors.append(Problem(name, 0, f"cannot read as Parquet: {e}"))
+        return None
+    if table.num_rows == 0:
+        errors.append(Problem(name, 0, "empty file: the Parquet table has no rows"))
+        return None
+    return [_Row(i, i, v) for i, v in enumerate(table.to_pylist(), start=1)]
+
+
+# ---- step 2: raw rows -> Records ------------------------------------------------------------
+
+def _first(keys, aliases, mapping_value=None):
+    if mapping_value:
+        return mapping_value if mapping_value in keys else None
+    return next((a for a in aliases if a in keys), None)
+
+
+def _fields_for(fmt: str, keys: set, mapping: dict) -> dict:
+    """The columns the format reads, from the mapping or the aliases; missing ones are absent."""
+    if fmt == "text":
+        col = mapping.get("text", "text")
+        return {"text": col} if col in keys else {}
+    if fmt in ("messages", "sharegpt"):
+        own = "messages" if fmt == "messages" else "conversations"
+        col = mapping.get(own) or mapping.get("messages") or mapping.get("conversations")
+        candidates = [col] if col else ([own, "messages", "conversations", "conversation"])
+        col = next((c for c in candidates if c in keys), None)
+        out = {own: col} if col else {}
+        system = _first(keys, SYSTEM_ALIASES, mapping.get("system"))
+        if system:
+            out["system"] = system
+        return out
+    output = _first(keys, OUTPUT_ALIASES, mapping.get("output"))
+    instruction = _first(keys - {output}, INSTRUCTION_ALIASES, mapping.get("instruction"))
+    inp = _first(keys - {output, instruction}, INPUT_ALIASES, mapping.get("input"))
+    if instruction is None and inp is not None and "input" not in mapping:
+        instruction, inp = inp, None   # {"input", "output"}: the input is the instruction
+    system = _first(keys - {output, instruction, inp}, SYSTEM_ALIASES, mapping.get("system"))
+    out = {}
+    for k, v in (("instruction", instruction), ("input", inp), ("output", output), ("system", system)):
+        if v:
+            out[k] = v
+    return out
+
+
+_REQUIRED = {"text": ("text",), "alpaca": ("instruction", "output"),
+             "messages": ("messages",), "sharegpt": ("conversations",)}
+
+
+def _detect(rows: list[_Row], mapping: dict) -> tuple[str | None, set]:
+    """The format most rows fit (ties go to the order below), and the union of the row keys."""
+    keys = set()
+    for r in rows:
+        if isinstance(r.value, dict):
+            keys.update(r.value)
+    best, best_count = None, 0
+    for fmt in ("messages", "sharegpt", "alpaca", "text"):
+        count = 0
+        for r in rows:
+            if isinstance(r.value, dict):
+                f = _fields_for(fmt, set(r.value), mapping)
+                count += all(k in f for k in _REQUIRED[fmt])
+        if count > best_count:
+            best, best_count = fmt, count
+    if best in ("messages", "sharegpt"):
+        # Report ShareGPT when the turns use its from/value keys, whatever the column is called.
+        col = _fields_for(best, keys, mapping)
+        col = next(iter(col.values()), None)
+        for r in rows:
+            turns = r.value.get(col) if isinstance(r.value, dict) else None
+            if isinstance(turns, list) and turns and isinstance(turns[0], dict):
+                best = "sharegpt" if "from" in turns[0] else "messages"
+                break
+    return best, keys
+
+
+def _convert_rows(result: LoadResult, name, ext, rows: list[_Row], fmt, mapping):
+    errors = result.errors
+    if ext == ".txt":
+        if fmt not in (None, "text"):
+            errors.append(Problem(name, 0, f"a .txt file holds plain text: --format {fmt} does not apply"))
+            return
+        fmt = "text"
+    if not rows:
+        return
+    keys = set()
+    for r in rows:
+        if isinstance(r.value, dict):
+            keys.update(r.value)
+    if fmt is None:
+        fmt, keys = _detect(rows, mapping)
+        if fmt is None:
+            found = ", ".join(sorted(map(str, keys))) or "none"
+            line = 1 if ext in (".csv", ".tsv") else 0   # the header
+            if any(a in keys for a in INSTRUCTION_ALIASES if a != "text"):
+                message = (f"missing column for the response: expected one of {', '.join(OUTPUT_ALIASES)} "
+                           f"(columns: {found}); or name it with --map output=COLUMN")
+            else:
+                message = (f"cannot tell the format from the columns ({found}): expected "
+                           "instruction/output (or prompt/completion, question/answer), messages, "
+                           "conversations or text; or give --format and --map")
+            errors.append(Problem(name, line, message))
+            return
+    fields = _fields_for(fmt, keys, mapping)
+    missing = [k for k in _REQUIRED[fmt] if k not in fields]
+    if missing and (ext in (".csv", ".tsv", ".parquet") or not any(isinstance(r.value, dict) for r in rows)):
+        # Tabular files share one header: say it once instead of once per row.
+        wanted = ", ".join(mapping.get(k, k) for k in missing)
+        errors.append(Problem(name, 1 if ext != ".parquet" else 0,
+                              f"missing column(s) {wanted} for format {fmt} (columns: {', '.join(sorted(keys))})"))
+        return
+    for k in missing:   # JSON rows: name the column in each row's error below
+        fields[k] = mapping.get(k, k)
+    result.format, result.fields = fmt, fields
+    used = set(fields.values()) | (set(_CHAT_COLUMNS) if fmt in ("messages", "sharegpt") else set())
+    for r in rows:
+        if not isinstance(r.value, dict):
+            errors.append(Problem(name, r.line, f"wrong type: a row must be a JSON object, found {_type_name(r.value)}"))
+            continue
+        try:
+            if fmt == "text":
+                rec = _text_record(r.value, fields)
+            elif fmt == "alpaca":
+                rec = _alpaca_record(r.value, fields)
+            else:
+                rec, warning = _chat_record(r.value, fields, fmt)
+                if warning:
+                    result.warnings.append(Problem(name, r.line, warning))
+        except _RowError as e:
+            errors.append(Problem(name, r.line, str(e)))
+            continue
+        rec.source, rec.line = name, r.line
+        rec.meta = {k: v for k, v in r.value.items() if k not in used}
+        result.records.append(rec)
+
+
+class _RowError(Exception):
+    """What is wrong with one row (becomes a Problem at that row's line)."""
+
+
+def _type_name(v) -> str:
+    return {dict: "an object", list: "an array", str: "a string", bool: "a boolean", int: "a number",
+            float: "a number", type(None): "null"}.get(type(v), type(v).__name__)
+
+
+def _string(row: dict, col: str, what: str, required: bool = True) -> str:
+    if col not in row:
+        if required:
+            raise _RowError(f"missing column '{col}' ({what})")
+        return ""
+    v = row[col]
+    if v is None:
+        if required:
+            raise _RowError(f"null value in '{col}' ({what})")
+        return ""
+    if not isinstance(v, str):
+        raise _RowError(f"wrong type: '{col}' ({what}) must be a string, found {_type_name(v)}")
+    if required and not v.strip():
+        raise _RowError(f"empty {what} in '{col}'")
+    return v
+
+
+def _text_record(row, fields) -> Record:
+    return Record("", 0, text=_string(row, fields["text"], "text"))
+
+
+def _alpaca_record(row, fields) -> Record:
+    instruction = _string(row, fields["instruction"], "instruction")
+    output = _string(row, fields["output"], "response")
+    inp = _string(row, fields["input"], "input", required=False) if "input" in fields else ""
+    system = _string(row, fields["system"], "system prompt", required=False) if "system" in fields else ""
+    user = instruction + "\n\n" + inp if inp.strip() else instruction
+    messages = [{"role": "system", "content": system}] if system.strip() else []
+    messages += [{"role": "user", "content": user}, {"role": "assistant", "content": output}]
+    return Record("", 0, messages=messages)
+
+
+def _content(v, n) -> str:
+    """A message's content: a string, or OpenAI's list of {"type": "text", "text"} parts."""
+    if isinstance(v, str):
+        return v
+    if v is None:
+        raise _RowError(f"null content in message {n}")
+    if isinstance(v, list) and all(isinstance(p, dict) for p in v):
+        texts = []
+        for p in v:
+            if p.get("type", "text") != "text" or not isinstance(p.get("text"), str):
+                raise _RowError(f"wrong type: message {n} has a content part of type '{p.get('type')}' (only text is supported)")
+            texts.append(p["text"])
+        return "".join(texts)
+    raise _RowError(f"wrong type: content of message {n} must be a string, found {_type_name(v)}")
+
+
+_CHAT_COLUMNS = ("messages", "conversations", "conversation")
+
+
+def _chat_record(row, fields, fmt) -> tuple[Record, str | None]:
+    col = fields.get("messages") or fields.get("conversations")
+    if col not in row:   # files mixing OpenAI and ShareGPT rows: take the row's own column
+        col = next((c for c in _CHAT_COLUMNS if c in row), col)
+    if col not in row:
+        raise _RowError(f"missing column '{col}'")
+    turns = row[col]
+    if turns is None:
+        raise _RowError(f"null value in '{col}'")
+    if not isinstance(turns, list):
+        raise _RowError(f"wrong type: '{col}' must be a list of messages, found {_type_name(turns)}")
+    if not turns:
+        raise _RowError(f"empty conversation in '{col}'")
+    role_key_pref = fields.get("role")
+    content_key_pref = fields.get("content")
+    messages = []
+    for n, m in enumerate(turns, start=1):
+        if not isinstance(m, dict):
+            raise _RowError(f"wrong type: message {n} must be an object, found {_type_name(m)}")
+        role_key = role_key_pref or ("role" if "role" in m else "from")
+        content_key = content_key_pref or next((k for k in ("content", "value", "text") if k in m), "content")
+        if role_key not in m:
+            raise _RowError(f"message {n} has no '{role_key}' (the speaker)")
+        raw_role = m[role_key]
+        role = ROLE_NAMES.get(raw_role.strip().lower()) if isinstance(raw_role, str) else None
+        if role is None:
+            raise _RowError(f"unknown role {json.dumps(raw_role)} in message {n} "
+                            "(expected system, user or assistant; human, gpt and bot also work)")
+        if content_key not in m:
+            raise _RowError(f"message {n} ({role}) has no '{content_key}'")
+        content = _content(m[content_key], n)
+        if not content.strip() and role != "system":
+            raise _RowError(f"empty content in message {n} ({role})")
+        messages.append({"role": role, "content": content})
+    system_col = fields.get("system")
+    if system_col and isinstance(row.get(system_col), str) and row[system_col].strip() \
+            and not any(m["role"] == "system" for m in messages):
+        messages.insert(0, {"role": "system", "content": row[system_col]})
+    if not any(m["role"] == "assistant" for m in messages):
+        raise _RowError("no assistant turn: nothing for the model to learn from")
+    if all(m["role"] != "user" for m in messages):
+        raise _RowError("no user turn: the conversation has nothing to answer")
+    warning = None
+    if messages[-1]["role"] != "assistant":
+        warning = "the turns after the last assistant reply are not trained on"
+    return Record("", 0, messages=messages), warning

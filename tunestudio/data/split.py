@@ -1,0 +1,229 @@
+"""Train / validation / test splits: explicit split files, or one file split with a seed.
+
+`--dataset NAME` means, in this order:
+  - a file `training/datasets/NAME` (or a path): one file, split here;
+  - a split set `NAME.train.<ext>` (+ optional `NAME.val.<ext>`, `NAME.test.<ext>`): the files
+    are the splits; a missing val or test file is carved out of the train file with the fractions;
+  - a file `NAME.<ext>` (the extension may be left out when only one file matches).
+
+Which row goes where depends only on the seed and the row's id (its file and line), through a
+hash: the same file and seed give the same split on any machine and Python version. The split is
+recorded in `info` (JSON) with each file's sha256, so evaluation reloads exactly the same test
+rows with `splits_from_info`, and refuses if a file changed since.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from tunestudio.data.load import EXTENSIONS, LoadResult, Problem, load_file, normalize_format, parse_mapping
+from tunestudio.data.records import Record
+from tunestudio.errors import UserError
+
+MAX_LISTED = 20
+SPLIT_NAMES = ("train", "val", "test")
+
+
+@dataclass
+class Splits:
+    train: list[Record]
+    val: list[Record]
+    test: list[Record]
+    info: dict
+    format: str | None = None
+    warnings: list[Problem] = field(default_factory=list)
+
+
+def sha256_file(path: Path) -> str:
+    h = hashlib.sha256()
+    with open(path, "rb") as f:
+        for chunk in iter(lambda: f.read(1 << 20), b""):
+            h.update(chunk)
+    return h.hexdigest()
+
+
+def _available(ws) -> str:
+    names = ws.list_datasets()
+    if not names:
+        return f"no datasets in {ws.datasets_dir} yet (`tunestudio demo` writes some)"
+    shown = ", ".join(names[:30]) + (f", ... ({len(names) - 30} more)" if len(names) > 30 else "")
+    return f"available: {shown}"
+
+
+def _split_set(folder: Path, stem: str) -> dict[str, Path]:
+    found = {}
+    for split in SPLIT_NAMES:
+        matches = [folder / f"{stem}.{split}{ext}" for ext in EXTENSIONS if (folder / f"{stem}.{split}{ext}").is_file()]
+        if len(matches) > 1:
+            raise UserError(f"split set '{stem}' has several {split} files ({', '.join(m.name for m in matches)}): keep one")
+        if matches:
+            found[split] = matches[0]
+    return found
+
+
+def resolve_dataset(ws, dataset: str) -> dict[str, Path]:
+    """{"all": file} for one file, or {"train": f, "val": f?, "test": f?} for a split set."""
+    if not dataset or not str(dataset).strip():
+        raise UserError(f"no dataset given: {_available(ws)}")
+    direct = ws.datasets_dir / dataset
+    if direct.is_file():
+        return {"all": direct}
+    p = Path(dataset).expanduser()
+    for folder, stem in ((ws.datasets_dir, dataset), (p.parent if p.is_absolute() else ws.root / p.parent, p.name)):
+        if folder.is_dir():
+            found = _split_set(folder, stem)
+            if found:
+                if "train" not in found:
+                    raise UserError(f"split set '{stem}' has {', '.join(found)} files but no {stem}.train.* file")
+                return found
+    try:
+        return {"all": ws.dataset_path(dataset)}
+    except UserError:
+        pass
+    if ws.datasets_dir.is_dir():
+        matches = [ws.datasets_dir / f"{dataset}{ext}" for ext in EXTENSIONS if (ws.datasets_dir / f"{dataset}{ext}").is_file()]
+        if len(matches) == 1:
+            return {"all": matches[0]}
+        if len(matches) > 1:
+            raise UserError(f"dataset '{dataset}' is ambiguous: {', '.join(m.name for m in matches)}; give the full file name")
+    raise UserError(f"dataset '{dataset}' not found in {ws.datasets_dir}; {_available(ws)}")
+
+
+def format_problems(problems: list[Problem], limit: int = MAX_LISTED) -> str:
+    """The first `limit` problems, one per line, and how many more there are."""
+    lines = [str(p) for p in problems[:limit]]
+    if len(problems) > limit:
+        lines.append(f"... and {len(problems) - limit} more")
+    return "\n".join(lines)
+
+
+def _rel(ws, path: Path) -> str:
+    path = Path(path).resolve()
+    try:
+        return str(path.relative_to(ws.root.resolve()))
+    except ValueError:
+        return str(path)
+
+
+def _row_ids(key: str, records: list[Record]) -> list[str]:
+    """Stable ids 'KEY:LINE' (with '#k' when several records start on one line)."""
+    ids, seen = [], {}
+    for r in records:
+        k = seen.get(r.line, 0)
+        seen[r.line] = k + 1
+        ids.append(f"{key}:{r.line}" + (f"#{k}" if k else ""))
+    return ids
+
+
+def _count(n: int, fraction: float) -> int:
+    return 0 if fraction <= 0 else max(1, round(n * fraction))
+
+
+def _check_fraction(name: str, f: float) -> float:
+    f = float(f)
+    if not 0 <= f < 1:
+        raise UserError(f"--{name} must be at least 0 and below 1, got {f}")
+    return f
+
+
+def _carve(name: str, ids: list[str], val: float, test: float, seed: int) -> dict[str, list[str]]:
+    """Seeded train/val/test assignment of `ids` (val or test fraction 0: none)."""
+    n = len(ids)
+    n_val, n_test = _count(n, val), _count(n, test)
+    if n - n_val - n_test < 1:
+        raise UserError(
+            f"{name} has only {n} usable row(s): too few to keep {n_val} for validation and {n_test} "
+            f"for test and still train; add rows, or lower --val-split/--test-split (0 turns that split off)")
+    order = sorted(ids, key=lambda rid: hashlib.sha256(f"{seed}:{rid}".encode()).hexdigest())
+    test_ids, val_ids = set(order[:n_test]), set(order[n_test:n_test + n_val])
+    return {
+        "train": [i for i in ids if i not in test_ids and i not in val_ids],
+        "val": [i for i in ids if i in val_ids],
+        "test": [i for i in ids if i in test_ids],
+    }
+
+
+def _load_all(ws, files: dict[str, Path], fmt, mapping, separator) -> dict[str, LoadResult]:
+    results = {key: load_file(path, fmt=fmt, mapping=mapping, separator=separator) for key, path in files.items()}
+    errors = [p for r in results.values() for p in r.errors]
+    if errors:
+        raise UserError(f"the dataset has {len(errors)} error(s) (`tunestudio data check` lists them, "
+                        f"`tunestudio data clean` drops those rows):\n" + format_problems(errors))
+    return results
+
+
+def load_splits(ws, dataset: str, val_split: float = 0.1, test_split: float = 0.1, seed: int = 42,
+                fmt: str | None = None, mapping=None, separator: str | None = None) -> Splits:
+    """The train/val/test records of `dataset`, and the `info` that reproduces them."""
+    val_split = _check_fraction("val-split", val_split)
+    test_split = _check_fraction("test-split", test_split)
+    if val_split + test_split >= 1:
+        raise UserError(f"--val-split {val_split} + --test-split {test_split} leave nothing to train on")
+    fmt = normalize_format(fmt)
+    mapping = parse_mapping(mapping)
+    files = resolve_dataset(ws, dataset)
+    results = _load_all(ws, files, fmt, mapping, separator)
+
+    # Rows of the file that is carved: the one file, or the train file of a split set.
+    base_key = "all" if "all" in files else "train"
+    base = results[base_key].records
+    base_ids = _row_ids(base_key, base)
+    if not base:
+        raise UserError(f"{files[base_key].name} has no usable rows")
+    rows = _carve(files[base_key].name, base_ids,
+                  0 if "val" in files else val_split, 0 if "test" in files else test_split, seed)
+    for key in ("val", "test"):
+        if key in files:
+            rows[key] = _row_ids(key, results[key].records)
+
+    info = {
+        "dataset": dataset,
+        "files": {key: {"path": _rel(ws, path), "name": path.name, "sha256": sha256_file(path),
+                        "rows": len(results[key].records)} for key, path in files.items()},
+        "format": results[base_key].format,
+        "mapping": mapping,
+        "separator": separator,
+        "val_split": val_split,
+        "test_split": test_split,
+        "seed": seed,
+        "rows": rows,
+    }
+    info["hash"] = dataset_hash(info)
+    return _build(results, info)
+
+
+def dataset_hash(info: dict) -> str:
+    """One content hash for the dataset: the files' hashes, in split order."""
+    parts = [f"{k}:{info['files'][k]['sha256']}" for k in sorted(info["files"])]
+    return hashlib.sha256("\n".join(parts).encode()).hexdigest()
+
+
+def _build(results: dict[str, LoadResult], info: dict) -> Splits:
+    by_id = {}
+    for key, result in results.items():
+        by_id.update(zip(_row_ids(key, result.records), result.records))
+    missing = [rid for ids in info["rows"].values() for rid in ids if rid not in by_id]
+    if missing:
+        raise UserError(f"the recorded split names rows that are no longer in the data: {', '.join(missing[:5])}")
+    parts = {k: [by_id[rid] for rid in info["rows"].get(k, [])] for k in SPLIT_NAMES}
+    warnings = [p for r in results.values() for p in r.warnings]
+    first = results.get("all") or results["train"]
+    return Splits(parts["train"], parts["val"], parts["test"], info, first.format, warnings)
+
+
+def splits_from_info(ws, info: dict) -> Splits:
+    """Exactly the rows recorded in `info` (from `load_splits`), after checking no file changed."""
+    files = {}
+    for key, f in info["files"].items():
+        path = Path(f["path"])
+        path = path if path.is_absolute() else ws.root / path
+        if not path.is_file():
+            raise UserError(f"the dataset file {f['path']} used for this split is gone")
+        if sha256_file(path) != f["sha256"]:
+            raise UserError(f"{f['path']} changed since the split was made (its sha256 differs): "
+                            "the same rows cannot be guaranteed; use a new split (a new run) or restore the file")
+        files[key] = path
+    results = _load_all(ws, files, info.get("format"), info.get("mapping"), info.get("separator"))
+    return _build(results, info)

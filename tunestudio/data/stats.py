@@ -1,0 +1,179 @@
+"""Dataset statistics: sizes, turns, roles, lengths against the cutoff, duplicates, label balance.
+
+`compute_stats` returns a plain dict (JSON-able) so the CLI prints it and the web UI shows it.
+Lengths are in tokens when a tokenizer is given (the model's chat template applied, as training
+will see the row), otherwise in characters; the cutoff (`max_length`) is in the same unit.
+"""
+
+from __future__ import annotations
+
+import json
+import statistics
+from collections import Counter
+
+from tunestudio.data.records import Record
+from tunestudio.errors import UserError
+
+LABEL_MAX_DISTINCT = 20     # at most this many distinct answers: the task is classification
+DOMINANT_SHARE = 0.7        # one label above this share of rows gets a warning
+
+
+def load_tokenizer(ws, model: str):
+    """The tokenizer of `model` (folder under models/, path or hub id), with a chat template."""
+    path = ws.model_path_or_id(model)   # before the slow import: a bad name fails at once
+    from transformers import AutoTokenizer
+
+    try:
+        tokenizer = AutoTokenizer.from_pretrained(path)
+    except Exception as e:  # missing files, offline hub id, bad json: all mean "cannot use this model"
+        raise UserError(f"cannot load the tokenizer of model '{model}': {str(e).splitlines()[0]}") from None
+    try:  # give a base model without a template the same fallback training uses
+        from tunestudio.data.template import ensure_chat_template
+    except ImportError:
+        pass
+    else:
+        ensure_chat_template(tokenizer)
+    return tokenizer
+
+
+def default_max_length(tokenizer, fallback: int = 2048) -> int:
+    n = getattr(tokenizer, "model_max_length", None)
+    return int(n) if isinstance(n, int) and 0 < n < 1_000_000 else fallback  # HF uses 1e30 for "unknown"
+
+
+def record_text(record: Record) -> str:
+    """All the text of a row, for character counts and similarity."""
+    if record.messages is not None:
+        return "\n".join(m["content"] for m in record.messages)
+    return record.text or ""
+
+
+def row_key(record: Record) -> str:
+    """Two rows with the same key are exact duplicates."""
+    if record.messages is not None:
+        return json.dumps([[m["role"], m["content"]] for m in record.messages], ensure_ascii=False)
+    return record.text or ""
+
+
+def count_tokens(records: list[Record], tokenizer, batch: int = 512) -> list[int]:
+    """Tokens per row as training sees it: chat rows through the chat template, text as is."""
+    has_template = bool(getattr(tokenizer, "chat_template", None))
+    texts, special = [], []
+    for r in records:
+        if r.messages is not None and has_template:
+            texts.append(tokenizer.apply_chat_template(r.messages, tokenize=False))
+            special.append(False)   # the template writes its own special tokens
+        else:
+            texts.append(record_text(r))
+            special.append(True)
+    counts = [0] * len(texts)
+    for flag in (False, True):
+        idx = [i for i, s in enumerate(special) if s == flag]
+        for start in range(0, len(idx), batch):
+            chunk = idx[start:start + batch]
+            enc = tokenizer([texts[i] for i in chunk], add_special_tokens=flag)["input_ids"]
+            for i, ids in zip(chunk, enc):
+                counts[i] = len(ids)
+    return counts
+
+
+def histogram(lengths: list[int], cutoff: int | None, bins: int = 10) -> list[dict]:
+    """Equal-width bins from 0 to the cutoff (or the longest row), plus one bin for rows over it."""
+    if not lengths:
+        return []
+    top = cutoff or max(lengths)
+    width = max(1, -(-top // bins))  # ceil
+    out = [{"lo": i * width, "hi": (i + 1) * width, "count": 0, "over_cutoff": False} for i in range(bins)]
+    over = {"lo": top, "hi": max(lengths), "count": 0, "over_cutoff": True}
+    for n in lengths:
+        if cutoff and n > cutoff:
+            over["count"] += 1
+        else:
+            out[min(n // width, bins - 1)]["count"] += 1
+    if cutoff:
+        out.append(over)
+    return out
+
+
+def _summary(values: list[int]) -> dict:
+    if not values:
+        return {"min": 0, "mean": 0, "median": 0, "p95": 0, "max": 0, "total": 0}
+    ordered = sorted(values)
+    return {"min": ordered[0], "mean": round(statistics.fmean(values), 1), "median": statistics.median(values),
+            "p95": ordered[min(len(ordered) - 1, int(0.95 * len(ordered)))], "max": ordered[-1],
+            "total": sum(values)}
+
+
+def compute_stats(records: list[Record], tokenizer=None, max_length: int | None = None,
+                  fmt: str | None = None, bins: int = 10) -> dict:
+    """Everything `data stats` shows, as a dict (see the module docstring for units)."""
+    unit = "tokens" if tokenizer is not None else "characters"
+    lengths = count_tokens(records, tokenizer) if tokenizer is not None else [len(record_text(r)) for r in records]
+    chats = [r for r in records if r.messages is not None]
+    roles = Counter(m["role"] for r in chats for m in r.messages)
+    turns = [len(r.messages) for r in chats]
+    keys = Counter(row_key(r) for r in records)
+    warnings = []
+
+    over = sum(n > max_length for n in lengths) if max_length else 0
+    if over:
+        warnings.append(f"{over} of {len(records)} rows are longer than the cutoff of {max_length} {unit}: "
+                        "they will be truncated")
+
+    labels, dominant = None, None
+    answers = Counter(r.reference().strip() for r in chats)
+    if chats and len(answers) <= LABEL_MAX_DISTINCT and len(chats) >= 2 * len(answers):
+        labels = dict(answers.most_common())
+        label, count = answers.most_common(1)[0]
+        dominant = {"label": label, "count": count, "share": round(count / len(chats), 3)}
+        if count / len(chats) > DOMINANT_SHARE:
+            warnings.append(f"class imbalance: the answer {label!r} is {count / len(chats):.0%} of rows; "
+                            "a model can score well by always giving it")
+
+    duplicates = sum(c - 1 for c in keys.values())
+    if duplicates:
+        warnings.append(f"{duplicates} rows are exact duplicates of an earlier row (`tunestudio data clean` drops them)")
+    return {
+        "format": fmt,
+        "rows": len(records),
+        "unit": unit,
+        "turns": _summary(turns) if chats else None,
+        "roles": dict(roles),
+        "chars": _summary([len(record_text(r)) for r in records]),
+        "length": _summary(lengths),
+        "cutoff": max_length,
+        "over_cutoff": over,
+        "histogram": histogram(lengths, max_length, bins),
+        "duplicates": duplicates,
+        "labels": labels,
+        "dominant_label": dominant,
+        "warnings": warnings,
+    }
+
+
+def stats_dataset(ws, dataset: str, fmt: str | None = None, mapping=None, model: str | None = None,
+                  max_length: int | None = None, separator: str | None = None, bins: int = 10) -> dict:
+    """`compute_stats` over every usable row of `dataset` (all files of a split set), plus the
+    number of rows skipped for errors (`data check` lists them)."""
+    from tunestudio.data.load import load_file, normalize_format, parse_mapping
+    from tunestudio.data.split import resolve_dataset
+
+    fmt = normalize_format(fmt)
+    mapping = parse_mapping(mapping)
+    files = resolve_dataset(ws, dataset)
+    tokenizer = load_tokenizer(ws, model) if model else None
+    if tokenizer is not None and not max_length:
+        max_length = default_max_length(tokenizer)
+    results = {key: load_file(path, fmt=fmt, mapping=mapping, separator=separator) for key, path in files.items()}
+    records = [rec for r in results.values() for rec in r.records]
+    if not records:
+        problems = [str(p) for r in results.values() for p in r.errors[:3]]
+        raise UserError(f"no usable rows in '{dataset}'" + (": " + "; ".join(problems) if problems else ""))
+    first = results.get("all") or results["train"]
+    stats = compute_stats(records, tokenizer, max_length, first.format, bins)
+    stats["dataset"] = dataset
+    stats["files"] = {key: {"name": path.name, "rows": len(results[key].records)} for key, path in files.items()}
+    stats["errors"] = sum(len(r.errors) for r in results.values())
+    if stats["errors"]:
+        stats["warnings"].insert(0, f"{stats['errors']} problem(s) skipped: `tunestudio data check {dataset}` lists them")
+    return stats
