@@ -122,3 +122,27 @@ def test_missing_dataset_lists_what_exists(tmp_path):
     assert p.returncode == 1 and "Traceback" not in p.stderr
     assert "nope.jsonl" in p.stderr and "real.jsonl" in p.stderr
     assert len(p.stderr.strip().splitlines()) == 1
+
+
+def test_split_set_leakage_is_a_warning(tmp_path):
+    d = tmp_path / "training" / "datasets"
+    d.mkdir(parents=True)
+    train = [{"instruction": f"q{i}", "output": f"a{i}"} for i in range(10)]
+    val = [{"instruction": "Q2", "output": "a2"}, {"instruction": "fresh", "output": "b"},
+           {"instruction": "q9", "output": "a9  "}]
+    (d / "qa.train.jsonl").write_text("".join(json.dumps(r) + "\n" for r in train))
+    (d / "qa.val.jsonl").write_text("".join(json.dumps(r) + "\n" for r in val))
+    p = run_cli("data", "check", "qa", "--json", ws=tmp_path, timeout=60)
+    assert p.returncode == 0, p.stderr
+    report = json.loads(p.stdout)
+    assert report["rows"] == 13 and report["errors"] == []
+    leaks = [w for w in report["warnings"] if "leakage" in w["message"]]
+    assert len(leaks) == 1 and leaks[0]["file"] == "qa.val.jsonl"
+    msg = leaks[0]["message"]
+    assert "2 of 3 val row(s)" in msg
+    assert "qa.val.jsonl:1 = qa.train.jsonl:3" in msg and "qa.val.jsonl:3 = qa.train.jsonl:10" in msg
+    p = run_cli("data", "check", "qa", ws=tmp_path, timeout=60)
+    assert p.returncode == 0 and "train/val leakage" in p.stdout
+    # one file of the set checked alone: nothing to leak into
+    p = run_cli("data", "check", "qa.val.jsonl", "--json", ws=tmp_path, timeout=60)
+    assert not [w for w in json.loads(p.stdout)["warnings"] if "leakage" in w["message"]]

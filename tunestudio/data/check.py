@@ -3,7 +3,9 @@
 Errors come from loading (a row that cannot be used: invalid JSON, missing or empty response,
 wrong type, unknown role, no assistant turn, null content, bytes that are not UTF-8, unreadable or
 unsupported file, missing columns, empty file). Warnings do not fail the check: exact duplicates,
-rows far longer than the rest, and rows over the length cutoff (tokens of `--model`, else characters).
+rows far longer than the rest, rows over the length cutoff (tokens of `--model`, else characters),
+and, for a split set (NAME.train.* + NAME.val.*/NAME.test.*), rows of the val/test files that are
+also training rows (train/test leakage).
 """
 
 from __future__ import annotations
@@ -13,7 +15,7 @@ from dataclasses import dataclass, field
 
 from tunestudio.data.load import LoadResult, Problem, load_file, normalize_format, parse_mapping
 from tunestudio.data.records import Record
-from tunestudio.data.split import resolve_dataset
+from tunestudio.data.split import leakage_warnings, resolve_dataset
 from tunestudio.data.stats import count_tokens, default_max_length, load_tokenizer, record_text, row_key
 
 LONG_FACTOR = 10        # a row this many times the median length ...
@@ -82,6 +84,8 @@ def check_dataset(ws, dataset: str, fmt: str | None = None, mapping=None, model:
     if max_length:
         lengths = count_tokens(records, tokenizer) if tokenizer is not None else [len(record_text(r)) for r in records]
     warnings += row_warnings(records, lengths, max_length, unit)
+    if "all" not in files:   # a split set: held-out files must not repeat training rows
+        warnings += leakage_warnings({key: r.records for key, r in results.items()})
 
     formats = {r.format for r in results.values() if r.format}
     first = results.get("all") or results["train"]

@@ -1,19 +1,20 @@
-"""`tunestudio data check|clean|stats DATASET`: the CLI face of the dataset layer.
+"""`tunestudio data check|clean|stats|preview DATASET`: the CLI face of the dataset layer.
 
-Each command calls one function (check_dataset, clean_dataset, stats_dataset) that the web UI
-calls too; this module only parses options and prints.
+Each command calls one function (check_dataset, clean_dataset, stats_dataset, preview_dataset)
+that the web UI calls too; this module only parses options and prints. The modules imported
+here use the standard library only; transformers, numpy (encode.py) and the like are imported
+inside the functions that need them, so `tunestudio --help` stays fast.
 """
 
 from __future__ import annotations
 
+import os
 import sys
 from pathlib import Path
 
-from tunestudio.data.check import check_dataset
-from tunestudio.data.clean import NEAR_THRESHOLD, clean_dataset
+from tunestudio.data.clean import NEAR_THRESHOLD
 from tunestudio.data.load import FORMATS
-from tunestudio.data.split import MAX_LISTED, format_problems
-from tunestudio.data.stats import stats_dataset
+from tunestudio.data.split import MAX_LISTED
 
 
 def register(subparsers, common) -> None:
@@ -51,8 +52,21 @@ def register(subparsers, common) -> None:
                    help="the cutoff shown in the histogram (tokens with --model, else characters)")
     p.add_argument("--bins", type=int, default=10, help="histogram bins")
 
+    p = add("preview", "show one row exactly as the model is trained on it (its chat template applied, "
+                       "trained tokens marked), and how many rows lose answer tokens at the max length",
+            _preview)
+    p.add_argument("--model", required=True, help="the model whose tokenizer and chat template to use")
+    p.add_argument("--row", type=int, default=1, help="which row, counting usable rows from 1 (default 1)")
+    p.add_argument("--max-length", type=int, default=None,
+                   help="cut rows at this many tokens, as training does (default: training's default)")
+    p.add_argument("--train-on-prompt", action="store_true",
+                   help="also train on the prompt tokens, as `train --train-on-prompt` does")
+
 
 def _check(args, ws) -> int:
+    from tunestudio.data.check import check_dataset
+    from tunestudio.data.split import format_problems
+
     report = check_dataset(ws, args.dataset, args.format, args.mapping, args.model, args.max_length,
                            args.separator)
     if args.json:
@@ -79,6 +93,8 @@ def _check(args, ws) -> int:
 
 
 def _clean(args, ws) -> int:
+    from tunestudio.data.clean import clean_dataset
+
     results = clean_dataset(ws, args.dataset, args.format, args.mapping, args.model, args.max_tokens,
                             args.near_threshold, args.separator)
     if args.json:
@@ -104,6 +120,8 @@ def _clean(args, ws) -> int:
 
 
 def _stats(args, ws) -> int:
+    from tunestudio.data.stats import stats_dataset
+
     s = stats_dataset(ws, args.dataset, args.format, args.mapping, args.model, args.max_length,
                       args.separator, bins=max(1, args.bins))
     if args.json:
@@ -143,6 +161,48 @@ def render_stats(s: dict) -> str:
         lines.append("labels: " + ", ".join(f"{label!r} {k} ({k / total:.0%})" for label, k in s["labels"].items()))
     for w in s["warnings"]:
         lines.append(f"warning: {w}")
+    return "\n".join(lines)
+
+
+def _preview(args, ws) -> int:
+    from tunestudio.data.stats import preview_dataset
+
+    p = preview_dataset(ws, args.dataset, args.model, args.row, args.max_length, args.train_on_prompt,
+                        args.format, args.mapping, args.separator)
+    if args.json:
+        from tunestudio.cli import print_json
+
+        print_json(p)
+        return 0
+    color = sys.stdout.isatty() and not os.environ.get("NO_COLOR") and os.environ.get("TERM") != "dumb"
+    print(render_preview_text(p, color=color))
+    return 0
+
+
+def render_preview_text(p: dict, color: bool = False) -> str:
+    """The human text of `data preview` (the web UI may show it as is)."""
+    from tunestudio.data.encode import render_preview
+
+    trained = ("all of the text" if not p["chat"] else
+               "prompt and answers" if p["train_on_prompt"] else "answers only")
+    mark = "green" if color else "[[...]]"
+    lines = [f"{p['source']}:{p['line']} (row {p['row']} of {p['rows']}) as model {p['model']} sees it, "
+             f"max length {p['max_length']} tokens, trained on {trained}",
+             f"{p['n_tokens']} tokens, {p['n_trained']} trained (marked {mark}):",
+             "-" * 60,
+             render_preview([(t["text"], t["trained"]) for t in p["tokens"]], color=color),
+             "-" * 60]
+    if p["row_dropped"]:
+        lines.append(f"this row is cut at {p['max_length']} tokens before any answer token: "
+                     "it has nothing to train on and will be dropped")
+    elif p["row_truncated"]:
+        lost = "its answer" if p["chat"] and not p["train_on_prompt"] else "what it trains on"
+        lines.append(f"this row is cut at {p['max_length']} tokens: part of {lost} is lost")
+    if p["truncation"]:
+        lines.append(f"warning: truncated: {p['truncation']}")
+    else:
+        lines.append(f"truncated: 0 of {p['rows']} rows lose trained tokens at max length {p['max_length']}")
+    lines += [f"warning: {w}" for w in p["warnings"] if w != p["truncation"]]
     return "\n".join(lines)
 
 

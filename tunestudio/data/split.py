@@ -7,9 +7,14 @@
   - a file `NAME.<ext>` (the extension may be left out when only one file matches).
 
 Which row goes where depends only on the seed and the row's id (its file and line), through a
-hash: the same file and seed give the same split on any machine and Python version. The split is
+hash: the same file and seed give the same split on any machine and Python version. Rows with the
+same normalised content (`content_key`: lower-case, whitespace collapsed) are one group and go to
+one split together, so a duplicated row is never both trained on and tested on. The split is
 recorded in `info` (JSON) with each file's sha256, so evaluation reloads exactly the same test
 rows with `splits_from_info`, and refuses if a file changed since.
+
+Explicit split files can still share rows (train/test leakage): `leakage_warnings` names them, and
+`load_splits` / `data check` report them as warnings.
 """
 
 from __future__ import annotations
@@ -23,6 +28,7 @@ from tunestudio.data.records import Record
 from tunestudio.errors import UserError
 
 MAX_LISTED = 20
+LEAKS_LISTED = 5        # leaked rows named in a leakage warning (then a count)
 SPLIT_NAMES = ("train", "val", "test")
 
 
@@ -128,21 +134,83 @@ def _check_fraction(name: str, f: float) -> float:
     return f
 
 
-def _carve(name: str, ids: list[str], val: float, test: float, seed: int) -> dict[str, list[str]]:
-    """Seeded train/val/test assignment of `ids` (val or test fraction 0: none)."""
+def _norm(text: str) -> str:
+    return " ".join(str(text).lower().split())
+
+
+def content_key(record: Record) -> str:
+    """Rows with the same key hold the same prompt and answer, up to case and whitespace."""
+    if record.messages is not None:
+        return "\x1e".join(f"{m['role']}\x1f{_norm(m['content'])}" for m in record.messages)
+    return "text\x1f" + _norm(record.text or "")
+
+
+def _carve(name: str, ids: list[str], keys: list[str], val: float, test: float,
+           seed: int) -> dict[str, list[str]]:
+    """Seeded train/val/test assignment of `ids` (val or test fraction 0: none).
+
+    Rows with the same content key are one group, placed as a whole: groups are taken in the
+    seeded hash order of their first row's id and go to test, then val, while they fit in the
+    split's share; the rest train. (Without duplicates this is exactly a seeded shuffle of rows.)
+    A held-out split that no group fits gets the smallest group, if train keeps a row.
+    """
     n = len(ids)
     n_val, n_test = _count(n, val), _count(n, test)
     if n - n_val - n_test < 1:
         raise UserError(
             f"{name} has only {n} usable row(s): too few to keep {n_val} for validation and {n_test} "
             f"for test and still train; add rows, or lower --val-split/--test-split (0 turns that split off)")
-    order = sorted(ids, key=lambda rid: hashlib.sha256(f"{seed}:{rid}".encode()).hexdigest())
-    test_ids, val_ids = set(order[:n_test]), set(order[n_test:n_test + n_val])
-    return {
-        "train": [i for i in ids if i not in test_ids and i not in val_ids],
-        "val": [i for i in ids if i in val_ids],
-        "test": [i for i in ids if i in test_ids],
-    }
+    groups: dict[str, list[str]] = {}
+    for rid, key in zip(ids, keys):
+        groups.setdefault(key, []).append(rid)
+    order = sorted(groups.values(), key=lambda g: hashlib.sha256(f"{seed}:{g[0]}".encode()).hexdigest())
+    placed: dict[str, list[list[str]]] = {"test": [], "val": [], "train": []}
+    size = {"test": 0, "val": 0}
+    target = {"test": n_test, "val": n_val}
+    for group in order:
+        for split in ("test", "val"):
+            if size[split] + len(group) <= target[split]:
+                placed[split].append(group)
+                size[split] += len(group)
+                break
+        else:
+            placed["train"].append(group)
+    for split in ("test", "val"):
+        if target[split] and not placed[split] and placed["train"]:
+            smallest = min(placed["train"], key=len)   # min keeps the first of equals: deterministic
+            if n - size["test"] - size["val"] - len(smallest) >= 1:
+                placed["train"].remove(smallest)
+                placed[split].append(smallest)
+                size[split] += len(smallest)
+    member = {rid: split for split, gs in placed.items() for g in gs for rid in g}
+    return {split: [i for i in ids if member[i] == split] for split in SPLIT_NAMES}
+
+
+def leakage_warnings(parts: dict[str, list[Record]], limit: int = LEAKS_LISTED) -> list[Problem]:
+    """One warning per held-out part ("val", "test") that shares rows with "train": the rows
+    whose normalised prompt and answer are also a training row (first `limit`, and the count)."""
+    train: dict[str, Record] = {}
+    for r in parts.get("train") or []:
+        train.setdefault(content_key(r), r)
+    out = []
+    if not train:
+        return out
+    for split in ("val", "test"):
+        leaked = [(r, train[content_key(r)]) for r in parts.get(split) or [] if content_key(r) in train]
+        if not leaked:
+            continue
+        files = sorted({r.source for r, _ in leaked})
+        train_files = sorted({t.source for _, t in leaked})
+        shown = ", ".join(f"{r.where()} = {t.where()}" for r, t in leaked[:limit])
+        more = f", ... and {len(leaked) - limit} more" if len(leaked) > limit else ""
+        what = "validation" if split == "val" else "test"
+        out.append(Problem(
+            ", ".join(files), 0,
+            f"train/{split} leakage: {len(leaked)} of {len(parts[split])} {split} row(s) also appear in the "
+            f"training data ({', '.join(train_files)}; same prompt and answer, ignoring case and spaces), "
+            f"so {what} scores will look better than they are: {shown}{more}; "
+            f"remove them from the {split} file or from the training file"))
+    return out
 
 
 def _load_all(ws, files: dict[str, Path], fmt, mapping, separator) -> dict[str, LoadResult]:
@@ -172,7 +240,7 @@ def load_splits(ws, dataset: str, val_split: float = 0.1, test_split: float = 0.
     base_ids = _row_ids(base_key, base)
     if not base:
         raise UserError(f"{files[base_key].name} has no usable rows")
-    rows = _carve(files[base_key].name, base_ids,
+    rows = _carve(files[base_key].name, base_ids, [content_key(r) for r in base],
                   0 if "val" in files else val_split, 0 if "test" in files else test_split, seed)
     for key in ("val", "test"):
         if key in files:
@@ -208,7 +276,15 @@ def _build(results: dict[str, LoadResult], info: dict) -> Splits:
     if missing:
         raise UserError(f"the recorded split names rows that are no longer in the data: {', '.join(missing[:5])}")
     parts = {k: [by_id[rid] for rid in info["rows"].get(k, [])] for k in SPLIT_NAMES}
-    warnings = [p for r in results.values() for p in r.warnings]
+    warnings = [p for r in results.values() for p in r.warnings] + leakage_warnings(parts)
+    fractions = {"val": info.get("val_split") or 0, "test": info.get("test_split") or 0}
+    for k, f in fractions.items():
+        if f and k not in results and not parts[k] and parts["train"]:
+            first_file = (results.get("all") or results["train"]).path
+            warnings.append(Problem(Path(first_file).name, 0,
+                                    f"the {k} split is empty: duplicated rows stay together in one split, "
+                                    f"and no group of equal rows fits in a {f:g} share without "
+                                    f"leaving nothing to train on"))
     first = results.get("all") or results["train"]
     return Splits(parts["train"], parts["val"], parts["test"], info, first.format, warnings)
 

@@ -177,3 +177,78 @@ def stats_dataset(ws, dataset: str, fmt: str | None = None, mapping=None, model:
     if stats["errors"]:
         stats["warnings"].insert(0, f"{stats['errors']} problem(s) skipped: `tunestudio data check {dataset}` lists them")
     return stats
+
+
+TRAINING_MAX_LENGTH = 512   # used when the run config's default cannot be read
+
+
+def training_max_length() -> int:
+    """The max length a training run uses when none is given (RunConfig's default)."""
+    try:
+        import dataclasses
+
+        from tunestudio.train.config import RunConfig
+
+        return int(next(f.default for f in dataclasses.fields(RunConfig) if f.name == "max_length"))
+    except Exception:  # the training area missing or changed: the documented default
+        return TRAINING_MAX_LENGTH
+
+
+def preview_dataset(ws, dataset: str, model: str, row: int = 1, max_length: int | None = None,
+                    train_on_prompt: bool = False, fmt: str | None = None, mapping=None,
+                    separator: str | None = None) -> dict:
+    """One row of `dataset` as `model` will be trained on it, and the truncation count of all rows.
+
+    `row` is 1-based over the usable rows of every file of the dataset, in file order (train,
+    val, test for a split set). Returns {"dataset", "model", "row", "rows", "source", "line", "chat",
+    "max_length", "train_on_prompt", "tokens": [{"text", "trained"}], "n_tokens", "n_trained",
+    "row_truncated", "row_dropped", "truncated", "dropped", "truncated_rows", "truncation" (the
+    truncation warning, or None), "errors", "warnings"};
+    `tunestudio.data.encode.render_preview` turns `tokens` into text.
+    """
+    from tunestudio.data.encode import encode, preview
+    from tunestudio.data.load import load_file, normalize_format, parse_mapping
+    from tunestudio.data.split import resolve_dataset
+
+    fmt = normalize_format(fmt)
+    mapping = parse_mapping(mapping)
+    if max_length is None:
+        max_length = training_max_length()
+    if max_length < 1:
+        raise UserError(f"--max-length must be at least 1 token, got {max_length}")
+    files = resolve_dataset(ws, dataset)
+    results = {key: load_file(path, fmt=fmt, mapping=mapping, separator=separator) for key, path in files.items()}
+    records = [rec for r in results.values() for rec in r.records]
+    errors = sum(len(r.errors) for r in results.values())
+    if not records:
+        problems = [str(p) for r in results.values() for p in r.errors[:3]]
+        raise UserError(f"no usable rows in '{dataset}'" + (": " + "; ".join(problems) if problems else ""))
+    if not 1 <= row <= len(records):
+        raise UserError(f"--row {row} is out of range: '{dataset}' has {len(records)} usable rows (1 to {len(records)})")
+    tokenizer = load_tokenizer(ws, model)
+
+    record = records[row - 1]
+    pairs = preview(record, tokenizer, max_length, train_on_prompt=train_on_prompt)
+    enc = encode(records, tokenizer, max_length, train_on_prompt=train_on_prompt)
+    what = "trained" if train_on_prompt or not any(r.is_chat for r in records) else "answer"
+    truncation = None
+    if enc.truncated:
+        truncation = (f"{enc.truncated} of {len(records)} rows lose {what} tokens at max length {max_length}"
+                      + (f" ({enc.dropped} keep none and will be dropped)" if enc.dropped else "")
+                      + f"; first: {', '.join(enc.truncated_rows[:3])}; raise --max-length or shorten the "
+                      + ("prompts" if what == "answer" else "rows"))
+    warnings = [truncation] if truncation else []
+    if errors:
+        warnings.append(f"{errors} problem(s) in the data (rows skipped here; training refuses the dataset "
+                        f"until they are fixed): `tunestudio data check {dataset}` lists them")
+    return {
+        "dataset": dataset, "model": model, "row": row, "rows": len(records),
+        "source": record.source, "line": record.line, "chat": record.is_chat,
+        "max_length": max_length, "train_on_prompt": bool(train_on_prompt),
+        "tokens": [{"text": text, "trained": trained} for text, trained in pairs],
+        "n_tokens": len(pairs), "n_trained": sum(trained for _, trained in pairs),
+        "row_truncated": record.where() in set(enc.truncated_rows),
+        "row_dropped": record.where() in set(enc.dropped_rows),
+        "truncated": enc.truncated, "dropped": enc.dropped, "truncated_rows": enc.truncated_rows[:20],
+        "truncation": truncation, "errors": errors, "warnings": warnings,
+    }

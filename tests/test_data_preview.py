@@ -1,0 +1,63 @@
+"""`tunestudio data preview`: one row as the model is trained on it, and the truncation count."""
+
+from __future__ import annotations
+
+import json
+
+from conftest import run_cli
+
+MODEL = "tiny-demo"
+
+
+def test_preview_marks_the_answer_and_counts_no_truncation(demo_ws):
+    p = run_cli("data", "preview", "demo-reviews.jsonl", "--model", MODEL, "--row", "2", ws=demo_ws, timeout=300)
+    assert p.returncode == 0, p.stderr
+    out = p.stdout
+    assert "demo-reviews.jsonl:2 (row 2 of 2000)" in out
+    rule = "-" * 60 + "\n"
+    body = out.split(rule)[1]                                                  # the row, as rendered
+    assert body.startswith("<|im_start|>system\n") and "<|im_start|>user\n" in body
+    assert "<|im_start|>assistant\n[[" in body                                # the template, as trained
+    trained = body[body.index("[[") + 2:body.index("]]")]
+    assert trained.endswith("<|im_end|>") and trained[:-len("<|im_end|>")] in ("positive", "negative", "neutral")
+    assert body.count("[[") == 1                                              # the prompt is not trained
+    assert "truncated: 0 of 2000 rows" in out
+    assert "Traceback" not in p.stderr
+
+
+def test_preview_json_truncation_matches_encode(demo_ws):
+    from tunestudio.data.encode import encode
+    from tunestudio.data.load import load_file
+    from tunestudio.data.stats import load_tokenizer
+    from tunestudio.workspace import Workspace
+
+    p = run_cli("data", "preview", "demo-reviews.jsonl", "--model", MODEL, "--max-length", "36", "--json",
+                ws=demo_ws, timeout=300)
+    assert p.returncode == 0, p.stderr
+    d = json.loads(p.stdout)
+    assert d["row"] == 1 and d["rows"] == 2000 and d["max_length"] == 36 and d["n_tokens"] <= 36
+    ws = Workspace(demo_ws)
+    records = load_file(ws.datasets_dir / "demo-reviews.jsonl").records
+    expected = encode(records, load_tokenizer(ws, MODEL), 36)
+    assert 0 < d["truncated"] == expected.truncated < 2000
+    assert d["dropped"] == expected.dropped
+    assert d["truncated_rows"] == expected.truncated_rows[:20]
+    assert d["truncation"] and d["truncation"] in d["warnings"] and f"{d['truncated']} of 2000 rows" in d["truncation"]
+    text = "".join(t["text"] for t in d["tokens"])
+    assert text.startswith("<|im_start|>system\n")
+    if not d["row_truncated"]:
+        assert "".join(t["text"] for t in d["tokens"] if t["trained"]) == records[0].reference() + "<|im_end|>"
+
+
+def test_preview_train_on_prompt_text_data_and_bad_row(demo_ws):
+    p = run_cli("data", "preview", "demo-text.txt", "--model", MODEL, "--row", "3", "--max-length", "8",
+                "--train-on-prompt", ws=demo_ws, timeout=300)
+    assert p.returncode == 0, p.stderr
+    assert "(row 3 of 600)" in p.stdout and "trained on all of the text" in p.stdout
+    assert "8 tokens, 8 trained" in p.stdout and "this row is cut at 8 tokens" in p.stdout
+    assert "warning: truncated: 600 of 600 rows lose trained tokens at max length 8" in p.stdout
+    p = run_cli("data", "preview", "demo-text.txt", "--model", MODEL, "--row", "601", ws=demo_ws, timeout=300)
+    assert p.returncode == 1 and "Traceback" not in p.stderr
+    assert p.stderr.strip() == "error: --row 601 is out of range: 'demo-text.txt' has 600 usable rows (1 to 600)"
+    p = run_cli("data", "preview", "demo-text.txt", ws=demo_ws, timeout=60)
+    assert p.returncode == 2 and "--model" in p.stderr                        # usage error
