@@ -24,6 +24,7 @@ COMMAND_MODULES = [
     "tunestudio.demo.commands",
     "tunestudio.data.commands",
     "tunestudio.train.commands",
+    "tunestudio.runs.commands",
     "tunestudio.evaluate.commands",
     "tunestudio.webui.commands",
 ]

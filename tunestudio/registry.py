@@ -173,3 +173,40 @@ def get_run(conn: sqlite3.Connection, ref: str) -> dict:
 def list_runs(conn: sqlite3.Connection) -> list[dict]:
     rows = conn.execute("SELECT * FROM runs ORDER BY created_at DESC").fetchall()
     return [_reap_dead(conn, row_to_dict(r)) for r in rows]
+
+
+# ---- run queries for `runs list | show | compare` (and the web UI's Runs tab) ------------------
+
+def find_run(conn: sqlite3.Connection, ref: str) -> dict:
+    """A run by id, name, or a unique beginning of its id (what people copy from a table)."""
+    try:
+        return get_run(conn, ref)
+    except UserError:
+        rows = conn.execute("SELECT id FROM runs WHERE id LIKE ? ESCAPE '\\' LIMIT 3",
+                            (ref.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_") + "%",)).fetchall()
+        if len(rows) == 1 and ref:
+            return get_run(conn, rows[0]["id"])
+        if len(rows) > 1:
+            raise UserError(f"'{ref}' matches several runs ({', '.join(r['id'] for r in rows)}, ...): "
+                            "give more of the id") from None
+        raise
+
+
+def child_runs(conn: sqlite3.Connection, run_id: str) -> list[dict]:
+    """Runs started from `run_id` (--from-run, or the next stage), oldest first."""
+    rows = conn.execute("SELECT * FROM runs WHERE parent_id = ? ORDER BY created_at", (run_id,)).fetchall()
+    return [row_to_dict(r) for r in rows]
+
+
+def run_evaluations(conn: sqlite3.Connection, run_id: str) -> list[dict]:
+    """Evaluations of `run_id`, newest first. Decodes only metrics/base_metrics: here `split`
+    is a plain name ("test"), not the runs table's JSON split (row_to_dict would choke on it)."""
+    rows = conn.execute("SELECT * FROM evaluations WHERE run_id = ? ORDER BY created_at DESC, id DESC",
+                        (run_id,)).fetchall()
+    out = []
+    for r in rows:
+        d = dict(r)
+        for k in ("metrics", "base_metrics"):
+            d[k] = json.loads(d[k]) if d[k] else None
+        out.append(d)
+    return out

@@ -1,0 +1,158 @@
+"""`tunestudio runs list | show | compare`: registry rows written directly (to pin the output),
+and runs made by the real `tunestudio train` (to check the two fit together)."""
+
+from __future__ import annotations
+
+import json
+import os
+import time
+
+import pytest
+
+from conftest import run_cli
+from tunestudio import registry
+from tunestudio.runs import compare_runs, lineage, run_details, runs_table
+from tunestudio.workspace import Workspace
+
+SPLIT = {"dataset": "reviews.jsonl", "format": "messages", "val_split": 0.1, "test_split": 0.1, "seed": 42,
+         "hash": "abc123", "files": {"all": {"name": "reviews.jsonl", "rows": 10, "sha256": "f" * 64,
+                                             "path": "training/datasets/reviews.jsonl"}},
+         "rows": {"train": [f"all:{i}" for i in range(1, 9)], "val": ["all:9"], "test": ["all:10"]}}
+
+
+def add_run(conn, run_id, name, status="completed", parent=None, t=0.0, **extra):
+    values = dict(id=run_id, name=name, status=status, created_at=1_700_000_000 + t,
+                  started_at=1_700_000_000 + t, finished_at=1_700_000_060 + t,
+                  base_model="/ws/models/tiny-demo", method="lora", dataset="reviews.jsonl",
+                  dataset_hash="abc123", split=SPLIT, parent_id=parent,
+                  config={"model": "tiny-demo", "method": "lora", "lr": 1e-3, "epochs": 1.0, "name": name},
+                  metrics={"steps": 20, "train_loss": 2.5, "eval_loss": 2.7, "best_step": 20})
+    values.update(extra)
+    registry.insert_run(conn, **values)
+
+
+@pytest.fixture
+def ws_with_runs(workspace):
+    ws = Workspace(workspace)
+    conn = registry.connect(ws.db_path)
+    add_run(conn, "run-a", "first", t=0)
+    add_run(conn, "run-b", "second", parent="run-a", t=10,
+            config={"model": "tiny-demo", "method": "lora", "lr": 5e-4, "epochs": 2.0, "name": "second"},
+            metrics={"steps": 40, "train_loss": 2.0, "eval_loss": 2.4, "best_step": 30})
+    add_run(conn, "run-c", "third", parent="run-b", t=20, status="failed", metrics=None,
+            error="dataset row 7: empty answer", finished_at=None)
+    # A run marked running whose process is gone must show as failed, not running forever.
+    add_run(conn, "run-d", "ghost", status="running", pid=2**22 + 12345, t=30, metrics=None, finished_at=None)
+    conn.execute("INSERT INTO evaluations (created_at, run_id, dataset, split, n, metrics) VALUES (?,?,?,?,?,?)",
+                 (1_700_000_100, "run-b", "reviews.jsonl", "test", 10, json.dumps({"exact_match": 0.9, "f1": 0.95})))
+    conn.close()
+    return ws
+
+
+def test_runs_table_has_every_column(ws_with_runs):
+    rows = runs_table(ws_with_runs)["runs"]
+    assert [r["id"] for r in rows] == ["run-d", "run-c", "run-b", "run-a"]  # newest first
+    b = rows[2]
+    assert b["best_eval_loss"] == 2.4 and b["parent_id"] == "run-a" and b["method"] == "lora"
+    assert b["metrics"]["train_loss"] == 2.0 and b["metrics"]["test_exact_match"] == 0.9
+    assert rows[0]["status"] == "failed"  # the dead "running" process was reaped
+
+
+def test_lineage_and_details(ws_with_runs):
+    family = lineage(ws_with_runs, "third")
+    assert [p["id"] for p in family["parents"]] == ["run-b", "run-a"]
+    assert lineage(ws_with_runs, "run-a")["children"] == [{"id": "run-b", "name": "second", "status": "completed"}]
+    d = run_details(ws_with_runs, "second")
+    assert d["id"] == "run-b" and d["config"]["lr"] == 5e-4 and d["duration_s"] == 60.0
+    assert d["split"]["rows"] == {"train": 8, "val": 1, "test": 1} and d["split"]["seed"] == 42
+    assert "row ids" not in json.dumps(d["split"]) and "all:1" not in json.dumps(d["split"])
+    assert d["evaluations"][0]["metrics"]["f1"] == 0.95
+    assert [c["id"] for c in d["lineage"]["children"]] == ["run-c"]
+    assert run_details(ws_with_runs, "run-c")["error"] == "dataset row 7: empty answer"
+
+
+def test_compare(ws_with_runs):
+    c = compare_runs(ws_with_runs, "run-a", "run-b")
+    diffs = {d["key"]: (d["a"], d["b"]) for d in c["config_differences"]}
+    assert diffs == {"lr": (1e-3, 5e-4), "epochs": (1.0, 2.0), "name": ("first", "second")}
+    assert c["same_config_keys"] == 2 and c["same_data"] is True
+    metrics = {m["key"]: m for m in c["metrics"]}
+    assert metrics["eval_loss"]["a"] == 2.7 and metrics["eval_loss"]["b"] == 2.4
+    assert metrics["eval_loss"]["delta"] == pytest.approx(-0.3)
+    assert {m["key"]: m["b"] for m in c["evaluation"]} == {"exact_match": 0.9, "f1": 0.95}
+
+
+def test_cli_list_show_compare(ws_with_runs):
+    ws = ws_with_runs.root
+    r = run_cli("runs", "list", ws=ws)
+    assert r.returncode == 0, r.stderr
+    header, *lines = r.stdout.splitlines()
+    for col in ("ID", "NAME", "STATUS", "BASE", "METHOD", "DATASET", "BEST VAL LOSS", "METRICS", "PARENT", "CREATED"):
+        assert col in header
+    assert len(lines) == 4 and "tiny-demo" in lines[2] and "/ws/models" not in r.stdout
+    assert "test_exact_match=0.9" in lines[2]
+
+    r = run_cli("runs", "list", "--json", ws=ws)
+    assert r.returncode == 0 and len(json.loads(r.stdout)["runs"]) == 4
+
+    r = run_cli("runs", "show", "third", ws=ws)
+    assert r.returncode == 0, r.stderr
+    assert "status: failed" in r.stdout and "error: dataset row 7: empty answer" in r.stdout
+    assert "run-b (second) <- run-a (first)" in r.stdout
+    r = run_cli("runs", "show", "run-b", "--json", ws=ws)
+    assert json.loads(r.stdout)["lineage"]["parents"][0]["id"] == "run-a"
+
+    r = run_cli("runs", "compare", "run-a", "run-b", ws=ws)
+    assert r.returncode == 0, r.stderr
+    assert "3 difference(s)" in r.stdout and "lr" in r.stdout and "0.0005" in r.stdout
+    r = run_cli("runs", "compare", "run-a", "run-b", "--json", ws=ws)
+    assert json.loads(r.stdout)["same_data"] is True
+
+
+def test_unknown_run_is_a_user_error(ws_with_runs, workspace):
+    for args in (("show", "nope"), ("compare", "run-a", "nope")):
+        r = run_cli("runs", *args, ws=ws_with_runs.root)
+        assert r.returncode == 1 and r.stderr.startswith("error: no run 'nope'") and "Traceback" not in r.stderr
+    r = run_cli("runs", "show", "run-", ws=ws_with_runs.root)  # an ambiguous id beginning
+    assert r.returncode == 1 and "matches several runs" in r.stderr
+    assert run_details(ws_with_runs, "run-c")["id"] == "run-c"
+
+
+def test_an_empty_workspace_has_no_runs_and_gets_no_registry(tmp_path):
+    r = run_cli("runs", "list", "--json", ws=tmp_path)
+    assert r.returncode == 0 and json.loads(r.stdout) == {"runs": []}
+    assert not (tmp_path / "tunestudio.db").exists()
+    r = run_cli("runs", "show", "x", ws=tmp_path)
+    assert r.returncode == 1 and "no runs" in r.stderr
+
+
+# ---- with the real training command ----------------------------------------------------------
+
+# Few steps and a small validation split: this checks the wiring, not learning (kept fast).
+TRAIN = ("--model", "tiny-demo", "--dataset", "demo-reviews.jsonl", "--method", "lora", "--max-steps", "1",
+         "--batch-size", "4", "--max-length", "64", "--val-split", "0.01", "--test-split", "0",
+         "--eval-steps", "1", "--json")
+
+
+def test_runs_made_by_train(demo_ws):
+    first = run_cli("train", *TRAIN, "--name", "base-run", ws=demo_ws, timeout=300)
+    assert first.returncode == 0, first.stderr[-2000:]
+    first = json.loads(first.stdout)
+    second = run_cli("train", *TRAIN, "--lr", "5e-4", "--from-run", first["run_id"], ws=demo_ws, timeout=300)
+    assert second.returncode == 0, second.stderr[-2000:]
+    second = json.loads(second.stdout)
+
+    ws = Workspace(demo_ws)
+    rows = {r["id"]: r for r in runs_table(ws)["runs"]}
+    assert rows[first["run_id"]]["status"] == "completed" and rows[first["run_id"]]["name"] == "base-run"
+    assert rows[second["run_id"]]["parent_id"] == first["run_id"]
+    d = run_details(ws, first["run_id"])
+    assert d["final_dir"] and os.path.isdir(d["final_dir"])
+    assert d["split"]["rows"]["train"] > 0 and d["config"]["method"] == "lora"
+    assert d["started"] is not None and d["lineage"]["children"][0]["id"] == second["run_id"]
+    c = compare_runs(ws, first["run_id"], second["run_id"])
+    keys = {x["key"] for x in c["config_differences"]}
+    assert {"lr", "from_run"} <= keys and c["same_data"]
+    assert any(m["key"] == "train_loss" and m["a"] is not None and m["b"] is not None for m in c["metrics"])
+    r = run_cli("runs", "show", "base-run", ws=demo_ws)
+    assert r.returncode == 0 and "status: completed" in r.stdout and time.strftime("%Y") in r.stdout
