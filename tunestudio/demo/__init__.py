@@ -1,0 +1,21 @@
+"""`tunestudio demo`: a tiny model and demo datasets, made offline, so everything runs anywhere."""
+
+from __future__ import annotations
+
+from tunestudio.workspace import Workspace
+
+MODEL_NAME = "tiny-demo"
+
+
+def make_demo(ws: Workspace) -> dict:
+    """Write models/tiny-demo and training/datasets/demo-* where missing (idempotent, offline).
+
+    Returns {"model": path, "model_created": bool, "datasets": {name: {path, format, task, rows, created}}}.
+    """
+    from tunestudio.demo.datasets import tokenizer_texts, write_datasets
+    from tunestudio.demo.model import write_model
+
+    ws.ensure()
+    folder = ws.models_dir / MODEL_NAME
+    created = write_model(folder, tokenizer_texts())
+    return {"model": str(folder), "model_created": created, "datasets": write_datasets(ws.datasets_dir)}

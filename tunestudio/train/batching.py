@@ -1,0 +1,89 @@
+"""Batches: pad each batch only to its own longest row, and put rows of similar length together.
+
+With lengths spread widely, a random batch is about half padding; sorting within large random
+"mega-batches" removes most of it while keeping the order random between steps. The order
+depends only on the seed and the epoch, so a resumed run sees exactly the batches the
+uninterrupted run would have seen.
+"""
+
+from __future__ import annotations
+
+import math
+
+import torch
+from torch.utils.data import Dataset, Sampler
+
+IGNORE = -100
+
+
+class Examples(Dataset):
+    """Encoded rows ({"input_ids", "labels"}) as a torch Dataset."""
+
+    def __init__(self, examples: list[dict]):
+        self.examples = examples
+        self.lengths = [len(e["input_ids"]) for e in examples]
+
+    def __len__(self):
+        return len(self.examples)
+
+    def __getitem__(self, i):
+        return self.examples[i]
+
+
+class PadCollator:
+    """Right-pad input_ids with the pad token and labels with -100, to the batch's longest row."""
+
+    def __init__(self, pad_id: int, multiple_of: int = 1):
+        self.pad_id = pad_id
+        self.multiple_of = multiple_of
+
+    def __call__(self, rows: list[dict]) -> dict:
+        longest = max(len(r["input_ids"]) for r in rows)
+        longest = math.ceil(longest / self.multiple_of) * self.multiple_of
+        ids = torch.full((len(rows), longest), self.pad_id, dtype=torch.long)       # (B, T)
+        labels = torch.full((len(rows), longest), IGNORE, dtype=torch.long)        # (B, T)
+        mask = torch.zeros((len(rows), longest), dtype=torch.long)                 # (B, T)
+        for i, r in enumerate(rows):
+            n = len(r["input_ids"])
+            ids[i, :n] = torch.as_tensor(r["input_ids"])
+            labels[i, :n] = torch.as_tensor(r["labels"])
+            mask[i, :n] = 1
+        return {"input_ids": ids, "labels": labels, "attention_mask": mask}
+
+
+class LengthGroupedSampler(Sampler):
+    """A seeded random order in which each run of `group` consecutive rows has similar lengths.
+
+    `group` is the effective batch (micro-batch x accumulation x processes), so every micro-batch
+    of one optimizer step is short or long together. Shuffle, cut into mega-batches of 50 groups,
+    sort each by length (longest first), then shuffle the groups so long and short steps mix.
+    """
+
+    def __init__(self, lengths: list[int], group: int, seed: int, by_length: bool = True):
+        self.lengths = lengths
+        self.group = max(1, group)
+        self.seed = seed
+        self.by_length = by_length
+        self.epoch = 0
+
+    def set_epoch(self, epoch: int) -> None:  # Trainer calls this at each epoch start (also on resume)
+        self.epoch = epoch
+
+    def __len__(self):
+        return len(self.lengths)
+
+    def __iter__(self):
+        g = torch.Generator().manual_seed(self.seed * 1_000_003 + self.epoch)
+        order = torch.randperm(len(self.lengths), generator=g).tolist()
+        if not self.by_length:
+            return iter(order)
+        mega = self.group * 50
+        groups = []
+        for start in range(0, len(order), mega):
+            chunk = sorted(order[start:start + mega], key=lambda i: -self.lengths[i])
+            groups += [chunk[k:k + self.group] for k in range(0, len(chunk), self.group)]
+        # keep a ragged last group last, so every full step has a full batch
+        full = [grp for grp in groups if len(grp) == self.group]
+        ragged = [grp for grp in groups if len(grp) != self.group]
+        perm = torch.randperm(len(full), generator=g).tolist()
+        return iter([i for k in perm for i in full[k]] + [i for grp in ragged for i in grp])

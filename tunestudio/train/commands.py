@@ -1,0 +1,59 @@
+"""`tunestudio train`: flags generated from RunConfig, a YAML file, or `--resume RUN`."""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import sys
+
+from tunestudio.errors import UserError
+
+
+def register(subparsers, common) -> None:
+    from tunestudio.train.config import add_arguments
+
+    p = subparsers.add_parser(
+        "train", parents=[common], help="fine-tune a model (full, freeze, lora, dora, ia3, prefix, prompt, qlora)",
+        description="Fine-tune a model. Options come from --config FILE (YAML, the same keys as the flags "
+                    "with _ for -) and the flags, which win. Writes training/runs/<run>/.")
+    p.add_argument("--config", metavar="FILE", help="YAML file with the run options")
+    p.add_argument("--resume", metavar="RUN", help="continue a stopped or crashed run (id or name) from its "
+                   "last complete checkpoint, with its own config")
+    p.add_argument("--run-id", metavar="ID", help="id for the new run (default: timestamp + random suffix); "
+                   "lets a launcher such as the web UI know the run folder in advance")
+    p.add_argument("--json", action="store_true", help='print one JSON object {"run_id", "status", '
+                   '"output_dir", "metrics"} on stdout')
+    add_arguments(p)
+    p.set_defaults(func=cmd_train)
+
+
+def cmd_train(args, ws) -> int:
+    from tunestudio.cli import print_json
+    from tunestudio.train.config import load_config, overrides_from_args
+    from tunestudio.train.run import resume_run, train
+
+    overrides = overrides_from_args(args)
+    # Progress goes to stderr and train.log; with --json nothing else may reach stdout.
+    quiet = contextlib.redirect_stdout(sys.stderr) if args.json else contextlib.nullcontext()
+    with quiet:
+        if args.resume:
+            if overrides or args.config or args.run_id:
+                raise UserError("--resume continues a run with its own config.yaml: give no other training "
+                                "options (start a new run with --from-run to change them)")
+            result = resume_run(ws, args.resume)
+        else:
+            result = train(load_config(args.config, overrides), ws, run_id=args.run_id)
+    if os.environ.get("RANK", "0") != "0":  # under torchrun: one report, from the main process
+        return 0
+    if args.json:
+        print_json(result)
+    else:
+        m = result["metrics"]
+        parts = [f"run {result['run_id']} {result['status']}", f"steps {m.get('steps')}"]
+        if m.get("train_loss") is not None:
+            parts.append(f"train_loss {m['train_loss']:.4f}")
+        if m.get("eval_loss") is not None:
+            parts.append(f"eval_loss {m['eval_loss']:.4f} (best step {m.get('best_step')})")
+        print(" | ".join(parts))
+        print(f"model: {result['output_dir']}")
+    return 0

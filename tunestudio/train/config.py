@@ -1,0 +1,335 @@
+"""The run config: one dataclass holding every training option, its default and its help.
+
+The CLI flags are generated from these fields (`add_arguments`), a YAML file holds the same keys,
+and the web UI builds the same object, so the three can never drift apart. `save_config` writes
+every field in declaration order, so the same settings give byte-for-byte the same config.yaml
+whichever face started the run.
+"""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import importlib.util
+import math
+from dataclasses import dataclass, field, fields
+from pathlib import Path
+
+import yaml
+
+from tunestudio.errors import UserError
+
+SCHEDULERS = ("linear", "cosine", "constant")
+OPTIMIZERS = ("adamw", "sgd", "adafactor")
+PRECISIONS = ("auto", "fp32", "bf16", "fp16")
+
+
+def opt(default, help: str, group: str, choices=None, flag: str | None = None, **extra):
+    """A config field with its help text (shown by --help and the web UI) and its group."""
+    meta = {"help": help, "group": group, "choices": choices, "flag": flag, **extra}
+    if isinstance(default, (list, dict)):
+        return field(default_factory=lambda: type(default)(default), metadata=meta)
+    return field(default=default, metadata=meta)
+
+
+def _method_names() -> tuple[str, ...]:
+    from tunestudio.train.methods import METHODS
+
+    return tuple(METHODS)
+
+
+@dataclass
+class RunConfig:
+    # ---- what to train, on what -------------------------------------------------------------
+    model: str = opt("", "base model: a folder under models/, a path, or a hub id", "model")
+    revision: str = opt("", "hub revision (branch, tag or commit) when --model is a hub id", "model")
+    dataset: str = opt("", "dataset: a file under training/datasets, a path, or a split set NAME "
+                       "(NAME.train.*, NAME.val.*, NAME.test.*)", "data")
+    format: str = opt("", "dataset format (text, alpaca, messages, sharegpt); empty: detect it", "data")
+    mapping: str = opt("", "column mapping, e.g. 'instruction=question,output=answer'", "data", flag="--map")
+    separator: str = opt("", "for .txt datasets: the line that separates documents (empty: one per blank line)", "data")
+    val_split: float = opt(0.1, "fraction of the rows held out for validation (0: none)", "data")
+    test_split: float = opt(0.1, "fraction of the rows held out for the final test (0: none)", "data")
+    max_length: int = opt(512, "longest sequence in tokens; longer rows are cut (and reported)", "data")
+    train_on_prompt: bool = opt(False, "also train on the prompt tokens, not only the answers", "data")
+
+    # ---- method -------------------------------------------------------------------------------
+    method: str = opt("lora", "how to fine-tune: full, freeze, lora, dora, ia3, prefix, prompt, qlora",
+                      "method", choices="methods")
+    lora_r: int = opt(16, "LoRA/DoRA/QLoRA rank", "method")
+    lora_alpha: float = opt(32.0, "LoRA/DoRA/QLoRA scaling alpha (the update is scaled by alpha/r)", "method")
+    lora_dropout: float = opt(0.05, "dropout on the LoRA/DoRA/QLoRA input", "method")
+    target_modules: str = opt("all-linear", "layers to adapt (LoRA, DoRA, QLoRA, IA3): all-linear, "
+                              "or a comma list of module names such as q_proj,v_proj", "method")
+    freeze_layers: int = opt(2, "freeze method: how many of the LAST transformer blocks to train "
+                             "(with the output head); all earlier blocks stay frozen", "method")
+    num_virtual_tokens: int = opt(20, "prefix/prompt tuning: number of virtual tokens", "method")
+    prompt_init_text: str = opt("", "prompt tuning: initialise the virtual tokens from this text "
+                                "(empty: random)", "method")
+
+    # ---- optimisation -------------------------------------------------------------------------
+    epochs: float = opt(3.0, "passes over the training data (ignored when --max-steps is set)", "training")
+    max_steps: int = opt(0, "stop after this many optimizer steps (0: use --epochs)", "training")
+    lr: float = opt(2e-4, "peak learning rate", "training")
+    scheduler: str = opt("cosine", "learning-rate schedule after warmup", "training", choices=SCHEDULERS)
+    warmup_steps: int = opt(0, "linear warmup over this many steps", "training")
+    warmup_ratio: float = opt(0.0, "linear warmup over this fraction of all steps (instead of --warmup-steps)",
+                              "training")
+    optimizer: str = opt("adamw", "optimizer", "training", choices=OPTIMIZERS)
+    momentum: float = opt(0.9, "SGD momentum", "training")
+    weight_decay: float = opt(0.0, "weight decay (decoupled for AdamW)", "training")
+    dropout: float = opt(-1.0, "model dropout (attention and hidden) while fine-tuning; -1 keeps the "
+                         "model's own setting", "training")
+    max_grad_norm: float = opt(1.0, "clip the gradient norm to this (0: no clipping)", "training")
+    batch_size: int = opt(8, "sequences per device per micro-batch", "training")
+    grad_accum: int = opt(1, "micro-batches per optimizer step (effective batch = batch size x this "
+                          "x devices)", "training")
+    group_by_length: bool = opt(True, "batch rows of similar length together (less padding, faster)",
+                                "training")
+    precision: str = opt("auto", "number format: auto (bf16 or fp16 on a GPU that has it, fp32 on CPU), "
+                         "fp32, bf16, fp16", "training", choices=PRECISIONS)
+    gradient_checkpointing: bool = opt(False, "recompute activations in the backward pass: less memory, "
+                                       "~30% slower", "training")
+    seed: int = opt(42, "random seed (data split, order, initialisation)", "training")
+
+    # ---- evaluation, monitoring, checkpoints ---------------------------------------------------
+    eval_steps: int = opt(0, "evaluate on the validation split every N steps, and at each epoch end "
+                          "(0: four times per epoch)", "monitoring")
+    early_stopping_patience: int = opt(0, "stop when the validation loss has not improved for N "
+                                       "evaluations (0: never)", "monitoring")
+    early_stopping_threshold: float = opt(0.0, "an improvement must lower the validation loss by more "
+                                          "than this", "monitoring")
+    overfitting_window: int = opt(3, "warn of overfitting when the validation loss rose while the "
+                                  "training loss fell for this many evaluations in a row", "monitoring")
+    logging_steps: int = opt(5, "log loss, learning rate and throughput every N steps", "monitoring")
+    save_steps: int = opt(0, "save a resumable checkpoint every N steps (0: at each evaluation, or four "
+                          "times per epoch without validation data)", "monitoring")
+    keep_checkpoints: int = opt(2, "keep the newest N checkpoints (the best one is always kept)",
+                                "monitoring")
+
+    # ---- run -----------------------------------------------------------------------------------
+    name: str = opt("", "a label for the run (the run id stays unique)", "run")
+    from_run: str = opt("", "start from a finished run's result (its full model, or its adapter, "
+                        "which keeps training)", "run")
+    stages: list = opt([], "train in stages: a list of option sets (e.g. [{dataset: general.jsonl}, "
+                       "{dataset: task.jsonl}]), each a run whose parent is the stage before", "run")
+
+    # ------------------------------------------------------------------------------------------
+    def validate(self) -> "RunConfig":
+        """Raise UserError naming the first bad option and what to do; return self when valid."""
+        def bad(flag: str, why: str):
+            raise UserError(f"--{flag.replace('_', '-')}: {why}")
+
+        if self.stages:
+            if not isinstance(self.stages, list) or not all(isinstance(s, dict) for s in self.stages):
+                bad("stages", "must be a list of option sets, e.g. [{dataset: a.jsonl}, {dataset: b.jsonl}]")
+            for i, stage in enumerate(self.stages, 1):
+                try:
+                    stage_config(self, i - 1).validate()
+                except UserError as e:
+                    raise UserError(f"stage {i}: {e}") from None
+            return self
+        if not self.model.strip() and not self.from_run.strip():
+            bad("model", "no base model given: a folder under models/, a path or a hub id")
+        if not self.dataset.strip():
+            bad("dataset", "no dataset given: a file under training/datasets or a path")
+        methods = _method_names()
+        if self.method not in methods:
+            bad("method", f"unknown method '{self.method}': choose one of {', '.join(methods)}")
+        for name in ("scheduler", "optimizer", "precision"):
+            choices = fields_by_name()[name].metadata["choices"]
+            if getattr(self, name) not in choices:
+                bad(name, f"unknown {name} '{getattr(self, name)}': choose one of {', '.join(choices)}")
+        if not (self.lr > 0 and math.isfinite(self.lr)):
+            bad("lr", f"the learning rate must be above 0, got {self.lr}")
+        if self.max_steps < 0:
+            bad("max_steps", f"must be 0 (use --epochs) or more, got {self.max_steps}")
+        if self.max_steps == 0 and not self.epochs > 0:
+            bad("epochs", f"must be above 0 (or set --max-steps), got {self.epochs}")
+        for name in ("batch_size", "grad_accum", "lora_r", "num_virtual_tokens", "logging_steps"):
+            if getattr(self, name) < 1:
+                bad(name, f"must be at least 1, got {getattr(self, name)}")
+        for name in ("warmup_steps", "eval_steps", "save_steps", "early_stopping_patience",
+                     "overfitting_window", "keep_checkpoints", "freeze_layers"):
+            if getattr(self, name) < 0:
+                bad(name, f"must be 0 or more, got {getattr(self, name)}")
+        if self.keep_checkpoints < 1:
+            bad("keep_checkpoints", "must be at least 1 (a run needs its last checkpoint to resume)")
+        if self.max_length < 8:
+            bad("max_length", f"must be at least 8 tokens, got {self.max_length}")
+        for name in ("val_split", "test_split", "warmup_ratio", "lora_dropout"):
+            if not 0 <= getattr(self, name) < 1:
+                bad(name, f"must be at least 0 and below 1, got {getattr(self, name)}")
+        if self.val_split + self.test_split >= 1:
+            bad("val_split", f"--val-split {self.val_split} + --test-split {self.test_split} leave "
+                "nothing to train on: keep their sum below 1")
+        if self.warmup_steps and self.warmup_ratio:
+            bad("warmup_ratio", "give --warmup-steps or --warmup-ratio, not both")
+        if not (self.dropout == -1 or 0 <= self.dropout < 1):
+            bad("dropout", f"must be -1 (keep the model's) or at least 0 and below 1, got {self.dropout}")
+        if self.weight_decay < 0 or self.max_grad_norm < 0 or self.momentum < 0:
+            bad("weight_decay" if self.weight_decay < 0 else "max_grad_norm" if self.max_grad_norm < 0
+                else "momentum", "must be 0 or more")
+        if self.lora_alpha <= 0:
+            bad("lora_alpha", f"must be above 0, got {self.lora_alpha}")
+        if not self.target_modules.strip():
+            bad("target_modules", "give all-linear or a comma list of module names")
+        self.check_device()
+        return self
+
+    def check_device(self) -> None:
+        """Options that depend on this machine: qlora needs CUDA and bitsandbytes; fp16/bf16 support."""
+        import torch
+
+        cuda = torch.cuda.is_available()
+        if self.method == "qlora":
+            if not cuda:
+                raise UserError("--method qlora needs a CUDA GPU (4-bit weights via bitsandbytes); on this "
+                                "machine use --method lora, which trains the same adapter in full precision")
+            if importlib.util.find_spec("bitsandbytes") is None:
+                raise UserError("--method qlora needs the bitsandbytes package: pip install bitsandbytes")
+        if self.precision == "fp16" and not cuda:
+            raise UserError("--precision fp16 needs a CUDA GPU (fp16 on a CPU is unusably slow): "
+                            "use bf16 or fp32")
+        if self.precision == "bf16" and not bf16_supported():
+            where = "this GPU" if cuda else "this CPU (it lacks avx512_bf16/AMX)"
+            raise UserError(f"--precision bf16 is not supported on {where}: use fp32"
+                            + (" or fp16" if cuda else ""))
+
+    def to_dict(self) -> dict:
+        return {f.name: getattr(self, f.name) for f in fields(self)}
+
+
+def bf16_supported() -> bool:
+    import torch
+
+    if torch.cuda.is_available():
+        return torch.cuda.is_bf16_supported()
+    check = getattr(torch.cpu, "_is_avx512_bf16_supported", None)
+    amx = getattr(torch.cpu, "_is_amx_tile_supported", None)
+    return bool((check and check()) or (amx and amx()))
+
+
+def fields_by_name() -> dict[str, dataclasses.Field]:
+    return {f.name: f for f in fields(RunConfig)}
+
+
+def stage_config(cfg: RunConfig, index: int, from_run: str | None = None) -> RunConfig:
+    """The config of stage `index`: the shared options with that stage's own on top."""
+    stage = dict(cfg.stages[index])
+    unknown = set(stage) - set(fields_by_name()) | ({"stages"} & set(stage))
+    if unknown:
+        raise UserError(f"unknown option(s) in stage {index + 1}: {', '.join(sorted(unknown))}")
+    values = {**cfg.to_dict(), **{k: coerce(k, v) for k, v in stage.items()}, "stages": []}
+    if from_run is not None:
+        values["from_run"] = from_run
+    if "name" not in stage:
+        values["name"] = f"{cfg.name}-stage{index + 1}" if cfg.name else f"stage{index + 1}"
+    return RunConfig(**values)
+
+
+# ---- YAML and flags --------------------------------------------------------------------------
+
+def coerce(name: str, value):
+    """`value` (from YAML or a flag) as the type of field `name`, or a UserError saying why not."""
+    f = fields_by_name()[name]
+    kind = f.type if isinstance(f.type, str) else f.type.__name__
+    flag = "--" + name.replace("_", "-")
+    try:
+        if kind == "bool":
+            if isinstance(value, str):
+                if value.lower() in ("true", "yes", "1", "on"):
+                    return True
+                if value.lower() in ("false", "no", "0", "off"):
+                    return False
+                raise ValueError
+            if isinstance(value, (bool, int)):
+                return bool(value)
+            raise ValueError
+        if kind == "int":
+            if isinstance(value, bool) or (isinstance(value, float) and not value.is_integer()):
+                raise ValueError
+            return int(str(value).replace("_", "")) if isinstance(value, str) else int(value)
+        if kind == "float":
+            if isinstance(value, bool):
+                raise ValueError
+            return float(value)  # also takes "1e-3", which YAML 1.1 reads as a string
+        if kind == "list":
+            if isinstance(value, str):
+                value = yaml.safe_load(value) if value.strip() else []
+            if not isinstance(value, list):
+                raise ValueError
+            return value
+        if kind == "str":
+            if name == "target_modules" and isinstance(value, list):
+                return ",".join(str(v).strip() for v in value)
+            if value is None:
+                return ""
+            if isinstance(value, (list, dict)):
+                raise ValueError
+            return str(value)
+    except (TypeError, ValueError, yaml.YAMLError):
+        raise UserError(f"{flag}: '{value}' is not a valid {kind}") from None
+    return value
+
+
+def from_dict(values: dict, source: str = "config") -> RunConfig:
+    if not isinstance(values, dict):
+        raise UserError(f"{source}: expected a mapping of option: value")
+    known = fields_by_name()
+    unknown = sorted(set(values) - set(known))
+    if unknown:
+        raise UserError(f"{source}: unknown option(s) {', '.join(unknown)}; "
+                        "`tunestudio train --help` lists them")
+    return RunConfig(**{k: coerce(k, v) for k, v in values.items()})
+
+
+def load_config(path: str | Path | None, overrides: dict | None = None) -> RunConfig:
+    """The config in YAML file `path` (optional), with `overrides` (e.g. CLI flags) on top."""
+    values: dict = {}
+    if path:
+        path = Path(path).expanduser()
+        if not path.is_file():
+            raise UserError(f"config file {path} not found")
+        try:
+            values = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
+        except yaml.YAMLError as e:
+            raise UserError(f"{path} is not valid YAML: {e}") from None
+        if not isinstance(values, dict):
+            raise UserError(f"{path}: expected a mapping of option: value, got {type(values).__name__}")
+    return from_dict({**values, **(overrides or {})}, source=str(path) if path else "options")
+
+
+def dump_config(cfg: RunConfig) -> str:
+    """Every field in declaration order: the same settings always give the same text."""
+    return yaml.safe_dump(cfg.to_dict(), sort_keys=False, allow_unicode=True, default_flow_style=False)
+
+
+def save_config(cfg: RunConfig, path: str | Path) -> None:
+    path = Path(path)
+    tmp = path.with_name(path.name + ".tmp")
+    tmp.write_text(dump_config(cfg), encoding="utf-8")
+    tmp.replace(path)
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    """One flag per RunConfig field. Defaults are suppressed so only what the user typed overrides
+    the config file (`overrides_from_args`)."""
+    groups: dict[str, argparse._ArgumentGroup] = {}
+    for f in fields(RunConfig):
+        meta = f.metadata
+        group = groups.get(meta["group"]) or parser.add_argument_group(f"{meta['group']} options")
+        groups[meta["group"]] = group
+        flag = meta.get("flag") or "--" + f.name.replace("_", "-")
+        default = f.default if f.default is not dataclasses.MISSING else f.default_factory()
+        help_text = f"{meta['help']} (default: {default!r})"
+        kind = f.type if isinstance(f.type, str) else f.type.__name__
+        common = dict(dest=f.name, default=argparse.SUPPRESS, help=help_text)
+        if kind == "bool":
+            group.add_argument(flag, action=argparse.BooleanOptionalAction, **common)
+        else:
+            group.add_argument(flag, metavar=f.name.upper(), **common)
+
+
+def overrides_from_args(args: argparse.Namespace) -> dict:
+    return {f.name: getattr(args, f.name) for f in fields(RunConfig) if hasattr(args, f.name)}

@@ -1,0 +1,612 @@
+"""The training engine: `train(cfg, ws)` runs one training job from config to final model.
+
+It reads top to bottom:
+  1. check everything the user gave us (config, model, data) before a run exists, so a mistake
+     costs one clear message and leaves nothing behind;
+  2. open the run: its folder (never reused), config.yaml, split.json, the registry row, events;
+  3. load the model, apply the method, build the Trainer, train (retrying smaller micro-batches on
+     CUDA out-of-memory);
+  4. publish final/ (the best checkpoint), metrics.json, and the run's end in the registry.
+
+`resume_run(ws, ref)` continues a stopped or crashed run in its own folder from its last complete
+checkpoint; `train` with `cfg.stages` runs each stage as a run whose parent is the stage before.
+Under torchrun every process runs this code; only the main one writes files and the registry.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import math
+import os
+import re
+import secrets
+import shutil
+import time
+import traceback
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from tunestudio import registry
+from tunestudio.errors import UserError
+from tunestudio.train import checkpoint as ckpt
+from tunestudio.train.config import RunConfig, load_config, save_config, stage_config
+from tunestudio.train.events import EventLog, fmt_duration
+from tunestudio.train.methods import METHODS, apply_method, check_supported
+
+DROPOUT_ATTRS = ("attention_dropout", "hidden_dropout", "dropout", "resid_pdrop", "embd_pdrop", "attn_pdrop",
+                 "hidden_dropout_prob", "attention_probs_dropout_prob")
+
+
+@dataclass
+class Base:
+    """Where the weights come from: a base model, or a parent run's result."""
+    path: str                       # what from_pretrained loads: a folder or a hub id
+    revision: str                   # hub revision, or a fingerprint of the local weights
+    tokenizer_path: str
+    parent_id: str | None = None
+    adapter: str | None = None      # the parent run's adapter folder, when it trained one
+    parent_method: str | None = None
+
+
+@dataclass
+class Data:
+    info: dict                      # the split, as load_splits records it
+    train: list                     # encoded examples
+    val: list
+    stats: dict = field(default_factory=dict)
+    warnings: list = field(default_factory=list)
+
+
+# ---- public ------------------------------------------------------------------------------------
+
+def train(cfg: RunConfig, ws, run_id: str | None = None) -> dict:
+    """Run `cfg` (all its stages, if it has some). Returns {run_id, status, output_dir, metrics}."""
+    cfg.validate()
+    if not cfg.stages:
+        return _train_one(cfg, ws, run_id=run_id)
+    results, parent = [], cfg.from_run or None
+    for i in range(len(cfg.stages)):
+        result = _train_one(stage_config(cfg, i, from_run=parent), ws, run_id=run_id if i == 0 else None)
+        results.append(result)
+        if result["status"] != "completed":
+            break
+        parent = result["run_id"]
+    return {**results[-1], "stages": [{k: r[k] for k in ("run_id", "status", "output_dir")} for r in results]}
+
+
+def resume_run(ws, ref: str) -> dict:
+    """Continue run `ref` (id or name) from its last complete checkpoint, in its own folder."""
+    conn = registry.connect(ws.db_path)
+    try:
+        run = registry.get_run(conn, ref)  # a run whose process died is marked failed here
+    finally:
+        conn.close()
+    if run["status"] == "running":
+        raise UserError(f"run {run['id']} is still running (pid {run['pid']}): stop it first")
+    if run["status"] == "completed":
+        raise UserError(f"run {run['id']} already completed; to train it further start a new run "
+                        f"with --from-run {run['id']}")
+    run_dir = ws.runs_dir / run["id"]
+    if not (run_dir / "config.yaml").is_file() or not (run_dir / "split.json").is_file():
+        raise UserError(f"run {run['id']} cannot be resumed: {run_dir} has no config.yaml/split.json")
+    cfg = load_config(run_dir / "config.yaml").validate()
+    return _train_one(cfg, ws, run_id=run["id"], resume=True)
+
+
+# ---- one run -----------------------------------------------------------------------------------
+
+def _train_one(cfg: RunConfig, ws, run_id: str | None = None, resume: bool = False) -> dict:
+    import torch
+
+    from tunestudio.train.callbacks import StopFlag
+
+    dist = _distributed()
+    main = dist.is_main_process
+
+    # 1. Everything that can be wrong with the inputs, before a run exists.
+    cfg.validate()
+    base = _resolve_base(cfg, ws)
+    tokenizer = _load_tokenizer(base)
+    run_dir = ws.runs_dir / run_id if resume else None
+    data = _load_data(cfg, ws, tokenizer, split_info=_read_json(run_dir / "split.json") if resume else None)
+    estimate = _memory_precheck(cfg, base)
+    if not resume:
+        run_id = _new_run_id(ws, run_id) if main else None
+        run_id = _broadcast(run_id, dist)
+        run_dir = ws.runs_dir / run_id
+
+    # 2. The run: folder, config, split, registry row, events (main process only).
+    conn = registry.connect(ws.db_path) if main else None
+    if main:
+        _open_run(cfg, ws, run_id, run_dir, base, data, conn, resume)
+    events = EventLog(run_dir, enabled=main)
+    ckpt_dir = run_dir / "checkpoints"
+    resume_from = ckpt.last_checkpoint(ckpt_dir) if resume else None
+    stop = StopFlag().install()
+    started = time.time()
+    try:
+        for w in data.warnings:
+            events.warn(w["code"], w["message"])
+        trainer, monitor, model = _fit(cfg, ws, base, tokenizer, data, run_dir, events, stop, dist,
+                                       estimate, resume_from, run_id)
+        status = "stopped" if monitor.stopped else "completed"
+        final_dir = _publish_final(trainer, monitor, tokenizer, run_dir, main)
+        metrics = _metrics(trainer, monitor, data, started, model) if main else {}
+        if main:
+            metrics["warnings"] = monitor.warnings + _nothing_changed(cfg, monitor, model, events)
+            _write_json(run_dir / "metrics.json", {"status": status, **metrics})
+            registry.update_run(conn, run_id, status=status, metrics=metrics, output_dir=str(final_dir),
+                                finished_at=time.time(), pid=os.getpid(), error=None)
+            if status == "stopped":
+                events.emit("stopped", step=trainer.state.global_step, reason=stop.reason,
+                            checkpoint=str(ckpt.last_checkpoint(ckpt_dir) or ""))
+                events.say(f"stopped ({stop.reason}) at step {trainer.state.global_step}: "
+                           f"resume with `tunestudio train --resume {run_id}`")
+            else:
+                events.emit("completed", metrics=metrics, output_dir=str(final_dir))
+                events.say(f"completed in {fmt_duration(time.time() - started)}: {final_dir}")
+        return {"run_id": run_id, "status": status, "output_dir": str(final_dir), "metrics": metrics}
+    except BaseException as e:
+        status = "stopped" if isinstance(e, KeyboardInterrupt) else "failed"
+        error = str(e) if isinstance(e, UserError) else f"{type(e).__name__}: {e}"
+        if main:
+            events.emit(status, error=error, reason="interrupted" if status == "stopped" else None)
+            events.say(f"{status}: {error}")
+            if not isinstance(e, (UserError, KeyboardInterrupt)):
+                events.say(traceback.format_exc())
+            registry.update_run(conn, run_id, status=status, error=error, finished_at=time.time())
+        raise
+    finally:
+        stop.restore()
+        events.close()
+        if conn is not None:
+            conn.close()
+        if torch.cuda.is_available():
+            torch.cuda.empty_cache()
+
+
+def _fit(cfg, ws, base, tokenizer, data, run_dir, events, stop, dist, estimate, resume_from, run_id):
+    """Build the model and the Trainer, and train; on CUDA out-of-memory, again with a smaller
+    micro-batch (same effective batch) from the last checkpoint. Returns (trainer, monitor, model)."""
+    import torch
+
+    from tunestudio.train.callbacks import RunMonitor
+    from tunestudio.train.memory import run_with_oom_retry
+
+    ckpt_dir = run_dir / "checkpoints"
+    if dist.is_main_process:
+        ckpt.clear_staging(ckpt_dir)
+    world = dist.num_processes
+    attempt = {"n": 0}
+    out: dict = {}
+
+    def fit(micro_batch: int, grad_accum: int):
+        if attempt["n"]:  # a retry: the weights in memory are half-trained, start again from disk
+            out.clear()
+            torch.cuda.empty_cache()
+        attempt["n"] += 1
+        model = _build_model(cfg, base, tokenizer)
+        steps_per_epoch = max(1, math.ceil(math.ceil(len(data.train) / (micro_batch * world)) / grad_accum))
+        eval_every = cfg.eval_steps or max(1, math.ceil(steps_per_epoch / 4))
+        save_every = cfg.save_steps or eval_every
+        monitor = RunMonitor(cfg, events, stop, has_val=bool(data.val), eval_every=eval_every,
+                             save_every=save_every, world_size=world)
+        trainer = _make_trainer(cfg, model, tokenizer, data, ckpt_dir, micro_batch, grad_accum, monitor,
+                                eval_on_start=bool(data.val) and resume_from is None)
+        out.update(trainer=trainer, monitor=monitor, model=model)
+        start_from = resume_from if attempt["n"] == 1 else ckpt.last_checkpoint(ckpt_dir)
+        trainable = sum(p.numel() for p in model.parameters() if p.requires_grad)
+        total = sum(p.numel() for p in model.parameters())
+        monitor.trainable_params, monitor.total_params = trainable, total
+        monitor.initial_weights = _adapter_snapshot(cfg, model)
+        events.emit("started", run_id=run_id, name=cfg.name or run_id, model=base.path, method=cfg.method,
+                    dataset=cfg.dataset, pid=os.getpid(), world_size=world,
+                    total_steps=cfg.max_steps or math.ceil(cfg.epochs * steps_per_epoch),
+                    steps_per_epoch=steps_per_epoch, micro_batch=micro_batch, grad_accum=grad_accum,
+                    train_rows=len(data.train), val_rows=len(data.val), trainable_params=trainable,
+                    total_params=total, memory=_memory_estimate(cfg, model, micro_batch, estimate),
+                    resumed_from=str(start_from) if start_from else None)
+        events.say(f"run {run_id}: {cfg.method} on {base.path}, {len(data.train)} training rows, "
+                   f"{len(data.val)} validation rows, {trainable:,} of {total:,} parameters trained"
+                   + (f"; resuming from {start_from.name}" if start_from else ""))
+        trainer.train(resume_from_checkpoint=str(start_from) if start_from else None)
+        return trainer, monitor, model
+
+    if torch.cuda.is_available() and world == 1:
+        return run_with_oom_retry(
+            fit, cfg.batch_size, cfg.grad_accum,
+            on_retry=lambda e: (events.emit("oom_retry", **{k: v for k, v in e.items() if k != "event"}),
+                                events.say(f"CUDA out of memory: retrying with micro-batch {e['new_micro_batch']} "
+                                           f"x accumulation {e['new_grad_accum']}")),
+            method=cfg.method, max_length=cfg.max_length, grad_checkpointing=cfg.gradient_checkpointing)
+    return fit(cfg.batch_size, cfg.grad_accum)
+
+
+# ---- step 1: inputs ----------------------------------------------------------------------------
+
+def _resolve_base(cfg: RunConfig, ws) -> Base:
+    if cfg.from_run:
+        conn = registry.connect(ws.db_path)
+        try:
+            parent = registry.get_run(conn, cfg.from_run)
+        finally:
+            conn.close()
+        final = Path(parent.get("output_dir") or "")
+        if parent["status"] not in ("completed", "stopped") or not (final / "config.json").is_file() \
+                and not (final / "adapter_config.json").is_file():
+            raise UserError(f"--from-run {cfg.from_run}: run {parent['id']} is {parent['status']} and has no "
+                            "final model to start from")
+        if (final / "adapter_config.json").is_file():
+            return Base(parent["base_model"], parent.get("base_revision") or "", str(final), parent["id"],
+                        adapter=str(final), parent_method=parent.get("method"))
+        return Base(str(final), _weights_fingerprint(final), str(final), parent["id"])
+    path = ws.model_path_or_id(cfg.model)
+    if Path(path).is_dir():
+        return Base(path, _weights_fingerprint(Path(path)), path)
+    from transformers import AutoConfig
+
+    try:  # a hub id: make sure it exists (or is cached) before creating a run
+        AutoConfig.from_pretrained(path, revision=cfg.revision or None)
+    except Exception as e:  # noqa: BLE001 - OSError, HTTP errors, offline mode...
+        raise UserError(f"model '{cfg.model}' is not a folder under {ws.models_dir} and could not be loaded "
+                        f"from the hub ({str(e).splitlines()[0][:200]})") from None
+    return Base(path, cfg.revision or "main", path)
+
+
+def _weights_fingerprint(folder: Path) -> str:
+    """A quick identity for local weights: sizes plus the first and last MiB of each weights file
+    (hashing every byte of a 15 GB model at each run start would take minutes)."""
+    h = hashlib.sha256()
+    for p in sorted(folder.glob("*.safetensors")) + sorted(folder.glob("*.bin")):
+        size = p.stat().st_size
+        h.update(f"{p.name}:{size}".encode())
+        with open(p, "rb") as f:
+            h.update(f.read(1 << 20))
+            if size > 2 << 20:
+                f.seek(-(1 << 20), os.SEEK_END)
+                h.update(f.read())
+    return "weights-sha256:" + h.hexdigest()[:16]
+
+
+def _load_tokenizer(base: Base):
+    from transformers import AutoTokenizer
+
+    from tunestudio.data.template import ensure_chat_template
+
+    try:
+        tokenizer = AutoTokenizer.from_pretrained(base.tokenizer_path)
+    except Exception as e:  # noqa: BLE001
+        raise UserError(f"cannot load the tokenizer of {base.tokenizer_path}: {str(e).splitlines()[0][:200]}") from None
+    ensure_chat_template(tokenizer)
+    if tokenizer.pad_token_id is None:  # many base models have none; padding is masked anyway
+        tokenizer.pad_token = tokenizer.eos_token
+    return tokenizer
+
+
+def _load_data(cfg: RunConfig, ws, tokenizer, split_info: dict | None = None) -> Data:
+    from tunestudio.data.encode import encode
+    from tunestudio.data.split import load_splits, splits_from_info
+
+    if split_info is not None:  # a resumed run trains on exactly the rows it started with
+        splits = splits_from_info(ws, split_info)
+    else:
+        splits = load_splits(ws, cfg.dataset, val_split=cfg.val_split, test_split=cfg.test_split, seed=cfg.seed,
+                             fmt=cfg.format or None, mapping=cfg.mapping or None, separator=cfg.separator or None)
+    cache = ws.root / "training" / ".cache" / "encoded"
+    train = encode(splits.train, tokenizer, cfg.max_length, cfg.train_on_prompt, cache_dir=cache)
+    val = encode(splits.val, tokenizer, cfg.max_length, cfg.train_on_prompt, cache_dir=cache) if splits.val else None
+    if not train.examples:
+        raise UserError(f"no training row has anything left to train on at --max-length {cfg.max_length} "
+                        f"({train.dropped} rows dropped): raise --max-length or shorten the prompts")
+    if cfg.early_stopping_patience and not (val and val.examples):
+        raise UserError("--early-stopping-patience watches the validation loss, and there is no validation "
+                        "data: set --val-split above 0 (or give a NAME.val.* file)")
+    warnings = []
+    for name, enc in (("training", train), ("validation", val)):
+        if enc and enc.truncated:
+            share = enc.truncated / max(enc.stats["rows"], 1)
+            warnings.append({"code": "truncated", "message": (
+                f"{enc.truncated} of {enc.stats['rows']} {name} rows ({share:.0%}) lose answer tokens at "
+                f"--max-length {cfg.max_length}" + (f" and {enc.dropped} have nothing left (dropped)" if enc.dropped else "")
+                + f"; first: {', '.join(enc.truncated_rows[:3])}")})
+    stats = {"train": train.stats, "val": val.stats if val else None}
+    return Data(splits.info, train.examples, val.examples if val else [], stats, warnings)
+
+
+def _memory_precheck(cfg: RunConfig, base: Base) -> dict | None:
+    """Refuse a run that clearly cannot fit, from the model's config alone (before loading it)."""
+    from tunestudio.train import memory
+
+    if not Path(base.path).is_dir():
+        return None
+    try:
+        est = memory.estimate(base.path, method=cfg.method, batch_size=cfg.batch_size, max_length=cfg.max_length,
+                              precision=_precision(cfg), optimizer=cfg.optimizer,
+                              grad_checkpointing=cfg.gradient_checkpointing, lora_rank=cfg.lora_r,
+                              freeze_trainable_layers=cfg.freeze_layers, num_virtual_tokens=cfg.num_virtual_tokens)
+    except UserError:
+        raise
+    except Exception:  # noqa: BLE001 - an architecture the estimator does not know: no estimate
+        return None
+    ok, message = memory.check_fits(est, memory.available_memory(), device=_device_name())
+    if not ok:
+        raise UserError(message)
+    return {**est, "message": message}
+
+
+def _memory_estimate(cfg, model, micro_batch, precheck) -> dict | None:
+    from tunestudio.train import memory
+
+    try:
+        est = memory.estimate(model, method=cfg.method, batch_size=micro_batch, max_length=cfg.max_length,
+                              precision=_precision(cfg), optimizer=cfg.optimizer,
+                              grad_checkpointing=cfg.gradient_checkpointing)
+        return {"total": est["total"], "weights": est["weights"], "gradients": est["gradients"],
+                "optimizer": est["optimizer"], "activations": est["activations"],
+                "available": memory.available_memory(), "message": memory.breakdown(est)}
+    except Exception:  # noqa: BLE001 - the estimate is informative, never a reason to fail
+        return {k: precheck[k] for k in ("total", "message")} if precheck else None
+
+
+# ---- step 2: the run ---------------------------------------------------------------------------
+
+def _new_run_id(ws, wanted: str | None) -> str:
+    if wanted:
+        if not re.fullmatch(r"[A-Za-z0-9][A-Za-z0-9._-]{0,99}", wanted):
+            raise UserError(f"--run-id '{wanted}': use letters, digits, '.', '_' and '-'")
+        if (ws.runs_dir / wanted).exists():
+            raise UserError(f"--run-id '{wanted}': a run with that id already exists")
+        return wanted
+    return time.strftime("%Y%m%d-%H%M%S") + "-" + secrets.token_hex(3)
+
+
+def _open_run(cfg, ws, run_id, run_dir, base, data, conn, resume) -> None:
+    if resume:
+        shutil.rmtree(run_dir / "final", ignore_errors=True)
+        registry.update_run(conn, run_id, status="running", pid=os.getpid(), error=None, finished_at=None,
+                            started_at=time.time())
+        return
+    ws.runs_dir.mkdir(parents=True, exist_ok=True)
+    run_dir.mkdir()  # exist_ok=False: a new run never writes into an existing folder
+    save_config(cfg, run_dir / "config.yaml")
+    _write_json(run_dir / "split.json", data.info)
+    info = data.info
+    split_summary = {k: v for k, v in info.items() if k != "rows"}
+    split_summary["counts"] = {k: len(v) for k, v in info.get("rows", {}).items()}
+    split_summary["file"] = str((run_dir / "split.json").relative_to(ws.root))
+    split_summary["encoded"] = data.stats
+    now = time.time()
+    registry.insert_run(conn, id=run_id, name=cfg.name or run_id, status="running", created_at=now,
+                        started_at=now, pid=os.getpid(), base_model=base.path, base_revision=base.revision,
+                        method=cfg.method, dataset=cfg.dataset, dataset_hash=info.get("hash"),
+                        split=split_summary, config=cfg.to_dict(), parent_id=base.parent_id)
+    for key, f in info.get("files", {}).items():  # the datasets table: each file by content hash
+        conn.execute("INSERT OR IGNORE INTO datasets (hash, name, path, rows, format, first_seen) "
+                     "VALUES (?, ?, ?, ?, ?, ?)", (f["sha256"], f["name"], f["path"], f.get("rows"),
+                                                   info.get("format"), now))
+
+
+# ---- step 3: model and Trainer -----------------------------------------------------------------
+
+def _precision(cfg: RunConfig) -> str:
+    import torch
+
+    from tunestudio.train.config import bf16_supported
+
+    if cfg.precision != "auto":
+        return cfg.precision
+    if torch.cuda.is_available():
+        return "bf16" if bf16_supported() else "fp16"
+    return "fp32"  # bf16 autocast on CPU is opt-in: it changes results on CPUs without native bf16
+
+
+def _device_name() -> str:
+    import torch
+
+    return torch.cuda.get_device_name(0) if torch.cuda.is_available() else "cpu"
+
+
+def _build_model(cfg: RunConfig, base: Base, tokenizer):
+    import torch
+    from transformers import AutoConfig, AutoModelForCausalLM
+
+    method = METHODS[cfg.method]
+    config = AutoConfig.from_pretrained(base.path, revision=_hub_revision(base))
+    if cfg.dropout >= 0:
+        for attr in DROPOUT_ATTRS:
+            if isinstance(getattr(config, attr, None), float):
+                setattr(config, attr, cfg.dropout)
+    kwargs = method.load_kwargs(cfg) if method.load_kwargs else {"dtype": torch.float32}
+    model = AutoModelForCausalLM.from_pretrained(base.path, config=config, revision=_hub_revision(base), **kwargs)
+    if cfg.gradient_checkpointing and cfg.method != "qlora":  # qlora's preparation turns it on itself
+        model.gradient_checkpointing_enable(gradient_checkpointing_kwargs={"use_reentrant": False})
+    model.config.use_cache = False  # no generation while training; the cache only costs memory
+    if base.adapter:
+        model = _from_parent_adapter(model, cfg, base)
+    else:
+        model = apply_method(model, cfg, base.path)
+    check_supported(model, cfg, tokenizer)
+    return model
+
+
+def _hub_revision(base: Base) -> str | None:
+    return None if Path(base.path).is_dir() or base.revision in ("", "main") else base.revision
+
+
+def _from_parent_adapter(model, cfg, base: Base):
+    """A parent run trained an adapter: keep training it (same method), or merge it into the base
+    and apply this run's method."""
+    from peft import PeftModel
+
+    if base.parent_method == cfg.method:
+        return PeftModel.from_pretrained(model, base.adapter, is_trainable=True)
+    if not METHODS.get(base.parent_method, METHODS["prompt"]).mergeable:
+        raise UserError(f"--from-run: the parent's {base.parent_method} adapter cannot be merged into the "
+                        f"model, so it can only be continued with --method {base.parent_method}")
+    merged = PeftModel.from_pretrained(model, base.adapter).merge_and_unload()
+    return apply_method(merged, cfg, base.path)
+
+
+def _make_trainer(cfg, model, tokenizer, data, ckpt_dir, micro_batch, grad_accum, monitor, eval_on_start):
+    import torch
+    from transformers import TrainingArguments
+    from transformers.trainer_callback import PrinterCallback, ProgressCallback
+
+    from tunestudio.train.batching import Examples, PadCollator
+    from tunestudio.train.trainer import TuneTrainer
+
+    cuda = torch.cuda.is_available()
+    precision = _precision(cfg)
+    scheduler = cfg.scheduler
+    if scheduler == "constant" and (cfg.warmup_steps or cfg.warmup_ratio):
+        scheduler = "constant_with_warmup"
+    optim = {"adamw": "adamw_torch_fused" if cuda else "adamw_torch", "sgd": "sgd", "adafactor": "adafactor"}[cfg.optimizer]
+    args = TrainingArguments(
+        output_dir=str(ckpt_dir),
+        per_device_train_batch_size=micro_batch, per_device_eval_batch_size=micro_batch,
+        gradient_accumulation_steps=grad_accum,
+        num_train_epochs=cfg.epochs, max_steps=cfg.max_steps or -1,
+        learning_rate=cfg.lr, lr_scheduler_type=scheduler,
+        warmup_steps=cfg.warmup_steps or cfg.warmup_ratio,
+        optim=optim, optim_args=f"momentum={cfg.momentum}" if cfg.optimizer == "sgd" else None,
+        weight_decay=cfg.weight_decay, max_grad_norm=cfg.max_grad_norm,
+        bf16=precision == "bf16", fp16=precision == "fp16", use_cpu=not cuda,
+        # the monitor callback decides when to evaluate and save (steps, epoch ends, new best)
+        eval_strategy="no", save_strategy="no", eval_on_start=eval_on_start,
+        logging_strategy="steps", logging_steps=cfg.logging_steps, logging_first_step=True,
+        prediction_loss_only=True, label_names=["labels"], remove_unused_columns=False,
+        include_num_input_tokens_seen="non_padding", report_to="none", disable_tqdm=True,
+        seed=cfg.seed, dataloader_num_workers=0,
+    )
+    trainer = TuneTrainer(
+        model=model, args=args, data_collator=PadCollator(tokenizer.pad_token_id, 8 if cuda else 1),
+        train_dataset=Examples(data.train), eval_dataset=Examples(data.val) if data.val else None,
+        processing_class=tokenizer, callbacks=[monitor],
+        group_by_length=cfg.group_by_length, keep_checkpoints=cfg.keep_checkpoints,
+        protected_steps=lambda: {monitor.best_step} if monitor.best_step is not None else set(),
+    )
+    # progress goes to our console line and events.jsonl; the Trainer's own printer would write
+    # raw dicts to stdout, where `--json` must print exactly one object
+    trainer.remove_callback(PrinterCallback)
+    trainer.remove_callback(ProgressCallback)
+    return trainer
+
+
+# ---- step 4: results ---------------------------------------------------------------------------
+
+def _publish_final(trainer, monitor, tokenizer, run_dir: Path, main: bool) -> Path:
+    """final/ = the best checkpoint (lowest validation loss), or the last weights without validation
+    data. Written beside and renamed into place, like a checkpoint."""
+    final, tmp = run_dir / "final", run_dir / ".final.tmp"
+    best = ckpt.find_step(run_dir / "checkpoints", monitor.best_step) if monitor.best_step is not None else None
+    if main:
+        shutil.rmtree(tmp, ignore_errors=True)
+    trainer.accelerator.wait_for_everyone()
+    if best is None:
+        trainer.save_model(str(tmp))  # every rank takes part (sharded models gather here)
+    if main:
+        if best is not None:
+            ckpt.copy_model(best, tmp)
+        tokenizer.save_pretrained(str(tmp))
+        config = tmp / "config.json"
+        if config.is_file():  # the Trainer turned the cache off for training; generation wants it
+            d = json.loads(config.read_text())
+            d["use_cache"] = True
+            config.write_text(json.dumps(d, indent=2, sort_keys=True) + "\n")
+        shutil.rmtree(final, ignore_errors=True)
+        os.replace(tmp, final)
+    trainer.accelerator.wait_for_everyone()
+    return final
+
+
+def _metrics(trainer, monitor, data, started, model) -> dict:
+    from tunestudio.train.callbacks import peak_memory_mb
+
+    state = trainer.state
+    runtime = time.time() - started
+    m = {
+        "steps": state.global_step,
+        "epochs": round(state.epoch or 0, 4),
+        "train_loss": monitor.train_losses[-1] if monitor.train_losses else None,
+        "first_train_loss": monitor.train_losses[0] if monitor.train_losses else None,
+        "train_token_accuracy": monitor.last_train.get("token_accuracy"),
+        "best_step": monitor.best_step if monitor.best_step is not None else state.global_step,
+        "tokens_seen": state.num_input_tokens_seen,
+        "tokens_per_second": round((state.num_input_tokens_seen - monitor.tokens_at_start)
+                                   / max(time.time() - monitor.t0, 1e-9), 1),
+        "runtime_s": round(runtime, 2),
+        "peak_memory_mb": peak_memory_mb(),
+        "trainable_params": monitor.trainable_params,
+        "total_params": monitor.total_params,
+        "train_examples": len(data.train),
+        "val_examples": len(data.val),
+        "truncated": (data.stats.get("train") or {}).get("truncated", 0),
+        "stopped_early": monitor.early_stopped,
+    }
+    if data.val:
+        m.update(eval_loss=monitor.best_loss, eval_token_accuracy=monitor.best_accuracy,
+                 last_eval_loss=monitor.last_eval_loss, initial_eval_loss=monitor.initial_eval_loss)
+    return m
+
+
+def _adapter_snapshot(cfg, model):
+    """A copy of an adapter's trainable weights at the start (small), to tell later whether they moved."""
+    if not METHODS[cfg.method].adapter:
+        return None
+    return {n: p.detach().float().cpu().clone() for n, p in model.named_parameters() if p.requires_grad}
+
+
+def _nothing_changed(cfg, monitor, model, events) -> list[str]:
+    """Warn when training ran but did nothing: the loss barely moved, or the adapter stayed put."""
+    warnings = []
+    losses = monitor.train_losses
+    if len(losses) >= 2 and losses[0] > 0 and (losses[0] - min(losses[1:])) / losses[0] < 0.01:
+        warnings.append("no_change")
+        events.warn("no_change", f"the training loss barely moved ({losses[0]:.4f} -> {losses[-1]:.4f}): "
+                    "try a higher --lr, more epochs, or check that the data has answers to learn")
+    start = getattr(monitor, "initial_weights", None)
+    if start:
+        import torch
+
+        now = {n: p.detach().float().cpu() for n, p in model.named_parameters() if n in start}
+        delta = math.sqrt(sum(float(torch.sum((now[n] - start[n]) ** 2)) for n in now))
+        size = math.sqrt(sum(float(torch.sum(start[n] ** 2)) for n in now)) or 1.0
+        monitor.weights_change = delta / size
+        # LoRA's B starts at zero, so an unchanged adapter is exactly its initial value
+        if delta / size < 1e-6 or all(float(now[n].abs().max()) < 1e-8 for n in now if "lora_B" in n):
+            warnings.append("adapter_unchanged")
+            events.warn("adapter_unchanged", "the adapter weights stayed at their initial values: the "
+                        "fine-tuned model is the base model; check --lr and that the loss has tokens to train on")
+    return warnings
+
+
+# ---- small helpers -----------------------------------------------------------------------------
+
+def _distributed():
+    import torch
+    from accelerate import PartialState
+
+    # initialises the process group under torchrun (gloo on CPU), as TrainingArguments will
+    return PartialState(cpu=not torch.cuda.is_available())
+
+
+def _broadcast(value, dist):
+    if dist.num_processes == 1:
+        return value
+    from accelerate.utils import broadcast_object_list
+
+    return broadcast_object_list([value], from_process=0)[0]
+
+
+def _read_json(path: Path) -> dict:
+    try:
+        return json.loads(Path(path).read_text(encoding="utf-8"))
+    except (OSError, ValueError) as e:
+        raise UserError(f"cannot read {path}: {e}") from None
+
+
+def _write_json(path: Path, obj) -> None:
+    tmp = path.with_name(path.name + ".tmp")
+    tmp.write_text(json.dumps(obj, indent=2, default=str) + "\n", encoding="utf-8")
+    os.replace(tmp, path)

@@ -1,0 +1,90 @@
+"""`transformers.Trainer` with the few changes the engine needs, each a small override:
+
+- our length-grouped, epoch-seeded sampler (same batches after a resume);
+- token accuracy beside the loss, for training logs and evaluations;
+- checkpoints written to a staging folder and published by an atomic rename.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import torch
+from transformers import Trainer
+
+from tunestudio.train import checkpoint as ckpt
+from tunestudio.train.batching import IGNORE, LengthGroupedSampler
+
+
+class TuneTrainer(Trainer):
+    def __init__(self, *args, group_by_length: bool = True, keep_checkpoints: int = 2,
+                 protected_steps=lambda: set(), **kwargs):
+        super().__init__(*args, **kwargs)
+        self.group_by_length = group_by_length
+        self.keep_checkpoints = keep_checkpoints
+        self.protected_steps = protected_steps          # steps rotation must keep (the best one)
+        self._acc = {"train": torch.zeros(2, dtype=torch.long), "eval": torch.zeros(2, dtype=torch.long)}
+
+    # ---- data order ------------------------------------------------------------------------
+    def _get_train_sampler(self, train_dataset=None):
+        dataset = train_dataset if train_dataset is not None else self.train_dataset
+        # one group per optimizer step across all processes: its micro-batches have similar lengths
+        group = self.args.per_device_train_batch_size * self.args.gradient_accumulation_steps * self.args.world_size
+        return LengthGroupedSampler(dataset.lengths, group, self.args.seed, self.group_by_length)
+
+    # ---- token accuracy --------------------------------------------------------------------
+    def compute_loss(self, model, inputs, return_outputs=False, num_items_in_batch=None):
+        loss, outputs = super().compute_loss(model, inputs, return_outputs=True, num_items_in_batch=num_items_in_batch)
+        labels = inputs.get("labels")
+        logits = outputs.get("logits") if isinstance(outputs, dict) else getattr(outputs, "logits", None)
+        if labels is not None and logits is not None:
+            with torch.no_grad():
+                # prompt tuning puts virtual tokens before the input: keep the positions of the labels
+                logits = logits[:, -labels.shape[1]:]                    # (B, T, V)
+                pred, target = logits[:, :-1].argmax(-1), labels[:, 1:]  # predict token t+1 from t
+                trained = target != IGNORE
+                counts = torch.stack([((pred == target) & trained).sum(), trained.sum()]).cpu()
+            self._acc["train" if model.training else "eval"] += counts
+        return (loss, outputs) if return_outputs else loss
+
+    def _take_accuracy(self, which: str) -> float | None:
+        counts = self._acc[which].to(self.args.device)
+        if self.args.world_size > 1:
+            counts = self.accelerator.reduce(counts, reduction="sum")
+        self._acc[which] = torch.zeros(2, dtype=torch.long)
+        correct, total = counts.tolist()
+        return correct / total if total else None
+
+    def log(self, logs, start_time=None):
+        if "loss" in logs and not any(k.startswith("eval_") for k in logs):
+            acc = self._take_accuracy("train")
+            if acc is not None:
+                logs["token_accuracy"] = acc
+        super().log(logs, start_time)
+
+    def evaluation_loop(self, *args, **kwargs):
+        self._acc["eval"].zero_()
+        output = super().evaluation_loop(*args, **kwargs)
+        prefix = kwargs.get("metric_key_prefix", args[4] if len(args) > 4 else "eval")
+        acc = self._take_accuracy("eval")
+        if acc is not None:
+            output.metrics[f"{prefix}_token_accuracy"] = acc
+        return output
+
+    # ---- atomic checkpoints ----------------------------------------------------------------
+    def _save_checkpoint(self, model, trial):
+        root = Path(self.args.output_dir)
+        staging = root / ckpt.STAGING
+        # The Trainer writes checkpoint-N under output_dir: point it at the staging folder, so a
+        # crash mid-write leaves nothing that looks like a checkpoint.
+        self.args.output_dir = str(staging)
+        try:
+            super()._save_checkpoint(model, trial)
+        finally:
+            self.args.output_dir = str(root)
+        self.accelerator.wait_for_everyone()  # every rank has written its part (RNG state)
+        if self.args.should_save:
+            step = self.state.global_step
+            ckpt.publish(staging / f"checkpoint-{step}", root, {"step": step, "epoch": self.state.epoch})
+            ckpt.rotate(root, self.keep_checkpoints, self.protected_steps() | {step})
+        self.accelerator.wait_for_everyone()
