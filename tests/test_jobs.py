@@ -1,0 +1,108 @@
+"""Training jobs: detached processes, one at a time, a visible queue with cancel, stop by SIGTERM,
+and state on disk that a second reader (a reloaded page, a restarted UI) sees the same way."""
+
+from __future__ import annotations
+
+import json
+import sys
+import time
+
+import pytest
+
+from tunestudio import jobs
+from tunestudio.errors import UserError
+from tunestudio.workspace import Workspace
+
+
+def _sleeper(ws: Workspace, seconds: float, name: str) -> jobs.Job:
+    """A job whose command is a plain sleep: tests the queue without training anything."""
+    job_id = f"test-{name}-{time.time_ns()}"
+    job = jobs.Job(id=job_id, config_path="", name=name, log_path=str(jobs.jobs_dir(ws) / f"{job_id}.log"),
+                   command=[sys.executable, "-c", f"import time; print('hi', flush=True); time.sleep({seconds})"])
+    with jobs._locked(ws) as all_jobs:
+        all_jobs.append(job)
+    jobs.advance(ws)
+    return jobs.get_job(ws, job_id)
+
+
+def test_one_job_at_a_time_then_the_queue_moves(workspace):
+    ws = Workspace(workspace)
+    first = _sleeper(ws, 1.5, "first")
+    second = _sleeper(ws, 0.1, "second")
+    assert first.status == "running" and first.pid
+    assert second.status == "queued"
+    assert [j.id for j in jobs.queued_jobs(ws)] == [second.id]
+    done = jobs.wait(ws, first.id, timeout=30)
+    assert done.status == "finished" and done.returncode == 0
+    jobs.advance(ws)  # what the UI's background thread does
+    assert jobs.get_job(ws, second.id).status in ("running", "finished")
+    assert jobs.wait(ws, second.id, timeout=30).status == "finished"
+    assert "hi" in jobs.tail(done.log_path)
+
+
+def test_cancel_a_queued_job_and_stop_the_running_one(workspace):
+    ws = Workspace(workspace)
+    running = _sleeper(ws, 60, "long")
+    queued = _sleeper(ws, 60, "waiting")
+    assert jobs.cancel(ws, queued.id).status == "cancelled"
+    with pytest.raises(UserError):
+        jobs.cancel(ws, running.id)  # running jobs are stopped, not cancelled
+    t0 = time.time()
+    assert jobs.stop(ws, grace=10).id == running.id
+    ended = jobs.wait(ws, running.id, timeout=15)
+    assert time.time() - t0 < 15
+    assert ended.status == "failed" and ended.returncode == -15  # SIGTERM reached the process group
+    assert jobs.get_job(ws, queued.id).status == "cancelled"   # a cancelled job never starts
+    assert jobs.current_job(ws) is None
+
+
+def test_state_is_on_disk_for_another_reader(workspace):
+    ws = Workspace(workspace)
+    job = _sleeper(ws, 30, "visible")
+    saved = json.loads((ws.root / "training" / "jobs" / "queue.json").read_text())
+    assert [j["id"] for j in saved["jobs"]] == [job.id]
+    # A second UI process has no Popen handle: it must still see the job as running.
+    jobs._children.clear()
+    assert jobs.latest_job(ws).id == job.id and jobs.latest_job(ws).status == "running"
+    jobs.stop(ws, grace=5)
+
+
+def test_follow_reads_only_complete_new_lines(tmp_path):
+    path = tmp_path / "events.jsonl"
+    path.write_text('{"type": "started", "time": 100, "total_steps": 10}\n{"type": "train", "st')
+    f = jobs.Follower(path)
+    assert [e["type"] for e in f.poll()] == ["started"]
+    with open(path, "a") as out:
+        out.write('ep": 5, "loss": 2.0, "lr": 0.001, "time": 105}\n'
+                  '{"type": "eval", "step": 5, "eval_loss": 2.5}\n')
+    assert [e["type"] for e in f.poll()] == ["train", "eval"]
+    assert f.poll() == []
+    s = jobs.summarize(f.events, now=106)
+    assert s["status"] == "running" and s["step"] == 5 and s["progress"] == 0.5
+    assert s["train"] == [(5, 2.0)] and s["val"] == [(5, 2.5)] and s["eta_s"] is not None
+    with open(path, "a") as out:
+        out.write('{"type": "warning", "code": "overfitting", "message": "validation loss rising"}\n'
+                  '{"type": "early_stop", "step": 8, "best_step": 5, "patience": 2}\n'
+                  '{"type": "completed", "metrics": {"train_loss": 1.5}}\n')
+    f.poll()
+    s = jobs.summarize(f.events)
+    assert s["status"] == "completed" and s["progress"] == 1.0 and s["eta_s"] is None
+    assert s["warnings"] == ["validation loss rising"] and s["early_stop"]["best_step"] == 5
+
+
+@pytest.mark.slow
+def test_a_real_training_job_is_the_cli_command(demo_ws):
+    """jobs.submit writes the config with the engine and runs `tunestudio train --config`."""
+    from tunestudio.train.config import RunConfig
+
+    ws = Workspace(demo_ws)
+    cfg = RunConfig(model="tiny-demo", dataset="demo-reviews.jsonl", epochs=1, max_steps=2, eval_steps=1,
+                    logging_steps=1, batch_size=4).validate()
+    job = jobs.submit(ws, cfg)
+    assert job.command[1:5] == ["-m", "tunestudio", "train", "--config"]
+    assert job.command_line().startswith("tunestudio train --config ")
+    done = jobs.wait(ws, job.id, timeout=400)
+    assert done.status == "finished", jobs.tail(done.log_path)
+    assert done.run_id and (ws.runs_dir / done.run_id / "config.yaml").is_file()
+    summary = jobs.summarize(jobs.follow(done.run_id, ws).events)
+    assert summary["status"] == "completed" and summary["train"] and summary["val"]

@@ -1,0 +1,84 @@
+"""The web UI's safety rails and its contract with the engine, without a browser:
+loopback by default, no public address without a password, uploads cannot escape
+training/datasets, and a run started from the UI has the same config.yaml as one from the CLI."""
+
+from __future__ import annotations
+
+import pytest
+
+from tests.conftest import run_cli
+from tunestudio.errors import UserError
+from tunestudio.workspace import Workspace
+
+
+def test_public_host_without_auth_is_refused(workspace):
+    r = run_cli("webui", "--host", "0.0.0.0", "--port", "7999", ws=workspace, timeout=120)
+    assert r.returncode == 1
+    assert "refusing to listen on 0.0.0.0" in r.stderr and "--auth" in r.stderr
+    assert "Traceback" not in r.stderr
+
+
+def test_bad_auth_is_a_user_error(workspace):
+    r = run_cli("webui", "--auth", "nopassword", ws=workspace, timeout=120)
+    assert r.returncode == 1 and "USER:PASS" in r.stderr
+
+
+def test_loopback_rules():
+    from tunestudio.webui.commands import is_loopback, parse_auth
+
+    assert is_loopback("127.0.0.1") and is_loopback("localhost") and is_loopback("::1")
+    assert not is_loopback("0.0.0.0") and not is_loopback("192.168.1.5") and not is_loopback("example.org")
+    assert parse_auth("alice:s3:cret") == ("alice", "s3:cret")
+
+
+@pytest.mark.parametrize("name", ["../../x.jsonl", "../x.jsonl", "/tmp/x.jsonl", "sub/x.jsonl", ".hidden.jsonl"])
+def test_upload_cannot_escape_the_datasets_folder(workspace, tmp_path, name):
+    from tunestudio.webui.tab_datasets import store_upload
+
+    ws = Workspace(workspace)
+    src = tmp_path / "upload.jsonl"
+    src.write_text('{"text": "hello"}\n')
+    with pytest.raises(UserError):
+        store_upload(ws, src, name)
+    assert not (workspace / "x.jsonl").exists() and not (workspace.parent / "x.jsonl").exists()
+    assert not (workspace / "training" / "x.jsonl").exists()
+
+
+def test_upload_limits_and_no_overwrite(workspace, tmp_path):
+    from tunestudio.webui.tab_datasets import store_upload
+
+    ws = Workspace(workspace)
+    src = tmp_path / "data.jsonl"
+    src.write_text('{"text": "hello"}\n' * 100)
+    with pytest.raises(UserError, match="over the upload limit"):
+        store_upload(ws, src, "big.jsonl", max_bytes=100)
+    with pytest.raises(UserError, match="unsupported file type"):
+        store_upload(ws, src, "data.exe")
+    assert store_upload(ws, src).read_text() == src.read_text()
+    with pytest.raises(UserError, match="already exists"):
+        store_upload(ws, src, "data.jsonl")
+
+
+@pytest.mark.slow
+def test_ui_and_cli_runs_have_the_same_config(demo_ws):
+    """The UI builds its RunConfig with the engine's from_dict/validate from the form and runs
+    `tunestudio train --config`; the CLI builds it from flags. Same settings, same config.yaml."""
+    from tunestudio import jobs
+    from tunestudio.train import config as config_mod
+    from tunestudio.webui.tab_training import config_from_form, form_defaults
+
+    ws = Workspace(demo_ws)
+    values = {**form_defaults(config_mod), "epochs": 1, "max_steps": 1, "batch_size": 4, "name": "same"}
+    cfg = config_from_form(config_mod, "tiny-demo", "demo-reviews.jsonl", values)
+    job = jobs.wait(ws, jobs.submit(ws, cfg).id, timeout=500)
+    assert job.status == "finished", jobs.tail(job.log_path)
+    r = run_cli("train", "--model", "tiny-demo", "--dataset", "demo-reviews.jsonl", "--epochs", "1",
+                "--max-steps", "1", "--batch-size", "4", "--name", "same", "--json", ws=demo_ws, timeout=500)
+    assert r.returncode == 0, r.stderr
+    import json
+
+    cli_run = json.loads(r.stdout)["run_id"]
+    assert job.run_id != cli_run
+    ui_yaml = (ws.runs_dir / job.run_id / "config.yaml").read_text()
+    cli_yaml = (ws.runs_dir / cli_run / "config.yaml").read_text()
+    assert ui_yaml == cli_yaml

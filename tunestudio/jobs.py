@@ -1,0 +1,459 @@
+"""Training jobs: detached `tunestudio train --config FILE` processes, one at a time per device.
+
+The web UI never trains in its own process (ARCHITECTURE.md). It writes a run config, asks this
+module to submit it, and follows the run's events.jsonl. Everything a UI needs to re-attach lives
+on disk, in `training/jobs/`:
+
+    queue.json        every job: queued | running | finished | failed | cancelled, its pid, run, log
+    <job>.yaml        the run config the job was started with (what `--config` gets)
+    <job>.log         the process's stdout and stderr
+
+so a reloaded page, a second browser or a restarted UI reads the same state. A job is launched
+with `start_new_session=True`: closing the UI does not kill it, and Stop can signal its whole
+process group (SIGTERM: the engine saves a checkpoint and marks the run stopped).
+
+Queued jobs start when `advance(ws)` sees the device free; the UI calls it from a background
+thread and on every poll, so the queue moves while any UI is open.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import fcntl
+import json
+import os
+import shlex
+import signal
+import subprocess
+import sys
+import time
+import uuid
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+from tunestudio.errors import UserError
+from tunestudio.workspace import Workspace
+
+ACTIVE = ("queued", "running")
+
+# Popen handles of the jobs this process launched: a child that exited stays a zombie (and
+# `kill(pid, 0)` says it is alive) until someone waits for it, so we poll our own children.
+_children: dict[int, subprocess.Popen] = {}
+
+
+@dataclass
+class Job:
+    id: str
+    config_path: str                   # the run config file passed to --config
+    name: str = ""                     # what the user called the run (shown in the queue)
+    device: str = "default"            # one running job per device key
+    status: str = "queued"             # queued | running | finished | failed | cancelled
+    created_at: float = field(default_factory=time.time)
+    started_at: float | None = None
+    finished_at: float | None = None
+    pid: int | None = None             # also the process-group id (start_new_session)
+    pid_start: str | None = None       # the process start time, so a reused pid is not mistaken for ours
+    run_id: str | None = None          # known once the engine has created the run
+    log_path: str = ""
+    returncode: int | None = None
+    command: list[str] = field(default_factory=list)
+
+    def command_line(self) -> str:
+        """The command as a user would type it (shown in the UI)."""
+        args = ["tunestudio", *self.command[3:]] if self.command[1:3] == ["-m", "tunestudio"] else self.command
+        return shlex.join(args)
+
+
+# ---- on-disk state --------------------------------------------------------------------------
+
+def jobs_dir(ws: Workspace) -> Path:
+    d = ws.root / "training" / "jobs"
+    d.mkdir(parents=True, exist_ok=True)
+    return d
+
+
+@contextlib.contextmanager
+def _locked(ws: Workspace):
+    """Read-modify-write of queue.json under an exclusive lock (several UIs may share a workspace)."""
+    d = jobs_dir(ws)
+    with open(d / ".lock", "a+") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        try:
+            jobs = _read(ws)
+            yield jobs
+            _write(ws, jobs)
+        finally:
+            fcntl.flock(lock, fcntl.LOCK_UN)
+
+
+def _read(ws: Workspace) -> list[Job]:
+    path = jobs_dir(ws) / "queue.json"
+    if not path.is_file():
+        return []
+    try:
+        raw = json.loads(path.read_text())
+    except json.JSONDecodeError:
+        return []  # written atomically, so this only happens if a user edited it; start afresh
+    known = set(Job.__dataclass_fields__)
+    return [Job(**{k: v for k, v in j.items() if k in known}) for j in raw.get("jobs", [])]
+
+
+def _write(ws: Workspace, jobs: list[Job]) -> None:
+    path = jobs_dir(ws) / "queue.json"
+    tmp = path.with_suffix(".tmp")
+    tmp.write_text(json.dumps({"jobs": [asdict(j) for j in jobs]}, indent=1))
+    os.replace(tmp, path)  # atomic: a reader never sees half a file
+
+
+def list_jobs(ws: Workspace) -> list[Job]:
+    """All jobs, oldest first, with finished processes noticed (see `advance`)."""
+    advance(ws)
+    return _read(ws)
+
+
+def get_job(ws: Workspace, job_id: str) -> Job:
+    for j in list_jobs(ws):
+        if j.id == job_id:
+            return j
+    raise UserError(f"no job '{job_id}' in this workspace")
+
+
+def current_job(ws: Workspace, device: str | None = None) -> Job | None:
+    """The running job (on `device`, or on any device), else None."""
+    for j in list_jobs(ws):
+        if j.status == "running" and (device is None or j.device == device):
+            return j
+    return None
+
+
+def latest_job(ws: Workspace) -> Job | None:
+    """The job a freshly opened page should show: the running one, else the newest started one."""
+    jobs = list_jobs(ws)
+    running = [j for j in jobs if j.status == "running"]
+    if running:
+        return running[0]
+    started = [j for j in jobs if j.started_at]
+    return max(started, key=lambda j: j.started_at) if started else None
+
+
+def queued_jobs(ws: Workspace) -> list[Job]:
+    return [j for j in list_jobs(ws) if j.status == "queued"]
+
+
+# ---- processes ------------------------------------------------------------------------------
+
+def _proc_start(pid: int) -> str | None:
+    """Field 22 of /proc/<pid>/stat (start time in clock ticks); None where /proc is missing."""
+    try:
+        stat = Path(f"/proc/{pid}/stat").read_text()
+    except OSError:
+        return None
+    fields = stat.rsplit(")", 1)[1].split()
+    return fields[19] if len(fields) > 19 else None
+
+
+def _alive(job: Job) -> bool:
+    if not job.pid:
+        return False
+    child = _children.get(job.pid)
+    if child is not None:
+        return child.poll() is None
+    try:
+        os.kill(job.pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        pass
+    try:
+        state = Path(f"/proc/{job.pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
+        if state in ("Z", "X"):
+            return False
+    except OSError:
+        pass
+    start = _proc_start(job.pid)
+    return job.pid_start is None or start is None or start == job.pid_start
+
+
+def _launch(ws: Workspace, job: Job) -> None:
+    log = open(job.log_path, "ab")
+    env = {**os.environ, "PYTHONUNBUFFERED": "1", "GRADIO_ANALYTICS_ENABLED": "False",
+           "TOKENIZERS_PARALLELISM": "false"}
+    proc = subprocess.Popen(
+        job.command, cwd=str(ws.root), env=env, stdin=subprocess.DEVNULL, stdout=log,
+        stderr=subprocess.STDOUT, start_new_session=True,  # survives the UI; Stop signals its group
+    )
+    log.close()
+    _children[proc.pid] = proc
+    job.pid, job.pid_start = proc.pid, _proc_start(proc.pid)
+    job.status, job.started_at = "running", time.time()
+
+
+def _finish(job: Job) -> None:
+    child = _children.pop(job.pid, None) if job.pid else None
+    job.returncode = child.returncode if child is not None else None
+    job.finished_at = time.time()
+    job.status = "failed" if job.returncode not in (None, 0) else "finished"
+
+
+def advance(ws: Workspace) -> None:
+    """Notice finished jobs, find the runs of running ones, and start queued jobs on free devices."""
+    with _locked(ws) as jobs:
+        for j in jobs:
+            if j.status == "running" and not _alive(j):
+                _finish(j)
+        for j in jobs:
+            if j.status in ("running", "finished", "failed") and not j.run_id:
+                j.run_id = _find_run(ws, j)
+        busy = {j.device for j in jobs if j.status == "running"}
+        for j in jobs:
+            if j.status == "queued" and j.device not in busy:
+                _launch(ws, j)
+                busy.add(j.device)
+
+
+# ---- submit, stop, cancel -------------------------------------------------------------------
+
+def submit(ws: Workspace, cfg, name: str = "", device: str = "default") -> Job:
+    """Queue a training job for `cfg` (a RunConfig, or the path of a run-config YAML file).
+
+    The job runs `python -m tunestudio train --config <file> --workspace <ws>`: the command a
+    user could type, so a run from the UI and one from the CLI are the same run. It starts at
+    once when `device` is free, otherwise it waits in the queue.
+    """
+    job_id = time.strftime("%Y%m%d-%H%M%S-") + uuid.uuid4().hex[:6]
+    d = jobs_dir(ws)
+    if isinstance(cfg, (str, Path)):
+        config_path = Path(cfg).resolve()
+    else:
+        from tunestudio.train.config import save_config  # the engine's own writer
+
+        config_path = d / f"{job_id}.yaml"
+        save_config(cfg, config_path)
+        name = name or str(getattr(cfg, "name", "") or "")
+    return _enqueue(ws, job_id, ["--config", str(config_path)], str(config_path), name, device)
+
+
+def submit_resume(ws: Workspace, run: str, device: str = "default") -> Job:
+    """Queue `tunestudio train --resume RUN`: a stopped or crashed run goes on from its last checkpoint."""
+    job_id = time.strftime("%Y%m%d-%H%M%S-") + uuid.uuid4().hex[:6]
+    return _enqueue(ws, job_id, ["--resume", run], "", f"resume {run}", device)
+
+
+def _enqueue(ws: Workspace, job_id: str, train_args: list[str], config_path: str, name: str, device: str) -> Job:
+    command = [sys.executable, "-m", "tunestudio", "train", *train_args, "--workspace", str(ws.root)]
+    job = Job(id=job_id, config_path=config_path, name=name, device=device,
+              log_path=str(jobs_dir(ws) / f"{job_id}.log"), command=command)
+    with _locked(ws) as jobs:
+        jobs.append(job)
+    advance(ws)
+    return get_job(ws, job_id)
+
+
+def stop(ws: Workspace, job_id: str | None = None, grace: float = 0.0) -> Job | None:
+    """SIGTERM the running job's process group (the engine checkpoints and marks the run stopped).
+
+    With `grace` > 0, wait that many seconds and SIGKILL the group if it is still there.
+    Returns the job, or None when nothing was running.
+    """
+    job = get_job(ws, job_id) if job_id else current_job(ws)
+    if job is None or job.status != "running":
+        return None
+    with contextlib.suppress(ProcessLookupError, PermissionError):
+        os.killpg(job.pid, signal.SIGTERM)
+    deadline = time.time() + grace
+    while grace and time.time() < deadline and _alive(job):
+        time.sleep(0.2)
+    if grace and _alive(job):
+        with contextlib.suppress(ProcessLookupError, PermissionError):
+            os.killpg(job.pid, signal.SIGKILL)
+    return job
+
+
+def cancel(ws: Workspace, job_id: str) -> Job:
+    """Take a queued job out of the queue (a running one is stopped with `stop`)."""
+    with _locked(ws) as jobs:
+        for j in jobs:
+            if j.id == job_id:
+                if j.status != "queued":
+                    raise UserError(f"job {job_id} is {j.status}, not queued: only queued jobs can be cancelled")
+                j.status, j.finished_at = "cancelled", time.time()
+                return j
+    raise UserError(f"no job '{job_id}' in this workspace")
+
+
+def wait(ws: Workspace, job_id: str, timeout: float = 600, poll: float = 0.5) -> Job:
+    """Block until the job has ended (used by tests and scripts)."""
+    deadline = time.time() + timeout
+    while time.time() < deadline:
+        job = get_job(ws, job_id)
+        if job.status not in ACTIVE:
+            return job
+        time.sleep(poll)
+    raise TimeoutError(f"job {job_id} still {job.status} after {timeout:.0f}s")
+
+
+# ---- the job's run and its events ------------------------------------------------------------
+
+def _find_run(ws: Workspace, job: Job) -> str | None:
+    """The run the job's process created: the registry row carrying its pid, else the run folder
+    whose `started` event names that pid, else the newest folder made after the job started."""
+    if not job.pid or not job.started_at:
+        return None
+    with contextlib.suppress(Exception):  # the registry may not have the row yet
+        from tunestudio import registry
+
+        conn = registry.connect(ws.db_path)
+        try:
+            row = conn.execute(
+                "SELECT id FROM runs WHERE pid = ? AND created_at >= ? ORDER BY created_at DESC LIMIT 1",
+                (job.pid, job.started_at - 5),
+            ).fetchone()
+        finally:
+            conn.close()
+        if row:
+            return row["id"]
+    candidates = []
+    if ws.runs_dir.is_dir():
+        for d in ws.runs_dir.iterdir():
+            events = d / "events.jsonl"
+            if d.is_dir() and (d / "config.yaml").is_file() and (d / "config.yaml").stat().st_mtime >= job.started_at - 2:
+                first = read_events(events, 0)[0][:1] if events.is_file() else []
+                if first and first[0].get("pid") == job.pid:
+                    return d.name
+                candidates.append(((d / "config.yaml").stat().st_mtime, d.name))
+    if candidates and job.status == "running":
+        # Only one job runs per device, so the newest new folder is ours when no pid was recorded.
+        return max(candidates)[1]
+    return None
+
+
+def run_dir(ws: Workspace, job: Job) -> Path | None:
+    return ws.runs_dir / job.run_id if job.run_id else None
+
+
+def read_events(path: Path, offset: int = 0) -> tuple[list[dict], int]:
+    """The complete JSON lines of `path` from byte `offset`, and the offset after the last one.
+
+    A line still being written (no newline yet) is left for the next call, so a reader never
+    sees half an event.
+    """
+    path = Path(path)
+    try:
+        with open(path, "rb") as f:
+            f.seek(offset)
+            chunk = f.read()
+    except FileNotFoundError:
+        return [], offset
+    end = chunk.rfind(b"\n")
+    if end < 0:
+        return [], offset
+    events = []
+    for line in chunk[: end + 1].splitlines():
+        line = line.strip()
+        if line:
+            with contextlib.suppress(json.JSONDecodeError):
+                events.append(json.loads(line))
+    return events, offset + end + 1
+
+
+class Follower:
+    """Follows one run's events.jsonl: each `poll()` reads only what was appended since the last."""
+
+    def __init__(self, path: Path):
+        self.path = Path(path)
+        self.offset = 0
+        self.events: list[dict] = []
+
+    def poll(self) -> list[dict]:
+        new, self.offset = read_events(self.path, self.offset)
+        self.events.extend(new)
+        return new
+
+
+_followers: dict[str, Follower] = {}
+
+
+def follow(run: str | Path, ws: Workspace | None = None) -> Follower:
+    """The follower of a run (its id with `ws`, or its folder), polled up to date.
+
+    Followers are shared by every page that watches the same run, so ten open tabs read the
+    file once per tick, not ten times from the start.
+    """
+    path = Path(run) if ws is None else ws.runs_dir / str(run)
+    path = path / "events.jsonl" if path.suffix != ".jsonl" else path
+    f = _followers.setdefault(str(path), Follower(path))
+    f.poll()
+    return f
+
+
+def tail(path: str | Path, lines: int = 40, max_bytes: int = 64_000) -> str:
+    """The last `lines` lines of a log file (the console view)."""
+    try:
+        with open(path, "rb") as f:
+            f.seek(0, os.SEEK_END)
+            size = f.tell()
+            f.seek(max(0, size - max_bytes))
+            data = f.read().decode("utf-8", "replace")
+    except OSError:
+        return ""
+    return "\n".join(data.splitlines()[-lines:])
+
+
+def summarize(events: list[dict], now: float | None = None) -> dict:
+    """What a monitor shows, from a run's events (tunestudio/train/events.py lists the types).
+
+    Returns {status, step, total_steps, epoch, progress (0-1), eta_s, tokens_per_second, lr,
+    train [(step, loss)], val [(step, eval_loss)], lrs [(step, lr)], warnings [text],
+    early_stop (dict or None), error, metrics, checkpoints, run_id}.
+    """
+    now = now or time.time()
+    out = {"status": "starting", "step": 0, "total_steps": None, "epoch": None, "progress": 0.0,
+           "eta_s": None, "tokens_per_second": None, "lr": None, "train": [], "val": [], "lrs": [],
+           "warnings": [], "early_stop": None, "error": None, "metrics": {}, "checkpoints": 0,
+           "started_at": None, "run_id": None, "last_time": None}
+    for e in events:
+        kind = e.get("type")
+        step = e.get("step")
+        if e.get("total_steps"):
+            out["total_steps"] = e["total_steps"]
+        if kind == "started":
+            out["status"] = "running"
+            out["started_at"] = e.get("time")
+            out["run_id"] = e.get("run_id")
+        elif kind in ("train", "log"):
+            out["last_time"] = e.get("time")
+            if step is not None:
+                out["step"] = step
+            for key in ("epoch", "tokens_per_second", "lr", "eta_s"):
+                if e.get(key) is not None:
+                    out[key] = e[key]
+            if e.get("loss") is not None and step is not None:
+                out["train"].append((step, float(e["loss"])))
+            if e.get("lr") is not None and step is not None:
+                out["lrs"].append((step, float(e["lr"])))
+        elif kind == "eval":
+            if e.get("eval_loss") is not None:
+                out["val"].append((step if step is not None else out["step"], float(e["eval_loss"])))
+        elif kind == "warning":
+            out["warnings"].append(e.get("message") or e.get("code") or "warning")
+        elif kind == "early_stop":
+            out["early_stop"] = {k: e.get(k) for k in ("step", "best_step", "patience")}
+        elif kind == "checkpoint":
+            out["checkpoints"] += 1
+        elif kind in ("stopped", "failed", "completed"):
+            out["status"] = kind
+            if kind == "failed":
+                out["error"] = e.get("error") or e.get("message")
+            out["metrics"] = e.get("metrics") or out["metrics"]
+    total, step = out["total_steps"], out["step"]
+    if total:
+        out["progress"] = min(1.0, step / total)
+        if out["eta_s"] is None and out["status"] == "running" and out["started_at"] and step:
+            out["eta_s"] = max(0.0, (now - float(out["started_at"])) / step * (total - step))
+    if out["status"] == "running" and out["eta_s"] is not None and out["last_time"]:
+        out["eta_s"] = max(0.0, float(out["eta_s"]) - (now - float(out["last_time"])))  # count down between logs
+    if out["status"] != "running":
+        out["eta_s"] = None
+    if out["status"] == "completed":
+        out["progress"] = 1.0
+    return out

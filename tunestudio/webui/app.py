@@ -1,0 +1,82 @@
+"""The web UI's frame: header with the language switch, one tab per module, and `launch`.
+
+`build_app(ws)` only builds components and wires events; every tab module has
+`build(ctx)` and calls the other areas' functions from its handlers.
+"""
+
+from __future__ import annotations
+
+import os
+import threading
+import time
+
+os.environ.setdefault("GRADIO_ANALYTICS_ENABLED", "False")  # never look up outside hosts
+
+import gradio as gr  # noqa: E402
+
+from tunestudio.webui import (  # noqa: E402
+    tab_chat, tab_datasets, tab_evaluate, tab_model, tab_rate, tab_runs, tab_training,
+)
+from tunestudio.webui.common import Context  # noqa: E402
+from tunestudio.webui.i18n import DEFAULT, languages, t  # noqa: E402
+from tunestudio.workspace import Workspace  # noqa: E402
+
+TABS = [("model", tab_model), ("datasets", tab_datasets), ("training", tab_training), ("runs", tab_runs),
+        ("evaluate", tab_evaluate), ("chat", tab_chat), ("rate", tab_rate)]
+
+CSS = """
+#training-status { font-size: 1.05em; }
+.ts-progress { height: 10px; background: #e5e7eb; border-radius: 5px; overflow: hidden; }
+.ts-progress > div { height: 100%; background: #f97316; }
+#header-row { align-items: end; }
+"""
+
+
+def build_app(ws: Workspace) -> gr.Blocks:
+    ctx = Context(ws)
+    with gr.Blocks(title="tunestudio", analytics_enabled=False) as demo:
+        with gr.Row(elem_id="header-row"):
+            title = gr.Markdown(t(DEFAULT, "app.title", workspace=str(ws.root)))
+            ctx.tr(title, value=lambda lang: t(lang, "app.title", workspace=str(ws.root)))
+            ctx.lang = gr.Dropdown(choices=languages(), value=DEFAULT, elem_id="ui-language",
+                                   label=t(DEFAULT, "app.language"), scale=0, min_width=180)
+            ctx.tr(ctx.lang, label="app.language")
+        with gr.Tabs():
+            for name, module in TABS:
+                with gr.Tab(t(DEFAULT, f"tabs.{name}"), id=name, elem_id=f"tab-{name}") as tab:
+                    ctx.tr(tab, label=f"tabs.{name}")
+                    ctx.current_tab = tab  # a tab refreshes its lists when selected
+                    module.build(ctx)
+        for hook in ctx.after_build:
+            hook(ctx)
+        components = ctx.texts.components()
+        ctx.lang.change(ctx.texts.updates, ctx.lang, components, api_visibility="private", queue=False)
+        for fn, inputs, outputs in ctx.loads:
+            demo.load(fn, inputs, outputs, api_visibility="private")
+    demo.tunestudio_missing = sorted(ctx.missing)  # what other areas have not built: the report lists it
+    return demo
+
+
+def _advance_queue_forever(ws: Workspace, every: float = 2.0) -> None:
+    """Start queued jobs when the device frees, even with no page open."""
+    from tunestudio import jobs
+
+    while True:
+        try:
+            jobs.advance(ws)
+        except Exception:  # a busy or half-written file: try again next round
+            pass
+        time.sleep(every)
+
+
+def launch(ws: Workspace, host: str = "127.0.0.1", port: int = 7860, auth: tuple[str, str] | None = None,
+           max_file_size: str = "200mb", **kwargs):
+    demo = build_app(ws)
+    threading.Thread(target=_advance_queue_forever, args=(ws,), daemon=True).start()
+    demo.queue(default_concurrency_limit=4)
+    return demo.launch(
+        server_name=host, server_port=port, auth=auth, share=False, inbrowser=False,
+        ssr_mode=False,             # SSR needs node and outside hosts; plain client rendering works offline
+        show_error=True, max_file_size=max_file_size, css=CSS, theme=gr.themes.Soft(),
+        footer_links=[], quiet=False, **kwargs,
+    )

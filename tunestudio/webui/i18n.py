@@ -1,0 +1,96 @@
+"""UI texts in translation files: `locales/<code>.yaml`, one file per language.
+
+A new language is one new file (copy en.yaml, translate the values, set `_name`). Keys missing
+from a language fall back to English, then to the key itself, so a half-done translation still
+shows every text. Components register the texts they show with `Texts.bind`; switching the
+`ui-language` dropdown sends every bound component a `gr.update` with its texts in the new
+language, with no page reload.
+"""
+
+from __future__ import annotations
+
+from functools import lru_cache
+from importlib import resources
+
+import yaml
+
+DEFAULT = "en"
+
+
+@lru_cache(maxsize=None)
+def _catalog(code: str) -> dict:
+    try:
+        text = resources.files("tunestudio.webui").joinpath("locales", f"{code}.yaml").read_text(encoding="utf-8")
+    except FileNotFoundError:
+        return {}
+    return _flatten(yaml.safe_load(text) or {})
+
+
+def _flatten(tree: dict, prefix: str = "") -> dict:
+    flat = {}
+    for k, v in tree.items():
+        key = f"{prefix}{k}"
+        if isinstance(v, dict):
+            flat.update(_flatten(v, key + "."))
+        else:
+            flat[key] = v
+    return flat
+
+
+def languages() -> list[tuple[str, str]]:
+    """(display name, code) for every locales/*.yaml, English first."""
+    folder = resources.files("tunestudio.webui").joinpath("locales")
+    codes = sorted(p.name[:-5] for p in folder.iterdir() if p.name.endswith(".yaml"))
+    codes.sort(key=lambda c: c != DEFAULT)
+    return [(_catalog(c).get("_name", c), c) for c in codes]
+
+
+def has(lang: str, key: str) -> bool:
+    return key in _catalog(lang or DEFAULT) or key in _catalog(DEFAULT)
+
+
+def t(lang: str | None, key: str, **fmt) -> str:
+    """The text for `key` in `lang` (falling back to English, then the key), formatted with `fmt`."""
+    text = _catalog(lang or DEFAULT).get(key)
+    if text is None:
+        text = _catalog(DEFAULT).get(key, key)
+    if fmt:
+        try:
+            return str(text).format(**fmt)
+        except (KeyError, IndexError, ValueError):
+            return str(text)
+    return str(text)
+
+
+class Texts:
+    """Which component shows which text: the list the language switch walks through."""
+
+    def __init__(self):
+        self.bindings: list[tuple[object, dict]] = []  # (component, {property: key or callable(lang)})
+
+    def bind(self, component, **props):
+        """Register `component`'s translatable properties (label=, info=, value=, placeholder=);
+        each is a key in the locale files, or a function lang -> text for texts made elsewhere
+        (the engine's help strings). Returns the component, so it reads inline."""
+        for c, existing in self.bindings:
+            if c is component:  # one update per component per event: merge its properties
+                existing.update(props)
+                return component
+        self.bindings.append((component, props))
+        return component
+
+    @staticmethod
+    def resolve(lang: str, spec) -> str:
+        return spec(lang) if callable(spec) else t(lang, spec)
+
+    def initial(self, **props) -> dict:
+        """Constructor keyword arguments in the default language: gr.Textbox(**texts.initial(label=...))."""
+        return {k: self.resolve(DEFAULT, v) for k, v in props.items()}
+
+    def components(self) -> list:
+        return [c for c, _ in self.bindings]
+
+    def updates(self, lang: str) -> list:
+        import gradio as gr
+
+        return [gr.update(**{k: self.resolve(lang, v) for k, v in props.items()}) for _, props in self.bindings]

@@ -1,0 +1,169 @@
+"""Chat tab: talk to a base model or a run's result, with streaming replies and sampling
+settings; side by side, the same prompt goes to the run and to its base model.
+
+Loading and generation are `tunestudio.evaluate.loading.load_model` and
+`tunestudio.evaluate.generate.stream`; loaded models are kept for the next message.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections import OrderedDict
+
+import gradio as gr
+
+from tunestudio.errors import UserError
+from tunestudio.webui.common import Context, error_text, not_available, optional, run_choices
+from tunestudio.webui.i18n import DEFAULT, t
+
+_models: "OrderedDict[tuple, tuple]" = OrderedDict()
+_lock = threading.Lock()
+KEEP = 2   # loaded models kept in memory: the run and its base, for side-by-side
+
+
+def load(ws, key: tuple):
+    """(model, tokenizer, info) for ("run", id) / ("base-of", id) / ("model", name), cached."""
+    with _lock:
+        if key in _models:
+            _models.move_to_end(key)
+            return _models[key]
+        loading = optional("tunestudio.evaluate.loading")
+        if loading is None:
+            raise UserError("tunestudio.evaluate.loading is not available")
+        kind, ref = key
+        if kind == "model":
+            loaded = loading.load_model(ws, model=ref)
+        else:
+            loaded = loading.load_model(ws, run=ref, base=(kind == "base-of"))
+        _models[key] = loaded
+        while len(_models) > KEEP:
+            _models.popitem(last=False)
+        return loaded
+
+
+def choices(ws) -> list[tuple[str, str]]:
+    runs = [(f"run · {label}", f"run:{rid}") for label, rid in run_choices(ws, finished_only=True)]
+    return runs + [(f"model · {m}", f"model:{m}") for m in ws.list_models()]
+
+
+def _text(content) -> str:
+    """A message's text: Gradio 6 may give content as a list of {"type": "text", "text"} parts."""
+    if isinstance(content, str):
+        return content
+    if isinstance(content, list):
+        return "".join(p.get("text", "") if isinstance(p, dict) else str(p) for p in content)
+    if isinstance(content, dict):
+        return content.get("text", "")
+    return str(content or "")
+
+
+def _prompt(history: list, message: str) -> list[dict]:
+    msgs = [{"role": m["role"], "content": _text(m["content"])} for m in history or []
+            if m.get("role") in ("user", "assistant")]
+    return msgs + [{"role": "user", "content": message}]
+
+
+def build(ctx: Context) -> None:
+    ws = ctx.ws
+    opts = choices(ws)
+    with gr.Row():
+        source = gr.Dropdown(choices=opts, value=opts[0][1] if opts else None, label=t(DEFAULT, "chat.source"),
+                             elem_id="chat-source", scale=4)
+        refresh = gr.Button(t(DEFAULT, "common.refresh"), scale=0, min_width=100)
+        side = gr.Checkbox(value=False, label=t(DEFAULT, "chat.side_by_side"), elem_id="chat-side-by-side",
+                           info=t(DEFAULT, "chat.side_by_side_info"), scale=2)
+        ctx.tr(source, label="chat.source")
+        ctx.tr(refresh, value="common.refresh")
+        ctx.tr(side, label="chat.side_by_side", info="chat.side_by_side_info")
+    with gr.Accordion(t(DEFAULT, "chat.sampling"), open=False) as sampling_box:
+        ctx.tr(sampling_box, label="chat.sampling")
+        system = gr.Textbox(label=t(DEFAULT, "chat.system"), lines=2, elem_id="chat-system")
+        with gr.Row():
+            max_new = gr.Slider(1, 1024, value=128, step=1, label=t(DEFAULT, "chat.max_new_tokens"))
+            temperature = gr.Slider(0, 2, value=0.0, step=0.05, label=t(DEFAULT, "chat.temperature"),
+                                    info=t(DEFAULT, "chat.temperature_info"))
+            top_p = gr.Slider(0.05, 1, value=1.0, step=0.05, label=t(DEFAULT, "chat.top_p"))
+            top_k = gr.Slider(0, 200, value=0, step=1, label=t(DEFAULT, "chat.top_k"))
+            rep = gr.Slider(0.5, 2, value=1.0, step=0.05, label=t(DEFAULT, "chat.repetition_penalty"))
+        for comp, key in ((system, "system"), (max_new, "max_new_tokens"), (top_p, "top_p"), (top_k, "top_k"),
+                          (rep, "repetition_penalty")):
+            ctx.tr(comp, label=f"chat.{key}")
+        ctx.tr(temperature, label="chat.temperature", info="chat.temperature_info")
+    note = gr.Markdown(elem_id="chat-note")
+    with gr.Row():
+        chatbot = gr.Chatbot(label=t(DEFAULT, "chat.reply"), elem_id="chatbot", height=380)
+        base_bot = gr.Chatbot(label=t(DEFAULT, "chat.base_reply"), elem_id="chatbot-base", height=380, visible=False)
+        ctx.tr(chatbot, label="chat.reply")
+        ctx.tr(base_bot, label="chat.base_reply")
+    with gr.Row():
+        message = gr.Textbox(placeholder=t(DEFAULT, "chat.placeholder"), show_label=False, elem_id="chat-input",
+                             scale=5, lines=1, max_lines=6, submit_btn=False)
+        send = gr.Button(t(DEFAULT, "chat.send"), variant="primary", scale=0, min_width=100, elem_id="chat-send")
+        clear = gr.Button(t(DEFAULT, "chat.clear"), scale=0, min_width=100, elem_id="chat-clear")
+        ctx.tr(message, placeholder="chat.placeholder")
+        ctx.tr(send, value="chat.send")
+        ctx.tr(clear, value="chat.clear")
+
+    def respond(lang, src, side_by_side, text, history, base_history, sys_prompt, n, temp, p, k, r):
+        lang = lang or DEFAULT
+        generate = optional("tunestudio.evaluate.generate", "stream", ctx)
+        text = (text or "").strip()
+        if not text:
+            yield gr.skip(), gr.skip(), gr.skip(), gr.skip()
+            return
+        if generate is None:
+            yield not_available(lang, "tunestudio.evaluate.generate.stream"), gr.skip(), gr.skip(), gr.skip()
+            return
+        if not src:
+            yield t(lang, "chat.pick_source"), gr.skip(), gr.skip(), gr.skip()
+            return
+        kind, ref = src.split(":", 1)
+        sampling = dict(max_new_tokens=int(n), temperature=float(temp), top_p=float(p), top_k=int(k),
+                        repetition_penalty=float(r))
+        prompt = _prompt(history, text)
+        base_prompt = _prompt(base_history, text)
+        history = list(history or []) + [{"role": "user", "content": text}, {"role": "assistant", "content": ""}]
+        compare = bool(side_by_side) and kind == "run"
+        base_history = list(base_history or [])
+        if compare:
+            base_history += [{"role": "user", "content": text}, {"role": "assistant", "content": ""}]
+        yield t(lang, "chat.loading"), history, base_history, ""
+        try:
+            model, tok, info = load(ws, (kind, ref))
+            streams = [generate(model, tok, prompt, system=sys_prompt or None, **sampling)]
+            if compare:
+                b_model, b_tok, _ = load(ws, ("base-of", ref))
+                streams.append(generate(b_model, b_tok, base_prompt, system=sys_prompt or None, **sampling))
+            label = info.get("label", ref)
+            targets = [history, base_history]
+            # Alternate between the two streams so both replies grow together.
+            live = list(range(len(streams)))
+            while live:
+                for i in list(live):
+                    try:
+                        targets[i][-1] = {"role": "assistant", "content": next(streams[i])}
+                    except StopIteration:
+                        live.remove(i)
+                yield t(lang, "chat.talking_to", label=label), history, base_history, ""
+        except Exception as e:
+            yield error_text(lang, e), history, base_history, ""
+
+    def toggle(side_by_side, src):
+        show = bool(side_by_side) and bool(src) and src.startswith("run:")
+        return gr.update(visible=show)
+
+    def refresh_sources(current):
+        now = choices(ws)
+        values = [v for _, v in now]
+        return gr.update(choices=now, value=current if current in values else (values[0] if values else None))
+
+    inputs = [ctx.lang, source, side, message, chatbot, base_bot, system, max_new, temperature, top_p, top_k, rep]
+    outputs = [note, chatbot, base_bot, message]
+    message.submit(respond, inputs, outputs, api_visibility="private")
+    send.click(respond, inputs, outputs, api_visibility="private")
+    clear.click(lambda: ([], []), None, [chatbot, base_bot], api_visibility="private")
+    side.change(toggle, [side, source], [base_bot], api_visibility="private")
+    source.change(toggle, [side, source], [base_bot], api_visibility="private")
+    refresh.click(refresh_sources, [source], [source], api_visibility="private")
+    if ctx.current_tab is not None:
+        ctx.current_tab.select(refresh_sources, [source], [source], api_visibility="private")

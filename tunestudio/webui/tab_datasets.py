@@ -1,0 +1,233 @@
+"""Datasets tab: the files of training/datasets, upload, check, clean, statistics and a preview
+of one training example with the tokens the loss trains on highlighted.
+
+All the work is done by `tunestudio.data` (check_dataset, clean_dataset, stats_dataset,
+encode.preview); this module only stores uploads safely and shows results.
+"""
+
+from __future__ import annotations
+
+import shutil
+import time
+from pathlib import Path
+
+import gradio as gr
+import pandas as pd
+
+from tunestudio.errors import UserError
+from tunestudio.webui.common import Context, error_text, not_available, optional
+from tunestudio.webui.i18n import DEFAULT, t
+
+MAX_UPLOAD_BYTES = 200 * 1024 * 1024   # matches `webui --max-upload`'s default
+ALLOWED = (".jsonl", ".json", ".csv", ".tsv", ".parquet", ".txt")
+
+
+def store_upload(ws, src: str | Path, name: str | None = None, max_bytes: int = MAX_UPLOAD_BYTES) -> Path:
+    """Copy an uploaded file into training/datasets as `name` (default: its own name).
+
+    Refuses names that escape the folder (`../../x.jsonl`, absolute paths, sub-folders), files
+    over `max_bytes`, unsupported extensions, and existing names: the tool never overwrites the
+    user's data files.
+    """
+    src = Path(src)
+    name = (name or "").strip() or src.name
+    if "/" in name or "\\" in name or name in (".", "..") or name.startswith("."):
+        raise UserError(f"'{name}' is not a plain file name: uploads go straight into training/datasets, "
+                        "without folders")
+    target = ws.safe_join(ws.datasets_dir, name)  # also refuses a symlink pointing out
+    if target.parent != ws.datasets_dir.resolve():
+        raise UserError(f"'{name}' points outside {ws.datasets_dir}: use a plain file name")
+    if target.suffix.lower() not in ALLOWED:
+        raise UserError(f"'{name}': unsupported file type; use one of {', '.join(ALLOWED)}")
+    size = src.stat().st_size
+    if size > max_bytes:
+        raise UserError(f"'{name}' is {size / 2**20:.1f} MiB, over the upload limit of {max_bytes / 2**20:.0f} MiB: "
+                        f"copy it into {ws.datasets_dir} instead")
+    if target.exists():
+        raise UserError(f"training/datasets/{name} already exists: choose another name (data files are never overwritten)")
+    ws.datasets_dir.mkdir(parents=True, exist_ok=True)
+    tmp = target.with_name(f".{target.name}.part")
+    shutil.copyfile(src, tmp)
+    tmp.replace(target)  # whole file or nothing: a reader never sees half an upload
+    return target
+
+
+def files_table(ws, lang: str) -> pd.DataFrame:
+    rows = []
+    for name in ws.list_datasets():
+        p = ws.datasets_dir / name
+        st = p.stat()
+        rows.append({t(lang, "datasets.col.name"): name, t(lang, "datasets.col.size"): f"{st.st_size / 1024:,.1f} KiB",
+                     t(lang, "datasets.col.modified"): time.strftime("%Y-%m-%d %H:%M", time.localtime(st.st_mtime))})
+    return pd.DataFrame(rows, columns=[t(lang, f"datasets.col.{c}") for c in ("name", "size", "modified")])
+
+
+def build(ctx: Context) -> None:
+    ws = ctx.ws
+    model = ctx.shared.get("model")
+    names = ws.list_datasets()
+    preselect = "demo-reviews.jsonl" if "demo-reviews.jsonl" in names else None
+    with gr.Row():
+        pick = gr.Dropdown(choices=names, value=preselect, label=t(DEFAULT, "datasets.pick"),
+                           elem_id="datasets-pick", scale=4)
+        ctx.tr(pick, label="datasets.pick")
+        refresh = gr.Button(t(DEFAULT, "common.refresh"), scale=0, min_width=100, elem_id="datasets-refresh")
+        ctx.tr(refresh, value="common.refresh")
+    table = gr.Dataframe(value=files_table(ws, DEFAULT), interactive=False, elem_id="datasets-table")
+
+    with gr.Accordion(t(DEFAULT, "datasets.upload"), open=False) as up_box:
+        ctx.tr(up_box, label="datasets.upload")
+        with gr.Row():
+            upload = gr.File(label=t(DEFAULT, "datasets.upload_file"), file_types=list(ALLOWED),
+                             elem_id="datasets-upload", scale=3)
+            save_as = gr.Textbox(label=t(DEFAULT, "datasets.save_as"), placeholder="my-data.jsonl",
+                                 elem_id="datasets-save-as", scale=2)
+            ctx.tr(upload, label="datasets.upload_file")
+            ctx.tr(save_as, label="datasets.save_as")
+        store = gr.Button(t(DEFAULT, "datasets.store"), elem_id="datasets-store")
+        ctx.tr(store, value="datasets.store")
+    message = gr.Markdown(elem_id="datasets-message")
+
+    with gr.Row():
+        check_btn = gr.Button(t(DEFAULT, "datasets.check"), elem_id="datasets-check")
+        clean_btn = gr.Button(t(DEFAULT, "datasets.clean"), elem_id="datasets-clean")
+        stats_btn = gr.Button(t(DEFAULT, "datasets.stats"), elem_id="datasets-stats")
+        for b, k in ((check_btn, "check"), (clean_btn, "clean"), (stats_btn, "stats")):
+            ctx.tr(b, value=f"datasets.{k}")
+    report = gr.Markdown(elem_id="datasets-report")
+    problems = gr.Dataframe(interactive=False, elem_id="datasets-problems", wrap=True)
+    histogram = gr.BarPlot(x="tokens", y="rows", elem_id="datasets-histogram", label=t(DEFAULT, "datasets.histogram"),
+                           sort=None, height=260)
+    ctx.tr(histogram, label="datasets.histogram")
+
+    with gr.Row():
+        row = gr.Number(value=1, precision=0, minimum=1, label=t(DEFAULT, "datasets.row"), elem_id="datasets-row")
+        max_len = gr.Number(value=512, precision=0, minimum=8, label=t(DEFAULT, "datasets.max_length"),
+                            elem_id="datasets-max-length")
+        preview_btn = gr.Button(t(DEFAULT, "datasets.preview"), elem_id="datasets-preview-btn")
+        ctx.tr(row, label="datasets.row")
+        ctx.tr(max_len, label="datasets.max_length")
+        ctx.tr(preview_btn, value="datasets.preview")
+    preview = gr.HighlightedText(elem_id="datasets-preview", label=t(DEFAULT, "datasets.preview_label"),
+                                 color_map={"trained": "green"}, show_legend=True, combine_adjacent=True)
+    ctx.tr(preview, label="datasets.preview_label")
+    model_in = model if model is not None else gr.State("")
+
+    def on_refresh(lang, current):
+        now = ws.list_datasets()
+        return gr.update(choices=now, value=current if current in now else None), files_table(ws, lang or DEFAULT)
+
+    def on_store(lang, file, name):
+        lang = lang or DEFAULT
+        if not file:
+            return t(lang, "datasets.no_file"), gr.skip(), gr.skip()
+        try:
+            # The browser's own file name: Gradio keeps it as the temp file's name.
+            target = store_upload(ws, file, name or Path(file).name)
+        except Exception as e:
+            return error_text(lang, e), gr.skip(), gr.skip()
+        now = ws.list_datasets()
+        return t(lang, "datasets.stored", name=target.name), gr.update(choices=now, value=target.name), \
+            files_table(ws, lang)
+
+    def on_check(lang, name, model_name):
+        lang = lang or DEFAULT
+        fn = optional("tunestudio.data.check", "check_dataset", ctx)
+        if fn is None:
+            return not_available(lang, "tunestudio.data.check.check_dataset"), None, None
+        try:
+            rep = fn(ws, name, model=model_name or None)
+        except Exception as e:
+            return error_text(lang, e), None, None
+        out = rep.to_json()
+        head = t(lang, "datasets.check_ok" if not out["errors"] else "datasets.check_errors",
+                 rows=out["rows"], format=out["format"] or "?", errors=len(out["errors"]),
+                 warnings=len(out["warnings"]))
+        rows = [{t(lang, "datasets.col.kind"): t(lang, "datasets.error"), **p} for p in out["errors"]]
+        rows += [{t(lang, "datasets.col.kind"): t(lang, "datasets.warning"), **p} for p in out["warnings"]]
+        return head, pd.DataFrame(rows) if rows else None, None
+
+    def on_clean(lang, name):
+        lang = lang or DEFAULT
+        fn = optional("tunestudio.data.clean", "clean_dataset", ctx)
+        if fn is None:
+            return not_available(lang, "tunestudio.data.clean.clean_dataset"), None, None, gr.skip()
+        try:
+            results = fn(ws, name)
+        except Exception as e:
+            return error_text(lang, e), None, None, gr.skip()
+        lines, rows = [], []
+        for r in results:
+            removed = ", ".join(f"{k} {v}" for k, v in r.removed.items()) or "—"
+            lines.append(t(lang, "datasets.cleaned", input=r.input.name, output=r.output.name, rows=r.rows,
+                           kept=r.kept, removed=removed, report=r.report.name))
+            rows += [rm.to_dict() for rm in r.removals]
+        now = ws.list_datasets()
+        return "\n\n".join(lines), pd.DataFrame(rows) if rows else None, None, gr.update(choices=now)
+
+    def on_stats(lang, name, model_name):
+        lang = lang or DEFAULT
+        fn = optional("tunestudio.data.stats", "stats_dataset", ctx)
+        if fn is None:
+            return not_available(lang, "tunestudio.data.stats.stats_dataset"), None, None
+        try:
+            s = fn(ws, name, model=model_name or None)
+        except Exception as e:
+            return error_text(lang, e), None, None
+        length = s["length"]
+        text = t(lang, "datasets.stats_summary", rows=s["rows"], unit=s["unit"], min=length["min"],
+                 mean=length["mean"], median=length["median"], p95=length["p95"], max=length["max"],
+                 cutoff=s.get("cutoff") or "—", over=s.get("over_cutoff", 0), duplicates=s.get("duplicates", 0))
+        if s.get("labels"):
+            text += "\n\n" + t(lang, "datasets.labels") + " " + ", ".join(f"`{k}` {v}" for k, v in s["labels"].items())
+        if s.get("warnings"):
+            text += "\n\n" + "\n".join(f"- ⚠️ {w}" for w in s["warnings"])
+        bins = [{"tokens": (f"> {b['lo']}" if b["over_cutoff"] else f"{b['lo']}–{b['hi']}"), "rows": b["count"]}
+                for b in s["histogram"]]
+        return text, None, pd.DataFrame(bins, columns=["tokens", "rows"])
+
+    def on_preview(lang, name, model_name, row_no, length):
+        lang = lang or DEFAULT
+        encode = optional("tunestudio.data.encode", "preview", ctx)
+        stats = optional("tunestudio.data.stats", "load_tokenizer", ctx)
+        if encode is None or stats is None:
+            return not_available(lang, "tunestudio.data.encode.preview"), None
+        if not model_name:
+            return t(lang, "datasets.pick_model"), None
+        try:
+            from tunestudio.data.load import load_file
+            from tunestudio.data.split import resolve_dataset
+
+            files = resolve_dataset(ws, name)
+            loaded = load_file(files.get("all") or files["train"])
+            if not loaded.records:
+                raise UserError(t(lang, "datasets.no_rows", name=name))
+            i = min(max(int(row_no or 1), 1), len(loaded.records)) - 1
+            record = loaded.records[i]
+            pairs = encode(record, stats(ws, model_name), int(length or 512))
+        except Exception as e:
+            return error_text(lang, e), None
+        trained = sum(1 for _, on in pairs if on)
+        head = t(lang, "datasets.preview_head", where=record.where(), tokens=len(pairs), trained=trained)
+        return head, [(piece, "trained" if on else None) for piece, on in pairs]
+
+    refresh.click(on_refresh, [ctx.lang, pick], [pick, table], api_visibility="private")
+    store.click(on_store, [ctx.lang, upload, save_as], [message, pick, table], api_visibility="private")
+    check_btn.click(on_check, [ctx.lang, pick, model_in], [report, problems, histogram], api_visibility="private")
+    clean_btn.click(on_clean, [ctx.lang, pick], [report, problems, histogram, pick], api_visibility="private")
+    stats_btn.click(on_stats, [ctx.lang, pick, model_in], [report, problems, histogram], api_visibility="private")
+    preview_btn.click(on_preview, [ctx.lang, pick, model_in, row, max_len], [report, preview], api_visibility="private")
+
+    def wire_lists(ctx: Context):
+        # An upload or a cleaned file should appear in every dataset list (the Training tab's too).
+        others = [d for d in ctx.shared.get("dataset_lists", []) if d is not pick]
+
+        def choices():
+            updates = [gr.update(choices=ws.list_datasets()) for _ in others]
+            return updates[0] if len(updates) == 1 else updates
+
+        if others:
+            store.click(choices, None, others, api_visibility="private")
+            clean_btn.click(choices, None, others, api_visibility="private")
+
+    ctx.after_build.append(wire_lists)

@@ -1,0 +1,134 @@
+"""Evaluate tab: score a run (or a base model) on a split, base vs fine-tuned with deltas, the
+per-example table worst first, downloads; and the leaderboard of several base models.
+
+`tunestudio.evaluate.run_eval.evaluate` and `tunestudio.evaluate.bench.bench_models` do the
+work (the same functions as `tunestudio eval` and `tunestudio bench-models`).
+"""
+
+from __future__ import annotations
+
+import gradio as gr
+import pandas as pd
+
+from tunestudio.webui.common import Context, download_copy, error_text, not_available, optional, run_choices
+from tunestudio.webui.i18n import DEFAULT, t
+
+METRICS = ("exact_match", "f1", "bleu", "rouge1", "rouge2", "rougeL", "perplexity", "loss")
+
+
+def _num(v):
+    return f"{v:.4f}" if isinstance(v, float) else ("" if v is None else v)
+
+
+def metrics_frame(lang: str, out: dict) -> pd.DataFrame:
+    base, deltas = out.get("base_metrics") or {}, out.get("deltas") or {}
+    cols = [t(lang, "evaluate.col.metric"), t(lang, "evaluate.col.finetuned"), t(lang, "evaluate.col.base"),
+            t(lang, "evaluate.col.delta")]
+    rows = [[k, _num(v), _num(base.get(k)), _num(deltas.get(k))] for k, v in (out.get("metrics") or {}).items()]
+    return pd.DataFrame(rows, columns=cols)
+
+
+def examples_frame(rows: list[dict], limit: int = 500) -> pd.DataFrame:
+    flat = []
+    for r in rows[:limit]:
+        flat.append({k: (_num(v) if not isinstance(v, (dict, list)) else
+                         ", ".join(f"{a}={_num(b)}" for a, b in v.items()) if isinstance(v, dict) else str(v))
+                     for k, v in r.items()})
+    return pd.DataFrame(flat)
+
+
+def build(ctx: Context) -> None:
+    ws = ctx.ws
+    run_eval = optional("tunestudio.evaluate.run_eval", "evaluate", ctx)
+    opts = run_choices(ws, finished_only=True)
+    with gr.Row():
+        run = gr.Dropdown(choices=opts, value=opts[0][1] if opts else None, label=t(DEFAULT, "evaluate.run"),
+                          elem_id="eval-run", scale=3)
+        split = gr.Dropdown(choices=["test", "val", "train"], value="test", label=t(DEFAULT, "evaluate.split"),
+                            elem_id="eval-split", scale=1)
+        limit = gr.Number(value=50, precision=0, minimum=1, label=t(DEFAULT, "evaluate.limit"), elem_id="eval-limit",
+                          scale=1)
+        ctx.tr(run, label="evaluate.run")
+        ctx.tr(split, label="evaluate.split")
+        ctx.tr(limit, label="evaluate.limit", info="evaluate.limit_info")
+    with gr.Row():
+        metrics = gr.CheckboxGroup(choices=list(METRICS), value=["exact_match", "f1", "loss"],
+                                   label=t(DEFAULT, "evaluate.metrics"), elem_id="eval-metrics", scale=3)
+        custom = gr.File(label=t(DEFAULT, "evaluate.custom"), file_types=[".py"], elem_id="eval-custom", scale=2)
+        ctx.tr(metrics, label="evaluate.metrics")
+        ctx.tr(custom, label="evaluate.custom")
+    with gr.Row():
+        compare_base = gr.Checkbox(value=True, label=t(DEFAULT, "evaluate.compare_base"), elem_id="eval-compare-base")
+        go = gr.Button(t(DEFAULT, "evaluate.run_button"), variant="primary", elem_id="eval-run-button")
+        ctx.tr(compare_base, label="evaluate.compare_base")
+        ctx.tr(go, value="evaluate.run_button")
+    message = gr.Markdown(elem_id="eval-message")
+    metric_table = gr.Dataframe(interactive=False, elem_id="eval-metrics-table", label=t(DEFAULT, "evaluate.results"))
+    examples = gr.Dataframe(interactive=False, elem_id="eval-examples", wrap=True, label=t(DEFAULT, "evaluate.examples"),
+                            max_height=420)
+    files = gr.File(file_count="multiple", interactive=False, label=t(DEFAULT, "evaluate.downloads"),
+                    elem_id="eval-downloads")
+    for comp, key in ((metric_table, "results"), (examples, "examples"), (files, "downloads")):
+        ctx.tr(comp, label=f"evaluate.{key}")
+
+    with gr.Accordion(t(DEFAULT, "evaluate.bench"), open=False) as bench_box:
+        ctx.tr(bench_box, label="evaluate.bench")
+        models = ws.list_models()
+        with gr.Row():
+            bench_models = gr.Dropdown(choices=models, value=models[:1], multiselect=True, allow_custom_value=True,
+                                       label=t(DEFAULT, "evaluate.bench_models"), elem_id="bench-models", scale=3)
+            datasets = ws.list_datasets()
+            bench_data = gr.Dropdown(choices=datasets, value="demo-reviews.jsonl" if "demo-reviews.jsonl" in datasets
+                                     else None, label=t(DEFAULT, "training.dataset"), elem_id="bench-dataset", scale=2)
+            bench_go = gr.Button(t(DEFAULT, "evaluate.bench_run"), elem_id="bench-run", scale=0, min_width=140)
+            ctx.tr(bench_models, label="evaluate.bench_models")
+            ctx.tr(bench_data, label="training.dataset")
+            ctx.tr(bench_go, value="evaluate.bench_run")
+        bench_msg = gr.Markdown()
+        leaderboard = gr.Dataframe(interactive=False, elem_id="bench-leaderboard")
+
+    def on_run(lang, run_id, split_name, n, names, custom_file, with_base):
+        lang = lang or DEFAULT
+        if run_eval is None:
+            return not_available(lang, "tunestudio.evaluate.run_eval.evaluate"), None, None, None
+        if not run_id:
+            return t(lang, "evaluate.pick_run"), None, None, None
+        try:
+            out = run_eval(ws, run=run_id, split=split_name, metrics=list(names or []) or None,
+                           metric_file=custom_file or None, compare_base=bool(with_base), limit=int(n) if n else None,
+                           progress=False)
+        except Exception as e:
+            return error_text(lang, e), None, None, None
+        head = t(lang, "evaluate.done", model=out.get("model"), n=out["n"], split=out.get("split"),
+                 primary=out.get("primary_metric"))
+        if out.get("warnings"):
+            head += "\n\n" + "\n".join(f"- ⚠️ {w}" for w in out["warnings"])
+        downloads = [download_copy(p) for p in (out.get("files") or {}).values()]
+        return head, metrics_frame(lang, out), examples_frame(out.get("rows") or []), downloads or None
+
+    def on_bench(lang, names, dataset):
+        lang = lang or DEFAULT
+        bench = optional("tunestudio.evaluate.bench", "bench_models", ctx)
+        if bench is None:
+            return not_available(lang, "tunestudio.evaluate.bench.bench_models"), None
+        if not names or not dataset:
+            return t(lang, "evaluate.bench_pick"), None
+        try:
+            out = bench(ws, list(names), dataset, limit=50, progress=False)
+        except Exception as e:
+            return error_text(lang, e), None
+        rows = out.get("leaderboard") or []
+        return t(lang, "evaluate.bench_done", n=out.get("n"), ranked=out.get("ranked_by", "")), pd.DataFrame([
+            {k: _num(v) if not isinstance(v, dict) else ", ".join(f"{a}={_num(b)}" for a, b in v.items())
+             for k, v in r.items()} for r in rows])
+
+    def refresh(current):
+        opts = run_choices(ws, finished_only=True)
+        ids = [v for _, v in opts]
+        return gr.update(choices=opts, value=current if current in ids else (ids[0] if ids else None))
+
+    go.click(on_run, [ctx.lang, run, split, limit, metrics, custom, compare_base],
+             [message, metric_table, examples, files], api_visibility="private")
+    bench_go.click(on_bench, [ctx.lang, bench_models, bench_data], [bench_msg, leaderboard], api_visibility="private")
+    if ctx.current_tab is not None:
+        ctx.current_tab.select(refresh, [run], [run], api_visibility="private")

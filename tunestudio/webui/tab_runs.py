@@ -1,0 +1,175 @@
+"""Runs tab: the registry as a table, two runs compared (config differences, metrics, loss curves
+overlaid), a run's lineage, resume of a stopped run, and export.
+
+The dicts come from `tunestudio.runs.query` (the same ones `tunestudio runs` prints); the loss
+curves from each run's events.jsonl through `tunestudio.jobs`; resume is a queued
+`tunestudio train --resume RUN` job.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+
+import gradio as gr
+import pandas as pd
+
+from tunestudio import jobs
+from tunestudio.webui.common import Context, download_copy, error_text, not_available, optional
+from tunestudio.webui.i18n import DEFAULT, t
+
+
+def _fmt(v):
+    if isinstance(v, float):
+        return f"{v:.4g}"
+    if isinstance(v, (dict, list)):
+        return json.dumps(v, ensure_ascii=False, default=str)
+    return "" if v is None else v
+
+
+def table(ws, lang: str) -> pd.DataFrame:
+    query = optional("tunestudio.runs.query")
+    cols = ["name", "status", "base_model", "method", "dataset", "best_eval_loss", "metrics", "parent", "id", "created"]
+    headers = [t(lang, f"runs.col.{c}") for c in cols]
+    if query is None:
+        return pd.DataFrame(columns=headers)
+    rows = []
+    for r in query.runs_table(ws)["runs"]:
+        values = [r["name"], r["status"], r.get("base_model"), r.get("method"), r.get("dataset"),
+                  r.get("best_eval_loss"), ", ".join(f"{k} {_fmt(v)}" for k, v in (r.get("metrics") or {}).items()),
+                  r.get("parent_id") or "", r["id"], time.strftime("%Y-%m-%d %H:%M", time.localtime(r["created_at"]))]
+        rows.append([_fmt(v) if not isinstance(v, str) else v for v in values])
+    return pd.DataFrame(rows, columns=headers)
+
+
+def run_options(ws) -> list[tuple[str, str]]:
+    query = optional("tunestudio.runs.query")
+    if query is None:
+        return []
+    return [(f"{r['name']} · {r['status']} · {r['id']}", r["id"]) for r in query.runs_table(ws)["runs"]]
+
+
+def loss_curves(ws, lang: str, runs: list[tuple[str, str]]) -> pd.DataFrame | None:
+    """Training and validation loss of several runs in one frame (series '<label> train/validation')."""
+    rows = []
+    for label, run_id in runs:
+        summary = jobs.summarize(jobs.read_events(ws.runs_dir / run_id / "events.jsonl")[0])
+        for kind, points in (("train", summary["train"]), ("val", summary["val"])):
+            name = f"{label} {t(lang, f'training.series.{kind}')}"
+            rows += [{"step": s, "loss": v, "series": name} for s, v in points]
+    return pd.DataFrame(rows, columns=["step", "loss", "series"]) if rows else None
+
+
+def build(ctx: Context) -> None:
+    ws = ctx.ws
+    query = optional("tunestudio.runs.query", ctx=ctx)
+    if query is None:
+        gr.Markdown(not_available(DEFAULT, "tunestudio.runs.query"))
+        return
+    refresh = gr.Button(t(DEFAULT, "common.refresh"), elem_id="runs-refresh")
+    ctx.tr(refresh, value="common.refresh")
+    runs_df = gr.Dataframe(value=table(ws, DEFAULT), interactive=False, elem_id="runs-table", wrap=True)
+    opts = run_options(ws)
+    with gr.Row():
+        run_a = gr.Dropdown(choices=opts, value=None, label=t(DEFAULT, "runs.run_a"), elem_id="runs-a")
+        run_b = gr.Dropdown(choices=opts, value=None, label=t(DEFAULT, "runs.run_b"), elem_id="runs-b")
+        ctx.tr(run_a, label="runs.run_a", info="runs.run_a_info")
+        ctx.tr(run_b, label="runs.run_b")
+    with gr.Row():
+        compare = gr.Button(t(DEFAULT, "runs.compare"), variant="primary", elem_id="runs-compare")
+        show = gr.Button(t(DEFAULT, "runs.details"), elem_id="runs-details")
+        resume = gr.Button(t(DEFAULT, "runs.resume"), elem_id="runs-resume")
+        export = gr.Button(t(DEFAULT, "runs.export"), elem_id="runs-export")
+        merge = gr.Checkbox(value=False, label=t(DEFAULT, "runs.merge"), elem_id="runs-merge")
+        for b, k in ((compare, "compare"), (show, "details"), (resume, "resume"), (export, "export")):
+            ctx.tr(b, value=f"runs.{k}")
+        ctx.tr(merge, label="runs.merge")
+    message = gr.Markdown(elem_id="runs-message")
+    differences = gr.Dataframe(interactive=False, elem_id="runs-differences", wrap=True,
+                               label=t(DEFAULT, "runs.differences"))
+    metrics = gr.Dataframe(interactive=False, elem_id="runs-metrics", label=t(DEFAULT, "runs.metrics"))
+    curves = gr.LinePlot(x="step", y="loss", color="series", elem_id="runs-curves", label=t(DEFAULT, "runs.curves"),
+                         height=300)
+    download = gr.File(label=t(DEFAULT, "runs.download"), elem_id="runs-download", interactive=False)
+    for comp, key in ((differences, "differences"), (metrics, "metrics"), (curves, "curves"), (download, "download")):
+        ctx.tr(comp, label=f"runs.{key}")
+
+    def on_refresh(lang, a, b):
+        opts = run_options(ws)
+        ids = {v for _, v in opts}
+        return (table(ws, lang or DEFAULT), gr.update(choices=opts, value=a if a in ids else None),
+                gr.update(choices=opts, value=b if b in ids else None))
+
+    def on_compare(lang, a, b):
+        lang = lang or DEFAULT
+        if not a or not b:
+            return t(lang, "runs.pick_two"), None, None, None
+        try:
+            cmp = query.compare_runs(ws, a, b)
+        except Exception as e:
+            return error_text(lang, e), None, None, None
+        la, lb = f"A:{cmp['a']['name']}", f"B:{cmp['b']['name']}"
+        head = t(lang, "runs.compared", a=la, b=lb, same=t(lang, "runs.same_data" if cmp["same_data"] else "runs.other_data"),
+                 n=len(cmp["config_differences"]), same_keys=cmp["same_config_keys"])
+        diffs = pd.DataFrame([{"key": d["key"], "A": _fmt(d["a"]), "B": _fmt(d["b"])} for d in cmp["config_differences"]],
+                             columns=["key", "A", "B"])
+        rows = [{"key": m["key"], "A": _fmt(m["a"]), "B": _fmt(m["b"]), "Δ (B−A)": _fmt(m["delta"])}
+                for m in cmp["metrics"] + [{**e, "key": f"test_{e['key']}"} for e in cmp["evaluation"]]]
+        return head, diffs, pd.DataFrame(rows, columns=["key", "A", "B", "Δ (B−A)"]), \
+            loss_curves(ws, lang, [(la, cmp["a"]["id"]), (lb, cmp["b"]["id"])])
+
+    def on_details(lang, a):
+        lang = lang or DEFAULT
+        if not a:
+            return t(lang, "runs.pick_one"), None, None, None
+        try:
+            d = query.run_details(ws, a)
+        except Exception as e:
+            return error_text(lang, e), None, None, None
+        lin = d.get("lineage") or {}
+        chain = [f"{p['name']} ({p['status']})" for p in reversed(lin.get("parents") or [])] + [f"**{d['name']}**"]
+        children = ", ".join(f"{c['name']} ({c['status']})" for c in lin.get("children") or []) or "—"
+        text = t(lang, "runs.detail_text", name=d["name"], id=d["id"], status=d["status"], base=d.get("base_model"),
+                 method=d.get("method"), dataset=d.get("dataset"), best=_fmt(d.get("best_eval_loss")) or "—",
+                 duration=_fmt(d.get("duration_s")) or "—", lineage=" → ".join(chain), children=children,
+                 folder=d.get("run_dir"))
+        if d.get("error"):
+            text += f"\n\n❌ {d['error']}"
+        if d.get("warnings"):
+            text += "\n\n" + "\n".join(f"- ⚠️ {w}" for w in d["warnings"] if w)
+        cfg = pd.DataFrame([{"key": k, "A": _fmt(v)} for k, v in (d.get("config") or {}).items()], columns=["key", "A"])
+        mets = pd.DataFrame([{"key": k, "A": _fmt(v)} for k, v in (d.get("metrics") or {}).items()], columns=["key", "A"])
+        return text, cfg, mets, loss_curves(ws, lang, [(d["name"], d["id"])])
+
+    def on_resume(lang, a):
+        lang = lang or DEFAULT
+        if not a:
+            return t(lang, "runs.pick_one")
+        try:
+            job = jobs.submit_resume(ws, a)
+        except Exception as e:
+            return error_text(lang, e)
+        return t(lang, "runs.resumed", job=job.id, command=job.command_line(), status=job.status)
+
+    def on_export(lang, a, merged):
+        lang = lang or DEFAULT
+        export = optional("tunestudio.evaluate.export", "export_run", ctx)
+        if export is None:
+            return not_available(lang, "tunestudio.evaluate.export.export_run"), None
+        if not a:
+            return t(lang, "runs.pick_one"), None
+        try:
+            stamp = time.strftime("%Y%m%d-%H%M%S")
+            out_dir = ws.root / "exports" / f"{a}-{'merged-' if merged else ''}{stamp}"
+            folder = export(ws, a, output=out_dir, merge=bool(merged))["output"]
+            return t(lang, "runs.exported", folder=str(folder)), download_copy(folder)
+        except Exception as e:
+            return error_text(lang, e), None
+
+    refresh.click(on_refresh, [ctx.lang, run_a, run_b], [runs_df, run_a, run_b], api_visibility="private")
+    if ctx.current_tab is not None:
+        ctx.current_tab.select(on_refresh, [ctx.lang, run_a, run_b], [runs_df, run_a, run_b], api_visibility="private")
+    compare.click(on_compare, [ctx.lang, run_a, run_b], [message, differences, metrics, curves], api_visibility="private")
+    show.click(on_details, [ctx.lang, run_a], [message, differences, metrics, curves], api_visibility="private")
+    resume.click(on_resume, [ctx.lang, run_a], [message], api_visibility="private")
+    export.click(on_export, [ctx.lang, run_a, merge], [message, download], api_visibility="private")

@@ -1,0 +1,378 @@
+"""Training tab: the run form, Start/Stop, the queue, and the live monitor of the running job.
+
+The form is generated from `RunConfig`'s fields and their help text, so a new engine option
+appears here without touching this file. Start builds the config with the engine's own
+`from_dict` + `validate` and hands it to `tunestudio.jobs`, which runs
+`tunestudio train --config FILE` as a detached process: the run is the same as from the CLI.
+The monitor reads only files (the job queue, the run's events.jsonl, the job's log), so a
+reloaded page or a second browser shows the same job.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import time
+
+import gradio as gr
+import pandas as pd
+
+from tunestudio import jobs
+from tunestudio.webui.common import Context, error_text, optional, run_choices
+from tunestudio.webui.i18n import DEFAULT, t
+
+# Shown above the fold, in this order; every other field goes under "Advanced". model and
+# dataset have their own pickers; stages is a YAML list, edited in the advanced section.
+MAIN = ("method", "epochs", "lr", "batch_size", "val_split", "early_stopping_patience", "save_steps",
+        "from_run", "name")
+PICKED = ("model", "dataset")
+ELEM_IDS = {"method": "method", "epochs": "epochs", "lr": "learning-rate", "batch_size": "batch-size"}
+FALLBACK_METHODS = ("full", "freeze", "lora", "dora", "ia3", "prefix", "prompt", "qlora")
+STATUS_ICONS: dict[str, str] = {}  # plain text: emoji fonts are often missing (boxes on Debian's Chromium)
+
+
+def _kind(f) -> str:
+    return f.type if isinstance(f.type, str) else f.type.__name__
+
+
+def _default(f):
+    return f.default if f.default is not dataclasses.MISSING else f.default_factory()
+
+
+def _label(lang: str, name: str) -> str:
+    key = f"param.{name}"
+    text = t(lang, key)
+    return name.replace("_", " ").capitalize() if text == key else text
+
+
+def _help(lang: str, f) -> str:
+    """The engine's help text, unless the language file has its own translation of it."""
+    key = f"param_help.{f.name}"
+    text = t(lang, key)
+    return f.metadata.get("help", "") if text == key else text
+
+
+def _choices(f, config_mod) -> list | None:
+    choices = f.metadata.get("choices")
+    if choices == "methods":
+        try:
+            return list(config_mod._method_names())
+        except ImportError:  # the methods table is not built yet: the documented names
+            return list(FALLBACK_METHODS)
+    return list(choices) if choices else None
+
+
+def _input_for(f, config_mod, ctx: Context, run_list: list):
+    """One Gradio input for a RunConfig field, labelled and helped in the current language."""
+    kind, default = _kind(f), _default(f)
+    common = dict(label=_label(DEFAULT, f.name), info=_help(DEFAULT, f), elem_id=ELEM_IDS.get(f.name, f"param-{f.name.replace('_', '-')}"))
+    choices = _choices(f, config_mod)
+    if f.name == "from_run":
+        comp = gr.Dropdown(choices=run_list, value=None, allow_custom_value=True, **common)
+    elif choices:
+        comp = gr.Dropdown(choices=choices, value=default, **common)
+    elif kind == "bool":
+        comp = gr.Checkbox(value=default, **common)
+    elif kind == "int":
+        comp = gr.Number(value=default, precision=0, **common)
+    elif kind == "float":
+        comp = gr.Number(value=default, **common)
+    elif kind == "list":
+        import yaml
+
+        comp = gr.Code(value=yaml.safe_dump(default) if default else "", language="yaml", **{k: v for k, v in common.items() if k != "info"})
+    else:
+        comp = gr.Textbox(value=default, **common)
+    bind = {"label": lambda lang, n=f.name: _label(lang, n)}
+    if kind != "list":
+        bind["info"] = lambda lang, fld=f: _help(lang, fld)
+    ctx.tr(comp, **bind)
+    return comp
+
+
+def build(ctx: Context) -> None:
+    config_mod = optional("tunestudio.train.config", ctx=ctx)
+    ws = ctx.ws
+    model_select = ctx.shared.get("model")
+    if config_mod is None:
+        gr.Markdown(t(DEFAULT, "common.not_available", what="tunestudio.train.config"))
+        return
+    all_fields = [f for f in dataclasses.fields(config_mod.RunConfig) if f.name not in PICKED]
+    by_name = {f.name: f for f in all_fields}
+    inputs: dict[str, gr.components.Component] = {}
+    runs_now = run_choices(ws, finished_only=True)
+
+    with gr.Row():
+        datasets = ws.list_datasets()
+        preselect = "demo-reviews.jsonl" if "demo-reviews.jsonl" in datasets else None
+        dataset = gr.Dropdown(choices=datasets, value=preselect, label=t(DEFAULT, "training.dataset"),
+                              elem_id="dataset-select", allow_custom_value=True, scale=3)
+        ctx.tr(dataset, label="training.dataset", info="training.dataset_info")
+        refresh = gr.Button(t(DEFAULT, "common.refresh"), scale=0, min_width=100)
+        ctx.tr(refresh, value="common.refresh")
+        model_note = gr.Markdown()
+    ctx.shared["training_dataset"] = dataset
+
+    with gr.Row():
+        for name in MAIN[:4]:
+            inputs[name] = _input_for(by_name[name], config_mod, ctx, runs_now)
+    with gr.Row():
+        for name in MAIN[4:]:
+            inputs[name] = _input_for(by_name[name], config_mod, ctx, runs_now)
+
+    with gr.Accordion(t(DEFAULT, "training.advanced"), open=False) as advanced:
+        ctx.tr(advanced, label="training.advanced")
+        groups: dict[str, list] = {}
+        for f in all_fields:
+            if f.name not in MAIN:
+                groups.setdefault(f.metadata.get("group", "other"), []).append(f)
+        for group, fs in groups.items():
+            head = gr.Markdown(f"**{t(DEFAULT, f'training.group.{group}')}**")
+            ctx.tr(head, value=lambda lang, g=group: f"**{t(lang, f'training.group.{g}')}**")
+            for i in range(0, len(fs), 3):
+                with gr.Row():
+                    for f in fs[i:i + 3]:
+                        inputs[f.name] = _input_for(f, config_mod, ctx, runs_now)
+
+    memory = gr.Markdown(elem_id="memory-estimate")
+    with gr.Row():
+        start = gr.Button(t(DEFAULT, "training.start"), variant="primary", elem_id="start-training")
+        stop = gr.Button(t(DEFAULT, "training.stop"), variant="stop", elem_id="stop-training")
+        ctx.tr(start, value="training.start")
+        ctx.tr(stop, value="training.stop")
+    message = gr.Markdown(elem_id="training-message")
+    command = gr.Code(label=t(DEFAULT, "training.command"), language="shell", interactive=False,
+                      elem_id="training-command", lines=1)
+    ctx.tr(command, label="training.command")
+
+    # ---- the monitor ---------------------------------------------------------------------------
+    status = gr.Markdown(t(DEFAULT, "training.no_job"), elem_id="training-status")
+    progress = gr.HTML(elem_id="training-progress")
+    with gr.Row():
+        loss_plot = gr.LinePlot(x="step", y="loss", color="series", elem_id="loss-plot",
+                                label=t(DEFAULT, "training.loss_plot"), height=340, scale=2)
+        lr_plot = gr.LinePlot(x="step", y="lr", elem_id="lr-plot", label=t(DEFAULT, "training.lr_plot"),
+                              height=340, scale=1)
+        ctx.tr(loss_plot, label="training.loss_plot")
+        ctx.tr(lr_plot, label="training.lr_plot")
+    alerts = gr.Markdown(elem_id="training-alerts")
+    with gr.Accordion(t(DEFAULT, "training.console"), open=False) as console_box:
+        ctx.tr(console_box, label="training.console")
+        console = gr.Code(language=None, interactive=False, elem_id="training-console", lines=12)
+    with gr.Accordion(t(DEFAULT, "training.queue"), open=True) as queue_box:
+        ctx.tr(queue_box, label="training.queue")
+        queue_table = gr.Dataframe(interactive=False, elem_id="training-queue", wrap=True)
+        with gr.Row():
+            cancel_pick = gr.Dropdown(choices=[], value=None, label=t(DEFAULT, "training.cancel_pick"),
+                                      elem_id="cancel-pick", scale=3)
+            cancel = gr.Button(t(DEFAULT, "training.cancel"), elem_id="cancel-job", scale=0, min_width=120)
+            ctx.tr(cancel_pick, label="training.cancel_pick")
+            ctx.tr(cancel, value="training.cancel")
+    seen = gr.State(None)   # what the plots last showed, so unchanged ticks do not redraw them
+    timer = gr.Timer(1.0)
+
+    names = list(inputs)
+    components = [inputs[n] for n in names]
+
+    def on_start(lang, model, dataset_name, *values):
+        try:
+            cfg = config_from_form(config_mod, model, dataset_name, dict(zip(names, values)))
+            running = jobs.current_job(ws)
+            job = jobs.submit(ws, cfg)
+        except Exception as e:
+            return error_text(lang, e), gr.skip()
+        if job.status == "queued":
+            msg = t(lang, "training.queued", job=job.id, running=running.id if running else "?")
+        else:
+            msg = t(lang, "training.started", job=job.id)
+        return msg, job.command_line()
+
+    def on_stop(lang):
+        job = jobs.stop(ws)
+        return t(lang, "training.stopping", job=job.id) if job else t(lang, "training.nothing_running")
+
+    def on_cancel(lang, job_id):
+        if not job_id:
+            return t(lang, "training.cancel_none")
+        try:
+            jobs.cancel(ws, job_id)
+        except Exception as e:
+            return error_text(lang, e)
+        return t(lang, "training.cancelled", job=job_id)
+
+    def tick(lang, last):
+        lang = lang or DEFAULT
+        return monitor(ws, lang, last)
+
+    def refresh_lists(current):
+        names_now = ws.list_datasets()
+        return gr.update(choices=names_now, value=current if current in names_now else None), \
+            gr.update(choices=run_choices(ws, finished_only=True))
+
+    def estimate(lang, model, method, batch_size, max_length, precision, checkpointing, lora_r):
+        return memory_text(ws, lang, model, method, batch_size, max_length, precision, checkpointing, lora_r)
+
+    model_input = model_select if model_select is not None else gr.State("")
+    start.click(on_start, [ctx.lang, model_input, dataset, *components], [message, command],
+                api_visibility="private")
+    stop.click(on_stop, [ctx.lang], [message], api_visibility="private")
+    cancel.click(on_cancel, [ctx.lang, cancel_pick], [message], api_visibility="private")
+    refresh.click(refresh_lists, [dataset], [dataset, inputs["from_run"]], api_visibility="private")
+    monitor_outputs = [status, progress, loss_plot, lr_plot, alerts, console, queue_table, cancel_pick, command, seen]
+    timer.tick(tick, [ctx.lang, seen], monitor_outputs, api_visibility="private", queue=False)
+    ctx.on_load(tick, [ctx.lang, gr.State(None)], monitor_outputs)
+
+    mem_inputs = [ctx.lang, model_input, inputs["method"], inputs["batch_size"], inputs["max_length"],
+                  inputs["precision"], inputs["gradient_checkpointing"], inputs["lora_r"]]
+    for comp in mem_inputs[1:]:
+        comp.change(estimate, mem_inputs, [memory], api_visibility="private")
+    ctx.on_load(estimate, mem_inputs, [memory])
+    if model_select is not None:
+        note = lambda lang, m: t(lang or DEFAULT, "training.model_note", model=m or "—")  # noqa: E731
+        model_select.change(note, [ctx.lang, model_select], [model_note], api_visibility="private")
+        ctx.on_load(note, [ctx.lang, model_select], [model_note])
+    ctx.shared["dataset_lists"] = ctx.shared.get("dataset_lists", []) + [dataset]
+    ctx.shared["run_lists"] = ctx.shared.get("run_lists", []) + [inputs["from_run"]]
+
+
+def config_from_form(config_mod, model: str, dataset: str, values: dict):
+    """The RunConfig for what the form holds, built and checked by the engine's own functions
+    (`from_dict` coerces each value as a flag would be, `validate` refuses bad options), so the
+    UI and `tunestudio train --model ... --dataset ...` make the same config."""
+    import yaml
+
+    by_name = config_mod.fields_by_name()
+    out = {"model": model or "", "dataset": dataset or ""}
+    for name, value in values.items():
+        f = by_name[name]
+        if _kind(f) == "list":
+            value = yaml.safe_load(value) if value and str(value).strip() else []
+        elif value is None:  # an emptied number box or dropdown: the engine's default
+            value = "" if _kind(f) == "str" else _default(f)
+        out[name] = value
+    return config_mod.from_dict(out, source="web UI").validate()
+
+
+def form_defaults(config_mod) -> dict:
+    """What the form holds before the user touches it (every field but model and dataset)."""
+    return {f.name: _default(f) for f in dataclasses.fields(config_mod.RunConfig) if f.name not in PICKED}
+
+
+# ---- what the monitor shows ------------------------------------------------------------------
+
+def memory_text(ws, lang, model, method, batch_size, max_length, precision, checkpointing, lora_r) -> str:
+    memory = optional("tunestudio.train.memory")
+    if memory is None:
+        return t(lang, "common.not_available", what="tunestudio.train.memory")
+    if not model:
+        return ""
+    try:
+        import torch
+
+        if precision in (None, "auto"):  # what the engine picks for "auto" on this machine
+            precision = "bf16" if torch.cuda.is_available() else "fp32"
+        est = memory.estimate(ws.model_path_or_id(model), method=method or "full", batch_size=int(batch_size or 1),
+                              max_length=int(max_length or 512), precision=precision,
+                              grad_checkpointing=bool(checkpointing), lora_rank=int(lora_r or 16))
+        text = t(lang, "training.memory", estimate=memory.breakdown(est),
+                 trainable=f"{est['trainable_params']:,}", params=f"{est['params']:,}")
+        try:
+            ok, why = memory.check_fits(est, memory.available_memory())
+            if not ok:
+                text += "\n\n⚠️ " + why
+        except Exception:  # the machine's free memory could not be read: the estimate alone still helps
+            pass
+        return text
+    except Exception as e:
+        return error_text(lang, e)
+
+
+def _fmt_eta(seconds: float | None) -> str:
+    if seconds is None:
+        return "—"
+    seconds = int(seconds)
+    return f"{seconds // 3600}:{seconds // 60 % 60:02d}:{seconds % 60:02d}" if seconds >= 3600 else f"{seconds // 60}:{seconds % 60:02d}"
+
+
+def monitor(ws, lang: str, last) -> list:
+    """The monitor's outputs for the job a page should show (the running one, else the newest)."""
+    job = jobs.latest_job(ws)
+    queued = jobs.queued_jobs(ws)
+    queue_df = pd.DataFrame(
+        [{t(lang, "training.col.job"): j.id, t(lang, "training.col.name"): j.name or "—",
+          t(lang, "training.col.since"): time.strftime("%H:%M:%S", time.localtime(j.created_at))} for j in queued],
+        columns=[t(lang, "training.col.job"), t(lang, "training.col.name"), t(lang, "training.col.since")],
+    )
+    queue_sig = tuple(j.id for j in queued)
+    last = last or {}
+    # The queue widgets change only when the queue does, so a pick in the cancel list survives ticks.
+    if last.get("queue") == (queue_sig, lang):
+        queue_out = [gr.skip(), gr.skip()]
+    else:
+        queue_out = [queue_df, gr.update(choices=[(j.id, j.id) for j in queued], value=None)]
+    if job is None:
+        sig = {"view": ("none", lang), "queue": (queue_sig, lang)}
+        if last.get("view") == sig["view"]:
+            return [gr.skip()] * 6 + queue_out + [gr.skip(), sig]
+        return [t(lang, "training.no_job"), "", None, None, "", ""] + queue_out + [gr.skip(), sig]
+
+    summary = {"status": "starting", "train": [], "val": [], "lrs": [], "warnings": [], "step": 0,
+               "total_steps": None, "progress": 0.0, "eta_s": None, "tokens_per_second": None, "epoch": None,
+               "error": None, "lr": None}
+    n_events = 0
+    if job.run_id:
+        follower = jobs.follow(job.run_id, ws)
+        summary = jobs.summarize(follower.events)
+        n_events = len(follower.events)
+    state = summary["status"]
+    if job.status in ("finished", "failed") and state in ("starting", "running"):
+        state = "failed"  # the process ended without saying why in its events: the log tells
+        summary["error"] = summary["error"] or t(lang, "training.ended_without_event", code=job.returncode)
+    sig = {"view": (job.id, job.run_id, n_events, job.status, lang), "queue": (queue_sig, lang)}
+    log = jobs.tail(job.log_path, 60)
+    if last.get("view") == sig["view"]:
+        sig["series"] = last.get("series")
+        return [gr.skip()] * 5 + [log] + queue_out + [gr.skip(), sig]
+
+    status_text = t(lang, "training.status_line", icon=STATUS_ICONS.get(state, ""),
+                    status=t(lang, f"training.state.{state}"), run=job.run_id or "…", job=job.id)
+    parts = []
+    if summary["total_steps"]:
+        parts.append(t(lang, "training.step_of", step=summary["step"], total=summary["total_steps"]))
+    if summary["epoch"] is not None:
+        parts.append(t(lang, "training.epoch", epoch=f"{float(summary['epoch']):.2f}"))
+    if state == "running":
+        parts.append(t(lang, "training.eta", eta=_fmt_eta(summary["eta_s"])))
+    if summary["tokens_per_second"]:
+        parts.append(t(lang, "training.speed", tps=f"{float(summary['tokens_per_second']):,.0f}"))
+    if summary["lr"] is not None:
+        parts.append(t(lang, "training.lr_now", lr=f"{float(summary['lr']):.2e}"))
+    if summary["train"]:
+        parts.append(t(lang, "training.last_loss", loss=f"{summary['train'][-1][1]:.4f}"))
+    if summary["val"]:
+        parts.append(t(lang, "training.last_val_loss", loss=f"{summary['val'][-1][1]:.4f}"))
+    pct = int(round(100 * summary["progress"]))
+    progress_html = (f'<div class="ts-progress" title="{pct}%"><div style="width:{pct}%"></div></div>'
+                     f'<div>{pct}% · {" · ".join(parts)}</div>')
+
+    train_name, val_name = t(lang, "training.series.train"), t(lang, "training.series.val")
+    rows = [{"step": s, "loss": v, "series": train_name} for s, v in summary["train"]]
+    rows += [{"step": s, "loss": v, "series": val_name} for s, v in summary["val"]]
+    loss_df = pd.DataFrame(rows, columns=["step", "loss", "series"]) if rows else None
+    series = tuple(sorted({r["series"] for r in rows}))
+    sig["series"] = series
+    if last.get("series") and series != last["series"]:
+        # The plot keeps the colour domain of the data it first drew (often only validation, evaluated
+        # at step 0) through later updates: clear it now and draw it afresh on the next tick.
+        loss_df = None
+        sig["view"] = None
+    lr_df = pd.DataFrame(summary["lrs"], columns=["step", "lr"]) if summary["lrs"] else None
+
+    alerts = [f"⚠️ {w}" for w in summary["warnings"]]
+    if summary.get("early_stop"):
+        es = summary["early_stop"]
+        alerts.append("⏹ " + t(lang, "training.early_stop", step=es.get("step"), best=es.get("best_step"),
+                                patience=es.get("patience")))
+    if summary["error"]:
+        alerts.append(f"❌ {summary['error']}")
+    return [status_text, progress_html, loss_df, lr_df, "\n\n".join(alerts), log] + queue_out + \
+        [job.command_line(), sig]
