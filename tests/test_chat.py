@@ -1,0 +1,91 @@
+"""Generation on the demo model: batching, streaming, stop strings, sampling, and `tunestudio chat`."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from conftest import run_cli
+from tunestudio.errors import UserError
+from tunestudio.evaluate.generate import Sampling, generate, generate_timed, render, stream
+from tunestudio.evaluate.loading import load_model
+from tunestudio.workspace import Workspace
+
+PROMPTS = ["The kettle is great.", "My new lamp feels flimsy and I am sending it back to the shop.",
+           [{"role": "system", "content": "Classify the review."}, {"role": "user", "content": "It is fine."}]]
+
+
+@pytest.fixture(scope="module")
+def demo(demo_template):
+    model, tok, info = load_model(Workspace(demo_template), model="tiny-demo")
+    return model, tok
+
+
+def test_prompt_uses_the_chat_template(demo):
+    _, tok = demo
+    text = render(tok, "Hi", system="Be brief.")
+    assert text == tok.apply_chat_template([{"role": "system", "content": "Be brief."},
+                                            {"role": "user", "content": "Hi"}], add_generation_prompt=True, tokenize=False)
+
+
+def test_batched_left_padding_matches_one_by_one(demo):
+    model, tok = demo
+    sampling = Sampling(max_new_tokens=12)
+    together, tokens, seconds = generate_timed(model, tok, PROMPTS, sampling, batch_size=3)
+    alone = [generate(model, tok, [p], sampling)[0] for p in PROMPTS]
+    assert together == alone
+    assert all(together) and tokens > 0 and seconds > 0
+    assert tok.padding_side == "right" or tok.padding_side == "left"  # restored, whatever it was
+
+
+def test_stream_grows_to_the_greedy_answer(demo):
+    model, tok = demo
+    sampling = Sampling(max_new_tokens=10)
+    pieces = list(stream(model, tok, PROMPTS[0], sampling))
+    assert len(pieces) > 1
+    assert all(b.startswith(a.rstrip()) for a, b in zip(pieces, pieces[1:]))
+    assert pieces[-1].strip() == generate(model, tok, [PROMPTS[0]], sampling)[0]
+
+
+def test_stop_strings_cut_the_answer(demo):
+    model, tok = demo
+    full = generate(model, tok, [PROMPTS[1]], Sampling(max_new_tokens=16))[0]
+    assert len(full) > 4
+    stop = full[2:4]  # something the answer is known to contain
+    cut = generate(model, tok, [PROMPTS[1]], Sampling(max_new_tokens=16, stop=[stop]))[0]
+    assert cut == full[:full.index(stop)].strip()
+    streamed = list(stream(model, tok, PROMPTS[1], Sampling(max_new_tokens=16, stop=[stop])))[-1]
+    assert stop not in streamed and streamed.strip() == cut
+
+
+def test_sampling_is_seeded_and_validated(demo):
+    model, tok = demo
+    s = dict(max_new_tokens=10, temperature=1.5, top_p=0.9, top_k=50, repetition_penalty=1.1, seed=7)
+    a = generate(model, tok, PROMPTS[:2], **s)
+    assert a == generate(model, tok, PROMPTS[:2], **s)
+    assert a != generate(model, tok, PROMPTS[:2], **{**s, "seed": 8})
+    with pytest.raises(UserError, match="top-p"):
+        Sampling(top_p=0).validate()
+    with pytest.raises(UserError, match="temperature"):
+        Sampling(temperature=-1).validate()
+
+
+def test_chat_cli_one_prompt_and_interactive(demo_template):
+    r = run_cli("chat", "--model", "tiny-demo", "--prompt", "The kettle is great.", "--system", "Classify.",
+                "--max-new-tokens", "6", "--json", ws=demo_template)
+    assert r.returncode == 0, r.stderr
+    out = json.loads(r.stdout)
+    assert out["response"] and 0 < out["tokens"] <= 6 and out["sampling"]["max_new_tokens"] == 6
+
+    import subprocess
+    import sys
+
+    proc = subprocess.run([sys.executable, "-m", "tunestudio", "chat", "--model", "tiny-demo",
+                           "--max-new-tokens", "4", "--workspace", str(demo_template)],
+                          input="hello\n/reset\nhow are you\n/exit\n", capture_output=True, text=True, timeout=300)
+    assert proc.returncode == 0, proc.stderr
+    assert proc.stdout.count("> ") >= 3 and "history cleared" in proc.stderr
+
+    r = run_cli("chat", "--model", "no-such-model", "--prompt", "x", ws=demo_template)
+    assert r.returncode == 1 and "no-such-model" in r.stderr and "Traceback" not in r.stderr

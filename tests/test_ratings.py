@@ -1,0 +1,118 @@
+"""Blind A/B ratings: anonymised order, recorded choices, win rates with the swaps undone."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from conftest import run_cli
+from tunestudio.errors import UserError
+from tunestudio.evaluate import ratings
+from tunestudio.workspace import Workspace
+
+PROMPTS = [f"question {i}" for i in range(8)]
+BASE = [f"base answer {i}" for i in range(8)]
+TUNED = [f"tuned answer {i}" for i in range(8)]
+
+
+def _session(ws: Workspace, seed: int = 3) -> int:
+    return ratings.create_session(ws, PROMPTS, "base:run1", "run:run1", name="demo", seed=seed,
+                                  outputs_a=BASE, outputs_b=TUNED)
+
+
+def test_items_are_anonymised_and_shuffled(workspace):
+    ws = Workspace(workspace)
+    sid = _session(ws)
+    session = ratings.get_session(ws, sid)
+    swaps = [it["swapped"] for it in session["items"]]
+    assert any(swaps) and not all(swaps)  # seed 3 gives a mix, so the test below un-swaps both ways
+    for it, base, tuned in zip(session["items"], BASE, TUNED):
+        assert (it["a"], it["b"]) == ((tuned, base) if it["swapped"] else (base, tuned))
+    item = ratings.next_item(ws, sid, "ann")
+    assert item["item"] == 0 and item["total"] == 8 and item["done"] == 0
+    assert "swapped" not in item  # the rater never sees which side is which
+
+
+def test_win_rates_undo_the_swap(workspace):
+    ws = Workspace(workspace)
+    sid = _session(ws)
+    items = ratings.get_session(ws, sid)["items"]
+    # The rater always prefers the tuned answer, wherever it is shown, except two ties.
+    for i, it in enumerate(items):
+        if i in (2, 5):
+            choice = "tie"
+        else:
+            choice = "A" if it["a"].startswith("tuned") else "B"
+        ratings.record_rating(ws, sid, i, choice, comment="clearer" if i == 0 else None, rater="ann")
+    assert ratings.next_item(ws, sid, "ann") is None
+    s = ratings.summary(ws, sid)
+    assert (s["wins_a"], s["wins_b"], s["ties"], s["ratings"]) == (0, 6, 2, 8)
+    assert s["a_label"] == "base:run1" and s["b_label"] == "run:run1"
+    assert s["win_rate_b"] == pytest.approx(0.75) and s["tie_rate"] == pytest.approx(0.25)
+    assert s["preference_a"] == 0.0
+    lo, hi = s["win_rate_b_ci95"]
+    # Wilson interval for 6/8 by hand: centre (0.75 + 1.92/8) / (1 + 3.84/8), half-width
+    z = ratings.Z95
+    centre = (0.75 + z * z / 16) / (1 + z * z / 8)
+    half = z / (1 + z * z / 8) * (0.75 * 0.25 / 8 + z * z / 256) ** 0.5
+    assert (lo, hi) == pytest.approx((centre - half, centre + half))
+    assert lo == pytest.approx(0.4093, abs=1e-3) and hi == pytest.approx(0.9285, abs=1e-3)
+    assert s["comments"] == [{"item": 0, "rater": "ann", "comment": "clearer"}]
+
+
+def test_a_rater_can_change_a_choice_and_raters_are_separate(workspace):
+    ws = Workspace(workspace)
+    sid = _session(ws)
+    items = ratings.get_session(ws, sid)["items"]
+    shown_base = "A" if items[0]["a"].startswith("base") else "B"
+    shown_tuned = "B" if shown_base == "A" else "A"
+    ratings.record_rating(ws, sid, 0, shown_base, rater="ann")
+    ratings.record_rating(ws, sid, 0, shown_tuned, rater="ann")  # replaces ann's first choice
+    ratings.record_rating(ws, sid, 0, shown_base.lower(), rater="bob")
+    s = ratings.summary(ws, sid)
+    assert (s["wins_a"], s["wins_b"], s["ratings"], s["items_rated"]) == (1, 1, 2, 1)
+    assert ratings.next_item(ws, sid, "ann")["item"] == 1
+    with pytest.raises(UserError, match="A, B or tie"):
+        ratings.record_rating(ws, sid, 1, "maybe")
+    with pytest.raises(UserError, match="items 0..7"):
+        ratings.record_rating(ws, sid, 8, "A")
+    with pytest.raises(UserError, match="no rating session 99"):
+        ratings.summary(ws, 99)
+
+
+def test_wilson_edges():
+    assert ratings.wilson(0, 0) is None
+    lo, hi = ratings.wilson(10, 10)
+    assert hi == pytest.approx(1.0) and 0.69 < lo < 0.73  # never the useless [1, 1] of the normal approximation
+
+
+def test_rate_cli_scripted_choices(workspace):
+    ws = Workspace(workspace)
+    sid = _session(ws, seed=11)
+    items = ratings.get_session(ws, sid)["items"]
+    # prefer the base answer on the first 4 items, tie on the rest
+    choices = [("A" if it["a"].startswith("base") else "B") for it in items[:4]] + ["tie"] * 4
+    r = run_cli("rate", "session", sid, "--rater", "ann", "--choices", ",".join(choices), "--json", ws=workspace)
+    assert r.returncode == 0, r.stderr
+    s = json.loads(r.stdout)
+    assert (s["wins_a"], s["wins_b"], s["ties"]) == (4, 0, 4)
+    r = run_cli("rate", "summary", sid, ws=workspace)
+    assert r.returncode == 0 and "base:run1 wins 4" in r.stdout
+    r = run_cli("rate", "session", sid, "--rater", "ann", "--choices", "A", ws=workspace)
+    assert r.returncode == 1 and "0 unrated item(s)" in r.stderr
+    r = run_cli("rate", "list", "--json", ws=workspace)
+    assert json.loads(r.stdout)["sessions"][0] == {**json.loads(r.stdout)["sessions"][0], "items": 8, "rated": 8}
+
+
+def test_rate_new_generates_both_sides(demo_ws):
+    from eval_helpers import make_adapter_run
+
+    make_adapter_run(demo_ws, "lora-run")
+    r = run_cli("rate", "new", "--a", "base:lora-run", "--b", "lora-run", "--prompt", "The kettle is great.",
+                "--prompt", "My lamp broke.", "--max-new-tokens", "6", "--seed", "1", "--json", ws=demo_ws)
+    assert r.returncode == 0, r.stderr
+    sid = json.loads(r.stdout)["session_id"]
+    session = ratings.get_session(Workspace(demo_ws), sid)
+    assert (session["a_label"], session["b_label"]) == ("base:lora-run", "run:lora-run")
+    assert len(session["items"]) == 2 and all(it["a"] and it["b"] and it["a"] != it["b"] for it in session["items"])

@@ -1,0 +1,114 @@
+"""`tunestudio bench-models`: which base model to start from, measured before any training.
+
+Each candidate runs on the same test rows (the split a default `train` would hold out), one
+model in memory at a time. A base model rarely answers a task right before training, so the
+reference loss (how likely it finds the right answers) usually decides the ranking; a text
+metric decides first when any model scores on it.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+
+from tunestudio.errors import UserError
+from tunestudio.evaluate import loading, metrics as M
+from tunestudio.evaluate.generate import Sampling
+from tunestudio.evaluate.run_eval import auto_max_new_tokens, score_side
+from tunestudio.workspace import Workspace
+
+DEFAULT_METRICS = ("exact_match", "f1", "loss", "perplexity")
+
+
+def rank(rows: list[dict], names: list[str]) -> str:
+    """Sort `rows` best first in place and number them; returns what decided the order."""
+    text = [n for n in names if n in M.TEXT_METRICS]
+    primary = text[0] if text and any(r["metrics"].get(text[0]) for r in rows) else None
+    has_loss = "loss" in names
+
+    def key(r):
+        m = r["metrics"]
+        score = -(m.get(primary) or 0.0) if primary else 0.0
+        loss = m.get("loss", float("inf")) if has_loss else 0.0
+        return (score, loss)
+
+    rows.sort(key=key)
+    for i, r in enumerate(rows, 1):
+        r["rank"] = i
+    return " then ".join(x for x in (primary and f"{primary} (higher is better)",
+                                     has_loss and "loss (lower is better)") if x) or "input order"
+
+
+def _memory(model) -> dict:
+    """Weights as loaded, and what fine-tuning would need (train/memory.py's estimate)."""
+    from tunestudio.train.memory import estimate
+
+    weights = sum(p.numel() * p.element_size() for p in model.parameters())
+    return {"weights_memory": weights,
+            "train_memory_full": estimate(model.config, method="full", batch_size=8, max_length=512)["total"],
+            "train_memory_lora": estimate(model.config, method="lora", batch_size=8, max_length=512)["total"]}
+
+
+def bench_models(ws: Workspace, models: list[str], dataset: str, metrics=None, limit: int | None = None,
+                 batch_size: int = 8, max_new_tokens: int | None = None, progress: bool = True,
+                 save: bool = True, device: str | None = None) -> dict:
+    """Leaderboard of `models` on the test rows of `dataset`.
+
+    Returns {dataset, n, metrics, ranked_by, leaderboard: [{rank, model, source, params,
+    weights_memory, train_memory_full, train_memory_lora (bytes), tokens_per_second, seconds,
+    metrics}], benchmark_id}.
+    """
+    from tunestudio.data.split import load_splits
+
+    models = list(dict.fromkeys(models))
+    if len(models) < 1:
+        raise UserError("--models needs at least one model (comma-separated)")
+    names = M.parse_names(metrics or list(DEFAULT_METRICS))
+    records = load_splits(ws, dataset).test
+    if limit:
+        records = records[:limit]
+    if not records:
+        raise UserError(f"{dataset} has no test rows to benchmark on")
+    if not any(r.is_chat for r in records):
+        names = [n for n in names if n in M.LOSS_METRICS] or list(M.LOSS_METRICS)
+    rows = []
+    for name in models:
+        start = time.perf_counter()
+        model, tok, info = loading.load_model(ws, model=name, device=device)
+        sampling = Sampling(max_new_tokens=max_new_tokens or auto_max_new_tokens(tok, [r.reference() for r in records]))
+        side = score_side(model, tok, records, names, [], sampling, batch_size, None, progress, name)
+        rows.append({
+            "model": name, "source": info["source"], "params": loading.count_parameters(model), **_memory(model),
+            "tokens_per_second": side["tokens"] / side["seconds"] if side["seconds"] else None,
+            "seconds": time.perf_counter() - start, "metrics": side["metrics"],
+        })
+        del model
+        loading.release_memory()
+    ranked_by = rank(rows, names)
+    out = {"dataset": dataset, "n": len(records), "metrics": names, "ranked_by": ranked_by, "leaderboard": rows}
+    if save:
+        out["benchmark_id"] = _record(ws, dataset, out)
+    return out
+
+
+def _record(ws: Workspace, dataset: str, out: dict) -> int:
+    from tunestudio import registry
+
+    conn = registry.connect(ws.db_path)
+    try:
+        cur = conn.execute("INSERT INTO benchmarks (created_at, dataset, results) VALUES (?, ?, ?)",
+                           (time.time(), dataset, json.dumps({k: v for k, v in out.items()})))
+        return cur.lastrowid
+    finally:
+        conn.close()
+
+
+def list_benchmarks(ws: Workspace) -> list[dict]:
+    """Saved leaderboards, newest first (for the UI)."""
+    from tunestudio import registry
+
+    conn = registry.connect(ws.db_path)
+    try:
+        return [registry.row_to_dict(r) for r in conn.execute("SELECT * FROM benchmarks ORDER BY created_at DESC")]
+    finally:
+        conn.close()

@@ -1,0 +1,185 @@
+"""`tunestudio export RUN --output DIR`: a run's model as a folder anyone can load.
+
+An adapter run exports its adapter as is (adapter_config.json + adapter_model.safetensors,
+loadable with peft, or with AutoModelForCausalLM when peft is installed), or with --merge the
+adapter folded into the base weights: a plain transformers model. Either way the folder has the
+run's tokenizer (with the chat template it was trained with), a generation config and a model
+card. Files are written to a hidden folder beside the target and renamed into place at the end,
+so a failed export never leaves half a model behind.
+"""
+
+from __future__ import annotations
+
+import json
+import shutil
+import time
+from pathlib import Path
+
+from tunestudio import __version__
+from tunestudio.errors import UserError
+from tunestudio.evaluate import loading
+from tunestudio.workspace import Workspace
+
+
+def _check_output(output: Path) -> None:
+    if output.exists() and not output.is_dir():
+        raise UserError(f"--output {output} is a file: give a new or empty folder")
+    if output.is_dir() and any(output.iterdir()):
+        raise UserError(f"--output {output} is not empty: give a new or empty folder (nothing was overwritten)")
+
+
+def _generation_config(model, tok):
+    """The decoding defaults the model should ship with: stop at the tokenizer's eos, pad with
+    its pad token, greedy unless the user asks (what `tunestudio chat` does)."""
+    from transformers import GenerationConfig
+
+    gen = GenerationConfig.from_model_config(model.config)
+    gen.eos_token_id = tok.eos_token_id
+    gen.pad_token_id = tok.pad_token_id
+    if tok.bos_token_id is not None:
+        gen.bos_token_id = tok.bos_token_id
+    gen.do_sample = False
+    return gen
+
+
+def export_run(ws: Workspace, run: str, output: str | Path, merge: bool = False) -> dict:
+    """Write the run's model to `output` (new or empty). Returns {output, kind, files, base_model, run_id}."""
+    output = Path(output).expanduser()
+    if not output.is_absolute():
+        output = Path.cwd() / output
+    _check_output(output)
+    r = loading.find_run(ws, run)
+    if merge and not r.is_adapter:
+        merge = False  # a full fine-tune is already plain weights: nothing to merge
+    tmp = output.parent / f".{output.name}.partial-{int(time.time() * 1000)}"
+    tmp.mkdir(parents=True)
+    try:
+        tok = loading.load_tokenizer(str(r.final))
+        if r.is_adapter:
+            model = loading.load_adapter_model(ws, r, "cpu", merge)
+            kind = "merged" if merge else "adapter"
+        else:
+            model = loading.load_causal_lm(str(r.final), "cpu", False)
+            kind = "full"
+        if kind != "adapter":
+            model.config.use_cache = True  # Trainer saves use_cache=False; generation wants it on
+        gen = _generation_config(model.get_base_model() if kind == "adapter" else model, tok)
+        if kind != "adapter":
+            model.generation_config = gen  # saved with the weights
+        model.save_pretrained(tmp, safe_serialization=True)
+        tok.save_pretrained(tmp)
+        gen.save_pretrained(tmp)
+        (tmp / "README.md").write_text(model_card(ws, r, kind, loading.count_parameters(model)), encoding="utf-8")
+        del model
+        if output.is_dir():
+            output.rmdir()  # checked empty above
+        tmp.rename(output)
+    except BaseException:
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise
+    return {"output": str(output), "kind": kind, "files": sorted(p.name for p in output.iterdir()),
+            "base_model": r.base_model, "run_id": r.id}
+
+
+# ---- model card --------------------------------------------------------------------------------
+
+def _run_metrics(r: loading.RunInfo) -> dict:
+    m = r.record.get("metrics")
+    if not m and (r.folder / "metrics.json").is_file():
+        m = json.loads((r.folder / "metrics.json").read_text())
+    return m if isinstance(m, dict) else {}
+
+
+def _lineage(ws: Workspace, r: loading.RunInfo) -> list[str]:
+    """This run, its parent run, that run's parent... then the base model."""
+    from tunestudio import registry
+
+    chain = [f"run `{r.name}` ({r.id}, method {r.method})"]
+    parent = r.record.get("parent_id") or r.config.get("from_run")
+    if parent and ws.db_path.is_file():
+        conn = registry.connect(ws.db_path)
+        try:
+            seen = {r.id}
+            while parent and parent not in seen and len(chain) < 20:
+                try:
+                    p = registry.get_run(conn, parent)
+                except UserError:
+                    chain.append(f"run {parent} (no longer in the registry)")
+                    break
+                seen.add(p["id"])
+                chain.append(f"run `{p['name']}` ({p['id']}, method {p.get('method')})")
+                parent = p.get("parent_id")
+        finally:
+            conn.close()
+    chain.append(f"base model `{r.base_model}`")
+    return chain
+
+
+def _latest_evaluation(ws: Workspace, run_id: str) -> dict | None:
+    if not ws.db_path.is_file():
+        return None
+    from tunestudio.evaluate.run_eval import list_evaluations
+
+    evals = list_evaluations(ws, run_id)
+    return evals[0] if evals else None
+
+
+def _table(d: dict) -> str:
+    rows = [f"| {k} | {json.dumps(v) if isinstance(v, (dict, list)) else v} |" for k, v in d.items()]
+    return "| | |\n|---|---|\n" + "\n".join(rows) if rows else "(none recorded)"
+
+
+def model_card(ws: Workspace, r: loading.RunInfo, kind: str, params: int) -> str:
+    split = r.record.get("split") or {}
+    if not split and (r.folder / "split.json").is_file():
+        split = json.loads((r.folder / "split.json").read_text())
+    dataset = r.record.get("dataset") or split.get("dataset") or r.config.get("dataset") or "unknown"
+    data_hash = r.record.get("dataset_hash") or split.get("hash") or "unknown"
+    rows = {k: len(v) for k, v in (split.get("rows") or {}).items()}
+    hyper = {k: v for k, v in r.config.items() if k not in ("model", "dataset") and not isinstance(v, dict)}
+    hyper.update({f"{k}.{kk}": vv for k, v in r.config.items() if isinstance(v, dict) for kk, vv in v.items()})
+    evaluation = _latest_evaluation(ws, r.id)
+    library = "peft" if kind == "adapter" else "transformers"
+    load = ("from peft import AutoPeftModelForCausalLM\nmodel = AutoPeftModelForCausalLM.from_pretrained(\"PATH\")"
+            if kind == "adapter" else
+            "from transformers import AutoModelForCausalLM\nmodel = AutoModelForCausalLM.from_pretrained(\"PATH\")")
+    parts = [
+        "---",
+        f"base_model: {json.dumps(str(r.base_model))}",
+        f"library_name: {library}",
+        f"tags: [tunestudio, {r.method}, fine-tuned]",
+        "---",
+        f"# {r.name}",
+        "",
+        f"Fine-tuned from `{r.base_model}` with the **{r.method}** method using tunestudio {__version__}. "
+        f"This export holds {'the adapter only (it needs the base model)' if kind == 'adapter' else 'full weights'}"
+        f"{' (adapter merged into the base weights)' if kind == 'merged' else ''}; {params:,} parameters"
+        f"{' including the base' if kind == 'adapter' else ''}.",
+        "",
+        "## Data",
+        f"- dataset: `{dataset}`",
+        f"- content hash (sha256): `{data_hash}`",
+        f"- rows per split: {json.dumps(rows) if rows else 'unknown'}"
+        + (f" (seed {split['seed']})" if "seed" in split else ""),
+        "",
+        "## Hyper-parameters",
+        _table(hyper),
+        "",
+        "## Metrics",
+        "Training:",
+        "",
+        _table(_run_metrics(r)),
+    ]
+    if evaluation:
+        parts += ["", f"Evaluation on `{evaluation['dataset']}` ({evaluation['split']}, {evaluation['n']} examples):",
+                  "", _table(evaluation["metrics"] or {})]
+        if evaluation.get("base_metrics"):
+            parts += ["", "Base model on the same rows:", "", _table(evaluation["base_metrics"])]
+    parts += ["", "## Lineage", *[f"{i + 1}. {x}" for i, x in enumerate(_lineage(ws, r))],
+              f"\nExported {time.strftime('%Y-%m-%d %H:%M:%S')} as {kind}.",
+              "", "## Use", "```python", load,
+              "from transformers import AutoTokenizer\ntokenizer = AutoTokenizer.from_pretrained(\"PATH\")",
+              "messages = [{\"role\": \"user\", \"content\": \"...\"}]",
+              "ids = tokenizer.apply_chat_template(messages, add_generation_prompt=True, return_tensors=\"pt\")",
+              "print(tokenizer.decode(model.generate(**ids, max_new_tokens=64)[0]))", "```", ""]
+    return "\n".join(parts)

@@ -1,0 +1,265 @@
+"""Scores: each metric gives a per-example value and a corpus value.
+
+Names and ranges follow ARCHITECTURE.md: exact_match, f1, rouge1/2/L in 0-1; bleu in 0-100 as
+sacrebleu reports it (corpus BLEU over all examples, smoothed sentence BLEU per example); loss
+and perplexity are teacher-forced on the reference tokens only (the prompt is context, not scored).
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import math
+import re
+import string
+from collections import Counter
+from pathlib import Path
+from typing import Callable
+
+from tunestudio.errors import UserError
+
+TEXT_METRICS = ("exact_match", "f1", "bleu", "rouge1", "rouge2", "rougeL")
+LOSS_METRICS = ("loss", "perplexity")
+ALL_METRICS = TEXT_METRICS + LOSS_METRICS
+LOWER_IS_BETTER = {"loss", "perplexity"}
+
+
+def parse_names(spec: str | list[str] | None) -> list[str]:
+    """`--metrics exact_match,f1` as a checked list (default: all built-in metrics)."""
+    if not spec:
+        return list(ALL_METRICS)
+    names = [n.strip() for n in (spec.split(",") if isinstance(spec, str) else spec) if n.strip()]
+    unknown = [n for n in names if n not in ALL_METRICS]
+    if unknown:
+        raise UserError(f"unknown metric {', '.join(unknown)}: choose from {', '.join(ALL_METRICS)} "
+                        "(or give your own with --metric-file)")
+    return list(dict.fromkeys(names))
+
+
+# ---- exact match and F1 (SQuAD normalisation) ----------------------------------------------------
+
+_ARTICLES = re.compile(r"\b(a|an|the)\b", re.UNICODE)
+_PUNCT = set(string.punctuation)
+
+
+def normalize(text: str) -> str:
+    """SQuAD's answer normalisation: lower case, no punctuation, no articles, single spaces."""
+    text = "".join(ch for ch in text.lower() if ch not in _PUNCT)
+    text = _ARTICLES.sub(" ", text)
+    return " ".join(text.split())
+
+
+def exact_match(prediction: str, reference: str) -> float:
+    return float(normalize(prediction) == normalize(reference))
+
+
+def f1(prediction: str, reference: str) -> float:
+    pred, ref = normalize(prediction).split(), normalize(reference).split()
+    if not pred or not ref:
+        return float(pred == ref)  # both empty: a perfect answer; one empty: nothing right
+    common = Counter(pred) & Counter(ref)
+    same = sum(common.values())
+    if same == 0:
+        return 0.0
+    precision, recall = same / len(pred), same / len(ref)
+    return 2 * precision * recall / (precision + recall)
+
+
+# ---- BLEU and ROUGE (the libraries' own implementations) ----------------------------------------
+
+def corpus_bleu(predictions: list[str], references: list[str]) -> float:
+    import sacrebleu
+
+    return float(sacrebleu.corpus_bleu(predictions, [references]).score)
+
+
+def sentence_bleu(prediction: str, reference: str) -> float:
+    import sacrebleu
+
+    return float(sacrebleu.sentence_bleu(prediction, [reference]).score)
+
+
+_scorer = None
+
+
+def rouge(prediction: str, reference: str) -> dict[str, float]:
+    """F-measures of rouge1, rouge2 and rougeL (with stemming, as most papers report)."""
+    global _scorer
+    if _scorer is None:
+        from rouge_score import rouge_scorer
+
+        _scorer = rouge_scorer.RougeScorer(["rouge1", "rouge2", "rougeL"], use_stemmer=True)
+    scores = _scorer.score(reference, prediction)  # rouge-score takes (target, prediction)
+    return {k: float(v.fmeasure) for k, v in scores.items()}
+
+
+# ---- custom metric files -----------------------------------------------------------------------
+
+class CustomMetric:
+    """`score(prediction, reference, example) -> float` from a Python file the user names."""
+
+    def __init__(self, path: str | Path):
+        self.path = Path(path).expanduser()
+        if not self.path.is_file():
+            raise UserError(f"metric file {self.path} not found")
+        if self.path.suffix != ".py":
+            raise UserError(f"metric file {self.path} must be a Python file (.py) with a score() function")
+        self.name = self.path.stem
+        if self.name in ALL_METRICS:
+            self.name = f"custom_{self.name}"  # never shadow a built-in metric's column
+        spec = importlib.util.spec_from_file_location(f"tunestudio_metric_{self.path.stem}", self.path)
+        module = importlib.util.module_from_spec(spec)
+        try:
+            spec.loader.exec_module(module)
+        except Exception as e:
+            raise UserError(f"metric file {self.path} failed to load: {type(e).__name__}: {e}") from None
+        self.fn = getattr(module, "score", None)
+        if not callable(self.fn):
+            raise UserError(f"metric file {self.path} has no function score(prediction, reference, example)")
+
+    def __call__(self, prediction: str, reference: str, example: dict, where: str = "") -> float:
+        try:
+            value = self.fn(prediction, reference, example)
+        except Exception as e:
+            raise UserError(f"metric file {self.path} raised {type(e).__name__}: {e} "
+                            f"on example {where or '?'} (prediction {prediction!r})") from None
+        try:
+            value = float(value)
+        except (TypeError, ValueError):
+            raise UserError(f"metric file {self.path} returned {value!r} on example {where or '?'}: "
+                            "score() must return a number") from None
+        if math.isnan(value):
+            raise UserError(f"metric file {self.path} returned NaN on example {where or '?'}")
+        return value
+
+
+# ---- putting it together ------------------------------------------------------------------------
+
+def score_examples(names: list[str], predictions: list[str], references: list[str],
+                   examples: list[dict] | None = None, custom: list[CustomMetric] = (),
+                   wheres: list[str] | None = None) -> list[dict[str, float]]:
+    """Per-example scores for the text metrics in `names` and every custom metric."""
+    want_rouge = any(n.startswith("rouge") for n in names)
+    rows = []
+    for i, (p, r) in enumerate(zip(predictions, references)):
+        s: dict[str, float] = {}
+        if "exact_match" in names:
+            s["exact_match"] = exact_match(p, r)
+        if "f1" in names:
+            s["f1"] = f1(p, r)
+        if "bleu" in names:
+            s["bleu"] = sentence_bleu(p, r)
+        if want_rouge:
+            s.update({k: v for k, v in rouge(p, r).items() if k in names})
+        for m in custom:
+            s[m.name] = m(p, r, (examples or [{}] * len(predictions))[i], (wheres or [""] * len(predictions))[i])
+        rows.append(s)
+    return rows
+
+
+def aggregate(names: list[str], per_example: list[dict[str, float]], predictions: list[str],
+              references: list[str], custom: list[CustomMetric] = ()) -> dict[str, float]:
+    """Corpus scores: the mean of per-example scores, except BLEU (corpus BLEU, as sacrebleu)."""
+    out: dict[str, float] = {}
+    n = len(per_example)
+    for name in [*[m for m in names if m in TEXT_METRICS], *(c.name for c in custom)]:
+        if name == "bleu":
+            out[name] = corpus_bleu(predictions, references) if n else 0.0
+        elif n:
+            out[name] = sum(s[name] for s in per_example) / n
+    return out
+
+
+def compute(names, predictions: list[str], references: list[str], examples: list[dict] | None = None,
+            metric_file: str | Path | None = None) -> dict[str, float]:
+    """Corpus scores for text metrics `names` (loss and perplexity need the model: see
+    reference_losses). The one-call form for callers that do not want the per-example table."""
+    names = parse_names(names)
+    custom = [CustomMetric(metric_file)] if metric_file else []
+    per = score_examples(names, predictions, references, examples, custom)
+    return aggregate(names, per, predictions, references, custom)
+
+
+# ---- loss and perplexity on the references -----------------------------------------------------
+
+def encode_for_loss(tokenizer, messages: list[dict] | None, reference: str, max_length: int):
+    """(input_ids, n_context): the conversation with its reference answer, where the first
+    n_context tokens are the prompt (not scored) and the rest are the answer (scored).
+
+    The answer span is what the chat template puts after the assistant header, end-of-turn
+    marker included, the same tokens training puts its loss on.
+    """
+    if messages is None:  # plain text: every token is scored
+        ids = tokenizer(reference, add_special_tokens=True)["input_ids"]
+        return ids[-max_length:], 0
+    prompt = tokenizer.apply_chat_template(messages, add_generation_prompt=True, tokenize=False)
+    full = tokenizer.apply_chat_template([*messages, {"role": "assistant", "content": reference}], tokenize=False)
+    answer = full[len(prompt):] if full.startswith(prompt) else reference + (tokenizer.eos_token or "")
+    # layout after the end-of-turn marker (ChatML's "\n") is not generated, and not trained on
+    answer = answer.rstrip() or answer
+    p_ids = tokenizer(prompt, add_special_tokens=False)["input_ids"]
+    a_ids = tokenizer(answer, add_special_tokens=False)["input_ids"][:max_length - 1]
+    keep = max_length - len(a_ids)
+    p_ids = p_ids[-keep:] if keep > 0 else []  # cut the prompt's start, never the answer
+    return p_ids + a_ids, len(p_ids)
+
+
+def reference_losses(model, tokenizer, items: list[tuple[list[dict] | None, str]], batch_size: int = 8,
+                     max_length: int = 1024, progress: Callable[[int], None] | None = None
+                     ) -> list[tuple[float, int]]:
+    """Per example (summed negative log-likelihood of the answer tokens, number of them)."""
+    import torch
+    import torch.nn.functional as F
+
+    limit = getattr(model.config, "max_position_embeddings", None) or max_length
+    max_length = min(max_length, limit)
+    encoded = [encode_for_loss(tokenizer, m, r, max_length) for m, r in items]
+    pad = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else 0
+    out: list[tuple[float, int]] = [(0.0, 0)] * len(encoded)
+    order = sorted(range(len(encoded)), key=lambda i: len(encoded[i][0]))
+    for b in range(0, len(order), max(1, batch_size)):
+        idx = order[b:b + batch_size]
+        width = max(len(encoded[i][0]) for i in idx)
+        ids = torch.full((len(idx), width), pad, dtype=torch.long)
+        mask = torch.zeros((len(idx), width), dtype=torch.long)
+        labels = torch.full((len(idx), width), -100, dtype=torch.long)
+        for row, i in enumerate(idx):  # right padding: positions stay 0..n-1 as in training
+            seq, n_ctx = encoded[i]
+            ids[row, :len(seq)] = torch.tensor(seq)
+            mask[row, :len(seq)] = 1
+            labels[row, n_ctx:len(seq)] = torch.tensor(seq[n_ctx:], dtype=torch.long)
+        with torch.no_grad():
+            logits = model(input_ids=ids.to(model.device), attention_mask=mask.to(model.device)).logits
+        logits = logits[:, :-1].float()            # (B, T-1, V): position t predicts token t+1
+        target = labels[:, 1:].to(logits.device)   # (B, T-1)
+        nll = F.cross_entropy(logits.transpose(1, 2), target, ignore_index=-100, reduction="none")
+        counted = (target != -100)
+        for row, i in enumerate(idx):
+            out[i] = (float(nll[row].sum()), int(counted[row].sum()))
+        if progress:
+            progress(len(idx))
+    return out
+
+
+def loss_metrics(losses: list[tuple[float, int]]) -> dict[str, float]:
+    """Token-weighted mean loss over all examples, and its perplexity."""
+    total, count = sum(l for l, _ in losses), sum(n for _, n in losses)
+    if not count:
+        return {}
+    loss = total / count
+    return {"loss": loss, "perplexity": math.exp(min(loss, 700.0))}
+
+
+def example_loss(loss: tuple[float, int]) -> float | None:
+    return loss[0] / loss[1] if loss[1] else None
+
+
+def primary_metric(names: list[str], custom: list[CustomMetric] = ()) -> str:
+    """The metric that sorts the per-example table: a custom one first (the user wrote it for
+    this task), else the first text metric asked for, else loss."""
+    if custom:
+        return custom[0].name
+    for n in names:
+        if n in TEXT_METRICS:
+            return n
+    return "loss"
+

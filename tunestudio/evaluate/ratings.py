@@ -1,0 +1,254 @@
+"""Blind A/B human ratings: which of two models answers better, judged by people.
+
+A session holds, per prompt, both sources' answers in a random order (`swapped` per item), so a
+rater cannot learn which side is which. Choices are stored as the rater saw them (A, B, tie) and
+un-swapped only when summarising. Win rates come with 95% Wilson score intervals, which stay
+sensible for small counts and rates near 0 or 1 (unlike the normal approximation).
+
+The web UI calls create_session / next_item / record_rating / summary; so does `tunestudio rate`.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import random
+import time
+
+from tunestudio.errors import UserError
+from tunestudio.workspace import Workspace
+
+CHOICES = {"a": "A", "b": "B", "tie": "tie", "t": "tie", "=": "tie"}
+Z95 = 1.959963984540054
+
+
+def _conn(ws: Workspace):
+    from tunestudio import registry
+
+    return registry.connect(ws.db_path)
+
+
+def wilson(k: int, n: int, z: float = Z95) -> tuple[float, float] | None:
+    """95% Wilson score interval of a proportion k/n (None when n is 0)."""
+    if n == 0:
+        return None
+    p = k / n
+    denom = 1 + z * z / n
+    centre = (p + z * z / (2 * n)) / denom
+    half = z / denom * math.sqrt(p * (1 - p) / n + z * z / (4 * n * n))
+    return max(0.0, centre - half), min(1.0, centre + half)
+
+
+def _display(prompt) -> str:
+    if isinstance(prompt, str):
+        return prompt
+    return "\n".join(m["content"] if m["role"] == "user" else f"[{m['role']}] {m['content']}" for m in prompt)
+
+
+# ---- sources: what produces each side's answers --------------------------------------------------
+
+def parse_source(ws: Workspace, spec: str) -> dict:
+    """`run:RUN`, `base:RUN` (that run's base model, with the run's chat template) or `model:M`;
+    a bare name is a run when one has that id or name, else a model."""
+    kind, _, ref = spec.partition(":")
+    if kind in ("run", "base", "model") and ref:
+        return {"kind": kind, "ref": ref, "label": spec}
+    from tunestudio.evaluate.loading import find_run
+
+    try:
+        find_run(ws, spec)
+        return {"kind": "run", "ref": spec, "label": f"run:{spec}"}
+    except UserError:
+        return {"kind": "model", "ref": spec, "label": f"model:{spec}"}
+
+
+def source_outputs(ws: Workspace, spec: str, prompts: list, sampling=None) -> tuple[str, list[str]]:
+    """(label, answers) of one source for every prompt."""
+    from tunestudio.evaluate import loading
+    from tunestudio.evaluate.generate import generate
+
+    src = parse_source(ws, spec)
+    kw = {"model": src["ref"]} if src["kind"] == "model" else {"run": src["ref"], "base": src["kind"] == "base"}
+    model, tok, _ = loading.load_model(ws, **kw)
+    outputs = generate(model, tok, prompts, sampling)
+    del model
+    loading.release_memory()
+    return src["label"], outputs
+
+
+def prompts_from(ws: Workspace, dataset: str | None = None, prompts: list[str] = (), limit: int | None = None) -> list:
+    """Prompts from a dataset (each row's conversation up to its answer) and/or given strings."""
+    out: list = list(prompts or [])
+    if dataset:
+        from tunestudio.data.split import load_splits
+
+        for r in load_splits(ws, dataset, 0, 0).train:
+            out.append(r.prompt() if r.is_chat else r.text)
+    if limit:
+        out = out[:limit]
+    if not out:
+        raise UserError("no prompts: give --prompts DATASET or --prompt TEXT")
+    return out
+
+
+# ---- sessions --------------------------------------------------------------------------------------
+
+def create_session(ws: Workspace, prompts: list, a: str, b: str, name: str | None = None,
+                   seed: int | None = None, max_new_tokens: int = 128, sampling=None,
+                   outputs_a: list[str] | None = None, outputs_b: list[str] | None = None) -> int:
+    """A new session; returns its id.
+
+    `a` and `b` are source specs (see parse_source) whose answers are generated here, or, when
+    `outputs_a` / `outputs_b` are given, just labels for those answers. Each item's display
+    order is drawn at random (seeded by `seed`).
+    """
+    from tunestudio.evaluate.generate import Sampling
+
+    if not prompts:
+        raise UserError("a rating session needs at least one prompt")
+    sampling = sampling or Sampling(max_new_tokens=max_new_tokens)
+    if outputs_a is None:
+        a, outputs_a = source_outputs(ws, a, prompts, sampling)
+    if outputs_b is None:
+        b, outputs_b = source_outputs(ws, b, prompts, sampling)
+    if not (len(outputs_a) == len(outputs_b) == len(prompts)):
+        raise UserError(f"{len(prompts)} prompts but {len(outputs_a)} and {len(outputs_b)} outputs")
+    rng = random.Random(seed)
+    items = []
+    for p, oa, ob in zip(prompts, outputs_a, outputs_b):
+        swapped = rng.random() < 0.5
+        items.append({"prompt": _display(p), "messages": None if isinstance(p, str) else p,
+                      "a": ob if swapped else oa, "b": oa if swapped else ob, "swapped": swapped})
+    conn = _conn(ws)
+    try:
+        cur = conn.execute("INSERT INTO rating_sessions (created_at, name, a_label, b_label, items) VALUES (?, ?, ?, ?, ?)",
+                           (time.time(), name, a, b, json.dumps(items, ensure_ascii=False)))
+        return cur.lastrowid
+    finally:
+        conn.close()
+
+
+def get_session(ws: Workspace, session_id: int) -> dict:
+    from tunestudio import registry
+
+    conn = _conn(ws)
+    try:
+        row = conn.execute("SELECT * FROM rating_sessions WHERE id = ?", (session_id,)).fetchone()
+    finally:
+        conn.close()
+    if row is None:
+        raise UserError(f"no rating session {session_id}: `tunestudio rate list` shows them")
+    return registry.row_to_dict(row)
+
+
+def list_sessions(ws: Workspace) -> list[dict]:
+    """Every session, newest first: {id, name, created_at, a_label, b_label, items, rated}."""
+    conn = _conn(ws)
+    try:
+        rows = conn.execute(
+            "SELECT s.id, s.name, s.created_at, s.a_label, s.b_label, json_array_length(s.items) AS items,"
+            " (SELECT COUNT(DISTINCT item) FROM ratings r WHERE r.session_id = s.id) AS rated"
+            " FROM rating_sessions s ORDER BY s.created_at DESC, s.id DESC").fetchall()
+        return [dict(r) for r in rows]
+    finally:
+        conn.close()
+
+
+def _latest(conn, session_id: int) -> list[dict]:
+    """The ratings that count: each rater's last choice per item."""
+    rows = conn.execute("SELECT * FROM ratings WHERE session_id = ? ORDER BY id", (session_id,)).fetchall()
+    latest = {}
+    for r in rows:
+        latest[(r["item"], r["rater"])] = dict(r)
+    return list(latest.values())
+
+
+def next_item(ws: Workspace, session_id: int, rater: str | None = None) -> dict | None:
+    """The first item `rater` has not rated (any rater, when None), or None when all are done.
+
+    Returns {session_id, item, prompt, a, b, done, total}: what a rater may see, never `swapped`.
+    """
+    session = get_session(ws, session_id)
+    conn = _conn(ws)
+    try:
+        done = {r["item"] for r in _latest(conn, session_id) if rater is None or r["rater"] == rater}
+    finally:
+        conn.close()
+    items = session["items"]
+    for i, it in enumerate(items):
+        if i not in done:
+            return {"session_id": session_id, "item": i, "prompt": it["prompt"], "a": it["a"], "b": it["b"],
+                    "done": len(done), "total": len(items)}
+    return None
+
+
+def record_rating(ws: Workspace, session_id: int, item: int, choice: str, comment: str | None = None,
+                  rater: str | None = None) -> dict:
+    """Store a choice (A, B or tie, as shown) for one item; a rater's new choice replaces their old one."""
+    session = get_session(ws, session_id)
+    norm = CHOICES.get(str(choice).strip().lower())
+    if norm is None:
+        raise UserError(f"choice must be A, B or tie (got '{choice}')")
+    if not 0 <= int(item) < len(session["items"]):
+        raise UserError(f"session {session_id} has items 0..{len(session['items']) - 1}, not {item}")
+    row = {"session_id": session_id, "item": int(item), "choice": norm, "comment": comment or None,
+           "rater": rater, "created_at": time.time()}
+    conn = _conn(ws)
+    try:
+        cur = conn.execute("INSERT INTO ratings (session_id, item, choice, comment, rater, created_at)"
+                           " VALUES (:session_id, :item, :choice, :comment, :rater, :created_at)", row)
+        row["id"] = cur.lastrowid
+    finally:
+        conn.close()
+    return row
+
+
+def summary(ws: Workspace, session_id: int) -> dict:
+    """Win rates of the real sources (swaps undone) with 95% Wilson intervals.
+
+    win_rate_a / win_rate_b / tie_rate are over all ratings; `preference_a` leaves ties out
+    (A's share of decided pairs), the usual head-to-head figure.
+    """
+    session = get_session(ws, session_id)
+    items = session["items"]
+    conn = _conn(ws)
+    try:
+        rated = _latest(conn, session_id)
+    finally:
+        conn.close()
+    wins_a = wins_b = ties = 0
+    comments = []
+    for r in rated:
+        shown = r["choice"]
+        if shown == "tie":
+            ties += 1
+        elif (shown == "A") != items[r["item"]]["swapped"]:  # shown A is source a unless swapped
+            wins_a += 1
+        else:
+            wins_b += 1
+        if r["comment"]:
+            comments.append({"item": r["item"], "rater": r["rater"], "comment": r["comment"]})
+    n, decided = len(rated), wins_a + wins_b
+    return {
+        "session_id": session_id, "name": session["name"], "a_label": session["a_label"],
+        "b_label": session["b_label"], "items": len(items), "ratings": n,
+        "items_rated": len({r["item"] for r in rated}), "raters": sorted({r["rater"] or "" for r in rated}),
+        "wins_a": wins_a, "wins_b": wins_b, "ties": ties,
+        "win_rate_a": wins_a / n if n else None, "win_rate_b": wins_b / n if n else None,
+        "tie_rate": ties / n if n else None,
+        "win_rate_a_ci95": wilson(wins_a, n), "win_rate_b_ci95": wilson(wins_b, n),
+        "preference_a": wins_a / decided if decided else None, "preference_a_ci95": wilson(wins_a, decided),
+        "comments": comments,
+    }
+
+
+def format_summary(s: dict) -> str:
+    def pct(v, ci):
+        if v is None:
+            return "-"
+        return f"{v:.0%}" + (f" (95% CI {ci[0]:.0%}-{ci[1]:.0%})" if ci else "")
+
+    return (f"session {s['session_id']}: {s['ratings']} rating(s) of {s['items']} item(s)\n"
+            f"  {s['a_label']} wins {s['wins_a']}: {pct(s['win_rate_a'], s['win_rate_a_ci95'])}\n"
+            f"  {s['b_label']} wins {s['wins_b']}: {pct(s['win_rate_b'], s['win_rate_b_ci95'])}\n"
+            f"  ties {s['ties']}: {pct(s['tie_rate'], None)}")

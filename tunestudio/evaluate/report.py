@@ -1,0 +1,266 @@
+"""Error analysis: the per-example table (worst first), groupings, and the files a user opens.
+
+Files: examples.jsonl (every field), examples.csv (flat, for a spreadsheet), report.html (one
+self-contained page: metric bars and score histogram drawn as inline SVG, so no plotting library
+and no network are needed to view it).
+"""
+
+from __future__ import annotations
+
+import csv
+import html
+import json
+from collections import Counter, defaultdict
+from pathlib import Path
+
+from tunestudio.evaluate.metrics import LOWER_IS_BETTER, normalize
+
+LENGTH_BUCKETS = [(1, 8), (9, 16), (17, 32), (33, 64), (65, 128), (129, None)]  # input words
+MAX_LABELS = 20        # more distinct answers than this and they are texts, not labels
+MAX_LABEL_WORDS = 3
+HTML_ROWS = 500        # the page stays light; the CSV / JSONL hold every row
+
+
+def input_text(messages: list[dict] | None, text: str | None = None) -> str:
+    """What the example asks, for a table cell: the user turns (and any earlier answers)."""
+    if not messages:
+        return text or ""
+    turns = [m for m in messages if m["role"] != "system"]
+    if len(turns) == 1:
+        return turns[0]["content"]
+    return "\n".join(f"{m['role']}: {m['content']}" for m in turns)
+
+
+def sort_key(primary: str):
+    """Worst first: lowest score (highest loss), ties broken by the higher loss."""
+    def key(row):
+        v = row["scores"].get(primary, row.get("loss"))
+        v = 0.0 if v is None else v
+        loss = row.get("loss") or 0.0
+        return (-v if primary in LOWER_IS_BETTER else v, -loss)
+    return key
+
+
+def worst_first(rows: list[dict], primary: str) -> list[dict]:
+    return sorted(rows, key=sort_key(primary))
+
+
+def _bucket(words: int) -> str:
+    for lo, hi in LENGTH_BUCKETS:
+        if hi is None or words <= hi:
+            return f"{lo}+" if hi is None else f"{lo}-{hi}"
+    return "?"
+
+
+def by_length(rows: list[dict], metric: str) -> list[dict]:
+    """Mean score per input-length bucket (words): do long inputs fail more?"""
+    groups: dict[str, list[dict]] = defaultdict(list)
+    for r in rows:
+        groups[_bucket(len(r["input"].split()))].append(r)
+    order = [_bucket(lo) for lo, _ in LENGTH_BUCKETS]
+    out = []
+    for name in order:
+        g = groups.get(name)
+        if g:
+            vals = [r["scores"].get(metric, r.get("loss")) for r in g]
+            vals = [v for v in vals if v is not None]
+            out.append({"bucket": name, "n": len(g), metric: sum(vals) / len(vals) if vals else None})
+    return out
+
+
+def labels_of(references: list[str]) -> list[str] | None:
+    """The label set when the references are labels (few distinct short answers), else None."""
+    normed = [normalize(r) for r in references]
+    distinct = set(normed)
+    if not normed or len(distinct) > MAX_LABELS or len(distinct) >= max(2, len(normed)) \
+            or any(len(n.split()) > MAX_LABEL_WORDS or not n for n in distinct):
+        return None
+    return sorted(distinct)
+
+
+def confusion(rows: list[dict], prediction_key: str = "prediction") -> dict | None:
+    """Confusion table (reference label -> predicted label counts) with per-label recall and
+    precision; predictions outside the label set count as "(other)"."""
+    labels = labels_of([r["reference"] for r in rows])
+    if labels is None:
+        return None
+    table = {l: Counter() for l in labels}
+    for r in rows:
+        p = normalize(r.get(prediction_key) or "")
+        table[normalize(r["reference"])][p if p in table else "(other)"] += 1
+    columns = labels + (["(other)"] if any(t["(other)"] for t in table.values()) else [])
+    per_label = []
+    for l in labels:
+        n, hit = sum(table[l].values()), table[l][l]
+        predicted = sum(table[x][l] for x in labels)
+        per_label.append({"label": l, "n": n, "recall": hit / n if n else None,
+                          "precision": hit / predicted if predicted else None})
+    return {"labels": labels, "columns": columns,
+            "matrix": {l: {c: table[l][c] for c in columns} for l in labels}, "per_label": per_label}
+
+
+# ---- files ------------------------------------------------------------------------------------
+
+def write_jsonl(rows: list[dict], path: Path) -> None:
+    with open(path, "w", encoding="utf-8") as f:
+        for r in rows:
+            f.write(json.dumps(r, ensure_ascii=False) + "\n")
+
+
+def flat(row: dict) -> dict:
+    """One CSV row: texts first, then the scores side by side, then losses and any meta columns."""
+    out = {k: row.get(k) for k in ("index", "where", "input", "reference", "prediction", "base_prediction")
+           if k in row}
+    out.update(row.get("scores", {}))
+    out.update({f"base_{k}": v for k, v in (row.get("base_scores") or {}).items()})
+    out.update({k: row[k] for k in ("loss", "base_loss") if k in row})
+    out.update({f"meta_{k}": v for k, v in (row.get("meta") or {}).items()})
+    return out
+
+
+def write_csv(rows: list[dict], path: Path) -> None:
+    flats = [flat(r) for r in rows]
+    columns = list(dict.fromkeys(k for r in flats for k in r))
+    with open(path, "w", encoding="utf-8", newline="") as f:
+        w = csv.DictWriter(f, fieldnames=columns)
+        w.writeheader()
+        w.writerows(flats)
+
+
+# ---- HTML -------------------------------------------------------------------------------------
+
+def _fmt(v) -> str:
+    if v is None:
+        return ""
+    if isinstance(v, float):
+        return f"{v:.4g}"
+    return str(v)
+
+
+def _bars_svg(metrics: dict, base: dict | None) -> str:
+    """Horizontal bars for the 0-1 scores (BLEU shown /100), fine-tuned over base."""
+    names = [k for k in metrics if k not in LOWER_IS_BETTER]
+    if not names:
+        return ""
+    row_h, width, left = 26 if base else 18, 420, 110
+    h = row_h * len(names) + 10
+    parts = [f'<svg width="{width + left + 60}" height="{h}" role="img" aria-label="metric bars">']
+    for i, k in enumerate(names):
+        y = 5 + i * row_h
+        parts.append(f'<text x="0" y="{y + 12}" font-size="12">{html.escape(k)}</text>')
+        for j, (src, color) in enumerate([(metrics, "#3b7dd8")] + ([(base, "#bbb")] if base else [])):
+            v = src.get(k)
+            if v is None:
+                continue
+            frac = max(0.0, min(1.0, v / 100 if k == "bleu" else v))
+            yy = y + j * 11
+            parts.append(f'<rect x="{left}" y="{yy}" width="{frac * width:.1f}" height="10" fill="{color}"/>')
+            parts.append(f'<text x="{left + frac * width + 4:.1f}" y="{yy + 9}" font-size="10">{_fmt(v)}</text>')
+    parts.append("</svg>")
+    legend = ('<p class="legend"><span style="color:#3b7dd8">&#9632;</span> evaluated model'
+              + (' <span style="color:#999">&#9632;</span> base model' if base else "") + "</p>")
+    return "".join(parts) + legend
+
+
+def _histogram_svg(values: list[float], metric: str, bins: int = 10) -> str:
+    values = [v for v in values if v is not None]
+    if not values:
+        return ""
+    lo, hi = min(values), max(values)
+    if metric not in LOWER_IS_BETTER:
+        lo, hi = 0.0, (100.0 if metric == "bleu" else max(1.0, hi))
+    span = (hi - lo) or 1.0
+    counts = [0] * bins
+    for v in values:
+        counts[min(bins - 1, int((v - lo) / span * bins))] += 1
+    w, h, bw = 420, 140, 42
+    top = max(counts)
+    parts = [f'<svg width="{w}" height="{h + 30}" role="img" aria-label="score histogram">']
+    for i, c in enumerate(counts):
+        bh = c / top * h
+        parts.append(f'<rect x="{i * bw}" y="{h - bh:.1f}" width="{bw - 2}" height="{bh:.1f}" fill="#3b7dd8"/>')
+        if c:
+            parts.append(f'<text x="{i * bw + 2}" y="{h - bh - 2:.1f}" font-size="10">{c}</text>')
+        parts.append(f'<text x="{i * bw}" y="{h + 14}" font-size="9">{_fmt(lo + span * i / bins)}</text>')
+    parts.append(f'<text x="0" y="{h + 28}" font-size="10">{html.escape(metric)} per example</text></svg>')
+    return "".join(parts)
+
+
+def _table(headers: list[str], rows: list[list]) -> str:
+    head = "".join(f"<th>{html.escape(str(h))}</th>" for h in headers)
+    body = "".join("<tr>" + "".join(f"<td>{html.escape(_fmt(c))}</td>" for c in r) + "</tr>" for r in rows)
+    return f"<table><thead><tr>{head}</tr></thead><tbody>{body}</tbody></table>"
+
+
+CSS = """body{font-family:system-ui,sans-serif;margin:2em;max-width:1200px}
+table{border-collapse:collapse;margin:.5em 0 1.5em}td,th{border:1px solid #ddd;padding:3px 6px;
+font-size:13px;vertical-align:top;text-align:left;white-space:pre-wrap}th{background:#f4f4f4}
+.warn{background:#fff3cd;padding:.5em;border:1px solid #e0c060}.legend{font-size:12px}"""
+
+
+def write_html(path: Path, summary: dict, rows: list[dict], primary: str) -> None:
+    """The report page. `summary`: title, metrics, base_metrics, deltas, n, warnings, guard,
+    by_length, confusion, base_confusion (as run_eval builds it)."""
+    m, base = summary["metrics"], summary.get("base_metrics")
+    out = [f"<!doctype html><html><head><meta charset='utf-8'><title>{html.escape(summary['title'])}</title>"
+           f"<style>{CSS}</style></head><body><h1>{html.escape(summary['title'])}</h1>",
+           f"<p>{summary['n']} examples; {html.escape(summary.get('subtitle', ''))}</p>"]
+    for w in summary.get("warnings", []):
+        out.append(f"<p class='warn'>{html.escape(w)}</p>")
+    names = list(dict.fromkeys([*m, *(base or {})]))
+    if base:
+        deltas = summary.get("deltas", {})
+        out.append("<h2>Metrics</h2>" + _table(["metric", "fine-tuned", "base", "delta"],
+                                               [[k, m.get(k), base.get(k), deltas.get(k)] for k in names]))
+    else:
+        out.append("<h2>Metrics</h2>" + _table(["metric", "value"], [[k, m.get(k)] for k in names]))
+    out.append(_bars_svg(m, base))
+    if summary.get("guard"):
+        g = summary["guard"]
+        out.append("<h2>Forgetting check (guard set)</h2>" + _table(
+            ["", "loss", "perplexity"],
+            [[k, g[k].get("loss"), g[k].get("perplexity")] for k in ("base", "evaluated") if g.get(k)]))
+    out.append(f"<h2>Score histogram</h2>{_histogram_svg([r['scores'].get(primary, r.get('loss')) for r in rows], primary)}")
+    if summary.get("by_length"):
+        bl = summary["by_length"]
+        out.append("<h2>By input length (words)</h2>" + _table(
+            ["bucket", "n", primary], [[b["bucket"], b["n"], b.get(primary)] for b in bl]))
+    for key, title in (("confusion", "Confusion table (rows: reference, columns: prediction)"),
+                       ("base_confusion", "Base model confusion table")):
+        c = summary.get(key)
+        if c:
+            out.append(f"<h2>{title}</h2>" + _table(
+                ["reference \\ predicted", *c["columns"]], [[l, *[c["matrix"][l][x] for x in c["columns"]]] for l in c["labels"]]))
+            out.append(_table(["label", "n", "recall", "precision"],
+                              [[p["label"], p["n"], p["recall"], p["precision"]] for p in c["per_label"]]))
+    score_names = list(dict.fromkeys(k for r in rows for k in r["scores"]))
+    headers = ["#", "where", "input", "reference", "prediction", *score_names, "loss"]
+    has_base = any("base_prediction" in r for r in rows)
+    if has_base:
+        headers[5:5] = ["base prediction"]
+        headers += [f"base {k}" for k in score_names]
+    table_rows = []
+    for r in rows[:HTML_ROWS]:
+        cells = [r["index"], r["where"], r["input"], r["reference"], r["prediction"]]
+        if has_base:
+            cells.append(r.get("base_prediction"))
+        cells += [r["scores"].get(k) for k in score_names] + [r.get("loss")]
+        if has_base:
+            cells += [(r.get("base_scores") or {}).get(k) for k in score_names]
+        table_rows.append(cells)
+    more = f" (first {HTML_ROWS} of {len(rows)}; examples.csv has all)" if len(rows) > HTML_ROWS else ""
+    out.append(f"<h2>Examples, worst first by {html.escape(primary)}{more}</h2>" + _table(headers, table_rows))
+    out.append("</body></html>")
+    Path(path).write_text("".join(out), encoding="utf-8")
+
+
+def write_all(folder: Path, summary: dict, rows: list[dict], primary: str) -> dict:
+    """metrics.json, examples.jsonl, examples.csv, report.html in `folder`; returns their paths."""
+    folder.mkdir(parents=True, exist_ok=True)
+    files = {"metrics": folder / "metrics.json", "examples_jsonl": folder / "examples.jsonl",
+             "examples_csv": folder / "examples.csv", "html": folder / "report.html"}
+    files["metrics"].write_text(json.dumps(summary, indent=1, ensure_ascii=False, default=str) + "\n")
+    write_jsonl(rows, files["examples_jsonl"])
+    write_csv(rows, files["examples_csv"])
+    write_html(files["html"], summary, rows, primary)
+    return {k: str(v) for k, v in files.items()}

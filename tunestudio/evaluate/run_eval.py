@@ -1,0 +1,277 @@
+"""`tunestudio eval`: a model (or a run's result) on held-out rows, scored and saved.
+
+For a run, the rows are by default the exact test split recorded when it trained (split.json),
+so no training row is ever scored. With compare_base the same rows go through the run's base
+model too (same tokenizer and chat template), one model in memory at a time. A guard set, if
+given, is scored for loss before (base) and after (fine-tuned): catastrophic forgetting shows
+up as a clearly higher perplexity on text the task never touched.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import re
+import sys
+import time
+from pathlib import Path
+
+from tunestudio.errors import UserError
+from tunestudio.evaluate import loading, metrics as M, report
+from tunestudio.evaluate.generate import Sampling, generate_timed
+from tunestudio.workspace import Workspace
+
+SPLITS = {"test": "test", "val": "val", "validation": "val", "train": "train", "all": "all"}
+FORGETTING_RATIO = 1.25   # guard perplexity this much above the base's: clearly worse
+MAX_AUTO_NEW_TOKENS = 512
+
+
+def run_split_info(run: loading.RunInfo) -> dict | None:
+    """The split recorded for a run: split.json in its folder, else the registry's copy."""
+    path = run.folder / "split.json"
+    if path.is_file():
+        return json.loads(path.read_text())
+    info = run.record.get("split") or {}
+    return info if info.get("rows") else None  # the registry keeps a summary without row ids
+
+
+def select_records(ws: Workspace, run: loading.RunInfo | None, dataset: str | None, split: str = "test",
+                   limit: int | None = None) -> tuple[list, str, str]:
+    """The rows to evaluate: (records, dataset name, split name)."""
+    from tunestudio.data.split import load_splits, splits_from_info
+
+    if split not in SPLITS:
+        raise UserError(f"--split must be one of {', '.join(SPLITS)} (got '{split}')")
+    part = SPLITS[split]
+    info = run_split_info(run) if run else None
+    if info and (dataset is None or dataset in (info.get("dataset"), Path(str(info.get("dataset"))).name)):
+        splits = splits_from_info(ws, info)  # the run's own held-out rows, checked unchanged
+        name = info.get("dataset") or "?"
+    elif dataset:
+        # no recorded split for this data: the defaults `train` uses, or every row for "all"
+        splits = load_splits(ws, dataset, 0, 0) if part == "all" else load_splits(ws, dataset)
+        name = dataset
+    elif run:
+        raise UserError(f"run '{run.name}' has no recorded split: give the data with --dataset D")
+    else:
+        raise UserError("--model needs --dataset D: the rows to evaluate on")
+    records = splits.train if part == "all" else getattr(splits, part)
+    if not records:
+        raise UserError(f"the {split} split of {name} is empty: pick another --split or give --dataset")
+    if limit:
+        records = records[:limit]
+    return records, name, split
+
+
+def _progress(total: int, desc: str, enabled: bool):
+    if not enabled:
+        return None, lambda k: None
+    from tqdm import tqdm
+
+    bar = tqdm(total=total, desc=desc, file=sys.stderr, unit="ex", leave=False, dynamic_ncols=True)
+    return bar, bar.update
+
+
+def auto_max_new_tokens(tokenizer, references: list[str]) -> int:
+    """Room for the longest reference and some slack: a model that has learnt the task stops
+    on its own, one that has not would otherwise ramble for hundreds of tokens per row."""
+    longest = max((len(tokenizer(r, add_special_tokens=False)["input_ids"]) for r in references), default=16)
+    return max(16, min(MAX_AUTO_NEW_TOKENS, int(longest * 1.5) + 8))
+
+
+def score_side(model, tok, records, names, custom, sampling: Sampling, batch_size: int,
+               guard: list | None, show_progress: bool, label: str) -> dict:
+    """Everything one model gives on the rows: predictions, scores, losses, guard loss."""
+    chat = [r for r in records if r.is_chat]
+    text_names = [n for n in names if n in M.TEXT_METRICS]
+    side: dict = {"predictions": [""] * len(records), "scores": [{} for _ in records],
+                  "losses": None, "tokens": 0, "seconds": 0.0}
+    if chat and (text_names or custom):
+        bar, tick = _progress(len(records), f"{label}: generating", show_progress)
+        preds, side["tokens"], side["seconds"] = generate_timed(
+            model, tok, [r.prompt() for r in records], sampling, batch_size, progress=tick)
+        if bar:
+            bar.close()
+        side["predictions"] = preds
+        refs = [r.reference() for r in records]
+        side["scores"] = M.score_examples(text_names, preds, refs, [r.to_dict() for r in records], custom,
+                                          [r.where() for r in records])
+        side["metrics"] = M.aggregate(text_names, side["scores"], preds, refs, custom)
+    else:
+        side["metrics"] = {}
+    if any(n in M.LOSS_METRICS for n in names):
+        bar, tick = _progress(len(records), f"{label}: loss", show_progress)
+        side["losses"] = M.reference_losses(model, tok, [(r.prompt() if r.is_chat else None, r.reference())
+                                                         for r in records], batch_size, progress=tick)
+        if bar:
+            bar.close()
+        side["metrics"].update({k: v for k, v in M.loss_metrics(side["losses"]).items() if k in names})
+    if guard:
+        bar, tick = _progress(len(guard), f"{label}: guard set", show_progress)
+        side["guard"] = M.loss_metrics(M.reference_losses(
+            model, tok, [(r.prompt() if r.is_chat else None, r.reference()) for r in guard], batch_size, progress=tick))
+        if bar:
+            bar.close()
+    return side
+
+
+def _rows(records, ft: dict, base: dict | None) -> list[dict]:
+    rows = []
+    for i, r in enumerate(records):
+        row = {"index": i, "where": r.where(),
+               "input": report.input_text(r.prompt() if r.is_chat else None, None if r.is_chat else r.text),
+               "reference": r.reference(), "prediction": ft["predictions"][i], "scores": ft["scores"][i],
+               "loss": M.example_loss(ft["losses"][i]) if ft["losses"] else None}
+        if base is not None:
+            row["base_prediction"] = base["predictions"][i]
+            row["base_scores"] = base["scores"][i]
+            row["base_loss"] = M.example_loss(base["losses"][i]) if base["losses"] else None
+        if r.meta:
+            row["meta"] = r.meta
+        rows.append(row)
+    return rows
+
+
+def deltas(after: dict, before: dict) -> dict:
+    return {k: after[k] - before[k] for k in after if k in before
+            and isinstance(after[k], (int, float)) and isinstance(before[k], (int, float))}
+
+
+def _eval_folder(ws: Workspace, run: loading.RunInfo | None, model: str | None) -> Path:
+    stamp = time.strftime("%Y%m%d-%H%M%S")
+    if run:
+        base = run.folder / "eval"
+    else:
+        base = ws.root / "training" / "evals" / re.sub(r"[^A-Za-z0-9._-]+", "_", model).strip("_")
+    folder, k = base / stamp, 1
+    while folder.exists():  # two evaluations in the same second keep both
+        k += 1
+        folder = base / f"{stamp}-{k}"
+    return folder
+
+
+def evaluate(ws: Workspace, run: str | None = None, model: str | None = None, dataset: str | None = None,
+             split: str = "test", metrics=None, metric_file: str | None = None, compare_base: bool = False,
+             guard_dataset: str | None = None, limit: int | None = None, max_new_tokens: int | None = None,
+             batch_size: int = 8, sampling: Sampling | None = None, progress: bool = True,
+             save: bool = True, device: str | None = None, trust_remote_code: bool = False) -> dict:
+    """Evaluate and (by default) save to the run folder and the registry's evaluations table.
+
+    Returns {metrics, n, [base_metrics, deltas], [guard], warnings, primary_metric,
+    tokens_per_second, output_dir, files, rows} where rows is the per-example table, worst first.
+    """
+    if bool(run) == bool(model):
+        raise UserError("give exactly one of --run RUN or --model M")
+    if compare_base and not run:
+        raise UserError("--compare-base needs --run RUN (the base is the model that run started from)")
+    if batch_size < 1:
+        raise UserError(f"--batch-size must be at least 1 (got {batch_size})")
+    names = M.parse_names(metrics)
+    custom = [M.CustomMetric(metric_file)] if metric_file else []  # a broken file fails before any model loads
+    run_info = loading.find_run(ws, run) if run else None
+    records, dataset_name, split = select_records(ws, run_info, dataset, split, limit)
+    guard = _guard_records(ws, guard_dataset) if guard_dataset else None
+    warnings = []
+    if not any(r.is_chat for r in records) and ([n for n in names if n in M.TEXT_METRICS] or custom):
+        warnings.append("plain-text rows have no prompt/answer pairs: only loss and perplexity are scored")
+        names, custom = [n for n in names if n in M.LOSS_METRICS] or list(M.LOSS_METRICS), []
+
+    sides = [("fine-tuned" if run else "model", dict(run=run, model=model))]
+    if compare_base:
+        sides.append(("base", dict(run=run, base=True)))
+    results, infos = {}, {}
+    for label, kw in sides:
+        m, tok, info = loading.load_model(ws, device=device, trust_remote_code=trust_remote_code, **kw)
+        if sampling is None:
+            sampling = Sampling(max_new_tokens=max_new_tokens or auto_max_new_tokens(
+                tok, [r.reference() for r in records]))
+        results[label] = score_side(m, tok, records, names, custom, sampling, batch_size, guard, progress, label)
+        infos[label] = info
+        del m
+        loading.release_memory()
+
+    main_label = sides[0][0]
+    ft, base = results[main_label], results.get("base")
+    primary = M.primary_metric(names, custom)
+    rows = report.worst_first(_rows(records, ft, base), primary)
+    out = {"metrics": ft["metrics"], "n": len(records), "primary_metric": primary}
+    if base is not None:
+        out["base_metrics"] = base["metrics"]
+        out["deltas"] = deltas(ft["metrics"], base["metrics"])
+    guard_summary = _guard_summary(guard_dataset, ft, base, warnings) if guard else None
+    if guard_summary:
+        out["guard"] = guard_summary
+    out["warnings"] = warnings
+    out["tokens_per_second"] = ft["tokens"] / ft["seconds"] if ft["seconds"] else None
+    out.update(model=infos[main_label]["label"], run_id=run_info.id if run_info else None,
+               dataset=dataset_name, split=split, sampling=sampling.to_dict())
+    for w in warnings:
+        print(f"warning: {w}", file=sys.stderr)
+
+    if save:
+        folder = _eval_folder(ws, run_info, model)
+        summary = {**out, "title": f"Evaluation of {out['model']}",
+                   "subtitle": f"dataset {dataset_name}, split {split}",
+                   "by_length": report.by_length(rows, primary),
+                   "confusion": report.confusion(rows) if any(r.is_chat for r in records) else None,
+                   "base_confusion": report.confusion(rows, "base_prediction") if base is not None else None}
+        out["files"] = report.write_all(folder, summary, rows, primary)
+        out["output_dir"] = str(folder)
+        _record(ws, out, folder)
+    out["rows"] = rows
+    return out
+
+
+def _guard_records(ws: Workspace, dataset: str) -> list:
+    from tunestudio.data.split import load_splits
+
+    records = load_splits(ws, dataset, 0, 0).train  # every row: a guard set is not trained on
+    if not records:
+        raise UserError(f"guard dataset {dataset} has no usable rows")
+    return records
+
+
+def _guard_summary(name: str, ft: dict, base: dict | None, warnings: list) -> dict:
+    g = {"dataset": name, "evaluated": ft.get("guard")}
+    if base is not None and base.get("guard") and ft.get("guard"):
+        g["base"] = base["guard"]
+        before, after = base["guard"]["perplexity"], ft["guard"]["perplexity"]
+        g["perplexity_ratio"] = after / before if before else math.inf
+        g["forgetting"] = g["perplexity_ratio"] >= FORGETTING_RATIO
+        if g["forgetting"]:
+            warnings.append(f"possible catastrophic forgetting: perplexity on the guard set {name} rose from "
+                            f"{before:.4g} (base) to {after:.4g} (fine-tuned), x{g['perplexity_ratio']:.2f}")
+    return g
+
+
+def _record(ws: Workspace, out: dict, folder: Path) -> None:
+    from tunestudio import registry
+
+    conn = registry.connect(ws.db_path)
+    try:
+        conn.execute(
+            "INSERT INTO evaluations (created_at, run_id, model, dataset, split, n, metrics, base_metrics, output_dir)"
+            " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            (time.time(), out["run_id"], out["model"], out["dataset"], out["split"], out["n"],
+             json.dumps(out["metrics"]), json.dumps(out["base_metrics"]) if "base_metrics" in out else None,
+             str(folder)))
+    finally:
+        conn.close()
+
+
+def list_evaluations(ws: Workspace, run_id: str | None = None) -> list[dict]:
+    """Saved evaluations, newest first (all, or one run's): for `runs show` and the UI."""
+    from tunestudio import registry
+
+    conn = registry.connect(ws.db_path)
+    try:
+        q = "SELECT * FROM evaluations" + (" WHERE run_id = ?" if run_id else "") + " ORDER BY created_at DESC, id DESC"
+        out = []
+        for r in conn.execute(q, (run_id,) if run_id else ()):
+            d = dict(r)  # not row_to_dict: `split` here is a plain name, not JSON
+            for k in ("metrics", "base_metrics"):
+                d[k] = json.loads(d[k]) if d[k] else None
+            out.append(d)
+        return out
+    finally:
+        conn.close()
