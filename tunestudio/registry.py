@@ -84,7 +84,13 @@ CREATE TABLE IF NOT EXISTS ratings (
 );
 """
 
-JSON_COLUMNS = {"split", "config", "metrics", "results", "items", "base_metrics"}
+# Which columns hold JSON, per table (evaluations.split is a plain split name such as "test").
+JSON_COLUMNS = {
+    "runs": {"split", "config", "metrics"},
+    "evaluations": {"metrics", "base_metrics"},
+    "benchmarks": {"results"},
+    "rating_sessions": {"items"},
+}
 
 
 def connect(db_path: Path) -> sqlite3.Connection:
@@ -109,18 +115,18 @@ def transaction(conn: sqlite3.Connection):
     conn.execute("COMMIT")
 
 
-def row_to_dict(row: sqlite3.Row | None) -> dict | None:
+def row_to_dict(row: sqlite3.Row | None, table: str = "runs") -> dict | None:
     if row is None:
         return None
     d = dict(row)
-    for k in JSON_COLUMNS & d.keys():
+    for k in JSON_COLUMNS.get(table, set()) & d.keys():
         if d[k] is not None:
             d[k] = json.loads(d[k])
     return d
 
 
-def _encode(values: dict) -> dict:
-    return {k: (json.dumps(v, default=str) if k in JSON_COLUMNS and v is not None else v)
+def _encode(values: dict, table: str = "runs") -> dict:
+    return {k: (json.dumps(v, default=str) if k in JSON_COLUMNS[table] and v is not None else v)
             for k, v in values.items()}
 
 
@@ -198,15 +204,7 @@ def child_runs(conn: sqlite3.Connection, run_id: str) -> list[dict]:
     return [row_to_dict(r) for r in rows]
 
 
-def run_evaluations(conn: sqlite3.Connection, run_id: str) -> list[dict]:
-    """Evaluations of `run_id`, newest first. Decodes only metrics/base_metrics: here `split`
-    is a plain name ("test"), not the runs table's JSON split (row_to_dict would choke on it)."""
-    rows = conn.execute("SELECT * FROM evaluations WHERE run_id = ? ORDER BY created_at DESC, id DESC",
-                        (run_id,)).fetchall()
-    out = []
-    for r in rows:
-        d = dict(r)
-        for k in ("metrics", "base_metrics"):
-            d[k] = json.loads(d[k]) if d[k] else None
-        out.append(d)
-    return out
+def run_evaluations(conn: sqlite3.Connection, run_id: str | None = None) -> list[dict]:
+    """Saved evaluations, newest first: all of them, or those of one run."""
+    q = "SELECT * FROM evaluations" + (" WHERE run_id = ?" if run_id else "") + " ORDER BY created_at DESC, id DESC"
+    return [row_to_dict(r, "evaluations") for r in conn.execute(q, (run_id,) if run_id else ())]

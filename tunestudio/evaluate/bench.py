@@ -109,6 +109,6 @@ def list_benchmarks(ws: Workspace) -> list[dict]:
 
     conn = registry.connect(ws.db_path)
     try:
-        return [registry.row_to_dict(r) for r in conn.execute("SELECT * FROM benchmarks ORDER BY created_at DESC")]
+        return [registry.row_to_dict(r, "benchmarks") for r in conn.execute("SELECT * FROM benchmarks ORDER BY created_at DESC")]
     finally:
         conn.close()

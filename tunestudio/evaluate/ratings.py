@@ -138,7 +138,7 @@ def get_session(ws: Workspace, session_id: int) -> dict:
         conn.close()
     if row is None:
         raise UserError(f"no rating session {session_id}: `tunestudio rate list` shows them")
-    return registry.row_to_dict(row)
+    return registry.row_to_dict(row, "rating_sessions")
 
 
 def list_sessions(ws: Workspace) -> list[dict]:

@@ -265,13 +265,6 @@ def list_evaluations(ws: Workspace, run_id: str | None = None) -> list[dict]:
 
     conn = registry.connect(ws.db_path)
     try:
-        q = "SELECT * FROM evaluations" + (" WHERE run_id = ?" if run_id else "") + " ORDER BY created_at DESC, id DESC"
-        out = []
-        for r in conn.execute(q, (run_id,) if run_id else ()):
-            d = dict(r)  # not row_to_dict: `split` here is a plain name, not JSON
-            for k in ("metrics", "base_metrics"):
-                d[k] = json.loads(d[k]) if d[k] else None
-            out.append(d)
-        return out
+        return registry.run_evaluations(conn, run_id)
     finally:
         conn.close()
