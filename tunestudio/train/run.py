@@ -302,7 +302,8 @@ def _load_data(cfg: RunConfig, ws, tokenizer, split_info: dict | None = None) ->
     if cfg.early_stopping_patience and not (val and val.examples):
         raise UserError("--early-stopping-patience watches the validation loss, and there is no validation "
                         "data: set --val-split above 0 (or give a NAME.val.* file)")
-    warnings = []
+    # what the data layer noticed (duplicates, train/test leakage) is shown in the run too
+    warnings = [{"code": "data", "message": str(p)} for p in splits.warnings]
     for name, enc in (("training", train), ("validation", val)):
         if enc and enc.truncated:
             share = enc.truncated / max(enc.stats["rows"], 1)
