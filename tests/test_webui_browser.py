@@ -135,6 +135,13 @@ def test_train_reload_chat_and_language(server, browser):
     page.get_by_role("tab", name="Training").click()
     page.wait_for_function(f"document.querySelector('#training-status').innerText.includes('{job}')", timeout=30_000)
     page.wait_for_function("document.querySelector('#training-progress').innerText.includes('loss')", timeout=30_000)
+    # ... and the form shows that job's settings again, not the defaults.
+    page.wait_for_function(f"document.querySelector('#training-message').innerText.includes('{job}')", timeout=30_000)
+    assert page.input_value("#batch-size input") == "4"
+    assert page.input_value("#dataset-select input") == "demo-reviews.jsonl"
+    page.get_by_text("Advanced options").click()  # folded after a reload: its inputs are not in the page
+    page.wait_for_selector("#param-max-steps input")
+    assert page.input_value("#param-max-steps input") == "4"
     _shot(page, "04-after-reload")
 
     page.wait_for_function("document.querySelector('#training-status').innerText.includes('completed')",
@@ -166,4 +173,161 @@ def test_train_reload_chat_and_language(server, browser):
     assert "Komesa treinu" in page.inner_text("#start-training")
     assert "Taxa aprendizajen" in page.inner_text("#learning-rate")
     _shot(page, "07-tetum")
+    page.close()
+
+
+# ---- every other tab, clicked through on a workspace that already has a run -------------------
+
+def _start_ui(ws: Path, log_path: Path, env: dict):
+    port = _free_port()
+    log = open(log_path, "w")
+    proc = subprocess.Popen([sys.executable, "-m", "tunestudio", "webui", "--port", str(port), "--workspace", str(ws)],
+                            stdout=log, stderr=subprocess.STDOUT, env=env, start_new_session=True)
+    deadline = time.time() + 120
+    while time.time() < deadline and not _listening_addresses(port):
+        assert proc.poll() is None, log_path.read_text()
+        time.sleep(0.5)
+    assert _listening_addresses(port), log_path.read_text()
+    return proc, port
+
+
+@pytest.fixture(scope="module")
+def server_with_run(tmp_path_factory):
+    """A UI started on an EMPTY workspace (so it writes the demo first, as a newcomer's first start
+    does), then a tiny run (6 steps of full fine-tuning) made with the CLI while the UI is up: the
+    tabs must find a run that finished after the page was built."""
+    import json
+
+    ws = tmp_path_factory.mktemp("webui-run") / "ws"
+    ws.mkdir()
+    env = {**os.environ, "GRADIO_ANALYTICS_ENABLED": "False", "HF_HUB_OFFLINE": "1", "OMP_NUM_THREADS": "1"}
+    proc, port = _start_ui(ws, ws.parent / "webui.log", env)
+    try:
+        r = subprocess.run([sys.executable, "-m", "tunestudio", "train", "--model", "tiny-demo", "--dataset",
+                            "demo-reviews.jsonl", "--method", "full", "--lr", "1e-3", "--max-steps", "6",
+                            "--eval-steps", "3", "--batch-size", "8", "--json", "--workspace", str(ws)],
+                           capture_output=True, text=True, env=env, timeout=300)
+        assert r.returncode == 0, r.stderr
+        yield {"url": f"http://127.0.0.1:{port}/", "ws": ws, "run_id": json.loads(r.stdout)["run_id"],
+               "log": ws.parent / "webui.log"}
+    finally:
+        proc.terminate()
+        try:
+            proc.wait(15)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+
+
+def _wait_text(page, selector: str, text: str, timeout: int = 60_000) -> str:
+    """Wait until the element's text contains `text` (Gradio's own "0.1s" timers are text too)."""
+    page.wait_for_function("([s, t]) => { const e = document.querySelector(s); return !!e && e.innerText.includes(t); }",
+                           arg=[selector, text], timeout=timeout)
+    return page.inner_text(selector)
+
+
+def test_click_through_the_other_tabs(server_with_run, browser):
+    """Model, Datasets, Training (demo preset), Runs, Evaluate and Rate each do their job in a real
+    browser on one UI server. Screenshots: test-artifacts/webui/1*.png."""
+    run_id = server_with_run["run_id"]
+    # `tunestudio webui` on a workspace without models wrote the demo model and data first.
+    assert "writing the demo model" in server_with_run["log"].read_text()
+    assert (server_with_run["ws"] / "models" / "tiny-demo" / "config.json").is_file()
+    page = _open(browser, server_with_run["url"])
+    assert page.input_value("#model-select input") == "tiny-demo"
+
+    # Model: the details and the memory estimate per method.
+    _wait_text(page, "#model-summary", "Parameters")
+    assert "LlamaForCausalLM" in page.inner_text("#model-summary")
+    memory = _wait_text(page, "#model-memory", "lora")
+    assert "full" in memory and "MiB" in memory
+    _shot(page, "10-model")
+
+    # Datasets: check (rows, format), statistics (histogram bars), preview (highlighted tokens).
+    page.get_by_role("tab", name="Datasets").click()
+    page.wait_for_selector("#datasets-check")
+    assert page.input_value("#datasets-pick input") == "demo-reviews.jsonl"
+    page.click("#datasets-check")
+    report = _wait_text(page, "#datasets-report", "rows")
+    assert "2000 rows" in report and "messages" in report, report
+    assert "duplicate of" in _wait_text(page, "#datasets-problems", "duplicate")  # the demo's 49 duplicates, by line
+    page.click("#datasets-stats")
+    report = _wait_text(page, "#datasets-report", "median")
+    assert "length in tokens" in report and "negative" in report, report
+    page.wait_for_function("document.querySelectorAll('#datasets-histogram g.mark-rect path').length > 0",
+                           timeout=30_000)
+    assert not page.locator("#datasets-problems").is_visible()  # no empty problems table under the stats
+    ticks = page.locator("#datasets-histogram g.role-axis-label text").all_text_contents()
+    bins = [x for x in ticks if "–" in x or x.startswith(">")]  # the x axis (the y axis has counts)
+    assert bins[0].startswith("0–") and bins[-1].startswith(">"), bins  # in length order, not alphabetical
+    assert int(bins[1].split("–")[0]) == int(bins[0].split("–")[1]), bins
+    page.click("#datasets-preview-btn")
+    _wait_text(page, "#datasets-report", "trained on")
+    page.wait_for_function("document.querySelectorAll('#datasets-preview .token .text:not(.unlabeled)').length > 0",
+                           timeout=30_000)
+    trained = " ".join(page.locator("#datasets-preview .token .text:not(.unlabeled)").all_text_contents())
+    assert any(label in trained for label in ("positive", "negative", "neutral")), trained
+    _shot(page, "11-datasets")
+
+    # Training: the demo model starts from the preset that learns on it, and says why.
+    page.get_by_role("tab", name="Training").click()
+    page.wait_for_selector("#start-training")
+    note = _wait_text(page, "#training-model-note", "LoRA")
+    assert "tiny-demo" in note
+    assert page.input_value("#method input") == "full"
+    assert float(page.input_value("#learning-rate input")) == 1e-3
+    assert page.input_value("#batch-size input") == "16" and float(page.input_value("#epochs input")) == 1
+    _shot(page, "12-training-demo-preset")
+
+    # Runs: the run is in the table.
+    page.get_by_role("tab", name="Runs").click()
+    table = _wait_text(page, "#runs-table", run_id)
+    assert "completed" in table and "full" in table and "tiny-demo" in table
+    page.click("#runs-a input")
+    page.get_by_role("option", name=re.compile(run_id)).first.click()
+    page.click("#runs-details")
+    assert "train_loss" in _wait_text(page, "#runs-metrics", "train_loss")
+    page.wait_for_function("document.querySelectorAll('#runs-curves g.mark-line path').length >= 1", timeout=30_000)
+    _shot(page, "13-runs")
+
+    # Chat: "Talk to" follows the newest finished run while the user has not picked a source.
+    page.get_by_role("tab", name="Chat").click()
+    page.wait_for_function(f"document.querySelector('#chat-source input').value.includes('{run_id}')", timeout=30_000)
+    assert page.input_value("#chat-source input").startswith("run · ")
+
+    # Evaluate: four test rows, base vs fine-tuned.
+    page.get_by_role("tab", name="Evaluate").click()
+    page.wait_for_selector("#eval-run-button")
+    page.wait_for_function(f"document.querySelector('#eval-run input').value.includes('{run_id}')", timeout=30_000)
+    page.fill("#eval-limit input", "4")
+    page.press("#eval-limit input", "Tab")
+    page.click("#eval-run-button")
+    message = _wait_text(page, "#eval-message", "4 rows", timeout=120_000)
+    assert "❌" not in message, message
+    metrics = _wait_text(page, "#eval-metrics-table", "exact_match")
+    assert "loss" in metrics and "base" in metrics
+    _wait_text(page, "#eval-examples", "demo-reviews.jsonl:")
+    _shot(page, "14-evaluate")
+
+    # Rate: a session of three prompts, the run against its base; every click moves the summary.
+    page.get_by_role("tab", name="Rate").click()
+    page.wait_for_selector("#rate-create")
+    page.click("#rate-a input")
+    page.get_by_role("option", name=re.compile(r"^run · ")).first.click()
+    page.click("#rate-b input")
+    page.get_by_role("option", name=re.compile(r"^base of · ")).first.click()
+    page.fill("#rate-n input", "3")
+    page.press("#rate-n input", "Tab")
+    page.click("#rate-create")
+    _wait_text(page, "#rate-message", "Item 1 of 3", timeout=120_000)
+    assert page.input_value("#rate-prompt textarea").strip()
+    assert "0 rating(s) of 3" in _wait_text(page, "#rate-summary", "rating(s)")
+    for n, button in enumerate(("#rate-pick-a", "#rate-pick-tie", "#rate-pick-b"), start=1):
+        page.click(button)
+        _wait_text(page, "#rate-summary", f"{n} rating(s) of 3")
+    assert "Every item" in page.inner_text("#rate-message")
+    summary = page.inner_text("#rate-summary")
+    assert f"run:{run_id}" in summary and f"base:{run_id}" in summary
+    assert "33%" in summary  # one win each and one tie
+    assert "3/3" in page.input_value("#rate-session input")
+    _shot(page, "15-rate")
     page.close()

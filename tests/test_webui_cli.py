@@ -59,26 +59,67 @@ def test_upload_limits_and_no_overwrite(workspace, tmp_path):
         store_upload(ws, src, "data.jsonl")
 
 
-@pytest.mark.slow
-def test_ui_and_cli_runs_have_the_same_config(demo_ws):
+def test_ui_and_cli_runs_have_the_same_config(demo_ws, monkeypatch):
     """The UI builds its RunConfig with the engine's from_dict/validate from the form and runs
-    `tunestudio train --config`; the CLI builds it from flags. Same settings, same config.yaml."""
+    `tunestudio train --config`; the CLI builds it from flags. Same settings, same config.yaml.
+    Both train one step side by side (one thread each): config.yaml is written before training,
+    so the comparison needs no real training. A page re-attaching to the job gets the form back."""
+    import json
+    import subprocess
+    import sys
+
     from tunestudio import jobs
     from tunestudio.train import config as config_mod
-    from tunestudio.webui.tab_training import config_from_form, form_defaults
+    from tunestudio.webui.tab_training import config_from_form, form_defaults, job_form_values
 
+    monkeypatch.setenv("OMP_NUM_THREADS", "1")  # the job inherits it
     ws = Workspace(demo_ws)
-    values = {**form_defaults(config_mod), "epochs": 1, "max_steps": 1, "batch_size": 4, "name": "same"}
+    values = {**form_defaults(config_mod), "method": "full", "lr": 1e-3, "epochs": 1, "max_steps": 1,
+              "batch_size": 4, "name": "same"}
     cfg = config_from_form(config_mod, "tiny-demo", "demo-reviews.jsonl", values)
-    job = jobs.wait(ws, jobs.submit(ws, cfg).id, timeout=500)
+    job = jobs.submit(ws, cfg)
+    cli = subprocess.Popen(
+        [sys.executable, "-m", "tunestudio", "train", "--model", "tiny-demo", "--dataset", "demo-reviews.jsonl",
+         "--method", "full", "--lr", "1e-3", "--epochs", "1", "--max-steps", "1", "--batch-size", "4",
+         "--name", "same", "--json", "--workspace", str(demo_ws)],
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, cwd=demo_ws)
+    out, err = cli.communicate(timeout=300)
+    job = jobs.wait(ws, job.id, timeout=300)
     assert job.status == "finished", jobs.tail(job.log_path)
-    r = run_cli("train", "--model", "tiny-demo", "--dataset", "demo-reviews.jsonl", "--epochs", "1",
-                "--max-steps", "1", "--batch-size", "4", "--name", "same", "--json", ws=demo_ws, timeout=500)
-    assert r.returncode == 0, r.stderr
-    import json
-
-    cli_run = json.loads(r.stdout)["run_id"]
-    assert job.run_id != cli_run
+    assert cli.returncode == 0, err
+    cli_run = json.loads(out)["run_id"]
+    assert job.run_id and job.run_id != cli_run
     ui_yaml = (ws.runs_dir / job.run_id / "config.yaml").read_text()
     cli_yaml = (ws.runs_dir / cli_run / "config.yaml").read_text()
     assert ui_yaml == cli_yaml
+
+    names = list(form_defaults(config_mod))
+    restored_job, restored = job_form_values(ws, config_mod, names)
+    assert restored_job.id == job.id
+    assert restored["model"] == "tiny-demo" and restored["dataset"] == "demo-reviews.jsonl"
+    assert config_from_form(config_mod, restored.pop("model"), restored.pop("dataset"), restored) == cfg
+
+
+def test_demo_model_preset_and_chat_source(workspace):
+    """The Training tab starts the demo model from the preset that learns on it (full fine-tuning),
+    and goes back to the engine's defaults for another model unless the user changed a value."""
+    from tunestudio.demo import DEMO_PRESET
+    from tunestudio.train import config as config_mod
+    from tunestudio.webui.tab_chat import pick_source
+    from tunestudio.webui.tab_training import apply_preset, form_defaults, model_note_text, preset_for
+
+    assert set(DEMO_PRESET) <= set(form_defaults(config_mod))
+    config_mod.from_dict({"model": "tiny-demo", "dataset": "x.jsonl", **DEMO_PRESET}).validate()
+    assert preset_for("tiny-demo") == DEMO_PRESET and preset_for("other") is None
+    names = list(DEMO_PRESET)
+    assert apply_preset(config_mod, "tiny-demo", {}, names) == [DEMO_PRESET[n] for n in names]
+    defaults = form_defaults(config_mod)
+    back = apply_preset(config_mod, "other", {**DEMO_PRESET, "epochs": 5.0}, names)
+    assert back[names.index("method")] == defaults["method"] and back[names.index("lr")] == defaults["lr"]
+    assert back[names.index("epochs")] != defaults["epochs"]  # the user's own value is a skip, not a reset
+    assert "LoRA" in model_note_text("en", "tiny-demo") and "LoRA" not in model_note_text("en", "other")
+
+    opts = [("r2", "run:2"), ("r1", "run:1"), ("m", "model:tiny-demo")]
+    assert pick_source(opts, "model:tiny-demo", picked=False)["value"] == "run:2"
+    assert pick_source(opts, "run:1", picked=True)["value"] == "run:1"
+    assert pick_source(opts[2:], None, picked=False)["value"] == "model:tiny-demo"

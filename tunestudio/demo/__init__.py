@@ -19,3 +19,8 @@ def make_demo(ws: Workspace) -> dict:
     folder = ws.models_dir / MODEL_NAME
     created = write_model(folder, tokenizer_texts())
     return {"model": str(folder), "model_created": created, "datasets": write_datasets(ws.datasets_dir)}
+
+# What the web UI's Training tab starts from when the base model is the demo model. The demo
+# model is random-initialised: LoRA barely learns on it (its output layer stays random), while
+# full fine-tuning at this learning rate learns demo-reviews in one epoch (docs: PITFALLS.md).
+DEMO_PRESET = {"method": "full", "lr": 1e-3, "batch_size": 16, "epochs": 1}

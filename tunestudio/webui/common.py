@@ -101,5 +101,11 @@ def run_choices(ws: Workspace, finished_only: bool = False) -> list[tuple[str, s
     for r in list_runs(ws):
         if finished_only and r["status"] not in ("completed", "stopped"):
             continue
-        out.append((f"{r['name']} · {r['status']} · {r['id']}", r["id"]))
+        out.append((run_label(r), r["id"]))
     return out
+
+
+def run_label(r: dict) -> str:
+    """'name · status · id', without the name when the run has none (its name is then its id)."""
+    parts = [r["name"]] if r.get("name") and r["name"] != r["id"] else []
+    return " · ".join(parts + [r["status"], r["id"]])

@@ -145,6 +145,12 @@ def build(ctx: Context) -> None:
                     except StopIteration:
                         live.remove(i)
                 yield t(lang, "chat.talking_to", label=label), history, base_history, ""
+            # An empty bubble looks like a hang: say that the model answered with nothing.
+            empty = [tg for tg in targets[:len(streams)] if not _text(tg[-1]["content"]).strip()]
+            if empty:
+                for tg in empty:
+                    tg[-1] = {"role": "assistant", "content": t(lang, "chat.empty_reply")}
+                yield t(lang, "chat.talking_to", label=label), history, base_history, ""
         except Exception as e:
             yield error_text(lang, e), history, base_history, ""
 
@@ -152,10 +158,8 @@ def build(ctx: Context) -> None:
         show = bool(side_by_side) and bool(src) and src.startswith("run:")
         return gr.update(visible=show)
 
-    def refresh_sources(current):
-        now = choices(ws)
-        values = [v for _, v in now]
-        return gr.update(choices=now, value=current if current in values else (values[0] if values else None))
+    def refresh_sources(current, picked):
+        return gr.update(**pick_source(choices(ws), current, bool(picked)))
 
     inputs = [ctx.lang, source, side, message, chatbot, base_bot, system, max_new, temperature, top_p, top_k, rep]
     outputs = [note, chatbot, base_bot, message]
@@ -164,6 +168,23 @@ def build(ctx: Context) -> None:
     clear.click(lambda: ([], []), None, [chatbot, base_bot], api_visibility="private")
     side.change(toggle, [side, source], [base_bot], api_visibility="private")
     source.change(toggle, [side, source], [base_bot], api_visibility="private")
-    refresh.click(refresh_sources, [source], [source], api_visibility="private")
+    # Until the user picks a source, the list follows the newest finished run (a run that has just
+    # finished training is what people want to talk to); once they pick, their choice stays.
+    picked = gr.State(False)
+    source.input(lambda: True, None, [picked], api_visibility="private", queue=False)
+    refresh.click(refresh_sources, [source, picked], [source], api_visibility="private")
     if ctx.current_tab is not None:
-        ctx.current_tab.select(refresh_sources, [source], [source], api_visibility="private")
+        ctx.current_tab.select(refresh_sources, [source, picked], [source], api_visibility="private")
+    ctx.on_load(refresh_sources, [source, picked], [source])
+
+
+def pick_source(options: list[tuple[str, str]], current, picked: bool) -> dict:
+    """choices and value for the "Talk to" list: the user's pick while it exists, else the newest
+    finished run (options list runs newest first), else the first model."""
+    values = [v for _, v in options]
+    if picked and current in values:
+        value = current
+    else:
+        runs = [v for v in values if v.startswith("run:")]
+        value = runs[0] if runs else (current if current in values else (values[0] if values else None))
+    return {"choices": options, "value": value}

@@ -62,6 +62,11 @@ def files_table(ws, lang: str) -> pd.DataFrame:
     return pd.DataFrame(rows, columns=[t(lang, f"datasets.col.{c}") for c in ("name", "size", "modified")])
 
 
+def _table(df):
+    """The problems table: shown with rows, hidden without (an empty one shows only bare column numbers)."""
+    return gr.update(value=df, visible=df is not None and len(df) > 0)
+
+
 def build(ctx: Context) -> None:
     ws = ctx.ws
     model = ctx.shared.get("model")
@@ -95,7 +100,7 @@ def build(ctx: Context) -> None:
         for b, k in ((check_btn, "check"), (clean_btn, "clean"), (stats_btn, "stats")):
             ctx.tr(b, value=f"datasets.{k}")
     report = gr.Markdown(elem_id="datasets-report")
-    problems = gr.Dataframe(interactive=False, elem_id="datasets-problems", wrap=True)
+    problems = gr.Dataframe(interactive=False, elem_id="datasets-problems", wrap=True, visible=False)
     histogram = gr.BarPlot(x="tokens", y="rows", elem_id="datasets-histogram", label=t(DEFAULT, "datasets.histogram"),
                            sort=None, height=260)
     ctx.tr(histogram, label="datasets.histogram")
@@ -134,28 +139,28 @@ def build(ctx: Context) -> None:
         lang = lang or DEFAULT
         fn = optional("tunestudio.data.check", "check_dataset", ctx)
         if fn is None:
-            return not_available(lang, "tunestudio.data.check.check_dataset"), None, None
+            return not_available(lang, "tunestudio.data.check.check_dataset"), _table(None), None
         try:
             rep = fn(ws, name, model=model_name or None)
         except Exception as e:
-            return error_text(lang, e), None, None
+            return error_text(lang, e), _table(None), None
         out = rep.to_json()
         head = t(lang, "datasets.check_ok" if not out["errors"] else "datasets.check_errors",
                  rows=out["rows"], format=out["format"] or "?", errors=len(out["errors"]),
                  warnings=len(out["warnings"]))
         rows = [{t(lang, "datasets.col.kind"): t(lang, "datasets.error"), **p} for p in out["errors"]]
         rows += [{t(lang, "datasets.col.kind"): t(lang, "datasets.warning"), **p} for p in out["warnings"]]
-        return head, pd.DataFrame(rows) if rows else None, None
+        return head, _table(pd.DataFrame(rows) if rows else None), None
 
     def on_clean(lang, name):
         lang = lang or DEFAULT
         fn = optional("tunestudio.data.clean", "clean_dataset", ctx)
         if fn is None:
-            return not_available(lang, "tunestudio.data.clean.clean_dataset"), None, None, gr.skip()
+            return not_available(lang, "tunestudio.data.clean.clean_dataset"), _table(None), None, gr.skip()
         try:
             results = fn(ws, name)
         except Exception as e:
-            return error_text(lang, e), None, None, gr.skip()
+            return error_text(lang, e), _table(None), None, gr.skip()
         lines, rows = [], []
         for r in results:
             removed = ", ".join(f"{k} {v}" for k, v in r.removed.items()) or "—"
@@ -163,17 +168,18 @@ def build(ctx: Context) -> None:
                            kept=r.kept, removed=removed, report=r.report.name))
             rows += [rm.to_dict() for rm in r.removals]
         now = ws.list_datasets()
-        return "\n\n".join(lines), pd.DataFrame(rows) if rows else None, None, gr.update(choices=now)
+        return "\n\n".join(lines), _table(pd.DataFrame(rows) if rows else None), None, gr.update(choices=now)
 
-    def on_stats(lang, name, model_name):
+    def on_stats(lang, name, model_name, length):
         lang = lang or DEFAULT
         fn = optional("tunestudio.data.stats", "stats_dataset", ctx)
         if fn is None:
-            return not_available(lang, "tunestudio.data.stats.stats_dataset"), None, None
+            return not_available(lang, "tunestudio.data.stats.stats_dataset"), _table(None), None
         try:
-            s = fn(ws, name, model=model_name or None)
+            # The cutoff is the max length set here (the preview's too), not the model's context.
+            s = fn(ws, name, model=model_name or None, max_length=int(length) if length else None)
         except Exception as e:
-            return error_text(lang, e), None, None
+            return error_text(lang, e), _table(None), None
         length = s["length"]
         text = t(lang, "datasets.stats_summary", rows=s["rows"], unit=s["unit"], min=length["min"],
                  mean=length["mean"], median=length["median"], p95=length["p95"], max=length["max"],
@@ -184,7 +190,9 @@ def build(ctx: Context) -> None:
             text += "\n\n" + "\n".join(f"- ⚠️ {w}" for w in s["warnings"])
         bins = [{"tokens": (f"> {b['lo']}" if b["over_cutoff"] else f"{b['lo']}–{b['hi']}"), "rows": b["count"]}
                 for b in s["histogram"]]
-        return text, None, pd.DataFrame(bins, columns=["tokens", "rows"])
+        # The bins in length order (the plot sorts text labels alphabetically otherwise: 0–52, 104–156, 52–104).
+        return text, _table(None), gr.update(value=pd.DataFrame(bins, columns=["tokens", "rows"]),
+                                             sort=[b["tokens"] for b in bins])
 
     def on_preview(lang, name, model_name, row_no, length):
         lang = lang or DEFAULT
@@ -215,7 +223,8 @@ def build(ctx: Context) -> None:
     store.click(on_store, [ctx.lang, upload, save_as], [message, pick, table], api_visibility="private")
     check_btn.click(on_check, [ctx.lang, pick, model_in], [report, problems, histogram], api_visibility="private")
     clean_btn.click(on_clean, [ctx.lang, pick], [report, problems, histogram, pick], api_visibility="private")
-    stats_btn.click(on_stats, [ctx.lang, pick, model_in], [report, problems, histogram], api_visibility="private")
+    stats_btn.click(on_stats, [ctx.lang, pick, model_in, max_len], [report, problems, histogram],
+                    api_visibility="private")
     preview_btn.click(on_preview, [ctx.lang, pick, model_in, row, max_len], [report, preview], api_visibility="private")
 
     def wire_lists(ctx: Context):

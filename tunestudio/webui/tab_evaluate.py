@@ -122,13 +122,16 @@ def build(ctx: Context) -> None:
             {k: _num(v) if not isinstance(v, dict) else ", ".join(f"{a}={_num(b)}" for a, b in v.items())
              for k, v in r.items()} for r in rows])
 
-    def refresh(current):
+    def refresh(current, picked):
         opts = run_choices(ws, finished_only=True)
         ids = [v for _, v in opts]
-        return gr.update(choices=opts, value=current if current in ids else (ids[0] if ids else None))
+        # The newest finished run until the user picks one; then their pick while it exists.
+        return gr.update(choices=opts, value=current if picked and current in ids else (ids[0] if ids else None))
 
     go.click(on_run, [ctx.lang, run, split, limit, metrics, custom, compare_base],
              [message, metric_table, examples, files], api_visibility="private")
     bench_go.click(on_bench, [ctx.lang, bench_models, bench_data], [bench_msg, leaderboard], api_visibility="private")
     if ctx.current_tab is not None:
-        ctx.current_tab.select(refresh, [run], [run], api_visibility="private")
+        picked = gr.State(False)
+        run.input(lambda: True, None, [picked], api_visibility="private", queue=False)
+        ctx.current_tab.select(refresh, [run, picked], [run], api_visibility="private")

@@ -21,7 +21,39 @@ def sources(ws) -> list[tuple[str, str]]:
 def session_choices(ratings, ws) -> list[tuple[str, int]]:
     if not ws.db_path.is_file():
         return []
-    return [(f"#{s['id']} {s['name'] or ''} · {s['rated']}/{s['items']}", s["id"]) for s in ratings.list_sessions(ws)]
+    return [(" · ".join(x for x in (f"#{s['id']}", s["name"] or "", f"{s['rated']}/{s['items']}") if x), s["id"])
+            for s in ratings.list_sessions(ws)]
+
+
+def prompt_text(prompt) -> str:
+    """A stored prompt as the rater reads it (sessions store display text; older ones may hold messages)."""
+    if isinstance(prompt, str):
+        return prompt
+    return "\n".join(m["content"] if m.get("role") == "user" else f"[{m.get('role')}] {m.get('content')}"
+                     for m in prompt or [])
+
+
+def summary_markdown(lang: str, s: dict) -> str:
+    """The win-rate summary as a table (ratings.format_summary is the CLI's plain text)."""
+    def pct(v):
+        return "–" if v is None else f"{v:.0%}"
+
+    def ci(c):
+        return "–" if not c else f"{c[0]:.0%}–{c[1]:.0%}"
+
+    head = t(lang, "rate.summary_head", id=s["session_id"], ratings=s["ratings"], items=s["items"])
+    cols = [t(lang, f"rate.col.{c}") for c in ("source", "wins", "share", "ci")]
+    rows = [(s["a_label"], s["wins_a"], pct(s["win_rate_a"]), ci(s["win_rate_a_ci95"])),
+            (s["b_label"], s["wins_b"], pct(s["win_rate_b"]), ci(s["win_rate_b_ci95"])),
+            (t(lang, "rate.tie"), s["ties"], pct(s["tie_rate"]), "–")]
+    table = ["| " + " | ".join(cols) + " |", "|" + "---|" * len(cols)]
+    table += ["| " + " | ".join(f"`{c}`" if i == 0 and k < 2 else str(c) for i, c in enumerate(r)) + " |"
+              for k, r in enumerate(rows)]
+    text = head + "\n\n" + "\n".join(table)
+    if s.get("preference_a") is not None:
+        text += "\n\n" + t(lang, "rate.preference", label=f"`{s['a_label']}`",
+                             share=f"{s['preference_a']:.0%} ({ci(s.get('preference_a_ci95'))})")
+    return text
 
 
 def build(ctx: Context) -> None:
@@ -78,13 +110,13 @@ def build(ctx: Context) -> None:
             return t(lang, "rate.pick_session"), "", "", "", None, ""
         try:
             it = ratings.next_item(ws, int(sid))
-            summary = ratings.format_summary(ratings.summary(ws, int(sid)))
+            summary = summary_markdown(lang, ratings.summary(ws, int(sid)))
         except Exception as e:
             return error_text(lang, e), "", "", "", None, ""
         if it is None:
             return t(lang, "rate.all_done"), "", "", "", None, summary
-        progress = t(lang, "rate.progress", done=it["done"], total=it["total"])
-        return progress, ratings._display(it["prompt"]), it["a"], it["b"], it["item"], summary
+        progress = t(lang, "rate.progress", item=it["item"] + 1, done=it["done"], total=it["total"])
+        return progress, prompt_text(it["prompt"]), it["a"], it["b"], it["item"], summary
 
     def on_create(lang, sa, sb, dataset, count, label):
         lang = lang or DEFAULT
@@ -109,13 +141,24 @@ def build(ctx: Context) -> None:
             return show_next(lang, sid)[:5] + ("",)
         return handler
 
+    def after_rating(lang, sid):
+        # The summary, and the session list's "rated/items" counts, follow each rating.
+        if sid is None:
+            return "", gr.skip()
+        return show_next(lang, sid)[5], gr.update(choices=session_choices(ratings, ws))
+
     view = [message, prompt, answer_a, answer_b, item, result]
     create.click(on_create, [ctx.lang, a, b, data, n, name], [message, session], api_visibility="private")
     session.change(show_next, [ctx.lang, session], view, api_visibility="private")
-    refresh.click(lambda: (gr.update(choices=session_choices(ratings, ws)), gr.update(choices=sources(ws))),
-                  None, [session, a], api_visibility="private")
+    def refresh_lists():
+        src_now = sources(ws)
+        return gr.update(choices=session_choices(ratings, ws)), gr.update(choices=src_now), gr.update(choices=src_now)
+
+    refresh.click(refresh_lists, None, [session, a, b], api_visibility="private")
+    if ctx.current_tab is not None:  # runs finished since the page opened become sources
+        ctx.current_tab.select(refresh_lists, None, [session, a, b], api_visibility="private")
     for btn, choice in ((pick_a, "A"), (tie, "tie"), (pick_b, "B")):
         btn.click(rate(choice), [ctx.lang, session, item, comment], [message, prompt, answer_a, answer_b, item, comment],
                   api_visibility="private").then(
-            lambda lang, sid: show_next(lang, sid)[5] if sid is not None else "", [ctx.lang, session], [result],
-            api_visibility="private")
+            after_rating, [ctx.lang, session], [result, session], api_visibility="private")
+

@@ -15,7 +15,7 @@ import gradio as gr
 import pandas as pd
 
 from tunestudio import jobs
-from tunestudio.webui.common import Context, download_copy, error_text, not_available, optional
+from tunestudio.webui.common import Context, download_copy, error_text, not_available, optional, run_label
 from tunestudio.webui.i18n import DEFAULT, t
 
 
@@ -35,18 +35,32 @@ def table(ws, lang: str) -> pd.DataFrame:
         return pd.DataFrame(columns=headers)
     rows = []
     for r in query.runs_table(ws)["runs"]:
-        values = [r["name"], r["status"], r.get("base_model"), r.get("method"), r.get("dataset"),
+        values = [r["name"], r["status"], _model_name(ws, r.get("base_model")), r.get("method"), r.get("dataset"),
                   r.get("best_eval_loss"), ", ".join(f"{k} {_fmt(v)}" for k, v in (r.get("metrics") or {}).items()),
                   r.get("parent_id") or "", r["id"], time.strftime("%Y-%m-%d %H:%M", time.localtime(r["created_at"]))]
         rows.append([_fmt(v) if not isinstance(v, str) else v for v in values])
     return pd.DataFrame(rows, columns=headers)
 
 
+def _model_name(ws, path):
+    """A base model under the workspace's models/ by its folder name (what the Model tab lists)."""
+    from pathlib import Path
+
+    if path and Path(path).parent == ws.models_dir.resolve():
+        return Path(path).name
+    return path
+
+
+def _shown(df):
+    """A result table: shown with rows, hidden without (an empty one shows only bare column numbers)."""
+    return gr.update(value=df, visible=df is not None and len(df) > 0)
+
+
 def run_options(ws) -> list[tuple[str, str]]:
     query = optional("tunestudio.runs.query")
     if query is None:
         return []
-    return [(f"{r['name']} · {r['status']} · {r['id']}", r["id"]) for r in query.runs_table(ws)["runs"]]
+    return [(run_label(r), r["id"]) for r in query.runs_table(ws)["runs"]]
 
 
 def loss_curves(ws, lang: str, runs: list[tuple[str, str]]) -> pd.DataFrame | None:
@@ -86,8 +100,8 @@ def build(ctx: Context) -> None:
         ctx.tr(merge, label="runs.merge")
     message = gr.Markdown(elem_id="runs-message")
     differences = gr.Dataframe(interactive=False, elem_id="runs-differences", wrap=True,
-                               label=t(DEFAULT, "runs.differences"))
-    metrics = gr.Dataframe(interactive=False, elem_id="runs-metrics", label=t(DEFAULT, "runs.metrics"))
+                               label=t(DEFAULT, "runs.differences"), visible=False)
+    metrics = gr.Dataframe(interactive=False, elem_id="runs-metrics", label=t(DEFAULT, "runs.metrics"), visible=False)
     curves = gr.LinePlot(x="step", y="loss", color="series", elem_id="runs-curves", label=t(DEFAULT, "runs.curves"),
                          height=300)
     download = gr.File(label=t(DEFAULT, "runs.download"), elem_id="runs-download", interactive=False)
@@ -103,11 +117,11 @@ def build(ctx: Context) -> None:
     def on_compare(lang, a, b):
         lang = lang or DEFAULT
         if not a or not b:
-            return t(lang, "runs.pick_two"), None, None, None
+            return t(lang, "runs.pick_two"), _shown(None), _shown(None), None
         try:
             cmp = query.compare_runs(ws, a, b)
         except Exception as e:
-            return error_text(lang, e), None, None, None
+            return error_text(lang, e), _shown(None), _shown(None), None
         la, lb = f"A:{cmp['a']['name']}", f"B:{cmp['b']['name']}"
         head = t(lang, "runs.compared", a=la, b=lb, same=t(lang, "runs.same_data" if cmp["same_data"] else "runs.other_data"),
                  n=len(cmp["config_differences"]), same_keys=cmp["same_config_keys"])
@@ -115,17 +129,17 @@ def build(ctx: Context) -> None:
                              columns=["key", "A", "B"])
         rows = [{"key": m["key"], "A": _fmt(m["a"]), "B": _fmt(m["b"]), "Δ (B−A)": _fmt(m["delta"])}
                 for m in cmp["metrics"] + [{**e, "key": f"test_{e['key']}"} for e in cmp["evaluation"]]]
-        return head, diffs, pd.DataFrame(rows, columns=["key", "A", "B", "Δ (B−A)"]), \
+        return head, _shown(diffs), _shown(pd.DataFrame(rows, columns=["key", "A", "B", "Δ (B−A)"])), \
             loss_curves(ws, lang, [(la, cmp["a"]["id"]), (lb, cmp["b"]["id"])])
 
     def on_details(lang, a):
         lang = lang or DEFAULT
         if not a:
-            return t(lang, "runs.pick_one"), None, None, None
+            return t(lang, "runs.pick_one"), _shown(None), _shown(None), None
         try:
             d = query.run_details(ws, a)
         except Exception as e:
-            return error_text(lang, e), None, None, None
+            return error_text(lang, e), _shown(None), _shown(None), None
         lin = d.get("lineage") or {}
         chain = [f"{p['name']} ({p['status']})" for p in reversed(lin.get("parents") or [])] + [f"**{d['name']}**"]
         children = ", ".join(f"{c['name']} ({c['status']})" for c in lin.get("children") or []) or "—"
@@ -139,7 +153,7 @@ def build(ctx: Context) -> None:
             text += "\n\n" + "\n".join(f"- ⚠️ {w}" for w in d["warnings"] if w)
         cfg = pd.DataFrame([{"key": k, "A": _fmt(v)} for k, v in (d.get("config") or {}).items()], columns=["key", "A"])
         mets = pd.DataFrame([{"key": k, "A": _fmt(v)} for k, v in (d.get("metrics") or {}).items()], columns=["key", "A"])
-        return text, cfg, mets, loss_curves(ws, lang, [(d["name"], d["id"])])
+        return text, _shown(cfg), _shown(mets), loss_curves(ws, lang, [(d["name"], d["id"])])
 
     def on_resume(lang, a):
         lang = lang or DEFAULT

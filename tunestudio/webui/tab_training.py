@@ -61,9 +61,12 @@ def _choices(f, config_mod) -> list | None:
     return list(choices) if choices else None
 
 
-def _input_for(f, config_mod, ctx: Context, run_list: list):
-    """One Gradio input for a RunConfig field, labelled and helped in the current language."""
+def _input_for(f, config_mod, ctx: Context, run_list: list, initial: dict | None = None):
+    """One Gradio input for a RunConfig field, labelled and helped in the current language;
+    `initial` holds values to start from instead of the engine's defaults (the demo preset)."""
     kind, default = _kind(f), _default(f)
+    if initial and f.name in initial:
+        default = initial[f.name]
     common = dict(label=_label(DEFAULT, f.name), info=_help(DEFAULT, f), elem_id=ELEM_IDS.get(f.name, f"param-{f.name.replace('_', '-')}"))
     choices = _choices(f, config_mod)
     if f.name == "from_run":
@@ -100,6 +103,8 @@ def build(ctx: Context) -> None:
     by_name = {f.name: f for f in all_fields}
     inputs: dict[str, gr.components.Component] = {}
     runs_now = run_choices(ws, finished_only=True)
+    # The form starts from the demo preset when the page opens on the demo model.
+    initial = preset_for(getattr(model_select, "value", None)) or {}
 
     with gr.Row():
         datasets = ws.list_datasets()
@@ -109,15 +114,15 @@ def build(ctx: Context) -> None:
         ctx.tr(dataset, label="training.dataset", info="training.dataset_info")
         refresh = gr.Button(t(DEFAULT, "common.refresh"), scale=0, min_width=100)
         ctx.tr(refresh, value="common.refresh")
-        model_note = gr.Markdown()
+        model_note = gr.Markdown(elem_id="training-model-note")
     ctx.shared["training_dataset"] = dataset
 
     with gr.Row():
         for name in MAIN[:4]:
-            inputs[name] = _input_for(by_name[name], config_mod, ctx, runs_now)
+            inputs[name] = _input_for(by_name[name], config_mod, ctx, runs_now, initial)
     with gr.Row():
         for name in MAIN[4:]:
-            inputs[name] = _input_for(by_name[name], config_mod, ctx, runs_now)
+            inputs[name] = _input_for(by_name[name], config_mod, ctx, runs_now, initial)
 
     with gr.Accordion(t(DEFAULT, "training.advanced"), open=False) as advanced:
         ctx.tr(advanced, label="training.advanced")
@@ -131,7 +136,7 @@ def build(ctx: Context) -> None:
             for i in range(0, len(fs), 3):
                 with gr.Row():
                     for f in fs[i:i + 3]:
-                        inputs[f.name] = _input_for(f, config_mod, ctx, runs_now)
+                        inputs[f.name] = _input_for(f, config_mod, ctx, runs_now, initial)
 
     memory = gr.Markdown(elem_id="memory-estimate")
     with gr.Row():
@@ -227,9 +232,31 @@ def build(ctx: Context) -> None:
         comp.change(estimate, mem_inputs, [memory], api_visibility="private")
     ctx.on_load(estimate, mem_inputs, [memory])
     if model_select is not None:
-        note = lambda lang, m: t(lang or DEFAULT, "training.model_note", model=m or "—")  # noqa: E731
-        model_select.change(note, [ctx.lang, model_select], [model_note], api_visibility="private")
-        ctx.on_load(note, [ctx.lang, model_select], [model_note])
+        model_select.change(model_note_text, [ctx.lang, model_select], [model_note], api_visibility="private")
+        ctx.on_load(model_note_text, [ctx.lang, model_select], [model_note])
+        # Only a user's pick applies the preset (`input`, not `change`): a form restored from a job on
+        # reload also sets the model, and must keep the job's values.
+        preset_names = [n for n in preset_fields() if n in inputs]
+        preset_inputs = [inputs[n] for n in preset_names]
+
+        def on_model_pick(m, *current):
+            return apply_preset(config_mod, m, dict(zip(preset_names, current)), preset_names)
+
+        model_select.input(on_model_pick, [model_select, *preset_inputs], preset_inputs, api_visibility="private")
+
+    # A reloaded page (or a second browser) shows the settings of the job it re-attaches to.
+    restore_outputs = ([model_select] if model_select is not None else []) + [dataset, *components, message]
+
+    def on_restore(lang):
+        lang = lang or DEFAULT
+        job, values = job_form_values(ws, config_mod, names)
+        if values is None:
+            return [gr.skip()] * len(restore_outputs)
+        head = [values.pop("model")] if model_select is not None else []
+        head.append(values.pop("dataset"))
+        return head + [values[n] for n in names] + [t(lang, "training.restored", job=job.id)]
+
+    ctx.on_load(on_restore, [ctx.lang], restore_outputs)
     ctx.shared["dataset_lists"] = ctx.shared.get("dataset_lists", []) + [dataset]
     ctx.shared["run_lists"] = ctx.shared.get("run_lists", []) + [inputs["from_run"]]
 
@@ -250,6 +277,79 @@ def config_from_form(config_mod, model: str, dataset: str, values: dict):
             value = "" if _kind(f) == "str" else _default(f)
         out[name] = value
     return config_mod.from_dict(out, source="web UI").validate()
+
+
+def preset_for(model) -> dict | None:
+    """The Training tab's starting values for `model`: the demo preset for the demo model, else None."""
+    from tunestudio.demo import DEMO_PRESET, MODEL_NAME
+
+    return dict(DEMO_PRESET) if model == MODEL_NAME else None
+
+
+def preset_fields() -> list[str]:
+    from tunestudio.demo import DEMO_PRESET
+
+    return list(DEMO_PRESET)
+
+
+def apply_preset(config_mod, model, current: dict, names: list[str]) -> list:
+    """Updates of the preset fields when the user picks `model`: the demo preset for the demo model;
+    leaving it, the engine's defaults again, but only where the form still holds the preset (a
+    value the user typed stays)."""
+    preset = preset_for(model)
+    if preset is not None:
+        return [preset[n] for n in names]
+    from tunestudio.demo import DEMO_PRESET
+
+    defaults = form_defaults(config_mod)
+    out = []
+    for n in names:
+        value = current.get(n)
+        still_preset = value == DEMO_PRESET[n] or (isinstance(value, (int, float)) and not isinstance(value, bool)
+                                                  and isinstance(DEMO_PRESET[n], (int, float))
+                                                  and float(value) == float(DEMO_PRESET[n]))
+        out.append(defaults[n] if still_preset else gr.skip())
+    return out
+
+
+def model_note_text(lang, model) -> str:
+    """The base-model line above the form, and why the demo model starts from the preset."""
+    lang = lang or DEFAULT
+    text = t(lang, "training.model_note", model=model or "—")
+    preset = preset_for(model)
+    if preset is not None:
+        text += "\n\n" + t(lang, "training.demo_preset", **preset)
+    return text
+
+
+def job_form_values(ws, config_mod, names: list[str]):
+    """(job, {field: form value, plus model and dataset}) from the config of the job a page
+    re-attaches to (the running one, else the newest): the job's own config file, else its run's
+    config.yaml. (None, None) when there is no such job or its config cannot be read."""
+    import yaml
+
+    job = jobs.latest_job(ws)
+    if job is None:
+        return None, None
+    paths = [p for p in (job.config_path,) if p]
+    if job.run_id:
+        paths.append(str(ws.runs_dir / job.run_id / "config.yaml"))
+    for path in paths:
+        try:
+            cfg = config_mod.load_config(path).to_dict()
+        except Exception:  # gone or unreadable: try the next one
+            continue
+        by_name = config_mod.fields_by_name()
+        values = {"model": cfg.get("model") or None, "dataset": cfg.get("dataset") or None}
+        for n in names:
+            v = cfg.get(n, _default(by_name[n]))
+            if _kind(by_name[n]) == "list":
+                v = yaml.safe_dump(v) if v else ""
+            elif n == "from_run":
+                v = v or None
+            values[n] = v
+        return job, values
+    return None, None
 
 
 def form_defaults(config_mod) -> dict:
