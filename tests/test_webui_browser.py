@@ -114,11 +114,12 @@ def test_train_reload_chat_and_language(server, browser):
     page.wait_for_selector("#start-training")
     assert page.input_value("#dataset-select input") == "demo-reviews.jsonl"
     page.fill("#epochs input", "1")
-    # Keep the run short on a shared CPU: a few steps, with several validation points.
+    # One real epoch with the demo preset (full fine-tuning, lr 1e-3, batch 16: 100 steps), with
+    # several validation points, so the chat below talks to a model that has learnt the task.
     page.get_by_text("Advanced options").click()
-    for elem, value in (("param-max-steps", "4"), ("param-eval-steps", "2"), ("param-logging-steps", "1")):
+    for elem, value in (("param-eval-steps", "20"), ("param-logging-steps", "5")):
         page.fill(f"#{elem} input", value)
-    page.locator("#batch-size input").fill("4")
+    page.locator("#batch-size input").fill("16")
     page.locator("#batch-size input").press("Tab")
     _shot(page, "02-training-form")
     page.click("#start-training")
@@ -137,11 +138,11 @@ def test_train_reload_chat_and_language(server, browser):
     page.wait_for_function("document.querySelector('#training-progress').innerText.includes('loss')", timeout=30_000)
     # ... and the form shows that job's settings again, not the defaults.
     page.wait_for_function(f"document.querySelector('#training-message').innerText.includes('{job}')", timeout=30_000)
-    assert page.input_value("#batch-size input") == "4"
+    assert page.input_value("#batch-size input") == "16"
     assert page.input_value("#dataset-select input") == "demo-reviews.jsonl"
     page.get_by_text("Advanced options").click()  # folded after a reload: its inputs are not in the page
-    page.wait_for_selector("#param-max-steps input")
-    assert page.input_value("#param-max-steps input") == "4"
+    page.wait_for_selector("#param-eval-steps input")
+    assert page.input_value("#param-eval-steps input") == "20"
     _shot(page, "04-after-reload")
 
     page.wait_for_function("document.querySelector('#training-status').innerText.includes('completed')",
@@ -158,11 +159,16 @@ def test_train_reload_chat_and_language(server, browser):
     page.wait_for_selector("#chat-input")
     page.click("#chat-source input")
     page.get_by_role("option", name=re.compile(r"^run · ")).first.click()
-    page.fill("#chat-input textarea", "The battery died after two days.")
+    # The task as it was trained (system prompt + a review it never saw): the reply is the label.
+    page.get_by_text("Sampling settings").click()
+    page.fill("#chat-system textarea", "Classify the review as positive, negative or neutral.")
+    page.fill("#chat-input textarea", "The kettle arrived on time and looks flimsy. Would not buy again.")
     page.press("#chat-input textarea", "Enter")
-    page.wait_for_function(
-        "(() => { const m = document.querySelectorAll('#chatbot .message-row.bot-row, #chatbot [data-testid=\"bot\"]');"
-        " return m.length > 0 && m[m.length - 1].innerText.trim().length > 0; })()", timeout=180_000)
+    last_bot = ("(() => { const m = document.querySelectorAll('#chatbot .message-row.bot-row, #chatbot [data-testid=\"bot\"]');"
+                " return m.length ? m[m.length - 1].innerText.trim() : ''; })()")
+    page.wait_for_function(f"{last_bot}.length > 0", timeout=180_000)
+    page.wait_for_timeout(1000)  # let the stream finish
+    assert page.evaluate(last_bot) == "negative"
     _shot(page, "06-chat")
 
     # Tetum, at run time.
