@@ -13,9 +13,9 @@ from __future__ import annotations
 import statistics
 from dataclasses import dataclass, field
 
-from tunestudio.data.load import LoadResult, Problem, load_file, normalize_format, parse_mapping
+from tunestudio.data.load import LoadResult, Problem
 from tunestudio.data.records import Record
-from tunestudio.data.split import leakage_warnings, resolve_dataset
+from tunestudio.data.split import leakage_warnings, load_dataset
 from tunestudio.data.stats import count_tokens, default_max_length, load_tokenizer, record_text, row_key
 
 LONG_FACTOR = 10        # a row this many times the median length ...
@@ -68,15 +68,11 @@ def check_dataset(ws, dataset: str, fmt: str | None = None, mapping=None, model:
                   max_length: int | None = None, separator: str | None = None) -> CheckReport:
     """Load every file of `dataset` and report its errors and warnings (raises only for a
     dataset that cannot be found or a bad option)."""
-    fmt = normalize_format(fmt)
-    mapping = parse_mapping(mapping)
-    files = resolve_dataset(ws, dataset)
+    files, results = load_dataset(ws, dataset, fmt, mapping, separator)
     tokenizer = load_tokenizer(ws, model) if model else None
     if tokenizer is not None and not max_length:
         max_length = default_max_length(tokenizer)
     unit = "tokens" if tokenizer is not None else "characters"
-
-    results = {key: load_file(path, fmt=fmt, mapping=mapping, separator=separator) for key, path in files.items()}
     errors = [p for r in results.values() for p in r.errors]
     warnings = [p for r in results.values() for p in r.warnings]
     records = [rec for r in results.values() for rec in r.records]

@@ -213,13 +213,21 @@ def leakage_warnings(parts: dict[str, list[Record]], limit: int = LEAKS_LISTED) 
     return out
 
 
-def _load_all(ws, files: dict[str, Path], fmt, mapping, separator) -> dict[str, LoadResult]:
-    results = {key: load_file(path, fmt=fmt, mapping=mapping, separator=separator) for key, path in files.items()}
+def load_dataset(ws, dataset: str, fmt: str | None = None, mapping=None,
+                 separator: str | None = None) -> tuple[dict[str, Path], dict[str, LoadResult]]:
+    """Every file of `dataset` (one file, or the files of a split set) and what loading it gave.
+    Bad rows are in each result's `errors`; only an unknown dataset or a bad option raises."""
+    fmt = normalize_format(fmt)
+    mapping = parse_mapping(mapping)
+    files = resolve_dataset(ws, dataset)
+    return files, {key: load_file(path, fmt=fmt, mapping=mapping, separator=separator) for key, path in files.items()}
+
+
+def _raise_on_errors(results: dict[str, LoadResult]) -> None:
     errors = [p for r in results.values() for p in r.errors]
     if errors:
         raise UserError(f"the dataset has {len(errors)} error(s) (`tunestudio data check` lists them, "
                         f"`tunestudio data clean` drops those rows):\n" + format_problems(errors))
-    return results
 
 
 def load_splits(ws, dataset: str, val_split: float = 0.1, test_split: float = 0.1, seed: int = 42,
@@ -229,10 +237,8 @@ def load_splits(ws, dataset: str, val_split: float = 0.1, test_split: float = 0.
     test_split = _check_fraction("test-split", test_split)
     if val_split + test_split >= 1:
         raise UserError(f"--val-split {val_split} + --test-split {test_split} leave nothing to train on")
-    fmt = normalize_format(fmt)
-    mapping = parse_mapping(mapping)
-    files = resolve_dataset(ws, dataset)
-    results = _load_all(ws, files, fmt, mapping, separator)
+    files, results = load_dataset(ws, dataset, fmt, mapping, separator)
+    _raise_on_errors(results)
 
     # Rows of the file that is carved: the one file, or the train file of a split set.
     base_key = "all" if "all" in files else "train"
@@ -301,5 +307,7 @@ def splits_from_info(ws, info: dict) -> Splits:
             raise UserError(f"{f['path']} changed since the split was made (its sha256 differs): "
                             "the same rows cannot be guaranteed; use a new split (a new run) or restore the file")
         files[key] = path
-    results = _load_all(ws, files, info.get("format"), info.get("mapping"), info.get("separator"))
+    results = {key: load_file(path, fmt=info.get("format"), mapping=info.get("mapping"),
+                              separator=info.get("separator")) for key, path in files.items()}
+    _raise_on_errors(results)
     return _build(results, info)

@@ -155,16 +155,12 @@ def stats_dataset(ws, dataset: str, fmt: str | None = None, mapping=None, model:
                   max_length: int | None = None, separator: str | None = None, bins: int = 10) -> dict:
     """`compute_stats` over every usable row of `dataset` (all files of a split set), plus the
     number of rows skipped for errors (`data check` lists them)."""
-    from tunestudio.data.load import load_file, normalize_format, parse_mapping
-    from tunestudio.data.split import resolve_dataset
+    from tunestudio.data.split import load_dataset
 
-    fmt = normalize_format(fmt)
-    mapping = parse_mapping(mapping)
-    files = resolve_dataset(ws, dataset)
+    files, results = load_dataset(ws, dataset, fmt, mapping, separator)
     tokenizer = load_tokenizer(ws, model) if model else None
     if tokenizer is not None and not max_length:
         max_length = default_max_length(tokenizer)
-    results = {key: load_file(path, fmt=fmt, mapping=mapping, separator=separator) for key, path in files.items()}
     records = [rec for r in results.values() for rec in r.records]
     if not records:
         problems = [str(p) for r in results.values() for p in r.errors[:3]]
@@ -207,17 +203,13 @@ def preview_dataset(ws, dataset: str, model: str, row: int = 1, max_length: int 
     `tunestudio.data.encode.render_preview` turns `tokens` into text.
     """
     from tunestudio.data.encode import encode, preview
-    from tunestudio.data.load import load_file, normalize_format, parse_mapping
-    from tunestudio.data.split import resolve_dataset
+    from tunestudio.data.split import load_dataset
 
-    fmt = normalize_format(fmt)
-    mapping = parse_mapping(mapping)
     if max_length is None:
         max_length = training_max_length()
     if max_length < 1:
         raise UserError(f"--max-length must be at least 1 token, got {max_length}")
-    files = resolve_dataset(ws, dataset)
-    results = {key: load_file(path, fmt=fmt, mapping=mapping, separator=separator) for key, path in files.items()}
+    _, results = load_dataset(ws, dataset, fmt, mapping, separator)
     records = [rec for r in results.values() for rec in r.records]
     errors = sum(len(r.errors) for r in results.values())
     if not records:
