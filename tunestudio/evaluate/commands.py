@@ -144,7 +144,6 @@ def cmd_eval(args, ws):
 # ---- chat ---------------------------------------------------------------------------------------
 
 def cmd_chat(args, ws):
-    import time
 
     from tunestudio.cli import print_json
     from tunestudio.evaluate.generate import generate_timed, stream
@@ -181,7 +180,7 @@ def cmd_chat(args, ws):
         if not line.strip():
             continue
         history.append({"role": "user", "content": line})
-        shown, start = "", time.perf_counter()
+        shown = ""
         for text in stream(model, tok, history, sampling, system=args.system):
             sys.stdout.write(text[len(shown):])  # print only what is new
             sys.stdout.flush()

@@ -86,8 +86,9 @@ class RunConfig:
                           "x devices)", "training")
     group_by_length: bool = opt(True, "batch rows of similar length together (less padding, faster)",
                                 "training")
-    precision: str = opt("auto", "number format: auto (bf16 or fp16 on a GPU that has it, fp32 on CPU), "
-                         "fp32, bf16, fp16", "training", choices=PRECISIONS)
+    precision: str = opt("auto", "number format: auto (bf16 autocast where the GPU or CPU has native bf16 "
+                         "(avx512_bf16/AMX), else fp16 on a GPU, fp32 on a CPU), fp32, bf16, fp16; "
+                         "weights are kept and saved in fp32", "training", choices=PRECISIONS)
     gradient_checkpointing: bool = opt(False, "recompute activations in the backward pass: less memory, "
                                        "~30% slower", "training")
     seed: int = opt(42, "random seed (data split, order, initialisation)", "training")
@@ -208,6 +209,20 @@ def bf16_supported() -> bool:
     check = getattr(torch.cpu, "_is_avx512_bf16_supported", None)
     amx = getattr(torch.cpu, "_is_amx_tile_supported", None)
     return bool((check and check()) or (amx and amx()))
+
+
+def resolve_precision(precision: str | None) -> str:
+    """What "auto" means on this machine: bf16 autocast where the hardware does bf16 natively (it is
+    ~2x faster than fp32 on a CPU with avx512_bf16/AMX, ~4x in matmul peak, and trains to within ~1%
+    of the fp32 loss), fp16 on older GPUs, fp32 on other CPUs (emulated bf16 is slower than fp32)."""
+    import torch
+
+    precision = (precision or "fp32").lower()
+    if precision != "auto":
+        return precision
+    if bf16_supported():
+        return "bf16"
+    return "fp16" if torch.cuda.is_available() else "fp32"
 
 
 def fields_by_name() -> dict[str, dataclasses.Field]:

@@ -190,13 +190,10 @@ def trainable_shapes(d, method: str, *, lora_rank: int = 16, freeze_trainable_la
 # ---- the estimate -----------------------------------------------------------------------------
 
 def resolve_precision(precision: str | None) -> str:
-    """RunConfig's "auto" as the engine resolves it: bf16 on a GPU, fp32 on a CPU."""
-    precision = (precision or "fp32").lower()
-    if precision == "auto":
-        import torch
+    """RunConfig's "auto" as the engine resolves it (config.resolve_precision)."""
+    from tunestudio.train.config import resolve_precision as resolve
 
-        return "bf16" if torch.cuda.is_available() else "fp32"
-    return precision
+    return resolve(precision)
 
 
 def estimate_for_config(cfg, model_or_config=None, **overrides) -> dict:

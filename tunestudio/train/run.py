@@ -391,15 +391,9 @@ def _open_run(cfg, ws, run_id, run_dir, base, data, conn, resume) -> None:
 # ---- step 3: model and Trainer -----------------------------------------------------------------
 
 def _precision(cfg: RunConfig) -> str:
-    import torch
+    from tunestudio.train.config import resolve_precision
 
-    from tunestudio.train.config import bf16_supported
-
-    if cfg.precision != "auto":
-        return cfg.precision
-    if torch.cuda.is_available():
-        return "bf16" if bf16_supported() else "fp16"
-    return "fp32"  # bf16 autocast on CPU is opt-in: it changes results on CPUs without native bf16
+    return resolve_precision(cfg.precision)
 
 
 def _device_name() -> str:

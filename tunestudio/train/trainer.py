@@ -1,7 +1,7 @@
 """`transformers.Trainer` with the few changes the engine needs, each a small override:
 
 - our length-grouped, epoch-seeded sampler (same batches after a resume);
-- token accuracy beside the loss, for training logs and evaluations;
+- the loss from logits at trained positions only, and token accuracy beside it;
 - checkpoints written to a staging folder and published by an atomic rename.
 """
 
@@ -17,6 +17,8 @@ from tunestudio.train.batching import IGNORE, LengthGroupedSampler
 
 
 class TuneTrainer(Trainer):
+    select_logits = True  # compute logits only at trained positions (False: every position, as Trainer does)
+
     def __init__(self, *args, group_by_length: bool = True, keep_checkpoints: int = 2,
                  protected_steps=lambda: set(), **kwargs):
         super().__init__(*args, **kwargs)
@@ -32,8 +34,52 @@ class TuneTrainer(Trainer):
         group = self.args.per_device_train_batch_size * self.args.gradient_accumulation_steps * self.args.world_size
         return LengthGroupedSampler(dataset.lengths, group, self.args.seed, self.group_by_length)
 
-    # ---- token accuracy --------------------------------------------------------------------
+    # ---- loss and token accuracy -------------------------------------------------------------
     def compute_loss(self, model, inputs, return_outputs=False, num_items_in_batch=None):
+        head = self._output_layer(model, inputs)
+        if head is None:
+            return self._compute_loss_full_logits(model, inputs, return_outputs, num_items_in_batch)
+        # Logits only where a label is: with the prompt masked (and a large vocabulary) most of the
+        # (B, T, V) logits and their gradients would be computed only to be thrown away. A hook on
+        # the output layer hands it just the hidden states of positions whose next token is trained.
+        labels = inputs["labels"]                                                   # (B, T)
+        ignore = torch.full_like(labels[:, :1], IGNORE)
+        next_tokens = torch.cat([labels[:, 1:], ignore], dim=1)                     # (B, T): predict t+1 from t
+        keep = next_tokens != IGNORE
+        targets = next_tokens[keep]                                                 # (N,)
+        # prompt tuning puts virtual tokens before the input: keep the last T positions
+        handle = head.register_forward_pre_hook(lambda mod, args: (args[0][:, -labels.shape[1]:][keep],))
+        try:
+            outputs = model(**{k: v for k, v in inputs.items() if k != "labels"})
+        finally:
+            handle.remove()
+        logits = outputs["logits"]                                                  # (N, V)
+        loss = torch.nn.functional.cross_entropy(logits.float(), targets, reduction="sum")
+        if self.model_accepts_loss_kwargs and num_items_in_batch is not None:
+            # normalised over the whole accumulated batch, as the Trainer expects (see its compute_loss)
+            loss = loss / num_items_in_batch
+            if self.args.average_tokens_across_devices:
+                loss = loss * (self.accelerator.num_processes // self.get_tp_size())
+        else:
+            loss = loss / max(targets.numel(), 1)
+        with torch.no_grad():
+            counts = torch.stack([(logits.argmax(-1) == targets).sum(), targets.new_tensor(targets.numel())]).cpu()
+        self._acc["train" if model.training else "eval"] += counts
+        return (loss, outputs) if return_outputs else loss
+
+    def _output_layer(self, model, inputs):
+        """The output layer to feed only trained positions, or None to compute every logit (custom
+        losses, label smoothing, DataParallel splitting the batch, a model without a linear head)."""
+        if (self.label_smoother is not None or self.compute_loss_func is not None or self.args.n_gpu > 1
+                or inputs.get("labels") is None or not self.select_logits):
+            return None
+        try:
+            head = self.accelerator.unwrap_model(model).get_output_embeddings()
+        except (AttributeError, NotImplementedError):
+            return None
+        return head if isinstance(head, torch.nn.Linear) else None
+
+    def _compute_loss_full_logits(self, model, inputs, return_outputs=False, num_items_in_batch=None):
         loss, outputs = super().compute_loss(model, inputs, return_outputs=True, num_items_in_batch=num_items_in_batch)
         labels = inputs.get("labels")
         logits = outputs.get("logits") if isinstance(outputs, dict) else getattr(outputs, "logits", None)
