@@ -1,0 +1,371 @@
+"""Training speed: tunestudio's engine against a plain `transformers.Trainer` + `peft` script.
+
+    python bench/train_speed.py                    # full run (~6 min on 2 CPU cores)
+    python bench/train_speed.py --max-steps 10     # a quick look
+    python bench/train_speed.py --json             # one JSON object on stdout
+
+Both sides fine-tune the same offline, random-initialised ~21M-parameter Llama (the demo
+tokenizer, vocab 2048) with LoRA r=16 on all linear layers, on the same 2,000 chat rows (copy
+tasks, 20 to 500 tokens), with the same hyper-parameters and the same number of sequences:
+
+  baseline    what a tutorial writes: chat template, prompt masked with -100,
+              DataCollatorForSeq2Seq (pads each random batch to its longest row), Trainer
+              defaults (random sampler; fp32 on a CPU);
+  tunestudio  `tunestudio.train.run.train(cfg, ws)`, the function `tunestudio train` runs,
+              with its defaults (length-grouped batches, precision auto, ...).
+
+Each side runs in its own process (its own peak RSS, no shared warm state); with --repeats N
+the sides alternate (B T B T ...) and the best of each is reported. "Final loss" is the loss of
+each side's trained model on 100 held-out rows, computed the same way (fp32) for both, so it does
+not depend on which batch happened to come last. MFU counts 4 x the non-embedding parameters
+FLOPs per non-padding token (LoRA: forward 2N + input gradients 2N; 6N for full fine-tuning)
+against a large torch.matmul measured here, in each side's precision.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import random
+import re
+import resource
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+SIDES = ("baseline", "tunestudio")
+MODEL = dict(hidden_size=512, intermediate_size=1408, num_hidden_layers=6, num_attention_heads=8,
+             num_key_value_heads=8)
+HPARAMS = dict(lr=5e-4, batch_size=8, warmup_steps=5, scheduler="cosine", weight_decay=0.0,
+               max_grad_norm=1.0, lora_r=16, lora_alpha=32.0, lora_dropout=0.05, seed=42)
+HELD_OUT = 100
+
+
+# ---- setup: model, data, peak ------------------------------------------------------------------
+
+def make_rows(n: int, seed: int, tokenizer) -> list[dict]:
+    """Chat rows whose token lengths spread evenly from ~20 to ~500: copy a run of corpus words."""
+    from tunestudio.demo.datasets import guard_documents
+
+    words = re.findall(r"[A-Za-z]+", " ".join(guard_documents())) * 2
+    rng = random.Random(seed)
+
+    def row(start: int, k: int) -> dict:
+        text = " ".join(words[start:start + k])
+        return {"messages": [{"role": "user", "content": f"Copy: {text}"}, {"role": "assistant", "content": text}]}
+
+    def length(r: dict) -> int:
+        return len(tokenizer.apply_chat_template(r["messages"], tokenize=True)["input_ids"])
+
+    rows = []
+    for _ in range(n):
+        target, start = rng.randint(20, 500), rng.randrange(len(words) // 2)
+        k = max(1, (target - 12) // 4)
+        while k > 1 and length(row(start, k)) > target:   # shrink, then grow, to the target length
+            k = max(1, k * 9 // 10)
+        while length(row(start, k + 1)) <= target:
+            k += 1
+        rows.append(row(start, k))
+    return rows
+
+
+def setup(work: Path) -> dict:
+    """A workspace with the demo tokenizer, the benchmark model and the datasets."""
+    import torch
+    from transformers import AutoTokenizer, LlamaConfig, LlamaForCausalLM
+
+    from tunestudio.demo import make_demo
+    from tunestudio.workspace import Workspace
+
+    ws = Workspace(work / "ws")
+    demo = make_demo(ws)
+    tok = AutoTokenizer.from_pretrained(demo["model"])
+    folder = ws.models_dir / "bench-llama"
+    config = LlamaConfig(vocab_size=len(tok), max_position_embeddings=1024, tie_word_embeddings=False,
+                         bos_token_id=tok.bos_token_id, eos_token_id=tok.eos_token_id,
+                         pad_token_id=tok.pad_token_id, **MODEL)
+    torch.manual_seed(0)
+    model = LlamaForCausalLM(config)
+    model.save_pretrained(folder)
+    tok.save_pretrained(folder)
+    rows = make_rows(2000 + HELD_OUT, seed=7, tokenizer=tok)
+    for name, part in (("bench-chat.jsonl", rows[:2000]), ("bench-heldout.jsonl", rows[2000:])):
+        (ws.datasets_dir / name).write_text("".join(json.dumps(r) + "\n" for r in part), encoding="utf-8")
+    lengths = sorted(len(tok.apply_chat_template(r["messages"], tokenize=True)["input_ids"]) for r in rows[:2000])
+    total = sum(p.numel() for p in model.parameters())
+    non_embedding = total - model.get_input_embeddings().weight.numel()
+    return {"ws": str(ws.root), "model": str(folder), "params": total, "non_embedding_params": non_embedding,
+            "lengths": {"min": lengths[0], "median": lengths[len(lengths) // 2], "max": lengths[-1],
+                        "mean": round(sum(lengths) / len(lengths), 1)}}
+
+
+def matmul_peak(dtype_name: str, n: int = 2048, seconds: float = 3.0) -> float:
+    """GFLOP/s of a large square matmul on this machine (all torch threads)."""
+    import torch
+
+    dtype = getattr(torch, dtype_name)
+    a, b = torch.randn(n, n, dtype=dtype), torch.randn(n, n, dtype=dtype)
+    for _ in range(3):
+        a @ b
+    reps, t0 = 0, time.perf_counter()
+    while time.perf_counter() - t0 < seconds:
+        a @ b
+        reps += 1
+    return 2 * n ** 3 * reps / (time.perf_counter() - t0) / 1e9
+
+
+# ---- the two sides (each in its own process) ---------------------------------------------------
+
+def heldout_loss(model, tokenizer, ws) -> float:
+    """Mean loss on the held-out rows' answer tokens, in fp32, batch by batch; same for both sides."""
+    import torch
+
+    from tunestudio.data.encode import encode
+    from tunestudio.data.records import Record
+
+    rows = [json.loads(line) for line in (Path(ws) / "training/datasets/bench-heldout.jsonl").open()]
+    examples = encode([Record("heldout", i + 1, messages=r["messages"]) for i, r in enumerate(rows)], tokenizer, 1024).examples
+    model.eval()
+    total = count = 0.0
+    with torch.no_grad():
+        for e in examples:
+            ids = torch.tensor([e["input_ids"]])
+            labels = torch.tensor([e["labels"]])
+            logits = model(input_ids=ids).logits[:, :-1].float()
+            target = labels[:, 1:]
+            total += float(torch.nn.functional.cross_entropy(logits.reshape(-1, logits.shape[-1]), target.reshape(-1),
+                                                             ignore_index=-100, reduction="sum"))
+            count += int((target != -100).sum())
+    return total / count
+
+
+def run_baseline(args, info) -> dict:
+    """A tutorial's LoRA script: tokenize, mask the prompt, pad dynamically, Trainer defaults."""
+    from peft import LoraConfig, get_peft_model
+    from transformers import (AutoModelForCausalLM, AutoTokenizer, DataCollatorForSeq2Seq, Trainer,
+                              TrainingArguments)
+    from datasets import load_dataset
+
+    t_start = time.time()
+    hp = HPARAMS
+    tokenizer = AutoTokenizer.from_pretrained(info["model"])
+    model = AutoModelForCausalLM.from_pretrained(info["model"])
+    model = get_peft_model(model, LoraConfig(task_type="CAUSAL_LM", r=hp["lora_r"], lora_alpha=hp["lora_alpha"],
+                                             lora_dropout=hp["lora_dropout"], target_modules="all-linear"))
+    data = load_dataset("json", data_files=str(Path(info["ws"]) / "training/datasets/bench-chat.jsonl"))["train"]
+
+    def tokenize(row):
+        full = tokenizer.apply_chat_template(row["messages"], tokenize=True)["input_ids"][:args.max_length]
+        prompt = tokenizer.apply_chat_template(row["messages"][:-1], tokenize=True,
+                                               add_generation_prompt=True)["input_ids"]
+        labels = [-100] * len(prompt) + full[len(prompt):]
+        return {"input_ids": full, "attention_mask": [1] * len(full), "labels": labels[:len(full)]}
+
+    data = data.map(tokenize, remove_columns=data.column_names)
+    collator = DataCollatorForSeq2Seq(tokenizer, padding=True)
+    batches = []
+
+    def counting_collator(rows):  # measurement only: (non-padding, padded) tokens of each batch
+        batch = collator(rows)
+        batches.append((int(batch["attention_mask"].sum()), batch["attention_mask"].numel()))
+        return batch
+
+    targs = TrainingArguments(
+        output_dir=str(Path(args.work) / "baseline-out"), per_device_train_batch_size=hp["batch_size"],
+        learning_rate=hp["lr"], lr_scheduler_type=hp["scheduler"], warmup_steps=hp["warmup_steps"],
+        weight_decay=hp["weight_decay"], max_grad_norm=hp["max_grad_norm"], seed=hp["seed"],
+        num_train_epochs=args.epochs, max_steps=args.max_steps or -1, logging_steps=5, save_strategy="no",
+    )
+    trainer = Trainer(model=model, args=targs, train_dataset=data, data_collator=counting_collator)
+    t_train = time.time()
+    out = trainer.train()
+    train_s = time.time() - t_train
+    losses = [e["loss"] for e in trainer.state.log_history if "loss" in e]
+    model = model.merge_and_unload()
+    used = batches[:trainer.state.global_step]  # the loader reads one batch ahead: not trained on
+    return {"side": "baseline", "precision": "fp32", "steps": trainer.state.global_step,
+            "sequences": trainer.state.global_step * hp["batch_size"], "tokens": sum(b[0] for b in used),
+            "padding": 1 - sum(b[0] for b in used) / sum(b[1] for b in used), "train_s": train_s,
+            "train_runtime_s": out.metrics["train_runtime"],
+            "tokens_per_s": sum(b[0] for b in used) / out.metrics["train_runtime"],
+            "train_loss_last": sum(losses[-3:]) / len(losses[-3:]) if losses else out.training_loss,
+            "heldout_loss": heldout_loss(model.float(), tokenizer, info["ws"]),
+            "wall_s": time.time() - t_start}
+
+
+def run_tunestudio(args, info) -> dict:
+    """What `tunestudio train --model bench-llama --dataset bench-chat.jsonl ...` does."""
+    from peft import PeftModel
+    from transformers import AutoModelForCausalLM, AutoTokenizer
+
+    from tunestudio.train.config import RunConfig
+    from tunestudio.train.run import _precision, train
+    from tunestudio.workspace import Workspace
+
+    from tunestudio.train import batching
+    from tunestudio.train.config import coerce
+    from tunestudio.train.trainer import TuneTrainer
+
+    t_start = time.time()
+    hp = dict(HPARAMS)
+    for item in args.set:  # --set precision=fp32 ...: a variant of the engine's defaults
+        key, value = item.split("=", 1)
+        hp[key] = coerce(key, value)
+    TuneTrainer.select_logits = not args.full_logits
+    batches = []
+    collate = batching.PadCollator.__call__
+
+    def counting(self, rows):  # measurement only: (non-padding, padded) tokens of each batch
+        batch = collate(self, rows)
+        batches.append((int(batch["attention_mask"].sum()), batch["attention_mask"].numel()))
+        return batch
+
+    batching.PadCollator.__call__ = counting
+    cfg = RunConfig(model="bench-llama", dataset="bench-chat.jsonl", method="lora", val_split=0.0, test_split=0.0,
+                    max_length=args.max_length, epochs=args.epochs, max_steps=args.max_steps,
+                    logging_steps=5, **hp)
+    ws = Workspace(Path(info["ws"]))
+    result = train(cfg, ws)
+    metrics = result["metrics"]
+    run_dir = ws.runs_dir / result["run_id"]
+    events = [json.loads(line) for line in (run_dir / "events.jsonl").open()]
+    losses = [e["loss"] for e in events if e.get("type") == "train"]
+    tokenizer = AutoTokenizer.from_pretrained(result["output_dir"])
+    base = AutoModelForCausalLM.from_pretrained(info["model"])
+    model = PeftModel.from_pretrained(base, result["output_dir"]).merge_and_unload()
+    saved_dtype = str(next(model.parameters()).dtype)
+    train_s = metrics["tokens_seen"] / metrics["tokens_per_second"]
+    used = batches[:metrics["steps"]]  # the loader reads one batch ahead: not trained on
+    variant = args.set + ["full-logits"] * args.full_logits
+    return {"side": "tunestudio", "variant": " ".join(variant) or "defaults",
+            "precision": _precision(cfg), "saved_dtype": saved_dtype,
+            "steps": metrics["steps"], "sequences": metrics["steps"] * hp["batch_size"],
+            "tokens": metrics["tokens_seen"],
+            "padding": 1 - sum(b[0] for b in used) / sum(b[1] for b in used), "train_s": train_s, "train_runtime_s": train_s,
+            "tokens_per_s": metrics["tokens_per_second"], "train_loss_last": sum(losses[-3:]) / len(losses[-3:]),
+            "heldout_loss": heldout_loss(model.float(), tokenizer, info["ws"]),
+            "wall_s": time.time() - t_start}
+
+
+def worker(args) -> None:
+    info = json.loads(Path(args.work, "setup.json").read_text())
+    os.environ.setdefault("HF_DATASETS_OFFLINE", "1")
+    result = (run_baseline if args.worker == "baseline" else run_tunestudio)(args, info)
+    result["peak_rss_mb"] = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    print("RESULT " + json.dumps(result), flush=True)
+
+
+# ---- driver --------------------------------------------------------------------------------------
+
+def load_average() -> float:
+    return os.getloadavg()[0]
+
+
+ABLATION = [  # tunestudio with its optimisations added one at a time: (settings, every logit)
+    (["precision=fp32", "group_by_length=false"], True),   # none: random batches, fp32, every logit
+    (["precision=fp32"], True),                            # + length-grouped batches
+    ([], True),                                            # + bf16 autocast
+]                                                          # + logits only at trained positions (= defaults)
+
+
+def run_side(side: str, args, settings: list[str] = (), full_logits: bool = False) -> dict:
+    cmd = [sys.executable, __file__, "--worker", side, "--work", args.work, "--max-steps", str(args.max_steps),
+           "--epochs", str(args.epochs), "--max-length", str(args.max_length)]
+    cmd += [f"--set={item}" for item in settings] + ["--full-logits"] * full_logits
+    load = load_average()
+    proc = subprocess.run(cmd, capture_output=True, text=True, env={**os.environ, "TOKENIZERS_PARALLELISM": "false"})
+    lines = [line for line in proc.stdout.splitlines() if line.startswith("RESULT ")]
+    if proc.returncode or not lines:
+        sys.stderr.write(proc.stdout[-4000:] + proc.stderr[-4000:])
+        raise SystemExit(f"the {side} side failed (exit {proc.returncode})")
+    return {**json.loads(lines[-1][7:]), "load_before": round(load, 2)}
+
+
+def main() -> None:
+    p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    p.add_argument("--max-steps", type=int, default=60, help="optimizer steps per side (batch 8); 0: use --epochs")
+    p.add_argument("--epochs", type=float, default=1.0, help="passes over the 2,000 rows when --max-steps is 0")
+    p.add_argument("--max-length", type=int, default=512)
+    p.add_argument("--repeats", type=int, default=1, help="run each side N times, alternating; report the best")
+    p.add_argument("--json", action="store_true", help="print one JSON object instead of the table")
+    p.add_argument("--ablation", action="store_true", help="also run tunestudio with each optimisation "
+                   "taken away (fp32, random batches, every logit) and show what each one gives")
+    p.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
+                   help="a tunestudio run option for its side, e.g. --set precision=fp32")
+    p.add_argument("--full-logits", action="store_true", help=argparse.SUPPRESS)
+    p.add_argument("--work", default="", help=argparse.SUPPRESS)
+    p.add_argument("--worker", choices=SIDES, help=argparse.SUPPRESS)
+    args = p.parse_args()
+    if args.worker:
+        return worker(args)
+
+    from tunestudio.train.config import bf16_supported
+
+    say = (lambda *a: print(*a, file=sys.stderr, flush=True)) if args.json else print
+    with tempfile.TemporaryDirectory(prefix="tunestudio-bench-") as work:
+        args.work = work
+        say(f"load average {load_average():.2f}; setting up the model and data in {work} ...")
+        info = setup(Path(work))
+        Path(work, "setup.json").write_text(json.dumps(info))
+        peaks = {"fp32": matmul_peak("float32")}
+        if bf16_supported():
+            peaks["bf16"] = matmul_peak("bfloat16")
+        say(f"model {info['params'] / 1e6:.1f}M parameters ({info['non_embedding_params'] / 1e6:.1f}M non-embedding); "
+            f"row lengths {info['lengths']}; matmul peak " + ", ".join(f"{k} {v:.0f} GFLOP/s" for k, v in peaks.items()))
+        runs: dict[str, list] = {s: [] for s in SIDES}
+        for i in range(args.repeats):
+            for side in SIDES if i % 2 == 0 else SIDES[::-1]:
+                say(f"running {side} ({i + 1}/{args.repeats}) ...")
+                r = run_side(side, args, args.set if side == "tunestudio" else ())
+                runs[side].append(r)
+                say(f"  {side}: {r['tokens_per_s']:.0f} tok/s, held-out loss {r['heldout_loss']:.4f}, "
+                    f"wall {r['wall_s']:.0f} s")
+        ablation = []
+        for settings, full_logits in ABLATION if args.ablation else []:
+            say(f"running tunestudio variant {' '.join(settings + ['full-logits'] * full_logits)} ...")
+            ablation.append(run_side("tunestudio", args, settings, full_logits))
+            say(f"  {ablation[-1]['tokens_per_s']:.0f} tok/s, held-out loss {ablation[-1]['heldout_loss']:.4f}")
+    best = {s: max(runs[s], key=lambda r: r["tokens_per_s"]) for s in SIDES}
+    flops_per_token = 4 * info["non_embedding_params"]
+    for r in list(best.values()) + ablation:
+        r["gflops"] = r["tokens_per_s"] * flops_per_token / 1e9
+        r["mfu"] = r["gflops"] / peaks.get(r["precision"], peaks["fp32"])
+        r["mfu_vs_fp32_peak"] = r["gflops"] / peaks["fp32"]
+    b, t = best["baseline"], best["tunestudio"]
+    ratios = {"tokens_per_s": t["tokens_per_s"] / b["tokens_per_s"], "wall": b["wall_s"] / t["wall_s"],
+              "heldout_loss_diff": (t["heldout_loss"] - b["heldout_loss"]) / b["heldout_loss"]}
+    report = {"setup": {k: v for k, v in info.items() if k not in ("ws", "model")}, "hparams": HPARAMS,
+              "max_steps": args.max_steps, "epochs": args.epochs, "matmul_peak_gflops": peaks,
+              "flops_per_token": flops_per_token, "load_average_end": round(load_average(), 2),
+              "sides": best, "all_runs": runs, "ratios": ratios, "ablation": ablation}
+    if args.json:
+        print(json.dumps(report, indent=2))
+        return
+    print(f"\n{'':24}{'baseline':>14}{'tunestudio':>14}")
+    rows = [("precision", "precision", "{}"), ("sequences", "sequences", "{}"),
+            ("padding share", "padding", "{:.1%}"), ("non-padding tokens/s", "tokens_per_s", "{:.0f}"), ("training time (s)", "train_runtime_s", "{:.1f}"),
+            ("wall time (s)", "wall_s", "{:.1f}"), ("peak RSS (MiB)", "peak_rss_mb", "{:.0f}"),
+            ("final train loss", "train_loss_last", "{:.4f}"), ("held-out loss", "heldout_loss", "{:.4f}"),
+            ("GFLOP/s (4N/token)", "gflops", "{:.1f}"), ("MFU (own precision)", "mfu", "{:.1%}"),
+            ("MFU (vs fp32 peak)", "mfu_vs_fp32_peak", "{:.1%}"), ("load avg before", "load_before", "{}")]
+    for label, key, fmt in rows:
+        print(f"{label:24}{fmt.format(b[key]):>14}{fmt.format(t[key]):>14}")
+    print(f"\ntunestudio / baseline: {ratios['tokens_per_s']:.2f}x non-padding tokens/s, {ratios['wall']:.2f}x wall time; "
+          f"held-out loss {ratios['heldout_loss_diff']:+.2%}")
+    if ablation:
+        names = ["none (fp32, random batches, every logit)", "+ length-grouped batches", "+ bf16 autocast",
+                 "+ logits only at trained positions (= defaults)"]
+        print(f"\n{'tunestudio optimisations':48}{'padding':>9}{'tok/s':>8}{'vs base':>9}{'held-out loss':>15}")
+        for name, r in zip(names, ablation + [t]):
+            print(f"{name:48}{r['padding']:>9.1%}{r['tokens_per_s']:>8.0f}"
+                  f"{r['tokens_per_s'] / b['tokens_per_s']:>8.2f}x{r['heldout_loss']:>15.4f}")
+
+
+if __name__ == "__main__":
+    main()
