@@ -1,0 +1,140 @@
+"""The UI's translation files, without a browser: Tetum covers every English text with the same
+{placeholders}, every Training-tab input has its label and help in every language file, the code
+asks only for keys that exist, and a half-done language falls back to English."""
+
+from __future__ import annotations
+
+import dataclasses
+import re
+import shutil
+import types
+from pathlib import Path
+
+import pytest
+
+from tunestudio.train.config import RunConfig
+from tunestudio.webui import i18n
+
+LOCALES = Path(i18n.__file__).parent / "locales"
+WEBUI = Path(i18n.__file__).parent
+LANGS = sorted(p.stem for p in LOCALES.glob("*.yaml"))
+PICKED = ("model", "dataset")  # own pickers on the Training tab, no form input (tab_training.PICKED)
+PLACEHOLDER = re.compile(r"\{([^{}]*)\}")
+
+
+def _placeholders(text) -> list[str]:
+    return sorted(PLACEHOLDER.findall(str(text)))
+
+
+def _form_fields() -> list[dataclasses.Field]:
+    return [f for f in dataclasses.fields(RunConfig) if f.name not in PICKED]
+
+
+def test_languages_are_listed_english_first():
+    langs = i18n.languages()
+    assert langs[0] == ("English", "en")
+    assert ("Tetun", "tet") in langs
+
+
+@pytest.mark.parametrize("lang", [c for c in LANGS if c != i18n.DEFAULT])
+def test_every_english_key_is_translated_with_the_same_placeholders(lang):
+    en, other = i18n._catalog("en"), i18n._catalog(lang)
+    missing = [k for k in en if k not in other]
+    assert not missing, f"{lang}.yaml lacks {len(missing)} key(s): {missing}"
+    extra = [k for k in other if k not in en]
+    assert not extra, f"{lang}.yaml has keys English does not: {extra}"
+    wrong = {k: (_placeholders(en[k]), _placeholders(other[k]))
+             for k in en if _placeholders(en[k]) != _placeholders(other[k])}
+    assert not wrong, f"{lang}.yaml placeholders differ (en, {lang}): {wrong}"
+    empty = [k for k, v in other.items() if not str(v).strip()]
+    assert not empty, f"{lang}.yaml has empty texts: {empty}"
+
+
+@pytest.mark.parametrize("lang", LANGS)
+def test_every_training_field_has_a_label_and_help_in_the_file(lang):
+    cat = i18n._catalog(lang)
+    no_label = [f.name for f in _form_fields() if not str(cat.get(f"param.{f.name}", "")).strip()]
+    no_help = [f.name for f in _form_fields() if not str(cat.get(f"param_help.{f.name}", "")).strip()]
+    assert not no_label, f"{lang}.yaml: no param.<field> label for {no_label}"
+    assert not no_help, f"{lang}.yaml: no param_help.<field> text for {no_help}"
+
+
+def test_english_help_is_the_engines_help():
+    """The English help in en.yaml is what `tunestudio train --help` says: change both together."""
+    en = i18n._catalog("en")
+    differ = {f.name: (en.get(f"param_help.{f.name}"), f.metadata["help"])
+              for f in _form_fields() if en.get(f"param_help.{f.name}") != f.metadata["help"]}
+    assert not differ, f"en.yaml param_help differs from RunConfig's help (file, engine): {differ}"
+
+
+def test_training_tab_takes_labels_and_help_from_the_files():
+    tab = pytest.importorskip("tunestudio.webui.tab_training")
+    assert set(tab.PICKED) == set(PICKED)
+    for f in _form_fields():
+        for lang in ("en", "tet"):
+            assert tab._label(lang, f.name) == i18n.t(lang, f"param.{f.name}")
+            assert tab._help(lang, f) == i18n.t(lang, f"param_help.{f.name}")
+    # The Tetum texts the browser test looks for.
+    assert tab._label("tet", "epochs") == "Époka"
+    assert tab._label("tet", "lr") == "Taxa aprendizajen"
+    assert i18n.t("tet", "training.start") == "Komesa treinu"
+
+
+def test_every_group_heading_is_translated():
+    groups = {f.metadata.get("group", "other") for f in _form_fields()} | {"other"}
+    for lang in LANGS:
+        cat = i18n._catalog(lang)
+        assert all(f"training.group.{g}" in cat for g in groups), (lang, groups)
+
+
+def test_the_code_asks_only_for_keys_that_exist():
+    """Every literal key the web UI passes to t() or Texts.bind is in en.yaml (else the UI shows the key)."""
+    en = i18n._catalog("en")
+    tops = {k.split(".")[0] for k in en if "." in k}
+    key = re.compile(r"""["']((?:%s)\.[a-z0-9_]+(?:\.[a-z0-9_]+)*)["']""" % "|".join(map(re.escape, sorted(tops))))
+    missing = {}
+    for path in sorted(WEBUI.glob("*.py")):
+        for k in key.findall(path.read_text(encoding="utf-8")):
+            if k not in en:
+                missing.setdefault(path.name, []).append(k)
+    assert not missing, missing
+
+
+@pytest.fixture
+def scratch_locales(tmp_path, monkeypatch):
+    """i18n reading its files from a scratch copy of locales/ (the package folder stays untouched)."""
+    folder = tmp_path / "locales"
+    shutil.copytree(LOCALES, folder)
+    monkeypatch.setattr(i18n, "resources", types.SimpleNamespace(files=lambda package: tmp_path))
+    i18n._catalog.cache_clear()
+    yield folder
+    monkeypatch.undo()
+    i18n._catalog.cache_clear()
+
+
+def test_a_new_language_is_one_file_and_falls_back_to_english(scratch_locales):
+    (scratch_locales / "xx.yaml").write_text("_name: Testish\ntraining:\n  start: Go go go\n", encoding="utf-8")
+    assert ("Testish", "xx") in i18n.languages()
+    assert i18n.t("xx", "training.start") == "Go go go"
+    # Everything else in English, placeholders filled in; unknown keys show as themselves.
+    assert i18n.t("xx", "training.stop") == i18n.t("en", "training.stop") == "Stop"
+    assert i18n.t("xx", "training.started", job="j1") == "Started job `j1`."
+    assert i18n.t("xx", "param.lr") == "Learning rate"
+    assert i18n.t("xx", "no.such.key") == "no.such.key"
+    assert i18n.has("xx", "training.stop") and not i18n.has("xx", "no.such.key")
+    # Unknown language code: all English.
+    assert i18n.t("zz", "training.start") == "Start training"
+
+
+def test_switching_language_updates_every_bound_text():
+    texts = i18n.Texts()
+    a, b = object(), object()
+    texts.bind(a, label="training.start")
+    texts.bind(b, label=lambda lang: i18n.t(lang, "param.epochs"))
+    texts.bind(a, info="training.stop")  # merged into a's one update
+    assert texts.components() == [a, b]
+    assert texts.initial(label="training.start") == {"label": "Start training"}
+    pytest.importorskip("gradio")
+    ups = texts.updates("tet")
+    assert ups[0]["label"] == "Komesa treinu" and ups[0]["info"] == "Para"
+    assert ups[1]["label"] == "Époka"
