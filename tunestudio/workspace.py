@@ -41,14 +41,6 @@ class Workspace:
             d.mkdir(parents=True, exist_ok=True)
         return self
 
-    def inside(self, path: Path) -> bool:
-        """True when `path` (resolved, symlinks followed) lies inside the workspace."""
-        try:
-            Path(path).resolve().relative_to(self.root.resolve())
-            return True
-        except ValueError:
-            return False
-
     def safe_join(self, base: Path, name: str) -> Path:
         """`base / name`, refusing names that escape `base` (`../x`, absolute paths, symlinks out)."""
         candidate = (base / name).resolve()
@@ -75,8 +67,7 @@ class Workspace:
                 if not (candidate / "config.json").is_file():
                     raise UserError(f"model folder {candidate} has no config.json: not a Hugging Face model")
                 return str(candidate.resolve())
-        looks_like_path = name.startswith((".", "/", "~")) or os.sep in name and name.count("/") > 1
-        if looks_like_path or name.count("/") > 1 or not name.strip():
+        if name.startswith((".", "/", "~")) or name.count("/") > 1 or not name.strip():
             raise UserError(f"model '{name}' not found: no folder {self.models_dir / name} or {name}")
         return name  # a hub id such as "Qwen/Qwen2.5-0.5B"; from_pretrained reports if it is unknown
 

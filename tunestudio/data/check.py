@@ -16,7 +16,7 @@ from dataclasses import dataclass, field
 from tunestudio.data.load import LoadResult, Problem
 from tunestudio.data.records import Record
 from tunestudio.data.split import leakage_warnings, load_dataset
-from tunestudio.data.stats import count_tokens, default_max_length, load_tokenizer, record_text, row_key
+from tunestudio.data.stats import record_text, row_key, row_lengths, tokenizer_and_cutoff
 
 LONG_FACTOR = 10        # a row this many times the median length ...
 LONG_MIN_CHARS = 2000   # ... and at least this long is "very long" (a pasted document, a runaway answer)
@@ -69,16 +69,12 @@ def check_dataset(ws, dataset: str, fmt: str | None = None, mapping=None, model:
     """Load every file of `dataset` and report its errors and warnings (raises only for a
     dataset that cannot be found or a bad option)."""
     files, results = load_dataset(ws, dataset, fmt, mapping, separator)
-    tokenizer = load_tokenizer(ws, model) if model else None
-    if tokenizer is not None and not max_length:
-        max_length = default_max_length(tokenizer)
+    tokenizer, max_length = tokenizer_and_cutoff(ws, model, max_length)
     unit = "tokens" if tokenizer is not None else "characters"
     errors = [p for r in results.values() for p in r.errors]
     warnings = [p for r in results.values() for p in r.warnings]
     records = [rec for r in results.values() for rec in r.records]
-    lengths = None
-    if max_length:
-        lengths = count_tokens(records, tokenizer) if tokenizer is not None else [len(record_text(r)) for r in records]
+    lengths = row_lengths(records, tokenizer) if max_length else None
     warnings += row_warnings(records, lengths, max_length, unit)
     if "all" not in files:   # a split set: held-out files must not repeat training rows
         warnings += leakage_warnings({key: r.records for key, r in results.items()})

@@ -251,7 +251,7 @@ def clean_file(path: Path, fmt=None, mapping=None, separator=None, tokenizer=Non
     with open(report, "x", encoding="utf-8") as f:
         for rm in removals:
             f.write(json.dumps(rm.to_dict(), ensure_ascii=False) + "\n")
-    rows = len(loaded.records) + len({(p.line) for p in loaded.errors if p.line})
+    rows = len(loaded.records) + len({p.line for p in loaded.errors if p.line})
     return CleanResult(path, output, report, loaded.format, rows, len(kept), removals)
 
 

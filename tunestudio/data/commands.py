@@ -79,9 +79,9 @@ def _check(args, ws) -> int:
             print(f"{Path(loaded.path).name}{label}: format {loaded.describe()}, {len(loaded.records)} usable rows")
         print(f"rows: {report.rows}   errors: {len(report.errors)}   warnings: {len(report.warnings)}")
         if report.errors:
-            print(f"errors (rows that cannot be used):\n" + _indent(format_problems(report.errors)))
+            print("errors (rows that cannot be used):\n" + _indent(format_problems(report.errors)))
         if report.warnings:
-            print(f"warnings:\n" + _indent(format_problems(report.warnings)))
+            print("warnings:\n" + _indent(format_problems(report.warnings)))
         if report.ok:
             print("OK: every row can be used" + (f" ({len(report.warnings)} warnings)" if report.warnings else ""))
     if report.errors:

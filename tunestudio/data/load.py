@@ -187,7 +187,7 @@ def _read_rows(name, ext, data: bytes, separator, errors, warnings) -> list[_Row
             bad = next((n for n in range(row.line, row.end + 1) if n in bad_lines), None)
             if bad is None:
                 kept.append(row)
-            elif not (ext == ".jsonl"):   # JSONL reports its bad lines itself, one per line
+            elif ext != ".jsonl":   # JSONL reports its bad lines itself, one per line
                 errors.append(Problem(name, bad, bad_lines[bad]))
         rows = kept
     return rows
@@ -435,12 +435,8 @@ _REQUIRED = {"text": ("text",), "alpaca": ("instruction", "output"),
              "messages": ("messages",), "sharegpt": ("conversations",)}
 
 
-def _detect(rows: list[_Row], mapping: dict) -> tuple[str | None, set]:
-    """The format most rows fit (ties go to the order below), and the union of the row keys."""
-    keys = set()
-    for r in rows:
-        if isinstance(r.value, dict):
-            keys.update(r.value)
+def _detect(rows: list[_Row], keys: set, mapping: dict) -> str | None:
+    """The format most rows fit (ties go to the order below); `keys`: the union of the row keys."""
     best, best_count = None, 0
     for fmt in ("messages", "sharegpt", "alpaca", "text"):
         count = 0
@@ -459,7 +455,7 @@ def _detect(rows: list[_Row], mapping: dict) -> tuple[str | None, set]:
             if isinstance(turns, list) and turns and isinstance(turns[0], dict):
                 best = "sharegpt" if "from" in turns[0] else "messages"
                 break
-    return best, keys
+    return best
 
 
 def _convert_rows(result: LoadResult, name, ext, rows: list[_Row], fmt, mapping):
@@ -476,7 +472,7 @@ def _convert_rows(result: LoadResult, name, ext, rows: list[_Row], fmt, mapping)
         if isinstance(r.value, dict):
             keys.update(r.value)
     if fmt is None:
-        fmt, keys = _detect(rows, mapping)
+        fmt = _detect(rows, keys, mapping)
         if fmt is None:
             found = ", ".join(sorted(map(str, keys))) or "none"
             line = 1 if ext in (".csv", ".tsv") else 0   # the header

@@ -49,8 +49,3 @@ class Record:
         if self.meta:
             d["meta"] = self.meta
         return d
-
-    @classmethod
-    def from_dict(cls, d: dict) -> "Record":
-        return cls(source=d["source"], line=d["line"], messages=d.get("messages"),
-                   text=d.get("text"), meta=d.get("meta") or {})

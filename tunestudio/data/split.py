@@ -58,10 +58,15 @@ def _available(ws) -> str:
     return f"available: {shown}"
 
 
+def _with_extensions(folder: Path, stem: str) -> list[Path]:
+    """The files `folder/stem.<ext>` that exist, for each supported extension."""
+    return [p for ext in EXTENSIONS if (p := folder / f"{stem}{ext}").is_file()]
+
+
 def _split_set(folder: Path, stem: str) -> dict[str, Path]:
     found = {}
     for split in SPLIT_NAMES:
-        matches = [folder / f"{stem}.{split}{ext}" for ext in EXTENSIONS if (folder / f"{stem}.{split}{ext}").is_file()]
+        matches = _with_extensions(folder, f"{stem}.{split}")
         if len(matches) > 1:
             raise UserError(f"split set '{stem}' has several {split} files ({', '.join(m.name for m in matches)}): keep one")
         if matches:
@@ -89,7 +94,7 @@ def resolve_dataset(ws, dataset: str) -> dict[str, Path]:
     except UserError:
         pass
     if ws.datasets_dir.is_dir():
-        matches = [ws.datasets_dir / f"{dataset}{ext}" for ext in EXTENSIONS if (ws.datasets_dir / f"{dataset}{ext}").is_file()]
+        matches = _with_extensions(ws.datasets_dir, dataset)
         if len(matches) == 1:
             return {"all": matches[0]}
         if len(matches) > 1:
@@ -284,14 +289,13 @@ def _build(results: dict[str, LoadResult], info: dict) -> Splits:
     parts = {k: [by_id[rid] for rid in info["rows"].get(k, [])] for k in SPLIT_NAMES}
     warnings = [p for r in results.values() for p in r.warnings] + leakage_warnings(parts)
     fractions = {"val": info.get("val_split") or 0, "test": info.get("test_split") or 0}
+    first = results.get("all") or results["train"]
     for k, f in fractions.items():
         if f and k not in results and not parts[k] and parts["train"]:
-            first_file = (results.get("all") or results["train"]).path
-            warnings.append(Problem(Path(first_file).name, 0,
+            warnings.append(Problem(Path(first.path).name, 0,
                                     f"the {k} split is empty: duplicated rows stay together in one split, "
                                     f"and no group of equal rows fits in a {f:g} share without "
                                     f"leaving nothing to train on"))
-    first = results.get("all") or results["train"]
     return Splits(parts["train"], parts["val"], parts["test"], info, first.format, warnings)
 
 

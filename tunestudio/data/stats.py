@@ -12,6 +12,7 @@ import statistics
 from collections import Counter
 
 from tunestudio.data.records import Record
+from tunestudio.data.template import ensure_chat_template
 from tunestudio.errors import UserError
 
 LABEL_MAX_DISTINCT = 20     # at most this many distinct answers: the task is classification
@@ -27,18 +28,21 @@ def load_tokenizer(ws, model: str):
         tokenizer = AutoTokenizer.from_pretrained(path)
     except Exception as e:  # missing files, offline hub id, bad json: all mean "cannot use this model"
         raise UserError(f"cannot load the tokenizer of model '{model}': {str(e).splitlines()[0]}") from None
-    try:  # give a base model without a template the same fallback training uses
-        from tunestudio.data.template import ensure_chat_template
-    except ImportError:
-        pass
-    else:
-        ensure_chat_template(tokenizer)
+    ensure_chat_template(tokenizer)   # a base model without a template gets the fallback training uses
     return tokenizer
 
 
 def default_max_length(tokenizer, fallback: int = 2048) -> int:
     n = getattr(tokenizer, "model_max_length", None)
     return int(n) if isinstance(n, int) and 0 < n < 1_000_000 else fallback  # HF uses 1e30 for "unknown"
+
+
+def tokenizer_and_cutoff(ws, model: str | None, max_length: int | None):
+    """(the tokenizer of `model`, or None without one; `max_length`, else the model's own)."""
+    tokenizer = load_tokenizer(ws, model) if model else None
+    if tokenizer is not None and not max_length:
+        max_length = default_max_length(tokenizer)
+    return tokenizer, max_length
 
 
 def record_text(record: Record) -> str:
@@ -77,6 +81,11 @@ def count_tokens(records: list[Record], tokenizer, batch: int = 512) -> list[int
     return counts
 
 
+def row_lengths(records: list[Record], tokenizer=None) -> list[int]:
+    """Length of each row: tokens with a tokenizer (`count_tokens`), else characters."""
+    return count_tokens(records, tokenizer) if tokenizer is not None else [len(record_text(r)) for r in records]
+
+
 def histogram(lengths: list[int], cutoff: int | None, bins: int = 10) -> list[dict]:
     """Equal-width bins from 0 to the cutoff (or the longest row), plus one bin for rows over it."""
     if not lengths:
@@ -108,7 +117,7 @@ def compute_stats(records: list[Record], tokenizer=None, max_length: int | None 
                   fmt: str | None = None, bins: int = 10) -> dict:
     """Everything `data stats` shows, as a dict (see the module docstring for units)."""
     unit = "tokens" if tokenizer is not None else "characters"
-    lengths = count_tokens(records, tokenizer) if tokenizer is not None else [len(record_text(r)) for r in records]
+    lengths = row_lengths(records, tokenizer)
     chats = [r for r in records if r.messages is not None]
     roles = Counter(m["role"] for r in chats for m in r.messages)
     turns = [len(r.messages) for r in chats]
@@ -158,13 +167,8 @@ def stats_dataset(ws, dataset: str, fmt: str | None = None, mapping=None, model:
     from tunestudio.data.split import load_dataset
 
     files, results = load_dataset(ws, dataset, fmt, mapping, separator)
-    tokenizer = load_tokenizer(ws, model) if model else None
-    if tokenizer is not None and not max_length:
-        max_length = default_max_length(tokenizer)
-    records = [rec for r in results.values() for rec in r.records]
-    if not records:
-        problems = [str(p) for r in results.values() for p in r.errors[:3]]
-        raise UserError(f"no usable rows in '{dataset}'" + (": " + "; ".join(problems) if problems else ""))
+    tokenizer, max_length = tokenizer_and_cutoff(ws, model, max_length)
+    records = _usable_records(dataset, results)
     first = results.get("all") or results["train"]
     stats = compute_stats(records, tokenizer, max_length, first.format, bins)
     stats["dataset"] = dataset
@@ -173,6 +177,15 @@ def stats_dataset(ws, dataset: str, fmt: str | None = None, mapping=None, model:
     if stats["errors"]:
         stats["warnings"].insert(0, f"{stats['errors']} problem(s) skipped: `tunestudio data check {dataset}` lists them")
     return stats
+
+
+def _usable_records(dataset: str, results: dict) -> list[Record]:
+    """The records of every file of `dataset`, in file order; raises when there are none."""
+    records = [rec for r in results.values() for rec in r.records]
+    if not records:
+        problems = [str(p) for r in results.values() for p in r.errors[:3]]
+        raise UserError(f"no usable rows in '{dataset}'" + (": " + "; ".join(problems) if problems else ""))
+    return records
 
 
 TRAINING_MAX_LENGTH = 512   # used when the run config's default cannot be read
@@ -210,11 +223,8 @@ def preview_dataset(ws, dataset: str, model: str, row: int = 1, max_length: int 
     if max_length < 1:
         raise UserError(f"--max-length must be at least 1 token, got {max_length}")
     _, results = load_dataset(ws, dataset, fmt, mapping, separator)
-    records = [rec for r in results.values() for rec in r.records]
+    records = _usable_records(dataset, results)
     errors = sum(len(r.errors) for r in results.values())
-    if not records:
-        problems = [str(p) for r in results.values() for p in r.errors[:3]]
-        raise UserError(f"no usable rows in '{dataset}'" + (": " + "; ".join(problems) if problems else ""))
     if not 1 <= row <= len(records):
         raise UserError(f"--row {row} is out of range: '{dataset}' has {len(records)} usable rows (1 to {len(records)})")
     tokenizer = load_tokenizer(ws, model)
@@ -239,8 +249,8 @@ def preview_dataset(ws, dataset: str, model: str, row: int = 1, max_length: int 
         "max_length": max_length, "train_on_prompt": bool(train_on_prompt),
         "tokens": [{"text": text, "trained": trained} for text, trained in pairs],
         "n_tokens": len(pairs), "n_trained": sum(trained for _, trained in pairs),
-        "row_truncated": record.where() in set(enc.truncated_rows),
-        "row_dropped": record.where() in set(enc.dropped_rows),
+        "row_truncated": record.where() in enc.truncated_rows,
+        "row_dropped": record.where() in enc.dropped_rows,
         "truncated": enc.truncated, "dropped": enc.dropped, "truncated_rows": enc.truncated_rows[:20],
         "truncation": truncation, "errors": errors, "warnings": warnings,
     }

@@ -12,13 +12,14 @@ def make_demo(ws: Workspace) -> dict:
 
     Returns {"model": path, "model_created": bool, "datasets": {name: {path, format, task, rows, created}}}.
     """
-    from tunestudio.demo.datasets import tokenizer_texts, write_datasets
+    from tunestudio.demo.datasets import build, tokenizer_texts, write_datasets
     from tunestudio.demo.model import write_model
 
     ws.ensure()
     folder = ws.models_dir / MODEL_NAME
-    created = write_model(folder, tokenizer_texts())
-    return {"model": str(folder), "model_created": created, "datasets": write_datasets(ws.datasets_dir)}
+    specs = build()
+    created = write_model(folder, tokenizer_texts(specs))
+    return {"model": str(folder), "model_created": created, "datasets": write_datasets(ws.datasets_dir, specs)}
 
 # What the web UI's Training tab starts from when the base model is the demo model. The demo
 # model is random-initialised: LoRA barely learns on it (its output layer stays random), while

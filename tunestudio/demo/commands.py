@@ -16,7 +16,7 @@ def register(subparsers, common) -> None:
 
 def run(args, ws) -> int:
     from tunestudio.cli import print_json
-    from tunestudio.demo import make_demo
+    from tunestudio.demo import DEMO_PRESET, make_demo
 
     result = make_demo(ws)
     if args.json:
@@ -27,8 +27,6 @@ def run(args, ws) -> int:
     for name, d in result["datasets"].items():
         state = "written" if d["created"] else "kept"
         print(f"dataset  {name:<22} {d['format']:<9} {d['rows']:>5} rows  {d['task']}  ({state})")
-    from tunestudio.demo import DEMO_PRESET
-
     flags = " ".join(f"--{k.replace('_', '-')} {v}" for k, v in DEMO_PRESET.items())
     print(f"next: tunestudio train --model tiny-demo --dataset demo-reviews.jsonl {flags}")
     return 0

@@ -71,10 +71,11 @@ def build() -> dict[str, dict]:
     }
 
 
-def tokenizer_texts() -> list[str]:
-    """Text to train the demo tokenizer on: every demo task's words, plus general prose."""
+def tokenizer_texts(specs: dict[str, dict]) -> list[str]:
+    """Text to train the demo tokenizer on: every demo task's words (`specs` from `build`), plus
+    general prose."""
     texts = ["system\n", "user\n", "assistant\n"]
-    for name, spec in build().items():
+    for name, spec in specs.items():
         if name.endswith(".txt"):
             texts += spec["content"].split("\n\n")
         else:
@@ -82,11 +83,12 @@ def tokenizer_texts() -> list[str]:
     return texts
 
 
-def write_datasets(folder: Path) -> dict[str, dict]:
-    """Write the datasets that are not there yet; report every one with whether it was written."""
+def write_datasets(folder: Path, specs: dict[str, dict]) -> dict[str, dict]:
+    """Write the datasets of `specs` (from `build`) that are not there yet; report every one with
+    whether it was written."""
     folder.mkdir(parents=True, exist_ok=True)
     report = {}
-    for name, spec in build().items():
+    for name, spec in specs.items():
         path = folder / name
         created = not path.exists()
         if created:
