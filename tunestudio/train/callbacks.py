@@ -88,7 +88,6 @@ class RunMonitor(TrainerCallback):
         self.t0 = self.t_last = time.time()
         self.step0 = state.global_step
         self.tokens_last = self.tokens_at_start = state.num_input_tokens_seen
-        self.total_steps = state.max_steps
 
     # ---- when to log, evaluate, save, stop --------------------------------------------------
     def on_step_end(self, args, state, control, **kw):

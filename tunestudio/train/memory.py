@@ -33,6 +33,7 @@ from types import SimpleNamespace
 from typing import Any, Callable
 
 from tunestudio.errors import UserError
+from tunestudio.train.config import resolve_precision
 
 DTYPE_BYTES = {"fp32": 4, "float32": 4, "bf16": 2, "bfloat16": 2, "fp16": 2, "float16": 2}
 ADAPTER_METHODS = {"lora", "dora", "qlora", "ia3", "prefix", "prompt"}
@@ -188,13 +189,6 @@ def trainable_shapes(d, method: str, *, lora_rank: int = 16, freeze_trainable_la
 
 
 # ---- the estimate -----------------------------------------------------------------------------
-
-def resolve_precision(precision: str | None) -> str:
-    """RunConfig's "auto" as the engine resolves it (config.resolve_precision)."""
-    from tunestudio.train.config import resolve_precision as resolve
-
-    return resolve(precision)
-
 
 def estimate_for_config(cfg, model_or_config=None, **overrides) -> dict:
     """`estimate` with the options of a RunConfig (or any object with the same field names):

@@ -30,7 +30,7 @@ from pathlib import Path
 from tunestudio import registry
 from tunestudio.errors import UserError
 from tunestudio.train import checkpoint as ckpt
-from tunestudio.train.config import RunConfig, load_config, save_config, stage_config
+from tunestudio.train.config import RunConfig, load_config, resolve_precision, save_config, stage_config
 from tunestudio.train.events import EventLog, fmt_duration
 from tunestudio.train.methods import METHODS, apply_method, check_supported
 
@@ -104,8 +104,8 @@ def _train_one(cfg: RunConfig, ws, run_id: str | None = None, resume: bool = Fal
     dist = _distributed()
     main = dist.is_main_process
 
-    # 1. Everything that can be wrong with the inputs, before a run exists.
-    cfg.validate()
+    # 1. Everything that can be wrong with the inputs, before a run exists (the config itself was
+    # validated by `train` / `resume_run`).
     base = _resolve_base(cfg, ws)
     tokenizer = _load_tokenizer(base)
     run_dir = ws.runs_dir / run_id if resume else None
@@ -322,10 +322,7 @@ def _memory_precheck(cfg: RunConfig, base: Base) -> dict | None:
     if not Path(base.path).is_dir():
         return None
     try:
-        est = memory.estimate(base.path, method=cfg.method, batch_size=cfg.batch_size, max_length=cfg.max_length,
-                              precision=_precision(cfg), optimizer=cfg.optimizer,
-                              grad_checkpointing=cfg.gradient_checkpointing, lora_rank=cfg.lora_r,
-                              freeze_trainable_layers=cfg.freeze_layers, num_virtual_tokens=cfg.num_virtual_tokens)
+        est = memory.estimate_for_config(cfg, base.path)
     except UserError:
         raise
     except Exception:  # noqa: BLE001 - an architecture the estimator does not know: no estimate
@@ -340,9 +337,7 @@ def _memory_estimate(cfg, model, micro_batch, precheck) -> dict | None:
     from tunestudio.train import memory
 
     try:
-        est = memory.estimate(model, method=cfg.method, batch_size=micro_batch, max_length=cfg.max_length,
-                              precision=_precision(cfg), optimizer=cfg.optimizer,
-                              grad_checkpointing=cfg.gradient_checkpointing)
+        est = memory.estimate_for_config(cfg, model, batch_size=micro_batch)
         return {"total": est["total"], "weights": est["weights"], "gradients": est["gradients"],
                 "optimizer": est["optimizer"], "activations": est["activations"],
                 "available": memory.available_memory(), "message": memory.breakdown(est)}
@@ -391,8 +386,6 @@ def _open_run(cfg, ws, run_id, run_dir, base, data, conn, resume) -> None:
 # ---- step 3: model and Trainer -----------------------------------------------------------------
 
 def _precision(cfg: RunConfig) -> str:
-    from tunestudio.train.config import resolve_precision
-
     return resolve_precision(cfg.precision)
 
 
@@ -403,7 +396,6 @@ def _device_name() -> str:
 
 
 def _build_model(cfg: RunConfig, base: Base, tokenizer):
-    import torch
     from transformers import AutoConfig, AutoModelForCausalLM
 
     method = METHODS[cfg.method]
@@ -578,7 +570,6 @@ def _nothing_changed(cfg, monitor, model, events) -> list[str]:
         now = {n: p.detach().float().cpu() for n, p in model.named_parameters() if n in start}
         delta = math.sqrt(sum(float(torch.sum((now[n] - start[n]) ** 2)) for n in now))
         size = math.sqrt(sum(float(torch.sum(start[n] ** 2)) for n in now)) or 1.0
-        monitor.weights_change = delta / size
         # LoRA's B starts at zero, so an unchanged adapter is exactly its initial value
         if delta / size < 1e-6 or all(float(now[n].abs().max()) < 1e-8 for n in now if "lora_B" in n):
             warnings.append("adapter_unchanged")
