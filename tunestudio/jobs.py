@@ -126,9 +126,10 @@ def current_job(ws: Workspace, device: str | None = None) -> Job | None:
     return None
 
 
-def latest_job(ws: Workspace) -> Job | None:
-    """The job a freshly opened page should show: the running one, else the newest started one."""
-    jobs = list_jobs(ws)
+def latest_job(ws: Workspace, jobs: list[Job] | None = None) -> Job | None:
+    """The job a freshly opened page should show: the running one, else the newest started one
+    (of `jobs`, a `list_jobs` result the caller already has, else of a fresh one)."""
+    jobs = list_jobs(ws) if jobs is None else jobs
     running = [j for j in jobs if j.status == "running"]
     if running:
         return running[0]
@@ -136,8 +137,8 @@ def latest_job(ws: Workspace) -> Job | None:
     return max(started, key=lambda j: j.started_at) if started else None
 
 
-def queued_jobs(ws: Workspace) -> list[Job]:
-    return [j for j in list_jobs(ws) if j.status == "queued"]
+def queued_jobs(ws: Workspace, jobs: list[Job] | None = None) -> list[Job]:
+    return [j for j in (list_jobs(ws) if jobs is None else jobs) if j.status == "queued"]
 
 
 # ---- processes ------------------------------------------------------------------------------
@@ -325,10 +326,6 @@ def _find_run(ws: Workspace, job: Job) -> str | None:
         # Only one job runs per device, so the newest new folder is ours when no pid was recorded.
         return max(candidates)[1]
     return None
-
-
-def run_dir(ws: Workspace, job: Job) -> Path | None:
-    return ws.runs_dir / job.run_id if job.run_id else None
 
 
 def read_events(path: Path, offset: int = 0) -> tuple[list[dict], int]:

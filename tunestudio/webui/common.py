@@ -82,6 +82,13 @@ def download_copy(path: Path) -> str:
     return str(target)
 
 
+def shown(df):
+    """A result table: shown with rows, hidden without (an empty one shows only bare column numbers)."""
+    import gradio as gr
+
+    return gr.update(value=df, visible=df is not None and len(df) > 0)
+
+
 def list_runs(ws: Workspace) -> list[dict]:
     """Registry rows, newest first ([] when there is no registry yet)."""
     from tunestudio import registry

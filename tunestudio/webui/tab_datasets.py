@@ -15,7 +15,7 @@ import gradio as gr
 import pandas as pd
 
 from tunestudio.errors import UserError
-from tunestudio.webui.common import Context, error_text, not_available, optional
+from tunestudio.webui.common import Context, error_text, not_available, optional, shown
 from tunestudio.webui.i18n import DEFAULT, t
 
 MAX_UPLOAD_BYTES = 200 * 1024 * 1024   # matches `webui --max-upload`'s default
@@ -60,11 +60,6 @@ def files_table(ws, lang: str) -> pd.DataFrame:
         rows.append({t(lang, "datasets.col.name"): name, t(lang, "datasets.col.size"): f"{st.st_size / 1024:,.1f} KiB",
                      t(lang, "datasets.col.modified"): time.strftime("%Y-%m-%d %H:%M", time.localtime(st.st_mtime))})
     return pd.DataFrame(rows, columns=[t(lang, f"datasets.col.{c}") for c in ("name", "size", "modified")])
-
-
-def _table(df):
-    """The problems table: shown with rows, hidden without (an empty one shows only bare column numbers)."""
-    return gr.update(value=df, visible=df is not None and len(df) > 0)
 
 
 def build(ctx: Context) -> None:
@@ -139,28 +134,28 @@ def build(ctx: Context) -> None:
         lang = lang or DEFAULT
         fn = optional("tunestudio.data.check", "check_dataset", ctx)
         if fn is None:
-            return not_available(lang, "tunestudio.data.check.check_dataset"), _table(None), None
+            return not_available(lang, "tunestudio.data.check.check_dataset"), shown(None), None
         try:
             rep = fn(ws, name, model=model_name or None)
         except Exception as e:
-            return error_text(lang, e), _table(None), None
+            return error_text(lang, e), shown(None), None
         out = rep.to_json()
         head = t(lang, "datasets.check_ok" if not out["errors"] else "datasets.check_errors",
                  rows=out["rows"], format=out["format"] or "?", errors=len(out["errors"]),
                  warnings=len(out["warnings"]))
         rows = [{t(lang, "datasets.col.kind"): t(lang, "datasets.error"), **p} for p in out["errors"]]
         rows += [{t(lang, "datasets.col.kind"): t(lang, "datasets.warning"), **p} for p in out["warnings"]]
-        return head, _table(pd.DataFrame(rows) if rows else None), None
+        return head, shown(pd.DataFrame(rows) if rows else None), None
 
     def on_clean(lang, name):
         lang = lang or DEFAULT
         fn = optional("tunestudio.data.clean", "clean_dataset", ctx)
         if fn is None:
-            return not_available(lang, "tunestudio.data.clean.clean_dataset"), _table(None), None, gr.skip()
+            return not_available(lang, "tunestudio.data.clean.clean_dataset"), shown(None), None, gr.skip()
         try:
             results = fn(ws, name)
         except Exception as e:
-            return error_text(lang, e), _table(None), None, gr.skip()
+            return error_text(lang, e), shown(None), None, gr.skip()
         lines, rows = [], []
         for r in results:
             removed = ", ".join(f"{k} {v}" for k, v in r.removed.items()) or "—"
@@ -168,18 +163,18 @@ def build(ctx: Context) -> None:
                            kept=r.kept, removed=removed, report=r.report.name))
             rows += [rm.to_dict() for rm in r.removals]
         now = ws.list_datasets()
-        return "\n\n".join(lines), _table(pd.DataFrame(rows) if rows else None), None, gr.update(choices=now)
+        return "\n\n".join(lines), shown(pd.DataFrame(rows) if rows else None), None, gr.update(choices=now)
 
     def on_stats(lang, name, model_name, length):
         lang = lang or DEFAULT
         fn = optional("tunestudio.data.stats", "stats_dataset", ctx)
         if fn is None:
-            return not_available(lang, "tunestudio.data.stats.stats_dataset"), _table(None), None
+            return not_available(lang, "tunestudio.data.stats.stats_dataset"), shown(None), None
         try:
             # The cutoff is the max length set here (the preview's too), not the model's context.
             s = fn(ws, name, model=model_name or None, max_length=int(length) if length else None)
         except Exception as e:
-            return error_text(lang, e), _table(None), None
+            return error_text(lang, e), shown(None), None
         length = s["length"]
         text = t(lang, "datasets.stats_summary", rows=s["rows"], unit=s["unit"], min=length["min"],
                  mean=length["mean"], median=length["median"], p95=length["p95"], max=length["max"],
@@ -191,7 +186,7 @@ def build(ctx: Context) -> None:
         bins = [{"tokens": (f"> {b['lo']}" if b["over_cutoff"] else f"{b['lo']}–{b['hi']}"), "rows": b["count"]}
                 for b in s["histogram"]]
         # The bins in length order (the plot sorts text labels alphabetically otherwise: 0–52, 104–156, 52–104).
-        return text, _table(None), gr.update(value=pd.DataFrame(bins, columns=["tokens", "rows"]),
+        return text, shown(None), gr.update(value=pd.DataFrame(bins, columns=["tokens", "rows"]),
                                              sort=[b["tokens"] for b in bins])
 
     def on_preview(lang, name, model_name, row_no, length):

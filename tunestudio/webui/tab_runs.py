@@ -15,7 +15,7 @@ import gradio as gr
 import pandas as pd
 
 from tunestudio import jobs
-from tunestudio.webui.common import Context, download_copy, error_text, not_available, optional, run_label
+from tunestudio.webui.common import Context, download_copy, error_text, not_available, optional, run_choices, shown
 from tunestudio.webui.i18n import DEFAULT, t
 
 
@@ -51,18 +51,6 @@ def _model_name(ws, path):
     return path
 
 
-def _shown(df):
-    """A result table: shown with rows, hidden without (an empty one shows only bare column numbers)."""
-    return gr.update(value=df, visible=df is not None and len(df) > 0)
-
-
-def run_options(ws) -> list[tuple[str, str]]:
-    query = optional("tunestudio.runs.query")
-    if query is None:
-        return []
-    return [(run_label(r), r["id"]) for r in query.runs_table(ws)["runs"]]
-
-
 def loss_curves(ws, lang: str, runs: list[tuple[str, str]]) -> pd.DataFrame | None:
     """Training and validation loss of several runs in one frame (series '<label> train/validation')."""
     rows = []
@@ -83,7 +71,7 @@ def build(ctx: Context) -> None:
     refresh = gr.Button(t(DEFAULT, "common.refresh"), elem_id="runs-refresh")
     ctx.tr(refresh, value="common.refresh")
     runs_df = gr.Dataframe(value=table(ws, DEFAULT), interactive=False, elem_id="runs-table", wrap=True)
-    opts = run_options(ws)
+    opts = run_choices(ws)
     with gr.Row():
         run_a = gr.Dropdown(choices=opts, value=None, label=t(DEFAULT, "runs.run_a"), elem_id="runs-a")
         run_b = gr.Dropdown(choices=opts, value=None, label=t(DEFAULT, "runs.run_b"), elem_id="runs-b")
@@ -109,7 +97,7 @@ def build(ctx: Context) -> None:
         ctx.tr(comp, label=f"runs.{key}")
 
     def on_refresh(lang, a, b):
-        opts = run_options(ws)
+        opts = run_choices(ws)
         ids = {v for _, v in opts}
         return (table(ws, lang or DEFAULT), gr.update(choices=opts, value=a if a in ids else None),
                 gr.update(choices=opts, value=b if b in ids else None))
@@ -117,11 +105,11 @@ def build(ctx: Context) -> None:
     def on_compare(lang, a, b):
         lang = lang or DEFAULT
         if not a or not b:
-            return t(lang, "runs.pick_two"), _shown(None), _shown(None), None
+            return t(lang, "runs.pick_two"), shown(None), shown(None), None
         try:
             cmp = query.compare_runs(ws, a, b)
         except Exception as e:
-            return error_text(lang, e), _shown(None), _shown(None), None
+            return error_text(lang, e), shown(None), shown(None), None
         la, lb = f"A:{cmp['a']['name']}", f"B:{cmp['b']['name']}"
         head = t(lang, "runs.compared", a=la, b=lb, same=t(lang, "runs.same_data" if cmp["same_data"] else "runs.other_data"),
                  n=len(cmp["config_differences"]), same_keys=cmp["same_config_keys"])
@@ -129,17 +117,17 @@ def build(ctx: Context) -> None:
                              columns=["key", "A", "B"])
         rows = [{"key": m["key"], "A": _fmt(m["a"]), "B": _fmt(m["b"]), "Δ (B−A)": _fmt(m["delta"])}
                 for m in cmp["metrics"] + [{**e, "key": f"test_{e['key']}"} for e in cmp["evaluation"]]]
-        return head, _shown(diffs), _shown(pd.DataFrame(rows, columns=["key", "A", "B", "Δ (B−A)"])), \
+        return head, shown(diffs), shown(pd.DataFrame(rows, columns=["key", "A", "B", "Δ (B−A)"])), \
             loss_curves(ws, lang, [(la, cmp["a"]["id"]), (lb, cmp["b"]["id"])])
 
     def on_details(lang, a):
         lang = lang or DEFAULT
         if not a:
-            return t(lang, "runs.pick_one"), _shown(None), _shown(None), None
+            return t(lang, "runs.pick_one"), shown(None), shown(None), None
         try:
             d = query.run_details(ws, a)
         except Exception as e:
-            return error_text(lang, e), _shown(None), _shown(None), None
+            return error_text(lang, e), shown(None), shown(None), None
         lin = d.get("lineage") or {}
         chain = [f"{p['name']} ({p['status']})" for p in reversed(lin.get("parents") or [])] + [f"**{d['name']}**"]
         children = ", ".join(f"{c['name']} ({c['status']})" for c in lin.get("children") or []) or "—"
@@ -153,7 +141,7 @@ def build(ctx: Context) -> None:
             text += "\n\n" + "\n".join(f"- ⚠️ {w}" for w in d["warnings"] if w)
         cfg = pd.DataFrame([{"key": k, "A": _fmt(v)} for k, v in (d.get("config") or {}).items()], columns=["key", "A"])
         mets = pd.DataFrame([{"key": k, "A": _fmt(v)} for k, v in (d.get("metrics") or {}).items()], columns=["key", "A"])
-        return text, _shown(cfg), _shown(mets), loss_curves(ws, lang, [(d["name"], d["id"])])
+        return text, shown(cfg), shown(mets), loss_curves(ws, lang, [(d["name"], d["id"])])
 
     def on_resume(lang, a):
         lang = lang or DEFAULT

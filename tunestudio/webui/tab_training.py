@@ -395,8 +395,9 @@ def _fmt_eta(seconds: float | None) -> str:
 
 def monitor(ws, lang: str, last) -> list:
     """The monitor's outputs for the job a page should show (the running one, else the newest)."""
-    job = jobs.latest_job(ws)
-    queued = jobs.queued_jobs(ws)
+    listed = jobs.list_jobs(ws)  # one look at the queue per tick (each look also advances it)
+    job = jobs.latest_job(ws, listed)
+    queued = jobs.queued_jobs(ws, listed)
     queue_df = pd.DataFrame(
         [{t(lang, "training.col.job"): j.id, t(lang, "training.col.name"): j.name or "—",
           t(lang, "training.col.since"): time.strftime("%H:%M:%S", time.localtime(j.created_at))} for j in queued],
