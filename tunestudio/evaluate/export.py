@@ -18,6 +18,7 @@ from pathlib import Path
 from tunestudio import __version__
 from tunestudio.errors import UserError
 from tunestudio.evaluate import loading
+from tunestudio.runs.query import split_summary
 from tunestudio.workspace import Workspace
 
 
@@ -135,7 +136,7 @@ def model_card(ws: Workspace, r: loading.RunInfo, kind: str, params: int) -> str
         split = json.loads((r.folder / "split.json").read_text())
     dataset = r.record.get("dataset") or split.get("dataset") or r.config.get("dataset") or "unknown"
     data_hash = r.record.get("dataset_hash") or split.get("hash") or "unknown"
-    rows = {k: len(v) for k, v in (split.get("rows") or {}).items()}
+    rows = (split_summary(split) or {}).get("rows") or {}  # the registry keeps counts, split.json the ids
     hyper = {k: v for k, v in r.config.items() if k not in ("model", "dataset") and not isinstance(v, dict)}
     hyper.update({f"{k}.{kk}": vv for k, v in r.config.items() if isinstance(v, dict) for kk, vv in v.items()})
     evaluation = _latest_evaluation(ws, r.id)
