@@ -156,3 +156,11 @@ def test_runs_made_by_train(demo_ws):
     assert any(m["key"] == "train_loss" and m["a"] is not None and m["b"] is not None for m in c["metrics"])
     r = run_cli("runs", "show", "base-run", ws=demo_ws)
     assert r.returncode == 0 and "status: completed" in r.stdout and time.strftime("%Y") in r.stdout
+
+    # The exported model card tells where the model came from: data rows per split and the parent run.
+    out = demo_ws / "exported"
+    e = run_cli("export", second["run_id"], "--output", out, ws=demo_ws, timeout=300)
+    assert e.returncode == 0, e.stderr[-2000:]
+    card = (out / "README.md").read_text()
+    train_rows = d["split"]["rows"]["train"]
+    assert f'"train": {train_rows}' in card and first["run_id"] in card
