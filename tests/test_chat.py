@@ -32,10 +32,11 @@ def test_prompt_uses_the_chat_template(demo):
 def test_batched_left_padding_matches_one_by_one(demo):
     model, tok = demo
     sampling = Sampling(max_new_tokens=12)
-    together, tokens, seconds = generate_timed(model, tok, PROMPTS, sampling, batch_size=3)
+    gen = generate_timed(model, tok, PROMPTS, sampling, batch_size=3)
     alone = [generate(model, tok, [p], sampling)[0] for p in PROMPTS]
-    assert together == alone
-    assert all(together) and tokens > 0 and seconds > 0
+    assert gen.texts == alone
+    assert all(gen.texts) and gen.tokens > 0 and gen.seconds > 0
+    assert len(gen.stopped) == len(PROMPTS)
     assert tok.padding_side == "right" or tok.padding_side == "left"  # restored, whatever it was
 
 

@@ -26,7 +26,7 @@ def test_bench_two_models(demo_ws):
     assert by["micro"]["train_memory_full"] < by["tiny-demo"]["train_memory_full"]
     for row in board:
         assert row["tokens_per_second"] > 0
-        assert set(row["metrics"]) == {"exact_match", "f1", "loss", "perplexity"}
+        assert set(row["metrics"]) == {"exact_match", "f1", "loss", "perplexity", "stopped"}
     # untrained models answer nothing right, so the reference loss decides
     assert board[0]["metrics"]["loss"] <= board[1]["metrics"]["loss"]
     assert "loss" in out["ranked_by"]

@@ -25,11 +25,12 @@ from pathlib import Path
 
 import numpy as np
 
+from tunestudio.data import turns
 from tunestudio.data.records import Record
 from tunestudio.errors import UserError
 
 IGNORE = -100          # label of a token the loss skips (the value transformers expects)
-ENCODER_VERSION = 1    # bump when the encoding changes, so old caches are not reused
+ENCODER_VERSION = 2    # bump when the encoding changes, so old caches are not reused
 
 
 @dataclass
@@ -40,58 +41,58 @@ class Encoded:
     stats: dict                          # rows, examples, tokens, trained_tokens, mean/max tokens...
     truncated_rows: list[str] = field(default_factory=list)  # Record.where() of each truncated row
     dropped_rows: list[str] = field(default_factory=list)
+    refused_rows: list[str] = field(default_factory=list)   # "file:line: the chat template refused ..." (skipped)
     fingerprint: str = ""
     from_cache: bool = False
 
 
 # ---- rendering: a record -> (text, character spans to train on) ----
 
-def _render(tokenizer, messages, add_generation_prompt=False) -> str:
-    return tokenizer.apply_chat_template(messages, tokenize=False, add_generation_prompt=add_generation_prompt)
+@dataclass
+class Refused:
+    """A row the chat template raised on: not encoded, listed with the template's own message."""
+    where: str
+    message: str
+
+    def __str__(self) -> str:
+        return f"{self.where}: the chat template refused this row: {self.message}"
 
 
-def assistant_spans(tokenizer, messages: list[dict], full: str) -> list[tuple[int, int]]:
-    """Character spans of each assistant turn in `full` (content plus its end-of-turn marker)."""
+def assistant_spans(tokenizer, messages: list[dict], full: str, reasoning: str = "keep") -> list[tuple[int, int]]:
+    """Character spans of each assistant turn in `full`: its reasoning where the template renders
+    it, its content, and the end-of-turn token after it (turns.answer_span); a template that renders
+    a turn differently with other text in it falls back to finding the content itself."""
+    style, specials = turns.reasoning_style(tokenizer), turns.special_strings(tokenizer)
     spans, searched_to = [], 0
     for i, m in enumerate(messages):
         if m["role"] != "assistant":
             continue
-        before = _render(tokenizer, messages[:i], add_generation_prompt=True) if i else ""
-        through = full if i == len(messages) - 1 else _render(tokenizer, messages[: i + 1])
-        if i and full.startswith(through) and through.startswith(before) and len(before) >= searched_to:
-            # The turn is what rendering it added after the generation prompt. Trailing
-            # whitespace (ChatML's "\n" after <|im_end|>) is layout, not something to generate.
-            start, end = len(before), len(through.rstrip())
-        else:
-            # Templates that render earlier turns differently (e.g. dropping reasoning) or that
-            # cannot render a prefix: find the content itself, then a special token right after.
-            start = full.find(m["content"], searched_to)
+        span = turns.answer_span(tokenizer, messages, i, full, style, reasoning, specials)
+        if span is None or span[0] < searched_to:
+            content = m["content"].strip()
+            start = full.find(content, searched_to) if content else -1
             if start < 0:
                 continue  # the template dropped this turn: nothing of it is in the text
-            end = start + len(m["content"])
-            for tok in _special_tokens(tokenizer):
-                if full.startswith(tok, end):
-                    end += len(tok)
-                    break
-        if end > start:
-            spans.append((start, end))
-        searched_to = max(searched_to, end)
+            end = start + len(content)
+            closing = turns.leading_turn_end(full[end:], specials)
+            span = (start, end + len(closing) if closing else end)
+        spans.append(span)
+        searched_to = max(searched_to, span[1])
     return spans
 
 
-def _special_tokens(tokenizer) -> list[str]:
-    toks = [tokenizer.eos_token] + list(getattr(tokenizer, "all_special_tokens", []))
-    return sorted({t for t in toks if t}, key=len, reverse=True)  # longest first: no prefix clash
+def render_record(record: Record, tokenizer, train_on_prompt: bool = False,
+                  reasoning: str = "keep") -> tuple[str, list, bool]:
+    """(text, spans to train on, is_chat). Plain text trains on everything.
 
-
-def render_record(record: Record, tokenizer, train_on_prompt: bool = False) -> tuple[str, list, bool]:
-    """(text, spans to train on, is_chat). Plain text trains on everything."""
+    Raises turns.TemplateRefused when the chat template raises on the row."""
     if record.is_chat:
         if not getattr(tokenizer, "chat_template", None):
             raise UserError("the tokenizer has no chat template: give it one with "
                             "template.ensure_chat_template(tokenizer) (or --template chatml|plain)")
-        full = _render(tokenizer, record.messages)
-        spans = [(0, len(full))] if train_on_prompt else assistant_spans(tokenizer, record.messages, full)
+        style = turns.reasoning_style(tokenizer)
+        full = turns.render(tokenizer, turns.template_messages(record.messages, style, reasoning))
+        spans = [(0, len(full))] if train_on_prompt else assistant_spans(tokenizer, record.messages, full, reasoning)
         return full, spans, True
     text = record.text or ""
     return text, [(0, len(text))], False
@@ -120,12 +121,19 @@ def _tokenize(tokenizer, texts: list[str], add_special_tokens: bool):
     return enc["input_ids"], enc["offset_mapping"]
 
 
-def _encode_rows(records, tokenizer, train_on_prompt):
-    """For each record: (ids, trained mask as a bool array, text, offsets)."""
-    rendered = [render_record(r, tokenizer, train_on_prompt) for r in records]
-    out: list = [None] * len(records)
+def _render_or_refuse(record, tokenizer, train_on_prompt, reasoning):
+    try:
+        return render_record(record, tokenizer, train_on_prompt, reasoning)
+    except turns.TemplateRefused as e:
+        return Refused(record.where(), str(e))
+
+
+def _encode_rows(records, tokenizer, train_on_prompt, reasoning: str = "keep"):
+    """For each record: (ids, trained mask as a bool array, text, offsets), or Refused."""
+    rendered = [_render_or_refuse(r, tokenizer, train_on_prompt, reasoning) for r in records]
+    out: list = [r if isinstance(r, Refused) else None for r in rendered]
     for is_chat in (True, False):
-        idx = [i for i, (_, _, c) in enumerate(rendered) if c == is_chat]
+        idx = [i for i, r in enumerate(rendered) if not isinstance(r, Refused) and r[2] == is_chat]
         # chat templates place their own bos/special tokens; plain text gets the tokenizer's
         ids, offsets = _tokenize(tokenizer, [rendered[i][0] for i in idx], add_special_tokens=not is_chat)
         for k, i in enumerate(idx):
@@ -157,10 +165,11 @@ def tokenizer_fingerprint(tokenizer) -> str:
     return h.hexdigest()
 
 
-def fingerprint(records, tokenizer, max_length: int, train_on_prompt: bool) -> str:
+def fingerprint(records, tokenizer, max_length: int, train_on_prompt: bool, reasoning: str = "keep",
+                skip_bad_rows: bool = False) -> str:
     h = hashlib.sha256()
-    h.update(json.dumps({"v": ENCODER_VERSION, "max_length": max_length,
-                         "train_on_prompt": bool(train_on_prompt)}).encode())
+    h.update(json.dumps({"v": ENCODER_VERSION, "max_length": max_length, "train_on_prompt": bool(train_on_prompt),
+                         "reasoning": reasoning, "skip_bad_rows": bool(skip_bad_rows)}).encode())
     h.update(tokenizer_fingerprint(tokenizer).encode())
     for r in records:
         h.update(json.dumps([r.messages, r.text, r.where()], ensure_ascii=False).encode() + b"\n")
@@ -178,7 +187,7 @@ def _load_cache(path: Path) -> Encoded | None:
 def _save_cache(path: Path, enc: Encoded) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
     d = {k: getattr(enc, k) for k in ("examples", "truncated", "dropped", "stats",
-                                      "truncated_rows", "dropped_rows", "fingerprint")}
+                                      "truncated_rows", "dropped_rows", "refused_rows", "fingerprint")}
     tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}")
     tmp.write_text(json.dumps(d, separators=(",", ":")), encoding="utf-8")
     os.replace(tmp, path)  # atomic: a reader never sees half a cache file
@@ -186,21 +195,42 @@ def _save_cache(path: Path, enc: Encoded) -> None:
 
 # ---- public ----
 
+def refusal_error(refused: list, limit: int = 10) -> str:
+    """One message listing the rows a chat template refused (first `limit`)."""
+    listed = "\n".join(f"  {r}" for r in refused[:limit])
+    more = f"\n  ... and {len(refused) - limit} more" if len(refused) > limit else ""
+    return (f"the model's chat template refused {len(refused)} row(s):\n{listed}{more}\n"
+            "fix those rows, or pass --skip-bad-rows to train without them")
+
+
 def encode(records: list[Record], tokenizer, max_length: int, train_on_prompt: bool = False,
-           cache_dir: str | Path | None = None) -> Encoded:
-    """Token ids and labels for training (labels -100 where the loss is not taken)."""
+           cache_dir: str | Path | None = None, reasoning: str = "keep", skip_bad_rows: bool = False) -> Encoded:
+    """Token ids and labels for training (labels -100 where the loss is not taken).
+
+    `reasoning`: "keep" trains on assistants' reasoning where the template renders it, "drop" leaves
+    it out. Rows the chat template raises on are a UserError listing them, or with `skip_bad_rows`
+    are left out and listed in `refused_rows`."""
     if max_length < 1:
         raise UserError(f"max length must be at least 1 token, got {max_length}")
-    fp = fingerprint(records, tokenizer, max_length, train_on_prompt)
+    if reasoning not in turns.REASONING_MODES:
+        raise UserError(f"--reasoning must be one of {', '.join(turns.REASONING_MODES)} (got {reasoning!r})")
+    fp = fingerprint(records, tokenizer, max_length, train_on_prompt, reasoning, skip_bad_rows)
     cache_path = Path(cache_dir) / f"{fp}.json" if cache_dir else None
     if cache_path is not None and cache_path.is_file():
         cached = _load_cache(cache_path)
         if cached is not None:
             return cached
 
+    rows = _encode_rows(records, tokenizer, train_on_prompt, reasoning)
+    refused = [str(r) for r in rows if isinstance(r, Refused)]
+    if refused and not skip_bad_rows:
+        raise UserError(refusal_error(refused))
     examples, truncated_rows, dropped_rows = [], [], []
     longest = trained_total = 0
-    for record, (ids, mask, _, _) in zip(records, _encode_rows(records, tokenizer, train_on_prompt)):
+    for record, row in zip(records, rows):
+        if isinstance(row, Refused):
+            continue
+        ids, mask, _, _ = row
         longest = max(longest, len(ids))
         n_trained = int(mask.sum())
         ids, mask = ids[:max_length], mask[:max_length]  # cut from the right
@@ -221,22 +251,47 @@ def encode(records: list[Record], tokenizer, max_length: int, train_on_prompt: b
         "mean_tokens": round(sum(lengths) / len(lengths), 2) if lengths else 0.0,
         "max_tokens": max(lengths, default=0), "longest_row_tokens": longest,
         "truncated": len(truncated_rows), "dropped": len(dropped_rows),
-        "max_length": max_length, "train_on_prompt": bool(train_on_prompt),
+        "max_length": max_length, "train_on_prompt": bool(train_on_prompt), "refused": len(refused),
+        "reasoning": reasoning,
+        "reasoning_rows": sum(1 for r in records if r.is_chat and any(m.get("reasoning") for m in r.messages)),
     }
     enc = Encoded(examples, len(truncated_rows), len(dropped_rows), stats,
-                  truncated_rows, dropped_rows, fingerprint=fp)
+                  truncated_rows, dropped_rows, refused, fingerprint=fp)
     if cache_path is not None:
         _save_cache(cache_path, enc)
     return enc
 
 
-def preview(record: Record, tokenizer, max_length: int, train_on_prompt: bool = False) -> list[tuple[str, bool]]:
+def last_answer_tokens(tokenizer, messages: list[dict], reasoning: str = "keep") -> tuple[list[int], int, int]:
+    """(ids of the conversation's training rendering, first and end token index of its last assistant
+    turn): the same tokens training takes its loss on, for scoring a reference answer.
+
+    Raises turns.TemplateRefused (a UserError) when the template refuses the conversation."""
+    (row,) = _encode_rows([Record("", 0, messages=messages)], tokenizer, False, reasoning)
+    if isinstance(row, Refused):
+        raise turns.TemplateRefused(row.message)
+    ids, mask = row[0], row[1]
+    end = len(mask)
+    while end and not mask[end - 1]:
+        end -= 1
+    start = end
+    while start and mask[start - 1]:
+        start -= 1
+    return ids, start, end
+
+
+def preview(record: Record, tokenizer, max_length: int, train_on_prompt: bool = False,
+            reasoning: str = "keep") -> list[tuple[str, bool]]:
     """One record as the model sees it: (token text, trained) pairs, cut at max_length.
 
     Token texts are slices of the rendered text, so joined they give it back exactly (a
     character split over several byte-level tokens shows on the first of them).
+    Raises UserError when the chat template refuses the row.
     """
-    (ids, mask, text, offsets), = _encode_rows([record], tokenizer, train_on_prompt)
+    (row,) = _encode_rows([record], tokenizer, train_on_prompt, reasoning)
+    if isinstance(row, Refused):
+        raise UserError(str(row))
+    ids, mask, text, offsets = row
     pairs, done = [], 0
     for i in range(min(len(ids), max_length)):
         start, end = offsets[i]

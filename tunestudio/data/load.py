@@ -28,6 +28,7 @@ import sys
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from tunestudio.data.content import MEDIA_COLUMNS, ContentError, media_in_row, media_warning, parse_message
 from tunestudio.data.records import Record
 from tunestudio.errors import UserError
 
@@ -497,6 +498,7 @@ def _convert_rows(result: LoadResult, name, ext, rows: list[_Row], fmt, mapping)
         fields[k] = mapping.get(k, k)
     result.format, result.fields = fmt, fields
     used = set(fields.values()) | (set(_CHAT_COLUMNS) if fmt in ("messages", "sharegpt") else set())
+    media_rows: dict[str, list[int]] = {}   # media kind -> lines of the rows that reference it
     for r in rows:
         if not isinstance(r.value, dict):
             errors.append(Problem(name, r.line, f"wrong type: a row must be a JSON object, found {_type_name(r.value)}"))
@@ -507,15 +509,22 @@ def _convert_rows(result: LoadResult, name, ext, rows: list[_Row], fmt, mapping)
             elif fmt == "alpaca":
                 rec = _alpaca_record(r.value, fields)
             else:
-                rec, warning = _chat_record(r.value, fields, fmt)
+                rec, warning, media = _chat_record(r.value, fields, fmt)
                 if warning:
                     result.warnings.append(Problem(name, r.line, warning))
+                for kind in set(media):
+                    media_rows.setdefault(kind, []).append(r.line)
         except _RowError as e:
             errors.append(Problem(name, r.line, str(e)))
             continue
         rec.source, rec.line = name, r.line
-        rec.meta = {k: v for k, v in r.value.items() if k not in used}
+        rec.meta = {k: v for k, v in r.value.items() if k not in used and k not in MEDIA_COLUMNS}
+        for kind in set(media_in_row(r.value)):
+            media_rows.setdefault(kind, []).append(r.line)
         result.records.append(rec)
+    if media_rows:  # said once for the file, not once per row
+        first = min(line for lines in media_rows.values() for line in lines)
+        result.warnings.append(Problem(name, first, media_warning(media_rows, name)))
 
 
 class _RowError(Exception):
@@ -559,26 +568,11 @@ def _alpaca_record(row, fields) -> Record:
     return Record("", 0, messages=messages)
 
 
-def _content(v, n) -> str:
-    """A message's content: a string, or OpenAI's list of {"type": "text", "text"} parts."""
-    if isinstance(v, str):
-        return v
-    if v is None:
-        raise _RowError(f"null content in message {n}")
-    if isinstance(v, list) and all(isinstance(p, dict) for p in v):
-        texts = []
-        for p in v:
-            if p.get("type", "text") != "text" or not isinstance(p.get("text"), str):
-                raise _RowError(f"wrong type: message {n} has a content part of type '{p.get('type')}' (only text is supported)")
-            texts.append(p["text"])
-        return "".join(texts)
-    raise _RowError(f"wrong type: content of message {n} must be a string, found {_type_name(v)}")
-
-
 _CHAT_COLUMNS = ("messages", "conversations", "conversation")
 
 
-def _chat_record(row, fields, fmt) -> tuple[Record, str | None]:
+def _chat_record(row, fields, fmt) -> tuple[Record, str | None, list[str]]:
+    """The row's conversation, a warning for the row (or None), and the media kinds its parts name."""
     col = fields.get("messages") or fields.get("conversations")
     if col not in row:   # files mixing OpenAI and ShareGPT rows: take the row's own column
         col = next((c for c in _CHAT_COLUMNS if c in row), col)
@@ -593,7 +587,7 @@ def _chat_record(row, fields, fmt) -> tuple[Record, str | None]:
         raise _RowError(f"empty conversation in '{col}'")
     role_key_pref = fields.get("role")
     content_key_pref = fields.get("content")
-    messages = []
+    messages, media = [], []
     for n, m in enumerate(turns, start=1):
         if not isinstance(m, dict):
             raise _RowError(f"wrong type: message {n} must be an object, found {_type_name(m)}")
@@ -608,10 +602,14 @@ def _chat_record(row, fields, fmt) -> tuple[Record, str | None]:
                             "(expected system, user or assistant; human, gpt and bot also work)")
         if content_key not in m:
             raise _RowError(f"message {n} ({role}) has no '{content_key}'")
-        content = _content(m[content_key], n)
-        if not content.strip() and role != "system":
+        try:
+            c = parse_message(m, content_key, n, role)
+        except ContentError as e:
+            raise _RowError(str(e)) from None
+        if not c.text.strip() and role != "system" and not c.reasoning:
             raise _RowError(f"empty content in message {n} ({role})")
-        messages.append({"role": role, "content": content})
+        messages.append({"role": role, "content": c.text, **({"reasoning": c.reasoning} if c.reasoning else {})})
+        media += c.media
     system_col = fields.get("system")
     if system_col and isinstance(row.get(system_col), str) and row[system_col].strip() \
             and not any(m["role"] == "system" for m in messages):
@@ -623,4 +621,4 @@ def _chat_record(row, fields, fmt) -> tuple[Record, str | None]:
     warning = None
     if messages[-1]["role"] != "assistant":
         warning = "the turns after the last assistant reply are not trained on"
-    return Record("", 0, messages=messages), warning
+    return Record("", 0, messages=messages), warning, media

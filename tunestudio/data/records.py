@@ -1,7 +1,8 @@
 """The one record type every format is read into.
 
 A record is either a conversation (`messages`: a list of {"role", "content"} with roles
-system / user / assistant) or plain text (`text`, for language-model training). It remembers the
+system / user / assistant; an assistant message may also hold its "reasoning", the thinking that
+came before the answer) or plain text (`text`, for language-model training). It remembers the
 file and the line (or row) it came from, so every message about it can point the user there.
 """
 
@@ -39,6 +40,13 @@ class Record:
             if m["role"] == "assistant":
                 return m["content"]
         return self.text or ""
+
+    def reference_reasoning(self) -> str:
+        """The reasoning that came with the last assistant turn ("" when none)."""
+        for m in reversed(self.messages or []):
+            if m["role"] == "assistant":
+                return m.get("reasoning") or ""
+        return ""
 
     def to_dict(self) -> dict:
         d = {"source": self.source, "line": self.line}

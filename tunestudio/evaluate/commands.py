@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import sys
 
+from tunestudio.data.turns import GENERATION_PROMPTS
 from tunestudio.errors import UserError
 
 
@@ -27,6 +28,9 @@ def _sampling_flags(p: argparse.ArgumentParser, max_new_tokens=None) -> None:
     g.add_argument("--stop", action="append", default=None, metavar="TEXT",
                    help="end the answer at this text (repeatable)")
     g.add_argument("--seed", type=int, default=None, help="seed for sampled decoding")
+    g.add_argument("--generation-prompt", choices=GENERATION_PROMPTS, default="training",
+                   help="training (default): ask with exactly what training put before an answer; "
+                        "template: the chat template's own generation prompt")
 
 
 def _sampling(args, **defaults):
@@ -115,7 +119,7 @@ def cmd_eval(args, ws):
                    metrics=args.metrics, metric_file=args.metric_file, compare_base=args.compare_base,
                    guard_dataset=args.guard_dataset, limit=args.limit, max_new_tokens=args.max_new_tokens,
                    batch_size=args.batch_size, sampling=sampling, save=not args.no_save,
-                   trust_remote_code=args.trust_remote_code)
+                   trust_remote_code=args.trust_remote_code, generation_prompt=args.generation_prompt)
     rows = out.pop("rows")
     if args.json:
         print_json(out)
@@ -146,6 +150,7 @@ def cmd_eval(args, ws):
 def cmd_chat(args, ws):
 
     from tunestudio.cli import print_json
+    from tunestudio.data.turns import split_reasoning
     from tunestudio.evaluate.generate import generate_timed, stream
     from tunestudio.evaluate.loading import load_model
 
@@ -153,12 +158,18 @@ def cmd_chat(args, ws):
     sampling = _sampling(args)
     model, tok, info = load_model(ws, run=args.run, model=args.model, merge=args.merge,
                                   trust_remote_code=args.trust_remote_code)
+    reasons = bool(info.get("reasoning"))  # a model trained to think first is asked with its think block open
     if args.prompt is not None:
-        (answer,), tokens, seconds = generate_timed(model, tok, [args.prompt], sampling, system=args.system)
+        gen = generate_timed(model, tok, [args.prompt], sampling, system=args.system, mode=args.generation_prompt,
+                             reasoning=reasons)
+        reasoning, answer = split_reasoning(gen.texts[0])
         if args.json:
-            print_json({"model": info["label"], "prompt": args.prompt, "response": answer,
-                        "tokens": tokens, "seconds": seconds, "sampling": sampling.to_dict()})
+            print_json({"model": info["label"], "prompt": args.prompt, "response": answer, "reasoning": reasoning,
+                        "stopped": gen.stopped[0], "tokens": gen.tokens, "seconds": gen.seconds,
+                        "sampling": sampling.to_dict()})
         else:
+            if reasoning:
+                print(f"(reasoning) {reasoning}\n")
             print(answer)
         return 0
     if args.json:
@@ -181,12 +192,15 @@ def cmd_chat(args, ws):
             continue
         history.append({"role": "user", "content": line})
         shown = ""
-        for text in stream(model, tok, history, sampling, system=args.system):
+        for text in stream(model, tok, history, sampling, system=args.system, mode=args.generation_prompt,
+                           reasoning=reasons):
             sys.stdout.write(text[len(shown):])  # print only what is new
             sys.stdout.flush()
             shown = text
         print()
-        history.append({"role": "assistant", "content": shown.strip()})
+        reasoning, answer = split_reasoning(shown)
+        history.append({"role": "assistant", "content": answer.strip(),
+                        **({"reasoning": reasoning} if reasoning else {})})
 
 
 # ---- bench-models -------------------------------------------------------------------------------

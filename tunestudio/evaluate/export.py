@@ -16,6 +16,7 @@ import time
 from pathlib import Path
 
 from tunestudio import __version__
+from tunestudio.data.turns import stop_token_ids
 from tunestudio.errors import UserError
 from tunestudio.evaluate import loading
 from tunestudio.runs.query import split_summary
@@ -30,12 +31,15 @@ def _check_output(output: Path) -> None:
 
 
 def _generation_config(model, tok):
-    """The decoding defaults the model should ship with: stop at the tokenizer's eos, pad with
-    its pad token, greedy unless the user asks (what `tunestudio chat` does)."""
+    """The decoding defaults the model should ship with: stop where the chat template ends a turn
+    and at the tokenizer's eos (turns.stop_token_ids: a Qwen2.5 base model's eos is <|endoftext|>
+    while its turns end with <|im_end|>), pad with its pad token, greedy unless the user asks (what
+    `tunestudio chat` does)."""
     from transformers import GenerationConfig
 
     gen = GenerationConfig.from_model_config(model.config)
-    gen.eos_token_id = tok.eos_token_id
+    ids = stop_token_ids(tok, model)
+    gen.eos_token_id = ids if len(ids) > 1 else (ids[0] if ids else tok.eos_token_id)
     gen.pad_token_id = tok.pad_token_id
     if tok.bos_token_id is not None:
         gen.bos_token_id = tok.bos_token_id
@@ -83,13 +87,6 @@ def export_run(ws: Workspace, run: str, output: str | Path, merge: bool = False)
 
 
 # ---- model card --------------------------------------------------------------------------------
-
-def _run_metrics(r: loading.RunInfo) -> dict:
-    m = r.record.get("metrics")
-    if not m and (r.folder / "metrics.json").is_file():
-        m = json.loads((r.folder / "metrics.json").read_text())
-    return m if isinstance(m, dict) else {}
-
 
 def _lineage(ws: Workspace, r: loading.RunInfo) -> list[str]:
     """This run, its parent run, that run's parent... then the base model."""
@@ -169,7 +166,7 @@ def model_card(ws: Workspace, r: loading.RunInfo, kind: str, params: int) -> str
         "## Metrics",
         "Training:",
         "",
-        _table(_run_metrics(r)),
+        _table(loading.run_metrics(r)),
     ]
     if evaluation:
         parts += ["", f"Evaluation on `{evaluation['dataset']}` ({evaluation['split']}, {evaluation['n']} examples):",

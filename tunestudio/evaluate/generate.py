@@ -12,6 +12,7 @@ import time
 from dataclasses import asdict, dataclass, field
 from typing import Callable, Iterator
 
+from tunestudio.data import turns
 from tunestudio.errors import UserError
 
 
@@ -60,14 +61,18 @@ def sampling_from(**kw) -> Sampling:
     return Sampling(**{k: v for k, v in kw.items() if v is not None}).validate()
 
 
-def render(tokenizer, prompt, system: str | None = None, template: bool = True) -> str:
-    """The exact text the model is given: chat template + assistant header."""
+def render(tokenizer, prompt, system: str | None = None, template: bool = True, mode: str = "training",
+           reasoning: bool = False) -> str:
+    """The exact text the model is given. With the chat template, `mode` "training" asks with what
+    training put before an answer (turns.training_prompt: the model is asked as it was taught),
+    "template" with the template's own generation prompt; `reasoning` opens the reasoning block
+    for a model trained to think first."""
     if not template:
         return prompt if isinstance(prompt, str) else "\n".join(m["content"] for m in prompt)
     messages = [{"role": "user", "content": prompt}] if isinstance(prompt, str) else list(prompt)
     if system and not (messages and messages[0]["role"] == "system"):
         messages = [{"role": "system", "content": system}, *messages]
-    return tokenizer.apply_chat_template(messages, add_generation_prompt=True, tokenize=False)
+    return turns.generation_prompt(tokenizer, messages, mode, reasoning)
 
 
 def cut_at_stop(text: str, stop: list[str]) -> tuple[str, bool]:
@@ -76,43 +81,61 @@ def cut_at_stop(text: str, stop: list[str]) -> tuple[str, bool]:
     return (text[:min(cuts)], True) if cuts else (text, False)
 
 
-def _new_token_count(row, eos_ids: set, pad_id) -> int:
-    """Tokens a row really generated: up to and including its first eos (the rest is padding)."""
+def _new_token_count(row, eos_ids: set, pad_id) -> tuple[int, bool]:
+    """(tokens a row really generated, whether it ended on a stop token): up to and including its
+    first stop token; the rest is padding."""
     n = 0
     for t in row.tolist():
         n += 1
         if t in eos_ids:
-            return n
+            return n, True
     # no eos: trailing pads (when pad differs from eos) are not generated tokens
     while n and pad_id is not None and row[n - 1].item() == pad_id:
         n -= 1
-    return n
+    return n, False
 
 
-def _eos_ids(model, tokenizer) -> set:
-    ids = set()
-    for src in (getattr(model, "generation_config", None), tokenizer):
-        e = getattr(src, "eos_token_id", None)
-        ids.update(e if isinstance(e, (list, tuple)) else [e] if e is not None else [])
-    return ids
+def stop_kwargs(model, tokenizer, sampling: Sampling) -> dict:
+    """generate() options that stop on the template's turn end as well as eos (turns.py): the ids,
+    and as text a turn end that is several tokens or a user's stop strings."""
+    kw = sampling.generate_kwargs(tokenizer)
+    kw["eos_token_id"] = turns.stop_token_ids(tokenizer, model)
+    strings = list(dict.fromkeys([*sampling.stop, *turns.stop_strings(tokenizer)]))
+    if strings:
+        kw.update(stop_strings=strings, tokenizer=tokenizer)
+    return kw
+
+
+@dataclass
+class Generated:
+    texts: list[str]          # answers, in prompt order, cut at stop strings and stripped
+    stopped: list[bool]       # ended on a stop token/string before max_new_tokens
+    tokens: int               # new tokens generated, all prompts together
+    seconds: float
 
 
 def generate_timed(model, tokenizer, prompts: list, sampling: Sampling | None = None, batch_size: int = 8,
                    system: str | None = None, template: bool = True,
-                   progress: Callable[[int], None] | None = None) -> tuple[list[str], int, float]:
-    """Answers for every prompt, batched with left padding. Returns (texts, new_tokens, seconds).
+                   progress: Callable[[int], None] | None = None, mode: str = "training",
+                   reasoning: bool | list[bool] = False) -> Generated:
+    """Answers for every prompt, batched with left padding.
 
     Prompts are sorted by length so each batch pads little; answers come back in input order.
+    `reasoning` (one flag, or one per prompt) opens the reasoning block (see render).
     `progress(k)` is called after each batch with the number of prompts it finished.
     """
     import torch
 
     sampling = (sampling or Sampling()).validate()
-    texts = [render(tokenizer, p, system, template) for p in prompts]
+    flags = reasoning if isinstance(reasoning, list) else [reasoning] * len(prompts)
+    texts = [render(tokenizer, p, system, template, mode, r) for p, r in zip(prompts, flags)]
     order = sorted(range(len(texts)), key=lambda i: len(texts[i]))
     out: list[str | None] = [None] * len(texts)
-    kwargs = sampling.generate_kwargs(tokenizer)
-    eos = _eos_ids(model, tokenizer)
+    stopped = [False] * len(texts)
+    kwargs = stop_kwargs(model, tokenizer, sampling)
+    eos = set(kwargs["eos_token_id"])
+    strings = kwargs.get("stop_strings") or []
+    specials = [t for t in getattr(tokenizer, "all_special_tokens", []) if t]
     if sampling.seed is not None:
         torch.manual_seed(sampling.seed)
     tokens, start = 0, time.perf_counter()
@@ -127,14 +150,19 @@ def generate_timed(model, tokenizer, prompts: list, sampling: Sampling | None = 
                 seqs = model.generate(**enc, **kwargs)
             new = seqs[:, enc["input_ids"].shape[1]:]  # (B, new_tokens)
             for row, i in zip(new, idx):
-                tokens += _new_token_count(row, eos, tokenizer.pad_token_id)
-                text = tokenizer.decode(row, skip_special_tokens=True)
-                out[i] = cut_at_stop(text, sampling.stop)[0].strip()
+                n, ended = _new_token_count(row, eos, tokenizer.pad_token_id)
+                tokens += n
+                # decoded with special tokens so a multi-token turn end is still there to cut at
+                text, hit = cut_at_stop(tokenizer.decode(row[:n], skip_special_tokens=False), strings)
+                for special in specials:
+                    text = text.replace(special, "")
+                out[i] = text.strip()
+                stopped[i] = ended or hit
             if progress:
                 progress(len(idx))
     finally:
         tokenizer.padding_side = old_side
-    return out, tokens, time.perf_counter() - start
+    return Generated(out, stopped, tokens, time.perf_counter() - start)
 
 
 def generate(model, tokenizer, prompts: list, sampling: Sampling | None = None, batch_size: int = 8,
@@ -143,11 +171,11 @@ def generate(model, tokenizer, prompts: list, sampling: Sampling | None = None, 
     generate(m, t, ["Hi"], max_new_tokens=20, temperature=0.7)."""
     if sampling is None:
         sampling = sampling_from(**sampling_kw)
-    return generate_timed(model, tokenizer, prompts, sampling, batch_size, system, template, progress)[0]
+    return generate_timed(model, tokenizer, prompts, sampling, batch_size, system, template, progress).texts
 
 
 def stream(model, tokenizer, prompt, sampling: Sampling | None = None, system: str | None = None,
-           template: bool = True, **sampling_kw) -> Iterator[str]:
+           template: bool = True, mode: str = "training", reasoning: bool = False, **sampling_kw) -> Iterator[str]:
     """Yield the answer so far, growing token by token (for a chat window).
 
     generate() runs in a thread and feeds a TextIteratorStreamer; a stop string ends the text
@@ -159,8 +187,10 @@ def stream(model, tokenizer, prompt, sampling: Sampling | None = None, system: s
     if sampling is None:
         sampling = sampling_from(**sampling_kw)
     sampling.validate()
-    enc = tokenizer([render(tokenizer, prompt, system, template)], return_tensors="pt",
+    enc = tokenizer([render(tokenizer, prompt, system, template, mode, reasoning)], return_tensors="pt",
                     add_special_tokens=False).to(model.device)
+    kwargs = stop_kwargs(model, tokenizer, sampling)
+    strings = kwargs.get("stop_strings") or []
     streamer = TextIteratorStreamer(tokenizer, skip_prompt=True, skip_special_tokens=True, timeout=600)
     if sampling.seed is not None:
         torch.manual_seed(sampling.seed)
@@ -169,7 +199,7 @@ def stream(model, tokenizer, prompt, sampling: Sampling | None = None, system: s
     def work():
         try:
             with torch.no_grad():
-                model.generate(**enc, **sampling.generate_kwargs(tokenizer), streamer=streamer)
+                model.generate(**enc, **kwargs, streamer=streamer)
         except BaseException as e:  # re-raised in the caller's thread below
             errors.append(e)
             streamer.end()
@@ -179,7 +209,7 @@ def stream(model, tokenizer, prompt, sampling: Sampling | None = None, system: s
     text, stopped = "", False
     for piece in streamer:
         text += piece
-        cut, stopped = cut_at_stop(text, sampling.stop)
+        cut, stopped = cut_at_stop(text, strings)
         yield cut.lstrip()
         if stopped:
             break

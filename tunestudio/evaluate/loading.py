@@ -159,6 +159,7 @@ def load_model(ws: Workspace, run: str | None = None, model: str | None = None, 
 
     r = find_run(ws, run)
     tok = load_tokenizer(str(r.final), trust_remote_code)
+    reasons = trained_to_reason(r)
     if base:
         source = resolve_model(ws, r.base_model)
         m = load_causal_lm(source, device, trust_remote_code)
@@ -168,13 +169,31 @@ def load_model(ws: Workspace, run: str | None = None, model: str | None = None, 
     if not r.is_adapter:
         m = load_causal_lm(str(r.final), device, trust_remote_code)
         info = {"kind": "full", "label": f"run {r.name}", "source": str(r.final),
-                "base_model": r.base_model, "run_id": r.id, "merged": False}
+                "base_model": r.base_model, "run_id": r.id, "merged": False, "reasoning": reasons}
         return _ready(m, tok, device), tok, info
 
     m = load_adapter_model(ws, r, device, merge, trust_remote_code)
     info = {"kind": "adapter", "label": f"run {r.name}", "source": str(r.final),
-            "base_model": r.base_model, "run_id": r.id, "merged": merge}
+            "base_model": r.base_model, "run_id": r.id, "merged": merge, "reasoning": reasons}
     return _ready(m, tok, device), tok, info
+
+
+def run_metrics(r: RunInfo) -> dict:
+    """The run's final metrics: the registry's, else its metrics.json ({} when neither is readable)."""
+    m = r.record.get("metrics")
+    if not m and (r.folder / "metrics.json").is_file():
+        try:
+            m = json.loads((r.folder / "metrics.json").read_text())
+        except (OSError, ValueError):
+            m = None
+    return m if isinstance(m, dict) else {}
+
+
+def trained_to_reason(r: RunInfo) -> bool:
+    """True when most of the run's training answers came with reasoning it trained on: chat then
+    opens the reasoning block, as training did (turns.training_prompt)."""
+    m = run_metrics(r)
+    return 2 * int(m.get("reasoning_rows") or 0) > int(m.get("train_examples") or 0) > 0
 
 
 def load_adapter_model(ws: Workspace, r: RunInfo, device: str, merge: bool, trust_remote_code: bool = False):

@@ -185,19 +185,16 @@ def encode_for_loss(tokenizer, messages: list[dict] | None, reference: str, max_
     """(input_ids, n_context): the conversation with its reference answer, where the first
     n_context tokens are the prompt (not scored) and the rest are the answer (scored).
 
-    The answer span is what the chat template puts after the assistant header, end-of-turn
-    marker included, the same tokens training puts its loss on.
+    The answer span is exactly the one training puts its loss on (encode.last_answer_tokens): the
+    answer and the template's end-of-turn token, not what the template inserts before it.
     """
+    from tunestudio.data.encode import last_answer_tokens
+
     if messages is None:  # plain text: every token is scored
         ids = tokenizer(reference, add_special_tokens=True)["input_ids"]
         return ids[-max_length:], 0
-    prompt = tokenizer.apply_chat_template(messages, add_generation_prompt=True, tokenize=False)
-    full = tokenizer.apply_chat_template([*messages, {"role": "assistant", "content": reference}], tokenize=False)
-    answer = full[len(prompt):] if full.startswith(prompt) else reference + (tokenizer.eos_token or "")
-    # layout after the end-of-turn marker (ChatML's "\n") is not generated, and not trained on
-    answer = answer.rstrip() or answer
-    p_ids = tokenizer(prompt, add_special_tokens=False)["input_ids"]
-    a_ids = tokenizer(answer, add_special_tokens=False)["input_ids"][:max_length - 1]
+    ids, start, end = last_answer_tokens(tokenizer, [*messages, {"role": "assistant", "content": reference}])
+    p_ids, a_ids = ids[:start], ids[start:end][:max_length - 1]
     keep = max_length - len(a_ids)
     p_ids = p_ids[-keep:] if keep > 0 else []  # cut the prompt's start, never the answer
     return p_ids + a_ids, len(p_ids)

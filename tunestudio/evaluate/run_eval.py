@@ -16,6 +16,7 @@ import sys
 import time
 from pathlib import Path
 
+from tunestudio.data.turns import split_reasoning
 from tunestudio.errors import UserError
 from tunestudio.evaluate import loading, metrics as M, report
 from tunestudio.evaluate.generate import Sampling, generate_timed
@@ -24,6 +25,7 @@ from tunestudio.workspace import Workspace
 SPLITS = {"test": "test", "val": "val", "validation": "val", "train": "train", "all": "all"}
 FORGETTING_RATIO = 1.25   # guard perplexity this much above the base's: clearly worse
 MAX_AUTO_NEW_TOKENS = 512
+STOPPED_WARN = 0.5        # below this share of answers ending on their own: warn
 
 
 def run_split_info(run: loading.RunInfo) -> dict | None:
@@ -73,30 +75,54 @@ def _progress(total: int, desc: str, enabled: bool):
 
 
 def auto_max_new_tokens(tokenizer, references: list[str]) -> int:
-    """Room for the longest reference and some slack: a model that has learnt the task stops
-    on its own, one that has not would otherwise ramble for hundreds of tokens per row."""
+    """Room for the longest reference twice over and some slack: enough that a model which does not
+    stop shows as such (its answer runs on past the reference, and `stopped` says so) instead of
+    being cut right after a correct answer; capped so a rambling model costs bounded time."""
     longest = max((len(tokenizer(r, add_special_tokens=False)["input_ids"]) for r in references), default=16)
-    return max(16, min(MAX_AUTO_NEW_TOKENS, int(longest * 1.5) + 8))
+    return max(32, min(MAX_AUTO_NEW_TOKENS, 2 * longest + 16))
+
+
+def stopping_warning(stopped: list[bool], max_new_tokens: int) -> str | None:
+    """A warning when most answers ran to max_new_tokens instead of ending on their own."""
+    if not stopped:
+        return None
+    share = sum(stopped) / len(stopped)
+    if share >= STOPPED_WARN:
+        return None
+    return (f"the model stopped on its own in only {share:.0%} of answers (the rest ran to max_new_tokens = "
+            f"{max_new_tokens}): it has not learnt where an answer ends, and would ramble in chat and any "
+            "server; train longer, or check that the chat template's turn end is trained (data preview)")
 
 
 def score_side(model, tok, records, names, custom, sampling: Sampling, batch_size: int,
-               guard: list | None, show_progress: bool, label: str) -> dict:
-    """Everything one model gives on the rows: predictions, scores, losses, guard loss."""
+               guard: list | None, show_progress: bool, label: str, mode: str = "training",
+               reasoning: str = "keep") -> dict:
+    """Everything one model gives on the rows: predictions (final answers, their reasoning split
+    off), scores, `stopped`, losses, guard loss."""
     chat = [r for r in records if r.is_chat]
     text_names = [n for n in names if n in M.TEXT_METRICS]
-    side: dict = {"predictions": [""] * len(records), "scores": [{} for _ in records],
-                  "losses": None, "tokens": 0, "seconds": 0.0}
+    side: dict = {"predictions": [""] * len(records), "reasoning": [""] * len(records),
+                  "scores": [{} for _ in records], "losses": None, "tokens": 0, "seconds": 0.0, "warnings": []}
     if chat and (text_names or custom):
         bar, tick = _progress(len(records), f"{label}: generating", show_progress)
-        preds, side["tokens"], side["seconds"] = generate_timed(
-            model, tok, [r.prompt() for r in records], sampling, batch_size, progress=tick)
+        # asked exactly as training rendered the row: reasoning block open when the answer had one
+        opened = [reasoning == "keep" and bool(r.reference_reasoning()) for r in records]
+        gen = generate_timed(model, tok, [r.prompt() for r in records], sampling, batch_size, progress=tick,
+                             mode=mode, reasoning=opened)
         if bar:
             bar.close()
-        side["predictions"] = preds
+        side["tokens"], side["seconds"] = gen.tokens, gen.seconds
+        split = [split_reasoning(t) for t in gen.texts]
+        side["reasoning"] = [r for r, _ in split]
+        preds = side["predictions"] = [a for _, a in split]
         refs = [r.reference() for r in records]
         side["scores"] = M.score_examples(text_names, preds, refs, [r.to_dict() for r in records], custom,
                                           [r.where() for r in records])
         side["metrics"] = M.aggregate(text_names, side["scores"], preds, refs, custom)
+        side["metrics"]["stopped"] = sum(gen.stopped) / len(gen.stopped)
+        warning = stopping_warning(gen.stopped, sampling.max_new_tokens)
+        if warning:
+            side["warnings"].append(f"{label}: {warning}")
     else:
         side["metrics"] = {}
     if any(n in M.LOSS_METRICS for n in names):
@@ -120,7 +146,8 @@ def _rows(records, ft: dict, base: dict | None) -> list[dict]:
     for i, r in enumerate(records):
         row = {"index": i, "where": r.where(),
                "input": report.input_text(r.prompt() if r.is_chat else None, None if r.is_chat else r.text),
-               "reference": r.reference(), "prediction": ft["predictions"][i], "scores": ft["scores"][i],
+               "reference": r.reference(), "prediction": ft["predictions"][i],
+               "prediction_reasoning": ft["reasoning"][i], "scores": ft["scores"][i],
                "loss": M.example_loss(ft["losses"][i]) if ft["losses"] else None}
         if base is not None:
             row["base_prediction"] = base["predictions"][i]
@@ -154,11 +181,15 @@ def evaluate(ws: Workspace, run: str | None = None, model: str | None = None, da
              split: str = "test", metrics=None, metric_file: str | None = None, compare_base: bool = False,
              guard_dataset: str | None = None, limit: int | None = None, max_new_tokens: int | None = None,
              batch_size: int = 8, sampling: Sampling | None = None, progress: bool = True,
-             save: bool = True, device: str | None = None, trust_remote_code: bool = False) -> dict:
+             save: bool = True, device: str | None = None, trust_remote_code: bool = False,
+             generation_prompt: str = "training") -> dict:
     """Evaluate and (by default) save to the run folder and the registry's evaluations table.
 
+    `generation_prompt`: "training" asks with what training put before each answer, "template" with
+    the chat template's own generation prompt (turns.generation_prompt).
     Returns {metrics, n, [base_metrics, deltas], [guard], warnings, primary_metric,
-    tokens_per_second, output_dir, files, rows} where rows is the per-example table, worst first.
+    tokens_per_second, output_dir, files, rows} where rows is the per-example table, worst first;
+    metrics["stopped"] is the share of answers that ended on their own before max_new_tokens.
     """
     if bool(run) == bool(model):
         raise UserError("give exactly one of --run RUN or --model M")
@@ -176,6 +207,7 @@ def evaluate(ws: Workspace, run: str | None = None, model: str | None = None, da
         warnings.append("plain-text rows have no prompt/answer pairs: only loss and perplexity are scored")
         names, custom = [n for n in names if n in M.LOSS_METRICS] or list(M.LOSS_METRICS), []
 
+    reasoning = (run_info.config.get("reasoning") if run_info else None) or "keep"
     sides = [("fine-tuned" if run else "model", dict(run=run, model=model))]
     if compare_base:
         sides.append(("base", dict(run=run, base=True)))
@@ -185,7 +217,9 @@ def evaluate(ws: Workspace, run: str | None = None, model: str | None = None, da
         if sampling is None:
             sampling = Sampling(max_new_tokens=max_new_tokens or auto_max_new_tokens(
                 tok, [r.reference() for r in records]))
-        results[label] = score_side(m, tok, records, names, custom, sampling, batch_size, guard, progress, label)
+        results[label] = score_side(m, tok, records, names, custom, sampling, batch_size, guard, progress, label,
+                                    generation_prompt, reasoning)
+        warnings += results[label]["warnings"]
         infos[label] = info
         del m
         loading.release_memory()

@@ -17,6 +17,7 @@ from pathlib import Path
 
 import yaml
 
+from tunestudio.data.turns import REASONING_MODES
 from tunestudio.errors import UserError
 
 SCHEDULERS = ("linear", "cosine", "constant")
@@ -52,6 +53,10 @@ class RunConfig:
     test_split: float = opt(0.1, "fraction of the rows held out for the final test (0: none)", "data")
     max_length: int = opt(512, "longest sequence in tokens; longer rows are cut (and reported)", "data")
     train_on_prompt: bool = opt(False, "also train on the prompt tokens, not only the answers", "data")
+    reasoning: str = opt("keep", "assistants' reasoning (reasoning_content, <think> blocks): keep trains on it "
+                         "where the chat template renders it, drop leaves it out", "data", choices=REASONING_MODES)
+    skip_bad_rows: bool = opt(False, "leave out (and list) rows the model's chat template refuses, instead of "
+                              "stopping before the run starts", "data")
 
     # ---- method -------------------------------------------------------------------------------
     method: str = opt("lora", "how to fine-tune: full, freeze, lora, dora, ia3, prefix, prompt, qlora",

@@ -28,6 +28,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from tunestudio import registry
+from tunestudio.data import turns
 from tunestudio.errors import UserError
 from tunestudio.train import checkpoint as ckpt
 from tunestudio.train.config import RunConfig, load_config, resolve_precision, save_config, stage_config
@@ -294,8 +295,9 @@ def _load_data(cfg: RunConfig, ws, tokenizer, split_info: dict | None = None) ->
         splits = load_splits(ws, cfg.dataset, val_split=cfg.val_split, test_split=cfg.test_split, seed=cfg.seed,
                              fmt=cfg.format or None, mapping=cfg.mapping or None, separator=cfg.separator or None)
     cache = ws.root / "training" / ".cache" / "encoded"
-    train = encode(splits.train, tokenizer, cfg.max_length, cfg.train_on_prompt, cache_dir=cache)
-    val = encode(splits.val, tokenizer, cfg.max_length, cfg.train_on_prompt, cache_dir=cache) if splits.val else None
+    opts = dict(cache_dir=cache, reasoning=cfg.reasoning, skip_bad_rows=cfg.skip_bad_rows)
+    train = encode(splits.train, tokenizer, cfg.max_length, cfg.train_on_prompt, **opts)
+    val = encode(splits.val, tokenizer, cfg.max_length, cfg.train_on_prompt, **opts) if splits.val else None
     if not train.examples:
         raise UserError(f"no training row has anything left to train on at --max-length {cfg.max_length} "
                         f"({train.dropped} rows dropped): raise --max-length or shorten the prompts")
@@ -305,6 +307,8 @@ def _load_data(cfg: RunConfig, ws, tokenizer, split_info: dict | None = None) ->
     # what the data layer noticed (duplicates, train/test leakage) is shown in the run too
     warnings = [{"code": "data", "message": str(p)} for p in splits.warnings]
     for name, enc in (("training", train), ("validation", val)):
+        for refused in (enc.refused_rows if enc else []):  # --skip-bad-rows: each one reported
+            warnings.append({"code": "refused", "message": f"skipped {refused}"})
         if enc and enc.truncated:
             share = enc.truncated / max(enc.stats["rows"], 1)
             warnings.append({"code": "truncated", "message": (
@@ -409,6 +413,8 @@ def _build_model(cfg: RunConfig, base: Base, tokenizer):
     if cfg.gradient_checkpointing and cfg.method != "qlora":  # qlora's preparation turns it on itself
         model.gradient_checkpointing_enable(gradient_checkpointing_kwargs={"use_reentrant": False})
     model.config.use_cache = False  # no generation while training; the cache only costs memory
+    # every folder this model is saved to (checkpoints, final/) stops where the template ends a turn
+    turns.set_generation_eos(model, tokenizer)
     if base.adapter:
         model = _from_parent_adapter(model, cfg, base)
     else:
@@ -507,6 +513,7 @@ def _publish_final(trainer, monitor, tokenizer, run_dir: Path, main: bool) -> Pa
         if best is not None:
             ckpt.copy_model(best, tmp)
         tokenizer.save_pretrained(str(tmp))
+        turns.save_generation_config(trainer.accelerator.unwrap_model(trainer.model), tmp)
         config = tmp / "config.json"
         if config.is_file():  # the Trainer turned the cache off for training; generation wants it
             d = json.loads(config.read_text())
@@ -540,6 +547,9 @@ def _metrics(trainer, monitor, data, started, model) -> dict:
         "train_examples": len(data.train),
         "val_examples": len(data.val),
         "truncated": (data.stats.get("train") or {}).get("truncated", 0),
+        # a model taught to reason first is asked with its reasoning block open (turns.training_prompt)
+        "reasoning_rows": (data.stats.get("train") or {}).get("reasoning_rows", 0)
+        if (data.stats.get("train") or {}).get("reasoning") == "keep" else 0,
         "stopped_early": monitor.early_stopped,
     }
     if data.val:

@@ -12,6 +12,7 @@ from pathlib import Path
 import torch
 from transformers import Trainer
 
+from tunestudio.data.turns import save_generation_config
 from tunestudio.train import checkpoint as ckpt
 from tunestudio.train.batching import IGNORE, LengthGroupedSampler
 
@@ -131,6 +132,8 @@ class TuneTrainer(Trainer):
         self.accelerator.wait_for_everyone()  # every rank has written its part (RNG state)
         if self.args.should_save:
             step = self.state.global_step
+            # an adapter checkpoint has no generation config of its own: give it the one with the turn end
+            save_generation_config(self.accelerator.unwrap_model(model), staging / f"checkpoint-{step}")
             ckpt.publish(staging / f"checkpoint-{step}", root, {"step": step, "epoch": self.state.epoch})
             ckpt.rotate(root, self.keep_checkpoints, self.protected_steps() | {step})
         self.accelerator.wait_for_everyone()

@@ -130,7 +130,9 @@ def build(ctx: Context) -> None:
         yield t(lang, "chat.loading"), history, base_history, ""
         try:
             model, tok, info = load(ws, (kind, ref))
-            streams = [generate(model, tok, prompt, system=sys_prompt or None, **sampling)]
+            # a run trained to reason first is asked with its reasoning block open, as in training
+            streams = [generate(model, tok, prompt, system=sys_prompt or None,
+                                reasoning=bool(info.get("reasoning")), **sampling)]
             if compare:
                 b_model, b_tok, _ = load(ws, ("base-of", ref))
                 streams.append(generate(b_model, b_tok, base_prompt, system=sys_prompt or None, **sampling))
