@@ -80,7 +80,11 @@ def test_token_counts_with_model(tmp_path):
     p = run_cli("data", "check", "t.jsonl", "--model", "tiny", "--max-length", "10", "--json", ws=tmp_path, timeout=120)
     assert p.returncode == 0, p.stderr
     warnings = json.loads(p.stdout)["warnings"]
-    assert [(w["line"], w["message"].split(",")[0]) for w in warnings] == [(2, "73 tokens")]
+    assert [(w["line"], w["message"].split(",")[0]) for w in warnings if w["line"]] == [(2, "73 tokens")]
+    # this template has no generation prompt and no turn-end token: both are said, once, for the file
+    file_level = [w["message"] for w in warnings if not w["line"]]
+    assert any("generation prompt '' differs" in m and "'<assistant> '" in m for m in file_level)
+    assert any("no special token" in m for m in file_level)
 
     text = render_stats(s)   # what `data stats --model` prints
     assert "tokens per row" in text and "over the cutoff" in text

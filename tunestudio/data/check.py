@@ -13,6 +13,7 @@ from __future__ import annotations
 import statistics
 from dataclasses import dataclass, field
 
+from tunestudio.data import turns
 from tunestudio.data.load import LoadResult, Problem
 from tunestudio.data.records import Record
 from tunestudio.data.split import leakage_warnings, load_dataset
@@ -64,6 +65,17 @@ def row_warnings(records: list[Record], lengths: list[int] | None = None, max_le
     return out
 
 
+def template_warnings(tokenizer, dataset: str, records: list[Record]) -> list[Problem]:
+    """What the model's chat template does that a user should know before training: a generation
+    prompt that differs from what training puts before answers, a turn end that is not one token."""
+    out = [Problem(dataset, 0, msg) for msg in [turns.prompt_difference(tokenizer)] if msg]
+    try:
+        out += [Problem(dataset, 0, note) for note in turns.probe(tokenizer).notes]
+    except turns.TemplateRefused as e:
+        out.append(Problem(dataset, 0, f"the chat template cannot render a one-question chat: {e}"))
+    return out if any(r.is_chat for r in records) else []
+
+
 def check_dataset(ws, dataset: str, fmt: str | None = None, mapping=None, model: str | None = None,
                   max_length: int | None = None, separator: str | None = None) -> CheckReport:
     """Load every file of `dataset` and report its errors and warnings (raises only for a
@@ -74,8 +86,13 @@ def check_dataset(ws, dataset: str, fmt: str | None = None, mapping=None, model:
     errors = [p for r in results.values() for p in r.errors]
     warnings = [p for r in results.values() for p in r.warnings]
     records = [rec for r in results.values() for rec in r.records]
-    lengths = row_lengths(records, tokenizer) if max_length else None
+    refused: dict[int, str] = {}
+    lengths = row_lengths(records, tokenizer, refused) if max_length else None
+    errors += [Problem(records[i].source, records[i].line, f"the chat template refused this row: {msg}")
+               for i, msg in sorted(refused.items())]
     warnings += row_warnings(records, lengths, max_length, unit)
+    if tokenizer is not None:
+        warnings += template_warnings(tokenizer, dataset, records)
     if "all" not in files:   # a split set: held-out files must not repeat training rows
         warnings += leakage_warnings({key: r.records for key, r in results.items()})
 

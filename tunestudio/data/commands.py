@@ -15,6 +15,7 @@ from pathlib import Path
 from tunestudio.data.clean import NEAR_THRESHOLD
 from tunestudio.data.load import FORMATS
 from tunestudio.data.split import MAX_LISTED
+from tunestudio.data.turns import REASONING_MODES
 
 
 def register(subparsers, common) -> None:
@@ -61,6 +62,8 @@ def register(subparsers, common) -> None:
                    help="cut rows at this many tokens, as training does (default: training's default)")
     p.add_argument("--train-on-prompt", action="store_true",
                    help="also train on the prompt tokens, as `train --train-on-prompt` does")
+    p.add_argument("--reasoning", choices=REASONING_MODES, default="keep",
+                   help="keep (default) or drop assistants' reasoning, as `train --reasoning` does")
 
 
 def _check(args, ws) -> int:
@@ -168,7 +171,8 @@ def _preview(args, ws) -> int:
     from tunestudio.data.stats import preview_dataset
 
     p = preview_dataset(ws, args.dataset, args.model, args.row, args.max_length, args.train_on_prompt,
-                        args.format, args.mapping, args.separator)
+                        args.format, args.mapping, args.separator, args.reasoning)
+    p["reasoning_mode"] = args.reasoning
     if args.json:
         from tunestudio.cli import print_json
 
@@ -202,7 +206,15 @@ def render_preview_text(p: dict, color: bool = False) -> str:
         lines.append(f"warning: truncated: {p['truncation']}")
     else:
         lines.append(f"truncated: 0 of {p['rows']} rows lose trained tokens at max length {p['max_length']}")
+    if p.get("reasoning"):
+        lines.append(f"reasoning of the answer ({'trained' if p.get('reasoning_mode', 'keep') == 'keep' else 'dropped'}"
+                     f" where the template renders it): {p['reasoning']!r}")
     lines += [f"warning: {w}" for w in p["warnings"] if w != p["truncation"]]
+    if p.get("prompts"):
+        lines += ["prompt the model is asked with (--generation-prompt training, used by default):",
+                  _indent(repr(p["prompts"]["training"][-200:])),
+                  "the chat template's own generation prompt (--generation-prompt template):",
+                  _indent(repr(p["prompts"]["template"][-200:]))]
     return "\n".join(lines)
 
 

@@ -11,6 +11,7 @@ import json
 import statistics
 from collections import Counter
 
+from tunestudio.data import turns
 from tunestudio.data.records import Record
 from tunestudio.data.template import ensure_chat_template
 from tunestudio.errors import UserError
@@ -59,17 +60,25 @@ def row_key(record: Record) -> str:
     return record.text or ""
 
 
-def count_tokens(records: list[Record], tokenizer, batch: int = 512) -> list[int]:
-    """Tokens per row as training sees it: chat rows through the chat template, text as is."""
+def count_tokens(records: list[Record], tokenizer, batch: int = 512, refused: dict | None = None) -> list[int]:
+    """Tokens per row as training sees it: chat rows through the chat template, text as is.
+
+    A row the chat template refuses is counted by its raw text, and its message goes into
+    `refused` (row index -> the template's message) when the caller passes a dict."""
     has_template = bool(getattr(tokenizer, "chat_template", None))
+    style = turns.reasoning_style(tokenizer) if has_template else "inline"
     texts, special = [], []
-    for r in records:
+    for i, r in enumerate(records):
         if r.messages is not None and has_template:
-            texts.append(tokenizer.apply_chat_template(r.messages, tokenize=False))
-            special.append(False)   # the template writes its own special tokens
-        else:
-            texts.append(record_text(r))
-            special.append(True)
+            try:
+                texts.append(turns.render(tokenizer, turns.template_messages(r.messages, style)))
+                special.append(False)   # the template writes its own special tokens
+                continue
+            except turns.TemplateRefused as e:
+                if refused is not None:
+                    refused[i] = str(e)
+        texts.append(record_text(r))
+        special.append(True)
     counts = [0] * len(texts)
     for flag in (False, True):
         idx = [i for i, s in enumerate(special) if s == flag]
@@ -81,9 +90,11 @@ def count_tokens(records: list[Record], tokenizer, batch: int = 512) -> list[int
     return counts
 
 
-def row_lengths(records: list[Record], tokenizer=None) -> list[int]:
+def row_lengths(records: list[Record], tokenizer=None, refused: dict | None = None) -> list[int]:
     """Length of each row: tokens with a tokenizer (`count_tokens`), else characters."""
-    return count_tokens(records, tokenizer) if tokenizer is not None else [len(record_text(r)) for r in records]
+    if tokenizer is None:
+        return [len(record_text(r)) for r in records]
+    return count_tokens(records, tokenizer, refused=refused)
 
 
 def histogram(lengths: list[int], cutoff: int | None, bins: int = 10) -> list[dict]:
@@ -205,14 +216,16 @@ def training_max_length() -> int:
 
 def preview_dataset(ws, dataset: str, model: str, row: int = 1, max_length: int | None = None,
                     train_on_prompt: bool = False, fmt: str | None = None, mapping=None,
-                    separator: str | None = None) -> dict:
+                    separator: str | None = None, reasoning: str = "keep") -> dict:
     """One row of `dataset` as `model` will be trained on it, and the truncation count of all rows.
 
     `row` is 1-based over the usable rows of every file of the dataset, in file order (train,
     val, test for a split set). Returns {"dataset", "model", "row", "rows", "source", "line", "chat",
     "max_length", "train_on_prompt", "tokens": [{"text", "trained"}], "n_tokens", "n_trained",
     "row_truncated", "row_dropped", "truncated", "dropped", "truncated_rows", "truncation" (the
-    truncation warning, or None), "errors", "warnings"};
+    truncation warning, or None), "errors", "warnings", "reasoning" (the row's last reasoning, or ""),
+    "prompts" ({"training", "template"}: the text chat and eval ask this row with, and the template's
+    own generation prompt, when the two differ; else None)};
     `tunestudio.data.encode.render_preview` turns `tokens` into text.
     """
     from tunestudio.data.encode import encode, preview
@@ -230,8 +243,9 @@ def preview_dataset(ws, dataset: str, model: str, row: int = 1, max_length: int 
     tokenizer = load_tokenizer(ws, model)
 
     record = records[row - 1]
-    pairs = preview(record, tokenizer, max_length, train_on_prompt=train_on_prompt)
-    enc = encode(records, tokenizer, max_length, train_on_prompt=train_on_prompt)
+    pairs = preview(record, tokenizer, max_length, train_on_prompt=train_on_prompt, reasoning=reasoning)
+    enc = encode(records, tokenizer, max_length, train_on_prompt=train_on_prompt, reasoning=reasoning,
+                 skip_bad_rows=True)
     what = "trained" if train_on_prompt or not any(r.is_chat for r in records) else "answer"
     truncation = None
     if enc.truncated:
@@ -240,6 +254,16 @@ def preview_dataset(ws, dataset: str, model: str, row: int = 1, max_length: int 
                       + f"; first: {', '.join(enc.truncated_rows[:3])}; raise --max-length or shorten the "
                       + ("prompts" if what == "answer" else "rows"))
     warnings = [truncation] if truncation else []
+    if enc.refused_rows:
+        warnings.append(f"{len(enc.refused_rows)} row(s) refused by the chat template (training stops on them "
+                        f"unless --skip-bad-rows); first: {enc.refused_rows[0]}")
+    prompts = None
+    difference = turns.prompt_difference(tokenizer) if record.is_chat else None
+    if difference:
+        warnings.append(difference)
+        opened = reasoning == "keep" and bool(record.reference_reasoning())
+        prompts = {"training": turns.training_prompt(tokenizer, record.prompt(), opened),
+                   "template": turns.render(tokenizer, record.prompt(), add_generation_prompt=True)}
     if errors:
         warnings.append(f"{errors} problem(s) in the data (rows skipped here; training refuses the dataset "
                         f"until they are fixed): `tunestudio data check {dataset}` lists them")
@@ -253,4 +277,5 @@ def preview_dataset(ws, dataset: str, model: str, row: int = 1, max_length: int 
         "row_dropped": record.where() in enc.dropped_rows,
         "truncated": enc.truncated, "dropped": enc.dropped, "truncated_rows": enc.truncated_rows[:20],
         "truncation": truncation, "errors": errors, "warnings": warnings,
+        "reasoning": record.reference_reasoning(), "prompts": prompts,
     }
