@@ -14,6 +14,7 @@ from pathlib import Path
 import gradio as gr
 import pandas as pd
 
+from tunestudio.data import turns
 from tunestudio.errors import UserError
 from tunestudio.webui.common import Context, error_text, not_available, optional, shown
 from tunestudio.webui.i18n import DEFAULT, t
@@ -207,11 +208,18 @@ def build(ctx: Context) -> None:
                 raise UserError(t(lang, "datasets.no_rows", name=name))
             i = min(max(int(row_no or 1), 1), len(loaded.records)) - 1
             record = loaded.records[i]
-            pairs = encode(record, stats(ws, model_name), int(length or 512))
+            tokenizer = stats(ws, model_name)
+            pairs = encode(record, tokenizer, int(length or 512))
+            info = turns.probe(tokenizer) if record.is_chat else None
         except Exception as e:
             return error_text(lang, e), None
         trained = sum(1 for _, on in pairs if on)
         head = t(lang, "datasets.preview_head", where=record.where(), tokens=len(pairs), trained=trained)
+        if record.reference_reasoning():
+            head += "\n\n" + t(lang, "datasets.preview_reasoning", reasoning=record.reference_reasoning())
+        if info is not None and info.prompts_differ:
+            head += "\n\n" + t(lang, "datasets.preview_prompts", template=repr(info.template_prompt),
+                                 training=repr(info.training_prompt))
         return head, [(piece, "trained" if on else None) for piece, on in pairs]
 
     refresh.click(on_refresh, [ctx.lang, pick], [pick, table], api_visibility="private")
