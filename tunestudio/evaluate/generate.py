@@ -106,6 +106,13 @@ def stop_kwargs(model, tokenizer, sampling: Sampling) -> dict:
     return kw
 
 
+def _turn_end(tokenizer) -> str | None:
+    try:
+        return turns.probe(tokenizer).turn_end
+    except turns.TemplateRefused:
+        return None
+
+
 @dataclass
 class Generated:
     texts: list[str]          # answers, in prompt order, cut at stop strings and stripped
@@ -135,7 +142,6 @@ def generate_timed(model, tokenizer, prompts: list, sampling: Sampling | None = 
     kwargs = stop_kwargs(model, tokenizer, sampling)
     eos = set(kwargs["eos_token_id"])
     strings = kwargs.get("stop_strings") or []
-    specials = [t for t in getattr(tokenizer, "all_special_tokens", []) if t]
     if sampling.seed is not None:
         torch.manual_seed(sampling.seed)
     tokens, start = 0, time.perf_counter()
@@ -152,10 +158,10 @@ def generate_timed(model, tokenizer, prompts: list, sampling: Sampling | None = 
             for row, i in zip(new, idx):
                 n, ended = _new_token_count(row, eos, tokenizer.pad_token_id)
                 tokens += n
-                # decoded with special tokens so a multi-token turn end is still there to cut at
-                text, hit = cut_at_stop(tokenizer.decode(row[:n], skip_special_tokens=False), strings)
-                for special in specials:
-                    text = text.replace(special, "")
+                # the stop token is not part of the answer; a turn end that is several (non-special)
+                # tokens survives decoding, and is cut as a stop string
+                kept = row[:n - 1] if ended else row[:n]
+                text, hit = cut_at_stop(tokenizer.decode(kept, skip_special_tokens=True), strings)
                 out[i] = text.strip()
                 stopped[i] = ended or hit
             if progress:
@@ -190,7 +196,8 @@ def stream(model, tokenizer, prompt, sampling: Sampling | None = None, system: s
     enc = tokenizer([render(tokenizer, prompt, system, template, mode, reasoning)], return_tensors="pt",
                     add_special_tokens=False).to(model.device)
     kwargs = stop_kwargs(model, tokenizer, sampling)
-    strings = kwargs.get("stop_strings") or []
+    # a turn-end token not flagged special would be printed by the streamer: cut the text there too
+    strings = [*(kwargs.get("stop_strings") or []), *[s for s in [_turn_end(tokenizer)] if s]]
     streamer = TextIteratorStreamer(tokenizer, skip_prompt=True, skip_special_tokens=True, timeout=600)
     if sampling.seed is not None:
         torch.manual_seed(sampling.seed)

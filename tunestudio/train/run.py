@@ -306,6 +306,11 @@ def _load_data(cfg: RunConfig, ws, tokenizer, split_info: dict | None = None) ->
                         "data: set --val-split above 0 (or give a NAME.val.* file)")
     # what the data layer noticed (duplicates, train/test leakage) is shown in the run too
     warnings = [{"code": "data", "message": str(p)} for p in splits.warnings]
+    if any(r.is_chat for r in splits.train[:1]):  # what the chat template does that costs the user later
+        try:
+            warnings += [{"code": "template", "message": note} for note in turns.probe(tokenizer).notes]
+        except turns.TemplateRefused as e:
+            warnings.append({"code": "template", "message": f"the chat template cannot render a one-question chat: {e}"})
     for name, enc in (("training", train), ("validation", val)):
         for refused in (enc.refused_rows if enc else []):  # --skip-bad-rows: each one reported
             warnings.append({"code": "refused", "message": f"skipped {refused}"})
