@@ -90,16 +90,23 @@ def shown(df):
 
 
 def list_runs(ws: Workspace) -> list[dict]:
-    """Registry rows, newest first ([] when there is no registry yet)."""
+    """Registry rows, newest first ([] when there is no registry yet, or it cannot be read: the
+    UI's polls only read, and a damaged registry is rebuilt at start, with a notice)."""
+    import sqlite3
+
     from tunestudio import registry
 
     if not ws.db_path.is_file():
         return []
-    conn = registry.connect(ws.db_path)
     try:
-        return registry.list_runs(conn)
-    finally:
-        conn.close()
+        conn = registry.connect(ws.db_path, readonly=True)
+        try:
+            return registry.list_runs(conn)
+        finally:
+            conn.close()
+    except sqlite3.Error as e:
+        print(f"warning: cannot read the registry {ws.db_path}: {e}", flush=True)
+        return []
 
 
 def run_choices(ws: Workspace, finished_only: bool = False) -> list[tuple[str, str]]:
