@@ -10,7 +10,8 @@ It reads top to bottom:
 
 `resume_run(ws, ref)` continues a stopped or crashed run in its own folder from its newest intact
 checkpoint (damaged ones are moved aside, with a warning saying which and why); its final/ stays
-until a complete new one replaces it, so a failed or killed resume never loses the model; `train` with `cfg.stages` runs each stage as a run whose parent is the stage before.
+until a complete new one replaces it, so a failed or killed resume never loses the model.
+`train` with `cfg.stages` runs each stage as a run whose parent is the stage before.
 Under torchrun every process runs this code; only the main one writes files and the registry.
 """
 
@@ -25,13 +26,13 @@ import secrets
 import shutil
 import sqlite3
 import time
-import traceback
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from tunestudio import registry
 from tunestudio.errors import UserError
 from tunestudio.train import checkpoint as ckpt
+from tunestudio.train import recovery
 from tunestudio.train.config import RunConfig, load_config, resolve_precision, save_config, stage_config
 from tunestudio.train.events import EventLog, fmt_duration
 from tunestudio.train.methods import METHODS, apply_method, check_supported
@@ -127,7 +128,7 @@ def _train_one(cfg: RunConfig, ws, run_id: str | None = None, resume: bool = Fal
     stop = StopFlag().install()
     started = time.time()
     try:
-        resume_from = _resume_point(ckpt_dir, events, dist) if resume else None
+        resume_from = recovery.resume_point(ckpt_dir, events, dist) if resume else None
         for w in data.warnings:
             events.warn(w["code"], w["message"])
         trainer, monitor, model = _fit(cfg, ws, base, tokenizer, data, run_dir, events, stop, dist,
@@ -151,11 +152,11 @@ def _train_one(cfg: RunConfig, ws, run_id: str | None = None, resume: bool = Fal
         return {"run_id": run_id, "status": status, "output_dir": str(final_dir), "metrics": metrics}
     except BaseException as e:
         status = "stopped" if isinstance(e, KeyboardInterrupt) else "failed"
-        error = _cause(e, run_dir)
+        error = recovery.cause(e, run_dir)
         if main:
             ckpt.clear_staging(ckpt_dir)  # first: a half-written save may be what filled the disk
             shutil.rmtree(run_dir / ".final.tmp", ignore_errors=True)
-            _record_end(events, conn, run_id, status, error, e)
+            recovery.record_end(events, conn, run_id, status, error, e)
         if isinstance(e, Exception) and not isinstance(e, UserError) and error.startswith("no space left"):
             raise UserError(f"run {run_id} failed: {error}") from e
         raise
@@ -166,52 +167,6 @@ def _train_one(cfg: RunConfig, ws, run_id: str | None = None, resume: bool = Fal
             conn.close()
         if torch.cuda.is_available():
             torch.cuda.empty_cache()
-
-
-def _resume_point(ckpt_dir: Path, events: EventLog, dist) -> Path | None:
-    """The newest intact checkpoint (main process decides, every rank follows); each damaged
-    newer one is moved aside and named in a warning with the reason."""
-    found = None
-    if dist.is_main_process:
-        ckpt.recover_dir(ckpt_dir.parent / "final")
-
-        def damaged(path, why, moved):
-            events.warn("checkpoint_damaged", f"{path.name} is damaged ({why}): moved aside to {moved.name}, "
-                        "resuming from the checkpoint before it", checkpoint=str(path), moved_to=str(moved))
-
-        found = ckpt.newest_intact(ckpt_dir, on_damaged=damaged)
-        if found is not None:
-            events.say(f"resuming from {found.name} (verified intact)")
-        elif ckpt_dir.is_dir() and any(ckpt_dir.glob("checkpoint-*")):
-            events.warn("no_intact_checkpoint", "no intact checkpoint left: training again from the start")
-    found = _broadcast(str(found) if found else None, dist)
-    return Path(found) if found else None
-
-
-def _cause(e: BaseException, run_dir: Path) -> str:
-    """What the run's status should say about `e`: the user's message, a full disk in plain
-    words, else the exception (a bug: its traceback goes to train.log)."""
-    if isinstance(e, UserError):
-        return str(e)
-    if isinstance(e, Exception) and ckpt.out_of_space(e, run_dir):
-        return f"no space left on device ({type(e).__name__}: {str(e).splitlines()[0][:200] if str(e) else ''})"
-    return f"{type(e).__name__}: {e}"
-
-
-def _record_end(events: EventLog, conn, run_id: str, status: str, error: str, e: BaseException) -> None:
-    """Record a failed or interrupted end in events.jsonl, train.log and the registry, each as
-    far as it goes: on a full or read-only disk one of them may fail, and the others must still
-    be tried (and the original error, not this one, reach the user)."""
-    for record in (
-        lambda: events.emit(status, error=error, reason="interrupted" if status == "stopped" else None),
-        lambda: events.say(f"{status}: {error}"),
-        lambda: events.say(traceback.format_exc()) if not isinstance(e, (UserError, KeyboardInterrupt)) else None,
-        lambda: registry.update_run(conn, run_id, status=status, error=error, finished_at=time.time()),
-    ):
-        try:
-            record()
-        except Exception:  # noqa: BLE001 - see above
-            pass
 
 
 def _fit(cfg, ws, base, tokenizer, data, run_dir, events, stop, dist, estimate, resume_from, run_id):
@@ -415,8 +370,13 @@ def _open_run(cfg, ws, run_id, run_dir, base, data, conn, resume) -> None:
     try:
         _register_new_run(cfg, ws, run_id, run_dir, base, data, conn)
     except BaseException as e:
-        # a run folder the registry does not know would be a stray: take it away again
+        # a run folder the registry does not know would be a stray (and a row without its folder
+        # a ghost): take both away again
         shutil.rmtree(run_dir, ignore_errors=True)
+        try:
+            conn.execute("DELETE FROM runs WHERE id = ?", (run_id,))
+        except sqlite3.Error:
+            pass
         if isinstance(e, (OSError, sqlite3.Error)):
             raise UserError(f"cannot create run {run_id}: {_db_or_os_error(e, ws)}") from None
         raise
@@ -566,7 +526,7 @@ def _publish_final(trainer, monitor, tokenizer, run_dir: Path, main: bool) -> Pa
     best = ckpt.find_step(run_dir / "checkpoints", monitor.best_step) if monitor.best_step is not None else None
     if main:
         shutil.rmtree(tmp, ignore_errors=True)
-        needed = ckpt.folder_bytes(best, model_only=True) if best is not None else trainer.checkpoint_bytes()
+        needed = ckpt.folder_bytes(best, model_only=True) if best is not None else trainer.checkpoint_bytes(model_only=True)
         ckpt.ensure_space(run_dir, needed, "the final model")
     trainer.accelerator.wait_for_everyone()
     try:

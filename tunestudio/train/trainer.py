@@ -119,18 +119,18 @@ class TuneTrainer(Trainer):
         return output
 
     # ---- atomic checkpoints ----------------------------------------------------------------
-    def checkpoint_bytes(self) -> int:
-        """What the next checkpoint will take on disk: the last one's size, else the weights
-        saved (all of them, or only the trainable adapter) plus two fp32 optimizer moments per
-        trainable parameter (AdamW)."""
+    def checkpoint_bytes(self, model_only: bool = False) -> int:
+        """Bytes the next checkpoint will take on disk (only its model files with `model_only`:
+        what final/ takes): the last checkpoint's, else the weights saved (all of them, or only
+        the trainable adapter) plus two fp32 optimizer moments per trainable parameter (AdamW)."""
         last = ckpt.last_checkpoint(Path(self.args.output_dir))
         if last is not None:
-            return ckpt.folder_bytes(last)
+            return ckpt.folder_bytes(last, model_only=model_only)
         model = self.accelerator.unwrap_model(self.model)
         adapter = hasattr(model, "peft_config")
         saved = sum(p.numel() * p.element_size() for p in model.parameters() if p.requires_grad or not adapter)
         trainable = sum(p.numel() for p in model.parameters() if p.requires_grad)
-        return saved + 8 * trainable + (1 << 20)
+        return saved + (0 if model_only else 8 * trainable) + (1 << 20)
 
     def _save_checkpoint(self, model, trial):
         root = Path(self.args.output_dir)
