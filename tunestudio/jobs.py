@@ -37,8 +37,8 @@ import uuid
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
-from tunestudio.errors import EXIT_STOPPED, UserError
-from tunestudio.statefiles import NOTICES, move_aside, read_json_or_none, read_jsonl, write_json
+from tunestudio.errors import EXIT_INTERRUPTED, EXIT_STOPPED, UserError
+from tunestudio.statefiles import read_json_or_none, read_jsonl, write_json
 from tunestudio.workspace import Workspace
 
 ACTIVE = ("queued", "running")
@@ -82,16 +82,27 @@ def jobs_dir(ws: Workspace) -> Path:
     return d
 
 
+def _lock_file(d: Path):
+    try:
+        return open(d / ".lock", "a+")
+    except OSError:  # a read-only workspace: reading still works (and any write will say why not)
+        return open(d / ".lock" if (d / ".lock").is_file() else os.devnull)
+
+
 @contextlib.contextmanager
 def _locked(ws: Workspace):
-    """Read-modify-write of queue.json under an exclusive lock (several UIs may share a workspace)."""
+    """Read-modify-write of queue.json under an exclusive lock (several UIs may share a workspace).
+    Written only when something changed: a UI's poll that finds nothing new writes nothing (so it
+    also works on a full or read-only disk)."""
     d = jobs_dir(ws)
-    with open(d / ".lock", "a+") as lock:
+    with _lock_file(d) as lock:
         fcntl.flock(lock, fcntl.LOCK_EX)
         try:
             jobs = _read(ws)
+            before = [asdict(j) for j in jobs]
             yield jobs
-            _write(ws, jobs)
+            if [asdict(j) for j in jobs] != before or not (d / "queue.json").is_file() and jobs:
+                _write(ws, jobs)
         finally:
             fcntl.flock(lock, fcntl.LOCK_UN)
 
@@ -107,62 +118,9 @@ def _read(ws: Workspace) -> list[Job]:
     except (OSError, UnicodeDecodeError, ValueError, KeyError, TypeError, AttributeError) as e:
         # Written atomically, so a hand edit or a disk fault: keep the file, rebuild the queue
         # from what is on disk and alive, so a running job is never forgotten (and doubled).
-        return _rebuild(ws, path, e)
+        from tunestudio.jobs_rebuild import rebuild
 
-
-def _rebuild(ws: Workspace, path: Path, why: Exception) -> list[Job]:
-    moved = move_aside(path)
-    d = jobs_dir(ws)
-    ids = {p.name[: -len(".exit.json")] for p in d.glob("*.exit.json")}
-    ids |= {p.stem for p in d.glob("*.log")} | {p.stem for p in d.glob("*.yaml")}
-    live = _live_job_processes(ws)
-    rebuilt = []
-    for job_id in sorted(ids):
-        config = d / f"{job_id}.yaml"
-        log = d / f"{job_id}.log"
-        job = Job(id=job_id, config_path=str(config) if config.is_file() else "", log_path=str(log),
-                  created_at=(config if config.is_file() else log).stat().st_mtime
-                  if (config.is_file() or log.is_file()) else time.time())
-        if config.is_file():
-            job.command = [sys.executable, "-m", "tunestudio", "train", "--config", str(config),
-                           "--workspace", str(ws.root)]
-        exit_record = read_json_or_none(d / f"{job_id}.exit.json")
-        if job_id in live:
-            job.pid, job.command = live[job_id]
-            job.pid_start, job.status, job.started_at = _proc_start(job.pid), "running", job.created_at
-        elif exit_record is not None:
-            _apply_exit(job, exit_record)
-            job.started_at = job.created_at
-        elif log.is_file():  # it ran, and ended without a record (killed)
-            job.status, job.started_at, job.finished_at = "failed", job.created_at, log.stat().st_mtime
-        else:  # never started: the queue that held it is gone, so it is not started behind the user's back
-            job.status, job.finished_at = "cancelled", time.time()
-        rebuilt.append(job)
-    notice = (f"the job queue {path} was damaged ({type(why).__name__}: {str(why)[:120]}): kept as {moved.name} "
-              f"and rebuilt from the job files ({len(rebuilt)} job(s), {len(live)} running)")
-    NOTICES.append(notice)
-    print(f"notice: {notice}", file=sys.stderr, flush=True)
-    return sorted(rebuilt, key=lambda j: j.created_at)
-
-
-def _live_job_processes(ws: Workspace) -> dict[str, tuple[int, list[str]]]:
-    """{job id: (pid, command)} of the job processes of this workspace that are alive (each
-    job is a process-group leader carrying $TUNESTUDIO_JOB_ID)."""
-    found = {}
-    for proc in Path("/proc").glob("[0-9]*"):
-        try:
-            pid = int(proc.name)
-            env = dict(e.split(b"=", 1) for e in (proc / "environ").read_bytes().split(b"\0") if b"=" in e)
-            if env.get(JOB_WS_ENV.encode()) != str(ws.root).encode() or os.getpgid(pid) != pid:
-                continue
-            argv = [a.decode("utf-8", "replace") for a in (proc / "cmdline").read_bytes().split(b"\0") if a]
-            state = (proc / "stat").read_text().rsplit(")", 1)[1].split()[0]
-        except (OSError, ValueError):
-            continue
-        job_id = env.get(JOB_ENV.encode(), b"").decode("utf-8", "replace")
-        if job_id and state not in ("Z", "X"):
-            found[job_id] = (pid, argv)
-    return found
+        return rebuild(ws, path, e)
 
 
 def _write(ws: Workspace, jobs: list[Job]) -> None:
@@ -263,11 +221,12 @@ def _launch(ws: Workspace, job: Job) -> None:
 
 
 def status_for(returncode: int | None) -> str:
-    """A job's status from its exit code: 0 finished, EXIT_STOPPED stopped (resumable), else failed
-    (None too: the process ended without anyone learning how, e.g. killed with SIGKILL)."""
+    """A job's status from its exit code: 0 finished, EXIT_STOPPED or EXIT_INTERRUPTED stopped
+    (on request), else failed (None too: the process ended without anyone learning how, e.g.
+    killed with SIGKILL)."""
     if returncode == 0:
         return "finished"
-    return "stopped" if returncode == EXIT_STOPPED else "failed"
+    return "stopped" if returncode in (EXIT_STOPPED, EXIT_INTERRUPTED) else "failed"
 
 
 def _apply_exit(job: Job, record: dict) -> None:
