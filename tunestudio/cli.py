@@ -18,11 +18,13 @@ import argparse
 import importlib
 import json
 import os
+import signal
 import sqlite3
 import sys
+import threading
 
 from tunestudio import __version__
-from tunestudio.errors import UserError
+from tunestudio.errors import EXIT_INTERRUPTED, UserError
 from tunestudio.workspace import workspace_from
 
 COMMAND_MODULES = [
@@ -68,12 +70,21 @@ def main(argv: list[str] | None = None) -> int:
     os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
     parser = build_parser()
     args = parser.parse_args(argv)
+    # SIGTERM (the UI's Stop, `kill`) as SIGINT: cleanup runs and the run's status is recorded,
+    # where the default action would end the process mid-write. Training installs its own
+    # handler (a graceful stop at the next step) while it trains.
+    if threading.current_thread() is threading.main_thread():
+        signal.signal(signal.SIGTERM, _interrupt)
     code = 1  # what an exception escaping here (a bug, with its traceback) exits with
     try:
         code = _run(args)
         return code
     finally:
         _record_job_exit(args, code)
+
+
+def _interrupt(signum, frame):
+    raise KeyboardInterrupt
 
 
 def _record_job_exit(args, code: int) -> None:
@@ -119,7 +130,7 @@ def _run(args) -> int:
         return 1
     except KeyboardInterrupt:
         print("interrupted", file=sys.stderr)
-        return 130
+        return EXIT_INTERRUPTED
 
 
 def entry() -> None:

@@ -14,3 +14,4 @@ class UserError(Exception):
 # 2 usage error, 3 a training run that stopped on request (SIGINT/SIGTERM, the UI's Stop) with a
 # checkpoint to resume from, 130 interrupted outright (a second signal).
 EXIT_STOPPED = 3
+EXIT_INTERRUPTED = 130
