@@ -19,6 +19,7 @@ from tunestudio import __version__
 from tunestudio.errors import UserError
 from tunestudio.evaluate import loading
 from tunestudio.runs.query import split_summary
+from tunestudio.statefiles import read_json_or_none
 from tunestudio.workspace import Workspace
 
 
@@ -87,7 +88,7 @@ def export_run(ws: Workspace, run: str, output: str | Path, merge: bool = False)
 def _run_metrics(r: loading.RunInfo) -> dict:
     m = r.record.get("metrics")
     if not m and (r.folder / "metrics.json").is_file():
-        m = json.loads((r.folder / "metrics.json").read_text())
+        m = read_json_or_none(r.folder / "metrics.json")  # damaged: the card goes without
     return m if isinstance(m, dict) else {}
 
 
@@ -133,7 +134,7 @@ def _table(d: dict) -> str:
 def model_card(ws: Workspace, r: loading.RunInfo, kind: str, params: int) -> str:
     split = r.record.get("split") or {}
     if not split and (r.folder / "split.json").is_file():
-        split = json.loads((r.folder / "split.json").read_text())
+        split = read_json_or_none(r.folder / "split.json") or {}
     dataset = r.record.get("dataset") or split.get("dataset") or r.config.get("dataset") or "unknown"
     data_hash = r.record.get("dataset_hash") or split.get("hash") or "unknown"
     rows = (split_summary(split) or {}).get("rows") or {}  # the registry keeps counts, split.json the ids
