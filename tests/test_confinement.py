@@ -71,7 +71,9 @@ def test_the_web_ui_reads_nothing_outside_the_workspace(outside, monkeypatch):
         check_form_inputs(ui, "", str(secret))  # the Training tab's dataset field
     with pytest.raises(UserError, match="outside the workspace"):
         check_form_inputs(ui, str(model), "mine.jsonl")  # and its model field
-    check_form_inputs(ui, "", "mine.jsonl")
+    check_form_inputs(ui, "", "mine.jsonl", "my run (v2) – données")
+    with pytest.raises(UserError, match="invisible control"):
+        check_form_inputs(ui, "", "mine.jsonl", "run\u202eevil")  # the run name shows reversed
     # the jobs the UI launches run confined too
     monkeypatch.setenv(CONFINED_ENV, "1")
     assert workspace_from(str(ws.root)).confined

@@ -60,10 +60,15 @@ def not_available(lang: str, what: str) -> str:
 
 
 def error_text(lang: str, e: BaseException) -> str:
-    """A UserError is the user's to fix: show its message. Anything else is our bug: say so, with the
-    last line of the traceback, and log it whole on the server."""
+    """A UserError is the user's to fix: show its message; an OSError says which file and why.
+    Anything else is our bug: say so, with the last line of the traceback, and log it whole on the
+    server."""
     if isinstance(e, UserError):
         return "❌ " + str(e)
+    if isinstance(e, OSError):  # a full or read-only disk, a missing file: what and where, no traceback
+        from tunestudio.statefiles import describe_os_error
+
+        return "❌ " + describe_os_error(e)
     traceback.print_exc()
     return "❌ " + t(lang, "common.internal_error", error=f"{type(e).__name__}: {e}")
 

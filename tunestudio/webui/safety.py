@@ -101,10 +101,26 @@ def safe_name(name: str, what: str = "name") -> str:
     return name
 
 
-def check_form_inputs(ws, model: str, dataset: str) -> None:
+def visible_name(name: str, what: str = "name") -> str:
+    """A display name (a run's name): any printable text up to MAX_NAME characters; no control,
+    bidi-override or zero-width characters, which would make it show as something it is not."""
+    name = (name or "").strip()
+    if len(name) > MAX_NAME:
+        raise UserError(f"the {what} has {len(name)} characters: use at most {MAX_NAME}")
+    bad = sorted({c for c in name if unicodedata.category(c)[0] == "C"})
+    if bad:
+        raise UserError(f"the {what} contains invisible control or direction characters "
+                        f"({', '.join(f'U+{ord(c):04X}' for c in bad[:5])}): type it again with visible characters only")
+    return name
+
+
+def check_form_inputs(ws, model: str, dataset: str, name: str = "") -> None:
     """Refuse a model or dataset that resolves outside the workspace before a job is queued (the
-    job itself, launched confined, would refuse it too, but later and only in its log)."""
+    job itself, launched confined, would refuse it too, but later and only in its log), and a
+    run name with invisible characters."""
     from tunestudio.data.split import resolve_dataset
+
+    visible_name(name, "run name")
 
     if model:
         ws.model_path_or_id(model)

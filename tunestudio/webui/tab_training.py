@@ -17,6 +17,7 @@ import gradio as gr
 import pandas as pd
 
 from tunestudio import jobs
+from tunestudio.errors import UserError
 from tunestudio.webui.common import Context, error_text, optional, run_choices
 from tunestudio.webui.i18n import DEFAULT, t
 from tunestudio.webui.safety import check_form_inputs
@@ -182,7 +183,7 @@ def build(ctx: Context) -> None:
     def on_start(lang, model, dataset_name, *values):
         try:
             cfg = config_from_form(config_mod, model, dataset_name, dict(zip(names, values)))
-            check_form_inputs(ws, cfg.model, cfg.dataset)  # nothing outside the workspace
+            check_form_inputs(ws, cfg.model, cfg.dataset, cfg.name)  # nothing outside the workspace
             running = jobs.current_job(ws)
             job = jobs.submit(ws, cfg)
         except Exception as e:
@@ -208,7 +209,10 @@ def build(ctx: Context) -> None:
 
     def tick(lang, last):
         lang = lang or DEFAULT
-        return monitor(ws, lang, last)
+        try:
+            return monitor(ws, lang, last)
+        except (OSError, UserError) as e:  # a read-only or full workspace: say so, keep polling
+            return [error_text(lang, e)] + [gr.skip()] * 9
 
     def refresh_lists(current):
         names_now = ws.list_datasets()
