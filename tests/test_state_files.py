@@ -78,6 +78,22 @@ def test_a_garbage_registry_is_kept_aside_and_rebuilt(ws):
     assert again.returncode == 0 and json.loads(again.stdout)["added"] == [] and json.loads(again.stdout)["kept"] == 1
 
 
+def test_reindex_adds_a_run_folder_the_registry_lost(ws):
+    import sqlite3
+
+    ws, run_id = ws
+    conn = sqlite3.connect(ws.db_path)
+    conn.execute("DELETE FROM runs")  # a registry that lost its rows (the folders are intact)
+    conn.commit()
+    conn.close()
+    out = run_cli("runs", "reindex", "--json", ws=ws.root)
+    no_traceback(out)
+    result = json.loads(out.stdout)
+    assert out.returncode == 0 and (result["added"] == [run_id] or "1 run(s) restored" in (result["notice"] or ""))
+    shown = json.loads(run_cli("runs", "show", run_id, "--json", ws=ws.root).stdout)
+    assert shown["status"] == "completed" and shown["base_model"].endswith("tiny")
+
+
 def test_bad_event_lines_are_skipped_and_counted(ws):
     ws, run_id = ws
     path = ws.runs_dir / run_id / "events.jsonl"
