@@ -23,7 +23,7 @@ import zipfile
 from pathlib import Path
 
 from tunestudio.errors import UserError
-from tunestudio.statefiles import free_bytes, gib, move_aside  # noqa: F401 (gib: for callers)
+from tunestudio.statefiles import free_bytes, gib, move_aside
 
 MARKER = "tunestudio-complete.json"
 STAGING = ".staging"
