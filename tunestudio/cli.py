@@ -5,7 +5,11 @@ Each module in COMMAND_MODULES has `register(subparsers)`, which adds its subcom
 area's flags beside the code they drive lets the web UI call the same functions.
 
 Exit codes (ARCHITECTURE.md): 0 success, 1 user error (one message on stderr, no traceback),
-2 usage error (argparse).
+2 usage error (argparse), 3 a training run stopped on request (resumable), 130 interrupted.
+
+Before any command runs, a missing, empty or damaged registry is rebuilt from the run folders
+(with a notice on stderr); a state file that cannot be read or written (a full or read-only disk,
+a damaged database) ends the command with one clear message, never a traceback.
 """
 
 from __future__ import annotations
@@ -14,10 +18,13 @@ import argparse
 import importlib
 import json
 import os
+import signal
+import sqlite3
 import sys
+import threading
 
 from tunestudio import __version__
-from tunestudio.errors import UserError
+from tunestudio.errors import EXIT_INTERRUPTED, UserError
 from tunestudio.workspace import workspace_from
 
 COMMAND_MODULES = [
@@ -63,16 +70,67 @@ def main(argv: list[str] | None = None) -> int:
     os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
     parser = build_parser()
     args = parser.parse_args(argv)
+    # SIGTERM (the UI's Stop, `kill`) as SIGINT: cleanup runs and the run's status is recorded,
+    # where the default action would end the process mid-write. Training installs its own
+    # handler (a graceful stop at the next step) while it trains.
+    if threading.current_thread() is threading.main_thread():
+        signal.signal(signal.SIGTERM, _interrupt)
+    code = 1  # what an exception escaping here (a bug, with its traceback) exits with
+    try:
+        code = _run(args)
+        return code
+    finally:
+        _record_job_exit(args, code)
+
+
+def _interrupt(signum, frame):
+    raise KeyboardInterrupt
+
+
+def _record_job_exit(args, code: int) -> None:
+    """A job launched by the web UI writes how it ended into its own job record, so every UI
+    watching the workspace learns the same outcome (only the launching one could wait for it)."""
+    from tunestudio.jobs import JOB_ENV
+
+    job_id = os.environ.get(JOB_ENV)
+    if not job_id or os.environ.get("RANK", "0") != "0":
+        return
+    try:
+        from tunestudio.jobs import record_exit
+
+        record_exit(workspace_from(getattr(args, "workspace", None)), job_id, code)
+    except Exception as e:  # noqa: BLE001 - a full disk: observers fall back to the run's status
+        print(f"warning: could not record the job's exit ({e})", file=sys.stderr)
+
+
+def _run(args) -> int:
+    ws = None
     try:
         ws = workspace_from(getattr(args, "workspace", None))
+        if not getattr(args, "repairs_registry", False):
+            from tunestudio.runs.reindex import repair_if_needed
+
+            notice = repair_if_needed(ws)
+            if notice:
+                print(f"notice: {notice}", file=sys.stderr)
         code = args.func(args, ws)
         return int(code or 0)
     except UserError as e:
         print(f"error: {e}", file=sys.stderr)
         return 1
+    except OSError as e:  # a state file on a full or read-only disk: say which and why
+        from tunestudio.statefiles import describe_os_error
+
+        print(f"error: {describe_os_error(e)}", file=sys.stderr)
+        return 1
+    except sqlite3.Error as e:
+        db = ws.db_path if ws is not None else "tunestudio.db"
+        print(f"error: the registry {db} cannot be used ({e}): check that the disk has space and "
+              "the file is writable; `tunestudio runs reindex` rebuilds it from the run folders", file=sys.stderr)
+        return 1
     except KeyboardInterrupt:
         print("interrupted", file=sys.stderr)
-        return 130
+        return EXIT_INTERRUPTED
 
 
 def entry() -> None:

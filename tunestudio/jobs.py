@@ -4,16 +4,22 @@ The web UI never trains in its own process (ARCHITECTURE.md). It writes a run co
 module to submit it, and follows the run's events.jsonl. Everything a UI needs to re-attach lives
 on disk, in `training/jobs/`:
 
-    queue.json        every job: queued | running | finished | failed | cancelled, its pid, run, log
+    queue.json        every job: queued | running | finished | stopped | failed | cancelled, its pid,
+                      run, log
     <job>.yaml        the run config the job was started with (what `--config` gets)
     <job>.log         the process's stdout and stderr
+    <job>.exit.json   the job's own record of how it ended ({returncode, time, argv}), written by
+                      the training process itself (it knows its job from $TUNESTUDIO_JOB_ID), so
+                      every observer, not only the UI that launched it, sees the same outcome
 
 so a reloaded page, a second browser or a restarted UI reads the same state. A job is launched
 with `start_new_session=True`: closing the UI does not kill it, and Stop can signal its whole
 process group (SIGTERM: the engine saves a checkpoint and marks the run stopped).
 
 Queued jobs start when `advance(ws)` sees the device free; the UI calls it from a background
-thread and on every poll, so the queue moves while any UI is open.
+thread and on every poll, so the queue moves while any UI is open; it also reaps this process's
+ended children (no <defunct> left behind). A damaged queue.json is moved aside and rebuilt from
+the job files, the exit records and the live job processes, never silently emptied.
 """
 
 from __future__ import annotations
@@ -31,10 +37,14 @@ import uuid
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
-from tunestudio.errors import UserError
+from tunestudio.errors import EXIT_INTERRUPTED, EXIT_STOPPED, UserError
+from tunestudio.statefiles import read_json_or_none, read_jsonl, write_json
 from tunestudio.workspace import Workspace
 
 ACTIVE = ("queued", "running")
+ENDED = ("finished", "stopped", "failed")
+JOB_ENV = "TUNESTUDIO_JOB_ID"   # set in a job's environment: the process records its own exit
+JOB_WS_ENV = "TUNESTUDIO_JOB_WORKSPACE"   # and the workspace it belongs to (to find live jobs again)
 
 # Popen handles of the jobs this process launched: a child that exited stays a zombie (and
 # `kill(pid, 0)` says it is alive) until someone waits for it, so we poll our own children.
@@ -47,7 +57,7 @@ class Job:
     config_path: str                   # the run config file passed to --config
     name: str = ""                     # what the user called the run (shown in the queue)
     device: str = "default"            # one running job per device key
-    status: str = "queued"             # queued | running | finished | failed | cancelled
+    status: str = "queued"             # queued | running | finished | stopped | failed | cancelled
     created_at: float = field(default_factory=time.time)
     started_at: float | None = None
     finished_at: float | None = None
@@ -72,16 +82,27 @@ def jobs_dir(ws: Workspace) -> Path:
     return d
 
 
+def _lock_file(d: Path):
+    try:
+        return open(d / ".lock", "a+")
+    except OSError:  # a read-only workspace: reading still works (and any write will say why not)
+        return open(d / ".lock" if (d / ".lock").is_file() else os.devnull)
+
+
 @contextlib.contextmanager
 def _locked(ws: Workspace):
-    """Read-modify-write of queue.json under an exclusive lock (several UIs may share a workspace)."""
+    """Read-modify-write of queue.json under an exclusive lock (several UIs may share a workspace).
+    Written only when something changed: a UI's poll that finds nothing new writes nothing (so it
+    also works on a full or read-only disk)."""
     d = jobs_dir(ws)
-    with open(d / ".lock", "a+") as lock:
+    with _lock_file(d) as lock:
         fcntl.flock(lock, fcntl.LOCK_EX)
         try:
             jobs = _read(ws)
+            before = [asdict(j) for j in jobs]
             yield jobs
-            _write(ws, jobs)
+            if [asdict(j) for j in jobs] != before or not (d / "queue.json").is_file() and jobs:
+                _write(ws, jobs)
         finally:
             fcntl.flock(lock, fcntl.LOCK_UN)
 
@@ -91,18 +112,19 @@ def _read(ws: Workspace) -> list[Job]:
     if not path.is_file():
         return []
     try:
-        raw = json.loads(path.read_text())
-    except json.JSONDecodeError:
-        return []  # written atomically, so this only happens if a user edited it; start afresh
-    known = set(Job.__dataclass_fields__)
-    return [Job(**{k: v for k, v in j.items() if k in known}) for j in raw.get("jobs", [])]
+        raw = json.loads(path.read_text(encoding="utf-8"))
+        known = set(Job.__dataclass_fields__)
+        return [Job(**{k: v for k, v in j.items() if k in known}) for j in raw["jobs"]]
+    except (OSError, UnicodeDecodeError, ValueError, KeyError, TypeError, AttributeError) as e:
+        # Written atomically, so a hand edit or a disk fault: keep the file, rebuild the queue
+        # from what is on disk and alive, so a running job is never forgotten (and doubled).
+        from tunestudio.jobs_rebuild import rebuild
+
+        return rebuild(ws, path, e)
 
 
 def _write(ws: Workspace, jobs: list[Job]) -> None:
-    path = jobs_dir(ws) / "queue.json"
-    tmp = path.with_suffix(".tmp")
-    tmp.write_text(json.dumps({"jobs": [asdict(j) for j in jobs]}, indent=1))
-    os.replace(tmp, path)  # atomic: a reader never sees half a file
+    write_json(jobs_dir(ws) / "queue.json", {"jobs": [asdict(j) for j in jobs]})  # atomic: never half a file
 
 
 def list_jobs(ws: Workspace) -> list[Job]:
@@ -153,12 +175,19 @@ def _proc_start(pid: int) -> str | None:
     return fields[19] if len(fields) > 19 else None
 
 
+def _reap_children() -> None:
+    """Wait for every child of this process that has ended, whatever the queue says about it
+    (another UI may have recorded its end first): an unwaited child stays <defunct>."""
+    for child in list(_children.values()):
+        child.poll()
+
+
 def _alive(job: Job) -> bool:
     if not job.pid:
         return False
     child = _children.get(job.pid)
     if child is not None:
-        return child.poll() is None
+        return child.returncode is None and child.poll() is None
     try:
         os.kill(job.pid, 0)
     except ProcessLookupError:
@@ -178,7 +207,9 @@ def _alive(job: Job) -> bool:
 def _launch(ws: Workspace, job: Job) -> None:
     log = open(job.log_path, "ab")
     env = {**os.environ, "PYTHONUNBUFFERED": "1", "GRADIO_ANALYTICS_ENABLED": "False",
-           "TOKENIZERS_PARALLELISM": "false"}
+           "TOKENIZERS_PARALLELISM": "false", JOB_ENV: job.id, JOB_WS_ENV: str(ws.root)}
+    if ws.confined:  # launched from the web UI: the job reads only inside the workspace, as the UI does
+        env["TUNESTUDIO_CONFINED"] = "1"
     proc = subprocess.Popen(
         job.command, cwd=str(ws.root), env=env, stdin=subprocess.DEVNULL, stdout=log,
         stderr=subprocess.STDOUT, start_new_session=True,  # survives the UI; Stop signals its group
@@ -189,21 +220,48 @@ def _launch(ws: Workspace, job: Job) -> None:
     job.status, job.started_at = "running", time.time()
 
 
-def _finish(job: Job) -> None:
+def status_for(returncode: int | None) -> str:
+    """A job's status from its exit code: 0 finished, EXIT_STOPPED or EXIT_INTERRUPTED stopped
+    (on request), else failed (None too: the process ended without anyone learning how, e.g.
+    killed with SIGKILL)."""
+    if returncode == 0:
+        return "finished"
+    return "stopped" if returncode in (EXIT_STOPPED, EXIT_INTERRUPTED) else "failed"
+
+
+def _apply_exit(job: Job, record: dict) -> None:
+    job.returncode = record.get("returncode") if isinstance(record.get("returncode"), int) else None
+    job.finished_at = record.get("time") or time.time()
+    job.status = status_for(job.returncode)
+    job.run_id = job.run_id or record.get("run_id")
+
+
+def _finish(ws: Workspace, job: Job) -> None:
+    """Record a job's end: the exit code from our own child when we launched it, else the job's
+    own exit record, else (killed before it could write one) failed with no code."""
     child = _children.pop(job.pid, None) if job.pid else None
-    job.returncode = child.returncode if child is not None else None
-    job.finished_at = time.time()
-    job.status = "failed" if job.returncode not in (None, 0) else "finished"
+    record = read_json_or_none(jobs_dir(ws) / f"{job.id}.exit.json") or {}
+    if child is not None:
+        record = {**record, "returncode": child.returncode}
+    _apply_exit(job, record)
+
+
+def record_exit(ws: Workspace, job_id: str, returncode: int, run_id: str | None = None) -> None:
+    """Called by the job's own process as it exits: how it ended, for every observer."""
+    write_json(jobs_dir(ws) / f"{job_id}.exit.json",
+               {"returncode": returncode, "time": time.time(), "run_id": run_id, "argv": sys.argv})
 
 
 def advance(ws: Workspace) -> None:
-    """Notice finished jobs, find the runs of running ones, and start queued jobs on free devices."""
+    """Reap ended children, notice finished jobs, find the runs of running ones, and start queued
+    jobs on free devices."""
+    _reap_children()
     with _locked(ws) as jobs:
         for j in jobs:
             if j.status == "running" and not _alive(j):
-                _finish(j)
+                _finish(ws, j)
         for j in jobs:
-            if j.status in ("running", "finished", "failed") and not j.run_id:
+            if j.status in ("running", *ENDED) and not j.run_id:
                 j.run_id = _find_run(ws, j)
         busy = {j.device for j in jobs if j.status == "running"}
         for j in jobs:
@@ -303,7 +361,7 @@ def _find_run(ws: Workspace, job: Job) -> str | None:
     with contextlib.suppress(Exception):  # the registry may not have the row yet
         from tunestudio import registry
 
-        conn = registry.connect(ws.db_path)
+        conn = registry.connect(ws.db_path, readonly=True)
         try:
             row = conn.execute(
                 "SELECT id FROM runs WHERE pid = ? AND created_at >= ? ORDER BY created_at DESC LIMIT 1",
@@ -332,25 +390,10 @@ def read_events(path: Path, offset: int = 0) -> tuple[list[dict], int]:
     """The complete JSON lines of `path` from byte `offset`, and the offset after the last one.
 
     A line still being written (no newline yet) is left for the next call, so a reader never
-    sees half an event.
+    sees half an event; a damaged line (not JSON, not an object) is skipped (`read_jsonl`).
     """
-    path = Path(path)
-    try:
-        with open(path, "rb") as f:
-            f.seek(offset)
-            chunk = f.read()
-    except FileNotFoundError:
-        return [], offset
-    end = chunk.rfind(b"\n")
-    if end < 0:
-        return [], offset
-    events = []
-    for line in chunk[: end + 1].splitlines():
-        line = line.strip()
-        if line:
-            with contextlib.suppress(json.JSONDecodeError):
-                events.append(json.loads(line))
-    return events, offset + end + 1
+    events, end, _ = read_jsonl(Path(path), offset)
+    return events, end
 
 
 class Follower:
@@ -360,9 +403,11 @@ class Follower:
         self.path = Path(path)
         self.offset = 0
         self.events: list[dict] = []
+        self.bad_lines = 0                # damaged lines skipped so far
 
     def poll(self) -> list[dict]:
-        new, self.offset = read_events(self.path, self.offset)
+        new, self.offset, bad = read_jsonl(self.path, self.offset)
+        self.bad_lines += bad
         self.events.extend(new)
         return new
 
@@ -409,39 +454,56 @@ def summarize(events: list[dict], now: float | None = None) -> dict:
            "warnings": [], "early_stop": None, "error": None, "metrics": {}, "checkpoints": 0,
            "started_at": None, "run_id": None, "last_time": None}
     for e in events:
-        kind = e.get("type")
-        step = e.get("step")
-        if e.get("total_steps"):
-            out["total_steps"] = e["total_steps"]
-        if kind == "started":
-            out["status"] = "running"
-            out["started_at"] = e.get("time")
-            out["run_id"] = e.get("run_id")
-        elif kind in ("train", "log"):
-            out["last_time"] = e.get("time")
-            if step is not None:
-                out["step"] = step
-            for key in ("epoch", "tokens_per_second", "lr", "eta_s"):
-                if e.get(key) is not None:
-                    out[key] = e[key]
-            if e.get("loss") is not None and step is not None:
-                out["train"].append((step, float(e["loss"])))
-            if e.get("lr") is not None and step is not None:
-                out["lrs"].append((step, float(e["lr"])))
-        elif kind == "eval":
-            if e.get("eval_loss") is not None:
-                out["val"].append((step if step is not None else out["step"], float(e["eval_loss"])))
-        elif kind == "warning":
-            out["warnings"].append(e.get("message") or e.get("code") or "warning")
-        elif kind == "early_stop":
-            out["early_stop"] = {k: e.get(k) for k in ("step", "best_step", "patience")}
-        elif kind == "checkpoint":
-            out["checkpoints"] += 1
-        elif kind in ("stopped", "failed", "completed"):
-            out["status"] = kind
-            if kind == "failed":
-                out["error"] = e.get("error") or e.get("message")
-            out["metrics"] = e.get("metrics") or out["metrics"]
+        try:
+            _summarize_one(out, e)
+        except (TypeError, ValueError, AttributeError):  # a damaged event (a hand edit): skipped
+            continue
+    return _finish_summary(out, now)
+
+
+def _summarize_one(out: dict, e: dict) -> None:
+    """Fold one event into the summary `out` (see `summarize`); ValueError, before changing
+    anything, for an event whose numbers are not numbers."""
+    for key in ("step", "total_steps", "epoch", "loss", "lr", "eval_loss", "eta_s", "tokens_per_second", "time"):
+        v = e.get(key)
+        if v is not None and (isinstance(v, bool) or not isinstance(v, (int, float))):
+            raise ValueError(f"{key} is not a number")
+    kind = e.get("type")
+    step = e.get("step")
+    if e.get("total_steps"):
+        out["total_steps"] = e["total_steps"]
+    if kind == "started":
+        out["status"] = "running"
+        out["started_at"] = e.get("time")
+        out["run_id"] = e.get("run_id")
+    elif kind in ("train", "log"):
+        out["last_time"] = e.get("time")
+        if step is not None:
+            out["step"] = step
+        for key in ("epoch", "tokens_per_second", "lr", "eta_s"):
+            if e.get(key) is not None:
+                out[key] = e[key]
+        if e.get("loss") is not None and step is not None:
+            out["train"].append((step, float(e["loss"])))
+        if e.get("lr") is not None and step is not None:
+            out["lrs"].append((step, float(e["lr"])))
+    elif kind == "eval":
+        if e.get("eval_loss") is not None:
+            out["val"].append((step if step is not None else out["step"], float(e["eval_loss"])))
+    elif kind == "warning":
+        out["warnings"].append(e.get("message") or e.get("code") or "warning")
+    elif kind == "early_stop":
+        out["early_stop"] = {k: e.get(k) for k in ("step", "best_step", "patience")}
+    elif kind == "checkpoint":
+        out["checkpoints"] += 1
+    elif kind in ("stopped", "failed", "completed"):
+        out["status"] = kind
+        if kind == "failed":
+            out["error"] = e.get("error") or e.get("message")
+        out["metrics"] = e.get("metrics") or out["metrics"]
+
+
+def _finish_summary(out: dict, now: float) -> dict:
     total, step = out["total_steps"], out["step"]
     if total:
         out["progress"] = min(1.0, step / total)

@@ -2,7 +2,10 @@
 dataset, evaluation, benchmark and human rating.
 
 Plain `sqlite3`, WAL mode so the UI can read while a training process writes. JSON columns hold
-structured values (config, metrics, split). Each area adds its own query functions beside its
+structured values (config, metrics, split). Commands that only look (`runs list | show`, the UI's
+polls) open it with `connect(path, readonly=True)`: they never write, so they work on a full or
+read-only disk. The run folders stay the truth: `tunestudio.runs.reindex` rebuilds this file
+from them when it is missing, empty or damaged. Each area adds its own query functions beside its
 code; the schema lives here so it is in one place.
 """
 
@@ -93,7 +96,15 @@ JSON_COLUMNS = {
 }
 
 
-def connect(db_path: Path) -> sqlite3.Connection:
+class ReadOnlyConnection(sqlite3.Connection):
+    """A connection opened with mode=ro: queries on it never write (see `_reap_dead`)."""
+
+
+def connect(db_path: Path, readonly: bool = False) -> sqlite3.Connection:
+    """The registry; created with its schema if missing, unless `readonly` (then it must exist,
+    and nothing is ever written through the connection)."""
+    if readonly:
+        return _connect_readonly(Path(db_path))
     db_path = Path(db_path)
     db_path.parent.mkdir(parents=True, exist_ok=True)
     conn = sqlite3.connect(db_path, timeout=30, isolation_level=None)  # autocommit; `transaction()` for more
@@ -102,6 +113,26 @@ def connect(db_path: Path) -> sqlite3.Connection:
     conn.execute("PRAGMA busy_timeout=30000")
     conn.executescript(SCHEMA)
     return conn
+
+
+def _connect_readonly(db_path: Path) -> sqlite3.Connection:
+    from urllib.parse import quote
+
+    base = "file:" + quote(str(db_path.resolve()))
+    # WAL readers need the -shm file; where it cannot be created (a read-only folder, a full
+    # disk: "unable to open", "disk I/O error") read the file as it is (immutable), which misses
+    # only what a writer has not checkpointed yet.
+    for uri in (base + "?mode=ro", base + "?mode=ro&immutable=1"):
+        conn = sqlite3.connect(uri, uri=True, timeout=30, isolation_level=None, factory=ReadOnlyConnection)
+        conn.row_factory = sqlite3.Row
+        try:
+            conn.execute("PRAGMA busy_timeout=30000")
+            conn.execute("SELECT count(*) FROM sqlite_master").fetchone()
+            return conn
+        except sqlite3.OperationalError as e:  # (a damaged file raises DatabaseError: not retried)
+            conn.close()
+            last = e
+    raise last
 
 
 @contextmanager
@@ -121,7 +152,10 @@ def row_to_dict(row: sqlite3.Row | None, table: str = "runs") -> dict | None:
     d = dict(row)
     for k in JSON_COLUMNS.get(table, set()) & d.keys():
         if d[k] is not None:
-            d[k] = json.loads(d[k])
+            try:
+                d[k] = json.loads(d[k])
+            except (TypeError, ValueError):  # a damaged cell: shown as missing, not a traceback
+                d[k] = None
     return d
 
 
@@ -158,11 +192,14 @@ def _pid_alive(pid: int | None) -> bool:
 
 
 def _reap_dead(conn: sqlite3.Connection, run: dict) -> dict:
-    """A run marked running whose process is gone crashed (killed, machine rebooted): say so."""
+    """A run marked running whose process is gone crashed (killed, machine rebooted): say so
+    (and record it, unless `conn` is read-only: then only the answer says so)."""
     if run["status"] == "running" and not _pid_alive(run.get("pid")):
         error = run.get("error") or "the training process ended without finishing (killed or crashed)"
-        update_run(conn, run["id"], status="failed", error=error, finished_at=run.get("finished_at") or time.time())
-        run = {**run, "status": "failed", "error": error}
+        finished = run.get("finished_at") or time.time()
+        if not isinstance(conn, ReadOnlyConnection):
+            update_run(conn, run["id"], status="failed", error=error, finished_at=finished)
+        run = {**run, "status": "failed", "error": error, "finished_at": finished}
     return run
 
 

@@ -5,6 +5,11 @@ Layout (ARCHITECTURE.md):
     training/runs/<run>/  one folder per run
     models/               local base models
     tunestudio.db         the registry
+
+Names resolve inside the workspace: a data file or model folder that is a symlink leading out of
+it is refused, in the web UI always (`confined`, also set for the jobs it launches) and in the
+CLI unless the user typed an explicit path (`/data/x.jsonl`, `./x.jsonl`, `~/m`), which is theirs
+to give.
 """
 
 from __future__ import annotations
@@ -16,9 +21,18 @@ from pathlib import Path
 from tunestudio.errors import UserError
 
 
+CONFINED_ENV = "TUNESTUDIO_CONFINED"   # "1": read nothing outside the workspace (web UI and its jobs)
+
+
+def is_explicit_path(name: str) -> bool:
+    """Whether the user typed a path (a separator, or starting with ~ or .) rather than a name."""
+    return "/" in name or "\\" in name or name.startswith(("~", "."))
+
+
 @dataclass(frozen=True)
 class Workspace:
     root: Path
+    confined: bool = False   # True in the web UI: explicit paths outside the workspace are refused too
 
     @property
     def datasets_dir(self) -> Path:
@@ -50,12 +64,34 @@ class Workspace:
             raise UserError(f"'{name}' points outside {base}: use a plain file name") from None
         return candidate
 
+    def inside(self, path: Path) -> bool:
+        """Whether `path`, with every symlink resolved, lies inside the workspace."""
+        try:
+            Path(path).resolve().relative_to(self.root.resolve())
+            return True
+        except (ValueError, OSError, RuntimeError):  # outside, or a symlink loop
+            return False
+
+    def check_readable(self, path: Path, given: str, what: str = "file") -> Path:
+        """`path` (found for what the user typed, `given`) if tunestudio may read it: inside the
+        workspace, or outside it only when the user typed an explicit path and is not in the UI.
+        Otherwise a UserError naming where the link leads."""
+        if self.inside(path) or (is_explicit_path(given) and not self.confined):
+            return path
+        where = Path(path).resolve()
+        if self.confined:
+            raise UserError(f"{what} '{given}' resolves to {where}, outside the workspace {self.root}: "
+                            "the web UI reads only files inside it; copy the file into the workspace")
+        raise UserError(f"{what} '{given}' is a link to {where}, outside the workspace {self.root}: refused; "
+                        f"give the path itself ({where}) if you mean to read it")
+
     def dataset_path(self, name: str) -> Path:
-        """A dataset argument as the user typed it: a file under training/datasets or a path."""
+        """A dataset argument as the user typed it: a file under training/datasets or a path
+        (see `check_readable` for links and paths leaving the workspace)."""
         p = Path(name).expanduser()
         for candidate in (self.datasets_dir / name, p if p.is_absolute() else self.root / p, p):
             if candidate.is_file():
-                return candidate
+                return self.check_readable(candidate, name, "dataset")
         raise UserError(
             f"dataset '{name}' not found: put the file in {self.datasets_dir} or give its path"
         )
@@ -64,6 +100,7 @@ class Workspace:
         """A model argument: a folder under models/, a local path, or (otherwise) a hub id."""
         for candidate in (self.models_dir / name, Path(name).expanduser()):
             if candidate.is_dir():
+                self.check_readable(candidate, name, "model")
                 if not (candidate / "config.json").is_file():
                     raise UserError(f"model folder {candidate} has no config.json: not a Hugging Face model")
                 return str(candidate.resolve())
@@ -75,18 +112,19 @@ class Workspace:
         if not self.datasets_dir.is_dir():
             return []
         # cleaning reports (`NAME.clean.report.jsonl`) sit beside the data but are not datasets
+        # a symlink leading out of the workspace is not listed (nor read: `dataset_path`)
         return sorted(
             p.name for p in self.datasets_dir.iterdir()
-            if p.is_file() and not p.name.startswith(".") and ".report." not in p.name
+            if p.is_file() and not p.name.startswith(".") and ".report." not in p.name and self.inside(p)
         )
 
     def list_models(self) -> list[str]:
         if not self.models_dir.is_dir():
             return []
-        return sorted(p.name for p in self.models_dir.iterdir() if (p / "config.json").is_file())
+        return sorted(p.name for p in self.models_dir.iterdir() if (p / "config.json").is_file() and self.inside(p))
 
 
 def workspace_from(arg: str | None) -> Workspace:
     """The workspace named by --workspace, else $TUNESTUDIO_HOME, else the current directory."""
     root = arg or os.environ.get("TUNESTUDIO_HOME") or os.getcwd()
-    return Workspace(Path(root).expanduser().resolve())
+    return Workspace(Path(root).expanduser().resolve(), confined=os.environ.get(CONFINED_ENV) == "1")

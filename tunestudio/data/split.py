@@ -75,7 +75,13 @@ def _split_set(folder: Path, stem: str) -> dict[str, Path]:
 
 
 def resolve_dataset(ws, dataset: str) -> dict[str, Path]:
-    """{"all": file} for one file, or {"train": f, "val": f?, "test": f?} for a split set."""
+    """{"all": file} for one file, or {"train": f, "val": f?, "test": f?} for a split set; a file
+    that leads out of the workspace is refused (`Workspace.check_readable`)."""
+    found = _resolve_dataset(ws, dataset)
+    return {k: ws.check_readable(p, dataset, "dataset") for k, p in found.items()}
+
+
+def _resolve_dataset(ws, dataset: str) -> dict[str, Path]:
     if not dataset or not str(dataset).strip():
         raise UserError(f"no dataset given: {_available(ws)}")
     direct = ws.datasets_dir / dataset

@@ -20,6 +20,7 @@ from tunestudio.data.turns import stop_token_ids
 from tunestudio.errors import UserError
 from tunestudio.evaluate import loading
 from tunestudio.runs.query import split_summary
+from tunestudio.statefiles import read_json_or_none
 from tunestudio.workspace import Workspace
 
 
@@ -130,7 +131,7 @@ def _table(d: dict) -> str:
 def model_card(ws: Workspace, r: loading.RunInfo, kind: str, params: int) -> str:
     split = r.record.get("split") or {}
     if not split and (r.folder / "split.json").is_file():
-        split = json.loads((r.folder / "split.json").read_text())
+        split = read_json_or_none(r.folder / "split.json") or {}
     dataset = r.record.get("dataset") or split.get("dataset") or r.config.get("dataset") or "unknown"
     data_hash = r.record.get("dataset_hash") or split.get("hash") or "unknown"
     rows = (split_summary(split) or {}).get("rows") or {}  # the registry keeps counts, split.json the ids

@@ -59,6 +59,9 @@ def find_run(ws: Workspace, ref: str) -> RunInfo:
             raise UserError(f"no run '{ref}' in this workspace: `tunestudio runs list` shows them")
     config = _read_config(folder)
     final = folder / "final"
+    from tunestudio.train.checkpoint import recover_dir
+
+    recover_dir(final)  # a crash between the two renames of a final/ replacement
     if not ((final / "config.json").is_file() or (final / "adapter_config.json").is_file()):
         status = record.get("status", "unknown")
         raise UserError(f"run '{ref}' has no finished model in {final} (status: {status}): "
@@ -80,7 +83,11 @@ def _read_config(folder: Path) -> dict:
         return {}
     import yaml
 
-    data = yaml.safe_load(path.read_text()) or {}
+    try:
+        data = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
+    except (OSError, UnicodeDecodeError, yaml.YAMLError) as e:
+        raise UserError(f"{path} is damaged ({str(e).splitlines()[0][:160]}): restore it, or use the model in "
+                        f"{folder / 'final'} with --model") from None
     return data if isinstance(data, dict) else {}
 
 
@@ -126,13 +133,14 @@ def load_tokenizer(source: str, trust_remote_code: bool = False):
 
 
 def load_causal_lm(source: str, device: str, trust_remote_code: bool):
+    from safetensors import SafetensorError
     from transformers import AutoModelForCausalLM
 
     try:
         model = AutoModelForCausalLM.from_pretrained(
             source, dtype=_dtype_for(device), use_safetensors=True, trust_remote_code=trust_remote_code,
         )
-    except (OSError, ValueError) as e:
+    except (OSError, ValueError, SafetensorError) as e:  # missing, or damaged weights
         raise UserError(f"cannot load model {source}: {e}") from None
     return model
 
@@ -180,12 +188,9 @@ def load_model(ws: Workspace, run: str | None = None, model: str | None = None, 
 
 def run_metrics(r: RunInfo) -> dict:
     """The run's final metrics: the registry's, else its metrics.json ({} when neither is readable)."""
-    m = r.record.get("metrics")
-    if not m and (r.folder / "metrics.json").is_file():
-        try:
-            m = json.loads((r.folder / "metrics.json").read_text())
-        except (OSError, ValueError):
-            m = None
+    from tunestudio.statefiles import read_json_or_none
+
+    m = r.record.get("metrics") or read_json_or_none(r.folder / "metrics.json")
     return m if isinstance(m, dict) else {}
 
 
@@ -199,11 +204,12 @@ def trained_to_reason(r: RunInfo) -> bool:
 def load_adapter_model(ws: Workspace, r: RunInfo, device: str, merge: bool, trust_remote_code: bool = False):
     """The run's base model with its peft adapter on top (merged into the weights when asked)."""
     from peft import PeftModel
+    from safetensors import SafetensorError
 
     base = load_causal_lm(resolve_model(ws, r.base_model), device, trust_remote_code)
     try:
         m = PeftModel.from_pretrained(base, str(r.final))
-    except (OSError, ValueError) as e:
+    except (OSError, ValueError, SafetensorError) as e:
         raise UserError(f"cannot load the adapter in {r.final}: {e}") from None
     if merge:
         try:

@@ -19,6 +19,7 @@ from pathlib import Path
 from tunestudio.data.turns import split_reasoning
 from tunestudio.errors import UserError
 from tunestudio.evaluate import loading, metrics as M, report
+from tunestudio.statefiles import read_json
 from tunestudio.evaluate.generate import Sampling, generate_timed
 from tunestudio.workspace import Workspace
 
@@ -32,7 +33,7 @@ def run_split_info(run: loading.RunInfo) -> dict | None:
     """The split recorded for a run: split.json in its folder, else the registry's copy."""
     path = run.folder / "split.json"
     if path.is_file():
-        return json.loads(path.read_text())
+        return read_json(path, "the run's split file")  # damaged: one message naming it
     info = run.record.get("split") or {}
     return info if info.get("rows") else None  # the registry keeps a summary without row ids
 

@@ -26,6 +26,14 @@ def register(subparsers, common) -> None:
     p.add_argument("--json", action="store_true", help="print the run as one JSON object")
     p.set_defaults(func=cmd_show)
 
+    p = sub.add_parser("reindex", parents=[common], help="rebuild the registry from the run folders",
+                       description="Add every run folder under training/runs that the registry lacks (rows "
+                                   "it has are kept). A missing, empty or damaged tunestudio.db is rebuilt "
+                                   "(a damaged one is moved aside, never deleted); every command does this "
+                                   "automatically, with a notice.")
+    p.add_argument("--json", action="store_true", help='print {"added", "kept", "skipped", "notice"}')
+    p.set_defaults(func=cmd_reindex, repairs_registry=True)
+
     p = sub.add_parser("compare", parents=[common], help="config differences and metrics side by side")
     p.add_argument("run_a", metavar="RUN")
     p.add_argument("run_b", metavar="RUN")
@@ -141,8 +149,28 @@ def cmd_show(args, ws):
                           + ([("memory estimate", memory)] if memory else []))
     for w in d.get("warnings") or []:
         lines.append(f"warning: {w}")
+    if d.get("bad_event_lines"):
+        lines.append(f"note: {d['bad_event_lines']} damaged line(s) of {d['events_file']} skipped")
     lines += _section("config", (d.get("config") or {}).items())
     print("\n".join(lines))
+    return 0
+
+
+def cmd_reindex(args, ws):
+    from tunestudio.runs.reindex import reindex, repair_if_needed
+
+    notice = repair_if_needed(ws)
+    result = reindex(ws) if ws.root.is_dir() else {"added": [], "kept": 0, "skipped": []}
+    if args.json:
+        from tunestudio.cli import print_json
+        print_json({**result, "notice": notice})
+        return 0
+    if notice:
+        print(notice)
+    print(f"registry {ws.db_path}: {len(result['added'])} run(s) added"
+          + (f" ({', '.join(result['added'])})" if result["added"] else "") + f", {result['kept']} already known")
+    for s in result["skipped"]:
+        print(f"skipped {s['folder']}: {s['reason']}")
     return 0
 
 

@@ -7,12 +7,13 @@ tunestudio.db simply has no runs.
 
 from __future__ import annotations
 
-import json
+import sqlite3
 from contextlib import contextmanager
 from pathlib import Path
 
 from tunestudio import registry
 from tunestudio.errors import UserError
+from tunestudio.statefiles import read_jsonl
 
 # The metrics worth a column in the table, in this order (training first, then evaluation).
 KEY_METRICS = ("steps", "train_loss", "eval_loss", "best_step", "exact_match", "f1", "bleu",
@@ -21,14 +22,23 @@ KEY_METRICS = ("steps", "train_loss", "eval_loss", "best_step", "exact_match", "
 
 @contextmanager
 def _registry(ws, must_exist: bool):
+    """A read-only registry connection (listing never writes: it works on a full or read-only
+    disk); None when there is no registry. A damaged file is one clear message."""
     if not ws.db_path.is_file():
         if must_exist:
             raise UserError(f"no runs in {ws.root} (no {ws.db_path.name}): start one with `tunestudio train`")
         yield None
         return
-    conn = registry.connect(ws.db_path)
+    try:
+        conn = registry.connect(ws.db_path, readonly=True)
+    except sqlite3.Error as e:
+        raise UserError(f"cannot read the registry {ws.db_path} ({e}): `tunestudio runs reindex` "
+                        "rebuilds it from the run folders") from None
     try:
         yield conn
+    except sqlite3.DatabaseError as e:
+        raise UserError(f"the registry {ws.db_path} is damaged ({e}): `tunestudio runs reindex` "
+                        "rebuilds it from the run folders") from None
     finally:
         conn.close()
 
@@ -119,26 +129,23 @@ def _events_summary(run_dir: Path) -> dict:
     """From events.jsonl: the start (world size, memory estimate), the last progress, warnings."""
     path = run_dir / "events.jsonl"
     out = {"events_file": str(path) if path.is_file() else None, "started": None, "progress": None,
-           "warnings": [], "oom_retries": 0}
+           "warnings": [], "oom_retries": 0, "bad_event_lines": 0}
     if not path.is_file():
         return out
-    with open(path, encoding="utf-8") as f:
-        for line in f:
-            try:
-                event = json.loads(line)
-            except json.JSONDecodeError:  # a line cut by a crash mid-write
-                continue
-            kind = event.get("type")
-            if kind == "started":
-                out["started"] = {k: event.get(k) for k in ("world_size", "total_steps", "train_rows", "val_rows",
-                                                             "trainable_params", "total_params", "memory")}
-            elif kind == "train":
-                out["progress"] = {k: event.get(k) for k in ("step", "total_steps", "epoch", "loss",
-                                                             "tokens_per_second", "eta_s")}
-            elif kind == "warning":
-                out["warnings"].append(event.get("message"))
-            elif kind == "oom_retry":
-                out["oom_retries"] += 1
+    events, _, bad = read_jsonl(path)  # damaged lines (a crash mid-write, a hand edit) are skipped
+    out["bad_event_lines"] = bad
+    for event in events:
+        kind = event.get("type")
+        if kind == "started":
+            out["started"] = {k: event.get(k) for k in ("world_size", "total_steps", "train_rows", "val_rows",
+                                                         "trainable_params", "total_params", "memory")}
+        elif kind == "train":
+            out["progress"] = {k: event.get(k) for k in ("step", "total_steps", "epoch", "loss",
+                                                         "tokens_per_second", "eta_s")}
+        elif kind == "warning":
+            out["warnings"].append(event.get("message"))
+        elif kind == "oom_retry":
+            out["oom_retries"] += 1
     return out
 
 

@@ -6,7 +6,7 @@ import contextlib
 import os
 import sys
 
-from tunestudio.errors import UserError
+from tunestudio.errors import EXIT_STOPPED, UserError
 
 
 def register(subparsers, common) -> None:
@@ -44,7 +44,7 @@ def cmd_train(args, ws) -> int:
         else:
             result = train(load_config(args.config, overrides), ws, run_id=args.run_id)
     if os.environ.get("RANK", "0") != "0":  # under torchrun: one report, from the main process
-        return 0
+        return EXIT_STOPPED if result["status"] == "stopped" else 0
     if args.json:
         print_json(result)
     else:
@@ -56,4 +56,5 @@ def cmd_train(args, ws) -> int:
             parts.append(f"eval_loss {m['eval_loss']:.4f} (best step {m.get('best_step')})")
         print(" | ".join(parts))
         print(f"model: {result['output_dir']}")
-    return 0
+    # a stopped run is not a completed one: scripts (and the job queue) tell them apart by the code
+    return EXIT_STOPPED if result["status"] == "stopped" else 0

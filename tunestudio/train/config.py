@@ -313,8 +313,10 @@ def load_config(path: str | Path | None, overrides: dict | None = None) -> RunCo
             raise UserError(f"config file {path} not found")
         try:
             values = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
-        except yaml.YAMLError as e:
+        except (yaml.YAMLError, UnicodeDecodeError) as e:
             raise UserError(f"{path} is not valid YAML: {e}") from None
+        except OSError as e:
+            raise UserError(f"cannot read {path}: {e.strerror or e}") from None
         if not isinstance(values, dict):
             raise UserError(f"{path}: expected a mapping of option: value, got {type(values).__name__}")
     return from_dict({**values, **(overrides or {})}, source=str(path) if path else "options")

@@ -10,7 +10,8 @@ is flushed as it is written, because the web UI follows the file while the run g
               tokens_per_second, elapsed_s, eta_s, peak_memory_mb        (every logging step)
   eval        step, epoch, eval_loss, eval_token_accuracy, best_eval_loss, best_step, is_best
   checkpoint  step, path
-  warning     code (truncated, overfitting, no_change, memory, ...), message
+  warning     code (truncated, overfitting, no_change, memory, checkpoint_damaged (with checkpoint,
+              moved_to), no_intact_checkpoint, ...), message
   oom_retry   micro_batch, grad_accum, new_micro_batch, new_grad_accum, error
   early_stop  step, best_step, patience
   stopped     step, reason, checkpoint           (SIGINT/SIGTERM: resumable with --resume)

@@ -8,8 +8,10 @@ It reads top to bottom:
      CUDA out-of-memory);
   4. publish final/ (the best checkpoint), metrics.json, and the run's end in the registry.
 
-`resume_run(ws, ref)` continues a stopped or crashed run in its own folder from its last complete
-checkpoint; `train` with `cfg.stages` runs each stage as a run whose parent is the stage before.
+`resume_run(ws, ref)` continues a stopped or crashed run in its own folder from its newest intact
+checkpoint (damaged ones are moved aside, with a warning saying which and why); its final/ stays
+until a complete new one replaces it, so a failed or killed resume never loses the model.
+`train` with `cfg.stages` runs each stage as a run whose parent is the stage before.
 Under torchrun every process runs this code; only the main one writes files and the registry.
 """
 
@@ -22,8 +24,8 @@ import os
 import re
 import secrets
 import shutil
+import sqlite3
 import time
-import traceback
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -31,6 +33,7 @@ from tunestudio import registry
 from tunestudio.data import turns
 from tunestudio.errors import UserError
 from tunestudio.train import checkpoint as ckpt
+from tunestudio.train import recovery
 from tunestudio.train.config import RunConfig, load_config, resolve_precision, save_config, stage_config
 from tunestudio.train.events import EventLog, fmt_duration
 from tunestudio.train.methods import METHODS, apply_method, check_supported
@@ -123,10 +126,10 @@ def _train_one(cfg: RunConfig, ws, run_id: str | None = None, resume: bool = Fal
         _open_run(cfg, ws, run_id, run_dir, base, data, conn, resume)
     events = EventLog(run_dir, enabled=main)
     ckpt_dir = run_dir / "checkpoints"
-    resume_from = ckpt.last_checkpoint(ckpt_dir) if resume else None
     stop = StopFlag().install()
     started = time.time()
     try:
+        resume_from = recovery.resume_point(ckpt_dir, events, dist) if resume else None
         for w in data.warnings:
             events.warn(w["code"], w["message"])
         trainer, monitor, model = _fit(cfg, ws, base, tokenizer, data, run_dir, events, stop, dist,
@@ -150,13 +153,13 @@ def _train_one(cfg: RunConfig, ws, run_id: str | None = None, resume: bool = Fal
         return {"run_id": run_id, "status": status, "output_dir": str(final_dir), "metrics": metrics}
     except BaseException as e:
         status = "stopped" if isinstance(e, KeyboardInterrupt) else "failed"
-        error = str(e) if isinstance(e, UserError) else f"{type(e).__name__}: {e}"
+        error = recovery.cause(e, run_dir)
         if main:
-            events.emit(status, error=error, reason="interrupted" if status == "stopped" else None)
-            events.say(f"{status}: {error}")
-            if not isinstance(e, (UserError, KeyboardInterrupt)):
-                events.say(traceback.format_exc())
-            registry.update_run(conn, run_id, status=status, error=error, finished_at=time.time())
+            ckpt.clear_staging(ckpt_dir)  # first: a half-written save may be what filled the disk
+            shutil.rmtree(run_dir / ".final.tmp", ignore_errors=True)
+            recovery.record_end(events, conn, run_id, status, error, e)
+        if isinstance(e, Exception) and not isinstance(e, UserError) and error.startswith("no space left"):
+            raise UserError(f"run {run_id} failed: {error}") from e
         raise
     finally:
         stop.restore()
@@ -367,13 +370,36 @@ def _new_run_id(ws, wanted: str | None) -> str:
 
 
 def _open_run(cfg, ws, run_id, run_dir, base, data, conn, resume) -> None:
-    if resume:
-        shutil.rmtree(run_dir / "final", ignore_errors=True)
+    if resume:  # final/ stays: only a complete new one replaces it (_publish_final)
         registry.update_run(conn, run_id, status="running", pid=os.getpid(), error=None, finished_at=None,
                             started_at=time.time())
         return
     ws.runs_dir.mkdir(parents=True, exist_ok=True)
     run_dir.mkdir()  # exist_ok=False: a new run never writes into an existing folder
+    try:
+        _register_new_run(cfg, ws, run_id, run_dir, base, data, conn)
+    except BaseException as e:
+        # a run folder the registry does not know would be a stray (and a row without its folder
+        # a ghost): take both away again
+        shutil.rmtree(run_dir, ignore_errors=True)
+        try:
+            conn.execute("DELETE FROM runs WHERE id = ?", (run_id,))
+        except sqlite3.Error:
+            pass
+        if isinstance(e, (OSError, sqlite3.Error)):
+            raise UserError(f"cannot create run {run_id}: {_db_or_os_error(e, ws)}") from None
+        raise
+
+
+def _db_or_os_error(e: BaseException, ws) -> str:
+    from tunestudio.statefiles import describe_os_error
+
+    if isinstance(e, OSError):
+        return describe_os_error(e)
+    return f"the registry {ws.db_path} refused the write ({e})"
+
+
+def _register_new_run(cfg, ws, run_id, run_dir, base, data, conn) -> None:
     save_config(cfg, run_dir / "config.yaml")
     _write_json(run_dir / "split.json", data.info)
     info = data.info
@@ -511,21 +537,27 @@ def _publish_final(trainer, monitor, tokenizer, run_dir: Path, main: bool) -> Pa
     best = ckpt.find_step(run_dir / "checkpoints", monitor.best_step) if monitor.best_step is not None else None
     if main:
         shutil.rmtree(tmp, ignore_errors=True)
+        needed = ckpt.folder_bytes(best, model_only=True) if best is not None else trainer.checkpoint_bytes(model_only=True)
+        ckpt.ensure_space(run_dir, needed, "the final model")
     trainer.accelerator.wait_for_everyone()
-    if best is None:
-        trainer.save_model(str(tmp))  # every rank takes part (sharded models gather here)
-    if main:
-        if best is not None:
-            ckpt.copy_model(best, tmp)
-        tokenizer.save_pretrained(str(tmp))
-        turns.save_generation_config(trainer.accelerator.unwrap_model(trainer.model), tmp)
-        config = tmp / "config.json"
-        if config.is_file():  # the Trainer turned the cache off for training; generation wants it
-            d = json.loads(config.read_text())
-            d["use_cache"] = True
-            config.write_text(json.dumps(d, indent=2, sort_keys=True) + "\n")
-        shutil.rmtree(final, ignore_errors=True)
-        os.replace(tmp, final)
+    try:
+        if best is None:
+            trainer.save_model(str(tmp))  # every rank takes part (sharded models gather here)
+        if main:
+            if best is not None:
+                ckpt.copy_model(best, tmp)
+            tokenizer.save_pretrained(str(tmp))
+            turns.save_generation_config(trainer.accelerator.unwrap_model(trainer.model), tmp)
+            config = tmp / "config.json"
+            if config.is_file():  # the Trainer turned the cache off for training; generation wants it
+                d = json.loads(config.read_text())
+                d["use_cache"] = True
+                config.write_text(json.dumps(d, indent=2, sort_keys=True) + "\n")
+            ckpt.replace_dir(tmp, final)  # the old final/ goes only once the new one is whole
+    except BaseException:
+        if main:
+            shutil.rmtree(tmp, ignore_errors=True)
+        raise
     trainer.accelerator.wait_for_everyone()
     return final
 

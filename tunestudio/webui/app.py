@@ -6,6 +6,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import os
 import threading
 import time
@@ -17,6 +18,7 @@ import gradio as gr  # noqa: E402
 from tunestudio.webui import (  # noqa: E402
     tab_chat, tab_datasets, tab_evaluate, tab_model, tab_rate, tab_runs, tab_training,
 )
+from tunestudio.statefiles import NOTICES  # noqa: E402
 from tunestudio.webui.common import Context  # noqa: E402
 from tunestudio.webui.i18n import DEFAULT, languages, t  # noqa: E402
 from tunestudio.workspace import Workspace  # noqa: E402
@@ -35,6 +37,8 @@ CSS = """
 def build_app(ws: Workspace) -> gr.Blocks:
     ctx = Context(ws)
     with gr.Blocks(title="tunestudio", analytics_enabled=False) as demo:
+        if NOTICES:  # what was repaired at start (a rebuilt registry or job queue): say so
+            gr.Markdown("\n\n".join(f"⚠️ {n}" for n in NOTICES), elem_id="state-notices")
         with gr.Row(elem_id="header-row"):
             title = gr.Markdown(t(DEFAULT, "app.title", workspace=str(ws.root)))
             ctx.tr(title, value=lambda lang: t(lang, "app.title", workspace=str(ws.root)))
@@ -70,7 +74,14 @@ def _advance_queue_forever(ws: Workspace, every: float = 2.0) -> None:
 
 
 def launch(ws: Workspace, host: str = "127.0.0.1", port: int = 7860, auth: tuple[str, str] | None = None,
-           max_file_size: str = "200mb", **kwargs):
+           max_file_size: str = "200mb", allow_hosts: list[str] | None = None, **kwargs):
+    """Serve the UI. It reads only inside the workspace (`confined`, its jobs too) and answers
+    only requests whose Host header names it (`safety.HostGuard`, against DNS rebinding)."""
+    from starlette.middleware import Middleware
+
+    from tunestudio.webui.safety import HostGuard, allowed_hosts
+
+    ws = dataclasses.replace(ws, confined=True)
     demo = build_app(ws)
     threading.Thread(target=_advance_queue_forever, args=(ws,), daemon=True).start()
     demo.queue(default_concurrency_limit=4)
@@ -78,5 +89,6 @@ def launch(ws: Workspace, host: str = "127.0.0.1", port: int = 7860, auth: tuple
         server_name=host, server_port=port, auth=auth, share=False, inbrowser=False,
         ssr_mode=False,             # SSR needs node and outside hosts; plain client rendering works offline
         show_error=True, max_file_size=max_file_size, css=CSS, theme=gr.themes.Soft(),
-        footer_links=[], quiet=False, **kwargs,
+        footer_links=[], quiet=False,
+        app_kwargs={"middleware": [Middleware(HostGuard, allowed=allowed_hosts(host, allow_hosts))]}, **kwargs,
     )

@@ -21,6 +21,9 @@ def register(subparsers, common) -> None:
                    help="allow listening beyond this machine without --auth (anyone who can reach the port "
                         "can read your data and start jobs)")
     p.add_argument("--max-upload", default="200mb", help="largest dataset upload (default 200mb)")
+    p.add_argument("--allow-host", action="append", default=[], metavar="NAME",
+                   help="also answer requests for this host name (repeatable); by default only loopback "
+                        "names and --host are answered, which stops DNS-rebinding attacks")
     p.set_defaults(func=run)
 
 
@@ -62,5 +65,5 @@ def run(args, ws) -> int:
     from tunestudio.webui.app import launch
 
     print(f"tunestudio web UI for workspace {ws.root}", flush=True)
-    launch(ws, host=args.host, port=args.port, auth=auth, max_file_size=args.max_upload)
+    launch(ws, host=args.host, port=args.port, auth=auth, max_file_size=args.max_upload, allow_hosts=args.allow_host)
     return 0

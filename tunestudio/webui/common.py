@@ -60,10 +60,15 @@ def not_available(lang: str, what: str) -> str:
 
 
 def error_text(lang: str, e: BaseException) -> str:
-    """A UserError is the user's to fix: show its message. Anything else is our bug: say so, with the
-    last line of the traceback, and log it whole on the server."""
+    """A UserError is the user's to fix: show its message; an OSError says which file and why.
+    Anything else is our bug: say so, with the last line of the traceback, and log it whole on the
+    server."""
     if isinstance(e, UserError):
         return "❌ " + str(e)
+    if isinstance(e, OSError):  # a full or read-only disk, a missing file: what and where, no traceback
+        from tunestudio.statefiles import describe_os_error
+
+        return "❌ " + describe_os_error(e)
     traceback.print_exc()
     return "❌ " + t(lang, "common.internal_error", error=f"{type(e).__name__}: {e}")
 
@@ -90,16 +95,23 @@ def shown(df):
 
 
 def list_runs(ws: Workspace) -> list[dict]:
-    """Registry rows, newest first ([] when there is no registry yet)."""
+    """Registry rows, newest first ([] when there is no registry yet, or it cannot be read: the
+    UI's polls only read, and a damaged registry is rebuilt at start, with a notice)."""
+    import sqlite3
+
     from tunestudio import registry
 
     if not ws.db_path.is_file():
         return []
-    conn = registry.connect(ws.db_path)
     try:
-        return registry.list_runs(conn)
-    finally:
-        conn.close()
+        conn = registry.connect(ws.db_path, readonly=True)
+        try:
+            return registry.list_runs(conn)
+        finally:
+            conn.close()
+    except sqlite3.Error as e:
+        print(f"warning: cannot read the registry {ws.db_path}: {e}", flush=True)
+        return []
 
 
 def run_choices(ws: Workspace, finished_only: bool = False) -> list[tuple[str, str]]:

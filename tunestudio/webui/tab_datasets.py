@@ -18,6 +18,7 @@ from tunestudio.data import turns
 from tunestudio.errors import UserError
 from tunestudio.webui.common import Context, error_text, not_available, optional, shown
 from tunestudio.webui.i18n import DEFAULT, t
+from tunestudio.webui.safety import safe_name
 
 MAX_UPLOAD_BYTES = 200 * 1024 * 1024   # matches `webui --max-upload`'s default
 ALLOWED = (".jsonl", ".json", ".csv", ".tsv", ".parquet", ".txt")
@@ -26,15 +27,13 @@ ALLOWED = (".jsonl", ".json", ".csv", ".tsv", ".parquet", ".txt")
 def store_upload(ws, src: str | Path, name: str | None = None, max_bytes: int = MAX_UPLOAD_BYTES) -> Path:
     """Copy an uploaded file into training/datasets as `name` (default: its own name).
 
-    Refuses names that escape the folder (`../../x.jsonl`, absolute paths, sub-folders), files
+    Refuses names that escape the folder (`../../x.jsonl`, absolute paths, sub-folders), names
+    that are too long or hold control, bidi-override or other odd characters (`safe_name`), files
     over `max_bytes`, unsupported extensions, and existing names: the tool never overwrites the
     user's data files.
     """
     src = Path(src)
-    name = (name or "").strip() or src.name
-    if "/" in name or "\\" in name or name in (".", "..") or name.startswith("."):
-        raise UserError(f"'{name}' is not a plain file name: uploads go straight into training/datasets, "
-                        "without folders")
+    name = safe_name((name or "").strip() or src.name, "file name")
     target = ws.safe_join(ws.datasets_dir, name)  # also refuses a symlink pointing out
     if target.parent != ws.datasets_dir.resolve():
         raise UserError(f"'{name}' points outside {ws.datasets_dir}: use a plain file name")

@@ -17,8 +17,10 @@ import gradio as gr
 import pandas as pd
 
 from tunestudio import jobs
+from tunestudio.errors import UserError
 from tunestudio.webui.common import Context, error_text, optional, run_choices
 from tunestudio.webui.i18n import DEFAULT, t
+from tunestudio.webui.safety import check_form_inputs
 
 # Shown above the fold, in this order; every other field goes under "Advanced". model and
 # dataset have their own pickers; stages is a YAML list, edited in the advanced section.
@@ -181,6 +183,7 @@ def build(ctx: Context) -> None:
     def on_start(lang, model, dataset_name, *values):
         try:
             cfg = config_from_form(config_mod, model, dataset_name, dict(zip(names, values)))
+            check_form_inputs(ws, cfg.model, cfg.dataset, cfg.name)  # nothing outside the workspace
             running = jobs.current_job(ws)
             job = jobs.submit(ws, cfg)
         except Exception as e:
@@ -206,7 +209,10 @@ def build(ctx: Context) -> None:
 
     def tick(lang, last):
         lang = lang or DEFAULT
-        return monitor(ws, lang, last)
+        try:
+            return monitor(ws, lang, last)
+        except (OSError, UserError) as e:  # a read-only or full workspace: say so, keep polling
+            return [error_text(lang, e)] + [gr.skip()] * 9
 
     def refresh_lists(current):
         names_now = ws.list_datasets()
@@ -425,7 +431,7 @@ def monitor(ws, lang: str, last) -> list:
         summary = jobs.summarize(follower.events)
         n_events = len(follower.events)
     state = summary["status"]
-    if job.status in ("finished", "failed") and state in ("starting", "running"):
+    if job.status in jobs.ENDED and state in ("starting", "running"):
         state = "failed"  # the process ended without saying why in its events: the log tells
         summary["error"] = summary["error"] or t(lang, "training.ended_without_event", code=job.returncode)
     sig = {"view": (job.id, job.run_id, n_events, job.status, lang), "queue": (queue_sig, lang)}

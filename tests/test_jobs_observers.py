@@ -1,0 +1,89 @@
+"""Job outcomes are the job's own: every observer (a second UI in another process) sees the same
+status and exit code, the launching process reaps its children, and a damaged queue.json is
+rebuilt from the job files and live processes instead of being silently emptied."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+from conftest import REPO
+from tunestudio import jobs
+from tunestudio.errors import EXIT_STOPPED
+from tunestudio.workspace import Workspace
+
+OBSERVER = """
+import sys
+from pathlib import Path
+from tunestudio import jobs
+from tunestudio.workspace import Workspace
+job = jobs.get_job(Workspace(Path(sys.argv[1])), sys.argv[2])
+print(job.status, job.returncode)
+"""
+
+
+def _proc_state(pid: int) -> str | None:
+    try:
+        return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
+    except OSError:
+        return None
+
+
+def _job(ws: Workspace, name: str, command: list[str]) -> jobs.Job:
+    job_id = f"test-{name}-{time.time_ns()}"
+    job = jobs.Job(id=job_id, config_path="", name=name, log_path=str(jobs.jobs_dir(ws) / f"{job_id}.log"),
+                   command=command)
+    with jobs._locked(ws) as all_jobs:
+        all_jobs.append(job)
+    jobs.advance(ws)
+    return jobs.get_job(ws, job_id)
+
+
+def test_a_second_observer_sees_the_jobs_own_exit_status_and_no_child_is_left_defunct(workspace):
+    ws = Workspace(workspace)
+    # a training job that fails at once (its config file does not exist): exit code 1
+    job = _job(ws, "fails", [sys.executable, "-m", "tunestudio", "train", "--config", str(workspace / "missing.yaml"),
+                             "--workspace", str(workspace)])
+    assert job.status == "running" and job.pid
+    exit_record = jobs.jobs_dir(ws) / f"{job.id}.exit.json"
+    deadline = time.time() + 120
+    while time.time() < deadline and _proc_state(job.pid) != "Z":  # ended, not yet waited for by us
+        time.sleep(0.1)
+    assert _proc_state(job.pid) == "Z" and exit_record.is_file()
+
+    # another UI process notices the end first: it has no Popen handle, only the files
+    seen = subprocess.run([sys.executable, "-c", OBSERVER, str(workspace), job.id], capture_output=True,
+                          text=True, cwd=REPO, timeout=120)
+    assert seen.returncode == 0, seen.stderr[-2000:]
+    assert seen.stdout.split() == ["failed", "1"]
+    mine = jobs.get_job(ws, job.id)  # the launching UI agrees, and has reaped its child
+    assert (mine.status, mine.returncode) == ("failed", 1)
+    assert _proc_state(job.pid) is None, "the ended child was left <defunct>"
+    assert "config file" in jobs.tail(mine.log_path)
+
+
+def test_exit_codes_map_to_job_statuses():
+    assert jobs.status_for(0) == "finished"
+    assert jobs.status_for(EXIT_STOPPED) == "stopped"
+    assert jobs.status_for(1) == "failed" and jobs.status_for(-9) == "failed" and jobs.status_for(None) == "failed"
+
+
+def test_a_damaged_queue_is_kept_aside_and_rebuilt_from_the_live_job(workspace):
+    ws = Workspace(workspace)
+    first = _job(ws, "long", [sys.executable, "-c", "import time; time.sleep(60)"])
+    try:
+        assert first.status == "running"
+        queue = jobs.jobs_dir(ws) / "queue.json"
+        queue.write_text('{"jobs": [ {"id": "half a fi')  # a damaged file (hand edit, disk fault)
+        listed = jobs.list_jobs(ws)
+        running = [j for j in listed if j.status == "running"]
+        assert [(j.id, j.pid) for j in running] == [(first.id, first.pid)]  # still known, still running
+        kept = [p for p in jobs.jobs_dir(ws).iterdir() if p.name.startswith("queue.json.damaged-")]
+        assert len(kept) == 1 and "half a fi" in kept[0].read_text()
+        second = _job(ws, "next", [sys.executable, "-c", "print('second')"])
+        assert second.status == "queued"  # the device is still busy: no second job beside the first
+    finally:
+        jobs.stop(ws, grace=5)
+    assert jobs.wait(ws, first.id, timeout=30).status == "failed"  # SIGTERM: -15
