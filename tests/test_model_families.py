@@ -178,6 +178,9 @@ def test_reasoning_is_previewed_and_trained(demo_ws):
     r = run_cli("data", "preview", "think.jsonl", "--model", "qwen3", "--reasoning", "drop", ws=demo_ws)
     assert "[[4<|im_end|>]]" in r.stdout and "[[Two and two" not in r.stdout
     assert "reasoning of the answer (dropped" in r.stdout
+    make(demo_ws, "r1", R1_DISTILL, eos=ENDOFTEXT)
+    r = run_cli("data", "preview", "think.jsonl", "--model", "r1", ws=demo_ws)
+    assert "not rendered by this model's chat template, so not trained" in r.stdout
 
 
 # ---- end to end: fine-tune, chat, eval, export ---------------------------------------------
@@ -260,3 +263,38 @@ def test_reasoning_templates_reach_the_demo_exact_match(demo_ws, family, templat
     assert out["metrics"]["stopped"] >= 0.95
     rows = [json.loads(l) for l in open(out["files"]["examples_jsonl"])]
     assert not any(row["prediction"].startswith("<think>") for row in rows)
+
+
+def test_refusals_in_every_split_are_listed_and_all_refused_is_said(demo_ws):
+    make(demo_ws, "mistral", MISTRAL, eos=ENDOFTEXT)
+    rows = [{"messages": [{"role": "user", "content": f"q{i}"}, {"role": "assistant", "content": f"a{i}"}]}
+            for i in range(60)]
+    bad = [3, 11, 20, 33, 47, 58]   # 1-based lines; wherever the seeded split puts them
+    for line in bad:
+        rows[line - 1] = {"messages": [{"role": "system", "content": "s"}, *rows[line - 1]["messages"]]}
+    write_jsonl(demo_ws / "training" / "datasets" / "some.jsonl", rows)
+    r = run_cli("train", "--model", "mistral", "--dataset", "some.jsonl", "--method", "full", "--max-steps", "1",
+                ws=demo_ws)
+    assert r.returncode == 1 and "Traceback" not in r.stderr
+    assert all(f"some.jsonl:{line}: the chat template refused this row" in r.stderr for line in bad), r.stderr
+
+    r = run_cli("data", "check", "some.jsonl", "--model", "mistral", ws=demo_ws)
+    assert "format messages, 54 usable rows" in r.stdout and "errors: 6" in r.stdout
+
+    write_jsonl(demo_ws / "training" / "datasets" / "allbad.jsonl", [rows[line - 1] for line in bad] * 3)
+    r = run_cli("train", "--model", "mistral", "--dataset", "allbad.jsonl", "--method", "full", "--max-steps", "1",
+                "--skip-bad-rows", ws=demo_ws)
+    assert r.returncode == 1 and "the chat template refused all" in r.stderr and "System role not supported" in r.stderr
+
+
+def test_a_template_without_turn_end_gets_eos_trained_after_answers(demo_ws):
+    plain = ("{% for m in messages %}{% if m['role'] == 'user' %}### User:\n{{ m['content'] }}\n\n"
+             "{% else %}### Assistant:\n{{ m['content'] }}\n\n{% endif %}{% endfor %}"
+             "{% if add_generation_prompt %}### Assistant:\n{% endif %}")
+    tok = tokenizer(make(demo_ws, "plain", plain, eos=ENDOFTEXT))
+    assert turns.probe(tok).turn_end is None
+    conv = [{"role": "user", "content": "Hi"}, {"role": "assistant", "content": "Hello."},
+            {"role": "user", "content": "Bye"}, {"role": "assistant", "content": "Bye."}]
+    ex = E.encode([Record("t.jsonl", 1, messages=conv)], tok, 512).examples[0]
+    assert [t.strip() for t in trained_text(tok, ex)] == [f"Hello.{ENDOFTEXT}", f"Bye.{ENDOFTEXT}"]
+    assert tok.eos_token_id in turns.stop_token_ids(tok)

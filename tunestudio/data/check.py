@@ -11,9 +11,11 @@ also training rows (train/test leakage).
 from __future__ import annotations
 
 import statistics
+from collections import Counter
 from dataclasses import dataclass, field
 
 from tunestudio.data import turns
+from tunestudio.data.encode import REFUSED
 from tunestudio.data.load import LoadResult, Problem
 from tunestudio.data.records import Record
 from tunestudio.data.split import leakage_warnings, load_dataset
@@ -32,6 +34,11 @@ class CheckReport:
     files: dict[str, LoadResult] = field(default_factory=dict)   # split key -> what was loaded
     unit: str = "characters"
     max_length: int | None = None
+    refused: Counter = field(default_factory=Counter)   # file -> rows its chat template refused (not usable)
+
+    def usable(self, loaded: LoadResult) -> int:
+        """Rows of one loaded file that training can use: read, and accepted by the chat template."""
+        return len(loaded.records) - (self.refused[loaded.records[0].source] if loaded.records else 0)
 
     @property
     def ok(self) -> bool:
@@ -88,15 +95,15 @@ def check_dataset(ws, dataset: str, fmt: str | None = None, mapping=None, model:
     records = [rec for r in results.values() for rec in r.records]
     refused: dict[int, str] = {}
     lengths = row_lengths(records, tokenizer, refused) if max_length else None
-    errors += [Problem(records[i].source, records[i].line, f"the chat template refused this row: {msg}")
-               for i, msg in sorted(refused.items())]
+    errors += [Problem(records[i].source, records[i].line, f"{REFUSED}: {msg}") for i, msg in sorted(refused.items())]
     warnings += row_warnings(records, lengths, max_length, unit)
-    if tokenizer is not None:
-        warnings += template_warnings(tokenizer, dataset, records)
+    if tokenizer is not None:  # first: said once for the file, not lost behind per-row warnings
+        warnings = template_warnings(tokenizer, dataset, records) + warnings
     if "all" not in files:   # a split set: held-out files must not repeat training rows
         warnings += leakage_warnings({key: r.records for key, r in results.items()})
 
     formats = {r.format for r in results.values() if r.format}
     first = results.get("all") or results["train"]
     return CheckReport(first.format if len(formats) <= 1 else "/".join(sorted(formats)),
-                       len(records), errors, warnings, results, unit, max_length)
+                       len(records), errors, warnings, results, unit, max_length,
+                       refused=Counter(records[i].source for i in refused))

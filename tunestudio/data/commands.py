@@ -79,7 +79,7 @@ def _check(args, ws) -> int:
     else:
         for key, loaded in report.files.items():
             label = "" if key == "all" else f" ({key})"
-            print(f"{Path(loaded.path).name}{label}: format {loaded.describe()}, {len(loaded.records)} usable rows")
+            print(f"{Path(loaded.path).name}{label}: format {loaded.describe()}, {report.usable(loaded)} usable rows")
         print(f"rows: {report.rows}   errors: {len(report.errors)}   warnings: {len(report.warnings)}")
         if report.errors:
             print("errors (rows that cannot be used):\n" + _indent(format_problems(report.errors)))
@@ -207,8 +207,9 @@ def render_preview_text(p: dict, color: bool = False) -> str:
     else:
         lines.append(f"truncated: 0 of {p['rows']} rows lose trained tokens at max length {p['max_length']}")
     if p.get("reasoning"):
-        lines.append(f"reasoning of the answer ({'trained' if p.get('reasoning_mode', 'keep') == 'keep' else 'dropped'}"
-                     f" where the template renders it): {p['reasoning']!r}")
+        how = ("dropped (--reasoning drop)" if p.get("reasoning_mode") == "drop" else
+               "trained" if p.get("reasoning_rendered") else "not rendered by this model's chat template, so not trained")
+        lines.append(f"reasoning of the answer ({how}): {p['reasoning']!r}")
     lines += [f"warning: {w}" for w in p["warnings"] if w != p["truncation"]]
     if p.get("prompts"):
         lines += ["prompt the model is asked with (--generation-prompt training, used by default):",

@@ -48,6 +48,9 @@ class Encoded:
 
 # ---- rendering: a record -> (text, character spans to train on) ----
 
+REFUSED = "the chat template refused this row"
+
+
 @dataclass
 class Refused:
     """A row the chat template raised on: not encoded, listed with the template's own message."""
@@ -55,14 +58,18 @@ class Refused:
     message: str
 
     def __str__(self) -> str:
-        return f"{self.where}: the chat template refused this row: {self.message}"
+        return f"{self.where}: {REFUSED}: {self.message}"
 
 
 def assistant_spans(tokenizer, messages: list[dict], full: str, reasoning: str = "keep") -> list[tuple[int, int]]:
     """Character spans of each assistant turn in `full`: its reasoning where the template renders
     it, its content, and the end-of-turn token after it (turns.answer_span); a template that renders
     a turn differently with other text in it falls back to finding the content itself."""
-    style, specials = turns.reasoning_style(tokenizer), turns.special_strings(tokenizer)
+    style = turns.reasoning_style(tokenizer)
+    try:  # only the template's own turn end closes an answer (not, say, the next turn's header)
+        specials = [turns.probe(tokenizer).turn_end] if turns.probe(tokenizer).turn_end else []
+    except turns.TemplateRefused:
+        specials = turns.special_strings(tokenizer)
     spans, searched_to = [], 0
     for i, m in enumerate(messages):
         if m["role"] != "assistant":
@@ -81,6 +88,27 @@ def assistant_spans(tokenizer, messages: list[dict], full: str, reasoning: str =
     return spans
 
 
+def _needs_eos(tokenizer) -> bool:
+    """A template that closes answers with no special token gives the model nothing to stop on:
+    train the tokenizer's eos after each answer instead (what TRL and LLaMA-Factory do), so the
+    fine-tuned model stops where generation and every runtime already stop."""
+    try:
+        return turns.probe(tokenizer).turn_end is None and bool(tokenizer.eos_token)
+    except turns.TemplateRefused:
+        return False
+
+
+def _with_eos_after(full: str, spans: list, eos: str) -> tuple[str, list]:
+    out, new_spans, at, shift = [], [], 0, 0
+    for a, b in spans:
+        out.append(full[at:b] + eos)
+        new_spans.append((a + shift, b + shift + len(eos)))
+        shift += len(eos)
+        at = b
+    out.append(full[at:])
+    return "".join(out), new_spans
+
+
 def render_record(record: Record, tokenizer, train_on_prompt: bool = False,
                   reasoning: str = "keep") -> tuple[str, list, bool]:
     """(text, spans to train on, is_chat). Plain text trains on everything.
@@ -92,8 +120,10 @@ def render_record(record: Record, tokenizer, train_on_prompt: bool = False,
                             "template.ensure_chat_template(tokenizer) (or --template chatml|plain)")
         style = turns.reasoning_style(tokenizer)
         full = turns.render(tokenizer, turns.template_messages(record.messages, style, reasoning))
-        spans = [(0, len(full))] if train_on_prompt else assistant_spans(tokenizer, record.messages, full, reasoning)
-        return full, spans, True
+        spans = assistant_spans(tokenizer, record.messages, full, reasoning)
+        if _needs_eos(tokenizer):
+            full, spans = _with_eos_after(full, spans, tokenizer.eos_token)
+        return full, [(0, len(full))] if train_on_prompt else spans, True
     text = record.text or ""
     return text, [(0, len(text))], False
 
@@ -194,6 +224,20 @@ def _save_cache(path: Path, enc: Encoded) -> None:
 
 
 # ---- public ----
+
+def refused_rows(records: list[Record], tokenizer, reasoning: str = "keep") -> list[Refused]:
+    """The chat rows the template raises on, found by rendering alone (no tokenising): for the rows
+    training does not encode (the test split) and for evaluation."""
+    style = turns.reasoning_style(tokenizer) if any(r.is_chat for r in records) else "inline"
+    out = []
+    for r in records:
+        if r.is_chat:
+            try:
+                turns.render(tokenizer, turns.template_messages(r.messages, style, reasoning))
+            except turns.TemplateRefused as e:
+                out.append(Refused(r.where(), str(e)))
+    return out
+
 
 def refusal_error(refused: list, limit: int = 10) -> str:
     """One message listing the rows a chat template refused (first `limit`)."""

@@ -278,4 +278,7 @@ def preview_dataset(ws, dataset: str, model: str, row: int = 1, max_length: int 
         "truncated": enc.truncated, "dropped": enc.dropped, "truncated_rows": enc.truncated_rows[:20],
         "truncation": truncation, "errors": errors, "warnings": warnings,
         "reasoning": record.reference_reasoning(), "prompts": prompts,
+        # a template may drop reasoning (DeepSeek-R1's strips it from rendered answers): say so
+        "reasoning_rendered": bool(record.reference_reasoning())
+        and record.reference_reasoning().strip() in "".join(text for text, _ in pairs),
     }

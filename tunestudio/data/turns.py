@@ -168,8 +168,11 @@ def probe(tokenizer) -> TurnFormat:
         stop_strings.append(turn_end)
         notes.append(f"the turn end {turn_end!r} is {len(end_ids)} tokens, not one: generation stops on it as text")
     else:
-        notes.append("the chat template closes an answer with no special token: the model can only learn to stop "
-                     "where the text that follows begins")
+        notes.append("the chat template closes an answer with no special token: the tokenizer's eos "
+                     f"{tokenizer.eos_token!r} is trained after each answer, so the model learns to stop"
+                     if tokenizer.eos_token else
+                     "the chat template closes an answer with no special token and the tokenizer has no eos: "
+                     "the fine-tuned model will not know where to stop")
     eos = tokenizer.eos_token_id
     if eos is not None and eos not in stop_ids:
         stop_ids.append(eos)

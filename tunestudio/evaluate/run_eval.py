@@ -215,6 +215,8 @@ def evaluate(ws: Workspace, run: str | None = None, model: str | None = None, da
     results, infos = {}, {}
     for label, kw in sides:
         m, tok, info = loading.load_model(ws, device=device, trust_remote_code=trust_remote_code, **kw)
+        if not results:  # both sides share the run's tokenizer: rows its template refuses are left out
+            records = _accepted(records, tok, reasoning, warnings)
         if sampling is None:
             sampling = Sampling(max_new_tokens=max_new_tokens or auto_max_new_tokens(
                 tok, [r.reference() for r in records]))
@@ -255,6 +257,19 @@ def evaluate(ws: Workspace, run: str | None = None, model: str | None = None, da
         _record(ws, out, folder)
     out["rows"] = rows
     return out
+
+
+def _accepted(records: list, tok, reasoning: str, warnings: list) -> list:
+    from tunestudio.data.encode import refused_rows
+
+    refused = refused_rows(records, tok, reasoning)
+    if not refused:
+        return records
+    if len(refused) == len(records):
+        raise UserError(f"the chat template refused every row to evaluate; first: {refused[0]}")
+    out = {r.where for r in refused}
+    warnings.append(f"{len(refused)} row(s) left out, the chat template refuses them; first: {refused[0]}")
+    return [r for r in records if r.where() not in out]
 
 
 def _guard_records(ws: Workspace, dataset: str) -> list:

@@ -289,7 +289,7 @@ def _load_tokenizer(base: Base):
 
 
 def _load_data(cfg: RunConfig, ws, tokenizer, split_info: dict | None = None) -> Data:
-    from tunestudio.data.encode import encode
+    from tunestudio.data.encode import encode, refusal_error, refused_rows
     from tunestudio.data.split import load_splits, splits_from_info
 
     if split_info is not None:  # a resumed run trains on exactly the rows it started with
@@ -298,9 +298,18 @@ def _load_data(cfg: RunConfig, ws, tokenizer, split_info: dict | None = None) ->
         splits = load_splits(ws, cfg.dataset, val_split=cfg.val_split, test_split=cfg.test_split, seed=cfg.seed,
                              fmt=cfg.format or None, mapping=cfg.mapping or None, separator=cfg.separator or None)
     cache = ws.root / "training" / ".cache" / "encoded"
-    opts = dict(cache_dir=cache, reasoning=cfg.reasoning, skip_bad_rows=cfg.skip_bad_rows)
+    # rows the chat template refuses, in every split (the test split is not encoded here, but eval
+    # would meet them): all listed before a run exists, or left out and each reported
+    opts = dict(cache_dir=cache, reasoning=cfg.reasoning, skip_bad_rows=True)
     train = encode(splits.train, tokenizer, cfg.max_length, cfg.train_on_prompt, **opts)
     val = encode(splits.val, tokenizer, cfg.max_length, cfg.train_on_prompt, **opts) if splits.val else None
+    refused = train.refused_rows + (val.refused_rows if val else []) + \
+        [str(r) for r in refused_rows(splits.test, tokenizer, cfg.reasoning)]
+    if refused and not cfg.skip_bad_rows:
+        raise UserError(refusal_error(refused))
+    if refused and not train.examples and len(train.refused_rows) == train.stats["rows"]:
+        raise UserError(f"the chat template refused all {train.stats['rows']} training rows, so nothing is left "
+                        f"to train on; first: {refused[0]}")
     if not train.examples:
         raise UserError(f"no training row has anything left to train on at --max-length {cfg.max_length} "
                         f"({train.dropped} rows dropped): raise --max-length or shorten the prompts")
@@ -314,9 +323,8 @@ def _load_data(cfg: RunConfig, ws, tokenizer, split_info: dict | None = None) ->
             warnings += [{"code": "template", "message": note} for note in turns.probe(tokenizer).notes]
         except turns.TemplateRefused as e:
             warnings.append({"code": "template", "message": f"the chat template cannot render a one-question chat: {e}"})
+    warnings += [{"code": "refused", "message": f"skipped {row}"} for row in refused]  # --skip-bad-rows
     for name, enc in (("training", train), ("validation", val)):
-        for refused in (enc.refused_rows if enc else []):  # --skip-bad-rows: each one reported
-            warnings.append({"code": "refused", "message": f"skipped {refused}"})
         if enc and enc.truncated:
             share = enc.truncated / max(enc.stats["rows"], 1)
             warnings.append({"code": "truncated", "message": (
