@@ -24,20 +24,22 @@ pytestmark = pytest.mark.skipif(importlib.util.find_spec("optuna") is None,
 
 ONE_THREAD = {"OMP_NUM_THREADS": "1"}
 # seed 4 makes the grid sampler try the good learning rate first: the median pruner then has a
-# finished trial to compare the bad ones with (n_startup_trials 1)
+# finished trial to compare the bad ones with (n_startup_trials 1). 100 steps (~10 s) leave the
+# sweep time to stop a bad trial after its first evaluation, before it would end by itself.
 SWEEP = """\
 name: tiny-lr
 base:
   model: tiny
   dataset: tiny.jsonl
   method: full
-  max_steps: 6
+  max_steps: 100
   batch_size: 8
   max_length: 64
   val_split: 0.15
   test_split: 0
-  eval_steps: 2
-  logging_steps: 2
+  eval_steps: 5
+  logging_steps: 5
+  save_steps: 50
 space:
   lr: [3e-3, 1e-9]
   weight_decay: [0.0, 0.01]
@@ -121,14 +123,23 @@ def test_sweep_prunes_the_bad_trials_resumes_after_a_kill_and_shows_the_best(tin
     table = run_cli("sweep", "show", "tiny-lr", ws=tiny_ws.root)
     assert table.returncode == 0 and "best: trial" in table.stdout and "pruned@" in table.stdout
 
+    # the Runs tab's Sweeps panel: the same trials, every trial's curves overlaid, lr vs eval_loss
+    from tunestudio.webui.sweep_panel import sweep_view
+
+    text, trials, curves, scatter, params, param = sweep_view(tiny_ws, "en", "tiny-lr", "lr")
+    assert list(trials["trial"]) == [t["number"] for t in s["trials"]] and params == ["lr", "weight_decay"]
+    assert {f"t{n} {kind}" for n in range(4) for kind in ("training", "validation")} <= set(curves["series"])
+    assert param == "lr" and len(scatter) == 4 and sorted(scatter["x"]) == [1e-9, 1e-9, 3e-3, 3e-3]
+    assert f"trial {best['number']}" in text
+
 
 @pytest.mark.parametrize("text, line, message", [
-    (SWEEP.replace("  weight_decay: [0.0, 0.01]", "  weight_dekay: [0.0, 0.01]"), 15,
+    (SWEEP.replace("  weight_decay: [0.0, 0.01]", "  weight_dekay: [0.0, 0.01]"), 16,
      "unknown run-config field 'weight_dekay' in space"),
-    (SWEEP.split("space:")[0] + "space:\nsampler: grid\n", 13, "the space is empty"),
-    (SWEEP.replace("  weight_decay: [0.0, 0.01]", "  weight_decay: []"), 15, "'weight_decay': the list of values is empty"),
-    (SWEEP.replace("sampler: grid", "samplr: grid"), 16, "unknown key 'samplr'"),
-    (SWEEP.replace("  lr: [3e-3, 1e-9]", "  lr: {log_uniform: [1e-3, 1e-5]}"), 14, "low below high"),
+    (SWEEP.split("space:")[0] + "space:\nsampler: grid\n", 14, "the space is empty"),
+    (SWEEP.replace("  weight_decay: [0.0, 0.01]", "  weight_decay: []"), 16, "'weight_decay': the list of values is empty"),
+    (SWEEP.replace("sampler: grid", "samplr: grid"), 17, "unknown key 'samplr'"),
+    (SWEEP.replace("  lr: [3e-3, 1e-9]", "  lr: {log_uniform: [1e-3, 1e-5]}"), 15, "low below high"),
 ])
 def test_a_bad_sweep_file_is_one_message_naming_the_line(tiny_ws, text, line, message):
     spec = tiny_ws.root / "sweep.yaml"

@@ -77,6 +77,12 @@ def test_tensorboard_and_mlflow_get_the_curves_config_lineage_and_final_metrics(
     history = client.get_metric_history(info["run_id"], "train/loss")
     assert [round(m.value, 4) for m in sorted(history, key=lambda m: m.step)] == [round(v, 4) for v in train_losses]
 
+    # the run's own page says where to look
+    shown = run_cli("runs", "show", run_id, ws=tiny_ws.root)
+    assert shown.returncode == 0, shown.stderr
+    assert f"tensorboard --logdir {run_dir / 'tensorboard'}" in shown.stdout
+    assert f"#/experiments/{info['experiment_id']}/runs/{info['run_id']}" in shown.stdout
+
 
 def test_an_unknown_tracker_is_one_clear_message_before_any_run(tiny_ws):
     out = run_cli("train", "--model", "tiny", "--dataset", "tiny.jsonl", "--report-to", "tensorboard,neptune",

@@ -206,7 +206,7 @@ def _follow_trial(ws, spec: SweepSpec, study, number: int, job_id: str | None, l
                     return _tell(study, number, state=State.PRUNED)
         if job.status not in jobs.ACTIVE:
             break
-        time.sleep(1.0)
+        time.sleep(0.5)
     value, error = _objective(ws, spec, job, run_dir)
     if error:
         trial.set_user_attr("error", error)

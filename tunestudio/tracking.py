@@ -238,6 +238,19 @@ class Session:
             writer.close()
 
 
+def links(run_dir: Path) -> dict:
+    """Where the run's trackers wrote (<run>/trackers.json), each with a `view`: the command or
+    address that opens it. {} when the run reported to none."""
+    info = _read_json(Path(run_dir) / "trackers.json")
+    ml = info.get("mlflow")
+    if ml:
+        where = ml["tracking_uri"]
+        ml["view"] = (f"mlflow ui --backend-store-uri {where}, then #/experiments/{ml['experiment_id']}/runs/"
+                      f"{ml['run_id']}" if not where.startswith("http") else
+                      f"{where.rstrip('/')}/#/experiments/{ml['experiment_id']}/runs/{ml['run_id']}")
+    return info
+
+
 def _read_json(path: Path) -> dict:
     try:
         return json.loads(Path(path).read_text(encoding="utf-8"))
