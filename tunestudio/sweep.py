@@ -253,6 +253,7 @@ def summary(ws, name: str) -> dict:
     config), importances {param: share}, counts {state: n}}."""
     optuna = _optuna()
     from tunestudio.sweep_spec import load_spec as _load
+    from tunestudio.train.config import load_config
 
     study = load_study(ws, name)
     State = optuna.trial.TrialState
@@ -279,13 +280,12 @@ def summary(ws, name: str) -> dict:
     complete = [t for t in study.get_trials(deepcopy=False) if t.state == State.COMPLETE]
     if complete:
         bt = study.best_trial
-        base = study.user_attrs.get("base") or {}
-        saved = sweep_dir(ws, name) / "sweep.yaml"
-        try:
-            spec = _load(saved)
-            config = trial_config(spec, bt.number, bt.params).to_dict()
+        run_cfg = ws.runs_dir / str(bt.user_attrs.get("run_id")) / "config.yaml"
+        try:  # the config the best run really trained with; else rebuilt from the sweep file
+            config = (load_config(run_cfg) if run_cfg.is_file()
+                      else trial_config(_load(sweep_dir(ws, name) / "sweep.yaml"), bt.number, bt.params)).to_dict()
         except UserError:
-            config = {**base, **bt.params}
+            config = {**(study.user_attrs.get("base") or {}), **bt.params}
         best = {"number": bt.number, "value": bt.value, "params": bt.params,
                 "run_id": bt.user_attrs.get("run_id"), "config": config}
     importances, note = {}, None
