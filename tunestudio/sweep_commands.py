@@ -75,8 +75,11 @@ def format_summary(s: dict) -> str:
     best = s["best"]
     if best:
         lines += ["", f"best: trial {best['number']} ({s['objective']} {best['value']:.4g}, run {best['run_id']})",
-                  "best config (tunestudio train --config FILE):"]
-        changed = {k: v for k, v in best["config"].items() if k != "stages" or v}
+                  "best config (its options that differ from the defaults; tunestudio train --config FILE):"]
+        from tunestudio.train.config import RunConfig
+
+        default = RunConfig().to_dict()  # only what differs from the defaults: a short file to copy
+        changed = {k: v for k, v in best["config"].items() if default.get(k) != v}
         lines += ["  " + ln for ln in yaml.safe_dump(changed, sort_keys=False).splitlines()]
     else:
         lines += ["", "no completed trial yet"]
