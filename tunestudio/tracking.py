@@ -167,7 +167,11 @@ class Session:
         self._set_env()
         previous = _read_json(self.run_dir / "trackers.json")
         if "mlflow" in self.names:
-            self.mlflow = MlflowTracker(ws, self.run_dir, run_id, cfg, lineage, previous.get("mlflow"))
+            try:
+                self.mlflow = MlflowTracker(ws, self.run_dir, run_id, cfg, lineage, previous.get("mlflow"))
+            except Exception as e:  # noqa: BLE001 - an unreachable server, a bad URI, a locked store
+                raise UserError(f"--report-to mlflow: cannot open the MLflow store {mlflow_uri(ws)}: "
+                                f"{str(e).splitlines()[0][:200] if str(e) else type(e).__name__}") from None
             self.info["mlflow"] = self.mlflow.info()
         if "tensorboard" in self.names:
             self.info["tensorboard"] = {"logdir": str(self.run_dir / "tensorboard"),
