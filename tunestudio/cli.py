@@ -34,6 +34,7 @@ COMMAND_MODULES = [
     "tunestudio.runs.commands",
     "tunestudio.evaluate.commands",
     "tunestudio.webui.commands",
+    "tunestudio.sweep_commands",
 ]
 
 

@@ -142,7 +142,9 @@ def cmd_show(args, ws):
     family = d["lineage"]
     chain = " <- ".join(f"{p['id']} ({p['name'] or p['status']})" for p in family["parents"])
     kids = ", ".join(f"{c['id']} ({c['name']})" for c in family["children"])
-    lines += _section("lineage", [("parents", chain or None), ("children", kids or None)])
+    lines += _section("lineage", [("parents", chain or None), ("children", kids or None),
+                                  ("sweep", (d.get("config") or {}).get("sweep") or None)])
+    lines += _section("trackers", [(k, v.get("view") or v) for k, v in (d.get("trackers") or {}).items()])
     if d.get("started"):
         memory = (d["started"].get("memory") or {}).get("message")
         lines += _section("start", [(k, v) for k, v in d["started"].items() if k != "memory" and v is not None]

@@ -11,7 +11,7 @@ import sqlite3
 from contextlib import contextmanager
 from pathlib import Path
 
-from tunestudio import registry
+from tunestudio import registry, tracking
 from tunestudio.errors import UserError
 from tunestudio.statefiles import read_jsonl
 
@@ -176,6 +176,7 @@ def run_details(ws, ref: str) -> dict:
                                                "base_metrics", "output_dir")} for e in evals],
         "run_dir": str(run_dir),
         "final_dir": _final_dir(ws, run),
+        "trackers": tracking.links(run_dir),  # where --report-to sent it (TensorBoard, MLflow...)
         **_events_summary(run_dir),
     })
     return details

@@ -112,11 +112,15 @@ class RunConfig:
                           "times per epoch without validation data)", "monitoring")
     keep_checkpoints: int = opt(2, "keep the newest N checkpoints (the best one is always kept)",
                                 "monitoring")
+    report_to: str = opt("", "also stream metrics, the config and the lineage to these trackers: a comma list "
+                         "of tensorboard, mlflow, wandb, trackio (offline by default; needs "
+                         "pip install 'tunestudio[trackers]')", "monitoring")
 
     # ---- run -----------------------------------------------------------------------------------
     name: str = opt("", "a label for the run (the run id stays unique)", "run")
     from_run: str = opt("", "start from a finished run's result (its full model, or its adapter, "
                         "which keeps training)", "run")
+    sweep: str = opt("", "the sweep this run is a trial of (set by `tunestudio sweep`)", "run")
     stages: list = opt([], "train in stages: a list of option sets (e.g. [{dataset: general.jsonl}, "
                        "{dataset: task.jsonl}]), each a run whose parent is the stage before", "run")
 
@@ -180,6 +184,9 @@ class RunConfig:
             bad("lora_alpha", f"must be above 0, got {self.lora_alpha}")
         if not self.target_modules.strip():
             bad("target_modules", "give all-linear or a comma list of module names")
+        from tunestudio.tracking import check_trackers
+
+        check_trackers(self.report_to)  # a missing tracker package stops the run before it starts
         self.check_device()
         return self
 
@@ -281,7 +288,7 @@ def coerce(name: str, value):
                 raise ValueError
             return value
         if kind == "str":
-            if name == "target_modules" and isinstance(value, list):
+            if name in ("target_modules", "report_to") and isinstance(value, list):
                 return ",".join(str(v).strip() for v in value)
             if value is None:
                 return ""

@@ -29,7 +29,7 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from tunestudio import registry
+from tunestudio import registry, tracking
 from tunestudio.data import turns
 from tunestudio.errors import UserError
 from tunestudio.train import checkpoint as ckpt
@@ -140,6 +140,7 @@ def _train_one(cfg: RunConfig, ws, run_id: str | None = None, resume: bool = Fal
         if main:
             metrics["warnings"] = monitor.warnings + _nothing_changed(cfg, monitor, model, events)
             _write_json(run_dir / "metrics.json", {"status": status, **metrics})
+            tracking.finish(status, metrics)
             registry.update_run(conn, run_id, status=status, metrics=metrics, output_dir=str(final_dir),
                                 finished_at=time.time(), pid=os.getpid(), error=None)
             if status == "stopped":
@@ -158,6 +159,7 @@ def _train_one(cfg: RunConfig, ws, run_id: str | None = None, resume: bool = Fal
             ckpt.clear_staging(ckpt_dir)  # first: a half-written save may be what filled the disk
             shutil.rmtree(run_dir / ".final.tmp", ignore_errors=True)
             recovery.record_end(events, conn, run_id, status, error, e)
+            tracking.finish(status)
         if isinstance(e, Exception) and not isinstance(e, UserError) and error.startswith("no space left"):
             raise UserError(f"run {run_id} failed: {error}") from e
         raise
@@ -198,6 +200,11 @@ def _fit(cfg, ws, base, tokenizer, data, run_dir, events, stop, dist, estimate, 
                              save_every=save_every, world_size=world)
         trainer = _make_trainer(cfg, model, tokenizer, data, ckpt_dir, micro_batch, grad_accum, monitor,
                                 eval_on_start=bool(data.val) and resume_from is None)
+        if dist.is_main_process:  # --report-to: TensorBoard, MLflow, W&B, Trackio (tunestudio/tracking.py)
+            tracking.attach(trainer, cfg, ws, run_dir, run_id, lineage={
+                "run_id": run_id, "parent_run": base.parent_id, "dataset": cfg.dataset,
+                "dataset_hash": data.info.get("hash"), "base_model": base.path, "base_revision": base.revision,
+                "sweep": cfg.sweep})
         out.update(trainer=trainer, monitor=monitor, model=model)
         start_from = resume_from if attempt["n"] == 1 else ckpt.last_checkpoint(ckpt_dir)
         trainable = sum(p.numel() for p in model.parameters() if p.requires_grad)
@@ -519,7 +526,7 @@ def _make_trainer(cfg, model, tokenizer, data, ckpt_dir, micro_batch, grad_accum
         eval_strategy="no", save_strategy="no", eval_on_start=eval_on_start,
         logging_strategy="steps", logging_steps=cfg.logging_steps, logging_first_step=True,
         prediction_loss_only=True, label_names=["labels"], remove_unused_columns=False,
-        include_num_input_tokens_seen="non_padding", report_to="none", disable_tqdm=True,
+        include_num_input_tokens_seen="non_padding", report_to=tracking.hf_report_to(cfg), disable_tqdm=True,
         seed=cfg.seed, dataloader_num_workers=0,
     )
     trainer = TuneTrainer(

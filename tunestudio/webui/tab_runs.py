@@ -175,3 +175,7 @@ def build(ctx: Context) -> None:
     show.click(on_details, [ctx.lang, run_a], [message, differences, metrics, curves], api_visibility="private")
     resume.click(on_resume, [ctx.lang, run_a], [message], api_visibility="private")
     export.click(on_export, [ctx.lang, run_a, merge], [message, download], api_visibility="private")
+
+    from tunestudio.webui import sweep_panel
+
+    sweep_panel.build(ctx)  # a sweep's trials: table, curves overlaid, parameter vs objective

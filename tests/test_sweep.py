@@ -1,0 +1,157 @@
+"""`tunestudio sweep`: a 4-trial grid on a space with one clearly bad point (lr 1e-9) runs every trial
+as a run through the job queue, prunes the bad trials from their validation losses, resumes after its
+own process is killed mid-trial, and `sweep show --json` gives the best trial; bad sweep files are one
+message naming the line."""
+
+from __future__ import annotations
+
+import importlib.util
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+
+import pytest
+
+from conftest import run_cli
+from test_train_methods import tiny_template, tiny_ws  # noqa: F401 (fixtures)
+from tunestudio import registry
+
+pytestmark = pytest.mark.skipif(importlib.util.find_spec("optuna") is None,
+                                reason="needs optuna: pip install 'tunestudio[sweep]'")
+
+ONE_THREAD = {"OMP_NUM_THREADS": "1"}
+# seed 4 makes the grid sampler try the good learning rate first: the median pruner then has a
+# finished trial to compare the bad ones with (n_startup_trials 1). 100 steps (~10 s) leave the
+# sweep time to stop a bad trial after its first evaluation, before it would end by itself.
+SWEEP = """\
+name: tiny-lr
+base:
+  model: tiny
+  dataset: tiny.jsonl
+  method: full
+  max_steps: 100
+  batch_size: 8
+  max_length: 64
+  val_split: 0.15
+  test_split: 0
+  eval_steps: 5
+  logging_steps: 5
+  save_steps: 50
+space:
+  lr: [3e-3, 1e-9]
+  weight_decay: [0.0, 0.01]
+sampler: grid
+pruner: {name: median, n_startup_trials: 1}
+trials: 4
+seed: 4
+"""
+
+
+def _trials(ws_root):
+    import optuna
+
+    url = f"sqlite:///{ws_root / 'training' / 'sweeps' / 'tiny-lr' / 'optuna.db'}"
+    try:
+        return optuna.load_study(study_name="tiny-lr", storage=url).get_trials(deepcopy=False)
+    except Exception:  # noqa: BLE001 - not created yet
+        return []
+
+
+@pytest.mark.slow
+def test_sweep_prunes_the_bad_trials_resumes_after_a_kill_and_shows_the_best(tiny_ws):
+    spec = tiny_ws.root / "sweep.yaml"
+    spec.write_text(SWEEP)
+    env = {**os.environ, **ONE_THREAD}
+    cmd = [sys.executable, "-m", "tunestudio", "sweep", "--config", str(spec), "--workspace", str(tiny_ws.root)]
+    log = tiny_ws.root / "first-sweep.log"
+    with open(log, "w") as err:
+        first = subprocess.Popen(cmd, env=env, cwd=tiny_ws.root, stdout=subprocess.DEVNULL, stderr=err)
+    try:
+        deadline = time.time() + 240
+        while time.time() < deadline:  # kill the sweep while its second trial trains
+            trials = _trials(tiny_ws.root)
+            if len(trials) >= 2 and trials[1].state.name == "RUNNING" and trials[1].user_attrs.get("job_id"):
+                break
+            assert first.poll() is None, f"the sweep ended before its second trial started: {log.read_text()[-2000:]}"
+            time.sleep(0.5)
+        else:
+            pytest.fail("the second trial never started")
+    finally:
+        first.send_signal(signal.SIGKILL)
+        first.wait()
+    assert _trials(tiny_ws.root)[1].state.name == "RUNNING"  # its job goes on without the sweep
+
+    out = run_cli("sweep", "--config", spec, "--json", ws=tiny_ws.root, env=ONE_THREAD)
+    assert out.returncode == 0, out.stderr[-3000:]
+    assert "trial 1 was running when the sweep stopped" in out.stderr
+
+    shown = run_cli("sweep", "show", "tiny-lr", "--json", ws=tiny_ws.root)
+    assert shown.returncode == 0, shown.stderr[-2000:]
+    s = json.loads(shown.stdout)
+    states = {t["number"]: t["state"] for t in s["trials"]}
+    assert sorted(states) == [0, 1, 2, 3] and set(states.values()) <= {"complete", "pruned"}, s["trials"]
+    bad = [t for t in s["trials"] if t["params"]["lr"] < 1e-6]
+    assert len(bad) == 2 and all(t["state"] == "pruned" for t in bad), s["trials"]
+    assert s["counts"]["pruned"] >= 2 and s["counts"]["complete"] >= 1
+    assert s["trials"][0]["state"] == "complete"  # best first
+    best = s["best"]
+    assert best["number"] == s["trials"][0]["number"] and best["params"]["lr"] == 0.003
+    assert best["config"]["lr"] == 0.003 and best["config"]["sweep"] == "tiny-lr"
+
+    # every trial is an ordinary run in the registry, tagged with the sweep; pruned ones were stopped
+    conn = registry.connect(tiny_ws.db_path)
+    try:
+        runs = {t["number"]: registry.get_run(conn, t["run_id"]) for t in s["trials"]}
+    finally:
+        conn.close()
+    assert all(r["config"]["sweep"] == "tiny-lr" for r in runs.values())
+    for t in s["trials"]:
+        assert runs[t["number"]]["status"] == ("completed" if t["state"] == "complete" else "stopped"), t
+    metrics = json.loads((tiny_ws.runs_dir / best["run_id"] / "metrics.json").read_text())
+    assert best["value"] == pytest.approx(metrics["eval_loss"])
+
+    # through the queue: one job per trial (the killed sweep's job was followed, not restarted),
+    # and never two at once
+    queue = json.loads((tiny_ws.root / "training" / "jobs" / "queue.json").read_text())["jobs"]
+    assert len(queue) == 4
+    spans = sorted((j["started_at"], j["finished_at"]) for j in queue)
+    assert all(a[1] <= b[0] + 1.0 for a, b in zip(spans, spans[1:])), spans
+
+    table = run_cli("sweep", "show", "tiny-lr", ws=tiny_ws.root)
+    assert table.returncode == 0 and "best: trial" in table.stdout and "pruned@" in table.stdout
+
+    # the Runs tab's Sweeps panel: the same trials, every trial's curves overlaid, lr vs eval_loss
+    from tunestudio.webui.sweep_panel import sweep_view
+
+    text, trials, curves, scatter, params, param = sweep_view(tiny_ws, "en", "tiny-lr", "lr")
+    assert list(trials["trial"]) == [t["number"] for t in s["trials"]] and params == ["lr", "weight_decay"]
+    assert {f"t{n} {kind}" for n in range(4) for kind in ("training", "validation")} <= set(curves["series"])
+    assert param == "lr" and len(scatter) == 4 and sorted(scatter["x"]) == [1e-9, 1e-9, 3e-3, 3e-3]
+    assert f"trial {best['number']}" in text
+
+
+@pytest.mark.parametrize("text, line, message", [
+    (SWEEP.replace("  weight_decay: [0.0, 0.01]", "  weight_dekay: [0.0, 0.01]"), 16,
+     "unknown run-config field 'weight_dekay' in space"),
+    (SWEEP.split("space:")[0] + "space:\nsampler: grid\n", 14, "the space is empty"),
+    (SWEEP.replace("  weight_decay: [0.0, 0.01]", "  weight_decay: []"), 16, "'weight_decay': the list of values is empty"),
+    (SWEEP.replace("sampler: grid", "samplr: grid"), 17, "unknown key 'samplr'"),
+    (SWEEP.replace("  lr: [3e-3, 1e-9]", "  lr: {log_uniform: [1e-3, 1e-5]}"), 15, "low below high"),
+])
+def test_a_bad_sweep_file_is_one_message_naming_the_line(tiny_ws, text, line, message):
+    spec = tiny_ws.root / "sweep.yaml"
+    spec.write_text(text)
+    out = run_cli("sweep", "--config", spec, ws=tiny_ws.root)
+    assert out.returncode == 1, out.stderr
+    lines = out.stderr.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith(f"error: {spec}, line {line}: ") and message in lines[0], lines
+    assert not (tiny_ws.root / "training" / "sweeps").exists()
+
+
+def test_show_an_unknown_sweep_is_a_clear_error(tiny_ws):
+    out = run_cli("sweep", "show", "nope", ws=tiny_ws.root)
+    assert out.returncode == 1 and out.stderr.strip() == \
+        "error: no sweep 'nope' in this workspace: `tunestudio sweep list` shows them"

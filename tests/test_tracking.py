@@ -1,0 +1,115 @@
+"""--report-to: a run's curves, config, lineage and final metrics reach TensorBoard and MLflow (read
+back with their own readers), offline, in the workspace; a missing tracker package or an unknown
+tracker is one clear message before any run exists."""
+
+from __future__ import annotations
+
+import importlib.util
+import json
+import math
+
+import pytest
+
+from conftest import run_cli
+from test_train_methods import tiny_template, tiny_ws  # noqa: F401 (fixtures)
+from tunestudio import registry, tracking
+from tunestudio.errors import UserError
+from tunestudio.train.config import RunConfig
+
+pytestmark = pytest.mark.skipif(
+    importlib.util.find_spec("tensorboard") is None or importlib.util.find_spec("mlflow") is None,
+    reason="needs the trackers extra: pip install 'tunestudio[trackers]'")
+
+ONE_THREAD = {"OMP_NUM_THREADS": "1"}
+
+
+def _events(run_dir, kind):
+    return [e for e in map(json.loads, (run_dir / "events.jsonl").read_text().splitlines()) if e["type"] == kind]
+
+
+@pytest.mark.slow
+def test_tensorboard_and_mlflow_get_the_curves_config_lineage_and_final_metrics(tiny_ws):
+    from mlflow.tracking import MlflowClient
+    from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
+
+    env = {**ONE_THREAD, "MLFLOW_TRACKING_URI": ""}
+    out = run_cli("train", "--model", "tiny", "--dataset", "tiny.jsonl", "--method", "full", "--lr", "3e-3",
+                  "--max-steps", "8", "--batch-size", "8", "--max-length", "64", "--val-split", "0.15",
+                  "--test-split", "0", "--eval-steps", "4", "--logging-steps", "2",
+                  "--report-to", "tensorboard,mlflow", "--json", ws=tiny_ws.root, env=env)
+    assert out.returncode == 0, out.stderr[-3000:]
+    run_id = json.loads(out.stdout)["run_id"]
+    run_dir = tiny_ws.runs_dir / run_id
+    metrics = json.loads((run_dir / "metrics.json").read_text())
+    numeric = {k: float(v) for k, v in metrics.items()
+               if isinstance(v, (int, float)) and not (isinstance(v, float) and math.isnan(v))}
+    train_losses = [e["loss"] for e in _events(run_dir, "train") if e.get("loss") is not None]
+    assert len(train_losses) >= 4 and "eval_loss" in numeric
+
+    # TensorBoard: event files in the run folder, the same curve as events.jsonl, the final metrics
+    acc = EventAccumulator(str(run_dir / "tensorboard"), size_guidance={"scalars": 0, "tensors": 0})
+    acc.Reload()
+    scalars = acc.Tags()["scalars"]
+    assert "train/loss" in scalars and "eval/loss" in scalars, scalars
+    assert [round(s.value, 4) for s in acc.Scalars("train/loss")] == [round(v, 4) for v in train_losses]
+    for key, value in numeric.items():
+        assert acc.Scalars(f"final/{key}")[-1].value == pytest.approx(value, rel=1e-5), key
+    assert "tunestudio/config/text_summary" in acc.Tags()["tensors"]
+
+    # MLflow: a local SQLite store in the workspace, found through trackers.json
+    info = json.loads((run_dir / "trackers.json").read_text())["mlflow"]
+    assert info["tracking_uri"] == f"sqlite:///{tiny_ws.root.resolve() / 'training' / 'mlflow.db'}"
+    client = MlflowClient(info["tracking_uri"])
+    run = client.get_run(info["run_id"])
+    assert run.info.status == "FINISHED"
+    assert run.data.tags["tunestudio.run_id"] == run_id
+    params = run.data.params
+    assert params["lr"] == "0.003" and params["method"] == "full" and params["report_to"] == "tensorboard,mlflow"
+    conn = registry.connect(tiny_ws.db_path)
+    try:
+        row = registry.get_run(conn, run_id)
+    finally:
+        conn.close()
+    assert params["lineage.dataset_hash"] == row["dataset_hash"] and row["dataset_hash"]
+    assert params["lineage.run_id"] == run_id and params["lineage.parent_run"] == ""
+    for key, value in numeric.items():
+        assert run.data.metrics[key] == pytest.approx(value, rel=1e-6), key
+    history = client.get_metric_history(info["run_id"], "train/loss")
+    assert [round(m.value, 4) for m in sorted(history, key=lambda m: m.step)] == [round(v, 4) for v in train_losses]
+
+    # the run's own page says where to look
+    shown = run_cli("runs", "show", run_id, ws=tiny_ws.root)
+    assert shown.returncode == 0, shown.stderr
+    assert f"tensorboard --logdir {run_dir / 'tensorboard'}" in shown.stdout
+    assert f"#/experiments/{info['experiment_id']}/runs/{info['run_id']}" in shown.stdout
+
+
+def test_an_unknown_tracker_is_one_clear_message_before_any_run(tiny_ws):
+    out = run_cli("train", "--model", "tiny", "--dataset", "tiny.jsonl", "--report-to", "tensorboard,neptune",
+                  ws=tiny_ws.root)
+    assert out.returncode == 1
+    assert out.stderr.strip().splitlines() == [
+        "error: --report-to: unknown tracker 'neptune': choose from tensorboard, mlflow, wandb, trackio (a comma list)"]
+    assert not tiny_ws.runs_dir.exists() or not any(tiny_ws.runs_dir.iterdir())
+
+
+def test_a_missing_tracker_package_names_the_extra(monkeypatch):
+    real = importlib.util.find_spec
+    monkeypatch.setattr(importlib.util, "find_spec", lambda name, *a: None if name == "mlflow" else real(name, *a))
+    cfg = RunConfig(model="m", dataset="d.jsonl", report_to="tensorboard, mlflow")
+    with pytest.raises(UserError, match=r"--report-to mlflow: the mlflow package is not installed: "
+                                        r"pip install 'tunestudio\[trackers\]'"):
+        cfg.validate()
+    assert tracking.parse(" TensorBoard ,none,") == ["tensorboard"]
+    assert tracking.hf_report_to(RunConfig(report_to="")) == "none"
+    assert tracking.hf_report_to(RunConfig(report_to="mlflow,tensorboard")) == ["tensorboard"]
+
+
+def test_mlflow_goes_where_mlflow_tracking_uri_says(monkeypatch, tmp_path):
+    from tunestudio.workspace import Workspace
+
+    ws = Workspace(tmp_path)
+    monkeypatch.delenv("MLFLOW_TRACKING_URI", raising=False)
+    assert tracking.mlflow_uri(ws) == f"sqlite:///{tmp_path.resolve() / 'training' / 'mlflow.db'}"
+    monkeypatch.setenv("MLFLOW_TRACKING_URI", "http://mlflow.example:5000")
+    assert tracking.mlflow_uri(ws) == "http://mlflow.example:5000"

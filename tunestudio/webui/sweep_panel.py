@@ -1,0 +1,95 @@
+"""The Runs tab's Sweeps panel: a sweep's trials best first, their loss curves overlaid, and a
+parameter against the objective (one point per trial), from `tunestudio.sweep.summary` — the same
+dict `tunestudio sweep show --json` prints. Sweeps are started from the command line
+(`tunestudio sweep --config sweep.yaml`); their trials are ordinary jobs, so the Training tab follows
+the one running.
+"""
+
+from __future__ import annotations
+
+import gradio as gr
+import pandas as pd
+
+from tunestudio.webui.common import Context, error_text, optional, shown
+from tunestudio.webui.i18n import DEFAULT, t
+
+
+def _fmt(v):
+    return f"{v:.4g}" if isinstance(v, float) else ("" if v is None else str(v))
+
+
+def sweep_view(ws, lang: str, name: str, param: str | None = None):
+    """(markdown, trials table, curves frame, scatter frame, parameter names) for sweep `name`.
+    Curves: every trial's training and validation loss, series '<trial> train/validation'.
+    Scatter: x = `param` (default: the most important one), y = the objective, one row per ended trial."""
+    from tunestudio import sweep
+    from tunestudio.webui.tab_runs import loss_curves
+
+    s = sweep.summary(ws, name)
+    params = sorted({k for tr in s["trials"] for k in tr["params"]})
+    rows = [{"trial": tr["number"], "state": tr["state"], s["objective"]: _fmt(tr["value"]),
+             **{p: _fmt(tr["params"].get(p)) for p in params}, "run": tr["run_id"] or ""} for tr in s["trials"]]
+    table = pd.DataFrame(rows, columns=["trial", "state", s["objective"], *params, "run"])
+    curves = loss_curves(ws, lang, [(f"t{tr['number']}", tr["run_id"]) for tr in s["trials"] if tr["run_id"]])
+    param = param if param in params else (next(iter(s["importances"]), None) or (params[0] if params else None))
+    points = [{"x": float(tr["params"][param]), "y": tr["value"] if tr["value"] is not None else tr["last_intermediate"],
+               "state": tr["state"]} for tr in s["trials"]
+              if param and isinstance(tr["params"].get(param), (int, float)) and tr["state"] in ("complete", "pruned")]
+    scatter = pd.DataFrame([p for p in points if p["y"] is not None], columns=["x", "y", "state"]) if points else None
+    best = s["best"]
+    text = t(lang, "sweeps.summary", name=name, direction=s["direction"], objective=s["objective"],
+             counts=", ".join(f"{n} {k}" for k, n in s["counts"].items()))
+    if best:
+        text += "\n\n" + t(lang, "sweeps.best", number=best["number"], value=_fmt(best["value"]),
+                           params=", ".join(f"{k} = {_fmt(v)}" for k, v in best["params"].items()),
+                           run=best["run_id"] or "")
+    if s["importances"]:
+        text += "\n\n" + t(lang, "sweeps.importance") + " " + ", ".join(
+            f"{k} {v:.2f}" for k, v in s["importances"].items())
+    return text, table, curves, scatter, params, param
+
+
+def build(ctx: Context) -> None:
+    ws = ctx.ws
+    if optional("tunestudio.sweep", ctx=ctx) is None or optional("optuna") is None:
+        return
+    from tunestudio import sweep
+
+    with gr.Accordion(t(DEFAULT, "sweeps.title"), open=False, elem_id="sweeps") as box:
+        ctx.tr(box, label="sweeps.title")
+        with gr.Row():
+            pick = gr.Dropdown(choices=sweep.list_sweeps(ws), value=None, label=t(DEFAULT, "sweeps.pick"),
+                               elem_id="sweeps-pick")
+            param = gr.Dropdown(choices=[], value=None, label=t(DEFAULT, "sweeps.param"), elem_id="sweeps-param")
+            show = gr.Button(t(DEFAULT, "sweeps.show"), variant="primary", elem_id="sweeps-show")
+        ctx.tr(pick, label="sweeps.pick", info="sweeps.pick_info")
+        ctx.tr(param, label="sweeps.param")
+        ctx.tr(show, value="sweeps.show")
+        text = gr.Markdown(elem_id="sweeps-text")
+        trials = gr.Dataframe(interactive=False, elem_id="sweeps-trials", label=t(DEFAULT, "sweeps.trials"),
+                              visible=False)
+        curves = gr.LinePlot(x="step", y="loss", color="series", elem_id="sweeps-curves",
+                             label=t(DEFAULT, "sweeps.curves"), height=300)
+        scatter = gr.ScatterPlot(x="x", y="y", color="state", elem_id="sweeps-scatter",
+                                 label=t(DEFAULT, "sweeps.scatter"), height=300)
+        for comp, key in ((trials, "trials"), (curves, "curves"), (scatter, "scatter")):
+            ctx.tr(comp, label=f"sweeps.{key}")
+
+    def on_show(lang, name, chosen):
+        lang = lang or DEFAULT
+        if not name:
+            return (t(lang, "sweeps.pick_one"), shown(None), None, None, gr.update(choices=[], value=None),
+                    gr.update(choices=sweep.list_sweeps(ws)))
+        try:
+            md, table, lines, points, params, used = sweep_view(ws, lang, name, chosen)
+        except Exception as e:
+            return error_text(lang, e), shown(None), None, None, gr.update(), gr.update()
+        return (md, shown(table), lines, gr.update(value=points, x_title=used or "x"),
+                gr.update(choices=params, value=used), gr.update(choices=sweep.list_sweeps(ws), value=name))
+
+    outs = [text, trials, curves, scatter, param, pick]
+    show.click(on_show, [ctx.lang, pick, param], outs, api_visibility="private")
+    param.input(on_show, [ctx.lang, pick, param], outs, api_visibility="private")
+    if ctx.current_tab is not None:
+        ctx.current_tab.select(lambda: gr.update(choices=sweep.list_sweeps(ws)), None, [pick],
+                               api_visibility="private")
