@@ -218,6 +218,8 @@ def _jsonl_chunks(name, path: Path, errors: list | None, bar=None):
                 bar.update(len(raw))
             if n == 1 and raw.startswith(b"\xef\xbb\xbf"):
                 raw = raw[3:]
+            if raw.endswith(b"\n"):   # as text.split("\n") gives it: error columns count from the line
+                raw = raw[:-1]
             try:
                 line = raw.decode("utf-8")
             except UnicodeDecodeError as e:

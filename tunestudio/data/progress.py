@@ -36,7 +36,8 @@ class _Bar:
         from tqdm import tqdm
 
         tty = sys.stderr.isatty()
-        self.tqdm = tqdm(total=total, desc=desc, unit=unit, unit_scale=unit == "B", file=sys.stderr,
+        self.tqdm = tqdm(total=total, desc=desc, unit=unit, unit_scale=unit == "B",
+                         file=sys.stderr if tty else _Lines(sys.stderr),
                          delay=DELAY, mininterval=0.5 if tty else 10.0, dynamic_ncols=True, leave=tty)
         self.desc, self.unit, self.total = desc, unit, total
         self.done = 0
@@ -58,6 +59,22 @@ class _Bar:
                   "rate": round(rate, 1), "eta_s": round(eta, 1) if eta is not None else None}
         for fn in list(_listeners):
             fn(report)
+
+
+class _Lines:
+    """A log file gets one line per update: tqdm redraws with "\\r", which a log (and the web UI's
+    view of the job log) would show as one ever-growing line."""
+
+    def __init__(self, stream):
+        self.stream = stream
+
+    def write(self, text: str) -> None:
+        text = text.replace("\r", "").rstrip()
+        if text:
+            self.stream.write(text + "\n")
+
+    def flush(self) -> None:
+        self.stream.flush()
 
 
 @contextmanager
