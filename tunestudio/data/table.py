@@ -151,3 +151,36 @@ class RecordsView(Sequence):
 def as_view(records) -> RecordsView | None:
     """`records` when it is a view, else None (a plain list of Records)."""
     return records if isinstance(records, RecordsView) else None
+
+
+class Chain(Sequence):
+    """Several sequences of Records read as one (the files of a split set), without copying."""
+
+    def __init__(self, parts: list):
+        self.parts = [p for p in parts if len(p)]
+        self._starts = np.cumsum([0] + [len(p) for p in self.parts])
+
+    def __len__(self) -> int:
+        return int(self._starts[-1])
+
+    def __iter__(self) -> Iterator[Record]:
+        for p in self.parts:
+            yield from p
+
+    def __getitem__(self, i):
+        if isinstance(i, slice):
+            start, stop, step = i.indices(len(self))
+            if step != 1:
+                return [self[k] for k in range(start, stop, step)]
+            out = []
+            for k, p in enumerate(self.parts):   # each part's own (batched) slicing
+                a, b = max(start - int(self._starts[k]), 0), min(stop - int(self._starts[k]), len(p))
+                if a < b:
+                    out += p[a:b]
+            return out
+        n = len(self)
+        if not -n <= i < n:
+            raise IndexError("record index out of range")
+        i = i + n if i < 0 else i
+        k = int(np.searchsorted(self._starts, i, side="right")) - 1
+        return self.parts[k][i - int(self._starts[k])]
