@@ -53,12 +53,12 @@ STAGES = {
     "check": ["-m", "tunestudio", "data", "check", "{name}", "--json", "--workspace", "{ws}"],
     "clean": ["-m", "tunestudio", "data", "clean", "{name}", "--json", "--workspace", "{ws}"],
     "stats": ["-m", "tunestudio", "data", "stats", "{name}", "--json", "--workspace", "{ws}"],
-    "split": ["-c", "import sys; from tunestudio.workspace import Workspace; "
+    "split": ["-c", "import sys; from pathlib import Path; from tunestudio.workspace import Workspace; "
                     "from tunestudio.data.split import load_splits; "
-                    "s = load_splits(Workspace(sys.argv[1]), sys.argv[2]); print(len(s.train))", "{ws}", "{name}"],
-    "encode": ["-c", "import sys; from tunestudio.workspace import Workspace; "
+                    "s = load_splits(Workspace(Path(sys.argv[1])), sys.argv[2]); print(len(s.train))", "{ws}", "{name}"],
+    "encode": ["-c", "import sys; from pathlib import Path; from tunestudio.workspace import Workspace; "
                      "from tunestudio.train.config import RunConfig; from tunestudio.train.run import _load_data, "
-                     "_load_tokenizer, _resolve_base; ws = Workspace(sys.argv[1]); "
+                     "_load_tokenizer, _resolve_base; ws = Workspace(Path(sys.argv[1])); "
                      "cfg = RunConfig(model='tiny-demo', dataset=sys.argv[2]); "
                      "d = _load_data(cfg, ws, _load_tokenizer(_resolve_base(cfg, ws))); print(len(d.train))",
                "{ws}", "{name}"],
@@ -89,16 +89,16 @@ def main() -> int:
     p.add_argument("--workdir", default=None, help="where the workspaces go (default: a temp folder)")
     p.add_argument("--json", action="store_true", help="print one JSON object")
     args = p.parse_args()
-    from tunestudio.demo import make_demo
-    from tunestudio.workspace import Workspace
-
     root = Path(args.workdir or tempfile.mkdtemp(prefix="data-scale-"))
     env = {**os.environ, "PYTHONPATH": str(ROOT), "HF_HUB_OFFLINE": "1", "GRADIO_ANALYTICS_ENABLED": "False"}
     results = []
     for rows in (int(x) for x in args.rows.split(",")):
         ws = root / f"ws-{rows}"
         if not (ws / "models" / "tiny-demo").is_dir():
-            make_demo(Workspace(ws))
+            # in its own process: a child's peak RSS starts at its parent's (ru_maxrss survives
+            # fork and exec), so this process must stay small
+            subprocess.run([sys.executable, "-m", "tunestudio", "demo", "--workspace", str(ws)], env=env,
+                           check=True, capture_output=True)
         name = f"alpaca-{rows}.jsonl"
         path = ws / "training" / "datasets" / name
         if not path.is_file():

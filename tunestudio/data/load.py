@@ -517,6 +517,7 @@ class _Scan:
         self.first_turns: dict = {}   # column -> whether its first list of turns uses ShareGPT's "from"
         self.any_dict = False
         self.rows = 0
+        self._fits: dict[frozenset, list] = {}
 
     def add(self, rows: list[_Row]) -> None:
         self.rows += len(rows)
@@ -524,11 +525,15 @@ class _Scan:
             if not isinstance(r.value, dict):
                 continue
             self.any_dict = True
-            row_keys = set(r.value)
-            self.keys.update(row_keys)
-            for fmt, required in _REQUIRED.items():
-                f = _fields_for(fmt, row_keys, self.mapping)
-                self.counts[fmt] += all(k in f for k in required)
+            row_keys = frozenset(r.value)
+            fits = self._fits.get(row_keys)
+            if fits is None:   # rows of one shape fit the same formats: work it out once per shape
+                self.keys.update(row_keys)
+                fits = self._fits[row_keys] = [
+                    fmt for fmt, required in _REQUIRED.items()
+                    if all(k in _fields_for(fmt, row_keys, self.mapping) for k in required)]
+            for fmt in fits:
+                self.counts[fmt] += 1
             for k, v in r.value.items():
                 if k not in self.first_turns and isinstance(v, list) and v and isinstance(v[0], dict):
                     self.first_turns[k] = "from" in v[0]

@@ -157,21 +157,17 @@ def _key(messages, text) -> str:
     return "text\x1f" + _norm(text or "")
 
 
+def content_digest(messages, text) -> bytes:
+    """16 bytes standing for the content key of a row (its messages, or its text)."""
+    return hashlib.blake2b(_key(messages, text).encode(), digest_size=16).digest()
+
+
 def content_digests(records) -> list[bytes]:
     """A 16-byte digest of each row's `content_key` (a million keys as full strings would cost
-    as much memory as the rows themselves). Reads a RecordsView's columns without building
-    Records."""
-    out = []
-    digest = hashlib.blake2b
-    if hasattr(records, "columns"):
-        with progress(len(records), "grouping equal rows") as bar:
-            for cols in records.columns(("messages", "text")):
-                for m, t in zip(cols["messages"], cols["text"]):
-                    key = _key(None if m is None else json.loads(m), t)
-                    out.append(digest(key.encode(), digest_size=16).digest())
-                bar.update(len(cols["text"]))
-        return out
-    return [digest(content_key(r).encode(), digest_size=16).digest() for r in records]
+    as much memory as the rows themselves). A RecordsView has them in its `key` column."""
+    if hasattr(records, "keys"):
+        return records.keys()
+    return [content_digest(r.messages, r.text) for r in records]
 
 
 def _carve(name: str, ids: list[str], keys: list[str], val: float, test: float,

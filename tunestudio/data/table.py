@@ -8,6 +8,8 @@ table with one row per record:
     messages  string    the conversation as JSON (`json.dumps(messages, ensure_ascii=False)`), or null
     text      string    plain-text records, or null
     meta      string    the other columns as JSON, or null when there are none
+    key       binary16  a digest of the row's normalised content (split.content_key): equal rows,
+                        equal keys; the split groups rows by it without reading them again
 
 and `RecordsView` is a read-only sequence of Records over it (or over a subset of its rows: a
 split), which builds a Record only when asked for one. Every Record it gives still knows its file
@@ -25,7 +27,7 @@ import pyarrow as pa
 from tunestudio.data.records import Record
 
 SCHEMA = pa.schema([("line", pa.int64()), ("messages", pa.large_string()),
-                    ("text", pa.large_string()), ("meta", pa.large_string())])
+                    ("text", pa.large_string()), ("meta", pa.large_string()), ("key", pa.binary(16))])
 BATCH = 2048   # rows turned into Python objects at once when iterating
 
 
@@ -36,10 +38,14 @@ class TableBuilder:
     def __init__(self, chunk: int = 8192):
         self.chunk = chunk
         self.batches: list[pa.RecordBatch] = []
-        self._cols: tuple[list, list, list, list] = ([], [], [], [])
+        self._cols: tuple[list, ...] = ([], [], [], [], [])
+        from tunestudio.data.split import content_digest
+
+        self._digest = content_digest
 
     def add(self, record: Record) -> None:
-        lines, messages, texts, metas = self._cols
+        lines, messages, texts, metas, keys = self._cols
+        keys.append(self._digest(record.messages, record.text))
         lines.append(record.line)
         messages.append(None if record.messages is None else json.dumps(record.messages, ensure_ascii=False))
         texts.append(record.text)
@@ -51,7 +57,7 @@ class TableBuilder:
         if self._cols[0]:
             self.batches.append(pa.RecordBatch.from_arrays(
                 [pa.array(c, type=f.type) for c, f in zip(self._cols, SCHEMA)], schema=SCHEMA))
-            self._cols = ([], [], [], [])
+            self._cols = ([], [], [], [], [])
 
     def table(self) -> pa.Table:
         self._flush()
@@ -137,6 +143,11 @@ class RecordsView(Sequence):
         """The line of every row of the view (int64)."""
         lines = self.table.column("line").to_numpy()
         return lines if self.index is None else lines[self.index]
+
+    def keys(self) -> list[bytes]:
+        """The content digest of every row of the view (see the `key` column)."""
+        keys = self.table.column("key")
+        return (keys if self.index is None else keys.take(self.index)).to_pylist()
 
     def columns(self, names=("messages", "text"), size: int = BATCH) -> Iterator[dict]:
         """The raw columns in batches ({name: list}): what fingerprints and keys need, without

@@ -54,10 +54,6 @@ class RunConfig:
     train_on_prompt: bool = opt(False, "also train on the prompt tokens, not only the answers", "data")
     num_proc: int = opt(0, "processes that encode the data (0: one per CPU core, up to 8, from 20,000 "
                         "rows; encoded rows are cached, so a second run on the same data starts at once)", "data")
-    streaming: bool = opt(False, "stream the training rows from the file instead of encoding them all "
-                          "first (data larger than memory or disk): needs --max-steps; rows are shuffled "
-                          "in a buffer, validation rows are the first rows of the file", "data")
-    shuffle_buffer: int = opt(10000, "--streaming: rows held in the shuffle buffer", "data")
     eval_rows: int = opt(1000, "evaluate on at most this many validation rows, spread evenly over the "
                          "validation split (0: all of them); a large split would make every evaluation long", "data")
 
@@ -178,10 +174,6 @@ class RunConfig:
             bad("eval_rows", f"must be 0 (all) or more, got {self.eval_rows}")
         if self.num_proc < 0:
             bad("num_proc", f"must be 0 (automatic) or more, got {self.num_proc}")
-        if self.streaming and not self.max_steps:
-            bad("streaming", "a stream has no known length, so epochs cannot be counted: set --max-steps")
-        if self.shuffle_buffer < 1:
-            bad("shuffle_buffer", f"must be at least 1, got {self.shuffle_buffer}")
         if not (self.dropout == -1 or 0 <= self.dropout < 1):
             bad("dropout", f"must be -1 (keep the model's) or at least 0 and below 1, got {self.dropout}")
         if self.weight_decay < 0 or self.max_grad_norm < 0 or self.momentum < 0:
