@@ -189,3 +189,32 @@ def test_sampler_order_is_the_list_based_order():
         s = LengthGroupedSampler(np.asarray(lengths, dtype=np.int32), 6, 42)
         s.set_epoch(epoch)
         assert list(s) == old_order(lengths, 6, 42, epoch)
+
+
+def test_loaded_file_is_cached_and_mapped(tmp_path, monkeypatch):
+    from tunestudio.data import loadcache
+    from tunestudio.data.split import load_dataset, load_splits
+    from tunestudio.workspace import Workspace
+
+    monkeypatch.setattr(loadcache, "CACHE_MIN_BYTES", 0)
+    ws = Workspace(tmp_path)
+    ws.ensure()
+    path = ws.datasets_dir / "d.jsonl"
+    path.write_text("".join(json.dumps({"instruction": f"Q{i}", "output": f"A{i}"}) + "\n" for i in range(50))
+                    + "not json\n")
+    _, first = load_dataset(ws, "d.jsonl")
+    entries = list((tmp_path / "training" / ".cache" / "loaded").glob("*.arrow"))
+    assert len(entries) == 1
+    calls = []
+    monkeypatch.setattr(L, "load_file", lambda *a, **k: calls.append(a))   # must not be needed
+    _, again = load_dataset(ws, "d.jsonl")
+    assert calls == [] and list(again["all"].records) == list(first["all"].records)
+    assert [str(p) for p in again["all"].errors] == [str(p) for p in first["all"].errors] == \
+        ["d.jsonl:51: invalid JSON: Expecting value (column 1)"]
+    assert again["all"].format == "alpaca" and again["all"].fields == first["all"].fields
+    monkeypatch.undo()
+    monkeypatch.setattr(loadcache, "CACHE_MIN_BYTES", 0)
+    path.write_text("".join(json.dumps({"instruction": f"Q{i}", "output": f"B{i}"}) + "\n" for i in range(50)))
+    s = load_splits(ws, "d.jsonl")          # a changed file is read again, not taken from the cache
+    assert {r.reference()[0] for r in s.train} == {"B"}
+    assert len(list((tmp_path / "training" / ".cache" / "loaded").glob("*.arrow"))) == 2

@@ -45,11 +45,13 @@ class Splits:
 
 
 def sha256_file(path: Path) -> str:
-    h = hashlib.sha256()
-    with open(path, "rb") as f:
-        for chunk in iter(lambda: f.read(1 << 20), b""):
-            h.update(chunk)
-    return h.hexdigest()
+    from tunestudio.data.loadcache import sha256_file as memoized
+
+    return memoized(path)   # hashed once per process, though loading and the split both ask
+
+
+def _loaded_cache(ws) -> Path:
+    return ws.root / "training" / ".cache" / "loaded"
 
 
 def _available(ws) -> str:
@@ -264,7 +266,10 @@ def load_dataset(ws, dataset: str, fmt: str | None = None, mapping=None,
     fmt = normalize_format(fmt)
     mapping = parse_mapping(mapping)
     files = resolve_dataset(ws, dataset)
-    return files, {key: load_file(path, fmt=fmt, mapping=mapping, separator=separator) for key, path in files.items()}
+    from tunestudio.data.loadcache import load_cached
+
+    return files, {key: load_cached(path, _loaded_cache(ws), fmt=fmt, mapping=mapping, separator=separator)
+                   for key, path in files.items()}
 
 
 def _raise_on_errors(results: dict[str, LoadResult]) -> None:
@@ -368,7 +373,9 @@ def splits_from_info(ws, info: dict) -> Splits:
             raise UserError(f"{f['path']} changed since the split was made (its sha256 differs): "
                             "the same rows cannot be guaranteed; use a new split (a new run) or restore the file")
         files[key] = path
-    results = {key: load_file(path, fmt=info.get("format"), mapping=info.get("mapping"),
-                              separator=info.get("separator")) for key, path in files.items()}
+    from tunestudio.data.loadcache import load_cached
+
+    results = {key: load_cached(path, _loaded_cache(ws), fmt=info.get("format"), mapping=info.get("mapping"),
+                                separator=info.get("separator")) for key, path in files.items()}
     _raise_on_errors(results)
     return _build(results, info)

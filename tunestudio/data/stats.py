@@ -272,7 +272,9 @@ def preview_dataset(ws, dataset: str, model: str, row: int = 1, max_length: int 
 
     record = records[row - 1]
     pairs = preview(record, tokenizer, max_length, train_on_prompt=train_on_prompt)
-    enc = encode(records, tokenizer, max_length, train_on_prompt=train_on_prompt)
+    # cached like training data: a second preview of a large dataset reads the counts back at once
+    enc = encode(records, tokenizer, max_length, train_on_prompt=train_on_prompt,
+                 cache_dir=ws.root / "training" / ".cache" / "encoded")
     what = "trained" if train_on_prompt or not any(r.is_chat for r in records) else "answer"
     truncation = None
     if enc.truncated:
