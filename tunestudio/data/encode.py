@@ -186,7 +186,7 @@ def fingerprint(records, tokenizer, max_length: int, train_on_prompt: bool) -> s
 
 # ---- encoding rows into Arrow parts ----
 
-PART_ROWS = 16384      # rows per part file (one worker's unit of work, one progress step)
+PART_ROWS = 4096       # rows per part file (one worker's unit of work, one progress step)
 BATCH_ROWS = 512       # rows rendered and tokenised in one `_encode_rows` call
 PARALLEL_MIN_ROWS = 20000   # below this, worker processes cost more than they save
 

@@ -211,11 +211,10 @@ JSONL_CHUNK = 8192   # lines parsed at once
 def _jsonl_chunks(name, path: Path, errors: list | None, bar=None):
     """Lists of rows of a JSON Lines file, read a chunk of lines at a time; the problems of bad
     lines go to `errors` (when given), worded as `_jsonl_rows` words them."""
-    rows = []
+    rows, done = [], 0
     with open(path, "rb") as f:
         for n, raw in enumerate(f, start=1):
-            if bar is not None:
-                bar.update(len(raw))
+            done += len(raw)
             if n == 1 and raw.startswith(b"\xef\xbb\xbf"):
                 raw = raw[3:]
             if raw.endswith(b"\n"):   # as text.split("\n") gives it: error columns count from the line
@@ -237,8 +236,13 @@ def _jsonl_chunks(name, path: Path, errors: list | None, bar=None):
                 continue
             rows.append(_Row(n, n, value))
             if len(rows) >= JSONL_CHUNK:
+                if bar is not None:
+                    bar.update(done)
+                    done = 0
                 yield rows
                 rows = []
+    if bar is not None:
+        bar.update(done)
     if rows:
         yield rows
 
