@@ -200,17 +200,23 @@ def _record_batches(records, start: int, stop: int):
 
 
 def _encode_part(records, start: int, stop: int, tokenizer, max_length: int, train_on_prompt: bool,
-                 path: Path | None):
+                 path: Path | None, options: dict | None = None):
     """Rows start..stop -> one Arrow part (a file at `path`, or a table when None), and what the
-    stats need: (table or None, counts dict, truncated rows, dropped rows)."""
+    stats need: (table or None, counts dict, truncated rows, dropped rows, refused rows).
+    `options`: keyword options of `_encode_rows`; a row it gives back as something other than an
+    (ids, mask, text, offsets) tuple is one it refused, listed by its str()."""
     from tunestudio.data import encoded as E
 
     writer = E.PartWriter(path)
-    truncated_rows, dropped_rows = [], []
+    truncated_rows, dropped_rows, refused_rows = [], [], []
     n = {"examples": 0, "tokens": 0, "trained": 0, "longest": 0, "max_tokens": 0}
     for recs in _record_batches(records, start, stop):
         ids_out, labels_out, lines = [], [], []
-        for record, (ids, mask, _, _) in zip(recs, _encode_rows(recs, tokenizer, train_on_prompt)):
+        for record, row in zip(recs, _encode_rows(recs, tokenizer, train_on_prompt, **(options or {}))):
+            if not isinstance(row, tuple):
+                refused_rows.append(str(row))
+                continue
+            ids, mask, _, _ = row
             n["longest"] = max(n["longest"], len(ids))
             n_trained = int(mask.sum())
             ids, mask = np.asarray(ids[:max_length], dtype=np.int64), mask[:max_length]  # cut from the right
@@ -229,7 +235,7 @@ def _encode_part(records, start: int, stop: int, tokenizer, max_length: int, tra
         n["examples"] += len(ids_out)
         if ids_out:
             writer.write(E.batch(ids_out, labels_out, lines))
-    return writer.close(), n, truncated_rows, dropped_rows
+    return writer.close(), n, truncated_rows, dropped_rows, refused_rows
 
 
 _JOB: tuple | None = None   # what forked workers encode (inherited, never pickled)
@@ -237,9 +243,10 @@ _JOB: tuple | None = None   # what forked workers encode (inherited, never pickl
 
 def _work(args):
     start, stop, path = args
-    records, tokenizer, max_length, train_on_prompt = _JOB
-    _, n, truncated, dropped = _encode_part(records, start, stop, tokenizer, max_length, train_on_prompt, path)
-    return stop - start, n, truncated, dropped
+    records, tokenizer, max_length, train_on_prompt, options = _JOB
+    _, n, truncated, dropped, refused = _encode_part(records, start, stop, tokenizer, max_length, train_on_prompt,
+                                                     path, options)
+    return stop - start, n, truncated, dropped, refused
 
 
 def default_num_proc(rows: int) -> int:
@@ -249,8 +256,10 @@ def default_num_proc(rows: int) -> int:
     return max(1, min(8, len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1))
 
 
-def _encode_parts(records, tokenizer, max_length, train_on_prompt, staging: Path | None, num_proc: int):
-    """Encode every row into parts (in row order). Returns (tables or part names, counts, truncated, dropped)."""
+def _encode_parts(records, tokenizer, max_length, train_on_prompt, staging: Path | None, num_proc: int,
+                  options: dict | None = None):
+    """Encode every row into parts (in row order). Returns (tables or part names, counts, truncated,
+    dropped, refused)."""
     import multiprocessing
 
     from tunestudio.data.progress import progress
@@ -258,27 +267,28 @@ def _encode_parts(records, tokenizer, max_length, train_on_prompt, staging: Path
     ranges = [(a, min(a + PART_ROWS, len(records))) for a in range(0, len(records), PART_ROWS)]
     names = [f"part-{k:05d}.arrow" for k in range(len(ranges))]
     totals = {"examples": 0, "tokens": 0, "trained": 0, "longest": 0, "max_tokens": 0}
-    truncated, dropped, tables = [], [], []
+    truncated, dropped, refused, tables = [], [], [], []
 
-    def add(n, t, d):
+    def add(n, t, d, r):
         for key in ("examples", "tokens", "trained"):
             totals[key] += n[key]
         for key in ("longest", "max_tokens"):
             totals[key] = max(totals[key], n[key])
         truncated.extend(t)
         dropped.extend(d)
+        refused.extend(r)
 
     with progress(len(records), "encoding rows") as bar:
         if num_proc > 1 and staging is not None and len(ranges) > 1:
             global _JOB
-            _JOB = (records, tokenizer, max_length, train_on_prompt)
+            _JOB = (records, tokenizer, max_length, train_on_prompt, options)
             saved = os.environ.get("TOKENIZERS_PARALLELISM")
             os.environ["TOKENIZERS_PARALLELISM"] = "false"   # each worker one thread: no fork warning
             try:
                 with multiprocessing.get_context("fork").Pool(min(num_proc, len(ranges))) as pool:
                     jobs = [(a, b, staging / name) for (a, b), name in zip(ranges, names)]
-                    for rows, n, t, d in pool.imap(_work, jobs):   # in order: truncated rows stay sorted
-                        add(n, t, d)
+                    for rows, n, t, d, r in pool.imap(_work, jobs):   # in order: truncated rows stay sorted
+                        add(n, t, d, r)
                         bar.update(rows)
             finally:
                 _JOB = None
@@ -286,14 +296,14 @@ def _encode_parts(records, tokenizer, max_length, train_on_prompt, staging: Path
                     os.environ.pop("TOKENIZERS_PARALLELISM", None)
                 else:
                     os.environ["TOKENIZERS_PARALLELISM"] = saved
-            return names, totals, truncated, dropped
+            return names, totals, truncated, dropped, refused
         for (a, b), name in zip(ranges, names):
-            table, n, t, d = _encode_part(records, a, b, tokenizer, max_length, train_on_prompt,
-                                          staging / name if staging is not None else None)
+            table, n, t, d, r = _encode_part(records, a, b, tokenizer, max_length, train_on_prompt,
+                                             staging / name if staging is not None else None, options)
             tables.append(table)
-            add(n, t, d)
+            add(n, t, d, r)
             bar.update(b - a)
-    return (names if staging is not None else tables), totals, truncated, dropped
+    return (names if staging is not None else tables), totals, truncated, dropped, refused
 
 
 # ---- public ----
@@ -332,8 +342,10 @@ def encode(records, tokenizer, max_length: int, train_on_prompt: bool = False,
         staging.mkdir()
     num_proc = default_num_proc(len(records)) if num_proc is None else max(1, num_proc)
     try:
-        parts, n, truncated_rows, dropped_rows = _encode_parts(records, tokenizer, max_length, train_on_prompt,
-                                                               staging, num_proc)
+        # options: what a per-row encoding option (e.g. reasoning) passes to `_encode_rows`;
+        # refused: rows `_encode_rows` gave back refused (none without such options)
+        parts, n, truncated_rows, dropped_rows, refused = _encode_parts(records, tokenizer, max_length,
+                                                                        train_on_prompt, staging, num_proc, {})
     except BaseException:
         if staging is not None:
             shutil.rmtree(staging, ignore_errors=True)
