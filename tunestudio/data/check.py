@@ -19,7 +19,8 @@ from tunestudio.data.encode import REFUSED
 from tunestudio.data.load import LoadResult, Problem
 from tunestudio.data.records import Record
 from tunestudio.data.split import leakage_warnings, load_dataset
-from tunestudio.data.stats import record_text, row_key, row_lengths, tokenizer_and_cutoff
+from tunestudio.data.stats import record_text, row_digest, row_lengths, tokenizer_and_cutoff
+from tunestudio.data.table import Chain
 
 LONG_FACTOR = 10        # a row this many times the median length ...
 LONG_MIN_CHARS = 2000   # ... and at least this long is "very long" (a pasted document, a runaway answer)
@@ -51,19 +52,20 @@ class CheckReport:
                 "warnings": [p.to_dict() for p in self.warnings]}
 
 
-def row_warnings(records: list[Record], lengths: list[int] | None = None, max_length: int | None = None,
+def row_warnings(records, lengths: list[int] | None = None, max_length: int | None = None,
                  unit: str = "tokens") -> list[Problem]:
-    """Duplicates, very long rows, and rows over `max_length` (`lengths` per row, in `unit`)."""
+    """Duplicates, very long rows, and rows over `max_length` (`lengths` per row, in `unit`).
+    Rows are remembered by a 16-byte digest and their place, so a million rows fit."""
     out = []
-    first_seen: dict[str, Record] = {}
+    first_seen: dict[bytes, str] = {}   # row digest -> "file:line" of its first row
     chars = [len(record_text(r)) for r in records]
     median = statistics.median(chars) if chars else 0
     for i, r in enumerate(records):
-        key = row_key(r)
+        key = row_digest(r)
         if key in first_seen:
-            out.append(Problem(r.source, r.line, f"duplicate of {first_seen[key].where()}"))
+            out.append(Problem(r.source, r.line, f"duplicate of {first_seen[key]}"))
         else:
-            first_seen[key] = r
+            first_seen[key] = r.where()
         if chars[i] >= LONG_MIN_CHARS and chars[i] > LONG_FACTOR * median:
             out.append(Problem(r.source, r.line, f"very long row: {chars[i]} characters (the median is {median:g})"))
         if max_length and lengths is not None and lengths[i] > max_length:
@@ -92,7 +94,7 @@ def check_dataset(ws, dataset: str, fmt: str | None = None, mapping=None, model:
     unit = "tokens" if tokenizer is not None else "characters"
     errors = [p for r in results.values() for p in r.errors]
     warnings = [p for r in results.values() for p in r.warnings]
-    records = [rec for r in results.values() for rec in r.records]
+    records = Chain([r.records for r in results.values()])   # rows built a batch at a time
     refused: dict[int, str] = {}
     lengths = row_lengths(records, tokenizer, refused) if max_length else None
     errors += [Problem(records[i].source, records[i].line, f"{REFUSED}: {msg}") for i, msg in sorted(refused.items())]

@@ -11,8 +11,9 @@ that overlap those spans. Tokenising the whole text (not pieces) keeps the ids e
 `apply_chat_template(tokenize=True)` would give.
 
 Truncation cuts from the right at `max_length`; rows that lose trained tokens are counted
-(`truncated`), rows left with nothing to train on are dropped (`dropped`). Results are cached on
-disk under a fingerprint of the records, the tokenizer and the options.
+(`truncated`), rows left with nothing to train on are dropped (`dropped`). The examples are Arrow
+columns (encoded.py), cached on disk under a fingerprint of the records, the tokenizer and the
+options, and memory-mapped from there; large datasets are encoded by several processes.
 """
 
 from __future__ import annotations
@@ -20,6 +21,7 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import shutil
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -35,7 +37,7 @@ ENCODER_VERSION = 2    # bump when the encoding changes, so old caches are not r
 
 @dataclass
 class Encoded:
-    examples: list[dict]                 # {"input_ids": [...], "labels": [...]}, one per kept row
+    examples: "EncodedExamples"          # {"input_ids": [...], "labels": [...]} per kept row (encoded.py)
     truncated: int                       # rows whose trained tokens were cut at max_length
     dropped: int                         # rows with nothing left to train on (not in examples)
     stats: dict                          # rows, examples, tokens, trained_tokens, mean/max tokens...
@@ -131,9 +133,9 @@ def render_record(record: Record, tokenizer, train_on_prompt: bool = False,
 # ---- tokenising: texts + spans -> ids + trained mask ----
 
 def _trained_mask(offsets: list, spans: list) -> np.ndarray:
-    starts = np.fromiter((o[0] for o in offsets), dtype=np.int64, count=len(offsets))
-    ends = np.fromiter((o[1] for o in offsets), dtype=np.int64, count=len(offsets))
-    mask = np.zeros(len(offsets), dtype=bool)
+    off = np.asarray(offsets, dtype=np.int64).reshape(-1, 2)   # (T, 2): start, end of each token
+    starts, ends = off[:, 0], off[:, 1]
+    mask = np.zeros(len(off), dtype=bool)
     for a, b in spans:  # a token is trained when it overlaps an assistant span
         mask |= (starts < b) & (ends > a)
     return mask
@@ -195,32 +197,154 @@ def tokenizer_fingerprint(tokenizer) -> str:
     return h.hexdigest()
 
 
+def _fingerprint_lines(records):
+    """One line of bytes per row: `json.dumps([messages, text, where])`. A RecordsView gives it
+    from its stored JSON without building Records (the same bytes: its messages column is
+    `json.dumps(messages, ensure_ascii=False)`)."""
+    if hasattr(records, "columns"):
+        dumps = json.dumps
+        for cols in records.columns(("line", "messages", "text")):
+            for line, m, t in zip(cols["line"], cols["messages"], cols["text"]):
+                where = dumps(f"{records.source}:{line}", ensure_ascii=False)
+                yield f"[{'null' if m is None else m}, {dumps(t, ensure_ascii=False)}, {where}]\n".encode()
+        return
+    for r in records:
+        yield json.dumps([r.messages, r.text, r.where()], ensure_ascii=False).encode() + b"\n"
+
+
 def fingerprint(records, tokenizer, max_length: int, train_on_prompt: bool, reasoning: str = "keep",
                 skip_bad_rows: bool = False) -> str:
     h = hashlib.sha256()
     h.update(json.dumps({"v": ENCODER_VERSION, "max_length": max_length, "train_on_prompt": bool(train_on_prompt),
                          "reasoning": reasoning, "skip_bad_rows": bool(skip_bad_rows)}).encode())
     h.update(tokenizer_fingerprint(tokenizer).encode())
-    for r in records:
-        h.update(json.dumps([r.messages, r.text, r.where()], ensure_ascii=False).encode() + b"\n")
+    for line in _fingerprint_lines(records):
+        h.update(line)
     return h.hexdigest()[:32]
 
 
-def _load_cache(path: Path) -> Encoded | None:
-    try:
-        d = json.loads(path.read_text(encoding="utf-8"))
-        return Encoded(**d, from_cache=True)
-    except (OSError, ValueError, TypeError):
-        return None  # missing or unreadable (an old format, a partial copy): encode again
+# ---- encoding rows into Arrow parts ----
+
+PART_ROWS = 4096       # rows per part file (one worker's unit of work, one progress step)
+BATCH_ROWS = 512       # rows rendered and tokenised in one `_encode_rows` call
+PARALLEL_MIN_ROWS = 20000   # below this, worker processes cost more than they save
 
 
-def _save_cache(path: Path, enc: Encoded) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    d = {k: getattr(enc, k) for k in ("examples", "truncated", "dropped", "stats",
-                                      "truncated_rows", "dropped_rows", "refused_rows", "fingerprint")}
-    tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}")
-    tmp.write_text(json.dumps(d, separators=(",", ":")), encoding="utf-8")
-    os.replace(tmp, path)  # atomic: a reader never sees half a cache file
+def _record_batches(records, start: int, stop: int):
+    if hasattr(records, "batches"):
+        yield from records.batches(BATCH_ROWS, start, stop)
+    else:
+        for a in range(start, stop, BATCH_ROWS):
+            yield records[a:min(a + BATCH_ROWS, stop)]
+
+
+def _encode_part(records, start: int, stop: int, tokenizer, max_length: int, train_on_prompt: bool,
+                 path: Path | None, options: dict | None = None):
+    """Rows start..stop -> one Arrow part (a file at `path`, or a table when None), and what the
+    stats need: (table or None, counts dict, truncated rows, dropped rows, refused rows).
+    `options`: keyword options of `_encode_rows`; a row it gives back as something other than an
+    (ids, mask, text, offsets) tuple is one it refused, listed by its str()."""
+    from tunestudio.data import encoded as E
+
+    writer = E.PartWriter(path)
+    truncated_rows, dropped_rows, refused_rows = [], [], []
+    n = {"examples": 0, "tokens": 0, "trained": 0, "longest": 0, "max_tokens": 0, "reasoning": 0}
+    for recs in _record_batches(records, start, stop):
+        ids_out, labels_out, lines = [], [], []
+        for record, row in zip(recs, _encode_rows(recs, tokenizer, train_on_prompt, **(options or {}))):
+            if not isinstance(row, tuple):
+                refused_rows.append(str(row))
+                continue
+            if record.is_chat and any(m.get("reasoning") for m in record.messages):
+                n["reasoning"] += 1
+            ids, mask, _, _ = row
+            n["longest"] = max(n["longest"], len(ids))
+            n_trained = int(mask.sum())
+            ids, mask = np.asarray(ids[:max_length], dtype=np.int64), mask[:max_length]  # cut from the right
+            kept = int(mask.sum())
+            if kept < n_trained:
+                truncated_rows.append(record.where())
+            if kept == 0:
+                dropped_rows.append(record.where())
+                continue
+            ids_out.append(ids)
+            labels_out.append(np.where(mask, ids, IGNORE))
+            lines.append(record.line)
+            n["trained"] += kept
+            n["tokens"] += len(ids)
+            n["max_tokens"] = max(n["max_tokens"], len(ids))
+        n["examples"] += len(ids_out)
+        if ids_out:
+            writer.write(E.batch(ids_out, labels_out, lines))
+    return writer.close(), n, truncated_rows, dropped_rows, refused_rows
+
+
+_JOB: tuple | None = None   # what forked workers encode (inherited, never pickled)
+
+
+def _work(args):
+    start, stop, path = args
+    records, tokenizer, max_length, train_on_prompt, options = _JOB
+    _, n, truncated, dropped, refused = _encode_part(records, start, stop, tokenizer, max_length, train_on_prompt,
+                                                     path, options)
+    return stop - start, n, truncated, dropped, refused
+
+
+def default_num_proc(rows: int) -> int:
+    """Worker processes for `rows`: one per CPU core (up to 8) for large datasets, else 1."""
+    if rows < PARALLEL_MIN_ROWS or not hasattr(os, "fork"):
+        return 1
+    return max(1, min(8, len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1))
+
+
+def _encode_parts(records, tokenizer, max_length, train_on_prompt, staging: Path | None, num_proc: int,
+                  options: dict | None = None):
+    """Encode every row into parts (in row order). Returns (tables or part names, counts, truncated,
+    dropped, refused)."""
+    import multiprocessing
+
+    from tunestudio.data.progress import progress
+
+    ranges = [(a, min(a + PART_ROWS, len(records))) for a in range(0, len(records), PART_ROWS)]
+    names = [f"part-{k:05d}.arrow" for k in range(len(ranges))]
+    totals = {"examples": 0, "tokens": 0, "trained": 0, "longest": 0, "max_tokens": 0, "reasoning": 0}
+    truncated, dropped, refused, tables = [], [], [], []
+
+    def add(n, t, d, r):
+        for key in ("examples", "tokens", "trained", "reasoning"):
+            totals[key] += n[key]
+        for key in ("longest", "max_tokens"):
+            totals[key] = max(totals[key], n[key])
+        truncated.extend(t)
+        dropped.extend(d)
+        refused.extend(r)
+
+    with progress(len(records), "encoding rows") as bar:
+        if num_proc > 1 and staging is not None and len(ranges) > 1:
+            global _JOB
+            _JOB = (records, tokenizer, max_length, train_on_prompt, options)
+            saved = os.environ.get("TOKENIZERS_PARALLELISM")
+            os.environ["TOKENIZERS_PARALLELISM"] = "false"   # each worker one thread: no fork warning
+            try:
+                with multiprocessing.get_context("fork").Pool(min(num_proc, len(ranges))) as pool:
+                    jobs = [(a, b, staging / name) for (a, b), name in zip(ranges, names)]
+                    for rows, n, t, d, r in pool.imap(_work, jobs):   # in order: truncated rows stay sorted
+                        add(n, t, d, r)
+                        bar.update(rows)
+            finally:
+                _JOB = None
+                if saved is None:
+                    os.environ.pop("TOKENIZERS_PARALLELISM", None)
+                else:
+                    os.environ["TOKENIZERS_PARALLELISM"] = saved
+            return names, totals, truncated, dropped, refused
+        for (a, b), name in zip(ranges, names):
+            table, n, t, d, r = _encode_part(records, a, b, tokenizer, max_length, train_on_prompt,
+                                             staging / name if staging is not None else None, options)
+            tables.append(table)
+            add(n, t, d, r)
+            bar.update(b - a)
+    return (names if staging is not None else tables), totals, truncated, dropped, refused
 
 
 # ---- public ----
@@ -247,63 +371,75 @@ def refusal_error(refused: list, limit: int = 10) -> str:
             "fix those rows, or pass --skip-bad-rows to train without them")
 
 
-def encode(records: list[Record], tokenizer, max_length: int, train_on_prompt: bool = False,
-           cache_dir: str | Path | None = None, reasoning: str = "keep", skip_bad_rows: bool = False) -> Encoded:
+def encode(records, tokenizer, max_length: int, train_on_prompt: bool = False,
+           cache_dir: str | Path | None = None, num_proc: int | None = None, reasoning: str = "keep",
+           skip_bad_rows: bool = False) -> Encoded:
     """Token ids and labels for training (labels -100 where the loss is not taken).
 
+    `records`: a list of Records or a RecordsView. With `cache_dir`, the examples are written
+    there once as Arrow files under the fingerprint (a later call with the same rows, tokenizer
+    and options maps them back in seconds) and read memory-mapped. `num_proc`: worker
+    processes (None: `default_num_proc`; they need `cache_dir`, as each writes its own part).
     `reasoning`: "keep" trains on assistants' reasoning where the template renders it, "drop" leaves
     it out. Rows the chat template raises on are a UserError listing them, or with `skip_bad_rows`
-    are left out and listed in `refused_rows`."""
+    are left out and listed in `refused_rows`.
+    """
+    import pyarrow as pa
+
+    from tunestudio.data import encoded as E
+
     if max_length < 1:
         raise UserError(f"max length must be at least 1 token, got {max_length}")
     if reasoning not in turns.REASONING_MODES:
         raise UserError(f"--reasoning must be one of {', '.join(turns.REASONING_MODES)} (got {reasoning!r})")
     fp = fingerprint(records, tokenizer, max_length, train_on_prompt, reasoning, skip_bad_rows)
-    cache_path = Path(cache_dir) / f"{fp}.json" if cache_dir else None
-    if cache_path is not None and cache_path.is_file():
-        cached = _load_cache(cache_path)
-        if cached is not None:
-            return cached
+    source = getattr(records, "source", None) or (records[0].source if len(records) else "")
+    folder = Path(cache_dir) / fp if cache_dir else None
+    if folder is not None and folder.is_dir():
+        got = E.read_entry(folder)
+        if got is not None:
+            table, meta = got
+            return Encoded(E.EncodedExamples(table, source), meta["truncated"], meta["dropped"], meta["stats"],
+                           meta["truncated_rows"], meta["dropped_rows"], meta.get("refused_rows", []),
+                           fingerprint=fp, from_cache=True)
+        shutil.rmtree(folder, ignore_errors=True)   # damaged or of an older layout: encode it again
 
-    rows = _encode_rows(records, tokenizer, train_on_prompt, reasoning)
-    refused = [str(r) for r in rows if isinstance(r, Refused)]
-    if refused and not skip_bad_rows:
-        raise UserError(refusal_error(refused))
-    examples, truncated_rows, dropped_rows = [], [], []
-    longest = trained_total = 0
-    for record, row in zip(records, rows):
-        if isinstance(row, Refused):
-            continue
-        ids, mask, _, _ = row
-        longest = max(longest, len(ids))
-        n_trained = int(mask.sum())
-        ids, mask = ids[:max_length], mask[:max_length]  # cut from the right
-        kept = int(mask.sum())
-        if kept < n_trained:
-            truncated_rows.append(record.where())
-        if kept == 0:
-            dropped_rows.append(record.where())
-            continue
-        labels = np.where(mask, np.asarray(ids, dtype=np.int64), IGNORE).tolist()
-        examples.append({"input_ids": ids, "labels": labels})
-        trained_total += kept
-
-    lengths = [len(e["input_ids"]) for e in examples]
+    staging = None
+    if folder is not None:
+        folder.parent.mkdir(parents=True, exist_ok=True)
+        staging = folder.parent / f".{fp}.tmp-{os.getpid()}"
+        shutil.rmtree(staging, ignore_errors=True)
+        staging.mkdir()
+    num_proc = default_num_proc(len(records)) if num_proc is None else max(1, num_proc)
+    try:
+        parts, n, truncated_rows, dropped_rows, refused = _encode_parts(
+            records, tokenizer, max_length, train_on_prompt, staging, num_proc, {"reasoning": reasoning})
+        if refused and not skip_bad_rows:
+            raise UserError(refusal_error(refused))
+    except BaseException:
+        if staging is not None:
+            shutil.rmtree(staging, ignore_errors=True)
+        raise
+    examples = n["examples"]
     stats = {
-        "rows": len(records), "examples": len(examples),
-        "tokens": sum(lengths), "trained_tokens": trained_total,
-        "mean_tokens": round(sum(lengths) / len(lengths), 2) if lengths else 0.0,
-        "max_tokens": max(lengths, default=0), "longest_row_tokens": longest,
+        "rows": len(records), "examples": examples,
+        "tokens": n["tokens"], "trained_tokens": n["trained"],
+        "mean_tokens": round(n["tokens"] / examples, 2) if examples else 0.0,
+        "max_tokens": n["max_tokens"], "longest_row_tokens": n["longest"],
         "truncated": len(truncated_rows), "dropped": len(dropped_rows),
         "max_length": max_length, "train_on_prompt": bool(train_on_prompt), "refused": len(refused),
-        "reasoning": reasoning,
-        "reasoning_rows": sum(1 for r in records if r.is_chat and any(m.get("reasoning") for m in r.messages)),
+        "reasoning": reasoning, "reasoning_rows": n["reasoning"],
     }
-    enc = Encoded(examples, len(truncated_rows), len(dropped_rows), stats,
-                  truncated_rows, dropped_rows, refused, fingerprint=fp)
-    if cache_path is not None:
-        _save_cache(cache_path, enc)
-    return enc
+    if staging is not None:
+        E.publish_entry(staging, folder, {"parts": parts, "truncated": len(truncated_rows),
+                                          "dropped": len(dropped_rows), "stats": stats,
+                                          "truncated_rows": truncated_rows, "dropped_rows": dropped_rows,
+                                          "refused_rows": refused, "fingerprint": fp})
+        table, _ = E.read_entry(folder)
+    else:
+        table = pa.concat_tables(parts) if parts else E.SCHEMA.empty_table()
+    return Encoded(E.EncodedExamples(table, source), len(truncated_rows), len(dropped_rows), stats,
+                   truncated_rows, dropped_rows, refused, fingerprint=fp)
 
 
 def last_answer_tokens(tokenizer, messages: list[dict], reasoning: str = "keep") -> tuple[list[int], int, int]:

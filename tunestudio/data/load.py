@@ -29,6 +29,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from tunestudio.data.content import MEDIA_COLUMNS, ContentError, media_in_row, media_warning, parse_message
+from tunestudio.data.progress import progress
 from tunestudio.data.records import Record
 from tunestudio.errors import UserError
 
@@ -82,7 +83,7 @@ class Problem:
 @dataclass
 class LoadResult:
     format: str | None            # one of FORMATS, None when the file could not be read at all
-    records: list[Record]
+    records: RecordsView          # a sequence of Records, kept as Arrow columns (data/table.py)
     errors: list[Problem]
     warnings: list[Problem]
     fields: dict = field(default_factory=dict)   # format field -> the column it was read from
@@ -145,13 +146,21 @@ def load_file(path, fmt: str | None = None, mapping=None, separator: str | None 
         errors.append(Problem(name, 0, f"unsupported file type '{ext or path.name}': use one of {', '.join(EXTENSIONS)}"))
     else:
         try:
-            data = path.read_bytes()
+            size = path.stat().st_size
+            if ext == ".jsonl" and size > JSONL_IN_MEMORY:
+                _load_jsonl(result, name, path, size, fmt, mapping)
+            else:
+                data = path.read_bytes()
+                rows = _read_rows(name, ext, data, separator, errors, warnings)
+                del data
+                if rows is not None:
+                    _convert_rows(result, name, ext, rows, fmt, mapping)
         except OSError as e:
             errors.append(Problem(name, 0, f"cannot read the file: {e.strerror or e}"))
-        else:
-            rows = _read_rows(name, ext, data, separator, errors, warnings)
-            if rows is not None:
-                _convert_rows(result, name, ext, rows, fmt, mapping)
+    if isinstance(result.records, list):   # nothing usable was read
+        from tunestudio.data.table import RecordsView, TableBuilder
+
+        result.records = RecordsView(name, TableBuilder().table())
     errors.sort(key=lambda p: p.line)     # stable: problems of one line keep their order
     warnings.sort(key=lambda p: p.line)
     if strict and any(p.line == 0 for p in errors):
@@ -192,6 +201,73 @@ def _read_rows(name, ext, data: bytes, separator, errors, warnings) -> list[_Row
                 errors.append(Problem(name, bad, bad_lines[bad]))
         rows = kept
     return rows
+
+
+# JSON Lines files above this size are read twice, a chunk of lines at a time (detect the format,
+# then convert), instead of holding every parsed row at once (~1 KB of Python objects a row).
+JSONL_IN_MEMORY = 32 << 20
+JSONL_CHUNK = 8192   # lines parsed at once
+
+
+def _jsonl_chunks(name, path: Path, errors: list | None, bar=None):
+    """Lists of rows of a JSON Lines file, read a chunk of lines at a time; the problems of bad
+    lines go to `errors` (when given), worded as `_jsonl_rows` words them."""
+    rows, done = [], 0
+    with open(path, "rb") as f:
+        for n, raw in enumerate(f, start=1):
+            done += len(raw)
+            if n == 1 and raw.startswith(b"\xef\xbb\xbf"):
+                raw = raw[3:]
+            if raw.endswith(b"\n"):   # as text.split("\n") gives it: error columns count from the line
+                raw = raw[:-1]
+            try:
+                line = raw.decode("utf-8")
+            except UnicodeDecodeError as e:
+                if errors is not None:
+                    errors.append(Problem(name, n, f"not valid UTF-8: byte 0x{raw[e.start]:02x} at column "
+                                                   f"{e.start + 1} (save the file as UTF-8)"))
+                continue
+            if not line.strip():
+                continue
+            try:
+                value = json.loads(line)
+            except json.JSONDecodeError as e:
+                if errors is not None:
+                    errors.append(Problem(name, n, f"invalid JSON: {e.msg} (column {e.colno})"))
+                continue
+            rows.append(_Row(n, n, value))
+            if len(rows) >= JSONL_CHUNK:
+                if bar is not None:
+                    bar.update(done)
+                    done = 0
+                yield rows
+                rows = []
+    if bar is not None:
+        bar.update(done)
+    if rows:
+        yield rows
+
+
+def _load_jsonl(result: LoadResult, name, path: Path, size: int, fmt, mapping) -> None:
+    """A large JSON Lines file in two streaming passes: scan (format, columns, bad lines), then
+    convert into an Arrow table. Memory: the table, plus one chunk of parsed rows."""
+    from tunestudio.data.table import RecordsView, TableBuilder
+
+    scan = _Scan(mapping)
+    with progress(size, f"reading {name}", unit="B") as bar:
+        for chunk in _jsonl_chunks(name, path, result.errors, bar):
+            scan.add(chunk)
+    if not scan.rows and not result.errors:
+        result.errors.append(Problem(name, 0, "empty file: no rows"))
+    plan = _plan(result, name, ".jsonl", scan, fmt, mapping)
+    if plan is None:
+        return
+    builder = TableBuilder()
+    with progress(size, f"converting {name}", unit="B") as bar:
+        for chunk in _jsonl_chunks(name, path, None, bar):
+            _convert_chunk(result, name, plan, chunk, builder)
+    _media_warning(result, name, plan)
+    result.records = RecordsView(name, builder.table())
 
 
 def _decode(data: bytes) -> tuple[str, dict[int, str]]:
@@ -436,44 +512,75 @@ _REQUIRED = {"text": ("text",), "alpaca": ("instruction", "output"),
              "messages": ("messages",), "sharegpt": ("conversations",)}
 
 
-def _detect(rows: list[_Row], keys: set, mapping: dict) -> str | None:
-    """The format most rows fit (ties go to the order below); `keys`: the union of the row keys."""
+class _Scan:
+    """What format detection needs to know about all the rows, gathered chunk by chunk (so a
+    large file never has to be held as Python objects at once)."""
+
+    def __init__(self, mapping: dict):
+        self.mapping = mapping
+        self.keys: set = set()
+        self.counts = {fmt: 0 for fmt in _REQUIRED}
+        self.first_turns: dict = {}   # column -> whether its first list of turns uses ShareGPT's "from"
+        self.any_dict = False
+        self.rows = 0
+        self._fits: dict[frozenset, list] = {}
+
+    def add(self, rows: list[_Row]) -> None:
+        self.rows += len(rows)
+        for r in rows:
+            if not isinstance(r.value, dict):
+                continue
+            self.any_dict = True
+            row_keys = frozenset(r.value)
+            fits = self._fits.get(row_keys)
+            if fits is None:   # rows of one shape fit the same formats: work it out once per shape
+                self.keys.update(row_keys)
+                fits = self._fits[row_keys] = [
+                    fmt for fmt, required in _REQUIRED.items()
+                    if all(k in _fields_for(fmt, row_keys, self.mapping) for k in required)]
+            for fmt in fits:
+                self.counts[fmt] += 1
+            for k, v in r.value.items():
+                if k not in self.first_turns and isinstance(v, list) and v and isinstance(v[0], dict):
+                    self.first_turns[k] = "from" in v[0]
+
+
+def _detect(scan: _Scan) -> str | None:
+    """The format most rows fit (ties go to the order below)."""
     best, best_count = None, 0
     for fmt in ("messages", "sharegpt", "alpaca", "text"):
-        count = 0
-        for r in rows:
-            if isinstance(r.value, dict):
-                f = _fields_for(fmt, set(r.value), mapping)
-                count += all(k in f for k in _REQUIRED[fmt])
-        if count > best_count:
-            best, best_count = fmt, count
+        if scan.counts[fmt] > best_count:
+            best, best_count = fmt, scan.counts[fmt]
     if best in ("messages", "sharegpt"):
         # Report ShareGPT when the turns use its from/value keys, whatever the column is called.
-        col = _fields_for(best, keys, mapping)
+        col = _fields_for(best, scan.keys, scan.mapping)
         col = next(iter(col.values()), None)
-        for r in rows:
-            turns = r.value.get(col) if isinstance(r.value, dict) else None
-            if isinstance(turns, list) and turns and isinstance(turns[0], dict):
-                best = "sharegpt" if "from" in turns[0] else "messages"
-                break
+        if col in scan.first_turns:
+            best = "sharegpt" if scan.first_turns[col] else "messages"
     return best
 
 
-def _convert_rows(result: LoadResult, name, ext, rows: list[_Row], fmt, mapping):
+@dataclass
+class _Plan:
+    fmt: str
+    fields: dict
+    used: set
+    media: dict = field(default_factory=dict)   # media kind -> lines of the rows that reference it
+
+
+def _plan(result: LoadResult, name, ext, scan: _Scan, fmt, mapping) -> _Plan | None:
+    """The format and the columns to read, or None (an error added) when the file cannot be used."""
     errors = result.errors
     if ext == ".txt":
         if fmt not in (None, "text"):
             errors.append(Problem(name, 0, f"a .txt file holds plain text: --format {fmt} does not apply"))
-            return
+            return None
         fmt = "text"
-    if not rows:
-        return
-    keys = set()
-    for r in rows:
-        if isinstance(r.value, dict):
-            keys.update(r.value)
+    if not scan.rows:
+        return None
+    keys = scan.keys
     if fmt is None:
-        fmt = _detect(rows, keys, mapping)
+        fmt = _detect(scan)
         if fmt is None:
             found = ", ".join(sorted(map(str, keys))) or "none"
             line = 1 if ext in (".csv", ".tsv") else 0   # the header
@@ -485,20 +592,25 @@ def _convert_rows(result: LoadResult, name, ext, rows: list[_Row], fmt, mapping)
                            "instruction/output (or prompt/completion, question/answer), messages, "
                            "conversations or text; or give --format and --map")
             errors.append(Problem(name, line, message))
-            return
+            return None
     fields = _fields_for(fmt, keys, mapping)
     missing = [k for k in _REQUIRED[fmt] if k not in fields]
-    if missing and (ext in (".csv", ".tsv", ".parquet") or not any(isinstance(r.value, dict) for r in rows)):
+    if missing and (ext in (".csv", ".tsv", ".parquet") or not scan.any_dict):
         # Tabular files share one header: say it once instead of once per row.
         wanted = ", ".join(mapping.get(k, k) for k in missing)
         errors.append(Problem(name, 1 if ext != ".parquet" else 0,
                               f"missing column(s) {wanted} for format {fmt} (columns: {', '.join(sorted(keys))})"))
-        return
+        return None
     for k in missing:   # JSON rows: name the column in each row's error below
         fields[k] = mapping.get(k, k)
     result.format, result.fields = fmt, fields
     used = set(fields.values()) | (set(_CHAT_COLUMNS) if fmt in ("messages", "sharegpt") else set())
-    media_rows: dict[str, list[int]] = {}   # media kind -> lines of the rows that reference it
+    return _Plan(fmt, fields, used)
+
+
+def _convert_chunk(result: LoadResult, name, plan: _Plan, rows: list[_Row], builder) -> None:
+    """Each row -> a Record (added to `builder`) or a Problem (added to `result.errors`)."""
+    errors, fmt, fields = result.errors, plan.fmt, plan.fields
     for r in rows:
         if not isinstance(r.value, dict):
             errors.append(Problem(name, r.line, f"wrong type: a row must be a JSON object, found {_type_name(r.value)}"))
@@ -513,18 +625,36 @@ def _convert_rows(result: LoadResult, name, ext, rows: list[_Row], fmt, mapping)
                 if warning:
                     result.warnings.append(Problem(name, r.line, warning))
                 for kind in set(media):
-                    media_rows.setdefault(kind, []).append(r.line)
+                    plan.media.setdefault(kind, []).append(r.line)
         except _RowError as e:
             errors.append(Problem(name, r.line, str(e)))
             continue
         rec.source, rec.line = name, r.line
-        rec.meta = {k: v for k, v in r.value.items() if k not in used and k not in MEDIA_COLUMNS}
+        rec.meta = {k: v for k, v in r.value.items() if k not in plan.used and k not in MEDIA_COLUMNS}
         for kind in set(media_in_row(r.value)):
-            media_rows.setdefault(kind, []).append(r.line)
-        result.records.append(rec)
-    if media_rows:  # said once for the file, not once per row
-        first = min(line for lines in media_rows.values() for line in lines)
-        result.warnings.append(Problem(name, first, media_warning(media_rows, name)))
+            plan.media.setdefault(kind, []).append(r.line)
+        builder.add(rec)
+
+
+def _media_warning(result: LoadResult, name, plan: _Plan) -> None:
+    """Media named by the file's rows, said once for the file, not once per row."""
+    if plan.media:
+        first = min(line for lines in plan.media.values() for line in lines)
+        result.warnings.append(Problem(name, first, media_warning(plan.media, name)))
+
+
+def _convert_rows(result: LoadResult, name, ext, rows: list[_Row], fmt, mapping):
+    from tunestudio.data.table import RecordsView, TableBuilder
+
+    scan = _Scan(mapping)
+    scan.add(rows)
+    plan = _plan(result, name, ext, scan, fmt, mapping)
+    if plan is None:
+        return
+    builder = TableBuilder()
+    _convert_chunk(result, name, plan, rows, builder)
+    _media_warning(result, name, plan)
+    result.records = RecordsView(name, builder.table())
 
 
 class _RowError(Exception):

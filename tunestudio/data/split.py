@@ -23,7 +23,7 @@ import hashlib
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from tunestudio.data.load import EXTENSIONS, LoadResult, Problem, load_file, normalize_format, parse_mapping
+from tunestudio.data.load import EXTENSIONS, LoadResult, Problem, normalize_format, parse_mapping
 from tunestudio.data.records import Record
 from tunestudio.errors import UserError
 
@@ -43,11 +43,13 @@ class Splits:
 
 
 def sha256_file(path: Path) -> str:
-    h = hashlib.sha256()
-    with open(path, "rb") as f:
-        for chunk in iter(lambda: f.read(1 << 20), b""):
-            h.update(chunk)
-    return h.hexdigest()
+    from tunestudio.data.loadcache import sha256_file as memoized
+
+    return memoized(path)   # hashed once per process, though loading and the split both ask
+
+
+def _loaded_cache(ws) -> Path:
+    return ws.root / "training" / ".cache" / "loaded"
 
 
 def _available(ws) -> str:
@@ -124,13 +126,14 @@ def _rel(ws, path: Path) -> str:
         return str(path)
 
 
-def _row_ids(key: str, records: list[Record]) -> list[str]:
+def _row_ids(key: str, records) -> list[str]:
     """Stable ids 'KEY:LINE' (with '#k' when several records start on one line)."""
+    lines = records.lines.tolist() if hasattr(records, "lines") else [r.line for r in records]
     ids, seen = [], {}
-    for r in records:
-        k = seen.get(r.line, 0)
-        seen[r.line] = k + 1
-        ids.append(f"{key}:{r.line}" + (f"#{k}" if k else ""))
+    for line in lines:
+        k = seen.get(line, 0)
+        seen[line] = k + 1
+        ids.append(f"{key}:{line}" + (f"#{k}" if k else ""))
     return ids
 
 
@@ -151,9 +154,26 @@ def _norm(text: str) -> str:
 
 def content_key(record: Record) -> str:
     """Rows with the same key hold the same prompt and answer, up to case and whitespace."""
-    if record.messages is not None:
-        return "\x1e".join(f"{m['role']}\x1f{_norm(m['content'])}" for m in record.messages)
-    return "text\x1f" + _norm(record.text or "")
+    return _key(record.messages, record.text)
+
+
+def _key(messages, text) -> str:
+    if messages is not None:
+        return "\x1e".join(f"{m['role']}\x1f{_norm(m['content'])}" for m in messages)
+    return "text\x1f" + _norm(text or "")
+
+
+def content_digest(messages, text) -> bytes:
+    """16 bytes standing for the content key of a row (its messages, or its text)."""
+    return hashlib.blake2b(_key(messages, text).encode(), digest_size=16).digest()
+
+
+def content_digests(records) -> list[bytes]:
+    """A 16-byte digest of each row's `content_key` (a million keys as full strings would cost
+    as much memory as the rows themselves). A RecordsView has them in its `key` column."""
+    if hasattr(records, "keys"):
+        return records.keys()
+    return [content_digest(r.messages, r.text) for r in records]
 
 
 def _carve(name: str, ids: list[str], keys: list[str], val: float, test: float,
@@ -197,31 +217,50 @@ def _carve(name: str, ids: list[str], keys: list[str], val: float, test: float,
     return {split: [i for i in ids if member[i] == split] for split in SPLIT_NAMES}
 
 
-def leakage_warnings(parts: dict[str, list[Record]], limit: int = LEAKS_LISTED) -> list[Problem]:
+def leakage_warnings(parts: dict, limit: int = LEAKS_LISTED) -> list[Problem]:
     """One warning per held-out part ("val", "test") that shares rows with "train": the rows
     whose normalised prompt and answer are also a training row (first `limit`, and the count)."""
-    train: dict[str, Record] = {}
-    for r in parts.get("train") or []:
-        train.setdefault(content_key(r), r)
+    train: dict[bytes, tuple[str, str]] = {}   # content digest -> (file, "file:line") of its first row
+    rows = parts.get("train") or []
+    for r, d in zip(_iter(rows), content_digests(rows)):
+        train.setdefault(d, (r.source, r.where()))
     out = []
     if not train:
         return out
     for split in ("val", "test"):
-        leaked = [(r, train[content_key(r)]) for r in parts.get(split) or [] if content_key(r) in train]
+        held = parts.get(split) or []
+        leaked = [(r, train[d]) for r, d in zip(_iter(held), content_digests(held)) if d in train]
         if not leaked:
             continue
         files = sorted({r.source for r, _ in leaked})
-        train_files = sorted({t.source for _, t in leaked})
-        shown = ", ".join(f"{r.where()} = {t.where()}" for r, t in leaked[:limit])
+        train_files = sorted({t[0] for _, t in leaked})
+        shown = ", ".join(f"{r.where()} = {t[1]}" for r, t in leaked[:limit])
         more = f", ... and {len(leaked) - limit} more" if len(leaked) > limit else ""
         what = "validation" if split == "val" else "test"
         out.append(Problem(
             ", ".join(files), 0,
-            f"train/{split} leakage: {len(leaked)} of {len(parts[split])} {split} row(s) also appear in the "
+            f"train/{split} leakage: {len(leaked)} of {len(held)} {split} row(s) also appear in the "
             f"training data ({', '.join(train_files)}; same prompt and answer, ignoring case and spaces), "
             f"so {what} scores will look better than they are: {shown}{more}; "
             f"remove them from the {split} file or from the training file"))
     return out
+
+
+class _Where:
+    __slots__ = ("source", "line")
+
+    def __init__(self, source, line):
+        self.source, self.line = source, line
+
+    def where(self) -> str:
+        return f"{self.source}:{self.line}"
+
+
+def _iter(records):
+    """(source, line) of each row, without building Records for a RecordsView."""
+    if hasattr(records, "lines"):
+        return (_Where(records.source, line) for line in records.lines.tolist())
+    return iter(records)
 
 
 def load_dataset(ws, dataset: str, fmt: str | None = None, mapping=None,
@@ -231,7 +270,10 @@ def load_dataset(ws, dataset: str, fmt: str | None = None, mapping=None,
     fmt = normalize_format(fmt)
     mapping = parse_mapping(mapping)
     files = resolve_dataset(ws, dataset)
-    return files, {key: load_file(path, fmt=fmt, mapping=mapping, separator=separator) for key, path in files.items()}
+    from tunestudio.data.loadcache import load_cached
+
+    return files, {key: load_cached(path, _loaded_cache(ws), fmt=fmt, mapping=mapping, separator=separator)
+                   for key, path in files.items()}
 
 
 def _raise_on_errors(results: dict[str, LoadResult]) -> None:
@@ -257,7 +299,7 @@ def load_splits(ws, dataset: str, val_split: float = 0.1, test_split: float = 0.
     base_ids = _row_ids(base_key, base)
     if not base:
         raise UserError(f"{files[base_key].name} has no usable rows")
-    rows = _carve(files[base_key].name, base_ids, [content_key(r) for r in base],
+    rows = _carve(files[base_key].name, base_ids, content_digests(base),
                   0 if "val" in files else val_split, 0 if "test" in files else test_split, seed)
     for key in ("val", "test"):
         if key in files:
@@ -285,15 +327,33 @@ def dataset_hash(info: dict) -> str:
     return hashlib.sha256("\n".join(parts).encode()).hexdigest()
 
 
-def _build(results: dict[str, LoadResult], info: dict) -> Splits:
-    by_id = {}
-    for key, result in results.items():
-        by_id.update(zip(_row_ids(key, result.records), result.records))
-    missing = [rid for ids in info["rows"].values() for rid in ids if rid not in by_id]
+def _part(results: dict[str, LoadResult], ids: list[str], positions: dict[str, dict]):
+    """The records of `ids` ('KEY:LINE[#k]'): a view of one file's table (every part of a split is
+    from one file), or a list when they span several files."""
+    by_key: dict[str, list[str]] = {}
+    for rid in ids:
+        by_key.setdefault(rid.split(":", 1)[0], []).append(rid)
+    for key in by_key:
+        if key not in positions:
+            positions[key] = {rid: i for i, rid in enumerate(_row_ids(key, results[key].records))} \
+                if key in results else {}
+    missing = [rid for rid in ids if rid not in positions[rid.split(":", 1)[0]]]
     if missing:
         raise UserError(f"the recorded split names rows that are no longer in the data: {', '.join(missing[:5])}")
-    parts = {k: [by_id[rid] for rid in info["rows"].get(k, [])] for k in SPLIT_NAMES}
-    warnings = [p for r in results.values() for p in r.warnings] + leakage_warnings(parts)
+    if len(by_key) == 1:
+        key = next(iter(by_key))
+        return results[key].records.take([positions[key][rid] for rid in ids])
+    return [results[(k := rid.split(":", 1)[0])].records[positions[k][rid]] for rid in ids]
+
+
+def _build(results: dict[str, LoadResult], info: dict) -> Splits:
+    positions: dict[str, dict] = {}
+    parts = {k: _part(results, info["rows"].get(k, []), positions) for k in SPLIT_NAMES}
+    del positions
+    warnings = [p for r in results.values() for p in r.warnings]
+    if len(results) > 1:
+        # rows carved from one file cannot leak: equal rows are one group, placed in one split
+        warnings += leakage_warnings(parts)
     fractions = {"val": info.get("val_split") or 0, "test": info.get("test_split") or 0}
     first = results.get("all") or results["train"]
     for k, f in fractions.items():
@@ -317,7 +377,9 @@ def splits_from_info(ws, info: dict) -> Splits:
             raise UserError(f"{f['path']} changed since the split was made (its sha256 differs): "
                             "the same rows cannot be guaranteed; use a new split (a new run) or restore the file")
         files[key] = path
-    results = {key: load_file(path, fmt=info.get("format"), mapping=info.get("mapping"),
-                              separator=info.get("separator")) for key, path in files.items()}
+    from tunestudio.data.loadcache import load_cached
+
+    results = {key: load_cached(path, _loaded_cache(ws), fmt=info.get("format"), mapping=info.get("mapping"),
+                                separator=info.get("separator")) for key, path in files.items()}
     _raise_on_errors(results)
     return _build(results, info)

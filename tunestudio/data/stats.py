@@ -7,11 +7,13 @@ will see the row), otherwise in characters; the cutoff (`max_length`) is in the 
 
 from __future__ import annotations
 
+import hashlib
 import json
 import statistics
 from collections import Counter
 
 from tunestudio.data import turns
+from tunestudio.data.progress import progress
 from tunestudio.data.records import Record
 from tunestudio.data.template import ensure_chat_template
 from tunestudio.errors import UserError
@@ -60,41 +62,59 @@ def row_key(record: Record) -> str:
     return record.text or ""
 
 
-def count_tokens(records: list[Record], tokenizer, batch: int = 512, refused: dict | None = None) -> list[int]:
+def count_tokens(records, tokenizer, batch: int = 512, refused: dict | None = None) -> list[int]:
     """Tokens per row as training sees it: chat rows through the chat template, text as is.
+    Rendered a batch at a time, so a million rows never exist as text all at once.
 
     A row the chat template refuses is counted by its raw text, and its message goes into
     `refused` (row index -> the template's message) when the caller passes a dict."""
     has_template = bool(getattr(tokenizer, "chat_template", None))
     style = turns.reasoning_style(tokenizer) if has_template else "inline"
-    texts, special = [], []
-    for i, r in enumerate(records):
-        if r.messages is not None and has_template:
-            try:
-                texts.append(turns.render(tokenizer, turns.template_messages(r.messages, style)))
-                special.append(False)   # the template writes its own special tokens
-                continue
-            except turns.TemplateRefused as e:
-                if refused is not None:
-                    refused[i] = str(e)
-        texts.append(record_text(r))
-        special.append(True)
-    counts = [0] * len(texts)
-    for flag in (False, True):
-        idx = [i for i, s in enumerate(special) if s == flag]
-        for start in range(0, len(idx), batch):
-            chunk = idx[start:start + batch]
-            enc = tokenizer([texts[i] for i in chunk], add_special_tokens=flag)["input_ids"]
-            for i, ids in zip(chunk, enc):
-                counts[i] = len(ids)
+    counts: list[int] = []
+    texts: list[str] = []
+    special: list[bool] = []
+
+    def flush():
+        out = [0] * len(texts)
+        for flag in (False, True):
+            idx = [i for i, s in enumerate(special) if s == flag]
+            if idx:
+                enc = tokenizer([texts[i] for i in idx], add_special_tokens=flag)["input_ids"]
+                for i, ids in zip(idx, enc):
+                    out[i] = len(ids)
+        counts.extend(out)
+        texts.clear()
+        special.clear()
+
+    with progress(len(records), "counting tokens") as bar:
+        for n, r in enumerate(records):
+            rendered = None
+            if r.messages is not None and has_template:
+                try:
+                    rendered = turns.render(tokenizer, turns.template_messages(r.messages, style))
+                except turns.TemplateRefused as e:
+                    if refused is not None:
+                        refused[n] = str(e)
+            texts.append(rendered if rendered is not None else record_text(r))
+            special.append(rendered is None)   # a template writes its own special tokens
+            if len(texts) >= batch:
+                bar.update(len(texts))
+                flush()
+        bar.update(len(texts))
+        flush()
     return counts
 
 
-def row_lengths(records: list[Record], tokenizer=None, refused: dict | None = None) -> list[int]:
+def row_lengths(records, tokenizer=None, refused: dict | None = None) -> list[int]:
     """Length of each row: tokens with a tokenizer (`count_tokens`), else characters."""
     if tokenizer is None:
         return [len(record_text(r)) for r in records]
     return count_tokens(records, tokenizer, refused=refused)
+
+
+def row_digest(record: Record) -> bytes:
+    """16 bytes standing for `row_key` (equal rows, equal digests): a million keys in little memory."""
+    return hashlib.blake2b(row_key(record).encode(), digest_size=16).digest()
 
 
 def histogram(lengths: list[int], cutoff: int | None, bins: int = 10) -> list[dict]:
@@ -124,42 +144,59 @@ def _summary(values: list[int]) -> dict:
             "total": sum(values)}
 
 
-def compute_stats(records: list[Record], tokenizer=None, max_length: int | None = None,
+def compute_stats(records, tokenizer=None, max_length: int | None = None,
                   fmt: str | None = None, bins: int = 10) -> dict:
-    """Everything `data stats` shows, as a dict (see the module docstring for units)."""
+    """Everything `data stats` shows, as a dict (see the module docstring for units).
+    `records`: a sequence of Records (a list, or RecordsViews chained); read in one pass for
+    everything but token counts, keeping numbers and 16-byte digests, not rows."""
     unit = "tokens" if tokenizer is not None else "characters"
-    lengths = row_lengths(records, tokenizer)
-    chats = [r for r in records if r.messages is not None]
-    roles = Counter(m["role"] for r in chats for m in r.messages)
-    turns = [len(r.messages) for r in chats]
-    keys = Counter(row_key(r) for r in records)
+    lengths = row_lengths(records, tokenizer) if tokenizer is not None else None
+    roles: Counter = Counter()
+    turns, chars = [], []
+    keys: Counter = Counter()
+    answers: Counter | None = Counter()   # None once there are too many distinct answers for labels
+    n = n_chats = 0
+    for r in records:
+        n += 1
+        chars.append(len(record_text(r)))
+        keys[row_digest(r)] += 1
+        if r.messages is not None:
+            n_chats += 1
+            roles.update(m["role"] for m in r.messages)
+            turns.append(len(r.messages))
+            if answers is not None:
+                answers[r.reference().strip()] += 1
+                if len(answers) > LABEL_MAX_DISTINCT:
+                    answers = None
+    if lengths is None:
+        lengths = chars
     warnings = []
 
-    over = sum(n > max_length for n in lengths) if max_length else 0
+    over = sum(x > max_length for x in lengths) if max_length else 0
     if over:
-        warnings.append(f"{over} of {len(records)} rows are longer than the cutoff of {max_length} {unit}: "
+        warnings.append(f"{over} of {n} rows are longer than the cutoff of {max_length} {unit}: "
                         "they will be truncated")
 
     labels, dominant = None, None
-    answers = Counter(r.reference().strip() for r in chats)
-    if chats and len(answers) <= LABEL_MAX_DISTINCT and len(chats) >= 2 * len(answers):
+    if n_chats and answers is not None and n_chats >= 2 * len(answers):
         labels = dict(answers.most_common())
         label, count = answers.most_common(1)[0]
-        dominant = {"label": label, "count": count, "share": round(count / len(chats), 3)}
-        if count / len(chats) > DOMINANT_SHARE:
-            warnings.append(f"class imbalance: the answer {label!r} is {count / len(chats):.0%} of rows; "
+        dominant = {"label": label, "count": count, "share": round(count / n_chats, 3)}
+        if count / n_chats > DOMINANT_SHARE:
+            warnings.append(f"class imbalance: the answer {label!r} is {count / n_chats:.0%} of rows; "
                             "a model can score well by always giving it")
 
     duplicates = sum(c - 1 for c in keys.values())
+    del keys
     if duplicates:
         warnings.append(f"{duplicates} rows are exact duplicates of an earlier row (`tunestudio data clean` drops them)")
     return {
         "format": fmt,
-        "rows": len(records),
+        "rows": n,
         "unit": unit,
-        "turns": _summary(turns) if chats else None,
+        "turns": _summary(turns) if n_chats else None,
         "roles": dict(roles),
-        "chars": _summary([len(record_text(r)) for r in records]),
+        "chars": _summary(chars),
         "length": _summary(lengths),
         "cutoff": max_length,
         "over_cutoff": over,
@@ -190,10 +227,13 @@ def stats_dataset(ws, dataset: str, fmt: str | None = None, mapping=None, model:
     return stats
 
 
-def _usable_records(dataset: str, results: dict) -> list[Record]:
-    """The records of every file of `dataset`, in file order; raises when there are none."""
-    records = [rec for r in results.values() for rec in r.records]
-    if not records:
+def _usable_records(dataset: str, results: dict):
+    """The records of every file of `dataset`, in file order (one sequence over their views);
+    raises when there are none."""
+    from tunestudio.data.table import Chain
+
+    records = Chain([r.records for r in results.values()])
+    if not len(records):
         problems = [str(p) for r in results.values() for p in r.errors[:3]]
         raise UserError(f"no usable rows in '{dataset}'" + (": " + "; ".join(problems) if problems else ""))
     return records
@@ -244,8 +284,9 @@ def preview_dataset(ws, dataset: str, model: str, row: int = 1, max_length: int 
 
     record = records[row - 1]
     pairs = preview(record, tokenizer, max_length, train_on_prompt=train_on_prompt, reasoning=reasoning)
+    # cached like training data: a second preview of a large dataset reads the counts back at once
     enc = encode(records, tokenizer, max_length, train_on_prompt=train_on_prompt, reasoning=reasoning,
-                 skip_bad_rows=True)
+                 skip_bad_rows=True, cache_dir=ws.root / "training" / ".cache" / "encoded")
     what = "trained" if train_on_prompt or not any(r.is_chat for r in records) else "answer"
     truncation = None
     if enc.truncated:

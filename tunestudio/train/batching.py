@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import math
 
+import numpy as np
 import torch
 from torch.utils.data import Dataset, Sampler
 
@@ -17,11 +18,14 @@ IGNORE = -100
 
 
 class Examples(Dataset):
-    """Encoded rows ({"input_ids", "labels"}) as a torch Dataset."""
+    """Encoded rows ({"input_ids", "labels"}) as a torch Dataset: a list of dicts, or the
+    memory-mapped examples of `encode` (data/encoded.py), whose lengths column is read as is."""
 
-    def __init__(self, examples: list[dict]):
+    def __init__(self, examples):
         self.examples = examples
-        self.lengths = [len(e["input_ids"]) for e in examples]
+        lengths = getattr(examples, "lengths", None)
+        self.lengths = np.asarray(lengths if lengths is not None else [len(e["input_ids"]) for e in examples],
+                                  dtype=np.int64)
 
     def __len__(self):
         return len(self.examples)
@@ -59,8 +63,8 @@ class LengthGroupedSampler(Sampler):
     sort each by length (longest first), then shuffle the groups so long and short steps mix.
     """
 
-    def __init__(self, lengths: list[int], group: int, seed: int, by_length: bool = True):
-        self.lengths = lengths
+    def __init__(self, lengths, group: int, seed: int, by_length: bool = True):
+        self.lengths = np.asarray(lengths, dtype=np.int64)   # (N,): a million rows cost 8 MB
         self.group = max(1, group)
         self.seed = seed
         self.by_length = by_length
@@ -79,8 +83,11 @@ class LengthGroupedSampler(Sampler):
             return iter(order)
         mega = self.group * 50
         groups = []
+        order = np.asarray(order, dtype=np.int64)
         for start in range(0, len(order), mega):
-            chunk = sorted(order[start:start + mega], key=lambda i: -self.lengths[i])
+            chunk = order[start:start + mega]
+            # longest first; a stable sort keeps equal lengths in shuffled order (as sorted() did)
+            chunk = chunk[np.argsort(-self.lengths[chunk], kind="stable")].tolist()
             groups += [chunk[k:k + self.group] for k in range(0, len(chunk), self.group)]
         # keep a ragged last group last, so every full step has a full batch
         full = [grp for grp in groups if len(grp) == self.group]

@@ -57,6 +57,10 @@ class RunConfig:
                          "where the chat template renders it, drop leaves it out", "data", choices=REASONING_MODES)
     skip_bad_rows: bool = opt(False, "leave out (and list) rows the model's chat template refuses, instead of "
                               "stopping before the run starts", "data")
+    num_proc: int = opt(0, "processes that encode the data (0: one per CPU core, up to 8, from 20,000 "
+                        "rows; encoded rows are cached, so a second run on the same data starts at once)", "data")
+    eval_rows: int = opt(1000, "evaluate on at most this many validation rows, spread evenly over the "
+                         "validation split (0: all of them); a large split would make every evaluation long", "data")
 
     # ---- method -------------------------------------------------------------------------------
     method: str = opt("lora", "how to fine-tune: full, freeze, lora, dora, ia3, prefix, prompt, qlora",
@@ -175,6 +179,10 @@ class RunConfig:
                 "nothing to train on: keep their sum below 1")
         if self.warmup_steps and self.warmup_ratio:
             bad("warmup_ratio", "give --warmup-steps or --warmup-ratio, not both")
+        if self.eval_rows < 0:
+            bad("eval_rows", f"must be 0 (all) or more, got {self.eval_rows}")
+        if self.num_proc < 0:
+            bad("num_proc", f"must be 0 (automatic) or more, got {self.num_proc}")
         if not (self.dropout == -1 or 0 <= self.dropout < 1):
             bad("dropout", f"must be -1 (keep the model's) or at least 0 and below 1, got {self.dropout}")
         if self.weight_decay < 0 or self.max_grad_norm < 0 or self.momentum < 0:

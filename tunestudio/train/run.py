@@ -304,10 +304,11 @@ def _load_data(cfg: RunConfig, ws, tokenizer, split_info: dict | None = None) ->
     else:
         splits = load_splits(ws, cfg.dataset, val_split=cfg.val_split, test_split=cfg.test_split, seed=cfg.seed,
                              fmt=cfg.format or None, mapping=cfg.mapping or None, separator=cfg.separator or None)
+    # Arrow files under the fingerprint of rows + tokenizer + options, memory-mapped (data/encoded.py)
     cache = ws.root / "training" / ".cache" / "encoded"
     # rows the chat template refuses, in every split (the test split is not encoded here, but eval
     # would meet them): all listed before a run exists, or left out and each reported
-    opts = dict(cache_dir=cache, reasoning=cfg.reasoning, skip_bad_rows=True)
+    opts = dict(cache_dir=cache, num_proc=cfg.num_proc or None, reasoning=cfg.reasoning, skip_bad_rows=True)
     train = encode(splits.train, tokenizer, cfg.max_length, cfg.train_on_prompt, **opts)
     val = encode(splits.val, tokenizer, cfg.max_length, cfg.train_on_prompt, **opts) if splits.val else None
     refused = train.refused_rows + (val.refused_rows if val else []) + \
@@ -339,7 +340,10 @@ def _load_data(cfg: RunConfig, ws, tokenizer, split_info: dict | None = None) ->
                 f"--max-length {cfg.max_length}" + (f" and {enc.dropped} have nothing left (dropped)" if enc.dropped else "")
                 + f"; first: {', '.join(enc.truncated_rows[:3])}")})
     stats = {"train": train.stats, "val": val.stats if val else None}
-    return Data(splits.info, train.examples, val.examples if val else [], stats, warnings)
+    # every evaluation reads the whole of Data.val: cap it, so a million-row split does not make
+    # each one take an hour
+    val_examples = val.examples.spread(cfg.eval_rows) if val else []
+    return Data(splits.info, train.examples, val_examples, stats, warnings)
 
 
 def _memory_precheck(cfg: RunConfig, base: Base) -> dict | None:

@@ -130,7 +130,8 @@ def build(ctx: Context) -> None:
         return t(lang, "datasets.stored", name=target.name), gr.update(choices=now, value=target.name), \
             files_table(ws, lang)
 
-    def on_check(lang, name, model_name):
+    # progress: the data layer's bars (tunestudio/data/progress.py, tqdm) shown with rate and ETA
+    def on_check(lang, name, model_name, progress=gr.Progress(track_tqdm=True)):
         lang = lang or DEFAULT
         fn = optional("tunestudio.data.check", "check_dataset", ctx)
         if fn is None:
@@ -147,7 +148,7 @@ def build(ctx: Context) -> None:
         rows += [{t(lang, "datasets.col.kind"): t(lang, "datasets.warning"), **p} for p in out["warnings"]]
         return head, shown(pd.DataFrame(rows) if rows else None), None
 
-    def on_clean(lang, name):
+    def on_clean(lang, name, progress=gr.Progress(track_tqdm=True)):
         lang = lang or DEFAULT
         fn = optional("tunestudio.data.clean", "clean_dataset", ctx)
         if fn is None:
@@ -165,7 +166,7 @@ def build(ctx: Context) -> None:
         now = ws.list_datasets()
         return "\n\n".join(lines), shown(pd.DataFrame(rows) if rows else None), None, gr.update(choices=now)
 
-    def on_stats(lang, name, model_name, length):
+    def on_stats(lang, name, model_name, length, progress=gr.Progress(track_tqdm=True)):
         lang = lang or DEFAULT
         fn = optional("tunestudio.data.stats", "stats_dataset", ctx)
         if fn is None:
@@ -189,7 +190,7 @@ def build(ctx: Context) -> None:
         return text, shown(None), gr.update(value=pd.DataFrame(bins, columns=["tokens", "rows"]),
                                              sort=[b["tokens"] for b in bins])
 
-    def on_preview(lang, name, model_name, row_no, length):
+    def on_preview(lang, name, model_name, row_no, length, progress=gr.Progress(track_tqdm=True)):
         lang = lang or DEFAULT
         encode = optional("tunestudio.data.encode", "preview", ctx)
         stats = optional("tunestudio.data.stats", "load_tokenizer", ctx)
