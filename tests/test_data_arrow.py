@@ -64,8 +64,8 @@ def old_fingerprint(records, tokenizer, max_length, train_on_prompt):
     import hashlib
 
     h = hashlib.sha256()
-    h.update(json.dumps({"v": E.ENCODER_VERSION, "max_length": max_length,
-                         "train_on_prompt": bool(train_on_prompt)}).encode())
+    h.update(json.dumps({"v": E.ENCODER_VERSION, "max_length": max_length, "train_on_prompt": bool(train_on_prompt),
+                         "reasoning": "keep", "skip_bad_rows": False}).encode())
     h.update(E.tokenizer_fingerprint(tokenizer).encode())
     for r in records:
         h.update(json.dumps([r.messages, r.text, r.where()], ensure_ascii=False).encode() + b"\n")
