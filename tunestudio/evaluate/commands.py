@@ -94,11 +94,20 @@ def register(subparsers, common) -> None:
     _register_rate(subparsers, common)
 
     p = subparsers.add_parser("export", parents=[common], help="write a run's model for use elsewhere",
-                              description="The adapter as is, or (--merge) merged into the base weights; "
-                                          "safetensors, tokenizer, generation config and a model card.")
+                              description="hf: the adapter as is, or (--merge) merged into the base weights; "
+                                          "safetensors, tokenizer, generation config and a model card. gguf: one "
+                                          ".gguf made by llama.cpp's converter from the merged model, with an "
+                                          "Ollama Modelfile. Every export is then reloaded as its users would and "
+                                          "asked up to 20 test prompts: its answers are compared with the run's.")
     p.add_argument("run", metavar="RUN")
     p.add_argument("--output", required=True, help="an empty or new folder")
-    p.add_argument("--merge", action="store_true", help="merge an adapter into the base model's weights")
+    p.add_argument("--format", choices=("hf", "adapter", "gguf"), default="hf",
+                   help="hf (default): transformers folder; adapter: the peft adapter alone; gguf: llama.cpp/Ollama")
+    p.add_argument("--merge", action="store_true", help="hf: merge an adapter into the base model's weights")
+    p.add_argument("--quant", default="f16", help="gguf: f16 (default), q8_0, bf16, f32; q4_k_m/q5_k_m/q6_k/q4_0 "
+                                                   "need llama.cpp's llama-quantize on PATH")
+    p.add_argument("--no-verify", action="store_true", help="skip the round-trip check")
+    p.add_argument("--verify-rows", type=int, default=20, help="test prompts the round-trip check asks (default 20)")
     p.add_argument("--json", action="store_true")
     p.set_defaults(func=cmd_export)
 
@@ -367,9 +376,29 @@ def cmd_export(args, ws):
     from tunestudio.evaluate.export import export_run
 
     _quiet_transformers()
-    out = export_run(ws, args.run, args.output, merge=args.merge)
+    if args.format != "gguf" and args.quant != "f16":
+        raise UserError("--quant is for --format gguf")
+    if args.verify_rows < 1:
+        raise UserError(f"--verify-rows must be at least 1 (got {args.verify_rows})")
+    if args.format == "gguf":
+        from tunestudio.evaluate.gguf import export_gguf
+
+        out = export_gguf(ws, args.run, args.output, quant=args.quant)
+    else:
+        if args.format == "adapter" and args.merge:
+            raise UserError("--format adapter writes the adapter alone: drop --merge (or use --format hf --merge)")
+        out = export_run(ws, args.run, args.output, merge=args.merge)
+        if args.format == "adapter" and out["kind"] != "adapter":
+            raise UserError(f"run '{args.run}' is a full fine-tune: it has no adapter (exported as full weights "
+                            f"to {out['output']})")
+    if not args.json:
+        print(f"exported {out['kind']} model to {out['output']}" + (f" in {out['seconds']} s" if "seconds" in out else ""))
+    if not args.no_verify:
+        from tunestudio.evaluate.roundtrip import check_export, describe
+
+        out["roundtrip"] = check_export(ws, args.run, out, rows=args.verify_rows)
+        if not args.json:
+            print(describe(out["roundtrip"]))
     if args.json:
         print_json(out)
-    else:
-        print(f"exported {out['kind']} model to {out['output']}")
     return 0
