@@ -111,6 +111,17 @@ def register(subparsers, common) -> None:
     p.add_argument("--json", action="store_true")
     p.set_defaults(func=cmd_export)
 
+    p = subparsers.add_parser("serve", parents=[common], help="an OpenAI-compatible endpoint for a run or model",
+                              description="Serves RUN (its merged weights, chat template and stop tokens) or a "
+                                          "model folder with transformers serve: /v1/chat/completions (streaming "
+                                          "too) and /v1/models, the model named by the run's name.")
+    p.add_argument("target", metavar="RUN|MODEL", help="a run id or name, or a model folder (models/NAME or a path)")
+    p.add_argument("--host", default="127.0.0.1", help="address to bind (default 127.0.0.1: this machine only)")
+    p.add_argument("--port", type=int, default=8000)
+    p.add_argument("--api-key", default=None, help="required Bearer key; needed when --host is not loopback")
+    p.add_argument("--device", default="auto", help="auto (default), cpu, cuda:0...")
+    p.set_defaults(func=cmd_serve)
+
 
 # ---- eval ---------------------------------------------------------------------------------------
 
@@ -401,4 +412,12 @@ def cmd_export(args, ws):
             print(describe(out["roundtrip"]))
     if args.json:
         print_json(out)
+    return 0
+
+
+def cmd_serve(args, ws):
+    from tunestudio.serve import serve
+
+    _quiet_transformers()
+    serve(ws, args.target, host=args.host, port=args.port, api_key=args.api_key, device=args.device)
     return 0
