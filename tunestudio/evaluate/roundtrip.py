@@ -76,7 +76,7 @@ def check_export(ws, run: str, out: dict, rows: int = 20, write: bool = True) ->
 
     Returns {format, rows, identical, identical_share, stopped, reference_stopped, exact_match,
     reference_exact_match, exact_match_delta, reference (where the run's answers came from),
-    max_new_tokens, differences (up to 5 {where, run, export}), seconds, warnings}; also written to
+    max_new_tokens, answers (the export's first 3), differences (up to 5 {where, run, export}), seconds, warnings}; also written to
     roundtrip.json and the README.md model card in the export folder when `write`. Warnings are
     printed to stderr. Raises UserError when the run has no usable test split or the export does
     not load."""
@@ -119,7 +119,7 @@ def check_export(ws, run: str, out: dict, rows: int = 20, write: bool = True) ->
               "identical": sum(same), "identical_share": sum(same) / len(same),
               "stopped": sum(got.stopped) / len(got.stopped), "reference_stopped": ref_stopped,
               "exact_match": _exact(answers, refs), "reference_exact_match": _exact(saved, refs),
-              "reference": source, "max_new_tokens": sampling.max_new_tokens,
+              "reference": source, "max_new_tokens": sampling.max_new_tokens, "answers": answers[:3],
               "differences": [{"where": rec.where(), "run": b, "export": a}
                               for rec, a, b, s in zip(records, answers, saved, same) if not s][:5],
               "seconds": round(time.perf_counter() - started, 2), "warnings": []}
