@@ -28,8 +28,10 @@ def qwen2_vocab() -> Path:
 
 
 def make_qwen2(folder: Path, hidden: int = 32, layers: int = 2, seed: int = 0) -> Path:
-    """A random Qwen2ForCausalLM (tied embeddings, ~5M parameters, nearly all the 151k-token
-    embedding) with Qwen2's tokenizer and chat template."""
+    """A random Qwen2ForCausalLM (~10M parameters, nearly all in the 151k-token embedding and output
+    layer) with Qwen2's tokenizer and chat template. The output layer is not tied: a tiny random
+    model with tied embeddings echoes its last input token (here the newline after the assistant
+    header), so every answer would be empty and comparing answers would prove nothing."""
     import torch
     from transformers import AutoTokenizer, Qwen2Config, Qwen2ForCausalLM
 
@@ -37,7 +39,7 @@ def make_qwen2(folder: Path, hidden: int = 32, layers: int = 2, seed: int = 0) -
     tok = AutoTokenizer.from_pretrained(str(vocab.parent), gguf_file=vocab.name)
     cfg = Qwen2Config(vocab_size=len(tok), hidden_size=hidden, intermediate_size=hidden * 2,
                       num_hidden_layers=layers, num_attention_heads=4, num_key_value_heads=2,
-                      max_position_embeddings=512, tie_word_embeddings=True,
+                      max_position_embeddings=512, tie_word_embeddings=False,
                       bos_token_id=tok.bos_token_id, eos_token_id=tok.eos_token_id)
     torch.manual_seed(seed)
     Qwen2ForCausalLM(cfg).save_pretrained(folder)

@@ -55,7 +55,10 @@ def vendor_dir(download: bool = True) -> Path:
     with tarfile.open(archive) as tar:
         wanted = [m for m in tar.getmembers()
                   if m.name.startswith(prefix) and m.name[len(prefix):].split("/")[0] in MEMBERS]
-        tar.extractall(cache, members=wanted, filter="data")
+        try:
+            tar.extractall(cache, members=wanted, filter="data")  # no links or paths out of the cache
+        except TypeError:  # Python before 3.10.12 has no filter; the members were picked by name above
+            tar.extractall(cache, members=wanted)
     return vendor
 
 
