@@ -396,12 +396,14 @@ def cmd_export(args, ws):
 
         out = export_gguf(ws, args.run, args.output, quant=args.quant)
     else:
-        if args.format == "adapter" and args.merge:
-            raise UserError("--format adapter writes the adapter alone: drop --merge (or use --format hf --merge)")
+        if args.format == "adapter":
+            from tunestudio.evaluate.loading import find_run
+
+            if args.merge:
+                raise UserError("--format adapter writes the adapter alone: drop --merge (or use --format hf --merge)")
+            if not find_run(ws, args.run).is_adapter:
+                raise UserError(f"run '{args.run}' is a full fine-tune: it has no adapter; use --format hf")
         out = export_run(ws, args.run, args.output, merge=args.merge)
-        if args.format == "adapter" and out["kind"] != "adapter":
-            raise UserError(f"run '{args.run}' is a full fine-tune: it has no adapter (exported as full weights "
-                            f"to {out['output']})")
     if not args.json:
         print(f"exported {out['kind']} model to {out['output']}" + (f" in {out['seconds']} s" if "seconds" in out else ""))
     if not args.no_verify:
