@@ -196,9 +196,6 @@ def test_serve_refuses_open_host_without_key_and_a_port_in_use(demo_ws):
 
 
 @pytest.mark.slow
-@pytest.mark.xfail(strict=False, reason="open (issue 11): on a trained demo run, `tunestudio chat` answers "
-                   "'positive' but the served model's non-streamed answer came back empty (same rendered prompt); "
-                   "cause not found yet")
 def test_serve_answers_an_openai_client_like_chat_and_stops(demo_ws):
     import openai
 

@@ -117,7 +117,9 @@ class Front:
             async def replay():
                 nonlocal sent
                 if sent:
-                    return {"type": "http.disconnect"}
+                    # a streaming response listens here for the client going away: hand it the real
+                    # channel (answering "disconnect" at once ended every stream after its first chunk)
+                    return await receive()
                 sent = True
                 return {"type": "http.request", "body": raw, "more_body": False}
 
