@@ -176,6 +176,6 @@ def gguf_card(file: str, quant: str, stops: list[str], unplaced: list[int]) -> s
              + ", ".join(f"`{s}`" for s in stops) + ".", ""]
     if unplaced:
         lines += [f"Warning: stop ids {unplaced} have no slot in the GGUF metadata; the Modelfile lists them.", ""]
-    lines += ["```sh", f"llama-cli -m {file} -cnv", f"ollama create my-model -f Modelfile && ollama run my-model",
+    lines += ["```sh", f"llama-cli -m {file} -cnv", "ollama create my-model -f Modelfile && ollama run my-model",
               "```", ""]
     return "\n".join(lines)
