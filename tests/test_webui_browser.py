@@ -253,7 +253,7 @@ def test_click_through_the_other_tabs(server_with_run, browser):
     page.wait_for_selector("#datasets-check")
     assert page.input_value("#datasets-pick input") == "demo-reviews.jsonl"
     page.click("#datasets-check")
-    report = _wait_text(page, "#datasets-report", "rows")
+    report = _wait_text(page, "#datasets-report", "2000 rows")   # not the progress line ("0/2k rows")
     assert "2000 rows" in report and "messages" in report, report
     assert "duplicate of" in _wait_text(page, "#datasets-problems", "duplicate")  # the demo's 49 duplicates, by line
     page.click("#datasets-stats")
