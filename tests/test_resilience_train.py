@@ -15,6 +15,7 @@ from pathlib import Path
 import pytest
 
 from conftest import REPO, run_cli
+from test_train_engine import events, get_run
 from test_train_methods import one_thread, tiny_config, tiny_template, tiny_ws  # noqa: F401 (fixtures)
 from tunestudio import registry
 from tunestudio.errors import EXIT_STOPPED, UserError
@@ -25,16 +26,6 @@ from tunestudio.workspace import Workspace
 ONE_THREAD = {"OMP_NUM_THREADS": "1"}
 
 
-def events(run_dir: Path) -> list[dict]:
-    return [json.loads(line) for line in (Path(run_dir) / "events.jsonl").read_text().splitlines()]
-
-
-def get_run(ws: Workspace, run_id: str) -> dict:
-    conn = registry.connect(ws.db_path)
-    try:
-        return registry.get_run(conn, run_id)
-    finally:
-        conn.close()
 
 
 def wait_for(predicate, proc, timeout=300):

@@ -69,7 +69,8 @@ def assistant_spans(tokenizer, messages: list[dict], full: str, reasoning: str =
     a turn differently with other text in it falls back to finding the content itself."""
     style = turns.reasoning_style(tokenizer)
     try:  # only the template's own turn end closes an answer (not, say, the next turn's header)
-        specials = [turns.probe(tokenizer).turn_end] if turns.probe(tokenizer).turn_end else []
+        turn_end = turns.probe(tokenizer).turn_end
+        specials = [turn_end] if turn_end else []
     except turns.TemplateRefused:
         specials = turns.special_strings(tokenizer)
     spans, searched_to = [], 0
