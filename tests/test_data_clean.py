@@ -11,7 +11,8 @@ from pathlib import Path
 
 from conftest import run_cli
 from test_data_stats import make_tiny_model
-from tunestudio.data.clean import clean_dataset, near_duplicates
+from tunestudio.data.clean import clean_dataset
+from tunestudio.data.neardup import near_duplicates
 from tunestudio.data.load import load_file
 from tunestudio.data.records import Record
 from tunestudio.workspace import Workspace
@@ -132,6 +133,29 @@ def test_near_duplicates_fast_and_only_same_answer():
     elapsed = time.perf_counter() - start
     assert found == {10_000: 10}
     assert elapsed < 30, elapsed   # ~3 s on an idle 2-core machine
+
+
+def test_large_blocks_use_minhash_and_find_the_same_rows(monkeypatch):
+    """A block too large to compare exactly (a million-row classification set answers "yes" in
+    half its rows) is searched with MinHash/LSH; with template text taken from a sample of the
+    rows, the rows it drops are the ones the exact search drops."""
+    from tunestudio.data import neardup
+
+    rng = random.Random(1)
+    words = ["".join(rng.choice("abcdefghijklmnopqrstuvwxyz") for _ in range(rng.randint(2, 9))) for _ in range(2000)]
+    records = [Record("f", i + 1, messages=[
+        {"role": "user", "content": "Answer yes or no. " + " ".join(rng.choice(words) for _ in range(rng.randint(8, 30)))},
+        {"role": "assistant", "content": rng.choice(["yes", "no"])}]) for i in range(3000)]
+    originals = rng.sample(range(3000), 25)
+    for k, i in enumerate(originals):   # a copy with other case and a full stop
+        user, answer = records[i].messages
+        records.append(Record("f", 3001 + k, messages=[
+            {"role": "user", "content": user["content"].upper() + "."}, answer]))
+    exact = near_duplicates(records)
+    assert exact == {3000 + k: i for k, i in enumerate(originals)}
+    monkeypatch.setattr(neardup, "EXACT_BLOCK", 100)
+    monkeypatch.setattr(neardup, "DF_SAMPLE", 500)
+    assert near_duplicates(records) == exact
 
 
 def test_shared_template_and_system_prompt_are_not_near_duplicates():

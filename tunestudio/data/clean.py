@@ -18,10 +18,10 @@ compared. Why this rule:
     for the same reason a long shared system prompt or instruction template is not counted;
   - character 3-grams catch what copies of a row really differ by (a typo, punctuation, an extra
     word) and work for any language without a tokenizer; 0.9 keeps paraphrases, which are data;
-  - it is exact, not sampled (unlike MinHash), and fast: rows are grouped by answer (the blocking
-    key) and within a group only rows sharing a rare 3-gram in their "prefix" are compared
-    (prefix filtering: two sets with Jaccard >= t must share one of their first |X| - ceil(t|X|) + 1
-    rarest grams), so 10k rows take well under a second.
+  - it is exact where that is cheap and bounded in memory everywhere: rows are grouped by answer
+    (the blocking key), compared only within a group, and a very large group is searched with
+    MinHash/LSH whose candidates are verified exactly (data/neardup.py), so a million rows fit in
+    a few hundred MB.
 The cleaned rows are written as JSON Lines in the messages format (or {"text"}), extra columns kept,
 to a file that does not exist yet (NAME.clean.jsonl, NAME.clean-2.jsonl, ...), with the removals
 in NAME.clean.report.jsonl ({"file", "line", "reason", "detail"} per row).
@@ -29,21 +29,22 @@ in NAME.clean.report.jsonl ({"file", "line", "reason", "detail"} per row).
 
 from __future__ import annotations
 
+import hashlib
 import json
-import math
 import unicodedata
-from collections import Counter, defaultdict
+from collections import Counter
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from tunestudio.data.load import load_file, normalize_format, parse_mapping
+from tunestudio.data.neardup import NEAR_THRESHOLD, near_duplicates
 from tunestudio.data.records import Record
 from tunestudio.data.split import format_problems, resolve_dataset
 from tunestudio.data.stats import count_tokens, load_tokenizer, row_key
 from tunestudio.errors import UserError
 
 REASONS = ("error", "empty", "duplicate", "near-duplicate", "too-long")
-NEAR_THRESHOLD = 0.9
 
 
 @dataclass
@@ -96,94 +97,6 @@ def _is_empty(r: Record) -> bool:
     return any(not m["content"] for m in r.messages) or not r.reference()
 
 
-def _fold(s: str) -> str:
-    return " ".join(s.casefold().split())
-
-
-def _near_parts(r: Record) -> tuple[str, str]:
-    """(blocking key, text compared). The key is the system prompt and the answer: rows with
-    another answer are never near-duplicates, and a long shared system prompt must not make
-    different questions look alike. Plain text: one block, the whole text compared."""
-    if r.messages is None:
-        return "", _fold(r.text or "")
-    system = "\n".join(m["content"] for m in r.messages if m["role"] == "system")
-    prompt = "\n".join(f"{m['role']}: {m['content']}" for m in r.prompt() if m["role"] != "system")
-    return _fold(system) + "\x00" + _fold(r.reference()), _fold(prompt)
-
-
-def _grams(s: str) -> set[str]:
-    """Character 3-grams as a multiset: the k-th repeat of a gram is its own element, so
-    "ab ab ab" and "ab" are not alike."""
-    grams = [s[i:i + 3] for i in range(max(1, len(s) - 2))]
-    out = set(grams)
-    if len(out) == len(grams):   # no repeats: the usual case, and the fast one
-        return out
-    seen: dict[str, int] = {}
-    out = set()
-    for g in grams:
-        k = seen.get(g, 0)
-        seen[g] = k + 1
-        out.add(g if k == 0 else f"{g}\x01{k}")
-    return out
-
-
-BOILERPLATE_MIN_ROWS = 20   # below this, "in most rows" says little
-
-
-def near_duplicates(records: list[Record], threshold: float = NEAR_THRESHOLD) -> dict[int, int]:
-    """{index: index of the earlier row it nearly duplicates}, by the rule in the module docstring.
-
-    Grams found in more than half of the rows are template text (a fixed instruction such as
-    "Classify the sentiment of this review"): they are left out of the comparison, so rows that
-    share a template but differ in what fills it are not near-duplicates."""
-    keys, grams = [], []
-    for r in records:
-        key, text = _near_parts(r)
-        keys.append(key)
-        grams.append(_grams(text))
-    df = Counter(g for x in grams for g in x)
-    if len(records) >= BOILERPLATE_MIN_ROWS:
-        common = {g for g, c in df.items() if c > len(records) / 2}
-        if common:
-            grams = [(x - common) or x for x in grams]
-    # One global order of grams, rarest first: prefix filtering needs the same order for every
-    # row, and rare grams make short candidate lists.
-    rank = {g: i for i, g in enumerate(sorted(df, key=lambda g: (df[g], g)))}
-    blocks: dict[str, list[int]] = defaultdict(list)
-    for i, key in enumerate(keys):
-        blocks[key].append(i)
-    found = {}
-    for members in blocks.values():
-        if len(members) < 2:
-            continue
-        index: dict = defaultdict(list)    # prefix gram -> kept rows
-        for i in members:
-            x = grams[i]
-            ordered = sorted(x, key=rank.__getitem__)
-            prefix = ordered[:len(x) - math.ceil(threshold * len(x)) + 1]
-            match, seen = None, set()
-            for g in prefix:
-                for j in index[g]:
-                    if j in seen:
-                        continue
-                    seen.add(j)
-                    y = grams[j]
-                    if min(len(x), len(y)) < threshold * max(len(x), len(y)):
-                        continue   # sizes too different to reach the threshold
-                    inter = len(x & y)
-                    if inter / (len(x) + len(y) - inter) >= threshold:
-                        match = j
-                        break
-                if match is not None:
-                    break
-            if match is not None:
-                found[i] = match
-            else:
-                for g in prefix:
-                    index[g].append(i)
-    return found
-
-
 def output_names(path: Path, split: str | None = None, tag: str = "clean") -> tuple[Path, Path]:
     """NAME.TAG[.SPLIT].jsonl and NAME.TAG[.SPLIT].report.jsonl next to `path`."""
     stem = path.name[: -len(path.suffix)] if path.suffix else path.name
@@ -204,6 +117,29 @@ def free_tag(files: dict[str, Path]) -> str:
     raise UserError("too many cleaned copies of this dataset")
 
 
+class _Normalized(Sequence):
+    """`normalize_record` applied to a RecordsView as its rows are read (nothing is copied)."""
+
+    def __init__(self, records):
+        self.records = records
+
+    def __len__(self) -> int:
+        return len(self.records)
+
+    def __getitem__(self, i):
+        return normalize_record(self.records[i])
+
+    def __iter__(self):
+        return map(normalize_record, self.records)
+
+    def take(self, positions):
+        return _Normalized(self.records.take(positions))
+
+    def batches(self, *args, **kwargs):
+        for batch in self.records.batches(*args, **kwargs):
+            yield [normalize_record(r) for r in batch]
+
+
 def _to_row(r: Record) -> dict:
     body = {"messages": r.messages} if r.messages is not None else {"text": r.text}
     return {**{k: v for k, v in r.meta.items() if k not in body}, **body}
@@ -219,34 +155,40 @@ def clean_file(path: Path, fmt=None, mapping=None, separator=None, tokenizer=Non
         raise UserError(f"cannot clean {path.name}:\n" + format_problems(loaded.errors))
     removals = [Removal(p.file, p.line, "empty" if p.message.startswith("empty") else "error", p.message)
                 for p in loaded.errors]
-    kept: list[Record] = []
-    seen: dict[str, Record] = {}
-    for r in map(normalize_record, loaded.records):
+    records = loaded.records   # a RecordsView: Arrow columns, Records built a batch at a time
+    # one pass, Python objects for one batch at a time: an exact-duplicate digest per kept row
+    kept: list[int] = []
+    seen: dict[bytes, int] = {}
+    for i, r in enumerate(map(normalize_record, records)):
         if _is_empty(r):
             removals.append(Removal(r.source, r.line, "empty", "empty after trimming whitespace"))
-        elif (key := row_key(r)) in seen:
-            removals.append(Removal(r.source, r.line, "duplicate", f"same as line {seen[key].line}"))
+        elif (key := hashlib.blake2b(row_key(r).encode("utf-8"), digest_size=16).digest()) in seen:
+            removals.append(Removal(r.source, r.line, "duplicate", f"same as line {seen[key]}"))
         else:
-            seen[key] = r
-            kept.append(r)
-    near = near_duplicates(kept, threshold)
+            seen[key] = r.line
+            kept.append(i)
+    del seen
+    near = near_duplicates(_Normalized(records.take(kept)), threshold)
+    lines = records.lines
     for i, j in sorted(near.items()):
-        removals.append(Removal(kept[i].source, kept[i].line, "near-duplicate",
-                                f"nearly the same as line {kept[j].line} (3-gram Jaccard >= {threshold})"))
-    kept = [r for i, r in enumerate(kept) if i not in near]
+        removals.append(Removal(records.source, int(lines[kept[i]]), "near-duplicate",
+                                f"nearly the same as line {lines[kept[j]]} (3-gram Jaccard >= {threshold})"))
+    kept = [k for i, k in enumerate(kept) if i not in near]
     if max_tokens:
-        lengths = count_tokens(kept, tokenizer)
-        for r, n in zip(kept, lengths):
+        lengths = count_tokens(_Normalized(records.take(kept)), tokenizer)
+        too_long = set()
+        for i, n in enumerate(lengths):
             if n > max_tokens:
-                removals.append(Removal(r.source, r.line, "too-long", f"{n} tokens, over --max-tokens {max_tokens}"))
-        kept = [r for r, n in zip(kept, lengths) if n <= max_tokens]
+                too_long.add(i)
+                removals.append(Removal(records.source, int(lines[kept[i]]), "too-long", f"{n} tokens, over --max-tokens {max_tokens}"))
+        kept = [k for i, k in enumerate(kept) if i not in too_long]
     removals.sort(key=lambda x: x.line)
 
     key = split or "all"
     output, report = output_names(path, split, tag or free_tag({key: path}))
     # "x": create, never replace, even if a file appeared since the names were chosen.
     with open(output, "x", encoding="utf-8") as f:
-        for r in kept:
+        for r in _Normalized(records.take(kept)):
             f.write(json.dumps(_to_row(r), ensure_ascii=False, default=str) + "\n")
     with open(report, "x", encoding="utf-8") as f:
         for rm in removals:

@@ -62,6 +62,12 @@ class RunConfig:
     eval_rows: int = opt(1000, "evaluate on at most this many validation rows, spread evenly over the "
                          "validation split (0: all of them); a large split would make every evaluation long", "data")
 
+    streaming: bool = opt(False, "read the training file as a stream instead of preparing it all first, for data "
+                          "larger than memory or disk: JSON Lines only, needs --max-steps, the first --eval-rows "
+                          "rows are the validation set", "data")
+    shuffle_buffer: int = opt(10000, "with --streaming: examples held in memory to shuffle from (more: better "
+                              "mixed, more memory)", "data")
+
     # ---- method -------------------------------------------------------------------------------
     method: str = opt("lora", "how to fine-tune: full, freeze, lora, dora, ia3, prefix, prompt, qlora",
                       "method", choices="methods")
@@ -181,6 +187,10 @@ class RunConfig:
             bad("warmup_ratio", "give --warmup-steps or --warmup-ratio, not both")
         if self.eval_rows < 0:
             bad("eval_rows", f"must be 0 (all) or more, got {self.eval_rows}")
+        if self.streaming and not self.max_steps:
+            bad("streaming", "a stream has no known length: give --max-steps (the number of optimizer steps)")
+        if self.shuffle_buffer < 1:
+            bad("shuffle_buffer", f"must be 1 (no shuffling) or more, got {self.shuffle_buffer}")
         if self.num_proc < 0:
             bad("num_proc", f"must be 0 (automatic) or more, got {self.num_proc}")
         if not (self.dropout == -1 or 0 <= self.dropout < 1):

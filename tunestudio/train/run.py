@@ -56,10 +56,15 @@ class Base:
 @dataclass
 class Data:
     info: dict                      # the split, as load_splits records it
-    train: list                     # encoded examples
+    train: list                     # encoded examples (an IterableDataset with --streaming)
     val: list
     stats: dict = field(default_factory=dict)
     warnings: list = field(default_factory=list)
+
+    @property
+    def train_rows(self) -> int | None:
+        """Training examples, or None for a stream (its length is not known in advance)."""
+        return len(self.train) if hasattr(self.train, "__len__") else None
 
 
 # ---- public ------------------------------------------------------------------------------------
@@ -193,7 +198,8 @@ def _fit(cfg, ws, base, tokenizer, data, run_dir, events, stop, dist, estimate, 
             torch.cuda.empty_cache()
         attempt["n"] += 1
         model = _build_model(cfg, base, tokenizer)
-        steps_per_epoch = max(1, math.ceil(math.ceil(len(data.train) / (micro_batch * world)) / grad_accum))
+        steps_per_epoch = cfg.max_steps if data.train_rows is None else \
+            max(1, math.ceil(math.ceil(data.train_rows / (micro_batch * world)) / grad_accum))
         eval_every = cfg.eval_steps or max(1, math.ceil(steps_per_epoch / 4))
         save_every = cfg.save_steps or eval_every
         monitor = RunMonitor(cfg, events, stop, has_val=bool(data.val), eval_every=eval_every,
@@ -215,10 +221,11 @@ def _fit(cfg, ws, base, tokenizer, data, run_dir, events, stop, dist, estimate, 
                     dataset=cfg.dataset, pid=os.getpid(), world_size=world,
                     total_steps=cfg.max_steps or math.ceil(cfg.epochs * steps_per_epoch),
                     steps_per_epoch=steps_per_epoch, micro_batch=micro_batch, grad_accum=grad_accum,
-                    train_rows=len(data.train), val_rows=len(data.val), trainable_params=trainable,
+                    train_rows=data.train_rows, val_rows=len(data.val), trainable_params=trainable,
                     total_params=total, memory=_memory_estimate(cfg, model, micro_batch, estimate),
                     resumed_from=str(start_from) if start_from else None)
-        events.say(f"run {run_id}: {cfg.method} on {base.path}, {len(data.train)} training rows, "
+        rows = "streamed training rows" if data.train_rows is None else f"{data.train_rows} training rows"
+        events.say(f"run {run_id}: {cfg.method} on {base.path}, {rows}, "
                    f"{len(data.val)} validation rows, {trainable:,} of {total:,} parameters trained"
                    + (f"; resuming from {start_from.name}" if start_from else ""))
         trainer.train(resume_from_checkpoint=str(start_from) if start_from else None)
@@ -299,6 +306,10 @@ def _load_data(cfg: RunConfig, ws, tokenizer, split_info: dict | None = None) ->
     from tunestudio.data.encode import encode, refusal_error, refused_rows
     from tunestudio.data.split import load_splits, splits_from_info
 
+    if cfg.streaming:   # nothing prepared up front: read and encoded as the run goes (data/streamed.py)
+        from tunestudio.data import streamed
+
+        return Data(**streamed.load(cfg, ws, tokenizer))
     if split_info is not None:  # a resumed run trains on exactly the rows it started with
         splits = splits_from_info(ws, split_info)
     else:
@@ -535,7 +546,8 @@ def _make_trainer(cfg, model, tokenizer, data, ckpt_dir, micro_batch, grad_accum
     )
     trainer = TuneTrainer(
         model=model, args=args, data_collator=PadCollator(tokenizer.pad_token_id, 8 if cuda else 1),
-        train_dataset=Examples(data.train), eval_dataset=Examples(data.val) if data.val else None,
+        train_dataset=Examples(data.train) if data.train_rows is not None else data.train,  # a stream as it is
+        eval_dataset=Examples(data.val) if data.val else None,
         processing_class=tokenizer, callbacks=[monitor],
         group_by_length=cfg.group_by_length, keep_checkpoints=cfg.keep_checkpoints,
         protected_steps=lambda: {monitor.best_step} if monitor.best_step is not None else set(),
@@ -600,7 +612,7 @@ def _metrics(trainer, monitor, data, started, model) -> dict:
         "peak_memory_mb": peak_memory_mb(),
         "trainable_params": monitor.trainable_params,
         "total_params": monitor.total_params,
-        "train_examples": len(data.train),
+        "train_examples": data.train_rows,
         "val_examples": len(data.val),
         "truncated": (data.stats.get("train") or {}).get("truncated", 0),
         # a model taught to reason first is asked with its reasoning block open (turns.training_prompt)

@@ -1,0 +1,93 @@
+"""`--streaming`: a file is trained on as it is read, with the same templates, masking and
+truncation as a prepared run, validation from its first rows, and unreadable rows skipped with
+their file:line."""
+
+from __future__ import annotations
+
+import json
+import shutil
+
+import pytest
+
+from conftest import run_cli
+from test_data_arrow import tok  # noqa: F401  (fixture: the demo tokenizer with its template)
+from tunestudio.data import streamed
+from tunestudio.data.encode import encode
+from tunestudio.data.load import load_file
+from tunestudio.train.config import RunConfig
+from tunestudio.workspace import Workspace
+
+
+def write_rows(path, n: int, bad_lines=()) -> None:
+    lines = []
+    for i in range(1, n + 1):
+        if i in bad_lines:
+            lines.append('{"instruction": "broken')
+        else:
+            lines.append(json.dumps({"instruction": f"Say the number {i} in words " + "please " * (i % 7),
+                                     "output": f"number {i} " * (1 + i % 5)}))
+    path.write_text("\n".join(lines) + "\n")
+
+
+def test_record_chunks_skip_limit_and_report(tmp_path, monkeypatch):
+    from tunestudio.data import load as L
+
+    monkeypatch.setattr(L, "JSONL_CHUNK", 8)   # several chunks from a small file
+    path = tmp_path / "rows.jsonl"
+    write_rows(path, 40, bad_lines={5, 23})
+    problems = []
+    views = list(streamed.record_chunks(path, report=problems.append))
+    lines = [r.line for v in views for r in v]
+    assert lines == [i for i in range(1, 41) if i not in (5, 23)]
+    assert [(p.file, p.line) for p in problems] == [("rows.jsonl", 5), ("rows.jsonl", 23)]
+    assert "invalid JSON" in problems[0].message
+    # the first 10 rows (validation) and the rest (training) never overlap and miss nothing
+    head = [r.line for v in streamed.record_chunks(path, limit=10) for r in v]
+    tail = [r.line for v in streamed.record_chunks(path, skip=10) for r in v]
+    assert head + tail == lines and len(head) == 10
+
+
+def test_streamed_examples_are_the_prepared_ones(tmp_path, tok):  # noqa: F811
+    path = tmp_path / "rows.jsonl"
+    write_rows(path, 300)
+    cfg = RunConfig(model="m", dataset=str(path), max_length=40, streaming=True, max_steps=1, shuffle_buffer=50)
+    got = list(streamed.examples(path, tok, cfg, skip=30, seed=0))
+    records = load_file(path).records
+    want = encode(records[30:], tok, 40)   # cut at 40 tokens, answers only, like a prepared run
+    assert want.truncated > 100   # the cut matters here
+    want = want.examples
+    assert len(got) == len(want)
+    key = lambda e: (tuple(e["input_ids"]), tuple(e["labels"]))  # noqa: E731
+    assert sorted(map(key, got)) == sorted(map(key, want))
+    assert [key(e) for e in got] != [key(e) for e in want]     # shuffled through the buffer
+    assert any(-100 in e["labels"] for e in got)                 # prompts masked
+
+
+def test_train_streaming_end_to_end(demo_ws):
+    ws = Workspace(demo_ws)
+    src = ws.datasets_dir / "demo-reviews.jsonl"
+    path = ws.datasets_dir / "stream.jsonl"
+    shutil.copy(src, path)
+    with open(path, "a") as f:
+        f.write("not json\n")
+    r = run_cli("train", "--model", "tiny-demo", "--dataset", "stream.jsonl", "--streaming", "--max-steps", "3",
+                "--eval-rows", "20", "--batch-size", "4", "--json", ws=demo_ws)
+    assert r.returncode == 0, r.stderr[-2000:]
+    out = json.loads(r.stdout)
+    assert out["status"] == "completed"
+    m = out["metrics"]
+    assert m["steps"] == 3 and m["val_examples"] == 20 and m["train_examples"] is None
+    assert m["eval_loss"] is not None
+    lines = len(src.read_text().splitlines())
+    assert f"skipped stream.jsonl:{lines + 1}: invalid JSON" in r.stderr
+    split = json.loads((ws.runs_dir / out["run_id"] / "split.json").read_text())
+    assert split["streaming"] and split["val_rows"] == 20 and split["files"]["all"]["sha256"]
+
+
+@pytest.mark.parametrize("args, message", [
+    (["--dataset", "demo-reviews.jsonl", "--streaming"], "give --max-steps"),
+    (["--dataset", "demo-qa.csv", "--streaming", "--max-steps", "2"], "--streaming reads JSON Lines"),
+])
+def test_streaming_bad_input(demo_ws, args, message):
+    r = run_cli("train", "--model", "tiny-demo", *args, ws=demo_ws)
+    assert r.returncode == 1 and message in r.stderr and "Traceback" not in r.stderr, r.stderr[-1500:]
