@@ -87,3 +87,31 @@ def test_a_damaged_queue_is_kept_aside_and_rebuilt_from_the_live_job(workspace):
     finally:
         jobs.stop(ws, grace=5)
     assert jobs.wait(ws, first.id, timeout=30).status == "failed"  # SIGTERM: -15
+
+
+def test_a_starting_job_shows_its_data_stage_with_rate_and_eta(workspace, monkeypatch):
+    """Before a run exists (a million rows take minutes to read and encode), the job's process
+    writes each data stage's progress to the job folder and the Training tab draws it."""
+    from tunestudio.data import progress as P
+    from tunestudio.webui.tab_training import _startup_progress
+
+    ws = Workspace(workspace)
+    job = jobs.Job(id="job-progress", config_path="")
+    monkeypatch.setenv(jobs.JOB_ENV, job.id)
+    monkeypatch.setattr(P, "LISTEN_EVERY", 0.0)
+    monkeypatch.setattr(P, "_listeners", [])
+    jobs.report_progress(ws)
+    with P.progress(1_000_000, "encoding alpaca-1m.jsonl") as bar:
+        bar.update(250_000)
+        report = jobs.read_progress(ws, job)
+        assert report["stage"] == "encoding alpaca-1m.jsonl"
+        assert (report["done"], report["total"], report["unit"]) == (250_000, 1_000_000, "rows")
+        assert report["rate"] > 0 and report["eta_s"] is not None
+    shown = _startup_progress(report, "en")
+    assert 'width:25%' in shown and "encoding alpaca-1m.jsonl: 250,000 of 1,000,000 rows" in shown
+    assert "rows/s" in shown and "left" in shown
+    assert "husi 1,000,000" in _startup_progress(report, "tet")
+    # an old report (the process died long ago) is not shown as live progress
+    report["at"] = time.time() - 3600
+    jobs.write_json(jobs.progress_path(ws, job.id), report)
+    assert jobs.read_progress(ws, job) is None

@@ -246,6 +246,36 @@ def _finish(ws: Workspace, job: Job) -> None:
     _apply_exit(job, record)
 
 
+def progress_path(ws: Workspace, job_id: str) -> Path:
+    """Where a job's process writes the progress of its start-up (reading, encoding the data)."""
+    return jobs_dir(ws) / f"{job_id}.progress.json"
+
+
+def report_progress(ws: Workspace) -> None:
+    """In a job's own process: each data-stage report (tunestudio/data/progress.py: stage, done,
+    total, unit, rate, eta_s) goes to the job's progress file, so the Training tab shows what a
+    run is doing before it has a run folder (a million rows take minutes to prepare)."""
+    job_id = os.environ.get(JOB_ENV)
+    if not job_id:
+        return
+    from tunestudio.data.progress import listen
+
+    path = progress_path(ws, job_id)
+
+    def write(report: dict) -> None:
+        with contextlib.suppress(OSError):   # progress is a courtesy: never fail a run for it
+            write_json(path, {**report, "at": time.time()})
+    listen(write)
+
+
+def read_progress(ws: Workspace, job: Job, max_age: float = 30.0) -> dict | None:
+    """The job's latest start-up progress report, when it is recent (else None)."""
+    got = read_json_or_none(progress_path(ws, job.id))
+    if not isinstance(got, dict) or time.time() - float(got.get("at", 0)) > max_age:
+        return None
+    return got
+
+
 def record_exit(ws: Workspace, job_id: str, returncode: int, run_id: str | None = None) -> None:
     """Called by the job's own process as it exits: how it ended, for every observer."""
     write_json(jobs_dir(ws) / f"{job_id}.exit.json",

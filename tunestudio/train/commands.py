@@ -32,7 +32,10 @@ def cmd_train(args, ws) -> int:
     from tunestudio.train.config import load_config, overrides_from_args
     from tunestudio.train.run import resume_run, train
 
+    from tunestudio.jobs import report_progress
+
     overrides = overrides_from_args(args)
+    report_progress(ws)   # started by the UI's queue: the Training tab follows the data stages
     # Progress goes to stderr and train.log; with --json nothing else may reach stdout.
     quiet = contextlib.redirect_stdout(sys.stderr) if args.json else contextlib.nullcontext()
     with quiet:

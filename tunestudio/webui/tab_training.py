@@ -11,6 +11,7 @@ reloaded page or a second browser shows the same job.
 from __future__ import annotations
 
 import dataclasses
+import html
 import time
 
 import gradio as gr
@@ -399,6 +400,24 @@ def _fmt_eta(seconds: float | None) -> str:
     return f"{seconds // 3600}:{seconds // 60 % 60:02d}:{seconds % 60:02d}" if seconds >= 3600 else f"{seconds // 60}:{seconds % 60:02d}"
 
 
+def _startup_progress(report: dict | None, lang: str) -> str | None:
+    """A bar for the data stage a starting job is in (reading, encoding...), with rate and ETA."""
+    if not report:
+        return None
+    done, total = report.get("done") or 0, report.get("total")
+    pct = int(100 * done / total) if total else 0
+    unit = report.get("unit", "")
+    if unit == "B":   # bytes read: MB are what a person reads
+        done, total, rate, unit = done / 1e6, total / 1e6 if total else None, (report.get("rate") or 0) / 1e6, "MB"
+    else:
+        rate = report.get("rate") or 0
+    text = t(lang, "training.preparing", stage=html.escape(str(report.get("stage", ""))), done=f"{done:,.0f}",
+             total=f"{total:,.0f}" if total else "?", unit=unit, rate=f"{rate:,.1f}",
+             eta=_fmt_eta(report.get("eta_s")))
+    return (f'<div class="ts-progress" title="{pct}%"><div style="width:{pct}%"></div></div>'
+            f'<div>{pct}% · {text}</div>')
+
+
 def monitor(ws, lang: str, last) -> list:
     """The monitor's outputs for the job a page should show (the running one, else the newest)."""
     listed = jobs.list_jobs(ws)  # one look at the queue per tick (each look also advances it)
@@ -434,7 +453,10 @@ def monitor(ws, lang: str, last) -> list:
     if job.status in jobs.ENDED and state in ("starting", "running"):
         state = "failed"  # the process ended without saying why in its events: the log tells
         summary["error"] = summary["error"] or t(lang, "training.ended_without_event", code=job.returncode)
-    sig = {"view": (job.id, job.run_id, n_events, job.status, lang), "queue": (queue_sig, lang)}
+    # before the run exists the job reports its data stages (reading, encoding) in a file of its own
+    startup = jobs.read_progress(ws, job) if state == "starting" and job.status == "running" else None
+    sig = {"view": (job.id, job.run_id, n_events, job.status, lang, startup and startup.get("at")),
+           "queue": (queue_sig, lang)}
     log = jobs.tail(job.log_path, 60)
     if last.get("view") == sig["view"]:
         sig["series"] = last.get("series")
@@ -460,6 +482,7 @@ def monitor(ws, lang: str, last) -> list:
     pct = int(round(100 * summary["progress"]))
     progress_html = (f'<div class="ts-progress" title="{pct}%"><div style="width:{pct}%"></div></div>'
                      f'<div>{pct}% · {" · ".join(parts)}</div>')
+    progress_html = _startup_progress(startup, lang) or progress_html
 
     train_name, val_name = t(lang, "training.series.train"), t(lang, "training.series.val")
     rows = [{"step": s, "loss": v, "series": train_name} for s, v in summary["train"]]
