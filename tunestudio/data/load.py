@@ -227,15 +227,10 @@ def _jsonl_chunks(name, path: Path, errors: list | None, bar=None):
                     errors.append(Problem(name, n, f"not valid UTF-8: byte 0x{raw[e.start]:02x} at column "
                                                    f"{e.start + 1} (save the file as UTF-8)"))
                 continue
-            if not line.strip():
+            row = _jsonl_line(name, n, line, errors)
+            if row is None:
                 continue
-            try:
-                value = json.loads(line)
-            except json.JSONDecodeError as e:
-                if errors is not None:
-                    errors.append(Problem(name, n, f"invalid JSON: {e.msg} (column {e.colno})"))
-                continue
-            rows.append(_Row(n, n, value))
+            rows.append(row)
             if len(rows) >= JSONL_CHUNK:
                 if bar is not None:
                     bar.update(done)
@@ -288,20 +283,28 @@ def _decode(data: bytes) -> tuple[str, dict[int, str]]:
     return "\n".join(parts), bad
 
 
+def _jsonl_line(name, n: int, line: str, errors: list | None) -> _Row | None:
+    """Line `n` of a JSON Lines file as a row; None for a blank line or invalid JSON (a Problem
+    goes to `errors` when given)."""
+    if not line.strip():
+        return None
+    try:
+        return _Row(n, n, json.loads(line))
+    except json.JSONDecodeError as e:
+        if errors is not None:
+            errors.append(Problem(name, n, f"invalid JSON: {e.msg} (column {e.colno})"))
+        return None
+
+
 def _jsonl_rows(name, text, bad_lines, errors) -> list[_Row]:
     rows = []
     for n, line in enumerate(text.split("\n"), start=1):
         if n in bad_lines:
             errors.append(Problem(name, n, bad_lines[n]))
             continue
-        if not line.strip():
-            continue
-        try:
-            value = json.loads(line)
-        except json.JSONDecodeError as e:
-            errors.append(Problem(name, n, f"invalid JSON: {e.msg} (column {e.colno})"))
-            continue
-        rows.append(_Row(n, n, value))
+        row = _jsonl_line(name, n, line, errors)
+        if row is not None:
+            rows.append(row)
     if not rows and not errors:
         errors.append(Problem(name, 0, "empty file: no rows"))
     return rows
