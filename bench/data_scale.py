@@ -13,7 +13,8 @@ children, from wait4):
   clean       `tunestudio data clean` (exact and near-duplicates)
   split       load + the seeded train/val/test split
   encode      load + split + encode (chat template, masking) into the Arrow cache
-  first step  `tunestudio train --method lora --max-steps 2` from a cold cache, then again warm
+  first step  `tunestudio train --method lora --max-steps 2` (the encode stage has filled the cache)
+  streaming   the same with `--streaming`: nothing prepared, rows read and encoded as trained
 """
 
 from __future__ import annotations
@@ -64,6 +65,8 @@ STAGES = {
                "{ws}", "{name}"],
     "first step (cache warm)": ["-m", "tunestudio", "train", "--model", "tiny-demo", "--dataset", "{name}",
                                 "--method", "lora", "--max-steps", "2", "--json", "--workspace", "{ws}"],
+    "first step (streaming)": ["-m", "tunestudio", "train", "--model", "tiny-demo", "--dataset", "{name}",
+                               "--method", "lora", "--max-steps", "2", "--streaming", "--json", "--workspace", "{ws}"],
 }
 
 
