@@ -7,6 +7,7 @@ import sys
 
 from tunestudio.data.turns import GENERATION_PROMPTS
 from tunestudio.errors import UserError
+from tunestudio.evaluate.tokenize import BLEU_TOKENIZERS
 
 
 def _model_flags(p: argparse.ArgumentParser) -> None:
@@ -59,6 +60,9 @@ def register(subparsers, common) -> None:
     p.add_argument("--metrics", help="comma-separated: exact_match,f1,bleu,rouge1,rouge2,rougeL,loss,perplexity "
                                      "(default: all)")
     p.add_argument("--metric-file", help="a Python file with score(prediction, reference, example) -> float")
+    p.add_argument("--bleu-tokenize", choices=BLEU_TOKENIZERS, default="auto",
+                   help="sacrebleu's tokenizer for BLEU; auto (default): from the references' script "
+                        "(zh, ja-mecab, ko-mecab, intl, else 13a)")
     p.add_argument("--compare-base", action="store_true", help="also run the run's base model on the same rows")
     p.add_argument("--guard-dataset", help="general text scored before/after to catch forgetting")
     p.add_argument("--limit", type=int, help="evaluate only the first N rows")
@@ -139,7 +143,8 @@ def cmd_eval(args, ws):
                    metrics=args.metrics, metric_file=args.metric_file, compare_base=args.compare_base,
                    guard_dataset=args.guard_dataset, limit=args.limit, max_new_tokens=args.max_new_tokens,
                    batch_size=args.batch_size, sampling=sampling, save=not args.no_save,
-                   trust_remote_code=args.trust_remote_code, generation_prompt=args.generation_prompt)
+                   trust_remote_code=args.trust_remote_code, generation_prompt=args.generation_prompt,
+                   bleu_tokenize=args.bleu_tokenize)
     rows = out.pop("rows")
     if args.json:
         print_json(out)
