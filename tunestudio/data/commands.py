@@ -69,6 +69,10 @@ def register(subparsers, common) -> None:
                    help="also train on the prompt tokens, as `train --train-on-prompt` does")
     p.add_argument("--reasoning", choices=REASONING_MODES, default="keep",
                    help="keep (default) or drop assistants' reasoning, as `train --reasoning` does")
+    p.add_argument("--text-mode", choices=TEXT_MODES, default="stream",
+                   help="plain text: stream (default, as training: blocks of a token stream, nothing cut) "
+                        "or truncate (one row per document, cut at the max length)")
+    p.add_argument("--stride", type=int, default=0, help="stream mode: tokens each block repeats from the one before")
 
 
 def _check(args, ws) -> int:
@@ -186,7 +190,7 @@ def _preview(args, ws) -> int:
     from tunestudio.data.stats import preview_dataset
 
     p = preview_dataset(ws, args.dataset, args.model, args.row, args.max_length, args.train_on_prompt,
-                        args.format, args.mapping, args.separator, args.reasoning)
+                        args.format, args.mapping, args.separator, args.reasoning, args.text_mode, args.stride)
     p["reasoning_mode"] = args.reasoning
     if args.json:
         from tunestudio.cli import print_json
@@ -211,6 +215,11 @@ def render_preview_text(p: dict, color: bool = False) -> str:
              "-" * 60,
              render_preview([(t["text"], t["trained"]) for t in p["tokens"]], color=color),
              "-" * 60]
+    if p.get("stream"):
+        st = p["stream"]
+        lines.append(f"plain text is trained as one token stream: {st['documents']} documents, {st['tokens']} "
+                     f"tokens, {st['blocks']} blocks of up to {st['max_length']} tokens; nothing is cut "
+                     "(this row's first tokens are shown)")
     if p["row_dropped"]:
         lines.append(f"this row is cut at {p['max_length']} tokens before any answer token: "
                      "it has nothing to train on and will be dropped")
@@ -219,7 +228,7 @@ def render_preview_text(p: dict, color: bool = False) -> str:
         lines.append(f"this row is cut at {p['max_length']} tokens: part of {lost} is lost")
     if p["truncation"]:
         lines.append(f"warning: truncated: {p['truncation']}")
-    else:
+    elif not p.get("stream"):
         lines.append(f"truncated: 0 of {p['rows']} rows lose trained tokens at max length {p['max_length']}")
     if p.get("reasoning"):
         how = ("dropped (--reasoning drop)" if p.get("reasoning_mode") == "drop" else

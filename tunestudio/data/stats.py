@@ -277,8 +277,12 @@ def training_max_length() -> int:
 
 def preview_dataset(ws, dataset: str, model: str, row: int = 1, max_length: int | None = None,
                     train_on_prompt: bool = False, fmt: str | None = None, mapping=None,
-                    separator: str | None = None, reasoning: str = "keep") -> dict:
+                    separator: str | None = None, reasoning: str = "keep", text_mode: str = "stream",
+                    stride: int = 0) -> dict:
     """One row of `dataset` as `model` will be trained on it, and the truncation count of all rows.
+    Plain text in `text_mode` "stream" is cut into blocks, not truncated: the row's first
+    `max_length` tokens are shown, nothing counts as truncated, and "stream" holds the stream's
+    documents, tokens and blocks (stream.summary); else "stream" is None.
 
     `row` is 1-based over the usable rows of every file of the dataset, in file order (train,
     val, test for a split set). Returns {"dataset", "model", "row", "rows", "source", "line", "chat",
@@ -291,6 +295,7 @@ def preview_dataset(ws, dataset: str, model: str, row: int = 1, max_length: int 
     """
     from tunestudio.data.encode import encode, preview
     from tunestudio.data.split import load_dataset
+    from tunestudio.data.stream import summary as stream_summary
 
     if max_length is None:
         max_length = training_max_length()
@@ -307,7 +312,9 @@ def preview_dataset(ws, dataset: str, model: str, row: int = 1, max_length: int 
     pairs = preview(record, tokenizer, max_length, train_on_prompt=train_on_prompt, reasoning=reasoning)
     # cached like training data: a second preview of a large dataset reads the counts back at once
     enc = encode(records, tokenizer, max_length, train_on_prompt=train_on_prompt, reasoning=reasoning,
-                 skip_bad_rows=True, cache_dir=ws.root / "training" / ".cache" / "encoded")
+                 skip_bad_rows=True, cache_dir=ws.root / "training" / ".cache" / "encoded",
+                 text_mode=text_mode, stride=stride)
+    streamed = enc.stats.get("text_mode") == "stream"
     what = "trained" if train_on_prompt or not any(r.is_chat for r in records) else "answer"
     truncation = None
     if enc.truncated:
@@ -336,6 +343,7 @@ def preview_dataset(ws, dataset: str, model: str, row: int = 1, max_length: int 
         "tokens": [{"text": text, "trained": trained} for text, trained in pairs],
         "n_tokens": len(pairs), "n_trained": sum(trained for _, trained in pairs),
         "row_truncated": record.where() in enc.truncated_rows,
+        "stream": stream_summary(enc.stats) if streamed else None,
         "row_dropped": record.where() in enc.dropped_rows,
         "truncated": enc.truncated, "dropped": enc.dropped, "truncated_rows": enc.truncated_rows[:20],
         "truncation": truncation, "errors": errors, "warnings": warnings,

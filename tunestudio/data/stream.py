@@ -144,7 +144,6 @@ def encode_stream(records, tokenizer, max_length: int, stride: int = 0, cache_di
     text_mode "stream"; truncated and dropped are 0 (nothing is cut). Cached like `encode.encode`.
     """
     import numpy as np
-    import pyarrow as pa
 
     from tunestudio.data import encoded as E
     from tunestudio.data.encode import Encoded
