@@ -146,3 +146,22 @@ def test_training_on_a_text_file_streams_it(demo_ws):
     assert train["text_mode"] == "stream" and train["documents"] == 54 and val["documents"] == 6
     assert train["truncated"] == 0 and train["blocks"] == -(-train["tokens"] // 64)
     assert np.isfinite(out["metrics"]["eval_loss"])
+
+
+def test_a_long_document_is_scored_in_windows_not_only_its_tail(demo_template, tok):
+    # evaluation on plain text (loss, perplexity, guard sets) counts every window of a long
+    # document, as training trains every block: each window's first token has no context
+    import torch
+    from transformers import AutoModelForCausalLM
+
+    from tunestudio.evaluate.metrics import reference_losses
+
+    model = AutoModelForCausalLM.from_pretrained(demo_template / "models" / "tiny-demo", dtype=torch.float32)
+    text = _documents(4)[3]
+    n = len(tok(text, add_special_tokens=True)["input_ids"])
+    assert n > 40
+    ticks: list[int] = []
+    (loss, count), (_, short) = reference_losses(model, tok, [(None, text), (None, "Short one.")], max_length=16,
+                                                 progress=ticks.append)
+    assert count == n - -(-n // 16) and short == len(tok("Short one.")["input_ids"]) - 1
+    assert loss > 0 and sum(ticks) == 2

@@ -233,19 +233,34 @@ def encode_for_loss(tokenizer, messages: list[dict] | None, reference: str, max_
 def reference_losses(model, tokenizer, items: list[tuple[list[dict] | None, str]], batch_size: int = 8,
                      max_length: int = 1024, progress: Callable[[int], None] | None = None
                      ) -> list[tuple[float, int]]:
-    """Per example (summed negative log-likelihood of the answer tokens, number of them)."""
+    """Per example (summed negative log-likelihood of the answer tokens, number of them).
+
+    A plain-text document longer than `max_length` is scored in consecutive windows of
+    `max_length` tokens (as training cuts its token stream into blocks), so every token counts,
+    not only the last window's."""
     import torch
     import torch.nn.functional as F
 
     limit = getattr(model.config, "max_position_embeddings", None) or max_length
     max_length = min(max_length, limit)
-    encoded = [encode_for_loss(tokenizer, m, r, max_length) for m, r in items]
+    encoded, owner = [], []   # pieces to score, and the item each belongs to
+    for k, (m, r) in enumerate(items):
+        if m is None:
+            ids = tokenizer(r, add_special_tokens=True)["input_ids"]
+            windows = [(ids[a:a + max_length], 0) for a in range(0, len(ids), max_length)] or [([], 0)]
+        else:
+            windows = [encode_for_loss(tokenizer, m, r, max_length)]
+        encoded += windows
+        owner += [k] * len(windows)
+    left = [0] * len(items) if progress else None
+    for k in owner if progress else ():
+        left[k] += 1
     pad = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else 0
-    out: list[tuple[float, int]] = [(0.0, 0)] * len(encoded)
+    out: list[tuple[float, int]] = [(0.0, 0)] * len(items)
     order = sorted(range(len(encoded)), key=lambda i: len(encoded[i][0]))
     for b in range(0, len(order), max(1, batch_size)):
         idx = order[b:b + batch_size]
-        width = max(len(encoded[i][0]) for i in idx)
+        width = max(1, max(len(encoded[i][0]) for i in idx))
         ids = torch.full((len(idx), width), pad, dtype=torch.long)
         mask = torch.zeros((len(idx), width), dtype=torch.long)
         labels = torch.full((len(idx), width), -100, dtype=torch.long)
@@ -260,10 +275,15 @@ def reference_losses(model, tokenizer, items: list[tuple[list[dict] | None, str]
         target = labels[:, 1:].to(logits.device)   # (B, T-1)
         nll = F.cross_entropy(logits.transpose(1, 2), target, ignore_index=-100, reduction="none")
         counted = (target != -100)
+        done = 0
         for row, i in enumerate(idx):
-            out[i] = (float(nll[row].sum()), int(counted[row].sum()))
-        if progress:
-            progress(len(idx))
+            k = owner[i]
+            out[k] = (out[k][0] + float(nll[row].sum()), out[k][1] + int(counted[row].sum()))
+            if left is not None:
+                left[k] -= 1
+                done += left[k] == 0
+        if progress and done:
+            progress(done)
     return out
 
 
