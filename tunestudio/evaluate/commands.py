@@ -184,6 +184,8 @@ def _print_eval(out: dict, as_json: bool) -> None:
         line = f"  {k:<14} {v:10.4f}"
         if base and k in base:
             line += f"   base {base[k]:10.4f}   delta {out['deltas'][k]:+.4f}"
+        if k == "bleu" and out.get("bleu_tokenize"):
+            line += f"   (sacrebleu tokenizer {out['bleu_tokenize']})"
         print(line)
     if out.get("guard"):
         g = out["guard"]

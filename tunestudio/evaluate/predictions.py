@@ -142,7 +142,7 @@ def score_predictions(ws: Workspace, given: str, metrics=None, metric_file: str 
     out = {"metrics": corpus, "n": len(rows), "primary_metric": primary}
     if "bleu" in names:
         out["bleu_tokenize"] = bleu_tok
-    out.update(warnings=warnings, tokens_per_second=None, model=f"predictions {path.name}", run_id=None,
+    out.update(warnings=warnings, tokens_per_second=None, model="predictions file", run_id=None,
                dataset=path.name, split="predictions")
     for w in warnings:
         print(f"warning: {w}", file=sys.stderr)
