@@ -231,6 +231,8 @@ def stats_dataset(ws, dataset: str, fmt: str | None = None, mapping=None, model:
     streamed = text_mode == "stream" and stream.all_text(records)
     if streamed:
         stream.check_stride(stride, block_length)
+        if tokenizer is not None:
+            stream.quiet_length_warning(tokenizer)
     stats = compute_stats(records, tokenizer, max_length, first.format, bins, cut=not streamed)
     stats["text_mode"] = text_mode if stream.all_text(records) else None   # it applies to plain text only
     if streamed:

@@ -83,8 +83,17 @@ def _documents(records):
         yield batch
 
 
+def quiet_length_warning(tokenizer) -> None:
+    """transformers warns (once per tokenizer) that a text is longer than the model's maximum: a
+    streamed document may be, it is cut into blocks; the warning would only mislead."""
+    warned = getattr(tokenizer, "deprecation_warnings", None)
+    if isinstance(warned, dict):
+        warned["sequence-length-is-longer-than-the-specified-maximum"] = True
+
+
 def document_ids(tokenizer, texts: list[str]) -> list[list[int]]:
     """Token ids of each document as the stream holds it: the tokenizer's special tokens, then eos."""
+    quiet_length_warning(tokenizer)
     ids = tokenizer(texts, add_special_tokens=True)["input_ids"] if texts else []
     eos = tokenizer.eos_token_id
     return [list(x) + ([eos] if eos is not None and (not x or x[-1] != eos) else []) for x in ids]
