@@ -165,3 +165,20 @@ def test_a_long_document_is_scored_in_windows_not_only_its_tail(demo_template, t
                                                  progress=ticks.append)
     assert count == n - -(-n // 16) and short == len(tok("Short one.")["input_ids"]) - 1
     assert loss > 0 and sum(ticks) == 2
+
+
+@pytest.mark.parametrize("ext", ["json", "csv", "parquet"])
+def test_a_text_column_in_any_format_is_streamed(demo_ws, tok, ext):
+    import pandas as pd
+
+    from tunestudio.data.stats import stats_dataset
+
+    docs = _documents(25)
+    path = demo_ws / "training" / "datasets" / f"web.{ext}"
+    frame = pd.DataFrame({"text": docs, "url": [f"https://example.org/{i}" for i in range(25)]})
+    {"json": lambda: frame.to_json(path, orient="records"), "csv": lambda: frame.to_csv(path, index=False),
+     "parquet": lambda: frame.to_parquet(path)}[ext]()
+    s = stats_dataset(Workspace(demo_ws), f"web.{ext}", model=MODEL, max_length=48)
+    tokens = sum(len(x) for x in S.document_ids(tok, docs))
+    assert s["format"] == "text" and s["documents"] == 25
+    assert s["stream"]["tokens"] == tokens and s["stream"]["blocks"] == -(-tokens // 48)
