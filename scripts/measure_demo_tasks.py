@@ -92,7 +92,8 @@ def mean_loss(model, examples, pad_id) -> float:
     return total / max(n, 1)
 
 
-def measure(ws: Workspace, task: str, epochs: int, lr: float, batch_size: int, max_length: int) -> dict:
+def measure(ws: Workspace, task: str, epochs: int, lr: float, batch_size: int, max_length: int,
+            text_mode: str = "stream") -> dict:
     from transformers import AutoModelForCausalLM, AutoTokenizer, get_cosine_schedule_with_warmup
 
     dataset, _ = TASKS[task]
@@ -102,8 +103,8 @@ def measure(ws: Workspace, task: str, epochs: int, lr: float, batch_size: int, m
     torch.manual_seed(0)
     model = AutoModelForCausalLM.from_pretrained(folder, dtype=torch.float32)
     model.train()
-    train = encode(splits.train, tok, max_length).examples
-    test_enc = encode(splits.test, tok, max_length).examples
+    train = encode(splits.train, tok, max_length, text_mode=text_mode).examples   # plain text: blocks of a stream
+    test_enc = encode(splits.test, tok, max_length, text_mode=text_mode).examples
     is_text = splits.test[0].text is not None
 
     steps = epochs * math.ceil(len(train) / batch_size)
@@ -111,7 +112,8 @@ def measure(ws: Workspace, task: str, epochs: int, lr: float, batch_size: int, m
     sched = get_cosine_schedule_with_warmup(opt, num_warmup_steps=min(20, steps // 10), num_training_steps=steps)
     rng = random.Random(0)
     before = mean_loss(model, test_enc, tok.pad_token_id) if is_text else None
-    print(f"{task}: {len(splits.train)} train / {len(splits.test)} test rows, {steps} steps", flush=True)
+    print(f"{task}: {len(splits.train)} train / {len(splits.test)} test rows, {len(train)} examples, {steps} steps",
+          flush=True)
     train_s = cpu_s = 0.0
     curve = []
     for epoch in range(1, epochs + 1):
@@ -146,6 +148,8 @@ def main() -> None:
     ap.add_argument("--lr", type=float, default=1e-3)
     ap.add_argument("--batch-size", type=int, default=16)
     ap.add_argument("--max-length", type=int, default=128)
+    ap.add_argument("--text-mode", choices=("stream", "truncate"), default="stream",
+                    help="plain-text tasks: stream (training's default: blocks of --max-length) or truncate")
     ap.add_argument("--threads", type=int, default=2)
     ap.add_argument("--workspace", help="default: a temporary folder")
     args = ap.parse_args()
@@ -156,7 +160,8 @@ def main() -> None:
     print(f"workspace {ws.root}, torch threads {torch.get_num_threads()}, lr {args.lr}, batch {args.batch_size}")
     results = []
     for task in args.task or list(TASKS):
-        results.append(measure(ws, task, args.epochs or TASKS[task][1], args.lr, args.batch_size, args.max_length))
+        results.append(measure(ws, task, args.epochs or TASKS[task][1], args.lr, args.batch_size, args.max_length,
+                               args.text_mode))
     print("\nsummary")
     for r in results:
         figure = (f"exact match {r['exact_match']:.3f} (per epoch {r['exact_match_per_epoch']})" if "exact_match" in r

@@ -69,8 +69,10 @@ def row_warnings(records, lengths: list[int] | None = None, max_length: int | No
         if chars[i] >= LONG_MIN_CHARS and chars[i] > LONG_FACTOR * median:
             out.append(Problem(r.source, r.line, f"very long row: {chars[i]} characters (the median is {median:g})"))
         if max_length and lengths is not None and lengths[i] > max_length:
-            out.append(Problem(r.source, r.line, f"{lengths[i]} {unit}, over the max length of {max_length}: "
-                                                 "it will be truncated"))
+            # plain text is streamed into blocks by default (stream.py): nothing of it is lost
+            fate = ("it will be truncated" if r.is_chat else
+                    "it spans several blocks of the text stream (truncated only with --text-mode truncate)")
+            out.append(Problem(r.source, r.line, f"{lengths[i]} {unit}, over the max length of {max_length}: {fate}"))
     return out
 
 

@@ -15,6 +15,7 @@ from pathlib import Path
 from tunestudio.data.clean import NEAR_THRESHOLD
 from tunestudio.data.load import FORMATS
 from tunestudio.data.split import MAX_LISTED
+from tunestudio.data.stream import TEXT_MODES
 from tunestudio.data.turns import REASONING_MODES
 
 
@@ -52,6 +53,10 @@ def register(subparsers, common) -> None:
     p.add_argument("--max-length", type=int, default=None,
                    help="the cutoff shown in the histogram (tokens with --model, else characters)")
     p.add_argument("--bins", type=int, default=10, help="histogram bins")
+    p.add_argument("--text-mode", choices=TEXT_MODES, default="stream",
+                   help="plain text: stream (default, as training) also counts the documents, tokens and "
+                        "--max-length blocks of the token stream (with --model); truncate: rows as they are")
+    p.add_argument("--stride", type=int, default=0, help="stream mode: tokens each block repeats from the one before")
 
     p = add("preview", "show one row exactly as the model is trained on it (its chat template applied, "
                        "trained tokens marked), and how many rows lose answer tokens at the max length",
@@ -64,6 +69,10 @@ def register(subparsers, common) -> None:
                    help="also train on the prompt tokens, as `train --train-on-prompt` does")
     p.add_argument("--reasoning", choices=REASONING_MODES, default="keep",
                    help="keep (default) or drop assistants' reasoning, as `train --reasoning` does")
+    p.add_argument("--text-mode", choices=TEXT_MODES, default="stream",
+                   help="plain text: stream (default, as training: blocks of a token stream, nothing cut) "
+                        "or truncate (one row per document, cut at the max length)")
+    p.add_argument("--stride", type=int, default=0, help="stream mode: tokens each block repeats from the one before")
 
 
 def _check(args, ws) -> int:
@@ -126,7 +135,7 @@ def _stats(args, ws) -> int:
     from tunestudio.data.stats import stats_dataset
 
     s = stats_dataset(ws, args.dataset, args.format, args.mapping, args.model, args.max_length,
-                      args.separator, bins=max(1, args.bins))
+                      args.separator, bins=max(1, args.bins), text_mode=args.text_mode, stride=args.stride)
     if args.json:
         from tunestudio.cli import print_json
 
@@ -140,6 +149,15 @@ def render_stats(s: dict) -> str:
     """The human text of `data stats` (the web UI may show it as is)."""
     unit = s["unit"]
     lines = [f"{s.get('dataset', '')}: format {s['format']}, {s['rows']} rows"]
+    if s.get("documents") is not None:
+        st = s.get("stream")
+        if st:
+            overlap = f", each repeating {st['stride']} tokens of the one before" if st["stride"] else ""
+            lines.append(f"text stream: {st['documents']} documents, {st['tokens']} tokens (with one eos per "
+                         f"document), {st['blocks']} blocks of up to {st['max_length']} tokens{overlap}; "
+                         f"longest document {st['longest_document_tokens']} tokens, none cut")
+        else:
+            lines.append(f"text stream: {s['documents']} documents (give --model to count their tokens and blocks)")
     if s["turns"]:
         t = s["turns"]
         lines.append(f"turns per row: min {t['min']}, mean {t['mean']}, max {t['max']}")
@@ -156,7 +174,8 @@ def render_stats(s: dict) -> str:
     for b in s["histogram"]:
         bar = "#" * round(40 * b["count"] / top)
         span = f"> {b['lo']:>{width}}" + " " * (width + 3) if b["over_cutoff"] else f"{b['lo']:>{width}} - {b['hi']:>{width}}"
-        note = "  over the cutoff: truncated" if b["over_cutoff"] and b["count"] else ""
+        cut = "spread over several blocks" if s.get("stream") else "truncated"
+        note = f"  over the cutoff: {cut}" if b["over_cutoff"] and b["count"] else ""
         lines.append(f"  {span}  {bar:<40} {b['count']}{note}")
     lines.append(f"duplicates: {s['duplicates']}")
     if s["labels"]:
@@ -171,7 +190,7 @@ def _preview(args, ws) -> int:
     from tunestudio.data.stats import preview_dataset
 
     p = preview_dataset(ws, args.dataset, args.model, args.row, args.max_length, args.train_on_prompt,
-                        args.format, args.mapping, args.separator, args.reasoning)
+                        args.format, args.mapping, args.separator, args.reasoning, args.text_mode, args.stride)
     p["reasoning_mode"] = args.reasoning
     if args.json:
         from tunestudio.cli import print_json
@@ -196,6 +215,11 @@ def render_preview_text(p: dict, color: bool = False) -> str:
              "-" * 60,
              render_preview([(t["text"], t["trained"]) for t in p["tokens"]], color=color),
              "-" * 60]
+    if p.get("stream"):
+        st = p["stream"]
+        lines.append(f"plain text is trained as one token stream: {st['documents']} documents, {st['tokens']} "
+                     f"tokens, {st['blocks']} blocks of up to {st['max_length']} tokens; nothing is cut "
+                     "(this row's first tokens are shown)")
     if p["row_dropped"]:
         lines.append(f"this row is cut at {p['max_length']} tokens before any answer token: "
                      "it has nothing to train on and will be dropped")
@@ -204,7 +228,7 @@ def render_preview_text(p: dict, color: bool = False) -> str:
         lines.append(f"this row is cut at {p['max_length']} tokens: part of {lost} is lost")
     if p["truncation"]:
         lines.append(f"warning: truncated: {p['truncation']}")
-    else:
+    elif not p.get("stream"):
         lines.append(f"truncated: 0 of {p['rows']} rows lose trained tokens at max length {p['max_length']}")
     if p.get("reasoning"):
         how = ("dropped (--reasoning drop)" if p.get("reasoning_mode") == "drop" else

@@ -374,7 +374,7 @@ def refusal_error(refused: list, limit: int = 10) -> str:
 
 def encode(records, tokenizer, max_length: int, train_on_prompt: bool = False,
            cache_dir: str | Path | None = None, num_proc: int | None = None, reasoning: str = "keep",
-           skip_bad_rows: bool = False) -> Encoded:
+           skip_bad_rows: bool = False, text_mode: str = "truncate", stride: int = 0) -> Encoded:
     """Token ids and labels for training (labels -100 where the loss is not taken).
 
     `records`: a list of Records or a RecordsView. With `cache_dir`, the examples are written
@@ -383,7 +383,9 @@ def encode(records, tokenizer, max_length: int, train_on_prompt: bool = False,
     processes (None: `default_num_proc`; they need `cache_dir`, as each writes its own part).
     `reasoning`: "keep" trains on assistants' reasoning where the template renders it, "drop" leaves
     it out. Rows the chat template raises on are a UserError listing them, or with `skip_bad_rows`
-    are left out and listed in `refused_rows`.
+    are left out and listed in `refused_rows`. `text_mode` "stream": plain-text records (all of them
+    text) become blocks of one token stream (stream.py, with `stride`); "truncate", or any chat
+    record: one example per row, cut at max_length.
     """
     import pyarrow as pa
 
@@ -393,6 +395,12 @@ def encode(records, tokenizer, max_length: int, train_on_prompt: bool = False,
         raise UserError(f"max length must be at least 1 token, got {max_length}")
     if reasoning not in turns.REASONING_MODES:
         raise UserError(f"--reasoning must be one of {', '.join(turns.REASONING_MODES)} (got {reasoning!r})")
+    from tunestudio.data import stream
+
+    if text_mode not in stream.TEXT_MODES:
+        raise UserError(f"--text-mode must be one of {', '.join(stream.TEXT_MODES)} (got {text_mode!r})")
+    if text_mode == "stream" and len(records) and stream.all_text(records):
+        return stream.encode_stream(records, tokenizer, max_length, stride, cache_dir)
     fp = fingerprint(records, tokenizer, max_length, train_on_prompt, reasoning, skip_bad_rows)
     source = getattr(records, "source", None) or (records[0].source if len(records) else "")
     folder = Path(cache_dir) / fp if cache_dir else None

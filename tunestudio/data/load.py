@@ -436,7 +436,8 @@ def _csv_rows(name, text, delimiter, errors) -> list[_Row] | None:
 
 
 def _text_rows(text: str, separator: str | None) -> list[_Row]:
-    """Plain-text documents: split on blank lines, or on `separator` when given."""
+    """Plain-text documents: split on `separator` when given; else on blank lines; and a file with
+    no blank line between its lines (a corpus of one article per line) holds one per line."""
     rows = []
     if separator:
         pos = 0
@@ -448,8 +449,13 @@ def _text_rows(text: str, separator: str | None) -> list[_Row]:
                 rows.append(_Row(line, line + stripped.count("\n"), {"text": stripped}))
             pos += len(part) + len(separator)
         return rows
+    lines = text.split("\n")
+    filled = [bool(line.strip()) for line in lines]
+    first, last = (filled.index(True), len(filled) - 1 - filled[::-1].index(True)) if any(filled) else (0, -1)
+    if all(filled[first:last + 1]):   # no blank line inside: every line is a document
+        return [_Row(n, n, {"text": line.strip()}) for n, line in enumerate(lines, start=1) if line.strip()]
     block, start = [], 0
-    for n, line in enumerate(text.split("\n") + [""], start=1):
+    for n, line in enumerate(lines + [""], start=1):
         if line.strip():
             if not block:
                 start = n

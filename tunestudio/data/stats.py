@@ -145,10 +145,11 @@ def _summary(values: list[int]) -> dict:
 
 
 def compute_stats(records, tokenizer=None, max_length: int | None = None,
-                  fmt: str | None = None, bins: int = 10) -> dict:
+                  fmt: str | None = None, bins: int = 10, cut: bool = True) -> dict:
     """Everything `data stats` shows, as a dict (see the module docstring for units).
     `records`: a sequence of Records (a list, or RecordsViews chained); read in one pass for
-    everything but token counts, keeping numbers and 16-byte digests, not rows."""
+    everything but token counts, keeping numbers and 16-byte digests, not rows. `cut` False: rows
+    over `max_length` are not truncated (a text stream is cut into blocks), so no warning."""
     unit = "tokens" if tokenizer is not None else "characters"
     lengths = row_lengths(records, tokenizer) if tokenizer is not None else None
     roles: Counter = Counter()
@@ -173,7 +174,7 @@ def compute_stats(records, tokenizer=None, max_length: int | None = None,
     warnings = []
 
     over = sum(x > max_length for x in lengths) if max_length else 0
-    if over:
+    if over and cut:
         warnings.append(f"{over} of {n} rows are longer than the cutoff of {max_length} {unit}: "
                         "they will be truncated")
 
@@ -209,16 +210,38 @@ def compute_stats(records, tokenizer=None, max_length: int | None = None,
 
 
 def stats_dataset(ws, dataset: str, fmt: str | None = None, mapping=None, model: str | None = None,
-                  max_length: int | None = None, separator: str | None = None, bins: int = 10) -> dict:
+                  max_length: int | None = None, separator: str | None = None, bins: int = 10,
+                  text_mode: str = "stream", stride: int = 0) -> dict:
     """`compute_stats` over every usable row of `dataset` (all files of a split set), plus the
-    number of rows skipped for errors (`data check` lists them)."""
+    number of rows skipped for errors (`data check` lists them).
+
+    Plain text in `text_mode` "stream" (training's default) adds "documents" and "stream": None
+    without a model, else {documents, tokens, blocks, block_tokens, max_length, stride,
+    longest_document_tokens} for blocks of `max_length` tokens (training's default when None)."""
+    from tunestudio.data import stream
     from tunestudio.data.split import load_dataset
 
+    if text_mode not in stream.TEXT_MODES:
+        raise UserError(f"--text-mode must be one of {', '.join(stream.TEXT_MODES)} (got {text_mode!r})")
     files, results = load_dataset(ws, dataset, fmt, mapping, separator)
+    block_length = max_length or training_max_length()
     tokenizer, max_length = tokenizer_and_cutoff(ws, model, max_length)
     records = _usable_records(dataset, results)
     first = results.get("all") or results["train"]
-    stats = compute_stats(records, tokenizer, max_length, first.format, bins)
+    streamed = text_mode == "stream" and stream.all_text(records)
+    if streamed:
+        stream.check_stride(stride, block_length)
+        if tokenizer is not None:
+            stream.quiet_length_warning(tokenizer)
+    stats = compute_stats(records, tokenizer, max_length, first.format, bins, cut=not streamed)
+    stats["text_mode"] = text_mode if stream.all_text(records) else None   # it applies to plain text only
+    if streamed:
+        stats["documents"] = len(records)
+        stats["stream"] = None
+        if tokenizer is not None:
+            enc = stream.encode_stream(records, tokenizer, block_length, stride,
+                                       cache_dir=ws.root / "training" / ".cache" / "encoded")
+            stats["stream"] = stream.summary(enc.stats)
     stats["dataset"] = dataset
     stats["files"] = {key: {"name": path.name, "rows": len(results[key].records)} for key, path in files.items()}
     stats["errors"] = sum(len(r.errors) for r in results.values())
@@ -256,8 +279,12 @@ def training_max_length() -> int:
 
 def preview_dataset(ws, dataset: str, model: str, row: int = 1, max_length: int | None = None,
                     train_on_prompt: bool = False, fmt: str | None = None, mapping=None,
-                    separator: str | None = None, reasoning: str = "keep") -> dict:
+                    separator: str | None = None, reasoning: str = "keep", text_mode: str = "stream",
+                    stride: int = 0) -> dict:
     """One row of `dataset` as `model` will be trained on it, and the truncation count of all rows.
+    Plain text in `text_mode` "stream" is cut into blocks, not truncated: the row's first
+    `max_length` tokens are shown, nothing counts as truncated, and "stream" holds the stream's
+    documents, tokens and blocks (stream.summary); else "stream" is None.
 
     `row` is 1-based over the usable rows of every file of the dataset, in file order (train,
     val, test for a split set). Returns {"dataset", "model", "row", "rows", "source", "line", "chat",
@@ -270,6 +297,7 @@ def preview_dataset(ws, dataset: str, model: str, row: int = 1, max_length: int 
     """
     from tunestudio.data.encode import encode, preview
     from tunestudio.data.split import load_dataset
+    from tunestudio.data.stream import summary as stream_summary
 
     if max_length is None:
         max_length = training_max_length()
@@ -286,7 +314,9 @@ def preview_dataset(ws, dataset: str, model: str, row: int = 1, max_length: int 
     pairs = preview(record, tokenizer, max_length, train_on_prompt=train_on_prompt, reasoning=reasoning)
     # cached like training data: a second preview of a large dataset reads the counts back at once
     enc = encode(records, tokenizer, max_length, train_on_prompt=train_on_prompt, reasoning=reasoning,
-                 skip_bad_rows=True, cache_dir=ws.root / "training" / ".cache" / "encoded")
+                 skip_bad_rows=True, cache_dir=ws.root / "training" / ".cache" / "encoded",
+                 text_mode=text_mode, stride=stride)
+    streamed = enc.stats.get("text_mode") == "stream"
     what = "trained" if train_on_prompt or not any(r.is_chat for r in records) else "answer"
     truncation = None
     if enc.truncated:
@@ -315,6 +345,7 @@ def preview_dataset(ws, dataset: str, model: str, row: int = 1, max_length: int 
         "tokens": [{"text": text, "trained": trained} for text, trained in pairs],
         "n_tokens": len(pairs), "n_trained": sum(trained for _, trained in pairs),
         "row_truncated": record.where() in enc.truncated_rows,
+        "stream": stream_summary(enc.stats) if streamed else None,
         "row_dropped": record.where() in enc.dropped_rows,
         "truncated": enc.truncated, "dropped": enc.dropped, "truncated_rows": enc.truncated_rows[:20],
         "truncation": truncation, "errors": errors, "warnings": warnings,

@@ -71,12 +71,14 @@ def bench_models(ws: Workspace, models: list[str], dataset: str, metrics=None, l
         raise UserError(f"{dataset} has no test rows to benchmark on")
     if not any(r.is_chat for r in records):
         names = [n for n in names if n in M.LOSS_METRICS] or list(M.LOSS_METRICS)
+    bleu_tok = M.bleu_tokenize_for(names, [r.reference() for r in records])   # the references' script
     rows = []
     for name in models:
         start = time.perf_counter()
         model, tok, info = loading.load_model(ws, model=name, device=device)
         sampling = Sampling(max_new_tokens=max_new_tokens or auto_max_new_tokens(tok, [r.reference() for r in records]))
-        side = score_side(model, tok, records, names, [], sampling, batch_size, None, progress, name)
+        side = score_side(model, tok, records, names, [], sampling, batch_size, None, progress, name,
+                          bleu_tokenize=bleu_tok)
         rows.append({
             "model": name, "source": info["source"], "params": loading.count_parameters(model), **_memory(model),
             "tokens_per_second": side["tokens"] / side["seconds"] if side["seconds"] else None,

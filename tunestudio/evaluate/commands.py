@@ -7,12 +7,17 @@ import sys
 
 from tunestudio.data.turns import GENERATION_PROMPTS
 from tunestudio.errors import UserError
+from tunestudio.evaluate.tokenize import BLEU_TOKENIZERS
 
 
-def _model_flags(p: argparse.ArgumentParser) -> None:
+def _model_flags(p: argparse.ArgumentParser, predictions: bool = False) -> None:
     g = p.add_mutually_exclusive_group(required=True)
     g.add_argument("--run", help="a run id or name: its fine-tuned result")
     g.add_argument("--model", help="a base model: folder under models/, a path, or a hub id")
+    if predictions:
+        g.add_argument("--predictions", metavar="FILE.jsonl",
+                       help="score a file of {\"prediction\", \"reference\"} rows (optional \"prompt\", "
+                            "\"tool_calls\") from any system, with the same metrics and report; no model needed")
     p.add_argument("--trust-remote-code", action="store_true",
                    help="run Python code shipped with a hub model (only for models you trust)")
 
@@ -53,12 +58,15 @@ def register(subparsers, common) -> None:
     p = subparsers.add_parser("eval", parents=[common], help="score a run or model on held-out data",
                               description="Generate on a test split and score it; saves metrics, a per-example "
                                           "table and an HTML report in the run folder and the registry.")
-    _model_flags(p)
+    _model_flags(p, predictions=True)
     p.add_argument("--dataset", help="data to evaluate on (default: the run's recorded test split)")
     p.add_argument("--split", default="test", help="test (default), val, train or all")
     p.add_argument("--metrics", help="comma-separated: exact_match,f1,bleu,rouge1,rouge2,rougeL,loss,perplexity "
                                      "(default: all)")
     p.add_argument("--metric-file", help="a Python file with score(prediction, reference, example) -> float")
+    p.add_argument("--bleu-tokenize", choices=BLEU_TOKENIZERS, default="auto",
+                   help="sacrebleu's tokenizer for BLEU; auto (default): from the references' script "
+                        "(zh, ja-mecab, ko-mecab, intl, else 13a)")
     p.add_argument("--compare-base", action="store_true", help="also run the run's base model on the same rows")
     p.add_argument("--guard-dataset", help="general text scored before/after to catch forgetting")
     p.add_argument("--limit", type=int, help="evaluate only the first N rows")
@@ -126,30 +134,58 @@ def register(subparsers, common) -> None:
 # ---- eval ---------------------------------------------------------------------------------------
 
 def cmd_eval(args, ws):
-    from tunestudio.cli import print_json
     from tunestudio.evaluate.run_eval import evaluate
 
+    if args.limit is not None and args.limit < 1:
+        raise UserError(f"--limit must be at least 1 (got {args.limit})")
+    if args.predictions:
+        return _eval_predictions(args, ws)
     _quiet_transformers()
     sampling = None
     if any(getattr(args, k) is not None for k in ("temperature", "top_p", "top_k", "repetition_penalty", "stop", "seed")):
         sampling = _sampling(args)
-    if args.limit is not None and args.limit < 1:
-        raise UserError(f"--limit must be at least 1 (got {args.limit})")
     out = evaluate(ws, run=args.run, model=args.model, dataset=args.dataset, split=args.split,
                    metrics=args.metrics, metric_file=args.metric_file, compare_base=args.compare_base,
                    guard_dataset=args.guard_dataset, limit=args.limit, max_new_tokens=args.max_new_tokens,
                    batch_size=args.batch_size, sampling=sampling, save=not args.no_save,
-                   trust_remote_code=args.trust_remote_code, generation_prompt=args.generation_prompt)
+                   trust_remote_code=args.trust_remote_code, generation_prompt=args.generation_prompt,
+                   bleu_tokenize=args.bleu_tokenize)
+    _print_eval(out, args.json)
+    return 0
+
+
+def _eval_predictions(args, ws) -> int:
+    from tunestudio.evaluate.predictions import score_predictions
+
+    model_only = [flag for flag, given in (
+        ("--dataset", args.dataset), ("--compare-base", args.compare_base), ("--guard-dataset", args.guard_dataset),
+        ("--split", args.split != "test"), ("--trust-remote-code", args.trust_remote_code),
+        *((f"--{k.replace('_', '-')}", getattr(args, k) is not None) for k in (
+            "max_new_tokens", "temperature", "top_p", "top_k", "repetition_penalty", "stop", "seed"))) if given]
+    if model_only:
+        raise UserError(f"{', '.join(model_only)} apply to a model's answers; --predictions scores a file "
+                        "that already holds them: drop them")
+    out = score_predictions(ws, args.predictions, metrics=args.metrics, metric_file=args.metric_file,
+                            bleu_tokenize=args.bleu_tokenize, limit=args.limit, save=not args.no_save)
+    _print_eval(out, args.json)
+    return 0
+
+
+def _print_eval(out: dict, as_json: bool) -> None:
+    from tunestudio.cli import print_json
+
     rows = out.pop("rows")
-    if args.json:
+    if as_json:
         print_json(out)
-        return 0
+        return
     print(f"{out['model']} on {out['dataset']} ({out['split']}, {out['n']} examples)")
     base = out.get("base_metrics")
     for k, v in out["metrics"].items():
         line = f"  {k:<14} {v:10.4f}"
         if base and k in base:
             line += f"   base {base[k]:10.4f}   delta {out['deltas'][k]:+.4f}"
+        if k == "bleu" and out.get("bleu_tokenize"):
+            line += f"   (sacrebleu tokenizer {out['bleu_tokenize']})"
         print(line)
     if out.get("guard"):
         g = out["guard"]
@@ -162,7 +198,6 @@ def cmd_eval(args, ws):
             print(f"  {r['where']}: expected {r['reference']!r}, got {r['prediction']!r}")
     if out.get("output_dir"):
         print(f"report: {out['files']['html']}")
-    return 0
 
 
 # ---- chat ---------------------------------------------------------------------------------------

@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import Callable
 
 from tunestudio.errors import UserError
+from tunestudio.evaluate.tokenize import RougeTokenizer, answer_tokens, bleu_tokenizer
 
 TEXT_METRICS = ("exact_match", "f1", "bleu", "rouge1", "rouge2", "rougeL")
 LOSS_METRICS = ("loss", "perplexity")
@@ -35,7 +36,7 @@ def parse_names(spec: str | list[str] | None) -> list[str]:
     return list(dict.fromkeys(names))
 
 
-# ---- exact match and F1 (SQuAD normalisation) ----------------------------------------------------
+# ---- exact match and F1 (SQuAD normalisation, any script: tokenize.answer_tokens) -----------------
 
 _ARTICLES = re.compile(r"\b(a|an|the)\b", re.UNICODE)
 _PUNCT = set(string.punctuation)
@@ -49,11 +50,13 @@ def normalize(text: str) -> str:
 
 
 def exact_match(prediction: str, reference: str) -> float:
-    return float(normalize(prediction) == normalize(reference))
+    """1.0 when both give the same `answer_tokens` (so "東京です" equals "東京 です。")."""
+    return float(answer_tokens(prediction) == answer_tokens(reference))
 
 
 def f1(prediction: str, reference: str) -> float:
-    pred, ref = normalize(prediction).split(), normalize(reference).split()
+    """SQuAD token F1 over `answer_tokens` (each CJK character one token)."""
+    pred, ref = answer_tokens(prediction), answer_tokens(reference)
     if not pred or not ref:
         return float(pred == ref)  # both empty: a perfect answer; one empty: nothing right
     common = Counter(pred) & Counter(ref)
@@ -64,30 +67,42 @@ def f1(prediction: str, reference: str) -> float:
     return 2 * precision * recall / (precision + recall)
 
 
-# ---- BLEU and ROUGE (the libraries' own implementations) ----------------------------------------
+# ---- BLEU and ROUGE (the libraries' own implementations, script-aware tokens) -------------------
 
-def corpus_bleu(predictions: list[str], references: list[str]) -> float:
-    import sacrebleu
-
-    return float(sacrebleu.corpus_bleu(predictions, [references]).score)
+_bleu: dict[tuple[str, bool], object] = {}
 
 
-def sentence_bleu(prediction: str, reference: str) -> float:
-    import sacrebleu
+def _bleu_metric(tokenize: str, sentence: bool):
+    """One sacrebleu BLEU object per tokenizer (a MeCab tagger is slow to build): corpus BLEU as
+    `sacrebleu.corpus_bleu`, sentence BLEU with effective order as `sacrebleu.sentence_bleu`."""
+    key = (tokenize, sentence)
+    if key not in _bleu:
+        from sacrebleu.metrics import BLEU
 
-    return float(sacrebleu.sentence_bleu(prediction, [reference]).score)
+        _bleu[key] = BLEU(tokenize=tokenize, effective_order=sentence)
+    return _bleu[key]
+
+
+def corpus_bleu(predictions: list[str], references: list[str], tokenize: str = "13a") -> float:
+    """sacrebleu corpus BLEU (0-100) with its tokenizer `tokenize` (see tokenize.bleu_tokenizer)."""
+    return float(_bleu_metric(tokenize, False).corpus_score(predictions, [references]).score)
+
+
+def sentence_bleu(prediction: str, reference: str, tokenize: str = "13a") -> float:
+    return float(_bleu_metric(tokenize, True).sentence_score(prediction, [reference]).score)
 
 
 _scorer = None
 
 
 def rouge(prediction: str, reference: str) -> dict[str, float]:
-    """F-measures of rouge1, rouge2 and rougeL (with stemming, as most papers report)."""
+    """F-measures of rouge1, rouge2 and rougeL (with stemming, as most papers report), on
+    tokenize.rouge_tokens: rouge-score's own tokens on ASCII, every script kept, CJK per character."""
     global _scorer
     if _scorer is None:
         from rouge_score import rouge_scorer
 
-        _scorer = rouge_scorer.RougeScorer(["rouge1", "rouge2", "rougeL"], use_stemmer=True)
+        _scorer = rouge_scorer.RougeScorer(["rouge1", "rouge2", "rougeL"], tokenizer=RougeTokenizer(use_stemmer=True))
     scores = _scorer.score(reference, prediction)  # rouge-score takes (target, prediction)
     return {k: float(v.fmeasure) for k, v in scores.items()}
 
@@ -136,8 +151,9 @@ class CustomMetric:
 
 def score_examples(names: list[str], predictions: list[str], references: list[str],
                    examples: list[dict] | None = None, custom: list[CustomMetric] = (),
-                   wheres: list[str] | None = None) -> list[dict[str, float]]:
-    """Per-example scores for the text metrics in `names` and every custom metric."""
+                   wheres: list[str] | None = None, bleu_tokenize: str = "13a") -> list[dict[str, float]]:
+    """Per-example scores for the text metrics in `names` and every custom metric.
+    `bleu_tokenize`: sacrebleu's tokenizer (`bleu_tokenize_for` picks it for the references)."""
     want_rouge = any(n.startswith("rouge") for n in names)
     rows = []
     for i, (p, r) in enumerate(zip(predictions, references)):
@@ -147,7 +163,7 @@ def score_examples(names: list[str], predictions: list[str], references: list[st
         if "f1" in names:
             s["f1"] = f1(p, r)
         if "bleu" in names:
-            s["bleu"] = sentence_bleu(p, r)
+            s["bleu"] = sentence_bleu(p, r, bleu_tokenize)
         if want_rouge:
             s.update({k: v for k, v in rouge(p, r).items() if k in names})
         for m in custom:
@@ -157,26 +173,40 @@ def score_examples(names: list[str], predictions: list[str], references: list[st
 
 
 def aggregate(names: list[str], per_example: list[dict[str, float]], predictions: list[str],
-              references: list[str], custom: list[CustomMetric] = ()) -> dict[str, float]:
+              references: list[str], custom: list[CustomMetric] = (), bleu_tokenize: str = "13a") -> dict[str, float]:
     """Corpus scores: the mean of per-example scores, except BLEU (corpus BLEU, as sacrebleu)."""
     out: dict[str, float] = {}
     n = len(per_example)
     for name in [*[m for m in names if m in TEXT_METRICS], *(c.name for c in custom)]:
         if name == "bleu":
-            out[name] = corpus_bleu(predictions, references) if n else 0.0
+            out[name] = corpus_bleu(predictions, references, bleu_tokenize) if n else 0.0
         elif n:
             out[name] = sum(s[name] for s in per_example) / n
     return out
 
 
+def bleu_tokenize_for(names: list[str], references: list[str], wanted: str | None = None,
+                      warnings: list | None = None) -> str:
+    """The sacrebleu tokenizer for BLEU on `references` (`wanted`: a name, or None/"auto" to detect
+    it from their script); a fallback's warning goes into `warnings`. "13a" when BLEU is not asked."""
+    if "bleu" not in names:
+        return "13a"
+    name, warning = bleu_tokenizer(wanted, references)
+    if warning and warnings is not None:
+        warnings.append(warning)
+    return name
+
+
 def compute(names, predictions: list[str], references: list[str], examples: list[dict] | None = None,
-            metric_file: str | Path | None = None) -> dict[str, float]:
+            metric_file: str | Path | None = None, bleu_tokenize: str | None = None) -> dict[str, float]:
     """Corpus scores for text metrics `names` (loss and perplexity need the model: see
-    reference_losses). The one-call form for callers that do not want the per-example table."""
+    reference_losses). The one-call form for callers that do not want the per-example table.
+    `bleu_tokenize`: sacrebleu's tokenizer, None to detect it from the references' script."""
     names = parse_names(names)
     custom = [CustomMetric(metric_file)] if metric_file else []
-    per = score_examples(names, predictions, references, examples, custom)
-    return aggregate(names, per, predictions, references, custom)
+    tok = bleu_tokenize_for(names, references, bleu_tokenize)
+    per = score_examples(names, predictions, references, examples, custom, bleu_tokenize=tok)
+    return aggregate(names, per, predictions, references, custom, bleu_tokenize=tok)
 
 
 # ---- loss and perplexity on the references -----------------------------------------------------
@@ -203,19 +233,34 @@ def encode_for_loss(tokenizer, messages: list[dict] | None, reference: str, max_
 def reference_losses(model, tokenizer, items: list[tuple[list[dict] | None, str]], batch_size: int = 8,
                      max_length: int = 1024, progress: Callable[[int], None] | None = None
                      ) -> list[tuple[float, int]]:
-    """Per example (summed negative log-likelihood of the answer tokens, number of them)."""
+    """Per example (summed negative log-likelihood of the answer tokens, number of them).
+
+    A plain-text document longer than `max_length` is scored in consecutive windows of
+    `max_length` tokens (as training cuts its token stream into blocks), so every token counts,
+    not only the last window's."""
     import torch
     import torch.nn.functional as F
 
     limit = getattr(model.config, "max_position_embeddings", None) or max_length
     max_length = min(max_length, limit)
-    encoded = [encode_for_loss(tokenizer, m, r, max_length) for m, r in items]
+    encoded, owner = [], []   # pieces to score, and the item each belongs to
+    for k, (m, r) in enumerate(items):
+        if m is None:
+            ids = tokenizer(r, add_special_tokens=True)["input_ids"]
+            windows = [(ids[a:a + max_length], 0) for a in range(0, len(ids), max_length)] or [([], 0)]
+        else:
+            windows = [encode_for_loss(tokenizer, m, r, max_length)]
+        encoded += windows
+        owner += [k] * len(windows)
+    left = [0] * len(items) if progress else None
+    for k in owner if progress else ():
+        left[k] += 1
     pad = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else 0
-    out: list[tuple[float, int]] = [(0.0, 0)] * len(encoded)
+    out: list[tuple[float, int]] = [(0.0, 0)] * len(items)
     order = sorted(range(len(encoded)), key=lambda i: len(encoded[i][0]))
     for b in range(0, len(order), max(1, batch_size)):
         idx = order[b:b + batch_size]
-        width = max(len(encoded[i][0]) for i in idx)
+        width = max(1, max(len(encoded[i][0]) for i in idx))
         ids = torch.full((len(idx), width), pad, dtype=torch.long)
         mask = torch.zeros((len(idx), width), dtype=torch.long)
         labels = torch.full((len(idx), width), -100, dtype=torch.long)
@@ -230,10 +275,15 @@ def reference_losses(model, tokenizer, items: list[tuple[list[dict] | None, str]
         target = labels[:, 1:].to(logits.device)   # (B, T-1)
         nll = F.cross_entropy(logits.transpose(1, 2), target, ignore_index=-100, reduction="none")
         counted = (target != -100)
+        done = 0
         for row, i in enumerate(idx):
-            out[i] = (float(nll[row].sum()), int(counted[row].sum()))
-        if progress:
-            progress(len(idx))
+            k = owner[i]
+            out[k] = (out[k][0] + float(nll[row].sum()), out[k][1] + int(counted[row].sum()))
+            if left is not None:
+                left[k] -= 1
+                done += left[k] == 0
+        if progress and done:
+            progress(done)
     return out
 
 

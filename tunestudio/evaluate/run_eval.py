@@ -97,9 +97,9 @@ def stopping_warning(stopped: list[bool], max_new_tokens: int) -> str | None:
 
 def score_side(model, tok, records, names, custom, sampling: Sampling, batch_size: int,
                guard: list | None, show_progress: bool, label: str, mode: str = "training",
-               reasoning: str = "keep") -> dict:
+               reasoning: str = "keep", bleu_tokenize: str = "13a") -> dict:
     """Everything one model gives on the rows: predictions (final answers, their reasoning split
-    off), scores, `stopped`, losses, guard loss."""
+    off), scores, `stopped`, losses, guard loss. `bleu_tokenize`: sacrebleu's tokenizer."""
     chat = [r for r in records if r.is_chat]
     text_names = [n for n in names if n in M.TEXT_METRICS]
     side: dict = {"predictions": [""] * len(records), "reasoning": [""] * len(records),
@@ -118,8 +118,8 @@ def score_side(model, tok, records, names, custom, sampling: Sampling, batch_siz
         preds = side["predictions"] = [a for _, a in split]
         refs = [r.reference() for r in records]
         side["scores"] = M.score_examples(text_names, preds, refs, [r.to_dict() for r in records], custom,
-                                          [r.where() for r in records])
-        side["metrics"] = M.aggregate(text_names, side["scores"], preds, refs, custom)
+                                          [r.where() for r in records], bleu_tokenize)
+        side["metrics"] = M.aggregate(text_names, side["scores"], preds, refs, custom, bleu_tokenize)
         side["metrics"]["stopped"] = sum(gen.stopped) / len(gen.stopped)
         warning = stopping_warning(gen.stopped, sampling.max_new_tokens)
         if warning:
@@ -183,11 +183,12 @@ def evaluate(ws: Workspace, run: str | None = None, model: str | None = None, da
              guard_dataset: str | None = None, limit: int | None = None, max_new_tokens: int | None = None,
              batch_size: int = 8, sampling: Sampling | None = None, progress: bool = True,
              save: bool = True, device: str | None = None, trust_remote_code: bool = False,
-             generation_prompt: str = "training") -> dict:
+             generation_prompt: str = "training", bleu_tokenize: str | None = None) -> dict:
     """Evaluate and (by default) save to the run folder and the registry's evaluations table.
 
     `generation_prompt`: "training" asks with what training put before each answer, "template" with
-    the chat template's own generation prompt (turns.generation_prompt).
+    the chat template's own generation prompt (turns.generation_prompt). `bleu_tokenize`: sacrebleu's
+    tokenizer for BLEU (None or "auto": from the references' script, tokenize.detect_bleu_tokenize).
     Returns {metrics, n, [base_metrics, deltas], [guard], warnings, primary_metric,
     tokens_per_second, output_dir, files, rows} where rows is the per-example table, worst first;
     metrics["stopped"] is the share of answers that ended on their own before max_new_tokens.
@@ -209,6 +210,7 @@ def evaluate(ws: Workspace, run: str | None = None, model: str | None = None, da
         names, custom = [n for n in names if n in M.LOSS_METRICS] or list(M.LOSS_METRICS), []
 
     reasoning = (run_info.config.get("reasoning") if run_info else None) or "keep"
+    bleu_tok = M.bleu_tokenize_for(names, [r.reference() for r in records], bleu_tokenize, warnings)
     sides = [("fine-tuned" if run else "model", dict(run=run, model=model))]
     if compare_base:
         sides.append(("base", dict(run=run, base=True)))
@@ -221,7 +223,7 @@ def evaluate(ws: Workspace, run: str | None = None, model: str | None = None, da
             sampling = Sampling(max_new_tokens=max_new_tokens or auto_max_new_tokens(
                 tok, [r.reference() for r in records]))
         results[label] = score_side(m, tok, records, names, custom, sampling, batch_size, guard, progress, label,
-                                    generation_prompt, reasoning)
+                                    generation_prompt, reasoning, bleu_tok)
         warnings += results[label]["warnings"]
         infos[label] = info
         del m
@@ -232,6 +234,8 @@ def evaluate(ws: Workspace, run: str | None = None, model: str | None = None, da
     primary = M.primary_metric(names, custom)
     rows = report.worst_first(_rows(records, ft, base), primary)
     out = {"metrics": ft["metrics"], "n": len(records), "primary_metric": primary}
+    if "bleu" in names:
+        out["bleu_tokenize"] = bleu_tok
     if base is not None:
         out["base_metrics"] = base["metrics"]
         out["deltas"] = deltas(ft["metrics"], base["metrics"])

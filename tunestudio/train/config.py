@@ -17,6 +17,7 @@ from pathlib import Path
 
 import yaml
 
+from tunestudio.data.stream import TEXT_MODES
 from tunestudio.data.turns import REASONING_MODES
 from tunestudio.errors import UserError
 
@@ -48,10 +49,16 @@ class RunConfig:
                        "(NAME.train.*, NAME.val.*, NAME.test.*)", "data")
     format: str = opt("", "dataset format (text, alpaca, messages, sharegpt); empty: detect it", "data")
     mapping: str = opt("", "column mapping, e.g. 'instruction=question,output=answer'", "data", flag="--map")
-    separator: str = opt("", "for .txt datasets: the line that separates documents (empty: one per blank line)", "data")
+    separator: str = opt("", "for .txt datasets: the line that separates documents (empty: blank lines separate "
+                         "them; a file without blank lines holds one document per line)", "data")
     val_split: float = opt(0.1, "fraction of the rows held out for validation (0: none)", "data")
     test_split: float = opt(0.1, "fraction of the rows held out for the final test (0: none)", "data")
     max_length: int = opt(512, "longest sequence in tokens; longer rows are cut (and reported)", "data")
+    text_mode: str = opt("stream", "plain-text data: stream joins the documents (each ended by eos) into one token "
+                         "stream cut into --max-length blocks, so no token is lost; truncate trains one row per "
+                         "document, cut at --max-length", "data", choices=TEXT_MODES)
+    stride: int = opt(0, "stream mode: tokens each block repeats from the end of the one before, as context "
+                      "(trained once only); 0: blocks do not overlap", "data")
     train_on_prompt: bool = opt(False, "also train on the prompt tokens, not only the answers", "data")
     reasoning: str = opt("keep", "assistants' reasoning (reasoning_content, <think> blocks): keep trains on it "
                          "where the chat template renders it, drop leaves it out", "data", choices=REASONING_MODES)
@@ -156,7 +163,7 @@ class RunConfig:
         methods = _method_names()
         if self.method not in methods:
             bad("method", f"unknown method '{self.method}': choose one of {', '.join(methods)}")
-        for name in ("scheduler", "optimizer", "precision"):
+        for name in ("scheduler", "optimizer", "precision", "text_mode"):
             choices = fields_by_name()[name].metadata["choices"]
             if getattr(self, name) not in choices:
                 bad(name, f"unknown {name} '{getattr(self, name)}': choose one of {', '.join(choices)}")
@@ -177,6 +184,8 @@ class RunConfig:
             bad("keep_checkpoints", "must be at least 1 (a run needs its last checkpoint to resume)")
         if self.max_length < 8:
             bad("max_length", f"must be at least 8 tokens, got {self.max_length}")
+        if not 0 <= self.stride < self.max_length:
+            bad("stride", f"must be at least 0 and below --max-length {self.max_length}, got {self.stride}")
         for name in ("val_split", "test_split", "warmup_ratio", "lora_dropout"):
             if not 0 <= getattr(self, name) < 1:
                 bad(name, f"must be at least 0 and below 1, got {getattr(self, name)}")

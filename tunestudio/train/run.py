@@ -319,7 +319,8 @@ def _load_data(cfg: RunConfig, ws, tokenizer, split_info: dict | None = None) ->
     cache = ws.root / "training" / ".cache" / "encoded"
     # rows the chat template refuses, in every split (the test split is not encoded here, but eval
     # would meet them): all listed before a run exists, or left out and each reported
-    opts = dict(cache_dir=cache, num_proc=cfg.num_proc or None, reasoning=cfg.reasoning, skip_bad_rows=True)
+    opts = dict(cache_dir=cache, num_proc=cfg.num_proc or None, reasoning=cfg.reasoning, skip_bad_rows=True,
+                text_mode=cfg.text_mode, stride=cfg.stride)
     train = encode(splits.train, tokenizer, cfg.max_length, cfg.train_on_prompt, **opts)
     val = encode(splits.val, tokenizer, cfg.max_length, cfg.train_on_prompt, **opts) if splits.val else None
     refused = train.refused_rows + (val.refused_rows if val else []) + \

@@ -180,6 +180,10 @@ def build(ctx: Context) -> None:
         text = t(lang, "datasets.stats_summary", rows=s["rows"], unit=s["unit"], min=length["min"],
                  mean=length["mean"], median=length["median"], p95=length["p95"], max=length["max"],
                  cutoff=s.get("cutoff") or "—", over=s.get("over_cutoff", 0), duplicates=s.get("duplicates", 0))
+        if s.get("stream"):   # plain text: blocks of a token stream (data/stream.py)
+            st = s["stream"]
+            text += "\n\n" + t(lang, "datasets.stats_stream", documents=st["documents"], tokens=st["tokens"],
+                                  blocks=st["blocks"], length=st["max_length"])
         if s.get("labels"):
             text += "\n\n" + t(lang, "datasets.labels") + " " + ", ".join(f"`{k}` {v}" for k, v in s["labels"].items())
         if s.get("warnings"):

@@ -1,0 +1,184 @@
+"""Plain text as a token stream: no token of any document is lost, the split is by document
+before blocking, a one-article-per-line file is one document per line, and `data stats` counts
+documents, tokens and blocks."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+
+from tunestudio.data import stream as S
+from tunestudio.data.encode import IGNORE, encode
+from tunestudio.data.load import load_file
+from tunestudio.data.records import Record
+from tunestudio.data.split import load_splits
+from tunestudio.errors import UserError
+from tunestudio.workspace import Workspace
+
+from conftest import run_cli
+
+MODEL = "tiny-demo"
+
+
+@pytest.fixture(scope="module")
+def tok(demo_template):
+    from transformers import AutoTokenizer
+
+    return AutoTokenizer.from_pretrained(demo_template / "models" / "tiny-demo")
+
+
+def _documents(n: int) -> list[str]:
+    # lengths from a few tokens to several blocks, so blocks start mid-document and span documents
+    return [f"Document {i} about {'the weather in Lisbon and Oslo ' * (1 + (i * 7) % 23)}ends here."
+            for i in range(n)]
+
+
+def _blocks(enc) -> list[tuple[list[int], list[int]]]:
+    return [(e["input_ids"], e["labels"]) for e in enc.examples]
+
+
+def test_every_token_of_a_multi_document_file_is_in_exactly_one_block(demo_ws, tok):
+    docs = _documents(40)
+    (demo_ws / "training" / "datasets" / "corpus.txt").write_text("\n\n".join(docs) + "\n", encoding="utf-8")
+    splits = load_splits(Workspace(demo_ws), "corpus.txt", val_split=0.2, test_split=0.0, seed=3)
+    assert len(splits.train) + len(splits.val) == 40 and len(splits.val) == 8
+    cache = demo_ws / "training" / ".cache" / "encoded"
+    seen: list[int] = []   # each document's stream tokens, found back in the blocks
+    for part in (splits.train, splits.val):
+        enc = encode(part, tok, 32, cache_dir=cache, text_mode="stream")
+        blocks = _blocks(enc)
+        assert all(len(ids) == 32 for ids, _ in blocks[:-1]) and 0 < len(blocks[-1][0]) <= 32
+        # the blocks of a split, end to end, are exactly its documents' tokens each ended by eos
+        joined = [t for ids, _ in blocks for t in ids]
+        want = S.document_ids(tok, [r.text for r in part])
+        assert joined == [t for ids in want for t in ids]
+        assert enc.stats["tokens"] == len(joined) and enc.stats["blocks"] == len(blocks)
+        assert enc.stats["documents"] == len(part) and enc.truncated == 0 and enc.dropped == 0
+        # with no overlap every token is trained (labels equal ids)
+        assert all(ids == labels for ids, labels in blocks)
+        seen += [len(x) for x in want]
+    # every document is in one split: the token counts of the whole file, once each
+    everything = S.document_ids(tok, docs)
+    assert sorted(seen) == sorted(len(x) for x in everything)
+    assert sum(seen) == sum(len(x) for x in everything) > 40 * 32 // 4
+    # the longest documents are longer than a block: truncating would lose their tails
+    assert max(len(x) for x in everything) > 32
+
+
+def test_stride_repeats_context_and_trains_each_token_once(tok):
+    docs = [Record("c.txt", i + 1, text=t) for i, t in enumerate(_documents(12))]
+    enc = encode(docs, tok, 24, text_mode="stream", stride=8)
+    blocks = _blocks(enc)
+    stream = [t for ids in S.document_ids(tok, [d.text for d in docs]) for t in ids]
+    trained = [lab for _, labels in blocks for lab in labels if lab != IGNORE]
+    assert trained == stream                               # each token trained exactly once, in order
+    for (prev, _), (ids, labels) in zip(blocks, blocks[1:]):
+        assert ids[:8] == prev[-8:] and labels[:8] == [IGNORE] * 8   # the overlap is context only
+    assert enc.stats["block_tokens"] == len(stream) + 8 * (len(blocks) - 1)
+    with pytest.raises(UserError, match="--stride must be at least 0 and below --max-length 24"):
+        encode(docs, tok, 24, text_mode="stream", stride=24)
+
+
+def test_truncate_mode_keeps_one_row_per_document(tok):
+    docs = [Record("c.txt", i + 1, text=t) for i, t in enumerate(_documents(12))]
+    enc = encode(docs, tok, 24, text_mode="truncate")
+    assert len(enc.examples) == 12 and enc.truncated > 0
+    assert all(len(e["input_ids"]) <= 24 for e in enc.examples)
+
+
+def test_a_file_of_one_article_per_line_is_one_document_per_line(tmp_path):
+    lines = [f"Article {i}: a long line of text about topic {i}, read as one document." for i in range(50)]
+    path = tmp_path / "articles.txt"
+    path.write_text("\n".join(lines) + "\n", encoding="utf-8")
+    r = load_file(path)
+    assert not r.errors and [rec.text for rec in r.records] == lines
+    assert [rec.line for rec in r.records] == list(range(1, 51))
+    # one blank line anywhere: blank lines separate documents, as before
+    path.write_text("\n".join(lines[:2]) + "\n\n" + "\n".join(lines[2:5]) + "\n", encoding="utf-8")
+    assert [rec.text for rec in load_file(path).records] == ["\n".join(lines[:2]), "\n".join(lines[2:5])]
+
+
+def test_block_lines_name_the_document_a_block_starts_in(tok):
+    docs = [Record("c.txt", 10 * (i + 1), text=t) for i, t in enumerate(_documents(6))]
+    enc = encode(docs, tok, 16, text_mode="stream")
+    assert enc.examples.where(0) == "c.txt:10"
+    lines = [int(x) for x in enc.examples.table.column("line").to_numpy()]
+    assert lines == sorted(lines) and set(lines) <= {10, 20, 30, 40, 50, 60}
+
+
+def test_data_stats_counts_documents_tokens_and_blocks_for_a_text_column(demo_ws, tok):
+    docs = _documents(30)
+    path = demo_ws / "training" / "datasets" / "web.jsonl"
+    path.write_text("".join(json.dumps({"text": t}) + "\n" for t in docs), encoding="utf-8")
+    p = run_cli("data", "stats", "web.jsonl", "--model", MODEL, "--max-length", "64", "--json", ws=demo_ws, timeout=300)
+    assert p.returncode == 0, p.stderr
+    s = json.loads(p.stdout)
+    tokens = sum(len(x) for x in S.document_ids(tok, docs))
+    assert s["stream"]["documents"] == 30 and s["stream"]["tokens"] == tokens
+    assert s["stream"]["blocks"] == -(-tokens // 64)
+    assert not any("truncated" in w for w in s["warnings"])
+    p = run_cli("data", "stats", "web.jsonl", "--model", MODEL, "--max-length", "64", ws=demo_ws, timeout=300)
+    assert f"text stream: 30 documents, {tokens} tokens" in p.stdout
+    p = run_cli("data", "stats", "web.jsonl", "--model", MODEL, "--max-length", "64", "--text-mode", "truncate",
+                "--json", ws=demo_ws, timeout=300)
+    s = json.loads(p.stdout)
+    assert "stream" not in s and any("truncated" in w for w in s["warnings"])
+
+
+def test_training_on_a_text_file_streams_it(demo_ws):
+    docs = _documents(60)
+    (demo_ws / "training" / "datasets" / "long.txt").write_text("\n".join(docs) + "\n", encoding="utf-8")
+    p = run_cli("train", "--model", MODEL, "--dataset", "long.txt", "--method", "full", "--max-steps", "2",
+                "--batch-size", "4", "--max-length", "64", "--val-split", "0.1", "--test-split", "0",
+                "--json", ws=demo_ws, timeout=600)
+    assert p.returncode == 0, p.stderr
+    out = json.loads(p.stdout)
+    from tunestudio import registry
+
+    conn = registry.connect(demo_ws / "tunestudio.db")
+    try:
+        split = json.loads(conn.execute("SELECT split FROM runs WHERE id = ?", (out["run_id"],)).fetchone()[0])
+    finally:
+        conn.close()
+    train, val = split["encoded"]["train"], split["encoded"]["val"]
+    assert train["text_mode"] == "stream" and train["documents"] == 54 and val["documents"] == 6
+    assert train["truncated"] == 0 and train["blocks"] == -(-train["tokens"] // 64)
+    assert np.isfinite(out["metrics"]["eval_loss"])
+
+
+def test_a_long_document_is_scored_in_windows_not_only_its_tail(demo_template, tok):
+    # evaluation on plain text (loss, perplexity, guard sets) counts every window of a long
+    # document, as training trains every block: each window's first token has no context
+    import torch
+    from transformers import AutoModelForCausalLM
+
+    from tunestudio.evaluate.metrics import reference_losses
+
+    model = AutoModelForCausalLM.from_pretrained(demo_template / "models" / "tiny-demo", dtype=torch.float32)
+    text = _documents(4)[3]
+    n = len(tok(text, add_special_tokens=True)["input_ids"])
+    assert n > 40
+    ticks: list[int] = []
+    (loss, count), (_, short) = reference_losses(model, tok, [(None, text), (None, "Short one.")], max_length=16,
+                                                 progress=ticks.append)
+    assert count == n - -(-n // 16) and short == len(tok("Short one.")["input_ids"]) - 1
+    assert loss > 0 and sum(ticks) == 2
+
+
+@pytest.mark.parametrize("ext", ["json", "csv", "parquet"])
+def test_a_text_column_in_any_format_is_streamed(demo_ws, tok, ext):
+    import pandas as pd
+
+    from tunestudio.data.stats import stats_dataset
+
+    docs = _documents(25)
+    path = demo_ws / "training" / "datasets" / f"web.{ext}"
+    frame = pd.DataFrame({"text": docs, "url": [f"https://example.org/{i}" for i in range(25)]})
+    {"json": lambda: frame.to_json(path, orient="records"), "csv": lambda: frame.to_csv(path, index=False),
+     "parquet": lambda: frame.to_parquet(path)}[ext]()
+    s = stats_dataset(Workspace(demo_ws), f"web.{ext}", model=MODEL, max_length=48)
+    tokens = sum(len(x) for x in S.document_ids(tok, docs))
+    assert s["format"] == "text" and s["documents"] == 25
+    assert s["stream"]["tokens"] == tokens and s["stream"]["blocks"] == -(-tokens // 48)

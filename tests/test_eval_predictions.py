@@ -1,0 +1,97 @@
+"""`tunestudio eval --predictions FILE.jsonl`: outputs of any system scored with the same metrics
+and report, no model; a bad row is named by file:line, exit 1, no traceback."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from conftest import run_cli
+
+
+def _write(path: Path, rows) -> Path:
+    path.write_text("".join((r if isinstance(r, str) else json.dumps(r, ensure_ascii=False)) + "\n" for r in rows),
+                    encoding="utf-8")
+    return path
+
+
+def test_scores_a_predictions_file_with_the_same_metrics_and_report(workspace):
+    _write(workspace / "preds.jsonl", [
+        {"prediction": "positive", "reference": "positive", "prompt": "Great film!"},
+        {"prediction": "negative", "reference": "positive", "prompt": "Loved it"},
+        "",   # blank lines are skipped
+        {"prediction": "我喜欢猫", "reference": "我喜欢狗",
+         "prompt": [{"role": "user", "content": "你喜欢什么？"}], "id": 7},
+        {"prediction": "call", "reference": "call", "tool_calls": [{"name": "get_weather", "arguments": {}}]},
+    ])
+    p = run_cli("eval", "--predictions", "preds.jsonl", "--json", ws=workspace, timeout=120)
+    assert p.returncode == 0, p.stderr
+    out = json.loads(p.stdout)
+    m = out["metrics"]
+    assert out["n"] == 4 and out["split"] == "predictions"
+    # exact match: rows 1 and 4 -> 2/4; f1: 1, 0, 0.75 (3 of 4 characters), 1 -> 2.75/4
+    assert m["exact_match"] == pytest.approx(0.5)
+    assert m["f1"] == pytest.approx(2.75 / 4)
+    assert set(m) == {"exact_match", "f1", "bleu", "rouge1", "rouge2", "rougeL"}
+    folder = Path(out["output_dir"])
+    assert {p.name for p in folder.iterdir()} == {"metrics.json", "examples.jsonl", "examples.csv", "report.html"}
+    rows = [json.loads(line) for line in (folder / "examples.jsonl").read_text(encoding="utf-8").splitlines()]
+    assert rows[0]["where"] == "preds.jsonl:2"   # worst first: the wrong label
+    by_where = {r["where"]: r for r in rows}
+    assert by_where["preds.jsonl:4"]["meta"] == {"id": 7} and by_where["preds.jsonl:4"]["input"] == "你喜欢什么？"
+    assert by_where["preds.jsonl:5"]["tool_calls"] == [{"name": "get_weather", "arguments": {}}]
+    # the registry has it, like any evaluation
+    p = run_cli("eval", "--predictions", str(workspace / "preds.jsonl"), "--metrics", "exact_match", ws=workspace)
+    assert p.returncode == 0, p.stderr
+    assert "exact_match" in p.stdout and "preds.jsonl:2: expected 'positive', got 'negative'" in p.stdout
+
+
+def test_a_metric_file_sees_the_row(workspace):
+    _write(workspace / "preds.jsonl", [{"prediction": "a", "reference": "b", "tool_calls": [{"name": "f"}]}])
+    (workspace / "calls.py").write_text(
+        "def score(prediction, reference, example):\n    return len(example.get('tool_calls') or [])\n")
+    p = run_cli("eval", "--predictions", "preds.jsonl", "--metric-file", "calls.py", "--metrics", "f1",
+                "--json", "--no-save", ws=workspace)
+    assert p.returncode == 0, p.stderr
+    assert json.loads(p.stdout)["metrics"] == {"f1": 0.0, "calls": 1.0}
+
+
+def test_bad_rows_are_named_by_file_and_line(workspace):
+    _write(workspace / "bad.jsonl", [
+        {"prediction": "ok", "reference": "ok"},
+        '{"prediction": "x", "reference": ',
+        {"prediction": "x"},
+        {"prediction": 3, "reference": "3"},
+        '["a", "b"]',
+        {"prediction": "x", "reference": "y", "prompt": 5},
+    ])
+    p = run_cli("eval", "--predictions", "bad.jsonl", ws=workspace)
+    assert p.returncode == 1 and "Traceback" not in p.stderr
+    err = p.stderr
+    assert "bad.jsonl has 5 bad row(s)" in err
+    assert "bad.jsonl:2: not valid JSON" in err
+    assert 'bad.jsonl:3: no "reference"' in err
+    assert 'bad.jsonl:4: "prediction" must be a string (got int)' in err
+    assert "bad.jsonl:5: a row must be a JSON object" in err
+    assert 'bad.jsonl:6: "prompt" must be a string or a list' in err
+
+
+@pytest.mark.parametrize("args, message", [
+    (["--metrics", "loss"], "loss need(s) the model's probabilities"),
+    (["--dataset", "x.jsonl"], "--dataset apply to a model's answers"),
+    (["--temperature", "0.5"], "--temperature apply to a model's answers"),
+])
+def test_options_that_need_a_model_are_refused(workspace, args, message):
+    _write(workspace / "p.jsonl", [{"prediction": "a", "reference": "a"}])
+    p = run_cli("eval", "--predictions", "p.jsonl", *args, ws=workspace)
+    assert p.returncode == 1 and message in p.stderr and "Traceback" not in p.stderr
+
+
+def test_missing_and_empty_files(workspace):
+    p = run_cli("eval", "--predictions", "nope.jsonl", ws=workspace)
+    assert p.returncode == 1 and "predictions file 'nope.jsonl' not found" in p.stderr
+    (workspace / "empty.jsonl").write_text("\n\n", encoding="utf-8")
+    p = run_cli("eval", "--predictions", "empty.jsonl", ws=workspace)
+    assert p.returncode == 1 and "empty.jsonl: no rows" in p.stderr
