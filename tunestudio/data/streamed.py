@@ -115,8 +115,11 @@ def examples(path: Path, tokenizer, cfg, skip: int, seed: int):
         report = _Reporter()
         for _ in shards:
             for view in record_chunks(path, cfg.format or None, cfg.mapping or None, skip=skip, report=report):
+                # plain text is blocked chunk by chunk (--text-mode stream): a chunk's last block is
+                # shorter, no token is lost
                 enc = encode(view, tokenizer, cfg.max_length, cfg.train_on_prompt, cache_dir=None, num_proc=1,
-                             reasoning=cfg.reasoning, skip_bad_rows=True)
+                             reasoning=cfg.reasoning, skip_bad_rows=True, text_mode=cfg.text_mode,
+                             stride=cfg.stride)
                 for row in enc.refused_rows:
                     report(row)
                 for i in range(len(enc.examples)):
@@ -137,7 +140,8 @@ def load(cfg, ws, tokenizer) -> dict:
 
     files = streaming_files(ws, cfg.dataset)
     path = files.get("all") or files["train"]
-    opts = dict(cache_dir=None, num_proc=1, reasoning=cfg.reasoning, skip_bad_rows=True)
+    opts = dict(cache_dir=None, num_proc=1, reasoning=cfg.reasoning, skip_bad_rows=True, text_mode=cfg.text_mode,
+                stride=cfg.stride)
     if "val" in files:
         val_records = load_file(files["val"], fmt=cfg.format or None, mapping=cfg.mapping or None).records
         skip = 0
