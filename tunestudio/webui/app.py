@@ -45,7 +45,8 @@ def build_app(ws: Workspace) -> gr.Blocks:
             ctx.lang = gr.Dropdown(choices=languages(), value=DEFAULT, elem_id="ui-language",
                                    label=t(DEFAULT, "app.language"), scale=0, min_width=180)
             ctx.tr(ctx.lang, label="app.language")
-        with gr.Tabs():
+        with gr.Tabs() as tabs:
+            ctx.shared["tabs"] = tabs  # a tab may open another (Runs: "start a run from this config")
             for name, module in TABS:
                 with gr.Tab(t(DEFAULT, f"tabs.{name}"), id=name, elem_id=f"tab-{name}") as tab:
                     ctx.tr(tab, label=f"tabs.{name}")
