@@ -12,7 +12,6 @@ reloaded page or a restarted UI finds it again; its output goes to training/swee
 from __future__ import annotations
 
 import contextlib
-import json
 import os
 import re
 import signal

@@ -96,7 +96,9 @@ def wire(ctx: Context, c: dict, pick) -> None:
         except Exception as e:
             return error_text(lang, e), gr.skip(), gr.skip()
         msg = t(lang, "sweeps.started", name=rec["sweep"], trials=rec["trials"], pid=rec["pid"])
-        return msg, {"name": rec["sweep"], "sig": None, "lang": lang, "ended": False}, gr.update(choices=sweep.list_sweeps(ws), value=rec["sweep"])
+        watch = {"name": rec["sweep"], "sig": None, "lang": lang, "ended": False}
+        names = sorted({*sweep.list_sweeps(ws), rec["sweep"]})  # its study may not be written yet
+        return msg, watch, gr.update(choices=names, value=rec["sweep"])
 
     def on_stop(lang, watch):
         lang = lang or DEFAULT
