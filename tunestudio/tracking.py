@@ -9,13 +9,13 @@
   wandb        offline files in <run>/wandb/ unless $WANDB_API_KEY (or $WANDB_MODE) is set
                (transformers' WandbCallback)
   trackio      its local store, in training/trackio/ unless $TRACKIO_DIR is set (transformers'
-               TrackioCallback)
+               TrackioCallback; the final metrics as final/<name> by us)
 
 Every tracker gets the run config and the lineage (run id, parent run, dataset hash, base model and
 revision, sweep) as parameters, the training/validation curves while the run goes on, and at the
 end the same final metrics as metrics.json. Where each tracker wrote is kept in <run>/trackers.json
-(`runs show` prints it). The engine calls `attach` once the Trainer exists and `finish` when the
-run ends; only the main process does.
+(`runs show` prints it). The engine calls `open_session` before it makes the Trainer, `attach` once
+the Trainer exists and `finish` when the run ends; only the main process does.
 """
 
 from __future__ import annotations
@@ -163,6 +163,7 @@ class Session:
         self.names = parse(cfg.report_to)
         self.saved_env: dict[str, str | None] = {}
         self.mlflow: MlflowTracker | None = None
+        self.trackio_config: dict | None = None
         self.info: dict = {}
         self._set_env()
         previous = _read_json(self.run_dir / "trackers.json")
@@ -247,13 +248,17 @@ class Session:
             import trackio
 
             trackio.config.update(self.config_values(), allow_val_change=True)
+            self.trackio_config = dict(trackio.config)  # the final-metrics init below must send it again
 
     def _trackio_final(self, metrics: dict) -> None:
         """The final metrics (metrics.json's, as final/<name>) into the same Trackio run, which
         transformers' callback already finished at the end of training."""
         import trackio
 
-        trackio.init(project="tunestudio", name=self.run_name, resume="must")
+        # a re-opened run stores the config it is given as the run's config: give it the whole one
+        trackio.init(project="tunestudio", name=self.run_name, resume="must",
+                     config={k: v for k, v in (self.trackio_config or self.config_values()).items()
+                             if not k.startswith("_")})
         try:
             trackio.log({f"final/{k}": v for k, v in _numbers(
                 {k: v for k, v in metrics.items() if k != "warnings"}).items()})
