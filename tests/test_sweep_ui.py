@@ -91,7 +91,7 @@ def test_a_sweep_started_from_the_ui_runs_in_the_background_and_feeds_the_overla
 
     # the overlay: one training and one validation series per trial, named after the run
     frame, note = runs_overlay.overlay(tiny_ws, "en", runs)
-    assert set(frame["series"]) == {f"ui-lr-t{i} {kind}" for i in (0, 1) for kind in ("training", "validation")}
+    assert set(frame["series"]) == {f"ui-lr-t{i} {kind}" for i in (0, 1) for kind in ("train", "val")}
     assert "2 run(s) overlaid" in note
     assert runs_overlay.overlay(tiny_ws, "en", [])[0] is None
 

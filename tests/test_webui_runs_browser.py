@@ -61,13 +61,14 @@ def test_two_runs_overlaid_with_both_in_the_legend(two_runs, browser):
     for name, run_id in two_runs["ids"].items():
         page.click("#runs-overlay-pick input")
         page.get_by_role("option", name=re.compile(re.escape(run_id))).first.click()
-    page.keyboard.press("Escape")
+        _wait_text(page, "#runs-overlay-pick", run_id)
+        page.keyboard.press("Escape")
     page.click("#runs-overlay-draw")
-    _wait_text(page, "#runs-overlay-message", "2 run(s) overlaid")
+    _wait_text(page, "#runs-overlay-message", "2 run(s) overlaid", timeout=120_000)
     page.wait_for_function("document.querySelectorAll('#runs-overlay-plot g.mark-line path').length >= 4",
                            timeout=30_000)
     legend = set(page.locator("#runs-overlay-plot g.role-legend text").all_text_contents())
-    wanted = {f"{name} {kind}" for name in RUNS for kind in ("training", "validation")}
+    wanted = {f"{name} {kind}" for name in RUNS for kind in ("train", "val")}
     assert wanted <= legend, legend
     page.locator("#runs-overlay-plot").scroll_into_view_if_needed()
     _shot(page, "20-runs-overlay")
@@ -87,7 +88,7 @@ def test_start_a_run_from_a_runs_config_fills_the_training_form(two_runs, browse
     assert page.input_value("#batch-size input") == "4"
     assert page.input_value("#method input") == "full"
     assert page.input_value("#dataset-select input") == "demo-reviews.jsonl"
-    assert page.input_value("#param-name input") == ""  # a new run: beta's name is not carried over
+    assert page.input_value("#param-name textarea") == ""  # a new run: beta's name is not carried over
     page.get_by_text("Advanced options").click()
     page.wait_for_selector("#param-max-steps input")
     assert page.input_value("#param-max-steps input") == "6"
@@ -95,4 +96,41 @@ def test_start_a_run_from_a_runs_config_fills_the_training_form(two_runs, browse
     _shot(page, "21-start-from-config")
     page.get_by_role("tab", name="Model").click()
     assert page.input_value("#model-select input") == "tiny-demo"
+    page.close()
+
+
+ONE_TRIAL = """name: ui-one
+base: {model: tiny-demo, dataset: demo-reviews.jsonl, method: full, max_steps: 4, batch_size: 8, eval_steps: 2, logging_steps: 2, val_split: 0.05, test_split: 0}
+space: {lr: [1e-3]}
+sampler: grid
+pruner: none
+trials: 1
+"""
+
+
+def test_a_sweep_started_from_the_sweeps_panel_runs_and_shows_its_progress(two_runs, browser):
+    page = _runs_tab(browser, two_runs["url"])
+    page.get_by_text("Sweeps (hyper-parameter search)").click()
+    page.click("#sweeps-example input")
+    page.get_by_role("option", name="sweep-demo-reviews.yaml").click()
+    page.wait_for_function("document.querySelector('#sweeps-yaml').innerText.includes('demo-reviews-lr')",
+                           timeout=30_000)
+    page.locator("#sweeps-yaml .cm-content").fill("name: [broken")
+    page.click("#sweeps-start")
+    assert "is not valid YAML" in _wait_text(page, "#sweeps-progress", "❌")
+    page.locator("#sweeps-yaml .cm-content").fill(ONE_TRIAL)
+    page.click("#sweeps-start")
+    _wait_text(page, "#sweeps-progress", "ui-one")
+    text = _wait_text(page, "#sweeps-progress", "1 of 1 trials ended", timeout=600_000)
+    assert "1 complete" in text and "best so far: trial 0" in text, text
+    _wait_text(page, "#sweeps-progress", "ended")
+    assert (two_runs["ws"] / "training" / "sweeps" / "uploads" / "sweep-demo-reviews.yaml").is_file()
+    # showing it puts its trial's curves in the overlay
+    page.click("#sweeps-show")
+    _wait_text(page, "#runs-overlay-message", "1 run(s) overlaid")
+    page.wait_for_function("document.querySelectorAll('#runs-overlay-plot g.role-legend text').length >= 2",
+                           timeout=30_000)
+    legend = page.locator("#runs-overlay-plot g.role-legend text").all_text_contents()
+    assert "ui-one-t0 train" in legend and "ui-one-t0 val" in legend, legend
+    _shot(page, "22-sweep-started-from-ui")
     page.close()

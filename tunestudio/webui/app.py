@@ -31,6 +31,9 @@ CSS = """
 .ts-progress { height: 10px; background: #e5e7eb; border-radius: 5px; overflow: hidden; }
 .ts-progress > div { height: 100%; background: #f97316; }
 #header-row { align-items: end; }
+/* Gradio sizes a plot's drawing to its block and puts the legend below it, where the block's
+   overflow hid it: let it show, with room under the block. */
+div.block:has(.vega-embed) { overflow: visible !important; margin-bottom: 24px; }
 """
 
 

@@ -1,5 +1,5 @@
 """The Runs tab's curve overlay: the training and validation loss of any runs picked by hand (a
-multi-select), one pair of series per run, named '<run> training' / '<run> validation' in the
+multi-select), one pair of series per run, named '<run> train' / '<run> val' in the
 legend. Showing a sweep (sweep_panel) picks its trials here by default.
 
 The curves come from each run's events.jsonl (`tab_runs.loss_curves`), the names from the
@@ -35,7 +35,8 @@ def overlay(ws, lang: str, run_ids: list[str]):
     pairs = labels(ws, run_ids)
     frames, empty = [], []
     for pair in pairs:
-        one = loss_curves(ws, lang, [pair])
+        # short split names ('train', 'val'): the legend cuts labels longer than ~30 characters
+        one = loss_curves(ws, lang, [pair], ("overlay.split.train", "overlay.split.val"))
         (empty.append(pair[0]) if one is None else frames.append(one))
     frame = pd.concat(frames, ignore_index=True) if frames else None
     text = t(lang, "overlay.shown", n=len(pairs) - len(empty))

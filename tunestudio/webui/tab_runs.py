@@ -52,13 +52,18 @@ def _model_name(ws, path):
     return path
 
 
-def loss_curves(ws, lang: str, runs: list[tuple[str, str]]) -> pd.DataFrame | None:
-    """Training and validation loss of several runs in one frame (series '<label> train/validation')."""
+SPLIT_NAMES = ("training.series.train", "training.series.val")   # 'training', 'validation'
+
+
+def loss_curves(ws, lang: str, runs: list[tuple[str, str]], split_names: tuple[str, str] = SPLIT_NAMES
+                ) -> pd.DataFrame | None:
+    """Training and validation loss of several runs in one frame (series '<label> <split>', the
+    splits named by the texts `split_names`: (train, validation) keys)."""
     rows = []
     for label, run_id in runs:
         summary = jobs.summarize(jobs.read_events(ws.runs_dir / run_id / "events.jsonl")[0])
-        for kind, points in (("train", summary["train"]), ("val", summary["val"])):
-            name = f"{label} {t(lang, f'training.series.{kind}')}"
+        for key, points in ((split_names[0], summary["train"]), (split_names[1], summary["val"])):
+            name = f"{label} {t(lang, key)}"
             rows += [{"step": s, "loss": v, "series": name} for s, v in points]
     return pd.DataFrame(rows, columns=["step", "loss", "series"]) if rows else None
 
