@@ -62,7 +62,7 @@ def test_two_runs_overlaid_with_both_in_the_legend(two_runs, browser):
         page.click("#runs-overlay-pick input")
         page.get_by_role("option", name=re.compile(re.escape(run_id))).first.click()
         _wait_text(page, "#runs-overlay-pick", run_id)
-        page.keyboard.press("Escape")
+    page.keyboard.press("Escape")
     page.click("#runs-overlay-draw")
     _wait_text(page, "#runs-overlay-message", "2 run(s) overlaid", timeout=120_000)
     page.wait_for_function("document.querySelectorAll('#runs-overlay-plot g.mark-line path').length >= 4",
