@@ -9,13 +9,13 @@
   wandb        offline files in <run>/wandb/ unless $WANDB_API_KEY (or $WANDB_MODE) is set
                (transformers' WandbCallback)
   trackio      its local store, in training/trackio/ unless $TRACKIO_DIR is set (transformers'
-               TrackioCallback)
+               TrackioCallback; the final metrics as final/<name> by us)
 
 Every tracker gets the run config and the lineage (run id, parent run, dataset hash, base model and
 revision, sweep) as parameters, the training/validation curves while the run goes on, and at the
 end the same final metrics as metrics.json. Where each tracker wrote is kept in <run>/trackers.json
-(`runs show` prints it). The engine calls `attach` once the Trainer exists and `finish` when the
-run ends; only the main process does.
+(`runs show` prints it). The engine calls `open_session` before it makes the Trainer, `attach` once
+the Trainer exists and `finish` when the run ends; only the main process does.
 """
 
 from __future__ import annotations
@@ -163,6 +163,7 @@ class Session:
         self.names = parse(cfg.report_to)
         self.saved_env: dict[str, str | None] = {}
         self.mlflow: MlflowTracker | None = None
+        self.trackio_config: dict | None = None
         self.info: dict = {}
         self._set_env()
         previous = _read_json(self.run_dir / "trackers.json")
@@ -218,12 +219,51 @@ class Session:
                 if wandb.run is not None:  # transformers' callback leaves the run open for this
                     wandb.run.summary.update(_numbers(metrics))
                     wandb.finish()
+            if metrics and "trackio" in self.names:
+                self._trackio_final(metrics)
         finally:
             for key, value in self.saved_env.items():
                 if value is None:
                     os.environ.pop(key, None)
                 else:
                     os.environ[key] = value
+
+    @property
+    def run_name(self) -> str:
+        return self.cfg.name or self.run_id  # what W&B and Trackio call the run (TrainingArguments.run_name)
+
+    def config_values(self) -> dict[str, str]:
+        """The run config and lineage as W&B / Trackio config entries, under 'tunestudio/' so they
+        never overwrite transformers' own TrainingArguments entries (max_steps -1 vs 0...)."""
+        return {f"tunestudio/{k}": v for k, v in _params(self.cfg, self.lineage).items()}
+
+    def on_train_begin(self) -> None:
+        """Once transformers' W&B and Trackio callbacks have opened their runs: add our config."""
+        if "wandb" in self.names:
+            import wandb
+
+            if wandb.run is not None:
+                wandb.run.config.update(self.config_values(), allow_val_change=True)
+        if "trackio" in self.names:
+            import trackio
+
+            trackio.config.update(self.config_values(), allow_val_change=True)
+            self.trackio_config = dict(trackio.config)  # the final-metrics init below must send it again
+
+    def _trackio_final(self, metrics: dict) -> None:
+        """The final metrics (metrics.json's, as final/<name>) into the same Trackio run, which
+        transformers' callback already finished at the end of training."""
+        import trackio
+
+        # a re-opened run stores the config it is given as the run's config: give it the whole one
+        trackio.init(project="tunestudio", name=self.run_name, resume="must",
+                     config={k: v for k, v in (self.trackio_config or self.config_values()).items()
+                             if not k.startswith("_")})
+        try:
+            trackio.log({f"final/{k}": v for k, v in _numbers(
+                {k: v for k, v in metrics.items() if k != "warnings"}).items()})
+        finally:
+            trackio.finish()
 
     def _tensorboard_summary(self, status: str, metrics: dict | None) -> None:
         """The config, the lineage and the final metrics beside transformers' curves."""
@@ -265,29 +305,40 @@ def _read_json(path: Path) -> dict:
 _session: Session | None = None
 
 
-def attach(trainer, cfg, ws, run_dir: Path, run_id: str, lineage: dict) -> None:
-    """Open the trackers of `cfg.report_to` (once per process) and hook them into `trainer`."""
+def open_session(cfg, ws, run_dir: Path, run_id: str, lineage: dict) -> None:
+    """Open the trackers of `cfg.report_to` (once per run and process). Call it before the Trainer
+    exists: its callbacks import the trackers then, and Trackio fixes its folder ($TRACKIO_DIR) at
+    import, so the environment must already point into the workspace."""
     global _session
+    if parse(cfg.report_to) and (_session is None or _session.run_id != run_id):
+        _session = Session(cfg, ws, run_dir, run_id, lineage)
+
+
+def attach(trainer, cfg, ws, run_dir: Path, run_id: str, lineage: dict) -> None:
+    """Hook the trackers of `cfg.report_to` into `trainer` (opening them first if `open_session` was not called)."""
     if not parse(cfg.report_to):
         return
-    if _session is None or _session.run_id != run_id:
-        _session = Session(cfg, ws, run_dir, run_id, lineage)
+    open_session(cfg, ws, run_dir, run_id, lineage)
     trainer.args.run_name = cfg.name or run_id   # the name W&B and Trackio show
     trainer.args.project = "tunestudio"           # Trackio's project
     for cb in trainer.callback_handler.callbacks:
         if type(cb).__name__ == "TensorBoardCallback":  # it read $TENSORBOARD_LOGGING_DIR when the Trainer was made
             cb.logging_dir = str(run_dir / "tensorboard")
-    if _session.mlflow is not None:
-        trainer.add_callback(_mlflow_callback(_session.mlflow))
+    if _session.mlflow is not None or {"wandb", "trackio"} & set(_session.names):
+        trainer.add_callback(_callback(_session))  # after transformers' own: their runs are open by then
 
 
-def _mlflow_callback(tracker: MlflowTracker):
+def _callback(session: Session):
     base = _mlflow_callback_base()
 
     class _Callback(base):
+        def on_train_begin(self, args, state, control, **kwargs):
+            if state.is_world_process_zero:
+                session.on_train_begin()
+
         def on_log(self, args, state, control, logs=None, **kwargs):
-            if state.is_world_process_zero and logs:
-                tracker.on_log(logs, state.global_step)
+            if state.is_world_process_zero and logs and session.mlflow is not None:
+                session.mlflow.on_log(logs, state.global_step)
 
     return _Callback()
 

@@ -204,13 +204,15 @@ def _fit(cfg, ws, base, tokenizer, data, run_dir, events, stop, dist, estimate, 
         save_every = cfg.save_steps or eval_every
         monitor = RunMonitor(cfg, events, stop, has_val=bool(data.val), eval_every=eval_every,
                              save_every=save_every, world_size=world)
+        lineage = {"run_id": run_id, "parent_run": base.parent_id, "dataset": cfg.dataset,
+                   "dataset_hash": data.info.get("hash"), "base_model": base.path, "base_revision": base.revision,
+                   "sweep": cfg.sweep}
+        if dist.is_main_process:  # --report-to: TensorBoard, MLflow, W&B, Trackio (tunestudio/tracking.py)
+            tracking.open_session(cfg, ws, run_dir, run_id, lineage)  # before the Trainer imports the trackers
         trainer = _make_trainer(cfg, model, tokenizer, data, ckpt_dir, micro_batch, grad_accum, monitor,
                                 eval_on_start=bool(data.val) and resume_from is None)
-        if dist.is_main_process:  # --report-to: TensorBoard, MLflow, W&B, Trackio (tunestudio/tracking.py)
-            tracking.attach(trainer, cfg, ws, run_dir, run_id, lineage={
-                "run_id": run_id, "parent_run": base.parent_id, "dataset": cfg.dataset,
-                "dataset_hash": data.info.get("hash"), "base_model": base.path, "base_revision": base.revision,
-                "sweep": cfg.sweep})
+        if dist.is_main_process:
+            tracking.attach(trainer, cfg, ws, run_dir, run_id, lineage)
         out.update(trainer=trainer, monitor=monitor, model=model)
         start_from = resume_from if attempt["n"] == 1 else ckpt.last_checkpoint(ckpt_dir)
         trainable = sum(p.numel() for p in model.parameters() if p.requires_grad)

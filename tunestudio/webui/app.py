@@ -31,6 +31,9 @@ CSS = """
 .ts-progress { height: 10px; background: #e5e7eb; border-radius: 5px; overflow: hidden; }
 .ts-progress > div { height: 100%; background: #f97316; }
 #header-row { align-items: end; }
+/* Gradio sizes a plot's drawing to its block and puts the legend below it, where the block's
+   overflow hid it: let it show, with room under the block. */
+div.block:has(.vega-embed) { overflow: visible !important; margin-bottom: 24px; }
 """
 
 
@@ -45,7 +48,8 @@ def build_app(ws: Workspace) -> gr.Blocks:
             ctx.lang = gr.Dropdown(choices=languages(), value=DEFAULT, elem_id="ui-language",
                                    label=t(DEFAULT, "app.language"), scale=0, min_width=180)
             ctx.tr(ctx.lang, label="app.language")
-        with gr.Tabs():
+        with gr.Tabs() as tabs:
+            ctx.shared["tabs"] = tabs  # a tab may open another (Runs: "start a run from this config")
             for name, module in TABS:
                 with gr.Tab(t(DEFAULT, f"tabs.{name}"), id=name, elem_id=f"tab-{name}") as tab:
                     ctx.tr(tab, label=f"tabs.{name}")

@@ -1,8 +1,9 @@
 """The Runs tab's Sweeps panel: a sweep's trials best first, their loss curves overlaid, and a
 parameter against the objective (one point per trial), from `tunestudio.sweep.summary` — the same
-dict `tunestudio sweep show --json` prints. Sweeps are started from the command line
-(`tunestudio sweep --config sweep.yaml`); their trials are ordinary jobs, so the Training tab follows
-the one running.
+dict `tunestudio sweep show --json` prints; its trials' curves go to the Runs tab's overlay
+(runs_overlay), and its best trial's config can fill the Training tab (config_to_form). A sweep is
+started from a YAML here (sweep_start: a background `tunestudio sweep --config`) or from the command
+line; its trials are ordinary jobs, so the Training tab follows the one running.
 """
 
 from __future__ import annotations
@@ -10,7 +11,7 @@ from __future__ import annotations
 import gradio as gr
 import pandas as pd
 
-from tunestudio.webui.common import Context, error_text, optional, shown
+from tunestudio.webui.common import Context, error_text, optional, run_choices, shown
 from tunestudio.webui.i18n import DEFAULT, t
 
 
@@ -19,7 +20,8 @@ def _fmt(v):
 
 
 def sweep_view(ws, lang: str, name: str, param: str | None = None):
-    """(markdown, trials table, curves frame, scatter frame, parameter names) for sweep `name`.
+    """(markdown, trials table, curves frame, scatter frame, parameter names, parameter shown) for
+    sweep `name`.
     Curves: every trial's training and validation loss, series '<trial> train/validation'.
     Scatter: x = `param` (default: the most important one), y = the objective, one row per ended trial."""
     from tunestudio import sweep
@@ -54,9 +56,12 @@ def build(ctx: Context) -> None:
     if optional("tunestudio.sweep", ctx=ctx) is None or optional("optuna") is None:
         return
     from tunestudio import sweep
+    from tunestudio.webui import config_to_form, runs_overlay, sweep_start
 
+    overlay = ctx.shared.get("overlay")  # the Runs tab's curve overlay: a shown sweep's trials go there
     with gr.Accordion(t(DEFAULT, "sweeps.title"), open=False, elem_id="sweeps") as box:
         ctx.tr(box, label="sweeps.title")
+        started = sweep_start.build(ctx)
         with gr.Row():
             pick = gr.Dropdown(choices=sweep.list_sweeps(ws), value=None, label=t(DEFAULT, "sweeps.pick"),
                                elem_id="sweeps-pick")
@@ -66,28 +71,41 @@ def build(ctx: Context) -> None:
         ctx.tr(param, label="sweeps.param")
         ctx.tr(show, value="sweeps.show")
         text = gr.Markdown(elem_id="sweeps-text")
+        use_best = gr.Button(t(DEFAULT, "sweeps.use_best"), elem_id="sweeps-use-best")
+        ctx.tr(use_best, value="sweeps.use_best")
+        best_run = gr.State(None)
         trials = gr.Dataframe(interactive=False, elem_id="sweeps-trials", label=t(DEFAULT, "sweeps.trials"),
                               visible=False)
-        curves = gr.LinePlot(x="step", y="loss", color="series", elem_id="sweeps-curves",
-                             label=t(DEFAULT, "sweeps.curves"), height=300)
         scatter = gr.ScatterPlot(x="x", y="y", color="state", elem_id="sweeps-scatter",
                                  label=t(DEFAULT, "sweeps.scatter"), height=300)
-        for comp, key in ((trials, "trials"), (curves, "curves"), (scatter, "scatter")):
+        for comp, key in ((trials, "trials"), (scatter, "scatter")):
             ctx.tr(comp, label=f"sweeps.{key}")
+    config_to_form.wire(ctx, use_best, best_run, text)
+    sweep_start.wire(ctx, started, pick)
 
     def on_show(lang, name, chosen):
         lang = lang or DEFAULT
+        keep = [gr.skip()] * (3 if overlay else 0)
         if not name:
-            return (t(lang, "sweeps.pick_one"), shown(None), None, None, gr.update(choices=[], value=None),
-                    gr.update(choices=sweep.list_sweeps(ws)))
+            return [t(lang, "sweeps.pick_one"), shown(None), None, gr.update(choices=[], value=None),
+                    gr.update(choices=sweep.list_sweeps(ws)), None] + keep
         try:
-            md, table, lines, points, params, used = sweep_view(ws, lang, name, chosen)
+            md, table, _, points, params, used = sweep_view(ws, lang, name, chosen)
+            s = sweep.summary(ws, name)
         except Exception as e:
-            return error_text(lang, e), shown(None), None, None, gr.update(), gr.update()
-        return (md, shown(table), lines, gr.update(value=points, x_title=used or "x"),
-                gr.update(choices=params, value=used), gr.update(choices=sweep.list_sweeps(ws), value=name))
+            return [error_text(lang, e), shown(None), None, gr.update(), gr.update(), None] + keep
+        out = [md + "\n\n" + t(lang, "sweeps.overlaid"), shown(table), gr.update(value=points, x_title=used or "x"),
+               gr.update(choices=params, value=used), gr.update(choices=sweep.list_sweeps(ws), value=name),
+               (s["best"] or {}).get("run_id")]
+        if overlay:  # the trials' curves, and the trials picked in the overlay (the user may change them)
+            runs = [r["run_id"] for r in s["trials"] if r["run_id"]]
+            frame, note = runs_overlay.overlay(ws, lang, runs)
+            out += [gr.update(choices=run_choices(ws), value=runs), frame, note]
+        return out
 
-    outs = [text, trials, curves, scatter, param, pick]
+    outs = [text, trials, scatter, param, pick, best_run]
+    if overlay:
+        outs += [overlay["pick"], overlay["plot"], overlay["message"]]
     show.click(on_show, [ctx.lang, pick, param], outs, api_visibility="private")
     param.input(on_show, [ctx.lang, pick, param], outs, api_visibility="private")
     if ctx.current_tab is not None:

@@ -1,5 +1,6 @@
 """Runs tab: the registry as a table, two runs compared (config differences, metrics, loss curves
-overlaid), a run's lineage, resume of a stopped run, and export.
+overlaid), a run's lineage, resume of a stopped run, export, a new run from a run's config
+(config_to_form), any runs' curves overlaid (runs_overlay) and sweeps (sweep_panel).
 
 The dicts come from `tunestudio.runs.query` (the same ones `tunestudio runs` prints); the loss
 curves from each run's events.jsonl through `tunestudio.jobs`; resume is a queued
@@ -51,13 +52,18 @@ def _model_name(ws, path):
     return path
 
 
-def loss_curves(ws, lang: str, runs: list[tuple[str, str]]) -> pd.DataFrame | None:
-    """Training and validation loss of several runs in one frame (series '<label> train/validation')."""
+SPLIT_NAMES = ("training.series.train", "training.series.val")   # 'training', 'validation'
+
+
+def loss_curves(ws, lang: str, runs: list[tuple[str, str]], split_names: tuple[str, str] = SPLIT_NAMES
+                ) -> pd.DataFrame | None:
+    """Training and validation loss of several runs in one frame (series '<label> <split>', the
+    splits named by the texts `split_names`: (train, validation) keys)."""
     rows = []
     for label, run_id in runs:
         summary = jobs.summarize(jobs.read_events(ws.runs_dir / run_id / "events.jsonl")[0])
-        for kind, points in (("train", summary["train"]), ("val", summary["val"])):
-            name = f"{label} {t(lang, f'training.series.{kind}')}"
+        for key, points in ((split_names[0], summary["train"]), (split_names[1], summary["val"])):
+            name = f"{label} {t(lang, key)}"
             rows += [{"step": s, "loss": v, "series": name} for s, v in points]
     return pd.DataFrame(rows, columns=["step", "loss", "series"]) if rows else None
 
@@ -82,8 +88,10 @@ def build(ctx: Context) -> None:
         show = gr.Button(t(DEFAULT, "runs.details"), elem_id="runs-details")
         resume = gr.Button(t(DEFAULT, "runs.resume"), elem_id="runs-resume")
         export = gr.Button(t(DEFAULT, "runs.export"), elem_id="runs-export")
+        use_config = gr.Button(t(DEFAULT, "runs.use_config"), elem_id="runs-use-config")
         merge = gr.Checkbox(value=False, label=t(DEFAULT, "runs.merge"), elem_id="runs-merge")
-        for b, k in ((compare, "compare"), (show, "details"), (resume, "resume"), (export, "export")):
+        for b, k in ((compare, "compare"), (show, "details"), (resume, "resume"), (export, "export"),
+                     (use_config, "use_config")):
             ctx.tr(b, value=f"runs.{k}")
         ctx.tr(merge, label="runs.merge")
     message = gr.Markdown(elem_id="runs-message")
@@ -176,6 +184,8 @@ def build(ctx: Context) -> None:
     resume.click(on_resume, [ctx.lang, run_a], [message], api_visibility="private")
     export.click(on_export, [ctx.lang, run_a, merge], [message, download], api_visibility="private")
 
-    from tunestudio.webui import sweep_panel
+    from tunestudio.webui import config_to_form, runs_overlay, sweep_panel
 
-    sweep_panel.build(ctx)  # a sweep's trials: table, curves overlaid, parameter vs objective
+    config_to_form.wire(ctx, use_config, run_a, message)  # the Training tab's form from run A's config
+    runs_overlay.build(ctx)  # any runs' curves overlaid (a sweep's trials when one is shown)
+    sweep_panel.build(ctx)   # a sweep's trials: table, parameter vs objective; start one from a YAML

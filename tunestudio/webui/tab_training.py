@@ -264,6 +264,9 @@ def build(ctx: Context) -> None:
         return head + [values[n] for n in names] + [t(lang, "training.restored", job=job.id)]
 
     ctx.on_load(on_restore, [ctx.lang], restore_outputs)
+    # "Start a run from this config" (Runs tab) fills these (webui/config_to_form.py)
+    ctx.shared["training_form"] = {"names": names, "components": components, "dataset": dataset,
+                                   "model": model_select, "message": message}
     ctx.shared["dataset_lists"] = ctx.shared.get("dataset_lists", []) + [dataset]
     ctx.shared["run_lists"] = ctx.shared.get("run_lists", []) + [inputs["from_run"]]
 
@@ -333,8 +336,6 @@ def job_form_values(ws, config_mod, names: list[str]):
     """(job, {field: form value, plus model and dataset}) from the config of the job a page
     re-attaches to (the running one, else the newest): the job's own config file, else its run's
     config.yaml. (None, None) when there is no such job or its config cannot be read."""
-    import yaml
-
     job = jobs.latest_job(ws)
     if job is None:
         return None, None
@@ -346,16 +347,9 @@ def job_form_values(ws, config_mod, names: list[str]):
             cfg = config_mod.load_config(path).to_dict()
         except Exception:  # gone or unreadable: try the next one
             continue
-        by_name = config_mod.fields_by_name()
-        values = {"model": cfg.get("model") or None, "dataset": cfg.get("dataset") or None}
-        for n in names:
-            v = cfg.get(n, _default(by_name[n]))
-            if _kind(by_name[n]) == "list":
-                v = yaml.safe_dump(v) if v else ""
-            elif n == "from_run":
-                v = v or None
-            values[n] = v
-        return job, values
+        from tunestudio.webui.config_to_form import form_values
+
+        return job, form_values(config_mod, cfg, names)
     return None, None
 
 

@@ -1,0 +1,105 @@
+"""The web UI's sweep and run-comparison functions, without a browser: a sweep started from a YAML
+as a background `tunestudio sweep --config` (the CLI's code path) runs its trials through the job
+queue and reports its progress; a second start of the same sweep is refused while it runs; a bad file
+is one message naming the line; the trials' curves overlay with one training and one validation series
+per run; and a run's saved config becomes the Training form's values."""
+
+from __future__ import annotations
+
+import dataclasses
+import importlib.util
+import time
+
+import pytest
+
+from test_train_methods import tiny_template, tiny_ws  # noqa: F401 (fixtures)
+from tunestudio import registry, sweep_runner
+from tunestudio.errors import UserError
+
+pytestmark = pytest.mark.skipif(importlib.util.find_spec("optuna") is None,
+                                reason="needs optuna: pip install 'tunestudio[sweep]'")
+
+SWEEP = """\
+name: ui-lr
+base:
+  model: tiny
+  dataset: tiny.jsonl
+  method: full
+  max_steps: 6
+  batch_size: 8
+  max_length: 64
+  val_split: 0.15
+  test_split: 0
+  eval_steps: 3
+  logging_steps: 2
+space:
+  lr: [3e-3, 1e-3]
+sampler: grid
+pruner: none
+trials: 2
+"""
+
+
+def test_a_bad_sweep_file_from_the_ui_names_its_line(tiny_ws):
+    with pytest.raises(UserError) as e:
+        sweep_runner.start(tiny_ws, SWEEP.replace("  lr: [3e-3, 1e-3]", "  lrr: [3e-3, 1e-3]"), "../my sweep.yaml")
+    path = tiny_ws.root / "training" / "sweeps" / "uploads" / "my-sweep.yaml"
+    assert str(e.value).startswith(f"{path}, line 14: ") and "lrr" in str(e.value), str(e.value)
+    with pytest.raises(UserError, match="no sweep file"):
+        sweep_runner.start(tiny_ws, "  \n", "x.yaml")
+    assert not (tiny_ws.root / "training" / "sweeps" / "ui-lr").exists()
+
+
+@pytest.mark.slow
+def test_a_sweep_started_from_the_ui_runs_in_the_background_and_feeds_the_overlay_and_the_form(tiny_ws):
+    from tunestudio import sweep
+    from tunestudio.train import config as config_mod
+    from tunestudio.webui import config_to_form, runs_overlay, sweep_start
+
+    rec = sweep_runner.start(tiny_ws, SWEEP, "ui-lr.yaml")
+    try:
+        assert rec["alive"] and rec["sweep"] == "ui-lr"
+        assert rec["command"][1:4] == ["-m", "tunestudio", "sweep"] and "--config" in rec["command"]
+        assert sweep_start.running_sweep(tiny_ws) == "ui-lr"
+        with pytest.raises(UserError, match="already running"):
+            sweep_runner.start(tiny_ws, SWEEP, "ui-lr.yaml")
+        deadline, seen_running = time.time() + 900, False
+        while time.time() < deadline:
+            p = sweep_runner.progress(tiny_ws, "ui-lr")
+            seen_running |= p["running"] and p["ended"] < 2
+            if not p["running"]:
+                break
+            time.sleep(1)
+    finally:
+        sweep_runner.stop(tiny_ws, "ui-lr")
+    assert seen_running
+    p = sweep_runner.progress(tiny_ws, "ui-lr")
+    log = (tiny_ws.root / "training" / "sweeps" / "ui-lr" / "runner.log").read_text()
+    assert not p["running"] and p["ended"] == 2 and p["counts"] == {"complete": 2}, (p, log[-2000:])
+    assert p["best"] is not None and "trial 1" in p["log"], p
+    text = sweep_start.progress_text(tiny_ws, "en", "ui-lr")
+    assert "2 of 2 trials ended" in text and "best so far" in text, text
+
+    s = sweep.summary(tiny_ws, "ui-lr")
+    runs = [t["run_id"] for t in sorted(s["trials"], key=lambda t: t["number"])]
+    conn = registry.connect(tiny_ws.db_path)
+    try:
+        rows = [registry.get_run(conn, r) for r in runs]
+    finally:
+        conn.close()
+    assert [r["name"] for r in rows] == ["ui-lr-t0", "ui-lr-t1"] and {r["status"] for r in rows} == {"completed"}
+
+    # the overlay: one training and one validation series per trial, named after the run
+    frame, note = runs_overlay.overlay(tiny_ws, "en", runs)
+    assert set(frame["series"]) == {f"ui-lr-t{i} {kind}" for i in (0, 1) for kind in ("train", "val")}
+    assert "2 run(s) overlaid" in note
+    assert runs_overlay.overlay(tiny_ws, "en", [])[0] is None
+
+    # "start a run from this config": the best trial's saved config as the Training form's values
+    names = [f.name for f in dataclasses.fields(config_mod.RunConfig) if f.name not in ("model", "dataset")]
+    values = config_to_form.run_form_values(tiny_ws, config_mod, s["best"]["run_id"], names)
+    assert values["lr"] == pytest.approx(s["best"]["params"]["lr"]) and values["max_steps"] == 6
+    assert values["model"] == "tiny" and values["dataset"] == "tiny.jsonl"
+    assert values["name"] == "" and values["sweep"] == ""  # a new run, no trial of that sweep
+    with pytest.raises(UserError, match="has no saved config"):
+        config_to_form.run_form_values(tiny_ws, config_mod, "no-such-run", names)

@@ -1,0 +1,136 @@
+"""The Runs tab in a real browser (Debian's Chromium through Playwright, as test_webui_browser.py):
+two runs picked by hand are overlaid with both runs' training and validation series in the legend,
+and "Start a run from A's config" fills the Training tab's form with that run's saved config.
+Screenshots: test-artifacts/webui/2*.png."""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import shutil
+import subprocess
+import sys
+
+import pytest
+
+from test_webui_browser import CHROMIUM, _shot, _start_ui, _wait_text, browser  # noqa: F401 (fixture)
+
+pytestmark = [pytest.mark.browser, pytest.mark.slow,
+              pytest.mark.skipif(not os.path.exists(CHROMIUM), reason="needs Debian's chromium (apt install chromium)")]
+
+RUNS = {"alpha": ("1e-3", "8"), "beta": ("5e-4", "4")}   # name: (lr, batch size)
+
+
+@pytest.fixture(scope="module")
+def two_runs(demo_template, tmp_path_factory):
+    """A demo workspace with two finished 6-step runs ('alpha', 'beta'), and a UI started on it."""
+    ws = tmp_path_factory.mktemp("webui-runs") / "ws"
+    shutil.copytree(demo_template, ws)
+    env = {**os.environ, "GRADIO_ANALYTICS_ENABLED": "False", "HF_HUB_OFFLINE": "1", "OMP_NUM_THREADS": "1"}
+    ids = {}
+    for name, (lr, batch) in RUNS.items():
+        r = subprocess.run([sys.executable, "-m", "tunestudio", "train", "--model", "tiny-demo", "--dataset",
+                            "demo-reviews.jsonl", "--method", "full", "--lr", lr, "--max-steps", "6",
+                            "--eval-steps", "3", "--logging-steps", "2", "--batch-size", batch, "--name", name,
+                            "--json", "--workspace", str(ws)], capture_output=True, text=True, env=env, timeout=600)
+        assert r.returncode == 0, r.stderr[-3000:]
+        ids[name] = json.loads(r.stdout)["run_id"]
+    proc, port = _start_ui(ws, ws.parent / "webui.log", env)
+    try:
+        yield {"url": f"http://127.0.0.1:{port}/", "ws": ws, "ids": ids}
+    finally:
+        proc.terminate()
+        try:
+            proc.wait(15)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+
+
+def _runs_tab(browser, url):
+    page = browser.new_page(viewport={"width": 1300, "height": 1000})
+    page.goto(url)
+    page.wait_for_selector("#model-select")
+    page.get_by_role("tab", name="Runs").click()
+    page.wait_for_selector("#runs-overlay-draw")
+    return page
+
+
+def test_two_runs_overlaid_with_both_in_the_legend(two_runs, browser):
+    page = _runs_tab(browser, two_runs["url"])
+    for name, run_id in two_runs["ids"].items():
+        page.click("#runs-overlay-pick input")
+        page.get_by_role("option", name=re.compile(re.escape(run_id))).first.click()
+        _wait_text(page, "#runs-overlay-pick", run_id)
+    page.keyboard.press("Escape")
+    page.click("#runs-overlay-draw")
+    _wait_text(page, "#runs-overlay-message", "2 run(s) overlaid", timeout=120_000)
+    page.wait_for_function("document.querySelectorAll('#runs-overlay-plot g.mark-line path').length >= 4",
+                           timeout=30_000)
+    legend = set(page.locator("#runs-overlay-plot g.role-legend text").all_text_contents())
+    wanted = {f"{name} {kind}" for name in RUNS for kind in ("train", "val")}
+    assert wanted <= legend, legend
+    page.locator("#runs-overlay-plot").scroll_into_view_if_needed()
+    _shot(page, "20-runs-overlay")
+    page.close()
+
+
+def test_start_a_run_from_a_runs_config_fills_the_training_form(two_runs, browser):
+    run_id = two_runs["ids"]["beta"]
+    page = _runs_tab(browser, two_runs["url"])
+    page.click("#runs-a input")
+    page.get_by_role("option", name=re.compile(re.escape(run_id))).first.click()
+    page.click("#runs-use-config")
+    # the Training tab opens, its form holding beta's config (lr 5e-4, batch 4, 6 steps), no name
+    page.wait_for_selector("#start-training", state="visible", timeout=30_000)
+    _wait_text(page, "#training-message", run_id)
+    assert float(page.input_value("#learning-rate input")) == pytest.approx(5e-4)
+    assert page.input_value("#batch-size input") == "4"
+    assert page.input_value("#method input") == "full"
+    assert page.input_value("#dataset-select input") == "demo-reviews.jsonl"
+    assert page.input_value("#param-name textarea") == ""  # a new run: beta's name is not carried over
+    page.get_by_text("Advanced options").click()
+    page.wait_for_selector("#param-max-steps input")
+    assert page.input_value("#param-max-steps input") == "6"
+    assert page.input_value("#param-eval-steps input") == "3"
+    _shot(page, "21-start-from-config")
+    page.get_by_role("tab", name="Model").click()
+    assert page.input_value("#model-select input") == "tiny-demo"
+    page.close()
+
+
+ONE_TRIAL = """name: ui-one
+base: {model: tiny-demo, dataset: demo-reviews.jsonl, method: full, max_steps: 4, batch_size: 8, eval_steps: 2, logging_steps: 2, val_split: 0.05, test_split: 0}
+space: {lr: [1e-3]}
+sampler: grid
+pruner: none
+trials: 1
+"""
+
+
+def test_a_sweep_started_from_the_sweeps_panel_runs_and_shows_its_progress(two_runs, browser):
+    page = _runs_tab(browser, two_runs["url"])
+    page.get_by_text("Sweeps (hyper-parameter search)").click()
+    page.click("#sweeps-example input")
+    page.get_by_role("option", name="sweep-demo-reviews.yaml").click()
+    page.wait_for_function("document.querySelector('#sweeps-yaml').innerText.includes('demo-reviews-lr')",
+                           timeout=30_000)
+    page.locator("#sweeps-yaml .cm-content").fill("name: [broken")
+    page.click("#sweeps-start")
+    assert "is not valid YAML" in _wait_text(page, "#sweeps-progress", "❌")
+    page.locator("#sweeps-yaml .cm-content").fill(ONE_TRIAL)
+    page.click("#sweeps-start")
+    _wait_text(page, "#sweeps-progress", "ui-one")
+    text = _wait_text(page, "#sweeps-progress", "1 of 1 trials ended", timeout=600_000)
+    assert "1 complete" in text and "best so far: trial 0" in text, text
+    _wait_text(page, "#sweeps-progress", "ended")
+    assert (two_runs["ws"] / "training" / "sweeps" / "uploads" / "sweep-demo-reviews.yaml").is_file()
+    # showing it puts its trial's curves in the overlay
+    page.click("#sweeps-show")
+    _wait_text(page, "#runs-overlay-message", "1 run(s) overlaid")
+    page.wait_for_function("document.querySelectorAll('#runs-overlay-plot g.role-legend text').length >= 2",
+                           timeout=30_000)
+    legend = page.locator("#runs-overlay-plot g.role-legend text").all_text_contents()
+    assert "ui-one-t0 train" in legend and "ui-one-t0 val" in legend, legend
+    _shot(page, "22-sweep-started-from-ui")
+    page.close()
