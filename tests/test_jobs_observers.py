@@ -115,3 +115,26 @@ def test_a_starting_job_shows_its_data_stage_with_rate_and_eta(workspace, monkey
     report["at"] = time.time() - 3600
     jobs.write_json(jobs.progress_path(ws, job.id), report)
     assert jobs.read_progress(ws, job) is None
+
+
+def test_a_resume_job_knows_its_run_and_a_completed_run_is_refused_before_queueing(workspace, monkeypatch):
+    """Resume A on the Runs tab: the job follows run A's events from the start (its status is the
+    run's, not "starting" forever); a completed run is refused at once, naming the UI's way on."""
+    import pytest
+
+    from test_runs import add_run
+    from tunestudio import registry
+    from tunestudio.errors import UserError
+
+    ws = Workspace(workspace)
+    conn = registry.connect(ws.db_path)
+    add_run(conn, "run-done", "done", status="completed")
+    add_run(conn, "run-stopped", "halted", status="stopped", t=10)
+    conn.commit()
+    conn.close()
+    with pytest.raises(UserError, match="Parent run on the Training tab"):
+        jobs.submit_resume(ws, "done")
+    assert jobs.list_jobs(ws) == []
+    monkeypatch.setattr(jobs, "advance", lambda ws: None)   # queued, not started: no real training here
+    job = jobs.submit_resume(ws, "halted")
+    assert job.run_id == "run-stopped" and job.command[-3:-2] == ["run-stopped"]

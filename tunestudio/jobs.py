@@ -323,14 +323,32 @@ def submit(ws: Workspace, cfg, name: str = "", device: str = "default") -> Job:
 
 
 def submit_resume(ws: Workspace, run: str, device: str = "default") -> Job:
-    """Queue `tunestudio train --resume RUN`: a stopped or crashed run goes on from its last checkpoint."""
+    """Queue `tunestudio train --resume RUN`: a stopped or crashed run goes on from its last checkpoint.
+
+    A run that cannot be resumed (completed, running, unknown) is refused here, before a job is
+    queued; the job knows its run from the start, so its monitor follows that run's events."""
+    from tunestudio import registry
+
+    conn = registry.connect(ws.db_path)
+    try:
+        found = registry.get_run(conn, run)   # UserError for an unknown run; a dead process -> failed
+    finally:
+        conn.close()
+    if found["status"] == "completed":
+        raise UserError(f"run {found['name']} already completed, so there is nothing to resume: to train it "
+                        f"further, start a new run with it as Parent run on the Training tab "
+                        f"(`--from-run {found['id']}`)")
+    if found["status"] == "running":
+        raise UserError(f"run {found['name']} is still running: stop it first (Training tab, Stop)")
     job_id = time.strftime("%Y%m%d-%H%M%S-") + uuid.uuid4().hex[:6]
-    return _enqueue(ws, job_id, ["--resume", run], "", f"resume {run}", device)
+    return _enqueue(ws, job_id, ["--resume", found["id"]], "", f"resume {found['name']}", device,
+                    run_id=found["id"])
 
 
-def _enqueue(ws: Workspace, job_id: str, train_args: list[str], config_path: str, name: str, device: str) -> Job:
+def _enqueue(ws: Workspace, job_id: str, train_args: list[str], config_path: str, name: str, device: str,
+             run_id: str | None = None) -> Job:
     command = [sys.executable, "-m", "tunestudio", "train", *train_args, "--workspace", str(ws.root)]
-    job = Job(id=job_id, config_path=config_path, name=name, device=device,
+    job = Job(id=job_id, config_path=config_path, name=name, device=device, run_id=run_id,
               log_path=str(jobs_dir(ws) / f"{job_id}.log"), command=command)
     with _locked(ws) as jobs:
         jobs.append(job)

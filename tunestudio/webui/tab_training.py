@@ -444,6 +444,8 @@ def monitor(ws, lang: str, last) -> list:
         summary = jobs.summarize(follower.events)
         n_events = len(follower.events)
     state = summary["status"]
+    if job.status in jobs.ACTIVE and job.started_at and (summary.get("started_at") or 0) < job.started_at - 1:
+        state = "starting"   # a resumed run: its events so far are of an earlier process
     if job.status in jobs.ENDED and state in ("starting", "running"):
         state = "failed"  # the process ended without saying why in its events: the log tells
         summary["error"] = summary["error"] or t(lang, "training.ended_without_event", code=job.returncode)
