@@ -123,3 +123,23 @@ def test_demo_model_preset_and_chat_source(workspace):
     assert pick_source(opts, "model:tiny-demo", picked=False)["value"] == "run:2"
     assert pick_source(opts, "run:1", picked=True)["value"] == "run:1"
     assert pick_source(opts[2:], None, picked=False)["value"] == "model:tiny-demo"
+
+
+def test_start_checks_the_data_before_a_job_is_queued(workspace):
+    """A broken row is shown in the Training tab with its file:line before any job exists."""
+    import json
+
+    from tunestudio.train.config import RunConfig
+    from tunestudio.webui.i18n import t
+    from tunestudio.webui.tab_training import precheck
+
+    ws = Workspace(workspace)
+    rows = [json.dumps({"instruction": f"q{i}", "output": f"a{i}"}) for i in range(20)]
+    rows[6] = '{"instruction": "q6", "output": '
+    (ws.datasets_dir / "broken.jsonl").write_text("\n".join(rows) + "\n")
+    (ws.datasets_dir / "fine.jsonl").write_text("\n".join(r for i, r in enumerate(rows) if i != 6) + "\n")
+    n, listed = precheck(ws, RunConfig(model="m", dataset="broken.jsonl"))
+    assert n == 1 and listed.startswith("broken.jsonl:7: invalid JSON")
+    assert precheck(ws, RunConfig(model="m", dataset="fine.jsonl")) is None
+    shown = t("en", "training.precheck_failed", n=n, rows=listed)
+    assert "broken.jsonl:7" in shown and "Clean on the Datasets tab" in shown

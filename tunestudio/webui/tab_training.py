@@ -185,6 +185,9 @@ def build(ctx: Context) -> None:
         try:
             cfg = config_from_form(config_mod, model, dataset_name, dict(zip(names, values)))
             check_form_inputs(ws, cfg.model, cfg.dataset, cfg.name)  # nothing outside the workspace
+            problems = precheck(ws, cfg)
+            if problems:   # said here, before a job exists, not as "exit code 1" in a console log
+                return t(lang, "training.precheck_failed", n=problems[0], rows=problems[1]), gr.skip()
             running = jobs.current_job(ws)
             job = jobs.submit(ws, cfg)
         except Exception as e:
@@ -392,6 +395,26 @@ def _fmt_eta(seconds: float | None) -> str:
         return "—"
     seconds = int(seconds)
     return f"{seconds // 3600}:{seconds // 60 % 60:02d}:{seconds % 60:02d}" if seconds >= 3600 else f"{seconds // 60}:{seconds % 60:02d}"
+
+
+PRECHECK_MAX_BYTES = 64 << 20   # larger datasets are checked by the job itself (the UI stays quick)
+
+
+def precheck(ws, cfg) -> tuple[int, str] | None:
+    """(number of unusable rows, the first ones as "file:line: what is wrong" lines) of the form's
+    dataset, read as the run would read it; None when every row can be used, or when the dataset
+    is too large to read here (or streamed): then the job's own check reports them."""
+    from tunestudio.data.check import check_dataset
+    from tunestudio.data.split import format_problems, resolve_dataset
+
+    files = resolve_dataset(ws, cfg.dataset)
+    if cfg.streaming or sum(p.stat().st_size for p in files.values()) > PRECHECK_MAX_BYTES:
+        return None
+    report = check_dataset(ws, cfg.dataset, cfg.format or None, cfg.mapping or None,
+                           separator=cfg.separator or None)
+    if not report.errors:
+        return None
+    return len(report.errors), format_problems(report.errors, limit=10)
 
 
 def _startup_progress(report: dict | None, lang: str) -> str | None:
