@@ -34,6 +34,11 @@ def cmd_train(args, ws) -> int:
 
     from tunestudio.jobs import report_progress
 
+    from transformers.utils import logging as hf_logging
+
+    # transformers' own bars ("Writing model shards" at every checkpoint) would fill the console
+    # log the Training tab shows; progress is ours (events.jsonl, data/progress.py)
+    hf_logging.disable_progress_bar()
     overrides = overrides_from_args(args)
     report_progress(ws)   # started by the UI's queue: the Training tab follows the data stages
     # Progress goes to stderr and train.log; with --json nothing else may reach stdout.
