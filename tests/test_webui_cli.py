@@ -143,3 +143,14 @@ def test_start_checks_the_data_before_a_job_is_queued(workspace):
     assert precheck(ws, RunConfig(model="m", dataset="fine.jsonl")) is None
     shown = t("en", "training.precheck_failed", n=n, rows=listed)
     assert "broken.jsonl:7" in shown and "Clean on the Datasets tab" in shown
+
+
+def test_memory_estimate_refuses_a_batch_size_below_one(workspace):
+    """0 was estimated as if it were 1, while -5 raised: both are now the same clear warning."""
+    from tunestudio.webui.tab_training import memory_text
+
+    ws = Workspace(workspace)
+    assert memory_text(ws, "en", "tiny-demo", "lora", 0, 512, "auto", False, 16) == \
+        "⚠️ Batch size must be at least 1 (it is 0)"
+    assert memory_text(ws, "en", "tiny-demo", "lora", -5, 512, "auto", False, 16).endswith("(it is -5)")
+    assert memory_text(ws, "tet", "tiny-demo", "lora", 0, 512, "auto", False, 16).endswith("(agora 0)")
