@@ -273,6 +273,13 @@ def test_click_through_the_other_tabs(server_with_run, browser):
     trained = " ".join(page.locator("#datasets-preview .token .text:not(.unlabeled)").all_text_contents())
     assert any(label in trained for label in ("positive", "negative", "neutral")), trained
     _shot(page, "11-datasets")
+    # Another file: no panel keeps the previous file's report, histogram or example.
+    page.click("#datasets-pick input")
+    page.get_by_role("option", name="demo-qa.csv").click()
+    page.wait_for_function("!document.querySelector('#datasets-report').innerText.includes('trained on')",
+                           timeout=30_000)
+    page.wait_for_function("document.querySelectorAll('#datasets-preview .token').length === 0", timeout=30_000)
+    assert page.locator("#datasets-histogram g.mark-rect path").count() == 0
 
     # Training: the demo model starts from the preset that learns on it, and says why.
     page.get_by_role("tab", name="Training").click()

@@ -234,6 +234,13 @@ def build(ctx: Context) -> None:
                     api_visibility="private")
     preview_btn.click(on_preview, [ctx.lang, pick, model_in, row, max_len], [report, preview], api_visibility="private")
 
+    def on_pick():
+        # another file: nothing of the previous file's report, statistics, histogram or example stays
+        return "", gr.update(value=None, visible=False), None, None
+
+    # `input`, not `change`: Clean picks its new file itself, and its report must stay
+    pick.input(on_pick, None, [report, problems, histogram, preview], api_visibility="private")
+
     def wire_lists(ctx: Context):
         # An upload or a cleaned file should appear in every dataset list (the Training tab's too).
         others = [d for d in ctx.shared.get("dataset_lists", []) if d is not pick]
