@@ -154,3 +154,10 @@ def test_memory_estimate_refuses_a_batch_size_below_one(workspace):
         "⚠️ Batch size must be at least 1 (it is 0)"
     assert memory_text(ws, "en", "tiny-demo", "lora", -5, 512, "auto", False, 16).endswith("(it is -5)")
     assert memory_text(ws, "tet", "tiny-demo", "lora", 0, 512, "auto", False, 16).endswith("(agora 0)")
+
+
+def test_benchmark_memory_is_shown_in_mib_not_bytes():
+    from tunestudio.webui.tab_evaluate import _cell
+
+    assert _cell("weights_memory", 3 * 2**20) == "3.0 MiB"
+    assert _cell("train_memory_lora", 5 * 2**30) == "5.0 GiB"

@@ -37,6 +37,17 @@ def examples_frame(rows: list[dict], limit: int = 500) -> pd.DataFrame:
     return pd.DataFrame(flat)
 
 
+def _cell(key: str, value):
+    """A leaderboard cell: memory (bytes) as MiB/GiB, numbers rounded, dicts as a=b pairs."""
+    from tunestudio.train.memory import human_bytes
+
+    if isinstance(value, dict):
+        return ", ".join(f"{a}={_num(b)}" for a, b in value.items())
+    if "memory" in key and isinstance(value, (int, float)):
+        return human_bytes(value)
+    return _num(value)
+
+
 def build(ctx: Context) -> None:
     ws = ctx.ws
     run_eval = optional("tunestudio.evaluate.run_eval", "evaluate", ctx)
@@ -119,8 +130,7 @@ def build(ctx: Context) -> None:
             return error_text(lang, e), None
         rows = out.get("leaderboard") or []
         return t(lang, "evaluate.bench_done", n=out.get("n"), ranked=out.get("ranked_by", "")), pd.DataFrame([
-            {k: _num(v) if not isinstance(v, dict) else ", ".join(f"{a}={_num(b)}" for a, b in v.items())
-             for k, v in r.items()} for r in rows])
+            {k: _cell(k, v) for k, v in r.items()} for r in rows])
 
     def refresh(current, picked):
         opts = run_choices(ws, finished_only=True)
