@@ -324,6 +324,7 @@ def test_click_through_the_other_tabs(server_with_run, browser):
     # Rate: a session of three prompts, the run against its base; every click moves the summary.
     page.get_by_role("tab", name="Rate").click()
     page.wait_for_selector("#rate-create")
+    assert page.locator("#rate-pick-a").is_disabled()   # no session yet: nothing to rate
     page.click("#rate-a input")
     page.get_by_role("option", name=re.compile(r"^run · ")).first.click()
     page.click("#rate-b input")
@@ -338,6 +339,7 @@ def test_click_through_the_other_tabs(server_with_run, browser):
         page.click(button)
         _wait_text(page, "#rate-summary", f"{n} rating(s) of 3")
     assert "Every item" in page.inner_text("#rate-message")
+    page.wait_for_function("document.querySelector('#rate-pick-b').disabled", timeout=30_000)
     summary = page.inner_text("#rate-summary")
     assert f"run:{run_id}" in summary and f"base:{run_id}" in summary
     assert "33%" in summary  # one win each and one tie

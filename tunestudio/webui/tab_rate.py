@@ -96,9 +96,9 @@ def build(ctx: Context) -> None:
     ctx.tr(prompt, label="rate.prompt")
     ctx.tr(comment, label="rate.comment")
     with gr.Row():
-        pick_a = gr.Button(t(DEFAULT, "rate.a_better"), elem_id="rate-pick-a")
-        tie = gr.Button(t(DEFAULT, "rate.tie"), elem_id="rate-pick-tie")
-        pick_b = gr.Button(t(DEFAULT, "rate.b_better"), elem_id="rate-pick-b")
+        pick_a = gr.Button(t(DEFAULT, "rate.a_better"), elem_id="rate-pick-a", interactive=False)
+        tie = gr.Button(t(DEFAULT, "rate.tie"), elem_id="rate-pick-tie", interactive=False)
+        pick_b = gr.Button(t(DEFAULT, "rate.b_better"), elem_id="rate-pick-b", interactive=False)
         for btn, key in ((pick_a, "a_better"), (tie, "tie"), (pick_b, "b_better")):
             ctx.tr(btn, value=f"rate.{key}")
     item = gr.State(None)
@@ -157,6 +157,9 @@ def build(ctx: Context) -> None:
     refresh.click(refresh_lists, None, [session, a, b], api_visibility="private")
     if ctx.current_tab is not None:  # runs finished since the page opened become sources
         ctx.current_tab.select(refresh_lists, None, [session, a, b], api_visibility="private")
+    # the rating buttons are live only while an item of a session is shown
+    item.change(lambda idx: [gr.update(interactive=idx is not None)] * 3, item, [pick_a, tie, pick_b],
+                api_visibility="private")
     for btn, choice in ((pick_a, "A"), (tie, "tie"), (pick_b, "B")):
         btn.click(rate(choice), [ctx.lang, session, item, comment], [message, prompt, answer_a, answer_b, item, comment],
                   api_visibility="private").then(
