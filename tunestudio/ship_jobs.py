@@ -102,7 +102,7 @@ def exports_dir(ws) -> Path:
 
 
 def start_export(ws, run: str, fmt: str, quant: str = "f16", verify: bool = True,
-                 build_quantize: bool = False) -> dict:
+                 build_quantize: bool = False, verify_rows: int = 20) -> dict:
     """Start `tunestudio export RUN --format ... --json` into a new folder under exports/.
 
     `fmt` is one of FORMATS. Returns the job record (see the module doc). Raises UserError for an
@@ -120,8 +120,7 @@ def start_export(ws, run: str, fmt: str, quant: str = "f16", verify: bool = True
         args.append("--merge")
     if fmt == "gguf":
         args += ["--quant", quant] + (["--build-quantize"] if build_quantize else [])
-    if not verify:
-        args.append("--no-verify")
+    args += ["--verify-rows", str(int(verify_rows))] if verify else ["--no-verify"]
     d = exports_dir(ws)
     command = [*_base(ws), *args, "--workspace", str(ws.root)]
     pid, pid_start = _spawn(ws, command, d / f"{job_id}.out", d / f"{job_id}.log")
