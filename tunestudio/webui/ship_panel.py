@@ -44,7 +44,17 @@ def _pct(v) -> str:
     return f"{v:.0%}" if isinstance(v, (int, float)) else ""
 
 
-def exports_frame(lang: str, rows: list[dict]) -> pd.DataFrame:
+def _short(path: str, root) -> str:
+    """A path inside the workspace relative to it (the table is narrow); others as they are."""
+    from pathlib import Path
+
+    try:
+        return str(Path(path).relative_to(root)) if root else path
+    except ValueError:
+        return path
+
+
+def exports_frame(lang: str, rows: list[dict], root=None) -> pd.DataFrame:
     cols = ["created", "format", "path", "seconds", "identical", "stopped", "exact_match", "warnings"]
     out = []
     for e in rows:
@@ -54,7 +64,7 @@ def exports_frame(lang: str, rows: list[dict]) -> pd.DataFrame:
             same, em = f"{rt['identical']}/{rt['rows']}", f"{rt['exact_match']:.2f} / {rt['reference_exact_match']:.2f}"
         else:
             same, em = t(lang, "ship.not_checked") if not rt else t(lang, "ship.skipped"), ""
-        out.append([time.strftime("%Y-%m-%d %H:%M", time.localtime(e["created_at"])), fmt, e["path"],
+        out.append([time.strftime("%Y-%m-%d %H:%M", time.localtime(e["created_at"])), fmt, _short(e["path"], root),
                     f"{e['seconds']:.1f}" if e.get("seconds") is not None else "", same, _pct(rt.get("stopped")), em,
                     len(rt.get("warnings") or [])])
     return pd.DataFrame(out, columns=[t(lang, f"ship.col.{c}") for c in cols])
@@ -140,7 +150,7 @@ def build(ctx: Context, run_pick) -> None:
 
     def table_update(lang, run):
         rows = run_exports(ws, run)
-        return gr.update(value=exports_frame(lang, rows), visible=bool(rows))
+        return gr.update(value=exports_frame(lang, rows, ws.root), visible=bool(rows))
 
     def on_export(lang, run, f, q, check, build_it):
         lang = lang or DEFAULT
