@@ -110,6 +110,30 @@ def test_gguf_q8_0_is_written_by_the_converter(qwen2_run, tmp_path):
     assert "roundtrip" not in out and metadata(out["file"])["file_type"] == 7  # MOSTLY_Q8_0
 
 
+@pytest.mark.slow
+def test_gguf_q4_k_m_with_llama_quantize(qwen2_run, tmp_path):
+    """Needs llama-quantize (on PATH or built once with `--build-quantize`, minutes): skipped
+    without it, with the way to get it."""
+    from tunestudio.evaluate.gguf import metadata
+    from tunestudio.evaluate.quantize import find_tool
+
+    if not find_tool():
+        pytest.skip("llama-quantize is not built: run `tunestudio export RUN --format gguf --quant q4_k_m "
+                    "--build-quantize` once")
+    ws, _ = qwen2_run
+    r = run_cli("export", "q2", "--format", "gguf", "--quant", "q4_k_m", "--output", tmp_path / "q4",
+                "--verify-rows", "2", "--json", ws=ws)
+    assert r.returncode == 0, r.stderr[-3000:]
+    out = json.loads(r.stdout)
+    meta = metadata(out["file"])
+    assert Path(out["file"]).name == "q2-q4_k_m.gguf" and meta["file_type"] == 15  # MOSTLY_Q4_K_M
+    assert meta["eot"] is not None and meta["chat_template"]  # the stop tokens survive quantisation
+    assert sorted(p.name for p in (tmp_path / "q4").iterdir()) == ["Modelfile", "README.md", "q2-q4_k_m.gguf",
+                                                                   "roundtrip.json"]
+    rt = out["roundtrip"]
+    assert rt["rows"] == 2 and "exact_match_delta" in rt  # q4 may answer differently: reported, not failed
+
+
 def test_gguf_refusals_are_one_clear_message(demo_ws, tmp_path):
     make_full_run(demo_ws, "demo-run")
     r = run_cli("export", "demo-run", "--format", "gguf", "--output", tmp_path / "g", ws=demo_ws)
@@ -117,10 +141,12 @@ def test_gguf_refusals_are_one_clear_message(demo_ws, tmp_path):
     assert "pre-tokenizer not recognized" in msg and "--format hf" in msg and "tiny-demo" in msg
     assert not (tmp_path / "g").exists() and not [p for p in tmp_path.iterdir() if p.name.startswith(".g")]
 
-    if not shutil.which("llama-quantize"):
+    from tunestudio.evaluate.quantize import find_tool
+
+    if not find_tool():  # with the tool built, test_ship_jobs checks the message with it hidden
         msg = _one_error(run_cli("export", "demo-run", "--format", "gguf", "--quant", "q4_k_m",
                                  "--output", tmp_path / "q4", ws=demo_ws))
-        assert "llama-quantize" in msg and "cmake" in msg
+        assert "llama-quantize" in msg and "cmake" in msg and "--build-quantize" in msg
     assert "no run 'nope'" in _one_error(run_cli("export", "nope", "--format", "gguf", "--output", tmp_path / "n",
                                                  ws=demo_ws))
     assert "no adapter" in _one_error(run_cli("export", "demo-run", "--format", "adapter", "--output", tmp_path / "a",

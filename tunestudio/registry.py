@@ -85,6 +85,18 @@ CREATE TABLE IF NOT EXISTS ratings (
     rater      TEXT,
     created_at REAL NOT NULL
 );
+CREATE TABLE IF NOT EXISTS exports (
+    id         INTEGER PRIMARY KEY AUTOINCREMENT,
+    created_at REAL NOT NULL,
+    run_id     TEXT NOT NULL,
+    format     TEXT NOT NULL,             -- hf | adapter | gguf (the --format asked for)
+    kind       TEXT,                      -- full | merged | adapter | gguf (what was written)
+    quant      TEXT,                      -- gguf only: f16, q8_0, q4_k_m...
+    path       TEXT NOT NULL,             -- the .gguf file, or the exported folder
+    seconds    REAL,                      -- the export itself
+    roundtrip  TEXT                       -- JSON: the round-trip check's figures; NULL with --no-verify
+);
+CREATE INDEX IF NOT EXISTS exports_run ON exports(run_id);
 """
 
 # Which columns hold JSON, per table (evaluations.split is a plain split name such as "test").
@@ -93,6 +105,7 @@ JSON_COLUMNS = {
     "evaluations": {"metrics", "base_metrics"},
     "benchmarks": {"results"},
     "rating_sessions": {"items"},
+    "exports": {"roundtrip"},
 }
 
 
@@ -245,3 +258,28 @@ def run_evaluations(conn: sqlite3.Connection, run_id: str | None = None) -> list
     """Saved evaluations, newest first: all of them, or those of one run."""
     q = "SELECT * FROM evaluations" + (" WHERE run_id = ?" if run_id else "") + " ORDER BY created_at DESC, id DESC"
     return [row_to_dict(r, "evaluations") for r in conn.execute(q, (run_id,) if run_id else ())]
+
+
+# ---- exports (`tunestudio export`, the Runs tab) --------------------------------------------------
+
+ROUNDTRIP_KEYS = ("rows", "identical", "identical_share", "stopped", "exact_match", "reference_exact_match",
+                  "exact_match_delta", "reference", "seconds", "warnings", "skipped")
+
+
+def record_export(conn: sqlite3.Connection, run_id: str, fmt: str, out: dict, roundtrip: dict | None) -> int:
+    """Remember an export: `out` is export_run / export_gguf's result, `roundtrip` check_export's
+    (only its figures are kept: the answers stay in the export's roundtrip.json). Returns the row id."""
+    figures = {k: roundtrip[k] for k in ROUNDTRIP_KEYS if k in roundtrip} if roundtrip else None
+    cur = conn.execute(
+        "INSERT INTO exports (created_at, run_id, format, kind, quant, path, seconds, roundtrip) "
+        "VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+        (time.time(), run_id, fmt, out.get("kind"), out.get("quant"), out.get("file") or out["output"],
+         out.get("seconds"), json.dumps(figures) if figures is not None else None))
+    return cur.lastrowid
+
+
+def run_exports(conn: sqlite3.Connection, run_id: str) -> list[dict]:
+    """A run's exports, newest first: {id, created_at, run_id, format, kind, quant, path, seconds,
+    roundtrip (dict or None)}."""
+    q = "SELECT * FROM exports WHERE run_id = ? ORDER BY created_at DESC, id DESC"
+    return [row_to_dict(r, "exports") for r in conn.execute(q, (run_id,))]

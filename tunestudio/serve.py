@@ -16,6 +16,8 @@ from __future__ import annotations
 import hmac
 import ipaddress
 import json
+import os
+import shutil
 import socket
 import sys
 from pathlib import Path
@@ -159,16 +161,47 @@ def build_app(folder: str, alias: str, api_key: str | None, device: str = "auto"
     return Front(app, folder, alias, api_key)
 
 
+VLLM_MISSING = ("--engine vllm needs vLLM, which is not installed here: on a machine with a GPU vLLM supports, "
+                "`pip install vllm`; or serve with the default --engine transformers (CPU or GPU)")
+
+
+def vllm_command(folder: str, alias: str, host: str, port: int, api_key: str | None) -> list[str]:
+    """`vllm serve` for the same folder as transformers serve gets: its tokenizer's chat template
+    (chat_template.jinja, passed explicitly so vLLM never falls back to a default template) and its
+    generation_config.json, whose eos_token_id lists every stop token (vLLM stops on all of them)."""
+    exe = shutil.which("vllm")
+    if exe is None:
+        raise UserError(VLLM_MISSING)
+    cmd = [exe, "serve", folder, "--host", host, "--port", str(port), "--served-model-name", alias,
+           "--generation-config", "auto"]
+    template = Path(folder) / "chat_template.jinja"
+    if template.is_file():
+        cmd += ["--chat-template", str(template)]
+    if api_key:
+        cmd += ["--api-key", api_key]
+    return cmd
+
+
 def serve(ws, target: str, host: str = "127.0.0.1", port: int = 8000, api_key: str | None = None,
-          device: str = "auto") -> None:
-    """Serve a run, or failing that a model folder, until interrupted. Raises UserError for a bad bind,
-    an unknown run, a run that cannot be merged, missing server extras."""
+          device: str = "auto", engine: str = "transformers") -> None:
+    """Serve a run, or failing that a model folder, until interrupted, with transformers serve or
+    (`engine="vllm"`) vLLM. Raises UserError for a bad bind, an unknown run, a run that cannot be
+    merged, missing server extras, vLLM not installed."""
     import uvicorn
 
+    if engine not in ("transformers", "vllm"):
+        raise UserError(f"--engine must be transformers or vllm (got '{engine}')")
+    if engine == "vllm" and shutil.which("vllm") is None:
+        raise UserError(VLLM_MISSING)  # before merging an adapter for nothing
     check_bind(host, port, api_key)
     folder, alias = model_folder(ws, target, None)
-    app = build_app(folder, alias, api_key, device)
     shown = f"[{host}]" if ":" in host else host
+    if engine == "vllm":
+        cmd = vllm_command(folder, alias, host, port, api_key)
+        print(f"serving '{alias}' with vLLM at http://{shown}:{port}/v1: {' '.join(cmd[:3])} ...", file=sys.stderr)
+        sys.stderr.flush()
+        os.execv(cmd[0], cmd)  # vLLM is the server from here on: signals (Ctrl-C, the UI's Stop) reach it
+    app = build_app(folder, alias, api_key, device)
     print(f"serving '{alias}' at http://{shown}:{port}/v1 (OpenAI-compatible; Ctrl-C stops)", file=sys.stderr)
     print(f"  curl http://{shown}:{port}/v1/chat/completions -H 'Content-Type: application/json'"
           + (" -H 'Authorization: Bearer $KEY'" if api_key else "")

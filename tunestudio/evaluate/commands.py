@@ -101,34 +101,9 @@ def register(subparsers, common) -> None:
 
     _register_rate(subparsers, common)
 
-    p = subparsers.add_parser("export", parents=[common], help="write a run's model for use elsewhere",
-                              description="hf: the adapter as is, or (--merge) merged into the base weights; "
-                                          "safetensors, tokenizer, generation config and a model card. gguf: one "
-                                          ".gguf made by llama.cpp's converter from the merged model, with an "
-                                          "Ollama Modelfile. Every export is then reloaded as its users would and "
-                                          "asked up to 20 test prompts: its answers are compared with the run's.")
-    p.add_argument("run", metavar="RUN")
-    p.add_argument("--output", required=True, help="an empty or new folder")
-    p.add_argument("--format", choices=("hf", "adapter", "gguf"), default="hf",
-                   help="hf (default): transformers folder; adapter: the peft adapter alone; gguf: llama.cpp/Ollama")
-    p.add_argument("--merge", action="store_true", help="hf: merge an adapter into the base model's weights")
-    p.add_argument("--quant", default="f16", help="gguf: f16 (default), q8_0, bf16, f32; q4_k_m/q5_k_m/q6_k/q4_0 "
-                                                   "need llama.cpp's llama-quantize on PATH")
-    p.add_argument("--no-verify", action="store_true", help="skip the round-trip check")
-    p.add_argument("--verify-rows", type=int, default=20, help="test prompts the round-trip check asks (default 20)")
-    p.add_argument("--json", action="store_true")
-    p.set_defaults(func=cmd_export)
+    from tunestudio.evaluate import ship_commands
 
-    p = subparsers.add_parser("serve", parents=[common], help="an OpenAI-compatible endpoint for a run or model",
-                              description="Serves RUN (its merged weights, chat template and stop tokens) or a "
-                                          "model folder with transformers serve: /v1/chat/completions (streaming "
-                                          "too) and /v1/models, the model named by the run's name.")
-    p.add_argument("target", metavar="RUN|MODEL", help="a run id or name, or a model folder (models/NAME or a path)")
-    p.add_argument("--host", default="127.0.0.1", help="address to bind (default 127.0.0.1: this machine only)")
-    p.add_argument("--port", type=int, default=8000)
-    p.add_argument("--api-key", default=None, help="required Bearer key; needed when --host is not loopback")
-    p.add_argument("--device", default="auto", help="auto (default), cpu, cuda:0...")
-    p.set_defaults(func=cmd_serve)
+    ship_commands.register(subparsers, common)  # export, serve
 
 
 # ---- eval ---------------------------------------------------------------------------------------
@@ -412,49 +387,4 @@ def cmd_rate_list(args, ws):
     for s in sessions:
         print(f"{s['id']:>4}  {s['name'] or '':<20} {s['a_label']} vs {s['b_label']}: "
               f"{s['rated']}/{s['items']} rated")
-    return 0
-
-
-# ---- export -------------------------------------------------------------------------------------
-
-def cmd_export(args, ws):
-    from tunestudio.cli import print_json
-    from tunestudio.evaluate.export import export_run
-
-    _quiet_transformers()
-    if args.format != "gguf" and args.quant != "f16":
-        raise UserError("--quant is for --format gguf")
-    if args.verify_rows < 1:
-        raise UserError(f"--verify-rows must be at least 1 (got {args.verify_rows})")
-    if args.format == "gguf":
-        from tunestudio.evaluate.gguf import export_gguf
-
-        out = export_gguf(ws, args.run, args.output, quant=args.quant)
-    else:
-        if args.format == "adapter":
-            from tunestudio.evaluate.loading import find_run
-
-            if args.merge:
-                raise UserError("--format adapter writes the adapter alone: drop --merge (or use --format hf --merge)")
-            if not find_run(ws, args.run).is_adapter:
-                raise UserError(f"run '{args.run}' is a full fine-tune: it has no adapter; use --format hf")
-        out = export_run(ws, args.run, args.output, merge=args.merge)
-    if not args.json:
-        print(f"exported {out['kind']} model to {out['output']}" + (f" in {out['seconds']} s" if "seconds" in out else ""))
-    if not args.no_verify:
-        from tunestudio.evaluate.roundtrip import check_export, describe
-
-        out["roundtrip"] = check_export(ws, args.run, out, rows=args.verify_rows)
-        if not args.json:
-            print(describe(out["roundtrip"]))
-    if args.json:
-        print_json(out)
-    return 0
-
-
-def cmd_serve(args, ws):
-    from tunestudio.serve import serve
-
-    _quiet_transformers()
-    serve(ws, args.target, host=args.host, port=args.port, api_key=args.api_key, device=args.device)
     return 0

@@ -15,6 +15,7 @@ import json
 import re
 import shutil
 import subprocess
+import sys
 import time
 from pathlib import Path
 
@@ -27,13 +28,9 @@ EXTRA_STOP_SLOTS = ("eot", "eom")                    # llama.cpp ends generation
 
 
 def _quantize_help(quant: str) -> str:
-    from tunestudio.evaluate.llamacpp import cache_dir, SDIST
+    from tunestudio.evaluate.quantize import missing_message
 
-    src = cache_dir() / SDIST / "vendor" / "llama.cpp"
-    return (f"--quant {quant} needs llama.cpp's quantize tool, which is not on PATH: build it from the same "
-            f"source (`tar xzf {cache_dir() / SDIST}.tar.gz -C {cache_dir()} && cmake -S {src} -B {src}/build "
-            f"&& cmake --build {src}/build --target llama-quantize -j` and put {src}/build/bin on PATH), "
-            f"or export --quant f16 and run `llama-quantize MODEL-f16.gguf MODEL-{quant}.gguf {QUANTIZED[quant]}`")
+    return missing_message(quant, QUANTIZED[quant])
 
 
 def metadata(path: str | Path) -> dict:
@@ -104,7 +101,9 @@ def _add_stop_tokens(path: Path, ids: list[int]) -> list[int]:
 
 
 def _quantize(f16: Path, out: Path, quant: str) -> None:
-    tool = shutil.which("llama-quantize")
+    from tunestudio.evaluate.quantize import find_tool
+
+    tool = find_tool()
     if not tool:
         raise UserError(_quantize_help(quant))
     r = subprocess.run([tool, str(f16), str(out), QUANTIZED[quant]], capture_output=True, text=True)
@@ -113,21 +112,29 @@ def _quantize(f16: Path, out: Path, quant: str) -> None:
                         + "\n".join((r.stderr or r.stdout).strip().splitlines()[-4:]))
 
 
-def export_gguf(ws, run: str, output: str | Path, quant: str = "f16") -> dict:
+def export_gguf(ws, run: str, output: str | Path, quant: str = "f16", build_quantize: bool = False) -> dict:
     """Write `output`/<run>-<quant>.gguf, a Modelfile and a README (model card) for the run.
 
     Returns {output, kind: "gguf", file, quant, stop_tokens (text), stop_ids, files, base_model,
     run_id, seconds}. Raises UserError for an unknown run, a prompt/prefix-tuned adapter
     (nothing to merge), a tokenizer or architecture the converter does not know, a quantisation
-    that needs llama-quantize when it is not installed."""
+    that needs llama-quantize when it is neither installed nor built (`build_quantize` builds it
+    first from the pinned llama.cpp source, see evaluate.quantize), a failed build."""
     from tunestudio.evaluate import loading
     from tunestudio.evaluate.export import _check_output, export_run
     from tunestudio.evaluate.modelfile import modelfile, run_system_prompt
 
     if quant not in QUANTS:
         raise UserError(f"--quant must be one of {', '.join(QUANTS)} (got '{quant}')")
-    if quant in QUANTIZED and not shutil.which("llama-quantize"):
-        raise UserError(_quantize_help(quant))  # before minutes of merging and converting
+    if quant in QUANTIZED:
+        from tunestudio.evaluate import quantize
+
+        if build_quantize:
+            built = quantize.build()
+            if built["built"]:
+                print(f"built {built['tool']} in {built['seconds']} s", file=sys.stderr)
+        elif not quantize.find_tool():
+            raise UserError(_quantize_help(quant))  # before minutes of merging and converting
     output = Path(output).expanduser().absolute()
     _check_output(output)
     r = loading.find_run(ws, run)

@@ -1,5 +1,7 @@
 """Chat tab: talk to a base model or a run's result, with streaming replies and sampling
-settings; side by side, the same prompt goes to the run and to its base model.
+settings; side by side, the same prompt goes to the run and to its base model. With an endpoint
+URL it talks to a served model instead (`tunestudio serve`, vLLM, any OpenAI-compatible
+/v1/chat/completions, through `tunestudio.evaluate.endpoint`): what an app will get.
 
 Loading and generation are `tunestudio.evaluate.loading.load_model` and
 `tunestudio.evaluate.generate.stream`; loaded models are kept for the next message.
@@ -75,6 +77,14 @@ def build(ctx: Context) -> None:
         ctx.tr(source, label="chat.source")
         ctx.tr(refresh, value="common.refresh")
         ctx.tr(side, label="chat.side_by_side", info="chat.side_by_side_info")
+    with gr.Row():
+        endpoint = gr.Textbox(label=t(DEFAULT, "chat.endpoint"), info=t(DEFAULT, "chat.endpoint_info"),
+                              placeholder="http://127.0.0.1:8000/v1", elem_id="chat-endpoint", scale=4)
+        endpoint_key = gr.Textbox(label=t(DEFAULT, "chat.endpoint_key"), type="password",
+                                  elem_id="chat-endpoint-key", scale=1)
+        ctx.tr(endpoint, label="chat.endpoint", info="chat.endpoint_info")
+        ctx.tr(endpoint_key, label="chat.endpoint_key")
+    ctx.shared["chat_endpoint"] = endpoint  # the Runs tab's server panel fills it in
     with gr.Accordion(t(DEFAULT, "chat.sampling"), open=False) as sampling_box:
         ctx.tr(sampling_box, label="chat.sampling")
         system = gr.Textbox(label=t(DEFAULT, "chat.system"), lines=2, elem_id="chat-system")
@@ -104,8 +114,12 @@ def build(ctx: Context) -> None:
         ctx.tr(send, value="chat.send")
         ctx.tr(clear, value="chat.clear")
 
-    def respond(lang, src, side_by_side, text, history, base_history, sys_prompt, n, temp, p, k, r):
+    def respond(lang, src, side_by_side, text, history, base_history, sys_prompt, n, temp, p, k, r, url, key):
         lang = lang or DEFAULT
+        if (url or "").strip() and (text or "").strip():
+            yield from respond_endpoint(lang, url.strip(), key, text.strip(), history, base_history, sys_prompt,
+                                        n, temp, p)
+            return
         generate = optional("tunestudio.evaluate.generate", "stream", ctx)
         text = (text or "").strip()
         if not text:
@@ -156,6 +170,20 @@ def build(ctx: Context) -> None:
         except Exception as e:
             yield error_text(lang, e), history, base_history, ""
 
+    def respond_endpoint(lang, url, key, text, history, base_history, sys_prompt, n, temp, p):
+        from tunestudio.evaluate.endpoint import stream_chat
+
+        prompt = _prompt(history, text)
+        history = list(history or []) + [{"role": "user", "content": text}, {"role": "assistant", "content": ""}]
+        yield t(lang, "chat.talking_to", label=url), history, base_history, ""
+        try:
+            for so_far in stream_chat(url, prompt, api_key=(key or None), system=sys_prompt or None,
+                                      max_new_tokens=int(n), temperature=float(temp), top_p=float(p)):
+                history[-1] = {"role": "assistant", "content": so_far or t(lang, "chat.empty_reply")}
+                yield t(lang, "chat.talking_to", label=url), history, base_history, ""
+        except Exception as e:
+            yield error_text(lang, e), history, base_history, ""
+
     def toggle(side_by_side, src):
         show = bool(side_by_side) and bool(src) and src.startswith("run:")
         return gr.update(visible=show)
@@ -163,7 +191,8 @@ def build(ctx: Context) -> None:
     def refresh_sources(current, picked):
         return gr.update(**pick_source(choices(ws), current, bool(picked)))
 
-    inputs = [ctx.lang, source, side, message, chatbot, base_bot, system, max_new, temperature, top_p, top_k, rep]
+    inputs = [ctx.lang, source, side, message, chatbot, base_bot, system, max_new, temperature, top_p, top_k, rep,
+              endpoint, endpoint_key]
     outputs = [note, chatbot, base_bot, message]
     message.submit(respond, inputs, outputs, api_visibility="private")
     send.click(respond, inputs, outputs, api_visibility="private")

@@ -1,6 +1,7 @@
 """Runs tab: the registry as a table, two runs compared (config differences, metrics, loss curves
-overlaid), a run's lineage, resume of a stopped run, export, a new run from a run's config
-(config_to_form), any runs' curves overlaid (runs_overlay) and sweeps (sweep_panel).
+overlaid), a run's lineage, resume of a stopped run, a new run from a run's config
+(config_to_form), export and serve in the Ship panel (ship_panel), any runs' curves overlaid
+(runs_overlay) and sweeps (sweep_panel).
 
 The dicts come from `tunestudio.runs.query` (the same ones `tunestudio runs` prints); the loss
 curves from each run's events.jsonl through `tunestudio.jobs`; resume is a queued
@@ -16,7 +17,7 @@ import gradio as gr
 import pandas as pd
 
 from tunestudio import jobs
-from tunestudio.webui.common import Context, download_copy, error_text, not_available, optional, run_choices, shown
+from tunestudio.webui.common import Context, error_text, not_available, optional, run_choices, shown
 from tunestudio.webui.i18n import DEFAULT, t
 
 
@@ -87,21 +88,16 @@ def build(ctx: Context) -> None:
         compare = gr.Button(t(DEFAULT, "runs.compare"), variant="primary", elem_id="runs-compare")
         show = gr.Button(t(DEFAULT, "runs.details"), elem_id="runs-details")
         resume = gr.Button(t(DEFAULT, "runs.resume"), elem_id="runs-resume")
-        export = gr.Button(t(DEFAULT, "runs.export"), elem_id="runs-export")
         use_config = gr.Button(t(DEFAULT, "runs.use_config"), elem_id="runs-use-config")
-        merge = gr.Checkbox(value=False, label=t(DEFAULT, "runs.merge"), elem_id="runs-merge")
-        for b, k in ((compare, "compare"), (show, "details"), (resume, "resume"), (export, "export"),
-                     (use_config, "use_config")):
+        for b, k in ((compare, "compare"), (show, "details"), (resume, "resume"), (use_config, "use_config")):
             ctx.tr(b, value=f"runs.{k}")
-        ctx.tr(merge, label="runs.merge")
     message = gr.Markdown(elem_id="runs-message")
     differences = gr.Dataframe(interactive=False, elem_id="runs-differences", wrap=True,
                                label=t(DEFAULT, "runs.differences"), visible=False)
     metrics = gr.Dataframe(interactive=False, elem_id="runs-metrics", label=t(DEFAULT, "runs.metrics"), visible=False)
     curves = gr.LinePlot(x="step", y="loss", color="series", elem_id="runs-curves", label=t(DEFAULT, "runs.curves"),
                          height=300)
-    download = gr.File(label=t(DEFAULT, "runs.download"), elem_id="runs-download", interactive=False)
-    for comp, key in ((differences, "differences"), (metrics, "metrics"), (curves, "curves"), (download, "download")):
+    for comp, key in ((differences, "differences"), (metrics, "metrics"), (curves, "curves")):
         ctx.tr(comp, label=f"runs.{key}")
 
     def on_refresh(lang, a, b):
@@ -161,30 +157,16 @@ def build(ctx: Context) -> None:
             return error_text(lang, e)
         return t(lang, "runs.resumed", job=job.id, command=job.command_line(), status=job.status)
 
-    def on_export(lang, a, merged):
-        lang = lang or DEFAULT
-        export = optional("tunestudio.evaluate.export", "export_run", ctx)
-        if export is None:
-            return not_available(lang, "tunestudio.evaluate.export.export_run"), None
-        if not a:
-            return t(lang, "runs.pick_one"), None
-        try:
-            stamp = time.strftime("%Y%m%d-%H%M%S")
-            out_dir = ws.root / "exports" / f"{a}-{'merged-' if merged else ''}{stamp}"
-            folder = export(ws, a, output=out_dir, merge=bool(merged))["output"]
-            return t(lang, "runs.exported", folder=str(folder)), download_copy(folder)
-        except Exception as e:
-            return error_text(lang, e), None
-
     refresh.click(on_refresh, [ctx.lang, run_a, run_b], [runs_df, run_a, run_b], api_visibility="private")
     if ctx.current_tab is not None:
         ctx.current_tab.select(on_refresh, [ctx.lang, run_a, run_b], [runs_df, run_a, run_b], api_visibility="private")
     compare.click(on_compare, [ctx.lang, run_a, run_b], [message, differences, metrics, curves], api_visibility="private")
     show.click(on_details, [ctx.lang, run_a], [message, differences, metrics, curves], api_visibility="private")
     resume.click(on_resume, [ctx.lang, run_a], [message], api_visibility="private")
-    export.click(on_export, [ctx.lang, run_a, merge], [message, download], api_visibility="private")
 
-    from tunestudio.webui import config_to_form, runs_overlay, sweep_panel
+    from tunestudio.webui import config_to_form, runs_overlay, ship_panel, sweep_panel
+
+    ship_panel.build(ctx, run_a)  # export run A (with the round-trip check) and serve it
 
     config_to_form.wire(ctx, use_config, run_a, message)  # the Training tab's form from run A's config
     runs_overlay.build(ctx)  # any runs' curves overlaid (a sweep's trials when one is shown)

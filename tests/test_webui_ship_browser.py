@@ -1,0 +1,119 @@
+"""Shipping from the web UI in a real browser (Playwright on Debian's Chromium, as
+test_webui_browser.py): export a run from the Runs tab and see the round-trip verdict and the
+export listed, start its server and get a URL that answers, then talk to that URL from the Chat
+tab and get what the server gives an app. Screenshots: test-artifacts/webui/2*.png."""
+
+from __future__ import annotations
+
+import os
+import re
+import shutil
+import time
+
+import pytest
+
+from eval_helpers import make_full_run
+from test_webui_browser import ARGS, CHROMIUM, SHOTS, _shot, _start_ui, _wait_text
+
+pytestmark = [pytest.mark.browser, pytest.mark.slow,
+              pytest.mark.skipif(not os.path.exists(CHROMIUM), reason="needs Debian's chromium (apt install chromium)")]
+
+
+@pytest.fixture(scope="module")
+def ui(demo_template, tmp_path_factory):
+    """A UI on a workspace with one finished run (the demo model's weights as a full fine-tune)."""
+    from tunestudio import registry, ship_jobs
+    from tunestudio.workspace import Workspace
+
+    ws = tmp_path_factory.mktemp("webui-ship") / "ws"
+    shutil.copytree(demo_template, ws)
+    run = make_full_run(ws, "ship-run")
+    conn = registry.connect(Workspace(ws).db_path)
+    try:
+        registry.insert_run(conn, id="ship-run", name="ship-run", status="completed", method="full",
+                            base_model=str(ws / "models" / "tiny-demo"), dataset="demo-reviews.jsonl",
+                            output_dir=str(run), finished_at=time.time())
+    finally:
+        conn.close()
+    env = {**os.environ, "GRADIO_ANALYTICS_ENABLED": "False", "HF_HUB_OFFLINE": "1"}
+    proc, port = _start_ui(ws, ws.parent / "webui.log", env)
+    try:
+        yield {"url": f"http://127.0.0.1:{port}/", "ws": ws}
+    finally:
+        ship_jobs.stop_server(Workspace(ws), "ship-run", grace=5)  # never leave a server behind
+        proc.terminate()
+        try:
+            proc.wait(15)
+        except Exception:
+            proc.kill()
+
+
+@pytest.fixture(scope="module")
+def browser():
+    from playwright.sync_api import sync_playwright
+
+    SHOTS.mkdir(parents=True, exist_ok=True)
+    with sync_playwright() as p:
+        b = p.chromium.launch(executable_path=CHROMIUM, args=ARGS)
+        yield b
+        b.close()
+
+
+def test_export_serve_and_chat_with_the_served_url(ui, browser):
+    import httpx
+
+    page = browser.new_page(viewport={"width": 1300, "height": 1100})
+    page.goto(ui["url"])
+    page.wait_for_selector("#model-select")
+    page.get_by_role("tab", name="Runs").click()
+    page.wait_for_selector("#ship-export")
+    page.click("#runs-a input")
+    page.get_by_role("option", name=re.compile("ship-run")).first.click()
+
+    # Export (Transformers folder, round-trip check on): the verdict and the export in the list.
+    started = time.time()
+    page.click("#ship-export")
+    _wait_text(page, "#ship-export-status", "Exporting")
+    status = _wait_text(page, "#ship-export-status", "answers identical", timeout=600_000)
+    print(f"export + round-trip check from the UI: {time.time() - started:.0f} s")
+    same, rows = map(int, re.search(r"(\d+)/(\d+) answers identical", status).groups())
+    assert rows == 20 and same == rows, status
+    assert "Exported to" in status and "exports/ship-run-hf-" in status
+    listed = _wait_text(page, "#ship-exports", f"{same}/{rows}")
+    assert "hf (full)" in listed
+    page.locator("#ship").scroll_into_view_if_needed()
+    _shot(page, "20-ship-export")
+
+    # Serve it: a URL that answers, with a curl example.
+    page.click("#ship-start-server")
+    served = _wait_text(page, "#ship-server", "Serving", timeout=300_000)
+    url = re.search(r"http://127\.0\.0\.1:\d+/v1", served).group(0)
+    assert f"curl {url}/chat/completions" in served
+    models = httpx.get(f"{url}/models", timeout=30).json()
+    assert [m["id"] for m in models["data"]] == ["ship-run"]
+    _shot(page, "21-ship-server")
+
+    # The Chat tab talks to that URL: the reply is what the server gives an app for the same request.
+    page.click("#ship-to-chat")
+    page.get_by_role("tab", name="Chat").click()
+    page.wait_for_selector("#chat-endpoint textarea")
+    page.wait_for_function("([s, v]) => document.querySelector(s).value === v", arg=["#chat-endpoint textarea", url],
+                           timeout=30_000)
+    prompt = "The kettle arrived on time and looks flimsy."
+    page.fill("#chat-input textarea", prompt)
+    page.press("#chat-input textarea", "Enter")
+    last_bot = ("(() => { const m = document.querySelectorAll('#chatbot .message-row.bot-row, #chatbot [data-testid=\"bot\"]');"
+                " return m.length ? m[m.length - 1].innerText.trim() : ''; })()")
+    page.wait_for_function(f"{last_bot}.length > 0", timeout=180_000)
+    _wait_text(page, "#chat-note", url)
+    expected = httpx.post(f"{url}/chat/completions", timeout=180, json={
+        "model": "ship-run", "messages": [{"role": "user", "content": prompt}], "max_tokens": 128,
+        "temperature": 0.0, "top_p": 1.0}).json()["choices"][0]["message"]["content"]
+    page.wait_for_function(f"(t) => {last_bot} === t", arg=expected.strip(), timeout=60_000)
+    _shot(page, "22-chat-endpoint")
+
+    # Stop it from the Runs tab.
+    page.get_by_role("tab", name="Runs").click()
+    page.click("#ship-stop-server")
+    _wait_text(page, "#ship-server", "stopped", timeout=60_000)
+    page.close()
