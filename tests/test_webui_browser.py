@@ -66,15 +66,20 @@ def server(demo_template, tmp_path_factory):
         time.sleep(0.5)
     assert _listening_addresses(port), (ws.parent / "webui.log").read_text()
     yield {"url": f"http://127.0.0.1:{port}/", "port": port, "ws": ws, "log": ws.parent / "webui.log"}
+    _stop(proc)
+    from tunestudio import jobs
+    from tunestudio.workspace import Workspace
+
+    jobs.stop(Workspace(ws), grace=10)  # never leave a training process behind
+
+
+def _stop(proc) -> None:
+    """End a UI server process: politely, then for sure."""
     proc.terminate()
     try:
         proc.wait(15)
     except subprocess.TimeoutExpired:
         proc.kill()
-    from tunestudio import jobs
-    from tunestudio.workspace import Workspace
-
-    jobs.stop(Workspace(ws), grace=10)  # never leave a training process behind
 
 
 @pytest.fixture(scope="module")
@@ -217,11 +222,7 @@ def server_with_run(tmp_path_factory):
         yield {"url": f"http://127.0.0.1:{port}/", "ws": ws, "run_id": json.loads(r.stdout)["run_id"],
                "log": ws.parent / "webui.log"}
     finally:
-        proc.terminate()
-        try:
-            proc.wait(15)
-        except subprocess.TimeoutExpired:
-            proc.kill()
+        _stop(proc)
 
 
 def _wait_text(page, selector: str, text: str, timeout: int = 60_000) -> str:

@@ -14,7 +14,7 @@ import sys
 
 import pytest
 
-from test_webui_browser import CHROMIUM, _shot, _start_ui, _wait_text, browser  # noqa: F401 (fixture)
+from test_webui_browser import CHROMIUM, _shot, _start_ui, _stop, _wait_text, browser  # noqa: F401 (fixture)
 
 pytestmark = [pytest.mark.browser, pytest.mark.slow,
               pytest.mark.skipif(not os.path.exists(CHROMIUM), reason="needs Debian's chromium (apt install chromium)")]
@@ -40,11 +40,7 @@ def two_runs(demo_template, tmp_path_factory):
     try:
         yield {"url": f"http://127.0.0.1:{port}/", "ws": ws, "ids": ids}
     finally:
-        proc.terminate()
-        try:
-            proc.wait(15)
-        except subprocess.TimeoutExpired:
-            proc.kill()
+        _stop(proc)
 
 
 def _runs_tab(browser, url):

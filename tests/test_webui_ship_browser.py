@@ -13,7 +13,7 @@ import time
 import pytest
 
 from eval_helpers import make_full_run
-from test_webui_browser import ARGS, CHROMIUM, SHOTS, _shot, _start_ui, _wait_text
+from test_webui_browser import CHROMIUM, _shot, _start_ui, _stop, _wait_text, browser  # noqa: F401 (fixture)
 
 pytestmark = [pytest.mark.browser, pytest.mark.slow,
               pytest.mark.skipif(not os.path.exists(CHROMIUM), reason="needs Debian's chromium (apt install chromium)")]
@@ -41,22 +41,7 @@ def ui(demo_template, tmp_path_factory):
         yield {"url": f"http://127.0.0.1:{port}/", "ws": ws}
     finally:
         ship_jobs.stop_server(Workspace(ws), "ship-run", grace=5)  # never leave a server behind
-        proc.terminate()
-        try:
-            proc.wait(15)
-        except Exception:
-            proc.kill()
-
-
-@pytest.fixture(scope="module")
-def browser():
-    from playwright.sync_api import sync_playwright
-
-    SHOTS.mkdir(parents=True, exist_ok=True)
-    with sync_playwright() as p:
-        b = p.chromium.launch(executable_path=CHROMIUM, args=ARGS)
-        yield b
-        b.close()
+        _stop(proc)
 
 
 def test_export_serve_and_chat_with_the_served_url(ui, browser):
