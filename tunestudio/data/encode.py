@@ -404,14 +404,11 @@ def encode(records, tokenizer, max_length: int, train_on_prompt: bool = False,
     fp = fingerprint(records, tokenizer, max_length, train_on_prompt, reasoning, skip_bad_rows)
     source = getattr(records, "source", None) or (records[0].source if len(records) else "")
     folder = Path(cache_dir) / fp if cache_dir else None
-    if folder is not None and folder.is_dir():
-        got = E.read_entry(folder)
-        if got is not None:
-            table, meta = got
-            return Encoded(E.EncodedExamples(table, source), meta["truncated"], meta["dropped"], meta["stats"],
-                           meta["truncated_rows"], meta["dropped_rows"], meta.get("refused_rows", []),
-                           fingerprint=fp, from_cache=True)
-        shutil.rmtree(folder, ignore_errors=True)   # damaged or of an older layout: encode it again
+    hit = E.cached(folder, source)
+    if hit is not None:
+        examples, meta = hit
+        return Encoded(examples, meta["truncated"], meta["dropped"], meta["stats"], meta["truncated_rows"],
+                       meta["dropped_rows"], meta.get("refused_rows", []), fingerprint=fp, from_cache=True)
 
     staging = None
     if folder is not None:

@@ -79,6 +79,19 @@ def read_entry(folder: Path) -> tuple[pa.Table, dict] | None:
     return table, meta
 
 
+def cached(folder: Path | None, source: str) -> tuple["EncodedExamples", dict] | None:
+    """(examples, meta) of the cache entry `folder` when it is there and readable; a damaged entry
+    (or one of an older layout) is removed, so it is encoded again. None: not cached."""
+    if folder is None or not folder.is_dir():
+        return None
+    got = read_entry(folder)
+    if got is None:
+        shutil.rmtree(folder, ignore_errors=True)
+        return None
+    table, meta = got
+    return EncodedExamples(table, source), meta
+
+
 def publish_entry(staging: Path, folder: Path, meta: dict) -> None:
     """Write meta.json into `staging` and rename it to `folder` (atomic; a concurrent writer of the
     same entry wins or loses as a whole)."""

@@ -162,12 +162,9 @@ def encode_stream(records, tokenizer, max_length: int, stride: int = 0, cache_di
     fp = fingerprint(records, tokenizer, max_length, stride)
     source = getattr(records, "source", None) or (records[0].source if len(records) else "")
     folder = Path(cache_dir) / fp if cache_dir else None
-    if folder is not None and folder.is_dir():
-        got = E.read_entry(folder)
-        if got is not None:
-            table, meta = got
-            return Encoded(E.EncodedExamples(table, source), 0, 0, meta["stats"], fingerprint=fp, from_cache=True)
-        shutil.rmtree(folder, ignore_errors=True)
+    hit = E.cached(folder, source)
+    if hit is not None:
+        return Encoded(hit[0], 0, 0, hit[1]["stats"], fingerprint=fp, from_cache=True)
     staging = None
     if folder is not None:
         folder.parent.mkdir(parents=True, exist_ok=True)
