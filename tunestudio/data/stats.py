@@ -320,6 +320,9 @@ def preview_dataset(ws, dataset: str, model: str, row: int = 1, max_length: int 
         "truncated": enc.truncated, "dropped": enc.dropped, "truncated_rows": enc.truncated_rows[:20],
         "truncation": truncation, "errors": errors, "warnings": warnings,
         "reasoning": record.reference_reasoning(), "prompts": prompts,
+        "tools": [t["function"]["name"] for t in record.tools or []],
+        "tool_calls": sum(len(m.get("tool_calls") or []) for m in record.messages or []),
+        "tool_results": sum(m["role"] == "tool" for m in record.messages or []),
         # a template may drop reasoning (DeepSeek-R1's strips it from rendered answers): say so
         "reasoning_rendered": bool(record.reference_reasoning())
         and record.reference_reasoning().strip() in "".join(text for text, _ in pairs),

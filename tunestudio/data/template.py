@@ -8,10 +8,11 @@ Tool use (`apply_chat_template(..., tools=[...])`, calls as OpenAI `tool_calls`,
 messages) in the fallbacks, Hermes / Qwen2.5 style, so a model trained on them calls tools the way
 Qwen models and most tool-call parsers (vLLM's `hermes`) expect:
 
-    chatml   <|im_start|>system\n{system}\n\n# Tools\n\n...<tools>\n{tool json}\n...</tools>...<|im_end|>
+    chatml   <|im_start|>system\n{system}\n\n# Tools\n<tools>\n{tool json}\n</tools>\nTo call a function, answer
+             with <tool_call>\n{"name": <function-name>, "arguments": <args-json-object>}\n</tool_call><|im_end|>
              <|im_start|>assistant\n{content}\n<tool_call>\n{"name": "f", "arguments": {...}}\n</tool_call><|im_end|>
              <|im_start|>user\n<tool_response>\n{result}\n</tool_response><|im_end|>
-    plain    {system}\n\n### Tools:\nTo call a function, answer with <tool_call>...\nThe functions:\n{tool json}\n\n
+    plain    {system}\n\n### Tools:\nTo call a function, answer with <tool_call>...</tool_call>\nThe functions:\n{tool json}\n\n
              ### Assistant:\n<tool_call>\n{"name": "f", "arguments": {...}}\n</tool_call>{eos}\n\n
              ### Tool:\n{result}\n\n
 
@@ -34,21 +35,21 @@ _CALLS = (
     "{%- endfor -%}"
 )
 _TOOL_LIST = "{%- for tool in tools -%}{{ '\\n' + (tool | tojson) }}{%- endfor -%}"
+# How to call, said once after the tool list (short: it is in every row's prompt).
+_HOWTO = ("{%- set _CALL_HOWTO = 'To call a function, answer with <tool_call>\\n{\"name\": <function-name>, "
+          "\"arguments\": <args-json-object>}\\n</tool_call>' -%}")
 
 # ChatML, as Qwen and many others use it. Assistant content ends with <|im_end|>, which is also
 # the token generation stops on, so it is trained together with the content. With tools, the
-# system turn lists them as Qwen2.5 does, calls follow the content (_CALLS), and tool results come
-# back in a user turn, each in <tool_response></tool_response> (consecutive results share it).
+# system turn lists them in <tools></tools> (one JSON object a line, as Qwen2.5 does) and says how
+# to call, calls follow the content (_CALLS), and tool results come back in a user turn, each in
+# <tool_response></tool_response> (consecutive results share the turn, as in Qwen2.5).
 CHATML_GENERATION = (
+    _HOWTO +
     "{%- if tools -%}"
     "{{ '<|im_start|>system\\n' }}"
     "{%- if messages[0]['role'] == 'system' -%}{{ messages[0]['content'] + '\\n\\n' }}{%- endif -%}"
-    "{{ '# Tools\\n\\nYou may call one or more functions to assist with the user query.\\n\\n"
-    "You are provided with function signatures within <tools></tools> XML tags:\\n<tools>' }}"
-    + _TOOL_LIST +
-    "{{ '\\n</tools>\\n\\nFor each function call, return a json object with function name and arguments "
-    "within <tool_call></tool_call> XML tags:\\n<tool_call>\\n{\"name\": <function-name>, \"arguments\": "
-    "<args-json-object>}\\n</tool_call><|im_end|>\\n' }}"
+    "{{ '# Tools\\n<tools>' }}" + _TOOL_LIST + "{{ '\\n</tools>\\n' + _CALL_HOWTO + '<|im_end|>\\n' }}"
     "{%- endif -%}"
     "{%- for message in messages -%}"
     "{%- if tools and loop.first and message['role'] == 'system' -%}"
@@ -71,10 +72,10 @@ CHATML_GENERATION = (
 # tools: a "### Tools:" block after the system prompt (how to call, then one function per line),
 # calls after the content as in ChatML (_CALLS), results under "### Tool:".
 PLAIN_GENERATION = (
+    _HOWTO +
     "{%- if tools -%}"
     "{%- if messages[0]['role'] == 'system' -%}{{ messages[0]['content'] + '\\n\\n' }}{%- endif -%}"
-    "{{ '### Tools:\\nTo call a function, answer with <tool_call>\\n{\"name\": <function-name>, "
-    "\"arguments\": <args-json-object>}\\n</tool_call>\\nThe functions:' }}" + _TOOL_LIST + "{{ '\\n\\n' }}"
+    "{{ '### Tools:\\n' + _CALL_HOWTO + '\\nThe functions:' }}" + _TOOL_LIST + "{{ '\\n\\n' }}"
     "{%- endif -%}"
     "{%- for message in messages -%}"
     "{%- if tools and loop.first and message['role'] == 'system' -%}"

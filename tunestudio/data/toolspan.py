@@ -11,7 +11,8 @@ span is read from probe renderings, not from per-family tables:
    content before the calls (Qwen2.5, Qwen3, Hermes, both fallbacks) this is exact.
 2. templates that do not write the content of a calling turn (Llama 3.1): the turn's calls are
    replaced by a sentinel call, and the span is where the two renderings differ, widened back to
-   the end of the last special token before it (the turn's header) and on to the turn end.
+   the end of the turn's header (the template's generation prompt, else the last special token
+   before the difference) and on to the turn end.
 """
 
 from __future__ import annotations
@@ -62,6 +63,17 @@ def _exact(tokenizer, messages, i, full, style, reasoning, specials, tools):
     return (len(prefix), end) if end > len(prefix) else None
 
 
+def _header(tokenizer, before, style, reasoning, tools) -> str:
+    from tunestudio.data import turns
+
+    try:
+        head = turns.render(tokenizer, turns.template_messages(before, style, reasoning), tools=tools)
+        prompt = turns.render(tokenizer, turns.template_messages(before, style, reasoning), True, tools=tools)
+    except turns.TemplateRefused:
+        return ""
+    return prompt[len(head):] if prompt.startswith(head) else ""
+
+
 def _by_difference(tokenizer, messages, i, full, style, reasoning, specials, tools):
     from tunestudio.data import turns
 
@@ -76,9 +88,14 @@ def _by_difference(tokenizer, messages, i, full, style, reasoning, specials, too
     start, end = lcp, len(full) - lcs
     if end <= start:
         return None
-    # back to the end of the turn's header: the last special token before the difference
+    # back to the end of the turn's header: the template's generation prompt after the turns before
+    # it, else the last special token before the difference
+    header = _header(tokenizer, messages[:i], style, reasoning, tools)
+    at = full.rfind(header, 0, lcp) if header.strip() else -1
     marks = [full.rfind(t, 0, lcp) + len(t) for t in turns.special_strings(tokenizer) if full.rfind(t, 0, lcp) >= 0]
-    if marks and max(marks) <= lcp:
+    if at >= 0:
+        start = at + len(header)
+    elif marks and max(marks) <= lcp:
         start = max(marks)
         while start < lcp and full[start] in " \n":
             start += 1
