@@ -18,6 +18,7 @@ EXPECTED = {  # file -> (format the loader detects, rows)
     "demo-sharegpt.jsonl": ("sharegpt", 1600),
     "demo-qa.csv": ("alpaca", 1440),
     "demo-text.txt": ("text", 600),
+    "demo-tools.jsonl": ("messages", 1000),
     "demo-guard.txt": ("text", 24),
 }
 

@@ -85,16 +85,18 @@ def _norm(s: str) -> str:
 def normalize_record(r: Record) -> Record:
     """Trimmed, NFC-normalised copy; an empty system message is dropped."""
     if r.messages is None:
-        return Record(r.source, r.line, text=_norm(r.text or ""), meta=r.meta)
+        return Record(r.source, r.line, text=_norm(r.text or ""), meta=r.meta, tools=r.tools)
     msgs = [{**m, "content": _norm(m["content"])} for m in r.messages]
     msgs = [m for m in msgs if m["content"] or m["role"] != "system"]
-    return Record(r.source, r.line, messages=msgs, meta=r.meta)
+    return Record(r.source, r.line, messages=msgs, meta=r.meta, tools=r.tools)
 
 
 def _is_empty(r: Record) -> bool:
     if r.messages is None:
         return not r.text
-    return any(not m["content"] for m in r.messages) or not r.reference()
+    # a turn that only calls tools, or a tool that returned nothing, is not empty
+    return any(not m["content"] and not m.get("tool_calls") and m["role"] != "tool" for m in r.messages) \
+        or not r.reference()
 
 
 def output_names(path: Path, split: str | None = None, tag: str = "clean") -> tuple[Path, Path]:
@@ -142,6 +144,8 @@ class _Normalized(Sequence):
 
 def _to_row(r: Record) -> dict:
     body = {"messages": r.messages} if r.messages is not None else {"text": r.text}
+    if r.tools:
+        body["tools"] = r.tools
     return {**{k: v for k, v in r.meta.items() if k not in body}, **body}
 
 

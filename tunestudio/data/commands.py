@@ -234,6 +234,9 @@ def render_preview_text(p: dict, color: bool = False) -> str:
         how = ("dropped (--reasoning drop)" if p.get("reasoning_mode") == "drop" else
                "trained" if p.get("reasoning_rendered") else "not rendered by this model's chat template, so not trained")
         lines.append(f"reasoning of the answer ({how}): {p['reasoning']!r}")
+    if p.get("tools") or p.get("tool_calls"):
+        lines.append(f"tools declared: {', '.join(p['tools']) or 'none'}; {p['tool_calls']} tool call(s) "
+                     f"(trained, with the assistant turns), {p['tool_results']} tool result(s) (not trained)")
     lines += [f"warning: {w}" for w in p["warnings"] if w != p["truncation"]]
     if p.get("prompts"):
         lines += ["prompt the model is asked with (--generation-prompt training, used by default):",

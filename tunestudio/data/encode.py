@@ -63,7 +63,8 @@ class Refused:
         return f"{self.where}: {REFUSED}: {self.message}"
 
 
-def assistant_spans(tokenizer, messages: list[dict], full: str, reasoning: str = "keep") -> list[tuple[int, int]]:
+def assistant_spans(tokenizer, messages: list[dict], full: str, reasoning: str = "keep",
+                    tools: list | None = None) -> list[tuple[int, int]]:
     """Character spans of each assistant turn in `full`: its reasoning where the template renders
     it, its content, and the end-of-turn token after it (turns.answer_span); a template that renders
     a turn differently with other text in it falls back to finding the content itself."""
@@ -77,7 +78,7 @@ def assistant_spans(tokenizer, messages: list[dict], full: str, reasoning: str =
     for i, m in enumerate(messages):
         if m["role"] != "assistant":
             continue
-        span = turns.answer_span(tokenizer, messages, i, full, style, reasoning, specials)
+        span = turns.answer_span(tokenizer, messages, i, full, style, reasoning, specials, tools)
         if span is None or span[0] < searched_to:
             content = m["content"].strip()
             start = full.find(content, searched_to) if content else -1
@@ -122,8 +123,8 @@ def render_record(record: Record, tokenizer, train_on_prompt: bool = False,
             raise UserError("the tokenizer has no chat template: give it one with "
                             "template.ensure_chat_template(tokenizer) (or --template chatml|plain)")
         style = turns.reasoning_style(tokenizer)
-        full = turns.render(tokenizer, turns.template_messages(record.messages, style, reasoning))
-        spans = assistant_spans(tokenizer, record.messages, full, reasoning)
+        full = turns.render(tokenizer, turns.template_messages(record.messages, style, reasoning), tools=record.tools)
+        spans = assistant_spans(tokenizer, record.messages, full, reasoning, record.tools)
         if _needs_eos(tokenizer):
             full, spans = _with_eos_after(full, spans, tokenizer.eos_token)
         return full, [(0, len(full))] if train_on_prompt else spans, True
@@ -199,18 +200,21 @@ def tokenizer_fingerprint(tokenizer) -> str:
 
 
 def _fingerprint_lines(records):
-    """One line of bytes per row: `json.dumps([messages, text, where])`. A RecordsView gives it
+    """One line of bytes per row: `json.dumps([messages, text, where])` (and the row's tools after
+    them when it has some). A RecordsView gives it
     from its stored JSON without building Records (the same bytes: its messages column is
     `json.dumps(messages, ensure_ascii=False)`)."""
     if hasattr(records, "columns"):
         dumps = json.dumps
-        for cols in records.columns(("line", "messages", "text")):
-            for line, m, t in zip(cols["line"], cols["messages"], cols["text"]):
+        for cols in records.columns(("line", "messages", "text", "tools")):
+            for line, m, t, tools in zip(cols["line"], cols["messages"], cols["text"], cols["tools"]):
                 where = dumps(f"{records.source}:{line}", ensure_ascii=False)
-                yield f"[{'null' if m is None else m}, {dumps(t, ensure_ascii=False)}, {where}]\n".encode()
+                more = f", {tools}" if tools else ""
+                yield f"[{'null' if m is None else m}, {dumps(t, ensure_ascii=False)}, {where}{more}]\n".encode()
         return
     for r in records:
-        yield json.dumps([r.messages, r.text, r.where()], ensure_ascii=False).encode() + b"\n"
+        yield json.dumps([r.messages, r.text, r.where(), *([r.tools] if r.tools else [])],
+                         ensure_ascii=False).encode() + b"\n"
 
 
 def fingerprint(records, tokenizer, max_length: int, train_on_prompt: bool, reasoning: str = "keep",
@@ -358,7 +362,7 @@ def refused_rows(records: list[Record], tokenizer, reasoning: str = "keep") -> l
     for r in records:
         if r.is_chat:
             try:
-                turns.render(tokenizer, turns.template_messages(r.messages, style, reasoning))
+                turns.render(tokenizer, turns.template_messages(r.messages, style, reasoning), tools=r.tools)
             except turns.TemplateRefused as e:
                 out.append(Refused(r.where(), str(e)))
     return out
@@ -448,12 +452,13 @@ def encode(records, tokenizer, max_length: int, train_on_prompt: bool = False,
                    truncated_rows, dropped_rows, refused, fingerprint=fp)
 
 
-def last_answer_tokens(tokenizer, messages: list[dict], reasoning: str = "keep") -> tuple[list[int], int, int]:
+def last_answer_tokens(tokenizer, messages: list[dict], reasoning: str = "keep",
+                       tools: list | None = None) -> tuple[list[int], int, int]:
     """(ids of the conversation's training rendering, first and end token index of its last assistant
     turn): the same tokens training takes its loss on, for scoring a reference answer.
 
     Raises turns.TemplateRefused (a UserError) when the template refuses the conversation."""
-    (row,) = _encode_rows([Record("", 0, messages=messages)], tokenizer, False, reasoning)
+    (row,) = _encode_rows([Record("", 0, messages=messages, tools=tools)], tokenizer, False, reasoning)
     if isinstance(row, Refused):
         raise turns.TemplateRefused(row.message)
     ids, mask = row[0], row[1]

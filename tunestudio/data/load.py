@@ -10,6 +10,8 @@ Two steps, so each stays small:
                  -> messages [system?, user, assistant]
        messages  OpenAI {"messages": [{"role", "content"}]}  -> messages
        sharegpt  {"conversations": [{"from", "value"}]}      -> messages (human/gpt/bot... mapped)
+     Tool use in either chat shape (OpenAI `tools`/`tool_calls`/`tool`, ShareGPT `function_call`/
+     `observation` with a `tools` column) is read into OpenAI's form by toolcalls.py.
 
 Bad rows never raise: each becomes a Problem naming the file, the line and what is wrong, so
 `data check` can list all of them. Line numbers are 1-based lines of the file (a JSON array
@@ -31,6 +33,7 @@ from pathlib import Path
 from tunestudio.data.content import MEDIA_COLUMNS, ContentError, media_in_row, media_warning, parse_message
 from tunestudio.data.progress import progress
 from tunestudio.data.records import Record
+from tunestudio.data import toolcalls
 from tunestudio.errors import UserError
 
 FORMATS = ("text", "alpaca", "messages", "sharegpt")
@@ -378,8 +381,11 @@ def _json_rows(name, text, bad_lines, errors, warnings) -> list[_Row] | None:
 
     dec = json.JSONDecoder()
     start = _skip_ws(text, 0)
+    file_tools = None
     if isinstance(doc, dict):
-        lists = {k: v for k, v in doc.items() if isinstance(v, list)}
+        # a file-level tool list beside the rows ({"tools": [...], "data": [...]}) is not the rows
+        lists = {k: v for k, v in doc.items() if isinstance(v, list)
+                 and not (k in toolcalls.TOOLS_COLUMNS and set(doc) - {k} - set(toolcalls.TOOLS_COLUMNS))}
         if not lists or set(lists) & {"messages", "conversations"}:
             # A single record (e.g. one conversation) rather than a wrapper around many.
             return [_Row(line_of(start), line_of(len(text.rstrip()) - 1), doc)]
@@ -393,6 +399,7 @@ def _json_rows(name, text, bad_lines, errors, warnings) -> list[_Row] | None:
         else:
             key = next(iter(lists))
         start = _object_members(text, start, dec)[key]
+        file_tools = next((doc[k] for k in toolcalls.TOOLS_COLUMNS if k in doc), None)
         doc = doc[key]
     if not isinstance(doc, list):
         errors.append(Problem(name, line_of(start), f"expected a JSON array of rows, found {_type_name(doc)}"))
@@ -400,7 +407,12 @@ def _json_rows(name, text, bad_lines, errors, warnings) -> list[_Row] | None:
     if not doc:
         errors.append(Problem(name, 0, "empty file: the JSON array holds no rows"))
         return None
-    return [_Row(line_of(s), line_of(max(s, e - 1)), v) for v, s, e in _array_items(text, start, dec)]
+    rows = [_Row(line_of(s), line_of(max(s, e - 1)), v) for v, s, e in _array_items(text, start, dec)]
+    if file_tools is not None:   # every row without its own tools gets the file's
+        for r in rows:
+            if isinstance(r.value, dict) and not any(k in r.value for k in toolcalls.TOOLS_COLUMNS):
+                r.value = {**r.value, "tools": file_tools}
+    return rows
 
 
 def _csv_rows(name, text, delimiter, errors) -> list[_Row] | None:
@@ -575,6 +587,7 @@ class _Plan:
     fields: dict
     used: set
     media: dict = field(default_factory=dict)   # media kind -> lines of the rows that reference it
+    tools: object = None   # a file-level tool list (a JSON Lines line holding only {"tools": [...]})
 
 
 def _plan(result: LoadResult, name, ext, scan: _Scan, fmt, mapping) -> _Plan | None:
@@ -613,7 +626,8 @@ def _plan(result: LoadResult, name, ext, scan: _Scan, fmt, mapping) -> _Plan | N
     for k in missing:   # JSON rows: name the column in each row's error below
         fields[k] = mapping.get(k, k)
     result.format, result.fields = fmt, fields
-    used = set(fields.values()) | (set(_CHAT_COLUMNS) if fmt in ("messages", "sharegpt") else set())
+    used = set(fields.values()) | (set(_CHAT_COLUMNS) | set(toolcalls.TOOLS_COLUMNS)
+                                   if fmt in ("messages", "sharegpt") else set())
     return _Plan(fmt, fields, used)
 
 
@@ -624,13 +638,16 @@ def _convert_chunk(result: LoadResult, name, plan: _Plan, rows: list[_Row], buil
         if not isinstance(r.value, dict):
             errors.append(Problem(name, r.line, f"wrong type: a row must be a JSON object, found {_type_name(r.value)}"))
             continue
+        if fmt in ("messages", "sharegpt") and r.value and set(r.value) <= set(toolcalls.TOOLS_COLUMNS):
+            plan.tools = next(iter(r.value.values()))   # a file-level tool list for the rows after it
+            continue
         try:
             if fmt == "text":
                 rec = _text_record(r.value, fields)
             elif fmt == "alpaca":
                 rec = _alpaca_record(r.value, fields)
             else:
-                rec, warning, media = _chat_record(r.value, fields, fmt)
+                rec, warning, media = _chat_record(r.value, fields, fmt, plan.tools)
                 if warning:
                     result.warnings.append(Problem(name, r.line, warning))
                 for kind in set(media):
@@ -710,7 +727,24 @@ def _alpaca_record(row, fields) -> Record:
 _CHAT_COLUMNS = ("messages", "conversations", "conversation")
 
 
-def _chat_record(row, fields, fmt) -> tuple[Record, str | None, list[str]]:
+def _message_text(m: dict, key: str, role: str, n: int) -> tuple[str, list]:
+    try:
+        c = parse_message(m, key, n, role)
+    except ContentError as e:
+        raise _RowError(str(e)) from None
+    return c.text, c.media
+
+
+def _row_tools(row: dict, file_tools):
+    """The row's tools column (or the file's), in our form. Raises _RowError."""
+    col = next((k for k in toolcalls.TOOLS_COLUMNS if row.get(k) not in (None, "", [])), None)
+    try:
+        return toolcalls.parse_tools(row[col] if col else file_tools, f"'{col}'" if col else "the file's 'tools'")
+    except toolcalls.ToolError as e:
+        raise _RowError(str(e)) from None
+
+
+def _chat_record(row, fields, fmt, file_tools=None) -> tuple[Record, str | None, list[str]]:
     """The row's conversation, a warning for the row (or None), and the media kinds its parts name."""
     col = fields.get("messages") or fields.get("conversations")
     if col not in row:   # files mixing OpenAI and ShareGPT rows: take the row's own column
@@ -735,10 +769,19 @@ def _chat_record(row, fields, fmt) -> tuple[Record, str | None, list[str]]:
         if role_key not in m:
             raise _RowError(f"message {n} has no '{role_key}' (the speaker)")
         raw_role = m[role_key]
-        role = ROLE_NAMES.get(raw_role.strip().lower()) if isinstance(raw_role, str) else None
+        key = raw_role.strip().lower() if isinstance(raw_role, str) else None
+        role = ROLE_NAMES.get(key) if key else None
+        if key is not None and toolcalls.is_tool_message(m, key):
+            try:
+                msg = toolcalls.tool_message(m, key, content_key, n,
+                                             lambda mm, k, r: _message_text(mm, k, r, n)[0])
+            except toolcalls.ToolError as e:
+                raise _RowError(str(e)) from None
+            messages.append(msg)
+            continue
         if role is None:
-            raise _RowError(f"unknown role {json.dumps(raw_role)} in message {n} "
-                            "(expected system, user or assistant; human, gpt and bot also work)")
+            raise _RowError(f"unknown role {json.dumps(raw_role)} in message {n} (expected system, user, "
+                            "assistant or tool; human, gpt, bot, function_call and observation also work)")
         if content_key not in m:
             raise _RowError(f"message {n} ({role}) has no '{content_key}'")
         try:
@@ -755,9 +798,14 @@ def _chat_record(row, fields, fmt) -> tuple[Record, str | None, list[str]]:
         messages.insert(0, {"role": "system", "content": row[system_col]})
     if not any(m["role"] == "assistant" for m in messages):
         raise _RowError("no assistant turn: nothing for the model to learn from")
+    tools = _row_tools(row, file_tools)
+    try:
+        toolcalls.check_conversation(messages, tools)
+    except toolcalls.ToolError as e:
+        raise _RowError(str(e)) from None
     if all(m["role"] != "user" for m in messages):
         raise _RowError("no user turn: the conversation has nothing to answer")
     warning = None
     if messages[-1]["role"] != "assistant":
         warning = "the turns after the last assistant reply are not trained on"
-    return Record("", 0, messages=messages), warning, media
+    return Record("", 0, messages=messages, tools=tools), warning, media

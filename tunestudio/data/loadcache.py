@@ -42,7 +42,7 @@ def _code_version() -> str:
     if _code is None:
         h = hashlib.sha256()
         here = Path(__file__).parent
-        for name in ("load.py", "table.py", "records.py", "split.py"):
+        for name in ("load.py", "table.py", "records.py", "split.py", "toolcalls.py"):
             h.update((here / name).read_bytes())
         _code = h.hexdigest()
     return _code

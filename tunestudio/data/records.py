@@ -1,8 +1,9 @@
 """The one record type every format is read into.
 
 A record is either a conversation (`messages`: a list of {"role", "content"} with roles
-system / user / assistant; an assistant message may also hold its "reasoning", the thinking that
-came before the answer) or plain text (`text`, for language-model training). It remembers the
+system / user / assistant / tool; an assistant message may also hold its "reasoning", the thinking
+that came before the answer, and its "tool_calls"; `tools`: the functions it may call, in OpenAI's
+form, see toolcalls.py) or plain text (`text`, for language-model training). It remembers the
 file and the line (or row) it came from, so every message about it can point the user there.
 """
 
@@ -10,7 +11,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-ROLES = ("system", "user", "assistant")
+ROLES = ("system", "user", "assistant", "tool")
 
 
 @dataclass
@@ -20,6 +21,7 @@ class Record:
     messages: list[dict] | None = None   # [{"role": "user", "content": "..."}, ...]
     text: str | None = None              # plain-text records
     meta: dict = field(default_factory=dict)  # other columns kept for grouping (e.g. a label)
+    tools: list[dict] | None = None      # [{"type": "function", "function": {"name", ...}}] or None
 
     @property
     def is_chat(self) -> bool:
@@ -35,11 +37,23 @@ class Record:
         return msgs[:last]
 
     def reference(self) -> str:
-        """The last assistant turn: what a model should answer (the evaluation reference)."""
+        """The last assistant turn: what a model should answer (the evaluation reference). Its tool
+        calls, if any, are written after its content in the fallback templates' format."""
         for m in reversed(self.messages or []):
             if m["role"] == "assistant":
-                return m["content"]
+                from tunestudio.data.toolcalls import message_text
+
+                return message_text(m)
         return self.text or ""
+
+    def reference_message(self) -> dict | None:
+        """The last assistant message itself (with its tool calls), None for plain text."""
+        return next((m for m in reversed(self.messages or []) if m["role"] == "assistant"), None)
+
+    def reference_calls(self) -> list[dict] | None:
+        """The tool calls of the last assistant turn (None when it makes none)."""
+        m = self.reference_message()
+        return (m or {}).get("tool_calls") or None
 
     def reference_reasoning(self) -> str:
         """The reasoning that came with the last assistant turn ("" when none)."""
@@ -56,4 +70,6 @@ class Record:
             d["text"] = self.text
         if self.meta:
             d["meta"] = self.meta
+        if self.tools:
+            d["tools"] = self.tools
         return d

@@ -20,6 +20,7 @@ Explicit split files can still share rows (train/test leakage): `leakage_warning
 from __future__ import annotations
 
 import hashlib
+import json
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -158,8 +159,10 @@ def content_key(record: Record) -> str:
 
 
 def _key(messages, text) -> str:
-    if messages is not None:
-        return "\x1e".join(f"{m['role']}\x1f{_norm(m['content'])}" for m in messages)
+    if messages is not None:   # a turn's tool calls are part of it (sorted keys: same call, same key)
+        return "\x1e".join(f"{m['role']}\x1f{_norm(m['content'])}"
+                            + (f"\x1f{json.dumps(m['tool_calls'], sort_keys=True)}" if m.get("tool_calls") else "")
+                            for m in messages)
     return "text\x1f" + _norm(text or "")
 
 

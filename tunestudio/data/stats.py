@@ -15,6 +15,7 @@ from collections import Counter
 from tunestudio.data import turns
 from tunestudio.data.progress import progress
 from tunestudio.data.records import Record
+from tunestudio.data.toolcalls import message_text
 from tunestudio.data.template import ensure_chat_template
 from tunestudio.errors import UserError
 
@@ -51,14 +52,14 @@ def tokenizer_and_cutoff(ws, model: str | None, max_length: int | None):
 def record_text(record: Record) -> str:
     """All the text of a row, for character counts and similarity."""
     if record.messages is not None:
-        return "\n".join(m["content"] for m in record.messages)
+        return "\n".join(message_text(m) for m in record.messages)
     return record.text or ""
 
 
 def row_key(record: Record) -> str:
     """Two rows with the same key are exact duplicates."""
     if record.messages is not None:
-        return json.dumps([[m["role"], m["content"]] for m in record.messages], ensure_ascii=False)
+        return json.dumps([[m["role"], message_text(m)] for m in record.messages], ensure_ascii=False)
     return record.text or ""
 
 
@@ -91,7 +92,7 @@ def count_tokens(records, tokenizer, batch: int = 512, refused: dict | None = No
             rendered = None
             if r.messages is not None and has_template:
                 try:
-                    rendered = turns.render(tokenizer, turns.template_messages(r.messages, style))
+                    rendered = turns.render(tokenizer, turns.template_messages(r.messages, style), tools=r.tools)
                 except turns.TemplateRefused as e:
                     if refused is not None:
                         refused[n] = str(e)
@@ -333,8 +334,8 @@ def preview_dataset(ws, dataset: str, model: str, row: int = 1, max_length: int 
     if difference:
         warnings.append(difference)
         opened = reasoning == "keep" and bool(record.reference_reasoning())
-        prompts = {"training": turns.training_prompt(tokenizer, record.prompt(), opened),
-                   "template": turns.render(tokenizer, record.prompt(), add_generation_prompt=True)}
+        prompts = {"training": turns.training_prompt(tokenizer, record.prompt(), opened, record.tools),
+                   "template": turns.render(tokenizer, record.prompt(), add_generation_prompt=True, tools=record.tools)}
     if errors:
         warnings.append(f"{errors} problem(s) in the data (rows skipped here; training refuses the dataset "
                         f"until they are fixed): `tunestudio data check {dataset}` lists them")
@@ -350,6 +351,9 @@ def preview_dataset(ws, dataset: str, model: str, row: int = 1, max_length: int 
         "truncated": enc.truncated, "dropped": enc.dropped, "truncated_rows": enc.truncated_rows[:20],
         "truncation": truncation, "errors": errors, "warnings": warnings,
         "reasoning": record.reference_reasoning(), "prompts": prompts,
+        "tools": [t["function"]["name"] for t in record.tools or []],
+        "tool_calls": sum(len(m.get("tool_calls") or []) for m in record.messages or []),
+        "tool_results": sum(m["role"] == "tool" for m in record.messages or []),
         # a template may drop reasoning (DeepSeek-R1's strips it from rendered answers): say so
         "reasoning_rendered": bool(record.reference_reasoning())
         and record.reference_reasoning().strip() in "".join(text for text, _ in pairs),

@@ -8,6 +8,7 @@ table with one row per record:
     messages  string    the conversation as JSON (`json.dumps(messages, ensure_ascii=False)`), or null
     text      string    plain-text records, or null
     meta      string    the other columns as JSON, or null when there are none
+    tools     string    the functions the row may call, as JSON (toolcalls.py), or null
     key       binary16  a digest of the row's normalised content (split.content_key): equal rows,
                         equal keys; the split groups rows by it without reading them again
 
@@ -27,7 +28,8 @@ import pyarrow as pa
 from tunestudio.data.records import Record
 
 SCHEMA = pa.schema([("line", pa.int64()), ("messages", pa.large_string()),
-                    ("text", pa.large_string()), ("meta", pa.large_string()), ("key", pa.binary(16))])
+                    ("text", pa.large_string()), ("meta", pa.large_string()), ("key", pa.binary(16)),
+                    ("tools", pa.large_string())])
 BATCH = 2048   # rows turned into Python objects at once when iterating
 
 
@@ -38,18 +40,19 @@ class TableBuilder:
     def __init__(self, chunk: int = 8192):
         self.chunk = chunk
         self.batches: list[pa.RecordBatch] = []
-        self._cols: tuple[list, ...] = ([], [], [], [], [])
+        self._cols: tuple[list, ...] = ([], [], [], [], [], [])
         from tunestudio.data.split import content_digest
 
         self._digest = content_digest
 
     def add(self, record: Record) -> None:
-        lines, messages, texts, metas, keys = self._cols
+        lines, messages, texts, metas, keys, tools = self._cols
         keys.append(self._digest(record.messages, record.text))
         lines.append(record.line)
         messages.append(None if record.messages is None else json.dumps(record.messages, ensure_ascii=False))
         texts.append(record.text)
         metas.append(json.dumps(record.meta, ensure_ascii=False, default=str) if record.meta else None)
+        tools.append(json.dumps(record.tools, ensure_ascii=False) if record.tools else None)
         if len(lines) >= self.chunk:
             self._flush()
 
@@ -57,16 +60,16 @@ class TableBuilder:
         if self._cols[0]:
             self.batches.append(pa.RecordBatch.from_arrays(
                 [pa.array(c, type=f.type) for c, f in zip(self._cols, SCHEMA)], schema=SCHEMA))
-            self._cols = ([], [], [], [], [])
+            self._cols = ([], [], [], [], [], [])
 
     def table(self) -> pa.Table:
         self._flush()
         return pa.Table.from_batches(self.batches, schema=SCHEMA)
 
 
-def _record(source: str, line, messages, text, meta) -> Record:
+def _record(source: str, line, messages, text, meta, tools=None) -> Record:
     return Record(source, line, messages=None if messages is None else json.loads(messages), text=text,
-                  meta=json.loads(meta) if meta else {})
+                  meta=json.loads(meta) if meta else {}, tools=json.loads(tools) if tools else None)
 
 
 class RecordsView(Sequence):
@@ -102,7 +105,7 @@ class RecordsView(Sequence):
             return []
         contiguous = positions[-1] - positions[0] == len(positions) - 1 and bool(np.all(np.diff(positions) == 1))
         part = self.table.slice(int(positions[0]), len(positions)) if contiguous else self.table.take(positions)
-        cols = [part.column(name).to_pylist() for name in ("line", "messages", "text", "meta")]
+        cols = [part.column(name).to_pylist() for name in ("line", "messages", "text", "meta", "tools")]
         return [_record(self.source, *row) for row in zip(*cols)]
 
     def __getitem__(self, i):

@@ -3,16 +3,63 @@
 Both fallbacks wrap assistant content (and its end-of-turn marker) in `{% generation %}` so
 `return_assistant_tokens_mask` and TRL's assistant-only loss work with them; our own encoder
 does not need the markers (encode.py finds assistant turns by rendering prefixes).
+
+Tool use (`apply_chat_template(..., tools=[...])`, calls as OpenAI `tool_calls`, results as `tool`
+messages) in the fallbacks, Hermes / Qwen2.5 style, so a model trained on them calls tools the way
+Qwen models and most tool-call parsers (vLLM's `hermes`) expect:
+
+    chatml   <|im_start|>system\n{system}\n\n# Tools\n<tools>\n{tool json}\n</tools>\nTo call a function, answer
+             with <tool_call>\n{"name": <function-name>, "arguments": <args-json-object>}\n</tool_call><|im_end|>
+             <|im_start|>assistant\n{content}\n<tool_call>\n{"name": "f", "arguments": {...}}\n</tool_call><|im_end|>
+             <|im_start|>user\n<tool_response>\n{result}\n</tool_response><|im_end|>
+    plain    {system}\n\n### Tools:\nTo call a function, answer with <tool_call>...</tool_call>\nThe functions:\n{tool json}\n\n
+             ### Assistant:\n<tool_call>\n{"name": "f", "arguments": {...}}\n</tool_call>{eos}\n\n
+             ### Tool:\n{result}\n\n
+
+The call's JSON is exactly `{"name": ..., "arguments": ...}` with the arguments as `tojson` writes
+them; evaluate/toolparse.py reads it back from generated text. Conversations without tools render
+exactly as before.
 """
 
 from __future__ import annotations
 
+# The calls of an assistant message, Hermes / Qwen style: `<tool_call>\n{"name": ..., "arguments":
+# {...}}\n</tool_call>`, one per call, after the content (a newline between them).
+_CALLS = (
+    "{%- for tool_call in message['tool_calls'] or [] -%}"
+    "{%- set call = tool_call['function'] if tool_call['function'] is defined else tool_call -%}"
+    "{%- if message['content'] or not loop.first -%}{{ '\\n' }}{%- endif -%}"
+    "{{ '<tool_call>\\n{\"name\": \"' + call['name'] + '\", \"arguments\": ' }}"
+    "{{ call['arguments'] if call['arguments'] is string else call['arguments'] | tojson }}"
+    "{{ '}\\n</tool_call>' }}"
+    "{%- endfor -%}"
+)
+_TOOL_LIST = "{%- for tool in tools -%}{{ '\\n' + (tool | tojson) }}{%- endfor -%}"
+# How to call, said once after the tool list (short: it is in every row's prompt).
+_HOWTO = ("{%- set _CALL_HOWTO = 'To call a function, answer with <tool_call>\\n{\"name\": <function-name>, "
+          "\"arguments\": <args-json-object>}\\n</tool_call>' -%}")
+
 # ChatML, as Qwen and many others use it. Assistant content ends with <|im_end|>, which is also
-# the token generation stops on, so it is trained together with the content.
+# the token generation stops on, so it is trained together with the content. With tools, the
+# system turn lists them in <tools></tools> (one JSON object a line, as Qwen2.5 does) and says how
+# to call, calls follow the content (_CALLS), and tool results come back in a user turn, each in
+# <tool_response></tool_response> (consecutive results share the turn, as in Qwen2.5).
 CHATML_GENERATION = (
+    _HOWTO +
+    "{%- if tools -%}"
+    "{{ '<|im_start|>system\\n' }}"
+    "{%- if messages[0]['role'] == 'system' -%}{{ messages[0]['content'] + '\\n\\n' }}{%- endif -%}"
+    "{{ '# Tools\\n<tools>' }}" + _TOOL_LIST + "{{ '\\n</tools>\\n' + _CALL_HOWTO + '<|im_end|>\\n' }}"
+    "{%- endif -%}"
     "{%- for message in messages -%}"
-    "{%- if message['role'] == 'assistant' -%}"
-    "{{ '<|im_start|>assistant\\n' }}{% generation %}{{ message['content'] + '<|im_end|>' }}{% endgeneration %}{{ '\\n' }}"
+    "{%- if tools and loop.first and message['role'] == 'system' -%}"
+    "{%- elif message['role'] == 'assistant' -%}"
+    "{{ '<|im_start|>assistant\\n' }}{% generation %}{{ message['content'] }}" + _CALLS +
+    "{{ '<|im_end|>' }}{% endgeneration %}{{ '\\n' }}"
+    "{%- elif message['role'] == 'tool' -%}"
+    "{%- if loop.first or messages[loop.index0 - 1]['role'] != 'tool' -%}{{ '<|im_start|>user' }}{%- endif -%}"
+    "{{ '\\n<tool_response>\\n' + message['content'] + '\\n</tool_response>' }}"
+    "{%- if loop.last or messages[loop.index0 + 1]['role'] != 'tool' -%}{{ '<|im_end|>\\n' }}{%- endif -%}"
     "{%- else -%}"
     "{{ '<|im_start|>' + message['role'] + '\\n' + message['content'] + '<|im_end|>\\n' }}"
     "{%- endif -%}"
@@ -21,15 +68,26 @@ CHATML_GENERATION = (
 )
 
 # For base models whose vocabulary has no chat tokens: plain headers, and the tokenizer's own eos
-# after each answer so the fine-tuned model learns to stop where generation already stops.
+# after each answer so the fine-tuned model learns to stop where generation already stops. With
+# tools: a "### Tools:" block after the system prompt (how to call, then one function per line),
+# calls after the content as in ChatML (_CALLS), results under "### Tool:".
 PLAIN_GENERATION = (
+    _HOWTO +
+    "{%- if tools -%}"
+    "{%- if messages[0]['role'] == 'system' -%}{{ messages[0]['content'] + '\\n\\n' }}{%- endif -%}"
+    "{{ '### Tools:\\n' + _CALL_HOWTO + '\\nThe functions:' }}" + _TOOL_LIST + "{{ '\\n\\n' }}"
+    "{%- endif -%}"
     "{%- for message in messages -%}"
-    "{%- if message['role'] == 'system' -%}"
+    "{%- if tools and loop.first and message['role'] == 'system' -%}"
+    "{%- elif message['role'] == 'system' -%}"
     "{{ message['content'] + '\\n\\n' }}"
     "{%- elif message['role'] == 'user' -%}"
     "{{ '### User:\\n' + message['content'] + '\\n\\n' }}"
+    "{%- elif message['role'] == 'tool' -%}"
+    "{{ '### Tool:\\n' + message['content'] + '\\n\\n' }}"
     "{%- else -%}"
-    "{{ '### Assistant:\\n' }}{% generation %}{{ message['content'] + (eos_token or '') }}{% endgeneration %}{{ '\\n\\n' }}"
+    "{{ '### Assistant:\\n' }}{% generation %}{{ message['content'] }}" + _CALLS +
+    "{{ eos_token or '' }}{% endgeneration %}{{ '\\n\\n' }}"
     "{%- endif -%}"
     "{%- endfor -%}"
     "{%- if add_generation_prompt -%}{{ '### Assistant:\\n' }}{%- endif -%}"

@@ -33,12 +33,13 @@ class TemplateRefused(UserError):
     """The chat template raised on a conversation (its `raise_exception`, or any rendering error)."""
 
 
-def render(tokenizer, messages: list[dict], add_generation_prompt: bool = False) -> str:
-    """`apply_chat_template` as text; any failure of the template becomes TemplateRefused with its
-    own message (jinja2's TemplateError for `raise_exception`, TypeError/KeyError from templates
+def render(tokenizer, messages: list[dict], add_generation_prompt: bool = False, tools: list | None = None) -> str:
+    """`apply_chat_template` as text (`tools`: the functions the chat may call); any failure of the
+    template becomes TemplateRefused with its own message (jinja2's TemplateError for `raise_exception`, TypeError/KeyError from templates
     that index fields a row lacks...), never a traceback."""
     try:
-        return tokenizer.apply_chat_template(messages, tokenize=False, add_generation_prompt=add_generation_prompt)
+        return tokenizer.apply_chat_template(messages, tools=tools or None, tokenize=False,
+                                             add_generation_prompt=add_generation_prompt)
     except Exception as e:  # noqa: BLE001 - a template is user-supplied code: any error is its verdict
         message = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
         raise TemplateRefused(message[:300]) from None
@@ -75,17 +76,22 @@ def split_reasoning(text: str) -> tuple[str, str]:
 
 
 def template_messages(messages: list[dict], style: str, reasoning: str = "keep") -> list[dict]:
-    """Our messages ({"role", "content", optional "reasoning"}) as the template takes them."""
+    """Our messages ({"role", "content", optional "reasoning"}) as the template takes them (tool
+    calls, and a tool result's id and name, passed through as OpenAI's fields)."""
     out = []
     for m in messages:
         r = m.get("reasoning") if reasoning == "keep" else None
+        extra = {k: m[k] for k in _TOOL_FIELDS if m.get(k)}
         if m["role"] != "assistant" or not r:
-            out.append({"role": m["role"], "content": m["content"]})
+            out.append({"role": m["role"], "content": m["content"], **extra})
         elif style == "inline":
-            out.append({"role": "assistant", "content": f"{THINK_OPEN}\n{r}\n{THINK_CLOSE}\n\n{m['content']}"})
+            out.append({"role": "assistant", "content": f"{THINK_OPEN}\n{r}\n{THINK_CLOSE}\n\n{m['content']}", **extra})
         else:
-            out.append({"role": "assistant", "content": m["content"], style: r})
+            out.append({"role": "assistant", "content": m["content"], style: r, **extra})
     return out
+
+
+_TOOL_FIELDS = ("tool_calls", "tool_call_id", "name")
 
 
 # ---- the probe ----
@@ -237,15 +243,21 @@ def _with_sentinels(messages: list[dict], i: int, reasoning: str) -> list[dict]:
 
 
 def answer_span(tokenizer, messages: list[dict], i: int, full: str, style: str, reasoning: str = "keep",
-                specials: list[str] | None = None) -> tuple[int, int] | None:
+                specials: list[str] | None = None, tools: list | None = None) -> tuple[int, int] | None:
     """Character span, in `full` (the training rendering of `messages`), of assistant turn `i`: its
     reasoning (where the template renders it) and content, plus the turn end that follows. What the
     template puts between the header and the answer (an empty think block) is not in it.
 
     Found by rendering the same chat with turn i's text replaced by sentinels: the text before the
     first sentinel and after the answer sentinel must frame `full`. None when they do not (the
-    template renders the turn in a way that depends on its content); the caller then searches."""
-    probe_text = render(tokenizer, template_messages(_with_sentinels(messages, i, reasoning), style, reasoning))
+    template renders the turn in a way that depends on its content); the caller then searches.
+    A turn that calls tools spans its calls too (toolspan.py)."""
+    specials = specials if specials is not None else special_strings(tokenizer)
+    if messages[i].get("tool_calls"):
+        from tunestudio.data.toolspan import call_turn_span
+
+        return call_turn_span(tokenizer, messages, i, full, style, reasoning, specials, tools)
+    probe_text = render(tokenizer, template_messages(_with_sentinels(messages, i, reasoning), style, reasoning), tools=tools)
     at = probe_text.find(ANSWER)
     if at < 0:
         return None
@@ -255,13 +267,13 @@ def answer_span(tokenizer, messages: list[dict], i: int, full: str, style: str, 
     if not (full.startswith(prefix) and full.endswith(suffix) and len(prefix) + len(suffix) <= len(full)):
         return None
     end = len(full) - len(suffix)
-    closing = leading_turn_end(suffix, specials if specials is not None else special_strings(tokenizer))
+    closing = leading_turn_end(suffix, specials)
     if closing:
         end += len(closing)
     return (len(prefix), end) if end > len(prefix) else None
 
 
-def training_prompt(tokenizer, prompt: list[dict], reasoning: bool = False) -> str:
+def training_prompt(tokenizer, prompt: list[dict], reasoning: bool = False, tools: list | None = None) -> str:
     """The text a model is asked with: the conversation `prompt` (ending before an assistant turn)
     rendered exactly as training renders what precedes an answer, so the model is asked as it was
     taught. With `reasoning`, it ends where the model's reasoning begins (inside an open think block
@@ -270,10 +282,10 @@ def training_prompt(tokenizer, prompt: list[dict], reasoning: bool = False) -> s
     Raises TemplateRefused."""
     style = reasoning_style(tokenizer)
     msgs = [*prompt, {"role": "assistant", "content": ANSWER, **({"reasoning": REASONING} if reasoning else {})}]
-    text = render(tokenizer, template_messages(msgs, style))
+    text = render(tokenizer, template_messages(msgs, style), tools=tools)
     cut = [i for i in (text.find(REASONING), text.find(ANSWER)) if i >= 0]
     if not cut:  # the template drops a final assistant turn: fall back on its generation prompt
-        return render(tokenizer, prompt, add_generation_prompt=True)
+        return render(tokenizer, prompt, add_generation_prompt=True, tools=tools)
     return text[:_token_start(tokenizer, text, min(cut))]
 
 
@@ -291,14 +303,15 @@ def _token_start(tokenizer, text: str, at: int) -> int:
     return at
 
 
-def generation_prompt(tokenizer, prompt: list[dict], mode: str = "training", reasoning: bool = False) -> str:
+def generation_prompt(tokenizer, prompt: list[dict], mode: str = "training", reasoning: bool = False,
+                      tools: list | None = None) -> str:
     """The prompt text for `mode`: "training" (what training put before answers, the default) or
     "template" (the template's own add_generation_prompt=True)."""
     if mode not in GENERATION_PROMPTS:
         raise UserError(f"--generation-prompt must be one of {', '.join(GENERATION_PROMPTS)} (got {mode!r})")
     if mode == "template":
-        return render(tokenizer, prompt, add_generation_prompt=True)
-    return training_prompt(tokenizer, prompt, reasoning)
+        return render(tokenizer, prompt, add_generation_prompt=True, tools=tools)
+    return training_prompt(tokenizer, prompt, reasoning, tools)
 
 
 def prompt_difference(tokenizer) -> str | None:

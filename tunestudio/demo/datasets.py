@@ -13,7 +13,7 @@ import os
 from importlib import resources
 from pathlib import Path
 
-from tunestudio.demo import tasks
+from tunestudio.demo import tasks, tooltask
 
 SEED = 1234
 
@@ -48,6 +48,7 @@ def build() -> dict[str, dict]:
     support = tasks.support(1600, SEED + 2)
     clock = tasks.clock(1440, SEED + 3)
     weather = tasks.weather(600, SEED + 4)
+    tool_rows = tooltask.tools_task(1000, SEED + 5)
     guard = guard_documents()
     return {
         "demo-reviews.jsonl": {
@@ -65,6 +66,9 @@ def build() -> dict[str, dict]:
         "demo-text.txt": {
             "format": "text", "task": "language modelling on short weather reports",
             "rows": len(weather), "content": "\n\n".join(weather) + "\n"},
+        "demo-tools.jsonl": {
+            "format": "messages+tools", "task": "call a tool: get_weather(city) / convert_currency(amount, from, to)",
+            "rows": len(tool_rows), "content": _jsonl(tool_rows)},
         "demo-guard.txt": {
             "format": "text", "task": "general prose, to check a fine-tuned model still models plain English",
             "rows": len(guard), "content": "\n\n".join(guard) + "\n"},
@@ -74,7 +78,7 @@ def build() -> dict[str, dict]:
 def tokenizer_texts(specs: dict[str, dict]) -> list[str]:
     """Text to train the demo tokenizer on: every demo task's words (`specs` from `build`), plus
     general prose."""
-    texts = ["system\n", "user\n", "assistant\n"]
+    texts = ["system\n", "user\n", "assistant\n", *tooltask.PROMPT_PHRASES * 4]
     for name, spec in specs.items():
         if name.endswith(".txt"):
             texts += spec["content"].split("\n\n")

@@ -61,8 +61,9 @@ def register(subparsers, common) -> None:
     _model_flags(p, predictions=True)
     p.add_argument("--dataset", help="data to evaluate on (default: the run's recorded test split)")
     p.add_argument("--split", default="test", help="test (default), val, train or all")
-    p.add_argument("--metrics", help="comma-separated: exact_match,f1,bleu,rouge1,rouge2,rougeL,loss,perplexity "
-                                     "(default: all)")
+    p.add_argument("--metrics", help="comma-separated: exact_match,f1,bleu,rouge1,rouge2,rougeL,tool_call_match,"
+                                     "tool_name_match,loss,perplexity (default: all; tool metrics score rows "
+                                     "whose reference calls a tool)")
     p.add_argument("--metric-file", help="a Python file with score(prediction, reference, example) -> float")
     p.add_argument("--bleu-tokenize", choices=BLEU_TOKENIZERS, default="auto",
                    help="sacrebleu's tokenizer for BLEU; auto (default): from the references' script "

@@ -62,17 +62,17 @@ def sampling_from(**kw) -> Sampling:
 
 
 def render(tokenizer, prompt, system: str | None = None, template: bool = True, mode: str = "training",
-           reasoning: bool = False) -> str:
+           reasoning: bool = False, tools: list | None = None) -> str:
     """The exact text the model is given. With the chat template, `mode` "training" asks with what
     training put before an answer (turns.training_prompt: the model is asked as it was taught),
     "template" with the template's own generation prompt; `reasoning` opens the reasoning block
-    for a model trained to think first."""
+    for a model trained to think first; `tools` are the functions the model may call."""
     if not template:
         return prompt if isinstance(prompt, str) else "\n".join(m["content"] for m in prompt)
     messages = [{"role": "user", "content": prompt}] if isinstance(prompt, str) else list(prompt)
     if system and not (messages and messages[0]["role"] == "system"):
         messages = [{"role": "system", "content": system}, *messages]
-    return turns.generation_prompt(tokenizer, messages, mode, reasoning)
+    return turns.generation_prompt(tokenizer, messages, mode, reasoning, tools)
 
 
 def cut_at_stop(text: str, stop: list[str]) -> tuple[str, bool]:
@@ -124,18 +124,20 @@ class Generated:
 def generate_timed(model, tokenizer, prompts: list, sampling: Sampling | None = None, batch_size: int = 8,
                    system: str | None = None, template: bool = True,
                    progress: Callable[[int], None] | None = None, mode: str = "training",
-                   reasoning: bool | list[bool] = False) -> Generated:
+                   reasoning: bool | list[bool] = False, tools: list | None = None) -> Generated:
     """Answers for every prompt, batched with left padding.
 
     Prompts are sorted by length so each batch pads little; answers come back in input order.
-    `reasoning` (one flag, or one per prompt) opens the reasoning block (see render).
+    `reasoning` (one flag, or one per prompt) opens the reasoning block (see render); `tools`: one
+    tool list (or None) per prompt.
     `progress(k)` is called after each batch with the number of prompts it finished.
     """
     import torch
 
     sampling = (sampling or Sampling()).validate()
     flags = reasoning if isinstance(reasoning, list) else [reasoning] * len(prompts)
-    texts = [render(tokenizer, p, system, template, mode, r) for p, r in zip(prompts, flags)]
+    tools = tools if tools is not None else [None] * len(prompts)
+    texts = [render(tokenizer, p, system, template, mode, r, t) for p, r, t in zip(prompts, flags, tools)]
     order = sorted(range(len(texts)), key=lambda i: len(texts[i]))
     out: list[str | None] = [None] * len(texts)
     stopped = [False] * len(texts)

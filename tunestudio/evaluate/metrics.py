@@ -17,10 +17,11 @@ from typing import Callable
 
 from tunestudio.errors import UserError
 from tunestudio.evaluate.tokenize import RougeTokenizer, answer_tokens, bleu_tokenizer
+from tunestudio.evaluate.tool_metrics import TOOL_METRICS
 
 TEXT_METRICS = ("exact_match", "f1", "bleu", "rouge1", "rouge2", "rougeL")
 LOSS_METRICS = ("loss", "perplexity")
-ALL_METRICS = TEXT_METRICS + LOSS_METRICS
+ALL_METRICS = TEXT_METRICS + TOOL_METRICS + LOSS_METRICS   # tool metrics: tool_metrics.py
 LOWER_IS_BETTER = {"loss", "perplexity"}
 
 
@@ -211,29 +212,34 @@ def compute(names, predictions: list[str], references: list[str], examples: list
 
 # ---- loss and perplexity on the references -----------------------------------------------------
 
-def encode_for_loss(tokenizer, messages: list[dict] | None, reference: str, max_length: int):
+def encode_for_loss(tokenizer, messages: list[dict] | None, reference: str | dict, max_length: int,
+                    tools: list | None = None):
     """(input_ids, n_context): the conversation with its reference answer, where the first
     n_context tokens are the prompt (not scored) and the rest are the answer (scored).
 
     The answer span is exactly the one training puts its loss on (encode.last_answer_tokens): the
     answer and the template's end-of-turn token, not what the template inserts before it.
+    `reference` may be the assistant message itself (one with tool calls); `tools`: the functions
+    the conversation declares.
     """
     from tunestudio.data.encode import last_answer_tokens
 
     if messages is None:  # plain text: every token is scored
         ids = tokenizer(reference, add_special_tokens=True)["input_ids"]
         return ids[-max_length:], 0
-    ids, start, end = last_answer_tokens(tokenizer, [*messages, {"role": "assistant", "content": reference}])
+    answer = reference if isinstance(reference, dict) else {"role": "assistant", "content": reference}
+    ids, start, end = last_answer_tokens(tokenizer, [*messages, answer], tools=tools)
     p_ids, a_ids = ids[:start], ids[start:end][:max_length - 1]
     keep = max_length - len(a_ids)
     p_ids = p_ids[-keep:] if keep > 0 else []  # cut the prompt's start, never the answer
     return p_ids + a_ids, len(p_ids)
 
 
-def reference_losses(model, tokenizer, items: list[tuple[list[dict] | None, str]], batch_size: int = 8,
+def reference_losses(model, tokenizer, items: list[tuple], batch_size: int = 8,
                      max_length: int = 1024, progress: Callable[[int], None] | None = None
                      ) -> list[tuple[float, int]]:
     """Per example (summed negative log-likelihood of the answer tokens, number of them).
+    `items`: (messages or None, reference[, tools]) as encode_for_loss takes them.
 
     A plain-text document longer than `max_length` is scored in consecutive windows of
     `max_length` tokens (as training cuts its token stream into blocks), so every token counts,
@@ -244,12 +250,12 @@ def reference_losses(model, tokenizer, items: list[tuple[list[dict] | None, str]
     limit = getattr(model.config, "max_position_embeddings", None) or max_length
     max_length = min(max_length, limit)
     encoded, owner = [], []   # pieces to score, and the item each belongs to
-    for k, (m, r) in enumerate(items):
+    for k, (m, r, *tools) in enumerate(items):
         if m is None:
             ids = tokenizer(r, add_special_tokens=True)["input_ids"]
             windows = [(ids[a:a + max_length], 0) for a in range(0, len(ids), max_length)] or [([], 0)]
         else:
-            windows = [encode_for_loss(tokenizer, m, r, max_length)]
+            windows = [encode_for_loss(tokenizer, m, r, max_length, *tools)]
         encoded += windows
         owner += [k] * len(windows)
     left = [0] * len(items) if progress else None

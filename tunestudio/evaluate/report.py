@@ -21,6 +21,12 @@ MAX_LABEL_WORDS = 3
 HTML_ROWS = 500        # the page stays light; the CSV / JSONL hold every row
 
 
+def message_text(m: dict) -> str:
+    from tunestudio.data.toolcalls import message_text as text
+
+    return text(m)
+
+
 def input_text(messages: list[dict] | None, text: str | None = None) -> str:
     """What the example asks, for a table cell: the user turns (and any earlier answers)."""
     if not messages:
@@ -28,7 +34,7 @@ def input_text(messages: list[dict] | None, text: str | None = None) -> str:
     turns = [m for m in messages if m["role"] != "system"]
     if len(turns) == 1:
         return turns[0]["content"]
-    return "\n".join(f"{m['role']}: {m['content']}" for m in turns)
+    return "\n".join(f"{m['role']}: {message_text(m)}" for m in turns)
 
 
 def sort_key(primary: str):

@@ -102,13 +102,14 @@ def check_export(ws, run: str, out: dict, rows: int = 20, write: bool = True) ->
         raise UserError(f"the {label} export in {out['output']} was written but does not load the way its "
                         f"users would load it: {type(e).__name__}: {e}") from None
     sampling = Sampling(max_new_tokens=saved_max or auto_max_new_tokens(tok, refs))
-    got = generate_timed(model, tok, prompts, sampling, batch_size=1)
+    got = generate_timed(model, tok, prompts, sampling, batch_size=1, tools=[rec.tools for rec in records])
     answers = [split_reasoning(t)[1] for t in got.texts]
     del model
     loading.release_memory()
     if saved is None:
         run_model, run_tok, _ = loading.load_model(ws, run=run)
-        ref_gen = generate_timed(run_model, run_tok, prompts, sampling, batch_size=1)
+        ref_gen = generate_timed(run_model, run_tok, prompts, sampling, batch_size=1,
+                                 tools=[rec.tools for rec in records])
         saved, ref_stopped = [split_reasoning(t)[1] for t in ref_gen.texts], sum(ref_gen.stopped) / len(prompts)
         source = "generated now with the run's model"
         del run_model

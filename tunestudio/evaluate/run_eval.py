@@ -19,6 +19,7 @@ from pathlib import Path
 from tunestudio.data.turns import split_reasoning
 from tunestudio.errors import UserError
 from tunestudio.evaluate import loading, metrics as M, report
+from tunestudio.evaluate.tool_metrics import TOOL_METRICS, aggregate_tool_scores, score_tool_calls
 from tunestudio.statefiles import read_json
 from tunestudio.evaluate.generate import Sampling, generate_timed
 from tunestudio.workspace import Workspace
@@ -102,14 +103,16 @@ def score_side(model, tok, records, names, custom, sampling: Sampling, batch_siz
     off), scores, `stopped`, losses, guard loss. `bleu_tokenize`: sacrebleu's tokenizer."""
     chat = [r for r in records if r.is_chat]
     text_names = [n for n in names if n in M.TEXT_METRICS]
+    calls = [r.reference_calls() for r in records]
+    tool_names = [n for n in names if n in TOOL_METRICS] if any(calls) else []
     side: dict = {"predictions": [""] * len(records), "reasoning": [""] * len(records),
                   "scores": [{} for _ in records], "losses": None, "tokens": 0, "seconds": 0.0, "warnings": []}
-    if chat and (text_names or custom):
+    if chat and (text_names or tool_names or custom):
         bar, tick = _progress(len(records), f"{label}: generating", show_progress)
         # asked exactly as training rendered the row: reasoning block open when the answer had one
         opened = [reasoning == "keep" and bool(r.reference_reasoning()) for r in records]
         gen = generate_timed(model, tok, [r.prompt() for r in records], sampling, batch_size, progress=tick,
-                             mode=mode, reasoning=opened)
+                             mode=mode, reasoning=opened, tools=[r.tools for r in records])
         if bar:
             bar.close()
         side["tokens"], side["seconds"] = gen.tokens, gen.seconds
@@ -120,6 +123,8 @@ def score_side(model, tok, records, names, custom, sampling: Sampling, batch_siz
         side["scores"] = M.score_examples(text_names, preds, refs, [r.to_dict() for r in records], custom,
                                           [r.where() for r in records], bleu_tokenize)
         side["metrics"] = M.aggregate(text_names, side["scores"], preds, refs, custom, bleu_tokenize)
+        score_tool_calls(tool_names, preds, calls, side["scores"])
+        side["metrics"].update(aggregate_tool_scores(tool_names, side["scores"]))
         side["metrics"]["stopped"] = sum(gen.stopped) / len(gen.stopped)
         warning = stopping_warning(gen.stopped, sampling.max_new_tokens)
         if warning:
@@ -128,18 +133,27 @@ def score_side(model, tok, records, names, custom, sampling: Sampling, batch_siz
         side["metrics"] = {}
     if any(n in M.LOSS_METRICS for n in names):
         bar, tick = _progress(len(records), f"{label}: loss", show_progress)
-        side["losses"] = M.reference_losses(model, tok, [(r.prompt() if r.is_chat else None, r.reference())
-                                                         for r in records], batch_size, progress=tick)
+        side["losses"] = M.reference_losses(model, tok, [_loss_item(r) for r in records], batch_size, progress=tick)
         if bar:
             bar.close()
         side["metrics"].update({k: v for k, v in M.loss_metrics(side["losses"]).items() if k in names})
     if guard:
         bar, tick = _progress(len(guard), f"{label}: guard set", show_progress)
         side["guard"] = M.loss_metrics(M.reference_losses(
-            model, tok, [(r.prompt() if r.is_chat else None, r.reference()) for r in guard], batch_size, progress=tick))
+            model, tok, [_loss_item(r) for r in guard], batch_size, progress=tick))
         if bar:
             bar.close()
     return side
+
+
+def _loss_item(r) -> tuple:
+    """(prompt, reference, tools) for the loss: a reference that calls tools as the message itself."""
+    if not r.is_chat:
+        return None, r.reference()
+    if r.reference_calls():
+        m = r.reference_message()
+        return r.prompt(), {"role": "assistant", "content": m["content"], "tool_calls": m["tool_calls"]}, r.tools
+    return r.prompt(), r.reference(), r.tools
 
 
 def _rows(records, ft: dict, base: dict | None) -> list[dict]:
@@ -232,6 +246,8 @@ def evaluate(ws: Workspace, run: str | None = None, model: str | None = None, da
     main_label = sides[0][0]
     ft, base = results[main_label], results.get("base")
     primary = M.primary_metric(names, custom)
+    if not custom and "tool_call_match" in names and any(r.reference_calls() for r in records):
+        primary = "tool_call_match"   # a tool-use set is judged by its calls
     rows = report.worst_first(_rows(records, ft, base), primary)
     out = {"metrics": ft["metrics"], "n": len(records), "primary_metric": primary}
     if "bleu" in names:

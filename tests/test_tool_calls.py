@@ -1,0 +1,313 @@
+"""Tool calling end to end: loading both shapes, checking, rendering, masking, parsing, scoring."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from tests.conftest import run_cli
+from tunestudio.data.encode import IGNORE, _encode_rows, encode
+from tunestudio.data.load import load_file
+from tunestudio.data.records import Record
+from tunestudio.data.template import CHATML_GENERATION, PLAIN_GENERATION
+from tunestudio.evaluate.tool_metrics import (aggregate_tool_scores, score_tool_calls, tool_call_match,
+                                              tool_name_match)
+from tunestudio.evaluate.toolparse import parse_tool_calls
+
+WEATHER = {"type": "function", "function": {"name": "get_weather", "description": "Weather now",
+                                            "parameters": {"type": "object", "properties": {"city": {"type": "string"}}}}}
+BARE_WEATHER = WEATHER["function"]   # ShareGPT / LLaMA-Factory write functions without the wrapper
+
+
+def _call(name, args, cid=None):
+    c = {"type": "function", "function": {"name": name, "arguments": args}}
+    return {**c, "id": cid} if cid else c
+
+
+def _write(path, rows):
+    path.write_text("".join(json.dumps(r) + "\n" for r in rows), encoding="utf-8")
+    return path
+
+
+OPENAI_ROW = {"tools": [WEATHER], "messages": [
+    {"role": "user", "content": "Weather in Paris?"},
+    {"role": "assistant", "content": None, "tool_calls": [
+        {"id": "call_1", "type": "function", "function": {"name": "get_weather", "arguments": "{\"city\": \"Paris\"}"}}]},
+    {"role": "tool", "tool_call_id": "call_1", "content": "{\"temp\": 21}"},
+    {"role": "assistant", "content": "It is 21 degrees in Paris."}]}
+
+
+# ---- loading -------------------------------------------------------------------------------------
+
+def test_openai_shape_per_row_and_per_file_tools(tmp_path):
+    second = {"messages": [{"role": "user", "content": "Rome?"},
+                           {"role": "assistant", "tool_calls": [{"function": {"name": "get_weather",
+                                                                               "arguments": {"city": "Rome"}}}]}]}
+    r = load_file(_write(tmp_path / "oa.jsonl", [OPENAI_ROW, second]))
+    assert not r.errors and r.format == "messages" and len(r.records) == 2
+    a, b = r.records
+    assert [m["role"] for m in a.messages] == ["user", "assistant", "tool", "assistant"]
+    assert a.messages[1]["tool_calls"] == [_call("get_weather", {"city": "Paris"}, "call_1")]   # string arguments parsed
+    assert a.messages[1]["content"] == "" and a.messages[2]["tool_call_id"] == "call_1"
+    assert a.tools == [WEATHER] and b.tools is None and "tools" not in a.meta
+    assert b.reference_calls() == [_call("get_weather", {"city": "Rome"})]   # object arguments kept
+    # per file: a JSON wrapper, and a JSON Lines line holding only the tools
+    (tmp_path / "wrap.json").write_text(json.dumps({"tools": [WEATHER], "data": [second, second]}))
+    w = load_file(tmp_path / "wrap.json")
+    assert not w.errors and len(w.records) == 2 and all(x.tools == [WEATHER] for x in w.records)
+    h = load_file(_write(tmp_path / "head.jsonl", [{"tools": [WEATHER]}, second, second]))
+    assert not h.errors and len(h.records) == 2 and [x.line for x in h.records] == [2, 3]
+    assert all(x.tools == [WEATHER] for x in h.records)
+
+
+def test_sharegpt_shape_with_tools_as_json_string_or_list(tmp_path):
+    conv = [{"from": "human", "value": "Weather in Rome and Oslo?"},
+            {"from": "function_call", "value": json.dumps([{"name": "get_weather", "arguments": {"city": "Rome"}},
+                                                           {"name": "get_weather", "arguments": {"city": "Oslo"}}])},
+            {"from": "observation", "value": "{\"temp\": 25}"},
+            {"from": "gpt", "value": "25 degrees in Rome."},
+            {"from": "human", "value": "And Lima?"},
+            {"from": "function_call", "value": json.dumps({"name": "get_weather", "arguments": {"city": "Lima"}})}]
+    rows = [{"conversations": conv, "tools": json.dumps([BARE_WEATHER])},
+            {"conversations": conv[:4], "tools": [BARE_WEATHER], "system": "Be brief."}]
+    r = load_file(_write(tmp_path / "sg.jsonl", rows))
+    assert not r.errors, r.errors
+    assert r.format == "sharegpt" and len(r.records) == 2
+    a, b = r.records
+    assert [m["role"] for m in a.messages] == ["user", "assistant", "tool", "assistant", "user", "assistant"]
+    assert [m["role"] for m in b.messages] == ["system", "user", "assistant", "tool", "assistant"]
+    assert len(a.messages[1]["tool_calls"]) == 2 and a.tools == [WEATHER] == b.tools
+    assert a.reference_calls() == [_call("get_weather", {"city": "Lima"})]
+    assert a.reference() == '<tool_call>\n{"name": "get_weather", "arguments": {"city": "Lima"}}\n</tool_call>'
+
+
+@pytest.mark.parametrize("message, expected", [
+    ({"role": "assistant", "tool_calls": [{"function": {"name": "get_wether", "arguments": "{}"}}]},
+     "calls 'get_wether', which the row does not declare (declared: get_weather)"),
+    ({"role": "assistant", "tool_calls": [{"function": {"name": "get_weather", "arguments": "{\"city\": Paris}"}}]},
+     "the arguments of tool call 1 of message 2 (get_weather) is not valid JSON: Expecting value (column 10)"),
+    ({"role": "assistant", "tool_calls": [{"function": {"name": "get_weather", "arguments": "[1]"}}]},
+     "must be a JSON object, found an array"),
+    ({"role": "tool", "content": "21"}, "message 2 is a tool result with no tool call before it"),
+])
+def test_bad_tool_rows_name_file_and_line(tmp_path, message, expected):
+    good = OPENAI_ROW
+    bad = {"tools": [WEATHER], "messages": [{"role": "user", "content": "Paris?"}, message,
+                                           {"role": "assistant", "content": "ok"}]}
+    r = load_file(_write(tmp_path / "bad.jsonl", [good, bad]))
+    assert len(r.records) == 1 and len(r.errors) == 1
+    assert (r.errors[0].file, r.errors[0].line) == ("bad.jsonl", 2)
+    assert expected in r.errors[0].message
+
+
+def test_data_check_cli_reports_tool_errors(tmp_path, workspace):
+    wrong_id = json.loads(json.dumps(OPENAI_ROW))
+    wrong_id["messages"][2]["tool_call_id"] = "call_9"
+    _write(workspace / "training" / "datasets" / "t.jsonl", [OPENAI_ROW, OPENAI_ROW, wrong_id])
+    res = run_cli("data", "check", "t.jsonl", ws=workspace)
+    assert res.returncode == 1
+    assert "t.jsonl:3: message 3 answers tool call id 'call_9', but the call before it has id(s) call_1" in res.stderr + res.stdout
+    assert "Traceback" not in res.stderr
+
+
+# ---- rendering and masking -----------------------------------------------------------------------
+
+@pytest.fixture(scope="module")
+def tok(demo_template):
+    from transformers import AutoTokenizer
+
+    return AutoTokenizer.from_pretrained(demo_template / "models" / "tiny-demo")
+
+
+def _trained_and_masked(tokenizer, record) -> tuple[str, str]:
+    (row,) = _encode_rows([record], tokenizer, False)
+    ids, mask, text, offsets = row
+    trained = "".join(text[a:b] for (a, b), m in zip(offsets, mask) if m)
+    masked = "".join(text[a:b] for (a, b), m in zip(offsets, mask) if not m)
+    return trained, masked
+
+
+def _record(row) -> Record:
+    (rec,) = load_file_rows([row])
+    return rec
+
+
+def load_file_rows(rows, tmp=[]):  # noqa: B006 - one temporary folder for the module
+    import tempfile
+    from pathlib import Path
+
+    if not tmp:
+        tmp.append(Path(tempfile.mkdtemp()))
+    r = load_file(_write(tmp[0] / "rows.jsonl", rows))
+    assert not r.errors, r.errors
+    return list(r.records)
+
+
+def test_chatml_fallback_tool_format_and_masking(tok):
+    assert tok.chat_template == CHATML_GENERATION
+    rec = _record(OPENAI_ROW)
+    text = tok.apply_chat_template(rec.messages, tools=rec.tools, tokenize=False)
+    assert text == (
+        "<|im_start|>system\n# Tools\n<tools>\n" + json.dumps(WEATHER) + "\n</tools>\n"
+        "To call a function, answer with <tool_call>\n{\"name\": <function-name>, \"arguments\": "
+        "<args-json-object>}\n</tool_call><|im_end|>\n"
+        "<|im_start|>user\nWeather in Paris?<|im_end|>\n"
+        "<|im_start|>assistant\n<tool_call>\n{\"name\": \"get_weather\", \"arguments\": {\"city\": \"Paris\"}}\n"
+        "</tool_call><|im_end|>\n"
+        "<|im_start|>user\n<tool_response>\n{\"temp\": 21}\n</tool_response><|im_end|>\n"
+        "<|im_start|>assistant\nIt is 21 degrees in Paris.<|im_end|>\n")
+    trained, masked = _trained_and_masked(tok, rec)
+    assert trained == ("<tool_call>\n{\"name\": \"get_weather\", \"arguments\": {\"city\": \"Paris\"}}\n</tool_call>"
+                       "<|im_end|>It is 21 degrees in Paris.<|im_end|>")
+    assert "{\"temp\": 21}" in masked and "<tools>" in masked
+    # a conversation without tools renders exactly as before tools existed
+    plain = [{"role": "system", "content": "S"}, {"role": "user", "content": "Q"}, {"role": "assistant", "content": "A"}]
+    assert tok.apply_chat_template(plain, tokenize=False) == \
+        "<|im_start|>system\nS<|im_end|>\n<|im_start|>user\nQ<|im_end|>\n<|im_start|>assistant\nA<|im_end|>\n"
+
+
+def test_labels_train_calls_and_mask_results(tok):
+    enc = encode([_record(OPENAI_ROW)], tok, 1024)
+    ex = enc.examples[0]
+    labels, ids = ex["labels"], ex["input_ids"]
+    trained = tok.decode([i for i, l in zip(ids, labels) if l != IGNORE])
+    assert '"get_weather"' in trained and '"Paris"' in trained and "temp" not in trained
+    assert all(l == IGNORE for i, l in zip(ids, labels) if i in tok("temp", add_special_tokens=False)["input_ids"])
+
+
+def test_plain_fallback_tool_format(tok):
+    import copy
+
+    t = copy.deepcopy(tok)
+    t.chat_template = PLAIN_GENERATION
+    rec = _record(OPENAI_ROW)
+    text = t.apply_chat_template(rec.messages, tools=rec.tools, tokenize=False)
+    assert text.startswith("### Tools:\nTo call a function, answer with <tool_call>")
+    assert ("### Assistant:\n<tool_call>\n{\"name\": \"get_weather\", \"arguments\": {\"city\": \"Paris\"}}\n"
+            "</tool_call><|im_end|>\n\n### Tool:\n{\"temp\": 21}\n\n") in text
+    trained, masked = _trained_and_masked(t, rec)
+    assert "<tool_call>" in trained and "temp" not in trained and "### Tool:" in masked
+
+
+# Hand-written templates in the style of real families (never fetched ones).
+HERMES_LIKE = (
+    "{%- if tools -%}{{ '<|im_start|>system\\nTools:\\n' }}{%- for t in tools -%}{{ (t | tojson) + '\\n' }}"
+    "{%- endfor -%}{{ '<|im_end|>\\n' }}{%- endif -%}"
+    "{%- for m in messages -%}"
+    "{%- if m.role == 'tool' -%}{{ '<|im_start|>user\\n<tool_response>\\n' + m.content + '\\n</tool_response><|im_end|>\\n' }}"
+    "{%- else -%}{{ '<|im_start|>' + m.role + '\\n' + (m.content or '') }}"
+    "{%- for tc in m.tool_calls or [] -%}{{ '\\n<tool_call>\\n{\"name\": \"' + tc.function.name + '\", \"arguments\": ' }}"
+    "{{ tc.function.arguments | tojson }}{{ '}\\n</tool_call>' }}{%- endfor -%}{{ '<|im_end|>\\n' }}"
+    "{%- endif -%}{%- endfor -%}"
+    "{%- if add_generation_prompt -%}{{ '<|im_start|>assistant\\n' }}{%- endif -%}")
+# Llama 3.1 style: a calling turn is the bare JSON call, its content not written at all.
+BARE_JSON_LIKE = (
+    "{%- if tools -%}{{ '<|im_start|>system\\n' }}{%- for t in tools -%}{{ t | tojson }}{%- endfor -%}{{ '<|im_end|>\\n' }}{%- endif -%}"
+    "{%- for m in messages -%}{{ '<|im_start|>' + m.role + '\\n' }}"
+    "{%- if m.tool_calls -%}{%- for tc in m.tool_calls -%}{{ '{\"name\": \"' + tc.function.name + '\", \"parameters\": ' }}"
+    "{{ tc.function.arguments | tojson }}{{ '}' }}{%- endfor -%}{%- else -%}{{ m.content }}{%- endif -%}{{ '<|im_end|>\\n' }}"
+    "{%- endfor -%}{%- if add_generation_prompt -%}{{ '<|im_start|>assistant\\n' }}{%- endif -%}")
+
+
+@pytest.mark.parametrize("template, call_text", [
+    # the template's own newline before a call (after an empty content) is the call's: trained
+    (HERMES_LIKE, '\n<tool_call>\n{"name": "get_weather", "arguments": {"city": "Paris"}}\n</tool_call><|im_end|>'),
+    (BARE_JSON_LIKE, '{"name": "get_weather", "parameters": {"city": "Paris"}}<|im_end|>'),
+])
+def test_model_template_with_tools(tok, template, call_text):
+    import copy
+
+    t = copy.deepcopy(tok)
+    t.chat_template = template
+    rec = _record(OPENAI_ROW)
+    trained, masked = _trained_and_masked(t, rec)
+    assert trained == call_text + "It is 21 degrees in Paris.<|im_end|>"
+    assert json.dumps(WEATHER) in masked and "temp" in masked   # the tools reached the template (tools=)
+
+
+# ---- parsing and scoring -------------------------------------------------------------------------
+
+def test_parse_tool_calls_in_the_shapes_models_write():
+    paris = _call("get_weather", {"city": "Paris"})
+    assert parse_tool_calls('<tool_call>\n{"name": "get_weather", "arguments": {"city": "Paris"}}\n</tool_call>') == [paris]
+    assert parse_tool_calls('<tool_call>{"name": "get_weather", "arguments": {"city": "Paris"}}') == [paris]  # cut at the turn end
+    assert parse_tool_calls('{"name": "get_weather", "parameters": {"city": "Paris"}}') == [paris]
+    assert parse_tool_calls('Sure. {"name": "get_weather", "arguments": "{\\"city\\": \\"Paris\\"}"}') == [paris]
+    assert parse_tool_calls('[TOOL_CALLS][{"name": "get_weather", "arguments": {"city": "Paris"}}]') == [paris]
+    two = '<tool_call>{"name": "a", "arguments": {}}</tool_call>\n<tool_call>{"name": "b", "arguments": {"x": 1}}</tool_call>'
+    assert [c["function"]["name"] for c in parse_tool_calls(two)] == ["a", "b"]
+    assert parse_tool_calls("It is sunny in Paris.") == []
+    assert parse_tool_calls('<tool_call>{"name": "get_weather", "arguments": {"city": </tool_call>') == []
+
+
+def test_tool_metrics_hand_computed():
+    ref = [_call("convert", {"amount": 2, "from": "USD", "to": "EUR"})]
+    assert tool_call_match([_call("convert", {"to": "EUR", "amount": 2.0, "from": "USD"})], ref) == 1.0  # order, 2 == 2.0
+    assert tool_call_match([_call("convert", {"amount": 3, "from": "USD", "to": "EUR"})], ref) == 0.0
+    assert tool_name_match([_call("convert", {"amount": 3, "from": "USD", "to": "EUR"})], ref) == 1.0
+    assert tool_call_match([_call("f", {"on": True})], [_call("f", {"on": 1})]) == 0.0   # true is not 1
+    assert tool_call_match([], ref) == 0.0 and tool_name_match([], ref) == 0.0
+    both = [_call("a", {}), _call("b", {"x": 1})]
+    assert tool_call_match(list(reversed(both)), both) == 1.0 and tool_call_match(both[:1], both) == 0.0
+    # rows: a right call, a wrong argument, a wrong function, a row answered in words (no score)
+    preds = ['<tool_call>{"name": "convert", "arguments": {"amount": 2, "from": "USD", "to": "EUR"}}</tool_call>',
+             '{"name": "convert", "arguments": {"amount": 5, "from": "USD", "to": "EUR"}}',
+             '<tool_call>{"name": "get_weather", "arguments": {"city": "Paris"}}</tool_call>',
+             "Hello!"]
+    scores = score_tool_calls(["tool_call_match", "tool_name_match"], preds, [ref, ref, ref, None])
+    assert [s.get("tool_call_match") for s in scores] == [1.0, 0.0, 0.0, None]
+    assert aggregate_tool_scores(["tool_call_match", "tool_name_match"], scores) == \
+        {"tool_call_match": pytest.approx(1 / 3), "tool_name_match": pytest.approx(2 / 3)}
+
+
+class _ScriptedModel:
+    """A model that answers each prompt with a fixed text (looked up by a word of the prompt), through
+    the real generation path: tokenised, decoded, parsed and scored."""
+
+    def __init__(self, tokenizer, answers: dict[str, str]):
+        import torch
+
+        self.tok, self.answers, self.device, self.prompts = tokenizer, answers, torch.device("cpu"), []
+        self.generation_config = None
+
+    def generate(self, input_ids, attention_mask, **kw):
+        import torch
+
+        rows = []
+        for ids in input_ids:
+            prompt = self.tok.decode(ids, skip_special_tokens=False)
+            self.prompts.append(prompt)
+            answer = next(a for key, a in self.answers.items() if key in prompt.rsplit("<|im_start|>user", 1)[-1])
+            rows.append(list(ids) + self.tok(answer, add_special_tokens=False)["input_ids"] + [self.tok.eos_token_id])
+        width = max(map(len, rows))
+        return torch.tensor([r + [self.tok.pad_token_id] * (width - len(r)) for r in rows])
+
+
+def test_eval_scores_a_call(tok):
+    from tunestudio.evaluate.generate import Sampling
+    from tunestudio.evaluate.run_eval import score_side
+
+    rows = [{"tools": [WEATHER], "messages": [{"role": "user", "content": f"Weather in {c}?"},
+                                              {"role": "assistant", "tool_calls": [_call("get_weather", {"city": c})]}]}
+            for c in ("Paris", "Rome", "Oslo")]
+    records = load_file_rows(rows)
+    model = _ScriptedModel(tok, {
+        "Paris": '<tool_call>\n{"name": "get_weather", "arguments": {"city": "Paris"}}\n</tool_call>',
+        "Rome": '<tool_call>\n{"name": "get_weather", "arguments": {"city": "Milan"}}\n</tool_call>',
+        "Oslo": "It is cold in Oslo."})
+    side = score_side(model, tok, records, ["exact_match", "tool_call_match", "tool_name_match"], [],
+                      Sampling(max_new_tokens=64), 2, None, False, "model")
+    assert side["metrics"]["tool_call_match"] == pytest.approx(1 / 3)
+    assert side["metrics"]["tool_name_match"] == pytest.approx(2 / 3)
+    assert side["metrics"]["exact_match"] == pytest.approx(1 / 3)   # the reference is the call in the chatml format
+    assert all("<tools>" in p and '"get_weather"' in p for p in model.prompts)   # asked with the tools
+
+
+def test_preview_shows_calls_and_results(demo_ws):
+    _write(demo_ws / "training" / "datasets" / "tools.jsonl", [OPENAI_ROW])
+    res = run_cli("data", "preview", "tools.jsonl", "--model", "tiny-demo", ws=demo_ws)
+    assert res.returncode == 0, res.stderr
+    assert '[[<tool_call>\n{"name": "get_weather", "arguments": {"city": "Paris"}}\n</tool_call><|im_end|>]]' in res.stdout
+    assert "<tool_response>\n{\"temp\": 21}\n</tool_response>" in res.stdout
+    assert "tools declared: get_weather; 1 tool call(s)" in res.stdout and "1 tool result(s) (not trained)" in res.stdout

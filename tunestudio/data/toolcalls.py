@@ -1,0 +1,176 @@
+"""Tool calling in the shapes other tools write, read into one form: OpenAI's.
+
+Our form (what Records hold, and what `apply_chat_template(..., tools=)` takes):
+- `Record.tools`: the functions the model may call, each `{"type": "function", "function":
+  {"name", "description"?, "parameters"?}}`, or None when the row declares none;
+- an assistant turn that calls: `{"role": "assistant", "content": "...", "tool_calls": [{"type":
+  "function", "function": {"name": str, "arguments": dict}, "id"?: str}]}` (arguments parsed: the
+  templates of Qwen, Llama 3.1 and Hermes write them with `| tojson`);
+- a tool result: `{"role": "tool", "content": "...", "tool_call_id"?: str, "name"?: str}`.
+
+Read from:
+- OpenAI: a `tools` (or legacy `functions`) column per row, or per file (a JSON file
+  `{"tools": [...], "data": [...]}`, or a JSON Lines line holding only `{"tools": [...]}`, which
+  applies to the rows after it); assistant `tool_calls` with `function.name` and
+  `function.arguments` (a JSON string or an object); legacy assistant `function_call`; `tool` (and
+  legacy `function`) messages;
+- ShareGPT (LLaMA-Factory): `function_call` turns whose value is the call as JSON
+  (`{"name", "arguments"}`, or a list of them for parallel calls), `observation` turns holding the
+  result, and a `tools` column as a JSON string or a list of bare `{"name", "parameters"}` objects.
+
+Checked (a ToolError names the message; the loader adds file:line): every call names a declared
+function when the row declares tools, its arguments parse as a JSON object, a tool result follows
+a call (and its `tool_call_id`, when given, is one of that call's ids).
+"""
+
+from __future__ import annotations
+
+import json
+
+TOOL_ROLES = {"tool": "tool", "function": "tool", "observation": "tool", "ipython": "tool",
+              "function_response": "tool", "tool_response": "tool"}
+CALL_ROLES = ("function_call", "tool_call", "tool_calls")
+TOOLS_COLUMNS = ("tools", "functions")
+
+
+class ToolError(ValueError):
+    """What is wrong with a row's tools or calls (the loader ties it to the row's line)."""
+
+
+def _type_name(v) -> str:
+    return {dict: "an object", list: "an array", str: "a string", bool: "a boolean", int: "a number",
+            float: "a number", type(None): "null"}.get(type(v), type(v).__name__)
+
+
+def _json(value, what: str):
+    """`value` parsed when it is a JSON string, else as is. Raises ToolError."""
+    if not isinstance(value, str):
+        return value
+    try:
+        return json.loads(value)
+    except json.JSONDecodeError as e:
+        raise ToolError(f"{what} is not valid JSON: {e.msg} (column {e.colno})") from None
+
+
+def parse_tools(value, what: str = "'tools'") -> list[dict] | None:
+    """A tools column (a list, or a JSON string of one; empty: None) in our form. Raises ToolError."""
+    if value is None or (isinstance(value, str) and not value.strip()):
+        return None
+    value = _json(value, what)
+    if isinstance(value, dict):   # a single function
+        value = [value]
+    if not isinstance(value, list):
+        raise ToolError(f"wrong type: {what} must be a list of functions, found {_type_name(value)}")
+    out = []
+    for k, t in enumerate(value, start=1):
+        fn = t.get("function") if isinstance(t, dict) and isinstance(t.get("function"), dict) else t
+        if not isinstance(fn, dict) or not isinstance(fn.get("name"), str) or not fn["name"].strip():
+            raise ToolError(f"tool {k} of {what} has no \"name\" (expected {{\"name\", \"description\", "
+                            "\"parameters\"}, or OpenAI's {\"type\": \"function\", \"function\": {...}})")
+        out.append({"type": "function", "function": fn})
+    return out or None
+
+
+def tool_names(tools: list[dict] | None) -> list[str]:
+    return [t["function"]["name"] for t in tools or []]
+
+
+def _call(raw, k: int, n: int) -> dict:
+    """Call `k` of message `n` ({"name", "arguments"} or OpenAI's {"function": {...}}) in our form."""
+    where = f"tool call {k} of message {n}"
+    if not isinstance(raw, dict):
+        raise ToolError(f"wrong type: {where} must be an object, found {_type_name(raw)}")
+    fn = raw["function"] if isinstance(raw.get("function"), dict) else raw
+    name = fn.get("name")
+    if not isinstance(name, str) or not name.strip():
+        raise ToolError(f"{where} has no function name (\"name\")")
+    args = fn.get("arguments", fn.get("parameters", {}))
+    if args is None or (isinstance(args, str) and not args.strip()):
+        args = {}   # a function without parameters
+    args = _json(args, f"the arguments of {where} ({name})")
+    if not isinstance(args, dict):
+        raise ToolError(f"the arguments of {where} ({name}) must be a JSON object, found {_type_name(args)}")
+    call = {"type": "function", "function": {"name": name, "arguments": args}}
+    if isinstance(raw.get("id"), str) and raw["id"]:
+        call["id"] = raw["id"]
+    return call
+
+
+def parse_calls(value, n: int) -> list[dict]:
+    """The calls of message `n`: a list of calls, one call, or a JSON string of either."""
+    value = _json(value, f"the tool call in message {n}")
+    calls = value if isinstance(value, list) else [value]
+    if not calls:
+        raise ToolError(f"message {n} holds an empty list of tool calls")
+    return [_call(c, k, n) for k, c in enumerate(calls, start=1)]
+
+
+def is_tool_message(m: dict, raw_role: str) -> bool:
+    """Whether message `m` (with role `raw_role`, lower case) is a call or a result."""
+    return (raw_role in TOOL_ROLES or raw_role in CALL_ROLES
+            or bool(m.get("tool_calls")) or isinstance(m.get("function_call"), dict))
+
+
+def tool_message(m: dict, raw_role: str, content_key: str, n: int, text) -> dict:
+    """Message `n` in our form. `text(m, key, role)` gives a content's text (the loader's parser)."""
+    if raw_role in TOOL_ROLES:
+        content = m.get(content_key)
+        if not isinstance(content, str) and content is not None and not isinstance(content, list):
+            content = json.dumps(content, ensure_ascii=False)   # a result given as JSON
+            out = {"role": "tool", "content": content}
+        else:
+            out = {"role": "tool", "content": text(m, content_key, "tool") if content is not None else ""}
+        for key in ("tool_call_id", "name"):
+            if isinstance(m.get(key), str) and m[key]:
+                out[key] = m[key]
+        return out
+    if raw_role in CALL_ROLES:   # ShareGPT: the value is the call
+        if content_key not in m:
+            raise ToolError(f"message {n} ({raw_role}) has no '{content_key}' (the call)")
+        return {"role": "assistant", "content": "", "tool_calls": parse_calls(m[content_key], n)}
+    raw = m.get("tool_calls") or [m["function_call"]]
+    if not isinstance(raw, list):
+        raise ToolError(f"wrong type: 'tool_calls' of message {n} must be a list, found {_type_name(raw)}")
+    content = text(m, content_key, "assistant") if m.get(content_key) is not None else ""
+    return {"role": "assistant", "content": content, "tool_calls": [_call(c, k, n) for k, c in enumerate(raw, 1)]}
+
+
+def check_conversation(messages: list[dict], tools: list[dict] | None) -> None:
+    """Calls name declared functions (when there are declarations); results follow calls.
+    Raises ToolError naming the message."""
+    declared = set(tool_names(tools))
+    pending: list[str | None] | None = None   # ids of the calls of the latest calling turn
+    for n, m in enumerate(messages, start=1):
+        if m["role"] == "assistant" and m.get("tool_calls"):
+            pending = []
+            for k, c in enumerate(m["tool_calls"], start=1):
+                name = c["function"]["name"]
+                if declared and name not in declared:
+                    raise ToolError(f"tool call {k} of message {n} calls '{name}', which the row does not "
+                                    f"declare (declared: {', '.join(sorted(declared))})")
+                pending.append(c.get("id"))
+        elif m["role"] == "tool":
+            if pending is None:
+                raise ToolError(f"message {n} is a tool result with no tool call before it")
+            ref = m.get("tool_call_id")
+            ids = [i for i in pending if i]
+            if ref and ids and ref not in ids:
+                raise ToolError(f"message {n} answers tool call id '{ref}', but the call before it has "
+                                f"id(s) {', '.join(ids)}")
+        elif m["role"] != "system":
+            pending = None
+
+
+def calls_text(calls: list[dict]) -> str:
+    """Calls as text in the Hermes / Qwen format that the fallback templates write (and
+    evaluate/toolparse.py reads): `<tool_call>\\n{"name": ..., "arguments": {...}}\\n</tool_call>`."""
+    return "\n".join("<tool_call>\n" + json.dumps({"name": c["function"]["name"], "arguments": c["function"]["arguments"]},
+                                                  ensure_ascii=False) + "\n</tool_call>" for c in calls)
+
+
+def message_text(m: dict) -> str:
+    """A message's content with its calls written out (for lengths, keys and tables)."""
+    calls = m.get("tool_calls")
+    if not calls:
+        return m["content"]
+    return (m["content"] + "\n" if m["content"] else "") + calls_text(calls)
