@@ -1,0 +1,70 @@
+"""Web UI handlers called directly, without a browser: the Chat tab's system prompt as trained,
+the remembered language, the length histogram's bins, empty tables' headers."""
+
+from __future__ import annotations
+
+import json
+
+from tunestudio.workspace import Workspace
+
+
+def _chat_file(ws: Workspace, name: str, systems: list[str | None]) -> None:
+    lines = []
+    for i, system in enumerate(systems):
+        msgs = ([{"role": "system", "content": system}] if system else []) + [
+            {"role": "user", "content": f"question {i}"}, {"role": "assistant", "content": f"answer {i}"}]
+        lines.append(json.dumps({"messages": msgs}))
+    (ws.datasets_dir / name).write_text("\n".join(lines) + "\n", encoding="utf-8")
+
+
+def _run_with(ws: Workspace, run_id: str, dataset: str) -> None:
+    """A run folder as training leaves it: split.json records exactly the rows it trained on."""
+    from tunestudio.data.split import load_splits
+
+    run_dir = ws.runs_dir / run_id
+    run_dir.mkdir(parents=True)
+    info = load_splits(ws, dataset, val_split=0.2, test_split=0.0, seed=1).info
+    (run_dir / "split.json").write_text(json.dumps(info), encoding="utf-8")
+
+
+def test_chat_system_prompt_is_the_runs_training_prompt(workspace):
+    from tunestudio.webui.tab_chat import system_for_source, training_system_prompt
+
+    ws = Workspace(workspace)
+    prompt = "You are a terse pirate. Answer in one line."
+    _chat_file(ws, "shared.jsonl", [prompt] * 18 + ["Something else."] + [None])
+    _chat_file(ws, "mixed.jsonl", [f"prompt {i}" for i in range(10)] + [None] * 10)
+    _chat_file(ws, "none.jsonl", [None] * 10)
+    for run_id, name in (("r-shared", "shared"), ("r-mixed", "mixed"), ("r-none", "none")):
+        _run_with(ws, run_id, f"{name}.jsonl")
+
+    assert training_system_prompt(ws, "r-shared") == prompt
+    assert system_for_source(ws, "run:r-shared") == prompt
+    assert training_system_prompt(ws, "r-mixed") == ""  # no prompt most rows share
+    assert training_system_prompt(ws, "r-none") == ""
+    assert system_for_source(ws, "model:tiny-demo") == ""  # a base model: nothing of ours
+    assert system_for_source(ws, None) == ""
+    assert training_system_prompt(ws, "no-such-run") == ""
+    # the data changed since the run: its rows cannot be read back, so nothing is guessed
+    _chat_file(ws, "shared.jsonl", ["changed"] * 5)
+    assert training_system_prompt(ws, "r-shared") == ""
+
+
+def test_chat_system_prompt_box_is_visible_and_filled_on_pick(workspace):
+    import gradio as gr
+
+    from tunestudio.webui.app import build_app
+
+    ws = Workspace(workspace)
+    demo = build_app(ws)
+    box = next(c for c in demo.blocks.values() if getattr(c, "elem_id", None) == "chat-system")
+    assert box.visible and box.interactive
+    parent = box.parent
+    while parent is not None:  # not inside a closed accordion
+        assert not (isinstance(parent, gr.Accordion) and not parent.open)
+        parent = parent.parent
+    source = next(c for c in demo.blocks.values() if getattr(c, "elem_id", None) == "chat-source")
+    fills = [d for d in demo.fns.values()
+             if (source._id, "change") in [tuple(t) for t in d.targets]
+             and [o._id for o in d.outputs] == [box._id]]
+    assert fills, "picking a source in Chat does not fill the system prompt box"
