@@ -160,8 +160,9 @@ def test_train_reload_chat_and_language(server, browser):
     page.click("#chat-source input")
     page.get_by_role("option", name=re.compile(r"^run · ")).first.click()
     # The task as it was trained (system prompt + a review it never saw): the reply is the label.
-    page.get_by_text("Sampling settings").click()
-    page.fill("#chat-system textarea", "Classify the review as positive, negative or neutral.")
+    # The system prompt box is in sight and prefilled from the run's training rows.
+    page.wait_for_function("document.querySelector('#chat-system textarea').value === "
+                           "'Classify the review as positive, negative or neutral.'", timeout=30_000)
     page.fill("#chat-input textarea", "The kettle arrived on time and looks flimsy. Would not buy again.")
     page.press("#chat-input textarea", "Enter")
     last_bot = ("(() => { const m = document.querySelectorAll('#chatbot .message-row.bot-row, #chatbot [data-testid=\"bot\"]');"
