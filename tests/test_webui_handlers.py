@@ -68,3 +68,29 @@ def test_chat_system_prompt_box_is_visible_and_filled_on_pick(workspace):
              if (source._id, "change") in [tuple(t) for t in d.targets]
              and [o._id for o in d.outputs] == [box._id]]
     assert fills, "picking a source in Chat does not fill the system prompt box"
+
+
+def test_language_choice_is_remembered_per_browser(workspace):
+    import gradio as gr
+
+    from tunestudio.webui.app import LANG_STORAGE_KEY, build_app, remember_language, restore_language
+
+    assert restore_language("tet") == "tet"
+    assert restore_language(None) == "en"          # a browser that never chose
+    assert restore_language("xx") == "en"          # a language since removed
+    assert restore_language({"bad": 1}) == "en"
+    assert remember_language("tet") == "tet"
+
+    demo = build_app(Workspace(workspace))
+    stored = [c for c in demo.blocks.values() if isinstance(c, gr.BrowserState)]
+    assert len(stored) == 1 and stored[0].storage_key == LANG_STORAGE_KEY
+    lang = next(c for c in demo.blocks.values() if getattr(c, "elem_id", None) == "ui-language")
+    fns = list(demo.fns.values())
+    saves = [d for d in fns if (lang._id, "change") in [tuple(t) for t in d.targets]
+             and [o._id for o in d.outputs] == [stored[0]._id]]
+    loads = [d for d in fns if [i._id for i in d.inputs] == [stored[0]._id]
+             and [o._id for o in d.outputs] == [lang._id] and tuple(d.targets[0])[1] == "load"]
+    assert saves and saves[0].fn("tet") == "tet"
+    assert loads and loads[0].fn("tet") == "tet"
+    # restoring sets the dropdown, whose change re-renders every text
+    assert any((lang._id, "change") in [tuple(t) for t in d.targets] and len(d.outputs) > 10 for d in fns)
