@@ -94,3 +94,16 @@ def test_language_choice_is_remembered_per_browser(workspace):
     assert loads and loads[0].fn("tet") == "tet"
     # restoring sets the dropdown, whose change re-renders every text
     assert any((lang._id, "change") in [tuple(t) for t in d.targets] and len(d.outputs) > 10 for d in fns)
+
+
+def test_length_histogram_plot_in_length_order_with_whole_row_counts():
+    from tunestudio.data.stats import histogram
+    from tunestudio.webui.tab_datasets import histogram_plot
+
+    plot = histogram_plot(histogram([10, 20, 30, 120, 130, 600], cutoff=512))
+    labels = list(plot["value"]["tokens"])
+    assert plot["sort"] == labels and labels[0].startswith("0–") and labels[-1] == "> 512"
+    los = [int(x.split("–")[0]) for x in labels[:-1]]
+    assert los == sorted(los) and int(labels[-2].split("–")[1]) <= 512   # no bin past the cutoff
+    assert plot["value"]["rows"].dtype.kind == "i" and plot["value"]["rows"].sum() == 6
+    assert plot["y_lim"][0] == 0 and plot["y_lim"][1] >= 5 and plot["y_axis_format"] == "d"
