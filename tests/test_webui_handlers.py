@@ -107,3 +107,35 @@ def test_length_histogram_plot_in_length_order_with_whole_row_counts():
     assert los == sorted(los) and int(labels[-2].split("–")[1]) <= 512   # no bin past the cutoff
     assert plot["value"]["rows"].dtype.kind == "i" and plot["value"]["rows"].sum() == 6
     assert plot["y_lim"][0] == 0 and plot["y_lim"][1] >= 5 and plot["y_axis_format"] == "d"
+
+
+def test_messages_name_the_ui_field_before_the_cli_flag():
+    import re
+
+    from tunestudio.errors import UserError
+    from tunestudio.train.config import RunConfig
+    from tunestudio.webui import i18n, tab_training
+    from tunestudio.webui.common import error_text
+
+    fields = {f.name: f for f in __import__("dataclasses").fields(RunConfig)}
+    assert tab_training._shown_help("en", fields["epochs"]) == \
+        "passes over the training data (ignored when “Max steps” (--max-steps) is set)"
+    assert "“Pasu másimu” (--max-steps)" in tab_training._shown_help("tet", fields["epochs"])
+    # every form field's help, in every language: no field's --flag without its label before it
+    for lang in ("en", "tet"):
+        for f in fields.values():
+            shown = tab_training._shown_help(lang, f)
+            for m in re.finditer(r"(?<![\w-])--([a-z][a-z0-9-]*)", shown):
+                key = "param." + m.group(1).replace("-", "_")
+                if i18n.has(lang, key):
+                    assert shown[:m.start()].endswith(f"“{i18n.t(lang, key)}” ("), (lang, f.name, shown)
+    # the engine's errors reach the UI with the field named first
+    msg = error_text("en", UserError("nothing left at --max-length 64: raise --max-length"))
+    assert msg == "❌ nothing left at “Max length (tokens)” (--max-length) 64: raise “Max length (tokens)” (--max-length)"
+    assert i18n.ui_flags("en", "--no-such-flag and a--b") == "--no-such-flag and a--b"
+    # messages that give a CLI command give the UI action before it
+    for lang in ("en", "tet"):
+        for key, text in i18n._catalog(lang).items():
+            if key.startswith("param_help.") or "`tunestudio " not in str(text):
+                continue
+            assert str(text).index("`tunestudio ") > 20, (lang, key, text)

@@ -12,7 +12,7 @@ import traceback
 from pathlib import Path
 
 from tunestudio.errors import UserError
-from tunestudio.webui.i18n import Texts, t
+from tunestudio.webui.i18n import Texts, t, ui_flags
 from tunestudio.workspace import Workspace
 
 
@@ -63,8 +63,8 @@ def error_text(lang: str, e: BaseException) -> str:
     """A UserError is the user's to fix: show its message; an OSError says which file and why.
     Anything else is our bug: say so, with the last line of the traceback, and log it whole on the
     server."""
-    if isinstance(e, UserError):
-        return "❌ " + str(e)
+    if isinstance(e, UserError):  # the engine's words name CLI flags: name the form's fields first
+        return "❌ " + ui_flags(lang, str(e))
     if isinstance(e, OSError):  # a full or read-only disk, a missing file: what and where, no traceback
         from tunestudio.statefiles import describe_os_error
 
