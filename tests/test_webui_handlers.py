@@ -139,3 +139,30 @@ def test_messages_name_the_ui_field_before_the_cli_flag():
             if key.startswith("param_help.") or "`tunestudio " not in str(text):
                 continue
             assert str(text).index("`tunestudio ") > 20, (lang, key, text)
+
+
+def test_no_table_shows_bare_column_numbers(workspace):
+    import gradio as gr
+
+    from tunestudio.webui import i18n
+    from tunestudio.webui.app import build_app
+    from tunestudio.webui.tab_evaluate import examples_frame, leaderboard_frame, metrics_frame
+    from tunestudio.webui.tab_model import empty_memory_table
+
+    texts = {lang: set(map(str, i18n._catalog(lang).values())) for lang in ("en", "tet")}
+    demo = build_app(Workspace(workspace))   # no models, no data, no runs: every table empty
+    tables = [c for c in demo.blocks.values() if isinstance(c, gr.Dataframe)]
+    assert len(tables) >= 10
+    for table in tables:
+        if table.visible is False:        # hidden until it has rows
+            continue
+        headers = table.value["headers"]
+        assert headers and not any(str(h).isdigit() for h in headers), (table.elem_id, headers)
+        assert set(map(str, headers)) <= texts["en"], (table.elem_id, headers)   # translated texts
+    # the handlers' empty answers keep the headers, in the UI's language
+    for frame in (metrics_frame("tet", {}), examples_frame([], lang="tet"), leaderboard_frame("tet", []),
+                  empty_memory_table("tet")):
+        assert len(frame) == 0 and len(frame.columns) >= 4
+        assert set(map(str, frame.columns)) <= texts["tet"], list(frame.columns)
+    filled = examples_frame([{"index": 0, "where": "a.jsonl:1", "prediction": "x", "extra": 1}], lang="tet")
+    assert list(filled.columns) == ["#", "fatin", "previzaun", "extra"]

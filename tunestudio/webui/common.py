@@ -12,7 +12,7 @@ import traceback
 from pathlib import Path
 
 from tunestudio.errors import UserError
-from tunestudio.webui.i18n import Texts, t, ui_flags
+from tunestudio.webui.i18n import Texts, has, t, ui_flags
 from tunestudio.workspace import Workspace
 
 
@@ -85,6 +85,20 @@ def download_copy(path: Path) -> str:
     target = folder / path.name
     shutil.copyfile(path, target)
     return str(target)
+
+
+def empty_table(lang: str, keys: list[str]):
+    """A table with no rows and its column headers (locale keys) in `lang`: an empty Dataframe
+    without columns shows bare column numbers (1 | 2 | 3)."""
+    import pandas as pd
+
+    return pd.DataFrame(columns=[t(lang, k) for k in keys])
+
+
+def translated_columns(lang: str, df, prefix: str):
+    """`df` with each column that has a locale key `<prefix><column>` (prefix: "area.group.")
+    renamed to its text in `lang`; other columns keep their names."""
+    return df.rename(columns={c: t(lang, f"{prefix}{c}") for c in df.columns if has(lang, f"{prefix}{c}")})
 
 
 def shown(df):

@@ -19,7 +19,7 @@ import pandas as pd
 
 from tunestudio import jobs
 from tunestudio.errors import UserError
-from tunestudio.webui.common import Context, error_text, optional, run_choices
+from tunestudio.webui.common import Context, empty_table, error_text, optional, run_choices
 from tunestudio.webui.i18n import DEFAULT, t, ui_flags
 from tunestudio.webui.safety import check_form_inputs
 
@@ -174,7 +174,8 @@ def build(ctx: Context) -> None:
         console = gr.Code(language=None, interactive=False, elem_id="training-console", lines=12)
     with gr.Accordion(t(DEFAULT, "training.queue"), open=True) as queue_box:
         ctx.tr(queue_box, label="training.queue")
-        queue_table = gr.Dataframe(interactive=False, elem_id="training-queue", wrap=True)
+        queue_table = gr.Dataframe(value=empty_table(DEFAULT, [f"training.col.{c}" for c in ("job", "name", "since")]),
+                                   interactive=False, elem_id="training-queue", wrap=True)
         with gr.Row():
             cancel_pick = gr.Dropdown(choices=[], value=None, label=t(DEFAULT, "training.cancel_pick"),
                                       elem_id="cancel-pick", scale=3)
