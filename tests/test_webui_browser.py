@@ -183,6 +183,24 @@ def test_train_reload_chat_and_language(server, browser):
     page.close()
 
 
+def test_language_choice_survives_a_reload(server, browser):
+    page = _open(browser, server["url"])
+    page.click("#ui-language input")
+    page.get_by_role("option", name="Tetun").click()
+    page.wait_for_selector("#tab-runs-button:has-text('Treinu sira'), button:has-text('Treinu sira')", timeout=30_000)
+    page.reload()
+    page.wait_for_selector("#model-select")
+    # the page opens in English and the browser's stored choice switches it back to Tetum
+    page.wait_for_function("document.querySelector('#ui-language input').value === 'Tetun'", timeout=30_000)
+    page.wait_for_selector("button:has-text('Treinu sira')", timeout=30_000)
+    _shot(page, "07b-tetum-after-reload")
+    page.close()
+    fresh = _open(browser, server["url"])   # another browser (a new context): its own choice, English
+    fresh.wait_for_timeout(2000)
+    assert fresh.evaluate("document.querySelector('#ui-language input').value") == "English"
+    fresh.close()
+
+
 # ---- every other tab, clicked through on a workspace that already has a run -------------------
 
 def _start_ui(ws: Path, log_path: Path, env: dict):
