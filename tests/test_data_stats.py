@@ -60,8 +60,31 @@ def test_no_labels_for_free_text():
 
 def test_histogram_against_cutoff():
     h = histogram([1, 5, 9, 10, 11, 30], cutoff=10, bins=5)
-    assert [b["count"] for b in h] == [1, 0, 1, 0, 2, 2]
-    assert h[-1]["over_cutoff"] and h[-1]["hi"] == 30
+    assert [(b["lo"], b["hi"], b["count"]) for b in h] == [(0, 5, 1), (5, 10, 3), (10, 30, 2)]
+    assert h[-1]["over_cutoff"] and not any(b["over_cutoff"] for b in h[:-1])
+
+
+def test_histogram_bins_fit_the_data_and_stop_at_the_cutoff():
+    import random
+
+    rng = random.Random(0)
+    short = [rng.randint(20, 390) for _ in range(1000)] + [600] * 3
+    h = histogram(short, cutoff=512)
+    inner = h[:-1]
+    widths = {b["hi"] - b["lo"] for b in inner}
+    assert widths == {50} and inner[0]["lo"] == 0 and inner[-1]["hi"] == 400  # round, up to the data
+    assert all(a["hi"] == b["lo"] for a, b in zip(inner, inner[1:]))          # contiguous
+    assert h[-1] == {"lo": 512, "hi": 600, "count": 3, "over_cutoff": True}
+    assert all(isinstance(b["count"], int) for b in h) and sum(b["count"] for b in h) == len(short)
+
+    near = [rng.randint(0, 512) for _ in range(500)] + [513, 2000]
+    h = histogram(near, cutoff=512, bins=10)
+    assert h[-2]["hi"] == 512 and h[-1]["lo"] == 512    # the last bin ends at the cutoff, not past it
+    assert len(h) - 1 <= 10 and sum(b["count"] for b in h) == len(near)
+    assert h[-1]["count"] == 2
+
+    assert histogram([], 512) == []
+    assert histogram([3, 4, 4, 9], None)[-1]["over_cutoff"] is False           # no cutoff: no over bin
 
 
 def test_token_counts_with_model(tmp_path):

@@ -165,8 +165,9 @@ def test_train_reload_chat_and_language(server, browser):
     page.click("#chat-source input")
     page.get_by_role("option", name=re.compile(r"^run · ")).first.click()
     # The task as it was trained (system prompt + a review it never saw): the reply is the label.
-    page.get_by_text("Sampling settings").click()
-    page.fill("#chat-system textarea", "Classify the review as positive, negative or neutral.")
+    # The system prompt box is in sight and prefilled from the run's training rows.
+    page.wait_for_function("document.querySelector('#chat-system textarea').value === "
+                           "'Classify the review as positive, negative or neutral.'", timeout=30_000)
     page.fill("#chat-input textarea", "The kettle arrived on time and looks flimsy. Would not buy again.")
     page.press("#chat-input textarea", "Enter")
     last_bot = ("(() => { const m = document.querySelectorAll('#chatbot .message-row.bot-row, #chatbot [data-testid=\"bot\"]');"
@@ -185,6 +186,24 @@ def test_train_reload_chat_and_language(server, browser):
     assert "Taxa aprendizajen" in page.inner_text("#learning-rate")
     _shot(page, "07-tetum")
     page.close()
+
+
+def test_language_choice_survives_a_reload(server, browser):
+    page = _open(browser, server["url"])
+    page.click("#ui-language input")
+    page.get_by_role("option", name="Tetun").click()
+    page.wait_for_selector("#tab-runs-button:has-text('Treinu sira'), button:has-text('Treinu sira')", timeout=30_000)
+    page.reload()
+    page.wait_for_selector("#model-select")
+    # the page opens in English and the browser's stored choice switches it back to Tetum
+    page.wait_for_function("document.querySelector('#ui-language input').value === 'Tetun'", timeout=30_000)
+    page.wait_for_selector("button:has-text('Treinu sira')", timeout=30_000)
+    _shot(page, "07b-tetum-after-reload")
+    page.close()
+    fresh = _open(browser, server["url"])   # another browser (a new context): its own choice, English
+    fresh.wait_for_timeout(2000)
+    assert fresh.evaluate("document.querySelector('#ui-language input').value") == "English"
+    fresh.close()
 
 
 # ---- every other tab, clicked through on a workspace that already has a run -------------------

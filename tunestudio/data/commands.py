@@ -52,7 +52,7 @@ def register(subparsers, common) -> None:
     p.add_argument("--model", default=None, help="count tokens with this model's tokenizer")
     p.add_argument("--max-length", type=int, default=None,
                    help="the cutoff shown in the histogram (tokens with --model, else characters)")
-    p.add_argument("--bins", type=int, default=10, help="histogram bins")
+    p.add_argument("--bins", type=int, default=10, help="at most this many histogram bins, of a round width fitted to the data")
     p.add_argument("--text-mode", choices=TEXT_MODES, default="stream",
                    help="plain text: stream (default, as training) also counts the documents, tokens and "
                         "--max-length blocks of the token stream (with --model); truncate: rows as they are")

@@ -119,21 +119,46 @@ def row_digest(record: Record) -> bytes:
 
 
 def histogram(lengths: list[int], cutoff: int | None, bins: int = 10) -> list[dict]:
-    """Equal-width bins from 0 to the cutoff (or the longest row), plus one bin for rows over it."""
+    """Length bins fitted to the data: [{"lo", "hi", "count", "over_cutoff"}], counts in rows.
+
+    The bins run from 0 past the longest row within the cutoff (to the cutoff at most), with a
+    round width (1, 2 or 5 x 10^k) no narrower than numpy's 'auto' choice and giving at most `bins`
+    bins; a row of length n is in the bin with lo <= n < hi, the last bin also holding n == hi.
+    With a cutoff, one more bin (over_cutoff, lo = the cutoff) counts the rows longer than it,
+    so no bin reaches past the cutoff. No rows: []."""
+    import numpy as np
+
     if not lengths:
         return []
-    top = cutoff or max(lengths)
-    width = max(1, -(-top // bins))  # ceil
-    out = [{"lo": i * width, "hi": (i + 1) * width, "count": 0, "over_cutoff": False} for i in range(bins)]
-    over = {"lo": top, "hi": max(lengths), "count": 0, "over_cutoff": True}
-    for n in lengths:
-        if cutoff and n > cutoff:
-            over["count"] += 1
-        else:
-            out[min(n // width, bins - 1)]["count"] += 1
+    values = np.asarray(lengths, dtype=np.int64)
+    inside = values[values <= cutoff] if cutoff else values
+    top = int(inside.max()) if inside.size else 0
+    if cutoff and not inside.size:
+        top = cutoff
+    top = max(top, 1)
+    auto = np.histogram_bin_edges(inside, bins="auto", range=(0, top)) if inside.size > 1 else [0, top]
+    width = _round_width(max(float(auto[1] - auto[0]), top / max(bins, 1)))
+    # whole bins up to the longest row, the last one cut short only by the cutoff
+    end = -(-top // width) * width
+    end = min(end, cutoff) if cutoff else end
+    edges = list(range(0, end, width)) + [end]
+    counts = np.histogram(inside, bins=edges)[0] if inside.size else [0] * (len(edges) - 1)
+    out = [{"lo": lo, "hi": hi, "count": int(n), "over_cutoff": False}
+           for lo, hi, n in zip(edges[:-1], edges[1:], counts)]
     if cutoff:
-        out.append(over)
+        out.append({"lo": cutoff, "hi": int(values.max()), "count": int((values > cutoff).sum()),
+                    "over_cutoff": True})
     return out
+
+
+def _round_width(x: float) -> int:
+    """The smallest of 1, 2, 5, 10, 20, 50, ... that is >= x: bin edges a person reads at a glance."""
+    step = 1
+    while True:
+        for m in (1, 2, 5):
+            if step * m >= x:
+                return step * m
+        step *= 10
 
 
 def _summary(values: list[int]) -> dict:

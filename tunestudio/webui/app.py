@@ -26,6 +26,8 @@ from tunestudio.workspace import Workspace  # noqa: E402
 TABS = [("model", tab_model), ("datasets", tab_datasets), ("training", tab_training), ("runs", tab_runs),
         ("evaluate", tab_evaluate), ("chat", tab_chat), ("rate", tab_rate)]
 
+LANG_STORAGE_KEY = "tunestudio-ui-language"
+
 CSS = """
 #training-status { font-size: 1.05em; }
 .ts-progress { height: 10px; background: #e5e7eb; border-radius: 5px; overflow: hidden; }
@@ -48,6 +50,9 @@ def build_app(ws: Workspace) -> gr.Blocks:
             ctx.lang = gr.Dropdown(choices=languages(), value=DEFAULT, elem_id="ui-language",
                                    label=t(DEFAULT, "app.language"), scale=0, min_width=180)
             ctx.tr(ctx.lang, label="app.language")
+            # The choice is kept in this browser's localStorage. A language is no secret: a fixed
+            # key lets it outlive a server restart (Gradio's default key is new at every start).
+            stored_lang = gr.BrowserState(DEFAULT, storage_key=LANG_STORAGE_KEY, secret=LANG_STORAGE_KEY)
         with gr.Tabs() as tabs:
             ctx.shared["tabs"] = tabs  # a tab may open another (Runs: "start a run from this config")
             for name, module in TABS:
@@ -59,10 +64,26 @@ def build_app(ws: Workspace) -> gr.Blocks:
             hook(ctx)
         components = ctx.texts.components()
         ctx.lang.change(ctx.texts.updates, ctx.lang, components, api_visibility="private", queue=False)
+        ctx.lang.change(remember_language, ctx.lang, stored_lang, api_visibility="private", queue=False)
+        # first of the page-open handlers: setting the dropdown fires its .change, which
+        # re-renders every bound text in the restored language
+        demo.load(restore_language, stored_lang, ctx.lang, api_visibility="private", queue=False)
         for fn, inputs, outputs in ctx.loads:
             demo.load(fn, inputs, outputs, api_visibility="private")
     demo.tunestudio_missing = sorted(ctx.missing)  # what other areas have not built: the report lists it
     return demo
+
+
+def restore_language(stored) -> str:
+    """The UI language for a page that opens: the one this browser chose last (its localStorage
+    value), if it is still a language we have; else English."""
+    codes = [code for _, code in languages()]
+    return stored if isinstance(stored, str) and stored in codes else DEFAULT
+
+
+def remember_language(lang) -> str:
+    """What the browser stores when the language dropdown changes: the language code."""
+    return restore_language(lang)
 
 
 def _advance_queue_forever(ws: Workspace, every: float = 2.0) -> None:

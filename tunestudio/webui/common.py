@@ -12,7 +12,7 @@ import traceback
 from pathlib import Path
 
 from tunestudio.errors import UserError
-from tunestudio.webui.i18n import Texts, t
+from tunestudio.webui.i18n import Texts, has, t, ui_flags
 from tunestudio.workspace import Workspace
 
 
@@ -63,8 +63,8 @@ def error_text(lang: str, e: BaseException) -> str:
     """A UserError is the user's to fix: show its message; an OSError says which file and why.
     Anything else is our bug: say so, with the last line of the traceback, and log it whole on the
     server."""
-    if isinstance(e, UserError):
-        return "❌ " + str(e)
+    if isinstance(e, UserError):  # the engine's words name CLI flags: name the form's fields first
+        return "❌ " + ui_flags(lang, str(e))
     if isinstance(e, OSError):  # a full or read-only disk, a missing file: what and where, no traceback
         from tunestudio.statefiles import describe_os_error
 
@@ -85,6 +85,20 @@ def download_copy(path: Path) -> str:
     target = folder / path.name
     shutil.copyfile(path, target)
     return str(target)
+
+
+def empty_table(lang: str, keys: list[str]):
+    """A table with no rows and its column headers (locale keys) in `lang`: an empty Dataframe
+    without columns shows bare column numbers (1 | 2 | 3)."""
+    import pandas as pd
+
+    return pd.DataFrame(columns=[t(lang, k) for k in keys])
+
+
+def translated_columns(lang: str, df, prefix: str):
+    """`df` with each column that has a locale key `<prefix><column>` (prefix: "area.group.")
+    renamed to its text in `lang`; other columns keep their names."""
+    return df.rename(columns={c: t(lang, f"{prefix}{c}") for c in df.columns if has(lang, f"{prefix}{c}")})
 
 
 def shown(df):

@@ -9,6 +9,7 @@ language, with no page reload.
 
 from __future__ import annotations
 
+import re
 from functools import lru_cache
 from importlib import resources
 
@@ -60,6 +61,20 @@ def t(lang: str | None, key: str, **fmt) -> str:
         except (KeyError, IndexError, ValueError):
             return str(text)
     return str(text)
+
+
+_FLAG = re.compile(r"(?<![\w-])--([a-z][a-z0-9]*(?:-[a-z0-9]+)*)")
+
+
+def ui_flags(lang: str | None, text: str) -> str:
+    """`text` (an engine help or error, written for the command line) with each `--flag` that is a
+    Training-tab field named by that field's label in `lang` first: "ignored when --max-steps is
+    set" -> 'ignored when "Max steps" (--max-steps) is set'. Other flags are left as they are."""
+    def name(m: re.Match) -> str:
+        key = "param." + m.group(1).replace("-", "_")
+        return f"“{t(lang, key)}” ({m.group(0)})" if has(lang, key) else m.group(0)
+
+    return _FLAG.sub(name, text)
 
 
 class Texts:

@@ -20,6 +20,7 @@ from tunestudio.webui.i18n import DEFAULT, t
 
 _models: "OrderedDict[tuple, tuple]" = OrderedDict()
 _lock = threading.Lock()
+SYSTEM_SAMPLE = 5000  # training rows read to find the run's system prompt
 KEEP = 2   # loaded models kept in memory: the run and its base, for side-by-side
 
 
@@ -85,9 +86,12 @@ def build(ctx: Context) -> None:
         ctx.tr(endpoint, label="chat.endpoint", info="chat.endpoint_info")
         ctx.tr(endpoint_key, label="chat.endpoint_key")
     ctx.shared["chat_endpoint"] = endpoint  # the Runs tab's server panel fills it in
+    # In sight and filled from the run: a run trained with a system prompt answers wrongly without it.
+    system = gr.Textbox(label=t(DEFAULT, "chat.system"), info=t(DEFAULT, "chat.system_info"), lines=2,
+                        elem_id="chat-system", interactive=True)
+    ctx.tr(system, label="chat.system", info="chat.system_info")
     with gr.Accordion(t(DEFAULT, "chat.sampling"), open=False) as sampling_box:
         ctx.tr(sampling_box, label="chat.sampling")
-        system = gr.Textbox(label=t(DEFAULT, "chat.system"), lines=2, elem_id="chat-system")
         with gr.Row():
             max_new = gr.Slider(1, 1024, value=128, step=1, label=t(DEFAULT, "chat.max_new_tokens"))
             temperature = gr.Slider(0, 2, value=0.0, step=0.05, label=t(DEFAULT, "chat.temperature"),
@@ -95,7 +99,7 @@ def build(ctx: Context) -> None:
             top_p = gr.Slider(0.05, 1, value=1.0, step=0.05, label=t(DEFAULT, "chat.top_p"))
             top_k = gr.Slider(0, 200, value=0, step=1, label=t(DEFAULT, "chat.top_k"))
             rep = gr.Slider(0.5, 2, value=1.0, step=0.05, label=t(DEFAULT, "chat.repetition_penalty"))
-        for comp, key in ((system, "system"), (max_new, "max_new_tokens"), (top_p, "top_p"), (top_k, "top_k"),
+        for comp, key in ((max_new, "max_new_tokens"), (top_p, "top_p"), (top_k, "top_k"),
                           (rep, "repetition_penalty")):
             ctx.tr(comp, label=f"chat.{key}")
         ctx.tr(temperature, label="chat.temperature", info="chat.temperature_info")
@@ -199,6 +203,7 @@ def build(ctx: Context) -> None:
     clear.click(lambda: ([], []), None, [chatbot, base_bot], api_visibility="private")
     side.change(toggle, [side, source], [base_bot], api_visibility="private")
     source.change(toggle, [side, source], [base_bot], api_visibility="private")
+    source.change(lambda src: system_for_source(ws, src), [source], [system], api_visibility="private")
     # Until the user picks a source, the list follows the newest finished run (a run that has just
     # finished training is what people want to talk to); once they pick, their choice stays.
     picked = gr.State(False)
@@ -207,6 +212,43 @@ def build(ctx: Context) -> None:
     if ctx.current_tab is not None:
         ctx.current_tab.select(refresh_sources, [source, picked], [source], api_visibility="private")
     ctx.on_load(refresh_sources, [source, picked], [source])
+
+
+def system_for_source(ws, src) -> str:
+    """The system prompt box's text for a "Talk to" value: a run's training system prompt, empty
+    for a base model (it was trained with none of ours)."""
+    if src and src.startswith("run:"):
+        return training_system_prompt(ws, src.split(":", 1)[1])
+    return ""
+
+
+def training_system_prompt(ws, run_id: str) -> str:
+    """The system message the run's training rows share ("" if none or no data to read): the
+    commonest one when at least half of the rows carry it, read from the exact rows recorded in
+    training/runs/<id>/split.json. A run whose data changed or is gone gives ""."""
+    import json
+    from collections import Counter
+
+    from tunestudio.data.split import splits_from_info
+
+    path = ws.runs_dir / run_id / "split.json"
+    try:
+        rows = splits_from_info(ws, json.loads(path.read_text(encoding="utf-8"))).train
+    except (OSError, ValueError, KeyError, UserError):
+        return ""
+    counts: Counter = Counter()
+    total = 0
+    for rec in rows:
+        if total == SYSTEM_SAMPLE:  # a sample is enough to tell a shared prompt, even in a huge file
+            break
+        total += 1
+        system = next((m["content"] for m in rec.messages or [] if m.get("role") == "system"), None)
+        if system:
+            counts[_text(system)] += 1
+    if not counts:
+        return ""
+    prompt, n = counts.most_common(1)[0]
+    return prompt if n * 2 >= total else ""
 
 
 def pick_source(options: list[tuple[str, str]], current, picked: bool) -> dict:

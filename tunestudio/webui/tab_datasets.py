@@ -97,7 +97,7 @@ def build(ctx: Context) -> None:
     report = gr.Markdown(elem_id="datasets-report")
     problems = gr.Dataframe(interactive=False, elem_id="datasets-problems", wrap=True, visible=False)
     histogram = gr.BarPlot(x="tokens", y="rows", elem_id="datasets-histogram", label=t(DEFAULT, "datasets.histogram"),
-                           sort=None, height=260)
+                           sort=None, height=260, y_axis_format="d", y_lim=[0, None])
     ctx.tr(histogram, label="datasets.histogram")
 
     with gr.Row():
@@ -188,11 +188,7 @@ def build(ctx: Context) -> None:
             text += "\n\n" + t(lang, "datasets.labels") + " " + ", ".join(f"`{k}` {v}" for k, v in s["labels"].items())
         if s.get("warnings"):
             text += "\n\n" + "\n".join(f"- ⚠️ {w}" for w in s["warnings"])
-        bins = [{"tokens": (f"> {b['lo']}" if b["over_cutoff"] else f"{b['lo']}–{b['hi']}"), "rows": b["count"]}
-                for b in s["histogram"]]
-        # The bins in length order (the plot sorts text labels alphabetically otherwise: 0–52, 104–156, 52–104).
-        return text, shown(None), gr.update(value=pd.DataFrame(bins, columns=["tokens", "rows"]),
-                                             sort=[b["tokens"] for b in bins])
+        return text, shown(None), gr.update(**histogram_plot(s["histogram"]))
 
     def on_preview(lang, name, model_name, row_no, length, progress=gr.Progress(track_tqdm=True)):
         lang = lang or DEFAULT
@@ -254,3 +250,16 @@ def build(ctx: Context) -> None:
             clean_btn.click(choices, None, others, api_visibility="private")
 
     ctx.after_build.append(wire_lists)
+
+
+def histogram_plot(hist: list[dict]) -> dict:
+    """The histogram plot's value and axes for `stats.histogram` bins: labels "lo–hi" and
+    "> cutoff", in length order (the plot sorts text labels alphabetically otherwise: 0–50,
+    100–150, 50–100), row counts on a y axis with whole-number ticks from 0."""
+    bins = [{"tokens": (f"> {b['lo']}" if b["over_cutoff"] else f"{b['lo']}–{b['hi']}"), "rows": int(b["count"])}
+            for b in hist]
+    # Vega picks about 6 ticks: a domain of at least 5 rows keeps them whole numbers (0, 1, 2, ...)
+    # where a domain of 2 would tick at 0.2, 0.4, ...
+    top = max([b["rows"] for b in bins] + [5])
+    return {"value": pd.DataFrame(bins, columns=["tokens", "rows"]), "sort": [b["tokens"] for b in bins],
+            "y_lim": [0, top], "y_axis_format": "d"}

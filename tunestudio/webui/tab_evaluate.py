@@ -10,7 +10,9 @@ from __future__ import annotations
 import gradio as gr
 import pandas as pd
 
-from tunestudio.webui.common import Context, download_copy, error_text, not_available, optional, run_choices
+from tunestudio.webui.common import (
+    Context, download_copy, empty_table, error_text, not_available, optional, run_choices, translated_columns,
+)
 from tunestudio.webui.i18n import DEFAULT, t
 
 METRICS = ("exact_match", "f1", "bleu", "rouge1", "rouge2", "rougeL", "perplexity", "loss")
@@ -28,13 +30,33 @@ def metrics_frame(lang: str, out: dict) -> pd.DataFrame:
     return pd.DataFrame(rows, columns=cols)
 
 
-def examples_frame(rows: list[dict], limit: int = 500) -> pd.DataFrame:
+EXAMPLE_COLUMNS = ["index", "where", "input", "reference", "prediction", "scores"]
+BENCH_COLUMNS = ["model", "source", "params", "tokens_per_second", "seconds", "metrics"]
+
+
+def examples_frame(rows: list[dict], limit: int = 500, lang: str = DEFAULT) -> pd.DataFrame:
+    """The per-example table, worst first as given; headers in `lang` (empty: the usual columns)."""
+    if not rows:
+        return empty_table(lang, [f"evaluate.col_example.{c}" for c in EXAMPLE_COLUMNS])
     flat = []
     for r in rows[:limit]:
         flat.append({k: (_num(v) if not isinstance(v, (dict, list)) else
                          ", ".join(f"{a}={_num(b)}" for a, b in v.items()) if isinstance(v, dict) else str(v))
                      for k, v in r.items()})
-    return pd.DataFrame(flat)
+    return translated_columns(lang, pd.DataFrame(flat), "evaluate.col_example.")
+
+
+def _no_result(lang: str) -> tuple:
+    """The results table, per-example table and downloads when there is nothing to show."""
+    return metrics_frame(lang, {}), examples_frame([], lang=lang), None
+
+
+def leaderboard_frame(lang: str, rows: list[dict]) -> pd.DataFrame:
+    """The benchmark's leaderboard, headers in `lang` (empty: the usual columns)."""
+    if not rows:
+        return empty_table(lang, [f"evaluate.col_bench.{c}" for c in BENCH_COLUMNS])
+    return translated_columns(lang, pd.DataFrame([{k: _cell(k, v) for k, v in r.items()} for r in rows]),
+                              "evaluate.col_bench.")
 
 
 def _cell(key: str, value):
@@ -74,8 +96,9 @@ def build(ctx: Context) -> None:
         ctx.tr(compare_base, label="evaluate.compare_base")
         ctx.tr(go, value="evaluate.run_button")
     message = gr.Markdown(elem_id="eval-message")
-    metric_table = gr.Dataframe(interactive=False, elem_id="eval-metrics-table", label=t(DEFAULT, "evaluate.results"))
-    examples = gr.Dataframe(interactive=False, elem_id="eval-examples", wrap=True, label=t(DEFAULT, "evaluate.examples"),
+    metric_table = gr.Dataframe(value=metrics_frame(DEFAULT, {}), interactive=False, elem_id="eval-metrics-table",
+                                label=t(DEFAULT, "evaluate.results"))
+    examples = gr.Dataframe(value=examples_frame([]), interactive=False, elem_id="eval-examples", wrap=True, label=t(DEFAULT, "evaluate.examples"),
                             max_height=420)
     files = gr.File(file_count="multiple", interactive=False, label=t(DEFAULT, "evaluate.downloads"),
                     elem_id="eval-downloads")
@@ -96,41 +119,41 @@ def build(ctx: Context) -> None:
             ctx.tr(bench_data, label="training.dataset")
             ctx.tr(bench_go, value="evaluate.bench_run")
         bench_msg = gr.Markdown()
-        leaderboard = gr.Dataframe(interactive=False, elem_id="bench-leaderboard")
+        leaderboard = gr.Dataframe(value=leaderboard_frame(DEFAULT, []), interactive=False, elem_id="bench-leaderboard")
 
     def on_run(lang, run_id, split_name, n, names, custom_file, with_base):
         lang = lang or DEFAULT
         if run_eval is None:
-            return not_available(lang, "tunestudio.evaluate.run_eval.evaluate"), None, None, None
+            return not_available(lang, "tunestudio.evaluate.run_eval.evaluate"), *_no_result(lang)
         if not run_id:
-            return t(lang, "evaluate.pick_run"), None, None, None
+            return t(lang, "evaluate.pick_run"), *_no_result(lang)
         try:
             out = run_eval(ws, run=run_id, split=split_name, metrics=list(names or []) or None,
                            metric_file=custom_file or None, compare_base=bool(with_base), limit=int(n) if n else None,
                            progress=False)
         except Exception as e:
-            return error_text(lang, e), None, None, None
+            return error_text(lang, e), *_no_result(lang)
         head = t(lang, "evaluate.done", model=out.get("model"), n=out["n"], split=out.get("split"),
                  primary=out.get("primary_metric"))
         if out.get("warnings"):
             head += "\n\n" + "\n".join(f"- ⚠️ {w}" for w in out["warnings"])
         downloads = [download_copy(p) for p in (out.get("files") or {}).values()]
-        return head, metrics_frame(lang, out), examples_frame(out.get("rows") or []), downloads or None
+        return head, metrics_frame(lang, out), examples_frame(out.get("rows") or [], lang=lang), downloads or None
 
     def on_bench(lang, names, dataset):
         lang = lang or DEFAULT
         bench = optional("tunestudio.evaluate.bench", "bench_models", ctx)
         if bench is None:
-            return not_available(lang, "tunestudio.evaluate.bench.bench_models"), None
+            return not_available(lang, "tunestudio.evaluate.bench.bench_models"), leaderboard_frame(lang, [])
         if not names or not dataset:
-            return t(lang, "evaluate.bench_pick"), None
+            return t(lang, "evaluate.bench_pick"), leaderboard_frame(lang, [])
         try:
             out = bench(ws, list(names), dataset, limit=50, progress=False)
         except Exception as e:
-            return error_text(lang, e), None
+            return error_text(lang, e), leaderboard_frame(lang, [])
         rows = out.get("leaderboard") or []
-        return t(lang, "evaluate.bench_done", n=out.get("n"), ranked=out.get("ranked_by", "")), pd.DataFrame([
-            {k: _cell(k, v) for k, v in r.items()} for r in rows])
+        return t(lang, "evaluate.bench_done", n=out.get("n"), ranked=out.get("ranked_by", "")), \
+            leaderboard_frame(lang, rows)
 
     def refresh(current, picked):
         opts = run_choices(ws, finished_only=True)

@@ -11,7 +11,7 @@ import json
 import gradio as gr
 import pandas as pd
 
-from tunestudio.webui.common import Context, error_text, optional
+from tunestudio.webui.common import Context, empty_table, error_text, optional
 from tunestudio.webui.i18n import DEFAULT, t
 
 METHODS = ("full", "freeze", "lora", "dora", "ia3", "prefix", "prompt", "qlora")
@@ -34,7 +34,7 @@ def build(ctx: Context) -> None:
         length = gr.Number(value=512, precision=0, label=t(DEFAULT, "model.length"), elem_id="model-length")
         ctx.tr(batch, label="model.batch")
         ctx.tr(length, label="model.length")
-    memory_table = gr.Dataframe(interactive=False, elem_id="model-memory", label=t(DEFAULT, "model.memory"))
+    memory_table = gr.Dataframe(value=empty_memory_table(DEFAULT), interactive=False, elem_id="model-memory", label=t(DEFAULT, "model.memory"))
     ctx.tr(memory_table, label="model.memory")
     template = gr.Code(label=t(DEFAULT, "model.template"), language="jinja2", interactive=False,
                        elem_id="model-template", lines=8)
@@ -43,12 +43,12 @@ def build(ctx: Context) -> None:
     def describe(lang, name, batch_size, max_length):
         lang = lang or DEFAULT
         if not name:
-            return t(lang, "model.none"), None, ""
+            return t(lang, "model.none"), empty_memory_table(lang), ""
         try:
             return (model_summary(ws, lang, name), memory_rows(ws, lang, name, batch_size, max_length),
                     chat_template(ws, lang, name))
         except Exception as e:
-            return error_text(lang, e), None, ""
+            return error_text(lang, e), empty_memory_table(lang), ""
 
     def refresh_models(current):
         names = ws.list_models()
@@ -92,7 +92,7 @@ def model_summary(ws, lang: str, name: str) -> str:
 def memory_rows(ws, lang: str, name: str, batch_size, max_length):
     memory = optional("tunestudio.train.memory")
     if memory is None:
-        return None
+        return empty_memory_table(lang)
     source = ws.model_path_or_id(name)
     rows = []
     for method in METHODS:
@@ -111,7 +111,15 @@ def memory_rows(ws, lang: str, name: str, batch_size, max_length):
             t(lang, "model.col.optimizer"): memory.human_bytes(est["gradients"] + est["optimizer"]),
             t(lang, "model.col.activations"): memory.human_bytes(est["activations"]),
         })
-    return pd.DataFrame(rows)
+    return pd.DataFrame(rows, columns=[t(lang, f"model.col.{c}") for c in MEMORY_COLUMNS]).fillna("")
+
+
+MEMORY_COLUMNS = ["method", "trainable", "total", "weights", "optimizer", "activations"]
+
+
+def empty_memory_table(lang: str):
+    """The memory table's headers in `lang`, with no rows (no model picked, or no estimate)."""
+    return empty_table(lang, [f"model.col.{c}" for c in MEMORY_COLUMNS])
 
 
 def chat_template(ws, lang: str, name: str) -> str:

@@ -19,8 +19,8 @@ import pandas as pd
 
 from tunestudio import jobs
 from tunestudio.errors import UserError
-from tunestudio.webui.common import Context, error_text, optional, run_choices
-from tunestudio.webui.i18n import DEFAULT, t
+from tunestudio.webui.common import Context, empty_table, error_text, optional, run_choices
+from tunestudio.webui.i18n import DEFAULT, t, ui_flags
 from tunestudio.webui.safety import check_form_inputs
 
 # Shown above the fold, in this order; every other field goes under "Advanced". model and
@@ -54,6 +54,12 @@ def _help(lang: str, f) -> str:
     return f.metadata.get("help", "") if text == key else text
 
 
+def _shown_help(lang: str, f) -> str:
+    """The help under a field: `_help` with the other fields it names by --flag named by their
+    labels first (the form is what the user has in front of them)."""
+    return ui_flags(lang, _help(lang, f))
+
+
 def _choices(f, config_mod) -> list | None:
     choices = f.metadata.get("choices")
     if choices == "methods":
@@ -70,7 +76,7 @@ def _input_for(f, config_mod, ctx: Context, run_list: list, initial: dict | None
     kind, default = _kind(f), _default(f)
     if initial and f.name in initial:
         default = initial[f.name]
-    common = dict(label=_label(DEFAULT, f.name), info=_help(DEFAULT, f), elem_id=ELEM_IDS.get(f.name, f"param-{f.name.replace('_', '-')}"))
+    common = dict(label=_label(DEFAULT, f.name), info=_shown_help(DEFAULT, f), elem_id=ELEM_IDS.get(f.name, f"param-{f.name.replace('_', '-')}"))
     choices = _choices(f, config_mod)
     if f.name == "from_run":
         comp = gr.Dropdown(choices=run_list, value=None, allow_custom_value=True, **common)
@@ -90,7 +96,7 @@ def _input_for(f, config_mod, ctx: Context, run_list: list, initial: dict | None
         comp = gr.Textbox(value=default, **common)
     bind = {"label": lambda lang, n=f.name: _label(lang, n)}
     if kind != "list":
-        bind["info"] = lambda lang, fld=f: _help(lang, fld)
+        bind["info"] = lambda lang, fld=f: _shown_help(lang, fld)
     ctx.tr(comp, **bind)
     return comp
 
@@ -168,7 +174,8 @@ def build(ctx: Context) -> None:
         console = gr.Code(language=None, interactive=False, elem_id="training-console", lines=12)
     with gr.Accordion(t(DEFAULT, "training.queue"), open=True) as queue_box:
         ctx.tr(queue_box, label="training.queue")
-        queue_table = gr.Dataframe(interactive=False, elem_id="training-queue", wrap=True)
+        queue_table = gr.Dataframe(value=empty_table(DEFAULT, [f"training.col.{c}" for c in ("job", "name", "since")]),
+                                   interactive=False, elem_id="training-queue", wrap=True)
         with gr.Row():
             cancel_pick = gr.Dropdown(choices=[], value=None, label=t(DEFAULT, "training.cancel_pick"),
                                       elem_id="cancel-pick", scale=3)

@@ -1,0 +1,168 @@
+"""Web UI handlers called directly, without a browser: the Chat tab's system prompt as trained,
+the remembered language, the length histogram's bins, empty tables' headers."""
+
+from __future__ import annotations
+
+import json
+
+from tunestudio.workspace import Workspace
+
+
+def _chat_file(ws: Workspace, name: str, systems: list[str | None]) -> None:
+    lines = []
+    for i, system in enumerate(systems):
+        msgs = ([{"role": "system", "content": system}] if system else []) + [
+            {"role": "user", "content": f"question {i}"}, {"role": "assistant", "content": f"answer {i}"}]
+        lines.append(json.dumps({"messages": msgs}))
+    (ws.datasets_dir / name).write_text("\n".join(lines) + "\n", encoding="utf-8")
+
+
+def _run_with(ws: Workspace, run_id: str, dataset: str) -> None:
+    """A run folder as training leaves it: split.json records exactly the rows it trained on."""
+    from tunestudio.data.split import load_splits
+
+    run_dir = ws.runs_dir / run_id
+    run_dir.mkdir(parents=True)
+    info = load_splits(ws, dataset, val_split=0.2, test_split=0.0, seed=1).info
+    (run_dir / "split.json").write_text(json.dumps(info), encoding="utf-8")
+
+
+def test_chat_system_prompt_is_the_runs_training_prompt(workspace):
+    from tunestudio.webui.tab_chat import system_for_source, training_system_prompt
+
+    ws = Workspace(workspace)
+    prompt = "You are a terse pirate. Answer in one line."
+    _chat_file(ws, "shared.jsonl", [prompt] * 18 + ["Something else."] + [None])
+    _chat_file(ws, "mixed.jsonl", [f"prompt {i}" for i in range(10)] + [None] * 10)
+    _chat_file(ws, "none.jsonl", [None] * 10)
+    for run_id, name in (("r-shared", "shared"), ("r-mixed", "mixed"), ("r-none", "none")):
+        _run_with(ws, run_id, f"{name}.jsonl")
+
+    assert training_system_prompt(ws, "r-shared") == prompt
+    assert system_for_source(ws, "run:r-shared") == prompt
+    assert training_system_prompt(ws, "r-mixed") == ""  # no prompt most rows share
+    assert training_system_prompt(ws, "r-none") == ""
+    assert system_for_source(ws, "model:tiny-demo") == ""  # a base model: nothing of ours
+    assert system_for_source(ws, None) == ""
+    assert training_system_prompt(ws, "no-such-run") == ""
+    # the data changed since the run: its rows cannot be read back, so nothing is guessed
+    _chat_file(ws, "shared.jsonl", ["changed"] * 5)
+    assert training_system_prompt(ws, "r-shared") == ""
+
+
+def test_chat_system_prompt_box_is_visible_and_filled_on_pick(workspace):
+    import gradio as gr
+
+    from tunestudio.webui.app import build_app
+
+    ws = Workspace(workspace)
+    demo = build_app(ws)
+    box = next(c for c in demo.blocks.values() if getattr(c, "elem_id", None) == "chat-system")
+    assert box.visible and box.interactive
+    parent = box.parent
+    while parent is not None:  # not inside a closed accordion
+        assert not (isinstance(parent, gr.Accordion) and not parent.open)
+        parent = parent.parent
+    source = next(c for c in demo.blocks.values() if getattr(c, "elem_id", None) == "chat-source")
+    fills = [d for d in demo.fns.values()
+             if (source._id, "change") in [tuple(t) for t in d.targets]
+             and [o._id for o in d.outputs] == [box._id]]
+    assert fills, "picking a source in Chat does not fill the system prompt box"
+
+
+def test_language_choice_is_remembered_per_browser(workspace):
+    import gradio as gr
+
+    from tunestudio.webui.app import LANG_STORAGE_KEY, build_app, remember_language, restore_language
+
+    assert restore_language("tet") == "tet"
+    assert restore_language(None) == "en"          # a browser that never chose
+    assert restore_language("xx") == "en"          # a language since removed
+    assert restore_language({"bad": 1}) == "en"
+    assert remember_language("tet") == "tet"
+
+    demo = build_app(Workspace(workspace))
+    stored = [c for c in demo.blocks.values() if isinstance(c, gr.BrowserState)]
+    assert len(stored) == 1 and stored[0].storage_key == LANG_STORAGE_KEY
+    lang = next(c for c in demo.blocks.values() if getattr(c, "elem_id", None) == "ui-language")
+    fns = list(demo.fns.values())
+    saves = [d for d in fns if (lang._id, "change") in [tuple(t) for t in d.targets]
+             and [o._id for o in d.outputs] == [stored[0]._id]]
+    loads = [d for d in fns if [i._id for i in d.inputs] == [stored[0]._id]
+             and [o._id for o in d.outputs] == [lang._id] and tuple(d.targets[0])[1] == "load"]
+    assert saves and saves[0].fn("tet") == "tet"
+    assert loads and loads[0].fn("tet") == "tet"
+    # restoring sets the dropdown, whose change re-renders every text
+    assert any((lang._id, "change") in [tuple(t) for t in d.targets] and len(d.outputs) > 10 for d in fns)
+
+
+def test_length_histogram_plot_in_length_order_with_whole_row_counts():
+    from tunestudio.data.stats import histogram
+    from tunestudio.webui.tab_datasets import histogram_plot
+
+    plot = histogram_plot(histogram([10, 20, 30, 120, 130, 600], cutoff=512))
+    labels = list(plot["value"]["tokens"])
+    assert plot["sort"] == labels and labels[0].startswith("0–") and labels[-1] == "> 512"
+    los = [int(x.split("–")[0]) for x in labels[:-1]]
+    assert los == sorted(los) and int(labels[-2].split("–")[1]) <= 512   # no bin past the cutoff
+    assert plot["value"]["rows"].dtype.kind == "i" and plot["value"]["rows"].sum() == 6
+    assert plot["y_lim"][0] == 0 and plot["y_lim"][1] >= 5 and plot["y_axis_format"] == "d"
+
+
+def test_messages_name_the_ui_field_before_the_cli_flag():
+    import re
+
+    from tunestudio.errors import UserError
+    from tunestudio.train.config import RunConfig
+    from tunestudio.webui import i18n, tab_training
+    from tunestudio.webui.common import error_text
+
+    fields = {f.name: f for f in __import__("dataclasses").fields(RunConfig)}
+    assert tab_training._shown_help("en", fields["epochs"]) == \
+        "passes over the training data (ignored when “Max steps” (--max-steps) is set)"
+    assert "“Pasu másimu” (--max-steps)" in tab_training._shown_help("tet", fields["epochs"])
+    # every form field's help, in every language: no field's --flag without its label before it
+    for lang in ("en", "tet"):
+        for f in fields.values():
+            shown = tab_training._shown_help(lang, f)
+            for m in re.finditer(r"(?<![\w-])--([a-z][a-z0-9-]*)", shown):
+                key = "param." + m.group(1).replace("-", "_")
+                if i18n.has(lang, key):
+                    assert shown[:m.start()].endswith(f"“{i18n.t(lang, key)}” ("), (lang, f.name, shown)
+    # the engine's errors reach the UI with the field named first
+    msg = error_text("en", UserError("nothing left at --max-length 64: raise --max-length"))
+    assert msg == "❌ nothing left at “Max length (tokens)” (--max-length) 64: raise “Max length (tokens)” (--max-length)"
+    assert i18n.ui_flags("en", "--no-such-flag and a--b") == "--no-such-flag and a--b"
+    # messages that give a CLI command give the UI action before it
+    for lang in ("en", "tet"):
+        for key, text in i18n._catalog(lang).items():
+            if key.startswith("param_help.") or "`tunestudio " not in str(text):
+                continue
+            assert str(text).index("`tunestudio ") > 20, (lang, key, text)
+
+
+def test_no_table_shows_bare_column_numbers(workspace):
+    import gradio as gr
+
+    from tunestudio.webui import i18n
+    from tunestudio.webui.app import build_app
+    from tunestudio.webui.tab_evaluate import examples_frame, leaderboard_frame, metrics_frame
+    from tunestudio.webui.tab_model import empty_memory_table
+
+    texts = {lang: set(map(str, i18n._catalog(lang).values())) for lang in ("en", "tet")}
+    demo = build_app(Workspace(workspace))   # no models, no data, no runs: every table empty
+    tables = [c for c in demo.blocks.values() if isinstance(c, gr.Dataframe)]
+    assert len(tables) >= 10
+    for table in tables:
+        if table.visible is False:        # hidden until it has rows
+            continue
+        headers = table.value["headers"]
+        assert headers and not any(str(h).isdigit() for h in headers), (table.elem_id, headers)
+        assert set(map(str, headers)) <= texts["en"], (table.elem_id, headers)   # translated texts
+    # the handlers' empty answers keep the headers, in the UI's language
+    for frame in (metrics_frame("tet", {}), examples_frame([], lang="tet"), leaderboard_frame("tet", []),
+                  empty_memory_table("tet")):
+        assert len(frame) == 0 and len(frame.columns) >= 4
+        assert set(map(str, frame.columns)) <= texts["tet"], list(frame.columns)
+    filled = examples_frame([{"index": 0, "where": "a.jsonl:1", "prediction": "x", "extra": 1}], lang="tet")
+    assert list(filled.columns) == ["#", "fatin", "previzaun", "extra"]
