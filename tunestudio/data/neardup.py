@@ -18,7 +18,9 @@ How, at any size:
      searched with MinHash and LSH banding (Broder 1997; Leskovec, Rajaraman & Ullman, "Mining of
      Massive Datasets", ch. 3): BANDS bands of ROWS_PER_BAND hashes, so a pair at Jaccard 0.9
      becomes a candidate with probability 1 - (1 - 0.9^6)^11 > 0.9998, and every candidate is
-     verified with the exact Jaccard before a row is dropped (no false removals).
+     verified with the exact Jaccard before a row is dropped (no false removals); a row's
+     candidates are verified most-shared-bands first, at most MAX_CANDIDATES of them, so rows
+     that share a template (Jaccard ~0.7, candidates in a band or two) cannot make it quadratic.
 """
 
 from __future__ import annotations
@@ -30,12 +32,15 @@ from collections.abc import Sequence
 
 import numpy as np
 
+from tunestudio.data.progress import progress
 from tunestudio.data.records import Record
 
 NEAR_THRESHOLD = 0.9
 BOILERPLATE_MIN_ROWS = 20   # below this, "in most rows" says little
 DF_SAMPLE = 50_000          # rows whose grams decide template text and the gram order
-EXACT_BLOCK = 20_000        # blocks up to this size are compared exactly
+EXACT_BLOCK = 2_000         # blocks up to this size are compared exactly (a templated block can
+                            # make prefix filtering quadratic: beyond this, LSH)
+MAX_CANDIDATES = 32         # LSH candidates verified per row, those sharing the most bands first
 BANDS, ROWS_PER_BAND = 11, 6
 _PRIME = (1 << 31) - 1   # Mersenne: a*h + b stays below 2^63 for a, h, b < 2^31
 
@@ -131,12 +136,13 @@ def near_duplicates(records: Sequence[Record], threshold: float = NEAR_THRESHOLD
     order = np.argsort(keys, kind="stable")          # blocks, each in file order
     bounds = np.flatnonzero(np.diff(keys[order])) + 1
     found: dict[int, int] = {}
-    for members in np.split(order, bounds):
-        if len(members) < 2:
-            continue
-        rows = _fetch(records, members) if len(members) <= EXACT_BLOCK else None
-        search = _exact_block if rows is not None else _lsh_block
-        found.update(search(records, members, rows, gramset, threshold))
+    with progress(n, "looking for near-duplicates") as bar:
+        for members in np.split(order, bounds):
+            if len(members) >= 2:
+                rows = _fetch(records, members) if len(members) <= EXACT_BLOCK else None
+                search = _exact_block if rows is not None else _lsh_block
+                found.update(search(records, members, rows, gramset, threshold))
+            bar.update(len(members))
     return found
 
 
@@ -194,7 +200,8 @@ def _lsh_block(records, members, rows, gramset: _Grams, threshold: float, batch:
         sigs = _minhashes(sets, a, b).reshape(len(part), BANDS, ROWS_PER_BAND)
         for i, x, sig in zip(part, sets, sigs):
             bands = [hash(row.tobytes()) for row in sig]
-            candidates = sorted({j for band, key in zip(buckets, bands) for j in band.get(key, ())})
+            shared = Counter(j for band, key in zip(buckets, bands) for j in band.get(key, ()))
+            candidates = sorted(shared, key=lambda j: (-shared[j], j))[:MAX_CANDIDATES]
             match = next((j for j in candidates
                           if _jaccard_at_least(x, gramset.of(records[j]), threshold)), None)
             if match is not None:

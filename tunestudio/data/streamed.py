@@ -99,8 +99,8 @@ def streaming_files(ws, dataset: str) -> dict[str, Path]:
     files = resolve_dataset(ws, dataset)
     train = files.get("all") or files["train"]
     if train.suffix.lower() != ".jsonl":
-        raise UserError(f"--streaming reads JSON Lines files (.jsonl); {train.name} is {train.suffix or 'no'} "
-                        "file: convert it, or train without --streaming")
+        raise UserError(f"--streaming reads JSON Lines files (.jsonl); {train.name} is a "
+                        f"{train.suffix or 'extensionless'} file: convert it, or train without --streaming")
     return files
 
 
