@@ -25,6 +25,7 @@ import re
 import secrets
 import shutil
 import sqlite3
+import sys
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -325,6 +326,9 @@ def _load_data(cfg: RunConfig, ws, tokenizer, split_info: dict | None = None) ->
                 text_mode=cfg.text_mode, stride=cfg.stride)
     train = encode(splits.train, tokenizer, cfg.max_length, cfg.train_on_prompt, **opts)
     val = encode(splits.val, tokenizer, cfg.max_length, cfg.train_on_prompt, **opts) if splits.val else None
+    if train.from_cache:   # so a person knows why this start was quick, and where the files are
+        print(f"encoded examples reused from the cache ({len(train.examples):,} training examples, "
+              f"training/.cache/encoded/{train.fingerprint})", file=sys.stderr, flush=True)
     refused = train.refused_rows + (val.refused_rows if val else []) + \
         [str(r) for r in refused_rows(splits.test, tokenizer, cfg.reasoning)]
     if refused and not cfg.skip_bad_rows:
