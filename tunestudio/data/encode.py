@@ -414,12 +414,7 @@ def encode(records, tokenizer, max_length: int, train_on_prompt: bool = False,
         return Encoded(examples, meta["truncated"], meta["dropped"], meta["stats"], meta["truncated_rows"],
                        meta["dropped_rows"], meta.get("refused_rows", []), fingerprint=fp, from_cache=True)
 
-    staging = None
-    if folder is not None:
-        folder.parent.mkdir(parents=True, exist_ok=True)
-        staging = folder.parent / f".{fp}.tmp-{os.getpid()}"
-        shutil.rmtree(staging, ignore_errors=True)
-        staging.mkdir()
+    staging = E.new_staging(folder)
     num_proc = default_num_proc(len(records)) if num_proc is None else max(1, num_proc)
     try:
         parts, n, truncated_rows, dropped_rows, refused = _encode_parts(

@@ -92,6 +92,18 @@ def cached(folder: Path | None, source: str) -> tuple["EncodedExamples", dict] |
     return EncodedExamples(table, source), meta
 
 
+def new_staging(folder: Path | None) -> Path | None:
+    """An empty folder beside the cache entry `folder`, private to this process, where the entry
+    is written before `publish_entry` renames it into place (None when there is no cache)."""
+    if folder is None:
+        return None
+    folder.parent.mkdir(parents=True, exist_ok=True)
+    staging = folder.parent / f".{folder.name}.tmp-{os.getpid()}"
+    shutil.rmtree(staging, ignore_errors=True)
+    staging.mkdir()
+    return staging
+
+
 def publish_entry(staging: Path, folder: Path, meta: dict) -> None:
     """Write meta.json into `staging` and rename it to `folder` (atomic; a concurrent writer of the
     same entry wins or loses as a whole)."""

@@ -25,7 +25,6 @@ from __future__ import annotations
 
 import hashlib
 import json
-import os
 import shutil
 from pathlib import Path
 
@@ -165,12 +164,7 @@ def encode_stream(records, tokenizer, max_length: int, stride: int = 0, cache_di
     hit = E.cached(folder, source)
     if hit is not None:
         return Encoded(hit[0], 0, 0, hit[1]["stats"], fingerprint=fp, from_cache=True)
-    staging = None
-    if folder is not None:
-        folder.parent.mkdir(parents=True, exist_ok=True)
-        staging = folder.parent / f".{fp}.tmp-{os.getpid()}"
-        shutil.rmtree(staging, ignore_errors=True)
-        staging.mkdir()
+    staging = E.new_staging(folder)
     try:
         writer = E.PartWriter(staging / "part-00000.arrow" if staging is not None else None)
         blocker = Blocker(max_length, stride)
