@@ -27,16 +27,13 @@ def _events(run_dir, kind):
     return [e for e in map(json.loads, (run_dir / "events.jsonl").read_text().splitlines()) if e["type"] == kind]
 
 
-@pytest.mark.slow
-def test_tensorboard_and_mlflow_get_the_curves_config_lineage_and_final_metrics(tiny_ws):
-    from mlflow.tracking import MlflowClient
-    from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
-
-    env = {**ONE_THREAD, "MLFLOW_TRACKING_URI": ""}
+def _train_reporting_to(tiny_ws, trackers: str, env: dict):
+    """Train 8 steps with --report-to TRACKERS; returns (run_id, run_dir, numeric final metrics,
+    the train losses of events.jsonl), what each tracker's read-back is compared with."""
     out = run_cli("train", "--model", "tiny", "--dataset", "tiny.jsonl", "--method", "full", "--lr", "3e-3",
                   "--max-steps", "8", "--batch-size", "8", "--max-length", "64", "--val-split", "0.15",
                   "--test-split", "0", "--eval-steps", "4", "--logging-steps", "2",
-                  "--report-to", "tensorboard,mlflow", "--json", ws=tiny_ws.root, env=env)
+                  "--report-to", trackers, "--json", ws=tiny_ws.root, env={**ONE_THREAD, **env})
     assert out.returncode == 0, out.stderr[-3000:]
     run_id = json.loads(out.stdout)["run_id"]
     run_dir = tiny_ws.runs_dir / run_id
@@ -45,6 +42,16 @@ def test_tensorboard_and_mlflow_get_the_curves_config_lineage_and_final_metrics(
                if isinstance(v, (int, float)) and not (isinstance(v, float) and math.isnan(v))}
     train_losses = [e["loss"] for e in _events(run_dir, "train") if e.get("loss") is not None]
     assert len(train_losses) >= 4 and "eval_loss" in numeric
+    return run_id, run_dir, numeric, train_losses
+
+
+@pytest.mark.slow
+def test_tensorboard_and_mlflow_get_the_curves_config_lineage_and_final_metrics(tiny_ws):
+    from mlflow.tracking import MlflowClient
+    from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
+
+    run_id, run_dir, numeric, train_losses = _train_reporting_to(tiny_ws, "tensorboard,mlflow",
+                                                                 {"MLFLOW_TRACKING_URI": ""})
 
     # TensorBoard: event files in the run folder, the same curve as events.jsonl, the final metrics
     acc = EventAccumulator(str(run_dir / "tensorboard"), size_guidance={"scalars": 0, "tensors": 0})
@@ -164,19 +171,8 @@ def test_wandb_offline_and_trackio_local_get_the_curves_config_and_final_metrics
     import subprocess
     import sys
 
-    env = {**ONE_THREAD, "WANDB_MODE": "offline", "WANDB_API_KEY": "", "WANDB_DIR": "", "TRACKIO_DIR": ""}
-    out = run_cli("train", "--model", "tiny", "--dataset", "tiny.jsonl", "--method", "full", "--lr", "3e-3",
-                  "--max-steps", "8", "--batch-size", "8", "--max-length", "64", "--val-split", "0.15",
-                  "--test-split", "0", "--eval-steps", "4", "--logging-steps", "2",
-                  "--report-to", "wandb,trackio", "--json", ws=tiny_ws.root, env=env)
-    assert out.returncode == 0, out.stderr[-3000:]
-    run_id = json.loads(out.stdout)["run_id"]
-    run_dir = tiny_ws.runs_dir / run_id
-    metrics = json.loads((run_dir / "metrics.json").read_text())
-    numeric = {k: float(v) for k, v in metrics.items()
-               if isinstance(v, (int, float)) and not (isinstance(v, float) and math.isnan(v))}
-    train_losses = [e["loss"] for e in _events(run_dir, "train") if e.get("loss") is not None]
-    assert len(train_losses) >= 4 and "eval_loss" in numeric
+    run_id, run_dir, numeric, train_losses = _train_reporting_to(
+        tiny_ws, "wandb,trackio", {"WANDB_MODE": "offline", "WANDB_API_KEY": "", "WANDB_DIR": "", "TRACKIO_DIR": ""})
     conn = registry.connect(tiny_ws.db_path)
     try:
         dataset_hash = registry.get_run(conn, run_id)["dataset_hash"]
