@@ -67,6 +67,8 @@ def _choices(f, config_mod) -> list | None:
             return list(config_mod._method_names())
         except ImportError:  # the methods table is not built yet: the documented names
             return list(FALLBACK_METHODS)
+    if choices == "objectives":
+        return list(config_mod._objective_names())
     return list(choices) if choices else None
 
 
