@@ -74,6 +74,29 @@ def print_table(out: dict) -> str:
     return "\n".join(lines)
 
 
+def print_eval(out: dict, as_json: bool) -> None:
+    """`eval` on a reward dataset: each reward's mean over greedy answers (base beside it)."""
+    from tunestudio.cli import print_json
+
+    rows = out.pop("rows")
+    if as_json:
+        print_json(out)
+        return
+    print(f"{out['model']} on {out['dataset']} ({out['n']} prompts, greedy)")
+    base = out.get("base_metrics")
+    for k, v in out["metrics"].items():
+        line = f"  {k:<22} {v:8.4f}"
+        if base:
+            line += f"   base {base[k]:8.4f}   delta {out['deltas'][k]:+.4f}"
+        print(line)
+    worst = sorted(rows, key=lambda r: r["total"])[:3]
+    if worst:
+        print("lowest-reward answers:")
+        for r in worst:
+            print(f"  {r['where']}: reward {r['total']:.3f}, got {_one_line(r['completion'], 80)!r}"
+                  + (f", reference {r['reference']!r}" if r.get("reference") is not None else ""))
+
+
 def _one_line(text: str, width: int = 160) -> str:
     text = " ".join(str(text).split("\n"))
     return text if len(text) <= width else text[:width - 1] + "…"

@@ -7,8 +7,11 @@ template, the training prefix, the template's stop tokens).
 
 from __future__ import annotations
 
+import json
 import math
+from pathlib import Path
 
+from tunestudio.errors import UserError
 from tunestudio.evaluate.generate import Sampling, generate_timed
 from tunestudio.rewards import RewardSet
 from tunestudio.rewards.data import PromptRow, load_prompts
@@ -59,31 +62,69 @@ def reward_test(ws, rewards_spec: str, dataset: str, run: str | None = None, mod
                 "sampling": sampling.to_dict()}
 
 
-def reward_eval(ws, rewards_spec: str, dataset: str, run: str | None = None, model: str | None = None,
-                compare_base: bool = False, limit: int | None = None, max_new_tokens: int = 64,
-                timeout: float = 30.0, regex: str = "", max_chars: int = 200) -> dict:
-    """The mean of each reward over greedy completions of the dataset's prompts (all, or the first
-    `limit`), with `compare_base` also for the run's base (its parent run's model for a run started
-    --from-run). Returns {"metrics": {"reward/NAME": mean, "reward": weighted total}, "n",
+def eval_rows(ws, run, dataset: str | None, split: str = "test") -> tuple[list[PromptRow], str]:
+    """The prompts to evaluate on: `dataset`'s, or (without one) the `split` a GRPO run recorded in
+    its split.json, so held-out prompts stay held out. Returns (rows, what they are, for the report)."""
+    if dataset:
+        return load_prompts(ws.dataset_path(dataset)), dataset
+    if run is None:
+        raise UserError("--rewards needs --dataset (prompt rows), or --run of a GRPO run (its test split)")
+    info_path = run.folder / "split.json"
+    info = json.loads(info_path.read_text()) if info_path.is_file() else {}
+    if info.get("format") != "prompts":
+        raise UserError(f"run {run.name} did not train on prompts (not a GRPO run): give --dataset")
+    f = info["files"]["all"]
+    path = ws.root / f["path"] if not Path(f["path"]).is_absolute() else Path(f["path"])
+    from tunestudio.data.split import sha256_file
+
+    if not path.is_file() or sha256_file(path) != f["sha256"]:
+        raise UserError(f"{f['path']} changed or is gone since run {run.name} split it: give --dataset")
+    rows = load_prompts(path)
+    keys = ("train", "val", "test") if split == "all" else (split,)
+    if any(k not in info["rows"] for k in keys):
+        raise UserError(f"--split {split}: choose test, val, train or all")
+    picked = sorted(i for k in keys for i in info["rows"][k])
+    if not picked:
+        raise UserError(f"run {run.name} has no {split} prompts (--test-split 0?): give --dataset")
+    return [rows[i] for i in picked], f"{f['name']} ({split} split of run {run.name})"
+
+
+def reward_eval(ws, rewards_spec: str | None, dataset: str | None, run: str | None = None, model: str | None = None,
+                compare_base: bool = False, limit: int | None = None, max_new_tokens: int = 64, split: str = "test",
+                timeout: float = 30.0, regex: str = "", max_chars: int = 200, batch_size: int = 8) -> dict:
+    """The mean of each reward over greedy completions of the prompts (`dataset`'s, or a GRPO run's
+    recorded `split`; the first `limit`), with `compare_base` also for the run's base (the model it
+    started from: its parent run's for a run started --from-run). `rewards_spec` None: the run's own
+    rewards. Returns {"metrics": {"reward/NAME": mean, "reward": weighted total, "stopped"}, "n",
     ["base_metrics", "deltas"], "rows"}."""
     from tunestudio.evaluate import loading
 
-    rows = load_prompts(ws.dataset_path(dataset))[:limit or None]
+    if bool(run) == bool(model):
+        raise UserError("give exactly one of --run RUN or --model M")
+    if compare_base and not run:
+        raise UserError("--compare-base needs --run RUN (the base is the model that run started from)")
+    info = loading.find_run(ws, run) if run else None
+    spec = rewards_spec or (info.config.get("rewards") if info else None)
+    if not spec:
+        raise UserError("--rewards: say which rewards to score with (this run has none recorded)")
+    rows, where = eval_rows(ws, info, dataset, split)
+    rows = rows[:limit or None]
     sampling = Sampling(max_new_tokens=max_new_tokens)  # greedy: the same answer every time
     sides = [("tuned", dict(run=run, model=model))] + ([("base", dict(run=run, base=True))] if compare_base else [])
-    out: dict = {"n": len(rows), "dataset": dataset}
-    with RewardSet(ws, rewards_spec, timeout, regex, max_chars) as rewards:
+    out: dict = {"n": len(rows), "dataset": where, "rewards": spec}
+    with RewardSet(ws, spec, timeout, regex, max_chars) as rewards:
+        rewards.start()
         for label, kw in sides:
-            m, tok, info = loading.load_model(ws, **kw)
-            res = score_model(m, tok, rows, rewards, sampling)
+            m, tok, minfo = loading.load_model(ws, **kw)
+            res = score_model(m, tok, rows, rewards, sampling, batch_size)
             metrics = {f"reward/{k}": v for k, v in res["means"].items() if k != "total"}
             metrics["reward"] = res["means"]["total"]
             metrics["stopped"] = res["stopped"]
             if label == "tuned":
-                out.update(metrics=metrics, model=info["label"], rows=res["rows"])
+                out.update(metrics=metrics, model=minfo["label"], rows=res["rows"])
             else:
                 out["base_metrics"] = metrics
-                out["base_model"] = info["label"]
+                out["base_model"] = minfo["label"]
                 for row, b in zip(out["rows"], res["rows"]):
                     row["base_completion"], row["base_total"] = b["completion"], b["total"]
             del m
@@ -91,4 +132,8 @@ def reward_eval(ws, rewards_spec: str, dataset: str, run: str | None = None, mod
     if compare_base:
         out["deltas"] = {k: out["metrics"][k] - out["base_metrics"][k] for k in out["metrics"]}
     out["primary_metric"] = "reward"
+    if info is not None:  # beside the run's other evaluations
+        (info.folder / "eval_rewards.json").write_text(json.dumps({k: v for k, v in out.items()}, indent=1,
+                                                                   default=str) + "\n")
+        out["output"] = str(info.folder / "eval_rewards.json")
     return out

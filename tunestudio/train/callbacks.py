@@ -154,13 +154,25 @@ class RunMonitor(TrainerCallback):
             loss=logs["loss"], token_accuracy=logs.get("token_accuracy"), lr=logs.get("learning_rate"),
             grad_norm=logs.get("grad_norm"), tokens_seen=tokens, tokens_per_second=round(tps, 1),
             elapsed_s=round(now - self.t0, 2), eta_s=round(eta, 1) if eta is not None else None,
-            peak_memory_mb=peak_memory_mb(), **{k: logs[k] for k in self.extra_metrics if k in logs})
+            peak_memory_mb=peak_memory_mb(), **self._extra(logs))
         acc = logs.get("token_accuracy")
         self.events.say(
             f"step {step}/{state.max_steps} ({100 * step / max(state.max_steps, 1):.0f}%) | epoch {state.epoch or 0:.2f}"
             f" | loss {logs['loss']:.4f}" + (f" | acc {acc:.3f}" if acc is not None else "")
-            + "".join(f" | {k.split('/')[-1]} {logs[k]:.3f}" for k in self.extra_metrics if k in logs)
+            + "".join(f" | {k.split('/')[-1]} {logs[k]:.3f}" for k in self.extra_metrics if k in logs and logs[k] is not None)
             + f" | lr {logs.get('learning_rate', 0):.2e} | {tps:,.0f} tok/s | ETA {fmt_duration(eta)}")
+
+    def _extra(self, logs: dict, prefix: str = "") -> dict:
+        """The objective's metrics found in `logs`; a name ending in '*' takes every key it starts
+        (GRPO's rewards/<function>/mean, one per reward function)."""
+        out = {}
+        for k in self.extra_metrics:
+            want = prefix + k
+            if want.endswith("*"):
+                out.update({key: v for key, v in logs.items() if key.startswith(want[:-1])})
+            elif want in logs:
+                out[want] = logs[want]
+        return out
 
     def on_evaluate(self, args, state, control, metrics=None, **kw):
         if not metrics or "eval_loss" not in metrics:
@@ -168,7 +180,7 @@ class RunMonitor(TrainerCallback):
         step = state.global_step
         loss, acc = metrics["eval_loss"], metrics.get("eval_token_accuracy")
         is_best = self._record_eval(step, loss, acc, control, live=True, score=metrics.get(self.best_key))
-        extra = {f"eval_{k}": metrics[f"eval_{k}"] for k in self.extra_metrics if f"eval_{k}" in metrics}
+        extra = self._extra(metrics, "eval_")
         self.events.emit("eval", step=step, epoch=round(state.epoch or 0, 4), eval_loss=loss,
                          eval_token_accuracy=acc, best_eval_loss=self.best_loss, best_step=self.best_step,
                          is_best=is_best, **extra)

@@ -117,6 +117,23 @@ class RunConfig:
     desirable_weight: float = opt(1.0, "kto: weight of the loss on desirable (label true) rows", "objective")
     undesirable_weight: float = opt(1.0, "kto: weight of the loss on undesirable (label false) rows", "objective")
 
+    # ---- GRPO: reward functions and sampling (tunestudio/rewards, train/grpo.py) -----------------
+    rewards: str = opt("", "grpo: rewards with weights, a comma list of NAME[:WEIGHT]: a reward file in the workspace "
+                       "(rewards/x.py defining reward(prompt, completion, **row) -> float) or a built-in "
+                       "(exact_match, regex, json_valid, length_penalty), e.g. 'rewards/format.py:1.0,exact_match:0.5'",
+                       "grpo")
+    num_generations: int = opt(8, "grpo: answers sampled per prompt (a group); each is scored against its "
+                               "group's mean; --batch-size x --grad-accum must be a multiple of it", "grpo")
+    max_completion_length: int = opt(64, "grpo: longest sampled answer in tokens", "grpo")
+    grpo_temperature: float = opt(1.0, "grpo: sampling temperature of the answers", "grpo")
+    kl_beta: float = opt(0.04, "grpo: weight of the KL penalty that keeps the model near the one it started from "
+                         "(TRL GRPOConfig.beta; 0: no reference model, faster, no KL logged)", "grpo")
+    reward_timeout: float = opt(30.0, "grpo: seconds a reward file may take for one batch before its process is "
+                                "stopped and the run ends with an error", "grpo")
+    reward_regex: str = opt("", "grpo: the pattern of the regex built-in reward (must match the whole answer)", "grpo")
+    reward_max_chars: int = opt(200, "grpo: length_penalty built-in: answers longer than this lose reward "
+                                "(-1 at twice this length)", "grpo")
+
     # ---- optimisation -------------------------------------------------------------------------
     epochs: float = opt(3.0, "passes over the training data (ignored when --max-steps is set)", "training")
     max_steps: int = opt(0, "stop after this many optimizer steps (0: use --epochs)", "training")

@@ -77,13 +77,9 @@ def _check_preference(cfg) -> None:
 
 
 def _check_grpo(cfg) -> None:
-    # the GRPO builder (tunestudio/train/grpo.py) is developed on its own branch: until it is merged
-    # the row exists but says clearly that it cannot run
-    if importlib.util.find_spec("tunestudio.train.grpo") is None:
-        raise UserError("--objective grpo is not available in this version of tunestudio")
-    check = getattr(importlib.import_module("tunestudio.train.grpo"), "validate", None)
-    if check is not None:
-        check(cfg)
+    from tunestudio.train.grpo import validate
+
+    validate(cfg)
 
 
 @dataclass(frozen=True)
@@ -125,13 +121,12 @@ OBJECTIVES: dict[str, Objective] = {o.name: o for o in [
               load_data=_lazy("tunestudio.train.preference", "load_unpaired_data"),
               metrics=("rewards/chosen", "rewards/rejected", "rewards/margins", "kl"),
               best=("eval_loss", False), validate=_check_preference),
-    # GRPO (issue 10 part B) plugs in here: tunestudio/train/grpo.py defines build_trainer(ctx),
-    # load_data(cfg, ws, tokenizer, split_info) and optionally validate(cfg); edit metrics/best to
-    # what its Trainer logs (e.g. "reward", "kl", "completions/mean_length").
+    # GRPO: TRL logs the weighted mean reward, each function's mean (rewards/NAME/mean), the KL to
+    # the starting model (with --kl-beta above 0) and the sampled answers' length
     Objective("grpo", "group relative policy optimisation: sampled answers scored by reward functions", "prompts",
               build=_lazy("tunestudio.train.grpo", "build_trainer"),
               load_data=_lazy("tunestudio.train.grpo", "load_data"),
-              metrics=("reward", "reward_std", "kl", "completions/mean_length"),
+              metrics=("reward", "reward_std", "kl", "completions/mean_length", "rewards/*"),
               best=("eval_reward", True), validate=_check_grpo),
 ]}
 
