@@ -79,6 +79,8 @@ def register(subparsers, common) -> None:
     # reward datasets (GRPO): the mean of each reward over greedy answers; a GRPO run's own rewards
     # and test split by default
     add_reward_flags(p, required=False)
+    p.add_argument("--samples", type=int, default=1,
+                   help="rewards with --temperature above 0: answers sampled per prompt (the mean is over all)")
     _sampling_flags(p)
     p.set_defaults(func=cmd_eval)
 
@@ -129,7 +131,8 @@ def cmd_eval(args, ws):
         out = reward_eval(ws, args.rewards, args.dataset, run=args.run, model=args.model,
                           compare_base=args.compare_base, limit=args.limit, max_new_tokens=args.max_new_tokens or 64,
                           split=args.split, timeout=args.reward_timeout, regex=args.reward_regex,
-                          max_chars=args.reward_max_chars, batch_size=args.batch_size)
+                          max_chars=args.reward_max_chars, batch_size=args.batch_size,
+                          temperature=args.temperature or 0.0, samples=args.samples, seed=args.seed or 0)
         print_eval(out, args.json)
         return 0
     sampling = None

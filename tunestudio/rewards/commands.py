@@ -82,7 +82,7 @@ def print_eval(out: dict, as_json: bool) -> None:
     if as_json:
         print_json(out)
         return
-    print(f"{out['model']} on {out['dataset']} ({out['n']} prompts, greedy)")
+    print(f"{out['model']} on {out['dataset']} ({out['n']} answers, {out['decoding']})")
     base = out.get("base_metrics")
     for k, v in out["metrics"].items():
         line = f"  {k:<22} {v:8.4f}"

@@ -91,12 +91,14 @@ def eval_rows(ws, run, dataset: str | None, split: str = "test") -> tuple[list[P
 
 def reward_eval(ws, rewards_spec: str | None, dataset: str | None, run: str | None = None, model: str | None = None,
                 compare_base: bool = False, limit: int | None = None, max_new_tokens: int = 64, split: str = "test",
-                timeout: float = 30.0, regex: str = "", max_chars: int = 200, batch_size: int = 8) -> dict:
+                timeout: float = 30.0, regex: str = "", max_chars: int = 200, batch_size: int = 8,
+                temperature: float = 0.0, samples: int = 1, seed: int = 0) -> dict:
     """The mean of each reward over greedy completions of the prompts (`dataset`'s, or a GRPO run's
     recorded `split`; the first `limit`), with `compare_base` also for the run's base (the model it
     started from: its parent run's for a run started --from-run). `rewards_spec` None: the run's own
     rewards. Returns {"metrics": {"reward/NAME": mean, "reward": weighted total, "stopped"}, "n",
-    ["base_metrics", "deltas"], "rows"}."""
+    ["base_metrics", "deltas"], "rows"}. `temperature` above 0 samples instead (seeded, `samples` answers
+    per prompt): the reward GRPO itself optimises, measured on held-out prompts."""
     from tunestudio.evaluate import loading
 
     if bool(run) == bool(model):
@@ -109,9 +111,16 @@ def reward_eval(ws, rewards_spec: str | None, dataset: str | None, run: str | No
         raise UserError("--rewards: say which rewards to score with (this run has none recorded)")
     rows, where = eval_rows(ws, info, dataset, split)
     rows = rows[:limit or None]
-    sampling = Sampling(max_new_tokens=max_new_tokens)  # greedy: the same answer every time
+    if temperature > 0:
+        if samples < 1:
+            raise UserError(f"--samples must be at least 1 (got {samples})")
+        rows = [r for r in rows for _ in range(samples)]
+        sampling = Sampling(max_new_tokens=max_new_tokens, temperature=temperature, seed=seed)
+    else:
+        sampling = Sampling(max_new_tokens=max_new_tokens)  # greedy: the same answer every time
     sides = [("tuned", dict(run=run, model=model))] + ([("base", dict(run=run, base=True))] if compare_base else [])
-    out: dict = {"n": len(rows), "dataset": where, "rewards": spec}
+    out: dict = {"n": len(rows), "dataset": where, "rewards": spec,
+                 "decoding": f"sampled at temperature {temperature:g}, {samples} per prompt" if temperature > 0 else "greedy"}
     with RewardSet(ws, spec, timeout, regex, max_chars) as rewards:
         rewards.start()
         for label, kw in sides:
