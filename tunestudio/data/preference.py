@@ -122,7 +122,7 @@ def _messages(value, what: str) -> list[dict]:
 def _answer(value, what: str) -> tuple[list[dict], str]:
     """(messages before the answer inside `value`, the answer text): a string, one message, or a
     list of messages whose last one is the assistant's answer."""
-    if isinstance(value, str) or isinstance(value, dict):
+    if not isinstance(value, list):  # a string, one message, or a wrong type _text names
         return [], _text(value, what)
     msgs = _messages(value, what)
     if msgs[-1]["role"] != "assistant":
