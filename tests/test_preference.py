@@ -85,6 +85,21 @@ def test_file_errors_carry_their_line(tmp_path):
     assert "same answer" in where[2] and 3 in where
 
 
+def test_csv_pairs_and_parquet_kto_rows(tmp_path):
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    from tunestudio.data.preference import sniff
+
+    (tmp_path / "p.csv").write_text("instruction,chosen,rejected\nq,a,b\nq2,c,c\n")
+    ld = load_pref_file(tmp_path / "p.csv")
+    assert sniff(tmp_path / "p.csv") == "pairs" and len(ld.records) == 1 and ld.errors[0].line == 3
+    pq.write_table(pa.table({"prompt": ["q", "r"], "completion": ["a", "b"], "kto_tag": [True, False]}),
+                   tmp_path / "k.parquet")
+    ld = load_pref_file(tmp_path / "k.parquet")
+    assert sniff(tmp_path / "k.parquet") == "unpaired" and [r.label for r in ld.records] == [True, False]
+
+
 # ---- encoding: the SFT template, turn end and truncation ---------------------------------------------
 
 @pytest.fixture(scope="module")
@@ -259,3 +274,29 @@ def test_kto_refuses_pairs_and_dpo_refuses_labelled_rows(tiny_ws):  # noqa: F811
         train(tiny_config(dataset=_pairs_file(tiny_ws), objective="kto"), tiny_ws)
     with pytest.raises(UserError, match="use --objective kto"):
         train(tiny_config(dataset=_pairs_file(tiny_ws, unpaired=True), objective="dpo"), tiny_ws)
+
+
+# ---- UI pieces: the preference plot's data, the Datasets tab's pair preview --------------------------
+
+def test_preference_plot_frame_takes_train_and_eval_metrics():
+    from tunestudio.webui.pref_plot import preference_frame
+
+    events = [{"type": "train", "step": 1, "loss": 0.7, "rewards/margins": 0.1, "rewards/accuracies": 0.5},
+              {"type": "eval", "step": 2, "eval_loss": 0.6, "eval_rewards/accuracies": 0.75},
+              {"type": "checkpoint", "step": 2}]
+    df = preference_frame(events)
+    assert sorted(df["series"]) == ["train accuracy", "train margin", "validation accuracy"]
+    assert preference_frame([{"type": "train", "step": 1, "loss": 2.0}]) is None  # an SFT run: no plot
+
+
+def test_datasets_tab_previews_a_pair(demo_ws):
+    from tunestudio.webui import pref_preview
+    from tunestudio.workspace import Workspace
+
+    ws = Workspace(demo_ws)
+    assert pref_preview.is_preference(ws, "demo-prefs.jsonl") and not pref_preview.is_preference(ws, "demo-reviews.jsonl")
+    head, pieces = pref_preview.preview(ws, "demo-prefs.jsonl", "tiny-demo", 1, 512)
+    labels = {label for _, label in pieces}
+    assert labels == {None, "chosen", "rejected"} and "demo-prefs.jsonl:1" in head
+    text, table = pref_preview.check(ws, "demo-prefs.jsonl", None)
+    assert "1200 usable rows, 0 errors" in text and table is None

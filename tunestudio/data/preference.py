@@ -80,8 +80,20 @@ def sniff(path) -> str | None:
                         except ValueError:
                             continue
             return None
-        rows = _read_rows(path.name, path.suffix.lower(), path.read_bytes(), None, [], [])
-    except OSError:
+        ext = path.suffix.lower()
+        # only the column names matter: never read a large table whole just to tell its kind
+        if ext in (".csv", ".tsv"):
+            with open(path, encoding="utf-8-sig", errors="replace") as f:
+                header = f.readline().rstrip("\r\n").split("\t" if ext == ".tsv" else ",")
+            return row_kind({h.strip().strip('"'): None for h in header})
+        if ext == ".parquet":
+            import pyarrow.parquet as pq
+
+            return row_kind({name: None for name in pq.read_schema(path).names})
+        if path.stat().st_size > 64 << 20:  # a .json this large is read by the SFT loader in chunks
+            return None
+        rows = _read_rows(path.name, ext, path.read_bytes(), None, [], [])
+    except (OSError, ValueError):
         return None
     return next((row_kind(r.value) for r in rows or [] if isinstance(r.value, dict)), None)
 

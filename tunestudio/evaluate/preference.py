@@ -39,7 +39,7 @@ def answer_logps(model, examples: list[dict], key: str, batch_size: int = 8) -> 
             mask[j, :len(s)] = 1
         with torch.no_grad():
             logits = model(input_ids=ids.to(device), attention_mask=mask.to(device)).logits.float()
-        logp = torch.log_softmax(logits[:, :-1], dim=-1).gather(-1, ids[:, 1:].to(device).unsqueeze(-1)).squeeze(-1)
+            logp = torch.log_softmax(logits[:, :-1], dim=-1).gather(-1, ids[:, 1:].to(device).unsqueeze(-1)).squeeze(-1)
         for j, e in enumerate(batch):
             start, n = len(e["prompt_ids"]), len(e[key])
             # position t predicts token t+1: the answer's tokens are predicted from start-1 .. start+n-2
