@@ -256,8 +256,8 @@ def test_each_preference_objective_trains(tiny_ws, objective, extra):  # noqa: F
     from tunestudio.train.run import train
 
     data = _pairs_file(tiny_ws, unpaired=objective == "kto")
-    cfg = tiny_config(dataset=data, objective=objective, max_steps=2, eval_steps=2, lr=1e-2, method="lora",
-                      batch_size=4, **extra)
+    cfg = tiny_config(dataset=data, objective=objective, max_steps=2, eval_steps=2, lr=1e-2,
+                      batch_size=4, **{"method": "lora", **extra})
     result = train(cfg, tiny_ws)
     if objective == "kto":  # KTO logs its own set: rewards of desirable/undesirable rows and the KL term
         events = [json.loads(x) for x in (tiny_ws.runs_dir / result["run_id"] / "events.jsonl").read_text().splitlines()]
