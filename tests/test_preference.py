@@ -244,7 +244,15 @@ def test_dpo_trains_logs_its_metrics_and_saves_a_peft_adapter(tiny_ws):  # noqa:
 
     cfg = tiny_config(dataset=_pairs_file(tiny_ws), objective="dpo", method="lora", max_steps=4, eval_steps=2,
                       lr=1e-2, beta=0.5)
-    _check_run(tiny_ws, train(cfg, tiny_ws), "dpo")
+    result = train(cfg, tiny_ws)
+    _check_run(tiny_ws, result, "dpo")
+    # eval on the run's held-out pairs, against the model it started from
+    from tunestudio.evaluate.preference import evaluate_preferences
+
+    out = evaluate_preferences(tiny_ws, run=result["run_id"], split="val", compare_base=True)
+    assert out["n"] > 0 and 0 <= out["metrics"]["preference_accuracy"] <= 1
+    assert {"margin_mean", "reward_margin_mean", "reward_accuracy"} <= set(out["metrics"])
+    assert "preference_accuracy" in out["base_metrics"] and Path(out["output_dir"], "summary.json").is_file()
 
 
 @pytest.mark.slow
