@@ -80,8 +80,20 @@ def sniff(path) -> str | None:
                         except ValueError:
                             continue
             return None
-        rows = _read_rows(path.name, path.suffix.lower(), path.read_bytes(), None, [], [])
-    except OSError:
+        ext = path.suffix.lower()
+        # only the column names matter: never read a large table whole just to tell its kind
+        if ext in (".csv", ".tsv"):
+            with open(path, encoding="utf-8-sig", errors="replace") as f:
+                header = f.readline().rstrip("\r\n").split("\t" if ext == ".tsv" else ",")
+            return row_kind({h.strip().strip('"'): None for h in header})
+        if ext == ".parquet":
+            import pyarrow.parquet as pq
+
+            return row_kind({name: None for name in pq.read_schema(path).names})
+        if path.stat().st_size > 64 << 20:  # a .json this large is read by the SFT loader in chunks
+            return None
+        rows = _read_rows(path.name, ext, path.read_bytes(), None, [], [])
+    except (OSError, ValueError):
         return None
     return next((row_kind(r.value) for r in rows or [] if isinstance(r.value, dict)), None)
 
@@ -122,7 +134,7 @@ def _messages(value, what: str) -> list[dict]:
 def _answer(value, what: str) -> tuple[list[dict], str]:
     """(messages before the answer inside `value`, the answer text): a string, one message, or a
     list of messages whose last one is the assistant's answer."""
-    if isinstance(value, str) or isinstance(value, dict):
+    if not isinstance(value, list):  # a string, one message, or a wrong type _text names
         return [], _text(value, what)
     msgs = _messages(value, what)
     if msgs[-1]["role"] != "assistant":

@@ -135,6 +135,14 @@ def cmd_eval(args, ws):
                           temperature=args.temperature or 0.0, samples=args.samples, seed=args.seed or 0)
         print_eval(out, args.json)
         return 0
+    from tunestudio.evaluate import preference as pref
+
+    if pref.wants_preference_eval(ws, args.run, args.dataset):  # pairs: preference_accuracy, margins
+        out = pref.evaluate_preferences(ws, run=args.run, model=args.model, dataset=args.dataset, split=args.split,
+                                        compare_base=args.compare_base, limit=args.limit,
+                                        batch_size=args.batch_size, save=not args.no_save)
+        pref.print_result(out, args.json)
+        return 0
     sampling = None
     if any(getattr(args, k) is not None for k in ("temperature", "top_p", "top_k", "repetition_penalty", "stop", "seed")):
         sampling = _sampling(args)

@@ -224,7 +224,7 @@ def _fit(cfg, ws, base, tokenizer, data, run_dir, events, stop, dist, estimate, 
         total = sum(p.numel() for p in model.parameters())
         monitor.trainable_params, monitor.total_params = trainable, total
         monitor.initial_weights = _adapter_snapshot(cfg, model)
-        events.emit("started", run_id=run_id, name=cfg.name or run_id, model=base.path, method=cfg.method,
+        events.emit("started", run_id=run_id, name=cfg.name or run_id, model=base.path, method=cfg.method, objective=cfg.objective,
                     dataset=cfg.dataset, pid=os.getpid(), world_size=world,
                     total_steps=cfg.max_steps or math.ceil(cfg.epochs * steps_per_epoch),
                     steps_per_epoch=steps_per_epoch, micro_batch=micro_batch, grad_accum=grad_accum,
@@ -232,7 +232,8 @@ def _fit(cfg, ws, base, tokenizer, data, run_dir, events, stop, dist, estimate, 
                     total_params=total, memory=_memory_estimate(cfg, model, micro_batch, estimate),
                     resumed_from=str(start_from) if start_from else None)
         rows = "streamed training rows" if data.train_rows is None else f"{data.train_rows} training rows"
-        events.say(f"run {run_id}: {cfg.method} on {base.path}, {rows}, "
+        what = cfg.method if cfg.objective == "sft" else f"{cfg.objective} ({cfg.method})"
+        events.say(f"run {run_id}: {what} on {base.path}, {rows}, "
                    f"{len(data.val)} validation rows, {trainable:,} of {total:,} parameters trained"
                    + (f"; resuming from {start_from.name}" if start_from else ""))
         trainer.train(resume_from_checkpoint=str(start_from) if start_from else None)
@@ -529,6 +530,8 @@ def _metrics(trainer, monitor, data, started, model) -> dict:
     if data.val:
         m.update(eval_loss=monitor.best_loss, eval_token_accuracy=monitor.best_accuracy,
                  last_eval_loss=monitor.last_eval_loss, initial_eval_loss=monitor.initial_eval_loss)
+        if monitor.best_score is not None:  # the objective's own best metric, e.g. eval_rewards/accuracies
+            m[monitor.best_key] = monitor.best_score
     return m
 
 
