@@ -32,6 +32,7 @@ def test_grpo_options_are_checked_before_anything_loads():
             RunConfig(**{**base, **extra}).validate()
 
 
+@pytest.mark.slow
 def test_short_grpo_run_logs_rewards_and_rollouts_and_saves_a_peft_adapter(demo_ws):
     r = run_cli("train", *SHORT, "--method", "lora", "--rewards", "rewards/demo_dates.py:1.0,exact_match:0.5",
                 "--name", "g", "--json", ws=demo_ws, env=ENV)
