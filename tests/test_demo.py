@@ -21,6 +21,7 @@ EXPECTED = {  # file -> (format the loader detects, rows)
     "demo-tools.jsonl": ("messages", 1000),
     "demo-guard.txt": ("text", 24),
 }
+PROMPT_SETS = {"demo-rewards.jsonl": 600}  # prompts + references for GRPO (with rewards/demo_dates.py)
 
 
 def test_model_loads_with_plain_transformers(demo_template):
@@ -57,9 +58,12 @@ def test_tokenizer_covers_the_demo_tasks(demo_template):
 
 def test_every_demo_dataset_loads_cleanly(demo_template):
     from tunestudio.data.load import load_file
+    from tunestudio.rewards.data import load_prompts
 
     folder = demo_template / "training" / "datasets"
-    assert sorted(p.name for p in folder.iterdir()) == sorted(EXPECTED)
+    assert sorted(p.name for p in folder.iterdir()) == sorted([*EXPECTED, *PROMPT_SETS])
+    for name, rows in PROMPT_SETS.items():  # prompts for GRPO: read by the rewards package
+        assert len(load_prompts(folder / name)) == rows
     for name, (fmt, rows) in EXPECTED.items():
         result = load_file(folder / name)
         assert (result.format, len(result.records), result.errors) == (fmt, rows, []), name
@@ -103,5 +107,6 @@ def test_cli_demo_json(demo_ws):
     assert proc.returncode == 0, proc.stderr
     out = json.loads(proc.stdout)
     assert out["model_created"] is False
-    assert set(out["datasets"]) == set(EXPECTED)
+    assert set(out["datasets"]) == set(EXPECTED) | set(PROMPT_SETS)
+    assert set(out["rewards"]) == {"demo_dates.py"}
     assert not any(d["created"] for d in out["datasets"].values())

@@ -35,6 +35,7 @@ COMMAND_MODULES = [
     "tunestudio.evaluate.commands",
     "tunestudio.webui.commands",
     "tunestudio.sweep_commands",
+    "tunestudio.rewards.commands",
 ]
 
 

@@ -76,6 +76,10 @@ def register(subparsers, common) -> None:
 
 
 def _check(args, ws) -> int:
+    from tunestudio.data import pref_commands
+
+    if pref_commands.preference_kind(ws, args.dataset):  # pairs / KTO rows: their own checks
+        return pref_commands.check(args, ws)
     from tunestudio.data.check import check_dataset
     from tunestudio.data.split import format_problems
 
@@ -132,6 +136,17 @@ def _clean(args, ws) -> int:
 
 
 def _stats(args, ws) -> int:
+    from tunestudio.data import pref_commands
+
+    if pref_commands.preference_kind(ws, args.dataset):
+        s = pref_commands.stats(args, ws)
+        if args.json:
+            from tunestudio.cli import print_json
+
+            print_json(s)
+        else:
+            print(pref_commands.render_stats(s))
+        return 0
     from tunestudio.data.stats import stats_dataset
 
     s = stats_dataset(ws, args.dataset, args.format, args.mapping, args.model, args.max_length,
@@ -187,6 +202,18 @@ def render_stats(s: dict) -> str:
 
 
 def _preview(args, ws) -> int:
+    from tunestudio.data import pref_commands
+
+    if pref_commands.preference_kind(ws, args.dataset):
+        p = pref_commands.preview(args, ws)
+        if args.json:
+            from tunestudio.cli import print_json
+
+            print_json(p)
+        else:
+            color = sys.stdout.isatty() and not os.environ.get("NO_COLOR") and os.environ.get("TERM") != "dumb"
+            print(pref_commands.render_preview(p, color=color))
+        return 0
     from tunestudio.data.stats import preview_dataset
 
     p = preview_dataset(ws, args.dataset, args.model, args.row, args.max_length, args.train_on_prompt,

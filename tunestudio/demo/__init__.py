@@ -19,7 +19,19 @@ def make_demo(ws: Workspace) -> dict:
     folder = ws.models_dir / MODEL_NAME
     specs = build()
     created = write_model(folder, tokenizer_texts(specs))
-    return {"model": str(folder), "model_created": created, "datasets": write_datasets(ws.datasets_dir, specs)}
+    datasets = write_datasets(ws.datasets_dir, specs)
+    extra = _write_reward_demo(ws, specs)
+    datasets["demo-rewards.jsonl"] = extra.pop("demo-rewards.jsonl")
+    return {"model": str(folder), "model_created": created, "datasets": datasets, "rewards": extra}
+
+
+def _write_reward_demo(ws: Workspace, specs: dict) -> dict:
+    """The GRPO demo (demo-rewards.jsonl and rewards/demo_dates.py), kept out of the tokenizer's text."""
+    import json
+
+    from tunestudio.demo import rewardtask
+
+    return rewardtask.write(ws.root, json.loads(specs["demo-dates.json"]["content"]))
 
 # What the web UI's Training tab starts from when the base model is the demo model. The demo
 # model is random-initialised: LoRA barely learns on it (its output layer stays random), while

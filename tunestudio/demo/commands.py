@@ -27,6 +27,8 @@ def run(args, ws) -> int:
     for name, d in result["datasets"].items():
         state = "written" if d["created"] else "kept"
         print(f"dataset  {name:<22} {d['format']:<9} {d['rows']:>5} rows  {d['task']}  ({state})")
+    for name, d in result.get("rewards", {}).items():
+        print(f"reward   rewards/{name:<14} {d['task']}  ({'written' if d['created'] else 'kept'})")
     flags = " ".join(f"--{k.replace('_', '-')} {v}" for k, v in DEMO_PRESET.items())
     print(f"next: tunestudio train --model tiny-demo --dataset demo-reviews.jsonl {flags}")
     return 0

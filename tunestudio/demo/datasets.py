@@ -13,7 +13,7 @@ import os
 from importlib import resources
 from pathlib import Path
 
-from tunestudio.demo import tasks, tooltask
+from tunestudio.demo import preftask, tasks, tooltask
 
 SEED = 1234
 
@@ -50,6 +50,7 @@ def build() -> dict[str, dict]:
     weather = tasks.weather(600, SEED + 4)
     tool_rows = tooltask.tools_task(1000, SEED + 5)
     guard = guard_documents()
+    pairs = preftask.prefs(1200, SEED + 6)
     return {
         "demo-reviews.jsonl": {
             "format": "messages", "task": "classify a review: positive / negative / neutral",
@@ -69,6 +70,10 @@ def build() -> dict[str, dict]:
         "demo-tools.jsonl": {
             "format": "messages+tools", "task": "call a tool: get_weather(city) / convert_currency(amount, from, to)",
             "rows": len(tool_rows), "content": _jsonl(tool_rows)},
+        # the words are demo-reviews' (tokenizer=False: the demo tokenizer stays what it was)
+        "demo-prefs.jsonl": {
+            "format": "pairs", "task": "prefer the right review label (chosen) to a wrong one (rejected): DPO",
+            "rows": len(pairs), "content": _jsonl(pairs), "tokenizer": False},
         "demo-guard.txt": {
             "format": "text", "task": "general prose, to check a fine-tuned model still models plain English",
             "rows": len(guard), "content": "\n\n".join(guard) + "\n"},
@@ -80,6 +85,8 @@ def tokenizer_texts(specs: dict[str, dict]) -> list[str]:
     general prose."""
     texts = ["system\n", "user\n", "assistant\n", *tooltask.PROMPT_PHRASES * 4]
     for name, spec in specs.items():
+        if not spec.get("tokenizer", True):
+            continue
         if name.endswith(".txt"):
             texts += spec["content"].split("\n\n")
         else:

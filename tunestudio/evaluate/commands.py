@@ -74,6 +74,13 @@ def register(subparsers, common) -> None:
     p.add_argument("--batch-size", type=int, default=8)
     p.add_argument("--no-save", action="store_true", help="print results without saving them")
     p.add_argument("--json", action="store_true", help="print one JSON object")
+    from tunestudio.rewards.commands import add_reward_flags
+
+    # reward datasets (GRPO): the mean of each reward over greedy answers; a GRPO run's own rewards
+    # and test split by default
+    add_reward_flags(p, required=False)
+    p.add_argument("--samples", type=int, default=1,
+                   help="rewards with --temperature above 0: answers sampled per prompt (the mean is over all)")
     _sampling_flags(p)
     p.set_defaults(func=cmd_eval)
 
@@ -117,6 +124,25 @@ def cmd_eval(args, ws):
     if args.predictions:
         return _eval_predictions(args, ws)
     _quiet_transformers()
+    if args.rewards or (args.run and not args.metrics and not args.metric_file and _is_grpo_run(ws, args.run)):
+        from tunestudio.rewards.commands import print_eval
+        from tunestudio.rewards.scoring import reward_eval
+
+        out = reward_eval(ws, args.rewards, args.dataset, run=args.run, model=args.model,
+                          compare_base=args.compare_base, limit=args.limit, max_new_tokens=args.max_new_tokens or 64,
+                          split=args.split, timeout=args.reward_timeout, regex=args.reward_regex,
+                          max_chars=args.reward_max_chars, batch_size=args.batch_size,
+                          temperature=args.temperature or 0.0, samples=args.samples, seed=args.seed or 0)
+        print_eval(out, args.json)
+        return 0
+    from tunestudio.evaluate import preference as pref
+
+    if pref.wants_preference_eval(ws, args.run, args.dataset):  # pairs: preference_accuracy, margins
+        out = pref.evaluate_preferences(ws, run=args.run, model=args.model, dataset=args.dataset, split=args.split,
+                                        compare_base=args.compare_base, limit=args.limit,
+                                        batch_size=args.batch_size, save=not args.no_save)
+        pref.print_result(out, args.json)
+        return 0
     sampling = None
     if any(getattr(args, k) is not None for k in ("temperature", "top_p", "top_k", "repetition_penalty", "stop", "seed")):
         sampling = _sampling(args)
@@ -128,6 +154,12 @@ def cmd_eval(args, ws):
                    bleu_tokenize=args.bleu_tokenize)
     _print_eval(out, args.json)
     return 0
+
+
+def _is_grpo_run(ws, run: str) -> bool:
+    from tunestudio.evaluate.loading import find_run
+
+    return find_run(ws, run).config.get("objective") == "grpo"
 
 
 def _eval_predictions(args, ws) -> int:

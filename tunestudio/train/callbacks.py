@@ -76,6 +76,13 @@ class RunMonitor(TrainerCallback):
         self.early_stopped = False
         self.stopped = False
         self.warnings: list[str] = []
+        # what the objective logs beside the loss, and what picks the best checkpoint (train/objectives.py)
+        from tunestudio.train.objectives import OBJECTIVES
+
+        objective = OBJECTIVES[getattr(cfg, "objective", "sft")]
+        self.extra_metrics = objective.metrics
+        self.best_key, self.higher_is_better = objective.best
+        self.best_score: float | None = None
 
     # ---- state after a resume: rebuilt from the Trainer's log history ----------------------
     def on_train_begin(self, args, state, control, **kw):
@@ -84,7 +91,8 @@ class RunMonitor(TrainerCallback):
                 self.window.append(entry["loss"])
                 self.train_losses.append(entry["loss"])
             if "eval_loss" in entry:
-                self._record_eval(entry["step"], entry["eval_loss"], entry.get("eval_token_accuracy"), control)
+                self._record_eval(entry["step"], entry["eval_loss"], entry.get("eval_token_accuracy"), control,
+                                  score=entry.get(self.best_key))
         self.t0 = self.t_last = time.time()
         self.step0 = state.global_step
         self.tokens_last = self.tokens_at_start = state.num_input_tokens_seen
@@ -146,29 +154,46 @@ class RunMonitor(TrainerCallback):
             loss=logs["loss"], token_accuracy=logs.get("token_accuracy"), lr=logs.get("learning_rate"),
             grad_norm=logs.get("grad_norm"), tokens_seen=tokens, tokens_per_second=round(tps, 1),
             elapsed_s=round(now - self.t0, 2), eta_s=round(eta, 1) if eta is not None else None,
-            peak_memory_mb=peak_memory_mb())
+            peak_memory_mb=peak_memory_mb(), **self._extra(logs))
         acc = logs.get("token_accuracy")
         self.events.say(
             f"step {step}/{state.max_steps} ({100 * step / max(state.max_steps, 1):.0f}%) | epoch {state.epoch or 0:.2f}"
             f" | loss {logs['loss']:.4f}" + (f" | acc {acc:.3f}" if acc is not None else "")
+            + "".join(f" | {k.split('/')[-1]} {logs[k]:.3f}" for k in self.extra_metrics if k in logs and logs[k] is not None)
             + f" | lr {logs.get('learning_rate', 0):.2e} | {tps:,.0f} tok/s | ETA {fmt_duration(eta)}")
+
+    def _extra(self, logs: dict, prefix: str = "") -> dict:
+        """The objective's metrics found in `logs`; a name ending in '*' takes every key it starts
+        (GRPO's rewards/<function>/mean, one per reward function)."""
+        out = {}
+        for k in self.extra_metrics:
+            want = prefix + k
+            if want.endswith("*"):
+                out.update({key: v for key, v in logs.items() if key.startswith(want[:-1])})
+            elif want in logs:
+                out[want] = logs[want]
+        return out
 
     def on_evaluate(self, args, state, control, metrics=None, **kw):
         if not metrics or "eval_loss" not in metrics:
             return control
         step = state.global_step
         loss, acc = metrics["eval_loss"], metrics.get("eval_token_accuracy")
-        is_best = self._record_eval(step, loss, acc, control, live=True)
+        is_best = self._record_eval(step, loss, acc, control, live=True, score=metrics.get(self.best_key))
+        extra = self._extra(metrics, "eval_")
         self.events.emit("eval", step=step, epoch=round(state.epoch or 0, 4), eval_loss=loss,
                          eval_token_accuracy=acc, best_eval_loss=self.best_loss, best_step=self.best_step,
-                         is_best=is_best)
+                         is_best=is_best, **extra)
         self.events.say(f"eval  step {step} | eval_loss {loss:.4f}" + (f" | acc {acc:.3f}" if acc is not None else "")
+                        + "".join(f" | {k[5:]} {v:.3f}" for k, v in extra.items())
                         + (" (best)" if is_best else f" | best {self.best_loss:.4f} at step {self.best_step}"
                            if self.best_loss is not None else ""))
         return control
 
-    def _record_eval(self, step, loss, acc, control, live=False) -> bool:
-        """Fold one evaluation into best / overfitting / early-stopping state. True when it is a new best."""
+    def _record_eval(self, step, loss, acc, control, live=False, score=None) -> bool:
+        """Fold one evaluation into best / overfitting / early-stopping state. True when it is a new best.
+        `score` is the objective's best-checkpoint metric (e.g. validation preference accuracy, higher
+        is better) when it has one; without it the validation loss decides."""
         self.last_eval_step, self.last_eval_loss = step, loss
         if step == 0:  # the untrained model: the baseline, never "the best checkpoint"
             self.initial_eval_loss = loss
@@ -177,9 +202,18 @@ class RunMonitor(TrainerCallback):
         train_mean = sum(self.window) / len(self.window) if self.window else None
         self.window = []
         self.history.append((loss, train_mean))
-        is_best = self.best_loss is None or loss < self.best_loss - self.cfg.early_stopping_threshold
+        threshold = self.cfg.early_stopping_threshold
+        if score is not None and self.best_key != "eval_loss":
+            better = score > self.best_score + threshold if self.best_score is not None and self.higher_is_better \
+                else self.best_score is not None and score < self.best_score - threshold
+            # an equal score (preference accuracy often sits at 1.0) with a lower loss is still better
+            tie = self.best_score is not None and score == self.best_score and loss < (self.best_loss or float("inf"))
+            is_best = self.best_score is None or better or tie
+        else:
+            is_best = self.best_loss is None or loss < self.best_loss - threshold
         if is_best:
             self.best_loss, self.best_step, self.best_accuracy, self.bad_evals = loss, step, acc, 0
+            self.best_score = score
             if live:
                 control.should_save = True  # final/ is the best checkpoint: make sure it exists
         else:

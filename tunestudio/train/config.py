@@ -24,6 +24,10 @@ from tunestudio.errors import UserError
 SCHEDULERS = ("linear", "cosine", "constant")
 OPTIMIZERS = ("adamw", "sgd", "adafactor")
 PRECISIONS = ("auto", "fp32", "bf16", "fp16")
+# TRL 1.16 DPOConfig.loss_type values (its _compute_loss): 'sft' alone is no preference loss, so not offered
+PREF_LOSSES = ("sigmoid", "ipo", "robust", "hinge", "exo_pair", "nca_pair", "bco_pair", "sppo_hard", "aot",
+               "aot_unpaired", "apo_zero", "apo_down", "discopop", "sigmoid_norm")
+REFERENCES = ("parent", "base", "none")
 
 
 def opt(default, help: str, group: str, choices=None, flag: str | None = None, **extra):
@@ -32,6 +36,12 @@ def opt(default, help: str, group: str, choices=None, flag: str | None = None, *
     if isinstance(default, (list, dict)):
         return field(default_factory=lambda: type(default)(default), metadata=meta)
     return field(default=default, metadata=meta)
+
+
+def _objective_names() -> tuple[str, ...]:
+    from tunestudio.train.objectives import OBJECTIVES
+
+    return tuple(OBJECTIVES)
 
 
 def _method_names() -> tuple[str, ...]:
@@ -88,6 +98,41 @@ class RunConfig:
     num_virtual_tokens: int = opt(20, "prefix/prompt tuning: number of virtual tokens", "method")
     prompt_init_text: str = opt("", "prompt tuning: initialise the virtual tokens from this text "
                                 "(empty: random)", "method")
+
+    # ---- objective: what the loss rewards (train/objectives.py); --method decides what is trained --
+    objective: str = opt("sft", "training objective: sft (next-token loss on answers), dpo, orpo, simpo (preference "
+                         "pairs: prompt, chosen, rejected), kto (answers labelled good/bad), grpo (prompts + reward "
+                         "functions)", "objective", choices="objectives")
+    pref_loss: str = opt("sigmoid", "dpo: the preference loss (TRL DPOConfig.loss_type): sigmoid (DPO), ipo, robust "
+                         "(noisy labels, with --label-smoothing), hinge, exo_pair, nca_pair, bco_pair, sppo_hard, aot, "
+                         "aot_unpaired, apo_zero, apo_down, discopop, sigmoid_norm", "objective", choices=PREF_LOSSES)
+    beta: float = opt(0.1, "dpo/orpo/simpo/kto: strength of the preference (dpo, kto: how far the model may move "
+                      "from the reference; orpo: weight of the odds-ratio term; simpo: reward scale)", "objective")
+    reference: str = opt("parent", "dpo/kto reference model: parent (the model this run starts from: the base, or "
+                         "the --from-run result), base (the original base model), none (reference-free: "
+                         "the reference log-probabilities count as 0)", "objective", choices=REFERENCES)
+    label_smoothing: float = opt(0.0, "dpo robust/exo_pair: the assumed share of pairs whose labels are flipped "
+                                 "(robust: below 0.5)", "objective")
+    simpo_gamma: float = opt(0.5, "simpo: target reward margin between chosen and rejected", "objective")
+    desirable_weight: float = opt(1.0, "kto: weight of the loss on desirable (label true) rows", "objective")
+    undesirable_weight: float = opt(1.0, "kto: weight of the loss on undesirable (label false) rows", "objective")
+
+    # ---- GRPO: reward functions and sampling (tunestudio/rewards, train/grpo.py) -----------------
+    rewards: str = opt("", "grpo: rewards with weights, a comma list of NAME[:WEIGHT]: a reward file in the workspace "
+                       "(rewards/x.py defining reward(prompt, completion, **row) -> float) or a built-in "
+                       "(exact_match, regex, json_valid, length_penalty), e.g. 'rewards/format.py:1.0,exact_match:0.5'",
+                       "grpo")
+    num_generations: int = opt(8, "grpo: answers sampled per prompt (a group); each is scored against its "
+                               "group's mean; --batch-size x --grad-accum must be a multiple of it", "grpo")
+    max_completion_length: int = opt(64, "grpo: longest sampled answer in tokens", "grpo")
+    grpo_temperature: float = opt(1.0, "grpo: sampling temperature of the answers", "grpo")
+    kl_beta: float = opt(0.04, "grpo: weight of the KL penalty that keeps the model near the one it started from "
+                         "(TRL GRPOConfig.beta; 0: no reference model, faster, no KL logged)", "grpo")
+    reward_timeout: float = opt(30.0, "grpo: seconds a reward file may take for one batch before its process is "
+                                "stopped and the run ends with an error", "grpo")
+    reward_regex: str = opt("", "grpo: the pattern of the regex built-in reward (must match the whole answer)", "grpo")
+    reward_max_chars: int = opt(200, "grpo: length_penalty built-in: answers longer than this lose reward "
+                                "(-1 at twice this length)", "grpo")
 
     # ---- optimisation -------------------------------------------------------------------------
     epochs: float = opt(3.0, "passes over the training data (ignored when --max-steps is set)", "training")
@@ -163,7 +208,13 @@ class RunConfig:
         methods = _method_names()
         if self.method not in methods:
             bad("method", f"unknown method '{self.method}': choose one of {', '.join(methods)}")
-        for name in ("scheduler", "optimizer", "precision", "text_mode"):
+        objectives = _objective_names()
+        if self.objective not in objectives:
+            bad("objective", f"unknown objective '{self.objective}': choose one of {', '.join(objectives)}")
+        from tunestudio.train.objectives import OBJECTIVES
+
+        OBJECTIVES[self.objective].validate(self)
+        for name in ("scheduler", "optimizer", "precision", "text_mode", "pref_loss", "reference"):
             choices = fields_by_name()[name].metadata["choices"]
             if getattr(self, name) not in choices:
                 bad(name, f"unknown {name} '{getattr(self, name)}': choose one of {', '.join(choices)}")

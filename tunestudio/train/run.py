@@ -25,7 +25,6 @@ import re
 import secrets
 import shutil
 import sqlite3
-import sys
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -38,6 +37,7 @@ from tunestudio.train import recovery
 from tunestudio.train.config import RunConfig, load_config, resolve_precision, save_config, stage_config
 from tunestudio.train.events import EventLog, fmt_duration
 from tunestudio.train.methods import METHODS, apply_method, check_supported
+from tunestudio.train.objectives import OBJECTIVES, TrainerContext
 
 DROPOUT_ATTRS = ("attention_dropout", "hidden_dropout", "dropout", "resid_pdrop", "embd_pdrop", "attn_pdrop",
                  "hidden_dropout_prob", "attention_probs_dropout_prob")
@@ -119,7 +119,9 @@ def _train_one(cfg: RunConfig, ws, run_id: str | None = None, resume: bool = Fal
     base = _resolve_base(cfg, ws)
     tokenizer = _load_tokenizer(base)
     run_dir = ws.runs_dir / run_id if resume else None
-    data = _load_data(cfg, ws, tokenizer, split_info=_read_json(run_dir / "split.json") if resume else None)
+    objective = OBJECTIVES[cfg.objective]
+    split_info = _read_json(run_dir / "split.json") if resume else None
+    data = Data(**objective.load_data(cfg, ws, tokenizer, split_info=split_info))
     estimate = _memory_precheck(cfg, base)
     if not resume:
         run_id = _new_run_id(ws, run_id) if main else None
@@ -210,8 +212,10 @@ def _fit(cfg, ws, base, tokenizer, data, run_dir, events, stop, dist, estimate, 
                    "sweep": cfg.sweep}
         if dist.is_main_process:  # --report-to: TensorBoard, MLflow, W&B, Trackio (tunestudio/tracking.py)
             tracking.open_session(cfg, ws, run_dir, run_id, lineage)  # before the Trainer imports the trackers
-        trainer = _make_trainer(cfg, model, tokenizer, data, ckpt_dir, micro_batch, grad_accum, monitor,
-                                eval_on_start=bool(data.val) and resume_from is None)
+        # the objective's builder (train/objectives.py): SFT, DPO-family or GRPO Trainer
+        trainer = OBJECTIVES[cfg.objective].build(TrainerContext(
+            cfg, model, tokenizer, data, ckpt_dir, micro_batch, grad_accum, monitor,
+            eval_on_start=bool(data.val) and resume_from is None, base=base, ws=ws, run_dir=run_dir))
         if dist.is_main_process:
             tracking.attach(trainer, cfg, ws, run_dir, run_id, lineage)
         out.update(trainer=trainer, monitor=monitor, model=model)
@@ -220,7 +224,7 @@ def _fit(cfg, ws, base, tokenizer, data, run_dir, events, stop, dist, estimate, 
         total = sum(p.numel() for p in model.parameters())
         monitor.trainable_params, monitor.total_params = trainable, total
         monitor.initial_weights = _adapter_snapshot(cfg, model)
-        events.emit("started", run_id=run_id, name=cfg.name or run_id, model=base.path, method=cfg.method,
+        events.emit("started", run_id=run_id, name=cfg.name or run_id, model=base.path, method=cfg.method, objective=cfg.objective,
                     dataset=cfg.dataset, pid=os.getpid(), world_size=world,
                     total_steps=cfg.max_steps or math.ceil(cfg.epochs * steps_per_epoch),
                     steps_per_epoch=steps_per_epoch, micro_batch=micro_batch, grad_accum=grad_accum,
@@ -228,7 +232,8 @@ def _fit(cfg, ws, base, tokenizer, data, run_dir, events, stop, dist, estimate, 
                     total_params=total, memory=_memory_estimate(cfg, model, micro_batch, estimate),
                     resumed_from=str(start_from) if start_from else None)
         rows = "streamed training rows" if data.train_rows is None else f"{data.train_rows} training rows"
-        events.say(f"run {run_id}: {cfg.method} on {base.path}, {rows}, "
+        what = cfg.method if cfg.objective == "sft" else f"{cfg.objective} ({cfg.method})"
+        events.say(f"run {run_id}: {what} on {base.path}, {rows}, "
                    f"{len(data.val)} validation rows, {trainable:,} of {total:,} parameters trained"
                    + (f"; resuming from {start_from.name}" if start_from else ""))
         trainer.train(resume_from_checkpoint=str(start_from) if start_from else None)
@@ -303,65 +308,6 @@ def _load_tokenizer(base: Base):
     if tokenizer.pad_token_id is None:  # many base models have none; padding is masked anyway
         tokenizer.pad_token = tokenizer.eos_token
     return tokenizer
-
-
-def _load_data(cfg: RunConfig, ws, tokenizer, split_info: dict | None = None) -> Data:
-    from tunestudio.data.encode import encode, refusal_error, refused_rows
-    from tunestudio.data.split import load_splits, splits_from_info
-
-    if cfg.streaming:   # nothing prepared up front: read and encoded as the run goes (data/streamed.py)
-        from tunestudio.data import streamed
-
-        return Data(**streamed.load(cfg, ws, tokenizer))
-    if split_info is not None:  # a resumed run trains on exactly the rows it started with
-        splits = splits_from_info(ws, split_info)
-    else:
-        splits = load_splits(ws, cfg.dataset, val_split=cfg.val_split, test_split=cfg.test_split, seed=cfg.seed,
-                             fmt=cfg.format or None, mapping=cfg.mapping or None, separator=cfg.separator or None)
-    # Arrow files under the fingerprint of rows + tokenizer + options, memory-mapped (data/encoded.py)
-    cache = ws.root / "training" / ".cache" / "encoded"
-    # rows the chat template refuses, in every split (the test split is not encoded here, but eval
-    # would meet them): all listed before a run exists, or left out and each reported
-    opts = dict(cache_dir=cache, num_proc=cfg.num_proc or None, reasoning=cfg.reasoning, skip_bad_rows=True,
-                text_mode=cfg.text_mode, stride=cfg.stride)
-    train = encode(splits.train, tokenizer, cfg.max_length, cfg.train_on_prompt, **opts)
-    val = encode(splits.val, tokenizer, cfg.max_length, cfg.train_on_prompt, **opts) if splits.val else None
-    if train.from_cache:   # so a person knows why this start was quick, and where the files are
-        print(f"encoded examples reused from the cache ({len(train.examples):,} training examples, "
-              f"training/.cache/encoded/{train.fingerprint})", file=sys.stderr, flush=True)
-    refused = train.refused_rows + (val.refused_rows if val else []) + \
-        [str(r) for r in refused_rows(splits.test, tokenizer, cfg.reasoning)]
-    if refused and not cfg.skip_bad_rows:
-        raise UserError(refusal_error(refused))
-    if refused and not train.examples and len(train.refused_rows) == train.stats["rows"]:
-        raise UserError(f"the chat template refused all {train.stats['rows']} training rows, so nothing is left "
-                        f"to train on; first: {refused[0]}")
-    if not train.examples:
-        raise UserError(f"no training row has anything left to train on at --max-length {cfg.max_length} "
-                        f"({train.dropped} rows dropped): raise --max-length or shorten the prompts")
-    if cfg.early_stopping_patience and not (val and val.examples):
-        raise UserError("--early-stopping-patience watches the validation loss, and there is no validation "
-                        "data: set --val-split above 0 (or give a NAME.val.* file)")
-    # what the data layer noticed (duplicates, train/test leakage) is shown in the run too
-    warnings = [{"code": "data", "message": str(p)} for p in splits.warnings]
-    if any(r.is_chat for r in splits.train[:1]):  # what the chat template does that costs the user later
-        try:
-            warnings += [{"code": "template", "message": note} for note in turns.probe(tokenizer).notes]
-        except turns.TemplateRefused as e:
-            warnings.append({"code": "template", "message": f"the chat template cannot render a one-question chat: {e}"})
-    warnings += [{"code": "refused", "message": f"skipped {row}"} for row in refused]  # --skip-bad-rows
-    for name, enc in (("training", train), ("validation", val)):
-        if enc and enc.truncated:
-            share = enc.truncated / max(enc.stats["rows"], 1)
-            warnings.append({"code": "truncated", "message": (
-                f"{enc.truncated} of {enc.stats['rows']} {name} rows ({share:.0%}) lose answer tokens at "
-                f"--max-length {cfg.max_length}" + (f" and {enc.dropped} have nothing left (dropped)" if enc.dropped else "")
-                + f"; first: {', '.join(enc.truncated_rows[:3])}")})
-    stats = {"train": train.stats, "val": val.stats if val else None}
-    # every evaluation reads the whole of Data.val: cap it, so a million-row split does not make
-    # each one take an hour
-    val_examples = val.examples.spread(cfg.eval_rows) if val else []
-    return Data(splits.info, train.examples, val_examples, stats, warnings)
 
 
 def _memory_precheck(cfg: RunConfig, base: Base) -> dict | None:
@@ -520,52 +466,6 @@ def _from_parent_adapter(model, cfg, base: Base):
     return apply_method(merged, cfg, base.path)
 
 
-def _make_trainer(cfg, model, tokenizer, data, ckpt_dir, micro_batch, grad_accum, monitor, eval_on_start):
-    import torch
-    from transformers import TrainingArguments
-    from transformers.trainer_callback import PrinterCallback, ProgressCallback
-
-    from tunestudio.train.batching import Examples, PadCollator
-    from tunestudio.train.trainer import TuneTrainer
-
-    cuda = torch.cuda.is_available()
-    precision = _precision(cfg)
-    scheduler = cfg.scheduler
-    if scheduler == "constant" and (cfg.warmup_steps or cfg.warmup_ratio):
-        scheduler = "constant_with_warmup"
-    optim = {"adamw": "adamw_torch_fused" if cuda else "adamw_torch", "sgd": "sgd", "adafactor": "adafactor"}[cfg.optimizer]
-    args = TrainingArguments(
-        output_dir=str(ckpt_dir),
-        per_device_train_batch_size=micro_batch, per_device_eval_batch_size=micro_batch,
-        gradient_accumulation_steps=grad_accum,
-        num_train_epochs=cfg.epochs, max_steps=cfg.max_steps or -1,
-        learning_rate=cfg.lr, lr_scheduler_type=scheduler,
-        warmup_steps=cfg.warmup_steps or cfg.warmup_ratio,
-        optim=optim, optim_args=f"momentum={cfg.momentum}" if cfg.optimizer == "sgd" else None,
-        weight_decay=cfg.weight_decay, max_grad_norm=cfg.max_grad_norm,
-        bf16=precision == "bf16", fp16=precision == "fp16", use_cpu=not cuda,
-        # the monitor callback decides when to evaluate and save (steps, epoch ends, new best)
-        eval_strategy="no", save_strategy="no", eval_on_start=eval_on_start,
-        logging_strategy="steps", logging_steps=cfg.logging_steps, logging_first_step=True,
-        prediction_loss_only=True, label_names=["labels"], remove_unused_columns=False,
-        include_num_input_tokens_seen="non_padding", report_to=tracking.hf_report_to(cfg), disable_tqdm=True,
-        seed=cfg.seed, dataloader_num_workers=0,
-    )
-    trainer = TuneTrainer(
-        model=model, args=args, data_collator=PadCollator(tokenizer.pad_token_id, 8 if cuda else 1),
-        train_dataset=Examples(data.train) if data.train_rows is not None else data.train,  # a stream as it is
-        eval_dataset=Examples(data.val) if data.val else None,
-        processing_class=tokenizer, callbacks=[monitor],
-        group_by_length=cfg.group_by_length, keep_checkpoints=cfg.keep_checkpoints,
-        protected_steps=lambda: {monitor.best_step} if monitor.best_step is not None else set(),
-    )
-    # progress goes to our console line and events.jsonl; the Trainer's own printer would write
-    # raw dicts to stdout, where `--json` must print exactly one object
-    trainer.remove_callback(PrinterCallback)
-    trainer.remove_callback(ProgressCallback)
-    return trainer
-
-
 # ---- step 4: results ---------------------------------------------------------------------------
 
 def _publish_final(trainer, monitor, tokenizer, run_dir: Path, main: bool) -> Path:
@@ -630,6 +530,8 @@ def _metrics(trainer, monitor, data, started, model) -> dict:
     if data.val:
         m.update(eval_loss=monitor.best_loss, eval_token_accuracy=monitor.best_accuracy,
                  last_eval_loss=monitor.last_eval_loss, initial_eval_loss=monitor.initial_eval_loss)
+        if monitor.best_score is not None:  # the objective's own best metric, e.g. eval_rewards/accuracies
+            m[monitor.best_key] = monitor.best_score
     return m
 
 

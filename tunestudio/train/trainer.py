@@ -18,7 +18,64 @@ from tunestudio.train import checkpoint as ckpt
 from tunestudio.train.batching import IGNORE, LengthGroupedSampler
 
 
-class TuneTrainer(Trainer):
+class AtomicCheckpoints:
+    """Checkpoints written to a staging folder and published by an atomic rename, rotated to the
+    newest `keep_checkpoints` (steps in `protected_steps()` are kept): mixed into any Trainer
+    (TuneTrainer here, the TRL trainers of train/preference.py)."""
+
+    keep_checkpoints: int = 2
+    protected_steps = staticmethod(lambda: set())
+
+    # ---- atomic checkpoints ----------------------------------------------------------------
+    def checkpoint_bytes(self, model_only: bool = False) -> int:
+        """Bytes the next checkpoint will take on disk (only its model files with `model_only`:
+        what final/ takes): the last checkpoint's, else the weights saved (all of them, or only
+        the trainable adapter) plus two fp32 optimizer moments per trainable parameter (AdamW)."""
+        last = ckpt.last_checkpoint(Path(self.args.output_dir))
+        if last is not None:
+            return ckpt.folder_bytes(last, model_only=model_only)
+        model = self.accelerator.unwrap_model(self.model)
+        adapter = hasattr(model, "peft_config")
+        saved = sum(p.numel() * p.element_size() for p in model.parameters() if p.requires_grad or not adapter)
+        trainable = sum(p.numel() for p in model.parameters() if p.requires_grad)
+        return saved + (0 if model_only else 8 * trainable) + (1 << 20)
+
+    def _save_checkpoint(self, model, trial):
+        root = Path(self.args.output_dir)
+        staging = root / ckpt.STAGING
+        step = self.state.global_step
+        staged = staging / f"checkpoint-{step}"
+        if self.args.should_save:  # refuse before writing rather than fill the disk half-way
+            ckpt.ensure_space(root, self.checkpoint_bytes(), f"checkpoint-{step}")
+        # The Trainer writes checkpoint-N under output_dir: point it at the staging folder, so a
+        # crash mid-write leaves nothing that looks like a checkpoint.
+        self.args.output_dir = str(staging)
+        try:
+            super()._save_checkpoint(model, trial)
+        except BaseException as e:
+            full = isinstance(e, Exception) and ckpt.out_of_space(e, root)
+            shutil.rmtree(staged, ignore_errors=True)  # a half-written checkpoint only fills the disk
+            if full and not isinstance(e, ckpt.NoSpace):
+                raise ckpt.NoSpace(f"no space left on device while saving checkpoint-{step} in {root} "
+                                   f"({ckpt.gib(ckpt.free_bytes(root))} free after removing the partial "
+                                   "checkpoint): free some space and resume the run") from e
+            raise
+        finally:
+            self.args.output_dir = str(root)
+        self.accelerator.wait_for_everyone()  # every rank has written its part (RNG state)
+        if self.args.should_save:
+            try:
+                # an adapter checkpoint has no generation config of its own: give it the one with the turn end
+                save_generation_config(self.accelerator.unwrap_model(model), staged)
+                ckpt.publish(staged, root, {"step": step, "epoch": self.state.epoch})
+            except BaseException:
+                shutil.rmtree(staged, ignore_errors=True)
+                raise
+            ckpt.rotate(root, self.keep_checkpoints, self.protected_steps() | {step})
+        self.accelerator.wait_for_everyone()
+
+
+class TuneTrainer(AtomicCheckpoints, Trainer):
     select_logits = True  # compute logits only at trained positions (False: every position, as Trainer does)
 
     def __init__(self, *args, group_by_length: bool = True, keep_checkpoints: int = 2,
@@ -118,51 +175,3 @@ class TuneTrainer(Trainer):
         if acc is not None:
             output.metrics[f"{prefix}_token_accuracy"] = acc
         return output
-
-    # ---- atomic checkpoints ----------------------------------------------------------------
-    def checkpoint_bytes(self, model_only: bool = False) -> int:
-        """Bytes the next checkpoint will take on disk (only its model files with `model_only`:
-        what final/ takes): the last checkpoint's, else the weights saved (all of them, or only
-        the trainable adapter) plus two fp32 optimizer moments per trainable parameter (AdamW)."""
-        last = ckpt.last_checkpoint(Path(self.args.output_dir))
-        if last is not None:
-            return ckpt.folder_bytes(last, model_only=model_only)
-        model = self.accelerator.unwrap_model(self.model)
-        adapter = hasattr(model, "peft_config")
-        saved = sum(p.numel() * p.element_size() for p in model.parameters() if p.requires_grad or not adapter)
-        trainable = sum(p.numel() for p in model.parameters() if p.requires_grad)
-        return saved + (0 if model_only else 8 * trainable) + (1 << 20)
-
-    def _save_checkpoint(self, model, trial):
-        root = Path(self.args.output_dir)
-        staging = root / ckpt.STAGING
-        step = self.state.global_step
-        staged = staging / f"checkpoint-{step}"
-        if self.args.should_save:  # refuse before writing rather than fill the disk half-way
-            ckpt.ensure_space(root, self.checkpoint_bytes(), f"checkpoint-{step}")
-        # The Trainer writes checkpoint-N under output_dir: point it at the staging folder, so a
-        # crash mid-write leaves nothing that looks like a checkpoint.
-        self.args.output_dir = str(staging)
-        try:
-            super()._save_checkpoint(model, trial)
-        except BaseException as e:
-            full = isinstance(e, Exception) and ckpt.out_of_space(e, root)
-            shutil.rmtree(staged, ignore_errors=True)  # a half-written checkpoint only fills the disk
-            if full and not isinstance(e, ckpt.NoSpace):
-                raise ckpt.NoSpace(f"no space left on device while saving checkpoint-{step} in {root} "
-                                   f"({ckpt.gib(ckpt.free_bytes(root))} free after removing the partial "
-                                   "checkpoint): free some space and resume the run") from e
-            raise
-        finally:
-            self.args.output_dir = str(root)
-        self.accelerator.wait_for_everyone()  # every rank has written its part (RNG state)
-        if self.args.should_save:
-            try:
-                # an adapter checkpoint has no generation config of its own: give it the one with the turn end
-                save_generation_config(self.accelerator.unwrap_model(model), staged)
-                ckpt.publish(staged, root, {"step": step, "epoch": self.state.epoch})
-            except BaseException:
-                shutil.rmtree(staged, ignore_errors=True)
-                raise
-            ckpt.rotate(root, self.keep_checkpoints, self.protected_steps() | {step})
-        self.accelerator.wait_for_everyone()

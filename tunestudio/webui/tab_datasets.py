@@ -109,7 +109,8 @@ def build(ctx: Context) -> None:
         ctx.tr(max_len, label="datasets.max_length")
         ctx.tr(preview_btn, value="datasets.preview")
     preview = gr.HighlightedText(elem_id="datasets-preview", label=t(DEFAULT, "datasets.preview_label"),
-                                 color_map={"trained": "green"}, show_legend=True, combine_adjacent=True)
+                                 color_map={"trained": "green", "chosen": "green", "rejected": "red",
+                                            "desirable": "green", "undesirable": "red"}, show_legend=True, combine_adjacent=True)
     ctx.tr(preview, label="datasets.preview_label")
     model_in = model if model is not None else gr.State("")
 
@@ -136,7 +137,12 @@ def build(ctx: Context) -> None:
         fn = optional("tunestudio.data.check", "check_dataset", ctx)
         if fn is None:
             return not_available(lang, "tunestudio.data.check.check_dataset"), shown(None), None
+        from tunestudio.webui import pref_preview
+
         try:
+            if pref_preview.is_preference(ws, name):  # pairs / KTO rows: their own checks
+                head, table = pref_preview.check(ws, name, model_name or None)
+                return head, shown(table), None
             rep = fn(ws, name, model=model_name or None)
         except Exception as e:
             return error_text(lang, e), shown(None), None
@@ -198,7 +204,11 @@ def build(ctx: Context) -> None:
             return not_available(lang, "tunestudio.data.encode.preview"), None
         if not model_name:
             return t(lang, "datasets.pick_model"), None
+        from tunestudio.webui import pref_preview
+
         try:
+            if pref_preview.is_preference(ws, name):  # a pair: prompt, then chosen and rejected, marked
+                return pref_preview.preview(ws, name, model_name, int(row_no or 1), int(length or 512))
             from tunestudio.data.load import load_file
             from tunestudio.data.split import resolve_dataset
 

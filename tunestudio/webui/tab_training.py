@@ -25,7 +25,7 @@ from tunestudio.webui.safety import check_form_inputs
 
 # Shown above the fold, in this order; every other field goes under "Advanced". model and
 # dataset have their own pickers; stages is a YAML list, edited in the advanced section.
-MAIN = ("method", "epochs", "lr", "batch_size", "val_split", "early_stopping_patience", "save_steps",
+MAIN = ("method", "objective", "epochs", "lr", "batch_size", "val_split", "early_stopping_patience", "save_steps",
         "from_run", "name")
 PICKED = ("model", "dataset")
 ELEM_IDS = {"method": "method", "epochs": "epochs", "lr": "learning-rate", "batch_size": "batch-size"}
@@ -67,6 +67,8 @@ def _choices(f, config_mod) -> list | None:
             return list(config_mod._method_names())
         except ImportError:  # the methods table is not built yet: the documented names
             return list(FALLBACK_METHODS)
+    if choices == "objectives":
+        return list(config_mod._objective_names())
     return list(choices) if choices else None
 
 
@@ -168,6 +170,9 @@ def build(ctx: Context) -> None:
                               height=340, scale=1)
         ctx.tr(loss_plot, label="training.loss_plot")
         ctx.tr(lr_plot, label="training.lr_plot")
+    from tunestudio.webui import pref_plot
+
+    pref_plot.attach(ctx)  # DPO-family / KTO runs: reward margin and preference accuracy (own timer)
     alerts = gr.Markdown(elem_id="training-alerts")
     with gr.Accordion(t(DEFAULT, "training.console"), open=False) as console_box:
         ctx.tr(console_box, label="training.console")

@@ -1,0 +1,310 @@
+"""Preference data (every accepted shape, every error by file:line), its encoding with the SFT
+template, the preference objectives on a tiny model (dpo, ipo, orpo, simpo, kto: finite loss,
+metrics in events.jsonl, a result that loads in plain peft), and preference_accuracy on a model
+whose answer probabilities are known."""
+
+from __future__ import annotations
+
+import json
+import math
+from pathlib import Path
+
+import pytest
+import torch
+
+from conftest import run_cli
+from test_train_methods import tiny_config, tiny_template, tiny_ws  # noqa: F401 (fixtures)
+from tunestudio.data.preference import _Bad, load_pref_file, parse_row
+from tunestudio.errors import UserError
+
+SYS = {"role": "system", "content": "Classify the review."}
+USER = {"role": "user", "content": "It is great."}
+
+
+# ---- shapes ----------------------------------------------------------------------------------------
+
+@pytest.mark.parametrize("row, prompt, chosen, rejected", [
+    ({"prompt": "It is great.", "chosen": "positive", "rejected": "negative"},
+     [USER], "positive", "negative"),
+    ({"prompt": [SYS, USER], "chosen": [{"role": "assistant", "content": "positive"}],
+      "rejected": [{"role": "assistant", "content": "negative"}]}, [SYS, USER], "positive", "negative"),
+    # TRL's implicit prompt: whole conversations, the shared first turns are the prompt
+    ({"chosen": [USER, {"role": "assistant", "content": "positive"}],
+      "rejected": [USER, {"role": "assistant", "content": "negative"}]}, [USER], "positive", "negative"),
+    # LLaMA-Factory's ShareGPT ranking shape
+    ({"conversations": [{"from": "human", "value": "It is great."}], "chosen": {"from": "gpt", "value": "positive"},
+      "rejected": {"from": "gpt", "value": "negative"}}, [USER], "positive", "negative"),
+    ({"messages": [SYS, USER], "chosen": "positive", "rejected": "negative"}, [SYS, USER], "positive", "negative"),
+    ({"instruction": "Classify.", "input": "It is great.", "chosen": "positive", "rejected": "negative"},
+     [{"role": "user", "content": "Classify.\n\nIt is great."}], "positive", "negative"),
+    ({"system": "Classify the review.", "instruction": "It is great.", "chosen": "positive", "rejected": "negative"},
+     [SYS, USER], "positive", "negative"),
+])
+def test_every_pair_shape_gives_prompt_chosen_rejected(row, prompt, chosen, rejected):
+    r = parse_row("f.jsonl", 3, row, "pairs")
+    assert (r.prompt, r.chosen, r.rejected) == (prompt, chosen, rejected)
+
+
+@pytest.mark.parametrize("row, label", [
+    ({"prompt": "It is great.", "completion": "positive", "label": True}, True),
+    ({"messages": [USER], "output": "negative", "kto_tag": False}, False),
+    ({"instruction": "It is great.", "response": "negative", "label": "false"}, False),
+])
+def test_unpaired_rows_keep_their_label(row, label):
+    r = parse_row("f.jsonl", 1, row, "unpaired")
+    assert r.prompt == [USER] and r.label is label and not r.is_pair
+
+
+@pytest.mark.parametrize("row, message", [
+    ({"prompt": "q", "chosen": "same", "rejected": " same "}, "are the same answer"),
+    ({"prompt": "q", "chosen": "a", "rejected": None}, "'rejected' is null"),
+    ({"prompt": "q", "chosen": "a", "rejected": 3}, "'rejected' must be text"),
+    ({"chosen": "a", "rejected": "b"}, "no prompt"),
+    ({"prompt": "q", "chosen": "", "rejected": "b"}, "'chosen' is empty"),
+    ({"prompt": [{"role": "wizard", "content": "q"}], "chosen": "a", "rejected": "b"}, "unknown role"),
+    ({"prompt": [USER, {"role": "assistant", "content": "x"}], "chosen": "a", "rejected": "b"}, "ends with an assistant"),
+])
+def test_bad_pairs_say_what_is_wrong(row, message):
+    with pytest.raises(_Bad, match=message):
+        parse_row("f.jsonl", 1, row, "pairs")
+
+
+def test_unpaired_label_must_be_boolean():
+    with pytest.raises(_Bad, match="'label' must be true or false"):
+        parse_row("f.jsonl", 1, {"prompt": "q", "completion": "a", "label": "maybe"}, "unpaired")
+
+
+def test_file_errors_carry_their_line(tmp_path):
+    f = tmp_path / "p.jsonl"
+    f.write_text(json.dumps({"prompt": "q", "chosen": "a", "rejected": "b"}) + "\n"
+                 + json.dumps({"prompt": "q", "chosen": "a", "rejected": "a"}) + "\n"
+                 + "{not json\n")
+    ld = load_pref_file(f)
+    assert ld.kind == "pairs" and len(ld.records) == 1
+    where = {p.line: p.message for p in ld.errors}
+    assert "same answer" in where[2] and 3 in where
+
+
+def test_csv_pairs_and_parquet_kto_rows(tmp_path):
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    from tunestudio.data.preference import sniff
+
+    (tmp_path / "p.csv").write_text("instruction,chosen,rejected\nq,a,b\nq2,c,c\n")
+    ld = load_pref_file(tmp_path / "p.csv")
+    assert sniff(tmp_path / "p.csv") == "pairs" and len(ld.records) == 1 and ld.errors[0].line == 3
+    pq.write_table(pa.table({"prompt": ["q", "r"], "completion": ["a", "b"], "kto_tag": [True, False]}),
+                   tmp_path / "k.parquet")
+    ld = load_pref_file(tmp_path / "k.parquet")
+    assert sniff(tmp_path / "k.parquet") == "unpaired" and [r.label for r in ld.records] == [True, False]
+
+
+# ---- encoding: the SFT template, turn end and truncation ---------------------------------------------
+
+@pytest.fixture(scope="module")
+def demo_tok(demo_template):
+    from transformers import AutoTokenizer
+
+    return AutoTokenizer.from_pretrained(demo_template / "models" / "tiny-demo")
+
+
+def test_answers_are_the_tokens_sft_trains(demo_tok):
+    from tunestudio.data.encode import last_answer_tokens
+    from tunestudio.data.pref_encode import encode_prefs
+
+    rec = parse_row("f.jsonl", 1, {"prompt": [SYS, USER], "chosen": "positive", "rejected": "negative"}, "pairs")
+    (ex,) = encode_prefs([rec], demo_tok, 256).examples
+    for answer, key in (("positive", "chosen_ids"), ("negative", "rejected_ids")):
+        ids, start, end = last_answer_tokens(demo_tok, [SYS, USER, {"role": "assistant", "content": answer}])
+        assert ex["prompt_ids"] == ids[:start]          # the prompt exactly as SFT renders it
+        assert ex[key] == ids[start:end]                # the answer + the template's turn end
+    # the last answer token is the model's turn end, which generation stops on
+    from tunestudio.data import turns
+
+    assert ex["chosen_ids"][-1] in turns.stop_token_ids(demo_tok)
+
+
+def test_pair_identical_once_cut_is_an_error(demo_tok):
+    from tunestudio.data.pref_encode import encode_prefs
+
+    long = "the same long start of an answer " * 8
+    rec = parse_row("f.jsonl", 7, {"prompt": "q", "chosen": long + "good", "rejected": long + "bad"}, "pairs")
+    prompt_len = len(encode_prefs([rec], demo_tok, 512).examples[0]["prompt_ids"])
+    enc = encode_prefs([rec], demo_tok, prompt_len + 10)
+    assert not enc.examples and "f.jsonl:7" in str(enc.errors[0]) and "identical once cut" in str(enc.errors[0])
+    enc = encode_prefs([rec], demo_tok, prompt_len)  # the prompt alone fills the limit: dropped, reported
+    assert enc.dropped == ["f.jsonl:7"] and not enc.errors
+
+
+# ---- CLI: data check / stats / preview ----------------------------------------------------------------
+
+def test_data_commands_on_pairs(demo_ws):
+    bad = demo_ws / "training" / "datasets" / "bad-prefs.jsonl"
+    bad.write_text(json.dumps({"prompt": "q", "chosen": "a", "rejected": "b"}) + "\n"
+                   + json.dumps({"prompt": "q", "chosen": "a", "rejected": "a"}) + "\n")
+    r = run_cli("data", "check", "bad-prefs.jsonl", ws=demo_ws)
+    assert r.returncode == 1 and "bad-prefs.jsonl:2" in r.stdout + r.stderr and "Traceback" not in r.stderr
+    r = run_cli("data", "check", "demo-prefs.jsonl", "--model", "tiny-demo", ws=demo_ws)
+    assert r.returncode == 0 and "1200 usable rows" in r.stdout, r.stdout + r.stderr
+    r = run_cli("data", "stats", "demo-prefs.jsonl", "--json", ws=demo_ws)
+    s = json.loads(r.stdout)
+    assert s["rows"] == 1200 and 0 <= s["chosen_longer_share"] <= 1
+    r = run_cli("data", "preview", "demo-prefs.jsonl", "--model", "tiny-demo", "--json", ws=demo_ws)
+    p = json.loads(r.stdout)
+    assert set(p["answers"]) == {"chosen", "rejected"} and all(t["trained"] for t in p["answers"]["chosen"])
+    assert not any(t["trained"] for t in p["prompt"])
+
+
+def test_bad_objective_options_are_clear_errors(demo_ws):
+    r = run_cli("train", "--model", "tiny-demo", "--dataset", "demo-prefs.jsonl", "--objective", "ppo", ws=demo_ws)
+    assert r.returncode == 1 and "unknown objective 'ppo'" in r.stderr and "Traceback" not in r.stderr
+    r = run_cli("train", "--model", "tiny-demo", "--dataset", "demo-prefs.jsonl", "--objective", "simpo",
+                "--reference", "none", ws=demo_ws)
+    assert r.returncode == 1 and "reference-free by design" in r.stderr
+    # SFT on a pair file, and DPO on SFT rows, say what to do
+    r = run_cli("train", "--model", "tiny-demo", "--dataset", "demo-reviews.jsonl", "--objective", "dpo", ws=demo_ws)
+    assert r.returncode == 1 and "Traceback" not in r.stderr, r.stderr
+
+
+# ---- preference_accuracy on a model with known probabilities ----------------------------------------
+
+class FixedLM(torch.nn.Module):
+    """Whatever the input, the next token is 5 with log-prob LP5 and 6 with log-prob LP6."""
+
+    def __init__(self):
+        super().__init__()
+        self.logits = torch.nn.Parameter(torch.tensor([0.0, 0, 0, 0, 0, 3.0, 2.5, 0]))
+
+    def forward(self, input_ids, attention_mask=None):
+        from types import SimpleNamespace
+
+        return SimpleNamespace(logits=self.logits.expand(*input_ids.shape, -1))
+
+
+def test_preference_accuracy_is_length_normalised():
+    from tunestudio.evaluate.preference import score_pairs
+
+    lp = torch.log_softmax(FixedLM().logits.detach(), -1)
+    lp5, lp6 = float(lp[5]), float(lp[6])
+    examples = [
+        # summed, the short rejected answer wins; per token, the chosen one (all 5s) does
+        {"prompt_ids": [1, 2], "chosen_ids": [5] * 6, "rejected_ids": [5, 6]},
+        {"prompt_ids": [1], "chosen_ids": [6, 6], "rejected_ids": [5]},          # rejected is likelier
+        {"prompt_ids": [3], "chosen_ids": [5], "rejected_ids": [6, 6, 6]},       # chosen is likelier
+    ]
+    assert 6 * lp5 < lp5 + lp6  # the first pair really is the length trap
+    s = score_pairs(FixedLM(), examples, batch_size=2)
+    assert s["metrics"]["preference_accuracy"] == pytest.approx(2 / 3)
+    assert s["margins"][0] == pytest.approx(lp5 - (lp5 + lp6) / 2)
+    assert s["margins"][1] == pytest.approx(lp6 - lp5)
+    assert s["chosen"][2] == (pytest.approx(lp5), 1)
+
+
+# ---- training: each objective on a tiny model ------------------------------------------------------
+
+def _pairs_file(ws, rows: int = 40, unpaired: bool = False) -> str:
+    src = [json.loads(line) for line in (ws.datasets_dir / "tiny.jsonl").read_text().splitlines()]
+    labels = ["positive", "negative", "neutral"]
+    out = []
+    for i, r in enumerate((src * 3)[:rows]):
+        good = r["messages"][-1]["content"]
+        bad = labels[(labels.index(good) + 1) % 3]
+        if unpaired:
+            out.append({"prompt": r["messages"][:-1], "completion": good if i % 2 else bad, "label": bool(i % 2)})
+        else:
+            out.append({"prompt": r["messages"][:-1], "chosen": good, "rejected": bad})
+    name = "kto.jsonl" if unpaired else "pairs.jsonl"
+    (ws.datasets_dir / name).write_text("".join(json.dumps(o) + "\n" for o in out))
+    return name
+
+
+def _check_run(ws, result, objective):
+    from peft import PeftModel
+    from transformers import AutoModelForCausalLM
+
+    assert result["status"] == "completed"
+    run_dir = ws.runs_dir / result["run_id"]
+    events = [json.loads(line) for line in (run_dir / "events.jsonl").read_text().splitlines()]
+    train_events = [e for e in events if e["type"] == "train"]
+    assert train_events and all(math.isfinite(e["loss"]) for e in train_events)
+    assert "rewards/margins" in train_events[-1] and "rewards/chosen" in train_events[-1]
+    evals = [e for e in events if e["type"] == "eval"]
+    assert evals and "eval_rewards/margins" in evals[-1]
+    final = Path(result["output_dir"])
+    assert (final / "adapter_model.safetensors").is_file()
+    base = AutoModelForCausalLM.from_pretrained(ws.models_dir / "tiny")
+    model = PeftModel.from_pretrained(base, final)
+    out = model(input_ids=torch.tensor([[1, 2, 3]]))
+    assert torch.isfinite(out.logits).all()
+
+
+def test_dpo_trains_logs_its_metrics_and_saves_a_peft_adapter(tiny_ws):  # noqa: F811
+    from tunestudio.train.run import train
+
+    cfg = tiny_config(dataset=_pairs_file(tiny_ws), objective="dpo", method="lora", max_steps=4, eval_steps=2,
+                      lr=1e-2, beta=0.5)
+    result = train(cfg, tiny_ws)
+    _check_run(tiny_ws, result, "dpo")
+    # eval on the run's held-out pairs, against the model it started from
+    from tunestudio.evaluate.preference import evaluate_preferences
+
+    out = evaluate_preferences(tiny_ws, run=result["run_id"], split="val", compare_base=True)
+    assert out["n"] > 0 and 0 <= out["metrics"]["preference_accuracy"] <= 1
+    assert {"margin_mean", "reward_margin_mean", "reward_accuracy"} <= set(out["metrics"])
+    assert "preference_accuracy" in out["base_metrics"] and Path(out["output_dir"], "summary.json").is_file()
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("objective, extra", [
+    ("dpo", {"pref_loss": "ipo"}), ("dpo", {"reference": "none"}), ("orpo", {}), ("simpo", {}), ("kto", {}),
+    ("dpo", {"pref_loss": "robust", "label_smoothing": 0.1, "method": "dora"}),
+])
+def test_each_preference_objective_trains(tiny_ws, objective, extra):  # noqa: F811
+    from tunestudio.train.run import train
+
+    data = _pairs_file(tiny_ws, unpaired=objective == "kto")
+    cfg = tiny_config(dataset=data, objective=objective, max_steps=2, eval_steps=2, lr=1e-2,
+                      batch_size=4, **{"method": "lora", **extra})
+    result = train(cfg, tiny_ws)
+    if objective == "kto":  # KTO logs its own set: rewards of desirable/undesirable rows and the KL term
+        events = [json.loads(x) for x in (tiny_ws.runs_dir / result["run_id"] / "events.jsonl").read_text().splitlines()]
+        assert any("kl" in e or "rewards/chosen" in e for e in events if e["type"] == "train")
+        assert result["status"] == "completed"
+    else:
+        _check_run(tiny_ws, result, objective)
+
+
+def test_kto_refuses_pairs_and_dpo_refuses_labelled_rows(tiny_ws):  # noqa: F811
+    from tunestudio.train.run import train
+
+    with pytest.raises(UserError, match="use --objective dpo"):
+        train(tiny_config(dataset=_pairs_file(tiny_ws), objective="kto"), tiny_ws)
+    with pytest.raises(UserError, match="use --objective kto"):
+        train(tiny_config(dataset=_pairs_file(tiny_ws, unpaired=True), objective="dpo"), tiny_ws)
+
+
+# ---- UI pieces: the preference plot's data, the Datasets tab's pair preview --------------------------
+
+def test_preference_plot_frame_takes_train_and_eval_metrics():
+    from tunestudio.webui.pref_plot import preference_frame
+
+    events = [{"type": "train", "step": 1, "loss": 0.7, "rewards/margins": 0.1, "rewards/accuracies": 0.5},
+              {"type": "eval", "step": 2, "eval_loss": 0.6, "eval_rewards/accuracies": 0.75},
+              {"type": "checkpoint", "step": 2}]
+    df = preference_frame(events)
+    assert sorted(df["series"]) == ["train accuracy", "train margin", "validation accuracy"]
+    assert preference_frame([{"type": "train", "step": 1, "loss": 2.0}]) is None  # an SFT run: no plot
+
+
+def test_datasets_tab_previews_a_pair(demo_ws):
+    from tunestudio.webui import pref_preview
+    from tunestudio.workspace import Workspace
+
+    ws = Workspace(demo_ws)
+    assert pref_preview.is_preference(ws, "demo-prefs.jsonl") and not pref_preview.is_preference(ws, "demo-reviews.jsonl")
+    head, pieces = pref_preview.preview(ws, "demo-prefs.jsonl", "tiny-demo", 1, 512)
+    labels = {label for _, label in pieces}
+    assert labels == {None, "chosen", "rejected"} and "demo-prefs.jsonl:1" in head
+    text, table = pref_preview.check(ws, "demo-prefs.jsonl", None)
+    assert "1200 usable rows, 0 errors" in text and table is None

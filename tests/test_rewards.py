@@ -1,0 +1,134 @@
+"""Rewards for GRPO: the built-ins, the sandbox that runs the user's reward files (own process, time
+limit, file:line errors, workspace-only) and `tunestudio reward test`."""
+
+from __future__ import annotations
+
+import json
+import os
+import time
+
+import pytest
+
+from conftest import run_cli
+from tunestudio.errors import UserError
+from tunestudio.rewards import RewardSet, parse_spec
+from tunestudio.rewards.builtins import builtin, exact_match, json_valid
+from tunestudio.workspace import Workspace
+
+
+def _write(ws, rel: str, text: str):
+    p = ws / rel
+    p.parent.mkdir(parents=True, exist_ok=True)
+    p.write_text(text)
+    return p
+
+
+def test_builtins_on_known_inputs():
+    assert exact_match("q", " 4 July 2031. ", reference="4 july 2031") == 1.0
+    assert exact_match("q", "4 July 2030", reference="4 July 2031") == 0.0
+    with pytest.raises(ValueError, match="reference"):
+        exact_match("q", "x")
+    assert json_valid("q", '{"a": [1, 2]}') == 1.0
+    assert json_valid("q", '```json\n{"a": 1}\n```') == 1.0
+    assert json_valid("q", '{"a": 1') == 0.0
+    regex = builtin("regex", regex=r"\d+ [A-Z][a-z]+ \d{4}")
+    assert regex("q", "4 July 2031") == 1.0 and regex("q", "July 4, 2031") == 0.0
+    penalty = builtin("length_penalty", max_chars=10)
+    assert penalty("q", "x" * 10) == 0.0 and penalty("q", "x" * 15) == -0.5 and penalty("q", "x" * 99) == -1.0
+
+
+def test_spec_parsing_and_weights(workspace):
+    specs = parse_spec("rewards/a.py:2, exact_match:0.5,json_valid")
+    assert [(s.name, s.weight, s.is_file) for s in specs] == [
+        ("rewards/a.py", 2.0, True), ("exact_match", 0.5, False), ("json_valid", 1.0, False)]
+    for bad, msg in (("nope", "neither a built-in"), ("exact_match:x", "must be a number"), ("", "no reward"),
+                     ("exact_match,exact_match", "twice")):
+        with pytest.raises(UserError, match=msg):
+            parse_spec(bad)
+    _write(workspace, "rewards/a.py", "def reward(prompt, completion, **row):\n    return len(completion)\n")
+    with RewardSet(Workspace(workspace), "rewards/a.py:2,exact_match:0.5") as rs:
+        scores = rs.score_all(["p", "p"], ["abc", "4 July"], [{"reference": "4 July"}, {"reference": "4 July"}])
+        assert scores == {"a": [3.0, 6.0], "exact_match": [0.0, 1.0]}
+        assert rs.total(scores) == [6.0, 12.5]
+
+
+def test_user_reward_runs_in_another_process_and_sees_row_fields(workspace):
+    _write(workspace, "rewards/pid.py", "import os\n\ndef reward(prompt, completion, reference=None, **row):\n"
+                                        "    print('noise on stdout must not break the protocol')\n"
+                                        "    return float(os.getpid()) if row.get('kind') == 'pid' else float(reference == completion)\n")
+    with RewardSet(Workspace(workspace), "rewards/pid.py") as rs:
+        pid = rs.score_all(["p"], ["c"], [{"kind": "pid", "reference": None}])["pid"][0]
+        assert pid != os.getpid() and pid == rs.worker.proc.pid
+        assert rs.score_all(["p"], ["yes"], [{"reference": "yes"}])["pid"] == [1.0]
+        assert rs.worker.proc.pid == pid  # one worker per run, not a process per call
+
+
+def test_reward_that_raises_names_file_and_line(workspace):
+    _write(workspace, "rewards/bad.py", "def helper(x):\n    return 1 / x\n\n\ndef reward(prompt, completion, **row):\n"
+                                        "    return helper(len(completion))\n")
+    with RewardSet(Workspace(workspace), "rewards/bad.py") as rs:
+        with pytest.raises(UserError) as e:
+            rs.score_all(["p", "p"], ["ok", ""], [{"_where": "d.jsonl:1"}, {"_where": "d.jsonl:7"}])
+    msg = str(e.value)
+    assert msg.startswith("rewards/bad.py:2:") and "ZeroDivisionError" in msg and "d.jsonl:7" in msg
+    assert "Traceback" not in msg and "worker.py" not in msg and "sandbox" not in msg
+
+
+def test_broken_file_and_bad_return_are_clear(workspace):
+    _write(workspace, "rewards/syntax.py", "def reward(prompt, completion, **row):\n    return (\n")
+    with pytest.raises(UserError, match=r"rewards/syntax.py:2: importing the reward file failed: SyntaxError"):
+        RewardSet(Workspace(workspace), "rewards/syntax.py").start()
+    _write(workspace, "rewards/none.py", "def score(prompt, completion):\n    return 1\n")
+    with pytest.raises(UserError, match=r"rewards/none.py: defines no function reward"):
+        RewardSet(Workspace(workspace), "rewards/none.py").start()
+    _write(workspace, "rewards/text.py", "def reward(prompt, completion, **row):\n    return 'good'\n")
+    with RewardSet(Workspace(workspace), "rewards/text.py") as rs, pytest.raises(UserError, match="must return a finite number"):
+        rs.score_all(["p"], ["c"], [{}])
+
+
+def test_reward_that_loops_is_killed_at_the_time_limit(workspace):
+    _write(workspace, "rewards/loop.py", "def reward(prompt, completion, **row):\n    while True:\n        pass\n")
+    rs = RewardSet(Workspace(workspace), "rewards/loop.py", timeout=2)
+    rs.start()
+    proc = rs.worker.proc
+    t0 = time.monotonic()
+    with pytest.raises(UserError, match=r"rewards/loop.py: scoring a batch took longer than the reward time limit of 2 s"):
+        rs.score_all(["p"], ["c"], [{}])
+    assert time.monotonic() - t0 < 15
+    assert proc.poll() is not None  # the looping process was stopped, not left spinning
+    rs.close()
+
+
+def test_files_outside_the_workspace_are_refused(workspace, tmp_path_factory):
+    outside = tmp_path_factory.mktemp("elsewhere") / "evil.py"
+    outside.write_text("def reward(prompt, completion, **row):\n    return 1.0\n")
+    with pytest.raises(UserError, match="outside the workspace"):
+        RewardSet(Workspace(workspace), str(outside))
+    (workspace / "rewards").mkdir(exist_ok=True)
+    os.symlink(outside, workspace / "rewards" / "link.py")
+    with pytest.raises(UserError, match="outside the workspace"):
+        RewardSet(Workspace(workspace), "rewards/link.py")
+    with pytest.raises(UserError, match="outside the workspace"):
+        RewardSet(Workspace(workspace), "../" + outside.parent.name + "/evil.py")
+
+
+def test_reward_test_prints_n_completions_with_rewards(demo_ws):
+    r = run_cli("reward", "test", "--rewards", "rewards/demo_dates.py,exact_match:0.5", "--dataset",
+                "demo-rewards.jsonl", "--model", "tiny-demo", "-n", "4", "--max-new-tokens", "8", "--json", ws=demo_ws)
+    assert r.returncode == 0, r.stderr
+    out = json.loads(r.stdout)
+    assert out["n"] == 4 and len(out["rows"]) == 4
+    assert [x["name"] for x in out["rewards"]] == ["demo_dates", "exact_match"]
+    for row in out["rows"]:
+        assert set(row["rewards"]) == {"demo_dates", "exact_match"} and row["reference"]
+        assert row["prompt"].startswith("Write this date in words.")
+    text = run_cli("reward", "test", "--reward", "rewards/demo_dates.py", "--dataset", "demo-rewards.jsonl",
+                   "--model", "tiny-demo", "-n", "3", "--max-new-tokens", "8", ws=demo_ws)
+    assert text.returncode == 0, text.stderr
+    assert text.stdout.count("completion:") == 3 and text.stdout.count("rewards:") == 3
+    # a broken reward file: one line naming file:line, exit 1, no traceback
+    _write(demo_ws, "rewards/oops.py", "def reward(prompt, completion, **row):\n    return row['missing']\n")
+    bad = run_cli("reward", "test", "--reward", "rewards/oops.py", "--dataset", "demo-rewards.jsonl",
+                  "--model", "tiny-demo", "-n", "2", "--max-new-tokens", "4", ws=demo_ws)
+    assert bad.returncode == 1 and "rewards/oops.py:2:" in bad.stderr and "KeyError" in bad.stderr
+    assert "Traceback" not in bad.stderr

@@ -1,0 +1,187 @@
+"""`eval` on preference pairs: how often the model prefers the chosen answer.
+
+preference_accuracy = share of pairs where the chosen answer's mean log-probability per token (the
+length-normalised log-likelihood, so a longer answer is not penalised for its length) is higher
+than the rejected one's. Beside it the margin (chosen minus rejected, nats per token: mean, median,
+10th percentile). With --compare-base the run's base model is scored on the same pairs, and the
+DPO implicit reward margin is reported: (log pi(c) - log base(c)) - (log pi(r) - log base(r)),
+summed over answer tokens, as DPO's rewards/margins (without beta).
+The answers are tokenised as training does (data/pref_encode.py): template, turn end, masking.
+"""
+
+from __future__ import annotations
+
+import json
+import statistics
+import time
+from pathlib import Path
+
+from tunestudio.errors import UserError
+
+PREFERENCE_OBJECTIVES = ("dpo", "orpo", "simpo")
+MAX_LENGTH = 4096
+
+
+def answer_logps(model, examples: list[dict], key: str, batch_size: int = 8) -> list[tuple[float, int]]:
+    """(sum of log-probs, number of tokens) of each example's `key` answer ids after its prompt ids."""
+    import torch
+
+    out = []
+    device = next(model.parameters()).device
+    for i in range(0, len(examples), batch_size):
+        batch = examples[i:i + batch_size]
+        seqs = [e["prompt_ids"] + e[key] for e in batch]
+        width = max(len(s) for s in seqs)
+        ids = torch.zeros(len(seqs), width, dtype=torch.long)
+        mask = torch.zeros(len(seqs), width, dtype=torch.long)
+        for j, s in enumerate(seqs):
+            ids[j, :len(s)] = torch.tensor(s)
+            mask[j, :len(s)] = 1
+        with torch.no_grad():
+            logits = model(input_ids=ids.to(device), attention_mask=mask.to(device)).logits.float()
+            logp = torch.log_softmax(logits[:, :-1], dim=-1).gather(-1, ids[:, 1:].to(device).unsqueeze(-1)).squeeze(-1)
+        for j, e in enumerate(batch):
+            start, n = len(e["prompt_ids"]), len(e[key])
+            # position t predicts token t+1: the answer's tokens are predicted from start-1 .. start+n-2
+            out.append((float(logp[j, start - 1:start - 1 + n].sum()), n))
+    return out
+
+
+def score_pairs(model, examples: list[dict], batch_size: int = 8) -> dict:
+    """Per-pair scores and the summary metrics of one model. Shapes: examples as encode_prefs gives."""
+    chosen = answer_logps(model, examples, "chosen_ids", batch_size)
+    rejected = answer_logps(model, examples, "rejected_ids", batch_size)
+    margins = [c / max(nc, 1) - r / max(nr, 1) for (c, nc), (r, nr) in zip(chosen, rejected)]
+    ordered = sorted(margins)
+    return {"chosen": chosen, "rejected": rejected, "margins": margins, "metrics": {
+        "preference_accuracy": sum(m > 0 for m in margins) / max(len(margins), 1),
+        "margin_mean": statistics.fmean(margins) if margins else 0.0,
+        "margin_median": statistics.median(margins) if margins else 0.0,
+        "margin_p10": ordered[len(ordered) // 10] if ordered else 0.0,
+    }}
+
+
+def _records(ws, run, dataset, split, limit):
+    from tunestudio.data.preference import load_pref_file, load_pref_splits, raise_on_errors
+    from tunestudio.data.split import resolve_dataset
+    from tunestudio.evaluate.run_eval import run_split_info
+
+    info = run_split_info(run) if run else None
+    if info and (dataset is None or dataset in (info.get("dataset"), Path(str(info.get("dataset"))).name)):
+        splits = load_pref_splits(ws, info.get("dataset"), 0, 0, 0, split_info=info)
+        name = info.get("dataset")
+        records = {"test": splits.test, "val": splits.val, "train": splits.train,
+                   "all": splits.train + splits.val + splits.test}.get(split)
+        if records is None:
+            raise UserError(f"--split must be one of test, val, train, all (got '{split}')")
+    elif dataset:
+        loads = [load_pref_file(p) for p in resolve_dataset(ws, dataset).values()]
+        raise_on_errors(loads)
+        records, name, split = [r for ld in loads for r in ld.records], dataset, "all"
+    else:
+        raise UserError("--model needs --dataset D: the pairs to evaluate on")
+    if records and not records[0].is_pair:
+        raise UserError(f"{name} holds unpaired (KTO) rows: preference accuracy needs chosen/rejected pairs")
+    if not records:
+        raise UserError(f"the {split} split of {name} is empty: pick another --split or give --dataset")
+    return records[:limit] if limit else records, name, split
+
+
+def evaluate_preferences(ws, run: str | None = None, model: str | None = None, dataset: str | None = None,
+                         split: str = "test", compare_base: bool = False, limit: int | None = None,
+                         batch_size: int = 8, save: bool = True) -> dict:
+    """Score pairs with a run (or a model) and optionally its base. Returns {metrics, n, [base_metrics,
+    deltas, reward_margin], rows, model, dataset, split, output_dir}; rows are worst-first."""
+    from tunestudio.data.pref_encode import encode_prefs
+    from tunestudio.evaluate import loading
+
+    if bool(run) == bool(model):
+        raise UserError("give exactly one of --run RUN or --model M")
+    if compare_base and not run:
+        raise UserError("--compare-base needs --run RUN (the base is the model that run started from)")
+    run_info = loading.find_run(ws, run) if run else None
+    records, name, split = _records(ws, run_info, dataset, split, limit)
+    sides = [("fine-tuned" if run else "model", dict(run=run, model=model))]
+    if compare_base:
+        sides.append(("base", dict(run=run, base=True)))
+    scores, labels, examples = {}, {}, None
+    for label, kw in sides:
+        m, tok, info = loading.load_model(ws, **kw)
+        if examples is None:  # both sides read the pairs through the run's tokenizer and template
+            enc = encode_prefs(records, tok, MAX_LENGTH)
+            if enc.errors:
+                raise UserError("; ".join(str(p) for p in enc.errors[:5]))
+            examples = enc.examples
+            if not examples:
+                raise UserError(f"no pair of {name} fits in {MAX_LENGTH} tokens")
+        scores[label] = score_pairs(m, examples, batch_size)
+        labels[label] = info["label"]
+        del m
+        loading.release_memory()
+    main = sides[0][0]
+    ft = scores[main]
+    out = {"metrics": ft["metrics"], "n": len(examples), "primary_metric": "preference_accuracy",
+           "model": labels[main], "run_id": run_info.id if run_info else None, "dataset": name, "split": split,
+           "warnings": []}
+    base = scores.get("base")
+    if base:
+        out["base_metrics"] = base["metrics"]
+        out["deltas"] = {k: ft["metrics"][k] - base["metrics"][k] for k in ft["metrics"]}
+        rewards = [(fc - bc) - (fr - br) for (fc, _), (bc, _), (fr, _), (br, _) in
+                   zip(ft["chosen"], base["chosen"], ft["rejected"], base["rejected"])]
+        out["metrics"]["reward_margin_mean"] = statistics.fmean(rewards)
+        out["metrics"]["reward_accuracy"] = sum(r > 0 for r in rewards) / len(rewards)
+    rows = [{"where": r.where(), "chosen": r.chosen, "rejected": r.rejected, "margin": round(mg, 4),
+             **({"base_margin": round(base["margins"][i], 4)} if base else {})}
+            for i, (r, mg) in enumerate(zip(records, ft["margins"]))]
+    rows.sort(key=lambda row: row["margin"])
+    if save:
+        from tunestudio.evaluate.run_eval import _eval_folder, _record
+
+        folder = _eval_folder(ws, run_info, model)
+        folder.mkdir(parents=True)
+        (folder / "summary.json").write_text(json.dumps({**out, "created_at": time.time()}, indent=2) + "\n")
+        (folder / "rows.jsonl").write_text("".join(json.dumps(r, ensure_ascii=False) + "\n" for r in rows))
+        out["output_dir"] = str(folder)
+        out["files"] = {"summary": str(folder / "summary.json"), "rows": str(folder / "rows.jsonl")}
+        _record(ws, out, folder)
+    out["rows"] = rows
+    return out
+
+
+def wants_preference_eval(ws, run: str | None, dataset: str | None) -> bool:
+    """True when the data to evaluate is preference pairs: a pair file given, or a preference run's split."""
+    if dataset:
+        from tunestudio.data.pref_commands import preference_kind
+
+        return preference_kind(ws, dataset) is not None
+    if run:
+        from tunestudio.evaluate import loading
+
+        try:
+            return loading.find_run(ws, run).config.get("objective") in PREFERENCE_OBJECTIVES + ("kto",)
+        except UserError:
+            return False
+    return False
+
+
+def print_result(out: dict, as_json: bool) -> None:
+    from tunestudio.cli import print_json
+
+    rows = out.pop("rows")
+    if as_json:
+        print_json(out)
+        return
+    print(f"{out['model']} on {out['dataset']} ({out['split']}, {out['n']} pairs)")
+    base = out.get("base_metrics") or {}
+    for k, v in out["metrics"].items():
+        line = f"  {k:<20} {v:10.4f}"
+        if k in base:
+            line += f"   base {base[k]:10.4f}   delta {out['deltas'][k]:+.4f}"
+        print(line)
+    if rows:
+        print("pairs the model likes least (chosen minus rejected, nats per token):")
+        for r in rows[:3]:
+            print(f"  {r['where']}: margin {r['margin']:+.3f}: chosen {r['chosen'][:60]!r}, rejected {r['rejected'][:60]!r}")
+    if out.get("output_dir"):
+        print(f"saved: {out['output_dir']}")

@@ -1,0 +1,175 @@
+"""Training objectives as data: a table from name to what the run optimises, beside the methods table.
+
+`--method` decides which parameters train (full, lora, dora, qlora, ...); `--objective` decides the
+loss and the data it needs. Each Objective names:
+  - `data`: the kind of rows it trains on: "sft" (conversations/text, data/encode.py), "pairs"
+    (prompt + chosen + rejected, data/preference.py), "unpaired" (prompt + completion + a boolean
+    label, data/preference.py), "prompts" (prompts with references, for reward functions);
+  - `load_data(cfg, ws, tokenizer, split_info) -> dict` with the fields of run.Data (info, train, val,
+    stats, warnings): the rows encoded the way this objective's Trainer takes them;
+  - `build(ctx: TrainerContext) -> transformers.Trainer`: the Trainer, from the shared arguments;
+  - `metrics`: the keys of the Trainer's logs the monitor writes to events.jsonl and the UI plots
+    (beside loss, learning rate and throughput), e.g. "rewards/margins";
+  - `best`: the validation metric that picks the best checkpoint and drives early stopping, and
+    whether higher is better.
+Adding an objective is adding one row here (and its builder module).
+"""
+
+from __future__ import annotations
+
+import importlib
+import importlib.util
+from dataclasses import dataclass, field
+from typing import Any, Callable
+
+from tunestudio.errors import UserError
+
+
+@dataclass
+class TrainerContext:
+    """Everything a builder needs; one object so adding a need does not change every signature."""
+    cfg: Any                    # RunConfig
+    model: Any                  # the trainable model (peft-wrapped for adapter methods)
+    tokenizer: Any
+    data: Any                   # run.Data: train/val in the shape this objective's load_data made
+    ckpt_dir: Any               # Path of the run's checkpoints/ folder (the Trainer's output_dir)
+    micro_batch: int
+    grad_accum: int
+    monitor: Any                # callbacks.RunMonitor
+    eval_on_start: bool
+    base: Any = None            # run.Base: where the weights came from (for the reference model)
+    ws: Any = None
+    run_dir: Any = None
+
+
+def _lazy(module: str, name: str) -> Callable:
+    """A function imported when first called: builders pull in TRL/torch, the table must not."""
+    def call(*args, **kwargs):
+        return getattr(importlib.import_module(module), name)(*args, **kwargs)
+
+    call.__qualname__ = f"{module}.{name}"
+    return call
+
+
+def _no_checks(cfg) -> None:
+    return None
+
+
+def _check_preference(cfg) -> None:
+    if not cfg.beta > 0:
+        raise UserError(f"--beta: must be above 0, got {cfg.beta}")
+    if cfg.pref_loss == "robust" and not 0 <= cfg.label_smoothing < 0.5:
+        raise UserError(f"--label-smoothing: robust DPO needs a flip probability in [0, 0.5), got {cfg.label_smoothing}")
+    if not 0 <= cfg.label_smoothing < 1:
+        raise UserError(f"--label-smoothing: must be at least 0 and below 1, got {cfg.label_smoothing}")
+    if cfg.streaming:
+        raise UserError(f"--streaming: --objective {cfg.objective} prepares its pairs up front; drop --streaming")
+    if cfg.method in ("prefix", "prompt"):
+        raise UserError(f"--method {cfg.method} with --objective {cfg.objective}: TRL's preference trainers "
+                        "support full, freeze and LoRA-family methods (lora, dora, qlora, ia3)")
+    if cfg.objective == "kto" and (cfg.desirable_weight <= 0 or cfg.undesirable_weight <= 0):
+        raise UserError("--desirable-weight and --undesirable-weight must be above 0")
+    if cfg.objective == "simpo" and cfg.simpo_gamma < 0:
+        raise UserError(f"--simpo-gamma: must be 0 or more, got {cfg.simpo_gamma}")
+    if cfg.objective in ("orpo", "simpo") and cfg.reference != "parent":
+        raise UserError(f"--reference {cfg.reference}: {cfg.objective} uses no reference model (it is "
+                        "reference-free by design); leave --reference at its default")
+
+
+def _check_grpo(cfg) -> None:
+    from tunestudio.train.grpo import validate
+
+    validate(cfg)
+
+
+@dataclass(frozen=True)
+class Objective:
+    name: str
+    help: str
+    data: str                                   # "sft" | "pairs" | "unpaired" | "prompts"
+    build: Callable                             # (TrainerContext) -> Trainer
+    load_data: Callable                         # (cfg, ws, tokenizer, split_info) -> dict of run.Data fields
+    metrics: tuple[str, ...] = ()               # extra log keys shown in events.jsonl and the plots
+    best: tuple[str, bool] = ("eval_loss", False)   # (validation metric, higher is better)
+    validate: Callable = field(default=_no_checks)  # (cfg) -> None, raises UserError
+
+
+# what TRL's DPO/CPO/ORPO trainers log for each batch of pairs (the eval_ versions on validation)
+PAIR_METRICS = ("rewards/chosen", "rewards/rejected", "rewards/margins", "rewards/accuracies")
+
+OBJECTIVES: dict[str, Objective] = {o.name: o for o in [
+    Objective("sft", "supervised fine-tuning: next-token loss on the answers", "sft",
+              build=_lazy("tunestudio.train.sft", "build_trainer"),
+              load_data=_lazy("tunestudio.train.sft", "load_data")),
+    Objective("dpo", "direct preference optimisation on chosen/rejected pairs, against a reference model "
+              "(--pref-loss picks the DPO-family loss)", "pairs",
+              build=_lazy("tunestudio.train.preference", "build_dpo"),
+              load_data=_lazy("tunestudio.train.preference", "load_pairs_data"),
+              metrics=PAIR_METRICS, best=("eval_rewards/accuracies", True), validate=_check_preference),
+    Objective("orpo", "odds-ratio preference optimisation: SFT on chosen plus an odds-ratio penalty, "
+              "no reference model", "pairs",
+              build=_lazy("tunestudio.train.preference", "build_orpo"),
+              load_data=_lazy("tunestudio.train.preference", "load_pairs_data"),
+              metrics=PAIR_METRICS, best=("eval_rewards/accuracies", True), validate=_check_preference),
+    Objective("simpo", "simple preference optimisation: length-normalised log-likelihood margin, no "
+              "reference model", "pairs",
+              build=_lazy("tunestudio.train.preference", "build_simpo"),
+              load_data=_lazy("tunestudio.train.preference", "load_pairs_data"),
+              metrics=PAIR_METRICS, best=("eval_rewards/accuracies", True), validate=_check_preference),
+    Objective("kto", "Kahneman-Tversky optimisation on single answers labelled desirable or not", "unpaired",
+              build=_lazy("tunestudio.train.preference", "build_kto"),
+              load_data=_lazy("tunestudio.train.preference", "load_unpaired_data"),
+              metrics=("rewards/chosen", "rewards/rejected", "rewards/margins", "kl"),
+              best=("eval_loss", False), validate=_check_preference),
+    # GRPO: TRL logs the weighted mean reward, each function's mean (rewards/NAME/mean), the KL to
+    # the starting model (with --kl-beta above 0) and the sampled answers' length
+    Objective("grpo", "group relative policy optimisation: sampled answers scored by reward functions", "prompts",
+              build=_lazy("tunestudio.train.grpo", "build_trainer"),
+              load_data=_lazy("tunestudio.train.grpo", "load_data"),
+              metrics=("reward", "reward_std", "kl", "completions/mean_length", "rewards/*"),
+              best=("eval_reward", True), validate=_check_grpo),
+]}
+
+
+def training_kwargs(ctx: TrainerContext) -> dict:
+    """The TrainingArguments every objective shares (TRL's configs subclass TrainingArguments):
+    schedule, optimizer, precision, logging; evaluation and saving are driven by the RunMonitor."""
+    import torch
+
+    from tunestudio import tracking
+    from tunestudio.train.config import resolve_precision
+
+    cfg = ctx.cfg
+    cuda = torch.cuda.is_available()
+    precision = resolve_precision(cfg.precision)
+    scheduler = cfg.scheduler
+    if scheduler == "constant" and (cfg.warmup_steps or cfg.warmup_ratio):
+        scheduler = "constant_with_warmup"
+    optim = {"adamw": "adamw_torch_fused" if cuda else "adamw_torch", "sgd": "sgd",
+             "adafactor": "adafactor"}[cfg.optimizer]
+    return dict(
+        output_dir=str(ctx.ckpt_dir),
+        per_device_train_batch_size=ctx.micro_batch, per_device_eval_batch_size=ctx.micro_batch,
+        gradient_accumulation_steps=ctx.grad_accum,
+        num_train_epochs=cfg.epochs, max_steps=cfg.max_steps or -1,
+        learning_rate=cfg.lr, lr_scheduler_type=scheduler,
+        warmup_steps=cfg.warmup_steps or cfg.warmup_ratio,
+        optim=optim, optim_args=f"momentum={cfg.momentum}" if cfg.optimizer == "sgd" else None,
+        weight_decay=cfg.weight_decay, max_grad_norm=cfg.max_grad_norm,
+        bf16=precision == "bf16", fp16=precision == "fp16", use_cpu=not cuda,
+        # the monitor callback decides when to evaluate and save (steps, epoch ends, new best)
+        eval_strategy="no", save_strategy="no", eval_on_start=ctx.eval_on_start,
+        logging_strategy="steps", logging_steps=cfg.logging_steps, logging_first_step=True,
+        report_to=tracking.hf_report_to(cfg), disable_tqdm=True,
+        seed=cfg.seed, dataloader_num_workers=0,
+    )
+
+
+def quiet(trainer):
+    """Progress goes to our console line and events.jsonl; the Trainer's own printer would write
+    raw dicts to stdout, where `--json` must print exactly one object."""
+    from transformers.trainer_callback import PrinterCallback, ProgressCallback
+
+    trainer.remove_callback(PrinterCallback)
+    trainer.remove_callback(ProgressCallback)
+    return trainer

@@ -1,0 +1,97 @@
+"""Supervised fine-tuning: the rows (conversations, instructions or text) encoded with the model's
+chat template, and the TuneTrainer that takes the next-token loss on the answers.
+
+The `sft` row of the objectives table (train/objectives.py) points here.
+"""
+
+from __future__ import annotations
+
+import sys
+
+from tunestudio.data import turns
+from tunestudio.errors import UserError
+from tunestudio.train.objectives import TrainerContext, quiet, training_kwargs
+
+
+def load_data(cfg, ws, tokenizer, split_info: dict | None = None) -> dict:
+    """The SFT rows of `cfg.dataset`, split and encoded (ids + trained mask), as the fields of run.Data:
+    info (the split), train, val (capped at --eval-rows), stats, warnings. Raises UserError on bad data."""
+    from tunestudio.data.encode import encode, refusal_error, refused_rows
+    from tunestudio.data.split import load_splits, splits_from_info
+
+    if cfg.streaming:   # nothing prepared up front: read and encoded as the run goes (data/streamed.py)
+        from tunestudio.data import streamed
+
+        return streamed.load(cfg, ws, tokenizer)
+    if split_info is not None:  # a resumed run trains on exactly the rows it started with
+        splits = splits_from_info(ws, split_info)
+    else:
+        splits = load_splits(ws, cfg.dataset, val_split=cfg.val_split, test_split=cfg.test_split, seed=cfg.seed,
+                             fmt=cfg.format or None, mapping=cfg.mapping or None, separator=cfg.separator or None)
+    # Arrow files under the fingerprint of rows + tokenizer + options, memory-mapped (data/encoded.py)
+    cache = ws.root / "training" / ".cache" / "encoded"
+    # rows the chat template refuses, in every split (the test split is not encoded here, but eval
+    # would meet them): all listed before a run exists, or left out and each reported
+    opts = dict(cache_dir=cache, num_proc=cfg.num_proc or None, reasoning=cfg.reasoning, skip_bad_rows=True,
+                text_mode=cfg.text_mode, stride=cfg.stride)
+    train = encode(splits.train, tokenizer, cfg.max_length, cfg.train_on_prompt, **opts)
+    val = encode(splits.val, tokenizer, cfg.max_length, cfg.train_on_prompt, **opts) if splits.val else None
+    if train.from_cache:   # so a person knows why this start was quick, and where the files are
+        print(f"encoded examples reused from the cache ({len(train.examples):,} training examples, "
+              f"training/.cache/encoded/{train.fingerprint})", file=sys.stderr, flush=True)
+    refused = train.refused_rows + (val.refused_rows if val else []) + \
+        [str(r) for r in refused_rows(splits.test, tokenizer, cfg.reasoning)]
+    if refused and not cfg.skip_bad_rows:
+        raise UserError(refusal_error(refused))
+    if refused and not train.examples and len(train.refused_rows) == train.stats["rows"]:
+        raise UserError(f"the chat template refused all {train.stats['rows']} training rows, so nothing is left "
+                        f"to train on; first: {refused[0]}")
+    if not train.examples:
+        raise UserError(f"no training row has anything left to train on at --max-length {cfg.max_length} "
+                        f"({train.dropped} rows dropped): raise --max-length or shorten the prompts")
+    if cfg.early_stopping_patience and not (val and val.examples):
+        raise UserError("--early-stopping-patience watches the validation loss, and there is no validation "
+                        "data: set --val-split above 0 (or give a NAME.val.* file)")
+    # what the data layer noticed (duplicates, train/test leakage) is shown in the run too
+    warnings = [{"code": "data", "message": str(p)} for p in splits.warnings]
+    if any(r.is_chat for r in splits.train[:1]):  # what the chat template does that costs the user later
+        try:
+            warnings += [{"code": "template", "message": note} for note in turns.probe(tokenizer).notes]
+        except turns.TemplateRefused as e:
+            warnings.append({"code": "template", "message": f"the chat template cannot render a one-question chat: {e}"})
+    warnings += [{"code": "refused", "message": f"skipped {row}"} for row in refused]  # --skip-bad-rows
+    for name, enc in (("training", train), ("validation", val)):
+        if enc and enc.truncated:
+            share = enc.truncated / max(enc.stats["rows"], 1)
+            warnings.append({"code": "truncated", "message": (
+                f"{enc.truncated} of {enc.stats['rows']} {name} rows ({share:.0%}) lose answer tokens at "
+                f"--max-length {cfg.max_length}" + (f" and {enc.dropped} have nothing left (dropped)" if enc.dropped else "")
+                + f"; first: {', '.join(enc.truncated_rows[:3])}")})
+    stats = {"train": train.stats, "val": val.stats if val else None}
+    # every evaluation reads the whole of Data.val: cap it, so a million-row split does not make
+    # each one take an hour
+    val_examples = val.examples.spread(cfg.eval_rows) if val else []
+    return dict(info=splits.info, train=train.examples, val=val_examples, stats=stats, warnings=warnings)
+
+
+def build_trainer(ctx: TrainerContext):
+    """A TuneTrainer over the encoded examples (length-grouped batches, loss on trained tokens only)."""
+    import torch
+    from transformers import TrainingArguments
+
+    from tunestudio.train.batching import Examples, PadCollator
+    from tunestudio.train.trainer import TuneTrainer
+
+    cfg, data, monitor = ctx.cfg, ctx.data, ctx.monitor
+    args = TrainingArguments(**training_kwargs(ctx), prediction_loss_only=True, label_names=["labels"],
+                             remove_unused_columns=False, include_num_input_tokens_seen="non_padding")
+    trainer = TuneTrainer(
+        model=ctx.model, args=args,
+        data_collator=PadCollator(ctx.tokenizer.pad_token_id, 8 if torch.cuda.is_available() else 1),
+        train_dataset=Examples(data.train) if data.train_rows is not None else data.train,  # a stream as it is
+        eval_dataset=Examples(data.val) if data.val else None,
+        processing_class=ctx.tokenizer, callbacks=[monitor],
+        group_by_length=cfg.group_by_length, keep_checkpoints=cfg.keep_checkpoints,
+        protected_steps=lambda: {monitor.best_step} if monitor.best_step is not None else set(),
+    )
+    return quiet(trainer)
