@@ -21,6 +21,7 @@ EXPECTED = {  # file -> (format the loader detects, rows)
     "demo-tools.jsonl": ("messages", 1000),
     "demo-guard.txt": ("text", 24),
 }
+PREFERENCE = {"demo-prefs.jsonl": ("pairs", 1200)}  # read by data/preference.py, not the SFT loader
 
 
 def test_model_loads_with_plain_transformers(demo_template):
@@ -59,7 +60,12 @@ def test_every_demo_dataset_loads_cleanly(demo_template):
     from tunestudio.data.load import load_file
 
     folder = demo_template / "training" / "datasets"
-    assert sorted(p.name for p in folder.iterdir()) == sorted(EXPECTED)
+    assert sorted(p.name for p in folder.iterdir()) == sorted({**EXPECTED, **PREFERENCE})
+    from tunestudio.data.preference import load_pref_file
+
+    for name, (kind, rows) in PREFERENCE.items():
+        ld = load_pref_file(folder / name)
+        assert (ld.kind, len(ld.records), ld.errors) == (kind, rows, []), name
     for name, (fmt, rows) in EXPECTED.items():
         result = load_file(folder / name)
         assert (result.format, len(result.records), result.errors) == (fmt, rows, []), name
@@ -103,5 +109,5 @@ def test_cli_demo_json(demo_ws):
     assert proc.returncode == 0, proc.stderr
     out = json.loads(proc.stdout)
     assert out["model_created"] is False
-    assert set(out["datasets"]) == set(EXPECTED)
+    assert set(out["datasets"]) == set(EXPECTED) | set(PREFERENCE)
     assert not any(d["created"] for d in out["datasets"].values())
