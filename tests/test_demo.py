@@ -22,6 +22,7 @@ EXPECTED = {  # file -> (format the loader detects, rows)
     "demo-guard.txt": ("text", 24),
 }
 PROMPT_SETS = {"demo-rewards.jsonl": 600}  # prompts + references for GRPO (with rewards/demo_dates.py)
+PREFERENCE = {"demo-prefs.jsonl": ("pairs", 1200)}  # read by data/preference.py, not the SFT loader
 
 
 def test_model_loads_with_plain_transformers(demo_template):
@@ -61,9 +62,14 @@ def test_every_demo_dataset_loads_cleanly(demo_template):
     from tunestudio.rewards.data import load_prompts
 
     folder = demo_template / "training" / "datasets"
-    assert sorted(p.name for p in folder.iterdir()) == sorted([*EXPECTED, *PROMPT_SETS])
+    assert sorted(p.name for p in folder.iterdir()) == sorted([*EXPECTED, *PROMPT_SETS, *PREFERENCE])
     for name, rows in PROMPT_SETS.items():  # prompts for GRPO: read by the rewards package
         assert len(load_prompts(folder / name)) == rows
+    from tunestudio.data.preference import load_pref_file
+
+    for name, (kind, rows) in PREFERENCE.items():
+        ld = load_pref_file(folder / name)
+        assert (ld.kind, len(ld.records), ld.errors) == (kind, rows, []), name
     for name, (fmt, rows) in EXPECTED.items():
         result = load_file(folder / name)
         assert (result.format, len(result.records), result.errors) == (fmt, rows, []), name
@@ -107,6 +113,6 @@ def test_cli_demo_json(demo_ws):
     assert proc.returncode == 0, proc.stderr
     out = json.loads(proc.stdout)
     assert out["model_created"] is False
-    assert set(out["datasets"]) == set(EXPECTED) | set(PROMPT_SETS)
+    assert set(out["datasets"]) == set(EXPECTED) | set(PROMPT_SETS) | set(PREFERENCE)
     assert set(out["rewards"]) == {"demo_dates.py"}
     assert not any(d["created"] for d in out["datasets"].values())

@@ -163,6 +163,8 @@ def test_bad_objective_options_are_clear_errors(demo_ws):
                 "--reference", "none", ws=demo_ws)
     assert r.returncode == 1 and "reference-free by design" in r.stderr
     # SFT on a pair file, and DPO on SFT rows, say what to do
+    r = run_cli("train", "--model", "tiny-demo", "--dataset", "demo-prefs.jsonl", ws=demo_ws)
+    assert r.returncode == 1 and "--objective dpo" in r.stderr and "Traceback" not in r.stderr, r.stderr
     r = run_cli("train", "--model", "tiny-demo", "--dataset", "demo-reviews.jsonl", "--objective", "dpo", ws=demo_ws)
     assert r.returncode == 1 and "Traceback" not in r.stderr, r.stderr
 

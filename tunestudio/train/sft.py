@@ -19,6 +19,12 @@ def load_data(cfg, ws, tokenizer, split_info: dict | None = None) -> dict:
     from tunestudio.data.encode import encode, refusal_error, refused_rows
     from tunestudio.data.split import load_splits, splits_from_info
 
+    from tunestudio.data.pref_commands import preference_kind
+
+    kind = preference_kind(ws, cfg.dataset) if split_info is None and not cfg.streaming else None
+    if kind:  # SFT would call every pair "a row without an assistant turn"
+        raise UserError(f"{cfg.dataset} holds preference data ({'pairs' if kind == 'pairs' else 'labelled answers'}): "
+                        f"train it with --objective {'dpo (or orpo, simpo)' if kind == 'pairs' else 'kto'}")
     if cfg.streaming:   # nothing prepared up front: read and encoded as the run goes (data/streamed.py)
         from tunestudio.data import streamed
 
