@@ -550,6 +550,8 @@ def _make_trainer(cfg, model, tokenizer, data, ckpt_dir, micro_batch, grad_accum
         prediction_loss_only=True, label_names=["labels"], remove_unused_columns=False,
         include_num_input_tokens_seen="non_padding", report_to=tracking.hf_report_to(cfg), disable_tqdm=True,
         seed=cfg.seed, dataloader_num_workers=0,
+        # on CUDA, Liger's Triton kernels (RMSNorm, SwiGLU, RoPE) when `tunestudio[liger]` is installed
+        use_liger_kernel=cuda and _has_liger(),
     )
     trainer = TuneTrainer(
         model=model, args=args, data_collator=PadCollator(tokenizer.pad_token_id, 8 if cuda else 1),
@@ -564,6 +566,12 @@ def _make_trainer(cfg, model, tokenizer, data, ckpt_dir, micro_batch, grad_accum
     trainer.remove_callback(PrinterCallback)
     trainer.remove_callback(ProgressCallback)
     return trainer
+
+
+def _has_liger() -> bool:
+    import importlib.util
+
+    return importlib.util.find_spec("liger_kernel") is not None
 
 
 # ---- step 4: results ---------------------------------------------------------------------------
