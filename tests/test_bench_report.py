@@ -45,4 +45,4 @@ def test_report_has_three_sides_and_ratios_against_both_baselines(capsys):
 
 def test_sides_alternate_and_variants_are_known():
     assert train_speed.SIDES == ("baseline", "tuned", "tunestudio")
-    assert set(train_speed.VARIANTS) >= {"fused-adamw", "compile"}
+    assert set(train_speed.VARIANTS) >= {"loop-adamw", "compile"}
