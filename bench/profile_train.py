@@ -57,7 +57,7 @@ def main() -> None:
     args = p.parse_args()
 
     import torch
-    from torch.profiler import ProfilerActivity, profile, schedule
+    from torch.profiler import ProfilerActivity, profile
     from transformers import TrainerCallback
 
     from bench.train_speed import HPARAMS, setup
@@ -65,12 +65,18 @@ def main() -> None:
     from tunestudio.train.config import RunConfig, coerce
     from tunestudio.workspace import Workspace
 
-    prof = profile(activities=[ProfilerActivity.CPU], schedule=schedule(wait=0, warmup=args.warmup, active=args.active),
-                   record_shapes=False)
+    prof = profile(activities=[ProfilerActivity.CPU], record_shapes=False)
 
-    class Step(TrainerCallback):  # the profiler's schedule advances once per optimizer step
-        def on_step_end(self, *a, **k):
-            prof.step()
+    class Step(TrainerCallback):  # profile optimizer steps warmup+1 .. warmup+active (hooks included)
+        def on_train_begin(self, args_, state, control, **k):
+            if args.warmup == 0:
+                prof.start()
+
+        def on_step_end(self, args_, state, control, **k):
+            if state.global_step == args.warmup and args.warmup:
+                prof.start()
+            elif state.global_step == args.warmup + args.active:
+                prof.stop()
 
     make = engine._make_trainer
 
@@ -88,8 +94,7 @@ def main() -> None:
         info = setup(Path(work))
         cfg = RunConfig(model="bench-llama", dataset="bench-chat.jsonl", method="lora", val_split=0.0, test_split=0.0,
                         max_length=args.max_length, max_steps=args.warmup + args.active, logging_steps=5, **hp)
-        with prof:
-            engine.train(cfg, Workspace(Path(info["ws"])))
+        engine.train(cfg, Workspace(Path(info["ws"])))
     events = prof.key_averages()
     print(f"torch {torch.__version__}, {torch.get_num_threads()} threads, load average {os.getloadavg()[0]:.2f}; "
           f"{args.active} steps profiled after {args.warmup}; options {' '.join(args.set) or 'defaults'}\n")
