@@ -96,6 +96,9 @@ def _relaunch_if_asked(args, ws, overrides: dict) -> None:
     if cfg.launcher == "single":
         return
     cfg.validate()
+    if "train" not in sys.argv:  # called in-process (cli.main([...])): no command line to hand on
+        raise UserError(f"--launcher {cfg.launcher}: start it from the command line (`tunestudio train ...`) "
+                        "or the job queue, which run it under accelerate launch")
     argv = sys.argv[sys.argv.index("train") + 1:]
     if "--workspace" not in argv:
         argv += ["--workspace", str(ws.root)]
