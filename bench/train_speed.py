@@ -1,4 +1,4 @@
-"""Training speed: tunestudio's engine against a plain `transformers.Trainer` + `peft` script.
+"""Training speed: tunestudio's engine against two plain `transformers.Trainer` + `peft` scripts.
 
     python bench/train_speed.py                    # full run (~6 min on 2 CPU cores)
     python bench/train_speed.py --max-steps 10     # a quick look
@@ -11,11 +11,15 @@ tasks, 20 to 500 tokens), with the same hyper-parameters and the same number of 
   baseline    what a tutorial writes: chat template, prompt masked with -100,
               DataCollatorForSeq2Seq (pads each random batch to its longest row), Trainer
               defaults (random sampler; fp32 on a CPU);
+  tuned       the same script with the two flags a Trainer user knows: bf16=True where the
+              CPU/GPU has native bf16 (else fp32) and length-grouped sampling
+              (train_sampling_strategy="group_by_length", transformers 5's group_by_length);
   tunestudio  `tunestudio.train.run.train(cfg, ws)`, the function `tunestudio train` runs,
               with its defaults (length-grouped batches, precision auto, ...).
 
 Each side runs in its own process (its own peak RSS, no shared warm state); with --repeats N
-the sides alternate (B T B T ...) and the best of each is reported. "Final loss" is the loss of
+the sides alternate (B U T, then T U B, ...) and the best of each is reported, with the load
+average before each run (timings under load are indicative only). "Final loss" is the loss of
 each side's trained model on 100 held-out rows, computed the same way (fp32) for both, so it does
 not depend on which batch happened to come last. MFU counts 4 x the non-embedding parameters
 FLOPs per non-padding token (LoRA: forward 2N + input gradients 2N; 6N for full fine-tuning)
@@ -39,9 +43,13 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-SIDES = ("baseline", "tunestudio")
-MODEL = dict(hidden_size=512, intermediate_size=1408, num_hidden_layers=6, num_attention_heads=8,
-             num_key_value_heads=8)
+SIDES = ("baseline", "tuned", "tunestudio")
+SHAPES = {  # --shape: the default CPU model, and a Qwen2.5-0.5B-shaped one for a GPU (bench/gpu_check.sh)
+    "small": dict(hidden_size=512, intermediate_size=1408, num_hidden_layers=6, num_attention_heads=8,
+                  num_key_value_heads=8),
+    "qwen0.5b": dict(hidden_size=896, intermediate_size=4864, num_hidden_layers=24, num_attention_heads=14,
+                     num_key_value_heads=2),
+}
 HPARAMS = dict(lr=5e-4, batch_size=8, warmup_steps=5, scheduler="cosine", weight_decay=0.0,
                max_grad_norm=1.0, lora_r=16, lora_alpha=32.0, lora_dropout=0.05, seed=42)
 HELD_OUT = 100
@@ -75,7 +83,7 @@ def make_rows(n: int, seed: int, tokenizer) -> list[dict]:
     return rows
 
 
-def setup(work: Path) -> dict:
+def setup(work: Path, shape: str = "small") -> dict:
     """A workspace with the demo tokenizer, the benchmark model and the datasets."""
     import torch
     from transformers import AutoTokenizer, LlamaConfig, LlamaForCausalLM
@@ -89,7 +97,7 @@ def setup(work: Path) -> dict:
     folder = ws.models_dir / "bench-llama"
     config = LlamaConfig(vocab_size=len(tok), max_position_embeddings=1024, tie_word_embeddings=False,
                          bos_token_id=tok.bos_token_id, eos_token_id=tok.eos_token_id,
-                         pad_token_id=tok.pad_token_id, **MODEL)
+                         pad_token_id=tok.pad_token_id, **SHAPES[shape])
     torch.manual_seed(0)
     model = LlamaForCausalLM(config)
     model.save_pretrained(folder)
@@ -106,17 +114,23 @@ def setup(work: Path) -> dict:
 
 
 def matmul_peak(dtype_name: str, n: int = 2048, seconds: float = 3.0) -> float:
-    """GFLOP/s of a large square matmul on this machine (all torch threads)."""
+    """GFLOP/s of a large square matmul on this machine (all torch threads; the GPU when there is one)."""
     import torch
 
-    dtype = getattr(torch, dtype_name)
-    a, b = torch.randn(n, n, dtype=dtype), torch.randn(n, n, dtype=dtype)
+    cuda = torch.cuda.is_available()
+    dtype, n = getattr(torch, dtype_name), 8192 if cuda else n
+    a, b = (torch.randn(n, n, dtype=dtype, device="cuda" if cuda else "cpu") for _ in range(2))
     for _ in range(3):
         a @ b
+    sync = torch.cuda.synchronize if cuda else (lambda: None)
+    sync()
     reps, t0 = 0, time.perf_counter()
     while time.perf_counter() - t0 < seconds:
         a @ b
         reps += 1
+        if reps % 10 == 0:
+            sync()
+    sync()
     return 2 * n ** 3 * reps / (time.perf_counter() - t0) / 1e9
 
 
@@ -135,8 +149,8 @@ def heldout_loss(model, tokenizer, ws) -> float:
     total = count = 0.0
     with torch.no_grad():
         for e in examples:
-            ids = torch.tensor([e["input_ids"]])
-            labels = torch.tensor([e["labels"]])
+            ids = torch.tensor([e["input_ids"]], device=model.device)
+            labels = torch.tensor([e["labels"]], device=model.device)
             logits = model(input_ids=ids).logits[:, :-1].float()
             target = labels[:, 1:]
             total += float(torch.nn.functional.cross_entropy(logits.reshape(-1, logits.shape[-1]), target.reshape(-1),
@@ -145,8 +159,11 @@ def heldout_loss(model, tokenizer, ws) -> float:
     return total / count
 
 
-def run_baseline(args, info) -> dict:
-    """A tutorial's LoRA script: tokenize, mask the prompt, pad dynamically, Trainer defaults."""
+def run_baseline(args, info, tuned: bool = False) -> dict:
+    """A tutorial's LoRA script: tokenize, mask the prompt, pad dynamically, Trainer defaults;
+    `tuned`: plus bf16=True (where the hardware has it) and length-grouped sampling."""
+    from tunestudio.train.config import bf16_supported
+
     from peft import LoraConfig, get_peft_model
     from transformers import (AutoModelForCausalLM, AutoTokenizer, DataCollatorForSeq2Seq, Trainer,
                               TrainingArguments)
@@ -155,7 +172,7 @@ def run_baseline(args, info) -> dict:
     t_start = time.time()
     hp = HPARAMS
     tokenizer = AutoTokenizer.from_pretrained(info["model"])
-    model = AutoModelForCausalLM.from_pretrained(info["model"])
+    model = AutoModelForCausalLM.from_pretrained(info["model"], attn_implementation="sdpa")
     model = get_peft_model(model, LoraConfig(task_type="CAUSAL_LM", r=hp["lora_r"], lora_alpha=hp["lora_alpha"],
                                              lora_dropout=hp["lora_dropout"], target_modules="all-linear"))
     data = load_dataset("json", data_files=str(Path(info["ws"]) / "training/datasets/bench-chat.jsonl"))["train"]
@@ -176,7 +193,9 @@ def run_baseline(args, info) -> dict:
         batches.append((int(batch["attention_mask"].sum()), batch["attention_mask"].numel()))
         return batch
 
+    bf16 = tuned and bf16_supported()
     targs = TrainingArguments(
+        bf16=bf16, train_sampling_strategy="group_by_length" if tuned else "random",
         output_dir=str(Path(args.work) / "baseline-out"), per_device_train_batch_size=hp["batch_size"],
         learning_rate=hp["lr"], lr_scheduler_type=hp["scheduler"], warmup_steps=hp["warmup_steps"],
         weight_decay=hp["weight_decay"], max_grad_norm=hp["max_grad_norm"], seed=hp["seed"],
@@ -189,7 +208,8 @@ def run_baseline(args, info) -> dict:
     losses = [e["loss"] for e in trainer.state.log_history if "loss" in e]
     model = model.merge_and_unload()
     used = batches[:trainer.state.global_step]  # the loader reads one batch ahead: not trained on
-    return {"side": "baseline", "precision": "fp32", "steps": trainer.state.global_step,
+    return {"side": "tuned" if tuned else "baseline", "precision": "bf16" if bf16 else "fp32",
+            "steps": trainer.state.global_step,
             "sequences": trainer.state.global_step * hp["batch_size"], "tokens": sum(b[0] for b in used),
             "padding": 1 - sum(b[0] for b in used) / sum(b[1] for b in used), "train_s": train_s,
             "train_runtime_s": out.metrics["train_runtime"],
@@ -227,6 +247,11 @@ def run_tunestudio(args, info) -> dict:
         return batch
 
     batching.PadCollator.__call__ = counting
+    if args.variant:  # the engine builds its TrainingArguments with these on top
+        import transformers
+
+        plain, extra = transformers.TrainingArguments, VARIANTS[args.variant]
+        transformers.TrainingArguments = lambda *a, **k: plain(*a, **{**k, **extra})
     cfg = RunConfig(model="bench-llama", dataset="bench-chat.jsonl", method="lora", val_split=0.0, test_split=0.0,
                     max_length=args.max_length, epochs=args.epochs, max_steps=args.max_steps,
                     logging_steps=5, **hp)
@@ -242,7 +267,7 @@ def run_tunestudio(args, info) -> dict:
     saved_dtype = str(next(model.parameters()).dtype)
     train_s = metrics["tokens_seen"] / metrics["tokens_per_second"]
     used = batches[:metrics["steps"]]  # the loader reads one batch ahead: not trained on
-    variant = args.set + ["full-logits"] * args.full_logits
+    variant = args.set + ["full-logits"] * args.full_logits + [args.variant] * bool(args.variant)
     return {"side": "tunestudio", "variant": " ".join(variant) or "defaults",
             "precision": _precision(cfg), "saved_dtype": saved_dtype,
             "steps": metrics["steps"], "sequences": metrics["steps"] * hp["batch_size"],
@@ -256,8 +281,15 @@ def run_tunestudio(args, info) -> dict:
 def worker(args) -> None:
     info = json.loads(Path(args.work, "setup.json").read_text())
     os.environ.setdefault("HF_DATASETS_OFFLINE", "1")
-    result = (run_baseline if args.worker == "baseline" else run_tunestudio)(args, info)
+    if args.worker == "tunestudio":
+        result = run_tunestudio(args, info)
+    else:
+        result = run_baseline(args, info, tuned=args.worker == "tuned")
     result["peak_rss_mb"] = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    import torch
+
+    if torch.cuda.is_available():
+        result["peak_gpu_mb"] = torch.cuda.max_memory_allocated() / 2 ** 20
     print("RESULT " + json.dumps(result), flush=True)
 
 
@@ -266,6 +298,11 @@ def worker(args) -> None:
 def load_average() -> float:
     return os.getloadavg()[0]
 
+
+VARIANTS = {  # --ablate NAME: a speed idea tried on tunestudio's side (TrainingArguments it changes)
+    "loop-adamw": {"optim": "adamw_torch"},      # AdamW as the engine had it on CPUs: a loop over parameters
+    "compile": {"torch_compile": True, "torch_compile_backend": "inductor"},   # torch.compile (inductor)
+}
 
 ABLATION = [  # tunestudio with its optimisations added one at a time: (settings, every logit)
     (["precision=fp32", "group_by_length=false"], True),   # none: random batches, fp32, every logit
@@ -277,7 +314,9 @@ ABLATION = [  # tunestudio with its optimisations added one at a time: (settings
 def run_side(side: str, args, settings: list[str] = (), full_logits: bool = False) -> dict:
     cmd = [sys.executable, __file__, "--worker", side, "--work", args.work, "--max-steps", str(args.max_steps),
            "--epochs", str(args.epochs), "--max-length", str(args.max_length)]
-    cmd += [f"--set={item}" for item in settings] + ["--full-logits"] * full_logits
+    variants = [item for item in settings if "=" not in item]   # --ablate NAME (VARIANTS), else KEY=VALUE
+    cmd += [f"--set={item}" for item in settings if "=" in item] + ["--full-logits"] * full_logits
+    cmd += [f"--variant={v}" for v in variants]
     load = load_average()
     proc = subprocess.run(cmd, capture_output=True, text=True, env={**os.environ, "TOKENIZERS_PARALLELISM": "false"})
     lines = [line for line in proc.stdout.splitlines() if line.startswith("RESULT ")]
@@ -292,13 +331,19 @@ def main() -> None:
     p.add_argument("--max-steps", type=int, default=60, help="optimizer steps per side (batch 8); 0: use --epochs")
     p.add_argument("--epochs", type=float, default=1.0, help="passes over the 2,000 rows when --max-steps is 0")
     p.add_argument("--max-length", type=int, default=512)
+    p.add_argument("--shape", choices=SHAPES, default="small", help="the random model: small (~21M, for a CPU) "
+                   "or qwen0.5b (Qwen2.5-0.5B's layers, for a GPU)")
     p.add_argument("--repeats", type=int, default=1, help="run each side N times, alternating; report the best")
     p.add_argument("--json", action="store_true", help="print one JSON object instead of the table")
     p.add_argument("--ablation", action="store_true", help="also run tunestudio with each optimisation "
                    "taken away (fp32, random batches, every logit) and show what each one gives")
+    p.add_argument("--ablate", action="append", default=[], metavar="KEY=VALUE",
+                   help="with --ablation: also run tunestudio with this one change (repeatable): a run option "
+                   f"KEY=VALUE, or one of {', '.join(VARIANTS)}")
     p.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
                    help="a tunestudio run option for its side, e.g. --set precision=fp32")
     p.add_argument("--full-logits", action="store_true", help=argparse.SUPPRESS)
+    p.add_argument("--variant", choices=VARIANTS, help=argparse.SUPPRESS)
     p.add_argument("--work", default="", help=argparse.SUPPRESS)
     p.add_argument("--worker", choices=SIDES, help=argparse.SUPPRESS)
     args = p.parse_args()
@@ -311,7 +356,7 @@ def main() -> None:
     with tempfile.TemporaryDirectory(prefix="tunestudio-bench-") as work:
         args.work = work
         say(f"load average {load_average():.2f}; setting up the model and data in {work} ...")
-        info = setup(Path(work))
+        info = setup(Path(work), args.shape)
         Path(work, "setup.json").write_text(json.dumps(info))
         peaks = {"fp32": matmul_peak("float32")}
         if bf16_supported():
@@ -320,51 +365,76 @@ def main() -> None:
             f"row lengths {info['lengths']}; matmul peak " + ", ".join(f"{k} {v:.0f} GFLOP/s" for k, v in peaks.items()))
         runs: dict[str, list] = {s: [] for s in SIDES}
         for i in range(args.repeats):
-            for side in SIDES if i % 2 == 0 else SIDES[::-1]:
+            for side in SIDES if i % 2 == 0 else SIDES[::-1]:  # alternate, so drift in load hits all sides
                 say(f"running {side} ({i + 1}/{args.repeats}) ...")
                 r = run_side(side, args, args.set if side == "tunestudio" else ())
                 runs[side].append(r)
                 say(f"  {side}: {r['tokens_per_s']:.0f} tok/s, held-out loss {r['heldout_loss']:.4f}, "
-                    f"wall {r['wall_s']:.0f} s")
+                    f"peak RSS {r['peak_rss_mb']:.0f} MiB, wall {r['wall_s']:.0f} s, load {r['load_before']}")
         ablation = []
-        for settings, full_logits in ABLATION if args.ablation else []:
+        for settings, full_logits in ABLATION + [([a], False) for a in args.ablate] if args.ablation else []:
             say(f"running tunestudio variant {' '.join(settings + ['full-logits'] * full_logits)} ...")
             ablation.append(run_side("tunestudio", args, settings, full_logits))
             say(f"  {ablation[-1]['tokens_per_s']:.0f} tok/s, held-out loss {ablation[-1]['heldout_loss']:.4f}")
+    report = summarise(args, info, peaks, runs, ablation)
+    if args.json:
+        print(json.dumps(report, indent=2))
+    else:
+        print_table(report)
+
+
+def summarise(args, info, peaks, runs, ablation) -> dict:
+    """The report: each side's best run with its FLOP/s and share of the matmul peak, and
+    tunestudio's ratios against both Trainer sides."""
     best = {s: max(runs[s], key=lambda r: r["tokens_per_s"]) for s in SIDES}
     flops_per_token = 4 * info["non_embedding_params"]
     for r in list(best.values()) + ablation:
         r["gflops"] = r["tokens_per_s"] * flops_per_token / 1e9
         r["mfu"] = r["gflops"] / peaks.get(r["precision"], peaks["fp32"])
         r["mfu_vs_fp32_peak"] = r["gflops"] / peaks["fp32"]
-    b, t = best["baseline"], best["tunestudio"]
-    ratios = {"tokens_per_s": t["tokens_per_s"] / b["tokens_per_s"], "wall": b["wall_s"] / t["wall_s"],
-              "heldout_loss_diff": (t["heldout_loss"] - b["heldout_loss"]) / b["heldout_loss"]}
-    report = {"setup": {k: v for k, v in info.items() if k not in ("ws", "model")}, "hparams": HPARAMS,
-              "max_steps": args.max_steps, "epochs": args.epochs, "matmul_peak_gflops": peaks,
-              "flops_per_token": flops_per_token, "load_average_end": round(load_average(), 2),
-              "sides": best, "all_runs": runs, "ratios": ratios, "ablation": ablation}
-    if args.json:
-        print(json.dumps(report, indent=2))
-        return
-    print(f"\n{'':24}{'baseline':>14}{'tunestudio':>14}")
+    t = best["tunestudio"]
+    ratios = {}
+    for base in ("baseline", "tuned"):
+        b = best[base]
+        ratios[f"vs_{base}"] = {
+            "tokens_per_s": t["tokens_per_s"] / b["tokens_per_s"], "wall": b["wall_s"] / t["wall_s"],
+            "peak_rss": t["peak_rss_mb"] / b["peak_rss_mb"],
+            "heldout_loss_diff": (t["heldout_loss"] - b["heldout_loss"]) / b["heldout_loss"]}
+    ratios["tuned_vs_baseline_tokens_per_s"] = best["tuned"]["tokens_per_s"] / best["baseline"]["tokens_per_s"]
+    return {"setup": {k: v for k, v in info.items() if k not in ("ws", "model")}, "hparams": HPARAMS,
+            "max_steps": args.max_steps, "epochs": args.epochs, "matmul_peak_gflops": peaks,
+            "flops_per_token": flops_per_token, "load_average_end": round(load_average(), 2),
+            "cpu_count": os.cpu_count(), "sides": best, "all_runs": runs, "ratios": ratios, "ablation": ablation}
+
+
+def print_table(report: dict) -> None:
+    best, ratios, ablation = report["sides"], report["ratios"], report["ablation"]
+    print(f"\n{'':24}" + "".join(f"{s:>14}" for s in SIDES))
     rows = [("precision", "precision", "{}"), ("sequences", "sequences", "{}"),
-            ("padding share", "padding", "{:.1%}"), ("non-padding tokens/s", "tokens_per_s", "{:.0f}"), ("training time (s)", "train_runtime_s", "{:.1f}"),
+            ("padding share", "padding", "{:.1%}"), ("non-padding tokens/s", "tokens_per_s", "{:.0f}"),
+            ("training time (s)", "train_runtime_s", "{:.1f}"),
             ("wall time (s)", "wall_s", "{:.1f}"), ("peak RSS (MiB)", "peak_rss_mb", "{:.0f}"),
             ("final train loss", "train_loss_last", "{:.4f}"), ("held-out loss", "heldout_loss", "{:.4f}"),
             ("GFLOP/s (4N/token)", "gflops", "{:.1f}"), ("MFU (own precision)", "mfu", "{:.1%}"),
             ("MFU (vs fp32 peak)", "mfu_vs_fp32_peak", "{:.1%}"), ("load avg before", "load_before", "{}")]
     for label, key, fmt in rows:
-        print(f"{label:24}{fmt.format(b[key]):>14}{fmt.format(t[key]):>14}")
-    print(f"\ntunestudio / baseline: {ratios['tokens_per_s']:.2f}x non-padding tokens/s, {ratios['wall']:.2f}x wall time; "
-          f"held-out loss {ratios['heldout_loss_diff']:+.2%}")
+        print(f"{label:24}" + "".join(f"{fmt.format(best[s][key]):>14}" for s in SIDES))
+    for base in ("baseline", "tuned"):
+        r = ratios[f"vs_{base}"]
+        print(f"tunestudio / {base}: {r['tokens_per_s']:.2f}x non-padding tokens/s, {r['wall']:.2f}x wall time, "
+              f"{r['peak_rss']:.2f}x peak RSS; held-out loss {r['heldout_loss_diff']:+.2%}")
+    print(f"load average at the end: {report['load_average_end']} on {report['cpu_count']} CPUs "
+          "(timings under load are indicative only)")
     if ablation:
+        b = best["baseline"]
         names = ["none (fp32, random batches, every logit)", "+ length-grouped batches", "+ bf16 autocast",
                  "+ logits only at trained positions (= defaults)"]
-        print(f"\n{'tunestudio optimisations':48}{'padding':>9}{'tok/s':>8}{'vs base':>9}{'held-out loss':>15}")
-        for name, r in zip(names, ablation + [t]):
+        names = (names + [" ".join(r["variant"].split()) for r in ablation[len(ABLATION):]])
+        print(f"\n{'tunestudio variants':48}{'padding':>9}{'tok/s':>8}{'vs base':>9}{'vs tuned':>9}{'held-out loss':>15}{'RSS MiB':>9}")
+        for name, r in zip(names, ablation[:len(ABLATION)] + [best["tunestudio"]] + ablation[len(ABLATION):]):
             print(f"{name:48}{r['padding']:>9.1%}{r['tokens_per_s']:>8.0f}"
-                  f"{r['tokens_per_s'] / b['tokens_per_s']:>8.2f}x{r['heldout_loss']:>15.4f}")
+                  f"{r['tokens_per_s'] / b['tokens_per_s']:>8.2f}x{r['tokens_per_s'] / best['tuned']['tokens_per_s']:>8.2f}x"
+                  f"{r['heldout_loss']:>15.4f}{r['peak_rss_mb']:>9.0f}")
 
 
 if __name__ == "__main__":

@@ -100,7 +100,8 @@ def _record_job_exit(args, code: int) -> None:
     try:
         from tunestudio.jobs import record_exit
 
-        record_exit(workspace_from(getattr(args, "workspace", None)), job_id, code)
+        record_exit(workspace_from(getattr(args, "workspace", None)), job_id, code,
+                    run_id=getattr(args, "result_run_id", None))  # set by `train`: the queue knows the run
     except Exception as e:  # noqa: BLE001 - a full disk: observers fall back to the run's status
         print(f"warning: could not record the job's exit ({e})", file=sys.stderr)
 

@@ -70,7 +70,11 @@ class Job:
 
     def command_line(self) -> str:
         """The command as a user would type it (shown in the UI)."""
-        args = ["tunestudio", *self.command[3:]] if self.command[1:3] == ["-m", "tunestudio"] else self.command
+        args = self.command
+        if self.command[1:3] == ["-m", "tunestudio"]:
+            args = ["tunestudio", *self.command[3:]]
+        elif self.command[1:3] == ["-m", "accelerate.commands.launch"]:  # a multi-process run
+            args = ["accelerate", "launch", *self.command[3:]]
         return shlex.join(args)
 
 
@@ -241,7 +245,10 @@ def _finish(ws: Workspace, job: Job) -> None:
     own exit record, else (killed before it could write one) failed with no code."""
     child = _children.pop(job.pid, None) if job.pid else None
     record = read_json_or_none(jobs_dir(ws) / f"{job.id}.exit.json") or {}
-    if child is not None:
+    # under accelerate launch the launcher's code says only "a rank failed or was signalled";
+    # rank 0's own record tells stopped (checkpointed on SIGTERM) from failed
+    launched = job.command[1:3] == ["-m", "accelerate.commands.launch"]
+    if child is not None and not (launched and isinstance(record.get("returncode"), int)):
         record = {**record, "returncode": child.returncode}
     _apply_exit(job, record)
 
@@ -319,7 +326,8 @@ def submit(ws: Workspace, cfg, name: str = "", device: str = "default") -> Job:
         config_path = d / f"{job_id}.yaml"
         save_config(cfg, config_path)
         name = name or str(getattr(cfg, "name", "") or "")
-    return _enqueue(ws, job_id, ["--config", str(config_path)], str(config_path), name, device)
+    return _enqueue(ws, job_id, ["--config", str(config_path)], str(config_path), name, device,
+                    launch_cfg=cfg if not isinstance(cfg, (str, Path)) else _config_or_none(config_path))
 
 
 def submit_resume(ws: Workspace, run: str, device: str = "default") -> Job:
@@ -342,12 +350,30 @@ def submit_resume(ws: Workspace, run: str, device: str = "default") -> Job:
         raise UserError(f"run {found['name']} is still running: stop it first (Training tab, Stop)")
     job_id = time.strftime("%Y%m%d-%H%M%S-") + uuid.uuid4().hex[:6]
     return _enqueue(ws, job_id, ["--resume", found["id"]], "", f"resume {found['name']}", device,
-                    run_id=found["id"])
+                    run_id=found["id"], launch_cfg=_config_or_none(ws.runs_dir / found["id"] / "config.yaml"))
+
+
+def _config_or_none(path: Path):
+    """The run config in `path`, or None when it cannot be read (the job itself then says why)."""
+    from tunestudio.train.config import load_config
+
+    try:
+        return load_config(path)
+    except UserError:
+        return None
 
 
 def _enqueue(ws: Workspace, job_id: str, train_args: list[str], config_path: str, name: str, device: str,
-             run_id: str | None = None) -> Job:
-    command = [sys.executable, "-m", "tunestudio", "train", *train_args, "--workspace", str(ws.root)]
+             run_id: str | None = None, launch_cfg=None) -> Job:
+    """Queue the job; a config whose `launcher` is not single runs under `accelerate launch`
+    (tunestudio/train/launch.py), one job for all its processes (rank 0 writes the run)."""
+    from tunestudio.train.launch import launch_command
+
+    train_args = [*train_args, "--workspace", str(ws.root)]
+    command = [sys.executable, "-m", "tunestudio", "train", *train_args]
+    if launch_cfg is not None and launch_cfg.launcher != "single":
+        launch_cfg.check_device()   # a launch this machine cannot do is refused before it is queued
+        command = launch_command(launch_cfg, train_args)
     job = Job(id=job_id, config_path=config_path, name=name, device=device, run_id=run_id,
               log_path=str(jobs_dir(ws) / f"{job_id}.log"), command=command)
     with _locked(ws) as jobs:

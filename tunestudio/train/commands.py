@@ -40,6 +40,7 @@ def cmd_train(args, ws) -> int:
     # log the Training tab shows; progress is ours (events.jsonl, data/progress.py)
     hf_logging.disable_progress_bar()
     overrides = overrides_from_args(args)
+    _relaunch_if_asked(args, ws, overrides)
     report_progress(ws)   # started by the UI's queue: the Training tab follows the data stages
     # Progress goes to stderr and train.log; with --json nothing else may reach stdout.
     quiet = contextlib.redirect_stdout(sys.stderr) if args.json else contextlib.nullcontext()
@@ -51,6 +52,7 @@ def cmd_train(args, ws) -> int:
             result = resume_run(ws, args.resume)
         else:
             result = train(load_config(args.config, overrides), ws, run_id=args.run_id)
+    args.result_run_id = result["run_id"]   # for the job's exit record (cli._record_job_exit)
     if os.environ.get("RANK", "0") != "0":  # under torchrun: one report, from the main process
         return EXIT_STOPPED if result["status"] == "stopped" else 0
     if args.json:
@@ -66,3 +68,41 @@ def cmd_train(args, ws) -> int:
         print(f"model: {result['output_dir']}")
     # a stopped run is not a completed one: scripts (and the job queue) tell them apart by the code
     return EXIT_STOPPED if result["status"] == "stopped" else 0
+
+
+def _relaunch_if_asked(args, ws, overrides: dict) -> None:
+    """A run whose config asks for several processes (`launcher` other than single), typed as a
+    plain `tunestudio train`: become `accelerate launch ... -m tunestudio train` with the same
+    arguments (same pid, so a job queue following this process follows the launch)."""
+    from tunestudio.train.config import load_config
+    from tunestudio.train.launch import launch_command, under_launcher
+
+    if under_launcher():
+        return
+    if args.resume:
+        from tunestudio import registry
+
+        conn = registry.connect(ws.db_path)
+        try:
+            run = registry.get_run(conn, args.resume)
+        finally:
+            conn.close()
+        path = ws.runs_dir / run["id"] / "config.yaml"
+        if not path.is_file():
+            return  # resume_run says what is missing
+        cfg = load_config(path)
+    else:
+        cfg = load_config(args.config, overrides)
+    if cfg.launcher == "single":
+        return
+    cfg.validate()
+    if "train" not in sys.argv:  # called in-process (cli.main([...])): no command line to hand on
+        raise UserError(f"--launcher {cfg.launcher}: start it from the command line (`tunestudio train ...`) "
+                        "or the job queue, which run it under accelerate launch")
+    argv = sys.argv[sys.argv.index("train") + 1:]
+    if "--workspace" not in argv:
+        argv += ["--workspace", str(ws.root)]
+    cmd = launch_command(cfg, argv)
+    sys.stdout.flush()
+    sys.stderr.flush()
+    os.execv(cmd[0], cmd)

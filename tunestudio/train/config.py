@@ -20,6 +20,7 @@ import yaml
 from tunestudio.data.stream import TEXT_MODES
 from tunestudio.data.turns import REASONING_MODES
 from tunestudio.errors import UserError
+from tunestudio.train.launch import LAUNCHERS, check_launcher
 
 SCHEDULERS = ("linear", "cosine", "constant")
 OPTIMIZERS = ("adamw", "sgd", "adafactor")
@@ -183,6 +184,12 @@ class RunConfig:
     from_run: str = opt("", "start from a finished run's result (its full model, or its adapter, "
                         "which keeps training)", "run")
     sweep: str = opt("", "the sweep this run is a trial of (set by `tunestudio sweep`)", "run")
+    launcher: str = opt("single", "how many processes train: single (one), or accelerate launch with "
+                        "configs/accelerate/<launcher>.yaml: ddp (each device a full copy; on a CPU, gloo "
+                        "processes), fsdp, deepspeed_zero2, deepspeed_zero3 (sharded, GPUs only)", "run",
+                        choices=LAUNCHERS)
+    num_processes: int = opt(0, "processes for a multi-process --launcher (one per device; 0: one per "
+                             "visible GPU); the effective batch is multiplied by it", "run")
     stages: list = opt([], "train in stages: a list of option sets (e.g. [{dataset: general.jsonl}, "
                        "{dataset: task.jsonl}]), each a run whose parent is the stage before", "run")
 
@@ -214,7 +221,7 @@ class RunConfig:
         from tunestudio.train.objectives import OBJECTIVES
 
         OBJECTIVES[self.objective].validate(self)
-        for name in ("scheduler", "optimizer", "precision", "text_mode", "pref_loss", "reference"):
+        for name in ("scheduler", "optimizer", "precision", "text_mode", "pref_loss", "reference", "launcher"):
             choices = fields_by_name()[name].metadata["choices"]
             if getattr(self, name) not in choices:
                 bad(name, f"unknown {name} '{getattr(self, name)}': choose one of {', '.join(choices)}")
@@ -228,7 +235,7 @@ class RunConfig:
             if getattr(self, name) < 1:
                 bad(name, f"must be at least 1, got {getattr(self, name)}")
         for name in ("warmup_steps", "eval_steps", "save_steps", "early_stopping_patience",
-                     "overfitting_window", "keep_checkpoints", "freeze_layers"):
+                     "overfitting_window", "keep_checkpoints", "freeze_layers", "num_processes"):
             if getattr(self, name) < 0:
                 bad(name, f"must be 0 or more, got {getattr(self, name)}")
         if self.keep_checkpoints < 1:
@@ -286,6 +293,7 @@ class RunConfig:
             where = "this GPU" if cuda else "this CPU (it lacks avx512_bf16/AMX)"
             raise UserError(f"--precision bf16 is not supported on {where}: use fp32"
                             + (" or fp16" if cuda else ""))
+        check_launcher(self)
 
     def to_dict(self) -> dict:
         return {f.name: getattr(self, f.name) for f in fields(self)}

@@ -145,8 +145,10 @@ def training_kwargs(ctx: TrainerContext) -> dict:
     scheduler = cfg.scheduler
     if scheduler == "constant" and (cfg.warmup_steps or cfg.warmup_ratio):
         scheduler = "constant_with_warmup"
-    optim = {"adamw": "adamw_torch_fused" if cuda else "adamw_torch", "sgd": "sgd",
-             "adafactor": "adafactor"}[cfg.optimizer]
+    # fused AdamW on CPUs too (torch >= 2.4; the Trainer's own default): one kernel per step instead of
+    # a Python loop over parameters, ~2.4x faster on LoRA adapters, ~11x on a 21M model's full
+    # weights (docs/profile.md), and deterministic
+    optim = {"adamw": "adamw_torch_fused", "sgd": "sgd", "adafactor": "adafactor"}[cfg.optimizer]
     return dict(
         output_dir=str(ctx.ckpt_dir),
         per_device_train_batch_size=ctx.micro_batch, per_device_eval_batch_size=ctx.micro_batch,
@@ -162,7 +164,15 @@ def training_kwargs(ctx: TrainerContext) -> dict:
         logging_strategy="steps", logging_steps=cfg.logging_steps, logging_first_step=True,
         report_to=tracking.hf_report_to(cfg), disable_tqdm=True,
         seed=cfg.seed, dataloader_num_workers=0,
+        # on CUDA, Liger's Triton kernels (RMSNorm, SwiGLU, RoPE) when `tunestudio[liger]` is installed
+        use_liger_kernel=cuda and _has_liger(),
     )
+
+
+def _has_liger() -> bool:
+    import importlib.util
+
+    return importlib.util.find_spec("liger_kernel") is not None
 
 
 def quiet(trainer):

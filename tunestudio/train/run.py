@@ -200,6 +200,11 @@ def _fit(cfg, ws, base, tokenizer, data, run_dir, events, stop, dist, estimate, 
             out.clear()
             torch.cuda.empty_cache()
         attempt["n"] += 1
+        # the adapter's initial weights come from the seed, not from whatever the process drew before
+        # (a second run in the same process, a sweep's next trial, would otherwise start elsewhere)
+        from transformers import set_seed
+
+        set_seed(cfg.seed)
         model = _build_model(cfg, base, tokenizer)
         steps_per_epoch = cfg.max_steps if data.train_rows is None else \
             max(1, math.ceil(math.ceil(data.train_rows / (micro_batch * world)) / grad_accum))

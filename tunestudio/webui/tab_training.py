@@ -30,6 +30,7 @@ MAIN = ("method", "objective", "epochs", "lr", "batch_size", "val_split", "early
 PICKED = ("model", "dataset")
 ELEM_IDS = {"method": "method", "epochs": "epochs", "lr": "learning-rate", "batch_size": "batch-size"}
 FALLBACK_METHODS = ("full", "freeze", "lora", "dora", "ia3", "prefix", "prompt", "qlora")
+LAUNCH_FIELDS = ("launcher", "num_processes")  # offered only where more than one device is visible
 STATUS_ICONS: dict[str, str] = {}  # plain text: emoji fonts are often missing (boxes on Debian's Chromium)
 
 
@@ -72,6 +73,12 @@ def _choices(f, config_mod) -> list | None:
     return list(choices) if choices else None
 
 
+def _visible_devices() -> int:
+    import torch
+
+    return torch.cuda.device_count() if torch.cuda.is_available() else 1
+
+
 def _input_for(f, config_mod, ctx: Context, run_list: list, initial: dict | None = None):
     """One Gradio input for a RunConfig field, labelled and helped in the current language;
     `initial` holds values to start from instead of the engine's defaults (the demo preset)."""
@@ -80,6 +87,8 @@ def _input_for(f, config_mod, ctx: Context, run_list: list, initial: dict | None
         default = initial[f.name]
     common = dict(label=_label(DEFAULT, f.name), info=_shown_help(DEFAULT, f), elem_id=ELEM_IDS.get(f.name, f"param-{f.name.replace('_', '-')}"))
     choices = _choices(f, config_mod)
+    if f.name in LAUNCH_FIELDS and _visible_devices() < 2:
+        common["visible"] = False  # one device: nothing to launch on; the run stays single-process
     if f.name == "from_run":
         comp = gr.Dropdown(choices=run_list, value=None, allow_custom_value=True, **common)
     elif choices:
