@@ -73,8 +73,9 @@ def tools_task(n: int, seed: int) -> list[dict]:
     """`n` rows {"tools", "messages"} with distinct final requests, the kinds in KINDS' shares
     (`n` up to ~1,060: there are 320 distinct weather requests).
 
-    Short on purpose: the tool list is in every row's prompt, so rows are ~200 tokens, and the demo
-    must train in minutes on a laptop CPU."""
+    Short on purpose: the tool list is in every row's prompt (rows are ~130 tokens with the demo
+    model's compact tool list, ~220 with the ChatML fallback's JSON schemas), and the demo must
+    train in minutes on a laptop CPU."""
     rng = random.Random(seed)
     rows, seen = [], set()
     kinds = [k for k, share in KINDS for _ in range(round(share * n))][:n]
