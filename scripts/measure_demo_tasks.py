@@ -3,11 +3,14 @@
 Full fine-tuning with the settings PITFALLS.md measured (AdamW lr 1e-3, batch 16, cosine, a few
 warm-up steps), a plain loop so the figures do not depend on the training engine. Data goes
 through the real pipeline (load -> split -> encode). After each epoch: greedy decoding on the
-test split and exact match against the reference; for plain-text tasks, the test loss.
+test split and exact match against the reference (for the tool-use task, tool_call_match: the
+call read back from the generated text, name and arguments equal as JSON); for plain-text tasks,
+the test loss.
 
     python scripts/measure_demo_tasks.py                       # every task, default epochs
     python scripts/measure_demo_tasks.py --task dates --epochs 3
     python scripts/measure_demo_tasks.py --threads 2 --workspace /tmp/demo-ws
+    python scripts/measure_demo_tasks.py --task tools           # rows up to ~300 tokens: max length 512
 
 Times count training steps only (not the evaluations), on --threads torch threads: wall seconds,
 and CPU seconds of this process (wall ~= cpu / threads on an idle machine; other work on the
@@ -34,6 +37,8 @@ import torch  # noqa: E402
 from tunestudio.data.encode import IGNORE, encode  # noqa: E402
 from tunestudio.data.split import load_splits  # noqa: E402
 from tunestudio.demo import make_demo  # noqa: E402
+from tunestudio.evaluate.tool_metrics import tool_call_match  # noqa: E402
+from tunestudio.evaluate.toolparse import parse_tool_calls  # noqa: E402
 from tunestudio.workspace import Workspace  # noqa: E402
 
 # task -> (dataset file, default epochs)
@@ -43,7 +48,10 @@ TASKS = {
     "sharegpt": ("demo-sharegpt.jsonl", 1),
     "qa": ("demo-qa.csv", 3),
     "text": ("demo-text.txt", 1),
+    "tools": ("demo-tools.jsonl", 4),
 }
+# The tool-use rows carry the tool list in every prompt (~220 tokens): never cut them at 128.
+MIN_LENGTH = {"tools": 512}
 
 
 def batches(examples, batch_size, pad_id, rng):
@@ -65,16 +73,22 @@ def batches(examples, batch_size, pad_id, rng):
 
 @torch.no_grad()
 def exact_match(model, tok, records, batch_size=64) -> float:
+    """Greedy answers on `records`: the share equal to the reference, or for rows whose reference
+    calls tools, the share whose calls match (tool_call_match)."""
     model.eval()
     tok.padding_side = "left"  # generation continues from the right end of every prompt
     hits = 0
     for i in range(0, len(records), batch_size):
         chunk = records[i:i + batch_size]
-        prompts = [tok.apply_chat_template(r.prompt(), tokenize=False, add_generation_prompt=True) for r in chunk]
+        prompts = [tok.apply_chat_template(r.prompt(), tools=r.tools, tokenize=False, add_generation_prompt=True)
+                   for r in chunk]
         enc = tok(prompts, return_tensors="pt", padding=True, add_special_tokens=False)
-        out = model.generate(**enc, max_new_tokens=24, do_sample=False, pad_token_id=tok.pad_token_id)
+        out = model.generate(**enc, max_new_tokens=64, do_sample=False, pad_token_id=tok.pad_token_id)
         for r, row in zip(chunk, out[:, enc["input_ids"].shape[1]:]):
-            hits += tok.decode(row, skip_special_tokens=True).strip() == r.reference().strip()
+            text = tok.decode(row, skip_special_tokens=True)
+            calls = r.reference_calls()
+            hits += (tool_call_match(parse_tool_calls(text), calls) if calls
+                     else text.strip() == r.reference().strip())
     tok.padding_side = "right"
     model.train()
     return hits / max(len(records), 1)
@@ -103,6 +117,7 @@ def measure(ws: Workspace, task: str, epochs: int, lr: float, batch_size: int, m
     torch.manual_seed(0)
     model = AutoModelForCausalLM.from_pretrained(folder, dtype=torch.float32)
     model.train()
+    max_length = max(max_length, MIN_LENGTH.get(task, 0))
     train = encode(splits.train, tok, max_length, text_mode=text_mode).examples   # plain text: blocks of a stream
     test_enc = encode(splits.test, tok, max_length, text_mode=text_mode).examples
     is_text = splits.test[0].text is not None

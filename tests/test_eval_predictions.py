@@ -48,6 +48,25 @@ def test_scores_a_predictions_file_with_the_same_metrics_and_report(workspace):
     assert "exact_match" in p.stdout and "preds.jsonl:2: expected 'positive', got 'negative'" in p.stdout
 
 
+def test_tool_calls_are_scored_from_the_reference_and_the_prediction(workspace):
+    call = '<tool_call>\n{"name": "f", "arguments": {"a": 1}}\n</tool_call>'
+    _write(workspace / "calls.jsonl", [
+        {"prediction": call, "reference": call.replace("1}", "1.0}")},           # 1 == 1.0: a match
+        {"prediction": '{"name": "f", "arguments": {"a": 2}}', "reference": call},  # right name, wrong value
+        # calls that came with the prediction (arguments as OpenAI's JSON string) win over its text
+        {"prediction": "", "reference": '{"name": "g", "arguments": {"x": "y"}}',
+         "tool_calls": [{"id": "c1", "type": "function", "function": {"name": "g", "arguments": "{\"x\": \"y\"}"}}]},
+        {"prediction": "Hello", "reference": "Hello"},   # answered in words: no tool score
+    ])
+    p = run_cli("eval", "--predictions", "calls.jsonl", "--json", ws=workspace, timeout=120)
+    assert p.returncode == 0, p.stderr
+    m = json.loads(p.stdout)["metrics"]
+    assert m["tool_call_match"] == pytest.approx(2 / 3) and m["tool_name_match"] == pytest.approx(1.0)
+    # asked for by name on a file without calls: said, not a silent blank
+    _write(workspace / "words.jsonl", [{"prediction": "a", "reference": "a"}])
+    p = run_cli("eval", "--predictions", "words.jsonl", "--metrics", "exact_match,tool_call_match", ws=workspace)
+    assert p.returncode == 0 and "tool_call_match: no reference holds a tool call" in p.stderr
+
 def test_a_metric_file_sees_the_row(workspace):
     _write(workspace / "preds.jsonl", [{"prediction": "a", "reference": "b", "tool_calls": [{"name": "f"}]}])
     (workspace / "calls.py").write_text(

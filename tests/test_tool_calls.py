@@ -10,7 +10,7 @@ from tests.conftest import run_cli
 from tunestudio.data.encode import IGNORE, _encode_rows, encode
 from tunestudio.data.load import load_file
 from tunestudio.data.records import Record
-from tunestudio.data.template import CHATML_GENERATION, PLAIN_GENERATION
+from tunestudio.data.template import CHATML_COMPACT_TOOLS, CHATML_GENERATION, PLAIN_GENERATION
 from tunestudio.evaluate.tool_metrics import (aggregate_tool_scores, score_tool_calls, tool_call_match,
                                               tool_name_match)
 from tunestudio.evaluate.toolparse import parse_tool_calls
@@ -145,7 +145,10 @@ def load_file_rows(rows, tmp=[]):  # noqa: B006 - one temporary folder for the m
 
 
 def test_chatml_fallback_tool_format_and_masking(tok):
-    assert tok.chat_template == CHATML_GENERATION
+    import copy
+
+    tok = copy.deepcopy(tok)
+    tok.chat_template = CHATML_GENERATION   # the demo model's own lists tools compactly (next test)
     rec = _record(OPENAI_ROW)
     text = tok.apply_chat_template(rec.messages, tools=rec.tools, tokenize=False)
     assert text == (
@@ -166,6 +169,22 @@ def test_chatml_fallback_tool_format_and_masking(tok):
     assert tok.apply_chat_template(plain, tokenize=False) == \
         "<|im_start|>system\nS<|im_end|>\n<|im_start|>user\nQ<|im_end|>\n<|im_start|>assistant\nA<|im_end|>\n"
 
+
+def test_demo_template_lists_tools_compactly(tok):
+    """The demo model's template is ChatML with each function written as the shape of its call
+    (its rows are ~130 tokens instead of ~220); calls, results and tool-less rows as in ChatML."""
+    assert tok.chat_template == CHATML_COMPACT_TOOLS
+    rec = _record(OPENAI_ROW)
+    text = tok.apply_chat_template(rec.messages, tools=rec.tools, tokenize=False)
+    fallback = tok.apply_chat_template(rec.messages, tools=rec.tools, tokenize=False, chat_template=CHATML_GENERATION)
+    assert text.startswith('<|im_start|>system\n# Tools\n<tools>\n{"name": "get_weather", "arguments": '
+                           '{"city": "string"}}\n</tools><|im_end|>\n<|im_start|>user\nWeather in Paris?')
+    assert text.split("<|im_start|>user", 1)[1] == fallback.split("<|im_start|>user", 1)[1]
+    bare = {"name": "ping"}   # no parameters, no wrapper
+    assert '{"name": "ping", "arguments": {}}' in tok.apply_chat_template(
+        [{"role": "user", "content": "hi"}], tools=[bare], tokenize=False)
+    trained, _ = _trained_and_masked(tok, rec)
+    assert trained.startswith('<tool_call>\n{"name": "get_weather", "arguments": {"city": "Paris"}}')
 
 def test_labels_train_calls_and_mask_results(tok):
     enc = encode([_record(OPENAI_ROW)], tok, 1024)

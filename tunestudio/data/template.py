@@ -44,28 +44,55 @@ _HOWTO = ("{%- set _CALL_HOWTO = 'To call a function, answer with <tool_call>\\n
 # system turn lists them in <tools></tools> (one JSON object a line, as Qwen2.5 does) and says how
 # to call, calls follow the content (_CALLS), and tool results come back in a user turn, each in
 # <tool_response></tool_response> (consecutive results share the turn, as in Qwen2.5).
-CHATML_GENERATION = (
-    _HOWTO +
-    "{%- if tools -%}"
-    "{{ '<|im_start|>system\\n' }}"
-    "{%- if messages[0]['role'] == 'system' -%}{{ messages[0]['content'] + '\\n\\n' }}{%- endif -%}"
-    "{{ '# Tools\\n<tools>' }}" + _TOOL_LIST + "{{ '\\n</tools>\\n' + _CALL_HOWTO + '<|im_end|>\\n' }}"
-    "{%- endif -%}"
-    "{%- for message in messages -%}"
-    "{%- if tools and loop.first and message['role'] == 'system' -%}"
-    "{%- elif message['role'] == 'assistant' -%}"
-    "{{ '<|im_start|>assistant\\n' }}{% generation %}{{ message['content'] }}" + _CALLS +
-    "{{ '<|im_end|>' }}{% endgeneration %}{{ '\\n' }}"
-    "{%- elif message['role'] == 'tool' -%}"
-    "{%- if loop.first or messages[loop.index0 - 1]['role'] != 'tool' -%}{{ '<|im_start|>user' }}{%- endif -%}"
-    "{{ '\\n<tool_response>\\n' + message['content'] + '\\n</tool_response>' }}"
-    "{%- if loop.last or messages[loop.index0 + 1]['role'] != 'tool' -%}{{ '<|im_end|>\\n' }}{%- endif -%}"
-    "{%- else -%}"
-    "{{ '<|im_start|>' + message['role'] + '\\n' + message['content'] + '<|im_end|>\\n' }}"
-    "{%- endif -%}"
+def _chatml(tool_prompt: str) -> str:
+    """ChatML with `tool_prompt` (Jinja) after the system content when the row has tools."""
+    return (
+        _HOWTO +
+        "{%- if tools -%}"
+        "{{ '<|im_start|>system\\n' }}"
+        "{%- if messages[0]['role'] == 'system' -%}{{ messages[0]['content'] + '\\n\\n' }}{%- endif -%}"
+        + tool_prompt +
+        "{%- endif -%}"
+        "{%- for message in messages -%}"
+        "{%- if tools and loop.first and message['role'] == 'system' -%}"
+        "{%- elif message['role'] == 'assistant' -%}"
+        "{{ '<|im_start|>assistant\\n' }}{% generation %}{{ message['content'] }}" + _CALLS +
+        "{{ '<|im_end|>' }}{% endgeneration %}{{ '\\n' }}"
+        "{%- elif message['role'] == 'tool' -%}"
+        "{%- if loop.first or messages[loop.index0 - 1]['role'] != 'tool' -%}{{ '<|im_start|>user' }}{%- endif -%}"
+        "{{ '\\n<tool_response>\\n' + message['content'] + '\\n</tool_response>' }}"
+        "{%- if loop.last or messages[loop.index0 + 1]['role'] != 'tool' -%}{{ '<|im_end|>\\n' }}{%- endif -%}"
+        "{%- else -%}"
+        "{{ '<|im_start|>' + message['role'] + '\\n' + message['content'] + '<|im_end|>\\n' }}"
+        "{%- endif -%}"
+        "{%- endfor -%}"
+        "{%- if add_generation_prompt -%}{{ '<|im_start|>assistant\\n' }}{%- endif -%}"
+    )
+
+
+CHATML_GENERATION = _chatml(
+    "{{ '# Tools\\n<tools>' }}" + _TOOL_LIST + "{{ '\\n</tools>\\n' + _CALL_HOWTO + '<|im_end|>\\n' }}")
+
+# Each function as the shape of its call, `{"name": "f", "arguments": {"city": "string"}}`: ~15
+# tokens a function where its JSON schema takes ~50.
+_COMPACT_TOOL_LIST = (
+    "{%- for tool in tools -%}"
+    "{%- set f = tool['function'] if tool['function'] is defined else tool -%}"
+    "{%- set props = f['parameters']['properties'] if f['parameters'] is defined and f['parameters']['properties'] "
+    "is defined else {} -%}"
+    "{{ '\\n{\"name\": \"' + f['name'] + '\", \"arguments\": {' }}"
+    "{%- for key, spec in props.items() -%}"
+    "{{ '\"' + key + '\": \"' + (spec['type'] if spec['type'] is defined else 'any') + '\"' }}"
+    "{%- if not loop.last -%}{{ ', ' }}{%- endif -%}"
+    "{%- endfor -%}{{ '}}' }}"
     "{%- endfor -%}"
-    "{%- if add_generation_prompt -%}{{ '<|im_start|>assistant\\n' }}{%- endif -%}"
 )
+# ChatML as above, with the tools in a compact form and no how-to line, for a model trained from
+# scratch (the demo model): the tool list is in every prompt, and at ~220 tokens a row (JSON schemas
+# and the how-to) the 4M-parameter demo model did not learn to read the request (tool_call_match
+# 0.0 after 3 epochs). Calls, results and rows without tools are as in ChatML.
+CHATML_COMPACT_TOOLS = _chatml(
+    "{{ '# Tools\\n<tools>' }}" + _COMPACT_TOOL_LIST + "{{ '\\n</tools><|im_end|>\\n' }}")
 
 # For base models whose vocabulary has no chat tokens: plain headers, and the tokenizer's own eos
 # after each answer so the fine-tuned model learns to stop where generation already stops. With

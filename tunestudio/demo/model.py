@@ -11,7 +11,7 @@ import os
 import shutil
 from pathlib import Path
 
-from tunestudio.data.template import CHATML_GENERATION
+from tunestudio.data.template import CHATML_COMPACT_TOOLS
 
 VOCAB_SIZE = 2048
 BOS, EOS, PAD = "<|startoftext|>", "<|im_end|>", "<|pad|>"
@@ -48,7 +48,7 @@ def train_tokenizer(texts: list[str]):
         extra_special_tokens=[IM_START, ENDOFTEXT],
         model_max_length=1024, padding_side="right",
     )
-    fast.chat_template = CHATML_GENERATION
+    fast.chat_template = CHATML_COMPACT_TOOLS   # ChatML; tools listed compactly (template.py)
     return fast
 
 

@@ -11,10 +11,12 @@ from __future__ import annotations
 
 import random
 
-CITIES = ["Paris", "Rome", "Berlin", "Madrid", "Lisbon", "Vienna", "Prague", "Oslo", "Dublin", "Athens",
-          "Warsaw", "Zurich", "Tokyo", "Seoul", "Lima", "Cairo", "Nairobi", "Sydney", "Toronto", "Chicago",
-          "Boston", "Denver", "Dallas", "Miami", "Mumbai", "Delhi", "Bangkok", "Hanoi", "Manila", "Jakarta",
-          "London", "Lyon", "Milan", "Munich", "Porto", "Seville", "Geneva", "Helsinki", "Riga", "Sofia"]
+# Few cities, many phrasings. The model copies a city from the request (" Paris") into the call
+# ("Paris", another token): a mapping learnt per city, so each city must come often. With 40 cities
+# and 10 phrasings each city was seen ~7 times an epoch and the calls were not learnt (tool_call_match
+# 0.0 after 3 epochs); distinct requests cap a city's rows at the number of phrasings.
+CITIES = ["Paris", "Rome", "Berlin", "Madrid", "Lisbon", "Vienna", "Oslo", "Dublin",
+          "Tokyo", "Seoul", "Lima", "Cairo", "Sydney", "Toronto", "Chicago", "London"]
 CURRENCIES = ["USD", "EUR", "GBP", "JPY", "CHF", "CAD", "AUD", "INR"]
 SKIES = ["sunny", "cloudy", "rainy", "windy", "snowy", "foggy"]
 
@@ -31,10 +33,13 @@ TOOLS = [
 WEATHER = ["What is the weather in {city}?", "Is it raining in {city} right now?",
            "How warm is it in {city} today?", "Weather for {city}, please.", "Tell me the weather in {city}.",
            "Is it sunny in {city}?", "What is it like outside in {city}?", "Do I need an umbrella in {city}?",
-           "How cold is {city} right now?", "Check the weather in {city}."]
+           "How cold is {city} right now?", "Check the weather in {city}.", "Will it snow in {city}?",
+           "Is it windy in {city} today?", "What is the forecast for {city}?", "Weather in {city}?",
+           "Should I take a coat in {city}?", "Is it hot in {city}?", "What is the temperature in {city}?",
+           "Any rain in {city} today?", "Look up the weather in {city}.", "Is it cloudy in {city}?"]
 CONVERT = ["How much is {amount} {src} in {dst}?", "Convert {amount} {src} to {dst}.",
            "Change {amount} {src} into {dst}, please.", "What is {amount} {src} worth in {dst}?"]
-KINDS = (("weather", 0.35), ("convert", 0.65))   # weather has the fewer distinct requests
+KINDS = (("weather", 0.3), ("convert", 0.7))   # weather has the fewer distinct requests (320)
 
 
 def _call(name: str, args: dict, k: int) -> dict:
@@ -66,10 +71,11 @@ def _round(rng: random.Random) -> list[dict]:
 
 def tools_task(n: int, seed: int) -> list[dict]:
     """`n` rows {"tools", "messages"} with distinct final requests, the kinds in KINDS' shares
-    (`n` up to ~1,100: there are 400 distinct weather requests).
+    (`n` up to ~1,060: there are 320 distinct weather requests).
 
-    Short on purpose: the tool list is in every row's prompt, so rows are ~200 tokens, and the demo
-    must train in minutes on a laptop CPU."""
+    Short on purpose: the tool list is in every row's prompt (rows are ~130 tokens with the demo
+    model's compact tool list, ~220 with the ChatML fallback's JSON schemas), and the demo must
+    train in minutes on a laptop CPU."""
     rng = random.Random(seed)
     rows, seen = [], set()
     kinds = [k for k, share in KINDS for _ in range(round(share * n))][:n]

@@ -4,12 +4,17 @@ One JSON object per line:
 
     {"prediction": "...", "reference": "..."}          required, strings
     "prompt"      optional: what was asked, a string or a list of {"role", "content"} messages
-    "tool_calls"  optional: the tool calls that came with the prediction (a list), kept in the
-                  example a custom metric (--metric-file) receives and in examples.jsonl
+    "tool_calls"  optional: the tool calls that came with the prediction (a list, OpenAI's
+                  {"function": {"name", "arguments"}} or {"name", "arguments"}), as an API that
+                  parses calls returns them; kept in the example a custom metric (--metric-file)
+                  receives and in examples.jsonl
     any other key is kept as the row's meta (examples.csv shows it as meta_<key>)
 
 Blank lines are skipped. The rows are scored with the same text metrics (exact_match, f1, bleu with
-the references' script's tokenizer, rouge1/2/L, custom metric files) and written as the same report
+the references' script's tokenizer, rouge1/2/L, custom metric files; tool_call_match and
+tool_name_match on the rows whose reference calls a tool, the reference's calls read from its text
+as `eval --run` writes them (`<tool_call>` blocks, or a JSON call), the prediction's from its
+"tool_calls" when given, else from its text) and written as the same report
 (metrics.json, examples.jsonl/.csv, report.html) as `eval --run`, under
 training/evals/predictions-<file stem>/<time>/, and recorded in the registry. Loss and perplexity
 need a model, so they are refused here. A bad row is a UserError naming file:line.
@@ -23,6 +28,8 @@ from pathlib import Path
 
 from tunestudio.errors import UserError
 from tunestudio.evaluate import metrics as M, report
+from tunestudio.evaluate.tool_metrics import TOOL_METRICS, aggregate_tool_scores, tool_call_match, tool_name_match
+from tunestudio.evaluate.toolparse import as_call, parse_tool_calls
 from tunestudio.workspace import Workspace
 
 MAX_LISTED = 20
@@ -101,6 +108,33 @@ def read_predictions(path: Path) -> list[dict]:
     return rows
 
 
+def _tool_scores(names: list[str], rows: list[dict], scores: list[dict], warnings: list[str],
+                 explicit: bool) -> dict:
+    """Tool metrics of `names` added to the per-row `scores`; their means over the rows whose
+    reference calls a tool. A metric asked for by name on a file with no such row is a warning,
+    not a silent blank."""
+    wanted = [n for n in names if n in TOOL_METRICS]
+    if not wanted:
+        return {}
+    ref_calls = [parse_tool_calls(r["reference"]) or None for r in rows]
+    if not any(ref_calls):
+        if explicit:
+            warnings.append(f"{', '.join(wanted)}: no reference holds a tool call (write the reference's calls "
+                            "in it as <tool_call>{\"name\": ..., \"arguments\": {...}}</tool_call> or as a JSON "
+                            "call), so no row was scored for them")
+        return {}
+    for r, ref, s in zip(rows, ref_calls, scores):
+        if not ref:
+            continue
+        # calls that came with the prediction are the prediction's calls; else they are in its text
+        calls = [c for c in map(as_call, r["tool_calls"]) if c] if r["tool_calls"] else parse_tool_calls(r["prediction"])
+        if "tool_call_match" in wanted:
+            s["tool_call_match"] = tool_call_match(calls, ref)
+        if "tool_name_match" in wanted:
+            s["tool_name_match"] = tool_name_match(calls, ref)
+    return aggregate_tool_scores(wanted, scores)
+
+
 def score_predictions(ws: Workspace, given: str, metrics=None, metric_file: str | None = None,
                       bleu_tokenize: str | None = None, limit: int | None = None, save: bool = True) -> dict:
     """Score the file `given` (module docstring). Returns what `run_eval.evaluate` returns:
@@ -108,7 +142,7 @@ def score_predictions(ws: Workspace, given: str, metrics=None, metric_file: str 
     ("predictions"), [output_dir, files], rows (the per-example table, worst first)}."""
     from tunestudio.evaluate.run_eval import _eval_folder, _record
 
-    names = M.parse_names(metrics) if metrics else list(M.TEXT_METRICS)
+    names = M.parse_names(metrics) if metrics else [*M.TEXT_METRICS, *TOOL_METRICS]
     needs_model = [n for n in names if n in M.LOSS_METRICS]
     if needs_model:
         raise UserError(f"{', '.join(needs_model)} need(s) the model's probabilities: a predictions file has "
@@ -127,6 +161,7 @@ def score_predictions(ws: Workspace, given: str, metrics=None, metric_file: str 
                 for r in rows]
     scores = M.score_examples(names, preds, refs, examples, custom, [r["where"] for r in rows], bleu_tok)
     corpus = M.aggregate(names, scores, preds, refs, custom, bleu_tok)
+    corpus.update(_tool_scores(names, rows, scores, warnings, explicit=bool(metrics)))
     primary = M.primary_metric(names, custom)
     table = []
     for i, (r, s) in enumerate(zip(rows, scores)):

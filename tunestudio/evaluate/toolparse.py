@@ -22,7 +22,9 @@ _HERMES = re.compile(r"<tool_call>\s*(.*?)\s*(?:</tool_call>|$)", re.DOTALL)
 _DECODER = json.JSONDecoder()
 
 
-def _as_call(obj) -> dict | None:
+def as_call(obj) -> dict | None:
+    """One call, `{"name", "arguments" | "parameters"}` or OpenAI's `{"function": {...}}` with
+    arguments as an object or a JSON string, in our form; None when `obj` is not such a call."""
     if not isinstance(obj, dict):
         return None
     fn = obj["function"] if isinstance(obj.get("function"), dict) else obj
@@ -43,7 +45,7 @@ def _as_call(obj) -> dict | None:
 def _calls_in(value) -> list[dict] | None:
     """A JSON value as calls: an object, or a list of objects (None if any is not a call)."""
     items = value if isinstance(value, list) else [value]
-    calls = [_as_call(v) for v in items]
+    calls = [as_call(v) for v in items]
     return calls if calls and all(calls) else None
 
 
