@@ -58,10 +58,10 @@ STAGES = {
                     "from tunestudio.data.split import load_splits; "
                     "s = load_splits(Workspace(Path(sys.argv[1])), sys.argv[2]); print(len(s.train))", "{ws}", "{name}"],
     "encode": ["-c", "import sys; from pathlib import Path; from tunestudio.workspace import Workspace; "
-                     "from tunestudio.train.config import RunConfig; from tunestudio.train.run import _load_data, "
-                     "_load_tokenizer, _resolve_base; ws = Workspace(Path(sys.argv[1])); "
+                     "from tunestudio.train.config import RunConfig; from tunestudio.train.sft import load_data; "
+                     "from tunestudio.train.run import _load_tokenizer, _resolve_base; ws = Workspace(Path(sys.argv[1])); "
                      "cfg = RunConfig(model='tiny-demo', dataset=sys.argv[2]); "
-                     "d = _load_data(cfg, ws, _load_tokenizer(_resolve_base(cfg, ws))); print(len(d.train))",
+                     "d = load_data(cfg, ws, _load_tokenizer(_resolve_base(cfg, ws))); print(len(d['train']))",
                "{ws}", "{name}"],
     "first step (cache warm)": ["-m", "tunestudio", "train", "--model", "tiny-demo", "--dataset", "{name}",
                                 "--method", "lora", "--max-steps", "2", "--json", "--workspace", "{ws}"],

@@ -7,19 +7,20 @@ from __future__ import annotations
 from safetensors.torch import load_file
 
 from tunestudio.train import run as engine
+from tunestudio.train import sft
 from tunestudio.train.config import RunConfig
 from tunestudio.workspace import Workspace
 
 
 def test_fused_adamw_and_same_seed_same_adapter(demo_ws, monkeypatch):
     made = []
-    plain = engine._make_trainer
+    plain = sft.build_trainer
 
     def keep(*a, **k):
         made.append(plain(*a, **k))
         return made[-1]
 
-    monkeypatch.setattr(engine, "_make_trainer", keep)
+    monkeypatch.setattr(sft, "build_trainer", keep)  # the SFT row of the objectives table
     ws = Workspace(demo_ws)
     adapters = []
     for name, seed in (("a", 7), ("b", 7), ("c", 8)):
