@@ -13,6 +13,7 @@ from __future__ import annotations
 import json
 import shutil
 import time
+from contextlib import contextmanager
 from pathlib import Path
 
 from tunestudio import __version__
@@ -48,6 +49,24 @@ def _generation_config(model, tok):
     return gen
 
 
+@contextmanager
+def staged_output(output: Path):
+    """Yield a staging folder beside `output` that becomes `output` only when the block ends without
+    an error (an empty `output` folder, checked by the caller, is replaced); on any error, an
+    interrupt included, the staging folder is removed, so a half-written export is never left
+    under the name the user asked for."""
+    tmp = output.parent / f".{output.name}.partial-{int(time.time() * 1000)}"
+    tmp.mkdir(parents=True)
+    try:
+        yield tmp
+        if output.is_dir():
+            output.rmdir()  # checked empty by the caller
+        tmp.rename(output)
+    except BaseException:
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise
+
+
 def export_run(ws: Workspace, run: str, output: str | Path, merge: bool = False) -> dict:
     """Write the run's model to `output` (new or empty). Returns {output, kind, files, base_model, run_id}."""
     output = Path(output).expanduser()
@@ -57,9 +76,7 @@ def export_run(ws: Workspace, run: str, output: str | Path, merge: bool = False)
     r = loading.find_run(ws, run)
     if merge and not r.is_adapter:
         merge = False  # a full fine-tune is already plain weights: nothing to merge
-    tmp = output.parent / f".{output.name}.partial-{int(time.time() * 1000)}"
-    tmp.mkdir(parents=True)
-    try:
+    with staged_output(output) as tmp:
         tok = loading.load_tokenizer(str(r.final))
         if r.is_adapter:
             model = loading.load_adapter_model(ws, r, "cpu", merge)
@@ -77,12 +94,6 @@ def export_run(ws: Workspace, run: str, output: str | Path, merge: bool = False)
         gen.save_pretrained(tmp)
         (tmp / "README.md").write_text(model_card(ws, r, kind, loading.count_parameters(model)), encoding="utf-8")
         del model
-        if output.is_dir():
-            output.rmdir()  # checked empty above
-        tmp.rename(output)
-    except BaseException:
-        shutil.rmtree(tmp, ignore_errors=True)
-        raise
     return {"output": str(output), "kind": kind, "files": sorted(p.name for p in output.iterdir()),
             "base_model": r.base_model, "run_id": r.id}
 

@@ -121,7 +121,7 @@ def export_gguf(ws, run: str, output: str | Path, quant: str = "f16", build_quan
     that needs llama-quantize when it is neither installed nor built (`build_quantize` builds it
     first from the pinned llama.cpp source, see evaluate.quantize), a failed build."""
     from tunestudio.evaluate import loading
-    from tunestudio.evaluate.export import _check_output, export_run
+    from tunestudio.evaluate.export import _check_output, export_run, staged_output
     from tunestudio.evaluate.modelfile import modelfile, run_system_prompt
 
     if quant not in QUANTS:
@@ -139,34 +139,27 @@ def export_gguf(ws, run: str, output: str | Path, quant: str = "f16", build_quan
     _check_output(output)
     r = loading.find_run(ws, run)
     started = time.perf_counter()
-    tmp = output.parent / f".{output.name}.partial-{int(time.time() * 1000)}"
     hf = output.parent / f".{output.name}.hf-{int(time.time() * 1000)}"
     try:
-        export_run(ws, run, hf, merge=True)  # merged, with the turn end in generation_config
-        tmp.mkdir(parents=True)
-        name = re.sub(r"[^A-Za-z0-9._-]+", "-", r.name).strip("-") or r.id
-        path = tmp / f"{name}-{quant}.gguf"
-        first = path if quant in OUTTYPES else tmp / f"{name}-f16.gguf"
-        _convert(hf, first, quant if quant in OUTTYPES else "f16", r.base_model)
-        gen = json.loads((hf / "generation_config.json").read_text())
-        eos = gen.get("eos_token_id")
-        ids = [i for i in (eos if isinstance(eos, list) else [eos]) if i is not None]
-        unplaced = _add_stop_tokens(first, ids)
-        if first != path:
-            _quantize(first, path, quant)
-            first.unlink()
-        tok = loading.load_tokenizer(str(hf))
-        stops = [tok.convert_ids_to_tokens(i) for i in ids]
-        system = run_system_prompt(ws, r)
-        (tmp / "Modelfile").write_text(modelfile(path.name, tok, stops, system), encoding="utf-8")
-        card = (hf / "README.md").read_text(encoding="utf-8")
-        (tmp / "README.md").write_text(card + gguf_card(path.name, quant, stops, unplaced), encoding="utf-8")
-        if output.is_dir():
-            output.rmdir()  # checked empty above
-        tmp.rename(output)
-    except BaseException:
-        shutil.rmtree(tmp, ignore_errors=True)
-        raise
+        with staged_output(output) as tmp:
+            export_run(ws, run, hf, merge=True)  # merged, with the turn end in generation_config
+            name = re.sub(r"[^A-Za-z0-9._-]+", "-", r.name).strip("-") or r.id
+            path = tmp / f"{name}-{quant}.gguf"
+            first = path if quant in OUTTYPES else tmp / f"{name}-f16.gguf"
+            _convert(hf, first, quant if quant in OUTTYPES else "f16", r.base_model)
+            gen = json.loads((hf / "generation_config.json").read_text())
+            eos = gen.get("eos_token_id")
+            ids = [i for i in (eos if isinstance(eos, list) else [eos]) if i is not None]
+            unplaced = _add_stop_tokens(first, ids)
+            if first != path:
+                _quantize(first, path, quant)
+                first.unlink()
+            tok = loading.load_tokenizer(str(hf))
+            stops = [tok.convert_ids_to_tokens(i) for i in ids]
+            system = run_system_prompt(ws, r)
+            (tmp / "Modelfile").write_text(modelfile(path.name, tok, stops, system), encoding="utf-8")
+            card = (hf / "README.md").read_text(encoding="utf-8")
+            (tmp / "README.md").write_text(card + gguf_card(path.name, quant, stops, unplaced), encoding="utf-8")
     finally:
         shutil.rmtree(hf, ignore_errors=True)  # the merged copy was only the converter's input
     return {"output": str(output), "kind": "gguf", "file": str(output / path.name), "quant": quant,
