@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import time
 
 import pytest
@@ -69,6 +70,23 @@ def test_lineage_and_details(ws_with_runs):
     assert d["evaluations"][0]["metrics"]["f1"] == 0.95
     assert [c["id"] for c in d["lineage"]["children"]] == ["run-c"]
     assert run_details(ws_with_runs, "run-c")["error"] == "dataset row 7: empty answer"
+
+
+def test_a_resumed_run_reports_the_time_of_every_segment(ws_with_runs):
+    """Stopped after 100 s of training, resumed: its duration is both processes' time, not the last's."""
+    run_dir = ws_with_runs.runs_dir / "run-b"
+    run_dir.mkdir(parents=True)
+    t0 = 1_699_999_000
+    events = [{"type": "started", "time": t0}, {"type": "train", "time": t0 + 50, "step": 5},
+              {"type": "stopped", "time": t0 + 100, "step": 10},
+              {"type": "started", "time": 1_700_000_010, "resumed_from": "checkpoint-10"},
+              {"type": "completed", "time": 1_700_000_070}]
+    (run_dir / "events.jsonl").write_text("".join(json.dumps(e) + "\n" for e in events))
+    d = run_details(ws_with_runs, "run-b")
+    assert d["duration_s"] == 160.0 and d["last_segment_s"] == 60.0 and d["segments"] == 2
+    assert run_details(ws_with_runs, "run-a")["segments"] == 1   # no events file: one segment
+    out = run_cli("runs", "show", "run-b", ws=ws_with_runs.root)
+    assert re.search(r"duration \(s\) +160\n", out.stdout) and "2 (resumed; the last took 60.0 s)" in out.stdout, out.stdout
 
 
 def test_compare(ws_with_runs):

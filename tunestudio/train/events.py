@@ -85,3 +85,27 @@ def fmt_duration(seconds: float | None) -> str:
         return "?"
     seconds = int(round(seconds))
     return f"{seconds // 3600}:{seconds // 60 % 60:02d}:{seconds % 60:02d}"
+
+
+def earlier_segments(events_path: Path) -> list[float]:
+    """Seconds each earlier process of a resumed run trained (from its "started" event to its last
+    event before the next "started"), oldest first; [] for a run trained in one go or without an
+    events file. The newest "started" opens the current (or last) process, which is not counted:
+    its time is the caller's (the registry's started_at..finished_at, or the clock)."""
+    from tunestudio.statefiles import read_jsonl
+
+    if not events_path.is_file():
+        return []
+    events, _, _ = read_jsonl(events_path)  # damaged lines are skipped
+    spans, start, end = [], None, None
+    for event in events:
+        when = event.get("time")
+        if not isinstance(when, (int, float)):
+            continue
+        if event.get("type") == "started":
+            if start is not None:
+                spans.append(max(0.0, end - start))
+            start = end = when
+        elif start is not None:
+            end = when
+    return spans

@@ -36,7 +36,7 @@ from tunestudio.errors import UserError
 from tunestudio.train import checkpoint as ckpt
 from tunestudio.train import recovery
 from tunestudio.train.config import RunConfig, load_config, resolve_precision, save_config, stage_config
-from tunestudio.train.events import EventLog, fmt_duration
+from tunestudio.train.events import EventLog, earlier_segments, fmt_duration
 from tunestudio.train.methods import METHODS, apply_method, check_supported
 
 DROPOUT_ATTRS = ("attention_dropout", "hidden_dropout", "dropout", "resid_pdrop", "embd_pdrop", "attn_pdrop",
@@ -156,7 +156,10 @@ def _train_one(cfg: RunConfig, ws, run_id: str | None = None, resume: bool = Fal
                            f"resume with `tunestudio train --resume {run_id}`")
             else:
                 events.emit("completed", metrics=metrics, output_dir=str(final_dir))
-                events.say(f"completed in {fmt_duration(time.time() - started)}: {final_dir}")
+                took = time.time() - started
+                earlier = earlier_segments(run_dir / "events.jsonl")  # a resumed run: its earlier processes too
+                total = f" ({fmt_duration(took + sum(earlier))} in all {len(earlier) + 1} segments)" if earlier else ""
+                events.say(f"completed in {fmt_duration(took)}{total}: {final_dir}")
         return {"run_id": run_id, "status": status, "output_dir": str(final_dir), "metrics": metrics}
     except BaseException as e:
         status = "stopped" if isinstance(e, KeyboardInterrupt) else "failed"
