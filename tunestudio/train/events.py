@@ -5,9 +5,11 @@ events.jsonl holds one JSON object per line, each with `type` and `time` (unix s
 is flushed as it is written, because the web UI follows the file while the run goes on. Types:
 
   started     run_id, name, model, method, dataset, pid, world_size, total_steps, steps_per_epoch,
-              train_rows, val_rows, trainable_params, total_params, memory (estimate), resumed_from
+              train_rows, val_rows, trainable_params, total_params, memory (estimate), resumed_from,
+              device (GPU name or "cpu"), precision (fp32, bf16, fp16)
   train       step, total_steps, epoch, loss, token_accuracy, lr, grad_norm, tokens_seen,
-              tokens_per_second, elapsed_s, eta_s, peak_memory_mb        (every logging step)
+              tokens_per_second, elapsed_s, eta_s, peak_memory_mb, rss_mb (CPU memory now),
+              gpu_mb (CUDA memory allocated now, null without CUDA)        (every logging step)
   eval        step, epoch, eval_loss, eval_token_accuracy, best_eval_loss, best_step, is_best
   checkpoint  step, path
   warning     code (truncated, overfitting, no_change, memory, checkpoint_damaged (with checkpoint,

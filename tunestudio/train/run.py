@@ -229,7 +229,8 @@ def _fit(cfg, ws, base, tokenizer, data, run_dir, events, stop, dist, estimate, 
                     steps_per_epoch=steps_per_epoch, micro_batch=micro_batch, grad_accum=grad_accum,
                     train_rows=data.train_rows, val_rows=len(data.val), trainable_params=trainable,
                     total_params=total, memory=_memory_estimate(cfg, model, micro_batch, estimate),
-                    resumed_from=str(start_from) if start_from else None)
+                    resumed_from=str(start_from) if start_from else None,
+                    device=_device_name(), precision=_precision(cfg))
         rows = "streamed training rows" if data.train_rows is None else f"{data.train_rows} training rows"
         events.say(f"run {run_id}: {cfg.method} on {base.path}, {rows}, "
                    f"{len(data.val)} validation rows, {trainable:,} of {total:,} parameters trained"
