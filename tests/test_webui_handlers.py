@@ -3,6 +3,7 @@ the remembered language, the length histogram's bins, empty tables' headers."""
 
 from __future__ import annotations
 
+import dataclasses
 import json
 
 from tunestudio.workspace import Workspace
@@ -166,3 +167,35 @@ def test_no_table_shows_bare_column_numbers(workspace):
         assert set(map(str, frame.columns)) <= texts["tet"], list(frame.columns)
     filled = examples_frame([{"index": 0, "where": "a.jsonl:1", "prediction": "x", "extra": 1}], lang="tet")
     assert list(filled.columns) == ["#", "fatin", "previzaun", "extra"]
+
+
+def test_command_shown_before_start_makes_the_same_config(tmp_path):
+    """The Training tab's command preview, typed in a shell, gives the CLI the very config the form
+    makes (flags parsed by the CLI's own parser); the YAML it saves loads back to the same config."""
+    import argparse
+    import shlex
+
+    from tunestudio.train import config as config_mod
+    from tunestudio.webui.form_io import save_yaml, train_command
+
+    cfg = config_mod.from_dict({"model": "tiny-demo", "dataset": "my data.jsonl", "method": "full", "lr": 1e-3,
+                                "epochs": 3, "gradient_checkpointing": True, "name": "it's mine",
+                                "stages": [{"method": "full", "epochs": 1}]}).validate()
+    cmd = train_command(config_mod, cfg, "/ws/here")
+    args = shlex.split(cmd)
+    assert args[:2] == ["tunestudio", "train"] and args[-2:] == ["--workspace", "/ws/here"]
+    assert "--lr" in args and "--batch-size" not in args   # defaults are left out
+    parser = argparse.ArgumentParser()
+    config_mod.add_arguments(parser)
+    parsed = parser.parse_args(args[2:-2])
+    again = config_mod.from_dict(config_mod.overrides_from_args(parsed)).validate()
+    assert again.to_dict() == cfg.to_dict()
+    path = save_yaml(config_mod, cfg)
+    assert path.endswith("it's mine.yaml") or path.endswith("run-config.yaml")
+    assert config_mod.load_config(path).to_dict() == cfg.to_dict()
+    # a boolean switched off from a True default is written as --no-<flag>
+    on_by_default = [f.name for f in dataclasses.fields(cfg) if f.default is True]
+    if on_by_default:
+        off = config_mod.from_dict({"model": "m", "dataset": "d.jsonl", on_by_default[0]: False})
+        flag = "--no-" + on_by_default[0].replace("_", "-")
+        assert flag in shlex.split(train_command(config_mod, off))

@@ -67,14 +67,15 @@ def build(ctx: Context) -> dict:
         frame, text = overlay(ws, lang or DEFAULT, chosen or [])
         return frame, text
 
-    def on_refresh(chosen):
-        opts = run_choices(ws)
+    def on_refresh(lang, chosen):
+        opts = run_choices(ws, lang=lang)
         ids = {v for _, v in opts}
         return gr.update(choices=opts, value=[c for c in chosen or [] if c in ids])
 
     draw.click(on_draw, [ctx.lang, pick], [plot, message], api_visibility="private")
     if ctx.current_tab is not None:
-        ctx.current_tab.select(on_refresh, [pick], [pick], api_visibility="private")
+        ctx.current_tab.select(on_refresh, [ctx.lang, pick], [pick], api_visibility="private")
+    ctx.lang.change(on_refresh, [ctx.lang, pick], [pick], api_visibility="private")
     comps = {"pick": pick, "plot": plot, "message": message}
     ctx.shared["overlay"] = comps
     return comps
