@@ -178,11 +178,11 @@ def test_train_reload_chat_and_language(server, browser):
     page.locator("#loss-plot").scroll_into_view_if_needed()
     _shot(page, "05-training-completed")
 
-    # Chat with the result.
-    page.get_by_role("tab", name="Chat").click()
-    page.wait_for_selector("#chat-input")
-    page.click("#chat-source input")
-    page.get_by_role("option", name=re.compile(r"^run · ")).first.click()
+    # Chat with the result: the Training tab's next step opens Chat with this run picked.
+    page.wait_for_function("!document.querySelector('#training-to-chat').disabled", timeout=30_000)
+    page.click("#training-to-chat")
+    page.wait_for_selector("#chat-input", state="visible", timeout=30_000)
+    page.wait_for_function("document.querySelector('#chat-source input').value.startsWith('run · ')", timeout=30_000)
     # The task as it was trained (system prompt + a review it never saw): the reply is the label.
     # The system prompt box is in sight and prefilled from the run's training rows.
     page.wait_for_function("document.querySelector('#chat-system textarea').value === "
@@ -422,7 +422,7 @@ def _all_tabs_in(page, lang: str, other: str, shot: str) -> None:
     from tests.lang_check import wrong_language
 
     for i, name in enumerate(TAB_ORDER):
-        page.get_by_role("tab").nth(i).click()
+        page.get_by_role("tab").nth(i).click(no_wait_after=True)   # a busy page may hold navigations back
         deadline, left = time.time() + 60, ["?"]
         while time.time() < deadline:
             # the engine's warnings (⚠️ lines) are its own English words, not the locale files'

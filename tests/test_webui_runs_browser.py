@@ -150,7 +150,7 @@ def test_runs_table_search_sort_row_click_rename_delete_and_next_steps(two_runs,
         f"(() => {{ const t = document.querySelector('#runs-table').innerText;"
         f" return t.indexOf('{alpha}') >= 0 && t.indexOf('{alpha}') < t.indexOf('{beta}'); }})()", timeout=30_000)
     # a click on a row picks that run as A; a completed run offers its next steps
-    page.locator("#runs-table td", has_text=re.compile(r"^\s*beta\s*$")).first.click()
+    page.locator("#runs-table").get_by_text("beta", exact=True).first.click()
     page.wait_for_function(f"document.querySelector('#runs-a input').value.includes('{beta}')", timeout=30_000)
     page.wait_for_function("!document.querySelector('#runs-to-evaluate').disabled", timeout=30_000)
     _shot(page, "23-runs-filtered-row-picked")

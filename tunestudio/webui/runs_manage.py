@@ -134,30 +134,80 @@ def build(ctx: Context, runs_df, run_a, run_b, table_inputs: list, refresh_table
     ctx.lang.change(lambda lang, p: t(lang or DEFAULT, "runs.delete_question", id=p, folder=str(ws.runs_dir / p))
                     if p else gr.skip(), [ctx.lang, pending], [question], api_visibility="private")
 
+    open_with(ctx, {"evaluate": evaluate, "chat": chat}, lambda run_id: run_id, [run_a])
+
     def wire(ctx: Context) -> None:
-        """The next-step buttons open another tab with run A picked there (and marked as the user's pick)."""
-        tabs = ctx.shared.get("tabs")
-        from tunestudio.webui.tab_chat import choices as chat_choices
-
-        targets = {"evaluate": (evaluate, ctx.shared.get("eval_pick"),
-                                lambda r: gr.update(choices=run_choices(ws, finished_only=True), value=r)),
-                   "chat": (chat, ctx.shared.get("chat_pick"),
-                            lambda r: gr.update(choices=chat_choices(ws), value=f"run:{r}"))}
-        for tab_id, (button, pick, value) in targets.items():
-            if pick is None or tabs is None:
-                continue
-            dropdown, picked = pick
-
-            def go(run_id, value=value, tab_id=tab_id):
-                if not run_id:
-                    return gr.skip(), gr.skip(), gr.skip()
-                # the lists as they are now (a run finished after the page opened), with run A picked
-                return value(run_id), True, gr.Tabs(selected=tab_id)
-
-            button.click(go, [run_a], [dropdown, picked, tabs], api_visibility="private")
         ship = ctx.shared.get("ship_box")
-        if ship is not None:
+        if ship is not None:   # the Ship panel is on this tab: open it and bring it into sight
             export.click(lambda: gr.update(open=True), None, [ship], api_visibility="private",
                          js="() => { document.getElementById('ship')?.scrollIntoView(); }")
 
     ctx.after_build.append(wire)
+
+
+def open_with(ctx: Context, buttons: dict, run_of, inputs: list) -> None:
+    """Wire `buttons` ({tab id: button}, tab ids "evaluate", "chat", "runs") to open that tab with
+    the run run_of(*input values) picked there, marked as the user's pick so the tab's own refresh
+    keeps it. A button does nothing while run_of gives None."""
+    ws = ctx.ws
+
+    def hook(ctx: Context) -> None:
+        from tunestudio.webui.tab_chat import choices as chat_choices
+
+        tabs = ctx.shared.get("tabs")
+        targets = {
+            "evaluate": (ctx.shared.get("eval_pick"),
+                         lambda r, lang: gr.update(choices=run_choices(ws, finished_only=True, lang=lang), value=r)),
+            "chat": (ctx.shared.get("chat_pick"),
+                     lambda r, lang: gr.update(choices=chat_choices(ws, lang), value=f"run:{r}")),
+            "runs": (ctx.shared.get("runs_pick"),
+                     lambda r, lang: gr.update(choices=run_choices(ws, lang=lang), value=r)),
+        }
+        for tab_id, button in buttons.items():
+            pick, value = targets[tab_id]
+            if pick is None or tabs is None:
+                continue
+
+            def go(lang, *args, value=value, tab_id=tab_id):
+                run_id = run_of(*args)
+                if not run_id:
+                    return gr.skip(), gr.skip(), gr.skip()
+                # the list as it is now (a run finished after the page opened), with the run picked
+                return value(run_id, lang), True, gr.Tabs(selected=tab_id)
+
+            button.click(go, [ctx.lang, *inputs], [*pick, tabs], api_visibility="private")
+
+    ctx.after_build.append(hook)
+
+
+def finished_run(ws) -> str | None:
+    """The run of the newest training job, when it has completed (the Training tab's next steps)."""
+    from tunestudio import jobs
+
+    job = jobs.latest_job(ws)
+    if job is None or not job.run_id:
+        return None
+    row = next((r for r in list_runs(ws) if r["id"] == job.run_id), None)
+    return job.run_id if row and row["status"] == "completed" else None
+
+
+def training_next_steps(ctx: Context, timer) -> None:
+    """The Training tab's buttons under the monitor: evaluate, chat with or export the run the
+    newest job trained, live once it has completed (checked at each `timer` tick, quietly)."""
+    ws = ctx.ws
+    with gr.Row(elem_id="training-next-steps"):
+        evaluate = gr.Button(t(DEFAULT, "training.to_evaluate"), elem_id="training-to-evaluate", interactive=False)
+        chat = gr.Button(t(DEFAULT, "training.to_chat"), elem_id="training-to-chat", interactive=False)
+        export = gr.Button(t(DEFAULT, "training.to_export"), elem_id="training-to-export", interactive=False)
+        for b, k in ((evaluate, "to_evaluate"), (chat, "to_chat"), (export, "to_export")):
+            ctx.tr(b, value=f"training.{k}")
+    ready = gr.State(None)
+
+    def check(last):
+        run_id = finished_run(ws)
+        if run_id == last:
+            return gr.skip(), gr.skip(), gr.skip(), gr.skip()
+        return (*[gr.update(interactive=run_id is not None)] * 3, run_id)
+
+    timer.tick(check, [ready], [evaluate, chat, export, ready], api_visibility="private", queue=False)
+    open_with(ctx, {"evaluate": evaluate, "chat": chat, "runs": export}, lambda: finished_run(ws), [])

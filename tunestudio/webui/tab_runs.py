@@ -136,6 +136,7 @@ def build(ctx: Context) -> None:
         run_b = gr.Dropdown(choices=opts, value=None, label=t(DEFAULT, "runs.run_b"), elem_id="runs-b")
         ctx.tr(run_a, label="runs.run_a", info="runs.run_a_info")
         ctx.tr(run_b, label="runs.run_b")
+    ctx.shared["runs_pick"] = (run_a, gr.State(False))   # the Training tab's "Export" picks a run here
     with gr.Row():
         compare = gr.Button(t(DEFAULT, "runs.compare"), variant="primary", elem_id="runs-compare")
         show = gr.Button(t(DEFAULT, "runs.details"), elem_id="runs-details")

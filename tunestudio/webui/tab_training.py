@@ -180,6 +180,10 @@ def build(ctx: Context) -> None:
                color_title="training.axis.series")
         ctx.tr(lr_plot, label="training.lr_plot", x_title="training.axis.step", y_title="training.axis.lr")
     alerts = gr.Markdown(elem_id="training-alerts")
+    timer = gr.Timer(1.0)
+    from tunestudio.webui.runs_manage import training_next_steps
+
+    training_next_steps(ctx, timer)   # evaluate, chat with, export the run once it has completed
     with gr.Accordion(t(DEFAULT, "training.console"), open=False) as console_box:
         ctx.tr(console_box, label="training.console")
         console = gr.Code(language=None, interactive=False, elem_id="training-console", lines=12)
@@ -194,7 +198,7 @@ def build(ctx: Context) -> None:
             ctx.tr(cancel_pick, label="training.cancel_pick")
             ctx.tr(cancel, value="training.cancel")
     seen = gr.State(None)   # what the plots last showed, so unchanged ticks do not redraw them
-    timer = gr.Timer(1.0)
+
 
     def start_work(lang, model, dataset_name, *values):
         try:
