@@ -130,8 +130,9 @@ class View:
         i = self._add(fn)
 
         def run(lang, *args):
-            return [*_listed(fn(lang or DEFAULT_LANG, *args)), (i, list(args))]
+            return [*_listed(fn(lang or DEFAULT_LANG, *args)), (i, _kept(args))]
 
+        run.__wrapped__ = fn   # Gradio reads fn's signature: its gr.Progress parameter still shows progress
         return event(run, [self.ctx.lang, *inputs], [*self.outputs, *extra, self.state], api_visibility="private", **kw)
 
     def act(self, event, work, render, inputs, extra=(), **kw):
@@ -145,6 +146,8 @@ class View:
             spec, more = (done[0], list(done[1])) if extra else (done, [])
             return [*_listed(render(lang, spec)), *more, (i, [spec])]
 
+        run.__wrapped__ = work
+
         return event(run, [self.ctx.lang, *inputs], [*self.outputs, *extra, self.state], api_visibility="private", **kw)
 
     def load(self, fn, inputs):
@@ -152,7 +155,7 @@ class View:
         i = self._add(fn)
 
         def run(lang, *args):
-            return [*_listed(fn(lang or DEFAULT_LANG, *args)), (i, list(args))]
+            return [*_listed(fn(lang or DEFAULT_LANG, *args)), (i, _kept(args))]
 
         self.ctx.on_load(run, [self.ctx.lang, *inputs], [*self.outputs, self.state])
 
@@ -166,6 +169,14 @@ class View:
             i, args = state
             out = _listed(self.fns[i](lang or DEFAULT_LANG, *args))[:n]
         return out[0] if n == 1 else out   # Gradio takes a one-output handler's value as it is
+
+
+def _kept(args) -> list:
+    """A handler's input values as a view keeps them (a gr.Progress Gradio passed in is not kept:
+    a re-render shows no progress)."""
+    import gradio as gr
+
+    return [a for a in args if not isinstance(a, gr.Progress)]
 
 
 def _listed(out) -> list:
