@@ -257,6 +257,14 @@ def shown(df):
     return gr.update(value=df, visible=df is not None and len(df) > 0)
 
 
+def plotted(df):
+    """A chart: drawn with data, hidden without (an empty chart is axes with nothing on them)."""
+    import gradio as gr
+
+    has_data = df is not None and len(df) > 0
+    return gr.update(value=df if has_data else None, visible=has_data)
+
+
 def list_runs(ws: Workspace) -> list[dict]:
     """Registry rows, newest first ([] when there is no registry yet, or it cannot be read: the
     UI's polls only read, and a damaged registry is rebuilt at start, with a notice)."""

@@ -18,7 +18,7 @@ import pandas as pd
 from tunestudio.data import turns
 from tunestudio.errors import UserError
 from tunestudio.webui.common import (
-    Context, err, error_text, msg, not_available, optional, say, shown, translated_columns,
+    Context, err, error_text, msg, not_available, optional, plotted, say, shown, translated_columns,
 )
 from tunestudio.webui.i18n import DEFAULT, has, t
 from tunestudio.webui.safety import safe_name
@@ -101,7 +101,8 @@ def build(ctx: Context) -> None:
     problems = gr.Dataframe(interactive=False, elem_id="datasets-problems", wrap=True, visible=False)
     histogram = gr.BarPlot(x="tokens", y="rows", elem_id="datasets-histogram", label=t(DEFAULT, "datasets.histogram"),
                            sort=None, height=260, y_axis_format="d", y_lim=[0, None],
-                           x_title=t(DEFAULT, "datasets.axis.tokens"), y_title=t(DEFAULT, "datasets.axis.rows"))
+                           x_title=t(DEFAULT, "datasets.axis.tokens"), y_title=t(DEFAULT, "datasets.axis.rows"),
+                           visible=False)   # shown once Statistics draws it
     ctx.tr(histogram, label="datasets.histogram", x_title="datasets.axis.tokens", y_title="datasets.axis.rows")
 
     with gr.Row():
@@ -137,16 +138,16 @@ def build(ctx: Context) -> None:
     def on_check(lang, name, model_name, progress=gr.Progress(track_tqdm=True)):
         fn = optional("tunestudio.data.check", "check_dataset", ctx)
         if fn is None:
-            return not_available(lang, "tunestudio.data.check.check_dataset"), shown(None), None, gr.skip()
+            return not_available(lang, "tunestudio.data.check.check_dataset"), shown(None), plotted(None), gr.skip()
         try:
             rep = fn(ws, name, model=model_name or None)
         except Exception as e:
-            return error_text(lang, e), shown(None), None, gr.skip()
+            return error_text(lang, e), shown(None), plotted(None), gr.skip()
         out = rep.to_json()
         head = t(lang, "datasets.check_ok" if not out["errors"] else "datasets.check_errors",
                  rows=out["rows"], format=out["format"] or "?", errors=len(out["errors"]),
                  warnings=len(out["warnings"]))
-        return head, shown(problems_frame(lang, out["errors"], out["warnings"])), None, gr.skip()
+        return head, shown(problems_frame(lang, out["errors"], out["warnings"])), plotted(None), gr.skip()
 
     def clean_work(lang, name, progress=gr.Progress(track_tqdm=True)):
         fn = optional("tunestudio.data.clean", "clean_dataset", ctx)
@@ -163,23 +164,23 @@ def build(ctx: Context) -> None:
 
     def clean_render(lang, spec):
         if "error" in spec:
-            return say(lang, spec["error"]), shown(None), None, gr.skip()
+            return say(lang, spec["error"]), shown(None), plotted(None), gr.skip()
         lines = [t(lang, "datasets.cleaned", input=f["input"], output=f["output"], rows=f["rows"], kept=f["kept"],
                    report=f["report"], removed=", ".join(f"{t(lang, 'datasets.reason.' + k) if has(lang, 'datasets.reason.' + k) else k} {v}"
                                                        for k, v in f["removed"].items()) or "—")
                  for f in spec["files"]]
         frame = translated_columns(lang, pd.DataFrame(spec["rows"]), "datasets.col.") if spec["rows"] else None
-        return "\n\n".join(lines), shown(frame), None, gr.skip()
+        return "\n\n".join(lines), shown(frame), plotted(None), gr.skip()
 
     def on_stats(lang, name, model_name, length, progress=gr.Progress(track_tqdm=True)):
         fn = optional("tunestudio.data.stats", "stats_dataset", ctx)
         if fn is None:
-            return not_available(lang, "tunestudio.data.stats.stats_dataset"), shown(None), None, gr.skip()
+            return not_available(lang, "tunestudio.data.stats.stats_dataset"), shown(None), plotted(None), gr.skip()
         try:
             # The cutoff is the max length set here (the preview's too), not the model's context.
             s = fn(ws, name, model=model_name or None, max_length=int(length) if length else None)
         except Exception as e:
-            return error_text(lang, e), shown(None), None, gr.skip()
+            return error_text(lang, e), shown(None), plotted(None), gr.skip()
         length = s["length"]
         text = t(lang, "datasets.stats_summary", rows=s["rows"], unit=t(lang, f"datasets.unit.{s['unit']}"),
                  min=length["min"], mean=length["mean"], median=length["median"], p95=length["p95"],
@@ -193,7 +194,7 @@ def build(ctx: Context) -> None:
             text += "\n\n" + t(lang, "datasets.labels") + " " + ", ".join(f"`{k}` {v}" for k, v in s["labels"].items())
         if s.get("warnings"):
             text += "\n\n" + "\n".join(f"- ⚠️ {w}" for w in s["warnings"])
-        return text, shown(None), gr.update(**histogram_plot(s["histogram"], lang)), gr.skip()
+        return text, shown(None), gr.update(**histogram_plot(s["histogram"], lang), visible=True), gr.skip()
 
     def on_preview(lang, name, model_name, row_no, length, progress=gr.Progress(track_tqdm=True)):
         skip = gr.skip()
@@ -242,7 +243,7 @@ def build(ctx: Context) -> None:
 
     def on_pick():
         # another file: nothing of the previous file's report, statistics, histogram or example stays
-        return "", gr.update(value=None, visible=False), None, None, None
+        return "", gr.update(value=None, visible=False), plotted(None), None, None
 
     # `input`, not `change`: Clean picks its new file itself, and its report must stay
     pick.input(on_pick, None, [report, problems, histogram, preview, results.state], api_visibility="private")

@@ -18,7 +18,7 @@ import pandas as pd
 
 from tunestudio import jobs
 from tunestudio.webui.common import (
-    Context, err, error_text, msg, not_available, optional, run_choices, say, shown,
+    Context, err, error_text, msg, not_available, optional, plotted, run_choices, say, shown,
 )
 from tunestudio.webui.i18n import DEFAULT, has, t
 
@@ -149,7 +149,7 @@ def build(ctx: Context) -> None:
                                label=t(DEFAULT, "runs.differences"), visible=False)
     metrics = gr.Dataframe(interactive=False, elem_id="runs-metrics", label=t(DEFAULT, "runs.metrics"), visible=False)
     curves = gr.LinePlot(x="step", y="loss", color="series", elem_id="runs-curves", label=t(DEFAULT, "runs.curves"),
-                         height=300, **axis_titles(DEFAULT))
+                         height=300, visible=False, **axis_titles(DEFAULT))
     for comp, key in ((differences, "differences"), (metrics, "metrics")):
         ctx.tr(comp, label=f"runs.{key}")
     ctx.tr(curves, label="runs.curves", **AXIS_KEYS)
@@ -163,11 +163,11 @@ def build(ctx: Context) -> None:
     def on_compare(lang, a, b):
         lang = lang or DEFAULT
         if not a or not b:
-            return t(lang, "runs.pick_two"), shown(None), shown(None), None
+            return t(lang, "runs.pick_two"), shown(None), shown(None), plotted(None)
         try:
             cmp = query.compare_runs(ws, a, b)
         except Exception as e:
-            return error_text(lang, e), shown(None), shown(None), None
+            return error_text(lang, e), shown(None), shown(None), plotted(None)
         la, lb = f"A:{cmp['a']['name']}", f"B:{cmp['b']['name']}"
         head = t(lang, "runs.compared", a=la, b=lb, same=t(lang, "runs.same_data" if cmp["same_data"] else "runs.other_data"),
                  n=len(cmp["config_differences"]), same_keys=cmp["same_config_keys"])
@@ -177,16 +177,16 @@ def build(ctx: Context) -> None:
         rows = [{key: m["key"], "A": _fmt(m["a"]), "B": _fmt(m["b"]), "Δ (B−A)": _fmt(m["delta"])}
                 for m in cmp["metrics"] + [{**e, "key": f"test_{e['key']}"} for e in cmp["evaluation"]]]
         return head, shown(diffs), shown(pd.DataFrame(rows, columns=[key, "A", "B", "Δ (B−A)"])), \
-            loss_curves(ws, lang, [(la, cmp["a"]["id"]), (lb, cmp["b"]["id"])])
+            plotted(loss_curves(ws, lang, [(la, cmp["a"]["id"]), (lb, cmp["b"]["id"])]))
 
     def on_details(lang, a):
         lang = lang or DEFAULT
         if not a:
-            return t(lang, "runs.pick_one"), shown(None), shown(None), None
+            return t(lang, "runs.pick_one"), shown(None), shown(None), plotted(None)
         try:
             d = query.run_details(ws, a)
         except Exception as e:
-            return error_text(lang, e), shown(None), shown(None), None
+            return error_text(lang, e), shown(None), shown(None), plotted(None)
         lin = d.get("lineage") or {}
         chain = [f"{p['name']} ({status_text(lang, p['status'])})" for p in reversed(lin.get("parents") or [])]
         chain.append(f"**{d['name']}**")
@@ -202,7 +202,7 @@ def build(ctx: Context) -> None:
         key = t(lang, "runs.col.key")
         cfg = pd.DataFrame([{key: k, "A": _fmt(v)} for k, v in (d.get("config") or {}).items()], columns=[key, "A"])
         mets = pd.DataFrame([{key: k, "A": _fmt(v)} for k, v in (d.get("metrics") or {}).items()], columns=[key, "A"])
-        return text, shown(cfg), shown(mets), loss_curves(ws, lang, [(d["name"], d["id"])])
+        return text, shown(cfg), shown(mets), plotted(loss_curves(ws, lang, [(d["name"], d["id"])]))
 
     def resume_work(lang, a):
         if not a:

@@ -504,7 +504,8 @@ def monitor(ws, lang: str, last) -> list:
         sig = {"view": ("none", lang), "queue": (queue_sig, lang)}
         if last.get("view") == sig["view"]:
             return [gr.skip()] * 6 + queue_out + [gr.skip(), sig]
-        return [t(lang, "training.no_job"), "", None, None, "", ""] + queue_out + [gr.skip(), sig]
+        no_plot = gr.update(value=None, visible=False)   # no job: no empty axes either
+        return [t(lang, "training.no_job"), "", no_plot, no_plot, "", ""] + queue_out + [gr.skip(), sig]
 
     summary = {"status": "starting", "train": [], "val": [], "lrs": [], "warnings": [], "step": 0,
                "total_steps": None, "progress": 0.0, "eta_s": None, "tokens_per_second": None, "epoch": None,
@@ -573,5 +574,6 @@ def monitor(ws, lang: str, last) -> list:
                                 patience=es.get("patience")))
     if summary["error"]:
         alerts.append(f"❌ {summary['error']}")
-    return [status_text, progress_html, loss_df, lr_df, "\n\n".join(alerts), log] + queue_out + \
+    loss_out, lr_out = gr.update(value=loss_df, visible=True), gr.update(value=lr_df, visible=True)
+    return [status_text, progress_html, loss_out, lr_out, "\n\n".join(alerts), log] + queue_out + \
         [job.command_line(), sig]
