@@ -18,7 +18,7 @@ import pandas as pd
 from tunestudio.data import turns
 from tunestudio.errors import UserError
 from tunestudio.webui.common import (
-    Context, err, error_text, msg, not_available, optional, plotted, say, shown, translated_columns,
+    Context, err, error_text, msg, not_available, optional, plotted, raw, say, shown, translated_columns,
 )
 from tunestudio.webui.i18n import DEFAULT, has, t
 from tunestudio.webui.safety import safe_name
@@ -135,15 +135,21 @@ def build(ctx: Context) -> None:
                                                           files_table(ws, lang)]
 
     # progress: the data layer's bars (tunestudio/data/progress.py, tqdm) shown with rate and ETA
-    def on_check(lang, name, model_name, progress=gr.Progress(track_tqdm=True)):
+    # Check and Statistics read every row once; a language switch says their results again from
+    # what they returned (View.act), it does not read the file again.
+    def check_work(lang, name, model_name, progress=gr.Progress(track_tqdm=True)):
         fn = optional("tunestudio.data.check", "check_dataset", ctx)
         if fn is None:
-            return not_available(lang, "tunestudio.data.check.check_dataset"), shown(None), plotted(None), gr.skip()
+            return {"say": raw(not_available(lang, "tunestudio.data.check.check_dataset"))}
         try:
-            rep = fn(ws, name, model=model_name or None)
+            return {"report": fn(ws, name, model=model_name or None).to_json()}
         except Exception as e:
-            return error_text(lang, e), shown(None), plotted(None), gr.skip()
-        out = rep.to_json()
+            return {"say": err(e)}
+
+    def check_render(lang, spec):
+        if "say" in spec:
+            return say(lang, spec["say"]), shown(None), plotted(None), gr.skip()
+        out = spec["report"]
         head = t(lang, "datasets.check_ok" if not out["errors"] else "datasets.check_errors",
                  rows=out["rows"], format=out["format"] or "?", errors=len(out["errors"]),
                  warnings=len(out["warnings"]))
@@ -172,15 +178,20 @@ def build(ctx: Context) -> None:
         frame = translated_columns(lang, pd.DataFrame(spec["rows"]), "datasets.col.") if spec["rows"] else None
         return "\n\n".join(lines), shown(frame), plotted(None), gr.skip()
 
-    def on_stats(lang, name, model_name, length, progress=gr.Progress(track_tqdm=True)):
+    def stats_work(lang, name, model_name, length, progress=gr.Progress(track_tqdm=True)):
         fn = optional("tunestudio.data.stats", "stats_dataset", ctx)
         if fn is None:
-            return not_available(lang, "tunestudio.data.stats.stats_dataset"), shown(None), plotted(None), gr.skip()
+            return {"say": raw(not_available(lang, "tunestudio.data.stats.stats_dataset"))}
         try:
             # The cutoff is the max length set here (the preview's too), not the model's context.
-            s = fn(ws, name, model=model_name or None, max_length=int(length) if length else None)
+            return {"stats": fn(ws, name, model=model_name or None, max_length=int(length) if length else None)}
         except Exception as e:
-            return error_text(lang, e), shown(None), plotted(None), gr.skip()
+            return {"say": err(e)}
+
+    def stats_render(lang, spec):
+        if "say" in spec:
+            return say(lang, spec["say"]), shown(None), plotted(None), gr.skip()
+        s = spec["stats"]
         length = s["length"]
         text = t(lang, "datasets.stats_summary", rows=s["rows"], unit=t(lang, f"datasets.unit.{s['unit']}"),
                  min=length["min"], mean=length["mean"], median=length["median"], p95=length["p95"],
@@ -236,9 +247,9 @@ def build(ctx: Context) -> None:
     # one view for the file's results: whichever of Check, Clean, Statistics or the example was shown
     # last is said again when the language changes
     results = ctx.view([report, problems, histogram, preview])
-    results.on(check_btn.click, on_check, [pick, model_in])
+    results.act(check_btn.click, check_work, check_render, [pick, model_in])
     results.act(clean_btn.click, clean_work, clean_render, [pick], extra=[pick])
-    results.on(stats_btn.click, on_stats, [pick, model_in, max_len])
+    results.act(stats_btn.click, stats_work, stats_render, [pick, model_in, max_len])
     results.on(preview_btn.click, on_preview, [pick, model_in, row, max_len])
 
     def on_pick():
