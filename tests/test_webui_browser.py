@@ -199,6 +199,7 @@ def test_train_reload_chat_and_language(server, browser):
     # Tetum, at run time.
     page.click("#ui-language input")
     page.get_by_role("option", name="Tetun").click()
+    page.get_by_role("tab", name="Treinu", exact=True).wait_for(timeout=120_000)   # a loaded machine is slow
     page.get_by_role("tab", name="Treinu", exact=True).click()
     page.wait_for_function("document.querySelector('#epochs').innerText.includes('Époka')", timeout=30_000)
     assert "Komesa treinu" in page.inner_text("#start-training")
@@ -270,6 +271,7 @@ def _wait_text(page, selector: str, text: str, timeout: int = 60_000) -> str:
     return page.inner_text(selector)
 
 
+@pytest.mark.timeout(1800)   # every tab twice more (Tetum and back): slow on a loaded machine
 def test_click_through_the_other_tabs(server_with_run, browser):
     """Model, Datasets, Training (demo preset), Runs, Evaluate and Rate each do their job in a real
     browser on one UI server. Screenshots: test-artifacts/webui/1*.png."""

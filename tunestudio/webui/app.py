@@ -69,10 +69,11 @@ def build_app(ws: Workspace) -> gr.Blocks:
         for hook in ctx.after_build:
             hook(ctx)
         components = ctx.texts.components()
-        ctx.lang.change(ctx.texts.updates, ctx.lang, components, api_visibility="private", queue=False)
+        relabel = ctx.lang.change(ctx.texts.updates, ctx.lang, components, api_visibility="private", queue=False)
         ctx.lang.change(remember_language, ctx.lang, stored_lang, api_visibility="private", queue=False)
-        for view in ctx.views:  # what handlers showed (messages, tables, plots) said again in the new language
-            ctx.lang.change(view.replay, [ctx.lang, view.state], view.outputs, api_visibility="private")
+        for view in ctx.views:  # what handlers showed (messages, tables, plots) said again in the new language,
+            # after the labels: they are what a person reads first, and come back quickest alone
+            relabel.then(view.replay, [ctx.lang, view.state], view.outputs, api_visibility="private")
         # first of the page-open handlers: setting the dropdown fires its .change, which
         # re-renders every bound text in the restored language
         demo.load(restore_language, stored_lang, ctx.lang, api_visibility="private", queue=False)

@@ -75,7 +75,6 @@ def build(ctx: Context) -> dict:
     draw.click(on_draw, [ctx.lang, pick], [plot, message], api_visibility="private")
     if ctx.current_tab is not None:
         ctx.current_tab.select(on_refresh, [ctx.lang, pick], [pick], api_visibility="private")
-    ctx.lang.change(on_refresh, [ctx.lang, pick], [pick], api_visibility="private")
     comps = {"pick": pick, "plot": plot, "message": message}
     ctx.shared["overlay"] = comps
     return comps

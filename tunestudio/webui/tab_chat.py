@@ -220,8 +220,6 @@ def build(ctx: Context) -> None:
     source.input(lambda: True, None, [picked], api_visibility="private", queue=False)
     ctx.shared["chat_pick"] = (source, picked)   # the Runs tab's "Chat with it" picks a run here
     refresh.click(refresh_sources, [ctx.lang, source, picked], [source], api_visibility="private")
-    ctx.lang.change(lambda lang, current: refresh_sources(lang, current, True), [ctx.lang, source], [source],
-                    api_visibility="private")   # the statuses in the list, in the new language
     if ctx.current_tab is not None:
         ctx.current_tab.select(refresh_sources, [ctx.lang, source, picked], [source], api_visibility="private")
     ctx.on_load(refresh_sources, [ctx.lang, source, picked], [source])

@@ -179,5 +179,3 @@ def build(ctx: Context) -> None:
         run.input(lambda: True, None, [picked], api_visibility="private", queue=False)
         ctx.shared["eval_pick"] = (run, picked)   # the Runs tab's "Evaluate it" picks a run here
         ctx.current_tab.select(refresh, [ctx.lang, run, picked], [run], api_visibility="private")
-        ctx.lang.change(lambda lang, current: refresh(lang, current, True), [ctx.lang, run], [run],
-                        api_visibility="private")   # the statuses in the list, in the new language

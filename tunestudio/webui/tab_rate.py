@@ -160,7 +160,6 @@ def build(ctx: Context) -> None:
         return gr.update(choices=session_choices(ratings, ws)), gr.update(choices=src_now), gr.update(choices=src_now)
 
     refresh.click(refresh_lists, [ctx.lang], [session, a, b], api_visibility="private")
-    ctx.lang.change(refresh_lists, [ctx.lang], [session, a, b], api_visibility="private")
     if ctx.current_tab is not None:  # runs finished since the page opened become sources
         ctx.current_tab.select(refresh_lists, [ctx.lang], [session, a, b], api_visibility="private")
     # the rating buttons are live only while an item of a session is shown

@@ -218,8 +218,6 @@ def build(ctx: Context) -> None:
 
     refreshed = [ctx.lang, run_a, run_b, *table_inputs]
     refresh.click(on_refresh, refreshed, [runs_df, run_a, run_b], api_visibility="private")
-    ctx.lang.change(lambda lang, a, b: on_refresh(lang, a, b)[1:], [ctx.lang, run_a, run_b], [run_a, run_b],
-                    api_visibility="private")   # the runs' statuses in the lists, in the new language
 
     def only_table(lang, *filters):   # the table with the current search, filter and sort, in `lang`
         return table(ws, lang or DEFAULT, *filters)

@@ -248,8 +248,6 @@ def build(ctx: Context) -> None:
     said.act(stop.click, stop_work, say, [])
     said.act(cancel.click, cancel_work, say, [cancel_pick])
     refresh.click(refresh_lists, [dataset, ctx.lang], [dataset, inputs["from_run"]], api_visibility="private")
-    ctx.lang.change(lambda lang: gr.update(choices=run_choices(ws, finished_only=True, lang=lang)), [ctx.lang],
-                    [inputs["from_run"]], api_visibility="private")   # the statuses, in the new language
     monitor_outputs = [status, progress, loss_plot, lr_plot, alerts, console, queue_table, cancel_pick, command, seen]
     timer.tick(tick, [ctx.lang, seen], monitor_outputs, api_visibility="private", queue=False)
     ctx.on_load(tick, [ctx.lang, gr.State(None)], monitor_outputs)
