@@ -191,9 +191,9 @@ def finished_run(ws) -> str | None:
     return job.run_id if row and row["status"] == "completed" else None
 
 
-def training_next_steps(ctx: Context, timer) -> None:
+def training_next_steps(ctx: Context, timer=None) -> None:
     """The Training tab's buttons under the monitor: evaluate, chat with or export the run the
-    newest job trained, live once it has completed (checked at each `timer` tick, quietly)."""
+    newest job trained, live once it has completed (checked every 5 s; `timer` is unused)."""
     ws = ctx.ws
     with gr.Row(elem_id="training-next-steps"):
         evaluate = gr.Button(t(DEFAULT, "training.to_evaluate"), elem_id="training-to-evaluate", interactive=False)
@@ -209,5 +209,8 @@ def training_next_steps(ctx: Context, timer) -> None:
             return gr.skip(), gr.skip(), gr.skip(), gr.skip()
         return (*[gr.update(interactive=run_id is not None)] * 3, run_id)
 
-    timer.tick(check, [ready], [evaluate, chat, export, ready], api_visibility="private", queue=False)
+    # its own slow timer, queued and never piled up: the monitor's 1 s tick must stay light
+    slow = gr.Timer(5.0)
+    slow.tick(check, [ready], [evaluate, chat, export, ready], api_visibility="private", trigger_mode="once",
+              concurrency_limit=1)
     open_with(ctx, {"evaluate": evaluate, "chat": chat, "runs": export}, lambda: finished_run(ws), [])
