@@ -106,3 +106,24 @@ def test_a_real_training_job_is_the_cli_command(demo_ws):
     assert done.run_id and (ws.runs_dir / done.run_id / "config.yaml").is_file()
     summary = jobs.summarize(jobs.follow(done.run_id, ws).events)
     assert summary["status"] == "completed" and summary["train"] and summary["val"]
+
+
+def test_summary_has_the_device_precision_and_live_memory_of_the_latest_process():
+    """The monitor's device line comes from the events: the latest "started" (a resumed run may
+    move to another device) and the latest logged step's memory."""
+    from tunestudio.jobs import summarize
+
+    events = [{"type": "started", "time": 1, "device": "cpu", "precision": "fp32"},
+              {"type": "train", "time": 2, "step": 1, "loss": 2.0, "rss_mb": 500.0, "gpu_mb": None},
+              {"type": "started", "time": 3, "device": "NVIDIA H200", "precision": "bf16"},
+              {"type": "train", "time": 4, "step": 2, "loss": 1.5, "rss_mb": 800.5, "gpu_mb": 1024.0,
+               "peak_memory_mb": 2048.0},
+              {"type": "train", "time": 5, "step": 3, "loss": 1.4, "rss_mb": "damaged"}]
+    s = summarize(events)
+    assert (s["device"], s["precision"]) == ("NVIDIA H200", "bf16")
+    assert (s["rss_mb"], s["gpu_mb"], s["peak_memory_mb"]) == (800.5, 1024.0, 2048.0)
+    from tunestudio.webui.tab_training import device_line
+
+    line = device_line("en", s)
+    assert "NVIDIA H200" in line and "bf16" in line and "800.5 MiB" in line and "1.0 GiB" in line, line
+    assert "la iha GPU" in device_line("tet", {**s, "gpu_mb": None})

@@ -295,7 +295,8 @@ def test_preference_plot_frame_takes_train_and_eval_metrics():
               {"type": "eval", "step": 2, "eval_loss": 0.6, "eval_rewards/accuracies": 0.75},
               {"type": "checkpoint", "step": 2}]
     df = preference_frame(events)
-    assert sorted(df["series"]) == ["train accuracy", "train margin", "validation accuracy"]
+    assert sorted(df["series"]) == ["training accuracy", "training margin", "validation accuracy"]
+    assert "akurasia validasaun" in set(preference_frame(events, "tet")["series"])
     assert preference_frame([{"type": "train", "step": 1, "loss": 2.0}]) is None  # an SFT run: no plot
 
 
@@ -308,5 +309,7 @@ def test_datasets_tab_previews_a_pair(demo_ws):
     head, pieces = pref_preview.preview(ws, "demo-prefs.jsonl", "tiny-demo", 1, 512)
     labels = {label for _, label in pieces}
     assert labels == {None, "chosen", "rejected"} and "demo-prefs.jsonl:1" in head
-    text, table = pref_preview.check(ws, "demo-prefs.jsonl", None)
-    assert "1200 usable rows, 0 errors" in text and table is None
+    assert {label for _, label in pref_preview.preview(ws, "demo-prefs.jsonl", "tiny-demo", 1, 512, "tet")[1]} \
+        == {None, "hili", "rejeita"}   # the marks are said in the UI's language
+    report = pref_preview.check(ws, "demo-prefs.jsonl", None)   # the shape `data check --json` prints
+    assert (report["format"], report["rows"], report["errors"]) == ("pairs", 1200, [])

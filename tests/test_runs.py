@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import time
 
 import pytest
@@ -69,6 +70,23 @@ def test_lineage_and_details(ws_with_runs):
     assert d["evaluations"][0]["metrics"]["f1"] == 0.95
     assert [c["id"] for c in d["lineage"]["children"]] == ["run-c"]
     assert run_details(ws_with_runs, "run-c")["error"] == "dataset row 7: empty answer"
+
+
+def test_a_resumed_run_reports_the_time_of_every_segment(ws_with_runs):
+    """Stopped after 100 s of training, resumed: its duration is both processes' time, not the last's."""
+    run_dir = ws_with_runs.runs_dir / "run-b"
+    run_dir.mkdir(parents=True)
+    t0 = 1_699_999_000
+    events = [{"type": "started", "time": t0}, {"type": "train", "time": t0 + 50, "step": 5},
+              {"type": "stopped", "time": t0 + 100, "step": 10},
+              {"type": "started", "time": 1_700_000_010, "resumed_from": "checkpoint-10"},
+              {"type": "completed", "time": 1_700_000_070}]
+    (run_dir / "events.jsonl").write_text("".join(json.dumps(e) + "\n" for e in events))
+    d = run_details(ws_with_runs, "run-b")
+    assert d["duration_s"] == 160.0 and d["last_segment_s"] == 60.0 and d["segments"] == 2
+    assert run_details(ws_with_runs, "run-a")["segments"] == 1   # no events file: one segment
+    out = run_cli("runs", "show", "run-b", ws=ws_with_runs.root)
+    assert re.search(r"duration \(s\) +160\n", out.stdout) and "2 (resumed; the last took 60.0 s)" in out.stdout, out.stdout
 
 
 def test_compare(ws_with_runs):
@@ -164,3 +182,39 @@ def test_runs_made_by_train(demo_ws):
     card = (out / "README.md").read_text()
     train_rows = d["split"]["rows"]["train"]
     assert f'"train": {train_rows}' in card and first["run_id"] in card
+
+
+def test_rename_and_delete_a_run(ws_with_runs):
+    """Rename keeps names unique; delete removes the row (and its evaluations) but keeps the
+    run's folder unless asked, and the lineage of a child shows the parent as missing."""
+    from tunestudio.errors import UserError
+    from tunestudio.runs.manage import delete_run, rename_run
+
+    assert rename_run(ws_with_runs, "run-b", "  better  ")["name"] == "better"
+    assert run_details(ws_with_runs, "better")["id"] == "run-b"
+    for bad in ("", "x" * 121, "two\nlines", "first"):   # "first" is run-a's name
+        with pytest.raises(UserError):
+            rename_run(ws_with_runs, "run-b", bad)
+    folder = ws_with_runs.runs_dir / "run-b"
+    (folder / "final").mkdir(parents=True)
+    out = delete_run(ws_with_runs, "better")
+    assert out == {"id": "run-b", "name": "better", "folder": str(folder), "files_deleted": False}
+    assert folder.is_dir() and "run-b" not in [r["id"] for r in runs_table(ws_with_runs)["runs"]]
+    with pytest.raises(UserError):
+        run_details(ws_with_runs, "run-b")
+    assert lineage(ws_with_runs, "run-c")["parents"][0]["status"] == "missing"
+    assert delete_run(ws_with_runs, "run-a", delete_files=True)["files_deleted"] is False  # it had no folder
+    (ws_with_runs.runs_dir / "run-c").mkdir()
+    assert delete_run(ws_with_runs, "run-c", delete_files=True)["files_deleted"] is True
+    assert not (ws_with_runs.runs_dir / "run-c").exists()
+
+
+def test_a_training_run_cannot_be_deleted(ws_with_runs):
+    from tunestudio.errors import UserError
+    from tunestudio.runs.manage import delete_run
+
+    conn = registry.connect(ws_with_runs.db_path)
+    add_run(conn, "run-e", "live", status="running", pid=os.getpid(), t=40, metrics=None, finished_at=None)
+    conn.close()
+    with pytest.raises(UserError, match="training"):
+        delete_run(ws_with_runs, "run-e")

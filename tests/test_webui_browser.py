@@ -127,6 +127,13 @@ def test_train_reload_chat_and_language(server, browser):
     page.locator("#batch-size input").fill("16")
     page.locator("#batch-size input").press("Tab")
     _shot(page, "02-training-form")
+    # Before Start: the same run as a command line, kept current as the form changes
+    preview = _wait_text(page, "#training-command-preview", "--eval-steps 20")
+    assert "tunestudio train --model tiny-demo --dataset demo-reviews.jsonl" in preview, preview
+    assert "--batch-size 16" in preview and "--logging-steps" not in preview, preview   # 5 is the default
+    # ... and the form as the run-config YAML the CLI reads
+    page.click("#training-save-yaml")
+    _wait_text(page, "#training-yaml-message", "run-config.yaml")
     page.click("#start-training")
     page.wait_for_function("document.querySelector('#training-status').innerText.includes('running')", timeout=120_000)
     job = re.search(r"job (\S+)", _status(page)).group(1)
@@ -153,17 +160,29 @@ def test_train_reload_chat_and_language(server, browser):
     page.wait_for_function("document.querySelector('#training-status').innerText.includes('completed')",
                            timeout=300_000)
     assert job in _status(page)
+    # where it trained, in what precision, and the training process's memory (from its events)
+    status = _status(page)
+    assert "device cpu" in status and "precision fp32" in status and "CPU (RSS)" in status, status
+    assert re.search(r"CPU \(RSS\) [\d.]+ (MiB|GiB)", status), status
+    # a run config YAML loaded into the form (what the CLI's --config reads)
+    yaml_file = server["ws"].parent / "lr5.yaml"
+    yaml_file.write_text("model: tiny-demo\ndataset: demo-qa.csv\nmethod: lora\nlr: 0.005\nepochs: 2\n")
+    page.set_input_files("#training-load-yaml input[type=file]", str(yaml_file))
+    _wait_text(page, "#training-yaml-message", "lr5.yaml")
+    page.wait_for_function("document.querySelector('#learning-rate input').value === '0.005'", timeout=30_000)
+    assert page.input_value("#method input") == "lora" and page.input_value("#dataset-select input") == "demo-qa.csv"
+    assert "--lr 0.005" in _wait_text(page, "#training-command-preview", "--lr 0.005")
     page.wait_for_function("document.querySelectorAll('#loss-plot g.mark-line path').length >= 2", timeout=30_000)
     legend = page.locator("#loss-plot g.role-legend text").all_text_contents()
     assert "training" in legend and "validation" in legend, legend
     page.locator("#loss-plot").scroll_into_view_if_needed()
     _shot(page, "05-training-completed")
 
-    # Chat with the result.
-    page.get_by_role("tab", name="Chat").click()
-    page.wait_for_selector("#chat-input")
-    page.click("#chat-source input")
-    page.get_by_role("option", name=re.compile(r"^run · ")).first.click()
+    # Chat with the result: the Training tab's next step opens Chat with this run picked.
+    page.wait_for_function("!document.querySelector('#training-to-chat').disabled", timeout=30_000)
+    page.click("#training-to-chat")
+    page.wait_for_selector("#chat-input", state="visible", timeout=30_000)
+    page.wait_for_function("document.querySelector('#chat-source input').value.startsWith('run · ')", timeout=30_000)
     # The task as it was trained (system prompt + a review it never saw): the reply is the label.
     # The system prompt box is in sight and prefilled from the run's training rows.
     page.wait_for_function("document.querySelector('#chat-system textarea').value === "
@@ -180,6 +199,7 @@ def test_train_reload_chat_and_language(server, browser):
     # Tetum, at run time.
     page.click("#ui-language input")
     page.get_by_role("option", name="Tetun").click()
+    page.get_by_role("tab", name="Treinu", exact=True).wait_for(timeout=120_000)   # a loaded machine is slow
     page.get_by_role("tab", name="Treinu", exact=True).click()
     page.wait_for_function("document.querySelector('#epochs').innerText.includes('Époka')", timeout=30_000)
     assert "Komesa treinu" in page.inner_text("#start-training")
@@ -251,6 +271,7 @@ def _wait_text(page, selector: str, text: str, timeout: int = 60_000) -> str:
     return page.inner_text(selector)
 
 
+@pytest.mark.timeout(1800)   # every tab twice more (Tetum and back): slow on a loaded machine
 def test_click_through_the_other_tabs(server_with_run, browser):
     """Model, Datasets, Training (demo preset), Runs, Evaluate and Rate each do their job in a real
     browser on one UI server. Screenshots: test-artifacts/webui/1*.png."""
@@ -365,4 +386,52 @@ def test_click_through_the_other_tabs(server_with_run, browser):
     assert "33%" in summary  # one win each and one tie
     assert "3/3" in page.input_value("#rate-session input")
     _shot(page, "15-rate")
+
+    # Results on screen, then Tetum and back: every tab re-renders what it shows, with no string of
+    # the other language left (checked against the locale files: tests/lang_check.py).
+    page.get_by_role("tab", name="Datasets").click()
+    page.click("#datasets-pick input")
+    page.get_by_role("option", name="demo-reviews.jsonl").click()
+    page.click("#datasets-check")
+    _wait_text(page, "#datasets-problems", "duplicate of")
+    page.get_by_role("tab", name="Training").click()
+    page.click("#stop-training")
+    _wait_text(page, "#training-message", "Nothing is running")
+    _switch_language(page, "Tetun")
+    _all_tabs_in(page, "tet", "en", "16-tetum")
+    # and the texts are really there in Tetum, not just gone
+    page.get_by_role("tab").nth(TAB_ORDER.index("datasets")).click()
+    assert "duplikadu husi" in _wait_text(page, "#datasets-problems", "duplikadu husi")
+    page.get_by_role("tab").nth(TAB_ORDER.index("runs")).click()
+    assert "remata ona" in _wait_text(page, "#runs-table", "remata ona")
+    _wait_text(page, "#runs-metrics", "xave")
+    _switch_language(page, "English")
+    _all_tabs_in(page, "en", "tet", "17-english-again")
     page.close()
+
+
+def _switch_language(page, name: str) -> None:
+    page.click("#ui-language input")
+    page.get_by_role("option", name=name).click()
+
+
+TAB_ORDER = ("model", "datasets", "training", "runs", "evaluate", "chat", "rate")
+
+
+def _all_tabs_in(page, lang: str, other: str, shot: str) -> None:
+    """Open every tab; within 120 s (a loaded machine) each shows no fragment of `other`'s locale texts (what the
+    switch to `lang` left behind). Screenshots test-artifacts/webui/<shot>-<tab>.png."""
+    from tests.lang_check import wrong_language
+
+    for i, name in enumerate(TAB_ORDER):
+        page.get_by_role("tab").nth(i).click(no_wait_after=True)   # a busy page may hold navigations back
+        deadline, left = time.time() + 120, ["?"]
+        while time.time() < deadline:
+            # the engine's warnings (⚠️ lines) are its own English words, not the locale files'
+            text = "\n".join(line for line in page.inner_text("body").splitlines() if "⚠" not in line)
+            left = wrong_language(text, lang, other)
+            if not left:
+                break
+            page.wait_for_timeout(1000)
+        _shot(page, f"{shot}-{name}")
+        assert not left, f"{name} tab in {lang} still shows {other}: {left}"

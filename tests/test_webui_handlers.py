@@ -3,6 +3,7 @@ the remembered language, the length histogram's bins, empty tables' headers."""
 
 from __future__ import annotations
 
+import dataclasses
 import json
 
 from tunestudio.workspace import Workspace
@@ -166,3 +167,72 @@ def test_no_table_shows_bare_column_numbers(workspace):
         assert set(map(str, frame.columns)) <= texts["tet"], list(frame.columns)
     filled = examples_frame([{"index": 0, "where": "a.jsonl:1", "prediction": "x", "extra": 1}], lang="tet")
     assert list(filled.columns) == ["#", "fatin", "previzaun", "extra"]
+
+
+def test_command_shown_before_start_makes_the_same_config(tmp_path):
+    """The Training tab's command preview, typed in a shell, gives the CLI the very config the form
+    makes (flags parsed by the CLI's own parser); the YAML it saves loads back to the same config."""
+    import argparse
+    import shlex
+
+    from tunestudio.train import config as config_mod
+    from tunestudio.webui.form_io import save_yaml, train_command
+
+    cfg = config_mod.from_dict({"model": "tiny-demo", "dataset": "my data.jsonl", "method": "full", "lr": 1e-3,
+                                "epochs": 3, "gradient_checkpointing": True, "name": "it's mine",
+                                "stages": [{"method": "full", "epochs": 1}]}).validate()
+    cmd = train_command(config_mod, cfg, "/ws/here")
+    args = shlex.split(cmd)
+    assert args[:2] == ["tunestudio", "train"] and args[-2:] == ["--workspace", "/ws/here"]
+    assert "--lr" in args and "--batch-size" not in args   # defaults are left out
+    parser = argparse.ArgumentParser()
+    config_mod.add_arguments(parser)
+    parsed = parser.parse_args(args[2:-2])
+    again = config_mod.from_dict(config_mod.overrides_from_args(parsed)).validate()
+    assert again.to_dict() == cfg.to_dict()
+    path = save_yaml(config_mod, cfg)
+    assert path.endswith("it's mine.yaml") or path.endswith("run-config.yaml")
+    assert config_mod.load_config(path).to_dict() == cfg.to_dict()
+    # a boolean switched off from a True default is written as --no-<flag>
+    on_by_default = [f.name for f in dataclasses.fields(cfg) if f.default is True]
+    if on_by_default:
+        off = config_mod.from_dict({"model": "m", "dataset": "d.jsonl", on_by_default[0]: False})
+        flag = "--no-" + on_by_default[0].replace("_", "-")
+        assert flag in shlex.split(train_command(config_mod, off))
+
+
+def test_a_shown_message_is_said_again_in_the_other_language():
+    """What a handler showed is kept as a spec, and said in whichever language is chosen later,
+    nested texts (a status inside a message) and the engine's errors included."""
+    from tunestudio.errors import UserError
+    from tunestudio.webui.common import err, msg, raw, say
+
+    spec = msg("runs.resumed", job="j1", command="tunestudio train --resume r1",
+               status=msg("training.state.queued")) + raw("file.jsonl")
+    assert "Resume queued as job `j1` (queued)" in say("en", spec) and say("en", spec).endswith("file.jsonl")
+    assert "iha fila" in say("tet", spec) and "Resume queued" not in say("tet", spec)
+    bad = err(UserError("--max-steps must be at least 1"))
+    assert say("en", bad) == "❌ “Max steps” (--max-steps) must be at least 1"
+    assert "(--max-steps)" in say("tet", bad) and "Max steps" not in say("tet", bad)
+
+
+def test_runs_table_search_status_filter_and_sort(workspace):
+    from tunestudio import registry
+    from tunestudio.webui.tab_runs import table
+
+    ws = Workspace(workspace)
+    conn = registry.connect(ws.db_path)
+    for i, (name, status, loss) in enumerate((("zeta", "completed", 2.0), ("alpha", "failed", None),
+                                              ("mid", "completed", 1.5))):
+        registry.insert_run(conn, id=f"r{i}", name=name, status=status, created_at=1_700_000_000 + i,
+                            method="lora", dataset="d.jsonl", config={},
+                            metrics={"eval_loss": loss} if loss else None)
+    conn.close()
+    names = lambda df: list(df.iloc[:, 0])   # noqa: E731 (the name column)
+    assert names(table(ws, "en")) == ["mid", "alpha", "zeta"]                      # newest first
+    assert names(table(ws, "en", sort="name", descending=False)) == ["alpha", "mid", "zeta"]
+    assert names(table(ws, "en", sort="best_eval_loss", descending=False)) == ["mid", "zeta", "alpha"]
+    assert names(table(ws, "en", status="completed")) == ["mid", "zeta"]
+    assert names(table(ws, "en", search="ZE")) == ["zeta"]
+    tet = table(ws, "tet", search="alpha")
+    assert list(tet.columns)[1] == "estadu" and tet.iloc[0, 1] == "falla"

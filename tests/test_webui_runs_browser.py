@@ -130,3 +130,45 @@ def test_a_sweep_started_from_the_sweeps_panel_runs_and_shows_its_progress(two_r
     assert "ui-one-t0 train" in legend and "ui-one-t0 val" in legend, legend
     _shot(page, "22-sweep-started-from-ui")
     page.close()
+
+
+def test_runs_table_search_sort_row_click_rename_delete_and_next_steps(two_runs, browser):
+    """Search and sort the runs table, pick run A by clicking its row, open Evaluate with it, rename
+    it, then delete it after the confirmation (its folder stays). Runs last: it deletes beta."""
+    alpha, beta = two_runs["ids"]["alpha"], two_runs["ids"]["beta"]
+    page = _runs_tab(browser, two_runs["url"])
+    _wait_text(page, "#runs-table", beta)
+    page.fill("#runs-search textarea", "alph")
+    page.wait_for_function(f"!document.querySelector('#runs-table').innerText.includes('{beta}')", timeout=30_000)
+    assert alpha in page.inner_text("#runs-table")
+    page.fill("#runs-search textarea", "")
+    _wait_text(page, "#runs-table", beta)
+    page.click("#runs-sort input")
+    page.get_by_role("option", name="name", exact=True).click()
+    page.click("#runs-descending input")   # ascending: alpha before beta
+    page.wait_for_function(
+        f"(() => {{ const t = document.querySelector('#runs-table').innerText;"
+        f" return t.indexOf('{alpha}') >= 0 && t.indexOf('{alpha}') < t.indexOf('{beta}'); }})()", timeout=30_000)
+    # a click on a row picks that run as A; a completed run offers its next steps
+    page.locator("#runs-table").get_by_text("beta", exact=True).first.click()
+    page.wait_for_function(f"document.querySelector('#runs-a input').value.includes('{beta}')", timeout=30_000)
+    page.wait_for_function("!document.querySelector('#runs-to-evaluate').disabled", timeout=30_000)
+    _shot(page, "23-runs-filtered-row-picked")
+    page.click("#runs-to-evaluate")
+    page.wait_for_selector("#eval-run-button", state="visible", timeout=30_000)
+    page.wait_for_function(f"document.querySelector('#eval-run input').value.includes('{beta}')", timeout=30_000)
+    page.get_by_role("tab", name="Runs").click()
+    # rename, then delete with the confirmation; the files are kept unless ticked
+    page.get_by_text("Rename or delete run A").click()
+    page.fill("#runs-new-name textarea", "beta-renamed")
+    page.click("#runs-rename")
+    _wait_text(page, "#runs-manage-message", "beta-renamed")
+    _wait_text(page, "#runs-table", "beta-renamed")
+    page.click("#runs-delete")
+    assert beta in _wait_text(page, "#runs-confirm-question", beta)
+    _shot(page, "24-runs-delete-confirm")
+    page.click("#runs-delete-yes")
+    assert "still in" in _wait_text(page, "#runs-manage-message", "deleted")
+    page.wait_for_function(f"!document.querySelector('#runs-table').innerText.includes('{beta}')", timeout=30_000)
+    assert (two_runs["ws"] / "training" / "runs" / beta).is_dir()
+    page.close()

@@ -54,6 +54,12 @@ def test_export_serve_and_chat_with_the_served_url(ui, browser):
     page.wait_for_selector("#ship-export")
     page.click("#runs-a input")
     page.get_by_role("option", name=re.compile("ship-run")).first.click()
+    # a full fine-tune has no adapter: nothing offers to merge one, or to export one alone
+    page.wait_for_timeout(1500)
+    page.click("#ship-format input")
+    offered = page.get_by_role("option").all_text_contents()
+    assert any("GGUF" in o for o in offered) and not any("adapter" in o.lower() for o in offered), offered
+    page.keyboard.press("Escape")
 
     # Export (Transformers folder, round-trip check on): the verdict and the export in the list.
     started = time.time()

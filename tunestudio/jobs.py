@@ -520,13 +520,15 @@ def summarize(events: list[dict], now: float | None = None) -> dict:
 
     Returns {status, step, total_steps, epoch, progress (0-1), eta_s, tokens_per_second, lr,
     train [(step, loss)], val [(step, eval_loss)], lrs [(step, lr)], warnings [text],
-    early_stop (dict or None), error, metrics, checkpoints, run_id}.
+    early_stop (dict or None), error, metrics, checkpoints, run_id, device and precision (of the
+    latest process), rss_mb, gpu_mb and peak_memory_mb (MiB, at the latest logged step)}.
     """
     now = now or time.time()
     out = {"status": "starting", "step": 0, "total_steps": None, "epoch": None, "progress": 0.0,
            "eta_s": None, "tokens_per_second": None, "lr": None, "train": [], "val": [], "lrs": [],
            "warnings": [], "early_stop": None, "error": None, "metrics": {}, "checkpoints": 0,
-           "started_at": None, "run_id": None, "last_time": None}
+           "started_at": None, "run_id": None, "last_time": None,
+           "device": None, "precision": None, "rss_mb": None, "gpu_mb": None, "peak_memory_mb": None}
     for e in events:
         try:
             _summarize_one(out, e)
@@ -550,8 +552,12 @@ def _summarize_one(out: dict, e: dict) -> None:
         out["status"] = "running"
         out["started_at"] = e.get("time")
         out["run_id"] = e.get("run_id")
+        out["device"], out["precision"] = e.get("device"), e.get("precision")
     elif kind in ("train", "log"):
         out["last_time"] = e.get("time")
+        for key in ("rss_mb", "gpu_mb", "peak_memory_mb"):   # the training process's memory, live
+            v = e.get(key)
+            out[key] = v if isinstance(v, (int, float)) and not isinstance(v, bool) else out[key]
         if step is not None:
             out["step"] = step
         for key in ("epoch", "tokens_per_second", "lr", "eta_s"):

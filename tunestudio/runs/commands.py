@@ -118,6 +118,8 @@ def cmd_show(args, ws):
         ("method", d.get("method")), ("dataset", d.get("dataset")), ("dataset hash", d.get("dataset_hash")),
         ("created", fmt_time(d.get("created_at"))), ("started", fmt_time(d.get("started_at"))),
         ("finished", fmt_time(d.get("finished_at"))), ("duration (s)", d.get("duration_s")),
+        *([("segments", f"{d['segments']} (resumed; the last took {d.get('last_segment_s')} s)")]
+          if (d.get("segments") or 1) > 1 else []),
         ("run folder", d.get("run_dir")), ("output", d.get("output_dir")), ("final model", d.get("final_dir")),
     ])
     if d.get("progress") and d["status"] in ("running", "stopped", "failed"):

@@ -14,6 +14,7 @@ from pathlib import Path
 from tunestudio import registry, tracking
 from tunestudio.errors import UserError
 from tunestudio.statefiles import read_jsonl
+from tunestudio.train.events import earlier_segments
 
 # The metrics worth a column in the table, in this order (training first, then evaluation).
 KEY_METRICS = ("steps", "train_loss", "eval_loss", "best_step", "exact_match", "f1", "bleu",
@@ -167,9 +168,14 @@ def run_details(ws, ref: str) -> dict:
     run_dir = ws.runs_dir / run["id"]
     finished, started = run.get("finished_at"), run.get("started_at")
     details = {k: v for k, v in run.items() if k not in ("split",)}
+    last = round(finished - started, 1) if finished and started else None
+    earlier = earlier_segments(run_dir / "events.jsonl")
     details.update({
         "best_eval_loss": best_eval_loss(run.get("metrics")),
-        "duration_s": round(finished - started, 1) if finished and started else None,
+        # a resumed run: every process that trained it counts, not only the last one
+        "duration_s": round(last + sum(earlier), 1) if last is not None else None,
+        "last_segment_s": last,
+        "segments": len(earlier) + 1,
         "split": split_summary(run.get("split")),
         "lineage": family,
         "evaluations": [{k: e.get(k) for k in ("id", "created_at", "dataset", "split", "n", "metrics",

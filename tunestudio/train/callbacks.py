@@ -8,6 +8,7 @@ improves (so final/ can be the best checkpoint), and a graceful stop on SIGINT/S
 
 from __future__ import annotations
 
+import os
 import resource
 import signal
 import time
@@ -43,6 +44,20 @@ class StopFlag:
         for sig, handler in self._previous.items():
             signal.signal(sig, handler)
         self._previous = {}
+
+
+def live_memory_mb() -> dict:
+    """This process's memory now, in MiB: {'rss_mb': resident CPU memory (/proc/self/statm),
+    'gpu_mb': CUDA memory allocated by torch on its device (None without CUDA)}. The monitor
+    shows them live; peak_memory_mb is the high-water mark."""
+    rss = None
+    try:
+        with open("/proc/self/statm") as f:
+            rss = round(int(f.read().split()[1]) * os.sysconf("SC_PAGE_SIZE") / 2**20, 1)
+    except (OSError, ValueError, IndexError):  # not Linux: the peak RSS is all we can say
+        rss = round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1)
+    gpu = round(torch.cuda.memory_allocated() / 2**20, 1) if torch.cuda.is_available() else None
+    return {"rss_mb": rss, "gpu_mb": gpu}
 
 
 def peak_memory_mb() -> float:
@@ -154,7 +169,7 @@ class RunMonitor(TrainerCallback):
             loss=logs["loss"], token_accuracy=logs.get("token_accuracy"), lr=logs.get("learning_rate"),
             grad_norm=logs.get("grad_norm"), tokens_seen=tokens, tokens_per_second=round(tps, 1),
             elapsed_s=round(now - self.t0, 2), eta_s=round(eta, 1) if eta is not None else None,
-            peak_memory_mb=peak_memory_mb(), **self._extra(logs))
+            peak_memory_mb=peak_memory_mb(), **live_memory_mb(), **self._extra(logs))
         acc = logs.get("token_accuracy")
         self.events.say(
             f"step {step}/{state.max_steps} ({100 * step / max(state.max_steps, 1):.0f}%) | epoch {state.epoch or 0:.2f}"

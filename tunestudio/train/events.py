@@ -5,9 +5,11 @@ events.jsonl holds one JSON object per line, each with `type` and `time` (unix s
 is flushed as it is written, because the web UI follows the file while the run goes on. Types:
 
   started     run_id, name, model, method, dataset, pid, world_size, total_steps, steps_per_epoch,
-              train_rows, val_rows, trainable_params, total_params, memory (estimate), resumed_from
+              train_rows, val_rows, trainable_params, total_params, memory (estimate), resumed_from,
+              device (GPU name or "cpu"), precision (fp32, bf16, fp16)
   train       step, total_steps, epoch, loss, token_accuracy, lr, grad_norm, tokens_seen,
-              tokens_per_second, elapsed_s, eta_s, peak_memory_mb        (every logging step)
+              tokens_per_second, elapsed_s, eta_s, peak_memory_mb, rss_mb (CPU memory now),
+              gpu_mb (CUDA memory allocated now, null without CUDA)        (every logging step)
   eval        step, epoch, eval_loss, eval_token_accuracy, best_eval_loss, best_step, is_best
   checkpoint  step, path
   warning     code (truncated, overfitting, no_change, memory, checkpoint_damaged (with checkpoint,
@@ -85,3 +87,27 @@ def fmt_duration(seconds: float | None) -> str:
         return "?"
     seconds = int(round(seconds))
     return f"{seconds // 3600}:{seconds // 60 % 60:02d}:{seconds % 60:02d}"
+
+
+def earlier_segments(events_path: Path) -> list[float]:
+    """Seconds each earlier process of a resumed run trained (from its "started" event to its last
+    event before the next "started"), oldest first; [] for a run trained in one go or without an
+    events file. The newest "started" opens the current (or last) process, which is not counted:
+    its time is the caller's (the registry's started_at..finished_at, or the clock)."""
+    from tunestudio.statefiles import read_jsonl
+
+    if not events_path.is_file():
+        return []
+    events, _, _ = read_jsonl(events_path)  # damaged lines are skipped
+    spans, start, end = [], None, None
+    for event in events:
+        when = event.get("time")
+        if not isinstance(when, (int, float)):
+            continue
+        if event.get("type") == "started":
+            if start is not None:
+                spans.append(max(0.0, end - start))
+            start = end = when
+        elif start is not None:
+            end = when
+    return spans

@@ -35,7 +35,7 @@ from tunestudio.errors import UserError
 from tunestudio.train import checkpoint as ckpt
 from tunestudio.train import recovery
 from tunestudio.train.config import RunConfig, load_config, resolve_precision, save_config, stage_config
-from tunestudio.train.events import EventLog, fmt_duration
+from tunestudio.train.events import EventLog, earlier_segments, fmt_duration
 from tunestudio.train.methods import METHODS, apply_method, check_supported
 from tunestudio.train.objectives import OBJECTIVES, TrainerContext
 
@@ -158,7 +158,10 @@ def _train_one(cfg: RunConfig, ws, run_id: str | None = None, resume: bool = Fal
                            f"resume with `tunestudio train --resume {run_id}`")
             else:
                 events.emit("completed", metrics=metrics, output_dir=str(final_dir))
-                events.say(f"completed in {fmt_duration(time.time() - started)}: {final_dir}")
+                took = time.time() - started
+                earlier = earlier_segments(run_dir / "events.jsonl")  # a resumed run: its earlier processes too
+                total = f" ({fmt_duration(took + sum(earlier))} in all {len(earlier) + 1} segments)" if earlier else ""
+                events.say(f"completed in {fmt_duration(took)}{total}: {final_dir}")
         return {"run_id": run_id, "status": status, "output_dir": str(final_dir), "metrics": metrics}
     except BaseException as e:
         status = "stopped" if isinstance(e, KeyboardInterrupt) else "failed"
@@ -235,7 +238,8 @@ def _fit(cfg, ws, base, tokenizer, data, run_dir, events, stop, dist, estimate, 
                     steps_per_epoch=steps_per_epoch, micro_batch=micro_batch, grad_accum=grad_accum,
                     train_rows=data.train_rows, val_rows=len(data.val), trainable_params=trainable,
                     total_params=total, memory=_memory_estimate(cfg, model, micro_batch, estimate),
-                    resumed_from=str(start_from) if start_from else None)
+                    resumed_from=str(start_from) if start_from else None,
+                    device=_device_name(), precision=_precision(cfg))
         rows = "streamed training rows" if data.train_rows is None else f"{data.train_rows} training rows"
         what = cfg.method if cfg.objective == "sft" else f"{cfg.objective} ({cfg.method})"
         events.say(f"run {run_id}: {what} on {base.path}, {rows}, "

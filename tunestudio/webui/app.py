@@ -36,6 +36,12 @@ CSS = """
 /* Gradio sizes a plot's drawing to its block and puts the legend below it, where the block's
    overflow hid it: let it show, with room under the block. */
 div.block:has(.vega-embed) { overflow: visible !important; margin-bottom: 24px; }
+/* Tables: a word is never cut in two ("metho-d", a header one letter a line); a column is at least
+   as wide as its longest word, and a table wider than the page scrolls sideways. */
+.table-wrap th .wrap, .table-wrap td .wrap, .table-wrap span.text, .table-wrap .header-content {
+  word-break: normal !important; overflow-wrap: normal !important; hyphens: none !important; }
+.table-wrap th, .table-wrap td { min-width: min-content; }
+.table-wrap th .header-content { overflow: visible !important; }
 """
 
 
@@ -63,8 +69,11 @@ def build_app(ws: Workspace) -> gr.Blocks:
         for hook in ctx.after_build:
             hook(ctx)
         components = ctx.texts.components()
-        ctx.lang.change(ctx.texts.updates, ctx.lang, components, api_visibility="private", queue=False)
+        relabel = ctx.lang.change(ctx.texts.updates, ctx.lang, components, api_visibility="private", queue=False)
         ctx.lang.change(remember_language, ctx.lang, stored_lang, api_visibility="private", queue=False)
+        for view in ctx.views:  # what handlers showed (messages, tables, plots) said again in the new language,
+            # after the labels: they are what a person reads first, and come back quickest alone
+            relabel.then(view.replay, [ctx.lang, view.state], view.outputs, api_visibility="private")
         # first of the page-open handlers: setting the dropdown fires its .change, which
         # re-renders every bound text in the restored language
         demo.load(restore_language, stored_lang, ctx.lang, api_visibility="private", queue=False)

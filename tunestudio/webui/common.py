@@ -12,7 +12,7 @@ import traceback
 from pathlib import Path
 
 from tunestudio.errors import UserError
-from tunestudio.webui.i18n import Texts, has, t, ui_flags
+from tunestudio.webui.i18n import DEFAULT as DEFAULT_LANG, Texts, has, t, ui_flags
 from tunestudio.workspace import Workspace
 
 
@@ -26,12 +26,161 @@ class Context:
         self.after_build: list = []       # callables(ctx) run once every tab exists
         self.current_tab = None           # the gr.Tab being built
         self.missing: set[str] = set()    # functions of other areas that are not there: shown, and reported
+        self.views: list[View] = []       # outputs re-rendered when the language changes (app.py wires them)
 
     def tr(self, component, **props):
         return self.texts.bind(component, **props)
 
     def on_load(self, fn, inputs, outputs):
         self.loads.append((fn, inputs, outputs))
+
+    def view(self, outputs) -> "View":
+        """A group of outputs whose shown texts follow the language switch (see `View`)."""
+        return View(self, outputs)
+
+    def view_of(self, message) -> "View | None":
+        """The view whose first output is `message` (a handler elsewhere that writes it must also
+        write the view's state: `View.shown_message`), or None."""
+        return next((v for v in self.views if v.outputs[0] is message), None)
+
+
+# ---- texts that follow the language switch -------------------------------------------------------
+# A message is kept as a spec (what to say), not as text, so it can be said again in another
+# language: a list of parts, each ("t", key, {fmt}) (fmt values may be specs themselves),
+# ("raw", text) for words that are not ours (file names, the engine's own messages), or
+# ("err", kind, text) for an error (`error_text`).
+
+def msg(key: str, **fmt) -> list:
+    """The spec of the locale text `key` formatted with `fmt`."""
+    return [("t", key, fmt)]
+
+
+def raw(text: str) -> list:
+    """The spec of a text shown as it is in every language."""
+    return [("raw", str(text))] if text else []
+
+
+def err(e: BaseException) -> list:
+    """The spec of `error_text(lang, e)`: what the user should see of an exception."""
+    from tunestudio.statefiles import describe_os_error
+
+    if isinstance(e, UserError):
+        return [("err", "user", str(e))]
+    if isinstance(e, OSError):
+        return [("err", "os", describe_os_error(e))]
+    traceback.print_exc()   # our bug: logged whole once, here, not at each re-render
+    return [("err", "internal", f"{type(e).__name__}: {e}")]
+
+
+def say(lang: str, spec) -> str:
+    """The text of a message spec in `lang` (parts joined by blank lines); a str is shown as it is."""
+    if spec is None:
+        return ""
+    if isinstance(spec, str):
+        return spec
+    out = []
+    for part in spec:
+        if part[0] == "t":
+            fmt = {k: say(lang, v) if isinstance(v, list) else v for k, v in part[2].items()}
+            out.append(t(lang, part[1], **fmt))
+        elif part[0] == "err":
+            kind, text = part[1], part[2]
+            out.append("❌ " + (ui_flags(lang, text) if kind == "user" else text if kind == "os"
+                               else t(lang, "common.internal_error", error=text)))
+        else:
+            out.append(part[1])
+    return "\n\n".join(out)
+
+
+class View:
+    """Outputs (a message, a table, a plot...) whose texts are in the UI's language, re-rendered
+    when the language changes, so nothing on screen stays in the language it was made in.
+
+    Every handler that writes these outputs goes through `on` (a pure read, re-run with the same
+    input values at a switch), `act` (work done once, e.g. a job submitted; its `render` re-runs
+    on the spec the work returned) or writes `state` with `shown_message`. The gr.State keeps
+    (which function, its arguments) per browser session.
+    """
+
+    def __init__(self, ctx: Context, outputs: list):
+        import gradio as gr
+
+        self.ctx, self.outputs = ctx, list(outputs)
+        self.state = gr.State(None)
+        self.fns: list = [self._message]
+        ctx.views.append(self)
+
+    def _message(self, lang, spec):
+        import gradio as gr
+
+        return [say(lang, spec)] + [gr.skip()] * (len(self.outputs) - 1)
+
+    def shown_message(self, spec):
+        """The state value for a handler outside this view that showed the message `spec` in the
+        view's first output."""
+        return (0, [spec])
+
+    def _add(self, fn) -> int:
+        self.fns.append(fn)
+        return len(self.fns) - 1
+
+    def on(self, event, fn, inputs, extra=(), **kw):
+        """event(fn, [lang, *inputs], outputs + extra): fn(lang, *values) returns the view's outputs
+        (then `extra`'s); a language switch runs it again with the values of that event."""
+        i = self._add(fn)
+
+        def run(lang, *args):
+            return [*_listed(fn(lang or DEFAULT_LANG, *args)), (i, _kept(args))]
+
+        run.__wrapped__ = fn   # Gradio reads fn's signature: its gr.Progress parameter still shows progress
+        return event(run, [self.ctx.lang, *inputs], [*self.outputs, *extra, self.state], api_visibility="private", **kw)
+
+    def act(self, event, work, render, inputs, extra=(), **kw):
+        """event(...) running work(lang, *values) -> spec (or (spec, [extra values]) with `extra`)
+        once; the outputs are render(lang, spec), again at each language switch."""
+        i = self._add(render)
+
+        def run(lang, *args):
+            lang = lang or DEFAULT_LANG
+            done = work(lang, *args)
+            spec, more = (done[0], list(done[1])) if extra else (done, [])
+            return [*_listed(render(lang, spec)), *more, (i, [spec])]
+
+        run.__wrapped__ = work
+
+        return event(run, [self.ctx.lang, *inputs], [*self.outputs, *extra, self.state], api_visibility="private", **kw)
+
+    def load(self, fn, inputs):
+        """`on` for the page opening: fn(lang, *inputs) fills the outputs when a page opens."""
+        i = self._add(fn)
+
+        def run(lang, *args):
+            return [*_listed(fn(lang or DEFAULT_LANG, *args)), (i, _kept(args))]
+
+        self.ctx.on_load(run, [self.ctx.lang, *inputs], [*self.outputs, self.state])
+
+    def replay(self, lang, state):
+        import gradio as gr
+
+        n = len(self.outputs)
+        if not state:
+            out = [gr.skip()] * n
+        else:
+            i, args = state
+            out = _listed(self.fns[i](lang or DEFAULT_LANG, *args))[:n]
+        return out[0] if n == 1 else out   # Gradio takes a one-output handler's value as it is
+
+
+def _kept(args) -> list:
+    """A handler's input values as a view keeps them (a gr.Progress Gradio passed in is not kept:
+    a re-render shows no progress)."""
+    import gradio as gr
+
+    return [a for a in args if not isinstance(a, gr.Progress)]
+
+
+def _listed(out) -> list:
+    return list(out) if isinstance(out, (list, tuple)) else [out]
 
 
 def optional(module: str, name: str | None = None, ctx: Context | None = None):
@@ -108,6 +257,14 @@ def shown(df):
     return gr.update(value=df, visible=df is not None and len(df) > 0)
 
 
+def plotted(df):
+    """A chart: drawn with data, hidden without (an empty chart is axes with nothing on them)."""
+    import gradio as gr
+
+    has_data = df is not None and len(df) > 0
+    return gr.update(value=df if has_data else None, visible=has_data)
+
+
 def list_runs(ws: Workspace) -> list[dict]:
     """Registry rows, newest first ([] when there is no registry yet, or it cannot be read: the
     UI's polls only read, and a damaged registry is rebuilt at start, with a notice)."""
@@ -128,17 +285,20 @@ def list_runs(ws: Workspace) -> list[dict]:
         return []
 
 
-def run_choices(ws: Workspace, finished_only: bool = False) -> list[tuple[str, str]]:
-    """(label, run id) for dropdowns: 'name · status · id'."""
+def run_choices(ws: Workspace, finished_only: bool = False, lang: str | None = None) -> list[tuple[str, str]]:
+    """(label, run id) for dropdowns: 'name · status · id', the status in `lang`."""
     out = []
     for r in list_runs(ws):
         if finished_only and r["status"] not in ("completed", "stopped"):
             continue
-        out.append((run_label(r), r["id"]))
+        out.append((run_label(r, lang), r["id"]))
     return out
 
 
-def run_label(r: dict) -> str:
-    """'name · status · id', without the name when the run has none (its name is then its id)."""
+def run_label(r: dict, lang: str | None = None) -> str:
+    """'name · status · id' (the status in `lang`), without the name when the run has none (its
+    name is then its id)."""
     parts = [r["name"]] if r.get("name") and r["name"] != r["id"] else []
-    return " · ".join(parts + [r["status"], r["id"]])
+    key = f"training.state.{r['status']}"
+    status = t(lang, key) if has(lang or DEFAULT_LANG, key) else r["status"]
+    return " · ".join(parts + [status, r["id"]])

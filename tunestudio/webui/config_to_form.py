@@ -14,8 +14,8 @@ from pathlib import Path
 import gradio as gr
 
 from tunestudio.errors import UserError
-from tunestudio.webui.common import Context, error_text, optional
-from tunestudio.webui.i18n import DEFAULT, t
+from tunestudio.webui.common import Context, err, error_text, msg, optional, say
+from tunestudio.webui.i18n import DEFAULT
 
 # Not carried over: a new run gets its own name, and is no trial of the sweep it came from.
 CLEARED = {"name": "", "sweep": ""}
@@ -73,10 +73,14 @@ def wire(ctx: Context, button, run_input, message) -> None:
             return
         names, model = form["names"], form["model"]
         head = [model] if model is not None else []
+        # the two messages' views (if any) learn what was said, so a language switch says it again
+        views = [v for v in (ctx.view_of(form["message"]), ctx.view_of(message)) if v is not None]
         outputs = [*head, form["dataset"], *form["components"], form["message"], message]
         tabs = ctx.shared.get("tabs")
         if tabs is not None:
             outputs.append(tabs)
+        n_plain = len(outputs)
+        outputs += [v.state for v in views]
 
         def on_click(lang, run_id):
             lang = lang or DEFAULT
@@ -84,12 +88,16 @@ def wire(ctx: Context, button, run_input, message) -> None:
                 values = run_form_values(ctx.ws, config_mod, run_id, names)
             except Exception as e:  # only the caller's message says why; the form stays as it was
                 out = [gr.skip()] * len(outputs)
-                out[len(outputs) - 1 - (tabs is not None)] = error_text(lang, e)
+                out[n_plain - 1 - (tabs is not None)] = error_text(lang, e)
+                for k, v in enumerate(views):
+                    if v.outputs[0] is message:
+                        out[n_plain + k] = v.shown_message(err(e))
                 return out
-            note = t(lang, "runs.config_loaded", run=run_id)
+            note = msg("runs.config_loaded", run=run_id)
             out = ([values["model"]] if model is not None else []) + [values["dataset"]]
-            out += [values[n] for n in names] + [note, note]
-            return out + ([gr.Tabs(selected="training")] if tabs is not None else [])
+            out += [values[n] for n in names] + [say(lang, note), say(lang, note)]
+            out += [gr.Tabs(selected="training")] if tabs is not None else []
+            return out + [v.shown_message(note) for v in views]
 
         button.click(on_click, [ctx.lang, run_input], outputs, api_visibility="private")
 

@@ -13,19 +13,24 @@ import pandas as pd
 
 from tunestudio import jobs
 
-SERIES = (("rewards/margins", "train margin"), ("rewards/accuracies", "train accuracy"),
-          ("eval_rewards/margins", "validation margin"), ("eval_rewards/accuracies", "validation accuracy"))
+# event key -> locale key of its series name (training.pref_series.*), said in the UI's language
+SERIES = (("rewards/margins", "train_margin"), ("rewards/accuracies", "train_accuracy"),
+          ("eval_rewards/margins", "val_margin"), ("eval_rewards/accuracies", "val_accuracy"))
 
 
-def preference_frame(events: list[dict]) -> pd.DataFrame | None:
-    """(step, value, series) rows of every preference metric in `events`; None when there are none."""
+def preference_frame(events: list[dict], lang: str = "en") -> pd.DataFrame | None:
+    """(step, value, series) rows of every preference metric in `events`, series named in `lang`;
+    None when there are none."""
+    from tunestudio.webui.i18n import t
+
     rows = []
     for e in events:
         if e.get("type") not in ("train", "eval"):
             continue
         for key, name in SERIES:
             if isinstance(e.get(key), (int, float)):
-                rows.append({"step": e["step"], "value": float(e[key]), "series": name})
+                rows.append({"step": e["step"], "value": float(e[key]),
+                             "series": t(lang, f"training.pref_series.{name}")})
     return pd.DataFrame(rows, columns=["step", "value", "series"]) if rows else None
 
 
@@ -35,20 +40,25 @@ def attach(ctx) -> None:
 
     ws = ctx.ws
     plot = gr.LinePlot(x="step", y="value", color="series", elem_id="preference-plot", visible=False,
-                       label=t(DEFAULT, "training.pref_plot"), height=300)
-    ctx.tr(plot, label="training.pref_plot")
+                       label=t(DEFAULT, "training.pref_plot"), height=300,
+                       x_title=t(DEFAULT, "training.axis.step"), y_title=t(DEFAULT, "training.axis.value"),
+                       color_title=t(DEFAULT, "training.axis.series"))
+    ctx.tr(plot, label="training.pref_plot", x_title="training.axis.step", y_title="training.axis.value",
+           color_title="training.axis.series")
     timer = gr.Timer(2.0)
     seen = gr.State(None)
 
-    def tick(last):
+    def tick(lang, last):
         job = jobs.latest_job(ws, jobs.list_jobs(ws))
         if job is None or not job.run_id:
             return gr.update(visible=False), None
         follower = jobs.follow(job.run_id, ws)
-        sig = (job.run_id, len(follower.events))
+        sig = (job.run_id, len(follower.events), lang)   # a language switch draws the names again
         if sig == last:
             return gr.skip(), last
-        df = preference_frame(follower.events)
+        df = preference_frame(follower.events, lang or DEFAULT)
         return (gr.update(value=df, visible=True) if df is not None else gr.update(visible=False)), sig
 
-    timer.tick(tick, [seen], [plot, seen], api_visibility="private", queue=False)
+    # queued and never piled up, like the Training tab's other slow timers: an unqueued timer froze
+    # the page after a language switch
+    timer.tick(tick, [ctx.lang, seen], [plot, seen], api_visibility="private", trigger_mode="once")

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import gradio as gr
 
-from tunestudio.webui.common import Context, list_runs, run_choices
+from tunestudio.webui.common import Context, list_runs, plotted, run_choices
 from tunestudio.webui.i18n import DEFAULT, t
 
 
@@ -60,21 +60,21 @@ def build(ctx: Context) -> dict:
         ctx.tr(draw, value="overlay.draw")
         message = gr.Markdown(elem_id="runs-overlay-message")
         plot = gr.LinePlot(x="step", y="loss", color="series", elem_id="runs-overlay-plot", height=340,
-                           label=t(DEFAULT, "overlay.plot"))
+                           label=t(DEFAULT, "overlay.plot"), visible=False)   # shown once drawn
         ctx.tr(plot, label="overlay.plot")
 
     def on_draw(lang, chosen):
         frame, text = overlay(ws, lang or DEFAULT, chosen or [])
-        return frame, text
+        return plotted(frame), text
 
-    def on_refresh(chosen):
-        opts = run_choices(ws)
+    def on_refresh(lang, chosen):
+        opts = run_choices(ws, lang=lang)
         ids = {v for _, v in opts}
         return gr.update(choices=opts, value=[c for c in chosen or [] if c in ids])
 
     draw.click(on_draw, [ctx.lang, pick], [plot, message], api_visibility="private")
     if ctx.current_tab is not None:
-        ctx.current_tab.select(on_refresh, [pick], [pick], api_visibility="private")
+        ctx.current_tab.select(on_refresh, [ctx.lang, pick], [pick], api_visibility="private")
     comps = {"pick": pick, "plot": plot, "message": message}
     ctx.shared["overlay"] = comps
     return comps

@@ -107,11 +107,26 @@ def server_text(lang: str, st: dict) -> str:
     return "✅ " + t(lang, "ship.server_running", url=st["url"], name=st["name"]) + f"\n\n```sh\n{st['curl']}\n```"
 
 
+def formats_for(ws, run: str | None) -> tuple[str, ...]:
+    """The export formats that make sense for `run`: all of them for a run that trained an adapter;
+    no "adapter merged" or "adapter only" for a full (or freeze) fine-tune, which has none."""
+    if not run:
+        return ship_jobs.FORMATS
+    from tunestudio.evaluate.loading import find_run
+
+    try:
+        adapter = find_run(ws, run).is_adapter
+    except Exception:   # an unknown or unfinished run: Export says why when pressed
+        return ship_jobs.FORMATS
+    return ship_jobs.FORMATS if adapter else tuple(f for f in ship_jobs.FORMATS if f in ("hf", "gguf"))
+
+
 def build(ctx: Context, run_pick) -> None:
     """The panel under the Runs tab's buttons; `run_pick` is its Run A dropdown (a run id)."""
     ws = ctx.ws
     with gr.Accordion(t(DEFAULT, "ship.title"), open=True, elem_id="ship") as box:
         ctx.tr(box, label="ship.title")
+        ctx.shared["ship_box"] = box   # the Runs tab's "Export it" opens it
         with gr.Row():
             fmt = gr.Dropdown(choices=[(t(DEFAULT, f"ship.format.{f}"), f) for f in ship_jobs.FORMATS], value="hf",
                               label=t(DEFAULT, "ship.format_label"), elem_id="ship-format")
@@ -122,8 +137,8 @@ def build(ctx: Context, run_pick) -> None:
             build_q = gr.Checkbox(value=False, label=t(DEFAULT, "ship.build_quantize"),
                                   info=t(DEFAULT, "ship.build_quantize_info"), elem_id="ship-build-quantize")
             export = gr.Button(t(DEFAULT, "ship.export"), variant="primary", elem_id="ship-export")
-        ctx.tr(fmt, label="ship.format_label",
-               choices=lambda lang: [(t(lang, f"ship.format.{f}"), f) for f in ship_jobs.FORMATS])
+        # the choices follow run A (no "adapter merged" for a full fine-tune) and the language: on_pick
+        ctx.tr(fmt, label="ship.format_label")
         ctx.tr(quant, label="ship.quant", info="ship.quant_info")
         ctx.tr(verify, label="ship.verify", info="ship.verify_info")
         ctx.tr(build_q, label="ship.build_quantize", info="ship.build_quantize_info")
@@ -180,15 +195,22 @@ def build(ctx: Context, run_pick) -> None:
         return (msg, table_update(lang, run), file, server_text(lang, srv), srv.get("url"), next_job,
                 gr.Timer(active=busy))
 
-    def on_pick(lang, run):
-        """Another run picked: its exports, its server, and its export still running (a reloaded page)."""
+    def on_pick(lang, run, current_fmt):
+        """Another run picked: its exports, its server, its export still running (a reloaded page),
+        and the formats that fit it."""
         lang = lang or DEFAULT
+        formats = formats_for(ws, run)
+        full = "adapter" not in formats   # the hf format of a full fine-tune is the model itself
+        fmt_update = gr.update(choices=[(t(lang, "ship.format.hf_full" if full and f == "hf" else f"ship.format.{f}"), f)
+                                        for f in formats],
+                               value=current_fmt if current_fmt in formats else formats[0])
         latest = ship_jobs.latest_export(ws, run) if run else None
         running = latest and ship_jobs.export_status(ws, latest["id"])["status"] == "running"
         srv = ship_jobs.server_status(ws, run) if run else {"status": "none"}
         return ("" if not running else export_text(lang, ship_jobs.export_status(ws, latest["id"])),
                 table_update(lang, run), server_text(lang, srv), srv.get("url"),
-                latest["id"] if running else None, gr.Timer(active=bool(running) or srv["status"] == "starting"))
+                latest["id"] if running else None, gr.Timer(active=bool(running) or srv["status"] == "starting"),
+                fmt_update)
 
     def on_start(lang, run, p):
         lang = lang or DEFAULT
@@ -209,7 +231,10 @@ def build(ctx: Context, run_pick) -> None:
     private = {"api_visibility": "private"}
     export.click(on_export, [ctx.lang, run_pick, fmt, quant, verify, build_q], [export_msg, job, timer], **private)
     timer.tick(on_tick, [ctx.lang, run_pick, job], [export_msg, table, download, server_msg, url, job, timer], **private)
-    run_pick.change(on_pick, [ctx.lang, run_pick], [export_msg, table, server_msg, url, job, timer], **private)
+    picked = [export_msg, table, server_msg, url, job, timer, fmt]
+    run_pick.change(on_pick, [ctx.lang, run_pick, fmt], picked, **private)
+    # its exports table, server line and formats in a newly chosen language (reads only)
+    ctx.lang.change(on_pick, [ctx.lang, run_pick, fmt], picked, **private)
     start.click(on_start, [ctx.lang, run_pick, port], [server_msg, url, timer], **private)
     stop.click(on_stop, [ctx.lang, run_pick], [server_msg], **private)
 

@@ -11,7 +11,7 @@ from __future__ import annotations
 import gradio as gr
 import pandas as pd
 
-from tunestudio.webui.common import Context, error_text, optional, run_choices, shown
+from tunestudio.webui.common import Context, error_text, optional, plotted, run_choices, shown
 from tunestudio.webui.i18n import DEFAULT, t
 
 
@@ -100,7 +100,7 @@ def build(ctx: Context) -> None:
         if overlay:  # the trials' curves, and the trials picked in the overlay (the user may change them)
             runs = [r["run_id"] for r in s["trials"] if r["run_id"]]
             frame, note = runs_overlay.overlay(ws, lang, runs)
-            out += [gr.update(choices=run_choices(ws), value=runs), frame, note]
+            out += [gr.update(choices=run_choices(ws, lang=lang), value=runs), plotted(frame), note]
         return out
 
     outs = [text, trials, scatter, param, pick, best_run]

@@ -15,7 +15,7 @@ from collections import OrderedDict
 import gradio as gr
 
 from tunestudio.errors import UserError
-from tunestudio.webui.common import Context, error_text, not_available, optional, run_choices
+from tunestudio.webui.common import Context, err, msg, not_available, optional, raw, run_choices, say
 from tunestudio.webui.i18n import DEFAULT, t
 
 _models: "OrderedDict[tuple, tuple]" = OrderedDict()
@@ -44,8 +44,8 @@ def load(ws, key: tuple):
         return loaded
 
 
-def choices(ws) -> list[tuple[str, str]]:
-    runs = [(f"run · {label}", f"run:{rid}") for label, rid in run_choices(ws, finished_only=True)]
+def choices(ws, lang: str | None = None) -> list[tuple[str, str]]:
+    runs = [(f"run · {label}", f"run:{rid}") for label, rid in run_choices(ws, finished_only=True, lang=lang)]
     return runs + [(f"model · {m}", f"model:{m}") for m in ws.list_models()]
 
 
@@ -130,10 +130,10 @@ def build(ctx: Context) -> None:
             yield gr.skip(), gr.skip(), gr.skip(), gr.skip()
             return
         if generate is None:
-            yield not_available(lang, "tunestudio.evaluate.generate.stream"), gr.skip(), gr.skip(), gr.skip()
+            yield raw(not_available(lang, "tunestudio.evaluate.generate.stream")), gr.skip(), gr.skip(), gr.skip()
             return
         if not src:
-            yield t(lang, "chat.pick_source"), gr.skip(), gr.skip(), gr.skip()
+            yield msg("chat.pick_source"), gr.skip(), gr.skip(), gr.skip()
             return
         kind, ref = src.split(":", 1)
         sampling = dict(max_new_tokens=int(n), temperature=float(temp), top_p=float(p), top_k=int(k),
@@ -145,7 +145,7 @@ def build(ctx: Context) -> None:
         base_history = list(base_history or [])
         if compare:
             base_history += [{"role": "user", "content": text}, {"role": "assistant", "content": ""}]
-        yield t(lang, "chat.loading"), history, base_history, ""
+        yield msg("chat.loading"), history, base_history, ""
         try:
             model, tok, info = load(ws, (kind, ref))
             # a run trained to reason first is asked with its reasoning block open, as in training
@@ -164,42 +164,52 @@ def build(ctx: Context) -> None:
                         targets[i][-1] = {"role": "assistant", "content": next(streams[i])}
                     except StopIteration:
                         live.remove(i)
-                yield t(lang, "chat.talking_to", label=label), history, base_history, ""
+                yield msg("chat.talking_to", label=label), history, base_history, ""
             # An empty bubble looks like a hang: say that the model answered with nothing.
             empty = [tg for tg in targets[:len(streams)] if not _text(tg[-1]["content"]).strip()]
             if empty:
                 for tg in empty:
                     tg[-1] = {"role": "assistant", "content": t(lang, "chat.empty_reply")}
-                yield t(lang, "chat.talking_to", label=label), history, base_history, ""
+                yield msg("chat.talking_to", label=label), history, base_history, ""
         except Exception as e:
-            yield error_text(lang, e), history, base_history, ""
+            yield err(e), history, base_history, ""
 
     def respond_endpoint(lang, url, key, text, history, base_history, sys_prompt, n, temp, p):
         from tunestudio.evaluate.endpoint import stream_chat
 
         prompt = _prompt(history, text)
         history = list(history or []) + [{"role": "user", "content": text}, {"role": "assistant", "content": ""}]
-        yield t(lang, "chat.talking_to", label=url), history, base_history, ""
+        yield msg("chat.talking_to", label=url), history, base_history, ""
         try:
             for so_far in stream_chat(url, prompt, api_key=(key or None), system=sys_prompt or None,
                                       max_new_tokens=int(n), temperature=float(temp), top_p=float(p)):
                 history[-1] = {"role": "assistant", "content": so_far or t(lang, "chat.empty_reply")}
-                yield t(lang, "chat.talking_to", label=url), history, base_history, ""
+                yield msg("chat.talking_to", label=url), history, base_history, ""
         except Exception as e:
-            yield error_text(lang, e), history, base_history, ""
+            yield err(e), history, base_history, ""
 
     def toggle(side_by_side, src):
         show = bool(side_by_side) and bool(src) and src.startswith("run:")
         return gr.update(visible=show)
 
-    def refresh_sources(current, picked):
-        return gr.update(**pick_source(choices(ws), current, bool(picked)))
+    def refresh_sources(lang, current, picked):
+        return gr.update(**pick_source(choices(ws, lang), current, bool(picked)))
 
     inputs = [ctx.lang, source, side, message, chatbot, base_bot, system, max_new, temperature, top_p, top_k, rep,
               endpoint, endpoint_key]
-    outputs = [note, chatbot, base_bot, message]
-    message.submit(respond, inputs, outputs, api_visibility="private")
-    send.click(respond, inputs, outputs, api_visibility="private")
+    # the note above the replies is said again when the language changes: `respond` yields its spec
+    note_view = ctx.view([note])
+    outputs = [note, chatbot, base_bot, message, note_view.state]
+
+    def respond_said(lang, *args):
+        for spec, *rest in respond(lang, *args):
+            if isinstance(spec, list):
+                yield say(lang or DEFAULT, spec), *rest, note_view.shown_message(spec)
+            else:   # gr.skip(): the note stays as it is
+                yield spec, *rest, gr.skip()
+
+    message.submit(respond_said, inputs, outputs, api_visibility="private")
+    send.click(respond_said, inputs, outputs, api_visibility="private")
     clear.click(lambda: ([], []), None, [chatbot, base_bot], api_visibility="private")
     side.change(toggle, [side, source], [base_bot], api_visibility="private")
     source.change(toggle, [side, source], [base_bot], api_visibility="private")
@@ -208,10 +218,11 @@ def build(ctx: Context) -> None:
     # finished training is what people want to talk to); once they pick, their choice stays.
     picked = gr.State(False)
     source.input(lambda: True, None, [picked], api_visibility="private", queue=False)
-    refresh.click(refresh_sources, [source, picked], [source], api_visibility="private")
+    ctx.shared["chat_pick"] = (source, picked)   # the Runs tab's "Chat with it" picks a run here
+    refresh.click(refresh_sources, [ctx.lang, source, picked], [source], api_visibility="private")
     if ctx.current_tab is not None:
-        ctx.current_tab.select(refresh_sources, [source, picked], [source], api_visibility="private")
-    ctx.on_load(refresh_sources, [source, picked], [source])
+        ctx.current_tab.select(refresh_sources, [ctx.lang, source, picked], [source], api_visibility="private")
+    ctx.on_load(refresh_sources, [ctx.lang, source, picked], [source])
 
 
 def system_for_source(ws, src) -> str:

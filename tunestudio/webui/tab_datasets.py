@@ -7,6 +7,7 @@ encode.preview); this module only stores uploads safely and shows results.
 
 from __future__ import annotations
 
+import re
 import shutil
 import time
 from pathlib import Path
@@ -16,8 +17,10 @@ import pandas as pd
 
 from tunestudio.data import turns
 from tunestudio.errors import UserError
-from tunestudio.webui.common import Context, error_text, not_available, optional, shown
-from tunestudio.webui.i18n import DEFAULT, t
+from tunestudio.webui.common import (
+    Context, err, error_text, msg, not_available, optional, plotted, raw, say, shown, translated_columns,
+)
+from tunestudio.webui.i18n import DEFAULT, has, languages, t
 from tunestudio.webui.safety import safe_name
 
 MAX_UPLOAD_BYTES = 200 * 1024 * 1024   # matches `webui --max-upload`'s default
@@ -97,8 +100,10 @@ def build(ctx: Context) -> None:
     report = gr.Markdown(elem_id="datasets-report")
     problems = gr.Dataframe(interactive=False, elem_id="datasets-problems", wrap=True, visible=False)
     histogram = gr.BarPlot(x="tokens", y="rows", elem_id="datasets-histogram", label=t(DEFAULT, "datasets.histogram"),
-                           sort=None, height=260, y_axis_format="d", y_lim=[0, None])
-    ctx.tr(histogram, label="datasets.histogram")
+                           sort=None, height=260, y_axis_format="d", y_lim=[0, None],
+                           x_title=t(DEFAULT, "datasets.axis.tokens"), y_title=t(DEFAULT, "datasets.axis.rows"),
+                           visible=False)   # shown once Statistics draws it
+    ctx.tr(histogram, label="datasets.histogram", x_title="datasets.axis.tokens", y_title="datasets.axis.rows")
 
     with gr.Row():
         row = gr.Number(value=1, precision=0, minimum=1, label=t(DEFAULT, "datasets.row"), elem_id="datasets-row")
@@ -109,8 +114,8 @@ def build(ctx: Context) -> None:
         ctx.tr(max_len, label="datasets.max_length")
         ctx.tr(preview_btn, value="datasets.preview")
     preview = gr.HighlightedText(elem_id="datasets-preview", label=t(DEFAULT, "datasets.preview_label"),
-                                 color_map={"trained": "green", "chosen": "green", "rejected": "red",
-                                            "desirable": "green", "undesirable": "red"}, show_legend=True, combine_adjacent=True)
+                                 color_map={t(code, f"datasets.mark.{mark}"): color for _, code in languages()
+                                            for mark, color in MARKS}, show_legend=True, combine_adjacent=True)
     ctx.tr(preview, label="datasets.preview_label")
     model_in = model if model is not None else gr.State("")
 
@@ -118,74 +123,85 @@ def build(ctx: Context) -> None:
         now = ws.list_datasets()
         return gr.update(choices=now, value=current if current in now else None), files_table(ws, lang or DEFAULT)
 
-    def on_store(lang, file, name):
-        lang = lang or DEFAULT
+    def store_work(lang, file, name):
         if not file:
-            return t(lang, "datasets.no_file"), gr.skip(), gr.skip()
+            return msg("datasets.no_file"), [gr.skip(), gr.skip()]
         try:
             # The browser's own file name: Gradio keeps it as the temp file's name.
             target = store_upload(ws, file, name or Path(file).name)
         except Exception as e:
-            return error_text(lang, e), gr.skip(), gr.skip()
+            return err(e), [gr.skip(), gr.skip()]
         now = ws.list_datasets()
-        return t(lang, "datasets.stored", name=target.name), gr.update(choices=now, value=target.name), \
-            files_table(ws, lang)
+        return msg("datasets.stored", name=target.name), [gr.update(choices=now, value=target.name),
+                                                          files_table(ws, lang)]
 
     # progress: the data layer's bars (tunestudio/data/progress.py, tqdm) shown with rate and ETA
-    def on_check(lang, name, model_name, progress=gr.Progress(track_tqdm=True)):
-        lang = lang or DEFAULT
+    # Check and Statistics read every row once; a language switch says their results again from
+    # what they returned (View.act), it does not read the file again.
+    def check_work(lang, name, model_name, progress=gr.Progress(track_tqdm=True)):
         fn = optional("tunestudio.data.check", "check_dataset", ctx)
         if fn is None:
-            return not_available(lang, "tunestudio.data.check.check_dataset"), shown(None), None
+            return {"say": raw(not_available(lang, "tunestudio.data.check.check_dataset"))}
         from tunestudio.webui import pref_preview
 
         try:
-            if pref_preview.is_preference(ws, name):  # pairs / KTO rows: their own checks
-                head, table = pref_preview.check(ws, name, model_name or None)
-                return head, shown(table), None
-            rep = fn(ws, name, model=model_name or None)
+            if pref_preview.is_preference(ws, name):  # pairs / KTO rows: their own checks, the same report
+                return {"report": pref_preview.check(ws, name, model_name or None)}
+            return {"report": fn(ws, name, model=model_name or None).to_json()}
         except Exception as e:
-            return error_text(lang, e), shown(None), None
-        out = rep.to_json()
+            return {"say": err(e)}
+
+    def check_render(lang, spec):
+        if "say" in spec:
+            return say(lang, spec["say"]), shown(None), plotted(None), gr.skip()
+        out = spec["report"]
         head = t(lang, "datasets.check_ok" if not out["errors"] else "datasets.check_errors",
                  rows=out["rows"], format=out["format"] or "?", errors=len(out["errors"]),
                  warnings=len(out["warnings"]))
-        rows = [{t(lang, "datasets.col.kind"): t(lang, "datasets.error"), **p} for p in out["errors"]]
-        rows += [{t(lang, "datasets.col.kind"): t(lang, "datasets.warning"), **p} for p in out["warnings"]]
-        return head, shown(pd.DataFrame(rows) if rows else None), None
+        return head, shown(problems_frame(lang, out["errors"], out["warnings"])), plotted(None), gr.skip()
 
-    def on_clean(lang, name, progress=gr.Progress(track_tqdm=True)):
-        lang = lang or DEFAULT
+    def clean_work(lang, name, progress=gr.Progress(track_tqdm=True)):
         fn = optional("tunestudio.data.clean", "clean_dataset", ctx)
         if fn is None:
-            return not_available(lang, "tunestudio.data.clean.clean_dataset"), shown(None), None, gr.skip()
+            return {"error": not_available(lang, "tunestudio.data.clean.clean_dataset")}, [gr.skip()]
         try:
             results = fn(ws, name)
         except Exception as e:
-            return error_text(lang, e), shown(None), None, gr.skip()
-        lines, rows = [], []
-        for r in results:
-            removed = ", ".join(f"{k} {v}" for k, v in r.removed.items()) or "—"
-            lines.append(t(lang, "datasets.cleaned", input=r.input.name, output=r.output.name, rows=r.rows,
-                           kept=r.kept, removed=removed, report=r.report.name))
-            rows += [rm.to_dict() for rm in r.removals]
-        now = ws.list_datasets()
-        return "\n\n".join(lines), shown(pd.DataFrame(rows) if rows else None), None, gr.update(choices=now)
+            return {"error": err(e)}, [gr.skip()]
+        files = [{"input": r.input.name, "output": r.output.name, "rows": r.rows, "kept": r.kept,
+                  "removed": dict(r.removed), "report": r.report.name} for r in results]
+        rows = [rm.to_dict() for r in results for rm in r.removals]
+        return {"files": files, "rows": rows}, [gr.update(choices=ws.list_datasets())]
 
-    def on_stats(lang, name, model_name, length, progress=gr.Progress(track_tqdm=True)):
-        lang = lang or DEFAULT
+    def clean_render(lang, spec):
+        if "error" in spec:
+            return say(lang, spec["error"]), shown(None), plotted(None), gr.skip()
+        lines = [t(lang, "datasets.cleaned", input=f["input"], output=f["output"], rows=f["rows"], kept=f["kept"],
+                   report=f["report"], removed=", ".join(f"{t(lang, 'datasets.reason.' + k) if has(lang, 'datasets.reason.' + k) else k} {v}"
+                                                       for k, v in f["removed"].items()) or "—")
+                 for f in spec["files"]]
+        frame = translated_columns(lang, pd.DataFrame(spec["rows"]), "datasets.col.") if spec["rows"] else None
+        return "\n\n".join(lines), shown(frame), plotted(None), gr.skip()
+
+    def stats_work(lang, name, model_name, length, progress=gr.Progress(track_tqdm=True)):
         fn = optional("tunestudio.data.stats", "stats_dataset", ctx)
         if fn is None:
-            return not_available(lang, "tunestudio.data.stats.stats_dataset"), shown(None), None
+            return {"say": raw(not_available(lang, "tunestudio.data.stats.stats_dataset"))}
         try:
             # The cutoff is the max length set here (the preview's too), not the model's context.
-            s = fn(ws, name, model=model_name or None, max_length=int(length) if length else None)
+            return {"stats": fn(ws, name, model=model_name or None, max_length=int(length) if length else None)}
         except Exception as e:
-            return error_text(lang, e), shown(None), None
+            return {"say": err(e)}
+
+    def stats_render(lang, spec):
+        if "say" in spec:
+            return say(lang, spec["say"]), shown(None), plotted(None), gr.skip()
+        s = spec["stats"]
         length = s["length"]
-        text = t(lang, "datasets.stats_summary", rows=s["rows"], unit=s["unit"], min=length["min"],
-                 mean=length["mean"], median=length["median"], p95=length["p95"], max=length["max"],
-                 cutoff=s.get("cutoff") or "—", over=s.get("over_cutoff", 0), duplicates=s.get("duplicates", 0))
+        text = t(lang, "datasets.stats_summary", rows=s["rows"], unit=t(lang, f"datasets.unit.{s['unit']}"),
+                 min=length["min"], mean=length["mean"], median=length["median"], p95=length["p95"],
+                 max=length["max"], cutoff=s.get("cutoff") or "—", over=s.get("over_cutoff", 0),
+                 duplicates=s.get("duplicates", 0))
         if s.get("stream"):   # plain text: blocks of a token stream (data/stream.py)
             st = s["stream"]
             text += "\n\n" + t(lang, "datasets.stats_stream", documents=st["documents"], tokens=st["tokens"],
@@ -194,21 +210,22 @@ def build(ctx: Context) -> None:
             text += "\n\n" + t(lang, "datasets.labels") + " " + ", ".join(f"`{k}` {v}" for k, v in s["labels"].items())
         if s.get("warnings"):
             text += "\n\n" + "\n".join(f"- ⚠️ {w}" for w in s["warnings"])
-        return text, shown(None), gr.update(**histogram_plot(s["histogram"]))
+        return text, shown(None), gr.update(**histogram_plot(s["histogram"], lang), visible=True), gr.skip()
 
     def on_preview(lang, name, model_name, row_no, length, progress=gr.Progress(track_tqdm=True)):
-        lang = lang or DEFAULT
+        skip = gr.skip()
         encode = optional("tunestudio.data.encode", "preview", ctx)
         stats = optional("tunestudio.data.stats", "load_tokenizer", ctx)
         if encode is None or stats is None:
-            return not_available(lang, "tunestudio.data.encode.preview"), None
+            return not_available(lang, "tunestudio.data.encode.preview"), skip, skip, None
         if not model_name:
-            return t(lang, "datasets.pick_model"), None
+            return t(lang, "datasets.pick_model"), skip, skip, None
         from tunestudio.webui import pref_preview
 
         try:
             if pref_preview.is_preference(ws, name):  # a pair: prompt, then chosen and rejected, marked
-                return pref_preview.preview(ws, name, model_name, int(row_no or 1), int(length or 512))
+                head, pieces = pref_preview.preview(ws, name, model_name, int(row_no or 1), int(length or 512), lang)
+                return head, skip, skip, pieces
             from tunestudio.data.load import load_file
             from tunestudio.data.split import resolve_dataset
 
@@ -222,7 +239,7 @@ def build(ctx: Context) -> None:
             pairs = encode(record, tokenizer, int(length or 512))
             info = turns.probe(tokenizer) if record.is_chat else None
         except Exception as e:
-            return error_text(lang, e), None
+            return error_text(lang, e), skip, skip, None
         trained = sum(1 for _, on in pairs if on)
         head = t(lang, "datasets.preview_head", where=record.where(), tokens=len(pairs), trained=trained)
         if record.reference_reasoning():
@@ -230,22 +247,28 @@ def build(ctx: Context) -> None:
         if info is not None and info.prompts_differ:
             head += "\n\n" + t(lang, "datasets.preview_prompts", template=repr(info.template_prompt),
                                  training=repr(info.training_prompt))
-        return head, [(piece, "trained" if on else None) for piece, on in pairs]
+        mark = t(lang, "datasets.mark.trained")
+        return head, skip, skip, [(piece, mark if on else None) for piece, on in pairs]
 
     refresh.click(on_refresh, [ctx.lang, pick], [pick, table], api_visibility="private")
-    store.click(on_store, [ctx.lang, upload, save_as], [message, pick, table], api_visibility="private")
-    check_btn.click(on_check, [ctx.lang, pick, model_in], [report, problems, histogram], api_visibility="private")
-    clean_btn.click(on_clean, [ctx.lang, pick], [report, problems, histogram, pick], api_visibility="private")
-    stats_btn.click(on_stats, [ctx.lang, pick, model_in, max_len], [report, problems, histogram],
-                    api_visibility="private")
-    preview_btn.click(on_preview, [ctx.lang, pick, model_in, row, max_len], [report, preview], api_visibility="private")
+    # the files table's headers follow the language switch
+    ctx.lang.change(lambda lang: files_table(ws, lang or DEFAULT), [ctx.lang], [table], api_visibility="private")
+    upload_view = ctx.view([message])
+    upload_view.act(store.click, store_work, lambda lang, spec: say(lang, spec), [upload, save_as], extra=[pick, table])
+    # one view for the file's results: whichever of Check, Clean, Statistics or the example was shown
+    # last is said again when the language changes
+    results = ctx.view([report, problems, histogram, preview])
+    results.act(check_btn.click, check_work, check_render, [pick, model_in])
+    results.act(clean_btn.click, clean_work, clean_render, [pick], extra=[pick])
+    results.act(stats_btn.click, stats_work, stats_render, [pick, model_in, max_len])
+    results.on(preview_btn.click, on_preview, [pick, model_in, row, max_len])
 
     def on_pick():
         # another file: nothing of the previous file's report, statistics, histogram or example stays
-        return "", gr.update(value=None, visible=False), None, None
+        return "", gr.update(value=None, visible=False), plotted(None), None, None
 
     # `input`, not `change`: Clean picks its new file itself, and its report must stay
-    pick.input(on_pick, None, [report, problems, histogram, preview], api_visibility="private")
+    pick.input(on_pick, None, [report, problems, histogram, preview, results.state], api_visibility="private")
 
     def wire_lists(ctx: Context):
         # An upload or a cleaned file should appear in every dataset list (the Training tab's too).
@@ -262,7 +285,27 @@ def build(ctx: Context) -> None:
     ctx.after_build.append(wire_lists)
 
 
-def histogram_plot(hist: list[dict]) -> dict:
+def problems_frame(lang: str, errors: list[dict], warnings: list[dict]):
+    """Check's problems as a table in `lang` (kind, file, line, message), or None when there are none.
+    The engine's "duplicate of <file:line>" is said in `lang` too (the demo data has dozens)."""
+    rows = [{"kind": t(lang, "datasets.error"), **p} for p in errors]
+    rows += [{"kind": t(lang, "datasets.warning"), **p} for p in warnings]
+    if not rows:
+        return None
+    for r in rows:
+        m = DUPLICATE.fullmatch(str(r.get("message", "")))
+        if m:
+            r["message"] = t(lang, "datasets.duplicate_of", where=m.group(1))
+    return translated_columns(lang, pd.DataFrame(rows), "datasets.col.")
+
+
+# the preview's marks (named in the UI's language) and their colours
+MARKS = (("trained", "green"), ("chosen", "green"), ("rejected", "red"), ("desirable", "green"), ("undesirable", "red"))
+
+DUPLICATE = re.compile(r"duplicate of (\S+)")   # data/check.py row_warnings' words
+
+
+def histogram_plot(hist: list[dict], lang: str = DEFAULT) -> dict:
     """The histogram plot's value and axes for `stats.histogram` bins: labels "lo–hi" and
     "> cutoff", in length order (the plot sorts text labels alphabetically otherwise: 0–50,
     100–150, 50–100), row counts on a y axis with whole-number ticks from 0."""
@@ -272,4 +315,5 @@ def histogram_plot(hist: list[dict]) -> dict:
     # where a domain of 2 would tick at 0.2, 0.4, ...
     top = max([b["rows"] for b in bins] + [5])
     return {"value": pd.DataFrame(bins, columns=["tokens", "rows"]), "sort": [b["tokens"] for b in bins],
-            "y_lim": [0, top], "y_axis_format": "d"}
+            "y_lim": [0, top], "y_axis_format": "d",
+            "x_title": t(lang, "datasets.axis.tokens"), "y_title": t(lang, "datasets.axis.rows")}

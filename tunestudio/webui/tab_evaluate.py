@@ -11,7 +11,7 @@ import gradio as gr
 import pandas as pd
 
 from tunestudio.webui.common import (
-    Context, download_copy, empty_table, error_text, not_available, optional, run_choices, translated_columns,
+    Context, download_copy, empty_table, err, msg, not_available, optional, run_choices, say, translated_columns,
 )
 from tunestudio.webui.i18n import DEFAULT, t
 
@@ -121,50 +121,61 @@ def build(ctx: Context) -> None:
         bench_msg = gr.Markdown()
         leaderboard = gr.Dataframe(value=leaderboard_frame(DEFAULT, []), interactive=False, elem_id="bench-leaderboard")
 
-    def on_run(lang, run_id, split_name, n, names, custom_file, with_base):
-        lang = lang or DEFAULT
+    def run_work(lang, run_id, split_name, n, names, custom_file, with_base):
         if run_eval is None:
-            return not_available(lang, "tunestudio.evaluate.run_eval.evaluate"), *_no_result(lang)
+            return {"say": not_available(lang, "tunestudio.evaluate.run_eval.evaluate")}, [None]
         if not run_id:
-            return t(lang, "evaluate.pick_run"), *_no_result(lang)
+            return {"say": msg("evaluate.pick_run")}, [None]
         try:
             out = run_eval(ws, run=run_id, split=split_name, metrics=list(names or []) or None,
                            metric_file=custom_file or None, compare_base=bool(with_base), limit=int(n) if n else None,
                            progress=False)
         except Exception as e:
-            return error_text(lang, e), *_no_result(lang)
+            return {"say": err(e)}, [None]
+        downloads = [download_copy(p) for p in (out.get("files") or {}).values()]
+        keep = {k: out.get(k) for k in ("model", "n", "split", "primary_metric", "warnings", "metrics",
+                                        "base_metrics", "deltas", "rows")}
+        return {"out": keep}, [downloads or None]
+
+    def run_render(lang, spec):
+        if "say" in spec:
+            return say(lang, spec["say"]), *_no_result(lang)[:2]
+        out = spec["out"]
         head = t(lang, "evaluate.done", model=out.get("model"), n=out["n"], split=out.get("split"),
                  primary=out.get("primary_metric"))
         if out.get("warnings"):
             head += "\n\n" + "\n".join(f"- ⚠️ {w}" for w in out["warnings"])
-        downloads = [download_copy(p) for p in (out.get("files") or {}).values()]
-        return head, metrics_frame(lang, out), examples_frame(out.get("rows") or [], lang=lang), downloads or None
+        return head, metrics_frame(lang, out), examples_frame(out.get("rows") or [], lang=lang)
 
-    def on_bench(lang, names, dataset):
-        lang = lang or DEFAULT
+    def bench_work(lang, names, dataset):
         bench = optional("tunestudio.evaluate.bench", "bench_models", ctx)
         if bench is None:
-            return not_available(lang, "tunestudio.evaluate.bench.bench_models"), leaderboard_frame(lang, [])
+            return {"say": not_available(lang, "tunestudio.evaluate.bench.bench_models")}
         if not names or not dataset:
-            return t(lang, "evaluate.bench_pick"), leaderboard_frame(lang, [])
+            return {"say": msg("evaluate.bench_pick")}
         try:
             out = bench(ws, list(names), dataset, limit=50, progress=False)
         except Exception as e:
-            return error_text(lang, e), leaderboard_frame(lang, [])
-        rows = out.get("leaderboard") or []
-        return t(lang, "evaluate.bench_done", n=out.get("n"), ranked=out.get("ranked_by", "")), \
-            leaderboard_frame(lang, rows)
+            return {"say": err(e)}
+        return {"n": out.get("n"), "ranked": out.get("ranked_by", ""), "rows": out.get("leaderboard") or []}
 
-    def refresh(current, picked):
-        opts = run_choices(ws, finished_only=True)
+    def bench_render(lang, spec):
+        if "say" in spec:
+            return say(lang, spec["say"]), leaderboard_frame(lang, [])
+        return t(lang, "evaluate.bench_done", n=spec["n"], ranked=spec["ranked"]), leaderboard_frame(lang, spec["rows"])
+
+    def refresh(lang, current, picked):
+        opts = run_choices(ws, finished_only=True, lang=lang)
         ids = [v for _, v in opts]
         # The newest finished run until the user picks one; then their pick while it exists.
         return gr.update(choices=opts, value=current if picked and current in ids else (ids[0] if ids else None))
 
-    go.click(on_run, [ctx.lang, run, split, limit, metrics, custom, compare_base],
-             [message, metric_table, examples, files], api_visibility="private")
-    bench_go.click(on_bench, [ctx.lang, bench_models, bench_data], [bench_msg, leaderboard], api_visibility="private")
+    # the results and the leaderboard are said again in a newly chosen language (not computed again)
+    ctx.view([message, metric_table, examples]).act(
+        go.click, run_work, run_render, [run, split, limit, metrics, custom, compare_base], extra=[files])
+    ctx.view([bench_msg, leaderboard]).act(bench_go.click, bench_work, bench_render, [bench_models, bench_data])
     if ctx.current_tab is not None:
         picked = gr.State(False)
         run.input(lambda: True, None, [picked], api_visibility="private", queue=False)
-        ctx.current_tab.select(refresh, [run, picked], [run], api_visibility="private")
+        ctx.shared["eval_pick"] = (run, picked)   # the Runs tab's "Evaluate it" picks a run here
+        ctx.current_tab.select(refresh, [ctx.lang, run, picked], [run], api_visibility="private")

@@ -54,13 +54,12 @@ def build(ctx: Context) -> None:
         names = ws.list_models()
         return gr.update(choices=names, value=current or (names[0] if names else None))
 
-    inputs = [ctx.lang, model, batch, length]
-    outputs = [summary, memory_table, template]
-    model.change(describe, inputs, outputs, api_visibility="private")
-    batch.change(describe, inputs, outputs, api_visibility="private")
-    length.change(describe, inputs, outputs, api_visibility="private")
+    inputs = [model, batch, length]
+    details = ctx.view([summary, memory_table, template])  # said again when the language changes
+    for comp in inputs:
+        details.on(comp.change, describe, inputs)
     refresh.click(refresh_models, [model], [model], api_visibility="private")
-    ctx.on_load(describe, inputs, outputs)
+    details.load(describe, inputs)
 
 
 def model_summary(ws, lang: str, name: str) -> str:

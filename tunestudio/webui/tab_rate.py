@@ -11,8 +11,8 @@ from tunestudio.webui.common import Context, error_text, not_available, optional
 from tunestudio.webui.i18n import DEFAULT, t
 
 
-def sources(ws) -> list[tuple[str, str]]:
-    runs = run_choices(ws, finished_only=True)
+def sources(ws, lang: str | None = None) -> list[tuple[str, str]]:
+    runs = run_choices(ws, finished_only=True, lang=lang)
     return ([(f"run · {label}", f"run:{rid}") for label, rid in runs]
             + [(f"base of · {label}", f"base:{rid}") for label, rid in runs]
             + [(f"model · {m}", f"model:{m}") for m in ws.list_models()])
@@ -150,13 +150,18 @@ def build(ctx: Context) -> None:
     view = [message, prompt, answer_a, answer_b, item, result]
     create.click(on_create, [ctx.lang, a, b, data, n, name], [message, session], api_visibility="private")
     session.change(show_next, [ctx.lang, session], view, api_visibility="private")
-    def refresh_lists():
-        src_now = sources(ws)
+
+    def again(lang, sid):   # the item and summary said in a newly chosen language (reads only)
+        return show_next(lang, sid) if sid is not None else [gr.skip()] * len(view)
+
+    ctx.lang.change(again, [ctx.lang, session], view, api_visibility="private")
+    def refresh_lists(lang=None):
+        src_now = sources(ws, lang)
         return gr.update(choices=session_choices(ratings, ws)), gr.update(choices=src_now), gr.update(choices=src_now)
 
-    refresh.click(refresh_lists, None, [session, a, b], api_visibility="private")
+    refresh.click(refresh_lists, [ctx.lang], [session, a, b], api_visibility="private")
     if ctx.current_tab is not None:  # runs finished since the page opened become sources
-        ctx.current_tab.select(refresh_lists, None, [session, a, b], api_visibility="private")
+        ctx.current_tab.select(refresh_lists, [ctx.lang], [session, a, b], api_visibility="private")
     # the rating buttons are live only while an item of a session is shown
     item.change(lambda idx: [gr.update(interactive=idx is not None)] * 3, item, [pick_a, tie, pick_b],
                 api_visibility="private")

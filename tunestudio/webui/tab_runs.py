@@ -17,8 +17,10 @@ import gradio as gr
 import pandas as pd
 
 from tunestudio import jobs
-from tunestudio.webui.common import Context, error_text, not_available, optional, run_choices, shown
-from tunestudio.webui.i18n import DEFAULT, t
+from tunestudio.webui.common import (
+    Context, err, error_text, msg, not_available, optional, plotted, run_choices, say, shown,
+)
+from tunestudio.webui.i18n import DEFAULT, has, t
 
 
 def _fmt(v):
@@ -29,19 +31,58 @@ def _fmt(v):
     return "" if v is None else v
 
 
-def table(ws, lang: str) -> pd.DataFrame:
+SORTS = ("created", "name", "status", "best_eval_loss", "method")   # the table's sort keys (newest first by default)
+
+
+def table(ws, lang: str, search: str = "", status: str | None = None, sort: str | None = None,
+          descending: bool = True) -> pd.DataFrame:
+    """The registry as a table in `lang`: runs whose name, id, method, base model or dataset holds
+    `search` (any case) and whose status is `status` (None: all), ordered by `sort` (one of SORTS;
+    runs without a best validation loss last)."""
     query = optional("tunestudio.runs.query")
     cols = ["name", "status", "base_model", "method", "dataset", "best_eval_loss", "metrics", "parent", "id", "created"]
     headers = [t(lang, f"runs.col.{c}") for c in cols]
     if query is None:
         return pd.DataFrame(columns=headers)
+    runs = query.runs_table(ws)["runs"]
+    needle = (search or "").strip().lower()
+    if needle:
+        runs = [r for r in runs if any(needle in str(r.get(k) or "").lower()
+                                       for k in ("name", "id", "method", "base_model", "dataset"))]
+    if status:
+        runs = [r for r in runs if r["status"] == status]
+    key = sort if sort in SORTS else "created"
+    if key == "best_eval_loss":   # lowest loss first when descending is off; no loss always last
+        runs.sort(key=lambda r: (r.get("best_eval_loss") is None, (r.get("best_eval_loss") or 0) * (-1 if descending else 1)))
+    else:
+        field = "created_at" if key == "created" else key
+        runs.sort(key=lambda r: (str(r.get(field) or "").lower() if field != "created_at" else r[field]),
+                  reverse=descending)
     rows = []
-    for r in query.runs_table(ws)["runs"]:
-        values = [r["name"], r["status"], _model_name(ws, r.get("base_model")), r.get("method"), r.get("dataset"),
+    for r in runs:
+        values = [r["name"], status_text(lang, r["status"]), _model_name(ws, r.get("base_model")), r.get("method"), r.get("dataset"),
                   r.get("best_eval_loss"), ", ".join(f"{k} {_fmt(v)}" for k, v in (r.get("metrics") or {}).items()),
                   r.get("parent_id") or "", r["id"], time.strftime("%Y-%m-%d %H:%M", time.localtime(r["created_at"]))]
         rows.append([_fmt(v) if not isinstance(v, str) else v for v in values])
     return pd.DataFrame(rows, columns=headers)
+
+
+ID_COLUMN = 8   # where table() puts the run id: a clicked row picks its run by it
+
+
+def duration_text(lang: str, d: dict) -> str:
+    """A run's training time in seconds: of every process that trained it when it was resumed
+    (`run_details`' duration_s), with how many there were and the last one's share."""
+    total = _fmt(d.get("duration_s")) or "—"
+    if (d.get("segments") or 1) > 1:
+        total += " " + t(lang, "runs.segments", n=d["segments"], last=_fmt(d.get("last_segment_s")))
+    return total
+
+
+def status_text(lang: str, status: str) -> str:
+    """A run's status (registry word: completed, failed...) in `lang`."""
+    key = f"training.state.{status}"
+    return t(lang, key) if has(lang, key) else status
 
 
 def _model_name(ws, path):
@@ -51,6 +92,14 @@ def _model_name(ws, path):
     if path and Path(path).parent == ws.models_dir.resolve():
         return Path(path).name
     return path
+
+
+AXIS_KEYS = {"x_title": "training.axis.step", "y_title": "training.axis.loss", "color_title": "training.axis.series"}
+
+
+def axis_titles(lang: str) -> dict:
+    """A loss plot's axis and legend titles in `lang` (LinePlot keyword arguments)."""
+    return {k: t(lang, v) for k, v in AXIS_KEYS.items()}
 
 
 SPLIT_NAMES = ("training.series.train", "training.series.val")   # 'training', 'validation'
@@ -75,8 +124,11 @@ def build(ctx: Context) -> None:
     if query is None:
         gr.Markdown(not_available(DEFAULT, "tunestudio.runs.query"))
         return
+    from tunestudio.webui import runs_manage
+
     refresh = gr.Button(t(DEFAULT, "common.refresh"), elem_id="runs-refresh")
     ctx.tr(refresh, value="common.refresh")
+    table_inputs = runs_manage.filters(ctx)   # search, status, sort, descending
     runs_df = gr.Dataframe(value=table(ws, DEFAULT), interactive=False, elem_id="runs-table", wrap=True)
     opts = run_choices(ws)
     with gr.Row():
@@ -84,6 +136,7 @@ def build(ctx: Context) -> None:
         run_b = gr.Dropdown(choices=opts, value=None, label=t(DEFAULT, "runs.run_b"), elem_id="runs-b")
         ctx.tr(run_a, label="runs.run_a", info="runs.run_a_info")
         ctx.tr(run_b, label="runs.run_b")
+    ctx.shared["runs_pick"] = (run_a, gr.State(False))   # the Training tab's "Export" picks a run here
     with gr.Row():
         compare = gr.Button(t(DEFAULT, "runs.compare"), variant="primary", elem_id="runs-compare")
         show = gr.Button(t(DEFAULT, "runs.details"), elem_id="runs-details")
@@ -96,73 +149,91 @@ def build(ctx: Context) -> None:
                                label=t(DEFAULT, "runs.differences"), visible=False)
     metrics = gr.Dataframe(interactive=False, elem_id="runs-metrics", label=t(DEFAULT, "runs.metrics"), visible=False)
     curves = gr.LinePlot(x="step", y="loss", color="series", elem_id="runs-curves", label=t(DEFAULT, "runs.curves"),
-                         height=300)
-    for comp, key in ((differences, "differences"), (metrics, "metrics"), (curves, "curves")):
+                         height=300, visible=False, **axis_titles(DEFAULT))
+    for comp, key in ((differences, "differences"), (metrics, "metrics")):
         ctx.tr(comp, label=f"runs.{key}")
+    ctx.tr(curves, label="runs.curves", **AXIS_KEYS)
 
-    def on_refresh(lang, a, b):
-        opts = run_choices(ws)
+    def on_refresh(lang, a, b, *filters):
+        opts = run_choices(ws, lang=lang)
         ids = {v for _, v in opts}
-        return (table(ws, lang or DEFAULT), gr.update(choices=opts, value=a if a in ids else None),
+        return (table(ws, lang or DEFAULT, *filters), gr.update(choices=opts, value=a if a in ids else None),
                 gr.update(choices=opts, value=b if b in ids else None))
 
     def on_compare(lang, a, b):
         lang = lang or DEFAULT
         if not a or not b:
-            return t(lang, "runs.pick_two"), shown(None), shown(None), None
+            return t(lang, "runs.pick_two"), shown(None), shown(None), plotted(None)
         try:
             cmp = query.compare_runs(ws, a, b)
         except Exception as e:
-            return error_text(lang, e), shown(None), shown(None), None
+            return error_text(lang, e), shown(None), shown(None), plotted(None)
         la, lb = f"A:{cmp['a']['name']}", f"B:{cmp['b']['name']}"
         head = t(lang, "runs.compared", a=la, b=lb, same=t(lang, "runs.same_data" if cmp["same_data"] else "runs.other_data"),
                  n=len(cmp["config_differences"]), same_keys=cmp["same_config_keys"])
-        diffs = pd.DataFrame([{"key": d["key"], "A": _fmt(d["a"]), "B": _fmt(d["b"])} for d in cmp["config_differences"]],
-                             columns=["key", "A", "B"])
-        rows = [{"key": m["key"], "A": _fmt(m["a"]), "B": _fmt(m["b"]), "Δ (B−A)": _fmt(m["delta"])}
+        key = t(lang, "runs.col.key")
+        diffs = pd.DataFrame([{key: d["key"], "A": _fmt(d["a"]), "B": _fmt(d["b"])} for d in cmp["config_differences"]],
+                             columns=[key, "A", "B"])
+        rows = [{key: m["key"], "A": _fmt(m["a"]), "B": _fmt(m["b"]), "Δ (B−A)": _fmt(m["delta"])}
                 for m in cmp["metrics"] + [{**e, "key": f"test_{e['key']}"} for e in cmp["evaluation"]]]
-        return head, shown(diffs), shown(pd.DataFrame(rows, columns=["key", "A", "B", "Δ (B−A)"])), \
-            loss_curves(ws, lang, [(la, cmp["a"]["id"]), (lb, cmp["b"]["id"])])
+        return head, shown(diffs), shown(pd.DataFrame(rows, columns=[key, "A", "B", "Δ (B−A)"])), \
+            plotted(loss_curves(ws, lang, [(la, cmp["a"]["id"]), (lb, cmp["b"]["id"])]))
 
     def on_details(lang, a):
         lang = lang or DEFAULT
         if not a:
-            return t(lang, "runs.pick_one"), shown(None), shown(None), None
+            return t(lang, "runs.pick_one"), shown(None), shown(None), plotted(None)
         try:
             d = query.run_details(ws, a)
         except Exception as e:
-            return error_text(lang, e), shown(None), shown(None), None
+            return error_text(lang, e), shown(None), shown(None), plotted(None)
         lin = d.get("lineage") or {}
-        chain = [f"{p['name']} ({p['status']})" for p in reversed(lin.get("parents") or [])] + [f"**{d['name']}**"]
-        children = ", ".join(f"{c['name']} ({c['status']})" for c in lin.get("children") or []) or "—"
-        text = t(lang, "runs.detail_text", name=d["name"], id=d["id"], status=d["status"], base=d.get("base_model"),
+        chain = [f"{p['name']} ({status_text(lang, p['status'])})" for p in reversed(lin.get("parents") or [])]
+        chain.append(f"**{d['name']}**")
+        children = ", ".join(f"{c['name']} ({status_text(lang, c['status'])})" for c in lin.get("children") or []) or "—"
+        text = t(lang, "runs.detail_text", name=d["name"], id=d["id"], status=status_text(lang, d["status"]), base=d.get("base_model"),
                  method=d.get("method"), dataset=d.get("dataset"), best=_fmt(d.get("best_eval_loss")) or "—",
-                 duration=_fmt(d.get("duration_s")) or "—", lineage=" → ".join(chain), children=children,
+                 duration=duration_text(lang, d), lineage=" → ".join(chain), children=children,
                  folder=d.get("run_dir"))
         if d.get("error"):
             text += f"\n\n❌ {d['error']}"
         if d.get("warnings"):
             text += "\n\n" + "\n".join(f"- ⚠️ {w}" for w in d["warnings"] if w)
-        cfg = pd.DataFrame([{"key": k, "A": _fmt(v)} for k, v in (d.get("config") or {}).items()], columns=["key", "A"])
-        mets = pd.DataFrame([{"key": k, "A": _fmt(v)} for k, v in (d.get("metrics") or {}).items()], columns=["key", "A"])
-        return text, shown(cfg), shown(mets), loss_curves(ws, lang, [(d["name"], d["id"])])
+        key = t(lang, "runs.col.key")
+        cfg = pd.DataFrame([{key: k, "A": _fmt(v)} for k, v in (d.get("config") or {}).items()], columns=[key, "A"])
+        mets = pd.DataFrame([{key: k, "A": _fmt(v)} for k, v in (d.get("metrics") or {}).items()], columns=[key, "A"])
+        return text, shown(cfg), shown(mets), plotted(loss_curves(ws, lang, [(d["name"], d["id"])]))
 
-    def on_resume(lang, a):
-        lang = lang or DEFAULT
+    def resume_work(lang, a):
         if not a:
-            return t(lang, "runs.pick_one")
+            return msg("runs.pick_one")
         try:
             job = jobs.submit_resume(ws, a)
         except Exception as e:
-            return error_text(lang, e)
-        return t(lang, "runs.resumed", job=job.id, command=job.command_line(), status=job.status)
+            return err(e)
+        return msg("runs.resumed", job=job.id, command=job.command_line(), status=msg(f"training.state.{job.status}"))
 
-    refresh.click(on_refresh, [ctx.lang, run_a, run_b], [runs_df, run_a, run_b], api_visibility="private")
+    def render_message(lang, spec):
+        return say(lang, spec), gr.skip(), gr.skip(), gr.skip()
+
+    refreshed = [ctx.lang, run_a, run_b, *table_inputs]
+    refresh.click(on_refresh, refreshed, [runs_df, run_a, run_b], api_visibility="private")
+
+    def only_table(lang, *filters):   # the table with the current search, filter and sort, in `lang`
+        return table(ws, lang or DEFAULT, *filters)
+
+    # in a newly chosen language, and as the search, status filter or sort change
+    gr.on([ctx.lang.change] + [c.change for c in table_inputs], only_table, [ctx.lang, *table_inputs], [runs_df],
+          api_visibility="private")
     if ctx.current_tab is not None:
-        ctx.current_tab.select(on_refresh, [ctx.lang, run_a, run_b], [runs_df, run_a, run_b], api_visibility="private")
-    compare.click(on_compare, [ctx.lang, run_a, run_b], [message, differences, metrics, curves], api_visibility="private")
-    show.click(on_details, [ctx.lang, run_a], [message, differences, metrics, curves], api_visibility="private")
-    resume.click(on_resume, [ctx.lang, run_a], [message], api_visibility="private")
+        ctx.current_tab.select(on_refresh, refreshed, [runs_df, run_a, run_b], api_visibility="private")
+    # what Compare, Details or Resume showed last is said again when the language changes
+    shown_view = ctx.view([message, differences, metrics, curves])
+    shown_view.on(compare.click, on_compare, [run_a, run_b])
+    shown_view.on(show.click, on_details, [run_a])
+    shown_view.act(resume.click, resume_work, render_message, [run_a])
+    runs_manage.build(ctx, runs_df, run_a, run_b, table_inputs, only_table)
+    ctx.shared["runs_message_view"] = shown_view
 
     from tunestudio.webui import config_to_form, runs_overlay, ship_panel, sweep_panel
 

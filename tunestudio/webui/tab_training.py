@@ -19,7 +19,8 @@ import pandas as pd
 
 from tunestudio import jobs
 from tunestudio.errors import UserError
-from tunestudio.webui.common import Context, empty_table, error_text, optional, run_choices
+from tunestudio.webui import form_io
+from tunestudio.webui.common import Context, empty_table, err, error_text, msg, optional, run_choices, say
 from tunestudio.webui.i18n import DEFAULT, t, ui_flags
 from tunestudio.webui.safety import check_form_inputs
 
@@ -165,6 +166,12 @@ def build(ctx: Context) -> None:
         ctx.tr(start, value="training.start")
         ctx.tr(stop, value="training.stop")
     message = gr.Markdown(elem_id="training-message")
+    names = list(inputs)
+    components = [inputs[n] for n in names]
+    model_input = model_select if model_select is not None else gr.State("")
+    # the same run as a `tunestudio train ...` command, kept current; the form as run-config YAML
+    form_io.build(ctx, config_mod, [model_input, dataset, *components], names,
+                  lambda m, d, values: config_from_form(config_mod, m, d, values))
     command = gr.Code(label=t(DEFAULT, "training.command"), language="shell", interactive=False,
                       elem_id="training-command", lines=1)
     ctx.tr(command, label="training.command")
@@ -174,15 +181,23 @@ def build(ctx: Context) -> None:
     progress = gr.HTML(elem_id="training-progress")
     with gr.Row():
         loss_plot = gr.LinePlot(x="step", y="loss", color="series", elem_id="loss-plot",
-                                label=t(DEFAULT, "training.loss_plot"), height=340, scale=2)
+                                label=t(DEFAULT, "training.loss_plot"), height=340, scale=2,
+                                x_title=t(DEFAULT, "training.axis.step"), y_title=t(DEFAULT, "training.axis.loss"),
+                                color_title=t(DEFAULT, "training.axis.series"))
         lr_plot = gr.LinePlot(x="step", y="lr", elem_id="lr-plot", label=t(DEFAULT, "training.lr_plot"),
-                              height=340, scale=1)
-        ctx.tr(loss_plot, label="training.loss_plot")
-        ctx.tr(lr_plot, label="training.lr_plot")
+                              height=340, scale=1, x_title=t(DEFAULT, "training.axis.step"),
+                              y_title=t(DEFAULT, "training.axis.lr"))
+        ctx.tr(loss_plot, label="training.loss_plot", x_title="training.axis.step", y_title="training.axis.loss",
+               color_title="training.axis.series")
+        ctx.tr(lr_plot, label="training.lr_plot", x_title="training.axis.step", y_title="training.axis.lr")
     from tunestudio.webui import pref_plot
 
     pref_plot.attach(ctx)  # DPO-family / KTO runs: reward margin and preference accuracy (own timer)
     alerts = gr.Markdown(elem_id="training-alerts")
+    timer = gr.Timer(1.0)
+    from tunestudio.webui.runs_manage import training_next_steps
+
+    training_next_steps(ctx, timer)   # evaluate, chat with, export the run once it has completed
     with gr.Accordion(t(DEFAULT, "training.console"), open=False) as console_box:
         ctx.tr(console_box, label="training.console")
         console = gr.Code(language=None, interactive=False, elem_id="training-console", lines=12)
@@ -197,40 +212,35 @@ def build(ctx: Context) -> None:
             ctx.tr(cancel_pick, label="training.cancel_pick")
             ctx.tr(cancel, value="training.cancel")
     seen = gr.State(None)   # what the plots last showed, so unchanged ticks do not redraw them
-    timer = gr.Timer(1.0)
 
-    names = list(inputs)
-    components = [inputs[n] for n in names]
 
-    def on_start(lang, model, dataset_name, *values):
+    def start_work(lang, model, dataset_name, *values):
         try:
             cfg = config_from_form(config_mod, model, dataset_name, dict(zip(names, values)))
             check_form_inputs(ws, cfg.model, cfg.dataset, cfg.name)  # nothing outside the workspace
             problems = precheck(ws, cfg)
             if problems:   # said here, before a job exists, not as "exit code 1" in a console log
-                return t(lang, "training.precheck_failed", n=problems[0], rows=problems[1]), gr.skip()
+                return msg("training.precheck_failed", n=problems[0], rows=problems[1]), [gr.skip()]
             running = jobs.current_job(ws)
             job = jobs.submit(ws, cfg)
         except Exception as e:
-            return error_text(lang, e), gr.skip()
+            return err(e), [gr.skip()]
         if job.status == "queued":
-            msg = t(lang, "training.queued", job=job.id, running=running.id if running else "?")
-        else:
-            msg = t(lang, "training.started", job=job.id)
-        return msg, job.command_line()
+            return msg("training.queued", job=job.id, running=running.id if running else "?"), [job.command_line()]
+        return msg("training.started", job=job.id), [job.command_line()]
 
-    def on_stop(lang):
+    def stop_work(lang):
         job = jobs.stop(ws)
-        return t(lang, "training.stopping", job=job.id) if job else t(lang, "training.nothing_running")
+        return msg("training.stopping", job=job.id) if job else msg("training.nothing_running")
 
-    def on_cancel(lang, job_id):
+    def cancel_work(lang, job_id):
         if not job_id:
-            return t(lang, "training.cancel_none")
+            return msg("training.cancel_none")
         try:
             jobs.cancel(ws, job_id)
         except Exception as e:
-            return error_text(lang, e)
-        return t(lang, "training.cancelled", job=job_id)
+            return err(e)
+        return msg("training.cancelled", job=job_id)
 
     def tick(lang, last):
         lang = lang or DEFAULT
@@ -239,20 +249,19 @@ def build(ctx: Context) -> None:
         except (OSError, UserError) as e:  # a read-only or full workspace: say so, keep polling
             return [error_text(lang, e)] + [gr.skip()] * 9
 
-    def refresh_lists(current):
+    def refresh_lists(current, lang=None):
         names_now = ws.list_datasets()
         return gr.update(choices=names_now, value=current if current in names_now else None), \
-            gr.update(choices=run_choices(ws, finished_only=True))
+            gr.update(choices=run_choices(ws, finished_only=True, lang=lang))
 
     def estimate(lang, model, method, batch_size, max_length, precision, checkpointing, lora_r):
         return memory_text(ws, lang, model, method, batch_size, max_length, precision, checkpointing, lora_r)
 
-    model_input = model_select if model_select is not None else gr.State("")
-    start.click(on_start, [ctx.lang, model_input, dataset, *components], [message, command],
-                api_visibility="private")
-    stop.click(on_stop, [ctx.lang], [message], api_visibility="private")
-    cancel.click(on_cancel, [ctx.lang, cancel_pick], [message], api_visibility="private")
-    refresh.click(refresh_lists, [dataset], [dataset, inputs["from_run"]], api_visibility="private")
+    said = ctx.view([message])   # Start/Stop/Cancel's message, said again when the language changes
+    said.act(start.click, start_work, say, [model_input, dataset, *components], extra=[command])
+    said.act(stop.click, stop_work, say, [])
+    said.act(cancel.click, cancel_work, say, [cancel_pick])
+    refresh.click(refresh_lists, [dataset, ctx.lang], [dataset, inputs["from_run"]], api_visibility="private")
     monitor_outputs = [status, progress, loss_plot, lr_plot, alerts, console, queue_table, cancel_pick, command, seen]
     timer.tick(tick, [ctx.lang, seen], monitor_outputs, api_visibility="private", queue=False)
     ctx.on_load(tick, [ctx.lang, gr.State(None)], monitor_outputs)
@@ -262,9 +271,11 @@ def build(ctx: Context) -> None:
     for comp in mem_inputs[1:]:
         comp.change(estimate, mem_inputs, [memory], api_visibility="private")
     ctx.on_load(estimate, mem_inputs, [memory])
+    ctx.lang.change(estimate, mem_inputs, [memory], api_visibility="private")
     if model_select is not None:
         model_select.change(model_note_text, [ctx.lang, model_select], [model_note], api_visibility="private")
         ctx.on_load(model_note_text, [ctx.lang, model_select], [model_note])
+        ctx.lang.change(model_note_text, [ctx.lang, model_select], [model_note], api_visibility="private")
         # Only a user's pick applies the preset (`input`, not `change`): a form restored from a job on
         # reload also sets the model, and must keep the job's values.
         preset_names = [n for n in preset_fields() if n in inputs]
@@ -276,7 +287,7 @@ def build(ctx: Context) -> None:
         model_select.input(on_model_pick, [model_select, *preset_inputs], preset_inputs, api_visibility="private")
 
     # A reloaded page (or a second browser) shows the settings of the job it re-attaches to.
-    restore_outputs = ([model_select] if model_select is not None else []) + [dataset, *components, message]
+    restore_outputs = ([model_select] if model_select is not None else []) + [dataset, *components, message, said.state]
 
     def on_restore(lang):
         lang = lang or DEFAULT
@@ -285,12 +296,13 @@ def build(ctx: Context) -> None:
             return [gr.skip()] * len(restore_outputs)
         head = [values.pop("model")] if model_select is not None else []
         head.append(values.pop("dataset"))
-        return head + [values[n] for n in names] + [t(lang, "training.restored", job=job.id)]
+        note = msg("training.restored", job=job.id)
+        return head + [values[n] for n in names] + [say(lang, note), said.shown_message(note)]
 
     ctx.on_load(on_restore, [ctx.lang], restore_outputs)
     # "Start a run from this config" (Runs tab) fills these (webui/config_to_form.py)
     ctx.shared["training_form"] = {"names": names, "components": components, "dataset": dataset,
-                                   "model": model_select, "message": message}
+                                   "model": model_select, "message": message, "message_view": said}
     ctx.shared["dataset_lists"] = ctx.shared.get("dataset_lists", []) + [dataset]
     ctx.shared["run_lists"] = ctx.shared.get("run_lists", []) + [inputs["from_run"]]
 
@@ -401,7 +413,7 @@ def memory_text(ws, lang, model, method, batch_size, max_length, precision, chec
         est = memory.estimate(ws.model_path_or_id(model), method=method or "full", batch_size=int(batch_size or 1),  # empty field: the default
                               max_length=int(max_length or 512), precision=precision,
                               grad_checkpointing=bool(checkpointing), lora_rank=int(lora_r or 16))
-        text = t(lang, "training.memory", estimate=memory.breakdown(est),
+        text = t(lang, "training.memory", estimate=breakdown(lang, memory, est),
                  trainable=f"{est['trainable_params']:,}", params=f"{est['params']:,}")
         try:
             ok, why = memory.check_fits(est, memory.available_memory())
@@ -412,6 +424,30 @@ def memory_text(ws, lang, model, method, batch_size, max_length, precision, chec
         return text
     except Exception as e:
         return error_text(lang, e)
+
+
+def _mib(mb) -> str:
+    from tunestudio.train.memory import human_bytes
+
+    return human_bytes(float(mb) * 2**20) if isinstance(mb, (int, float)) else "—"
+
+
+def device_line(lang: str, summary: dict) -> str:
+    """Where the run trains and in what precision, and the training process's memory at its latest
+    logged step (CPU resident memory; GPU memory allocated, with its peak), from its events."""
+    text = t(lang, "training.device_line", device=summary["device"], precision=summary.get("precision") or "?")
+    if summary.get("rss_mb") is not None:
+        gpu = (t(lang, "training.gpu_memory", now=_mib(summary["gpu_mb"]), peak=_mib(summary.get("peak_memory_mb")))
+               if summary.get("gpu_mb") is not None else t(lang, "training.no_gpu"))
+        text += " · " + t(lang, "training.live_memory", rss=_mib(summary["rss_mb"]), gpu=gpu)
+    return text
+
+
+def breakdown(lang: str, memory, est: dict) -> str:
+    """`memory.breakdown` (the engine's English line) in `lang`: total, then weights, gradients,
+    optimizer and activations, as MiB/GiB."""
+    return t(lang, "training.breakdown", **{k: memory.human_bytes(est[k]) for k in
+                                            ("total", "weights", "gradients", "optimizer", "activations")})
 
 
 def _fmt_eta(seconds: float | None) -> str:
@@ -480,7 +516,8 @@ def monitor(ws, lang: str, last) -> list:
         sig = {"view": ("none", lang), "queue": (queue_sig, lang)}
         if last.get("view") == sig["view"]:
             return [gr.skip()] * 6 + queue_out + [gr.skip(), sig]
-        return [t(lang, "training.no_job"), "", None, None, "", ""] + queue_out + [gr.skip(), sig]
+        no_plot = gr.update(value=None, visible=False)   # no job: no empty axes either
+        return [t(lang, "training.no_job"), "", no_plot, no_plot, "", ""] + queue_out + [gr.skip(), sig]
 
     summary = {"status": "starting", "train": [], "val": [], "lrs": [], "warnings": [], "step": 0,
                "total_steps": None, "progress": 0.0, "eta_s": None, "tokens_per_second": None, "epoch": None,
@@ -507,6 +544,8 @@ def monitor(ws, lang: str, last) -> list:
 
     status_text = t(lang, "training.status_line", icon=STATUS_ICONS.get(state, ""),
                     status=t(lang, f"training.state.{state}"), run=job.run_id or "…", job=job.id)
+    if summary.get("device"):
+        status_text += "\n\n" + device_line(lang, summary)
     parts = []
     if summary["total_steps"]:
         parts.append(t(lang, "training.step_of", step=summary["step"], total=summary["total_steps"]))
@@ -547,5 +586,6 @@ def monitor(ws, lang: str, last) -> list:
                                 patience=es.get("patience")))
     if summary["error"]:
         alerts.append(f"❌ {summary['error']}")
-    return [status_text, progress_html, loss_df, lr_df, "\n\n".join(alerts), log] + queue_out + \
+    loss_out, lr_out = gr.update(value=loss_df, visible=True), gr.update(value=lr_df, visible=True)
+    return [status_text, progress_html, loss_out, lr_out, "\n\n".join(alerts), log] + queue_out + \
         [job.command_line(), sig]

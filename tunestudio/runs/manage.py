@@ -1,0 +1,78 @@
+"""Rename and delete runs (the Runs tab's buttons): registry rows changed in one transaction.
+
+Deleting a run removes its registry row (and its evaluation and export rows) so it leaves every
+list; its folder under training/runs stays unless `delete_files` is set, so a slip costs no
+trained model. A run that is training, or has a job queued or running for it, is refused.
+"""
+
+from __future__ import annotations
+
+import shutil
+
+from tunestudio import registry
+from tunestudio.errors import UserError
+from tunestudio.workspace import Workspace
+
+MAX_NAME = 120
+
+
+def _busy(ws: Workspace, run: dict) -> str | None:
+    """Why `run` cannot be changed now (it trains, or a job is queued or running for it), or None."""
+    from tunestudio import jobs
+
+    if run["status"] == "running":
+        return f"run {run['id']} is training"
+    for job in jobs.list_jobs(ws):
+        if job.run_id == run["id"] and job.status in jobs.ACTIVE:
+            return f"job {job.id} is {job.status} for run {run['id']}"
+    return None
+
+
+def rename_run(ws: Workspace, ref: str, name: str) -> dict:
+    """Give run `ref` (id, name or id prefix) the display name `name` (1-120 characters, no line
+    breaks). Returns the updated registry row. UserError for an unknown run, a bad name, or a
+    name another run already has (names pick runs on the command line: they must stay unique)."""
+    name = (name or "").strip()
+    if not name or len(name) > MAX_NAME or any(c in name for c in "\r\n\t"):
+        raise UserError(f"a run name must be 1 to {MAX_NAME} characters on one line (got {name!r})")
+    if not ws.db_path.is_file():
+        raise UserError(f"no runs yet in {ws.root}")
+    conn = registry.connect(ws.db_path)
+    try:
+        run = registry.find_run(conn, ref)
+        clash = conn.execute("SELECT id FROM runs WHERE (name = ? OR id = ?) AND id != ?",
+                             (name, name, run["id"])).fetchone()
+        if clash:
+            raise UserError(f"another run ({clash['id']}) is already called '{name}': choose another name")
+        with registry.transaction(conn):
+            registry.update_run(conn, run["id"], name=name)
+        return registry.get_run(conn, run["id"])
+    finally:
+        conn.close()
+
+
+def delete_run(ws: Workspace, ref: str, delete_files: bool = False) -> dict:
+    """Remove run `ref` from the registry (with its evaluations and exports rows); with
+    `delete_files`, its folder training/runs/<id> too. Returns {"id", "name", "folder",
+    "files_deleted"}. UserError for an unknown run or one that is busy (`_busy`). Runs started
+    from it keep their parent id: their lineage shows the parent as missing."""
+    if not ws.db_path.is_file():
+        raise UserError(f"no runs yet in {ws.root}")
+    conn = registry.connect(ws.db_path)
+    try:
+        run = registry.find_run(conn, ref)
+        why = _busy(ws, run)
+        if why:
+            raise UserError(f"cannot delete now: {why}; stop it on the Training tab first")
+        with registry.transaction(conn):
+            conn.execute("DELETE FROM evaluations WHERE run_id = ?", (run["id"],))
+            conn.execute("DELETE FROM exports WHERE run_id = ?", (run["id"],))
+            conn.execute("DELETE FROM runs WHERE id = ?", (run["id"],))
+    finally:
+        conn.close()
+    folder = ws.runs_dir / run["id"]
+    deleted = False
+    if delete_files and folder.is_dir():
+        shutil.rmtree(folder)
+        deleted = True
+    return {"id": run["id"], "name": run["name"], "folder": str(folder), "files_deleted": deleted}
