@@ -457,13 +457,19 @@ def last_answer_tokens(tokenizer, messages: list[dict], reasoning: str = "keep",
     if isinstance(row, Refused):
         raise turns.TemplateRefused(row.message)
     ids, mask = row[0], row[1]
+    return (ids, *last_trained_span(mask))
+
+
+def last_trained_span(mask) -> tuple[int, int]:
+    """(start, end) token indices of the last run of trained tokens in a row's mask: its final
+    assistant turn with the turn end."""
     end = len(mask)
     while end and not mask[end - 1]:
         end -= 1
     start = end
     while start and mask[start - 1]:
         start -= 1
-    return ids, start, end
+    return start, end
 
 
 def preview(record: Record, tokenizer, max_length: int, train_on_prompt: bool = False,

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from tunestudio.data.encode import Refused, _encode_rows
+from tunestudio.data.encode import Refused, _encode_rows, last_trained_span
 from tunestudio.data.load import Problem
 from tunestudio.data.preference import PrefRecord
 from tunestudio.data.records import Record
@@ -35,16 +35,6 @@ class PrefEncoded:
                 "answer_tokens_mean": round(sum(answers) / max(len(ex), 1), 1)}
 
 
-def _last_answer(ids: list[int], mask) -> tuple[int, int]:
-    """(start, end) token indices of the last trained run: the final assistant turn + its turn end."""
-    end = len(mask)
-    while end and not mask[end - 1]:
-        end -= 1
-    start = end
-    while start and mask[start - 1]:
-        start -= 1
-    return start, end
-
 
 def _render(records: list[PrefRecord], answers: list[str], tokenizer, reasoning: str):
     chats = [Record(r.source, r.line, messages=r.prompt + [{"role": "assistant", "content": a}])
@@ -67,13 +57,13 @@ def encode_prefs(records: list[PrefRecord], tokenizer, max_length: int, reasonin
         if refused is not None:
             out.errors.append(Problem(r.source, r.line, f"the chat template refused this row: {refused.message}"))
             continue
-        a_start, a_end = _last_answer(a[0], a[1])
+        a_start, a_end = last_trained_span(a[1])
         if a_end == a_start:
             out.errors.append(Problem(r.source, r.line, "the chat template left the answer out of the rendered text"))
             continue
         start = a_start
         if pairs:
-            b_start, b_end = _last_answer(b[0], b[1])
+            b_start, b_end = last_trained_span(b[1])
             # the prompt is the tokens both renderings share before their answers
             start = min(a_start, b_start)
             while start and a[0][:start] != b[0][:start]:

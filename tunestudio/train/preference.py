@@ -162,7 +162,12 @@ def _classes():
     return PrefDPO, PrefKTO, PrefCPO, PrefORPO
 
 
-def _finish(trainer, ctx: TrainerContext):
+def _finish(cls, ctx: TrainerContext, args, **extra):
+    """`cls` built on the run's pairs (train, validation), tokenizer and monitor, with our staged
+    checkpoints kept as --keep-checkpoints says (the best step protected), and quiet."""
+    trainer = cls(model=ctx.model, args=args, train_dataset=_dataset(ctx.data.train),
+                  eval_dataset=_dataset(ctx.data.val) if ctx.data.val else None,
+                  processing_class=ctx.tokenizer, callbacks=[ctx.monitor], **extra)
     monitor = ctx.monitor
     trainer.keep_checkpoints = ctx.cfg.keep_checkpoints
     trainer.protected_steps = lambda: {monitor.best_step} if monitor.best_step is not None else set()
@@ -185,11 +190,7 @@ def build_dpo(ctx: TrainerContext):
     args = DPOConfig(**_common(ctx), loss_type=[cfg.pref_loss], label_smoothing=cfg.label_smoothing,
                      precompute_ref_log_probs=cfg.reference == "none")
     PrefDPO.reference_free = cfg.reference == "none"
-    trainer = PrefDPO(model=ctx.model, ref_model=reference_model(ctx), args=args,
-                      train_dataset=_dataset(ctx.data.train),
-                      eval_dataset=_dataset(ctx.data.val) if ctx.data.val else None,
-                      processing_class=ctx.tokenizer, callbacks=[ctx.monitor])
-    return _finish(trainer, ctx)
+    return _finish(PrefDPO, ctx, args, ref_model=reference_model(ctx))
 
 
 def build_kto(ctx: TrainerContext):
@@ -200,11 +201,7 @@ def build_kto(ctx: TrainerContext):
     cfg = ctx.cfg
     args = KTOConfig(**_common(ctx), desirable_weight=cfg.desirable_weight,
                      undesirable_weight=cfg.undesirable_weight)
-    trainer = PrefKTO(model=ctx.model, ref_model=reference_model(ctx), args=args,
-                      train_dataset=_dataset(ctx.data.train),
-                      eval_dataset=_dataset(ctx.data.val) if ctx.data.val else None,
-                      processing_class=ctx.tokenizer, callbacks=[ctx.monitor])
-    return _finish(trainer, ctx)
+    return _finish(PrefKTO, ctx, args, ref_model=reference_model(ctx))
 
 
 def build_simpo(ctx: TrainerContext):
@@ -214,10 +211,7 @@ def build_simpo(ctx: TrainerContext):
     _, _, PrefCPO, _ = _classes()
     cfg = ctx.cfg
     args = CPOConfig(**_common(ctx), loss_type="simpo", cpo_alpha=0.0, simpo_gamma=cfg.simpo_gamma)
-    trainer = PrefCPO(model=ctx.model, args=args, train_dataset=_dataset(ctx.data.train),
-                      eval_dataset=_dataset(ctx.data.val) if ctx.data.val else None,
-                      processing_class=ctx.tokenizer, callbacks=[ctx.monitor])
-    return _finish(trainer, ctx)
+    return _finish(PrefCPO, ctx, args)
 
 
 def build_orpo(ctx: TrainerContext):
@@ -226,7 +220,4 @@ def build_orpo(ctx: TrainerContext):
 
     _, _, _, PrefORPO = _classes()
     args = ORPOConfig(**_common(ctx))
-    trainer = PrefORPO(model=ctx.model, args=args, train_dataset=_dataset(ctx.data.train),
-                       eval_dataset=_dataset(ctx.data.val) if ctx.data.val else None,
-                       processing_class=ctx.tokenizer, callbacks=[ctx.monitor])
-    return _finish(trainer, ctx)
+    return _finish(PrefORPO, ctx, args)
