@@ -181,17 +181,14 @@ def _eval_predictions(args, ws) -> int:
 
 def _print_eval(out: dict, as_json: bool) -> None:
     from tunestudio.cli import print_json
+    from tunestudio.evaluate.report import metric_lines
 
     rows = out.pop("rows")
     if as_json:
         print_json(out)
         return
     print(f"{out['model']} on {out['dataset']} ({out['split']}, {out['n']} examples)")
-    base = out.get("base_metrics")
-    for k, v in out["metrics"].items():
-        line = f"  {k:<14} {v:10.4f}"
-        if base and k in base:
-            line += f"   base {base[k]:10.4f}   delta {out['deltas'][k]:+.4f}"
+    for k, line in zip(out["metrics"], metric_lines(out)):
         if k == "bleu" and out.get("bleu_tokenize"):
             line += f"   (sacrebleu tokenizer {out['bleu_tokenize']})"
         print(line)

@@ -167,18 +167,14 @@ def wants_preference_eval(ws, run: str | None, dataset: str | None) -> bool:
 
 def print_result(out: dict, as_json: bool) -> None:
     from tunestudio.cli import print_json
+    from tunestudio.evaluate.report import metric_lines
 
     rows = out.pop("rows")
     if as_json:
         print_json(out)
         return
     print(f"{out['model']} on {out['dataset']} ({out['split']}, {out['n']} pairs)")
-    base = out.get("base_metrics") or {}
-    for k, v in out["metrics"].items():
-        line = f"  {k:<20} {v:10.4f}"
-        if k in base:
-            line += f"   base {base[k]:10.4f}   delta {out['deltas'][k]:+.4f}"
-        print(line)
+    print("\n".join(metric_lines(out, name_width=20)))
     if rows:
         print("pairs the model likes least (chosen minus rejected, nats per token):")
         for r in rows[:3]:

@@ -270,3 +270,17 @@ def write_all(folder: Path, summary: dict, rows: list[dict], primary: str) -> di
     write_csv(rows, files["examples_csv"])
     write_html(files["html"], summary, rows, primary)
     return {k: str(v) for k, v in files.items()}
+
+
+def metric_lines(out: dict, name_width: int = 14, value_width: int = 10) -> list[str]:
+    """One console line per metric of an eval result (`out["metrics"]`), with the base model's value
+    and the delta beside it where `out["base_metrics"]` has that metric. Shared by every `eval` kind
+    (supervised, preference pairs, rewards) so they read alike."""
+    base = out.get("base_metrics") or {}
+    lines = []
+    for k, v in out["metrics"].items():
+        line = f"  {k:<{name_width}} {v:{value_width}.4f}"
+        if k in base:
+            line += f"   base {base[k]:{value_width}.4f}   delta {out['deltas'][k]:+.4f}"
+        lines.append(line)
+    return lines

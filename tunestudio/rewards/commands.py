@@ -77,18 +77,14 @@ def print_table(out: dict) -> str:
 def print_eval(out: dict, as_json: bool) -> None:
     """`eval` on a reward dataset: each reward's mean over greedy answers (base beside it)."""
     from tunestudio.cli import print_json
+    from tunestudio.evaluate.report import metric_lines
 
     rows = out.pop("rows")
     if as_json:
         print_json(out)
         return
     print(f"{out['model']} on {out['dataset']} ({out['n']} answers, {out['decoding']})")
-    base = out.get("base_metrics")
-    for k, v in out["metrics"].items():
-        line = f"  {k:<22} {v:8.4f}"
-        if base:
-            line += f"   base {base[k]:8.4f}   delta {out['deltas'][k]:+.4f}"
-        print(line)
+    print("\n".join(metric_lines(out, name_width=22, value_width=8)))
     worst = sorted(rows, key=lambda r: r["total"])[:3]
     if worst:
         print("lowest-reward answers:")
