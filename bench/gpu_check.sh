@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # The GPU path, checked on ONE CUDA GPU, in one go (about 10 minutes on an H100/H200):
 #   1. speed: bench/train_speed.py on a Qwen2.5-0.5B-shaped random model, tunestudio against a
-#      Trainer tutorial script and the tuned Trainer (bf16, length grouping, SDPA attention);
+#      Trainer tutorial script and the tuned Trainer (bf16, length grouping, SDPA attention), then
+#      tunestudio with padded batches (padding-free packing is its default where flash-attn is installed);
 #   2. one short run of every method, QLoRA included (bitsandbytes 4-bit);
 #   3. FSDP and DeepSpeed ZeRO-3 through `--launcher` on one process (accelerate launch);
 #   4. the CUDA out-of-memory retry, forced by a batch far too large for the card.
@@ -71,6 +72,8 @@ fi
 
 # ---- 1. speed -------------------------------------------------------------------------------------
 run speed "$PY" bench/train_speed.py --shape qwen0.5b --max-steps 40 --repeats 2 --json
+# padding-free batches (on by default with flash-attn) against padded ones, tunestudio side only
+run speed-padded "$PY" bench/train_speed.py --shape qwen0.5b --max-steps 40 --sides tunestudio --set padding_free=off --json
 
 # ---- the workspace for the runs: the demo data and a Qwen2.5-0.5B-shaped random model ----------------
 run workspace "$PY" bench/gpu_model.py "$WS"

@@ -26,9 +26,10 @@ def test_dry_run_prints_every_step_and_the_runs_parse():
     assert r.returncode == 0, r.stderr
     steps = dict(line[1:].split("] ", 1) for line in r.stdout.splitlines() if line.startswith("["))
     methods = ("full", "freeze", "lora", "dora", "ia3", "prefix", "prompt", "qlora")
-    assert set(steps) == {"speed", "workspace", "oom-retry", "launcher-fsdp", "launcher-deepspeed_zero3",
+    assert set(steps) == {"speed", "speed-padded", "workspace", "oom-retry", "launcher-fsdp", "launcher-deepspeed_zero3",
                           *(f"method-{m}" for m in methods)}
     assert "--shape qwen0.5b" in steps["speed"] and "--json" in steps["speed"]
+    assert "--set padding_free=off" in steps["speed-padded"] and "--sides tunestudio" in steps["speed-padded"]
     for name, line in steps.items():
         argv = shlex.split(line)
         if argv[1:4] != ["-m", "tunestudio", "train"]:

@@ -55,6 +55,20 @@ class PadCollator:
         return {"input_ids": ids, "labels": labels, "attention_mask": mask}
 
 
+class FlatCollator:
+    """Padding-free batches (train/attention.py): the rows concatenated into one row, with
+    position_ids restarting at 0 for each and no attention mask; each row's first label is
+    ignored so the row before it does not learn to predict it."""
+
+    def __call__(self, rows: list[dict]) -> dict:
+        ids = torch.cat([torch.as_tensor(r["input_ids"], dtype=torch.long) for r in rows])[None]    # (1, N)
+        labels = [torch.as_tensor(r["labels"], dtype=torch.long).clone() for r in rows]
+        for row in labels:
+            row[0] = IGNORE
+        positions = torch.cat([torch.arange(len(r["input_ids"])) for r in rows])[None]             # (1, N)
+        return {"input_ids": ids, "labels": torch.cat(labels)[None], "position_ids": positions}
+
+
 class LengthGroupedSampler(Sampler):
     """A seeded random order in which each run of `group` consecutive rows has similar lengths.
 

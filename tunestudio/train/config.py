@@ -20,6 +20,7 @@ import yaml
 from tunestudio.data.stream import TEXT_MODES
 from tunestudio.data.turns import REASONING_MODES
 from tunestudio.errors import UserError
+from tunestudio.train import attention
 from tunestudio.train.launch import LAUNCHERS, check_launcher
 
 SCHEDULERS = ("linear", "cosine", "constant")
@@ -157,6 +158,9 @@ class RunConfig:
     precision: str = opt("auto", "number format: auto (bf16 autocast where the GPU or CPU has native bf16 "
                          "(avx512_bf16/AMX), else fp16 on a GPU, fp32 on a CPU), fp32, bf16, fp16; "
                          "weights are kept and saved in fp32", "training", choices=PRECISIONS)
+    padding_free: str = opt("auto", "pack each micro-batch into one row without padding (position_ids "
+                            "restarting per row); auto: on with CUDA and FlashAttention-2 (its varlen "
+                            "kernel), where it pays, off elsewhere", "training", choices=attention.CHOICES)
     gradient_checkpointing: bool = opt(False, "recompute activations in the backward pass: less memory, "
                                        "~30% slower", "training")
     seed: int = opt(42, "random seed (data split, order, initialisation)", "training")
@@ -221,7 +225,8 @@ class RunConfig:
         from tunestudio.train.objectives import OBJECTIVES
 
         OBJECTIVES[self.objective].validate(self)
-        for name in ("scheduler", "optimizer", "precision", "text_mode", "pref_loss", "reference", "launcher"):
+        for name in ("scheduler", "optimizer", "precision", "text_mode", "pref_loss", "reference", "launcher",
+                     "padding_free"):
             choices = fields_by_name()[name].metadata["choices"]
             if getattr(self, name) not in choices:
                 bad(name, f"unknown {name} '{getattr(self, name)}': choose one of {', '.join(choices)}")
@@ -272,6 +277,7 @@ class RunConfig:
         from tunestudio.tracking import check_trackers
 
         check_trackers(self.report_to)  # a missing tracker package stops the run before it starts
+        attention.check_config(self)
         self.check_device()
         return self
 

@@ -32,6 +32,7 @@ from pathlib import Path
 from tunestudio import registry, tracking
 from tunestudio.data import turns
 from tunestudio.errors import UserError
+from tunestudio.train import attention
 from tunestudio.train import checkpoint as ckpt
 from tunestudio.train import recovery
 from tunestudio.train.config import RunConfig, load_config, resolve_precision, save_config, stage_config
@@ -432,6 +433,7 @@ def _build_model(cfg: RunConfig, base: Base, tokenizer):
             if isinstance(getattr(config, attr, None), float):
                 setattr(config, attr, cfg.dropout)
     kwargs = method.load_kwargs(cfg) if method.load_kwargs else {"dtype": _base_dtype(cfg)}
+    kwargs.update(attention.load_kwargs(cfg))   # FlashAttention-2 for padding-free batches on CUDA
     model = AutoModelForCausalLM.from_pretrained(base.path, config=config, revision=_hub_revision(base), **kwargs)
     if cfg.gradient_checkpointing and cfg.method != "qlora":  # qlora's preparation turns it on itself
         model.gradient_checkpointing_enable(gradient_checkpointing_kwargs={"use_reentrant": False})

@@ -85,15 +85,20 @@ def build_trainer(ctx: TrainerContext):
     import torch
     from transformers import TrainingArguments
 
-    from tunestudio.train.batching import Examples, PadCollator
+    from tunestudio.train import attention
+    from tunestudio.train.batching import Examples, FlatCollator, PadCollator
     from tunestudio.train.trainer import TuneTrainer
 
     cfg, data, monitor = ctx.cfg, ctx.data, ctx.monitor
+    flat, warning = attention.resolve(cfg, ctx.model, ctx.tokenizer.eos_token_id or 0)
+    if warning:   # in the run's events, so the Training tab shows it too
+        monitor.events.warn("padding_free", warning)
+    # a packed row has no padding and no attention mask: every token it holds is counted
     args = TrainingArguments(**training_kwargs(ctx), prediction_loss_only=True, label_names=["labels"],
-                             remove_unused_columns=False, include_num_input_tokens_seen="non_padding")
+                             remove_unused_columns=False, include_num_input_tokens_seen="all" if flat else "non_padding")
+    collator = FlatCollator() if flat else PadCollator(ctx.tokenizer.pad_token_id, 8 if torch.cuda.is_available() else 1)
     trainer = TuneTrainer(
-        model=ctx.model, args=args,
-        data_collator=PadCollator(ctx.tokenizer.pad_token_id, 8 if torch.cuda.is_available() else 1),
+        model=ctx.model, args=args, data_collator=collator,
         train_dataset=Examples(data.train) if data.train_rows is not None else data.train,  # a stream as it is
         eval_dataset=Examples(data.val) if data.val else None,
         processing_class=ctx.tokenizer, callbacks=[monitor],

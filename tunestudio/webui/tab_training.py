@@ -406,10 +406,9 @@ def memory_text(ws, lang, model, method, batch_size, max_length, precision, chec
         if value is not None and int(value) < 1:   # the estimate of an impossible setting would mislead
             return "⚠️ " + t(lang, "training.at_least_one", field=t(lang, f"param.{name}"), value=int(value))
     try:
-        import torch
+        from tunestudio.train.config import resolve_precision
 
-        if precision in (None, "auto"):  # what the engine picks for "auto" on this machine
-            precision = "bf16" if torch.cuda.is_available() else "fp32"
+        precision = resolve_precision(precision or "auto")   # what the engine picks for "auto" on this machine
         est = memory.estimate(ws.model_path_or_id(model), method=method or "full", batch_size=int(batch_size or 1),  # empty field: the default
                               max_length=int(max_length or 512), precision=precision,
                               grad_checkpointing=bool(checkpointing), lora_rank=int(lora_r or 16))
