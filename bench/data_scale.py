@@ -59,7 +59,7 @@ STAGES = {
                     "s = load_splits(Workspace(Path(sys.argv[1])), sys.argv[2]); print(len(s.train))", "{ws}", "{name}"],
     "encode": ["-c", "import sys; from pathlib import Path; from tunestudio.workspace import Workspace; "
                      "from tunestudio.train.config import RunConfig; from tunestudio.train.sft import load_data; "
-                     "from tunestudio.train.run import _load_tokenizer, _resolve_base; ws = Workspace(Path(sys.argv[1])); "
+                     "from tunestudio.train.model_source import load_tokenizer as _load_tokenizer, resolve_base as _resolve_base; ws = Workspace(Path(sys.argv[1])); "
                      "cfg = RunConfig(model='tiny-demo', dataset=sys.argv[2]); "
                      "d = load_data(cfg, ws, _load_tokenizer(_resolve_base(cfg, ws))); print(len(d['train']))",
                "{ws}", "{name}"],

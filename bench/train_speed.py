@@ -227,7 +227,8 @@ def run_tunestudio(args, info) -> dict:
     from transformers import AutoModelForCausalLM, AutoTokenizer
 
     from tunestudio.train.config import RunConfig
-    from tunestudio.train.run import _precision, train
+    from tunestudio.train.model_source import precision as _precision
+    from tunestudio.train.run import train
     from tunestudio.workspace import Workspace
 
     from tunestudio.train import batching

@@ -337,11 +337,7 @@ def submit_resume(ws: Workspace, run: str, device: str = "default") -> Job:
     queued; the job knows its run from the start, so its monitor follows that run's events."""
     from tunestudio import registry
 
-    conn = registry.connect(ws.db_path)
-    try:
-        found = registry.get_run(conn, run)   # UserError for an unknown run; a dead process -> failed
-    finally:
-        conn.close()
+    found = registry.lookup_run(ws.db_path, run)   # UserError for an unknown run; a dead process -> failed
     if found["status"] == "completed":
         raise UserError(f"run {found['name']} already completed, so there is nothing to resume: to train it "
                         f"further, start a new run with it as Parent run on the Training tab "

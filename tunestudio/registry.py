@@ -226,6 +226,16 @@ def get_run(conn: sqlite3.Connection, ref: str) -> dict:
     return _reap_dead(conn, row_to_dict(row))
 
 
+def lookup_run(db_path: Path, ref: str) -> dict:
+    """`find_run` on a connection of its own: one run by id, name or a unique beginning of its id
+    (UserError if unknown or ambiguous)."""
+    conn = connect(db_path)
+    try:
+        return find_run(conn, ref)
+    finally:
+        conn.close()
+
+
 def list_runs(conn: sqlite3.Connection) -> list[dict]:
     rows = conn.execute("SELECT * FROM runs ORDER BY created_at DESC").fetchall()
     return [_reap_dead(conn, row_to_dict(r)) for r in rows]

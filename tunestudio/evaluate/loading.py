@@ -40,13 +40,10 @@ def find_run(ws: Workspace, ref: str) -> RunInfo:
 
     record: dict = {}
     if ws.db_path.is_file():
-        conn = registry.connect(ws.db_path)
         try:
-            record = registry.get_run(conn, ref)
+            record = registry.lookup_run(ws.db_path, ref)
         except UserError:
             record = {}
-        finally:
-            conn.close()
     if record:
         # the registry's output_dir is the run's final/ folder; the run folder holds config.yaml
         folder = ws.runs_dir / record["id"]

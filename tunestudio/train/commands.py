@@ -82,11 +82,7 @@ def _relaunch_if_asked(args, ws, overrides: dict) -> None:
     if args.resume:
         from tunestudio import registry
 
-        conn = registry.connect(ws.db_path)
-        try:
-            run = registry.get_run(conn, args.resume)
-        finally:
-            conn.close()
+        run = registry.lookup_run(ws.db_path, args.resume)
         path = ws.runs_dir / run["id"] / "config.yaml"
         if not path.is_file():
             return  # resume_run says what is missing

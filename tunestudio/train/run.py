@@ -17,7 +17,6 @@ Under torchrun every process runs this code; only the main one writes files and 
 
 from __future__ import annotations
 
-import hashlib
 import json
 import math
 import os
@@ -32,28 +31,13 @@ from pathlib import Path
 from tunestudio import registry, tracking
 from tunestudio.data import turns
 from tunestudio.errors import UserError
-from tunestudio.train import attention
 from tunestudio.train import checkpoint as ckpt
+from tunestudio.train import model_source
 from tunestudio.train import recovery
-from tunestudio.train.config import RunConfig, load_config, resolve_precision, save_config, stage_config
+from tunestudio.train.config import RunConfig, load_config, save_config, stage_config
 from tunestudio.train.events import EventLog, earlier_segments, fmt_duration
-from tunestudio.train.methods import METHODS, apply_method, check_supported
+from tunestudio.train.methods import METHODS
 from tunestudio.train.objectives import OBJECTIVES, TrainerContext
-
-DROPOUT_ATTRS = ("attention_dropout", "hidden_dropout", "dropout", "resid_pdrop", "embd_pdrop", "attn_pdrop",
-                 "hidden_dropout_prob", "attention_probs_dropout_prob")
-
-
-@dataclass
-class Base:
-    """Where the weights come from: a base model, or a parent run's result."""
-    path: str                       # what from_pretrained loads: a folder or a hub id
-    revision: str                   # hub revision, or a fingerprint of the local weights
-    tokenizer_path: str
-    parent_id: str | None = None
-    adapter: str | None = None      # the parent run's adapter folder, when it trained one
-    parent_method: str | None = None
-
 
 @dataclass
 class Data:
@@ -88,11 +72,7 @@ def train(cfg: RunConfig, ws, run_id: str | None = None) -> dict:
 
 def resume_run(ws, ref: str) -> dict:
     """Continue run `ref` (id or name) from its last complete checkpoint, in its own folder."""
-    conn = registry.connect(ws.db_path)
-    try:
-        run = registry.get_run(conn, ref)  # a run whose process died is marked failed here
-    finally:
-        conn.close()
+    run = registry.lookup_run(ws.db_path, ref)  # a run whose process died is marked failed here
     if run["status"] == "running":
         raise UserError(f"run {run['id']} is still running (pid {run['pid']}): stop it first")
     if run["status"] == "completed":
@@ -117,8 +97,8 @@ def _train_one(cfg: RunConfig, ws, run_id: str | None = None, resume: bool = Fal
 
     # 1. Everything that can be wrong with the inputs, before a run exists (the config itself was
     # validated by `train` / `resume_run`).
-    base = _resolve_base(cfg, ws)
-    tokenizer = _load_tokenizer(base)
+    base = model_source.resolve_base(cfg, ws)
+    tokenizer = model_source.load_tokenizer(base)
     run_dir = ws.runs_dir / run_id if resume else None
     objective = OBJECTIVES[cfg.objective]
     split_info = _read_json(run_dir / "split.json") if resume else None
@@ -209,7 +189,7 @@ def _fit(cfg, ws, base, tokenizer, data, run_dir, events, stop, dist, estimate, 
         from transformers import set_seed
 
         set_seed(cfg.seed)
-        model = _build_model(cfg, base, tokenizer)
+        model = model_source.build_model(cfg, base, tokenizer)
         steps_per_epoch = cfg.max_steps if data.train_rows is None else \
             max(1, math.ceil(math.ceil(data.train_rows / (micro_batch * world)) / grad_accum))
         eval_every = cfg.eval_steps or max(1, math.ceil(steps_per_epoch / 4))
@@ -240,7 +220,7 @@ def _fit(cfg, ws, base, tokenizer, data, run_dir, events, stop, dist, estimate, 
                     train_rows=data.train_rows, val_rows=len(data.val), trainable_params=trainable,
                     total_params=total, memory=_memory_estimate(cfg, model, micro_batch, estimate),
                     resumed_from=str(start_from) if start_from else None,
-                    device=_device_name(), precision=_precision(cfg))
+                    device=model_source.device_name(), precision=model_source.precision(cfg))
         rows = "streamed training rows" if data.train_rows is None else f"{data.train_rows} training rows"
         what = cfg.method if cfg.objective == "sft" else f"{cfg.objective} ({cfg.method})"
         events.say(f"run {run_id}: {what} on {base.path}, {rows}, "
@@ -261,66 +241,7 @@ def _fit(cfg, ws, base, tokenizer, data, run_dir, events, stop, dist, estimate, 
 
 # ---- step 1: inputs ----------------------------------------------------------------------------
 
-def _resolve_base(cfg: RunConfig, ws) -> Base:
-    if cfg.from_run:
-        conn = registry.connect(ws.db_path)
-        try:
-            parent = registry.get_run(conn, cfg.from_run)
-        finally:
-            conn.close()
-        final = Path(parent.get("output_dir") or "")
-        if parent["status"] not in ("completed", "stopped") or not (final / "config.json").is_file() \
-                and not (final / "adapter_config.json").is_file():
-            raise UserError(f"--from-run {cfg.from_run}: run {parent['id']} is {parent['status']} and has no "
-                            "final model to start from")
-        if (final / "adapter_config.json").is_file():
-            return Base(parent["base_model"], parent.get("base_revision") or "", str(final), parent["id"],
-                        adapter=str(final), parent_method=parent.get("method"))
-        return Base(str(final), _weights_fingerprint(final), str(final), parent["id"])
-    path = ws.model_path_or_id(cfg.model)
-    if Path(path).is_dir():
-        return Base(path, _weights_fingerprint(Path(path)), path)
-    from transformers import AutoConfig
-
-    try:  # a hub id: make sure it exists (or is cached) before creating a run
-        AutoConfig.from_pretrained(path, revision=cfg.revision or None)
-    except Exception as e:  # noqa: BLE001 - OSError, HTTP errors, offline mode...
-        raise UserError(f"model '{cfg.model}' is not a folder under {ws.models_dir} and could not be loaded "
-                        f"from the hub ({str(e).splitlines()[0][:200]})") from None
-    return Base(path, cfg.revision or "main", path)
-
-
-def _weights_fingerprint(folder: Path) -> str:
-    """A quick identity for local weights: sizes plus the first and last MiB of each weights file
-    (hashing every byte of a 15 GB model at each run start would take minutes)."""
-    h = hashlib.sha256()
-    for p in sorted(folder.glob("*.safetensors")) + sorted(folder.glob("*.bin")):
-        size = p.stat().st_size
-        h.update(f"{p.name}:{size}".encode())
-        with open(p, "rb") as f:
-            h.update(f.read(1 << 20))
-            if size > 2 << 20:
-                f.seek(-(1 << 20), os.SEEK_END)
-                h.update(f.read())
-    return "weights-sha256:" + h.hexdigest()[:16]
-
-
-def _load_tokenizer(base: Base):
-    from transformers import AutoTokenizer
-
-    from tunestudio.data.template import ensure_chat_template
-
-    try:
-        tokenizer = AutoTokenizer.from_pretrained(base.tokenizer_path)
-    except Exception as e:  # noqa: BLE001
-        raise UserError(f"cannot load the tokenizer of {base.tokenizer_path}: {str(e).splitlines()[0][:200]}") from None
-    ensure_chat_template(tokenizer)
-    if tokenizer.pad_token_id is None:  # many base models have none; padding is masked anyway
-        tokenizer.pad_token = tokenizer.eos_token
-    return tokenizer
-
-
-def _memory_precheck(cfg: RunConfig, base: Base) -> dict | None:
+def _memory_precheck(cfg: RunConfig, base: model_source.Base) -> dict | None:
     """Refuse a run that clearly cannot fit, from the model's config alone (before loading it)."""
     from tunestudio.train import memory
 
@@ -332,7 +253,7 @@ def _memory_precheck(cfg: RunConfig, base: Base) -> dict | None:
         raise
     except Exception:  # noqa: BLE001 - an architecture the estimator does not know: no estimate
         return None
-    ok, message = memory.check_fits(est, memory.available_memory(), device=_device_name())
+    ok, message = memory.check_fits(est, memory.available_memory(), device=model_source.device_name())
     if not ok:
         raise UserError(message)
     return {**est, "message": message}
@@ -409,72 +330,6 @@ def _register_new_run(cfg, ws, run_id, run_dir, base, data, conn) -> None:
         conn.execute("INSERT OR IGNORE INTO datasets (hash, name, path, rows, format, first_seen) "
                      "VALUES (?, ?, ?, ?, ?, ?)", (f["sha256"], f["name"], f["path"], f.get("rows"),
                                                    info.get("format"), now))
-
-
-# ---- step 3: model and Trainer -----------------------------------------------------------------
-
-def _precision(cfg: RunConfig) -> str:
-    return resolve_precision(cfg.precision)
-
-
-def _device_name() -> str:
-    import torch
-
-    return torch.cuda.get_device_name(0) if torch.cuda.is_available() else "cpu"
-
-
-def _build_model(cfg: RunConfig, base: Base, tokenizer):
-    from transformers import AutoConfig, AutoModelForCausalLM
-
-    method = METHODS[cfg.method]
-    config = AutoConfig.from_pretrained(base.path, revision=_hub_revision(base))
-    if cfg.dropout >= 0:
-        for attr in DROPOUT_ATTRS:
-            if isinstance(getattr(config, attr, None), float):
-                setattr(config, attr, cfg.dropout)
-    kwargs = method.load_kwargs(cfg) if method.load_kwargs else {"dtype": _base_dtype(cfg)}
-    kwargs.update(attention.load_kwargs(cfg))   # FlashAttention-2 for padding-free batches on CUDA
-    model = AutoModelForCausalLM.from_pretrained(base.path, config=config, revision=_hub_revision(base), **kwargs)
-    if cfg.gradient_checkpointing and cfg.method != "qlora":  # qlora's preparation turns it on itself
-        model.gradient_checkpointing_enable(gradient_checkpointing_kwargs={"use_reentrant": False})
-    model.config.use_cache = False  # no generation while training; the cache only costs memory
-    # every folder this model is saved to (checkpoints, final/) stops where the template ends a turn
-    turns.set_generation_eos(model, tokenizer)
-    if base.adapter:
-        model = _from_parent_adapter(model, cfg, base)
-    else:
-        model = apply_method(model, cfg, base.path)
-    check_supported(model, cfg, tokenizer)
-    return model
-
-
-def _base_dtype(cfg: RunConfig):
-    """fp32 weights, except the frozen base under LoRA/DoRA in bf16: autocast would cast every
-    frozen weight to bf16 on every forward anyway (~17% of a CPU step, bench/train_speed.py), so
-    keep them in bf16 once. The adapter itself stays fp32 (peft upcasts it) and is saved in fp32."""
-    import torch
-
-    if cfg.method in ("lora", "dora") and _precision(cfg) == "bf16":
-        return torch.bfloat16
-    return torch.float32
-
-
-def _hub_revision(base: Base) -> str | None:
-    return None if Path(base.path).is_dir() or base.revision in ("", "main") else base.revision
-
-
-def _from_parent_adapter(model, cfg, base: Base):
-    """A parent run trained an adapter: keep training it (same method), or merge it into the base
-    and apply this run's method."""
-    from peft import PeftModel
-
-    if base.parent_method == cfg.method:
-        return PeftModel.from_pretrained(model, base.adapter, is_trainable=True)
-    if not METHODS.get(base.parent_method, METHODS["prompt"]).mergeable:
-        raise UserError(f"--from-run: the parent's {base.parent_method} adapter cannot be merged into the "
-                        f"model, so it can only be continued with --method {base.parent_method}")
-    merged = PeftModel.from_pretrained(model, base.adapter).merge_and_unload()
-    return apply_method(merged, cfg, base.path)
 
 
 # ---- step 4: results ---------------------------------------------------------------------------
