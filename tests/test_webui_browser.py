@@ -162,7 +162,10 @@ def test_train_reload_chat_and_language(server, browser):
     assert job in _status(page)
     # where it trained, in what precision, and the training process's memory (from its events)
     status = _status(page)
-    assert "device cpu" in status and "precision fp32" in status and "CPU (RSS)" in status, status
+    from tunestudio.train.config import resolve_precision
+
+    precision = resolve_precision("auto")   # bf16 on a CPU with avx512_bf16/AMX, else fp32
+    assert "device cpu" in status and f"precision {precision}" in status and "CPU (RSS)" in status, status
     assert re.search(r"CPU \(RSS\) [\d.]+ (MiB|GiB)", status), status
     # a run config YAML loaded into the form (what the CLI's --config reads)
     yaml_file = server["ws"].parent / "lr5.yaml"

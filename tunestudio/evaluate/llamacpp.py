@@ -10,6 +10,8 @@ converter runs as a subprocess with its own gguf-py first on the path).
 
 from __future__ import annotations
 
+import contextlib
+import fcntl
 import os
 import subprocess
 import sys
@@ -37,20 +39,42 @@ def vendor_dir(download: bool = True) -> Path:
     vendor = cache / SDIST / "vendor" / "llama.cpp"
     if (vendor / "convert_hf_to_gguf.py").is_file() and (vendor / "gguf-py").is_dir():
         return vendor
-    archive = cache / f"{SDIST}.tar.gz"
-    if not archive.is_file():
-        if not download:
-            raise UserError(f"llama.cpp's converter is not in {cache}: run `{DOWNLOAD} -d {cache}`")
-        cache.mkdir(parents=True, exist_ok=True)
-        print(f"fetching llama.cpp's converter (llama-cpp-python {VERSION} source, 77 MB) into {cache}",
-              file=sys.stderr)
-        r = subprocess.run([sys.executable, "-m", "pip", "download", f"llama-cpp-python=={VERSION}", "--no-deps",
-                            "--no-binary", ":all:", "--no-build-isolation", "-q", "-d", str(cache)],
-                           capture_output=True, text=True)
-        if r.returncode != 0 or not archive.is_file():
-            tail = (r.stderr or r.stdout).strip().splitlines()[-1:] or ["no output"]
-            raise UserError(f"could not download llama.cpp's converter ({tail[0]}): on a machine with the "
-                            f"package index, run `{DOWNLOAD} -d {cache}` and copy the .tar.gz there")
+    cache.mkdir(parents=True, exist_ok=True)
+    with _locked(cache):   # two exports (or test processes) at once: one downloads, the other waits
+        if (vendor / "convert_hf_to_gguf.py").is_file() and (vendor / "gguf-py").is_dir():
+            return vendor
+        archive = cache / f"{SDIST}.tar.gz"
+        if not archive.is_file():
+            if not download:
+                raise UserError(f"llama.cpp's converter is not in {cache}: run `{DOWNLOAD} -d {cache}`")
+            _download(cache, archive)
+        _unpack(archive, cache)
+    return vendor
+
+
+@contextlib.contextmanager
+def _locked(cache: Path):
+    """An exclusive lock on the cache folder (released when the process ends, whatever happens)."""
+    with open(cache / ".lock", "w") as f:
+        fcntl.flock(f, fcntl.LOCK_EX)
+        yield
+
+
+def _download(cache: Path, archive: Path) -> None:
+    print(f"fetching llama.cpp's converter (llama-cpp-python {VERSION} source, 77 MB) into {cache}",
+          file=sys.stderr)
+    # pip reads the sdist's metadata with its build backend (scikit-build-core) in an isolated
+    # environment it fetches itself; --no-build-isolation would need that backend installed here
+    r = subprocess.run([sys.executable, "-m", "pip", "download", f"llama-cpp-python=={VERSION}", "--no-deps",
+                        "--no-binary", ":all:", "-q", "-d", str(cache)], capture_output=True, text=True)
+    if r.returncode != 0 or not archive.is_file():
+        lines = [line for line in (r.stderr or r.stdout).strip().splitlines() if line.strip()]
+        why = next((line.strip() for line in lines if "error" in line.lower()), lines[-1] if lines else "no output")
+        raise UserError(f"could not download llama.cpp's converter ({why}): on a machine with the "
+                        f"package index, run `{DOWNLOAD} -d {cache}` and copy the .tar.gz there")
+
+
+def _unpack(archive: Path, cache: Path) -> None:
     prefix = f"{SDIST}/vendor/llama.cpp/"
     with tarfile.open(archive) as tar:
         wanted = [m for m in tar.getmembers()
@@ -59,7 +83,6 @@ def vendor_dir(download: bool = True) -> Path:
             tar.extractall(cache, members=wanted, filter="data")  # no links or paths out of the cache
         except TypeError:  # Python before 3.10.12 has no filter; the members were picked by name above
             tar.extractall(cache, members=wanted)
-    return vendor
 
 
 def vocab_file(name: str) -> Path:
