@@ -231,6 +231,8 @@ def _check_run(ws, result, objective):
     train_events = [e for e in events if e["type"] == "train"]
     assert train_events and all(math.isfinite(e["loss"]) for e in train_events)
     assert "rewards/margins" in train_events[-1] and "rewards/chosen" in train_events[-1]
+    # every objective counts the tokens it trains on (CPO/ORPO batches have no input_ids: they read 0)
+    assert all(e["tokens_per_second"] > 0 and e["tokens_seen"] > 0 for e in train_events), train_events
     evals = [e for e in events if e["type"] == "eval"]
     assert evals and "eval_rewards/margins" in evals[-1]
     final = Path(result["output_dir"])
@@ -255,6 +257,33 @@ def test_dpo_trains_logs_its_metrics_and_saves_a_peft_adapter(tiny_ws):  # noqa:
     assert out["n"] > 0 and 0 <= out["metrics"]["preference_accuracy"] <= 1
     assert {"margin_mean", "reward_margin_mean", "reward_accuracy"} <= set(out["metrics"])
     assert "preference_accuracy" in out["base_metrics"] and Path(out["output_dir"], "summary.json").is_file()
+
+
+@pytest.mark.parametrize("objective", ["orpo", "simpo"])
+def test_orpo_and_simpo_report_tokens_per_second(tiny_ws, objective):  # noqa: F811
+    from tunestudio.train.run import train
+
+    cfg = tiny_config(dataset=_pairs_file(tiny_ws), objective=objective, method="lora", max_steps=2,
+                      logging_steps=1, val_split=0, batch_size=2)
+    result = train(cfg, tiny_ws)
+    run_dir = tiny_ws.runs_dir / result["run_id"]
+    train_events = [e for e in map(json.loads, (run_dir / "events.jsonl").read_text().splitlines())
+                    if e["type"] == "train"]
+    assert len(train_events) == 2 and all(e["tokens_per_second"] > 0 for e in train_events), train_events
+    assert train_events[-1]["tokens_seen"] > train_events[0]["tokens_seen"] > 0
+    assert result["metrics"]["tokens_per_second"] > 0
+
+
+def test_pair_tokens_counts_non_padding_of_one_side():
+    from types import SimpleNamespace
+
+    from tunestudio.train.preference import pair_tokens
+
+    batch = {"chosen_input_ids": torch.tensor([[4, 5, 0], [4, 0, 0]]),
+             "chosen_attention_mask": torch.tensor([[1, 1, 0], [1, 0, 0]]),
+             "rejected_input_ids": torch.tensor([[4, 6, 7], [4, 6, 0]])}
+    assert pair_tokens(batch, "chosen", None) == 3
+    assert pair_tokens(batch, "rejected", SimpleNamespace(pad_token_id=0)) == 5   # no mask: ids != pad
 
 
 @pytest.mark.slow
