@@ -320,11 +320,14 @@ def test_kto_refuses_pairs_and_dpo_refuses_labelled_rows(tiny_ws):  # noqa: F811
 def test_preference_plot_frame_takes_train_and_eval_metrics():
     from tunestudio.webui.pref_plot import preference_frame
 
-    events = [{"type": "train", "step": 1, "loss": 0.7, "rewards/margins": 0.1, "rewards/accuracies": 0.5},
+    events = [{"type": "train", "step": 1, "loss": 0.7, "rewards/margins": 0.1, "rewards/accuracies": 0.5,
+               "rewards/chosen": 0.3, "rewards/rejected": 0.2},
               {"type": "eval", "step": 2, "eval_loss": 0.6, "eval_rewards/accuracies": 0.75},
               {"type": "checkpoint", "step": 2}]
     df = preference_frame(events)
-    assert sorted(df["series"]) == ["training accuracy", "training margin", "validation accuracy"]
+    assert sorted(df["series"]) == ["training accuracy", "training margin", "training rewards/chosen",
+                                    "training rewards/rejected", "validation accuracy"]
+    assert df.set_index("series").loc["training rewards/rejected", "value"] == 0.2
     assert "akurasia validasaun" in set(preference_frame(events, "tet")["series"])
     assert preference_frame([{"type": "train", "step": 1, "loss": 2.0}]) is None  # an SFT run: no plot
 

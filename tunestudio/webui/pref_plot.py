@@ -1,5 +1,5 @@
-"""The Training tab's preference plot: for a DPO-family or KTO run, the reward margin and the
-preference accuracy (share of pairs where the chosen answer's implicit reward is higher) on the
+"""The Training tab's preference plot: for a DPO-family or KTO run, the rewards of the chosen and
+rejected answers, the reward margin and the preference accuracy (share of pairs where the chosen answer's implicit reward is higher) on the
 training batches and on validation, step by step, from the run's events.jsonl.
 
 Kept out of tab_training.py: it has its own timer and plot, so the main monitor's outputs do not
@@ -14,7 +14,11 @@ import pandas as pd
 from tunestudio import jobs
 
 # event key -> locale key of its series name (training.pref_series.*), said in the UI's language
-SERIES = (("rewards/margins", "train_margin"), ("rewards/accuracies", "train_accuracy"),
+# rewards/chosen and rewards/rejected are the mean implicit rewards beta * log(pi/pi_ref) of each side
+# (KTO: of desirable and undesirable answers): the margin alone hides which side moved
+SERIES = (("rewards/chosen", "train_chosen"), ("rewards/rejected", "train_rejected"),
+          ("rewards/margins", "train_margin"), ("rewards/accuracies", "train_accuracy"),
+          ("eval_rewards/chosen", "val_chosen"), ("eval_rewards/rejected", "val_rejected"),
           ("eval_rewards/margins", "val_margin"), ("eval_rewards/accuracies", "val_accuracy"))
 
 

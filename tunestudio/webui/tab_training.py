@@ -159,6 +159,9 @@ def build(ctx: Context) -> None:
                     for f in fs[i:i + 3]:
                         inputs[f.name] = _input_for(f, config_mod, ctx, runs_now, initial)
 
+    from tunestudio.webui import rewards_panel
+
+    rewards_panel.build(ctx, inputs["objective"])   # GRPO: edit a reward file, try it on 8 samples
     memory = gr.Markdown(elem_id="memory-estimate")
     with gr.Row():
         start = gr.Button(t(DEFAULT, "training.start"), variant="primary", elem_id="start-training")
