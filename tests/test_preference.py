@@ -328,6 +328,10 @@ def test_preference_plot_frame_takes_train_and_eval_metrics():
     assert sorted(df["series"]) == ["training accuracy", "training margin", "training rewards/chosen",
                                     "training rewards/rejected", "validation accuracy"]
     assert df.set_index("series").loc["training rewards/rejected", "value"] == 0.2
+    from tunestudio.webui.pref_plot import series_colours
+
+    colours = series_colours(df)   # one fixed colour per series shown, none for those absent
+    assert set(colours) == set(df["series"]) and len(set(colours.values())) == 5
     assert "akurasia validasaun" in set(preference_frame(events, "tet")["series"])
     assert preference_frame([{"type": "train", "step": 1, "loss": 2.0}]) is None  # an SFT run: no plot
 
@@ -345,3 +349,22 @@ def test_datasets_tab_previews_a_pair(demo_ws):
         == {None, "hili", "rejeita"}   # the marks are said in the UI's language
     report = pref_preview.check(ws, "demo-prefs.jsonl", None)   # the shape `data check --json` prints
     assert (report["format"], report["rows"], report["errors"]) == ("pairs", 1200, [])
+
+
+def test_training_tab_precheck_reads_pairs_as_pairs(demo_ws):
+    """Start on the Training tab checks the rows as the objective reads them: a pair file passes for
+    dpo (it was refused as SFT rows lacking an answer column), a bad pair is named by file:line."""
+    from tunestudio.train.config import RunConfig
+    from tunestudio.webui.tab_training import precheck
+    from tunestudio.workspace import Workspace
+
+    ws = Workspace(demo_ws)
+    assert precheck(ws, RunConfig(model="tiny-demo", dataset="demo-prefs.jsonl", objective="dpo")) is None
+    assert precheck(ws, RunConfig(model="tiny-demo", dataset="demo-prefs.jsonl"))[0] > 0   # SFT: no answers
+    rows = [json.dumps({"prompt": f"q{i}", "chosen": f"good {i}", "rejected": f"bad {i}"}) for i in range(5)]
+    rows[3] = json.dumps({"prompt": "q3", "chosen": "same", "rejected": "same"})
+    (ws.datasets_dir / "pairs-bad.jsonl").write_text("\n".join(rows) + "\n")
+    n, listed = precheck(ws, RunConfig(model="tiny-demo", dataset="pairs-bad.jsonl", objective="orpo"))
+    assert n == 1 and listed.startswith("pairs-bad.jsonl:4:"), listed
+    assert precheck(ws, RunConfig(model="tiny-demo", dataset="demo-rewards.jsonl", objective="grpo",
+                                  rewards="exact_match")) is None

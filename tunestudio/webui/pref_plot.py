@@ -22,6 +22,28 @@ SERIES = (("rewards/chosen", "train_chosen"), ("rewards/rejected", "train_reject
           ("eval_rewards/margins", "val_margin"), ("eval_rewards/accuracies", "val_accuracy"))
 
 
+# one colour per series, training darker and validation lighter: sent with every draw as the plot's
+# color_map, because Gradio's LinePlot fixes its colour domain at the first draw and later data only
+# updates points, so a series that first appears later (training after the step-0 validation) would
+# be left out of the chart; a changed color_map makes it draw the chart anew
+COLOURS = {"train_chosen": "#1a7f37", "train_rejected": "#cf222e", "train_margin": "#0969da",
+           "train_accuracy": "#8250df", "val_chosen": "#6fdd8b", "val_rejected": "#ff8182",
+           "val_margin": "#80ccff", "val_accuracy": "#c297ff"}
+
+
+def series_colours(df: pd.DataFrame, lang: str = "en") -> dict[str, str]:
+    """{series name in `lang`: colour} for the series present in `df` (a preference_frame)."""
+    from tunestudio.webui.i18n import t
+
+    present = set(df["series"])
+    out = {}
+    for _, name in SERIES:
+        label = t(lang, f"training.pref_series.{name}")
+        if label in present:
+            out[label] = COLOURS[name]
+    return out
+
+
 def preference_frame(events: list[dict], lang: str = "en") -> pd.DataFrame | None:
     """(step, value, series) rows of every preference metric in `events`, series named in `lang`;
     None when there are none."""
@@ -61,7 +83,9 @@ def attach(ctx) -> None:
         if sig == last:
             return gr.skip(), last
         df = preference_frame(follower.events, lang or DEFAULT)
-        return (gr.update(value=df, visible=True) if df is not None else gr.update(visible=False)), sig
+        if df is None:
+            return gr.update(visible=False), sig
+        return gr.update(value=df, visible=True, color_map=series_colours(df, lang or DEFAULT)), sig
 
     # queued and never piled up, like the Training tab's other slow timers: an unqueued timer froze
     # the page after a language switch

@@ -1,0 +1,74 @@
+"""Preference tuning in a real browser (Debian's Chromium through Playwright, as test_webui_browser.py):
+a DPO run started from the Training tab (objective dpo, demo-prefs.jsonl, the demo model, 4 steps)
+draws the preference plot with rewards/chosen, rewards/rejected, margin and accuracy in its legend;
+the Rewards panel shows only for GRPO. Screenshots: test-artifacts/webui/3*.png."""
+
+from __future__ import annotations
+
+import os
+import shutil
+
+import pytest
+
+from test_webui_browser import CHROMIUM, SHOTS, _shot, _start_ui, _stop, _wait_text, browser  # noqa: F401 (fixture)
+
+pytestmark = [pytest.mark.browser, pytest.mark.slow,
+              pytest.mark.skipif(not os.path.exists(CHROMIUM), reason="needs Debian's chromium (apt install chromium)")]
+
+
+@pytest.fixture(scope="module")
+def prefs_ui(demo_template, tmp_path_factory):
+    ws = tmp_path_factory.mktemp("webui-prefs") / "ws"
+    shutil.copytree(demo_template, ws)
+    env = {**os.environ, "GRADIO_ANALYTICS_ENABLED": "False", "HF_HUB_OFFLINE": "1", "OMP_NUM_THREADS": "1"}
+    proc, port = _start_ui(ws, ws.parent / "webui.log", env)
+    try:
+        yield {"url": f"http://127.0.0.1:{port}/", "ws": ws}
+    finally:
+        _stop(proc)
+        from tunestudio import jobs
+        from tunestudio.workspace import Workspace
+
+        jobs.stop(Workspace(ws), grace=10)   # never leave a training process behind
+
+
+def _pick(page, selector: str, option: str) -> None:
+    page.click(f"{selector} input")
+    page.get_by_role("option", name=option, exact=True).click()
+
+
+@pytest.mark.timeout(300)
+def test_dpo_run_from_the_training_tab_draws_the_preference_plot(prefs_ui, browser):
+    page = browser.new_page(viewport={"width": 1300, "height": 1100})
+    page.goto(prefs_ui["url"])
+    page.wait_for_selector("#model-select")
+    page.get_by_role("tab", name="Training").click()
+    page.wait_for_selector("#start-training")
+    _pick(page, "#dataset-select", "demo-prefs.jsonl")
+    # the Rewards panel belongs to GRPO: shown for it, gone again for DPO
+    assert not page.locator("#rewards-panel").is_visible()
+    _pick(page, "#param-objective", "grpo")
+    page.wait_for_selector("#rewards-test", state="visible")
+    _pick(page, "#param-objective", "dpo")
+    page.wait_for_selector("#rewards-panel", state="hidden")
+    page.get_by_text("Advanced options").click()
+    for elem, value in (("param-max-steps", "4"), ("param-eval-steps", "2"), ("param-logging-steps", "1")):
+        page.fill(f"#{elem} input", value)
+    page.locator("#param-logging-steps input").press("Tab")
+    preview = _wait_text(page, "#training-command-preview", "--max-steps 4")
+    assert "--dataset demo-prefs.jsonl" in preview and "--objective dpo" in preview, preview
+    _shot(page, "30-dpo-form")
+    page.click("#start-training")
+    _wait_text(page, "#training-status", "completed", timeout=180_000)
+    wanted = [f"{split} {series}" for split in ("training", "validation")
+              for series in ("rewards/chosen", "rewards/rejected", "margin", "accuracy")]
+    # the plot's own timer redraws it as events arrive: wait for the last ones (validation at step 4)
+    page.wait_for_function("(want) => { const got = [...document.querySelectorAll('#preference-plot "
+                           "g.role-legend text')].map(e => e.textContent); return want.every(w => got.includes(w)); }",
+                           arg=wanted, timeout=60_000)
+    legend = set(page.locator("#preference-plot g.role-legend text").all_text_contents())
+    assert set(wanted) <= legend, legend
+    assert page.locator("#preference-plot g.mark-line path").count() >= 4   # lines drawn, not only a legend
+    page.locator("#preference-plot").scroll_into_view_if_needed()
+    page.locator("#preference-plot").screenshot(path=str(SHOTS / "31-dpo-preference-plot.png"))
+    page.close()
