@@ -368,3 +368,85 @@ def test_training_tab_precheck_reads_pairs_as_pairs(demo_ws):
     assert n == 1 and listed.startswith("pairs-bad.jsonl:4:"), listed
     assert precheck(ws, RunConfig(model="tiny-demo", dataset="demo-rewards.jsonl", objective="grpo",
                                   rewards="exact_match")) is None
+
+
+# ---- eval on unpaired (KTO) rows -----------------------------------------------------------------------
+
+def test_unpaired_metrics_by_hand():
+    from tunestudio.evaluate.kto import unpaired_metrics
+
+    # desirable rows score -1.0 and -3.0, undesirable -2.0 and -3.0 (nats per token)
+    m = unpaired_metrics([-1.0, -3.0, -2.0, -3.0], [True, True, False, False])
+    assert m["desirable_logp_mean"] == -2.0 and m["undesirable_logp_mean"] == -2.5 and m["logp_margin"] == 0.5
+    # (d, u) pairs: (-1,-2) win, (-1,-3) win, (-3,-2) loss, (-3,-3) tie = (1 + 1 + 0 + 0.5) / 4
+    assert m["separation"] == 0.625
+    assert "reward_accuracy" not in m
+    # against a base that scored every row -2.0: rewards +1, -1 (desirable), 0, -1 (undesirable)
+    m = unpaired_metrics([-1.0, -3.0, -2.0, -3.0], [True, True, False, False], base=[-2.0] * 4)
+    assert (m["reward_desirable_mean"], m["reward_undesirable_mean"], m["reward_margin_mean"]) == (0.0, -0.5, 0.5)
+    # right side: the +1 desirable and the -1 undesirable; a reward of exactly 0 separates nothing
+    assert m["reward_accuracy"] == 0.5
+    one_label = unpaired_metrics([-1.0, -2.0], [True, True])
+    assert set(one_label) == {"desirable_logp_mean"}
+    with pytest.raises(UserError, match="no labelled answers"):
+        unpaired_metrics([], [])
+
+
+def test_score_unpaired_is_the_mean_log_prob_per_answer_token():
+    from tunestudio.evaluate.kto import score_unpaired
+
+    lp = torch.log_softmax(FixedLM().logits.detach(), -1)
+    lp5, lp6 = float(lp[5]), float(lp[6])
+    examples = [{"prompt_ids": [1, 2], "completion_ids": [5, 6, 6], "label": True},
+                {"prompt_ids": [3], "completion_ids": [6], "label": False}]
+    assert score_unpaired(FixedLM(), examples, batch_size=1) == [pytest.approx((lp5 + 2 * lp6) / 3),
+                                                                 pytest.approx(lp6)]
+
+
+def test_eval_on_kto_rows_reports_separation(demo_ws):
+    from tunestudio.workspace import Workspace
+
+    ws = Workspace(demo_ws)
+    ws.datasets_dir.joinpath("tiny.jsonl").write_text("".join(
+        json.dumps({"messages": [{"role": "user", "content": f"review {i}: {w}"},
+                                 {"role": "assistant", "content": w}]}) + "\n"
+        for i, w in enumerate(["positive", "negative", "neutral"] * 4)))
+    name = _pairs_file(ws, rows=12, unpaired=True)
+    r = run_cli("eval", "--model", "tiny-demo", "--dataset", name, "--json", ws=demo_ws)
+    assert r.returncode == 0 and "Traceback" not in r.stderr, r.stderr
+    out = json.loads(r.stdout)
+    m = out["metrics"]
+    assert out["n"] == 12 and out["format"] == "unpaired" and out["primary_metric"] == "separation"
+    assert 0 <= m["separation"] <= 1 and m["logp_margin"] == pytest.approx(
+        m["desirable_logp_mean"] - m["undesirable_logp_mean"])
+    rows = [json.loads(x) for x in Path(out["output_dir"], "rows.jsonl").read_text().splitlines()]
+    assert len(rows) == 12 and {x["label"] for x in rows} == {True, False}
+    # the metrics are what the saved per-row scores give
+    from tunestudio.evaluate.kto import unpaired_metrics
+
+    again = unpaired_metrics([x["logp"] for x in rows], [x["label"] for x in rows])
+    assert again["separation"] == pytest.approx(m["separation"])
+    text = run_cli("eval", "--model", "tiny-demo", "--dataset", name, "--no-save", ws=demo_ws)
+    assert text.returncode == 0 and "separation" in text.stdout and "12 labelled answers" in text.stdout, text.stderr
+
+
+def test_eval_of_a_kto_run_against_its_base(tiny_ws):  # noqa: F811
+    from tunestudio.evaluate.preference import evaluate_preferences
+    from tunestudio.train.run import train
+
+    cfg = tiny_config(dataset=_pairs_file(tiny_ws, unpaired=True), objective="kto", method="lora", max_steps=2,
+                      lr=1e-2, batch_size=4, val_split=0.25)
+    result = train(cfg, tiny_ws)
+    assert result["status"] == "completed"
+    out = evaluate_preferences(tiny_ws, run=result["run_id"], split="val", compare_base=True, save=False)
+    m, base = out["metrics"], out["base_metrics"]
+    assert out["n"] == 10 and 0 <= m["reward_accuracy"] <= 1 and 0 <= m["separation"] <= 1
+    assert set(base) == {"desirable_logp_mean", "undesirable_logp_mean", "logp_margin", "separation"}
+    # each row's reward is its score minus the base's, and the metrics follow from the rows
+    from tunestudio.evaluate.kto import unpaired_metrics
+
+    rows = out["rows"]
+    assert all(r["reward"] == pytest.approx(r["logp"] - r["base_logp"], abs=2e-4) for r in rows)
+    again = unpaired_metrics([r["logp"] for r in rows], [r["label"] for r in rows], [r["base_logp"] for r in rows])
+    assert again["reward_accuracy"] == m["reward_accuracy"]
+    assert out["deltas"]["separation"] == pytest.approx(m["separation"] - base["separation"])

@@ -66,7 +66,7 @@ def attach(ctx) -> None:
 
     ws = ctx.ws
     plot = gr.LinePlot(x="step", y="value", color="series", elem_id="preference-plot", visible=False,
-                       label=t(DEFAULT, "training.pref_plot"), height=300,
+                       label=t(DEFAULT, "training.pref_plot"), height=420,
                        x_title=t(DEFAULT, "training.axis.step"), y_title=t(DEFAULT, "training.axis.value"),
                        color_title=t(DEFAULT, "training.axis.series"))
     ctx.tr(plot, label="training.pref_plot", x_title="training.axis.step", y_title="training.axis.value",
