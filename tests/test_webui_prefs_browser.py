@@ -1,7 +1,7 @@
 """Preference tuning in a real browser (Debian's Chromium through Playwright, as test_webui_browser.py):
 a DPO run started from the Training tab (objective dpo, demo-prefs.jsonl, the demo model, 4 steps)
 draws the preference plot with rewards/chosen, rewards/rejected, margin and accuracy in its legend;
-the Rewards panel shows only for GRPO. Screenshots: test-artifacts/webui/3*.png."""
+the Rewards panel shows only for GRPO, and its test on 8 samples fills the table. Screenshots: test-artifacts/webui/3*.png."""
 
 from __future__ import annotations
 
@@ -49,6 +49,16 @@ def test_dpo_run_from_the_training_tab_draws_the_preference_plot(prefs_ui, brows
     assert not page.locator("#rewards-panel").is_visible()
     _pick(page, "#param-objective", "grpo")
     page.wait_for_selector("#rewards-test", state="visible")
+    # the demo's reward file is open, and its test (the CLI's, in its own process) fills the table
+    assert page.input_value("#rewards-file input") == "rewards/demo_dates.py"
+    page.wait_for_function("document.querySelector('#rewards-code').innerText.includes('def reward')", timeout=30_000)
+    page.fill("#rewards-spec input", "rewards/demo_dates.py,exact_match:0.5")
+    page.click("#rewards-test")
+    _wait_text(page, "#rewards-message", "8 completions of", timeout=120_000)
+    header = page.locator("#rewards-table thead").inner_text()
+    assert all(c in header for c in ("prompt", "completion", "demo_dates", "exact_match", "total")), header
+    assert page.locator("#rewards-table tbody tr").count() == 8
+    page.locator("#rewards-panel").screenshot(path=str(SHOTS / "32-rewards-panel.png"))
     _pick(page, "#param-objective", "dpo")
     page.wait_for_selector("#rewards-panel", state="hidden")
     page.get_by_text("Advanced options").click()

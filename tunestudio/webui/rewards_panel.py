@@ -218,8 +218,7 @@ def build(ctx: Context, objective) -> gr.Accordion:
             said += msg("rewards_panel.syntax", problem=problem)
         return said, [gr.update(choices=reward_files(ws), value=rel)]
 
-    def test_work(lang, spec_text, dataset, src, progress=gr.Progress()):
-        progress(0, desc=t(lang, "rewards_panel.testing"))
+    def test_work(lang, spec_text, dataset, src):   # blocks for seconds (minutes on a large model)
         try:
             return {"result": run_test(ws, spec_text, dataset, src)}
         except Exception as e:
