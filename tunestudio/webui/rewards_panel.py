@@ -184,7 +184,7 @@ def build(ctx: Context, objective) -> gr.Accordion:
         test_btn = gr.Button(t(DEFAULT, "rewards_panel.test"), variant="secondary", elem_id="rewards-test")
         ctx.tr(test_btn, value="rewards_panel.test")
         message = gr.Markdown(elem_id="rewards-message")
-        table = gr.Dataframe(interactive=False, wrap=True, visible=False, elem_id="rewards-table",
+        table = gr.Dataframe(interactive=False, wrap=True, visible=False, elem_id="rewards-table", max_chars=160,
                              label=t(DEFAULT, "rewards_panel.table"))
         ctx.tr(table, label="rewards_panel.table")
 

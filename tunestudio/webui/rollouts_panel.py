@@ -96,7 +96,7 @@ def build(ctx: Context, run_pick) -> None:
         message = gr.Markdown(elem_id="rollouts-message")
         step = gr.Dropdown(choices=[], value=None, visible=False, elem_id="rollouts-step",
                            label=t(DEFAULT, "rollouts_view.step"))
-        table = gr.Dataframe(interactive=False, wrap=True, visible=False, elem_id="rollouts-table")
+        table = gr.Dataframe(interactive=False, wrap=True, visible=False, elem_id="rollouts-table", max_chars=160)
 
     def show(lang, run_id, at):
         try:
