@@ -334,6 +334,9 @@ def test_preference_plot_frame_takes_train_and_eval_metrics():
     assert set(colours) == set(df["series"]) and len(set(colours.values())) == 5
     assert "akurasia validasaun" in set(preference_frame(events, "tet")["series"])
     assert preference_frame([{"type": "train", "step": 1, "loss": 2.0}]) is None  # an SFT run: no plot
+    from tunestudio.webui.pref_plot import has_training_points
+
+    assert has_training_points(events) and not has_training_points(events[1:])   # the step-0 eval alone: wait
 
 
 def test_datasets_tab_previews_a_pair(demo_ws):

@@ -84,3 +84,39 @@ def test_dpo_run_from_the_training_tab_draws_the_preference_plot(prefs_ui, brows
     page.screenshot(path=str(SHOTS / "31-dpo-preference-plot.png"),
                     clip={"x": 0, "y": box["y"], "width": 1300, "height": box["height"] + 60})
     page.close()
+
+
+@pytest.mark.timeout(300)
+def test_runs_tab_shows_a_grpo_runs_rollouts_by_step(prefs_ui, browser):
+    import json
+    import re
+    import subprocess
+    import sys
+
+    env = {**os.environ, "HF_HUB_OFFLINE": "1", "OMP_NUM_THREADS": "1"}
+    r = subprocess.run([sys.executable, "-m", "tunestudio", "train", "--objective", "grpo", "--model", "tiny-demo",
+                        "--dataset", "demo-rewards.jsonl", "--rewards", "rewards/demo_dates.py,exact_match:0.5",
+                        "--method", "lora", "--batch-size", "4", "--num-generations", "2",
+                        "--max-completion-length", "6", "--max-steps", "2", "--val-split", "0", "--name", "g",
+                        "--json", "--workspace", str(prefs_ui["ws"])], capture_output=True, text=True, env=env,
+                       timeout=240)
+    assert r.returncode == 0, r.stderr[-3000:]
+    run_id = json.loads(r.stdout)["run_id"]
+    page = browser.new_page(viewport={"width": 1300, "height": 1100})
+    page.goto(prefs_ui["url"])
+    page.wait_for_selector("#model-select")
+    page.get_by_role("tab", name="Runs").click()
+    page.wait_for_selector("#runs-a")
+    page.click("#runs-a input")
+    page.get_by_role("option", name=re.compile(re.escape(run_id))).first.click()
+    page.get_by_text("GRPO rollouts").click()
+    head = _wait_text(page, "#rollouts-message", "Step 2 of 1–2")
+    assert "4 completions in 2 prompt groups" in head, head
+    table = page.locator("#rollouts-table").inner_text()
+    assert "Write this date in words." in table and "advantage" in table and "demo_dates" in table, table
+    # an earlier step from the picker
+    page.click("#rollouts-step input")
+    page.get_by_role("option", name="1", exact=True).click()
+    _wait_text(page, "#rollouts-message", "Step 1 of 1–2")
+    page.locator("#rollouts-panel").screenshot(path=str(SHOTS / "33-grpo-rollouts.png"))
+    page.close()

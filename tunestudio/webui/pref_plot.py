@@ -24,8 +24,9 @@ SERIES = (("rewards/chosen", "train_chosen"), ("rewards/rejected", "train_reject
 
 # one colour per series, training darker and validation lighter: sent with every draw as the plot's
 # color_map, because Gradio's LinePlot fixes its colour domain at the first draw and later data only
-# updates points, so a series that first appears later (training after the step-0 validation) would
-# be left out of the chart; a changed color_map makes it draw the chart anew
+# updates points, so a series that first appears later (training after the step-0 validation) can be
+# left out of the chart; a changed color_map asks it to draw the chart anew, which in a browser test
+# failed about one time in three, so the first draw also waits for every series (has_training_points)
 COLOURS = {"train_chosen": "#1a7f37", "train_rejected": "#cf222e", "train_margin": "#0969da",
            "train_accuracy": "#8250df", "val_chosen": "#6fdd8b", "val_rejected": "#ff8182",
            "val_margin": "#80ccff", "val_accuracy": "#c297ff"}
@@ -60,6 +61,13 @@ def preference_frame(events: list[dict], lang: str = "en") -> pd.DataFrame | Non
     return pd.DataFrame(rows, columns=["step", "value", "series"]) if rows else None
 
 
+def has_training_points(events: list[dict]) -> bool:
+    """Whether a training step has logged a preference metric yet."""
+    train_keys = [k for k, _ in SERIES if not k.startswith("eval_")]
+    return any(e.get("type") == "train" and any(isinstance(e.get(k), (int, float)) for k in train_keys)
+               for e in events)
+
+
 def attach(ctx) -> None:
     """Add the plot (hidden until a run logs preference metrics) and its own 2-second timer."""
     from tunestudio.webui.i18n import DEFAULT, t
@@ -83,8 +91,10 @@ def attach(ctx) -> None:
         if sig == last:
             return gr.skip(), last
         df = preference_frame(follower.events, lang or DEFAULT)
-        if df is None:
-            return gr.update(visible=False), sig
+        if df is None or not has_training_points(follower.events):
+            # the first draw waits for a training step: the validation series come first (the step-0
+            # evaluation), and a series added after the first draw is not reliably drawn (see COLOURS)
+            return gr.update(visible=False), None
         return gr.update(value=df, visible=True, color_map=series_colours(df, lang or DEFAULT)), sig
 
     # queued and never piled up, like the Training tab's other slow timers: an unqueued timer froze
