@@ -10,7 +10,7 @@ import shutil
 
 import pytest
 
-from test_webui_browser import CHROMIUM, SHOTS, _shot, _start_ui, _stop, _wait_text, browser  # noqa: F401 (fixture)
+from test_webui_browser import CHROMIUM, SHOTS, _shot, _start_ui, _stop, _switch_language, _wait_text, browser  # noqa: F401 (fixture)
 
 pytestmark = [pytest.mark.browser, pytest.mark.slow,
               pytest.mark.skipif(not os.path.exists(CHROMIUM), reason="needs Debian's chromium (apt install chromium)")]
@@ -59,6 +59,13 @@ def test_dpo_run_from_the_training_tab_draws_the_preference_plot(prefs_ui, brows
     assert all(c in header for c in ("prompt", "completion", "demo_dates", "exact_match", "total")), header
     page.locator("#rewards-panel").screenshot(path=str(SHOTS / "32-rewards-panel.png"))
     assert "Write this date in words." in page.locator("#rewards-table").inner_text()   # the demo's prompts
+    # what the panel shows is said again in Tetum, with no new test run
+    _switch_language(page, "Tetun")
+    _wait_text(page, "#rewards-message", "Resposta 8 husi")
+    _wait_text(page, "#rewards-table", "pergunta")
+    assert "Koko iha ezemplu 8" in page.inner_text("#rewards-test")
+    _switch_language(page, "English")
+    _wait_text(page, "#rewards-message", "8 completions of")
     _pick(page, "#param-objective", "dpo")
     page.wait_for_selector("#rewards-panel", state="hidden")
     page.get_by_text("Advanced options").click()
