@@ -59,6 +59,13 @@ def test_short_grpo_run_logs_rewards_and_rollouts_and_saves_a_peft_adapter(demo_
     first = [x for x in rollouts if x["step"] == 1 and x["group"] == 0]
     assert sum(x["advantage"] for x in first) == pytest.approx(0, abs=1e-4)
 
+    # the Runs tab shows the same rollouts, the last step first
+    from tunestudio.webui.rollouts_panel import view_run
+    from tunestudio.workspace import Workspace
+
+    head, picker, table = view_run(Workspace(demo_ws), "en", out["run_id"])
+    assert picker["choices"] == [1, 2] and picker["value"] == 2 and len(table["value"]) == 4, head
+
     from peft import AutoPeftModelForCausalLM
 
     model = AutoPeftModelForCausalLM.from_pretrained(run_dir / "final")
@@ -81,3 +88,42 @@ def test_a_reward_that_fails_mid_run_ends_it_naming_the_file_and_line(demo_ws):
     r = run_cli("train", *SHORT, "--method", "full", "--rewards", "rewards/flaky.py", "--json", ws=demo_ws, env=ENV)
     assert r.returncode == 1
     assert "rewards/flaky.py:3:" in r.stderr and "RuntimeError: no" in r.stderr and "Traceback" not in r.stderr
+
+
+# ---- the Runs tab's rollouts panel ------------------------------------------------------------------
+
+def _rollout(step, group, completion, demo, exact, adv):
+    return {"step": step, "group": group, "prompt": f"Write this date in words. {group}", "completion": completion,
+            "rewards": {"demo_dates": demo, "exact_match": exact}, "reward": demo + 0.5 * exact, "advantage": adv}
+
+
+def test_rollouts_panel_shows_a_step_and_says_when_a_run_has_none(workspace):
+    from tunestudio.webui.rollouts_panel import read_rollouts, view_run
+    from tunestudio.workspace import Workspace
+
+    ws = Workspace(workspace)
+    run = ws.runs_dir / "r1"
+    run.mkdir(parents=True)
+    (run / "config.yaml").write_text("objective: grpo\n")
+    lines = [_rollout(1, 0, "4 July", 0.5, 0.0, -0.25), _rollout(1, 0, "4 July 2031", 1.0, 1.0, 0.25),
+             _rollout(2, 0, "July", 0.25, 0.0, 0.0), _rollout(2, 1, "x", 0.0, 0.0, 0.0)]
+    (run / "rollouts.jsonl").write_text("".join(json.dumps(x) + "\n" for x in lines) + '{"step": 3, "gro')
+    assert list(read_rollouts(run / "rollouts.jsonl")) == [1, 2]   # the half-written last line is skipped
+    head, picker, table = view_run(ws, "en", "r1")   # the last step first
+    assert picker["value"] == 2 and picker["choices"] == [1, 2] and picker["visible"]
+    assert "Step 2 of 1–2: 2 completions in 2 prompt groups, mean reward 0.125" in head
+    head, picker, table = view_run(ws, "en", "r1", 1)
+    df = table["value"]
+    assert list(df.columns) == ["group", "prompt", "completion", "demo_dates", "exact_match", "total reward",
+                                "advantage"]
+    assert df["total reward"].tolist() == [0.5, 1.5] and df["advantage"].tolist() == [-0.25, 0.25]
+    assert "mean reward 1.000" in head
+    tet = view_run(ws, "tet", "r1", 1)[2]["value"]
+    assert "premiu totál" in tet.columns and "vantajen" in tet.columns
+    # a GRPO run before its first step, and a run of another objective: a sentence, no table
+    (run / "rollouts.jsonl").unlink()
+    head, picker, table = view_run(ws, "en", "r1")
+    assert "No rollouts logged yet" in head and not picker["visible"] and not table["visible"]
+    (run / "config.yaml").write_text("objective: dpo\n")
+    assert "only GRPO runs" in view_run(ws, "en", "r1")[0]
+    assert "GRPO" in view_run(ws, "tet", "r1")[0] and "treinu GRPO" in view_run(ws, "tet", "r1")[0]

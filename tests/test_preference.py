@@ -231,6 +231,8 @@ def _check_run(ws, result, objective):
     train_events = [e for e in events if e["type"] == "train"]
     assert train_events and all(math.isfinite(e["loss"]) for e in train_events)
     assert "rewards/margins" in train_events[-1] and "rewards/chosen" in train_events[-1]
+    # every objective counts the tokens it trains on (CPO/ORPO batches have no input_ids: they read 0)
+    assert all(e["tokens_per_second"] > 0 and e["tokens_seen"] > 0 for e in train_events), train_events
     evals = [e for e in events if e["type"] == "eval"]
     assert evals and "eval_rewards/margins" in evals[-1]
     final = Path(result["output_dir"])
@@ -255,6 +257,33 @@ def test_dpo_trains_logs_its_metrics_and_saves_a_peft_adapter(tiny_ws):  # noqa:
     assert out["n"] > 0 and 0 <= out["metrics"]["preference_accuracy"] <= 1
     assert {"margin_mean", "reward_margin_mean", "reward_accuracy"} <= set(out["metrics"])
     assert "preference_accuracy" in out["base_metrics"] and Path(out["output_dir"], "summary.json").is_file()
+
+
+@pytest.mark.parametrize("objective", ["orpo", "simpo"])
+def test_orpo_and_simpo_report_tokens_per_second(tiny_ws, objective):  # noqa: F811
+    from tunestudio.train.run import train
+
+    cfg = tiny_config(dataset=_pairs_file(tiny_ws), objective=objective, method="lora", max_steps=2,
+                      logging_steps=1, val_split=0, batch_size=2)
+    result = train(cfg, tiny_ws)
+    run_dir = tiny_ws.runs_dir / result["run_id"]
+    train_events = [e for e in map(json.loads, (run_dir / "events.jsonl").read_text().splitlines())
+                    if e["type"] == "train"]
+    assert len(train_events) == 2 and all(e["tokens_per_second"] > 0 for e in train_events), train_events
+    assert train_events[-1]["tokens_seen"] > train_events[0]["tokens_seen"] > 0
+    assert result["metrics"]["tokens_per_second"] > 0
+
+
+def test_pair_tokens_counts_non_padding_of_one_side():
+    from types import SimpleNamespace
+
+    from tunestudio.train.preference import pair_tokens
+
+    batch = {"chosen_input_ids": torch.tensor([[4, 5, 0], [4, 0, 0]]),
+             "chosen_attention_mask": torch.tensor([[1, 1, 0], [1, 0, 0]]),
+             "rejected_input_ids": torch.tensor([[4, 6, 7], [4, 6, 0]])}
+    assert pair_tokens(batch, "chosen", None) == 3
+    assert pair_tokens(batch, "rejected", SimpleNamespace(pad_token_id=0)) == 5   # no mask: ids != pad
 
 
 @pytest.mark.slow
@@ -291,13 +320,23 @@ def test_kto_refuses_pairs_and_dpo_refuses_labelled_rows(tiny_ws):  # noqa: F811
 def test_preference_plot_frame_takes_train_and_eval_metrics():
     from tunestudio.webui.pref_plot import preference_frame
 
-    events = [{"type": "train", "step": 1, "loss": 0.7, "rewards/margins": 0.1, "rewards/accuracies": 0.5},
+    events = [{"type": "train", "step": 1, "loss": 0.7, "rewards/margins": 0.1, "rewards/accuracies": 0.5,
+               "rewards/chosen": 0.3, "rewards/rejected": 0.2},
               {"type": "eval", "step": 2, "eval_loss": 0.6, "eval_rewards/accuracies": 0.75},
               {"type": "checkpoint", "step": 2}]
     df = preference_frame(events)
-    assert sorted(df["series"]) == ["training accuracy", "training margin", "validation accuracy"]
+    assert sorted(df["series"]) == ["training accuracy", "training margin", "training rewards/chosen",
+                                    "training rewards/rejected", "validation accuracy"]
+    assert df.set_index("series").loc["training rewards/rejected", "value"] == 0.2
+    from tunestudio.webui.pref_plot import series_colours
+
+    colours = series_colours(df)   # one fixed colour per series shown, none for those absent
+    assert set(colours) == set(df["series"]) and len(set(colours.values())) == 5
     assert "akurasia validasaun" in set(preference_frame(events, "tet")["series"])
     assert preference_frame([{"type": "train", "step": 1, "loss": 2.0}]) is None  # an SFT run: no plot
+    from tunestudio.webui.pref_plot import has_training_points
+
+    assert has_training_points(events) and not has_training_points(events[1:])   # the step-0 eval alone: wait
 
 
 def test_datasets_tab_previews_a_pair(demo_ws):
@@ -313,3 +352,104 @@ def test_datasets_tab_previews_a_pair(demo_ws):
         == {None, "hili", "rejeita"}   # the marks are said in the UI's language
     report = pref_preview.check(ws, "demo-prefs.jsonl", None)   # the shape `data check --json` prints
     assert (report["format"], report["rows"], report["errors"]) == ("pairs", 1200, [])
+
+
+def test_training_tab_precheck_reads_pairs_as_pairs(demo_ws):
+    """Start on the Training tab checks the rows as the objective reads them: a pair file passes for
+    dpo (it was refused as SFT rows lacking an answer column), a bad pair is named by file:line."""
+    from tunestudio.train.config import RunConfig
+    from tunestudio.webui.tab_training import precheck
+    from tunestudio.workspace import Workspace
+
+    ws = Workspace(demo_ws)
+    assert precheck(ws, RunConfig(model="tiny-demo", dataset="demo-prefs.jsonl", objective="dpo")) is None
+    assert precheck(ws, RunConfig(model="tiny-demo", dataset="demo-prefs.jsonl"))[0] > 0   # SFT: no answers
+    rows = [json.dumps({"prompt": f"q{i}", "chosen": f"good {i}", "rejected": f"bad {i}"}) for i in range(5)]
+    rows[3] = json.dumps({"prompt": "q3", "chosen": "same", "rejected": "same"})
+    (ws.datasets_dir / "pairs-bad.jsonl").write_text("\n".join(rows) + "\n")
+    n, listed = precheck(ws, RunConfig(model="tiny-demo", dataset="pairs-bad.jsonl", objective="orpo"))
+    assert n == 1 and listed.startswith("pairs-bad.jsonl:4:"), listed
+    assert precheck(ws, RunConfig(model="tiny-demo", dataset="demo-rewards.jsonl", objective="grpo",
+                                  rewards="exact_match")) is None
+
+
+# ---- eval on unpaired (KTO) rows -----------------------------------------------------------------------
+
+def test_unpaired_metrics_by_hand():
+    from tunestudio.evaluate.kto import unpaired_metrics
+
+    # desirable rows score -1.0 and -3.0, undesirable -2.0 and -3.0 (nats per token)
+    m = unpaired_metrics([-1.0, -3.0, -2.0, -3.0], [True, True, False, False])
+    assert m["desirable_logp_mean"] == -2.0 and m["undesirable_logp_mean"] == -2.5 and m["logp_margin"] == 0.5
+    # (d, u) pairs: (-1,-2) win, (-1,-3) win, (-3,-2) loss, (-3,-3) tie = (1 + 1 + 0 + 0.5) / 4
+    assert m["separation"] == 0.625
+    assert "reward_accuracy" not in m
+    # against a base that scored every row -2.0: rewards +1, -1 (desirable), 0, -1 (undesirable)
+    m = unpaired_metrics([-1.0, -3.0, -2.0, -3.0], [True, True, False, False], base=[-2.0] * 4)
+    assert (m["reward_desirable_mean"], m["reward_undesirable_mean"], m["reward_margin_mean"]) == (0.0, -0.5, 0.5)
+    # right side: the +1 desirable and the -1 undesirable; a reward of exactly 0 separates nothing
+    assert m["reward_accuracy"] == 0.5
+    one_label = unpaired_metrics([-1.0, -2.0], [True, True])
+    assert set(one_label) == {"desirable_logp_mean"}
+    with pytest.raises(UserError, match="no labelled answers"):
+        unpaired_metrics([], [])
+
+
+def test_score_unpaired_is_the_mean_log_prob_per_answer_token():
+    from tunestudio.evaluate.kto import score_unpaired
+
+    lp = torch.log_softmax(FixedLM().logits.detach(), -1)
+    lp5, lp6 = float(lp[5]), float(lp[6])
+    examples = [{"prompt_ids": [1, 2], "completion_ids": [5, 6, 6], "label": True},
+                {"prompt_ids": [3], "completion_ids": [6], "label": False}]
+    assert score_unpaired(FixedLM(), examples, batch_size=1) == [pytest.approx((lp5 + 2 * lp6) / 3),
+                                                                 pytest.approx(lp6)]
+
+
+def test_eval_on_kto_rows_reports_separation(demo_ws):
+    from tunestudio.workspace import Workspace
+
+    ws = Workspace(demo_ws)
+    ws.datasets_dir.joinpath("tiny.jsonl").write_text("".join(
+        json.dumps({"messages": [{"role": "user", "content": f"review {i}: {w}"},
+                                 {"role": "assistant", "content": w}]}) + "\n"
+        for i, w in enumerate(["positive", "negative", "neutral"] * 4)))
+    name = _pairs_file(ws, rows=12, unpaired=True)
+    r = run_cli("eval", "--model", "tiny-demo", "--dataset", name, "--json", ws=demo_ws)
+    assert r.returncode == 0 and "Traceback" not in r.stderr, r.stderr
+    out = json.loads(r.stdout)
+    m = out["metrics"]
+    assert out["n"] == 12 and out["format"] == "unpaired" and out["primary_metric"] == "separation"
+    assert 0 <= m["separation"] <= 1 and m["logp_margin"] == pytest.approx(
+        m["desirable_logp_mean"] - m["undesirable_logp_mean"])
+    rows = [json.loads(x) for x in Path(out["output_dir"], "rows.jsonl").read_text().splitlines()]
+    assert len(rows) == 12 and {x["label"] for x in rows} == {True, False}
+    # the metrics are what the saved per-row scores give
+    from tunestudio.evaluate.kto import unpaired_metrics
+
+    again = unpaired_metrics([x["logp"] for x in rows], [x["label"] for x in rows])
+    assert again["separation"] == pytest.approx(m["separation"])
+    text = run_cli("eval", "--model", "tiny-demo", "--dataset", name, "--no-save", ws=demo_ws)
+    assert text.returncode == 0 and "separation" in text.stdout and "12 labelled answers" in text.stdout, text.stderr
+
+
+def test_eval_of_a_kto_run_against_its_base(tiny_ws):  # noqa: F811
+    from tunestudio.evaluate.preference import evaluate_preferences
+    from tunestudio.train.run import train
+
+    cfg = tiny_config(dataset=_pairs_file(tiny_ws, unpaired=True), objective="kto", method="lora", max_steps=2,
+                      lr=1e-2, batch_size=4, val_split=0.25)
+    result = train(cfg, tiny_ws)
+    assert result["status"] == "completed"
+    out = evaluate_preferences(tiny_ws, run=result["run_id"], split="val", compare_base=True, save=False)
+    m, base = out["metrics"], out["base_metrics"]
+    assert out["n"] == 10 and 0 <= m["reward_accuracy"] <= 1 and 0 <= m["separation"] <= 1
+    assert set(base) == {"desirable_logp_mean", "undesirable_logp_mean", "logp_margin", "separation"}
+    # each row's reward is its score minus the base's, and the metrics follow from the rows
+    from tunestudio.evaluate.kto import unpaired_metrics
+
+    rows = out["rows"]
+    assert all(r["reward"] == pytest.approx(r["logp"] - r["base_logp"], abs=2e-4) for r in rows)
+    again = unpaired_metrics([r["logp"] for r in rows], [r["label"] for r in rows], [r["base_logp"] for r in rows])
+    assert again["reward_accuracy"] == m["reward_accuracy"]
+    assert out["deltas"]["separation"] == pytest.approx(m["separation"] - base["separation"])

@@ -132,3 +132,58 @@ def test_reward_test_prints_n_completions_with_rewards(demo_ws):
                   "--model", "tiny-demo", "-n", "2", "--max-new-tokens", "4", ws=demo_ws)
     assert bad.returncode == 1 and "rewards/oops.py:2:" in bad.stderr and "KeyError" in bad.stderr
     assert "Traceback" not in bad.stderr
+
+
+# ---- the web UI's Rewards panel: files confined to rewards/, the test through the CLI ------------------
+
+def test_rewards_panel_opens_and_saves_only_reward_files_in_the_workspace(workspace, tmp_path_factory):
+    from tunestudio.webui import rewards_panel as rp
+
+    ws = Workspace(workspace)
+    assert rp.reward_files(ws) == []
+    rel, text, exists = rp.open_reward(ws, "fmt")
+    assert (rel, exists) == ("rewards/fmt.py", False) and "def reward(prompt, completion, **row)" in text
+    assert rp.save_reward(ws, "rewards/fmt.py", text) == ("rewards/fmt.py", None)
+    assert rp.open_reward(ws, "fmt.py") == ("rewards/fmt.py", text, True)
+    # the saved template is a working reward: 1 for the reference, 0 otherwise
+    with RewardSet(ws, "rewards/fmt.py") as rs:
+        assert rs.score_all(["p", "p"], ["a", "b"], [{"reference": "a"}, {"reference": "a"}]) == {"fmt": [1.0, 0.0]}
+    # a draft with a syntax error is saved, and the problem named by file:line
+    rel, problem = rp.save_reward(ws, "broken", "def reward(prompt, completion, **row):\n    return (\n")
+    assert rel == "rewards/broken.py" and problem.startswith("rewards/broken.py:2:")
+    assert rp.reward_files(ws) == ["rewards/broken.py", "rewards/fmt.py"]
+    for bad in ("../x.py", "rewards/../../x.py", "/tmp/x.py", "sub/x.py", "", "a b.py"):
+        with pytest.raises(UserError):
+            rp.reward_path(ws, bad)
+    outside = tmp_path_factory.mktemp("elsewhere") / "evil.py"
+    outside.write_text("def reward(prompt, completion, **row):\n    return 1.0\n")
+    os.symlink(outside, workspace / "rewards" / "link.py")
+    assert "rewards/link.py" not in rp.reward_files(ws)
+    with pytest.raises(UserError, match="outside the workspace"):
+        rp.open_reward(ws, "link.py")
+    with pytest.raises(UserError, match="outside the workspace"):
+        rp.save_reward(ws, "link.py", "x = 1\n")
+    assert outside.read_text().startswith("def reward")   # never written through the link
+
+
+def test_rewards_panel_runs_the_cli_test_in_its_own_process(demo_ws):
+    from tunestudio.webui import rewards_panel as rp
+
+    ws = Workspace(demo_ws)
+    argv = rp.test_argv(ws, "rewards/demo_dates.py", "demo-rewards.jsonl", "model:tiny-demo")
+    assert argv[1:6] == ["-m", "tunestudio", "reward", "test", "--workspace"] and argv[-3:] == ["-n", "8", "--json"]
+    with pytest.raises(UserError, match="pick a model"):
+        rp.test_argv(ws, "exact_match", "demo-rewards.jsonl", "")
+    assert "model:tiny-demo" in [v for _, v in rp.model_choices(ws)]
+    out = rp.run_test(ws, "rewards/demo_dates.py,exact_match:0.5", "demo-rewards.jsonl", "model:tiny-demo")
+    assert out["n"] == 8 and len(out["rows"]) == 8
+    df = rp.result_table(out, "en")
+    assert list(df.columns) == ["prompt", "completion", "demo_dates", "exact_match", "total"] and len(df) == 8
+    for (_, row), r in zip(df.iterrows(), out["rows"]):
+        assert row["total"] == pytest.approx(r["rewards"]["demo_dates"] + 0.5 * r["rewards"]["exact_match"], abs=1e-3)
+    assert list(rp.result_table(out, "tet").columns)[:2] == ["pergunta", "resposta"]
+    # the worker's error comes back as the CLI says it: the file and line, no traceback
+    _write(demo_ws, "rewards/oops.py", "def reward(prompt, completion, **row):\n    return row['missing']\n")
+    with pytest.raises(UserError, match=r"rewards/oops.py:2:.*KeyError") as e:
+        rp.run_test(ws, "rewards/oops.py", "demo-rewards.jsonl", "model:tiny-demo")
+    assert "Traceback" not in str(e.value)

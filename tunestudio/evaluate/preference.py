@@ -80,8 +80,6 @@ def _records(ws, run, dataset, split, limit):
         records, name, split = [r for ld in loads for r in ld.records], dataset, "all"
     else:
         raise UserError("--model needs --dataset D: the pairs to evaluate on")
-    if records and not records[0].is_pair:
-        raise UserError(f"{name} holds unpaired (KTO) rows: preference accuracy needs chosen/rejected pairs")
     if not records:
         raise UserError(f"the {split} split of {name} is empty: pick another --split or give --dataset")
     return records[:limit] if limit else records, name, split
@@ -91,7 +89,8 @@ def evaluate_preferences(ws, run: str | None = None, model: str | None = None, d
                          split: str = "test", compare_base: bool = False, limit: int | None = None,
                          batch_size: int = 8, save: bool = True) -> dict:
     """Score pairs with a run (or a model) and optionally its base. Returns {metrics, n, [base_metrics,
-    deltas, reward_margin], rows, model, dataset, split, output_dir}; rows are worst-first."""
+    deltas, reward_margin], rows, model, dataset, split, output_dir}; rows are worst-first. Unpaired
+    (KTO) rows are scored by evaluate/kto.py instead (its module docstring defines those metrics)."""
     from tunestudio.data.pref_encode import encode_prefs
     from tunestudio.evaluate import loading
 
@@ -101,6 +100,11 @@ def evaluate_preferences(ws, run: str | None = None, model: str | None = None, d
         raise UserError("--compare-base needs --run RUN (the base is the model that run started from)")
     run_info = loading.find_run(ws, run) if run else None
     records, name, split = _records(ws, run_info, dataset, split, limit)
+    if not records[0].is_pair:   # KTO rows: desirable vs undesirable answers (evaluate/kto.py)
+        from tunestudio.evaluate.kto import evaluate_unpaired
+
+        out = evaluate_unpaired(ws, records, name, split, run_info, run, model, compare_base, batch_size, MAX_LENGTH)
+        return _save(ws, out, out.pop("rows"), run_info, model, save)
     sides = [("fine-tuned" if run else "model", dict(run=run, model=model))]
     if compare_base:
         sides.append(("base", dict(run=run, base=True)))
@@ -135,6 +139,11 @@ def evaluate_preferences(ws, run: str | None = None, model: str | None = None, d
              **({"base_margin": round(base["margins"][i], 4)} if base else {})}
             for i, (r, mg) in enumerate(zip(records, ft["margins"]))]
     rows.sort(key=lambda row: row["margin"])
+    return _save(ws, out, rows, run_info, model, save)
+
+
+def _save(ws, out: dict, rows: list[dict], run_info, model, save: bool) -> dict:
+    """`out` with its rows, written as summary.json + rows.jsonl in a new evaluation folder when `save`."""
     if save:
         from tunestudio.evaluate.run_eval import _eval_folder, _record
 
@@ -173,9 +182,18 @@ def print_result(out: dict, as_json: bool) -> None:
     if as_json:
         print_json(out)
         return
-    print(f"{out['model']} on {out['dataset']} ({out['split']}, {out['n']} pairs)")
-    print("\n".join(metric_lines(out, name_width=20)))
-    if rows:
+    unpaired = out.get("format") == "unpaired"
+    print(f"{out['model']} on {out['dataset']} ({out['split']}, {out['n']} {'labelled answers' if unpaired else 'pairs'})")
+    print("\n".join(metric_lines(out, name_width=24)))
+    for w in out.get("warnings") or []:
+        print(f"warning: {w['message']}")
+    if rows and unpaired:
+        print("answers on the wrong side (log-likelihood per token" + (", minus the base's" if "reward" in rows[0] else "")
+              + "):")
+        for r in rows[:3]:
+            score = r.get("reward", r["logp"])
+            print(f"  {r['where']}: {'desirable' if r['label'] else 'undesirable'} {score:+.3f}: {r['completion'][:60]!r}")
+    elif rows:
         print("pairs the model likes least (chosen minus rejected, nats per token):")
         for r in rows[:3]:
             print(f"  {r['where']}: margin {r['margin']:+.3f}: chosen {r['chosen'][:60]!r}, rejected {r['rejected'][:60]!r}")

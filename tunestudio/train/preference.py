@@ -153,6 +153,18 @@ def _classes():
                 out[f"{name}_labels"] = [-100] * len(p) + ids
             return out
 
+        def _track_num_input_tokens(self, inputs):
+            # Trainer counts the batch's "input_ids", and CPO/ORPO batches have none (only
+            # chosen_/rejected_input_ids): it warned and counted 0, so tokens/s read 0. Count both
+            # sequences' non-padding tokens, as DPO's stacked input_ids are counted.
+            if self.args.include_num_input_tokens_seen == "no":
+                return
+            import torch
+
+            n = sum(pair_tokens(inputs, name, self.processing_class) for name in ("chosen", "rejected"))
+            n = torch.as_tensor(n, device=self.args.device, dtype=torch.int64)
+            self.state.num_input_tokens_seen += self.accelerator.gather(n).sum().item()
+
     class PrefCPO(AtomicCheckpoints, PairRows, CPOTrainer):
         pass
 
@@ -160,6 +172,17 @@ def _classes():
         pass
 
     return PrefDPO, PrefKTO, PrefCPO, PrefORPO
+
+
+def pair_tokens(inputs: dict, name: str, tokenizer) -> int:
+    """Non-padding tokens of a CPO/ORPO batch's `name` ("chosen"/"rejected") sequences: the sum of
+    `{name}_attention_mask`, else the ids that are not the pad token."""
+    mask = inputs.get(f"{name}_attention_mask")
+    if mask is not None:
+        return int(mask.sum())
+    ids = inputs[f"{name}_input_ids"]
+    pad = getattr(tokenizer, "pad_token_id", None)
+    return int((ids != pad).sum()) if pad is not None else ids.numel()
 
 
 def _finish(cls, ctx: TrainerContext, args, **extra):

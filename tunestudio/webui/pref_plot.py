@@ -1,5 +1,5 @@
-"""The Training tab's preference plot: for a DPO-family or KTO run, the reward margin and the
-preference accuracy (share of pairs where the chosen answer's implicit reward is higher) on the
+"""The Training tab's preference plot: for a DPO-family or KTO run, the rewards of the chosen and
+rejected answers, the reward margin and the preference accuracy (share of pairs where the chosen answer's implicit reward is higher) on the
 training batches and on validation, step by step, from the run's events.jsonl.
 
 Kept out of tab_training.py: it has its own timer and plot, so the main monitor's outputs do not
@@ -14,8 +14,35 @@ import pandas as pd
 from tunestudio import jobs
 
 # event key -> locale key of its series name (training.pref_series.*), said in the UI's language
-SERIES = (("rewards/margins", "train_margin"), ("rewards/accuracies", "train_accuracy"),
+# rewards/chosen and rewards/rejected are the mean implicit rewards beta * log(pi/pi_ref) of each side
+# (KTO: of desirable and undesirable answers): the margin alone hides which side moved
+SERIES = (("rewards/chosen", "train_chosen"), ("rewards/rejected", "train_rejected"),
+          ("rewards/margins", "train_margin"), ("rewards/accuracies", "train_accuracy"),
+          ("eval_rewards/chosen", "val_chosen"), ("eval_rewards/rejected", "val_rejected"),
           ("eval_rewards/margins", "val_margin"), ("eval_rewards/accuracies", "val_accuracy"))
+
+
+# one colour per series, training darker and validation lighter: sent with every draw as the plot's
+# color_map, because Gradio's LinePlot fixes its colour domain at the first draw and later data only
+# updates points, so a series that first appears later (training after the step-0 validation) can be
+# left out of the chart; a changed color_map asks it to draw the chart anew, which in a browser test
+# failed about one time in three, so the first draw also waits for every series (has_training_points)
+COLOURS = {"train_chosen": "#1a7f37", "train_rejected": "#cf222e", "train_margin": "#0969da",
+           "train_accuracy": "#8250df", "val_chosen": "#6fdd8b", "val_rejected": "#ff8182",
+           "val_margin": "#80ccff", "val_accuracy": "#c297ff"}
+
+
+def series_colours(df: pd.DataFrame, lang: str = "en") -> dict[str, str]:
+    """{series name in `lang`: colour} for the series present in `df` (a preference_frame)."""
+    from tunestudio.webui.i18n import t
+
+    present = set(df["series"])
+    out = {}
+    for _, name in SERIES:
+        label = t(lang, f"training.pref_series.{name}")
+        if label in present:
+            out[label] = COLOURS[name]
+    return out
 
 
 def preference_frame(events: list[dict], lang: str = "en") -> pd.DataFrame | None:
@@ -34,13 +61,20 @@ def preference_frame(events: list[dict], lang: str = "en") -> pd.DataFrame | Non
     return pd.DataFrame(rows, columns=["step", "value", "series"]) if rows else None
 
 
+def has_training_points(events: list[dict]) -> bool:
+    """Whether a training step has logged a preference metric yet."""
+    train_keys = [k for k, _ in SERIES if not k.startswith("eval_")]
+    return any(e.get("type") == "train" and any(isinstance(e.get(k), (int, float)) for k in train_keys)
+               for e in events)
+
+
 def attach(ctx) -> None:
     """Add the plot (hidden until a run logs preference metrics) and its own 2-second timer."""
     from tunestudio.webui.i18n import DEFAULT, t
 
     ws = ctx.ws
     plot = gr.LinePlot(x="step", y="value", color="series", elem_id="preference-plot", visible=False,
-                       label=t(DEFAULT, "training.pref_plot"), height=300,
+                       label=t(DEFAULT, "training.pref_plot"), height=420,
                        x_title=t(DEFAULT, "training.axis.step"), y_title=t(DEFAULT, "training.axis.value"),
                        color_title=t(DEFAULT, "training.axis.series"))
     ctx.tr(plot, label="training.pref_plot", x_title="training.axis.step", y_title="training.axis.value",
@@ -57,7 +91,11 @@ def attach(ctx) -> None:
         if sig == last:
             return gr.skip(), last
         df = preference_frame(follower.events, lang or DEFAULT)
-        return (gr.update(value=df, visible=True) if df is not None else gr.update(visible=False)), sig
+        if df is None or not has_training_points(follower.events):
+            # the first draw waits for a training step: the validation series come first (the step-0
+            # evaluation), and a series added after the first draw is not reliably drawn (see COLOURS)
+            return gr.update(visible=False), None
+        return gr.update(value=df, visible=True, color_map=series_colours(df, lang or DEFAULT)), sig
 
     # queued and never piled up, like the Training tab's other slow timers: an unqueued timer froze
     # the page after a language switch

@@ -235,9 +235,10 @@ def build(ctx: Context) -> None:
     runs_manage.build(ctx, runs_df, run_a, run_b, table_inputs, only_table)
     ctx.shared["runs_message_view"] = shown_view
 
-    from tunestudio.webui import config_to_form, runs_overlay, ship_panel, sweep_panel
+    from tunestudio.webui import config_to_form, rollouts_panel, runs_overlay, ship_panel, sweep_panel
 
     ship_panel.build(ctx, run_a)  # export run A (with the round-trip check) and serve it
+    rollouts_panel.build(ctx, run_a)  # a GRPO run's sampled completions, rewards and advantages by step
 
     config_to_form.wire(ctx, use_config, run_a, message)  # the Training tab's form from run A's config
     runs_overlay.build(ctx)  # any runs' curves overlaid (a sweep's trials when one is shown)

@@ -159,6 +159,9 @@ def build(ctx: Context) -> None:
                     for f in fs[i:i + 3]:
                         inputs[f.name] = _input_for(f, config_mod, ctx, runs_now, initial)
 
+    from tunestudio.webui import rewards_panel
+
+    rewards_panel.build(ctx, inputs["objective"])   # GRPO: edit a reward file, try it on 8 samples
     memory = gr.Markdown(elem_id="memory-estimate")
     with gr.Row():
         start = gr.Button(t(DEFAULT, "training.start"), variant="primary", elem_id="start-training")
@@ -469,11 +472,31 @@ def precheck(ws, cfg) -> tuple[int, str] | None:
     files = resolve_dataset(ws, cfg.dataset)
     if cfg.streaming or sum(p.stat().st_size for p in files.values()) > PRECHECK_MAX_BYTES:
         return None
+    kind = _objective_data(cfg.objective)
+    if kind in ("pairs", "unpaired"):   # preference rows: checked as the preference loader reads them
+        from tunestudio.data.preference import load_pref_file
+
+        errors = [p for path in files.values() for p in load_pref_file(path).errors]
+        return (len(errors), format_problems(errors, limit=10)) if errors else None
+    if kind == "prompts":   # GRPO's prompts: the loader raises a UserError naming file:line
+        from tunestudio.rewards.data import load_prompts
+
+        for path in files.values():
+            load_prompts(path)
+        return None
     report = check_dataset(ws, cfg.dataset, cfg.format or None, cfg.mapping or None,
                            separator=cfg.separator or None)
     if not report.errors:
         return None
     return len(report.errors), format_problems(report.errors, limit=10)
+
+
+def _objective_data(objective: str | None) -> str:
+    """The kind of rows `objective` trains on (objectives table: sft, pairs, unpaired, prompts)."""
+    from tunestudio.train.objectives import OBJECTIVES
+
+    o = OBJECTIVES.get(objective or "sft")
+    return o.data if o is not None else "sft"
 
 
 def _startup_progress(report: dict | None, lang: str) -> str | None:
