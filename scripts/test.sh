@@ -9,4 +9,9 @@ if ! command -v chromium >/dev/null; then
 fi
 bash scripts/setup.sh
 export HF_HUB_OFFLINE=1 GRADIO_ANALYTICS_ENABLED=False
-exec .venv/bin/python -m pytest -q -p no:cacheprovider "$@"
+# Two test processes (TEST_WORKERS), one torch thread each: the tiny models' steps do not use two
+# threads well, and half the suite waits on subprocesses, servers and the browser, so two
+# single-threaded workers finish the suite in about half the time of one two-threaded process.
+# A file's tests stay in one worker (--dist loadfile).
+export OMP_NUM_THREADS=${OMP_NUM_THREADS:-1}
+exec .venv/bin/python -m pytest -q -p no:cacheprovider -n "${TEST_WORKERS:-2}" --dist loadfile "$@"

@@ -46,6 +46,10 @@ div.block:has(.vega-embed) { overflow: visible !important; margin-bottom: 24px; 
 
 
 def build_app(ws: Workspace) -> gr.Blocks:
+    # transformers resolves its names lazily on first use; two Gradio worker threads doing that at
+    # once can fail with "cannot import name 'AutoConfig' from 'transformers'". Resolve here, once.
+    from transformers import AutoConfig, AutoModelForCausalLM, AutoTokenizer  # noqa: F401
+
     ctx = Context(ws)
     with gr.Blocks(title="tunestudio", analytics_enabled=False) as demo:
         if NOTICES:  # what was repaired at start (a rebuilt registry or job queue): say so
