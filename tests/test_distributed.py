@@ -193,7 +193,7 @@ def _one_completed_two_process_run(ws: Path) -> dict:
 def test_job_queue_launches_two_gloo_processes_as_one_run(demo_ws):
     """A run config with launcher ddp and 2 processes, submitted to the queue as the Training tab
     does, runs under accelerate launch (2 CPU processes over gloo) and makes one registry row."""
-    from tunestudio import jobs
+    from tunestudio import jobs, run_progress
 
     ws = Workspace(demo_ws)
     cfg = _cfg(method="lora", max_steps=2, batch_size=4, max_length=64, val_split=0.01, test_split=0,
@@ -202,7 +202,7 @@ def test_job_queue_launches_two_gloo_processes_as_one_run(demo_ws):
     assert job.command_line().startswith("accelerate launch --config_file ")
     assert job.command[job.command.index("--num_processes") + 1] == "2"
     done = jobs.wait(ws, job.id, timeout=420)
-    assert done.status == "finished", jobs.tail(done.log_path, 60)
+    assert done.status == "finished", run_progress.tail(done.log_path, 60)
     run = _one_completed_two_process_run(demo_ws)
     assert done.run_id == run["id"]          # the queue knows its run: the monitor follows rank 0's
     assert run["config"]["launcher"] == "ddp" and run["config"]["num_processes"] == 2   # saved with the run

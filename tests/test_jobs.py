@@ -9,7 +9,7 @@ import time
 
 import pytest
 
-from tunestudio import jobs
+from tunestudio import jobs, run_progress
 from tunestudio.errors import UserError
 from tunestudio.workspace import Workspace
 
@@ -37,7 +37,7 @@ def test_one_job_at_a_time_then_the_queue_moves(workspace):
     jobs.advance(ws)  # what the UI's background thread does
     assert jobs.get_job(ws, second.id).status in ("running", "finished")
     assert jobs.wait(ws, second.id, timeout=30).status == "finished"
-    assert "hi" in jobs.tail(done.log_path)
+    assert "hi" in run_progress.tail(done.log_path)
 
 
 def test_cancel_a_queued_job_and_stop_the_running_one(workspace):
@@ -70,14 +70,14 @@ def test_state_is_on_disk_for_another_reader(workspace):
 def test_follow_reads_only_complete_new_lines(tmp_path):
     path = tmp_path / "events.jsonl"
     path.write_text('{"type": "started", "time": 100, "total_steps": 10}\n{"type": "train", "st')
-    f = jobs.Follower(path)
+    f = run_progress.Follower(path)
     assert [e["type"] for e in f.poll()] == ["started"]
     with open(path, "a") as out:
         out.write('ep": 5, "loss": 2.0, "lr": 0.001, "time": 105}\n'
                   '{"type": "eval", "step": 5, "eval_loss": 2.5}\n')
     assert [e["type"] for e in f.poll()] == ["train", "eval"]
     assert f.poll() == []
-    s = jobs.summarize(f.events, now=106)
+    s = run_progress.summarize(f.events, now=106)
     assert s["status"] == "running" and s["step"] == 5 and s["progress"] == 0.5
     assert s["train"] == [(5, 2.0)] and s["val"] == [(5, 2.5)] and s["eta_s"] is not None
     with open(path, "a") as out:
@@ -85,7 +85,7 @@ def test_follow_reads_only_complete_new_lines(tmp_path):
                   '{"type": "early_stop", "step": 8, "best_step": 5, "patience": 2}\n'
                   '{"type": "completed", "metrics": {"train_loss": 1.5}}\n')
     f.poll()
-    s = jobs.summarize(f.events)
+    s = run_progress.summarize(f.events)
     assert s["status"] == "completed" and s["progress"] == 1.0 and s["eta_s"] is None
     assert s["warnings"] == ["validation loss rising"] and s["early_stop"]["best_step"] == 5
 
@@ -102,16 +102,16 @@ def test_a_real_training_job_is_the_cli_command(demo_ws):
     assert job.command[1:5] == ["-m", "tunestudio", "train", "--config"]
     assert job.command_line().startswith("tunestudio train --config ")
     done = jobs.wait(ws, job.id, timeout=400)
-    assert done.status == "finished", jobs.tail(done.log_path)
+    assert done.status == "finished", run_progress.tail(done.log_path)
     assert done.run_id and (ws.runs_dir / done.run_id / "config.yaml").is_file()
-    summary = jobs.summarize(jobs.follow(done.run_id, ws).events)
+    summary = run_progress.summarize(run_progress.follow(done.run_id, ws).events)
     assert summary["status"] == "completed" and summary["train"] and summary["val"]
 
 
 def test_summary_has_the_device_precision_and_live_memory_of_the_latest_process():
     """The monitor's device line comes from the events: the latest "started" (a resumed run may
     move to another device) and the latest logged step's memory."""
-    from tunestudio.jobs import summarize
+    from tunestudio.run_progress import summarize
 
     events = [{"type": "started", "time": 1, "device": "cpu", "precision": "fp32"},
               {"type": "train", "time": 2, "step": 1, "loss": 2.0, "rss_mb": 500.0, "gpu_mb": None},

@@ -10,7 +10,7 @@ import time
 from pathlib import Path
 
 from conftest import REPO
-from tunestudio import jobs
+from tunestudio import jobs, run_progress
 from tunestudio.errors import EXIT_STOPPED
 from tunestudio.workspace import Workspace
 
@@ -61,7 +61,7 @@ def test_a_second_observer_sees_the_jobs_own_exit_status_and_no_child_is_left_de
     mine = jobs.get_job(ws, job.id)  # the launching UI agrees, and has reaped its child
     assert (mine.status, mine.returncode) == ("failed", 1)
     assert _proc_state(job.pid) is None, "the ended child was left <defunct>"
-    assert "config file" in jobs.tail(mine.log_path)
+    assert "config file" in run_progress.tail(mine.log_path)
 
 
 def test_exit_codes_map_to_job_statuses():

@@ -20,7 +20,7 @@ import torch
 
 from conftest import REPO, run_cli
 from test_train_methods import tiny_config, tiny_template  # noqa: F401 (fixtures)
-from tunestudio import jobs
+from tunestudio import run_progress
 from tunestudio.train.run import train
 from tunestudio.workspace import Workspace
 
@@ -102,10 +102,10 @@ def test_bad_event_lines_are_skipped_and_counted(ws):
     out = run_cli("runs", "show", run_id, ws=ws.root)
     no_traceback(out)
     assert out.returncode == 0 and "4 damaged line(s)" in out.stdout
-    follower = jobs.Follower(path)
+    follower = run_progress.Follower(path)
     follower.poll()
     assert follower.bad_lines == 4
-    summary = jobs.summarize(follower.events)  # the UI's poll: the odd object is skipped too
+    summary = run_progress.summarize(follower.events)  # the UI's poll: the odd object is skipped too
     assert summary["status"] == "completed"
 
 

@@ -68,7 +68,7 @@ def test_ui_and_cli_runs_have_the_same_config(demo_ws, monkeypatch):
     import subprocess
     import sys
 
-    from tunestudio import jobs
+    from tunestudio import jobs, run_progress
     from tunestudio.train import config as config_mod
     from tunestudio.webui.tab_training import config_from_form, form_defaults, job_form_values
 
@@ -85,7 +85,7 @@ def test_ui_and_cli_runs_have_the_same_config(demo_ws, monkeypatch):
         stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, cwd=demo_ws)
     out, err = cli.communicate(timeout=300)
     job = jobs.wait(ws, job.id, timeout=300)
-    assert job.status == "finished", jobs.tail(job.log_path)
+    assert job.status == "finished", run_progress.tail(job.log_path)
     assert cli.returncode == 0, err
     cli_run = json.loads(out)["run_id"]
     assert job.run_id and job.run_id != cli_run

@@ -25,7 +25,7 @@ import sys
 import time
 from pathlib import Path
 
-from tunestudio import jobs
+from tunestudio import jobs, run_progress
 from tunestudio.errors import UserError
 from tunestudio.sweep_spec import EVAL_METRICS, SweepSpec, load_spec  # noqa: F401 (load_spec: re-exported)
 
@@ -187,7 +187,7 @@ def _follow_trial(ws, spec: SweepSpec, study, number: int, job_id: str | None, l
             run_dir = ws.runs_dir / job.run_id
             trial.set_user_attr("run_id", job.run_id)
         if run_dir is not None:
-            events, offset = jobs.read_events(run_dir / "events.jsonl", offset)
+            events, offset = run_progress.read_events(run_dir / "events.jsonl", offset)
             for e in events:
                 step, loss = e.get("step"), e.get("eval_loss")
                 if e.get("type") != "eval" or loss is None or step is None or step in reported:
@@ -229,7 +229,7 @@ def _objective(ws, spec: SweepSpec, job, run_dir: Path | None) -> tuple[float | 
     """The trial's objective value, or (None, why there is none)."""
     if run_dir is None or not (run_dir / "metrics.json").is_file():
         return None, f"job {job.id} {job.status} without a finished run (log: {job.log_path}): " + \
-            jobs.tail(job.log_path, 3).replace("\n", " | ")[-300:]
+            run_progress.tail(job.log_path, 3).replace("\n", " | ")[-300:]
     metrics = json.loads((run_dir / "metrics.json").read_text(encoding="utf-8"))
     if metrics.get("status") != "completed":
         return None, f"run {run_dir.name} {metrics.get('status')}"

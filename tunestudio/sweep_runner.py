@@ -20,7 +20,7 @@ import sys
 import time
 from pathlib import Path
 
-from tunestudio import jobs
+from tunestudio import jobs, run_progress
 from tunestudio.errors import UserError
 from tunestudio.statefiles import read_json_or_none, write_json
 from tunestudio.sweep_spec import load_spec
@@ -149,9 +149,9 @@ def progress(ws, name: str) -> dict:
         out["ended"] = sum(n for k, n in s["counts"].items() if k in ("complete", "pruned", "fail"))
         if s["best"]:
             out["best"] = {"number": s["best"]["number"], "value": s["best"]["value"], "run_id": s["best"]["run_id"]}
-    log = jobs.tail(d / "sweep.log", 8)
+    log = run_progress.tail(d / "sweep.log", 8)
     if rec and not out["running"]:
-        tail = jobs.tail(rec["log"], 6)
+        tail = run_progress.tail(rec["log"], 6)
         if "error:" in tail or "Traceback" in tail:
             log = (log + "\n" if log else "") + tail
     out["log"] = log

@@ -11,7 +11,7 @@ from __future__ import annotations
 import gradio as gr
 import pandas as pd
 
-from tunestudio import jobs
+from tunestudio import jobs, run_progress
 
 # event key -> locale key of its series name (training.pref_series.*), said in the UI's language
 # rewards/chosen and rewards/rejected are the mean implicit rewards beta * log(pi/pi_ref) of each side
@@ -86,7 +86,7 @@ def attach(ctx) -> None:
         job = jobs.latest_job(ws, jobs.list_jobs(ws))
         if job is None or not job.run_id:
             return gr.update(visible=False), None
-        follower = jobs.follow(job.run_id, ws)
+        follower = run_progress.follow(job.run_id, ws)
         sig = (job.run_id, len(follower.events), lang)   # a language switch draws the names again
         if sig == last:
             return gr.skip(), last

@@ -16,7 +16,7 @@ import time
 import gradio as gr
 import pandas as pd
 
-from tunestudio import jobs
+from tunestudio import jobs, run_progress
 from tunestudio.webui.common import (
     Context, err, error_text, msg, not_available, optional, plotted, run_choices, say, shown,
 )
@@ -111,7 +111,7 @@ def loss_curves(ws, lang: str, runs: list[tuple[str, str]], split_names: tuple[s
     splits named by the texts `split_names`: (train, validation) keys)."""
     rows = []
     for label, run_id in runs:
-        summary = jobs.summarize(jobs.read_events(ws.runs_dir / run_id / "events.jsonl")[0])
+        summary = run_progress.summarize(run_progress.read_events(ws.runs_dir / run_id / "events.jsonl")[0])
         for key, points in ((split_names[0], summary["train"]), (split_names[1], summary["val"])):
             name = f"{label} {t(lang, key)}"
             rows += [{"step": s, "loss": v, "series": name} for s, v in points]

@@ -17,7 +17,7 @@ import time
 import gradio as gr
 import pandas as pd
 
-from tunestudio import jobs
+from tunestudio import jobs, run_progress
 from tunestudio.errors import UserError
 from tunestudio.webui import form_io
 from tunestudio.webui.common import Context, empty_table, err, error_text, msg, optional, run_choices, say
@@ -546,8 +546,8 @@ def monitor(ws, lang: str, last) -> list:
                "error": None, "lr": None}
     n_events = 0
     if job.run_id:
-        follower = jobs.follow(job.run_id, ws)
-        summary = jobs.summarize(follower.events)
+        follower = run_progress.follow(job.run_id, ws)
+        summary = run_progress.summarize(follower.events)
         n_events = len(follower.events)
     state = summary["status"]
     if job.status in jobs.ACTIVE and job.started_at and (summary.get("started_at") or 0) < job.started_at - 1:
@@ -559,7 +559,7 @@ def monitor(ws, lang: str, last) -> list:
     startup = jobs.read_progress(ws, job) if state == "starting" and job.status == "running" else None
     sig = {"view": (job.id, job.run_id, n_events, job.status, lang, startup and startup.get("at")),
            "queue": (queue_sig, lang)}
-    log = jobs.tail(job.log_path, 60)
+    log = run_progress.tail(job.log_path, 60)
     if last.get("view") == sig["view"]:
         sig["series"] = last.get("series")
         return [gr.skip()] * 5 + [log] + queue_out + [gr.skip(), sig]
