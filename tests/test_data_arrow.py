@@ -12,6 +12,7 @@ import pytest
 
 from tunestudio.data import encode as E
 from tunestudio.data import load as L
+from tunestudio.data import readers
 from tunestudio.data.records import Record
 from tunestudio.data.table import RecordsView
 
@@ -121,7 +122,7 @@ def test_streamed_jsonl_reads_the_same_rows_and_problems(monkeypatch):
     files = [p for d in ("formats", "broken") for p in sorted((FIXTURES / d).glob("*.jsonl"))]
     whole = {p.name: L.load_file(p) for p in files}
     monkeypatch.setattr(L, "JSONL_IN_MEMORY", 0)     # every JSONL file streamed, in 2-line chunks
-    monkeypatch.setattr(L, "JSONL_CHUNK", 2)
+    monkeypatch.setattr(readers, "JSONL_CHUNK", 2)
     for p in files:
         streamed = L.load_file(p)
         w = whole[p.name]

@@ -30,9 +30,9 @@ def write_rows(path, n: int, bad_lines=()) -> None:
 
 
 def test_record_chunks_skip_limit_and_report(tmp_path, monkeypatch):
-    from tunestudio.data import load as L
+    from tunestudio.data import readers
 
-    monkeypatch.setattr(L, "JSONL_CHUNK", 8)   # several chunks from a small file
+    monkeypatch.setattr(readers, "JSONL_CHUNK", 8)   # several chunks from a small file
     path = tmp_path / "rows.jsonl"
     write_rows(path, 40, bad_lines={5, 23})
     problems = []

@@ -20,7 +20,8 @@ import json
 from dataclasses import dataclass
 from pathlib import Path
 
-from tunestudio.data.load import EXTENSIONS, ROLE_NAMES, Problem, _read_rows
+from tunestudio.data.load import EXTENSIONS, ROLE_NAMES
+from tunestudio.data.readers import Problem, read_rows
 from tunestudio.errors import UserError
 
 PAIR_KEYS = ("chosen", "rejected")
@@ -92,7 +93,7 @@ def sniff(path) -> str | None:
             return row_kind({name: None for name in pq.read_schema(path).names})
         if path.stat().st_size > 64 << 20:  # a .json this large is read by the SFT loader in chunks
             return None
-        rows = _read_rows(path.name, ext, path.read_bytes(), None, [], [])
+        rows = read_rows(path.name, ext, path.read_bytes(), None, [], [])
     except (OSError, ValueError):
         return None
     return next((row_kind(r.value) for r in rows or [] if isinstance(r.value, dict)), None)
@@ -226,7 +227,7 @@ def load_pref_file(path, kind: str | None = None) -> PrefLoad:
     name, ext = path.name, path.suffix.lower()
     errors: list[Problem] = []
     try:
-        rows = _read_rows(name, ext, path.read_bytes(), None, errors, []) if ext in EXTENSIONS else None
+        rows = read_rows(name, ext, path.read_bytes(), None, errors, []) if ext in EXTENSIONS else None
     except OSError as e:
         return PrefLoad(kind, [], [Problem(name, 0, f"cannot read the file: {e.strerror or e}")], str(path))
     if rows is None:

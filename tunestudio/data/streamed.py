@@ -32,9 +32,10 @@ def _plan_and_chunks(path: Path, fmt, mapping):
     """(plan, chunks): the format planned from the first chunk, and an iterator of row chunks
     (that first chunk included). UserError when the head of the file cannot be used."""
     from tunestudio.data import load as L
+    from tunestudio.data import readers
 
     result = L.LoadResult(None, [], [], [], path=str(path))
-    chunks = L._jsonl_chunks(path.name, path, result.errors)
+    chunks = readers.jsonl_chunks(path.name, path, result.errors)
     first = next(chunks, [])
     scan = L._Scan(L.parse_mapping(mapping))
     scan.add(first)
@@ -52,7 +53,7 @@ def _plan_and_chunks(path: Path, fmt, mapping):
 
 def record_chunks(path: Path, fmt=None, mapping=None, skip: int = 0, limit: int | None = None,
                   report=None) -> Iterator:
-    """RecordsViews of up to load.JSONL_CHUNK records of a JSON Lines file, in file order, after the first
+    """RecordsViews of up to readers.JSONL_CHUNK records of a JSON Lines file, in file order, after the first
     `skip` records and up to `limit` records in all. Each unreadable row is given to `report`
     (a Problem) instead of stopping the stream."""
     from tunestudio.data import load as L

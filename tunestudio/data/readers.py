@@ -1,0 +1,345 @@
+"""Step 1 of reading a data file (load.py): bytes -> raw rows, each with the lines it spans.
+
+`.jsonl` (line by line, or a chunk of lines at a time for large files), `.json` (an array, or an
+object holding one under a key such as "data"), `.csv`/`.tsv` (header = line 1), `.parquet` (row
+numbers) and `.txt` (documents split on blank lines, one per line when there is none, or on a
+separator). Bad bytes, lines and rows never raise: each becomes a Problem naming the file and line.
+"""
+
+from __future__ import annotations
+
+import bisect
+import csv
+import io
+import json
+import re
+import sys
+from dataclasses import dataclass
+from pathlib import Path
+
+from tunestudio.data import toolcalls
+
+
+@dataclass
+class Problem:
+    file: str
+    line: int          # 0: the whole file
+    message: str
+
+    def where(self) -> str:
+        return f"{self.file}:{self.line}" if self.line else self.file
+
+    def __str__(self) -> str:
+        return f"{self.where()}: {self.message}"
+
+    def to_dict(self) -> dict:
+        return {"file": self.file, "line": self.line, "message": self.message}
+
+
+@dataclass
+class Row:
+    line: int
+    end: int
+    value: object       # a dict for a usable row; anything else is reported as the wrong type
+
+
+# ---- step 1: bytes -> raw rows -------------------------------------------------------------
+
+def read_rows(name, ext, data: bytes, separator, errors, warnings) -> list[Row] | None:
+    """Raw rows with their lines, or None when the file as a whole is unusable (error added)."""
+    if ext == ".parquet":
+        return _parquet_rows(name, data, errors)
+    if data.startswith(b"\xef\xbb\xbf"):  # a UTF-8 byte-order mark (Excel writes one)
+        data = data[3:]
+    if not data.strip():
+        errors.append(Problem(name, 0, "empty file: no rows"))
+        return None
+    text, bad_lines = _decode(data)
+    if ext == ".jsonl":
+        rows = _jsonl_rows(name, text, bad_lines, errors)
+    elif ext == ".json":
+        rows = _json_rows(name, text, bad_lines, errors, warnings)
+    elif ext in (".csv", ".tsv"):
+        rows = _csv_rows(name, text, "\t" if ext == ".tsv" else ",", errors)
+    else:
+        rows = _text_rows(text, separator)
+    if rows is None:
+        return None
+    # A row that touches a line with bytes that are not UTF-8 cannot be trusted: report it there.
+    if bad_lines:
+        kept = []
+        for row in rows:
+            bad = next((n for n in range(row.line, row.end + 1) if n in bad_lines), None)
+            if bad is None:
+                kept.append(row)
+            elif ext != ".jsonl":   # JSONL reports its bad lines itself, one per line
+                errors.append(Problem(name, bad, bad_lines[bad]))
+        rows = kept
+    return rows
+
+
+JSONL_CHUNK = 8192   # lines parsed at once
+
+
+def jsonl_chunks(name, path: Path, errors: list | None, bar=None):
+    """Lists of rows of a JSON Lines file, read a chunk of lines at a time; the problems of bad
+    lines go to `errors` (when given), worded as `_jsonl_rows` words them."""
+    rows, done = [], 0
+    with open(path, "rb") as f:
+        for n, raw in enumerate(f, start=1):
+            done += len(raw)
+            if n == 1 and raw.startswith(b"\xef\xbb\xbf"):
+                raw = raw[3:]
+            if raw.endswith(b"\n"):   # as text.split("\n") gives it: error columns count from the line
+                raw = raw[:-1]
+            try:
+                line = raw.decode("utf-8")
+            except UnicodeDecodeError as e:
+                if errors is not None:
+                    errors.append(Problem(name, n, f"not valid UTF-8: byte 0x{raw[e.start]:02x} at column "
+                                                   f"{e.start + 1} (save the file as UTF-8)"))
+                continue
+            row = _jsonl_line(name, n, line, errors)
+            if row is None:
+                continue
+            rows.append(row)
+            if len(rows) >= JSONL_CHUNK:
+                if bar is not None:
+                    bar.update(done)
+                    done = 0
+                yield rows
+                rows = []
+    if bar is not None:
+        bar.update(done)
+    if rows:
+        yield rows
+
+
+def _decode(data: bytes) -> tuple[str, dict[int, str]]:
+    """Decode UTF-8; lines holding invalid bytes are decoded with U+FFFD and listed with a message."""
+    try:
+        return data.decode("utf-8"), {}
+    except UnicodeDecodeError:
+        pass
+    bad = {}
+    parts = []
+    for n, raw in enumerate(data.split(b"\n"), start=1):
+        try:
+            parts.append(raw.decode("utf-8"))
+        except UnicodeDecodeError as e:
+            bad[n] = (f"not valid UTF-8: byte 0x{raw[e.start]:02x} at column {e.start + 1} "
+                      "(save the file as UTF-8)")
+            parts.append(raw.decode("utf-8", errors="replace"))
+    return "\n".join(parts), bad
+
+
+def _jsonl_line(name, n: int, line: str, errors: list | None) -> Row | None:
+    """Line `n` of a JSON Lines file as a row; None for a blank line or invalid JSON (a Problem
+    goes to `errors` when given)."""
+    if not line.strip():
+        return None
+    try:
+        return Row(n, n, json.loads(line))
+    except json.JSONDecodeError as e:
+        if errors is not None:
+            errors.append(Problem(name, n, f"invalid JSON: {e.msg} (column {e.colno})"))
+        return None
+
+
+def _jsonl_rows(name, text, bad_lines, errors) -> list[Row]:
+    rows = []
+    for n, line in enumerate(text.split("\n"), start=1):
+        if n in bad_lines:
+            errors.append(Problem(name, n, bad_lines[n]))
+            continue
+        row = _jsonl_line(name, n, line, errors)
+        if row is not None:
+            rows.append(row)
+    if not rows and not errors:
+        errors.append(Problem(name, 0, "empty file: no rows"))
+    return rows
+
+
+_WS = " \t\r\n"
+
+
+def _skip_ws(s: str, i: int) -> int:
+    while i < len(s) and s[i] in _WS:
+        i += 1
+    return i
+
+
+def _array_items(s: str, i: int, dec: json.JSONDecoder) -> list[tuple[object, int, int]]:
+    """(value, start, end) of each element of the (already validated) JSON array at s[i]."""
+    items = []
+    i = _skip_ws(s, i + 1)
+    if s[i] == "]":
+        return items
+    while True:
+        value, end = dec.raw_decode(s, i)
+        items.append((value, i, end))
+        i = _skip_ws(s, end)
+        if s[i] == "]":
+            return items
+        i = _skip_ws(s, i + 1)   # past the comma
+
+
+def _object_members(s: str, i: int, dec: json.JSONDecoder) -> dict[str, int]:
+    """Key -> start offset of its value, for the (already validated) JSON object at s[i]."""
+    out = {}
+    i = _skip_ws(s, i + 1)
+    if s[i] == "}":
+        return out
+    while True:
+        key, end = dec.raw_decode(s, i)
+        i = _skip_ws(s, _skip_ws(s, end) + 1)   # past the colon
+        _, end = dec.raw_decode(s, i)
+        out[key] = i
+        i = _skip_ws(s, end)
+        if s[i] == "}":
+            return out
+        i = _skip_ws(s, i + 1)
+
+
+# A JSON object with one of these keys holding a list is a wrapper around the rows.
+_WRAPPER_KEYS = ("data", "rows", "records", "examples", "items", "train", "instances")
+
+
+def _json_rows(name, text, bad_lines, errors, warnings) -> list[Row] | None:
+    try:
+        doc = json.loads(text)
+    except json.JSONDecodeError as e:
+        if e.msg == "Extra data" and text.lstrip().startswith("{"):
+            # One object per line in a .json file: it is JSON Lines under another name.
+            warnings.append(Problem(name, 0, "holds one JSON object per line: read as JSON Lines (.jsonl)"))
+            return _jsonl_rows(name, text, bad_lines, errors)
+        line, msg = e.lineno, f"invalid JSON: {e.msg} (column {e.colno})"
+        before = text[:e.pos].rstrip()
+        if e.msg == "Expecting value" and before.endswith(","):
+            # Python points at the "]" after a trailing comma; the mistake is the comma.
+            line, msg = before.count("\n") + 1, "invalid JSON: trailing comma before the end of the list or object"
+        msg = bad_lines.get(line) or msg
+        errors.append(Problem(name, line, msg))
+        return None
+    newlines = [m.start() for m in re.finditer("\n", text)]
+
+    def line_of(pos: int) -> int:
+        return bisect.bisect_left(newlines, pos) + 1
+
+    dec = json.JSONDecoder()
+    start = _skip_ws(text, 0)
+    file_tools = None
+    if isinstance(doc, dict):
+        # a file-level tool list beside the rows ({"tools": [...], "data": [...]}) is not the rows
+        lists = {k: v for k, v in doc.items() if isinstance(v, list)
+                 and not (k in toolcalls.TOOLS_COLUMNS and set(doc) - {k} - set(toolcalls.TOOLS_COLUMNS))}
+        if not lists or set(lists) & {"messages", "conversations"}:
+            # A single record (e.g. one conversation) rather than a wrapper around many.
+            return [Row(line_of(start), line_of(len(text.rstrip()) - 1), doc)]
+        if len(lists) > 1:
+            preferred = [k for k in _WRAPPER_KEYS if k in lists]
+            if not preferred:
+                errors.append(Problem(name, line_of(start), "the JSON object holds several lists ("
+                                      + ", ".join(lists) + "): put the rows in one array"))
+                return None
+            key = preferred[0]
+        else:
+            key = next(iter(lists))
+        start = _object_members(text, start, dec)[key]
+        file_tools = next((doc[k] for k in toolcalls.TOOLS_COLUMNS if k in doc), None)
+        doc = doc[key]
+    if not isinstance(doc, list):
+        errors.append(Problem(name, line_of(start), f"expected a JSON array of rows, found {type_name(doc)}"))
+        return None
+    if not doc:
+        errors.append(Problem(name, 0, "empty file: the JSON array holds no rows"))
+        return None
+    rows = [Row(line_of(s), line_of(max(s, e - 1)), v) for v, s, e in _array_items(text, start, dec)]
+    if file_tools is not None:   # every row without its own tools gets the file's
+        for r in rows:
+            if isinstance(r.value, dict) and not any(k in r.value for k in toolcalls.TOOLS_COLUMNS):
+                r.value = {**r.value, "tools": file_tools}
+    return rows
+
+
+def _csv_rows(name, text, delimiter, errors) -> list[Row] | None:
+    csv.field_size_limit(min(sys.maxsize, 2**31 - 1))  # long documents in one cell are normal
+    reader = csv.reader(io.StringIO(text, newline=""), delimiter=delimiter, strict=True)
+    header = None
+    rows = []
+    while True:
+        start = reader.line_num + 1
+        try:
+            cells = next(reader)
+        except StopIteration:
+            break
+        except csv.Error as e:
+            errors.append(Problem(name, start, f"cannot parse this CSV row: {e} (an unclosed quote?)"))
+            break
+        if not cells or all(not c.strip() for c in cells):
+            continue
+        if header is None:
+            header = [c.strip() for c in cells]
+            dupes = sorted({c for c in header if header.count(c) > 1})
+            if dupes:
+                errors.append(Problem(name, start, f"the header repeats column(s) {', '.join(dupes)}"))
+                return None
+            continue
+        if len(cells) != len(header):
+            errors.append(Problem(name, start, f"this row has {len(cells)} fields but the header has {len(header)}"))
+            continue
+        rows.append(Row(start, reader.line_num, dict(zip(header, cells))))
+    if header is not None and not rows and not errors:
+        errors.append(Problem(name, 0, "no rows below the header"))
+    return rows
+
+
+def _text_rows(text: str, separator: str | None) -> list[Row]:
+    """Plain-text documents: split on `separator` when given; else on blank lines; and a file with
+    no blank line between its lines (a corpus of one article per line) holds one per line."""
+    rows = []
+    if separator:
+        pos = 0
+        for part in text.split(separator):
+            stripped = part.strip()
+            if stripped:
+                first = pos + (len(part) - len(part.lstrip()))
+                line = text.count("\n", 0, first) + 1
+                rows.append(Row(line, line + stripped.count("\n"), {"text": stripped}))
+            pos += len(part) + len(separator)
+        return rows
+    lines = text.split("\n")
+    filled = [bool(line.strip()) for line in lines]
+    first, last = (filled.index(True), len(filled) - 1 - filled[::-1].index(True)) if any(filled) else (0, -1)
+    if all(filled[first:last + 1]):   # no blank line inside: every line is a document
+        return [Row(n, n, {"text": line.strip()}) for n, line in enumerate(lines, start=1) if line.strip()]
+    block, start = [], 0
+    for n, line in enumerate(lines + [""], start=1):
+        if line.strip():
+            if not block:
+                start = n
+            block.append(line.rstrip("\r"))
+        elif block:
+            rows.append(Row(start, n - 1, {"text": "\n".join(block).strip()}))
+            block = []
+    return rows
+
+
+def _parquet_rows(name, data: bytes, errors) -> list[Row] | None:
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    try:
+        table = pq.read_table(pa.BufferReader(data))
+    except Exception as e:  # pyarrow raises several types for a damaged file
+        errors.append(Problem(name, 0, f"cannot read as Parquet: {e}"))
+        return None
+    if table.num_rows == 0:
+        errors.append(Problem(name, 0, "empty file: the Parquet table has no rows"))
+        return None
+    return [Row(i, i, v) for i, v in enumerate(table.to_pylist(), start=1)]
+
+
+def type_name(v) -> str:
+    return {dict: "an object", list: "an array", str: "a string", bool: "a boolean", int: "a number",
+            float: "a number", type(None): "null"}.get(type(v), type(v).__name__)
