@@ -70,28 +70,12 @@ def evaluate_unpaired(ws, records: list, name: str, split: str, run_info, run: s
     """Score labelled answers with the run (or model) and, with `compare_base`, its base. Returns
     {metrics, n, [base_metrics, deltas], rows (worst first), model, dataset, split, ...} as
     evaluate_preferences does for pairs."""
-    from tunestudio.data.pref_encode import encode_prefs
-    from tunestudio.evaluate import loading
+    from tunestudio.evaluate.preference import score_sides
 
-    sides = [("fine-tuned" if run else "model", dict(run=run, model=model))]
-    if compare_base:
-        sides.append(("base", dict(run=run, base=True)))
-    scores, labels, examples, kept = {}, {}, None, None
-    for label, kw in sides:
-        m, tok, info = loading.load_model(ws, **kw)
-        if examples is None:   # both sides read the rows through the run's tokenizer and template
-            enc = encode_prefs(records, tok, max_length)
-            if enc.errors:
-                raise UserError("; ".join(str(p) for p in enc.errors[:5]))
-            dropped = set(enc.dropped)
-            kept = [r for r in records if r.where() not in dropped]
-            examples = enc.examples
-            if not examples:
-                raise UserError(f"no row of {name} fits in {max_length} tokens")
-        scores[label] = score_unpaired(m, examples, batch_size)
-        labels[label] = info["label"]
-        del m
-        loading.release_memory()
+    sides, scores, labels, enc = score_sides(ws, run, model, compare_base, records, max_length, name,
+                                             lambda m, examples: score_unpaired(m, examples, batch_size))
+    examples, dropped = enc.examples, set(enc.dropped)
+    kept = [r for r in records if r.where() not in dropped]   # both sides read the rows the same way
     main = sides[0][0]
     flags = [e["label"] for e in examples]
     base = scores.get("base")

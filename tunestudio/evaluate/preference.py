@@ -85,13 +85,40 @@ def _records(ws, run, dataset, split, limit):
     return records[:limit] if limit else records, name, split
 
 
+def score_sides(ws, run: str | None, model: str | None, compare_base: bool, records: list, max_length: int,
+                name: str, score) -> tuple[list, dict, dict, object]:
+    """Load each side (the run or model, then its base with `compare_base`) in turn and `score(model,
+    examples)` it. The rows are encoded once, through the first side's tokenizer and template
+    (data/pref_encode.py), so both sides see the same tokens. Returns (sides, scores by side label,
+    model labels, the encoding); UserError for rows that do not encode or nothing that fits."""
+    from tunestudio.data.pref_encode import encode_prefs
+    from tunestudio.evaluate import loading
+
+    sides = [("fine-tuned" if run else "model", dict(run=run, model=model))]
+    if compare_base:
+        sides.append(("base", dict(run=run, base=True)))
+    scores, labels, enc = {}, {}, None
+    for label, kw in sides:
+        m, tok, info = loading.load_model(ws, **kw)
+        if enc is None:
+            enc = encode_prefs(records, tok, max_length)
+            if enc.errors:
+                raise UserError("; ".join(str(p) for p in enc.errors[:5]))
+            if not enc.examples:
+                raise UserError(f"no row of {name} fits in {max_length} tokens")
+        scores[label] = score(m, enc.examples)
+        labels[label] = info["label"]
+        del m
+        loading.release_memory()
+    return sides, scores, labels, enc
+
+
 def evaluate_preferences(ws, run: str | None = None, model: str | None = None, dataset: str | None = None,
                          split: str = "test", compare_base: bool = False, limit: int | None = None,
                          batch_size: int = 8, save: bool = True) -> dict:
     """Score pairs with a run (or a model) and optionally its base. Returns {metrics, n, [base_metrics,
     deltas, reward_margin], rows, model, dataset, split, output_dir}; rows are worst-first. Unpaired
     (KTO) rows are scored by evaluate/kto.py instead (its module docstring defines those metrics)."""
-    from tunestudio.data.pref_encode import encode_prefs
     from tunestudio.evaluate import loading
 
     if bool(run) == bool(model):
@@ -105,23 +132,9 @@ def evaluate_preferences(ws, run: str | None = None, model: str | None = None, d
 
         out = evaluate_unpaired(ws, records, name, split, run_info, run, model, compare_base, batch_size, MAX_LENGTH)
         return _save(ws, out, out.pop("rows"), run_info, model, save)
-    sides = [("fine-tuned" if run else "model", dict(run=run, model=model))]
-    if compare_base:
-        sides.append(("base", dict(run=run, base=True)))
-    scores, labels, examples = {}, {}, None
-    for label, kw in sides:
-        m, tok, info = loading.load_model(ws, **kw)
-        if examples is None:  # both sides read the pairs through the run's tokenizer and template
-            enc = encode_prefs(records, tok, MAX_LENGTH)
-            if enc.errors:
-                raise UserError("; ".join(str(p) for p in enc.errors[:5]))
-            examples = enc.examples
-            if not examples:
-                raise UserError(f"no pair of {name} fits in {MAX_LENGTH} tokens")
-        scores[label] = score_pairs(m, examples, batch_size)
-        labels[label] = info["label"]
-        del m
-        loading.release_memory()
+    sides, scores, labels, enc = score_sides(ws, run, model, compare_base, records, MAX_LENGTH, name,
+                                             lambda m, examples: score_pairs(m, examples, batch_size))
+    examples = enc.examples
     main = sides[0][0]
     ft = scores[main]
     out = {"metrics": ft["metrics"], "n": len(examples), "primary_metric": "preference_accuracy",
