@@ -41,6 +41,9 @@ def test_short_grpo_run_logs_rewards_and_rollouts_and_saves_a_peft_adapter(demo_
     assert out["status"] == "completed" and out["metrics"]["steps"] == 2
     run_dir = demo_ws / "training" / "runs" / out["run_id"]
     events = [json.loads(line) for line in (run_dir / "events.jsonl").read_text().splitlines()]
+    started = next(e for e in events if e["type"] == "started")
+    # an epoch is 540 prompts x 2 answers in batches of 4 answers (the progress bar's and ETA's basis)
+    assert started["train_rows"] == 540 and started["steps_per_epoch"] == 270
     train = [e for e in events if e["type"] == "train"]
     assert train and all(math.isfinite(e["loss"]) for e in train)
     for key in ("reward", "kl", "completions/mean_length", "rewards/demo_dates/mean", "rewards/exact_match/mean"):
