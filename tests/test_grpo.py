@@ -41,6 +41,9 @@ def test_short_grpo_run_logs_rewards_and_rollouts_and_saves_a_peft_adapter(demo_
     assert out["status"] == "completed" and out["metrics"]["steps"] == 2
     run_dir = demo_ws / "training" / "runs" / out["run_id"]
     events = [json.loads(line) for line in (run_dir / "events.jsonl").read_text().splitlines()]
+    started = next(e for e in events if e["type"] == "started")
+    # an epoch is 540 prompts x 2 answers in batches of 4 answers (the progress bar's and ETA's basis)
+    assert started["train_rows"] == 540 and started["steps_per_epoch"] == 270
     train = [e for e in events if e["type"] == "train"]
     assert train and all(math.isfinite(e["loss"]) for e in train)
     for key in ("reward", "kl", "completions/mean_length", "rewards/demo_dates/mean", "rewards/exact_match/mean"):
@@ -71,13 +74,19 @@ def test_short_grpo_run_logs_rewards_and_rollouts_and_saves_a_peft_adapter(demo_
     model = AutoPeftModelForCausalLM.from_pretrained(run_dir / "final")
     assert any("lora_B" in n for n, _ in model.named_parameters())
 
-    # eval of a GRPO run: its own rewards on its held-out test prompts, greedy, beside its base
+    # eval of a GRPO run: its own rewards on its held-out test prompts, greedy, beside its base;
+    # --no-save prints the scores and writes nothing into the run folder
+    e = run_cli("eval", "--run", "g", "--max-new-tokens", "6", "--limit", "2", "--no-save", "--json",
+                ws=demo_ws, env=ENV)
+    assert e.returncode == 0, e.stderr[-2000:]
+    assert "output" not in json.loads(e.stdout) and not (run_dir / "eval_rewards.json").exists()
     e = run_cli("eval", "--run", "g", "--compare-base", "--max-new-tokens", "6", "--json", ws=demo_ws, env=ENV)
     assert e.returncode == 0, e.stderr[-2000:]
     ev = json.loads(e.stdout)
     assert ev["n"] == 30 and "test split of run g" in ev["dataset"]
     assert set(ev["metrics"]) >= {"reward", "reward/demo_dates", "reward/exact_match"}
     assert set(ev["base_metrics"]) == set(ev["metrics"]) and "deltas" in ev
+    assert json.loads((run_dir / "eval_rewards.json").read_text())["n"] == 30
 
 
 @pytest.mark.slow

@@ -132,7 +132,8 @@ def cmd_eval(args, ws):
                           compare_base=args.compare_base, limit=args.limit, max_new_tokens=args.max_new_tokens or 64,
                           split=args.split, timeout=args.reward_timeout, regex=args.reward_regex,
                           max_chars=args.reward_max_chars, batch_size=args.batch_size,
-                          temperature=args.temperature or 0.0, samples=args.samples, seed=args.seed or 0)
+                          temperature=args.temperature or 0.0, samples=args.samples, seed=args.seed or 0,
+                          save=not args.no_save)
         print_eval(out, args.json)
         return 0
     from tunestudio.evaluate import preference as pref

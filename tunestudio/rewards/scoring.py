@@ -92,13 +92,14 @@ def eval_rows(ws, run, dataset: str | None, split: str = "test") -> tuple[list[P
 def reward_eval(ws, rewards_spec: str | None, dataset: str | None, run: str | None = None, model: str | None = None,
                 compare_base: bool = False, limit: int | None = None, max_new_tokens: int = 64, split: str = "test",
                 timeout: float = 30.0, regex: str = "", max_chars: int = 200, batch_size: int = 8,
-                temperature: float = 0.0, samples: int = 1, seed: int = 0) -> dict:
+                temperature: float = 0.0, samples: int = 1, seed: int = 0, save: bool = True) -> dict:
     """The mean of each reward over greedy completions of the prompts (`dataset`'s, or a GRPO run's
     recorded `split`; the first `limit`), with `compare_base` also for the run's base (the model it
     started from: its parent run's for a run started --from-run). `rewards_spec` None: the run's own
     rewards. Returns {"metrics": {"reward/NAME": mean, "reward": weighted total, "stopped"}, "n",
     ["base_metrics", "deltas"], "rows"}. `temperature` above 0 samples instead (seeded, `samples` answers
-    per prompt): the reward GRPO itself optimises, measured on held-out prompts."""
+    per prompt): the reward GRPO itself optimises, measured on held-out prompts. `save` False
+    (`eval --no-save`): nothing is written, not even the run's eval_rewards.json."""
     from tunestudio.evaluate import loading
 
     if bool(run) == bool(model):
@@ -141,7 +142,7 @@ def reward_eval(ws, rewards_spec: str | None, dataset: str | None, run: str | No
     if compare_base:
         out["deltas"] = {k: out["metrics"][k] - out["base_metrics"][k] for k in out["metrics"]}
     out["primary_metric"] = "reward"
-    if info is not None:  # beside the run's other evaluations
+    if info is not None and save:  # beside the run's other evaluations
         (info.folder / "eval_rewards.json").write_text(json.dumps({k: v for k, v in out.items()}, indent=1,
                                                                    default=str) + "\n")
         out["output"] = str(info.folder / "eval_rewards.json")

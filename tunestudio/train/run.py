@@ -190,8 +190,12 @@ def _fit(cfg, ws, base, tokenizer, data, run_dir, events, stop, dist, estimate, 
 
         set_seed(cfg.seed)
         model = model_source.build_model(cfg, base, tokenizer)
-        steps_per_epoch = cfg.max_steps if data.train_rows is None else \
-            max(1, math.ceil(math.ceil(data.train_rows / (micro_batch * world)) / grad_accum))
+        # a GRPO batch counts answers, num_generations per prompt, so an epoch over the prompts takes
+        # num_generations times the steps a supervised batch of that size would
+        answers = data.train_rows * (cfg.num_generations if cfg.objective == "grpo" else 1) \
+            if data.train_rows is not None else None
+        steps_per_epoch = cfg.max_steps if answers is None else \
+            max(1, math.ceil(math.ceil(answers / (micro_batch * world)) / grad_accum))
         eval_every = cfg.eval_steps or max(1, math.ceil(steps_per_epoch / 4))
         save_every = cfg.save_steps or eval_every
         monitor = RunMonitor(cfg, events, stop, has_val=bool(data.val), eval_every=eval_every,
