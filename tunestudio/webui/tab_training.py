@@ -109,6 +109,8 @@ def _input_for(f, config_mod, ctx: Context, run_list: list, initial: dict | None
     bind = {"label": lambda lang, n=f.name: _label(lang, n)}
     if kind != "list":
         bind["info"] = lambda lang, fld=f: _shown_help(lang, fld)
+    if f.name == "from_run":   # its labels hold each run's status, in the UI's language
+        bind["choices"] = lambda lang: run_choices(ctx.ws, finished_only=True, lang=lang)
     ctx.tr(comp, **bind)
     return comp
 
