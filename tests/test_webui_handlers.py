@@ -270,3 +270,20 @@ def test_language_switch_relabels_every_run_list_in_place(workspace):
         choices = [c[0] if isinstance(c, (tuple, list)) else c for c in updates[elem_id]["choices"]]
         assert label in choices, (elem_id, choices)
         assert not any(c.startswith(("run · ", "base of · ", "model · ")) for c in choices), choices
+
+
+def test_language_switch_labels_first_then_the_rest_quietly(workspace):
+    """The browser sends one trigger's handlers one at a time: the language dropdown's own change
+    carries only the labels (and the stored choice); every tab's re-render is chained after the
+    labels, and none of them draws a progress spinner over the components it re-renders."""
+    from tunestudio.webui.app import build_app
+
+    demo = build_app(Workspace(workspace))
+    lang = next(c for c in demo.blocks.values() if getattr(c, "elem_id", None) == "ui-language")
+    fns = list(demo.fns.values())
+    direct = [d for d in fns if (lang._id, "change") in [tuple(x) for x in d.targets]]
+    assert len(direct) == 2, [getattr(d.fn, "__name__", d.fn) for d in direct]
+    relabel = max(direct, key=lambda d: len(d.outputs))
+    after = [d for d in fns if d.trigger_after == relabel._id]
+    assert len(after) >= 10   # the tabs' handlers and every view's replay
+    assert all(d.show_progress == "hidden" for d in direct + after)

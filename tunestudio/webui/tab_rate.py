@@ -156,7 +156,7 @@ def build(ctx: Context) -> None:
     def again(lang, sid):   # the item and summary said in a newly chosen language (reads only)
         return show_next(lang, sid) if sid is not None else [gr.skip()] * len(view)
 
-    ctx.lang.change(again, [ctx.lang, session], view, api_visibility="private")
+    ctx.on_language(again, [ctx.lang, session], view)
     def refresh_lists(lang=None):
         src_now = sources(ws, lang)
         return gr.update(choices=session_choices(ratings, ws)), gr.update(choices=src_now), gr.update(choices=src_now)

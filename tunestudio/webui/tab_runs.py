@@ -225,8 +225,9 @@ def build(ctx: Context) -> None:
         return table(ws, lang or DEFAULT, *filters)
 
     # in a newly chosen language, and as the search, status filter or sort change
-    gr.on([ctx.lang.change] + [c.change for c in table_inputs], only_table, [ctx.lang, *table_inputs], [runs_df],
+    gr.on([c.change for c in table_inputs], only_table, [ctx.lang, *table_inputs], [runs_df],
           api_visibility="private")
+    ctx.on_language(only_table, [ctx.lang, *table_inputs], [runs_df])
     if ctx.current_tab is not None:
         ctx.current_tab.select(on_refresh, refreshed, [runs_df, run_a, run_b], api_visibility="private")
     # what Compare, Details or Resume showed last is said again when the language changes

@@ -276,11 +276,11 @@ def build(ctx: Context) -> None:
     for comp in mem_inputs[1:]:
         comp.change(estimate, mem_inputs, [memory], api_visibility="private")
     ctx.on_load(estimate, mem_inputs, [memory])
-    ctx.lang.change(estimate, mem_inputs, [memory], api_visibility="private")
+    ctx.on_language(estimate, mem_inputs, [memory])
     if model_select is not None:
         model_select.change(model_note_text, [ctx.lang, model_select], [model_note], api_visibility="private")
         ctx.on_load(model_note_text, [ctx.lang, model_select], [model_note])
-        ctx.lang.change(model_note_text, [ctx.lang, model_select], [model_note], api_visibility="private")
+        ctx.on_language(model_note_text, [ctx.lang, model_select], [model_note])
         # Only a user's pick applies the preset (`input`, not `change`): a form restored from a job on
         # reload also sets the model, and must keep the job's values.
         preset_names = [n for n in preset_fields() if n in inputs]
