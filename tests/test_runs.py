@@ -218,3 +218,47 @@ def test_a_training_run_cannot_be_deleted(ws_with_runs):
     conn.close()
     with pytest.raises(UserError, match="training"):
         delete_run(ws_with_runs, "run-e")
+
+
+def _cli_with_input(ws, text: str, *args):
+    """`tunestudio ARGS` with `text` on stdin (the answer to a confirmation)."""
+    import subprocess
+    import sys
+
+    return subprocess.run([sys.executable, "-m", "tunestudio", *args, "--workspace", str(ws)], input=text,
+                          capture_output=True, text=True, timeout=120, cwd=ws)
+
+
+def test_cli_rename_and_delete(ws_with_runs):
+    """`runs rename` / `runs delete` are the Runs tab's code: names stay unique, delete asks first
+    (no answer or "n" deletes nothing), keeps the folder unless --delete-files, and a bad name or
+    unknown run is a one-line error with exit 1."""
+    ws = ws_with_runs.root
+    r = run_cli("runs", "rename", "run-b", "better", ws=ws)
+    assert r.returncode == 0 and "run-b is now called 'better'" in r.stdout, r.stderr
+    r = run_cli("runs", "rename", "better", "first", ws=ws)       # run-a's name
+    assert r.returncode == 1 and r.stderr.startswith("error: another run (run-a)") and "Traceback" not in r.stderr
+    r = run_cli("runs", "rename", "nope", "x", ws=ws)
+    assert r.returncode == 1 and r.stderr.startswith("error: no run 'nope'")
+    r = run_cli("runs", "rename", "run-a", "renamed", "--json", ws=ws)
+    assert json.loads(r.stdout)["name"] == "renamed"
+
+    folder = ws_with_runs.runs_dir / "run-b"
+    (folder / "final").mkdir(parents=True)
+    for answer in ("", "n\n", "nein\n"):
+        r = _cli_with_input(ws, answer, "runs", "delete", "better")
+        assert r.returncode == 1 and "not deleted" in r.stderr, (answer, r.stderr)
+        assert "delete run run-b ('better', completed)" in r.stdout and str(folder) in r.stdout
+    assert "run-b" in [x["id"] for x in runs_table(ws_with_runs)["runs"]]
+    r = _cli_with_input(ws, "y\n", "runs", "delete", "better")
+    assert r.returncode == 0 and "its files stay in" in r.stdout, r.stderr
+    assert folder.is_dir() and "run-b" not in [x["id"] for x in runs_table(ws_with_runs)["runs"]]
+
+    (ws_with_runs.runs_dir / "run-c").mkdir()
+    r = run_cli("runs", "delete", "run-c", "--yes", "--delete-files", "--json", ws=ws)
+    assert r.returncode == 0, r.stderr
+    assert json.loads(r.stdout) == {"id": "run-c", "name": "third", "folder": str(ws_with_runs.runs_dir / "run-c"),
+                                    "files_deleted": True}
+    assert not (ws_with_runs.runs_dir / "run-c").exists()
+    r = run_cli("runs", "delete", "run-c", "--yes", ws=ws)
+    assert r.returncode == 1 and r.stderr.startswith("error: no run 'run-c'") and "Traceback" not in r.stderr

@@ -401,6 +401,17 @@ def test_click_through_the_other_tabs(server_with_run, browser):
     page.click("#stop-training")
     _wait_text(page, "#training-message", "Nothing is running")
     _switch_language(page, "Tetun")
+    # a list on the tab in view says its runs' status in Tetum at once, without the tab being
+    # selected again (the switch sends every run list its choices)
+    page.click("#param-from-run input")
+    page.wait_for_function("[...document.querySelectorAll('[role=option]')].some(o => o.innerText.includes('remata ona'))",
+                           timeout=60_000)
+    options = page.get_by_role("option").all_inner_texts()
+    assert not any("completed ·" in o or o.startswith("run · ") for o in options), options
+    page.keyboard.press("Escape")
+    page.locator("#param-from-run input").blur()
+    page.mouse.click(5, 5)   # the open list would catch the next click
+    page.wait_for_function("!document.querySelector('[role=option]')", timeout=30_000)
     _all_tabs_in(page, "tet", "en", "16-tetum")
     # and the texts are really there in Tetum, not just gone
     page.get_by_role("tab").nth(TAB_ORDER.index("datasets")).click()

@@ -236,3 +236,54 @@ def test_runs_table_search_status_filter_and_sort(workspace):
     assert names(table(ws, "en", search="ZE")) == ["zeta"]
     tet = table(ws, "tet", search="alpha")
     assert list(tet.columns)[1] == "estadu" and tet.iloc[0, 1] == "falla"
+
+
+def test_language_switch_relabels_every_run_list_in_place(workspace):
+    """A run's label in a dropdown holds its status, and Chat/Rate prefix its kind ("run · "):
+    the language switch sends every such list its choices in the new language, without waiting
+    for its tab to be selected again."""
+    from tunestudio import registry
+    from tunestudio.webui.app import build_app
+    from tunestudio.webui.i18n import t
+
+    ws = Workspace(workspace)
+    conn = registry.connect(ws.db_path)
+    registry.insert_run(conn, id="r-done", name="pirate", status="completed", created_at=1_700_000_000,
+                        started_at=1_700_000_000, finished_at=1_700_000_060, base_model="tiny-demo",
+                        method="lora", dataset="d.jsonl", config={"name": "pirate"}, metrics={})
+    conn.close()
+    demo = build_app(ws)
+    lang = next(c for c in demo.blocks.values() if getattr(c, "elem_id", None) == "ui-language")
+    relabel = next(d for d in demo.fns.values() if (lang._id, "change") in [tuple(x) for x in d.targets]
+                   and len(d.outputs) > 10)
+    updates = dict(zip([o.elem_id for o in relabel.outputs], relabel.fn("tet")))
+    status = t("tet", "training.state.completed")
+    assert status != t("en", "training.state.completed")
+    expect = {"runs-a": f"pirate · {status} · r-done", "runs-b": f"pirate · {status} · r-done",
+              "runs-overlay-pick": f"pirate · {status} · r-done", "eval-run": f"pirate · {status} · r-done",
+              "param-from-run": f"pirate · {status} · r-done",
+              "chat-source": t("tet", "common.source.run", label=f"pirate · {status} · r-done")}
+    if "rate-a" in updates:   # the Rate tab needs tunestudio.evaluate.ratings
+        expect["rate-b"] = t("tet", "common.source.base_of", label=f"pirate · {status} · r-done")
+    for elem_id, label in expect.items():
+        assert elem_id in updates, f"{elem_id} is not re-rendered on the language switch"
+        choices = [c[0] if isinstance(c, (tuple, list)) else c for c in updates[elem_id]["choices"]]
+        assert label in choices, (elem_id, choices)
+        assert not any(c.startswith(("run · ", "base of · ", "model · ")) for c in choices), choices
+
+
+def test_language_switch_labels_first_then_the_rest_quietly(workspace):
+    """The browser sends one trigger's handlers one at a time: the language dropdown's own change
+    carries only the labels (and the stored choice); every tab's re-render is chained after the
+    labels, and none of them draws a progress spinner over the components it re-renders."""
+    from tunestudio.webui.app import build_app
+
+    demo = build_app(Workspace(workspace))
+    lang = next(c for c in demo.blocks.values() if getattr(c, "elem_id", None) == "ui-language")
+    fns = list(demo.fns.values())
+    direct = [d for d in fns if (lang._id, "change") in [tuple(x) for x in d.targets]]
+    assert len(direct) == 2, [getattr(d.fn, "__name__", d.fn) for d in direct]
+    relabel = max(direct, key=lambda d: len(d.outputs))
+    after = [d for d in fns if d.trigger_after == relabel._id]
+    assert len(after) >= 10   # the tabs' handlers and every view's replay
+    assert all(d.show_progress == "hidden" for d in direct + after)

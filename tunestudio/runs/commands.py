@@ -1,7 +1,9 @@
-"""`tunestudio runs list | show RUN | compare RUN RUN`: the registry, for people and for scripts.
+"""`tunestudio runs list | show RUN | compare RUN RUN | rename RUN NAME | delete RUN`: the
+registry, for people and for scripts.
 
 The dicts come from `tunestudio.runs.query`; this module only prints them (a table or sections
-for people, the dict itself with --json).
+for people, the dict itself with --json). Rename and delete are `tunestudio.runs.manage`, the
+code the Runs tab's buttons call.
 """
 
 from __future__ import annotations
@@ -39,6 +41,22 @@ def register(subparsers, common) -> None:
     p.add_argument("run_b", metavar="RUN")
     p.add_argument("--json", action="store_true", help="print the comparison as one JSON object")
     p.set_defaults(func=cmd_compare)
+
+    p = sub.add_parser("rename", parents=[common], help="give a run another display name")
+    p.add_argument("run", metavar="RUN", help="run id (or its beginning) or name")
+    p.add_argument("name", metavar="NAME", help="the new name (1-120 characters, unique)")
+    p.add_argument("--json", action="store_true", help="print the updated run row as one JSON object")
+    p.set_defaults(func=cmd_rename)
+
+    p = sub.add_parser("delete", parents=[common], help="remove a run from the registry (its files stay)",
+                       description="Remove a run (and its evaluation and export rows) from the registry, "
+                                   "so it leaves every list. Its folder training/runs/<id> is kept unless "
+                                   "--delete-files is given. Asks for confirmation unless --yes.")
+    p.add_argument("run", metavar="RUN", help="run id (or its beginning) or name")
+    p.add_argument("--yes", "-y", action="store_true", help="do not ask for confirmation")
+    p.add_argument("--delete-files", action="store_true", help="delete the run's folder too (its model, logs)")
+    p.add_argument("--json", action="store_true", help='print {"id", "name", "folder", "files_deleted"}')
+    p.set_defaults(func=cmd_delete)
 
 
 # ---- formatting -------------------------------------------------------------------------------
@@ -195,4 +213,45 @@ def cmd_compare(args, ws):
             print(f"\n{title}:")
             print(table(["METRIC", "A", "B", "B-A"], [[r["key"], fmt(r["a"]), fmt(r["b"]), fmt(r["delta"])]
                                                       for r in rows]))
+    return 0
+
+
+def cmd_rename(args, ws):
+    from tunestudio.runs.manage import rename_run
+
+    row = rename_run(ws, args.run, args.name)
+    if args.json:
+        from tunestudio.cli import print_json
+        print_json(row)
+    else:
+        print(f"run {row['id']} is now called '{row['name']}'")
+    return 0
+
+
+def cmd_delete(args, ws):
+    import sys
+
+    from tunestudio.runs.manage import delete_run
+
+    if not args.yes:
+        # Look the run up first, so the question names the run the answer deletes (and an unknown
+        # run is an error before anything is asked). The answer is read from stdin, a pipe too:
+        # `echo y | tunestudio runs delete RUN`; no answer (end of input) deletes nothing.
+        run = run_details(ws, args.run)
+        what = ("its registry row and its folder" if args.delete_files
+                else "its registry row; its files stay in")
+        print(f"delete run {run['id']} ('{run['name']}', {run['status']}): {what} "
+              f"{ws.runs_dir / run['id']}? [y/N] ", end="", flush=True)
+        answer = sys.stdin.readline()
+        if answer.strip().lower() not in ("y", "yes"):
+            print("\nnot deleted (answer y to delete, or add --yes)", file=sys.stderr)
+            return 1
+    out = delete_run(ws, args.run, delete_files=args.delete_files)
+    if args.json:
+        from tunestudio.cli import print_json
+        print_json(out)
+    elif out["files_deleted"]:
+        print(f"deleted run {out['id']} ('{out['name']}') and its folder {out['folder']}")
+    else:
+        print(f"deleted run {out['id']} ('{out['name']}') from the registry; its files stay in {out['folder']}")
     return 0

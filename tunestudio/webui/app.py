@@ -75,6 +75,8 @@ def build_app(ws: Workspace) -> gr.Blocks:
         components = ctx.texts.components()
         relabel = ctx.lang.change(ctx.texts.updates, ctx.lang, components, api_visibility="private", queue=False)
         ctx.lang.change(remember_language, ctx.lang, stored_lang, api_visibility="private", queue=False)
+        for fn, inputs, outputs in ctx.language_handlers:   # the tabs' own re-renders, after the labels
+            relabel.then(fn, inputs, outputs, api_visibility="private")
         for view in ctx.views:  # what handlers showed (messages, tables, plots) said again in the new language,
             # after the labels: they are what a person reads first, and come back quickest alone
             relabel.then(view.replay, [ctx.lang, view.state], view.outputs, api_visibility="private")
@@ -83,8 +85,26 @@ def build_app(ws: Workspace) -> gr.Blocks:
         demo.load(restore_language, stored_lang, ctx.lang, api_visibility="private", queue=False)
         for fn, inputs, outputs in ctx.loads:
             demo.load(fn, inputs, outputs, api_visibility="private")
+        quiet_language_switch(demo, ctx.lang)
     demo.tunestudio_missing = sorted(ctx.missing)  # what other areas have not built: the report lists it
     return demo
+
+
+def quiet_language_switch(demo: gr.Blocks, lang) -> int:
+    """Show no progress animation for the handlers a language switch runs (those on `lang`'s
+    change and those chained after them). They re-render texts already on screen, nearly every
+    component at once: the browser drawing (then removing) a spinner over each of them was most of
+    a switch's time (see tests/test_webui_handlers.py). Returns how many handlers it quieted."""
+    switch = {fn._id for fn in demo.fns.values() if (lang._id, "change") in [tuple(x) for x in fn.targets]}
+    grew = True
+    while grew:   # and what runs after them (.then), to any depth
+        more = {fn._id for fn in demo.fns.values() if fn.trigger_after in switch} - switch
+        switch |= more
+        grew = bool(more)
+    for fn in demo.fns.values():
+        if fn._id in switch:
+            fn.show_progress = "hidden"
+    return len(switch)
 
 
 def restore_language(stored) -> str:

@@ -27,12 +27,20 @@ class Context:
         self.current_tab = None           # the gr.Tab being built
         self.missing: set[str] = set()    # functions of other areas that are not there: shown, and reported
         self.views: list[View] = []       # outputs re-rendered when the language changes (app.py wires them)
+        self.language_handlers: list[tuple] = []   # (fn, inputs, outputs) also run at a language switch
 
     def tr(self, component, **props):
         return self.texts.bind(component, **props)
 
     def on_load(self, fn, inputs, outputs):
         self.loads.append((fn, inputs, outputs))
+
+    def on_language(self, fn, inputs, outputs):
+        """Run fn(*inputs) -> outputs at each language switch, after the labels are re-rendered
+        (app.py chains it after them). Not `ctx.lang.change` directly: the browser sends a
+        trigger's handlers one at a time, and the labels, what a person reads first, would wait
+        behind every tab's own handler."""
+        self.language_handlers.append((fn, inputs, outputs))
 
     def view(self, outputs) -> "View":
         """A group of outputs whose shown texts follow the language switch (see `View`)."""

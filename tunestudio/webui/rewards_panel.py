@@ -199,7 +199,7 @@ def build(ctx: Context, objective) -> gr.Accordion:
 
     if ctx.current_tab is not None:
         ctx.current_tab.select(refresh, [ctx.lang, file, source], [file, data, source], api_visibility="private")
-    ctx.lang.change(refresh, [ctx.lang, file, source], [file, data, source], api_visibility="private")
+    ctx.on_language(refresh, [ctx.lang, file, source], [file, data, source])
 
     def open_work(lang, name):
         try:

@@ -131,8 +131,8 @@ def build(ctx: Context, runs_df, run_a, run_b, table_inputs: list, refresh_table
     no.click(lambda: (gr.update(visible=False), None), None, [confirm_box, pending], api_visibility="private")
     view.act(yes.click, delete_work, say, [pending, with_files], extra=[run_a, run_b, confirm_box, pending]).then(
         refresh_table, [ctx.lang, *table_inputs], [runs_df], api_visibility="private")
-    ctx.lang.change(lambda lang, p: t(lang or DEFAULT, "runs.delete_question", id=p, folder=str(ws.runs_dir / p))
-                    if p else gr.skip(), [ctx.lang, pending], [question], api_visibility="private")
+    ctx.on_language(lambda lang, p: t(lang or DEFAULT, "runs.delete_question", id=p, folder=str(ws.runs_dir / p))
+                    if p else gr.skip(), [ctx.lang, pending], [question])
 
     open_with(ctx, {"evaluate": evaluate, "chat": chat}, lambda run_id: run_id, [run_a])
 

@@ -56,7 +56,8 @@ def build(ctx: Context) -> dict:
                                label=t(DEFAULT, "overlay.runs"), elem_id="runs-overlay-pick")
             draw = gr.Button(t(DEFAULT, "overlay.draw"), variant="primary", scale=0, min_width=160,
                              elem_id="runs-overlay-draw")
-        ctx.tr(pick, label="overlay.runs", info="overlay.runs_info")
+        ctx.tr(pick, label="overlay.runs", info="overlay.runs_info",
+               choices=lambda lang: run_choices(ws, lang=lang))
         ctx.tr(draw, value="overlay.draw")
         message = gr.Markdown(elem_id="runs-overlay-message")
         plot = gr.LinePlot(x="step", y="loss", color="series", elem_id="runs-overlay-plot", height=340,

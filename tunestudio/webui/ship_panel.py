@@ -234,7 +234,7 @@ def build(ctx: Context, run_pick) -> None:
     picked = [export_msg, table, server_msg, url, job, timer, fmt]
     run_pick.change(on_pick, [ctx.lang, run_pick, fmt], picked, **private)
     # its exports table, server line and formats in a newly chosen language (reads only)
-    ctx.lang.change(on_pick, [ctx.lang, run_pick, fmt], picked, **private)
+    ctx.on_language(on_pick, [ctx.lang, run_pick, fmt], picked)
     start.click(on_start, [ctx.lang, run_pick, port], [server_msg, url, timer], **private)
     stop.click(on_stop, [ctx.lang, run_pick], [server_msg], **private)
 

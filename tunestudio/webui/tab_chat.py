@@ -45,8 +45,11 @@ def load(ws, key: tuple):
 
 
 def choices(ws, lang: str | None = None) -> list[tuple[str, str]]:
-    runs = [(f"run · {label}", f"run:{rid}") for label, rid in run_choices(ws, finished_only=True, lang=lang)]
-    return runs + [(f"model · {m}", f"model:{m}") for m in ws.list_models()]
+    """(label, value) for the source dropdown: finished runs ("run:<id>"), then base models
+    ("model:<name>"), the labels' kind prefix in `lang`."""
+    runs = [(t(lang, "common.source.run", label=label), f"run:{rid}")
+            for label, rid in run_choices(ws, finished_only=True, lang=lang)]
+    return runs + [(t(lang, "common.source.model", label=m), f"model:{m}") for m in ws.list_models()]
 
 
 def _text(content) -> str:
@@ -75,7 +78,7 @@ def build(ctx: Context) -> None:
         refresh = gr.Button(t(DEFAULT, "common.refresh"), scale=0, min_width=100)
         side = gr.Checkbox(value=False, label=t(DEFAULT, "chat.side_by_side"), elem_id="chat-side-by-side",
                            info=t(DEFAULT, "chat.side_by_side_info"), scale=2)
-        ctx.tr(source, label="chat.source")
+        ctx.tr(source, label="chat.source", choices=lambda lang: choices(ws, lang))
         ctx.tr(refresh, value="common.refresh")
         ctx.tr(side, label="chat.side_by_side", info="chat.side_by_side_info")
     with gr.Row():

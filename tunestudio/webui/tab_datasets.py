@@ -252,7 +252,7 @@ def build(ctx: Context) -> None:
 
     refresh.click(on_refresh, [ctx.lang, pick], [pick, table], api_visibility="private")
     # the files table's headers follow the language switch
-    ctx.lang.change(lambda lang: files_table(ws, lang or DEFAULT), [ctx.lang], [table], api_visibility="private")
+    ctx.on_language(lambda lang: files_table(ws, lang or DEFAULT), [ctx.lang], [table])
     upload_view = ctx.view([message])
     upload_view.act(store.click, store_work, lambda lang, spec: say(lang, spec), [upload, save_as], extra=[pick, table])
     # one view for the file's results: whichever of Check, Clean, Statistics or the example was shown

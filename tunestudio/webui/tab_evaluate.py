@@ -81,7 +81,7 @@ def build(ctx: Context) -> None:
                             elem_id="eval-split", scale=1)
         limit = gr.Number(value=50, precision=0, minimum=1, label=t(DEFAULT, "evaluate.limit"), elem_id="eval-limit",
                           scale=1)
-        ctx.tr(run, label="evaluate.run")
+        ctx.tr(run, label="evaluate.run", choices=lambda lang: run_choices(ws, finished_only=True, lang=lang))
         ctx.tr(split, label="evaluate.split")
         ctx.tr(limit, label="evaluate.limit", info="evaluate.limit_info")
     with gr.Row():

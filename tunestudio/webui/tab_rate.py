@@ -12,10 +12,12 @@ from tunestudio.webui.i18n import DEFAULT, t
 
 
 def sources(ws, lang: str | None = None) -> list[tuple[str, str]]:
+    """(label, value) for the A/B source dropdowns: finished runs, their base models, and models
+    under models/; the labels' kind prefix in `lang`."""
     runs = run_choices(ws, finished_only=True, lang=lang)
-    return ([(f"run · {label}", f"run:{rid}") for label, rid in runs]
-            + [(f"base of · {label}", f"base:{rid}") for label, rid in runs]
-            + [(f"model · {m}", f"model:{m}") for m in ws.list_models()])
+    return ([(t(lang, "common.source.run", label=label), f"run:{rid}") for label, rid in runs]
+            + [(t(lang, "common.source.base_of", label=label), f"base:{rid}") for label, rid in runs]
+            + [(t(lang, "common.source.model", label=m), f"model:{m}") for m in ws.list_models()])
 
 
 def session_choices(ratings, ws) -> list[tuple[str, int]]:
@@ -70,8 +72,8 @@ def build(ctx: Context) -> None:
         with gr.Row():
             a = gr.Dropdown(choices=src, value=None, label=t(DEFAULT, "rate.source_a"), elem_id="rate-a")
             b = gr.Dropdown(choices=src, value=None, label=t(DEFAULT, "rate.source_b"), elem_id="rate-b")
-            ctx.tr(a, label="rate.source_a")
-            ctx.tr(b, label="rate.source_b")
+            ctx.tr(a, label="rate.source_a", choices=lambda lang: sources(ws, lang))
+            ctx.tr(b, label="rate.source_b", choices=lambda lang: sources(ws, lang))
         with gr.Row():
             data = gr.Dropdown(choices=datasets, value="demo-reviews.jsonl" if "demo-reviews.jsonl" in datasets else None,
                                label=t(DEFAULT, "rate.prompts_from"), elem_id="rate-dataset")
@@ -154,7 +156,7 @@ def build(ctx: Context) -> None:
     def again(lang, sid):   # the item and summary said in a newly chosen language (reads only)
         return show_next(lang, sid) if sid is not None else [gr.skip()] * len(view)
 
-    ctx.lang.change(again, [ctx.lang, session], view, api_visibility="private")
+    ctx.on_language(again, [ctx.lang, session], view)
     def refresh_lists(lang=None):
         src_now = sources(ws, lang)
         return gr.update(choices=session_choices(ratings, ws)), gr.update(choices=src_now), gr.update(choices=src_now)

@@ -136,6 +136,8 @@ def build(ctx: Context) -> None:
         run_b = gr.Dropdown(choices=opts, value=None, label=t(DEFAULT, "runs.run_b"), elem_id="runs-b")
         ctx.tr(run_a, label="runs.run_a", info="runs.run_a_info")
         ctx.tr(run_b, label="runs.run_b")
+        for pick in (run_a, run_b):   # a run's label holds its status: said in the new language at once
+            ctx.tr(pick, choices=lambda lang: run_choices(ws, lang=lang))
     ctx.shared["runs_pick"] = (run_a, gr.State(False))   # the Training tab's "Export" picks a run here
     with gr.Row():
         compare = gr.Button(t(DEFAULT, "runs.compare"), variant="primary", elem_id="runs-compare")
@@ -223,8 +225,9 @@ def build(ctx: Context) -> None:
         return table(ws, lang or DEFAULT, *filters)
 
     # in a newly chosen language, and as the search, status filter or sort change
-    gr.on([ctx.lang.change] + [c.change for c in table_inputs], only_table, [ctx.lang, *table_inputs], [runs_df],
+    gr.on([c.change for c in table_inputs], only_table, [ctx.lang, *table_inputs], [runs_df],
           api_visibility="private")
+    ctx.on_language(only_table, [ctx.lang, *table_inputs], [runs_df])
     if ctx.current_tab is not None:
         ctx.current_tab.select(on_refresh, refreshed, [runs_df, run_a, run_b], api_visibility="private")
     # what Compare, Details or Resume showed last is said again when the language changes

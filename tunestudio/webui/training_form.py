@@ -1,0 +1,196 @@
+"""The Training tab's form: one input per `RunConfig` field (label and help from the locale
+files, the engine's own help in English), the demo preset, and the config a filled form makes
+(`config_from_form`: the engine's `from_dict` + `validate`, what Start runs). Split out of
+tab_training.py, which lays the tab out and wires it.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+
+import gradio as gr
+
+from tunestudio import jobs
+from tunestudio.webui.common import Context, run_choices
+from tunestudio.webui.i18n import DEFAULT, t, ui_flags
+
+
+# Shown above the fold, in this order; every other field goes under "Advanced". model and
+# dataset have their own pickers; stages is a YAML list, edited in the advanced section.
+MAIN = ("method", "objective", "epochs", "lr", "batch_size", "val_split", "early_stopping_patience", "save_steps",
+        "from_run", "name")
+PICKED = ("model", "dataset")
+ELEM_IDS = {"method": "method", "epochs": "epochs", "lr": "learning-rate", "batch_size": "batch-size"}
+FALLBACK_METHODS = ("full", "freeze", "lora", "dora", "ia3", "prefix", "prompt", "qlora")
+LAUNCH_FIELDS = ("launcher", "num_processes")  # offered only where more than one device is visible
+
+
+def _kind(f) -> str:
+    return f.type if isinstance(f.type, str) else f.type.__name__
+
+
+def _default(f):
+    return f.default if f.default is not dataclasses.MISSING else f.default_factory()
+
+
+def _label(lang: str, name: str) -> str:
+    key = f"param.{name}"
+    text = t(lang, key)
+    return name.replace("_", " ").capitalize() if text == key else text
+
+
+def _help(lang: str, f) -> str:
+    """The engine's help text, unless the language file has its own translation of it."""
+    key = f"param_help.{f.name}"
+    text = t(lang, key)
+    return f.metadata.get("help", "") if text == key else text
+
+
+def _shown_help(lang: str, f) -> str:
+    """The help under a field: `_help` with the other fields it names by --flag named by their
+    labels first (the form is what the user has in front of them)."""
+    return ui_flags(lang, _help(lang, f))
+
+
+def _choices(f, config_mod) -> list | None:
+    choices = f.metadata.get("choices")
+    if choices == "methods":
+        try:
+            return list(config_mod._method_names())
+        except ImportError:  # the methods table is not built yet: the documented names
+            return list(FALLBACK_METHODS)
+    if choices == "objectives":
+        return list(config_mod._objective_names())
+    return list(choices) if choices else None
+
+
+def _visible_devices() -> int:
+    import torch
+
+    return torch.cuda.device_count() if torch.cuda.is_available() else 1
+
+
+def _input_for(f, config_mod, ctx: Context, run_list: list, initial: dict | None = None):
+    """One Gradio input for a RunConfig field, labelled and helped in the current language;
+    `initial` holds values to start from instead of the engine's defaults (the demo preset)."""
+    kind, default = _kind(f), _default(f)
+    if initial and f.name in initial:
+        default = initial[f.name]
+    common = dict(label=_label(DEFAULT, f.name), info=_shown_help(DEFAULT, f), elem_id=ELEM_IDS.get(f.name, f"param-{f.name.replace('_', '-')}"))
+    choices = _choices(f, config_mod)
+    if f.name in LAUNCH_FIELDS and _visible_devices() < 2:
+        common["visible"] = False  # one device: nothing to launch on; the run stays single-process
+    if f.name == "from_run":
+        comp = gr.Dropdown(choices=run_list, value=None, allow_custom_value=True, **common)
+    elif choices:
+        comp = gr.Dropdown(choices=choices, value=default, **common)
+    elif kind == "bool":
+        comp = gr.Checkbox(value=default, **common)
+    elif kind == "int":
+        comp = gr.Number(value=default, precision=0, **common)
+    elif kind == "float":
+        comp = gr.Number(value=default, **common)
+    elif kind == "list":
+        import yaml
+
+        comp = gr.Code(value=yaml.safe_dump(default) if default else "", language="yaml", **{k: v for k, v in common.items() if k != "info"})
+    else:
+        comp = gr.Textbox(value=default, **common)
+    bind = {"label": lambda lang, n=f.name: _label(lang, n)}
+    if kind != "list":
+        bind["info"] = lambda lang, fld=f: _shown_help(lang, fld)
+    if f.name == "from_run":   # its labels hold each run's status, in the UI's language
+        bind["choices"] = lambda lang: run_choices(ctx.ws, finished_only=True, lang=lang)
+    ctx.tr(comp, **bind)
+    return comp
+
+
+
+def config_from_form(config_mod, model: str, dataset: str, values: dict):
+    """The RunConfig for what the form holds, built and checked by the engine's own functions
+    (`from_dict` coerces each value as a flag would be, `validate` refuses bad options), so the
+    UI and `tunestudio train --model ... --dataset ...` make the same config."""
+    import yaml
+
+    by_name = config_mod.fields_by_name()
+    out = {"model": model or "", "dataset": dataset or ""}
+    for name, value in values.items():
+        f = by_name[name]
+        if _kind(f) == "list":
+            value = yaml.safe_load(value) if value and str(value).strip() else []
+        elif value is None:  # an emptied number box or dropdown: the engine's default
+            value = "" if _kind(f) == "str" else _default(f)
+        out[name] = value
+    return config_mod.from_dict(out, source="web UI").validate()
+
+
+def preset_for(model) -> dict | None:
+    """The Training tab's starting values for `model`: the demo preset for the demo model, else None."""
+    from tunestudio.demo import DEMO_PRESET, MODEL_NAME
+
+    return dict(DEMO_PRESET) if model == MODEL_NAME else None
+
+
+def preset_fields() -> list[str]:
+    from tunestudio.demo import DEMO_PRESET
+
+    return list(DEMO_PRESET)
+
+
+def apply_preset(config_mod, model, current: dict, names: list[str]) -> list:
+    """Updates of the preset fields when the user picks `model`: the demo preset for the demo model;
+    leaving it, the engine's defaults again, but only where the form still holds the preset (a
+    value the user typed stays)."""
+    preset = preset_for(model)
+    if preset is not None:
+        return [preset[n] for n in names]
+    from tunestudio.demo import DEMO_PRESET
+
+    defaults = form_defaults(config_mod)
+    out = []
+    for n in names:
+        value = current.get(n)
+        still_preset = value == DEMO_PRESET[n] or (isinstance(value, (int, float)) and not isinstance(value, bool)
+                                                  and isinstance(DEMO_PRESET[n], (int, float))
+                                                  and float(value) == float(DEMO_PRESET[n]))
+        out.append(defaults[n] if still_preset else gr.skip())
+    return out
+
+
+def model_note_text(lang, model) -> str:
+    """The base-model line above the form, and why the demo model starts from the preset."""
+    lang = lang or DEFAULT
+    text = t(lang, "training.model_note", model=model or "—")
+    preset = preset_for(model)
+    if preset is not None:
+        text += "\n\n" + t(lang, "training.demo_preset", **preset)
+    return text
+
+
+def job_form_values(ws, config_mod, names: list[str]):
+    """(job, {field: form value, plus model and dataset}) from the config of the job a page
+    re-attaches to (the running one, else the newest): the job's own config file, else its run's
+    config.yaml. (None, None) when there is no such job or its config cannot be read."""
+    job = jobs.latest_job(ws)
+    if job is None:
+        return None, None
+    paths = [p for p in (job.config_path,) if p]
+    if job.run_id:
+        paths.append(str(ws.runs_dir / job.run_id / "config.yaml"))
+    for path in paths:
+        try:
+            cfg = config_mod.load_config(path).to_dict()
+        except Exception:  # gone or unreadable: try the next one
+            continue
+        from tunestudio.webui.config_to_form import form_values
+
+        return job, form_values(config_mod, cfg, names)
+    return None, None
+
+
+def form_defaults(config_mod) -> dict:
+    """What the form holds before the user touches it (every field but model and dataset)."""
+    return {f.name: _default(f) for f in dataclasses.fields(config_mod.RunConfig) if f.name not in PICKED}
+
+
+# ---- what the monitor shows ------------------------------------------------------------------
