@@ -29,12 +29,16 @@ def reward_file(ws, given: str) -> Path:
         raise UserError(f"reward '{given}': a reward file is a Python file (rewards/NAME.py)")
     if not path.is_file():
         raise UserError(f"reward file '{given}' not found: put it in {ws.root / 'rewards'}")
+    return inside_workspace(ws, given, path)
+
+
+def inside_workspace(ws, given: str, path: Path) -> Path:
+    """`path` with every symlink resolved, if it lies inside the workspace (reward code runs only
+    from there); UserError naming `given` otherwise. The file need not exist yet (the UI saves new ones)."""
     real = path.resolve()
-    try:
-        real.relative_to(ws.root.resolve())
-    except ValueError:
+    if not real.is_relative_to(ws.root.resolve()):
         raise UserError(f"reward file '{given}' resolves to {real}, outside the workspace {ws.root}: reward code "
-                        "runs only from files inside the workspace; copy it into rewards/") from None
+                        "runs only from files inside the workspace; copy it into rewards/")
     return real
 
 

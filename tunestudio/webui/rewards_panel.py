@@ -18,6 +18,7 @@ import gradio as gr
 import pandas as pd
 
 from tunestudio.errors import UserError
+from tunestudio.rewards.sandbox import inside_workspace
 from tunestudio.webui.common import Context, err, msg, run_choices, say, shown
 from tunestudio.webui.i18n import DEFAULT, t
 
@@ -64,10 +65,7 @@ def reward_path(ws, name: str) -> tuple[str, Path]:
         raise UserError(f"reward file '{given}': use a plain file name in {FOLDER}/ (letters, digits, _ and -, "
                         "ending in .py), e.g. rewards/my_reward.py")
     path = ws.root / FOLDER / base
-    real = path.resolve()
-    if not real.is_relative_to(ws.root.resolve()):
-        raise UserError(f"reward file '{given}' resolves to {real}, outside the workspace {ws.root}: reward code "
-                        "runs only from files inside the workspace")
+    inside_workspace(ws, given, path)   # the confinement `reward test` applies (rewards/sandbox.py)
     return f"{FOLDER}/{base}", path
 
 
