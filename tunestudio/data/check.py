@@ -15,7 +15,7 @@ from collections import Counter
 from dataclasses import dataclass, field
 
 from tunestudio.data import turns
-from tunestudio.data.encode import REFUSED
+from tunestudio.data.render import REFUSED
 from tunestudio.data.load import LoadResult, Problem
 from tunestudio.data.records import Record
 from tunestudio.data.split import leakage_warnings, load_dataset

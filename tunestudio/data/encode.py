@@ -5,9 +5,9 @@ content and the end-of-turn token that follows, so the model learns to stop), un
 `train_on_prompt`. Plain-text records train on every token, plus eos.
 
 Finding the assistant tokens works for any template, not only those with `{% generation %}`
-markers: render the conversation, find each assistant turn's character span by rendering the
-prefixes before and after it, then tokenise the whole text once with offsets and mark the tokens
-that overlap those spans. Tokenising the whole text (not pieces) keeps the ids exactly what
+markers: render the conversation and find each assistant turn's character span by rendering the
+prefixes before and after it (render.py), then tokenise the whole text once with offsets and mark
+the tokens that overlap those spans. Tokenising the whole text (not pieces) keeps the ids exactly what
 `apply_chat_template(tokenize=True)` would give.
 
 Truncation cuts from the right at `max_length`; rows that lose trained tokens are counted
@@ -29,6 +29,7 @@ import numpy as np
 
 from tunestudio.data import turns
 from tunestudio.data.records import Record
+from tunestudio.data.render import Refused, refusal_error, render_or_refuse
 from tunestudio.errors import UserError
 
 IGNORE = -100          # label of a token the loss skips (the value transformers expects)
@@ -46,90 +47,6 @@ class Encoded:
     refused_rows: list[str] = field(default_factory=list)   # "file:line: the chat template refused ..." (skipped)
     fingerprint: str = ""
     from_cache: bool = False
-
-
-# ---- rendering: a record -> (text, character spans to train on) ----
-
-REFUSED = "the chat template refused this row"
-
-
-@dataclass
-class Refused:
-    """A row the chat template raised on: not encoded, listed with the template's own message."""
-    where: str
-    message: str
-
-    def __str__(self) -> str:
-        return f"{self.where}: {REFUSED}: {self.message}"
-
-
-def assistant_spans(tokenizer, messages: list[dict], full: str, reasoning: str = "keep",
-                    tools: list | None = None) -> list[tuple[int, int]]:
-    """Character spans of each assistant turn in `full`: its reasoning where the template renders
-    it, its content, and the end-of-turn token after it (turns.answer_span); a template that renders
-    a turn differently with other text in it falls back to finding the content itself."""
-    style = turns.reasoning_style(tokenizer)
-    try:  # only the template's own turn end closes an answer (not, say, the next turn's header)
-        turn_end = turns.probe(tokenizer).turn_end
-        specials = [turn_end] if turn_end else []
-    except turns.TemplateRefused:
-        specials = turns.special_strings(tokenizer)
-    spans, searched_to = [], 0
-    for i, m in enumerate(messages):
-        if m["role"] != "assistant":
-            continue
-        span = turns.answer_span(tokenizer, messages, i, full, style, reasoning, specials, tools)
-        if span is None or span[0] < searched_to:
-            content = m["content"].strip()
-            start = full.find(content, searched_to) if content else -1
-            if start < 0:
-                continue  # the template dropped this turn: nothing of it is in the text
-            end = start + len(content)
-            closing = turns.leading_turn_end(full[end:], specials)
-            span = (start, end + len(closing) if closing else end)
-        spans.append(span)
-        searched_to = max(searched_to, span[1])
-    return spans
-
-
-def _needs_eos(tokenizer) -> bool:
-    """A template that closes answers with no special token gives the model nothing to stop on:
-    train the tokenizer's eos after each answer instead (what TRL and LLaMA-Factory do), so the
-    fine-tuned model stops where generation and every runtime already stop."""
-    try:
-        return turns.probe(tokenizer).turn_end is None and bool(tokenizer.eos_token)
-    except turns.TemplateRefused:
-        return False
-
-
-def _with_eos_after(full: str, spans: list, eos: str) -> tuple[str, list]:
-    out, new_spans, at, shift = [], [], 0, 0
-    for a, b in spans:
-        out.append(full[at:b] + eos)
-        new_spans.append((a + shift, b + shift + len(eos)))
-        shift += len(eos)
-        at = b
-    out.append(full[at:])
-    return "".join(out), new_spans
-
-
-def render_record(record: Record, tokenizer, train_on_prompt: bool = False,
-                  reasoning: str = "keep") -> tuple[str, list, bool]:
-    """(text, spans to train on, is_chat). Plain text trains on everything.
-
-    Raises turns.TemplateRefused when the chat template raises on the row."""
-    if record.is_chat:
-        if not getattr(tokenizer, "chat_template", None):
-            raise UserError("the tokenizer has no chat template: give it one with "
-                            "template.ensure_chat_template(tokenizer) (or --template chatml|plain)")
-        style = turns.reasoning_style(tokenizer)
-        full = turns.render(tokenizer, turns.template_messages(record.messages, style, reasoning), tools=record.tools)
-        spans = assistant_spans(tokenizer, record.messages, full, reasoning, record.tools)
-        if _needs_eos(tokenizer):
-            full, spans = _with_eos_after(full, spans, tokenizer.eos_token)
-        return full, [(0, len(full))] if train_on_prompt else spans, True
-    text = record.text or ""
-    return text, [(0, len(text))], False
 
 
 # ---- tokenising: texts + spans -> ids + trained mask ----
@@ -155,16 +72,9 @@ def _tokenize(tokenizer, texts: list[str], add_special_tokens: bool):
     return enc["input_ids"], enc["offset_mapping"]
 
 
-def _render_or_refuse(record, tokenizer, train_on_prompt, reasoning):
-    try:
-        return render_record(record, tokenizer, train_on_prompt, reasoning)
-    except turns.TemplateRefused as e:
-        return Refused(record.where(), str(e))
-
-
 def _encode_rows(records, tokenizer, train_on_prompt, reasoning: str = "keep"):
     """For each record: (ids, trained mask as a bool array, text, offsets), or Refused."""
-    rendered = [_render_or_refuse(r, tokenizer, train_on_prompt, reasoning) for r in records]
+    rendered = [render_or_refuse(r, tokenizer, train_on_prompt, reasoning) for r in records]
     out: list = [r if isinstance(r, Refused) else None for r in rendered]
     for is_chat in (True, False):
         idx = [i for i, r in enumerate(rendered) if not isinstance(r, Refused) and r[2] == is_chat]
@@ -353,28 +263,6 @@ def _encode_parts(records, tokenizer, max_length, train_on_prompt, staging: Path
 
 
 # ---- public ----
-
-def refused_rows(records: list[Record], tokenizer, reasoning: str = "keep") -> list[Refused]:
-    """The chat rows the template raises on, found by rendering alone (no tokenising): for the rows
-    training does not encode (the test split) and for evaluation."""
-    style = turns.reasoning_style(tokenizer) if any(r.is_chat for r in records) else "inline"
-    out = []
-    for r in records:
-        if r.is_chat:
-            try:
-                turns.render(tokenizer, turns.template_messages(r.messages, style, reasoning), tools=r.tools)
-            except turns.TemplateRefused as e:
-                out.append(Refused(r.where(), str(e)))
-    return out
-
-
-def refusal_error(refused: list, limit: int = 10) -> str:
-    """One message listing the rows a chat template refused (first `limit`)."""
-    listed = "\n".join(f"  {r}" for r in refused[:limit])
-    more = f"\n  ... and {len(refused) - limit} more" if len(refused) > limit else ""
-    return (f"the model's chat template refused {len(refused)} row(s):\n{listed}{more}\n"
-            "fix those rows, or pass --skip-bad-rows to train without them")
-
 
 def encode(records, tokenizer, max_length: int, train_on_prompt: bool = False,
            cache_dir: str | Path | None = None, num_proc: int | None = None, reasoning: str = "keep",

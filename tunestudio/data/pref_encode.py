@@ -11,10 +11,11 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from tunestudio.data.encode import Refused, _encode_rows, last_trained_span
+from tunestudio.data.encode import _encode_rows, last_trained_span
 from tunestudio.data.load import Problem
 from tunestudio.data.preference import PrefRecord
 from tunestudio.data.records import Record
+from tunestudio.data.render import Refused
 
 
 @dataclass

@@ -280,7 +280,7 @@ def evaluate(ws: Workspace, run: str | None = None, model: str | None = None, da
 
 
 def _accepted(records: list, tok, reasoning: str, warnings: list) -> list:
-    from tunestudio.data.encode import refused_rows
+    from tunestudio.data.render import refused_rows
 
     refused = refused_rows(records, tok, reasoning)
     if not refused:

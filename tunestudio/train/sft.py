@@ -16,7 +16,8 @@ from tunestudio.train.objectives import TrainerContext, quiet, training_kwargs
 def load_data(cfg, ws, tokenizer, split_info: dict | None = None) -> dict:
     """The SFT rows of `cfg.dataset`, split and encoded (ids + trained mask), as the fields of run.Data:
     info (the split), train, val (capped at --eval-rows), stats, warnings. Raises UserError on bad data."""
-    from tunestudio.data.encode import encode, refusal_error, refused_rows
+    from tunestudio.data.encode import encode
+    from tunestudio.data.render import refusal_error, refused_rows
     from tunestudio.data.split import load_splits, splits_from_info
 
     from tunestudio.data.pref_commands import preference_kind
