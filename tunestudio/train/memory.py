@@ -7,6 +7,8 @@ Three uses:
 - during training: `run_with_oom_retry(fn, micro_batch, grad_accum, on_retry)` halves the
   micro-batch on `torch.OutOfMemoryError`, keeping the effective batch.
 
+The model's sizes and parameter shapes come from its config (model_shape.py).
+
 Every figure is bytes for ONE process (one device): under DDP each rank holds all of it; FSDP
 and ZeRO shard weights/gradients/optimizer state, which this estimate does not model.
 
@@ -28,164 +30,19 @@ from __future__ import annotations
 
 import gc
 import math
-from pathlib import Path
-from types import SimpleNamespace
 from typing import Any, Callable
 
 from tunestudio.errors import UserError
 from tunestudio.train.config import resolve_precision
+from tunestudio.train.model_shape import count_params  # noqa: F401 (re-exported: the web UI and tests count here)
+from tunestudio.train.model_shape import (linear_shapes, load_model_config, model_dims, numel, param_count,
+                                          trainable_shapes)
 
 DTYPE_BYTES = {"fp32": 4, "float32": 4, "bf16": 2, "bfloat16": 2, "fp16": 2, "float16": 2}
 ADAPTER_METHODS = {"lora", "dora", "qlora", "ia3", "prefix", "prompt"}
 # nf4 with blocksize 64 and one fp32 absmax per block: 4 bits + 32/64 bits per weight.
 NF4_BYTES = 0.5 + 4 / 64
 DEFAULT_MARGIN = 1.1  # refuse only when the estimate is clearly over: it is an estimate
-
-
-# ---- model shape from a config ----------------------------------------------------------------
-
-def _get(cfg, name, default=None):
-    if isinstance(cfg, dict):
-        return cfg.get(name, default)
-    try:
-        value = getattr(cfg, name)
-    except AttributeError:
-        return default
-    return default if value is None else value
-
-
-def load_model_config(model_or_path):
-    """A model's config: the `.config` of a loaded model, a config object or dict as is, or
-    `AutoConfig` read from a model folder (works offline, reads config.json only)."""
-    if isinstance(model_or_path, (str, Path)):
-        path = Path(model_or_path).expanduser()
-        if path.is_dir() and not (path / "config.json").is_file():
-            raise UserError(f"model folder {path} has no config.json: cannot estimate its memory")
-        from transformers import AutoConfig
-        try:
-            cfg = AutoConfig.from_pretrained(str(model_or_path))
-        except (OSError, ValueError) as e:
-            raise UserError(f"cannot read the config of model '{model_or_path}': {e}") from None
-    elif isinstance(model_or_path, dict):
-        cfg = model_or_path
-    else:
-        cfg = getattr(model_or_path, "config", model_or_path)
-    # Multimodal configs (Gemma 3, Llava...) hold the language model under text_config.
-    if hasattr(cfg, "get_text_config"):
-        cfg = cfg.get_text_config()
-    elif isinstance(cfg, dict) and isinstance(cfg.get("text_config"), dict):
-        cfg = cfg["text_config"]
-    return cfg
-
-
-def model_dims(cfg) -> SimpleNamespace:
-    """The sizes the estimate needs, from Llama-style names (hidden_size, num_hidden_layers...)
-    or GPT-2-style ones (n_embd, n_layer...)."""
-    h = _get(cfg, "hidden_size") or _get(cfg, "n_embd") or _get(cfg, "d_model")
-    layers = _get(cfg, "num_hidden_layers") or _get(cfg, "n_layer") or _get(cfg, "num_layers")
-    heads = _get(cfg, "num_attention_heads") or _get(cfg, "n_head")
-    vocab = _get(cfg, "vocab_size")
-    if not all((h, layers, heads, vocab)):
-        raise UserError(
-            f"cannot estimate memory for model type '{_get(cfg, 'model_type', '?')}' from its config "
-            "(no hidden size, layer count, head count or vocabulary size)"
-        )
-    head_dim = _get(cfg, "head_dim") or h // heads
-    kv_heads = _get(cfg, "num_key_value_heads") or heads
-    inter = _get(cfg, "intermediate_size") or _get(cfg, "n_inner") or 4 * h
-    model_type = _get(cfg, "model_type", "")
-    return SimpleNamespace(
-        h=h, layers=layers, heads=heads, head_dim=head_dim, kv_heads=kv_heads, q_dim=heads * head_dim,
-        kv_dim=kv_heads * head_dim, inter=inter, vocab=vocab,
-        tie=bool(_get(cfg, "tie_word_embeddings", False)),
-        # Qwen2 always has q/k/v biases; Llama-likes say so with attention_bias.
-        qkv_bias=bool(_get(cfg, "attention_bias", False)) or model_type.startswith("qwen2"),
-        o_bias=bool(_get(cfg, "attention_bias", False)) and not model_type.startswith("qwen2"),
-        mlp_bias=bool(_get(cfg, "mlp_bias", False)),
-        qk_norm=model_type.startswith("qwen3"),
-        moe=bool(_get(cfg, "num_local_experts") or _get(cfg, "num_experts")),
-        llama_like=_get(cfg, "intermediate_size") is not None and _get(cfg, "hidden_size") is not None,
-        eager=_get(cfg, "_attn_implementation", None) == "eager",
-        model_type=model_type,
-    )
-
-
-def linear_shapes(d) -> list[tuple[str, int, int]]:
-    """(name, out_features, in_features) of the linear layers in ONE decoder block."""
-    return [
-        ("q_proj", d.q_dim, d.h), ("k_proj", d.kv_dim, d.h), ("v_proj", d.kv_dim, d.h),
-        ("o_proj", d.h, d.q_dim),
-        ("gate_proj", d.inter, d.h), ("up_proj", d.inter, d.h), ("down_proj", d.h, d.inter),
-    ]
-
-
-def param_shapes(d) -> dict[str, list[tuple[int, ...]]]:
-    """Every parameter shape of a Llama-like decoder, grouped: embed, block (one layer), final, head."""
-    if not d.llama_like or d.moe:
-        kind = "mixture-of-experts" if d.moe else f"'{d.model_type}'"
-        raise UserError(
-            f"cannot count the parameters of a {kind} model from its config alone "
-            "(only Llama-like decoders: Llama, Mistral, Qwen2/3...); load the model to estimate its memory"
-        )
-    block = []
-    for name, out_f, in_f in linear_shapes(d):
-        block.append((out_f, in_f))
-        if (name in ("q_proj", "k_proj", "v_proj") and d.qkv_bias) or (name == "o_proj" and d.o_bias) \
-                or (name.endswith(("gate_proj", "up_proj", "down_proj")) and d.mlp_bias):
-            block.append((out_f,))
-    block += [(d.h,), (d.h,)]  # input and post-attention RMSNorm
-    if d.qk_norm:
-        block += [(d.head_dim,), (d.head_dim,)]
-    return {
-        "embed": [(d.vocab, d.h)],
-        "block": block,
-        "final": [(d.h,)],
-        # A tied head is the embedding matrix itself: no extra parameters.
-        "head": [] if d.tie else [(d.vocab, d.h)],
-    }
-
-
-def count_params(model_config) -> int:
-    """Parameters of a Llama-like model from its config: embeddings, attention, MLP, norms,
-    and lm_head unless tie_word_embeddings. Exact for Llama, Mistral, Qwen2 and Qwen3."""
-    return _count(model_dims(load_model_config(model_config)))
-
-
-def _count(d) -> int:
-    groups = param_shapes(d)
-    return (_numel(groups["embed"]) + d.layers * _numel(groups["block"])
-            + _numel(groups["final"]) + _numel(groups["head"]))
-
-
-def _numel(shapes) -> int:
-    return sum(math.prod(s) for s in shapes)
-
-
-# ---- trainable parameters per method (config only) ---------------------------------------------
-
-def trainable_shapes(d, method: str, *, lora_rank: int = 16, freeze_trainable_layers: int = 2,
-                     num_virtual_tokens: int = 20) -> list[tuple[int, ...]]:
-    """Shapes of what a method trains, without building the peft model (for estimates)."""
-    groups = param_shapes(d)
-    if method == "full":
-        return groups["embed"] + groups["block"] * d.layers + groups["final"] + groups["head"]
-    if method == "freeze":  # last N blocks, the final norm and the head (the embedding if tied)
-        n = min(freeze_trainable_layers, d.layers)
-        return groups["block"] * n + groups["final"] + (groups["head"] or groups["embed"])
-    if method in ("lora", "qlora", "dora"):  # all-linear: every block projection, not lm_head
-        shapes = []
-        for _, out_f, in_f in linear_shapes(d):
-            shapes += [(lora_rank, in_f), (out_f, lora_rank)]
-            if method == "dora":
-                shapes.append((out_f,))  # the magnitude vector
-        return shapes * d.layers
-    if method == "ia3":  # peft's Llama defaults: scale k, v outputs and the down_proj input
-        return [(d.kv_dim,), (d.kv_dim,), (d.inter,)] * d.layers
-    if method == "prefix":  # a key and a value prefix per layer
-        return [(num_virtual_tokens, 2 * d.layers * d.kv_dim)]
-    if method == "prompt":
-        return [(num_virtual_tokens, d.h)]
-    raise UserError(f"unknown method '{method}' for the memory estimate")
 
 
 # ---- the estimate -----------------------------------------------------------------------------
@@ -207,7 +64,7 @@ def estimate_for_config(cfg, model_or_config=None, **overrides) -> dict:
 def _optimizer_bytes(optimizer: str, shapes, param_bytes: float) -> tuple[int, str]:
     """Optimizer state for the trainable shapes, and the rule used (recorded in the estimate)."""
     name = (optimizer or "adamw").lower()
-    n = _numel(shapes)
+    n = numel(shapes)
     if "8bit" in name:
         return 2 * n, "two 8-bit moments"
     if name.startswith("adafactor"):
@@ -278,7 +135,7 @@ def estimate(model_or_config, *, method: str = "full", batch_size: int = 1, max_
         grad_layers = _layers_with_grad(params, d.layers)
         source, w_dtype = "loaded model", "measured"
     else:
-        n_params = _count(d)
+        n_params = param_count(d)
         # Full training keeps fp32 weights under mixed precision; an adapter method's frozen base
         # is usually loaded in the compute dtype.
         w_dtype = (weights_dtype or (precision if method in ADAPTER_METHODS else "fp32")).lower()
@@ -291,7 +148,7 @@ def estimate(model_or_config, *, method: str = "full", batch_size: int = 1, max_
             weights = n_params * DTYPE_BYTES[w_dtype]
         shapes = trainable_shapes(d, method, lora_rank=lora_rank, num_virtual_tokens=num_virtual_tokens,
                                   freeze_trainable_layers=freeze_trainable_layers)
-        n_train = _numel(shapes)
+        n_train = numel(shapes)
         # Full/freeze train the weights in their own dtype; peft keeps adapters in fp32.
         param_bytes = DTYPE_BYTES[w_dtype] if method in ("full", "freeze") else 4
         grads = n_train * param_bytes
