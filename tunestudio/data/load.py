@@ -3,7 +3,7 @@
 Two steps, so each stays small:
   1. read the file into raw rows (a dict per row, with the line where it starts and ends):
      `.jsonl`, `.json` (an array, or an object holding one), `.csv`/`.tsv`, `.parquet`, `.txt`;
-  2. detect the format from the columns and convert each row into a Record:
+  2. detect the format from the columns and convert each row into a Record (convert.py):
        text      {"text"}                                 -> Record.text
        alpaca    instruction/input/output (+ system) and the common aliases
                  (prompt/completion, question/answer, query/response, context, target, label...)
@@ -21,14 +21,13 @@ row number). Line 0 means the file as a whole (empty, unreadable, unsupported).
 
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from tunestudio.data.content import MEDIA_COLUMNS, ContentError, media_in_row, media_warning, parse_message
+from tunestudio.data.content import MEDIA_COLUMNS, media_in_row, media_warning
+from tunestudio.data.convert import CHAT_COLUMNS, RowError, alpaca_record, chat_record, text_record
 from tunestudio.data.progress import progress
 from tunestudio.data.readers import Problem, Row, jsonl_chunks, read_rows, type_name
-from tunestudio.data.records import Record
 from tunestudio.data import toolcalls
 from tunestudio.errors import UserError
 
@@ -54,13 +53,6 @@ SYSTEM_ALIASES = ("system", "system_prompt")
 # The keys --map accepts (the format's own field names).
 MAPPING_KEYS = ("instruction", "input", "output", "system", "text", "messages", "conversations",
                 "role", "content")
-
-ROLE_NAMES = {
-    "system": "system",
-    "user": "user", "human": "user", "prompter": "user",
-    "assistant": "assistant", "gpt": "assistant", "bot": "assistant", "model": "assistant",
-    "chatgpt": "assistant", "ai": "assistant",
-}
 
 
 @dataclass
@@ -304,7 +296,7 @@ def _plan(result: LoadResult, name, ext, scan: _Scan, fmt, mapping) -> _Plan | N
     for k in missing:   # JSON rows: name the column in each row's error below
         fields[k] = mapping.get(k, k)
     result.format, result.fields = fmt, fields
-    used = set(fields.values()) | (set(_CHAT_COLUMNS) | set(toolcalls.TOOLS_COLUMNS)
+    used = set(fields.values()) | (set(CHAT_COLUMNS) | set(toolcalls.TOOLS_COLUMNS)
                                    if fmt in ("messages", "sharegpt") else set())
     return _Plan(fmt, fields, used)
 
@@ -321,16 +313,16 @@ def _convert_chunk(result: LoadResult, name, plan: _Plan, rows: list[Row], build
             continue
         try:
             if fmt == "text":
-                rec = _text_record(r.value, fields)
+                rec = text_record(r.value, fields)
             elif fmt == "alpaca":
-                rec = _alpaca_record(r.value, fields)
+                rec = alpaca_record(r.value, fields)
             else:
-                rec, warning, media = _chat_record(r.value, fields, fmt, plan.tools)
+                rec, warning, media = chat_record(r.value, fields, fmt, plan.tools)
                 if warning:
                     result.warnings.append(Problem(name, r.line, warning))
                 for kind in set(media):
                     plan.media.setdefault(kind, []).append(r.line)
-        except _RowError as e:
+        except RowError as e:
             errors.append(Problem(name, r.line, str(e)))
             continue
         rec.source, rec.line = name, r.line
@@ -359,126 +351,3 @@ def _convert_rows(result: LoadResult, name, ext, rows: list[Row], fmt, mapping):
     _convert_chunk(result, name, plan, rows, builder)
     _media_warning(result, name, plan)
     result.records = RecordsView(name, builder.table())
-
-
-class _RowError(Exception):
-    """What is wrong with one row (becomes a Problem at that row's line)."""
-
-
-def _string(row: dict, col: str, what: str, required: bool = True) -> str:
-    if col not in row:
-        if required:
-            raise _RowError(f"missing column '{col}' ({what})")
-        return ""
-    v = row[col]
-    if v is None:
-        if required:
-            raise _RowError(f"null value in '{col}' ({what})")
-        return ""
-    if not isinstance(v, str):
-        raise _RowError(f"wrong type: '{col}' ({what}) must be a string, found {type_name(v)}")
-    if required and not v.strip():
-        raise _RowError(f"empty {what} in '{col}'")
-    return v
-
-
-def _text_record(row, fields) -> Record:
-    return Record("", 0, text=_string(row, fields["text"], "text"))
-
-
-def _alpaca_record(row, fields) -> Record:
-    instruction = _string(row, fields["instruction"], "instruction")
-    output = _string(row, fields["output"], "response")
-    inp = _string(row, fields["input"], "input", required=False) if "input" in fields else ""
-    system = _string(row, fields["system"], "system prompt", required=False) if "system" in fields else ""
-    user = instruction + "\n\n" + inp if inp.strip() else instruction
-    messages = [{"role": "system", "content": system}] if system.strip() else []
-    messages += [{"role": "user", "content": user}, {"role": "assistant", "content": output}]
-    return Record("", 0, messages=messages)
-
-
-_CHAT_COLUMNS = ("messages", "conversations", "conversation")
-
-
-def _message_text(m: dict, key: str, role: str, n: int) -> tuple[str, list]:
-    try:
-        c = parse_message(m, key, n, role)
-    except ContentError as e:
-        raise _RowError(str(e)) from None
-    return c.text, c.media
-
-
-def _row_tools(row: dict, file_tools):
-    """The row's tools column (or the file's), in our form. Raises _RowError."""
-    col = next((k for k in toolcalls.TOOLS_COLUMNS if row.get(k) not in (None, "", [])), None)
-    try:
-        return toolcalls.parse_tools(row[col] if col else file_tools, f"'{col}'" if col else "the file's 'tools'")
-    except toolcalls.ToolError as e:
-        raise _RowError(str(e)) from None
-
-
-def _chat_record(row, fields, fmt, file_tools=None) -> tuple[Record, str | None, list[str]]:
-    """The row's conversation, a warning for the row (or None), and the media kinds its parts name."""
-    col = fields.get("messages") or fields.get("conversations")
-    if col not in row:   # files mixing OpenAI and ShareGPT rows: take the row's own column
-        col = next((c for c in _CHAT_COLUMNS if c in row), col)
-    if col not in row:
-        raise _RowError(f"missing column '{col}'")
-    turns = row[col]
-    if turns is None:
-        raise _RowError(f"null value in '{col}'")
-    if not isinstance(turns, list):
-        raise _RowError(f"wrong type: '{col}' must be a list of messages, found {type_name(turns)}")
-    if not turns:
-        raise _RowError(f"empty conversation in '{col}'")
-    role_key_pref = fields.get("role")
-    content_key_pref = fields.get("content")
-    messages, media = [], []
-    for n, m in enumerate(turns, start=1):
-        if not isinstance(m, dict):
-            raise _RowError(f"wrong type: message {n} must be an object, found {type_name(m)}")
-        role_key = role_key_pref or ("role" if "role" in m else "from")
-        content_key = content_key_pref or next((k for k in ("content", "value", "text") if k in m), "content")
-        if role_key not in m:
-            raise _RowError(f"message {n} has no '{role_key}' (the speaker)")
-        raw_role = m[role_key]
-        key = raw_role.strip().lower() if isinstance(raw_role, str) else None
-        role = ROLE_NAMES.get(key) if key else None
-        if key is not None and toolcalls.is_tool_message(m, key):
-            try:
-                msg = toolcalls.tool_message(m, key, content_key, n,
-                                             lambda mm, k, r: _message_text(mm, k, r, n)[0])
-            except toolcalls.ToolError as e:
-                raise _RowError(str(e)) from None
-            messages.append(msg)
-            continue
-        if role is None:
-            raise _RowError(f"unknown role {json.dumps(raw_role)} in message {n} (expected system, user, "
-                            "assistant or tool; human, gpt, bot, function_call and observation also work)")
-        if content_key not in m:
-            raise _RowError(f"message {n} ({role}) has no '{content_key}'")
-        try:
-            c = parse_message(m, content_key, n, role)
-        except ContentError as e:
-            raise _RowError(str(e)) from None
-        if not c.text.strip() and role != "system" and not c.reasoning:
-            raise _RowError(f"empty content in message {n} ({role})")
-        messages.append({"role": role, "content": c.text, **({"reasoning": c.reasoning} if c.reasoning else {})})
-        media += c.media
-    system_col = fields.get("system")
-    if system_col and isinstance(row.get(system_col), str) and row[system_col].strip() \
-            and not any(m["role"] == "system" for m in messages):
-        messages.insert(0, {"role": "system", "content": row[system_col]})
-    if not any(m["role"] == "assistant" for m in messages):
-        raise _RowError("no assistant turn: nothing for the model to learn from")
-    tools = _row_tools(row, file_tools)
-    try:
-        toolcalls.check_conversation(messages, tools)
-    except toolcalls.ToolError as e:
-        raise _RowError(str(e)) from None
-    if all(m["role"] != "user" for m in messages):
-        raise _RowError("no user turn: the conversation has nothing to answer")
-    warning = None
-    if messages[-1]["role"] != "assistant":
-        warning = "the turns after the last assistant reply are not trained on"
-    return Record("", 0, messages=messages, tools=tools), warning, media

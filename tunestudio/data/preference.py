@@ -20,7 +20,8 @@ import json
 from dataclasses import dataclass
 from pathlib import Path
 
-from tunestudio.data.load import EXTENSIONS, ROLE_NAMES
+from tunestudio.data.convert import ROLE_NAMES
+from tunestudio.data.load import EXTENSIONS
 from tunestudio.data.readers import Problem, read_rows
 from tunestudio.errors import UserError
 
