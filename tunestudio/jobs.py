@@ -38,7 +38,8 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 from tunestudio.errors import EXIT_INTERRUPTED, EXIT_STOPPED, UserError
-from tunestudio.run_progress import read_events
+from tunestudio.job_run import find_run
+from tunestudio.procs import is_alive, proc_start
 from tunestudio.statefiles import read_json_or_none, write_json
 from tunestudio.workspace import Workspace
 
@@ -170,16 +171,6 @@ def queued_jobs(ws: Workspace, jobs: list[Job] | None = None) -> list[Job]:
 
 # ---- processes ------------------------------------------------------------------------------
 
-def _proc_start(pid: int) -> str | None:
-    """Field 22 of /proc/<pid>/stat (start time in clock ticks); None where /proc is missing."""
-    try:
-        stat = Path(f"/proc/{pid}/stat").read_text()
-    except OSError:
-        return None
-    fields = stat.rsplit(")", 1)[1].split()
-    return fields[19] if len(fields) > 19 else None
-
-
 def _reap_children() -> None:
     """Wait for every child of this process that has ended, whatever the queue says about it
     (another UI may have recorded its end first): an unwaited child stays <defunct>."""
@@ -188,25 +179,7 @@ def _reap_children() -> None:
 
 
 def _alive(job: Job) -> bool:
-    if not job.pid:
-        return False
-    child = _children.get(job.pid)
-    if child is not None:
-        return child.returncode is None and child.poll() is None
-    try:
-        os.kill(job.pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        pass
-    try:
-        state = Path(f"/proc/{job.pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
-        if state in ("Z", "X"):
-            return False
-    except OSError:
-        pass
-    start = _proc_start(job.pid)
-    return job.pid_start is None or start is None or start == job.pid_start
+    return is_alive(job.pid, job.pid_start, _children.get(job.pid) if job.pid else None)
 
 
 def _launch(ws: Workspace, job: Job) -> None:
@@ -221,7 +194,7 @@ def _launch(ws: Workspace, job: Job) -> None:
     )
     log.close()
     _children[proc.pid] = proc
-    job.pid, job.pid_start = proc.pid, _proc_start(proc.pid)
+    job.pid, job.pid_start = proc.pid, proc_start(proc.pid)
     job.status, job.started_at = "running", time.time()
 
 
@@ -300,7 +273,7 @@ def advance(ws: Workspace) -> None:
                 _finish(ws, j)
         for j in jobs:
             if j.status in ("running", *ENDED) and not j.run_id:
-                j.run_id = _find_run(ws, j)
+                j.run_id = find_run(ws, j)
         busy = {j.device for j in jobs if j.status == "running"}
         for j in jobs:
             if j.status == "queued" and j.device not in busy:
@@ -420,38 +393,3 @@ def wait(ws: Workspace, job_id: str, timeout: float = 600, poll: float = 0.5) ->
             return job
         time.sleep(poll)
     raise TimeoutError(f"job {job_id} still {job.status} after {timeout:.0f}s")
-
-
-# ---- the job's run and its events ------------------------------------------------------------
-
-def _find_run(ws: Workspace, job: Job) -> str | None:
-    """The run the job's process created: the registry row carrying its pid, else the run folder
-    whose `started` event names that pid, else the newest folder made after the job started."""
-    if not job.pid or not job.started_at:
-        return None
-    with contextlib.suppress(Exception):  # the registry may not have the row yet
-        from tunestudio import registry
-
-        conn = registry.connect(ws.db_path, readonly=True)
-        try:
-            row = conn.execute(
-                "SELECT id FROM runs WHERE pid = ? AND created_at >= ? ORDER BY created_at DESC LIMIT 1",
-                (job.pid, job.started_at - 5),
-            ).fetchone()
-        finally:
-            conn.close()
-        if row:
-            return row["id"]
-    candidates = []
-    if ws.runs_dir.is_dir():
-        for d in ws.runs_dir.iterdir():
-            events = d / "events.jsonl"
-            if d.is_dir() and (d / "config.yaml").is_file() and (d / "config.yaml").stat().st_mtime >= job.started_at - 2:
-                first = read_events(events, 0)[0][:1] if events.is_file() else []
-                if first and first[0].get("pid") == job.pid:
-                    return d.name
-                candidates.append(((d / "config.yaml").stat().st_mtime, d.name))
-    if candidates and job.status == "running":
-        # Only one job runs per device, so the newest new folder is ours when no pid was recorded.
-        return max(candidates)[1]
-    return None

@@ -15,7 +15,8 @@ import sys
 import time
 from pathlib import Path
 
-from tunestudio.jobs import JOB_ENV, JOB_WS_ENV, Job, _apply_exit, _proc_start, jobs_dir
+from tunestudio.jobs import JOB_ENV, JOB_WS_ENV, Job, _apply_exit, jobs_dir
+from tunestudio.procs import proc_start
 from tunestudio.statefiles import NOTICES, move_aside, read_json_or_none
 from tunestudio.workspace import Workspace
 
@@ -40,7 +41,7 @@ def rebuild(ws: Workspace, path: Path, why: Exception) -> list[Job]:
         exit_record = read_json_or_none(d / f"{job_id}.exit.json")
         if job_id in live:
             job.pid, job.command = live[job_id]
-            job.pid_start, job.status, job.started_at = _proc_start(job.pid), "running", job.created_at
+            job.pid_start, job.status, job.started_at = proc_start(job.pid), "running", job.created_at
         elif exit_record is not None:
             _apply_exit(job, exit_record)
             job.started_at = job.created_at

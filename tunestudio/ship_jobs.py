@@ -28,7 +28,7 @@ import uuid
 from pathlib import Path
 
 from tunestudio.errors import UserError
-from tunestudio.jobs import _proc_start
+from tunestudio.procs import proc_start
 from tunestudio.statefiles import read_json_or_none, write_json
 
 FORMATS = ("hf", "merged", "adapter", "gguf")   # "merged" is --format hf --merge
@@ -48,7 +48,7 @@ def _spawn(ws, command: list[str], stdout: Path, log: Path) -> tuple[int, str | 
         proc = subprocess.Popen(command, cwd=str(ws.root), env=_env(ws), stdin=subprocess.DEVNULL, stdout=out,
                                 stderr=err, start_new_session=True)
     _children[proc.pid] = proc
-    return proc.pid, _proc_start(proc.pid)
+    return proc.pid, proc_start(proc.pid)
 
 
 def _alive(rec: dict) -> bool:
@@ -67,7 +67,7 @@ def _alive(rec: dict) -> bool:
         state = ""
     if state in ("Z", "X"):
         return False
-    start = _proc_start(pid)
+    start = proc_start(pid)
     return rec.get("pid_start") is None or start is None or start == rec["pid_start"]
 
 

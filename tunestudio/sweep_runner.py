@@ -22,6 +22,7 @@ from pathlib import Path
 
 from tunestudio import jobs, run_progress
 from tunestudio.errors import UserError
+from tunestudio.procs import proc_start
 from tunestudio.statefiles import read_json_or_none, write_json
 from tunestudio.sweep_spec import load_spec
 from tunestudio.workspace import CONFINED_ENV
@@ -63,7 +64,7 @@ def _alive(rec: dict) -> bool:
             return True
         _children.pop(pid, None)
         return False
-    start = jobs._proc_start(pid)
+    start = proc_start(pid)
     if start is None:
         return False
     try:
@@ -105,7 +106,7 @@ def start(ws, text: str, filename: str) -> dict:
         proc = subprocess.Popen(command, cwd=str(ws.root), env=env, stdin=subprocess.DEVNULL, stdout=log,
                                 stderr=subprocess.STDOUT, start_new_session=True)
     _children[proc.pid] = proc
-    rec = {"sweep": spec.name, "pid": proc.pid, "pid_start": jobs._proc_start(proc.pid), "started_at": time.time(),
+    rec = {"sweep": spec.name, "pid": proc.pid, "pid_start": proc_start(proc.pid), "started_at": time.time(),
            "config": str(path), "log": str(log_path), "command": command, "trials": spec.trials,
            "timeout_min": spec.timeout_min}
     write_json(d / "runner.json", rec)
