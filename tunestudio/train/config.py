@@ -10,8 +10,6 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
-import importlib.util
-import math
 from dataclasses import dataclass, field, fields
 from pathlib import Path
 
@@ -21,7 +19,7 @@ from tunestudio.data.stream import TEXT_MODES
 from tunestudio.data.turns import REASONING_MODES
 from tunestudio.errors import UserError
 from tunestudio.train import attention
-from tunestudio.train.launch import LAUNCHERS, check_launcher
+from tunestudio.train.launch import LAUNCHERS
 
 SCHEDULERS = ("linear", "cosine", "constant")
 OPTIMIZERS = ("adamw", "sgd", "adafactor")
@@ -199,107 +197,17 @@ class RunConfig:
 
     # ------------------------------------------------------------------------------------------
     def validate(self) -> "RunConfig":
-        """Raise UserError naming the first bad option and what to do; return self when valid."""
-        def bad(flag: str, why: str):
-            raise UserError(f"--{flag.replace('_', '-')}: {why}")
+        """Raise UserError naming the first bad option and what to do; return self when valid.
+        The checks are config_check.py's."""
+        from tunestudio.train.config_check import validate
 
-        if self.stages:
-            if not isinstance(self.stages, list) or not all(isinstance(s, dict) for s in self.stages):
-                bad("stages", "must be a list of option sets, e.g. [{dataset: a.jsonl}, {dataset: b.jsonl}]")
-            for i, stage in enumerate(self.stages, 1):
-                try:
-                    stage_config(self, i - 1).validate()
-                except UserError as e:
-                    raise UserError(f"stage {i}: {e}") from None
-            return self
-        if not self.model.strip() and not self.from_run.strip():
-            bad("model", "no base model given: a folder under models/, a path or a hub id")
-        if not self.dataset.strip():
-            bad("dataset", "no dataset given: a file under training/datasets or a path")
-        methods = _method_names()
-        if self.method not in methods:
-            bad("method", f"unknown method '{self.method}': choose one of {', '.join(methods)}")
-        objectives = _objective_names()
-        if self.objective not in objectives:
-            bad("objective", f"unknown objective '{self.objective}': choose one of {', '.join(objectives)}")
-        from tunestudio.train.objectives import OBJECTIVES
-
-        OBJECTIVES[self.objective].validate(self)
-        for name in ("scheduler", "optimizer", "precision", "text_mode", "pref_loss", "reference", "launcher",
-                     "padding_free"):
-            choices = fields_by_name()[name].metadata["choices"]
-            if getattr(self, name) not in choices:
-                bad(name, f"unknown {name} '{getattr(self, name)}': choose one of {', '.join(choices)}")
-        if not (self.lr > 0 and math.isfinite(self.lr)):
-            bad("lr", f"the learning rate must be above 0, got {self.lr}")
-        if self.max_steps < 0:
-            bad("max_steps", f"must be 0 (use --epochs) or more, got {self.max_steps}")
-        if self.max_steps == 0 and not self.epochs > 0:
-            bad("epochs", f"must be above 0 (or set --max-steps), got {self.epochs}")
-        for name in ("batch_size", "grad_accum", "lora_r", "num_virtual_tokens", "logging_steps"):
-            if getattr(self, name) < 1:
-                bad(name, f"must be at least 1, got {getattr(self, name)}")
-        for name in ("warmup_steps", "eval_steps", "save_steps", "early_stopping_patience",
-                     "overfitting_window", "keep_checkpoints", "freeze_layers", "num_processes"):
-            if getattr(self, name) < 0:
-                bad(name, f"must be 0 or more, got {getattr(self, name)}")
-        if self.keep_checkpoints < 1:
-            bad("keep_checkpoints", "must be at least 1 (a run needs its last checkpoint to resume)")
-        if self.max_length < 8:
-            bad("max_length", f"must be at least 8 tokens, got {self.max_length}")
-        if not 0 <= self.stride < self.max_length:
-            bad("stride", f"must be at least 0 and below --max-length {self.max_length}, got {self.stride}")
-        for name in ("val_split", "test_split", "warmup_ratio", "lora_dropout"):
-            if not 0 <= getattr(self, name) < 1:
-                bad(name, f"must be at least 0 and below 1, got {getattr(self, name)}")
-        if self.val_split + self.test_split >= 1:
-            bad("val_split", f"--val-split {self.val_split} + --test-split {self.test_split} leave "
-                "nothing to train on: keep their sum below 1")
-        if self.warmup_steps and self.warmup_ratio:
-            bad("warmup_ratio", "give --warmup-steps or --warmup-ratio, not both")
-        if self.eval_rows < 0:
-            bad("eval_rows", f"must be 0 (all) or more, got {self.eval_rows}")
-        if self.streaming and not self.max_steps:
-            bad("streaming", "a stream has no known length: give --max-steps (the number of optimizer steps)")
-        if self.shuffle_buffer < 1:
-            bad("shuffle_buffer", f"must be 1 (no shuffling) or more, got {self.shuffle_buffer}")
-        if self.num_proc < 0:
-            bad("num_proc", f"must be 0 (automatic) or more, got {self.num_proc}")
-        if not (self.dropout == -1 or 0 <= self.dropout < 1):
-            bad("dropout", f"must be -1 (keep the model's) or at least 0 and below 1, got {self.dropout}")
-        if self.weight_decay < 0 or self.max_grad_norm < 0 or self.momentum < 0:
-            bad("weight_decay" if self.weight_decay < 0 else "max_grad_norm" if self.max_grad_norm < 0
-                else "momentum", "must be 0 or more")
-        if self.lora_alpha <= 0:
-            bad("lora_alpha", f"must be above 0, got {self.lora_alpha}")
-        if not self.target_modules.strip():
-            bad("target_modules", "give all-linear or a comma list of module names")
-        from tunestudio.tracking import check_trackers
-
-        check_trackers(self.report_to)  # a missing tracker package stops the run before it starts
-        attention.check_config(self)
-        self.check_device()
-        return self
+        return validate(self)
 
     def check_device(self) -> None:
         """Options that depend on this machine: qlora needs CUDA and bitsandbytes; fp16/bf16 support."""
-        import torch
+        from tunestudio.train.config_check import check_device
 
-        cuda = torch.cuda.is_available()
-        if self.method == "qlora":
-            if not cuda:
-                raise UserError("--method qlora needs a CUDA GPU (4-bit weights via bitsandbytes); on this "
-                                "machine use --method lora, which trains the same adapter in full precision")
-            if importlib.util.find_spec("bitsandbytes") is None:
-                raise UserError("--method qlora needs the bitsandbytes package: pip install bitsandbytes")
-        if self.precision == "fp16" and not cuda:
-            raise UserError("--precision fp16 needs a CUDA GPU (fp16 on a CPU is unusably slow): "
-                            "use bf16 or fp32")
-        if self.precision == "bf16" and not bf16_supported():
-            where = "this GPU" if cuda else "this CPU (it lacks avx512_bf16/AMX)"
-            raise UserError(f"--precision bf16 is not supported on {where}: use fp32"
-                            + (" or fp16" if cuda else ""))
-        check_launcher(self)
+        check_device(self)
 
     def to_dict(self) -> dict:
         return {f.name: getattr(self, f.name) for f in fields(self)}
