@@ -49,7 +49,7 @@ run() {
 has() { "$PY" -c "import importlib.util, sys; sys.exit(importlib.util.find_spec('$1') is None)"; }
 
 # ---- the files this script relies on ----------------------------------------------------------
-for f in bench/train_speed.py bench/gpu_model.py configs/accelerate/fsdp.yaml \
+for f in bench/train_speed.py bench/speed_setup.py bench/gpu_model.py configs/accelerate/fsdp.yaml \
          configs/accelerate/deepspeed_zero3.yaml configs/deepspeed/zero3.json; do
     [[ -f "$f" ]] || { echo "gpu_check: $f is missing (run from a tunestudio checkout)" >&2; exit 1; }
 done

@@ -23,7 +23,7 @@ def main(ws_root: str) -> None:
     import torch
     from transformers import AutoTokenizer, Qwen2Config, Qwen2ForCausalLM
 
-    from bench.train_speed import SHAPES
+    from bench.speed_setup import SHAPES
     from tunestudio.demo import make_demo
     from tunestudio.workspace import Workspace
 

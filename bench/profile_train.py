@@ -60,7 +60,7 @@ def main() -> None:
     from torch.profiler import ProfilerActivity, profile
     from transformers import TrainerCallback
 
-    from bench.train_speed import HPARAMS, setup
+    from bench.speed_setup import HPARAMS, setup
     from tunestudio.train import run as engine
     from tunestudio.train import sft
     from tunestudio.train.config import RunConfig, coerce
