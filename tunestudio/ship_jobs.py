@@ -28,7 +28,7 @@ import uuid
 from pathlib import Path
 
 from tunestudio.errors import UserError
-from tunestudio.procs import proc_start
+from tunestudio.procs import is_alive, proc_start
 from tunestudio.statefiles import read_json_or_none, write_json
 
 FORMATS = ("hf", "merged", "adapter", "gguf")   # "merged" is --format hf --merge
@@ -52,23 +52,7 @@ def _spawn(ws, command: list[str], stdout: Path, log: Path) -> tuple[int, str | 
 
 
 def _alive(rec: dict) -> bool:
-    pid = rec.get("pid")
-    if not pid:
-        return False
-    child = _children.get(pid)
-    if child is not None:
-        return child.poll() is None
-    try:
-        os.kill(pid, 0)
-        state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
-    except ProcessLookupError:
-        return False
-    except OSError:
-        state = ""
-    if state in ("Z", "X"):
-        return False
-    start = proc_start(pid)
-    return rec.get("pid_start") is None or start is None or start == rec["pid_start"]
+    return is_alive(rec.get("pid"), rec.get("pid_start"), _children.get(rec.get("pid")))
 
 
 def _last_error(log: Path) -> str | None:

@@ -22,7 +22,7 @@ from pathlib import Path
 
 from tunestudio import jobs, run_progress
 from tunestudio.errors import UserError
-from tunestudio.procs import proc_start
+from tunestudio.procs import is_alive, proc_start
 from tunestudio.statefiles import read_json_or_none, write_json
 from tunestudio.sweep_spec import load_spec
 from tunestudio.workspace import CONFINED_ENV
@@ -57,21 +57,11 @@ def runner(ws, name: str) -> dict | None:
 
 
 def _alive(rec: dict) -> bool:
-    pid = rec["pid"]
-    child = _children.get(pid)
-    if child is not None:
-        if child.poll() is None:
-            return True
-        _children.pop(pid, None)
-        return False
-    start = proc_start(pid)
-    if start is None:
-        return False
-    try:
-        state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
-    except OSError:
-        return False
-    return state not in ("Z", "X") and (rec.get("pid_start") is None or start == rec.get("pid_start"))
+    child = _children.get(rec["pid"])
+    alive = is_alive(rec["pid"], rec.get("pid_start"), child)
+    if child is not None and not alive:
+        _children.pop(rec["pid"], None)   # reaped by the poll: forget it
+    return alive
 
 
 def check(ws, text: str, filename: str):
