@@ -99,9 +99,10 @@ def estimate(model_or_config, *, method: str = "full", batch_size: int = 1, max_
 
     `model_or_config`: a loaded model (plain or peft-wrapped: parameters, their dtypes and what
     requires grad are measured), a transformers config, a config.json dict, or a model folder
-    path (only config.json is read). From a config the counts come from `param_shapes` (Llama-
-    like decoders) and the method's trainable shapes (`lora_rank`, `freeze_trainable_layers`,
-    `num_virtual_tokens`); `trainable_params` overrides the trainable count when known.
+    path (only config.json is read). From a config the counts come from
+    `model_shape.param_shapes` (Llama-like decoders) and the method's trainable shapes (`lora_rank`,
+    `freeze_trainable_layers`, `num_virtual_tokens`); `trainable_params` overrides the trainable
+    count when known.
     `precision` is the compute precision (fp32, bf16, fp16): the activations' dtype.
     `weights_dtype` is how the weights are stored (default: fp32 for full/freeze, as mixed-
     precision training keeps fp32 weights; `precision` for adapter methods, whose frozen base is
