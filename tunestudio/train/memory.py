@@ -34,7 +34,7 @@ from typing import Any, Callable
 
 from tunestudio.errors import UserError
 from tunestudio.train.config import resolve_precision
-from tunestudio.train.model_shape import count_params  # noqa: F401 (re-exported: the web UI and tests count here)
+from tunestudio.train import model_shape
 from tunestudio.train.model_shape import (linear_shapes, load_model_config, model_dims, numel, param_count,
                                           trainable_shapes)
 
@@ -43,6 +43,7 @@ ADAPTER_METHODS = {"lora", "dora", "qlora", "ia3", "prefix", "prompt"}
 # nf4 with blocksize 64 and one fp32 absmax per block: 4 bits + 32/64 bits per weight.
 NF4_BYTES = 0.5 + 4 / 64
 DEFAULT_MARGIN = 1.1  # refuse only when the estimate is clearly over: it is an estimate
+count_params = model_shape.count_params   # re-exported: the web UI (tab_model.py) and tests count here
 
 
 # ---- the estimate -----------------------------------------------------------------------------
