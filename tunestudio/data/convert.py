@@ -44,10 +44,13 @@ def _string(row: dict, col: str, what: str, required: bool = True) -> str:
 
 
 def text_record(row, fields) -> Record:
+    """A text row: the column `fields["text"]` as Record.text. Raises RowError."""
     return Record("", 0, text=_string(row, fields["text"], "text"))
 
 
 def alpaca_record(row, fields) -> Record:
+    """An instruction row as a chat: [system?, user (instruction, then input after a blank line),
+    assistant (output)], read from the columns `fields` names. Raises RowError."""
     instruction = _string(row, fields["instruction"], "instruction")
     output = _string(row, fields["output"], "response")
     inp = _string(row, fields["input"], "input", required=False) if "input" in fields else ""

@@ -7,8 +7,8 @@ content and the end-of-turn token that follows, so the model learns to stop), un
 Finding the assistant tokens works for any template, not only those with `{% generation %}`
 markers: render the conversation and find each assistant turn's character span by rendering the
 prefixes before and after it (render.py), then tokenise the whole text once with offsets and mark
-the tokens that overlap those spans. Tokenising the whole text (not pieces) keeps the ids exactly what
-`apply_chat_template(tokenize=True)` would give.
+the tokens that overlap those spans. Tokenising the whole text (not pieces) keeps the ids exactly
+what `apply_chat_template(tokenize=True)` would give.
 
 Truncation cuts from the right at `max_length`; rows that lose trained tokens are counted
 (`truncated`), rows left with nothing to train on are dropped (`dropped`). The examples are Arrow
