@@ -110,7 +110,8 @@ def run_baseline(args, info, tuned: bool = False) -> dict:
 
     bf16 = tuned and bf16_supported()
     targs = TrainingArguments(
-        bf16=bf16, use_cpu=not torch.cuda.is_available(),   # bf16 on a CPU needs use_cpu train_sampling_strategy="group_by_length" if tuned else "random",
+        bf16=bf16, use_cpu=not torch.cuda.is_available(),   # bf16 on a CPU needs use_cpu
+        train_sampling_strategy="group_by_length" if tuned else "random",
         output_dir=str(Path(args.work) / "baseline-out"), per_device_train_batch_size=hp["batch_size"],
         learning_rate=hp["lr"], lr_scheduler_type=hp["scheduler"], warmup_steps=hp["warmup_steps"],
         weight_decay=hp["weight_decay"], max_grad_norm=hp["max_grad_norm"], seed=hp["seed"],
