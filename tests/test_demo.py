@@ -18,7 +18,7 @@ EXPECTED = {  # file -> (format the loader detects, rows)
     "demo-sharegpt.jsonl": ("sharegpt", 1600),
     "demo-qa.csv": ("alpaca", 1440),
     "demo-text.txt": ("text", 600),
-    "demo-tools.jsonl": ("messages", 1000),
+    "demo-tools.jsonl": ("messages", 2000),
     "demo-guard.txt": ("text", 24),
 }
 PROMPT_SETS = {"demo-rewards.jsonl": 600}  # prompts + references for GRPO (with rewards/demo_dates.py)

@@ -171,17 +171,19 @@ def test_chatml_fallback_tool_format_and_masking(tok):
 
 
 def test_demo_template_lists_tools_compactly(tok):
-    """The demo model's template is ChatML with each function written as the shape of its call
-    (its rows are ~130 tokens instead of ~220); calls, results and tool-less rows as in ChatML."""
+    """The demo model's template is ChatML with each function written as a signature (its rows
+    are ~100 tokens instead of ~220), not as the shape of its call (a call would repeat the list up
+    to its value, and the model copied the list's "string"); calls, results and tool-less rows as in
+    ChatML."""
     assert tok.chat_template == CHATML_COMPACT_TOOLS
     rec = _record(OPENAI_ROW)
     text = tok.apply_chat_template(rec.messages, tools=rec.tools, tokenize=False)
     fallback = tok.apply_chat_template(rec.messages, tools=rec.tools, tokenize=False, chat_template=CHATML_GENERATION)
-    assert text.startswith('<|im_start|>system\n# Tools\n<tools>\n{"name": "get_weather", "arguments": '
-                           '{"city": "string"}}\n</tools><|im_end|>\n<|im_start|>user\nWeather in Paris?')
+    assert text.startswith('<|im_start|>system\n# Tools\n<tools>\nget_weather(city: string)\n</tools><|im_end|>\n'
+                           '<|im_start|>user\nWeather in Paris?')
     assert text.split("<|im_start|>user", 1)[1] == fallback.split("<|im_start|>user", 1)[1]
     bare = {"name": "ping"}   # no parameters, no wrapper
-    assert '{"name": "ping", "arguments": {}}' in tok.apply_chat_template(
+    assert "\nping()\n" in tok.apply_chat_template(
         [{"role": "user", "content": "hi"}], tools=[bare], tokenize=False)
     trained, _ = _trained_and_masked(tok, rec)
     assert trained.startswith('<tool_call>\n{"name": "get_weather", "arguments": {"city": "Paris"}}')
@@ -320,7 +322,7 @@ def test_eval_scores_a_call(tok):
     assert side["metrics"]["tool_call_match"] == pytest.approx(1 / 3)
     assert side["metrics"]["tool_name_match"] == pytest.approx(2 / 3)
     assert side["metrics"]["exact_match"] == pytest.approx(1 / 3)   # the reference is the call in the chatml format
-    assert all("<tools>" in p and '"get_weather"' in p for p in model.prompts)   # asked with the tools
+    assert all("<tools>" in p and "get_weather(city: string)" in p for p in model.prompts)   # asked with the tools
 
 
 def test_preview_shows_calls_and_results(demo_ws):

@@ -73,21 +73,24 @@ def _chatml(tool_prompt: str) -> str:
 CHATML_GENERATION = _chatml(
     "{{ '# Tools\\n<tools>' }}" + _TOOL_LIST + "{{ '\\n</tools>\\n' + _CALL_HOWTO + '<|im_end|>\\n' }}")
 
-# Each function as the shape of its call, `{"name": "f", "arguments": {"city": "string"}}`: ~15
-# tokens a function where its JSON schema takes ~50.
+# Each function as a signature, `get_weather(city: string)`: ~8 tokens a function where its JSON
+# schema takes ~50. Not as the shape of its call (`{"name": "get_weather", "arguments": {"city":
+# "string"}}`, the first compact form): a call then repeats the list's text token for token up to
+# its value, and the model learnt to copy the list's "string" instead of the request's city (the
+# city right in 12-17 of 100 held-out weather calls after 4 epochs, 64 after 2 with signatures).
 _COMPACT_TOOL_LIST = (
     "{%- for tool in tools -%}"
     "{%- set f = tool['function'] if tool['function'] is defined else tool -%}"
     "{%- set props = f['parameters']['properties'] if f['parameters'] is defined and f['parameters']['properties'] "
     "is defined else {} -%}"
-    "{{ '\\n{\"name\": \"' + f['name'] + '\", \"arguments\": {' }}"
+    "{{ '\\n' + f['name'] + '(' }}"
     "{%- for key, spec in props.items() -%}"
-    "{{ '\"' + key + '\": \"' + (spec['type'] if spec['type'] is defined else 'any') + '\"' }}"
+    "{{ key + ': ' + (spec['type'] if spec['type'] is defined else 'any') }}"
     "{%- if not loop.last -%}{{ ', ' }}{%- endif -%}"
-    "{%- endfor -%}{{ '}}' }}"
+    "{%- endfor -%}{{ ')' }}"
     "{%- endfor -%}"
 )
-# ChatML as above, with the tools in a compact form and no how-to line, for a model trained from
+# ChatML as above, with the tools listed compactly and no how-to line, for a model trained from
 # scratch (the demo model): the tool list is in every prompt, and at ~220 tokens a row (JSON schemas
 # and the how-to) the 4M-parameter demo model did not learn to read the request (tool_call_match
 # 0.0 after 3 epochs). Calls, results and rows without tools are as in ChatML.

@@ -48,7 +48,7 @@ def build() -> dict[str, dict]:
     support = tasks.support(1600, SEED + 2)
     clock = tasks.clock(1440, SEED + 3)
     weather = tasks.weather(600, SEED + 4)
-    tool_rows = tooltask.tools_task(1000, SEED + 5)
+    tool_rows = tooltask.tools_task(2000, SEED + 5)
     guard = guard_documents()
     pairs = preftask.prefs(1200, SEED + 6)
     return {

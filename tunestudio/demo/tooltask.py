@@ -11,14 +11,19 @@ from __future__ import annotations
 
 import random
 
-# Few cities, many phrasings. The model copies a city from the request (" Paris") into the call
-# ("Paris", another token): a mapping learnt per city, so each city must come often. With 40 cities
-# and 10 phrasings each city was seen ~7 times an epoch and the calls were not learnt (tool_call_match
-# 0.0 after 3 epochs); distinct requests cap a city's rows at the number of phrasings.
-CITIES = ["Paris", "Rome", "Berlin", "Madrid", "Lisbon", "Vienna", "Oslo", "Dublin",
-          "Tokyo", "Seoul", "Lima", "Cairo", "Sydney", "Toronto", "Chicago", "London"]
-CURRENCIES = ["USD", "EUR", "GBP", "JPY", "CHF", "CAD", "AUD", "INR"]
+# Few values, each seen often: the model copies a value from the request (" Paris") into the call
+# ("Paris", another token), a mapping learnt per value. Measured in the plain loop of
+# scripts/measure_demo_tasks.py (batch 16, lr 1e-3, 2,000 rows): with 16 cities, 8 currencies and
+# amounts 1-999 tool_call_match stayed at 0.01-0.05 (no amount was ever right); with 8 cities, 6
+# currencies and a dozen round amounts the currencies and amounts are learnt within 4 epochs.
+CITIES = ["Paris", "Rome", "Berlin", "Madrid", "Lisbon", "Vienna", "Oslo", "Dublin"]
+CURRENCIES = ["USD", "EUR", "GBP", "JPY", "CHF", "CAD"]
+AMOUNTS = [5, 10, 15, 20, 25, 40, 50, 75, 100, 150, 200, 500]
 SKIES = ["sunny", "cloudy", "rainy", "windy", "snowy", "foggy"]
+# Openers and closers around a request: distinct requests for 2,000 rows with few values, and the
+# value's place in the request varies (the model must find it, not count to it).
+OPENERS = ["", "Hi! ", "Quick question: ", "Hello, ", "Please help. ", "Hey. ", "Good morning! ", "One thing: "]
+CLOSERS = ["", " Thanks.", " Thank you!", " Cheers.", " Quickly, please."]
 
 TOOLS = [
     {"type": "function", "function": {
@@ -39,7 +44,7 @@ WEATHER = ["What is the weather in {city}?", "Is it raining in {city} right now?
            "Any rain in {city} today?", "Look up the weather in {city}.", "Is it cloudy in {city}?"]
 CONVERT = ["How much is {amount} {src} in {dst}?", "Convert {amount} {src} to {dst}.",
            "Change {amount} {src} into {dst}, please.", "What is {amount} {src} worth in {dst}?"]
-KINDS = (("weather", 0.3), ("convert", 0.7))   # weather has the fewer distinct requests (320)
+KINDS = (("weather", 0.5), ("convert", 0.5))
 
 
 def _call(name: str, args: dict, k: int) -> dict:
@@ -50,13 +55,15 @@ def _request(rng: random.Random, kind: str) -> tuple[str, str, dict]:
     """(user text, function name, arguments) for one request of `kind`."""
     if kind == "weather":
         city = rng.choice(CITIES)
-        return rng.choice(WEATHER).format(city=city), "get_weather", {"city": city}
-    if kind == "convert":
+        text, name, args = rng.choice(WEATHER).format(city=city), "get_weather", {"city": city}
+    elif kind == "convert":
         src, dst = rng.sample(CURRENCIES, 2)
-        amount = rng.randint(1, 999)
-        return (rng.choice(CONVERT).format(amount=amount, src=src, dst=dst), "convert_currency",
-                {"amount": amount, "from": src, "to": dst})
-    raise ValueError(f"unknown request kind {kind!r}")
+        amount = rng.choice(AMOUNTS)
+        text, name, args = (rng.choice(CONVERT).format(amount=amount, src=src, dst=dst), "convert_currency",
+                            {"amount": amount, "from": src, "to": dst})
+    else:
+        raise ValueError(f"unknown request kind {kind!r}")
+    return rng.choice(OPENERS) + text + rng.choice(CLOSERS), name, args
 
 
 def _round(rng: random.Random) -> list[dict]:
@@ -71,9 +78,9 @@ def _round(rng: random.Random) -> list[dict]:
 
 def tools_task(n: int, seed: int) -> list[dict]:
     """`n` rows {"tools", "messages"} with distinct final requests, the kinds in KINDS' shares
-    (`n` up to ~1,060: there are 320 distinct weather requests).
+    (`n` up to ~12,000: there are 6,400 distinct weather requests).
 
-    Short on purpose: the tool list is in every row's prompt (rows are ~130 tokens with the demo
+    Short on purpose: the tool list is in every row's prompt (rows are ~100 tokens with the demo
     model's compact tool list, ~220 with the ChatML fallback's JSON schemas), and the demo must
     train in minutes on a laptop CPU."""
     rng = random.Random(seed)
