@@ -15,6 +15,8 @@ from pathlib import Path
 
 import pytest
 
+from tunestudio.webui.i18n import t
+
 from tests.conftest import ARTIFACTS
 
 CHROMIUM = "/usr/bin/chromium"
@@ -416,11 +418,18 @@ def test_click_through_the_other_tabs(server_with_run, browser):
     # and the texts are really there in Tetum, not just gone
     page.get_by_role("tab").nth(TAB_ORDER.index("datasets")).click()
     assert "duplikadu husi" in _wait_text(page, "#datasets-problems", "duplikadu husi")
+    # Gradio's own upload-box words too (webui/gradio_locale.py rewrites them in the page)
+    page.get_by_text(t("tet", "datasets.upload"), exact=True).click()
+    box = _wait_text(page, "#datasets-upload", t("tet", "gradio.upload_text.click_to_upload"))
+    assert t("tet", "gradio.upload_text.drop_file") in box and "Click to Upload" not in box, box
+    _shot(page, "16-tetum-upload-box")
     page.get_by_role("tab").nth(TAB_ORDER.index("runs")).click()
     assert "remata ona" in _wait_text(page, "#runs-table", "remata ona")
     _wait_text(page, "#runs-metrics", "xave")
     _switch_language(page, "English")
     _all_tabs_in(page, "en", "tet", "17-english-again")
+    page.get_by_role("tab").nth(TAB_ORDER.index("datasets")).click()
+    assert "Drop File Here" in _wait_text(page, "#datasets-upload", "Click to Upload")
     page.close()
 
 

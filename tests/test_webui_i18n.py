@@ -138,3 +138,29 @@ def test_switching_language_updates_every_bound_text():
     ups = texts.updates("tet")
     assert ups[0]["label"] == "Komesa treinu" and ups[0]["info"] == "Para"
     assert ups[1]["label"] == "Époka"
+
+
+def test_statuses_are_in_one_language():
+    """A run status in Tetum carries no English copy ("remata ona (completed)" once did): the
+    walkthrough compares what is shown with the registry through the locale files, not English."""
+    for lang in [c for c in LANGS if c != i18n.DEFAULT]:
+        for state in ("starting", "running", "completed", "stopped", "failed", "queued"):
+            shown, english = i18n.t(lang, f"training.state.{state}"), i18n.t("en", f"training.state.{state}")
+            assert english.lower() not in shown.lower(), (lang, state, shown)
+
+
+def test_gradio_own_texts_are_gradios_english_and_translated():
+    """en.yaml's `gradio:` section is Gradio's own English (else the page script matches nothing
+    after a Gradio upgrade), and Tetum translates the upload box's words."""
+    from tunestudio.webui import gradio_locale
+
+    core = "\n".join(p.read_text(encoding="utf-8", errors="replace") for p in
+                     (Path(pytest.importorskip("gradio").__file__).parent / "templates" / "frontend" / "assets").glob("core-*.js"))
+    for key, text in gradio_locale._flat(gradio_locale.translations("en")).items():
+        leaf = key.split(".")[-1]
+        assert f"{leaf}:`{text}`" in core, f"Gradio's frontend has no {key} = {text!r}"
+    tet = gradio_locale.phrases()["tet"]
+    for english in ("Drop File Here", "Click to Upload", "or"):
+        assert tet[english] and tet[english] != english
+    html = gradio_locale.head_html()
+    assert html.startswith("<script>") and "Klik atu haruka" in html and "MutationObserver" in html

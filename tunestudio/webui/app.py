@@ -16,7 +16,7 @@ os.environ.setdefault("GRADIO_ANALYTICS_ENABLED", "False")  # never look up outs
 import gradio as gr  # noqa: E402
 
 from tunestudio.webui import (  # noqa: E402
-    tab_chat, tab_datasets, tab_evaluate, tab_model, tab_rate, tab_runs, tab_training,
+    gradio_locale, tab_chat, tab_datasets, tab_evaluate, tab_model, tab_rate, tab_runs, tab_training,
 )
 from tunestudio.statefiles import NOTICES  # noqa: E402
 from tunestudio.webui.common import Context  # noqa: E402
@@ -75,6 +75,8 @@ def build_app(ws: Workspace) -> gr.Blocks:
         components = ctx.texts.components()
         relabel = ctx.lang.change(ctx.texts.updates, ctx.lang, components, api_visibility="private", queue=False)
         ctx.lang.change(remember_language, ctx.lang, stored_lang, api_visibility="private", queue=False)
+        # Gradio's own texts (the upload box...) follow too, rewritten in the browser (gradio_locale.py)
+        ctx.lang.change(None, ctx.lang, None, js=gradio_locale.switch_js(), api_visibility="private", queue=False)
         for fn, inputs, outputs in ctx.language_handlers:   # the tabs' own re-renders, after the labels
             relabel.then(fn, inputs, outputs, api_visibility="private")
         for view in ctx.views:  # what handlers showed (messages, tables, plots) said again in the new language,
@@ -147,6 +149,6 @@ def launch(ws: Workspace, host: str = "127.0.0.1", port: int = 7860, auth: tuple
         server_name=host, server_port=port, auth=auth, share=False, inbrowser=False,
         ssr_mode=False,             # SSR needs node and outside hosts; plain client rendering works offline
         show_error=True, max_file_size=max_file_size, css=CSS, theme=gr.themes.Soft(),
-        footer_links=[], quiet=False,
+        footer_links=[], quiet=False, head=gradio_locale.head_html(),
         app_kwargs={"middleware": [Middleware(HostGuard, allowed=allowed_hosts(host, allow_hosts))]}, **kwargs,
     )
