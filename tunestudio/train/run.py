@@ -120,7 +120,7 @@ def _train_one(cfg: RunConfig, ws, run_id: str | None = None, resume: bool = Fal
     try:
         resume_from = recovery.resume_point(ckpt_dir, events, dist) if resume else None
         for w in data.warnings:
-            events.warn(w["code"], w["message"])
+            events.warn(w["code"], w["message"], **w.get("fields", {}))
         trainer, monitor, model = _fit(cfg, ws, base, tokenizer, data, run_dir, events, stop, dist,
                                        estimate, resume_from, run_id)
         status = "stopped" if monitor.stopped else "completed"
@@ -419,7 +419,8 @@ def _nothing_changed(cfg, monitor, model, events) -> list[str]:
     if len(losses) >= 2 and losses[0] > 0 and (losses[0] - min(losses[1:])) / losses[0] < 0.01:
         warnings.append("no_change")
         events.warn("no_change", f"the training loss barely moved ({losses[0]:.4f} -> {losses[-1]:.4f}): "
-                    "try a higher --lr, more epochs, or check that the data has answers to learn")
+                    "try a higher --lr, more epochs, or check that the data has answers to learn",
+                    first=f"{losses[0]:.4f}", last=f"{losses[-1]:.4f}")
     start = getattr(monitor, "initial_weights", None)
     if start:
         import torch

@@ -109,3 +109,23 @@ class Texts:
         import gradio as gr
 
         return [gr.update(**{k: self.resolve(lang, v) for k, v in props.items()}) for _, props in self.bindings]
+
+
+def engine_warning(lang: str | None, warning) -> str:
+    """An engine warning in `lang`. `warning` is a run's warning event ({type, code, message,
+    ...fields}; train/events.py `EventLog.warn`) or plain text. An event whose code has an
+    `engine.<code>` text is worded from that text and the event's fields (a field whose value has
+    an `engine.word.<value>` text, such as the split "training", is translated too); anything else
+    (a library's words, a code without a text) is the engine's English message, its `--flags`
+    named as Training-tab fields (`ui_flags`)."""
+    if not isinstance(warning, dict):
+        return ui_flags(lang, str(warning))
+    key = f"engine.{warning.get('code')}"
+    if not has(lang, key):
+        return ui_flags(lang, str(warning.get("message") or warning.get("code") or ""))
+    fields = {k: (t(lang, f"engine.word.{v}") if isinstance(v, str) and has(lang, f"engine.word.{v}") else v)
+              for k, v in warning.items() if k not in ("type", "code", "message")}
+    text = t(lang, key, **fields)
+    if "{" in text and "}" in text:   # a field the event lacks (an older run's events): the engine's words
+        return ui_flags(lang, str(warning.get("message") or text))
+    return text
