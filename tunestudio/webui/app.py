@@ -67,13 +67,19 @@ def build_app(ws: Workspace) -> gr.Blocks:
             ctx.shared["tabs"] = tabs  # a tab may open another (Runs: "start a run from this config")
             for name, module in TABS:
                 with gr.Tab(t(DEFAULT, f"tabs.{name}"), id=name, elem_id=f"tab-{name}") as tab:
-                    ctx.tr(tab, label=f"tabs.{name}")
+                    ctx.texts.bind(tab, label=f"tabs.{name}")   # a tab's name shows on every tab
                     ctx.current_tab = tab  # a tab refreshes its lists when selected
                     module.build(ctx)
+            ctx.current_tab = None
         for hook in ctx.after_build:
             hook(ctx)
-        components = ctx.texts.components()
-        relabel = ctx.lang.change(ctx.texts.updates, ctx.lang, components, api_visibility="private", queue=False)
+        # One event per group of texts (the header and tab names, then each tab's): the browser's
+        # work for an event grows with its outputs, so the header is redone at once, not after
+        # every component of every tab (Texts.groups)
+        (_, head, head_fn), *per_tab = ctx.texts.groups()
+        relabel = ctx.lang.change(head_fn, ctx.lang, head, api_visibility="private", queue=False)
+        for _, comps, fn in per_tab:
+            ctx.lang.change(fn, ctx.lang, comps, api_visibility="private", queue=False)
         ctx.lang.change(remember_language, ctx.lang, stored_lang, api_visibility="private", queue=False)
         # Gradio's own texts (the upload box...) follow too, rewritten in the browser (gradio_locale.py)
         ctx.lang.change(None, ctx.lang, None, js=gradio_locale.switch_js(), api_visibility="private", queue=False)
