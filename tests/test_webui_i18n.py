@@ -188,3 +188,12 @@ def test_engine_warnings_are_worded_in_the_ui_language(tmp_path):
     assert said["tet"][2] == said["en"][2] == "padded batches: the model mixes packed rows"   # library words, as they are
     assert said["tet"][3] == "overfitting: validation loss rose ..."
     assert i18n.engine_warning("tet", "ignored when --max-steps is set") == i18n.ui_flags("tet", "ignored when --max-steps is set")
+
+
+def test_evaluation_stopping_warning_is_worded_in_the_ui_language():
+    """run_eval's "stopped on its own" warning, from its parts (what Evaluate shows)."""
+    part = {"code": "eval_stopping", "side": "base", "share": "0%", "max_new_tokens": 32,
+            "message": "base: the model stopped on its own in only 0% of answers ..."}
+    tet, en = i18n.engine_warning("tet", part), i18n.engine_warning("en", part)
+    assert tet.startswith("baze: modelu para rasik de'it iha 0% husi resposta") and "max_new_tokens = 32" in tet
+    assert en.startswith("base: the model stopped on its own in only 0% of answers (the rest ran to max_new_tokens = 32)")
