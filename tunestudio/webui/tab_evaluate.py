@@ -133,7 +133,7 @@ def build(ctx: Context) -> None:
         except Exception as e:
             return {"say": err(e)}, [None]
         downloads = [download_copy(p) for p in (out.get("files") or {}).values()]
-        keep = {k: out.get(k) for k in ("model", "n", "split", "primary_metric", "warnings", "metrics",
+        keep = {k: out.get(k) for k in ("model", "n", "split", "primary_metric", "warnings", "warning_parts", "metrics",
                                         "base_metrics", "deltas", "rows")}
         return {"out": keep}, [downloads or None]
 
