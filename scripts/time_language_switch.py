@@ -3,12 +3,17 @@
     python scripts/time_language_switch.py URL [ROUNDS] [--trace]
 
 Per switch (English -> Tetun -> English, ROUNDS times) it prints the seconds until the Runs tab's
-label is in the new language, the seconds until the last API request the switch caused started
-(waiting for 2 s with no request and no component pending), and how many requests it made; with
+label is in the new language, the seconds until the page's text (the tab in view) holds no fragment of
+the other language's locale texts (tests/lang_check.py), the seconds until the last API request the
+switch caused started (waiting for 2 s with no request and no component pending), and how many
+requests it made; with
 --trace, each request's start and end relative to the click. Start the UI first, e.g.
 `tunestudio webui --port 7872 --workspace WS` on a `tunestudio demo` workspace."""
 import sys, time
 from playwright.sync_api import sync_playwright
+
+sys.path.insert(0, str(__import__("pathlib").Path(__file__).resolve().parents[1]))
+from tests.lang_check import wrong_language  # noqa: E402
 
 argv = [a for a in sys.argv[1:] if a != "--trace"]
 TRACE = "--trace" in sys.argv
@@ -34,6 +39,10 @@ with sync_playwright() as p:
             t0 = time.time()
             page.wait_for_selector(f"button[role=tab]:text-is('{label}')", timeout=60_000)
             t_label = time.time() - t0
+            code, other = ("tet", "en") if name == "Tetun" else ("en", "tet")
+            while wrong_language(page.inner_text("body"), code, other) and time.time() - t0 < 60:
+                page.wait_for_timeout(50)
+            t_page = time.time() - t0
             quiet = None
             while time.time() - t0 < 60:
                 busy = page.evaluate("document.querySelectorAll('.pending, .generating').length")
@@ -43,6 +52,6 @@ with sync_playwright() as p:
                     break
                 page.wait_for_timeout(100)
             # the moment pending cleared is approximated by the last request start
-            print(f"round {i} -> {name}: label {t_label:.2f}s, last request {quiet:.2f}s after switch, "
+            print(f"round {i} -> {name}: label {t_label:.2f}s, page {t_page:.2f}s, last request {quiet:.2f}s after switch, "
                   f"{len(reqs) - n0} API requests", flush=True)
     b.close()

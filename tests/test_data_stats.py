@@ -50,6 +50,14 @@ def test_stats_chars_roles_turns_labels(tmp_path):
     assert any("class imbalance" in w for w in s["warnings"])
     assert sum(b["count"] for b in s["histogram"]) == 11
     json.dumps(s)  # the web UI and --json need it JSON-able
+    # each warning also in parts, which the web UI words in its language
+    from tunestudio.webui.i18n import engine_warning
+
+    assert [p["message"] for p in s["warning_parts"]] == s["warnings"]
+    tet = [engine_warning("tet", p) for p in s["warning_parts"]]
+    assert any(w.startswith("klase la ekilibradu: resposta 'positive'") for w in tet), tet
+    assert any(w.startswith("liña 1 hanesan ezatamente") for w in tet), tet
+    assert [engine_warning("en", p).split(":")[0] for p in s["warning_parts"]][0] in s["warnings"][0]
 
 
 def test_no_labels_for_free_text():

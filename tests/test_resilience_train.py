@@ -115,6 +115,8 @@ def test_a_damaged_last_checkpoint_falls_back_to_the_one_before(tiny_ws, one_thr
     evs = events(run_dir)
     warning = [e for e in evs if e["type"] == "warning" and e["code"] == "checkpoint_damaged"]
     assert len(warning) == 1 and "checkpoint-12" in warning[0]["message"] and damaged in warning[0]["message"]
+    # its parts as fields too: the web UI words it in its language (webui/i18n.engine_warning)
+    assert warning[0]["name"] == "checkpoint-12" and damaged in warning[0]["why"] and warning[0]["moved"].startswith("checkpoint-12.damaged-")
     assert [e for e in evs if e["type"] == "started"][-1]["resumed_from"].endswith("checkpoint-8")
     assert "checkpoint-8" in (run_dir / "train.log").read_text()
     moved = [p for p in ckpts.iterdir() if p.name.startswith("checkpoint-12.damaged-")]

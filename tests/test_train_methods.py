@@ -136,3 +136,10 @@ def test_training_that_changes_nothing_is_reported(tiny_ws):
     run_dir = tiny_ws.runs_dir / result["run_id"]
     codes = [json.loads(line).get("code") for line in (run_dir / "events.jsonl").read_text().splitlines()]
     assert "adapter_unchanged" in codes
+    # the warning carries its numbers as fields, so the web UI says it in its own language
+    from tunestudio.webui.i18n import engine_warning
+
+    event = next(json.loads(line) for line in (run_dir / "events.jsonl").read_text().splitlines()
+                 if json.loads(line).get("code") == "no_change")
+    assert event["first"] in event["message"] and event["last"] in event["message"]
+    assert engine_warning("tet", event).startswith(f"loss treinu kuaze la muda ({event['first']} -> {event['last']})")

@@ -156,6 +156,20 @@ def test_memory_estimate_refuses_a_batch_size_below_one(workspace):
     assert memory_text(ws, "tet", "tiny-demo", "lora", 0, 512, "auto", False, 16).endswith("(agora 0)")
 
 
+def test_memory_warning_is_in_the_ui_language(demo_ws, monkeypatch):
+    """The engine's "not enough memory" verdict in the UI's words, its tips naming form fields."""
+    from tunestudio.train import memory
+    from tunestudio.webui.tab_training import memory_text
+
+    monkeypatch.setattr(memory, "available_memory", lambda: 1024)   # 1 KiB free: nothing fits
+    ws = Workspace(demo_ws)
+    en = memory_text(ws, "en", "tiny-demo", "full", 4, 512, "auto", False, 16)
+    tet = memory_text(ws, "tet", "tiny-demo", "full", 4, 512, "auto", False, 16)
+    assert "⚠️ not enough memory: this run needs about" in en and "“Max length (tokens)” (--max-length)" in en
+    assert "⚠️ memória la to'o: treinu ne'e presiza" in tet and "not enough memory" not in tet
+    assert "“Naruk másimu (token)” (--max-length)" in tet
+
+
 def test_benchmark_memory_is_shown_in_mib_not_bytes():
     from tunestudio.webui.tab_evaluate import _cell
 

@@ -254,9 +254,10 @@ def test_language_switch_relabels_every_run_list_in_place(workspace):
     conn.close()
     demo = build_app(ws)
     lang = next(c for c in demo.blocks.values() if getattr(c, "elem_id", None) == "ui-language")
-    relabel = next(d for d in demo.fns.values() if (lang._id, "change") in [tuple(x) for x in d.targets]
-                   and len(d.outputs) > 10)
-    updates = dict(zip([o.elem_id for o in relabel.outputs], relabel.fn("tet")))
+    updates = {}
+    for d in demo.fns.values():   # the texts of the header and of each tab (one handler each)
+        if (lang._id, "change") in [tuple(x) for x in d.targets] and (d.name or "").startswith("texts_"):
+            updates.update(zip([o.elem_id for o in d.outputs], d.fn("tet")))
     status = t("tet", "training.state.completed")
     assert status != t("en", "training.state.completed")
     expect = {"runs-a": f"pirate · {status} · r-done", "runs-b": f"pirate · {status} · r-done",
@@ -273,17 +274,24 @@ def test_language_switch_relabels_every_run_list_in_place(workspace):
 
 
 def test_language_switch_labels_first_then_the_rest_quietly(workspace):
-    """The browser sends one trigger's handlers one at a time: the language dropdown's own change
-    carries only the labels (and the stored choice); every tab's re-render is chained after the
-    labels, and none of them draws a progress spinner over the components it re-renders."""
+    """The browser's work for an event grows with its outputs: the language dropdown's change
+    sends the header and tab names as one small event first, then each tab's labels as its own
+    event (every bound component in exactly one), besides the stored choice and Gradio's own
+    texts; every tab's re-render is chained after the header, and none of them draws a progress
+    spinner over the components it re-renders."""
     from tunestudio.webui.app import build_app
 
     demo = build_app(Workspace(workspace))
     lang = next(c for c in demo.blocks.values() if getattr(c, "elem_id", None) == "ui-language")
     fns = list(demo.fns.values())
     direct = [d for d in fns if (lang._id, "change") in [tuple(x) for x in d.targets]]
-    assert len(direct) == 2, [getattr(d.fn, "__name__", d.fn) for d in direct]
-    relabel = max(direct, key=lambda d: len(d.outputs))
+    texts = [d for d in direct if (d.name or "").startswith("texts_")]
+    assert {d.name for d in texts} >= {"texts_header", "texts_model", "texts_training", "texts_runs"}
+    assert len(direct) == len(texts) + 2, [d.name for d in direct]   # + remember_language, Gradio's texts
+    relabel = texts[0]
+    assert relabel.name == "texts_header" and len(relabel.outputs) < 20, len(relabel.outputs)
+    outs = [o._id for d in texts for o in d.outputs]
+    assert len(outs) == len(set(outs)) > 150
     after = [d for d in fns if d.trigger_after == relabel._id]
     assert len(after) >= 10   # the tabs' handlers and every view's replay
     assert all(d.show_progress == "hidden" for d in direct + after)

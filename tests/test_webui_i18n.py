@@ -5,6 +5,7 @@ asks only for keys that exist, and a half-done language falls back to English.""
 from __future__ import annotations
 
 import dataclasses
+import json
 import re
 import shutil
 import types
@@ -138,3 +139,61 @@ def test_switching_language_updates_every_bound_text():
     ups = texts.updates("tet")
     assert ups[0]["label"] == "Komesa treinu" and ups[0]["info"] == "Para"
     assert ups[1]["label"] == "Époka"
+
+
+def test_statuses_are_in_one_language():
+    """A run status in Tetum carries no English copy ("remata ona (completed)" once did): the
+    walkthrough compares what is shown with the registry through the locale files, not English."""
+    for lang in [c for c in LANGS if c != i18n.DEFAULT]:
+        for state in ("starting", "running", "completed", "stopped", "failed", "queued"):
+            shown, english = i18n.t(lang, f"training.state.{state}"), i18n.t("en", f"training.state.{state}")
+            assert english.lower() not in shown.lower(), (lang, state, shown)
+
+
+def test_gradio_own_texts_are_gradios_english_and_translated():
+    """en.yaml's `gradio:` section is Gradio's own English (else the page script matches nothing
+    after a Gradio upgrade), and Tetum translates the upload box's words."""
+    from tunestudio.webui import gradio_locale
+
+    core = "\n".join(p.read_text(encoding="utf-8", errors="replace") for p in
+                     (Path(pytest.importorskip("gradio").__file__).parent / "templates" / "frontend" / "assets").glob("core-*.js"))
+    for key, text in gradio_locale._flat(gradio_locale.translations("en")).items():
+        leaf = key.split(".")[-1]
+        assert f"{leaf}:`{text}`" in core, f"Gradio's frontend has no {key} = {text!r}"
+    tet = gradio_locale.phrases()["tet"]
+    for english in ("Drop File Here", "Click to Upload", "or"):
+        assert tet[english] and tet[english] != english
+    html = gradio_locale.head_html()
+    assert html.startswith("<script>") and "Klik atu haruka" in html and "MutationObserver" in html
+
+
+def test_engine_warnings_are_worded_in_the_ui_language(tmp_path):
+    """A run's warning event (as train/events.py writes it) is said in the UI language from its
+    code and fields; a code without a text, or an event missing a field, keeps the engine's words."""
+    from tunestudio.run_progress import summarize
+    from tunestudio.train.events import EventLog
+
+    log = EventLog(tmp_path, enabled=True)
+    log.warn("no_change", "the training loss barely moved (2.0000 -> 1.9990): try a higher --lr", first="2.0000", last="1.9990")
+    log.warn("truncated", "3 of 10 training rows (30%) lose answer tokens at --max-length 64; first: row 2",
+             split="training", count=3, rows=10, share="30%", max_length=64, dropped=0, first="row 2")
+    log.warn("padding_free", "padded batches: the model mixes packed rows")
+    log.warn("overfitting", "overfitting: validation loss rose ...")          # an older run: no fields
+    log.close()
+    events = [json.loads(line) for line in (tmp_path / "events.jsonl").read_text().splitlines()]
+    said = {lang: [i18n.engine_warning(lang, e) for e in summarize(events)["warning_events"]] for lang in ("en", "tet")}
+    assert said["en"][0].startswith("the training loss barely moved (2.0000 -> 1.9990)") and "“Learning rate”" in said["en"][0]
+    assert said["tet"][0].startswith("loss treinu kuaze la muda (2.0000 -> 1.9990)")
+    assert said["tet"][1].startswith("liña treinu 3 husi 10 (30%)") and "row 2" in said["tet"][1]
+    assert said["tet"][2] == said["en"][2] == "padded batches: the model mixes packed rows"   # library words, as they are
+    assert said["tet"][3] == "overfitting: validation loss rose ..."
+    assert i18n.engine_warning("tet", "ignored when --max-steps is set") == i18n.ui_flags("tet", "ignored when --max-steps is set")
+
+
+def test_evaluation_stopping_warning_is_worded_in_the_ui_language():
+    """run_eval's "stopped on its own" warning, from its parts (what Evaluate shows)."""
+    part = {"code": "eval_stopping", "side": "base", "share": "0%", "max_new_tokens": 32,
+            "message": "base: the model stopped on its own in only 0% of answers ..."}
+    tet, en = i18n.engine_warning("tet", part), i18n.engine_warning("en", part)
+    assert tet.startswith("baze: modelu para rasik de'it iha 0% husi resposta") and "max_new_tokens = 32" in tet
+    assert en.startswith("base: the model stopped on its own in only 0% of answers (the rest ran to max_new_tokens = 32)")

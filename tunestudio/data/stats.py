@@ -198,11 +198,13 @@ def compute_stats(records, tokenizer=None, max_length: int | None = None,
     if lengths is None:
         lengths = chars
     warnings = []
+    parts = []   # the same warnings as {code, fields}: the web UI words them in its language
 
     over = sum(x > max_length for x in lengths) if max_length else 0
     if over and cut:
         warnings.append(f"{over} of {n} rows are longer than the cutoff of {max_length} {unit}: "
                         "they will be truncated")
+        parts.append({"code": "over_cutoff", "over": over, "rows": n, "cutoff": max_length, "unit": unit})
 
     labels, dominant = None, None
     if n_chats and answers is not None and n_chats >= 2 * len(answers):
@@ -212,11 +214,13 @@ def compute_stats(records, tokenizer=None, max_length: int | None = None,
         if count / n_chats > DOMINANT_SHARE:
             warnings.append(f"class imbalance: the answer {label!r} is {count / n_chats:.0%} of rows; "
                             "a model can score well by always giving it")
+            parts.append({"code": "class_imbalance", "label": repr(label), "share": f"{count / n_chats:.0%}"})
 
     duplicates = sum(c - 1 for c in keys.values())
     del keys
     if duplicates:
         warnings.append(f"{duplicates} rows are exact duplicates of an earlier row (`tunestudio data clean` drops them)")
+        parts.append({"code": "duplicates", "duplicates": duplicates})
     return {
         "format": fmt,
         "rows": n,
@@ -232,6 +236,7 @@ def compute_stats(records, tokenizer=None, max_length: int | None = None,
         "labels": labels,
         "dominant_label": dominant,
         "warnings": warnings,
+        "warning_parts": [{**p, "message": w} for p, w in zip(parts, warnings)],
     }
 
 

@@ -129,6 +129,10 @@ def score_side(model, tok, records, names, custom, sampling: Sampling, batch_siz
         warning = stopping_warning(gen.stopped, sampling.max_new_tokens)
         if warning:
             side["warnings"].append(f"{label}: {warning}")
+            # the same in parts: the web UI words it in its language (locales: engine.eval_stopping)
+            side.setdefault("warning_parts", []).append({
+                "code": "eval_stopping", "side": label, "share": f"{sum(gen.stopped) / len(gen.stopped):.0%}",
+                "max_new_tokens": sampling.max_new_tokens, "message": side["warnings"][-1]})
     else:
         side["metrics"] = {}
     if any(n in M.LOSS_METRICS for n in names):
@@ -228,7 +232,7 @@ def evaluate(ws: Workspace, run: str | None = None, model: str | None = None, da
     sides = [("fine-tuned" if run else "model", dict(run=run, model=model))]
     if compare_base:
         sides.append(("base", dict(run=run, base=True)))
-    results, infos = {}, {}
+    results, infos, parts = {}, {}, []
     for label, kw in sides:
         m, tok, info = loading.load_model(ws, device=device, trust_remote_code=trust_remote_code, **kw)
         if not results:  # both sides share the run's tokenizer: rows its template refuses are left out
@@ -239,6 +243,7 @@ def evaluate(ws: Workspace, run: str | None = None, model: str | None = None, da
         results[label] = score_side(m, tok, records, names, custom, sampling, batch_size, guard, progress, label,
                                     generation_prompt, reasoning, bleu_tok)
         warnings += results[label]["warnings"]
+        parts += results[label].get("warning_parts", [])
         infos[label] = info
         del m
         loading.release_memory()
@@ -259,6 +264,7 @@ def evaluate(ws: Workspace, run: str | None = None, model: str | None = None, da
     if guard_summary:
         out["guard"] = guard_summary
     out["warnings"] = warnings
+    out["warning_parts"] = parts   # {code, fields..., message} for those of `warnings` the UI can word
     out["tokens_per_second"] = ft["tokens"] / ft["seconds"] if ft["seconds"] else None
     out.update(model=infos[main_label]["label"], run_id=run_info.id if run_info else None,
                dataset=dataset_name, split=split, sampling=sampling.to_dict())

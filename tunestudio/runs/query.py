@@ -130,7 +130,7 @@ def _events_summary(run_dir: Path) -> dict:
     """From events.jsonl: the start (world size, memory estimate), the last progress, warnings."""
     path = run_dir / "events.jsonl"
     out = {"events_file": str(path) if path.is_file() else None, "started": None, "progress": None,
-           "warnings": [], "oom_retries": 0, "bad_event_lines": 0}
+           "warnings": [], "warning_events": [], "oom_retries": 0, "bad_event_lines": 0}
     if not path.is_file():
         return out
     events, _, bad = read_jsonl(path)  # damaged lines (a crash mid-write, a hand edit) are skipped
@@ -145,6 +145,7 @@ def _events_summary(run_dir: Path) -> dict:
                                                          "tokens_per_second", "eta_s")}
         elif kind == "warning":
             out["warnings"].append(event.get("message"))
+            out["warning_events"].append(event)
         elif kind == "oom_retry":
             out["oom_retries"] += 1
     return out

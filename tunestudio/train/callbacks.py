@@ -258,7 +258,8 @@ class RunMonitor(TrainerCallback):
                 "overfitting", f"overfitting: validation loss rose for {k} evaluations in a row "
                 f"({recent[0][0]:.4f} -> {recent[-1][0]:.4f}) while training loss fell; the best model so far "
                 f"is step {self.best_step}. Fewer epochs, more data, a lower learning rate or "
-                "--early-stopping-patience help", step=step)
+                "--early-stopping-patience help", step=step, evals=k, before=f"{recent[0][0]:.4f}",
+                after=f"{recent[-1][0]:.4f}", best_step=self.best_step)
         self.overfitting = rising and falling
 
     def on_save(self, args, state, control, **kw):

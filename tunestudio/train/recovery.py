@@ -29,7 +29,8 @@ def resume_point(ckpt_dir: Path, events: EventLog, dist) -> Path | None:
 
         def damaged(path, why, moved):
             events.warn("checkpoint_damaged", f"{path.name} is damaged ({why}): moved aside to {moved.name}, "
-                        "resuming from the checkpoint before it", checkpoint=str(path), moved_to=str(moved))
+                        "resuming from the checkpoint before it", checkpoint=str(path), moved_to=str(moved),
+                        name=path.name, why=str(why), moved=moved.name)
 
         found = ckpt.newest_intact(ckpt_dir, on_damaged=damaged)
         if found is not None:

@@ -98,7 +98,8 @@ def nothing_changed(cfg, monitor, model, events) -> list[str]:
     if len(losses) >= 2 and losses[0] > 0 and (losses[0] - min(losses[1:])) / losses[0] < 0.01:
         warnings.append("no_change")
         events.warn("no_change", f"the training loss barely moved ({losses[0]:.4f} -> {losses[-1]:.4f}): "
-                    "try a higher --lr, more epochs, or check that the data has answers to learn")
+                    "try a higher --lr, more epochs, or check that the data has answers to learn",
+                    first=f"{losses[0]:.4f}", last=f"{losses[-1]:.4f}")
     start = getattr(monitor, "initial_weights", None)
     if start:
         import torch

@@ -120,7 +120,7 @@ def _train_one(cfg: RunConfig, ws, run_id: str | None = None, resume: bool = Fal
     try:
         resume_from = recovery.resume_point(ckpt_dir, events, dist) if resume else None
         for w in data.warnings:
-            events.warn(w["code"], w["message"])
+            events.warn(w["code"], w["message"], **w.get("fields", {}))
         trainer, monitor, model = _fit(cfg, ws, base, tokenizer, data, run_dir, events, stop, dist,
                                        estimate, resume_from, run_id)
         status = "stopped" if monitor.stopped else "completed"

@@ -66,14 +66,18 @@ def load_data(cfg, ws, tokenizer, split_info: dict | None = None) -> dict:
             warnings += [{"code": "template", "message": note} for note in turns.probe(tokenizer).notes]
         except turns.TemplateRefused as e:
             warnings.append({"code": "template", "message": f"the chat template cannot render a one-question chat: {e}"})
-    warnings += [{"code": "refused", "message": f"skipped {row}"} for row in refused]  # --skip-bad-rows
+    warnings += [{"code": "refused", "message": f"skipped {row}", "fields": {"row": str(row)}} for row in refused]  # --skip-bad-rows
     for name, enc in (("training", train), ("validation", val)):
         if enc and enc.truncated:
             share = enc.truncated / max(enc.stats["rows"], 1)
             warnings.append({"code": "truncated", "message": (
                 f"{enc.truncated} of {enc.stats['rows']} {name} rows ({share:.0%}) lose answer tokens at "
                 f"--max-length {cfg.max_length}" + (f" and {enc.dropped} have nothing left (dropped)" if enc.dropped else "")
-                + f"; first: {', '.join(enc.truncated_rows[:3])}")})
+                + f"; first: {', '.join(enc.truncated_rows[:3])}"),
+                # the same in parts, for the web UI to say in its language (locales: engine.truncated)
+                "fields": {"split": name, "count": enc.truncated, "rows": enc.stats["rows"], "share": f"{share:.0%}",
+                           "max_length": cfg.max_length, "dropped": enc.dropped or 0,
+                           "first": ", ".join(enc.truncated_rows[:3])}})
     stats = {"train": train.stats, "val": val.stats if val else None}
     # every evaluation reads the whole of Data.val: cap it, so a million-row split does not make
     # each one take an hour

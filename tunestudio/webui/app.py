@@ -16,7 +16,7 @@ os.environ.setdefault("GRADIO_ANALYTICS_ENABLED", "False")  # never look up outs
 import gradio as gr  # noqa: E402
 
 from tunestudio.webui import (  # noqa: E402
-    tab_chat, tab_datasets, tab_evaluate, tab_model, tab_rate, tab_runs, tab_training,
+    gradio_locale, tab_chat, tab_datasets, tab_evaluate, tab_model, tab_rate, tab_runs, tab_training,
 )
 from tunestudio.statefiles import NOTICES  # noqa: E402
 from tunestudio.webui.common import Context  # noqa: E402
@@ -67,14 +67,22 @@ def build_app(ws: Workspace) -> gr.Blocks:
             ctx.shared["tabs"] = tabs  # a tab may open another (Runs: "start a run from this config")
             for name, module in TABS:
                 with gr.Tab(t(DEFAULT, f"tabs.{name}"), id=name, elem_id=f"tab-{name}") as tab:
-                    ctx.tr(tab, label=f"tabs.{name}")
+                    ctx.texts.bind(tab, label=f"tabs.{name}")   # a tab's name shows on every tab
                     ctx.current_tab = tab  # a tab refreshes its lists when selected
                     module.build(ctx)
+            ctx.current_tab = None
         for hook in ctx.after_build:
             hook(ctx)
-        components = ctx.texts.components()
-        relabel = ctx.lang.change(ctx.texts.updates, ctx.lang, components, api_visibility="private", queue=False)
+        # One event per group of texts (the header and tab names, then each tab's): the browser's
+        # work for an event grows with its outputs, so the header is redone at once, not after
+        # every component of every tab (Texts.groups)
+        (_, head, head_fn), *per_tab = ctx.texts.groups()
+        relabel = ctx.lang.change(head_fn, ctx.lang, head, api_visibility="private", queue=False)
+        for _, comps, fn in per_tab:
+            ctx.lang.change(fn, ctx.lang, comps, api_visibility="private", queue=False)
         ctx.lang.change(remember_language, ctx.lang, stored_lang, api_visibility="private", queue=False)
+        # Gradio's own texts (the upload box...) follow too, rewritten in the browser (gradio_locale.py)
+        ctx.lang.change(None, ctx.lang, None, js=gradio_locale.switch_js(), api_visibility="private", queue=False)
         for fn, inputs, outputs in ctx.language_handlers:   # the tabs' own re-renders, after the labels
             relabel.then(fn, inputs, outputs, api_visibility="private")
         for view in ctx.views:  # what handlers showed (messages, tables, plots) said again in the new language,
@@ -147,6 +155,6 @@ def launch(ws: Workspace, host: str = "127.0.0.1", port: int = 7860, auth: tuple
         server_name=host, server_port=port, auth=auth, share=False, inbrowser=False,
         ssr_mode=False,             # SSR needs node and outside hosts; plain client rendering works offline
         show_error=True, max_file_size=max_file_size, css=CSS, theme=gr.themes.Soft(),
-        footer_links=[], quiet=False,
+        footer_links=[], quiet=False, head=gradio_locale.head_html(),
         app_kwargs={"middleware": [Middleware(HostGuard, allowed=allowed_hosts(host, allow_hosts))]}, **kwargs,
     )

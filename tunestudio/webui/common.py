@@ -30,7 +30,8 @@ class Context:
         self.language_handlers: list[tuple] = []   # (fn, inputs, outputs) also run at a language switch
 
     def tr(self, component, **props):
-        return self.texts.bind(component, **props)
+        """`Texts.bind` for a component of the tab being built (see `current_tab`)."""
+        return self.texts.bind(component, tab=getattr(self.current_tab, "id", None), **props)
 
     def on_load(self, fn, inputs, outputs):
         self.loads.append((fn, inputs, outputs))

@@ -82,16 +82,19 @@ class Texts:
 
     def __init__(self):
         self.bindings: list[tuple[object, dict]] = []  # (component, {property: key or callable(lang)})
+        self.tabs: list[str | None] = []  # per binding: the id of the tab it is on; None: outside the tabs
 
-    def bind(self, component, **props):
+    def bind(self, component, tab: str | None = None, **props):
         """Register `component`'s translatable properties (label=, info=, value=, placeholder=);
         each is a key in the locale files, or a function lang -> text for texts made elsewhere
-        (the engine's help strings). Returns the component, so it reads inline."""
+        (the engine's help strings). `tab`: the id of the tab the component is on (None: the
+        header, the tab names: shown whatever the tab). Returns the component, so it reads inline."""
         for c, existing in self.bindings:
             if c is component:  # one update per component per event: merge its properties
                 existing.update(props)
                 return component
         self.bindings.append((component, props))
+        self.tabs.append(tab)
         return component
 
     @staticmethod
@@ -106,6 +109,48 @@ class Texts:
         return [c for c, _ in self.bindings]
 
     def updates(self, lang: str) -> list:
+        """One gr.update per bound component (`components()`), its texts in `lang`."""
         import gradio as gr
 
         return [gr.update(**{k: self.resolve(lang, v) for k, v in props.items()}) for _, props in self.bindings]
+
+    def groups(self) -> list[tuple[str | None, list, object]]:
+        """The bindings by tab, in the order they were bound: (tab id or None, components,
+        fn(lang) -> their updates). A language switch sends each group as its own event: the
+        browser's work per event grows with its number of outputs, skipped ones included (one
+        event with every component kept the whole page in the old language for seconds)."""
+        import gradio as gr
+
+        order: list = []
+        for tab in self.tabs:
+            if tab not in order:
+                order.append(tab)
+        out = []
+        for tab in order:
+            mine = [(c, props) for (c, props), t_ in zip(self.bindings, self.tabs) if t_ == tab]
+
+            def fn(lang, mine=mine):
+                return [gr.update(**{k: self.resolve(lang, v) for k, v in props.items()}) for _, props in mine]
+            fn.__name__ = f"texts_{tab or 'header'}"   # what a trace of the switch's requests names
+            out.append((tab, [c for c, _ in mine], fn))
+        return out
+
+
+def engine_warning(lang: str | None, warning) -> str:
+    """An engine warning in `lang`. `warning` is a run's warning event ({type, code, message,
+    ...fields}; train/events.py `EventLog.warn`) or plain text. An event whose code has an
+    `engine.<code>` text is worded from that text and the event's fields (a field whose value has
+    an `engine.word.<value>` text, such as the split "training", is translated too); anything else
+    (a library's words, a code without a text) is the engine's English message, its `--flags`
+    named as Training-tab fields (`ui_flags`)."""
+    if not isinstance(warning, dict):
+        return ui_flags(lang, str(warning))
+    key = f"engine.{warning.get('code')}"
+    if not has(lang, key):
+        return ui_flags(lang, str(warning.get("message") or warning.get("code") or ""))
+    fields = {k: (t(lang, f"engine.word.{v}") if isinstance(v, str) and has(lang, f"engine.word.{v}") else v)
+              for k, v in warning.items() if k not in ("type", "code", "message")}
+    text = t(lang, key, **fields)
+    if "{" in text and "}" in text:   # a field the event lacks (an older run's events): the engine's words
+        return ui_flags(lang, str(warning.get("message") or text))
+    return text

@@ -20,7 +20,7 @@ from tunestudio.errors import UserError
 from tunestudio.webui.common import (
     Context, err, error_text, msg, not_available, optional, plotted, raw, say, shown, translated_columns,
 )
-from tunestudio.webui.i18n import DEFAULT, has, languages, t
+from tunestudio.webui.i18n import DEFAULT, engine_warning, has, languages, t
 from tunestudio.webui.safety import safe_name
 
 MAX_UPLOAD_BYTES = 200 * 1024 * 1024   # matches `webui --max-upload`'s default
@@ -209,7 +209,7 @@ def build(ctx: Context) -> None:
         if s.get("labels"):
             text += "\n\n" + t(lang, "datasets.labels") + " " + ", ".join(f"`{k}` {v}" for k, v in s["labels"].items())
         if s.get("warnings"):
-            text += "\n\n" + "\n".join(f"- ⚠️ {w}" for w in s["warnings"])
+            text += "\n\n" + "\n".join(f"- ⚠️ {engine_warning(lang, w)}" for w in s.get("warning_parts") or s["warnings"])
         return text, shown(None), gr.update(**histogram_plot(s["histogram"], lang), visible=True), gr.skip()
 
     def on_preview(lang, name, model_name, row_no, length, progress=gr.Progress(track_tqdm=True)):

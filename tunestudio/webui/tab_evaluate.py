@@ -13,7 +13,7 @@ import pandas as pd
 from tunestudio.webui.common import (
     Context, download_copy, empty_table, err, msg, not_available, optional, run_choices, say, translated_columns,
 )
-from tunestudio.webui.i18n import DEFAULT, t
+from tunestudio.webui.i18n import DEFAULT, engine_warning, t
 
 METRICS = ("exact_match", "f1", "bleu", "rouge1", "rouge2", "rougeL", "perplexity", "loss")
 
@@ -133,7 +133,7 @@ def build(ctx: Context) -> None:
         except Exception as e:
             return {"say": err(e)}, [None]
         downloads = [download_copy(p) for p in (out.get("files") or {}).values()]
-        keep = {k: out.get(k) for k in ("model", "n", "split", "primary_metric", "warnings", "metrics",
+        keep = {k: out.get(k) for k in ("model", "n", "split", "primary_metric", "warnings", "warning_parts", "metrics",
                                         "base_metrics", "deltas", "rows")}
         return {"out": keep}, [downloads or None]
 
@@ -144,7 +144,8 @@ def build(ctx: Context) -> None:
         head = t(lang, "evaluate.done", model=out.get("model"), n=out["n"], split=out.get("split"),
                  primary=out.get("primary_metric"))
         if out.get("warnings"):
-            head += "\n\n" + "\n".join(f"- ⚠️ {w}" for w in out["warnings"])
+            worded = {p["message"]: p for p in out.get("warning_parts") or []}
+            head += "\n\n" + "\n".join(f"- ⚠️ {engine_warning(lang, worded.get(w, w))}" for w in out["warnings"])
         return head, metrics_frame(lang, out), examples_frame(out.get("rows") or [], lang=lang)
 
     def bench_work(lang, names, dataset):

@@ -20,7 +20,7 @@ from tunestudio import jobs, run_progress
 from tunestudio.webui.common import (
     Context, err, error_text, msg, not_available, optional, plotted, run_choices, say, shown,
 )
-from tunestudio.webui.i18n import DEFAULT, has, t
+from tunestudio.webui.i18n import DEFAULT, engine_warning, has, t
 
 
 def _fmt(v):
@@ -200,7 +200,7 @@ def build(ctx: Context) -> None:
         if d.get("error"):
             text += f"\n\n❌ {d['error']}"
         if d.get("warnings"):
-            text += "\n\n" + "\n".join(f"- ⚠️ {w}" for w in d["warnings"] if w)
+            text += "\n\n" + "\n".join(f"- ⚠️ {engine_warning(lang, w)}" for w in d.get("warning_events") or d["warnings"] if w)
         key = t(lang, "runs.col.key")
         cfg = pd.DataFrame([{key: k, "A": _fmt(v)} for k, v in (d.get("config") or {}).items()], columns=[key, "A"])
         mets = pd.DataFrame([{key: k, "A": _fmt(v)} for k, v in (d.get("metrics") or {}).items()], columns=[key, "A"])

@@ -14,7 +14,7 @@ import pandas as pd
 
 from tunestudio import jobs, run_progress
 from tunestudio.webui.common import error_text, optional
-from tunestudio.webui.i18n import t
+from tunestudio.webui.i18n import engine_warning, t, ui_flags
 
 STATUS_ICONS: dict[str, str] = {}  # plain text: emoji fonts are often missing (boxes on Debian's Chromium)
 
@@ -38,9 +38,12 @@ def memory_text(ws, lang, model, method, batch_size, max_length, precision, chec
         text = t(lang, "training.memory", estimate=breakdown(lang, memory, est),
                  trainable=f"{est['trainable_params']:,}", params=f"{est['params']:,}")
         try:
-            ok, why = memory.check_fits(est, memory.available_memory())
-            if not ok:
-                text += "\n\n⚠️ " + why
+            available = memory.available_memory()
+            ok, _ = memory.check_fits(est, available)
+            if not ok:   # the engine's verdict, in the UI's words; its tips name fields, not flags
+                tips = "; ".join(ui_flags(lang, tip) for tip in memory.advice(est))
+                text += "\n\n⚠️ " + t(lang, "engine.not_enough_memory", estimate=breakdown(lang, memory, est),
+                                         available=memory.human_bytes(available), tips=tips)
         except Exception:  # the machine's free memory could not be read: the estimate alone still helps
             pass
         return text
@@ -221,7 +224,7 @@ def monitor(ws, lang: str, last) -> list:
         sig["view"] = None
     lr_df = pd.DataFrame(summary["lrs"], columns=["step", "lr"]) if summary["lrs"] else None
 
-    alerts = [f"⚠️ {w}" for w in summary["warnings"]]
+    alerts = [f"⚠️ {engine_warning(lang, w)}" for w in summary.get("warning_events") or summary["warnings"]]
     if summary.get("early_stop"):
         es = summary["early_stop"]
         alerts.append("⏹ " + t(lang, "training.early_stop", step=es.get("step"), best=es.get("best_step"),
