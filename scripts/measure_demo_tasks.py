@@ -48,7 +48,7 @@ TASKS = {
     "sharegpt": ("demo-sharegpt.jsonl", 1),
     "qa": ("demo-qa.csv", 3),
     "text": ("demo-text.txt", 1),
-    "tools": ("demo-tools.jsonl", 6),
+    "tools": ("demo-tools.jsonl", 8),
 }
 # The tool-use rows carry the tool list in every prompt (~220 tokens): never cut them at 128.
 MIN_LENGTH = {"tools": 512}
