@@ -146,13 +146,15 @@ def tmpfs(tmp_path):
 
 
 def _fill(folder: Path) -> None:
-    with open(folder / "filler", "wb") as f:
-        try:
+    """Fill the file system of `folder` to the last byte (already full: even creating the filler
+    file fails, and that is full too)."""
+    try:
+        with open(folder / "filler", "wb") as f:
             while True:
                 f.write(b"\0" * (1 << 16))
                 f.flush()
-        except OSError:
-            pass
+    except OSError:
+        pass
 
 
 def test_a_full_disk_is_refused_before_writing_and_read_commands_still_work(tiny_template, tmpfs):

@@ -73,6 +73,8 @@ def build_app(ws: Workspace) -> gr.Blocks:
             ctx.current_tab = None
         for hook in ctx.after_build:
             hook(ctx)
+        # the choice is stored first: a reload right after the new labels show keeps it
+        ctx.lang.change(remember_language, ctx.lang, stored_lang, api_visibility="private", queue=False)
         # One event per group of texts (the header and tab names, then each tab's): the browser's
         # work for an event grows with its outputs, so the header is redone at once, not after
         # every component of every tab (Texts.groups)
@@ -80,7 +82,6 @@ def build_app(ws: Workspace) -> gr.Blocks:
         relabel = ctx.lang.change(head_fn, ctx.lang, head, api_visibility="private", queue=False)
         for _, comps, fn in per_tab:
             ctx.lang.change(fn, ctx.lang, comps, api_visibility="private", queue=False)
-        ctx.lang.change(remember_language, ctx.lang, stored_lang, api_visibility="private", queue=False)
         # Gradio's own texts (the upload box...) follow too, rewritten in the browser (gradio_locale.py)
         ctx.lang.change(None, ctx.lang, None, js=gradio_locale.switch_js(), api_visibility="private", queue=False)
         for fn, inputs, outputs in ctx.language_handlers:   # the tabs' own re-renders, after the labels
