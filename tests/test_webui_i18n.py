@@ -133,10 +133,11 @@ def test_switching_language_updates_every_bound_text():
     texts.bind(a, label="training.start")
     texts.bind(b, label=lambda lang: i18n.t(lang, "param.epochs"))
     texts.bind(a, info="training.stop")  # merged into a's one update
-    assert texts.components() == [a, b]
-    assert texts.initial(label="training.start") == {"label": "Start training"}
     pytest.importorskip("gradio")
-    ups = texts.updates("tet")
+    [(tab, components, updates)] = texts.groups()   # all bound outside the tabs: one group
+    assert tab is None and components == [a, b]
+    assert texts.initial(label="training.start") == {"label": "Start training"}
+    ups = updates("tet")
     assert ups[0]["label"] == "Komesa treinu" and ups[0]["info"] == "Para"
     assert ups[1]["label"] == "Époka"
 

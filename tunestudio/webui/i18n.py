@@ -81,20 +81,19 @@ class Texts:
     """Which component shows which text: the list the language switch walks through."""
 
     def __init__(self):
-        self.bindings: list[tuple[object, dict]] = []  # (component, {property: key or callable(lang)})
-        self.tabs: list[str | None] = []  # per binding: the id of the tab it is on; None: outside the tabs
+        # (component, {property: key or callable(lang)}, id of the tab it is on; None: outside the tabs)
+        self.bindings: list[tuple[object, dict, str | None]] = []
 
     def bind(self, component, tab: str | None = None, **props):
         """Register `component`'s translatable properties (label=, info=, value=, placeholder=);
         each is a key in the locale files, or a function lang -> text for texts made elsewhere
         (the engine's help strings). `tab`: the id of the tab the component is on (None: the
         header, the tab names: shown whatever the tab). Returns the component, so it reads inline."""
-        for c, existing in self.bindings:
+        for c, existing, _ in self.bindings:
             if c is component:  # one update per component per event: merge its properties
                 existing.update(props)
                 return component
-        self.bindings.append((component, props))
-        self.tabs.append(tab)
+        self.bindings.append((component, props, tab))
         return component
 
     @staticmethod
@@ -105,29 +104,21 @@ class Texts:
         """Constructor keyword arguments in the default language: gr.Textbox(**texts.initial(label=...))."""
         return {k: self.resolve(DEFAULT, v) for k, v in props.items()}
 
-    def components(self) -> list:
-        return [c for c, _ in self.bindings]
-
-    def updates(self, lang: str) -> list:
-        """One gr.update per bound component (`components()`), its texts in `lang`."""
-        import gradio as gr
-
-        return [gr.update(**{k: self.resolve(lang, v) for k, v in props.items()}) for _, props in self.bindings]
-
     def groups(self) -> list[tuple[str | None, list, object]]:
         """The bindings by tab, in the order they were bound: (tab id or None, components,
-        fn(lang) -> their updates). A language switch sends each group as its own event: the
-        browser's work per event grows with its number of outputs, skipped ones included (one
-        event with every component kept the whole page in the old language for seconds)."""
+        fn(lang) -> one gr.update per component, its texts in `lang`). A language switch sends each
+        group as its own event: the browser's work per event grows with its number of outputs,
+        skipped ones included (one event with every component kept the whole page in the old
+        language for seconds)."""
         import gradio as gr
 
         order: list = []
-        for tab in self.tabs:
+        for _, _, tab in self.bindings:
             if tab not in order:
                 order.append(tab)
         out = []
         for tab in order:
-            mine = [(c, props) for (c, props), t_ in zip(self.bindings, self.tabs) if t_ == tab]
+            mine = [(c, props) for c, props, t_ in self.bindings if t_ == tab]
 
             def fn(lang, mine=mine):
                 return [gr.update(**{k: self.resolve(lang, v) for k, v in props.items()}) for _, props in mine]
