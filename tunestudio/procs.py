@@ -13,14 +13,18 @@ import subprocess
 from pathlib import Path
 
 
-def proc_start(pid: int) -> str | None:
-    """Field 22 of /proc/<pid>/stat (start time in clock ticks); None where /proc is missing."""
+def _stat_fields(pid: int) -> list[str] | None:
+    """/proc/<pid>/stat after the command name (field 3 onwards); None where /proc is missing."""
     try:
-        stat = Path(f"/proc/{pid}/stat").read_text()
+        return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
     except OSError:
         return None
-    fields = stat.rsplit(")", 1)[1].split()
-    return fields[19] if len(fields) > 19 else None
+
+
+def proc_start(pid: int) -> str | None:
+    """Field 22 of /proc/<pid>/stat (start time in clock ticks); None where /proc is missing."""
+    fields = _stat_fields(pid)
+    return fields[19] if fields and len(fields) > 19 else None
 
 
 def is_alive(pid: int | None, pid_start: str | None, child: subprocess.Popen | None = None) -> bool:
@@ -37,11 +41,8 @@ def is_alive(pid: int | None, pid_start: str | None, child: subprocess.Popen | N
         return False
     except PermissionError:
         pass
-    try:
-        state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
-        if state in ("Z", "X"):
-            return False
-    except OSError:
-        pass
-    start = proc_start(pid)
+    fields = _stat_fields(pid)   # read once: the state (zombie?) and the start time
+    if fields and fields[0] in ("Z", "X"):
+        return False
+    start = fields[19] if fields and len(fields) > 19 else None
     return pid_start is None or start is None or start == pid_start
