@@ -82,6 +82,78 @@ def test_sharegpt_shape_with_tools_as_json_string_or_list(tmp_path):
     assert a.reference() == '<tool_call>\n{"name": "get_weather", "arguments": {"city": "Lima"}}\n</tool_call>'
 
 
+HERMES_SYSTEM = ("You are a function calling AI model. You are provided with function signatures within "
+                 "<tools></tools> XML tags. Here are the available tools: <tools> " + repr([WEATHER]) + " </tools> "
+                 "For each function call return a json object within <tool_call></tool_call> XML tags:\n"
+                 "<tool_call>\n{'arguments': <args-dict>, 'name': <function-name>}\n</tool_call>")
+
+
+def _hermes_row(call_text, result="<tool_response>\n{'name': 'get_weather', 'content': {'temp': 21}}\n</tool_response>\n"):
+    """A row shaped like NousResearch's hermes-function-calling files: calls and results as text."""
+    return {"id": "1", "conversations": [
+        {"from": "system", "value": HERMES_SYSTEM},
+        {"from": "human", "value": "Weather in Paris?"},
+        {"from": "gpt", "value": call_text},
+        {"from": "tool", "value": result},
+        {"from": "gpt", "value": "It is 21 degrees in Paris."}]}
+
+
+@pytest.mark.parametrize("call_text", [
+    "<tool_call>\n{'arguments': {'city': 'Paris'}, 'name': 'get_weather'}\n</tool_call>\n",   # hermes v1: Python repr
+    '<tool_call>\n{"name": "get_weather", "arguments": {"city": "Paris"}}\n</tool_call>',       # Qwen's JSON
+])
+def test_hermes_text_calls_are_read_as_calls(tmp_path, call_text):
+    r = load_file(_write(tmp_path / "hermes.jsonl", [_hermes_row(call_text)]))
+    assert not r.errors, r.errors
+    (rec,) = r.records
+    assert [m["role"] for m in rec.messages] == ["system", "user", "assistant", "tool", "assistant"]
+    assert rec.messages[2] == {"role": "assistant", "content": "", "tool_calls": [_call("get_weather", {"city": "Paris"})]}
+    # the wrapper goes (the template writes its own); the result's own text stays as the file has it
+    assert rec.messages[3]["content"] == "{'name': 'get_weather', 'content': {'temp': 21}}"
+    assert rec.tools is None and rec.messages[0]["content"] == HERMES_SYSTEM   # the tool list stays in the prompt
+
+
+def test_hermes_text_call_with_words_and_a_broken_block(tmp_path):
+    words = _hermes_row("Let me check.\n<tool_call>\n{\"name\": \"get_weather\", \"arguments\": {\"city\": \"Paris\"}}\n</tool_call>")
+    broken = _hermes_row("<tool_call>\n{'name': 'get_weather', 'arguments': {'city': Paris}}\n</tool_call>")
+    prose = {"conversations": [{"from": "human", "value": "How do you call a tool?"},
+                               {"from": "gpt", "value": "Write <tool_call> then the JSON."}]}   # no block: text
+    r = load_file(_write(tmp_path / "mixed.jsonl", [words, broken, prose]))
+    assert len(r.records) == 2 and len(r.errors) == 1
+    assert r.records[0].messages[2]["content"] == "Let me check."
+    assert r.records[1].messages[1] == {"role": "assistant", "content": "Write <tool_call> then the JSON."}
+    assert (r.errors[0].file, r.errors[0].line) == ("mixed.jsonl", 2)
+    assert "the <tool_call> block 1 of message 3 is not valid JSON" in r.errors[0].message
+
+
+def test_xlam_shape_query_tools_answers(tmp_path):
+    """Salesforce xLAM / APIGen rows: the request, the tools and the answering calls as JSON strings;
+    parameters without a JSON Schema wrapper."""
+    tools = [{"name": "get_weather", "description": "Weather now",
+              "parameters": {"city": {"description": "The city", "type": "str", "default": "Paris"}}}]
+    rows = [{"id": 0, "query": "Weather in Rome and Oslo?", "tools": json.dumps(tools),
+             "answers": json.dumps([{"name": "get_weather", "arguments": {"city": "Rome"}},
+                                    {"name": "get_weather", "arguments": {"city": "Oslo"}}])},
+            {"id": 1, "query": "Weather in Lima?", "tools": json.dumps(tools),
+             "answers": json.dumps([{"name": "get_forecast", "arguments": {"city": "Lima"}}])},
+            {"id": 2, "query": "Hi", "tools": json.dumps(tools), "answers": "[]"}]
+    (tmp_path / "xlam.json").write_text(json.dumps(rows))
+    r = load_file(tmp_path / "xlam.json")
+    assert r.format == "alpaca" and len(r.records) == 1 and len(r.errors) == 2
+    (rec,) = r.records
+    assert rec.messages == [{"role": "user", "content": "Weather in Rome and Oslo?"},
+                            {"role": "assistant", "content": "",
+                             "tool_calls": [_call("get_weather", {"city": "Rome"}), _call("get_weather", {"city": "Oslo"})]}]
+    assert rec.tools[0]["function"]["parameters"] == {"type": "object", "properties": tools[0]["parameters"]}
+    assert rec.meta == {"id": 0}   # tools and answers are read, not carried as extra columns
+    assert [e.message for e in r.errors] == [
+        "'answers': tool call 1 of message 2 calls 'get_forecast', which the row does not declare (declared: get_weather)",
+        "'answers': message 2 holds an empty list of tool calls"]
+    # SQuAD's "answers" (no tools column) is not read as calls
+    (tmp_path / "squad.json").write_text(json.dumps([{"question": "Q?", "answers": {"text": ["A"]}}]))
+    assert load_file(tmp_path / "squad.json").format is None
+
+
 @pytest.mark.parametrize("message, expected", [
     ({"role": "assistant", "tool_calls": [{"function": {"name": "get_wether", "arguments": "{}"}}]},
      "calls 'get_wether', which the row does not declare (declared: get_weather)"),

@@ -50,8 +50,12 @@ def text_record(row, fields) -> Record:
 
 def alpaca_record(row, fields) -> Record:
     """An instruction row as a chat: [system?, user (instruction, then input after a blank line),
-    assistant (output)], read from the columns `fields` names. Raises RowError."""
+    assistant (output)], read from the columns `fields` names. With a `calls` field (xLAM's
+    {"query", "tools", "answers"}) the response is the row's tool calls and the row declares its
+    tools. Raises RowError."""
     instruction = _string(row, fields["instruction"], "instruction")
+    if "calls" in fields:
+        return _calls_record(row, fields, instruction)
     output = _string(row, fields["output"], "response")
     inp = _string(row, fields["input"], "input", required=False) if "input" in fields else ""
     system = _string(row, fields["system"], "system prompt", required=False) if "system" in fields else ""
@@ -59,6 +63,23 @@ def alpaca_record(row, fields) -> Record:
     messages = [{"role": "system", "content": system}] if system.strip() else []
     messages += [{"role": "user", "content": user}, {"role": "assistant", "content": output}]
     return Record("", 0, messages=messages)
+
+
+def _calls_record(row, fields, instruction: str) -> Record:
+    """A request answered by tool calls: [system?, user, assistant calling]. Raises RowError."""
+    col = fields["calls"]
+    if row.get(col) in (None, "", []):
+        raise RowError(f"missing or empty '{col}' (the tool calls that answer the request)")
+    tools = _row_tools(row, None)
+    try:
+        calls = toolcalls.parse_calls(row[col], 2)
+        system = _string(row, fields["system"], "system prompt", required=False) if "system" in fields else ""
+        messages = [{"role": "system", "content": system}] if system.strip() else []
+        messages += [{"role": "user", "content": instruction}, {"role": "assistant", "content": "", "tool_calls": calls}]
+        toolcalls.check_conversation(messages, tools)
+    except toolcalls.ToolError as e:
+        raise RowError(f"'{col}': {e}") from None
+    return Record("", 0, messages=messages, tools=tools)
 
 
 CHAT_COLUMNS = ("messages", "conversations", "conversation")
@@ -127,7 +148,15 @@ def chat_record(row, fields, fmt, file_tools=None) -> tuple[Record, str | None, 
             raise RowError(str(e)) from None
         if not c.text.strip() and role != "system" and not c.reasoning:
             raise RowError(f"empty content in message {n} ({role})")
-        messages.append({"role": role, "content": c.text, **({"reasoning": c.reasoning} if c.reasoning else {})})
+        msg = {"role": role, "content": c.text, **({"reasoning": c.reasoning} if c.reasoning else {})}
+        if role == "assistant" and "<tool_call>" in c.text:   # Hermes: calls written as text
+            try:
+                found = toolcalls.text_calls(c.text, n)
+            except toolcalls.ToolError as e:
+                raise RowError(str(e)) from None
+            if found:
+                msg["content"], msg["tool_calls"] = found
+        messages.append(msg)
         media += c.media
     system_col = fields.get("system")
     if system_col and isinstance(row.get(system_col), str) and row[system_col].strip() \

@@ -50,9 +50,12 @@ INPUT_ALIASES = ("input", "context")
 OUTPUT_ALIASES = ("output", "response", "completion", "answer", "target", "assistant",
                   "gpt", "reply", "label")
 SYSTEM_ALIASES = ("system", "system_prompt")
+# A response that is a list of tool calls, read only beside a tools column (Salesforce xLAM /
+# APIGen files: {"query", "tools", "answers"}; SQuAD's "answers" has no tools beside it).
+CALLS_ALIASES = ("answers", "tool_calls", "calls", "function_calls")
 # The keys --map accepts (the format's own field names).
 MAPPING_KEYS = ("instruction", "input", "output", "system", "text", "messages", "conversations",
-                "role", "content")
+                "role", "content", "calls")
 
 
 @dataclass
@@ -187,13 +190,17 @@ def _fields_for(fmt: str, keys: set, mapping: dict) -> dict:
             out["system"] = system
         return out
     output = _first(keys, OUTPUT_ALIASES, mapping.get("output"))
+    calls = None
+    if output is None and (mapping.get("calls") or any(k in keys for k in toolcalls.TOOLS_COLUMNS)):
+        output = calls = _first(keys, CALLS_ALIASES, mapping.get("calls"))
     instruction = _first(keys - {output}, INSTRUCTION_ALIASES, mapping.get("instruction"))
     inp = _first(keys - {output, instruction}, INPUT_ALIASES, mapping.get("input"))
     if instruction is None and inp is not None and "input" not in mapping:
         instruction, inp = inp, None   # {"input", "output"}: the input is the instruction
     system = _first(keys - {output, instruction, inp}, SYSTEM_ALIASES, mapping.get("system"))
     out = {}
-    for k, v in (("instruction", instruction), ("input", inp), ("output", output), ("system", system)):
+    for k, v in (("instruction", instruction), ("input", inp), ("output", output), ("system", system),
+                 ("calls", calls)):
         if v:
             out[k] = v
     return out
@@ -298,6 +305,8 @@ def _plan(result: LoadResult, name, ext, scan: _Scan, fmt, mapping) -> _Plan | N
     result.format, result.fields = fmt, fields
     used = set(fields.values()) | (set(CHAT_COLUMNS) | set(toolcalls.TOOLS_COLUMNS)
                                    if fmt in ("messages", "sharegpt") else set())
+    if "calls" in fields:
+        used |= set(toolcalls.TOOLS_COLUMNS)
     return _Plan(fmt, fields, used)
 
 

@@ -16,7 +16,13 @@ Read from:
   legacy `function`) messages;
 - ShareGPT (LLaMA-Factory): `function_call` turns whose value is the call as JSON
   (`{"name", "arguments"}`, or a list of them for parallel calls), `observation` turns holding the
-  result, and a `tools` column as a JSON string or a list of bare `{"name", "parameters"}` objects.
+  result, and a `tools` column as a JSON string or a list of bare `{"name", "parameters"}` objects;
+- Hermes (NousResearch hermes-function-calling, and files written for Qwen's template): calls
+  written in an assistant turn's text as `<tool_call>\n{"name", "arguments"}\n</tool_call>` blocks
+  (JSON, or the Python dict repr `{'arguments': ..., 'name': ...}` that hermes-function-calling-v1
+  uses) are read as calls, and a tool result's `<tool_response>...</tool_response>` wrapper is
+  removed (the model's template writes its own). The tool list such files keep inside the system
+  prompt stays there, as text: declaring it again through `tools=` would list every function twice.
 
 Checked (a ToolError names the message; the loader adds file:line): every call names a declared
 function when the row declares tools, its arguments parse as a JSON object, a tool result follows
@@ -25,7 +31,9 @@ a call (and its `tool_call_id`, when given, is one of that call's ids).
 
 from __future__ import annotations
 
+import ast
 import json
+import re
 
 TOOL_ROLES = {"tool": "tool", "function": "tool", "observation": "tool", "ipython": "tool",
               "function_response": "tool", "tool_response": "tool"}
@@ -35,6 +43,10 @@ TOOLS_COLUMNS = ("tools", "functions")
 
 class ToolError(ValueError):
     """What is wrong with a row's tools or calls (the loader ties it to the row's line)."""
+
+
+_CALL_BLOCK = re.compile(r"<tool_call>\s*(.*?)\s*</tool_call>", re.DOTALL)
+_RESPONSE = re.compile(r"\A\s*<tool_response>\s*(.*?)\s*</tool_response>\s*\Z", re.DOTALL)
 
 
 def _type_name(v) -> str:
@@ -67,8 +79,19 @@ def parse_tools(value, what: str = "'tools'") -> list[dict] | None:
         if not isinstance(fn, dict) or not isinstance(fn.get("name"), str) or not fn["name"].strip():
             raise ToolError(f"tool {k} of {what} has no \"name\" (expected {{\"name\", \"description\", "
                             "\"parameters\"}, or OpenAI's {\"type\": \"function\", \"function\": {...}})")
-        out.append({"type": "function", "function": fn})
+        out.append({"type": "function", "function": _schema_parameters(fn)})
     return out or None
+
+
+def _schema_parameters(fn: dict) -> dict:
+    """`fn` with xLAM-style parameters (`{"city": {"type": "str", "description": ...}}`, no JSON
+    Schema wrapper) wrapped as JSON Schema's `{"type": "object", "properties": {...}}`, which the
+    chat templates and our tool lists read; anything else unchanged."""
+    params = fn.get("parameters")
+    if (isinstance(params, dict) and params and "type" not in params and "properties" not in params
+            and all(isinstance(v, dict) and "type" in v for v in params.values())):
+        return {**fn, "parameters": {"type": "object", "properties": params}}
+    return fn
 
 
 def tool_names(tools: list[dict] | None) -> list[str]:
@@ -105,6 +128,39 @@ def parse_calls(value, n: int) -> list[dict]:
     return [_call(c, k, n) for k, c in enumerate(calls, start=1)]
 
 
+def _literal(block: str, what: str):
+    """A call block's value: JSON, else a Python literal (hermes-function-calling-v1 writes
+    `{'arguments': {...}, 'name': ...}`). Raises ToolError."""
+    try:
+        return json.loads(block)
+    except json.JSONDecodeError as e:
+        try:
+            return ast.literal_eval(block)
+        except (ValueError, SyntaxError, MemoryError, RecursionError):
+            raise ToolError(f"{what} is not valid JSON: {e.msg} (column {e.colno})") from None
+
+
+def text_calls(content: str, n: int) -> tuple[str, list[dict]] | None:
+    """Hermes-format calls in the text of assistant message `n`: (the text outside the
+    `<tool_call>` blocks, stripped; the calls in our form), or None when the text holds no
+    complete block. Raises ToolError for a block that is not a call."""
+    blocks = _CALL_BLOCK.findall(content) if "</tool_call>" in content else []
+    if not blocks:
+        return None
+    calls = []
+    for block in blocks:
+        value = _literal(block, f"the <tool_call> block {len(calls) + 1} of message {n}")
+        for raw in (value if isinstance(value, list) else [value]):
+            calls.append(_call(raw, len(calls) + 1, n))
+    return _CALL_BLOCK.sub("", content).strip(), calls
+
+
+def result_text(content: str) -> str:
+    """A tool result without the `<tool_response>` wrapper that Hermes-format files put around it."""
+    found = _RESPONSE.match(content) if isinstance(content, str) else None
+    return found.group(1) if found else content
+
+
 def is_tool_message(m: dict, raw_role: str) -> bool:
     """Whether message `m` (with role `raw_role`, lower case) is a call or a result."""
     return (raw_role in TOOL_ROLES or raw_role in CALL_ROLES
@@ -119,7 +175,7 @@ def tool_message(m: dict, raw_role: str, content_key: str, n: int, text) -> dict
             content = json.dumps(content, ensure_ascii=False)   # a result given as JSON
             out = {"role": "tool", "content": content}
         else:
-            out = {"role": "tool", "content": text(m, content_key, "tool") if content is not None else ""}
+            out = {"role": "tool", "content": result_text(text(m, content_key, "tool")) if content is not None else ""}
         for key in ("tool_call_id", "name"):
             if isinstance(m.get(key), str) and m[key]:
                 out[key] = m[key]
