@@ -74,6 +74,16 @@ def test_openai_messages_multi_turn_and_content_parts():
     assert r.records[1].messages[0]["content"] == "Part one. Part two."
 
 
+def test_openai_developer_role_is_the_system_turn(tmp_path):
+    import json
+
+    row = {"messages": [{"role": "developer", "content": "Be brief."}, {"role": "user", "content": "Hi"},
+                        {"role": "assistant", "content": "Hello!", "refusal": None, "annotations": []}]}
+    (tmp_path / "dev.jsonl").write_text(json.dumps(row) + "\n")
+    r = load_file(tmp_path / "dev.jsonl")
+    assert not r.errors and r.records[0].messages == chat(("system", "Be brief."), ("user", "Hi"), ("assistant", "Hello!"))
+
+
 def test_sharegpt_wrapped_object_and_role_names():
     r = load("sharegpt.json")
     assert r.format == "sharegpt"

@@ -120,6 +120,18 @@ def test_token_counts_with_model(tmp_path):
     text = render_stats(s)   # what `data stats --model` prints
     assert "tokens per row" in text and "over the cutoff" in text
 
+    # a row cut inside its answer is truncated; a row cut inside its prompt loses the whole answer
+    # and training drops it: check says which, and the OK line counts the dropped
+    p = run_cli("data", "check", "t.jsonl", "--model", "tiny", "--max-length", "6", ws=tmp_path, timeout=120)
+    assert p.returncode == 0, p.stderr
+    assert "t.jsonl:2: 73 tokens, over the max length of 6: no answer token fits: the row will be dropped" in p.stdout
+    assert "but 1 will be dropped by training at max length 6" in p.stdout
+    write_jsonl(ws.datasets_dir / "t2.jsonl", [
+        {"messages": [{"role": "user", "content": " ".join(["w"] * 70)}, {"role": "assistant", "content": "x y z"}]}])
+    p = run_cli("data", "check", "t2.jsonl", "--model", "tiny", "--max-length", "73", ws=tmp_path, timeout=120)
+    assert "75 tokens, over the max length of 73: it will be truncated" in p.stdout
+    assert "OK: every row can be used" in p.stdout
+
 
 def test_stats_cli_errors(tmp_path):
     ws = Workspace(tmp_path).ensure()

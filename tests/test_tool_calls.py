@@ -130,7 +130,8 @@ def test_xlam_shape_query_tools_answers(tmp_path):
     """Salesforce xLAM / APIGen rows: the request, the tools and the answering calls as JSON strings;
     parameters without a JSON Schema wrapper."""
     tools = [{"name": "get_weather", "description": "Weather now",
-              "parameters": {"city": {"description": "The city", "type": "str", "default": "Paris"}}}]
+              "parameters": {"city": {"description": "The city", "type": "str", "default": "Paris"},
+                             "type": {"description": "a parameter called type", "type": "str"}}}]
     rows = [{"id": 0, "query": "Weather in Rome and Oslo?", "tools": json.dumps(tools),
              "answers": json.dumps([{"name": "get_weather", "arguments": {"city": "Rome"}},
                                     {"name": "get_weather", "arguments": {"city": "Oslo"}}])},
@@ -148,7 +149,7 @@ def test_xlam_shape_query_tools_answers(tmp_path):
     assert rec.meta == {"id": 0}   # tools and answers are read, not carried as extra columns
     assert [e.message for e in r.errors] == [
         "'answers': tool call 1 of message 2 calls 'get_forecast', which the row does not declare (declared: get_weather)",
-        "'answers': message 2 holds an empty list of tool calls"]
+        "'answers' holds no tool call: the row has no answer to train on"]
     # SQuAD's "answers" (no tools column) is not read as calls
     (tmp_path / "squad.json").write_text(json.dumps([{"question": "Q?", "answers": {"text": ["A"]}}]))
     assert load_file(tmp_path / "squad.json").format is None

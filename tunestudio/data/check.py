@@ -36,6 +36,7 @@ class CheckReport:
     unit: str = "characters"
     max_length: int | None = None
     refused: Counter = field(default_factory=Counter)   # file -> rows its chat template refused (not usable)
+    dropped: int = 0   # rows cut before any answer token at max_length: training leaves them out
 
     def usable(self, loaded: LoadResult) -> int:
         """Rows of one loaded file that training can use: read, and accepted by the chat template."""
@@ -53,8 +54,9 @@ class CheckReport:
 
 
 def row_warnings(records, lengths: list[int] | None = None, max_length: int | None = None,
-                 unit: str = "tokens") -> list[Problem]:
-    """Duplicates, very long rows, and rows over `max_length` (`lengths` per row, in `unit`).
+                 unit: str = "tokens", dropped: set[str] = frozenset()) -> list[Problem]:
+    """Duplicates, very long rows, and rows over `max_length` (`lengths` per row, in `unit`;
+    `dropped`: Record.where() of the rows cut before any answer token).
     Rows are remembered by a 16-byte digest and their place, so a million rows fit."""
     out = []
     first_seen: dict[bytes, str] = {}   # row digest -> "file:line" of its first row
@@ -70,7 +72,8 @@ def row_warnings(records, lengths: list[int] | None = None, max_length: int | No
             out.append(Problem(r.source, r.line, f"very long row: {chars[i]} characters (the median is {median:g})"))
         if max_length and lengths is not None and lengths[i] > max_length:
             # plain text is streamed into blocks by default (stream.py): nothing of it is lost
-            fate = ("it will be truncated" if r.is_chat else
+            fate = ("no answer token fits: the row will be dropped from training" if r.where() in dropped else
+                    "it will be truncated" if r.is_chat else
                     "it spans several blocks of the text stream (truncated only with --text-mode truncate)")
             out.append(Problem(r.source, r.line, f"{lengths[i]} {unit}, over the max length of {max_length}: {fate}"))
     return out
@@ -87,6 +90,19 @@ def template_warnings(tokenizer, dataset: str, records: list[Record]) -> list[Pr
     return out if any(r.is_chat for r in records) else []
 
 
+def _dropped(records, lengths, tokenizer, max_length) -> set[str]:
+    """Where the chat rows over `max_length` are cut before their first answer token (training
+    drops them). Encodes only the rows over the limit, so a large file costs little more."""
+    if tokenizer is None or lengths is None:
+        return set()
+    over = [records[i] for i, n in enumerate(lengths) if n > max_length and records[i].is_chat]
+    if not over:
+        return set()
+    from tunestudio.data.encode import encode
+
+    return set(encode(over, tokenizer, max_length, skip_bad_rows=True).dropped_rows)
+
+
 def check_dataset(ws, dataset: str, fmt: str | None = None, mapping=None, model: str | None = None,
                   max_length: int | None = None, separator: str | None = None) -> CheckReport:
     """Load every file of `dataset` and report its errors and warnings (raises only for a
@@ -100,7 +116,8 @@ def check_dataset(ws, dataset: str, fmt: str | None = None, mapping=None, model:
     refused: dict[int, str] = {}
     lengths = row_lengths(records, tokenizer, refused) if max_length else None
     errors += [Problem(records[i].source, records[i].line, f"{REFUSED}: {msg}") for i, msg in sorted(refused.items())]
-    warnings += row_warnings(records, lengths, max_length, unit)
+    dropped = _dropped(records, lengths, tokenizer, max_length)
+    warnings += row_warnings(records, lengths, max_length, unit, dropped)
     if tokenizer is not None:  # first: said once for the file, not lost behind per-row warnings
         warnings = template_warnings(tokenizer, dataset, records) + warnings
     if "all" not in files:   # a split set: held-out files must not repeat training rows
@@ -110,4 +127,4 @@ def check_dataset(ws, dataset: str, fmt: str | None = None, mapping=None, model:
     first = results.get("all") or results["train"]
     return CheckReport(first.format if len(formats) <= 1 else "/".join(sorted(formats)),
                        len(records), errors, warnings, results, unit, max_length,
-                       refused=Counter(records[i].source for i in refused))
+                       refused=Counter(records[i].source for i in refused), dropped=len(dropped))

@@ -99,7 +99,11 @@ def _check(args, ws) -> int:
         if report.warnings:
             print("warnings:\n" + _indent(format_problems(report.warnings)))
         if report.ok:
-            print("OK: every row can be used" + (f" ({len(report.warnings)} warnings)" if report.warnings else ""))
+            n = len(report.warnings)
+            print(("OK: every row can be used" if not report.dropped else
+                   f"OK: every row can be read, but {report.dropped} will be dropped by training at max length "
+                   f"{report.max_length} (no answer token fits: raise --max-length or shorten them)")
+                  + (f" ({n} warnings)" if n else ""))
     if report.errors:
         first = report.errors[0]
         more = f" (and {len(report.errors) - 1} more)" if len(report.errors) > 1 else ""

@@ -15,7 +15,7 @@ from tunestudio.data.records import Record
 
 
 ROLE_NAMES = {
-    "system": "system",
+    "system": "system", "developer": "system",   # OpenAI's newer name for the system turn
     "user": "user", "human": "user", "prompter": "user",
     "assistant": "assistant", "gpt": "assistant", "bot": "assistant", "model": "assistant",
     "chatgpt": "assistant", "ai": "assistant",
@@ -68,8 +68,8 @@ def alpaca_record(row, fields) -> Record:
 def _calls_record(row, fields, instruction: str) -> Record:
     """A request answered by tool calls: [system?, user, assistant calling]. Raises RowError."""
     col = fields["calls"]
-    if row.get(col) in (None, "", []):
-        raise RowError(f"missing or empty '{col}' (the tool calls that answer the request)")
+    if row.get(col) in (None, "", [], "[]"):   # xLAM irrelevance rows: no call, and no text answer either
+        raise RowError(f"'{col}' holds no tool call: the row has no answer to train on")
     tools = _row_tools(row, None)
     try:
         calls = toolcalls.parse_calls(row[col], 2)

@@ -42,10 +42,12 @@ def default_max_length(tokenizer, fallback: int = 2048) -> int:
 
 
 def tokenizer_and_cutoff(ws, model: str | None, max_length: int | None):
-    """(the tokenizer of `model`, or None without one; `max_length`, else the model's own)."""
+    """(the tokenizer of `model`, or None without one; `max_length`, else training's default)."""
     tokenizer = load_tokenizer(ws, model) if model else None
     if tokenizer is not None and not max_length:
-        max_length = default_max_length(tokenizer)
+        # what `train` cuts at by default (the model's own limit, often 32k+, only when smaller):
+        # check, stats, preview and training then agree on which rows are cut
+        max_length = min(training_max_length(), default_max_length(tokenizer))
     return tokenizer, max_length
 
 

@@ -88,8 +88,13 @@ def _schema_parameters(fn: dict) -> dict:
     Schema wrapper) wrapped as JSON Schema's `{"type": "object", "properties": {...}}`, which the
     chat templates and our tool lists read; anything else unchanged."""
     params = fn.get("parameters")
-    if (isinstance(params, dict) and params and "type" not in params and "properties" not in params
-            and all(isinstance(v, dict) and "type" in v for v in params.values())):
+    if not isinstance(params, dict) or not params:
+        return fn
+    # A schema says `"type": "object"` or holds `properties` of schemas; xLAM names parameters
+    # directly, and a parameter may itself be called "type" or "properties" (its value a dict).
+    schema = isinstance(params.get("type"), str) or (
+        isinstance(params.get("properties"), dict) and not isinstance(params["properties"].get("type"), str))
+    if not schema and all(isinstance(v, dict) and "type" in v for v in params.values()):
         return {**fn, "parameters": {"type": "object", "properties": params}}
     return fn
 
