@@ -107,6 +107,24 @@ def test_plain_text_blank_lines_and_separator():
     assert [(x.line, x.text) for x in r.records] == [(1, "doc one"), (2, "doc two\nline two"), (3, "doc three")]
 
 
+def test_plain_text_separator_as_typed_and_split_warnings(tmp_path):
+    articles = [f"Article {i} is about topic {i}." for i in range(30)]
+    (tmp_path / "lines.txt").write_text("\n".join(articles) + "\n")
+    r = load_file(tmp_path / "lines.txt", separator="\\n")   # typed in a shell: backslash and n
+    assert len(r.records) == 30 and not r.warnings
+    r = load_file(tmp_path / "lines.txt", separator="<|doc|>")
+    assert len(r.records) == 1 and "the separator '<|doc|>' does not occur in the file" in r.warnings[0].message
+    # one stray blank line in a one-article-per-line corpus: two documents, and a warning that says why
+    (tmp_path / "stray.txt").write_text("\n".join(articles[:15]) + "\n\n" + "\n".join(articles[15:]) + "\n")
+    r = load_file(tmp_path / "stray.txt")
+    assert len(r.records) == 2
+    assert r.warnings[0].message.startswith("split on blank lines into 2 document(s) of 30 lines")
+    # real paragraphs: no warning
+    (tmp_path / "paras.txt").write_text("\n\n".join("\n".join(articles[i:i + 3]) for i in range(0, 30, 3)))
+    r = load_file(tmp_path / "paras.txt")
+    assert len(r.records) == 10 and not r.warnings
+
+
 def test_text_jsonl():
     r = load("text.jsonl")
     assert r.format == "text"

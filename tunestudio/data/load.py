@@ -27,7 +27,7 @@ from pathlib import Path
 from tunestudio.data.content import MEDIA_COLUMNS, media_in_row, media_warning
 from tunestudio.data.convert import CHAT_COLUMNS, RowError, alpaca_record, chat_record, text_record
 from tunestudio.data.progress import progress
-from tunestudio.data.readers import Problem, Row, jsonl_chunks, read_rows, type_name
+from tunestudio.data.readers import Problem, Row, jsonl_chunks, read_rows, type_name, unescape_separator
 from tunestudio.data import toolcalls
 from tunestudio.errors import UserError
 
@@ -122,7 +122,7 @@ def load_file(path, fmt: str | None = None, mapping=None, separator: str | None 
                 _load_jsonl(result, name, path, size, fmt, mapping)
             else:
                 data = path.read_bytes()
-                rows = read_rows(name, ext, data, separator, errors, warnings)
+                rows = read_rows(name, ext, data, unescape_separator(separator), errors, warnings)
                 del data
                 if rows is not None:
                     _convert_rows(result, name, ext, rows, fmt, mapping)

@@ -63,6 +63,7 @@ def read_rows(name, ext, data: bytes, separator, errors, warnings) -> list[Row] 
         rows = _csv_rows(name, text, "\t" if ext == ".tsv" else ",", errors)
     else:
         rows = _text_rows(text, separator)
+        warnings += _text_split_warnings(name, text, separator, rows)
     if rows is None:
         return None
     # A row that touches a line with bytes that are not UTF-8 cannot be trusted: report it there.
@@ -292,6 +293,33 @@ def _csv_rows(name, text, delimiter, errors) -> list[Row] | None:
     if header is not None and not rows and not errors:
         errors.append(Problem(name, 0, "no rows below the header"))
     return rows
+
+
+# A file split on blank lines into this few documents, with at least this many lines, may be a
+# corpus of one document per line with a stray blank line: said, since it trains very differently.
+FEW_DOCUMENTS, MANY_LINES = 3, 20
+
+
+def unescape_separator(separator: str | None) -> str | None:
+    """`--separator` as typed: `\\n`, `\\t` and `\\r` written out (a shell passes them as two
+    characters) become the characters; anything else is taken as is."""
+    if not separator:
+        return separator
+    return separator.replace("\\r", "\r").replace("\\n", "\n").replace("\\t", "\t")
+
+
+def _text_split_warnings(name: str, text: str, separator: str | None, rows: list[Row]) -> list[Problem]:
+    """What a user should know about how a plain-text file was cut into documents."""
+    if separator:
+        if separator not in text:
+            return [Problem(name, 0, f"the separator {separator!r} does not occur in the file: it is one document")]
+        return []
+    lines = sum(1 for line in text.split("\n") if line.strip())
+    if len(rows) <= FEW_DOCUMENTS and lines >= MANY_LINES and any(r.end > r.line for r in rows):
+        return [Problem(name, 0, f"split on blank lines into {len(rows)} document(s) of {lines} lines; if each "
+                                 "line is a document (one article per line), remove the blank lines or give "
+                                 "--separator '\\n'")]
+    return []
 
 
 def _text_rows(text: str, separator: str | None) -> list[Row]:
