@@ -242,55 +242,82 @@ def reference_losses(model, tokenizer, items: list[tuple], batch_size: int = 8,
     `items`: (messages or None, reference[, tools]) as encode_for_loss takes them.
 
     A plain-text document longer than `max_length` is scored in consecutive windows of
-    `max_length` tokens (as training cuts its token stream into blocks), so every token counts,
-    not only the last window's."""
-    import torch
-    import torch.nn.functional as F
-
-    limit = getattr(model.config, "max_position_embeddings", None) or max_length
-    max_length = min(max_length, limit)
-    encoded, owner = [], []   # pieces to score, and the item each belongs to
+    `max_length` tokens, so every token counts, not only the last window's. (Text a run trained
+    as one token stream is scored by streamloss.stream_losses, blocked exactly as training did.)"""
+    max_length = model_length(model, max_length)
+    pieces = []   # (ids, labels, owner): what to score, and the item it belongs to
     for k, (m, r, *tools) in enumerate(items):
         if m is None:
             ids = tokenizer(r, add_special_tokens=True)["input_ids"]
             windows = [(ids[a:a + max_length], 0) for a in range(0, len(ids), max_length)] or [([], 0)]
         else:
             windows = [encode_for_loss(tokenizer, m, r, max_length, *tools)]
-        encoded += windows
-        owner += [k] * len(windows)
-    left = [0] * len(items) if progress else None
-    for k in owner if progress else ():
-        left[k] += 1
+        pieces += [(seq, [IGNORE] * n_ctx + list(seq[n_ctx:]), k) for seq, n_ctx in windows]
+    return piece_losses(model, tokenizer, pieces, len(items), batch_size, progress)
+
+
+IGNORE = -100   # a label not scored (the prompt; context a block repeats), as in training
+
+
+def model_length(model, max_length: int) -> int:
+    """`max_length`, or the model's own limit when that is shorter."""
+    limit = getattr(model.config, "max_position_embeddings", None) or max_length
+    return min(max_length, limit)
+
+
+def piece_losses(model, tokenizer, pieces: list[tuple], n_items: int, batch_size: int = 8,
+                 progress: Callable[[int], None] | None = None) -> list[tuple[float, int]]:
+    """Teacher-forced loss of `pieces`, summed per item: [(nll in nats, scored tokens)] * n_items.
+
+    A piece is (ids, labels, owner): token ids and labels of one length (label IGNORE: not
+    scored), and the item it belongs to, an int, or one int per token (a block of a token stream
+    holds the end of one document and the start of the next: each scored token counts for its
+    own). As in training, position t predicts label t+1, so a piece's first label is never scored.
+    `progress(k)`: k more items finished."""
+    import numpy as np
+    import torch
+    import torch.nn.functional as F
+
+    owners = [np.full(len(ids), o, np.int64) if isinstance(o, int) else np.asarray(o, np.int64)
+              for ids, _, o in pieces]
+    left = np.zeros(n_items, np.int64)   # pieces still to score, per item (for progress)
+    for o in owners:
+        left[np.unique(o)] += 1
+    if progress and (left == 0).any():
+        progress(int((left == 0).sum()))   # an item with no piece (no tokens) is done at once
     pad = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else 0
-    out: list[tuple[float, int]] = [(0.0, 0)] * len(items)
-    order = sorted(range(len(encoded)), key=lambda i: len(encoded[i][0]))
+    nll_sum, count = np.zeros(n_items), np.zeros(n_items, np.int64)
+    order = sorted(range(len(pieces)), key=lambda i: len(pieces[i][0]))
     for b in range(0, len(order), max(1, batch_size)):
         idx = order[b:b + batch_size]
-        width = max(1, max(len(encoded[i][0]) for i in idx))
+        width = max(1, max(len(pieces[i][0]) for i in idx))
         ids = torch.full((len(idx), width), pad, dtype=torch.long)
         mask = torch.zeros((len(idx), width), dtype=torch.long)
-        labels = torch.full((len(idx), width), -100, dtype=torch.long)
+        labels = torch.full((len(idx), width), IGNORE, dtype=torch.long)
         for row, i in enumerate(idx):  # right padding: positions stay 0..n-1 as in training
-            seq, n_ctx = encoded[i]
-            ids[row, :len(seq)] = torch.tensor(seq)
+            seq, lab, _ = pieces[i]
+            ids[row, :len(seq)] = torch.as_tensor(np.asarray(seq, np.int64))
             mask[row, :len(seq)] = 1
-            labels[row, n_ctx:len(seq)] = torch.tensor(seq[n_ctx:], dtype=torch.long)
+            labels[row, :len(seq)] = torch.as_tensor(np.asarray(lab, np.int64))
         with torch.no_grad():
             logits = model(input_ids=ids.to(model.device), attention_mask=mask.to(model.device)).logits
         logits = logits[:, :-1].float()            # (B, T-1, V): position t predicts token t+1
         target = labels[:, 1:].to(logits.device)   # (B, T-1)
-        nll = F.cross_entropy(logits.transpose(1, 2), target, ignore_index=-100, reduction="none")
-        counted = (target != -100)
+        nll = F.cross_entropy(logits.transpose(1, 2), target, ignore_index=IGNORE, reduction="none")
+        nll, counted = nll.cpu().double().numpy(), (target != IGNORE).cpu().numpy()
         done = 0
         for row, i in enumerate(idx):
-            k = owner[i]
-            out[k] = (out[k][0] + float(nll[row].sum()), out[k][1] + int(counted[row].sum()))
-            if left is not None:
-                left[k] -= 1
-                done += left[k] == 0
+            n = len(pieces[i][0])
+            who = owners[i][1:n]                   # the owner of each predicted token
+            hit = counted[row, :max(0, n - 1)]
+            np.add.at(nll_sum, who[hit], nll[row, :max(0, n - 1)][hit])
+            np.add.at(count, who[hit], 1)
+            touched = np.unique(owners[i])
+            left[touched] -= 1
+            done += int((left[touched] == 0).sum())
         if progress and done:
             progress(done)
-    return out
+    return [(float(s), int(c)) for s, c in zip(nll_sum, count)]
 
 
 def loss_metrics(losses: list[tuple[float, int]]) -> dict[str, float]:
