@@ -114,3 +114,25 @@ def test_missing_and_empty_files(workspace):
     (workspace / "empty.jsonl").write_text("\n\n", encoding="utf-8")
     p = run_cli("eval", "--predictions", "empty.jsonl", ws=workspace)
     assert p.returncode == 1 and "empty.jsonl: no rows" in p.stderr
+
+
+def test_primary_metric_is_chosen_as_for_a_run(workspace):
+    # references that call tools: judged by tool_call_match, as `eval --run` judges a tool-use set;
+    # a row answered in words has no tool score and is not listed among the worst calls
+    call = '<tool_call>\n{"name": "f", "arguments": {"a": 1}}\n</tool_call>'
+    _write(workspace / "calls.jsonl", [
+        {"prediction": "Hello", "reference": "Hello"},
+        {"prediction": call, "reference": call},
+        {"prediction": call.replace("1}", "2}"), "reference": call},
+    ])
+    p = run_cli("eval", "--predictions", "calls.jsonl", "--json", "--no-save", ws=workspace, timeout=120)
+    assert p.returncode == 0, p.stderr
+    assert json.loads(p.stdout)["primary_metric"] == "tool_call_match"
+    p = run_cli("eval", "--predictions", "calls.jsonl", "--no-save", ws=workspace, timeout=120)
+    lines = p.stdout.split("worst examples by tool_call_match:\n")[1].splitlines()
+    assert lines[0].startswith("  calls.jsonl:3: expected") and "calls.jsonl:1" not in p.stdout.split("worst")[1]
+    # a file has no loss: no "worst examples by loss" when nothing else was scored per row
+    _write(workspace / "words.jsonl", [{"prediction": "a", "reference": "b"}])
+    p = run_cli("eval", "--predictions", "words.jsonl", "--metrics", "tool_call_match", "--no-save", ws=workspace)
+    assert p.returncode == 0, p.stderr
+    assert "worst examples" not in p.stdout and "nothing was scored" in p.stderr

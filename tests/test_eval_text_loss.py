@@ -92,3 +92,10 @@ def test_eval_run_scores_plain_text_with_the_runs_blocks(demo_ws, model_and_tok)
     assert out["n"] == len(texts) == 3
     assert out["metrics"]["loss"] == pytest.approx(want_nll / want_n, rel=1e-4)
     assert out["metrics"]["perplexity"] == pytest.approx(math.exp(want_nll / want_n), rel=1e-4)
+    # the console's worst examples: each row's loss, tokens and the start of its text, not the
+    # whole document as "expected" beside an empty prediction
+    r = run_cli("eval", "--run", "text-run", "--no-save", ws=demo_ws, timeout=300)
+    assert r.returncode == 0, r.stderr
+    worst = r.stdout.split("worst examples by loss:\n")[1].splitlines()
+    assert len(worst) == 3 and all(" tokens, text 'Note " in line and "expected" not in line for line in worst)
+    assert all(len(line) < 200 for line in worst)

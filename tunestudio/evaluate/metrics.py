@@ -333,13 +333,18 @@ def example_loss(loss: tuple[float, int]) -> float | None:
     return loss[0] / loss[1] if loss[1] else None
 
 
-def primary_metric(names: list[str], custom: list[CustomMetric] = ()) -> str:
-    """The metric that sorts the per-example table: a custom one first (the user wrote it for
-    this task), else the first text metric asked for, else loss."""
+def primary_metric(names: list[str], custom: list[CustomMetric] = (), tool_calls: bool = False,
+                   has_loss: bool = True) -> str | None:
+    """The metric that sorts the per-example table ("worst examples by ..."), chosen the same way
+    for `eval --run` and `eval --predictions`: a custom one first (the user wrote it for this task);
+    tool_call_match when asked and `tool_calls` (some reference calls a tool: a tool-use set is
+    judged by its calls); else the first text metric asked for; else a tool metric asked for when
+    `tool_calls`; else loss when `has_loss` (a model gave one); else None (nothing per example)."""
     if custom:
         return custom[0].name
+    if tool_calls and "tool_call_match" in names:
+        return "tool_call_match"
     for n in names:
-        if n in TEXT_METRICS:
+        if n in TEXT_METRICS or (tool_calls and n in TOOL_METRICS):
             return n
-    return "loss"
-
+    return "loss" if has_loss and any(n in LOSS_METRICS for n in names) else None

@@ -28,7 +28,8 @@ from pathlib import Path
 
 from tunestudio.errors import UserError
 from tunestudio.evaluate import metrics as M, report
-from tunestudio.evaluate.tool_metrics import TOOL_METRICS, aggregate_tool_scores, tool_call_match, tool_name_match
+from tunestudio.evaluate.tool_metrics import (TOOL_METRICS, aggregate_tool_scores, no_calls_warning, tool_call_match,
+                                              tool_name_match)
 from tunestudio.evaluate.toolparse import as_call, parse_tool_calls
 from tunestudio.workspace import Workspace
 
@@ -109,7 +110,7 @@ def read_predictions(path: Path) -> list[dict]:
 
 
 def _tool_scores(names: list[str], rows: list[dict], scores: list[dict], warnings: list[str],
-                 explicit: bool) -> dict:
+                 explicit: bool, custom: bool = False) -> dict:
     """Tool metrics of `names` added to the per-row `scores`; their means over the rows whose
     reference calls a tool. A metric asked for by name on a file with no such row is a warning,
     not a silent blank."""
@@ -119,9 +120,8 @@ def _tool_scores(names: list[str], rows: list[dict], scores: list[dict], warning
     ref_calls = [parse_tool_calls(r["reference"]) or None for r in rows]
     if not any(ref_calls):
         if explicit:
-            warnings.append(f"{', '.join(wanted)}: no reference holds a tool call (write the reference's calls "
-                            "in it as <tool_call>{\"name\": ..., \"arguments\": {...}}</tool_call> or as a JSON "
-                            "call), so no row was scored for them")
+            warnings.append(no_calls_warning(names, rows[0]["where"].rsplit(":", 1)[0], f"{len(rows)} row(s)",
+                                             nothing_else=not custom and all(n in TOOL_METRICS for n in names)))
         return {}
     for r, ref, s in zip(rows, ref_calls, scores):
         if not ref:
@@ -161,8 +161,9 @@ def score_predictions(ws: Workspace, given: str, metrics=None, metric_file: str 
                 for r in rows]
     scores = M.score_examples(names, preds, refs, examples, custom, [r["where"] for r in rows], bleu_tok)
     corpus = M.aggregate(names, scores, preds, refs, custom, bleu_tok)
-    corpus.update(_tool_scores(names, rows, scores, warnings, explicit=bool(metrics)))
-    primary = M.primary_metric(names, custom)
+    corpus.update(_tool_scores(names, rows, scores, warnings, explicit=bool(metrics), custom=bool(custom)))
+    calls = any(parse_tool_calls(r) for r in refs)
+    primary = M.primary_metric(names, custom, tool_calls=calls, has_loss=False)
     table = []
     for i, (r, s) in enumerate(zip(rows, scores)):
         row = {"index": i, "where": r["where"], "input": report.input_text(r["messages"]),

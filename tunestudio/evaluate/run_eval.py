@@ -19,7 +19,7 @@ from pathlib import Path
 from tunestudio.data.turns import split_reasoning
 from tunestudio.errors import UserError
 from tunestudio.evaluate import loading, metrics as M, report
-from tunestudio.evaluate.tool_metrics import TOOL_METRICS, aggregate_tool_scores, score_tool_calls
+from tunestudio.evaluate.tool_metrics import TOOL_METRICS, aggregate_tool_scores, no_calls_warning, score_tool_calls
 from tunestudio.statefiles import read_json
 from tunestudio.evaluate.generate import Sampling, generate_timed
 from tunestudio.evaluate.streamloss import TextBlocking, text_losses
@@ -177,6 +177,8 @@ def _rows(records, ft: dict, base: dict | None) -> list[dict]:
                "reference": r.reference(), "prediction": ft["predictions"][i],
                "prediction_reasoning": ft["reasoning"][i], "scores": ft["scores"][i],
                "loss": M.example_loss(ft["losses"][i]) if ft["losses"] else None}
+        if ft["losses"]:
+            row["tokens"] = ft["losses"][i][1]   # tokens its loss is over
         if base is not None:
             row["base_prediction"] = base["predictions"][i]
             row["base_scores"] = base["scores"][i]
@@ -236,6 +238,11 @@ def evaluate(ws: Workspace, run: str | None = None, model: str | None = None, da
         warnings.append("plain-text rows have no prompt/answer pairs: only loss and perplexity are scored")
         names, custom = [n for n in names if n in M.LOSS_METRICS] or list(M.LOSS_METRICS), []
 
+    if metrics and not any(r.reference_calls() for r in records):   # tool metrics asked by name, nothing to score
+        w = no_calls_warning(names, f"the {split} split of {dataset_name}", _holds(records),
+                             nothing_else=not custom and all(n in TOOL_METRICS for n in names))
+        if w:
+            warnings.append(w)
     reasoning = (run_info.config.get("reasoning") if run_info else None) or "keep"
     blocking = TextBlocking.of_config(run_info.config if run_info else None)   # plain text: as training cut it
     bleu_tok = M.bleu_tokenize_for(names, [r.reference() for r in records], bleu_tokenize, warnings)
@@ -260,9 +267,7 @@ def evaluate(ws: Workspace, run: str | None = None, model: str | None = None, da
 
     main_label = sides[0][0]
     ft, base = results[main_label], results.get("base")
-    primary = M.primary_metric(names, custom)
-    if not custom and "tool_call_match" in names and any(r.reference_calls() for r in records):
-        primary = "tool_call_match"   # a tool-use set is judged by its calls
+    primary = M.primary_metric(names, custom, tool_calls=any(r.reference_calls() for r in records))
     rows = report.worst_first(_rows(records, ft, base), primary)
     out = {"metrics": ft["metrics"], "n": len(records), "primary_metric": primary}
     if "bleu" in names:
@@ -293,6 +298,16 @@ def evaluate(ws: Workspace, run: str | None = None, model: str | None = None, da
         _record(ws, out, folder)
     out["rows"] = rows
     return out
+
+
+def _holds(records: list) -> str:
+    """What rows without a tool call are, for a warning: "12 conversations answered in words"."""
+    chat = [r for r in records if r.is_chat]
+    if not chat:
+        return f"{len(records)} plain-text document(s)"
+    tools = sum(1 for r in chat if r.tools)
+    text = f"{len(chat)} conversation(s) answered in words" + (f", {tools} of them declaring tools" if tools else "")
+    return text + (f", and {len(records) - len(chat)} plain-text document(s)" if len(chat) < len(records) else "")
 
 
 def _accepted(records: list, tok, reasoning: str, warnings: list) -> list:
