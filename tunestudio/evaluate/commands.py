@@ -16,8 +16,9 @@ def _model_flags(p: argparse.ArgumentParser, predictions: bool = False) -> None:
     g.add_argument("--model", help="a base model: folder under models/, a path, or a hub id")
     if predictions:
         g.add_argument("--predictions", metavar="FILE.jsonl",
-                       help="score a file of {\"prediction\", \"reference\"} rows (optional \"prompt\", "
-                            "\"tool_calls\") from any system, with the same metrics and report; no model needed")
+                       help="score a file of {\"prediction\", \"reference\"} rows (or \"references\": a list of "
+                            "right answers; optional \"prompt\", \"tool_calls\"), JSON Lines or one JSON array, "
+                            "from any system, with the same metrics and report; no model needed")
     p.add_argument("--trust-remote-code", action="store_true",
                    help="run Python code shipped with a hub model (only for models you trust)")
 

@@ -84,13 +84,19 @@ def _bleu_metric(tokenize: str, sentence: bool):
     return _bleu[key]
 
 
-def corpus_bleu(predictions: list[str], references: list[str], tokenize: str = "13a") -> float:
-    """sacrebleu corpus BLEU (0-100) with its tokenizer `tokenize` (see tokenize.bleu_tokenizer)."""
-    return float(_bleu_metric(tokenize, False).corpus_score(predictions, [references]).score)
+def corpus_bleu(predictions: list[str], references: list[str | list[str]], tokenize: str = "13a") -> float:
+    """sacrebleu corpus BLEU (0-100) with its tokenizer `tokenize` (see tokenize.bleu_tokenizer).
+    A row's reference may be a list: sacrebleu's reference streams, a row with fewer references
+    padded with None (which sacrebleu skips: a variable number of references per row)."""
+    refs = [[r] if isinstance(r, str) else list(r) for r in references]
+    width = max((len(r) for r in refs), default=1)
+    streams = [[r[k] if k < len(r) else None for r in refs] for k in range(width)]
+    return float(_bleu_metric(tokenize, False).corpus_score(predictions, streams).score)
 
 
-def sentence_bleu(prediction: str, reference: str, tokenize: str = "13a") -> float:
-    return float(_bleu_metric(tokenize, True).sentence_score(prediction, [reference]).score)
+def sentence_bleu(prediction: str, reference: str | list[str], tokenize: str = "13a") -> float:
+    refs = [reference] if isinstance(reference, str) else list(reference)
+    return float(_bleu_metric(tokenize, True).sentence_score(prediction, refs).score)
 
 
 _scorer = None
@@ -150,32 +156,47 @@ class CustomMetric:
 
 # ---- putting it together ------------------------------------------------------------------------
 
-def score_examples(names: list[str], predictions: list[str], references: list[str],
+def reference_list(reference: str | list[str]) -> list[str]:
+    """One reference or several (a list, for a question with more than one right answer)."""
+    return [reference] if isinstance(reference, str) else list(reference)
+
+
+def score_examples(names: list[str], predictions: list[str], references: list[str | list[str]],
                    examples: list[dict] | None = None, custom: list[CustomMetric] = (),
                    wheres: list[str] | None = None, bleu_tokenize: str = "13a") -> list[dict[str, float]]:
     """Per-example scores for the text metrics in `names` and every custom metric.
-    `bleu_tokenize`: sacrebleu's tokenizer (`bleu_tokenize_for` picks it for the references)."""
+    `bleu_tokenize`: sacrebleu's tokenizer (`bleu_tokenize_for` picks it for the references).
+
+    A reference may be a list of references (several right answers): exact match, F1 and each
+    ROUGE are the best over them (as SQuAD scores a question with several gold answers), BLEU is
+    sacrebleu's multi-reference BLEU (n-gram matches clipped by the most any reference holds, the
+    closest reference length for the brevity penalty); a custom metric gets the first reference
+    (the example dict holds them all)."""
     want_rouge = any(n.startswith("rouge") for n in names)
     rows = []
-    for i, (p, r) in enumerate(zip(predictions, references)):
+    for i, (p, given) in enumerate(zip(predictions, references)):
+        refs = reference_list(given)
         s: dict[str, float] = {}
         if "exact_match" in names:
-            s["exact_match"] = exact_match(p, r)
+            s["exact_match"] = max(exact_match(p, r) for r in refs)
         if "f1" in names:
-            s["f1"] = f1(p, r)
+            s["f1"] = max(f1(p, r) for r in refs)
         if "bleu" in names:
-            s["bleu"] = sentence_bleu(p, r, bleu_tokenize)
+            s["bleu"] = sentence_bleu(p, refs, bleu_tokenize)
         if want_rouge:
-            s.update({k: v for k, v in rouge(p, r).items() if k in names})
+            each = [rouge(p, r) for r in refs]
+            s.update({k: max(e[k] for e in each) for k in each[0] if k in names})
         for m in custom:
-            s[m.name] = m(p, r, (examples or [{}] * len(predictions))[i], (wheres or [""] * len(predictions))[i])
+            s[m.name] = m(p, refs[0], (examples or [{}] * len(predictions))[i], (wheres or [""] * len(predictions))[i])
         rows.append(s)
     return rows
 
 
 def aggregate(names: list[str], per_example: list[dict[str, float]], predictions: list[str],
-              references: list[str], custom: list[CustomMetric] = (), bleu_tokenize: str = "13a") -> dict[str, float]:
-    """Corpus scores: the mean of per-example scores, except BLEU (corpus BLEU, as sacrebleu)."""
+              references: list[str | list[str]], custom: list[CustomMetric] = (),
+              bleu_tokenize: str = "13a") -> dict[str, float]:
+    """Corpus scores: the mean of per-example scores, except BLEU (corpus BLEU, as sacrebleu, with
+    every reference of a row that has several)."""
     out: dict[str, float] = {}
     n = len(per_example)
     for name in [*[m for m in names if m in TEXT_METRICS], *(c.name for c in custom)]:
