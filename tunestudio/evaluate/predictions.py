@@ -18,9 +18,11 @@ Several references: exact match, F1 and ROUGE take the best score over them (SQu
 question with several gold answers), BLEU is sacrebleu's multi-reference BLEU (each n-gram's
 count clipped by the most any one reference holds; the reference closest in length sets the
 brevity penalty), tool metrics the best over the references that call a tool; a custom metric
-gets the first as `reference` and all of them in example["references"]; the report shows the
-first as the reference and lists all in "references". The rows are scored with the same text metrics (exact_match, f1, bleu with
-the references' script's tokenizer, rouge1/2/L, custom metric files; tool_call_match and
+gets the first as `reference` and all of them in example["references"] (rows with several); the
+report shows the first as the reference and lists all in "references".
+
+The rows are scored with the same text metrics (exact_match, f1, bleu with the references'
+script's tokenizer, rouge1/2/L, custom metric files; tool_call_match and
 tool_name_match on the rows whose reference calls a tool, the reference's calls read from its text
 as `eval --run` writes them (`<tool_call>` blocks, or a JSON call), the prediction's from its
 "tool_calls" when given, else from its text) and written as the same report

@@ -73,7 +73,8 @@ def _is_punct(ch: str) -> bool:
 def answer_tokens(text: str) -> list[str]:
     """The tokens exact match and F1 compare: SQuAD's normalisation, any script (module docstring).
 
-    "The cat's hat." -> ["cats", "hat"]; "東京 です。" -> ["東", "京", "で", "す"]; "ＡＢＣ１２３" -> ["abc123"]."""
+    "The cat's hat." -> ["cats", "hat"]; "東京 です。" -> ["東", "京", "で", "す"];
+    "ＡＢＣ１２３" -> ["abc123"]."""
     text = unicodedata.normalize("NFKC", text)   # full-width / half-width forms as their plain letters
     text = "".join(ch for ch in text.lower() if not _is_punct(ch))
     out: list[str] = []

@@ -91,5 +91,6 @@ def no_calls_warning(names: list[str], where: str, holds: str, nothing_else: boo
            "for them (a reference's calls are an assistant message's tool_calls, or written in it as "
            "<tool_call>{\"name\": ..., \"arguments\": {...}}</tool_call> or as a JSON call)")
     if nothing_else:
-        out += "; no other metric was asked for, so nothing was scored: name one with --metrics, or leave it out for all"
+        out += ("; no other metric was asked for, so nothing was scored: name one with --metrics, "
+                "or leave --metrics out for all")
     return out
