@@ -99,3 +99,18 @@ def test_groupings():
     assert buckets == [{"bucket": "1-8", "n": 2, "exact_match": 0.5}, {"bucket": "17-32", "n": 2, "exact_match": 0.5}]
     assert report.confusion([_row("a long free text answer", "x"), _row("another one here", "y")]) is None
     assert [r["prediction"] for r in report.worst_first(rows, "exact_match")][-1] in ("positive", "negative")
+
+
+def test_tool_metrics_on_a_split_without_calls_say_why_nothing_was_scored(demo_ws):
+    make_full_run(demo_ws, "full-run")
+    r = run_cli("eval", "--run", "full-run", "--metrics", "tool_call_match,tool_name_match", "--limit", "5",
+                "--json", ws=demo_ws)
+    assert r.returncode == 0, r.stderr
+    out = json.loads(r.stdout)
+    assert out["metrics"] == {} and out["primary_metric"] is None
+    (w,) = out["warnings"]
+    assert w.startswith("tool_call_match, tool_name_match: no reference holds a tool call in the test split of "
+                        "demo-reviews.jsonl (5 conversation(s) answered in words)")
+    assert "nothing was scored" in w
+    html = (demo_ws / "training/runs/full-run/eval").glob("*/report.html")
+    assert w.split(" (")[0] in next(html).read_text()   # the report says it too

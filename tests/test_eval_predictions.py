@@ -114,3 +114,55 @@ def test_missing_and_empty_files(workspace):
     (workspace / "empty.jsonl").write_text("\n\n", encoding="utf-8")
     p = run_cli("eval", "--predictions", "empty.jsonl", ws=workspace)
     assert p.returncode == 1 and "empty.jsonl: no rows" in p.stderr
+
+
+def test_primary_metric_is_chosen_as_for_a_run(workspace):
+    # references that call tools: judged by tool_call_match, as `eval --run` judges a tool-use set;
+    # a row answered in words has no tool score and is not listed among the worst calls
+    call = '<tool_call>\n{"name": "f", "arguments": {"a": 1}}\n</tool_call>'
+    _write(workspace / "calls.jsonl", [
+        {"prediction": "Hello", "reference": "Hello"},
+        {"prediction": call, "reference": call},
+        {"prediction": call.replace("1}", "2}"), "reference": call},
+    ])
+    p = run_cli("eval", "--predictions", "calls.jsonl", "--json", "--no-save", ws=workspace, timeout=120)
+    assert p.returncode == 0, p.stderr
+    assert json.loads(p.stdout)["primary_metric"] == "tool_call_match"
+    p = run_cli("eval", "--predictions", "calls.jsonl", "--no-save", ws=workspace, timeout=120)
+    lines = p.stdout.split("worst examples by tool_call_match:\n")[1].splitlines()
+    assert lines[0].startswith("  calls.jsonl:3: expected") and "calls.jsonl:1" not in p.stdout.split("worst")[1]
+    # a file has no loss: no "worst examples by loss" when nothing else was scored per row
+    _write(workspace / "words.jsonl", [{"prediction": "a", "reference": "b"}])
+    p = run_cli("eval", "--predictions", "words.jsonl", "--metrics", "tool_call_match", "--no-save", ws=workspace)
+    assert p.returncode == 0, p.stderr
+    assert "worst examples" not in p.stdout and "nothing was scored" in p.stderr
+
+
+def test_a_json_array_with_several_references(workspace):
+    rows = [{"prediction": "Paris", "references": ["paris, France", "Paris"], "prompt": "Capital of France?"},
+            {"prediction": "the big cat", "references": ["a small cat", "big cat sat"]},
+            {"prediction": "ＡＢＣ１２３", "reference": "abc123"}]
+    (workspace / "preds.json").write_text(json.dumps(rows, ensure_ascii=False, indent=2), encoding="utf-8")
+    p = run_cli("eval", "--predictions", "preds.json", "--json", ws=workspace, timeout=120)
+    assert p.returncode == 0, p.stderr
+    out = json.loads(p.stdout)
+    assert out["n"] == 3
+    # best over each row's references; NFKC makes the full-width answer an exact match
+    assert out["metrics"]["exact_match"] == pytest.approx(2 / 3)
+    assert out["metrics"]["f1"] == pytest.approx((1 + 0.8 + 1) / 3)
+    saved = [json.loads(line) for line in Path(out["files"]["examples_jsonl"]).read_text(encoding="utf-8").splitlines()]
+    first = next(r for r in saved if r["where"] == "preds.json:2")   # each row named by the line it starts on
+    assert first["references"] == ["paris, France", "Paris"] and first["reference"] == "paris, France"
+    # bad rows of an array are named by their line
+    bad = '[\n  {"prediction": "a", "reference": "a"},\n  {"prediction": "b"},\n' \
+          '  {"prediction": "c", "references": []},\n  {"prediction": "d", "reference": "d", "references": ["d"]}\n]\n'
+    (workspace / "bad.json").write_text(bad, encoding="utf-8")
+    p = run_cli("eval", "--predictions", "bad.json", ws=workspace)
+    assert p.returncode == 1 and "Traceback" not in p.stderr
+    assert 'bad.json:3: no "reference"' in p.stderr
+    assert 'bad.json:4: "references" must be a non-empty list of strings' in p.stderr
+    assert 'bad.json:5: give "reference" or "references", not both' in p.stderr
+    (workspace / "broken.json").write_text('[\n  {"prediction": "a", "reference": "a"}\n  {"prediction": "b"}\n]',
+                                           encoding="utf-8")
+    p = run_cli("eval", "--predictions", "broken.json", ws=workspace)
+    assert p.returncode == 1 and "broken.json:3: not valid JSON" in p.stderr

@@ -128,3 +128,39 @@ def test_missing_mecab_falls_back_to_characters_with_a_warning(monkeypatch):
     warnings: list = []
     assert M.bleu_tokenize_for(["bleu"], ["東京に行きます"], None, warnings) == "char"
     assert "ja-mecab" in warnings[0] and "mecab-python3" in warnings[0]
+
+
+@pytest.mark.parametrize("prediction, reference", [
+    ("ＡＢＣ１２３", "ABC123"),          # full-width Latin and digits, common in Japanese output
+    ("ｶﾀｶﾅです", "カタカナです"),        # half-width katakana
+    ("東京　タワー", "東京 タワー"),      # ideographic space
+])
+def test_exact_match_and_f1_fold_compatibility_forms_nfkc(prediction, reference):
+    assert M.exact_match(prediction, reference) == 1.0 and M.f1(prediction, reference) == 1.0
+
+
+def test_nfkc_gives_partial_credit_per_token():
+    # "ＡＢＣ１２３ 円" vs "abc123 ドル": NFKC tokens [abc123, 円] vs [abc123, ド, ル]: 1 shared,
+    # precision 1/2, recall 1/3 -> F1 = 2 * (1/2 * 1/3) / (1/2 + 1/3) = 0.4
+    assert M.f1("ＡＢＣ１２３ 円", "abc123 ドル") == pytest.approx(0.4)
+
+
+def test_several_references_take_the_best_and_bleu_uses_them_all():
+    import sacrebleu
+
+    preds = ["Paris", "the big cat", "ＡＢＣ１２３"]
+    refs = [["paris, France", "Paris"], ["a small cat", "big cat sat"], "abc123"]
+    per = M.score_examples(["exact_match", "f1", "rougeL", "bleu"], preds, refs)
+    # row 2: [big, cat] vs [small, cat] -> F1 0.5; vs [big, cat, sat] -> P 1, R 2/3, F1 0.8: the best is 0.8
+    assert [s["exact_match"] for s in per] == [1.0, 0.0, 1.0]
+    assert [s["f1"] for s in per] == pytest.approx([1.0, 0.8, 1.0])
+    assert per[0]["rougeL"] == 1.0 and per[0]["bleu"] == pytest.approx(100.0)
+    # corpus BLEU: sacrebleu's reference streams, a row with one reference padded with None
+    preds = ["the cat sat on the mat today", "a quick brown fox jumps over it"]
+    refs = [["a cat was on a mat", "the cat sat on the mat today"], "a quick brown fox jumps over it"]
+    got = M.corpus_bleu(preds, refs)
+    want = sacrebleu.corpus_bleu(preds, [["a cat was on a mat", "a quick brown fox jumps over it"],
+                                         ["the cat sat on the mat today", None]])
+    assert got == pytest.approx(want.score) and got == pytest.approx(100.0)
+    # the first reference alone scores lower: the others really count
+    assert M.corpus_bleu(preds, ["a cat was on a mat", "a quick brown fox jumps over it"]) < 90

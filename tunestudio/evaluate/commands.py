@@ -16,8 +16,9 @@ def _model_flags(p: argparse.ArgumentParser, predictions: bool = False) -> None:
     g.add_argument("--model", help="a base model: folder under models/, a path, or a hub id")
     if predictions:
         g.add_argument("--predictions", metavar="FILE.jsonl",
-                       help="score a file of {\"prediction\", \"reference\"} rows (optional \"prompt\", "
-                            "\"tool_calls\") from any system, with the same metrics and report; no model needed")
+                       help="score a file of {\"prediction\", \"reference\"} rows (or \"references\": a list of "
+                            "right answers; optional \"prompt\", \"tool_calls\"), JSON Lines or one JSON array, "
+                            "from any system, with the same metrics and report; no model needed")
     p.add_argument("--trust-remote-code", action="store_true",
                    help="run Python code shipped with a hub model (only for models you trust)")
 
@@ -182,6 +183,7 @@ def _eval_predictions(args, ws) -> int:
 
 def _print_eval(out: dict, as_json: bool) -> None:
     from tunestudio.cli import print_json
+    from tunestudio.evaluate import report
     from tunestudio.evaluate.report import metric_lines
 
     rows = out.pop("rows")
@@ -197,11 +199,12 @@ def _print_eval(out: dict, as_json: bool) -> None:
         g = out["guard"]
         print(f"  guard set {g['dataset']}: perplexity {g['evaluated']['perplexity']:.4g}"
               + (f" (base {g['base']['perplexity']:.4g})" if g.get("base") else ""))
-    worst = [r for r in rows[:3]]
-    if worst:
-        print(f"worst examples by {out['primary_metric']}:")
+    primary = out.get("primary_metric")
+    worst = [r for r in rows if report.primary_value(r, primary) is not None][:3]
+    if worst:   # none when no row has a value for it (a predictions file has no loss)
+        print(f"worst examples by {primary}:")
         for r in worst:
-            print(f"  {r['where']}: expected {r['reference']!r}, got {r['prediction']!r}")
+            print(f"  {report.worst_line(r, primary)}")
     if out.get("output_dir"):
         print(f"report: {out['files']['html']}")
 

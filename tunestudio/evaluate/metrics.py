@@ -84,13 +84,19 @@ def _bleu_metric(tokenize: str, sentence: bool):
     return _bleu[key]
 
 
-def corpus_bleu(predictions: list[str], references: list[str], tokenize: str = "13a") -> float:
-    """sacrebleu corpus BLEU (0-100) with its tokenizer `tokenize` (see tokenize.bleu_tokenizer)."""
-    return float(_bleu_metric(tokenize, False).corpus_score(predictions, [references]).score)
+def corpus_bleu(predictions: list[str], references: list[str | list[str]], tokenize: str = "13a") -> float:
+    """sacrebleu corpus BLEU (0-100) with its tokenizer `tokenize` (see tokenize.bleu_tokenizer).
+    A row's reference may be a list: sacrebleu's reference streams, a row with fewer references
+    padded with None (which sacrebleu skips: a variable number of references per row)."""
+    refs = [[r] if isinstance(r, str) else list(r) for r in references]
+    width = max((len(r) for r in refs), default=1)
+    streams = [[r[k] if k < len(r) else None for r in refs] for k in range(width)]
+    return float(_bleu_metric(tokenize, False).corpus_score(predictions, streams).score)
 
 
-def sentence_bleu(prediction: str, reference: str, tokenize: str = "13a") -> float:
-    return float(_bleu_metric(tokenize, True).sentence_score(prediction, [reference]).score)
+def sentence_bleu(prediction: str, reference: str | list[str], tokenize: str = "13a") -> float:
+    refs = [reference] if isinstance(reference, str) else list(reference)
+    return float(_bleu_metric(tokenize, True).sentence_score(prediction, refs).score)
 
 
 _scorer = None
@@ -150,32 +156,47 @@ class CustomMetric:
 
 # ---- putting it together ------------------------------------------------------------------------
 
-def score_examples(names: list[str], predictions: list[str], references: list[str],
+def reference_list(reference: str | list[str]) -> list[str]:
+    """One reference or several (a list, for a question with more than one right answer)."""
+    return [reference] if isinstance(reference, str) else list(reference)
+
+
+def score_examples(names: list[str], predictions: list[str], references: list[str | list[str]],
                    examples: list[dict] | None = None, custom: list[CustomMetric] = (),
                    wheres: list[str] | None = None, bleu_tokenize: str = "13a") -> list[dict[str, float]]:
     """Per-example scores for the text metrics in `names` and every custom metric.
-    `bleu_tokenize`: sacrebleu's tokenizer (`bleu_tokenize_for` picks it for the references)."""
+    `bleu_tokenize`: sacrebleu's tokenizer (`bleu_tokenize_for` picks it for the references).
+
+    A reference may be a list of references (several right answers): exact match, F1 and each
+    ROUGE are the best over them (as SQuAD scores a question with several gold answers), BLEU is
+    sacrebleu's multi-reference BLEU (n-gram matches clipped by the most any reference holds, the
+    closest reference length for the brevity penalty); a custom metric gets the first reference
+    (the example dict holds them all)."""
     want_rouge = any(n.startswith("rouge") for n in names)
     rows = []
-    for i, (p, r) in enumerate(zip(predictions, references)):
+    for i, (p, given) in enumerate(zip(predictions, references)):
+        refs = reference_list(given)
         s: dict[str, float] = {}
         if "exact_match" in names:
-            s["exact_match"] = exact_match(p, r)
+            s["exact_match"] = max(exact_match(p, r) for r in refs)
         if "f1" in names:
-            s["f1"] = f1(p, r)
+            s["f1"] = max(f1(p, r) for r in refs)
         if "bleu" in names:
-            s["bleu"] = sentence_bleu(p, r, bleu_tokenize)
+            s["bleu"] = sentence_bleu(p, refs, bleu_tokenize)
         if want_rouge:
-            s.update({k: v for k, v in rouge(p, r).items() if k in names})
+            each = [rouge(p, r) for r in refs]
+            s.update({k: max(e[k] for e in each) for k in each[0] if k in names})
         for m in custom:
-            s[m.name] = m(p, r, (examples or [{}] * len(predictions))[i], (wheres or [""] * len(predictions))[i])
+            s[m.name] = m(p, refs[0], (examples or [{}] * len(predictions))[i], (wheres or [""] * len(predictions))[i])
         rows.append(s)
     return rows
 
 
 def aggregate(names: list[str], per_example: list[dict[str, float]], predictions: list[str],
-              references: list[str], custom: list[CustomMetric] = (), bleu_tokenize: str = "13a") -> dict[str, float]:
-    """Corpus scores: the mean of per-example scores, except BLEU (corpus BLEU, as sacrebleu)."""
+              references: list[str | list[str]], custom: list[CustomMetric] = (),
+              bleu_tokenize: str = "13a") -> dict[str, float]:
+    """Corpus scores: the mean of per-example scores, except BLEU (corpus BLEU, as sacrebleu, with
+    every reference of a row that has several)."""
     out: dict[str, float] = {}
     n = len(per_example)
     for name in [*[m for m in names if m in TEXT_METRICS], *(c.name for c in custom)]:
@@ -242,55 +263,82 @@ def reference_losses(model, tokenizer, items: list[tuple], batch_size: int = 8,
     `items`: (messages or None, reference[, tools]) as encode_for_loss takes them.
 
     A plain-text document longer than `max_length` is scored in consecutive windows of
-    `max_length` tokens (as training cuts its token stream into blocks), so every token counts,
-    not only the last window's."""
-    import torch
-    import torch.nn.functional as F
-
-    limit = getattr(model.config, "max_position_embeddings", None) or max_length
-    max_length = min(max_length, limit)
-    encoded, owner = [], []   # pieces to score, and the item each belongs to
+    `max_length` tokens, so every token counts, not only the last window's. (Text a run trained
+    as one token stream is scored by streamloss.stream_losses, blocked exactly as training did.)"""
+    max_length = model_length(model, max_length)
+    pieces = []   # (ids, labels, owner): what to score, and the item it belongs to
     for k, (m, r, *tools) in enumerate(items):
         if m is None:
             ids = tokenizer(r, add_special_tokens=True)["input_ids"]
             windows = [(ids[a:a + max_length], 0) for a in range(0, len(ids), max_length)] or [([], 0)]
         else:
             windows = [encode_for_loss(tokenizer, m, r, max_length, *tools)]
-        encoded += windows
-        owner += [k] * len(windows)
-    left = [0] * len(items) if progress else None
-    for k in owner if progress else ():
-        left[k] += 1
+        pieces += [(seq, [IGNORE] * n_ctx + list(seq[n_ctx:]), k) for seq, n_ctx in windows]
+    return piece_losses(model, tokenizer, pieces, len(items), batch_size, progress)
+
+
+IGNORE = -100   # a label not scored (the prompt; context a block repeats), as in training
+
+
+def model_length(model, max_length: int) -> int:
+    """`max_length`, or the model's own limit when that is shorter."""
+    limit = getattr(model.config, "max_position_embeddings", None) or max_length
+    return min(max_length, limit)
+
+
+def piece_losses(model, tokenizer, pieces: list[tuple], n_items: int, batch_size: int = 8,
+                 progress: Callable[[int], None] | None = None) -> list[tuple[float, int]]:
+    """Teacher-forced loss of `pieces`, summed per item: [(nll in nats, scored tokens)] * n_items.
+
+    A piece is (ids, labels, owner): token ids and labels of one length (label IGNORE: not
+    scored), and the item it belongs to, an int, or one int per token (a block of a token stream
+    holds the end of one document and the start of the next: each scored token counts for its
+    own). As in training, position t predicts label t+1, so a piece's first label is never scored.
+    `progress(k)`: k more items finished."""
+    import numpy as np
+    import torch
+    import torch.nn.functional as F
+
+    owners = [np.full(len(ids), o, np.int64) if isinstance(o, int) else np.asarray(o, np.int64)
+              for ids, _, o in pieces]
+    left = np.zeros(n_items, np.int64)   # pieces still to score, per item (for progress)
+    for o in owners:
+        left[np.unique(o)] += 1
+    if progress and (left == 0).any():
+        progress(int((left == 0).sum()))   # an item with no piece (no tokens) is done at once
     pad = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else 0
-    out: list[tuple[float, int]] = [(0.0, 0)] * len(items)
-    order = sorted(range(len(encoded)), key=lambda i: len(encoded[i][0]))
+    nll_sum, count = np.zeros(n_items), np.zeros(n_items, np.int64)
+    order = sorted(range(len(pieces)), key=lambda i: len(pieces[i][0]))
     for b in range(0, len(order), max(1, batch_size)):
         idx = order[b:b + batch_size]
-        width = max(1, max(len(encoded[i][0]) for i in idx))
+        width = max(1, max(len(pieces[i][0]) for i in idx))
         ids = torch.full((len(idx), width), pad, dtype=torch.long)
         mask = torch.zeros((len(idx), width), dtype=torch.long)
-        labels = torch.full((len(idx), width), -100, dtype=torch.long)
+        labels = torch.full((len(idx), width), IGNORE, dtype=torch.long)
         for row, i in enumerate(idx):  # right padding: positions stay 0..n-1 as in training
-            seq, n_ctx = encoded[i]
-            ids[row, :len(seq)] = torch.tensor(seq)
+            seq, lab, _ = pieces[i]
+            ids[row, :len(seq)] = torch.as_tensor(np.asarray(seq, np.int64))
             mask[row, :len(seq)] = 1
-            labels[row, n_ctx:len(seq)] = torch.tensor(seq[n_ctx:], dtype=torch.long)
+            labels[row, :len(seq)] = torch.as_tensor(np.asarray(lab, np.int64))
         with torch.no_grad():
             logits = model(input_ids=ids.to(model.device), attention_mask=mask.to(model.device)).logits
         logits = logits[:, :-1].float()            # (B, T-1, V): position t predicts token t+1
         target = labels[:, 1:].to(logits.device)   # (B, T-1)
-        nll = F.cross_entropy(logits.transpose(1, 2), target, ignore_index=-100, reduction="none")
-        counted = (target != -100)
+        nll = F.cross_entropy(logits.transpose(1, 2), target, ignore_index=IGNORE, reduction="none")
+        nll, counted = nll.cpu().double().numpy(), (target != IGNORE).cpu().numpy()
         done = 0
         for row, i in enumerate(idx):
-            k = owner[i]
-            out[k] = (out[k][0] + float(nll[row].sum()), out[k][1] + int(counted[row].sum()))
-            if left is not None:
-                left[k] -= 1
-                done += left[k] == 0
+            n = len(pieces[i][0])
+            who = owners[i][1:n]                   # the owner of each predicted token
+            hit = counted[row, :max(0, n - 1)]
+            np.add.at(nll_sum, who[hit], nll[row, :max(0, n - 1)][hit])
+            np.add.at(count, who[hit], 1)
+            touched = np.unique(owners[i])
+            left[touched] -= 1
+            done += int((left[touched] == 0).sum())
         if progress and done:
             progress(done)
-    return out
+    return [(float(s), int(c)) for s, c in zip(nll_sum, count)]
 
 
 def loss_metrics(losses: list[tuple[float, int]]) -> dict[str, float]:
@@ -306,13 +354,18 @@ def example_loss(loss: tuple[float, int]) -> float | None:
     return loss[0] / loss[1] if loss[1] else None
 
 
-def primary_metric(names: list[str], custom: list[CustomMetric] = ()) -> str:
-    """The metric that sorts the per-example table: a custom one first (the user wrote it for
-    this task), else the first text metric asked for, else loss."""
+def primary_metric(names: list[str], custom: list[CustomMetric] = (), tool_calls: bool = False,
+                   has_loss: bool = True) -> str | None:
+    """The metric that sorts the per-example table ("worst examples by ..."), chosen the same way
+    for `eval --run` and `eval --predictions`: a custom one first (the user wrote it for this task);
+    tool_call_match when asked and `tool_calls` (some reference calls a tool: a tool-use set is
+    judged by its calls); else the first text metric asked for; else a tool metric asked for when
+    `tool_calls`; else loss when `has_loss` (a model gave one); else None (nothing per example)."""
     if custom:
         return custom[0].name
+    if tool_calls and "tool_call_match" in names:
+        return "tool_call_match"
     for n in names:
-        if n in TEXT_METRICS:
+        if n in TEXT_METRICS or (tool_calls and n in TOOL_METRICS):
             return n
-    return "loss"
-
+    return "loss" if has_loss and any(n in LOSS_METRICS for n in names) else None

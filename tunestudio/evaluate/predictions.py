@@ -3,6 +3,7 @@
 One JSON object per line:
 
     {"prediction": "...", "reference": "..."}          required, strings
+    "references"  instead of "reference": a list of right answers (see below)
     "prompt"      optional: what was asked, a string or a list of {"role", "content"} messages
     "tool_calls"  optional: the tool calls that came with the prediction (a list, OpenAI's
                   {"function": {"name", "arguments"}} or {"name", "arguments"}), as an API that
@@ -10,8 +11,18 @@ One JSON object per line:
                   receives and in examples.jsonl
     any other key is kept as the row's meta (examples.csv shows it as meta_<key>)
 
-Blank lines are skipped. The rows are scored with the same text metrics (exact_match, f1, bleu with
-the references' script's tokenizer, rouge1/2/L, custom metric files; tool_call_match and
+The file may also be one JSON array of such objects (a .json file as many tools write it); a
+bad row is named by the line it starts on. Blank lines are skipped.
+
+Several references: exact match, F1 and ROUGE take the best score over them (SQuAD's rule for a
+question with several gold answers), BLEU is sacrebleu's multi-reference BLEU (each n-gram's
+count clipped by the most any one reference holds; the reference closest in length sets the
+brevity penalty), tool metrics the best over the references that call a tool; a custom metric
+gets the first as `reference` and all of them in example["references"] (rows with several); the
+report shows the first as the reference and lists all in "references".
+
+The rows are scored with the same text metrics (exact_match, f1, bleu with the references'
+script's tokenizer, rouge1/2/L, custom metric files; tool_call_match and
 tool_name_match on the rows whose reference calls a tool, the reference's calls read from its text
 as `eval --run` writes them (`<tool_call>` blocks, or a JSON call), the prediction's from its
 "tool_calls" when given, else from its text) and written as the same report
@@ -28,7 +39,8 @@ from pathlib import Path
 
 from tunestudio.errors import UserError
 from tunestudio.evaluate import metrics as M, report
-from tunestudio.evaluate.tool_metrics import TOOL_METRICS, aggregate_tool_scores, tool_call_match, tool_name_match
+from tunestudio.evaluate.tool_metrics import (TOOL_METRICS, aggregate_tool_scores, no_calls_warning, tool_call_match,
+                                              tool_name_match)
 from tunestudio.evaluate.toolparse import as_call, parse_tool_calls
 from tunestudio.workspace import Workspace
 
@@ -59,9 +71,71 @@ def _prompt_messages(value, where: str, problems: list) -> list[dict] | None:
     return None
 
 
+def _objects(name: str, text: str, problems: list) -> list[tuple[int, object]]:
+    """(line, parsed value) of each row: one JSON value per line (JSON Lines), or the items of one
+    JSON array when the file starts with "[" (each item's line is where it starts)."""
+    if not text.lstrip().startswith("["):
+        out = []
+        for n, line in enumerate(text.split("\n"), start=1):
+            if not line.strip():
+                continue
+            try:
+                out.append((n, json.loads(line)))
+            except json.JSONDecodeError as e:
+                problems.append(f"{name}:{n}: not valid JSON ({e.msg} at column {e.colno})")
+        return out
+    decoder, out = json.JSONDecoder(), []
+    pos = text.index("[") + 1
+
+    def skip(pos: int) -> int:
+        while pos < len(text) and text[pos] in " \t\r\n":
+            pos += 1
+        return pos
+
+    pos = skip(pos)
+    if pos < len(text) and text[pos] == "]":
+        return out
+    while True:
+        try:
+            value, end = decoder.raw_decode(text, pos)
+        except json.JSONDecodeError as e:   # the rest cannot be read: one message where it breaks
+            problems.append(f"{name}:{e.lineno}: not valid JSON ({e.msg} at column {e.colno})")
+            return out
+        out.append((text.count("\n", 0, pos) + 1, value))
+        pos = skip(end)
+        if pos < len(text) and text[pos] == ",":
+            pos = skip(pos + 1)
+            continue
+        if pos < len(text) and text[pos] == "]" and not text[skip(pos + 1):].strip():
+            return out
+        line = text.count("\n", 0, pos) + 1
+        problems.append(f"{name}:{line}: not valid JSON (expected ',' or ']' after an item of the array)")
+        return out
+
+
+def _references(obj: dict, wrong: list) -> list[str] | None:
+    """The row's references: "reference" (a string) or "references" (a non-empty list of strings);
+    what is wrong goes into `wrong`."""
+    if "references" in obj:
+        refs = obj["references"]
+        if "reference" in obj:
+            wrong.append("give \"reference\" or \"references\", not both")
+        elif not isinstance(refs, list) or not refs or not all(isinstance(r, str) for r in refs):
+            wrong.append("\"references\" must be a non-empty list of strings")
+        else:
+            return refs
+        return None
+    if not isinstance(obj.get("reference"), str):
+        wrong.append("no \"reference\"" if "reference" not in obj else
+                     f"\"reference\" must be a string (got {type(obj['reference']).__name__})")
+        return None
+    return [obj["reference"]]
+
+
 def read_predictions(path: Path) -> list[dict]:
-    """The rows of a predictions file: [{"where", "prediction", "reference", "messages", "tool_calls",
-    "meta"}]. Every bad line is listed (first MAX_LISTED) in one UserError."""
+    """The rows of a predictions file: [{"where", "prediction", "reference" (the first reference),
+    "references" (all of them), "messages", "tool_calls", "meta"}]. The file is JSON Lines or one
+    JSON array of rows. Every bad row is listed (first MAX_LISTED) in one UserError."""
     name = path.name
     try:
         text = path.read_bytes().decode("utf-8-sig")
@@ -71,67 +145,63 @@ def read_predictions(path: Path) -> list[dict]:
     except OSError as e:
         raise UserError(f"cannot read {path}: {e.strerror or e}") from None
     rows, problems = [], []
-    for n, line in enumerate(text.split("\n"), start=1):
-        if not line.strip():
-            continue
+    for n, obj in _objects(name, text, problems):
         where = f"{name}:{n}"
-        try:
-            obj = json.loads(line)
-        except json.JSONDecodeError as e:
-            problems.append(f"{where}: not valid JSON ({e.msg} at column {e.colno})")
-            continue
         if not isinstance(obj, dict):
             problems.append(f"{where}: a row must be a JSON object with \"prediction\" and \"reference\" "
                             f"(got {type(obj).__name__})")
             continue
-        bad = [k for k in ("prediction", "reference") if not isinstance(obj.get(k), str)]
-        if bad:
-            problems.append(f"{where}: " + "; ".join(
-                f"no \"{k}\"" if k not in obj else f"\"{k}\" must be a string (got {type(obj[k]).__name__})"
-                for k in bad))
+        wrong: list[str] = []   # everything wrong with the row, in one line
+        if not isinstance(obj.get("prediction"), str):
+            wrong.append("no \"prediction\"" if "prediction" not in obj else
+                         f"\"prediction\" must be a string (got {type(obj['prediction']).__name__})")
+        refs = _references(obj, wrong)
+        if wrong:
+            problems.append(f"{where}: " + "; ".join(wrong))
             continue
         messages = _prompt_messages(obj.get("prompt"), where, problems)
         calls = obj.get("tool_calls")
         if calls is not None and not isinstance(calls, list):
             problems.append(f"{where}: \"tool_calls\" must be a list (got {type(calls).__name__})")
             continue
-        meta = {k: v for k, v in obj.items() if k not in ("prediction", "reference", *OPTIONAL)}
-        rows.append({"where": where, "prediction": obj["prediction"], "reference": obj["reference"],
+        meta = {k: v for k, v in obj.items() if k not in ("prediction", "reference", "references", *OPTIONAL)}
+        rows.append({"where": where, "prediction": obj["prediction"], "reference": refs[0], "references": refs,
                      "messages": messages, "tool_calls": calls, "meta": meta})
     if problems:
         more = f"\n  ... and {len(problems) - MAX_LISTED} more" if len(problems) > MAX_LISTED else ""
-        raise UserError(f"{name} has {len(problems)} bad row(s); each needs \"prediction\" and \"reference\" "
-                        "strings:\n" + "\n".join(f"  {p}" for p in problems[:MAX_LISTED]) + more)
+        raise UserError(f"{name} has {len(problems)} bad row(s); each needs a \"prediction\" string and a "
+                        "\"reference\" string (or \"references\", a list of them):\n"
+                        + "\n".join(f"  {p}" for p in problems[:MAX_LISTED]) + more)
     if not rows:
-        raise UserError(f"{name}: no rows; write one JSON object per line: "
+        raise UserError(f"{name}: no rows; write one JSON object per line (or a JSON array of them): "
                         "{\"prediction\": \"...\", \"reference\": \"...\"}")
     return rows
 
 
 def _tool_scores(names: list[str], rows: list[dict], scores: list[dict], warnings: list[str],
-                 explicit: bool) -> dict:
+                 explicit: bool, custom: bool = False) -> dict:
     """Tool metrics of `names` added to the per-row `scores`; their means over the rows whose
     reference calls a tool. A metric asked for by name on a file with no such row is a warning,
     not a silent blank."""
     wanted = [n for n in names if n in TOOL_METRICS]
     if not wanted:
         return {}
-    ref_calls = [parse_tool_calls(r["reference"]) or None for r in rows]
+    # each reference's calls (a row with several references scores the best over those that call)
+    ref_calls = [[c for c in map(parse_tool_calls, r["references"]) if c] for r in rows]
     if not any(ref_calls):
         if explicit:
-            warnings.append(f"{', '.join(wanted)}: no reference holds a tool call (write the reference's calls "
-                            "in it as <tool_call>{\"name\": ..., \"arguments\": {...}}</tool_call> or as a JSON "
-                            "call), so no row was scored for them")
+            warnings.append(no_calls_warning(names, rows[0]["where"].rsplit(":", 1)[0], f"{len(rows)} row(s)",
+                                             nothing_else=not custom and all(n in TOOL_METRICS for n in names)))
         return {}
-    for r, ref, s in zip(rows, ref_calls, scores):
-        if not ref:
+    for r, refs, s in zip(rows, ref_calls, scores):
+        if not refs:
             continue
         # calls that came with the prediction are the prediction's calls; else they are in its text
         calls = [c for c in map(as_call, r["tool_calls"]) if c] if r["tool_calls"] else parse_tool_calls(r["prediction"])
         if "tool_call_match" in wanted:
-            s["tool_call_match"] = tool_call_match(calls, ref)
+            s["tool_call_match"] = max(tool_call_match(calls, ref) for ref in refs)
         if "tool_name_match" in wanted:
-            s["tool_name_match"] = tool_name_match(calls, ref)
+            s["tool_name_match"] = max(tool_name_match(calls, ref) for ref in refs)
     return aggregate_tool_scores(wanted, scores)
 
 
@@ -152,22 +222,27 @@ def score_predictions(ws: Workspace, given: str, metrics=None, metric_file: str 
     rows = read_predictions(path)
     if limit:
         rows = rows[:limit]
-    preds, refs = [r["prediction"] for r in rows], [r["reference"] for r in rows]
+    preds = [r["prediction"] for r in rows]
+    refs = [r["references"] if len(r["references"]) > 1 else r["reference"] for r in rows]
     warnings: list[str] = []
-    bleu_tok = M.bleu_tokenize_for(names, refs, bleu_tokenize, warnings)
+    bleu_tok = M.bleu_tokenize_for(names, [x for r in rows for x in r["references"]], bleu_tokenize, warnings)
     examples = [{"messages": (r["messages"] or []) + [{"role": "assistant", "content": r["reference"]}],
                  "prediction": r["prediction"], "reference": r["reference"],
+                 **({"references": r["references"]} if len(r["references"]) > 1 else {}),
                  **({"tool_calls": r["tool_calls"]} if r["tool_calls"] is not None else {}), "meta": r["meta"]}
                 for r in rows]
     scores = M.score_examples(names, preds, refs, examples, custom, [r["where"] for r in rows], bleu_tok)
     corpus = M.aggregate(names, scores, preds, refs, custom, bleu_tok)
-    corpus.update(_tool_scores(names, rows, scores, warnings, explicit=bool(metrics)))
-    primary = M.primary_metric(names, custom)
+    corpus.update(_tool_scores(names, rows, scores, warnings, explicit=bool(metrics), custom=bool(custom)))
+    calls = any(parse_tool_calls(x) for r in rows for x in r["references"])
+    primary = M.primary_metric(names, custom, tool_calls=calls, has_loss=False)
     table = []
     for i, (r, s) in enumerate(zip(rows, scores)):
         row = {"index": i, "where": r["where"], "input": report.input_text(r["messages"]),
                "reference": r["reference"], "prediction": r["prediction"], "prediction_reasoning": "",
                "scores": s, "loss": None}
+        if len(r["references"]) > 1:
+            row["references"] = r["references"]
         if r["tool_calls"] is not None:
             row["tool_calls"] = r["tool_calls"]
         if r["meta"]:

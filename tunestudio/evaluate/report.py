@@ -37,18 +37,53 @@ def input_text(messages: list[dict] | None, text: str | None = None) -> str:
     return "\n".join(f"{m['role']}: {message_text(m)}" for m in turns)
 
 
-def sort_key(primary: str):
-    """Worst first: lowest score (highest loss), ties broken by the higher loss."""
+def primary_value(row: dict, primary: str | None) -> float | None:
+    """The row's value of the primary metric: a score, or its loss for "loss"; None when it has none
+    (a row answered in words has no tool_call_match)."""
+    if primary is None:
+        return None
+    if primary in row["scores"]:
+        return row["scores"][primary]
+    return row.get("loss") if primary == "loss" else None
+
+
+def sort_key(primary: str | None):
+    """Worst first: lowest score (highest loss), ties broken by the higher loss; rows without a
+    value for `primary` last."""
     def key(row):
-        v = row["scores"].get(primary, row.get("loss"))
-        v = 0.0 if v is None else v
+        v = primary_value(row, primary)
         loss = row.get("loss") or 0.0
-        return (-v if primary in LOWER_IS_BETTER else v, -loss)
+        if v is None:
+            return (1, 0.0, -loss)
+        return (0, -v if primary in LOWER_IS_BETTER else v, -loss)
     return key
 
 
-def worst_first(rows: list[dict], primary: str) -> list[dict]:
-    return sorted(rows, key=sort_key(primary))
+def worst_first(rows: list[dict], primary: str | None) -> list[dict]:
+    """The rows sorted worst first by `primary` (input order when None: nothing was scored per row)."""
+    return sorted(rows, key=sort_key(primary)) if primary else list(rows)
+
+
+TEXT_START = 80   # characters of a scored text shown in a console line
+
+
+def _start(text: str) -> str:
+    text = " ".join(text.split())
+    return repr(text if len(text) <= TEXT_START else text[:TEXT_START] + "...")
+
+
+def worst_line(row: dict, primary: str) -> str:
+    """One console line for a row of "worst examples by PRIMARY". A row scored only for loss (plain
+    text, or --metrics loss) has no answer to compare: its loss, the tokens scored and the start
+    of its text, not a whole document beside an empty prediction."""
+    if primary == "loss" or (not row.get("prediction") and row.get("loss") is not None and not row["scores"]):
+        tokens = f" over {row['tokens']} tokens" if row.get("tokens") is not None else ""
+        loss = f"loss {row['loss']:.4f}{tokens}" if row.get("loss") is not None else "no loss"
+        what = "text" if row.get("input") == row["reference"] else "answer"   # plain text: its input is its text
+        return f"{row['where']}: {loss}, {what} {_start(row['reference'])}"
+    value = primary_value(row, primary)
+    shown = f" ({primary} {value:.4g})" if value is not None and primary not in ("exact_match",) else ""
+    return f"{row['where']}: expected {row['reference']!r}, got {row['prediction']!r}{shown}"
 
 
 def _bucket(words: int) -> str:
@@ -58,8 +93,10 @@ def _bucket(words: int) -> str:
     return "?"
 
 
-def by_length(rows: list[dict], metric: str) -> list[dict]:
-    """Mean score per input-length bucket (words): do long inputs fail more?"""
+def by_length(rows: list[dict], metric: str | None) -> list[dict]:
+    """Mean score per input-length bucket (words): do long inputs fail more? ([] for no metric)"""
+    if metric is None:
+        return []
     groups: dict[str, list[dict]] = defaultdict(list)
     for r in rows:
         groups[_bucket(len(r["input"].split()))].append(r)
@@ -68,7 +105,7 @@ def by_length(rows: list[dict], metric: str) -> list[dict]:
     for name in order:
         g = groups.get(name)
         if g:
-            vals = [r["scores"].get(metric, r.get("loss")) for r in g]
+            vals = [primary_value(r, metric) for r in g]
             vals = [v for v in vals if v is not None]
             out.append({"bucket": name, "n": len(g), metric: sum(vals) / len(vals) if vals else None})
     return out
@@ -226,7 +263,8 @@ def write_html(path: Path, summary: dict, rows: list[dict], primary: str) -> Non
         out.append("<h2>Forgetting check (guard set)</h2>" + _table(
             ["", "loss", "perplexity"],
             [[k, g[k].get("loss"), g[k].get("perplexity")] for k in ("base", "evaluated") if g.get(k)]))
-    out.append(f"<h2>Score histogram</h2>{_histogram_svg([r['scores'].get(primary, r.get('loss')) for r in rows], primary)}")
+    if primary:
+        out.append(f"<h2>Score histogram</h2>{_histogram_svg([primary_value(r, primary) for r in rows], primary)}")
     if summary.get("by_length"):
         bl = summary["by_length"]
         out.append("<h2>By input length (words)</h2>" + _table(
@@ -255,7 +293,8 @@ def write_html(path: Path, summary: dict, rows: list[dict], primary: str) -> Non
             cells += [(r.get("base_scores") or {}).get(k) for k in score_names]
         table_rows.append(cells)
     more = f" (first {HTML_ROWS} of {len(rows)}; examples.csv has all)" if len(rows) > HTML_ROWS else ""
-    out.append(f"<h2>Examples, worst first by {html.escape(primary)}{more}</h2>" + _table(headers, table_rows))
+    order = f"worst first by {html.escape(primary)}" if primary else "in file order (no score per example)"
+    out.append(f"<h2>Examples, {order}{more}</h2>" + _table(headers, table_rows))
     out.append("</body></html>")
     Path(path).write_text("".join(out), encoding="utf-8")
 

@@ -19,9 +19,10 @@ from pathlib import Path
 from tunestudio.data.turns import split_reasoning
 from tunestudio.errors import UserError
 from tunestudio.evaluate import loading, metrics as M, report
-from tunestudio.evaluate.tool_metrics import TOOL_METRICS, aggregate_tool_scores, score_tool_calls
+from tunestudio.evaluate.tool_metrics import TOOL_METRICS, aggregate_tool_scores, no_calls_warning, score_tool_calls
 from tunestudio.statefiles import read_json
 from tunestudio.evaluate.generate import Sampling, generate_timed
+from tunestudio.evaluate.streamloss import TextBlocking, text_losses
 from tunestudio.workspace import Workspace
 
 SPLITS = {"test": "test", "val": "val", "validation": "val", "train": "train", "all": "all"}
@@ -98,9 +99,10 @@ def stopping_warning(stopped: list[bool], max_new_tokens: int) -> str | None:
 
 def score_side(model, tok, records, names, custom, sampling: Sampling, batch_size: int,
                guard: list | None, show_progress: bool, label: str, mode: str = "training",
-               reasoning: str = "keep", bleu_tokenize: str = "13a") -> dict:
+               reasoning: str = "keep", bleu_tokenize: str = "13a", blocking: TextBlocking | None = None) -> dict:
     """Everything one model gives on the rows: predictions (final answers, their reasoning split
-    off), scores, `stopped`, losses, guard loss. `bleu_tokenize`: sacrebleu's tokenizer."""
+    off), scores, `stopped`, losses, guard loss. `bleu_tokenize`: sacrebleu's tokenizer.
+    `blocking`: how the run cut plain text (its loss is scored the same way; None: `train`'s defaults)."""
     chat = [r for r in records if r.is_chat]
     text_names = [n for n in names if n in M.TEXT_METRICS]
     calls = [r.reference_calls() for r in records]
@@ -137,17 +139,24 @@ def score_side(model, tok, records, names, custom, sampling: Sampling, batch_siz
         side["metrics"] = {}
     if any(n in M.LOSS_METRICS for n in names):
         bar, tick = _progress(len(records), f"{label}: loss", show_progress)
-        side["losses"] = M.reference_losses(model, tok, [_loss_item(r) for r in records], batch_size, progress=tick)
+        side["losses"] = _losses(model, tok, records, blocking, batch_size, tick)
         if bar:
             bar.close()
         side["metrics"].update({k: v for k, v in M.loss_metrics(side["losses"]).items() if k in names})
     if guard:
         bar, tick = _progress(len(guard), f"{label}: guard set", show_progress)
-        side["guard"] = M.loss_metrics(M.reference_losses(
-            model, tok, [_loss_item(r) for r in guard], batch_size, progress=tick))
+        side["guard"] = M.loss_metrics(_losses(model, tok, guard, blocking, batch_size, tick))
         if bar:
             bar.close()
     return side
+
+
+def _losses(model, tok, records, blocking: TextBlocking | None, batch_size: int, tick) -> list[tuple[float, int]]:
+    """(nll, tokens) per record: plain text cut as training cut it (streamloss), a conversation's
+    answer teacher-forced after its prompt."""
+    if records and not any(r.is_chat for r in records):
+        return text_losses(model, tok, records, blocking or TextBlocking.of_config(None), batch_size, tick)
+    return M.reference_losses(model, tok, [_loss_item(r) for r in records], batch_size, progress=tick)
 
 
 def _loss_item(r) -> tuple:
@@ -168,6 +177,8 @@ def _rows(records, ft: dict, base: dict | None) -> list[dict]:
                "reference": r.reference(), "prediction": ft["predictions"][i],
                "prediction_reasoning": ft["reasoning"][i], "scores": ft["scores"][i],
                "loss": M.example_loss(ft["losses"][i]) if ft["losses"] else None}
+        if ft["losses"]:
+            row["tokens"] = ft["losses"][i][1]   # tokens its loss is over
         if base is not None:
             row["base_prediction"] = base["predictions"][i]
             row["base_scores"] = base["scores"][i]
@@ -227,7 +238,13 @@ def evaluate(ws: Workspace, run: str | None = None, model: str | None = None, da
         warnings.append("plain-text rows have no prompt/answer pairs: only loss and perplexity are scored")
         names, custom = [n for n in names if n in M.LOSS_METRICS] or list(M.LOSS_METRICS), []
 
+    if metrics and not any(r.reference_calls() for r in records):   # tool metrics asked by name, nothing to score
+        w = no_calls_warning(names, f"the {split} split of {dataset_name}", _holds(records),
+                             nothing_else=not custom and all(n in TOOL_METRICS for n in names))
+        if w:
+            warnings.append(w)
     reasoning = (run_info.config.get("reasoning") if run_info else None) or "keep"
+    blocking = TextBlocking.of_config(run_info.config if run_info else None)   # plain text: as training cut it
     bleu_tok = M.bleu_tokenize_for(names, [r.reference() for r in records], bleu_tokenize, warnings)
     sides = [("fine-tuned" if run else "model", dict(run=run, model=model))]
     if compare_base:
@@ -241,7 +258,7 @@ def evaluate(ws: Workspace, run: str | None = None, model: str | None = None, da
             sampling = Sampling(max_new_tokens=max_new_tokens or auto_max_new_tokens(
                 tok, [r.reference() for r in records]))
         results[label] = score_side(m, tok, records, names, custom, sampling, batch_size, guard, progress, label,
-                                    generation_prompt, reasoning, bleu_tok)
+                                    generation_prompt, reasoning, bleu_tok, blocking)
         warnings += results[label]["warnings"]
         parts += results[label].get("warning_parts", [])
         infos[label] = info
@@ -250,9 +267,7 @@ def evaluate(ws: Workspace, run: str | None = None, model: str | None = None, da
 
     main_label = sides[0][0]
     ft, base = results[main_label], results.get("base")
-    primary = M.primary_metric(names, custom)
-    if not custom and "tool_call_match" in names and any(r.reference_calls() for r in records):
-        primary = "tool_call_match"   # a tool-use set is judged by its calls
+    primary = M.primary_metric(names, custom, tool_calls=any(r.reference_calls() for r in records))
     rows = report.worst_first(_rows(records, ft, base), primary)
     out = {"metrics": ft["metrics"], "n": len(records), "primary_metric": primary}
     if "bleu" in names:
@@ -283,6 +298,16 @@ def evaluate(ws: Workspace, run: str | None = None, model: str | None = None, da
         _record(ws, out, folder)
     out["rows"] = rows
     return out
+
+
+def _holds(records: list) -> str:
+    """What rows without a tool call are, for a warning: "12 conversations answered in words"."""
+    chat = [r for r in records if r.is_chat]
+    if not chat:
+        return f"{len(records)} plain-text document(s)"
+    tools = sum(1 for r in chat if r.tools)
+    text = f"{len(chat)} conversation(s) answered in words" + (f", {tools} of them declaring tools" if tools else "")
+    return text + (f", and {len(records) - len(chat)} plain-text document(s)" if len(chat) < len(records) else "")
 
 
 def _accepted(records: list, tok, reasoning: str, warnings: list) -> list:

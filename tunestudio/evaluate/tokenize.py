@@ -5,10 +5,15 @@ drops every character outside a-z0-9 (a Chinese answer scores 0 against itself),
 `13a` tokenizer does not split Chinese or Japanese, which have no spaces between words (a whole
 sentence is one "word"). Here:
 
-- **Token F1 / exact match** (`answer_tokens`): SQuAD's normalisation (lower case, punctuation
-  deleted, English articles dropped, whitespace split), with punctuation meaning every Unicode
-  punctuation character (、。「」？ as well as ASCII), and each CJK character (Han, kana, Hangul
-  syllable) a token of its own. On ASCII text this is exactly SQuAD's split.
+- **Token F1 / exact match** (`answer_tokens`): the text NFKC-normalised first, then SQuAD's
+  normalisation (lower case, punctuation deleted, English articles dropped, whitespace split),
+  with punctuation meaning every Unicode punctuation character (、。「」？ as well as ASCII), and
+  each CJK character (Han, kana, Hangul syllable) a token of its own. On ASCII text this is
+  exactly SQuAD's split. NFKC folds the compatibility forms Japanese (and Chinese, Korean) text
+  mixes freely: full-width Latin letters and digits (ＡＢＣ１２３ is ABC123), half-width katakana
+  (ｶﾀｶﾅ is カタカナ), full-width spaces and punctuation, circled digits; llm-jp-eval, the Japanese
+  evaluation suite that scores JSQuAD among others, NFKC-normalises answer and gold the same way
+  (`unicodedata.normalize("NFKC", ...)` in llm_jp_eval/utils.py) before exact match and char F1.
 - **ROUGE** (`RougeTokenizer`): rouge-score's own rule on ASCII (lower case, split on anything not
   a letter or digit, Porter-stem words longer than 3 letters), but letters and digits of every
   script are kept (é, ñ, Cyrillic, Devanagari with its vowel signs...) and each CJK character is a
@@ -68,7 +73,9 @@ def _is_punct(ch: str) -> bool:
 def answer_tokens(text: str) -> list[str]:
     """The tokens exact match and F1 compare: SQuAD's normalisation, any script (module docstring).
 
-    "The cat's hat." -> ["cats", "hat"]; "東京 です。" -> ["東", "京", "で", "す"]."""
+    "The cat's hat." -> ["cats", "hat"]; "東京 です。" -> ["東", "京", "で", "す"];
+    "ＡＢＣ１２３" -> ["abc123"]."""
+    text = unicodedata.normalize("NFKC", text)   # full-width / half-width forms as their plain letters
     text = "".join(ch for ch in text.lower() if not _is_punct(ch))
     out: list[str] = []
     for word in text.split():

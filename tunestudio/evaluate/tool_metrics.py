@@ -77,3 +77,20 @@ def aggregate_tool_scores(names: list[str], scores: list[dict]) -> dict[str, flo
         if values:
             out[name] = sum(values) / len(values)
     return out
+
+
+def no_calls_warning(names: list[str], where: str, holds: str, nothing_else: bool) -> str | None:
+    """The warning for tool metrics asked for (`names`, any others ignored) on rows none of whose
+    references calls a tool: `where` names the rows ("the test split of data.jsonl"), `holds` says
+    what they are ("12 conversations answered in words"); `nothing_else`: no other metric was
+    asked, so the evaluation has no score at all. None when no tool metric was asked."""
+    wanted = [n for n in names if n in TOOL_METRICS]
+    if not wanted:
+        return None
+    out = (f"{', '.join(wanted)}: no reference holds a tool call in {where} ({holds}), so no row was scored "
+           "for them (a reference's calls are an assistant message's tool_calls, or written in it as "
+           "<tool_call>{\"name\": ..., \"arguments\": {...}}</tool_call> or as a JSON call)")
+    if nothing_else:
+        out += ("; no other metric was asked for, so nothing was scored: name one with --metrics, "
+                "or leave --metrics out for all")
+    return out
