@@ -7,7 +7,6 @@ encode.preview); this module only stores uploads safely and shows results.
 
 from __future__ import annotations
 
-import re
 import shutil
 import time
 from pathlib import Path
@@ -286,23 +285,20 @@ def build(ctx: Context) -> None:
 
 
 def problems_frame(lang: str, errors: list[dict], warnings: list[dict]):
-    """Check's problems as a table in `lang` (kind, file, line, message), or None when there are none.
-    The engine's "duplicate of <file:line>" is said in `lang` too (the demo data has dozens)."""
+    """Check's problems as a table in `lang` (kind, file, line, message), or None when there are
+    none. Each message is worded in `lang` from its code and fields (i18n.engine_warning; a
+    library's own words stay as a quoted detail), the engine's English where it has no code."""
     rows = [{"kind": t(lang, "datasets.error"), **p} for p in errors]
     rows += [{"kind": t(lang, "datasets.warning"), **p} for p in warnings]
     if not rows:
         return None
-    for r in rows:
-        m = DUPLICATE.fullmatch(str(r.get("message", "")))
-        if m:
-            r["message"] = t(lang, "datasets.duplicate_of", where=m.group(1))
+    rows = [{"kind": r["kind"], "file": r.get("file"), "line": r.get("line"), "message": engine_warning(lang, r)}
+            for r in rows]
     return translated_columns(lang, pd.DataFrame(rows), "datasets.col.")
 
 
 # the preview's marks (named in the UI's language) and their colours
 MARKS = (("trained", "green"), ("chosen", "green"), ("rejected", "red"), ("desirable", "green"), ("undesirable", "red"))
-
-DUPLICATE = re.compile(r"duplicate of (\S+)")   # data/check.py row_warnings' words
 
 
 def histogram_plot(hist: list[dict], lang: str = DEFAULT) -> dict:
