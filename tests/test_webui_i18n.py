@@ -330,3 +330,63 @@ def test_a_problem_without_a_code_keeps_the_engines_words():
     assert i18n.engine_warning("tet", partial) == old["message"]
     whole = {**old, "code": "invalid_json", "fields": {"detail": "Expecting {value}", "column": 1}}
     assert i18n.engine_warning("tet", whole) == "JSON la válidu iha koluna 1: “Expecting {value}”"
+
+
+def test_every_engine_text_filled_in_is_in_one_language():
+    """Each engine.<code> text, its fields filled with numbers, carries no words of the other
+    language (tests/lang_check.py): what Tetum shows for a data problem, an Evaluate or export
+    warning, a memory tip, is Tetum around the values."""
+    from lang_check import wrong_language
+
+    en = i18n._catalog("en")
+    codes = sorted(k[len("engine."):] for k in en if k.startswith("engine.") and not k.startswith("engine.word."))
+    assert len(codes) > 120, len(codes)
+    for lang, other in (("tet", "en"), ("en", "tet")):
+        for code in codes:
+            part = {"code": code, "message": "-", **{f: "7" for f in _placeholders(en[f"engine.{code}"])}}
+            shown = i18n.engine_warning(lang, part)
+            assert shown != "-" and not wrong_language(shown, lang, other), (lang, code, shown)
+
+
+def test_evaluate_export_and_memory_warnings_are_worded_in_the_ui_language():
+    """What Evaluate, the export check and the memory estimate make (CodedText: text with a code)
+    is said in the UI language from its parts; the engine's English text is unchanged."""
+    from lang_check import wrong_language
+    from transformers import LlamaConfig
+
+    from tunestudio.evaluate import roundtrip
+    from tunestudio.evaluate.run_eval import _guard_summary
+    from tunestudio.train import memory
+    from tunestudio.webui.ship_panel import roundtrip_text
+
+    warnings: list = []
+    _guard_summary("guard.jsonl", {"guard": {"perplexity": 30.0}}, {"guard": {"perplexity": 10.0}}, warnings)
+    assert warnings == ["possible catastrophic forgetting: perplexity on the guard set guard.jsonl rose from 10 (base) "
+                        "to 30 (fine-tuned), x3.00"]
+    tet = i18n.engine_warning("tet", warnings[0])
+    assert tet.startswith("karik modelu haluha") and "10 (baze) ba 30 (hadi'a ona), x3.00" in tet
+
+    cfg = LlamaConfig(vocab_size=32000, hidden_size=4096, intermediate_size=11008, num_hidden_layers=32,
+                      num_attention_heads=32)
+    est = memory.estimate(cfg, method="full", batch_size=4, max_length=2048, precision="bf16")
+    tips = memory.advice(est) + memory.advice(method="full", max_length=1024, grad_checkpointing=False, batch_size=8)
+    assert "train an adapter instead: --method lora (saves about" in tips[0]   # the CLI's words, as before
+    for tip in tips:
+        shown = i18n.engine_warning("tet", tip)
+        assert shown != str(tip) and not wrong_language(shown, "tet", "en"), shown
+    assert i18n.engine_warning("tet", tips[0]).startswith("treina adaptadór ida: “Métodu” lora (poupa maizumenus")
+
+    skipped = roundtrip._skipped(roundtrip.CodedText("run 'r1' has no chat rows in its test split to check the export "
+                                                     "with", "roundtrip_no_chat_rows", run="r1"))
+    assert "treinu 'r1' la iha liña konversa" in roundtrip_text("tet", skipped)
+    checked = {"identical": 3, "rows": 4, "stopped": 0.5, "exact_match": 0.5, "reference_exact_match": 0.75, "seconds": 2,
+               "warnings": ["THE MERGED EXPORT ANSWERS DIFFERENTLY ...", "the merged export stopped ..."],
+               "warning_parts": [
+                   {"code": "export_differs", "export": "merged", "differ": 1, "rows": 4, "exact": "0.50", "run_exact": "0.75",
+                    "where": "t.jsonl:3", "run": "'a'", "answer": "'b'", "message": "THE MERGED EXPORT ANSWERS DIFFERENTLY ..."},
+                   {"code": "export_stopping", "export": "merged", "share": "50%", "max_new_tokens": 32,
+                    "message": "the merged export stopped ..."}]}
+    tet = roundtrip_text("tet", checked)
+    assert "esportasaun kahur ona responde la hanesan" in tet and "para rasik de'it iha 50%" in tet
+    assert not wrong_language(tet, "tet", "en"), wrong_language(tet, "tet", "en")
+    assert "the merged export stopped ..." in roundtrip_text("tet", {**checked, "warning_parts": []})   # an older check

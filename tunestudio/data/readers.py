@@ -315,7 +315,7 @@ def _csv_rows(name, text, delimiter, errors) -> list[Row] | None:
             continue
         if len(cells) != len(header):
             errors.append(Problem(name, start, f"this row has {len(cells)} fields but the header has {len(header)}",
-                                  "csv_field_count", {"fields": len(cells), "header": len(header)}))
+                                  "csv_field_count", {"cells": len(cells), "header": len(header)}))
             continue
         rows.append(Row(start, reader.line_num, dict(zip(header, cells))))
     if header is not None and not rows and not errors:

@@ -26,7 +26,7 @@ import json
 import sys
 from pathlib import Path
 
-from tunestudio.errors import UserError
+from tunestudio.errors import CodedText, UserError
 from tunestudio.evaluate import metrics as M, report
 from tunestudio.evaluate.tool_metrics import TOOL_METRICS, aggregate_tool_scores, tool_call_match, tool_name_match
 from tunestudio.evaluate.toolparse import as_call, parse_tool_calls
@@ -119,9 +119,10 @@ def _tool_scores(names: list[str], rows: list[dict], scores: list[dict], warning
     ref_calls = [parse_tool_calls(r["reference"]) or None for r in rows]
     if not any(ref_calls):
         if explicit:
-            warnings.append(f"{', '.join(wanted)}: no reference holds a tool call (write the reference's calls "
-                            "in it as <tool_call>{\"name\": ..., \"arguments\": {...}}</tool_call> or as a JSON "
-                            "call), so no row was scored for them")
+            warnings.append(CodedText(f"{', '.join(wanted)}: no reference holds a tool call (write the reference's "
+                                      "calls in it as <tool_call>{\"name\": ..., \"arguments\": {...}}</tool_call> or "
+                                      "as a JSON call), so no row was scored for them", "no_reference_calls",
+                                      metrics=", ".join(wanted)))
         return {}
     for r, ref, s in zip(rows, ref_calls, scores):
         if not ref:

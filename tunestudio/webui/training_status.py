@@ -41,7 +41,7 @@ def memory_text(ws, lang, model, method, batch_size, max_length, precision, chec
             available = memory.available_memory()
             ok, _ = memory.check_fits(est, available)
             if not ok:   # the engine's verdict, in the UI's words; its tips name fields, not flags
-                tips = "; ".join(ui_flags(lang, tip) for tip in memory.advice(est))
+                tips = "; ".join(engine_warning(lang, tip) for tip in memory.advice(est))
                 text += "\n\n⚠️ " + t(lang, "engine.not_enough_memory", estimate=breakdown(lang, memory, est),
                                          available=memory.human_bytes(available), tips=tips)
         except Exception:  # the machine's free memory could not be read: the estimate alone still helps
