@@ -374,7 +374,7 @@ def test_evaluate_export_and_memory_warnings_are_worded_in_the_ui_language():
     for tip in tips:
         shown = i18n.engine_warning("tet", tip)
         assert shown != str(tip) and not wrong_language(shown, "tet", "en"), shown
-    assert i18n.engine_warning("tet", tips[0]).startswith("treina adaptadór ida: “Métodu” lora (poupa maizumenus")
+    assert i18n.engine_warning("tet", tips[0]).startswith("treina adaptadór ida: “Métodu” (--method) lora (poupa maizumenus")
 
     skipped = roundtrip._skipped(roundtrip.CodedText("run 'r1' has no chat rows in its test split to check the export "
                                                      "with", "roundtrip_no_chat_rows", run="r1"))
