@@ -320,6 +320,14 @@ def test_data_problems_are_worded_in_the_ui_language(workspace):
         shown = say("tet", msg("training.precheck_failed", n=n, rows=problems(first, n)))
         assert f"{cfg.dataset}:" in shown and not wrong_language(shown, "tet", "en"), shown
     assert "'chosen' no 'rejected' mak resposta hanesan" in shown
+    # Clean's table of removed rows: the reason and its detail (the file's own problems, duplicates).
+    from tunestudio.data.clean import clean_dataset
+    from tunestudio.webui.tab_datasets import removals_frame
+
+    removed = [rm.to_dict() for r in clean_dataset(ws, "bad.jsonl") for rm in r.removals]
+    assert {"clean_same_as", "invalid_json", "unknown_role"} <= {r.get("code") for r in removed}, removed
+    tet = removals_frame("tet", removed).to_string()
+    assert "hanesan liña 1" in tet and "duplikadu" in tet and not wrong_language(tet, "tet", "en"), tet
 
 
 def test_a_problem_without_a_code_keeps_the_engines_words():

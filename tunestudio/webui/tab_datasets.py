@@ -179,7 +179,7 @@ def build(ctx: Context) -> None:
                    report=f["report"], removed=", ".join(f"{t(lang, 'datasets.reason.' + k) if has(lang, 'datasets.reason.' + k) else k} {v}"
                                                        for k, v in f["removed"].items()) or "—")
                  for f in spec["files"]]
-        frame = translated_columns(lang, pd.DataFrame(spec["rows"]), "datasets.col.") if spec["rows"] else None
+        frame = translated_columns(lang, removals_frame(lang, spec["rows"]), "datasets.col.") if spec["rows"] else None
         return "\n\n".join(lines), shown(frame), plotted(None), gr.skip()
 
     def stats_work(lang, name, model_name, length, progress=gr.Progress(track_tqdm=True)):
@@ -295,6 +295,16 @@ def problems_frame(lang: str, errors: list[dict], warnings: list[dict]):
     rows = [{"kind": r["kind"], "file": r.get("file"), "line": r.get("line"), "message": engine_warning(lang, r)}
             for r in rows]
     return translated_columns(lang, pd.DataFrame(rows), "datasets.col.")
+
+
+def removals_frame(lang: str, rows: list[dict]) -> pd.DataFrame:
+    """Clean's removed rows (`Removal.to_dict()`s) with the reason and its detail in `lang`."""
+    def reason(k):
+        return t(lang, f"datasets.reason.{k}") if has(lang, f"datasets.reason.{k}") else k
+
+    return pd.DataFrame([{"file": r["file"], "line": r["line"], "reason": reason(r["reason"]),
+                          "detail": engine_warning(lang, {"code": r.get("code"), "fields": r.get("fields") or {},
+                                                          "message": r["detail"]})} for r in rows])
 
 
 # the preview's marks (named in the UI's language) and their colours
