@@ -180,6 +180,9 @@ def test_engine_warnings_are_worded_in_the_ui_language(tmp_path):
              split="training", count=3, rows=10, share="30%", max_length=64, dropped=0, first="row 2")
     log.warn("padding_free", "padded batches: the model mixes packed rows")
     log.warn("overfitting", "overfitting: validation loss rose ...")          # an older run: no fields
+    from tunestudio.data.readers import Problem
+    w = Problem("chat.jsonl", 4, "the turns after the last assistant reply are not trained on", "turns_after_answer").as_warning()
+    log.warn(w["code"], w["message"], **w["fields"])                          # a data problem, as sft.load_data gives it
     log.close()
     events = [json.loads(line) for line in (tmp_path / "events.jsonl").read_text().splitlines()]
     said = {lang: [i18n.engine_warning(lang, e) for e in summarize(events)["warning_events"]] for lang in ("en", "tet")}
@@ -188,6 +191,8 @@ def test_engine_warnings_are_worded_in_the_ui_language(tmp_path):
     assert said["tet"][1].startswith("liña treinu 3 husi 10 (30%)") and "row 2" in said["tet"][1]
     assert said["tet"][2] == said["en"][2] == "padded batches: the model mixes packed rows"   # library words, as they are
     assert said["tet"][3] == "overfitting: validation loss rose ..."
+    assert said["en"][4] == "chat.jsonl:4: the turns after the last assistant reply are not trained on"
+    assert said["tet"][4] == "chat.jsonl:4: turnu sira depois resposta assistant ikus la treina"
     assert i18n.engine_warning("tet", "ignored when --max-steps is set") == i18n.ui_flags("tet", "ignored when --max-steps is set")
 
 

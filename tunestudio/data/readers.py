@@ -41,6 +41,14 @@ class Problem:
             out.update(code=self.code, fields=dict(self.fields))
         return out
 
+    def as_warning(self) -> dict:
+        """This problem as a run's warning ({code, message, fields}, for EventLog.warn): its own
+        code and fields nested under its file:line, so the web UI words it in its language."""
+        if not self.code:
+            return {"code": "data", "message": str(self)}
+        return {"code": "data_problem", "message": str(self),
+                "fields": {"where": self.where(), "problem": {"code": self.code, "message": self.message, **self.fields}}}
+
     @classmethod
     def of(cls, file: str, line: int, error) -> "Problem":
         """A Problem at `file:line` from an exception, keeping a CodedError's code and fields."""

@@ -60,7 +60,7 @@ def load_data(cfg, ws, tokenizer, split_info: dict | None = None) -> dict:
         raise UserError("--early-stopping-patience watches the validation loss, and there is no validation "
                         "data: set --val-split above 0 (or give a NAME.val.* file)")
     # what the data layer noticed (duplicates, train/test leakage) is shown in the run too
-    warnings = [{"code": "data", "message": str(p)} for p in splits.warnings]
+    warnings = [p.as_warning() for p in splits.warnings]
     if any(r.is_chat for r in splits.train[:1]):  # what the chat template does that costs the user later
         try:
             # each note's own code and numbers (turns.probe): the web UI words it in its language
