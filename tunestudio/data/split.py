@@ -247,7 +247,9 @@ def leakage_warnings(parts: dict, limit: int = LEAKS_LISTED) -> list[Problem]:
             f"so {what} scores will look better than they are: {shown}{more}; "
             f"remove them from the {split} file or from the training file",
             "leakage_val" if split == "val" else "leakage_test",
-            {"leaked": len(leaked), "rows": len(held), "train_files": ", ".join(train_files), "shown": shown + more}))
+            {"leaked": len(leaked), "rows": len(held), "train_files": ", ".join(train_files),
+             "shown": {"code": "list_and_more", "message": shown + more, "list": shown, "n": len(leaked) - limit}
+             if more else shown}))
     return out
 
 
