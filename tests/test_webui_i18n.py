@@ -278,6 +278,7 @@ BAD_ROWS = [
     {"messages": [{"role": "user", "content": "q"}, {"role": "tool", "content": "r"}, {"role": "assistant", "content": "a"}]},
     {"messages": [{"role": "user", "content": None}, {"role": "assistant", "content": "a"}]},
     ["not", "an", "object"],
+    {"conversations": [{"from": "human", "value": "q"}, {"from": "gpt", "value": "<tool_call>\n{bad json\n</tool_call>"}]},
 ]
 
 
@@ -307,7 +308,10 @@ def test_data_problems_are_worded_in_the_ui_language(workspace):
     assert {"unknown_role", "invalid_json", "empty_content", "tool_invalid_json", "call_undeclared",
             "messages_not_list", "media_only", "turns_after_answer", "duplicate_of", "no_user_turn",
             "result_without_call", "content_null", "row_not_object"} <= codes, codes
-    for name in ("bad.csv", "odd.csv"):
+    (ws.datasets_dir / "xlam.jsonl").write_text("\n".join(json.dumps(r) for r in [
+        {"query": "q", "tools": [{"name": "f", "parameters": {}}], "answers": [{"name": "g", "arguments": {}}]},
+        {"query": "q", "tools": [{"name": "f", "parameters": {}}], "answers": ""}]) + "\n", encoding="utf-8")
+    for name in ("bad.csv", "odd.csv", "xlam.jsonl"):
         more = check_dataset(ws, name).to_json()
         assert more["errors"] and all(p.get("code") for p in more["errors"]), more
         report["errors"] += more["errors"]
@@ -315,6 +319,7 @@ def test_data_problems_are_worded_in_the_ui_language(workspace):
     tet = "\n".join(frame.iloc[:, -1])
     assert "bad.jsonl" in frame.to_string() and "papél \"wizard\" la koñesidu iha mensajen 1" in tet
     assert "“Expecting ',' delimiter”" in tet   # the JSON parser's words, quoted after Tetum
+    assert "bloku <tool_call> 1 iha mensajen 2 la'ós JSON válidu" in tet and "'answers' la iha ka mamuk" in tet
     assert "konteúdu áudiu, imajen" in tet and "tool call 1 iha mensajen 2 bolu 'g'" in tet
     assert not wrong_language(tet, "tet", "en"), wrong_language(tet, "tet", "en")
     en = "\n".join(problems_frame("en", report["errors"], report["warnings"]).iloc[:, -1])
