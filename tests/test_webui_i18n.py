@@ -330,6 +330,12 @@ def test_data_problems_are_worded_in_the_ui_language(workspace):
         shown = say("tet", msg("training.precheck_failed", n=n, rows=problems(first, n)))
         assert f"{cfg.dataset}:" in shown and not wrong_language(shown, "tet", "en"), shown
     assert "'chosen' no 'rejected' mak resposta hanesan" in shown
+    # GRPO prompts: the loader stops at the first bad row; the check lists it the same way.
+    (ws.datasets_dir / "prompts.jsonl").write_text('{"prompt": "q1"}\n{"prompt": ""}\n', encoding="utf-8")
+    n, first = precheck(ws, RunConfig(model="m", dataset="prompts.jsonl", objective="grpo", rewards="exact_match"))
+    assert (n, first[0]["line"], first[0]["code"]) == (1, 2, "prompt_missing")
+    shown = say("tet", msg("training.precheck_failed", n=n, rows=problems(first, n)))
+    assert "prompts.jsonl:2: 'prompt' la iha ka mamuk" in shown and not wrong_language(shown, "tet", "en"), shown
     # Clean's table of removed rows: the reason and its detail (the file's own problems, duplicates).
     from tunestudio.data.clean import clean_dataset
     from tunestudio.webui.tab_datasets import removals_frame

@@ -18,6 +18,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from tunestudio.data import toolcalls
+from tunestudio.errors import UserError
 
 
 @dataclass
@@ -53,6 +54,15 @@ class Problem:
     def of(cls, file: str, line: int, error) -> "Problem":
         """A Problem at `file:line` from an exception, keeping a CodedError's code and fields."""
         return cls(file, line, str(error), getattr(error, "code", None), dict(getattr(error, "fields", None) or {}))
+
+
+class ProblemError(UserError):
+    """A file that cannot be used, for one Problem (its file:line, code and fields kept): where
+    reading stops at the first bad row (GRPO's prompt files), the pre-start check still lists it."""
+
+    def __init__(self, problem: Problem):
+        super().__init__(str(problem))
+        self.problem = problem
 
 
 @dataclass

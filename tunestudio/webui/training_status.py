@@ -101,11 +101,15 @@ def precheck(ws, cfg, limit: int = 10) -> tuple[int, list[dict]] | None:
         from tunestudio.data.preference import load_pref_file
 
         errors = [p for path in files.values() for p in load_pref_file(path).errors]
-    elif kind == "prompts":   # GRPO's prompts: the loader raises a UserError naming file:line
+    elif kind == "prompts":   # GRPO's prompts: the loader stops at the first bad row, naming file:line
+        from tunestudio.data.readers import ProblemError
         from tunestudio.rewards.data import load_prompts
 
-        for path in files.values():
-            load_prompts(path)
+        try:
+            for path in files.values():
+                load_prompts(path)
+        except ProblemError as e:
+            return 1, [e.problem.to_dict()]
         return None
     else:
         errors = check_dataset(ws, cfg.dataset, cfg.format or None, cfg.mapping or None,
