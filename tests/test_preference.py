@@ -368,7 +368,7 @@ def test_training_tab_precheck_reads_pairs_as_pairs(demo_ws):
     rows[3] = json.dumps({"prompt": "q3", "chosen": "same", "rejected": "same"})
     (ws.datasets_dir / "pairs-bad.jsonl").write_text("\n".join(rows) + "\n")
     n, listed = precheck(ws, RunConfig(model="tiny-demo", dataset="pairs-bad.jsonl", objective="orpo"))
-    assert n == 1 and listed.startswith("pairs-bad.jsonl:4:"), listed
+    assert n == 1 and (listed[0]["file"], listed[0]["line"], listed[0]["code"]) == ("pairs-bad.jsonl", 4, "pref_same_answer"), listed
     assert precheck(ws, RunConfig(model="tiny-demo", dataset="demo-rewards.jsonl", objective="grpo",
                                   rewards="exact_match")) is None
 

@@ -130,7 +130,7 @@ def test_start_checks_the_data_before_a_job_is_queued(workspace):
     import json
 
     from tunestudio.train.config import RunConfig
-    from tunestudio.webui.i18n import t
+    from tunestudio.webui.common import msg, problems, say
     from tunestudio.webui.tab_training import precheck
 
     ws = Workspace(workspace)
@@ -139,10 +139,13 @@ def test_start_checks_the_data_before_a_job_is_queued(workspace):
     (ws.datasets_dir / "broken.jsonl").write_text("\n".join(rows) + "\n")
     (ws.datasets_dir / "fine.jsonl").write_text("\n".join(r for i, r in enumerate(rows) if i != 6) + "\n")
     n, listed = precheck(ws, RunConfig(model="m", dataset="broken.jsonl"))
-    assert n == 1 and listed.startswith("broken.jsonl:7: invalid JSON")
+    assert n == 1 and (listed[0]["file"], listed[0]["line"], listed[0]["code"]) == ("broken.jsonl", 7, "invalid_json")
     assert precheck(ws, RunConfig(model="m", dataset="fine.jsonl")) is None
-    shown = t("en", "training.precheck_failed", n=n, rows=listed)
-    assert "broken.jsonl:7" in shown and "Clean on the Datasets tab" in shown
+    shown = say("en", msg("training.precheck_failed", n=n, rows=problems(listed, n)))
+    assert "broken.jsonl:7: invalid JSON" in shown and "Clean on the Datasets tab" in shown
+    # In Tetum the row's problem is in Tetum too; only the JSON parser's own words stay, quoted.
+    shown = say("tet", msg("training.precheck_failed", n=n, rows=problems(listed, n)))
+    assert "broken.jsonl:7: JSON la válidu iha koluna" in shown and "invalid JSON" not in shown
 
 
 def test_memory_estimate_refuses_a_batch_size_below_one(workspace):

@@ -180,6 +180,9 @@ def test_engine_warnings_are_worded_in_the_ui_language(tmp_path):
              split="training", count=3, rows=10, share="30%", max_length=64, dropped=0, first="row 2")
     log.warn("padding_free", "padded batches: the model mixes packed rows")
     log.warn("overfitting", "overfitting: validation loss rose ...")          # an older run: no fields
+    from tunestudio.data.readers import Problem
+    w = Problem("chat.jsonl", 4, "the turns after the last assistant reply are not trained on", "turns_after_answer").as_warning()
+    log.warn(w["code"], w["message"], **w["fields"])                          # a data problem, as sft.load_data gives it
     log.close()
     events = [json.loads(line) for line in (tmp_path / "events.jsonl").read_text().splitlines()]
     said = {lang: [i18n.engine_warning(lang, e) for e in summarize(events)["warning_events"]] for lang in ("en", "tet")}
@@ -188,6 +191,8 @@ def test_engine_warnings_are_worded_in_the_ui_language(tmp_path):
     assert said["tet"][1].startswith("liña treinu 3 husi 10 (30%)") and "row 2" in said["tet"][1]
     assert said["tet"][2] == said["en"][2] == "padded batches: the model mixes packed rows"   # library words, as they are
     assert said["tet"][3] == "overfitting: validation loss rose ..."
+    assert said["en"][4] == "chat.jsonl:4: the turns after the last assistant reply are not trained on"
+    assert said["tet"][4] == "chat.jsonl:4: turnu sira depois resposta assistant ikus la treina"
     assert i18n.engine_warning("tet", "ignored when --max-steps is set") == i18n.ui_flags("tet", "ignored when --max-steps is set")
 
 
@@ -198,3 +203,214 @@ def test_evaluation_stopping_warning_is_worded_in_the_ui_language():
     tet, en = i18n.engine_warning("tet", part), i18n.engine_warning("en", part)
     assert tet.startswith("baze: modelu para rasik de'it iha 0% husi resposta") and "max_new_tokens = 32" in tet
     assert en.startswith("base: the model stopped on its own in only 0% of answers (the rest ran to max_new_tokens = 32)")
+
+
+# ---- the engine's coded messages: every code has a text in every language, with its fields ----
+
+ENGINE = Path(i18n.__file__).parent.parent
+CODED = {"Problem": 3, "CodedError": 1, "CodedText": 1, "RowError": 1, "ToolError": 1, "ContentError": 1,
+         "_Bad": 1, "_place": 0}   # constructor -> the position of its code argument
+
+
+def _coded_calls():
+    """(file:line, code, the field names given or None when not literal) of every call in the
+    engine that makes a coded message; code None: the call gives none."""
+    import ast
+
+    for path in sorted(ENGINE.rglob("*.py")):
+        if "webui" in path.parts:
+            continue
+        tree = ast.parse(path.read_text(encoding="utf-8"))
+        for node in ast.walk(tree):
+            if not isinstance(node, ast.Call):
+                continue
+            name = getattr(node.func, "id", None) or getattr(node.func, "attr", None)
+            if name not in CODED or any(isinstance(a, ast.Starred) for a in node.args) or \
+                    any(k.arg is None for k in node.keywords):
+                continue   # Problem(**p): rebuilt from a stored one
+            where = f"{path.relative_to(ENGINE)}:{node.lineno}"
+            pos = CODED[name]
+            arg = node.args[pos] if len(node.args) > pos else next((k.value for k in node.keywords if k.arg == "code"), None)
+            if name == "Problem":
+                given = node.args[4] if len(node.args) > 4 else None
+                fields = {k.value for k in given.keys} if isinstance(given, ast.Dict) else (set() if given is None else None)
+            else:
+                fields = {k.arg for k in node.keywords if k.arg != "code"}
+            codes = [arg.value] if isinstance(arg, ast.Constant) else \
+                [b.value for b in (arg.body, arg.orelse) if isinstance(b, ast.Constant)] if isinstance(arg, ast.IfExp) else \
+                [f"empty_{k}_split" for k in ("val", "test")] if isinstance(arg, ast.JoinedStr) else [None]
+            for code in codes:
+                yield where, code, fields
+
+
+def test_every_engine_message_has_a_code_and_a_text_with_its_fields():
+    """Each data problem, tool-call error and template note the engine makes carries a code whose
+    `engine.<code>` text exists in every language and needs no field the engine does not give."""
+    calls = list(_coded_calls())
+    assert len(calls) >= 90, len(calls)   # the scan found the engine's messages
+    uncoded = [where for where, code, _ in calls if code is None]
+    assert not uncoded, f"messages without a code (the UI can only show them in English): {uncoded}"
+    for lang in LANGS:
+        cat = i18n._catalog(lang)
+        missing = sorted({code for _, code, _ in calls if f"engine.{code}" not in cat})
+        assert not missing, f"{lang}.yaml has no engine.<code> text for {missing}"
+    en = i18n._catalog("en")
+    lacking = {where: (code, sorted(set(_placeholders(en[f"engine.{code}"])) - fields))
+               for where, code, fields in calls
+               if fields is not None and set(_placeholders(en[f"engine.{code}"])) - fields}
+    assert not lacking, f"texts needing fields the engine does not give (where: code, fields): {lacking}"
+
+
+BAD_ROWS = [
+    {"messages": [{"role": "user", "content": "hi"}, {"role": "assistant", "content": "yo"}]},
+    {"messages": [{"role": "user", "content": "hi"}, {"role": "assistant", "content": "yo"}]},
+    {"messages": [{"role": "wizard", "content": "hi"}, {"role": "assistant", "content": "yo"}]},
+    '{"messages": [{"role": "user", "content": "hi"}]',
+    {"messages": [{"role": "user", "content": "hi"}, {"role": "assistant", "content": ""}]},
+    {"messages": [{"role": "user", "content": "q"}, {"role": "assistant", "tool_calls": [
+        {"function": {"name": "f", "arguments": "{bad"}}]}]},
+    {"messages": [{"role": "user", "content": "q"}, {"role": "assistant", "tool_calls": [
+        {"function": {"name": "g", "arguments": {}}}]}], "tools": [{"name": "f"}]},
+    {"messages": "nope"},
+    {"messages": [{"role": "user", "content": [{"type": "image"}, {"type": "audio"}]}, {"role": "assistant", "content": "x"}]},
+    {"messages": [{"role": "user", "content": "q"}, {"role": "assistant", "content": "a"}, {"role": "user", "content": "more"}]},
+    {"messages": [{"role": "assistant", "content": "a"}]},
+    {"messages": [{"role": "user", "content": "q"}, {"role": "tool", "content": "r"}, {"role": "assistant", "content": "a"}]},
+    {"messages": [{"role": "user", "content": None}, {"role": "assistant", "content": "a"}]},
+    ["not", "an", "object"],
+    {"conversations": [{"from": "human", "value": "q"}, {"from": "gpt", "value": "<tool_call>\n{bad json\n</tool_call>"}]},
+]
+
+
+def test_data_problems_are_worded_in_the_ui_language(workspace):
+    """What Check lists for a file of broken rows (JSON, roles, tool calls, media, duplicates), and
+    what the Training tab's pre-start check lists, carry no English in Tetum (tests/lang_check.py):
+    file and line stay as they are, a library's own words only as a quoted detail."""
+    from lang_check import wrong_language
+
+    from tunestudio.data.check import check_dataset
+    from tunestudio.train.config import RunConfig
+    from tunestudio.webui.common import msg, problems, say
+    from tunestudio.webui.tab_datasets import problems_frame
+    from tunestudio.webui.tab_training import precheck
+    from tunestudio.workspace import Workspace
+
+    ws = Workspace(workspace)
+    (ws.datasets_dir / "bad.jsonl").write_text(
+        "\n".join(r if isinstance(r, str) else json.dumps(r) for r in BAD_ROWS) + "\n", encoding="utf-8")
+    (ws.datasets_dir / "bad.csv").write_text("instruction,output\nq1,a1\nq2,a2,extra\n", encoding="utf-8")
+    (ws.datasets_dir / "odd.csv").write_text("question,remark\nq1,a1\n", encoding="utf-8")
+    (ws.datasets_dir / "pairs.jsonl").write_text("\n".join(json.dumps(r) for r in [
+        {"prompt": "q", "chosen": "same", "rejected": "same"}, {"prompt": "q", "chosen": "a"},
+        {"prompt": "q", "chosen": "good", "rejected": "bad"}]) + "\n", encoding="utf-8")
+    report = check_dataset(ws, "bad.jsonl").to_json()
+    codes = {p.get("code") for p in report["errors"] + report["warnings"]}
+    assert {"unknown_role", "invalid_json", "empty_content", "tool_invalid_json", "call_undeclared",
+            "messages_not_list", "media_only", "turns_after_answer", "duplicate_of", "no_user_turn",
+            "result_without_call", "content_null", "row_not_object"} <= codes, codes
+    (ws.datasets_dir / "xlam.jsonl").write_text("\n".join(json.dumps(r) for r in [
+        {"query": "q", "tools": [{"name": "f", "parameters": {}}], "answers": [{"name": "g", "arguments": {}}]},
+        {"query": "q", "tools": [{"name": "f", "parameters": {}}], "answers": ""}]) + "\n", encoding="utf-8")
+    for name in ("bad.csv", "odd.csv", "xlam.jsonl"):
+        more = check_dataset(ws, name).to_json()
+        assert more["errors"] and all(p.get("code") for p in more["errors"]), more
+        report["errors"] += more["errors"]
+    frame = problems_frame("tet", report["errors"], report["warnings"])
+    tet = "\n".join(frame.iloc[:, -1])
+    assert "bad.jsonl" in frame.to_string() and "papél \"wizard\" la koñesidu iha mensajen 1" in tet
+    assert "“Expecting ',' delimiter”" in tet   # the JSON parser's words, quoted after Tetum
+    assert "bloku <tool_call> 1 iha mensajen 2 la'ós JSON válidu" in tet and "'answers' la iha ka mamuk" in tet
+    assert "konteúdu áudiu, imajen" in tet and "tool call 1 iha mensajen 2 bolu 'g'" in tet
+    assert not wrong_language(tet, "tet", "en"), wrong_language(tet, "tet", "en")
+    en = "\n".join(problems_frame("en", report["errors"], report["warnings"]).iloc[:, -1])
+    assert "unknown role \"wizard\" in message 1" in en and not wrong_language(en, "en", "tet")
+    # The Training tab's check before Start: SFT rows, and preference pairs for DPO.
+    for cfg in (RunConfig(model="m", dataset="bad.jsonl"), RunConfig(model="m", dataset="pairs.jsonl", objective="dpo")):
+        n, first = precheck(ws, cfg)
+        shown = say("tet", msg("training.precheck_failed", n=n, rows=problems(first, n)))
+        assert f"{cfg.dataset}:" in shown and not wrong_language(shown, "tet", "en"), shown
+    assert "'chosen' no 'rejected' mak resposta hanesan" in shown
+    # GRPO prompts: the loader stops at the first bad row; the check lists it the same way.
+    (ws.datasets_dir / "prompts.jsonl").write_text('{"prompt": "q1"}\n{"prompt": ""}\n', encoding="utf-8")
+    n, first = precheck(ws, RunConfig(model="m", dataset="prompts.jsonl", objective="grpo", rewards="exact_match"))
+    assert (n, first[0]["line"], first[0]["code"]) == (1, 2, "prompt_missing")
+    shown = say("tet", msg("training.precheck_failed", n=n, rows=problems(first, n)))
+    assert "prompts.jsonl:2: 'prompt' la iha ka mamuk" in shown and not wrong_language(shown, "tet", "en"), shown
+    # Clean's table of removed rows: the reason and its detail (the file's own problems, duplicates).
+    from tunestudio.data.clean import clean_dataset
+    from tunestudio.webui.tab_datasets import removals_frame
+
+    removed = [rm.to_dict() for r in clean_dataset(ws, "bad.jsonl") for rm in r.removals]
+    assert {"clean_same_as", "invalid_json", "unknown_role"} <= {r.get("code") for r in removed}, removed
+    tet = removals_frame("tet", removed).to_string()
+    assert "hanesan liña 1" in tet and "duplikadu" in tet and not wrong_language(tet, "tet", "en"), tet
+
+
+def test_a_problem_without_a_code_keeps_the_engines_words():
+    """An older report (no code), or a text needing a field the problem lacks: the English message."""
+    old = {"file": "a.jsonl", "line": 3, "message": "invalid JSON: Expecting value (column 1)"}
+    assert i18n.engine_warning("tet", old) == old["message"]
+    partial = {**old, "code": "invalid_json", "fields": {"detail": "Expecting value"}}   # no column
+    assert i18n.engine_warning("tet", partial) == old["message"]
+    whole = {**old, "code": "invalid_json", "fields": {"detail": "Expecting {value}", "column": 1}}
+    assert i18n.engine_warning("tet", whole) == "JSON la válidu iha koluna 1: “Expecting {value}”"
+
+
+def test_every_engine_text_filled_in_is_in_one_language():
+    """Each engine.<code> text, its fields filled with numbers, carries no words of the other
+    language (tests/lang_check.py): what Tetum shows for a data problem, an Evaluate or export
+    warning, a memory tip, is Tetum around the values."""
+    from lang_check import wrong_language
+
+    en = i18n._catalog("en")
+    codes = sorted(k[len("engine."):] for k in en if k.startswith("engine.") and not k.startswith("engine.word."))
+    assert len(codes) > 120, len(codes)
+    for lang, other in (("tet", "en"), ("en", "tet")):
+        for code in codes:
+            part = {"code": code, "message": "-", **{f: "7" for f in _placeholders(en[f"engine.{code}"])}}
+            shown = i18n.engine_warning(lang, part)
+            assert shown != "-" and not wrong_language(shown, lang, other), (lang, code, shown)
+
+
+def test_evaluate_export_and_memory_warnings_are_worded_in_the_ui_language():
+    """What Evaluate, the export check and the memory estimate make (CodedText: text with a code)
+    is said in the UI language from its parts; the engine's English text is unchanged."""
+    from lang_check import wrong_language
+    from transformers import LlamaConfig
+
+    from tunestudio.evaluate import roundtrip
+    from tunestudio.evaluate.run_eval import _guard_summary
+    from tunestudio.train import memory
+    from tunestudio.webui.ship_panel import roundtrip_text
+
+    warnings: list = []
+    _guard_summary("guard.jsonl", {"guard": {"perplexity": 30.0}}, {"guard": {"perplexity": 10.0}}, warnings)
+    assert warnings == ["possible catastrophic forgetting: perplexity on the guard set guard.jsonl rose from 10 (base) "
+                        "to 30 (fine-tuned), x3.00"]
+    tet = i18n.engine_warning("tet", warnings[0])
+    assert tet.startswith("karik modelu haluha") and "10 (baze) ba 30 (hadi'a ona), x3.00" in tet
+
+    cfg = LlamaConfig(vocab_size=32000, hidden_size=4096, intermediate_size=11008, num_hidden_layers=32,
+                      num_attention_heads=32)
+    est = memory.estimate(cfg, method="full", batch_size=4, max_length=2048, precision="bf16")
+    tips = memory.advice(est) + memory.advice(method="full", max_length=1024, grad_checkpointing=False, batch_size=8)
+    assert "train an adapter instead: --method lora (saves about" in tips[0]   # the CLI's words, as before
+    for tip in tips:
+        shown = i18n.engine_warning("tet", tip)
+        assert shown != str(tip) and not wrong_language(shown, "tet", "en"), shown
+    assert i18n.engine_warning("tet", tips[0]).startswith("treina adaptadór ida: “Métodu” (--method) lora (poupa maizumenus")
+
+    skipped = roundtrip._skipped(roundtrip.CodedText("run 'r1' has no chat rows in its test split to check the export "
+                                                     "with", "roundtrip_no_chat_rows", run="r1"))
+    assert "treinu 'r1' la iha liña konversa" in roundtrip_text("tet", skipped)
+    checked = {"identical": 3, "rows": 4, "stopped": 0.5, "exact_match": 0.5, "reference_exact_match": 0.75, "seconds": 2,
+               "warnings": ["THE MERGED EXPORT ANSWERS DIFFERENTLY ...", "the merged export stopped ..."],
+               "warning_parts": [
+                   {"code": "export_differs", "export": "merged", "differ": 1, "rows": 4, "exact": "0.50", "run_exact": "0.75",
+                    "where": "t.jsonl:3", "run": "'a'", "answer": "'b'", "message": "THE MERGED EXPORT ANSWERS DIFFERENTLY ..."},
+                   {"code": "export_stopping", "export": "merged", "share": "50%", "max_new_tokens": 32,
+                    "message": "the merged export stopped ..."}]}
+    tet = roundtrip_text("tet", checked)
+    assert "esportasaun kahur ona responde la hanesan" in tet and "para rasik de'it iha 50%" in tet
+    assert not wrong_language(tet, "tet", "en"), wrong_language(tet, "tet", "en")
+    assert "the merged export stopped ..." in roundtrip_text("tet", {**checked, "warning_parts": []})   # an older check

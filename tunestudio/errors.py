@@ -15,3 +15,24 @@ class UserError(Exception):
 # checkpoint to resume from, 130 interrupted outright (a second signal).
 EXIT_STOPPED = 3
 EXIT_INTERRUPTED = 130
+
+
+class CodedError(Exception):
+    """An error whose English message also comes as a code and the values it was made from, so
+    the web UI can say it in its own language (`engine.<code>` in webui/locales/*.yaml, filled from
+    `fields`); the CLI prints the message. `code` None: the message is all there is."""
+
+    def __init__(self, message: str, code: str | None = None, **fields):
+        super().__init__(message)
+        self.code = code
+        self.fields = fields
+
+
+class CodedText(str):
+    """A message (a warning, a note) that is plain text wherever text goes, and also carries a
+    code and the values it was made from, like CodedError, for the web UI to word it."""
+
+    def __new__(cls, message: str, code: str | None = None, **fields):
+        self = super().__new__(cls, message)
+        self.code, self.fields = code, fields
+        return self

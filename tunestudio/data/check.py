@@ -65,28 +65,34 @@ def row_warnings(records, lengths: list[int] | None = None, max_length: int | No
     for i, r in enumerate(records):
         key = row_digest(r)
         if key in first_seen:
-            out.append(Problem(r.source, r.line, f"duplicate of {first_seen[key]}"))
+            out.append(Problem(r.source, r.line, f"duplicate of {first_seen[key]}", "duplicate_of",
+                               {"where": first_seen[key]}))
         else:
             first_seen[key] = r.where()
         if chars[i] >= LONG_MIN_CHARS and chars[i] > LONG_FACTOR * median:
-            out.append(Problem(r.source, r.line, f"very long row: {chars[i]} characters (the median is {median:g})"))
+            out.append(Problem(r.source, r.line, f"very long row: {chars[i]} characters (the median is {median:g})",
+                               "very_long_row", {"chars": chars[i], "median": f"{median:g}"}))
         if max_length and lengths is not None and lengths[i] > max_length:
             # plain text is streamed into blocks by default (stream.py): nothing of it is lost
             fate = ("no answer token fits: the row will be dropped from training" if r.where() in dropped else
                     "it will be truncated" if r.is_chat else
                     "it spans several blocks of the text stream (truncated only with --text-mode truncate)")
-            out.append(Problem(r.source, r.line, f"{lengths[i]} {unit}, over the max length of {max_length}: {fate}"))
+            out.append(Problem(r.source, r.line, f"{lengths[i]} {unit}, over the max length of {max_length}: {fate}",
+                               "over_max_length_dropped" if r.where() in dropped else
+                               "over_max_length" if r.is_chat else "over_max_length_text",
+                               {"length": lengths[i], "unit": unit, "max_length": max_length}))
     return out
 
 
 def template_warnings(tokenizer, dataset: str, records: list[Record]) -> list[Problem]:
     """What the model's chat template does that a user should know before training: a generation
     prompt that differs from what training puts before answers, a turn end that is not one token."""
-    out = [Problem(dataset, 0, msg) for msg in [turns.prompt_difference(tokenizer)] if msg]
+    out = [Problem.of(dataset, 0, msg) for msg in [turns.prompt_difference(tokenizer)] if msg]
     try:
-        out += [Problem(dataset, 0, note) for note in turns.probe(tokenizer).notes]
+        out += [Problem.of(dataset, 0, note) for note in turns.probe(tokenizer).notes]
     except turns.TemplateRefused as e:
-        out.append(Problem(dataset, 0, f"the chat template cannot render a one-question chat: {e}"))
+        out.append(Problem(dataset, 0, f"the chat template cannot render a one-question chat: {e}",
+                           "template_cannot_render", {"detail": str(e)}))
     return out if any(r.is_chat for r in records) else []
 
 
@@ -115,7 +121,8 @@ def check_dataset(ws, dataset: str, fmt: str | None = None, mapping=None, model:
     records = Chain([r.records for r in results.values()])   # rows built a batch at a time
     refused: dict[int, str] = {}
     lengths = row_lengths(records, tokenizer, refused) if max_length else None
-    errors += [Problem(records[i].source, records[i].line, f"{REFUSED}: {msg}") for i, msg in sorted(refused.items())]
+    errors += [Problem(records[i].source, records[i].line, f"{REFUSED}: {msg}", "template_refused", {"detail": msg})
+               for i, msg in sorted(refused.items())]
     dropped = _dropped(records, lengths, tokenizer, max_length)
     warnings += row_warnings(records, lengths, max_length, unit, dropped)
     if tokenizer is not None:  # first: said once for the file, not lost behind per-row warnings

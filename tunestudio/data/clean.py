@@ -52,10 +52,15 @@ class Removal:
     file: str
     line: int
     reason: str     # one of REASONS
-    detail: str
+    detail: str     # in English, as the report file and the CLI give it
+    code: str | None = None   # the detail's `engine.<code>` text in webui/locales (the UI words it)
+    fields: dict = field(default_factory=dict)   # the values that text is filled from
 
     def to_dict(self) -> dict:
-        return {"file": self.file, "line": self.line, "reason": self.reason, "detail": self.detail}
+        out = {"file": self.file, "line": self.line, "reason": self.reason, "detail": self.detail}
+        if self.code:
+            out.update(code=self.code, fields=dict(self.fields))
+        return out
 
 
 @dataclass
@@ -157,17 +162,18 @@ def clean_file(path: Path, fmt=None, mapping=None, separator=None, tokenizer=Non
     loaded = load_file(path, fmt=fmt, mapping=mapping, separator=separator)
     if loaded.format is None:   # nothing could be read: there is nothing to clean
         raise UserError(f"cannot clean {path.name}:\n" + format_problems(loaded.errors))
-    removals = [Removal(p.file, p.line, "empty" if p.message.startswith("empty") else "error", p.message)
-                for p in loaded.errors]
+    removals = [Removal(p.file, p.line, "empty" if p.message.startswith("empty") else "error", p.message,
+                        p.code, p.fields) for p in loaded.errors]
     records = loaded.records   # a RecordsView: Arrow columns, Records built a batch at a time
     # one pass, Python objects for one batch at a time: an exact-duplicate digest per kept row
     kept: list[int] = []
     seen: dict[bytes, int] = {}
     for i, r in enumerate(map(normalize_record, records)):
         if _is_empty(r):
-            removals.append(Removal(r.source, r.line, "empty", "empty after trimming whitespace"))
+            removals.append(Removal(r.source, r.line, "empty", "empty after trimming whitespace", "clean_empty"))
         elif (key := hashlib.blake2b(row_key(r).encode("utf-8"), digest_size=16).digest()) in seen:
-            removals.append(Removal(r.source, r.line, "duplicate", f"same as line {seen[key]}"))
+            removals.append(Removal(r.source, r.line, "duplicate", f"same as line {seen[key]}", "clean_same_as",
+                                    {"line": seen[key]}))
         else:
             seen[key] = r.line
             kept.append(i)
@@ -176,7 +182,8 @@ def clean_file(path: Path, fmt=None, mapping=None, separator=None, tokenizer=Non
     lines = records.lines
     for i, j in sorted(near.items()):
         removals.append(Removal(records.source, int(lines[kept[i]]), "near-duplicate",
-                                f"nearly the same as line {lines[kept[j]]} (3-gram Jaccard >= {threshold})"))
+                                f"nearly the same as line {lines[kept[j]]} (3-gram Jaccard >= {threshold})",
+                                "clean_near", {"line": int(lines[kept[j]]), "threshold": threshold}))
     kept = [k for i, k in enumerate(kept) if i not in near]
     if max_tokens:
         lengths = count_tokens(_Normalized(records.take(kept)), tokenizer)
@@ -184,7 +191,8 @@ def clean_file(path: Path, fmt=None, mapping=None, separator=None, tokenizer=Non
         for i, n in enumerate(lengths):
             if n > max_tokens:
                 too_long.add(i)
-                removals.append(Removal(records.source, int(lines[kept[i]]), "too-long", f"{n} tokens, over --max-tokens {max_tokens}"))
+                removals.append(Removal(records.source, int(lines[kept[i]]), "too-long", f"{n} tokens, over --max-tokens "
+                                        f"{max_tokens}", "clean_too_long", {"tokens": n, "max_tokens": max_tokens}))
         kept = [k for i, k in enumerate(kept) if i not in too_long]
     removals.sort(key=lambda x: x.line)
 

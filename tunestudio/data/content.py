@@ -16,6 +16,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
+from tunestudio.errors import CodedError
+
 TEXT_PARTS = ("text", "input_text", "output_text")
 REASONING_PARTS = ("reasoning", "thinking")
 MEDIA_PARTS = {"image": "image", "image_url": "image", "input_image": "image", "audio": "audio",
@@ -26,7 +28,7 @@ MEDIA_COLUMNS = {"images": "image", "image": "image", "videos": "video", "video"
 REASONING_FIELDS = ("reasoning_content", "reasoning", "thinking")
 
 
-class ContentError(ValueError):
+class ContentError(CodedError, ValueError):
     """What is wrong with one message's content (the loader ties it to the row's line)."""
 
 
@@ -54,24 +56,26 @@ def parse_content(v, n: int) -> Content:
     if isinstance(v, str):
         return Content(v)
     if v is None:
-        raise ContentError(f"null content in message {n}")
+        raise ContentError(f"null content in message {n}", "content_null", n=n)
     if not isinstance(v, list):
         raise ContentError(f"wrong type: content of message {n} must be a string or a list of parts, "
-                           f"found {_type_name(v)}")
+                           f"found {_type_name(v)}", "content_wrong_type", n=n, found=_type_name(v))
     texts, reasoning, media = [], [], []
     for k, p in enumerate(v, start=1):
         if isinstance(p, str):  # a bare string in the list: a text part
             texts.append(p)
             continue
         if not isinstance(p, dict):
-            raise ContentError(f"wrong type: part {k} of message {n}'s content must be an object, found {_type_name(p)}")
+            raise ContentError(f"wrong type: part {k} of message {n}'s content must be an object, found {_type_name(p)}",
+                               "part_wrong_type", k=k, n=n, found=_type_name(p))
         kind = p.get("type", "text")
         if kind in MEDIA_PARTS or (kind not in TEXT_PARTS + REASONING_PARTS and _part_text(p) is None):
             media.append(MEDIA_PARTS.get(kind, str(kind)))
             continue
         text = _part_text(p)
         if text is None:
-            raise ContentError(f"part {k} of message {n} is of type '{kind}' but has no \"text\" (or \"value\") string")
+            raise ContentError(f"part {k} of message {n} is of type '{kind}' but has no \"text\" (or \"value\") string",
+                               "part_no_text", k=k, n=n, kind=kind)
         (reasoning if kind in REASONING_PARTS else texts).append(text)
     return Content("".join(texts), "\n".join(reasoning), media)
 
@@ -95,8 +99,9 @@ def parse_message(m: dict, content_key: str, n: int, role: str) -> Content:
             c.text = answer
         c.reasoning = "\n".join(x for x in [c.reasoning, *(fields[:1] or [inline])] if x).strip()
     if not c.text.strip() and c.media:
-        raise ContentError(f"message {n} ({role}) has only {', '.join(sorted(set(c.media)))} content: "
-                           "tunestudio trains on text, and this message has none")
+        kinds = sorted(set(c.media))
+        raise ContentError(f"message {n} ({role}) has only {', '.join(kinds)} content: "
+                           "tunestudio trains on text, and this message has none", "media_only", n=n, role=role, kinds=kinds)
     return c
 
 

@@ -12,6 +12,7 @@ from tunestudio.data import toolcalls
 from tunestudio.data.content import ContentError, parse_message
 from tunestudio.data.readers import type_name
 from tunestudio.data.records import Record
+from tunestudio.errors import CodedError, CodedText
 
 
 ROLE_NAMES = {
@@ -22,24 +23,30 @@ ROLE_NAMES = {
 }
 
 
-class RowError(Exception):
-    """What is wrong with one row (becomes a Problem at that row's line)."""
+class RowError(CodedError):
+    """What is wrong with one row (becomes a Problem at that row's line, with its code and fields)."""
+
+    @classmethod
+    def of(cls, e: CodedError) -> "RowError":
+        """A content or tool-call error as the row's error, code and fields kept."""
+        return cls(str(e), e.code, **e.fields)
 
 
 def _string(row: dict, col: str, what: str, required: bool = True) -> str:
     if col not in row:
         if required:
-            raise RowError(f"missing column '{col}' ({what})")
+            raise RowError(f"missing column '{col}' ({what})", "missing_column_for", col=col, what=what)
         return ""
     v = row[col]
     if v is None:
         if required:
-            raise RowError(f"null value in '{col}' ({what})")
+            raise RowError(f"null value in '{col}' ({what})", "null_value_for", col=col, what=what)
         return ""
     if not isinstance(v, str):
-        raise RowError(f"wrong type: '{col}' ({what}) must be a string, found {type_name(v)}")
+        raise RowError(f"wrong type: '{col}' ({what}) must be a string, found {type_name(v)}", "not_a_string",
+                       col=col, what=what, found=type_name(v))
     if required and not v.strip():
-        raise RowError(f"empty {what} in '{col}'")
+        raise RowError(f"empty {what} in '{col}'", "empty_value", col=col, what=what)
     return v
 
 
@@ -69,7 +76,7 @@ def _calls_record(row, fields, instruction: str) -> Record:
     """A request answered by tool calls: [system?, user, assistant calling]. Raises RowError."""
     col = fields["calls"]
     if row.get(col) in (None, "", [], "[]"):   # xLAM irrelevance rows: no call, and no text answer either
-        raise RowError(f"'{col}' holds no tool call: the row has no answer to train on")
+        raise RowError(f"'{col}' holds no tool call: the row has no answer to train on", "calls_missing", col=col)
     tools = _row_tools(row, None)
     try:
         calls = toolcalls.parse_calls(row[col], 2)
@@ -78,7 +85,8 @@ def _calls_record(row, fields, instruction: str) -> Record:
         messages += [{"role": "user", "content": instruction}, {"role": "assistant", "content": "", "tool_calls": calls}]
         toolcalls.check_conversation(messages, tools)
     except toolcalls.ToolError as e:
-        raise RowError(f"'{col}': {e}") from None
+        raise RowError(f"'{col}': {e}", "calls_invalid", col=col,
+                       problem={"code": e.code, "message": str(e), **e.fields}) from None
     return Record("", 0, messages=messages, tools=tools)
 
 
@@ -89,7 +97,7 @@ def _message_text(m: dict, key: str, role: str, n: int) -> tuple[str, list]:
     try:
         c = parse_message(m, key, n, role)
     except ContentError as e:
-        raise RowError(str(e)) from None
+        raise RowError.of(e) from None
     return c.text, c.media
 
 
@@ -97,35 +105,38 @@ def _row_tools(row: dict, file_tools):
     """The row's tools column (or the file's), in our form. Raises RowError."""
     col = next((k for k in toolcalls.TOOLS_COLUMNS if row.get(k) not in (None, "", [])), None)
     try:
-        return toolcalls.parse_tools(row[col] if col else file_tools, f"'{col}'" if col else "the file's 'tools'")
+        return toolcalls.parse_tools(row[col] if col else file_tools, col)
     except toolcalls.ToolError as e:
-        raise RowError(str(e)) from None
+        raise RowError.of(e) from None
 
 
 def chat_record(row, fields, fmt, file_tools=None) -> tuple[Record, str | None, list[str]]:
-    """The row's conversation, a warning for the row (or None), and the media kinds its parts name."""
+    """The row's conversation, a warning for the row (or None), and the
+    media kinds its parts name."""
     col = fields.get("messages") or fields.get("conversations")
     if col not in row:   # files mixing OpenAI and ShareGPT rows: take the row's own column
         col = next((c for c in CHAT_COLUMNS if c in row), col)
     if col not in row:
-        raise RowError(f"missing column '{col}'")
+        raise RowError(f"missing column '{col}'", "missing_column", col=col)
     turns = row[col]
     if turns is None:
-        raise RowError(f"null value in '{col}'")
+        raise RowError(f"null value in '{col}'", "null_value", col=col)
     if not isinstance(turns, list):
-        raise RowError(f"wrong type: '{col}' must be a list of messages, found {type_name(turns)}")
+        raise RowError(f"wrong type: '{col}' must be a list of messages, found {type_name(turns)}",
+                       "messages_not_list", col=col, found=type_name(turns))
     if not turns:
-        raise RowError(f"empty conversation in '{col}'")
+        raise RowError(f"empty conversation in '{col}'", "empty_conversation", col=col)
     role_key_pref = fields.get("role")
     content_key_pref = fields.get("content")
     messages, media = [], []
     for n, m in enumerate(turns, start=1):
         if not isinstance(m, dict):
-            raise RowError(f"wrong type: message {n} must be an object, found {type_name(m)}")
+            raise RowError(f"wrong type: message {n} must be an object, found {type_name(m)}",
+                           "message_not_object", n=n, found=type_name(m))
         role_key = role_key_pref or ("role" if "role" in m else "from")
         content_key = content_key_pref or next((k for k in ("content", "value", "text") if k in m), "content")
         if role_key not in m:
-            raise RowError(f"message {n} has no '{role_key}' (the speaker)")
+            raise RowError(f"message {n} has no '{role_key}' (the speaker)", "no_role", n=n, key=role_key)
         raw_role = m[role_key]
         key = raw_role.strip().lower() if isinstance(raw_role, str) else None
         role = ROLE_NAMES.get(key) if key else None
@@ -134,26 +145,27 @@ def chat_record(row, fields, fmt, file_tools=None) -> tuple[Record, str | None, 
                 msg = toolcalls.tool_message(m, key, content_key, n,
                                              lambda mm, k, r: _message_text(mm, k, r, n)[0])
             except toolcalls.ToolError as e:
-                raise RowError(str(e)) from None
+                raise RowError.of(e) from None
             messages.append(msg)
             continue
         if role is None:
             raise RowError(f"unknown role {json.dumps(raw_role)} in message {n} (expected system, user, "
-                            "assistant or tool; human, gpt, bot, function_call and observation also work)")
+                           "assistant or tool; human, gpt, bot, function_call and observation also work)",
+                           "unknown_role", role=json.dumps(raw_role), n=n)
         if content_key not in m:
-            raise RowError(f"message {n} ({role}) has no '{content_key}'")
+            raise RowError(f"message {n} ({role}) has no '{content_key}'", "no_content", n=n, role=role, key=content_key)
         try:
             c = parse_message(m, content_key, n, role)
         except ContentError as e:
-            raise RowError(str(e)) from None
+            raise RowError.of(e) from None
         if not c.text.strip() and role != "system" and not c.reasoning:
-            raise RowError(f"empty content in message {n} ({role})")
+            raise RowError(f"empty content in message {n} ({role})", "empty_content", n=n, role=role)
         msg = {"role": role, "content": c.text, **({"reasoning": c.reasoning} if c.reasoning else {})}
         if role == "assistant" and "<tool_call>" in c.text:   # Hermes: calls written as text
             try:
                 found = toolcalls.text_calls(c.text, n)
             except toolcalls.ToolError as e:
-                raise RowError(str(e)) from None
+                raise RowError.of(e) from None
             if found:
                 msg["content"], msg["tool_calls"] = found
         messages.append(msg)
@@ -163,15 +175,15 @@ def chat_record(row, fields, fmt, file_tools=None) -> tuple[Record, str | None, 
             and not any(m["role"] == "system" for m in messages):
         messages.insert(0, {"role": "system", "content": row[system_col]})
     if not any(m["role"] == "assistant" for m in messages):
-        raise RowError("no assistant turn: nothing for the model to learn from")
+        raise RowError("no assistant turn: nothing for the model to learn from", "no_assistant_turn")
     tools = _row_tools(row, file_tools)
     try:
         toolcalls.check_conversation(messages, tools)
     except toolcalls.ToolError as e:
-        raise RowError(str(e)) from None
+        raise RowError.of(e) from None
     if all(m["role"] != "user" for m in messages):
-        raise RowError("no user turn: the conversation has nothing to answer")
+        raise RowError("no user turn: the conversation has nothing to answer", "no_user_turn")
     warning = None
     if messages[-1]["role"] != "assistant":
-        warning = "the turns after the last assistant reply are not trained on"
+        warning = CodedText("the turns after the last assistant reply are not trained on", "turns_after_answer")
     return Record("", 0, messages=messages, tools=tools), warning, media

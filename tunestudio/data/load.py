@@ -114,7 +114,8 @@ def load_file(path, fmt: str | None = None, mapping=None, separator: str | None 
 
     ext = path.suffix.lower()
     if ext not in EXTENSIONS:
-        errors.append(Problem(name, 0, f"unsupported file type '{ext or path.name}': use one of {', '.join(EXTENSIONS)}"))
+        errors.append(Problem(name, 0, f"unsupported file type '{ext or path.name}': use one of {', '.join(EXTENSIONS)}",
+                              "unsupported_type", {"ext": ext or path.name, "allowed": ", ".join(EXTENSIONS)}))
     else:
         try:
             size = path.stat().st_size
@@ -127,7 +128,8 @@ def load_file(path, fmt: str | None = None, mapping=None, separator: str | None 
                 if rows is not None:
                     _convert_rows(result, name, ext, rows, fmt, mapping)
         except OSError as e:
-            errors.append(Problem(name, 0, f"cannot read the file: {e.strerror or e}"))
+            errors.append(Problem(name, 0, f"cannot read the file: {e.strerror or e}", "unreadable",
+                                  {"detail": str(e.strerror or e)}))
     if isinstance(result.records, list):   # nothing usable was read
         from tunestudio.data.table import RecordsView, TableBuilder
 
@@ -154,7 +156,7 @@ def _load_jsonl(result: LoadResult, name, path: Path, size: int, fmt, mapping) -
         for chunk in jsonl_chunks(name, path, result.errors, bar):
             scan.add(chunk)
     if not scan.rows and not result.errors:
-        result.errors.append(Problem(name, 0, "empty file: no rows"))
+        result.errors.append(Problem(name, 0, "empty file: no rows", "empty_file"))
     plan = _plan(result, name, ".jsonl", scan, fmt, mapping)
     if plan is None:
         return
@@ -272,7 +274,8 @@ def _plan(result: LoadResult, name, ext, scan: _Scan, fmt, mapping) -> _Plan | N
     errors = result.errors
     if ext == ".txt":
         if fmt not in (None, "text"):
-            errors.append(Problem(name, 0, f"a .txt file holds plain text: --format {fmt} does not apply"))
+            errors.append(Problem(name, 0, f"a .txt file holds plain text: --format {fmt} does not apply",
+                                  "txt_format", {"format": fmt}))
             return None
         fmt = "text"
     if not scan.rows:
@@ -284,13 +287,15 @@ def _plan(result: LoadResult, name, ext, scan: _Scan, fmt, mapping) -> _Plan | N
             found = ", ".join(sorted(map(str, keys))) or "none"
             line = 1 if ext in (".csv", ".tsv") else 0   # the header
             if any(a in keys for a in INSTRUCTION_ALIASES if a != "text"):
-                message = (f"missing column for the response: expected one of {', '.join(OUTPUT_ALIASES)} "
-                           f"(columns: {found}); or name it with --map output=COLUMN")
+                expected = ", ".join(OUTPUT_ALIASES)
+                errors.append(Problem(name, line, f"missing column for the response: expected one of {expected} "
+                                      f"(columns: {found}); or name it with --map output=COLUMN",
+                                      "no_response_column", {"expected": expected, "columns": found}))
             else:
-                message = (f"cannot tell the format from the columns ({found}): expected "
-                           "instruction/output (or prompt/completion, question/answer), messages, "
-                           "conversations or text; or give --format and --map")
-            errors.append(Problem(name, line, message))
+                errors.append(Problem(name, line, f"cannot tell the format from the columns ({found}): expected "
+                                      "instruction/output (or prompt/completion, question/answer), messages, "
+                                      "conversations or text; or give --format and --map",
+                                      "unknown_format", {"columns": found}))
             return None
     fields = _fields_for(fmt, keys, mapping)
     missing = [k for k in _REQUIRED[fmt] if k not in fields]
@@ -298,7 +303,8 @@ def _plan(result: LoadResult, name, ext, scan: _Scan, fmt, mapping) -> _Plan | N
         # Tabular files share one header: say it once instead of once per row.
         wanted = ", ".join(mapping.get(k, k) for k in missing)
         errors.append(Problem(name, 1 if ext != ".parquet" else 0,
-                              f"missing column(s) {wanted} for format {fmt} (columns: {', '.join(sorted(keys))})"))
+                              f"missing column(s) {wanted} for format {fmt} (columns: {', '.join(sorted(keys))})",
+                              "missing_columns", {"wanted": wanted, "format": fmt, "columns": ", ".join(sorted(keys))}))
         return None
     for k in missing:   # JSON rows: name the column in each row's error below
         fields[k] = mapping.get(k, k)
@@ -315,7 +321,8 @@ def _convert_chunk(result: LoadResult, name, plan: _Plan, rows: list[Row], build
     errors, fmt, fields = result.errors, plan.fmt, plan.fields
     for r in rows:
         if not isinstance(r.value, dict):
-            errors.append(Problem(name, r.line, f"wrong type: a row must be a JSON object, found {type_name(r.value)}"))
+            errors.append(Problem(name, r.line, f"wrong type: a row must be a JSON object, found {type_name(r.value)}",
+                                  "row_not_object", {"found": type_name(r.value)}))
             continue
         if fmt in ("messages", "sharegpt") and r.value and set(r.value) <= set(toolcalls.TOOLS_COLUMNS):
             plan.tools = next(iter(r.value.values()))   # a file-level tool list for the rows after it
@@ -328,11 +335,11 @@ def _convert_chunk(result: LoadResult, name, plan: _Plan, rows: list[Row], build
             else:
                 rec, warning, media = chat_record(r.value, fields, fmt, plan.tools)
                 if warning:
-                    result.warnings.append(Problem(name, r.line, warning))
+                    result.warnings.append(Problem.of(name, r.line, warning))
                 for kind in set(media):
                     plan.media.setdefault(kind, []).append(r.line)
         except RowError as e:
-            errors.append(Problem(name, r.line, str(e)))
+            errors.append(Problem.of(name, r.line, e))
             continue
         rec.source, rec.line = name, r.line
         rec.meta = {k: v for k, v in r.value.items() if k not in plan.used and k not in MEDIA_COLUMNS}
@@ -345,7 +352,10 @@ def _media_warning(result: LoadResult, name, plan: _Plan) -> None:
     """Media named by the file's rows, said once for the file, not once per row."""
     if plan.media:
         first = min(line for lines in plan.media.values() for line in lines)
-        result.warnings.append(Problem(name, first, media_warning(plan.media, name)))
+        lines = sorted({line for lines in plan.media.values() for line in lines})
+        result.warnings.append(Problem(name, first, media_warning(plan.media, name), "media_ignored",
+                                       {"kinds": sorted(plan.media), "rows": len(lines), "source": name,
+                                        "lines": ", ".join(map(str, lines[:5]))}))
 
 
 def _convert_rows(result: LoadResult, name, ext, rows: list[Row], fmt, mapping):

@@ -42,7 +42,9 @@ def _code_version() -> str:
     if _code is None:
         h = hashlib.sha256()
         here = Path(__file__).parent
-        for name in ("load.py", "table.py", "records.py", "split.py", "toolcalls.py"):
+        # every module that decides what a row becomes, or how its problems are worded (codes, fields)
+        for name in ("load.py", "readers.py", "convert.py", "content.py", "table.py", "records.py", "split.py",
+                     "toolcalls.py"):
             h.update((here / name).read_bytes())
         _code = h.hexdigest()
     return _code

@@ -56,11 +56,13 @@ def encode_prefs(records: list[PrefRecord], tokenizer, max_length: int, reasonin
     for r, a, b in zip(records, first, second):
         refused = next((x for x in (a, b) if isinstance(x, Refused)), None)
         if refused is not None:
-            out.errors.append(Problem(r.source, r.line, f"the chat template refused this row: {refused.message}"))
+            out.errors.append(Problem(r.source, r.line, f"the chat template refused this row: {refused.message}",
+                                      "template_refused", {"detail": refused.message}))
             continue
         a_start, a_end = last_trained_span(a[1])
         if a_end == a_start:
-            out.errors.append(Problem(r.source, r.line, "the chat template left the answer out of the rendered text"))
+            out.errors.append(Problem(r.source, r.line, "the chat template left the answer out of the rendered text",
+                                      "template_dropped_answer"))
             continue
         start = a_start
         if pairs:
@@ -86,7 +88,8 @@ def encode_prefs(records: list[PrefRecord], tokenizer, max_length: int, reasonin
         answer, other = answer[:room], other[:room]
         if answer == other:
             out.errors.append(Problem(r.source, r.line, f"chosen and rejected are identical once cut to --max-length "
-                                      f"{max_length} tokens (the prompt takes {len(prompt)}): raise --max-length"))
+                                      f"{max_length} tokens (the prompt takes {len(prompt)}): raise --max-length",
+                                      "pref_identical_when_cut", {"max_length": max_length, "prompt": len(prompt)}))
             continue
         out.examples.append({"prompt_ids": prompt, "chosen_ids": answer, "rejected_ids": other})
     return out

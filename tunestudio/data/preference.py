@@ -23,7 +23,7 @@ from pathlib import Path
 from tunestudio.data.convert import ROLE_NAMES
 from tunestudio.data.load import EXTENSIONS
 from tunestudio.data.readers import Problem, read_rows
-from tunestudio.errors import UserError
+from tunestudio.errors import CodedError, UserError
 
 PAIR_KEYS = ("chosen", "rejected")
 LABEL_KEYS = ("label", "kto_tag")
@@ -100,8 +100,8 @@ def sniff(path) -> str | None:
     return next((row_kind(r.value) for r in rows or [] if isinstance(r.value, dict)), None)
 
 
-class _Bad(Exception):
-    pass
+class _Bad(CodedError):
+    """What is wrong with one preference row (a Problem at its line, code and fields kept)."""
 
 
 def _text(value, what: str) -> str:
@@ -111,24 +111,27 @@ def _text(value, what: str) -> str:
     if isinstance(value, list) and all(isinstance(p, dict) and "text" in p for p in value):
         value = "".join(str(p["text"]) for p in value)
     if value is None:
-        raise _Bad(f"'{what}' is null")
+        raise _Bad(f"'{what}' is null", "pref_null", col=what)
     if not isinstance(value, str):
-        raise _Bad(f"'{what}' must be text, found {type(value).__name__}")
+        raise _Bad(f"'{what}' must be text, found {type(value).__name__}", "pref_not_text", col=what,
+                   found=type(value).__name__)
     return value
 
 
 def _messages(value, what: str) -> list[dict]:
     """OpenAI (role/content) or ShareGPT (from/value) messages in our form."""
     if not isinstance(value, list) or not value:
-        raise _Bad(f"'{what}' must be a non-empty list of messages")
+        raise _Bad(f"'{what}' must be a non-empty list of messages", "pref_not_messages", col=what)
     out = []
     for n, m in enumerate(value, 1):
         if not isinstance(m, dict):
-            raise _Bad(f"message {n} of '{what}' must be an object, found {type(m).__name__}")
+            raise _Bad(f"message {n} of '{what}' must be an object, found {type(m).__name__}",
+                       "pref_message_not_object", n=n, col=what, found=type(m).__name__)
         raw = m.get("role", m.get("from"))
         role = ROLE_NAMES.get(str(raw).lower()) if raw is not None else None
         if role is None:
-            raise _Bad(f"message {n} of '{what}' has an unknown role {raw!r} (use system, user or assistant)")
+            raise _Bad(f"message {n} of '{what}' has an unknown role {raw!r} (use system, user or assistant)",
+                       "pref_unknown_role", n=n, col=what, role=repr(raw))
         out.append({"role": role, "content": _text(m, f"{what}[{n}]")})
     return out
 
@@ -140,7 +143,8 @@ def _answer(value, what: str) -> tuple[list[dict], str]:
         return [], _text(value, what)
     msgs = _messages(value, what)
     if msgs[-1]["role"] != "assistant":
-        raise _Bad(f"the last message of '{what}' must be the assistant's answer, found {msgs[-1]['role']}")
+        raise _Bad(f"the last message of '{what}' must be the assistant's answer, found {msgs[-1]['role']}",
+                   "pref_last_not_assistant", col=what, role=msgs[-1]["role"])
     return msgs[:-1], msgs[-1]["content"]
 
 
@@ -173,44 +177,49 @@ def _label(row: dict) -> bool:
         return v.strip().lower() == "true"
     if isinstance(v, int) and v in (0, 1):
         return bool(v)
-    raise _Bad(f"'{key}' must be true or false, found {v!r}")
+    raise _Bad(f"'{key}' must be true or false, found {v!r}", "pref_bad_label", col=key, value=repr(v))
 
 
 def parse_row(source: str, line: int, row, kind: str) -> PrefRecord:
     """One row as a PrefRecord. Raises _Bad with what is wrong."""
     if not isinstance(row, dict):
-        raise _Bad(f"a row must be an object, found {type(row).__name__}")
+        raise _Bad(f"a row must be an object, found {type(row).__name__}", "pref_row_not_object",
+                   found=type(row).__name__)
     prompt = _prompt(row)
     if kind == "unpaired":
         if row_kind(row) != "unpaired":
             raise _Bad(f"an unpaired (KTO) row needs an answer ({'/'.join(COMPLETION_KEYS)}) and a boolean "
-                       f"{' or '.join(LABEL_KEYS)}")
+                       f"{' or '.join(LABEL_KEYS)}", "pref_not_unpaired", answers="/".join(COMPLETION_KEYS),
+                       labels=" / ".join(LABEL_KEYS))
         col = next(k for k in COMPLETION_KEYS if k in row)
         before, completion = _answer(row[col], col)
         prompt = (prompt or []) + before
         if not prompt:
-            raise _Bad("no prompt: give 'prompt', 'messages'/'conversations' or 'instruction'")
+            raise _Bad("no prompt: give 'prompt', 'messages'/'conversations' or 'instruction'", "pref_no_prompt")
         if not completion.strip():
-            raise _Bad(f"'{col}' is empty")
+            raise _Bad(f"'{col}' is empty", "pref_empty", col=col)
         return PrefRecord(source, line, prompt, completion=completion, label=_label(row))
     missing = [k for k in PAIR_KEYS if k not in row]
     if missing:
-        raise _Bad(f"a preference pair needs 'chosen' and 'rejected'; missing {', '.join(missing)}")
+        raise _Bad(f"a preference pair needs 'chosen' and 'rejected'; missing {', '.join(missing)}",
+                   "pref_missing_pair", missing=", ".join(missing))
     c_before, chosen = _answer(row["chosen"], "chosen")
     r_before, rejected = _answer(row["rejected"], "rejected")
     if c_before != r_before:
-        raise _Bad("'chosen' and 'rejected' hold different conversations before their answers")
+        raise _Bad("'chosen' and 'rejected' hold different conversations before their answers", "pref_different_history")
     prompt = (prompt or []) + c_before
     if not prompt or not any(m["role"] == "user" for m in prompt):
         raise _Bad("no prompt: give 'prompt', 'messages'/'conversations' or 'instruction' (or conversations "
-                   "in 'chosen'/'rejected')")
+                   "in 'chosen'/'rejected')", "pref_no_prompt")
     if prompt[-1]["role"] == "assistant":
-        raise _Bad("the prompt ends with an assistant turn: the answers in 'chosen'/'rejected' must follow a user turn")
+        raise _Bad("the prompt ends with an assistant turn: the answers in 'chosen'/'rejected' must follow a user turn",
+                   "pref_prompt_ends_assistant")
     for name, text in (("chosen", chosen), ("rejected", rejected)):
         if not text.strip():
-            raise _Bad(f"'{name}' is empty")
+            raise _Bad(f"'{name}' is empty", "pref_empty", col=name)
     if chosen.strip() == rejected.strip():
-        raise _Bad("'chosen' and 'rejected' are the same answer: a pair must say which of two answers is better")
+        raise _Bad("'chosen' and 'rejected' are the same answer: a pair must say which of two answers is better",
+                   "pref_same_answer")
     return PrefRecord(source, line, prompt, chosen=chosen, rejected=rejected)
 
 
@@ -230,20 +239,22 @@ def load_pref_file(path, kind: str | None = None) -> PrefLoad:
     try:
         rows = read_rows(name, ext, path.read_bytes(), None, errors, []) if ext in EXTENSIONS else None
     except OSError as e:
-        return PrefLoad(kind, [], [Problem(name, 0, f"cannot read the file: {e.strerror or e}")], str(path))
+        return PrefLoad(kind, [], [Problem(name, 0, f"cannot read the file: {e.strerror or e}", "unreadable",
+                                           {"detail": str(e.strerror or e)})], str(path))
     if rows is None:
-        return PrefLoad(kind, [], errors or [Problem(name, 0, f"unsupported file type '{ext}'")], str(path))
+        return PrefLoad(kind, [], errors or [Problem(name, 0, f"unsupported file type '{ext}'", "pref_unsupported_type",
+                                                     {"ext": ext})], str(path))
     kind = kind or next((row_kind(r.value) for r in rows if row_kind(r.value)), None)
     if kind is None:
         errors.append(Problem(name, 0, "not a preference file: no row has 'chosen' + 'rejected', or an answer "
-                              "with a boolean 'label'/'kto_tag'"))
+                              "with a boolean 'label'/'kto_tag'", "not_preference_file"))
         return PrefLoad(None, [], errors, str(path))
     records = []
     for r in rows:
         try:
             records.append(parse_row(name, r.line, r.value, kind))
         except _Bad as e:
-            errors.append(Problem(name, r.line, str(e)))
+            errors.append(Problem.of(name, r.line, e))
     errors.sort(key=lambda p: p.line)
     return PrefLoad(kind, records, errors, str(path))
 

@@ -14,17 +14,20 @@ import io
 import json
 import re
 import sys
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from tunestudio.data import toolcalls
+from tunestudio.errors import UserError
 
 
 @dataclass
 class Problem:
     file: str
     line: int          # 0: the whole file
-    message: str
+    message: str       # the engine's English, as `data check` prints it
+    code: str | None = None   # its `engine.<code>` text in webui/locales (None: the message only)
+    fields: dict = field(default_factory=dict)   # the values that text is filled from
 
     def where(self) -> str:
         return f"{self.file}:{self.line}" if self.line else self.file
@@ -33,7 +36,33 @@ class Problem:
         return f"{self.where()}: {self.message}"
 
     def to_dict(self) -> dict:
-        return {"file": self.file, "line": self.line, "message": self.message}
+        """{file, line, message}, and {code, fields} when the problem has a code."""
+        out = {"file": self.file, "line": self.line, "message": self.message}
+        if self.code:
+            out.update(code=self.code, fields=dict(self.fields))
+        return out
+
+    def as_warning(self) -> dict:
+        """This problem as a run's warning ({code, message, fields}, for EventLog.warn): its own
+        code and fields nested under its file:line, so the web UI words it in its language."""
+        if not self.code:
+            return {"code": "data", "message": str(self)}
+        return {"code": "data_problem", "message": str(self),
+                "fields": {"where": self.where(), "problem": {"code": self.code, "message": self.message, **self.fields}}}
+
+    @classmethod
+    def of(cls, file: str, line: int, error) -> "Problem":
+        """A Problem at `file:line` from an exception, keeping a CodedError's code and fields."""
+        return cls(file, line, str(error), getattr(error, "code", None), dict(getattr(error, "fields", None) or {}))
+
+
+class ProblemError(UserError):
+    """A file that cannot be used, for one Problem (its file:line, code and fields kept): where
+    reading stops at the first bad row (GRPO's prompt files), the pre-start check still lists it."""
+
+    def __init__(self, problem: Problem):
+        super().__init__(str(problem))
+        self.problem = problem
 
 
 @dataclass
@@ -52,7 +81,7 @@ def read_rows(name, ext, data: bytes, separator, errors, warnings) -> list[Row] 
     if data.startswith(b"\xef\xbb\xbf"):  # a UTF-8 byte-order mark (Excel writes one)
         data = data[3:]
     if not data.strip():
-        errors.append(Problem(name, 0, "empty file: no rows"))
+        errors.append(Problem(name, 0, "empty file: no rows", "empty_file"))
         return None
     text, bad_lines = _decode(data)
     if ext == ".jsonl":
@@ -74,7 +103,7 @@ def read_rows(name, ext, data: bytes, separator, errors, warnings) -> list[Row] 
             if bad is None:
                 kept.append(row)
             elif ext != ".jsonl":   # JSONL reports its bad lines itself, one per line
-                errors.append(Problem(name, bad, bad_lines[bad]))
+                errors.append(_bad_bytes(name, bad, bad_lines[bad]))
         rows = kept
     return rows
 
@@ -97,8 +126,7 @@ def jsonl_chunks(name, path: Path, errors: list | None, bar=None):
                 line = raw.decode("utf-8")
             except UnicodeDecodeError as e:
                 if errors is not None:
-                    errors.append(Problem(name, n, f"not valid UTF-8: byte 0x{raw[e.start]:02x} at column "
-                                                   f"{e.start + 1} (save the file as UTF-8)"))
+                    errors.append(_bad_bytes(name, n, (raw[e.start], e.start + 1)))
                 continue
             row = _jsonl_line(name, n, line, errors)
             if row is None:
@@ -116,8 +144,16 @@ def jsonl_chunks(name, path: Path, errors: list | None, bar=None):
         yield rows
 
 
-def _decode(data: bytes) -> tuple[str, dict[int, str]]:
-    """Decode UTF-8; lines holding invalid bytes are decoded with U+FFFD and listed with a message."""
+def _bad_bytes(name, n: int, where: tuple[int, int]) -> Problem:
+    """Line `n` holds a byte that is not UTF-8; `where`: (the byte, its column from 1)."""
+    byte, column = f"0x{where[0]:02x}", where[1]
+    return Problem(name, n, f"not valid UTF-8: byte {byte} at column {column} (save the file as UTF-8)",
+                   "not_utf8", {"byte": byte, "column": column})
+
+
+def _decode(data: bytes) -> tuple[str, dict[int, tuple[int, int]]]:
+    """Decode UTF-8; lines holding invalid bytes are decoded with U+FFFD and listed with
+    (the first bad byte, its column) for `_bad_bytes`."""
     try:
         return data.decode("utf-8"), {}
     except UnicodeDecodeError:
@@ -128,8 +164,7 @@ def _decode(data: bytes) -> tuple[str, dict[int, str]]:
         try:
             parts.append(raw.decode("utf-8"))
         except UnicodeDecodeError as e:
-            bad[n] = (f"not valid UTF-8: byte 0x{raw[e.start]:02x} at column {e.start + 1} "
-                      "(save the file as UTF-8)")
+            bad[n] = (raw[e.start], e.start + 1)
             parts.append(raw.decode("utf-8", errors="replace"))
     return "\n".join(parts), bad
 
@@ -143,21 +178,26 @@ def _jsonl_line(name, n: int, line: str, errors: list | None) -> Row | None:
         return Row(n, n, json.loads(line))
     except json.JSONDecodeError as e:
         if errors is not None:
-            errors.append(Problem(name, n, f"invalid JSON: {e.msg} (column {e.colno})"))
+            errors.append(_invalid_json(name, n, e))
         return None
+
+
+def _invalid_json(name, n: int, e: json.JSONDecodeError) -> Problem:
+    return Problem(name, n, f"invalid JSON: {e.msg} (column {e.colno})", "invalid_json",
+                   {"detail": e.msg, "column": e.colno})
 
 
 def _jsonl_rows(name, text, bad_lines, errors) -> list[Row]:
     rows = []
     for n, line in enumerate(text.split("\n"), start=1):
         if n in bad_lines:
-            errors.append(Problem(name, n, bad_lines[n]))
+            errors.append(_bad_bytes(name, n, bad_lines[n]))
             continue
         row = _jsonl_line(name, n, line, errors)
         if row is not None:
             rows.append(row)
     if not rows and not errors:
-        errors.append(Problem(name, 0, "empty file: no rows"))
+        errors.append(Problem(name, 0, "empty file: no rows", "empty_file"))
     return rows
 
 
@@ -212,15 +252,17 @@ def _json_rows(name, text, bad_lines, errors, warnings) -> list[Row] | None:
     except json.JSONDecodeError as e:
         if e.msg == "Extra data" and text.lstrip().startswith("{"):
             # One object per line in a .json file: it is JSON Lines under another name.
-            warnings.append(Problem(name, 0, "holds one JSON object per line: read as JSON Lines (.jsonl)"))
+            warnings.append(Problem(name, 0, "holds one JSON object per line: read as JSON Lines (.jsonl)",
+                                    "json_lines_in_json"))
             return _jsonl_rows(name, text, bad_lines, errors)
-        line, msg = e.lineno, f"invalid JSON: {e.msg} (column {e.colno})"
+        problem = _invalid_json(name, e.lineno, e)
         before = text[:e.pos].rstrip()
         if e.msg == "Expecting value" and before.endswith(","):
             # Python points at the "]" after a trailing comma; the mistake is the comma.
-            line, msg = before.count("\n") + 1, "invalid JSON: trailing comma before the end of the list or object"
-        msg = bad_lines.get(line) or msg
-        errors.append(Problem(name, line, msg))
+            problem = Problem(name, before.count("\n") + 1, "invalid JSON: trailing comma before the end of "
+                              "the list or object", "json_trailing_comma")
+        errors.append(_bad_bytes(name, problem.line, bad_lines[problem.line]) if problem.line in bad_lines
+                      else problem)
         return None
     newlines = [m.start() for m in re.finditer("\n", text)]
 
@@ -241,7 +283,8 @@ def _json_rows(name, text, bad_lines, errors, warnings) -> list[Row] | None:
             preferred = [k for k in _WRAPPER_KEYS if k in lists]
             if not preferred:
                 errors.append(Problem(name, line_of(start), "the JSON object holds several lists ("
-                                      + ", ".join(lists) + "): put the rows in one array"))
+                                      + ", ".join(lists) + "): put the rows in one array",
+                                      "json_several_lists", {"lists": ", ".join(lists)}))
                 return None
             key = preferred[0]
         else:
@@ -250,10 +293,11 @@ def _json_rows(name, text, bad_lines, errors, warnings) -> list[Row] | None:
         file_tools = next((doc[k] for k in toolcalls.TOOLS_COLUMNS if k in doc), None)
         doc = doc[key]
     if not isinstance(doc, list):
-        errors.append(Problem(name, line_of(start), f"expected a JSON array of rows, found {type_name(doc)}"))
+        errors.append(Problem(name, line_of(start), f"expected a JSON array of rows, found {type_name(doc)}",
+                              "json_not_array", {"found": type_name(doc)}))
         return None
     if not doc:
-        errors.append(Problem(name, 0, "empty file: the JSON array holds no rows"))
+        errors.append(Problem(name, 0, "empty file: the JSON array holds no rows", "empty_json_array"))
         return None
     rows = [Row(line_of(s), line_of(max(s, e - 1)), v) for v, s, e in _array_items(text, start, dec)]
     if file_tools is not None:   # every row without its own tools gets the file's
@@ -275,7 +319,8 @@ def _csv_rows(name, text, delimiter, errors) -> list[Row] | None:
         except StopIteration:
             break
         except csv.Error as e:
-            errors.append(Problem(name, start, f"cannot parse this CSV row: {e} (an unclosed quote?)"))
+            errors.append(Problem(name, start, f"cannot parse this CSV row: {e} (an unclosed quote?)",
+                                  "csv_unparsable", {"detail": str(e)}))
             break
         if not cells or all(not c.strip() for c in cells):
             continue
@@ -283,15 +328,17 @@ def _csv_rows(name, text, delimiter, errors) -> list[Row] | None:
             header = [c.strip() for c in cells]
             dupes = sorted({c for c in header if header.count(c) > 1})
             if dupes:
-                errors.append(Problem(name, start, f"the header repeats column(s) {', '.join(dupes)}"))
+                errors.append(Problem(name, start, f"the header repeats column(s) {', '.join(dupes)}",
+                                      "csv_repeated_columns", {"columns": ", ".join(dupes)}))
                 return None
             continue
         if len(cells) != len(header):
-            errors.append(Problem(name, start, f"this row has {len(cells)} fields but the header has {len(header)}"))
+            errors.append(Problem(name, start, f"this row has {len(cells)} fields but the header has {len(header)}",
+                                  "csv_field_count", {"cells": len(cells), "header": len(header)}))
             continue
         rows.append(Row(start, reader.line_num, dict(zip(header, cells))))
     if header is not None and not rows and not errors:
-        errors.append(Problem(name, 0, "no rows below the header"))
+        errors.append(Problem(name, 0, "no rows below the header", "csv_no_rows"))
     return rows
 
 
@@ -312,13 +359,14 @@ def _text_split_warnings(name: str, text: str, separator: str | None, rows: list
     """What a user should know about how a plain-text file was cut into documents."""
     if separator:
         if separator not in text:
-            return [Problem(name, 0, f"the separator {separator!r} does not occur in the file: it is one document")]
+            return [Problem(name, 0, f"the separator {separator!r} does not occur in the file: it is one document",
+                            "separator_missing", {"separator": repr(separator)})]
         return []
     lines = sum(1 for line in text.split("\n") if line.strip())
     if len(rows) <= FEW_DOCUMENTS and lines >= MANY_LINES and any(r.end > r.line for r in rows):
         return [Problem(name, 0, f"split on blank lines into {len(rows)} document(s) of {lines} lines; if each "
                                  "line is a document (one article per line), remove the blank lines or give "
-                                 "--separator '\\n'")]
+                                 "--separator '\\n'", "blank_line_split", {"documents": len(rows), "lines": lines})]
     return []
 
 
@@ -360,10 +408,10 @@ def _parquet_rows(name, data: bytes, errors) -> list[Row] | None:
     try:
         table = pq.read_table(pa.BufferReader(data))
     except Exception as e:  # pyarrow raises several types for a damaged file
-        errors.append(Problem(name, 0, f"cannot read as Parquet: {e}"))
+        errors.append(Problem(name, 0, f"cannot read as Parquet: {e}", "parquet_unreadable", {"detail": str(e)}))
         return None
     if table.num_rows == 0:
-        errors.append(Problem(name, 0, "empty file: the Parquet table has no rows"))
+        errors.append(Problem(name, 0, "empty file: the Parquet table has no rows", "empty_parquet"))
         return None
     return [Row(i, i, v) for i, v in enumerate(table.to_pylist(), start=1)]
 

@@ -245,7 +245,11 @@ def leakage_warnings(parts: dict, limit: int = LEAKS_LISTED) -> list[Problem]:
             f"train/{split} leakage: {len(leaked)} of {len(held)} {split} row(s) also appear in the "
             f"training data ({', '.join(train_files)}; same prompt and answer, ignoring case and spaces), "
             f"so {what} scores will look better than they are: {shown}{more}; "
-            f"remove them from the {split} file or from the training file"))
+            f"remove them from the {split} file or from the training file",
+            "leakage_val" if split == "val" else "leakage_test",
+            {"leaked": len(leaked), "rows": len(held), "train_files": ", ".join(train_files),
+             "shown": {"code": "list_and_more", "message": shown + more, "list": shown, "n": len(leaked) - limit}
+             if more else shown}))
     return out
 
 
@@ -364,7 +368,7 @@ def _build(results: dict[str, LoadResult], info: dict) -> Splits:
             warnings.append(Problem(Path(first.path).name, 0,
                                     f"the {k} split is empty: duplicated rows stay together in one split, "
                                     f"and no group of equal rows fits in a {f:g} share without "
-                                    f"leaving nothing to train on"))
+                                    f"leaving nothing to train on", f"empty_{k}_split", {"share": f"{f:g}"}))
     return Splits(parts["train"], parts["val"], parts["test"], info, first.format, warnings)
 
 

@@ -42,7 +42,7 @@ def _plan_and_chunks(path: Path, fmt, mapping):
     plan = L._plan(result, path.name, ".jsonl", scan, L.normalize_format(fmt), L.parse_mapping(mapping))
     if plan is None:
         problems = [p for p in result.errors if p.line == 0] or result.errors[:5] or \
-            [L.Problem(path.name, 0, "no rows")]
+            [L.Problem(path.name, 0, "no rows", "empty_file")]
         raise UserError(f"cannot stream {path.name}: " + "; ".join(str(p) for p in problems))
 
     def all_chunks():

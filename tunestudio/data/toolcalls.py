@@ -35,14 +35,32 @@ import ast
 import json
 import re
 
+from tunestudio.errors import CodedError
+
 TOOL_ROLES = {"tool": "tool", "function": "tool", "observation": "tool", "ipython": "tool",
               "function_response": "tool", "tool_response": "tool"}
 CALL_ROLES = ("function_call", "tool_call", "tool_calls")
 TOOLS_COLUMNS = ("tools", "functions")
 
 
-class ToolError(ValueError):
-    """What is wrong with a row's tools or calls (the loader ties it to the row's line)."""
+class ToolError(CodedError, ValueError):
+    """What is wrong with a row's tools or calls (the loader ties it to the row's line); `code`
+    and `fields` word it in the web UI's language (a field that is itself {code, message, ...}:
+    a place, such as "tool call 2 of message 3", worded the same way)."""
+
+
+def _place(code: str, message: str, **fields) -> dict:
+    """A place in a row (what an error is about) as the error's English and its parts."""
+    return {"code": code, "message": message, **fields}
+
+
+def _tools_place(col: str | None) -> dict:
+    return (_place("where_tools_column", f"'{col}'", col=col) if col
+            else _place("where_file_tools", "the file's 'tools'"))
+
+
+def _call_place(k: int, n: int) -> dict:
+    return _place("where_tool_call", f"tool call {k} of message {n}", k=k, n=n)
 
 
 _CALL_BLOCK = re.compile(r"<tool_call>\s*(.*?)\s*</tool_call>", re.DOTALL)
@@ -54,31 +72,36 @@ def _type_name(v) -> str:
             float: "a number", type(None): "null"}.get(type(v), type(v).__name__)
 
 
-def _json(value, what: str):
-    """`value` parsed when it is a JSON string, else as is. Raises ToolError."""
+def _json(value, what: dict):
+    """`value` parsed when it is a JSON string, else as is; `what`: its place (`_place`). Raises ToolError."""
     if not isinstance(value, str):
         return value
     try:
         return json.loads(value)
     except json.JSONDecodeError as e:
-        raise ToolError(f"{what} is not valid JSON: {e.msg} (column {e.colno})") from None
+        raise ToolError(f"{what['message']} is not valid JSON: {e.msg} (column {e.colno})", "tool_invalid_json",
+                        what=what, detail=e.msg, column=e.colno) from None
 
 
-def parse_tools(value, what: str = "'tools'") -> list[dict] | None:
-    """A tools column (a list, or a JSON string of one; empty: None) in our form. Raises ToolError."""
+def parse_tools(value, col: str | None = "tools") -> list[dict] | None:
+    """A tools column (a list, or a JSON string of one; empty: None) in our form; `col`: the
+    column it was read from (None: the file's tool list). Raises ToolError."""
     if value is None or (isinstance(value, str) and not value.strip()):
         return None
+    what = _tools_place(col)
     value = _json(value, what)
     if isinstance(value, dict):   # a single function
         value = [value]
     if not isinstance(value, list):
-        raise ToolError(f"wrong type: {what} must be a list of functions, found {_type_name(value)}")
+        raise ToolError(f"wrong type: {what['message']} must be a list of functions, found {_type_name(value)}",
+                        "tools_not_list", what=what, found=_type_name(value))
     out = []
     for k, t in enumerate(value, start=1):
         fn = t.get("function") if isinstance(t, dict) and isinstance(t.get("function"), dict) else t
         if not isinstance(fn, dict) or not isinstance(fn.get("name"), str) or not fn["name"].strip():
-            raise ToolError(f"tool {k} of {what} has no \"name\" (expected {{\"name\", \"description\", "
-                            "\"parameters\"}, or OpenAI's {\"type\": \"function\", \"function\": {...}})")
+            raise ToolError(f"tool {k} of {what['message']} has no \"name\" (expected {{\"name\", \"description\", "
+                            "\"parameters\"}, or OpenAI's {\"type\": \"function\", \"function\": {...}})",
+                            "tool_no_name", what=what, k=k)
         out.append({"type": "function", "function": _schema_parameters(fn)})
     return out or None
 
@@ -105,19 +128,22 @@ def tool_names(tools: list[dict] | None) -> list[str]:
 
 def _call(raw, k: int, n: int) -> dict:
     """Call `k` of message `n` ({"name", "arguments"} or OpenAI's {"function": {...}}) in our form."""
-    where = f"tool call {k} of message {n}"
+    where = _call_place(k, n)
     if not isinstance(raw, dict):
-        raise ToolError(f"wrong type: {where} must be an object, found {_type_name(raw)}")
+        raise ToolError(f"wrong type: {where['message']} must be an object, found {_type_name(raw)}",
+                        "call_not_object", what=where, found=_type_name(raw))
     fn = raw["function"] if isinstance(raw.get("function"), dict) else raw
     name = fn.get("name")
     if not isinstance(name, str) or not name.strip():
-        raise ToolError(f"{where} has no function name (\"name\")")
+        raise ToolError(f"{where['message']} has no function name (\"name\")", "call_no_name", what=where)
     args = fn.get("arguments", fn.get("parameters", {}))
     if args is None or (isinstance(args, str) and not args.strip()):
         args = {}   # a function without parameters
-    args = _json(args, f"the arguments of {where} ({name})")
+    of_call = _place("where_call_arguments", f"the arguments of {where['message']} ({name})", k=k, n=n, name=name)
+    args = _json(args, of_call)
     if not isinstance(args, dict):
-        raise ToolError(f"the arguments of {where} ({name}) must be a JSON object, found {_type_name(args)}")
+        raise ToolError(f"{of_call['message']} must be a JSON object, found {_type_name(args)}",
+                        "call_arguments_not_object", what=of_call, found=_type_name(args))
     call = {"type": "function", "function": {"name": name, "arguments": args}}
     if isinstance(raw.get("id"), str) and raw["id"]:
         call["id"] = raw["id"]
@@ -126,14 +152,14 @@ def _call(raw, k: int, n: int) -> dict:
 
 def parse_calls(value, n: int) -> list[dict]:
     """The calls of message `n`: a list of calls, one call, or a JSON string of either."""
-    value = _json(value, f"the tool call in message {n}")
+    value = _json(value, _place("where_call_in_message", f"the tool call in message {n}", n=n))
     calls = value if isinstance(value, list) else [value]
     if not calls:
-        raise ToolError(f"message {n} holds an empty list of tool calls")
+        raise ToolError(f"message {n} holds an empty list of tool calls", "calls_empty", n=n)
     return [_call(c, k, n) for k, c in enumerate(calls, start=1)]
 
 
-def _literal(block: str, what: str):
+def _literal(block: str, what: dict):
     """A call block's value: JSON, else a Python literal (hermes-function-calling-v1 writes
     `{'arguments': {...}, 'name': ...}`). Raises ToolError."""
     try:
@@ -142,7 +168,8 @@ def _literal(block: str, what: str):
         try:
             return ast.literal_eval(block)
         except (ValueError, SyntaxError, MemoryError, RecursionError):
-            raise ToolError(f"{what} is not valid JSON: {e.msg} (column {e.colno})") from None
+            raise ToolError(f"{what['message']} is not valid JSON: {e.msg} (column {e.colno})", "tool_invalid_json",
+                            what=what, detail=e.msg, column=e.colno) from None
 
 
 def text_calls(content: str, n: int) -> tuple[str, list[dict]] | None:
@@ -154,7 +181,8 @@ def text_calls(content: str, n: int) -> tuple[str, list[dict]] | None:
         return None
     calls = []
     for block in blocks:
-        value = _literal(block, f"the <tool_call> block {len(calls) + 1} of message {n}")
+        k = len(calls) + 1
+        value = _literal(block, _place("where_call_block", f"the <tool_call> block {k} of message {n}", k=k, n=n))
         for raw in (value if isinstance(value, list) else [value]):
             calls.append(_call(raw, len(calls) + 1, n))
     return _CALL_BLOCK.sub("", content).strip(), calls
@@ -187,11 +215,13 @@ def tool_message(m: dict, raw_role: str, content_key: str, n: int, text) -> dict
         return out
     if raw_role in CALL_ROLES:   # ShareGPT: the value is the call
         if content_key not in m:
-            raise ToolError(f"message {n} ({raw_role}) has no '{content_key}' (the call)")
+            raise ToolError(f"message {n} ({raw_role}) has no '{content_key}' (the call)", "call_missing",
+                            n=n, role=raw_role, key=content_key)
         return {"role": "assistant", "content": "", "tool_calls": parse_calls(m[content_key], n)}
     raw = m.get("tool_calls") or [m["function_call"]]
     if not isinstance(raw, list):
-        raise ToolError(f"wrong type: 'tool_calls' of message {n} must be a list, found {_type_name(raw)}")
+        raise ToolError(f"wrong type: 'tool_calls' of message {n} must be a list, found {_type_name(raw)}",
+                        "tool_calls_not_list", n=n, found=_type_name(raw))
     content = text(m, content_key, "assistant") if m.get(content_key) is not None else ""
     return {"role": "assistant", "content": content, "tool_calls": [_call(c, k, n) for k, c in enumerate(raw, 1)]}
 
@@ -208,16 +238,17 @@ def check_conversation(messages: list[dict], tools: list[dict] | None) -> None:
                 name = c["function"]["name"]
                 if declared and name not in declared:
                     raise ToolError(f"tool call {k} of message {n} calls '{name}', which the row does not "
-                                    f"declare (declared: {', '.join(sorted(declared))})")
+                                    f"declare (declared: {', '.join(sorted(declared))})", "call_undeclared",
+                                    k=k, n=n, name=name, declared=", ".join(sorted(declared)))
                 pending.append(c.get("id"))
         elif m["role"] == "tool":
             if pending is None:
-                raise ToolError(f"message {n} is a tool result with no tool call before it")
+                raise ToolError(f"message {n} is a tool result with no tool call before it", "result_without_call", n=n)
             ref = m.get("tool_call_id")
             ids = [i for i in pending if i]
             if ref and ids and ref not in ids:
                 raise ToolError(f"message {n} answers tool call id '{ref}', but the call before it has "
-                                f"id(s) {', '.join(ids)}")
+                                f"id(s) {', '.join(ids)}", "result_wrong_id", n=n, ref=ref, ids=", ".join(ids))
         elif m["role"] != "system":
             pending = None
 

@@ -20,7 +20,7 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass, field
 
-from tunestudio.errors import UserError
+from tunestudio.errors import CodedText, UserError
 
 ANSWER = "tsAnswerSentinel7"     # plain words: templates may trim or split content, never these
 REASONING = "tsReasoningSentinel7"
@@ -172,13 +172,15 @@ def probe(tokenizer) -> TurnFormat:
         stop_ids.append(end_ids[0])
     elif turn_end:
         stop_strings.append(turn_end)
-        notes.append(f"the turn end {turn_end!r} is {len(end_ids)} tokens, not one: generation stops on it as text")
+        notes.append(CodedText(f"the turn end {turn_end!r} is {len(end_ids)} tokens, not one: generation stops on it "
+                               "as text", "turn_end_tokens", turn_end=repr(turn_end), tokens=len(end_ids)))
+    elif tokenizer.eos_token:
+        notes.append(CodedText("the chat template closes an answer with no special token: the tokenizer's eos "
+                               f"{tokenizer.eos_token!r} is trained after each answer, so the model learns to stop",
+                               "eos_after_answer", eos=repr(tokenizer.eos_token)))
     else:
-        notes.append("the chat template closes an answer with no special token: the tokenizer's eos "
-                     f"{tokenizer.eos_token!r} is trained after each answer, so the model learns to stop"
-                     if tokenizer.eos_token else
-                     "the chat template closes an answer with no special token and the tokenizer has no eos: "
-                     "the fine-tuned model will not know where to stop")
+        notes.append(CodedText("the chat template closes an answer with no special token and the tokenizer has no "
+                               "eos: the fine-tuned model will not know where to stop", "no_stop_token"))
     eos = tokenizer.eos_token_id
     if eos is not None and eos not in stop_ids:
         stop_ids.append(eos)
@@ -323,6 +325,7 @@ def prompt_difference(tokenizer) -> str | None:
         return None
     if not info.prompts_differ:
         return None
-    return (f"the chat template's generation prompt {info.template_prompt!r} differs from what training puts before "
-            f"an answer {info.training_prompt!r}: chat and eval ask with the training one "
-            "(--generation-prompt template to use the template's)")
+    return CodedText(f"the chat template's generation prompt {info.template_prompt!r} differs from what training puts "
+                     f"before an answer {info.training_prompt!r}: chat and eval ask with the training one "
+                     "(--generation-prompt template to use the template's)", "prompts_differ",
+                     template=repr(info.template_prompt), training=repr(info.training_prompt))

@@ -17,11 +17,16 @@ import time
 from pathlib import Path
 
 from tunestudio.data.turns import split_reasoning
-from tunestudio.errors import UserError
+from tunestudio.errors import CodedText, UserError
 from tunestudio.evaluate import loading
 
 IDENTICAL_WARN = 1.0   # any differing answer is worth a loud warning: the export should be the run
 STOPPED_WARN = 0.9
+
+
+def _skipped(why: CodedText) -> dict:
+    """A check that could not run: why, as text and in parts (for the UI's language)."""
+    return {"skipped": str(why), "skipped_part": {"code": why.code, **why.fields, "message": str(why)}}
 
 
 def load_artifact(out: dict):
@@ -88,10 +93,12 @@ def check_export(ws, run: str, out: dict, rows: int = 20, write: bool = True) ->
     try:
         records, dataset, _ = select_records(ws, r, None, "test")
     except UserError as e:  # a run trained without a test split: the export stands, unchecked
-        return {"skipped": f"run '{r.name}' has no test rows to check the export with ({e})"}
+        return _skipped(CodedText(f"run '{r.name}' has no test rows to check the export with ({e})",
+                                  "roundtrip_no_test_rows", run=r.name, detail=str(e)))
     records = [rec for rec in records if rec.is_chat][:rows]
     if not records:
-        return {"skipped": f"run '{r.name}' has no chat rows in its test split to check the export with"}
+        return _skipped(CodedText(f"run '{r.name}' has no chat rows in its test split to check the export with",
+                                  "roundtrip_no_chat_rows", run=r.name))
     prompts = [rec.prompt() for rec in records]
     refs = [rec.reference() for rec in records]
     saved, saved_max, source = _saved_predictions(ws, r, records)
@@ -129,14 +136,20 @@ def check_export(ws, run: str, out: dict, rows: int = 20, write: bool = True) ->
     result["exact_match_delta"] = result["exact_match"] - result["reference_exact_match"]
     if result["identical_share"] < IDENTICAL_WARN:
         d = result["differences"][0]
-        result["warnings"].append(
+        result["warnings"].append(CodedText(
             f"THE {label.upper()} EXPORT ANSWERS DIFFERENTLY from the run on {len(same) - sum(same)} of {len(same)} "
             f"test prompts (exact match {result['exact_match']:.2f} vs the run's {result['reference_exact_match']:.2f}); "
-            f"first at {d['where']}: run {d['run']!r}, export {d['export']!r}")
+            f"first at {d['where']}: run {d['run']!r}, export {d['export']!r}", "export_differs",
+            export=label, differ=len(same) - sum(same), rows=len(same), exact=f"{result['exact_match']:.2f}",
+            run_exact=f"{result['reference_exact_match']:.2f}", where=d["where"], run=repr(d["run"]),
+            answer=repr(d["export"])))
     if result["stopped"] < STOPPED_WARN:
-        result["warnings"].append(
+        result["warnings"].append(CodedText(
             f"the {label} export stopped on its own in only {result['stopped']:.0%} of answers (the rest ran to "
-            f"{sampling.max_new_tokens} tokens): check its stop tokens")
+            f"{sampling.max_new_tokens} tokens): check its stop tokens", "export_stopping",
+            export=label, share=f"{result['stopped']:.0%}", max_new_tokens=sampling.max_new_tokens))
+    # the same warnings in parts, kept through roundtrip.json and the registry: the UI words them
+    result["warning_parts"] = [{"code": w.code, **w.fields, "message": str(w)} for w in result["warnings"]]
     for w in result["warnings"]:
         print(f"WARNING: {w}", file=sys.stderr)
     if write:

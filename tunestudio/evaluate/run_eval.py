@@ -17,7 +17,7 @@ import time
 from pathlib import Path
 
 from tunestudio.data.turns import split_reasoning
-from tunestudio.errors import UserError
+from tunestudio.errors import CodedText, UserError
 from tunestudio.evaluate import loading, metrics as M, report
 from tunestudio.evaluate.tool_metrics import TOOL_METRICS, aggregate_tool_scores, no_calls_warning, score_tool_calls
 from tunestudio.statefiles import read_json
@@ -235,7 +235,8 @@ def evaluate(ws: Workspace, run: str | None = None, model: str | None = None, da
     guard = _guard_records(ws, guard_dataset) if guard_dataset else None
     warnings = []
     if not any(r.is_chat for r in records) and ([n for n in names if n in M.TEXT_METRICS] or custom):
-        warnings.append("plain-text rows have no prompt/answer pairs: only loss and perplexity are scored")
+        warnings.append(CodedText("plain-text rows have no prompt/answer pairs: only loss and perplexity are scored",
+                                  "eval_plain_text"))
         names, custom = [n for n in names if n in M.LOSS_METRICS] or list(M.LOSS_METRICS), []
 
     if metrics and not any(r.reference_calls() for r in records):   # tool metrics asked by name, nothing to score
@@ -279,7 +280,9 @@ def evaluate(ws: Workspace, run: str | None = None, model: str | None = None, da
     if guard_summary:
         out["guard"] = guard_summary
     out["warnings"] = warnings
-    out["warning_parts"] = parts   # {code, fields..., message} for those of `warnings` the UI can word
+    # {code, fields..., message} for those of `warnings` the UI can word (CodedText: its own parts)
+    out["warning_parts"] = parts + [{"code": w.code, **w.fields, "message": str(w)}
+                                    for w in warnings if getattr(w, "code", None)]
     out["tokens_per_second"] = ft["tokens"] / ft["seconds"] if ft["seconds"] else None
     out.update(model=infos[main_label]["label"], run_id=run_info.id if run_info else None,
                dataset=dataset_name, split=split, sampling=sampling.to_dict())
@@ -319,7 +322,8 @@ def _accepted(records: list, tok, reasoning: str, warnings: list) -> list:
     if len(refused) == len(records):
         raise UserError(f"the chat template refused every row to evaluate; first: {refused[0]}")
     out = {r.where for r in refused}
-    warnings.append(f"{len(refused)} row(s) left out, the chat template refuses them; first: {refused[0]}")
+    warnings.append(CodedText(f"{len(refused)} row(s) left out, the chat template refuses them; first: {refused[0]}",
+                              "eval_refused", count=len(refused), where=refused[0].where, detail=refused[0].message))
     return [r for r in records if r.where() not in out]
 
 
@@ -340,8 +344,10 @@ def _guard_summary(name: str, ft: dict, base: dict | None, warnings: list) -> di
         g["perplexity_ratio"] = after / before if before else math.inf
         g["forgetting"] = g["perplexity_ratio"] >= FORGETTING_RATIO
         if g["forgetting"]:
-            warnings.append(f"possible catastrophic forgetting: perplexity on the guard set {name} rose from "
-                            f"{before:.4g} (base) to {after:.4g} (fine-tuned), x{g['perplexity_ratio']:.2f}")
+            warnings.append(CodedText(f"possible catastrophic forgetting: perplexity on the guard set {name} rose from "
+                                      f"{before:.4g} (base) to {after:.4g} (fine-tuned), x{g['perplexity_ratio']:.2f}",
+                                      "forgetting", guard=name, before=f"{before:.4g}", after=f"{after:.4g}",
+                                      ratio=f"{g['perplexity_ratio']:.2f}"))
     return g
 
 

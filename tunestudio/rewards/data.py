@@ -15,7 +15,7 @@ import json
 from dataclasses import dataclass
 from pathlib import Path
 
-from tunestudio.errors import UserError
+from tunestudio.data.readers import Problem, ProblemError
 
 REFERENCE_KEYS = ("reference", "answer", "solution", "ground_truth")
 
@@ -27,13 +27,14 @@ class PromptRow:
 
 
 def load_prompts(path: Path) -> list[PromptRow]:
-    """The prompt rows of the file at `path`. UserError naming file:line for a bad row."""
+    """The prompt rows of the file at `path`. ProblemError (a UserError) naming file:line for a
+    bad row, with the problem's code and fields for the web UI."""
     path = Path(path)
     rows = _prompt_file(path) if path.suffix.lower() in (".jsonl", ".json") else None
     if rows is None:
         rows = _supervised_file(path)
     if not rows:
-        raise UserError(f"{path.name}: no prompts in the file")
+        raise ProblemError(Problem(path.name, 0, "no prompts in the file", "no_prompts"))
     return rows
 
 
@@ -44,7 +45,8 @@ def _prompt_file(path: Path) -> list[PromptRow] | None:
         try:
             items = json.loads(text)
         except ValueError as e:
-            raise UserError(f"{path.name}: not valid JSON ({e})") from None
+            raise ProblemError(Problem(path.name, 0, f"not valid JSON ({e})", "prompts_invalid_json",
+                                       {"detail": str(e)})) from None
         if not isinstance(items, list):
             return None
         numbered = [(i + 1, item) for i, item in enumerate(items)]  # JSON lists: row numbers
@@ -55,7 +57,8 @@ def _prompt_file(path: Path) -> list[PromptRow] | None:
                 try:
                     numbered.append((n, json.loads(line)))
                 except ValueError as e:
-                    raise UserError(f"{path.name}:{n}: not valid JSON ({e.msg})") from None
+                    raise ProblemError(Problem(path.name, n, f"not valid JSON ({e.msg})", "prompts_invalid_json",
+                                               {"detail": e.msg})) from None
     if not numbered or not all(isinstance(r, dict) for _, r in numbered) or "prompt" not in numbered[0][1]:
         return None
     out = []
@@ -65,10 +68,11 @@ def _prompt_file(path: Path) -> list[PromptRow] | None:
         if isinstance(prompt, list):
             if not prompt or not all(isinstance(m, dict) and isinstance(m.get("content"), str)
                                      and m.get("role") in ("system", "user", "assistant") for m in prompt):
-                raise UserError(f"{where}: 'prompt' must be a string or a list of "
-                                "{\"role\": system|user|assistant, \"content\": text} messages")
+                raise ProblemError(Problem(path.name, n, "'prompt' must be a string or a list of "
+                                           "{\"role\": system|user|assistant, \"content\": text} messages",
+                                           "prompt_wrong_shape"))
         elif not isinstance(prompt, str) or not prompt.strip():
-            raise UserError(f"{where}: 'prompt' is missing or empty")
+            raise ProblemError(Problem(path.name, n, "'prompt' is missing or empty", "prompt_missing"))
         row = {k: v for k, v in item.items() if k != "prompt"}
         ref = next((row.pop(k) for k in REFERENCE_KEYS if k in row), None)
         out.append(PromptRow(prompt, {**row, "reference": ref, "_where": where}))
@@ -80,12 +84,13 @@ def _supervised_file(path: Path) -> list[PromptRow]:
 
     result = load_file(path, strict=True)
     if result.errors:
-        raise UserError(str(result.errors[0]))
+        raise ProblemError(result.errors[0])
     out = []
     for rec in result.records:
         if not rec.is_chat:
-            raise UserError(f"{path.name}: plain text has no prompts: give prompt rows "
-                            "({\"prompt\": ..., \"reference\": ...}) or a chat/instruction dataset")
+            raise ProblemError(Problem(path.name, 0, "plain text has no prompts: give prompt rows "
+                                       "({\"prompt\": ..., \"reference\": ...}) or a chat/instruction dataset",
+                                       "prompts_plain_text"))
         prompt = rec.prompt()
         if len(prompt) == 1 and prompt[0]["role"] == "user":
             prompt = prompt[0]["content"]

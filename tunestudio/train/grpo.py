@@ -85,10 +85,14 @@ def load_data(cfg, ws, tokenizer, split_info: dict | None = None) -> dict:
         stats[key] = {"rows": len(parts[key]), "dropped": len(too_long), "truncated": 0,
                       "prompt_tokens": sum(x["prompt_tokens"] for x in kept)}
         if too_long:
-            warnings.append({"code": "truncated", "message": (
+            warnings.append({"code": "prompts_too_long", "message": (
                 f"{len(too_long)} {key} prompts are longer than --max-length {cfg.max_length} minus "
                 f"--max-completion-length {cfg.max_completion_length} tokens and were left out; first: "
-                f"{', '.join(too_long[:3])}")})
+                f"{', '.join(too_long[:3])}"),
+                # the parts of that message: the web UI words it in its language (engine.prompts_too_long)
+                "fields": {"split": {"train": "training", "val": "validation"}.get(key, key), "count": len(too_long),
+                           "max_length": cfg.max_length, "completion": cfg.max_completion_length,
+                           "first": ", ".join(too_long[:3])}})
     if not encoded["train"]:
         raise UserError(f"{path.name}: no training prompt is left (every one is too long at --max-length "
                         f"{cfg.max_length}); raise --max-length")

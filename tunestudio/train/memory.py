@@ -252,7 +252,10 @@ def breakdown(est: dict) -> str:
 
 def advice(est: dict | None = None, *, method: str | None = None, max_length: int | None = None,
            grad_checkpointing: bool | None = None, batch_size: int | None = None) -> list[str]:
-    """Concrete ways to need less memory, most effective first (with numbers when `est` is given)."""
+    """Concrete ways to need less memory, most effective first (with numbers when `est` is given).
+    Each is text that also carries a code and its numbers (errors.CodedText: the UI words it)."""
+    from tunestudio.errors import CodedText
+
     a = dict((est or {}).get("assumptions", {}))
     method = method or a.get("method")
     max_length = max_length or a.get("max_length")
@@ -261,19 +264,26 @@ def advice(est: dict | None = None, *, method: str | None = None, max_length: in
         grad_checkpointing = a.get("grad_checkpointing")
     tips = []
     if method in (None, "full", "freeze"):
-        saved = f" (saves about {human_bytes(est['gradients'] + est['optimizer'])} of gradients and optimizer state)" if est else ""
-        tips.append(f"train an adapter instead: --method lora{saved}")
+        saved = human_bytes(est["gradients"] + est["optimizer"]) if est else None
+        tips.append(CodedText(f"train an adapter instead: --method lora (saves about {saved} of gradients and optimizer "
+                              "state)", "tip_adapter_saves", saved=saved) if saved else
+                    CodedText("train an adapter instead: --method lora", "tip_adapter"))
     if not grad_checkpointing:
-        saved = f" (activations about {human_bytes(est['activations_if_checkpointing'])} instead of {human_bytes(est['activations'])})" if est else ""
-        tips.append(f"turn on gradient checkpointing{saved}")
+        after, before = (human_bytes(est["activations_if_checkpointing"]), human_bytes(est["activations"])) if est else (None, None)
+        tips.append(CodedText(f"turn on gradient checkpointing (activations about {after} instead of {before})",
+                              "tip_checkpointing_saves", after=after, before=before) if est else
+                    CodedText("turn on gradient checkpointing", "tip_checkpointing"))
     if max_length is None or max_length > 256:
         now = f" (now {max_length})" if max_length else ""
-        tips.append(f"use a shorter --max-length{now}: activations grow with it")
+        tips.append(CodedText(f"use a shorter --max-length{now}: activations grow with it",
+                              "tip_max_length_now" if max_length else "tip_max_length", now=max_length))
     if batch_size is None or batch_size > 1:
         now = f" (now {batch_size})" if batch_size else ""
-        tips.append(f"use a smaller --batch-size{now} with a larger --grad-accum: same effective batch, fewer activations")
+        tips.append(CodedText(f"use a smaller --batch-size{now} with a larger --grad-accum: same effective batch, "
+                              "fewer activations", "tip_batch_size_now" if batch_size else "tip_batch_size", now=batch_size))
     if method != "qlora":
-        tips.append("QLoRA (--method qlora, CUDA GPU with bitsandbytes) stores the base weights in 4 bits")
+        tips.append(CodedText("QLoRA (--method qlora, CUDA GPU with bitsandbytes) stores the base weights in 4 bits",
+                              "tip_qlora"))
     return tips
 
 

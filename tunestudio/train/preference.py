@@ -47,10 +47,13 @@ def _load(cfg, ws, tokenizer, split_info, kind: str) -> dict:
     warnings = []
     for name, enc in (("training", train), ("validation", val)):
         if enc.truncated or enc.dropped:
-            warnings.append({"code": "truncated", "message": (
+            warnings.append({"code": "pref_truncated", "message": (
                 f"{len(enc.truncated)} of {enc.rows} {name} rows lose answer tokens at --max-length {cfg.max_length}"
                 + (f" and {len(enc.dropped)} have nothing left (dropped)" if enc.dropped else "")
-                + f"; first: {', '.join((enc.truncated + enc.dropped)[:3])}")})
+                + f"; first: {', '.join((enc.truncated + enc.dropped)[:3])}"),
+                # the parts of that message: the web UI words it in its language (engine.pref_truncated)
+                "fields": {"split": name, "count": len(enc.truncated), "rows": enc.rows, "max_length": cfg.max_length,
+                           "dropped": len(enc.dropped), "first": ", ".join((enc.truncated + enc.dropped)[:3])}})
     step = max(1, len(val.examples) // cfg.eval_rows) if cfg.eval_rows else 1
     return dict(info=splits.info, train=train.examples, val=val.examples[::step][:cfg.eval_rows or None],
                 stats={"train": train.stats, "val": val.stats}, warnings=warnings)

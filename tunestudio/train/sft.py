@@ -60,12 +60,15 @@ def load_data(cfg, ws, tokenizer, split_info: dict | None = None) -> dict:
         raise UserError("--early-stopping-patience watches the validation loss, and there is no validation "
                         "data: set --val-split above 0 (or give a NAME.val.* file)")
     # what the data layer noticed (duplicates, train/test leakage) is shown in the run too
-    warnings = [{"code": "data", "message": str(p)} for p in splits.warnings]
+    warnings = [p.as_warning() for p in splits.warnings]
     if any(r.is_chat for r in splits.train[:1]):  # what the chat template does that costs the user later
         try:
-            warnings += [{"code": "template", "message": note} for note in turns.probe(tokenizer).notes]
+            # each note's own code and numbers (turns.probe): the web UI words it in its language
+            warnings += [{"code": getattr(note, "code", None) or "template", "message": str(note),
+                          "fields": dict(getattr(note, "fields", None) or {})} for note in turns.probe(tokenizer).notes]
         except turns.TemplateRefused as e:
-            warnings.append({"code": "template", "message": f"the chat template cannot render a one-question chat: {e}"})
+            warnings.append({"code": "template_cannot_render", "message": f"the chat template cannot render a "
+                             f"one-question chat: {e}", "fields": {"detail": str(e)}})
     warnings += [{"code": "refused", "message": f"skipped {row}", "fields": {"row": str(row)}} for row in refused]  # --skip-bad-rows
     for name, enc in (("training", train), ("validation", val)):
         if enc and enc.truncated:

@@ -12,7 +12,7 @@ import traceback
 from pathlib import Path
 
 from tunestudio.errors import UserError
-from tunestudio.webui.i18n import DEFAULT as DEFAULT_LANG, Texts, has, t, ui_flags
+from tunestudio.webui.i18n import DEFAULT as DEFAULT_LANG, Texts, engine_warning, has, t, ui_flags
 from tunestudio.workspace import Workspace
 
 
@@ -69,6 +69,21 @@ def raw(text: str) -> list:
     return [("raw", str(text))] if text else []
 
 
+def problems(items: list[dict], total: int | None = None) -> list:
+    """The spec of data problems (`Problem.to_dict()`s, the first of `total`): one "file:line:
+    what is wrong" line each, worded in the UI language when shown (`problem_lines`)."""
+    return [("problems", list(items), len(items) if total is None else total)]
+
+
+def problem_lines(lang: str, items: list[dict], total: int) -> str:
+    """`items` as "file:line: what is wrong" lines in `lang`, and how many more of `total` there are."""
+    lines = [f"{p['file']}:{p['line']}: {engine_warning(lang, p)}" if p.get("line") else
+             f"{p['file']}: {engine_warning(lang, p)}" for p in items]
+    if total > len(items):
+        lines.append(t(lang, "common.and_more", n=total - len(items)))
+    return "\n".join(lines)
+
+
 def err(e: BaseException) -> list:
     """The spec of `error_text(lang, e)`: what the user should see of an exception."""
     from tunestudio.statefiles import describe_os_error
@@ -92,6 +107,8 @@ def say(lang: str, spec) -> str:
         if part[0] == "t":
             fmt = {k: say(lang, v) if isinstance(v, list) else v for k, v in part[2].items()}
             out.append(t(lang, part[1], **fmt))
+        elif part[0] == "problems":
+            out.append(problem_lines(lang, part[1], part[2]))
         elif part[0] == "err":
             kind, text = part[1], part[2]
             out.append("❌ " + (ui_flags(lang, text) if kind == "user" else text if kind == "os"

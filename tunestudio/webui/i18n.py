@@ -10,6 +10,7 @@ language, with no page reload.
 from __future__ import annotations
 
 import re
+import string
 from functools import lru_cache
 from importlib import resources
 
@@ -128,20 +129,42 @@ class Texts:
 
 
 def engine_warning(lang: str | None, warning) -> str:
-    """An engine warning in `lang`. `warning` is a run's warning event ({type, code, message,
-    ...fields}; train/events.py `EventLog.warn`) or plain text. An event whose code has an
-    `engine.<code>` text is worded from that text and the event's fields (a field whose value has
-    an `engine.word.<value>` text, such as the split "training", is translated too); anything else
-    (a library's words, a code without a text) is the engine's English message, its `--flags`
-    named as Training-tab fields (`ui_flags`)."""
+    """An engine warning or error in `lang`. `warning` is a run's warning event ({type, code,
+    message, ...fields}; train/events.py `EventLog.warn`), a data problem ({file, line, message,
+    code, fields}; data/readers.py `Problem.to_dict`), or plain text. An event whose code has an
+    `engine.<code>` text is worded from that text and the event's fields; a field value is
+    translated where the files have a word for it (`engine.word.<field>.<value>`, then
+    `engine.word.<value>`, such as the split "training"), a list is worded item by item, and a
+    field that is itself {code, message, ...} (a place such as "tool call 2 of message 3") is
+    worded the same way. Anything else (a library's words, a code without a text, an event that
+    lacks a field the text needs) is the engine's English message, its `--flags` named as
+    Training-tab fields (`ui_flags`)."""
     if not isinstance(warning, dict):
-        return ui_flags(lang, str(warning))
+        code = getattr(warning, "code", None)   # errors.CodedText / CodedError: the same parts
+        if code is None:
+            return ui_flags(lang, str(warning))
+        warning = {"code": code, "message": str(warning), **warning.fields}
     key = f"engine.{warning.get('code')}"
+    english = ui_flags(lang, str(warning.get("message") or warning.get("code") or ""))
     if not has(lang, key):
-        return ui_flags(lang, str(warning.get("message") or warning.get("code") or ""))
-    fields = {k: (t(lang, f"engine.word.{v}") if isinstance(v, str) and has(lang, f"engine.word.{v}") else v)
-              for k, v in warning.items() if k not in ("type", "code", "message")}
-    text = t(lang, key, **fields)
-    if "{" in text and "}" in text:   # a field the event lacks (an older run's events): the engine's words
-        return ui_flags(lang, str(warning.get("message") or text))
-    return text
+        return english
+    fields = {k: v for k, v in warning.items() if k not in ("type", "code", "message", "fields")}
+    fields.update(warning.get("fields") or {})
+    text = str(t(lang, key))
+    needed = {name for _, name, _, _ in string.Formatter().parse(text) if name}
+    if needed - set(fields):   # a field the event lacks (an older run's events): the engine's words
+        return english
+    return text.format(**{k: _word(lang, k, v) for k, v in fields.items()})
+
+
+def _word(lang: str | None, field: str, value):
+    """A field's value in `lang` (see engine_warning)."""
+    if isinstance(value, dict) and value.get("code"):
+        return engine_warning(lang, value)
+    if isinstance(value, (list, tuple)):
+        return ", ".join(str(_word(lang, field, v)) for v in value)
+    if isinstance(value, str):
+        for key in (f"engine.word.{field}.{value}", f"engine.word.{value}"):
+            if has(lang, key):
+                return t(lang, key)
+    return value

@@ -16,7 +16,7 @@ import pandas as pd
 
 from tunestudio import ship_jobs
 from tunestudio.webui.common import Context, download_copy, error_text
-from tunestudio.webui.i18n import DEFAULT, t
+from tunestudio.webui.i18n import DEFAULT, engine_warning, t
 
 QUANTS = ("f16", "q8_0", "bf16", "f32", "q4_k_m", "q5_k_m", "q6_k", "q4_0")
 
@@ -76,12 +76,13 @@ def roundtrip_text(lang: str, rt: dict | None) -> str:
     if not rt:
         return t(lang, "ship.not_checked")
     if "skipped" in rt:
-        return "⚠️ " + t(lang, "ship.skipped") + f": {rt['skipped']}"
+        return "⚠️ " + t(lang, "ship.skipped") + f": {engine_warning(lang, rt.get('skipped_part') or rt['skipped'])}"
     mark = "✅" if not rt.get("warnings") else "⚠️"
     text = mark + " " + t(lang, "ship.roundtrip", identical=rt["identical"], rows=rt["rows"],
                           stopped=_pct(rt["stopped"]), exact=f"{rt['exact_match']:.2f}",
                           run_exact=f"{rt['reference_exact_match']:.2f}", seconds=rt["seconds"])
-    return text + "".join(f"\n\n- ⚠️ {w}" for w in rt.get("warnings") or [])
+    worded = {p["message"]: p for p in rt.get("warning_parts") or []}   # an older check: the English only
+    return text + "".join(f"\n\n- ⚠️ {engine_warning(lang, worded.get(w, w))}" for w in rt.get("warnings") or [])
 
 
 def export_text(lang: str, st: dict) -> str:

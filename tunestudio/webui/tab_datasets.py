@@ -7,7 +7,6 @@ encode.preview); this module only stores uploads safely and shows results.
 
 from __future__ import annotations
 
-import re
 import shutil
 import time
 from pathlib import Path
@@ -180,7 +179,7 @@ def build(ctx: Context) -> None:
                    report=f["report"], removed=", ".join(f"{t(lang, 'datasets.reason.' + k) if has(lang, 'datasets.reason.' + k) else k} {v}"
                                                        for k, v in f["removed"].items()) or "—")
                  for f in spec["files"]]
-        frame = translated_columns(lang, pd.DataFrame(spec["rows"]), "datasets.col.") if spec["rows"] else None
+        frame = translated_columns(lang, removals_frame(lang, spec["rows"]), "datasets.col.") if spec["rows"] else None
         return "\n\n".join(lines), shown(frame), plotted(None), gr.skip()
 
     def stats_work(lang, name, model_name, length, progress=gr.Progress(track_tqdm=True)):
@@ -286,23 +285,30 @@ def build(ctx: Context) -> None:
 
 
 def problems_frame(lang: str, errors: list[dict], warnings: list[dict]):
-    """Check's problems as a table in `lang` (kind, file, line, message), or None when there are none.
-    The engine's "duplicate of <file:line>" is said in `lang` too (the demo data has dozens)."""
+    """Check's problems as a table in `lang` (kind, file, line, message), or None when there are
+    none. Each message is worded in `lang` from its code and fields (i18n.engine_warning; a
+    library's own words stay as a quoted detail), the engine's English where it has no code."""
     rows = [{"kind": t(lang, "datasets.error"), **p} for p in errors]
     rows += [{"kind": t(lang, "datasets.warning"), **p} for p in warnings]
     if not rows:
         return None
-    for r in rows:
-        m = DUPLICATE.fullmatch(str(r.get("message", "")))
-        if m:
-            r["message"] = t(lang, "datasets.duplicate_of", where=m.group(1))
+    rows = [{"kind": r["kind"], "file": r.get("file"), "line": r.get("line"), "message": engine_warning(lang, r)}
+            for r in rows]
     return translated_columns(lang, pd.DataFrame(rows), "datasets.col.")
+
+
+def removals_frame(lang: str, rows: list[dict]) -> pd.DataFrame:
+    """Clean's removed rows (`Removal.to_dict()`s) with the reason and its detail in `lang`."""
+    def reason(k):
+        return t(lang, f"datasets.reason.{k}") if has(lang, f"datasets.reason.{k}") else k
+
+    return pd.DataFrame([{"file": r["file"], "line": r["line"], "reason": reason(r["reason"]),
+                          "detail": engine_warning(lang, {"code": r.get("code"), "fields": r.get("fields") or {},
+                                                          "message": r["detail"]})} for r in rows])
 
 
 # the preview's marks (named in the UI's language) and their colours
 MARKS = (("trained", "green"), ("chosen", "green"), ("rejected", "red"), ("desirable", "green"), ("undesirable", "red"))
-
-DUPLICATE = re.compile(r"duplicate of (\S+)")   # data/check.py row_warnings' words
 
 
 def histogram_plot(hist: list[dict], lang: str = DEFAULT) -> dict:

@@ -17,7 +17,7 @@ import gradio as gr
 from tunestudio import jobs
 from tunestudio.errors import UserError
 from tunestudio.webui import form_io
-from tunestudio.webui.common import Context, empty_table, err, error_text, msg, optional, run_choices, say
+from tunestudio.webui.common import Context, empty_table, err, error_text, msg, optional, problems, run_choices, say
 from tunestudio.webui.i18n import DEFAULT, t
 from tunestudio.webui.safety import check_form_inputs
 # The form and the live view are their own modules; the names below are also imported from here
@@ -139,9 +139,9 @@ def build(ctx: Context) -> None:
         try:
             cfg = config_from_form(config_mod, model, dataset_name, dict(zip(names, values)))
             check_form_inputs(ws, cfg.model, cfg.dataset, cfg.name)  # nothing outside the workspace
-            problems = precheck(ws, cfg)
-            if problems:   # said here, before a job exists, not as "exit code 1" in a console log
-                return msg("training.precheck_failed", n=problems[0], rows=problems[1]), [gr.skip()]
+            bad = precheck(ws, cfg)
+            if bad:   # said here, before a job exists, not as "exit code 1" in a console log
+                return msg("training.precheck_failed", n=bad[0], rows=problems(bad[1], bad[0])), [gr.skip()]
             running = jobs.current_job(ws)
             job = jobs.submit(ws, cfg)
         except Exception as e:

@@ -41,7 +41,7 @@ def memory_text(ws, lang, model, method, batch_size, max_length, precision, chec
             available = memory.available_memory()
             ok, _ = memory.check_fits(est, available)
             if not ok:   # the engine's verdict, in the UI's words; its tips name fields, not flags
-                tips = "; ".join(ui_flags(lang, tip) for tip in memory.advice(est))
+                tips = "; ".join(engine_warning(lang, tip) for tip in memory.advice(est))
                 text += "\n\n⚠️ " + t(lang, "engine.not_enough_memory", estimate=breakdown(lang, memory, est),
                                          available=memory.human_bytes(available), tips=tips)
         except Exception:  # the machine's free memory could not be read: the estimate alone still helps
@@ -85,12 +85,13 @@ def _fmt_eta(seconds: float | None) -> str:
 PRECHECK_MAX_BYTES = 64 << 20   # larger datasets are checked by the job itself (the UI stays quick)
 
 
-def precheck(ws, cfg) -> tuple[int, str] | None:
-    """(number of unusable rows, the first ones as "file:line: what is wrong" lines) of the form's
-    dataset, read as the run would read it; None when every row can be used, or when the dataset
-    is too large to read here (or streamed): then the job's own check reports them."""
+def precheck(ws, cfg, limit: int = 10) -> tuple[int, list[dict]] | None:
+    """(number of unusable rows, the first `limit` of them as `Problem.to_dict()`s: file, line,
+    message, code, fields) of the form's dataset, read as the run would read it; None when every
+    row can be used, or when the dataset is too large to read here (or streamed): then the job's
+    own check reports them. `common.problems` words them in the UI language."""
     from tunestudio.data.check import check_dataset
-    from tunestudio.data.split import format_problems, resolve_dataset
+    from tunestudio.data.split import resolve_dataset
 
     files = resolve_dataset(ws, cfg.dataset)
     if cfg.streaming or sum(p.stat().st_size for p in files.values()) > PRECHECK_MAX_BYTES:
@@ -100,18 +101,20 @@ def precheck(ws, cfg) -> tuple[int, str] | None:
         from tunestudio.data.preference import load_pref_file
 
         errors = [p for path in files.values() for p in load_pref_file(path).errors]
-        return (len(errors), format_problems(errors, limit=10)) if errors else None
-    if kind == "prompts":   # GRPO's prompts: the loader raises a UserError naming file:line
+    elif kind == "prompts":   # GRPO's prompts: the loader stops at the first bad row, naming file:line
+        from tunestudio.data.readers import ProblemError
         from tunestudio.rewards.data import load_prompts
 
-        for path in files.values():
-            load_prompts(path)
+        try:
+            for path in files.values():
+                load_prompts(path)
+        except ProblemError as e:
+            return 1, [e.problem.to_dict()]
         return None
-    report = check_dataset(ws, cfg.dataset, cfg.format or None, cfg.mapping or None,
-                           separator=cfg.separator or None)
-    if not report.errors:
-        return None
-    return len(report.errors), format_problems(report.errors, limit=10)
+    else:
+        errors = check_dataset(ws, cfg.dataset, cfg.format or None, cfg.mapping or None,
+                               separator=cfg.separator or None).errors
+    return (len(errors), [p.to_dict() for p in errors[:limit]]) if errors else None
 
 
 def _objective_data(objective: str | None) -> str:
