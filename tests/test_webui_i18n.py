@@ -319,7 +319,7 @@ def test_data_problems_are_worded_in_the_ui_language(workspace):
     tet = "\n".join(frame.iloc[:, -1])
     assert "bad.jsonl" in frame.to_string() and "papél \"wizard\" la koñesidu iha mensajen 1" in tet
     assert "“Expecting ',' delimiter”" in tet   # the JSON parser's words, quoted after Tetum
-    assert "bloku <tool_call> 1 iha mensajen 2 la'ós JSON válidu" in tet and "'answers' la iha ka mamuk" in tet
+    assert "bloku <tool_call> 1 iha mensajen 2 la'ós JSON válidu" in tet and "'answers' la iha tool call ida" in tet
     assert "konteúdu áudiu, imajen" in tet and "tool call 1 iha mensajen 2 bolu 'g'" in tet
     assert not wrong_language(tet, "tet", "en"), wrong_language(tet, "tet", "en")
     en = "\n".join(problems_frame("en", report["errors"], report["warnings"]).iloc[:, -1])
