@@ -141,8 +141,8 @@ def build(ctx: Context) -> None:
         if "say" in spec:
             return say(lang, spec["say"]), *_no_result(lang)[:2]
         out = spec["out"]
-        head = t(lang, "evaluate.done", model=out.get("model"), n=out["n"], split=out.get("split"),
-                 primary=out.get("primary_metric"))
+        head = t(lang, "evaluate.done" if out.get("primary_metric") else "evaluate.done_unscored",
+                 model=out.get("model"), n=out["n"], split=out.get("split"), primary=out.get("primary_metric"))
         if out.get("warnings"):
             worded = {p["message"]: p for p in out.get("warning_parts") or []}
             head += "\n\n" + "\n".join(f"- ⚠️ {engine_warning(lang, worded.get(w, w))}" for w in out["warnings"])
