@@ -405,3 +405,19 @@ def test_preview_shows_calls_and_results(demo_ws):
     assert '[[<tool_call>\n{"name": "get_weather", "arguments": {"city": "Paris"}}\n</tool_call><|im_end|>]]' in res.stdout
     assert "<tool_response>\n{\"temp\": 21}\n</tool_response>" in res.stdout
     assert "tools declared: get_weather; 1 tool call(s)" in res.stdout and "1 tool result(s) (not trained)" in res.stdout
+
+
+def test_openai_weight_zero_turn_is_context_not_trained(tok, tmp_path):
+    """OpenAI's fine-tuning files mark an assistant turn `"weight": 0` to keep it out of the loss."""
+    row = {"messages": [{"role": "user", "content": "Hi"},
+                        {"role": "assistant", "content": "Old bad answer.", "weight": 0},
+                        {"role": "user", "content": "Again?"},
+                        {"role": "assistant", "content": "Good answer.", "weight": 1}]}
+    trained, masked = _trained_and_masked(tok, _record(row))
+    assert trained == "Good answer.<|im_end|>" and "Old bad answer." in masked
+    bad = {"messages": [{"role": "user", "content": "Hi"}, {"role": "assistant", "content": "x", "weight": 0.5}]}
+    none = {"messages": [{"role": "user", "content": "Hi"}, {"role": "assistant", "content": "x", "weight": 0}]}
+    r = load_file(_write(tmp_path / "w.jsonl", [row, bad, none]))
+    assert len(r.records) == 1 and [(e.line, e.message) for e in r.errors] == [
+        (2, '"weight" of message 2 must be 0 or 1, found 0.5'),
+        (3, 'every assistant turn has "weight": 0: nothing for the model to learn from')]

@@ -110,6 +110,18 @@ def _row_tools(row: dict, file_tools):
         raise RowError.of(e) from None
 
 
+def _weighted(msg: dict, raw: dict, n: int) -> dict:
+    """`msg` with OpenAI's fine-tuning `weight` of assistant message `n` (0: shown to the model as
+    context, not trained on; 1 or absent: trained). Raises RowError for any other value."""
+    if msg["role"] != "assistant" or "weight" not in raw:
+        return msg
+    w = raw["weight"]
+    if isinstance(w, bool) or w not in (0, 1):
+        raise RowError(f"\"weight\" of message {n} must be 0 or 1, found {json.dumps(w)}", "bad_weight",
+                       n=n, value=json.dumps(w))
+    return {**msg, "weight": 0} if w == 0 else msg
+
+
 def chat_record(row, fields, fmt, file_tools=None) -> tuple[Record, str | None, list[str]]:
     """The row's conversation, a warning for the row (or None), and the
     media kinds its parts name."""
@@ -146,7 +158,7 @@ def chat_record(row, fields, fmt, file_tools=None) -> tuple[Record, str | None, 
                                              lambda mm, k, r: _message_text(mm, k, r, n)[0])
             except toolcalls.ToolError as e:
                 raise RowError.of(e) from None
-            messages.append(msg)
+            messages.append(_weighted(msg, m, n))
             continue
         if role is None:
             raise RowError(f"unknown role {json.dumps(raw_role)} in message {n} (expected system, user, "
@@ -168,7 +180,7 @@ def chat_record(row, fields, fmt, file_tools=None) -> tuple[Record, str | None, 
                 raise RowError.of(e) from None
             if found:
                 msg["content"], msg["tool_calls"] = found
-        messages.append(msg)
+        messages.append(_weighted(msg, m, n))
         media += c.media
     system_col = fields.get("system")
     if system_col and isinstance(row.get(system_col), str) and row[system_col].strip() \
@@ -176,6 +188,8 @@ def chat_record(row, fields, fmt, file_tools=None) -> tuple[Record, str | None, 
         messages.insert(0, {"role": "system", "content": row[system_col]})
     if not any(m["role"] == "assistant" for m in messages):
         raise RowError("no assistant turn: nothing for the model to learn from", "no_assistant_turn")
+    if all(m.get("weight") == 0 for m in messages if m["role"] == "assistant"):
+        raise RowError("every assistant turn has \"weight\": 0: nothing for the model to learn from", "all_weight_zero")
     tools = _row_tools(row, file_tools)
     try:
         toolcalls.check_conversation(messages, tools)

@@ -53,7 +53,8 @@ def assistant_spans(tokenizer, messages: list[dict], full: str, reasoning: str =
             end = start + len(content)
             closing = turns.leading_turn_end(full[end:], specials)
             span = (start, end + len(closing) if closing else end)
-        spans.append(span)
+        if m.get("weight") != 0:   # OpenAI's weight 0: context the model sees, not an answer it learns
+            spans.append(span)
         searched_to = max(searched_to, span[1])
     return spans
 
