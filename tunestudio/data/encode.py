@@ -64,6 +64,9 @@ def _tokenize(tokenizer, texts: list[str], add_special_tokens: bool):
     """ids and character offsets of each text, in one batched call."""
     if not texts:
         return [], []
+    from tunestudio.data.stream import quiet_length_warning
+
+    quiet_length_warning(tokenizer)   # rows are cut at max_length after this, and the cut is reported
     try:
         enc = tokenizer(texts, add_special_tokens=add_special_tokens, return_offsets_mapping=True)
     except NotImplementedError:

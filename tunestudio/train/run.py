@@ -225,10 +225,12 @@ def _fit(cfg, ws, base, tokenizer, data, run_dir, events, stop, dist, estimate, 
                     total_params=total, memory=_memory_estimate(cfg, model, micro_batch, estimate),
                     resumed_from=str(start_from) if start_from else None,
                     device=model_source.device_name(), precision=model_source.precision(cfg))
-        rows = "streamed training rows" if data.train_rows is None else f"{data.train_rows} training rows"
+        blocks = ((data.stats or {}).get("train") or {}).get("text_mode") == "stream"   # plain text: blocks, not rows
+        unit = "blocks" if blocks else "rows"
+        rows = f"streamed training {unit}" if data.train_rows is None else f"{data.train_rows} training {unit}"
         what = cfg.method if cfg.objective == "sft" else f"{cfg.objective} ({cfg.method})"
         events.say(f"run {run_id}: {what} on {base.path}, {rows}, "
-                   f"{len(data.val)} validation rows, {trainable:,} of {total:,} parameters trained"
+                   f"{len(data.val)} validation {unit}, {trainable:,} of {total:,} parameters trained"
                    + (f"; resuming from {start_from.name}" if start_from else ""))
         trainer.train(resume_from_checkpoint=str(start_from) if start_from else None)
         return trainer, monitor, model
