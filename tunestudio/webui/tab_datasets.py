@@ -17,6 +17,7 @@ import pandas as pd
 
 from tunestudio.data import turns
 from tunestudio.errors import UserError
+from tunestudio.webui import charts
 from tunestudio.webui.common import (
     Context, err, error_text, msg, not_available, optional, plotted, raw, say, shown, translated_columns,
 )
@@ -99,11 +100,10 @@ def build(ctx: Context) -> None:
             ctx.tr(b, value=f"datasets.{k}")
     report = gr.Markdown(elem_id="datasets-report")
     problems = gr.Dataframe(interactive=False, elem_id="datasets-problems", wrap=True, visible=False)
-    histogram = gr.BarPlot(x="tokens", y="rows", elem_id="datasets-histogram", label=t(DEFAULT, "datasets.histogram"),
-                           sort=None, height=260, y_axis_format="d", y_lim=[0, None],
-                           x_title=t(DEFAULT, "datasets.axis.tokens"), y_title=t(DEFAULT, "datasets.axis.rows"),
-                           visible=False)   # shown once Statistics draws it
-    ctx.tr(histogram, label="datasets.histogram", x_title="datasets.axis.tokens", y_title="datasets.axis.rows")
+    histogram = charts.chart(ctx, "bar", elem_id="datasets-histogram", label="datasets.histogram", x="tokens",
+                             y="rows", x_title="datasets.axis.tokens", y_title="datasets.axis.rows",
+                             legend="datasets.axis.rows", sort=None, height=260, y_axis_format="d",
+                             y_lim=[0, None])   # shown once Statistics draws it
 
     with gr.Row():
         row = gr.Number(value=1, precision=0, minimum=1, label=t(DEFAULT, "datasets.row"), elem_id="datasets-row")
@@ -309,11 +309,15 @@ def histogram_plot(hist: list[dict], lang: str = DEFAULT) -> dict:
     """The histogram plot's value and axes for `stats.histogram` bins: labels "lo–hi" and
     "> cutoff", in length order (the plot sorts text labels alphabetically otherwise: 0–50,
     100–150, 50–100), row counts on a y axis with whole-number ticks from 0."""
-    bins = [{"tokens": (f"> {b['lo']}" if b["over_cutoff"] else f"{b['lo']}–{b['hi']}"), "rows": int(b["count"])}
-            for b in hist]
+    # two series, so the legend says which bars the cutoff cuts
+    kept, over = t(lang, "datasets.series_kept"), t(lang, "datasets.series_over")
+    bins = [{"tokens": (f"> {b['lo']}" if b["over_cutoff"] else f"{b['lo']}–{b['hi']}"), "rows": int(b["count"]),
+             "series": over if b["over_cutoff"] else kept} for b in hist]
     # Vega picks about 6 ticks: a domain of at least 5 rows keeps them whole numbers (0, 1, 2, ...)
     # where a domain of 2 would tick at 0.2, 0.4, ...
     top = max([b["rows"] for b in bins] + [5])
-    return {"value": pd.DataFrame(bins, columns=["tokens", "rows"]), "sort": [b["tokens"] for b in bins],
+    return {"value": pd.DataFrame(bins, columns=["tokens", "rows", "series"]), "sort": [b["tokens"] for b in bins],
             "y_lim": [0, top], "y_axis_format": "d",
+            # both names in the colour domain from the first draw: a series added later may not be drawn
+            "color_map": {kept: "#3b82f6", over: "#f97316"},
             "x_title": t(lang, "datasets.axis.tokens"), "y_title": t(lang, "datasets.axis.rows")}
