@@ -141,9 +141,9 @@ def sweep_faults(page, ws: Workspace, lang: str) -> list[str]:
     for cells in rows:
         number, state, run = int(cells[0]), cells[1], cells[-1]
         want = trials[number]["state"]
-        words = {want, t(lang, f"sweeps.state.{want}")}
-        if state not in words:
-            out.append(f"sweeps: trial {number} shows {state!r}, study says {want!r}")
+        if state != t(lang, f"sweeps.state.{want}"):   # the study's state, in the UI language
+            out.append(f"sweeps: trial {number} shows {state!r}, study says {want!r} "
+                       f"({t(lang, f'sweeps.state.{want}')!r} in {lang})")
         if run and run in reg and reg[run]["status"] not in STUDY_TO_RUN.get(want, {want}):
             out.append(f"sweeps: trial {number} {want} but its run {run} is {reg[run]['status']} in the registry")
     if len(rows) != len(trials):
@@ -180,10 +180,15 @@ def training_status_faults(page, ws: Workspace, lang: str) -> list[str]:
         want = row["status"] if row else "failed"
         if job.run_id not in status:
             out.append(f"training: status lacks run {job.run_id}")
-        step = last_step(ws, job.run_id)
+        events, _ = run_progress.read_events(ws.runs_dir / job.run_id / "events.jsonl")
+        summary = run_progress.summarize(events)
         m = re.search(r"(\d+)\s*/\s*(\d+)", progress)
-        if step and (not m or int(m.group(1)) != step):
-            out.append(f"training: progress {progress[:60]!r} but the events' last step is {step}")
+        if summary["step"] and (not m or int(m.group(1)) != summary["step"]):
+            out.append(f"training: progress {progress[:60]!r} but the events' last step is {summary['step']}")
+        if summary["train"]:   # the last training loss shown is the events' last one
+            want_loss = f"{summary['train'][-1][1]:.4f}"
+            if want_loss not in progress:
+                out.append(f"training: progress {progress[:90]!r} lacks the last loss {want_loss}")
     else:
         want = {"finished": "completed"}.get(job.status, job.status)
     word = t(lang, f"training.state.{want}")
