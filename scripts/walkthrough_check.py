@@ -66,6 +66,24 @@ def last_step(ws: Workspace, run_id: str) -> int:
     return run_progress.summarize(events)["step"]
 
 
+LEAVES_JS = """() => [...document.querySelectorAll('body *')].filter(e => e.children.length === 0
+    && e.offsetParent !== null).map(e => e.textContent.trim()).filter(x => x && x.length < 40)"""
+
+
+def wrong_words(page, lang: str, other: str) -> list[str]:
+    """Short texts (a button, a table cell, a status word) shown alone that are `other`'s words for
+    a text `lang` says differently: what the fragment check (two words or more) cannot see."""
+    mine, theirs = _catalog(lang), _catalog(other)
+    mine_values = {str(v).strip().lower() for v in mine.values()}
+    words = {str(v).strip().lower() for k, v in theirs.items() if not k.startswith("_") and k in mine
+             and str(mine[k]) != str(v) and "{" not in str(v) and len(str(v)) >= 4}
+    words -= mine_values
+    # a word `lang`'s own texts use too (Tetum says "prompt") is no sign of the other language
+    mine_text = " " + " ".join(re.sub(r"[^\w'-]+", " ", str(v).lower()) for v in mine.values()) + " "
+    words = {w for w in words if f" {w} " not in mine_text}
+    return sorted({x for x in page.evaluate(LEAVES_JS) if x.lower() in words})
+
+
 def chart_faults(page, lang: str, other: str) -> list[str]:
     words_other = {str(v).strip().lower() for v in _catalog(other).values()}
     words_mine = {str(v).strip().lower() for v in _catalog(lang).values()}
@@ -267,6 +285,7 @@ def check_tab(page, ws: Workspace, tab: str, lang: str, shot: str, settle: float
         if not wrong or time.time() > deadline:
             break
         page.wait_for_timeout(1000)
+    wrong += [f"word: {w}" for w in wrong_words(page, lang, other)]
     charts = chart_faults(page, lang, other)
     status = []
     if tab == "training":

@@ -61,6 +61,14 @@ def test_chart_frames_name_every_series_and_fix_their_colours():
     assert plotted(None)["visible"] is False and plotted(pd.DataFrame(columns=["step"]))["visible"] is False
 
 
+def test_example_legend_has_only_the_marks_it_uses_in_the_ui_language():
+    from tunestudio.webui.tab_datasets import marked
+
+    update = marked("tet", [("q", None), ("a", "treina")])
+    assert update["color_map"] == {"treina": "green"} and update["value"][1] == ("a", "treina")
+    assert marked("en", None) is None
+
+
 def test_training_monitor_shows_no_empty_axes_for_a_job_that_made_no_run(workspace):
     """A job that failed before its run existed (a broken data file): the status says failed, the
     charts are hidden, not drawn as empty axes."""

@@ -21,7 +21,7 @@ from tunestudio.webui import charts
 from tunestudio.webui.common import (
     Context, err, error_text, msg, not_available, optional, plotted, raw, say, shown, translated_columns,
 )
-from tunestudio.webui.i18n import DEFAULT, engine_warning, has, languages, t
+from tunestudio.webui.i18n import DEFAULT, engine_warning, has, t
 from tunestudio.webui.safety import safe_name
 
 MAX_UPLOAD_BYTES = 200 * 1024 * 1024   # matches `webui --max-upload`'s default
@@ -113,9 +113,9 @@ def build(ctx: Context) -> None:
         ctx.tr(row, label="datasets.row")
         ctx.tr(max_len, label="datasets.max_length")
         ctx.tr(preview_btn, value="datasets.preview")
+    # the legend's marks come with each example (`marked`): those it uses, in the UI language
     preview = gr.HighlightedText(elem_id="datasets-preview", label=t(DEFAULT, "datasets.preview_label"),
-                                 color_map={t(code, f"datasets.mark.{mark}"): color for _, code in languages()
-                                            for mark, color in MARKS}, show_legend=True, combine_adjacent=True)
+                                 show_legend=True, combine_adjacent=True)
     ctx.tr(preview, label="datasets.preview_label")
     model_in = model if model is not None else gr.State("")
 
@@ -225,7 +225,7 @@ def build(ctx: Context) -> None:
         try:
             if pref_preview.is_preference(ws, name):  # a pair: prompt, then chosen and rejected, marked
                 head, pieces = pref_preview.preview(ws, name, model_name, int(row_no or 1), int(length or 512), lang)
-                return head, skip, skip, pieces
+                return head, skip, skip, marked(lang, pieces)
             from tunestudio.data.load import load_file
             from tunestudio.data.split import resolve_dataset
 
@@ -248,7 +248,7 @@ def build(ctx: Context) -> None:
             head += "\n\n" + t(lang, "datasets.preview_prompts", template=repr(info.template_prompt),
                                  training=repr(info.training_prompt))
         mark = t(lang, "datasets.mark.trained")
-        return head, skip, skip, [(piece, mark if on else None) for piece, on in pairs]
+        return head, skip, skip, marked(lang, [(piece, mark if on else None) for piece, on in pairs])
 
     refresh.click(on_refresh, [ctx.lang, pick], [pick, table], api_visibility="private")
     # the files table's headers follow the language switch
@@ -303,6 +303,16 @@ def problems_frame(lang: str, errors: list[dict], warnings: list[dict]):
 MARKS = (("trained", "green"), ("chosen", "green"), ("rejected", "red"), ("desirable", "green"), ("undesirable", "red"))
 
 DUPLICATE = re.compile(r"duplicate of (\S+)")   # data/check.py row_warnings' words
+
+
+def marked(lang: str, pieces: list[tuple[str, str | None]] | None):
+    """The example's (text, mark) pieces with a legend of only the marks they use, named and
+    coloured as in `lang` (a legend of every mark in every language put both languages on screen)."""
+    if pieces is None:
+        return None
+    colours = {t(lang, f"datasets.mark.{mark}"): colour for mark, colour in MARKS}
+    used = {label for _, label in pieces if label}
+    return gr.update(value=pieces, color_map={label: c for label, c in colours.items() if label in used})
 
 
 def histogram_plot(hist: list[dict], lang: str = DEFAULT) -> dict:
