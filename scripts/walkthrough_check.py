@@ -66,8 +66,10 @@ def last_step(ws: Workspace, run_id: str) -> int:
     return run_progress.summarize(events)["step"]
 
 
+# leaf texts on screen, less a file name's parts (a download "metrics.json" shows "metrics" alone)
 LEAVES_JS = """() => [...document.querySelectorAll('body *')].filter(e => e.children.length === 0
-    && e.offsetParent !== null).map(e => e.textContent.trim()).filter(x => x && x.length < 40)"""
+    && e.offsetParent !== null && !/^[\\w.-]+\\.[A-Za-z0-9]{2,6}$/.test(e.parentElement.textContent.trim()))
+    .map(e => e.textContent.trim()).filter(x => x && x.length < 40)"""
 
 
 def wrong_words(page, lang: str, other: str) -> list[str]:
