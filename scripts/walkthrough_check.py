@@ -68,7 +68,7 @@ def last_step(ws: Workspace, run_id: str) -> int:
 
 # leaf texts on screen, less a file name's parts (a download "metrics.json" shows "metrics" alone)
 LEAVES_JS = """() => [...document.querySelectorAll('body *')].filter(e => e.children.length === 0
-    && e.offsetParent !== null && !/^[\\w.-]+\\.[A-Za-z0-9]{2,6}$/.test(e.parentElement.textContent.trim()))
+    && e.offsetParent !== null && !e.closest('td.filename'))
     .map(e => e.textContent.trim()).filter(x => x && x.length < 40)"""
 
 
