@@ -283,12 +283,24 @@ def shown(df):
     return gr.update(value=df, visible=df is not None and len(df) > 0)
 
 
-def plotted(df):
-    """A chart: drawn with data, hidden without (an empty chart is axes with nothing on them)."""
+PALETTE = ("#2563eb", "#f97316", "#16a34a", "#dc2626", "#9333ea", "#0891b2", "#ca8a04", "#db2777",
+           "#4b5563", "#65a30d")
+
+
+def plotted(df, color: str = "series", **props):
+    """A chart (webui/charts.py): drawn with data, hidden without (an empty chart is axes with
+    nothing on them); `props` are further plot settings sent with the data (x_title, color_map...).
+
+    Each draw names its series' colours (a color_map over the `color` column's values): Gradio's
+    plot keeps the colour domain of its first draw, so series named anew (another run, another
+    language) would otherwise be left out of the legend or not drawn."""
     import gradio as gr
 
     has_data = df is not None and len(df) > 0
-    return gr.update(value=df if has_data else None, visible=has_data)
+    if has_data and color in df.columns and "color_map" not in props:
+        names = list(dict.fromkeys(df[color]))
+        props["color_map"] = {n: PALETTE[i % len(PALETTE)] for i, n in enumerate(names)}
+    return gr.update(value=df if has_data else None, visible=has_data, **props)
 
 
 def list_runs(ws: Workspace) -> list[dict]:

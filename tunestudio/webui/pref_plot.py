@@ -70,15 +70,14 @@ def has_training_points(events: list[dict]) -> bool:
 
 def attach(ctx) -> None:
     """Add the plot (hidden until a run logs preference metrics) and its own 2-second timer."""
-    from tunestudio.webui.i18n import DEFAULT, t
+    from tunestudio.webui.i18n import DEFAULT
 
     ws = ctx.ws
-    plot = gr.LinePlot(x="step", y="value", color="series", elem_id="preference-plot", visible=False,
-                       label=t(DEFAULT, "training.pref_plot"), height=420,
-                       x_title=t(DEFAULT, "training.axis.step"), y_title=t(DEFAULT, "training.axis.value"),
-                       color_title=t(DEFAULT, "training.axis.series"))
-    ctx.tr(plot, label="training.pref_plot", x_title="training.axis.step", y_title="training.axis.value",
-           color_title="training.axis.series")
+    from tunestudio.webui import charts
+
+    plot = charts.chart(ctx, "line", elem_id="preference-plot", label="training.pref_plot", x="step", y="value",
+                        x_title="training.axis.step", y_title="training.axis.value",
+                        legend="training.axis.series", height=420)
     timer = gr.Timer(2.0)
     seen = gr.State(None)
 

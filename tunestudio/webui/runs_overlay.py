@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import gradio as gr
 
+from tunestudio.webui import charts
 from tunestudio.webui.common import Context, list_runs, plotted, run_choices
 from tunestudio.webui.i18n import DEFAULT, t
 
@@ -60,9 +61,8 @@ def build(ctx: Context) -> dict:
                choices=lambda lang: run_choices(ws, lang=lang))
         ctx.tr(draw, value="overlay.draw")
         message = gr.Markdown(elem_id="runs-overlay-message")
-        plot = gr.LinePlot(x="step", y="loss", color="series", elem_id="runs-overlay-plot", height=340,
-                           label=t(DEFAULT, "overlay.plot"), visible=False)   # shown once drawn
-        ctx.tr(plot, label="overlay.plot")
+        plot = charts.chart(ctx, "line", elem_id="runs-overlay-plot", label="overlay.plot", height=340,
+                            **charts.LOSS_AXES)   # shown once drawn
 
     def on_draw(lang, chosen):
         frame, text = overlay(ws, lang or DEFAULT, chosen or [])

@@ -11,8 +11,14 @@ from __future__ import annotations
 import gradio as gr
 import pandas as pd
 
+from tunestudio.webui import charts
 from tunestudio.webui.common import Context, error_text, optional, plotted, run_choices, shown
-from tunestudio.webui.i18n import DEFAULT, t
+from tunestudio.webui.i18n import DEFAULT, has, t
+
+
+def state_word(lang: str, state: str) -> str:
+    """A trial's state (optuna's word: complete, pruned, fail, running, waiting) in `lang`."""
+    return t(lang, f"sweeps.state.{state}") if has(lang, f"sweeps.state.{state}") else state
 
 
 def _fmt(v):
@@ -29,18 +35,21 @@ def sweep_view(ws, lang: str, name: str, param: str | None = None):
 
     s = sweep.summary(ws, name)
     params = sorted({k for tr in s["trials"] for k in tr["params"]})
-    rows = [{"trial": tr["number"], "state": tr["state"], s["objective"]: _fmt(tr["value"]),
-             **{p: _fmt(tr["params"].get(p)) for p in params}, "run": tr["run_id"] or ""} for tr in s["trials"]]
-    table = pd.DataFrame(rows, columns=["trial", "state", s["objective"], *params, "run"])
+    trial, state, run = (t(lang, f"sweeps.col.{c}") for c in ("trial", "state", "run"))
+    rows = [{trial: tr["number"], state: state_word(lang, tr["state"]), s["objective"]: _fmt(tr["value"]),
+             **{p: _fmt(tr["params"].get(p)) for p in params}, run: tr["run_id"] or ""} for tr in s["trials"]]
+    table = pd.DataFrame(rows, columns=[trial, state, s["objective"], *params, run])
     curves = loss_curves(ws, lang, [(f"t{tr['number']}", tr["run_id"]) for tr in s["trials"] if tr["run_id"]])
     param = param if param in params else (next(iter(s["importances"]), None) or (params[0] if params else None))
     points = [{"x": float(tr["params"][param]), "y": tr["value"] if tr["value"] is not None else tr["last_intermediate"],
-               "state": tr["state"]} for tr in s["trials"]
+               "state": state_word(lang, tr["state"])} for tr in s["trials"]
               if param and isinstance(tr["params"].get(param), (int, float)) and tr["state"] in ("complete", "pruned")]
     scatter = pd.DataFrame([p for p in points if p["y"] is not None], columns=["x", "y", "state"]) if points else None
     best = s["best"]
-    text = t(lang, "sweeps.summary", name=name, direction=s["direction"], objective=s["objective"],
-             counts=", ".join(f"{n} {k}" for k, n in s["counts"].items()))
+    direction = t(lang, f"sweeps.direction.{s['direction']}") if has(lang, f"sweeps.direction.{s['direction']}") \
+        else s["direction"]
+    text = t(lang, "sweeps.summary", name=name, direction=direction, objective=s["objective"],
+             counts=", ".join(f"{n} {state_word(lang, k)}" for k, n in s["counts"].items()))
     if best:
         text += "\n\n" + t(lang, "sweeps.best", number=best["number"], value=_fmt(best["value"]),
                            params=", ".join(f"{k} = {_fmt(v)}" for k, v in best["params"].items()),
@@ -76,10 +85,10 @@ def build(ctx: Context) -> None:
         best_run = gr.State(None)
         trials = gr.Dataframe(interactive=False, elem_id="sweeps-trials", label=t(DEFAULT, "sweeps.trials"),
                               visible=False)
-        scatter = gr.ScatterPlot(x="x", y="y", color="state", elem_id="sweeps-scatter",
-                                 label=t(DEFAULT, "sweeps.scatter"), height=300)
-        for comp, key in ((trials, "trials"), (scatter, "scatter")):
-            ctx.tr(comp, label=f"sweeps.{key}")
+        # its axes are the parameter and the objective, named as in the sweep file (set when shown)
+        scatter = charts.chart(ctx, "scatter", elem_id="sweeps-scatter", label="sweeps.scatter", x="x", y="y",
+                               x_title=None, y_title=None, legend="sweeps.legend", color="state", height=300)
+        ctx.tr(trials, label="sweeps.trials")
     config_to_form.wire(ctx, use_best, best_run, text)
     sweep_start.wire(ctx, started, pick)
 
@@ -87,14 +96,15 @@ def build(ctx: Context) -> None:
         lang = lang or DEFAULT
         keep = [gr.skip()] * (3 if overlay else 0)
         if not name:
-            return [t(lang, "sweeps.pick_one"), shown(None), None, gr.update(choices=[], value=None),
+            return [t(lang, "sweeps.pick_one"), shown(None), plotted(None), gr.update(choices=[], value=None),
                     gr.update(choices=sweep.list_sweeps(ws)), None] + keep
         try:
             md, table, _, points, params, used = sweep_view(ws, lang, name, chosen)
             s = sweep.summary(ws, name)
         except Exception as e:
-            return [error_text(lang, e), shown(None), None, gr.update(), gr.update(), None] + keep
-        out = [md + "\n\n" + t(lang, "sweeps.overlaid"), shown(table), gr.update(value=points, x_title=used or "x"),
+            return [error_text(lang, e), shown(None), plotted(None), gr.update(), gr.update(), None] + keep
+        out = [md + "\n\n" + t(lang, "sweeps.overlaid"), shown(table),
+               plotted(points, color="state", x_title=used or "", y_title=s["objective"]),
                gr.update(choices=params, value=used), gr.update(choices=sweep.list_sweeps(ws), value=name),
                (s["best"] or {}).get("run_id")]
         if overlay:  # the trials' curves, and the trials picked in the overlay (the user may change them)
@@ -107,6 +117,14 @@ def build(ctx: Context) -> None:
     if overlay:
         outs += [overlay["pick"], overlay["plot"], overlay["message"]]
     show.click(on_show, [ctx.lang, pick, param], outs, api_visibility="private")
+
+    def on_language(lang, name, chosen, table):
+        """The shown sweep (its text, table, chart) said again in the new language; nothing shown: nothing."""
+        if not name or table is None or len(table) == 0:
+            return [gr.skip()] * len(outs)
+        return on_show(lang, name, chosen)
+
+    ctx.on_language(on_language, [ctx.lang, pick, param, trials], outs)
     param.input(on_show, [ctx.lang, pick, param], outs, api_visibility="private")
     if ctx.current_tab is not None:
         ctx.current_tab.select(lambda: gr.update(choices=sweep.list_sweeps(ws)), None, [pick],

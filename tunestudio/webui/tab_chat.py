@@ -16,7 +16,7 @@ import gradio as gr
 
 from tunestudio.errors import UserError
 from tunestudio.webui.common import Context, err, msg, not_available, optional, raw, run_choices, say
-from tunestudio.webui.i18n import DEFAULT, t
+from tunestudio.webui.i18n import DEFAULT, languages, t
 
 _models: "OrderedDict[tuple, tuple]" = OrderedDict()
 _lock = threading.Lock()
@@ -63,10 +63,29 @@ def _text(content) -> str:
     return str(content or "")
 
 
+def _is_note(content) -> bool:
+    """Whether a chat bubble is our empty-reply note (in any UI language), not the model's words."""
+    return _text(content) in {t(code, "chat.empty_reply") for _, code in languages()}
+
+
 def _prompt(history: list, message: str) -> list[dict]:
-    msgs = [{"role": m["role"], "content": _text(m["content"])} for m in history or []
-            if m.get("role") in ("user", "assistant")]
+    # the empty-reply note is ours: the model said nothing that turn, and is told so
+    msgs = [{"role": m["role"], "content": "" if _is_note(m["content"]) else _text(m["content"])}
+            for m in history or [] if m.get("role") in ("user", "assistant")]
     return msgs + [{"role": "user", "content": message}]
+
+
+def reword_notes(lang: str, *histories) -> list:
+    """Each history with its empty-reply notes said in `lang` (a language switch); unchanged
+    histories are skipped, so a reply being written is not redrawn."""
+    out = []
+    for history in histories:
+        if not any(m.get("role") == "assistant" and _is_note(m.get("content")) for m in history or []):
+            out.append(gr.skip())
+            continue
+        out.append([{**m, "content": t(lang, "chat.empty_reply")}
+                    if m.get("role") == "assistant" and _is_note(m.get("content")) else m for m in history])
+    return out
 
 
 def build(ctx: Context) -> None:
@@ -214,6 +233,8 @@ def build(ctx: Context) -> None:
     message.submit(respond_said, inputs, outputs, api_visibility="private")
     send.click(respond_said, inputs, outputs, api_visibility="private")
     clear.click(lambda: ([], []), None, [chatbot, base_bot], api_visibility="private")
+    ctx.on_language(lambda lang, a, b: reword_notes(lang or DEFAULT, a, b), [ctx.lang, chatbot, base_bot],
+                    [chatbot, base_bot])
     side.change(toggle, [side, source], [base_bot], api_visibility="private")
     source.change(toggle, [side, source], [base_bot], api_visibility="private")
     source.change(lambda src: system_for_source(ws, src), [source], [system], api_visibility="private")

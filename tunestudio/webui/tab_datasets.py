@@ -16,10 +16,11 @@ import pandas as pd
 
 from tunestudio.data import turns
 from tunestudio.errors import UserError
+from tunestudio.webui import charts
 from tunestudio.webui.common import (
     Context, err, error_text, msg, not_available, optional, plotted, raw, say, shown, translated_columns,
 )
-from tunestudio.webui.i18n import DEFAULT, engine_warning, has, languages, t
+from tunestudio.webui.i18n import DEFAULT, engine_warning, has, t
 from tunestudio.webui.safety import safe_name
 
 MAX_UPLOAD_BYTES = 200 * 1024 * 1024   # matches `webui --max-upload`'s default
@@ -98,11 +99,10 @@ def build(ctx: Context) -> None:
             ctx.tr(b, value=f"datasets.{k}")
     report = gr.Markdown(elem_id="datasets-report")
     problems = gr.Dataframe(interactive=False, elem_id="datasets-problems", wrap=True, visible=False)
-    histogram = gr.BarPlot(x="tokens", y="rows", elem_id="datasets-histogram", label=t(DEFAULT, "datasets.histogram"),
-                           sort=None, height=260, y_axis_format="d", y_lim=[0, None],
-                           x_title=t(DEFAULT, "datasets.axis.tokens"), y_title=t(DEFAULT, "datasets.axis.rows"),
-                           visible=False)   # shown once Statistics draws it
-    ctx.tr(histogram, label="datasets.histogram", x_title="datasets.axis.tokens", y_title="datasets.axis.rows")
+    histogram = charts.chart(ctx, "bar", elem_id="datasets-histogram", label="datasets.histogram", x="tokens",
+                             y="rows", x_title="datasets.axis.tokens", y_title="datasets.axis.rows",
+                             legend="datasets.axis.rows", sort=None, height=260, y_axis_format="d",
+                             y_lim=[0, None])   # shown once Statistics draws it
 
     with gr.Row():
         row = gr.Number(value=1, precision=0, minimum=1, label=t(DEFAULT, "datasets.row"), elem_id="datasets-row")
@@ -112,9 +112,9 @@ def build(ctx: Context) -> None:
         ctx.tr(row, label="datasets.row")
         ctx.tr(max_len, label="datasets.max_length")
         ctx.tr(preview_btn, value="datasets.preview")
+    # the legend's marks come with each example (`marked`): those it uses, in the UI language
     preview = gr.HighlightedText(elem_id="datasets-preview", label=t(DEFAULT, "datasets.preview_label"),
-                                 color_map={t(code, f"datasets.mark.{mark}"): color for _, code in languages()
-                                            for mark, color in MARKS}, show_legend=True, combine_adjacent=True)
+                                 show_legend=True, combine_adjacent=True)
     ctx.tr(preview, label="datasets.preview_label")
     model_in = model if model is not None else gr.State("")
 
@@ -224,7 +224,7 @@ def build(ctx: Context) -> None:
         try:
             if pref_preview.is_preference(ws, name):  # a pair: prompt, then chosen and rejected, marked
                 head, pieces = pref_preview.preview(ws, name, model_name, int(row_no or 1), int(length or 512), lang)
-                return head, skip, skip, pieces
+                return head, skip, skip, marked(lang, pieces)
             from tunestudio.data.load import load_file
             from tunestudio.data.split import resolve_dataset
 
@@ -247,7 +247,7 @@ def build(ctx: Context) -> None:
             head += "\n\n" + t(lang, "datasets.preview_prompts", template=repr(info.template_prompt),
                                  training=repr(info.training_prompt))
         mark = t(lang, "datasets.mark.trained")
-        return head, skip, skip, [(piece, mark if on else None) for piece, on in pairs]
+        return head, skip, skip, marked(lang, [(piece, mark if on else None) for piece, on in pairs])
 
     refresh.click(on_refresh, [ctx.lang, pick], [pick, table], api_visibility="private")
     # the files table's headers follow the language switch
@@ -311,15 +311,29 @@ def removals_frame(lang: str, rows: list[dict]) -> pd.DataFrame:
 MARKS = (("trained", "green"), ("chosen", "green"), ("rejected", "red"), ("desirable", "green"), ("undesirable", "red"))
 
 
+def marked(lang: str, pieces: list[tuple[str, str | None]] | None):
+    """The example's (text, mark) pieces with a legend of only the marks they use, named and
+    coloured as in `lang` (a legend of every mark in every language put both languages on screen)."""
+    if pieces is None:
+        return None
+    colours = {t(lang, f"datasets.mark.{mark}"): colour for mark, colour in MARKS}
+    used = {label for _, label in pieces if label}
+    return gr.update(value=pieces, color_map={label: c for label, c in colours.items() if label in used})
+
+
 def histogram_plot(hist: list[dict], lang: str = DEFAULT) -> dict:
     """The histogram plot's value and axes for `stats.histogram` bins: labels "lo–hi" and
     "> cutoff", in length order (the plot sorts text labels alphabetically otherwise: 0–50,
     100–150, 50–100), row counts on a y axis with whole-number ticks from 0."""
-    bins = [{"tokens": (f"> {b['lo']}" if b["over_cutoff"] else f"{b['lo']}–{b['hi']}"), "rows": int(b["count"])}
-            for b in hist]
+    # two series, so the legend says which bars the cutoff cuts
+    kept, over = t(lang, "datasets.series_kept"), t(lang, "datasets.series_over")
+    bins = [{"tokens": (f"> {b['lo']}" if b["over_cutoff"] else f"{b['lo']}–{b['hi']}"), "rows": int(b["count"]),
+             "series": over if b["over_cutoff"] else kept} for b in hist]
     # Vega picks about 6 ticks: a domain of at least 5 rows keeps them whole numbers (0, 1, 2, ...)
     # where a domain of 2 would tick at 0.2, 0.4, ...
     top = max([b["rows"] for b in bins] + [5])
-    return {"value": pd.DataFrame(bins, columns=["tokens", "rows"]), "sort": [b["tokens"] for b in bins],
+    return {"value": pd.DataFrame(bins, columns=["tokens", "rows", "series"]), "sort": [b["tokens"] for b in bins],
             "y_lim": [0, top], "y_axis_format": "d",
+            # both names in the colour domain from the first draw: a series added later may not be drawn
+            "color_map": {kept: "#3b82f6", over: "#f97316"},
             "x_title": t(lang, "datasets.axis.tokens"), "y_title": t(lang, "datasets.axis.rows")}

@@ -17,6 +17,7 @@ import gradio as gr
 import pandas as pd
 
 from tunestudio import jobs, run_progress
+from tunestudio.webui import charts
 from tunestudio.webui.common import (
     Context, err, error_text, msg, not_available, optional, plotted, run_choices, say, shown,
 )
@@ -94,14 +95,6 @@ def _model_name(ws, path):
     return path
 
 
-AXIS_KEYS = {"x_title": "training.axis.step", "y_title": "training.axis.loss", "color_title": "training.axis.series"}
-
-
-def axis_titles(lang: str) -> dict:
-    """A loss plot's axis and legend titles in `lang` (LinePlot keyword arguments)."""
-    return {k: t(lang, v) for k, v in AXIS_KEYS.items()}
-
-
 SPLIT_NAMES = ("training.series.train", "training.series.val")   # 'training', 'validation'
 
 
@@ -150,11 +143,9 @@ def build(ctx: Context) -> None:
     differences = gr.Dataframe(interactive=False, elem_id="runs-differences", wrap=True,
                                label=t(DEFAULT, "runs.differences"), visible=False)
     metrics = gr.Dataframe(interactive=False, elem_id="runs-metrics", label=t(DEFAULT, "runs.metrics"), visible=False)
-    curves = gr.LinePlot(x="step", y="loss", color="series", elem_id="runs-curves", label=t(DEFAULT, "runs.curves"),
-                         height=300, visible=False, **axis_titles(DEFAULT))
+    curves = charts.chart(ctx, "line", elem_id="runs-curves", label="runs.curves", height=300, **charts.LOSS_AXES)
     for comp, key in ((differences, "differences"), (metrics, "metrics")):
         ctx.tr(comp, label=f"runs.{key}")
-    ctx.tr(curves, label="runs.curves", **AXIS_KEYS)
 
     def on_refresh(lang, a, b, *filters):
         opts = run_choices(ws, lang=lang)

@@ -16,7 +16,7 @@ import gradio as gr
 
 from tunestudio import jobs
 from tunestudio.errors import UserError
-from tunestudio.webui import form_io
+from tunestudio.webui import charts, form_io
 from tunestudio.webui.common import Context, empty_table, err, error_text, msg, optional, problems, run_choices, say
 from tunestudio.webui.i18n import DEFAULT, t
 from tunestudio.webui.safety import check_form_inputs
@@ -101,16 +101,12 @@ def build(ctx: Context) -> None:
     status = gr.Markdown(t(DEFAULT, "training.no_job"), elem_id="training-status")
     progress = gr.HTML(elem_id="training-progress")
     with gr.Row():
-        loss_plot = gr.LinePlot(x="step", y="loss", color="series", elem_id="loss-plot",
-                                label=t(DEFAULT, "training.loss_plot"), height=340, scale=2,
-                                x_title=t(DEFAULT, "training.axis.step"), y_title=t(DEFAULT, "training.axis.loss"),
-                                color_title=t(DEFAULT, "training.axis.series"))
-        lr_plot = gr.LinePlot(x="step", y="lr", elem_id="lr-plot", label=t(DEFAULT, "training.lr_plot"),
-                              height=340, scale=1, x_title=t(DEFAULT, "training.axis.step"),
-                              y_title=t(DEFAULT, "training.axis.lr"))
-        ctx.tr(loss_plot, label="training.loss_plot", x_title="training.axis.step", y_title="training.axis.loss",
-               color_title="training.axis.series")
-        ctx.tr(lr_plot, label="training.lr_plot", x_title="training.axis.step", y_title="training.axis.lr")
+        # hidden until the run logs (no empty axes while it starts, or for a job that never made a run)
+        loss_plot = charts.chart(ctx, "line", elem_id="loss-plot", label="training.loss_plot", height=340, scale=2,
+                                 **charts.LOSS_AXES)
+        lr_plot = charts.chart(ctx, "line", elem_id="lr-plot", label="training.lr_plot", x="step", y="lr",
+                               x_title="training.axis.step", y_title="training.axis.lr",
+                               legend="training.axis.series", height=340, scale=1)
     from tunestudio.webui import pref_plot
 
     pref_plot.attach(ctx)  # DPO-family / KTO runs: reward margin and preference accuracy (own timer)

@@ -13,7 +13,7 @@ import gradio as gr
 import pandas as pd
 
 from tunestudio import jobs, run_progress
-from tunestudio.webui.common import error_text, optional
+from tunestudio.webui.common import error_text, optional, plotted
 from tunestudio.webui.i18n import engine_warning, t, ui_flags
 
 STATUS_ICONS: dict[str, str] = {}  # plain text: emoji fonts are often missing (boxes on Debian's Chromium)
@@ -143,6 +143,14 @@ def _startup_progress(report: dict | None, lang: str) -> str | None:
             f'<div>{pct}% · {text}</div>')
 
 
+def lr_frame(lang: str, lrs: list) -> pd.DataFrame | None:
+    """The learning-rate chart's frame: step, lr, and its one series named in `lang` (a chart's
+    legend names what is drawn, one line or many); None without points."""
+    name = t(lang, "training.series_lr")
+    return pd.DataFrame([{"step": s, "lr": v, "series": name} for s, v in lrs],
+                        columns=["step", "lr", "series"]) if lrs else None
+
+
 def monitor(ws, lang: str, last) -> list:
     """The monitor's outputs for the job a page should show (the running one, else the newest)."""
     listed = jobs.list_jobs(ws)  # one look at the queue per tick (each look also advances it)
@@ -218,14 +226,15 @@ def monitor(ws, lang: str, last) -> list:
     rows = [{"step": s, "loss": v, "series": train_name} for s, v in summary["train"]]
     rows += [{"step": s, "loss": v, "series": val_name} for s, v in summary["val"]]
     loss_df = pd.DataFrame(rows, columns=["step", "loss", "series"]) if rows else None
-    series = tuple(sorted({r["series"] for r in rows}))
+    lr_df = lr_frame(lang, summary["lrs"])
+    series = tuple(sorted({r["series"] for r in rows})) + (t(lang, "training.series_lr"),)
     sig["series"] = series
     if last.get("series") and series != last["series"]:
         # The plot keeps the colour domain of the data it first drew (often only validation, evaluated
-        # at step 0) through later updates: clear it now and draw it afresh on the next tick.
-        loss_df = None
+        # at step 0; or the series' names in the language before a switch) through later updates:
+        # clear it now and draw it afresh on the next tick.
+        loss_df = lr_df = None
         sig["view"] = None
-    lr_df = pd.DataFrame(summary["lrs"], columns=["step", "lr"]) if summary["lrs"] else None
 
     alerts = [f"⚠️ {engine_warning(lang, w)}" for w in summary.get("warning_events") or summary["warnings"]]
     if summary.get("early_stop"):
@@ -234,6 +243,6 @@ def monitor(ws, lang: str, last) -> list:
                                 patience=es.get("patience")))
     if summary["error"]:
         alerts.append(f"❌ {summary['error']}")
-    loss_out, lr_out = gr.update(value=loss_df, visible=True), gr.update(value=lr_df, visible=True)
+    loss_out, lr_out = plotted(loss_df), plotted(lr_df)   # a job with nothing logged (yet): no empty axes
     return [status_text, progress_html, loss_out, lr_out, "\n\n".join(alerts), log] + queue_out + \
         [job.command_line(), sig]
