@@ -98,6 +98,17 @@ def test_tool_rows_are_short_and_held_out_requests_are_new(demo_template):
     cities = Counter(r.reference_calls()[0]["function"]["arguments"]["city"] for r in records
                      if r.reference_calls()[0]["function"]["name"] == "get_weather")
     assert min(cities.values()) >= 12, cities
+    # every wording comes with at least two values (two cities; A to B and B to A), so the words
+    # around a value never tell it: the model has to copy it from the request
+    values_by_wording: dict[str, set] = {}
+    for r in records:
+        args = r.reference_calls()[0]["function"]["arguments"]
+        wording = r.prompt()[-1]["content"]
+        for key in ("city", "from", "to"):
+            if key in args:
+                wording = wording.replace(args[key], "{" + key + "}")
+        values_by_wording.setdefault(wording, set()).add(json.dumps(args, sort_keys=True))
+    assert min(len(v) for v in values_by_wording.values()) >= 2
 
 def test_demo_is_idempotent_and_keeps_user_edits(demo_ws):
     ws = Workspace(demo_ws)
