@@ -53,7 +53,11 @@ seed: 4
 def _trials(ws_root):
     import optuna
 
-    url = f"sqlite:///{ws_root / 'training' / 'sweeps' / 'tiny-lr' / 'optuna.db'}"
+    db = ws_root / "training" / "sweeps" / "tiny-lr" / "optuna.db"
+    if not db.is_file():
+        return []
+    # read-only: opening the storage read-write would create its tables, racing the sweep doing the same
+    url = f"sqlite:///file:{db}?mode=ro&uri=true"
     try:
         return optuna.load_study(study_name="tiny-lr", storage=url).get_trials(deepcopy=False)
     except Exception:  # noqa: BLE001 - not created yet
