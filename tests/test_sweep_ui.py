@@ -103,3 +103,29 @@ def test_a_sweep_started_from_the_ui_runs_in_the_background_and_feeds_the_overla
     assert values["name"] == "" and values["sweep"] == ""  # a new run, no trial of that sweep
     with pytest.raises(UserError, match="has no saved config"):
         config_to_form.run_form_values(tiny_ws, config_mod, "no-such-run", names)
+
+
+def test_progress_while_the_sweep_is_still_creating_its_study(tmp_path):
+    """The UI polls while the sweep process creates optuna.db: a file with no tables yet, then tables
+    with no study, read as 'no trials yet', never an error and never a write (which would race the
+    sweep creating the same tables)."""
+    import sqlite3
+
+    from tunestudio import sweep
+    from tunestudio.workspace import Workspace
+
+    pytest.importorskip("optuna")
+    ws = Workspace(tmp_path).ensure()
+    db = sweep.sweep_dir(ws, "starting") / "optuna.db"
+    db.parent.mkdir(parents=True)
+    sqlite3.connect(db).close()   # the file, empty: the sweep has only just opened it
+    p = sweep_runner.progress(ws, "starting")
+    assert p["counts"] == {} and p["ended"] == 0
+    with pytest.raises(UserError, match="try again in a moment"):
+        sweep.summary(ws, "starting")
+    assert db.stat().st_size == 0   # read only: no table was created by the reader
+    import optuna
+
+    optuna.create_study(study_name="other", storage=sweep.storage_url(ws, "starting"))   # tables, not this study
+    with pytest.raises(UserError, match="is starting"):
+        sweep.summary(ws, "starting")

@@ -45,8 +45,11 @@ def sweep_dir(ws, name: str) -> Path:
     return ws.root / "training" / "sweeps" / name
 
 
-def storage_url(ws, name: str) -> str:
-    return f"sqlite:///{(sweep_dir(ws, name) / 'optuna.db').resolve()}"
+def storage_url(ws, name: str, read_only: bool = False) -> str:
+    """The sweep's optuna storage. `read_only`: for readers (the UI's polling, `sweep show`), which
+    opened read-write would create the storage's tables while the sweep itself is creating them."""
+    path = (sweep_dir(ws, name) / 'optuna.db').resolve()
+    return f"sqlite:///file:{path}?mode=ro&uri=true" if read_only else f"sqlite:///{path}"
 
 
 def _sampler(optuna, spec: SweepSpec):
@@ -87,7 +90,14 @@ def load_study(ws, name: str):
     optuna = _optuna()
     if not (sweep_dir(ws, name) / "optuna.db").is_file():
         raise UserError(f"no sweep '{name}' in this workspace: `tunestudio sweep list` shows them")
-    return optuna.load_study(study_name=name, storage=storage_url(ws, name))
+    try:   # read only: a running sweep writes it
+        return optuna.load_study(study_name=name, storage=storage_url(ws, name, read_only=True))
+    except KeyError:   # the file is there, the study not yet: the sweep is starting
+        raise UserError(f"sweep '{name}' is starting: its study is not written yet, try again in a moment") from None
+    except Exception as e:  # noqa: BLE001 - sqlalchemy's errors while the sweep creates or writes its tables
+        if "no such table" in str(e) or "readonly" in str(e) or "locked" in str(e):
+            raise UserError(f"sweep '{name}' is being written by the sweep: try again in a moment") from None
+        raise
 
 
 def trial_config(spec: SweepSpec, number: int, params: dict):

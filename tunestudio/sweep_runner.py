@@ -134,8 +134,11 @@ def progress(ws, name: str) -> dict:
     out = {"sweep": name, "running": bool(rec and rec["alive"]), "started_from_ui": rec is not None,
            "target": (rec or {}).get("trials"), "ended": 0, "counts": {}, "best": None, "log": ""}
     d = _sweep_dir(ws, name)
-    if (d / "optuna.db").is_file():
-        s = sweep.summary(ws, name)
+    try:
+        s = sweep.summary(ws, name) if (d / "optuna.db").is_file() else None
+    except UserError:   # starting: the study is not written yet
+        s = None
+    if s:
         out["counts"] = s["counts"]
         out["ended"] = sum(n for k, n in s["counts"].items() if k in ("complete", "pruned", "fail"))
         if s["best"]:
