@@ -71,7 +71,11 @@ def build(ctx: Context) -> dict:
     def on_refresh(lang, chosen):
         opts = run_choices(ws, lang=lang)
         ids = {v for _, v in opts}
-        return gr.update(choices=opts, value=[c for c in chosen or [] if c in ids])
+        if all(c in ids for c in chosen or []):
+            # choices only: a value sent back is the picks as they were when the tab was opened,
+            # which on a busy machine arrived after the user's newer picks and wiped them
+            return gr.update(choices=opts)
+        return gr.update(choices=opts, value=[c for c in chosen if c in ids])   # a picked run was deleted
 
     draw.click(on_draw, [ctx.lang, pick], [plot, message], api_visibility="private")
     if ctx.current_tab is not None:
