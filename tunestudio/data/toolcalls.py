@@ -163,13 +163,13 @@ def _literal(block: str, what: dict):
     """A call block's value: JSON, else a Python literal (hermes-function-calling-v1 writes
     `{'arguments': {...}, 'name': ...}`). Raises ToolError."""
     try:
-        return json.loads(block)
-    except json.JSONDecodeError as e:
-        try:
-            return ast.literal_eval(block)
-        except (ValueError, SyntaxError, MemoryError, RecursionError):
-            raise ToolError(f"{what['message']} is not valid JSON: {e.msg} (column {e.colno})", "tool_invalid_json",
-                            what=what, detail=e.msg, column=e.colno) from None
+        return _json(block, what)
+    except ToolError as e:   # JSON's own message is the one to show when neither reads it
+        not_json = e
+    try:
+        return ast.literal_eval(block)
+    except (ValueError, SyntaxError, MemoryError, RecursionError):
+        raise not_json from None
 
 
 def text_calls(content: str, n: int) -> tuple[str, list[dict]] | None:
