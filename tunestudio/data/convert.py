@@ -8,7 +8,8 @@ from __future__ import annotations
 
 import json
 
-from tunestudio.data import toolcalls
+from tunestudio.data import glaive, toolcalls
+from tunestudio.data.pycalls import python_calls
 from tunestudio.data.content import ContentError, parse_message
 from tunestudio.data.readers import type_name
 from tunestudio.data.records import Record
@@ -90,7 +91,7 @@ def _calls_record(row, fields, instruction: str) -> Record:
     return Record("", 0, messages=messages, tools=tools)
 
 
-CHAT_COLUMNS = ("messages", "conversations", "conversation")
+CHAT_COLUMNS = ("messages", "conversations", "conversation", "chat")
 
 
 def _message_text(m: dict, key: str, role: str, n: int) -> tuple[str, list]:
@@ -133,6 +134,13 @@ def chat_record(row, fields, fmt, file_tools=None) -> tuple[Record, str | None, 
     turns = row[col]
     if turns is None:
         raise RowError(f"null value in '{col}'", "null_value", col=col)
+    from_glaive = glaive.is_glaive_chat(turns)
+    if from_glaive:
+        try:
+            turns = glaive.chat_messages(turns)
+        except glaive.GlaiveError as e:
+            raise RowError(f"'{col}' is glaive's 'USER: ... ASSISTANT: ...' text, but {e}", "glaive_chat",
+                           col=col, detail=str(e)) from None
     if not isinstance(turns, list):
         raise RowError(f"wrong type: '{col}' must be a list of messages, found {type_name(turns)}",
                        "messages_not_list", col=col, found=type_name(turns))
@@ -185,19 +193,42 @@ def chat_record(row, fields, fmt, file_tools=None) -> tuple[Record, str | None, 
     system_col = fields.get("system")
     if system_col and isinstance(row.get(system_col), str) and row[system_col].strip() \
             and not any(m["role"] == "system" for m in messages):
-        messages.insert(0, {"role": "system", "content": row[system_col]})
+        system = glaive.system_text(row[system_col]) if from_glaive else row[system_col]
+        messages.insert(0, {"role": "system", "content": system})
     if not any(m["role"] == "assistant" for m in messages):
         raise RowError("no assistant turn: nothing for the model to learn from", "no_assistant_turn")
     if all(m.get("weight") == 0 for m in messages if m["role"] == "assistant"):
         raise RowError("every assistant turn has \"weight\": 0: nothing for the model to learn from", "all_weight_zero")
     tools = _row_tools(row, file_tools)
+    _read_python_calls(messages, tools)
     try:
         toolcalls.check_conversation(messages, tools)
     except toolcalls.ToolError as e:
         raise RowError.of(e) from None
     if all(m["role"] != "user" for m in messages):
         raise RowError("no user turn: the conversation has nothing to answer", "no_user_turn")
-    warning = None
-    if messages[-1]["role"] != "assistant":
+    warning = toolcalls.call_warning(messages, tools)
+    if messages[-1]["role"] != "assistant" and warning is None:
         warning = CodedText("the turns after the last assistant reply are not trained on", "turns_after_answer")
     return Record("", 0, messages=messages, tools=tools), warning, media
+
+
+def _read_python_calls(messages: list[dict], tools) -> None:
+    """ToolACE: an assistant turn written as `[f(a=1), g(b="x")]` becomes that turn's calls, when
+    the row shows it is one: a tool result follows it, or every function it names is declared in
+    the row's tools or named in its system prompt (where ToolACE lists them)."""
+    known = set(toolcalls.tool_names(tools))
+    system = " ".join(m["content"] for m in messages if m["role"] == "system")
+    for n, m in enumerate(messages):
+        if m["role"] != "assistant" or m.get("tool_calls") or not m["content"].endswith(")]"):
+            continue
+        calls = python_calls(m["content"])
+        if not calls:
+            continue
+        answered = n + 1 < len(messages) and messages[n + 1]["role"] == "tool"
+        if answered or all(c["name"] in known or f'"{c["name"]}"' in system for c in calls):
+            try:
+                m["tool_calls"] = toolcalls.parse_calls(calls, n + 1)
+            except toolcalls.ToolError as e:
+                raise RowError.of(e) from None
+            m["content"] = ""

@@ -35,7 +35,7 @@ import ast
 import json
 import re
 
-from tunestudio.errors import CodedError
+from tunestudio.errors import CodedError, CodedText
 
 TOOL_ROLES = {"tool": "tool", "function": "tool", "observation": "tool", "ipython": "tool",
               "function_response": "tool", "tool_response": "tool"}
@@ -243,7 +243,12 @@ def check_conversation(messages: list[dict], tools: list[dict] | None) -> None:
                 pending.append(c.get("id"))
         elif m["role"] == "tool":
             if pending is None:
-                raise ToolError(f"message {n} is a tool result with no tool call before it", "result_without_call", n=n)
+                hint = ""
+                if n > 1 and messages[n - 2]["role"] == "assistant":   # the call is likely there, as text
+                    hint = (f": message {n - 1} is plain text; a call is read from 'tool_calls', a function_call "
+                            "turn, <tool_call> blocks or [f(a=1)] syntax")
+                raise ToolError(f"message {n} is a tool result with no tool call before it{hint}",
+                                "result_without_call", n=n)
             ref = m.get("tool_call_id")
             ids = [i for i in pending if i]
             if ref and ids and ref not in ids:
@@ -266,3 +271,38 @@ def message_text(m: dict) -> str:
     if not calls:
         return m["content"]
     return (m["content"] + "\n" if m["content"] else "") + calls_text(calls)
+
+
+def call_warning(messages: list[dict], tools: list[dict] | None) -> CodedText | None:
+    """What to tell the user about a row whose calls are readable but doubtful, or None:
+    - it calls functions it never declares (no tools, and their names nowhere in the system
+      prompt, where Hermes, glaive and ToolACE files list them): the model learns to call functions
+      it is never shown;
+    - a turn's calls carry ids and some id gets no result before the conversation goes on (a lost
+      result: the templates render the rest as if the call had never been answered)."""
+    calls = [(n, c) for n, m in enumerate(messages, start=1) for c in m.get("tool_calls") or []]
+    if not calls:
+        return None
+    if not tools:
+        system = " ".join(m["content"] for m in messages if m["role"] == "system")
+        unseen = sorted({c["function"]["name"] for _, c in calls if c["function"]["name"] not in system})
+        if unseen:
+            names = ", ".join(unseen)
+            return CodedText(f"the row calls {names} but declares no tools (no 'tools' column, and not named in the "
+                             "system prompt): the model would learn to call functions it is never shown; add the "
+                             "functions as a 'tools' column", "calls_without_tools", names=names)
+    for n, m in enumerate(messages, start=1):
+        ids = [c.get("id") for c in m.get("tool_calls") or []]
+        if not ids or not all(ids) or n == len(messages):
+            continue
+        answered = set()
+        for later in messages[n:]:
+            if later["role"] != "tool":
+                break
+            answered.add(later.get("tool_call_id"))
+        if n < len(messages) and messages[n]["role"] == "tool" and not answered >= set(ids) \
+                and any(a in ids for a in answered):
+            missing = ", ".join(i for i in ids if i not in answered)
+            return CodedText(f"message {n} calls with id(s) {missing} that no tool result answers before the "
+                             "conversation goes on", "call_unanswered", n=n, ids=missing)
+    return None

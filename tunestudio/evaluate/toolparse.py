@@ -6,7 +6,9 @@ Recognised, in this order (the first shape found wins):
 - Mistral: `[TOOL_CALLS]` followed by a JSON list (or object);
 - plain JSON: the text is (or, after any leading words, ends with) a JSON object with a "name" and
   "arguments" (or "parameters", as Llama 3.1 writes them), a list of such objects, or OpenAI's
-  `{"function": {"name", "arguments"}}`.
+  `{"function": {"name", "arguments"}}`;
+- Python call syntax, as ToolACE-trained and BFCL "pythonic" models answer: the whole text is
+  `[get_weather(city="Paris"), ...]` with keyword arguments (data/pycalls.py).
 
 Each call comes back in our form (data/toolcalls.py): `{"type": "function", "function": {"name",
 "arguments": dict}}`; arguments written as a JSON string inside the JSON are parsed too. Text
@@ -17,6 +19,8 @@ from __future__ import annotations
 
 import json
 import re
+
+from tunestudio.data.pycalls import python_calls
 
 _HERMES = re.compile(r"<tool_call>\s*(.*?)\s*(?:</tool_call>|$)", re.DOTALL)
 _DECODER = json.JSONDecoder()
@@ -85,4 +89,4 @@ def parse_tool_calls(text: str) -> list[dict]:
                 found = _calls_in(value)
                 if found:
                     return found
-    return []
+    return _calls_in(python_calls(stripped)) or [] if stripped.endswith(")]") else []

@@ -1,0 +1,142 @@
+"""Tool-use files in the shapes of other projects' datasets (glaive-function-calling-v2's raw text,
+ToolACE's Python call syntax), and what a user is told about doubtful tool rows."""
+
+from __future__ import annotations
+
+import json
+
+from tests.conftest import run_cli
+from tunestudio.data.check import row_warnings
+from tunestudio.data.load import load_file
+from tunestudio.data.pycalls import python_calls
+from tunestudio.evaluate.toolparse import parse_tool_calls
+
+WEATHER = {"type": "function", "function": {"name": "get_weather", "description": "Weather now",
+                                            "parameters": {"type": "object", "properties": {"city": {"type": "string"}}}}}
+GLAIVE_SYSTEM = ("SYSTEM: You are a helpful assistant with access to the following functions. Use them if required -\n"
+                 + json.dumps(WEATHER["function"], indent=4))
+
+
+def _call(name, args, cid=None):
+    c = {"type": "function", "function": {"name": name, "arguments": args}}
+    return {**c, "id": cid} if cid else c
+
+
+def _write(path, rows):
+    path.write_text("".join(json.dumps(r, ensure_ascii=False) + "\n" for r in rows), encoding="utf-8")
+    return path
+
+
+def test_glaive_v2_raw_text_rows(tmp_path):
+    """glaive's `chat` string: turns after USER:/ASSISTANT:/FUNCTION RESPONSE:, the call after
+    <functioncall> with its arguments as a single-quoted JSON string, <|endoftext|> turn ends."""
+    chat = ("USER: Weather in Zürich?\n\n\nASSISTANT: <functioncall> {\"name\": \"get_weather\", \"arguments\": "
+            "'{\"city\": \"Zürich\", \"opts\": {\"units\": [\"c\"]}}'} <|endoftext|>\n\n\n"
+            "FUNCTION RESPONSE: {\"temp\": 21}\n\n\nASSISTANT: It is 21 degrees. <|endoftext|>\n\n\n")
+    plain = "USER: Hi\n\n\nASSISTANT: Hello! How can I help? <|endoftext|>\n\n\n"
+    broken = "USER: Weather?\n\n\nASSISTANT: <functioncall> {name: get_weather} <|endoftext|>\n"
+    r = load_file(_write(tmp_path / "glaive.jsonl", [
+        {"system": GLAIVE_SYSTEM, "chat": chat},
+        {"system": "SYSTEM: You are a helpful assistant, with no access to external functions.", "chat": plain},
+        {"system": GLAIVE_SYSTEM, "chat": broken}]))
+    assert r.format == "messages" and len(r.records) == 2
+    first, second = r.records
+    assert first.messages == [
+        {"role": "system", "content": GLAIVE_SYSTEM[len("SYSTEM: "):]},
+        {"role": "user", "content": "Weather in Zürich?"},
+        {"role": "assistant", "content": "",
+         "tool_calls": [_call("get_weather", {"city": "Zürich", "opts": {"units": ["c"]}})]},
+        {"role": "tool", "content": "{\"temp\": 21}"},
+        {"role": "assistant", "content": "It is 21 degrees."}]
+    assert first.tools is None   # the function list stays in the system prompt, as glaive wrote it
+    assert second.messages[1:] == [{"role": "user", "content": "Hi"},
+                                   {"role": "assistant", "content": "Hello! How can I help?"}]
+    assert not r.warnings
+    (err,) = r.errors
+    assert (err.file, err.line) == ("glaive.jsonl", 3)
+    assert err.message.startswith("'chat' is glaive's 'USER: ... ASSISTANT: ...' text, but the <functioncall> in "
+                                  "message 2 is neither JSON nor")
+
+
+def test_python_call_syntax():
+    assert python_calls('[Market Trends API(trend_type="MARKET_INDEXES", country="us"), ping()]') == [
+        {"name": "Market Trends API", "arguments": {"trend_type": "MARKET_INDEXES", "country": "us"}},
+        {"name": "ping", "arguments": {}}]
+    assert python_calls('[f(a=[1, {"x": true}], b=-2.5, c=None, d="x), y(")]') == [
+        {"name": "f", "arguments": {"a": [1, {"x": True}], "b": -2.5, "c": None, "d": "x), y("}}]
+    for text in ("[1] (see above)", "[f(1)]", "[f(a=1)] and more", "[f(a=b)]", "[f(**kw)]", "(f(a=1))"):
+        assert python_calls(text) is None, text
+
+
+def test_toolace_rows(tmp_path):
+    """ToolACE: the tool list in the system prompt, calls as `[f(a=1)]` in an assistant turn,
+    followed by a tool turn; the last turn alone is a call when its function is listed."""
+    system = ("You are an expert in composing functions. Here is a list of functions in JSON format that you can "
+              "invoke:\n" + json.dumps([WEATHER["function"], {"name": "Stock API", "parameters": {}}]))
+    rows = [{"system": system, "conversations": [
+                {"from": "user", "value": "Weather in Lima, and AAPL?"},
+                {"from": "assistant", "value": '[get_weather(city="Lima"), Stock API(symbol="AAPL", days=[1, 2])]'},
+                {"from": "tool", "value": "[{\"name\": \"get_weather\", \"results\": {\"temp\": 20}}]"},
+                {"from": "assistant", "value": "20 degrees in Lima."}]},
+            {"system": system, "conversations": [
+                {"from": "user", "value": "Weather in Oslo?"},
+                {"from": "assistant", "value": '[get_weather(city="Oslo")]'}]},
+            {"system": system, "conversations": [   # brackets in an answer: not a call of a listed function
+                {"from": "user", "value": "Cite it"},
+                {"from": "assistant", "value": '[see(page=2)]'}]}]
+    r = load_file(_write(tmp_path / "toolace.json", rows))
+    assert not r.errors and len(r.records) == 3
+    a, b, c = r.records
+    assert a.messages[2] == {"role": "assistant", "content": "", "tool_calls": [
+        _call("get_weather", {"city": "Lima"}), _call("Stock API", {"symbol": "AAPL", "days": [1, 2]})]}
+    assert b.messages[-1]["tool_calls"] == [_call("get_weather", {"city": "Oslo"})]
+    assert c.messages[-1] == {"role": "assistant", "content": "[see(page=2)]"}
+
+
+def test_result_after_a_text_turn_says_where_the_call_should_be(tmp_path):
+    row = {"messages": [{"role": "user", "content": "Weather?"},
+                        {"role": "assistant", "content": "get_weather Paris"},
+                        {"role": "tool", "content": "21"},
+                        {"role": "assistant", "content": "21 degrees"}]}
+    (err,) = load_file(_write(tmp_path / "t.jsonl", [row])).errors
+    assert err.line == 1 and err.message == (
+        "message 3 is a tool result with no tool call before it: message 2 is plain text; a call is read from "
+        "'tool_calls', a function_call turn, <tool_call> blocks or [f(a=1)] syntax")
+
+
+def test_doubtful_tool_rows_are_kept_with_a_warning(tmp_path):
+    calls = {"role": "assistant", "content": None, "tool_calls": [
+        {"id": "a", "type": "function", "function": {"name": "get_weather", "arguments": "{\"city\": \"Oslo\"}"}},
+        {"id": "b", "type": "function", "function": {"name": "get_weather", "arguments": "{\"city\": \"Lima\"}"}}]}
+    untooled = {"messages": [{"role": "user", "content": "Oslo and Lima?"}, calls,
+                             {"role": "tool", "tool_call_id": "a", "content": "1"},
+                             {"role": "tool", "tool_call_id": "b", "content": "2"},
+                             {"role": "assistant", "content": "1 and 2"}]}
+    listed = {**untooled, "messages": [{"role": "system", "content": "You may call get_weather(city)."},
+                                       *untooled["messages"]]}
+    unanswered = {"tools": [WEATHER], "messages": [m for m in untooled["messages"] if m.get("tool_call_id") != "b"]}
+    r = load_file(_write(tmp_path / "t.jsonl", [untooled, listed, unanswered]))
+    assert not r.errors and len(r.records) == 3
+    assert [(w.line, w.message) for w in r.warnings] == [
+        (1, "the row calls get_weather but declares no tools (no 'tools' column, and not named in the system "
+            "prompt): the model would learn to call functions it is never shown; add the functions as a 'tools' column"),
+        (3, "message 2 calls with id(s) b that no tool result answers before the conversation goes on")]
+
+
+def test_same_conversation_with_other_tools_is_not_a_duplicate(tmp_path):
+    row = {"tools": [WEATHER], "messages": [{"role": "user", "content": "Hi"}, {"role": "assistant", "content": "Hello"}]}
+    other = {**row, "tools": [{"name": "get_time", "parameters": {}}]}
+    r = load_file(_write(tmp_path / "t.jsonl", [row, other, row]))
+    assert [w.message for w in row_warnings(r.records)] == ["duplicate of t.jsonl:1"]
+
+
+def test_python_calls_are_scored(tmp_path, workspace):
+    assert parse_tool_calls('[get_weather(city="Paris")]') == [_call("get_weather", {"city": "Paris"})]
+    rows = [{"prediction": '[get_weather(city="Paris")]', "reference": '[get_weather(city="Paris")]'},
+            {"prediction": "<tool_call>\n{\"name\": \"get_weather\", \"arguments\": {\"city\": \"Oslo\"}}\n</tool_call>",
+             "reference": '[get_weather(city="Lima")]'}]
+    _write(tmp_path / "p.jsonl", rows)
+    res = run_cli("eval", "--predictions", tmp_path / "p.jsonl", "--metrics", "tool_call_match,tool_name_match",
+                  "--json", ws=workspace)
+    assert res.returncode == 0, res.stderr
+    assert json.loads(res.stdout)["metrics"] == {"tool_call_match": 0.5, "tool_name_match": 1.0}
