@@ -205,3 +205,31 @@ def test_strict_raises_for_unusable_file(tmp_path):
     assert load_file(tmp_path / "x.doc").errors[0].line == 0
     with pytest.raises(UserError, match="x.doc"):
         load_file(tmp_path / "x.doc", strict=True)
+
+
+def test_corpus_document_columns_are_text(tmp_path):
+    """The Stack's `content` and RedPajama's `raw_content` are a corpus's documents, read as text
+    without --map; `content` beside an answer column is not a corpus."""
+    import json
+
+    (tmp_path / "stack.jsonl").write_text(
+        "".join(json.dumps({"content": f"def f{i}():\n    return {i}\n", "size": 30}) + "\n" for i in range(3)))
+    (tmp_path / "rp.jsonl").write_text(json.dumps({"raw_content": "Ein Dokument.", "doc_id": 7}) + "\n")
+    (tmp_path / "labels.jsonl").write_text(json.dumps({"content": "good film", "label": "positive"}) + "\n")
+    stack = load_file(tmp_path / "stack.jsonl")
+    assert stack.format == "text" and stack.fields == {"text": "content"} and not stack.errors
+    assert [r.text for r in stack.records] == [f"def f{i}():\n    return {i}\n" for i in range(3)]
+    assert stack.records[0].meta == {"size": 30}
+    rp = load_file(tmp_path / "rp.jsonl")
+    assert rp.fields == {"text": "raw_content"} and rp.records[0].text == "Ein Dokument."
+    assert load_file(tmp_path / "labels.jsonl").format != "text"
+
+
+def test_compressed_file_says_how_to_decompress_it(tmp_path):
+    import gzip
+
+    with gzip.open(tmp_path / "c4.json.gz", "wt") as f:
+        f.write('{"text": "a"}\n')
+    (err,) = load_file(tmp_path / "c4.json.gz").errors
+    assert err.line == 0 and err.message == (
+        "compressed file: decompress it first (gunzip -k c4.json.gz, which writes c4.json), then use c4.json")

@@ -41,6 +41,8 @@ FORMAT_ALIASES = {
     "sharegpt": "sharegpt", "conversations": "sharegpt",
 }
 EXTENSIONS = (".jsonl", ".json", ".csv", ".tsv", ".parquet", ".txt")
+# Compressed data files and the command that decompresses one, keeping the original.
+COMPRESSED = {".gz": "gunzip -k", ".zst": "zstd -d", ".bz2": "bunzip2 -k", ".xz": "unxz -k"}
 
 # Column aliases, in order of preference. "input" is alpaca's optional context, so it is not an
 # instruction alias; "text" is one only beside an answer column ({"text", "label"} is a classifier).
@@ -50,6 +52,9 @@ INPUT_ALIASES = ("input", "context")
 OUTPUT_ALIASES = ("output", "response", "completion", "answer", "target", "assistant",
                   "gpt", "reply", "label")
 SYSTEM_ALIASES = ("system", "system_prompt")
+# A corpus's document column: "content" in The Stack and other code corpora, "raw_content" in
+# RedPajama-V2 (FineWeb, C4, Dolma and SlimPajama say "text").
+TEXT_ALIASES = ("text", "content", "raw_content")
 # A response that is a list of tool calls, read only beside a tools column (Salesforce xLAM /
 # APIGen files: {"query", "tools", "answers"}; SQuAD's "answers" has no tools beside it).
 CALLS_ALIASES = ("answers", "tool_calls", "calls", "function_calls")
@@ -113,7 +118,13 @@ def load_file(path, fmt: str | None = None, mapping=None, separator: str | None 
     result = LoadResult(None, [], errors, warnings, path=str(path))
 
     ext = path.suffix.lower()
-    if ext not in EXTENSIONS:
+    if ext in COMPRESSED and Path(path.stem).suffix.lower() in EXTENSIONS:
+        # c4 ships .json.gz, RedPajama .jsonl.zst: say what to run rather than "unsupported"
+        inner = path.stem
+        errors.append(Problem(name, 0, f"compressed file: decompress it first ({COMPRESSED[ext]} {name}, which "
+                              f"writes {inner}), then use {inner}", "compressed_file",
+                              {"ext": ext, "command": f"{COMPRESSED[ext]} {name}", "inner": inner}))
+    elif ext not in EXTENSIONS:
         errors.append(Problem(name, 0, f"unsupported file type '{ext or path.name}': use one of {', '.join(EXTENSIONS)}",
                               "unsupported_type", {"ext": ext or path.name, "allowed": ", ".join(EXTENSIONS)}))
     else:
@@ -179,12 +190,17 @@ def _first(keys, aliases, mapping_value=None):
 def _fields_for(fmt: str, keys: set, mapping: dict) -> dict:
     """The columns the format reads, from the mapping or the aliases; missing ones are absent."""
     if fmt == "text":
-        col = mapping.get("text", "text")
+        if "text" in mapping:
+            col = mapping["text"]
+        elif any(a in keys for a in OUTPUT_ALIASES):   # {"content", "label"}: not a corpus
+            col = "text"
+        else:
+            col = next((a for a in TEXT_ALIASES if a in keys), "text")
         return {"text": col} if col in keys else {}
     if fmt in ("messages", "sharegpt"):
         own = "messages" if fmt == "messages" else "conversations"
         col = mapping.get(own) or mapping.get("messages") or mapping.get("conversations")
-        candidates = [col] if col else ([own, "messages", "conversations", "conversation"])
+        candidates = [col] if col else ([own, "messages", "conversations", "conversation", "chat"])
         col = next((c for c in candidates if c in keys), None)
         out = {own: col} if col else {}
         system = _first(keys, SYSTEM_ALIASES, mapping.get("system"))
@@ -294,7 +310,7 @@ def _plan(result: LoadResult, name, ext, scan: _Scan, fmt, mapping) -> _Plan | N
             else:
                 errors.append(Problem(name, line, f"cannot tell the format from the columns ({found}): expected "
                                       "instruction/output (or prompt/completion, question/answer), messages, "
-                                      "conversations or text; or give --format and --map",
+                                      "conversations, chat or text (content, raw_content); or give --format and --map",
                                       "unknown_format", {"columns": found}))
             return None
     fields = _fields_for(fmt, keys, mapping)
