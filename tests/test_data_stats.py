@@ -92,6 +92,8 @@ def test_histogram_bins_fit_the_data_and_stop_at_the_cutoff():
     assert h[-1]["count"] == 2
 
     assert histogram([], 512) == []
+    # nothing over the cutoff: the over bin is empty and starts where it ends, never past it
+    assert histogram([100, 150], 256)[-1] == {"lo": 256, "hi": 256, "count": 0, "over_cutoff": True}
     assert histogram([3, 4, 4, 9], None)[-1]["over_cutoff"] is False           # no cutoff: no over bin
 
 

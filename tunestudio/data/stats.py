@@ -59,9 +59,11 @@ def record_text(record: Record) -> str:
 
 
 def row_key(record: Record) -> str:
-    """Two rows with the same key are exact duplicates."""
+    """Two rows with the same key are exact duplicates (the same turns and calls, and the same
+    tools declared: one conversation offered other functions is another example)."""
     if record.messages is not None:
-        return json.dumps([[m["role"], message_text(m)] for m in record.messages], ensure_ascii=False)
+        key = json.dumps([[m["role"], message_text(m)] for m in record.messages], ensure_ascii=False)
+        return key + "\x1e" + json.dumps(record.tools, sort_keys=True, ensure_ascii=False) if record.tools else key
     return record.text or ""
 
 
@@ -148,7 +150,8 @@ def histogram(lengths: list[int], cutoff: int | None, bins: int = 10) -> list[di
     out = [{"lo": lo, "hi": hi, "count": int(n), "over_cutoff": False}
            for lo, hi, n in zip(edges[:-1], edges[1:], counts)]
     if cutoff:
-        out.append({"lo": cutoff, "hi": int(values.max()), "count": int((values > cutoff).sum()),
+        # hi: the longest row over the cutoff; none over: the bin is empty, lo == hi (never lo > hi)
+        out.append({"lo": cutoff, "hi": max(int(values.max()), cutoff), "count": int((values > cutoff).sum()),
                     "over_cutoff": True})
     return out
 
