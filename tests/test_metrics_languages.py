@@ -164,3 +164,12 @@ def test_several_references_take_the_best_and_bleu_uses_them_all():
     assert got == pytest.approx(want.score) and got == pytest.approx(100.0)
     # the first reference alone scores lower: the others really count
     assert M.corpus_bleu(preds, ["a cat was on a mat", "a quick brown fox jumps over it"]) < 90
+
+
+def test_rouge_folds_full_width_forms_like_f1():
+    # "東京タワーは３３３ｍ" vs "東京タワーは333m": NFKC tokens [東, 京, タ, ワ, ー, は, 333m] on both
+    # sides: ROUGE-1 = 1.0 (before: ３３３ｍ and 333m were two tokens, 6 of 7 shared: 6/7)
+    s = score("東京タワーは３３３ｍ", "東京タワーは333m")
+    assert s["rouge1"] == pytest.approx(1.0) and s["rougeL"] == pytest.approx(1.0)
+    # mixed with a wrong word: [gpt, 4, は, ３, 年] -> [gpt, 4, は, 3, 年] vs [gpt, 4, は, 2, 年]: 4 of 5
+    assert score("GPT-４は３年", "GPT-4は2年")["rouge1"] == pytest.approx(0.8)

@@ -14,7 +14,7 @@ sentence is one "word"). Here:
   (ｶﾀｶﾅ is カタカナ), full-width spaces and punctuation, circled digits; llm-jp-eval, the Japanese
   evaluation suite that scores JSQuAD among others, NFKC-normalises answer and gold the same way
   (`unicodedata.normalize("NFKC", ...)` in llm_jp_eval/utils.py) before exact match and char F1.
-- **ROUGE** (`RougeTokenizer`): rouge-score's own rule on ASCII (lower case, split on anything not
+- **ROUGE** (`RougeTokenizer`): the text NFKC-normalised as for F1, then rouge-score's own rule on ASCII (lower case, split on anything not
   a letter or digit, Porter-stem words longer than 3 letters), but letters and digits of every
   script are kept (é, ñ, Cyrillic, Devanagari with its vowel signs...) and each CJK character is a
   token. The segmenter for CJK is the character: no dictionary to install, and the usual choice for
@@ -99,7 +99,8 @@ def answer_tokens(text: str) -> list[str]:
 
 
 def rouge_tokens(text: str, stemmer=None) -> list[str]:
-    """ROUGE's tokens: runs of letters, digits and combining marks of any script, lower-cased;
+    """ROUGE's tokens: runs of letters, digits and combining marks of any script, NFKC-normalised
+    and lower-cased;
     each CJK character alone; ASCII words longer than 3 letters stemmed by `stemmer` (rouge-score's
     rule, so English scores are unchanged)."""
     out: list[str] = []
@@ -113,7 +114,8 @@ def rouge_tokens(text: str, stemmer=None) -> list[str]:
             out.append(word)
             run.clear()
 
-    for ch in text.lower():
+    # NFKC as for F1: a Japanese answer's ３３３ｍ is the reference's 333m (ASCII text is unchanged)
+    for ch in unicodedata.normalize("NFKC", text).lower():
         if is_cjk(ch):
             flush()
             out.append(ch)
