@@ -182,3 +182,23 @@ def test_a_text_column_in_any_format_is_streamed(demo_ws, tok, ext):
     tokens = sum(len(x) for x in S.document_ids(tok, docs))
     assert s["format"] == "text" and s["documents"] == 25
     assert s["stream"]["tokens"] == tokens and s["stream"]["blocks"] == -(-tokens // 48)
+
+
+def test_a_gutenberg_book_with_bom_and_crlf(tmp_path):
+    """A Project Gutenberg book as downloaded: byte-order mark, CRLF line ends, hard-wrapped
+    paragraphs between blank lines, the header and licence around marker lines: paragraphs are the
+    documents, no CR is left in them, and a warning names the header's and licence's lines."""
+    paras = ["Call me Ishmael. Some years ago,\r\nnever mind how long.", "It is a way I have\r\nof driving off the spleen."]
+    book = ("The Project Gutenberg eBook of Moby Dick\r\n\r\n*** START OF THE PROJECT GUTENBERG EBOOK MOBY DICK ***\r\n"
+            "\r\n\r\n" + "\r\n\r\n".join(paras) + "\r\n\r\n*** END OF THE PROJECT GUTENBERG EBOOK MOBY DICK ***\r\n"
+            "\r\nSection 5. General Information.\r\n")
+    (tmp_path / "moby.txt").write_bytes(b"\xef\xbb\xbf" + book.encode("utf-8"))
+    r = load_file(tmp_path / "moby.txt")
+    assert [x.text for x in r.records] == [
+        "The Project Gutenberg eBook of Moby Dick", "*** START OF THE PROJECT GUTENBERG EBOOK MOBY DICK ***",
+        "Call me Ishmael. Some years ago,\nnever mind how long.", "It is a way I have\nof driving off the spleen.",
+        "*** END OF THE PROJECT GUTENBERG EBOOK MOBY DICK ***", "Section 5. General Information."]
+    assert [x.line for x in r.records] == [1, 3, 6, 9, 12, 14]
+    (w,) = r.warnings
+    assert (w.line, w.code) == (3, "gutenberg_boilerplate")
+    assert w.message.startswith("this is a Project Gutenberg book: its header and licence (lines 1-3 and 12-14,")

@@ -355,8 +355,36 @@ def unescape_separator(separator: str | None) -> str | None:
     return separator.replace("\\r", "\r").replace("\\n", "\n").replace("\\t", "\t")
 
 
+# Project Gutenberg's books open with a header and close with the licence (~350 lines), between
+# these marker lines; as text they would be trained on like the book.
+_GUTENBERG = re.compile(r"^\*\*\* ?(START|END) OF (?:THE|THIS) PROJECT GUTENBERG E-?BOOK", re.IGNORECASE | re.MULTILINE)
+
+
+def _gutenberg_warning(name: str, text: str) -> list[Problem]:
+    """A warning naming the lines of a Gutenberg header and licence, when the file has its markers."""
+    marks = {m.group(1).upper(): text.count("\n", 0, m.start()) + 1 for m in _GUTENBERG.finditer(text)}
+    if "START" not in marks and "END" not in marks:
+        return []
+    total = text.count("\n") + (0 if text.endswith("\n") else 1)
+    parts = []
+    if "START" in marks:
+        parts.append(f"1-{marks['START']}")
+    if "END" in marks:
+        parts.append(f"{marks['END']}-{total}")
+    where = "lines " + " and ".join(parts)
+    return [Problem(name, marks.get("START", marks.get("END")), f"this is a Project Gutenberg book: its header and "
+                    f"licence ({where}, around the '*** START/END OF THE PROJECT GUTENBERG EBOOK' lines) are "
+                    "trained on like the book; cut them out of the file first", "gutenberg_boilerplate",
+                    {"where": where})]
+
+
 def _text_split_warnings(name: str, text: str, separator: str | None, rows: list[Row]) -> list[Problem]:
     """What a user should know about how a plain-text file was cut into documents."""
+    found = _gutenberg_warning(name, text)
+    return found + _split_warnings(name, text, separator, rows)
+
+
+def _split_warnings(name: str, text: str, separator: str | None, rows: list[Row]) -> list[Problem]:
     if separator:
         if separator not in text:
             return [Problem(name, 0, f"the separator {separator!r} does not occur in the file: it is one document",
