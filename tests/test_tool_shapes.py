@@ -140,3 +140,15 @@ def test_python_calls_are_scored(tmp_path, workspace):
                   "--json", ws=workspace)
     assert res.returncode == 0, res.stderr
     assert json.loads(res.stdout)["metrics"] == {"tool_call_match": 0.5, "tool_name_match": 1.0}
+
+
+def test_sharegpt_call_written_as_a_python_dict(tmp_path):
+    """Some ShareGPT conversions write a function_call turn as Python's repr of the call."""
+    row = {"tools": json.dumps([WEATHER["function"]]), "conversations": [
+        {"from": "human", "value": "Weather in Lima?"},
+        {"from": "function_call", "value": "{'name': 'get_weather', 'arguments': {'city': 'Lima', 'metric': True}}"},
+        {"from": "observation", "value": "{'temp': 20}"},
+        {"from": "gpt", "value": "20 degrees."}]}
+    r = load_file(_write(tmp_path / "sg.jsonl", [row]))
+    assert not r.errors and r.records[0].messages[1]["tool_calls"] == [
+        _call("get_weather", {"city": "Lima", "metric": True})]

@@ -151,8 +151,10 @@ def _call(raw, k: int, n: int) -> dict:
 
 
 def parse_calls(value, n: int) -> list[dict]:
-    """The calls of message `n`: a list of calls, one call, or a JSON string of either."""
-    value = _json(value, _place("where_call_in_message", f"the tool call in message {n}", n=n))
+    """The calls of message `n`: a list of calls, one call, or a JSON string of either (or its
+    Python repr, `{'name': 'f', 'arguments': {...}}`, as some ShareGPT conversions write it)."""
+    value = _literal(value, _place("where_call_in_message", f"the tool call in message {n}", n=n)) \
+        if isinstance(value, str) else value
     calls = value if isinstance(value, list) else [value]
     if not calls:
         raise ToolError(f"message {n} holds an empty list of tool calls", "calls_empty", n=n)
