@@ -233,3 +233,18 @@ def test_compressed_file_says_how_to_decompress_it(tmp_path):
     (err,) = load_file(tmp_path / "c4.json.gz").errors
     assert err.line == 0 and err.message == (
         "compressed file: decompress it first (gunzip -k c4.json.gz, which writes c4.json), then use c4.json")
+
+
+@pytest.mark.parametrize("encoding, iconv, language, rows", [
+    ("cp932", "CP932", "Japanese", [("質問", "回答"), ("日本の首都はどこですか？", "東京です。"), ("富士山の高さは？", "３７７６ｍです。")]),
+    ("gbk", "GB18030", "Chinese", [("问题", "回答"), ("中国的首都是哪里？", "北京。"), ("给出一个建议", "多吃蔬菜。")]),
+    ("cp949", "CP949", "Korean", [("질문", "답변"), ("한국의 수도는 어디인가요?", "서울입니다."), ("안녕하세요", "반갑습니다.")]),
+])
+def test_a_cjk_file_not_in_utf8_names_its_encoding_once(tmp_path, encoding, iconv, language, rows):
+    """Excel saves CSV in the system's legacy encoding: one error naming it and the command that
+    converts the file, instead of a 'not valid UTF-8' error on every line."""
+    (tmp_path / "qa.csv").write_bytes("".join(f"{a},{b}\n" for a, b in rows).encode(encoding))
+    r = load_file(tmp_path / "qa.csv")
+    assert [(e.line, e.code) for e in r.errors] == [(0, "legacy_encoding")]
+    assert f"it reads as {iconv} ({language})," in r.errors[0].message
+    assert r.errors[0].message.endswith(f"iconv -f {iconv} -t UTF-8 qa.csv > utf8-qa.csv")

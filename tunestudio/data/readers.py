@@ -84,6 +84,16 @@ def read_rows(name, ext, data: bytes, separator, errors, warnings) -> list[Row] 
         errors.append(Problem(name, 0, "empty file: no rows", "empty_file"))
         return None
     text, bad_lines = _decode(data)
+    if bad_lines and len(bad_lines) * 2 >= text.count("\n") + 1:   # most lines: a whole file in another encoding
+        legacy = _legacy_encoding(data)
+        if legacy:
+            enc, language = legacy
+            command = f"iconv -f {enc} -t UTF-8 {name} > utf8-{name}"
+            errors.append(Problem(name, 0, f"the file is not UTF-8: it reads as {enc}{f' ({language})' if language else ''}, "
+                                  "as Excel and older tools save it; save it as UTF-8 (Excel: 'CSV UTF-8') or convert "
+                                  f"it: {command}", "legacy_encoding",
+                                  {"encoding": enc + (f" ({language})" if language else ""), "command": command}))
+            return None
     if ext == ".jsonl":
         rows = _jsonl_rows(name, text, bad_lines, errors)
     elif ext == ".json":
@@ -167,6 +177,27 @@ def _decode(data: bytes) -> tuple[str, dict[int, tuple[int, int]]]:
             bad[n] = (raw[e.start], e.start + 1)
             parts.append(raw.decode("utf-8", errors="replace"))
     return "\n".join(parts), bad
+
+
+# iconv's names for the codecs charset_normalizer reports where Python's spelling differs.
+ICONV_NAMES = {"latin_1": "ISO-8859-1", "shift_jis": "SHIFT_JIS", "euc_jp": "EUC-JP", "euc_kr": "EUC-KR",
+               "utf_16": "UTF-16", "big5": "BIG5"}
+
+
+def _legacy_encoding(data: bytes) -> tuple[str, str] | None:
+    """(the encoding `data` most likely is in, as iconv names it; the language it reads as, or
+    "") by charset_normalizer, from the first 256 KB; None when it finds none. Excel saves CSV in
+    the system's legacy encoding: Shift-JIS (CP932) in Japan, GBK in China, CP949 in Korea."""
+    from charset_normalizer import from_bytes
+
+    head = data[:256 << 10]
+    if len(data) > len(head) and b"\n" in head:
+        head = head[:head.rindex(b"\n") + 1]   # whole lines: no multi-byte character cut in two
+    best = from_bytes(head).best()
+    if best is None or best.encoding in ("utf_8", "ascii"):
+        return None
+    language = best.language if best.language and best.language != "Unknown" else ""
+    return ICONV_NAMES.get(best.encoding, best.encoding.upper().replace("_", "-")), language
 
 
 def _jsonl_line(name, n: int, line: str, errors: list | None) -> Row | None:
