@@ -248,3 +248,16 @@ def test_a_cjk_file_not_in_utf8_names_its_encoding_once(tmp_path, encoding, icon
     assert [(e.line, e.code) for e in r.errors] == [(0, "legacy_encoding")]
     assert f"it reads as {iconv} ({language})," in r.errors[0].message
     assert r.errors[0].message.endswith(f"iconv -f {iconv} -t UTF-8 qa.csv > utf8-qa.csv")
+
+
+def test_a_json_array_on_one_line_says_problems_cannot_name_rows(tmp_path):
+    """json.dump without indent puts every row on line 1: said once, with how to fix it."""
+    import json
+
+    rows = [{"instruction": f"q{i}", "output": f"a{i}"} for i in range(5)]
+    (tmp_path / "compact.json").write_text(json.dumps(rows))
+    r = load_file(tmp_path / "compact.json")
+    assert len(r.records) == 5 and not r.errors
+    assert [(w.line, w.code, w.fields) for w in r.warnings] == [(1, "json_rows_share_lines", {"rows": 5})]
+    (tmp_path / "indented.json").write_text(json.dumps(rows, indent=1))
+    assert load_file(tmp_path / "indented.json").warnings == []

@@ -14,6 +14,7 @@ import io
 import json
 import re
 import sys
+from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -335,6 +336,14 @@ def _json_rows(name, text, bad_lines, errors, warnings) -> list[Row] | None:
         for r in rows:
             if isinstance(r.value, dict) and not any(k in r.value for k in toolcalls.TOOLS_COLUMNS):
                 r.value = {**r.value, "tools": file_tools}
+    per_line = Counter(r.line for r in rows)
+    shared = sum(n for n in per_line.values() if n > 1)
+    if shared:   # json.dump without indent: every row "starts" on line 1, so no message can point at one
+        first = min(line for line, n in per_line.items() if n > 1)
+        warnings.append(Problem(name, first, f"{shared} rows share their line with another row (a JSON array "
+                                "written on one line): problems name the line, not the row; write one row per "
+                                "line (JSON Lines) or indent the file (json.dump(..., indent=1)) to find them",
+                                "json_rows_share_lines", {"rows": shared}))
     return rows
 
 
