@@ -152,3 +152,21 @@ def test_sharegpt_call_written_as_a_python_dict(tmp_path):
     r = load_file(_write(tmp_path / "sg.jsonl", [row]))
     assert not r.errors and r.records[0].messages[1]["tool_calls"] == [
         _call("get_weather", {"city": "Lima", "metric": True})]
+
+
+def test_parallel_results_are_put_in_the_order_of_their_calls(tmp_path):
+    """Templates render results without ids: their order must be the calls' order."""
+    calls = {"role": "assistant", "content": None, "tool_calls": [
+        {"id": "a", "type": "function", "function": {"name": "get_weather", "arguments": "{\"city\": \"Oslo\"}"}},
+        {"id": "b", "type": "function", "function": {"name": "get_weather", "arguments": "{\"city\": \"Lima\"}"}}]}
+    row = {"tools": [WEATHER], "messages": [{"role": "user", "content": "Oslo and Lima?"}, calls,
+                                            {"role": "tool", "tool_call_id": "b", "content": "Lima: 25"},
+                                            {"role": "tool", "tool_call_id": "a", "content": "Oslo: 3"},
+                                            {"role": "assistant", "content": "3 in Oslo, 25 in Lima"}]}
+    no_ids = json.loads(json.dumps(row))
+    for m in no_ids["messages"]:
+        m.pop("tool_call_id", None)
+    a, b = load_file(_write(tmp_path / "t.jsonl", [row, no_ids])).records
+    assert [m["content"] for m in a.messages[2:4]] == ["Oslo: 3", "Lima: 25"]
+    assert [m["tool_call_id"] for m in a.messages[2:4]] == ["a", "b"]
+    assert [m["content"] for m in b.messages[2:4]] == ["Lima: 25", "Oslo: 3"]   # no ids: as written

@@ -205,6 +205,7 @@ def chat_record(row, fields, fmt, file_tools=None) -> tuple[Record, str | None, 
         toolcalls.check_conversation(messages, tools)
     except toolcalls.ToolError as e:
         raise RowError.of(e) from None
+    toolcalls.results_in_call_order(messages)
     if all(m["role"] != "user" for m in messages):
         raise RowError("no user turn: the conversation has nothing to answer", "no_user_turn")
     warning = toolcalls.call_warning(messages, tools)

@@ -275,6 +275,22 @@ def message_text(m: dict) -> str:
     return (m["content"] + "\n" if m["content"] else "") + calls_text(calls)
 
 
+def results_in_call_order(messages: list[dict]) -> None:
+    """Put the results that answer a turn's parallel calls in the order of the calls, when every
+    result names its call's id. Most templates (Qwen2.5's, Hermes', the fallbacks) render results
+    without their ids, so their order is all that tells the model which result answers which call."""
+    n = 0
+    while n < len(messages):
+        ids = [c.get("id") for c in messages[n].get("tool_calls") or []]
+        end = n + 1
+        while end < len(messages) and messages[end]["role"] == "tool":
+            end += 1
+        results = messages[n + 1:end]
+        if len(ids) > 1 and all(ids) and results and all(r.get("tool_call_id") in ids for r in results):
+            messages[n + 1:end] = sorted(results, key=lambda r: ids.index(r["tool_call_id"]))   # stable
+        n = end if results else n + 1
+
+
 def call_warning(messages: list[dict], tools: list[dict] | None) -> CodedText | None:
     """What to tell the user about a row whose calls are readable but doubtful, or None:
     - it calls functions it never declares (no tools, and their names nowhere in the system
