@@ -27,7 +27,8 @@ from pathlib import Path
 from tunestudio.data.content import MEDIA_COLUMNS, media_in_row, media_warning
 from tunestudio.data.convert import CHAT_COLUMNS, RowError, alpaca_record, chat_record, text_record
 from tunestudio.data.progress import progress
-from tunestudio.data.readers import Problem, Row, jsonl_chunks, read_rows, type_name, unescape_separator
+from tunestudio.data.readers import Problem, Row, jsonl_chunks, read_rows, type_name
+from tunestudio.data.textdocs import unescape_separator
 from tunestudio.data import toolcalls
 from tunestudio.errors import UserError
 
