@@ -261,3 +261,29 @@ def test_a_json_array_on_one_line_says_problems_cannot_name_rows(tmp_path):
     assert [(w.line, w.code, w.fields) for w in r.warnings] == [(1, "json_rows_share_lines", {"rows": 5})]
     (tmp_path / "indented.json").write_text(json.dumps(rows, indent=1))
     assert load_file(tmp_path / "indented.json").warnings == []
+
+
+def test_the_load_cache_key_covers_every_module_that_reads_rows():
+    """The load cache is keyed by the source of the modules that decide what a row becomes: a
+    module load.py reaches (directly or not) and the key leaves out would serve stale rows after
+    it changes (glaive.py, pycalls.py and textdocs.py were missing once)."""
+    import ast
+    import inspect
+
+    from tunestudio.data import loadcache
+
+    here = Path(loadcache.__file__).parent
+    reached, todo = set(), ["load.py"]
+    while todo:
+        name = todo.pop()
+        if name in reached:
+            continue
+        reached.add(name)
+        for node in ast.walk(ast.parse((here / name).read_text(encoding="utf-8"))):
+            if isinstance(node, ast.ImportFrom) and node.module and node.module.startswith("tunestudio.data."):
+                todo.append(node.module.rsplit(".", 1)[1] + ".py")
+            elif isinstance(node, ast.ImportFrom) and node.module == "tunestudio.data":
+                todo += [a.name + ".py" for a in node.names]
+    source = ast.parse(inspect.getsource(loadcache._code_version))
+    keyed = {e.value for t in ast.walk(source) if isinstance(t, ast.Tuple) for e in t.elts if isinstance(e, ast.Constant)}
+    assert reached - {"loadcache.py", "progress.py"} <= keyed, sorted(reached - keyed)

@@ -44,7 +44,7 @@ def _code_version() -> str:
         here = Path(__file__).parent
         # every module that decides what a row becomes, or how its problems are worded (codes, fields)
         for name in ("load.py", "readers.py", "convert.py", "content.py", "table.py", "records.py", "split.py",
-                     "toolcalls.py"):
+                     "toolcalls.py", "textdocs.py", "glaive.py", "pycalls.py"):
             h.update((here / name).read_bytes())
         _code = h.hexdigest()
     return _code
