@@ -73,3 +73,16 @@ class Record:
         if self.tools:
             d["tools"] = self.tools
         return d
+
+
+def unique_wheres(records) -> list[str]:
+    """Each record's `where()`, with '#k' on the k-th later row that shares its file:line (the rows
+    of a JSON array written on one line all start on line 1), so that it can key a dict or a set;
+    split ids number such rows the same way."""
+    out, seen = [], {}
+    for r in records:
+        where = r.where()
+        k = seen.get(where, 0)
+        seen[where] = k + 1
+        out.append(where + (f"#{k}" if k else ""))
+    return out

@@ -12,7 +12,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from tunestudio.data import turns
-from tunestudio.data.records import Record
+from tunestudio.data.records import Record, unique_wheres
 from tunestudio.errors import UserError
 
 
@@ -112,12 +112,12 @@ def refused_rows(records: list[Record], tokenizer, reasoning: str = "keep") -> l
     training does not encode (the test split) and for evaluation."""
     style = turns.reasoning_style(tokenizer) if any(r.is_chat for r in records) else "inline"
     out = []
-    for r in records:
+    for r, where in zip(records, unique_wheres(records)):
         if r.is_chat:
             try:
                 turns.render(tokenizer, turns.template_messages(r.messages, style, reasoning), tools=r.tools)
             except turns.TemplateRefused as e:
-                out.append(Refused(r.where(), str(e)))
+                out.append(Refused(where, str(e)))
     return out
 
 

@@ -16,6 +16,7 @@ import sys
 import time
 from pathlib import Path
 
+from tunestudio.data.records import unique_wheres
 from tunestudio.data.turns import split_reasoning
 from tunestudio.errors import CodedText, UserError
 from tunestudio.evaluate import loading
@@ -66,7 +67,7 @@ def _saved_predictions(ws, r, records) -> tuple[list[str] | None, int | None, st
                     rows[row["where"]] = row["prediction"]
         except (OSError, ValueError, KeyError):
             return None, None, None
-        preds = [rows.get(rec.where()) for rec in records]
+        preds = [rows.get(where) for where in unique_wheres(records)]
         if all(p is not None for p in preds):
             return preds, sampling.get("max_new_tokens"), str(metrics.parent)
     return None, None, None
@@ -130,8 +131,8 @@ def check_export(ws, run: str, out: dict, rows: int = 20, write: bool = True) ->
               "stopped": sum(got.stopped) / len(got.stopped), "reference_stopped": ref_stopped,
               "exact_match": _exact(answers, refs), "reference_exact_match": _exact(saved, refs),
               "reference": source, "max_new_tokens": sampling.max_new_tokens, "answers": answers[:3],
-              "differences": [{"where": rec.where(), "run": b, "export": a}
-                              for rec, a, b, s in zip(records, answers, saved, same) if not s][:5],
+              "differences": [{"where": where, "run": b, "export": a}
+                              for where, a, b, s in zip(unique_wheres(records), answers, saved, same) if not s][:5],
               "seconds": round(time.perf_counter() - started, 2), "warnings": []}
     result["exact_match_delta"] = result["exact_match"] - result["reference_exact_match"]
     if result["identical_share"] < IDENTICAL_WARN:

@@ -16,6 +16,7 @@ import sys
 import time
 from pathlib import Path
 
+from tunestudio.data.records import unique_wheres
 from tunestudio.data.turns import split_reasoning
 from tunestudio.errors import CodedText, UserError
 from tunestudio.evaluate import loading, metrics as M, report
@@ -123,7 +124,7 @@ def score_side(model, tok, records, names, custom, sampling: Sampling, batch_siz
         preds = side["predictions"] = [a for _, a in split]
         refs = [r.reference() for r in records]
         side["scores"] = M.score_examples(text_names, preds, refs, [r.to_dict() for r in records], custom,
-                                          [r.where() for r in records], bleu_tokenize)
+                                          unique_wheres(records), bleu_tokenize)
         side["metrics"] = M.aggregate(text_names, side["scores"], preds, refs, custom, bleu_tokenize)
         score_tool_calls(tool_names, preds, calls, side["scores"])
         side["metrics"].update(aggregate_tool_scores(tool_names, side["scores"]))
@@ -171,8 +172,8 @@ def _loss_item(r) -> tuple:
 
 def _rows(records, ft: dict, base: dict | None) -> list[dict]:
     rows = []
-    for i, r in enumerate(records):
-        row = {"index": i, "where": r.where(),
+    for i, (r, where) in enumerate(zip(records, unique_wheres(records))):
+        row = {"index": i, "where": where,
                "input": report.input_text(r.prompt() if r.is_chat else None, None if r.is_chat else r.text),
                "reference": r.reference(), "prediction": ft["predictions"][i],
                "prediction_reasoning": ft["reasoning"][i], "scores": ft["scores"][i],
@@ -324,7 +325,7 @@ def _accepted(records: list, tok, reasoning: str, warnings: list) -> list:
     out = {r.where for r in refused}
     warnings.append(CodedText(f"{len(refused)} row(s) left out, the chat template refuses them; first: {refused[0]}",
                               "eval_refused", count=len(refused), where=refused[0].where, detail=refused[0].message))
-    return [r for r in records if r.where() not in out]
+    return [r for r, where in zip(records, unique_wheres(records)) if where not in out]
 
 
 def _guard_records(ws: Workspace, dataset: str) -> list:
