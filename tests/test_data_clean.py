@@ -169,3 +169,21 @@ def test_shared_template_and_system_prompt_are_not_near_duplicates():
     records.append(Record("f", 99, messages=[records[7].messages[0], {"role": "user", "content": copy},
                                              records[7].messages[2]]))
     assert near_duplicates(records) == {30: 7}
+
+
+def test_tool_rows_are_near_duplicates_only_with_the_same_calls_and_tools():
+    """Calling turns have no text: their calls are what is compared; and the same words offered
+    other functions are another example."""
+    def row(line, city, tools):
+        call = {"type": "function", "function": {"name": "get_weather", "arguments": {"city": city}}}
+        return Record("f", line, tools=tools, messages=[
+            {"role": "user", "content": "What is the weather like where I am going next week, please?"},
+            {"role": "assistant", "content": "", "tool_calls": [call]},
+            {"role": "tool", "content": "sunny"},
+            {"role": "assistant", "content": "It will be sunny."}])
+
+    weather = [{"type": "function", "function": {"name": "get_weather", "parameters": {}}}]
+    more = weather + [{"type": "function", "function": {"name": "get_time", "parameters": {}}}]
+    records = [row(1, "Reykjavik", weather), row(2, "Montevideo", weather), row(3, "Reykjavik", more),
+               row(4, "Reykjavik", weather)]
+    assert near_duplicates(records) == {3: 0}   # positions: the 4th row repeats the 1st (before: 2nd and 3rd too)

@@ -26,6 +26,7 @@ How, at any size:
 from __future__ import annotations
 
 import hashlib
+import json
 import math
 from collections import Counter, defaultdict
 from collections.abc import Sequence
@@ -34,6 +35,7 @@ import numpy as np
 
 from tunestudio.data.progress import progress
 from tunestudio.data.records import Record
+from tunestudio.data.toolcalls import message_text
 
 NEAR_THRESHOLD = 0.9
 BOILERPLATE_MIN_ROWS = 20   # below this, "in most rows" says little
@@ -52,12 +54,15 @@ def fold(s: str) -> str:
 def near_parts(r: Record) -> tuple[str, str]:
     """(blocking key, text compared). The key is the system prompt and the answer: rows with
     another answer are never near-duplicates, and a long shared system prompt must not make
-    different questions look alike. Plain text: one block, the whole text compared."""
+    different questions look alike; the declared tools are part of it too (the same words offered
+    other functions are another example). Earlier turns are compared with their calls written out.
+    Plain text: one block, the whole text compared."""
     if r.messages is None:
         return "", fold(r.text or "")
     system = "\n".join(m["content"] for m in r.messages if m["role"] == "system")
-    prompt = "\n".join(f"{m['role']}: {m['content']}" for m in r.prompt() if m["role"] != "system")
-    return fold(system) + "\x00" + fold(r.reference()), fold(prompt)
+    prompt = "\n".join(f"{m['role']}: {message_text(m)}" for m in r.prompt() if m["role"] != "system")
+    tools = json.dumps(r.tools, sort_keys=True) if r.tools else ""
+    return fold(system) + "\x00" + tools + "\x00" + fold(r.reference()), fold(prompt)
 
 
 def grams(s: str) -> set[str]:
