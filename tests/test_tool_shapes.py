@@ -170,3 +170,10 @@ def test_parallel_results_are_put_in_the_order_of_their_calls(tmp_path):
     assert [m["content"] for m in a.messages[2:4]] == ["Oslo: 3", "Lima: 25"]
     assert [m["tool_call_id"] for m in a.messages[2:4]] == ["a", "b"]
     assert [m["content"] for m in b.messages[2:4]] == ["Lima: 25", "Oslo: 3"]   # no ids: as written
+
+
+def test_a_chat_string_not_in_glaive_shape_says_what_it_must_start_with(tmp_path):
+    r = load_file(_write(tmp_path / "g.jsonl", [{"system": "SYSTEM: x", "chat": "Hello\nUSER: hi\n\n\nASSISTANT: ok"}]))
+    (err,) = r.errors
+    assert (err.line, err.message) == (1, "wrong type: 'chat' must be a list of messages, found a string (a "
+                                          "conversation written as text must start with 'USER:', as glaive's does)")
