@@ -287,3 +287,17 @@ def test_the_load_cache_key_covers_every_module_that_reads_rows():
     source = ast.parse(inspect.getsource(loadcache._code_version))
     keyed = {e.value for t in ast.walk(source) if isinstance(t, ast.Tuple) for e in t.elts if isinstance(e, ast.Constant)}
     assert reached - {"loadcache.py", "progress.py"} <= keyed, sorted(reached - keyed)
+
+
+def test_a_large_jsonl_not_in_utf8_names_its_encoding_once(tmp_path, monkeypatch):
+    """The same for a JSON Lines file read in streaming passes (over 32 MB)."""
+    import json
+
+    from tunestudio.data import load as L
+
+    monkeypatch.setattr(L, "JSONL_IN_MEMORY", 0)
+    rows = [{"instruction": f"给出三个关于健康饮食的建议。第{i}条", "output": "多吃蔬菜，少喝含糖饮料，规律进食。"} for i in range(50)]
+    (tmp_path / "belle.jsonl").write_bytes("".join(json.dumps(r, ensure_ascii=False) + "\n" for r in rows).encode("gbk"))
+    r = load_file(tmp_path / "belle.jsonl")
+    assert [(e.line, e.code) for e in r.errors] == [(0, "legacy_encoding")]
+    assert r.errors[0].message.endswith("iconv -f GB18030 -t UTF-8 belle.jsonl > utf8-belle.jsonl")

@@ -27,7 +27,7 @@ from pathlib import Path
 from tunestudio.data.content import MEDIA_COLUMNS, media_in_row, media_warning
 from tunestudio.data.convert import CHAT_COLUMNS, RowError, alpaca_record, chat_record, text_record
 from tunestudio.data.progress import progress
-from tunestudio.data.readers import Problem, Row, jsonl_chunks, read_rows, type_name
+from tunestudio.data.readers import Problem, Row, jsonl_chunks, legacy_encoding_problem, read_rows, type_name
 from tunestudio.data.textdocs import unescape_separator
 from tunestudio.data import toolcalls
 from tunestudio.errors import UserError
@@ -169,6 +169,13 @@ def _load_jsonl(result: LoadResult, name, path: Path, size: int, fmt, mapping) -
             scan.add(chunk)
     if not scan.rows and not result.errors:
         result.errors.append(Problem(name, 0, "empty file: no rows", "empty_file"))
+    not_utf8 = sum(1 for p in result.errors if p.code == "not_utf8")
+    if not_utf8 and not_utf8 >= scan.rows:   # most lines: a whole file in another encoding, said once
+        with open(path, "rb") as f:
+            problem = legacy_encoding_problem(name, f.read(256 << 10))
+        if problem:
+            result.errors[:] = [problem]
+            return
     plan = _plan(result, name, ".jsonl", scan, fmt, mapping)
     if plan is None:
         return

@@ -86,14 +86,9 @@ def read_rows(name, ext, data: bytes, separator, errors, warnings) -> list[Row] 
         return None
     text, bad_lines = _decode(data)
     if bad_lines and len(bad_lines) * 2 >= text.count("\n") + 1:   # most lines: a whole file in another encoding
-        legacy = _legacy_encoding(data)
-        if legacy:
-            enc, language = legacy
-            command = f"iconv -f {enc} -t UTF-8 {name} > utf8-{name}"
-            errors.append(Problem(name, 0, f"the file is not UTF-8: it reads as {enc}{f' ({language})' if language else ''}, "
-                                  "as Excel and older tools save it; save it as UTF-8 (Excel: 'CSV UTF-8') or convert "
-                                  f"it: {command}", "legacy_encoding",
-                                  {"encoding": enc + (f" ({language})" if language else ""), "command": command}))
+        problem = legacy_encoding_problem(name, data)
+        if problem:
+            errors.append(problem)
             return None
     if ext == ".jsonl":
         rows = _jsonl_rows(name, text, bad_lines, errors)
@@ -187,6 +182,20 @@ ICONV_NAMES = {"latin_1": "ISO-8859-1", "shift_jis": "SHIFT_JIS", "euc_jp": "EUC
                "utf_16": "UTF-16", "big5": "BIG5"}
 
 
+def legacy_encoding_problem(name: str, data: bytes) -> Problem | None:
+    """The one error for a file in another encoding than UTF-8 (its first bytes, `data`), naming
+    the encoding and the command that converts the file; None when none is recognised."""
+    legacy = _legacy_encoding(data)
+    if not legacy:
+        return None
+    enc, language = legacy
+    command = f"iconv -f {enc} -t UTF-8 {name} > utf8-{name}"
+    return Problem(name, 0, f"the file is not UTF-8: it reads as {enc}{f' ({language})' if language else ''}, "
+                   "as Excel and older tools save it; save it as UTF-8 (Excel: 'CSV UTF-8') or convert "
+                   f"it: {command}", "legacy_encoding",
+                   {"encoding": enc + (f" ({language})" if language else ""), "command": command})
+
+
 def _legacy_encoding(data: bytes) -> tuple[str, str] | None:
     """(the encoding `data` most likely is in, as iconv names it; the language it reads as, or
     "") by charset_normalizer, from the first 256 KB; None when it finds none. Excel saves CSV in
@@ -194,7 +203,7 @@ def _legacy_encoding(data: bytes) -> tuple[str, str] | None:
     from charset_normalizer import from_bytes
 
     head = data[:256 << 10]
-    if len(data) > len(head) and b"\n" in head:
+    if b"\n" in head and not head.endswith(b"\n"):
         head = head[:head.rindex(b"\n") + 1]   # whole lines: no multi-byte character cut in two
     best = from_bytes(head).best()
     if best is None or best.encoding in ("utf_8", "ascii"):
