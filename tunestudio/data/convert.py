@@ -224,7 +224,7 @@ def _read_python_calls(messages: list[dict], tools) -> None:
     known = set(toolcalls.tool_names(tools))
     system = " ".join(m["content"] for m in messages if m["role"] == "system")
     for n, m in enumerate(messages):
-        if m["role"] != "assistant" or m.get("tool_calls") or not m["content"].endswith(")]"):
+        if m["role"] != "assistant" or m.get("tool_calls") or not m["content"].rstrip().endswith(")]"):
             continue
         calls = python_calls(m["content"])
         if not calls:

@@ -4,14 +4,15 @@ Two steps, so each stays small:
   1. read the file into raw rows (a dict per row, with the line where it starts and ends):
      `.jsonl`, `.json` (an array, or an object holding one), `.csv`/`.tsv`, `.parquet`, `.txt`;
   2. detect the format from the columns and convert each row into a Record (convert.py):
-       text      {"text"}                                 -> Record.text
+       text      {"text"} (or a corpus's "content" / "raw_content") -> Record.text
        alpaca    instruction/input/output (+ system) and the common aliases
                  (prompt/completion, question/answer, query/response, context, target, label...)
                  -> messages [system?, user, assistant]
        messages  OpenAI {"messages": [{"role", "content"}]}  -> messages
        sharegpt  {"conversations": [{"from", "value"}]}      -> messages (human/gpt/bot... mapped)
      Tool use in either chat shape (OpenAI `tools`/`tool_calls`/`tool`, ShareGPT `function_call`/
-     `observation` with a `tools` column) is read into OpenAI's form by toolcalls.py.
+     `observation` with a `tools` column) is read into OpenAI's form by toolcalls.py; glaive's
+     one-string `chat` column by glaive.py, ToolACE's `[f(a=1)]` turns by pycalls.py.
 
 Bad rows never raise: each becomes a Problem naming the file, the line and what is wrong, so
 `data check` can list all of them. Line numbers are 1-based lines of the file (a JSON array
