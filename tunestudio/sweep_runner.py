@@ -68,7 +68,7 @@ def check(ws, text: str, filename: str):
     """Write `text` to training/sweeps/uploads/<filename> and read it back as the CLI would.
     Returns (SweepSpec, path). Raises UserError naming the file and line of the first mistake."""
     if not str(text or "").strip():
-        raise UserError("no sweep file: upload one, pick an example, or write it in the editor")
+        raise UserError("no sweep file: upload one, pick an example, or write it in the editor", "no_sweep_file")
     path = uploads_dir(ws) / _safe_name(filename)
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_text(text, encoding="utf-8")
@@ -81,7 +81,8 @@ def start(ws, text: str, filename: str) -> dict:
     spec, path = check(ws, text, filename)
     rec = runner(ws, spec.name)
     if rec and rec["alive"]:
-        raise UserError(f"sweep '{spec.name}' is already running (pid {rec['pid']}): wait for it or stop it")
+        raise UserError(f"sweep '{spec.name}' is already running (pid {rec['pid']}): wait for it or stop it",
+                        "sweep_running", name=spec.name, pid=rec["pid"])
     d = _sweep_dir(ws, spec.name)
     d.mkdir(parents=True, exist_ok=True)
     command = [sys.executable, "-m", "tunestudio", "sweep", "--config", str(path), "--workspace", str(ws.root)]

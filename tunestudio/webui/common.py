@@ -11,8 +11,8 @@ import tempfile
 import traceback
 from pathlib import Path
 
-from tunestudio.errors import UserError
-from tunestudio.webui.i18n import DEFAULT as DEFAULT_LANG, Texts, engine_warning, has, t, ui_flags
+from tunestudio.errors import UserError, error_record
+from tunestudio.webui.i18n import DEFAULT as DEFAULT_LANG, Texts, engine_error, engine_warning, has, t
 from tunestudio.workspace import Workspace
 
 
@@ -57,7 +57,7 @@ class Context:
 # A message is kept as a spec (what to say), not as text, so it can be said again in another
 # language: a list of parts, each ("t", key, {fmt}) (fmt values may be specs themselves),
 # ("raw", text) for words that are not ours (file names, the engine's own messages), or
-# ("err", kind, text) for an error (`error_text`).
+# ("err", kind, detail) for an error (`error_text`; a UserError's detail is its errors.error_record).
 
 def msg(key: str, **fmt) -> list:
     """The spec of the locale text `key` formatted with `fmt`."""
@@ -88,8 +88,8 @@ def err(e: BaseException) -> list:
     """The spec of `error_text(lang, e)`: what the user should see of an exception."""
     from tunestudio.statefiles import describe_os_error
 
-    if isinstance(e, UserError):
-        return [("err", "user", str(e))]
+    if isinstance(e, UserError):   # kept with its code and fields: said again in each language
+        return [("err", "user", error_record(e))]
     if isinstance(e, OSError):
         return [("err", "os", describe_os_error(e))]
     traceback.print_exc()   # our bug: logged whole once, here, not at each re-render
@@ -111,7 +111,7 @@ def say(lang: str, spec) -> str:
             out.append(problem_lines(lang, part[1], part[2]))
         elif part[0] == "err":
             kind, text = part[1], part[2]
-            out.append("❌ " + (ui_flags(lang, text) if kind == "user" else text if kind == "os"
+            out.append("❌ " + (engine_error(lang, text) if kind == "user" else text if kind == "os"
                                else t(lang, "common.internal_error", error=text)))
         else:
             out.append(part[1])
@@ -238,8 +238,8 @@ def error_text(lang: str, e: BaseException) -> str:
     """A UserError is the user's to fix: show its message; an OSError says which file and why.
     Anything else is our bug: say so, with the last line of the traceback, and log it whole on the
     server."""
-    if isinstance(e, UserError):  # the engine's words name CLI flags: name the form's fields first
-        return "❌ " + ui_flags(lang, str(e))
+    if isinstance(e, UserError):  # worded from its code; else the engine's words, fields named for flags
+        return "❌ " + engine_error(lang, e)
     if isinstance(e, OSError):  # a full or read-only disk, a missing file: what and where, no traceback
         from tunestudio.statefiles import describe_os_error
 
