@@ -21,7 +21,7 @@ from tunestudio.webui import charts
 from tunestudio.webui.common import (
     Context, err, error_text, msg, not_available, optional, plotted, run_choices, say, shown,
 )
-from tunestudio.webui.i18n import DEFAULT, engine_warning, has, t
+from tunestudio.webui.i18n import DEFAULT, engine_error, engine_warning, has, t
 
 
 def _fmt(v):
@@ -188,8 +188,8 @@ def build(ctx: Context) -> None:
                  method=d.get("method"), dataset=d.get("dataset"), best=_fmt(d.get("best_eval_loss")) or "—",
                  duration=duration_text(lang, d), lineage=" → ".join(chain), children=children,
                  folder=d.get("run_dir"))
-        if d.get("error"):
-            text += f"\n\n❌ {d['error']}"
+        if d.get("error"):   # the failed event's code words it in `lang`; the registry's text otherwise
+            text += "\n\n❌ " + engine_error(lang, d.get("error_event") or d["error"])
         if d.get("warnings"):
             text += "\n\n" + "\n".join(f"- ⚠️ {engine_warning(lang, w)}" for w in d.get("warning_events") or d["warnings"] if w)
         key = t(lang, "runs.col.key")
