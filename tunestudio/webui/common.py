@@ -276,6 +276,24 @@ def translated_columns(lang: str, df, prefix: str):
     return df.rename(columns={c: t(lang, f"{prefix}{c}") for c in df.columns if has(lang, f"{prefix}{c}")})
 
 
+def metric_label(lang: str | None, key, with_id: bool = True) -> str:
+    """A metric's or run option's engine key (`train_loss`, `exact_match`, `test_f1`, `lr`) as a
+    table shows it in `lang`: its name from the locale (`metric.<key>`, a `test_` prefix worded,
+    else the Training-tab label `param.<key>`) with the key beside it where the two differ, so the
+    name the CLI and JSON use stays in sight ("training loss (train_loss)"); `with_id` False: the
+    name alone (a compact cell). A key the files do not know is shown as it is."""
+    key = str(key)
+    if has(lang or DEFAULT_LANG, f"metric.{key}"):
+        label = t(lang, f"metric.{key}")
+    elif key.startswith("test_") and has(lang or DEFAULT_LANG, f"metric.{key[5:]}"):
+        label = t(lang, "metric.test_of", metric=t(lang, f"metric.{key[5:]}"))
+    elif has(lang or DEFAULT_LANG, f"param.{key}"):
+        label = t(lang, f"param.{key}")
+    else:
+        return key
+    return label if label == key or not with_id else t(lang, "metric.with_id", label=label, id=key)
+
+
 def shown(df):
     """A result table: shown with rows, hidden without (an empty one shows only bare column numbers)."""
     import gradio as gr
