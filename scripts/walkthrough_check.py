@@ -160,17 +160,22 @@ TABLES_JS = """() => [...document.querySelectorAll('.block')].filter(b => b.offs
 def raw_key_faults(page, lang: str) -> list[str]:
     """Table headers and (in our own tables) cells that show an engine key (`train_loss`, `stopped`,
     `lr`) the locale names differently in `lang` (a key beside its name, "(train_loss)", is fine),
-    and headers that are bare column numbers (an empty table drawn without its columns)."""
-    keys = {k.split(".", 1)[1] for k in _catalog("en") if k.startswith(("metric.", "param.")) and "." not in k.split(".", 1)[1]}
-    raw = {k for k in keys if len(k) >= 3 and metric_label(lang, k, with_id=False) != k}
+    and headers that are bare column numbers (an empty table drawn without its columns). A cell's
+    items ("name value, name value", "name=value") are judged one by one."""
+    keys = {k.split(".", 1)[1] for k in _catalog("en") if k.startswith(("metric.", "param."))}
+    ours = {str(v).strip().lower() for v in _catalog(lang).values()}
+    raw = {k for k in keys if "." not in k and len(k) >= 3 and metric_label(lang, k, with_id=False) != k
+           and k.lower() not in ours}
     out = []
     for tb in page.evaluate(TABLES_JS):
-        texts = tb["heads"] + (tb["cells"] if tb["id"] in KEY_TABLES else [])
         if tb["heads"] and all(h.isdigit() for h in tb["heads"]):
             out.append(f"table {tb['id']}: bare column numbers as headers {tb['heads']}")
-        found = set()
-        for text in texts:
-            found |= {w for w in re.findall(r"[A-Za-z][A-Za-z0-9_]*", re.sub(r"\([^)]*\)", "", text)) if w in raw}
+        found = {h for h in tb["heads"] if h in raw or re.fullmatch(r"[a-z]+(?:_[a-z0-9]+)+", h)}
+        for text in tb["cells"] if tb["id"] in KEY_TABLES else []:
+            for item in re.split(r",\s+", re.sub(r"\([^)]*\)", "", text)):
+                name = re.sub(r"(?:=|\s+)[-+\d.e]+%?$|=.*$", "", item).strip()
+                if name in raw:
+                    found.add(name)
         if found:
             out.append(f"table {tb['id']}: engine keys shown raw {sorted(found)}")
     return out

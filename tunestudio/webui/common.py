@@ -305,19 +305,48 @@ PALETTE = ("#2563eb", "#f97316", "#16a34a", "#dc2626", "#9333ea", "#0891b2", "#c
            "#4b5563", "#65a30d")
 
 
+# Vega cuts a legend label wider than its labelLimit, 160 px (Gradio's plots keep that default and
+# offer no setting for it), at its 10 px label font: "walk-resumed #1a2b3c validasaun" ends in "…".
+LEGEND_LABEL_PX = 150   # what a label may take, with a margin for the font's real widths
+
+
+def label_px(text: str) -> float:
+    """About how wide `text` is in a legend label (10 px sans-serif), in pixels."""
+    width = 0.0
+    for ch in str(text):
+        width += 3.0 if ch in "iljtfrI.,:;'|!()[]{} ·-" else 8.6 if ch in "mwMW@%" else \
+            7.0 if ch.isupper() or ch in "#&" else 5.7
+    return width
+
+
+def fit_legend(df, color: str = "series"):
+    """(`df` with each series name too wide for the legend replaced by a short key "#1", "#2"...,
+    the caption that says which key is which name, or "" when every name fits). Every legend label
+    then reads whole, whatever the language or the run names."""
+    long = [n for n in dict.fromkeys(df[color]) if label_px(n) > LEGEND_LABEL_PX]
+    if not long:
+        return df, ""
+    keys = {n: f"#{i}" for i, n in enumerate(long, 1)}
+    return df.assign(**{color: df[color].map(lambda n: keys.get(n, n))}), " · ".join(f"{k} = {n}" for n, k in keys.items())
+
+
 def plotted(df, color: str = "series", **props):
     """A chart (webui/charts.py): drawn with data, hidden without (an empty chart is axes with
     nothing on them); `props` are further plot settings sent with the data (x_title, color_map...).
 
     Each draw names its series' colours (a color_map over the `color` column's values): Gradio's
     plot keeps the colour domain of its first draw, so series named anew (another run, another
-    language) would otherwise be left out of the legend or not drawn."""
+    language) would otherwise be left out of the legend or not drawn. Series names too wide for
+    the legend are drawn as short keys, spelled out in the chart's caption (`fit_legend`)."""
     import gradio as gr
 
     has_data = df is not None and len(df) > 0
-    if has_data and color in df.columns and "color_map" not in props:
-        names = list(dict.fromkeys(df[color]))
-        props["color_map"] = {n: PALETTE[i % len(PALETTE)] for i, n in enumerate(names)}
+    if has_data and color in df.columns:
+        df, caption = fit_legend(df, color)
+        props.setdefault("caption", caption or None)
+        if "color_map" not in props:
+            names = list(dict.fromkeys(df[color]))
+            props["color_map"] = {n: PALETTE[i % len(PALETTE)] for i, n in enumerate(names)}
     return gr.update(value=df if has_data else None, visible=has_data, **props)
 
 
