@@ -112,8 +112,8 @@ def start_export(ws, run: str, fmt: str, quant: str = "f16", verify: bool = True
     from tunestudio.evaluate.loading import find_run
 
     if fmt not in FORMATS:
-        raise UserError(f"export format must be one of {', '.join(FORMATS)} (got '{fmt}')", "unknown_choice",
-                        option="format", value=fmt, choices=", ".join(FORMATS))
+        raise UserError(f"export format must be one of {', '.join(FORMATS)} (got '{fmt}')", "export_format_unknown",
+                        value=fmt, choices=", ".join(FORMATS))
     r = find_run(ws, run)
     job_id = time.strftime("%Y%m%d-%H%M%S-") + uuid.uuid4().hex[:4]
     tag = fmt + (f"-{quant}" if fmt == "gguf" else "")

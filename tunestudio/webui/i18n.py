@@ -182,6 +182,10 @@ def _coded(lang: str | None, warning) -> str | None:
     return text.format(**{k: _word(lang, k, v) for k, v in fields.items()})
 
 
+# run options picked outside the Training tab's form: the labels of their pickers
+PICKER_LABELS = {"model": "model.select", "dataset": "training.dataset"}
+
+
 def _word(lang: str | None, field: str, value):
     """A field's value in `lang` (see engine_warning)."""
     if isinstance(value, dict) and value.get("code"):
@@ -190,9 +194,11 @@ def _word(lang: str | None, field: str, value):
         return ui_flags(lang, str(value["message"]))
     if isinstance(value, (list, tuple)):
         return ", ".join(str(_word(lang, field, v)) for v in value)
-    if field == "option" and isinstance(value, str) and has(lang, f"param.{value}"):
+    if field == "option" and isinstance(value, str):
         # a run-config option: named by its Training-tab label, its flag second (as ui_flags does)
-        return f"“{t(lang, 'param.' + value)}” (--{value.replace('_', '-')})"
+        key = PICKER_LABELS.get(value, f"param.{value}")
+        if has(lang, key):
+            return f"“{t(lang, key)}” (--{value.replace('_', '-')})"
     if field == "status" and isinstance(value, str) and has(lang, f"training.state.{value}"):
         return t(lang, f"training.state.{value}")
     if isinstance(value, str):
