@@ -142,3 +142,24 @@ def test_an_error_without_a_code_is_led_in_the_ui_language():
     assert error_text("en", e) == "❌ something the engine says in English only"
     assert error_text("tet", e) == "❌ " + t("tet", "engine.untranslated", detail=str(e))
     assert error_text("tet", e) != error_text("en", e)
+
+
+def test_a_sweep_that_ended_on_an_error_says_why_in_tetum(workspace):
+    """The sweep process writes the UserError it ends on into runner.error.json (the CLI's error
+    file, $TUNESTUDIO_ERROR_FILE, set by sweep_runner.start); the panel words it, and its trial
+    counts by state, in Tetum."""
+    from tunestudio import sweep_runner
+    from tunestudio.errors import error_record
+    from tunestudio.webui.sweep_start import progress_text
+
+    ws = Workspace(workspace)
+    d = sweep_runner._sweep_dir(ws, "s1")
+    d.mkdir(parents=True)
+    # a pid no process has (above the kernel's pid_max default): the runner has ended
+    (d / "runner.json").write_text(json.dumps({"sweep": "s1", "pid": 2 ** 22 + 7, "pid_start": "gone",
+                                               "started_at": time.time(), "log": str(d / "runner.log"), "trials": 2}))
+    e = UserError("no sweep 'x' in this workspace", "sweep_not_found", name="x")
+    (d / "runner.error.json").write_text(json.dumps(error_record(e)))
+    shown = progress_text(ws, "tet", "s1")
+    assert "sweep 'x' la iha fatin servisu ne'e" in shown and not wrong_language(shown, "tet", "en"), shown
+    assert "no sweep 'x' in this workspace" in progress_text(ws, "en", "s1")
