@@ -192,6 +192,8 @@ def monitor(ws, lang: str, last) -> list:
         summary["error_event"] = summary.get("error_event") or job.error
         if not summary["error_event"]:
             summary["error"] = summary["error"] or t(lang, "training.ended_without_event", code=job.returncode)
+    elif state == "failed" and (job.error or {}).get("code") and not (summary.get("error_event") or {}).get("code"):
+        summary["error_event"] = job.error   # the exit record has the code an older failed event lacks
     # before the run exists the job reports its data stages (reading, encoding) in a file of its own
     startup = jobs.read_progress(ws, job) if state == "starting" and job.status == "running" else None
     sig = {"view": (job.id, job.run_id, n_events, job.status, lang, startup and startup.get("at")),
