@@ -163,3 +163,20 @@ def test_a_sweep_that_ended_on_an_error_says_why_in_tetum(workspace):
     shown = progress_text(ws, "tet", "s1")
     assert "sweep 'x' la iha fatin servisu ne'e" in shown and not wrong_language(shown, "tet", "en"), shown
     assert "no sweep 'x' in this workspace" in progress_text(ws, "en", "s1")
+
+
+def test_a_run_config_file_with_mistakes_is_worded_in_tetum(tmp_path):
+    """What Load YAML on the Training tab reads (train/config.py): an unknown option, a value of the
+    wrong kind, a file that is not YAML."""
+    from tunestudio.train.config import load_config
+    from tunestudio.webui.common import error_text
+
+    cases = {"unknown.yaml": ("lr: 0.001\nwizardry: 3\n", "opsaun la koñesidu wizardry"),
+             "kind.yaml": ("batch_size: many\n", "'many' la'ós númeru tomak"),
+             "broken.yaml": ("lr: [0.1\n", "la'ós YAML válidu")}
+    for name, (text, tetum) in cases.items():
+        (tmp_path / name).write_text(text)
+        with pytest.raises(UserError) as caught:
+            load_config(tmp_path / name)
+        shown = error_text("tet", caught.value)
+        assert tetum in shown and not wrong_language(shown, "tet", "en"), shown
