@@ -323,11 +323,16 @@ def fit_legend(df, color: str = "series"):
     """(`df` with each series name too wide for the legend replaced by a short key "#1", "#2"...,
     the caption that says which key is which name, or "" when every name fits). Every legend label
     then reads whole, whatever the language or the run names."""
-    long = [n for n in dict.fromkeys(df[color]) if label_px(n) > LEGEND_LABEL_PX]
-    if not long:
+    keys = legend_keys(df[color])
+    if not keys:
         return df, ""
-    keys = {n: f"#{i}" for i, n in enumerate(long, 1)}
     return df.assign(**{color: df[color].map(lambda n: keys.get(n, n))}), " · ".join(f"{k} = {n}" for n, k in keys.items())
+
+
+def legend_keys(names) -> dict:
+    """{series name too wide for the legend: its short key "#1", "#2"...} (see fit_legend)."""
+    long = [n for n in dict.fromkeys(names) if label_px(n) > LEGEND_LABEL_PX]
+    return {n: f"#{i}" for i, n in enumerate(long, 1)}
 
 
 def plotted(df, color: str = "series", **props):
@@ -342,9 +347,12 @@ def plotted(df, color: str = "series", **props):
 
     has_data = df is not None and len(df) > 0
     if has_data and color in df.columns:
+        keys = legend_keys(df[color])
         df, caption = fit_legend(df, color)
         props.setdefault("caption", caption or None)
-        if "color_map" not in props:
+        if "color_map" in props:   # the caller's colours, under the names the legend now shows
+            props["color_map"] = {keys.get(n, n): c for n, c in props["color_map"].items()}
+        else:
             names = list(dict.fromkeys(df[color]))
             props["color_map"] = {n: PALETTE[i % len(PALETTE)] for i, n in enumerate(names)}
     return gr.update(value=df if has_data else None, visible=has_data, **props)
