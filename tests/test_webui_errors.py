@@ -180,3 +180,17 @@ def test_a_run_config_file_with_mistakes_is_worded_in_tetum(tmp_path):
             load_config(tmp_path / name)
         shown = error_text("tet", caught.value)
         assert tetum in shown and not wrong_language(shown, "tet", "en"), shown
+
+
+def test_a_name_the_ui_refuses_is_worded_in_tetum():
+    """Save as (Datasets upload), a run's name: the name checks say what is wrong in Tetum."""
+    from tunestudio.webui.common import error_text
+    from tunestudio.webui.safety import safe_name, visible_name
+
+    for call, tetum in ((lambda: safe_name("", "file name"), "naran ficheiru mamuk"),
+                        (lambda: safe_name("a/b.jsonl", "file name"), "la'ós naran ficheiru simples"),
+                        (lambda: visible_name("x\u202ey", "run name"), "naran treinu iha karakter kontrolu")):
+        with pytest.raises(UserError) as caught:
+            call()
+        shown = error_text("tet", caught.value)
+        assert tetum in shown and not wrong_language(shown, "tet", "en"), shown
