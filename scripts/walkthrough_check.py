@@ -5,7 +5,15 @@ person would distrust (issue 14's hidden walkthrough, done ourselves):
   charts   charts shown empty (axes, no marks), without a legend of named series, or with axis
            titles that are raw column names or the other language's words
   status   statuses that disagree with the registry and the runs' events (Runs table: status,
-           steps; Training tab: the latest job's state, run, step; the queue; sweep trials; exports)
+           steps; Training tab: the latest job's state, run, step; the queue; sweep trials; exports),
+           and failure reasons not worded in the UI language (a failed job's, a failed export's)
+Besides those, "lang" counts table headers and cells that show an engine key (train_loss, stopped,
+an option name) where the locale has a name for it, and bare column numbers; "charts" counts legend
+labels cut short ("…").
+
+Before walking, a job that fails in its process (a dataset that is not there) is submitted through
+the queue, so the Training tab shows a failed job; on the Runs tab a GGUF export of walk-done (a
+tokenizer llama.cpp does not know) fails; on the Datasets tab Preview is pressed.
 
     python scripts/walkthrough_check.py WORKSPACE [--port 7878] [--url URL]
 
@@ -30,7 +38,8 @@ sys.path.insert(0, str(ROOT))
 
 from tests.lang_check import wrong_language  # noqa: E402
 from tunestudio import jobs, registry, run_progress  # noqa: E402
-from tunestudio.webui.i18n import _catalog, t  # noqa: E402
+from tunestudio.webui.common import metric_label  # noqa: E402
+from tunestudio.webui.i18n import _catalog, engine_error, t  # noqa: E402
 from tunestudio.workspace import Workspace  # noqa: E402
 
 SHOTS = ROOT / "test-artifacts" / "webui"
@@ -98,6 +107,9 @@ def chart_faults(page, lang: str, other: str) -> list[str]:
         legend = [x for x in c["legend"] if x.strip()]
         if not legend or any(x.strip().lower() == "series" for x in legend):
             out.append(f"{name}: no legend of named series ({legend})")
+        cut = [x for x in legend if x.rstrip().endswith("…")]   # Vega cuts labels past its labelLimit
+        if cut:
+            out.append(f"{name}: legend labels cut short {cut}")
         for title in c["axes"] + c["legend_title"]:
             low = title.strip().lower()
             if low in RAW_TITLES and low not in words_mine:
@@ -127,11 +139,45 @@ def runs_table_faults(page, ws: Workspace, lang: str) -> list[str]:
         elif cells[i_status] != t(lang, f"training.state.{reg[rid]['status']}"):
             out.append(f"runs table: {rid} says {cells[i_status]!r}, registry {reg[rid]['status']!r}")
         else:   # the steps it shows are the steps its events reached
-            m = re.search(r"\bsteps (\d+)", cells[i_metrics]) if i_metrics is not None else None
+            steps = re.escape(metric_label(lang, "steps", with_id=False))
+            m = re.search(rf"(?:^|, ){steps} (\d+)", cells[i_metrics]) if i_metrics is not None else None
             step = last_step(ws, rid)
             if m and int(m.group(1)) != step:
                 out.append(f"runs table: {rid} shows steps {m.group(1)}, its events end at step {step}")
     out += [f"runs table: registry run {rid} missing" for rid in set(reg) - seen]
+    return out
+
+
+# tables whose cells are ours (not the user's data): an engine key shown there is a name left raw
+KEY_TABLES = ("runs-table", "runs-differences", "runs-metrics", "eval-metrics-table", "bench-leaderboard",
+              "sweeps-trials", "model-memory", "training-queue", "ship-exports")
+TABLES_JS = """() => [...document.querySelectorAll('.block')].filter(b => b.offsetParent !== null && b.id
+    && b.querySelector('thead th')).map(b => ({id: b.id,
+  heads: [...b.querySelectorAll('thead th')].map(th => th.innerText.trim()).filter(x => x),
+  cells: [...b.querySelectorAll('.virtual-row .body-cell')].map(c => c.innerText.trim())}))"""
+
+
+def raw_key_faults(page, lang: str) -> list[str]:
+    """Table headers and (in our own tables) cells that show an engine key (`train_loss`, `stopped`,
+    `lr`) the locale names differently in `lang` (a key beside its name, "(train_loss)", is fine),
+    and headers that are bare column numbers (an empty table drawn without its columns). A cell's
+    items ("name value, name value", "name=value") are judged one by one."""
+    keys = {k.split(".", 1)[1] for k in _catalog("en") if k.startswith(("metric.", "param."))}
+    ours = {str(v).strip().lower() for v in _catalog(lang).values()}
+    raw = {k for k in keys if "." not in k and len(k) >= 3 and metric_label(lang, k, with_id=False) != k
+           and k.lower() not in ours}
+    out = []
+    for tb in page.evaluate(TABLES_JS):
+        if tb["heads"] and all(h.isdigit() for h in tb["heads"]):
+            out.append(f"table {tb['id']}: bare column numbers as headers {tb['heads']}")
+        found = {h for h in tb["heads"] if h in raw or re.fullmatch(r"[a-z]+(?:_[a-z0-9]+)+", h)}
+        for text in tb["cells"] if tb["id"] in KEY_TABLES else []:
+            for item in re.split(r",\s+", re.sub(r"\([^)]*\)", "", text)):
+                name = re.sub(r"(?:=|\s+)[-+\d.e]+%?$|=.*$", "", item).strip()
+                if name in raw:
+                    found.add(name)
+        if found:
+            out.append(f"table {tb['id']}: engine keys shown raw {sorted(found)}")
     return out
 
 
@@ -214,6 +260,12 @@ def training_status_faults(page, ws: Workspace, lang: str) -> list[str]:
     word = t(lang, f"training.state.{want}")
     if word not in status:
         out.append(f"training: status {status.splitlines()[0][:90]!r} but registry/job say {want!r} ({word!r})")
+    if job.status == "failed" and job.error:   # the reason the process recorded, worded in `lang`
+        alerts = page.inner_text("#training-alerts")
+        if not job.error.get("code"):
+            out.append(f"training: the failed job's reason has no code: {job.error.get('message', '')[:80]!r}")
+        elif engine_error(lang, job.error) not in alerts:
+            out.append(f"training: the failed job's reason is not shown in {lang}: {alerts[:120]!r}")
     queued = [j.id for j in jobs.queued_jobs(ws)]
     shown_q = [r[0] for r in _table(page, "training-queue")[1]]
     if sorted(queued) != sorted(shown_q):
@@ -245,6 +297,8 @@ def act(page, tab: str, ws: Workspace, lang: str) -> None:
         _wait(page, "#datasets-report", "2000")
         page.click("#datasets-stats")
         page.wait_for_function("document.querySelectorAll('#datasets-histogram g.mark-rect path').length > 0", timeout=90_000)
+        page.click("#datasets-preview-btn")   # the training example: its legend and notes in `lang`
+        page.wait_for_function("document.querySelector('#datasets-preview').innerText.trim().length > 0", timeout=90_000)
     elif tab == "runs":
         # Details first, then Compare: the curves must be drawn again for the second
         _pick(page, "#runs-a", re.compile(re.escape(done["id"])))
@@ -258,6 +312,7 @@ def act(page, tab: str, ws: Workspace, lang: str) -> None:
             if label.count() and "open" not in (label.get_attribute("class") or ""):
                 label.click()
         page.wait_for_timeout(1000)
+        export_fails(page)
         if page.locator("#sweeps-pick").count():
             _pick(page, "#sweeps-pick", "walk-sweep")
             page.click("#sweeps-show")
@@ -277,6 +332,35 @@ def act(page, tab: str, ws: Workspace, lang: str) -> None:
         page.wait_for_timeout(2000)
 
 
+def export_fails(page) -> None:
+    """Export run A (walk-done) as GGUF from the Ship panel: the demo tokenizer is tunestudio's own,
+    which llama.cpp's converter does not know, so the export process fails with a coded reason."""
+    _pick(page, "#ship-format", re.compile("GGUF"))
+    page.click("#ship-export")
+    page.wait_for_function("document.querySelector('#ship-export-status').innerText.includes('❌')", timeout=300_000)
+
+
+def export_faults(page, ws: Workspace, lang: str) -> list[str]:
+    """The Ship panel's message for the export that just failed: its reason coded and worded in `lang`."""
+    from tunestudio import ship_jobs
+
+    text = page.inner_text("#ship-export-status") if page.locator("#ship-export-status").count() else ""
+    if "❌" not in text:
+        return []
+    d = ship_jobs.exports_dir(ws)
+    latest = max(d.glob("*.json"), key=lambda p: p.stat().st_mtime, default=None)
+    if latest is None or latest.name.endswith(".error.json"):
+        latest = max((p for p in d.glob("*.json") if not p.name.endswith(".error.json")),
+                     key=lambda p: p.stat().st_mtime, default=None)
+    st = ship_jobs.export_status(ws, latest.stem) if latest else {}
+    record = st.get("error_record") or {}
+    if not record.get("code"):
+        return [f"ship: the failed export's reason has no code: {str(st.get('error'))[:80]!r}"]
+    if engine_error(lang, record) not in text:
+        return [f"ship: the failed export's reason is not shown in {lang}: {text[:120]!r}"]
+    return []
+
+
 def check_tab(page, ws: Workspace, tab: str, lang: str, shot: str, settle: float = 60) -> dict:
     """The three counts for the tab in view; waits up to `settle` s for the wrong-language count
     to reach 0 (a switch re-renders in steps)."""
@@ -288,12 +372,14 @@ def check_tab(page, ws: Workspace, tab: str, lang: str, shot: str, settle: float
             break
         page.wait_for_timeout(1000)
     wrong += [f"word: {w}" for w in wrong_words(page, lang, other)]
+    wrong += raw_key_faults(page, lang)
     charts = chart_faults(page, lang, other)
     status = []
     if tab == "training":
         status = training_status_faults(page, ws, lang)
     elif tab == "runs":
-        status = runs_table_faults(page, ws, lang) + sweep_faults(page, ws, lang) + ship_faults(page, ws)
+        status = runs_table_faults(page, ws, lang) + sweep_faults(page, ws, lang) + ship_faults(page, ws) + \
+            export_faults(page, ws, lang)
     page.screenshot(path=str(SHOTS / f"walk-{shot}.png"), full_page=True)
     return {"lang": wrong, "charts": charts, "status": status}
 
@@ -336,6 +422,21 @@ def walk(url: str, ws: Workspace) -> int:
     return total
 
 
+def fail_a_job(ws: Workspace) -> None:
+    """Submit, as Start does, a job whose process fails before its run exists (its dataset is not
+    there), and wait for it to end: the Training tab then shows it failed, with its reason."""
+    from tunestudio.train.config import RunConfig
+
+    job = jobs.submit(ws, RunConfig(model="tiny-demo", dataset="walk-missing.jsonl", max_steps=2, name="walk-missing"))
+    deadline = time.time() + 300
+    while time.time() < deadline:
+        jobs.advance(ws)
+        if jobs.get_job(ws, job.id).status not in jobs.ACTIVE:
+            break
+        time.sleep(1)
+    print(f"failed job {job.id}: {jobs.get_job(ws, job.id).status}", flush=True)
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("workspace")
@@ -360,6 +461,7 @@ def main() -> None:
                 break
             except OSError:
                 time.sleep(0.5)
+    fail_a_job(ws)
     try:
         total = walk(url, ws)
     finally:

@@ -313,7 +313,8 @@ def test_click_through_the_other_tabs(server_with_run, browser):
     assert bins[0].startswith("0–") and bins[-1].startswith(">"), bins  # in length order, not alphabetical
     assert int(bins[1].split("–")[0]) == int(bins[0].split("–")[1]), bins
     page.click("#datasets-preview-btn")
-    _wait_text(page, "#datasets-report", "trained on")
+    _wait_text(page, "#datasets-preview-head", "trained on")
+    assert "median" in page.inner_text("#datasets-report")   # the statistics stay beside the example
     page.wait_for_function("document.querySelectorAll('#datasets-preview .token .text:not(.unlabeled)').length > 0",
                            timeout=30_000)
     trained = " ".join(page.locator("#datasets-preview .token .text:not(.unlabeled)").all_text_contents())
@@ -322,7 +323,7 @@ def test_click_through_the_other_tabs(server_with_run, browser):
     # Another file: no panel keeps the previous file's report, histogram or example.
     page.click("#datasets-pick input")
     page.get_by_role("option", name="demo-qa.csv").click()
-    page.wait_for_function("!document.querySelector('#datasets-report').innerText.includes('trained on')",
+    page.wait_for_function("!document.querySelector('#datasets-preview-head').innerText.includes('trained on')",
                            timeout=30_000)
     page.wait_for_function("document.querySelectorAll('#datasets-preview .token').length === 0", timeout=30_000)
     assert page.locator("#datasets-histogram g.mark-rect path").count() == 0

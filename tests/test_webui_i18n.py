@@ -209,7 +209,8 @@ def test_evaluation_stopping_warning_is_worded_in_the_ui_language():
 
 ENGINE = Path(i18n.__file__).parent.parent
 CODED = {"Problem": 3, "CodedError": 1, "CodedText": 1, "RowError": 1, "ToolError": 1, "ContentError": 1,
-         "_Bad": 1, "_place": 0}   # constructor -> the position of its code argument
+         "_Bad": 1, "_place": 0, "UserError": 1}   # constructor -> the position of its code argument
+OPTIONAL = {"UserError"}   # may come without a code (the UI then says it is the engine's English)
 
 
 def _coded_calls():
@@ -240,6 +241,8 @@ def _coded_calls():
                 [b.value for b in (arg.body, arg.orelse) if isinstance(b, ast.Constant)] if isinstance(arg, ast.IfExp) else \
                 [f"empty_{k}_split" for k in ("val", "test")] if isinstance(arg, ast.JoinedStr) else [None]
             for code in codes:
+                if code is None and name in OPTIONAL:
+                    continue
                 yield where, code, fields
 
 

@@ -132,6 +132,44 @@ def test_a_sweep_started_from_the_sweeps_panel_runs_and_shows_its_progress(two_r
     page.close()
 
 
+def test_overlay_legend_labels_read_whole_in_tetum_with_a_long_run_name(two_runs, browser):
+    """A run name too long for the legend (Vega cuts labels past 160 px with "…"): in Tetum, whose
+    split names are longer, every legend label still reads whole, the long name as a short key that
+    the chart's caption spells out."""
+    from tunestudio import registry
+
+    long_name = "alpha-lora-r16-qwen2.5-reviews-lr3e-4-seed7"
+    conn = registry.connect(two_runs["ws"] / "tunestudio.db")
+    registry.update_run(conn, two_runs["ids"]["alpha"], name=long_name)
+    try:
+        page = browser.new_page(viewport={"width": 1300, "height": 1000})
+        page.goto(two_runs["url"])
+        page.wait_for_selector("#model-select")
+        page.click("#ui-language input")
+        page.get_by_role("option", name="Tetun").first.click()
+        page.get_by_role("tab", name="Treinu sira").click()
+        page.wait_for_selector("#runs-overlay-draw")
+        for run_id in two_runs["ids"].values():
+            page.click("#runs-overlay-pick input")
+            page.get_by_role("option", name=re.compile(re.escape(run_id))).first.click()
+            _wait_text(page, "#runs-overlay-pick", run_id)
+        page.keyboard.press("Escape")
+        page.click("#runs-overlay-draw")
+        page.wait_for_function("document.querySelectorAll('#runs-overlay-plot g.mark-line path').length >= 4",
+                               timeout=120_000)
+        legend = page.locator("#runs-overlay-plot g.role-legend-label text").all_text_contents()
+        assert len(legend) == 4 and not [x for x in legend if x.endswith("…")], legend
+        assert {"beta treinu", "beta valida"} <= set(legend), legend
+        caption = page.inner_text("#runs-overlay-plot")
+        assert f"{long_name} treinu" in caption and f"{long_name} valida" in caption, caption
+        page.locator("#runs-overlay-plot").scroll_into_view_if_needed()
+        _shot(page, "21-runs-overlay-long-name-tet")
+        page.close()
+    finally:
+        registry.update_run(conn, two_runs["ids"]["alpha"], name="alpha")
+        conn.close()
+
+
 def test_runs_table_search_sort_row_click_rename_delete_and_next_steps(two_runs, browser):
     """Search and sort the runs table, pick run A by clicking its row, open Evaluate with it, rename
     it, then delete it after the confirmation (its folder stays). Runs last: it deletes beta."""

@@ -22,9 +22,10 @@ import signal
 import sqlite3
 import sys
 import threading
+from pathlib import Path
 
 from tunestudio import __version__
-from tunestudio.errors import EXIT_INTERRUPTED, UserError
+from tunestudio.errors import ERROR_FILE_ENV, EXIT_INTERRUPTED, UserError, error_record
 from tunestudio.workspace import workspace_from
 
 COMMAND_MODULES = [
@@ -100,10 +101,26 @@ def _record_job_exit(args, code: int) -> None:
     try:
         from tunestudio.jobs import record_exit
 
+        error = getattr(args, "user_error", None)
         record_exit(workspace_from(getattr(args, "workspace", None)), job_id, code,
-                    run_id=getattr(args, "result_run_id", None))  # set by `train`: the queue knows the run
+                    run_id=getattr(args, "result_run_id", None),  # set by `train`: the queue knows the run
+                    error=error_record(error) if error is not None else None)
     except Exception as e:  # noqa: BLE001 - a full disk: observers fall back to the run's status
         print(f"warning: could not record the job's exit ({e})", file=sys.stderr)
+
+
+def _write_error_file(e: UserError) -> None:
+    """Where the process that started this one asked for it ($TUNESTUDIO_ERROR_FILE: the web UI's
+    exports and sweeps), the error as {message, code, fields}, so it is shown in the UI's language."""
+    path = os.environ.get(ERROR_FILE_ENV)
+    if not path:
+        return
+    try:
+        from tunestudio.statefiles import write_json
+
+        write_json(Path(path), error_record(e))
+    except Exception as err:  # noqa: BLE001 - a full disk: the UI falls back to the stderr line
+        print(f"warning: could not write the error file {path} ({err})", file=sys.stderr)
 
 
 def _run(args) -> int:
@@ -120,6 +137,8 @@ def _run(args) -> int:
         return int(code or 0)
     except UserError as e:
         print(f"error: {e}", file=sys.stderr)
+        args.user_error = e   # its code and fields, for the job's exit record (the web UI words it)
+        _write_error_file(e)
         return 1
     except OSError as e:  # a state file on a full or read-only disk: say which and why
         from tunestudio.statefiles import describe_os_error

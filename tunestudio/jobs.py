@@ -8,7 +8,7 @@ on disk, in `training/jobs/`:
                       run, log
     <job>.yaml        the run config the job was started with (what `--config` gets)
     <job>.log         the process's stdout and stderr
-    <job>.exit.json   the job's own record of how it ended ({returncode, time, argv}), written by
+    <job>.exit.json   the job's own record of how it ended ({returncode, time, argv, error}), written by
                       the training process itself (it knows its job from $TUNESTUDIO_JOB_ID), so
                       every observer, not only the UI that launched it, sees the same outcome
 
@@ -69,6 +69,7 @@ class Job:
     log_path: str = ""
     returncode: int | None = None
     command: list[str] = field(default_factory=list)
+    error: dict | None = None          # a failed job's UserError ({message, code, fields}: errors.error_record)
 
     def command_line(self) -> str:
         """The command as a user would type it (shown in the UI)."""
@@ -212,6 +213,7 @@ def _apply_exit(job: Job, record: dict) -> None:
     job.finished_at = record.get("time") or time.time()
     job.status = status_for(job.returncode)
     job.run_id = job.run_id or record.get("run_id")
+    job.error = record.get("error") if isinstance(record.get("error"), dict) else None
 
 
 def _finish(ws: Workspace, job: Job) -> None:
@@ -257,10 +259,12 @@ def read_progress(ws: Workspace, job: Job, max_age: float = 30.0) -> dict | None
     return got
 
 
-def record_exit(ws: Workspace, job_id: str, returncode: int, run_id: str | None = None) -> None:
-    """Called by the job's own process as it exits: how it ended, for every observer."""
+def record_exit(ws: Workspace, job_id: str, returncode: int, run_id: str | None = None,
+                error: dict | None = None) -> None:
+    """Called by the job's own process as it exits: how it ended, for every observer; `error`: the
+    UserError it ended on (errors.error_record), which the web UI words in its language."""
     write_json(jobs_dir(ws) / f"{job_id}.exit.json",
-               {"returncode": returncode, "time": time.time(), "run_id": run_id, "argv": sys.argv})
+               {"returncode": returncode, "time": time.time(), "run_id": run_id, "argv": sys.argv, "error": error})
 
 
 def advance(ws: Workspace) -> None:

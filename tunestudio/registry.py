@@ -222,7 +222,7 @@ def get_run(conn: sqlite3.Connection, ref: str) -> dict:
     if row is None:
         row = conn.execute("SELECT * FROM runs WHERE name = ? ORDER BY created_at DESC LIMIT 1", (ref,)).fetchone()
     if row is None:
-        raise UserError(f"no run '{ref}' in this workspace: `tunestudio runs list` shows them")
+        raise UserError(f"no run '{ref}' in this workspace: `tunestudio runs list` shows them", "run_not_found", ref=ref)
     return _reap_dead(conn, row_to_dict(row))
 
 

@@ -7,6 +7,7 @@ Like training jobs (tunestudio.jobs), they never run in the UI's process, surviv
     exports/.jobs/<id>.json      what was started: {id, run, format, quant, output, command, pid, ...}
     exports/.jobs/<id>.out       the export's --json result (with its round-trip check), once done
     exports/.jobs/<id>.log       its stderr (progress, warnings, the one-line error)
+    exports/.jobs/<id>.error.json  the UserError it ended on, {message, code, fields} ($TUNESTUDIO_ERROR_FILE)
     .serve/servers/<run id>.json a server: {run, name, host, port, url, pid, log, command}
     .serve/servers/<run id>.log  its output
 
@@ -27,7 +28,7 @@ import time
 import uuid
 from pathlib import Path
 
-from tunestudio.errors import UserError
+from tunestudio.errors import ERROR_FILE_ENV, UserError
 from tunestudio.procs import is_alive, proc_start
 from tunestudio.statefiles import read_json_or_none, write_json
 
@@ -44,8 +45,11 @@ def _env(ws) -> dict:
 
 
 def _spawn(ws, command: list[str], stdout: Path, log: Path) -> tuple[int, str | None]:
+    error_file = _error_file(log)
+    error_file.unlink(missing_ok=True)   # a server started again: not the last process's error
+    env = {**_env(ws), ERROR_FILE_ENV: str(error_file)}   # the CLI writes its UserError there (coded)
     with open(stdout, "wb") as out, open(log, "ab") as err:
-        proc = subprocess.Popen(command, cwd=str(ws.root), env=_env(ws), stdin=subprocess.DEVNULL, stdout=out,
+        proc = subprocess.Popen(command, cwd=str(ws.root), env=env, stdin=subprocess.DEVNULL, stdout=out,
                                 stderr=err, start_new_session=True)
     _children[proc.pid] = proc
     return proc.pid, proc_start(proc.pid)
@@ -53,6 +57,20 @@ def _spawn(ws, command: list[str], stdout: Path, log: Path) -> tuple[int, str | 
 
 def _alive(rec: dict) -> bool:
     return is_alive(rec.get("pid"), rec.get("pid_start"), _children.get(rec.get("pid")))
+
+
+def _error_file(log: Path) -> Path:
+    """Where the process logging to `log` writes the UserError it ended on (errors.error_record)."""
+    return Path(log).with_suffix(".error.json")
+
+
+def _failure(log: Path, fallback: str) -> dict:
+    """{error: the one-line message, error_record: {message, code, fields} for the web UI to word
+    (the process's error file; else the log's message, uncoded)}."""
+    record = read_json_or_none(_error_file(log))
+    if not isinstance(record, dict) or "message" not in record:
+        record = {"message": _last_error(log) or fallback, "code": None, "fields": {}}
+    return {"error": record["message"], "error_record": record}
 
 
 def _last_error(log: Path) -> str | None:
@@ -94,7 +112,8 @@ def start_export(ws, run: str, fmt: str, quant: str = "f16", verify: bool = True
     from tunestudio.evaluate.loading import find_run
 
     if fmt not in FORMATS:
-        raise UserError(f"export format must be one of {', '.join(FORMATS)} (got '{fmt}')")
+        raise UserError(f"export format must be one of {', '.join(FORMATS)} (got '{fmt}')", "export_format_unknown",
+                        value=fmt, choices=", ".join(FORMATS))
     r = find_run(ws, run)
     job_id = time.strftime("%Y%m%d-%H%M%S-") + uuid.uuid4().hex[:4]
     tag = fmt + (f"-{quant}" if fmt == "gguf" else "")
@@ -132,8 +151,8 @@ def export_status(ws, job_id: str) -> dict:
     except (OSError, ValueError):
         result = None
     if result is None or (child is not None and child.returncode != 0):
-        return {**rec, "status": "failed", "error": _last_error(Path(rec["log"])) or "the export process ended "
-                "without a result", "warnings": _warnings(Path(rec["log"]))}
+        return {**rec, "status": "failed", **_failure(Path(rec["log"]), "the export process ended without a result"),
+                "warnings": _warnings(Path(rec["log"]))}
     return {**rec, "status": "finished", "result": result, "warnings": _warnings(Path(rec["log"]))}
 
 
@@ -206,7 +225,7 @@ def server_status(ws, run: str) -> dict:
         return {**rec, "status": "stopped"}
     if not _alive(rec):
         _children.pop(rec.get("pid"), None)
-        return {**rec, "status": "failed", "error": _last_error(Path(rec["log"])) or "the server process ended"}
+        return {**rec, "status": "failed", **_failure(Path(rec["log"]), "the server process ended")}
     return {**rec, "status": "running" if _answers(rec["url"]) else "starting"}
 
 

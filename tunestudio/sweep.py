@@ -89,7 +89,8 @@ def open_study(ws, spec: SweepSpec):
 def load_study(ws, name: str):
     optuna = _optuna()
     if not (sweep_dir(ws, name) / "optuna.db").is_file():
-        raise UserError(f"no sweep '{name}' in this workspace: `tunestudio sweep list` shows them")
+        raise UserError(f"no sweep '{name}' in this workspace: `tunestudio sweep list` shows them", "sweep_not_found",
+                        name=name)
     try:   # read only: a running sweep writes it
         return optuna.load_study(study_name=name, storage=storage_url(ws, name, read_only=True))
     except KeyError:   # the file is there, the study not yet: the sweep is starting

@@ -21,7 +21,7 @@ import time
 from pathlib import Path
 
 from tunestudio import jobs, run_progress
-from tunestudio.errors import UserError
+from tunestudio.errors import ERROR_FILE_ENV, UserError
 from tunestudio.procs import is_alive, proc_start
 from tunestudio.statefiles import read_json_or_none, write_json
 from tunestudio.sweep_spec import load_spec
@@ -68,7 +68,7 @@ def check(ws, text: str, filename: str):
     """Write `text` to training/sweeps/uploads/<filename> and read it back as the CLI would.
     Returns (SweepSpec, path). Raises UserError naming the file and line of the first mistake."""
     if not str(text or "").strip():
-        raise UserError("no sweep file: upload one, pick an example, or write it in the editor")
+        raise UserError("no sweep file: upload one, pick an example, or write it in the editor", "no_sweep_file")
     path = uploads_dir(ws) / _safe_name(filename)
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_text(text, encoding="utf-8")
@@ -81,11 +81,14 @@ def start(ws, text: str, filename: str) -> dict:
     spec, path = check(ws, text, filename)
     rec = runner(ws, spec.name)
     if rec and rec["alive"]:
-        raise UserError(f"sweep '{spec.name}' is already running (pid {rec['pid']}): wait for it or stop it")
+        raise UserError(f"sweep '{spec.name}' is already running (pid {rec['pid']}): wait for it or stop it",
+                        "sweep_running", name=spec.name, pid=rec["pid"])
     d = _sweep_dir(ws, spec.name)
     d.mkdir(parents=True, exist_ok=True)
     command = [sys.executable, "-m", "tunestudio", "sweep", "--config", str(path), "--workspace", str(ws.root)]
-    env = {**os.environ, "PYTHONUNBUFFERED": "1", "GRADIO_ANALYTICS_ENABLED": "False"}
+    error_file = d / "runner.error.json"   # the UserError it may end on, coded (the panel words it)
+    error_file.unlink(missing_ok=True)
+    env = {**os.environ, "PYTHONUNBUFFERED": "1", "GRADIO_ANALYTICS_ENABLED": "False", ERROR_FILE_ENV: str(error_file)}
     if ws.confined:  # the trial jobs it submits are confined to the workspace too, as the UI is
         env[CONFINED_ENV] = "1"
     log_path = d / "runner.log"
@@ -127,13 +130,16 @@ def stop(ws, name: str) -> dict | None:
 def progress(ws, name: str) -> dict:
     """{sweep, running (the process is alive), started_from_ui, target (trials), ended, counts
     {state: n}, best (number, value) or None, log (sweep.log's last lines, or the runner's output
-    when it ended early, e.g. with an error)}."""
+    when it ended early, e.g. with an error), error (the UserError it ended on, errors.error_record,
+    or None)}."""
     from tunestudio import sweep
 
     rec = runner(ws, name)
     out = {"sweep": name, "running": bool(rec and rec["alive"]), "started_from_ui": rec is not None,
-           "target": (rec or {}).get("trials"), "ended": 0, "counts": {}, "best": None, "log": ""}
+           "target": (rec or {}).get("trials"), "ended": 0, "counts": {}, "best": None, "log": "", "error": None}
     d = _sweep_dir(ws, name)
+    if rec and not out["running"]:
+        out["error"] = read_json_or_none(d / "runner.error.json")
     try:
         s = sweep.summary(ws, name) if (d / "optuna.db").is_file() else None
     except UserError:   # starting: the study is not written yet

@@ -85,7 +85,7 @@ def load_spec(path: str | Path) -> SweepSpec:
 
     path = Path(path).expanduser()
     if not path.is_file():
-        raise UserError(f"sweep file {path} not found")
+        raise UserError(f"sweep file {path} not found", "sweep_file_not_found", path=str(path))
     text = path.read_text(encoding="utf-8")
     try:
         root = yaml.compose(text, Loader=yaml.SafeLoader)
@@ -96,7 +96,8 @@ def load_spec(path: str | Path) -> SweepSpec:
         raise UserError(f"{path}, line {_line(node)}: {why}")
 
     if root is None or not isinstance(root, yaml.MappingNode):
-        raise UserError(f"{path}: expected a mapping with at least `base:` and `space:`")
+        raise UserError(f"{path}: expected a mapping with at least `base:` and `space:`", "sweep_not_mapping",
+                        path=str(path))
     top = {}
     for key_node, value_node in root.value:
         key = key_node.value
@@ -166,9 +167,10 @@ def load_spec(path: str | Path) -> SweepSpec:
     if spec.trials < 1 and not spec.timeout_min:
         bad(top["trials"][1], "trials: at least 1 (or set timeout_min)")
     if not base.get("dataset"):
-        raise UserError(f"{path}: base has no dataset: every trial needs one")
+        raise UserError(f"{path}: base has no dataset: every trial needs one", "sweep_no_dataset", path=str(path))
     if not base.get("model") and not base.get("from_run"):
-        raise UserError(f"{path}: base has no model (or from_run): every trial needs one")
+        raise UserError(f"{path}: base has no model (or from_run): every trial needs one", "sweep_no_model",
+                        path=str(path))
     return spec
 
 

@@ -81,7 +81,8 @@ class Workspace:
         where = Path(path).resolve()
         if self.confined:
             raise UserError(f"{what} '{given}' resolves to {where}, outside the workspace {self.root}: "
-                            "the web UI reads only files inside it; copy the file into the workspace")
+                            "the web UI reads only files inside it; copy the file into the workspace",
+                            "outside_workspace", name=given, where=str(where), workspace=str(self.root))
         raise UserError(f"{what} '{given}' is a link to {where}, outside the workspace {self.root}: refused; "
                         f"give the path itself ({where}) if you mean to read it")
 
@@ -93,8 +94,8 @@ class Workspace:
             if candidate.is_file():
                 return self.check_readable(candidate, name, "dataset")
         raise UserError(
-            f"dataset '{name}' not found: put the file in {self.datasets_dir} or give its path"
-        )
+            f"dataset '{name}' not found: put the file in {self.datasets_dir} or give its path",
+            "dataset_not_found", name=name, folder=str(self.datasets_dir))
 
     def model_path_or_id(self, name: str) -> str:
         """A model argument: a folder under models/, a local path, or (otherwise) a hub id."""
@@ -102,10 +103,12 @@ class Workspace:
             if candidate.is_dir():
                 self.check_readable(candidate, name, "model")
                 if not (candidate / "config.json").is_file():
-                    raise UserError(f"model folder {candidate} has no config.json: not a Hugging Face model")
+                    raise UserError(f"model folder {candidate} has no config.json: not a Hugging Face model",
+                                    "model_no_config", folder=str(candidate))
                 return str(candidate.resolve())
         if name.startswith((".", "/", "~")) or name.count("/") > 1 or not name.strip():
-            raise UserError(f"model '{name}' not found: no folder {self.models_dir / name} or {name}")
+            raise UserError(f"model '{name}' not found: no folder {self.models_dir / name} or {name}",
+                            "model_not_found", name=name, folder=str(self.models_dir / name))
         return name  # a hub id such as "Qwen/Qwen2.5-0.5B"; from_pretrained reports if it is unknown
 
     def list_datasets(self) -> list[str]:

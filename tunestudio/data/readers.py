@@ -62,7 +62,8 @@ class ProblemError(UserError):
     reading stops at the first bad row (GRPO's prompt files), the pre-start check still lists it."""
 
     def __init__(self, problem: Problem):
-        super().__init__(str(problem))
+        w = problem.as_warning()   # its code and fields, so the web UI words it (engine.data_problem)
+        super().__init__(str(problem), w["code"], **w.get("fields", {}))
         self.problem = problem
 
 

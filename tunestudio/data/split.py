@@ -86,7 +86,7 @@ def resolve_dataset(ws, dataset: str) -> dict[str, Path]:
 
 def _resolve_dataset(ws, dataset: str) -> dict[str, Path]:
     if not dataset or not str(dataset).strip():
-        raise UserError(f"no dataset given: {_available(ws)}")
+        raise UserError(f"no dataset given: {_available(ws)}", "no_dataset_given", option="dataset")
     direct = ws.datasets_dir / dataset
     if direct.is_file():
         return {"all": direct}
@@ -108,7 +108,8 @@ def _resolve_dataset(ws, dataset: str) -> dict[str, Path]:
             return {"all": matches[0]}
         if len(matches) > 1:
             raise UserError(f"dataset '{dataset}' is ambiguous: {', '.join(m.name for m in matches)}; give the full file name")
-    raise UserError(f"dataset '{dataset}' not found in {ws.datasets_dir}; {_available(ws)}")
+    raise UserError(f"dataset '{dataset}' not found in {ws.datasets_dir}; {_available(ws)}", "dataset_not_found",
+                    name=dataset, folder=str(ws.datasets_dir))
 
 
 def format_problems(problems: list[Problem], limit: int = MAX_LISTED) -> str:

@@ -29,7 +29,8 @@ def _check_output(output: Path) -> None:
     if output.exists() and not output.is_dir():
         raise UserError(f"--output {output} is a file: give a new or empty folder")
     if output.is_dir() and any(output.iterdir()):
-        raise UserError(f"--output {output} is not empty: give a new or empty folder (nothing was overwritten)")
+        raise UserError(f"--output {output} is not empty: give a new or empty folder (nothing was overwritten)",
+                        "output_not_empty", folder=str(output))
 
 
 def _generation_config(model, tok):

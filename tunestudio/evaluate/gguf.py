@@ -68,11 +68,12 @@ def _convert(hf: Path, out: Path, outtype: str, base_model: str) -> None:
             f"'{base_model}' (BPE pre-tokenizer not recognized), so it cannot make a GGUF that tokenizes like "
             "the run. The demo model's tokenizer is tunestudio's own: fine-tune a base model whose tokenizer "
             "llama.cpp supports (Qwen2/2.5/3, Llama 3, Mistral, Phi-3, Gemma, DeepSeek...) to ship GGUF, or "
-            "export this run with --format hf")
+            "export this run with --format hf", "gguf_tokenizer_unknown", base_model=base_model, version=VERSION)
     m = re.search(r"Model (\S+) is not supported", log)
     if m:
         raise UserError(f"llama.cpp's converter (llama-cpp-python {VERSION}) does not support the architecture "
-                        f"{m.group(1)} of base model '{base_model}': export with --format hf instead")
+                        f"{m.group(1)} of base model '{base_model}': export with --format hf instead",
+                        "gguf_arch_unsupported", arch=m.group(1), base_model=base_model, version=VERSION)
     tail = "\n".join(log.strip().splitlines()[-6:])
     raise UserError(f"llama.cpp's converter failed on {hf} (exit {r.returncode}):\n{tail}")
 

@@ -46,7 +46,8 @@ def vendor_dir(download: bool = True) -> Path:
         archive = cache / f"{SDIST}.tar.gz"
         if not archive.is_file():
             if not download:
-                raise UserError(f"llama.cpp's converter is not in {cache}: run `{DOWNLOAD} -d {cache}`")
+                raise UserError(f"llama.cpp's converter is not in {cache}: run `{DOWNLOAD} -d {cache}`",
+                                "converter_missing", folder=str(cache), command=f"{DOWNLOAD} -d {cache}")
             _download(cache, archive)
         _unpack(archive, cache)
     return vendor
@@ -71,7 +72,8 @@ def _download(cache: Path, archive: Path) -> None:
         lines = [line for line in (r.stderr or r.stdout).strip().splitlines() if line.strip()]
         why = next((line.strip() for line in lines if "error" in line.lower()), lines[-1] if lines else "no output")
         raise UserError(f"could not download llama.cpp's converter ({why}): on a machine with the "
-                        f"package index, run `{DOWNLOAD} -d {cache}` and copy the .tar.gz there")
+                        f"package index, run `{DOWNLOAD} -d {cache}` and copy the .tar.gz there",
+                        "converter_download_failed", detail=why, command=f"{DOWNLOAD} -d {cache}", folder=str(cache))
 
 
 def _unpack(archive: Path, cache: Path) -> None:

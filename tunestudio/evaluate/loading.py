@@ -53,7 +53,8 @@ def find_run(ws: Workspace, ref: str) -> RunInfo:
     else:
         folder = ws.safe_join(ws.runs_dir, ref) if ws.runs_dir.is_dir() else ws.runs_dir / ref
         if not folder.is_dir():
-            raise UserError(f"no run '{ref}' in this workspace: `tunestudio runs list` shows them")
+            raise UserError(f"no run '{ref}' in this workspace: `tunestudio runs list` shows them", "run_not_found",
+                            ref=ref)
     config = _read_config(folder)
     final = folder / "final"
     from tunestudio.train.checkpoint import recover_dir
@@ -62,7 +63,8 @@ def find_run(ws: Workspace, ref: str) -> RunInfo:
     if not ((final / "config.json").is_file() or (final / "adapter_config.json").is_file()):
         status = record.get("status", "unknown")
         raise UserError(f"run '{ref}' has no finished model in {final} (status: {status}): "
-                        "wait for it to complete, or pick another run")
+                        "wait for it to complete, or pick another run", "run_no_model", ref=ref, folder=str(final),
+                        status=status)
     # the registry has what the engine really loaded (a parent run's final/ for --from-run)
     base = record.get("base_model") or config.get("model")
     if not base and (final / "adapter_config.json").is_file():
@@ -121,7 +123,8 @@ def load_tokenizer(source: str, trust_remote_code: bool = False):
     try:
         tok = AutoTokenizer.from_pretrained(source, trust_remote_code=trust_remote_code)
     except (OSError, ValueError) as e:
-        raise UserError(f"cannot load a tokenizer from {source}: {e}") from None
+        raise UserError(f"cannot load a tokenizer from {source}: {e}", "tokenizer_unloadable", source=str(source),
+                        detail=str(e).splitlines()[0][:200] if str(e) else type(e).__name__) from None
     ensure_chat_template(tok)
     if tok.pad_token is None:
         # batching needs a pad token; eos is safe because padded positions are masked out
@@ -138,7 +141,8 @@ def load_causal_lm(source: str, device: str, trust_remote_code: bool):
             source, dtype=_dtype_for(device), use_safetensors=True, trust_remote_code=trust_remote_code,
         )
     except (OSError, ValueError, SafetensorError) as e:  # missing, or damaged weights
-        raise UserError(f"cannot load model {source}: {e}") from None
+        raise UserError(f"cannot load model {source}: {e}", "model_unloadable", source=str(source),
+                        detail=str(e).splitlines()[0][:200] if str(e) else type(e).__name__) from None
     return model
 
 
@@ -214,7 +218,7 @@ def load_adapter_model(ws: Workspace, r: RunInfo, device: str, merge: bool, trus
         except AttributeError:
             # prompt / prefix tuning add virtual tokens, not weight deltas (PITFALLS.md)
             raise UserError(f"run '{r.name}' used {r.method}, which has no weights to merge: "
-                            "use it without --merge") from None
+                            "use it without --merge", "nothing_to_merge", run=r.name, method=r.method) from None
     return m
 
 

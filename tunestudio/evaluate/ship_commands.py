@@ -66,7 +66,8 @@ def cmd_export(args, ws):
             if args.merge:
                 raise UserError("--format adapter writes the adapter alone: drop --merge (or use --format hf --merge)")
             if not find_run(ws, args.run).is_adapter:
-                raise UserError(f"run '{args.run}' is a full fine-tune: it has no adapter; use --format hf")
+                raise UserError(f"run '{args.run}' is a full fine-tune: it has no adapter; use --format hf",
+                                "no_adapter", run=args.run)
         started = time.perf_counter()
         out = export_run(ws, args.run, args.output, merge=args.merge)
         out["seconds"] = round(time.perf_counter() - started, 2)

@@ -130,14 +130,15 @@ def _events_summary(run_dir: Path) -> dict:
     """From events.jsonl: the start (world size, memory estimate), the last progress, warnings."""
     path = run_dir / "events.jsonl"
     out = {"events_file": str(path) if path.is_file() else None, "started": None, "progress": None,
-           "warnings": [], "warning_events": [], "oom_retries": 0, "bad_event_lines": 0}
+           "warnings": [], "warning_events": [], "oom_retries": 0, "bad_event_lines": 0, "error_event": None}
     if not path.is_file():
         return out
     events, _, bad = read_jsonl(path)  # damaged lines (a crash mid-write, a hand edit) are skipped
     out["bad_event_lines"] = bad
     for event in events:
         kind = event.get("type")
-        if kind == "started":
+        if kind == "started":   # a resumed run's new process: an earlier failure is not its end
+            out["error_event"] = None
             out["started"] = {k: event.get(k) for k in ("world_size", "total_steps", "train_rows", "val_rows",
                                                          "trainable_params", "total_params", "memory")}
         elif kind == "train":
@@ -148,6 +149,9 @@ def _events_summary(run_dir: Path) -> dict:
             out["warning_events"].append(event)
         elif kind == "oom_retry":
             out["oom_retries"] += 1
+        elif kind == "failed":   # why, with its code and fields (the web UI words it)
+            out["error_event"] = {"code": event.get("code"), "message": event.get("error") or event.get("message"),
+                                  "fields": event.get("fields") or {}}
     return out
 
 

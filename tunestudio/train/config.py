@@ -296,18 +296,20 @@ def coerce(name: str, value):
                 raise ValueError
             return str(value)
     except (TypeError, ValueError, yaml.YAMLError):
-        raise UserError(f"{flag}: '{value}' is not a valid {kind}") from None
+        raise UserError(f"{flag}: '{value}' is not a valid {kind}", "option_bad_value", option=name, value=str(value),
+                        kind=kind) from None
     return value
 
 
 def from_dict(values: dict, source: str = "config") -> RunConfig:
     if not isinstance(values, dict):
-        raise UserError(f"{source}: expected a mapping of option: value")
+        raise UserError(f"{source}: expected a mapping of option: value", "config_not_mapping", source=source)
     known = fields_by_name()
     unknown = sorted(set(values) - set(known))
     if unknown:
         raise UserError(f"{source}: unknown option(s) {', '.join(unknown)}; "
-                        "`tunestudio train --help` lists them")
+                        "`tunestudio train --help` lists them", "config_unknown_options", source=source,
+                        options=", ".join(unknown))
     return RunConfig(**{k: coerce(k, v) for k, v in values.items()})
 
 
@@ -317,15 +319,18 @@ def load_config(path: str | Path | None, overrides: dict | None = None) -> RunCo
     if path:
         path = Path(path).expanduser()
         if not path.is_file():
-            raise UserError(f"config file {path} not found")
+            raise UserError(f"config file {path} not found", "config_not_found", path=str(path))
         try:
             values = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
         except (yaml.YAMLError, UnicodeDecodeError) as e:
-            raise UserError(f"{path} is not valid YAML: {e}") from None
+            raise UserError(f"{path} is not valid YAML: {e}", "config_not_yaml", path=str(path),
+                            detail=str(e).splitlines()[0][:200] if str(e) else type(e).__name__) from None
         except OSError as e:
-            raise UserError(f"cannot read {path}: {e.strerror or e}") from None
+            raise UserError(f"cannot read {path}: {e.strerror or e}", "config_unreadable", path=str(path),
+                            detail=str(e.strerror or e)) from None
         if not isinstance(values, dict):
-            raise UserError(f"{path}: expected a mapping of option: value, got {type(values).__name__}")
+            raise UserError(f"{path}: expected a mapping of option: value, got {type(values).__name__}",
+                            "config_not_mapping", source=str(path))
     return from_dict({**values, **(overrides or {})}, source=str(path) if path else "options")
 
 

@@ -10,7 +10,7 @@ from __future__ import annotations
 import importlib.util
 import math
 
-from tunestudio.errors import UserError
+from tunestudio.errors import UserError, error_record
 from tunestudio.train import attention
 from tunestudio.train.config import (RunConfig, _method_names, _objective_names, bf16_supported, fields_by_name,
                                      stage_config)
@@ -19,8 +19,9 @@ from tunestudio.train.launch import check_launcher
 
 def validate(cfg: RunConfig) -> RunConfig:
     """Raise UserError naming the first bad option and what to do; return `cfg` when valid."""
-    def bad(flag: str, why: str):
-        raise UserError(f"--{flag.replace('_', '-')}: {why}")
+    def bad(flag: str, why: str, code: str | None = None, **fields):
+        # `code`: the web UI words it (engine.<code>, the option named by its form label)
+        raise UserError(f"--{flag.replace('_', '-')}: {why}", code, option=flag, **fields)
 
     if cfg.stages:
         if not isinstance(cfg.stages, list) or not all(isinstance(s, dict) for s in cfg.stages):
@@ -29,18 +30,20 @@ def validate(cfg: RunConfig) -> RunConfig:
             try:
                 stage_config(cfg, i - 1).validate()
             except UserError as e:
-                raise UserError(f"stage {i}: {e}") from None
+                raise UserError(f"stage {i}: {e}", "in_stage", stage=i, error=error_record(e)) from None
         return cfg
     if not cfg.model.strip() and not cfg.from_run.strip():
-        bad("model", "no base model given: a folder under models/, a path or a hub id")
+        bad("model", "no base model given: a folder under models/, a path or a hub id", "no_model_given")
     if not cfg.dataset.strip():
-        bad("dataset", "no dataset given: a file under training/datasets or a path")
+        bad("dataset", "no dataset given: a file under training/datasets or a path", "no_dataset_given")
     methods = _method_names()
     if cfg.method not in methods:
-        bad("method", f"unknown method '{cfg.method}': choose one of {', '.join(methods)}")
+        bad("method", f"unknown method '{cfg.method}': choose one of {', '.join(methods)}", "unknown_choice",
+            value=cfg.method, choices=", ".join(methods))
     objectives = _objective_names()
     if cfg.objective not in objectives:
-        bad("objective", f"unknown objective '{cfg.objective}': choose one of {', '.join(objectives)}")
+        bad("objective", f"unknown objective '{cfg.objective}': choose one of {', '.join(objectives)}",
+            "unknown_choice", value=cfg.objective, choices=", ".join(objectives))
     from tunestudio.train.objectives import OBJECTIVES
 
     OBJECTIVES[cfg.objective].validate(cfg)
@@ -48,49 +51,57 @@ def validate(cfg: RunConfig) -> RunConfig:
                  "padding_free"):
         choices = fields_by_name()[name].metadata["choices"]
         if getattr(cfg, name) not in choices:
-            bad(name, f"unknown {name} '{getattr(cfg, name)}': choose one of {', '.join(choices)}")
+            bad(name, f"unknown {name} '{getattr(cfg, name)}': choose one of {', '.join(choices)}", "unknown_choice",
+                value=getattr(cfg, name), choices=", ".join(map(str, choices)))
     if not (cfg.lr > 0 and math.isfinite(cfg.lr)):
-        bad("lr", f"the learning rate must be above 0, got {cfg.lr}")
+        bad("lr", f"the learning rate must be above 0, got {cfg.lr}", "option_above_zero", value=cfg.lr)
     if cfg.max_steps < 0:
-        bad("max_steps", f"must be 0 (use --epochs) or more, got {cfg.max_steps}")
+        bad("max_steps", f"must be 0 (use --epochs) or more, got {cfg.max_steps}", "option_not_negative",
+            value=cfg.max_steps)
     if cfg.max_steps == 0 and not cfg.epochs > 0:
-        bad("epochs", f"must be above 0 (or set --max-steps), got {cfg.epochs}")
+        bad("epochs", f"must be above 0 (or set --max-steps), got {cfg.epochs}", "epochs_not_positive",
+            value=cfg.epochs)
     for name in ("batch_size", "grad_accum", "lora_r", "num_virtual_tokens", "logging_steps"):
         if getattr(cfg, name) < 1:
-            bad(name, f"must be at least 1, got {getattr(cfg, name)}")
+            bad(name, f"must be at least 1, got {getattr(cfg, name)}", "option_at_least", least=1,
+                value=getattr(cfg, name))
     for name in ("warmup_steps", "eval_steps", "save_steps", "early_stopping_patience",
                  "overfitting_window", "keep_checkpoints", "freeze_layers", "num_processes"):
         if getattr(cfg, name) < 0:
-            bad(name, f"must be 0 or more, got {getattr(cfg, name)}")
+            bad(name, f"must be 0 or more, got {getattr(cfg, name)}", "option_not_negative", value=getattr(cfg, name))
     if cfg.keep_checkpoints < 1:
-        bad("keep_checkpoints", "must be at least 1 (a run needs its last checkpoint to resume)")
+        bad("keep_checkpoints", "must be at least 1 (a run needs its last checkpoint to resume)", "option_at_least",
+            least=1, value=cfg.keep_checkpoints)
     if cfg.max_length < 8:
-        bad("max_length", f"must be at least 8 tokens, got {cfg.max_length}")
+        bad("max_length", f"must be at least 8 tokens, got {cfg.max_length}", "option_at_least", least=8,
+            value=cfg.max_length)
     if not 0 <= cfg.stride < cfg.max_length:
         bad("stride", f"must be at least 0 and below --max-length {cfg.max_length}, got {cfg.stride}")
     for name in ("val_split", "test_split", "warmup_ratio", "lora_dropout"):
         if not 0 <= getattr(cfg, name) < 1:
-            bad(name, f"must be at least 0 and below 1, got {getattr(cfg, name)}")
+            bad(name, f"must be at least 0 and below 1, got {getattr(cfg, name)}", "option_fraction",
+                value=getattr(cfg, name))
     if cfg.val_split + cfg.test_split >= 1:
         bad("val_split", f"--val-split {cfg.val_split} + --test-split {cfg.test_split} leave "
-            "nothing to train on: keep their sum below 1")
+            "nothing to train on: keep their sum below 1", "splits_leave_nothing", val=cfg.val_split,
+            test=cfg.test_split)
     if cfg.warmup_steps and cfg.warmup_ratio:
-        bad("warmup_ratio", "give --warmup-steps or --warmup-ratio, not both")
+        bad("warmup_ratio", "give --warmup-steps or --warmup-ratio, not both", "warmup_both")
     if cfg.eval_rows < 0:
-        bad("eval_rows", f"must be 0 (all) or more, got {cfg.eval_rows}")
+        bad("eval_rows", f"must be 0 (all) or more, got {cfg.eval_rows}", "option_not_negative", value=cfg.eval_rows)
     if cfg.streaming and not cfg.max_steps:
         bad("streaming", "a stream has no known length: give --max-steps (the number of optimizer steps)")
     if cfg.shuffle_buffer < 1:
         bad("shuffle_buffer", f"must be 1 (no shuffling) or more, got {cfg.shuffle_buffer}")
     if cfg.num_proc < 0:
-        bad("num_proc", f"must be 0 (automatic) or more, got {cfg.num_proc}")
+        bad("num_proc", f"must be 0 (automatic) or more, got {cfg.num_proc}", "option_not_negative", value=cfg.num_proc)
     if not (cfg.dropout == -1 or 0 <= cfg.dropout < 1):
         bad("dropout", f"must be -1 (keep the model's) or at least 0 and below 1, got {cfg.dropout}")
     if cfg.weight_decay < 0 or cfg.max_grad_norm < 0 or cfg.momentum < 0:
         bad("weight_decay" if cfg.weight_decay < 0 else "max_grad_norm" if cfg.max_grad_norm < 0
             else "momentum", "must be 0 or more")
     if cfg.lora_alpha <= 0:
-        bad("lora_alpha", f"must be above 0, got {cfg.lora_alpha}")
+        bad("lora_alpha", f"must be above 0, got {cfg.lora_alpha}", "option_above_zero", value=cfg.lora_alpha)
     if not cfg.target_modules.strip():
         bad("target_modules", "give all-linear or a comma list of module names")
     from tunestudio.tracking import check_trackers

@@ -361,11 +361,12 @@ def run_with_oom_retry(train_fn: Callable[[int, int], Any], micro_batch: int, gr
         # so emptying the cache can actually return that memory.
         _free_cuda_memory()
         if micro_batch == 1:
-            tips = "; ".join(advice(method=method, max_length=max_length, grad_checkpointing=grad_checkpointing,
-                                    batch_size=1))
-            raise UserError(
-                f"CUDA ran out of memory even with a micro-batch of 1 ({error}). To fit: {tips}"
-            )
+            tip_list = advice(method=method, max_length=max_length, grad_checkpointing=grad_checkpointing, batch_size=1)
+            tips = "; ".join(tip_list)
+            raise UserError(   # the tips are CodedTexts: the web UI words each (engine.tip_*)
+                f"CUDA ran out of memory even with a micro-batch of 1 ({error}). To fit: {tips}",
+                "out_of_memory", error=error,
+                tips=[{"code": tip.code, "message": str(tip), **tip.fields} for tip in tip_list])
         attempt += 1
         new_mb, new_ga = smaller_micro_batch(micro_batch, grad_accum)
         event = {"attempt": attempt, "micro_batch": micro_batch, "grad_accum": grad_accum,

@@ -43,7 +43,7 @@ def resolve_base(cfg: RunConfig, ws) -> Base:
         if parent["status"] not in ("completed", "stopped") or not (final / "config.json").is_file() \
                 and not (final / "adapter_config.json").is_file():
             raise UserError(f"--from-run {cfg.from_run}: run {parent['id']} is {parent['status']} and has no "
-                            "final model to start from")
+                            "final model to start from", "parent_no_model", run=parent["id"], status=parent["status"])
         if (final / "adapter_config.json").is_file():
             return Base(parent["base_model"], parent.get("base_revision") or "", str(final), parent["id"],
                         adapter=str(final), parent_method=parent.get("method"))
@@ -56,8 +56,10 @@ def resolve_base(cfg: RunConfig, ws) -> Base:
     try:  # a hub id: make sure it exists (or is cached) before creating a run
         AutoConfig.from_pretrained(path, revision=cfg.revision or None)
     except Exception as e:  # noqa: BLE001 - OSError, HTTP errors, offline mode...
+        detail = str(e).splitlines()[0][:200] if str(e) else type(e).__name__
         raise UserError(f"model '{cfg.model}' is not a folder under {ws.models_dir} and could not be loaded "
-                        f"from the hub ({str(e).splitlines()[0][:200]})") from None
+                        f"from the hub ({detail})", "model_not_on_hub", name=cfg.model, folder=str(ws.models_dir),
+                        detail=detail) from None
     return Base(path, cfg.revision or "main", path)
 
 
@@ -84,7 +86,9 @@ def load_tokenizer(base: Base):
     try:
         tokenizer = AutoTokenizer.from_pretrained(base.tokenizer_path)
     except Exception as e:  # noqa: BLE001
-        raise UserError(f"cannot load the tokenizer of {base.tokenizer_path}: {str(e).splitlines()[0][:200]}") from None
+        detail = str(e).splitlines()[0][:200] if str(e) else type(e).__name__
+        raise UserError(f"cannot load the tokenizer of {base.tokenizer_path}: {detail}", "tokenizer_unloadable",
+                        source=str(base.tokenizer_path), detail=detail) from None
     ensure_chat_template(tokenizer)
     if tokenizer.pad_token_id is None:  # many base models have none; padding is masked anyway
         tokenizer.pad_token = tokenizer.eos_token

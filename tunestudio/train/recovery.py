@@ -15,7 +15,7 @@ import traceback
 from pathlib import Path
 
 from tunestudio import registry
-from tunestudio.errors import UserError
+from tunestudio.errors import UserError, error_record
 from tunestudio.train import checkpoint as ckpt
 from tunestudio.train.events import EventLog
 
@@ -59,7 +59,10 @@ def record_end(events: EventLog, conn, run_id: str, status: str, error: str, e: 
     far as it goes: on a full or read-only disk one of them may fail, and the others must still
     be tried (and the original error, not this one, reach the user)."""
     for record in (
-        lambda: events.emit(status, error=error, reason="interrupted" if status == "stopped" else None),
+        # a UserError's code and fields too: the web UI words the reason in its language
+        lambda: events.emit(status, error=error, reason="interrupted" if status == "stopped" else None,
+                            code=getattr(e, "code", None) if isinstance(e, UserError) else None,
+                            fields=error_record(e)["fields"] if isinstance(e, UserError) and e.code else None),
         lambda: events.say(f"{status}: {error}"),
         lambda: events.say(traceback.format_exc()) if not isinstance(e, (UserError, KeyboardInterrupt)) else None,
         lambda: registry.update_run(conn, run_id, status=status, error=error, finished_at=time.time()),

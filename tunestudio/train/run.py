@@ -74,10 +74,11 @@ def resume_run(ws, ref: str) -> dict:
     """Continue run `ref` (id or name) from its last complete checkpoint, in its own folder."""
     run = registry.lookup_run(ws.db_path, ref)  # a run whose process died is marked failed here
     if run["status"] == "running":
-        raise UserError(f"run {run['id']} is still running (pid {run['pid']}): stop it first")
+        raise UserError(f"run {run['id']} is still running (pid {run['pid']}): stop it first", "run_still_running",
+                        run=run["id"], pid=run["pid"])
     if run["status"] == "completed":
         raise UserError(f"run {run['id']} already completed; to train it further start a new run "
-                        f"with --from-run {run['id']}")
+                        f"with --from-run {run['id']}", "run_already_completed", run=run["id"])
     run_dir = ws.runs_dir / run["id"]
     if not (run_dir / "config.yaml").is_file() or not (run_dir / "split.json").is_file():
         raise UserError(f"run {run['id']} cannot be resumed: {run_dir} has no config.yaml/split.json")

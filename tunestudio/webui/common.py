@@ -11,8 +11,8 @@ import tempfile
 import traceback
 from pathlib import Path
 
-from tunestudio.errors import UserError
-from tunestudio.webui.i18n import DEFAULT as DEFAULT_LANG, Texts, engine_warning, has, t, ui_flags
+from tunestudio.errors import UserError, error_record
+from tunestudio.webui.i18n import DEFAULT as DEFAULT_LANG, Texts, engine_error, engine_warning, has, t
 from tunestudio.workspace import Workspace
 
 
@@ -57,7 +57,7 @@ class Context:
 # A message is kept as a spec (what to say), not as text, so it can be said again in another
 # language: a list of parts, each ("t", key, {fmt}) (fmt values may be specs themselves),
 # ("raw", text) for words that are not ours (file names, the engine's own messages), or
-# ("err", kind, text) for an error (`error_text`).
+# ("err", kind, detail) for an error (`error_text`; a UserError's detail is its errors.error_record).
 
 def msg(key: str, **fmt) -> list:
     """The spec of the locale text `key` formatted with `fmt`."""
@@ -88,8 +88,8 @@ def err(e: BaseException) -> list:
     """The spec of `error_text(lang, e)`: what the user should see of an exception."""
     from tunestudio.statefiles import describe_os_error
 
-    if isinstance(e, UserError):
-        return [("err", "user", str(e))]
+    if isinstance(e, UserError):   # kept with its code and fields: said again in each language
+        return [("err", "user", error_record(e))]
     if isinstance(e, OSError):
         return [("err", "os", describe_os_error(e))]
     traceback.print_exc()   # our bug: logged whole once, here, not at each re-render
@@ -111,7 +111,7 @@ def say(lang: str, spec) -> str:
             out.append(problem_lines(lang, part[1], part[2]))
         elif part[0] == "err":
             kind, text = part[1], part[2]
-            out.append("❌ " + (ui_flags(lang, text) if kind == "user" else text if kind == "os"
+            out.append("❌ " + (engine_error(lang, text) if kind == "user" else text if kind == "os"
                                else t(lang, "common.internal_error", error=text)))
         else:
             out.append(part[1])
@@ -238,8 +238,8 @@ def error_text(lang: str, e: BaseException) -> str:
     """A UserError is the user's to fix: show its message; an OSError says which file and why.
     Anything else is our bug: say so, with the last line of the traceback, and log it whole on the
     server."""
-    if isinstance(e, UserError):  # the engine's words name CLI flags: name the form's fields first
-        return "❌ " + ui_flags(lang, str(e))
+    if isinstance(e, UserError):  # worded from its code; else the engine's words, fields named for flags
+        return "❌ " + engine_error(lang, e)
     if isinstance(e, OSError):  # a full or read-only disk, a missing file: what and where, no traceback
         from tunestudio.statefiles import describe_os_error
 
@@ -276,6 +276,24 @@ def translated_columns(lang: str, df, prefix: str):
     return df.rename(columns={c: t(lang, f"{prefix}{c}") for c in df.columns if has(lang, f"{prefix}{c}")})
 
 
+def metric_label(lang: str | None, key, with_id: bool = True) -> str:
+    """A metric's or run option's engine key (`train_loss`, `exact_match`, `test_f1`, `lr`) as a
+    table shows it in `lang`: its name from the locale (`metric.<key>`, a `test_` prefix worded,
+    else the Training-tab label `param.<key>`) with the key beside it where the two differ, so the
+    name the CLI and JSON use stays in sight ("training loss (train_loss)"); `with_id` False: the
+    name alone (a compact cell). A key the files do not know is shown as it is."""
+    key = str(key)
+    if has(lang or DEFAULT_LANG, f"metric.{key}"):
+        label = t(lang, f"metric.{key}")
+    elif key.startswith("test_") and has(lang or DEFAULT_LANG, f"metric.{key[5:]}"):
+        label = t(lang, "metric.test_of", metric=t(lang, f"metric.{key[5:]}"))
+    elif has(lang or DEFAULT_LANG, f"param.{key}"):
+        label = t(lang, f"param.{key}")
+    else:
+        return key
+    return label if label == key or not with_id else t(lang, "metric.with_id", label=label, id=key)
+
+
 def shown(df):
     """A result table: shown with rows, hidden without (an empty one shows only bare column numbers)."""
     import gradio as gr
@@ -287,19 +305,56 @@ PALETTE = ("#2563eb", "#f97316", "#16a34a", "#dc2626", "#9333ea", "#0891b2", "#c
            "#4b5563", "#65a30d")
 
 
+# Vega cuts a legend label wider than its labelLimit, 160 px (Gradio's plots keep that default and
+# offer no setting for it), at its 10 px label font: "walk-resumed #1a2b3c validasaun" ends in "…".
+LEGEND_LABEL_PX = 150   # what a label may take, with a margin for the font's real widths
+
+
+def label_px(text: str) -> float:
+    """About how wide `text` is in a legend label (10 px sans-serif), in pixels."""
+    width = 0.0
+    for ch in str(text):
+        width += 3.0 if ch in "iljtfrI.,:;'|!()[]{} ·-" else 8.6 if ch in "mwMW@%" else \
+            7.0 if ch.isupper() or ch in "#&" else 5.7
+    return width
+
+
+def fit_legend(df, color: str = "series"):
+    """(`df` with each series name too wide for the legend replaced by a short key "#1", "#2"...,
+    the caption that says which key is which name, or "" when every name fits). Every legend label
+    then reads whole, whatever the language or the run names."""
+    keys = legend_keys(df[color])
+    if not keys:
+        return df, ""
+    return df.assign(**{color: df[color].map(lambda n: keys.get(n, n))}), " · ".join(f"{k} = {n}" for n, k in keys.items())
+
+
+def legend_keys(names) -> dict:
+    """{series name too wide for the legend: its short key "#1", "#2"...} (see fit_legend)."""
+    long = [n for n in dict.fromkeys(names) if label_px(n) > LEGEND_LABEL_PX]
+    return {n: f"#{i}" for i, n in enumerate(long, 1)}
+
+
 def plotted(df, color: str = "series", **props):
     """A chart (webui/charts.py): drawn with data, hidden without (an empty chart is axes with
     nothing on them); `props` are further plot settings sent with the data (x_title, color_map...).
 
     Each draw names its series' colours (a color_map over the `color` column's values): Gradio's
     plot keeps the colour domain of its first draw, so series named anew (another run, another
-    language) would otherwise be left out of the legend or not drawn."""
+    language) would otherwise be left out of the legend or not drawn. Series names too wide for
+    the legend are drawn as short keys, spelled out in the chart's caption (`fit_legend`)."""
     import gradio as gr
 
     has_data = df is not None and len(df) > 0
-    if has_data and color in df.columns and "color_map" not in props:
-        names = list(dict.fromkeys(df[color]))
-        props["color_map"] = {n: PALETTE[i % len(PALETTE)] for i, n in enumerate(names)}
+    if has_data and color in df.columns:
+        keys = legend_keys(df[color])
+        df, caption = fit_legend(df, color)
+        props.setdefault("caption", caption or None)
+        if "color_map" in props:   # the caller's colours, under the names the legend now shows
+            props["color_map"] = {keys.get(n, n): c for n, c in props["color_map"].items()}
+        else:
+            names = list(dict.fromkeys(df[color]))
+            props["color_map"] = {n: PALETTE[i % len(PALETTE)] for i, n in enumerate(names)}
     return gr.update(value=df if has_data else None, visible=has_data, **props)
 
 

@@ -139,30 +139,68 @@ def engine_warning(lang: str | None, warning) -> str:
     worded the same way. Anything else (a library's words, a code without a text, an event that
     lacks a field the text needs) is the engine's English message, its `--flags` named as
     Training-tab fields (`ui_flags`)."""
+    worded = _coded(lang, warning)
+    return worded if worded is not None else ui_flags(lang, _english(warning))
+
+
+def engine_error(lang: str | None, error) -> str:
+    """Why something failed (a UserError, or its record {message, code, fields} read back from a
+    job's exit record, a failed event or an export's error file), in `lang`: worded from its
+    code like `engine_warning`; an error without a code (or without a text for it) in another
+    language is the engine's English detail behind a lead in `lang` ("The tool's message, in
+    English: ..."), so the line still says in the UI's language that what follows is untranslated."""
+    worded = _coded(lang, error)
+    if worded is not None:
+        return worded
+    english = ui_flags(lang, _english(error))
+    return english if (lang or DEFAULT) == DEFAULT else t(lang, "engine.untranslated", detail=english)
+
+
+def _english(warning) -> str:
+    if isinstance(warning, dict):
+        return str(warning.get("message") or warning.get("code") or "")
+    return str(warning)
+
+
+def _coded(lang: str | None, warning) -> str | None:
+    """`warning` worded from its `engine.<code>` text in `lang`, or None where it cannot be (no code,
+    no text for the code, a field the text needs is missing)."""
     if not isinstance(warning, dict):
         code = getattr(warning, "code", None)   # errors.CodedText / CodedError: the same parts
         if code is None:
-            return ui_flags(lang, str(warning))
-        warning = {"code": code, "message": str(warning), **warning.fields}
+            return None
+        warning = {"code": code, "message": str(warning), **(getattr(warning, "fields", None) or {})}
     key = f"engine.{warning.get('code')}"
-    english = ui_flags(lang, str(warning.get("message") or warning.get("code") or ""))
-    if not has(lang, key):
-        return english
+    if not warning.get("code") or not has(lang, key):
+        return None
     fields = {k: v for k, v in warning.items() if k not in ("type", "code", "message", "fields")}
     fields.update(warning.get("fields") or {})
     text = str(t(lang, key))
     needed = {name for _, name, _, _ in string.Formatter().parse(text) if name}
     if needed - set(fields):   # a field the event lacks (an older run's events): the engine's words
-        return english
+        return None
     return text.format(**{k: _word(lang, k, v) for k, v in fields.items()})
+
+
+# run options picked outside the Training tab's form: the labels of their pickers
+PICKER_LABELS = {"model": "model.select", "dataset": "training.dataset"}
 
 
 def _word(lang: str | None, field: str, value):
     """A field's value in `lang` (see engine_warning)."""
     if isinstance(value, dict) and value.get("code"):
         return engine_warning(lang, value)
+    if isinstance(value, dict) and "message" in value:   # an uncoded error record (errors.error_record)
+        return ui_flags(lang, str(value["message"]))
     if isinstance(value, (list, tuple)):
         return ", ".join(str(_word(lang, field, v)) for v in value)
+    if field == "option" and isinstance(value, str):
+        # a run-config option: named by its Training-tab label, its flag second (as ui_flags does)
+        key = PICKER_LABELS.get(value, f"param.{value}")
+        if has(lang, key):
+            return f"“{t(lang, key)}” (--{value.replace('_', '-')})"
+    if field == "status" and isinstance(value, str) and has(lang, f"training.state.{value}"):
+        return t(lang, f"training.state.{value}")
     if isinstance(value, str):
         for key in (f"engine.word.{field}.{value}", f"engine.word.{value}"):
             if has(lang, key):

@@ -84,20 +84,23 @@ def safe_name(name: str, what: str = "name") -> str:
     """
     name = (name or "").strip()
     if not name:
-        raise UserError(f"the {what} is empty")
+        raise UserError(f"the {what} is empty", "name_empty", what=what)
     if len(name) > MAX_NAME:
-        raise UserError(f"the {what} has {len(name)} characters: use at most {MAX_NAME}")
+        raise UserError(f"the {what} has {len(name)} characters: use at most {MAX_NAME}", "name_too_long",
+                        what=what, n=len(name), most=MAX_NAME)
     bad = sorted({c for c in name if unicodedata.category(c)[0] == "C"})
     if bad:
         shown = ", ".join(f"U+{ord(c):04X}" for c in bad[:5])
         raise UserError(f"the {what} contains invisible control or direction characters ({shown}): type it again "
-                        "with visible characters only")
+                        "with visible characters only", "name_invisible", what=what, chars=shown)
     if "/" in name or "\\" in name or name in (".", ".."):
-        raise UserError(f"the {what} '{name}' is not a plain file name: no folders")
+        raise UserError(f"the {what} '{name}' is not a plain file name: no folders", "name_has_folders",
+                        what=what, name=name)
     if name.startswith((".", "-")) or not NAME_CHARS.fullmatch(name):
         odd = "".join(sorted({c for c in name if not NAME_CHARS.fullmatch(c)}))[:10]
         raise UserError(f"the {what} '{name}' may use letters, digits, spaces and . _ - + ( ) only"
-                        + (f" (not {odd!r})" if odd else ", and may not start with '.' or '-'"))
+                        + (f" (not {odd!r})" if odd else ", and may not start with '.' or '-'"), "name_bad_chars",
+                        what=what, name=name)
     return name
 
 
@@ -106,11 +109,13 @@ def visible_name(name: str, what: str = "name") -> str:
     bidi-override or zero-width characters, which would make it show as something it is not."""
     name = (name or "").strip()
     if len(name) > MAX_NAME:
-        raise UserError(f"the {what} has {len(name)} characters: use at most {MAX_NAME}")
+        raise UserError(f"the {what} has {len(name)} characters: use at most {MAX_NAME}", "name_too_long",
+                        what=what, n=len(name), most=MAX_NAME)
     bad = sorted({c for c in name if unicodedata.category(c)[0] == "C"})
     if bad:
-        raise UserError(f"the {what} contains invisible control or direction characters "
-                        f"({', '.join(f'U+{ord(c):04X}' for c in bad[:5])}): type it again with visible characters only")
+        shown = ", ".join(f"U+{ord(c):04X}" for c in bad[:5])
+        raise UserError(f"the {what} contains invisible control or direction characters ({shown}): type it again "
+                        "with visible characters only", "name_invisible", what=what, chars=shown)
     return name
 
 

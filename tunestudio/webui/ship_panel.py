@@ -16,7 +16,7 @@ import pandas as pd
 
 from tunestudio import ship_jobs
 from tunestudio.webui.common import Context, download_copy, error_text
-from tunestudio.webui.i18n import DEFAULT, engine_warning, t
+from tunestudio.webui.i18n import DEFAULT, engine_error, engine_warning, t
 
 QUANTS = ("f16", "q8_0", "bf16", "f32", "q4_k_m", "q5_k_m", "q6_k", "q4_0")
 
@@ -90,7 +90,7 @@ def export_text(lang: str, st: dict) -> str:
         return "⏳ " + t(lang, "ship.exporting", format=st["format"] + (f" {st['quant']}" if st.get("quant") else ""),
                          run=st["name"], seconds=int(time.time() - st["started_at"]), job=st["id"])
     if st["status"] == "failed":
-        return "❌ " + t(lang, "ship.export_failed", error=st.get("error") or "")
+        return "❌ " + t(lang, "ship.export_failed", error=engine_error(lang, st.get("error_record") or st.get("error") or ""))
     res = st["result"]
     head = t(lang, "ship.exported", path=res.get("file") or res["output"], seconds=res.get("seconds", ""))
     return head + "\n\n" + roundtrip_text(lang, res.get("roundtrip"))
@@ -102,7 +102,7 @@ def server_text(lang: str, st: dict) -> str:
     if st["status"] == "starting":
         return "⏳ " + t(lang, "ship.server_starting", url=st["url"])
     if st["status"] == "failed":
-        return "❌ " + t(lang, "ship.server_failed", error=st.get("error") or "")
+        return "❌ " + t(lang, "ship.server_failed", error=engine_error(lang, st.get("error_record") or st.get("error") or ""))
     if st["status"] == "stopped":
         return t(lang, "ship.server_stopped", url=st["url"])
     return "✅ " + t(lang, "ship.server_running", url=st["url"], name=st["name"]) + f"\n\n```sh\n{st['curl']}\n```"

@@ -12,7 +12,7 @@ import gradio as gr
 import pandas as pd
 
 from tunestudio.webui import charts
-from tunestudio.webui.common import Context, error_text, optional, plotted, run_choices, shown
+from tunestudio.webui.common import Context, error_text, metric_label, optional, plotted, run_choices, shown
 from tunestudio.webui.i18n import DEFAULT, has, t
 
 
@@ -36,9 +36,11 @@ def sweep_view(ws, lang: str, name: str, param: str | None = None):
     s = sweep.summary(ws, name)
     params = sorted({k for tr in s["trials"] for k in tr["params"]})
     trial, state, run = (t(lang, f"sweeps.col.{c}") for c in ("trial", "state", "run"))
-    rows = [{trial: tr["number"], state: state_word(lang, tr["state"]), s["objective"]: _fmt(tr["value"]),
-             **{p: _fmt(tr["params"].get(p)) for p in params}, run: tr["run_id"] or ""} for tr in s["trials"]]
-    table = pd.DataFrame(rows, columns=[trial, state, s["objective"], *params, run])
+    # the objective and the searched options by their names in `lang`, their keys beside them
+    objective, names = metric_label(lang, s["objective"]), {p: metric_label(lang, p) for p in params}
+    rows = [{trial: tr["number"], state: state_word(lang, tr["state"]), objective: _fmt(tr["value"]),
+             **{names[p]: _fmt(tr["params"].get(p)) for p in params}, run: tr["run_id"] or ""} for tr in s["trials"]]
+    table = pd.DataFrame(rows, columns=[trial, state, objective, *names.values(), run])
     curves = loss_curves(ws, lang, [(f"t{tr['number']}", tr["run_id"]) for tr in s["trials"] if tr["run_id"]])
     param = param if param in params else (next(iter(s["importances"]), None) or (params[0] if params else None))
     points = [{"x": float(tr["params"][param]), "y": tr["value"] if tr["value"] is not None else tr["last_intermediate"],
@@ -104,8 +106,10 @@ def build(ctx: Context) -> None:
         except Exception as e:
             return [error_text(lang, e), shown(None), plotted(None), gr.update(), gr.update(), None] + keep
         out = [md + "\n\n" + t(lang, "sweeps.overlaid"), shown(table),
-               plotted(points, color="state", x_title=used or "", y_title=s["objective"]),
-               gr.update(choices=params, value=used), gr.update(choices=sweep.list_sweeps(ws), value=name),
+               plotted(points, color="state", x_title=metric_label(lang, used) if used else "",
+                       y_title=metric_label(lang, s["objective"])),
+               gr.update(choices=[(metric_label(lang, p), p) for p in params], value=used),
+               gr.update(choices=sweep.list_sweeps(ws), value=name),
                (s["best"] or {}).get("run_id")]
         if overlay:  # the trials' curves, and the trials picked in the overlay (the user may change them)
             runs = [r["run_id"] for r in s["trials"] if r["run_id"]]

@@ -15,7 +15,7 @@ import gradio as gr
 
 from tunestudio import sweep_runner
 from tunestudio.webui.common import Context, error_text
-from tunestudio.webui.i18n import DEFAULT, t
+from tunestudio.webui.i18n import DEFAULT, engine_error, has, t
 
 
 def _fmt(v) -> str:
@@ -26,12 +26,15 @@ def progress_text(ws, lang: str, name: str) -> str:
     """One sweep's progress as markdown (what the panel shows while it runs and once it ended)."""
     p = sweep_runner.progress(ws, name)
     state = t(lang, "sweeps.state_running" if p["running"] else "sweeps.state_ended")
-    counts = ", ".join(f"{n} {k}" for k, n in p["counts"].items()) or "—"
+    counts = ", ".join(f"{n} {t(lang, f'sweeps.state.{k}') if has(lang, f'sweeps.state.{k}') else k}"
+                       for k, n in p["counts"].items()) or "—"
     text = t(lang, "sweeps.progress", name=name, state=state, ended=p["ended"], target=p["target"] or "?",
              counts=counts)
     if p["best"]:
         text += "\n\n" + t(lang, "sweeps.progress_best", number=p["best"]["number"], value=_fmt(p["best"]["value"]),
                            run=p["best"]["run_id"] or "")
+    if isinstance(p.get("error"), dict) and "message" in p["error"]:   # why it stopped, in `lang`
+        text += "\n\n❌ " + t(lang, "sweeps.failed", error=engine_error(lang, p["error"]))
     if p["log"]:
         text += "\n\n```\n" + p["log"] + "\n```"
     return text

@@ -113,6 +113,7 @@ def build(ctx: Context) -> None:
         ctx.tr(max_len, label="datasets.max_length")
         ctx.tr(preview_btn, value="datasets.preview")
     # the legend's marks come with each example (`marked`): those it uses, in the UI language
+    preview_head = gr.Markdown(elem_id="datasets-preview-head")   # which row, how many tokens trained
     preview = gr.HighlightedText(elem_id="datasets-preview", label=t(DEFAULT, "datasets.preview_label"),
                                  show_legend=True, combine_adjacent=True)
     ctx.tr(preview, label="datasets.preview_label")
@@ -152,12 +153,12 @@ def build(ctx: Context) -> None:
 
     def check_render(lang, spec):
         if "say" in spec:
-            return say(lang, spec["say"]), shown(None), plotted(None), gr.skip()
+            return say(lang, spec["say"]), shown(None), plotted(None)
         out = spec["report"]
         head = t(lang, "datasets.check_ok" if not out["errors"] else "datasets.check_errors",
                  rows=out["rows"], format=out["format"] or "?", errors=len(out["errors"]),
                  warnings=len(out["warnings"]))
-        return head, shown(problems_frame(lang, out["errors"], out["warnings"])), plotted(None), gr.skip()
+        return head, shown(problems_frame(lang, out["errors"], out["warnings"])), plotted(None)
 
     def clean_work(lang, name, progress=gr.Progress(track_tqdm=True)):
         fn = optional("tunestudio.data.clean", "clean_dataset", ctx)
@@ -174,13 +175,13 @@ def build(ctx: Context) -> None:
 
     def clean_render(lang, spec):
         if "error" in spec:
-            return say(lang, spec["error"]), shown(None), plotted(None), gr.skip()
+            return say(lang, spec["error"]), shown(None), plotted(None)
         lines = [t(lang, "datasets.cleaned", input=f["input"], output=f["output"], rows=f["rows"], kept=f["kept"],
                    report=f["report"], removed=", ".join(f"{t(lang, 'datasets.reason.' + k) if has(lang, 'datasets.reason.' + k) else k} {v}"
                                                        for k, v in f["removed"].items()) or "—")
                  for f in spec["files"]]
         frame = translated_columns(lang, removals_frame(lang, spec["rows"]), "datasets.col.") if spec["rows"] else None
-        return "\n\n".join(lines), shown(frame), plotted(None), gr.skip()
+        return "\n\n".join(lines), shown(frame), plotted(None)
 
     def stats_work(lang, name, model_name, length, progress=gr.Progress(track_tqdm=True)):
         fn = optional("tunestudio.data.stats", "stats_dataset", ctx)
@@ -194,7 +195,7 @@ def build(ctx: Context) -> None:
 
     def stats_render(lang, spec):
         if "say" in spec:
-            return say(lang, spec["say"]), shown(None), plotted(None), gr.skip()
+            return say(lang, spec["say"]), shown(None), plotted(None)
         s = spec["stats"]
         length = s["length"]
         text = t(lang, "datasets.stats_summary", rows=s["rows"], unit=t(lang, f"datasets.unit.{s['unit']}"),
@@ -209,22 +210,22 @@ def build(ctx: Context) -> None:
             text += "\n\n" + t(lang, "datasets.labels") + " " + ", ".join(f"`{k}` {v}" for k, v in s["labels"].items())
         if s.get("warnings"):
             text += "\n\n" + "\n".join(f"- ⚠️ {engine_warning(lang, w)}" for w in s.get("warning_parts") or s["warnings"])
-        return text, shown(None), gr.update(**histogram_plot(s["histogram"], lang), visible=True), gr.skip()
+        return text, shown(None), gr.update(**histogram_plot(s["histogram"], lang), visible=True)
 
     def on_preview(lang, name, model_name, row_no, length, progress=gr.Progress(track_tqdm=True)):
         skip = gr.skip()
         encode = optional("tunestudio.data.encode", "preview", ctx)
         stats = optional("tunestudio.data.stats", "load_tokenizer", ctx)
         if encode is None or stats is None:
-            return not_available(lang, "tunestudio.data.encode.preview"), skip, skip, None
+            return not_available(lang, "tunestudio.data.encode.preview"), None
         if not model_name:
-            return t(lang, "datasets.pick_model"), skip, skip, None
+            return t(lang, "datasets.pick_model"), None
         from tunestudio.webui import pref_preview
 
         try:
             if pref_preview.is_preference(ws, name):  # a pair: prompt, then chosen and rejected, marked
                 head, pieces = pref_preview.preview(ws, name, model_name, int(row_no or 1), int(length or 512), lang)
-                return head, skip, skip, marked(lang, pieces)
+                return head, marked(lang, pieces)
             from tunestudio.data.load import load_file
             from tunestudio.data.split import resolve_dataset
 
@@ -238,7 +239,7 @@ def build(ctx: Context) -> None:
             pairs = encode(record, tokenizer, int(length or 512))
             info = turns.probe(tokenizer) if record.is_chat else None
         except Exception as e:
-            return error_text(lang, e), skip, skip, None
+            return error_text(lang, e), None
         trained = sum(1 for _, on in pairs if on)
         head = t(lang, "datasets.preview_head", where=record.where(), tokens=len(pairs), trained=trained)
         if record.reference_reasoning():
@@ -247,27 +248,30 @@ def build(ctx: Context) -> None:
             head += "\n\n" + t(lang, "datasets.preview_prompts", template=repr(info.template_prompt),
                                  training=repr(info.training_prompt))
         mark = t(lang, "datasets.mark.trained")
-        return head, skip, skip, marked(lang, [(piece, mark if on else None) for piece, on in pairs])
+        return head, marked(lang, [(piece, mark if on else None) for piece, on in pairs])
 
     refresh.click(on_refresh, [ctx.lang, pick], [pick, table], api_visibility="private")
     # the files table's headers follow the language switch
     ctx.on_language(lambda lang: files_table(ws, lang or DEFAULT), [ctx.lang], [table])
     upload_view = ctx.view([message])
     upload_view.act(store.click, store_work, lambda lang, spec: say(lang, spec), [upload, save_as], extra=[pick, table])
-    # one view for the file's results: whichever of Check, Clean, Statistics or the example was shown
-    # last is said again when the language changes
-    results = ctx.view([report, problems, histogram, preview])
+    # one view for the file's results: whichever of Check, Clean or Statistics was shown last is said
+    # again when the language changes; the example has its own view, so a Preview after Statistics
+    # does not leave the histogram (its legend, its axes) in the language it was drawn in
+    results = ctx.view([report, problems, histogram])
     results.act(check_btn.click, check_work, check_render, [pick, model_in])
     results.act(clean_btn.click, clean_work, clean_render, [pick], extra=[pick])
     results.act(stats_btn.click, stats_work, stats_render, [pick, model_in, max_len])
-    results.on(preview_btn.click, on_preview, [pick, model_in, row, max_len])
+    example = ctx.view([preview_head, preview])
+    example.on(preview_btn.click, on_preview, [pick, model_in, row, max_len])
 
     def on_pick():
         # another file: nothing of the previous file's report, statistics, histogram or example stays
-        return "", gr.update(value=None, visible=False), plotted(None), None, None
+        return "", gr.update(value=None, visible=False), plotted(None), None, "", None, None
 
     # `input`, not `change`: Clean picks its new file itself, and its report must stay
-    pick.input(on_pick, None, [report, problems, histogram, preview, results.state], api_visibility="private")
+    pick.input(on_pick, None, [report, problems, histogram, results.state, preview_head, preview, example.state],
+               api_visibility="private")
 
     def wire_lists(ctx: Context):
         # An upload or a cleaned file should appear in every dataset list (the Training tab's too).

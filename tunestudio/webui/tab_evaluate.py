@@ -11,7 +11,8 @@ import gradio as gr
 import pandas as pd
 
 from tunestudio.webui.common import (
-    Context, download_copy, empty_table, err, msg, not_available, optional, run_choices, say, translated_columns,
+    Context, download_copy, empty_table, err, metric_label, msg, not_available, optional, run_choices, say,
+    translated_columns,
 )
 from tunestudio.webui.i18n import DEFAULT, engine_warning, t
 
@@ -26,7 +27,8 @@ def metrics_frame(lang: str, out: dict) -> pd.DataFrame:
     base, deltas = out.get("base_metrics") or {}, out.get("deltas") or {}
     cols = [t(lang, "evaluate.col.metric"), t(lang, "evaluate.col.finetuned"), t(lang, "evaluate.col.base"),
             t(lang, "evaluate.col.delta")]
-    rows = [[k, _num(v), _num(base.get(k)), _num(deltas.get(k))] for k, v in (out.get("metrics") or {}).items()]
+    rows = [[metric_label(lang, k), _num(v), _num(base.get(k)), _num(deltas.get(k))]
+            for k, v in (out.get("metrics") or {}).items()]
     return pd.DataFrame(rows, columns=cols)
 
 
@@ -40,8 +42,9 @@ def examples_frame(rows: list[dict], limit: int = 500, lang: str = DEFAULT) -> p
         return empty_table(lang, [f"evaluate.col_example.{c}" for c in EXAMPLE_COLUMNS])
     flat = []
     for r in rows[:limit]:
-        flat.append({k: (_num(v) if not isinstance(v, (dict, list)) else
-                         ", ".join(f"{a}={_num(b)}" for a, b in v.items()) if isinstance(v, dict) else str(v))
+        flat.append({k: (_num(v) if not isinstance(v, (dict, list)) else   # scores: {metric: value}
+                         ", ".join(f"{metric_label(lang, a, with_id=False)}={_num(b)}" for a, b in v.items())
+                         if isinstance(v, dict) else str(v))
                      for k, v in r.items()})
     return translated_columns(lang, pd.DataFrame(flat), "evaluate.col_example.")
 
@@ -55,16 +58,16 @@ def leaderboard_frame(lang: str, rows: list[dict]) -> pd.DataFrame:
     """The benchmark's leaderboard, headers in `lang` (empty: the usual columns)."""
     if not rows:
         return empty_table(lang, [f"evaluate.col_bench.{c}" for c in BENCH_COLUMNS])
-    return translated_columns(lang, pd.DataFrame([{k: _cell(k, v) for k, v in r.items()} for r in rows]),
+    return translated_columns(lang, pd.DataFrame([{k: _cell(k, v, lang) for k, v in r.items()} for r in rows]),
                               "evaluate.col_bench.")
 
 
-def _cell(key: str, value):
-    """A leaderboard cell: memory (bytes) as MiB/GiB, numbers rounded, dicts as a=b pairs."""
+def _cell(key: str, value, lang: str = DEFAULT):
+    """A leaderboard cell: memory (bytes) as MiB/GiB, numbers rounded, dicts as a=b pairs (metric names in `lang`)."""
     from tunestudio.train.memory import human_bytes
 
     if isinstance(value, dict):
-        return ", ".join(f"{a}={_num(b)}" for a, b in value.items())
+        return ", ".join(f"{metric_label(lang, a, with_id=False)}={_num(b)}" for a, b in value.items())
     if "memory" in key and isinstance(value, (int, float)):
         return human_bytes(value)
     return _num(value)
@@ -85,10 +88,10 @@ def build(ctx: Context) -> None:
         ctx.tr(split, label="evaluate.split")
         ctx.tr(limit, label="evaluate.limit", info="evaluate.limit_info")
     with gr.Row():
-        metrics = gr.CheckboxGroup(choices=list(METRICS), value=["exact_match", "f1", "loss"],
+        metrics = gr.CheckboxGroup(choices=[(metric_label(DEFAULT, m), m) for m in METRICS], value=["exact_match", "f1", "loss"],
                                    label=t(DEFAULT, "evaluate.metrics"), elem_id="eval-metrics", scale=3)
         custom = gr.File(label=t(DEFAULT, "evaluate.custom"), file_types=[".py"], elem_id="eval-custom", scale=2)
-        ctx.tr(metrics, label="evaluate.metrics")
+        ctx.tr(metrics, label="evaluate.metrics", choices=lambda lang: [(metric_label(lang, m), m) for m in METRICS])
         ctx.tr(custom, label="evaluate.custom")
     with gr.Row():
         compare_base = gr.Checkbox(value=True, label=t(DEFAULT, "evaluate.compare_base"), elem_id="eval-compare-base")
@@ -142,7 +145,8 @@ def build(ctx: Context) -> None:
             return say(lang, spec["say"]), *_no_result(lang)[:2]
         out = spec["out"]
         head = t(lang, "evaluate.done" if out.get("primary_metric") else "evaluate.done_unscored",
-                 model=out.get("model"), n=out["n"], split=out.get("split"), primary=out.get("primary_metric"))
+                 model=out.get("model"), n=out["n"], split=out.get("split"),
+                 primary=metric_label(lang, out["primary_metric"]) if out.get("primary_metric") else None)
         if out.get("warnings"):
             worded = {p["message"]: p for p in out.get("warning_parts") or []}
             head += "\n\n" + "\n".join(f"- ⚠️ {engine_warning(lang, worded.get(w, w))}" for w in out["warnings"])

@@ -19,9 +19,9 @@ import pandas as pd
 from tunestudio import jobs, run_progress
 from tunestudio.webui import charts
 from tunestudio.webui.common import (
-    Context, err, error_text, msg, not_available, optional, plotted, run_choices, say, shown,
+    Context, err, error_text, metric_label, msg, not_available, optional, plotted, run_choices, say, shown,
 )
-from tunestudio.webui.i18n import DEFAULT, engine_warning, has, t
+from tunestudio.webui.i18n import DEFAULT, engine_error, engine_warning, has, t
 
 
 def _fmt(v):
@@ -62,7 +62,8 @@ def table(ws, lang: str, search: str = "", status: str | None = None, sort: str 
     rows = []
     for r in runs:
         values = [r["name"], status_text(lang, r["status"]), _model_name(ws, r.get("base_model")), r.get("method"), r.get("dataset"),
-                  r.get("best_eval_loss"), ", ".join(f"{k} {_fmt(v)}" for k, v in (r.get("metrics") or {}).items()),
+                  r.get("best_eval_loss"),
+                  ", ".join(f"{metric_label(lang, k, with_id=False)} {_fmt(v)}" for k, v in (r.get("metrics") or {}).items()),
                   r.get("parent_id") or "", r["id"], time.strftime("%Y-%m-%d %H:%M", time.localtime(r["created_at"]))]
         rows.append([_fmt(v) if not isinstance(v, str) else v for v in values])
     return pd.DataFrame(rows, columns=headers)
@@ -165,9 +166,9 @@ def build(ctx: Context) -> None:
         head = t(lang, "runs.compared", a=la, b=lb, same=t(lang, "runs.same_data" if cmp["same_data"] else "runs.other_data"),
                  n=len(cmp["config_differences"]), same_keys=cmp["same_config_keys"])
         key = t(lang, "runs.col.key")
-        diffs = pd.DataFrame([{key: d["key"], "A": _fmt(d["a"]), "B": _fmt(d["b"])} for d in cmp["config_differences"]],
-                             columns=[key, "A", "B"])
-        rows = [{key: m["key"], "A": _fmt(m["a"]), "B": _fmt(m["b"]), "Δ (B−A)": _fmt(m["delta"])}
+        diffs = pd.DataFrame([{key: metric_label(lang, d["key"]), "A": _fmt(d["a"]), "B": _fmt(d["b"])}
+                              for d in cmp["config_differences"]], columns=[key, "A", "B"])
+        rows = [{key: metric_label(lang, m["key"]), "A": _fmt(m["a"]), "B": _fmt(m["b"]), "Δ (B−A)": _fmt(m["delta"])}
                 for m in cmp["metrics"] + [{**e, "key": f"test_{e['key']}"} for e in cmp["evaluation"]]]
         return head, shown(diffs), shown(pd.DataFrame(rows, columns=[key, "A", "B", "Δ (B−A)"])), \
             plotted(loss_curves(ws, lang, [(la, cmp["a"]["id"]), (lb, cmp["b"]["id"])]))
@@ -188,13 +189,15 @@ def build(ctx: Context) -> None:
                  method=d.get("method"), dataset=d.get("dataset"), best=_fmt(d.get("best_eval_loss")) or "—",
                  duration=duration_text(lang, d), lineage=" → ".join(chain), children=children,
                  folder=d.get("run_dir"))
-        if d.get("error"):
-            text += f"\n\n❌ {d['error']}"
+        if d.get("error"):   # the failed event's code words it in `lang`; the registry's text otherwise
+            text += "\n\n❌ " + engine_error(lang, d.get("error_event") or d["error"])
         if d.get("warnings"):
             text += "\n\n" + "\n".join(f"- ⚠️ {engine_warning(lang, w)}" for w in d.get("warning_events") or d["warnings"] if w)
         key = t(lang, "runs.col.key")
-        cfg = pd.DataFrame([{key: k, "A": _fmt(v)} for k, v in (d.get("config") or {}).items()], columns=[key, "A"])
-        mets = pd.DataFrame([{key: k, "A": _fmt(v)} for k, v in (d.get("metrics") or {}).items()], columns=[key, "A"])
+        cfg = pd.DataFrame([{key: metric_label(lang, k), "A": _fmt(v)} for k, v in (d.get("config") or {}).items()],
+                           columns=[key, "A"])
+        mets = pd.DataFrame([{key: metric_label(lang, k), "A": _fmt(v)} for k, v in (d.get("metrics") or {}).items()],
+                            columns=[key, "A"])
         return text, shown(cfg), shown(mets), plotted(loss_curves(ws, lang, [(d["name"], d["id"])]))
 
     def resume_work(lang, a):

@@ -14,7 +14,7 @@ import pandas as pd
 
 from tunestudio import jobs, run_progress
 from tunestudio.webui.common import error_text, optional, plotted
-from tunestudio.webui.i18n import engine_warning, t, ui_flags
+from tunestudio.webui.i18n import engine_error, engine_warning, t, ui_flags
 
 STATUS_ICONS: dict[str, str] = {}  # plain text: emoji fonts are often missing (boxes on Debian's Chromium)
 
@@ -187,8 +187,13 @@ def monitor(ws, lang: str, last) -> list:
     if job.status in jobs.ACTIVE and job.started_at and (summary.get("started_at") or 0) < job.started_at - 1:
         state = "starting"   # a resumed run: its events so far are of an earlier process
     if job.status in jobs.ENDED and state in ("starting", "running"):
-        state = "failed"  # the process ended without saying why in its events: the log tells
-        summary["error"] = summary["error"] or t(lang, "training.ended_without_event", code=job.returncode)
+        state = "failed"  # the process ended without saying why in its events (often before the run
+        # existed: a dataset or model not found, a bad option): its exit record says why, else the log
+        summary["error_event"] = summary.get("error_event") or job.error
+        if not summary["error_event"]:
+            summary["error"] = summary["error"] or t(lang, "training.ended_without_event", code=job.returncode)
+    elif state == "failed" and (job.error or {}).get("code") and not (summary.get("error_event") or {}).get("code"):
+        summary["error_event"] = job.error   # the exit record has the code an older failed event lacks
     # before the run exists the job reports its data stages (reading, encoding) in a file of its own
     startup = jobs.read_progress(ws, job) if state == "starting" and job.status == "running" else None
     sig = {"view": (job.id, job.run_id, n_events, job.status, lang, startup and startup.get("at")),
@@ -241,7 +246,9 @@ def monitor(ws, lang: str, last) -> list:
         es = summary["early_stop"]
         alerts.append("⏹ " + t(lang, "training.early_stop", step=es.get("step"), best=es.get("best_step"),
                                 patience=es.get("patience")))
-    if summary["error"]:
+    if summary.get("error_event"):   # the engine's reason, worded from its code in `lang`
+        alerts.append("❌ " + t(lang, "training.failed_because", error=engine_error(lang, summary["error_event"])))
+    elif summary["error"]:
         alerts.append(f"❌ {summary['error']}")
     loss_out, lr_out = plotted(loss_df), plotted(lr_df)   # a job with nothing logged (yet): no empty axes
     return [status_text, progress_html, loss_out, lr_out, "\n\n".join(alerts), log] + queue_out + \

@@ -1,0 +1,196 @@
+"""Why something failed, in the UI's language: a UserError's code and fields survive the trip from
+the training or export process to the web UI (the job's exit record, the run's failed event, the
+export's error file) and are worded from `engine.<code>`; an error without a code is the engine's
+English behind a lead in the UI's language. Checked against the locale files (tests/lang_check.py)."""
+
+from __future__ import annotations
+
+import json
+import sys
+import time
+
+import pytest
+from lang_check import wrong_language
+
+from tunestudio import jobs
+from tunestudio.errors import UserError
+from tunestudio.workspace import Workspace
+
+
+def _wait_ended(ws: Workspace, job_id: str, timeout: float = 180) -> jobs.Job:
+    deadline = time.time() + timeout
+    while time.time() < deadline:
+        job = next(j for j in jobs.list_jobs(ws) if j.id == job_id)
+        if job.status in jobs.ENDED:
+            return job
+        time.sleep(0.5)
+    raise AssertionError(f"job {job_id} did not end in {timeout} s")
+
+
+def test_a_job_that_fails_before_its_run_exists_says_why_in_tetum(demo_ws):
+    """A dataset that is not there: the training process ends before it makes a run (no events),
+    so the reason comes from the job's exit record, worded in Tetum, no English left."""
+    from tunestudio.train.config import RunConfig
+    from tunestudio.webui.training_status import monitor
+
+    ws = Workspace(demo_ws)
+    cfg = RunConfig(model="tiny-demo", dataset="missing.jsonl", max_steps=1)
+    job = _wait_ended(ws, jobs.submit(ws, cfg, name="broken").id)
+    assert job.status == "failed" and job.error and job.error["code"] == "dataset_not_found", job
+    status, _, _, _, alerts, *_ = monitor(ws, "tet", None)
+    assert "falla" in status, status
+    assert "dadus 'missing.jsonl' la hetan" in alerts, alerts
+    assert not wrong_language(alerts + status, "tet", "en"), (alerts, wrong_language(alerts, "tet", "en"))
+    status, _, _, _, alerts, *_ = monitor(ws, "en", None)
+    assert "dataset 'missing.jsonl' not found" in alerts and "The job failed" in alerts, alerts
+    assert not wrong_language(alerts + status, "en", "tet"), alerts
+
+
+def test_a_runs_failed_event_keeps_its_code_for_the_training_and_runs_tabs(workspace):
+    """A failure after the run exists (out of memory, a full disk) is in the run's failed event:
+    its code and fields word it on the Training tab's monitor."""
+    from tunestudio.webui.training_status import monitor
+
+    ws = Workspace(workspace)
+    run_dir = ws.runs_dir / "r1"
+    run_dir.mkdir(parents=True)
+    tips = [{"code": "tip_checkpointing", "message": "turn on gradient checkpointing"}]
+    events = [{"type": "started", "time": time.time(), "run_id": "r1", "pid": 1},
+              {"type": "failed", "time": time.time(), "error": "CUDA ran out of memory even with a micro-batch of 1",
+               "code": "out_of_memory", "fields": {"error": "OutOfMemoryError: CUDA out of memory", "tips": tips}}]
+    (run_dir / "events.jsonl").write_text("".join(json.dumps(e) + "\n" for e in events))
+    with jobs._locked(ws) as listed:
+        listed.append(jobs.Job(id="j1", config_path="", status="failed", started_at=time.time() - 5,
+                               finished_at=time.time(), returncode=1, run_id="r1"))
+    _, _, _, _, alerts, *_ = monitor(ws, "tet", None)
+    assert "GPU nia memória la to'o" in alerts and "Gradient checkpointing" not in alerts, alerts
+    assert not wrong_language(alerts, "tet", "en"), alerts
+
+    from tunestudio.runs.query import _events_summary
+    assert _events_summary(run_dir)["error_event"]["code"] == "out_of_memory"
+
+
+def test_the_failed_event_and_exit_record_carry_the_code(workspace, monkeypatch):
+    """The engine's side of the trip: record_end writes the code and fields into the failed event;
+    the CLI writes them into the job's exit record and the error file a parent asked for."""
+    from tunestudio import cli
+    from tunestudio.errors import ERROR_FILE_ENV
+    from tunestudio.train.events import EventLog
+    from tunestudio.train.recovery import record_end
+
+    run_dir = Workspace(workspace).runs_dir / "r2"
+    run_dir.mkdir(parents=True)
+    log = EventLog(run_dir)
+    e = UserError("dataset 'x' not found", "dataset_not_found", name="x", folder=run_dir)
+    record_end(log, None, "r2", "failed", str(e), e)
+    log.close()
+    failed = [json.loads(x) for x in (run_dir / "events.jsonl").read_text().splitlines()][-1]
+    assert failed["code"] == "dataset_not_found" and failed["fields"] == {"name": "x", "folder": str(run_dir)}
+
+    error_file = workspace / "err.json"
+    monkeypatch.setenv(ERROR_FILE_ENV, str(error_file))
+    monkeypatch.setenv(jobs.JOB_ENV, "j9")
+    assert cli.main(["data", "check", "gone.jsonl", "--workspace", str(workspace)]) == 1
+    record = json.loads(error_file.read_text())
+    assert record["code"] == "dataset_not_found" and record["fields"]["name"] == "gone.jsonl", record
+    exit_record = json.loads((jobs.jobs_dir(Workspace(workspace)) / "j9.exit.json").read_text())
+    assert exit_record["error"] == record and exit_record["returncode"] == 1
+
+
+def test_a_failed_export_process_says_why_in_tetum(workspace):
+    """An export process that ends on a UserError: the ship panel words its code in Tetum."""
+    from tunestudio import ship_jobs
+    from tunestudio.webui.ship_panel import export_text
+
+    ws = Workspace(workspace)
+    d = ship_jobs.exports_dir(ws)
+    command = [sys.executable, "-m", "tunestudio", "export", "gone", "--output", str(workspace / "out"), "--json",
+               "--workspace", str(workspace)]
+    pid, pid_start = ship_jobs._spawn(ws, command, d / "e1.out", d / "e1.log")
+    rec = {"id": "e1", "run": "gone", "name": "gone", "format": "hf", "quant": None, "output": str(workspace / "out"),
+           "command": command, "pid": pid, "pid_start": pid_start, "started_at": time.time(), "log": str(d / "e1.log")}
+    (d / "e1.json").write_text(json.dumps(rec))
+    deadline = time.time() + 120
+    while (st := ship_jobs.export_status(ws, "e1"))["status"] == "running" and time.time() < deadline:
+        time.sleep(0.3)
+    assert st["status"] == "failed" and st["error_record"]["code"] == "run_not_found", st
+    shown = export_text("tet", st)
+    assert "treinu 'gone' la iha fatin servisu ne'e" in shown, shown
+    assert not wrong_language(shown, "tet", "en"), shown
+    assert "no run 'gone' in this workspace" in export_text("en", st)
+
+
+@pytest.mark.parametrize("options, label", [({"batch_size": 0}, "Tamañu lote"), ({"lr": -1.0}, "Taxa aprendizajen"),
+                                            ({"method": "nope"}, "Métodu"), ({"epochs": 0}, "Époka")])
+def test_a_bad_option_on_the_form_is_named_by_its_label_in_tetum(options, label):
+    from tunestudio.train.config import RunConfig
+    from tunestudio.webui.common import err, error_text, say
+
+    with pytest.raises(UserError) as caught:
+        RunConfig(model="m", dataset="d.jsonl", **options).validate()
+    for shown in (error_text("tet", caught.value), say("tet", err(caught.value))):
+        assert f"“{label}”" in shown and not wrong_language(shown, "tet", "en"), shown
+        assert str(caught.value).split(": ", 1)[1] not in shown, shown   # not the engine's English
+    assert not wrong_language(error_text("en", caught.value), "en", "tet")
+
+
+def test_an_error_without_a_code_is_led_in_the_ui_language():
+    from tunestudio.webui.common import error_text
+    from tunestudio.webui.i18n import t
+
+    e = UserError("something the engine says in English only")
+    assert error_text("en", e) == "❌ something the engine says in English only"
+    assert error_text("tet", e) == "❌ " + t("tet", "engine.untranslated", detail=str(e))
+    assert error_text("tet", e) != error_text("en", e)
+
+
+def test_a_sweep_that_ended_on_an_error_says_why_in_tetum(workspace):
+    """The sweep process writes the UserError it ends on into runner.error.json (the CLI's error
+    file, $TUNESTUDIO_ERROR_FILE, set by sweep_runner.start); the panel words it, and its trial
+    counts by state, in Tetum."""
+    from tunestudio import sweep_runner
+    from tunestudio.errors import error_record
+    from tunestudio.webui.sweep_start import progress_text
+
+    ws = Workspace(workspace)
+    d = sweep_runner._sweep_dir(ws, "s1")
+    d.mkdir(parents=True)
+    # a pid no process has (above the kernel's pid_max default): the runner has ended
+    (d / "runner.json").write_text(json.dumps({"sweep": "s1", "pid": 2 ** 22 + 7, "pid_start": "gone",
+                                               "started_at": time.time(), "log": str(d / "runner.log"), "trials": 2}))
+    e = UserError("no sweep 'x' in this workspace", "sweep_not_found", name="x")
+    (d / "runner.error.json").write_text(json.dumps(error_record(e)))
+    shown = progress_text(ws, "tet", "s1")
+    assert "sweep 'x' la iha fatin servisu ne'e" in shown and not wrong_language(shown, "tet", "en"), shown
+    assert "no sweep 'x' in this workspace" in progress_text(ws, "en", "s1")
+
+
+def test_a_run_config_file_with_mistakes_is_worded_in_tetum(tmp_path):
+    """What Load YAML on the Training tab reads (train/config.py): an unknown option, a value of the
+    wrong kind, a file that is not YAML."""
+    from tunestudio.train.config import load_config
+    from tunestudio.webui.common import error_text
+
+    cases = {"unknown.yaml": ("lr: 0.001\nwizardry: 3\n", "opsaun la koñesidu wizardry"),
+             "kind.yaml": ("batch_size: many\n", "'many' la'ós númeru tomak"),
+             "broken.yaml": ("lr: [0.1\n", "la'ós YAML válidu")}
+    for name, (text, tetum) in cases.items():
+        (tmp_path / name).write_text(text)
+        with pytest.raises(UserError) as caught:
+            load_config(tmp_path / name)
+        shown = error_text("tet", caught.value)
+        assert tetum in shown and not wrong_language(shown, "tet", "en"), shown
+
+
+def test_a_name_the_ui_refuses_is_worded_in_tetum():
+    """Save as (Datasets upload), a run's name: the name checks say what is wrong in Tetum."""
+    from tunestudio.webui.common import error_text
+    from tunestudio.webui.safety import safe_name, visible_name
+
+    for call, tetum in ((lambda: safe_name("", "file name"), "naran ficheiru mamuk"),
+                        (lambda: safe_name("a/b.jsonl", "file name"), "la'ós naran ficheiru simples"),
+                        (lambda: visible_name("x\u202ey", "run name"), "naran treinu iha karakter kontrolu")):
+        with pytest.raises(UserError) as caught:
+            call()
+        shown = error_text("tet", caught.value)
+        assert tetum in shown and not wrong_language(shown, "tet", "en"), shown
