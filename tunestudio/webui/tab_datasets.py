@@ -213,7 +213,6 @@ def build(ctx: Context) -> None:
         return text, shown(None), gr.update(**histogram_plot(s["histogram"], lang), visible=True)
 
     def on_preview(lang, name, model_name, row_no, length, progress=gr.Progress(track_tqdm=True)):
-        skip = gr.skip()
         encode = optional("tunestudio.data.encode", "preview", ctx)
         stats = optional("tunestudio.data.stats", "load_tokenizer", ctx)
         if encode is None or stats is None:
