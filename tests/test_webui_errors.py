@@ -194,3 +194,26 @@ def test_a_name_the_ui_refuses_is_worded_in_tetum():
             call()
         shown = error_text("tet", caught.value)
         assert tetum in shown and not wrong_language(shown, "tet", "en"), shown
+
+
+def test_a_run_that_died_without_a_failed_event_is_worded_in_tetum(workspace):
+    """A run whose process was killed leaves no failed event: the registry records it as failed
+    with its own English text, which the Runs tab's details word in the UI's language."""
+    from tunestudio import registry
+    from tunestudio.runs.query import run_details
+    from tunestudio.webui.tab_runs import run_failure
+
+    ws = Workspace(workspace)
+    ws.ensure()
+    conn = registry.connect(ws.db_path)
+    registry.insert_run(conn, id="r-dead", name="dead", status="running", pid=2**22 + 4321,  # a pid no process has
+                        created_at=time.time(), started_at=time.time(), base_model="tiny-demo", method="full",
+                        dataset="demo-reviews.jsonl", config={"model": "tiny-demo"})
+    conn.close()
+    d = run_details(ws, "r-dead")
+    assert d["status"] == "failed" and d["error"].startswith(registry.CRASHED), d
+    tet = run_failure("tet", d)
+    assert "Kontinua A" in tet and not wrong_language(tet, "tet", "en"), tet
+    assert "Resume A" in run_failure("en", d)
+    d = {**d, "error": "dataset row 7: empty answer"}   # another registry text: English behind a Tetum lead
+    assert run_failure("tet", d).startswith("Mensajen programa nian"), run_failure("tet", d)

@@ -204,11 +204,16 @@ def _pid_alive(pid: int | None) -> bool:
     return True
 
 
+# What the registry records for a run whose process died without a failed event (killed, crashed,
+# the machine rebooted); the web UI words a failure that starts with it as `engine.run_crashed`.
+CRASHED = "the training process ended without finishing"
+
+
 def _reap_dead(conn: sqlite3.Connection, run: dict) -> dict:
     """A run marked running whose process is gone crashed (killed, machine rebooted): say so
     (and record it, unless `conn` is read-only: then only the answer says so)."""
     if run["status"] == "running" and not _pid_alive(run.get("pid")):
-        error = run.get("error") or "the training process ended without finishing (killed or crashed)"
+        error = run.get("error") or f"{CRASHED} (killed or crashed)"
         finished = run.get("finished_at") or time.time()
         if not isinstance(conn, ReadOnlyConnection):
             update_run(conn, run["id"], status="failed", error=error, finished_at=finished)

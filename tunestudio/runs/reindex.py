@@ -55,7 +55,7 @@ def row_from_folder(folder: Path) -> dict:
     elif last_start and registry._pid_alive(last_start.get("pid")):
         status, error = "running", None
     else:  # started (or only created) and never ended: the process died
-        status, error = "failed", "the training process ended without finishing (found by reindex)"
+        status, error = "failed", f"{registry.CRASHED} (found by reindex)"
     metrics = {k: v for k, v in metrics_file.items() if k != "status"} or last_end.get("metrics") or None
     final = folder / "final"
     has_model = (final / "config.json").is_file() or (final / "adapter_config.json").is_file()

@@ -16,12 +16,24 @@ import time
 import gradio as gr
 import pandas as pd
 
-from tunestudio import jobs, run_progress
+from tunestudio import jobs, registry, run_progress
 from tunestudio.webui import charts
 from tunestudio.webui.common import (
     Context, err, error_text, metric_label, msg, not_available, optional, plotted, run_choices, say, shown,
 )
 from tunestudio.webui.i18n import DEFAULT, engine_error, engine_warning, has, t
+
+
+
+def run_failure(lang: str, d: dict) -> str:
+    """Why the run `d` (runs.query.run_details) failed, in `lang`: worded from its failed event's
+    code; a run whose process died without one (the registry's `CRASHED` text) as `run_crashed`;
+    any other registry text as the engine's English behind a lead in `lang`."""
+    if d.get("error_event"):
+        return engine_error(lang, d["error_event"])
+    if str(d["error"]).startswith(registry.CRASHED):
+        return engine_error(lang, {"code": "run_crashed", "message": d["error"], "fields": {}})
+    return engine_error(lang, d["error"])
 
 
 def _fmt(v):
@@ -189,8 +201,8 @@ def build(ctx: Context) -> None:
                  method=d.get("method"), dataset=d.get("dataset"), best=_fmt(d.get("best_eval_loss")) or "—",
                  duration=duration_text(lang, d), lineage=" → ".join(chain), children=children,
                  folder=d.get("run_dir"))
-        if d.get("error"):   # the failed event's code words it in `lang`; the registry's text otherwise
-            text += "\n\n❌ " + engine_error(lang, d.get("error_event") or d["error"])
+        if d.get("error"):
+            text += "\n\n❌ " + run_failure(lang, d)
         if d.get("warnings"):
             text += "\n\n" + "\n".join(f"- ⚠️ {engine_warning(lang, w)}" for w in d.get("warning_events") or d["warnings"] if w)
         key = t(lang, "runs.col.key")
