@@ -102,6 +102,7 @@ def test_result_after_a_text_turn_says_where_the_call_should_be(tmp_path):
     assert err.line == 1 and err.message == (
         "message 3 is a tool result with no tool call before it: message 2 is plain text; a call is read from "
         "'tool_calls', a function_call turn, <tool_call> blocks or [f(a=1)] syntax")
+    assert (err.code, err.fields) == ("result_after_text", {"n": 3, "m": 2})   # the hint in the UI's language too
 
 
 def test_doubtful_tool_rows_are_kept_with_a_warning(tmp_path):
@@ -177,3 +178,4 @@ def test_a_chat_string_not_in_glaive_shape_says_what_it_must_start_with(tmp_path
     (err,) = r.errors
     assert (err.line, err.message) == (1, "wrong type: 'chat' must be a list of messages, found a string (a "
                                           "conversation written as text must start with 'USER:', as glaive's does)")
+    assert (err.code, err.fields) == ("messages_text", {"col": "chat"})

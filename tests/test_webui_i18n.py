@@ -274,7 +274,7 @@ BAD_ROWS = [
         {"function": {"name": "f", "arguments": "{bad"}}]}]},
     {"messages": [{"role": "user", "content": "q"}, {"role": "assistant", "tool_calls": [
         {"function": {"name": "g", "arguments": {}}}]}], "tools": [{"name": "f"}]},
-    {"messages": "nope"},
+    {"messages": "nope"}, {"messages": 7},
     {"messages": [{"role": "user", "content": [{"type": "image"}, {"type": "audio"}]}, {"role": "assistant", "content": "x"}]},
     {"messages": [{"role": "user", "content": "q"}, {"role": "assistant", "content": "a"}, {"role": "user", "content": "more"}]},
     {"messages": [{"role": "assistant", "content": "a"}]},
@@ -309,7 +309,7 @@ def test_data_problems_are_worded_in_the_ui_language(workspace):
     report = check_dataset(ws, "bad.jsonl").to_json()
     codes = {p.get("code") for p in report["errors"] + report["warnings"]}
     assert {"unknown_role", "invalid_json", "empty_content", "tool_invalid_json", "call_undeclared",
-            "messages_not_list", "media_only", "turns_after_answer", "duplicate_of", "no_user_turn",
+            "messages_not_list", "messages_text", "media_only", "turns_after_answer", "duplicate_of", "no_user_turn",
             "result_without_call", "content_null", "row_not_object"} <= codes, codes
     (ws.datasets_dir / "xlam.jsonl").write_text("\n".join(json.dumps(r) for r in [
         {"query": "q", "tools": [{"name": "f", "parameters": {}}], "answers": [{"name": "g", "arguments": {}}]},

@@ -142,11 +142,11 @@ def chat_record(row, fields, fmt, file_tools=None) -> tuple[Record, str | None, 
             raise RowError(f"'{col}' is glaive's 'USER: ... ASSISTANT: ...' text, but {e}", "glaive_chat",
                            col=col, detail=str(e)) from None
     if not isinstance(turns, list):
-        found = type_name(turns)
         if isinstance(turns, str):   # the one text shape read: glaive's, which starts with a speaker
-            found += " (a conversation written as text must start with 'USER:', as glaive's does)"
-        raise RowError(f"wrong type: '{col}' must be a list of messages, found {found}",
-                       "messages_not_list", col=col, found=found)
+            raise RowError(f"wrong type: '{col}' must be a list of messages, found a string (a conversation "
+                           "written as text must start with 'USER:', as glaive's does)", "messages_text", col=col)
+        raise RowError(f"wrong type: '{col}' must be a list of messages, found {type_name(turns)}",
+                       "messages_not_list", col=col, found=type_name(turns))
     if not turns:
         raise RowError(f"empty conversation in '{col}'", "empty_conversation", col=col)
     role_key_pref = fields.get("role")

@@ -245,11 +245,11 @@ def check_conversation(messages: list[dict], tools: list[dict] | None) -> None:
                 pending.append(c.get("id"))
         elif m["role"] == "tool":
             if pending is None:
-                hint = ""
                 if n > 1 and messages[n - 2]["role"] == "assistant":   # the call is likely there, as text
-                    hint = (f": message {n - 1} is plain text; a call is read from 'tool_calls', a function_call "
-                            "turn, <tool_call> blocks or [f(a=1)] syntax")
-                raise ToolError(f"message {n} is a tool result with no tool call before it{hint}",
+                    raise ToolError(f"message {n} is a tool result with no tool call before it: message {n - 1} is "
+                                    "plain text; a call is read from 'tool_calls', a function_call turn, "
+                                    "<tool_call> blocks or [f(a=1)] syntax", "result_after_text", n=n, m=n - 1)
+                raise ToolError(f"message {n} is a tool result with no tool call before it",
                                 "result_without_call", n=n)
             ref = m.get("tool_call_id")
             ids = [i for i in pending if i]
