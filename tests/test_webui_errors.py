@@ -6,6 +6,7 @@ English behind a lead in the UI's language. Checked against the locale files (te
 from __future__ import annotations
 
 import json
+import os
 import sys
 import time
 
@@ -217,3 +218,35 @@ def test_a_run_that_died_without_a_failed_event_is_worded_in_tetum(workspace):
     assert "Resume A" in run_failure("en", d)
     d = {**d, "error": "dataset row 7: empty answer"}   # another registry text: English behind a Tetum lead
     assert run_failure("tet", d).startswith("Mensajen programa nian"), run_failure("tet", d)
+
+
+def test_what_the_ui_refuses_itself_is_worded_in_tetum(workspace, tmp_path):
+    """Errors the web UI's own actions raise (an upload, a reward file, renaming or deleting a run)
+    are in the UI's language, with no English left."""
+    from tunestudio import registry
+    from tunestudio.runs.manage import delete_run, rename_run
+    from tunestudio.webui.common import error_text
+    from tunestudio.webui.rewards_panel import reward_path, test_argv
+    from tunestudio.webui.tab_datasets import store_upload
+
+    ws = Workspace(workspace)
+    ws.ensure()
+    conn = registry.connect(ws.db_path)
+    for rid, name in (("r-a", "alpha"), ("r-b", "beta")):
+        registry.insert_run(conn, id=rid, name=name, status="running", pid=os.getpid(), created_at=time.time(),
+                            base_model="tiny-demo", method="full", dataset="d.jsonl", config={"model": "tiny-demo"})
+    conn.close()
+    big = tmp_path / "big.jsonl"
+    big.write_text("{}\n" * 1000)
+    (ws.datasets_dir / "taken.jsonl").write_text("{}\n")
+    attempts = [lambda: rename_run(ws, "r-a", "beta"), lambda: rename_run(ws, "r-a", "a\nb"),
+                lambda: delete_run(ws, "r-a"), lambda: store_upload(ws, big, "x.xlsx"),
+                lambda: store_upload(ws, big, "y.jsonl", max_bytes=10), lambda: store_upload(ws, big, "taken.jsonl"),
+                lambda: reward_path(ws, "a b!"), lambda: reward_path(ws, " "),
+                lambda: test_argv(ws, "exact_match", "d.jsonl", ""), lambda: test_argv(ws, "", "d.jsonl", "model:m")]
+    for attempt in attempts:
+        with pytest.raises(UserError) as e:
+            attempt()
+        assert e.value.code, e.value
+        tet = error_text("tet", e.value)
+        assert not tet.startswith("❌ Mensajen programa nian") and not wrong_language(tet, "tet", "en"), tet

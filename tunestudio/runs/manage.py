@@ -16,15 +16,17 @@ from tunestudio.workspace import Workspace
 MAX_NAME = 120
 
 
-def _busy(ws: Workspace, run: dict) -> str | None:
-    """Why `run` cannot be changed now (it trains, or a job is queued or running for it), or None."""
+def _busy(ws: Workspace, run: dict) -> UserError | None:
+    """Why `run` cannot be deleted now (it trains, or a job is queued or running for it), or None."""
     from tunestudio import jobs
 
     if run["status"] == "running":
-        return f"run {run['id']} is training"
+        return UserError(f"cannot delete now: run {run['id']} is training; stop it on the Training tab first",
+                         "delete_run_training", run=run["id"])
     for job in jobs.list_jobs(ws):
         if job.run_id == run["id"] and job.status in jobs.ACTIVE:
-            return f"job {job.id} is {job.status} for run {run['id']}"
+            return UserError(f"cannot delete now: job {job.id} is {job.status} for run {run['id']}; stop it on "
+                             "the Training tab first", "delete_run_job", job=job.id, status=job.status, run=run["id"])
     return None
 
 
@@ -34,16 +36,18 @@ def rename_run(ws: Workspace, ref: str, name: str) -> dict:
     name another run already has (names pick runs on the command line: they must stay unique)."""
     name = (name or "").strip()
     if not name or len(name) > MAX_NAME or any(c in name for c in "\r\n\t"):
-        raise UserError(f"a run name must be 1 to {MAX_NAME} characters on one line (got {name!r})")
+        raise UserError(f"a run name must be 1 to {MAX_NAME} characters on one line (got {name!r})",
+                        "run_name_bad", max=MAX_NAME, name=name)
     if not ws.db_path.is_file():
-        raise UserError(f"no runs yet in {ws.root}")
+        raise UserError(f"no runs yet in {ws.root}", "no_runs_yet", root=ws.root)
     conn = registry.connect(ws.db_path)
     try:
         run = registry.find_run(conn, ref)
         clash = conn.execute("SELECT id FROM runs WHERE (name = ? OR id = ?) AND id != ?",
                              (name, name, run["id"])).fetchone()
         if clash:
-            raise UserError(f"another run ({clash['id']}) is already called '{name}': choose another name")
+            raise UserError(f"another run ({clash['id']}) is already called '{name}': choose another name",
+                            "run_name_taken", other=clash["id"], name=name)
         with registry.transaction(conn):
             registry.update_run(conn, run["id"], name=name)
         return registry.get_run(conn, run["id"])
@@ -57,13 +61,13 @@ def delete_run(ws: Workspace, ref: str, delete_files: bool = False) -> dict:
     "files_deleted"}. UserError for an unknown run or one that is busy (`_busy`). Runs started
     from it keep their parent id: their lineage shows the parent as missing."""
     if not ws.db_path.is_file():
-        raise UserError(f"no runs yet in {ws.root}")
+        raise UserError(f"no runs yet in {ws.root}", "no_runs_yet", root=ws.root)
     conn = registry.connect(ws.db_path)
     try:
         run = registry.find_run(conn, ref)
-        why = _busy(ws, run)
-        if why:
-            raise UserError(f"cannot delete now: {why}; stop it on the Training tab first")
+        busy = _busy(ws, run)
+        if busy:
+            raise busy
         with registry.transaction(conn):
             conn.execute("DELETE FROM evaluations WHERE run_id = ?", (run["id"],))
             conn.execute("DELETE FROM exports WHERE run_id = ?", (run["id"],))

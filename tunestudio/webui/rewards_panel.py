@@ -57,13 +57,13 @@ def reward_path(ws, name: str) -> tuple[str, Path]:
     outside the workspace (the confinement `reward test` applies: reward code runs only from there)."""
     given = (name or "").strip()
     if not given:
-        raise UserError("give a reward file name, e.g. rewards/my_reward.py")
+        raise UserError("give a reward file name, e.g. rewards/my_reward.py", "reward_name_missing")
     base = given[len(FOLDER) + 1:] if given.startswith(FOLDER + "/") else given
     if not base.endswith(".py"):
         base += ".py"
     if not NAME.match(base):
         raise UserError(f"reward file '{given}': use a plain file name in {FOLDER}/ (letters, digits, _ and -, "
-                        "ending in .py), e.g. rewards/my_reward.py")
+                        "ending in .py), e.g. rewards/my_reward.py", "reward_name_bad", name=given, folder=FOLDER)
     path = ws.root / FOLDER / base
     inside_workspace(ws, given, path)   # the confinement `reward test` applies (rewards/sandbox.py)
     return f"{FOLDER}/{base}", path
@@ -75,7 +75,7 @@ def open_reward(ws, name: str) -> tuple[str, str, bool]:
     if not path.exists():
         return rel, TEMPLATE, False
     if not path.is_file():
-        raise UserError(f"{rel} is not a file")
+        raise UserError(f"{rel} is not a file", "reward_not_file", name=rel)
     return rel, path.read_text(encoding="utf-8"), True
 
 
@@ -108,11 +108,12 @@ def test_argv(ws, spec: str, dataset: str, source: str, n: int = 8) -> list[str]
     """The `tunestudio reward test ... --json` command line for `source` ('model:NAME' or 'run:ID')."""
     kind, _, value = (source or "").partition(":")
     if kind not in ("model", "run") or not value:
-        raise UserError("pick a model or a run to sample the completions from")
+        raise UserError("pick a model or a run to sample the completions from", "reward_pick_source")
     if not dataset:
-        raise UserError("pick a dataset of prompts (e.g. demo-rewards.jsonl)")
+        raise UserError("pick a dataset of prompts (e.g. demo-rewards.jsonl)", "reward_pick_dataset")
     if not (spec or "").strip():
-        raise UserError("--rewards: give the rewards to test, e.g. rewards/my_reward.py or exact_match")
+        raise UserError("--rewards: give the rewards to test, e.g. rewards/my_reward.py or exact_match",
+                        "reward_spec_missing")
     return [sys.executable, "-m", "tunestudio", "reward", "test", "--workspace", str(ws.root),
             "--rewards", spec.strip(), "--dataset", dataset, f"--{kind}", value, "-n", str(int(n)), "--json"]
 
@@ -124,7 +125,8 @@ def run_test(ws, spec: str, dataset: str, source: str, n: int = 8, timeout: floa
     try:
         done = subprocess.run(argv, capture_output=True, text=True, timeout=timeout, cwd=ws.root)
     except subprocess.TimeoutExpired:
-        raise UserError(f"the reward test took longer than {timeout:g} s and was stopped") from None
+        raise UserError(f"the reward test took longer than {timeout:g} s and was stopped", "reward_test_timeout",
+                        seconds=f"{timeout:g}") from None
     if done.returncode != 0:
         lines = [x for x in done.stderr.strip().splitlines() if x.strip()]
         errors = [x[len("error: "):] for x in lines if x.startswith("error: ")]

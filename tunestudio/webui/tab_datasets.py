@@ -39,15 +39,19 @@ def store_upload(ws, src: str | Path, name: str | None = None, max_bytes: int = 
     name = safe_name((name or "").strip() or src.name, "file name")
     target = ws.safe_join(ws.datasets_dir, name)  # also refuses a symlink pointing out
     if target.parent != ws.datasets_dir.resolve():
-        raise UserError(f"'{name}' points outside {ws.datasets_dir}: use a plain file name")
+        raise UserError(f"'{name}' points outside {ws.datasets_dir}: use a plain file name", "upload_outside",
+                        name=name, folder=ws.datasets_dir)
     if target.suffix.lower() not in ALLOWED:
-        raise UserError(f"'{name}': unsupported file type; use one of {', '.join(ALLOWED)}")
+        raise UserError(f"'{name}': unsupported file type; use one of {', '.join(ALLOWED)}", "upload_type",
+                        name=name, allowed=", ".join(ALLOWED))
     size = src.stat().st_size
     if size > max_bytes:
         raise UserError(f"'{name}' is {size / 2**20:.1f} MiB, over the upload limit of {max_bytes / 2**20:.0f} MiB: "
-                        f"copy it into {ws.datasets_dir} instead")
+                        f"copy it into {ws.datasets_dir} instead", "upload_too_big", name=name,
+                        size=f"{size / 2**20:.1f}", limit=f"{max_bytes / 2**20:.0f}", folder=ws.datasets_dir)
     if target.exists():
-        raise UserError(f"training/datasets/{name} already exists: choose another name (data files are never overwritten)")
+        raise UserError(f"training/datasets/{name} already exists: choose another name (data files are never "
+                        "overwritten)", "upload_exists", name=name)
     ws.datasets_dir.mkdir(parents=True, exist_ok=True)
     tmp = target.with_name(f".{target.name}.part")
     shutil.copyfile(src, tmp)
