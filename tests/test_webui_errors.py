@@ -221,9 +221,12 @@ def test_a_run_that_died_without_a_failed_event_is_worded_in_tetum(workspace):
 
 
 def test_what_the_ui_refuses_itself_is_worded_in_tetum(workspace, tmp_path):
-    """Errors the web UI's own actions raise (an upload, a reward file, renaming or deleting a run)
-    are in the UI's language, with no English left."""
+    """Errors the web UI's own actions raise (an upload, a reward file, renaming or deleting a run,
+    Resume on a completed run, a job gone, chat sampling values, a rating session) are in the UI's
+    language, with no English left."""
     from tunestudio import registry
+    from tunestudio.evaluate.generate import Sampling
+    from tunestudio.evaluate.ratings import create_session, get_session
     from tunestudio.runs.manage import delete_run, rename_run
     from tunestudio.webui.common import error_text
     from tunestudio.webui.rewards_panel import reward_path, test_argv
@@ -232,8 +235,8 @@ def test_what_the_ui_refuses_itself_is_worded_in_tetum(workspace, tmp_path):
     ws = Workspace(workspace)
     ws.ensure()
     conn = registry.connect(ws.db_path)
-    for rid, name in (("r-a", "alpha"), ("r-b", "beta")):
-        registry.insert_run(conn, id=rid, name=name, status="running", pid=os.getpid(), created_at=time.time(),
+    for rid, name, status in (("r-a", "alpha", "running"), ("r-b", "beta", "running"), ("r-c", "gamma", "completed")):
+        registry.insert_run(conn, id=rid, name=name, status=status, pid=os.getpid(), created_at=time.time(),
                             base_model="tiny-demo", method="full", dataset="d.jsonl", config={"model": "tiny-demo"})
     conn.close()
     big = tmp_path / "big.jsonl"
@@ -243,7 +246,11 @@ def test_what_the_ui_refuses_itself_is_worded_in_tetum(workspace, tmp_path):
                 lambda: delete_run(ws, "r-a"), lambda: store_upload(ws, big, "x.xlsx"),
                 lambda: store_upload(ws, big, "y.jsonl", max_bytes=10), lambda: store_upload(ws, big, "taken.jsonl"),
                 lambda: reward_path(ws, "a b!"), lambda: reward_path(ws, " "),
-                lambda: test_argv(ws, "exact_match", "d.jsonl", ""), lambda: test_argv(ws, "", "d.jsonl", "model:m")]
+                lambda: test_argv(ws, "exact_match", "d.jsonl", ""), lambda: test_argv(ws, "", "d.jsonl", "model:m"),
+                lambda: jobs.submit_resume(ws, "r-c"), lambda: jobs.get_job(ws, "nope"), lambda: jobs.cancel(ws, "nope"),
+                lambda: Sampling(temperature=-1).validate(), lambda: Sampling(top_p=2).validate(),
+                lambda: Sampling(max_new_tokens=0).validate(), lambda: get_session(ws, 99),
+                lambda: create_session(ws, [], "model:a", "model:b")]
     for attempt in attempts:
         with pytest.raises(UserError) as e:
             attempt()

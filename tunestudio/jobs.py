@@ -144,7 +144,7 @@ def get_job(ws: Workspace, job_id: str) -> Job:
     for j in list_jobs(ws):
         if j.id == job_id:
             return j
-    raise UserError(f"no job '{job_id}' in this workspace")
+    raise UserError(f"no job '{job_id}' in this workspace", "job_not_found", job=job_id)
 
 
 def current_job(ws: Workspace, device: str | None = None) -> Job | None:
@@ -319,9 +319,10 @@ def submit_resume(ws: Workspace, run: str, device: str = "default") -> Job:
     if found["status"] == "completed":
         raise UserError(f"run {found['name']} already completed, so there is nothing to resume: to train it "
                         f"further, start a new run with it as Parent run on the Training tab "
-                        f"(`--from-run {found['id']}`)")
+                        f"(`--from-run {found['id']}`)", "run_already_completed", run=found["name"])
     if found["status"] == "running":
-        raise UserError(f"run {found['name']} is still running: stop it first (Training tab, Stop)")
+        raise UserError(f"run {found['name']} is still running: stop it first (Training tab, Stop)", "resume_running",
+                        run=found["name"])
     job_id = time.strftime("%Y%m%d-%H%M%S-") + uuid.uuid4().hex[:6]
     return _enqueue(ws, job_id, ["--resume", found["id"]], "", f"resume {found['name']}", device,
                     run_id=found["id"], launch_cfg=_config_or_none(ws.runs_dir / found["id"] / "config.yaml"))
@@ -382,10 +383,11 @@ def cancel(ws: Workspace, job_id: str) -> Job:
         for j in jobs:
             if j.id == job_id:
                 if j.status != "queued":
-                    raise UserError(f"job {job_id} is {j.status}, not queued: only queued jobs can be cancelled")
+                    raise UserError(f"job {job_id} is {j.status}, not queued: only queued jobs can be cancelled", "job_not_queued",
+                        job=job_id, status=j.status)
                 j.status, j.finished_at = "cancelled", time.time()
                 return j
-    raise UserError(f"no job '{job_id}' in this workspace")
+    raise UserError(f"no job '{job_id}' in this workspace", "job_not_found", job=job_id)
 
 
 def wait(ws: Workspace, job_id: str, timeout: float = 600, poll: float = 0.5) -> Job:

@@ -28,15 +28,20 @@ class Sampling:
 
     def validate(self) -> "Sampling":
         if self.max_new_tokens < 1:
-            raise UserError(f"--max-new-tokens must be at least 1 (got {self.max_new_tokens})")
+            raise UserError(f"--max-new-tokens must be at least 1 (got {self.max_new_tokens})", "option_at_least",
+                            option="max_new_tokens", value=self.max_new_tokens, least=1)
         if self.temperature < 0:
-            raise UserError(f"--temperature must be 0 (greedy) or more (got {self.temperature})")
+            raise UserError(f"--temperature must be 0 (greedy) or more (got {self.temperature})", "option_not_negative",
+                            option="temperature", value=self.temperature)
         if not 0 < self.top_p <= 1:
-            raise UserError(f"--top-p must be in (0, 1] (got {self.top_p})")
+            raise UserError(f"--top-p must be in (0, 1] (got {self.top_p})", "option_top_p",
+                            option="top_p", value=self.top_p)
         if self.top_k < 0:
-            raise UserError(f"--top-k must be 0 (off) or more (got {self.top_k})")
+            raise UserError(f"--top-k must be 0 (off) or more (got {self.top_k})", "option_not_negative",
+                            option="top_k", value=self.top_k)
         if self.repetition_penalty <= 0:
-            raise UserError(f"--repetition-penalty must be above 0 (got {self.repetition_penalty})")
+            raise UserError(f"--repetition-penalty must be above 0 (got {self.repetition_penalty})", "option_above_zero",
+                            option="repetition_penalty", value=self.repetition_penalty)
         self.stop = [s for s in (self.stop or []) if s]
         return self
 

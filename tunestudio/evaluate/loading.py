@@ -86,7 +86,8 @@ def _read_config(folder: Path) -> dict:
         data = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
     except (OSError, UnicodeDecodeError, yaml.YAMLError) as e:
         raise UserError(f"{path} is damaged ({str(e).splitlines()[0][:160]}): restore it, or use the model in "
-                        f"{folder / 'final'} with --model") from None
+                        f"{folder / 'final'} with --model", "run_config_damaged", path=path,
+                        final=folder / "final") from None
     return data if isinstance(data, dict) else {}
 
 
@@ -211,7 +212,8 @@ def load_adapter_model(ws: Workspace, r: RunInfo, device: str, merge: bool, trus
     try:
         m = PeftModel.from_pretrained(base, str(r.final))
     except (OSError, ValueError, SafetensorError) as e:
-        raise UserError(f"cannot load the adapter in {r.final}: {e}") from None
+        raise UserError(f"cannot load the adapter in {r.final}: {e}", "adapter_unloadable", folder=r.final,
+                        detail=str(e).splitlines()[0][:200] if str(e) else type(e).__name__) from None
     if merge:
         try:
             m = m.merge_and_unload()

@@ -87,7 +87,7 @@ def prompts_from(ws: Workspace, dataset: str | None = None, prompts: list[str] =
     if limit:
         out = out[:limit]
     if not out:
-        raise UserError("no prompts: give --prompts DATASET or --prompt TEXT")
+        raise UserError("no prompts: give --prompts DATASET or --prompt TEXT", "rate_no_prompts")
     return out
 
 
@@ -105,7 +105,7 @@ def create_session(ws: Workspace, prompts: list, a: str, b: str, name: str | Non
     from tunestudio.evaluate.generate import Sampling
 
     if not prompts:
-        raise UserError("a rating session needs at least one prompt")
+        raise UserError("a rating session needs at least one prompt", "rate_no_prompts")
     sampling = sampling or Sampling(max_new_tokens=max_new_tokens)
     if outputs_a is None:
         a, outputs_a = source_outputs(ws, a, prompts, sampling)
@@ -137,7 +137,8 @@ def get_session(ws: Workspace, session_id: int) -> dict:
     finally:
         conn.close()
     if row is None:
-        raise UserError(f"no rating session {session_id}: `tunestudio rate list` shows them")
+        raise UserError(f"no rating session {session_id}: `tunestudio rate list` shows them", "rate_session_missing",
+                        session=session_id)
     return registry.row_to_dict(row, "rating_sessions")
 
 
@@ -188,9 +189,10 @@ def record_rating(ws: Workspace, session_id: int, item: int, choice: str, commen
     session = get_session(ws, session_id)
     norm = CHOICES.get(str(choice).strip().lower())
     if norm is None:
-        raise UserError(f"choice must be A, B or tie (got '{choice}')")
+        raise UserError(f"choice must be A, B or tie (got '{choice}')", "rate_choice_bad", value=choice)
     if not 0 <= int(item) < len(session["items"]):
-        raise UserError(f"session {session_id} has items 0..{len(session['items']) - 1}, not {item}")
+        raise UserError(f"session {session_id} has items 0..{len(session['items']) - 1}, not {item}", "rate_item_bad",
+                        session=session_id, last=len(session["items"]) - 1, item=item)
     row = {"session_id": session_id, "item": int(item), "choice": norm, "comment": comment or None,
            "rater": rater, "created_at": time.time()}
     conn = _conn(ws)

@@ -58,12 +58,14 @@ def select_records(ws: Workspace, run: loading.RunInfo | None, dataset: str | No
         splits = load_splits(ws, dataset, 0, 0) if part == "all" else load_splits(ws, dataset)
         name = dataset
     elif run:
-        raise UserError(f"run '{run.name}' has no recorded split: give the data with --dataset D")
+        raise UserError(f"run '{run.name}' has no recorded split: give the data with --dataset D", "eval_no_split",
+                        run=run.name)
     else:
-        raise UserError("--model needs --dataset D: the rows to evaluate on")
+        raise UserError("--model needs --dataset D: the rows to evaluate on", "eval_needs_dataset")
     records = splits.train if part == "all" else getattr(splits, part)
     if not records:
-        raise UserError(f"the {split} split of {name} is empty: pick another --split or give --dataset")
+        raise UserError(f"the {split} split of {name} is empty: pick another --split or give --dataset",
+                        "eval_split_empty", split=split, dataset=name)
     if limit:
         records = records[:limit]
     return records, name, split
@@ -321,7 +323,8 @@ def _accepted(records: list, tok, reasoning: str, warnings: list) -> list:
     if not refused:
         return records
     if len(refused) == len(records):
-        raise UserError(f"the chat template refused every row to evaluate; first: {refused[0]}")
+        raise UserError(f"the chat template refused every row to evaluate; first: {refused[0]}", "eval_all_refused",
+                        where=refused[0].where)
     out = {r.where for r in refused}
     warnings.append(CodedText(f"{len(refused)} row(s) left out, the chat template refuses them; first: {refused[0]}",
                               "eval_refused", count=len(refused), where=refused[0].where, detail=refused[0].message))
@@ -333,7 +336,7 @@ def _guard_records(ws: Workspace, dataset: str) -> list:
 
     records = load_splits(ws, dataset, 0, 0).train  # every row: a guard set is not trained on
     if not records:
-        raise UserError(f"guard dataset {dataset} has no usable rows")
+        raise UserError(f"guard dataset {dataset} has no usable rows", "guard_no_rows", dataset=dataset)
     return records
 
 
