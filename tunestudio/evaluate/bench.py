@@ -62,13 +62,13 @@ def bench_models(ws: Workspace, models: list[str], dataset: str, metrics=None, l
 
     models = list(dict.fromkeys(models))
     if len(models) < 1:
-        raise UserError("--models needs at least one model (comma-separated)")
+        raise UserError("--models needs at least one model (comma-separated)", "bench_no_models")
     names = M.parse_names(metrics or list(DEFAULT_METRICS))
     records = load_splits(ws, dataset).test
     if limit:
         records = records[:limit]
     if not records:
-        raise UserError(f"{dataset} has no test rows to benchmark on")
+        raise UserError(f"{dataset} has no test rows to benchmark on", "bench_no_test_rows", dataset=str(dataset))
     if not any(r.is_chat for r in records):
         names = [n for n in names if n in M.LOSS_METRICS] or list(M.LOSS_METRICS)
     bleu_tok = M.bleu_tokenize_for(names, [r.reference() for r in records])   # the references' script

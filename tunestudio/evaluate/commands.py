@@ -121,7 +121,8 @@ def cmd_eval(args, ws):
     from tunestudio.evaluate.run_eval import evaluate
 
     if args.limit is not None and args.limit < 1:
-        raise UserError(f"--limit must be at least 1 (got {args.limit})")
+        raise UserError(f"--limit must be at least 1 (got {args.limit})", "option_at_least", option="--limit",
+                        value=args.limit, least=1)
     if args.predictions:
         return _eval_predictions(args, ws)
     _quiet_transformers()
@@ -174,7 +175,7 @@ def _eval_predictions(args, ws) -> int:
             "max_new_tokens", "temperature", "top_p", "top_k", "repetition_penalty", "stop", "seed"))) if given]
     if model_only:
         raise UserError(f"{', '.join(model_only)} apply to a model's answers; --predictions scores a file "
-                        "that already holds them: drop them")
+                        "that already holds them: drop them", "predictions_model_flags", flags=model_only)
     out = score_predictions(ws, args.predictions, metrics=args.metrics, metric_file=args.metric_file,
                             bleu_tokenize=args.bleu_tokenize, limit=args.limit, save=not args.no_save)
     _print_eval(out, args.json)
@@ -237,7 +238,7 @@ def cmd_chat(args, ws):
             print(answer)
         return 0
     if args.json:
-        raise UserError("--json needs --prompt (an interactive chat prints as it goes)")
+        raise UserError("--json needs --prompt (an interactive chat prints as it goes)", "chat_json_needs_prompt")
     print(f"chatting with {info['label']} (/reset clears the history, /exit or Ctrl-D leaves)", file=sys.stderr)
     history: list[dict] = []
     while True:
@@ -368,7 +369,8 @@ def cmd_rate_session(args, ws):
             item = ratings.next_item(ws, args.session, rater)
             if item is None:
                 raise UserError(f"session {args.session} has only {recorded} unrated item(s) for {rater}, "
-                                f"but {len(choices)} choices were given")
+                                f"but {len(choices)} choices were given", "rate_too_many_choices",
+                                session=args.session, unrated=recorded, rater=rater, given=len(choices))
             ratings.record_rating(ws, args.session, item["item"], choice, rater=rater)
             recorded += 1
         out = ratings.summary(ws, args.session)

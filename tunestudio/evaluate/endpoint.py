@@ -15,7 +15,7 @@ def base_url(url: str) -> str:
     """'http://127.0.0.1:8000', '.../v1' or '.../v1/chat/completions' -> 'http://127.0.0.1:8000/v1'."""
     url = (url or "").strip().rstrip("/")
     if not url.startswith(("http://", "https://")):
-        raise UserError(f"endpoint URL must start with http:// or https:// (got '{url}')")
+        raise UserError(f"endpoint URL must start with http:// or https:// (got '{url}')", "endpoint_url_bad", url=url)
     for tail in ("/chat/completions", "/completions", "/models"):
         if url.endswith(tail):
             url = url[: -len(tail)]
@@ -27,7 +27,8 @@ def _headers(api_key: str | None) -> dict:
 
 
 def _error(url: str, e: Exception) -> UserError:
-    return UserError(f"the endpoint {url} cannot be reached ({type(e).__name__}: {e}): is the server running?")
+    return UserError(f"the endpoint {url} cannot be reached ({type(e).__name__}: {e}): is the server running?",
+                     "endpoint_unreachable", url=url, detail=f"{type(e).__name__}: {e}")
 
 
 def first_model(url: str, api_key: str | None = None, timeout: float = 10.0) -> str:
@@ -40,10 +41,11 @@ def first_model(url: str, api_key: str | None = None, timeout: float = 10.0) -> 
     except httpx.HTTPError as e:
         raise _error(url, e) from None
     if r.status_code != 200:
-        raise UserError(f"{url}/models answered HTTP {r.status_code}: {r.text[:200]}")
+        raise UserError(f"{url}/models answered HTTP {r.status_code}: {r.text[:200]}", "endpoint_http_error",
+                        address=f"{url}/models", status=r.status_code, detail=r.text[:200])
     data = r.json().get("data") or []
     if not data:
-        raise UserError(f"{url}/models lists no model")
+        raise UserError(f"{url}/models lists no model", "endpoint_no_model", address=f"{url}/models")
     return data[0]["id"]
 
 
@@ -65,7 +67,9 @@ def stream_chat(url: str, messages: list[dict], api_key: str | None = None, mode
         with httpx.stream("POST", f"{url}/chat/completions", json=body, headers=_headers(api_key),
                           timeout=timeout) as r:
             if r.status_code != 200:
-                raise UserError(f"{url}/chat/completions answered HTTP {r.status_code}: {r.read().decode()[:300]}")
+                detail = r.read().decode()[:300]
+                raise UserError(f"{url}/chat/completions answered HTTP {r.status_code}: {detail}", "endpoint_http_error",
+                                address=f"{url}/chat/completions", status=r.status_code, detail=detail)
             for line in r.iter_lines():
                 if not line.startswith("data:"):
                     continue

@@ -27,10 +27,12 @@ QUANTS = (*OUTTYPES, *QUANTIZED)
 EXTRA_STOP_SLOTS = ("eot", "eom")                    # llama.cpp ends generation on these besides eos
 
 
-def _quantize_help(quant: str) -> str:
-    from tunestudio.evaluate.quantize import missing_message
+def _quantize_missing(quant: str) -> UserError:
+    """The error for a quantisation that needs llama-quantize when it is neither installed nor built."""
+    from tunestudio.evaluate.quantize import build_command, missing_message
 
-    return missing_message(quant, QUANTIZED[quant])
+    return UserError(missing_message(quant, QUANTIZED[quant]), "quantize_missing", quant=quant,
+                     upper=QUANTIZED[quant], command=build_command())
 
 
 def metadata(path: str | Path) -> dict:
@@ -75,7 +77,8 @@ def _convert(hf: Path, out: Path, outtype: str, base_model: str) -> None:
                         f"{m.group(1)} of base model '{base_model}': export with --format hf instead",
                         "gguf_arch_unsupported", arch=m.group(1), base_model=base_model, version=VERSION)
     tail = "\n".join(log.strip().splitlines()[-6:])
-    raise UserError(f"llama.cpp's converter failed on {hf} (exit {r.returncode}):\n{tail}")
+    raise UserError(f"llama.cpp's converter failed on {hf} (exit {r.returncode}):\n{tail}", "gguf_convert_failed",
+                    folder=str(hf), exit=r.returncode, detail=tail)
 
 
 def _add_stop_tokens(path: Path, ids: list[int]) -> list[int]:
@@ -95,8 +98,9 @@ def _add_stop_tokens(path: Path, ids: list[int]) -> list[int]:
         tmp = path.with_name(path.name + ".meta")
         r = run_tool(["gguf-py/gguf/scripts/gguf_new_metadata.py", str(path), str(tmp), *args, "--force"])
         if r.returncode != 0 or not tmp.is_file():
-            raise UserError(f"llama.cpp's gguf_new_metadata could not add stop tokens {extra}: "
-                            + "\n".join((r.stderr or r.stdout).strip().splitlines()[-4:]))
+            tail = "\n".join((r.stderr or r.stdout).strip().splitlines()[-4:])
+            raise UserError(f"llama.cpp's gguf_new_metadata could not add stop tokens {extra}: {tail}",
+                            "gguf_stop_tokens_failed", ids=extra, detail=tail)
         tmp.replace(path)
     return left
 
@@ -106,11 +110,12 @@ def _quantize(f16: Path, out: Path, quant: str) -> None:
 
     tool = find_tool()
     if not tool:
-        raise UserError(_quantize_help(quant))
+        raise _quantize_missing(quant)
     r = subprocess.run([tool, str(f16), str(out), QUANTIZED[quant]], capture_output=True, text=True)
     if r.returncode != 0 or not out.is_file():
-        raise UserError(f"llama-quantize failed (exit {r.returncode}): "
-                        + "\n".join((r.stderr or r.stdout).strip().splitlines()[-4:]))
+        tail = "\n".join((r.stderr or r.stdout).strip().splitlines()[-4:])
+        raise UserError(f"llama-quantize failed (exit {r.returncode}): {tail}", "quantize_failed",
+                        exit=r.returncode, detail=tail)
 
 
 def export_gguf(ws, run: str, output: str | Path, quant: str = "f16", build_quantize: bool = False) -> dict:
@@ -126,7 +131,8 @@ def export_gguf(ws, run: str, output: str | Path, quant: str = "f16", build_quan
     from tunestudio.evaluate.modelfile import modelfile, run_system_prompt
 
     if quant not in QUANTS:
-        raise UserError(f"--quant must be one of {', '.join(QUANTS)} (got '{quant}')")
+        raise UserError(f"--quant must be one of {', '.join(QUANTS)} (got '{quant}')", "unknown_choice",
+                        option="--quant", value=quant, choices=list(QUANTS))
     if quant in QUANTIZED:
         from tunestudio.evaluate import quantize
 
@@ -135,7 +141,7 @@ def export_gguf(ws, run: str, output: str | Path, quant: str = "f16", build_quan
             if built["built"]:
                 print(f"built {built['tool']} in {built['seconds']} s", file=sys.stderr)
         elif not quantize.find_tool():
-            raise UserError(_quantize_help(quant))  # before minutes of merging and converting
+            raise _quantize_missing(quant)  # before minutes of merging and converting
     output = Path(output).expanduser().absolute()
     _check_output(output)
     r = loading.find_run(ws, run)

@@ -34,7 +34,7 @@ def unpaired_metrics(scores: list[float], labels: list[bool], base: list[float] 
     """The metrics above from per-row scores s (nats per token), labels (True: desirable) and, with
     a base, the base's scores of the same rows. UserError when there are no rows."""
     if not scores:
-        raise UserError("no labelled answers to evaluate")
+        raise UserError("no labelled answers to evaluate", "kto_no_rows")
     good = [s for s, y in zip(scores, labels) if y]
     bad = [s for s, y in zip(scores, labels) if not y]
     m = {"desirable_logp_mean": _mean(good), "undesirable_logp_mean": _mean(bad)}

@@ -91,7 +91,8 @@ def vocab_file(name: str) -> Path:
     """A real tokenizer llama.cpp ships for its tests, e.g. vocab_file("qwen2")."""
     path = vendor_dir() / "models" / f"ggml-vocab-{name}.gguf"
     if not path.is_file():
-        raise UserError(f"llama.cpp ships no vocabulary '{name}' ({path} is missing)")
+        raise UserError(f"llama.cpp ships no vocabulary '{name}' ({path} is missing)", "llamacpp_no_vocab",
+                        name=name, path=str(path))
     return path
 
 

@@ -94,7 +94,7 @@ def _read_config(folder: Path) -> dict:
 def resolve_model(ws: Workspace, name: str) -> str:
     """A model argument (models/ name, path or hub id) as something from_pretrained accepts."""
     if not name:
-        raise UserError("no model given: use --model M or --run RUN")
+        raise UserError("no model given: use --model M or --run RUN", "eval_no_model")
     return ws.model_path_or_id(name)
 
 
@@ -157,7 +157,7 @@ def load_model(ws: Workspace, run: str | None = None, model: str | None = None, 
     Returns (model, tokenizer, info) with info = {kind, label, source, base_model, run_id, merged}.
     """
     if bool(run) == bool(model):
-        raise UserError("give exactly one of --run RUN or --model M")
+        raise UserError("give exactly one of --run RUN or --model M", "run_or_model")
     device = pick_device(device)
     if model:
         source = resolve_model(ws, model)

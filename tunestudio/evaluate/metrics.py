@@ -33,7 +33,8 @@ def parse_names(spec: str | list[str] | None) -> list[str]:
     unknown = [n for n in names if n not in ALL_METRICS]
     if unknown:
         raise UserError(f"unknown metric {', '.join(unknown)}: choose from {', '.join(ALL_METRICS)} "
-                        "(or give your own with --metric-file)")
+                        "(or give your own with --metric-file)", "unknown_metric", names=unknown,
+                        choices=list(ALL_METRICS))
     return list(dict.fromkeys(names))
 
 
@@ -122,9 +123,10 @@ class CustomMetric:
     def __init__(self, path: str | Path):
         self.path = Path(path).expanduser()
         if not self.path.is_file():
-            raise UserError(f"metric file {self.path} not found")
+            raise UserError(f"metric file {self.path} not found", "metric_file_missing", path=str(self.path))
         if self.path.suffix != ".py":
-            raise UserError(f"metric file {self.path} must be a Python file (.py) with a score() function")
+            raise UserError(f"metric file {self.path} must be a Python file (.py) with a score() function",
+                            "metric_file_not_py", path=str(self.path))
         self.name = self.path.stem
         if self.name in ALL_METRICS:
             self.name = f"custom_{self.name}"  # never shadow a built-in metric's column
@@ -133,24 +135,30 @@ class CustomMetric:
         try:
             spec.loader.exec_module(module)
         except Exception as e:
-            raise UserError(f"metric file {self.path} failed to load: {type(e).__name__}: {e}") from None
+            raise UserError(f"metric file {self.path} failed to load: {type(e).__name__}: {e}", "metric_file_failed",
+                            path=str(self.path), detail=f"{type(e).__name__}: {e}") from None
         self.fn = getattr(module, "score", None)
         if not callable(self.fn):
-            raise UserError(f"metric file {self.path} has no function score(prediction, reference, example)")
+            raise UserError(f"metric file {self.path} has no function score(prediction, reference, example)",
+                            "metric_file_no_score", path=str(self.path))
 
     def __call__(self, prediction: str, reference: str, example: dict, where: str = "") -> float:
         try:
             value = self.fn(prediction, reference, example)
         except Exception as e:
             raise UserError(f"metric file {self.path} raised {type(e).__name__}: {e} "
-                            f"on example {where or '?'} (prediction {prediction!r})") from None
+                            f"on example {where or '?'} (prediction {prediction!r})", "metric_raised",
+                            path=str(self.path), detail=f"{type(e).__name__}: {e}", where=where or "?",
+                            prediction=repr(prediction)) from None
         try:
             value = float(value)
         except (TypeError, ValueError):
             raise UserError(f"metric file {self.path} returned {value!r} on example {where or '?'}: "
-                            "score() must return a number") from None
+                            "score() must return a number", "metric_not_number", path=str(self.path),
+                            value=repr(value), where=where or "?") from None
         if math.isnan(value):
-            raise UserError(f"metric file {self.path} returned NaN on example {where or '?'}")
+            raise UserError(f"metric file {self.path} returned NaN on example {where or '?'}", "metric_nan",
+                            path=str(self.path), where=where or "?")
         return value
 
 

@@ -55,7 +55,8 @@ def resolve(ws: Workspace, given: str) -> Path:
     for candidate in (p, ws.root / p, ws.datasets_dir / given):
         if candidate.is_file():
             return ws.check_readable(candidate, given, "predictions file")
-    raise UserError(f"predictions file '{given}' not found (give its path, e.g. outputs/predictions.jsonl)")
+    raise UserError(f"predictions file '{given}' not found (give its path, e.g. outputs/predictions.jsonl)",
+                    "predictions_not_found", name=given)
 
 
 def _prompt_messages(value, where: str, problems: list) -> list[dict] | None:
@@ -141,9 +142,11 @@ def read_predictions(path: Path) -> list[dict]:
         text = path.read_bytes().decode("utf-8-sig")
     except UnicodeDecodeError as e:
         line = path.read_bytes()[:e.start].count(b"\n") + 1
-        raise UserError(f"{name}:{line}: not UTF-8 text (byte {e.start}); save the file as UTF-8") from None
+        raise UserError(f"{name}:{line}: not UTF-8 text (byte {e.start}); save the file as UTF-8", "file_not_utf8",
+                        file=name, line=line, byte=e.start) from None
     except OSError as e:
-        raise UserError(f"cannot read {path}: {e.strerror or e}") from None
+        raise UserError(f"cannot read {path}: {e.strerror or e}", "config_unreadable", path=str(path),
+                        detail=str(e.strerror or e)) from None
     rows, problems = [], []
     for n, obj in _objects(name, text, problems):
         where = f"{name}:{n}"
@@ -169,12 +172,14 @@ def read_predictions(path: Path) -> list[dict]:
                      "messages": messages, "tool_calls": calls, "meta": meta})
     if problems:
         more = f"\n  ... and {len(problems) - MAX_LISTED} more" if len(problems) > MAX_LISTED else ""
+        listed = "\n".join(f"  {p}" for p in problems[:MAX_LISTED]) + more
         raise UserError(f"{name} has {len(problems)} bad row(s); each needs a \"prediction\" string and a "
-                        "\"reference\" string (or \"references\", a list of them):\n"
-                        + "\n".join(f"  {p}" for p in problems[:MAX_LISTED]) + more)
+                        f"\"reference\" string (or \"references\", a list of them):\n{listed}",
+                        "predictions_bad_rows", file=name, count=len(problems), problems=listed)
     if not rows:
         raise UserError(f"{name}: no rows; write one JSON object per line (or a JSON array of them): "
-                        "{\"prediction\": \"...\", \"reference\": \"...\"}")
+                        "{\"prediction\": \"...\", \"reference\": \"...\"}", "predictions_no_rows", file=name,
+                        example='{"prediction": "...", "reference": "..."}')
     return rows
 
 
@@ -216,7 +221,8 @@ def score_predictions(ws: Workspace, given: str, metrics=None, metric_file: str 
     needs_model = [n for n in names if n in M.LOSS_METRICS]
     if needs_model:
         raise UserError(f"{', '.join(needs_model)} need(s) the model's probabilities: a predictions file has "
-                        f"none; drop them from --metrics (text metrics: {', '.join(M.TEXT_METRICS)})")
+                        f"none; drop them from --metrics (text metrics: {', '.join(M.TEXT_METRICS)})",
+                        "predictions_need_model", names=needs_model, choices=list(M.TEXT_METRICS))
     custom = [M.CustomMetric(metric_file)] if metric_file else []
     path = resolve(ws, given)
     rows = read_predictions(path)

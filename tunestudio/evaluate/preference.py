@@ -73,15 +73,17 @@ def _records(ws, run, dataset, split, limit):
         records = {"test": splits.test, "val": splits.val, "train": splits.train,
                    "all": splits.train + splits.val + splits.test}.get(split)
         if records is None:
-            raise UserError(f"--split must be one of test, val, train, all (got '{split}')")
+            raise UserError(f"--split must be one of test, val, train, all (got '{split}')", "unknown_choice",
+                            option="--split", value=split, choices=["test", "val", "train", "all"])
     elif dataset:
         loads = [load_pref_file(p) for p in resolve_dataset(ws, dataset).values()]
         raise_on_errors(loads)
         records, name, split = [r for ld in loads for r in ld.records], dataset, "all"
     else:
-        raise UserError("--model needs --dataset D: the pairs to evaluate on")
+        raise UserError("--model needs --dataset D: the pairs to evaluate on", "eval_needs_dataset")
     if not records:
-        raise UserError(f"the {split} split of {name} is empty: pick another --split or give --dataset")
+        raise UserError(f"the {split} split of {name} is empty: pick another --split or give --dataset",
+                        "eval_split_empty", split=split, dataset=str(name))
     return records[:limit] if limit else records, name, split
 
 
@@ -103,9 +105,11 @@ def score_sides(ws, run: str | None, model: str | None, compare_base: bool, reco
         if enc is None:
             enc = encode_prefs(records, tok, max_length)
             if enc.errors:
-                raise UserError("; ".join(str(p) for p in enc.errors[:5]))
+                shown = "; ".join(str(p) for p in enc.errors[:5])
+                raise UserError(shown, "data_problems", problems=[p.as_warning() for p in enc.errors[:5]])
             if not enc.examples:
-                raise UserError(f"no row of {name} fits in {max_length} tokens")
+                raise UserError(f"no row of {name} fits in {max_length} tokens", "pref_nothing_fits", dataset=str(name),
+                                max_length=max_length)
         scores[label] = score(m, enc.examples)
         labels[label] = info["label"]
         del m
@@ -122,9 +126,10 @@ def evaluate_preferences(ws, run: str | None = None, model: str | None = None, d
     from tunestudio.evaluate import loading
 
     if bool(run) == bool(model):
-        raise UserError("give exactly one of --run RUN or --model M")
+        raise UserError("give exactly one of --run RUN or --model M", "run_or_model")
     if compare_base and not run:
-        raise UserError("--compare-base needs --run RUN (the base is the model that run started from)")
+        raise UserError("--compare-base needs --run RUN (the base is the model that run started from)",
+                        "compare_base_needs_run")
     run_info = loading.find_run(ws, run) if run else None
     records, name, split = _records(ws, run_info, dataset, split, limit)
     if not records[0].is_pair:   # KTO rows: desirable vs undesirable answers (evaluate/kto.py)

@@ -88,9 +88,10 @@ def build(jobs: int | None = None) -> dict:
         return {"tool": tool, "seconds": 0.0, "built": False}
     if not shutil.which("cmake"):
         raise UserError("building llama-quantize needs cmake (e.g. `apt install cmake build-essential` or "
-                        "`pip install cmake`), and a C++ compiler")
+                        "`pip install cmake`), and a C++ compiler", "quantize_needs_cmake")
     if not (shutil.which("c++") or shutil.which("g++") or shutil.which("clang++")):
-        raise UserError("building llama-quantize needs a C++ compiler (e.g. `apt install build-essential`)")
+        raise UserError("building llama-quantize needs a C++ compiler (e.g. `apt install build-essential`)",
+                        "quantize_needs_compiler")
     started = time.perf_counter()
     src = _unpack_all()
     out = src / "build-quantize"
@@ -102,7 +103,9 @@ def build(jobs: int | None = None) -> dict:
         if r.returncode != 0:
             tail = "\n".join(((r.stderr or "") + (r.stdout or "")).strip().splitlines()[-8:])
             raise UserError(f"building llama-quantize failed at `{' '.join(step[:3])} ...` (exit {r.returncode}):\n"
-                            f"{tail}\nThe build folder is {out}; delete it to start again")
+                            f"{tail}\nThe build folder is {out}; delete it to start again", "quantize_build_failed",
+                            step=" ".join(step[:3]), exit=r.returncode, detail=tail, folder=str(out))
     if not built_tool().is_file():
-        raise UserError(f"the llama-quantize build finished but {built_tool()} is missing")
+        raise UserError(f"the llama-quantize build finished but {built_tool()} is missing", "quantize_build_missing",
+                        path=str(built_tool()))
     return {"tool": str(built_tool()), "seconds": round(time.perf_counter() - started, 1), "built": True}

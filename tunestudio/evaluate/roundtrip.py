@@ -108,7 +108,9 @@ def check_export(ws, run: str, out: dict, rows: int = 20, write: bool = True) ->
         model, tok = load_artifact(out)
     except Exception as e:  # noqa: BLE001 - the finding is that users cannot load it
         raise UserError(f"the {label} export in {out['output']} was written but does not load the way its "
-                        f"users would load it: {type(e).__name__}: {e}") from None
+                        f"users would load it: {type(e).__name__}: {e}", "export_unloadable", export=label,
+                        folder=str(out["output"]),
+                        detail=f"{type(e).__name__}: {e}") from None
     sampling = Sampling(max_new_tokens=saved_max or auto_max_new_tokens(tok, refs))
     got = generate_timed(model, tok, prompts, sampling, batch_size=1, tools=[rec.tools for rec in records])
     answers = [split_reasoning(t)[1] for t in got.texts]

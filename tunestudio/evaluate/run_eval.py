@@ -47,7 +47,8 @@ def select_records(ws: Workspace, run: loading.RunInfo | None, dataset: str | No
     from tunestudio.data.split import load_splits, splits_from_info
 
     if split not in SPLITS:
-        raise UserError(f"--split must be one of {', '.join(SPLITS)} (got '{split}')")
+        raise UserError(f"--split must be one of {', '.join(SPLITS)} (got '{split}')", "unknown_choice", option="--split",
+                        value=split, choices=list(SPLITS))
     part = SPLITS[split]
     info = run_split_info(run) if run else None
     if info and (dataset is None or dataset in (info.get("dataset"), Path(str(info.get("dataset"))).name)):
@@ -226,11 +227,13 @@ def evaluate(ws: Workspace, run: str | None = None, model: str | None = None, da
     metrics["stopped"] is the share of answers that ended on their own before max_new_tokens.
     """
     if bool(run) == bool(model):
-        raise UserError("give exactly one of --run RUN or --model M")
+        raise UserError("give exactly one of --run RUN or --model M", "run_or_model")
     if compare_base and not run:
-        raise UserError("--compare-base needs --run RUN (the base is the model that run started from)")
+        raise UserError("--compare-base needs --run RUN (the base is the model that run started from)",
+                        "compare_base_needs_run")
     if batch_size < 1:
-        raise UserError(f"--batch-size must be at least 1 (got {batch_size})")
+        raise UserError(f"--batch-size must be at least 1 (got {batch_size})", "option_at_least", option="batch_size",
+                        value=batch_size, least=1)
     names = M.parse_names(metrics)
     custom = [M.CustomMetric(metric_file)] if metric_file else []  # a broken file fails before any model loads
     run_info = loading.find_run(ws, run) if run else None

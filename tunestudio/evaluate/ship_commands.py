@@ -52,9 +52,10 @@ def cmd_export(args, ws):
 
     _quiet_transformers()
     if args.format != "gguf" and args.quant != "f16":
-        raise UserError("--quant is for --format gguf")
+        raise UserError("--quant is for --format gguf", "quant_needs_gguf")
     if args.verify_rows < 1:
-        raise UserError(f"--verify-rows must be at least 1 (got {args.verify_rows})")
+        raise UserError(f"--verify-rows must be at least 1 (got {args.verify_rows})", "option_at_least",
+                        option="--verify-rows", value=args.verify_rows, least=1)
     if args.format == "gguf":
         from tunestudio.evaluate.gguf import export_gguf
 
@@ -64,7 +65,8 @@ def cmd_export(args, ws):
             from tunestudio.evaluate.loading import find_run
 
             if args.merge:
-                raise UserError("--format adapter writes the adapter alone: drop --merge (or use --format hf --merge)")
+                raise UserError("--format adapter writes the adapter alone: drop --merge (or use --format hf --merge)",
+                                "adapter_no_merge")
             if not find_run(ws, args.run).is_adapter:
                 raise UserError(f"run '{args.run}' is a full fine-tune: it has no adapter; use --format hf",
                                 "no_adapter", run=args.run)

@@ -194,7 +194,8 @@ def bleu_tokenizer(name: str | None, references) -> tuple[str, str | None]:
 
     name = (name or "auto").strip()
     if name not in BLEU_TOKENIZERS:
-        raise UserError(f"--bleu-tokenize must be one of {', '.join(BLEU_TOKENIZERS)} (got {name!r})")
+        raise UserError(f"--bleu-tokenize must be one of {', '.join(BLEU_TOKENIZERS)} (got {name!r})", "unknown_choice",
+                        option="--bleu-tokenize", value=name, choices=list(BLEU_TOKENIZERS))
     if name == "auto":
         name = detect_bleu_tokenize(references)
     if name in ("ja-mecab", "ko-mecab"):
