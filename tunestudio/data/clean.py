@@ -40,7 +40,8 @@ from pathlib import Path
 from tunestudio.data.load import load_file, normalize_format, parse_mapping
 from tunestudio.data.neardup import NEAR_THRESHOLD, near_duplicates
 from tunestudio.data.records import Record
-from tunestudio.data.split import format_problems, resolve_dataset
+from tunestudio.data.readers import problem_list
+from tunestudio.data.split import MAX_LISTED, format_problems, resolve_dataset
 from tunestudio.data.stats import count_tokens, load_tokenizer, row_key
 from tunestudio.errors import UserError
 
@@ -121,7 +122,7 @@ def free_tag(files: dict[str, Path]) -> str:
         names = [n for key, p in files.items() for n in output_names(p, None if key == "all" else key, tag)]
         if not any(n.exists() for n in names):
             return tag
-    raise UserError("too many cleaned copies of this dataset")
+    raise UserError("too many cleaned copies of this dataset", "clean_too_many_copies")
 
 
 class _Normalized(Sequence):
@@ -161,7 +162,8 @@ def clean_file(path: Path, fmt=None, mapping=None, separator=None, tokenizer=Non
     path = Path(path)
     loaded = load_file(path, fmt=fmt, mapping=mapping, separator=separator)
     if loaded.format is None:   # nothing could be read: there is nothing to clean
-        raise UserError(f"cannot clean {path.name}:\n" + format_problems(loaded.errors))
+        raise UserError(f"cannot clean {path.name}:\n" + format_problems(loaded.errors), "clean_unreadable",
+                        file=path.name, problems=problem_list(loaded.errors, MAX_LISTED))
     removals = [Removal(p.file, p.line, "empty" if p.message.startswith("empty") else "error", p.message,
                         p.code, p.fields) for p in loaded.errors]
     records = loaded.records   # a RecordsView: Arrow columns, Records built a batch at a time
@@ -214,9 +216,10 @@ def clean_dataset(ws, dataset: str, fmt=None, mapping=None, model: str | None = 
                   separator: str | None = None) -> list[CleanResult]:
     """Clean every file of `dataset` (one file, or each file of a split set)."""
     if max_tokens and not model:
-        raise UserError("--max-tokens counts tokens of a model: give --model too")
+        raise UserError("--max-tokens counts tokens of a model: give --model too", "clean_max_tokens_needs_model")
     if not 0 < threshold <= 1:
-        raise UserError(f"--near-threshold must be above 0 and at most 1, got {threshold}")
+        raise UserError(f"--near-threshold must be above 0 and at most 1, got {threshold}", "option_top_p",
+                        option="--near-threshold", value=threshold)
     fmt = normalize_format(fmt)
     mapping = parse_mapping(mapping)
     files = resolve_dataset(ws, dataset)

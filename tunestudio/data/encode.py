@@ -29,7 +29,7 @@ import numpy as np
 
 from tunestudio.data import turns
 from tunestudio.data.records import Record
-from tunestudio.data.render import Refused, refusal_error, render_or_refuse
+from tunestudio.data.render import Refused, refusal_error, refusal_fields, refused_part, render_or_refuse
 from tunestudio.errors import UserError
 
 IGNORE = -100          # label of a token the loss skips (the value transformers expects)
@@ -71,7 +71,7 @@ def _tokenize(tokenizer, texts: list[str], add_special_tokens: bool):
         enc = tokenizer(texts, add_special_tokens=add_special_tokens, return_offsets_mapping=True)
     except NotImplementedError:
         raise UserError("this tokenizer cannot report character offsets (not a fast tokenizer): "
-                        "use a model with a tokenizer.json") from None
+                        "use a model with a tokenizer.json", "tokenizer_not_fast") from None
     return enc["input_ids"], enc["offset_mapping"]
 
 
@@ -287,13 +287,16 @@ def encode(records, tokenizer, max_length: int, train_on_prompt: bool = False,
     from tunestudio.data import encoded as E
 
     if max_length < 1:
-        raise UserError(f"max length must be at least 1 token, got {max_length}")
+        raise UserError(f"max length must be at least 1 token, got {max_length}", "option_at_least", option="max_length",
+                        value=max_length, least=1)
     if reasoning not in turns.REASONING_MODES:
-        raise UserError(f"--reasoning must be one of {', '.join(turns.REASONING_MODES)} (got {reasoning!r})")
+        raise UserError(f"--reasoning must be one of {', '.join(turns.REASONING_MODES)} (got {reasoning!r})",
+                        "unknown_choice", option="reasoning", value=reasoning, choices=list(turns.REASONING_MODES))
     from tunestudio.data import stream
 
     if text_mode not in stream.TEXT_MODES:
-        raise UserError(f"--text-mode must be one of {', '.join(stream.TEXT_MODES)} (got {text_mode!r})")
+        raise UserError(f"--text-mode must be one of {', '.join(stream.TEXT_MODES)} (got {text_mode!r})",
+                        "unknown_choice", option="text_mode", value=text_mode, choices=list(stream.TEXT_MODES))
     if text_mode == "stream" and len(records) and stream.all_text(records):
         return stream.encode_stream(records, tokenizer, max_length, stride, cache_dir)
     fp = fingerprint(records, tokenizer, max_length, train_on_prompt, reasoning, skip_bad_rows)
@@ -311,7 +314,7 @@ def encode(records, tokenizer, max_length: int, train_on_prompt: bool = False,
         parts, n, truncated_rows, dropped_rows, refused = _encode_parts(
             records, tokenizer, max_length, train_on_prompt, staging, num_proc, {"reasoning": reasoning})
         if refused and not skip_bad_rows:
-            raise UserError(refusal_error(refused))
+            raise UserError(refusal_error(refused), "template_refused_rows", **refusal_fields(refused))
     except BaseException:
         if staging is not None:
             shutil.rmtree(staging, ignore_errors=True)
@@ -373,7 +376,8 @@ def preview(record: Record, tokenizer, max_length: int, train_on_prompt: bool = 
     """
     (row,) = _encode_rows([record], tokenizer, train_on_prompt, reasoning)
     if isinstance(row, Refused):
-        raise UserError(str(row))
+        part = refused_part(row)
+        raise UserError(str(row), part["code"], **part["fields"])
     ids, mask, text, offsets = row
     pairs, done = [], 0
     for i in range(min(len(ids), max_length)):

@@ -90,10 +90,12 @@ def parse_mapping(spec: str | dict | None) -> dict:
     mapping = {}
     for pair in pairs:
         if len(pair) != 2 or not pair[0].strip() or not pair[1].strip():
-            raise UserError(f"--map '{spec}': write FIELD=COLUMN pairs separated by commas, e.g. instruction=question,output=answer")
+            raise UserError(f"--map '{spec}': write FIELD=COLUMN pairs separated by commas, e.g. instruction=question,output=answer",
+                            "mapping_bad", spec=str(spec))
         key, col = pair[0].strip(), pair[1].strip()
         if key not in MAPPING_KEYS:
-            raise UserError(f"--map: unknown field '{key}' (known: {', '.join(MAPPING_KEYS)})")
+            raise UserError(f"--map: unknown field '{key}' (known: {', '.join(MAPPING_KEYS)})", "mapping_unknown_field",
+                            field=key, known=list(MAPPING_KEYS))
         mapping[key] = col
     return mapping
 
@@ -103,7 +105,8 @@ def normalize_format(fmt: str | None) -> str | None:
         return None
     key = fmt.strip().lower()
     if key not in FORMAT_ALIASES:
-        raise UserError(f"--format '{fmt}' is not known: use one of {', '.join(FORMATS)}")
+        raise UserError(f"--format '{fmt}' is not known: use one of {', '.join(FORMATS)}", "unknown_choice", option="format",
+                        value=fmt, choices=list(FORMATS))
     return FORMAT_ALIASES[key]
 
 
@@ -150,7 +153,8 @@ def load_file(path, fmt: str | None = None, mapping=None, separator: str | None 
     errors.sort(key=lambda p: p.line)     # stable: problems of one line keep their order
     warnings.sort(key=lambda p: p.line)
     if strict and any(p.line == 0 for p in errors):
-        raise UserError("; ".join(str(p) for p in errors if p.line == 0))
+        whole = [p for p in errors if p.line == 0]
+        raise UserError("; ".join(str(p) for p in whole), "data_problems", problems=[p.as_warning() for p in whole])
     return result
 
 

@@ -8,6 +8,7 @@ import sys
 from pathlib import Path
 
 from tunestudio.data.preference import load_pref_file, sniff
+from tunestudio.data.readers import ProblemError
 from tunestudio.errors import UserError
 
 DEFAULT_MAX_LENGTH = 512   # RunConfig.max_length's default: what training would cut at
@@ -40,7 +41,9 @@ def _tokenizer(ws, model: str):
     try:
         tok = AutoTokenizer.from_pretrained(path)
     except Exception as e:  # noqa: BLE001 - any loading failure is the user's model path
-        raise UserError(f"cannot load the tokenizer of {model}: {str(e).splitlines()[0][:200]}") from None
+        detail = str(e).splitlines()[0][:200]
+        raise UserError(f"cannot load the tokenizer of {model}: {detail}", "tokenizer_unloadable", source=model,
+                        detail=detail) from None
     ensure_chat_template(tok)
     return tok
 
@@ -162,15 +165,17 @@ def preview(args, ws) -> dict:
     loads = _loads(ws, args.dataset)
     records = [r for ld in loads.values() for r in ld.records]
     if not 1 <= args.row <= len(records):
-        raise UserError(f"--row {args.row}: {args.dataset} has {len(records)} usable rows")
+        raise UserError(f"--row {args.row}: {args.dataset} has {len(records)} usable rows", "pref_row_out_of_range",
+                        row=args.row, dataset=args.dataset, rows=len(records))
     rec = records[args.row - 1]
     tok = _tokenizer(ws, args.model)
     max_length = args.max_length or DEFAULT_MAX_LENGTH
     enc = encode_prefs([rec], tok, max_length)
     if enc.errors:
-        raise UserError(str(enc.errors[0]))
+        raise ProblemError(enc.errors[0])
     if not enc.examples:
-        raise UserError(f"{rec.where()}: the prompt alone fills --max-length {max_length}: nothing to train on")
+        raise UserError(f"{rec.where()}: the prompt alone fills --max-length {max_length}: nothing to train on",
+                        "pref_prompt_fills", where=rec.where(), option="max_length", max_length=max_length)
     ex = enc.examples[0]
 
     def pieces(ids, trained):

@@ -22,7 +22,7 @@ from pathlib import Path
 
 from tunestudio.data.convert import ROLE_NAMES
 from tunestudio.data.load import EXTENSIONS
-from tunestudio.data.readers import Problem, read_rows
+from tunestudio.data.readers import Problem, problem_list, read_rows
 from tunestudio.errors import CodedError, UserError
 
 PAIR_KEYS = ("chosen", "rejected")
@@ -264,7 +264,8 @@ def raise_on_errors(loads: list[PrefLoad]) -> None:
     if errors:
         shown = "\n  ".join(str(p) for p in errors[:MAX_LISTED])
         more = f"\n  ... and {len(errors) - MAX_LISTED} more" if len(errors) > MAX_LISTED else ""
-        raise UserError(f"{len(errors)} problem(s) in the preference data:\n  {shown}{more}")
+        raise UserError(f"{len(errors)} problem(s) in the preference data:\n  {shown}{more}", "pref_problems",
+                        count=len(errors), problems=problem_list(errors, MAX_LISTED))
 
 
 @dataclass
@@ -288,7 +289,8 @@ def load_pref_splits(ws, dataset: str, val_split: float, test_split: float, seed
         for key, f in split_info["files"].items():
             p = Path(f["path"]) if Path(f["path"]).is_absolute() else ws.root / f["path"]
             if not p.is_file() or sha256_file(p) != f["sha256"]:
-                raise UserError(f"the dataset file {f['path']} changed or is gone since this run's split was made")
+                raise UserError(f"the dataset file {f['path']} changed or is gone since this run's split was made",
+                                "split_file_changed", path=str(f["path"]))
             files[key] = p
     else:
         files = resolve_dataset(ws, dataset)
@@ -296,11 +298,12 @@ def load_pref_splits(ws, dataset: str, val_split: float, test_split: float, seed
     raise_on_errors(list(loads.values()))
     kinds = {ld.kind for ld in loads.values()}
     if len(kinds) != 1:
-        raise UserError(f"{dataset}: the files mix preference pairs and unpaired (labelled) rows")
+        raise UserError(f"{dataset}: the files mix preference pairs and unpaired (labelled) rows", "pref_mixed_kinds",
+                        dataset=str(dataset))
     base_key = "all" if "all" in files else "train"
     base = loads[base_key].records
     if not base:
-        raise UserError(f"{files[base_key].name} has no usable rows")
+        raise UserError(f"{files[base_key].name} has no usable rows", "no_usable_rows", file=files[base_key].name)
     if split_info is not None:
         rows = split_info["rows"]
     else:

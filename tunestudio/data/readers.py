@@ -67,6 +67,21 @@ class ProblemError(UserError):
         self.problem = problem
 
 
+def problem_list(problems: list[Problem], limit: int) -> list[dict] | dict:
+    """The first `limit` problems as a UserError field the web UI words item by item, each under
+    its file:line (Problem.as_warning); a longer list ends with how many more (engine.list_and_more)."""
+    return listed([p.as_warning() for p in problems[:limit]], len(problems))
+
+
+def listed(parts: list, total: int) -> list | dict:
+    """`parts`, the first of `total` items, as a field value: the list itself, or with the count
+    of the rest ({code: list_and_more, list, n}) when some were left out."""
+    if total <= len(parts):
+        return parts
+    return {"code": "list_and_more", "message": f"... and {total - len(parts)} more", "list": parts,
+            "n": total - len(parts)}
+
+
 @dataclass
 class Row:
     line: int

@@ -88,7 +88,7 @@ def render_record(record: Record, tokenizer, train_on_prompt: bool = False,
     if record.is_chat:
         if not getattr(tokenizer, "chat_template", None):
             raise UserError("the tokenizer has no chat template: give it one with "
-                            "template.ensure_chat_template(tokenizer) (or --template chatml|plain)")
+                            "template.ensure_chat_template(tokenizer) (or --template chatml|plain)", "no_chat_template")
         style = turns.reasoning_style(tokenizer)
         full = turns.render(tokenizer, turns.template_messages(record.messages, style, reasoning), tools=record.tools)
         spans = assistant_spans(tokenizer, record.messages, full, reasoning, record.tools)
@@ -119,6 +119,22 @@ def refused_rows(records: list[Record], tokenizer, reasoning: str = "keep") -> l
             except turns.TemplateRefused as e:
                 out.append(Refused(where, str(e)))
     return out
+
+
+def refusal_fields(refused: list, limit: int = 10) -> dict:
+    """refusal_error's message in parts, the fields of its UserError ("template_refused_rows"):
+    {count, rows (each a coded file:line part), option}."""
+    from tunestudio.data.readers import listed
+
+    return {"count": len(refused), "rows": listed([refused_part(r) for r in refused[:limit]], len(refused)),
+            "option": "skip_bad_rows"}
+
+
+def refused_part(r: Refused) -> dict:
+    """One refused row as a coded part (engine.data_problem around engine.template_refused)."""
+    return {"code": "data_problem", "message": str(r),
+            "fields": {"where": r.where, "problem": {"code": "template_refused", "message": f"{REFUSED}: {r.message}",
+                                                     "detail": r.message}}}
 
 
 def refusal_error(refused: list, limit: int = 10) -> str:

@@ -25,6 +25,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from tunestudio.data.load import EXTENSIONS, LoadResult, Problem, normalize_format, parse_mapping
+from tunestudio.data.readers import problem_list
 from tunestudio.data.records import Record
 from tunestudio.errors import UserError
 
@@ -71,7 +72,8 @@ def _split_set(folder: Path, stem: str) -> dict[str, Path]:
     for split in SPLIT_NAMES:
         matches = _with_extensions(folder, f"{stem}.{split}")
         if len(matches) > 1:
-            raise UserError(f"split set '{stem}' has several {split} files ({', '.join(m.name for m in matches)}): keep one")
+            raise UserError(f"split set '{stem}' has several {split} files ({', '.join(m.name for m in matches)}): keep one",
+                            "split_set_several", stem=stem, split=split, files=[m.name for m in matches])
         if matches:
             found[split] = matches[0]
     return found
@@ -96,7 +98,8 @@ def _resolve_dataset(ws, dataset: str) -> dict[str, Path]:
             found = _split_set(folder, stem)
             if found:
                 if "train" not in found:
-                    raise UserError(f"split set '{stem}' has {', '.join(found)} files but no {stem}.train.* file")
+                    raise UserError(f"split set '{stem}' has {', '.join(found)} files but no {stem}.train.* file",
+                                    "split_set_no_train", stem=stem, found=list(found))
                 return found
     try:
         return {"all": ws.dataset_path(dataset)}
@@ -107,7 +110,8 @@ def _resolve_dataset(ws, dataset: str) -> dict[str, Path]:
         if len(matches) == 1:
             return {"all": matches[0]}
         if len(matches) > 1:
-            raise UserError(f"dataset '{dataset}' is ambiguous: {', '.join(m.name for m in matches)}; give the full file name")
+            raise UserError(f"dataset '{dataset}' is ambiguous: {', '.join(m.name for m in matches)}; give the full file name",
+                            "dataset_ambiguous", name=dataset, matches=[m.name for m in matches])
     raise UserError(f"dataset '{dataset}' not found in {ws.datasets_dir}; {_available(ws)}", "dataset_not_found",
                     name=dataset, folder=str(ws.datasets_dir))
 
@@ -146,7 +150,8 @@ def _count(n: int, fraction: float) -> int:
 def _check_fraction(name: str, f: float) -> float:
     f = float(f)
     if not 0 <= f < 1:
-        raise UserError(f"--{name} must be at least 0 and below 1, got {f}")
+        raise UserError(f"--{name} must be at least 0 and below 1, got {f}", "option_fraction",
+                        option=name.replace("-", "_"), value=f)
     return f
 
 
@@ -194,7 +199,8 @@ def _carve(name: str, ids: list[str], keys: list[str], val: float, test: float,
     if n - n_val - n_test < 1:
         raise UserError(
             f"{name} has only {n} usable row(s): too few to keep {n_val} for validation and {n_test} "
-            f"for test and still train; add rows, or lower --val-split/--test-split (0 turns that split off)")
+            f"for test and still train; add rows, or lower --val-split/--test-split (0 turns that split off)",
+            "too_few_rows", dataset=name, rows=n, val=n_val, test=n_test)
     groups: dict[str, list[str]] = {}
     for rid, key in zip(ids, keys):
         groups.setdefault(key, []).append(rid)
@@ -288,7 +294,8 @@ def _raise_on_errors(results: dict[str, LoadResult]) -> None:
     errors = [p for r in results.values() for p in r.errors]
     if errors:
         raise UserError(f"the dataset has {len(errors)} error(s) (`tunestudio data check` lists them, "
-                        f"`tunestudio data clean` drops those rows):\n" + format_problems(errors))
+                        f"`tunestudio data clean` drops those rows):\n" + format_problems(errors), "dataset_has_errors",
+                        count=len(errors), problems=problem_list(errors, MAX_LISTED))
 
 
 def load_splits(ws, dataset: str, val_split: float = 0.1, test_split: float = 0.1, seed: int = 42,
@@ -297,7 +304,8 @@ def load_splits(ws, dataset: str, val_split: float = 0.1, test_split: float = 0.
     val_split = _check_fraction("val-split", val_split)
     test_split = _check_fraction("test-split", test_split)
     if val_split + test_split >= 1:
-        raise UserError(f"--val-split {val_split} + --test-split {test_split} leave nothing to train on")
+        raise UserError(f"--val-split {val_split} + --test-split {test_split} leave nothing to train on",
+                        "splits_leave_nothing", option="val_split", val=val_split, test=test_split)
     files, results = load_dataset(ws, dataset, fmt, mapping, separator)
     _raise_on_errors(results)
 
@@ -306,7 +314,7 @@ def load_splits(ws, dataset: str, val_split: float = 0.1, test_split: float = 0.
     base = results[base_key].records
     base_ids = _row_ids(base_key, base)
     if not base:
-        raise UserError(f"{files[base_key].name} has no usable rows")
+        raise UserError(f"{files[base_key].name} has no usable rows", "no_usable_rows", file=files[base_key].name)
     rows = _carve(files[base_key].name, base_ids, content_digests(base),
                   0 if "val" in files else val_split, 0 if "test" in files else test_split, seed)
     for key in ("val", "test"):
@@ -347,7 +355,8 @@ def _part(results: dict[str, LoadResult], ids: list[str], positions: dict[str, d
                 if key in results else {}
     missing = [rid for rid in ids if rid not in positions[rid.split(":", 1)[0]]]
     if missing:
-        raise UserError(f"the recorded split names rows that are no longer in the data: {', '.join(missing[:5])}")
+        raise UserError(f"the recorded split names rows that are no longer in the data: {', '.join(missing[:5])}",
+                        "split_rows_missing", rows=missing[:5])
     if len(by_key) == 1:
         key = next(iter(by_key))
         return results[key].records.take([positions[key][rid] for rid in ids])
@@ -380,10 +389,12 @@ def splits_from_info(ws, info: dict) -> Splits:
         path = Path(f["path"])
         path = path if path.is_absolute() else ws.root / path
         if not path.is_file():
-            raise UserError(f"the dataset file {f['path']} used for this split is gone")
+            raise UserError(f"the dataset file {f['path']} used for this split is gone", "split_file_gone",
+                            path=str(f["path"]))
         if sha256_file(path) != f["sha256"]:
             raise UserError(f"{f['path']} changed since the split was made (its sha256 differs): "
-                            "the same rows cannot be guaranteed; use a new split (a new run) or restore the file")
+                            "the same rows cannot be guaranteed; use a new split (a new run) or restore the file",
+                            "split_file_sha_differs", path=str(f["path"]))
         files[key] = path
     from tunestudio.data.loadcache import load_cached
 

@@ -31,7 +31,8 @@ def load_tokenizer(ws, model: str):
     try:
         tokenizer = AutoTokenizer.from_pretrained(path)
     except Exception as e:  # missing files, offline hub id, bad json: all mean "cannot use this model"
-        raise UserError(f"cannot load the tokenizer of model '{model}': {str(e).splitlines()[0]}") from None
+        raise UserError(f"cannot load the tokenizer of model '{model}': {str(e).splitlines()[0]}", "tokenizer_unloadable",
+                        source=f"'{model}'", detail=str(e).splitlines()[0]) from None
     ensure_chat_template(tokenizer)   # a base model without a template gets the fallback training uses
     return tokenizer
 
@@ -258,7 +259,8 @@ def stats_dataset(ws, dataset: str, fmt: str | None = None, mapping=None, model:
     from tunestudio.data.split import load_dataset
 
     if text_mode not in stream.TEXT_MODES:
-        raise UserError(f"--text-mode must be one of {', '.join(stream.TEXT_MODES)} (got {text_mode!r})")
+        raise UserError(f"--text-mode must be one of {', '.join(stream.TEXT_MODES)} (got {text_mode!r})",
+                        "unknown_choice", option="text_mode", value=text_mode, choices=list(stream.TEXT_MODES))
     files, results = load_dataset(ws, dataset, fmt, mapping, separator)
     block_length = max_length or training_max_length()
     tokenizer, max_length = tokenizer_and_cutoff(ws, model, max_length)
@@ -293,8 +295,10 @@ def _usable_records(dataset: str, results: dict):
 
     records = Chain([r.records for r in results.values()])
     if not len(records):
-        problems = [str(p) for r in results.values() for p in r.errors[:3]]
-        raise UserError(f"no usable rows in '{dataset}'" + (": " + "; ".join(problems) if problems else ""))
+        problems = [p for r in results.values() for p in r.errors[:3]]
+        raise UserError(f"no usable rows in '{dataset}'" + (": " + "; ".join(map(str, problems)) if problems else ""),
+                        "no_usable_rows_because" if problems else "no_usable_rows_in", dataset=dataset,
+                        problems=[p.as_warning() for p in problems])
     return records
 
 
@@ -338,12 +342,14 @@ def preview_dataset(ws, dataset: str, model: str, row: int = 1, max_length: int 
     if max_length is None:
         max_length = training_max_length()
     if max_length < 1:
-        raise UserError(f"--max-length must be at least 1 token, got {max_length}")
+        raise UserError(f"--max-length must be at least 1 token, got {max_length}", "option_at_least", option="max_length",
+                        value=max_length, least=1)
     _, results = load_dataset(ws, dataset, fmt, mapping, separator)
     records = _usable_records(dataset, results)
     errors = sum(len(r.errors) for r in results.values())
     if not 1 <= row <= len(records):
-        raise UserError(f"--row {row} is out of range: '{dataset}' has {len(records)} usable rows (1 to {len(records)})")
+        raise UserError(f"--row {row} is out of range: '{dataset}' has {len(records)} usable rows (1 to {len(records)})",
+                        "row_out_of_range", row=row, dataset=dataset, rows=len(records))
     tokenizer = load_tokenizer(ws, model)
 
     record = records[row - 1]

@@ -52,7 +52,8 @@ def check_stride(stride: int, max_length: int) -> None:
 
     if not 0 <= stride < max_length:
         raise UserError(f"--stride must be at least 0 and below --max-length {max_length} (got {stride}): "
-                        "it is how many tokens a block repeats from the one before")
+                        "it is how many tokens a block repeats from the one before", "stride_out_of_range",
+                        option="stride", max_length=max_length, value=stride)
 
 
 def fingerprint(records, tokenizer, max_length: int, stride: int) -> str:

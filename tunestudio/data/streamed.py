@@ -43,7 +43,8 @@ def _plan_and_chunks(path: Path, fmt, mapping):
     if plan is None:
         problems = [p for p in result.errors if p.line == 0] or result.errors[:5] or \
             [L.Problem(path.name, 0, "no rows", "empty_file")]
-        raise UserError(f"cannot stream {path.name}: " + "; ".join(str(p) for p in problems))
+        raise UserError(f"cannot stream {path.name}: " + "; ".join(str(p) for p in problems), "stream_unreadable",
+                        file=path.name, problems=[p.as_warning() for p in problems])
 
     def all_chunks():
         yield first
@@ -101,7 +102,9 @@ def streaming_files(ws, dataset: str) -> dict[str, Path]:
     train = files.get("all") or files["train"]
     if train.suffix.lower() != ".jsonl":
         raise UserError(f"--streaming reads JSON Lines files (.jsonl); {train.name} is a "
-                        f"{train.suffix or 'extensionless'} file: convert it, or train without --streaming")
+                        f"{train.suffix or 'extensionless'} file: convert it, or train without --streaming",
+                        "streaming_needs_jsonl", file=train.name, suffix=train.suffix or "extensionless",
+                        option="streaming")
     return files
 
 

@@ -137,6 +137,7 @@ def ensure_chat_template(tokenizer, name: str = "chatml") -> str:
     if name not in TEMPLATES:
         from tunestudio.errors import UserError
 
-        raise UserError(f"unknown chat template '{name}': choose one of {', '.join(TEMPLATES)}")
+        raise UserError(f"unknown chat template '{name}': choose one of {', '.join(TEMPLATES)}", "unknown_choice",
+                        option="--template", value=name, choices=list(TEMPLATES))
     tokenizer.chat_template = TEMPLATES[name]
     return name

@@ -310,7 +310,8 @@ def generation_prompt(tokenizer, prompt: list[dict], mode: str = "training", rea
     """The prompt text for `mode`: "training" (what training put before answers, the default) or
     "template" (the template's own add_generation_prompt=True)."""
     if mode not in GENERATION_PROMPTS:
-        raise UserError(f"--generation-prompt must be one of {', '.join(GENERATION_PROMPTS)} (got {mode!r})")
+        raise UserError(f"--generation-prompt must be one of {', '.join(GENERATION_PROMPTS)} (got {mode!r})",
+                        "unknown_choice", option="--generation-prompt", value=mode, choices=list(GENERATION_PROMPTS))
     if mode == "template":
         return render(tokenizer, prompt, add_generation_prompt=True, tools=tools)
     return training_prompt(tokenizer, prompt, reasoning, tools)
