@@ -22,7 +22,7 @@ import socket
 import sys
 from pathlib import Path
 
-from tunestudio.errors import UserError
+from tunestudio.errors import UserError, error_record
 
 LOOPBACK_NAMES = ("localhost",)
 
@@ -40,16 +40,18 @@ def check_bind(host: str, port: int, api_key: str | None) -> None:
     """Refuse a non-loopback host without an API key, a bad port, and a port already in use."""
     if not is_loopback(host) and not api_key:
         raise UserError(f"--host {host} makes the server reachable from other machines: give --api-key KEY "
-                        "(clients then send `Authorization: Bearer KEY`), or keep the default 127.0.0.1")
+                        "(clients then send `Authorization: Bearer KEY`), or keep the default 127.0.0.1", "serve_open_host",
+                        host=host)
     if not 0 < port < 65536:
-        raise UserError(f"--port must be between 1 and 65535 (got {port})")
+        raise UserError(f"--port must be between 1 and 65535 (got {port})", "port_out_of_range", value=port)
     family = socket.AF_INET6 if ":" in host else socket.AF_INET
     with socket.socket(family, socket.SOCK_STREAM) as s:
         try:
             s.bind((host, port))
         except OSError as e:
             raise UserError(f"cannot listen on {host}:{port} ({e.strerror or e}): the port is in use (another "
-                            "server?) or the address is not this machine's; pick another with --port") from None
+                            "server?) or the address is not this machine's; pick another with --port", "port_in_use",
+                            host=host, port=port, detail=str(e.strerror or e)) from None
 
 
 def model_folder(ws, run: str | None, model: str | None) -> tuple[str, str]:
@@ -64,7 +66,8 @@ def model_folder(ws, run: str | None, model: str | None) -> tuple[str, str]:
         local = loading.resolve_model(ws, run)
         if Path(local).is_dir():  # not a run but a model folder (models/NAME or a path)
             return local, Path(run).name
-        raise UserError(f"{e}; nor is '{run}' a model folder (models/{run} or a path)") from None
+        raise UserError(f"{e}; nor is '{run}' a model folder (models/{run} or a path)", "serve_not_run_or_model",
+                        error=error_record(e), run=run) from None
     if not r.is_adapter:
         return str(r.final), r.name
     folder = ws.root / ".serve" / r.id
@@ -137,7 +140,7 @@ def build_app(folder: str, alias: str, api_key: str | None, device: str = "auto"
 
     if not is_serve_available():
         raise UserError('serving needs transformers\' server extras: pip install "tunestudio[serve]" '
-                        '(fastapi, uvicorn, openai)')
+                        '(fastapi, uvicorn, openai)', "serve_extras_missing")
     from transformers.cli.serving.chat_completion import ChatCompletionHandler
     from transformers.cli.serving.completion import CompletionHandler
     from transformers.cli.serving.model_manager import ModelManager
@@ -171,7 +174,7 @@ def vllm_command(folder: str, alias: str, host: str, port: int, api_key: str | N
     generation_config.json, whose eos_token_id lists every stop token (vLLM stops on all of them)."""
     exe = shutil.which("vllm")
     if exe is None:
-        raise UserError(VLLM_MISSING)
+        raise UserError(VLLM_MISSING, "vllm_missing")
     cmd = [exe, "serve", folder, "--host", host, "--port", str(port), "--served-model-name", alias,
            "--generation-config", "auto"]
     template = Path(folder) / "chat_template.jinja"
@@ -190,9 +193,10 @@ def serve(ws, target: str, host: str = "127.0.0.1", port: int = 8000, api_key: s
     import uvicorn
 
     if engine not in ("transformers", "vllm"):
-        raise UserError(f"--engine must be transformers or vllm (got '{engine}')")
+        raise UserError(f"--engine must be transformers or vllm (got '{engine}')", "unknown_choice", option="--engine",
+                        value=engine, choices=["transformers", "vllm"])
     if engine == "vllm" and shutil.which("vllm") is None:
-        raise UserError(VLLM_MISSING)  # before merging an adapter for nothing
+        raise UserError(VLLM_MISSING, "vllm_missing")  # before merging an adapter for nothing
     check_bind(host, port, api_key)
     folder, alias = model_folder(ws, target, None)
     shown = f"[{host}]" if ":" in host else host

@@ -27,19 +27,22 @@ def _registry(ws, must_exist: bool):
     disk); None when there is no registry. A damaged file is one clear message."""
     if not ws.db_path.is_file():
         if must_exist:
-            raise UserError(f"no runs in {ws.root} (no {ws.db_path.name}): start one with `tunestudio train`")
+            raise UserError(f"no runs in {ws.root} (no {ws.db_path.name}): start one with `tunestudio train`",
+                            "no_registry", root=str(ws.root), file=ws.db_path.name)
         yield None
         return
     try:
         conn = registry.connect(ws.db_path, readonly=True)
     except sqlite3.Error as e:
         raise UserError(f"cannot read the registry {ws.db_path} ({e}): `tunestudio runs reindex` "
-                        "rebuilds it from the run folders") from None
+                        "rebuilds it from the run folders", "registry_unreadable", path=str(ws.db_path),
+                        detail=str(e)) from None
     try:
         yield conn
     except sqlite3.DatabaseError as e:
         raise UserError(f"the registry {ws.db_path} is damaged ({e}): `tunestudio runs reindex` "
-                        "rebuilds it from the run folders") from None
+                        "rebuilds it from the run folders", "registry_damaged", path=str(ws.db_path),
+                        detail=str(e)) from None
     finally:
         conn.close()
 

@@ -41,9 +41,12 @@ def row_from_folder(folder: Path) -> dict:
     try:
         config = yaml.safe_load((folder / "config.yaml").read_text(encoding="utf-8"))
     except (OSError, UnicodeDecodeError, yaml.YAMLError) as e:
-        raise UserError(f"{folder / 'config.yaml'} is unreadable ({str(e).splitlines()[0][:120]})") from None
+        detail = str(e).splitlines()[0][:120]
+        raise UserError(f"{folder / 'config.yaml'} is unreadable ({detail})", "run_config_unreadable",
+                        path=str(folder / "config.yaml"), detail=detail) from None
     if not isinstance(config, dict):
-        raise UserError(f"{folder / 'config.yaml'} is not a mapping of option: value")
+        raise UserError(f"{folder / 'config.yaml'} is not a mapping of option: value", "run_config_not_mapping",
+                        path=str(folder / "config.yaml"))
     events, _, _ = read_jsonl(folder / "events.jsonl")
     starts = [e for e in events if e.get("type") == "started"]
     ends = [e for e in events if e.get("type") in ENDS]
@@ -126,7 +129,8 @@ def health(ws) -> str | None:
         finally:
             conn.close()
     except sqlite3.OperationalError as e:  # locked, I/O: the file may be fine, so never move it aside
-        raise UserError(f"cannot read the registry {db} ({e}): try again; if it persists, check the disk") from None
+        raise UserError(f"cannot read the registry {db} ({e}): try again; if it persists, check the disk",
+                        "registry_busy", path=str(db), detail=str(e)) from None
     except sqlite3.DatabaseError as e:  # "file is not a database", "database disk image is malformed"
         return f"unreadable ({e})"
     return "empty (no runs, but run folders exist)" if count == 0 and folders else None
@@ -179,6 +183,7 @@ def repair_if_needed(ws) -> str | None:
     except (OSError, sqlite3.Error) as e:
         why = describe_os_error(e) if isinstance(e, OSError) else str(e)
         raise UserError(f"the registry {ws.db_path} is {problem} and cannot be rebuilt here "
-                        f"({why}): make the workspace writable, then run `tunestudio runs reindex`") from None
+                        f"({why}): make the workspace writable, then run `tunestudio runs reindex`",
+                        "registry_unrepairable", path=str(ws.db_path), problem=problem, detail=why) from None
     NOTICES.append(notice)
     return notice

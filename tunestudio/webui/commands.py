@@ -41,7 +41,7 @@ def parse_auth(spec: str | None) -> tuple[str, str] | None:
         return None
     user, sep, password = spec.partition(":")
     if not sep or not user or not password:
-        raise UserError("--auth must be USER:PASS (both non-empty), e.g. --auth alice:s3cret")
+        raise UserError("--auth must be USER:PASS (both non-empty), e.g. --auth alice:s3cret", "auth_bad")
     return user, password
 
 
@@ -51,10 +51,10 @@ def run(args, ws) -> int:
         raise UserError(
             f"refusing to listen on {args.host} without a password: anyone who can reach it could read "
             f"your data and start jobs. Add --auth USER:PASS, or --insecure if you really mean it "
-            f"(or drop --host to stay on 127.0.0.1)"
+            f"(or drop --host to stay on 127.0.0.1)", "ui_open_host", host=args.host
         )
     if not 0 < args.port < 65536:
-        raise UserError(f"--port must be between 1 and 65535, got {args.port}")
+        raise UserError(f"--port must be between 1 and 65535, got {args.port}", "port_out_of_range", value=args.port)
     ws.ensure()
     if not ws.list_models():
         # A newcomer's first start: give them a model and data to train on at once.

@@ -51,10 +51,11 @@ def run_form_values(ws, config_mod, run_id: str, names: list[str]) -> dict:
     sweep cleared and a base model under the workspace's models/ given by its folder name (what the
     model picker lists). UserError when the run or its config is not there."""
     if not run_id:
-        raise UserError("pick a run first")
+        raise UserError("pick a run first", "pick_run_first")
     path = ws.runs_dir / str(run_id) / "config.yaml"
     if not path.is_file():
-        raise UserError(f"run {run_id} has no saved config ({path} not found)")
+        raise UserError(f"run {run_id} has no saved config ({path} not found)", "run_no_config", run=str(run_id),
+                        path=str(path))
     cfg = {**config_mod.load_config(path).to_dict(), **CLEARED}
     model = cfg.get("model")
     if model and Path(model).is_absolute() and Path(model).parent == ws.models_dir.resolve():

@@ -9,16 +9,19 @@ comes back as the CLI's one-line message, naming the reward file and line.
 from __future__ import annotations
 
 import json
+import os
 import re
 import subprocess
 import sys
+import tempfile
 from pathlib import Path
 
 import gradio as gr
 import pandas as pd
 
-from tunestudio.errors import UserError
+from tunestudio.errors import ERROR_FILE_ENV, UserError
 from tunestudio.rewards.sandbox import inside_workspace
+from tunestudio.statefiles import read_json_or_none
 from tunestudio.webui.common import Context, err, msg, run_choices, say, shown
 from tunestudio.webui.i18n import DEFAULT, t
 
@@ -122,17 +125,27 @@ def run_test(ws, spec: str, dataset: str, source: str, n: int = 8, timeout: floa
     """Run the reward test in its own process; its JSON ({"rows", "means", "rewards", "model", ...},
     see rewards.scoring.reward_test). UserError with the CLI's message (file:line for a broken reward)."""
     argv = test_argv(ws, spec, dataset, source, n)
-    try:
-        done = subprocess.run(argv, capture_output=True, text=True, timeout=timeout, cwd=ws.root)
-    except subprocess.TimeoutExpired:
-        raise UserError(f"the reward test took longer than {timeout:g} s and was stopped", "reward_test_timeout",
-                        seconds=f"{timeout:g}") from None
-    if done.returncode != 0:
-        lines = [x for x in done.stderr.strip().splitlines() if x.strip()]
-        errors = [x[len("error: "):] for x in lines if x.startswith("error: ")]
-        raise UserError("\n".join(errors) if errors else
-                        f"the reward test ended with exit code {done.returncode}: " + "\n".join(lines[-5:]))
-    return json.loads(done.stdout)
+    with tempfile.TemporaryDirectory() as tmp:
+        error_file = Path(tmp) / "error.json"   # the CLI writes its UserError there, with its code
+        try:
+            done = subprocess.run(argv, capture_output=True, text=True, timeout=timeout, cwd=ws.root,
+                                  env={**os.environ, ERROR_FILE_ENV: str(error_file)})
+        except subprocess.TimeoutExpired:
+            raise UserError(f"the reward test took longer than {timeout:g} s and was stopped", "reward_test_timeout",
+                            seconds=f"{timeout:g}") from None
+        record = read_json_or_none(error_file) if done.returncode != 0 else None
+    if done.returncode == 0:
+        return json.loads(done.stdout)
+    if record and record.get("code"):   # worded in the UI's language from the worker's code and fields
+        raise UserError(record["message"], "reward_test_error", error=record)
+    lines = [x for x in done.stderr.strip().splitlines() if x.strip()]
+    errors = [x[len("error: "):] for x in lines if x.startswith("error: ")]
+    if record or errors:   # an error without a code: the worker's English, said to be English
+        raise UserError(record["message"] if record else "\n".join(errors), "engine_english",
+                        detail=record["message"] if record else "\n".join(errors))
+    tail = "\n".join(lines[-5:])
+    raise UserError(f"the reward test ended with exit code {done.returncode}: {tail}", "reward_test_crashed",
+                    exit=done.returncode, detail=tail)
 
 
 def result_table(out: dict, lang: str) -> pd.DataFrame:

@@ -32,7 +32,8 @@ def load(ws, key: tuple):
             return _models[key]
         loading = optional("tunestudio.evaluate.loading")
         if loading is None:
-            raise UserError("tunestudio.evaluate.loading is not available")
+            raise UserError("tunestudio.evaluate.loading is not available", "module_missing",
+                                module="tunestudio.evaluate.loading")
         kind, ref = key
         if kind == "model":
             loaded = loading.load_model(ws, model=ref)

@@ -235,7 +235,7 @@ def build(ctx: Context) -> None:
             files = resolve_dataset(ws, name)
             loaded = load_file(files.get("all") or files["train"])
             if not loaded.records:
-                raise UserError(t(lang, "datasets.no_rows", name=name))
+                raise UserError(t(DEFAULT, "datasets.no_rows", name=name), "dataset_no_rows", name=name)
             i = min(max(int(row_no or 1), 1), len(loaded.records)) - 1
             record = loaded.records[i]
             tokenizer = stats(ws, model_name)
