@@ -377,7 +377,7 @@ def preview(record: Record, tokenizer, max_length: int, train_on_prompt: bool = 
     (row,) = _encode_rows([record], tokenizer, train_on_prompt, reasoning)
     if isinstance(row, Refused):
         part = refused_part(row)
-        raise UserError(str(row), part["code"], **part["fields"])
+        raise UserError(str(row), part["code"], **part.get("fields", {}))
     ids, mask, text, offsets = row
     pairs, done = [], 0
     for i in range(min(len(ids), max_length)):

@@ -123,18 +123,23 @@ def refused_rows(records: list[Record], tokenizer, reasoning: str = "keep") -> l
 
 def refusal_fields(refused: list, limit: int = 10) -> dict:
     """refusal_error's message in parts, the fields of its UserError ("template_refused_rows"):
-    {count, rows (each a coded file:line part), option}."""
+    {count, rows (each a coded file:line part, refused_part), option}. `refused`: Refused rows or
+    their str()."""
     from tunestudio.data.readers import listed
 
     return {"count": len(refused), "rows": listed([refused_part(r) for r in refused[:limit]], len(refused)),
             "option": "skip_bad_rows"}
 
 
-def refused_part(r: Refused) -> dict:
-    """One refused row as a coded part (engine.data_problem around engine.template_refused)."""
+def refused_part(r: Refused | str) -> dict:
+    """One refused row (a Refused, or its str() as the encoding workers send it back) as a coded
+    part: engine.data_problem around engine.template_refused."""
+    where, sep, detail = str(r).partition(f": {REFUSED}: ")
+    if not sep:   # not a refusal's text: the message as it is
+        return {"code": "data", "message": str(r)}
     return {"code": "data_problem", "message": str(r),
-            "fields": {"where": r.where, "problem": {"code": "template_refused", "message": f"{REFUSED}: {r.message}",
-                                                     "detail": r.message}}}
+            "fields": {"where": where, "problem": {"code": "template_refused", "message": f"{REFUSED}: {detail}",
+                                                   "detail": detail}}}
 
 
 def refusal_error(refused: list, limit: int = 10) -> str:
