@@ -40,8 +40,8 @@ def check_bind(host: str, port: int, api_key: str | None) -> None:
     """Refuse a non-loopback host without an API key, a bad port, and a port already in use."""
     if not is_loopback(host) and not api_key:
         raise UserError(f"--host {host} makes the server reachable from other machines: give --api-key KEY "
-                        "(clients then send `Authorization: Bearer KEY`), or keep the default 127.0.0.1", "serve_open_host",
-                        host=host)
+                        "(clients then send `Authorization: Bearer KEY`), or keep the default 127.0.0.1",
+                        "serve_open_host", host=host)
     if not 0 < port < 65536:
         raise UserError(f"--port must be between 1 and 65535 (got {port})", "port_out_of_range", value=port)
     family = socket.AF_INET6 if ":" in host else socket.AF_INET

@@ -287,8 +287,8 @@ def encode(records, tokenizer, max_length: int, train_on_prompt: bool = False,
     from tunestudio.data import encoded as E
 
     if max_length < 1:
-        raise UserError(f"max length must be at least 1 token, got {max_length}", "option_at_least", option="max_length",
-                        value=max_length, least=1)
+        raise UserError(f"max length must be at least 1 token, got {max_length}", "option_at_least",
+                        option="max_length", value=max_length, least=1)
     if reasoning not in turns.REASONING_MODES:
         raise UserError(f"--reasoning must be one of {', '.join(turns.REASONING_MODES)} (got {reasoning!r})",
                         "unknown_choice", option="reasoning", value=reasoning, choices=list(turns.REASONING_MODES))

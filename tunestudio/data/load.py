@@ -90,8 +90,8 @@ def parse_mapping(spec: str | dict | None) -> dict:
     mapping = {}
     for pair in pairs:
         if len(pair) != 2 or not pair[0].strip() or not pair[1].strip():
-            raise UserError(f"--map '{spec}': write FIELD=COLUMN pairs separated by commas, e.g. instruction=question,output=answer",
-                            "mapping_bad", spec=str(spec))
+            raise UserError(f"--map '{spec}': write FIELD=COLUMN pairs separated by commas, "
+                            "e.g. instruction=question,output=answer", "mapping_bad", spec=str(spec))
         key, col = pair[0].strip(), pair[1].strip()
         if key not in MAPPING_KEYS:
             raise UserError(f"--map: unknown field '{key}' (known: {', '.join(MAPPING_KEYS)})", "mapping_unknown_field",
@@ -105,8 +105,8 @@ def normalize_format(fmt: str | None) -> str | None:
         return None
     key = fmt.strip().lower()
     if key not in FORMAT_ALIASES:
-        raise UserError(f"--format '{fmt}' is not known: use one of {', '.join(FORMATS)}", "unknown_choice", option="format",
-                        value=fmt, choices=list(FORMATS))
+        raise UserError(f"--format '{fmt}' is not known: use one of {', '.join(FORMATS)}", "unknown_choice",
+                        option="format", value=fmt, choices=list(FORMATS))
     return FORMAT_ALIASES[key]
 
 

@@ -31,8 +31,9 @@ def load_tokenizer(ws, model: str):
     try:
         tokenizer = AutoTokenizer.from_pretrained(path)
     except Exception as e:  # missing files, offline hub id, bad json: all mean "cannot use this model"
-        raise UserError(f"cannot load the tokenizer of model '{model}': {str(e).splitlines()[0]}", "tokenizer_unloadable",
-                        source=f"'{model}'", detail=str(e).splitlines()[0]) from None
+        detail = str(e).splitlines()[0]
+        raise UserError(f"cannot load the tokenizer of model '{model}': {detail}", "tokenizer_unloadable",
+                        source=f"'{model}'", detail=detail) from None
     ensure_chat_template(tokenizer)   # a base model without a template gets the fallback training uses
     return tokenizer
 
@@ -342,14 +343,14 @@ def preview_dataset(ws, dataset: str, model: str, row: int = 1, max_length: int 
     if max_length is None:
         max_length = training_max_length()
     if max_length < 1:
-        raise UserError(f"--max-length must be at least 1 token, got {max_length}", "option_at_least", option="max_length",
-                        value=max_length, least=1)
+        raise UserError(f"--max-length must be at least 1 token, got {max_length}", "option_at_least",
+                        option="max_length", value=max_length, least=1)
     _, results = load_dataset(ws, dataset, fmt, mapping, separator)
     records = _usable_records(dataset, results)
     errors = sum(len(r.errors) for r in results.values())
     if not 1 <= row <= len(records):
-        raise UserError(f"--row {row} is out of range: '{dataset}' has {len(records)} usable rows (1 to {len(records)})",
-                        "row_out_of_range", row=row, dataset=dataset, rows=len(records))
+        raise UserError(f"--row {row} is out of range: '{dataset}' has {len(records)} usable rows "
+                        f"(1 to {len(records)})", "row_out_of_range", row=row, dataset=dataset, rows=len(records))
     tokenizer = load_tokenizer(ws, model)
 
     record = records[row - 1]

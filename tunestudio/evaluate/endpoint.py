@@ -68,8 +68,9 @@ def stream_chat(url: str, messages: list[dict], api_key: str | None = None, mode
                           timeout=timeout) as r:
             if r.status_code != 200:
                 detail = r.read().decode()[:300]
-                raise UserError(f"{url}/chat/completions answered HTTP {r.status_code}: {detail}", "endpoint_http_error",
-                                address=f"{url}/chat/completions", status=r.status_code, detail=detail)
+                raise UserError(f"{url}/chat/completions answered HTTP {r.status_code}: {detail}",
+                                "endpoint_http_error", address=f"{url}/chat/completions", status=r.status_code,
+                                detail=detail)
             for line in r.iter_lines():
                 if not line.startswith("data:"):
                     continue

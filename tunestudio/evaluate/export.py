@@ -27,7 +27,8 @@ from tunestudio.workspace import Workspace
 
 def _check_output(output: Path) -> None:
     if output.exists() and not output.is_dir():
-        raise UserError(f"--output {output} is a file: give a new or empty folder", "output_is_file", folder=str(output))
+        raise UserError(f"--output {output} is a file: give a new or empty folder", "output_is_file",
+                        folder=str(output))
     if output.is_dir() and any(output.iterdir()):
         raise UserError(f"--output {output} is not empty: give a new or empty folder (nothing was overwritten)",
                         "output_not_empty", folder=str(output))

@@ -112,8 +112,8 @@ def create_session(ws: Workspace, prompts: list, a: str, b: str, name: str | Non
     if outputs_b is None:
         b, outputs_b = source_outputs(ws, b, prompts, sampling)
     if not (len(outputs_a) == len(outputs_b) == len(prompts)):
-        raise UserError(f"{len(prompts)} prompts but {len(outputs_a)} and {len(outputs_b)} outputs", "rate_outputs_mismatch",
-                        prompts=len(prompts), a=len(outputs_a), b=len(outputs_b))
+        raise UserError(f"{len(prompts)} prompts but {len(outputs_a)} and {len(outputs_b)} outputs",
+                        "rate_outputs_mismatch", prompts=len(prompts), a=len(outputs_a), b=len(outputs_b))
     rng = random.Random(seed)
     items = []
     for p, oa, ob in zip(prompts, outputs_a, outputs_b):

@@ -47,8 +47,8 @@ def select_records(ws: Workspace, run: loading.RunInfo | None, dataset: str | No
     from tunestudio.data.split import load_splits, splits_from_info
 
     if split not in SPLITS:
-        raise UserError(f"--split must be one of {', '.join(SPLITS)} (got '{split}')", "unknown_choice", option="--split",
-                        value=split, choices=list(SPLITS))
+        raise UserError(f"--split must be one of {', '.join(SPLITS)} (got '{split}')", "unknown_choice",
+                        option="--split", value=split, choices=list(SPLITS))
     part = SPLITS[split]
     info = run_split_info(run) if run else None
     if info and (dataset is None or dataset in (info.get("dataset"), Path(str(info.get("dataset"))).name)):
