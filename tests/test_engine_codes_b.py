@@ -176,3 +176,24 @@ def test_the_reward_test_error_comes_back_coded_from_its_process(demo_ws):
     assert e.value.code == "reward_test_error" and time.time() - started < 120
     tet = _in_tetum(e.value, english_too=False)   # the UI's own wording of dataset_not_found
     assert "dadus 'nothing.jsonl' la hetan" in tet, tet
+
+
+def test_a_training_job_that_fails_on_its_data_says_why_in_tetum(demo_ws):
+    """The Training tab's path: a job whose two rows cannot be split three ways ends before its run
+    starts; the reason comes back through the job's exit record, worded in Tetum."""
+    from tunestudio import jobs
+    from tunestudio.train.config import RunConfig
+    from tunestudio.webui.training_status import monitor
+
+    ws = Workspace(demo_ws)
+    _write(ws.datasets_dir / "two.jsonl", [{"instruction": "q", "output": "a"}, {"instruction": "r", "output": "b"}])
+    cfg = RunConfig(model="tiny-demo", dataset="two.jsonl", val_split=0.3, test_split=0.3, max_steps=1)
+    job_id = jobs.submit(ws, cfg, name="too-few").id
+    deadline = time.time() + 180
+    while (job := next(j for j in jobs.list_jobs(ws) if j.id == job_id)).status not in jobs.ENDED:
+        assert time.time() < deadline, f"job {job_id} did not end"
+        time.sleep(0.5)
+    assert job.status == "failed" and job.error["code"] == "too_few_rows", job
+    status, _, _, _, alerts, *_ = monitor(ws, "tet", None)
+    assert "iha de'it liña 2 ne'ebé uza bele" in alerts, alerts
+    assert not wrong_language(alerts + status, "tet", "en"), wrong_language(alerts + status, "tet", "en")
