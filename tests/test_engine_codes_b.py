@@ -48,7 +48,7 @@ def test_data_errors_of_split_sets_and_fractions_are_in_tetum(workspace):
     _write(ws.datasets_dir / "two.jsonl", [row, {"instruction": "r", "output": "b"}])
     with pytest.raises(UserError, match="too few to keep") as e:
         load_splits(ws, "two.jsonl", 0.3, 0.3)
-    assert "--val-split" in _in_tetum(e.value)
+    assert "“Parte validasaun”/“Parte teste” (--val-split/--test-split)" in _in_tetum(e.value, english_too=False)
     with pytest.raises(UserError, match="--test-split must be at least 0") as e:
         load_splits(ws, "two.jsonl", 0.1, 1.5)
     tet = _in_tetum(e.value, english_too=False)   # the field is named by its Training-tab label
@@ -65,9 +65,9 @@ def test_a_dataset_with_bad_rows_lists_them_in_tetum(workspace):
                                            {"messages": "nope"}, '{"messages": [', {"instruction": "q"}])
     with pytest.raises(UserError, match=r"the dataset has \d error\(s\)") as e:
         load_splits(ws, "bad.jsonl")
-    tet = _in_tetum(e.value, english_too=False)   # the list is joined with commas, not lines
-    assert "bad.jsonl:1:" in tet and "papél" in tet, tet
-    assert engine_error("en", e.value).startswith(str(e.value).split("\n")[0])
+    tet = _in_tetum(e.value, english_too=False)   # the UI names its buttons, not the CLI's commands
+    assert "bad.jsonl:1:" in tet and "papél" in tet and "Verifika iha tab Dadus" in tet, tet
+    assert "(Check on the Datasets tab lists them" in engine_error("en", e.value)
 
 
 def test_option_values_and_mappings_are_in_tetum():
@@ -75,10 +75,11 @@ def test_option_values_and_mappings_are_in_tetum():
 
     with pytest.raises(UserError, match="--map 'nonsense'") as e:
         parse_mapping("nonsense")
-    assert "“Mapa koluna” (--map)" in _in_tetum(e.value)
+    assert "“Mapa koluna” (--map)" in _in_tetum(e.value, english_too=False)
+    assert engine_error("en", e.value) == str(e.value).replace("--map", "“Column mapping” (--map)")
     with pytest.raises(UserError, match="unknown field 'answer'") as e:
         parse_mapping("answer=x")
-    _in_tetum(e.value)
+    _in_tetum(e.value, english_too=False)
     with pytest.raises(UserError, match="--format 'xml' is not known") as e:
         normalize_format("xml")
     assert "“Formatu dadus” (--format)" in _in_tetum(e.value, english_too=False)
