@@ -123,7 +123,8 @@ def test_argv(ws, spec: str, dataset: str, source: str, n: int = 8) -> list[str]
 
 def run_test(ws, spec: str, dataset: str, source: str, n: int = 8, timeout: float = TEST_TIMEOUT_S) -> dict:
     """Run the reward test in its own process; its JSON ({"rows", "means", "rewards", "model", ...},
-    see rewards.scoring.reward_test). UserError with the CLI's message (file:line for a broken reward)."""
+    see rewards.scoring.reward_test). UserError with the CLI's message (file:line for a broken reward)
+    and, read back from the error file the CLI writes (errors.ERROR_FILE_ENV), its code and fields."""
     argv = test_argv(ws, spec, dataset, source, n)
     with tempfile.TemporaryDirectory() as tmp:
         error_file = Path(tmp) / "error.json"   # the CLI writes its UserError there, with its code
@@ -141,8 +142,8 @@ def run_test(ws, spec: str, dataset: str, source: str, n: int = 8, timeout: floa
     lines = [x for x in done.stderr.strip().splitlines() if x.strip()]
     errors = [x[len("error: "):] for x in lines if x.startswith("error: ")]
     if record or errors:   # an error without a code: the worker's English, said to be English
-        raise UserError(record["message"] if record else "\n".join(errors), "engine_english",
-                        detail=record["message"] if record else "\n".join(errors))
+        english = record["message"] if record else "\n".join(errors)
+        raise UserError(english, "engine_english", detail=english)
     tail = "\n".join(lines[-5:])
     raise UserError(f"the reward test ended with exit code {done.returncode}: {tail}", "reward_test_crashed",
                     exit=done.returncode, detail=tail)
