@@ -38,7 +38,7 @@ def _refused(**options) -> UserError:
      "grpo_batch_not_multiple", "“Tamañu lote” (--batch-size) 2 x “Akumulasaun gradiente” (--grad-accum) 1"),
     ({"objective": "dpo", "padding_free": "on"}, "padding_free_not_sft", "“Lote la ho padding” (--padding-free) on"),
     ({"num_processes": 2}, "single_launcher_processes", "“Prosesu sira” (--num-processes) 2"),
-    ({"stride": 9000}, "stride_out_of_range", "maibé hetan 9000"),
+    ({"stride": 9000}, "stride_not_below_max_length", "maibé hetan 9000"),
     ({"objective": "kto", "desirable_weight": 0}, "kto_weights_not_positive", "tenke boot liu 0"),
     ({"objective": "orpo", "reference": "base"}, "reference_not_used", "la uza modelu referénsia"),
     ({"report_to": "nosuch"}, "tracker_unknown", "tracker 'nosuch' la koñesidu"),

@@ -78,7 +78,7 @@ def validate(cfg: RunConfig) -> RunConfig:
             value=cfg.max_length)
     if not 0 <= cfg.stride < cfg.max_length:
         bad("stride", f"must be at least 0 and below --max-length {cfg.max_length}, got {cfg.stride}",
-            "stride_out_of_range", max_length=cfg.max_length, value=cfg.stride)
+            "stride_not_below_max_length", max_length=cfg.max_length, value=cfg.stride)
     for name in ("val_split", "test_split", "warmup_ratio", "lora_dropout"):
         if not 0 <= getattr(cfg, name) < 1:
             bad(name, f"must be at least 0 and below 1, got {getattr(cfg, name)}", "option_fraction",

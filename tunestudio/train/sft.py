@@ -60,7 +60,7 @@ def load_data(cfg, ws, tokenizer, split_info: dict | None = None) -> dict:
     refused = train.refused_rows + (val.refused_rows if val else []) + \
         [str(r) for r in refused_rows(splits.test, tokenizer, cfg.reasoning)]
     if refused and not cfg.skip_bad_rows:
-        raise UserError(refusal_error(refused), "template_refused_rows", count=len(refused),
+        raise UserError(refusal_error(refused), "sft_template_refused_rows", count=len(refused),
                         rows=[_refused_part(r) for r in refused[:10]])
     if refused and not train.examples and len(train.refused_rows) == train.stats["rows"]:
         raise UserError(f"the chat template refused all {train.stats['rows']} training rows, so nothing is left "
