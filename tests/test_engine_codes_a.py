@@ -144,3 +144,24 @@ def test_a_queued_job_refused_by_the_grpo_checks_says_why_in_tetum(demo_ws):
     _, _, _, _, alerts, *_ = monitor(ws, "tet", None)
     assert "tenke múltiplu husi “Resposta kada pergunta (GRPO)” (--num-generations) 3" in alerts, alerts
     assert not wrong_language(alerts, "tet", "en"), wrong_language(alerts, "tet", "en")
+
+
+def test_a_run_that_cannot_fit_says_so_in_tetum_with_its_estimate_and_tips(demo_ws, monkeypatch):
+    """The check before a run loads its model ('not enough memory ... To fit: ...'): the estimate
+    and each tip are worded in the UI's language; the CLI's message is the engine's line."""
+    from tunestudio.train import memory, run
+    from tunestudio.train.config import RunConfig
+    from tunestudio.train.model_source import Base
+
+    ws = Workspace(demo_ws)
+    monkeypatch.setattr(memory, "available_memory", lambda: 1 << 10)   # 1 KiB: nothing fits
+    cfg = RunConfig(model="tiny-demo", dataset="demo-chat.jsonl", method="full")
+    path = str(ws.model_path_or_id("tiny-demo"))
+    with pytest.raises(UserError) as info:
+        run._memory_precheck(cfg, Base(path=path, revision="", tokenizer_path=path))
+    e = info.value
+    assert str(e).startswith("not enough memory: this run needs about ") and " is available on " in str(e)
+    tet, en = _worded(e)
+    assert tet.startswith("memória la to'o: treinu ne'e presiza maizumenus ") and "(pezu " in tet, tet
+    assert "treina adaptadór ida: “Métodu” (--method) lora" in tet, tet
+    assert en.startswith("not enough memory: this run needs about ") and "“Method” (--method) lora" in en, en
