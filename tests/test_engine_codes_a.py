@@ -5,12 +5,13 @@ English as the CLI does (the option named by its Training-tab label, the flag se
 
 from __future__ import annotations
 
+import json
 import time
 
 import pytest
 from lang_check import wrong_language
 
-from tunestudio.errors import UserError
+from tunestudio.errors import UserError, error_record
 from tunestudio.webui import i18n
 from tunestudio.workspace import Workspace
 
@@ -36,7 +37,8 @@ def _refused(**options) -> UserError:
 @pytest.mark.parametrize("options, code, tet_words", [
     ({"objective": "grpo", "rewards": "exact_match", "num_generations": 3, "batch_size": 2},
      "grpo_batch_not_multiple", "“Tamañu lote” (--batch-size) 2 x “Akumulasaun gradiente” (--grad-accum) 1"),
-    ({"objective": "dpo", "padding_free": "on"}, "padding_free_not_sft", "“Lote la ho padding” (--padding-free) on"),
+    ({"objective": "dpo", "padding_free": "on"}, "padding_free_not_sft",
+     "“Lote la ho padding” (--padding-free) on"),
     ({"num_processes": 2}, "single_launcher_processes", "“Prosesu sira” (--num-processes) 2"),
     ({"stride": 9000}, "stride_not_below_max_length", "maibé hetan 9000"),
     ({"objective": "kto", "desirable_weight": 0}, "kto_weights_not_positive", "tenke boot liu 0"),
@@ -97,7 +99,8 @@ def test_a_failing_reward_file_is_worded_with_its_own_error_kept(workspace):
     tet, en = _worded(info.value)
     assert en == str(info.value) == "rewards/div.py:2: reward() raised ZeroDivisionError: division by zero " \
                                     "(dataset row prompts.jsonl:3)"
-    assert tet == "rewards/div.py:2: reward() hamosu erru ZeroDivisionError: division by zero (liña dadus prompts.jsonl:3)"
+    assert tet == "rewards/div.py:2: reward() hamosu erru ZeroDivisionError: division by zero " \
+                  "(liña dadus prompts.jsonl:3)"
     with RewardSet(ws, "rewards/text.py", timeout=60) as rewards:
         with pytest.raises(UserError) as info:
             rewards.score_all(["p"], ["c"], [{}])
@@ -117,6 +120,9 @@ def test_a_bad_sweep_file_names_its_line_in_tetum(workspace):
     tet, en = _worded(info.value)
     assert en == str(info.value) and en.startswith(f"{path}, line 3: 'lr': log_uniform needs [low, high]"), en
     assert tet.startswith(f"{path}, liña 3: 'lr': log_uniform presiza [low, high]"), tet
+    # as the Sweeps tab reads it back from the sweep process's error file: the same words
+    record = json.loads(json.dumps(error_record(info.value)))
+    assert i18n.engine_error("tet", record) == tet and i18n.engine_error("en", record) == en
 
     path.write_text("base: {model: m, dataset: d.jsonl, batch_size: many}\nspace: {lr: [1e-4]}\n")
     with pytest.raises(UserError) as info:

@@ -167,7 +167,8 @@ def load_spec(path: str | Path) -> SweepSpec:
     if spec.sampler == "grid":
         for p in spec.space:
             if p.kind != "choice":
-                why = f"the grid sampler needs a list of values for '{p.name}' (e.g. [1e-4, 3e-4]), not a {p.kind} range"
+                why = (f"the grid sampler needs a list of values for '{p.name}' (e.g. [1e-4, 3e-4]), "
+                       f"not a {p.kind} range")
                 raise UserError(f"{path}, line {p.line}: {why}", "sweep_bad_line", file=str(path), line=p.line,
                                 problem={"code": "sweep_grid_needs_list", "message": why, "name": p.name,
                                          "range": p.kind})
