@@ -259,7 +259,8 @@ def find_run(conn: sqlite3.Connection, ref: str) -> dict:
             return get_run(conn, rows[0]["id"])
         if len(rows) > 1:
             raise UserError(f"'{ref}' matches several runs ({', '.join(r['id'] for r in rows)}, ...): "
-                            "give more of the id") from None
+                            "give more of the id", "run_ref_ambiguous", ref=ref,
+                            runs=", ".join(r["id"] for r in rows)) from None
         raise
 
 

@@ -140,7 +140,7 @@ def export_status(ws, job_id: str) -> dict:
     d = exports_dir(ws)
     rec = read_json_or_none(d / f"{job_id}.json")
     if rec is None:
-        raise UserError(f"no export job '{job_id}' in this workspace")
+        raise UserError(f"no export job '{job_id}' in this workspace", "export_job_not_found", job=job_id)
     child = _children.get(rec.get("pid"))
     if _alive(rec):
         return {**rec, "status": "running", "warnings": _warnings(Path(rec["log"]))}

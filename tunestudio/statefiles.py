@@ -56,17 +56,26 @@ def read_jsonl(path: Path, offset: int = 0) -> tuple[list[dict], int, int]:
 def read_json(path: Path, what: str = "file") -> dict:
     """A JSON object file, or a UserError naming the file and what is wrong with it."""
     path = Path(path)
+    # `what` as a coded text where it is one the locale files word (else the caller's English)
+    named = {"code": _WHAT[what], "message": what} if what in _WHAT else what
     try:
         value = json.loads(path.read_text(encoding="utf-8"))
     except FileNotFoundError:
-        raise UserError(f"{what} {path} is missing") from None
+        raise UserError(f"{what} {path} is missing", "state_file_missing", what=named, path=str(path)) from None
     except OSError as e:
-        raise UserError(f"cannot read {what} {path}: {e.strerror or e}") from None
+        raise UserError(f"cannot read {what} {path}: {e.strerror or e}", "state_file_unreadable", what=named,
+                        path=str(path), detail=str(e.strerror or e)) from None
     except (UnicodeDecodeError, ValueError) as e:
-        raise UserError(f"{what} {path} is damaged (not JSON: {e})") from None
+        raise UserError(f"{what} {path} is damaged (not JSON: {e})", "state_file_not_json", what=named,
+                        path=str(path), detail=str(e)) from None
     if not isinstance(value, dict):
-        raise UserError(f"{what} {path} is damaged (expected a JSON object, got {type(value).__name__})")
+        raise UserError(f"{what} {path} is damaged (expected a JSON object, got {type(value).__name__})",
+                        "state_file_not_object", what=named, path=str(path), found=type(value).__name__)
     return value
+
+
+# what read_json's callers call their file -> its engine.<code> text (webui/locales)
+_WHAT = {"file": "what_file", "the run's split file": "what_split_file"}
 
 
 def read_json_or_none(path: Path) -> dict | None:

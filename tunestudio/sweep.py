@@ -36,7 +36,7 @@ def _optuna():
     try:
         import optuna
     except ImportError:
-        raise UserError("sweeps need the optuna package: pip install 'tunestudio[sweep]'") from None
+        raise UserError("sweeps need the optuna package: pip install 'tunestudio[sweep]'", "optuna_missing") from None
     optuna.logging.set_verbosity(optuna.logging.WARNING)
     return optuna
 
@@ -94,10 +94,12 @@ def load_study(ws, name: str):
     try:   # read only: a running sweep writes it
         return optuna.load_study(study_name=name, storage=storage_url(ws, name, read_only=True))
     except KeyError:   # the file is there, the study not yet: the sweep is starting
-        raise UserError(f"sweep '{name}' is starting: its study is not written yet, try again in a moment") from None
+        raise UserError(f"sweep '{name}' is starting: its study is not written yet, try again in a moment",
+                        "sweep_starting", name=name) from None
     except Exception as e:  # noqa: BLE001 - sqlalchemy's errors while the sweep creates or writes its tables
         if "no such table" in str(e) or "readonly" in str(e) or "locked" in str(e):
-            raise UserError(f"sweep '{name}' is being written by the sweep: try again in a moment") from None
+            raise UserError(f"sweep '{name}' is being written by the sweep: try again in a moment", "sweep_busy",
+                            name=name) from None
         raise
 
 

@@ -45,7 +45,8 @@ def cmd_sweep(args, ws) -> int:
     elif args.config:
         result = sweep.run_sweep(ws, sweep.load_spec(args.config))
     else:
-        raise UserError("give --config sweep.yaml to run a sweep, or `sweep show SWEEP` to see one")
+        raise UserError("give --config sweep.yaml to run a sweep, or `sweep show SWEEP` to see one",
+                        "sweep_nothing_to_do")
     if args.json:
         print_json(result)
     else:

@@ -46,7 +46,8 @@ def parse(report_to: str) -> list[str]:
     unknown = [n for n in names if n not in TRACKERS]
     if unknown:
         raise UserError(f"--report-to: unknown tracker '{unknown[0]}': choose from {', '.join(TRACKERS)} "
-                        "(a comma list)")
+                        "(a comma list)", "tracker_unknown", option="report_to", value=unknown[0],
+                        choices=", ".join(TRACKERS))
     return list(dict.fromkeys(names))
 
 
@@ -56,7 +57,9 @@ def check_trackers(report_to: str) -> list[str]:
     missing = [n for n in names if importlib.util.find_spec(TRACKERS[n][0]) is None]
     if missing:
         raise UserError(f"--report-to {','.join(missing)}: the {' and '.join(missing)} package"
-                        f"{'s are' if len(missing) > 1 else ' is'} not installed: {EXTRA}")
+                        f"{'s are' if len(missing) > 1 else ' is'} not installed: {EXTRA}",
+                        "trackers_not_installed" if len(missing) > 1 else "tracker_not_installed",
+                        option="report_to", trackers=missing, install=EXTRA)
     return names
 
 
@@ -171,8 +174,10 @@ class Session:
             try:
                 self.mlflow = MlflowTracker(ws, self.run_dir, run_id, cfg, lineage, previous.get("mlflow"))
             except Exception as e:  # noqa: BLE001 - an unreachable server, a bad URI, a locked store
-                raise UserError(f"--report-to mlflow: cannot open the MLflow store {mlflow_uri(ws)}: "
-                                f"{str(e).splitlines()[0][:200] if str(e) else type(e).__name__}") from None
+                detail = str(e).splitlines()[0][:200] if str(e) else type(e).__name__
+                raise UserError(f"--report-to mlflow: cannot open the MLflow store {mlflow_uri(ws)}: {detail}",
+                                "mlflow_store_unusable", option="report_to", store=str(mlflow_uri(ws)),
+                                detail=detail) from None
             self.info["mlflow"] = self.mlflow.info()
         if "tensorboard" in self.names:
             self.info["tensorboard"] = {"logdir": str(self.run_dir / "tensorboard"),

@@ -61,7 +61,8 @@ class Workspace:
         try:
             candidate.relative_to(base.resolve())
         except ValueError:
-            raise UserError(f"'{name}' points outside {base}: use a plain file name") from None
+            raise UserError(f"'{name}' points outside {base}: use a plain file name", "upload_outside", name=name,
+                            folder=str(base)) from None
         return candidate
 
     def inside(self, path: Path) -> bool:
@@ -84,7 +85,8 @@ class Workspace:
                             "the web UI reads only files inside it; copy the file into the workspace",
                             "outside_workspace", name=given, where=str(where), workspace=str(self.root))
         raise UserError(f"{what} '{given}' is a link to {where}, outside the workspace {self.root}: refused; "
-                        f"give the path itself ({where}) if you mean to read it")
+                        f"give the path itself ({where}) if you mean to read it", "link_outside_workspace",
+                        name=given, where=str(where), workspace=str(self.root))
 
     def dataset_path(self, name: str) -> Path:
         """A dataset argument as the user typed it: a file under training/datasets or a path

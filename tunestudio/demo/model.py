@@ -89,7 +89,8 @@ def write_model(folder: Path, texts: list[str], seed: int = 0) -> bool:
         from tunestudio.errors import UserError
 
         raise UserError(f"{folder} exists but is not a complete model (missing one of "
-                        f"{', '.join(REQUIRED_FILES)}): move it away and run `tunestudio demo` again")
+                        f"{', '.join(REQUIRED_FILES)}): move it away and run `tunestudio demo` again",
+                        "demo_model_incomplete", folder=str(folder), files=", ".join(REQUIRED_FILES))
     folder.parent.mkdir(parents=True, exist_ok=True)
     tmp = folder.parent / f".{folder.name}.tmp-{os.getpid()}"
     shutil.rmtree(tmp, ignore_errors=True)

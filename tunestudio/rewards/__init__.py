@@ -14,7 +14,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
-from tunestudio.errors import UserError
+from tunestudio.errors import UserError, error_record
 
 
 @dataclass
@@ -38,18 +38,21 @@ def parse_spec(spec: str) -> list[RewardSpec]:
         try:
             w = float(weight)
         except ValueError:
-            raise UserError(f"--rewards: '{part}': the weight after ':' must be a number") from None
+            raise UserError(f"--rewards: '{part}': the weight after ':' must be a number", "reward_weight_bad",
+                            option="rewards", value=part) from None
         if name.endswith(".py"):
             out.append(RewardSpec(name, w, True))
         elif name in NAMES:
             out.append(RewardSpec(name, w, False))
         else:
             raise UserError(f"--rewards: '{name}' is neither a built-in reward ({', '.join(NAMES)}) nor a "
-                            "reward file (rewards/NAME.py)")
+                            "reward file (rewards/NAME.py)", "reward_unknown", option="rewards", value=name,
+                            builtins=", ".join(NAMES))
     if not out:
-        raise UserError("--rewards: no reward given: e.g. --rewards rewards/my_reward.py or exact_match")
+        raise UserError("--rewards: no reward given: e.g. --rewards rewards/my_reward.py or exact_match",
+                        "rewards_empty", option="rewards")
     if len({r.name for r in out}) < len(out):
-        raise UserError("--rewards: a reward is listed twice")
+        raise UserError("--rewards: a reward is listed twice", "reward_listed_twice", option="rewards")
     return out
 
 
@@ -69,7 +72,8 @@ class RewardSet:
         self.specs = parse_spec(spec)
         self.names = [short_name(s.name) for s in self.specs]
         if len(set(self.names)) < len(self.names):
-            raise UserError("--rewards: two rewards share a name (the file stem): rename one")
+            raise UserError("--rewards: two rewards share a name (the file stem): rename one", "rewards_share_name",
+                            option="rewards")
         self.weights = [s.weight for s in self.specs]
         files = {s.name: reward_file(ws, s.name) for s in self.specs if s.is_file}
         self._builtins = {}
@@ -78,7 +82,7 @@ class RewardSet:
                 try:
                     self._builtins[s.name] = builtin(s.name, regex, max_chars)
                 except ValueError as e:
-                    raise UserError(str(e)) from None
+                    raise UserError(str(e), "reward_error", error=error_record(e)) from None
         self.worker = RewardWorker(files, ws.root, timeout) if files else None
 
     def start(self) -> None:
@@ -96,7 +100,9 @@ class RewardSet:
             try:
                 out.append(float(fn(p, c, **{k: v for k, v in r.items() if k != "_where"})))
             except ValueError as e:
-                raise UserError(f"{spec.name}: {e}" + (f" (dataset row {r['_where']})" if r.get("_where") else "")) from None
+                raise UserError(f"{spec.name}: {e}" + (f" (dataset row {r['_where']})" if r.get("_where") else ""),
+                                "builtin_reward_failed_on_row" if r.get("_where") else "builtin_reward_failed",
+                                reward=spec.name, error=error_record(e), row=r.get("_where")) from None
         return out
 
     def score_all(self, prompts: list, completions: list[str], rows: list[dict]) -> dict[str, list[float]]:

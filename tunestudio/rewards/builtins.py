@@ -10,6 +10,13 @@ import json
 import re
 import unicodedata
 
+from tunestudio.errors import CodedError
+
+
+class RewardValueError(CodedError, ValueError):
+    """A built-in reward that cannot score (a ValueError, as before), with a code and fields so the
+    web UI words it (engine.<code>); the caller names the reward and the row."""
+
 
 def _norm(text) -> str:
     """Compare answers as exact-match evaluation does: NFKC, case-folded, spaces collapsed."""
@@ -21,7 +28,7 @@ def exact_match(prompt, completion, reference=None, **row) -> float:
     """1.0 when the completion equals the row's `reference` (normalised), else 0.0. A row without a
     reference cannot be scored: ValueError (the caller names the row)."""
     if reference is None:
-        raise ValueError("exact_match needs a 'reference' column in the dataset")
+        raise RewardValueError("exact_match needs a 'reference' column in the dataset", "reward_needs_reference")
     return float(_norm(completion) == _norm(reference))
 
 
@@ -30,7 +37,8 @@ def make_regex(pattern: str):
     try:
         compiled = re.compile(pattern, re.DOTALL)
     except re.error as e:
-        raise ValueError(f"--reward-regex '{pattern}' is not a valid regular expression: {e}") from None
+        raise RewardValueError(f"--reward-regex '{pattern}' is not a valid regular expression: {e}", "reward_regex_bad",
+                               option="reward_regex", pattern=pattern, detail=str(e)) from None
 
     def regex(prompt, completion, **row) -> float:
         return float(compiled.fullmatch(completion.strip()) is not None)
@@ -66,7 +74,8 @@ def builtin(name: str, regex: str = "", max_chars: int = 200):
         return json_valid
     if name == "regex":
         if not regex:
-            raise ValueError("the regex reward needs a pattern: set --reward-regex")
+            raise RewardValueError("the regex reward needs a pattern: set --reward-regex", "reward_regex_missing",
+                                   option="reward_regex")
         return make_regex(regex)
     if name == "length_penalty":
         return make_length_penalty(max_chars)

@@ -45,7 +45,7 @@ def cmd_test(args, ws) -> int:
     from tunestudio.rewards.scoring import reward_test
 
     if args.n < 1:
-        raise UserError(f"-n must be at least 1 (got {args.n})")
+        raise UserError(f"-n must be at least 1 (got {args.n})", "reward_test_n_too_small", value=args.n)
     _quiet_transformers()
     sampling = sampling_from(max_new_tokens=args.max_new_tokens, temperature=args.temperature, seed=args.seed)
     out = reward_test(ws, args.rewards, args.dataset, run=args.run, model=args.model, n=args.n,

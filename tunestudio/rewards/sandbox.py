@@ -26,9 +26,11 @@ def reward_file(ws, given: str) -> Path:
     p = Path(given).expanduser()
     path = p if p.is_absolute() else ws.root / p
     if path.suffix != ".py":
-        raise UserError(f"reward '{given}': a reward file is a Python file (rewards/NAME.py)")
+        raise UserError(f"reward '{given}': a reward file is a Python file (rewards/NAME.py)", "reward_not_python",
+                        name=given)
     if not path.is_file():
-        raise UserError(f"reward file '{given}' not found: put it in {ws.root / 'rewards'}")
+        raise UserError(f"reward file '{given}' not found: put it in {ws.root / 'rewards'}", "reward_file_not_found",
+                        name=given, folder=str(ws.root / "rewards"))
     return inside_workspace(ws, given, path)
 
 
@@ -38,8 +40,15 @@ def inside_workspace(ws, given: str, path: Path) -> Path:
     real = path.resolve()
     if not real.is_relative_to(ws.root.resolve()):
         raise UserError(f"reward file '{given}' resolves to {real}, outside the workspace {ws.root}: reward code "
-                        "runs only from files inside the workspace; copy it into rewards/")
+                        "runs only from files inside the workspace; copy it into rewards/", "reward_outside_workspace",
+                        name=given, where=str(real), workspace=str(ws.root))
     return real
+
+
+def _error_part(reply: dict) -> dict:
+    """The worker's error reply as a coded record {code, message, fields...}: the web UI words it
+    (engine.reward_import_failed, ...), the user's own exception text kept as its detail."""
+    return {"code": reply.get("code"), "message": reply["error"], **(reply.get("fields") or {})}
 
 
 class RewardWorker:
@@ -59,7 +68,7 @@ class RewardWorker:
         reply = self._ask({"load": self.files}, what=", ".join(self.files), action="importing")
         if "error" in reply:
             self.close()
-            raise UserError(reply["error"])
+            raise UserError(reply["error"], "reward_error", error=_error_part(reply))
 
     def start(self) -> None:
         """Start the worker and import the files now (a broken file fails before any model loads)."""
@@ -76,7 +85,8 @@ class RewardWorker:
         if "error" in reply:
             i = reply.get("item")
             where = rows[i].get("_where") if i is not None and i < len(rows) else None
-            raise UserError(reply["error"] + (f" (dataset row {where})" if where else ""))
+            raise UserError(reply["error"] + (f" (dataset row {where})" if where else ""),
+                            "reward_error_on_row" if where else "reward_error", error=_error_part(reply), row=where)
         return reply["ok"]
 
     def _ask(self, request: dict, what: str, action: str) -> dict:
@@ -93,7 +103,9 @@ class RewardWorker:
                 self.close()
                 raise UserError(f"{what}: {action} a batch took longer than the reward time limit of "
                                 f"{self.timeout:g} s (an endless loop?); the reward process was stopped. "
-                                "Make the reward faster or raise --reward-timeout")
+                                "Make the reward faster or raise --reward-timeout",
+                                "reward_import_timeout" if action == "importing" else "reward_score_timeout",
+                                what=what, seconds=f"{self.timeout:g}", option="reward_timeout")
             ready, _, _ = select.select([fd], [], [], left)
             if ready:
                 chunk = os.read(fd, 1 << 16)
@@ -101,7 +113,9 @@ class RewardWorker:
                     code = self.proc.wait()
                     self.proc = None
                     raise UserError(f"{what}: the reward process ended while {action} (exit code {code}); "
-                                    "does the reward file call exit() or crash the interpreter?")
+                                    "does the reward file call exit() or crash the interpreter?",
+                                    "reward_process_ended_importing" if action == "importing"
+                                    else "reward_process_ended_scoring", what=what, exit_code=code)
                 self._buf += chunk
         line, self._buf = self._buf.split(b"\n", 1)
         return json.loads(line)

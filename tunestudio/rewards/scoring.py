@@ -68,24 +68,28 @@ def eval_rows(ws, run, dataset: str | None, split: str = "test") -> tuple[list[P
     if dataset:
         return load_prompts(ws.dataset_path(dataset)), dataset
     if run is None:
-        raise UserError("--rewards needs --dataset (prompt rows), or --run of a GRPO run (its test split)")
+        raise UserError("--rewards needs --dataset (prompt rows), or --run of a GRPO run (its test split)",
+                        "reward_eval_needs_prompts")
     info_path = run.folder / "split.json"
     info = json.loads(info_path.read_text()) if info_path.is_file() else {}
     if info.get("format") != "prompts":
-        raise UserError(f"run {run.name} did not train on prompts (not a GRPO run): give --dataset")
+        raise UserError(f"run {run.name} did not train on prompts (not a GRPO run): give --dataset",
+                        "reward_eval_not_grpo", run=run.name)
     f = info["files"]["all"]
     path = ws.root / f["path"] if not Path(f["path"]).is_absolute() else Path(f["path"])
     from tunestudio.data.split import sha256_file
 
     if not path.is_file() or sha256_file(path) != f["sha256"]:
-        raise UserError(f"{f['path']} changed or is gone since run {run.name} split it: give --dataset")
+        raise UserError(f"{f['path']} changed or is gone since run {run.name} split it: give --dataset",
+                        "reward_eval_prompts_changed", path=f["path"], run=run.name)
     rows = load_prompts(path)
     keys = ("train", "val", "test") if split == "all" else (split,)
     if any(k not in info["rows"] for k in keys):
-        raise UserError(f"--split {split}: choose test, val, train or all")
+        raise UserError(f"--split {split}: choose test, val, train or all", "reward_eval_split_bad", split=split)
     picked = sorted(i for k in keys for i in info["rows"][k])
     if not picked:
-        raise UserError(f"run {run.name} has no {split} prompts (--test-split 0?): give --dataset")
+        raise UserError(f"run {run.name} has no {split} prompts (--test-split 0?): give --dataset",
+                        "reward_eval_split_empty", run=run.name, split=split)
     return [rows[i] for i in picked], f"{f['name']} ({split} split of run {run.name})"
 
 
@@ -103,18 +107,21 @@ def reward_eval(ws, rewards_spec: str | None, dataset: str | None, run: str | No
     from tunestudio.evaluate import loading
 
     if bool(run) == bool(model):
-        raise UserError("give exactly one of --run RUN or --model M")
+        raise UserError("give exactly one of --run RUN or --model M", "reward_eval_run_or_model")
     if compare_base and not run:
-        raise UserError("--compare-base needs --run RUN (the base is the model that run started from)")
+        raise UserError("--compare-base needs --run RUN (the base is the model that run started from)",
+                        "reward_eval_compare_needs_run")
     info = loading.find_run(ws, run) if run else None
     spec = rewards_spec or (info.config.get("rewards") if info else None)
     if not spec:
-        raise UserError("--rewards: say which rewards to score with (this run has none recorded)")
+        raise UserError("--rewards: say which rewards to score with (this run has none recorded)",
+                        "reward_eval_no_rewards", option="rewards")
     rows, where = eval_rows(ws, info, dataset, split)
     rows = rows[:limit or None]
     if temperature > 0:
         if samples < 1:
-            raise UserError(f"--samples must be at least 1 (got {samples})")
+            raise UserError(f"--samples must be at least 1 (got {samples})", "reward_eval_samples_too_few",
+                            value=samples)
         rows = [r for r in rows for _ in range(samples)]
         sampling = Sampling(max_new_tokens=max_new_tokens, temperature=temperature, seed=seed)
     else:

@@ -1,8 +1,9 @@
 """The reward worker: a separate process that imports the user's reward files once and scores batches.
 
 Started by `sandbox.RewardWorker` as `python -m tunestudio.rewards.worker`; it speaks JSON lines:
-  request  {"load": {name: path}}                         -> {"ok": true} | {"error": "..."}
-  request  {"score": name, "items": [{"prompt", "completion", "row"}]} -> {"ok": [float]} | {"error": "..."}
+  request  {"load": {name: path}}                         -> {"ok": true} | {"error": "...", "code", "fields"}
+  request  {"score": name, "items": [{"prompt", "completion", "row"}]} -> {"ok": [float]} | {"error": "...", ...}
+An error's code and fields are its `engine.<code>` text's parts (webui/locales), for the web UI.
 Errors name the user's file and line (the innermost traceback frame inside that file), never a
 frame of ours. User code printing to stdout would break the protocol, so stdout is moved to
 stderr and the protocol keeps a private copy of the original stdout.
@@ -43,10 +44,12 @@ def _load(files: dict, funcs: dict) -> dict:
         try:
             spec.loader.exec_module(module)
         except BaseException as e:  # noqa: BLE001 - any failure of user code is reported, not raised
-            return {"error": f"{_where(e, path, name)}: importing the reward file failed: {_describe(e)}"}
+            return {"error": f"{_where(e, path, name)}: importing the reward file failed: {_describe(e)}",
+                    "code": "reward_import_failed", "fields": {"where": _where(e, path, name), "detail": _describe(e)}}
         fn = getattr(module, FUNCTION, None)
         if not callable(fn):
-            return {"error": f"{name}: defines no function {FUNCTION}(prompt, completion, **row) -> float"}
+            return {"error": f"{name}: defines no function {FUNCTION}(prompt, completion, **row) -> float",
+                    "code": "reward_no_function", "fields": {"name": name, "function": FUNCTION}}
         funcs[name] = (fn, path)
     return {"ok": True}
 
@@ -58,11 +61,15 @@ def _score(name: str, items: list, funcs: dict) -> dict:
         try:
             value = fn(item["prompt"], item["completion"], **item["row"])
         except BaseException as e:  # noqa: BLE001
-            return {"error": f"{_where(e, path, name)}: {FUNCTION}() raised {_describe(e)}", "item": i}
+            return {"error": f"{_where(e, path, name)}: {FUNCTION}() raised {_describe(e)}", "item": i,
+                    "code": "reward_raised", "fields": {"where": _where(e, path, name), "function": FUNCTION,
+                                                         "detail": _describe(e)}}
         if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value):
             shown = repr(value)[:80]
             return {"error": f"{name}: {FUNCTION}() returned {shown} ({type(value).__name__}): it must return a "
-                             "finite number (a float)", "item": i}
+                             "finite number (a float)", "item": i,
+                    "code": "reward_not_number", "fields": {"name": name, "function": FUNCTION, "value": shown,
+                                                             "python_type": type(value).__name__}}
         out.append(float(value))
     return {"ok": out}
 

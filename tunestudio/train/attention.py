@@ -44,10 +44,12 @@ def check_config(cfg) -> None:
         return
     if cfg.objective != "sft":
         raise UserError(f"--padding-free on: packed batches are for the sft objective; --objective "
-                        f"{cfg.objective} pairs or groups its rows itself (use auto or off)")
+                        f"{cfg.objective} pairs or groups its rows itself (use auto or off)",
+                        "padding_free_not_sft", option="padding_free", objective=cfg.objective)
     if cfg.method in NOT_WITH:
         raise UserError(f"--padding-free on: --method {cfg.method} puts virtual tokens before every row, "
-                        "which a packed row would get only once (use auto or off)")
+                        "which a packed row would get only once (use auto or off)",
+                        "padding_free_virtual_tokens", option="padding_free", method=cfg.method)
 
 
 def load_kwargs(cfg) -> dict:
@@ -93,5 +95,6 @@ def resolve(cfg, model, token_id: int) -> tuple[bool, str | None]:
     why = (f"this {model.config.model_type} model's attention does not keep packed rows apart "
            "(position_ids restarts are ignored)")
     if cfg.padding_free == "on":
-        raise UserError(f"--padding-free on: {why}; use --padding-free off")
+        raise UserError(f"--padding-free on: {why}; use --padding-free off", "padding_free_mixes_rows",
+                        option="padding_free", model_type=str(model.config.model_type))
     return False, f"padded batches: {why}"

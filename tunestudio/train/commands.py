@@ -48,7 +48,7 @@ def cmd_train(args, ws) -> int:
         if args.resume:
             if overrides or args.config or args.run_id:
                 raise UserError("--resume continues a run with its own config.yaml: give no other training "
-                                "options (start a new run with --from-run to change them)")
+                                "options (start a new run with --from-run to change them)", "resume_with_options")
             result = resume_run(ws, args.resume)
         else:
             result = train(load_config(args.config, overrides), ws, run_id=args.run_id)
@@ -94,7 +94,8 @@ def _relaunch_if_asked(args, ws, overrides: dict) -> None:
     cfg.validate()
     if "train" not in sys.argv:  # called in-process (cli.main([...])): no command line to hand on
         raise UserError(f"--launcher {cfg.launcher}: start it from the command line (`tunestudio train ...`) "
-                        "or the job queue, which run it under accelerate launch")
+                        "or the job queue, which run it under accelerate launch", "launcher_in_process",
+                        option="launcher", launcher=cfg.launcher)
     argv = sys.argv[sys.argv.index("train") + 1:]
     if "--workspace" not in argv:
         argv += ["--workspace", str(ws.root)]

@@ -246,7 +246,8 @@ def stage_config(cfg: RunConfig, index: int, from_run: str | None = None) -> Run
     stage = dict(cfg.stages[index])
     unknown = set(stage) - set(fields_by_name()) | ({"stages"} & set(stage))
     if unknown:
-        raise UserError(f"unknown option(s) in stage {index + 1}: {', '.join(sorted(unknown))}")
+        raise UserError(f"unknown option(s) in stage {index + 1}: {', '.join(sorted(unknown))}",
+                        "stage_unknown_options", stage=index + 1, options=", ".join(sorted(unknown)))
     values = {**cfg.to_dict(), **{k: coerce(k, v) for k, v in stage.items()}, "stages": []}
     if from_run is not None:
         values["from_run"] = from_run

@@ -25,7 +25,8 @@ def validate(cfg: RunConfig) -> RunConfig:
 
     if cfg.stages:
         if not isinstance(cfg.stages, list) or not all(isinstance(s, dict) for s in cfg.stages):
-            bad("stages", "must be a list of option sets, e.g. [{dataset: a.jsonl}, {dataset: b.jsonl}]")
+            bad("stages", "must be a list of option sets, e.g. [{dataset: a.jsonl}, {dataset: b.jsonl}]",
+                "stages_not_list", example="[{dataset: a.jsonl}, {dataset: b.jsonl}]")
         for i, stage in enumerate(cfg.stages, 1):
             try:
                 stage_config(cfg, i - 1).validate()
@@ -76,7 +77,8 @@ def validate(cfg: RunConfig) -> RunConfig:
         bad("max_length", f"must be at least 8 tokens, got {cfg.max_length}", "option_at_least", least=8,
             value=cfg.max_length)
     if not 0 <= cfg.stride < cfg.max_length:
-        bad("stride", f"must be at least 0 and below --max-length {cfg.max_length}, got {cfg.stride}")
+        bad("stride", f"must be at least 0 and below --max-length {cfg.max_length}, got {cfg.stride}",
+            "stride_not_below_max_length", max_length=cfg.max_length, value=cfg.stride)
     for name in ("val_split", "test_split", "warmup_ratio", "lora_dropout"):
         if not 0 <= getattr(cfg, name) < 1:
             bad(name, f"must be at least 0 and below 1, got {getattr(cfg, name)}", "option_fraction",
@@ -90,20 +92,23 @@ def validate(cfg: RunConfig) -> RunConfig:
     if cfg.eval_rows < 0:
         bad("eval_rows", f"must be 0 (all) or more, got {cfg.eval_rows}", "option_not_negative", value=cfg.eval_rows)
     if cfg.streaming and not cfg.max_steps:
-        bad("streaming", "a stream has no known length: give --max-steps (the number of optimizer steps)")
+        bad("streaming", "a stream has no known length: give --max-steps (the number of optimizer steps)",
+            "streaming_needs_max_steps")
     if cfg.shuffle_buffer < 1:
-        bad("shuffle_buffer", f"must be 1 (no shuffling) or more, got {cfg.shuffle_buffer}")
+        bad("shuffle_buffer", f"must be 1 (no shuffling) or more, got {cfg.shuffle_buffer}", "shuffle_buffer_too_small",
+            value=cfg.shuffle_buffer)
     if cfg.num_proc < 0:
         bad("num_proc", f"must be 0 (automatic) or more, got {cfg.num_proc}", "option_not_negative", value=cfg.num_proc)
     if not (cfg.dropout == -1 or 0 <= cfg.dropout < 1):
-        bad("dropout", f"must be -1 (keep the model's) or at least 0 and below 1, got {cfg.dropout}")
+        bad("dropout", f"must be -1 (keep the model's) or at least 0 and below 1, got {cfg.dropout}", "dropout_bad",
+            value=cfg.dropout)
     if cfg.weight_decay < 0 or cfg.max_grad_norm < 0 or cfg.momentum < 0:
         bad("weight_decay" if cfg.weight_decay < 0 else "max_grad_norm" if cfg.max_grad_norm < 0
-            else "momentum", "must be 0 or more")
+            else "momentum", "must be 0 or more", "option_below_zero")
     if cfg.lora_alpha <= 0:
         bad("lora_alpha", f"must be above 0, got {cfg.lora_alpha}", "option_above_zero", value=cfg.lora_alpha)
     if not cfg.target_modules.strip():
-        bad("target_modules", "give all-linear or a comma list of module names")
+        bad("target_modules", "give all-linear or a comma list of module names", "target_modules_empty")
     from tunestudio.tracking import check_trackers
 
     check_trackers(cfg.report_to)  # a missing tracker package stops the run before it starts
@@ -120,14 +125,17 @@ def check_device(cfg: RunConfig) -> None:
     if cfg.method == "qlora":
         if not cuda:
             raise UserError("--method qlora needs a CUDA GPU (4-bit weights via bitsandbytes); on this "
-                            "machine use --method lora, which trains the same adapter in full precision")
+                            "machine use --method lora, which trains the same adapter in full precision",
+                            "qlora_needs_cuda", option="method")
         if importlib.util.find_spec("bitsandbytes") is None:
-            raise UserError("--method qlora needs the bitsandbytes package: pip install bitsandbytes")
+            raise UserError("--method qlora needs the bitsandbytes package: pip install bitsandbytes",
+                            "qlora_needs_bitsandbytes", option="method")
     if cfg.precision == "fp16" and not cuda:
         raise UserError("--precision fp16 needs a CUDA GPU (fp16 on a CPU is unusably slow): "
-                        "use bf16 or fp32")
+                        "use bf16 or fp32", "fp16_needs_cuda", option="precision")
     if cfg.precision == "bf16" and not bf16_supported():
         where = "this GPU" if cuda else "this CPU (it lacks avx512_bf16/AMX)"
         raise UserError(f"--precision bf16 is not supported on {where}: use fp32"
-                        + (" or fp16" if cuda else ""))
+                        + (" or fp16" if cuda else ""), "bf16_unsupported_gpu" if cuda else "bf16_unsupported_cpu",
+                        option="precision")
     check_launcher(cfg)

@@ -29,22 +29,30 @@ def validate(cfg) -> None:
 
     parse_spec(cfg.rewards)  # an unknown built-in or a bad weight fails here
     if cfg.num_generations < 2:
-        raise UserError(f"--num-generations: GRPO compares answers within a group: at least 2, got {cfg.num_generations}")
+        raise UserError(f"--num-generations: GRPO compares answers within a group: at least 2, got {cfg.num_generations}",
+                        "grpo_generations_too_few", option="num_generations", value=cfg.num_generations)
     if (cfg.batch_size * cfg.grad_accum) % cfg.num_generations:
         raise UserError(f"--batch-size {cfg.batch_size} x --grad-accum {cfg.grad_accum} counts completions per "
                         f"step and must be a multiple of --num-generations {cfg.num_generations} (each prompt's "
-                        f"group is sampled together): e.g. --batch-size {cfg.num_generations}")
+                        f"group is sampled together): e.g. --batch-size {cfg.num_generations}",
+                        "grpo_batch_not_multiple", batch_size=cfg.batch_size, grad_accum=cfg.grad_accum,
+                        generations=cfg.num_generations)
     if cfg.max_completion_length < 1:
-        raise UserError(f"--max-completion-length: at least 1 token, got {cfg.max_completion_length}")
+        raise UserError(f"--max-completion-length: at least 1 token, got {cfg.max_completion_length}",
+                        "option_at_least_one_token", option="max_completion_length", value=cfg.max_completion_length)
     if cfg.max_completion_length >= cfg.max_length:
         raise UserError(f"--max-completion-length {cfg.max_completion_length} leaves no room for the prompt "
-                        f"within --max-length {cfg.max_length}")
+                        f"within --max-length {cfg.max_length}", "grpo_completion_fills_length",
+                        option="max_completion_length", value=cfg.max_completion_length, max_length=cfg.max_length)
     if cfg.kl_beta < 0 or cfg.reward_timeout <= 0 or cfg.grpo_temperature <= 0:
-        raise UserError("--kl-beta must be 0 or more; --reward-timeout and --grpo-temperature above 0")
+        raise UserError("--kl-beta must be 0 or more; --reward-timeout and --grpo-temperature above 0",
+                        "grpo_values_bad")
     if cfg.streaming:
-        raise UserError("--streaming: --objective grpo reads its prompts up front; drop --streaming")
+        raise UserError("--streaming: --objective grpo reads its prompts up front; drop --streaming",
+                        "streaming_grpo", option="streaming")
     if cfg.method in ("prefix", "prompt"):
-        raise UserError(f"--method {cfg.method} with --objective grpo: use full, freeze or a LoRA-family method")
+        raise UserError(f"--method {cfg.method} with --objective grpo: use full, freeze or a LoRA-family method",
+                        "grpo_method_unsupported", option="method", method=cfg.method)
 
 
 # ---- data ----------------------------------------------------------------------------------------
@@ -61,7 +69,8 @@ def load_data(cfg, ws, tokenizer, split_info: dict | None = None) -> dict:
     digest = sha256_file(path)
     if split_info is not None:  # a resumed run trains on exactly the prompts it started with
         if split_info["files"]["all"]["sha256"] != digest:
-            raise UserError(f"{path.name} changed since the run started: its prompts are not the ones recorded")
+            raise UserError(f"{path.name} changed since the run started: its prompts are not the ones recorded",
+                            "prompts_changed", file=path.name)
         parts = split_info["rows"]
     else:
         parts = _split(len(rows), cfg.val_split, cfg.test_split, cfg.seed)
@@ -95,10 +104,12 @@ def load_data(cfg, ws, tokenizer, split_info: dict | None = None) -> dict:
                            "first": ", ".join(too_long[:3])}})
     if not encoded["train"]:
         raise UserError(f"{path.name}: no training prompt is left (every one is too long at --max-length "
-                        f"{cfg.max_length}); raise --max-length")
+                        f"{cfg.max_length}); raise --max-length", "grpo_no_prompt_left", file=path.name,
+                        max_length=cfg.max_length)
     if cfg.early_stopping_patience and not encoded["val"]:
         raise UserError("--early-stopping-patience watches the mean validation reward, and there is no "
-                        "validation data: set --val-split above 0")
+                        "validation data: set --val-split above 0", "early_stopping_no_val_reward",
+                        option="early_stopping_patience")
     val = encoded["val"]
     if cfg.eval_rows and len(val) > cfg.eval_rows:  # every evaluation samples each prompt: cap it
         val = [val[(i * len(val)) // cfg.eval_rows] for i in range(cfg.eval_rows)]

@@ -36,7 +36,8 @@ def configs_dir() -> Path:
         if (c / "accelerate").is_dir():
             return c
     raise UserError("cannot find the launcher configs (configs/accelerate/*.yaml): looked in "
-                    + ", ".join(str(c) for c in candidates) + f"; set {CONFIGS_ENV} to the folder holding accelerate/")
+                    + ", ".join(str(c) for c in candidates) + f"; set {CONFIGS_ENV} to the folder holding accelerate/",
+                    "launcher_configs_missing", looked=", ".join(str(c) for c in candidates), env=CONFIGS_ENV)
 
 
 def under_launcher() -> bool:
@@ -53,7 +54,8 @@ def process_count(cfg) -> int:
     n = torch.cuda.device_count()
     if n < 1:
         raise UserError(f"--launcher {cfg.launcher}: no GPU is visible, so give the number of processes "
-                        "with --num-processes N (on a CPU, ddp runs N processes over gloo)")
+                        "with --num-processes N (on a CPU, ddp runs N processes over gloo)", "launcher_no_gpu",
+                        option="launcher", launcher=cfg.launcher)
     return n
 
 
@@ -68,7 +70,8 @@ def launch_command(cfg, train_args: list[str]) -> list[str]:
     root = configs_dir()
     yaml_file = root / "accelerate" / f"{cfg.launcher}.yaml"
     if not yaml_file.is_file():
-        raise UserError(f"--launcher {cfg.launcher}: {yaml_file} is missing")
+        raise UserError(f"--launcher {cfg.launcher}: {yaml_file} is missing", "launcher_config_missing",
+                        option="launcher", launcher=cfg.launcher, file=str(yaml_file))
     cmd = [sys.executable, "-m", "accelerate.commands.launch", "--config_file", str(yaml_file),
            "--num_processes", str(process_count(cfg))]
     if cfg.launcher.startswith("deepspeed_"):
@@ -81,7 +84,8 @@ def check_launcher(cfg) -> None:
     if cfg.launcher == "single":
         if cfg.num_processes > 1:
             raise UserError(f"--num-processes {cfg.num_processes}: a single-process run starts one process; "
-                            "choose --launcher ddp (or fsdp, deepspeed_zero2, deepspeed_zero3) to start several")
+                            "choose --launcher ddp (or fsdp, deepspeed_zero2, deepspeed_zero3) to start several",
+                            "single_launcher_processes", option="num_processes", value=cfg.num_processes)
         return
     import importlib.util
 
@@ -90,8 +94,11 @@ def check_launcher(cfg) -> None:
     if cfg.launcher != "ddp" and not torch.cuda.is_available():
         # accelerate turns FSDP on CPUs into plain DDP without a word; DeepSpeed needs CUDA
         raise UserError(f"--launcher {cfg.launcher} needs CUDA GPUs; on this machine use --launcher ddp "
-                        "(gloo processes) or single")
+                        "(gloo processes) or single", "launcher_needs_cuda", option="launcher",
+                        launcher=cfg.launcher)
     if cfg.launcher.startswith("deepspeed_") and importlib.util.find_spec("deepspeed") is None:
-        raise UserError(f"--launcher {cfg.launcher} needs DeepSpeed: pip install 'tunestudio[deepspeed]'")
+        raise UserError(f"--launcher {cfg.launcher} needs DeepSpeed: pip install 'tunestudio[deepspeed]'",
+                        "launcher_needs_deepspeed", option="launcher", launcher=cfg.launcher)
     if cfg.method == "qlora" and cfg.launcher != "ddp":
-        raise UserError(f"--launcher {cfg.launcher}: QLoRA's 4-bit weights cannot be sharded; use --launcher ddp")
+        raise UserError(f"--launcher {cfg.launcher}: QLoRA's 4-bit weights cannot be sharded; use --launcher ddp",
+                        "launcher_qlora_sharded", option="launcher", launcher=cfg.launcher)

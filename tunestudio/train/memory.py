@@ -117,9 +117,11 @@ def estimate(model_or_config, *, method: str = "full", batch_size: int = 1, max_
     method = (method or "full").lower()
     precision = resolve_precision(precision)
     if precision not in DTYPE_BYTES:
-        raise UserError(f"unknown precision '{precision}' (fp32, bf16 or fp16)")
+        raise UserError(f"unknown precision '{precision}' (fp32, bf16 or fp16)", "memory_precision_unknown",
+                        value=str(precision))
     if batch_size < 1 or max_length < 1:
-        raise UserError("batch size and max length must be at least 1 for the memory estimate")
+        raise UserError("batch size and max length must be at least 1 for the memory estimate",
+                        "memory_sizes_too_small")
     act_bytes = DTYPE_BYTES[precision]
     d = model_dims(load_model_config(model_or_config))
     loaded = hasattr(model_or_config, "named_parameters")
@@ -142,7 +144,8 @@ def estimate(model_or_config, *, method: str = "full", batch_size: int = 1, max_
         # is usually loaded in the compute dtype.
         w_dtype = (weights_dtype or (precision if method in ADAPTER_METHODS else "fp32")).lower()
         if w_dtype not in DTYPE_BYTES:
-            raise UserError(f"unknown weights dtype '{weights_dtype}' (fp32, bf16 or fp16)")
+            raise UserError(f"unknown weights dtype '{weights_dtype}' (fp32, bf16 or fp16)", "memory_dtype_unknown",
+                            value=str(weights_dtype))
         if method == "qlora":  # block linears in nf4, embeddings/norms/head in 16-bit
             linear = d.layers * sum(o * i for _, o, i in linear_shapes(d))
             weights = int(linear * NF4_BYTES + (n_params - linear) * 2)
@@ -347,7 +350,7 @@ def run_with_oom_retry(train_fn: Callable[[int, int], Any], micro_batch: int, gr
     use this with world_size 1 (or have every rank agree before retrying).
     """
     if micro_batch < 1 or grad_accum < 1:
-        raise UserError("batch size and gradient accumulation must be at least 1")
+        raise UserError("batch size and gradient accumulation must be at least 1", "micro_batch_too_small")
     attempt = 0
     while True:
         error = None

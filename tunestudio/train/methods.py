@@ -80,7 +80,7 @@ def decoder_blocks(model):
         if isinstance(module, torch.nn.ModuleList) and len(module) == n:
             return name, module
     raise UserError(f"--method freeze: cannot find the transformer blocks of this {type(model).__name__}: "
-                    "use lora or full")
+                    "use lora or full", "freeze_no_blocks", option="method", model_class=type(model).__name__)
 
 
 def _freeze(model, cfg):
@@ -88,7 +88,8 @@ def _freeze(model, cfg):
     prefix, blocks = decoder_blocks(model)
     n = len(blocks)
     if cfg.freeze_layers > n:
-        raise UserError(f"--freeze-layers {cfg.freeze_layers}: the model has only {n} blocks")
+        raise UserError(f"--freeze-layers {cfg.freeze_layers}: the model has only {n} blocks", "freeze_too_many_layers",
+                        option="freeze_layers", value=cfg.freeze_layers, blocks=n)
     for p in model.parameters():
         p.requires_grad_(False)
     for block in list(blocks)[n - cfg.freeze_layers:]:
@@ -142,7 +143,8 @@ def apply_method(model, cfg, base_path: str):
         return get_peft_model(model, method.peft_config(cfg, model, base_path))
     except (ValueError, KeyError, TypeError) as e:
         raise UserError(f"--method {cfg.method} cannot be applied to this {model.config.model_type} model: "
-                        f"{str(e).splitlines()[0]}") from None
+                        f"{str(e).splitlines()[0]}", "method_not_applicable", option="method", method=cfg.method,
+                        model_type=str(model.config.model_type), detail=str(e).splitlines()[0]) from None
 
 
 def check_supported(model, cfg, tokenizer) -> None:
@@ -157,5 +159,7 @@ def check_supported(model, cfg, tokenizer) -> None:
         with torch.no_grad():
             model(input_ids=ids, attention_mask=torch.ones_like(ids), labels=ids)
     except Exception as e:  # noqa: BLE001 - any failure here means "not supported"
+        detail = f"{type(e).__name__}: {str(e).splitlines()[0][:200] if str(e) else ''}"
         raise UserError(f"--method {cfg.method} does not work with this {model.config.model_type} model "
-                        f"({type(e).__name__}: {str(e).splitlines()[0][:200]}): use lora or ia3") from None
+                        f"({detail}): use lora or ia3", "method_unsupported_by_model", option="method",
+                        method=cfg.method, model_type=str(model.config.model_type), detail=detail) from None

@@ -32,12 +32,15 @@ def load_model_config(model_or_path):
     if isinstance(model_or_path, (str, Path)):
         path = Path(model_or_path).expanduser()
         if path.is_dir() and not (path / "config.json").is_file():
-            raise UserError(f"model folder {path} has no config.json: cannot estimate its memory")
+            raise UserError(f"model folder {path} has no config.json: cannot estimate its memory",
+                            "memory_no_config", folder=str(path))
         from transformers import AutoConfig
         try:
             cfg = AutoConfig.from_pretrained(str(model_or_path))
         except (OSError, ValueError) as e:
-            raise UserError(f"cannot read the config of model '{model_or_path}': {e}") from None
+            raise UserError(f"cannot read the config of model '{model_or_path}': {e}", "model_config_unreadable",
+                            name=str(model_or_path), detail=str(e).splitlines()[0][:300] if str(e) else type(e).__name__
+                            ) from None
     elif isinstance(model_or_path, dict):
         cfg = model_or_path
     else:
@@ -60,8 +63,8 @@ def model_dims(cfg) -> SimpleNamespace:
     if not all((h, layers, heads, vocab)):
         raise UserError(
             f"cannot estimate memory for model type '{_get(cfg, 'model_type', '?')}' from its config "
-            "(no hidden size, layer count, head count or vocabulary size)"
-        )
+            "(no hidden size, layer count, head count or vocabulary size)",
+            "memory_config_lacks_sizes", model_type=str(_get(cfg, "model_type", "?")))
     head_dim = _get(cfg, "head_dim") or h // heads
     kv_heads = _get(cfg, "num_key_value_heads") or heads
     inter = _get(cfg, "intermediate_size") or _get(cfg, "n_inner") or 4 * h
@@ -97,8 +100,8 @@ def param_shapes(d) -> dict[str, list[tuple[int, ...]]]:
         kind = "mixture-of-experts" if d.moe else f"'{d.model_type}'"
         raise UserError(
             f"cannot count the parameters of a {kind} model from its config alone "
-            "(only Llama-like decoders: Llama, Mistral, Qwen2/3...); load the model to estimate its memory"
-        )
+            "(only Llama-like decoders: Llama, Mistral, Qwen2/3...); load the model to estimate its memory",
+            "memory_moe_not_counted" if d.moe else "memory_model_not_counted", model_type=str(d.model_type))
     block = []
     for name, out_f, in_f in linear_shapes(d):
         block.append((out_f, in_f))
@@ -159,4 +162,4 @@ def trainable_shapes(d, method: str, *, lora_rank: int = 16, freeze_trainable_la
         return [(num_virtual_tokens, 2 * d.layers * d.kv_dim)]
     if method == "prompt":
         return [(num_virtual_tokens, d.h)]
-    raise UserError(f"unknown method '{method}' for the memory estimate")
+    raise UserError(f"unknown method '{method}' for the memory estimate", "memory_method_unknown", method=str(method))

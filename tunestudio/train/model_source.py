@@ -155,6 +155,7 @@ def from_parent_adapter(model, cfg, base: Base):
         return PeftModel.from_pretrained(model, base.adapter, is_trainable=True)
     if not METHODS.get(base.parent_method, METHODS["prompt"]).mergeable:
         raise UserError(f"--from-run: the parent's {base.parent_method} adapter cannot be merged into the "
-                        f"model, so it can only be continued with --method {base.parent_method}")
+                        f"model, so it can only be continued with --method {base.parent_method}",
+                        "parent_adapter_not_mergeable", option="from_run", method=base.parent_method)
     merged = PeftModel.from_pretrained(model, base.adapter).merge_and_unload()
     return apply_method(merged, cfg, base.path)

@@ -57,23 +57,30 @@ def _no_checks(cfg) -> None:
 
 def _check_preference(cfg) -> None:
     if not cfg.beta > 0:
-        raise UserError(f"--beta: must be above 0, got {cfg.beta}")
+        raise UserError(f"--beta: must be above 0, got {cfg.beta}", "option_above_zero", option="beta",
+                        value=cfg.beta)
     if cfg.pref_loss == "robust" and not 0 <= cfg.label_smoothing < 0.5:
-        raise UserError(f"--label-smoothing: robust DPO needs a flip probability in [0, 0.5), got {cfg.label_smoothing}")
+        raise UserError(f"--label-smoothing: robust DPO needs a flip probability in [0, 0.5), got {cfg.label_smoothing}",
+                        "robust_flip_probability", option="label_smoothing", value=cfg.label_smoothing)
     if not 0 <= cfg.label_smoothing < 1:
-        raise UserError(f"--label-smoothing: must be at least 0 and below 1, got {cfg.label_smoothing}")
+        raise UserError(f"--label-smoothing: must be at least 0 and below 1, got {cfg.label_smoothing}",
+                        "option_fraction", option="label_smoothing", value=cfg.label_smoothing)
     if cfg.streaming:
-        raise UserError(f"--streaming: --objective {cfg.objective} prepares its pairs up front; drop --streaming")
+        raise UserError(f"--streaming: --objective {cfg.objective} prepares its pairs up front; drop --streaming",
+                        "streaming_preference", option="streaming", objective=cfg.objective)
     if cfg.method in ("prefix", "prompt"):
         raise UserError(f"--method {cfg.method} with --objective {cfg.objective}: TRL's preference trainers "
-                        "support full, freeze and LoRA-family methods (lora, dora, qlora, ia3)")
+                        "support full, freeze and LoRA-family methods (lora, dora, qlora, ia3)",
+                        "preference_method_unsupported", option="method", method=cfg.method, objective=cfg.objective)
     if cfg.objective == "kto" and (cfg.desirable_weight <= 0 or cfg.undesirable_weight <= 0):
-        raise UserError("--desirable-weight and --undesirable-weight must be above 0")
+        raise UserError("--desirable-weight and --undesirable-weight must be above 0", "kto_weights_not_positive")
     if cfg.objective == "simpo" and cfg.simpo_gamma < 0:
-        raise UserError(f"--simpo-gamma: must be 0 or more, got {cfg.simpo_gamma}")
+        raise UserError(f"--simpo-gamma: must be 0 or more, got {cfg.simpo_gamma}", "option_not_negative",
+                        option="simpo_gamma", value=cfg.simpo_gamma)
     if cfg.objective in ("orpo", "simpo") and cfg.reference != "parent":
         raise UserError(f"--reference {cfg.reference}: {cfg.objective} uses no reference model (it is "
-                        "reference-free by design); leave --reference at its default")
+                        "reference-free by design); leave --reference at its default", "reference_not_used",
+                        option="reference", value=cfg.reference, objective=cfg.objective)
 
 
 def _check_grpo(cfg) -> None:

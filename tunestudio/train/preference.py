@@ -31,19 +31,24 @@ def _load(cfg, ws, tokenizer, split_info, kind: str) -> dict:
     if splits.kind != kind:
         want = {"pairs": "pairs (prompt, chosen, rejected)", "unpaired": "answers with a boolean label"}
         raise UserError(f"--objective {cfg.objective} trains on {want[kind]}, and {cfg.dataset} holds "
-                        f"{want[splits.kind]}: use --objective {'kto' if splits.kind == 'unpaired' else 'dpo'}")
+                        f"{want[splits.kind]}: use --objective {'kto' if splits.kind == 'unpaired' else 'dpo'}",
+                        "objective_needs_pairs" if kind == "pairs" else "objective_needs_unpaired", option="objective",
+                        objective=cfg.objective, dataset=cfg.dataset, use="kto" if splits.kind == "unpaired" else "dpo")
     train = encode_prefs(splits.train, tokenizer, cfg.max_length, cfg.reasoning)
     val = encode_prefs(splits.val, tokenizer, cfg.max_length, cfg.reasoning)
     errors = train.errors + val.errors
     if errors:
         shown = "\n  ".join(str(p) for p in errors[:20])
-        raise UserError(f"{len(errors)} problem(s) in the preference data:\n  {shown}")
+        raise UserError(f"{len(errors)} problem(s) in the preference data:\n  {shown}", "pref_data_problems",
+                        count=len(errors), problems=[p.as_warning() for p in errors[:20]])
     if not train.examples:
         raise UserError(f"no training row is left at --max-length {cfg.max_length}: every prompt fills it "
-                        f"({len(train.dropped)} rows dropped); raise --max-length")
+                        f"({len(train.dropped)} rows dropped); raise --max-length", "pref_no_row_left",
+                        max_length=cfg.max_length, dropped=len(train.dropped))
     if cfg.early_stopping_patience and not val.examples:
         raise UserError("--early-stopping-patience watches the validation data, and there is none: set "
-                        "--val-split above 0 (or give a NAME.val.* file)")
+                        "--val-split above 0 (or give a NAME.val.* file)", "early_stopping_no_val_data",
+                        option="early_stopping_patience")
     warnings = []
     for name, enc in (("training", train), ("validation", val)):
         if enc.truncated or enc.dropped:

@@ -81,7 +81,8 @@ def resume_run(ws, ref: str) -> dict:
                         f"with --from-run {run['id']}", "run_already_completed", run=run["id"])
     run_dir = ws.runs_dir / run["id"]
     if not (run_dir / "config.yaml").is_file() or not (run_dir / "split.json").is_file():
-        raise UserError(f"run {run['id']} cannot be resumed: {run_dir} has no config.yaml/split.json")
+        raise UserError(f"run {run['id']} cannot be resumed: {run_dir} has no config.yaml/split.json",
+                        "resume_files_missing", run=run["id"], folder=str(run_dir))
     cfg = load_config(run_dir / "config.yaml").validate()
     return _train_one(cfg, ws, run_id=run["id"], resume=True)
 
@@ -154,7 +155,8 @@ def _train_one(cfg: RunConfig, ws, run_id: str | None = None, resume: bool = Fal
             recovery.record_end(events, conn, run_id, status, error, e)
             tracking.finish(status)
         if isinstance(e, Exception) and not isinstance(e, UserError) and error.startswith("no space left"):
-            raise UserError(f"run {run_id} failed: {error}") from e
+            detail = f"{type(e).__name__}: {str(e).splitlines()[0][:200] if str(e) else ''}"   # as recovery.cause
+            raise UserError(f"run {run_id} failed: {error}", "run_failed_no_space", run=run_id, detail=detail) from e
         raise
     finally:
         stop.restore()
@@ -260,9 +262,13 @@ def _memory_precheck(cfg: RunConfig, base: model_source.Base) -> dict | None:
         raise
     except Exception:  # noqa: BLE001 - an architecture the estimator does not know: no estimate
         return None
-    ok, message = memory.check_fits(est, memory.available_memory(), device=model_source.device_name())
-    if not ok:
-        raise UserError(message)
+    available, device = memory.available_memory(), model_source.device_name()
+    ok, message = memory.check_fits(est, available, device=device)
+    if not ok:   # its parts too: the web UI words the estimate and each tip (engine.tip_*)
+        sizes = {k: memory.human_bytes(est[k]) for k in ("total", "weights", "gradients", "optimizer", "activations")}
+        raise UserError(message, "not_enough_memory_on", available=memory.human_bytes(available), device=device,
+                        estimate={"code": "memory_breakdown", "message": memory.breakdown(est), **sizes},
+                        tips=[{"code": tip.code, "message": str(tip), **tip.fields} for tip in memory.advice(est)])
     return {**est, "message": message}
 
 
@@ -283,9 +289,9 @@ def _memory_estimate(cfg, model, micro_batch, precheck) -> dict | None:
 def _new_run_id(ws, wanted: str | None) -> str:
     if wanted:
         if not re.fullmatch(r"[A-Za-z0-9][A-Za-z0-9._-]{0,99}", wanted):
-            raise UserError(f"--run-id '{wanted}': use letters, digits, '.', '_' and '-'")
+            raise UserError(f"--run-id '{wanted}': use letters, digits, '.', '_' and '-'", "run_id_bad", run=wanted)
         if (ws.runs_dir / wanted).exists():
-            raise UserError(f"--run-id '{wanted}': a run with that id already exists")
+            raise UserError(f"--run-id '{wanted}': a run with that id already exists", "run_id_taken", run=wanted)
         return wanted
     return time.strftime("%Y%m%d-%H%M%S") + "-" + secrets.token_hex(3)
 
@@ -308,7 +314,8 @@ def _open_run(cfg, ws, run_id, run_dir, base, data, conn, resume) -> None:
         except sqlite3.Error:
             pass
         if isinstance(e, (OSError, sqlite3.Error)):
-            raise UserError(f"cannot create run {run_id}: {_db_or_os_error(e, ws)}") from None
+            raise UserError(f"cannot create run {run_id}: {_db_or_os_error(e, ws)}", "run_not_created", run=run_id,
+                            detail=_db_or_os_error(e, ws)) from None
         raise
 
 
@@ -361,7 +368,7 @@ def _read_json(path: Path) -> dict:
     try:
         return json.loads(Path(path).read_text(encoding="utf-8"))
     except (OSError, ValueError) as e:
-        raise UserError(f"cannot read {path}: {e}") from None
+        raise UserError(f"cannot read {path}: {e}", "config_unreadable", path=str(path), detail=str(e)) from None
 
 
 def _write_json(path: Path, obj) -> None:

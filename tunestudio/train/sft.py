@@ -13,6 +13,16 @@ from tunestudio.errors import UserError
 from tunestudio.train.objectives import TrainerContext, quiet, training_kwargs
 
 
+def _refused_part(row: str) -> dict:
+    """A refused row's line ("file:line: the chat template refused this row: why") as a coded data
+    problem, so the web UI words it in its language; the template's own words stay as they are."""
+    from tunestudio.data.render import REFUSED
+
+    where, _, detail = row.partition(f": {REFUSED}: ")
+    return {"code": "data_problem", "message": row, "where": where,
+            "problem": {"code": "template_refused", "message": f"{REFUSED}: {detail}", "detail": detail}}
+
+
 def load_data(cfg, ws, tokenizer, split_info: dict | None = None) -> dict:
     """The SFT rows of `cfg.dataset`, split and encoded (ids + trained mask), as the fields of run.Data:
     info (the split), train, val (capped at --eval-rows), stats, warnings. Raises UserError on bad data."""
@@ -25,7 +35,8 @@ def load_data(cfg, ws, tokenizer, split_info: dict | None = None) -> dict:
     kind = preference_kind(ws, cfg.dataset) if split_info is None and not cfg.streaming else None
     if kind:  # SFT would call every pair "a row without an assistant turn"
         raise UserError(f"{cfg.dataset} holds preference data ({'pairs' if kind == 'pairs' else 'labelled answers'}): "
-                        f"train it with --objective {'dpo (or orpo, simpo)' if kind == 'pairs' else 'kto'}")
+                        f"train it with --objective {'dpo (or orpo, simpo)' if kind == 'pairs' else 'kto'}",
+                        "sft_on_pairs" if kind == "pairs" else "sft_on_labelled_answers", dataset=cfg.dataset)
     if cfg.streaming:   # nothing prepared up front: read and encoded as the run goes (data/streamed.py)
         from tunestudio.data import streamed
 
@@ -49,16 +60,20 @@ def load_data(cfg, ws, tokenizer, split_info: dict | None = None) -> dict:
     refused = train.refused_rows + (val.refused_rows if val else []) + \
         [str(r) for r in refused_rows(splits.test, tokenizer, cfg.reasoning)]
     if refused and not cfg.skip_bad_rows:
-        raise UserError(refusal_error(refused))
+        raise UserError(refusal_error(refused), "sft_template_refused_rows", count=len(refused),
+                        rows=[_refused_part(r) for r in refused[:10]])
     if refused and not train.examples and len(train.refused_rows) == train.stats["rows"]:
         raise UserError(f"the chat template refused all {train.stats['rows']} training rows, so nothing is left "
-                        f"to train on; first: {refused[0]}")
+                        f"to train on; first: {refused[0]}", "template_refused_all", rows=train.stats["rows"],
+                        first=_refused_part(refused[0]))
     if not train.examples:
         raise UserError(f"no training row has anything left to train on at --max-length {cfg.max_length} "
-                        f"({train.dropped} rows dropped): raise --max-length or shorten the prompts")
+                        f"({train.dropped} rows dropped): raise --max-length or shorten the prompts", "sft_no_row_left",
+                        max_length=cfg.max_length, dropped=train.dropped)
     if cfg.early_stopping_patience and not (val and val.examples):
         raise UserError("--early-stopping-patience watches the validation loss, and there is no validation "
-                        "data: set --val-split above 0 (or give a NAME.val.* file)")
+                        "data: set --val-split above 0 (or give a NAME.val.* file)", "early_stopping_no_val_loss",
+                        option="early_stopping_patience")
     # what the data layer noticed (duplicates, train/test leakage) is shown in the run too
     warnings = [p.as_warning() for p in splits.warnings]
     if any(r.is_chat for r in splits.train[:1]):  # what the chat template does that costs the user later
