@@ -17,6 +17,7 @@ import copy
 from pathlib import Path
 
 from tunestudio import registry
+from tunestudio.data.readers import problem_list
 from tunestudio.errors import UserError
 from tunestudio.train.objectives import TrainerContext, quiet, training_kwargs
 
@@ -39,8 +40,8 @@ def _load(cfg, ws, tokenizer, split_info, kind: str) -> dict:
     errors = train.errors + val.errors
     if errors:
         shown = "\n  ".join(str(p) for p in errors[:20])
-        raise UserError(f"{len(errors)} problem(s) in the preference data:\n  {shown}", "pref_data_problems",
-                        count=len(errors), problems=[p.as_warning() for p in errors[:20]])
+        raise UserError(f"{len(errors)} problem(s) in the preference data:\n  {shown}", "pref_problems",
+                        count=len(errors), problems=problem_list(errors, 20))
     if not train.examples:
         raise UserError(f"no training row is left at --max-length {cfg.max_length}: every prompt fills it "
                         f"({len(train.dropped)} rows dropped); raise --max-length", "pref_no_row_left",

@@ -13,21 +13,11 @@ from tunestudio.errors import UserError
 from tunestudio.train.objectives import TrainerContext, quiet, training_kwargs
 
 
-def _refused_part(row: str) -> dict:
-    """A refused row's line ("file:line: the chat template refused this row: why") as a coded data
-    problem, so the web UI words it in its language; the template's own words stay as they are."""
-    from tunestudio.data.render import REFUSED
-
-    where, _, detail = row.partition(f": {REFUSED}: ")
-    return {"code": "data_problem", "message": row, "where": where,
-            "problem": {"code": "template_refused", "message": f"{REFUSED}: {detail}", "detail": detail}}
-
-
 def load_data(cfg, ws, tokenizer, split_info: dict | None = None) -> dict:
     """The SFT rows of `cfg.dataset`, split and encoded (ids + trained mask), as the fields of run.Data:
     info (the split), train, val (capped at --eval-rows), stats, warnings. Raises UserError on bad data."""
     from tunestudio.data.encode import encode
-    from tunestudio.data.render import refusal_error, refused_rows
+    from tunestudio.data.render import refusal_error, refusal_fields, refused_part, refused_rows
     from tunestudio.data.split import load_splits, splits_from_info
 
     from tunestudio.data.pref_commands import preference_kind
@@ -60,12 +50,11 @@ def load_data(cfg, ws, tokenizer, split_info: dict | None = None) -> dict:
     refused = train.refused_rows + (val.refused_rows if val else []) + \
         [str(r) for r in refused_rows(splits.test, tokenizer, cfg.reasoning)]
     if refused and not cfg.skip_bad_rows:
-        raise UserError(refusal_error(refused), "sft_template_refused_rows", count=len(refused),
-                        rows=[_refused_part(r) for r in refused[:10]])
+        raise UserError(refusal_error(refused), "template_refused_rows", **refusal_fields(refused))
     if refused and not train.examples and len(train.refused_rows) == train.stats["rows"]:
         raise UserError(f"the chat template refused all {train.stats['rows']} training rows, so nothing is left "
                         f"to train on; first: {refused[0]}", "template_refused_all", rows=train.stats["rows"],
-                        first=_refused_part(refused[0]))
+                        first=refused_part(refused[0]))
     if not train.examples:
         raise UserError(f"no training row has anything left to train on at --max-length {cfg.max_length} "
                         f"({train.dropped} rows dropped): raise --max-length or shorten the prompts", "sft_no_row_left",
