@@ -84,10 +84,21 @@ def problem_lines(lang: str, items: list[dict], total: int) -> str:
     return "\n".join(lines)
 
 
+class FormError(UserError):
+    """A UserError the web UI finds in its own inputs (a number box left empty): `spec` (a message
+    spec of the tab's own locale texts) says it in each language; str() is its English."""
+
+    def __init__(self, spec: list):
+        super().__init__(say(DEFAULT_LANG, spec))
+        self.spec = spec
+
+
 def err(e: BaseException) -> list:
     """The spec of `error_text(lang, e)`: what the user should see of an exception."""
     from tunestudio.statefiles import describe_os_error
 
+    if isinstance(e, FormError):
+        return [("err", "form", e.spec)]
     if isinstance(e, UserError):   # kept with its code and fields: said again in each language
         return [("err", "user", error_record(e))]
     if isinstance(e, OSError):
@@ -112,7 +123,7 @@ def say(lang: str, spec) -> str:
         elif part[0] == "err":
             kind, text = part[1], part[2]
             out.append("❌ " + (engine_error(lang, text) if kind == "user" else text if kind == "os"
-                               else t(lang, "common.internal_error", error=text)))
+                               else say(lang, text) if kind == "form" else t(lang, "common.internal_error", error=text)))
         else:
             out.append(part[1])
     return "\n\n".join(out)
@@ -239,7 +250,7 @@ def error_text(lang: str, e: BaseException) -> str:
     Anything else is our bug: say so, with the last line of the traceback, and log it whole on the
     server."""
     if isinstance(e, UserError):  # worded from its code; else the engine's words, fields named for flags
-        return "❌ " + engine_error(lang, e)
+        return "❌ " + (say(lang, e.spec) if isinstance(e, FormError) else engine_error(lang, e))
     if isinstance(e, OSError):  # a full or read-only disk, a missing file: what and where, no traceback
         from tunestudio.statefiles import describe_os_error
 

@@ -11,8 +11,8 @@ import dataclasses
 import gradio as gr
 
 from tunestudio import jobs
-from tunestudio.webui.common import Context, run_choices
-from tunestudio.webui.i18n import DEFAULT, t, ui_flags
+from tunestudio.webui.common import Context, FormError, msg, raw, run_choices
+from tunestudio.webui.i18n import DEFAULT, has, t, ui_flags
 
 
 # Shown above the fold, in this order; every other field goes under "Advanced". model and
@@ -106,20 +106,42 @@ def _input_for(f, config_mod, ctx: Context, run_list: list, initial: dict | None
 
 
 
+def empty_field(f) -> list:
+    """The message spec for field `f` left empty: its label (in the UI's language when shown) and
+    the default `tunestudio train` would use without it, so the user sees the value instead of
+    getting it silently."""
+    label = msg(f"param.{f.name}") if has(DEFAULT, f"param.{f.name}") else raw(_label(DEFAULT, f.name))
+    default = _default(f)
+    return msg("common.field_empty", field=label, default=f"{default:g}" if isinstance(default, float) else default)
+
+
+def _is_empty(f, value, config_mod) -> bool:
+    """An emptied number box, or a list with no choice where the field has no empty choice."""
+    if _kind(f) in ("int", "float"):
+        return value is None or (isinstance(value, str) and not value.strip())
+    return value in (None, "") and bool(f.metadata.get("choices")) and "" not in (_choices(f, config_mod) or [])
+
+
 def config_from_form(config_mod, model: str, dataset: str, values: dict):
     """The RunConfig for what the form holds, built and checked by the engine's own functions
     (`from_dict` coerces each value as a flag would be, `validate` refuses bad options), so the
-    UI and `tunestudio train --model ... --dataset ...` make the same config."""
+    UI and `tunestudio train --model ... --dataset ...` make the same config.
+
+    Raises FormError naming each emptied number box or list (by its label, with the default it
+    would take: never filled in silently), UserError for a value the engine refuses."""
     import yaml
 
     by_name = config_mod.fields_by_name()
+    empty = [empty_field(by_name[n]) for n, v in values.items() if _is_empty(by_name[n], v, config_mod)]
+    if empty:
+        raise FormError([part for spec in empty for part in spec])
     out = {"model": model or "", "dataset": dataset or ""}
     for name, value in values.items():
         f = by_name[name]
         if _kind(f) == "list":
             value = yaml.safe_load(value) if value and str(value).strip() else []
-        elif value is None:  # an emptied number box or dropdown: the engine's default
-            value = "" if _kind(f) == "str" else _default(f)
+        elif value is None:  # an emptied text box or a list whose empty choice means "none"
+            value = ""
         out[name] = value
     return config_mod.from_dict(out, source="web UI").validate()
 

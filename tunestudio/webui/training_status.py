@@ -26,15 +26,21 @@ def memory_text(ws, lang, model, method, batch_size, max_length, precision, chec
     if not model:
         return ""
     for name, value in (("batch_size", batch_size), ("max_length", max_length), ("lora_r", lora_r)):
-        if value is not None and int(value) < 1:   # the estimate of an impossible setting would mislead
+        if value is None:   # an emptied box: Start refuses it too (config_from_form), never a silent default
+            from tunestudio.train.config import fields_by_name
+            from tunestudio.webui.common import say
+            from tunestudio.webui.training_form import empty_field
+
+            return "⚠️ " + say(lang, empty_field(fields_by_name()[name]))
+        if int(value) < 1:   # the estimate of an impossible setting would mislead
             return "⚠️ " + t(lang, "training.at_least_one", field=t(lang, f"param.{name}"), value=int(value))
     try:
         from tunestudio.train.config import resolve_precision
 
         precision = resolve_precision(precision or "auto")   # what the engine picks for "auto" on this machine
-        est = memory.estimate(ws.model_path_or_id(model), method=method or "full", batch_size=int(batch_size or 1),  # empty field: the default
-                              max_length=int(max_length or 512), precision=precision,
-                              grad_checkpointing=bool(checkpointing), lora_rank=int(lora_r or 16))
+        est = memory.estimate(ws.model_path_or_id(model), method=method or "full", batch_size=int(batch_size),
+                              max_length=int(max_length), precision=precision,
+                              grad_checkpointing=bool(checkpointing), lora_rank=int(lora_r))
         text = t(lang, "training.memory", estimate=breakdown(lang, memory, est),
                  trainable=f"{est['trainable_params']:,}", params=f"{est['params']:,}")
         try:
