@@ -129,15 +129,16 @@ def build(ctx: Context) -> None:
 
     def store_work(lang, file, name):
         if not file:
-            return msg("datasets.no_file"), [gr.skip(), gr.skip()]
+            return msg("datasets.no_file"), [gr.skip()] * (2 + len(file_panels))
         try:
             # The browser's own file name: Gradio keeps it as the temp file's name.
             target = store_upload(ws, file, name or Path(file).name)
         except Exception as e:
-            return err(e), [gr.skip(), gr.skip()]
+            return err(e), [gr.skip()] * (2 + len(file_panels))  # the selection stays, and its panels
         now = ws.list_datasets()
+        # the stored file is selected: the previous file's panels clear (`cleared`, below)
         return msg("datasets.stored", name=target.name), [gr.update(choices=now, value=target.name),
-                                                          files_table(ws, lang)]
+                                                          files_table(ws, lang), *cleared()]
 
     # progress: the data layer's bars (tunestudio/data/progress.py, tqdm) shown with rate and ETA
     # Check and Statistics read every row once; a language switch says their results again from
@@ -223,11 +224,14 @@ def build(ctx: Context) -> None:
             return not_available(lang, "tunestudio.data.encode.preview"), None
         if not model_name:
             return t(lang, "datasets.pick_model"), None
+        for key, value, default in (("datasets.row", row_no, 1), ("datasets.max_length", length, 512)):
+            if value is None:   # an emptied box: said, never replaced by a value the user does not see
+                return "⚠️ " + t(lang, "common.field_empty", field=t(lang, key), default=default), None
         from tunestudio.webui import pref_preview
 
         try:
             if pref_preview.is_preference(ws, name):  # a pair: prompt, then chosen and rejected, marked
-                head, pieces = pref_preview.preview(ws, name, model_name, int(row_no or 1), int(length or 512), lang)
+                head, pieces = pref_preview.preview(ws, name, model_name, int(row_no), int(length), lang)
                 return head, marked(lang, pieces)
             from tunestudio.data.load import load_file
             from tunestudio.data.split import resolve_dataset
@@ -236,10 +240,10 @@ def build(ctx: Context) -> None:
             loaded = load_file(files.get("all") or files["train"])
             if not loaded.records:
                 raise UserError(t(DEFAULT, "datasets.no_rows", name=name), "dataset_no_rows", name=name)
-            i = min(max(int(row_no or 1), 1), len(loaded.records)) - 1
+            i = min(max(int(row_no), 1), len(loaded.records)) - 1
             record = loaded.records[i]
             tokenizer = stats(ws, model_name)
-            pairs = encode(record, tokenizer, int(length or 512))
+            pairs = encode(record, tokenizer, int(length))
             info = turns.probe(tokenizer) if record.is_chat else None
         except Exception as e:
             return error_text(lang, e), None
@@ -256,25 +260,37 @@ def build(ctx: Context) -> None:
     refresh.click(on_refresh, [ctx.lang, pick], [pick, table], api_visibility="private")
     # the files table's headers follow the language switch
     ctx.on_language(lambda lang: files_table(ws, lang or DEFAULT), [ctx.lang], [table])
-    upload_view = ctx.view([message])
-    upload_view.act(store.click, store_work, lambda lang, spec: say(lang, spec), [upload, save_as], extra=[pick, table])
     # one view for the file's results: whichever of Check, Clean or Statistics was shown last is said
     # again when the language changes; the example has its own view, so a Preview after Statistics
     # does not leave the histogram (its legend, its axes) in the language it was drawn in
     results = ctx.view([report, problems, histogram])
+    example = ctx.view([preview_head, preview])
+    upload_view = ctx.view([message])
+    # Panels about one file clear when another file is selected (the user's pick, or an upload that
+    # selects what it stored): nothing of the previous file's report, statistics, histogram or
+    # example stays beside the new name. A view's state is cleared too, so a language switch does
+    # not bring a cleared panel back.
+    file_panels = [report, problems, histogram, results.state, preview_head, preview, example.state]
+
+    def cleared() -> list:   # file_panels' values with nothing shown
+        return ["", gr.update(value=None, visible=False), plotted(None), None, "", None, None]
+
+    upload_view.act(store.click, store_work, lambda lang, spec: say(lang, spec), [upload, save_as],
+                    extra=[pick, table, *file_panels])
     results.act(check_btn.click, check_work, check_render, [pick, model_in])
     results.act(clean_btn.click, clean_work, clean_render, [pick], extra=[pick])
     results.act(stats_btn.click, stats_work, stats_render, [pick, model_in, max_len])
-    example = ctx.view([preview_head, preview])
     example.on(preview_btn.click, on_preview, [pick, model_in, row, max_len])
 
-    def on_pick():
-        # another file: nothing of the previous file's report, statistics, histogram or example stays
-        return "", gr.update(value=None, visible=False), plotted(None), None, "", None, None
-
     # `input`, not `change`: Clean picks its new file itself, and its report must stay
-    pick.input(on_pick, None, [report, problems, histogram, results.state, preview_head, preview, example.state],
+    pick.input(lambda: cleared() + ["", None], None, file_panels + [message, upload_view.state],
                api_visibility="private")
+    # The upload's message (a refused type, a name that exists, "saved as") is about that upload:
+    # it goes when another action runs on a file or another file is chosen to upload, instead of
+    # staying on screen beside the next action's result as if it were about that.
+    for button in (check_btn, clean_btn, stats_btn, preview_btn):
+        button.click(lambda: ("", None), None, [message, upload_view.state], api_visibility="private", queue=False)
+    upload.upload(lambda: ("", None), None, [message, upload_view.state], api_visibility="private", queue=False)
 
     def wire_lists(ctx: Context):
         # An upload or a cleaned file should appear in every dataset list (the Training tab's too).
