@@ -14,7 +14,7 @@ from pathlib import Path
 import gradio as gr
 
 from tunestudio import sweep_runner
-from tunestudio.webui.common import Context, error_text
+from tunestudio.webui.common import Context, err, error_text, msg, say
 from tunestudio.webui.i18n import DEFAULT, engine_error, has, t
 
 
@@ -92,36 +92,40 @@ def wire(ctx: Context, c: dict, pick) -> None:
             return gr.skip(), gr.skip()
         return Path(path).read_text(encoding="utf-8", errors="replace"), Path(path).name
 
-    def on_start(lang, text, filename):
-        lang = lang or DEFAULT
+    # Start and Stop say what they did as message specs (common.msg / err) in a view: a language
+    # switch says the shown message again in the new language (an error in Tetum, then English:
+    # the English sentence, nothing of the Tetum one left)
+    def start_work(lang, text, filename):
         try:
             rec = sweep_runner.start(ws, text, filename)
         except Exception as e:
-            return error_text(lang, e), gr.skip(), gr.skip()
-        msg = t(lang, "sweeps.started", name=rec["sweep"], trials=rec["trials"], pid=rec["pid"])
+            return err(e), [gr.skip(), gr.skip()]
         watch = {"name": rec["sweep"], "sig": None, "lang": lang, "ended": False}
         names = sorted({*sweep.list_sweeps(ws), rec["sweep"]})  # its study may not be written yet
-        return msg, watch, gr.update(choices=names, value=rec["sweep"])
+        return (msg("sweeps.started", name=rec["sweep"], trials=rec["trials"], pid=rec["pid"]),
+                [watch, gr.update(choices=names, value=rec["sweep"])])
 
-    def on_stop(lang, watch):
-        lang = lang or DEFAULT
+    def stop_work(lang, watch):
         name = (watch or {}).get("name") or running_sweep(ws)
         if not name:
-            return t(lang, "sweeps.nothing_running")
+            return msg("sweeps.nothing_running")
         try:
             rec = sweep_runner.stop(ws, name)
         except Exception as e:
-            return error_text(lang, e)
-        return t(lang, "sweeps.stopped" if rec else "sweeps.not_running", name=name)
+            return err(e)
+        return msg("sweeps.stopped" if rec else "sweeps.not_running", name=name)
 
     def tick(lang, watch):
+        """The progress of the sweep started here (or running), re-read every tick; what it writes
+        clears the view's message (`said.state` None): the progress text is re-read in the new
+        language at the next tick after a switch, an older Start/Stop message is not said again."""
         lang = lang or DEFAULT
         name = (watch or {}).get("name") or running_sweep(ws)
         if not name:
-            return gr.skip(), gr.skip()
+            return gr.skip(), gr.skip(), gr.skip()
         same = bool(watch) and watch.get("name") == name and watch.get("lang") == lang
         if same and watch.get("ended"):  # its final state is shown: nothing more to read
-            return gr.skip(), gr.skip()
+            return gr.skip(), gr.skip(), gr.skip()
         rec = sweep_runner.runner(ws, name)
         ended = not (rec and rec["alive"])
         try:
@@ -130,13 +134,13 @@ def wire(ctx: Context, c: dict, pick) -> None:
             text, ended = error_text(lang, e), False
         state = {"name": name, "sig": text, "lang": lang, "ended": ended}
         if same and watch.get("sig") == text:
-            return gr.skip(), state
-        return text, state
+            return gr.skip(), state, gr.skip()
+        return text, state, None
 
+    said = ctx.view([c["progress"]])
     c["example"].input(on_example, [c["example"]], [c["editor"], c["filename"]], api_visibility="private")
     c["upload"].upload(on_upload, [c["upload"]], [c["editor"], c["filename"]], api_visibility="private")
-    c["start"].click(on_start, [ctx.lang, c["editor"], c["filename"]], [c["progress"], c["watch"], pick],
-                     api_visibility="private")
-    c["stop"].click(on_stop, [ctx.lang, c["watch"]], [c["progress"]], api_visibility="private")
-    c["timer"].tick(tick, [ctx.lang, c["watch"]], [c["progress"], c["watch"]], api_visibility="private",
+    said.act(c["start"].click, start_work, say, [c["editor"], c["filename"]], extra=[c["watch"], pick])
+    said.act(c["stop"].click, stop_work, say, [c["watch"]])
+    c["timer"].tick(tick, [ctx.lang, c["watch"]], [c["progress"], c["watch"], said.state], api_visibility="private",
                     queue=False)
