@@ -135,6 +135,37 @@ def test_a_bad_option_on_the_form_is_named_by_its_label_in_tetum(options, label)
     assert not wrong_language(error_text("en", caught.value), "en", "tet")
 
 
+EMPTIED = [("lr", "Taxa aprendizajen", "0.0002"), ("epochs", "Époka", "3"), ("batch_size", "Tamañu lote", "8"),
+           ("grad_accum", "Akumulasaun gradiente", "1"), ("warmup_steps", "Pasu warmup", "0"),
+           ("max_steps", "Pasu másimu", "0"), ("scheduler", "Planu taxa aprendizajen", "cosine")]
+
+
+@pytest.mark.parametrize("field, label, default", EMPTIED)
+def test_an_emptied_box_on_the_form_is_refused_by_its_label_not_filled_in_silently(field, label, default):
+    """An emptied number box (or list) is never replaced by the engine's default: Start and the
+    command preview say which field is empty, by its label in the UI's language, with the default."""
+    from tunestudio.train import config as config_mod
+    from tunestudio.webui.common import err, error_text, say
+    from tunestudio.webui.i18n import t
+    from tunestudio.webui.training_form import config_from_form, form_defaults
+
+    values = {**form_defaults(config_mod), field: None}
+    with pytest.raises(UserError) as caught:
+        config_from_form(config_mod, "tiny-demo", "demo-reviews.jsonl", values)
+    assert t("tet", f"param.{field}") == label
+    for shown in (error_text("tet", caught.value), say("tet", err(caught.value))):
+        assert f"“{label}” mamuk" in shown and f"predefinidu mak {default}" in shown, shown
+        assert not wrong_language(shown, "tet", "en"), shown
+    english = say("en", err(caught.value))
+    assert f"“{t('en', f'param.{field}')}” is empty" in english and f"default is {default}" in english, english
+    assert not wrong_language(english, "en", "tet"), english
+    # every other emptied box is named too, not only the first
+    both = {**values, "lr": None, "batch_size": None}
+    with pytest.raises(UserError) as caught:
+        config_from_form(config_mod, "tiny-demo", "demo-reviews.jsonl", both)
+    assert "“Learning rate” is empty" in str(caught.value) and "“Batch size” is empty" in str(caught.value)
+
+
 def test_an_error_without_a_code_is_led_in_the_ui_language():
     from tunestudio.webui.common import error_text
     from tunestudio.webui.i18n import t

@@ -123,7 +123,8 @@ def say(lang: str, spec) -> str:
         elif part[0] == "err":
             kind, text = part[1], part[2]
             out.append("❌ " + (engine_error(lang, text) if kind == "user" else text if kind == "os"
-                               else say(lang, text) if kind == "form" else t(lang, "common.internal_error", error=text)))
+                               else say(lang, text) if kind == "form"   # FormError: the tab's own texts
+                               else t(lang, "common.internal_error", error=text)))
         else:
             out.append(part[1])
     return "\n\n".join(out)
