@@ -14,7 +14,7 @@ from pathlib import Path
 import gradio as gr
 
 from tunestudio.errors import UserError
-from tunestudio.webui.common import Context, err, error_text, msg, optional, say
+from tunestudio.webui.common import Context, FormError, err, error_text, msg, optional, say
 from tunestudio.webui.i18n import DEFAULT
 
 # Not carried over: a new run gets its own name, and is no trial of the sweep it came from.
@@ -63,9 +63,10 @@ def run_form_values(ws, config_mod, run_id: str, names: list[str]) -> dict:
     return form_values(config_mod, cfg, names)
 
 
-def wire(ctx: Context, button, run_input, message) -> None:
+def wire(ctx: Context, button, run_input, message, no_run: list | None = None) -> None:
     """When `button` is clicked, fill the Training tab's form from the run in `run_input` (a run id)
-    and open the Training tab; `message` (on the caller's tab) says what happened or why not."""
+    and open the Training tab; `message` (on the caller's tab) says what happened or why not;
+    `no_run`: the message spec for an empty `run_input` (default: "pick a run")."""
 
     def hook(ctx: Context) -> None:
         form = ctx.shared.get("training_form")
@@ -86,6 +87,8 @@ def wire(ctx: Context, button, run_input, message) -> None:
         def on_click(lang, run_id):
             lang = lang or DEFAULT
             try:
+                if not run_id and no_run is not None:
+                    raise FormError(no_run)
                 values = run_form_values(ctx.ws, config_mod, run_id, names)
             except Exception as e:  # only the caller's message says why; the form stays as it was
                 out = [gr.skip()] * len(outputs)

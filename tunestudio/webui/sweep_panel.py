@@ -12,7 +12,9 @@ import gradio as gr
 import pandas as pd
 
 from tunestudio.webui import charts
-from tunestudio.webui.common import Context, error_text, metric_label, optional, plotted, run_choices, shown
+from tunestudio.webui.common import (
+    Context, err, metric_label, msg, optional, plotted, run_choices, say, shown,
+)
 from tunestudio.webui.i18n import DEFAULT, has, t
 
 
@@ -91,7 +93,10 @@ def build(ctx: Context) -> None:
         scatter = charts.chart(ctx, "scatter", elem_id="sweeps-scatter", label="sweeps.scatter", x="x", y="y",
                                x_title=None, y_title=None, legend="sweeps.legend", color="state", height=300)
         ctx.tr(trials, label="sweeps.trials")
-    config_to_form.wire(ctx, use_best, best_run, text)
+    # `text` is a view: a message put there (why the best trial's config cannot be used) is said again
+    # at a language switch; a shown sweep clears its state (on_language re-renders the sweep itself)
+    said = ctx.view([text])
+    config_to_form.wire(ctx, use_best, best_run, text, no_run=msg("sweeps.no_best"))
     sweep_start.wire(ctx, started, pick)
 
     def on_show(lang, name, chosen):
@@ -99,12 +104,14 @@ def build(ctx: Context) -> None:
         keep = [gr.skip()] * (3 if overlay else 0)
         if not name:
             return [t(lang, "sweeps.pick_one"), shown(None), plotted(None), gr.update(choices=[], value=None),
-                    gr.update(choices=sweep.list_sweeps(ws)), None] + keep
+                    gr.update(choices=sweep.list_sweeps(ws)), None] + keep + [said.shown_message(msg("sweeps.pick_one"))]
         try:
             md, table, _, points, params, used = sweep_view(ws, lang, name, chosen)
             s = sweep.summary(ws, name)
         except Exception as e:
-            return [error_text(lang, e), shown(None), plotted(None), gr.update(), gr.update(), None] + keep
+            spec = err(e)
+            return [say(lang, spec), shown(None), plotted(None), gr.update(), gr.update(), None] + keep + [
+                said.shown_message(spec)]
         out = [md + "\n\n" + t(lang, "sweeps.overlaid"), shown(table),
                plotted(points, color="state", x_title=metric_label(lang, used) if used else "",
                        y_title=metric_label(lang, s["objective"])),
@@ -115,20 +122,25 @@ def build(ctx: Context) -> None:
             runs = [r["run_id"] for r in s["trials"] if r["run_id"]]
             frame, note = runs_overlay.overlay(ws, lang, runs)
             out += [gr.update(choices=run_choices(ws, lang=lang), value=runs), plotted(frame), note]
-        return out
+        return out + [None]   # the sweep is shown: no message of the view's to say again
 
     outs = [text, trials, scatter, param, pick, best_run]
     if overlay:
         outs += [overlay["pick"], overlay["plot"], overlay["message"]]
+    outs.append(said.state)
     show.click(on_show, [ctx.lang, pick, param], outs, api_visibility="private")
 
-    def on_language(lang, name, chosen, table):
-        """The shown sweep (its text, table, chart) said again in the new language; nothing shown: nothing."""
+    def on_language(lang, name, chosen, table, message):
+        """The shown sweep (its text, table, chart) said again in the new language; nothing shown:
+        nothing; a message shown over its text (`said`) is the view's to say again."""
         if not name or table is None or len(table) == 0:
             return [gr.skip()] * len(outs)
-        return on_show(lang, name, chosen)
+        out = on_show(lang, name, chosen)
+        if message is not None:
+            out[0], out[-1] = gr.skip(), gr.skip()
+        return out
 
-    ctx.on_language(on_language, [ctx.lang, pick, param, trials], outs)
+    ctx.on_language(on_language, [ctx.lang, pick, param, trials, said.state], outs)
     param.input(on_show, [ctx.lang, pick, param], outs, api_visibility="private")
     if ctx.current_tab is not None:
         ctx.current_tab.select(lambda: gr.update(choices=sweep.list_sweeps(ws)), None, [pick],
