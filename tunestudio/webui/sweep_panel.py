@@ -104,7 +104,8 @@ def build(ctx: Context) -> None:
         keep = [gr.skip()] * (3 if overlay else 0)
         if not name:
             return [t(lang, "sweeps.pick_one"), shown(None), plotted(None), gr.update(choices=[], value=None),
-                    gr.update(choices=sweep.list_sweeps(ws)), None] + keep + [said.shown_message(msg("sweeps.pick_one"))]
+                    gr.update(choices=sweep.list_sweeps(ws)), None] + keep + [
+                said.shown_message(msg("sweeps.pick_one"))]
         try:
             md, table, _, points, params, used = sweep_view(ws, lang, name, chosen)
             s = sweep.summary(ws, name)

@@ -116,7 +116,7 @@ def empty_field(f) -> list:
 
 
 def _is_empty(f, value, config_mod) -> bool:
-    """An emptied number box, or a list with no choice where the field has no empty choice."""
+    """An emptied number box, or a dropdown with nothing picked where "" is none of its choices."""
     if _kind(f) in ("int", "float"):
         return value is None or (isinstance(value, str) and not value.strip())
     return value in (None, "") and bool(f.metadata.get("choices")) and "" not in (_choices(f, config_mod) or [])
