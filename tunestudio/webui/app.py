@@ -91,9 +91,11 @@ def build_app(ws: Workspace) -> gr.Blocks:
             relabel.then(view.replay, [ctx.lang, view.state], view.outputs, api_visibility="private")
         # first of the page-open handlers: setting the dropdown fires its .change, which
         # re-renders every bound text in the restored language
-        demo.load(restore_language, stored_lang, ctx.lang, api_visibility="private", queue=False)
+        restored = demo.load(restore_language, stored_lang, ctx.lang, api_visibility="private", queue=False)
+        # the tabs' page-open handlers after it: they read the restored language, not the page's
+        # first English (else an English text computed at open could land after the switch's own)
         for fn, inputs, outputs in ctx.loads:
-            demo.load(fn, inputs, outputs, api_visibility="private")
+            restored.then(fn, inputs, outputs, api_visibility="private")
         quiet_language_switch(demo, ctx.lang)
     demo.tunestudio_missing = sorted(ctx.missing)  # what other areas have not built: the report lists it
     demo.tunestudio_texts = ctx.texts   # every bound text (i18n.Texts), for checks of the language switch
