@@ -415,3 +415,30 @@ def test_evaluate_export_and_memory_warnings_are_worded_in_the_ui_language():
     assert "esportasaun kahur ona responde la hanesan" in tet and "para rasik de'it iha 50%" in tet
     assert not wrong_language(tet, "tet", "en"), wrong_language(tet, "tet", "en")
     assert "the merged export stopped ..." in roundtrip_text("tet", {**checked, "warning_parts": []})   # an older check
+
+
+def test_statistics_warnings_are_all_worded_in_the_ui_language(workspace):
+    """Statistics on a file with a broken row and a duplicate: every warning the engine gives
+    reaches the Datasets tab worded in the UI language (the tab words `warning_parts`), the
+    skipped-problems line included, naming the Check button before the command line."""
+    from lang_check import wrong_language
+
+    from tunestudio.data.stats import stats_dataset
+    from tunestudio.webui.i18n import engine_warning
+    from tunestudio.workspace import Workspace
+
+    ws = Workspace(workspace)
+    rows = [json.dumps({"prompt": "q", "completion": "a"})] * 2 + ['{"prompt": "broken"',
+                                                                  json.dumps({"prompt": "r", "completion": "b"})]
+    (ws.datasets_dir / "mixed.jsonl").write_text("\n".join(rows) + "\n", encoding="utf-8")
+    for only_skipped, name in ((False, "mixed.jsonl"), (True, "broken.jsonl")):
+        if only_skipped:   # no other warning: the skipped line alone
+            (ws.datasets_dir / name).write_text("\n".join(rows[2:]) + "\n", encoding="utf-8")
+        s = stats_dataset(ws, name)
+        assert len(s["warning_parts"]) == len(s["warnings"]), s["warnings"]
+        en = [engine_warning("en", p) for p in s["warning_parts"]]
+        tet = [engine_warning("tet", p) for p in s["warning_parts"]]
+        assert en[0].startswith("1 problem(s) skipped: Check on the Datasets tab"), en
+        assert "Verifika iha tab Dadus" in tet[0], tet
+        assert not wrong_language("\n".join(tet), "tet", "en"), wrong_language("\n".join(tet), "tet", "en")
+        assert not wrong_language("\n".join(en), "en", "tet")
