@@ -4,6 +4,8 @@ every legend label short enough that the chart does not cut it ("…")."""
 
 from __future__ import annotations
 
+import pytest
+
 import json
 import time
 
@@ -26,6 +28,23 @@ def test_metric_names_are_worded_with_their_key_beside_them():
     assert metric_label("tet", "lr") == "Taxa aprendizajen (lr)"   # a run option: its Training-tab label
     assert metric_label("tet", "my_custom_metric") == "my_custom_metric"   # not ours to name
     assert metric_label("tet", "train_loss", with_id=False) == "loss treinu"
+
+
+@pytest.mark.parametrize("lang", ["en", "tet"])
+def test_every_run_option_is_named_in_the_config_tables(lang):
+    """The Runs tab's config table (Details, Compare) names every key of a run's config.yaml, the
+    model and dataset picked outside the form too (a bare "model" row was English in Tetum)."""
+    import dataclasses
+
+    from tunestudio.train.config import RunConfig
+
+    from tunestudio.webui.i18n import has
+
+    # a name equal to its key is fine where the files say so ("epochs" in English)
+    bare = [f.name for f in dataclasses.fields(RunConfig) if metric_label(lang, f.name, with_id=False) == f.name
+            and not has(lang, f"metric.{f.name}")]
+    assert not bare, bare
+    assert metric_label("tet", "model") == "Modelu baze (model)" and metric_label("tet", "dataset") == "Dadus (dataset)"
 
 
 def test_runs_table_and_details_show_metric_names_in_tetum(workspace):
