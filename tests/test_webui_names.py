@@ -62,6 +62,21 @@ def test_runs_table_and_details_show_metric_names_in_tetum(workspace):
     assert not wrong_language(" ".join(map(str, df.columns)) + " " + cell, "tet", "en")
 
 
+def test_runs_table_leaves_out_metrics_without_a_value(workspace):
+    """A run stopped before its first evaluation has eval_loss None: the metrics cell does not end
+    in "validation loss" with nothing after it."""
+    from tunestudio.webui import tab_runs
+
+    ws = Workspace(workspace)
+    conn = registry.connect(ws.db_path)
+    registry.insert_run(conn, id="r1", name="walk", status="stopped", created_at=time.time(), method="full",
+                        dataset="d.jsonl", base_model="tiny-demo", metrics={**METRICS, "eval_loss": None})
+    conn.close()
+    for lang in ("en", "tet"):
+        cell = tab_runs.table(ws, lang).iloc[0, 6]
+        assert "validation loss" not in cell and "loss validasaun" not in cell and "3.8" in cell, cell
+
+
 def test_evaluate_results_benchmark_and_examples_name_metrics_in_tetum():
     from tunestudio.webui.tab_evaluate import examples_frame, leaderboard_frame, metrics_frame
 

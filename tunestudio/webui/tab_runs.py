@@ -75,7 +75,10 @@ def table(ws, lang: str, search: str = "", status: str | None = None, sort: str 
     for r in runs:
         values = [r["name"], status_text(lang, r["status"]), _model_name(ws, r.get("base_model")), r.get("method"), r.get("dataset"),
                   r.get("best_eval_loss"),
-                  ", ".join(f"{metric_label(lang, k, with_id=False)} {_fmt(v)}" for k, v in (r.get("metrics") or {}).items()),
+                  # a metric without a value (a run stopped before its first evaluation) is left out,
+                  # not shown as a name with nothing after it
+                  ", ".join(f"{metric_label(lang, k, with_id=False)} {_fmt(v)}"
+                            for k, v in (r.get("metrics") or {}).items() if v is not None),
                   r.get("parent_id") or "", r["id"], time.strftime("%Y-%m-%d %H:%M", time.localtime(r["created_at"]))]
         rows.append([_fmt(v) if not isinstance(v, str) else v for v in values])
     return pd.DataFrame(rows, columns=headers)
