@@ -116,3 +116,13 @@ def test_series_names_too_wide_for_the_legend_become_keys_spelled_out_in_the_cap
     assert set(update["value"]["series"]) == {"alpha treinu", "#1"} and update["caption"] == caption
     assert set(update["color_map"]) == {"alpha treinu", "#1"}
     assert plotted(df.iloc[:2])["caption"] is None   # every name fits: no caption left from before
+
+
+def test_yes_no_values_in_run_tables_are_in_the_ui_language():
+    """Details and Compare show run options and metrics such as train_on_prompt, stopped_early:
+    a yes/no value is worded in the UI language, not Python's True shown as "true" in Tetum."""
+    from tunestudio.webui.tab_runs import _fmt
+
+    assert (_fmt(True, "tet"), _fmt(False, "tet")) == ("sin", "lae")
+    assert (_fmt(True, "en"), _fmt(False, "en")) == ("true", "false")
+    assert _fmt(0.123456, "tet") == "0.1235" and _fmt(3, "tet") == 3   # numbers unchanged
