@@ -442,3 +442,17 @@ def test_statistics_warnings_are_all_worded_in_the_ui_language(workspace):
         assert "Verifika iha tab Dadus" in tet[0], tet
         assert not wrong_language("\n".join(tet), "tet", "en"), wrong_language("\n".join(tet), "tet", "en")
         assert not wrong_language("\n".join(en), "en", "tet")
+
+
+def test_evaluate_split_names_are_in_the_ui_language():
+    """The Evaluate tab's split picker and its result line name the split in the UI language
+    ("test", "val", "train" were English words in a Tetum picker); the value stays the engine's word."""
+    from lang_check import wrong_language
+
+    from tunestudio.webui.tab_evaluate import split_choices, split_word
+
+    assert split_choices("tet") == [("teste", "test"), ("validasaun", "val"), ("treinu", "train")]
+    assert [v for _, v in split_choices("en")] == ["test", "val", "train"]
+    line = i18n.t("tet", "evaluate.done", model="r1", n=10, split=split_word("tet", "test"), primary="F1")
+    assert "parte teste" in line and not wrong_language(line, "tet", "en")
+    assert split_word("tet", "custom") == "custom"   # a split the engine names otherwise stays as it is
