@@ -323,3 +323,19 @@ def test_every_dataset_list_shows_files_stored_after_the_server_started(workspac
     on_open_tab = [d for d in fns if (training_tab, "select") in [tuple(t) for t in d.targets]
                    and lists["dataset-select"] in [o._id for o in d.outputs]]
     assert on_open_tab, "opening the Training tab does not refresh its dataset list"
+
+
+def test_no_input_is_named_by_its_gradio_class(workspace):
+    """An input built without a label is named "Textbox", "Dropdown"... by Gradio in a hidden
+    label that screen readers say and page text holds: English on a Tetum page. Every input
+    has a label of ours, shown or not."""
+    import gradio as gr
+
+    from tunestudio.webui.app import build_app
+
+    demo = build_app(Workspace(workspace))
+    kinds = (gr.Textbox, gr.Dropdown, gr.Number, gr.Slider, gr.Checkbox, gr.Radio, gr.File)
+    unnamed = [(type(c).__name__, c.elem_id) for c in demo.blocks.values()
+               if isinstance(c, kinds) and not isinstance(c, gr.BrowserState) and c.visible is not False
+               and not c.label]
+    assert not unnamed, unnamed
