@@ -456,3 +456,17 @@ def test_evaluate_split_names_are_in_the_ui_language():
     line = i18n.t("tet", "evaluate.done", model="r1", n=10, split=split_word("tet", "test"), primary="F1")
     assert "parte teste" in line and not wrong_language(line, "tet", "en")
     assert split_word("tet", "custom") == "custom"   # a split the engine names otherwise stays as it is
+
+
+def test_tetum_texts_hold_no_stray_english_words():
+    """English words left inside Tetum sentences ("upload ida", "molok run komesa", "husi job")
+    pass lang_check (a single word is no fragment) but a reader sees them: none of these words
+    outside placeholders, `code` and flag mentions."""
+    words = ("upload", "run", "runs", "job", "jobs", "the", "file", "and", "click", "folder", "step", "steps")
+    found = []
+    for key, text in i18n._catalog("tet").items():
+        if key.startswith("gradio."):
+            continue
+        plain = re.sub(r"\{[^}]*\}|`[^`]*`|\([^)]*--[^)]*\)", "", str(text))
+        found += [(key, w) for w in words if re.search(rf"(?<![\w\-/.]){w}(?![\w\-/.])", plain)]
+    assert not found, found
