@@ -295,3 +295,47 @@ def test_language_switch_labels_first_then_the_rest_quietly(workspace):
     after = [d for d in fns if d.trigger_after == relabel._id]
     assert len(after) >= 10   # the tabs' handlers and every view's replay
     assert all(d.show_progress == "hidden" for d in direct + after)
+
+
+def test_every_dataset_list_shows_files_stored_after_the_server_started(workspace):
+    """A file stored after the UI started (the command line, another browser's upload or Clean)
+    is in every dataset list of a page opened later, and in the Training tab's when it is opened:
+    the lists are not the ones the server built at start."""
+    from tunestudio.webui.app import build_app
+
+    ws = Workspace(workspace)
+    (ws.datasets_dir / "old.jsonl").write_text('{"prompt": "q", "completion": "a"}\n', encoding="utf-8")
+    demo = build_app(ws)
+    (ws.datasets_dir / "new.jsonl").write_text('{"prompt": "q", "completion": "a"}\n', encoding="utf-8")
+    by_id = {getattr(c, "elem_id", None): c for c in demo.blocks.values()}
+    lists = {name: by_id[name]._id for name in ("datasets-pick", "dataset-select", "bench-dataset", "rate-dataset")}
+    table = by_id["datasets-table"]._id
+    fns = list(demo.fns.values())
+    loads = [d for d in fns if d.targets and tuple(d.targets[0])[1] == "load"
+             and set(lists.values()) | {table} <= {o._id for o in d.outputs}]
+    assert len(loads) == 1, "no page-open handler refreshes every dataset list"
+    out = loads[0].fn("tet")
+    got = dict(zip([o._id for o in loads[0].outputs], out))
+    for name, cid in lists.items():
+        assert "new.jsonl" in [c[0] if isinstance(c, (list, tuple)) else c for c in got[cid]["choices"]], name
+    assert "new.jsonl" in got[table].to_string()
+    training_tab = by_id["tab-training"]._id
+    on_open_tab = [d for d in fns if (training_tab, "select") in [tuple(t) for t in d.targets]
+                   and lists["dataset-select"] in [o._id for o in d.outputs]]
+    assert on_open_tab, "opening the Training tab does not refresh its dataset list"
+
+
+def test_no_input_is_named_by_its_gradio_class(workspace):
+    """An input built without a label is named "Textbox", "Dropdown"... by Gradio in a hidden
+    label that screen readers say and page text holds: English on a Tetum page. Every input
+    has a label of ours, shown or not."""
+    import gradio as gr
+
+    from tunestudio.webui.app import build_app
+
+    demo = build_app(Workspace(workspace))
+    kinds = (gr.Textbox, gr.Dropdown, gr.Number, gr.Slider, gr.Checkbox, gr.Radio, gr.File)
+    unnamed = [(type(c).__name__, c.elem_id) for c in demo.blocks.values()
+               if isinstance(c, kinds) and not isinstance(c, gr.BrowserState) and c.visible is not False
+               and not c.label]
+    assert not unnamed, unnamed

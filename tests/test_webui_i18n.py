@@ -415,3 +415,76 @@ def test_evaluate_export_and_memory_warnings_are_worded_in_the_ui_language():
     assert "esportasaun kahur ona responde la hanesan" in tet and "para rasik de'it iha 50%" in tet
     assert not wrong_language(tet, "tet", "en"), wrong_language(tet, "tet", "en")
     assert "the merged export stopped ..." in roundtrip_text("tet", {**checked, "warning_parts": []})   # an older check
+
+
+def test_statistics_warnings_are_all_worded_in_the_ui_language(workspace):
+    """Statistics on a file with a broken row and a duplicate: every warning the engine gives
+    reaches the Datasets tab worded in the UI language (the tab words `warning_parts`), the
+    skipped-problems line included, naming the Check button before the command line."""
+    from lang_check import wrong_language
+
+    from tunestudio.data.stats import stats_dataset
+    from tunestudio.webui.i18n import engine_warning
+    from tunestudio.workspace import Workspace
+
+    ws = Workspace(workspace)
+    rows = [json.dumps({"prompt": "q", "completion": "a"})] * 2 + ['{"prompt": "broken"',
+                                                                  json.dumps({"prompt": "r", "completion": "b"})]
+    (ws.datasets_dir / "mixed.jsonl").write_text("\n".join(rows) + "\n", encoding="utf-8")
+    for only_skipped, name in ((False, "mixed.jsonl"), (True, "broken.jsonl")):
+        if only_skipped:   # no other warning: the skipped line alone
+            (ws.datasets_dir / name).write_text("\n".join(rows[2:]) + "\n", encoding="utf-8")
+        s = stats_dataset(ws, name)
+        assert len(s["warning_parts"]) == len(s["warnings"]), s["warnings"]
+        en = [engine_warning("en", p) for p in s["warning_parts"]]
+        tet = [engine_warning("tet", p) for p in s["warning_parts"]]
+        assert en[0].startswith("1 problem(s) skipped: Check on the Datasets tab"), en
+        assert "Verifika iha tab Dadus" in tet[0], tet
+        assert not wrong_language("\n".join(tet), "tet", "en"), wrong_language("\n".join(tet), "tet", "en")
+        assert not wrong_language("\n".join(en), "en", "tet")
+
+
+def test_evaluate_split_names_are_in_the_ui_language():
+    """The Evaluate tab's split picker and its result line name the split in the UI language
+    ("test", "val", "train" were English words in a Tetum picker); the value stays the engine's word."""
+    from lang_check import wrong_language
+
+    from tunestudio.webui.tab_evaluate import split_choices, split_word
+
+    assert split_choices("tet") == [("teste", "test"), ("validasaun", "val"), ("treinu", "train")]
+    assert [v for _, v in split_choices("en")] == ["test", "val", "train"]
+    line = i18n.t("tet", "evaluate.done", model="r1", n=10, split=split_word("tet", "test"), primary="F1")
+    assert "parte teste" in line and not wrong_language(line, "tet", "en")
+    assert split_word("tet", "custom") == "custom"   # a split the engine names otherwise stays as it is
+
+
+def test_tetum_texts_hold_no_stray_english_words():
+    """English words left inside Tetum sentences ("upload ida", "molok run komesa", "husi job")
+    pass lang_check (a single word is no fragment) but a reader sees them: none of these words
+    outside placeholders, `code` and flag mentions."""
+    words = ("upload", "run", "runs", "job", "jobs", "the", "file", "and", "click", "folder", "step", "steps")
+    found = []
+    for key, text in i18n._catalog("tet").items():
+        if key.startswith("gradio."):
+            continue
+        plain = re.sub(r"\{[^}]*\}|`[^`]*`|\([^)]*--[^)]*\)", "", str(text))
+        found += [(key, w) for w in words if re.search(rf"(?<![\w\-/.]){w}(?![\w\-/.])", plain)]
+    assert not found, found
+
+
+def test_gradio_keys_it_shows_untranslated_are_worded_in_every_language():
+    """Gradio's status tracker puts the raw key "common.complete" in the page (a screen-reader
+    region) in any language: its dictionary lacks it. The page script words it in the UI language,
+    English included; once a Gradio release has the key, MISSING should lose it."""
+    from tunestudio.webui import gradio_locale
+
+    assets = Path(pytest.importorskip("gradio").__file__).parent / "templates" / "frontend" / "assets"
+    core = "\n".join(p.read_text(encoding="utf-8", errors="replace") for p in assets.glob("core-*.js"))
+    words = gradio_locale.missing_texts()
+    for key in gradio_locale.MISSING:
+        section, leaf = key.split(".")
+        found = re.search(rf"\b{section}:\{{([^{{}}]*)\}}", core)   # Gradio's English section, as the bundle holds it
+        assert found and f"{leaf}:`" not in found.group(1), f"Gradio now translates {key}: drop it from MISSING"
+        assert words["en"][key] == "Done" and words["tet"][key] == "Remata ona"
+    html = gradio_locale.head_html()
+    assert '"common.complete": "Remata ona"' in html and 'lang === "en") return' not in html

@@ -4,6 +4,8 @@ every legend label short enough that the chart does not cut it ("…")."""
 
 from __future__ import annotations
 
+import pytest
+
 import json
 import time
 
@@ -28,6 +30,23 @@ def test_metric_names_are_worded_with_their_key_beside_them():
     assert metric_label("tet", "train_loss", with_id=False) == "loss treinu"
 
 
+@pytest.mark.parametrize("lang", ["en", "tet"])
+def test_every_run_option_is_named_in_the_config_tables(lang):
+    """The Runs tab's config table (Details, Compare) names every key of a run's config.yaml, the
+    model and dataset picked outside the form too (a bare "model" row was English in Tetum)."""
+    import dataclasses
+
+    from tunestudio.train.config import RunConfig
+
+    from tunestudio.webui.i18n import has
+
+    # a name equal to its key is fine where the files say so ("epochs" in English)
+    bare = [f.name for f in dataclasses.fields(RunConfig) if metric_label(lang, f.name, with_id=False) == f.name
+            and not has(lang, f"metric.{f.name}")]
+    assert not bare, bare
+    assert metric_label("tet", "model") == "Modelu baze (model)" and metric_label("tet", "dataset") == "Dadus (dataset)"
+
+
 def test_runs_table_and_details_show_metric_names_in_tetum(workspace):
     from tunestudio.webui import tab_runs
 
@@ -41,6 +60,21 @@ def test_runs_table_and_details_show_metric_names_in_tetum(workspace):
     cell = df.iloc[0][df.columns[6]]
     assert cell.startswith("pasu 6, loss treinu 3.8") and "stopped_early" not in cell, cell
     assert not wrong_language(" ".join(map(str, df.columns)) + " " + cell, "tet", "en")
+
+
+def test_runs_table_leaves_out_metrics_without_a_value(workspace):
+    """A run stopped before its first evaluation has eval_loss None: the metrics cell does not end
+    in "validation loss" with nothing after it."""
+    from tunestudio.webui import tab_runs
+
+    ws = Workspace(workspace)
+    conn = registry.connect(ws.db_path)
+    registry.insert_run(conn, id="r1", name="walk", status="stopped", created_at=time.time(), method="full",
+                        dataset="d.jsonl", base_model="tiny-demo", metrics={**METRICS, "eval_loss": None})
+    conn.close()
+    for lang in ("en", "tet"):
+        cell = tab_runs.table(ws, lang).iloc[0, 6]
+        assert "validation loss" not in cell and "loss validasaun" not in cell and "3.8" in cell, cell
 
 
 def test_evaluate_results_benchmark_and_examples_name_metrics_in_tetum():
@@ -82,3 +116,13 @@ def test_series_names_too_wide_for_the_legend_become_keys_spelled_out_in_the_cap
     assert set(update["value"]["series"]) == {"alpha treinu", "#1"} and update["caption"] == caption
     assert set(update["color_map"]) == {"alpha treinu", "#1"}
     assert plotted(df.iloc[:2])["caption"] is None   # every name fits: no caption left from before
+
+
+def test_yes_no_values_in_run_tables_are_in_the_ui_language():
+    """Details and Compare show run options and metrics such as train_on_prompt, stopped_early:
+    a yes/no value is worded in the UI language, not Python's True shown as "true" in Tetum."""
+    from tunestudio.webui.tab_runs import _fmt
+
+    assert (_fmt(True, "tet"), _fmt(False, "tet")) == ("sin", "lae")
+    assert (_fmt(True, "en"), _fmt(False, "en")) == ("true", "false")
+    assert _fmt(0.123456, "tet") == "0.1235" and _fmt(3, "tet") == 3   # numbers unchanged

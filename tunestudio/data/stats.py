@@ -285,7 +285,12 @@ def stats_dataset(ws, dataset: str, fmt: str | None = None, mapping=None, model:
     stats["files"] = {key: {"name": path.name, "rows": len(results[key].records)} for key, path in files.items()}
     stats["errors"] = sum(len(r.errors) for r in results.values())
     if stats["errors"]:
-        stats["warnings"].insert(0, f"{stats['errors']} problem(s) skipped: `tunestudio data check {dataset}` lists them")
+        # first and in both lists: the UI words `warning_parts` when there are any, so a line only in
+        # `warnings` would vanish there (or show in English when it is the only one)
+        skipped = f"{stats['errors']} problem(s) skipped: Check on the Datasets tab lists them (`tunestudio data check {dataset}`)"
+        stats["warnings"].insert(0, skipped)
+        stats["warning_parts"].insert(0, {"code": "skipped_problems", "errors": stats["errors"],
+                                          "dataset": dataset, "message": skipped})
     return stats
 
 

@@ -12,7 +12,7 @@ import traceback
 from pathlib import Path
 
 from tunestudio.errors import UserError, error_record
-from tunestudio.webui.i18n import DEFAULT as DEFAULT_LANG, Texts, engine_error, engine_warning, has, t
+from tunestudio.webui.i18n import DEFAULT as DEFAULT_LANG, PICKER_LABELS, Texts, engine_error, engine_warning, has, t
 from tunestudio.workspace import Workspace
 
 
@@ -301,6 +301,8 @@ def metric_label(lang: str | None, key, with_id: bool = True) -> str:
         label = t(lang, "metric.test_of", metric=t(lang, f"metric.{key[5:]}"))
     elif has(lang or DEFAULT_LANG, f"param.{key}"):
         label = t(lang, f"param.{key}")
+    elif key in PICKER_LABELS:   # model, dataset: picked outside the form, named by their pickers
+        label = t(lang, PICKER_LABELS[key])
     else:
         return key
     return label if label == key or not with_id else t(lang, "metric.with_id", label=label, id=key)

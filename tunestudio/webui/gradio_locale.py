@@ -15,9 +15,13 @@ from __future__ import annotations
 
 import json
 
-from tunestudio.webui.i18n import DEFAULT, _catalog, languages
+from tunestudio.webui.i18n import DEFAULT, _catalog, languages, t
 
 PREFIX = "gradio."
+# Keys Gradio's frontend asks its dictionary for that the dictionary lacks, in every language: the
+# key itself is then what the page holds. Its status tracker puts `common.complete` in a screen-reader
+# region when a handler ends (gradio 6.31). Worded from the locale files' key of the same name.
+MISSING = ("common.complete",)
 
 
 def translations(code: str) -> dict:
@@ -50,6 +54,11 @@ def phrases() -> dict:
     return out
 
 
+def missing_texts() -> dict:
+    """{language code: {Gradio's key shown as it is: the text in that language}}, every language."""
+    return {code: {key: str(t(code, key)) for key in MISSING} for _, code in languages()}
+
+
 def _flat(tree: dict, prefix: str = "") -> dict:
     out = {}
     for k, v in tree.items():
@@ -66,6 +75,7 @@ def _flat(tree: dict, prefix: str = "") -> dict:
 _SCRIPT = """<script>
 (() => {
   const PHRASES = %s;
+  const MISSING = %s;   // Gradio's keys it shows untranslated, in every language (English too)
   let lang = "en";
   const table = () => {
     const out = new Map();   // shown text -> text in `lang`
@@ -74,6 +84,13 @@ _SCRIPT = """<script>
         const want = lang === code ? other : (PHRASES[lang] || {})[en] || en;
         out.set(en, want); out.set(other, want);
         out.set("- " + en + " -", "- " + want + " -"); out.set("- " + other + " -", "- " + want + " -");
+      }
+    }
+    for (const code of Object.keys(MISSING)) {
+      for (const [key, text] of Object.entries(MISSING[code])) {
+        const want = (MISSING[lang] || {})[key] || text;
+        out.set(key, want);
+        if (code !== "en") out.set(text, want);   // back from another language; an English word is left alone
       }
     }
     return out;
@@ -94,12 +111,11 @@ _SCRIPT = """<script>
     lang = code || "en"; map = table();
     if (document.body) walk(document.body);
   };
-  // Gradio draws English itself: in English nothing is watched. Otherwise what was added or
-  // changed is gathered and rewritten once per frame (a language switch changes hundreds of nodes).
+  // What was added or changed is gathered and rewritten once per frame (a language switch changes
+  // hundreds of nodes); in English too, where Gradio's untranslated keys (MISSING) still show.
   let pending = new Set(), queued = false;
   const flush = () => { queued = false; const nodes = pending; pending = new Set(); nodes.forEach(walk); };
   new MutationObserver((records) => {
-    if (lang === "en") return;
     for (const r of records) {
       if (r.type === "characterData") pending.add(r.target);
       else r.addedNodes.forEach((n) => pending.add(n));
@@ -112,7 +128,7 @@ _SCRIPT = """<script>
 
 def head_html() -> str:
     """The `<script>` for `launch(head=...)` that shows Gradio's own texts in the UI language."""
-    return _SCRIPT % json.dumps(phrases(), ensure_ascii=False)
+    return _SCRIPT % (json.dumps(phrases(), ensure_ascii=False), json.dumps(missing_texts(), ensure_ascii=False))
 
 
 def switch_js() -> str:

@@ -133,11 +133,14 @@ def build(ctx: Context) -> None:
         ctx.tr(chatbot, label="chat.reply")
         ctx.tr(base_bot, label="chat.base_reply")
     with gr.Row():
-        message = gr.Textbox(placeholder=t(DEFAULT, "chat.placeholder"), show_label=False, elem_id="chat-input",
+        # a label even unshown: without one Gradio names the box "Textbox" for screen readers (and
+        # page text), English on any page
+        message = gr.Textbox(placeholder=t(DEFAULT, "chat.placeholder"), label=t(DEFAULT, "chat.placeholder"),
+                             show_label=False, elem_id="chat-input",
                              scale=5, lines=1, max_lines=6, submit_btn=False)
         send = gr.Button(t(DEFAULT, "chat.send"), variant="primary", scale=0, min_width=100, elem_id="chat-send")
         clear = gr.Button(t(DEFAULT, "chat.clear"), scale=0, min_width=100, elem_id="chat-clear")
-        ctx.tr(message, placeholder="chat.placeholder")
+        ctx.tr(message, placeholder="chat.placeholder", label="chat.placeholder")
         ctx.tr(send, value="chat.send")
         ctx.tr(clear, value="chat.clear")
 

@@ -304,6 +304,14 @@ def build(ctx: Context) -> None:
             store.click(choices, None, others, api_visibility="private")
             clean_btn.click(choices, None, others, api_visibility="private")
 
+        # The components hold the lists as they were when the server started: a page opened later
+        # (a reload, another browser) must show the files stored since (by an upload in another
+        # page, Clean, the command line), not wait for each tab's Refresh.
+        def on_open(lang):
+            return [gr.update(choices=ws.list_datasets()) for _ in (pick, *others)] + [files_table(ws, lang or DEFAULT)]
+
+        ctx.on_load(on_open, [ctx.lang], [pick, *others, table])
+
     ctx.after_build.append(wire_lists)
 
 

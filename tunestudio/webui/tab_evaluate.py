@@ -73,6 +73,19 @@ def _cell(key: str, value, lang: str = DEFAULT):
     return _num(value)
 
 
+SPLITS = ("test", "val", "train")
+
+
+def split_word(lang: str, split: str | None) -> str | None:
+    """A split's name (test, val, train: the engine's and the CLI's word) in `lang`."""
+    return t(lang, f"evaluate.split_name.{split}") if split in SPLITS else split
+
+
+def split_choices(lang: str) -> list[tuple[str, str]]:
+    """The split picker's choices: (name in `lang`, engine word)."""
+    return [(split_word(lang, s), s) for s in SPLITS]
+
+
 def build(ctx: Context) -> None:
     ws = ctx.ws
     run_eval = optional("tunestudio.evaluate.run_eval", "evaluate", ctx)
@@ -80,12 +93,12 @@ def build(ctx: Context) -> None:
     with gr.Row():
         run = gr.Dropdown(choices=opts, value=opts[0][1] if opts else None, label=t(DEFAULT, "evaluate.run"),
                           elem_id="eval-run", scale=3)
-        split = gr.Dropdown(choices=["test", "val", "train"], value="test", label=t(DEFAULT, "evaluate.split"),
+        split = gr.Dropdown(choices=split_choices(DEFAULT), value="test", label=t(DEFAULT, "evaluate.split"),
                             elem_id="eval-split", scale=1)
         limit = gr.Number(value=50, precision=0, minimum=1, label=t(DEFAULT, "evaluate.limit"), elem_id="eval-limit",
                           scale=1)
         ctx.tr(run, label="evaluate.run", choices=lambda lang: run_choices(ws, finished_only=True, lang=lang))
-        ctx.tr(split, label="evaluate.split")
+        ctx.tr(split, label="evaluate.split", choices=split_choices)
         ctx.tr(limit, label="evaluate.limit", info="evaluate.limit_info")
     with gr.Row():
         metrics = gr.CheckboxGroup(choices=[(metric_label(DEFAULT, m), m) for m in METRICS], value=["exact_match", "f1", "loss"],
@@ -120,6 +133,7 @@ def build(ctx: Context) -> None:
             bench_go = gr.Button(t(DEFAULT, "evaluate.bench_run"), elem_id="bench-run", scale=0, min_width=140)
             ctx.tr(bench_models, label="evaluate.bench_models")
             ctx.tr(bench_data, label="training.dataset")
+            ctx.shared["dataset_lists"] = ctx.shared.get("dataset_lists", []) + [bench_data]
             ctx.tr(bench_go, value="evaluate.bench_run")
         bench_msg = gr.Markdown()
         leaderboard = gr.Dataframe(value=leaderboard_frame(DEFAULT, []), interactive=False, elem_id="bench-leaderboard")
@@ -136,7 +150,7 @@ def build(ctx: Context) -> None:
         except Exception as e:
             return {"say": err(e)}, [None]
         downloads = [download_copy(p) for p in (out.get("files") or {}).values()]
-        keep = {k: out.get(k) for k in ("model", "n", "split", "primary_metric", "warnings", "warning_parts", "metrics",
+        keep = {k: out.get(k) for k in ("model", "run_id", "n", "split", "primary_metric", "warnings", "warning_parts", "metrics",
                                         "base_metrics", "deltas", "rows")}
         return {"out": keep}, [downloads or None]
 
@@ -145,7 +159,8 @@ def build(ctx: Context) -> None:
             return say(lang, spec["say"]), *_no_result(lang)[:2]
         out = spec["out"]
         head = t(lang, "evaluate.done" if out.get("primary_metric") else "evaluate.done_unscored",
-                 model=out.get("model"), n=out["n"], split=out.get("split"),
+                 # a run by its id (the engine's label says "run <id>" in English), a model by its path
+                 model=out.get("run_id") or out.get("model"), n=out["n"], split=split_word(lang, out.get("split")),
                  primary=metric_label(lang, out["primary_metric"]) if out.get("primary_metric") else None)
         if out.get("warnings"):
             worded = {p["message"]: p for p in out.get("warning_parts") or []}

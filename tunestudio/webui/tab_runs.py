@@ -36,7 +36,11 @@ def run_failure(lang: str, d: dict) -> str:
     return engine_error(lang, d["error"])
 
 
-def _fmt(v):
+def _fmt(v, lang: str | None = None):
+    """A table cell: floats to 4 significant digits, lists and dicts as JSON; a yes/no value in
+    `lang` (pandas would show Python's True as "true", English on a Tetum page)."""
+    if isinstance(v, bool) and lang is not None:
+        return t(lang, f"common.{str(v).lower()}")
     if isinstance(v, float):
         return f"{v:.4g}"
     if isinstance(v, (dict, list)):
@@ -75,7 +79,10 @@ def table(ws, lang: str, search: str = "", status: str | None = None, sort: str 
     for r in runs:
         values = [r["name"], status_text(lang, r["status"]), _model_name(ws, r.get("base_model")), r.get("method"), r.get("dataset"),
                   r.get("best_eval_loss"),
-                  ", ".join(f"{metric_label(lang, k, with_id=False)} {_fmt(v)}" for k, v in (r.get("metrics") or {}).items()),
+                  # a metric without a value (a run stopped before its first evaluation) is left out,
+                  # not shown as a name with nothing after it
+                  ", ".join(f"{metric_label(lang, k, with_id=False)} {_fmt(v, lang)}"
+                            for k, v in (r.get("metrics") or {}).items() if v is not None),
                   r.get("parent_id") or "", r["id"], time.strftime("%Y-%m-%d %H:%M", time.localtime(r["created_at"]))]
         rows.append([_fmt(v) if not isinstance(v, str) else v for v in values])
     return pd.DataFrame(rows, columns=headers)
@@ -178,9 +185,9 @@ def build(ctx: Context) -> None:
         head = t(lang, "runs.compared", a=la, b=lb, same=t(lang, "runs.same_data" if cmp["same_data"] else "runs.other_data"),
                  n=len(cmp["config_differences"]), same_keys=cmp["same_config_keys"])
         key = t(lang, "runs.col.key")
-        diffs = pd.DataFrame([{key: metric_label(lang, d["key"]), "A": _fmt(d["a"]), "B": _fmt(d["b"])}
+        diffs = pd.DataFrame([{key: metric_label(lang, d["key"]), "A": _fmt(d["a"], lang), "B": _fmt(d["b"], lang)}
                               for d in cmp["config_differences"]], columns=[key, "A", "B"])
-        rows = [{key: metric_label(lang, m["key"]), "A": _fmt(m["a"]), "B": _fmt(m["b"]), "Δ (B−A)": _fmt(m["delta"])}
+        rows = [{key: metric_label(lang, m["key"]), "A": _fmt(m["a"], lang), "B": _fmt(m["b"], lang), "Δ (B−A)": _fmt(m["delta"], lang)}
                 for m in cmp["metrics"] + [{**e, "key": f"test_{e['key']}"} for e in cmp["evaluation"]]]
         return head, shown(diffs), shown(pd.DataFrame(rows, columns=[key, "A", "B", "Δ (B−A)"])), \
             plotted(loss_curves(ws, lang, [(la, cmp["a"]["id"]), (lb, cmp["b"]["id"])]))
@@ -206,9 +213,9 @@ def build(ctx: Context) -> None:
         if d.get("warnings"):
             text += "\n\n" + "\n".join(f"- ⚠️ {engine_warning(lang, w)}" for w in d.get("warning_events") or d["warnings"] if w)
         key = t(lang, "runs.col.key")
-        cfg = pd.DataFrame([{key: metric_label(lang, k), "A": _fmt(v)} for k, v in (d.get("config") or {}).items()],
+        cfg = pd.DataFrame([{key: metric_label(lang, k), "A": _fmt(v, lang)} for k, v in (d.get("config") or {}).items()],
                            columns=[key, "A"])
-        mets = pd.DataFrame([{key: metric_label(lang, k), "A": _fmt(v)} for k, v in (d.get("metrics") or {}).items()],
+        mets = pd.DataFrame([{key: metric_label(lang, k), "A": _fmt(v, lang)} for k, v in (d.get("metrics") or {}).items()],
                             columns=[key, "A"])
         return text, shown(cfg), shown(mets), plotted(loss_curves(ws, lang, [(d["name"], d["id"])]))
 

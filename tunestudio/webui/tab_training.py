@@ -179,6 +179,9 @@ def build(ctx: Context) -> None:
     said.act(stop.click, stop_work, say, [])
     said.act(cancel.click, cancel_work, say, [cancel_pick])
     refresh.click(refresh_lists, [dataset, ctx.lang], [dataset, inputs["from_run"]], api_visibility="private")
+    if ctx.current_tab is not None:   # files stored and runs finished since the page opened
+        ctx.current_tab.select(refresh_lists, [dataset, ctx.lang], [dataset, inputs["from_run"]],
+                               api_visibility="private")
     monitor_outputs = [status, progress, loss_plot, lr_plot, alerts, console, queue_table, cancel_pick, command, seen]
     timer.tick(tick, [ctx.lang, seen], monitor_outputs, api_visibility="private", queue=False)
     ctx.on_load(tick, [ctx.lang, gr.State(None)], monitor_outputs)
