@@ -204,6 +204,20 @@ def test_runs_table_search_sort_row_click_rename_delete_and_next_steps(two_runs,
     _wait_text(page, "#runs-table", "beta-renamed")
     page.click("#runs-delete")
     assert beta in _wait_text(page, "#runs-confirm-question", beta)
+    # the rename's message goes with the question, and stays gone after Cancel
+    page.wait_for_function("!document.querySelector('#runs-manage-message').innerText.includes('beta-renamed')",
+                           timeout=30_000)
+    page.click("#runs-delete-no")
+    page.wait_for_selector("#runs-confirm-question", state="hidden", timeout=30_000)
+    assert "beta-renamed" not in page.inner_text("#runs-manage-message")
+    for lang, runs_tab in (("Tetun", "Treinu sira"), ("English", "Runs")):   # nor at a language switch
+        page.click("#ui-language input")
+        page.get_by_role("option", name=lang).first.click()
+        page.get_by_role("tab", name=runs_tab).wait_for(timeout=60_000)
+        page.wait_for_timeout(3000)   # the views' replays follow the labels
+        assert "beta-renamed" not in page.inner_text("#runs-manage-message"), lang
+    page.click("#runs-delete")
+    assert beta in _wait_text(page, "#runs-confirm-question", beta)
     _shot(page, "24-runs-delete-confirm")
     page.click("#runs-delete-yes")
     assert "still in" in _wait_text(page, "#runs-manage-message", "deleted")

@@ -105,10 +105,11 @@ def build(ctx: Context, runs_df, run_a, run_b, table_inputs: list, refresh_table
             gr.update(choices=opts), gr.update(choices=opts), gr.skip()]
 
     def ask(lang, run_id):
+        """Delete pressed: the question (or why not); an earlier message goes, at a switch too."""
         if not run_id:
-            return say(lang, msg("runs.pick_one")), gr.update(visible=False), None, ""
-        return "", gr.update(visible=True), run_id, t(lang, "runs.delete_question", id=run_id,
-                                                       folder=str(ws.runs_dir / run_id))
+            return msg("runs.pick_one"), [gr.update(visible=False), None, ""]
+        return None, [gr.update(visible=True), run_id, t(lang, "runs.delete_question", id=run_id,
+                                                          folder=str(ws.runs_dir / run_id))]
 
     def delete_work(lang, run_id, files):
         from tunestudio.runs.manage import delete_run
@@ -127,8 +128,8 @@ def build(ctx: Context, runs_df, run_a, run_b, table_inputs: list, refresh_table
     view = ctx.view([said])
     view.act(rename.click, rename_work, say, [run_a, new_name], extra=[run_a, run_b, pending]).then(
         refresh_table, [ctx.lang, *table_inputs], [runs_df], api_visibility="private")
-    delete.click(ask, [ctx.lang, run_a], [said, confirm_box, pending, question], api_visibility="private")
-    no.click(lambda: (gr.update(visible=False), None), None, [confirm_box, pending], api_visibility="private")
+    view.act(delete.click, ask, say, [run_a], extra=[confirm_box, pending, question])
+    view.act(no.click, lambda lang: (None, [gr.update(visible=False), None]), say, [], extra=[confirm_box, pending])
     view.act(yes.click, delete_work, say, [pending, with_files], extra=[run_a, run_b, confirm_box, pending]).then(
         refresh_table, [ctx.lang, *table_inputs], [runs_df], api_visibility="private")
     ctx.on_language(lambda lang, p: t(lang or DEFAULT, "runs.delete_question", id=p, folder=str(ws.runs_dir / p))
