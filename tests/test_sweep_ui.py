@@ -45,8 +45,11 @@ def test_a_bad_sweep_file_from_the_ui_names_its_line(tiny_ws):
         sweep_runner.start(tiny_ws, SWEEP.replace("  lr: [3e-3, 1e-3]", "  lrr: [3e-3, 1e-3]"), "../my sweep.yaml")
     path = tiny_ws.root / "training" / "sweeps" / "uploads" / "my-sweep.yaml"
     assert str(e.value).startswith(f"{path}, line 14: ") and "lrr" in str(e.value), str(e.value)
-    with pytest.raises(UserError, match="no sweep file"):
+    with pytest.raises(UserError, match="no sweep file"):   # nothing in the editor
+        sweep_runner.start(tiny_ws, "  \n", None)
+    with pytest.raises(UserError, match="^x.yaml is empty") as e:   # an uploaded file with nothing in it
         sweep_runner.start(tiny_ws, "  \n", "x.yaml")
+    assert (e.value.code, e.value.fields) == ("sweep_file_empty", {"file": "x.yaml"})
     assert not (tiny_ws.root / "training" / "sweeps" / "ui-lr").exists()
 
 

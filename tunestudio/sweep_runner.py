@@ -66,10 +66,14 @@ def _alive(rec: dict) -> bool:
 
 def check(ws, text: str, filename: str):
     """Write `text` to training/sweeps/uploads/<filename> and read it back as the CLI would.
-    Returns (SweepSpec, path). Raises UserError naming the file and line of the first mistake."""
+    `filename` None: typed in the editor (saved as sweep.yaml). Returns (SweepSpec, path). Raises
+    UserError naming the file and line of the first mistake, or the uploaded file that is empty."""
     if not str(text or "").strip():
+        if filename:   # an uploaded (or picked) file with nothing in it: say which
+            raise UserError(f"{filename} is empty: write a sweep in the editor, or pick an example",
+                            "sweep_file_empty", file=filename)
         raise UserError("no sweep file: upload one, pick an example, or write it in the editor", "no_sweep_file")
-    path = uploads_dir(ws) / _safe_name(filename)
+    path = uploads_dir(ws) / _safe_name(filename or "sweep.yaml")
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_text(text, encoding="utf-8")
     return load_spec(path), path

@@ -72,7 +72,7 @@ def build(ctx: Context) -> dict:
         ctx.tr(stop, value="sweeps.stop")
         progress = gr.Markdown(elem_id="sweeps-progress")
     return {"examples": examples, "example": example, "upload": upload, "editor": editor, "start": start,
-            "stop": stop, "progress": progress, "filename": gr.State("sweep.yaml"), "watch": gr.State(None),
+            "stop": stop, "progress": progress, "filename": gr.State(None), "watch": gr.State(None),
             "timer": gr.Timer(2.0)}
 
 
