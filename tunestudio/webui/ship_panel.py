@@ -130,7 +130,8 @@ def build(ctx: Context, run_pick) -> None:
         ctx.shared["ship_box"] = box   # the Runs tab's "Export it" opens it
         with gr.Row():
             fmt = gr.Dropdown(choices=[(t(DEFAULT, f"ship.format.{f}"), f) for f in ship_jobs.FORMATS], value="hf",
-                              label=t(DEFAULT, "ship.format_label"), elem_id="ship-format")
+                              label=t(DEFAULT, "ship.format_label"), elem_id="ship-format",
+                              scale=2, min_width=300)   # its choices are long: "Transformers folder (adapter as is)"
             quant = gr.Dropdown(choices=list(QUANTS), value="f16", label=t(DEFAULT, "ship.quant"),
                                 info=t(DEFAULT, "ship.quant_info"), elem_id="ship-quant")
             verify = gr.Checkbox(value=True, label=t(DEFAULT, "ship.verify"), info=t(DEFAULT, "ship.verify_info"),
