@@ -11,6 +11,7 @@ import socket
 import subprocess
 import sys
 import time
+from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
@@ -55,24 +56,8 @@ def _listening_addresses(port: int) -> set[str]:
 
 @pytest.fixture(scope="module")
 def server(demo_template, tmp_path_factory):
-    ws = tmp_path_factory.mktemp("webui") / "ws"
-    shutil.copytree(demo_template, ws)
-    port = _free_port()
-    log = open(ws.parent / "webui.log", "w")
-    env = {**os.environ, "GRADIO_ANALYTICS_ENABLED": "False", "HF_HUB_OFFLINE": "1"}
-    proc = subprocess.Popen([sys.executable, "-m", "tunestudio", "webui", "--port", str(port), "--workspace", str(ws)],
-                            stdout=log, stderr=subprocess.STDOUT, env=env, start_new_session=True)
-    deadline = time.time() + 120
-    while time.time() < deadline and not _listening_addresses(port):
-        assert proc.poll() is None, (ws.parent / "webui.log").read_text()
-        time.sleep(0.5)
-    assert _listening_addresses(port), (ws.parent / "webui.log").read_text()
-    yield {"url": f"http://127.0.0.1:{port}/", "port": port, "ws": ws, "log": ws.parent / "webui.log"}
-    _stop(proc)
-    from tunestudio import jobs
-    from tunestudio.workspace import Workspace
-
-    jobs.stop(Workspace(ws), grace=10)  # never leave a training process behind
+    with demo_ui(demo_template, tmp_path_factory, "webui") as ui:
+        yield ui
 
 
 def _stop(proc) -> None:
@@ -244,6 +229,24 @@ def _start_ui(ws: Path, log_path: Path, env: dict):
         time.sleep(0.5)
     assert _listening_addresses(port), log_path.read_text()
     return proc, port
+
+
+@contextmanager
+def demo_ui(demo_template: Path, tmp_path_factory, name: str):
+    """A UI server on a fresh copy of the demo workspace: {url, port, ws, log}. On exit the server
+    stops and so does any job it started (never leave a training process behind)."""
+    from tunestudio import jobs
+    from tunestudio.workspace import Workspace
+
+    ws = tmp_path_factory.mktemp(name) / "ws"
+    shutil.copytree(demo_template, ws)
+    env = {**os.environ, "GRADIO_ANALYTICS_ENABLED": "False", "HF_HUB_OFFLINE": "1", "OMP_NUM_THREADS": "1"}
+    proc, port = _start_ui(ws, ws.parent / "webui.log", env)
+    try:
+        yield {"url": f"http://127.0.0.1:{port}/", "port": port, "ws": ws, "log": ws.parent / "webui.log"}
+    finally:
+        _stop(proc)
+        jobs.stop(Workspace(ws), grace=10)
 
 
 @pytest.fixture(scope="module")

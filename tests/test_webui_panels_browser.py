@@ -8,13 +8,12 @@ Screenshots: test-artifacts/webui/3*.png."""
 from __future__ import annotations
 
 import os
-import shutil
 
 import pytest
 from lang_check import wrong_language
 
 from test_webui_browser import (  # noqa: F401 (browser: a fixture)
-    CHROMIUM, _shot, _start_ui, _stop, _switch_language, _wait_text, browser,
+    CHROMIUM, demo_ui, _shot, _switch_language, _wait_text, browser,
 )
 from tunestudio.webui.i18n import t
 
@@ -27,18 +26,8 @@ TABS = ("model", "datasets", "training", "runs")   # their places in the tab row
 @pytest.fixture(scope="module")
 def ui(demo_template, tmp_path_factory):
     """A UI on a copy of the demo workspace (no runs: nothing here trains)."""
-    ws = tmp_path_factory.mktemp("webui-panels") / "ws"
-    shutil.copytree(demo_template, ws)
-    env = {**os.environ, "GRADIO_ANALYTICS_ENABLED": "False", "HF_HUB_OFFLINE": "1", "OMP_NUM_THREADS": "1"}
-    proc, port = _start_ui(ws, ws.parent / "webui.log", env)
-    try:
-        yield {"url": f"http://127.0.0.1:{port}/", "ws": ws}
-    finally:
-        _stop(proc)
-        from tunestudio import jobs
-        from tunestudio.workspace import Workspace
-
-        jobs.stop(Workspace(ws), grace=10)   # a Start that should have been refused must not train on
+    with demo_ui(demo_template, tmp_path_factory, "webui-panels") as ui:
+        yield ui
 
 
 def _page(browser, url, tab: str):

@@ -6,11 +6,10 @@ the Rewards panel shows only for GRPO, and its test on 8 samples fills the table
 from __future__ import annotations
 
 import os
-import shutil
 
 import pytest
 
-from test_webui_browser import CHROMIUM, SHOTS, _shot, _start_ui, _stop, _switch_language, _wait_text, browser  # noqa: F401 (fixture)
+from test_webui_browser import CHROMIUM, SHOTS, demo_ui, _shot, _switch_language, _wait_text, browser  # noqa: F401 (fixture)
 
 pytestmark = [pytest.mark.browser, pytest.mark.slow,
               pytest.mark.skipif(not os.path.exists(CHROMIUM), reason="needs Debian's chromium (apt install chromium)")]
@@ -18,18 +17,8 @@ pytestmark = [pytest.mark.browser, pytest.mark.slow,
 
 @pytest.fixture(scope="module")
 def prefs_ui(demo_template, tmp_path_factory):
-    ws = tmp_path_factory.mktemp("webui-prefs") / "ws"
-    shutil.copytree(demo_template, ws)
-    env = {**os.environ, "GRADIO_ANALYTICS_ENABLED": "False", "HF_HUB_OFFLINE": "1", "OMP_NUM_THREADS": "1"}
-    proc, port = _start_ui(ws, ws.parent / "webui.log", env)
-    try:
-        yield {"url": f"http://127.0.0.1:{port}/", "ws": ws}
-    finally:
-        _stop(proc)
-        from tunestudio import jobs
-        from tunestudio.workspace import Workspace
-
-        jobs.stop(Workspace(ws), grace=10)   # never leave a training process behind
+    with demo_ui(demo_template, tmp_path_factory, "webui-prefs") as ui:
+        yield ui
 
 
 def _pick(page, selector: str, option: str) -> None:
