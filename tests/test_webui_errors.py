@@ -229,8 +229,8 @@ def test_a_name_the_ui_refuses_is_worded_in_tetum():
 
 
 def test_a_run_that_died_without_a_failed_event_is_worded_in_tetum(workspace):
-    """A run whose process was killed leaves no failed event: the registry records it as failed
-    with its own English text, which the Runs tab's details word in the UI's language."""
+    """A run whose process was killed leaves no failed event: the registry records it as failed,
+    and the run's details carry that failure's code (run_crashed), worded in the UI's language."""
     from tunestudio import registry
     from tunestudio.runs.query import run_details
     from tunestudio.webui.tab_runs import run_failure
@@ -244,10 +244,11 @@ def test_a_run_that_died_without_a_failed_event_is_worded_in_tetum(workspace):
     conn.close()
     d = run_details(ws, "r-dead")
     assert d["status"] == "failed" and d["error"].startswith(registry.CRASHED), d
+    assert d["error_event"]["code"] == "run_crashed", d   # the engine gives the code, the UI only words it
     tet = run_failure("tet", d)
     assert "Kontinua A" in tet and not wrong_language(tet, "tet", "en"), tet
     assert "Resume A" in run_failure("en", d)
-    d = {**d, "error": "dataset row 7: empty answer"}   # another registry text: English behind a Tetum lead
+    d = {**d, "error": "dataset row 7: empty answer", "error_event": None}   # another registry text: English behind a Tetum lead
     assert run_failure("tet", d).startswith("Mensajen programa nian"), run_failure("tet", d)
 
 

@@ -205,8 +205,17 @@ def _pid_alive(pid: int | None) -> bool:
 
 
 # What the registry records for a run whose process died without a failed event (killed, crashed,
-# the machine rebooted); the web UI words a failure that starts with it as `engine.run_crashed`.
+# the machine rebooted); `crash_record` gives it its code (`engine.run_crashed`).
 CRASHED = "the training process ended without finishing"
+
+
+def crash_record(error: str | None) -> dict | None:
+    """A failure the registry recorded itself (`_reap_dead`, runs/reindex.py: the process died
+    without a failed event) as the coded record a failed event gives ({code: "run_crashed",
+    message, fields}), so the web UI words it; None for any other error text."""
+    if error and str(error).startswith(CRASHED):
+        return {"code": "run_crashed", "message": str(error), "fields": {}}
+    return None
 
 
 def _reap_dead(conn: sqlite3.Connection, run: dict) -> dict:

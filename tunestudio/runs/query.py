@@ -193,6 +193,8 @@ def run_details(ws, ref: str) -> dict:
         "trackers": tracking.links(run_dir),  # where --report-to sent it (TensorBoard, MLflow...)
         **_events_summary(run_dir),
     })
+    if details["status"] == "failed" and not details["error_event"]:   # died without saying why
+        details["error_event"] = registry.crash_record(run.get("error"))
     return details
 
 

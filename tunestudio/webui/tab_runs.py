@@ -16,7 +16,7 @@ import time
 import gradio as gr
 import pandas as pd
 
-from tunestudio import jobs, registry, run_progress
+from tunestudio import jobs, run_progress
 from tunestudio.webui import charts
 from tunestudio.webui.common import (
     Context, err, error_text, metric_label, msg, not_available, optional, plotted, run_choices, say, shown,
@@ -27,13 +27,9 @@ from tunestudio.webui.i18n import DEFAULT, engine_error, engine_warning, has, t
 
 def run_failure(lang: str, d: dict) -> str:
     """Why the run `d` (runs.query.run_details) failed, in `lang`: worded from its failed event's
-    code; a run whose process died without one (the registry's `CRASHED` text) as `run_crashed`;
-    any other registry text as the engine's English behind a lead in `lang`."""
-    if d.get("error_event"):
-        return engine_error(lang, d["error_event"])
-    if str(d["error"]).startswith(registry.CRASHED):
-        return engine_error(lang, {"code": "run_crashed", "message": d["error"], "fields": {}})
-    return engine_error(lang, d["error"])
+    code (or the registry's, for a process that died without one: `registry.crash_record`); any
+    other registry text as the engine's English behind a lead in `lang`."""
+    return engine_error(lang, d.get("error_event") or d["error"])
 
 
 def _fmt(v, lang: str | None = None):
