@@ -249,15 +249,8 @@ def not_available(lang: str, what: str) -> str:
 def error_text(lang: str, e: BaseException) -> str:
     """A UserError is the user's to fix: show its message; an OSError says which file and why.
     Anything else is our bug: say so, with the last line of the traceback, and log it whole on the
-    server."""
-    if isinstance(e, UserError):  # worded from its code; else the engine's words, fields named for flags
-        return "❌ " + (say(lang, e.spec) if isinstance(e, FormError) else engine_error(lang, e))
-    if isinstance(e, OSError):  # a full or read-only disk, a missing file: what and where, no traceback
-        from tunestudio.statefiles import describe_os_error
-
-        return "❌ " + describe_os_error(e)
-    traceback.print_exc()
-    return "❌ " + t(lang, "common.internal_error", error=f"{type(e).__name__}: {e}")
+    server. The text of `err(e)`: one place decides what an exception shows."""
+    return say(lang, err(e))
 
 
 def download_copy(path: Path) -> str:
