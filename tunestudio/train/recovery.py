@@ -50,8 +50,13 @@ def cause(e: BaseException, run_dir: Path) -> str:
     if isinstance(e, UserError):
         return str(e)
     if isinstance(e, Exception) and ckpt.out_of_space(e, run_dir):
-        return f"no space left on device ({type(e).__name__}: {str(e).splitlines()[0][:200] if str(e) else ''})"
+        return f"no space left on device ({brief(e)})"
     return f"{type(e).__name__}: {e}"
+
+
+def brief(e: BaseException) -> str:
+    """`e` in one short line: its type and the first 200 characters of its message's first line."""
+    return f"{type(e).__name__}: {str(e).splitlines()[0][:200] if str(e) else ''}"
 
 
 def record_end(events: EventLog, conn, run_id: str, status: str, error: str, e: BaseException) -> None:

@@ -155,8 +155,8 @@ def _train_one(cfg: RunConfig, ws, run_id: str | None = None, resume: bool = Fal
             recovery.record_end(events, conn, run_id, status, error, e)
             tracking.finish(status)
         if isinstance(e, Exception) and not isinstance(e, UserError) and error.startswith("no space left"):
-            detail = f"{type(e).__name__}: {str(e).splitlines()[0][:200] if str(e) else ''}"   # as recovery.cause
-            raise UserError(f"run {run_id} failed: {error}", "run_failed_no_space", run=run_id, detail=detail) from e
+            raise UserError(f"run {run_id} failed: {error}", "run_failed_no_space", run=run_id,
+                            detail=recovery.brief(e)) from e
         raise
     finally:
         stop.restore()
