@@ -28,6 +28,7 @@ class Context:
         self.missing: set[str] = set()    # functions of other areas that are not there: shown, and reported
         self.views: list[View] = []       # outputs re-rendered when the language changes (app.py wires them)
         self.language_handlers: list[tuple] = []   # (fn, inputs, outputs) also run at a language switch
+        self.dataset_lists: list = []     # every dataset picker: the Datasets tab refreshes them all
 
     def tr(self, component, **props):
         """`Texts.bind` for a component of the tab being built (see `current_tab`)."""

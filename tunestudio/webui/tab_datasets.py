@@ -294,7 +294,7 @@ def build(ctx: Context) -> None:
 
     def wire_lists(ctx: Context):
         # An upload or a cleaned file should appear in every dataset list (the Training tab's too).
-        others = [d for d in ctx.shared.get("dataset_lists", []) if d is not pick]
+        others = [d for d in ctx.dataset_lists if d is not pick]
 
         def choices():
             updates = [gr.update(choices=ws.list_datasets()) for _ in others]

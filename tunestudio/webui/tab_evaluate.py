@@ -133,7 +133,7 @@ def build(ctx: Context) -> None:
             bench_go = gr.Button(t(DEFAULT, "evaluate.bench_run"), elem_id="bench-run", scale=0, min_width=140)
             ctx.tr(bench_models, label="evaluate.bench_models")
             ctx.tr(bench_data, label="training.dataset")
-            ctx.shared["dataset_lists"] = ctx.shared.get("dataset_lists", []) + [bench_data]
+            ctx.dataset_lists.append(bench_data)
             ctx.tr(bench_go, value="evaluate.bench_run")
         bench_msg = gr.Markdown()
         leaderboard = gr.Dataframe(value=leaderboard_frame(DEFAULT, []), interactive=False, elem_id="bench-leaderboard")

@@ -80,7 +80,7 @@ def build(ctx: Context) -> None:
             n = gr.Number(value=10, precision=0, minimum=1, label=t(DEFAULT, "rate.n"), elem_id="rate-n")
             name = gr.Textbox(label=t(DEFAULT, "rate.name"), elem_id="rate-name")
             create = gr.Button(t(DEFAULT, "rate.create"), variant="primary", elem_id="rate-create")
-            ctx.shared["dataset_lists"] = ctx.shared.get("dataset_lists", []) + [data]
+            ctx.dataset_lists.append(data)
             for comp, key in ((data, "prompts_from"), (n, "n"), (name, "name")):
                 ctx.tr(comp, label=f"rate.{key}")
             ctx.tr(create, value="rate.create")

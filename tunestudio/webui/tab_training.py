@@ -223,5 +223,5 @@ def build(ctx: Context) -> None:
     # "Start a run from this config" (Runs tab) fills these (webui/config_to_form.py)
     ctx.shared["training_form"] = {"names": names, "components": components, "dataset": dataset,
                                    "model": model_select, "message": message, "message_view": said}
-    ctx.shared["dataset_lists"] = ctx.shared.get("dataset_lists", []) + [dataset]
+    ctx.dataset_lists.append(dataset)
     ctx.shared["run_lists"] = ctx.shared.get("run_lists", []) + [inputs["from_run"]]
