@@ -44,8 +44,9 @@ def _load(files: dict, funcs: dict) -> dict:
         try:
             spec.loader.exec_module(module)
         except BaseException as e:  # noqa: BLE001 - any failure of user code is reported, not raised
-            return {"error": f"{_where(e, path, name)}: importing the reward file failed: {_describe(e)}",
-                    "code": "reward_import_failed", "fields": {"where": _where(e, path, name), "detail": _describe(e)}}
+            where, detail = _where(e, path, name), _describe(e)
+            return {"error": f"{where}: importing the reward file failed: {detail}",
+                    "code": "reward_import_failed", "fields": {"where": where, "detail": detail}}
         fn = getattr(module, FUNCTION, None)
         if not callable(fn):
             return {"error": f"{name}: defines no function {FUNCTION}(prompt, completion, **row) -> float",
@@ -61,9 +62,9 @@ def _score(name: str, items: list, funcs: dict) -> dict:
         try:
             value = fn(item["prompt"], item["completion"], **item["row"])
         except BaseException as e:  # noqa: BLE001
-            return {"error": f"{_where(e, path, name)}: {FUNCTION}() raised {_describe(e)}", "item": i,
-                    "code": "reward_raised", "fields": {"where": _where(e, path, name), "function": FUNCTION,
-                                                         "detail": _describe(e)}}
+            where, detail = _where(e, path, name), _describe(e)
+            return {"error": f"{where}: {FUNCTION}() raised {detail}", "item": i,
+                    "code": "reward_raised", "fields": {"where": where, "function": FUNCTION, "detail": detail}}
         if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value):
             shown = repr(value)[:80]
             return {"error": f"{name}: {FUNCTION}() returned {shown} ({type(value).__name__}): it must return a "
