@@ -13,7 +13,7 @@ import os
 from importlib import resources
 from pathlib import Path
 
-from tunestudio.demo import preftask, tasks, tooltask
+from tunestudio.demo import preftask, realtasks, tasks, tooltask
 
 SEED = 1234
 
@@ -51,6 +51,7 @@ def build() -> dict[str, dict]:
     tool_rows = tooltask.tools_task(2000, SEED + 5)
     guard = guard_documents()
     pairs = preftask.prefs(1200, SEED + 6)
+    tickets = realtasks.tickets(400, SEED + 7)
     return {
         "demo-reviews.jsonl": {
             "format": "messages", "task": "classify a review: positive / negative / neutral",
@@ -74,6 +75,13 @@ def build() -> dict[str, dict]:
         "demo-prefs.jsonl": {
             "format": "pairs", "task": "prefer the right review label (chosen) to a wrong one (rejected): DPO",
             "rows": len(pairs), "content": _jsonl(pairs), "tokenizer": False},
+        # for the real demo model (tokenizer=False: the tiny demo tokenizer stays what it was)
+        "demo-tickets.jsonl": {
+            "format": "messages", "task": "route a support ticket to a team code (BIL-7, SHP-2, TEC-4, ACC-1, RET-5)",
+            "rows": len(tickets), "content": _jsonl(tickets), "tokenizer": False},
+        "demo-general.jsonl": {
+            "format": "messages", "task": "general questions the base model answers right: the chat forgetting check",
+            "rows": len(realtasks.GENERAL), "content": _jsonl(realtasks.general()), "tokenizer": False},
         "demo-guard.txt": {
             "format": "text", "task": "general prose, to check a fine-tuned model still models plain English",
             "rows": len(guard), "content": "\n\n".join(guard) + "\n"},
