@@ -100,24 +100,42 @@ def test_ui_and_cli_runs_have_the_same_config(demo_ws, monkeypatch):
     assert config_from_form(config_mod, restored.pop("model"), restored.pop("dataset"), restored) == cfg
 
 
-def test_demo_model_preset_and_chat_source(workspace):
-    """The Training tab starts the demo model from the preset that learns on it (full fine-tuning),
-    and goes back to the engine's defaults for another model unless the user changed a value."""
-    from tunestudio.demo import DEMO_PRESET
-    from tunestudio.train import config as config_mod
-    from tunestudio.webui.tab_chat import pick_source
-    from tunestudio.webui.tab_training import apply_preset, form_defaults, model_note_text, preset_for
+def test_presets_follow_the_model_and_the_method(demo_ws):
+    """The Training tab starts the random demo model from the preset that learns on it (full
+    fine-tuning at 1e-3), a pretrained model from its method's learning rate (full fine-tuning an
+    order of magnitude under LoRA), follows the method until the user types a rate, and goes back
+    to the engine's defaults for another model unless the user changed a value."""
+    import shutil
 
-    assert set(DEMO_PRESET) <= set(form_defaults(config_mod))
-    config_mod.from_dict({"model": "tiny-demo", "dataset": "x.jsonl", **DEMO_PRESET}).validate()
-    assert preset_for("tiny-demo") == DEMO_PRESET and preset_for("other") is None
-    names = list(DEMO_PRESET)
-    assert apply_preset(config_mod, "tiny-demo", {}, names) == [DEMO_PRESET[n] for n in names]
+    from tunestudio.train import config as config_mod
+    from tunestudio.train.presets import RANDOM_PRESET
+    from tunestudio.webui.tab_chat import pick_source
+    from tunestudio.webui.tab_training import (apply_preset, form_defaults, lr_for_method, model_note_text,
+                                               preset_for)
+    from tunestudio.workspace import Workspace
+
+    ws = Workspace(demo_ws)
+    shutil.copytree(ws.models_dir / "tiny-demo", ws.models_dir / "pretrained")   # any other name: pretrained
+    assert set(RANDOM_PRESET) <= set(form_defaults(config_mod))
+    config_mod.from_dict({"model": "tiny-demo", "dataset": "x.jsonl", **RANDOM_PRESET}).validate()
+    random = preset_for(ws, "tiny-demo", "lora")
+    assert {k: random[k] for k in RANDOM_PRESET} == RANDOM_PRESET and random["reason"].code == "preset_random"
+    assert preset_for(ws, "pretrained", "lora")["lr"] == 2e-4
+    assert preset_for(ws, "pretrained", "full")["lr"] == 2e-5
+    assert preset_for(ws, "pretrained", "full")["reason"].code == "preset_pretrained_full"
+    names = list(RANDOM_PRESET)
+    assert apply_preset(ws, config_mod, "tiny-demo", {}, names) == [RANDOM_PRESET[n] for n in names]
     defaults = form_defaults(config_mod)
-    back = apply_preset(config_mod, "other", {**DEMO_PRESET, "epochs": 5.0}, names)
-    assert back[names.index("method")] == defaults["method"] and back[names.index("lr")] == defaults["lr"]
+    back = apply_preset(ws, config_mod, "pretrained", {**RANDOM_PRESET, "method": "full", "epochs": 5.0}, names)
+    assert back[names.index("method")] == defaults["method"]
+    assert back[names.index("lr")] == 2e-4            # the preset for the method the form now holds (lora)
     assert back[names.index("epochs")] != defaults["epochs"]  # the user's own value is a skip, not a reset
-    assert "LoRA" in model_note_text("en", "tiny-demo") and "LoRA" not in model_note_text("en", "other")
+    # picking another method moves a preset rate, never a typed one
+    assert lr_for_method(ws, "pretrained", "full", 2e-4) == 2e-5
+    assert lr_for_method(ws, "pretrained", "lora", 2e-5) == 2e-4
+    assert lr_for_method(ws, "pretrained", "full", 7e-5) != 2e-5
+    assert "1e-3" in model_note_text(ws, "en", "tiny-demo") and "2e-05" in model_note_text(ws, "en", "pretrained", "full")
+    assert "lr" not in model_note_text(ws, "tet", "pretrained", "full").split("2e-05")[0].split("preset")[-1]
 
     opts = [("r2", "run:2"), ("r1", "run:1"), ("m", "model:tiny-demo")]
     assert pick_source(opts, "model:tiny-demo", picked=False)["value"] == "run:2"

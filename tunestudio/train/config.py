@@ -137,7 +137,9 @@ class RunConfig:
     # ---- optimisation -------------------------------------------------------------------------
     epochs: float = opt(3.0, "passes over the training data (ignored when --max-steps is set)", "training")
     max_steps: int = opt(0, "stop after this many optimizer steps (0: use --epochs)", "training")
-    lr: float = opt(2e-4, "peak learning rate", "training")
+    lr: float = opt(0.0, "peak learning rate (0: the preset for the model and method: 2e-4 for LoRA/DoRA, 2e-5 "
+                    "for full fine-tuning of a pretrained model, 1e-3 for a random-initialised one; "
+                    "train/presets.py)", "training")
     scheduler: str = opt("cosine", "learning-rate schedule after warmup", "training", choices=SCHEDULERS)
     warmup_steps: int = opt(0, "linear warmup over this many steps", "training")
     warmup_ratio: float = opt(0.0, "linear warmup over this fraction of all steps (instead of --warmup-steps)",
@@ -166,8 +168,9 @@ class RunConfig:
     # ---- evaluation, monitoring, checkpoints ---------------------------------------------------
     eval_steps: int = opt(0, "evaluate on the validation split every N steps, and at each epoch end "
                           "(0: four times per epoch)", "monitoring")
-    early_stopping_patience: int = opt(0, "stop when the validation loss has not improved for N "
-                                       "evaluations (0: never)", "monitoring")
+    early_stopping_patience: int = opt(3, "stop when the validation loss has not improved for N "
+                                       "evaluations (0: never); the final model is the best one either way",
+                                       "monitoring")
     early_stopping_threshold: float = opt(0.0, "an improvement must lower the validation loss by more "
                                           "than this", "monitoring")
     overfitting_window: int = opt(3, "warn of overfitting when the validation loss rose while the "

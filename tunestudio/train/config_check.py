@@ -54,8 +54,9 @@ def validate(cfg: RunConfig) -> RunConfig:
         if getattr(cfg, name) not in choices:
             bad(name, f"unknown {name} '{getattr(cfg, name)}': choose one of {', '.join(choices)}", "unknown_choice",
                 value=getattr(cfg, name), choices=", ".join(map(str, choices)))
-    if not (cfg.lr > 0 and math.isfinite(cfg.lr)):
-        bad("lr", f"the learning rate must be above 0, got {cfg.lr}", "option_above_zero", value=cfg.lr)
+    if not (cfg.lr >= 0 and math.isfinite(cfg.lr)):   # 0: the preset's (train/presets.py)
+        bad("lr", f"the learning rate must be above 0 (or 0 for the preset's), got {cfg.lr}", "option_above_zero",
+            value=cfg.lr)
     if cfg.max_steps < 0:
         bad("max_steps", f"must be 0 (use --epochs) or more, got {cfg.max_steps}", "option_not_negative",
             value=cfg.max_steps)

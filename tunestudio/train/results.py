@@ -91,9 +91,26 @@ def adapter_snapshot(cfg, model):
     return {n: p.detach().float().cpu().clone() for n, p in model.named_parameters() if p.requires_grad}
 
 
-def nothing_changed(cfg, monitor, model, events) -> list[str]:
-    """Warn when training ran but did nothing: the loss barely moved, or the adapter stayed put."""
+# A run on prompt/answer data whose best validation loss is still above this share of where it
+# started learned little (a real model learning a task takes its answer loss down by 80-99%:
+# SmolLM2 on demo-tickets 8.3 -> 0.05). Plain text is exempt: continued pre-training moves
+# perplexity by a few per cent and that is real learning.
+LEARNED_LITTLE_SHARE = 0.5
+
+
+def nothing_changed(cfg, monitor, model, events, plain_text: bool = False) -> list[str]:
+    """Warn when training ran but did nothing: the loss barely moved, the adapter stayed put, or
+    the validation loss on the answers stayed near where it started."""
     warnings = []
+    first, best = monitor.initial_eval_loss, monitor.best_loss
+    if not plain_text and cfg.objective == "sft" and first and best is not None and best > LEARNED_LITTLE_SHARE * first:
+        warnings.append("learned_little")
+        events.warn("learned_little", f"the validation loss is still {best / first:.0%} of where it started "
+                    f"({first:.4f} -> best {best:.4f}): the model learned little of this data. Likely causes: a "
+                    f"learning rate too low for {cfg.method} (lr {cfg.lr:g}; leave --lr out for the preset), too few "
+                    "steps (more epochs), or answers that are hard to predict from their prompts",
+                    share=f"{best / first:.0%}", first=f"{first:.4f}", best=f"{best:.4f}", method=cfg.method,
+                    lr=f"{cfg.lr:g}")
     losses = monitor.train_losses
     if len(losses) >= 2 and losses[0] > 0 and (losses[0] - min(losses[1:])) / losses[0] < 0.01:
         warnings.append("no_change")

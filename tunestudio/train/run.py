@@ -32,7 +32,7 @@ from pathlib import Path
 from tunestudio import registry, tracking
 from tunestudio.errors import UserError
 from tunestudio.train import checkpoint as ckpt
-from tunestudio.train import model_source
+from tunestudio.train import model_source, presets
 from tunestudio.train import recovery
 from tunestudio.train.config import RunConfig, load_config, save_config, stage_config
 from tunestudio.train.events import EventLog, earlier_segments, fmt_duration
@@ -100,6 +100,7 @@ def _train_one(cfg: RunConfig, ws, run_id: str | None = None, resume: bool = Fal
     # 1. Everything that can be wrong with the inputs, before a run exists (the config itself was
     # validated by `train` / `resume_run`).
     base = model_source.resolve_base(cfg, ws)
+    lr_note = presets.resolve_lr(cfg, _base_model_folder(cfg, ws, base))   # --lr left out: the preset's, saved
     tokenizer = model_source.load_tokenizer(base)
     run_dir = ws.runs_dir / run_id if resume else None
     objective = OBJECTIVES[cfg.objective]
@@ -123,13 +124,18 @@ def _train_one(cfg: RunConfig, ws, run_id: str | None = None, resume: bool = Fal
         resume_from = recovery.resume_point(ckpt_dir, events, dist) if resume else None
         for w in data.warnings:
             events.warn(w["code"], w["message"], **w.get("fields", {}))
+        if lr_note and main:
+            events.emit("note", code=lr_note.code, message=str(lr_note), **lr_note.fields)
+            events.say(str(lr_note))
         trainer, monitor, model = _fit(cfg, ws, base, tokenizer, data, run_dir, events, stop, dist,
                                        estimate, resume_from, run_id)
         status = "stopped" if monitor.stopped else "completed"
         final_dir = publish_final(trainer, monitor, tokenizer, run_dir, main)
         metrics = run_metrics(trainer, monitor, data, started, model) if main else {}
         if main:
-            metrics["warnings"] = monitor.warnings + nothing_changed(cfg, monitor, model, events)
+            plain = (data.info or {}).get("format") == "text" \
+                or ((data.stats or {}).get("train") or {}).get("text_mode") == "stream"
+            metrics["warnings"] = monitor.warnings + nothing_changed(cfg, monitor, model, events, plain_text=plain)
             _write_json(run_dir / "metrics.json", {"status": status, **metrics})
             tracking.finish(status, metrics)
             registry.update_run(conn, run_id, status=status, metrics=metrics, output_dir=str(final_dir),
@@ -235,6 +241,10 @@ def _fit(cfg, ws, base, tokenizer, data, run_dir, events, stop, dist, estimate, 
         events.say(f"run {run_id}: {what} on {base.path}, {rows}, "
                    f"{len(data.val)} validation {unit}, {trainable:,} of {total:,} parameters trained"
                    + (f"; resuming from {start_from.name}" if start_from else ""))
+        slow = presets.slow_learning(cfg.method, cfg.lr, cfg.max_steps or math.ceil(cfg.epochs * steps_per_epoch),
+                                     presets.model_kind(_base_model_folder(cfg, ws, base)))
+        if slow and cfg.objective == "sft" and not start_from:
+            events.warn(slow.code, str(slow), **slow.fields)
         trainer.train(resume_from_checkpoint=str(start_from) if start_from else None)
         return trainer, monitor, model
 
@@ -249,6 +259,15 @@ def _fit(cfg, ws, base, tokenizer, data, run_dir, events, stop, dist, estimate, 
 
 
 # ---- step 1: inputs ----------------------------------------------------------------------------
+
+def _base_model_folder(cfg, ws, base) -> str:
+    """The original base model of this run (a --from-run parent's own base), for its preset."""
+    if cfg.from_run:
+        return registry.lookup_run(ws.db_path, cfg.from_run).get("base_model") or base.path
+    return base.path
+
+
+# ---- step 1b: memory ----------------------------------------------------------------------------
 
 def _memory_precheck(cfg: RunConfig, base: model_source.Base) -> dict | None:
     """Refuse a run that clearly cannot fit, from the model's config alone (before loading it)."""

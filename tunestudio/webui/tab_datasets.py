@@ -12,6 +12,8 @@ import time
 from pathlib import Path
 
 import gradio as gr
+
+from tunestudio.demo import demo_pick
 import pandas as pd
 
 from tunestudio.data import turns
@@ -73,7 +75,7 @@ def build(ctx: Context) -> None:
     ws = ctx.ws
     model = ctx.shared.get("model")
     names = ws.list_datasets()
-    preselect = "demo-reviews.jsonl" if "demo-reviews.jsonl" in names else None
+    preselect = demo_pick(ws)["dataset"] if demo_pick(ws)["dataset"] in names else None
     with gr.Row():
         pick = gr.Dropdown(choices=names, value=preselect, label=t(DEFAULT, "datasets.pick"),
                            elem_id="datasets-pick", scale=4)

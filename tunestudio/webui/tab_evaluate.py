@@ -8,6 +8,8 @@ work (the same functions as `tunestudio eval` and `tunestudio bench-models`).
 from __future__ import annotations
 
 import gradio as gr
+
+from tunestudio.demo import demo_pick
 import pandas as pd
 
 from tunestudio.webui.common import (
@@ -128,7 +130,7 @@ def build(ctx: Context) -> None:
             bench_models = gr.Dropdown(choices=models, value=models[:1], multiselect=True, allow_custom_value=True,
                                        label=t(DEFAULT, "evaluate.bench_models"), elem_id="bench-models", scale=3)
             datasets = ws.list_datasets()
-            bench_data = gr.Dropdown(choices=datasets, value="demo-reviews.jsonl" if "demo-reviews.jsonl" in datasets
+            bench_data = gr.Dropdown(choices=datasets, value=demo_pick(ws)["dataset"] if demo_pick(ws)["dataset"] in datasets
                                      else None, label=t(DEFAULT, "training.dataset"), elem_id="bench-dataset", scale=2)
             bench_go = gr.Button(t(DEFAULT, "evaluate.bench_run"), elem_id="bench-run", scale=0, min_width=140)
             ctx.tr(bench_models, label="evaluate.bench_models")

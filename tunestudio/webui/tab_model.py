@@ -11,6 +11,7 @@ import json
 import gradio as gr
 import pandas as pd
 
+from tunestudio.demo import demo_pick
 from tunestudio.webui.common import Context, empty_table, error_text, optional
 from tunestudio.webui.i18n import DEFAULT, t
 
@@ -21,7 +22,9 @@ def build(ctx: Context) -> None:
     ws = ctx.ws
     models = ws.list_models()
     with gr.Row():
-        model = gr.Dropdown(choices=models, value=models[0] if models else None, allow_custom_value=True,
+        first = demo_pick(ws)["model"]   # the real demo model when it is there, else the tiny one
+        model = gr.Dropdown(choices=models, value=first if first in models else (models[0] if models else None),
+                            allow_custom_value=True,
                             label=t(DEFAULT, "model.select"), info=t(DEFAULT, "model.select_info"),
                             elem_id="model-select", scale=4)
         ctx.tr(model, label="model.select", info="model.select_info")

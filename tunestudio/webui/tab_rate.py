@@ -7,6 +7,8 @@ from __future__ import annotations
 
 import gradio as gr
 
+from tunestudio.demo import demo_pick
+
 from tunestudio.webui.common import Context, error_text, not_available, optional, run_choices
 from tunestudio.webui.i18n import DEFAULT, t
 
@@ -75,7 +77,7 @@ def build(ctx: Context) -> None:
             ctx.tr(a, label="rate.source_a", choices=lambda lang: sources(ws, lang))
             ctx.tr(b, label="rate.source_b", choices=lambda lang: sources(ws, lang))
         with gr.Row():
-            data = gr.Dropdown(choices=datasets, value="demo-reviews.jsonl" if "demo-reviews.jsonl" in datasets else None,
+            data = gr.Dropdown(choices=datasets, value=demo_pick(ws)["dataset"] if demo_pick(ws)["dataset"] in datasets else None,
                                label=t(DEFAULT, "rate.prompts_from"), elem_id="rate-dataset")
             n = gr.Number(value=10, precision=0, minimum=1, label=t(DEFAULT, "rate.n"), elem_id="rate-n")
             name = gr.Textbox(label=t(DEFAULT, "rate.name"), elem_id="rate-name")

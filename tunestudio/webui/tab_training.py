@@ -15,6 +15,7 @@ import dataclasses
 import gradio as gr
 
 from tunestudio import jobs
+from tunestudio.demo import demo_pick
 from tunestudio.errors import UserError
 from tunestudio.webui import charts, form_io
 from tunestudio.webui.common import Context, empty_table, err, error_text, msg, optional, problems, run_choices, say
@@ -24,7 +25,7 @@ from tunestudio.webui.safety import check_form_inputs
 # (by tests and config_to_form.py), so they are re-exported.
 from tunestudio.webui.training_form import (  # noqa: F401
     MAIN, PICKED, _input_for, _shown_help, apply_preset, config_from_form, form_defaults, job_form_values,
-    model_note_text, preset_fields, preset_for,
+    lr_for_method, model_note_text, preset_fields, preset_for,
 )
 from tunestudio.webui.training_status import (  # noqa: F401
     _startup_progress, device_line, memory_text, monitor, precheck,
@@ -42,12 +43,13 @@ def build(ctx: Context) -> None:
     by_name = {f.name: f for f in all_fields}
     inputs: dict[str, gr.components.Component] = {}
     runs_now = run_choices(ws, finished_only=True)
-    # The form starts from the demo preset when the page opens on the demo model.
-    initial = preset_for(getattr(model_select, "value", None)) or {}
+    # The form starts from the preset for the model the page opens on (train/presets.py).
+    initial = {k: v for k, v in preset_for(ws, getattr(model_select, "value", None)).items() if k != "reason"}
 
     with gr.Row():
         datasets = ws.list_datasets()
-        preselect = "demo-reviews.jsonl" if "demo-reviews.jsonl" in datasets else None
+        wanted = demo_pick(ws)["dataset"]
+        preselect = wanted if wanted in datasets else None
         dataset = gr.Dropdown(choices=datasets, value=preselect, label=t(DEFAULT, "training.dataset"),
                               elem_id="dataset-select", allow_custom_value=True, scale=3)
         ctx.tr(dataset, label="training.dataset", info="training.dataset_info")
@@ -193,18 +195,28 @@ def build(ctx: Context) -> None:
     ctx.on_load(estimate, mem_inputs, [memory])
     ctx.on_language(estimate, mem_inputs, [memory])
     if model_select is not None:
-        model_select.change(model_note_text, [ctx.lang, model_select], [model_note], api_visibility="private")
-        ctx.on_load(model_note_text, [ctx.lang, model_select], [model_note])
-        ctx.on_language(model_note_text, [ctx.lang, model_select], [model_note])
+        def note(lang, model, method):
+            return model_note_text(ws, lang, model, method)
+
+        note_inputs = [ctx.lang, model_select, inputs["method"]]
+        model_select.change(note, note_inputs, [model_note], api_visibility="private")
+        inputs["method"].change(note, note_inputs, [model_note], api_visibility="private")
+        ctx.on_load(note, note_inputs, [model_note])
+        ctx.on_language(note, note_inputs, [model_note])
         # Only a user's pick applies the preset (`input`, not `change`): a form restored from a job on
-        # reload also sets the model, and must keep the job's values.
+        # reload also sets the model and the method, and must keep the job's values.
         preset_names = [n for n in preset_fields() if n in inputs]
         preset_inputs = [inputs[n] for n in preset_names]
 
         def on_model_pick(m, *current):
-            return apply_preset(config_mod, m, dict(zip(preset_names, current)), preset_names)
+            return apply_preset(ws, config_mod, m, dict(zip(preset_names, current)), preset_names)
+
+        def on_method_pick(m, method, lr):
+            return lr_for_method(ws, m, method, lr)
 
         model_select.input(on_model_pick, [model_select, *preset_inputs], preset_inputs, api_visibility="private")
+        inputs["method"].input(on_method_pick, [model_select, inputs["method"], inputs["lr"]], [inputs["lr"]],
+                               api_visibility="private")
 
     # A reloaded page (or a second browser) shows the settings of the job it re-attaches to.
     restore_outputs = ([model_select] if model_select is not None else []) + [dataset, *components, message, said.state]

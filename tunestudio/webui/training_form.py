@@ -146,46 +146,71 @@ def config_from_form(config_mod, model: str, dataset: str, values: dict):
     return config_mod.from_dict(out, source="web UI").validate()
 
 
-def preset_for(model) -> dict | None:
-    """The Training tab's starting values for `model`: the demo preset for the demo model, else None."""
-    from tunestudio.demo import DEMO_PRESET, MODEL_NAME
+def preset_for(ws, model, method=None) -> dict:
+    """The Training tab's starting values for `model` with `method` (train/presets.py): a random
+    model's whole preset (method, lr, batch size, epochs), a pretrained model's learning rate for
+    the method; "reason" (a CodedText) says why."""
+    from tunestudio.train import presets
 
-    return dict(DEMO_PRESET) if model == MODEL_NAME else None
+    kind = presets.model_kind(ws.model_path_or_id(model)) if model else "pretrained"
+    return presets.preset(kind, method or "lora")
 
 
 def preset_fields() -> list[str]:
-    from tunestudio.demo import DEMO_PRESET
+    from tunestudio.train.presets import RANDOM_PRESET
 
-    return list(DEMO_PRESET)
+    return list(RANDOM_PRESET)
 
 
-def apply_preset(config_mod, model, current: dict, names: list[str]) -> list:
-    """Updates of the preset fields when the user picks `model`: the demo preset for the demo model;
-    leaving it, the engine's defaults again, but only where the form still holds the preset (a
-    value the user typed stays)."""
-    preset = preset_for(model)
-    if preset is not None:
-        return [preset[n] for n in names]
-    from tunestudio.demo import DEMO_PRESET
+def _same(a, b) -> bool:
+    if isinstance(a, (int, float)) and isinstance(b, (int, float)) and not isinstance(a, bool):
+        return float(a) == float(b)
+    return a == b
+
+
+def is_preset_lr(value) -> bool:
+    """The form still holds a preset's learning rate (the user has not typed their own)."""
+    from tunestudio.train.presets import PRETRAINED_LR, RANDOM_LR
+
+    return value is None or any(_same(value, lr) for lr in (*PRETRAINED_LR.values(), RANDOM_LR, 0))
+
+
+def apply_preset(ws, config_mod, model, current: dict, names: list[str]) -> list:
+    """Updates of the preset fields when the user picks `model`: a random model's whole preset; for
+    a pretrained one the learning rate of its method, and the engine's defaults again where the form
+    still holds the random model's preset (a value the user typed stays)."""
+    from tunestudio.train.presets import RANDOM_PRESET
 
     defaults = form_defaults(config_mod)
+    method = current.get("method")
+    if _same(method, RANDOM_PRESET["method"]):   # the random model's method goes back to the default
+        method = defaults["method"]
+    preset = preset_for(ws, model, method)
+    if "method" in preset:   # a random model: its whole preset
+        return [preset[n] for n in names]
     out = []
     for n in names:
         value = current.get(n)
-        still_preset = value == DEMO_PRESET[n] or (isinstance(value, (int, float)) and not isinstance(value, bool)
-                                                  and isinstance(DEMO_PRESET[n], (int, float))
-                                                  and float(value) == float(DEMO_PRESET[n]))
-        out.append(defaults[n] if still_preset else gr.skip())
+        if n == "lr":
+            out.append(preset["lr"] if is_preset_lr(value) else gr.skip())
+        else:
+            out.append(defaults[n] if _same(value, RANDOM_PRESET[n]) else gr.skip())
     return out
 
 
-def model_note_text(lang, model) -> str:
-    """The base-model line above the form, and why the demo model starts from the preset."""
+def lr_for_method(ws, model, method, lr):
+    """The learning rate when the user picks another method: the preset's for it, unless the form
+    holds a rate the user typed."""
+    return preset_for(ws, model, method)["lr"] if is_preset_lr(lr) else gr.skip()
+
+
+def model_note_text(ws, lang, model, method=None) -> str:
+    """The base-model line above the form, and the preset it starts from, with the reason."""
     lang = lang or DEFAULT
     text = t(lang, "training.model_note", model=model or "—")
-    preset = preset_for(model)
-    if preset is not None:
-        text += "\n\n" + t(lang, "training.demo_preset", **preset)
+    if model:
+        reason = preset_for(ws, model, method)["reason"]
+        text += "\n\n" + t(lang, "training.preset_note", reason=t(lang, f"engine.{reason.code}", **reason.fields))
     return text
 
 

@@ -1,0 +1,86 @@
+"""Starting values that fit the model and the method in front of them.
+
+One learning rate does not fit every method: 2e-4 is a LoRA rate, and full fine-tuning of a
+pretrained model at it answers everything with the task's answers after a few steps (measured on
+SmolLM2-135M-Instruct: "Write one sentence about the sea." -> "The Sea"). A random-initialised
+model (the tiny demo model) is the other way round: LoRA barely moves it, full fine-tuning at 1e-3
+learns the demo tasks in one epoch (PITFALLS.md). `preset(kind, method)` gives the values and the
+reason; `--lr` left out (0) takes the preset's rate; `slow_learning` says when a rate is unlikely to
+learn in the steps a run has, so the usual guide's values (LoRA at 1e-5 to 5e-5) never fail silently.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from tunestudio.errors import CodedText
+
+# Learning rates for a pretrained model, by method: PEFT's and the methods' papers' usual values
+# (LoRA/DoRA 1e-4..3e-4; IA3 ~3e-3; prefix ~1e-2; prompt tuning ~3e-2), full fine-tuning an order
+# of magnitude under LoRA's.
+PRETRAINED_LR = {"full": 2e-5, "freeze": 5e-5, "lora": 2e-4, "dora": 2e-4, "qlora": 2e-4, "ia3": 3e-3,
+                 "prefix": 1e-2, "prompt": 3e-2}
+# A random-initialised model learns from scratch: full fine-tuning at 1e-3, one epoch (the demo tasks).
+RANDOM_PRESET = {"method": "full", "lr": 1e-3, "batch_size": 16, "epochs": 1}
+RANDOM_LR = 1e-3
+# A file a model folder may hold to say its weights are random (the demo model writes it).
+RANDOM_MARKER = "RANDOM_INIT"
+# lr x optimizer steps under which a method rarely moves a pretrained model far enough to change its
+# answers (LoRA at 2e-4 needs ~30 steps to start answering a new format: 6e-3; at 5e-5 over 60 steps,
+# 3e-3, it still answers as the base does).
+MIN_LR_STEPS = {"lora": 4e-3, "dora": 4e-3, "qlora": 4e-3, "full": 2e-4, "freeze": 5e-4, "ia3": 4e-2,
+                "prefix": 0.2, "prompt": 0.5}
+
+
+def model_kind(folder) -> str:
+    """'random' for a random-initialised model (the demo model, or a folder marked RANDOM_INIT),
+    else 'pretrained' (a hub id is always pretrained)."""
+    from tunestudio.demo import MODEL_NAME
+
+    path = Path(str(folder or ""))
+    if path.name == MODEL_NAME or (path.is_dir() and (path / RANDOM_MARKER).is_file()):
+        return "random"
+    return "pretrained"
+
+
+def preset(kind: str, method: str) -> dict:
+    """{"lr", and for a random model "method", "batch_size", "epochs"; "reason": a CodedText}."""
+    if kind == "random":
+        return {**RANDOM_PRESET, "reason": CodedText(
+            "a random-initialised model learns from scratch: full fine-tuning at lr 1e-3 for one epoch "
+            "(LoRA barely moves a random model)", "preset_random")}
+    lr = PRETRAINED_LR.get(method, PRETRAINED_LR["lora"])
+    if method in ("full", "freeze"):
+        reason = CodedText(f"a pretrained model, {method} fine-tuning: lr {lr:g}, an order of magnitude under "
+                           "LoRA's (higher rates overwrite what the model knows)", "preset_pretrained_full",
+                           method=method, lr=f"{lr:g}")
+    else:
+        reason = CodedText(f"a pretrained model, {method}: lr {lr:g}, the usual rate for {method}",
+                           "preset_pretrained_peft", method=method, lr=f"{lr:g}")
+    return {"lr": lr, "reason": reason}
+
+
+def resolve_lr(cfg, model_folder) -> CodedText | None:
+    """Fill `cfg.lr` from the preset when it was left at 0 (`--lr` not given). Returns the reason
+    (to say at the start of the run), or None when the user chose the rate."""
+    if cfg.lr:
+        return None
+    kind = "pretrained" if cfg.from_run else model_kind(model_folder)
+    cfg.lr = RANDOM_LR if kind == "random" else preset(kind, cfg.method)["lr"]
+    why = "a random-initialised model" if kind == "random" else f"a pretrained model with {cfg.method}"
+    return CodedText(f"--lr not given: {cfg.lr:g}, the preset for {why}", f"lr_from_preset_{kind}",
+                     lr=f"{cfg.lr:g}", method=cfg.method)
+
+
+def slow_learning(method: str, lr: float, steps: int, kind: str = "pretrained") -> CodedText | None:
+    """A warning when `lr` over `steps` optimizer steps is unlikely to change what the model answers,
+    or None. Never for a random model (anything moves it)."""
+    need = MIN_LR_STEPS.get(method)
+    if kind == "random" or need is None or steps <= 0 or lr * steps >= need:
+        return None
+    usual = PRETRAINED_LR.get(method, 2e-4)
+    return CodedText(f"lr {lr:g} over {steps} steps is unlikely to teach a pretrained model much with {method} "
+                     f"(it usually needs lr x steps above {need:g}; this run has {lr * steps:.2g}): the answers may "
+                     f"stay the base model's. Raise --lr (the preset is {usual:g}) or train for more steps",
+                     "slow_learning", lr=f"{lr:g}", steps=steps, method=method, need=f"{need:g}",
+                     have=f"{lr * steps:.2g}", usual=f"{usual:g}")
