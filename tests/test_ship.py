@@ -89,6 +89,8 @@ def test_gguf_f16_answers_like_the_run_and_carries_its_template_and_stops(qwen2_
     assert json.loads((out / "roundtrip.json").read_text())["identical"] == 4
     card = (out / "README.md").read_text()
     assert "## GGUF" in card and "## Round-trip check" in card and "| answers identical to the run's | 4/4 |" in card
+    assert "base_model" not in card.split("---\n", 2)[1] and "Fine-tuned from the local model `tiny-qwen2`" in card
+    assert str(ws) not in card
 
     mf = (out / "Modelfile").read_text()
     assert "FROM ./q2-f16.gguf" in mf.splitlines()
