@@ -79,6 +79,9 @@ def test_gguf_f16_answers_like_the_run_and_carries_its_template_and_stops(qwen2_
     im_end, eot = tok.convert_tokens_to_ids("<|im_end|>"), tok.convert_tokens_to_ids("<|endoftext|>")
     meta = metadata(gguf)
     assert meta["architecture"] == "qwen2" and meta["file_type"] == 1  # MOSTLY_F16
+    # named after the run, not the temporary folder the converter read; the base is models/tiny-qwen2,
+    # a local folder: no general.base_model.* (it was https://huggingface.co/<its path>)
+    assert meta["name"] == "q2" and meta["base_models"] == []
     assert meta["chat_template"] == tok.chat_template  # the run's template, embedded
     assert {meta["eos"], meta["eot"]} == {im_end, eot}  # base-model eos AND the turn end
 
@@ -110,7 +113,9 @@ def test_gguf_q8_0_is_written_by_the_converter(qwen2_run, tmp_path):
                 "--json", ws=ws)
     assert r.returncode == 0, r.stderr[-3000:]
     out = json.loads(r.stdout)
-    assert "roundtrip" not in out and metadata(out["file"])["file_type"] == 7  # MOSTLY_Q8_0
+    meta = metadata(out["file"])
+    assert "roundtrip" not in out and meta["file_type"] == 7  # MOSTLY_Q8_0
+    assert meta["name"] == "q2" and meta["base_models"] == []
 
 
 @pytest.mark.slow
