@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import shutil
 import signal
 import socket
@@ -78,6 +79,9 @@ def test_gguf_f16_answers_like_the_run_and_carries_its_template_and_stops(qwen2_
     im_end, eot = tok.convert_tokens_to_ids("<|im_end|>"), tok.convert_tokens_to_ids("<|endoftext|>")
     meta = metadata(gguf)
     assert meta["architecture"] == "qwen2" and meta["file_type"] == 1  # MOSTLY_F16
+    # named after the run, not the temporary folder the converter read; the base is models/tiny-qwen2,
+    # a local folder: no general.base_model.* (it was https://huggingface.co/<its path>)
+    assert meta["name"] == "q2" and meta["base_models"] == []
     assert meta["chat_template"] == tok.chat_template  # the run's template, embedded
     assert {meta["eos"], meta["eot"]} == {im_end, eot}  # base-model eos AND the turn end
 
@@ -88,6 +92,8 @@ def test_gguf_f16_answers_like_the_run_and_carries_its_template_and_stops(qwen2_
     assert json.loads((out / "roundtrip.json").read_text())["identical"] == 4
     card = (out / "README.md").read_text()
     assert "## GGUF" in card and "## Round-trip check" in card and "| answers identical to the run's | 4/4 |" in card
+    assert "base_model" not in card.split("---\n", 2)[1] and "Fine-tuned from the local model `tiny-qwen2`" in card
+    assert str(ws) not in card
 
     mf = (out / "Modelfile").read_text()
     assert "FROM ./q2-f16.gguf" in mf.splitlines()
@@ -107,7 +113,9 @@ def test_gguf_q8_0_is_written_by_the_converter(qwen2_run, tmp_path):
                 "--json", ws=ws)
     assert r.returncode == 0, r.stderr[-3000:]
     out = json.loads(r.stdout)
-    assert "roundtrip" not in out and metadata(out["file"])["file_type"] == 7  # MOSTLY_Q8_0
+    meta = metadata(out["file"])
+    assert "roundtrip" not in out and meta["file_type"] == 7  # MOSTLY_Q8_0
+    assert meta["name"] == "q2" and meta["base_models"] == []
 
 
 @pytest.mark.slow
@@ -132,6 +140,70 @@ def test_gguf_q4_k_m_with_llama_quantize(qwen2_run, tmp_path):
                                                                    "roundtrip.json"]
     rt = out["roundtrip"]
     assert rt["rows"] == 2 and "exact_match_delta" in rt  # q4 may answer differently: reported, not failed
+
+
+def _serve_index(root: Path):
+    """A package index on localhost serving `root` (PEP 691 pages are plain files here)."""
+    import functools
+    import threading
+    from http.server import SimpleHTTPRequestHandler, ThreadingHTTPServer
+
+    class Quiet(SimpleHTTPRequestHandler):
+        def log_message(self, *args):
+            pass
+
+    server = ThreadingHTTPServer(("127.0.0.1", 0), functools.partial(Quiet, directory=str(root)))
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    return server
+
+
+def test_converter_is_fetched_from_the_index_without_building_anything(tmp_path, monkeypatch, capsys):
+    """`pip download --no-binary :all:` built every build dependency of the sdist from source (12 min
+    on a first export). The sdist now comes straight from the index's simple API, checked against its
+    pinned sha256: no pip, no build; a file with another digest is refused, and pip is the fallback."""
+    from gguf_helpers import qwen2_vocab
+    from tunestudio.errors import UserError
+    from tunestudio.evaluate import llamacpp
+
+    qwen2_vocab()  # the real sdist, in the project's cache (downloaded once)
+    real = llamacpp.cache_dir() / f"{llamacpp.SDIST}.tar.gz"
+    index = tmp_path / "index"
+    (index / "simple" / "llama-cpp-python").mkdir(parents=True)
+    (index / "files").mkdir()
+    (index / "files" / real.name).symlink_to(real)
+    (index / "files" / "bad").mkdir()
+    (index / "files" / "bad" / real.name).write_bytes(b"not the sdist")
+    server = _serve_index(index)
+    try:
+        monkeypatch.setenv("PIP_INDEX_URL", f"http://127.0.0.1:{server.server_port}/simple")
+        monkeypatch.setenv("no_proxy", "127.0.0.1")  # a proxy set for the index must not take localhost
+        monkeypatch.delenv("NO_PROXY", raising=False)
+        pip_calls = []
+
+        def no_pip(cmd, **kw):
+            pip_calls.append(cmd)
+            return subprocess.CompletedProcess(cmd, 1, "", "ERROR: No matching distribution found")
+
+        monkeypatch.setattr(llamacpp.subprocess, "run", no_pip)
+        page = index / "simple" / "llama-cpp-python" / "index.html"
+        page.write_text(json.dumps({"files": [{"filename": real.name, "url": f"../../files/{real.name}"}]}))
+        monkeypatch.setenv("TUNESTUDIO_LLAMA_CPP", str(tmp_path / "cache"))
+        vendor = llamacpp.vendor_dir()
+        assert (vendor / "convert_hf_to_gguf.py").is_file() and (vendor / "gguf-py").is_dir() and not pip_calls
+        err = capsys.readouterr().err
+        assert f"fetching llama.cpp's converter (llama-cpp-python {llamacpp.VERSION} sdist, 77 MB) once into " \
+               f"{tmp_path / 'cache'}..." in err
+        assert re.search(r"fetched llama.cpp's converter in \d+\.\d s", err)
+
+        page.write_text(json.dumps({"files": [{"filename": real.name, "url": f"../../files/bad/{real.name}"}]}))
+        monkeypatch.setenv("TUNESTUDIO_LLAMA_CPP", str(tmp_path / "cache2"))
+        with pytest.raises(UserError, match="could not download llama.cpp's converter"):
+            llamacpp.vendor_dir()
+        assert len(pip_calls) == 1 and "--no-binary" in pip_calls[0] and ":all:" not in pip_calls[0]
+        assert sorted(p.name for p in (tmp_path / "cache2").iterdir()) == [".lock"]  # no half or wrong file
+    finally:
+        server.shutdown()
+        server.server_close()
 
 
 def test_gguf_refusals_are_one_clear_message(demo_ws, tmp_path):

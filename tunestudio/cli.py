@@ -22,6 +22,7 @@ import signal
 import sqlite3
 import sys
 import threading
+import warnings
 from pathlib import Path
 
 from tunestudio import __version__
@@ -71,6 +72,10 @@ def print_json(obj) -> None:
 def main(argv: list[str] | None = None) -> int:
     os.environ.setdefault("GRADIO_ANALYTICS_ENABLED", "False")
     os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
+    # peft's PeftModel() (every LoRA run, every adapter loaded) and trl's generation helpers read
+    # model.is_gradient_checkpointing, which transformers 5 deprecated for is_activation_checkpointing:
+    # a FutureWarning no call of ours can avoid. Only that message is hidden; every other warning shows.
+    warnings.filterwarnings("ignore", message=r"`is_gradient_checkpointing` is deprecated", category=FutureWarning)
     parser = build_parser()
     args = parser.parse_args(argv)
     # SIGTERM (the UI's Stop, `kill`) as SIGINT: cleanup runs and the run's status is recorded,

@@ -123,8 +123,50 @@ def _lineage(ws: Workspace, r: loading.RunInfo) -> list[str]:
                 parent = p.get("parent_id")
         finally:
             conn.close()
-    chain.append(f"base model `{r.base_model}`")
+    local = local_base(ws, r.base_model)
+    chain.append(f"local model `{local_label(ws, local)}`" if local else f"base model `{r.base_model}`")
     return chain
+
+
+def local_base(ws: Workspace, name: str) -> Path | None:
+    """The folder of a base model given as a models/ name or a path (as loading resolves it); None
+    for a hub id. A path whose folder is gone is still a path, never a hub id."""
+    if not name:
+        return None
+    for candidate in (ws.models_dir / name, ws.root / name, Path(name).expanduser()):
+        if candidate.is_dir():
+            return candidate
+    if name.startswith((".", "/", "~")) or name.count("/") > 1 or "\\" in name:
+        return Path(name).expanduser()
+    return None
+
+
+def local_label(ws: Workspace, folder: Path) -> str:
+    """How a card names a local model: its models/ name, else its place in the workspace, else the
+    folder's name (a shared card should not carry the paths of the machine it was made on)."""
+    folder = folder.resolve()
+    if folder.parent == ws.models_dir.resolve():
+        return folder.name
+    try:
+        return str(folder.relative_to(ws.root.resolve()))
+    except ValueError:
+        return folder.name
+
+
+def _base_prose(ws: Workspace, r: loading.RunInfo) -> tuple[list[str], str, list[str]]:
+    """(front-matter lines, how the first sentence names the base, a Base model section). A hub id
+    is the card's `base_model`; a local folder is not one (the Hub and llama.cpp's converter would
+    read its path as a repository), so it is named in prose, with what its SOURCE.md says."""
+    local = local_base(ws, r.base_model)
+    if not local:
+        return [f"base_model: {json.dumps(str(r.base_model))}"], f"`{r.base_model}`", []
+    label = local_label(ws, local)
+    section = ["## Base model", f"`{label}` is a local model folder, not a model on the Hugging Face Hub."]
+    source = local / "SOURCE.md"
+    if source.is_file():
+        text = source.read_text(encoding="utf-8", errors="replace").strip()
+        section += ["Its SOURCE.md says:", "", *[f"> {line}".rstrip() for line in text.splitlines()]]
+    return [], f"the local model `{label}`", section + [""]
 
 
 def _latest_evaluation(ws: Workspace, run_id: str) -> dict | None:
@@ -155,19 +197,21 @@ def model_card(ws: Workspace, r: loading.RunInfo, kind: str, params: int) -> str
     load = ("from peft import AutoPeftModelForCausalLM\nmodel = AutoPeftModelForCausalLM.from_pretrained(\"PATH\")"
             if kind == "adapter" else
             "from transformers import AutoModelForCausalLM\nmodel = AutoModelForCausalLM.from_pretrained(\"PATH\")")
+    front, base, base_section = _base_prose(ws, r)
     parts = [
         "---",
-        f"base_model: {json.dumps(str(r.base_model))}",
+        *front,
         f"library_name: {library}",
         f"tags: [tunestudio, {r.method}, fine-tuned]",
         "---",
         f"# {r.name}",
         "",
-        f"Fine-tuned from `{r.base_model}` with the **{r.method}** method using tunestudio {__version__}. "
+        f"Fine-tuned from {base} with the **{r.method}** method using tunestudio {__version__}. "
         f"This export holds {'the adapter only (it needs the base model)' if kind == 'adapter' else 'full weights'}"
         f"{' (adapter merged into the base weights)' if kind == 'merged' else ''}; {params:,} parameters"
         f"{' including the base' if kind == 'adapter' else ''}.",
         "",
+        *base_section,
         "## Data",
         f"- dataset: `{dataset}`",
         f"- content hash (sha256): `{data_hash}`",

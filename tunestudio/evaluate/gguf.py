@@ -36,8 +36,9 @@ def _quantize_missing(quant: str) -> UserError:
 
 
 def metadata(path: str | Path) -> dict:
-    """The GGUF keys that decide how it chats: {architecture, chat_template, eos, eot, eom, bos,
-    file_type, tokens (vocabulary size)}; missing keys are None. Needs the `gguf` package."""
+    """The GGUF keys that decide how it chats, and what it is called: {architecture, name, chat_template,
+    eos, eot, eom, bos, file_type, tokens (vocabulary size), base_models ([{name, repo_url...}] from
+    general.base_model.*, [] when none)}; other missing keys are None. Needs the `gguf` package."""
     from gguf import GGUFReader
 
     reader = GGUFReader(str(path))
@@ -47,7 +48,10 @@ def metadata(path: str | Path) -> dict:
         return field.contents() if field is not None else None
 
     tokens = reader.fields.get("tokenizer.ggml.tokens")
-    return {"architecture": get("general.architecture"), "chat_template": get("tokenizer.chat_template"),
+    bases = [{k.split(".", 3)[3]: get(k) for k in reader.fields if k.startswith(f"general.base_model.{i}.")}
+             for i in range(get("general.base_model.count") or 0)]
+    return {"architecture": get("general.architecture"), "name": get("general.name"), "base_models": bases,
+            "chat_template": get("tokenizer.chat_template"),
             "bos": get("tokenizer.ggml.bos_token_id"), "eos": get("tokenizer.ggml.eos_token_id"),
             "eot": get("tokenizer.ggml.eot_token_id"), "eom": get("tokenizer.ggml.eom_token_id"),
             "file_type": get("general.file_type"), "tokens": len(tokens.data) if tokens is not None else None}
@@ -57,10 +61,15 @@ def stop_ids(meta: dict) -> list[int]:
     return [i for i in (meta.get("eos"), meta.get("eot"), meta.get("eom")) if i is not None]
 
 
-def _convert(hf: Path, out: Path, outtype: str, base_model: str) -> None:
+def _convert(hf: Path, out: Path, outtype: str, base_model: str, name: str) -> None:
+    """`hf` converted by llama.cpp, `name` its general.name. The converter also reads `hf`'s model card
+    (its `base_model` becomes general.base_model.*, so export.model_card writes none for a local base)
+    and takes the folder's name apart for general.basename/finetune/version: the caller names it
+    after the run."""
     from tunestudio.evaluate.llamacpp import VERSION, run_tool
 
-    r = run_tool(["convert_hf_to_gguf.py", str(hf), "--outfile", str(out), "--outtype", outtype])
+    r = run_tool(["convert_hf_to_gguf.py", str(hf), "--outfile", str(out), "--outtype", outtype,
+                  "--model-name", name])
     log = (r.stderr or "") + (r.stdout or "")
     if r.returncode == 0 and out.is_file():
         return
@@ -146,14 +155,15 @@ def export_gguf(ws, run: str, output: str | Path, quant: str = "f16", build_quan
     _check_output(output)
     r = loading.find_run(ws, run)
     started = time.perf_counter()
-    hf = output.parent / f".{output.name}.hf-{int(time.time() * 1000)}"
+    name = re.sub(r"[^A-Za-z0-9._-]+", "-", r.name).strip("-") or r.id
+    scratch = output.parent / f".{output.name}.hf-{int(time.time() * 1000)}"
+    hf = scratch / name  # the converter reads metadata from the folder's name: the run's, not a temporary one
     try:
         with staged_output(output) as tmp:
             export_run(ws, run, hf, merge=True)  # merged, with the turn end in generation_config
-            name = re.sub(r"[^A-Za-z0-9._-]+", "-", r.name).strip("-") or r.id
             path = tmp / f"{name}-{quant}.gguf"
             first = path if quant in OUTTYPES else tmp / f"{name}-f16.gguf"
-            _convert(hf, first, quant if quant in OUTTYPES else "f16", r.base_model)
+            _convert(hf, first, quant if quant in OUTTYPES else "f16", r.base_model, r.name)
             gen = json.loads((hf / "generation_config.json").read_text())
             eos = gen.get("eos_token_id")
             ids = [i for i in (eos if isinstance(eos, list) else [eos]) if i is not None]
@@ -168,7 +178,7 @@ def export_gguf(ws, run: str, output: str | Path, quant: str = "f16", build_quan
             card = (hf / "README.md").read_text(encoding="utf-8")
             (tmp / "README.md").write_text(card + gguf_card(path.name, quant, stops, unplaced), encoding="utf-8")
     finally:
-        shutil.rmtree(hf, ignore_errors=True)  # the merged copy was only the converter's input
+        shutil.rmtree(scratch, ignore_errors=True)  # the merged copy was only the converter's input
     return {"output": str(output), "kind": "gguf", "file": str(output / path.name), "quant": quant,
             "stop_tokens": stops, "stop_ids": ids, "unplaced_stop_ids": unplaced,
             "files": sorted(p.name for p in output.iterdir()), "base_model": r.base_model, "run_id": r.id,

@@ -2,28 +2,38 @@
 `llama-cpp-python` source distribution on the package index.
 
 That sdist vendors llama.cpp: `convert_hf_to_gguf.py`, its `conversion/` package, its `gguf-py`
-and `models/ggml-vocab-*.gguf` (real tokenizers, used by the tests). It is downloaded once with
-`pip download` into a cache ($TUNESTUDIO_LLAMA_CPP, default ~/.cache/tunestudio/llama-cpp) and only
-those folders are unpacked; nothing of it is ever committed or imported into this process (the
-converter runs as a subprocess with its own gguf-py first on the path).
+and `models/ggml-vocab-*.gguf` (real tokenizers, used by the tests). It is downloaded once, straight
+from the package index (else with `pip download`), into a cache ($TUNESTUDIO_LLAMA_CPP, default ~/.cache/tunestudio/llama-cpp),
+checked against its pinned sha256, and only those folders are unpacked; nothing of it is ever
+committed or imported into this process (the converter runs as a subprocess with its own gguf-py
+first on the path).
 """
 
 from __future__ import annotations
 
 import contextlib
 import fcntl
+import hashlib
+import http.client
+import json
 import os
 import subprocess
 import sys
 import tarfile
+import time
+import urllib.request
 from pathlib import Path
+from urllib.parse import urljoin
 
 from tunestudio.errors import UserError
 
 VERSION = "0.3.36"  # llama-cpp-python; its vendor/llama.cpp is the converter we run
 SDIST = f"llama_cpp_python-{VERSION}"
 MEMBERS = ("convert_hf_to_gguf.py", "conversion", "gguf-py", "models")
-DOWNLOAD = f"pip download llama-cpp-python=={VERSION} --no-deps --no-binary :all:"
+SHA256 = "832db0699007f1be95a7e41ef12e88926b02ba836461e36a36372db2760c1a2e"  # of SDIST.tar.gz, as the index lists it
+INDEX = "https://pypi.org/simple"  # unless $PIP_INDEX_URL names another
+# `--no-binary llama-cpp-python`, not `:all:`: that also built every build dependency from source (12 min)
+DOWNLOAD = f"pip download llama-cpp-python=={VERSION} --no-deps --no-binary llama-cpp-python"
 
 
 def cache_dir() -> Path:
@@ -62,18 +72,62 @@ def _locked(cache: Path):
 
 
 def _download(cache: Path, archive: Path) -> None:
-    print(f"fetching llama.cpp's converter (llama-cpp-python {VERSION} source, 77 MB) into {cache}",
-          file=sys.stderr)
-    # pip reads the sdist's metadata with its build backend (scikit-build-core) in an isolated
-    # environment it fetches itself; --no-build-isolation would need that backend installed here
+    """The sdist into `archive`, checked against SHA256: straight from the index (a second or so on a
+    fast link); where that fails (a mirror pip is configured for, no JSON simple API), through pip,
+    which also prepares the sdist's metadata in a build environment of its own (scikit-build-core)."""
+    print(f"fetching llama.cpp's converter (llama-cpp-python {VERSION} sdist, 77 MB) once into {cache}...",
+          file=sys.stderr, flush=True)
+    started = time.perf_counter()
+    try:
+        _fetch_from_index(archive)
+    except (OSError, http.client.HTTPException, ValueError, KeyError, StopIteration):
+        # no network or index there, not a JSON simple API, the file not listed, a wrong digest
+        _fetch_with_pip(cache, archive)
+    print(f"fetched llama.cpp's converter in {time.perf_counter() - started:.1f} s", file=sys.stderr, flush=True)
+
+
+def _fetch_from_index(archive: Path) -> None:
+    """The file's URL from the index's simple API (PEP 691 JSON), then the file, no build of anything."""
+    page = (os.environ.get("PIP_INDEX_URL") or INDEX).rstrip("/") + "/llama-cpp-python/"
+    request = urllib.request.Request(page, headers={"Accept": "application/vnd.pypi.simple.v1+json"})
+    with urllib.request.urlopen(request, timeout=60) as r:
+        files = json.load(r)["files"]
+    url = urljoin(page, next(f["url"] for f in files if f["filename"] == archive.name))
+    part = archive.with_name(archive.name + ".part")
+    try:
+        with urllib.request.urlopen(url, timeout=60) as r, open(part, "wb") as out:
+            for block in iter(lambda: r.read(1 << 20), b""):
+                out.write(block)
+        _check_digest(part)
+        os.replace(part, archive)
+    finally:
+        part.unlink(missing_ok=True)
+
+
+def _fetch_with_pip(cache: Path, archive: Path) -> None:
     r = subprocess.run([sys.executable, "-m", "pip", "download", f"llama-cpp-python=={VERSION}", "--no-deps",
-                        "--no-binary", ":all:", "-q", "-d", str(cache)], capture_output=True, text=True)
+                        "--no-binary", "llama-cpp-python", "-q", "-d", str(cache)], capture_output=True, text=True)
     if r.returncode != 0 or not archive.is_file():
         lines = [line for line in (r.stderr or r.stdout).strip().splitlines() if line.strip()]
         why = next((line.strip() for line in lines if "error" in line.lower()), lines[-1] if lines else "no output")
         raise UserError(f"could not download llama.cpp's converter ({why}): on a machine with the "
                         f"package index, run `{DOWNLOAD} -d {cache}` and copy the .tar.gz there",
                         "converter_download_failed", detail=why, command=f"{DOWNLOAD} -d {cache}", folder=str(cache))
+    try:
+        _check_digest(archive)
+    except ValueError as e:
+        archive.unlink()
+        raise UserError(f"could not download llama.cpp's converter ({e})", "converter_download_failed",
+                        detail=str(e), command=f"{DOWNLOAD} -d {cache}", folder=str(cache)) from None
+
+
+def _check_digest(path: Path) -> None:
+    h = hashlib.sha256()
+    with open(path, "rb") as f:
+        for block in iter(lambda: f.read(1 << 20), b""):
+            h.update(block)
+    if h.hexdigest() != SHA256:
+        raise ValueError(f"{path.name} has sha256 {h.hexdigest()}, not the pinned {SHA256}")
 
 
 def _unpack(archive: Path, cache: Path) -> None:
