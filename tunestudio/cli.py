@@ -31,6 +31,7 @@ from tunestudio.workspace import workspace_from
 
 COMMAND_MODULES = [
     "tunestudio.demo.commands",
+    "tunestudio.models.commands",
     "tunestudio.data.commands",
     "tunestudio.train.commands",
     "tunestudio.runs.commands",

@@ -15,6 +15,8 @@ to give.
 from __future__ import annotations
 
 import os
+import re
+import shlex
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -100,18 +102,70 @@ class Workspace:
             "dataset_not_found", name=name, folder=str(self.datasets_dir))
 
     def model_path_or_id(self, name: str) -> str:
-        """A model argument: a folder under models/, a local path, or (otherwise) a hub id."""
+        """A model argument: a folder under models/, a local path, or (otherwise) a hub id. A GGUF
+        file (or a folder holding only one) is refused with the command that imports it."""
         for candidate in (self.models_dir / name, Path(name).expanduser()):
             if candidate.is_dir():
                 self.check_readable(candidate, name, "model")
                 if not (candidate / "config.json").is_file():
+                    ggufs = sorted(candidate.glob("*.gguf"))
+                    if ggufs:
+                        raise self._gguf_refusal(ggufs[0], folder=candidate)
                     raise UserError(f"model folder {candidate} has no config.json: not a Hugging Face model",
                                     "model_no_config", folder=str(candidate))
                 return str(candidate.resolve())
+        if name.lower().endswith(".gguf"):   # never a hub id: a file to import first
+            p = Path(name).expanduser()
+            for candidate in (self.models_dir / name, p if p.is_absolute() else self.root / p, p):
+                if candidate.is_file():
+                    raise self._gguf_refusal(candidate)
+            raise UserError(f"model '{name}' is a GGUF file name, and there is no {self.models_dir / name} or "
+                            f"{name}: put the file in {self.models_dir}, then import it with "
+                            f"`tunestudio models import FILE.gguf`", "model_gguf_missing", name=name,
+                            folder=str(self.models_dir))
         if name.startswith((".", "/", "~")) or name.count("/") > 1 or not name.strip():
             raise UserError(f"model '{name}' not found: no folder {self.models_dir / name} or {name}",
                             "model_not_found", name=name, folder=str(self.models_dir / name))
         return name  # a hub id such as "Qwen/Qwen2.5-0.5B"; from_pretrained reports if it is unknown
+
+    def _gguf_refusal(self, file: Path, folder: Path | None = None) -> UserError:
+        """The error for a GGUF file given where a model folder is wanted: the import command to run
+        (with --name where the file's own name is taken, e.g. by the folder it sits in) and the
+        name to use afterwards."""
+        shown = self.shown_path(file)
+        name = gguf_model_name(file)
+        source = self.models_dir / name / "SOURCE.md"   # written by the import, naming the file
+        if (self.models_dir / name / "config.json").is_file() and source.is_file() \
+                and f"`{Path(file).name}`" in source.read_text(encoding="utf-8", errors="replace"):
+            return UserError(f"{shown} is a GGUF file, already imported as models/{name}: use --model {name}",
+                             "model_gguf_imported", file=shown, name=name)
+        command = f"tunestudio models import {shlex.quote(shown)}"
+        if (self.models_dir / name).exists():
+            name = f"{name}-hf"
+            command += f" --name {name}"
+        how = (f"import it first with `{command}` (or the Model tab's Import), then use --model {name}")
+        if folder is not None:
+            return UserError(f"model folder {self.shown_path(folder)} holds a GGUF file ({file.name}), not a Hugging "
+                             f"Face model: {how}", "model_folder_gguf", folder=self.shown_path(folder), file=shown,
+                             command=command, name=name)
+        return UserError(f"{shown} is a GGUF file: {how}", "model_is_gguf", file=shown, command=command, name=name)
+
+    def shown_path(self, path: Path) -> str:
+        """`path` as a message shows it: relative to the workspace when inside it (models/x.gguf)."""
+        try:
+            return str(Path(path).absolute().relative_to(self.root))
+        except ValueError:
+            return str(path)
+
+    def list_gguf_files(self) -> list[str]:
+        """GGUF files under models/ (there, or one folder down), as paths relative to models/: what
+        the Model tab offers to import. Links leading out of the workspace are left out."""
+        if not self.models_dir.is_dir():
+            return []
+        found = list(self.models_dir.glob("*.gguf")) + list(self.models_dir.glob("*/*.gguf"))
+        return sorted(str(p.relative_to(self.models_dir)) for p in found
+                      if p.is_file() and not any(part.startswith(".") for part in p.relative_to(self.models_dir).parts)
+                      and self.inside(p))
 
     def list_datasets(self) -> list[str]:
         if not self.datasets_dir.is_dir():
@@ -126,7 +180,16 @@ class Workspace:
     def list_models(self) -> list[str]:
         if not self.models_dir.is_dir():
             return []
-        return sorted(p.name for p in self.models_dir.iterdir() if (p / "config.json").is_file() and self.inside(p))
+        # a folder being written (`.NAME.import-PID`, `.NAME.tmp-PID`) is not a model yet
+        return sorted(p.name for p in self.models_dir.iterdir()
+                      if not p.name.startswith(".") and (p / "config.json").is_file() and self.inside(p))
+
+
+def gguf_model_name(path: Path) -> str:
+    """The models/<name> a GGUF file is imported as by default: its stem, lower case, without the
+    quantisation suffix (SmolLM2-135M-Instruct.Q4_1.gguf -> smollm2-135m-instruct)."""
+    stem = re.sub(r"[.\-_](?:[QqFf]\d+(?:_[A-Za-z0-9]+)*|BF16|bf16|IQ\d\w*)$", "", Path(path).stem)
+    return re.sub(r"[^a-z0-9._-]+", "-", stem.lower()).strip("-.") or "imported"
 
 
 def workspace_from(arg: str | None) -> Workspace:

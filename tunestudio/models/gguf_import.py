@@ -21,9 +21,14 @@ from datetime import datetime, timezone
 from pathlib import Path
 
 from tunestudio.errors import UserError
+from tunestudio.workspace import gguf_model_name
 
 DTYPES = ("bf16", "fp32")
 MAGIC = b"GGUF"
+# llama.cpp's names for architectures transformers spells otherwise (its GGUF loader maps them too)
+ARCH_ALIASES = {"qwen2moe": "qwen2_moe", "qwen3moe": "qwen3_moe", "gpt-oss": "gpt_oss", "minimax-m2": "minimax_m2"}
+SOURCE_FILE = "SOURCE.md"
+SOURCE_TITLE = "# Imported from a GGUF file"
 
 
 def sha256_of(path: Path) -> str:
@@ -37,8 +42,7 @@ def sha256_of(path: Path) -> str:
 def default_name(path: Path) -> str:
     """models/<name> for a file: its stem, lower case, without the quantisation suffix
     (SmolLM2-135M-Instruct.Q4_1.gguf -> smollm2-135m-instruct)."""
-    stem = re.sub(r"[.\-_](?:[QqFf]\d+(?:_[A-Za-z0-9]+)*|BF16|bf16|IQ\d\w*)$", "", path.stem)
-    return re.sub(r"[^a-z0-9._-]+", "-", stem.lower()).strip("-.") or "imported"
+    return gguf_model_name(path)
 
 
 def describe(path: Path) -> dict:
@@ -88,18 +92,31 @@ def supported_architectures() -> list[str]:
     return [a for a in GGUF_SUPPORTED_ARCHITECTURES if a not in ("general", "tokenizer")]
 
 
-def import_gguf(ws, file, name: str | None = None, dtype: str = "bf16") -> dict:
-    """Write models/<name> from the GGUF `file`; returns {"model", "name", "folder", "architecture",
-    "sha256", "quantisation", "dtype"}. Refuses an existing folder (nothing is overwritten)."""
+def find_file(ws, file) -> Path:
+    """The GGUF file the user named: a path as given (from the current folder), else a file under
+    models/ or in the workspace (`models/x.gguf` typed from elsewhere). A name found under models/
+    is read only inside the workspace (Workspace.check_readable); a path given is the user's."""
     path = Path(file).expanduser()
-    if not path.is_absolute() and not path.exists() and (ws.models_dir / path).exists():
-        path = ws.models_dir / path
-    info = describe(path)
+    if path.exists() or path.is_absolute():
+        return path
+    for candidate in (ws.models_dir / path, ws.root / path):
+        if candidate.exists():
+            return ws.check_readable(candidate, str(file), "GGUF file")
+    return path
+
+
+def import_gguf(ws, file, name: str | None = None, dtype: str = "bf16", on_start=None) -> dict:
+    """Write models/<name> from the GGUF `file`; returns {"model", "name", "folder", "architecture",
+    "sha256", "quantisation", "dtype"}. Refuses an existing folder (nothing is overwritten).
+    `on_start(file, name, info)` is called once every check has passed, as the slow part begins
+    (what the CLI and the Model tab show while it runs)."""
     if dtype not in DTYPES:
-        raise UserError(f"--dtype {dtype}: choose one of {', '.join(DTYPES)}", "bad_choice",
-                        option="dtype", value=dtype, choices=", ".join(DTYPES))
+        raise UserError(f"--dtype must be one of {', '.join(DTYPES)} (got '{dtype}')", "unknown_choice",
+                        option="--dtype", value=dtype, choices=list(DTYPES))
+    path = find_file(ws, file)
+    info = describe(path)
     arch = info["architecture"]
-    if arch not in supported_architectures():
+    if ARCH_ALIASES.get(arch, arch) not in supported_architectures():
         raise UserError(f"{path}: transformers cannot read a GGUF of architecture '{arch}' (it reads: "
                         f"{', '.join(supported_architectures())})", "gguf_unsupported_arch", file=str(path),
                         architecture=arch, supported=", ".join(supported_architectures()))
@@ -114,10 +131,12 @@ def import_gguf(ws, file, name: str | None = None, dtype: str = "bf16") -> dict:
     folder.parent.mkdir(parents=True, exist_ok=True)
     tmp = folder.parent / f".{name}.import-{os.getpid()}"
     shutil.rmtree(tmp, ignore_errors=True)
+    if on_start is not None:
+        on_start(path, name, info)
     try:
         digest = sha256_of(path)
         _convert(path, tmp, dtype)
-        (tmp / "SOURCE.md").write_text(_source_text(path, digest, info, dtype), encoding="utf-8")
+        (tmp / SOURCE_FILE).write_text(_source_text(path, digest, info, dtype), encoding="utf-8")
         os.rename(tmp, folder)
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
@@ -166,7 +185,7 @@ def _convert(path: Path, out: Path, dtype: str) -> None:
 
 def _source_text(path: Path, digest: str, info: dict, dtype: str) -> str:
     quant = ", ".join(info["quantisation"])
-    return (f"# Imported from a GGUF file\n\n"
+    return (f"{SOURCE_TITLE}\n\n"
             f"- file: `{path.name}` ({path.stat().st_size:,} bytes)\n"
             f"- sha256: `{digest}`\n"
             f"- architecture: {info['architecture']}; name in the file: {info['name'] or '(none)'}; "

@@ -29,6 +29,7 @@ class Context:
         self.views: list[View] = []       # outputs re-rendered when the language changes (app.py wires them)
         self.language_handlers: list[tuple] = []   # (fn, inputs, outputs) also run at a language switch
         self.dataset_lists: list = []     # every dataset picker: the Datasets tab refreshes them all
+        self.model_lists: list = []       # (model picker, fn(lang) -> its choices): a GGUF import refreshes them
 
     def tr(self, component, **props):
         """`Texts.bind` for a component of the tab being built (see `current_tab`)."""

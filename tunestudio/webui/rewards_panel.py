@@ -195,6 +195,7 @@ def build(ctx: Context, objective) -> gr.Accordion:
             source = gr.Dropdown(choices=models, value=models[0][1] if models else None, elem_id="rewards-model",
                                  scale=2, label=t(DEFAULT, "rewards_panel.model"))
             ctx.tr(source, label="rewards_panel.model")
+            ctx.model_lists.append((source, lambda lang: model_choices(ws, lang)))
         test_btn = gr.Button(t(DEFAULT, "rewards_panel.test"), variant="secondary", elem_id="rewards-test")
         ctx.tr(test_btn, value="rewards_panel.test")
         message = gr.Markdown(elem_id="rewards-message")

@@ -99,6 +99,7 @@ def build(ctx: Context) -> None:
         side = gr.Checkbox(value=False, label=t(DEFAULT, "chat.side_by_side"), elem_id="chat-side-by-side",
                            info=t(DEFAULT, "chat.side_by_side_info"), scale=2)
         ctx.tr(source, label="chat.source", choices=lambda lang: choices(ws, lang))
+        ctx.model_lists.append((source, lambda lang: choices(ws, lang)))
         ctx.tr(refresh, value="common.refresh")
         ctx.tr(side, label="chat.side_by_side", info="chat.side_by_side_info")
     with gr.Row():

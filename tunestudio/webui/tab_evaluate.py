@@ -134,6 +134,7 @@ def build(ctx: Context) -> None:
                                      else None, label=t(DEFAULT, "training.dataset"), elem_id="bench-dataset", scale=2)
             bench_go = gr.Button(t(DEFAULT, "evaluate.bench_run"), elem_id="bench-run", scale=0, min_width=140)
             ctx.tr(bench_models, label="evaluate.bench_models")
+            ctx.model_lists.append((bench_models, lambda lang: ws.list_models()))
             ctx.tr(bench_data, label="training.dataset")
             ctx.dataset_lists.append(bench_data)
             ctx.tr(bench_go, value="evaluate.bench_run")

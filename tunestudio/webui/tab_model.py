@@ -1,19 +1,28 @@
-"""Model tab: pick the base model (a folder under models/ or a hub id) and see what it is.
+"""Model tab: pick the base model (a folder under models/ or a hub id) and see what it is, or
+import a GGUF file as a new one.
 
 Size and memory come from `tunestudio.train.memory` (config.json only, no weights loaded); the
-chat template from the tokenizer, given the same fallback template training uses.
+chat template from the tokenizer, given the same fallback template training uses. The import is
+`tunestudio.models.gguf_import` (the code `tunestudio models import` runs), in this process: it is
+no training, only a file conversion of seconds to minutes.
 """
 
 from __future__ import annotations
 
 import json
+import threading
+from pathlib import Path
 
 import gradio as gr
 import pandas as pd
 
 from tunestudio.demo import demo_pick
-from tunestudio.webui.common import Context, empty_table, error_text, optional
+from tunestudio.webui.common import Context, empty_table, err, error_text, msg, optional, say
 from tunestudio.webui.i18n import DEFAULT, t
+
+# One import at a time in this server: two (two browsers, a double click) would each hold a whole
+# dequantised model in memory, and the same name would race for its folder.
+_IMPORTING = threading.Lock()
 
 METHODS = ("full", "freeze", "lora", "dora", "ia3", "prefix", "prompt", "qlora")
 
@@ -61,16 +70,100 @@ def build(ctx: Context) -> None:
     details = ctx.view([summary, memory_table, template])  # said again when the language changes
     for comp in inputs:
         details.on(comp.change, describe, inputs)
-    refresh.click(refresh_models, [model], [model], api_visibility="private")
     details.load(describe, inputs)
+    gguf_pick = build_import(ctx, model)
+    refresh.click(refresh_models, [model], [model], api_visibility="private").then(
+        lambda: gr.update(choices=ws.list_gguf_files()), None, [gguf_pick], api_visibility="private")
+
+
+def build_import(ctx: Context, model) -> gr.Dropdown:
+    """The Import GGUF area: a file in models/ or an upload, an optional name, Import. A model
+    imported is picked in `model` and added to every model list of the other tabs (ctx.model_lists).
+    Returns the file picker (the tab's Refresh updates it too)."""
+    ws = ctx.ws
+    with gr.Accordion(t(DEFAULT, "model.import"), open=False, elem_id="model-import-box") as box:
+        ctx.tr(box, label="model.import")
+        intro = gr.Markdown(t(DEFAULT, "model.import_intro"))
+        ctx.tr(intro, value="model.import_intro")
+        with gr.Row():
+            files = ws.list_gguf_files()
+            pick = gr.Dropdown(choices=files, value=files[0] if len(files) == 1 else None, scale=3,
+                               label=t(DEFAULT, "model.gguf_pick"), elem_id="model-gguf-pick")
+            upload = gr.File(label=t(DEFAULT, "model.gguf_upload"), file_types=[".gguf"], type="filepath",
+                             elem_id="model-gguf-upload", scale=3)
+            name = gr.Textbox(label=t(DEFAULT, "model.import_name"), info=t(DEFAULT, "model.import_name_info"),
+                              elem_id="model-import-name", scale=2)
+            ctx.tr(pick, label="model.gguf_pick")
+            ctx.tr(upload, label="model.gguf_upload")
+            ctx.tr(name, label="model.import_name", info="model.import_name_info")
+        go = gr.Button(t(DEFAULT, "model.import_button"), variant="primary", elem_id="model-import-button")
+        ctx.tr(go, value="model.import_button")
+        message = gr.Markdown(elem_id="model-import-message")
+    view = ctx.view([message])
+
+    def starting(lang, picked, uploaded, _name):
+        """At once, before the import is queued: what runs, and the button off until it ends."""
+        source = uploaded or picked
+        if not source:
+            return gr.skip(), gr.skip(), gr.skip()
+        spec = msg("model.importing", file=Path(str(source)).name)
+        return say(lang or DEFAULT, spec), view.shown_message(spec), gr.update(interactive=False)
+
+    def work(lang, picked, uploaded, new_name, progress=gr.Progress(track_tqdm=True)):
+        spec, done = import_work(ws, picked, uploaded, new_name)
+        if done is None:
+            return spec, [gr.skip()] * 4
+        names = ws.list_models()
+        return spec, [gr.update(choices=names, value=done["name"]), gr.update(choices=ws.list_gguf_files(), value=None),
+                      None, ""]
+
+    started = go.click(starting, [ctx.lang, pick, upload, name], [message, view.state, go], api_visibility="private",
+                       queue=False)
+    imported = view.act(started.then, work, say, [pick, upload, name], extra=[model, pick, upload, name])
+    ended = imported.then(lambda: gr.update(interactive=True), None, [go], api_visibility="private")
+
+    def wire_lists(ctx: Context):
+        # the new model can be picked on every tab at once, not after each tab's own Refresh
+        if not ctx.model_lists:
+            return
+        comps = [c for c, _ in ctx.model_lists]
+
+        def lists(lang):
+            updates = [gr.update(choices=fn(lang or DEFAULT)) for _, fn in ctx.model_lists]
+            return updates[0] if len(updates) == 1 else updates
+
+        ended.then(lists, [ctx.lang], comps, api_visibility="private")
+
+    ctx.after_build.append(wire_lists)
+    return pick
+
+
+def import_work(ws, picked: str | None, uploaded: str | None, name: str | None) -> tuple[list, dict | None]:
+    """Import the uploaded file, else the one picked under models/: (the message spec, the
+    import's result or None when nothing was imported)."""
+    from tunestudio.models.gguf_import import import_gguf
+
+    if not uploaded and not picked:
+        return msg("model.import_pick_first"), None
+    if not _IMPORTING.acquire(blocking=False):
+        return msg("model.import_busy"), None
+    try:
+        # an upload is the browser's own file, kept by Gradio under its own name; a pick is a
+        # name under models/ (refused if it leads out of it)
+        path = Path(uploaded) if uploaded else ws.safe_join(ws.models_dir, picked)
+        done = import_gguf(ws, path, name=(name or "").strip() or None)
+    except Exception as e:
+        return err(e), None
+    finally:
+        _IMPORTING.release()
+    return msg("model.imported", file=path.name, name=done["name"], arch=done["architecture"],
+               quant=", ".join(done["quantisation"]), dtype=done["dtype"]), done
 
 
 def model_summary(ws, lang: str, name: str) -> str:
     source = ws.model_path_or_id(name)
     memory = optional("tunestudio.train.memory")
     lines = [f"**{name}** — `{source}`"]
-    from pathlib import Path
-
     cfg_path = Path(source) / "config.json"
     if cfg_path.is_file():
         cfg = json.loads(cfg_path.read_text())
@@ -81,6 +174,11 @@ def model_summary(ws, lang: str, name: str) -> str:
         weights = sum(p.stat().st_size for p in Path(source).glob("*.safetensors"))
         if weights:
             lines.append(t(lang, "model.on_disk", size=memory.human_bytes(weights) if memory else f"{weights:,} B"))
+        from tunestudio.models.local import imported_from
+
+        origin = imported_from(Path(source))
+        if origin:
+            lines.append(t(lang, "model.from_gguf", file=origin["file"], sha=origin["sha256"][:16]))
     else:
         lines.append(t(lang, "model.hub_id"))
     if memory is not None:

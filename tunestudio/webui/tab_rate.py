@@ -76,6 +76,7 @@ def build(ctx: Context) -> None:
             b = gr.Dropdown(choices=src, value=None, label=t(DEFAULT, "rate.source_b"), elem_id="rate-b")
             ctx.tr(a, label="rate.source_a", choices=lambda lang: sources(ws, lang))
             ctx.tr(b, label="rate.source_b", choices=lambda lang: sources(ws, lang))
+            ctx.model_lists += [(a, lambda lang: sources(ws, lang)), (b, lambda lang: sources(ws, lang))]
         with gr.Row():
             data = gr.Dropdown(choices=datasets, value=demo_pick(ws)["dataset"] if demo_pick(ws)["dataset"] in datasets else None,
                                label=t(DEFAULT, "rate.prompts_from"), elem_id="rate-dataset")
