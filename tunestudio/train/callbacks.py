@@ -235,7 +235,7 @@ class RunMonitor(TrainerCallback):
             self.bad_evals += 1
         if live:
             self._check_overfitting(step)
-            patience = self.cfg.early_stopping_patience
+            patience = self.cfg.patience(self.has_val)
             if patience and self.bad_evals >= patience:
                 control.should_training_stop = True
                 self.early_stopped = True

@@ -22,6 +22,7 @@ from tunestudio.train import attention
 from tunestudio.train.launch import LAUNCHERS
 
 SCHEDULERS = ("linear", "cosine", "constant")
+DEFAULT_PATIENCE = 3   # early_stopping_patience -1: evaluations without improvement (4 per epoch by default)
 OPTIMIZERS = ("adamw", "sgd", "adafactor")
 PRECISIONS = ("auto", "fp32", "bf16", "fp16")
 # TRL 1.16 DPOConfig.loss_type values (its _compute_loss): 'sft' alone is no preference loss, so not offered
@@ -76,6 +77,9 @@ class RunConfig:
                               "stopping before the run starts", "data")
     num_proc: int = opt(0, "processes that encode the data (0: one per CPU core, up to 8, from 20,000 "
                         "rows; encoded rows are cached, so a second run on the same data starts at once)", "data")
+    replay: float = opt(-1.0, "mix the base model's own answers to general requests into training, as this share of "
+                        "the training rows, so a narrow task does not overwrite what the model does elsewhere "
+                        "(-1: 0.1 for chat data on a pretrained model, else off; 0: off); train/replay.py", "data")
     eval_rows: int = opt(1000, "evaluate on at most this many validation rows, spread evenly over the "
                          "validation split (0: all of them); a large split would make every evaluation long", "data")
 
@@ -168,9 +172,9 @@ class RunConfig:
     # ---- evaluation, monitoring, checkpoints ---------------------------------------------------
     eval_steps: int = opt(0, "evaluate on the validation split every N steps, and at each epoch end "
                           "(0: four times per epoch)", "monitoring")
-    early_stopping_patience: int = opt(3, "stop when the validation loss has not improved for N "
-                                       "evaluations (0: never); the final model is the best one either way",
-                                       "monitoring")
+    early_stopping_patience: int = opt(-1, "stop when the validation loss has not improved for N "
+                                       "evaluations (0: never; -1: 3 when there is validation data); the final "
+                                       "model is the best one either way", "monitoring")
     early_stopping_threshold: float = opt(0.0, "an improvement must lower the validation loss by more "
                                           "than this", "monitoring")
     overfitting_window: int = opt(3, "warn of overfitting when the validation loss rose while the "
@@ -211,6 +215,13 @@ class RunConfig:
         from tunestudio.train.config_check import check_device
 
         check_device(self)
+
+    def patience(self, has_val: bool) -> int:
+        """Evaluations without improvement before early stopping (0: never): -1 means 3 when the run has
+        validation data, so a default run stops before it overfits and a run without any still starts."""
+        if self.early_stopping_patience < 0:
+            return DEFAULT_PATIENCE if has_val else 0
+        return self.early_stopping_patience
 
     def to_dict(self) -> dict:
         return {f.name: getattr(self, f.name) for f in fields(self)}

@@ -67,7 +67,13 @@ def validate(cfg: RunConfig) -> RunConfig:
         if getattr(cfg, name) < 1:
             bad(name, f"must be at least 1, got {getattr(cfg, name)}", "option_at_least", least=1,
                 value=getattr(cfg, name))
-    for name in ("warmup_steps", "eval_steps", "save_steps", "early_stopping_patience",
+    if not (cfg.replay == -1 or 0 <= cfg.replay <= 1):
+        bad("replay", f"must be a share from 0 to 1 (or -1: automatic), got {cfg.replay}", "replay_share",
+            value=cfg.replay)
+    if cfg.early_stopping_patience < -1:
+        bad("early_stopping_patience", f"must be 0 or more (or -1: automatic), got {cfg.early_stopping_patience}",
+            "option_not_negative", value=cfg.early_stopping_patience)
+    for name in ("warmup_steps", "eval_steps", "save_steps",
                  "overfitting_window", "keep_checkpoints", "freeze_layers", "num_processes"):
         if getattr(cfg, name) < 0:
             bad(name, f"must be 0 or more, got {getattr(cfg, name)}", "option_not_negative", value=getattr(cfg, name))

@@ -106,7 +106,7 @@ def load_data(cfg, ws, tokenizer, split_info: dict | None = None) -> dict:
         raise UserError(f"{path.name}: no training prompt is left (every one is too long at --max-length "
                         f"{cfg.max_length}); raise --max-length", "grpo_no_prompt_left", file=path.name,
                         max_length=cfg.max_length)
-    if cfg.early_stopping_patience and not encoded["val"]:
+    if cfg.early_stopping_patience > 0 and not encoded["val"]:
         raise UserError("--early-stopping-patience watches the mean validation reward, and there is no "
                         "validation data: set --val-split above 0", "early_stopping_no_val_reward",
                         option="early_stopping_patience")

@@ -46,7 +46,7 @@ def _load(cfg, ws, tokenizer, split_info, kind: str) -> dict:
         raise UserError(f"no training row is left at --max-length {cfg.max_length}: every prompt fills it "
                         f"({len(train.dropped)} rows dropped); raise --max-length", "pref_no_row_left",
                         max_length=cfg.max_length, dropped=len(train.dropped))
-    if cfg.early_stopping_patience and not val.examples:
+    if cfg.early_stopping_patience > 0 and not val.examples:
         raise UserError("--early-stopping-patience watches the validation data, and there is none: set "
                         "--val-split above 0 (or give a NAME.val.* file)", "early_stopping_no_val_data",
                         option="early_stopping_patience")

@@ -67,9 +67,11 @@ def resolve_lr(cfg, model_folder) -> CodedText | None:
         return None
     kind = "pretrained" if cfg.from_run else model_kind(model_folder)
     cfg.lr = RANDOM_LR if kind == "random" else preset(kind, cfg.method)["lr"]
-    why = "a random-initialised model" if kind == "random" else f"a pretrained model with {cfg.method}"
-    return CodedText(f"--lr not given: {cfg.lr:g}, the preset for {why}", f"lr_from_preset_{kind}",
-                     lr=f"{cfg.lr:g}", method=cfg.method)
+    if kind == "random":
+        return CodedText(f"--lr not given: {cfg.lr:g}, the preset for a random-initialised model",
+                         "lr_from_preset_random", lr=f"{cfg.lr:g}")
+    return CodedText(f"--lr not given: {cfg.lr:g}, the preset for a pretrained model with {cfg.method}",
+                     "lr_from_preset_pretrained", lr=f"{cfg.lr:g}", method=cfg.method)
 
 
 def slow_learning(method: str, lr: float, steps: int, kind: str = "pretrained") -> CodedText | None:

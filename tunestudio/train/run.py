@@ -124,6 +124,12 @@ def _train_one(cfg: RunConfig, ws, run_id: str | None = None, resume: bool = Fal
         resume_from = recovery.resume_point(ckpt_dir, events, dist) if resume else None
         for w in data.warnings:
             events.warn(w["code"], w["message"], **w.get("fields", {}))
+        if data.stats.get("replay") and main:
+            n = data.stats["replay"]
+            events.emit("note", code="replay_rows", message=f"replay: {n} answers of the base model to general "
+                        "requests are mixed into the training rows (--replay 0 turns it off)", rows=n)
+            events.say(f"replay: {n} answers of the base model to general requests are mixed into the training "
+                       "rows, so it keeps answering them (--replay 0 turns it off)")
         if lr_note and main:
             events.emit("note", code=lr_note.code, message=str(lr_note), **lr_note.fields)
             events.say(str(lr_note))

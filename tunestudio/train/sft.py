@@ -36,6 +36,9 @@ def load_data(cfg, ws, tokenizer, split_info: dict | None = None) -> dict:
     else:
         splits = load_splits(ws, cfg.dataset, val_split=cfg.val_split, test_split=cfg.test_split, seed=cfg.seed,
                              fmt=cfg.format or None, mapping=cfg.mapping or None, separator=cfg.separator or None)
+    replayed = _replay(cfg, ws, tokenizer, splits.train)
+    if replayed:   # the base model's own general answers, in the training split only (train/replay.py)
+        splits.train = splits.train + replayed
     # Arrow files under the fingerprint of rows + tokenizer + options, memory-mapped (data/encoded.py)
     cache = ws.root / "training" / ".cache" / "encoded"
     # rows the chat template refuses, in every split (the test split is not encoded here, but eval
@@ -59,7 +62,7 @@ def load_data(cfg, ws, tokenizer, split_info: dict | None = None) -> dict:
         raise UserError(f"no training row has anything left to train on at --max-length {cfg.max_length} "
                         f"({train.dropped} rows dropped): raise --max-length or shorten the prompts", "sft_no_row_left",
                         max_length=cfg.max_length, dropped=train.dropped)
-    if cfg.early_stopping_patience and not (val and val.examples):
+    if cfg.early_stopping_patience > 0 and not (val and val.examples):
         raise UserError("--early-stopping-patience watches the validation loss, and there is no validation "
                         "data: set --val-split above 0 (or give a NAME.val.* file)", "early_stopping_no_val_loss",
                         option="early_stopping_patience")
@@ -85,11 +88,22 @@ def load_data(cfg, ws, tokenizer, split_info: dict | None = None) -> dict:
                 "fields": {"split": name, "count": enc.truncated, "rows": enc.stats["rows"], "share": f"{share:.0%}",
                            "max_length": cfg.max_length, "dropped": enc.dropped or 0,
                            "first": ", ".join(enc.truncated_rows[:3])}})
-    stats = {"train": train.stats, "val": val.stats if val else None}
+    stats = {"train": train.stats, "val": val.stats if val else None, "replay": len(replayed)}
     # every evaluation reads the whole of Data.val: cap it, so a million-row split does not make
     # each one take an hour
     val_examples = val.examples.spread(cfg.eval_rows) if val else []
     return dict(info=splits.info, train=train.examples, val=val_examples, stats=stats, warnings=warnings)
+
+
+def _replay(cfg, ws, tokenizer, rows: list) -> list:
+    """The replay rows this run trains with (none for a random model, plain text, or --replay 0)."""
+    from tunestudio import registry
+    from tunestudio.train import model_source, presets, replay
+
+    base = model_source.resolve_base(cfg, ws)
+    original = registry.lookup_run(ws.db_path, cfg.from_run).get("base_model") if cfg.from_run else base.path
+    n = replay.count(len(rows), replay.share(cfg, rows, presets.model_kind(original or base.path)))
+    return replay.records(ws, base, tokenizer, n, cfg.seed) if n else []
 
 
 def build_trainer(ctx: TrainerContext):
