@@ -135,7 +135,14 @@ def test_presets_follow_the_model_and_the_method(demo_ws):
     assert lr_for_method(ws, "pretrained", "lora", 2e-5) == 2e-4
     assert lr_for_method(ws, "pretrained", "full", 7e-5) != 2e-5
     assert "1e-3" in model_note_text(ws, "en", "tiny-demo") and "2e-05" in model_note_text(ws, "en", "pretrained", "full")
-    assert "lr" not in model_note_text(ws, "tet", "pretrained", "full").split("2e-05")[0].split("preset")[-1]
+    # the usual guide's values never fail silently: the form says so before Start
+    guide = {"method": "lora", "lr": 1e-5, "epochs": 1, "batch_size": 8, "grad_accum": 1, "max_steps": 0,
+             "val_split": 0.1, "test_split": 0.1, "seed": 42}
+    note = model_note_text(ws, "en", "pretrained", "lora", "demo-reviews.jsonl", guide)
+    assert "unlikely to teach" in note and "2e-05" not in note
+    assert "unlikely" not in model_note_text(ws, "en", "pretrained", "lora", "demo-reviews.jsonl", {**guide, "lr": 2e-4})
+    assert "barely learns" in model_note_text(ws, "en", "tiny-demo", "lora", "demo-reviews.jsonl", {**guide, "lr": 5e-5})
+    assert "barely learns" not in model_note_text(ws, "en", "tiny-demo", "full", "demo-reviews.jsonl", guide)
 
     opts = [("r2", "run:2"), ("r1", "run:1"), ("m", "model:tiny-demo")]
     assert pick_source(opts, "model:tiny-demo", picked=False)["value"] == "run:2"

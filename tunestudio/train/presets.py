@@ -76,9 +76,16 @@ def resolve_lr(cfg, model_folder) -> CodedText | None:
 
 def slow_learning(method: str, lr: float, steps: int, kind: str = "pretrained") -> CodedText | None:
     """A warning when `lr` over `steps` optimizer steps is unlikely to change what the model answers,
-    or None. Never for a random model (anything moves it)."""
+    or None. On a random-initialised model a parameter-efficient method is the problem, not the rate:
+    its output layer stays random (PITFALLS.md), so LoRA at the usual rates learns nothing there."""
+    if kind == "random":
+        if method in ("full", "freeze"):
+            return None
+        return CodedText(f"{method} on a random-initialised model barely learns (its output layer stays random): "
+                         "use full fine-tuning at lr 1e-3 (the preset for this model), or a pretrained model",
+                         "peft_on_random", method=method)
     need = MIN_LR_STEPS.get(method)
-    if kind == "random" or need is None or steps <= 0 or lr * steps >= need:
+    if need is None or steps <= 0 or lr * steps >= need:
         return None
     usual = PRETRAINED_LR.get(method, 2e-4)
     return CodedText(f"lr {lr:g} over {steps} steps is unlikely to teach a pretrained model much with {method} "

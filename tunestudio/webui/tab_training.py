@@ -25,7 +25,7 @@ from tunestudio.webui.safety import check_form_inputs
 # (by tests and config_to_form.py), so they are re-exported.
 from tunestudio.webui.training_form import (  # noqa: F401
     MAIN, PICKED, _input_for, _shown_help, apply_preset, config_from_form, form_defaults, job_form_values,
-    lr_for_method, model_note_text, preset_fields, preset_for,
+    NOTE_FIELDS, lr_for_method, model_note_text, preset_fields, preset_for,
 )
 from tunestudio.webui.training_status import (  # noqa: F401
     _startup_progress, device_line, memory_text, monitor, precheck,
@@ -195,12 +195,15 @@ def build(ctx: Context) -> None:
     ctx.on_load(estimate, mem_inputs, [memory])
     ctx.on_language(estimate, mem_inputs, [memory])
     if model_select is not None:
-        def note(lang, model, method):
-            return model_note_text(ws, lang, model, method)
+        note_names = [n for n in NOTE_FIELDS if n in inputs]
 
-        note_inputs = [ctx.lang, model_select, inputs["method"]]
-        model_select.change(note, note_inputs, [model_note], api_visibility="private")
-        inputs["method"].change(note, note_inputs, [model_note], api_visibility="private")
+        def note(lang, model, data, *values):
+            v = dict(zip(note_names, values))
+            return model_note_text(ws, lang, model, v.get("method"), data, v)
+
+        note_inputs = [ctx.lang, model_select, dataset, *[inputs[n] for n in note_names]]
+        for comp in note_inputs[1:]:
+            comp.change(note, note_inputs, [model_note], api_visibility="private")
         ctx.on_load(note, note_inputs, [model_note])
         ctx.on_language(note, note_inputs, [model_note])
         # Only a user's pick applies the preset (`input`, not `change`): a form restored from a job on

@@ -204,14 +204,43 @@ def lr_for_method(ws, model, method, lr):
     return preset_for(ws, model, method)["lr"] if is_preset_lr(lr) else gr.skip()
 
 
-def model_note_text(ws, lang, model, method=None) -> str:
-    """The base-model line above the form, and the preset it starts from, with the reason."""
+NOTE_FIELDS = ("method", "lr", "epochs", "max_steps", "batch_size", "grad_accum", "val_split", "test_split", "seed")
+
+
+def model_note_text(ws, lang, model, method=None, dataset=None, values: dict | None = None) -> str:
+    """The base-model line above the form, the preset it starts from with the reason, and (with the
+    dataset and the form's values) a warning when the learning rate is unlikely to teach the model
+    anything in the steps the run will have (train/presets.slow_learning): said before Start."""
     lang = lang or DEFAULT
     text = t(lang, "training.model_note", model=model or "—")
     if model:
         reason = preset_for(ws, model, method)["reason"]
         text += "\n\n" + t(lang, "training.preset_note", reason=t(lang, f"engine.{reason.code}", **reason.fields))
+        slow = _slow_learning(ws, model, method, dataset, values or {})
+        if slow is not None:
+            text += "\n\n⚠ " + t(lang, f"engine.{slow.code}", **slow.fields)
     return text
+
+
+def _slow_learning(ws, model, method, dataset, v: dict):
+    import math
+
+    from tunestudio.train import presets
+
+    kind = presets.model_kind(ws.model_path_or_id(model))
+    try:
+        lr = float(v.get("lr") or 0) or presets.preset(kind, method or "lora")["lr"]
+        steps = int(v.get("max_steps") or 0)
+        if not steps and dataset:
+            from tunestudio.data.split import load_splits
+
+            rows = len(load_splits(ws, dataset, val_split=float(v.get("val_split") or 0),
+                                   test_split=float(v.get("test_split") or 0), seed=int(v.get("seed") or 42)).train)
+            per_step = max(1, int(v.get("batch_size") or 1)) * max(1, int(v.get("grad_accum") or 1))
+            steps = math.ceil(float(v.get("epochs") or 0) * math.ceil(rows / per_step))
+    except Exception:  # noqa: BLE001 - a file still being written, a half-typed value: no warning yet
+        return None
+    return presets.slow_learning(method or "lora", lr, steps, kind) if steps or kind == "random" else None
 
 
 def job_form_values(ws, config_mod, names: list[str]):
