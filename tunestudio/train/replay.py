@@ -23,6 +23,9 @@ from tunestudio.data.records import Record
 SOURCE = "replay:general"   # where replay rows say they come from (messages, the data preview)
 AUTO_SHARE = 0.1            # --replay -1 on chat data for a pretrained model: this share of the training rows
 MIN_ROWS = 8
+# Auto replay is for narrow task data; a dataset this large is broad enough on its own (and its rows
+# stay a memory-mapped view instead of a list with the replay rows appended).
+AUTO_MAX_ROWS = 50_000
 MAX_NEW_TOKENS = 96
 
 
@@ -37,7 +40,7 @@ def share(cfg, records: list, model_kind: str) -> float:
     text has no answers to keep)."""
     if cfg.replay >= 0:
         return cfg.replay
-    chat = bool(records) and records[0].is_chat
+    chat = bool(records) and records[0].is_chat and len(records) <= AUTO_MAX_ROWS
     return AUTO_SHARE if chat and cfg.objective == "sft" and model_kind == "pretrained" and not cfg.streaming else 0.0
 
 

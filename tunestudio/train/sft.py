@@ -38,7 +38,7 @@ def load_data(cfg, ws, tokenizer, split_info: dict | None = None) -> dict:
                              fmt=cfg.format or None, mapping=cfg.mapping or None, separator=cfg.separator or None)
     replayed = _replay(cfg, ws, tokenizer, splits.train)
     if replayed:   # the base model's own general answers, in the training split only (train/replay.py)
-        splits.train = splits.train + replayed
+        splits.train = [*splits.train, *replayed]   # auto replay only below AUTO_MAX_ROWS: a list is fine
     # Arrow files under the fingerprint of rows + tokenizer + options, memory-mapped (data/encoded.py)
     cache = ws.root / "training" / ".cache" / "encoded"
     # rows the chat template refuses, in every split (the test split is not encoded here, but eval
