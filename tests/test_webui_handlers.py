@@ -147,7 +147,7 @@ def test_no_table_shows_bare_column_numbers(workspace):
 
     from tunestudio.webui import i18n
     from tunestudio.webui.app import build_app
-    from tunestudio.webui.tab_evaluate import examples_frame, leaderboard_frame, metrics_frame
+    from tunestudio.webui.tab_evaluate import examples_frame, guard_frame, leaderboard_frame, metrics_frame
     from tunestudio.webui.tab_model import empty_memory_table
 
     texts = {lang: set(map(str, i18n._catalog(lang).values())) for lang in ("en", "tet")}
@@ -162,7 +162,7 @@ def test_no_table_shows_bare_column_numbers(workspace):
         assert set(map(str, headers)) <= texts["en"], (table.elem_id, headers)   # translated texts
     # the handlers' empty answers keep the headers, in the UI's language
     for frame in (metrics_frame("tet", {}), examples_frame([], lang="tet"), leaderboard_frame("tet", []),
-                  empty_memory_table("tet")):
+                  empty_memory_table("tet"), guard_frame("tet", None)):
         assert len(frame) == 0 and len(frame.columns) >= 4
         assert set(map(str, frame.columns)) <= texts["tet"], list(frame.columns)
     filled = examples_frame([{"index": 0, "where": "a.jsonl:1", "prediction": "x", "extra": 1}], lang="tet")
