@@ -26,11 +26,12 @@ from tunestudio.evaluate.report import input_text
 
 FORGETTING_RATIO = 1.25   # guard perplexity this much above the base's: clearly worse
 KEPT_RIGHT = 0.8          # fewer than this share of the base's right answers still right: forgetting
-# ROUGE-L F (metrics.rouge: stemmed words) at or above which a tuned answer is "close" to the base's. Two
-# wordings of one answer ("The capital of France is Paris." / "Paris is the capital of France.": 0.67)
-# share most of their words in order; two unrelated short sentences share a stray "the" or "is" (about
-# 0.1-0.2), a label against a sentence nothing (0). 0.3 lies between; a right but reworded answer may
-# fall below it, which is why kept_right, not closeness, is the main figure.
+# ROUGE-L F (metrics.rouge: stemmed words) at or above which a tuned answer is "close" to the base's.
+# Measured on SmolLM2-135M-Instruct and demo-general.jsonl (README): a LoRA run that kept its answers
+# (20 of 21 still right) gave 0.24-1.0, mean 0.63, 19 of 21 at 0.3 or more (the two below: the base's
+# answer cut short, "The opposite of hot is cold."); a full fine-tune that answers with team codes gave
+# 0-0.18, mean 0.01. Two unrelated short sentences can reach 0.3 on "the ... is" alone, so closeness is
+# the second figure; kept_right is the main one.
 CLOSE = 0.3
 CLOSE_SHARE = 0.5         # fewer than this share of answers close to the base's: most moved away
 REPEATED_SHARE = 0.5      # one answer to at least this share of the prompts (3 or more): a collapse

@@ -268,6 +268,9 @@ def evaluate(ws: Workspace, run: str | None = None, model: str | None = None, da
     Returns {metrics, n, [base_metrics, deltas], [guard], warnings, primary_metric,
     tokens_per_second, output_dir, files, rows} where rows is the per-example table, worst first;
     metrics["stopped"] is the share of answers that ended on their own before max_new_tokens.
+    `guard_dataset`: the forgetting check (guard.py; a chat guard set loads the run's base even without
+    compare_base). Warnings say when the evaluation shows nothing learnt: empty answers
+    (eval_empty_answers), answers unchanged from the base's (eval_unchanged, with compare_base).
     """
     if bool(run) == bool(model):
         raise UserError("give exactly one of --run RUN or --model M", "run_or_model")

@@ -73,8 +73,9 @@ def guard_text(lang: str, g: dict | None) -> str:
     """The forgetting check's result in one line in `lang` ("" when none was asked)."""
     if not g:
         return ""
-    verdict = t(lang, "evaluate.guard_verdict." + {True: "forgetting", False: "kept"}.get(g.get("forgetting"), "unknown"))
     if g.get("kind") == "chat":
+        verdict = t(lang, "evaluate.guard_verdict." + {True: "forgetting", False: "kept"}.get(g.get("forgetting"),
+                                                                                           "unknown"))
         if g.get("base_right") is None:
             return t(lang, "evaluate.guard_chat_alone", dataset=g["dataset"], right=g["tuned_right"], n=g["n"])
         share = f"{g['kept_right'] / g['base_right']:.0%}" if g["base_right"] else "-"
@@ -86,6 +87,7 @@ def guard_text(lang: str, g: dict | None) -> str:
         return ""
     if not g.get("base"):
         return t(lang, "evaluate.guard_perplexity_alone", dataset=g["dataset"], after=f"{after:.4g}")
+    verdict = t(lang, "evaluate.guard_verdict." + ("forgetting" if g.get("forgetting") else "kept_perplexity"))
     return t(lang, "evaluate.guard_perplexity", dataset=g["dataset"], after=f"{after:.4g}",
              before=f"{g['base']['perplexity']:.4g}", ratio=f"{g['perplexity_ratio']:.3f}", verdict=verdict)
 
