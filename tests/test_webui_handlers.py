@@ -147,7 +147,7 @@ def test_no_table_shows_bare_column_numbers(workspace):
 
     from tunestudio.webui import i18n
     from tunestudio.webui.app import build_app
-    from tunestudio.webui.tab_evaluate import examples_frame, leaderboard_frame, metrics_frame
+    from tunestudio.webui.tab_evaluate import examples_frame, guard_frame, leaderboard_frame, metrics_frame
     from tunestudio.webui.tab_model import empty_memory_table
 
     texts = {lang: set(map(str, i18n._catalog(lang).values())) for lang in ("en", "tet")}
@@ -162,7 +162,7 @@ def test_no_table_shows_bare_column_numbers(workspace):
         assert set(map(str, headers)) <= texts["en"], (table.elem_id, headers)   # translated texts
     # the handlers' empty answers keep the headers, in the UI's language
     for frame in (metrics_frame("tet", {}), examples_frame([], lang="tet"), leaderboard_frame("tet", []),
-                  empty_memory_table("tet")):
+                  empty_memory_table("tet"), guard_frame("tet", None)):
         assert len(frame) == 0 and len(frame.columns) >= 4
         assert set(map(str, frame.columns)) <= texts["tet"], list(frame.columns)
     filled = examples_frame([{"index": 0, "where": "a.jsonl:1", "prediction": "x", "extra": 1}], lang="tet")
@@ -340,3 +340,25 @@ def test_no_input_is_named_by_its_gradio_class(workspace):
                if isinstance(c, kinds) and not isinstance(c, gr.BrowserState) and c.visible is not False
                and not c.label]
     assert not unnamed, unnamed
+
+
+def test_evaluate_shows_the_forgetting_check_in_the_ui_language():
+    """The chat guard's line and its question-by-question table, worded in Tetum (no English left)."""
+    from lang_check import wrong_language
+
+    from tunestudio.webui.tab_evaluate import guard_frame, guard_text
+
+    g = {"kind": "chat", "dataset": "demo-general.jsonl", "n": 2, "tuned_right": 0, "base_right": 2, "kept_right": 0,
+         "kept_close": 0, "mean_similarity": 0.0, "close_threshold": 0.3, "forgetting": True,
+         "rows": [{"prompt": "What is the capital of France?", "reference": "Paris", "base": "Paris.",
+                   "tuned": "TEC-4", "right_base": True, "right_tuned": False, "similarity": 0.0}] * 2}
+    tet = guard_text("tet", g)
+    assert "demo-general.jsonl" in tet and "(0%)" in tet and "Karik modelu haluha" in tet
+    assert not wrong_language(tet, "tet", "en"), wrong_language(tet, "tet", "en")
+    frame = guard_frame("tet", g)
+    assert list(frame.columns)[:3] == ["pergunta", "resposta loos iha", "resposta modelu baze"]
+    assert frame.iloc[0].tolist()[3:6] == ["✓", "TEC-4", "✗"]
+    ppl = {"kind": "perplexity", "dataset": "demo-guard.txt", "evaluated": {"perplexity": 33.87},
+           "base": {"perplexity": 29.83}, "perplexity_ratio": 1.135, "forgetting": False}
+    assert guard_text("en", ppl) == ("Forgetting check on **demo-guard.txt**: perplexity 33.87 (base model 29.83, "
+                                     "x1.135). ✅ Perplexity did not rise to 1.25 times the base model's.")

@@ -380,12 +380,12 @@ def test_evaluate_export_and_memory_warnings_are_worded_in_the_ui_language():
     from transformers import LlamaConfig
 
     from tunestudio.evaluate import roundtrip
-    from tunestudio.evaluate.run_eval import _guard_summary
+    from tunestudio.evaluate.guard import perplexity_summary
     from tunestudio.train import memory
     from tunestudio.webui.ship_panel import roundtrip_text
 
     warnings: list = []
-    _guard_summary("guard.jsonl", {"guard": {"perplexity": 30.0}}, {"guard": {"perplexity": 10.0}}, warnings)
+    perplexity_summary("guard.jsonl", {"perplexity": 30.0}, {"perplexity": 10.0}, warnings)
     assert warnings == ["possible catastrophic forgetting: perplexity on the guard set guard.jsonl rose from 10 (base) "
                         "to 30 (fine-tuned), x3.00"]
     tet = i18n.engine_warning("tet", warnings[0])

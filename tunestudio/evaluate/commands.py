@@ -70,7 +70,10 @@ def register(subparsers, common) -> None:
                    help="sacrebleu's tokenizer for BLEU; auto (default): from the references' script "
                         "(zh, ja-mecab, ko-mecab, intl, else 13a)")
     p.add_argument("--compare-base", action="store_true", help="also run the run's base model on the same rows")
-    p.add_argument("--guard-dataset", help="general text scored before/after to catch forgetting")
+    p.add_argument("--guard-dataset", help="a set the task never touched, to catch forgetting: plain text is scored "
+                                           "for perplexity; chat rows (a question, the word a right answer contains, "
+                                           "'a|b' for either) are asked of the model and of the run's base "
+                                           "(e.g. demo-general.jsonl)")
     p.add_argument("--limit", type=int, help="evaluate only the first N rows")
     p.add_argument("--batch-size", type=int, default=8)
     p.add_argument("--no-save", action="store_true", help="print results without saving them")
@@ -197,9 +200,7 @@ def _print_eval(out: dict, as_json: bool) -> None:
             line += f"   (sacrebleu tokenizer {out['bleu_tokenize']})"
         print(line)
     if out.get("guard"):
-        g = out["guard"]
-        print(f"  guard set {g['dataset']}: perplexity {g['evaluated']['perplexity']:.4g}"
-              + (f" (base {g['base']['perplexity']:.4g})" if g.get("base") else ""))
+        print(f"  {report.guard_line(out['guard'])}")
     primary = out.get("primary_metric")
     worst = [r for r in rows if report.primary_value(r, primary) is not None][:3]
     if worst:   # none when no row has a value for it (a predictions file has no loss)

@@ -259,10 +259,7 @@ def write_html(path: Path, summary: dict, rows: list[dict], primary: str) -> Non
         out.append("<h2>Metrics</h2>" + _table(["metric", "value"], [[k, m.get(k)] for k in names]))
     out.append(_bars_svg(m, base))
     if summary.get("guard"):
-        g = summary["guard"]
-        out.append("<h2>Forgetting check (guard set)</h2>" + _table(
-            ["", "loss", "perplexity"],
-            [[k, g[k].get("loss"), g[k].get("perplexity")] for k in ("base", "evaluated") if g.get(k)]))
+        out.append(_guard_html(summary["guard"]))
     if primary:
         out.append(f"<h2>Score histogram</h2>{_histogram_svg([primary_value(r, primary) for r in rows], primary)}")
     if summary.get("by_length"):
@@ -297,6 +294,42 @@ def write_html(path: Path, summary: dict, rows: list[dict], primary: str) -> Non
     out.append(f"<h2>Examples, {order}{more}</h2>" + _table(headers, table_rows))
     out.append("</body></html>")
     Path(path).write_text("".join(out), encoding="utf-8")
+
+
+def guard_line(g: dict) -> str:
+    """The forgetting check's result in one line (the console and the report say it alike)."""
+    if g.get("kind") == "chat":
+        head = f"guard set {g['dataset']} (chat, {g['n']} prompts): "
+        if g.get("base_right") is None:
+            return head + f"{g['tuned_right']} answered right (no base to compare)"
+        kept = f" ({g['kept_right'] / g['base_right']:.0%})" if g["base_right"] else ""
+        verdict = {True: ": FORGETTING", False: ": kept", None: ""}[g.get("forgetting")]
+        return (head + f"base right {g['base_right']}, still right {g['kept_right']}{kept}, close to the base's answer "
+                f"{g['kept_close']} (ROUGE-L >= {g['close_threshold']}, mean {g['mean_similarity']:.2f}){verdict}")
+    line = f"guard set {g['dataset']}: perplexity {g['evaluated']['perplexity']:.4g}" if g.get("evaluated") else \
+        f"guard set {g['dataset']}: no perplexity"
+    if g.get("base"):
+        line += f" (base {g['base']['perplexity']:.4g}, x{g['perplexity_ratio']:.3f})"
+    return line + (": FORGETTING" if g.get("forgetting") else "")
+
+
+def _guard_html(g: dict) -> str:
+    out = f"<h2>Forgetting check (guard set)</h2><p>{html.escape(guard_line(g))}</p>"
+    if g.get("kind") == "chat":
+        rows = g.get("rows") or []
+        if rows and "base" in rows[0]:
+            return out + _table(["prompt", "reference", "base answer", "right", "fine-tuned answer", "right",
+                                 "ROUGE-L vs base"],
+                                [[r["prompt"], r["reference"], r["base"], _yes(r["right_base"]), r["tuned"],
+                                  _yes(r["right_tuned"]), r["similarity"]] for r in rows])
+        return out + _table(["prompt", "reference", "answer", "right"],
+                            [[r["prompt"], r["reference"], r["tuned"], _yes(r["right_tuned"])] for r in rows])
+    return out + _table(["", "loss", "perplexity"],
+                        [[k, g[k].get("loss"), g[k].get("perplexity")] for k in ("base", "evaluated") if g.get(k)])
+
+
+def _yes(flag: bool) -> str:
+    return "yes" if flag else "no"
 
 
 def write_all(folder: Path, summary: dict, rows: list[dict], primary: str) -> dict:

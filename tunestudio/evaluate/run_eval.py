@@ -3,14 +3,13 @@
 For a run, the rows are by default the exact test split recorded when it trained (split.json),
 so no training row is ever scored. With compare_base the same rows go through the run's base
 model too (same tokenizer and chat template), one model in memory at a time. A guard set, if
-given, is scored for loss before (base) and after (fine-tuned): catastrophic forgetting shows
-up as a clearly higher perplexity on text the task never touched.
+given, is the forgetting check (guard.py): plain text scored for perplexity, or chat questions asked
+of the fine-tuned model and of its base (loaded for it even without compare_base).
 """
 
 from __future__ import annotations
 
 import json
-import math
 import re
 import sys
 import time
@@ -19,7 +18,7 @@ from pathlib import Path
 from tunestudio.data.records import unique_wheres
 from tunestudio.data.turns import split_reasoning
 from tunestudio.errors import CodedText, UserError
-from tunestudio.evaluate import loading, metrics as M, report
+from tunestudio.evaluate import guard as G, loading, metrics as M, report
 from tunestudio.evaluate.tool_metrics import TOOL_METRICS, aggregate_tool_scores, no_calls_warning, score_tool_calls
 from tunestudio.statefiles import read_json
 from tunestudio.evaluate.generate import Sampling, generate_timed
@@ -27,9 +26,10 @@ from tunestudio.evaluate.streamloss import TextBlocking, text_losses
 from tunestudio.workspace import Workspace
 
 SPLITS = {"test": "test", "val": "val", "validation": "val", "train": "train", "all": "all"}
-FORGETTING_RATIO = 1.25   # guard perplexity this much above the base's: clearly worse
 MAX_AUTO_NEW_TOKENS = 512
 STOPPED_WARN = 0.5        # below this share of answers ending on their own: warn
+EMPTY_WARN = 0.1          # at least this share of empty answers (to non-empty references): warn
+SAME_ANSWERS = 0.5        # an unchanged score is "answers as the base" when this share of answers are the base's
 
 
 def run_split_info(run: loading.RunInfo) -> dict | None:
@@ -99,6 +99,49 @@ def stopping_warning(stopped: list[bool], max_new_tokens: int) -> str | None:
     return (f"the model stopped on its own in only {share:.0%} of answers (the rest ran to max_new_tokens = "
             f"{max_new_tokens}): it has not learnt where an answer ends, and would ramble in chat and any "
             "server; train longer, or check that the chat template's turn end is trained (data preview)")
+
+
+def empty_answers_warning(label: str, predictions: list[str], references: list[str],
+                          max_new_tokens: int) -> CodedText | None:
+    """A warning when EMPTY_WARN of the answers or more are empty where the reference is not: a model
+    that learnt nothing, or no room to answer."""
+    asked = [p for p, r in zip(predictions, references) if str(r).strip()]
+    empty = sum(not p.strip() for p in asked)
+    if not empty or empty < EMPTY_WARN * len(asked):
+        return None
+    return CodedText(f"{label}: {empty} of {len(asked)} answers are empty: the model ends its turn at once (a LoRA "
+                     "adapter on a randomly initialised model, or training data whose answers are empty, teach it "
+                     f"that), or max_new_tokens = {max_new_tokens} is too small for the answer (its reasoning took "
+                     "it all)", "eval_empty_answers", side=label, empty=empty, rows=len(asked),
+                     max_new_tokens=max_new_tokens)
+
+
+def unchanged_warning(ft: dict, base: dict, primary: str | None, run: loading.RunInfo) -> CodedText | None:
+    """A warning when the fine-tuned model scores what the base scores (exact match, else the primary
+    metric) and gives SAME_ANSWERS of its answers word for word as the base: training changed nothing."""
+    metric = "exact_match" if "exact_match" in ft["metrics"] else primary
+    if metric is None or metric in M.LOSS_METRICS or metric not in ft["metrics"] or metric not in base["metrics"]:
+        return None
+    value = ft["metrics"][metric]
+    same = sum(a == b for a, b in zip(ft["predictions"], base["predictions"]))
+    n = len(ft["predictions"])
+    if abs(value - base["metrics"][metric]) > 1e-9 or not n or same < SAME_ANSWERS * n:
+        return None
+    lr, steps = run.config.get("lr", "?"), _trained_steps(run)
+    return CodedText(f"the fine-tuned model answers as the base does: {metric} {value:.4g} for both, and {same} of {n} "
+                     "answers are the base's word for word; likely too low a learning rate or too few steps (this run: "
+                     f"method {run.method}, lr {lr}, {steps} steps)", "eval_unchanged", metric=metric,
+                     value=f"{value:.4g}", same=same, rows=n, method=run.method, lr=lr, steps=steps)
+
+
+def _trained_steps(run: loading.RunInfo):
+    """The optimizer steps the run took (its metrics.json, else the registry's copy), or "?"."""
+    path = run.folder / "metrics.json"
+    try:
+        steps = json.loads(path.read_text()).get("steps") if path.is_file() else None
+    except (OSError, ValueError, AttributeError):
+        steps = None
+    return steps if steps is not None else (run.record.get("metrics") or {}).get("steps", "?")
 
 
 def score_side(model, tok, records, names, custom, sampling: Sampling, batch_size: int,
@@ -225,6 +268,9 @@ def evaluate(ws: Workspace, run: str | None = None, model: str | None = None, da
     Returns {metrics, n, [base_metrics, deltas], [guard], warnings, primary_metric,
     tokens_per_second, output_dir, files, rows} where rows is the per-example table, worst first;
     metrics["stopped"] is the share of answers that ended on their own before max_new_tokens.
+    `guard_dataset`: the forgetting check (guard.py; a chat guard set loads the run's base even without
+    compare_base). Warnings say when the evaluation shows nothing learnt: empty answers
+    (eval_empty_answers), answers unchanged from the base's (eval_unchanged, with compare_base).
     """
     if bool(run) == bool(model):
         raise UserError("give exactly one of --run RUN or --model M", "run_or_model")
@@ -238,7 +284,8 @@ def evaluate(ws: Workspace, run: str | None = None, model: str | None = None, da
     custom = [M.CustomMetric(metric_file)] if metric_file else []  # a broken file fails before any model loads
     run_info = loading.find_run(ws, run) if run else None
     records, dataset_name, split = select_records(ws, run_info, dataset, split, limit)
-    guard = _guard_records(ws, guard_dataset) if guard_dataset else None
+    guard = G.guard_records(ws, guard_dataset) if guard_dataset else None
+    asks = G.chat_rows(guard) if guard else []   # a chat guard set: its questions are asked of each model
     warnings = []
     if not any(r.is_chat for r in records) and ([n for n in names if n in M.TEXT_METRICS] or custom):
         warnings.append(CodedText("plain-text rows have no prompt/answer pairs: only loss and perplexity are scored",
@@ -254,9 +301,9 @@ def evaluate(ws: Workspace, run: str | None = None, model: str | None = None, da
     blocking = TextBlocking.of_config(run_info.config if run_info else None)   # plain text: as training cut it
     bleu_tok = M.bleu_tokenize_for(names, [r.reference() for r in records], bleu_tokenize, warnings)
     sides = [("fine-tuned" if run else "model", dict(run=run, model=model))]
-    if compare_base:
+    if compare_base or (asks and run):   # the chat guard needs the base's answers even without compare_base
         sides.append(("base", dict(run=run, base=True)))
-    results, infos, parts = {}, {}, []
+    results, infos, parts, answers = {}, {}, [], {}
     for label, kw in sides:
         m, tok, info = loading.load_model(ws, device=device, trust_remote_code=trust_remote_code, **kw)
         if not results:  # both sides share the run's tokenizer: rows its template refuses are left out
@@ -264,10 +311,17 @@ def evaluate(ws: Workspace, run: str | None = None, model: str | None = None, da
         if sampling is None:
             sampling = Sampling(max_new_tokens=max_new_tokens or auto_max_new_tokens(
                 tok, [r.reference() for r in records]))
-        results[label] = score_side(m, tok, records, names, custom, sampling, batch_size, guard, progress, label,
-                                    generation_prompt, reasoning, bleu_tok, blocking)
-        warnings += results[label]["warnings"]
-        parts += results[label].get("warning_parts", [])
+        if label != "base" or compare_base:
+            results[label] = score_side(m, tok, records, names, custom, sampling, batch_size,
+                                        None if asks else guard, progress, label, generation_prompt, reasoning,
+                                        bleu_tok, blocking)
+            warnings += results[label]["warnings"]
+            parts += results[label].get("warning_parts", [])
+        if asks:
+            bar, tick = _progress(len(asks), f"{label}: guard set", progress)
+            answers[label] = G.ask(m, tok, asks, generation_prompt, batch_size, tick)
+            if bar:
+                bar.close()
         infos[label] = info
         del m
         loading.release_memory()
@@ -282,9 +336,17 @@ def evaluate(ws: Workspace, run: str | None = None, model: str | None = None, da
     if base is not None:
         out["base_metrics"] = base["metrics"]
         out["deltas"] = deltas(ft["metrics"], base["metrics"])
-    guard_summary = _guard_summary(guard_dataset, ft, base, warnings) if guard else None
-    if guard_summary:
-        out["guard"] = guard_summary
+    if "stopped" in ft["metrics"]:   # answers were generated
+        w = empty_answers_warning(main_label, ft["predictions"], [r.reference() for r in records],
+                                  sampling.max_new_tokens)
+        warnings += [w] if w else []
+    if base is not None and run_info is not None:
+        w = unchanged_warning(ft, base, primary, run_info)
+        warnings += [w] if w else []
+    if asks:
+        out["guard"] = G.chat_summary(guard_dataset, asks, answers[main_label], answers.get("base"), warnings)
+    elif guard:
+        out["guard"] = G.perplexity_summary(guard_dataset, ft.get("guard"), (base or {}).get("guard"), warnings)
     out["warnings"] = warnings
     # {code, fields..., message} for those of `warnings` the UI can word (CodedText: its own parts)
     out["warning_parts"] = parts + [{"code": w.code, **w.fields, "message": str(w)}
@@ -332,30 +394,6 @@ def _accepted(records: list, tok, reasoning: str, warnings: list) -> list:
     warnings.append(CodedText(f"{len(refused)} row(s) left out, the chat template refuses them; first: {refused[0]}",
                               "eval_refused", count=len(refused), where=refused[0].where, detail=refused[0].message))
     return [r for r, where in zip(records, unique_wheres(records)) if where not in out]
-
-
-def _guard_records(ws: Workspace, dataset: str) -> list:
-    from tunestudio.data.split import load_splits
-
-    records = load_splits(ws, dataset, 0, 0).train  # every row: a guard set is not trained on
-    if not records:
-        raise UserError(f"guard dataset {dataset} has no usable rows", "guard_no_rows", dataset=dataset)
-    return records
-
-
-def _guard_summary(name: str, ft: dict, base: dict | None, warnings: list) -> dict:
-    g = {"dataset": name, "evaluated": ft.get("guard")}
-    if base is not None and base.get("guard") and ft.get("guard"):
-        g["base"] = base["guard"]
-        before, after = base["guard"]["perplexity"], ft["guard"]["perplexity"]
-        g["perplexity_ratio"] = after / before if before else math.inf
-        g["forgetting"] = g["perplexity_ratio"] >= FORGETTING_RATIO
-        if g["forgetting"]:
-            warnings.append(CodedText(f"possible catastrophic forgetting: perplexity on the guard set {name} rose from "
-                                      f"{before:.4g} (base) to {after:.4g} (fine-tuned), x{g['perplexity_ratio']:.2f}",
-                                      "forgetting", guard=name, before=f"{before:.4g}", after=f"{after:.4g}",
-                                      ratio=f"{g['perplexity_ratio']:.2f}"))
-    return g
 
 
 def _record(ws: Workspace, out: dict, folder: Path) -> None:
