@@ -198,11 +198,19 @@ def test_engine_warnings_are_worded_in_the_ui_language(tmp_path):
 
 def test_evaluation_stopping_warning_is_worded_in_the_ui_language():
     """run_eval's "stopped on its own" warning, from its parts (what Evaluate shows)."""
-    part = {"code": "eval_stopping", "side": "base", "share": "0%", "max_new_tokens": 32,
-            "message": "base: the model stopped on its own in only 0% of answers ..."}
+    part = {"code": "eval_stopping", "side": "fine-tuned", "share": "0%", "max_new_tokens": 32,
+            "message": "fine-tuned: the model stopped on its own in only 0% of answers ..."}
     tet, en = i18n.engine_warning("tet", part), i18n.engine_warning("en", part)
-    assert tet.startswith("baze: modelu para rasik de'it iha 0% husi resposta") and "max_new_tokens = 32" in tet
-    assert en.startswith("base: the model stopped on its own in only 0% of answers (the rest ran to max_new_tokens = 32)")
+    assert "modelu para rasik de'it iha 0% husi resposta" in tet and "max_new_tokens = 32" in tet
+    assert en.startswith("fine-tuned: the model stopped on its own in only 0% of answers (the rest ran to max_new_tokens = 32)")
+    # the base model's is worded for a base model: it was never trained on these answers
+    from tunestudio.evaluate.run_eval import stopping_warning
+
+    base = stopping_warning([False] * 4, 32, base=True)
+    assert "train longer" not in base and "not trained on this data" in base
+    part = {"code": "eval_stopping_base", "side": "base", "share": "0%", "ran_on": "100%", "max_new_tokens": 32,
+            "message": base}
+    assert i18n.engine_warning("en", part) == base and "modelu baze" in i18n.engine_warning("tet", part)
 
 
 # ---- the engine's coded messages: every code has a text in every language, with its fields ----

@@ -89,13 +89,19 @@ def auto_max_new_tokens(tokenizer, references: list[str]) -> int:
     return max(32, min(MAX_AUTO_NEW_TOKENS, 2 * longest + 16))
 
 
-def stopping_warning(stopped: list[bool], max_new_tokens: int) -> str | None:
-    """A warning when most answers ran to max_new_tokens instead of ending on their own."""
+def stopping_warning(stopped: list[bool], max_new_tokens: int, base: bool = False) -> str | None:
+    """A warning when most answers ran to max_new_tokens instead of ending on their own. For the base
+    model (`base`) it says what that means there: it was never trained on these answers, so a long
+    answer is its own way of answering, not a training fault to fix."""
     if not stopped:
         return None
     share = sum(stopped) / len(stopped)
     if share >= STOPPED_WARN:
         return None
+    if base:
+        return (f"the base model, not trained on this data, ran past max_new_tokens = {max_new_tokens} in "
+                f"{1 - share:.0%} of answers: it answers in its own longer way (or is not a chat model), which "
+                "is what fine-tuning changes; judge the fine-tuned model's line")
     return (f"the model stopped on its own in only {share:.0%} of answers (the rest ran to max_new_tokens = "
             f"{max_new_tokens}): it has not learnt where an answer ends, and would ramble in chat and any "
             "server; train longer, or check that the chat template's turn end is trained (data preview)")
@@ -175,12 +181,14 @@ def score_side(model, tok, records, names, custom, sampling: Sampling, batch_siz
         score_tool_calls(tool_names, preds, calls, side["scores"])
         side["metrics"].update(aggregate_tool_scores(tool_names, side["scores"]))
         side["metrics"]["stopped"] = sum(gen.stopped) / len(gen.stopped)
-        warning = stopping_warning(gen.stopped, sampling.max_new_tokens)
+        warning = stopping_warning(gen.stopped, sampling.max_new_tokens, base=label == "base")
         if warning:
-            side["warnings"].append(f"{label}: {warning}")
+            side["warnings"].append(f"{label}: {warning}" if label != "base" else warning)
             # the same in parts: the web UI words it in its language (locales: engine.eval_stopping)
             side.setdefault("warning_parts", []).append({
-                "code": "eval_stopping", "side": label, "share": f"{sum(gen.stopped) / len(gen.stopped):.0%}",
+                "code": "eval_stopping_base" if label == "base" else "eval_stopping", "side": label,
+                "share": f"{sum(gen.stopped) / len(gen.stopped):.0%}",
+                "ran_on": f"{1 - sum(gen.stopped) / len(gen.stopped):.0%}",
                 "max_new_tokens": sampling.max_new_tokens, "message": side["warnings"][-1]})
     else:
         side["metrics"] = {}
