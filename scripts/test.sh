@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
-# Fresh machine -> the whole test suite (unit, end-to-end training, browser tests in Chromium).
+# Fresh machine -> the whole test suite (unit, end-to-end training, browser tests in Chromium, and the
+# real-model tier: SmolLM2-135M-Instruct fine-tuned, exported and served; plain `pytest` skips it).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 if ! command -v chromium >/dev/null; then
@@ -14,4 +15,9 @@ export HF_HUB_OFFLINE=1 GRADIO_ANALYTICS_ENABLED=False
 # single-threaded workers finish the suite in about half the time of one two-threaded process.
 # A file's tests stay in one worker (--dist loadfile).
 export OMP_NUM_THREADS=${OMP_NUM_THREADS:-1}
-exec .venv/bin/python -m pytest -q -p no:cacheprovider -n "${TEST_WORKERS:-2}" --dist loadfile "$@"
+# The real demo model (93 MB) is fetched once into the cache here, outside any test's timeout.
+.venv/bin/python -c "from tunestudio.models.demo_model import gguf_file; gguf_file()" \
+    || echo "warning: the demo model could not be fetched: the realmodel tests will fail" >&2
+# -m: everything, the realmodel tier included (pyproject's addopts leave it out); a later -m in "$@" wins.
+exec .venv/bin/python -m pytest -q -p no:cacheprovider -n "${TEST_WORKERS:-2}" --dist loadfile \
+    -m "realmodel or not realmodel" "$@"
