@@ -248,7 +248,7 @@ def _fit(cfg, ws, base, tokenizer, data, run_dir, events, stop, dist, estimate, 
                    f"{len(data.val)} validation {unit}, {trainable:,} of {total:,} parameters trained"
                    + (f"; resuming from {start_from.name}" if start_from else ""))
         slow = presets.slow_learning(cfg.method, cfg.lr, cfg.max_steps or math.ceil(cfg.epochs * steps_per_epoch),
-                                     presets.model_kind(_base_model_folder(cfg, ws, base)))
+                                     presets.model_kind(_base_model_folder(cfg, ws, base)), cfg.scheduler)
         if slow and cfg.objective == "sft" and not start_from:
             events.warn(slow.code, str(slow), **slow.fields)
         trainer.train(resume_from_checkpoint=str(start_from) if start_from else None)

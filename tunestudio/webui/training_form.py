@@ -204,7 +204,8 @@ def lr_for_method(ws, model, method, lr):
     return preset_for(ws, model, method)["lr"] if is_preset_lr(lr) else gr.skip()
 
 
-NOTE_FIELDS = ("method", "lr", "epochs", "max_steps", "batch_size", "grad_accum", "val_split", "test_split", "seed")
+NOTE_FIELDS = ("method", "lr", "epochs", "max_steps", "batch_size", "grad_accum", "val_split", "test_split", "seed",
+               "scheduler")
 
 
 def model_note_text(ws, lang, model, method=None, dataset=None, values: dict | None = None) -> str:
@@ -240,7 +241,8 @@ def _slow_learning(ws, model, method, dataset, v: dict):
             steps = math.ceil(float(v.get("epochs") or 0) * math.ceil(rows / per_step))
     except Exception:  # noqa: BLE001 - a file still being written, a half-typed value: no warning yet
         return None
-    return presets.slow_learning(method or "lora", lr, steps, kind) if steps or kind == "random" else None
+    return presets.slow_learning(method or "lora", lr, steps, kind, v.get("scheduler") or "cosine") \
+        if steps or kind == "random" else None
 
 
 def job_form_values(ws, config_mod, names: list[str]):
