@@ -8,19 +8,15 @@ for a few steps: llama.cpp's converter refuses the demo model's own tokenizer by
 from __future__ import annotations
 
 import json
-import os
 import re
 import shutil
-import signal
 import socket
 import subprocess
-import sys
-import time
 from pathlib import Path
 
 import pytest
 
-from conftest import REPO, run_cli
+from conftest import run_cli, served
 from eval_helpers import make_adapter_run, make_full_run
 from gguf_helpers import make_qwen2
 
@@ -275,12 +271,6 @@ def test_hf_and_adapter_exports_are_checked_and_a_different_model_is_caught(demo
 
 # ---- serve ----------------------------------------------------------------------------------------
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 def test_serve_refuses_open_host_without_key_and_a_port_in_use(demo_ws):
     make_full_run(demo_ws, "full-run")
     msg = _one_error(run_cli("serve", "full-run", "--host", "0.0.0.0", ws=demo_ws))
@@ -305,21 +295,8 @@ def test_serve_answers_an_openai_client_like_chat_and_stops(demo_ws):
     expected = json.loads(chat.stdout)
     assert expected["stopped"] and expected["response"] in ("positive", "negative", "neutral")
 
-    port = _free_port()
-    proc = subprocess.Popen([sys.executable, "-m", "tunestudio", "serve", "served", "--port", str(port),
-                             "--api-key", "k3y", "--workspace", str(demo_ws)], cwd=REPO,
-                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, start_new_session=True)
-    try:
-        client = openai.OpenAI(base_url=f"http://127.0.0.1:{port}/v1", api_key="k3y", timeout=60, max_retries=0)
-        deadline = time.time() + 180
-        while True:
-            try:
-                models = client.models.list()
-                break
-            except openai.APIConnectionError:
-                assert proc.poll() is None, proc.stdout.read()
-                assert time.time() < deadline, "server did not come up in 180 s"
-                time.sleep(1)
+    with served(demo_ws, "served", api_key="k3y") as (client, _, port):
+        models = client.models.list()
         assert [m.id for m in models.data] == ["served"]
         with pytest.raises(openai.AuthenticationError):
             openai.OpenAI(base_url=f"http://127.0.0.1:{port}/v1", api_key="wrong", max_retries=0).models.list()
@@ -330,9 +307,3 @@ def test_serve_answers_an_openai_client_like_chat_and_stops(demo_ws):
         streamed = "".join(c.choices[0].delta.content or "" for c in client.chat.completions.create(
             model="served", messages=messages, max_tokens=32, temperature=0, stream=True) if c.choices)
         assert streamed.strip() == expected["response"]
-    finally:
-        os.killpg(proc.pid, signal.SIGTERM)
-        try:
-            proc.wait(timeout=30)
-        except subprocess.TimeoutExpired:
-            os.killpg(proc.pid, signal.SIGKILL)

@@ -8,6 +8,7 @@ aside (kept for inspection), never deleted: no traceback reaches a user from a s
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import shutil
@@ -84,6 +85,17 @@ def read_json_or_none(path: Path) -> dict | None:
         return read_json(path)
     except UserError:
         return None
+
+
+@contextlib.contextmanager
+def locked(folder: Path):
+    """An exclusive lock on `folder` (a cache two processes may fill at once: one fetches, the other
+    waits and reuses it), released when the block or the process ends, whatever happens."""
+    import fcntl
+
+    with open(folder / ".lock", "w") as f:
+        fcntl.flock(f, fcntl.LOCK_EX)
+        yield
 
 
 def write_json(path: Path, obj) -> None:

@@ -9,17 +9,11 @@ runs only it. One LoRA run (module-scoped) is shared by every test.
 from __future__ import annotations
 
 import json
-import os
-import signal
-import socket
-import subprocess
-import sys
-import time
 from pathlib import Path
 
 import pytest
 
-from conftest import REPO, run_cli
+from tests.conftest import run_cli, served
 from tunestudio.demo.realtasks import TEAMS, TICKET_SYSTEM
 
 pytestmark = pytest.mark.realmodel
@@ -171,31 +165,10 @@ def test_gguf_export_answers_like_the_run_and_carries_the_vocabulary_and_name(ws
     assert tok.convert_tokens_to_ids("<|im_end|>") in (meta["eos"], meta["eot"])
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 def test_serve_answers_an_openai_client_with_the_team_code(ws, run, run_eval):
-    import openai
-
     row = _right(run_eval)[0]
-    port = _free_port()
-    proc = subprocess.Popen([sys.executable, "-m", "tunestudio", "serve", RUN, "--port", str(port),
-                             "--workspace", str(ws)], cwd=REPO, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
-                            text=True, start_new_session=True)
-    try:
-        client = openai.OpenAI(base_url=f"http://127.0.0.1:{port}/v1", api_key="none", timeout=120, max_retries=0)
-        deadline = time.time() + 240
-        while True:
-            try:
-                models = client.models.list()
-                break
-            except openai.APIConnectionError:
-                assert proc.poll() is None, proc.stdout.read()
-                assert time.time() < deadline, "server did not come up in 240 s"
-                time.sleep(1)
+    with served(ws, RUN) as (client, _, _):
+        models = client.models.list()
         assert [m.id for m in models.data] == [RUN]
         got = client.chat.completions.create(
             model=RUN, messages=[{"role": "system", "content": TICKET_SYSTEM}, {"role": "user", "content": row["input"]}],
@@ -203,10 +176,3 @@ def test_serve_answers_an_openai_client_with_the_team_code(ws, run, run_eval):
         answer = got.choices[0].message.content.strip()
         assert answer == row["reference"] and answer in CODES, (row, answer)
         assert got.choices[0].finish_reason == "stop"   # ended on the turn end, not the token budget
-    finally:
-        os.killpg(proc.pid, signal.SIGTERM)
-        try:
-            proc.wait(timeout=30)
-        except subprocess.TimeoutExpired:
-            os.killpg(proc.pid, signal.SIGKILL)
-            proc.wait()

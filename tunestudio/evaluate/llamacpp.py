@@ -11,8 +11,6 @@ first on the path).
 
 from __future__ import annotations
 
-import contextlib
-import fcntl
 import hashlib
 import http.client
 import json
@@ -26,6 +24,7 @@ from pathlib import Path
 from urllib.parse import urljoin
 
 from tunestudio.errors import UserError
+from tunestudio.statefiles import locked
 
 VERSION = "0.3.36"  # llama-cpp-python; its vendor/llama.cpp is the converter we run
 SDIST = f"llama_cpp_python-{VERSION}"
@@ -50,7 +49,7 @@ def vendor_dir(download: bool = True) -> Path:
     if (vendor / "convert_hf_to_gguf.py").is_file() and (vendor / "gguf-py").is_dir():
         return vendor
     cache.mkdir(parents=True, exist_ok=True)
-    with _locked(cache):   # two exports (or test processes) at once: one downloads, the other waits
+    with locked(cache):   # two exports (or test processes) at once: one downloads, the other waits
         if (vendor / "convert_hf_to_gguf.py").is_file() and (vendor / "gguf-py").is_dir():
             return vendor
         archive = cache / f"{SDIST}.tar.gz"
@@ -61,14 +60,6 @@ def vendor_dir(download: bool = True) -> Path:
             _download(cache, archive)
         _unpack(archive, cache)
     return vendor
-
-
-@contextlib.contextmanager
-def _locked(cache: Path):
-    """An exclusive lock on the cache folder (released when the process ends, whatever happens)."""
-    with open(cache / ".lock", "w") as f:
-        fcntl.flock(f, fcntl.LOCK_EX)
-        yield
 
 
 def _download(cache: Path, archive: Path) -> None:

