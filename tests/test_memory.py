@@ -98,7 +98,7 @@ def test_the_estimate_moves_the_way_memory_does():
     assert memory.estimate(cfg, method="qlora")["weights"] < memory.estimate(cfg, method="lora", precision="bf16")["weights"]
     for key in ("weights", "gradients", "optimizer", "activations"):
         assert base[key] > 0
-    assert base["total"] == sum(base[k] for k in ("weights", "gradients", "optimizer", "activations"))
+    assert base["total"] == sum(base[k] for k in ("weights", "gradients", "optimizer", "activations", "runtime"))
 
 
 def test_estimate_from_a_run_config():
@@ -111,6 +111,135 @@ def test_estimate_from_a_run_config():
     direct = memory.estimate(LlamaConfig(**SMALL), method="lora", batch_size=4, max_length=128,
                              grad_checkpointing=True, lora_rank=4, precision=memory.resolve_precision("auto"))
     assert est == direct
+
+
+def _rows(lengths, trained):
+    """Encoded rows of the given lengths, the last `trained` tokens of each trained."""
+    return [{"input_ids": list(range(n)), "labels": [-100] * (n - k) + list(range(k))} for n, k in zip(lengths, trained)]
+
+
+def test_data_lengths_of_encoded_rows_list_and_memory_mapped():
+    import numpy as np
+
+    from tunestudio.data import encoded as E
+
+    rows = _rows([30, 12, 57, 40], [5, 9, 3, 20])
+    assert memory.data_lengths(rows) == {"longest": 57, "trained": 20, "rows": 4, "checked": 4}
+    table = E.batch([np.asarray(r["input_ids"]) for r in rows], [np.asarray(r["labels"]) for r in rows], [1, 2, 3, 4])
+    import pyarrow as pa
+
+    mapped = E.EncodedExamples(pa.Table.from_batches([table]))
+    assert memory.data_lengths(mapped) == memory.data_lengths(rows)
+    assert memory.data_lengths([]) is None and memory.data_lengths(iter(rows)) is None   # a stream: unknown
+
+
+def test_the_estimate_uses_the_data_lengths_when_given():
+    """Short rows (as demo-tickets: ~60 tokens, 5 trained) need far less than rows of max_length;
+    the longest row sets the batch (the length-grouped sampler pads the longest batch to it), and
+    max_length still caps it (rows are cut there)."""
+    cfg = LlamaConfig(**SMALL)
+    short = memory.data_lengths(_rows([40, 62, 55], [5, 5, 4]))
+    by_length = memory.estimate(cfg, method="lora", batch_size=8, max_length=512, precision="bf16", device="cpu")
+    by_data = memory.estimate(cfg, method="lora", batch_size=8, max_length=512, precision="bf16", device="cpu",
+                              lengths=short)
+    assert by_data["activations"] < by_length["activations"] / 5 and by_data["total"] < by_length["total"]
+    assert by_data["weights"] == by_length["weights"] and by_data["optimizer"] == by_length["optimizer"]
+    a = by_data["assumptions"]
+    assert (a["lengths"], a["tokens_per_row"], a["trained_per_row"]) == ("data", 62, 5)
+    assert by_length["assumptions"]["lengths"] == "max_length" and by_length["assumptions"]["tokens_per_row"] == 512
+    # the same tokens as max_length when the data's longest row is max_length and all of it is trained
+    full = memory.estimate(cfg, batch_size=8, max_length=64, device="cpu", lengths={"longest": 64, "trained": 64})
+    assert full["total"] == memory.estimate(cfg, batch_size=8, max_length=64, device="cpu")["total"]
+    capped = memory.estimate(cfg, batch_size=8, max_length=32, device="cpu", lengths={"longest": 900, "trained": 900})
+    assert capped["assumptions"]["tokens_per_row"] == 32
+    # logits: only trained positions get them (train/trainer.py), so fewer trained tokens, less memory
+    fewer = memory.estimate(cfg, batch_size=8, max_length=64, device="cpu", lengths={"longest": 64, "trained": 8})
+    assert fewer["logits"] < full["logits"] and fewer["activations"] < full["activations"]
+
+
+def test_cpu_estimate_counts_the_process_and_cuda_does_not():
+    cfg = LlamaConfig(**SMALL)
+    cpu = memory.estimate(cfg, method="lora", batch_size=4, max_length=64, device="cpu")
+    gpu = memory.estimate(cfg, method="lora", batch_size=4, max_length=64, device="cuda")
+    assert cpu["runtime"] == memory.RUNTIME_CPU and gpu["runtime"] == 0
+    assert cpu["activations"] > gpu["activations"]   # the CPU allocator's slack
+    assert "process and libraries" in memory.breakdown(cpu) and "process" not in memory.breakdown(gpu)
+    assert (cpu["assumptions"]["device"], gpu["assumptions"]["device"]) == ("cpu", "cuda")
+
+
+def test_weights_as_the_engine_loads_them():
+    """LoRA/DoRA under bf16 keep the frozen base in bf16 (model_source.base_dtype); full training
+    keeps fp32 weights and, under bf16 autocast, a bf16 copy of every matrix the forward multiplies."""
+    from types import SimpleNamespace
+
+    from tunestudio.train.model_source import base_dtype
+
+    cfg = LlamaConfig(**SMALL)
+    n = memory.count_params(cfg)
+    for method, precision in (("lora", "bf16"), ("lora", "fp32"), ("full", "bf16"), ("ia3", "bf16")):
+        run = SimpleNamespace(method=method, precision=precision)
+        est = memory.estimate(cfg, method=method, precision=precision)
+        expected = 2 if str(base_dtype(run)) == "torch.bfloat16" else 4
+        assert est["assumptions"]["weights_dtype"] == ("bf16" if expected == 2 else "fp32"), (method, precision)
+        assert est["weights"] - est["assumptions"]["autocast_weight_copies"] == expected * n
+    full_bf16 = memory.estimate(cfg, method="full", precision="bf16")
+    assert full_bf16["assumptions"]["autocast_weight_copies"] > 0
+    assert memory.estimate(cfg, method="full", precision="fp32")["assumptions"]["autocast_weight_copies"] == 0
+
+
+def test_estimate_settings_is_the_run_config_estimate():
+    """What the web UI and bench-models show is the engine's estimate for the same config."""
+    from tunestudio.train.config import RunConfig
+
+    cfg = LlamaConfig(**SMALL)
+    lengths = {"longest": 40, "trained": 6}
+    shown = memory.estimate_settings(cfg, lengths=lengths, method="lora", batch_size=4, max_length=128,
+                                     precision="auto", lora_r=None)
+    run = memory.estimate_for_config(RunConfig(model="x", method="lora", batch_size=4, max_length=128), cfg,
+                                     lengths=lengths)
+    assert shown == run
+    with pytest.raises(TypeError, match="unknown setting"):
+        memory.estimate_settings(cfg, batch=4)
+
+
+def test_the_model_tab_and_the_training_tab_show_the_same_figure(demo_ws):
+    """Same model, method, batch size, max length and precision: the Model tab's table and the
+    Training tab's text give the same total (one function: memory.estimate_settings), and a
+    dataset of short rows makes the Training tab's figure smaller than rows of max_length."""
+    from tunestudio.webui.tab_model import memory_rows
+    from tunestudio.webui.tab_training import memory_text
+    from tunestudio.workspace import Workspace
+
+    ws = Workspace(demo_ws)
+    table = memory_rows(ws, "en", "tiny-demo", 4, 256)
+    for method in ("full", "lora", "prompt"):
+        row = table[table["method"] == method].iloc[0]
+        text = memory_text(ws, "en", "tiny-demo", method, 4, 256, "auto", False, 16)
+        assert f"Memory estimate: about {row['total memory']} (weights {row['weights']}" in text, (method, row, text)
+        assert "For batches of 4 rows of 256 tokens" in text
+    with_data = memory_text(ws, "en", "tiny-demo", "lora", 4, 256, "auto", False, 16, dataset="demo-tickets.jsonl")
+    assert "For the longest batch of demo-tickets.jsonl: 4 rows of " in with_data, with_data
+    tokens = int(with_data.split("4 rows of ")[1].split(" tokens")[0])
+    assert 10 < tokens < 256
+    est = memory.estimate_settings(ws.model_path_or_id("tiny-demo"), method="lora", batch_size=4, max_length=256,
+                                   precision="auto", lengths=memory.dataset_lengths(ws, "demo-tickets.jsonl",
+                                                                                    "tiny-demo", 256))
+    assert est["total"] < memory.estimate_settings(ws.model_path_or_id("tiny-demo"), method="lora", batch_size=4,
+                                                   max_length=256, precision="auto")["total"]
+    assert memory.human_bytes(est["total"]) in with_data
+
+
+def test_bench_models_estimate_is_the_same_function(demo_ws):
+    from transformers import AutoModelForCausalLM
+
+    from tunestudio.evaluate.bench import _memory
+    from tunestudio.workspace import Workspace
+
+    path = Workspace(demo_ws).model_path_or_id("tiny-demo")
+    model = AutoModelForCausalLM.from_pretrained(path)
+    got = _memory(model)
+    for method in ("full", "lora"):
+        assert got[f"train_memory_{method}"] == memory.estimate_settings(path, method=method, precision="auto")["total"]
 
 
 def test_unknown_architecture_from_config_is_a_user_error():

@@ -39,14 +39,29 @@ def rank(rows: list[dict], names: list[str]) -> str:
                                      has_loss and "loss (lower is better)") if x) or "input order"
 
 
-def _memory(model) -> dict:
-    """Weights as loaded, and what fine-tuning would need (train/memory.py's estimate)."""
-    from tunestudio.train.memory import estimate
+def _memory(model, tokenizer=None, records=None) -> dict:
+    """Weights as loaded, and what fine-tuning would need with the run defaults (batch 8, max
+    length 512, precision auto): train/memory.py's `estimate_settings`, the function the web UI's
+    Model and Training tabs call, for the longest batch of the benchmark rows as this model's
+    tokenizer encodes them (rows of max_length when they cannot be encoded)."""
+    from tunestudio.train.memory import data_lengths, estimate_settings
 
     weights = sum(p.numel() * p.element_size() for p in model.parameters())
-    return {"weights_memory": weights,
-            "train_memory_full": estimate(model.config, method="full", batch_size=8, max_length=512)["total"],
-            "train_memory_lora": estimate(model.config, method="lora", batch_size=8, max_length=512)["total"]}
+    lengths = None
+    if tokenizer is not None and records:
+        try:
+            from tunestudio.data.encode import encode
+            from tunestudio.train.config import RunConfig
+
+            lengths = data_lengths(encode(list(records), tokenizer, RunConfig().max_length, num_proc=1,
+                                          skip_bad_rows=True).examples)
+        except Exception:  # noqa: BLE001 - the estimate still stands on max_length
+            lengths = None
+    out = {"weights_memory": weights}
+    for method in ("full", "lora"):
+        out[f"train_memory_{method}"] = estimate_settings(model.config, lengths=lengths, method=method,
+                                                          precision="auto")["total"]
+    return out
 
 
 def bench_models(ws: Workspace, models: list[str], dataset: str, metrics=None, limit: int | None = None,
@@ -80,7 +95,7 @@ def bench_models(ws: Workspace, models: list[str], dataset: str, metrics=None, l
         side = score_side(model, tok, records, names, [], sampling, batch_size, None, progress, name,
                           bleu_tokenize=bleu_tok)
         rows.append({
-            "model": name, "source": info["source"], "params": loading.count_parameters(model), **_memory(model),
+            "model": name, "source": info["source"], "params": loading.count_parameters(model), **_memory(model, tok, records),
             "tokens_per_second": side["tokens"] / side["seconds"] if side["seconds"] else None,
             "seconds": time.perf_counter() - start, "metrics": side["metrics"],
         })

@@ -106,7 +106,7 @@ def _train_one(cfg: RunConfig, ws, run_id: str | None = None, resume: bool = Fal
     objective = OBJECTIVES[cfg.objective]
     split_info = _read_json(run_dir / "split.json") if resume else None
     data = Data(**objective.load_data(cfg, ws, tokenizer, split_info=split_info))
-    estimate = _memory_precheck(cfg, base)
+    estimate = _memory_precheck(cfg, base, data)
     if not resume:
         run_id = _new_run_id(ws, run_id) if main else None
         run_id = _broadcast(run_id, dist)
@@ -237,7 +237,7 @@ def _fit(cfg, ws, base, tokenizer, data, run_dir, events, stop, dist, estimate, 
                     total_steps=cfg.max_steps or math.ceil(cfg.epochs * steps_per_epoch),
                     steps_per_epoch=steps_per_epoch, micro_batch=micro_batch, grad_accum=grad_accum,
                     train_rows=data.train_rows, val_rows=len(data.val), trainable_params=trainable,
-                    total_params=total, memory=_memory_estimate(cfg, model, micro_batch, estimate),
+                    total_params=total, memory=_memory_estimate(cfg, model, micro_batch, estimate, data),
                     resumed_from=str(start_from) if start_from else None,
                     device=model_source.device_name(), precision=model_source.precision(cfg))
         blocks = ((data.stats or {}).get("train") or {}).get("text_mode") == "stream"   # plain text: blocks, not rows
@@ -275,14 +275,15 @@ def _base_model_folder(cfg, ws, base) -> str:
 
 # ---- step 1b: memory ----------------------------------------------------------------------------
 
-def _memory_precheck(cfg: RunConfig, base: model_source.Base) -> dict | None:
-    """Refuse a run that clearly cannot fit, from the model's config alone (before loading it)."""
+def _memory_precheck(cfg: RunConfig, base: model_source.Base, data: Data | None = None) -> dict | None:
+    """Refuse a run that clearly cannot fit, from the model's config alone (before loading it) and
+    the lengths of the encoded training rows (their longest batch, not --max-length)."""
     from tunestudio.train import memory
 
     if not Path(base.path).is_dir():
         return None
     try:
-        est = memory.estimate_for_config(cfg, base.path)
+        est = memory.estimate_for_config(cfg, base.path, lengths=_data_lengths(data))
     except UserError:
         raise
     except Exception:  # noqa: BLE001 - an architecture the estimator does not know: no estimate
@@ -290,20 +291,30 @@ def _memory_precheck(cfg: RunConfig, base: model_source.Base) -> dict | None:
     available, device = memory.available_memory(), model_source.device_name()
     ok, message = memory.check_fits(est, available, device=device)
     if not ok:   # its parts too: the web UI words the estimate and each tip (engine.tip_*)
-        sizes = {k: memory.human_bytes(est[k]) for k in ("total", "weights", "gradients", "optimizer", "activations")}
         raise UserError(message, "not_enough_memory_on", available=memory.human_bytes(available), device=device,
-                        estimate={"code": "memory_breakdown", "message": memory.breakdown(est), **sizes},
+                        estimate={"code": memory.breakdown_code(est), "message": memory.breakdown(est),
+                                  **memory.breakdown_sizes(est)},
                         tips=[{"code": tip.code, "message": str(tip), **tip.fields} for tip in memory.advice(est)])
     return {**est, "message": message}
 
 
-def _memory_estimate(cfg, model, micro_batch, precheck) -> dict | None:
+def _data_lengths(data) -> dict | None:
     from tunestudio.train import memory
 
     try:
-        est = memory.estimate_for_config(cfg, model, batch_size=micro_batch)
+        return memory.data_lengths(data.train) if data is not None else None
+    except Exception:  # noqa: BLE001 - without them the estimate assumes --max-length
+        return None
+
+
+def _memory_estimate(cfg, model, micro_batch, precheck, data=None) -> dict | None:
+    from tunestudio.train import memory
+
+    try:
+        est = memory.estimate_for_config(cfg, model, batch_size=micro_batch, lengths=_data_lengths(data))
         return {"total": est["total"], "weights": est["weights"], "gradients": est["gradients"],
-                "optimizer": est["optimizer"], "activations": est["activations"],
+                "optimizer": est["optimizer"], "activations": est["activations"], "runtime": est["runtime"],
+                "tokens_per_row": est["assumptions"]["tokens_per_row"],
                 "available": memory.available_memory(), "message": memory.breakdown(est)}
     except Exception:  # noqa: BLE001 - the estimate is informative, never a reason to fail
         return {k: precheck[k] for k in ("total", "message")} if precheck else None

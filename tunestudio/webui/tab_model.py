@@ -190,6 +190,9 @@ def model_summary(ws, lang: str, name: str) -> str:
 
 
 def memory_rows(ws, lang: str, name: str, batch_size, max_length):
+    """One row per method: `memory.estimate_settings` with the run defaults (precision auto,
+    LoRA rank...), the function the Training tab's estimate calls, so the same settings show the
+    same figure on both tabs. Rows of max_length tokens (this tab has no dataset)."""
     memory = optional("tunestudio.train.memory")
     if memory is None:
         return empty_memory_table(lang)
@@ -197,9 +200,8 @@ def memory_rows(ws, lang: str, name: str, batch_size, max_length):
     rows = []
     for method in METHODS:
         try:
-            precision = "bf16" if method == "qlora" else "fp32"
-            est = memory.estimate(source, method=method, batch_size=int(batch_size or 1),
-                                  max_length=int(max_length or 512), precision=precision)
+            est = memory.estimate_settings(source, method=method, batch_size=int(batch_size or 1),
+                                           max_length=int(max_length or 512), precision="auto")
         except Exception as e:
             rows.append({t(lang, "model.col.method"): method, t(lang, "model.col.total"): str(e)[:80]})
             continue
@@ -210,11 +212,12 @@ def memory_rows(ws, lang: str, name: str, batch_size, max_length):
             t(lang, "model.col.weights"): memory.human_bytes(est["weights"]),
             t(lang, "model.col.optimizer"): memory.human_bytes(est["gradients"] + est["optimizer"]),
             t(lang, "model.col.activations"): memory.human_bytes(est["activations"]),
+            t(lang, "model.col.runtime"): memory.human_bytes(est["runtime"]),
         })
     return pd.DataFrame(rows, columns=[t(lang, f"model.col.{c}") for c in MEMORY_COLUMNS]).fillna("")
 
 
-MEMORY_COLUMNS = ["method", "trainable", "total", "weights", "optimizer", "activations"]
+MEMORY_COLUMNS = ["method", "trainable", "total", "weights", "optimizer", "activations", "runtime"]
 
 
 def empty_memory_table(lang: str):

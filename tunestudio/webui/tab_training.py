@@ -173,8 +173,9 @@ def build(ctx: Context) -> None:
         return gr.update(choices=names_now, value=current if current in names_now else None), \
             gr.update(choices=run_choices(ws, finished_only=True, lang=lang))
 
-    def estimate(lang, model, method, batch_size, max_length, precision, checkpointing, lora_r):
-        return memory_text(ws, lang, model, method, batch_size, max_length, precision, checkpointing, lora_r)
+    def estimate(lang, model, method, batch_size, max_length, precision, checkpointing, lora_r, data):
+        return memory_text(ws, lang, model, method, batch_size, max_length, precision, checkpointing, lora_r,
+                           dataset=data)
 
     said = ctx.view([message])   # Start/Stop/Cancel's message, said again when the language changes
     said.act(start.click, start_work, say, [model_input, dataset, *components], extra=[command])
@@ -189,7 +190,7 @@ def build(ctx: Context) -> None:
     ctx.on_load(tick, [ctx.lang, gr.State(None)], monitor_outputs)
 
     mem_inputs = [ctx.lang, model_input, inputs["method"], inputs["batch_size"], inputs["max_length"],
-                  inputs["precision"], inputs["gradient_checkpointing"], inputs["lora_r"]]
+                  inputs["precision"], inputs["gradient_checkpointing"], inputs["lora_r"], dataset]
     for comp in mem_inputs[1:]:
         comp.change(estimate, mem_inputs, [memory], api_visibility="private")
     ctx.on_load(estimate, mem_inputs, [memory])

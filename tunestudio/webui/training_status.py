@@ -19,7 +19,11 @@ from tunestudio.webui.i18n import engine_error, engine_warning, t, ui_flags
 STATUS_ICONS: dict[str, str] = {}  # plain text: emoji fonts are often missing (boxes on Debian's Chromium)
 
 
-def memory_text(ws, lang, model, method, batch_size, max_length, precision, checkpointing, lora_r) -> str:
+def memory_text(ws, lang, model, method, batch_size, max_length, precision, checkpointing, lora_r,
+                dataset=None) -> str:
+    """The Training tab's estimate: `memory.estimate_settings`, the function the Model tab's table
+    calls too (same settings, same figure), for the longest batch of `dataset`'s rows when one is
+    picked (a sample tokenised, train.memory.dataset_lengths), else for rows of max_length."""
     memory = optional("tunestudio.train.memory")
     if memory is None:
         return t(lang, "common.not_available", what="tunestudio.train.memory")
@@ -35,14 +39,17 @@ def memory_text(ws, lang, model, method, batch_size, max_length, precision, chec
         if int(value) < 1:   # the estimate of an impossible setting would mislead
             return "⚠️ " + t(lang, "training.at_least_one", field=t(lang, f"param.{name}"), value=int(value))
     try:
-        from tunestudio.train.config import resolve_precision
-
-        precision = resolve_precision(precision or "auto")   # what the engine picks for "auto" on this machine
-        est = memory.estimate(ws.model_path_or_id(model), method=method or "full", batch_size=int(batch_size),
-                              max_length=int(max_length), precision=precision,
-                              grad_checkpointing=bool(checkpointing), lora_rank=int(lora_r))
+        lengths = memory.dataset_lengths(ws, dataset, model, int(max_length)) if dataset else None
+        est = memory.estimate_settings(ws.model_path_or_id(model), lengths=lengths, method=method or "full",
+                                       batch_size=int(batch_size), max_length=int(max_length),
+                                       precision=precision or "auto", gradient_checkpointing=bool(checkpointing),
+                                       lora_r=int(lora_r))
         text = t(lang, "training.memory", estimate=breakdown(lang, memory, est),
                  trainable=f"{est['trainable_params']:,}", params=f"{est['params']:,}")
+        a = est["assumptions"]
+        text += " " + (t(lang, "training.memory_data", dataset=dataset, tokens=a["tokens_per_row"],
+                         trained=a["trained_per_row"], batch=a["batch_size"]) if a["lengths"] == "data" else
+                       t(lang, "training.memory_max_length", tokens=a["tokens_per_row"], batch=a["batch_size"]))
         try:
             available = memory.available_memory()
             ok, _ = memory.check_fits(est, available)
@@ -76,9 +83,9 @@ def device_line(lang: str, summary: dict) -> str:
 
 def breakdown(lang: str, memory, est: dict) -> str:
     """`memory.breakdown` (the engine's English line) in `lang`: total, then weights, gradients,
-    optimizer and activations, as MiB/GiB."""
-    return t(lang, "training.breakdown", **{k: memory.human_bytes(est[k]) for k in
-                                            ("total", "weights", "gradients", "optimizer", "activations")})
+    optimizer and activations, and on a CPU the process itself, as MiB/GiB."""
+    key = "training.breakdown_cpu" if est.get("runtime") else "training.breakdown"
+    return t(lang, key, **memory.breakdown_sizes(est))
 
 
 def _fmt_eta(seconds: float | None) -> str:
