@@ -27,6 +27,7 @@ MIN_ROWS = 8
 # stay a memory-mapped view instead of a list with the replay rows appended).
 AUTO_MAX_ROWS = 50_000
 MAX_NEW_TOKENS = 96
+PROMPT_ALLOWANCE = 48      # a replay row's tokens besides its answer: the template, a system prompt, the question
 
 
 def prompts() -> list[str]:
