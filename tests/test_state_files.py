@@ -119,8 +119,10 @@ def _bind_read_only(path: Path):
         pytest.skip(f"cannot remount read-only here: {r.stderr.strip()}")
 
 
+# --replay 0: the random "tiny" model counts as pretrained (it carries no RANDOM_INIT mark), and the
+# base's replay answers would be generated (with their progress line) before the registry refuses
 TRAIN = ["train", "--model", "tiny", "--dataset", "tiny.jsonl", "--max-steps", "1", "--val-split", "0",
-         "--max-length", "64", "--run-id", "second"]
+         "--max-length", "64", "--run-id", "second", "--replay", "0"]
 
 
 @pytest.mark.parametrize("which", ["database", "runs folder"])

@@ -25,7 +25,8 @@ pytestmark = pytest.mark.skipif(importlib.util.find_spec("optuna") is None,
 ONE_THREAD = {"OMP_NUM_THREADS": "1"}
 # seed 4 makes the grid sampler try the good learning rate first: the median pruner then has a
 # finished trial to compare the bad ones with (n_startup_trials 1). 100 steps (~10 s) leave the
-# sweep time to stop a bad trial after its first evaluation, before it would end by itself.
+# sweep time to stop a bad trial after its first evaluation, before it would end by itself (early
+# stopping off: it would end the flat lr-1e-9 trials itself, before the pruner could).
 SWEEP = """\
 name: tiny-lr
 base:
@@ -40,6 +41,7 @@ base:
   eval_steps: 5
   logging_steps: 5
   save_steps: 50
+  early_stopping_patience: 0
 space:
   lr: [3e-3, 1e-9]
   weight_decay: [0.0, 0.01]

@@ -171,7 +171,7 @@ def test_sigterm_saves_a_checkpoint_and_marks_the_run_stopped(tiny_ws):
 
 
 @pytest.mark.parametrize("args, message", [
-    (["--lr", "0"], "--lr: the learning rate must be above 0"),
+    (["--lr", "-1"], "--lr: the learning rate must be above 0 (or 0 for the preset's)"),
     (["--grad-accum", "0"], "--grad-accum: must be at least 1"),
     (["--val-split", "0.6", "--test-split", "0.5"], "leave nothing to train on"),
     (["--method", "magic"], "unknown method 'magic'"),

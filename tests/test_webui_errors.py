@@ -135,7 +135,7 @@ def test_a_bad_option_on_the_form_is_named_by_its_label_in_tetum(options, label)
     assert not wrong_language(error_text("en", caught.value), "en", "tet")
 
 
-EMPTIED = [("lr", "Taxa aprendizajen", "0.0002"), ("epochs", "Époka", "3"), ("batch_size", "Tamañu lote", "8"),
+EMPTIED = [("lr", "Taxa aprendizajen", "0.001"), ("epochs", "Époka", "3"), ("batch_size", "Tamañu lote", "8"),
            ("grad_accum", "Akumulasaun gradiente", "1"), ("warmup_steps", "Pasu warmup", "0"),
            ("max_steps", "Pasu másimu", "0"), ("scheduler", "Planu taxa aprendizajen", "cosine")]
 

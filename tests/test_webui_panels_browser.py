@@ -153,11 +153,11 @@ def test_an_emptied_learning_rate_is_named_not_replaced_by_a_silent_default(ui, 
     lr_empty, batch_empty = "“Learning rate” is empty", "“Batch size” is empty"
     _wait_text(page, "#training-command-problem", lr_empty)   # the preview follows each box as it empties
     problem = _wait_text(page, "#training-command-problem", batch_empty)
-    assert batch_empty in problem and "default is 0.0002" in problem and "default is 8" in problem, problem
+    assert batch_empty in problem and "default is 0.001" in problem and "default is 8" in problem, problem
     assert batch_empty in _wait_text(page, "#memory-estimate", batch_empty)   # no estimate for a batch of 1
     page.click("#start-training")
     message = _wait_text(page, "#training-message", lr_empty)
-    assert batch_empty in message and "0.0002" in message, message
+    assert batch_empty in message and "0.001" in message, message
     page.wait_for_timeout(2000)   # a job Start had queued would show in the monitor by now
     assert t("en", "training.no_job").split(":")[0] in page.inner_text("#training-status")
     assert not list((ui["ws"] / "training" / "runs").glob("*/config.yaml"))
@@ -167,7 +167,7 @@ def test_an_emptied_learning_rate_is_named_not_replaced_by_a_silent_default(ui, 
     _switch_language(page, "Tetun")
     lr_tet = f"“{t('tet', 'param.lr')}” mamuk"
     message = _in(page, "#training-message", "tet", "en", lr_tet)
-    assert f"“{t('tet', 'param.batch_size')}” mamuk" in message and "0.0002" in message, message
+    assert f"“{t('tet', 'param.batch_size')}” mamuk" in message and "0.001" in message, message
     _in(page, "#training-command-problem", "tet", "en", lr_tet)
     _in(page, "#memory-estimate", "tet", "en", f"“{t('tet', 'param.batch_size')}” mamuk")
     # the rest of the tab (labels, help, the demo preset's note) is in Tetum too

@@ -106,12 +106,13 @@ def _input_for(f, config_mod, ctx: Context, run_list: list, initial: dict | None
 
 
 
-def empty_field(f) -> list:
+def empty_field(f, default=None) -> list:
     """The message spec for field `f` left empty: its label (in the UI's language when shown) and
-    the default `tunestudio train` would use without it, so the user sees the value instead of
-    getting it silently."""
+    the default `tunestudio train` would use without it (`default`: that value when it is not the
+    field's own, such as the preset's learning rate), so the user sees the value instead of getting
+    it silently."""
     label = msg(f"param.{f.name}") if has(DEFAULT, f"param.{f.name}") else raw(_label(DEFAULT, f.name))
-    default = _default(f)
+    default = _default(f) if default is None else default
     return msg("common.field_empty", field=label, default=f"{default:g}" if isinstance(default, float) else default)
 
 
@@ -132,7 +133,13 @@ def config_from_form(config_mod, model: str, dataset: str, values: dict):
     import yaml
 
     by_name = config_mod.fields_by_name()
-    empty = [empty_field(by_name[n]) for n, v in values.items() if _is_empty(by_name[n], v, config_mod)]
+    from tunestudio.train import presets
+
+    # an emptied learning rate takes the preset's for the model and method (train/presets.py): say that one
+    preset_lr = presets.preset(presets.model_kind(model), values.get("method") or "lora")
+    preset_lr = presets.RANDOM_LR if "method" in preset_lr else preset_lr["lr"]
+    empty = [empty_field(by_name[n], preset_lr if n == "lr" else None)
+             for n, v in values.items() if _is_empty(by_name[n], v, config_mod)]
     if empty:
         raise FormError([part for spec in empty for part in spec])
     out = {"model": model or "", "dataset": dataset or ""}
