@@ -25,8 +25,7 @@ pytestmark = pytest.mark.skipif(importlib.util.find_spec("optuna") is None,
 ONE_THREAD = {"OMP_NUM_THREADS": "1"}
 # seed 4 makes the grid sampler try the good learning rate first: the median pruner then has a
 # finished trial to compare the bad ones with (n_startup_trials 1). 100 steps (~10 s) leave the
-# sweep time to stop a bad trial after its first evaluation, before it would end by itself (early
-# stopping off: it would end the flat lr-1e-9 trials itself, before the pruner could).
+# sweep time to stop a bad trial after its first evaluation, before it would end by itself.
 SWEEP = """\
 name: tiny-lr
 base:
@@ -41,7 +40,6 @@ base:
   eval_steps: 5
   logging_steps: 5
   save_steps: 50
-  early_stopping_patience: 0
 space:
   lr: [3e-3, 1e-9]
   weight_decay: [0.0, 0.01]
@@ -69,7 +67,8 @@ def _trials(ws_root):
 @pytest.mark.slow
 def test_sweep_prunes_the_bad_trials_resumes_after_a_kill_and_shows_the_best(tiny_ws):
     spec = tiny_ws.root / "sweep.yaml"
-    spec.write_text(SWEEP)
+    # early stopping off: it would end the flat lr-1e-9 trials itself, before the pruner could
+    spec.write_text(SWEEP.replace("  save_steps: 50\n", "  save_steps: 50\n  early_stopping_patience: 0\n"))
     env = {**os.environ, **ONE_THREAD}
     cmd = [sys.executable, "-m", "tunestudio", "sweep", "--config", str(spec), "--workspace", str(tiny_ws.root)]
     log = tiny_ws.root / "first-sweep.log"

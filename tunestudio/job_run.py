@@ -39,6 +39,8 @@ def find_run(ws: Workspace, job) -> str | None:
                 first = read_events(events, 0)[0][:1] if events.is_file() else []
                 if first and first[0].get("pid") == job.pid:
                     return d.name
+                if first and first[0].get("pid") not in (None, job.pid):
+                    continue   # another process's run (a sweep's previous trial, ended seconds before)
                 candidates.append(((d / "config.yaml").stat().st_mtime, d.name))
     if candidates and job.status == "running":
         # Only one job runs per device, so the newest new folder is ours when no pid was recorded.

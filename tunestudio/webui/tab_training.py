@@ -203,8 +203,9 @@ def build(ctx: Context) -> None:
             return model_note_text(ws, lang, model, v.get("method"), data, v)
 
         note_inputs = [ctx.lang, model_select, dataset, *[inputs[n] for n in note_names]]
-        for comp in note_inputs[1:]:
-            comp.change(note, note_inputs, [model_note], api_visibility="private")
+        for comp in note_inputs[1:]:   # off the queue: the command preview and Start never wait behind it
+            comp.change(note, note_inputs, [model_note], api_visibility="private", queue=False,
+                        show_progress="hidden")
         ctx.on_load(note, note_inputs, [model_note])
         ctx.on_language(note, note_inputs, [model_note])
         # Only a user's pick applies the preset (`input`, not `change`): a form restored from a job on
