@@ -63,6 +63,14 @@ def resolve_base(cfg: RunConfig, ws) -> Base:
     return Base(path, cfg.revision or "main", path)
 
 
+def original_model(cfg: RunConfig, ws, base: Base) -> str:
+    """The base model this run descends from (a --from-run parent's own base): what its presets and
+    replay judge ("random" or "pretrained", train/presets.model_kind)."""
+    if cfg.from_run:
+        return registry.lookup_run(ws.db_path, cfg.from_run).get("base_model") or base.path
+    return base.path
+
+
 def weights_fingerprint(folder: Path) -> str:
     """A quick identity for local weights: sizes plus the first and last MiB of each weights file
     (hashing every byte of a 15 GB model at each run start would take minutes)."""

@@ -100,7 +100,7 @@ def _train_one(cfg: RunConfig, ws, run_id: str | None = None, resume: bool = Fal
     # 1. Everything that can be wrong with the inputs, before a run exists (the config itself was
     # validated by `train` / `resume_run`).
     base = model_source.resolve_base(cfg, ws)
-    lr_note = presets.resolve_lr(cfg, _base_model_folder(cfg, ws, base))   # --lr left out: the preset's, saved
+    lr_note = presets.resolve_lr(cfg, model_source.original_model(cfg, ws, base))   # --lr left out: the preset's, saved
     tokenizer = model_source.load_tokenizer(base)
     run_dir = ws.runs_dir / run_id if resume else None
     objective = OBJECTIVES[cfg.objective]
@@ -248,7 +248,7 @@ def _fit(cfg, ws, base, tokenizer, data, run_dir, events, stop, dist, estimate, 
                    f"{len(data.val)} validation {unit}, {trainable:,} of {total:,} parameters trained"
                    + (f"; resuming from {start_from.name}" if start_from else ""))
         slow = presets.slow_learning(cfg.method, cfg.lr, cfg.max_steps or math.ceil(cfg.epochs * steps_per_epoch),
-                                     presets.model_kind(_base_model_folder(cfg, ws, base)), cfg.scheduler)
+                                     presets.model_kind(model_source.original_model(cfg, ws, base)), cfg.scheduler)
         if slow and cfg.objective == "sft" and not start_from:
             events.warn(slow.code, str(slow), **slow.fields)
         trainer.train(resume_from_checkpoint=str(start_from) if start_from else None)
@@ -265,13 +265,6 @@ def _fit(cfg, ws, base, tokenizer, data, run_dir, events, stop, dist, estimate, 
 
 
 # ---- step 1: inputs ----------------------------------------------------------------------------
-
-def _base_model_folder(cfg, ws, base) -> str:
-    """The original base model of this run (a --from-run parent's own base), for its preset."""
-    if cfg.from_run:
-        return registry.lookup_run(ws.db_path, cfg.from_run).get("base_model") or base.path
-    return base.path
-
 
 # ---- step 1b: memory ----------------------------------------------------------------------------
 

@@ -97,12 +97,10 @@ def load_data(cfg, ws, tokenizer, split_info: dict | None = None) -> dict:
 
 def _replay(cfg, ws, tokenizer, rows: list) -> list:
     """The replay rows this run trains with (none for a random model, plain text, or --replay 0)."""
-    from tunestudio import registry
     from tunestudio.train import model_source, presets, replay
 
     base = model_source.resolve_base(cfg, ws)
-    original = registry.lookup_run(ws.db_path, cfg.from_run).get("base_model") if cfg.from_run else base.path
-    n = replay.count(len(rows), replay.share(cfg, rows, presets.model_kind(original or base.path)))
+    n = replay.count(len(rows), replay.share(cfg, rows, presets.model_kind(model_source.original_model(cfg, ws, base))))
     return replay.records(ws, base, tokenizer, n, cfg.seed) if n else []
 
 
