@@ -4,9 +4,10 @@ cannot fetch), and the demo datasets."""
 
 from __future__ import annotations
 
+from tunestudio.train.presets import TINY_DEMO
 from tunestudio.workspace import Workspace
 
-MODEL_NAME = "tiny-demo"
+MODEL_NAME = TINY_DEMO
 
 
 def make_demo(ws: Workspace, real_model: bool = False) -> dict:

@@ -23,8 +23,11 @@ PRETRAINED_LR = {"full": 2e-5, "freeze": 5e-5, "lora": 2e-4, "dora": 2e-4, "qlor
 # A random-initialised model learns from scratch: full fine-tuning at 1e-3, one epoch (the demo tasks).
 RANDOM_PRESET = {"method": "full", "lr": 1e-3, "batch_size": 16, "epochs": 1}
 RANDOM_LR = 1e-3
-# A file a model folder may hold to say its weights are random (the demo model writes it).
+# A file a model folder may hold to say its weights are random.
 RANDOM_MARKER = "RANDOM_INIT"
+# The tiny random demo model's folder name (demo/ takes it from here: the engine must know it
+# without importing the demo package, which sits above it).
+TINY_DEMO = "tiny-demo"
 # The mean learning rate over the schedule x optimizer steps under which a method rarely moves a
 # pretrained model far enough to change its answers. LoRA measured on SmolLM2-135M and demo-tickets
 # (batch 8, eval loss from 8.3): cosine 2e-4 x 24 steps (2.4e-3) -> 2.22, exact match 0/16; constant
@@ -38,10 +41,8 @@ SCHEDULE_MEAN = {"cosine": 0.5, "linear": 0.5, "constant": 1.0}
 def model_kind(folder) -> str:
     """'random' for a random-initialised model (the demo model, or a folder marked RANDOM_INIT),
     else 'pretrained' (a hub id is always pretrained)."""
-    from tunestudio.demo import MODEL_NAME
-
     path = Path(str(folder or ""))
-    if path.name == MODEL_NAME or (path.is_dir() and (path / RANDOM_MARKER).is_file()):
+    if path.name == TINY_DEMO or (path.is_dir() and (path / RANDOM_MARKER).is_file()):
         return "random"
     return "pretrained"
 
