@@ -8,7 +8,7 @@ For each size it writes a plain alpaca JSONL (5-40-word instruction, 5-120-word 
 tokens a row with the demo tokenizer) into a fresh demo workspace, then runs each stage as its
 own process, the way a user runs it, and reports its wall time and peak RSS (the process and its
 children, from wait4):
-  load        read and convert every row (tunestudio.data.load.load_table)
+  load        read and convert every row (tunestudio.data.formats.load.load_table)
   check       `tunestudio data check`
   clean       `tunestudio data clean` (exact and near-duplicates)
   split       load + the seeded train/val/test split
@@ -49,16 +49,16 @@ def generate(path: Path, rows: int, seed: int = 0) -> None:
 
 
 STAGES = {
-    "load": ["-c", "import sys; from tunestudio.data.load import load_file; "
+    "load": ["-c", "import sys; from tunestudio.data.formats.load import load_file; "
                    "r = load_file(sys.argv[1]); print(len(r.records))", "{path}"],
     "check": ["-m", "tunestudio", "data", "check", "{name}", "--json", "--workspace", "{ws}"],
     "clean": ["-m", "tunestudio", "data", "clean", "{name}", "--json", "--workspace", "{ws}"],
     "stats": ["-m", "tunestudio", "data", "stats", "{name}", "--json", "--workspace", "{ws}"],
-    "split": ["-c", "import sys; from pathlib import Path; from tunestudio.workspace import Workspace; "
+    "split": ["-c", "import sys; from pathlib import Path; from tunestudio.core.workspace import Workspace; "
                     "from tunestudio.data.split import load_splits; "
                     "s = load_splits(Workspace(Path(sys.argv[1])), sys.argv[2]); print(len(s.train))", "{ws}", "{name}"],
-    "encode": ["-c", "import sys; from pathlib import Path; from tunestudio.workspace import Workspace; "
-                     "from tunestudio.train.config import RunConfig; from tunestudio.train.sft import load_data; "
+    "encode": ["-c", "import sys; from pathlib import Path; from tunestudio.core.workspace import Workspace; "
+                     "from tunestudio.config.run_config import RunConfig; from tunestudio.train.sft import load_data; "
                      "from tunestudio.train.model_source import load_tokenizer as _load_tokenizer, resolve_base as _resolve_base; ws = Workspace(Path(sys.argv[1])); "
                      "cfg = RunConfig(model='tiny-demo', dataset=sys.argv[2]); "
                      "d = load_data(cfg, ws, _load_tokenizer(_resolve_base(cfg, ws))); print(len(d['train']))",

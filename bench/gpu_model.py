@@ -25,7 +25,7 @@ def main(ws_root: str) -> None:
 
     from bench.speed_setup import SHAPES
     from tunestudio.demo import make_demo
-    from tunestudio.workspace import Workspace
+    from tunestudio.core.workspace import Workspace
 
     ws = Workspace(Path(ws_root))
     demo = make_demo(ws)

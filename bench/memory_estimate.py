@@ -35,8 +35,8 @@ def main() -> None:
     ap.add_argument("--max-steps", type=int, default=3)
     args = ap.parse_args()
 
-    from tunestudio.train import memory
-    from tunestudio.workspace import Workspace
+    from tunestudio.models import memory
+    from tunestudio.core.workspace import Workspace
 
     ws = Workspace(Path(args.workspace))
     print("| setting | estimate | measured peak | error |\n|---|---|---|---|")

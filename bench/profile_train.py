@@ -63,8 +63,8 @@ def main() -> None:
     from bench.speed_setup import HPARAMS, setup
     from tunestudio.train import run as engine
     from tunestudio.train import sft
-    from tunestudio.train.config import RunConfig, coerce
-    from tunestudio.workspace import Workspace
+    from tunestudio.config.run_config import RunConfig, coerce
+    from tunestudio.core.workspace import Workspace
 
     prof = profile(activities=[ProfilerActivity.CPU], record_shapes=False)
 

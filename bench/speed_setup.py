@@ -56,7 +56,7 @@ def setup(work: Path, shape: str = "small") -> dict:
     from transformers import AutoTokenizer, LlamaConfig, LlamaForCausalLM
 
     from tunestudio.demo import make_demo
-    from tunestudio.workspace import Workspace
+    from tunestudio.core.workspace import Workspace
 
     ws = Workspace(work / "ws")
     demo = make_demo(ws)

@@ -53,8 +53,8 @@ def heldout_loss(model, tokenizer, ws) -> float:
     """Mean loss on the held-out rows' answer tokens, in fp32, batch by batch; same for both sides."""
     import torch
 
-    from tunestudio.data.encode import encode
-    from tunestudio.data.records import Record
+    from tunestudio.data.encoding.encode import encode
+    from tunestudio.data.formats.records import Record
 
     rows = [json.loads(line) for line in (Path(ws) / "training/datasets/bench-heldout.jsonl").open()]
     examples = encode([Record("heldout", i + 1, messages=r["messages"]) for i, r in enumerate(rows)], tokenizer, 1024).examples
@@ -75,7 +75,7 @@ def heldout_loss(model, tokenizer, ws) -> float:
 def run_baseline(args, info, tuned: bool = False) -> dict:
     """A tutorial's LoRA script: tokenize, mask the prompt, pad dynamically, Trainer defaults;
     `tuned`: plus bf16=True (where the hardware has it) and length-grouped sampling."""
-    from tunestudio.train.config import bf16_supported
+    from tunestudio.config.run_config import bf16_supported
 
     from peft import LoraConfig, get_peft_model
     from transformers import (AutoModelForCausalLM, AutoTokenizer, DataCollatorForSeq2Seq, Trainer,
@@ -140,13 +140,13 @@ def run_tunestudio(args, info) -> dict:
     from peft import PeftModel
     from transformers import AutoModelForCausalLM, AutoTokenizer
 
-    from tunestudio.train.config import RunConfig
+    from tunestudio.config.run_config import RunConfig
     from tunestudio.train.model_source import precision as _precision
     from tunestudio.train.run import train
-    from tunestudio.workspace import Workspace
+    from tunestudio.core.workspace import Workspace
 
     from tunestudio.train import batching
-    from tunestudio.train.config import coerce
+    from tunestudio.config.run_config import coerce
     from tunestudio.train.trainer import TuneTrainer
 
     t_start = time.time()
@@ -272,7 +272,7 @@ def main() -> None:
     if args.worker:
         return worker(args)
 
-    from tunestudio.train.config import bf16_supported
+    from tunestudio.config.run_config import bf16_supported
 
     say = (lambda *a: print(*a, file=sys.stderr, flush=True)) if args.json else print
     with tempfile.TemporaryDirectory(prefix="tunestudio-bench-") as work:

@@ -34,12 +34,12 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 import torch  # noqa: E402
 
-from tunestudio.data.encode import IGNORE, encode  # noqa: E402
+from tunestudio.data.encoding.encode import IGNORE, encode  # noqa: E402
 from tunestudio.data.split import load_splits  # noqa: E402
 from tunestudio.demo import make_demo  # noqa: E402
 from tunestudio.evaluate.tool_metrics import tool_call_match  # noqa: E402
 from tunestudio.evaluate.toolparse import parse_tool_calls  # noqa: E402
-from tunestudio.workspace import Workspace  # noqa: E402
+from tunestudio.core.workspace import Workspace  # noqa: E402
 
 # task -> (dataset file, default epochs)
 TASKS = {

@@ -38,9 +38,9 @@ sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(ROOT / "scripts"))
 
 from tests.lang_check import wrong_language  # noqa: E402
-from tunestudio import jobs  # noqa: E402
-from tunestudio.webui.i18n import t  # noqa: E402
-from tunestudio.workspace import Workspace  # noqa: E402
+from tunestudio.jobs import queue as jobs  # noqa: E402
+from tunestudio.webui.i18n.texts import t  # noqa: E402
+from tunestudio.core.workspace import Workspace  # noqa: E402
 from walkthrough_faults import (  # noqa: E402  (beside this script)
     chart_faults, export_faults, raw_key_faults, registry_runs, runs_table_faults, ship_faults, sweep_faults,
     training_status_faults, wrong_words)
@@ -179,7 +179,7 @@ def walk(url: str, ws: Workspace) -> int:
 def fail_a_job(ws: Workspace) -> None:
     """Submit, as Start does, a job whose process fails before its run exists (its dataset is not
     there), and wait for it to end: the Training tab then shows it failed, with its reason."""
-    from tunestudio.train.config import RunConfig
+    from tunestudio.config.run_config import RunConfig
 
     job = jobs.submit(ws, RunConfig(model="tiny-demo", dataset="walk-missing.jsonl", max_steps=2, name="walk-missing"))
     deadline = time.time() + 300

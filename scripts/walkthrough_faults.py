@@ -17,10 +17,12 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from tunestudio import jobs, registry, run_progress  # noqa: E402
-from tunestudio.webui.common import metric_label  # noqa: E402
-from tunestudio.webui.i18n import _catalog, engine_error, t  # noqa: E402
-from tunestudio.workspace import Workspace  # noqa: E402
+from tunestudio.jobs import queue as jobs
+from tunestudio.core import registry
+from tunestudio.core import run_progress  # noqa: E402
+from tunestudio.webui.common.context import metric_label  # noqa: E402
+from tunestudio.webui.i18n.texts import _catalog, engine_error, t  # noqa: E402
+from tunestudio.core.workspace import Workspace  # noqa: E402
 
 RAW_TITLES = {"x", "y", "series", "state", "tokens", "rows", "step", "loss", "value", "color"}  # raw column names
 
@@ -173,7 +175,7 @@ STUDY_TO_RUN = {"complete": {"completed"}, "pruned": {"stopped", "completed"}, "
 
 def sweep_faults(page, ws: Workspace, lang: str) -> list[str]:
     """The sweep trials table against the study (optuna) and each trial's run in the registry."""
-    from tunestudio import sweep
+    from tunestudio.sweeps import search as sweep
 
     if not page.locator("#sweeps-trials").is_visible():
         return ["sweeps: no trials table on screen for walk-sweep"]
@@ -252,7 +254,7 @@ def training_status_faults(page, ws: Workspace, lang: str) -> list[str]:
 
 def export_faults(page, ws: Workspace, lang: str) -> list[str]:
     """The Ship panel's message for the export that just failed: its reason coded and worded in `lang`."""
-    from tunestudio import ship_jobs
+    from tunestudio.ship import background as ship_jobs
 
     text = page.inner_text("#ship-export-status") if page.locator("#ship-export-status").count() else ""
     if "❌" not in text:

@@ -2,7 +2,7 @@
 
     python scripts/walkthrough_setup.py WORKSPACE
 
-Every job goes through the job queue, as the UI's Start / Stop / Resume do (tunestudio.jobs), so the
+Every job goes through the job queue, as the UI's Start / Stop / Resume do (tunestudio.jobs.queue), so the
 Training tab, the Runs table and the queue have the same history a person clicking would leave:
   walk-done     a completed run (6 steps of full fine-tuning on demo-reviews, validation every 3)
   walk-resumed  started for 40 steps, stopped after a checkpoint, resumed to completion
@@ -22,10 +22,12 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from tunestudio import jobs, registry, ship_jobs  # noqa: E402
-from tunestudio.run_progress import read_events  # noqa: E402
-from tunestudio.train.config import RunConfig  # noqa: E402
-from tunestudio.workspace import Workspace  # noqa: E402
+from tunestudio.jobs import queue as jobs
+from tunestudio.core import registry
+from tunestudio.ship import background as ship_jobs  # noqa: E402
+from tunestudio.core.run_progress import read_events  # noqa: E402
+from tunestudio.config.run_config import RunConfig  # noqa: E402
+from tunestudio.core.workspace import Workspace  # noqa: E402
 
 BASE = dict(model="tiny-demo", dataset="demo-reviews.jsonl", method="full", lr=1e-3, batch_size=8,
             eval_steps=3, logging_steps=1, max_length=96)

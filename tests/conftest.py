@@ -37,7 +37,7 @@ def demo_template(tmp_path_factory) -> Path:
     """A workspace made once by `tunestudio demo` (tiny model + demo datasets)."""
     ws = tmp_path_factory.mktemp("demo-template")
     from tunestudio.demo import make_demo
-    from tunestudio.workspace import Workspace
+    from tunestudio.core.workspace import Workspace
 
     make_demo(Workspace(ws))
     return ws
@@ -54,7 +54,7 @@ def demo_ws(demo_template, tmp_path) -> Path:
 @pytest.fixture
 def workspace(tmp_path) -> Path:
     """An empty workspace with the standard folders."""
-    from tunestudio.workspace import Workspace
+    from tunestudio.core.workspace import Workspace
 
     Workspace(tmp_path).ensure()
     return tmp_path

@@ -17,7 +17,7 @@ import yaml
 
 def _split_info(ws_root: Path, dataset: str) -> dict:
     from tunestudio.data.split import load_splits
-    from tunestudio.workspace import Workspace
+    from tunestudio.core.workspace import Workspace
 
     return load_splits(Workspace(ws_root), dataset).info
 

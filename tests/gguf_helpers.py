@@ -16,8 +16,8 @@ import pytest
 def qwen2_vocab() -> Path:
     """ggml-vocab-qwen2.gguf, fetched on demand. Skips (loudly, with the reason) only when the
     package index cannot be reached; any other failure is an error."""
-    from tunestudio.errors import UserError
-    from tunestudio.evaluate import llamacpp
+    from tunestudio.core.errors import UserError
+    from tunestudio.ship import llamacpp
 
     try:
         return llamacpp.vocab_file("qwen2")

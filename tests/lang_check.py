@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import re
 
-from tunestudio.webui.i18n import _catalog
+from tunestudio.webui.i18n.texts import _catalog
 
 _CUT = re.compile(r"\{[^}]*\}|[`*_#>|()\[\]\n:;,.!?\"“”'’—–·…✅❌⚠️⏹→]+")
 

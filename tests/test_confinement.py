@@ -11,8 +11,8 @@ import os
 import pytest
 
 from conftest import run_cli
-from tunestudio.errors import UserError
-from tunestudio.workspace import CONFINED_ENV, Workspace, workspace_from
+from tunestudio.core.errors import UserError
+from tunestudio.core.workspace import CONFINED_ENV, Workspace, workspace_from
 
 SECRET = "root-password-hash-do-not-leak"
 
@@ -59,8 +59,8 @@ def test_the_cli_refuses_the_link_without_showing_its_content(outside):
 
 
 def test_the_web_ui_reads_nothing_outside_the_workspace(outside, monkeypatch):
-    from tunestudio.data.check import check_dataset
-    from tunestudio.webui.safety import check_form_inputs
+    from tunestudio.data.quality.check import check_dataset
+    from tunestudio.webui.common.safety import check_form_inputs
 
     ws, secret, model = outside
     ui = Workspace(ws.root, confined=True)
@@ -89,7 +89,7 @@ def test_the_web_ui_reads_nothing_outside_the_workspace(outside, monkeypatch):
     ("-rf.jsonl", "may not start"),
 ])
 def test_upload_names_are_plain_and_short(workspace, tmp_path, name, message):
-    from tunestudio.webui.tab_datasets import store_upload
+    from tunestudio.webui.tabs.datasets.tab import store_upload
 
     ws = Workspace(workspace)
     src = tmp_path / "upload.jsonl"
@@ -100,7 +100,7 @@ def test_upload_names_are_plain_and_short(workspace, tmp_path, name, message):
 
 
 def test_ordinary_names_of_any_script_are_stored(workspace, tmp_path):
-    from tunestudio.webui.tab_datasets import store_upload
+    from tunestudio.webui.tabs.datasets.tab import store_upload
 
     ws = Workspace(workspace)
     src = tmp_path / "upload.jsonl"
@@ -124,7 +124,7 @@ def _request(app, host: str) -> int:
 
 
 def test_the_host_header_must_name_this_server():
-    from tunestudio.webui.safety import HostGuard, allowed_hosts
+    from tunestudio.webui.common.safety import HostGuard, allowed_hosts
 
     async def ok(scope, receive, send):
         await send({"type": "http.response.start", "status": 200, "headers": []})

@@ -10,11 +10,11 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from tunestudio.data import encode as E
-from tunestudio.data import load as L
-from tunestudio.data import readers
-from tunestudio.data.records import Record
-from tunestudio.data.table import RecordsView
+from tunestudio.data.encoding import encode as E
+from tunestudio.data.formats import load as L
+from tunestudio.data.formats import readers
+from tunestudio.data.formats.records import Record
+from tunestudio.data.formats.table import RecordsView
 
 FIXTURES = Path(__file__).parent / "fixtures" / "data"
 DEMO_FILES = ("demo-reviews.jsonl", "demo-dates.json", "demo-sharegpt.jsonl", "demo-qa.csv", "demo-text.txt")
@@ -24,7 +24,7 @@ DEMO_FILES = ("demo-reviews.jsonl", "demo-dates.json", "demo-sharegpt.jsonl", "d
 def tok(demo_template):
     from transformers import AutoTokenizer
 
-    from tunestudio.data.template import ensure_chat_template
+    from tunestudio.data.chat.template import ensure_chat_template
 
     t = AutoTokenizer.from_pretrained(demo_template / "models" / "tiny-demo")
     ensure_chat_template(t)
@@ -149,7 +149,7 @@ def test_records_view_behaves_like_a_list():
 
 def test_split_on_views_matches_string_keys(tmp_path):
     from tunestudio.data import split as S
-    from tunestudio.workspace import Workspace
+    from tunestudio.core.workspace import Workspace
 
     ws = Workspace(tmp_path)
     ws.ensure()
@@ -193,9 +193,9 @@ def test_sampler_order_is_the_list_based_order():
 
 
 def test_loaded_file_is_cached_and_mapped(tmp_path, monkeypatch):
-    from tunestudio.data import loadcache
+    from tunestudio.data.formats import loadcache
     from tunestudio.data.split import load_dataset, load_splits
-    from tunestudio.workspace import Workspace
+    from tunestudio.core.workspace import Workspace
 
     monkeypatch.setattr(loadcache, "CACHE_MIN_BYTES", 0)
     ws = Workspace(tmp_path)

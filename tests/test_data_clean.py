@@ -10,11 +10,11 @@ from pathlib import Path
 
 from conftest import run_cli
 from test_data_stats import make_tiny_model
-from tunestudio.data.clean import clean_dataset
-from tunestudio.data.neardup import near_duplicates
-from tunestudio.data.load import load_file
-from tunestudio.data.records import Record
-from tunestudio.workspace import Workspace
+from tunestudio.data.quality.clean import clean_dataset
+from tunestudio.data.quality.neardup import near_duplicates
+from tunestudio.data.formats.load import load_file
+from tunestudio.data.formats.records import Record
+from tunestudio.core.workspace import Workspace
 
 BROKEN = Path(__file__).parent / "fixtures" / "data" / "broken"
 
@@ -135,7 +135,7 @@ def test_large_blocks_use_minhash_and_find_the_same_rows(monkeypatch):
     """A block too large to compare exactly (a million-row classification set answers "yes" in
     half its rows) is searched with MinHash/LSH; with template text taken from a sample of the
     rows, the rows it drops are the ones the exact search drops."""
-    from tunestudio.data import neardup
+    from tunestudio.data.quality import neardup
 
     rng = random.Random(1)
     words = ["".join(rng.choice("abcdefghijklmnopqrstuvwxyz") for _ in range(rng.randint(2, 9))) for _ in range(2000)]

@@ -7,8 +7,8 @@ from pathlib import Path
 
 import pytest
 
-from tunestudio.data.load import load_file, parse_mapping
-from tunestudio.errors import UserError
+from tunestudio.data.formats.load import load_file, parse_mapping
+from tunestudio.core.errors import UserError
 
 FIXTURES = Path(__file__).parent / "fixtures" / "data" / "formats"
 
@@ -270,30 +270,30 @@ def test_the_load_cache_key_covers_every_module_that_reads_rows():
     import ast
     import inspect
 
-    from tunestudio.data import loadcache
+    from tunestudio.data.formats import loadcache
 
-    here = Path(loadcache.__file__).parent
-    reached, todo = set(), ["load.py"]
+    data = Path(loadcache.__file__).resolve().parents[1]   # tunestudio/data
+    reached, todo = set(), ["formats/load.py"]
     while todo:
         name = todo.pop()
         if name in reached:
             continue
         reached.add(name)
-        for node in ast.walk(ast.parse((here / name).read_text(encoding="utf-8"))):
+        for node in ast.walk(ast.parse((data / name).read_text(encoding="utf-8"))):
             if isinstance(node, ast.ImportFrom) and node.module and node.module.startswith("tunestudio.data."):
-                todo.append(node.module.rsplit(".", 1)[1] + ".py")
-            elif isinstance(node, ast.ImportFrom) and node.module == "tunestudio.data":
-                todo += [a.name + ".py" for a in node.names]
+                modules = [node.module] + [f"{node.module}.{a.name}" for a in node.names]
+                todo += [m.removeprefix("tunestudio.data.").replace(".", "/") + ".py" for m in modules
+                         if (data / (m.removeprefix("tunestudio.data.").replace(".", "/") + ".py")).exists()]
     source = ast.parse(inspect.getsource(loadcache._code_version))
     keyed = {e.value for t in ast.walk(source) if isinstance(t, ast.Tuple) for e in t.elts if isinstance(e, ast.Constant)}
-    assert reached - {"loadcache.py", "progress.py"} <= keyed, sorted(reached - keyed)
+    assert reached - {"formats/loadcache.py"} <= keyed, sorted(reached - keyed)
 
 
 def test_a_large_jsonl_not_in_utf8_names_its_encoding_once(tmp_path, monkeypatch):
     """The same for a JSON Lines file read in streaming passes (over 32 MB)."""
     import json
 
-    from tunestudio.data import load as L
+    from tunestudio.data.formats import load as L
 
     monkeypatch.setattr(L, "JSONL_IN_MEMORY", 0)
     rows = [{"instruction": f"给出三个关于健康饮食的建议。第{i}条", "output": "多吃蔬菜，少喝含糖饮料，规律进食。"} for i in range(50)]

@@ -7,8 +7,8 @@ import json
 import pytest
 
 from tunestudio.data.split import load_splits, resolve_dataset, splits_from_info
-from tunestudio.errors import UserError
-from tunestudio.workspace import Workspace
+from tunestudio.core.errors import UserError
+from tunestudio.core.workspace import Workspace
 
 
 def write_rows(path, n, start=0):

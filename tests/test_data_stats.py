@@ -8,10 +8,10 @@ from pathlib import Path
 import pytest
 
 from conftest import run_cli
-from tunestudio.data.commands import render_stats
-from tunestudio.data.stats import compute_stats, histogram, stats_dataset
-from tunestudio.data.load import load_file
-from tunestudio.workspace import Workspace
+from tunestudio.cli.data import render_stats
+from tunestudio.data.quality.stats import compute_stats, histogram, stats_dataset
+from tunestudio.data.formats.load import load_file
+from tunestudio.core.workspace import Workspace
 
 
 def make_tiny_model(folder: Path) -> Path:
@@ -51,7 +51,7 @@ def test_stats_chars_roles_turns_labels(tmp_path):
     assert sum(b["count"] for b in s["histogram"]) == 11
     json.dumps(s)  # the web UI and --json need it JSON-able
     # each warning also in parts, which the web UI words in its language
-    from tunestudio.webui.i18n import engine_warning
+    from tunestudio.webui.i18n.texts import engine_warning
 
     assert [p["message"] for p in s["warning_parts"]] == s["warnings"]
     tet = [engine_warning("tet", p) for p in s["warning_parts"]]

@@ -9,13 +9,13 @@ import json
 import numpy as np
 import pytest
 
-from tunestudio.data import stream as S
-from tunestudio.data.encode import IGNORE, encode
-from tunestudio.data.load import load_file
-from tunestudio.data.records import Record
+from tunestudio.data.encoding import stream as S
+from tunestudio.data.encoding.encode import IGNORE, encode
+from tunestudio.data.formats.load import load_file
+from tunestudio.data.formats.records import Record
 from tunestudio.data.split import load_splits
-from tunestudio.errors import UserError
-from tunestudio.workspace import Workspace
+from tunestudio.core.errors import UserError
+from tunestudio.core.workspace import Workspace
 
 from conftest import run_cli
 
@@ -135,7 +135,7 @@ def test_training_on_a_text_file_streams_it(demo_ws):
                 "--json", ws=demo_ws, timeout=600)
     assert p.returncode == 0, p.stderr
     out = json.loads(p.stdout)
-    from tunestudio import registry
+    from tunestudio.core import registry
 
     conn = registry.connect(demo_ws / "tunestudio.db")
     try:
@@ -171,7 +171,7 @@ def test_a_long_document_is_scored_in_windows_not_only_its_tail(demo_template, t
 def test_a_text_column_in_any_format_is_streamed(demo_ws, tok, ext):
     import pandas as pd
 
-    from tunestudio.data.stats import stats_dataset
+    from tunestudio.data.quality.stats import stats_dataset
 
     docs = _documents(25)
     path = demo_ws / "training" / "datasets" / f"web.{ext}"

@@ -9,8 +9,8 @@ import pytest
 from tests.conftest import run_cli
 from tunestudio.demo import datasets, make_demo
 from tunestudio.demo.model import REQUIRED_FILES
-from tunestudio.errors import UserError
-from tunestudio.workspace import Workspace
+from tunestudio.core.errors import UserError
+from tunestudio.core.workspace import Workspace
 
 EXPECTED = {  # file -> (format the loader detects, rows)
     "demo-reviews.jsonl": ("messages", 2000),
@@ -60,7 +60,7 @@ def test_tokenizer_covers_the_demo_tasks(demo_template):
 
 
 def test_every_demo_dataset_loads_cleanly(demo_template):
-    from tunestudio.data.load import load_file
+    from tunestudio.data.formats.load import load_file
     from tunestudio.rewards.data import load_prompts
 
     folder = demo_template / "training" / "datasets"
@@ -88,7 +88,7 @@ def test_tool_rows_are_short_and_held_out_requests_are_new(demo_template):
 
     from transformers import AutoTokenizer
 
-    from tunestudio.data.load import load_file
+    from tunestudio.data.formats.load import load_file
 
     tok = AutoTokenizer.from_pretrained(demo_template / "models" / "tiny-demo")
     records = load_file(demo_template / "training" / "datasets" / "demo-tools.jsonl").records

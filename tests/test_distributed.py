@@ -17,8 +17,8 @@ from pathlib import Path
 import pytest
 
 from conftest import REPO
-from tunestudio import registry
-from tunestudio.workspace import Workspace
+from tunestudio.core import registry
+from tunestudio.core.workspace import Workspace
 
 CONFIGS = REPO / "configs" / "accelerate"
 
@@ -110,7 +110,7 @@ def test_two_cpu_processes_make_one_complete_run(demo_ws):
 # ---- the launcher field: the job queue (and `tunestudio train`) start accelerate launch ------------
 
 def _cfg(**kw):
-    from tunestudio.train.config import RunConfig
+    from tunestudio.config.run_config import RunConfig
 
     return RunConfig(model="tiny-demo", dataset="demo-reviews.jsonl", **kw)
 
@@ -142,7 +142,7 @@ def test_launch_command_is_accelerate_with_the_shipped_config(launcher, tmp_path
 
 
 def test_single_launcher_is_the_plain_command_and_configs_are_found(monkeypatch, tmp_path):
-    from tunestudio.errors import UserError
+    from tunestudio.core.errors import UserError
     from tunestudio.train import launch
 
     assert launch.launch_command(_cfg(), ["--config", "x.yaml"])[1:4] == ["-m", "tunestudio", "train"]
@@ -157,7 +157,7 @@ def test_single_launcher_is_the_plain_command_and_configs_are_found(monkeypatch,
 def test_launcher_options_are_checked():
     import torch
 
-    from tunestudio.errors import UserError
+    from tunestudio.core.errors import UserError
 
     with pytest.raises(UserError, match="--num-processes 2: a single-process run"):
         _cfg(num_processes=2).validate()
@@ -193,7 +193,8 @@ def _one_completed_two_process_run(ws: Path) -> dict:
 def test_job_queue_launches_two_gloo_processes_as_one_run(demo_ws):
     """A run config with launcher ddp and 2 processes, submitted to the queue as the Training tab
     does, runs under accelerate launch (2 CPU processes over gloo) and makes one registry row."""
-    from tunestudio import jobs, run_progress
+    from tunestudio.jobs import queue as jobs
+    from tunestudio.core import run_progress
 
     ws = Workspace(demo_ws)
     cfg = _cfg(method="lora", max_steps=2, batch_size=4, max_length=64, val_split=0.01, test_split=0,

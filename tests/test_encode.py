@@ -6,10 +6,10 @@ import copy
 
 import pytest
 
-from tunestudio.data import encode as E
-from tunestudio.data.records import Record
-from tunestudio.data.template import ensure_chat_template
-from tunestudio.errors import UserError
+from tunestudio.data.encoding import encode as E
+from tunestudio.data.formats.records import Record
+from tunestudio.data.chat.template import ensure_chat_template
+from tunestudio.core.errors import UserError
 
 CONVERSATION = [
     {"role": "system", "content": "You are a helpful assistant."},

@@ -11,9 +11,9 @@ import time
 import pytest
 from lang_check import wrong_language
 
-from tunestudio.errors import UserError, error_record
-from tunestudio.webui import i18n
-from tunestudio.workspace import Workspace
+from tunestudio.core.errors import UserError, error_record
+from tunestudio.webui.i18n import texts as i18n
+from tunestudio.core.workspace import Workspace
 
 
 def _worded(e: UserError) -> tuple[str, str]:
@@ -27,7 +27,7 @@ def _worded(e: UserError) -> tuple[str, str]:
 
 
 def _refused(**options) -> UserError:
-    from tunestudio.train.config import load_config
+    from tunestudio.config.run_config import load_config
 
     with pytest.raises(UserError) as info:
         load_config(None, {"model": "m", "dataset": "d.jsonl", **options}).validate()
@@ -60,7 +60,7 @@ def test_a_refused_run_config_is_worded_in_tetum(options, code, tet_words):
 def test_the_english_ui_text_is_the_cli_message_where_no_field_is_named(workspace):
     """Without a flag to name, the English UI text and the CLI's message are the same sentence."""
     from tunestudio.rewards.sandbox import reward_file
-    from tunestudio.statefiles import read_json
+    from tunestudio.core.statefiles import read_json
 
     ws = Workspace(workspace)
     with pytest.raises(UserError) as info:
@@ -111,7 +111,7 @@ def test_a_failing_reward_file_is_worded_with_its_own_error_kept(workspace):
 def test_a_bad_sweep_file_names_its_line_in_tetum(workspace):
     """sweep.yaml mistakes (the Sweeps tab's error file): file and line kept, the problem worded;
     a value the run config refuses is worded by its own code inside."""
-    from tunestudio.sweep_spec import load_spec
+    from tunestudio.sweeps.spec import load_spec
 
     path = workspace / "sweep.yaml"
     path.write_text("base: {model: m, dataset: d.jsonl}\nspace:\n  lr: {log_uniform: [1e-3, 1e-5]}\n")
@@ -134,9 +134,9 @@ def test_a_bad_sweep_file_names_its_line_in_tetum(workspace):
 def test_a_queued_job_refused_by_the_grpo_checks_says_why_in_tetum(demo_ws):
     """Through the job queue, as Start on the Training tab does: the training process refuses the
     config, and its exit record carries the code to the Training tab's monitor."""
-    from tunestudio import jobs
-    from tunestudio.train.config import RunConfig
-    from tunestudio.webui.training_status import monitor
+    from tunestudio.jobs import queue as jobs
+    from tunestudio.config.run_config import RunConfig
+    from tunestudio.webui.tabs.training.status import monitor
 
     ws = Workspace(demo_ws)
     cfg = RunConfig(model="tiny-demo", dataset="demo-rewards.jsonl", objective="grpo", rewards="exact_match",
@@ -155,8 +155,9 @@ def test_a_queued_job_refused_by_the_grpo_checks_says_why_in_tetum(demo_ws):
 def test_a_run_that_cannot_fit_says_so_in_tetum_with_its_estimate_and_tips(demo_ws, monkeypatch):
     """The check before a run loads its model ('not enough memory ... To fit: ...'): the estimate
     and each tip are worded in the UI's language; the CLI's message is the engine's line."""
-    from tunestudio.train import memory, run
-    from tunestudio.train.config import RunConfig
+    from tunestudio.train import run
+    from tunestudio.models import memory
+    from tunestudio.config.run_config import RunConfig
     from tunestudio.train.model_source import Base
 
     ws = Workspace(demo_ws)

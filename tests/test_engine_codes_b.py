@@ -10,9 +10,9 @@ import time
 import pytest
 from lang_check import wrong_language
 
-from tunestudio.errors import UserError
-from tunestudio.webui.i18n import engine_error
-from tunestudio.workspace import Workspace
+from tunestudio.core.errors import UserError
+from tunestudio.webui.i18n.texts import engine_error
+from tunestudio.core.workspace import Workspace
 
 
 def _in_tetum(e: UserError, english_too: bool = True) -> str:
@@ -71,7 +71,7 @@ def test_a_dataset_with_bad_rows_lists_them_in_tetum(workspace):
 
 
 def test_option_values_and_mappings_are_in_tetum():
-    from tunestudio.data.load import normalize_format, parse_mapping
+    from tunestudio.data.formats.load import normalize_format, parse_mapping
 
     with pytest.raises(UserError, match="--map 'nonsense'") as e:
         parse_mapping("nonsense")
@@ -123,8 +123,8 @@ def test_evaluate_metric_files_and_predictions_are_in_tetum(workspace, tmp_path)
 
 
 def test_endpoint_serve_and_registry_errors_are_in_tetum(workspace):
-    from tunestudio import serve
-    from tunestudio.evaluate.endpoint import base_url
+    from tunestudio.ship import serve
+    from tunestudio.models.endpoint import base_url
     from tunestudio.runs.reindex import row_from_folder
 
     with pytest.raises(UserError, match="must start with http") as e:
@@ -147,9 +147,9 @@ def test_endpoint_serve_and_registry_errors_are_in_tetum(workspace):
 def test_a_row_the_chat_template_refuses_is_named_in_tetum(demo_ws):
     """Training's encoding stops on rows the chat template raises on: the rows come worded in
     Tetum under their file:line, the flag that skips them by its Training-tab label."""
-    from tunestudio.data.encode import encode
-    from tunestudio.data.load import load_file
-    from tunestudio.data.stats import load_tokenizer
+    from tunestudio.data.encoding.encode import encode
+    from tunestudio.data.formats.load import load_file
+    from tunestudio.data.quality.stats import load_tokenizer
 
     ws = Workspace(demo_ws)
     tok = load_tokenizer(ws, "tiny-demo")
@@ -168,7 +168,7 @@ def test_a_row_the_chat_template_refuses_is_named_in_tetum(demo_ws):
 def test_the_reward_test_error_comes_back_coded_from_its_process(demo_ws):
     """The web UI's reward test runs the CLI in its own process: the error it ends on comes back
     through the error file with its code (a missing dataset), worded in Tetum."""
-    from tunestudio.webui import rewards_panel as rp
+    from tunestudio.webui.tabs.training import rewards_panel as rp
 
     ws = Workspace(demo_ws)
     started = time.time()
@@ -182,9 +182,9 @@ def test_the_reward_test_error_comes_back_coded_from_its_process(demo_ws):
 def test_a_training_job_that_fails_on_its_data_says_why_in_tetum(demo_ws):
     """The Training tab's path: a job whose two rows cannot be split three ways ends before its run
     starts; the reason comes back through the job's exit record, worded in Tetum."""
-    from tunestudio import jobs
-    from tunestudio.train.config import RunConfig
-    from tunestudio.webui.training_status import monitor
+    from tunestudio.jobs import queue as jobs
+    from tunestudio.config.run_config import RunConfig
+    from tunestudio.webui.tabs.training.status import monitor
 
     ws = Workspace(demo_ws)
     _write(ws.datasets_dir / "two.jsonl", [{"instruction": "q", "output": "a"}, {"instruction": "r", "output": "b"}])

@@ -7,7 +7,7 @@ import json
 from conftest import run_cli
 from eval_helpers import make_model
 from tunestudio.evaluate.bench import list_benchmarks, rank
-from tunestudio.workspace import Workspace
+from tunestudio.core.workspace import Workspace
 
 
 def test_bench_two_models(demo_ws):

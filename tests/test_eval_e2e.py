@@ -12,7 +12,7 @@ import pytest
 
 from conftest import run_cli
 from tunestudio.evaluate.run_eval import list_evaluations
-from tunestudio.workspace import Workspace
+from tunestudio.core.workspace import Workspace
 
 
 @pytest.mark.slow

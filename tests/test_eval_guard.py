@@ -14,9 +14,9 @@ import yaml
 
 from conftest import run_cli
 from eval_helpers import make_full_run
-from tunestudio.data.records import Record
+from tunestudio.data.formats.records import Record
 from tunestudio.evaluate import guard as G
-from tunestudio.webui import i18n
+from tunestudio.webui.i18n import texts as i18n
 
 QUESTIONS = [("What is the capital of France?", "Paris"), ("How many days are there in a week?", "7|seven"),
              ("What colour is the sky on a clear day?", "blue"), ("Who wrote Romeo and Juliet?", "Shakespeare"),
@@ -139,8 +139,8 @@ def test_an_unchanged_model_says_so_with_its_training(demo_ws):
 def test_empty_answers_are_counted_and_explained(demo_ws, monkeypatch):
     """A model that ends its turn at once (generation faked: the tiny model always says something)."""
     from tunestudio.evaluate import run_eval
-    from tunestudio.evaluate.generate import Generated
-    from tunestudio.workspace import Workspace
+    from tunestudio.models.generate import Generated
+    from tunestudio.core.workspace import Workspace
 
     def ends_at_once(model, tok, prompts, *args, **kwargs):
         texts = ["" if i % 4 else "positive" for i in range(len(prompts))]

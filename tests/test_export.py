@@ -11,11 +11,11 @@ import yaml
 
 from conftest import run_cli
 from eval_helpers import make_adapter_run, make_full_run
-from tunestudio.errors import UserError
-from tunestudio.evaluate.export import export_run
-from tunestudio.evaluate.generate import Sampling, generate
-from tunestudio.evaluate.loading import load_model
-from tunestudio.workspace import Workspace
+from tunestudio.core.errors import UserError
+from tunestudio.ship.export import export_run
+from tunestudio.models.generate import Sampling, generate
+from tunestudio.models.loading import load_model
+from tunestudio.core.workspace import Workspace
 
 PROMPTS = ["The kettle is great.", "My lamp broke on day one.", "It is fine, I guess."]
 

@@ -19,8 +19,8 @@ def _dry_run(cwd=REPO, script=SCRIPT):
 
 
 def test_dry_run_prints_every_step_and_the_runs_parse():
-    from tunestudio.cli import build_parser
-    from tunestudio.train.config import RunConfig, fields_by_name, from_dict, overrides_from_args
+    from tunestudio.cli.main import build_parser
+    from tunestudio.config.run_config import RunConfig, fields_by_name, from_dict, overrides_from_args
 
     r = _dry_run()
     assert r.returncode == 0, r.stderr

@@ -9,9 +9,10 @@ import time
 
 import pytest
 
-from tunestudio import jobs, run_progress
-from tunestudio.errors import UserError
-from tunestudio.workspace import Workspace
+from tunestudio.jobs import queue as jobs
+from tunestudio.core import run_progress
+from tunestudio.core.errors import UserError
+from tunestudio.core.workspace import Workspace
 
 
 def _sleeper(ws: Workspace, seconds: float, name: str) -> jobs.Job:
@@ -93,7 +94,7 @@ def test_follow_reads_only_complete_new_lines(tmp_path):
 @pytest.mark.slow
 def test_a_real_training_job_is_the_cli_command(demo_ws):
     """jobs.submit writes the config with the engine and runs `tunestudio train --config`."""
-    from tunestudio.train.config import RunConfig
+    from tunestudio.config.run_config import RunConfig
 
     ws = Workspace(demo_ws)
     cfg = RunConfig(model="tiny-demo", dataset="demo-reviews.jsonl", epochs=1, max_steps=2, eval_steps=1,
@@ -111,7 +112,7 @@ def test_a_real_training_job_is_the_cli_command(demo_ws):
 def test_summary_has_the_device_precision_and_live_memory_of_the_latest_process():
     """The monitor's device line comes from the events: the latest "started" (a resumed run may
     move to another device) and the latest logged step's memory."""
-    from tunestudio.run_progress import summarize
+    from tunestudio.core.run_progress import summarize
 
     events = [{"type": "started", "time": 1, "device": "cpu", "precision": "fp32"},
               {"type": "train", "time": 2, "step": 1, "loss": 2.0, "rss_mb": 500.0, "gpu_mb": None},
@@ -122,7 +123,7 @@ def test_summary_has_the_device_precision_and_live_memory_of_the_latest_process(
     s = summarize(events)
     assert (s["device"], s["precision"]) == ("NVIDIA H200", "bf16")
     assert (s["rss_mb"], s["gpu_mb"], s["peak_memory_mb"]) == (800.5, 1024.0, 2048.0)
-    from tunestudio.webui.tab_training import device_line
+    from tunestudio.webui.tabs.training.tab import device_line
 
     line = device_line("en", s)
     assert "NVIDIA H200" in line and "bf16" in line and "800.5 MiB" in line and "1.0 GiB" in line, line

@@ -10,15 +10,16 @@ import time
 from pathlib import Path
 
 from conftest import REPO
-from tunestudio import jobs, run_progress
-from tunestudio.errors import EXIT_STOPPED
-from tunestudio.workspace import Workspace
+from tunestudio.jobs import queue as jobs
+from tunestudio.core import run_progress
+from tunestudio.core.errors import EXIT_STOPPED
+from tunestudio.core.workspace import Workspace
 
 OBSERVER = """
 import sys
 from pathlib import Path
 from tunestudio import jobs
-from tunestudio.workspace import Workspace
+from tunestudio.core.workspace import Workspace
 job = jobs.get_job(Workspace(Path(sys.argv[1])), sys.argv[2])
 print(job.status, job.returncode)
 """
@@ -92,8 +93,8 @@ def test_a_damaged_queue_is_kept_aside_and_rebuilt_from_the_live_job(workspace):
 def test_a_starting_job_shows_its_data_stage_with_rate_and_eta(workspace, monkeypatch):
     """Before a run exists (a million rows take minutes to read and encode), the job's process
     writes each data stage's progress to the job folder and the Training tab draws it."""
-    from tunestudio.data import progress as P
-    from tunestudio.webui.tab_training import _startup_progress
+    from tunestudio.core import progress as P
+    from tunestudio.webui.tabs.training.tab import _startup_progress
 
     ws = Workspace(workspace)
     job = jobs.Job(id="job-progress", config_path="")
@@ -123,8 +124,8 @@ def test_a_resume_job_knows_its_run_and_a_completed_run_is_refused_before_queuei
     import pytest
 
     from test_runs import add_run
-    from tunestudio import registry
-    from tunestudio.errors import UserError
+    from tunestudio.core import registry
+    from tunestudio.core.errors import UserError
 
     ws = Workspace(workspace)
     conn = registry.connect(ws.db_path)

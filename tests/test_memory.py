@@ -8,8 +8,8 @@ import pytest
 import torch
 from transformers import AutoModelForCausalLM, LlamaConfig, Qwen2Config, Qwen3Config
 
-from tunestudio.errors import UserError
-from tunestudio.train import memory
+from tunestudio.core.errors import UserError
+from tunestudio.models import memory
 
 SMALL = dict(hidden_size=64, intermediate_size=128, num_hidden_layers=3, num_attention_heads=4,
              num_key_value_heads=2, vocab_size=120)
@@ -121,7 +121,7 @@ def _rows(lengths, trained):
 def test_data_lengths_of_encoded_rows_list_and_memory_mapped():
     import numpy as np
 
-    from tunestudio.data import encoded as E
+    from tunestudio.data.encoding import encoded as E
 
     rows = _rows([30, 12, 57, 40], [5, 9, 3, 20])
     assert memory.data_lengths(rows) == {"longest": 57, "trained": 20, "rows": 4, "checked": 4}
@@ -189,7 +189,7 @@ def test_weights_as_the_engine_loads_them():
 
 def test_estimate_settings_is_the_run_config_estimate():
     """What the web UI and bench-models show is the engine's estimate for the same config."""
-    from tunestudio.train.config import RunConfig
+    from tunestudio.config.run_config import RunConfig
 
     cfg = LlamaConfig(**SMALL)
     lengths = {"longest": 40, "trained": 6}
@@ -206,9 +206,9 @@ def test_the_model_tab_and_the_training_tab_show_the_same_figure(demo_ws):
     """Same model, method, batch size, max length and precision: the Model tab's table and the
     Training tab's text give the same total (one function: memory.estimate_settings), and a
     dataset of short rows makes the Training tab's figure smaller than rows of max_length."""
-    from tunestudio.webui.tab_model import memory_rows
-    from tunestudio.webui.tab_training import memory_text
-    from tunestudio.workspace import Workspace
+    from tunestudio.webui.tabs.model import memory_rows
+    from tunestudio.webui.tabs.training.tab import memory_text
+    from tunestudio.core.workspace import Workspace
 
     ws = Workspace(demo_ws)
     table = memory_rows(ws, "en", "tiny-demo", 4, 256)
@@ -233,7 +233,7 @@ def test_bench_models_estimate_is_the_same_function(demo_ws):
     from transformers import AutoModelForCausalLM
 
     from tunestudio.evaluate.bench import _memory
-    from tunestudio.workspace import Workspace
+    from tunestudio.core.workspace import Workspace
 
     path = Workspace(demo_ws).model_path_or_id("tiny-demo")
     model = AutoModelForCausalLM.from_pretrained(path)

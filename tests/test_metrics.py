@@ -8,7 +8,7 @@ import pytest
 import sacrebleu
 from rouge_score import rouge_scorer
 
-from tunestudio.errors import UserError
+from tunestudio.core.errors import UserError
 from tunestudio.evaluate import metrics as M
 
 

@@ -8,7 +8,7 @@ import math
 
 import pytest
 
-from tunestudio.errors import UserError
+from tunestudio.core.errors import UserError
 from tunestudio.evaluate import metrics as M
 from tunestudio.evaluate import tokenize as T
 

@@ -15,10 +15,10 @@ import pytest
 
 from conftest import run_cli
 from families import ENDOFTEXT, MISTRAL, QWEN3, QWEN25, R1_DISTILL, family_model
-from tunestudio.data import encode as E
-from tunestudio.data import turns
-from tunestudio.data.load import load_file
-from tunestudio.data.records import Record
+from tunestudio.data.encoding import encode as E
+from tunestudio.data.chat import turns
+from tunestudio.data.formats.load import load_file
+from tunestudio.data.formats.records import Record
 
 DEMO_PRESET = ["--method", "full", "--lr", "1e-3", "--batch-size", "16", "--epochs", "1"]
 LABELS = {"positive", "negative", "neutral"}

@@ -16,9 +16,9 @@ from pathlib import Path
 import pytest
 
 from tests.conftest import run_cli
-from tunestudio import cli
-from tunestudio.errors import UserError
-from tunestudio.workspace import Workspace
+from tunestudio.cli import main as cli
+from tunestudio.core.errors import UserError
+from tunestudio.core.workspace import Workspace
 
 HEADS, KV_HEADS, LAYERS, HIDDEN = 4, 2, 2, 64
 PROMPT = "the cat sat on the mat"   # no digits: the demo tokenizer splits those, a plain gpt2 one does not
@@ -172,7 +172,7 @@ def test_default_name_and_precision_come_from_the_file(workspace, tiny_gguf, cap
     under models/ is found by its name alone, and `models list` says which model it became."""
     import shutil
 
-    from tunestudio.workspace import gguf_model_name
+    from tunestudio.core.workspace import gguf_model_name
 
     assert gguf_model_name(Path("SmolLM2-135M-Instruct.Q4_1.gguf")) == "smollm2-135m-instruct"
     assert gguf_model_name(Path("Llama-3.2-1B-Instruct-Q4_K_M.gguf")) == "llama-3.2-1b-instruct"
@@ -304,9 +304,9 @@ def test_model_tab_imports_a_file_from_models_and_refreshes_every_model_list(wor
     refusal is said in the UI language; a second import while one runs is refused."""
     import shutil
 
-    from tunestudio.webui import tab_model
+    from tunestudio.webui.tabs import model as tab_model
     from tunestudio.webui.app import build_app
-    from tunestudio.webui.i18n import t
+    from tunestudio.webui.i18n.texts import t
 
     ws = Workspace(workspace)
     shutil.copy(tiny_gguf[1], workspace / "models" / tiny_gguf[1].name)

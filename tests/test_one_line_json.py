@@ -5,8 +5,8 @@ from __future__ import annotations
 
 import json
 
-from tunestudio.data.load import load_file
-from tunestudio.data.records import unique_wheres
+from tunestudio.data.formats.load import load_file
+from tunestudio.data.formats.records import unique_wheres
 
 REFUSING = ("{% for m in messages %}{% if m.content == 'bad' %}{{ raise_exception('no bad rows') }}{% endif %}"
             "<|im_start|>{{ m.role }}\n{{ m.content }}<|im_end|>\n{% endfor %}"

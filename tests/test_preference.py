@@ -15,7 +15,7 @@ import torch
 from conftest import run_cli
 from test_train_methods import tiny_config, tiny_template, tiny_ws  # noqa: F401 (fixtures)
 from tunestudio.data.preference import _Bad, load_pref_file, parse_row
-from tunestudio.errors import UserError
+from tunestudio.core.errors import UserError
 
 SYS = {"role": "system", "content": "Classify the review."}
 USER = {"role": "user", "content": "It is great."}
@@ -110,8 +110,8 @@ def demo_tok(demo_template):
 
 
 def test_answers_are_the_tokens_sft_trains(demo_tok):
-    from tunestudio.data.encode import last_answer_tokens
-    from tunestudio.data.pref_encode import encode_prefs
+    from tunestudio.data.encoding.encode import last_answer_tokens
+    from tunestudio.data.encoding.pref_encode import encode_prefs
 
     rec = parse_row("f.jsonl", 1, {"prompt": [SYS, USER], "chosen": "positive", "rejected": "negative"}, "pairs")
     (ex,) = encode_prefs([rec], demo_tok, 256).examples
@@ -120,13 +120,13 @@ def test_answers_are_the_tokens_sft_trains(demo_tok):
         assert ex["prompt_ids"] == ids[:start]          # the prompt exactly as SFT renders it
         assert ex[key] == ids[start:end]                # the answer + the template's turn end
     # the last answer token is the model's turn end, which generation stops on
-    from tunestudio.data import turns
+    from tunestudio.data.chat import turns
 
     assert ex["chosen_ids"][-1] in turns.stop_token_ids(demo_tok)
 
 
 def test_pair_identical_once_cut_is_an_error(demo_tok):
-    from tunestudio.data.pref_encode import encode_prefs
+    from tunestudio.data.encoding.pref_encode import encode_prefs
 
     long = "the same long start of an answer " * 8
     rec = parse_row("f.jsonl", 7, {"prompt": "q", "chosen": long + "good", "rejected": long + "bad"}, "pairs")
@@ -318,7 +318,7 @@ def test_kto_refuses_pairs_and_dpo_refuses_labelled_rows(tiny_ws):  # noqa: F811
 # ---- UI pieces: the preference plot's data, the Datasets tab's pair preview --------------------------
 
 def test_preference_plot_frame_takes_train_and_eval_metrics():
-    from tunestudio.webui.pref_plot import preference_frame
+    from tunestudio.webui.tabs.training.pref_plot import preference_frame
 
     events = [{"type": "train", "step": 1, "loss": 0.7, "rewards/margins": 0.1, "rewards/accuracies": 0.5,
                "rewards/chosen": 0.3, "rewards/rejected": 0.2},
@@ -328,20 +328,20 @@ def test_preference_plot_frame_takes_train_and_eval_metrics():
     assert sorted(df["series"]) == ["training accuracy", "training margin", "training rewards/chosen",
                                     "training rewards/rejected", "validation accuracy"]
     assert df.set_index("series").loc["training rewards/rejected", "value"] == 0.2
-    from tunestudio.webui.pref_plot import series_colours
+    from tunestudio.webui.tabs.training.pref_plot import series_colours
 
     colours = series_colours(df)   # one fixed colour per series shown, none for those absent
     assert set(colours) == set(df["series"]) and len(set(colours.values())) == 5
     assert "akurasia validasaun" in set(preference_frame(events, "tet")["series"])
     assert preference_frame([{"type": "train", "step": 1, "loss": 2.0}]) is None  # an SFT run: no plot
-    from tunestudio.webui.pref_plot import has_training_points
+    from tunestudio.webui.tabs.training.pref_plot import has_training_points
 
     assert has_training_points(events) and not has_training_points(events[1:])   # the step-0 eval alone: wait
 
 
 def test_datasets_tab_previews_a_pair(demo_ws):
-    from tunestudio.webui import pref_preview
-    from tunestudio.workspace import Workspace
+    from tunestudio.webui.tabs.datasets import pref_preview
+    from tunestudio.core.workspace import Workspace
 
     ws = Workspace(demo_ws)
     assert pref_preview.is_preference(ws, "demo-prefs.jsonl") and not pref_preview.is_preference(ws, "demo-reviews.jsonl")
@@ -357,9 +357,9 @@ def test_datasets_tab_previews_a_pair(demo_ws):
 def test_training_tab_precheck_reads_pairs_as_pairs(demo_ws):
     """Start on the Training tab checks the rows as the objective reads them: a pair file passes for
     dpo (it was refused as SFT rows lacking an answer column), a bad pair is named by file:line."""
-    from tunestudio.train.config import RunConfig
-    from tunestudio.webui.tab_training import precheck
-    from tunestudio.workspace import Workspace
+    from tunestudio.config.run_config import RunConfig
+    from tunestudio.webui.tabs.training.tab import precheck
+    from tunestudio.core.workspace import Workspace
 
     ws = Workspace(demo_ws)
     assert precheck(ws, RunConfig(model="tiny-demo", dataset="demo-prefs.jsonl", objective="dpo")) is None
@@ -407,7 +407,7 @@ def test_score_unpaired_is_the_mean_log_prob_per_answer_token():
 
 
 def test_eval_on_kto_rows_reports_separation(demo_ws):
-    from tunestudio.workspace import Workspace
+    from tunestudio.core.workspace import Workspace
 
     ws = Workspace(demo_ws)
     ws.datasets_dir.joinpath("tiny.jsonl").write_text("".join(

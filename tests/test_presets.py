@@ -10,8 +10,8 @@ import pytest
 
 from tests.conftest import run_cli
 from tunestudio.train import presets, replay
-from tunestudio.train.config import RunConfig
-from tunestudio.workspace import Workspace
+from tunestudio.config.run_config import RunConfig
+from tunestudio.core.workspace import Workspace
 
 
 def test_model_kind_and_the_preset_per_method(demo_ws):
@@ -55,7 +55,7 @@ def test_slow_learning_is_said_for_the_usual_guides_values():
 
 
 def test_replay_is_on_for_chat_data_on_a_pretrained_model_only():
-    from tunestudio.data.records import Record
+    from tunestudio.data.formats.records import Record
 
     chat = [Record("f", i, messages=[{"role": "user", "content": "q"}, {"role": "assistant", "content": "a"}])
             for i in range(300)]

@@ -7,9 +7,9 @@ import json
 import pytest
 
 from conftest import run_cli
-from tunestudio.errors import UserError
+from tunestudio.core.errors import UserError
 from tunestudio.evaluate import ratings
-from tunestudio.workspace import Workspace
+from tunestudio.core.workspace import Workspace
 
 PROMPTS = [f"question {i}" for i in range(8)]
 BASE = [f"base answer {i}" for i in range(8)]

@@ -17,11 +17,11 @@ import pytest
 from conftest import REPO, run_cli
 from test_train_engine import events, get_run
 from test_train_methods import one_thread, tiny_config, tiny_template, tiny_ws  # noqa: F401 (fixtures)
-from tunestudio import registry
-from tunestudio.errors import EXIT_STOPPED, UserError
+from tunestudio.core import registry
+from tunestudio.core.errors import EXIT_STOPPED, UserError
 from tunestudio.train import checkpoint as ckpt
 from tunestudio.train.run import resume_run, train
-from tunestudio.workspace import Workspace
+from tunestudio.core.workspace import Workspace
 
 ONE_THREAD = {"OMP_NUM_THREADS": "1"}
 

@@ -10,10 +10,10 @@ import time
 import pytest
 
 from conftest import run_cli
-from tunestudio.errors import UserError
+from tunestudio.core.errors import UserError
 from tunestudio.rewards import RewardSet, parse_spec
 from tunestudio.rewards.builtins import builtin, exact_match, json_valid
-from tunestudio.workspace import Workspace
+from tunestudio.core.workspace import Workspace
 
 
 def _write(ws, rel: str, text: str):
@@ -137,7 +137,7 @@ def test_reward_test_prints_n_completions_with_rewards(demo_ws):
 # ---- the web UI's Rewards panel: files confined to rewards/, the test through the CLI ------------------
 
 def test_rewards_panel_opens_and_saves_only_reward_files_in_the_workspace(workspace, tmp_path_factory):
-    from tunestudio.webui import rewards_panel as rp
+    from tunestudio.webui.tabs.training import rewards_panel as rp
 
     ws = Workspace(workspace)
     assert rp.reward_files(ws) == []
@@ -167,7 +167,7 @@ def test_rewards_panel_opens_and_saves_only_reward_files_in_the_workspace(worksp
 
 
 def test_rewards_panel_runs_the_cli_test_in_its_own_process(demo_ws):
-    from tunestudio.webui import rewards_panel as rp
+    from tunestudio.webui.tabs.training import rewards_panel as rp
 
     ws = Workspace(demo_ws)
     argv = rp.test_argv(ws, "rewards/demo_dates.py", "demo-rewards.jsonl", "model:tiny-demo")

@@ -11,9 +11,9 @@ import time
 import pytest
 
 from conftest import run_cli
-from tunestudio import registry
+from tunestudio.core import registry
 from tunestudio.runs import compare_runs, lineage, run_details, runs_table
-from tunestudio.workspace import Workspace
+from tunestudio.core.workspace import Workspace
 
 SPLIT = {"dataset": "reviews.jsonl", "format": "messages", "val_split": 0.1, "test_split": 0.1, "seed": 42,
          "hash": "abc123", "files": {"all": {"name": "reviews.jsonl", "rows": 10, "sha256": "f" * 64,
@@ -187,7 +187,7 @@ def test_runs_made_by_train(demo_ws):
 def test_rename_and_delete_a_run(ws_with_runs):
     """Rename keeps names unique; delete removes the row (and its evaluations) but keeps the
     run's folder unless asked, and the lineage of a child shows the parent as missing."""
-    from tunestudio.errors import UserError
+    from tunestudio.core.errors import UserError
     from tunestudio.runs.manage import delete_run, rename_run
 
     assert rename_run(ws_with_runs, "run-b", "  better  ")["name"] == "better"
@@ -210,7 +210,7 @@ def test_rename_and_delete_a_run(ws_with_runs):
 
 
 def test_a_training_run_cannot_be_deleted(ws_with_runs):
-    from tunestudio.errors import UserError
+    from tunestudio.core.errors import UserError
     from tunestudio.runs.manage import delete_run
 
     conn = registry.connect(ws_with_runs.db_path)

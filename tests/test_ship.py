@@ -59,7 +59,7 @@ def _one_error(r) -> str:
 def test_gguf_f16_answers_like_the_run_and_carries_its_template_and_stops(qwen2_run, tmp_path):
     from transformers import AutoTokenizer
 
-    from tunestudio.evaluate.gguf import metadata
+    from tunestudio.ship.gguf import metadata
 
     ws, run_id = qwen2_run
     out = tmp_path / "gguf"
@@ -102,7 +102,7 @@ def test_gguf_f16_answers_like_the_run_and_carries_its_template_and_stops(qwen2_
 
 @pytest.mark.slow
 def test_gguf_q8_0_is_written_by_the_converter(qwen2_run, tmp_path):
-    from tunestudio.evaluate.gguf import metadata
+    from tunestudio.ship.gguf import metadata
 
     ws, _ = qwen2_run
     r = run_cli("export", "q2", "--format", "gguf", "--quant", "q8_0", "--output", tmp_path / "q8", "--no-verify",
@@ -118,8 +118,8 @@ def test_gguf_q8_0_is_written_by_the_converter(qwen2_run, tmp_path):
 def test_gguf_q4_k_m_with_llama_quantize(qwen2_run, tmp_path):
     """Needs llama-quantize (on PATH or built once with `--build-quantize`, minutes): skipped
     without it, with the way to get it."""
-    from tunestudio.evaluate.gguf import metadata
-    from tunestudio.evaluate.quantize import find_tool
+    from tunestudio.ship.gguf import metadata
+    from tunestudio.ship.quantize import find_tool
 
     if not find_tool():
         pytest.skip("llama-quantize is not built: run `tunestudio export RUN --format gguf --quant q4_k_m "
@@ -158,8 +158,8 @@ def test_converter_is_fetched_from_the_index_without_building_anything(tmp_path,
     on a first export). The sdist now comes straight from the index's simple API, checked against its
     pinned sha256: no pip, no build; a file with another digest is refused, and pip is the fallback."""
     from gguf_helpers import qwen2_vocab
-    from tunestudio.errors import UserError
-    from tunestudio.evaluate import llamacpp
+    from tunestudio.core.errors import UserError
+    from tunestudio.ship import llamacpp
 
     qwen2_vocab()  # the real sdist, in the project's cache (downloaded once)
     real = llamacpp.cache_dir() / f"{llamacpp.SDIST}.tar.gz"
@@ -209,7 +209,7 @@ def test_gguf_refusals_are_one_clear_message(demo_ws, tmp_path):
     assert "pre-tokenizer not recognized" in msg and "--format hf" in msg and "tiny-demo" in msg
     assert not (tmp_path / "g").exists() and not [p for p in tmp_path.iterdir() if p.name.startswith(".g")]
 
-    from tunestudio.evaluate.quantize import find_tool
+    from tunestudio.ship.quantize import find_tool
 
     if not find_tool():  # with the tool built, test_ship_jobs checks the message with it hidden
         msg = _one_error(run_cli("export", "demo-run", "--format", "gguf", "--quant", "q4_k_m",
@@ -243,9 +243,9 @@ def test_prompt_tuned_run_cannot_be_merged_for_gguf(demo_ws, tmp_path):
 # ---- round-trip check on HF exports ---------------------------------------------------------------
 
 def test_hf_and_adapter_exports_are_checked_and_a_different_model_is_caught(demo_ws, tmp_path):
-    from tunestudio.evaluate.export import export_run
-    from tunestudio.evaluate.roundtrip import check_export
-    from tunestudio.workspace import Workspace
+    from tunestudio.ship.export import export_run
+    from tunestudio.ship.roundtrip import check_export
+    from tunestudio.core.workspace import Workspace
 
     make_adapter_run(demo_ws, "lora-run")
     for fmt, extra in (("adapter", []), ("hf", ["--merge"])):

@@ -1,5 +1,5 @@
 """Shipping from the web UI, without a browser: exports and servers as detached processes
-(tunestudio.ship_jobs), exports and their round-trip figures in the registry, the Chat tab's
+(tunestudio.ship.background), exports and their round-trip figures in the registry, the Chat tab's
 endpoint client, `serve --engine vllm`, and the llama-quantize message.
 
 One workspace with one full run (the demo model's own weights) serves every test here: exports
@@ -22,7 +22,7 @@ from eval_helpers import make_full_run
 
 @pytest.fixture(scope="module")
 def ws(demo_template, tmp_path_factory):
-    from tunestudio.workspace import Workspace
+    from tunestudio.core.workspace import Workspace
 
     root = tmp_path_factory.mktemp("ship-jobs") / "ws"
     shutil.copytree(demo_template, root)
@@ -30,7 +30,7 @@ def ws(demo_template, tmp_path_factory):
     make_full_run(root, "other-run")
     w = Workspace(root)
     yield w
-    from tunestudio import ship_jobs
+    from tunestudio.ship import background as ship_jobs
 
     for s in ship_jobs.list_servers(w):  # never leave a server behind
         ship_jobs.stop_server(w, s["run"], grace=5)
@@ -47,8 +47,9 @@ def _wait(fn, done, timeout=300, what="job"):
 
 
 def test_export_job_checks_the_export_and_records_it_in_the_registry(ws):
-    from tunestudio import registry, ship_jobs
-    from tunestudio.webui import ship_panel
+    from tunestudio.core import registry
+    from tunestudio.ship import background as ship_jobs
+    from tunestudio.webui.tabs.runs import ship_panel
 
     started = time.perf_counter()
     rec = ship_jobs.start_export(ws, "full-run", "hf", verify_rows=3)
@@ -83,9 +84,9 @@ def test_export_job_checks_the_export_and_records_it_in_the_registry(ws):
 
 
 def test_server_job_answers_the_endpoint_client_and_stops(ws):
-    from tunestudio import ship_jobs
-    from tunestudio.errors import UserError
-    from tunestudio.evaluate.endpoint import base_url, first_model, stream_chat
+    from tunestudio.ship import background as ship_jobs
+    from tunestudio.core.errors import UserError
+    from tunestudio.models.endpoint import base_url, first_model, stream_chat
 
     started = time.perf_counter()
     rec = ship_jobs.start_server(ws, "full-run")
@@ -147,8 +148,9 @@ def _free_port() -> int:
 
 
 def test_missing_llama_quantize_says_how(ws, monkeypatch, tmp_path):
-    from tunestudio.errors import UserError
-    from tunestudio.evaluate import gguf, quantize
+    from tunestudio.core.errors import UserError
+    from tunestudio.ship import gguf
+    from tunestudio.ship import quantize
 
     monkeypatch.setattr(quantize, "find_tool", lambda: None)
     with pytest.raises(UserError) as e:

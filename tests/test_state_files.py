@@ -20,9 +20,9 @@ import torch
 
 from conftest import REPO, run_cli
 from test_train_methods import tiny_config, tiny_template  # noqa: F401 (fixtures)
-from tunestudio import run_progress
+from tunestudio.core import run_progress
 from tunestudio.train.run import train
-from tunestudio.workspace import Workspace
+from tunestudio.core.workspace import Workspace
 
 
 @pytest.fixture(scope="module")

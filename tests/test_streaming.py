@@ -11,11 +11,11 @@ import pytest
 
 from conftest import run_cli
 from test_data_arrow import tok  # noqa: F401  (fixture: the demo tokenizer with its template)
-from tunestudio.data import streamed
-from tunestudio.data.encode import encode
-from tunestudio.data.load import load_file
-from tunestudio.train.config import RunConfig
-from tunestudio.workspace import Workspace
+from tunestudio.data.encoding import streamed
+from tunestudio.data.encoding.encode import encode
+from tunestudio.data.formats.load import load_file
+from tunestudio.config.run_config import RunConfig
+from tunestudio.core.workspace import Workspace
 
 
 def write_rows(path, n: int, bad_lines=()) -> None:
@@ -30,7 +30,7 @@ def write_rows(path, n: int, bad_lines=()) -> None:
 
 
 def test_record_chunks_skip_limit_and_report(tmp_path, monkeypatch):
-    from tunestudio.data import readers
+    from tunestudio.data.formats import readers
 
     monkeypatch.setattr(readers, "JSONL_CHUNK", 8)   # several chunks from a small file
     path = tmp_path / "rows.jsonl"

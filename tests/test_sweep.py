@@ -17,7 +17,7 @@ import pytest
 
 from conftest import run_cli
 from test_train_methods import tiny_template, tiny_ws  # noqa: F401 (fixtures)
-from tunestudio import registry
+from tunestudio.core import registry
 
 pytestmark = pytest.mark.skipif(importlib.util.find_spec("optuna") is None,
                                 reason="needs optuna: pip install 'tunestudio[sweep]'")
@@ -129,7 +129,7 @@ def test_sweep_prunes_the_bad_trials_resumes_after_a_kill_and_shows_the_best(tin
     assert table.returncode == 0 and "best: trial" in table.stdout and "pruned@" in table.stdout
 
     # the Runs tab's Sweeps panel: the same trials, every trial's curves overlaid, lr vs eval_loss
-    from tunestudio.webui.sweep_panel import sweep_view
+    from tunestudio.webui.tabs.runs.sweep_panel import sweep_view
 
     text, trials, curves, scatter, params, param = sweep_view(tiny_ws, "en", "tiny-lr", "lr")
     assert list(trials["trial"]) == [t["number"] for t in s["trials"]] and params == ["lr", "weight_decay"]

@@ -7,10 +7,10 @@ import json
 import pytest
 
 from tests.conftest import run_cli
-from tunestudio.data.encode import IGNORE, _encode_rows, encode
-from tunestudio.data.load import load_file
-from tunestudio.data.records import Record
-from tunestudio.data.template import CHATML_COMPACT_TOOLS, CHATML_GENERATION, PLAIN_GENERATION
+from tunestudio.data.encoding.encode import IGNORE, _encode_rows, encode
+from tunestudio.data.formats.load import load_file
+from tunestudio.data.formats.records import Record
+from tunestudio.data.chat.template import CHATML_COMPACT_TOOLS, CHATML_GENERATION, PLAIN_GENERATION
 from tunestudio.evaluate.tool_metrics import (aggregate_tool_scores, score_tool_calls, tool_call_match,
                                               tool_name_match)
 from tunestudio.evaluate.toolparse import parse_tool_calls
@@ -379,7 +379,7 @@ class _ScriptedModel:
 
 
 def test_eval_scores_a_call(tok):
-    from tunestudio.evaluate.generate import Sampling
+    from tunestudio.models.generate import Sampling
     from tunestudio.evaluate.run_eval import score_side
 
     rows = [{"tools": [WEATHER], "messages": [{"role": "user", "content": f"Weather in {c}?"},

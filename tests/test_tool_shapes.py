@@ -6,9 +6,9 @@ from __future__ import annotations
 import json
 
 from tests.conftest import run_cli
-from tunestudio.data.check import row_warnings
-from tunestudio.data.load import load_file
-from tunestudio.data.pycalls import python_calls
+from tunestudio.data.quality.check import row_warnings
+from tunestudio.data.formats.load import load_file
+from tunestudio.data.tools.pycalls import python_calls
 from tunestudio.evaluate.toolparse import parse_tool_calls
 
 WEATHER = {"type": "function", "function": {"name": "get_weather", "description": "Weather now",

@@ -12,9 +12,10 @@ import pytest
 
 from conftest import run_cli
 from test_train_methods import tiny_template, tiny_ws  # noqa: F401 (fixtures)
-from tunestudio import registry, tracking
-from tunestudio.errors import UserError
-from tunestudio.train.config import RunConfig
+from tunestudio.core import registry
+from tunestudio.train import tracking
+from tunestudio.core.errors import UserError
+from tunestudio.config.run_config import RunConfig
 
 pytestmark = pytest.mark.skipif(
     importlib.util.find_spec("tensorboard") is None or importlib.util.find_spec("mlflow") is None,
@@ -113,7 +114,7 @@ def test_a_missing_tracker_package_names_the_extra(monkeypatch):
 
 
 def test_mlflow_goes_where_mlflow_tracking_uri_says(monkeypatch, tmp_path):
-    from tunestudio.workspace import Workspace
+    from tunestudio.core.workspace import Workspace
 
     ws = Workspace(tmp_path)
     monkeypatch.delenv("MLFLOW_TRACKING_URI", raising=False)

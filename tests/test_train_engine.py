@@ -18,10 +18,10 @@ from safetensors.torch import load_file
 
 from conftest import REPO, run_cli
 from test_train_methods import one_thread, tiny_config, tiny_template, tiny_ws  # noqa: F401 (fixtures)
-from tunestudio import registry
-from tunestudio.train.config import RunConfig, dump_config, load_config
+from tunestudio.core import registry
+from tunestudio.config.run_config import RunConfig, dump_config, load_config
 from tunestudio.train.run import train
-from tunestudio.workspace import Workspace
+from tunestudio.core.workspace import Workspace
 
 ONE_THREAD = {"OMP_NUM_THREADS": "1"}  # see one_thread in test_train_methods
 
@@ -195,8 +195,8 @@ def test_bad_input_exits_1_with_one_clear_message(tiny_ws, args, message):
 
 
 def test_yaml_and_flags_give_the_same_config(tmp_path):
-    from tunestudio.cli import build_parser
-    from tunestudio.train.config import overrides_from_args
+    from tunestudio.cli.main import build_parser
+    from tunestudio.config.run_config import overrides_from_args
 
     yaml_file = tmp_path / "run.yaml"
     yaml_file.write_text("model: tiny-demo\ndataset: demo-reviews.jsonl\nlr: 1e-3\nepochs: 2\n"

@@ -10,10 +10,10 @@ from pathlib import Path
 import pytest
 import torch
 
-from tunestudio.errors import UserError
-from tunestudio.train.config import RunConfig
+from tunestudio.core.errors import UserError
+from tunestudio.config.run_config import RunConfig
 from tunestudio.train.run import train
-from tunestudio.workspace import Workspace
+from tunestudio.core.workspace import Workspace
 
 N_ROWS = 48
 
@@ -137,7 +137,7 @@ def test_training_that_changes_nothing_is_reported(tiny_ws):
     codes = [json.loads(line).get("code") for line in (run_dir / "events.jsonl").read_text().splitlines()]
     assert "adapter_unchanged" in codes
     # the warning carries its numbers as fields, so the web UI says it in its own language
-    from tunestudio.webui.i18n import engine_warning
+    from tunestudio.webui.i18n.texts import engine_warning
 
     event = next(json.loads(line) for line in (run_dir / "events.jsonl").read_text().splitlines()
                  if json.loads(line).get("code") == "no_change")

@@ -8,8 +8,8 @@ from safetensors.torch import load_file
 
 from tunestudio.train import run as engine
 from tunestudio.train import sft
-from tunestudio.train.config import RunConfig
-from tunestudio.workspace import Workspace
+from tunestudio.config.run_config import RunConfig
+from tunestudio.core.workspace import Workspace
 
 
 def test_fused_adamw_and_same_seed_same_adapter(demo_ws, monkeypatch):

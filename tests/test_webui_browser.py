@@ -16,7 +16,7 @@ from pathlib import Path
 
 import pytest
 
-from tunestudio.webui.i18n import t
+from tunestudio.webui.i18n.texts import t
 
 from tests.conftest import ARTIFACTS
 
@@ -149,7 +149,7 @@ def test_train_reload_chat_and_language(server, browser):
     assert job in _status(page)
     # where it trained, in what precision, and the training process's memory (from its events)
     status = _status(page)
-    from tunestudio.train.config import resolve_precision
+    from tunestudio.config.run_config import resolve_precision
 
     precision = resolve_precision("auto")   # bf16 on a CPU with avx512_bf16/AMX, else fp32
     assert "device cpu" in status and f"precision {precision}" in status and "CPU (RSS)" in status, status
@@ -235,8 +235,8 @@ def _start_ui(ws: Path, log_path: Path, env: dict):
 def demo_ui(demo_template: Path, tmp_path_factory, name: str):
     """A UI server on a fresh copy of the demo workspace: {url, port, ws, log}. On exit the server
     stops and so does any job it started (never leave a training process behind)."""
-    from tunestudio import jobs
-    from tunestudio.workspace import Workspace
+    from tunestudio.jobs import queue as jobs
+    from tunestudio.core.workspace import Workspace
 
     ws = tmp_path_factory.mktemp(name) / "ws"
     shutil.copytree(demo_template, ws)

@@ -9,11 +9,11 @@ import time
 
 import pandas as pd
 
-from tunestudio.workspace import Workspace
+from tunestudio.core.workspace import Workspace
 
 
 def _texts(lang: str) -> set[str]:
-    from tunestudio.webui import i18n
+    from tunestudio.webui.i18n import texts as i18n
 
     return {str(v) for v in i18n._catalog(lang).values()}
 
@@ -44,10 +44,10 @@ def test_every_chart_has_a_legend_of_named_series_and_titles_in_the_ui_language(
 
 
 def test_chart_frames_name_every_series_and_fix_their_colours():
-    from tunestudio.data.stats import histogram
-    from tunestudio.webui.common import plotted
-    from tunestudio.webui.tab_datasets import histogram_plot
-    from tunestudio.webui.training_status import lr_frame
+    from tunestudio.data.quality.stats import histogram
+    from tunestudio.webui.common.context import plotted
+    from tunestudio.webui.tabs.datasets.tab import histogram_plot
+    from tunestudio.webui.tabs.training.status import lr_frame
 
     lr = lr_frame("tet", [(1, 1e-3), (2, 5e-4)])
     assert set(lr["series"]) == {"taxa aprendizajen"}
@@ -62,7 +62,7 @@ def test_chart_frames_name_every_series_and_fix_their_colours():
 
 
 def test_example_legend_has_only_the_marks_it_uses_in_the_ui_language():
-    from tunestudio.webui.tab_datasets import marked
+    from tunestudio.webui.tabs.datasets.tab import marked
 
     update = marked("tet", [("q", None), ("a", "treina")])
     assert update["color_map"] == {"treina": "green"} and update["value"][1] == ("a", "treina")
@@ -72,8 +72,8 @@ def test_example_legend_has_only_the_marks_it_uses_in_the_ui_language():
 def test_training_monitor_shows_no_empty_axes_for_a_job_that_made_no_run(workspace):
     """A job that failed before its run existed (a broken data file): the status says failed, the
     charts are hidden, not drawn as empty axes."""
-    from tunestudio import jobs
-    from tunestudio.webui.training_status import monitor
+    from tunestudio.jobs import queue as jobs
+    from tunestudio.webui.tabs.training.status import monitor
 
     ws = Workspace(workspace)
     log = jobs.jobs_dir(ws) / "j1.log"
@@ -87,8 +87,8 @@ def test_training_monitor_shows_no_empty_axes_for_a_job_that_made_no_run(workspa
 
 
 def test_sweep_trials_states_and_words_in_the_ui_language(monkeypatch, workspace):
-    from tunestudio import sweep
-    from tunestudio.webui import sweep_panel
+    from tunestudio.sweeps import search as sweep
+    from tunestudio.webui.tabs.runs import sweep_panel
 
     trials = [{"number": 0, "state": "complete", "value": 1.5, "params": {"lr": 1e-3}, "run_id": "r0",
                "last_intermediate": 1.5},
@@ -108,8 +108,8 @@ def test_sweep_trials_states_and_words_in_the_ui_language(monkeypatch, workspace
 def test_chat_empty_reply_note_follows_the_language_and_is_not_sent_back():
     import gradio as gr
 
-    from tunestudio.webui.i18n import t
-    from tunestudio.webui.tab_chat import _prompt, reword_notes
+    from tunestudio.webui.i18n.texts import t
+    from tunestudio.webui.tabs.chat import _prompt, reword_notes
 
     history = [{"role": "user", "content": "hi"}, {"role": "assistant", "content": t("en", "chat.empty_reply")}]
     tet, untouched = reword_notes("tet", history, [{"role": "user", "content": "x"}])
@@ -124,7 +124,7 @@ def test_no_tetum_text_is_an_english_copy():
     tests/lang_check.py cannot see it (it looks for words one language has and the other lacks)."""
     import re
 
-    from tunestudio.webui.i18n import _catalog
+    from tunestudio.webui.i18n.texts import _catalog
 
     en, tet = _catalog("en"), _catalog("tet")
     words = re.compile(r"[a-z]{3,}")

@@ -7,8 +7,8 @@ from __future__ import annotations
 import pytest
 
 from tests.conftest import run_cli
-from tunestudio.errors import UserError
-from tunestudio.workspace import Workspace
+from tunestudio.core.errors import UserError
+from tunestudio.core.workspace import Workspace
 
 
 def test_public_host_without_auth_is_refused(workspace):
@@ -24,7 +24,7 @@ def test_bad_auth_is_a_user_error(workspace):
 
 
 def test_loopback_rules():
-    from tunestudio.webui.commands import is_loopback, parse_auth
+    from tunestudio.cli.webui import is_loopback, parse_auth
 
     assert is_loopback("127.0.0.1") and is_loopback("localhost") and is_loopback("::1")
     assert not is_loopback("0.0.0.0") and not is_loopback("192.168.1.5") and not is_loopback("example.org")
@@ -33,7 +33,7 @@ def test_loopback_rules():
 
 @pytest.mark.parametrize("name", ["../../x.jsonl", "../x.jsonl", "/tmp/x.jsonl", "sub/x.jsonl", ".hidden.jsonl"])
 def test_upload_cannot_escape_the_datasets_folder(workspace, tmp_path, name):
-    from tunestudio.webui.tab_datasets import store_upload
+    from tunestudio.webui.tabs.datasets.tab import store_upload
 
     ws = Workspace(workspace)
     src = tmp_path / "upload.jsonl"
@@ -45,7 +45,7 @@ def test_upload_cannot_escape_the_datasets_folder(workspace, tmp_path, name):
 
 
 def test_upload_limits_and_no_overwrite(workspace, tmp_path):
-    from tunestudio.webui.tab_datasets import store_upload
+    from tunestudio.webui.tabs.datasets.tab import store_upload
 
     ws = Workspace(workspace)
     src = tmp_path / "data.jsonl"
@@ -68,9 +68,10 @@ def test_ui_and_cli_runs_have_the_same_config(demo_ws, monkeypatch):
     import subprocess
     import sys
 
-    from tunestudio import jobs, run_progress
-    from tunestudio.train import config as config_mod
-    from tunestudio.webui.tab_training import config_from_form, form_defaults, job_form_values
+    from tunestudio.jobs import queue as jobs
+    from tunestudio.core import run_progress
+    from tunestudio.config import run_config as config_mod
+    from tunestudio.webui.tabs.training.tab import config_from_form, form_defaults, job_form_values
 
     monkeypatch.setenv("OMP_NUM_THREADS", "1")  # the job inherits it
     ws = Workspace(demo_ws)
@@ -107,12 +108,12 @@ def test_presets_follow_the_model_and_the_method(demo_ws):
     to the engine's defaults for another model unless the user changed a value."""
     import shutil
 
-    from tunestudio.train import config as config_mod
+    from tunestudio.config import run_config as config_mod
     from tunestudio.train.presets import RANDOM_PRESET
-    from tunestudio.webui.tab_chat import pick_source
-    from tunestudio.webui.tab_training import (apply_preset, form_defaults, lr_for_method, model_note_text,
+    from tunestudio.webui.tabs.chat import pick_source
+    from tunestudio.webui.tabs.training.tab import (apply_preset, form_defaults, lr_for_method, model_note_text,
                                                preset_for)
-    from tunestudio.workspace import Workspace
+    from tunestudio.core.workspace import Workspace
 
     ws = Workspace(demo_ws)
     shutil.copytree(ws.models_dir / "tiny-demo", ws.models_dir / "pretrained")   # any other name: pretrained
@@ -154,9 +155,9 @@ def test_start_checks_the_data_before_a_job_is_queued(workspace):
     """A broken row is shown in the Training tab with its file:line before any job exists."""
     import json
 
-    from tunestudio.train.config import RunConfig
-    from tunestudio.webui.common import msg, problems, say
-    from tunestudio.webui.tab_training import precheck
+    from tunestudio.config.run_config import RunConfig
+    from tunestudio.webui.common.context import msg, problems, say
+    from tunestudio.webui.tabs.training.tab import precheck
 
     ws = Workspace(workspace)
     rows = [json.dumps({"instruction": f"q{i}", "output": f"a{i}"}) for i in range(20)]
@@ -175,7 +176,7 @@ def test_start_checks_the_data_before_a_job_is_queued(workspace):
 
 def test_memory_estimate_refuses_a_batch_size_below_one(workspace):
     """0 was estimated as if it were 1, while -5 raised: both are now the same clear warning."""
-    from tunestudio.webui.tab_training import memory_text
+    from tunestudio.webui.tabs.training.tab import memory_text
 
     ws = Workspace(workspace)
     assert memory_text(ws, "en", "tiny-demo", "lora", 0, 512, "auto", False, 16) == \
@@ -186,8 +187,8 @@ def test_memory_estimate_refuses_a_batch_size_below_one(workspace):
 
 def test_memory_warning_is_in_the_ui_language(demo_ws, monkeypatch):
     """The engine's "not enough memory" verdict in the UI's words, its tips naming form fields."""
-    from tunestudio.train import memory
-    from tunestudio.webui.tab_training import memory_text
+    from tunestudio.models import memory
+    from tunestudio.webui.tabs.training.tab import memory_text
 
     monkeypatch.setattr(memory, "available_memory", lambda: 1024)   # 1 KiB free: nothing fits
     ws = Workspace(demo_ws)
@@ -199,7 +200,7 @@ def test_memory_warning_is_in_the_ui_language(demo_ws, monkeypatch):
 
 
 def test_benchmark_memory_is_shown_in_mib_not_bytes():
-    from tunestudio.webui.tab_evaluate import _cell
+    from tunestudio.webui.tabs.evaluate import _cell
 
     assert _cell("weights_memory", 3 * 2**20) == "3.0 MiB"
     assert _cell("train_memory_lora", 5 * 2**30) == "5.0 GiB"

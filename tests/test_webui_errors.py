@@ -13,9 +13,9 @@ import time
 import pytest
 from lang_check import wrong_language
 
-from tunestudio import jobs
-from tunestudio.errors import UserError
-from tunestudio.workspace import Workspace
+from tunestudio.jobs import queue as jobs
+from tunestudio.core.errors import UserError
+from tunestudio.core.workspace import Workspace
 
 
 def _wait_ended(ws: Workspace, job_id: str, timeout: float = 180) -> jobs.Job:
@@ -31,8 +31,8 @@ def _wait_ended(ws: Workspace, job_id: str, timeout: float = 180) -> jobs.Job:
 def test_a_job_that_fails_before_its_run_exists_says_why_in_tetum(demo_ws):
     """A dataset that is not there: the training process ends before it makes a run (no events),
     so the reason comes from the job's exit record, worded in Tetum, no English left."""
-    from tunestudio.train.config import RunConfig
-    from tunestudio.webui.training_status import monitor
+    from tunestudio.config.run_config import RunConfig
+    from tunestudio.webui.tabs.training.status import monitor
 
     ws = Workspace(demo_ws)
     cfg = RunConfig(model="tiny-demo", dataset="missing.jsonl", max_steps=1)
@@ -50,7 +50,7 @@ def test_a_job_that_fails_before_its_run_exists_says_why_in_tetum(demo_ws):
 def test_a_runs_failed_event_keeps_its_code_for_the_training_and_runs_tabs(workspace):
     """A failure after the run exists (out of memory, a full disk) is in the run's failed event:
     its code and fields word it on the Training tab's monitor."""
-    from tunestudio.webui.training_status import monitor
+    from tunestudio.webui.tabs.training.status import monitor
 
     ws = Workspace(workspace)
     run_dir = ws.runs_dir / "r1"
@@ -74,8 +74,8 @@ def test_a_runs_failed_event_keeps_its_code_for_the_training_and_runs_tabs(works
 def test_the_failed_event_and_exit_record_carry_the_code(workspace, monkeypatch):
     """The engine's side of the trip: record_end writes the code and fields into the failed event;
     the CLI writes them into the job's exit record and the error file a parent asked for."""
-    from tunestudio import cli
-    from tunestudio.errors import ERROR_FILE_ENV
+    from tunestudio.cli import main as cli
+    from tunestudio.core.errors import ERROR_FILE_ENV
     from tunestudio.train.events import EventLog
     from tunestudio.train.recovery import record_end
 
@@ -100,8 +100,8 @@ def test_the_failed_event_and_exit_record_carry_the_code(workspace, monkeypatch)
 
 def test_a_failed_export_process_says_why_in_tetum(workspace):
     """An export process that ends on a UserError: the ship panel words its code in Tetum."""
-    from tunestudio import ship_jobs
-    from tunestudio.webui.ship_panel import export_text
+    from tunestudio.ship import background as ship_jobs
+    from tunestudio.webui.tabs.runs.ship_panel import export_text
 
     ws = Workspace(workspace)
     d = ship_jobs.exports_dir(ws)
@@ -124,8 +124,8 @@ def test_a_failed_export_process_says_why_in_tetum(workspace):
 @pytest.mark.parametrize("options, label", [({"batch_size": 0}, "Tamañu lote"), ({"lr": -1.0}, "Taxa aprendizajen"),
                                             ({"method": "nope"}, "Métodu"), ({"epochs": 0}, "Époka")])
 def test_a_bad_option_on_the_form_is_named_by_its_label_in_tetum(options, label):
-    from tunestudio.train.config import RunConfig
-    from tunestudio.webui.common import err, error_text, say
+    from tunestudio.config.run_config import RunConfig
+    from tunestudio.webui.common.context import err, error_text, say
 
     with pytest.raises(UserError) as caught:
         RunConfig(model="m", dataset="d.jsonl", **options).validate()
@@ -144,10 +144,10 @@ EMPTIED = [("lr", "Taxa aprendizajen", "0.001"), ("epochs", "Époka", "3"), ("ba
 def test_an_emptied_box_on_the_form_is_refused_by_its_label_not_filled_in_silently(field, label, default):
     """An emptied number box (or list) is never replaced by the engine's default: Start and the
     command preview say which field is empty, by its label in the UI's language, with the default."""
-    from tunestudio.train import config as config_mod
-    from tunestudio.webui.common import err, error_text, say
-    from tunestudio.webui.i18n import t
-    from tunestudio.webui.training_form import config_from_form, form_defaults
+    from tunestudio.config import run_config as config_mod
+    from tunestudio.webui.common.context import err, error_text, say
+    from tunestudio.webui.i18n.texts import t
+    from tunestudio.webui.tabs.training.form import config_from_form, form_defaults
 
     values = {**form_defaults(config_mod), field: None}
     with pytest.raises(UserError) as caught:
@@ -167,8 +167,8 @@ def test_an_emptied_box_on_the_form_is_refused_by_its_label_not_filled_in_silent
 
 
 def test_an_error_without_a_code_is_led_in_the_ui_language():
-    from tunestudio.webui.common import error_text
-    from tunestudio.webui.i18n import t
+    from tunestudio.webui.common.context import error_text
+    from tunestudio.webui.i18n.texts import t
 
     e = UserError("something the engine says in English only")
     assert error_text("en", e) == "❌ something the engine says in English only"
@@ -180,9 +180,9 @@ def test_a_sweep_that_ended_on_an_error_says_why_in_tetum(workspace):
     """The sweep process writes the UserError it ends on into runner.error.json (the CLI's error
     file, $TUNESTUDIO_ERROR_FILE, set by sweep_runner.start); the panel words it, and its trial
     counts by state, in Tetum."""
-    from tunestudio import sweep_runner
-    from tunestudio.errors import error_record
-    from tunestudio.webui.sweep_start import progress_text
+    from tunestudio.sweeps import background as sweep_runner
+    from tunestudio.core.errors import error_record
+    from tunestudio.webui.tabs.runs.sweep_start import progress_text
 
     ws = Workspace(workspace)
     d = sweep_runner._sweep_dir(ws, "s1")
@@ -200,8 +200,8 @@ def test_a_sweep_that_ended_on_an_error_says_why_in_tetum(workspace):
 def test_a_run_config_file_with_mistakes_is_worded_in_tetum(tmp_path):
     """What Load YAML on the Training tab reads (train/config.py): an unknown option, a value of the
     wrong kind, a file that is not YAML."""
-    from tunestudio.train.config import load_config
-    from tunestudio.webui.common import error_text
+    from tunestudio.config.run_config import load_config
+    from tunestudio.webui.common.context import error_text
 
     cases = {"unknown.yaml": ("lr: 0.001\nwizardry: 3\n", "opsaun la koñesidu wizardry"),
              "kind.yaml": ("batch_size: many\n", "'many' la'ós númeru tomak"),
@@ -216,8 +216,8 @@ def test_a_run_config_file_with_mistakes_is_worded_in_tetum(tmp_path):
 
 def test_a_name_the_ui_refuses_is_worded_in_tetum():
     """Save as (Datasets upload), a run's name: the name checks say what is wrong in Tetum."""
-    from tunestudio.webui.common import error_text
-    from tunestudio.webui.safety import safe_name, visible_name
+    from tunestudio.webui.common.context import error_text
+    from tunestudio.webui.common.safety import safe_name, visible_name
 
     for call, tetum in ((lambda: safe_name("", "file name"), "naran ficheiru mamuk"),
                         (lambda: safe_name("a/b.jsonl", "file name"), "la'ós naran ficheiru simples"),
@@ -231,9 +231,9 @@ def test_a_name_the_ui_refuses_is_worded_in_tetum():
 def test_a_run_that_died_without_a_failed_event_is_worded_in_tetum(workspace):
     """A run whose process was killed leaves no failed event: the registry records it as failed,
     and the run's details carry that failure's code (run_crashed), worded in the UI's language."""
-    from tunestudio import registry
+    from tunestudio.core import registry
     from tunestudio.runs.query import run_details
-    from tunestudio.webui.tab_runs import run_failure
+    from tunestudio.webui.tabs.runs.tab import run_failure
 
     ws = Workspace(workspace)
     ws.ensure()
@@ -256,13 +256,13 @@ def test_what_the_ui_refuses_itself_is_worded_in_tetum(workspace, tmp_path):
     """Errors the web UI's own actions raise (an upload, a reward file, renaming or deleting a run,
     Resume on a completed run, a job gone, chat sampling values, a rating session) are in the UI's
     language, with no English left."""
-    from tunestudio import registry
-    from tunestudio.evaluate.generate import Sampling
+    from tunestudio.core import registry
+    from tunestudio.models.generate import Sampling
     from tunestudio.evaluate.ratings import create_session, get_session
     from tunestudio.runs.manage import delete_run, rename_run
-    from tunestudio.webui.common import error_text
-    from tunestudio.webui.rewards_panel import reward_path, test_argv
-    from tunestudio.webui.tab_datasets import store_upload
+    from tunestudio.webui.common.context import error_text
+    from tunestudio.webui.tabs.training.rewards_panel import reward_path, test_argv
+    from tunestudio.webui.tabs.datasets.tab import store_upload
 
     ws = Workspace(workspace)
     ws.ensure()

@@ -6,7 +6,7 @@ from __future__ import annotations
 import dataclasses
 import json
 
-from tunestudio.workspace import Workspace
+from tunestudio.core.workspace import Workspace
 
 
 def _chat_file(ws: Workspace, name: str, systems: list[str | None]) -> None:
@@ -29,7 +29,7 @@ def _run_with(ws: Workspace, run_id: str, dataset: str) -> None:
 
 
 def test_chat_system_prompt_is_the_runs_training_prompt(workspace):
-    from tunestudio.webui.tab_chat import system_for_source, training_system_prompt
+    from tunestudio.webui.tabs.chat import system_for_source, training_system_prompt
 
     ws = Workspace(workspace)
     prompt = "You are a terse pirate. Answer in one line."
@@ -98,8 +98,8 @@ def test_language_choice_is_remembered_per_browser(workspace):
 
 
 def test_length_histogram_plot_in_length_order_with_whole_row_counts():
-    from tunestudio.data.stats import histogram
-    from tunestudio.webui.tab_datasets import histogram_plot
+    from tunestudio.data.quality.stats import histogram
+    from tunestudio.webui.tabs.datasets.tab import histogram_plot
 
     plot = histogram_plot(histogram([10, 20, 30, 120, 130, 600], cutoff=512))
     labels = list(plot["value"]["tokens"])
@@ -113,10 +113,11 @@ def test_length_histogram_plot_in_length_order_with_whole_row_counts():
 def test_messages_name_the_ui_field_before_the_cli_flag():
     import re
 
-    from tunestudio.errors import UserError
-    from tunestudio.train.config import RunConfig
-    from tunestudio.webui import i18n, tab_training
-    from tunestudio.webui.common import error_text
+    from tunestudio.core.errors import UserError
+    from tunestudio.config.run_config import RunConfig
+    from tunestudio.webui.i18n import texts as i18n
+    from tunestudio.webui.tabs.training import tab as tab_training
+    from tunestudio.webui.common.context import error_text
 
     fields = {f.name: f for f in __import__("dataclasses").fields(RunConfig)}
     assert tab_training._shown_help("en", fields["epochs"]) == \
@@ -145,10 +146,10 @@ def test_messages_name_the_ui_field_before_the_cli_flag():
 def test_no_table_shows_bare_column_numbers(workspace):
     import gradio as gr
 
-    from tunestudio.webui import i18n
+    from tunestudio.webui.i18n import texts as i18n
     from tunestudio.webui.app import build_app
-    from tunestudio.webui.tab_evaluate import examples_frame, guard_frame, leaderboard_frame, metrics_frame
-    from tunestudio.webui.tab_model import empty_memory_table
+    from tunestudio.webui.tabs.evaluate import examples_frame, guard_frame, leaderboard_frame, metrics_frame
+    from tunestudio.webui.tabs.model import empty_memory_table
 
     texts = {lang: set(map(str, i18n._catalog(lang).values())) for lang in ("en", "tet")}
     demo = build_app(Workspace(workspace))   # no models, no data, no runs: every table empty
@@ -175,8 +176,8 @@ def test_command_shown_before_start_makes_the_same_config(tmp_path):
     import argparse
     import shlex
 
-    from tunestudio.train import config as config_mod
-    from tunestudio.webui.form_io import save_yaml, train_command
+    from tunestudio.config import run_config as config_mod
+    from tunestudio.webui.tabs.training.form_io import save_yaml, train_command
 
     cfg = config_mod.from_dict({"model": "tiny-demo", "dataset": "my data.jsonl", "method": "full", "lr": 1e-3,
                                 "epochs": 3, "gradient_checkpointing": True, "name": "it's mine",
@@ -204,8 +205,8 @@ def test_command_shown_before_start_makes_the_same_config(tmp_path):
 def test_a_shown_message_is_said_again_in_the_other_language():
     """What a handler showed is kept as a spec, and said in whichever language is chosen later,
     nested texts (a status inside a message) and the engine's errors included."""
-    from tunestudio.errors import UserError
-    from tunestudio.webui.common import err, msg, raw, say
+    from tunestudio.core.errors import UserError
+    from tunestudio.webui.common.context import err, msg, raw, say
 
     spec = msg("runs.resumed", job="j1", command="tunestudio train --resume r1",
                status=msg("training.state.queued")) + raw("file.jsonl")
@@ -217,8 +218,8 @@ def test_a_shown_message_is_said_again_in_the_other_language():
 
 
 def test_runs_table_search_status_filter_and_sort(workspace):
-    from tunestudio import registry
-    from tunestudio.webui.tab_runs import table
+    from tunestudio.core import registry
+    from tunestudio.webui.tabs.runs.tab import table
 
     ws = Workspace(workspace)
     conn = registry.connect(ws.db_path)
@@ -242,9 +243,9 @@ def test_language_switch_relabels_every_run_list_in_place(workspace):
     """A run's label in a dropdown holds its status, and Chat/Rate prefix its kind ("run · "):
     the language switch sends every such list its choices in the new language, without waiting
     for its tab to be selected again."""
-    from tunestudio import registry
+    from tunestudio.core import registry
     from tunestudio.webui.app import build_app
-    from tunestudio.webui.i18n import t
+    from tunestudio.webui.i18n.texts import t
 
     ws = Workspace(workspace)
     conn = registry.connect(ws.db_path)
@@ -346,7 +347,7 @@ def test_evaluate_shows_the_forgetting_check_in_the_ui_language():
     """The chat guard's line and its question-by-question table, worded in Tetum (no English left)."""
     from lang_check import wrong_language
 
-    from tunestudio.webui.tab_evaluate import guard_frame, guard_text
+    from tunestudio.webui.tabs.evaluate import guard_frame, guard_text
 
     g = {"kind": "chat", "dataset": "demo-general.jsonl", "n": 2, "tuned_right": 0, "base_right": 2, "kept_right": 0,
          "kept_close": 0, "mean_similarity": 0.0, "close_threshold": 0.3, "forgetting": True,

@@ -13,11 +13,11 @@ from pathlib import Path
 
 import pytest
 
-from tunestudio.train.config import RunConfig
-from tunestudio.webui import i18n
+from tunestudio.config.run_config import RunConfig
+from tunestudio.webui.i18n import texts as i18n
 
 LOCALES = Path(i18n.__file__).parent / "locales"
-WEBUI = Path(i18n.__file__).parent
+WEBUI = Path(i18n.__file__).parents[1]
 LANGS = sorted(p.stem for p in LOCALES.glob("*.yaml"))
 PICKED = ("model", "dataset")  # own pickers on the Training tab, no form input (tab_training.PICKED)
 PLACEHOLDER = re.compile(r"\{([^{}]*)\}")
@@ -69,7 +69,7 @@ def test_english_help_is_the_engines_help():
 
 
 def test_training_tab_takes_labels_and_help_from_the_files():
-    tab = pytest.importorskip("tunestudio.webui.training_form")   # the form tab_training.py lays out
+    tab = pytest.importorskip("tunestudio.webui.tabs.training.form")   # the form tab_training.py lays out
     assert set(tab.PICKED) == set(PICKED)
     for f in _form_fields():
         for lang in ("en", "tet"):
@@ -94,7 +94,7 @@ def test_the_code_asks_only_for_keys_that_exist():
     tops = {k.split(".")[0] for k in en if "." in k}
     key = re.compile(r"""["']((?:%s)\.[a-z0-9_]+(?:\.[a-z0-9_]+)*)["']""" % "|".join(map(re.escape, sorted(tops))))
     missing = {}
-    for path in sorted(WEBUI.glob("*.py")):
+    for path in sorted(WEBUI.rglob("*.py")):
         for k in key.findall(path.read_text(encoding="utf-8")):
             if k not in en:
                 missing.setdefault(path.name, []).append(k)
@@ -154,7 +154,7 @@ def test_statuses_are_in_one_language():
 def test_gradio_own_texts_are_gradios_english_and_translated():
     """en.yaml's `gradio:` section is Gradio's own English (else the page script matches nothing
     after a Gradio upgrade), and Tetum translates the upload box's words."""
-    from tunestudio.webui import gradio_locale
+    from tunestudio.webui.i18n import gradio_locale
 
     core = "\n".join(p.read_text(encoding="utf-8", errors="replace") for p in
                      (Path(pytest.importorskip("gradio").__file__).parent / "templates" / "frontend" / "assets").glob("core-*.js"))
@@ -171,7 +171,7 @@ def test_gradio_own_texts_are_gradios_english_and_translated():
 def test_engine_warnings_are_worded_in_the_ui_language(tmp_path):
     """A run's warning event (as train/events.py writes it) is said in the UI language from its
     code and fields; a code without a text, or an event missing a field, keeps the engine's words."""
-    from tunestudio.run_progress import summarize
+    from tunestudio.core.run_progress import summarize
     from tunestudio.train.events import EventLog
 
     log = EventLog(tmp_path, enabled=True)
@@ -180,7 +180,7 @@ def test_engine_warnings_are_worded_in_the_ui_language(tmp_path):
              split="training", count=3, rows=10, share="30%", max_length=64, dropped=0, first="row 2")
     log.warn("padding_free", "padded batches: the model mixes packed rows")
     log.warn("overfitting", "overfitting: validation loss rose ...")          # an older run: no fields
-    from tunestudio.data.readers import Problem
+    from tunestudio.data.formats.readers import Problem
     w = Problem("chat.jsonl", 4, "the turns after the last assistant reply are not trained on", "turns_after_answer").as_warning()
     log.warn(w["code"], w["message"], **w["fields"])                          # a data problem, as sft.load_data gives it
     log.close()
@@ -215,7 +215,7 @@ def test_evaluation_stopping_warning_is_worded_in_the_ui_language():
 
 # ---- the engine's coded messages: every code has a text in every language, with its fields ----
 
-ENGINE = Path(i18n.__file__).parent.parent
+ENGINE = Path(i18n.__file__).parents[2]
 CODED = {"Problem": 3, "CodedError": 1, "CodedText": 1, "RowError": 1, "ToolError": 1, "ContentError": 1,
          "_Bad": 1, "_place": 0, "UserError": 1}   # constructor -> the position of its code argument
 OPTIONAL: set = set()   # every constructor gives a code (a UserError too: the UI words it in its language)
@@ -297,12 +297,12 @@ def test_data_problems_are_worded_in_the_ui_language(workspace):
     file and line stay as they are, a library's own words only as a quoted detail."""
     from lang_check import wrong_language
 
-    from tunestudio.data.check import check_dataset
-    from tunestudio.train.config import RunConfig
-    from tunestudio.webui.common import msg, problems, say
-    from tunestudio.webui.tab_datasets import problems_frame
-    from tunestudio.webui.tab_training import precheck
-    from tunestudio.workspace import Workspace
+    from tunestudio.data.quality.check import check_dataset
+    from tunestudio.config.run_config import RunConfig
+    from tunestudio.webui.common.context import msg, problems, say
+    from tunestudio.webui.tabs.datasets.tab import problems_frame
+    from tunestudio.webui.tabs.training.tab import precheck
+    from tunestudio.core.workspace import Workspace
 
     ws = Workspace(workspace)
     (ws.datasets_dir / "bad.jsonl").write_text(
@@ -346,8 +346,8 @@ def test_data_problems_are_worded_in_the_ui_language(workspace):
     shown = say("tet", msg("training.precheck_failed", n=n, rows=problems(first, n)))
     assert "prompts.jsonl:2: 'prompt' la iha ka mamuk" in shown and not wrong_language(shown, "tet", "en"), shown
     # Clean's table of removed rows: the reason and its detail (the file's own problems, duplicates).
-    from tunestudio.data.clean import clean_dataset
-    from tunestudio.webui.tab_datasets import removals_frame
+    from tunestudio.data.quality.clean import clean_dataset
+    from tunestudio.webui.tabs.datasets.tab import removals_frame
 
     removed = [rm.to_dict() for r in clean_dataset(ws, "bad.jsonl") for rm in r.removals]
     assert {"clean_same_as", "invalid_json", "unknown_role"} <= {r.get("code") for r in removed}, removed
@@ -387,10 +387,10 @@ def test_evaluate_export_and_memory_warnings_are_worded_in_the_ui_language():
     from lang_check import wrong_language
     from transformers import LlamaConfig
 
-    from tunestudio.evaluate import roundtrip
+    from tunestudio.ship import roundtrip
     from tunestudio.evaluate.guard import perplexity_summary
-    from tunestudio.train import memory
-    from tunestudio.webui.ship_panel import roundtrip_text
+    from tunestudio.models import memory
+    from tunestudio.webui.tabs.runs.ship_panel import roundtrip_text
 
     warnings: list = []
     perplexity_summary("guard.jsonl", {"perplexity": 30.0}, {"perplexity": 10.0}, warnings)
@@ -431,9 +431,9 @@ def test_statistics_warnings_are_all_worded_in_the_ui_language(workspace):
     skipped-problems line included, naming the Check button before the command line."""
     from lang_check import wrong_language
 
-    from tunestudio.data.stats import stats_dataset
-    from tunestudio.webui.i18n import engine_warning
-    from tunestudio.workspace import Workspace
+    from tunestudio.data.quality.stats import stats_dataset
+    from tunestudio.webui.i18n.texts import engine_warning
+    from tunestudio.core.workspace import Workspace
 
     ws = Workspace(workspace)
     rows = [json.dumps({"prompt": "q", "completion": "a"})] * 2 + ['{"prompt": "broken"',
@@ -457,7 +457,7 @@ def test_evaluate_split_names_are_in_the_ui_language():
     ("test", "val", "train" were English words in a Tetum picker); the value stays the engine's word."""
     from lang_check import wrong_language
 
-    from tunestudio.webui.tab_evaluate import split_choices, split_word
+    from tunestudio.webui.tabs.evaluate import split_choices, split_word
 
     assert split_choices("tet") == [("teste", "test"), ("validasaun", "val"), ("treinu", "train")]
     assert [v for _, v in split_choices("en")] == ["test", "val", "train"]
@@ -484,7 +484,7 @@ def test_gradio_keys_it_shows_untranslated_are_worded_in_every_language():
     """Gradio's status tracker puts the raw key "common.complete" in the page (a screen-reader
     region) in any language: its dictionary lacks it. The page script words it in the UI language,
     English included; once a Gradio release has the key, MISSING should lose it."""
-    from tunestudio.webui import gradio_locale
+    from tunestudio.webui.i18n import gradio_locale
 
     assets = Path(pytest.importorskip("gradio").__file__).parent / "templates" / "frontend" / "assets"
     core = "\n".join(p.read_text(encoding="utf-8", errors="replace") for p in assets.glob("core-*.js"))

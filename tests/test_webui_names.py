@@ -12,9 +12,9 @@ import time
 import pandas as pd
 from lang_check import wrong_language
 
-from tunestudio import registry
-from tunestudio.webui.common import LEGEND_LABEL_PX, fit_legend, label_px, metric_label, plotted
-from tunestudio.workspace import Workspace
+from tunestudio.core import registry
+from tunestudio.webui.common.context import LEGEND_LABEL_PX, fit_legend, label_px, metric_label, plotted
+from tunestudio.core.workspace import Workspace
 
 METRICS = {"steps": 6, "train_loss": 3.8, "eval_loss": 3.7, "stopped_early": False, "best_step": 6, "runtime_s": 7.8}
 
@@ -36,9 +36,9 @@ def test_every_run_option_is_named_in_the_config_tables(lang):
     model and dataset picked outside the form too (a bare "model" row was English in Tetum)."""
     import dataclasses
 
-    from tunestudio.train.config import RunConfig
+    from tunestudio.config.run_config import RunConfig
 
-    from tunestudio.webui.i18n import has
+    from tunestudio.webui.i18n.texts import has
 
     # a name equal to its key is fine where the files say so ("epochs" in English)
     bare = [f.name for f in dataclasses.fields(RunConfig) if metric_label(lang, f.name, with_id=False) == f.name
@@ -48,7 +48,7 @@ def test_every_run_option_is_named_in_the_config_tables(lang):
 
 
 def test_runs_table_and_details_show_metric_names_in_tetum(workspace):
-    from tunestudio.webui import tab_runs
+    from tunestudio.webui.tabs.runs import tab as tab_runs
 
     ws = Workspace(workspace)
     conn = registry.connect(ws.db_path)
@@ -65,7 +65,7 @@ def test_runs_table_and_details_show_metric_names_in_tetum(workspace):
 def test_runs_table_leaves_out_metrics_without_a_value(workspace):
     """A run stopped before its first evaluation has eval_loss None: the metrics cell does not end
     in "validation loss" with nothing after it."""
-    from tunestudio.webui import tab_runs
+    from tunestudio.webui.tabs.runs import tab as tab_runs
 
     ws = Workspace(workspace)
     conn = registry.connect(ws.db_path)
@@ -78,7 +78,7 @@ def test_runs_table_leaves_out_metrics_without_a_value(workspace):
 
 
 def test_evaluate_results_benchmark_and_examples_name_metrics_in_tetum():
-    from tunestudio.webui.tab_evaluate import examples_frame, leaderboard_frame, metrics_frame
+    from tunestudio.webui.tabs.evaluate import examples_frame, leaderboard_frame, metrics_frame
 
     df = metrics_frame("tet", {"metrics": {"exact_match": 1.0, "stopped": 0.5, "loss": 2.0}})
     assert list(df.iloc[:, 0]) == ["hanesan loloos (exact_match)", "para rasik (stopped)", "loss"]
@@ -90,8 +90,8 @@ def test_evaluate_results_benchmark_and_examples_name_metrics_in_tetum():
 
 
 def test_sweep_trials_name_the_objective_and_options_in_tetum(monkeypatch, workspace):
-    from tunestudio import sweep
-    from tunestudio.webui import sweep_panel
+    from tunestudio.sweeps import search as sweep
+    from tunestudio.webui.tabs.runs import sweep_panel
 
     summary = {"trials": [{"number": 0, "state": "complete", "value": 1.5, "params": {"lr": 1e-3}, "run_id": "",
                            "last_intermediate": 1.5}], "objective": "eval_loss", "direction": "minimize",
@@ -121,7 +121,7 @@ def test_series_names_too_wide_for_the_legend_become_keys_spelled_out_in_the_cap
 def test_yes_no_values_in_run_tables_are_in_the_ui_language():
     """Details and Compare show run options and metrics such as train_on_prompt, stopped_early:
     a yes/no value is worded in the UI language, not Python's True shown as "true" in Tetum."""
-    from tunestudio.webui.tab_runs import _fmt
+    from tunestudio.webui.tabs.runs.tab import _fmt
 
     assert (_fmt(True, "tet"), _fmt(False, "tet")) == ("sin", "lae")
     assert (_fmt(True, "en"), _fmt(False, "en")) == ("true", "false")

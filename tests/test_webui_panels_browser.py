@@ -15,7 +15,7 @@ from lang_check import wrong_language
 from test_webui_browser import (  # noqa: F401 (browser: a fixture)
     CHROMIUM, demo_ui, _shot, _switch_language, _wait_text, browser,
 )
-from tunestudio.webui.i18n import t
+from tunestudio.webui.i18n.texts import t
 
 pytestmark = [pytest.mark.browser, pytest.mark.slow,
               pytest.mark.skipif(not os.path.exists(CHROMIUM), reason="needs Debian's chromium (apt install chromium)")]

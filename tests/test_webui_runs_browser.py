@@ -136,7 +136,7 @@ def test_overlay_legend_labels_read_whole_in_tetum_with_a_long_run_name(two_runs
     """A run name too long for the legend (Vega cuts labels past 160 px with "…"): in Tetum, whose
     split names are longer, every legend label still reads whole, the long name as a short key that
     the chart's caption spells out."""
-    from tunestudio import registry
+    from tunestudio.core import registry
 
     long_name = "alpha-lora-r16-qwen2.5-reviews-lr3e-4-seed7"
     conn = registry.connect(two_runs["ws"] / "tunestudio.db")

@@ -22,8 +22,9 @@ pytestmark = [pytest.mark.browser, pytest.mark.slow,
 @pytest.fixture(scope="module")
 def ui(demo_template, tmp_path_factory):
     """A UI on a workspace with one finished run (the demo model's weights as a full fine-tune)."""
-    from tunestudio import registry, ship_jobs
-    from tunestudio.workspace import Workspace
+    from tunestudio.core import registry
+    from tunestudio.ship import background as ship_jobs
+    from tunestudio.core.workspace import Workspace
 
     ws = tmp_path_factory.mktemp("webui-ship") / "ws"
     shutil.copytree(demo_template, ws)

@@ -1,3 +1,3 @@
-from tunestudio.cli import entry
+from tunestudio.cli.main import entry
 
 entry()

@@ -31,7 +31,7 @@ def ws(tmp_path_factory) -> Path:
     imported from the cached GGUF (fetched first when the cache is empty)."""
     from tunestudio.demo import make_demo
     from tunestudio.models import demo_model
-    from tunestudio.workspace import Workspace
+    from tunestudio.core.workspace import Workspace
 
     root = tmp_path_factory.mktemp("realmodel") / "ws"
     workspace = Workspace(root)
@@ -144,7 +144,7 @@ def test_merged_export_answers_like_the_run_in_plain_transformers(ws, run, run_e
 
 
 def test_gguf_export_answers_like_the_run_and_carries_the_vocabulary_and_name(ws, run, run_eval, tmp_path):
-    from tunestudio.evaluate.gguf import metadata
+    from tunestudio.ship.gguf import metadata
 
     out = tmp_path / "gguf"
     r = run_cli("export", RUN, "--format", "gguf", "--output", out, "--verify-rows", "8", "--json", ws=ws)

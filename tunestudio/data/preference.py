@@ -20,10 +20,10 @@ import json
 from dataclasses import dataclass
 from pathlib import Path
 
-from tunestudio.data.convert import ROLE_NAMES
-from tunestudio.data.load import EXTENSIONS
-from tunestudio.data.readers import Problem, problem_list, read_rows
-from tunestudio.errors import CodedError, UserError
+from tunestudio.data.formats.convert import ROLE_NAMES
+from tunestudio.data.formats.load import EXTENSIONS
+from tunestudio.data.formats.readers import Problem, problem_list, read_rows
+from tunestudio.core.errors import CodedError, UserError
 
 PAIR_KEYS = ("chosen", "rejected")
 LABEL_KEYS = ("label", "kto_tag")

@@ -5,7 +5,7 @@ cannot fetch), and the demo datasets."""
 from __future__ import annotations
 
 from tunestudio.train.presets import TINY_DEMO
-from tunestudio.workspace import Workspace
+from tunestudio.core.workspace import Workspace
 
 MODEL_NAME = TINY_DEMO
 
@@ -30,7 +30,7 @@ def make_demo(ws: Workspace, real_model: bool = False) -> dict:
     datasets["demo-rewards.jsonl"] = extra.pop("demo-rewards.jsonl")
     out = {"model": str(folder), "model_created": created, "datasets": datasets, "rewards": extra}
     if real_model:
-        from tunestudio.errors import UserError
+        from tunestudio.core.errors import UserError
         from tunestudio.models import demo_model
 
         try:

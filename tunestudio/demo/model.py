@@ -11,7 +11,7 @@ import os
 import shutil
 from pathlib import Path
 
-from tunestudio.data.template import CHATML_COMPACT_TOOLS
+from tunestudio.data.chat.template import CHATML_COMPACT_TOOLS
 
 VOCAB_SIZE = 2048
 BOS, EOS, PAD = "<|startoftext|>", "<|im_end|>", "<|pad|>"
@@ -86,7 +86,7 @@ def write_model(folder: Path, texts: list[str], seed: int = 0) -> bool:
     if is_complete(folder):
         return False
     if folder.exists():
-        from tunestudio.errors import UserError
+        from tunestudio.core.errors import UserError
 
         raise UserError(f"{folder} exists but is not a complete model (missing one of "
                         f"{', '.join(REQUIRED_FILES)}): move it away and run `tunestudio demo` again",

@@ -20,7 +20,7 @@ import re
 import unicodedata
 from collections import Counter
 
-from tunestudio.errors import CodedText, UserError
+from tunestudio.core.errors import CodedText, UserError
 from tunestudio.evaluate.metrics import rouge
 from tunestudio.evaluate.report import input_text
 
@@ -140,8 +140,8 @@ def chat_summary(name: str, records: list, tuned: list[str], base: list[str] | N
 
 def ask(model, tok, records: list, mode: str, batch_size: int, progress=None) -> list[str]:
     """Each guard prompt's greedy answer (its reasoning split off)."""
-    from tunestudio.data.turns import split_reasoning
-    from tunestudio.evaluate.generate import Sampling, generate_timed
+    from tunestudio.data.chat.turns import split_reasoning
+    from tunestudio.models.generate import Sampling, generate_timed
 
     gen = generate_timed(model, tok, [r.prompt() for r in records], Sampling(max_new_tokens=GUARD_NEW_TOKENS),
                          batch_size, progress=progress, mode=mode, tools=[r.tools for r in records])

@@ -27,7 +27,7 @@ from __future__ import annotations
 
 import statistics
 
-from tunestudio.errors import UserError
+from tunestudio.core.errors import UserError
 
 
 def unpaired_metrics(scores: list[float], labels: list[bool], base: list[float] | None = None) -> dict:

@@ -15,7 +15,7 @@ from collections import Counter
 from pathlib import Path
 from typing import Callable
 
-from tunestudio.errors import UserError
+from tunestudio.core.errors import UserError
 from tunestudio.evaluate.tokenize import RougeTokenizer, answer_tokens, bleu_tokenizer
 from tunestudio.evaluate.tool_metrics import TOOL_METRICS
 
@@ -251,7 +251,7 @@ def encode_for_loss(tokenizer, messages: list[dict] | None, reference: str | dic
     `reference` may be the assistant message itself (one with tool calls); `tools`: the functions
     the conversation declares.
     """
-    from tunestudio.data.encode import last_answer_tokens
+    from tunestudio.data.encoding.encode import last_answer_tokens
 
     if messages is None:  # plain text: every token is scored
         ids = tokenizer(reference, add_special_tokens=True)["input_ids"]

@@ -37,12 +37,12 @@ import json
 import sys
 from pathlib import Path
 
-from tunestudio.errors import CodedText, UserError
+from tunestudio.core.errors import CodedText, UserError
 from tunestudio.evaluate import metrics as M, report
 from tunestudio.evaluate.tool_metrics import (TOOL_METRICS, aggregate_tool_scores, no_calls_warning, tool_call_match,
                                               tool_name_match)
 from tunestudio.evaluate.toolparse import as_call, parse_tool_calls
-from tunestudio.workspace import Workspace
+from tunestudio.core.workspace import Workspace
 
 MAX_LISTED = 20
 OPTIONAL = ("prompt", "tool_calls")

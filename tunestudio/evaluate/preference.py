@@ -16,7 +16,7 @@ import statistics
 import time
 from pathlib import Path
 
-from tunestudio.errors import UserError
+from tunestudio.core.errors import UserError
 
 PREFERENCE_OBJECTIVES = ("dpo", "orpo", "simpo")
 MAX_LENGTH = 4096
@@ -93,8 +93,8 @@ def score_sides(ws, run: str | None, model: str | None, compare_base: bool, reco
     examples)` it. The rows are encoded once, through the first side's tokenizer and template
     (data/pref_encode.py), so both sides see the same tokens. Returns (sides, scores by side label,
     model labels, the encoding); UserError for rows that do not encode or nothing that fits."""
-    from tunestudio.data.pref_encode import encode_prefs
-    from tunestudio.evaluate import loading
+    from tunestudio.data.encoding.pref_encode import encode_prefs
+    from tunestudio.models import loading
 
     sides = [("fine-tuned" if run else "model", dict(run=run, model=model))]
     if compare_base:
@@ -123,7 +123,7 @@ def evaluate_preferences(ws, run: str | None = None, model: str | None = None, d
     """Score pairs with a run (or a model) and optionally its base. Returns {metrics, n, [base_metrics,
     deltas, reward_margin], rows, model, dataset, split, output_dir}; rows are worst-first. Unpaired
     (KTO) rows are scored by evaluate/kto.py instead (its module docstring defines those metrics)."""
-    from tunestudio.evaluate import loading
+    from tunestudio.models import loading
 
     if bool(run) == bool(model):
         raise UserError("give exactly one of --run RUN or --model M", "run_or_model")
@@ -179,11 +179,11 @@ def _save(ws, out: dict, rows: list[dict], run_info, model, save: bool) -> dict:
 def wants_preference_eval(ws, run: str | None, dataset: str | None) -> bool:
     """True when the data to evaluate is preference pairs: a pair file given, or a preference run's split."""
     if dataset:
-        from tunestudio.data.pref_commands import preference_kind
+        from tunestudio.cli.data_pref import preference_kind
 
         return preference_kind(ws, dataset) is not None
     if run:
-        from tunestudio.evaluate import loading
+        from tunestudio.models import loading
 
         try:
             return loading.find_run(ws, run).config.get("objective") in PREFERENCE_OBJECTIVES + ("kto",)
@@ -193,7 +193,7 @@ def wants_preference_eval(ws, run: str | None, dataset: str | None) -> bool:
 
 
 def print_result(out: dict, as_json: bool) -> None:
-    from tunestudio.cli import print_json
+    from tunestudio.cli.main import print_json
     from tunestudio.evaluate.report import metric_lines
 
     rows = out.pop("rows")

@@ -15,15 +15,15 @@ import math
 import random
 import time
 
-from tunestudio.errors import UserError
-from tunestudio.workspace import Workspace
+from tunestudio.core.errors import UserError
+from tunestudio.core.workspace import Workspace
 
 CHOICES = {"a": "A", "b": "B", "tie": "tie", "t": "tie", "=": "tie"}
 Z95 = 1.959963984540054
 
 
 def _conn(ws: Workspace):
-    from tunestudio import registry
+    from tunestudio.core import registry
 
     return registry.connect(ws.db_path)
 
@@ -53,7 +53,7 @@ def parse_source(ws: Workspace, spec: str) -> dict:
     kind, _, ref = spec.partition(":")
     if kind in ("run", "base", "model") and ref:
         return {"kind": kind, "ref": ref, "label": spec}
-    from tunestudio.evaluate.loading import find_run
+    from tunestudio.models.loading import find_run
 
     try:
         find_run(ws, spec)
@@ -64,8 +64,8 @@ def parse_source(ws: Workspace, spec: str) -> dict:
 
 def source_outputs(ws: Workspace, spec: str, prompts: list, sampling=None) -> tuple[str, list[str]]:
     """(label, answers) of one source for every prompt."""
-    from tunestudio.evaluate import loading
-    from tunestudio.evaluate.generate import generate
+    from tunestudio.models import loading
+    from tunestudio.models.generate import generate
 
     src = parse_source(ws, spec)
     kw = {"model": src["ref"]} if src["kind"] == "model" else {"run": src["ref"], "base": src["kind"] == "base"}
@@ -102,7 +102,7 @@ def create_session(ws: Workspace, prompts: list, a: str, b: str, name: str | Non
     `outputs_a` / `outputs_b` are given, just labels for those answers. Each item's display
     order is drawn at random (seeded by `seed`).
     """
-    from tunestudio.evaluate.generate import Sampling
+    from tunestudio.models.generate import Sampling
 
     if not prompts:
         raise UserError("a rating session needs at least one prompt", "rate_no_prompts")
@@ -130,7 +130,7 @@ def create_session(ws: Workspace, prompts: list, a: str, b: str, name: str | Non
 
 
 def get_session(ws: Workspace, session_id: int) -> dict:
-    from tunestudio import registry
+    from tunestudio.core import registry
 
     conn = _conn(ws)
     try:

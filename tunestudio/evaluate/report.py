@@ -22,7 +22,7 @@ HTML_ROWS = 500        # the page stays light; the CSV / JSONL hold every row
 
 
 def message_text(m: dict) -> str:
-    from tunestudio.data.toolcalls import message_text as text
+    from tunestudio.data.tools.toolcalls import message_text as text
 
     return text(m)
 

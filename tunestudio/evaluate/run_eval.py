@@ -15,15 +15,16 @@ import sys
 import time
 from pathlib import Path
 
-from tunestudio.data.records import unique_wheres
-from tunestudio.data.turns import split_reasoning
-from tunestudio.errors import CodedText, UserError
-from tunestudio.evaluate import guard as G, loading, metrics as M, report
+from tunestudio.data.formats.records import unique_wheres
+from tunestudio.data.chat.turns import split_reasoning
+from tunestudio.core.errors import CodedText, UserError
+from tunestudio.evaluate import guard as G, metrics as M, report
+from tunestudio.models import loading
 from tunestudio.evaluate.tool_metrics import TOOL_METRICS, aggregate_tool_scores, no_calls_warning, score_tool_calls
-from tunestudio.statefiles import read_json
-from tunestudio.evaluate.generate import Sampling, generate_timed
+from tunestudio.core.statefiles import read_json
+from tunestudio.models.generate import Sampling, generate_timed
 from tunestudio.evaluate.streamloss import TextBlocking, text_losses
-from tunestudio.workspace import Workspace
+from tunestudio.core.workspace import Workspace
 
 SPLITS = {"test": "test", "val": "val", "validation": "val", "train": "train", "all": "all"}
 MAX_AUTO_NEW_TOKENS = 512
@@ -390,7 +391,7 @@ def _holds(records: list) -> str:
 
 
 def _accepted(records: list, tok, reasoning: str, warnings: list) -> list:
-    from tunestudio.data.render import refused_rows
+    from tunestudio.data.chat.render import refused_rows
 
     refused = refused_rows(records, tok, reasoning)
     if not refused:
@@ -405,7 +406,7 @@ def _accepted(records: list, tok, reasoning: str, warnings: list) -> list:
 
 
 def _record(ws: Workspace, out: dict, folder: Path) -> None:
-    from tunestudio import registry
+    from tunestudio.core import registry
 
     conn = registry.connect(ws.db_path)
     try:
@@ -421,7 +422,7 @@ def _record(ws: Workspace, out: dict, folder: Path) -> None:
 
 def list_evaluations(ws: Workspace, run_id: str | None = None) -> list[dict]:
     """Saved evaluations, newest first (all, or one run's): for `runs show` and the UI."""
-    from tunestudio import registry
+    from tunestudio.core import registry
 
     conn = registry.connect(ws.db_path)
     try:

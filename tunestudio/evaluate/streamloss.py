@@ -31,7 +31,7 @@ class TextBlocking:
     def of_config(cls, config: dict | None) -> "TextBlocking":
         """From a run's config.yaml; a key it lacks (an older run, or no run at all: `--model`,
         `bench-models`) takes `train`'s default, so a base model is scored as training would cut."""
-        from tunestudio.train.config import fields_by_name
+        from tunestudio.config.run_config import fields_by_name
 
         config, field = config or {}, fields_by_name()
         def get(key):
@@ -53,7 +53,7 @@ def stream_pieces(tokenizer, texts: list[str], max_length: int, stride: int = 0)
     starts with `stride` tokens of context whose labels are masked, as in training."""
     import numpy as np
 
-    from tunestudio.data.stream import Blocker, check_stride, document_ids
+    from tunestudio.data.encoding.stream import Blocker, check_stride, document_ids
 
     check_stride(stride, max_length)
     ids = document_ids(tokenizer, texts)

@@ -190,7 +190,7 @@ def detect_bleu_tokenize(references) -> str:
 def bleu_tokenizer(name: str | None, references) -> tuple[str, str | None]:
     """(the sacrebleu tokenizer to use, a warning or None). `name` None or "auto": detected from
     `references`. A MeCab tokenizer whose packages are missing falls back to `char`."""
-    from tunestudio.errors import CodedText, UserError
+    from tunestudio.core.errors import CodedText, UserError
 
     name = (name or "auto").strip()
     if name not in BLEU_TOKENIZERS:

@@ -93,6 +93,6 @@ def no_calls_warning(names: list[str], where: str, holds: str, nothing_else: boo
     if nothing_else:
         out += ("; no other metric was asked for, so nothing was scored: name one with --metrics, "
                 "or leave --metrics out for all")
-    from tunestudio.errors import CodedText
+    from tunestudio.core.errors import CodedText
 
     return CodedText(out, "no_reference_calls", metrics=", ".join(wanted))   # worded per language in the UI

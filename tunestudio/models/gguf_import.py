@@ -20,8 +20,8 @@ import shutil
 from datetime import datetime, timezone
 from pathlib import Path
 
-from tunestudio.errors import UserError
-from tunestudio.workspace import gguf_model_name
+from tunestudio.core.errors import UserError
+from tunestudio.core.workspace import gguf_model_name
 
 DTYPES = ("bf16", "fp32")
 MAGIC = b"GGUF"
@@ -149,8 +149,8 @@ def _convert(path: Path, out: Path, dtype: str) -> None:
     import torch
     from transformers import AutoConfig, AutoModelForCausalLM, AutoTokenizer
 
-    from tunestudio.data import turns
-    from tunestudio.data.template import ensure_chat_template
+    from tunestudio.data.chat import turns
+    from tunestudio.data.chat.template import ensure_chat_template
 
     folder, name = str(path.parent), path.name
     try:

@@ -14,7 +14,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
-from tunestudio.errors import UserError, error_record
+from tunestudio.core.errors import UserError, error_record
 
 
 @dataclass

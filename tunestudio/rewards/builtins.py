@@ -10,7 +10,7 @@ import json
 import re
 import unicodedata
 
-from tunestudio.errors import CodedError
+from tunestudio.core.errors import CodedError
 
 
 class RewardValueError(CodedError, ValueError):

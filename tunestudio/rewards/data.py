@@ -15,7 +15,7 @@ import json
 from dataclasses import dataclass
 from pathlib import Path
 
-from tunestudio.data.readers import Problem, ProblemError
+from tunestudio.data.formats.readers import Problem, ProblemError
 
 REFERENCE_KEYS = ("reference", "answer", "solution", "ground_truth")
 
@@ -80,7 +80,7 @@ def _prompt_file(path: Path) -> list[PromptRow] | None:
 
 
 def _supervised_file(path: Path) -> list[PromptRow]:
-    from tunestudio.data.load import load_file
+    from tunestudio.data.formats.load import load_file
 
     result = load_file(path, strict=True)
     if result.errors:

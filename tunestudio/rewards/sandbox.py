@@ -15,7 +15,7 @@ import sys
 import time
 from pathlib import Path
 
-from tunestudio.errors import UserError
+from tunestudio.core.errors import UserError
 
 WORKER = Path(__file__).with_name("worker.py")
 

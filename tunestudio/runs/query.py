@@ -11,9 +11,10 @@ import sqlite3
 from contextlib import contextmanager
 from pathlib import Path
 
-from tunestudio import registry, tracking
-from tunestudio.errors import UserError
-from tunestudio.statefiles import read_jsonl
+from tunestudio.core import registry
+from tunestudio.train import tracking
+from tunestudio.core.errors import UserError
+from tunestudio.core.statefiles import read_jsonl
 from tunestudio.train.events import earlier_segments
 
 # The metrics worth a column in the table, in this order (training first, then evaluation).

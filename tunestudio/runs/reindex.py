@@ -17,9 +17,9 @@ import sqlite3
 import time
 from pathlib import Path
 
-from tunestudio import registry
-from tunestudio.errors import UserError
-from tunestudio.statefiles import NOTICES, describe_os_error, move_aside, read_json_or_none, read_jsonl
+from tunestudio.core import registry
+from tunestudio.core.errors import UserError
+from tunestudio.core.statefiles import NOTICES, describe_os_error, move_aside, read_json_or_none, read_jsonl
 
 ENDS = ("completed", "stopped", "failed")
 

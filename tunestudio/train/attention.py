@@ -19,7 +19,7 @@ from __future__ import annotations
 
 import importlib.util
 
-from tunestudio.errors import UserError
+from tunestudio.core.errors import UserError
 
 CHOICES = ("auto", "on", "off")
 NOT_WITH = ("prefix", "prompt")   # virtual tokens before every row: one packed row would get them once

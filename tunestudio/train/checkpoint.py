@@ -22,8 +22,8 @@ import time
 import zipfile
 from pathlib import Path
 
-from tunestudio.errors import UserError
-from tunestudio.statefiles import free_bytes, gib, move_aside
+from tunestudio.core.errors import UserError
+from tunestudio.core.statefiles import free_bytes, gib, move_aside
 
 MARKER = "tunestudio-complete.json"
 STAGING = ".staging"

@@ -10,9 +10,9 @@ from __future__ import annotations
 import importlib.util
 import math
 
-from tunestudio.errors import UserError, error_record
+from tunestudio.core.errors import UserError, error_record
 from tunestudio.train import attention
-from tunestudio.train.config import (RunConfig, _method_names, _objective_names, bf16_supported, fields_by_name,
+from tunestudio.config.run_config import (RunConfig, _method_names, _objective_names, bf16_supported, fields_by_name,
                                      stage_config)
 from tunestudio.train.launch import check_launcher
 
@@ -116,7 +116,7 @@ def validate(cfg: RunConfig) -> RunConfig:
         bad("lora_alpha", f"must be above 0, got {cfg.lora_alpha}", "option_above_zero", value=cfg.lora_alpha)
     if not cfg.target_modules.strip():
         bad("target_modules", "give all-linear or a comma list of module names", "target_modules_empty")
-    from tunestudio.tracking import check_trackers
+    from tunestudio.train.tracking import check_trackers
 
     check_trackers(cfg.report_to)  # a missing tracker package stops the run before it starts
     attention.check_config(cfg)

@@ -94,7 +94,7 @@ def earlier_segments(events_path: Path) -> list[float]:
     event before the next "started"), oldest first; [] for a run trained in one go or without an
     events file. The newest "started" opens the current (or last) process, which is not counted:
     its time is the caller's (the registry's started_at..finished_at, or the clock)."""
-    from tunestudio.statefiles import read_jsonl
+    from tunestudio.core.statefiles import read_jsonl
 
     if not events_path.is_file():
         return []

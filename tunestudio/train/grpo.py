@@ -18,7 +18,7 @@ import json
 import random
 from pathlib import Path
 
-from tunestudio.errors import UserError
+from tunestudio.core.errors import UserError
 
 ROLLOUTS = "rollouts.jsonl"
 
@@ -125,7 +125,7 @@ def _split(n: int, val: float, test: float, seed: int) -> dict:
 
 
 def _example(tokenizer, row) -> dict:
-    from tunestudio.evaluate.generate import render
+    from tunestudio.models.generate import render
 
     text = render(tokenizer, row.prompt)  # the chat template, asked as training asked
     n = len(tokenizer(text, add_special_tokens=False)["input_ids"])
@@ -138,7 +138,7 @@ def _example(tokenizer, row) -> dict:
 def reward_funcs(rewards, stop_strings: list[str]) -> list:
     """One TRL reward function per reward of `rewards` (a RewardSet), named as it is logged
     (rewards/NAME/mean): called with the batch's rendered prompts, completions and dataset columns."""
-    from tunestudio.evaluate.generate import cut_at_stop
+    from tunestudio.models.generate import cut_at_stop
 
     def make(spec, name):
         def func(prompts, completions, source=None, row=None, **_):
@@ -177,7 +177,7 @@ def _trainer_class():
             return output
 
         def _write_rollouts(self, n: int) -> None:
-            from tunestudio.evaluate.generate import cut_at_stop
+            from tunestudio.models.generate import cut_at_stop
 
             logs = self._logs
             take = lambda seq: list(seq)[-n:]  # noqa: E731 - the deques hold the last generation batch
@@ -202,7 +202,7 @@ def build_trainer(ctx):
     from transformers import TrainerCallback
     from trl import GRPOConfig
 
-    from tunestudio.data import turns
+    from tunestudio.data.chat import turns
     from tunestudio.rewards import RewardSet
     from tunestudio.train.objectives import quiet, training_kwargs
 

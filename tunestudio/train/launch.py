@@ -6,7 +6,7 @@ deepspeed_zero2, deepspeed_zero3) and `num_processes: N` is started as
     accelerate launch --config_file configs/accelerate/ddp.yaml --num_processes N \
         -m tunestudio train --config run.yaml ...
 
-by the job queue (tunestudio/jobs.py) and by `tunestudio train` itself when typed by hand; every
+by the job queue (tunestudio/jobs/queue.py) and by `tunestudio train` itself when typed by hand; every
 process then runs the ordinary engine, and rank 0 alone writes the run (docs/distributed.md).
 
 The configs are files a user may read and edit, so they live in `configs/` at the top of the
@@ -20,7 +20,7 @@ import os
 import sys
 from pathlib import Path
 
-from tunestudio.errors import UserError
+from tunestudio.core.errors import UserError
 
 LAUNCHERS = ("single", "ddp", "fsdp", "deepspeed_zero2", "deepspeed_zero3")
 CONFIGS_ENV = "TUNESTUDIO_CONFIGS"

@@ -11,7 +11,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Callable
 
-from tunestudio.errors import UserError
+from tunestudio.core.errors import UserError
 
 
 @dataclass(frozen=True)

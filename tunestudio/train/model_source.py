@@ -13,11 +13,11 @@ import os
 from dataclasses import dataclass
 from pathlib import Path
 
-from tunestudio import registry
-from tunestudio.data import turns
-from tunestudio.errors import UserError
+from tunestudio.core import registry
+from tunestudio.data.chat import turns
+from tunestudio.core.errors import UserError
 from tunestudio.train import attention
-from tunestudio.train.config import RunConfig, resolve_precision
+from tunestudio.config.run_config import RunConfig, resolve_precision
 from tunestudio.train.methods import METHODS, apply_method, check_supported
 
 DROPOUT_ATTRS = ("attention_dropout", "hidden_dropout", "dropout", "resid_pdrop", "embd_pdrop", "attn_pdrop",
@@ -89,7 +89,7 @@ def weights_fingerprint(folder: Path) -> str:
 def load_tokenizer(base: Base):
     from transformers import AutoTokenizer
 
-    from tunestudio.data.template import ensure_chat_template
+    from tunestudio.data.chat.template import ensure_chat_template
 
     try:
         tokenizer = AutoTokenizer.from_pretrained(base.tokenizer_path)

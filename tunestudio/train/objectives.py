@@ -22,7 +22,7 @@ import importlib.util
 from dataclasses import dataclass, field
 from typing import Any, Callable
 
-from tunestudio.errors import UserError
+from tunestudio.core.errors import UserError
 
 
 @dataclass
@@ -143,8 +143,8 @@ def training_kwargs(ctx: TrainerContext) -> dict:
     schedule, optimizer, precision, logging; evaluation and saving are driven by the RunMonitor."""
     import torch
 
-    from tunestudio import tracking
-    from tunestudio.train.config import resolve_precision
+    from tunestudio.train import tracking
+    from tunestudio.config.run_config import resolve_precision
 
     cfg = ctx.cfg
     cuda = torch.cuda.is_available()

@@ -16,16 +16,16 @@ from __future__ import annotations
 import copy
 from pathlib import Path
 
-from tunestudio import registry
-from tunestudio.data.readers import problem_list
-from tunestudio.errors import UserError
+from tunestudio.core import registry
+from tunestudio.data.formats.readers import problem_list
+from tunestudio.core.errors import UserError
 from tunestudio.train.objectives import TrainerContext, quiet, training_kwargs
 
 
 # ---- data ----------------------------------------------------------------------------------------
 
 def _load(cfg, ws, tokenizer, split_info, kind: str) -> dict:
-    from tunestudio.data.pref_encode import encode_prefs
+    from tunestudio.data.encoding.pref_encode import encode_prefs
     from tunestudio.data.preference import load_pref_splits
 
     splits = load_pref_splits(ws, cfg.dataset, cfg.val_split, cfg.test_split, cfg.seed, split_info)

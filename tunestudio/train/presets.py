@@ -13,7 +13,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from tunestudio.errors import CodedText
+from tunestudio.core.errors import CodedText
 
 # Learning rates for a pretrained model, by method: PEFT's and the methods' papers' usual values
 # (LoRA/DoRA 1e-4..3e-4; IA3 ~3e-3; prefix ~1e-2; prompt tuning ~3e-2), full fine-tuning an order

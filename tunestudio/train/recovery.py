@@ -14,8 +14,8 @@ import time
 import traceback
 from pathlib import Path
 
-from tunestudio import registry
-from tunestudio.errors import UserError, error_record
+from tunestudio.core import registry
+from tunestudio.core.errors import UserError, error_record
 from tunestudio.train import checkpoint as ckpt
 from tunestudio.train.events import EventLog
 

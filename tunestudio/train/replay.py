@@ -18,7 +18,7 @@ import sys
 import time
 from importlib import resources
 
-from tunestudio.data.records import Record
+from tunestudio.data.formats.records import Record
 
 SOURCE = "replay:general"   # where replay rows say they come from (messages, the data preview)
 AUTO_SHARE = 0.1            # --replay -1 on chat data for a pretrained model: this share of the training rows
@@ -88,7 +88,7 @@ def _generate(base, tokenizer, asked: list[str]) -> list[tuple[str, str, bool]]:
     import torch
     from transformers import AutoModelForCausalLM
 
-    from tunestudio.evaluate.generate import Sampling, generate_timed
+    from tunestudio.models.generate import Sampling, generate_timed
 
     cuda = torch.cuda.is_available()
     model = AutoModelForCausalLM.from_pretrained(base.path, dtype=torch.bfloat16 if cuda else torch.float32)

@@ -12,7 +12,7 @@ import shutil
 import time
 from pathlib import Path
 
-from tunestudio.data import turns
+from tunestudio.data.chat import turns
 from tunestudio.train import checkpoint as ckpt
 from tunestudio.train.methods import METHODS
 

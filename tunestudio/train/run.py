@@ -29,12 +29,13 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from tunestudio import registry, tracking
-from tunestudio.errors import UserError
+from tunestudio.core import registry
+from tunestudio.train import tracking
+from tunestudio.core.errors import UserError
 from tunestudio.train import checkpoint as ckpt
 from tunestudio.train import model_source, presets
 from tunestudio.train import recovery
-from tunestudio.train.config import RunConfig, load_config, save_config, stage_config
+from tunestudio.config.run_config import RunConfig, load_config, save_config, stage_config
 from tunestudio.train.events import EventLog, earlier_segments, fmt_duration
 from tunestudio.train.objectives import OBJECTIVES, TrainerContext
 from tunestudio.train.results import adapter_snapshot, nothing_changed, publish_final, run_metrics
@@ -185,7 +186,7 @@ def _fit(cfg, ws, base, tokenizer, data, run_dir, events, stop, dist, estimate, 
     import torch
 
     from tunestudio.train.callbacks import RunMonitor
-    from tunestudio.train.memory import run_with_oom_retry
+    from tunestudio.models.memory import run_with_oom_retry
 
     ckpt_dir = run_dir / "checkpoints"
     if dist.is_main_process:
@@ -218,7 +219,7 @@ def _fit(cfg, ws, base, tokenizer, data, run_dir, events, stop, dist, estimate, 
         lineage = {"run_id": run_id, "parent_run": base.parent_id, "dataset": cfg.dataset,
                    "dataset_hash": data.info.get("hash"), "base_model": base.path, "base_revision": base.revision,
                    "sweep": cfg.sweep}
-        if dist.is_main_process:  # --report-to: TensorBoard, MLflow, W&B, Trackio (tunestudio/tracking.py)
+        if dist.is_main_process:  # --report-to: TensorBoard, MLflow, W&B, Trackio (tunestudio/train/tracking.py)
             tracking.open_session(cfg, ws, run_dir, run_id, lineage)  # before the Trainer imports the trackers
         # the objective's builder (train/objectives.py): SFT, DPO-family or GRPO Trainer
         trainer = OBJECTIVES[cfg.objective].build(TrainerContext(
@@ -271,7 +272,7 @@ def _fit(cfg, ws, base, tokenizer, data, run_dir, events, stop, dist, estimate, 
 def _memory_precheck(cfg: RunConfig, base: model_source.Base, data: Data | None = None) -> dict | None:
     """Refuse a run that clearly cannot fit, from the model's config alone (before loading it) and
     the lengths of the encoded training rows (their longest batch, not --max-length)."""
-    from tunestudio.train import memory
+    from tunestudio.models import memory
 
     if not Path(base.path).is_dir():
         return None
@@ -292,7 +293,7 @@ def _memory_precheck(cfg: RunConfig, base: model_source.Base, data: Data | None 
 
 
 def _data_lengths(data) -> dict | None:
-    from tunestudio.train import memory
+    from tunestudio.models import memory
 
     try:
         return memory.data_lengths(data.train) if data is not None else None
@@ -301,7 +302,7 @@ def _data_lengths(data) -> dict | None:
 
 
 def _memory_estimate(cfg, model, micro_batch, precheck, data=None) -> dict | None:
-    from tunestudio.train import memory
+    from tunestudio.models import memory
 
     try:
         est = memory.estimate_for_config(cfg, model, batch_size=micro_batch, lengths=_data_lengths(data))
@@ -349,7 +350,7 @@ def _open_run(cfg, ws, run_id, run_dir, base, data, conn, resume) -> None:
 
 
 def _db_or_os_error(e: BaseException, ws) -> str:
-    from tunestudio.statefiles import describe_os_error
+    from tunestudio.core.statefiles import describe_os_error
 
     if isinstance(e, OSError):
         return describe_os_error(e)

@@ -8,19 +8,19 @@ from __future__ import annotations
 
 import sys
 
-from tunestudio.data import turns
-from tunestudio.errors import UserError
+from tunestudio.data.chat import turns
+from tunestudio.core.errors import UserError
 from tunestudio.train.objectives import TrainerContext, quiet, training_kwargs
 
 
 def load_data(cfg, ws, tokenizer, split_info: dict | None = None) -> dict:
     """The SFT rows of `cfg.dataset`, split and encoded (ids + trained mask), as the fields of run.Data:
     info (the split), train, val (capped at --eval-rows), stats, warnings. Raises UserError on bad data."""
-    from tunestudio.data.encode import encode
-    from tunestudio.data.render import refusal_error, refusal_fields, refused_part, refused_rows
+    from tunestudio.data.encoding.encode import encode
+    from tunestudio.data.chat.render import refusal_error, refusal_fields, refused_part, refused_rows
     from tunestudio.data.split import load_splits, splits_from_info
 
-    from tunestudio.data.pref_commands import preference_kind
+    from tunestudio.cli.data_pref import preference_kind
 
     kind = preference_kind(ws, cfg.dataset) if split_info is None and not cfg.streaming else None
     if kind:  # SFT would call every pair "a row without an assistant turn"
@@ -28,7 +28,7 @@ def load_data(cfg, ws, tokenizer, split_info: dict | None = None) -> dict:
                         f"train it with --objective {'dpo (or orpo, simpo)' if kind == 'pairs' else 'kto'}",
                         "sft_on_pairs" if kind == "pairs" else "sft_on_labelled_answers", dataset=cfg.dataset)
     if cfg.streaming:   # nothing prepared up front: read and encoded as the run goes (data/streamed.py)
-        from tunestudio.data import streamed
+        from tunestudio.data.encoding import streamed
 
         return streamed.load(cfg, ws, tokenizer)
     if split_info is not None:  # a resumed run trains on exactly the rows it started with

@@ -13,7 +13,7 @@ from pathlib import Path
 import torch
 from transformers import Trainer
 
-from tunestudio.data.turns import save_generation_config
+from tunestudio.data.chat.turns import save_generation_config
 from tunestudio.train import checkpoint as ckpt
 from tunestudio.train.batching import IGNORE, LengthGroupedSampler
 

@@ -1,0 +1,1 @@
+"""The `tunestudio` command line: one module per area, each a face over the library below it."""

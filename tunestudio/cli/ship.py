@@ -1,0 +1,113 @@
+"""CLI: `export` (hf, adapter, gguf, then the round-trip check, recorded in the registry) and `serve`."""
+
+from __future__ import annotations
+
+import sys
+import time
+
+from tunestudio.core.errors import UserError
+from tunestudio.cli.eval import _quiet_transformers
+
+
+def register(subparsers, common) -> None:
+    p = subparsers.add_parser("export", parents=[common], help="write a run's model for use elsewhere",
+                              description="hf: the adapter as is, or (--merge) merged into the base weights; "
+                                          "safetensors, tokenizer, generation config and a model card. gguf: one "
+                                          ".gguf made by llama.cpp's converter from the merged model, with an "
+                                          "Ollama Modelfile. Every export is then reloaded as its users would and "
+                                          "asked up to 20 test prompts: its answers are compared with the run's.")
+    p.add_argument("run", metavar="RUN")
+    p.add_argument("--output", required=True, help="an empty or new folder")
+    p.add_argument("--format", choices=("hf", "adapter", "gguf"), default="hf",
+                   help="hf (default): transformers folder; adapter: the peft adapter alone; gguf: llama.cpp/Ollama")
+    p.add_argument("--merge", action="store_true", help="hf: merge an adapter into the base model's weights")
+    p.add_argument("--quant", default="f16", help="gguf: f16 (default), q8_0, bf16, f32; q4_k_m/q5_k_m/q6_k/q4_0 "
+                                                   "need llama.cpp's llama-quantize (on PATH, or --build-quantize)")
+    p.add_argument("--build-quantize", action="store_true",
+                   help="build llama-quantize once from the pinned llama.cpp source (cmake, C++ compiler; minutes)")
+    p.add_argument("--no-verify", action="store_true", help="skip the round-trip check")
+    p.add_argument("--verify-rows", type=int, default=20, help="test prompts the round-trip check asks (default 20)")
+    p.add_argument("--json", action="store_true")
+    p.set_defaults(func=cmd_export)
+
+    p = subparsers.add_parser("serve", parents=[common], help="an OpenAI-compatible endpoint for a run or model",
+                              description="Serves RUN (its merged weights, chat template and stop tokens) or a "
+                                          "model folder with transformers serve: /v1/chat/completions (streaming "
+                                          "too) and /v1/models, the model named by the run's name.")
+    p.add_argument("target", metavar="RUN|MODEL", help="a run id or name, or a model folder (models/NAME or a path)")
+    p.add_argument("--host", default="127.0.0.1", help="address to bind (default 127.0.0.1: this machine only)")
+    p.add_argument("--port", type=int, default=8000)
+    p.add_argument("--api-key", default=None, help="required Bearer key; needed when --host is not loopback")
+    p.add_argument("--device", default="auto", help="auto (default), cpu, cuda:0...")
+    p.add_argument("--engine", choices=("transformers", "vllm"), default="transformers",
+                   help="transformers (default): transformers serve; vllm: `vllm serve` where vLLM is installed")
+    p.set_defaults(func=cmd_serve)
+
+
+# ---- export -------------------------------------------------------------------------------------
+
+def cmd_export(args, ws):
+    from tunestudio.cli.main import print_json
+    from tunestudio.ship.export import export_run
+
+    _quiet_transformers()
+    if args.format != "gguf" and args.quant != "f16":
+        raise UserError("--quant is for --format gguf", "quant_needs_gguf")
+    if args.verify_rows < 1:
+        raise UserError(f"--verify-rows must be at least 1 (got {args.verify_rows})", "option_at_least",
+                        option="--verify-rows", value=args.verify_rows, least=1)
+    if args.format == "gguf":
+        from tunestudio.ship.gguf import export_gguf
+
+        out = export_gguf(ws, args.run, args.output, quant=args.quant, build_quantize=args.build_quantize)
+    else:
+        if args.format == "adapter":
+            from tunestudio.models.loading import find_run
+
+            if args.merge:
+                raise UserError("--format adapter writes the adapter alone: drop --merge (or use --format hf --merge)",
+                                "adapter_no_merge")
+            if not find_run(ws, args.run).is_adapter:
+                raise UserError(f"run '{args.run}' is a full fine-tune: it has no adapter; use --format hf",
+                                "no_adapter", run=args.run)
+        started = time.perf_counter()
+        out = export_run(ws, args.run, args.output, merge=args.merge)
+        out["seconds"] = round(time.perf_counter() - started, 2)
+    if not args.json:
+        print(f"exported {out['kind']} model to {out['output']}" + (f" in {out['seconds']} s" if "seconds" in out else ""))
+    if not args.no_verify:
+        from tunestudio.ship.roundtrip import check_export, describe
+
+        out["roundtrip"] = check_export(ws, args.run, out, rows=args.verify_rows)
+        if not args.json:
+            print(describe(out["roundtrip"]))
+    _record_export(ws, args.format, out)
+    if args.json:
+        print_json(out)
+    return 0
+
+
+def _record_export(ws, fmt: str, out: dict) -> None:
+    """The export and its round-trip figures into the registry (the Runs tab lists them). The files
+    are written already: a registry that cannot be written is a warning, not a failed export."""
+    import sqlite3
+
+    from tunestudio.core import registry
+
+    try:
+        conn = registry.connect(ws.db_path)
+        try:
+            registry.record_export(conn, out["run_id"], fmt, out, out.get("roundtrip"))
+        finally:
+            conn.close()
+    except (sqlite3.Error, OSError) as e:
+        print(f"warning: the export was not recorded in the registry {ws.db_path}: {e}", file=sys.stderr)
+
+
+def cmd_serve(args, ws):
+    from tunestudio.ship.serve import serve
+
+    _quiet_transformers()
+    serve(ws, args.target, host=args.host, port=args.port, api_key=args.api_key, device=args.device,
+          engine=args.engine)
+    return 0

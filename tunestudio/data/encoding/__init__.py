@@ -1,0 +1,1 @@
+"""Records -> token ids and labels: chat rows, plain-text streams, preference rows, cached as Arrow."""

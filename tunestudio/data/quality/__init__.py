@@ -1,0 +1,1 @@
+"""Checking, cleaning and describing a dataset: validation, duplicates, statistics."""

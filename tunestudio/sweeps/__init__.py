@@ -1,0 +1,1 @@
+"""Hyper-parameter sweeps with Optuna: the sweep file, the search, the background process."""

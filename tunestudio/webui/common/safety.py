@@ -1,0 +1,133 @@
+"""What keeps the web UI from being used against its own machine.
+
+- `HostGuard`: answers only requests whose Host header names this server (loopback names, the
+  configured `--host`, and `--allow-host` names). A page on another site that makes its own
+  name resolve to 127.0.0.1 (DNS rebinding) sends its own name as Host and is refused.
+- `safe_name`: names the UI stores files under (uploads, "Save as") are plain, short and visible:
+  no control, format (bidi override, zero-width) or path characters.
+- `check_form_inputs`: the Training tab's model and dataset resolve inside the workspace
+  (the workspace is `confined`; see `Workspace.check_readable`).
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import re
+import socket
+import unicodedata
+
+from tunestudio.core.errors import UserError
+
+LOOPBACK_NAMES = ("localhost", "127.0.0.1", "::1")
+MAX_NAME = 120   # characters; file systems allow 255 bytes, and 4-byte characters exist
+NAME_CHARS = re.compile(r"[\w.\-+() ]+")
+
+
+def allowed_hosts(host: str, extra: list[str] | None = None) -> set[str]:
+    """The Host names the UI answers to: loopback always, the address it listens on, and `extra`;
+    on a wildcard address (0.0.0.0, ::) also this machine's own names."""
+    names = {*LOOPBACK_NAMES, host.strip("[]").lower(), *(h.strip().strip("[]").lower() for h in extra or [] if h.strip())}
+    if host in ("0.0.0.0", "::", ""):
+        names |= {socket.gethostname().lower(), socket.getfqdn().lower()}
+        names.discard("")
+    return names
+
+
+def host_name(header: str) -> str:
+    """The name in a Host header, without the port ("[::1]:7860" -> "::1")."""
+    header = header.strip().lower()
+    if header.startswith("["):
+        return header[1:header.find("]")] if "]" in header else header
+    return header.rsplit(":", 1)[0] if header.count(":") == 1 else header
+
+
+def host_allowed(header: str, allowed: set[str]) -> bool:
+    name = host_name(header)
+    if name in allowed:
+        return True
+    try:
+        return ipaddress.ip_address(name).is_loopback
+    except ValueError:
+        return False
+
+
+class HostGuard:
+    """ASGI middleware: 403 for HTTP requests (and a closed socket for websockets) whose Host is
+    not in `allowed`."""
+
+    def __init__(self, app, allowed: set[str]):
+        self.app = app
+        self.allowed = allowed
+
+    async def __call__(self, scope, receive, send):
+        if scope["type"] in ("http", "websocket"):
+            header = dict(scope.get("headers") or []).get(b"host", b"").decode("latin-1")
+            if not host_allowed(header, self.allowed):
+                if scope["type"] == "websocket":
+                    await send({"type": "websocket.close", "code": 1008})
+                    return
+                body = (f"Host '{header[:100]}' is not allowed: this tunestudio UI answers only to "
+                        f"{', '.join(sorted(self.allowed))} (add names with --allow-host)\n").encode()
+                await send({"type": "http.response.start", "status": 403,
+                            "headers": [(b"content-type", b"text/plain; charset=utf-8"),
+                                        (b"content-length", str(len(body)).encode())]})
+                await send({"type": "http.response.body", "body": body})
+                return
+        await self.app(scope, receive, send)
+
+
+def safe_name(name: str, what: str = "name") -> str:
+    """`name` stripped, if it is a plain visible file name; else a UserError saying what is wrong.
+
+    Allowed: letters and digits of any script, space and . _ - + ( ); at most MAX_NAME
+    characters; not starting with a dot or a dash.
+    """
+    name = (name or "").strip()
+    if not name:
+        raise UserError(f"the {what} is empty", "name_empty", what=what)
+    if len(name) > MAX_NAME:
+        raise UserError(f"the {what} has {len(name)} characters: use at most {MAX_NAME}", "name_too_long",
+                        what=what, n=len(name), most=MAX_NAME)
+    bad = sorted({c for c in name if unicodedata.category(c)[0] == "C"})
+    if bad:
+        shown = ", ".join(f"U+{ord(c):04X}" for c in bad[:5])
+        raise UserError(f"the {what} contains invisible control or direction characters ({shown}): type it again "
+                        "with visible characters only", "name_invisible", what=what, chars=shown)
+    if "/" in name or "\\" in name or name in (".", ".."):
+        raise UserError(f"the {what} '{name}' is not a plain file name: no folders", "name_has_folders",
+                        what=what, name=name)
+    if name.startswith((".", "-")) or not NAME_CHARS.fullmatch(name):
+        odd = "".join(sorted({c for c in name if not NAME_CHARS.fullmatch(c)}))[:10]
+        raise UserError(f"the {what} '{name}' may use letters, digits, spaces and . _ - + ( ) only"
+                        + (f" (not {odd!r})" if odd else ", and may not start with '.' or '-'"), "name_bad_chars",
+                        what=what, name=name)
+    return name
+
+
+def visible_name(name: str, what: str = "name") -> str:
+    """A display name (a run's name): any printable text up to MAX_NAME characters; no control,
+    bidi-override or zero-width characters, which would make it show as something it is not."""
+    name = (name or "").strip()
+    if len(name) > MAX_NAME:
+        raise UserError(f"the {what} has {len(name)} characters: use at most {MAX_NAME}", "name_too_long",
+                        what=what, n=len(name), most=MAX_NAME)
+    bad = sorted({c for c in name if unicodedata.category(c)[0] == "C"})
+    if bad:
+        shown = ", ".join(f"U+{ord(c):04X}" for c in bad[:5])
+        raise UserError(f"the {what} contains invisible control or direction characters ({shown}): type it again "
+                        "with visible characters only", "name_invisible", what=what, chars=shown)
+    return name
+
+
+def check_form_inputs(ws, model: str, dataset: str, name: str = "") -> None:
+    """Refuse a model or dataset that resolves outside the workspace before a job is queued (the
+    job itself, launched confined, would refuse it too, but later and only in its log), and a
+    run name with invisible characters."""
+    from tunestudio.data.split import resolve_dataset
+
+    visible_name(name, "run name")
+
+    if model:
+        ws.model_path_or_id(model)
+    if dataset:
+        resolve_dataset(ws, dataset)

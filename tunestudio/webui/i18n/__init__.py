@@ -1,0 +1,1 @@
+"""The UI's texts in every language: the locale files and Gradio's own strings."""

@@ -1,0 +1,1 @@
+"""The Datasets tab: files, upload, check, clean, statistics, preview."""

@@ -1,0 +1,258 @@
+"""Evaluate tab: score a run (or a base model) on a split, base vs fine-tuned with deltas, the
+per-example table worst first, downloads, the forgetting check on a guard set (demo-general.jsonl
+when the workspace has it); and the leaderboard of several base models.
+
+`tunestudio.evaluate.run_eval.evaluate` and `tunestudio.evaluate.bench.bench_models` do the
+work (the same functions as `tunestudio eval` and `tunestudio bench-models`).
+"""
+
+from __future__ import annotations
+
+import gradio as gr
+
+from tunestudio.demo import demo_pick
+import pandas as pd
+
+from tunestudio.webui.common.context import (
+    Context, download_copy, empty_table, err, metric_label, msg, not_available, optional, run_choices, say,
+    translated_columns,
+)
+from tunestudio.webui.i18n.texts import DEFAULT, engine_warning, t
+
+METRICS = ("exact_match", "f1", "bleu", "rouge1", "rouge2", "rougeL", "perplexity", "loss")
+
+
+def _num(v):
+    return f"{v:.4f}" if isinstance(v, float) else ("" if v is None else v)
+
+
+def metrics_frame(lang: str, out: dict) -> pd.DataFrame:
+    base, deltas = out.get("base_metrics") or {}, out.get("deltas") or {}
+    cols = [t(lang, "evaluate.col.metric"), t(lang, "evaluate.col.finetuned"), t(lang, "evaluate.col.base"),
+            t(lang, "evaluate.col.delta")]
+    rows = [[metric_label(lang, k), _num(v), _num(base.get(k)), _num(deltas.get(k))]
+            for k, v in (out.get("metrics") or {}).items()]
+    return pd.DataFrame(rows, columns=cols)
+
+
+EXAMPLE_COLUMNS = ["index", "where", "input", "reference", "prediction", "scores"]
+BENCH_COLUMNS = ["model", "source", "params", "tokens_per_second", "seconds", "metrics"]
+
+
+def examples_frame(rows: list[dict], limit: int = 500, lang: str = DEFAULT) -> pd.DataFrame:
+    """The per-example table, worst first as given; headers in `lang` (empty: the usual columns)."""
+    if not rows:
+        return empty_table(lang, [f"evaluate.col_example.{c}" for c in EXAMPLE_COLUMNS])
+    flat = []
+    for r in rows[:limit]:
+        flat.append({k: (_num(v) if not isinstance(v, (dict, list)) else   # scores: {metric: value}
+                         ", ".join(f"{metric_label(lang, a, with_id=False)}={_num(b)}" for a, b in v.items())
+                         if isinstance(v, dict) else str(v))
+                     for k, v in r.items()})
+    return translated_columns(lang, pd.DataFrame(flat), "evaluate.col_example.")
+
+
+def _no_result(lang: str) -> tuple:
+    """The results table, per-example table, guard table and downloads when there is nothing to show."""
+    return metrics_frame(lang, {}), examples_frame([], lang=lang), guard_frame(lang, None), None
+
+
+GUARD_COLUMNS = ["prompt", "reference", "base", "right_base", "tuned", "right_tuned", "similarity"]
+GUARD_DEFAULT = "demo-general.jsonl"   # the demo's chat guard set (questions SmolLM2 answers right)
+
+
+def guard_frame(lang: str, guard: dict | None) -> pd.DataFrame:
+    """The chat forgetting check question by question (empty for none, or a perplexity check)."""
+    rows = (guard or {}).get("rows") or []
+    if not rows:
+        return empty_table(lang, [f"evaluate.col_guard.{c}" for c in GUARD_COLUMNS])
+    cells = [{c: ("✓" if r[c] else "✗") if c.startswith("right_") else _num(r[c]) for c in GUARD_COLUMNS if c in r}
+             for r in rows]
+    return translated_columns(lang, pd.DataFrame(cells), "evaluate.col_guard.")
+
+
+def guard_text(lang: str, g: dict | None) -> str:
+    """The forgetting check's result in one line in `lang` ("" when none was asked)."""
+    if not g:
+        return ""
+    if g.get("kind") == "chat":
+        verdict = t(lang, "evaluate.guard_verdict." + {True: "forgetting", False: "kept"}.get(g.get("forgetting"),
+                                                                                           "unknown"))
+        if g.get("base_right") is None:
+            return t(lang, "evaluate.guard_chat_alone", dataset=g["dataset"], right=g["tuned_right"], n=g["n"])
+        share = f"{g['kept_right'] / g['base_right']:.0%}" if g["base_right"] else "-"
+        return t(lang, "evaluate.guard_chat", dataset=g["dataset"], n=g["n"], base_right=g["base_right"],
+                 kept_right=g["kept_right"], kept_share=share, kept_close=g["kept_close"],
+                 similarity=f"{g['mean_similarity']:.2f}", verdict=verdict)
+    after = (g.get("evaluated") or {}).get("perplexity")
+    if after is None:
+        return ""
+    if not g.get("base"):
+        return t(lang, "evaluate.guard_perplexity_alone", dataset=g["dataset"], after=f"{after:.4g}")
+    verdict = t(lang, "evaluate.guard_verdict." + ("forgetting" if g.get("forgetting") else "kept_perplexity"))
+    return t(lang, "evaluate.guard_perplexity", dataset=g["dataset"], after=f"{after:.4g}",
+             before=f"{g['base']['perplexity']:.4g}", ratio=f"{g['perplexity_ratio']:.3f}", verdict=verdict)
+
+
+def leaderboard_frame(lang: str, rows: list[dict]) -> pd.DataFrame:
+    """The benchmark's leaderboard, headers in `lang` (empty: the usual columns)."""
+    if not rows:
+        return empty_table(lang, [f"evaluate.col_bench.{c}" for c in BENCH_COLUMNS])
+    return translated_columns(lang, pd.DataFrame([{k: _cell(k, v, lang) for k, v in r.items()} for r in rows]),
+                              "evaluate.col_bench.")
+
+
+def _cell(key: str, value, lang: str = DEFAULT):
+    """A leaderboard cell: memory (bytes) as MiB/GiB, numbers rounded, dicts as a=b pairs (metric names in `lang`)."""
+    from tunestudio.models.memory import human_bytes
+
+    if isinstance(value, dict):
+        return ", ".join(f"{metric_label(lang, a, with_id=False)}={_num(b)}" for a, b in value.items())
+    if "memory" in key and isinstance(value, (int, float)):
+        return human_bytes(value)
+    return _num(value)
+
+
+SPLITS = ("test", "val", "train")
+
+
+def split_word(lang: str, split: str | None) -> str | None:
+    """A split's name (test, val, train: the engine's and the CLI's word) in `lang`."""
+    return t(lang, f"evaluate.split_name.{split}") if split in SPLITS else split
+
+
+def split_choices(lang: str) -> list[tuple[str, str]]:
+    """The split picker's choices: (name in `lang`, engine word)."""
+    return [(split_word(lang, s), s) for s in SPLITS]
+
+
+def build(ctx: Context) -> None:
+    ws = ctx.ws
+    run_eval = optional("tunestudio.evaluate.run_eval", "evaluate", ctx)
+    opts = run_choices(ws, finished_only=True)
+    with gr.Row():
+        run = gr.Dropdown(choices=opts, value=opts[0][1] if opts else None, label=t(DEFAULT, "evaluate.run"),
+                          elem_id="eval-run", scale=3)
+        split = gr.Dropdown(choices=split_choices(DEFAULT), value="test", label=t(DEFAULT, "evaluate.split"),
+                            elem_id="eval-split", scale=1)
+        limit = gr.Number(value=50, precision=0, minimum=1, label=t(DEFAULT, "evaluate.limit"), elem_id="eval-limit",
+                          scale=1)
+        ctx.tr(run, label="evaluate.run", choices=lambda lang: run_choices(ws, finished_only=True, lang=lang))
+        ctx.tr(split, label="evaluate.split", choices=split_choices)
+        ctx.tr(limit, label="evaluate.limit", info="evaluate.limit_info")
+    with gr.Row():
+        metrics = gr.CheckboxGroup(choices=[(metric_label(DEFAULT, m), m) for m in METRICS], value=["exact_match", "f1", "loss"],
+                                   label=t(DEFAULT, "evaluate.metrics"), elem_id="eval-metrics", scale=3)
+        custom = gr.File(label=t(DEFAULT, "evaluate.custom"), file_types=[".py"], elem_id="eval-custom", scale=2)
+        ctx.tr(metrics, label="evaluate.metrics", choices=lambda lang: [(metric_label(lang, m), m) for m in METRICS])
+        ctx.tr(custom, label="evaluate.custom")
+    with gr.Row():
+        compare_base = gr.Checkbox(value=True, label=t(DEFAULT, "evaluate.compare_base"), elem_id="eval-compare-base")
+        go = gr.Button(t(DEFAULT, "evaluate.run_button"), variant="primary", elem_id="eval-run-button")
+        ctx.tr(compare_base, label="evaluate.compare_base")
+        ctx.tr(go, value="evaluate.run_button")
+    with gr.Row():
+        datasets = ws.list_datasets()
+        default_guard = GUARD_DEFAULT if GUARD_DEFAULT in datasets else None
+        guard_on = gr.Checkbox(value=default_guard is not None, label=t(DEFAULT, "evaluate.guard_on"),
+                               info=t(DEFAULT, "evaluate.guard_on_info"), elem_id="eval-guard-on", scale=1)
+        guard = gr.Dropdown(choices=datasets, value=default_guard, label=t(DEFAULT, "evaluate.guard"),
+                            info=t(DEFAULT, "evaluate.guard_info"), elem_id="eval-guard-dataset", scale=2)
+        ctx.tr(guard_on, label="evaluate.guard_on", info="evaluate.guard_on_info")
+        ctx.tr(guard, label="evaluate.guard", info="evaluate.guard_info")
+        ctx.dataset_lists.append(guard)
+    message = gr.Markdown(elem_id="eval-message")
+    metric_table = gr.Dataframe(value=metrics_frame(DEFAULT, {}), interactive=False, elem_id="eval-metrics-table",
+                                label=t(DEFAULT, "evaluate.results"))
+    examples = gr.Dataframe(value=examples_frame([]), interactive=False, elem_id="eval-examples", wrap=True, label=t(DEFAULT, "evaluate.examples"),
+                            max_height=420)
+    files = gr.File(file_count="multiple", interactive=False, label=t(DEFAULT, "evaluate.downloads"),
+                    elem_id="eval-downloads")
+    guard_table = gr.Dataframe(value=guard_frame(DEFAULT, None), interactive=False, elem_id="eval-guard", wrap=True,
+                               label=t(DEFAULT, "evaluate.guard_rows"), max_height=420)
+    for comp, key in ((metric_table, "results"), (examples, "examples"), (files, "downloads"),
+                      (guard_table, "guard_rows")):
+        ctx.tr(comp, label=f"evaluate.{key}")
+
+    with gr.Accordion(t(DEFAULT, "evaluate.bench"), open=False) as bench_box:
+        ctx.tr(bench_box, label="evaluate.bench")
+        models = ws.list_models()
+        with gr.Row():
+            bench_models = gr.Dropdown(choices=models, value=models[:1], multiselect=True, allow_custom_value=True,
+                                       label=t(DEFAULT, "evaluate.bench_models"), elem_id="bench-models", scale=3)
+            bench_data = gr.Dropdown(choices=datasets, value=demo_pick(ws)["dataset"] if demo_pick(ws)["dataset"] in datasets
+                                     else None, label=t(DEFAULT, "training.dataset"), elem_id="bench-dataset", scale=2)
+            bench_go = gr.Button(t(DEFAULT, "evaluate.bench_run"), elem_id="bench-run", scale=0, min_width=140)
+            ctx.tr(bench_models, label="evaluate.bench_models")
+            ctx.model_lists.append((bench_models, lambda lang: ws.list_models()))
+            ctx.tr(bench_data, label="training.dataset")
+            ctx.dataset_lists.append(bench_data)
+            ctx.tr(bench_go, value="evaluate.bench_run")
+        bench_msg = gr.Markdown()
+        leaderboard = gr.Dataframe(value=leaderboard_frame(DEFAULT, []), interactive=False, elem_id="bench-leaderboard")
+
+    def run_work(lang, run_id, split_name, n, names, custom_file, with_base, check_guard, guard_name):
+        if run_eval is None:
+            return {"say": not_available(lang, "tunestudio.evaluate.run_eval.evaluate")}, [None]
+        if not run_id:
+            return {"say": msg("evaluate.pick_run")}, [None]
+        try:
+            out = run_eval(ws, run=run_id, split=split_name, metrics=list(names or []) or None,
+                           metric_file=custom_file or None, compare_base=bool(with_base), limit=int(n) if n else None,
+                           guard_dataset=guard_name if check_guard and guard_name else None, progress=False)
+        except Exception as e:
+            return {"say": err(e)}, [None]
+        downloads = [download_copy(p) for p in (out.get("files") or {}).values()]
+        keep = {k: out.get(k) for k in ("model", "run_id", "n", "split", "primary_metric", "warnings", "warning_parts", "metrics",
+                                        "base_metrics", "deltas", "rows", "guard")}
+        return {"out": keep}, [downloads or None]
+
+    def run_render(lang, spec):
+        if "say" in spec:
+            return say(lang, spec["say"]), *_no_result(lang)[:3]
+        out = spec["out"]
+        head = t(lang, "evaluate.done" if out.get("primary_metric") else "evaluate.done_unscored",
+                 # a run by its id (the engine's label says "run <id>" in English), a model by its path
+                 model=out.get("run_id") or out.get("model"), n=out["n"], split=split_word(lang, out.get("split")),
+                 primary=metric_label(lang, out["primary_metric"]) if out.get("primary_metric") else None)
+        if out.get("guard"):
+            head += "\n\n" + guard_text(lang, out["guard"])
+        if out.get("warnings"):
+            worded = {p["message"]: p for p in out.get("warning_parts") or []}
+            head += "\n\n" + "\n".join(f"- ⚠️ {engine_warning(lang, worded.get(w, w))}" for w in out["warnings"])
+        return (head, metrics_frame(lang, out), examples_frame(out.get("rows") or [], lang=lang),
+                guard_frame(lang, out.get("guard")))
+
+    def bench_work(lang, names, dataset):
+        bench = optional("tunestudio.evaluate.bench", "bench_models", ctx)
+        if bench is None:
+            return {"say": not_available(lang, "tunestudio.evaluate.bench.bench_models")}
+        if not names or not dataset:
+            return {"say": msg("evaluate.bench_pick")}
+        try:
+            out = bench(ws, list(names), dataset, limit=50, progress=False)
+        except Exception as e:
+            return {"say": err(e)}
+        return {"n": out.get("n"), "ranked": out.get("ranked_by", ""), "rows": out.get("leaderboard") or []}
+
+    def bench_render(lang, spec):
+        if "say" in spec:
+            return say(lang, spec["say"]), leaderboard_frame(lang, [])
+        return t(lang, "evaluate.bench_done", n=spec["n"], ranked=spec["ranked"]), leaderboard_frame(lang, spec["rows"])
+
+    def refresh(lang, current, picked):
+        opts = run_choices(ws, finished_only=True, lang=lang)
+        ids = [v for _, v in opts]
+        # The newest finished run until the user picks one; then their pick while it exists.
+        return gr.update(choices=opts, value=current if picked and current in ids else (ids[0] if ids else None))
+
+    # the results and the leaderboard are said again in a newly chosen language (not computed again)
+    ctx.view([message, metric_table, examples, guard_table]).act(
+        go.click, run_work, run_render, [run, split, limit, metrics, custom, compare_base, guard_on, guard],
+        extra=[files])
+    ctx.view([bench_msg, leaderboard]).act(bench_go.click, bench_work, bench_render, [bench_models, bench_data])
+    if ctx.current_tab is not None:
+        picked = gr.State(False)
+        run.input(lambda: True, None, [picked], api_visibility="private", queue=False)
+        ctx.shared["eval_pick"] = (run, picked)   # the Runs tab's "Evaluate it" picks a run here
+        ctx.current_tab.select(refresh, [ctx.lang, run, picked], [run], api_visibility="private")

@@ -1,0 +1,1 @@
+"""The Training tab: the run form, Start/Stop, the queue and the live monitor."""

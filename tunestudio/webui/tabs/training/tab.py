@@ -1,0 +1,245 @@
+"""Training tab: the run form, Start/Stop, the queue, and the live monitor of the running job.
+
+The form is generated from `RunConfig`'s fields and their help text, so a new engine option
+appears here without touching this file. Start builds the config with the engine's own
+`from_dict` + `validate` and hands it to `tunestudio.jobs.queue`, which runs
+`tunestudio train --config FILE` as a detached process: the run is the same as from the CLI.
+The monitor reads only files (the job queue, the run's events.jsonl, the job's log), so a
+reloaded page or a second browser shows the same job.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+
+import gradio as gr
+
+from tunestudio.jobs import queue as jobs
+from tunestudio.demo import demo_pick
+from tunestudio.core.errors import UserError
+from tunestudio.webui.common import charts
+from tunestudio.webui.tabs.training import form_io
+from tunestudio.webui.common.context import Context, empty_table, err, error_text, msg, optional, problems, run_choices, say
+from tunestudio.webui.i18n.texts import DEFAULT, t
+from tunestudio.webui.common.safety import check_form_inputs
+# The form and the live view are their own modules; the names below are also imported from here
+# (by tests and config_to_form.py), so they are re-exported.
+from tunestudio.webui.tabs.training.form import (  # noqa: F401
+    MAIN, PICKED, _input_for, _shown_help, apply_preset, config_from_form, form_defaults, job_form_values,
+    NOTE_FIELDS, lr_for_method, model_note_text, preset_fields, preset_for,
+)
+from tunestudio.webui.tabs.training.status import (  # noqa: F401
+    _startup_progress, device_line, memory_text, monitor, precheck,
+)
+
+
+def build(ctx: Context) -> None:
+    config_mod = optional("tunestudio.config.run_config", ctx=ctx)
+    ws = ctx.ws
+    model_select = ctx.shared.get("model")
+    if config_mod is None:
+        gr.Markdown(t(DEFAULT, "common.not_available", what="tunestudio.config.run_config"))
+        return
+    all_fields = [f for f in dataclasses.fields(config_mod.RunConfig) if f.name not in PICKED]
+    by_name = {f.name: f for f in all_fields}
+    inputs: dict[str, gr.components.Component] = {}
+    runs_now = run_choices(ws, finished_only=True)
+    # The form starts from the preset for the model the page opens on (train/presets.py).
+    initial = {k: v for k, v in preset_for(ws, getattr(model_select, "value", None)).items() if k != "reason"}
+
+    with gr.Row():
+        datasets = ws.list_datasets()
+        wanted = demo_pick(ws)["dataset"]
+        preselect = wanted if wanted in datasets else None
+        dataset = gr.Dropdown(choices=datasets, value=preselect, label=t(DEFAULT, "training.dataset"),
+                              elem_id="dataset-select", allow_custom_value=True, scale=3)
+        ctx.tr(dataset, label="training.dataset", info="training.dataset_info")
+        refresh = gr.Button(t(DEFAULT, "common.refresh"), scale=0, min_width=100)
+        ctx.tr(refresh, value="common.refresh")
+        model_note = gr.Markdown(elem_id="training-model-note")
+    ctx.shared["training_dataset"] = dataset
+
+    with gr.Row():
+        for name in MAIN[:4]:
+            inputs[name] = _input_for(by_name[name], config_mod, ctx, runs_now, initial)
+    with gr.Row():
+        for name in MAIN[4:]:
+            inputs[name] = _input_for(by_name[name], config_mod, ctx, runs_now, initial)
+
+    with gr.Accordion(t(DEFAULT, "training.advanced"), open=False) as advanced:
+        ctx.tr(advanced, label="training.advanced")
+        groups: dict[str, list] = {}
+        for f in all_fields:
+            if f.name not in MAIN:
+                groups.setdefault(f.metadata.get("group", "other"), []).append(f)
+        for group, fs in groups.items():
+            head = gr.Markdown(f"**{t(DEFAULT, f'training.group.{group}')}**")
+            ctx.tr(head, value=lambda lang, g=group: f"**{t(lang, f'training.group.{g}')}**")
+            for i in range(0, len(fs), 3):
+                with gr.Row():
+                    for f in fs[i:i + 3]:
+                        inputs[f.name] = _input_for(f, config_mod, ctx, runs_now, initial)
+
+    from tunestudio.webui.tabs.training import rewards_panel
+
+    rewards_panel.build(ctx, inputs["objective"])   # GRPO: edit a reward file, try it on 8 samples
+    memory = gr.Markdown(elem_id="memory-estimate")
+    with gr.Row():
+        start = gr.Button(t(DEFAULT, "training.start"), variant="primary", elem_id="start-training")
+        stop = gr.Button(t(DEFAULT, "training.stop"), variant="stop", elem_id="stop-training")
+        ctx.tr(start, value="training.start")
+        ctx.tr(stop, value="training.stop")
+    message = gr.Markdown(elem_id="training-message")
+    names = list(inputs)
+    components = [inputs[n] for n in names]
+    model_input = model_select if model_select is not None else gr.State("")
+    # the same run as a `tunestudio train ...` command, kept current; the form as run-config YAML
+    form_io.build(ctx, config_mod, [model_input, dataset, *components], names,
+                  lambda m, d, values: config_from_form(config_mod, m, d, values))
+    command = gr.Code(label=t(DEFAULT, "training.command"), language="shell", interactive=False,
+                      elem_id="training-command", lines=1)
+    ctx.tr(command, label="training.command")
+
+    # ---- the monitor ---------------------------------------------------------------------------
+    status = gr.Markdown(t(DEFAULT, "training.no_job"), elem_id="training-status")
+    progress = gr.HTML(elem_id="training-progress")
+    with gr.Row():
+        # hidden until the run logs (no empty axes while it starts, or for a job that never made a run)
+        loss_plot = charts.chart(ctx, "line", elem_id="loss-plot", label="training.loss_plot", height=340, scale=2,
+                                 **charts.LOSS_AXES)
+        lr_plot = charts.chart(ctx, "line", elem_id="lr-plot", label="training.lr_plot", x="step", y="lr",
+                               x_title="training.axis.step", y_title="training.axis.lr",
+                               legend="training.axis.series", height=340, scale=1)
+    from tunestudio.webui.tabs.training import pref_plot
+
+    pref_plot.attach(ctx)  # DPO-family / KTO runs: reward margin and preference accuracy (own timer)
+    alerts = gr.Markdown(elem_id="training-alerts")
+    timer = gr.Timer(1.0)
+    from tunestudio.webui.tabs.runs.manage import training_next_steps
+
+    training_next_steps(ctx, timer)   # evaluate, chat with, export the run once it has completed
+    with gr.Accordion(t(DEFAULT, "training.console"), open=False) as console_box:
+        ctx.tr(console_box, label="training.console")
+        console = gr.Code(language=None, interactive=False, elem_id="training-console", lines=12)
+    with gr.Accordion(t(DEFAULT, "training.queue"), open=True) as queue_box:
+        ctx.tr(queue_box, label="training.queue")
+        queue_table = gr.Dataframe(value=empty_table(DEFAULT, [f"training.col.{c}" for c in ("job", "name", "since")]),
+                                   interactive=False, elem_id="training-queue", wrap=True)
+        with gr.Row():
+            cancel_pick = gr.Dropdown(choices=[], value=None, label=t(DEFAULT, "training.cancel_pick"),
+                                      elem_id="cancel-pick", scale=3)
+            cancel = gr.Button(t(DEFAULT, "training.cancel"), elem_id="cancel-job", scale=0, min_width=120)
+            ctx.tr(cancel_pick, label="training.cancel_pick")
+            ctx.tr(cancel, value="training.cancel")
+    seen = gr.State(None)   # what the plots last showed, so unchanged ticks do not redraw them
+
+
+    def start_work(lang, model, dataset_name, *values):
+        try:
+            cfg = config_from_form(config_mod, model, dataset_name, dict(zip(names, values)))
+            check_form_inputs(ws, cfg.model, cfg.dataset, cfg.name)  # nothing outside the workspace
+            bad = precheck(ws, cfg)
+            if bad:   # said here, before a job exists, not as "exit code 1" in a console log
+                return msg("training.precheck_failed", n=bad[0], rows=problems(bad[1], bad[0])), [gr.skip()]
+            running = jobs.current_job(ws)
+            job = jobs.submit(ws, cfg)
+        except Exception as e:
+            return err(e), [gr.skip()]
+        if job.status == "queued":
+            return msg("training.queued", job=job.id, running=running.id if running else "?"), [job.command_line()]
+        return msg("training.started", job=job.id), [job.command_line()]
+
+    def stop_work(lang):
+        job = jobs.stop(ws)
+        return msg("training.stopping", job=job.id) if job else msg("training.nothing_running")
+
+    def cancel_work(lang, job_id):
+        if not job_id:
+            return msg("training.cancel_none")
+        try:
+            jobs.cancel(ws, job_id)
+        except Exception as e:
+            return err(e)
+        return msg("training.cancelled", job=job_id)
+
+    def tick(lang, last):
+        lang = lang or DEFAULT
+        try:
+            return monitor(ws, lang, last)
+        except (OSError, UserError) as e:  # a read-only or full workspace: say so, keep polling
+            return [error_text(lang, e)] + [gr.skip()] * 9
+
+    def refresh_lists(current, lang=None):
+        names_now = ws.list_datasets()
+        return gr.update(choices=names_now, value=current if current in names_now else None), \
+            gr.update(choices=run_choices(ws, finished_only=True, lang=lang))
+
+    def estimate(lang, model, method, batch_size, max_length, precision, checkpointing, lora_r, data):
+        return memory_text(ws, lang, model, method, batch_size, max_length, precision, checkpointing, lora_r,
+                           dataset=data)
+
+    said = ctx.view([message])   # Start/Stop/Cancel's message, said again when the language changes
+    said.act(start.click, start_work, say, [model_input, dataset, *components], extra=[command])
+    said.act(stop.click, stop_work, say, [])
+    said.act(cancel.click, cancel_work, say, [cancel_pick])
+    refresh.click(refresh_lists, [dataset, ctx.lang], [dataset, inputs["from_run"]], api_visibility="private")
+    if ctx.current_tab is not None:   # files stored and runs finished since the page opened
+        ctx.current_tab.select(refresh_lists, [dataset, ctx.lang], [dataset, inputs["from_run"]],
+                               api_visibility="private")
+    monitor_outputs = [status, progress, loss_plot, lr_plot, alerts, console, queue_table, cancel_pick, command, seen]
+    timer.tick(tick, [ctx.lang, seen], monitor_outputs, api_visibility="private", queue=False)
+    ctx.on_load(tick, [ctx.lang, gr.State(None)], monitor_outputs)
+
+    mem_inputs = [ctx.lang, model_input, inputs["method"], inputs["batch_size"], inputs["max_length"],
+                  inputs["precision"], inputs["gradient_checkpointing"], inputs["lora_r"], dataset]
+    for comp in mem_inputs[1:]:
+        comp.change(estimate, mem_inputs, [memory], api_visibility="private")
+    ctx.on_load(estimate, mem_inputs, [memory])
+    ctx.on_language(estimate, mem_inputs, [memory])
+    if model_select is not None:
+        note_names = [n for n in NOTE_FIELDS if n in inputs]
+
+        def note(lang, model, data, *values):
+            v = dict(zip(note_names, values))
+            return model_note_text(ws, lang, model, v.get("method"), data, v)
+
+        note_inputs = [ctx.lang, model_select, dataset, *[inputs[n] for n in note_names]]
+        for comp in note_inputs[1:]:   # off the queue: the command preview and Start never wait behind it
+            comp.change(note, note_inputs, [model_note], api_visibility="private", queue=False,
+                        show_progress="hidden")
+        ctx.on_load(note, note_inputs, [model_note])
+        ctx.on_language(note, note_inputs, [model_note])
+        # Only a user's pick applies the preset (`input`, not `change`): a form restored from a job on
+        # reload also sets the model and the method, and must keep the job's values.
+        preset_names = [n for n in preset_fields() if n in inputs]
+        preset_inputs = [inputs[n] for n in preset_names]
+
+        def on_model_pick(m, *current):
+            return apply_preset(ws, config_mod, m, dict(zip(preset_names, current)), preset_names)
+
+        def on_method_pick(m, method, lr):
+            return lr_for_method(ws, m, method, lr)
+
+        model_select.input(on_model_pick, [model_select, *preset_inputs], preset_inputs, api_visibility="private")
+        inputs["method"].input(on_method_pick, [model_select, inputs["method"], inputs["lr"]], [inputs["lr"]],
+                               api_visibility="private")
+
+    # A reloaded page (or a second browser) shows the settings of the job it re-attaches to.
+    restore_outputs = ([model_select] if model_select is not None else []) + [dataset, *components, message, said.state]
+
+    def on_restore(lang):
+        lang = lang or DEFAULT
+        job, values = job_form_values(ws, config_mod, names)
+        if values is None:
+            return [gr.skip()] * len(restore_outputs)
+        head = [values.pop("model")] if model_select is not None else []
+        head.append(values.pop("dataset"))
+        note = msg("training.restored", job=job.id)
+        return head + [values[n] for n in names] + [say(lang, note), said.shown_message(note)]
+
+    ctx.on_load(on_restore, [ctx.lang], restore_outputs)
+    # "Start a run from this config" (Runs tab) fills these (webui/config_to_form.py)
+    ctx.shared["training_form"] = {"names": names, "components": components, "dataset": dataset,
+                                   "model": model_select, "message": message, "message_view": said}
+    ctx.dataset_lists.append(dataset)
+    ctx.shared["run_lists"] = ctx.shared.get("run_lists", []) + [inputs["from_run"]]
