@@ -19,6 +19,7 @@ import pytest
 from conftest import REPO
 from tunestudio.core import registry
 from tunestudio.core.workspace import Workspace
+from tunestudio.train.config_check import validate
 
 CONFIGS = REPO / "configs" / "accelerate"
 
@@ -160,20 +161,20 @@ def test_launcher_options_are_checked():
     from tunestudio.core.errors import UserError
 
     with pytest.raises(UserError, match="--num-processes 2: a single-process run"):
-        _cfg(num_processes=2).validate()
+        validate(_cfg(num_processes=2))
     with pytest.raises(UserError, match="--launcher: unknown launcher 'mpi'"):
-        _cfg(launcher="mpi").validate()
+        validate(_cfg(launcher="mpi"))
     with pytest.raises(UserError, match="--num-processes: must be 0 or more"):
-        _cfg(launcher="ddp", num_processes=-1).validate()
+        validate(_cfg(launcher="ddp", num_processes=-1))
     if not torch.cuda.is_available():
         for launcher in ("fsdp", "deepspeed_zero3"):
             with pytest.raises(UserError, match=f"--launcher {launcher} needs CUDA GPUs"):
-                _cfg(launcher=launcher, num_processes=2).validate()
+                validate(_cfg(launcher=launcher, num_processes=2))
         from tunestudio.train.launch import launch_command
 
         with pytest.raises(UserError, match="no GPU is visible, so give the number of processes"):
             launch_command(_cfg(launcher="ddp"), [])
-    _cfg(launcher="ddp", num_processes=2).validate()
+    validate(_cfg(launcher="ddp", num_processes=2))
 
 
 def _one_completed_two_process_run(ws: Path) -> dict:

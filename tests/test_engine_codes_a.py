@@ -14,6 +14,7 @@ from lang_check import wrong_language
 from tunestudio.core.errors import UserError, error_record
 from tunestudio.webui.i18n import texts as i18n
 from tunestudio.core.workspace import Workspace
+from tunestudio.train.config_check import validate
 
 
 def _worded(e: UserError) -> tuple[str, str]:
@@ -30,7 +31,7 @@ def _refused(**options) -> UserError:
     from tunestudio.config.run_config import load_config
 
     with pytest.raises(UserError) as info:
-        load_config(None, {"model": "m", "dataset": "d.jsonl", **options}).validate()
+        validate(load_config(None, {"model": "m", "dataset": "d.jsonl", **options}))
     return info.value
 
 

@@ -12,6 +12,7 @@ import pytest
 from conftest import run_cli
 from tunestudio.core.errors import UserError
 from tunestudio.config.run_config import RunConfig
+from tunestudio.train.config_check import validate
 
 ENV = {"OMP_NUM_THREADS": "1"}  # a 2-core machine shared with other tests: one thread is fastest
 SHORT = ["--objective", "grpo", "--model", "tiny-demo", "--dataset", "demo-rewards.jsonl",
@@ -22,14 +23,14 @@ SHORT = ["--objective", "grpo", "--model", "tiny-demo", "--dataset", "demo-rewar
 
 def test_grpo_options_are_checked_before_anything_loads():
     base = dict(model="m", dataset="d.jsonl", objective="grpo", rewards="exact_match")
-    RunConfig(**base, batch_size=8, num_generations=4).validate()
+    validate(RunConfig(**base, batch_size=8, num_generations=4))
     for extra, msg in ((dict(rewards=""), "no reward given"), (dict(rewards="bleu"), "neither a built-in"),
                        (dict(num_generations=1), "at least 2"),
                        (dict(batch_size=6, num_generations=4), "multiple of --num-generations 4"),
                        (dict(max_completion_length=600), "no room for the prompt"),
                        (dict(method="prompt", num_generations=8), "use full, freeze or a LoRA")):
         with pytest.raises(UserError, match=msg):
-            RunConfig(**{**base, **extra}).validate()
+            validate(RunConfig(**{**base, **extra}))
 
 
 @pytest.mark.slow

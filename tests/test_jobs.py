@@ -13,6 +13,7 @@ from tunestudio.jobs import queue as jobs
 from tunestudio.core import run_progress
 from tunestudio.core.errors import UserError
 from tunestudio.core.workspace import Workspace
+from tunestudio.train.config_check import validate
 
 
 def _sleeper(ws: Workspace, seconds: float, name: str) -> jobs.Job:
@@ -97,8 +98,8 @@ def test_a_real_training_job_is_the_cli_command(demo_ws):
     from tunestudio.config.run_config import RunConfig
 
     ws = Workspace(demo_ws)
-    cfg = RunConfig(model="tiny-demo", dataset="demo-reviews.jsonl", epochs=1, max_steps=2, eval_steps=1,
-                    logging_steps=1, batch_size=4).validate()
+    cfg = validate(RunConfig(model="tiny-demo", dataset="demo-reviews.jsonl", epochs=1, max_steps=2, eval_steps=1,
+                    logging_steps=1, batch_size=4))
     job = jobs.submit(ws, cfg)
     assert job.command[1:5] == ["-m", "tunestudio", "train", "--config"]
     assert job.command_line().startswith("tunestudio train --config ")

@@ -15,6 +15,7 @@ from tunestudio.train import run as engine
 from tunestudio.train.batching import IGNORE, FlatCollator, PadCollator
 from tunestudio.config.run_config import RunConfig
 from tunestudio.core.workspace import Workspace
+from tunestudio.train.config_check import validate
 
 
 def _rows():
@@ -79,11 +80,11 @@ def test_padding_free_is_off_on_a_cpu_by_default_and_refused_where_it_cannot_wor
     assert not attention.wanted(RunConfig(model="m", dataset="d"))   # auto: no CUDA + flash-attn here
     assert attention.wanted(RunConfig(model="m", dataset="d", padding_free="on"))
     with pytest.raises(UserError, match="--padding-free on: packed batches are for the sft objective"):
-        RunConfig(model="m", dataset="d", padding_free="on", objective="dpo").validate()
+        validate(RunConfig(model="m", dataset="d", padding_free="on", objective="dpo"))
     with pytest.raises(UserError, match="--method prompt puts virtual tokens"):
-        RunConfig(model="m", dataset="d", padding_free="on", method="prompt").validate()
+        validate(RunConfig(model="m", dataset="d", padding_free="on", method="prompt"))
     with pytest.raises(UserError, match="unknown padding_free 'yes'"):
-        RunConfig(model="m", dataset="d", padding_free="yes").validate()
+        validate(RunConfig(model="m", dataset="d", padding_free="yes"))
 
 
 def test_a_padding_free_run_trains_like_the_padded_one(demo_ws):

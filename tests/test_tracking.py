@@ -16,6 +16,7 @@ from tunestudio.core import registry
 from tunestudio.train import tracking
 from tunestudio.core.errors import UserError
 from tunestudio.config.run_config import RunConfig
+from tunestudio.train.config_check import validate
 
 pytestmark = pytest.mark.skipif(
     importlib.util.find_spec("tensorboard") is None or importlib.util.find_spec("mlflow") is None,
@@ -107,7 +108,7 @@ def test_a_missing_tracker_package_names_the_extra(monkeypatch):
     cfg = RunConfig(model="m", dataset="d.jsonl", report_to="tensorboard, mlflow")
     with pytest.raises(UserError, match=r"--report-to mlflow: the mlflow package is not installed: "
                                         r"pip install 'tunestudio\[trackers\]'"):
-        cfg.validate()
+        validate(cfg)
     assert tracking.parse(" TensorBoard ,none,") == ["tensorboard"]
     assert tracking.hf_report_to(RunConfig(report_to="")) == "none"
     assert tracking.hf_report_to(RunConfig(report_to="mlflow,tensorboard")) == ["tensorboard"]

@@ -14,6 +14,7 @@ from tunestudio.core.errors import UserError
 from tunestudio.config.run_config import RunConfig
 from tunestudio.train.run import train
 from tunestudio.core.workspace import Workspace
+from tunestudio.train.config_check import validate
 
 N_ROWS = 48
 
@@ -118,7 +119,7 @@ def test_qlora_off_cuda_is_a_clear_error():
     if torch.cuda.is_available():
         pytest.skip("this machine has CUDA")
     with pytest.raises(UserError, match="qlora needs a CUDA GPU"):
-        tiny_config(method="qlora").validate()
+        validate(tiny_config(method="qlora"))
 
 
 def test_lora_target_modules_list(tiny_ws):

@@ -9,6 +9,7 @@ import pytest
 from tests.conftest import run_cli
 from tunestudio.core.errors import UserError
 from tunestudio.core.workspace import Workspace
+from tunestudio.train.config_check import validate
 
 
 def test_public_host_without_auth_is_refused(workspace):
@@ -109,7 +110,7 @@ def test_presets_follow_the_model_and_the_method(demo_ws):
     import shutil
 
     from tunestudio.config import run_config as config_mod
-    from tunestudio.train.presets import RANDOM_PRESET
+    from tunestudio.config.presets import RANDOM_PRESET
     from tunestudio.webui.tabs.chat import pick_source
     from tunestudio.webui.tabs.training.tab import (apply_preset, form_defaults, lr_for_method, model_note_text,
                                                preset_for)
@@ -118,7 +119,7 @@ def test_presets_follow_the_model_and_the_method(demo_ws):
     ws = Workspace(demo_ws)
     shutil.copytree(ws.models_dir / "tiny-demo", ws.models_dir / "pretrained")   # any other name: pretrained
     assert set(RANDOM_PRESET) <= set(form_defaults(config_mod))
-    config_mod.from_dict({"model": "tiny-demo", "dataset": "x.jsonl", **RANDOM_PRESET}).validate()
+    validate(config_mod.from_dict({"model": "tiny-demo", "dataset": "x.jsonl", **RANDOM_PRESET}))
     random = preset_for(ws, "tiny-demo", "lora")
     assert {k: random[k] for k in RANDOM_PRESET} == RANDOM_PRESET and random["reason"].code == "preset_random"
     assert preset_for(ws, "pretrained", "lora")["lr"] == 2e-4

@@ -16,6 +16,7 @@ from lang_check import wrong_language
 from tunestudio.jobs import queue as jobs
 from tunestudio.core.errors import UserError
 from tunestudio.core.workspace import Workspace
+from tunestudio.train.config_check import 
 
 
 def _wait_ended(ws: Workspace, job_id: str, timeout: float = 180) -> jobs.Job:
@@ -128,7 +129,7 @@ def test_a_bad_option_on_the_form_is_named_by_its_label_in_tetum(options, label)
     from tunestudio.webui.common.context import err, error_text, say
 
     with pytest.raises(UserError) as caught:
-        RunConfig(model="m", dataset="d.jsonl", **options).validate()
+        validate(RunConfig(model="m", dataset="d.jsonl", **options))
     for shown in (error_text("tet", caught.value), say("tet", err(caught.value))):
         assert f"“{label}”" in shown and not wrong_language(shown, "tet", "en"), shown
         assert str(caught.value).split(": ", 1)[1] not in shown, shown   # not the engine's English

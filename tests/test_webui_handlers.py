@@ -7,6 +7,7 @@ import dataclasses
 import json
 
 from tunestudio.core.workspace import Workspace
+from tunestudio.train.config_check import validate
 
 
 def _chat_file(ws: Workspace, name: str, systems: list[str | None]) -> None:
@@ -179,9 +180,9 @@ def test_command_shown_before_start_makes_the_same_config(tmp_path):
     from tunestudio.config import run_config as config_mod
     from tunestudio.webui.tabs.training.form_io import save_yaml, train_command
 
-    cfg = config_mod.from_dict({"model": "tiny-demo", "dataset": "my data.jsonl", "method": "full", "lr": 1e-3,
+    cfg = validate(config_mod.from_dict({"model": "tiny-demo", "dataset": "my data.jsonl", "method": "full", "lr": 1e-3,
                                 "epochs": 3, "gradient_checkpointing": True, "name": "it's mine",
-                                "stages": [{"method": "full", "epochs": 1}]}).validate()
+                                "stages": [{"method": "full", "epochs": 1}]}))
     cmd = train_command(config_mod, cfg, "/ws/here")
     args = shlex.split(cmd)
     assert args[:2] == ["tunestudio", "train"] and args[-2:] == ["--workspace", "/ws/here"]
@@ -189,7 +190,7 @@ def test_command_shown_before_start_makes_the_same_config(tmp_path):
     parser = argparse.ArgumentParser()
     config_mod.add_arguments(parser)
     parsed = parser.parse_args(args[2:-2])
-    again = config_mod.from_dict(config_mod.overrides_from_args(parsed)).validate()
+    again = validate(config_mod.from_dict(config_mod.overrides_from_args(parsed)))
     assert again.to_dict() == cfg.to_dict()
     path = save_yaml(config_mod, cfg)
     assert path.endswith("it's mine.yaml") or path.endswith("run-config.yaml")

@@ -15,8 +15,9 @@ from pathlib import Path
 from tunestudio.data.quality.clean import NEAR_THRESHOLD
 from tunestudio.data.formats.load import FORMATS
 from tunestudio.data.split import MAX_LISTED
-from tunestudio.data.encoding.stream import TEXT_MODES
-from tunestudio.data.chat.turns import REASONING_MODES
+from tunestudio.cli import data_pref
+from tunestudio.config.choices import REASONING_MODES, TEXT_MODES
+from tunestudio.data.quality import pref
 
 
 def register(subparsers, common) -> None:
@@ -76,17 +77,15 @@ def register(subparsers, common) -> None:
 
 
 def _check(args, ws) -> int:
-    from tunestudio.cli import data_pref as pref_commands
-
-    if pref_commands.preference_kind(ws, args.dataset):  # pairs / KTO rows: their own checks
-        return pref_commands.check(args, ws)
+    if pref.preference_kind(ws, args.dataset):  # pairs / KTO rows: their own checks
+        return data_pref.check(args, ws)
     from tunestudio.data.quality.check import check_dataset
     from tunestudio.data.split import format_problems
 
     report = check_dataset(ws, args.dataset, args.format, args.mapping, args.model, args.max_length,
                            args.separator)
     if args.json:
-        from tunestudio.cli.main import print_json
+        from tunestudio.core.output import print_json
 
         print_json(report.to_json())
     else:
@@ -118,7 +117,7 @@ def _clean(args, ws) -> int:
     results = clean_dataset(ws, args.dataset, args.format, args.mapping, args.model, args.max_tokens,
                             args.near_threshold, args.separator)
     if args.json:
-        from tunestudio.cli.main import print_json
+        from tunestudio.core.output import print_json
 
         removed: dict[str, int] = {}
         for r in results:
@@ -140,23 +139,21 @@ def _clean(args, ws) -> int:
 
 
 def _stats(args, ws) -> int:
-    from tunestudio.cli import data_pref as pref_commands
-
-    if pref_commands.preference_kind(ws, args.dataset):
-        s = pref_commands.stats(args, ws)
+    if pref.preference_kind(ws, args.dataset):
+        s = data_pref.stats(args, ws)
         if args.json:
-            from tunestudio.cli.main import print_json
+            from tunestudio.core.output import print_json
 
             print_json(s)
         else:
-            print(pref_commands.render_stats(s))
+            print(data_pref.render_stats(s))
         return 0
     from tunestudio.data.quality.stats import stats_dataset
 
     s = stats_dataset(ws, args.dataset, args.format, args.mapping, args.model, args.max_length,
                       args.separator, bins=max(1, args.bins), text_mode=args.text_mode, stride=args.stride)
     if args.json:
-        from tunestudio.cli.main import print_json
+        from tunestudio.core.output import print_json
 
         print_json(s)
         return 0
@@ -206,17 +203,15 @@ def render_stats(s: dict) -> str:
 
 
 def _preview(args, ws) -> int:
-    from tunestudio.cli import data_pref as pref_commands
-
-    if pref_commands.preference_kind(ws, args.dataset):
-        p = pref_commands.preview(args, ws)
+    if pref.preference_kind(ws, args.dataset):
+        p = data_pref.preview(args, ws)
         if args.json:
-            from tunestudio.cli.main import print_json
+            from tunestudio.core.output import print_json
 
             print_json(p)
         else:
             color = sys.stdout.isatty() and not os.environ.get("NO_COLOR") and os.environ.get("TERM") != "dumb"
-            print(pref_commands.render_preview(p, color=color))
+            print(data_pref.render_preview(p, color=color))
         return 0
     from tunestudio.data.quality.stats import preview_dataset
 
@@ -224,7 +219,7 @@ def _preview(args, ws) -> int:
                         args.format, args.mapping, args.separator, args.reasoning, args.text_mode, args.stride)
     p["reasoning_mode"] = args.reasoning
     if args.json:
-        from tunestudio.cli.main import print_json
+        from tunestudio.core.output import print_json
 
         print_json(p)
         return 0

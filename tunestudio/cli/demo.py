@@ -19,7 +19,7 @@ def register(subparsers, common) -> None:
 
 
 def run(args, ws) -> int:
-    from tunestudio.cli.main import print_json
+    from tunestudio.core.output import print_json
     from tunestudio.demo import make_demo
 
     result = make_demo(ws, real_model=not args.tiny_only)

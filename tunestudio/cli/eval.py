@@ -186,7 +186,7 @@ def _eval_predictions(args, ws) -> int:
 
 
 def _print_eval(out: dict, as_json: bool) -> None:
-    from tunestudio.cli.main import print_json
+    from tunestudio.core.output import print_json
     from tunestudio.evaluate import report
     from tunestudio.evaluate.report import metric_lines
 
@@ -215,7 +215,7 @@ def _print_eval(out: dict, as_json: bool) -> None:
 
 def cmd_chat(args, ws):
 
-    from tunestudio.cli.main import print_json
+    from tunestudio.core.output import print_json
     from tunestudio.data.chat.turns import split_reasoning
     from tunestudio.models.generate import generate_timed, stream
     from tunestudio.models.loading import load_model
@@ -272,7 +272,7 @@ def cmd_chat(args, ws):
 # ---- bench-models -------------------------------------------------------------------------------
 
 def cmd_bench(args, ws):
-    from tunestudio.cli.main import print_json
+    from tunestudio.core.output import print_json
     from tunestudio.evaluate.bench import bench_models
 
     _quiet_transformers()
@@ -344,7 +344,7 @@ def _rater(args) -> str:
 
 
 def cmd_rate_new(args, ws):
-    from tunestudio.cli.main import print_json
+    from tunestudio.core.output import print_json
     from tunestudio.evaluate import ratings
 
     _quiet_transformers()
@@ -359,7 +359,7 @@ def cmd_rate_new(args, ws):
 
 
 def cmd_rate_session(args, ws):
-    from tunestudio.cli.main import print_json
+    from tunestudio.core.output import print_json
     from tunestudio.evaluate import ratings
 
     rater = _rater(args)
@@ -405,7 +405,7 @@ def cmd_rate_session(args, ws):
 
 
 def cmd_rate_summary(args, ws):
-    from tunestudio.cli.main import print_json
+    from tunestudio.core.output import print_json
     from tunestudio.evaluate import ratings
 
     out = ratings.summary(ws, args.session)
@@ -414,7 +414,7 @@ def cmd_rate_summary(args, ws):
 
 
 def cmd_rate_list(args, ws):
-    from tunestudio.cli.main import print_json
+    from tunestudio.core.output import print_json
     from tunestudio.evaluate import ratings
 
     sessions = ratings.list_sessions(ws)

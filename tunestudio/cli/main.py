@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import argparse
 import importlib
-import json
 import os
 import signal
 import sqlite3
@@ -62,12 +61,6 @@ def build_parser() -> argparse.ArgumentParser:
             raise
         module.register(sub, common)
     return parser
-
-
-def print_json(obj) -> None:
-    """The one JSON object a `--json` command prints on stdout."""
-    sys.stdout.write(json.dumps(obj, ensure_ascii=False, default=str) + "\n")
-    sys.stdout.flush()
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -33,7 +33,7 @@ def register(subparsers, common) -> None:
 
 
 def cmd_import(args, ws) -> int:
-    from tunestudio.cli.main import print_json
+    from tunestudio.core.output import print_json
     from tunestudio.models.gguf_import import import_gguf
 
     def started(path, name, info):
@@ -54,7 +54,7 @@ def cmd_import(args, ws) -> int:
 
 
 def cmd_list(args, ws) -> int:
-    from tunestudio.cli.main import print_json
+    from tunestudio.core.output import print_json
     from tunestudio.models.local import local_models
     from tunestudio.models.memory import human_bytes
 

@@ -39,7 +39,7 @@ def register(subparsers, common) -> None:
 
 
 def cmd_test(args, ws) -> int:
-    from tunestudio.cli.main import print_json
+    from tunestudio.core.output import print_json
     from tunestudio.core.errors import UserError
     from tunestudio.models.generate import sampling_from
     from tunestudio.rewards.scoring import reward_test
@@ -76,7 +76,7 @@ def print_table(out: dict) -> str:
 
 def print_eval(out: dict, as_json: bool) -> None:
     """`eval` on a reward dataset: each reward's mean over greedy answers (base beside it)."""
-    from tunestudio.cli.main import print_json
+    from tunestudio.core.output import print_json
     from tunestudio.evaluate.report import metric_lines
 
     rows = out.pop("rows")

@@ -100,7 +100,7 @@ def metrics_text(metrics: dict) -> str:
 def cmd_list(args, ws):
     data = runs_table(ws)
     if args.json:
-        from tunestudio.cli.main import print_json
+        from tunestudio.core.output import print_json
         print_json(data)
         return 0
     if not data["runs"]:
@@ -125,7 +125,7 @@ def _section(title: str, pairs) -> list[str]:
 def cmd_show(args, ws):
     d = run_details(ws, args.run)
     if args.json:
-        from tunestudio.cli.main import print_json
+        from tunestudio.core.output import print_json
         print_json(d)
         return 0
     lines = [f"run {d['id']}  ({d['name']})", f"status: {d['status']}"]
@@ -184,7 +184,7 @@ def cmd_reindex(args, ws):
     notice = repair_if_needed(ws)
     result = reindex(ws) if ws.root.is_dir() else {"added": [], "kept": 0, "skipped": []}
     if args.json:
-        from tunestudio.cli.main import print_json
+        from tunestudio.core.output import print_json
         print_json({**result, "notice": notice})
         return 0
     if notice:
@@ -199,7 +199,7 @@ def cmd_reindex(args, ws):
 def cmd_compare(args, ws):
     c = compare_runs(ws, args.run_a, args.run_b)
     if args.json:
-        from tunestudio.cli.main import print_json
+        from tunestudio.core.output import print_json
         print_json(c)
         return 0
     a, b = c["a"], c["b"]
@@ -221,7 +221,7 @@ def cmd_rename(args, ws):
 
     row = rename_run(ws, args.run, args.name)
     if args.json:
-        from tunestudio.cli.main import print_json
+        from tunestudio.core.output import print_json
         print_json(row)
     else:
         print(f"run {row['id']} is now called '{row['name']}'")
@@ -248,7 +248,7 @@ def cmd_delete(args, ws):
             return 1
     out = delete_run(ws, args.run, delete_files=args.delete_files)
     if args.json:
-        from tunestudio.cli.main import print_json
+        from tunestudio.core.output import print_json
         print_json(out)
     elif out["files_deleted"]:
         print(f"deleted run {out['id']} ('{out['name']}') and its folder {out['folder']}")

@@ -47,7 +47,7 @@ def register(subparsers, common) -> None:
 # ---- export -------------------------------------------------------------------------------------
 
 def cmd_export(args, ws):
-    from tunestudio.cli.main import print_json
+    from tunestudio.core.output import print_json
     from tunestudio.ship.export import export_run
 
     _quiet_transformers()

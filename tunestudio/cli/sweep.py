@@ -31,7 +31,7 @@ def register(subparsers, common) -> None:
 
 def cmd_sweep(args, ws) -> int:
     from tunestudio.sweeps import search as sweep
-    from tunestudio.cli.main import print_json
+    from tunestudio.core.output import print_json
 
     if args.sweep_action == "list":
         names = sweep.list_sweeps(ws)

@@ -7,6 +7,7 @@ import os
 import sys
 
 from tunestudio.core.errors import EXIT_STOPPED, UserError
+from tunestudio.train.config_check import validate
 
 
 def register(subparsers, common) -> None:
@@ -28,7 +29,7 @@ def register(subparsers, common) -> None:
 
 
 def cmd_train(args, ws) -> int:
-    from tunestudio.cli.main import print_json
+    from tunestudio.core.output import print_json
     from tunestudio.config.run_config import load_config, overrides_from_args
     from tunestudio.train.run import resume_run, train
 
@@ -91,7 +92,7 @@ def _relaunch_if_asked(args, ws, overrides: dict) -> None:
         cfg = load_config(args.config, overrides)
     if cfg.launcher == "single":
         return
-    cfg.validate()
+    validate(cfg)
     if "train" not in sys.argv:  # called in-process (cli.main([...])): no command line to hand on
         raise UserError(f"--launcher {cfg.launcher}: start it from the command line (`tunestudio train ...`) "
                         "or the job queue, which run it under accelerate launch", "launcher_in_process",

@@ -15,20 +15,11 @@ from pathlib import Path
 
 import yaml
 
-from tunestudio.data.encoding.stream import TEXT_MODES
-from tunestudio.data.chat.turns import REASONING_MODES
+from tunestudio.config.choices import (LAUNCHERS, METHODS, OBJECTIVES, OPTIMIZERS, PADDING_FREE, PRECISIONS, PREF_LOSSES,
+                                       REASONING_MODES, REFERENCES, SCHEDULERS, TEXT_MODES)
 from tunestudio.core.errors import UserError
-from tunestudio.train import attention
-from tunestudio.train.launch import LAUNCHERS
 
-SCHEDULERS = ("linear", "cosine", "constant")
 DEFAULT_PATIENCE = 3   # early_stopping_patience -1: evaluations without improvement (4 per epoch by default)
-OPTIMIZERS = ("adamw", "sgd", "adafactor")
-PRECISIONS = ("auto", "fp32", "bf16", "fp16")
-# TRL 1.16 DPOConfig.loss_type values (its _compute_loss): 'sft' alone is no preference loss, so not offered
-PREF_LOSSES = ("sigmoid", "ipo", "robust", "hinge", "exo_pair", "nca_pair", "bco_pair", "sppo_hard", "aot",
-               "aot_unpaired", "apo_zero", "apo_down", "discopop", "sigmoid_norm")
-REFERENCES = ("parent", "base", "none")
 
 
 def opt(default, help: str, group: str, choices=None, flag: str | None = None, **extra):
@@ -37,18 +28,6 @@ def opt(default, help: str, group: str, choices=None, flag: str | None = None, *
     if isinstance(default, (list, dict)):
         return field(default_factory=lambda: type(default)(default), metadata=meta)
     return field(default=default, metadata=meta)
-
-
-def _objective_names() -> tuple[str, ...]:
-    from tunestudio.train.objectives import OBJECTIVES
-
-    return tuple(OBJECTIVES)
-
-
-def _method_names() -> tuple[str, ...]:
-    from tunestudio.train.methods import METHODS
-
-    return tuple(METHODS)
 
 
 @dataclass
@@ -91,7 +70,7 @@ class RunConfig:
 
     # ---- method -------------------------------------------------------------------------------
     method: str = opt("lora", "how to fine-tune: full, freeze, lora, dora, ia3, prefix, prompt, qlora",
-                      "method", choices="methods")
+                      "method", choices=METHODS)
     lora_r: int = opt(16, "LoRA/DoRA/QLoRA rank", "method")
     lora_alpha: float = opt(32.0, "LoRA/DoRA/QLoRA scaling alpha (the update is scaled by alpha/r)", "method")
     lora_dropout: float = opt(0.05, "dropout on the LoRA/DoRA/QLoRA input", "method")
@@ -106,7 +85,7 @@ class RunConfig:
     # ---- objective: what the loss rewards (train/objectives.py); --method decides what is trained --
     objective: str = opt("sft", "training objective: sft (next-token loss on answers), dpo, orpo, simpo (preference "
                          "pairs: prompt, chosen, rejected), kto (answers labelled good/bad), grpo (prompts + reward "
-                         "functions)", "objective", choices="objectives")
+                         "functions)", "objective", choices=OBJECTIVES)
     pref_loss: str = opt("sigmoid", "dpo: the preference loss (TRL DPOConfig.loss_type): sigmoid (DPO), ipo, robust "
                          "(noisy labels, with --label-smoothing), hinge, exo_pair, nca_pair, bco_pair, sppo_hard, aot, "
                          "aot_unpaired, apo_zero, apo_down, discopop, sigmoid_norm", "objective", choices=PREF_LOSSES)
@@ -143,7 +122,7 @@ class RunConfig:
     max_steps: int = opt(0, "stop after this many optimizer steps (0: use --epochs)", "training")
     lr: float = opt(0.0, "peak learning rate (0: the preset for the model and method: 2e-4 for LoRA/DoRA, 2e-5 "
                     "for full fine-tuning of a pretrained model, 1e-3 for a random-initialised one; "
-                    "train/presets.py)", "training")
+                    "config/presets.py)", "training")
     scheduler: str = opt("cosine", "learning-rate schedule after warmup", "training", choices=SCHEDULERS)
     warmup_steps: int = opt(0, "linear warmup over this many steps", "training")
     warmup_ratio: float = opt(0.0, "linear warmup over this fraction of all steps (instead of --warmup-steps)",
@@ -164,7 +143,7 @@ class RunConfig:
                          "weights are kept and saved in fp32", "training", choices=PRECISIONS)
     padding_free: str = opt("auto", "pack each micro-batch into one row without padding (position_ids "
                             "restarting per row); auto: on with CUDA and FlashAttention-2 (its varlen "
-                            "kernel), where it pays, off elsewhere", "training", choices=attention.CHOICES)
+                            "kernel), where it pays, off elsewhere", "training", choices=PADDING_FREE)
     gradient_checkpointing: bool = opt(False, "recompute activations in the backward pass: less memory, "
                                        "~30% slower", "training")
     seed: int = opt(42, "random seed (data split, order, initialisation)", "training")
@@ -203,19 +182,6 @@ class RunConfig:
                        "{dataset: task.jsonl}]), each a run whose parent is the stage before", "run")
 
     # ------------------------------------------------------------------------------------------
-    def validate(self) -> "RunConfig":
-        """Raise UserError naming the first bad option and what to do; return self when valid.
-        The checks are config_check.py's."""
-        from tunestudio.train.config_check import validate
-
-        return validate(self)
-
-    def check_device(self) -> None:
-        """Options that depend on this machine: qlora needs CUDA and bitsandbytes; fp16/bf16 support."""
-        from tunestudio.train.config_check import check_device
-
-        check_device(self)
-
     def patience(self, has_val: bool) -> int:
         """Evaluations without improvement before early stopping (0: never): -1 means 3 when the run has
         validation data, so a default run stops before it overfits and a run without any still starts."""

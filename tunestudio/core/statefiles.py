@@ -153,3 +153,31 @@ def describe_os_error(e: OSError) -> str:
     if e.errno in (errno.EACCES, errno.EPERM):
         return f"permission denied{(' on' + where) if where else ''} ({e.strerror}): check that the workspace is writable"
     return f"{e.strerror or e}{(':' + where) if where else ''}"
+
+
+def fsync_tree(folder: Path) -> None:
+    """Flush the files to disk before the rename makes them look complete."""
+    for p in folder.iterdir():
+        if p.is_file():
+            with open(p, "rb") as f:
+                os.fsync(f.fileno())
+
+
+def replace_dir(new: Path, dest: Path) -> None:
+    """Put the complete folder `new` at `dest`. The old `dest` is first renamed to a backup and
+    deleted only after the new one is in place; `recover_dir` undoes a crash in between."""
+    fsync_tree(new)
+    backup = dest.with_name(f".{dest.name}.old")
+    if backup.exists() and dest.exists():
+        shutil.rmtree(backup)
+    if dest.exists():
+        os.replace(dest, backup)
+    os.replace(new, dest)
+    shutil.rmtree(backup, ignore_errors=True)
+
+
+def recover_dir(dest: Path) -> None:
+    """After a crash inside `replace_dir`: the backup becomes `dest` again if `dest` is missing."""
+    backup = dest.with_name(f".{dest.name}.old")
+    if backup.is_dir() and not dest.exists():
+        os.replace(backup, dest)

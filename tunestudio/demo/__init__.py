@@ -4,7 +4,7 @@ cannot fetch), and the demo datasets."""
 
 from __future__ import annotations
 
-from tunestudio.train.presets import TINY_DEMO
+from tunestudio.config.presets import TINY_DEMO
 from tunestudio.core.workspace import Workspace
 
 MODEL_NAME = TINY_DEMO

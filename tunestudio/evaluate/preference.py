@@ -179,7 +179,7 @@ def _save(ws, out: dict, rows: list[dict], run_info, model, save: bool) -> dict:
 def wants_preference_eval(ws, run: str | None, dataset: str | None) -> bool:
     """True when the data to evaluate is preference pairs: a pair file given, or a preference run's split."""
     if dataset:
-        from tunestudio.cli.data_pref import preference_kind
+        from tunestudio.data.quality.pref import preference_kind
 
         return preference_kind(ws, dataset) is not None
     if run:
@@ -193,7 +193,7 @@ def wants_preference_eval(ws, run: str | None, dataset: str | None) -> bool:
 
 
 def print_result(out: dict, as_json: bool) -> None:
-    from tunestudio.cli.main import print_json
+    from tunestudio.core.output import print_json
     from tunestudio.evaluate.report import metric_lines
 
     rows = out.pop("rows")

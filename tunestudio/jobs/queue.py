@@ -42,6 +42,7 @@ from tunestudio.jobs.job_run import find_run
 from tunestudio.core.procs import is_alive, proc_start
 from tunestudio.core.statefiles import read_json_or_none, write_json
 from tunestudio.core.workspace import Workspace
+from tunestudio.train.config_check import check_device
 
 ACTIVE = ("queued", "running")
 ENDED = ("finished", "stopped", "failed")
@@ -347,7 +348,7 @@ def _enqueue(ws: Workspace, job_id: str, train_args: list[str], config_path: str
     train_args = [*train_args, "--workspace", str(ws.root)]
     command = [sys.executable, "-m", "tunestudio", "train", *train_args]
     if launch_cfg is not None and launch_cfg.launcher != "single":
-        launch_cfg.check_device()   # a launch this machine cannot do is refused before it is queued
+        check_device(launch_cfg)   # a launch this machine cannot do is refused before it is queued
         command = launch_command(launch_cfg, train_args)
     job = Job(id=job_id, config_path=config_path, name=name, device=device, run_id=run_id,
               log_path=str(jobs_dir(ws) / f"{job_id}.log"), command=command)

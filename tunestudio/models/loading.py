@@ -57,7 +57,7 @@ def find_run(ws: Workspace, ref: str) -> RunInfo:
                             ref=ref)
     config = _read_config(folder)
     final = folder / "final"
-    from tunestudio.train.checkpoint import recover_dir
+    from tunestudio.core.statefiles import recover_dir
 
     recover_dir(final)  # a crash between the two renames of a final/ replacement
     if not ((final / "config.json").is_file() or (final / "adapter_config.json").is_file()):

@@ -49,6 +49,7 @@ import math
 from typing import Any, Callable
 
 from tunestudio.core.errors import UserError
+from tunestudio.config import presets
 from tunestudio.config.run_config import resolve_precision
 from tunestudio.models import shape as model_shape
 from tunestudio.models.shape import (linear_shapes, load_model_config, model_dims, numel, param_count,
@@ -341,15 +342,13 @@ _LENGTHS_CACHE: dict = {}
 
 def _with_replay(got: dict, records, ws, model: str, max_length: int) -> dict:
     """A default run on chat data and a pretrained model also trains on replay rows (train/replay.py):
-    the base model's own answers of up to replay.MAX_NEW_TOKENS tokens, usually longer than a narrow
+    the base model's own answers of up to presets.REPLAY_MAX_NEW_TOKENS tokens, usually longer than a narrow
     task's rows. Measured on SmolLM2 and demo-tickets: peak 2.0 GB without them, 3.8 GB with."""
-    from tunestudio.train import presets, replay
-
     if not (records[0].is_chat and presets.model_kind(ws.model_path_or_id(model)) == "pretrained"):
         return got
-    longest = min(max_length, replay.MAX_NEW_TOKENS + replay.PROMPT_ALLOWANCE)
+    longest = min(max_length, presets.REPLAY_MAX_NEW_TOKENS + presets.REPLAY_PROMPT_ALLOWANCE)
     return {**got, "longest": max(got["longest"], longest),
-            "trained": max(got["trained"], min(longest, replay.MAX_NEW_TOKENS + 1)), "replay": True}
+            "trained": max(got["trained"], min(longest, presets.REPLAY_MAX_NEW_TOKENS + 1)), "replay": True}
 
 
 def dataset_lengths(ws, dataset: str, model: str, max_length: int, *, train_on_prompt: bool = False,

@@ -29,6 +29,7 @@ from tunestudio.jobs import queue as jobs
 from tunestudio.core import run_progress
 from tunestudio.core.errors import UserError
 from tunestudio.sweeps.spec import EVAL_METRICS, SweepSpec, load_spec  # noqa: F401 (load_spec: re-exported)
+from tunestudio.train.config_check import validate
 
 STOP_GRACE_S = 120
 
@@ -160,7 +161,7 @@ def run_sweep(ws, spec: SweepSpec) -> dict:
         trial = study.ask()
         params = {p.name: _suggest(trial, p) for p in spec.space}
         try:
-            cfg = trial_config(spec, trial.number, params).validate()
+            cfg = validate(trial_config(spec, trial.number, params))
         except UserError as e:
             log(f"trial {trial.number} {params}: not started: {e}")
             trial.set_user_attr("error", str(e))

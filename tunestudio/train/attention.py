@@ -21,7 +21,6 @@ import importlib.util
 
 from tunestudio.core.errors import UserError
 
-CHOICES = ("auto", "on", "off")
 NOT_WITH = ("prefix", "prompt")   # virtual tokens before every row: one packed row would get them once
 
 

@@ -23,7 +23,7 @@ import zipfile
 from pathlib import Path
 
 from tunestudio.core.errors import UserError
-from tunestudio.core.statefiles import free_bytes, gib, move_aside
+from tunestudio.core.statefiles import free_bytes, fsync_tree, gib, move_aside
 
 MARKER = "tunestudio-complete.json"
 STAGING = ".staging"
@@ -59,20 +59,12 @@ def publish(staged: Path, folder: Path, info: dict) -> Path:
     """Mark the fully written `staged` checkpoint complete and move it into `folder`."""
     sizes = {p.name: p.stat().st_size for p in staged.iterdir() if p.is_file()}
     (staged / MARKER).write_text(json.dumps({**info, "time": time.time(), "files": sizes}), encoding="utf-8")
-    _fsync_tree(staged)
+    fsync_tree(staged)
     dest = folder / staged.name
     if dest.exists():  # the same step saved again (e.g. after a resume): the new one wins
         shutil.rmtree(dest)
     os.replace(staged, dest)
     return dest
-
-
-def _fsync_tree(folder: Path) -> None:
-    """Flush the files to disk before the rename makes them look complete."""
-    for p in folder.iterdir():
-        if p.is_file():
-            with open(p, "rb") as f:
-                os.fsync(f.fileno())
 
 
 def rotate(folder: Path, keep: int, protect: set[int]) -> list[Path]:
@@ -221,23 +213,3 @@ def folder_bytes(folder: Path, model_only: bool = False) -> int:
         return 0
     return sum(p.stat().st_size for p in Path(folder).iterdir()
                if p.is_file() and not (model_only and TRAINING_STATE.match(p.name)))
-
-
-def replace_dir(new: Path, dest: Path) -> None:
-    """Put the complete folder `new` at `dest`. The old `dest` is first renamed to a backup and
-    deleted only after the new one is in place; `recover_dir` undoes a crash in between."""
-    _fsync_tree(new)
-    backup = dest.with_name(f".{dest.name}.old")
-    if backup.exists() and dest.exists():
-        shutil.rmtree(backup)
-    if dest.exists():
-        os.replace(dest, backup)
-    os.replace(new, dest)
-    shutil.rmtree(backup, ignore_errors=True)
-
-
-def recover_dir(dest: Path) -> None:
-    """After a crash inside `replace_dir`: the backup becomes `dest` again if `dest` is missing."""
-    backup = dest.with_name(f".{dest.name}.old")
-    if backup.is_dir() and not dest.exists():
-        os.replace(backup, dest)

@@ -10,9 +10,10 @@ from __future__ import annotations
 import importlib.util
 import math
 
+from tunestudio.config.choices import METHODS, OBJECTIVES
 from tunestudio.core.errors import UserError, error_record
 from tunestudio.train import attention
-from tunestudio.config.run_config import (RunConfig, _method_names, _objective_names, bf16_supported, fields_by_name,
+from tunestudio.config.run_config import (RunConfig, bf16_supported, fields_by_name,
                                      stage_config)
 from tunestudio.train.launch import check_launcher
 
@@ -29,7 +30,7 @@ def validate(cfg: RunConfig) -> RunConfig:
                 "stages_not_list", example="[{dataset: a.jsonl}, {dataset: b.jsonl}]")
         for i, stage in enumerate(cfg.stages, 1):
             try:
-                stage_config(cfg, i - 1).validate()
+                validate(stage_config(cfg, i - 1))
             except UserError as e:
                 raise UserError(f"stage {i}: {e}", "in_stage", stage=i, error=error_record(e)) from None
         return cfg
@@ -37,11 +38,11 @@ def validate(cfg: RunConfig) -> RunConfig:
         bad("model", "no base model given: a folder under models/, a path or a hub id", "no_model_given")
     if not cfg.dataset.strip():
         bad("dataset", "no dataset given: a file under training/datasets or a path", "no_dataset_given")
-    methods = _method_names()
+    methods = METHODS
     if cfg.method not in methods:
         bad("method", f"unknown method '{cfg.method}': choose one of {', '.join(methods)}", "unknown_choice",
             value=cfg.method, choices=", ".join(methods))
-    objectives = _objective_names()
+    objectives = OBJECTIVES
     if cfg.objective not in objectives:
         bad("objective", f"unknown objective '{cfg.objective}': choose one of {', '.join(objectives)}",
             "unknown_choice", value=cfg.objective, choices=", ".join(objectives))
@@ -54,7 +55,7 @@ def validate(cfg: RunConfig) -> RunConfig:
         if getattr(cfg, name) not in choices:
             bad(name, f"unknown {name} '{getattr(cfg, name)}': choose one of {', '.join(choices)}", "unknown_choice",
                 value=getattr(cfg, name), choices=", ".join(map(str, choices)))
-    if not (cfg.lr >= 0 and math.isfinite(cfg.lr)):   # 0: the preset's (train/presets.py)
+    if not (cfg.lr >= 0 and math.isfinite(cfg.lr)):   # 0: the preset's (config/presets.py)
         bad("lr", f"the learning rate must be above 0 (or 0 for the preset's), got {cfg.lr}", "option_above_zero",
             value=cfg.lr)
     if cfg.max_steps < 0:
@@ -120,7 +121,7 @@ def validate(cfg: RunConfig) -> RunConfig:
 
     check_trackers(cfg.report_to)  # a missing tracker package stops the run before it starts
     attention.check_config(cfg)
-    cfg.check_device()
+    check_device(cfg)
     return cfg
 
 

@@ -20,9 +20,9 @@ import os
 import sys
 from pathlib import Path
 
+from tunestudio.config.choices import LAUNCHERS
 from tunestudio.core.errors import UserError
 
-LAUNCHERS = ("single", "ddp", "fsdp", "deepspeed_zero2", "deepspeed_zero3")
 CONFIGS_ENV = "TUNESTUDIO_CONFIGS"
 
 

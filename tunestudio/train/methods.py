@@ -11,6 +11,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Callable
 
+from tunestudio.config import choices
+from tunestudio.config.choices import check_table
 from tunestudio.core.errors import UserError
 
 
@@ -128,6 +130,7 @@ METHODS: dict[str, Method] = {m.name: m for m in [
     Method("qlora", "LoRA on a 4-bit quantised base (CUDA + bitsandbytes)", adapter=True,
            peft_config=_lora, load_kwargs=_four_bit, mergeable=True),
 ]}
+check_table(METHODS, choices.METHODS, "train/methods.py")
 
 
 def apply_method(model, cfg, base_path: str):

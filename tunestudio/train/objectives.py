@@ -22,6 +22,8 @@ import importlib.util
 from dataclasses import dataclass, field
 from typing import Any, Callable
 
+from tunestudio.config import choices
+from tunestudio.config.choices import check_table
 from tunestudio.core.errors import UserError
 
 
@@ -136,6 +138,7 @@ OBJECTIVES: dict[str, Objective] = {o.name: o for o in [
               metrics=("reward", "reward_std", "kl", "completions/mean_length", "rewards/*"),
               best=("eval_reward", True), validate=_check_grpo),
 ]}
+check_table(OBJECTIVES, choices.OBJECTIVES, "train/objectives.py")
 
 
 def training_kwargs(ctx: TrainerContext) -> dict:

@@ -14,7 +14,7 @@ import time
 import traceback
 from pathlib import Path
 
-from tunestudio.core import registry
+from tunestudio.core import registry, statefiles
 from tunestudio.core.errors import UserError, error_record
 from tunestudio.train import checkpoint as ckpt
 from tunestudio.train.events import EventLog
@@ -25,7 +25,7 @@ def resume_point(ckpt_dir: Path, events: EventLog, dist) -> Path | None:
     newer one is moved aside and named in a warning with the reason."""
     found = None
     if dist.is_main_process:
-        ckpt.recover_dir(ckpt_dir.parent / "final")
+        statefiles.recover_dir(ckpt_dir.parent / "final")
 
         def damaged(path, why, moved):
             events.warn("checkpoint_damaged", f"{path.name} is damaged ({why}): moved aside to {moved.name}, "

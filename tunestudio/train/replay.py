@@ -18,6 +18,7 @@ import sys
 import time
 from importlib import resources
 
+from tunestudio.config.presets import REPLAY_MAX_NEW_TOKENS as MAX_NEW_TOKENS
 from tunestudio.data.formats.records import Record
 
 SOURCE = "replay:general"   # where replay rows say they come from (messages, the data preview)
@@ -26,8 +27,6 @@ MIN_ROWS = 8
 # Auto replay is for narrow task data; a dataset this large is broad enough on its own (and its rows
 # stay a memory-mapped view instead of a list with the replay rows appended).
 AUTO_MAX_ROWS = 50_000
-MAX_NEW_TOKENS = 96
-PROMPT_ALLOWANCE = 48      # a replay row's tokens besides its answer: the template, a system prompt, the question
 
 
 def prompts() -> list[str]:

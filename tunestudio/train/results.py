@@ -12,6 +12,7 @@ import shutil
 import time
 from pathlib import Path
 
+from tunestudio.core import statefiles
 from tunestudio.data.chat import turns
 from tunestudio.train import checkpoint as ckpt
 from tunestudio.train.methods import METHODS
@@ -40,7 +41,7 @@ def publish_final(trainer, monitor, tokenizer, run_dir: Path, main: bool) -> Pat
                 d = json.loads(config.read_text())
                 d["use_cache"] = True
                 config.write_text(json.dumps(d, indent=2, sort_keys=True) + "\n")
-            ckpt.replace_dir(tmp, final)  # the old final/ goes only once the new one is whole
+            statefiles.replace_dir(tmp, final)  # the old final/ goes only once the new one is whole
     except BaseException:
         if main:
             shutil.rmtree(tmp, ignore_errors=True)

@@ -33,12 +33,14 @@ from tunestudio.core import registry
 from tunestudio.train import tracking
 from tunestudio.core.errors import UserError
 from tunestudio.train import checkpoint as ckpt
-from tunestudio.train import model_source, presets
+from tunestudio.config import presets
+from tunestudio.train import model_source
 from tunestudio.train import recovery
 from tunestudio.config.run_config import RunConfig, load_config, save_config, stage_config
 from tunestudio.train.events import EventLog, earlier_segments, fmt_duration
 from tunestudio.train.objectives import OBJECTIVES, TrainerContext
 from tunestudio.train.results import adapter_snapshot, nothing_changed, publish_final, run_metrics
+from tunestudio.train.config_check import validate
 
 @dataclass
 class Data:
@@ -58,7 +60,7 @@ class Data:
 
 def train(cfg: RunConfig, ws, run_id: str | None = None) -> dict:
     """Run `cfg` (all its stages, if it has some). Returns {run_id, status, output_dir, metrics}."""
-    cfg.validate()
+    validate(cfg)
     if not cfg.stages:
         return _train_one(cfg, ws, run_id=run_id)
     results, parent = [], cfg.from_run or None
@@ -84,7 +86,7 @@ def resume_run(ws, ref: str) -> dict:
     if not (run_dir / "config.yaml").is_file() or not (run_dir / "split.json").is_file():
         raise UserError(f"run {run['id']} cannot be resumed: {run_dir} has no config.yaml/split.json",
                         "resume_files_missing", run=run["id"], folder=str(run_dir))
-    cfg = load_config(run_dir / "config.yaml").validate()
+    cfg = validate(load_config(run_dir / "config.yaml"))
     return _train_one(cfg, ws, run_id=run["id"], resume=True)
 
 

@@ -20,7 +20,7 @@ def load_data(cfg, ws, tokenizer, split_info: dict | None = None) -> dict:
     from tunestudio.data.chat.render import refusal_error, refusal_fields, refused_part, refused_rows
     from tunestudio.data.split import load_splits, splits_from_info
 
-    from tunestudio.cli.data_pref import preference_kind
+    from tunestudio.data.quality.pref import preference_kind
 
     kind = preference_kind(ws, cfg.dataset) if split_info is None and not cfg.streaming else None
     if kind:  # SFT would call every pair "a row without an assistant turn"
@@ -97,7 +97,8 @@ def load_data(cfg, ws, tokenizer, split_info: dict | None = None) -> dict:
 
 def _replay(cfg, ws, tokenizer, rows: list) -> list:
     """The replay rows this run trains with (none for a random model, plain text, or --replay 0)."""
-    from tunestudio.train import model_source, presets, replay
+    from tunestudio.config import presets
+    from tunestudio.train import model_source, replay
 
     base = model_source.resolve_base(cfg, ws)
     n = replay.count(len(rows), replay.share(cfg, rows, presets.model_kind(model_source.original_model(cfg, ws, base))))

@@ -25,7 +25,6 @@ from tunestudio.core.errors import CodedText, UserError
 ANSWER = "tsAnswerSentinel7"     # plain words: templates may trim or split content, never these
 REASONING = "tsReasoningSentinel7"
 THINK_OPEN, THINK_CLOSE = "<think>", "</think>"
-REASONING_MODES = ("keep", "drop")
 GENERATION_PROMPTS = ("training", "template")
 
 

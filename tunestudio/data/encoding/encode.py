@@ -27,6 +27,7 @@ from pathlib import Path
 
 import numpy as np
 
+from tunestudio.config.choices import REASONING_MODES, TEXT_MODES
 from tunestudio.data.chat import turns
 from tunestudio.data.formats.records import Record
 from tunestudio.data.chat.render import Refused, refusal_error, refusal_fields, refused_part, render_or_refuse
@@ -289,14 +290,14 @@ def encode(records, tokenizer, max_length: int, train_on_prompt: bool = False,
     if max_length < 1:
         raise UserError(f"max length must be at least 1 token, got {max_length}", "option_at_least",
                         option="max_length", value=max_length, least=1)
-    if reasoning not in turns.REASONING_MODES:
-        raise UserError(f"--reasoning must be one of {', '.join(turns.REASONING_MODES)} (got {reasoning!r})",
-                        "unknown_choice", option="reasoning", value=reasoning, choices=list(turns.REASONING_MODES))
+    if reasoning not in REASONING_MODES:
+        raise UserError(f"--reasoning must be one of {', '.join(REASONING_MODES)} (got {reasoning!r})",
+                        "unknown_choice", option="reasoning", value=reasoning, choices=list(REASONING_MODES))
     from tunestudio.data.encoding import stream
 
-    if text_mode not in stream.TEXT_MODES:
-        raise UserError(f"--text-mode must be one of {', '.join(stream.TEXT_MODES)} (got {text_mode!r})",
-                        "unknown_choice", option="text_mode", value=text_mode, choices=list(stream.TEXT_MODES))
+    if text_mode not in TEXT_MODES:
+        raise UserError(f"--text-mode must be one of {', '.join(TEXT_MODES)} (got {text_mode!r})",
+                        "unknown_choice", option="text_mode", value=text_mode, choices=list(TEXT_MODES))
     if text_mode == "stream" and len(records) and stream.all_text(records):
         return stream.encode_stream(records, tokenizer, max_length, stride, cache_dir)
     fp = fingerprint(records, tokenizer, max_length, train_on_prompt, reasoning, skip_bad_rows)

@@ -28,7 +28,6 @@ import json
 import shutil
 from pathlib import Path
 
-TEXT_MODES = ("stream", "truncate")
 STREAM_VERSION = 1   # bump when the blocking changes, so old caches are not reused
 DOCS_PER_CALL = 256  # documents tokenized in one batched tokenizer call
 BLOCKS_PER_BATCH = 1024   # blocks per Arrow record batch

@@ -12,6 +12,7 @@ import json
 import statistics
 from collections import Counter
 
+from tunestudio.config.choices import TEXT_MODES
 from tunestudio.data.chat import turns
 from tunestudio.core.progress import progress
 from tunestudio.data.formats.records import Record
@@ -259,9 +260,9 @@ def stats_dataset(ws, dataset: str, fmt: str | None = None, mapping=None, model:
     from tunestudio.data.encoding import stream
     from tunestudio.data.split import load_dataset
 
-    if text_mode not in stream.TEXT_MODES:
-        raise UserError(f"--text-mode must be one of {', '.join(stream.TEXT_MODES)} (got {text_mode!r})",
-                        "unknown_choice", option="text_mode", value=text_mode, choices=list(stream.TEXT_MODES))
+    if text_mode not in TEXT_MODES:
+        raise UserError(f"--text-mode must be one of {', '.join(TEXT_MODES)} (got {text_mode!r})",
+                        "unknown_choice", option="text_mode", value=text_mode, choices=list(TEXT_MODES))
     files, results = load_dataset(ws, dataset, fmt, mapping, separator)
     block_length = max_length or training_max_length()
     tokenizer, max_length = tokenizer_and_cutoff(ws, model, max_length)

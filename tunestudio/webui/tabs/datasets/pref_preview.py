@@ -1,33 +1,23 @@
 """The Datasets tab on preference files (pairs, KTO rows): check and preview go through
-data/pref_commands.py instead of the SFT loader, which would call every pair a row without an
+data/quality/pref.py instead of the SFT loader, which would call every pair a row without an
 assistant turn. The preview shows the shared prompt, then the chosen and the rejected answer, each
 answer token marked as trained (the way DPO scores it)."""
 
 from __future__ import annotations
 
-from types import SimpleNamespace
-
-
-from tunestudio.cli import data_pref as pref_commands
+from tunestudio.data.quality import pref
 
 
 def is_preference(ws, name: str) -> bool:
-    return bool(name) and pref_commands.preference_kind(ws, name) is not None
+    return bool(name) and pref.preference_kind(ws, name) is not None
 
 
 def check(ws, name: str, model: str | None) -> dict:
     """The check report in the shape `data check --json` prints: {format, rows, errors, warnings}."""
-    from tunestudio.data.encoding.pref_encode import encode_prefs
-    from tunestudio.data.preference import load_pref_file
-    from tunestudio.data.split import resolve_dataset
-
-    loads = [load_pref_file(p) for p in resolve_dataset(ws, name).values()]
-    errors = [p for ld in loads for p in ld.errors]
-    if model:
-        tok = pref_commands._tokenizer(ws, model)
-        errors += [p for ld in loads for p in encode_prefs(ld.records, tok, pref_commands.DEFAULT_MAX_LENGTH).errors]
-    return {"format": loads[0].kind or "?", "rows": sum(len(ld.records) for ld in loads),
-            "errors": [p.to_dict() for p in errors], "warnings": []}
+    report = pref.check(ws, name, model)
+    return {"format": next(iter(report["loads"].values())).kind or "?",
+            "rows": sum(len(ld.records) for ld in report["loads"].values()),
+            "errors": [p.to_dict() for p in report["errors"]], "warnings": []}
 
 
 def preview(ws, name: str, model: str, row: int, length: int, lang: str = "en") -> tuple[str, list]:
@@ -35,7 +25,7 @@ def preview(ws, name: str, model: str, row: int, length: int, lang: str = "en") 
     its name (chosen, rejected; desirable or undesirable for a KTO row)."""
     from tunestudio.webui.i18n.texts import t
 
-    p = pref_commands.preview(SimpleNamespace(dataset=name, model=model, row=row, max_length=length), ws)
+    p = pref.preview(ws, name, model, row, length)
     pieces = [(t["text"], None) for t in p["prompt"]]
     for answer, toks in p["answers"].items():
         label = t(lang, "datasets.mark." + _mark(answer, p))

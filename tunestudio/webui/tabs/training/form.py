@@ -13,6 +13,7 @@ import gradio as gr
 from tunestudio.jobs import queue as jobs
 from tunestudio.webui.common.context import Context, FormError, msg, raw, run_choices
 from tunestudio.webui.i18n.texts import DEFAULT, has, t, ui_flags
+from tunestudio.train.config_check import validate
 
 
 # Shown above the fold, in this order; every other field goes under "Advanced". model and
@@ -21,7 +22,6 @@ MAIN = ("method", "objective", "epochs", "lr", "batch_size", "val_split", "early
         "from_run", "name")
 PICKED = ("model", "dataset")
 ELEM_IDS = {"method": "method", "epochs": "epochs", "lr": "learning-rate", "batch_size": "batch-size"}
-FALLBACK_METHODS = ("full", "freeze", "lora", "dora", "ia3", "prefix", "prompt", "qlora")
 LAUNCH_FIELDS = ("launcher", "num_processes")  # offered only where more than one device is visible
 
 
@@ -54,13 +54,6 @@ def _shown_help(lang: str, f) -> str:
 
 def _choices(f, config_mod) -> list | None:
     choices = f.metadata.get("choices")
-    if choices == "methods":
-        try:
-            return list(config_mod._method_names())
-        except ImportError:  # the methods table is not built yet: the documented names
-            return list(FALLBACK_METHODS)
-    if choices == "objectives":
-        return list(config_mod._objective_names())
     return list(choices) if choices else None
 
 
@@ -133,9 +126,9 @@ def config_from_form(config_mod, model: str, dataset: str, values: dict):
     import yaml
 
     by_name = config_mod.fields_by_name()
-    from tunestudio.train import presets
+    from tunestudio.config import presets
 
-    # an emptied learning rate takes the preset's for the model and method (train/presets.py): say that one
+    # an emptied learning rate takes the preset's for the model and method (config/presets.py): say that one
     preset_lr = presets.preset(presets.model_kind(model), values.get("method") or "lora")
     preset_lr = presets.RANDOM_LR if "method" in preset_lr else preset_lr["lr"]
     empty = [empty_field(by_name[n], preset_lr if n == "lr" else None)
@@ -150,21 +143,21 @@ def config_from_form(config_mod, model: str, dataset: str, values: dict):
         elif value is None:  # an emptied text box or a list whose empty choice means "none"
             value = ""
         out[name] = value
-    return config_mod.from_dict(out, source="web UI").validate()
+    return validate(config_mod.from_dict(out, source="web UI"))
 
 
 def preset_for(ws, model, method=None) -> dict:
-    """The Training tab's starting values for `model` with `method` (train/presets.py): a random
+    """The Training tab's starting values for `model` with `method` (config/presets.py): a random
     model's whole preset (method, lr, batch size, epochs), a pretrained model's learning rate for
     the method; "reason" (a CodedText) says why."""
-    from tunestudio.train import presets
+    from tunestudio.config import presets
 
     kind = presets.model_kind(ws.model_path_or_id(model)) if model else "pretrained"
     return presets.preset(kind, method or "lora")
 
 
 def preset_fields() -> list[str]:
-    from tunestudio.train.presets import RANDOM_PRESET
+    from tunestudio.config.presets import RANDOM_PRESET
 
     return list(RANDOM_PRESET)
 
@@ -177,7 +170,7 @@ def _same(a, b) -> bool:
 
 def is_preset_lr(value) -> bool:
     """The form still holds a preset's learning rate (the user has not typed their own)."""
-    from tunestudio.train.presets import PRETRAINED_LR, RANDOM_LR
+    from tunestudio.config.presets import PRETRAINED_LR, RANDOM_LR
 
     return value is None or any(_same(value, lr) for lr in (*PRETRAINED_LR.values(), RANDOM_LR, 0))
 
@@ -186,7 +179,7 @@ def apply_preset(ws, config_mod, model, current: dict, names: list[str]) -> list
     """Updates of the preset fields when the user picks `model`: a random model's whole preset; for
     a pretrained one the learning rate of its method, and the engine's defaults again where the form
     still holds the random model's preset (a value the user typed stays)."""
-    from tunestudio.train.presets import RANDOM_PRESET
+    from tunestudio.config.presets import RANDOM_PRESET
 
     defaults = form_defaults(config_mod)
     method = current.get("method")
@@ -233,7 +226,7 @@ def model_note_text(ws, lang, model, method=None, dataset=None, values: dict | N
 def _slow_learning(ws, model, method, dataset, v: dict):
     import math
 
-    from tunestudio.train import presets
+    from tunestudio.config import presets
 
     kind = presets.model_kind(ws.model_path_or_id(model))
     try:

@@ -44,7 +44,7 @@ def build(ctx: Context) -> None:
     by_name = {f.name: f for f in all_fields}
     inputs: dict[str, gr.components.Component] = {}
     runs_now = run_choices(ws, finished_only=True)
-    # The form starts from the preset for the model the page opens on (train/presets.py).
+    # The form starts from the preset for the model the page opens on (config/presets.py).
     initial = {k: v for k, v in preset_for(ws, getattr(model_select, "value", None)).items() if k != "reason"}
 
     with gr.Row():

@@ -28,6 +28,11 @@ RANDOM_MARKER = "RANDOM_INIT"
 # The tiny random demo model's folder name (demo/ takes it from here: the engine must know it
 # without importing the demo package, which sits above it).
 TINY_DEMO = "tiny-demo"
+# Replay rows (train/replay.py): the base model's own answers of up to this many new tokens, and the
+# row's tokens besides its answer (the template, a system prompt, the question), which the memory
+# estimate (models/memory.py) allows for.
+REPLAY_MAX_NEW_TOKENS = 96
+REPLAY_PROMPT_ALLOWANCE = 48
 # The mean learning rate over the schedule x optimizer steps under which a method rarely moves a
 # pretrained model far enough to change its answers. LoRA measured on SmolLM2-135M and demo-tickets
 # (batch 8, eval loss from 8.3): cosine 2e-4 x 24 steps (2.4e-3) -> 2.22, exact match 0/16; constant
