@@ -72,14 +72,14 @@ def _imports(module: str) -> list[tuple[str, int, bool]]:
             elif isinstance(child, ast.ImportFrom) and child.level == 0 and child.module:
                 names = [f"{child.module}.{a.name}" for a in child.names]
                 external.append((child.module, in_function))
-            elif isinstance(child, ast.Constant) and isinstance(child.value, str) and child.value in MODULES:
-                names = [child.value]
-                in_function = True   # a module named by string is loaded lazily
+            elif _names_modules(child):
+                names = [e.value for e in _names_modules(child)]
+            lazy = in_function or not isinstance(child, (ast.Import, ast.ImportFrom))   # by name: loaded later
             for name in names:
                 if name.startswith("tunestudio"):
                     target = _owner(name)
                     if target and target != module and target != "tunestudio":
-                        found.append((target, child.lineno, in_function))
+                        found.append((target, child.lineno, lazy))
                 elif isinstance(child, ast.Import):
                     external.append((name, in_function))
             visit(child, inner)
@@ -87,6 +87,19 @@ def _imports(module: str) -> list[tuple[str, int, bool]]:
     visit(tree, False)
     _EXTERNAL[module] = external
     return found
+
+
+def _names_modules(node) -> list:
+    """The string constants that name an internal module to load later: the first argument of
+    importlib.import_module (and the objectives table's `_lazy`), or the items of a *MODULES list."""
+    if isinstance(node, ast.Call):
+        name = getattr(node.func, "attr", None) or getattr(node.func, "id", None)
+        if name in ("import_module", "_lazy") and node.args and isinstance(node.args[0], ast.Constant):
+            return [node.args[0]] if node.args[0].value in MODULES else []
+    if isinstance(node, ast.Assign) and any(getattr(t, "id", "").endswith("MODULES") for t in node.targets) \
+            and isinstance(node.value, (ast.List, ast.Tuple)):
+        return [e for e in node.value.elts if isinstance(e, ast.Constant) and e.value in MODULES]
+    return []
 
 
 _EXTERNAL: dict[str, list] = {}

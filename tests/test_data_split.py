@@ -112,7 +112,7 @@ def write_jsonl(path, rows):
 
 
 def test_duplicates_never_cross_splits_and_split_is_reproducible(ws):
-    from tunestudio.data.split import content_key
+    from tunestudio.data.formats.digest import content_key
 
     rows = [(f"q{i}", f"a{i}") for i in range(60)]
     # exact and normalised duplicates (case, spacing) of a dozen rows, some several times

@@ -180,7 +180,7 @@ def test_engine_warnings_are_worded_in_the_ui_language(tmp_path):
              split="training", count=3, rows=10, share="30%", max_length=64, dropped=0, first="row 2")
     log.warn("padding_free", "padded batches: the model mixes packed rows")
     log.warn("overfitting", "overfitting: validation loss rose ...")          # an older run: no fields
-    from tunestudio.data.formats.readers import Problem
+    from tunestudio.data.formats.problems import Problem
     w = Problem("chat.jsonl", 4, "the turns after the last assistant reply are not trained on", "turns_after_answer").as_warning()
     log.warn(w["code"], w["message"], **w["fields"])                          # a data problem, as sft.load_data gives it
     log.close()

@@ -22,7 +22,8 @@ from pathlib import Path
 
 from tunestudio.data.formats.convert import ROLE_NAMES
 from tunestudio.data.formats.load import EXTENSIONS
-from tunestudio.data.formats.readers import Problem, problem_list, read_rows
+from tunestudio.data.formats.problems import Problem, problem_list
+from tunestudio.data.formats.readers import read_rows
 from tunestudio.core.errors import CodedError, UserError
 
 PAIR_KEYS = ("chosen", "rejected")

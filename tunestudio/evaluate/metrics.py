@@ -7,6 +7,8 @@ and perplexity are teacher-forced on the reference tokens only (the prompt is co
 
 from __future__ import annotations
 
+from tunestudio.data.encoding.base import IGNORE   # a label not scored (the prompt; context a block repeats)
+
 import importlib.util
 import math
 import re
@@ -285,7 +287,6 @@ def reference_losses(model, tokenizer, items: list[tuple], batch_size: int = 8,
     return piece_losses(model, tokenizer, pieces, len(items), batch_size, progress)
 
 
-IGNORE = -100   # a label not scored (the prompt; context a block repeats), as in training
 
 
 def model_length(model, max_length: int) -> int:

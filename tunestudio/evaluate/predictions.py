@@ -37,7 +37,7 @@ import json
 import sys
 from pathlib import Path
 
-from tunestudio.core.errors import CodedText, UserError
+from tunestudio.core.errors import UserError
 from tunestudio.evaluate import metrics as M, report
 from tunestudio.evaluate.tool_metrics import (TOOL_METRICS, aggregate_tool_scores, no_calls_warning, tool_call_match,
                                               tool_name_match)

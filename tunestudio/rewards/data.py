@@ -15,7 +15,7 @@ import json
 from dataclasses import dataclass
 from pathlib import Path
 
-from tunestudio.data.formats.readers import Problem, ProblemError
+from tunestudio.data.formats.problems import Problem, ProblemError
 
 REFERENCE_KEYS = ("reference", "answer", "solution", "ground_truth")
 

@@ -8,13 +8,14 @@ uninterrupted run would have seen.
 
 from __future__ import annotations
 
+from tunestudio.data.encoding.base import IGNORE   # a label not scored (the prompt; context a block repeats)
+
 import math
 
 import numpy as np
 import torch
 from torch.utils.data import Dataset, Sampler
 
-IGNORE = -100
 
 
 class Examples(Dataset):

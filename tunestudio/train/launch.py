@@ -20,7 +20,6 @@ import os
 import sys
 from pathlib import Path
 
-from tunestudio.config.choices import LAUNCHERS
 from tunestudio.core.errors import UserError
 
 CONFIGS_ENV = "TUNESTUDIO_CONFIGS"

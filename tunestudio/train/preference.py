@@ -17,7 +17,7 @@ import copy
 from pathlib import Path
 
 from tunestudio.core import registry
-from tunestudio.data.formats.readers import problem_list
+from tunestudio.data.formats.problems import problem_list
 from tunestudio.core.errors import UserError
 from tunestudio.train.objectives import TrainerContext, quiet, training_kwargs
 

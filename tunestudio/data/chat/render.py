@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from tunestudio.data.chat import turns
+from tunestudio.data.chat import toolspan, turns
 from tunestudio.data.formats.records import Record, unique_wheres
 from tunestudio.core.errors import UserError
 
@@ -44,7 +44,8 @@ def assistant_spans(tokenizer, messages: list[dict], full: str, reasoning: str =
     for i, m in enumerate(messages):
         if m["role"] != "assistant":
             continue
-        span = turns.answer_span(tokenizer, messages, i, full, style, reasoning, specials, tools)
+        span_of = toolspan.call_turn_span if m.get("tool_calls") else turns.answer_span
+        span = span_of(tokenizer, messages, i, full, style, reasoning, specials, tools)
         if span is None or span[0] < searched_to:
             content = m["content"].strip()
             start = full.find(content, searched_to) if content else -1
@@ -125,7 +126,7 @@ def refusal_fields(refused: list, limit: int = 10) -> dict:
     """refusal_error's message in parts, the fields of its UserError ("template_refused_rows"):
     {count, rows (each a coded file:line part, refused_part), option}. `refused`: Refused rows or
     their str()."""
-    from tunestudio.data.formats.readers import listed
+    from tunestudio.data.formats.problems import listed
 
     return {"count": len(refused), "rows": listed([refused_part(r) for r in refused[:limit]], len(refused)),
             "option": "skip_bad_rows"}

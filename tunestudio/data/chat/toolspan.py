@@ -17,6 +17,8 @@ span is read from probe renderings, not from per-family tables:
 
 from __future__ import annotations
 
+from tunestudio.data.chat import turns
+
 CALL = "tsCallSentinel7"
 
 
@@ -36,8 +38,6 @@ def _common_suffix(a: str, b: str, limit: int) -> int:
 
 
 def _exact(tokenizer, messages, i, full, style, reasoning, specials, tools):
-    from tunestudio.data.chat import turns
-
     with_calls = turns._with_sentinels(messages, i, reasoning)
     a = turns.render(tokenizer, turns.template_messages(with_calls, style, reasoning), tools=tools)
     at = a.find(turns.ANSWER)
@@ -64,8 +64,6 @@ def _exact(tokenizer, messages, i, full, style, reasoning, specials, tools):
 
 
 def _header(tokenizer, before, style, reasoning, tools) -> str:
-    from tunestudio.data.chat import turns
-
     try:
         head = turns.render(tokenizer, turns.template_messages(before, style, reasoning), tools=tools)
         prompt = turns.render(tokenizer, turns.template_messages(before, style, reasoning), True, tools=tools)
@@ -75,8 +73,6 @@ def _header(tokenizer, before, style, reasoning, tools) -> str:
 
 
 def _by_difference(tokenizer, messages, i, full, style, reasoning, specials, tools):
-    from tunestudio.data.chat import turns
-
     probe = list(messages)
     probe[i] = {**messages[i], "tool_calls": [{"type": "function", "function": {"name": CALL, "arguments": {CALL: CALL}}}]}
     try:

@@ -252,12 +252,8 @@ def answer_span(tokenizer, messages: list[dict], i: int, full: str, style: str, 
     Found by rendering the same chat with turn i's text replaced by sentinels: the text before the
     first sentinel and after the answer sentinel must frame `full`. None when they do not (the
     template renders the turn in a way that depends on its content); the caller then searches.
-    A turn that calls tools spans its calls too (toolspan.py)."""
+    A turn that calls tools is toolspan.py's `call_turn_span`, which spans its calls too."""
     specials = specials if specials is not None else special_strings(tokenizer)
-    if messages[i].get("tool_calls"):
-        from tunestudio.data.chat.toolspan import call_turn_span
-
-        return call_turn_span(tokenizer, messages, i, full, style, reasoning, specials, tools)
     probe_text = render(tokenizer, template_messages(_with_sentinels(messages, i, reasoning), style, reasoning), tools=tools)
     at = probe_text.find(ANSWER)
     if at < 0:

@@ -22,32 +22,19 @@ import hashlib
 import json
 import os
 import shutil
-from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
 
 from tunestudio.config.choices import REASONING_MODES, TEXT_MODES
+from tunestudio.data.encoding import stream
+from tunestudio.data.encoding.base import IGNORE, Encoded, _fingerprint_lines, quiet_length_warning, tokenizer_fingerprint
 from tunestudio.data.chat import turns
 from tunestudio.data.formats.records import Record
 from tunestudio.data.chat.render import Refused, refusal_error, refusal_fields, refused_part, render_or_refuse
 from tunestudio.core.errors import UserError
 
-IGNORE = -100          # label of a token the loss skips (the value transformers expects)
 ENCODER_VERSION = 2    # bump when the encoding changes, so old caches are not reused
-
-
-@dataclass
-class Encoded:
-    examples: "EncodedExamples"          # {"input_ids": [...], "labels": [...]} per kept row (encoded.py)
-    truncated: int                       # rows whose trained tokens were cut at max_length
-    dropped: int                         # rows with nothing left to train on (not in examples)
-    stats: dict                          # rows, examples, tokens, trained_tokens, mean/max tokens...
-    truncated_rows: list[str] = field(default_factory=list)  # Record.where() of each truncated row
-    dropped_rows: list[str] = field(default_factory=list)
-    refused_rows: list[str] = field(default_factory=list)   # "file:line: the chat template refused ..." (skipped)
-    fingerprint: str = ""
-    from_cache: bool = False
 
 
 # ---- tokenising: texts + spans -> ids + trained mask ----
@@ -65,8 +52,6 @@ def _tokenize(tokenizer, texts: list[str], add_special_tokens: bool):
     """ids and character offsets of each text, in one batched call."""
     if not texts:
         return [], []
-    from tunestudio.data.encoding.stream import quiet_length_warning
-
     quiet_length_warning(tokenizer)   # rows are cut at max_length after this, and the cut is reported
     try:
         enc = tokenizer(texts, add_special_tokens=add_special_tokens, return_offsets_mapping=True)
@@ -99,37 +84,6 @@ def _encode_rows(records, tokenizer, train_on_prompt, reasoning: str = "keep"):
 
 
 # ---- fingerprint and cache ----
-
-def tokenizer_fingerprint(tokenizer) -> str:
-    h = hashlib.sha256()
-    backend = getattr(tokenizer, "backend_tokenizer", None)
-    if backend is not None:
-        h.update(backend.to_str().encode())
-    else:
-        h.update(json.dumps(sorted(tokenizer.get_vocab().items())).encode())
-    for part in (type(tokenizer).__name__, tokenizer.chat_template or "", tokenizer.eos_token or "",
-                 tokenizer.bos_token or ""):
-        h.update(b"\0" + str(part).encode())
-    return h.hexdigest()
-
-
-def _fingerprint_lines(records):
-    """One line of bytes per row: `json.dumps([messages, text, where])` (and the row's tools after
-    them when it has some). A RecordsView gives it
-    from its stored JSON without building Records (the same bytes: its messages column is
-    `json.dumps(messages, ensure_ascii=False)`)."""
-    if hasattr(records, "columns"):
-        dumps = json.dumps
-        for cols in records.columns(("line", "messages", "text", "tools")):
-            for line, m, t, tools in zip(cols["line"], cols["messages"], cols["text"], cols["tools"]):
-                where = dumps(f"{records.source}:{line}", ensure_ascii=False)
-                more = f", {tools}" if tools else ""
-                yield f"[{'null' if m is None else m}, {dumps(t, ensure_ascii=False)}, {where}{more}]\n".encode()
-        return
-    for r in records:
-        yield json.dumps([r.messages, r.text, r.where(), *([r.tools] if r.tools else [])],
-                         ensure_ascii=False).encode() + b"\n"
-
 
 def fingerprint(records, tokenizer, max_length: int, train_on_prompt: bool, reasoning: str = "keep",
                 skip_bad_rows: bool = False) -> str:
@@ -293,8 +247,6 @@ def encode(records, tokenizer, max_length: int, train_on_prompt: bool = False,
     if reasoning not in REASONING_MODES:
         raise UserError(f"--reasoning must be one of {', '.join(REASONING_MODES)} (got {reasoning!r})",
                         "unknown_choice", option="reasoning", value=reasoning, choices=list(REASONING_MODES))
-    from tunestudio.data.encoding import stream
-
     if text_mode not in TEXT_MODES:
         raise UserError(f"--text-mode must be one of {', '.join(TEXT_MODES)} (got {text_mode!r})",
                         "unknown_choice", option="text_mode", value=text_mode, choices=list(TEXT_MODES))

@@ -28,6 +28,10 @@ import json
 import shutil
 from pathlib import Path
 
+from tunestudio.core.errors import UserError
+from tunestudio.core.progress import progress
+from tunestudio.data.encoding.base import IGNORE, Encoded, _fingerprint_lines, quiet_length_warning, tokenizer_fingerprint
+
 STREAM_VERSION = 1   # bump when the blocking changes, so old caches are not reused
 DOCS_PER_CALL = 256  # documents tokenized in one batched tokenizer call
 BLOCKS_PER_BATCH = 1024   # blocks per Arrow record batch
@@ -47,8 +51,6 @@ def all_text(records) -> bool:
 
 
 def check_stride(stride: int, max_length: int) -> None:
-    from tunestudio.core.errors import UserError
-
     if not 0 <= stride < max_length:
         raise UserError(f"--stride must be at least 0 and below --max-length {max_length} (got {stride}): "
                         "it is how many tokens a block repeats from the one before", "stride_out_of_range",
@@ -56,8 +58,6 @@ def check_stride(stride: int, max_length: int) -> None:
 
 
 def fingerprint(records, tokenizer, max_length: int, stride: int) -> str:
-    from tunestudio.data.encoding.encode import _fingerprint_lines, tokenizer_fingerprint
-
     h = hashlib.sha256()
     h.update(json.dumps({"v": STREAM_VERSION, "mode": "stream", "max_length": max_length, "stride": stride}).encode())
     h.update(tokenizer_fingerprint(tokenizer).encode())
@@ -80,14 +80,6 @@ def _documents(records):
             batch = []
     if batch:
         yield batch
-
-
-def quiet_length_warning(tokenizer) -> None:
-    """transformers warns (once per tokenizer) that a text is longer than the model's maximum: a
-    streamed document may be, it is cut into blocks; the warning would only mislead."""
-    warned = getattr(tokenizer, "deprecation_warnings", None)
-    if isinstance(warned, dict):
-        warned["sequence-length-is-longer-than-the-specified-maximum"] = True
 
 
 def document_ids(tokenizer, texts: list[str]) -> list[list[int]]:
@@ -117,8 +109,6 @@ class Blocker:
         self.lines = self.np.concatenate([self.lines, lines])
 
     def _block(self, start: int, end: int):
-        from tunestudio.data.encoding.encode import IGNORE
-
         ids = self.ids[start:end]
         labels = ids.copy()
         if self.started and self.stride:
@@ -153,9 +143,7 @@ def encode_stream(records, tokenizer, max_length: int, stride: int = 0, cache_di
     """
     import numpy as np
 
-    from tunestudio.data.encoding import encoded as E
-    from tunestudio.data.encoding.encode import Encoded
-    from tunestudio.core.progress import progress
+    from tunestudio.data.encoding import encoded as E   # pyarrow
 
     check_stride(stride, max_length)
     fp = fingerprint(records, tokenizer, max_length, stride)

@@ -9,7 +9,7 @@ table with one row per record:
     text      string    plain-text records, or null
     meta      string    the other columns as JSON, or null when there are none
     tools     string    the functions the row may call, as JSON (toolcalls.py), or null
-    key       binary16  a digest of the row's normalised content (split.content_key): equal rows,
+    key       binary16  a digest of the row's normalised content (digest.content_key): equal rows,
                         equal keys; the split groups rows by it without reading them again
 
 and `RecordsView` is a read-only sequence of Records over it (or over a subset of its rows: a
@@ -25,6 +25,7 @@ from collections.abc import Iterator, Sequence
 import numpy as np
 import pyarrow as pa
 
+from tunestudio.data.formats.digest import content_digest
 from tunestudio.data.formats.records import Record
 
 SCHEMA = pa.schema([("line", pa.int64()), ("messages", pa.large_string()),
@@ -41,8 +42,6 @@ class TableBuilder:
         self.chunk = chunk
         self.batches: list[pa.RecordBatch] = []
         self._cols: tuple[list, ...] = ([], [], [], [], [], [])
-        from tunestudio.data.split import content_digest
-
         self._digest = content_digest
 
     def add(self, record: Record) -> None:

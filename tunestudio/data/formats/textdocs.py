@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import re
 
-from tunestudio.data.formats.readers import Problem, Row
+from tunestudio.data.formats.problems import Problem, Row
 
 
 # A file split on blank lines into this few documents, with at least this many lines, may be a

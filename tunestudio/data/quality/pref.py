@@ -8,7 +8,7 @@ import statistics
 
 from tunestudio.core.errors import UserError
 from tunestudio.data.encoding.pref_encode import encode_prefs
-from tunestudio.data.formats.readers import ProblemError
+from tunestudio.data.formats.problems import ProblemError
 from tunestudio.data.preference import load_pref_file, sniff
 from tunestudio.data.quality.stats import load_tokenizer
 from tunestudio.data.split import resolve_dataset

@@ -14,6 +14,7 @@ from collections import Counter
 
 from tunestudio.config.choices import TEXT_MODES
 from tunestudio.data.chat import turns
+from tunestudio.data.encoding.base import quiet_length_warning
 from tunestudio.core.progress import progress
 from tunestudio.data.formats.records import Record
 from tunestudio.data.tools.toolcalls import message_text
@@ -272,7 +273,7 @@ def stats_dataset(ws, dataset: str, fmt: str | None = None, mapping=None, model:
     if streamed:
         stream.check_stride(stride, block_length)
         if tokenizer is not None:
-            stream.quiet_length_warning(tokenizer)
+            quiet_length_warning(tokenizer)
     stats = compute_stats(records, tokenizer, max_length, first.format, bins, cut=not streamed)
     stats["text_mode"] = text_mode if stream.all_text(records) else None   # it applies to plain text only
     if streamed:

@@ -15,7 +15,7 @@ import pandas as pd
 from tunestudio.jobs import queue as jobs
 from tunestudio.core import run_progress
 from tunestudio.webui.common.context import error_text, optional, plotted
-from tunestudio.webui.i18n.texts import engine_error, engine_warning, t, ui_flags
+from tunestudio.webui.i18n.texts import engine_error, engine_warning, t
 
 STATUS_ICONS: dict[str, str] = {}  # plain text: emoji fonts are often missing (boxes on Debian's Chromium)
 
@@ -116,7 +116,7 @@ def precheck(ws, cfg, limit: int = 10) -> tuple[int, list[dict]] | None:
 
         errors = [p for path in files.values() for p in load_pref_file(path).errors]
     elif kind == "prompts":   # GRPO's prompts: the loader stops at the first bad row, naming file:line
-        from tunestudio.data.formats.readers import ProblemError
+        from tunestudio.data.formats.problems import ProblemError
         from tunestudio.rewards.data import load_prompts
 
         try:
