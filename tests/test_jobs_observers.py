@@ -10,6 +10,7 @@ import time
 from pathlib import Path
 
 from conftest import REPO
+from tunestudio.jobs import job
 from tunestudio.jobs import queue as jobs
 from tunestudio.core import run_progress
 from tunestudio.core.errors import EXIT_STOPPED
@@ -18,7 +19,7 @@ from tunestudio.core.workspace import Workspace
 OBSERVER = """
 import sys
 from pathlib import Path
-from tunestudio import jobs
+from tunestudio.jobs import queue as jobs
 from tunestudio.core.workspace import Workspace
 job = jobs.get_job(Workspace(Path(sys.argv[1])), sys.argv[2])
 print(job.status, job.returncode)
@@ -66,9 +67,9 @@ def test_a_second_observer_sees_the_jobs_own_exit_status_and_no_child_is_left_de
 
 
 def test_exit_codes_map_to_job_statuses():
-    assert jobs.status_for(0) == "finished"
-    assert jobs.status_for(EXIT_STOPPED) == "stopped"
-    assert jobs.status_for(1) == "failed" and jobs.status_for(-9) == "failed" and jobs.status_for(None) == "failed"
+    assert job.status_for(0) == "finished"
+    assert job.status_for(EXIT_STOPPED) == "stopped"
+    assert job.status_for(1) == "failed" and job.status_for(-9) == "failed" and job.status_for(None) == "failed"
 
 
 def test_a_damaged_queue_is_kept_aside_and_rebuilt_from_the_live_job(workspace):

@@ -185,7 +185,7 @@ class FixedLM(torch.nn.Module):
 
 
 def test_preference_accuracy_is_length_normalised():
-    from tunestudio.evaluate.preference import score_pairs
+    from tunestudio.evaluate.pref_scoring import score_pairs
 
     lp = torch.log_softmax(FixedLM().logits.detach(), -1)
     lp5, lp6 = float(lp[5]), float(lp[6])

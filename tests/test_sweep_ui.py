@@ -58,7 +58,7 @@ def test_a_bad_sweep_file_from_the_ui_names_its_line(tiny_ws):
 def test_a_sweep_started_from_the_ui_runs_in_the_background_and_feeds_the_overlay_and_the_form(tiny_ws):
     from tunestudio.sweeps import search as sweep
     from tunestudio.config import run_config as config_mod
-    from tunestudio.webui.tabs.training import config_to_form
+    from tunestudio.webui.common import config_to_form
     from tunestudio.webui.tabs.runs import overlay as runs_overlay
     from tunestudio.webui.tabs.runs import sweep_start
 

@@ -220,7 +220,7 @@ def test_a_shown_message_is_said_again_in_the_other_language():
 
 def test_runs_table_search_status_filter_and_sort(workspace):
     from tunestudio.core import registry
-    from tunestudio.webui.tabs.runs.tab import table
+    from tunestudio.webui.tabs.runs.table import table
 
     ws = Workspace(workspace)
     conn = registry.connect(ws.db_path)

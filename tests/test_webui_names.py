@@ -48,7 +48,7 @@ def test_every_run_option_is_named_in_the_config_tables(lang):
 
 
 def test_runs_table_and_details_show_metric_names_in_tetum(workspace):
-    from tunestudio.webui.tabs.runs import tab as tab_runs
+    from tunestudio.webui.tabs.runs import table as tab_runs
 
     ws = Workspace(workspace)
     conn = registry.connect(ws.db_path)
@@ -65,7 +65,7 @@ def test_runs_table_and_details_show_metric_names_in_tetum(workspace):
 def test_runs_table_leaves_out_metrics_without_a_value(workspace):
     """A run stopped before its first evaluation has eval_loss None: the metrics cell does not end
     in "validation loss" with nothing after it."""
-    from tunestudio.webui.tabs.runs import tab as tab_runs
+    from tunestudio.webui.tabs.runs import table as tab_runs
 
     ws = Workspace(workspace)
     conn = registry.connect(ws.db_path)
@@ -121,7 +121,7 @@ def test_series_names_too_wide_for_the_legend_become_keys_spelled_out_in_the_cap
 def test_yes_no_values_in_run_tables_are_in_the_ui_language():
     """Details and Compare show run options and metrics such as train_on_prompt, stopped_early:
     a yes/no value is worded in the UI language, not Python's True shown as "true" in Tetum."""
-    from tunestudio.webui.tabs.runs.tab import _fmt
+    from tunestudio.webui.tabs.runs.table import fmt_cell as _fmt
 
     assert (_fmt(True, "tet"), _fmt(False, "tet")) == ("sin", "lae")
     assert (_fmt(True, "en"), _fmt(False, "en")) == ("true", "false")

@@ -8,6 +8,7 @@ import sys
 from tunestudio.data.chat.turns import GENERATION_PROMPTS
 from tunestudio.core.errors import UserError
 from tunestudio.evaluate.tokenize import BLEU_TOKENIZERS
+from tunestudio.models import loading
 
 
 def _model_flags(p: argparse.ArgumentParser, predictions: bool = False) -> None:
@@ -45,14 +46,6 @@ def _sampling(args, **defaults):
     return sampling_from(**{**defaults, **{k: getattr(args, k) for k in (
         "max_new_tokens", "temperature", "top_p", "top_k", "repetition_penalty", "stop", "seed")
         if getattr(args, k) is not None}})
-
-
-def _quiet_transformers() -> None:
-    # weight-loading progress bars on every model load would bury our own progress bar
-    from transformers.utils import logging as hf_logging
-
-    hf_logging.disable_progress_bar()
-    hf_logging.set_verbosity_error()
 
 
 def register(subparsers, common) -> None:
@@ -113,10 +106,6 @@ def register(subparsers, common) -> None:
 
     _register_rate(subparsers, common)
 
-    from tunestudio.cli import ship as ship_commands
-
-    ship_commands.register(subparsers, common)  # export, serve
-
 
 # ---- eval ---------------------------------------------------------------------------------------
 
@@ -128,7 +117,7 @@ def cmd_eval(args, ws):
                         value=args.limit, least=1)
     if args.predictions:
         return _eval_predictions(args, ws)
-    _quiet_transformers()
+    loading.quiet_transformers()
     if args.rewards or (args.run and not args.metrics and not args.metric_file and _is_grpo_run(ws, args.run)):
         from tunestudio.cli.reward import print_eval
         from tunestudio.rewards.scoring import reward_eval
@@ -220,7 +209,7 @@ def cmd_chat(args, ws):
     from tunestudio.models.generate import generate_timed, stream
     from tunestudio.models.loading import load_model
 
-    _quiet_transformers()
+    loading.quiet_transformers()
     sampling = _sampling(args)
     model, tok, info = load_model(ws, run=args.run, model=args.model, merge=args.merge,
                                   trust_remote_code=args.trust_remote_code)
@@ -275,7 +264,7 @@ def cmd_bench(args, ws):
     from tunestudio.core.output import print_json
     from tunestudio.evaluate.bench import bench_models
 
-    _quiet_transformers()
+    loading.quiet_transformers()
     models = [m.strip() for m in args.models.split(",") if m.strip()]
     out = bench_models(ws, models, args.dataset, metrics=args.metrics, limit=args.limit,
                        batch_size=args.batch_size, max_new_tokens=args.max_new_tokens)
@@ -347,7 +336,7 @@ def cmd_rate_new(args, ws):
     from tunestudio.core.output import print_json
     from tunestudio.evaluate import ratings
 
-    _quiet_transformers()
+    loading.quiet_transformers()
     prompts = ratings.prompts_from(ws, args.prompts, args.prompt, args.limit)
     sid = ratings.create_session(ws, prompts, args.a, args.b, name=args.name, seed=args.seed,
                                  max_new_tokens=args.max_new_tokens)

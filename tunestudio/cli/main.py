@@ -35,6 +35,7 @@ COMMAND_MODULES = [
     "tunestudio.cli.train",
     "tunestudio.cli.runs",
     "tunestudio.cli.eval",
+    "tunestudio.cli.ship",
     "tunestudio.cli.webui",
     "tunestudio.cli.sweep",
     "tunestudio.cli.reward",

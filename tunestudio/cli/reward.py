@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from tunestudio.models import loading
+
 
 def add_reward_flags(p, required: bool = True) -> None:
     """--rewards and the options of the built-ins, shared by `reward test` and `eval`."""
@@ -46,7 +48,7 @@ def cmd_test(args, ws) -> int:
 
     if args.n < 1:
         raise UserError(f"-n must be at least 1 (got {args.n})", "reward_test_n_too_small", value=args.n)
-    _quiet_transformers()
+    loading.quiet_transformers()
     sampling = sampling_from(max_new_tokens=args.max_new_tokens, temperature=args.temperature, seed=args.seed)
     out = reward_test(ws, args.rewards, args.dataset, run=args.run, model=args.model, n=args.n,
                       sampling=sampling, timeout=args.reward_timeout, regex=args.reward_regex,
@@ -96,10 +98,3 @@ def print_eval(out: dict, as_json: bool) -> None:
 def _one_line(text: str, width: int = 160) -> str:
     text = " ".join(str(text).split("\n"))
     return text if len(text) <= width else text[:width - 1] + "…"
-
-
-def _quiet_transformers() -> None:
-    from transformers.utils import logging as hf_logging
-
-    hf_logging.disable_progress_bar()
-    hf_logging.set_verbosity_error()

@@ -6,7 +6,7 @@ import sys
 import time
 
 from tunestudio.core.errors import UserError
-from tunestudio.cli.eval import _quiet_transformers
+from tunestudio.models import loading
 
 
 def register(subparsers, common) -> None:
@@ -50,7 +50,7 @@ def cmd_export(args, ws):
     from tunestudio.core.output import print_json
     from tunestudio.ship.export import export_run
 
-    _quiet_transformers()
+    loading.quiet_transformers()
     if args.format != "gguf" and args.quant != "f16":
         raise UserError("--quant is for --format gguf", "quant_needs_gguf")
     if args.verify_rows < 1:
@@ -107,7 +107,7 @@ def _record_export(ws, fmt: str, out: dict) -> None:
 def cmd_serve(args, ws):
     from tunestudio.ship.serve import serve
 
-    _quiet_transformers()
+    loading.quiet_transformers()
     serve(ws, args.target, host=args.host, port=args.port, api_key=args.api_key, device=args.device,
           engine=args.engine)
     return 0

@@ -28,6 +28,7 @@ from __future__ import annotations
 import statistics
 
 from tunestudio.core.errors import UserError
+from tunestudio.evaluate.pref_scoring import answer_logps, score_sides
 
 
 def unpaired_metrics(scores: list[float], labels: list[bool], base: list[float] | None = None) -> dict:
@@ -60,8 +61,6 @@ def _mean(xs: list[float]) -> float | None:
 
 def score_unpaired(model, examples: list[dict], batch_size: int = 8) -> list[float]:
     """s of each example ({"prompt_ids", "completion_ids", "label"}): mean log-prob per answer token."""
-    from tunestudio.evaluate.preference import answer_logps
-
     return [total / max(n, 1) for total, n in answer_logps(model, examples, "completion_ids", batch_size)]
 
 
@@ -70,8 +69,6 @@ def evaluate_unpaired(ws, records: list, name: str, split: str, run_info, run: s
     """Score labelled answers with the run (or model) and, with `compare_base`, its base. Returns
     {metrics, n, [base_metrics, deltas], rows (worst first), model, dataset, split, ...} as
     evaluate_preferences does for pairs."""
-    from tunestudio.evaluate.preference import score_sides
-
     sides, scores, labels, enc = score_sides(ws, run, model, compare_base, records, max_length, name,
                                              lambda m, examples: score_unpaired(m, examples, batch_size))
     examples, dropped = enc.examples, set(enc.dropped)

@@ -17,48 +17,11 @@ import time
 from pathlib import Path
 
 from tunestudio.core.errors import UserError
+from tunestudio.evaluate import kto
+from tunestudio.evaluate.pref_scoring import score_pairs, score_sides
 
 PREFERENCE_OBJECTIVES = ("dpo", "orpo", "simpo")
 MAX_LENGTH = 4096
-
-
-def answer_logps(model, examples: list[dict], key: str, batch_size: int = 8) -> list[tuple[float, int]]:
-    """(sum of log-probs, number of tokens) of each example's `key` answer ids after its prompt ids."""
-    import torch
-
-    out = []
-    device = next(model.parameters()).device
-    for i in range(0, len(examples), batch_size):
-        batch = examples[i:i + batch_size]
-        seqs = [e["prompt_ids"] + e[key] for e in batch]
-        width = max(len(s) for s in seqs)
-        ids = torch.zeros(len(seqs), width, dtype=torch.long)
-        mask = torch.zeros(len(seqs), width, dtype=torch.long)
-        for j, s in enumerate(seqs):
-            ids[j, :len(s)] = torch.tensor(s)
-            mask[j, :len(s)] = 1
-        with torch.no_grad():
-            logits = model(input_ids=ids.to(device), attention_mask=mask.to(device)).logits.float()
-            logp = torch.log_softmax(logits[:, :-1], dim=-1).gather(-1, ids[:, 1:].to(device).unsqueeze(-1)).squeeze(-1)
-        for j, e in enumerate(batch):
-            start, n = len(e["prompt_ids"]), len(e[key])
-            # position t predicts token t+1: the answer's tokens are predicted from start-1 .. start+n-2
-            out.append((float(logp[j, start - 1:start - 1 + n].sum()), n))
-    return out
-
-
-def score_pairs(model, examples: list[dict], batch_size: int = 8) -> dict:
-    """Per-pair scores and the summary metrics of one model. Shapes: examples as encode_prefs gives."""
-    chosen = answer_logps(model, examples, "chosen_ids", batch_size)
-    rejected = answer_logps(model, examples, "rejected_ids", batch_size)
-    margins = [c / max(nc, 1) - r / max(nr, 1) for (c, nc), (r, nr) in zip(chosen, rejected)]
-    ordered = sorted(margins)
-    return {"chosen": chosen, "rejected": rejected, "margins": margins, "metrics": {
-        "preference_accuracy": sum(m > 0 for m in margins) / max(len(margins), 1),
-        "margin_mean": statistics.fmean(margins) if margins else 0.0,
-        "margin_median": statistics.median(margins) if margins else 0.0,
-        "margin_p10": ordered[len(ordered) // 10] if ordered else 0.0,
-    }}
 
 
 def _records(ws, run, dataset, split, limit):
@@ -87,36 +50,6 @@ def _records(ws, run, dataset, split, limit):
     return records[:limit] if limit else records, name, split
 
 
-def score_sides(ws, run: str | None, model: str | None, compare_base: bool, records: list, max_length: int,
-                name: str, score) -> tuple[list, dict, dict, object]:
-    """Load each side (the run or model, then its base with `compare_base`) in turn and `score(model,
-    examples)` it. The rows are encoded once, through the first side's tokenizer and template
-    (data/pref_encode.py), so both sides see the same tokens. Returns (sides, scores by side label,
-    model labels, the encoding); UserError for rows that do not encode or nothing that fits."""
-    from tunestudio.data.encoding.pref_encode import encode_prefs
-    from tunestudio.models import loading
-
-    sides = [("fine-tuned" if run else "model", dict(run=run, model=model))]
-    if compare_base:
-        sides.append(("base", dict(run=run, base=True)))
-    scores, labels, enc = {}, {}, None
-    for label, kw in sides:
-        m, tok, info = loading.load_model(ws, **kw)
-        if enc is None:
-            enc = encode_prefs(records, tok, max_length)
-            if enc.errors:
-                shown = "; ".join(str(p) for p in enc.errors[:5])
-                raise UserError(shown, "data_problems", problems=[p.as_warning() for p in enc.errors[:5]])
-            if not enc.examples:
-                raise UserError(f"no row of {name} fits in {max_length} tokens", "pref_nothing_fits", dataset=str(name),
-                                max_length=max_length)
-        scores[label] = score(m, enc.examples)
-        labels[label] = info["label"]
-        del m
-        loading.release_memory()
-    return sides, scores, labels, enc
-
-
 def evaluate_preferences(ws, run: str | None = None, model: str | None = None, dataset: str | None = None,
                          split: str = "test", compare_base: bool = False, limit: int | None = None,
                          batch_size: int = 8, save: bool = True) -> dict:
@@ -133,9 +66,7 @@ def evaluate_preferences(ws, run: str | None = None, model: str | None = None, d
     run_info = loading.find_run(ws, run) if run else None
     records, name, split = _records(ws, run_info, dataset, split, limit)
     if not records[0].is_pair:   # KTO rows: desirable vs undesirable answers (evaluate/kto.py)
-        from tunestudio.evaluate.kto import evaluate_unpaired
-
-        out = evaluate_unpaired(ws, records, name, split, run_info, run, model, compare_base, batch_size, MAX_LENGTH)
+        out = kto.evaluate_unpaired(ws, records, name, split, run_info, run, model, compare_base, batch_size, MAX_LENGTH)
         return _save(ws, out, out.pop("rows"), run_info, model, save)
     sides, scores, labels, enc = score_sides(ws, run, model, compare_base, records, MAX_LENGTH, name,
                                              lambda m, examples: score_pairs(m, examples, batch_size))

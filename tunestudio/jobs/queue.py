@@ -28,67 +28,29 @@ import contextlib
 import fcntl
 import json
 import os
-import shlex
 import signal
 import subprocess
 import sys
 import time
 import uuid
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict
 from pathlib import Path
 
-from tunestudio.core.errors import EXIT_INTERRUPTED, EXIT_STOPPED, UserError
+from tunestudio.core.errors import UserError
+from tunestudio.jobs.job import ACTIVE, ENDED, JOB_ENV, JOB_WS_ENV, Job, apply_exit, jobs_dir
 from tunestudio.jobs.job_run import find_run
+from tunestudio.jobs.rebuild import rebuild
 from tunestudio.core.procs import is_alive, proc_start
 from tunestudio.core.statefiles import read_json_or_none, write_json
 from tunestudio.core.workspace import Workspace
 from tunestudio.train.config_check import check_device
-
-ACTIVE = ("queued", "running")
-ENDED = ("finished", "stopped", "failed")
-JOB_ENV = "TUNESTUDIO_JOB_ID"   # set in a job's environment: the process records its own exit
-JOB_WS_ENV = "TUNESTUDIO_JOB_WORKSPACE"   # and the workspace it belongs to (to find live jobs again)
 
 # Popen handles of the jobs this process launched: a child that exited stays a zombie (and
 # `kill(pid, 0)` says it is alive) until someone waits for it, so we poll our own children.
 _children: dict[int, subprocess.Popen] = {}
 
 
-@dataclass
-class Job:
-    id: str
-    config_path: str                   # the run config file passed to --config
-    name: str = ""                     # what the user called the run (shown in the queue)
-    device: str = "default"            # one running job per device key
-    status: str = "queued"             # queued | running | finished | stopped | failed | cancelled
-    created_at: float = field(default_factory=time.time)
-    started_at: float | None = None
-    finished_at: float | None = None
-    pid: int | None = None             # also the process-group id (start_new_session)
-    pid_start: str | None = None       # the process start time, so a reused pid is not mistaken for ours
-    run_id: str | None = None          # known once the engine has created the run
-    log_path: str = ""
-    returncode: int | None = None
-    command: list[str] = field(default_factory=list)
-    error: dict | None = None          # a failed job's UserError ({message, code, fields}: errors.error_record)
-
-    def command_line(self) -> str:
-        """The command as a user would type it (shown in the UI)."""
-        args = self.command
-        if self.command[1:3] == ["-m", "tunestudio"]:
-            args = ["tunestudio", *self.command[3:]]
-        elif self.command[1:3] == ["-m", "accelerate.commands.launch"]:  # a multi-process run
-            args = ["accelerate", "launch", *self.command[3:]]
-        return shlex.join(args)
-
-
 # ---- on-disk state --------------------------------------------------------------------------
-
-def jobs_dir(ws: Workspace) -> Path:
-    d = ws.root / "training" / "jobs"
-    d.mkdir(parents=True, exist_ok=True)
-    return d
-
 
 def _lock_file(d: Path):
     try:
@@ -126,8 +88,6 @@ def _read(ws: Workspace) -> list[Job]:
     except (OSError, UnicodeDecodeError, ValueError, KeyError, TypeError, AttributeError) as e:
         # Written atomically, so a hand edit or a disk fault: keep the file, rebuild the queue
         # from what is on disk and alive, so a running job is never forgotten (and doubled).
-        from tunestudio.jobs.rebuild import rebuild
-
         return rebuild(ws, path, e)
 
 
@@ -200,23 +160,6 @@ def _launch(ws: Workspace, job: Job) -> None:
     job.status, job.started_at = "running", time.time()
 
 
-def status_for(returncode: int | None) -> str:
-    """A job's status from its exit code: 0 finished, EXIT_STOPPED or EXIT_INTERRUPTED stopped
-    (on request), else failed (None too: the process ended without anyone learning how, e.g.
-    killed with SIGKILL)."""
-    if returncode == 0:
-        return "finished"
-    return "stopped" if returncode in (EXIT_STOPPED, EXIT_INTERRUPTED) else "failed"
-
-
-def _apply_exit(job: Job, record: dict) -> None:
-    job.returncode = record.get("returncode") if isinstance(record.get("returncode"), int) else None
-    job.finished_at = record.get("time") or time.time()
-    job.status = status_for(job.returncode)
-    job.run_id = job.run_id or record.get("run_id")
-    job.error = record.get("error") if isinstance(record.get("error"), dict) else None
-
-
 def _finish(ws: Workspace, job: Job) -> None:
     """Record a job's end: the exit code from our own child when we launched it, else the job's
     own exit record, else (killed before it could write one) failed with no code."""
@@ -227,7 +170,7 @@ def _finish(ws: Workspace, job: Job) -> None:
     launched = job.command[1:3] == ["-m", "accelerate.commands.launch"]
     if child is not None and not (launched and isinstance(record.get("returncode"), int)):
         record = {**record, "returncode": child.returncode}
-    _apply_exit(job, record)
+    apply_exit(job, record)
 
 
 def progress_path(ws: Workspace, job_id: str) -> Path:

@@ -15,7 +15,7 @@ import sys
 import time
 from pathlib import Path
 
-from tunestudio.jobs.queue import JOB_ENV, JOB_WS_ENV, Job, _apply_exit, jobs_dir
+from tunestudio.jobs.job import JOB_ENV, JOB_WS_ENV, Job, apply_exit, jobs_dir
 from tunestudio.core.procs import proc_start
 from tunestudio.core.statefiles import NOTICES, move_aside, read_json_or_none
 from tunestudio.core.workspace import Workspace
@@ -43,7 +43,7 @@ def rebuild(ws: Workspace, path: Path, why: Exception) -> list[Job]:
             job.pid, job.command = live[job_id]
             job.pid_start, job.status, job.started_at = proc_start(job.pid), "running", job.created_at
         elif exit_record is not None:
-            _apply_exit(job, exit_record)
+            apply_exit(job, exit_record)
             job.started_at = job.created_at
         elif log.is_file():  # it ran, and ended without a record (killed)
             job.status, job.started_at, job.finished_at = "failed", job.created_at, log.stat().st_mtime

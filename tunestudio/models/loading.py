@@ -234,6 +234,14 @@ def _ready(model, tok, device: str):
     return model
 
 
+def quiet_transformers() -> None:
+    """Weight-loading progress bars on every model load would bury our own progress bar."""
+    from transformers.utils import logging as hf_logging
+
+    hf_logging.disable_progress_bar()
+    hf_logging.set_verbosity_error()
+
+
 def release_memory() -> None:
     """After the caller drops its last reference to a model: give its memory back before the
     next one loads (base and fine-tuned take turns, never both at once)."""

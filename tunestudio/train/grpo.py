@@ -204,7 +204,7 @@ def build_trainer(ctx):
 
     from tunestudio.data.chat import turns
     from tunestudio.rewards import RewardSet
-    from tunestudio.train.objectives import quiet, training_kwargs
+    from tunestudio.train.context import quiet, training_kwargs
 
     cfg = ctx.cfg
     rewards = RewardSet(ctx.ws, cfg.rewards, cfg.reward_timeout, cfg.reward_regex, cfg.reward_max_chars)

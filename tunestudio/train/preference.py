@@ -19,7 +19,7 @@ from pathlib import Path
 from tunestudio.core import registry
 from tunestudio.data.formats.problems import problem_list
 from tunestudio.core.errors import UserError
-from tunestudio.train.objectives import TrainerContext, quiet, training_kwargs
+from tunestudio.train.context import TrainerContext, quiet, training_kwargs
 
 
 # ---- data ----------------------------------------------------------------------------------------

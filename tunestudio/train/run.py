@@ -38,7 +38,8 @@ from tunestudio.train import model_source
 from tunestudio.train import recovery
 from tunestudio.config.run_config import RunConfig, load_config, save_config, stage_config
 from tunestudio.train.events import EventLog, earlier_segments, fmt_duration
-from tunestudio.train.objectives import OBJECTIVES, TrainerContext
+from tunestudio.train.context import TrainerContext
+from tunestudio.train.objectives import OBJECTIVES
 from tunestudio.train.results import adapter_snapshot, nothing_changed, publish_final, run_metrics
 from tunestudio.train.config_check import validate
 

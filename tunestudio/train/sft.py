@@ -10,7 +10,7 @@ import sys
 
 from tunestudio.data.chat import turns
 from tunestudio.core.errors import UserError
-from tunestudio.train.objectives import TrainerContext, quiet, training_kwargs
+from tunestudio.train.context import TrainerContext, quiet, training_kwargs
 
 
 def load_data(cfg, ws, tokenizer, split_info: dict | None = None) -> dict:

@@ -3,7 +3,7 @@ table; a click on a row picks that run as A; rename and delete run A (delete ask
 keeps the run's files unless the user ticks the box); and, for a completed run A, buttons that
 open Evaluate or Chat with it picked, or the Ship panel to export it.
 
-The work is `tunestudio.runs.manage` (rename_run, delete_run); the table is `tab_runs.table`.
+The work is `tunestudio.runs.manage` (rename_run, delete_run); the table is `table.table`.
 """
 
 from __future__ import annotations
@@ -18,7 +18,7 @@ STATUSES = ("completed", "running", "stopped", "failed", "queued")
 
 def filters(ctx: Context) -> list:
     """The search box, status filter, sort key and order above the table: [search, status, sort, descending]."""
-    from tunestudio.webui.tabs.runs.tab import SORTS
+    from tunestudio.webui.tabs.runs.table import SORTS
 
     with gr.Row(elem_id="runs-filters"):
         search = gr.Textbox(label=t(DEFAULT, "runs.search"), elem_id="runs-search", scale=3)
@@ -75,7 +75,7 @@ def build(ctx: Context, runs_df, run_a, run_b, table_inputs: list, refresh_table
     pending = gr.State(None)   # the run the confirmation asks about: a later pick of A cannot change it
 
     def on_row(evt: gr.SelectData):
-        from tunestudio.webui.tabs.runs.tab import ID_COLUMN
+        from tunestudio.webui.tabs.runs.table import ID_COLUMN
 
         row = evt.row_value or []
         run_id = row[ID_COLUMN] if len(row) > ID_COLUMN else None

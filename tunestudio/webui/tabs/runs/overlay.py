@@ -2,7 +2,7 @@
 multi-select), one pair of series per run, named '<run> train' / '<run> val' in the
 legend. Showing a sweep (sweep_panel) picks its trials here by default.
 
-The curves come from each run's events.jsonl (`tab_runs.loss_curves`), the names from the
+The curves come from each run's events.jsonl (`table.loss_curves`), the names from the
 registry (a run's name, with its id's tail when two picked runs share a name).
 """
 
@@ -26,7 +26,7 @@ def labels(ws, run_ids: list[str]) -> list[tuple[str, str]]:
 def overlay(ws, lang: str, run_ids: list[str]):
     """(frame of step, loss, series for the picked runs, or None; message). A run without any logged
     loss yet adds no series and is named in the message."""
-    from tunestudio.webui.tabs.runs.tab import loss_curves
+    from tunestudio.webui.tabs.runs.table import loss_curves
 
     run_ids = [r for r in dict.fromkeys(run_ids or []) if r]
     if not run_ids:

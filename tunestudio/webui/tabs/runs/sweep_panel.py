@@ -33,7 +33,7 @@ def sweep_view(ws, lang: str, name: str, param: str | None = None):
     Curves: every trial's training and validation loss, series '<trial> train/validation'.
     Scatter: x = `param` (default: the most important one), y = the objective, one row per ended trial."""
     from tunestudio.sweeps import search as sweep
-    from tunestudio.webui.tabs.runs.tab import loss_curves
+    from tunestudio.webui.tabs.runs.table import loss_curves
 
     s = sweep.summary(ws, name)
     params = sorted({k for tr in s["trials"] for k in tr["params"]})
@@ -69,7 +69,7 @@ def build(ctx: Context) -> None:
     if optional("tunestudio.sweeps.search", ctx=ctx) is None or optional("optuna") is None:
         return
     from tunestudio.sweeps import search as sweep
-    from tunestudio.webui.tabs.training import config_to_form
+    from tunestudio.webui.common import config_to_form
     from tunestudio.webui.tabs.runs import overlay as runs_overlay
     from tunestudio.webui.tabs.runs import sweep_start
 

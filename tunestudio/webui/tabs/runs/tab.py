@@ -10,19 +10,17 @@ curves from each run's events.jsonl through `tunestudio.jobs.queue`; resume is a
 
 from __future__ import annotations
 
-import json
-import time
 
 import gradio as gr
 import pandas as pd
 
 from tunestudio.jobs import queue as jobs
-from tunestudio.core import run_progress
 from tunestudio.webui.common import charts
 from tunestudio.webui.common.context import (
     Context, err, error_text, metric_label, msg, not_available, optional, plotted, run_choices, say, shown,
 )
-from tunestudio.webui.i18n.texts import DEFAULT, engine_error, engine_warning, has, t
+from tunestudio.webui.i18n.texts import DEFAULT, engine_error, engine_warning, t
+from tunestudio.webui.tabs.runs.table import fmt_cell, loss_curves, status_text, table
 
 
 
@@ -33,99 +31,13 @@ def run_failure(lang: str, d: dict) -> str:
     return engine_error(lang, d.get("error_event") or d["error"])
 
 
-def _fmt(v, lang: str | None = None):
-    """A table cell: floats to 4 significant digits, lists and dicts as JSON; a yes/no value in
-    `lang` (pandas would show Python's True as "true", English on a Tetum page)."""
-    if isinstance(v, bool) and lang is not None:
-        return t(lang, f"common.{str(v).lower()}")
-    if isinstance(v, float):
-        return f"{v:.4g}"
-    if isinstance(v, (dict, list)):
-        return json.dumps(v, ensure_ascii=False, default=str)
-    return "" if v is None else v
-
-
-SORTS = ("created", "name", "status", "best_eval_loss", "method")   # the table's sort keys (newest first by default)
-
-
-def table(ws, lang: str, search: str = "", status: str | None = None, sort: str | None = None,
-          descending: bool = True) -> pd.DataFrame:
-    """The registry as a table in `lang`: runs whose name, id, method, base model or dataset holds
-    `search` (any case) and whose status is `status` (None: all), ordered by `sort` (one of SORTS;
-    runs without a best validation loss last)."""
-    query = optional("tunestudio.runs.query")
-    cols = ["name", "status", "base_model", "method", "dataset", "best_eval_loss", "metrics", "parent", "id", "created"]
-    headers = [t(lang, f"runs.col.{c}") for c in cols]
-    if query is None:
-        return pd.DataFrame(columns=headers)
-    runs = query.runs_table(ws)["runs"]
-    needle = (search or "").strip().lower()
-    if needle:
-        runs = [r for r in runs if any(needle in str(r.get(k) or "").lower()
-                                       for k in ("name", "id", "method", "base_model", "dataset"))]
-    if status:
-        runs = [r for r in runs if r["status"] == status]
-    key = sort if sort in SORTS else "created"
-    if key == "best_eval_loss":   # lowest loss first when descending is off; no loss always last
-        runs.sort(key=lambda r: (r.get("best_eval_loss") is None, (r.get("best_eval_loss") or 0) * (-1 if descending else 1)))
-    else:
-        field = "created_at" if key == "created" else key
-        runs.sort(key=lambda r: (str(r.get(field) or "").lower() if field != "created_at" else r[field]),
-                  reverse=descending)
-    rows = []
-    for r in runs:
-        values = [r["name"], status_text(lang, r["status"]), _model_name(ws, r.get("base_model")), r.get("method"), r.get("dataset"),
-                  r.get("best_eval_loss"),
-                  # a metric without a value (a run stopped before its first evaluation) is left out,
-                  # not shown as a name with nothing after it
-                  ", ".join(f"{metric_label(lang, k, with_id=False)} {_fmt(v, lang)}"
-                            for k, v in (r.get("metrics") or {}).items() if v is not None),
-                  r.get("parent_id") or "", r["id"], time.strftime("%Y-%m-%d %H:%M", time.localtime(r["created_at"]))]
-        rows.append([_fmt(v) if not isinstance(v, str) else v for v in values])
-    return pd.DataFrame(rows, columns=headers)
-
-
-ID_COLUMN = 8   # where table() puts the run id: a clicked row picks its run by it
-
-
 def duration_text(lang: str, d: dict) -> str:
     """A run's training time in seconds: of every process that trained it when it was resumed
     (`run_details`' duration_s), with how many there were and the last one's share."""
-    total = _fmt(d.get("duration_s")) or "—"
+    total = fmt_cell(d.get("duration_s")) or "—"
     if (d.get("segments") or 1) > 1:
-        total += " " + t(lang, "runs.segments", n=d["segments"], last=_fmt(d.get("last_segment_s")))
+        total += " " + t(lang, "runs.segments", n=d["segments"], last=fmt_cell(d.get("last_segment_s")))
     return total
-
-
-def status_text(lang: str, status: str) -> str:
-    """A run's status (registry word: completed, failed...) in `lang`."""
-    key = f"training.state.{status}"
-    return t(lang, key) if has(lang, key) else status
-
-
-def _model_name(ws, path):
-    """A base model under the workspace's models/ by its folder name (what the Model tab lists)."""
-    from pathlib import Path
-
-    if path and Path(path).parent == ws.models_dir.resolve():
-        return Path(path).name
-    return path
-
-
-SPLIT_NAMES = ("training.series.train", "training.series.val")   # 'training', 'validation'
-
-
-def loss_curves(ws, lang: str, runs: list[tuple[str, str]], split_names: tuple[str, str] = SPLIT_NAMES
-                ) -> pd.DataFrame | None:
-    """Training and validation loss of several runs in one frame (series '<label> <split>', the
-    splits named by the texts `split_names`: (train, validation) keys)."""
-    rows = []
-    for label, run_id in runs:
-        summary = run_progress.summarize(run_progress.read_events(ws.runs_dir / run_id / "events.jsonl")[0])
-        for key, points in ((split_names[0], summary["train"]), (split_names[1], summary["val"])):
-            name = f"{label} {t(lang, key)}"
-            rows += [{"step": s, "loss": v, "series": name} for s, v in points]
-    return pd.DataFrame(rows, columns=["step", "loss", "series"]) if rows else None
 
 
 def build(ctx: Context) -> None:
@@ -182,9 +94,9 @@ def build(ctx: Context) -> None:
         head = t(lang, "runs.compared", a=la, b=lb, same=t(lang, "runs.same_data" if cmp["same_data"] else "runs.other_data"),
                  n=len(cmp["config_differences"]), same_keys=cmp["same_config_keys"])
         key = t(lang, "runs.col.key")
-        diffs = pd.DataFrame([{key: metric_label(lang, d["key"]), "A": _fmt(d["a"], lang), "B": _fmt(d["b"], lang)}
+        diffs = pd.DataFrame([{key: metric_label(lang, d["key"]), "A": fmt_cell(d["a"], lang), "B": fmt_cell(d["b"], lang)}
                               for d in cmp["config_differences"]], columns=[key, "A", "B"])
-        rows = [{key: metric_label(lang, m["key"]), "A": _fmt(m["a"], lang), "B": _fmt(m["b"], lang), "Δ (B−A)": _fmt(m["delta"], lang)}
+        rows = [{key: metric_label(lang, m["key"]), "A": fmt_cell(m["a"], lang), "B": fmt_cell(m["b"], lang), "Δ (B−A)": fmt_cell(m["delta"], lang)}
                 for m in cmp["metrics"] + [{**e, "key": f"test_{e['key']}"} for e in cmp["evaluation"]]]
         return head, shown(diffs), shown(pd.DataFrame(rows, columns=[key, "A", "B", "Δ (B−A)"])), \
             plotted(loss_curves(ws, lang, [(la, cmp["a"]["id"]), (lb, cmp["b"]["id"])]))
@@ -202,7 +114,7 @@ def build(ctx: Context) -> None:
         chain.append(f"**{d['name']}**")
         children = ", ".join(f"{c['name']} ({status_text(lang, c['status'])})" for c in lin.get("children") or []) or "—"
         text = t(lang, "runs.detail_text", name=d["name"], id=d["id"], status=status_text(lang, d["status"]), base=d.get("base_model"),
-                 method=d.get("method"), dataset=d.get("dataset"), best=_fmt(d.get("best_eval_loss")) or "—",
+                 method=d.get("method"), dataset=d.get("dataset"), best=fmt_cell(d.get("best_eval_loss")) or "—",
                  duration=duration_text(lang, d), lineage=" → ".join(chain), children=children,
                  folder=d.get("run_dir"))
         if d.get("error"):
@@ -210,9 +122,9 @@ def build(ctx: Context) -> None:
         if d.get("warnings"):
             text += "\n\n" + "\n".join(f"- ⚠️ {engine_warning(lang, w)}" for w in d.get("warning_events") or d["warnings"] if w)
         key = t(lang, "runs.col.key")
-        cfg = pd.DataFrame([{key: metric_label(lang, k), "A": _fmt(v, lang)} for k, v in (d.get("config") or {}).items()],
+        cfg = pd.DataFrame([{key: metric_label(lang, k), "A": fmt_cell(v, lang)} for k, v in (d.get("config") or {}).items()],
                            columns=[key, "A"])
-        mets = pd.DataFrame([{key: metric_label(lang, k), "A": _fmt(v, lang)} for k, v in (d.get("metrics") or {}).items()],
+        mets = pd.DataFrame([{key: metric_label(lang, k), "A": fmt_cell(v, lang)} for k, v in (d.get("metrics") or {}).items()],
                             columns=[key, "A"])
         return text, shown(cfg), shown(mets), plotted(loss_curves(ws, lang, [(d["name"], d["id"])]))
 
@@ -248,7 +160,7 @@ def build(ctx: Context) -> None:
     runs_manage.build(ctx, runs_df, run_a, run_b, table_inputs, only_table)
     ctx.shared["runs_message_view"] = shown_view
 
-    from tunestudio.webui.tabs.training import config_to_form
+    from tunestudio.webui.common import config_to_form
     from tunestudio.webui.tabs.runs import rollouts_panel
     from tunestudio.webui.tabs.runs import overlay as runs_overlay
     from tunestudio.webui.tabs.runs import ship_panel

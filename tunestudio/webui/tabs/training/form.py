@@ -260,7 +260,7 @@ def job_form_values(ws, config_mod, names: list[str]):
             cfg = config_mod.load_config(path).to_dict()
         except Exception:  # gone or unreadable: try the next one
             continue
-        from tunestudio.webui.tabs.training.config_to_form import form_values
+        from tunestudio.webui.common.config_to_form import form_values
 
         return job, form_values(config_mod, cfg, names)
     return None, None

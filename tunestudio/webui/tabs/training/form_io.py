@@ -98,7 +98,7 @@ def build(ctx: Context, config_mod, form_inputs: list, names: list[str], make_co
     editable = form_inputs if has_model else form_inputs[1:]
 
     def load_work(lang, path):
-        from tunestudio.webui.tabs.training.config_to_form import form_values
+        from tunestudio.webui.common.config_to_form import form_values
 
         if not path:
             return [], [gr.skip()] * len(editable)
