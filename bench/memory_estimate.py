@@ -1,4 +1,4 @@
-"""The memory estimate (train/memory.py) against the peak RSS of real `tunestudio train` runs.
+"""The memory estimate (models/memory.py) against the peak RSS of real `tunestudio train` runs.
 
     python bench/memory_estimate.py --workspace WS --model smollm2-135m-instruct \\
         --datasets demo-tickets.jsonl,long-rows.jsonl --methods lora,full --precisions bf16,fp32

@@ -1,4 +1,4 @@
-"""What autograd keeps per decoder layer and per token, against train/memory.py's formula.
+"""What autograd keeps per decoder layer and per token, against models/memory.py's formula.
 
     python bench/memory_saved.py            # SmolLM2-135M's shape and a narrower one (~1 min, 2 CPU cores)
 
