@@ -36,8 +36,8 @@ def run_cli(*args, ws: Path | None = None, timeout: int = 600, env: dict | None 
 def demo_template(tmp_path_factory) -> Path:
     """A workspace made once by `tunestudio demo` (tiny model + demo datasets)."""
     ws = tmp_path_factory.mktemp("demo-template")
-    from tunestudio.demo import make_demo
     from tunestudio.core.workspace import Workspace
+    from tunestudio.demo import make_demo
 
     make_demo(Workspace(ws))
     return ws

@@ -16,8 +16,8 @@ import yaml
 
 
 def _split_info(ws_root: Path, dataset: str) -> dict:
-    from tunestudio.data.split import load_splits
     from tunestudio.core.workspace import Workspace
+    from tunestudio.data.split import load_splits
 
     return load_splits(Workspace(ws_root), dataset).info
 

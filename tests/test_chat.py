@@ -5,12 +5,12 @@ from __future__ import annotations
 import json
 
 import pytest
-
 from conftest import run_cli
+
 from tunestudio.core.errors import UserError
+from tunestudio.core.workspace import Workspace
 from tunestudio.models.generate import Sampling, generate, generate_timed, render, stream
 from tunestudio.models.loading import load_model
-from tunestudio.core.workspace import Workspace
 
 PROMPTS = ["The kettle is great.", "My new lamp feels flimsy and I am sending it back to the shop.",
            [{"role": "system", "content": "Classify the review."}, {"role": "user", "content": "It is fine."}]]

@@ -148,8 +148,8 @@ def test_records_view_behaves_like_a_list():
 
 
 def test_split_on_views_matches_string_keys(tmp_path):
-    from tunestudio.data import split as S
     from tunestudio.core.workspace import Workspace
+    from tunestudio.data import split as S
 
     ws = Workspace(tmp_path)
     ws.ensure()
@@ -193,9 +193,9 @@ def test_sampler_order_is_the_list_based_order():
 
 
 def test_loaded_file_is_cached_and_mapped(tmp_path, monkeypatch):
+    from tunestudio.core.workspace import Workspace
     from tunestudio.data.formats import loadcache
     from tunestudio.data.split import load_dataset, load_splits
-    from tunestudio.core.workspace import Workspace
 
     monkeypatch.setattr(loadcache, "CACHE_MIN_BYTES", 0)
     ws = Workspace(tmp_path)

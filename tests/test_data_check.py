@@ -8,7 +8,6 @@ import shutil
 from pathlib import Path
 
 import pytest
-
 from conftest import run_cli
 
 BROKEN = Path(__file__).parent / "fixtures" / "data" / "broken"

@@ -10,11 +10,12 @@ from pathlib import Path
 
 from conftest import run_cli
 from test_data_stats import make_tiny_model
-from tunestudio.data.quality.clean import clean_dataset
-from tunestudio.data.quality.neardup import near_duplicates
+
+from tunestudio.core.workspace import Workspace
 from tunestudio.data.formats.load import load_file
 from tunestudio.data.formats.records import Record
-from tunestudio.core.workspace import Workspace
+from tunestudio.data.quality.clean import clean_dataset
+from tunestudio.data.quality.neardup import near_duplicates
 
 BROKEN = Path(__file__).parent / "fixtures" / "data" / "broken"
 

@@ -7,8 +7,8 @@ from pathlib import Path
 
 import pytest
 
-from tunestudio.data.formats.load import load_file, parse_mapping
 from tunestudio.core.errors import UserError
+from tunestudio.data.formats.load import load_file, parse_mapping
 
 FIXTURES = Path(__file__).parent / "fixtures" / "data" / "formats"
 

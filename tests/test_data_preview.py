@@ -26,10 +26,10 @@ def test_preview_marks_the_answer_and_counts_no_truncation(demo_ws):
 
 
 def test_preview_json_truncation_matches_encode(demo_ws):
+    from tunestudio.core.workspace import Workspace
     from tunestudio.data.encoding.encode import encode
     from tunestudio.data.formats.load import load_file
     from tunestudio.data.quality.stats import load_tokenizer
-    from tunestudio.core.workspace import Workspace
 
     p = run_cli("data", "preview", "demo-reviews.jsonl", "--model", MODEL, "--max-length", "36", "--json",
                 ws=demo_ws, timeout=300)

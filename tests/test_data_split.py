@@ -6,9 +6,9 @@ import json
 
 import pytest
 
-from tunestudio.data.split import load_splits, resolve_dataset, splits_from_info
 from tunestudio.core.errors import UserError
 from tunestudio.core.workspace import Workspace
+from tunestudio.data.split import load_splits, resolve_dataset, splits_from_info
 
 
 def write_rows(path, n, start=0):

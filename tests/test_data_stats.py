@@ -6,12 +6,12 @@ import json
 from pathlib import Path
 
 import pytest
-
 from conftest import run_cli
+
 from tunestudio.cli.data import render_stats
-from tunestudio.data.quality.stats import compute_stats, histogram, stats_dataset
-from tunestudio.data.formats.load import load_file
 from tunestudio.core.workspace import Workspace
+from tunestudio.data.formats.load import load_file
+from tunestudio.data.quality.stats import compute_stats, histogram, stats_dataset
 
 
 def make_tiny_model(folder: Path) -> Path:

@@ -8,16 +8,15 @@ import json
 
 import numpy as np
 import pytest
+from conftest import run_cli
 
+from tunestudio.core.errors import UserError
+from tunestudio.core.workspace import Workspace
 from tunestudio.data.encoding import stream as S
 from tunestudio.data.encoding.encode import IGNORE, encode
 from tunestudio.data.formats.load import load_file
 from tunestudio.data.formats.records import Record
 from tunestudio.data.split import load_splits
-from tunestudio.core.errors import UserError
-from tunestudio.core.workspace import Workspace
-
-from conftest import run_cli
 
 MODEL = "tiny-demo"
 

@@ -7,10 +7,10 @@ import json
 import pytest
 
 from tests.conftest import run_cli
-from tunestudio.demo import datasets, make_demo
-from tunestudio.demo.model import REQUIRED_FILES
 from tunestudio.core.errors import UserError
 from tunestudio.core.workspace import Workspace
+from tunestudio.demo import datasets, make_demo
+from tunestudio.demo.model import REQUIRED_FILES
 
 EXPECTED = {  # file -> (format the loader detects, rows)
     "demo-reviews.jsonl": ("messages", 2000),

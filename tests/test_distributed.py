@@ -15,8 +15,8 @@ import sys
 from pathlib import Path
 
 import pytest
-
 from conftest import REPO
+
 from tunestudio.core import registry
 from tunestudio.core.workspace import Workspace
 from tunestudio.train.config_check import validate
@@ -194,8 +194,8 @@ def _one_completed_two_process_run(ws: Path) -> dict:
 def test_job_queue_launches_two_gloo_processes_as_one_run(demo_ws):
     """A run config with launcher ddp and 2 processes, submitted to the queue as the Training tab
     does, runs under accelerate launch (2 CPU processes over gloo) and makes one registry row."""
-    from tunestudio.jobs import queue as jobs
     from tunestudio.core import run_progress
+    from tunestudio.jobs import queue as jobs
 
     ws = Workspace(demo_ws)
     cfg = _cfg(method="lora", max_steps=2, batch_size=4, max_length=64, val_split=0.01, test_split=0,

@@ -6,10 +6,10 @@ import copy
 
 import pytest
 
+from tunestudio.core.errors import UserError
+from tunestudio.data.chat.template import ensure_chat_template
 from tunestudio.data.encoding import encode as E
 from tunestudio.data.formats.records import Record
-from tunestudio.data.chat.template import ensure_chat_template
-from tunestudio.core.errors import UserError
 
 CONVERSATION = [
     {"role": "system", "content": "You are a helpful assistant."},

@@ -12,9 +12,9 @@ import pytest
 from lang_check import wrong_language
 
 from tunestudio.core.errors import UserError, error_record
-from tunestudio.webui.i18n import texts as i18n
 from tunestudio.core.workspace import Workspace
 from tunestudio.train.config_check import validate
+from tunestudio.webui.i18n import texts as i18n
 
 
 def _worded(e: UserError) -> tuple[str, str]:
@@ -60,8 +60,8 @@ def test_a_refused_run_config_is_worded_in_tetum(options, code, tet_words):
 
 def test_the_english_ui_text_is_the_cli_message_where_no_field_is_named(workspace):
     """Without a flag to name, the English UI text and the CLI's message are the same sentence."""
-    from tunestudio.rewards.sandbox import reward_file
     from tunestudio.core.statefiles import read_json
+    from tunestudio.rewards.sandbox import reward_file
 
     ws = Workspace(workspace)
     with pytest.raises(UserError) as info:
@@ -135,8 +135,8 @@ def test_a_bad_sweep_file_names_its_line_in_tetum(workspace):
 def test_a_queued_job_refused_by_the_grpo_checks_says_why_in_tetum(demo_ws):
     """Through the job queue, as Start on the Training tab does: the training process refuses the
     config, and its exit record carries the code to the Training tab's monitor."""
-    from tunestudio.jobs import queue as jobs
     from tunestudio.config.run_config import RunConfig
+    from tunestudio.jobs import queue as jobs
     from tunestudio.webui.tabs.training.status import monitor
 
     ws = Workspace(demo_ws)
@@ -156,9 +156,9 @@ def test_a_queued_job_refused_by_the_grpo_checks_says_why_in_tetum(demo_ws):
 def test_a_run_that_cannot_fit_says_so_in_tetum_with_its_estimate_and_tips(demo_ws, monkeypatch):
     """The check before a run loads its model ('not enough memory ... To fit: ...'): the estimate
     and each tip are worded in the UI's language; the CLI's message is the engine's line."""
-    from tunestudio.train import run
-    from tunestudio.models import memory
     from tunestudio.config.run_config import RunConfig
+    from tunestudio.models import memory
+    from tunestudio.train import run
     from tunestudio.train.model_source import Base
 
     ws = Workspace(demo_ws)

@@ -11,8 +11,8 @@ import pytest
 from lang_check import wrong_language
 
 from tunestudio.core.errors import UserError
-from tunestudio.webui.i18n.texts import engine_error
 from tunestudio.core.workspace import Workspace
+from tunestudio.webui.i18n.texts import engine_error
 
 
 def _in_tetum(e: UserError, english_too: bool = True) -> str:
@@ -123,9 +123,9 @@ def test_evaluate_metric_files_and_predictions_are_in_tetum(workspace, tmp_path)
 
 
 def test_endpoint_serve_and_registry_errors_are_in_tetum(workspace):
-    from tunestudio.ship import serve
     from tunestudio.models.endpoint import base_url
     from tunestudio.runs.reindex import row_from_folder
+    from tunestudio.ship import serve
 
     with pytest.raises(UserError, match="must start with http") as e:
         base_url("ftp://example.org")
@@ -182,8 +182,8 @@ def test_the_reward_test_error_comes_back_coded_from_its_process(demo_ws):
 def test_a_training_job_that_fails_on_its_data_says_why_in_tetum(demo_ws):
     """The Training tab's path: a job whose two rows cannot be split three ways ends before its run
     starts; the reason comes back through the job's exit record, worded in Tetum."""
-    from tunestudio.jobs import queue as jobs
     from tunestudio.config.run_config import RunConfig
+    from tunestudio.jobs import queue as jobs
     from tunestudio.webui.tabs.training.status import monitor
 
     ws = Workspace(demo_ws)

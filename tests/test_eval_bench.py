@@ -6,8 +6,9 @@ import json
 
 from conftest import run_cli
 from eval_helpers import make_model
-from tunestudio.evaluate.bench import list_benchmarks, rank
+
 from tunestudio.core.workspace import Workspace
+from tunestudio.evaluate.bench import list_benchmarks, rank
 
 
 def test_bench_two_models(demo_ws):

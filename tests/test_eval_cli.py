@@ -10,9 +10,10 @@ import json
 
 from conftest import run_cli
 from eval_helpers import make_full_run
+
+from tunestudio.core.workspace import Workspace
 from tunestudio.evaluate import report
 from tunestudio.evaluate.run_eval import list_evaluations
-from tunestudio.core.workspace import Workspace
 
 SHORT = "def score(prediction, reference, example):\n" \
         "    # 1 when the answer is at most as long as the reference, as a check of example access\n" \

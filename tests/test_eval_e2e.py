@@ -9,10 +9,10 @@ from __future__ import annotations
 import json
 
 import pytest
-
 from conftest import run_cli
-from tunestudio.evaluate.run_eval import list_evaluations
+
 from tunestudio.core.workspace import Workspace
+from tunestudio.evaluate.run_eval import list_evaluations
 
 
 @pytest.mark.slow

@@ -11,9 +11,9 @@ from __future__ import annotations
 import json
 
 import yaml
-
 from conftest import run_cli
 from eval_helpers import make_full_run
+
 from tunestudio.data.formats.records import Record
 from tunestudio.evaluate import guard as G
 from tunestudio.webui.i18n import texts as i18n
@@ -138,9 +138,9 @@ def test_an_unchanged_model_says_so_with_its_training(demo_ws):
 
 def test_empty_answers_are_counted_and_explained(demo_ws, monkeypatch):
     """A model that ends its turn at once (generation faked: the tiny model always says something)."""
+    from tunestudio.core.workspace import Workspace
     from tunestudio.evaluate import run_eval
     from tunestudio.models.generate import Generated
-    from tunestudio.core.workspace import Workspace
 
     def ends_at_once(model, tok, prompts, *args, **kwargs):
         texts = ["" if i % 4 else "positive" for i in range(len(prompts))]

@@ -9,7 +9,6 @@ import math
 
 import pytest
 import yaml
-
 from conftest import run_cli
 from eval_helpers import make_full_run
 

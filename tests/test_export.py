@@ -8,14 +8,14 @@ from pathlib import Path
 
 import pytest
 import yaml
-
 from conftest import run_cli
 from eval_helpers import make_adapter_run, make_full_run
+
 from tunestudio.core.errors import UserError
-from tunestudio.ship.export import export_run
+from tunestudio.core.workspace import Workspace
 from tunestudio.models.generate import Sampling, generate
 from tunestudio.models.loading import load_model
-from tunestudio.core.workspace import Workspace
+from tunestudio.ship.export import export_run
 
 PROMPTS = ["The kettle is great.", "My lamp broke on day one.", "It is fine, I guess."]
 

@@ -8,7 +8,6 @@ import shutil
 import subprocess
 
 import pytest
-
 from conftest import REPO
 
 SCRIPT = REPO / "bench" / "gpu_check.sh"

@@ -8,10 +8,10 @@ import json
 import math
 
 import pytest
-
 from conftest import run_cli
-from tunestudio.core.errors import UserError
+
 from tunestudio.config.run_config import RunConfig
+from tunestudio.core.errors import UserError
 from tunestudio.train.config_check import validate
 
 ENV = {"OMP_NUM_THREADS": "1"}  # a 2-core machine shared with other tests: one thread is fastest
@@ -64,8 +64,8 @@ def test_short_grpo_run_logs_rewards_and_rollouts_and_saves_a_peft_adapter(demo_
     assert sum(x["advantage"] for x in first) == pytest.approx(0, abs=1e-4)
 
     # the Runs tab shows the same rollouts, the last step first
-    from tunestudio.webui.tabs.runs.rollouts_panel import view_run
     from tunestudio.core.workspace import Workspace
+    from tunestudio.webui.tabs.runs.rollouts_panel import view_run
 
     head, picker, table = view_run(Workspace(demo_ws), "en", out["run_id"])
     assert picker["choices"] == [1, 2] and picker["value"] == 2 and len(table["value"]) == 4, head
@@ -108,8 +108,8 @@ def _rollout(step, group, completion, demo, exact, adv):
 
 
 def test_rollouts_panel_shows_a_step_and_says_when_a_run_has_none(workspace):
-    from tunestudio.webui.tabs.runs.rollouts_panel import read_rollouts, view_run
     from tunestudio.core.workspace import Workspace
+    from tunestudio.webui.tabs.runs.rollouts_panel import read_rollouts, view_run
 
     ws = Workspace(workspace)
     run = ws.runs_dir / "r1"

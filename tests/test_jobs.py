@@ -9,10 +9,10 @@ import time
 
 import pytest
 
-from tunestudio.jobs import queue as jobs
 from tunestudio.core import run_progress
 from tunestudio.core.errors import UserError
 from tunestudio.core.workspace import Workspace
+from tunestudio.jobs import queue as jobs
 from tunestudio.train.config_check import validate
 
 

@@ -206,9 +206,9 @@ def test_the_model_tab_and_the_training_tab_show_the_same_figure(demo_ws):
     """Same model, method, batch size, max length and precision: the Model tab's table and the
     Training tab's text give the same total (one function: memory.estimate_settings), and a
     dataset of short rows makes the Training tab's figure smaller than rows of max_length."""
+    from tunestudio.core.workspace import Workspace
     from tunestudio.webui.tabs.model import memory_rows
     from tunestudio.webui.tabs.training.tab import memory_text
-    from tunestudio.core.workspace import Workspace
 
     ws = Workspace(demo_ws)
     table = memory_rows(ws, "en", "tiny-demo", 4, 256)
@@ -232,8 +232,8 @@ def test_the_model_tab_and_the_training_tab_show_the_same_figure(demo_ws):
 def test_bench_models_estimate_is_the_same_function(demo_ws):
     from transformers import AutoModelForCausalLM
 
-    from tunestudio.evaluate.bench import _memory
     from tunestudio.core.workspace import Workspace
+    from tunestudio.evaluate.bench import _memory
 
     path = Workspace(demo_ws).model_path_or_id("tiny-demo")
     model = AutoModelForCausalLM.from_pretrained(path)

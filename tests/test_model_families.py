@@ -12,11 +12,11 @@ import subprocess
 import sys
 
 import pytest
-
 from conftest import run_cli
 from families import ENDOFTEXT, MISTRAL, QWEN3, QWEN25, R1_DISTILL, family_model
-from tunestudio.data.encoding import encode as E
+
 from tunestudio.data.chat import turns
+from tunestudio.data.encoding import encode as E
 from tunestudio.data.formats.load import load_file
 from tunestudio.data.formats.records import Record
 

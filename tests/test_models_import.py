@@ -304,9 +304,9 @@ def test_model_tab_imports_a_file_from_models_and_refreshes_every_model_list(wor
     refusal is said in the UI language; a second import while one runs is refused."""
     import shutil
 
-    from tunestudio.webui.tabs import model as tab_model
     from tunestudio.webui.app import build_app
     from tunestudio.webui.i18n.texts import t
+    from tunestudio.webui.tabs import model as tab_model
 
     ws = Workspace(workspace)
     shutil.copy(tiny_gguf[1], workspace / "models" / tiny_gguf[1].name)

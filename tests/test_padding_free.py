@@ -9,12 +9,12 @@ import json
 import pytest
 import torch
 
+from tunestudio.config.run_config import RunConfig
 from tunestudio.core.errors import UserError
+from tunestudio.core.workspace import Workspace
 from tunestudio.train import attention
 from tunestudio.train import run as engine
 from tunestudio.train.batching import IGNORE, FlatCollator, PadCollator
-from tunestudio.config.run_config import RunConfig
-from tunestudio.core.workspace import Workspace
 from tunestudio.train.config_check import validate
 
 

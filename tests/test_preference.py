@@ -11,11 +11,11 @@ from pathlib import Path
 
 import pytest
 import torch
-
 from conftest import run_cli
 from test_train_methods import tiny_config, tiny_template, tiny_ws  # noqa: F401 (fixtures)
-from tunestudio.data.preference import _Bad, load_pref_file, parse_row
+
 from tunestudio.core.errors import UserError
+from tunestudio.data.preference import _Bad, load_pref_file, parse_row
 
 SYS = {"role": "system", "content": "Classify the review."}
 USER = {"role": "user", "content": "It is great."}
@@ -340,8 +340,8 @@ def test_preference_plot_frame_takes_train_and_eval_metrics():
 
 
 def test_datasets_tab_previews_a_pair(demo_ws):
-    from tunestudio.webui.tabs.datasets import pref_preview
     from tunestudio.core.workspace import Workspace
+    from tunestudio.webui.tabs.datasets import pref_preview
 
     ws = Workspace(demo_ws)
     assert pref_preview.is_preference(ws, "demo-prefs.jsonl") and not pref_preview.is_preference(ws, "demo-reviews.jsonl")
@@ -358,8 +358,8 @@ def test_training_tab_precheck_reads_pairs_as_pairs(demo_ws):
     """Start on the Training tab checks the rows as the objective reads them: a pair file passes for
     dpo (it was refused as SFT rows lacking an answer column), a bad pair is named by file:line."""
     from tunestudio.config.run_config import RunConfig
-    from tunestudio.webui.tabs.training.tab import precheck
     from tunestudio.core.workspace import Workspace
+    from tunestudio.webui.tabs.training.tab import precheck
 
     ws = Workspace(demo_ws)
     assert precheck(ws, RunConfig(model="tiny-demo", dataset="demo-prefs.jsonl", objective="dpo")) is None

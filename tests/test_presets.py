@@ -9,9 +9,9 @@ import shutil
 import pytest
 
 from tests.conftest import run_cli
-from tunestudio.train import presets, replay
 from tunestudio.config.run_config import RunConfig
 from tunestudio.core.workspace import Workspace
+from tunestudio.train import presets, replay
 
 
 def test_model_kind_and_the_preset_per_method(demo_ws):

@@ -5,11 +5,11 @@ from __future__ import annotations
 import json
 
 import pytest
-
 from conftest import run_cli
+
 from tunestudio.core.errors import UserError
-from tunestudio.evaluate import ratings
 from tunestudio.core.workspace import Workspace
+from tunestudio.evaluate import ratings
 
 PROMPTS = [f"question {i}" for i in range(8)]
 BASE = [f"base answer {i}" for i in range(8)]

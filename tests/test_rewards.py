@@ -8,12 +8,12 @@ import os
 import time
 
 import pytest
-
 from conftest import run_cli
+
 from tunestudio.core.errors import UserError
+from tunestudio.core.workspace import Workspace
 from tunestudio.rewards import RewardSet, parse_spec
 from tunestudio.rewards.builtins import builtin, exact_match, json_valid
-from tunestudio.core.workspace import Workspace
 
 
 def _write(ws, rel: str, text: str):

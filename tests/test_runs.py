@@ -9,11 +9,11 @@ import re
 import time
 
 import pytest
-
 from conftest import run_cli
+
 from tunestudio.core import registry
-from tunestudio.runs import compare_runs, lineage, run_details, runs_table
 from tunestudio.core.workspace import Workspace
+from tunestudio.runs import compare_runs, lineage, run_details, runs_table
 
 SPLIT = {"dataset": "reviews.jsonl", "format": "messages", "val_split": 0.1, "test_split": 0.1, "seed": 42,
          "hash": "abc123", "files": {"all": {"name": "reviews.jsonl", "rows": 10, "sha256": "f" * 64,

@@ -15,7 +15,6 @@ import subprocess
 from pathlib import Path
 
 import pytest
-
 from conftest import run_cli, served
 from eval_helpers import make_adapter_run, make_full_run
 from gguf_helpers import make_qwen2
@@ -158,6 +157,7 @@ def test_converter_is_fetched_from_the_index_without_building_anything(tmp_path,
     on a first export). The sdist now comes straight from the index's simple API, checked against its
     pinned sha256: no pip, no build; a file with another digest is refused, and pip is the fallback."""
     from gguf_helpers import qwen2_vocab
+
     from tunestudio.core.errors import UserError
     from tunestudio.ship import llamacpp
 
@@ -243,9 +243,9 @@ def test_prompt_tuned_run_cannot_be_merged_for_gguf(demo_ws, tmp_path):
 # ---- round-trip check on HF exports ---------------------------------------------------------------
 
 def test_hf_and_adapter_exports_are_checked_and_a_different_model_is_caught(demo_ws, tmp_path):
+    from tunestudio.core.workspace import Workspace
     from tunestudio.ship.export import export_run
     from tunestudio.ship.roundtrip import check_export
-    from tunestudio.core.workspace import Workspace
 
     make_adapter_run(demo_ws, "lora-run")
     for fmt, extra in (("adapter", []), ("hf", ["--merge"])):

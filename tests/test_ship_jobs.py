@@ -15,7 +15,6 @@ import time
 from pathlib import Path
 
 import pytest
-
 from conftest import run_cli
 from eval_helpers import make_full_run
 
@@ -84,9 +83,9 @@ def test_export_job_checks_the_export_and_records_it_in_the_registry(ws):
 
 
 def test_server_job_answers_the_endpoint_client_and_stops(ws):
-    from tunestudio.ship import background as ship_jobs
     from tunestudio.core.errors import UserError
     from tunestudio.models.endpoint import base_url, first_model, stream_chat
+    from tunestudio.ship import background as ship_jobs
 
     started = time.perf_counter()
     rec = ship_jobs.start_server(ws, "full-run")
@@ -149,8 +148,7 @@ def _free_port() -> int:
 
 def test_missing_llama_quantize_says_how(ws, monkeypatch, tmp_path):
     from tunestudio.core.errors import UserError
-    from tunestudio.ship import gguf
-    from tunestudio.ship import quantize
+    from tunestudio.ship import gguf, quantize
 
     monkeypatch.setattr(quantize, "find_tool", lambda: None)
     with pytest.raises(UserError) as e:

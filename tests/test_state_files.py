@@ -17,12 +17,12 @@ from pathlib import Path
 
 import pytest
 import torch
-
 from conftest import REPO, run_cli
 from test_train_methods import tiny_config, tiny_template  # noqa: F401 (fixtures)
+
 from tunestudio.core import run_progress
-from tunestudio.train.run import train
 from tunestudio.core.workspace import Workspace
+from tunestudio.train.run import train
 
 
 @pytest.fixture(scope="module")

@@ -8,14 +8,14 @@ import json
 import shutil
 
 import pytest
-
 from conftest import run_cli
 from test_data_arrow import tok  # noqa: F401  (fixture: the demo tokenizer with its template)
+
+from tunestudio.config.run_config import RunConfig
+from tunestudio.core.workspace import Workspace
 from tunestudio.data.encoding import streamed
 from tunestudio.data.encoding.encode import encode
 from tunestudio.data.formats.load import load_file
-from tunestudio.config.run_config import RunConfig
-from tunestudio.core.workspace import Workspace
 
 
 def write_rows(path, n: int, bad_lines=()) -> None:

@@ -14,9 +14,9 @@ import sys
 import time
 
 import pytest
-
 from conftest import run_cli
 from test_train_methods import tiny_template, tiny_ws  # noqa: F401 (fixtures)
+
 from tunestudio.core import registry
 
 pytestmark = pytest.mark.skipif(importlib.util.find_spec("optuna") is None,

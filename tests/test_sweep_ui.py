@@ -11,11 +11,11 @@ import importlib.util
 import time
 
 import pytest
-
 from test_train_methods import tiny_template, tiny_ws  # noqa: F401 (fixtures)
+
 from tunestudio.core import registry
-from tunestudio.sweeps import background as sweep_runner
 from tunestudio.core.errors import UserError
+from tunestudio.sweeps import background as sweep_runner
 
 pytestmark = pytest.mark.skipif(importlib.util.find_spec("optuna") is None,
                                 reason="needs optuna: pip install 'tunestudio[sweep]'")
@@ -56,8 +56,8 @@ def test_a_bad_sweep_file_from_the_ui_names_its_line(tiny_ws):
 
 @pytest.mark.slow
 def test_a_sweep_started_from_the_ui_runs_in_the_background_and_feeds_the_overlay_and_the_form(tiny_ws):
-    from tunestudio.sweeps import search as sweep
     from tunestudio.config import run_config as config_mod
+    from tunestudio.sweeps import search as sweep
     from tunestudio.webui.common import config_to_form
     from tunestudio.webui.tabs.runs import overlay as runs_overlay
     from tunestudio.webui.tabs.runs import sweep_start
@@ -117,8 +117,8 @@ def test_progress_while_the_sweep_is_still_creating_its_study(tmp_path):
     sweep creating the same tables)."""
     import sqlite3
 
-    from tunestudio.sweeps import search as sweep
     from tunestudio.core.workspace import Workspace
+    from tunestudio.sweeps import search as sweep
 
     pytest.importorskip("optuna")
     ws = Workspace(tmp_path).ensure()

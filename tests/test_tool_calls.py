@@ -7,12 +7,11 @@ import json
 import pytest
 
 from tests.conftest import run_cli
+from tunestudio.data.chat.template import CHATML_COMPACT_TOOLS, CHATML_GENERATION, PLAIN_GENERATION
 from tunestudio.data.encoding.encode import IGNORE, _encode_rows, encode
 from tunestudio.data.formats.load import load_file
 from tunestudio.data.formats.records import Record
-from tunestudio.data.chat.template import CHATML_COMPACT_TOOLS, CHATML_GENERATION, PLAIN_GENERATION
-from tunestudio.evaluate.tool_metrics import (aggregate_tool_scores, score_tool_calls, tool_call_match,
-                                              tool_name_match)
+from tunestudio.evaluate.tool_metrics import aggregate_tool_scores, score_tool_calls, tool_call_match, tool_name_match
 from tunestudio.evaluate.toolparse import parse_tool_calls
 
 WEATHER = {"type": "function", "function": {"name": "get_weather", "description": "Weather now",
@@ -379,8 +378,8 @@ class _ScriptedModel:
 
 
 def test_eval_scores_a_call(tok):
-    from tunestudio.models.generate import Sampling
     from tunestudio.evaluate.run_eval import score_side
+    from tunestudio.models.generate import Sampling
 
     rows = [{"tools": [WEATHER], "messages": [{"role": "user", "content": f"Weather in {c}?"},
                                               {"role": "assistant", "tool_calls": [_call("get_weather", {"city": c})]}]}

@@ -9,13 +9,13 @@ import json
 import math
 
 import pytest
-
 from conftest import run_cli
 from test_train_methods import tiny_template, tiny_ws  # noqa: F401 (fixtures)
-from tunestudio.core import registry
-from tunestudio.train import tracking
-from tunestudio.core.errors import UserError
+
 from tunestudio.config.run_config import RunConfig
+from tunestudio.core import registry
+from tunestudio.core.errors import UserError
+from tunestudio.train import tracking
 from tunestudio.train.config_check import validate
 
 pytestmark = pytest.mark.skipif(

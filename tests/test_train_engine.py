@@ -14,14 +14,14 @@ from pathlib import Path
 
 import pytest
 import torch
-from safetensors.torch import load_file
-
 from conftest import REPO, run_cli
+from safetensors.torch import load_file
 from test_train_methods import one_thread, tiny_config, tiny_template, tiny_ws  # noqa: F401 (fixtures)
-from tunestudio.core import registry
+
 from tunestudio.config.run_config import RunConfig, dump_config, load_config
-from tunestudio.train.run import train
+from tunestudio.core import registry
 from tunestudio.core.workspace import Workspace
+from tunestudio.train.run import train
 
 ONE_THREAD = {"OMP_NUM_THREADS": "1"}  # see one_thread in test_train_methods
 

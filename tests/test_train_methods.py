@@ -10,11 +10,11 @@ from pathlib import Path
 import pytest
 import torch
 
-from tunestudio.core.errors import UserError
 from tunestudio.config.run_config import RunConfig
-from tunestudio.train.run import train
+from tunestudio.core.errors import UserError
 from tunestudio.core.workspace import Workspace
 from tunestudio.train.config_check import validate
+from tunestudio.train.run import train
 
 N_ROWS = 48
 

@@ -6,10 +6,10 @@ from __future__ import annotations
 
 from safetensors.torch import load_file
 
-from tunestudio.train import run as engine
-from tunestudio.train import sft
 from tunestudio.config.run_config import RunConfig
 from tunestudio.core.workspace import Workspace
+from tunestudio.train import run as engine
+from tunestudio.train import sft
 
 
 def test_fused_adamw_and_same_seed_same_adapter(demo_ws, monkeypatch):

@@ -16,9 +16,8 @@ from pathlib import Path
 
 import pytest
 
-from tunestudio.webui.i18n.texts import t
-
 from tests.conftest import ARTIFACTS
+from tunestudio.webui.i18n.texts import t
 
 CHROMIUM = "/usr/bin/chromium"
 ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
@@ -235,8 +234,8 @@ def _start_ui(ws: Path, log_path: Path, env: dict):
 def demo_ui(demo_template: Path, tmp_path_factory, name: str):
     """A UI server on a fresh copy of the demo workspace: {url, port, ws, log}. On exit the server
     stops and so does any job it started (never leave a training process behind)."""
-    from tunestudio.jobs import queue as jobs
     from tunestudio.core.workspace import Workspace
+    from tunestudio.jobs import queue as jobs
 
     ws = tmp_path_factory.mktemp(name) / "ws"
     shutil.copytree(demo_template, ws)

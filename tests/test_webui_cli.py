@@ -69,9 +69,9 @@ def test_ui_and_cli_runs_have_the_same_config(demo_ws, monkeypatch):
     import subprocess
     import sys
 
-    from tunestudio.jobs import queue as jobs
-    from tunestudio.core import run_progress
     from tunestudio.config import run_config as config_mod
+    from tunestudio.core import run_progress
+    from tunestudio.jobs import queue as jobs
     from tunestudio.webui.tabs.training.tab import config_from_form, form_defaults, job_form_values
 
     monkeypatch.setenv("OMP_NUM_THREADS", "1")  # the job inherits it
@@ -111,10 +111,15 @@ def test_presets_follow_the_model_and_the_method(demo_ws):
 
     from tunestudio.config import run_config as config_mod
     from tunestudio.config.presets import RANDOM_PRESET
-    from tunestudio.webui.tabs.chat import pick_source
-    from tunestudio.webui.tabs.training.tab import (apply_preset, form_defaults, lr_for_method, model_note_text,
-                                               preset_for)
     from tunestudio.core.workspace import Workspace
+    from tunestudio.webui.tabs.chat import pick_source
+    from tunestudio.webui.tabs.training.tab import (
+        apply_preset,
+        form_defaults,
+        lr_for_method,
+        model_note_text,
+        preset_for,
+    )
 
     ws = Workspace(demo_ws)
     shutil.copytree(ws.models_dir / "tiny-demo", ws.models_dir / "pretrained")   # any other name: pretrained

@@ -16,7 +16,7 @@ from lang_check import wrong_language
 from tunestudio.jobs import queue as jobs
 from tunestudio.core.errors import UserError
 from tunestudio.core.workspace import Workspace
-from tunestudio.train.config_check import 
+from tunestudio.train.config_check import validate
 
 
 def _wait_ended(ws: Workspace, job_id: str, timeout: float = 180) -> jobs.Job:

@@ -114,11 +114,11 @@ def test_length_histogram_plot_in_length_order_with_whole_row_counts():
 def test_messages_name_the_ui_field_before_the_cli_flag():
     import re
 
-    from tunestudio.core.errors import UserError
     from tunestudio.config.run_config import RunConfig
+    from tunestudio.core.errors import UserError
+    from tunestudio.webui.common.context import error_text
     from tunestudio.webui.i18n import texts as i18n
     from tunestudio.webui.tabs.training import tab as tab_training
-    from tunestudio.webui.common.context import error_text
 
     fields = {f.name: f for f in __import__("dataclasses").fields(RunConfig)}
     assert tab_training._shown_help("en", fields["epochs"]) == \
@@ -147,8 +147,8 @@ def test_messages_name_the_ui_field_before_the_cli_flag():
 def test_no_table_shows_bare_column_numbers(workspace):
     import gradio as gr
 
-    from tunestudio.webui.i18n import texts as i18n
     from tunestudio.webui.app import build_app
+    from tunestudio.webui.i18n import texts as i18n
     from tunestudio.webui.tabs.evaluate import examples_frame, guard_frame, leaderboard_frame, metrics_frame
     from tunestudio.webui.tabs.model import empty_memory_table
 

@@ -297,12 +297,12 @@ def test_data_problems_are_worded_in_the_ui_language(workspace):
     file and line stay as they are, a library's own words only as a quoted detail."""
     from lang_check import wrong_language
 
-    from tunestudio.data.quality.check import check_dataset
     from tunestudio.config.run_config import RunConfig
+    from tunestudio.core.workspace import Workspace
+    from tunestudio.data.quality.check import check_dataset
     from tunestudio.webui.common.context import msg, problems, say
     from tunestudio.webui.tabs.datasets.tab import problems_frame
     from tunestudio.webui.tabs.training.tab import precheck
-    from tunestudio.core.workspace import Workspace
 
     ws = Workspace(workspace)
     (ws.datasets_dir / "bad.jsonl").write_text(
@@ -387,9 +387,9 @@ def test_evaluate_export_and_memory_warnings_are_worded_in_the_ui_language():
     from lang_check import wrong_language
     from transformers import LlamaConfig
 
-    from tunestudio.ship import roundtrip
     from tunestudio.evaluate.guard import perplexity_summary
     from tunestudio.models import memory
+    from tunestudio.ship import roundtrip
     from tunestudio.webui.tabs.runs.ship_panel import roundtrip_text
 
     warnings: list = []
@@ -431,9 +431,9 @@ def test_statistics_warnings_are_all_worded_in_the_ui_language(workspace):
     skipped-problems line included, naming the Check button before the command line."""
     from lang_check import wrong_language
 
+    from tunestudio.core.workspace import Workspace
     from tunestudio.data.quality.stats import stats_dataset
     from tunestudio.webui.i18n.texts import engine_warning
-    from tunestudio.core.workspace import Workspace
 
     ws = Workspace(workspace)
     rows = [json.dumps({"prompt": "q", "completion": "a"})] * 2 + ['{"prompt": "broken"',

@@ -4,17 +4,16 @@ every legend label short enough that the chart does not cut it ("…")."""
 
 from __future__ import annotations
 
-import pytest
-
 import json
 import time
 
 import pandas as pd
+import pytest
 from lang_check import wrong_language
 
 from tunestudio.core import registry
-from tunestudio.webui.common.context import LEGEND_LABEL_PX, fit_legend, label_px, metric_label, plotted
 from tunestudio.core.workspace import Workspace
+from tunestudio.webui.common.context import LEGEND_LABEL_PX, fit_legend, label_px, metric_label, plotted
 
 METRICS = {"steps": 6, "train_loss": 3.8, "eval_loss": 3.7, "stopped_early": False, "best_step": 6, "runtime_s": 7.8}
 
@@ -37,7 +36,6 @@ def test_every_run_option_is_named_in_the_config_tables(lang):
     import dataclasses
 
     from tunestudio.config.run_config import RunConfig
-
     from tunestudio.webui.i18n.texts import has
 
     # a name equal to its key is fine where the files say so ("epochs" in English)

@@ -11,10 +11,15 @@ import os
 
 import pytest
 from lang_check import wrong_language
-
 from test_webui_browser import (  # noqa: F401 (browser: a fixture)
-    CHROMIUM, demo_ui, _shot, _switch_language, _wait_text, browser,
+    CHROMIUM,
+    _shot,
+    _switch_language,
+    _wait_text,
+    browser,
+    demo_ui,
 )
+
 from tunestudio.webui.i18n.texts import t
 
 pytestmark = [pytest.mark.browser, pytest.mark.slow,

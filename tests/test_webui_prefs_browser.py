@@ -8,8 +8,7 @@ from __future__ import annotations
 import os
 
 import pytest
-
-from test_webui_browser import CHROMIUM, SHOTS, demo_ui, _shot, _switch_language, _wait_text, browser  # noqa: F401 (fixture)
+from test_webui_browser import CHROMIUM, SHOTS, _shot, _switch_language, _wait_text, browser, demo_ui  # noqa: F401 (fixture)
 
 pytestmark = [pytest.mark.browser, pytest.mark.slow,
               pytest.mark.skipif(not os.path.exists(CHROMIUM), reason="needs Debian's chromium (apt install chromium)")]

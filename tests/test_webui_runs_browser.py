@@ -13,7 +13,6 @@ import subprocess
 import sys
 
 import pytest
-
 from test_webui_browser import CHROMIUM, _shot, _start_ui, _stop, _wait_text, browser  # noqa: F401 (fixture)
 
 pytestmark = [pytest.mark.browser, pytest.mark.slow,

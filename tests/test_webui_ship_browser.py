@@ -11,7 +11,6 @@ import shutil
 import time
 
 import pytest
-
 from eval_helpers import make_full_run
 from test_webui_browser import CHROMIUM, _shot, _start_ui, _stop, _wait_text, browser  # noqa: F401 (fixture)
 
@@ -23,8 +22,8 @@ pytestmark = [pytest.mark.browser, pytest.mark.slow,
 def ui(demo_template, tmp_path_factory):
     """A UI on a workspace with one finished run (the demo model's weights as a full fine-tune)."""
     from tunestudio.core import registry
-    from tunestudio.ship import background as ship_jobs
     from tunestudio.core.workspace import Workspace
+    from tunestudio.ship import background as ship_jobs
 
     ws = tmp_path_factory.mktemp("webui-ship") / "ws"
     shutil.copytree(demo_template, ws)

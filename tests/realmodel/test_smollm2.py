@@ -29,9 +29,9 @@ VOCAB = 49_152   # SmolLM2's tokenizer
 def ws(tmp_path_factory) -> Path:
     """A workspace with `tunestudio demo --tiny-only`'s datasets and models/smollm2-135m-instruct
     imported from the cached GGUF (fetched first when the cache is empty)."""
+    from tunestudio.core.workspace import Workspace
     from tunestudio.demo import make_demo
     from tunestudio.models import demo_model
-    from tunestudio.core.workspace import Workspace
 
     root = tmp_path_factory.mktemp("realmodel") / "ws"
     workspace = Workspace(root)

@@ -12,12 +12,15 @@ import os
 import sys
 from pathlib import Path
 
-from tunestudio.data.quality.clean import NEAR_THRESHOLD
-from tunestudio.data.formats.load import FORMATS
-from tunestudio.data.split import MAX_LISTED
 from tunestudio.cli import data_pref
 from tunestudio.config.choices import REASONING_MODES, TEXT_MODES
+from tunestudio.core.output import print_json
+from tunestudio.data.encoding.encode import render_preview
+from tunestudio.data.formats.load import FORMATS
 from tunestudio.data.quality import pref
+from tunestudio.data.quality.clean import NEAR_THRESHOLD, clean_dataset
+from tunestudio.data.quality.stats import preview_dataset, stats_dataset
+from tunestudio.data.split import MAX_LISTED, format_problems
 
 
 def register(subparsers, common) -> None:
@@ -80,12 +83,10 @@ def _check(args, ws) -> int:
     if pref.preference_kind(ws, args.dataset):  # pairs / KTO rows: their own checks
         return data_pref.check(args, ws)
     from tunestudio.data.quality.check import check_dataset
-    from tunestudio.data.split import format_problems
 
     report = check_dataset(ws, args.dataset, args.format, args.mapping, args.model, args.max_length,
                            args.separator)
     if args.json:
-        from tunestudio.core.output import print_json
 
         print_json(report.to_json())
     else:
@@ -112,12 +113,9 @@ def _check(args, ws) -> int:
 
 
 def _clean(args, ws) -> int:
-    from tunestudio.data.quality.clean import clean_dataset
-
     results = clean_dataset(ws, args.dataset, args.format, args.mapping, args.model, args.max_tokens,
                             args.near_threshold, args.separator)
     if args.json:
-        from tunestudio.core.output import print_json
 
         removed: dict[str, int] = {}
         for r in results:
@@ -142,18 +140,15 @@ def _stats(args, ws) -> int:
     if pref.preference_kind(ws, args.dataset):
         s = data_pref.stats(args, ws)
         if args.json:
-            from tunestudio.core.output import print_json
 
             print_json(s)
         else:
             print(data_pref.render_stats(s))
         return 0
-    from tunestudio.data.quality.stats import stats_dataset
 
     s = stats_dataset(ws, args.dataset, args.format, args.mapping, args.model, args.max_length,
                       args.separator, bins=max(1, args.bins), text_mode=args.text_mode, stride=args.stride)
     if args.json:
-        from tunestudio.core.output import print_json
 
         print_json(s)
         return 0
@@ -206,20 +201,17 @@ def _preview(args, ws) -> int:
     if pref.preference_kind(ws, args.dataset):
         p = data_pref.preview(args, ws)
         if args.json:
-            from tunestudio.core.output import print_json
 
             print_json(p)
         else:
             color = sys.stdout.isatty() and not os.environ.get("NO_COLOR") and os.environ.get("TERM") != "dumb"
             print(data_pref.render_preview(p, color=color))
         return 0
-    from tunestudio.data.quality.stats import preview_dataset
 
     p = preview_dataset(ws, args.dataset, args.model, args.row, args.max_length, args.train_on_prompt,
                         args.format, args.mapping, args.separator, args.reasoning, args.text_mode, args.stride)
     p["reasoning_mode"] = args.reasoning
     if args.json:
-        from tunestudio.core.output import print_json
 
         print_json(p)
         return 0
@@ -230,7 +222,6 @@ def _preview(args, ws) -> int:
 
 def render_preview_text(p: dict, color: bool = False) -> str:
     """The human text of `data preview` (the web UI may show it as is)."""
-    from tunestudio.data.encoding.encode import render_preview
 
     trained = ("all of the text" if not p["chat"] else
                "prompt and answers" if p["train_on_prompt"] else "answers only")

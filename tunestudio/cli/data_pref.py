@@ -8,6 +8,7 @@ import sys
 from pathlib import Path
 
 from tunestudio.core.output import print_json
+from tunestudio.data.encoding.encode import render_preview as marked
 from tunestudio.data.quality import pref
 
 SHOWN = 20
@@ -74,8 +75,6 @@ def preview(args, ws) -> dict:
 
 
 def render_preview(p: dict, color: bool = False) -> str:
-    from tunestudio.data.encoding.encode import render_preview as marked
-
     mark = "green" if color else "[[...]]"
     lines = [f"{p['source']}:{p['line']} (row {p['row']} of {p['rows']}) as model {p['model']} sees it, "
              f"max length {p['max_length']} tokens; answer tokens are trained (marked {mark})",

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+from tunestudio.core.output import print_json
+from tunestudio.demo import make_demo
+
 
 def register(subparsers, common) -> None:
     p = subparsers.add_parser(
@@ -19,9 +22,6 @@ def register(subparsers, common) -> None:
 
 
 def run(args, ws) -> int:
-    from tunestudio.core.output import print_json
-    from tunestudio.demo import make_demo
-
     result = make_demo(ws, real_model=not args.tiny_only)
     if args.json:
         print_json(result)

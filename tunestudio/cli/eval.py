@@ -5,10 +5,21 @@ from __future__ import annotations
 import argparse
 import sys
 
-from tunestudio.data.chat.turns import GENERATION_PROMPTS
+from tunestudio.cli.reward import add_reward_flags, print_eval
 from tunestudio.core.errors import UserError
+from tunestudio.core.output import print_json
+from tunestudio.data.chat.turns import GENERATION_PROMPTS, split_reasoning
+from tunestudio.evaluate import preference as pref
+from tunestudio.evaluate import ratings, report
+from tunestudio.evaluate.bench import bench_models
+from tunestudio.evaluate.predictions import score_predictions
+from tunestudio.evaluate.report import metric_lines
+from tunestudio.evaluate.run_eval import evaluate
 from tunestudio.evaluate.tokenize import BLEU_TOKENIZERS
 from tunestudio.models import loading
+from tunestudio.models.generate import generate_timed, sampling_from, stream
+from tunestudio.models.loading import find_run, load_model
+from tunestudio.rewards.scoring import reward_eval
 
 
 def _model_flags(p: argparse.ArgumentParser, predictions: bool = False) -> None:
@@ -41,8 +52,6 @@ def _sampling_flags(p: argparse.ArgumentParser, max_new_tokens=None) -> None:
 
 
 def _sampling(args, **defaults):
-    from tunestudio.models.generate import sampling_from
-
     return sampling_from(**{**defaults, **{k: getattr(args, k) for k in (
         "max_new_tokens", "temperature", "top_p", "top_k", "repetition_penalty", "stop", "seed")
         if getattr(args, k) is not None}})
@@ -71,7 +80,6 @@ def register(subparsers, common) -> None:
     p.add_argument("--batch-size", type=int, default=8)
     p.add_argument("--no-save", action="store_true", help="print results without saving them")
     p.add_argument("--json", action="store_true", help="print one JSON object")
-    from tunestudio.cli.reward import add_reward_flags
 
     # reward datasets (GRPO): the mean of each reward over greedy answers; a GRPO run's own rewards
     # and test split by default
@@ -110,8 +118,6 @@ def register(subparsers, common) -> None:
 # ---- eval ---------------------------------------------------------------------------------------
 
 def cmd_eval(args, ws):
-    from tunestudio.evaluate.run_eval import evaluate
-
     if args.limit is not None and args.limit < 1:
         raise UserError(f"--limit must be at least 1 (got {args.limit})", "option_at_least", option="--limit",
                         value=args.limit, least=1)
@@ -119,9 +125,6 @@ def cmd_eval(args, ws):
         return _eval_predictions(args, ws)
     loading.quiet_transformers()
     if args.rewards or (args.run and not args.metrics and not args.metric_file and _is_grpo_run(ws, args.run)):
-        from tunestudio.cli.reward import print_eval
-        from tunestudio.rewards.scoring import reward_eval
-
         out = reward_eval(ws, args.rewards, args.dataset, run=args.run, model=args.model,
                           compare_base=args.compare_base, limit=args.limit, max_new_tokens=args.max_new_tokens or 64,
                           split=args.split, timeout=args.reward_timeout, regex=args.reward_regex,
@@ -130,7 +133,6 @@ def cmd_eval(args, ws):
                           save=not args.no_save)
         print_eval(out, args.json)
         return 0
-    from tunestudio.evaluate import preference as pref
 
     if pref.wants_preference_eval(ws, args.run, args.dataset):  # pairs: preference_accuracy, margins
         out = pref.evaluate_preferences(ws, run=args.run, model=args.model, dataset=args.dataset, split=args.split,
@@ -152,14 +154,10 @@ def cmd_eval(args, ws):
 
 
 def _is_grpo_run(ws, run: str) -> bool:
-    from tunestudio.models.loading import find_run
-
     return find_run(ws, run).config.get("objective") == "grpo"
 
 
 def _eval_predictions(args, ws) -> int:
-    from tunestudio.evaluate.predictions import score_predictions
-
     model_only = [flag for flag, given in (
         ("--dataset", args.dataset), ("--compare-base", args.compare_base), ("--guard-dataset", args.guard_dataset),
         ("--split", args.split != "test"), ("--trust-remote-code", args.trust_remote_code),
@@ -175,10 +173,6 @@ def _eval_predictions(args, ws) -> int:
 
 
 def _print_eval(out: dict, as_json: bool) -> None:
-    from tunestudio.core.output import print_json
-    from tunestudio.evaluate import report
-    from tunestudio.evaluate.report import metric_lines
-
     rows = out.pop("rows")
     if as_json:
         print_json(out)
@@ -203,12 +197,6 @@ def _print_eval(out: dict, as_json: bool) -> None:
 # ---- chat ---------------------------------------------------------------------------------------
 
 def cmd_chat(args, ws):
-
-    from tunestudio.core.output import print_json
-    from tunestudio.data.chat.turns import split_reasoning
-    from tunestudio.models.generate import generate_timed, stream
-    from tunestudio.models.loading import load_model
-
     loading.quiet_transformers()
     sampling = _sampling(args)
     model, tok, info = load_model(ws, run=args.run, model=args.model, merge=args.merge,
@@ -261,9 +249,6 @@ def cmd_chat(args, ws):
 # ---- bench-models -------------------------------------------------------------------------------
 
 def cmd_bench(args, ws):
-    from tunestudio.core.output import print_json
-    from tunestudio.evaluate.bench import bench_models
-
     loading.quiet_transformers()
     models = [m.strip() for m in args.models.split(",") if m.strip()]
     out = bench_models(ws, models, args.dataset, metrics=args.metrics, limit=args.limit,
@@ -333,9 +318,6 @@ def _rater(args) -> str:
 
 
 def cmd_rate_new(args, ws):
-    from tunestudio.core.output import print_json
-    from tunestudio.evaluate import ratings
-
     loading.quiet_transformers()
     prompts = ratings.prompts_from(ws, args.prompts, args.prompt, args.limit)
     sid = ratings.create_session(ws, prompts, args.a, args.b, name=args.name, seed=args.seed,
@@ -348,9 +330,6 @@ def cmd_rate_new(args, ws):
 
 
 def cmd_rate_session(args, ws):
-    from tunestudio.core.output import print_json
-    from tunestudio.evaluate import ratings
-
     rater = _rater(args)
     if args.choices is not None:
         choices = [c.strip() for c in args.choices.split(",") if c.strip()]
@@ -394,18 +373,12 @@ def cmd_rate_session(args, ws):
 
 
 def cmd_rate_summary(args, ws):
-    from tunestudio.core.output import print_json
-    from tunestudio.evaluate import ratings
-
     out = ratings.summary(ws, args.session)
     print_json(out) if args.json else print(ratings.format_summary(out))
     return 0
 
 
 def cmd_rate_list(args, ws):
-    from tunestudio.core.output import print_json
-    from tunestudio.evaluate import ratings
-
     sessions = ratings.list_sessions(ws)
     if args.json:
         print_json({"sessions": sessions})

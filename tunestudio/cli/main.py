@@ -26,7 +26,10 @@ from pathlib import Path
 
 from tunestudio import __version__
 from tunestudio.core.errors import ERROR_FILE_ENV, EXIT_INTERRUPTED, UserError, error_record
+from tunestudio.core.statefiles import describe_os_error, write_json
 from tunestudio.core.workspace import workspace_from
+from tunestudio.jobs.queue import JOB_ENV, record_exit
+from tunestudio.runs.reindex import repair_if_needed
 
 COMMAND_MODULES = [
     "tunestudio.cli.demo",
@@ -93,13 +96,11 @@ def _interrupt(signum, frame):
 def _record_job_exit(args, code: int) -> None:
     """A job launched by the web UI writes how it ended into its own job record, so every UI
     watching the workspace learns the same outcome (only the launching one could wait for it)."""
-    from tunestudio.jobs.queue import JOB_ENV
 
     job_id = os.environ.get(JOB_ENV)
     if not job_id or os.environ.get("RANK", "0") != "0":
         return
     try:
-        from tunestudio.jobs.queue import record_exit
 
         error = getattr(args, "user_error", None)
         record_exit(workspace_from(getattr(args, "workspace", None)), job_id, code,
@@ -116,7 +117,6 @@ def _write_error_file(e: UserError) -> None:
     if not path:
         return
     try:
-        from tunestudio.core.statefiles import write_json
 
         write_json(Path(path), error_record(e))
     except Exception as err:  # noqa: BLE001 - a full disk: the UI falls back to the stderr line
@@ -128,8 +128,6 @@ def _run(args) -> int:
     try:
         ws = workspace_from(getattr(args, "workspace", None))
         if not getattr(args, "repairs_registry", False):
-            from tunestudio.runs.reindex import repair_if_needed
-
             notice = repair_if_needed(ws)
             if notice:
                 print(f"notice: {notice}", file=sys.stderr)
@@ -141,7 +139,6 @@ def _run(args) -> int:
         _write_error_file(e)
         return 1
     except OSError as e:  # a state file on a full or read-only disk: say which and why
-        from tunestudio.core.statefiles import describe_os_error
 
         print(f"error: {describe_os_error(e)}", file=sys.stderr)
         return 1

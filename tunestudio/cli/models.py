@@ -4,6 +4,11 @@
 
 from __future__ import annotations
 
+from tunestudio.core.output import print_json
+from tunestudio.models.gguf_import import import_gguf
+from tunestudio.models.local import local_models
+from tunestudio.models.memory import human_bytes
+
 
 def register(subparsers, common) -> None:
     models = subparsers.add_parser("models", help="the base models under models/: import a GGUF file, list them")
@@ -33,9 +38,6 @@ def register(subparsers, common) -> None:
 
 
 def cmd_import(args, ws) -> int:
-    from tunestudio.core.output import print_json
-    from tunestudio.models.gguf_import import import_gguf
-
     def started(path, name, info):
         if not args.json:
             print(f"importing {path.name} ({info['architecture']}, {', '.join(info['quantisation'])}) as "
@@ -54,10 +56,6 @@ def cmd_import(args, ws) -> int:
 
 
 def cmd_list(args, ws) -> int:
-    from tunestudio.core.output import print_json
-    from tunestudio.models.local import local_models
-    from tunestudio.models.memory import human_bytes
-
     found = local_models(ws)
     if args.json:
         print_json(found)

@@ -2,7 +2,12 @@
 
 from __future__ import annotations
 
+from tunestudio.core.errors import UserError
+from tunestudio.core.output import print_json
+from tunestudio.evaluate.report import metric_lines
 from tunestudio.models import loading
+from tunestudio.models.generate import sampling_from
+from tunestudio.rewards.scoring import reward_test
 
 
 def add_reward_flags(p, required: bool = True) -> None:
@@ -41,11 +46,6 @@ def register(subparsers, common) -> None:
 
 
 def cmd_test(args, ws) -> int:
-    from tunestudio.core.output import print_json
-    from tunestudio.core.errors import UserError
-    from tunestudio.models.generate import sampling_from
-    from tunestudio.rewards.scoring import reward_test
-
     if args.n < 1:
         raise UserError(f"-n must be at least 1 (got {args.n})", "reward_test_n_too_small", value=args.n)
     loading.quiet_transformers()
@@ -78,8 +78,6 @@ def print_table(out: dict) -> str:
 
 def print_eval(out: dict, as_json: bool) -> None:
     """`eval` on a reward dataset: each reward's mean over greedy answers (base beside it)."""
-    from tunestudio.core.output import print_json
-    from tunestudio.evaluate.report import metric_lines
 
     rows = out.pop("rows")
     if as_json:

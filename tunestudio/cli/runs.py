@@ -12,7 +12,10 @@ import json
 import time
 from pathlib import Path
 
+from tunestudio.core.output import print_json
+from tunestudio.runs.manage import delete_run, rename_run
 from tunestudio.runs.query import compare_runs, run_details, runs_table
+from tunestudio.runs.reindex import reindex, repair_if_needed
 
 
 def register(subparsers, common) -> None:
@@ -100,7 +103,6 @@ def metrics_text(metrics: dict) -> str:
 def cmd_list(args, ws):
     data = runs_table(ws)
     if args.json:
-        from tunestudio.core.output import print_json
         print_json(data)
         return 0
     if not data["runs"]:
@@ -125,7 +127,6 @@ def _section(title: str, pairs) -> list[str]:
 def cmd_show(args, ws):
     d = run_details(ws, args.run)
     if args.json:
-        from tunestudio.core.output import print_json
         print_json(d)
         return 0
     lines = [f"run {d['id']}  ({d['name']})", f"status: {d['status']}"]
@@ -179,12 +180,9 @@ def cmd_show(args, ws):
 
 
 def cmd_reindex(args, ws):
-    from tunestudio.runs.reindex import reindex, repair_if_needed
-
     notice = repair_if_needed(ws)
     result = reindex(ws) if ws.root.is_dir() else {"added": [], "kept": 0, "skipped": []}
     if args.json:
-        from tunestudio.core.output import print_json
         print_json({**result, "notice": notice})
         return 0
     if notice:
@@ -199,7 +197,6 @@ def cmd_reindex(args, ws):
 def cmd_compare(args, ws):
     c = compare_runs(ws, args.run_a, args.run_b)
     if args.json:
-        from tunestudio.core.output import print_json
         print_json(c)
         return 0
     a, b = c["a"], c["b"]
@@ -217,11 +214,8 @@ def cmd_compare(args, ws):
 
 
 def cmd_rename(args, ws):
-    from tunestudio.runs.manage import rename_run
-
     row = rename_run(ws, args.run, args.name)
     if args.json:
-        from tunestudio.core.output import print_json
         print_json(row)
     else:
         print(f"run {row['id']} is now called '{row['name']}'")
@@ -231,7 +225,6 @@ def cmd_rename(args, ws):
 def cmd_delete(args, ws):
     import sys
 
-    from tunestudio.runs.manage import delete_run
 
     if not args.yes:
         # Look the run up first, so the question names the run the answer deletes (and an unknown
@@ -248,7 +241,6 @@ def cmd_delete(args, ws):
             return 1
     out = delete_run(ws, args.run, delete_files=args.delete_files)
     if args.json:
-        from tunestudio.core.output import print_json
         print_json(out)
     elif out["files_deleted"]:
         print(f"deleted run {out['id']} ('{out['name']}') and its folder {out['folder']}")

@@ -5,8 +5,15 @@ from __future__ import annotations
 import sys
 import time
 
+from tunestudio.core import registry
 from tunestudio.core.errors import UserError
+from tunestudio.core.output import print_json
 from tunestudio.models import loading
+from tunestudio.models.loading import find_run
+from tunestudio.ship.export import export_run
+from tunestudio.ship.gguf import export_gguf
+from tunestudio.ship.roundtrip import check_export, describe
+from tunestudio.ship.serve import serve
 
 
 def register(subparsers, common) -> None:
@@ -47,9 +54,6 @@ def register(subparsers, common) -> None:
 # ---- export -------------------------------------------------------------------------------------
 
 def cmd_export(args, ws):
-    from tunestudio.core.output import print_json
-    from tunestudio.ship.export import export_run
-
     loading.quiet_transformers()
     if args.format != "gguf" and args.quant != "f16":
         raise UserError("--quant is for --format gguf", "quant_needs_gguf")
@@ -57,12 +61,10 @@ def cmd_export(args, ws):
         raise UserError(f"--verify-rows must be at least 1 (got {args.verify_rows})", "option_at_least",
                         option="--verify-rows", value=args.verify_rows, least=1)
     if args.format == "gguf":
-        from tunestudio.ship.gguf import export_gguf
 
         out = export_gguf(ws, args.run, args.output, quant=args.quant, build_quantize=args.build_quantize)
     else:
         if args.format == "adapter":
-            from tunestudio.models.loading import find_run
 
             if args.merge:
                 raise UserError("--format adapter writes the adapter alone: drop --merge (or use --format hf --merge)",
@@ -76,7 +78,6 @@ def cmd_export(args, ws):
     if not args.json:
         print(f"exported {out['kind']} model to {out['output']}" + (f" in {out['seconds']} s" if "seconds" in out else ""))
     if not args.no_verify:
-        from tunestudio.ship.roundtrip import check_export, describe
 
         out["roundtrip"] = check_export(ws, args.run, out, rows=args.verify_rows)
         if not args.json:
@@ -92,7 +93,6 @@ def _record_export(ws, fmt: str, out: dict) -> None:
     are written already: a registry that cannot be written is a warning, not a failed export."""
     import sqlite3
 
-    from tunestudio.core import registry
 
     try:
         conn = registry.connect(ws.db_path)
@@ -105,8 +105,6 @@ def _record_export(ws, fmt: str, out: dict) -> None:
 
 
 def cmd_serve(args, ws):
-    from tunestudio.ship.serve import serve
-
     loading.quiet_transformers()
     serve(ws, args.target, host=args.host, port=args.port, api_key=args.api_key, device=args.device,
           engine=args.engine)

@@ -6,7 +6,10 @@ import argparse
 
 import yaml
 
+from tunestudio.config.run_config import RunConfig
 from tunestudio.core.errors import UserError
+from tunestudio.core.output import print_json
+from tunestudio.sweeps import search as sweep
 
 
 def register(subparsers, common) -> None:
@@ -30,9 +33,6 @@ def register(subparsers, common) -> None:
 
 
 def cmd_sweep(args, ws) -> int:
-    from tunestudio.sweeps import search as sweep
-    from tunestudio.core.output import print_json
-
     if args.sweep_action == "list":
         names = sweep.list_sweeps(ws)
         if args.json:
@@ -77,7 +77,6 @@ def format_summary(s: dict) -> str:
     if best:
         lines += ["", f"best: trial {best['number']} ({s['objective']} {best['value']:.4g}, run {best['run_id']})",
                   "best config (its options that differ from the defaults; tunestudio train --config FILE):"]
-        from tunestudio.config.run_config import RunConfig
 
         default = RunConfig().to_dict()  # only what differs from the defaults: a short file to copy
         changed = {k: v for k, v in best["config"].items() if default.get(k) != v}

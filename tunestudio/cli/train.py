@@ -6,13 +6,17 @@ import contextlib
 import os
 import sys
 
+from tunestudio.config.run_config import add_arguments, load_config, overrides_from_args
+from tunestudio.core import registry
 from tunestudio.core.errors import EXIT_STOPPED, UserError
+from tunestudio.core.output import print_json
+from tunestudio.jobs.queue import report_progress
 from tunestudio.train.config_check import validate
+from tunestudio.train.launch import launch_command, under_launcher
+from tunestudio.train.run import resume_run, train
 
 
 def register(subparsers, common) -> None:
-    from tunestudio.config.run_config import add_arguments
-
     p = subparsers.add_parser(
         "train", parents=[common], help="fine-tune a model (full, freeze, lora, dora, ia3, prefix, prompt, qlora)",
         description="Fine-tune a model. Options come from --config FILE (YAML, the same keys as the flags "
@@ -29,12 +33,6 @@ def register(subparsers, common) -> None:
 
 
 def cmd_train(args, ws) -> int:
-    from tunestudio.core.output import print_json
-    from tunestudio.config.run_config import load_config, overrides_from_args
-    from tunestudio.train.run import resume_run, train
-
-    from tunestudio.jobs.queue import report_progress
-
     from transformers.utils import logging as hf_logging
 
     # transformers' own bars ("Writing model shards" at every checkpoint) would fill the console
@@ -75,13 +73,10 @@ def _relaunch_if_asked(args, ws, overrides: dict) -> None:
     """A run whose config asks for several processes (`launcher` other than single), typed as a
     plain `tunestudio train`: become `accelerate launch ... -m tunestudio train` with the same
     arguments (same pid, so a job queue following this process follows the launch)."""
-    from tunestudio.config.run_config import load_config
-    from tunestudio.train.launch import launch_command, under_launcher
 
     if under_launcher():
         return
     if args.resume:
-        from tunestudio.core import registry
 
         run = registry.lookup_run(ws.db_path, args.resume)
         path = ws.runs_dir / run["id"] / "config.yaml"

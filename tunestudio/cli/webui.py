@@ -5,6 +5,7 @@ from __future__ import annotations
 import ipaddress
 
 from tunestudio.core.errors import UserError
+from tunestudio.demo import make_demo
 
 
 def register(subparsers, common) -> None:
@@ -58,7 +59,6 @@ def run(args, ws) -> int:
     ws.ensure()
     if not ws.list_models():
         # A newcomer's first start: give them a model and data to train on at once.
-        from tunestudio.demo import make_demo
 
         print("no models in this workspace: writing the demo model and datasets (tunestudio demo)", flush=True)
         make_demo(ws)

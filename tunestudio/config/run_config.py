@@ -15,8 +15,19 @@ from pathlib import Path
 
 import yaml
 
-from tunestudio.config.choices import (LAUNCHERS, METHODS, OBJECTIVES, OPTIMIZERS, PADDING_FREE, PRECISIONS, PREF_LOSSES,
-                                       REASONING_MODES, REFERENCES, SCHEDULERS, TEXT_MODES)
+from tunestudio.config.choices import (
+    LAUNCHERS,
+    METHODS,
+    OBJECTIVES,
+    OPTIMIZERS,
+    PADDING_FREE,
+    PRECISIONS,
+    PREF_LOSSES,
+    REASONING_MODES,
+    REFERENCES,
+    SCHEDULERS,
+    TEXT_MODES,
+)
 from tunestudio.core.errors import UserError
 
 DEFAULT_PATIENCE = 3   # early_stopping_patience -1: evaluations without improvement (4 per epoch by default)

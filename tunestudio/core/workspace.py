@@ -22,7 +22,6 @@ from pathlib import Path
 
 from tunestudio.core.errors import UserError
 
-
 CONFINED_ENV = "TUNESTUDIO_CONFINED"   # "1": read nothing outside the workspace (web UI and its jobs)
 
 

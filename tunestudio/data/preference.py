@@ -20,11 +20,12 @@ import json
 from dataclasses import dataclass
 from pathlib import Path
 
+from tunestudio.core.errors import CodedError, UserError
 from tunestudio.data.formats.convert import ROLE_NAMES
 from tunestudio.data.formats.load import EXTENSIONS
 from tunestudio.data.formats.problems import Problem, problem_list
 from tunestudio.data.formats.readers import read_rows
-from tunestudio.core.errors import CodedError, UserError
+from tunestudio.data.split import _carve, _rel, _row_ids, dataset_hash, resolve_dataset, sha256_file
 
 PAIR_KEYS = ("chosen", "rejected")
 LABEL_KEYS = ("label", "kto_tag")
@@ -283,7 +284,6 @@ def load_pref_splits(ws, dataset: str, val_split: float, test_split: float, seed
     """The train/val/test rows of preference `dataset` (one file carved by `seed`, or a split set
     NAME.train/.val/.test), and the info that reproduces them (split.json). With `split_info`
     (a resumed run), exactly the rows it lists, after checking no file changed."""
-    from tunestudio.data.split import _carve, _rel, _row_ids, dataset_hash, resolve_dataset, sha256_file
 
     if split_info is not None:
         files = {}

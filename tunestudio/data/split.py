@@ -23,11 +23,13 @@ import hashlib
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from tunestudio.data.formats.load import EXTENSIONS, LoadResult, Problem, normalize_format, parse_mapping
-from tunestudio.data.formats.problems import problem_list
-from tunestudio.data.formats.digest import content_digests
-from tunestudio.data.formats.records import Record
 from tunestudio.core.errors import UserError
+from tunestudio.data.formats.digest import content_digests
+from tunestudio.data.formats.load import EXTENSIONS, LoadResult, Problem, normalize_format, parse_mapping
+from tunestudio.data.formats.loadcache import load_cached
+from tunestudio.data.formats.loadcache import sha256_file as memoized
+from tunestudio.data.formats.problems import problem_list
+from tunestudio.data.formats.records import Record
 
 MAX_LISTED = 20
 LEAKS_LISTED = 5        # leaked rows named in a leakage warning (then a count)
@@ -45,8 +47,6 @@ class Splits:
 
 
 def sha256_file(path: Path) -> str:
-    from tunestudio.data.formats.loadcache import sha256_file as memoized
-
     return memoized(path)   # hashed once per process, though loading and the split both ask
 
 
@@ -254,7 +254,6 @@ def load_dataset(ws, dataset: str, fmt: str | None = None, mapping=None,
     fmt = normalize_format(fmt)
     mapping = parse_mapping(mapping)
     files = resolve_dataset(ws, dataset)
-    from tunestudio.data.formats.loadcache import load_cached
 
     return files, {key: load_cached(path, _loaded_cache(ws), fmt=fmt, mapping=mapping, separator=separator)
                    for key, path in files.items()}
@@ -366,7 +365,6 @@ def splits_from_info(ws, info: dict) -> Splits:
                             "the same rows cannot be guaranteed; use a new split (a new run) or restore the file",
                             "split_file_sha_differs", path=str(f["path"]))
         files[key] = path
-    from tunestudio.data.formats.loadcache import load_cached
 
     results = {key: load_cached(path, _loaded_cache(ws), fmt=info.get("format"), mapping=info.get("mapping"),
                                 separator=info.get("separator")) for key, path in files.items()}

@@ -5,7 +5,13 @@ cannot fetch), and the demo datasets."""
 from __future__ import annotations
 
 from tunestudio.config.presets import TINY_DEMO
+from tunestudio.core.errors import UserError
 from tunestudio.core.workspace import Workspace
+from tunestudio.demo import rewardtask
+from tunestudio.demo.datasets import build, tokenizer_texts, write_datasets
+from tunestudio.demo.model import write_model
+from tunestudio.models import demo_model
+from tunestudio.models.demo_model import NAME
 
 MODEL_NAME = TINY_DEMO
 
@@ -18,8 +24,6 @@ def make_demo(ws: Workspace, real_model: bool = False) -> dict:
     "real_model": {model, folder, created} or {error, code, command} (only with `real_model`),
     "pick": {model, dataset}: what to start with}. A failed fetch is reported, never raised: the
     tiny model is the fallback."""
-    from tunestudio.demo.datasets import build, tokenizer_texts, write_datasets
-    from tunestudio.demo.model import write_model
 
     ws.ensure()
     folder = ws.models_dir / MODEL_NAME
@@ -30,8 +34,6 @@ def make_demo(ws: Workspace, real_model: bool = False) -> dict:
     datasets["demo-rewards.jsonl"] = extra.pop("demo-rewards.jsonl")
     out = {"model": str(folder), "model_created": created, "datasets": datasets, "rewards": extra}
     if real_model:
-        from tunestudio.core.errors import UserError
-        from tunestudio.models import demo_model
 
         try:
             out["real_model"] = demo_model.ensure(ws)
@@ -44,7 +46,6 @@ def make_demo(ws: Workspace, real_model: bool = False) -> dict:
 def demo_pick(ws: Workspace) -> dict:
     """The model and dataset the UI and the README start from: the real demo model on demo-tickets
     when it is there, else the tiny model on demo-reviews."""
-    from tunestudio.models.demo_model import NAME
 
     if (ws.models_dir / NAME / "config.json").is_file():
         return {"model": NAME, "dataset": REAL_DATASET, "guard": GUARD_DATASET}
@@ -59,7 +60,6 @@ def _write_reward_demo(ws: Workspace, specs: dict) -> dict:
     """The GRPO demo (demo-rewards.jsonl and rewards/demo_dates.py), kept out of the tokenizer's text."""
     import json
 
-    from tunestudio.demo import rewardtask
 
     return rewardtask.write(ws.root, json.loads(specs["demo-dates.json"]["content"]))
 

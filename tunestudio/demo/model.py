@@ -11,6 +11,7 @@ import os
 import shutil
 from pathlib import Path
 
+from tunestudio.core.errors import UserError
 from tunestudio.data.chat.template import CHATML_COMPACT_TOOLS
 
 VOCAB_SIZE = 2048
@@ -86,8 +87,6 @@ def write_model(folder: Path, texts: list[str], seed: int = 0) -> bool:
     if is_complete(folder):
         return False
     if folder.exists():
-        from tunestudio.core.errors import UserError
-
         raise UserError(f"{folder} exists but is not a complete model (missing one of "
                         f"{', '.join(REQUIRED_FILES)}): move it away and run `tunestudio demo` again",
                         "demo_model_incomplete", folder=str(folder), files=", ".join(REQUIRED_FILES))

@@ -11,12 +11,17 @@ from __future__ import annotations
 import json
 import time
 
+from tunestudio.config.run_config import RunConfig
+from tunestudio.core import registry
 from tunestudio.core.errors import UserError
+from tunestudio.core.workspace import Workspace
+from tunestudio.data.encoding.encode import encode
+from tunestudio.data.split import load_splits
 from tunestudio.evaluate import metrics as M
+from tunestudio.evaluate.run_eval import auto_max_new_tokens, score_side
 from tunestudio.models import loading
 from tunestudio.models.generate import Sampling
-from tunestudio.evaluate.run_eval import auto_max_new_tokens, score_side
-from tunestudio.core.workspace import Workspace
+from tunestudio.models.memory import data_lengths, estimate_settings
 
 DEFAULT_METRICS = ("exact_match", "f1", "loss", "perplexity")
 
@@ -45,14 +50,11 @@ def _memory(model, tokenizer=None, records=None) -> dict:
     length 512, precision auto): train/memory.py's `estimate_settings`, the function the web UI's
     Model and Training tabs call, for the longest batch of the benchmark rows as this model's
     tokenizer encodes them (rows of max_length when they cannot be encoded)."""
-    from tunestudio.models.memory import data_lengths, estimate_settings
 
     weights = sum(p.numel() * p.element_size() for p in model.parameters())
     lengths = None
     if tokenizer is not None and records:
         try:
-            from tunestudio.data.encoding.encode import encode
-            from tunestudio.config.run_config import RunConfig
 
             lengths = data_lengths(encode(list(records), tokenizer, RunConfig().max_length, num_proc=1,
                                           skip_bad_rows=True).examples)
@@ -74,7 +76,6 @@ def bench_models(ws: Workspace, models: list[str], dataset: str, metrics=None, l
     weights_memory, train_memory_full, train_memory_lora (bytes), tokens_per_second, seconds,
     metrics}], benchmark_id}.
     """
-    from tunestudio.data.split import load_splits
 
     models = list(dict.fromkeys(models))
     if len(models) < 1:
@@ -110,8 +111,6 @@ def bench_models(ws: Workspace, models: list[str], dataset: str, metrics=None, l
 
 
 def _record(ws: Workspace, dataset: str, out: dict) -> int:
-    from tunestudio.core import registry
-
     conn = registry.connect(ws.db_path)
     try:
         cur = conn.execute("INSERT INTO benchmarks (created_at, dataset, results) VALUES (?, ?, ?)",
@@ -123,7 +122,6 @@ def _record(ws: Workspace, dataset: str, out: dict) -> int:
 
 def list_benchmarks(ws: Workspace) -> list[dict]:
     """Saved leaderboards, newest first (for the UI)."""
-    from tunestudio.core import registry
 
     conn = registry.connect(ws.db_path)
     try:

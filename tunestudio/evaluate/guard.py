@@ -21,8 +21,11 @@ import unicodedata
 from collections import Counter
 
 from tunestudio.core.errors import CodedText, UserError
+from tunestudio.data.chat.turns import split_reasoning
+from tunestudio.data.split import load_splits
 from tunestudio.evaluate.metrics import rouge
 from tunestudio.evaluate.report import input_text
+from tunestudio.models.generate import Sampling, generate_timed
 
 FORGETTING_RATIO = 1.25   # guard perplexity this much above the base's: clearly worse
 KEPT_RIGHT = 0.8          # fewer than this share of the base's right answers still right: forgetting
@@ -40,7 +43,6 @@ GUARD_NEW_TOKENS = 48     # room for a sentence: the answers are compared, not o
 
 def guard_records(ws, dataset: str) -> list:
     """Every row of the guard set (it is not trained on, so there is nothing to hold out)."""
-    from tunestudio.data.split import load_splits
 
     records = load_splits(ws, dataset, 0, 0).train
     if not records:
@@ -140,8 +142,6 @@ def chat_summary(name: str, records: list, tuned: list[str], base: list[str] | N
 
 def ask(model, tok, records: list, mode: str, batch_size: int, progress=None) -> list[str]:
     """Each guard prompt's greedy answer (its reasoning split off)."""
-    from tunestudio.data.chat.turns import split_reasoning
-    from tunestudio.models.generate import Sampling, generate_timed
 
     gen = generate_timed(model, tok, [r.prompt() for r in records], Sampling(max_new_tokens=GUARD_NEW_TOKENS),
                          batch_size, progress=progress, mode=mode, tools=[r.tools for r in records])

@@ -7,8 +7,6 @@ and perplexity are teacher-forced on the reference tokens only (the prompt is co
 
 from __future__ import annotations
 
-from tunestudio.data.encoding.base import IGNORE   # a label not scored (the prompt; context a block repeats)
-
 import importlib.util
 import math
 import re
@@ -18,6 +16,8 @@ from pathlib import Path
 from typing import Callable
 
 from tunestudio.core.errors import UserError
+from tunestudio.data.encoding.base import IGNORE  # a label not scored (the prompt; context a block repeats)
+from tunestudio.data.encoding.encode import last_answer_tokens
 from tunestudio.evaluate.tokenize import RougeTokenizer, answer_tokens, bleu_tokenizer
 from tunestudio.evaluate.tool_metrics import TOOL_METRICS
 
@@ -253,7 +253,6 @@ def encode_for_loss(tokenizer, messages: list[dict] | None, reference: str | dic
     `reference` may be the assistant message itself (one with tool calls); `tools`: the functions
     the conversation declares.
     """
-    from tunestudio.data.encoding.encode import last_answer_tokens
 
     if messages is None:  # plain text: every token is scored
         ids = tokenizer(reference, add_special_tokens=True)["input_ids"]

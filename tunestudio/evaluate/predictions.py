@@ -38,11 +38,18 @@ import sys
 from pathlib import Path
 
 from tunestudio.core.errors import UserError
-from tunestudio.evaluate import metrics as M, report
-from tunestudio.evaluate.tool_metrics import (TOOL_METRICS, aggregate_tool_scores, no_calls_warning, tool_call_match,
-                                              tool_name_match)
-from tunestudio.evaluate.toolparse import as_call, parse_tool_calls
 from tunestudio.core.workspace import Workspace
+from tunestudio.evaluate import metrics as M
+from tunestudio.evaluate import report
+from tunestudio.evaluate.run_eval import _eval_folder, _record
+from tunestudio.evaluate.tool_metrics import (
+    TOOL_METRICS,
+    aggregate_tool_scores,
+    no_calls_warning,
+    tool_call_match,
+    tool_name_match,
+)
+from tunestudio.evaluate.toolparse import as_call, parse_tool_calls
 
 MAX_LISTED = 20
 OPTIONAL = ("prompt", "tool_calls")
@@ -215,7 +222,6 @@ def score_predictions(ws: Workspace, given: str, metrics=None, metric_file: str 
     """Score the file `given` (module docstring). Returns what `run_eval.evaluate` returns:
     {metrics, n, primary_metric, bleu_tokenize, warnings, model, run_id (None), dataset, split
     ("predictions"), [output_dir, files], rows (the per-example table, worst first)}."""
-    from tunestudio.evaluate.run_eval import _eval_folder, _record
 
     names = M.parse_names(metrics) if metrics else [*M.TEXT_METRICS, *TOOL_METRICS]
     needs_model = [n for n in names if n in M.LOSS_METRICS]

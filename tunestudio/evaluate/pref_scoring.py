@@ -7,6 +7,8 @@ from __future__ import annotations
 import statistics
 
 from tunestudio.core.errors import UserError
+from tunestudio.data.encoding.pref_encode import encode_prefs
+from tunestudio.models import loading
 
 
 def answer_logps(model, examples: list[dict], key: str, batch_size: int = 8) -> list[tuple[float, int]]:
@@ -54,8 +56,6 @@ def score_sides(ws, run: str | None, model: str | None, compare_base: bool, reco
     examples)` it. The rows are encoded once, through the first side's tokenizer and template
     (data/pref_encode.py), so both sides see the same tokens. Returns (sides, scores by side label,
     model labels, the encoding); UserError for rows that do not encode or nothing that fits."""
-    from tunestudio.data.encoding.pref_encode import encode_prefs
-    from tunestudio.models import loading
 
     sides = [("fine-tuned" if run else "model", dict(run=run, model=model))]
     if compare_base:

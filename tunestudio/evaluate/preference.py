@@ -17,18 +17,21 @@ import time
 from pathlib import Path
 
 from tunestudio.core.errors import UserError
+from tunestudio.core.output import print_json
+from tunestudio.data.preference import load_pref_file, load_pref_splits, raise_on_errors
+from tunestudio.data.quality.pref import preference_kind
+from tunestudio.data.split import resolve_dataset
 from tunestudio.evaluate import kto
 from tunestudio.evaluate.pref_scoring import score_pairs, score_sides
+from tunestudio.evaluate.report import metric_lines
+from tunestudio.evaluate.run_eval import _eval_folder, _record, run_split_info
+from tunestudio.models import loading
 
 PREFERENCE_OBJECTIVES = ("dpo", "orpo", "simpo")
 MAX_LENGTH = 4096
 
 
 def _records(ws, run, dataset, split, limit):
-    from tunestudio.data.preference import load_pref_file, load_pref_splits, raise_on_errors
-    from tunestudio.data.split import resolve_dataset
-    from tunestudio.evaluate.run_eval import run_split_info
-
     info = run_split_info(run) if run else None
     if info and (dataset is None or dataset in (info.get("dataset"), Path(str(info.get("dataset"))).name)):
         splits = load_pref_splits(ws, info.get("dataset"), 0, 0, 0, split_info=info)
@@ -56,7 +59,6 @@ def evaluate_preferences(ws, run: str | None = None, model: str | None = None, d
     """Score pairs with a run (or a model) and optionally its base. Returns {metrics, n, [base_metrics,
     deltas, reward_margin], rows, model, dataset, split, output_dir}; rows are worst-first. Unpaired
     (KTO) rows are scored by evaluate/kto.py instead (its module docstring defines those metrics)."""
-    from tunestudio.models import loading
 
     if bool(run) == bool(model):
         raise UserError("give exactly one of --run RUN or --model M", "run_or_model")
@@ -94,7 +96,6 @@ def evaluate_preferences(ws, run: str | None = None, model: str | None = None, d
 def _save(ws, out: dict, rows: list[dict], run_info, model, save: bool) -> dict:
     """`out` with its rows, written as summary.json + rows.jsonl in a new evaluation folder when `save`."""
     if save:
-        from tunestudio.evaluate.run_eval import _eval_folder, _record
 
         folder = _eval_folder(ws, run_info, model)
         folder.mkdir(parents=True)
@@ -110,11 +111,9 @@ def _save(ws, out: dict, rows: list[dict], run_info, model, save: bool) -> dict:
 def wants_preference_eval(ws, run: str | None, dataset: str | None) -> bool:
     """True when the data to evaluate is preference pairs: a pair file given, or a preference run's split."""
     if dataset:
-        from tunestudio.data.quality.pref import preference_kind
 
         return preference_kind(ws, dataset) is not None
     if run:
-        from tunestudio.models import loading
 
         try:
             return loading.find_run(ws, run).config.get("objective") in PREFERENCE_OBJECTIVES + ("kto",)
@@ -124,9 +123,6 @@ def wants_preference_eval(ws, run: str | None, dataset: str | None) -> bool:
 
 
 def print_result(out: dict, as_json: bool) -> None:
-    from tunestudio.core.output import print_json
-    from tunestudio.evaluate.report import metric_lines
-
     rows = out.pop("rows")
     if as_json:
         print_json(out)

@@ -15,16 +15,19 @@ import math
 import random
 import time
 
+from tunestudio.core import registry
 from tunestudio.core.errors import UserError
 from tunestudio.core.workspace import Workspace
+from tunestudio.data.split import load_splits
+from tunestudio.models import loading
+from tunestudio.models.generate import Sampling, generate
+from tunestudio.models.loading import find_run
 
 CHOICES = {"a": "A", "b": "B", "tie": "tie", "t": "tie", "=": "tie"}
 Z95 = 1.959963984540054
 
 
 def _conn(ws: Workspace):
-    from tunestudio.core import registry
-
     return registry.connect(ws.db_path)
 
 
@@ -53,7 +56,6 @@ def parse_source(ws: Workspace, spec: str) -> dict:
     kind, _, ref = spec.partition(":")
     if kind in ("run", "base", "model") and ref:
         return {"kind": kind, "ref": ref, "label": spec}
-    from tunestudio.models.loading import find_run
 
     try:
         find_run(ws, spec)
@@ -64,8 +66,6 @@ def parse_source(ws: Workspace, spec: str) -> dict:
 
 def source_outputs(ws: Workspace, spec: str, prompts: list, sampling=None) -> tuple[str, list[str]]:
     """(label, answers) of one source for every prompt."""
-    from tunestudio.models import loading
-    from tunestudio.models.generate import generate
 
     src = parse_source(ws, spec)
     kw = {"model": src["ref"]} if src["kind"] == "model" else {"run": src["ref"], "base": src["kind"] == "base"}
@@ -80,7 +80,6 @@ def prompts_from(ws: Workspace, dataset: str | None = None, prompts: list[str] =
     """Prompts from a dataset (each row's conversation up to its answer) and/or given strings."""
     out: list = list(prompts or [])
     if dataset:
-        from tunestudio.data.split import load_splits
 
         for r in load_splits(ws, dataset, 0, 0).train:
             out.append(r.prompt() if r.is_chat else r.text)
@@ -102,7 +101,6 @@ def create_session(ws: Workspace, prompts: list, a: str, b: str, name: str | Non
     `outputs_a` / `outputs_b` are given, just labels for those answers. Each item's display
     order is drawn at random (seeded by `seed`).
     """
-    from tunestudio.models.generate import Sampling
 
     if not prompts:
         raise UserError("a rating session needs at least one prompt", "rate_no_prompts")
@@ -130,8 +128,6 @@ def create_session(ws: Workspace, prompts: list, a: str, b: str, name: str | Non
 
 
 def get_session(ws: Workspace, session_id: int) -> dict:
-    from tunestudio.core import registry
-
     conn = _conn(ws)
     try:
         row = conn.execute("SELECT * FROM rating_sessions WHERE id = ?", (session_id,)).fetchone()

@@ -13,6 +13,7 @@ import json
 from collections import Counter, defaultdict
 from pathlib import Path
 
+from tunestudio.data.tools.toolcalls import message_text as text
 from tunestudio.evaluate.metrics import LOWER_IS_BETTER, normalize
 
 LENGTH_BUCKETS = [(1, 8), (9, 16), (17, 32), (33, 64), (65, 128), (129, None)]  # input words
@@ -22,8 +23,6 @@ HTML_ROWS = 500        # the page stays light; the CSV / JSONL hold every row
 
 
 def message_text(m: dict) -> str:
-    from tunestudio.data.tools.toolcalls import message_text as text
-
     return text(m)
 
 

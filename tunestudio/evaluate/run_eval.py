@@ -15,16 +15,21 @@ import sys
 import time
 from pathlib import Path
 
-from tunestudio.data.formats.records import unique_wheres
-from tunestudio.data.chat.turns import split_reasoning
+from tunestudio.core import registry
 from tunestudio.core.errors import CodedText, UserError
-from tunestudio.evaluate import guard as G, metrics as M, report
-from tunestudio.models import loading
-from tunestudio.evaluate.tool_metrics import TOOL_METRICS, aggregate_tool_scores, no_calls_warning, score_tool_calls
 from tunestudio.core.statefiles import read_json
-from tunestudio.models.generate import Sampling, generate_timed
-from tunestudio.evaluate.streamloss import TextBlocking, text_losses
 from tunestudio.core.workspace import Workspace
+from tunestudio.data.chat.render import refused_rows
+from tunestudio.data.chat.turns import split_reasoning
+from tunestudio.data.formats.records import unique_wheres
+from tunestudio.data.split import load_splits, splits_from_info
+from tunestudio.evaluate import guard as G
+from tunestudio.evaluate import metrics as M
+from tunestudio.evaluate import report
+from tunestudio.evaluate.streamloss import TextBlocking, text_losses
+from tunestudio.evaluate.tool_metrics import TOOL_METRICS, aggregate_tool_scores, no_calls_warning, score_tool_calls
+from tunestudio.models import loading
+from tunestudio.models.generate import Sampling, generate_timed
 
 SPLITS = {"test": "test", "val": "val", "validation": "val", "train": "train", "all": "all"}
 MAX_AUTO_NEW_TOKENS = 512
@@ -45,7 +50,6 @@ def run_split_info(run: loading.RunInfo) -> dict | None:
 def select_records(ws: Workspace, run: loading.RunInfo | None, dataset: str | None, split: str = "test",
                    limit: int | None = None) -> tuple[list, str, str]:
     """The rows to evaluate: (records, dataset name, split name)."""
-    from tunestudio.data.split import load_splits, splits_from_info
 
     if split not in SPLITS:
         raise UserError(f"--split must be one of {', '.join(SPLITS)} (got '{split}')", "unknown_choice",
@@ -391,8 +395,6 @@ def _holds(records: list) -> str:
 
 
 def _accepted(records: list, tok, reasoning: str, warnings: list) -> list:
-    from tunestudio.data.chat.render import refused_rows
-
     refused = refused_rows(records, tok, reasoning)
     if not refused:
         return records
@@ -406,8 +408,6 @@ def _accepted(records: list, tok, reasoning: str, warnings: list) -> list:
 
 
 def _record(ws: Workspace, out: dict, folder: Path) -> None:
-    from tunestudio.core import registry
-
     conn = registry.connect(ws.db_path)
     try:
         conn.execute(
@@ -422,7 +422,6 @@ def _record(ws: Workspace, out: dict, folder: Path) -> None:
 
 def list_evaluations(ws: Workspace, run_id: str | None = None) -> list[dict]:
     """Saved evaluations, newest first (all, or one run's): for `runs show` and the UI."""
-    from tunestudio.core import registry
 
     conn = registry.connect(ws.db_path)
     try:

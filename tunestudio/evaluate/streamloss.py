@@ -16,6 +16,10 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Callable
 
+from tunestudio.config.run_config import fields_by_name
+from tunestudio.data.encoding.stream import Blocker, check_stride, document_ids
+from tunestudio.evaluate.metrics import model_length, piece_losses, reference_losses
+
 STREAM, TRUNCATE = "stream", "truncate"
 
 
@@ -31,7 +35,6 @@ class TextBlocking:
     def of_config(cls, config: dict | None) -> "TextBlocking":
         """From a run's config.yaml; a key it lacks (an older run, or no run at all: `--model`,
         `bench-models`) takes `train`'s default, so a base model is scored as training would cut."""
-        from tunestudio.config.run_config import fields_by_name
 
         config, field = config or {}, fields_by_name()
         def get(key):
@@ -53,7 +56,6 @@ def stream_pieces(tokenizer, texts: list[str], max_length: int, stride: int = 0)
     starts with `stride` tokens of context whose labels are masked, as in training."""
     import numpy as np
 
-    from tunestudio.data.encoding.stream import Blocker, check_stride, document_ids
 
     check_stride(stride, max_length)
     ids = document_ids(tokenizer, texts)
@@ -76,7 +78,6 @@ def stream_losses(model, tokenizer, texts: list[str], blocking: TextBlocking, ba
     """Per document of `texts`: (summed negative log-likelihood in nats, tokens scored), the
     documents blocked as `blocking` says training cut them (see the module docstring). A block's
     first token has no context and is not scored, as in training."""
-    from tunestudio.evaluate.metrics import model_length, piece_losses
 
     length = model_length(model, blocking.max_length)
     stride = blocking.stride if blocking.stride < length else 0
@@ -88,7 +89,6 @@ def text_losses(model, tokenizer, records: list, blocking: TextBlocking, batch_s
                 progress: Callable[[int], None] | None = None) -> list[tuple[float, int]]:
     """Loss per record of plain text, as the run trained on it: blocks of one stream, or each
     document in `max_length` windows when it trained with `--text-mode truncate`."""
-    from tunestudio.evaluate.metrics import reference_losses
 
     texts = [r.text or "" for r in records]
     if blocking.text_mode == STREAM:

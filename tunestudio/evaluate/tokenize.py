@@ -31,6 +31,8 @@ from __future__ import annotations
 import string
 import unicodedata
 
+from tunestudio.core.errors import CodedText, UserError
+
 # Unicode blocks whose characters are written without spaces between words (one token each)
 _CJK_RANGES = (
     (0x1100, 0x11FF),    # Hangul Jamo
@@ -190,7 +192,6 @@ def detect_bleu_tokenize(references) -> str:
 def bleu_tokenizer(name: str | None, references) -> tuple[str, str | None]:
     """(the sacrebleu tokenizer to use, a warning or None). `name` None or "auto": detected from
     `references`. A MeCab tokenizer whose packages are missing falls back to `char`."""
-    from tunestudio.core.errors import CodedText, UserError
 
     name = (name or "auto").strip()
     if name not in BLEU_TOKENIZERS:

@@ -16,6 +16,7 @@ from __future__ import annotations
 import json
 from collections import Counter
 
+from tunestudio.core.errors import CodedText
 from tunestudio.evaluate.toolparse import parse_tool_calls
 
 TOOL_METRICS = ("tool_call_match", "tool_name_match")
@@ -93,6 +94,5 @@ def no_calls_warning(names: list[str], where: str, holds: str, nothing_else: boo
     if nothing_else:
         out += ("; no other metric was asked for, so nothing was scored: name one with --metrics, "
                 "or leave --metrics out for all")
-    from tunestudio.core.errors import CodedText
 
     return CodedText(out, "no_reference_calls", metrics=", ".join(wanted))   # worded per language in the UI

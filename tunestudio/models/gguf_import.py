@@ -22,6 +22,8 @@ from pathlib import Path
 
 from tunestudio.core.errors import UserError
 from tunestudio.core.workspace import gguf_model_name
+from tunestudio.data.chat import turns
+from tunestudio.data.chat.template import ensure_chat_template
 
 DTYPES = ("bf16", "fp32")
 MAGIC = b"GGUF"
@@ -149,8 +151,6 @@ def _convert(path: Path, out: Path, dtype: str) -> None:
     import torch
     from transformers import AutoConfig, AutoModelForCausalLM, AutoTokenizer
 
-    from tunestudio.data.chat import turns
-    from tunestudio.data.chat.template import ensure_chat_template
 
     folder, name = str(path.parent), path.name
     try:

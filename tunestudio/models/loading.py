@@ -13,8 +13,11 @@ import json
 from dataclasses import dataclass
 from pathlib import Path
 
+from tunestudio.core import registry
 from tunestudio.core.errors import UserError
+from tunestudio.core.statefiles import read_json_or_none, recover_dir
 from tunestudio.core.workspace import Workspace
+from tunestudio.data.chat.template import ensure_chat_template
 
 
 @dataclass
@@ -36,7 +39,6 @@ class RunInfo:
 
 def find_run(ws: Workspace, ref: str) -> RunInfo:
     """A run by id or name (registry first, then a folder under training/runs)."""
-    from tunestudio.core import registry
 
     record: dict = {}
     if ws.db_path.is_file():
@@ -57,7 +59,6 @@ def find_run(ws: Workspace, ref: str) -> RunInfo:
                             ref=ref)
     config = _read_config(folder)
     final = folder / "final"
-    from tunestudio.core.statefiles import recover_dir
 
     recover_dir(final)  # a crash between the two renames of a final/ replacement
     if not ((final / "config.json").is_file() or (final / "adapter_config.json").is_file()):
@@ -119,7 +120,6 @@ def _dtype_for(device: str):
 def load_tokenizer(source: str, trust_remote_code: bool = False):
     from transformers import AutoTokenizer
 
-    from tunestudio.data.chat.template import ensure_chat_template
 
     try:
         tok = AutoTokenizer.from_pretrained(source, trust_remote_code=trust_remote_code)
@@ -190,7 +190,6 @@ def load_model(ws: Workspace, run: str | None = None, model: str | None = None, 
 
 def run_metrics(r: RunInfo) -> dict:
     """The run's final metrics: the registry's, else its metrics.json ({} when neither is readable)."""
-    from tunestudio.core.statefiles import read_json_or_none
 
     m = r.record.get("metrics") or read_json_or_none(r.folder / "metrics.json")
     return m if isinstance(m, dict) else {}

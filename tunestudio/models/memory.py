@@ -48,12 +48,14 @@ import gc
 import math
 from typing import Any, Callable
 
-from tunestudio.core.errors import UserError
 from tunestudio.config import presets
-from tunestudio.config.run_config import resolve_precision
+from tunestudio.config.run_config import RunConfig, resolve_precision
+from tunestudio.core.errors import CodedText, UserError
+from tunestudio.data.encoding.encode import encode
+from tunestudio.data.quality.stats import load_tokenizer
+from tunestudio.data.split import load_dataset
 from tunestudio.models import shape as model_shape
-from tunestudio.models.shape import (linear_shapes, load_model_config, model_dims, numel, param_count,
-                                          trainable_shapes)
+from tunestudio.models.shape import linear_shapes, load_model_config, model_dims, numel, param_count, trainable_shapes
 
 DTYPE_BYTES = {"fp32": 4, "float32": 4, "bf16": 2, "bfloat16": 2, "fp16": 2, "float16": 2}
 ADAPTER_METHODS = {"lora", "dora", "qlora", "ia3", "prefix", "prompt"}
@@ -109,7 +111,6 @@ def estimate_settings(model_or_config, *, lengths: dict | None = None, device: s
     the figure the engine's start check would compute from the same config."""
     import dataclasses
 
-    from tunestudio.config.run_config import RunConfig
 
     known = {f.name for f in dataclasses.fields(RunConfig)}
     unknown = set(settings) - known
@@ -358,7 +359,6 @@ def dataset_lengths(ws, dataset: str, model: str, max_length: int, *, train_on_p
     run. Kept per file state, model and options, so a form change does not tokenise again. None when
     the rows cannot be read or encoded (a preference file, a broken row...): the estimate then
     falls back to max_length."""
-    from tunestudio.data.split import load_dataset
 
     try:
         files, results = load_dataset(ws, dataset)
@@ -373,8 +373,6 @@ def dataset_lengths(ws, dataset: str, model: str, max_length: int, *, train_on_p
             return None
         import numpy as np
 
-        from tunestudio.data.encoding.encode import encode
-        from tunestudio.data.quality.stats import load_tokenizer
 
         spread = sorted(set(np.linspace(0, len(records) - 1, min(len(records), sample)).round().astype(int).tolist()))
         enc = encode([records[i] for i in spread], load_tokenizer(ws, model), int(max_length), train_on_prompt,
@@ -483,7 +481,6 @@ def advice(est: dict | None = None, *, method: str | None = None, max_length: in
            grad_checkpointing: bool | None = None, batch_size: int | None = None) -> list[str]:
     """Concrete ways to need less memory, most effective first (with numbers when `est` is given).
     Each is text that also carries a code and its numbers (errors.CodedText: the UI words it)."""
-    from tunestudio.core.errors import CodedText
 
     a = dict((est or {}).get("assumptions", {}))
     method = method or a.get("method")

@@ -13,7 +13,6 @@ from types import SimpleNamespace
 
 from tunestudio.core.errors import UserError
 
-
 # ---- model shape from a config ----------------------------------------------------------------
 
 def _get(cfg, name, default=None):

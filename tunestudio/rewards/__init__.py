@@ -15,6 +15,8 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from tunestudio.core.errors import UserError, error_record
+from tunestudio.rewards.builtins import NAMES, builtin
+from tunestudio.rewards.sandbox import RewardWorker, reward_file
 
 
 @dataclass
@@ -27,7 +29,6 @@ class RewardSpec:
 def parse_spec(spec: str) -> list[RewardSpec]:
     """The reward list of `spec` ("rewards/a.py:1.0,exact_match:0.5"). UserError on an unknown
     built-in, a bad weight or an empty list."""
-    from tunestudio.rewards.builtins import NAMES
 
     out = []
     for part in (p.strip() for p in (spec or "").split(",")):
@@ -66,9 +67,6 @@ class RewardSet:
     Use as a context manager (or call close) so the worker process ends with the run."""
 
     def __init__(self, ws, spec: str, timeout: float = 30.0, regex: str = "", max_chars: int = 200):
-        from tunestudio.rewards.builtins import builtin
-        from tunestudio.rewards.sandbox import RewardWorker, reward_file
-
         self.specs = parse_spec(spec)
         self.names = [short_name(s.name) for s in self.specs]
         if len(set(self.names)) < len(self.names):

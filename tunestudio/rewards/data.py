@@ -15,6 +15,7 @@ import json
 from dataclasses import dataclass
 from pathlib import Path
 
+from tunestudio.data.formats.load import load_file
 from tunestudio.data.formats.problems import Problem, ProblemError
 
 REFERENCE_KEYS = ("reference", "answer", "solution", "ground_truth")
@@ -80,8 +81,6 @@ def _prompt_file(path: Path) -> list[PromptRow] | None:
 
 
 def _supervised_file(path: Path) -> list[PromptRow]:
-    from tunestudio.data.formats.load import load_file
-
     result = load_file(path, strict=True)
     if result.errors:
         raise ProblemError(result.errors[0])

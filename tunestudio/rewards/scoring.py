@@ -12,6 +12,8 @@ import math
 from pathlib import Path
 
 from tunestudio.core.errors import UserError
+from tunestudio.data.split import sha256_file
+from tunestudio.models import loading
 from tunestudio.models.generate import Sampling, generate_timed
 from tunestudio.rewards import RewardSet
 from tunestudio.rewards.data import PromptRow, load_prompts
@@ -49,7 +51,6 @@ def reward_test(ws, rewards_spec: str, dataset: str, run: str | None = None, mod
     """Sample one completion for each of `n` prompts (spread over the dataset) and score it with every
     reward: what a GRPO run would see at its first step. The reward files are checked (and imported
     in their worker) before the model loads, so a broken file fails fast."""
-    from tunestudio.models import loading
 
     rows = spread(load_prompts(ws.dataset_path(dataset)), n)
     with RewardSet(ws, rewards_spec, timeout, regex, max_chars) as rewards:
@@ -77,7 +78,6 @@ def eval_rows(ws, run, dataset: str | None, split: str = "test") -> tuple[list[P
                         "reward_eval_not_grpo", run=run.name)
     f = info["files"]["all"]
     path = ws.root / f["path"] if not Path(f["path"]).is_absolute() else Path(f["path"])
-    from tunestudio.data.split import sha256_file
 
     if not path.is_file() or sha256_file(path) != f["sha256"]:
         raise UserError(f"{f['path']} changed or is gone since run {run.name} split it: give --dataset",
@@ -104,7 +104,6 @@ def reward_eval(ws, rewards_spec: str | None, dataset: str | None, run: str | No
     ["base_metrics", "deltas"], "rows"}. `temperature` above 0 samples instead (seeded, `samples` answers
     per prompt): the reward GRPO itself optimises, measured on held-out prompts. `save` False
     (`eval --no-save`): nothing is written, not even the run's eval_rewards.json."""
-    from tunestudio.models import loading
 
     if bool(run) == bool(model):
         raise UserError("give exactly one of --run RUN or --model M", "reward_eval_run_or_model")

@@ -12,13 +12,13 @@ import shutil
 from tunestudio.core import registry
 from tunestudio.core.errors import UserError
 from tunestudio.core.workspace import Workspace
+from tunestudio.jobs import queue as jobs
 
 MAX_NAME = 120
 
 
 def _busy(ws: Workspace, run: dict) -> UserError | None:
     """Why `run` cannot be deleted now (it trains, or a job is queued or running for it), or None."""
-    from tunestudio.jobs import queue as jobs
 
     if run["status"] == "running":
         return UserError(f"cannot delete now: run {run['id']} is training; stop it on the Training tab first",

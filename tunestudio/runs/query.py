@@ -12,9 +12,9 @@ from contextlib import contextmanager
 from pathlib import Path
 
 from tunestudio.core import registry
-from tunestudio.train import tracking
 from tunestudio.core.errors import UserError
 from tunestudio.core.statefiles import read_jsonl
+from tunestudio.train import tracking
 from tunestudio.train.events import earlier_segments
 
 # The metrics worth a column in the table, in this order (training first, then evaluation).

@@ -31,6 +31,8 @@ from pathlib import Path
 from tunestudio.core.errors import ERROR_FILE_ENV, UserError
 from tunestudio.core.procs import is_alive, proc_start
 from tunestudio.core.statefiles import read_json_or_none, write_json
+from tunestudio.models.loading import find_run
+from tunestudio.ship.serve import check_bind
 
 FORMATS = ("hf", "merged", "adapter", "gguf")   # "merged" is --format hf --merge
 _children: dict[int, subprocess.Popen] = {}       # our own processes, polled so none stays <defunct>
@@ -109,7 +111,6 @@ def start_export(ws, run: str, fmt: str, quant: str = "f16", verify: bool = True
 
     `fmt` is one of FORMATS. Returns the job record (see the module doc). Raises UserError for an
     unknown format or run (before starting anything)."""
-    from tunestudio.models.loading import find_run
 
     if fmt not in FORMATS:
         raise UserError(f"export format must be one of {', '.join(FORMATS)} (got '{fmt}')", "export_format_unknown",
@@ -185,8 +186,6 @@ def curl_example(url: str, model: str) -> str:
 def start_server(ws, run: str, port: int | None = None, host: str = "127.0.0.1") -> dict:
     """Start `tunestudio serve RUN --host HOST --port PORT` (a free port when none is given); the
     running one when the run is served already. Returns the server record plus its status."""
-    from tunestudio.models.loading import find_run
-    from tunestudio.ship.serve import check_bind
 
     r = find_run(ws, run)
     current = server_status(ws, r.id)

@@ -17,12 +17,14 @@ from contextlib import contextmanager
 from pathlib import Path
 
 from tunestudio import __version__
-from tunestudio.data.chat.turns import stop_token_ids
+from tunestudio.core import registry
 from tunestudio.core.errors import UserError
-from tunestudio.models import loading
-from tunestudio.runs.query import split_summary
 from tunestudio.core.statefiles import read_json_or_none
 from tunestudio.core.workspace import Workspace
+from tunestudio.data.chat.turns import stop_token_ids
+from tunestudio.evaluate.run_eval import list_evaluations
+from tunestudio.models import loading
+from tunestudio.runs.query import split_summary
 
 
 def _check_output(output: Path) -> None:
@@ -104,7 +106,6 @@ def export_run(ws: Workspace, run: str, output: str | Path, merge: bool = False)
 
 def _lineage(ws: Workspace, r: loading.RunInfo) -> list[str]:
     """This run, its parent run, that run's parent... then the base model."""
-    from tunestudio.core import registry
 
     chain = [f"run `{r.name}` ({r.id}, method {r.method})"]
     parent = r.record.get("parent_id") or r.config.get("from_run")
@@ -172,7 +173,6 @@ def _base_prose(ws: Workspace, r: loading.RunInfo) -> tuple[list[str], str, list
 def _latest_evaluation(ws: Workspace, run_id: str) -> dict | None:
     if not ws.db_path.is_file():
         return None
-    from tunestudio.evaluate.run_eval import list_evaluations
 
     evals = list_evaluations(ws, run_id)
     return evals[0] if evals else None

@@ -20,6 +20,12 @@ import time
 from pathlib import Path
 
 from tunestudio.core.errors import UserError
+from tunestudio.models import loading
+from tunestudio.ship import quantize
+from tunestudio.ship.export import _check_output, export_run, staged_output
+from tunestudio.ship.llamacpp import VERSION, run_tool
+from tunestudio.ship.modelfile import modelfile, run_system_prompt
+from tunestudio.ship.quantize import build_command, find_tool, missing_message
 
 OUTTYPES = ("f16", "q8_0", "bf16", "f32")           # the converter writes these itself
 QUANTIZED = {"q4_k_m": "Q4_K_M", "q5_k_m": "Q5_K_M", "q6_k": "Q6_K", "q4_0": "Q4_0"}  # need llama-quantize
@@ -29,7 +35,6 @@ EXTRA_STOP_SLOTS = ("eot", "eom")                    # llama.cpp ends generation
 
 def _quantize_missing(quant: str) -> UserError:
     """The error for a quantisation that needs llama-quantize when it is neither installed nor built."""
-    from tunestudio.ship.quantize import build_command, missing_message
 
     return UserError(missing_message(quant, QUANTIZED[quant]), "quantize_missing", quant=quant,
                      upper=QUANTIZED[quant], command=build_command())
@@ -66,7 +71,6 @@ def _convert(hf: Path, out: Path, outtype: str, base_model: str, name: str) -> N
     (its `base_model` becomes general.base_model.*, so export.model_card writes none for a local base)
     and takes the folder's name apart for general.basename/finetune/version: the caller names it
     after the run."""
-    from tunestudio.ship.llamacpp import VERSION, run_tool
 
     r = run_tool(["convert_hf_to_gguf.py", str(hf), "--outfile", str(out), "--outtype", outtype,
                   "--model-name", name])
@@ -93,7 +97,6 @@ def _convert(hf: Path, out: Path, outtype: str, base_model: str, name: str) -> N
 def _add_stop_tokens(path: Path, ids: list[int]) -> list[int]:
     """Write stop ids beyond the converter's eos as eot/eom (llama.cpp stops on both). Returns the ids
     that found no slot (more than three stop tokens)."""
-    from tunestudio.ship.llamacpp import run_tool
 
     meta = metadata(path)
     extra = [i for i in ids if i not in stop_ids(meta)]
@@ -115,8 +118,6 @@ def _add_stop_tokens(path: Path, ids: list[int]) -> list[int]:
 
 
 def _quantize(f16: Path, out: Path, quant: str) -> None:
-    from tunestudio.ship.quantize import find_tool
-
     tool = find_tool()
     if not tool:
         raise _quantize_missing(quant)
@@ -135,15 +136,11 @@ def export_gguf(ws, run: str, output: str | Path, quant: str = "f16", build_quan
     (nothing to merge), a tokenizer or architecture the converter does not know, a quantisation
     that needs llama-quantize when it is neither installed nor built (`build_quantize` builds it
     first from the pinned llama.cpp source, see evaluate.quantize), a failed build."""
-    from tunestudio.models import loading
-    from tunestudio.ship.export import _check_output, export_run, staged_output
-    from tunestudio.ship.modelfile import modelfile, run_system_prompt
 
     if quant not in QUANTS:
         raise UserError(f"--quant must be one of {', '.join(QUANTS)} (got '{quant}')", "unknown_choice",
                         option="--quant", value=quant, choices=list(QUANTS))
     if quant in QUANTIZED:
-        from tunestudio.ship import quantize
 
         if build_quantize:
             built = quantize.build()
@@ -186,8 +183,6 @@ def export_gguf(ws, run: str, output: str | Path, quant: str = "f16", build_quan
 
 
 def gguf_card(file: str, quant: str, stops: list[str], unplaced: list[int]) -> str:
-    from tunestudio.ship.llamacpp import VERSION
-
     lines = ["", "## GGUF", f"`{file}` ({quant}), made by llama.cpp's `convert_hf_to_gguf.py` "
              f"(llama-cpp-python {VERSION} source) from the merged weights. Stop tokens: "
              + ", ".join(f"`{s}`" for s in stops) + ".", ""]

@@ -13,6 +13,7 @@ from __future__ import annotations
 import json
 
 from tunestudio.data.chat import turns
+from tunestudio.evaluate.run_eval import select_records
 
 _SYS, _USR = "\u0001SYSTEM\u0001", "\u0001USER\u0001"
 _CHATML_USER = "<|im_start|>user\n" + _USR + "<|im_end|>\n<|im_start|>assistant\n"
@@ -67,7 +68,6 @@ def modelfile(gguf_name: str, tok, stop_tokens: list[str], system: str | None = 
 
 def run_system_prompt(ws, r) -> str | None:
     """The system prompt the run's training data used, when every test row that has one shares it."""
-    from tunestudio.evaluate.run_eval import select_records
 
     try:
         records, _, _ = select_records(ws, r, None, "test", limit=50)

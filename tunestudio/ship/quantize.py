@@ -19,6 +19,7 @@ import time
 from pathlib import Path
 
 from tunestudio.core.errors import UserError
+from tunestudio.ship.llamacpp import SDIST, cache_dir, vendor_dir
 
 CMAKE_OPTIONS = ("-DCMAKE_BUILD_TYPE=Release", "-DBUILD_SHARED_LIBS=OFF", "-DLLAMA_CURL=OFF",
                  "-DLLAMA_OPENSSL=OFF", "-DLLAMA_BUILD_TESTS=OFF", "-DLLAMA_BUILD_EXAMPLES=OFF",
@@ -26,8 +27,6 @@ CMAKE_OPTIONS = ("-DCMAKE_BUILD_TYPE=Release", "-DBUILD_SHARED_LIBS=OFF", "-DLLA
 
 
 def source_dir() -> Path:
-    from tunestudio.ship.llamacpp import SDIST, cache_dir
-
     return cache_dir() / SDIST / "vendor" / "llama.cpp"
 
 
@@ -46,7 +45,6 @@ def find_tool() -> str | None:
 
 def build_command() -> str:
     """The shell commands that build it by hand (what the error message tells the user)."""
-    from tunestudio.ship.llamacpp import SDIST, cache_dir
 
     src = source_dir()
     return (f"tar xzf {cache_dir() / SDIST}.tar.gz -C {cache_dir()} && cmake -S {src} -B {src}/build-quantize "
@@ -62,7 +60,6 @@ def missing_message(quant: str, upper: str) -> str:
 
 def _unpack_all() -> Path:
     """The full vendor/llama.cpp tree (the converter needs only part of it)."""
-    from tunestudio.ship.llamacpp import SDIST, cache_dir, vendor_dir
 
     vendor_dir()  # downloads the sdist when missing
     src = source_dir()

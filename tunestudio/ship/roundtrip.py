@@ -16,10 +16,12 @@ import sys
 import time
 from pathlib import Path
 
-from tunestudio.data.formats.records import unique_wheres
-from tunestudio.data.chat.turns import split_reasoning
 from tunestudio.core.errors import CodedText, UserError
+from tunestudio.data.chat.turns import split_reasoning
+from tunestudio.data.formats.records import unique_wheres
+from tunestudio.evaluate.run_eval import auto_max_new_tokens, select_records
 from tunestudio.models import loading
+from tunestudio.models.generate import Sampling, generate_timed
 
 IDENTICAL_WARN = 1.0   # any differing answer is worth a loud warning: the export should be the run
 STOPPED_WARN = 0.9
@@ -86,8 +88,6 @@ def check_export(ws, run: str, out: dict, rows: int = 20, write: bool = True) ->
     roundtrip.json and the README.md model card in the export folder when `write`. Warnings are
     printed to stderr. Raises UserError when the run has no usable test split or the export does
     not load."""
-    from tunestudio.models.generate import Sampling, generate_timed
-    from tunestudio.evaluate.run_eval import auto_max_new_tokens, select_records
 
     started = time.perf_counter()
     r = loading.find_run(ws, run)

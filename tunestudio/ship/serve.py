@@ -23,6 +23,8 @@ import sys
 from pathlib import Path
 
 from tunestudio.core.errors import UserError, error_record
+from tunestudio.models import loading
+from tunestudio.ship.export import export_run
 
 LOOPBACK_NAMES = ("localhost",)
 
@@ -56,7 +58,6 @@ def check_bind(host: str, port: int, api_key: str | None) -> None:
 
 def model_folder(ws, run: str | None, model: str | None) -> tuple[str, str]:
     """(folder or hub id the server loads, the name clients use)."""
-    from tunestudio.models import loading
 
     if model:
         return loading.resolve_model(ws, model), Path(model).name or model
@@ -72,8 +73,6 @@ def model_folder(ws, run: str | None, model: str | None) -> tuple[str, str]:
         return str(r.final), r.name
     folder = ws.root / ".serve" / r.id
     if not (folder / "config.json").is_file():
-        from tunestudio.ship.export import export_run
-
         print(f"merging run '{r.name}''s adapter for serving into {folder} (once)", file=sys.stderr)
         export_run(ws, r.id, folder, merge=True)  # raises for a prompt/prefix-tuned run: nothing to merge
     return str(folder), r.name

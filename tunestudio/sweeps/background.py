@@ -20,13 +20,15 @@ import sys
 import time
 from pathlib import Path
 
-from tunestudio.jobs import queue as jobs
 from tunestudio.core import run_progress
 from tunestudio.core.errors import ERROR_FILE_ENV, UserError
 from tunestudio.core.procs import is_alive, proc_start
 from tunestudio.core.statefiles import read_json_or_none, write_json
-from tunestudio.sweeps.spec import load_spec
 from tunestudio.core.workspace import CONFINED_ENV
+from tunestudio.jobs import queue as jobs
+from tunestudio.sweeps import search as sweep
+from tunestudio.sweeps.search import sweep_dir
+from tunestudio.sweeps.spec import load_spec
 
 _children: dict[int, subprocess.Popen] = {}   # sweeps this process launched (reaped when they end)
 
@@ -44,8 +46,6 @@ def _safe_name(filename: str) -> str:
 
 
 def _sweep_dir(ws, name: str) -> Path:
-    from tunestudio.sweeps.search import sweep_dir
-
     return sweep_dir(ws, name)
 
 
@@ -137,7 +137,6 @@ def progress(ws, name: str) -> dict:
     {state: n}, best (number, value) or None, log (sweep.log's last lines, or the runner's output
     when it ended early, e.g. with an error), error (the UserError it ended on, errors.error_record,
     or None)}."""
-    from tunestudio.sweeps import search as sweep
 
     rec = runner(ws, name)
     out = {"sweep": name, "running": bool(rec and rec["alive"]), "started_from_ui": rec is not None,

@@ -25,10 +25,12 @@ import sys
 import time
 from pathlib import Path
 
-from tunestudio.jobs import queue as jobs
+from tunestudio.config.run_config import from_dict, load_config
 from tunestudio.core import run_progress
 from tunestudio.core.errors import UserError
+from tunestudio.jobs import queue as jobs
 from tunestudio.sweeps.spec import EVAL_METRICS, SweepSpec, load_spec  # noqa: F401 (load_spec: re-exported)
+from tunestudio.sweeps.spec import load_spec as _load
 from tunestudio.train.config_check import validate
 
 STOP_GRACE_S = 120
@@ -107,7 +109,6 @@ def load_study(ws, name: str):
 
 def trial_config(spec: SweepSpec, number: int, params: dict):
     """The run config of trial `number`: base, the trial's values, its name and the sweep id."""
-    from tunestudio.config.run_config import from_dict
 
     values = {**spec.base, **params, "name": f"{spec.name}-t{number}", "sweep": spec.name}
     return from_dict(values, source=f"sweep {spec.name} trial {number}")
@@ -267,8 +268,6 @@ def summary(ws, name: str) -> dict:
     """{sweep, objective, direction, trials (best first), best (number, value, params, run_id,
     config), importances {param: share}, counts {state: n}}."""
     optuna = _optuna()
-    from tunestudio.sweeps.spec import load_spec as _load
-    from tunestudio.config.run_config import load_config
 
     study = load_study(ws, name)
     State = optuna.trial.TrialState

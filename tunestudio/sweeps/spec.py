@@ -29,6 +29,7 @@ from pathlib import Path
 
 import yaml
 
+from tunestudio.config.run_config import coerce, fields_by_name, load_config
 from tunestudio.core.errors import CodedError, UserError
 
 KEYS = {"name", "base", "config", "space", "objective", "direction", "sampler", "pruner", "trials",
@@ -81,7 +82,6 @@ def _plain(node):
 
 def load_spec(path: str | Path) -> SweepSpec:
     """Read and check sweep.yaml. Raises UserError "FILE, line N: what is wrong" on the first mistake."""
-    from tunestudio.config.run_config import coerce, fields_by_name, load_config
 
     path = Path(path).expanduser()
     if not path.is_file():
@@ -204,7 +204,6 @@ def _param(key_node, node, known, bad) -> Param:
     if isinstance(value, list):
         if not value:
             bad(node, f"'{name}': the list of values is empty", "sweep_values_empty", name=name)
-        from tunestudio.config.run_config import coerce
 
         try:
             values = [coerce(name, v) for v in value]

@@ -8,14 +8,13 @@ uninterrupted run would have seen.
 
 from __future__ import annotations
 
-from tunestudio.data.encoding.base import IGNORE   # a label not scored (the prompt; context a block repeats)
-
 import math
 
 import numpy as np
 import torch
 from torch.utils.data import Dataset, Sampler
 
+from tunestudio.data.encoding.base import IGNORE  # a label not scored (the prompt; context a block repeats)
 
 
 class Examples(Dataset):

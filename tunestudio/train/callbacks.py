@@ -17,6 +17,7 @@ import torch
 from transformers import TrainerCallback
 
 from tunestudio.train.events import EventLog, fmt_duration
+from tunestudio.train.objectives import OBJECTIVES
 
 
 class StopFlag:
@@ -92,7 +93,6 @@ class RunMonitor(TrainerCallback):
         self.stopped = False
         self.warnings: list[str] = []
         # what the objective logs beside the loss, and what picks the best checkpoint (train/objectives.py)
-        from tunestudio.train.objectives import OBJECTIVES
 
         objective = OBJECTIVES[getattr(cfg, "objective", "sft")]
         self.extra_metrics = objective.metrics

@@ -11,11 +11,12 @@ import importlib.util
 import math
 
 from tunestudio.config.choices import METHODS, OBJECTIVES
+from tunestudio.config.run_config import RunConfig, bf16_supported, fields_by_name, stage_config
 from tunestudio.core.errors import UserError, error_record
 from tunestudio.train import attention
-from tunestudio.config.run_config import (RunConfig, bf16_supported, fields_by_name,
-                                     stage_config)
+from tunestudio.train import objectives as objective_table
 from tunestudio.train.launch import check_launcher
+from tunestudio.train.tracking import check_trackers
 
 
 def validate(cfg: RunConfig) -> RunConfig:
@@ -46,9 +47,7 @@ def validate(cfg: RunConfig) -> RunConfig:
     if cfg.objective not in objectives:
         bad("objective", f"unknown objective '{cfg.objective}': choose one of {', '.join(objectives)}",
             "unknown_choice", value=cfg.objective, choices=", ".join(objectives))
-    from tunestudio.train.objectives import OBJECTIVES
-
-    OBJECTIVES[cfg.objective].validate(cfg)
+    objective_table.OBJECTIVES[cfg.objective].validate(cfg)
     for name in ("scheduler", "optimizer", "precision", "text_mode", "pref_loss", "reference", "launcher",
                  "padding_free"):
         choices = fields_by_name()[name].metadata["choices"]
@@ -117,7 +116,6 @@ def validate(cfg: RunConfig) -> RunConfig:
         bad("lora_alpha", f"must be above 0, got {cfg.lora_alpha}", "option_above_zero", value=cfg.lora_alpha)
     if not cfg.target_modules.strip():
         bad("target_modules", "give all-linear or a comma list of module names", "target_modules_empty")
-    from tunestudio.train.tracking import check_trackers
 
     check_trackers(cfg.report_to)  # a missing tracker package stops the run before it starts
     attention.check_config(cfg)

@@ -31,6 +31,8 @@ import sys
 import time
 from pathlib import Path
 
+from tunestudio.core.statefiles import read_jsonl
+
 
 def _clean(value):
     """JSON has no NaN/inf: write them as null rather than produce a file a browser cannot parse."""
@@ -94,7 +96,6 @@ def earlier_segments(events_path: Path) -> list[float]:
     event before the next "started"), oldest first; [] for a run trained in one go or without an
     events file. The newest "started" opens the current (or last) process, which is not counted:
     its time is the caller's (the registry's started_at..finished_at, or the clock)."""
-    from tunestudio.core.statefiles import read_jsonl
 
     if not events_path.is_file():
         return []

@@ -19,13 +19,18 @@ import random
 from pathlib import Path
 
 from tunestudio.core.errors import UserError
+from tunestudio.data.chat import turns
+from tunestudio.data.split import sha256_file
+from tunestudio.models.generate import cut_at_stop, render
+from tunestudio.rewards import RewardSet, parse_spec
+from tunestudio.rewards.data import load_prompts
+from tunestudio.train.context import quiet, training_kwargs
 
 ROLLOUTS = "rollouts.jsonl"
 
 
 def validate(cfg) -> None:
     """GRPO options, checked before anything loads. UserError naming the flag."""
-    from tunestudio.rewards import parse_spec
 
     parse_spec(cfg.rewards)  # an unknown built-in or a bad weight fails here
     if cfg.num_generations < 2:
@@ -61,8 +66,6 @@ def load_data(cfg, ws, tokenizer, split_info: dict | None = None) -> dict:
     """The prompts split train/val/test (seeded, recorded in split.json) and rendered for the model.
     Returns the fields of run.Data: info, train/val (lists of {"prompt": text, "source": json,
     "row": json}), stats, warnings."""
-    from tunestudio.data.split import sha256_file
-    from tunestudio.rewards.data import load_prompts
 
     path = ws.dataset_path(cfg.dataset)
     rows = load_prompts(path)
@@ -125,8 +128,6 @@ def _split(n: int, val: float, test: float, seed: int) -> dict:
 
 
 def _example(tokenizer, row) -> dict:
-    from tunestudio.models.generate import render
-
     text = render(tokenizer, row.prompt)  # the chat template, asked as training asked
     n = len(tokenizer(text, add_special_tokens=False)["input_ids"])
     return {"prompt": text, "source": json.dumps(row.prompt, ensure_ascii=False),
@@ -138,7 +139,6 @@ def _example(tokenizer, row) -> dict:
 def reward_funcs(rewards, stop_strings: list[str]) -> list:
     """One TRL reward function per reward of `rewards` (a RewardSet), named as it is logged
     (rewards/NAME/mean): called with the batch's rendered prompts, completions and dataset columns."""
-    from tunestudio.models.generate import cut_at_stop
 
     def make(spec, name):
         def func(prompts, completions, source=None, row=None, **_):
@@ -177,8 +177,6 @@ def _trainer_class():
             return output
 
         def _write_rollouts(self, n: int) -> None:
-            from tunestudio.models.generate import cut_at_stop
-
             logs = self._logs
             take = lambda seq: list(seq)[-n:]  # noqa: E731 - the deques hold the last generation batch
             prompts, completions, advantages = take(logs["prompt"]), take(logs["completion"]), take(logs["advantages"])
@@ -202,9 +200,6 @@ def build_trainer(ctx):
     from transformers import TrainerCallback
     from trl import GRPOConfig
 
-    from tunestudio.data.chat import turns
-    from tunestudio.rewards import RewardSet
-    from tunestudio.train.context import quiet, training_kwargs
 
     cfg = ctx.cfg
     rewards = RewardSet(ctx.ws, cfg.rewards, cfg.reward_timeout, cfg.reward_regex, cfg.reward_max_chars)

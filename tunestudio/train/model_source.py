@@ -13,11 +13,12 @@ import os
 from dataclasses import dataclass
 from pathlib import Path
 
-from tunestudio.core import registry
-from tunestudio.data.chat import turns
-from tunestudio.core.errors import UserError
-from tunestudio.train import attention
 from tunestudio.config.run_config import RunConfig, resolve_precision
+from tunestudio.core import registry
+from tunestudio.core.errors import UserError
+from tunestudio.data.chat import turns
+from tunestudio.data.chat.template import ensure_chat_template
+from tunestudio.train import attention
 from tunestudio.train.methods import METHODS, apply_method, check_supported
 
 DROPOUT_ATTRS = ("attention_dropout", "hidden_dropout", "dropout", "resid_pdrop", "embd_pdrop", "attn_pdrop",
@@ -89,7 +90,6 @@ def weights_fingerprint(folder: Path) -> str:
 def load_tokenizer(base: Base):
     from transformers import AutoTokenizer
 
-    from tunestudio.data.chat.template import ensure_chat_template
 
     try:
         tokenizer = AutoTokenizer.from_pretrained(base.tokenizer_path)

@@ -17,24 +17,13 @@ Adding an objective is adding one row here (and its builder module).
 
 from __future__ import annotations
 
-import importlib
-import importlib.util
 from dataclasses import dataclass, field
 from typing import Callable
 
 from tunestudio.config import choices
 from tunestudio.config.choices import check_table
 from tunestudio.core.errors import UserError
-
-
-
-def _lazy(module: str, name: str) -> Callable:
-    """A function imported when first called: builders pull in TRL/torch, the table must not."""
-    def call(*args, **kwargs):
-        return getattr(importlib.import_module(module), name)(*args, **kwargs)
-
-    call.__qualname__ = f"{module}.{name}"
-    return call
+from tunestudio.train import grpo, preference, sft
 
 
 def _no_checks(cfg) -> None:
@@ -70,9 +59,7 @@ def _check_preference(cfg) -> None:
 
 
 def _check_grpo(cfg) -> None:
-    from tunestudio.train.grpo import validate
-
-    validate(cfg)
+    grpo.validate(cfg)
 
 
 @dataclass(frozen=True)
@@ -92,33 +79,33 @@ PAIR_METRICS = ("rewards/chosen", "rewards/rejected", "rewards/margins", "reward
 
 OBJECTIVES: dict[str, Objective] = {o.name: o for o in [
     Objective("sft", "supervised fine-tuning: next-token loss on the answers", "sft",
-              build=_lazy("tunestudio.train.sft", "build_trainer"),
-              load_data=_lazy("tunestudio.train.sft", "load_data")),
+              build=sft.build_trainer,
+              load_data=sft.load_data),
     Objective("dpo", "direct preference optimisation on chosen/rejected pairs, against a reference model "
               "(--pref-loss picks the DPO-family loss)", "pairs",
-              build=_lazy("tunestudio.train.preference", "build_dpo"),
-              load_data=_lazy("tunestudio.train.preference", "load_pairs_data"),
+              build=preference.build_dpo,
+              load_data=preference.load_pairs_data,
               metrics=PAIR_METRICS, best=("eval_rewards/accuracies", True), validate=_check_preference),
     Objective("orpo", "odds-ratio preference optimisation: SFT on chosen plus an odds-ratio penalty, "
               "no reference model", "pairs",
-              build=_lazy("tunestudio.train.preference", "build_orpo"),
-              load_data=_lazy("tunestudio.train.preference", "load_pairs_data"),
+              build=preference.build_orpo,
+              load_data=preference.load_pairs_data,
               metrics=PAIR_METRICS, best=("eval_rewards/accuracies", True), validate=_check_preference),
     Objective("simpo", "simple preference optimisation: length-normalised log-likelihood margin, no "
               "reference model", "pairs",
-              build=_lazy("tunestudio.train.preference", "build_simpo"),
-              load_data=_lazy("tunestudio.train.preference", "load_pairs_data"),
+              build=preference.build_simpo,
+              load_data=preference.load_pairs_data,
               metrics=PAIR_METRICS, best=("eval_rewards/accuracies", True), validate=_check_preference),
     Objective("kto", "Kahneman-Tversky optimisation on single answers labelled desirable or not", "unpaired",
-              build=_lazy("tunestudio.train.preference", "build_kto"),
-              load_data=_lazy("tunestudio.train.preference", "load_unpaired_data"),
+              build=preference.build_kto,
+              load_data=preference.load_unpaired_data,
               metrics=("rewards/chosen", "rewards/rejected", "rewards/margins", "kl"),
               best=("eval_loss", False), validate=_check_preference),
     # GRPO: TRL logs the weighted mean reward, each function's mean (rewards/NAME/mean), the KL to
     # the starting model (with --kl-beta above 0) and the sampled answers' length
     Objective("grpo", "group relative policy optimisation: sampled answers scored by reward functions", "prompts",
-              build=_lazy("tunestudio.train.grpo", "build_trainer"),
-              load_data=_lazy("tunestudio.train.grpo", "load_data"),
+              build=grpo.build_trainer,
+              load_data=grpo.load_data,
               metrics=("reward", "reward_std", "kl", "completions/mean_length", "rewards/*"),
               best=("eval_reward", True), validate=_check_grpo),
 ]}

@@ -17,17 +17,16 @@ import copy
 from pathlib import Path
 
 from tunestudio.core import registry
-from tunestudio.data.formats.problems import problem_list
 from tunestudio.core.errors import UserError
+from tunestudio.data.encoding.pref_encode import encode_prefs
+from tunestudio.data.formats.problems import problem_list
+from tunestudio.data.preference import load_pref_splits
 from tunestudio.train.context import TrainerContext, quiet, training_kwargs
-
+from tunestudio.train.methods import METHODS
 
 # ---- data ----------------------------------------------------------------------------------------
 
 def _load(cfg, ws, tokenizer, split_info, kind: str) -> dict:
-    from tunestudio.data.encoding.pref_encode import encode_prefs
-    from tunestudio.data.preference import load_pref_splits
-
     splits = load_pref_splits(ws, cfg.dataset, cfg.val_split, cfg.test_split, cfg.seed, split_info)
     if splits.kind != kind:
         want = {"pairs": "pairs (prompt, chosen, rejected)", "unpaired": "answers with a boolean label"}
@@ -100,7 +99,6 @@ def _lineage_root(ctx: TrainerContext) -> str:
 
 def reference_model(ctx: TrainerContext):
     """The frozen reference to pass TRL, or None where TRL's own choice is the parent (adapters)."""
-    from tunestudio.train.methods import METHODS
 
     cfg = ctx.cfg
     if cfg.reference == "base" and ctx.base.parent_id is not None:

@@ -20,6 +20,7 @@ from importlib import resources
 
 from tunestudio.config.presets import REPLAY_MAX_NEW_TOKENS as MAX_NEW_TOKENS
 from tunestudio.data.formats.records import Record
+from tunestudio.models.generate import Sampling, generate_timed
 
 SOURCE = "replay:general"   # where replay rows say they come from (messages, the data preview)
 AUTO_SHARE = 0.1            # --replay -1 on chat data for a pretrained model: this share of the training rows
@@ -87,7 +88,6 @@ def _generate(base, tokenizer, asked: list[str]) -> list[tuple[str, str, bool]]:
     import torch
     from transformers import AutoModelForCausalLM
 
-    from tunestudio.models.generate import Sampling, generate_timed
 
     cuda = torch.cuda.is_available()
     model = AutoModelForCausalLM.from_pretrained(base.path, dtype=torch.bfloat16 if cuda else torch.float32)

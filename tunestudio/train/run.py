@@ -29,19 +29,21 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from tunestudio.core import registry
-from tunestudio.train import tracking
-from tunestudio.core.errors import UserError
-from tunestudio.train import checkpoint as ckpt
 from tunestudio.config import presets
-from tunestudio.train import model_source
-from tunestudio.train import recovery
 from tunestudio.config.run_config import RunConfig, load_config, save_config, stage_config
-from tunestudio.train.events import EventLog, earlier_segments, fmt_duration
+from tunestudio.core import registry
+from tunestudio.core.errors import UserError
+from tunestudio.core.statefiles import describe_os_error
+from tunestudio.models import memory
+from tunestudio.models.memory import run_with_oom_retry
+from tunestudio.train import checkpoint as ckpt
+from tunestudio.train import model_source, recovery, tracking
+from tunestudio.train.config_check import validate
 from tunestudio.train.context import TrainerContext
+from tunestudio.train.events import EventLog, earlier_segments, fmt_duration
 from tunestudio.train.objectives import OBJECTIVES
 from tunestudio.train.results import adapter_snapshot, nothing_changed, publish_final, run_metrics
-from tunestudio.train.config_check import validate
+
 
 @dataclass
 class Data:
@@ -189,7 +191,6 @@ def _fit(cfg, ws, base, tokenizer, data, run_dir, events, stop, dist, estimate, 
     import torch
 
     from tunestudio.train.callbacks import RunMonitor
-    from tunestudio.models.memory import run_with_oom_retry
 
     ckpt_dir = run_dir / "checkpoints"
     if dist.is_main_process:
@@ -275,7 +276,6 @@ def _fit(cfg, ws, base, tokenizer, data, run_dir, events, stop, dist, estimate, 
 def _memory_precheck(cfg: RunConfig, base: model_source.Base, data: Data | None = None) -> dict | None:
     """Refuse a run that clearly cannot fit, from the model's config alone (before loading it) and
     the lengths of the encoded training rows (their longest batch, not --max-length)."""
-    from tunestudio.models import memory
 
     if not Path(base.path).is_dir():
         return None
@@ -296,8 +296,6 @@ def _memory_precheck(cfg: RunConfig, base: model_source.Base, data: Data | None 
 
 
 def _data_lengths(data) -> dict | None:
-    from tunestudio.models import memory
-
     try:
         return memory.data_lengths(data.train) if data is not None else None
     except Exception:  # noqa: BLE001 - without them the estimate assumes --max-length
@@ -305,8 +303,6 @@ def _data_lengths(data) -> dict | None:
 
 
 def _memory_estimate(cfg, model, micro_batch, precheck, data=None) -> dict | None:
-    from tunestudio.models import memory
-
     try:
         est = memory.estimate_for_config(cfg, model, batch_size=micro_batch, lengths=_data_lengths(data))
         return {"total": est["total"], "weights": est["weights"], "gradients": est["gradients"],
@@ -353,8 +349,6 @@ def _open_run(cfg, ws, run_id, run_dir, base, data, conn, resume) -> None:
 
 
 def _db_or_os_error(e: BaseException, ws) -> str:
-    from tunestudio.core.statefiles import describe_os_error
-
     if isinstance(e, OSError):
         return describe_os_error(e)
     return f"the registry {ws.db_path} refused the write ({e})"

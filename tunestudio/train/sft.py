@@ -8,19 +8,22 @@ from __future__ import annotations
 
 import sys
 
-from tunestudio.data.chat import turns
+from tunestudio.config import presets
 from tunestudio.core.errors import UserError
+from tunestudio.data.chat import turns
+from tunestudio.data.chat.render import refusal_error, refusal_fields, refused_part, refused_rows
+from tunestudio.data.encoding import streamed
+from tunestudio.data.encoding.encode import encode
+from tunestudio.data.quality.pref import preference_kind
+from tunestudio.data.split import load_splits, splits_from_info
+from tunestudio.train import attention, model_source, replay
 from tunestudio.train.context import TrainerContext, quiet, training_kwargs
 
 
 def load_data(cfg, ws, tokenizer, split_info: dict | None = None) -> dict:
     """The SFT rows of `cfg.dataset`, split and encoded (ids + trained mask), as the fields of run.Data:
     info (the split), train, val (capped at --eval-rows), stats, warnings. Raises UserError on bad data."""
-    from tunestudio.data.encoding.encode import encode
-    from tunestudio.data.chat.render import refusal_error, refusal_fields, refused_part, refused_rows
-    from tunestudio.data.split import load_splits, splits_from_info
 
-    from tunestudio.data.quality.pref import preference_kind
 
     kind = preference_kind(ws, cfg.dataset) if split_info is None and not cfg.streaming else None
     if kind:  # SFT would call every pair "a row without an assistant turn"
@@ -28,7 +31,6 @@ def load_data(cfg, ws, tokenizer, split_info: dict | None = None) -> dict:
                         f"train it with --objective {'dpo (or orpo, simpo)' if kind == 'pairs' else 'kto'}",
                         "sft_on_pairs" if kind == "pairs" else "sft_on_labelled_answers", dataset=cfg.dataset)
     if cfg.streaming:   # nothing prepared up front: read and encoded as the run goes (data/streamed.py)
-        from tunestudio.data.encoding import streamed
 
         return streamed.load(cfg, ws, tokenizer)
     if split_info is not None:  # a resumed run trains on exactly the rows it started with
@@ -97,8 +99,6 @@ def load_data(cfg, ws, tokenizer, split_info: dict | None = None) -> dict:
 
 def _replay(cfg, ws, tokenizer, rows: list) -> list:
     """The replay rows this run trains with (none for a random model, plain text, or --replay 0)."""
-    from tunestudio.config import presets
-    from tunestudio.train import model_source, replay
 
     base = model_source.resolve_base(cfg, ws)
     n = replay.count(len(rows), replay.share(cfg, rows, presets.model_kind(model_source.original_model(cfg, ws, base))))
@@ -110,7 +110,6 @@ def build_trainer(ctx: TrainerContext):
     import torch
     from transformers import TrainingArguments
 
-    from tunestudio.train import attention
     from tunestudio.train.batching import Examples, FlatCollator, PadCollator
     from tunestudio.train.trainer import TuneTrainer
 

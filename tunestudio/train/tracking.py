@@ -27,6 +27,7 @@ import os
 import sys
 from pathlib import Path
 
+from tunestudio.config.run_config import dump_config
 from tunestudio.core.errors import UserError
 
 # tracker -> (the module that must import, transformers' report_to name or None when we write it)
@@ -274,7 +275,6 @@ class Session:
         """The config, the lineage and the final metrics beside transformers' curves."""
         from torch.utils.tensorboard import SummaryWriter
 
-        from tunestudio.config.run_config import dump_config
 
         writer = SummaryWriter(log_dir=str(self.run_dir / "tensorboard"))
         try:

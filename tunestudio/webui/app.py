@@ -15,18 +15,20 @@ os.environ.setdefault("GRADIO_ANALYTICS_ENABLED", "False")  # never look up outs
 
 import gradio as gr  # noqa: E402
 
+from tunestudio.core.statefiles import NOTICES  # noqa: E402
+from tunestudio.core.workspace import Workspace  # noqa: E402
+from tunestudio.jobs import queue as jobs
+from tunestudio.webui.common.context import Context  # noqa: E402
+from tunestudio.webui.common.safety import HostGuard, allowed_hosts
 from tunestudio.webui.i18n import gradio_locale
+from tunestudio.webui.i18n.texts import DEFAULT, languages, t  # noqa: E402
 from tunestudio.webui.tabs import chat as tab_chat
-from tunestudio.webui.tabs.datasets import tab as tab_datasets
 from tunestudio.webui.tabs import evaluate as tab_evaluate
 from tunestudio.webui.tabs import model as tab_model
 from tunestudio.webui.tabs import rate as tab_rate
+from tunestudio.webui.tabs.datasets import tab as tab_datasets
 from tunestudio.webui.tabs.runs import tab as tab_runs
 from tunestudio.webui.tabs.training import tab as tab_training
-from tunestudio.core.statefiles import NOTICES  # noqa: E402
-from tunestudio.webui.common.context import Context  # noqa: E402
-from tunestudio.webui.i18n.texts import DEFAULT, languages, t  # noqa: E402
-from tunestudio.core.workspace import Workspace  # noqa: E402
 
 TABS = [("model", tab_model), ("datasets", tab_datasets), ("training", tab_training), ("runs", tab_runs),
         ("evaluate", tab_evaluate), ("chat", tab_chat), ("rate", tab_rate)]
@@ -138,7 +140,6 @@ def remember_language(lang) -> str:
 
 def _advance_queue_forever(ws: Workspace, every: float = 2.0) -> None:
     """Start queued jobs when the device frees, even with no page open."""
-    from tunestudio.jobs import queue as jobs
 
     while True:
         try:
@@ -154,7 +155,6 @@ def launch(ws: Workspace, host: str = "127.0.0.1", port: int = 7860, auth: tuple
     only requests whose Host header names it (`safety.HostGuard`, against DNS rebinding)."""
     from starlette.middleware import Middleware
 
-    from tunestudio.webui.common.safety import HostGuard, allowed_hosts
 
     ws = dataclasses.replace(ws, confined=True)
     demo = build_app(ws)

@@ -11,10 +11,10 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from tunestudio.data.chat import toolspan, turns
-from tunestudio.data.formats.records import Record, unique_wheres
 from tunestudio.core.errors import UserError
-
+from tunestudio.data.chat import toolspan, turns
+from tunestudio.data.formats.problems import listed
+from tunestudio.data.formats.records import Record, unique_wheres
 
 REFUSED = "the chat template refused this row"
 
@@ -126,7 +126,6 @@ def refusal_fields(refused: list, limit: int = 10) -> dict:
     """refusal_error's message in parts, the fields of its UserError ("template_refused_rows"):
     {count, rows (each a coded file:line part, refused_part), option}. `refused`: Refused rows or
     their str()."""
-    from tunestudio.data.formats.problems import listed
 
     return {"count": len(refused), "rows": listed([refused_part(r) for r in refused[:limit]], len(refused)),
             "option": "skip_bad_rows"}

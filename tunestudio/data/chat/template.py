@@ -23,6 +23,8 @@ exactly as before.
 
 from __future__ import annotations
 
+from tunestudio.core.errors import UserError
+
 # The calls of an assistant message, Hermes / Qwen style: `<tool_call>\n{"name": ..., "arguments":
 # {...}}\n</tool_call>`, one per call, after the content (a newline between them).
 _CALLS = (
@@ -135,7 +137,6 @@ def ensure_chat_template(tokenizer, name: str = "chatml") -> str:
     if getattr(tokenizer, "chat_template", None):
         return "model"
     if name not in TEMPLATES:
-        from tunestudio.core.errors import UserError
 
         raise UserError(f"unknown chat template '{name}': choose one of {', '.join(TEMPLATES)}", "unknown_choice",
                         option="--template", value=name, choices=list(TEMPLATES))

@@ -27,12 +27,19 @@ from pathlib import Path
 import numpy as np
 
 from tunestudio.config.choices import REASONING_MODES, TEXT_MODES
-from tunestudio.data.encoding import stream
-from tunestudio.data.encoding.base import IGNORE, Encoded, _fingerprint_lines, quiet_length_warning, tokenizer_fingerprint
-from tunestudio.data.chat import turns
-from tunestudio.data.formats.records import Record
-from tunestudio.data.chat.render import Refused, refusal_error, refusal_fields, refused_part, render_or_refuse
 from tunestudio.core.errors import UserError
+from tunestudio.core.progress import progress
+from tunestudio.data.chat import turns
+from tunestudio.data.chat.render import Refused, refusal_error, refusal_fields, refused_part, render_or_refuse
+from tunestudio.data.encoding import stream
+from tunestudio.data.encoding.base import (
+    IGNORE,
+    Encoded,
+    _fingerprint_lines,
+    quiet_length_warning,
+    tokenizer_fingerprint,
+)
+from tunestudio.data.formats.records import Record
 
 ENCODER_VERSION = 2    # bump when the encoding changes, so old caches are not reused
 
@@ -176,7 +183,6 @@ def _encode_parts(records, tokenizer, max_length, train_on_prompt, staging: Path
     dropped, refused)."""
     import multiprocessing
 
-    from tunestudio.core.progress import progress
 
     ranges = [(a, min(a + PART_ROWS, len(records))) for a in range(0, len(records), PART_ROWS)]
     names = [f"part-{k:05d}.arrow" for k in range(len(ranges))]

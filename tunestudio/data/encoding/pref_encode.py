@@ -11,11 +11,11 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
+from tunestudio.data.chat.render import Refused
 from tunestudio.data.encoding.encode import _encode_rows, last_trained_span
 from tunestudio.data.formats.load import Problem
-from tunestudio.data.preference import PrefRecord
 from tunestudio.data.formats.records import Record
-from tunestudio.data.chat.render import Refused
+from tunestudio.data.preference import PrefRecord
 
 
 @dataclass

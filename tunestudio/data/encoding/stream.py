@@ -30,7 +30,13 @@ from pathlib import Path
 
 from tunestudio.core.errors import UserError
 from tunestudio.core.progress import progress
-from tunestudio.data.encoding.base import IGNORE, Encoded, _fingerprint_lines, quiet_length_warning, tokenizer_fingerprint
+from tunestudio.data.encoding.base import (
+    IGNORE,
+    Encoded,
+    _fingerprint_lines,
+    quiet_length_warning,
+    tokenizer_fingerprint,
+)
 
 STREAM_VERSION = 1   # bump when the blocking changes, so old caches are not reused
 DOCS_PER_CALL = 256  # documents tokenized in one batched tokenizer call
@@ -143,7 +149,7 @@ def encode_stream(records, tokenizer, max_length: int, stride: int = 0, cache_di
     """
     import numpy as np
 
-    from tunestudio.data.encoding import encoded as E   # pyarrow
+    from tunestudio.data.encoding import encoded as E  # pyarrow
 
     check_stride(stride, max_length)
     fp = fingerprint(records, tokenizer, max_length, stride)

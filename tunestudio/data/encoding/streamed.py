@@ -24,6 +24,11 @@ from collections.abc import Iterator
 from pathlib import Path
 
 from tunestudio.core.errors import UserError
+from tunestudio.data.encoding.encode import encode
+from tunestudio.data.formats import load as L
+from tunestudio.data.formats import readers
+from tunestudio.data.formats.load import load_file
+from tunestudio.data.split import _rel, dataset_hash, resolve_dataset, sha256_file
 
 REPORT_LIMIT = 100  # unreadable rows reported one by one; the rest are counted
 
@@ -31,8 +36,6 @@ REPORT_LIMIT = 100  # unreadable rows reported one by one; the rest are counted
 def _plan_and_chunks(path: Path, fmt, mapping):
     """(plan, chunks): the format planned from the first chunk, and an iterator of row chunks
     (that first chunk included). UserError when the head of the file cannot be used."""
-    from tunestudio.data.formats import load as L
-    from tunestudio.data.formats import readers
 
     result = L.LoadResult(None, [], [], [], path=str(path))
     chunks = readers.jsonl_chunks(path.name, path, result.errors)
@@ -57,7 +60,6 @@ def record_chunks(path: Path, fmt=None, mapping=None, skip: int = 0, limit: int 
     """RecordsViews of up to readers.JSONL_CHUNK records of a JSON Lines file, in file order, after the first
     `skip` records and up to `limit` records in all. Each unreadable row is given to `report`
     (a Problem) instead of stopping the stream."""
-    from tunestudio.data.formats import load as L
     from tunestudio.data.formats.table import RecordsView, TableBuilder
 
     result, plan, chunks = _plan_and_chunks(path, fmt, mapping)
@@ -96,7 +98,6 @@ class _Reporter:
 
 def streaming_files(ws, dataset: str) -> dict[str, Path]:
     """The dataset's files, checked for streaming: JSON Lines, one file or a split set."""
-    from tunestudio.data.split import resolve_dataset
 
     files = resolve_dataset(ws, dataset)
     train = files.get("all") or files["train"]
@@ -113,7 +114,6 @@ def examples(path: Path, tokenizer, cfg, skip: int, seed: int):
     `datasets.IterableDataset` of {"input_ids", "labels"} (lists of ints), encoded on the fly."""
     from datasets import IterableDataset
 
-    from tunestudio.data.encoding.encode import encode
 
     def generate(shards):
         report = _Reporter()
@@ -138,9 +138,6 @@ def examples(path: Path, tokenizer, cfg, skip: int, seed: int):
 def load(cfg, ws, tokenizer) -> dict:
     """What `train` needs of a streamed dataset: {info, train, val, stats, warnings} (see
     train.run.Data). `val` is encoded now (it is small); `train` is an IterableDataset."""
-    from tunestudio.data.encoding.encode import encode
-    from tunestudio.data.formats.load import load_file
-    from tunestudio.data.split import _rel, dataset_hash, sha256_file
 
     files = streaming_files(ws, cfg.dataset)
     path = files.get("all") or files["train"]

@@ -8,14 +8,12 @@ from __future__ import annotations
 
 import json
 
-from tunestudio.data.tools import glaive
-from tunestudio.data.tools import toolcalls
-from tunestudio.data.tools.pycalls import python_calls
+from tunestudio.core.errors import CodedError, CodedText
 from tunestudio.data.formats.content import ContentError, parse_message
 from tunestudio.data.formats.readers import type_name
 from tunestudio.data.formats.records import Record
-from tunestudio.core.errors import CodedError, CodedText
-
+from tunestudio.data.tools import glaive, toolcalls
+from tunestudio.data.tools.pycalls import python_calls
 
 ROLE_NAMES = {
     "system": "system", "developer": "system",   # OpenAI's newer name for the system turn

@@ -25,14 +25,14 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from tunestudio.core.errors import UserError
+from tunestudio.core.progress import progress
 from tunestudio.data.formats.content import MEDIA_COLUMNS, media_in_row, media_warning
 from tunestudio.data.formats.convert import CHAT_COLUMNS, RowError, alpaca_record, chat_record, text_record
-from tunestudio.core.progress import progress
 from tunestudio.data.formats.problems import Problem, Row
 from tunestudio.data.formats.readers import jsonl_chunks, legacy_encoding_problem, read_rows, type_name
 from tunestudio.data.formats.textdocs import unescape_separator
 from tunestudio.data.tools import toolcalls
-from tunestudio.core.errors import UserError
 
 FORMATS = ("text", "alpaca", "messages", "sharegpt")
 # What users type for --format, mapped to the format it means.

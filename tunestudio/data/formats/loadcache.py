@@ -16,6 +16,8 @@ import json
 import os
 from pathlib import Path
 
+from tunestudio.data.formats.load import LoadResult, Problem, load_file, normalize_format, parse_mapping
+
 CACHE_MIN_BYTES = 8 << 20
 _hashes: dict[tuple, str] = {}
 _code: str | None = None
@@ -55,7 +57,6 @@ def load_cached(path, cache_dir, fmt=None, mapping=None, separator=None):
     """`load.load_file(path, ...)`, through the cache in `cache_dir` for large files."""
     import pyarrow as pa
 
-    from tunestudio.data.formats.load import LoadResult, Problem, load_file, normalize_format, parse_mapping
     from tunestudio.data.formats.table import RecordsView
 
     path = Path(path)

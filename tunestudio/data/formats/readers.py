@@ -17,10 +17,9 @@ import sys
 from collections import Counter
 from pathlib import Path
 
-from tunestudio.data.tools import toolcalls
 from tunestudio.data.formats.problems import Problem, Row
 from tunestudio.data.formats.textdocs import text_rows, text_split_warnings
-
+from tunestudio.data.tools import toolcalls
 
 # ---- step 1: bytes -> raw rows -------------------------------------------------------------
 

@@ -11,6 +11,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
+from tunestudio.data.tools.toolcalls import message_text
+
 ROLES = ("system", "user", "assistant", "tool")
 
 
@@ -41,7 +43,6 @@ class Record:
         calls, if any, are written after its content in the fallback templates' format."""
         for m in reversed(self.messages or []):
             if m["role"] == "assistant":
-                from tunestudio.data.tools.toolcalls import message_text
 
                 return message_text(m)
         return self.text or ""

@@ -8,7 +8,6 @@ import re
 
 from tunestudio.data.formats.problems import Problem, Row
 
-
 # A file split on blank lines into this few documents, with at least this many lines, may be a
 # corpus of one document per line with a stray blank line: said, since it trains very differently.
 FEW_DOCUMENTS, MANY_LINES = 3, 20

@@ -16,11 +16,12 @@ from dataclasses import dataclass, field
 
 from tunestudio.data.chat import turns
 from tunestudio.data.chat.render import REFUSED
+from tunestudio.data.encoding.encode import encode
 from tunestudio.data.formats.load import LoadResult, Problem
 from tunestudio.data.formats.records import Record
-from tunestudio.data.split import leakage_warnings, load_dataset
-from tunestudio.data.quality.stats import record_text, row_digest, row_lengths, tokenizer_and_cutoff
 from tunestudio.data.formats.table import Chain
+from tunestudio.data.quality.stats import record_text, row_digest, row_lengths, tokenizer_and_cutoff
+from tunestudio.data.split import leakage_warnings, load_dataset
 
 LONG_FACTOR = 10        # a row this many times the median length ...
 LONG_MIN_CHARS = 2000   # ... and at least this long is "very long" (a pasted document, a runaway answer)
@@ -104,7 +105,6 @@ def _dropped(records, lengths, tokenizer, max_length) -> set[str]:
     over = [records[i] for i, n in enumerate(lengths) if n > max_length and records[i].is_chat]
     if not over:
         return set()
-    from tunestudio.data.encoding.encode import encode
 
     return set(encode(over, tokenizer, max_length, skip_bad_rows=True).dropped_rows)
 

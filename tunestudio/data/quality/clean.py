@@ -37,13 +37,13 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from tunestudio.data.formats.load import load_file, normalize_format, parse_mapping
-from tunestudio.data.quality.neardup import NEAR_THRESHOLD, near_duplicates
-from tunestudio.data.formats.records import Record
-from tunestudio.data.formats.problems import problem_list
-from tunestudio.data.split import MAX_LISTED, format_problems, resolve_dataset
-from tunestudio.data.quality.stats import count_tokens, load_tokenizer, row_key
 from tunestudio.core.errors import UserError
+from tunestudio.data.formats.load import load_file, normalize_format, parse_mapping
+from tunestudio.data.formats.problems import problem_list
+from tunestudio.data.formats.records import Record
+from tunestudio.data.quality.neardup import NEAR_THRESHOLD, near_duplicates
+from tunestudio.data.quality.stats import count_tokens, load_tokenizer, row_key
+from tunestudio.data.split import MAX_LISTED, format_problems, resolve_dataset
 
 REASONS = ("error", "empty", "duplicate", "near-duplicate", "too-long")
 

@@ -13,13 +13,18 @@ import statistics
 from collections import Counter
 
 from tunestudio.config.choices import TEXT_MODES
-from tunestudio.data.chat import turns
-from tunestudio.data.encoding.base import quiet_length_warning
-from tunestudio.core.progress import progress
-from tunestudio.data.formats.records import Record
-from tunestudio.data.tools.toolcalls import message_text
-from tunestudio.data.chat.template import ensure_chat_template
+from tunestudio.config.run_config import RunConfig
 from tunestudio.core.errors import UserError
+from tunestudio.core.progress import progress
+from tunestudio.data.chat import turns
+from tunestudio.data.chat.template import ensure_chat_template
+from tunestudio.data.encoding import stream
+from tunestudio.data.encoding.base import quiet_length_warning
+from tunestudio.data.encoding.encode import encode, preview
+from tunestudio.data.encoding.stream import summary as stream_summary
+from tunestudio.data.formats.records import Record
+from tunestudio.data.split import load_dataset
+from tunestudio.data.tools.toolcalls import message_text
 
 LABEL_MAX_DISTINCT = 20     # at most this many distinct answers: the task is classification
 DOMINANT_SHARE = 0.7        # one label above this share of rows gets a warning
@@ -258,8 +263,6 @@ def stats_dataset(ws, dataset: str, fmt: str | None = None, mapping=None, model:
     Plain text in `text_mode` "stream" (training's default) adds "documents" and "stream": None
     without a model, else {documents, tokens, blocks, block_tokens, max_length, stride,
     longest_document_tokens} for blocks of `max_length` tokens (training's default when None)."""
-    from tunestudio.data.encoding import stream
-    from tunestudio.data.split import load_dataset
 
     if text_mode not in TEXT_MODES:
         raise UserError(f"--text-mode must be one of {', '.join(TEXT_MODES)} (got {text_mode!r})",
@@ -318,7 +321,6 @@ def training_max_length() -> int:
     try:
         import dataclasses
 
-        from tunestudio.config.run_config import RunConfig
 
         return int(next(f.default for f in dataclasses.fields(RunConfig) if f.name == "max_length"))
     except Exception:  # the training area missing or changed: the documented default
@@ -343,9 +345,6 @@ def preview_dataset(ws, dataset: str, model: str, row: int = 1, max_length: int 
     own generation prompt, when the two differ; else None)};
     `tunestudio.data.encoding.encode.render_preview` turns `tokens` into text.
     """
-    from tunestudio.data.encoding.encode import encode, preview
-    from tunestudio.data.split import load_dataset
-    from tunestudio.data.encoding.stream import summary as stream_summary
 
     if max_length is None:
         max_length = training_max_length()

@@ -11,9 +11,12 @@ import tempfile
 import traceback
 from pathlib import Path
 
+from tunestudio.core import registry
 from tunestudio.core.errors import UserError, error_record
-from tunestudio.webui.i18n.texts import DEFAULT as DEFAULT_LANG, PICKER_LABELS, Texts, engine_error, engine_warning, has, t
+from tunestudio.core.statefiles import describe_os_error
 from tunestudio.core.workspace import Workspace
+from tunestudio.webui.i18n.texts import DEFAULT as DEFAULT_LANG
+from tunestudio.webui.i18n.texts import PICKER_LABELS, Texts, engine_error, engine_warning, has, t
 
 
 class Context:
@@ -97,7 +100,6 @@ class FormError(UserError):
 
 def err(e: BaseException) -> list:
     """The spec of `error_text(lang, e)`: what the user should see of an exception."""
-    from tunestudio.core.statefiles import describe_os_error
 
     if isinstance(e, FormError):
         return [("err", "form", e.spec)]
@@ -372,7 +374,6 @@ def list_runs(ws: Workspace) -> list[dict]:
     UI's polls only read, and a damaged registry is rebuilt at start, with a notice)."""
     import sqlite3
 
-    from tunestudio.core import registry
 
     if not ws.db_path.is_file():
         return []

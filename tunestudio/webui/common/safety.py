@@ -17,6 +17,7 @@ import socket
 import unicodedata
 
 from tunestudio.core.errors import UserError
+from tunestudio.data.split import resolve_dataset
 
 LOOPBACK_NAMES = ("localhost", "127.0.0.1", "::1")
 MAX_NAME = 120   # characters; file systems allow 255 bytes, and 4-byte characters exist
@@ -123,7 +124,6 @@ def check_form_inputs(ws, model: str, dataset: str, name: str = "") -> None:
     """Refuse a model or dataset that resolves outside the workspace before a job is queued (the
     job itself, launched confined, would refuse it too, but later and only in its log), and a
     run name with invisible characters."""
-    from tunestudio.data.split import resolve_dataset
 
     visible_name(name, "run name")
 

@@ -15,6 +15,8 @@ from collections import OrderedDict
 import gradio as gr
 
 from tunestudio.core.errors import UserError
+from tunestudio.data.split import splits_from_info
+from tunestudio.models.endpoint import stream_chat
 from tunestudio.webui.common.context import Context, err, msg, not_available, optional, raw, run_choices, say
 from tunestudio.webui.i18n.texts import DEFAULT, languages, t
 
@@ -202,8 +204,6 @@ def build(ctx: Context) -> None:
             yield err(e), history, base_history, ""
 
     def respond_endpoint(lang, url, key, text, history, base_history, sys_prompt, n, temp, p):
-        from tunestudio.models.endpoint import stream_chat
-
         prompt = _prompt(history, text)
         history = list(history or []) + [{"role": "user", "content": text}, {"role": "assistant", "content": ""}]
         yield msg("chat.talking_to", label=url), history, base_history, ""
@@ -269,7 +269,6 @@ def training_system_prompt(ws, run_id: str) -> str:
     import json
     from collections import Counter
 
-    from tunestudio.data.split import splits_from_info
 
     path = ws.runs_dir / run_id / "split.json"
     try:

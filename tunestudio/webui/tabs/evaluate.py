@@ -9,12 +9,21 @@ work (the same functions as `tunestudio eval` and `tunestudio bench-models`).
 from __future__ import annotations
 
 import gradio as gr
-
-from tunestudio.demo import demo_pick
 import pandas as pd
 
+from tunestudio.demo import demo_pick
+from tunestudio.models.memory import human_bytes
 from tunestudio.webui.common.context import (
-    Context, download_copy, empty_table, err, metric_label, msg, not_available, optional, run_choices, say,
+    Context,
+    download_copy,
+    empty_table,
+    err,
+    metric_label,
+    msg,
+    not_available,
+    optional,
+    run_choices,
+    say,
     translated_columns,
 )
 from tunestudio.webui.i18n.texts import DEFAULT, engine_warning, t
@@ -104,7 +113,6 @@ def leaderboard_frame(lang: str, rows: list[dict]) -> pd.DataFrame:
 
 def _cell(key: str, value, lang: str = DEFAULT):
     """A leaderboard cell: memory (bytes) as MiB/GiB, numbers rounded, dicts as a=b pairs (metric names in `lang`)."""
-    from tunestudio.models.memory import human_bytes
 
     if isinstance(value, dict):
         return ", ".join(f"{metric_label(lang, a, with_id=False)}={_num(b)}" for a, b in value.items())

@@ -17,6 +17,8 @@ import gradio as gr
 import pandas as pd
 
 from tunestudio.demo import demo_pick
+from tunestudio.models.gguf_import import import_gguf
+from tunestudio.models.local import imported_from
 from tunestudio.webui.common.context import Context, empty_table, err, error_text, msg, optional, say
 from tunestudio.webui.i18n.texts import DEFAULT, t
 
@@ -141,7 +143,6 @@ def build_import(ctx: Context, model) -> gr.Dropdown:
 def import_work(ws, picked: str | None, uploaded: str | None, name: str | None) -> tuple[list, dict | None]:
     """Import the uploaded file, else the one picked under models/: (the message spec, the
     import's result or None when nothing was imported)."""
-    from tunestudio.models.gguf_import import import_gguf
 
     if not uploaded and not picked:
         return msg("model.import_pick_first"), None
@@ -174,7 +175,6 @@ def model_summary(ws, lang: str, name: str) -> str:
         weights = sum(p.stat().st_size for p in Path(source).glob("*.safetensors"))
         if weights:
             lines.append(t(lang, "model.on_disk", size=memory.human_bytes(weights) if memory else f"{weights:,} B"))
-        from tunestudio.models.local import imported_from
 
         origin = imported_from(Path(source))
         if origin:

@@ -8,7 +8,6 @@ from __future__ import annotations
 import gradio as gr
 
 from tunestudio.demo import demo_pick
-
 from tunestudio.webui.common.context import Context, error_text, not_available, optional, run_choices
 from tunestudio.webui.i18n.texts import DEFAULT, t
 

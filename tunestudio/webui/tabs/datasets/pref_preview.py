@@ -6,6 +6,7 @@ answer token marked as trained (the way DPO scores it)."""
 from __future__ import annotations
 
 from tunestudio.data.quality import pref
+from tunestudio.webui.i18n.texts import t
 
 
 def is_preference(ws, name: str) -> bool:
@@ -23,7 +24,6 @@ def check(ws, name: str, model: str | None) -> dict:
 def preview(ws, name: str, model: str, row: int, length: int, lang: str = "en") -> tuple[str, list]:
     """(heading, HighlightedText pieces) in `lang`: prompt (unmarked), then each answer marked by
     its name (chosen, rejected; desirable or undesirable for a KTO row)."""
-    from tunestudio.webui.i18n.texts import t
 
     p = pref.preview(ws, name, model, row, length)
     pieces = [(t["text"], None) for t in p["prompt"]]

@@ -12,18 +12,30 @@ import time
 from pathlib import Path
 
 import gradio as gr
-
-from tunestudio.demo import demo_pick
 import pandas as pd
 
-from tunestudio.data.chat import turns
 from tunestudio.core.errors import UserError
+from tunestudio.data.chat import turns
+from tunestudio.data.formats.load import load_file
+from tunestudio.data.split import resolve_dataset
+from tunestudio.demo import demo_pick
 from tunestudio.webui.common import charts
 from tunestudio.webui.common.context import (
-    Context, err, error_text, msg, not_available, optional, plotted, raw, say, shown, translated_columns,
+    Context,
+    err,
+    error_text,
+    msg,
+    not_available,
+    optional,
+    plotted,
+    raw,
+    say,
+    shown,
+    translated_columns,
 )
-from tunestudio.webui.i18n.texts import DEFAULT, engine_warning, has, t
 from tunestudio.webui.common.safety import safe_name
+from tunestudio.webui.i18n.texts import DEFAULT, engine_warning, has, t
+from tunestudio.webui.tabs.datasets import pref_preview
 
 MAX_UPLOAD_BYTES = 200 * 1024 * 1024   # matches `webui --max-upload`'s default
 ALLOWED = (".jsonl", ".json", ".csv", ".tsv", ".parquet", ".txt")
@@ -149,7 +161,6 @@ def build(ctx: Context) -> None:
         fn = optional("tunestudio.data.quality.check", "check_dataset", ctx)
         if fn is None:
             return {"say": raw(not_available(lang, "tunestudio.data.quality.check.check_dataset"))}
-        from tunestudio.webui.tabs.datasets import pref_preview
 
         try:
             if pref_preview.is_preference(ws, name):  # pairs / KTO rows: their own checks, the same report
@@ -229,14 +240,11 @@ def build(ctx: Context) -> None:
         for key, value, default in (("datasets.row", row_no, 1), ("datasets.max_length", length, 512)):
             if value is None:   # an emptied box: said, never replaced by a value the user does not see
                 return "⚠️ " + t(lang, "common.field_empty", field=t(lang, key), default=default), None
-        from tunestudio.webui.tabs.datasets import pref_preview
 
         try:
             if pref_preview.is_preference(ws, name):  # a pair: prompt, then chosen and rejected, marked
                 head, pieces = pref_preview.preview(ws, name, model_name, int(row_no), int(length), lang)
                 return head, marked(lang, pieces)
-            from tunestudio.data.formats.load import load_file
-            from tunestudio.data.split import resolve_dataset
 
             files = resolve_dataset(ws, name)
             loaded = load_file(files.get("all") or files["train"])

@@ -10,6 +10,8 @@ from __future__ import annotations
 
 import gradio as gr
 
+from tunestudio.jobs import queue as jobs
+from tunestudio.runs.manage import delete_run, rename_run
 from tunestudio.webui.common.context import Context, err, list_runs, msg, run_choices, say
 from tunestudio.webui.i18n.texts import DEFAULT, t
 
@@ -92,8 +94,6 @@ def build(ctx: Context, runs_df, run_a, run_b, table_inputs: list, refresh_table
     run_a.change(on_pick, [run_a], [evaluate, chat, export, new_name, confirm_box, pending], api_visibility="private")
 
     def rename_work(lang, run_id, name):
-        from tunestudio.runs.manage import rename_run
-
         if not run_id:
             return msg("runs.pick_one"), [gr.skip()] * 3
         try:
@@ -112,8 +112,6 @@ def build(ctx: Context, runs_df, run_a, run_b, table_inputs: list, refresh_table
                                                           folder=str(ws.runs_dir / run_id))]
 
     def delete_work(lang, run_id, files):
-        from tunestudio.runs.manage import delete_run
-
         if not run_id:
             return msg("runs.pick_one"), [gr.skip()] * 4
         try:
@@ -183,7 +181,6 @@ def open_with(ctx: Context, buttons: dict, run_of, inputs: list) -> None:
 
 def finished_run(ws) -> str | None:
     """The run of the newest training job, when it has completed (the Training tab's next steps)."""
-    from tunestudio.jobs import queue as jobs
 
     job = jobs.latest_job(ws)
     if job is None or not job.run_id:

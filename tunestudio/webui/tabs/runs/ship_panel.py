@@ -14,6 +14,8 @@ import time
 import gradio as gr
 import pandas as pd
 
+from tunestudio.core import registry
+from tunestudio.models.loading import find_run
 from tunestudio.ship import background as ship_jobs
 from tunestudio.webui.common.context import Context, download_copy, error_text
 from tunestudio.webui.i18n.texts import DEFAULT, engine_error, engine_warning, t
@@ -26,7 +28,6 @@ def run_exports(ws, run_id: str) -> list[dict]:
     the UI reads with a read-only connection, which never creates tables)."""
     import sqlite3
 
-    from tunestudio.core import registry
 
     if not run_id or not ws.db_path.is_file():
         return []
@@ -113,7 +114,6 @@ def formats_for(ws, run: str | None) -> tuple[str, ...]:
     no "adapter merged" or "adapter only" for a full (or freeze) fine-tune, which has none."""
     if not run:
         return ship_jobs.FORMATS
-    from tunestudio.models.loading import find_run
 
     try:
         adapter = find_run(ws, run).is_adapter

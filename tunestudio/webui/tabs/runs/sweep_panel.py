@@ -11,9 +11,18 @@ from __future__ import annotations
 import gradio as gr
 import pandas as pd
 
+from tunestudio.sweeps import search as sweep
 from tunestudio.webui.common import charts
 from tunestudio.webui.common.context import (
-    Context, err, metric_label, msg, optional, plotted, run_choices, say, shown,
+    Context,
+    err,
+    metric_label,
+    msg,
+    optional,
+    plotted,
+    run_choices,
+    say,
+    shown,
 )
 from tunestudio.webui.i18n.texts import DEFAULT, has, t
 
@@ -32,7 +41,6 @@ def sweep_view(ws, lang: str, name: str, param: str | None = None):
     sweep `name`.
     Curves: every trial's training and validation loss, series '<trial> train/validation'.
     Scatter: x = `param` (default: the most important one), y = the objective, one row per ended trial."""
-    from tunestudio.sweeps import search as sweep
     from tunestudio.webui.tabs.runs.table import loss_curves
 
     s = sweep.summary(ws, name)
@@ -68,7 +76,6 @@ def build(ctx: Context) -> None:
     ws = ctx.ws
     if optional("tunestudio.sweeps.search", ctx=ctx) is None or optional("optuna") is None:
         return
-    from tunestudio.sweeps import search as sweep
     from tunestudio.webui.common import config_to_form
     from tunestudio.webui.tabs.runs import overlay as runs_overlay
     from tunestudio.webui.tabs.runs import sweep_start

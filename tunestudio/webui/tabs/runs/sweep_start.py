@@ -14,6 +14,7 @@ from pathlib import Path
 import gradio as gr
 
 from tunestudio.sweeps import background as sweep_runner
+from tunestudio.sweeps import search as sweep
 from tunestudio.webui.common.context import Context, err, error_text, msg, say
 from tunestudio.webui.i18n.texts import DEFAULT, engine_error, has, t
 
@@ -79,7 +80,6 @@ def build(ctx: Context) -> dict:
 def wire(ctx: Context, c: dict, pick) -> None:
     """Events of the components `build` made; `pick` is the panel's sweep picker (refreshed on start)."""
     ws = ctx.ws
-    from tunestudio.sweeps import search as sweep
 
     def on_example(name):
         path = c["examples"].get(name)  # looked up by name: the page never gives a path to read

@@ -10,18 +10,26 @@ curves from each run's events.jsonl through `tunestudio.jobs.queue`; resume is a
 
 from __future__ import annotations
 
-
 import gradio as gr
 import pandas as pd
 
 from tunestudio.jobs import queue as jobs
 from tunestudio.webui.common import charts
 from tunestudio.webui.common.context import (
-    Context, err, error_text, metric_label, msg, not_available, optional, plotted, run_choices, say, shown,
+    Context,
+    err,
+    error_text,
+    metric_label,
+    msg,
+    not_available,
+    optional,
+    plotted,
+    run_choices,
+    say,
+    shown,
 )
 from tunestudio.webui.i18n.texts import DEFAULT, engine_error, engine_warning, t
 from tunestudio.webui.tabs.runs.table import fmt_cell, loss_curves, status_text, table
-
 
 
 def run_failure(lang: str, d: dict) -> str:
@@ -161,10 +169,8 @@ def build(ctx: Context) -> None:
     ctx.shared["runs_message_view"] = shown_view
 
     from tunestudio.webui.common import config_to_form
-    from tunestudio.webui.tabs.runs import rollouts_panel
     from tunestudio.webui.tabs.runs import overlay as runs_overlay
-    from tunestudio.webui.tabs.runs import ship_panel
-    from tunestudio.webui.tabs.runs import sweep_panel
+    from tunestudio.webui.tabs.runs import rollouts_panel, ship_panel, sweep_panel
 
     ship_panel.build(ctx, run_a)  # export run A (with the round-trip check) and serve it
     rollouts_panel.build(ctx, run_a)  # a GRPO run's sampled completions, rewards and advantages by step

@@ -12,6 +12,7 @@ from tunestudio.core import run_progress
 from tunestudio.webui.common.context import metric_label, optional
 from tunestudio.webui.i18n.texts import has, t
 
+
 def fmt_cell(v, lang: str | None = None):
     """A table cell: floats to 4 significant digits, lists and dicts as JSON; a yes/no value in
     `lang` (pandas would show Python's True as "true", English on a Tetum page)."""

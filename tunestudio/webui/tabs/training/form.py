@@ -10,11 +10,13 @@ import dataclasses
 
 import gradio as gr
 
+from tunestudio.config import presets
+from tunestudio.config.presets import PRETRAINED_LR, RANDOM_LR, RANDOM_PRESET
+from tunestudio.data.split import load_splits
 from tunestudio.jobs import queue as jobs
+from tunestudio.train.config_check import validate
 from tunestudio.webui.common.context import Context, FormError, msg, raw, run_choices
 from tunestudio.webui.i18n.texts import DEFAULT, has, t, ui_flags
-from tunestudio.train.config_check import validate
-
 
 # Shown above the fold, in this order; every other field goes under "Advanced". model and
 # dataset have their own pickers; stages is a YAML list, edited in the advanced section.
@@ -126,7 +128,6 @@ def config_from_form(config_mod, model: str, dataset: str, values: dict):
     import yaml
 
     by_name = config_mod.fields_by_name()
-    from tunestudio.config import presets
 
     # an emptied learning rate takes the preset's for the model and method (config/presets.py): say that one
     preset_lr = presets.preset(presets.model_kind(model), values.get("method") or "lora")
@@ -150,15 +151,12 @@ def preset_for(ws, model, method=None) -> dict:
     """The Training tab's starting values for `model` with `method` (config/presets.py): a random
     model's whole preset (method, lr, batch size, epochs), a pretrained model's learning rate for
     the method; "reason" (a CodedText) says why."""
-    from tunestudio.config import presets
 
     kind = presets.model_kind(ws.model_path_or_id(model)) if model else "pretrained"
     return presets.preset(kind, method or "lora")
 
 
 def preset_fields() -> list[str]:
-    from tunestudio.config.presets import RANDOM_PRESET
-
     return list(RANDOM_PRESET)
 
 
@@ -170,7 +168,6 @@ def _same(a, b) -> bool:
 
 def is_preset_lr(value) -> bool:
     """The form still holds a preset's learning rate (the user has not typed their own)."""
-    from tunestudio.config.presets import PRETRAINED_LR, RANDOM_LR
 
     return value is None or any(_same(value, lr) for lr in (*PRETRAINED_LR.values(), RANDOM_LR, 0))
 
@@ -179,7 +176,6 @@ def apply_preset(ws, config_mod, model, current: dict, names: list[str]) -> list
     """Updates of the preset fields when the user picks `model`: a random model's whole preset; for
     a pretrained one the learning rate of its method, and the engine's defaults again where the form
     still holds the random model's preset (a value the user typed stays)."""
-    from tunestudio.config.presets import RANDOM_PRESET
 
     defaults = form_defaults(config_mod)
     method = current.get("method")
@@ -226,14 +222,12 @@ def model_note_text(ws, lang, model, method=None, dataset=None, values: dict | N
 def _slow_learning(ws, model, method, dataset, v: dict):
     import math
 
-    from tunestudio.config import presets
 
     kind = presets.model_kind(ws.model_path_or_id(model))
     try:
         lr = float(v.get("lr") or 0) or presets.preset(kind, method or "lora")["lr"]
         steps = int(v.get("max_steps") or 0)
         if not steps and dataset:
-            from tunestudio.data.split import load_splits
 
             rows = len(load_splits(ws, dataset, val_split=float(v.get("val_split") or 0),
                                    test_split=float(v.get("test_split") or 0), seed=int(v.get("seed") or 42)).train)

@@ -16,6 +16,7 @@ from pathlib import Path
 import gradio as gr
 
 from tunestudio.webui.common.context import Context, err, msg, say
+from tunestudio.webui.common.safety import safe_name
 from tunestudio.webui.i18n.texts import DEFAULT, t
 
 
@@ -46,7 +47,6 @@ def train_command(config_mod, cfg, workspace: str | None = None) -> str:
 def save_yaml(config_mod, cfg) -> str:
     """A temp file (for the browser to download) holding `cfg` as run-config YAML, named after the
     run's name (else run-config.yaml)."""
-    from tunestudio.webui.common.safety import safe_name
 
     try:
         name = safe_name(f"{cfg.name}.yaml", "file name") if cfg.name else "run-config.yaml"

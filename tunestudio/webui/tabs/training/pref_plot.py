@@ -11,8 +11,9 @@ from __future__ import annotations
 import gradio as gr
 import pandas as pd
 
-from tunestudio.jobs import queue as jobs
 from tunestudio.core import run_progress
+from tunestudio.jobs import queue as jobs
+from tunestudio.webui.i18n.texts import DEFAULT, t
 
 # event key -> locale key of its series name (training.pref_series.*), said in the UI's language
 # rewards/chosen and rewards/rejected are the mean implicit rewards beta * log(pi/pi_ref) of each side
@@ -35,7 +36,6 @@ COLOURS = {"train_chosen": "#1a7f37", "train_rejected": "#cf222e", "train_margin
 
 def series_colours(df: pd.DataFrame, lang: str = "en") -> dict[str, str]:
     """{series name in `lang`: colour} for the series present in `df` (a preference_frame)."""
-    from tunestudio.webui.i18n.texts import t
 
     present = set(df["series"])
     out = {}
@@ -49,7 +49,6 @@ def series_colours(df: pd.DataFrame, lang: str = "en") -> dict[str, str]:
 def preference_frame(events: list[dict], lang: str = "en") -> pd.DataFrame | None:
     """(step, value, series) rows of every preference metric in `events`, series named in `lang`;
     None when there are none."""
-    from tunestudio.webui.i18n.texts import t
 
     rows = []
     for e in events:
@@ -71,7 +70,6 @@ def has_training_points(events: list[dict]) -> bool:
 
 def attach(ctx) -> None:
     """Add the plot (hidden until a run logs preference metrics) and its own 2-second timer."""
-    from tunestudio.webui.i18n.texts import DEFAULT
 
     ws = ctx.ws
     from tunestudio.webui.common import charts

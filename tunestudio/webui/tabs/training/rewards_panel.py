@@ -20,8 +20,8 @@ import gradio as gr
 import pandas as pd
 
 from tunestudio.core.errors import ERROR_FILE_ENV, UserError
-from tunestudio.rewards.sandbox import inside_workspace
 from tunestudio.core.statefiles import read_json_or_none
+from tunestudio.rewards.sandbox import inside_workspace
 from tunestudio.webui.common.context import Context, err, msg, run_choices, say, shown
 from tunestudio.webui.i18n.texts import DEFAULT, t
 

@@ -12,9 +12,16 @@ import time
 import gradio as gr
 import pandas as pd
 
-from tunestudio.jobs import queue as jobs
+from tunestudio.config.run_config import fields_by_name
 from tunestudio.core import run_progress
-from tunestudio.webui.common.context import error_text, optional, plotted
+from tunestudio.data.formats.problems import ProblemError
+from tunestudio.data.preference import load_pref_file
+from tunestudio.data.split import resolve_dataset
+from tunestudio.jobs import queue as jobs
+from tunestudio.models.memory import human_bytes
+from tunestudio.rewards.data import load_prompts
+from tunestudio.train.objectives import OBJECTIVES
+from tunestudio.webui.common.context import error_text, optional, plotted, say
 from tunestudio.webui.i18n.texts import engine_error, engine_warning, t
 
 STATUS_ICONS: dict[str, str] = {}  # plain text: emoji fonts are often missing (boxes on Debian's Chromium)
@@ -32,8 +39,6 @@ def memory_text(ws, lang, model, method, batch_size, max_length, precision, chec
         return ""
     for name, value in (("batch_size", batch_size), ("max_length", max_length), ("lora_r", lora_r)):
         if value is None:   # an emptied box: Start refuses it too (config_from_form), never a silent default
-            from tunestudio.config.run_config import fields_by_name
-            from tunestudio.webui.common.context import say
             from tunestudio.webui.tabs.training.form import empty_field
 
             return "⚠️ " + say(lang, empty_field(fields_by_name()[name]))
@@ -66,8 +71,6 @@ def memory_text(ws, lang, model, method, batch_size, max_length, precision, chec
 
 
 def _mib(mb) -> str:
-    from tunestudio.models.memory import human_bytes
-
     return human_bytes(float(mb) * 2**20) if isinstance(mb, (int, float)) else "—"
 
 
@@ -105,19 +108,15 @@ def precheck(ws, cfg, limit: int = 10) -> tuple[int, list[dict]] | None:
     row can be used, or when the dataset is too large to read here (or streamed): then the job's
     own check reports them. `common.problems` words them in the UI language."""
     from tunestudio.data.quality.check import check_dataset
-    from tunestudio.data.split import resolve_dataset
 
     files = resolve_dataset(ws, cfg.dataset)
     if cfg.streaming or sum(p.stat().st_size for p in files.values()) > PRECHECK_MAX_BYTES:
         return None
     kind = _objective_data(cfg.objective)
     if kind in ("pairs", "unpaired"):   # preference rows: checked as the preference loader reads them
-        from tunestudio.data.preference import load_pref_file
 
         errors = [p for path in files.values() for p in load_pref_file(path).errors]
     elif kind == "prompts":   # GRPO's prompts: the loader stops at the first bad row, naming file:line
-        from tunestudio.data.formats.problems import ProblemError
-        from tunestudio.rewards.data import load_prompts
 
         try:
             for path in files.values():
@@ -133,7 +132,6 @@ def precheck(ws, cfg, limit: int = 10) -> tuple[int, list[dict]] | None:
 
 def _objective_data(objective: str | None) -> str:
     """The kind of rows `objective` trains on (objectives table: sft, pairs, unpaired, prompts)."""
-    from tunestudio.train.objectives import OBJECTIVES
 
     o = OBJECTIVES.get(objective or "sft")
     return o.data if o is not None else "sft"

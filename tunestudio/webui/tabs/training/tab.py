@@ -14,22 +14,48 @@ import dataclasses
 
 import gradio as gr
 
-from tunestudio.jobs import queue as jobs
-from tunestudio.demo import demo_pick
 from tunestudio.core.errors import UserError
+from tunestudio.demo import demo_pick
+from tunestudio.jobs import queue as jobs
 from tunestudio.webui.common import charts
-from tunestudio.webui.tabs.training import form_io
-from tunestudio.webui.common.context import Context, empty_table, err, error_text, msg, optional, problems, run_choices, say
-from tunestudio.webui.i18n.texts import DEFAULT, t
+from tunestudio.webui.common.context import (
+    Context,
+    empty_table,
+    err,
+    error_text,
+    msg,
+    optional,
+    problems,
+    run_choices,
+    say,
+)
 from tunestudio.webui.common.safety import check_form_inputs
+from tunestudio.webui.i18n.texts import DEFAULT, t
+from tunestudio.webui.tabs.training import form_io
+
 # The form and the live view are their own modules; the names below are also imported from here
 # (by tests and config_to_form.py), so they are re-exported.
 from tunestudio.webui.tabs.training.form import (  # noqa: F401
-    MAIN, PICKED, _input_for, _shown_help, apply_preset, config_from_form, form_defaults, job_form_values,
-    NOTE_FIELDS, lr_for_method, model_note_text, preset_fields, preset_for,
+    MAIN,
+    NOTE_FIELDS,
+    PICKED,
+    _input_for,
+    _shown_help,
+    apply_preset,
+    config_from_form,
+    form_defaults,
+    job_form_values,
+    lr_for_method,
+    model_note_text,
+    preset_fields,
+    preset_for,
 )
 from tunestudio.webui.tabs.training.status import (  # noqa: F401
-    _startup_progress, device_line, memory_text, monitor, precheck,
+    _startup_progress,
+    device_line,
+    memory_text,
+    monitor,
+    precheck,
 )
 
 
