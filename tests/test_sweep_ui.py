@@ -56,7 +56,7 @@ def test_a_bad_sweep_file_from_the_ui_names_its_line(tiny_ws):
 
 @pytest.mark.slow
 def test_a_sweep_started_from_the_ui_runs_in_the_background_and_feeds_the_overlay_and_the_form(tiny_ws):
-    from tunestudio.config import run_config as config_mod
+    from tunestudio.config import run_config
     from tunestudio.sweeps import search as sweep
     from tunestudio.webui.common import config_to_form
     from tunestudio.webui.tabs.runs import overlay as runs_overlay
@@ -102,13 +102,13 @@ def test_a_sweep_started_from_the_ui_runs_in_the_background_and_feeds_the_overla
     assert runs_overlay.overlay(tiny_ws, "en", [])[0] is None
 
     # "start a run from this config": the best trial's saved config as the Training form's values
-    names = [f.name for f in dataclasses.fields(config_mod.RunConfig) if f.name not in ("model", "dataset")]
-    values = config_to_form.run_form_values(tiny_ws, config_mod, s["best"]["run_id"], names)
+    names = [f.name for f in dataclasses.fields(run_config.RunConfig) if f.name not in ("model", "dataset")]
+    values = config_to_form.run_form_values(tiny_ws, s["best"]["run_id"], names)
     assert values["lr"] == pytest.approx(s["best"]["params"]["lr"]) and values["max_steps"] == 6
     assert values["model"] == "tiny" and values["dataset"] == "tiny.jsonl"
     assert values["name"] == "" and values["sweep"] == ""  # a new run, no trial of that sweep
     with pytest.raises(UserError, match="has no saved config"):
-        config_to_form.run_form_values(tiny_ws, config_mod, "no-such-run", names)
+        config_to_form.run_form_values(tiny_ws, "no-such-run", names)
 
 
 def test_progress_while_the_sweep_is_still_creating_its_study(tmp_path):

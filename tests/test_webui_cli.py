@@ -69,16 +69,15 @@ def test_ui_and_cli_runs_have_the_same_config(demo_ws, monkeypatch):
     import subprocess
     import sys
 
-    from tunestudio.config import run_config as config_mod
     from tunestudio.core import run_progress
     from tunestudio.jobs import queue as jobs
     from tunestudio.webui.tabs.training.tab import config_from_form, form_defaults, job_form_values
 
     monkeypatch.setenv("OMP_NUM_THREADS", "1")  # the job inherits it
     ws = Workspace(demo_ws)
-    values = {**form_defaults(config_mod), "method": "full", "lr": 1e-3, "epochs": 1, "max_steps": 1,
+    values = {**form_defaults(), "method": "full", "lr": 1e-3, "epochs": 1, "max_steps": 1,
               "batch_size": 4, "name": "same"}
-    cfg = config_from_form(config_mod, "tiny-demo", "demo-reviews.jsonl", values)
+    cfg = config_from_form("tiny-demo", "demo-reviews.jsonl", values)
     job = jobs.submit(ws, cfg)
     cli = subprocess.Popen(
         [sys.executable, "-m", "tunestudio", "train", "--model", "tiny-demo", "--dataset", "demo-reviews.jsonl",
@@ -95,11 +94,11 @@ def test_ui_and_cli_runs_have_the_same_config(demo_ws, monkeypatch):
     cli_yaml = (ws.runs_dir / cli_run / "config.yaml").read_text()
     assert ui_yaml == cli_yaml
 
-    names = list(form_defaults(config_mod))
-    restored_job, restored = job_form_values(ws, config_mod, names)
+    names = list(form_defaults())
+    restored_job, restored = job_form_values(ws, names)
     assert restored_job.id == job.id
     assert restored["model"] == "tiny-demo" and restored["dataset"] == "demo-reviews.jsonl"
-    assert config_from_form(config_mod, restored.pop("model"), restored.pop("dataset"), restored) == cfg
+    assert config_from_form(restored.pop("model"), restored.pop("dataset"), restored) == cfg
 
 
 def test_presets_follow_the_model_and_the_method(demo_ws):
@@ -109,7 +108,7 @@ def test_presets_follow_the_model_and_the_method(demo_ws):
     to the engine's defaults for another model unless the user changed a value."""
     import shutil
 
-    from tunestudio.config import run_config as config_mod
+    from tunestudio.config import run_config
     from tunestudio.config.presets import RANDOM_PRESET
     from tunestudio.core.workspace import Workspace
     from tunestudio.webui.tabs.chat import pick_source
@@ -123,17 +122,17 @@ def test_presets_follow_the_model_and_the_method(demo_ws):
 
     ws = Workspace(demo_ws)
     shutil.copytree(ws.models_dir / "tiny-demo", ws.models_dir / "pretrained")   # any other name: pretrained
-    assert set(RANDOM_PRESET) <= set(form_defaults(config_mod))
-    validate(config_mod.from_dict({"model": "tiny-demo", "dataset": "x.jsonl", **RANDOM_PRESET}))
+    assert set(RANDOM_PRESET) <= set(form_defaults())
+    validate(run_config.from_dict({"model": "tiny-demo", "dataset": "x.jsonl", **RANDOM_PRESET}))
     random = preset_for(ws, "tiny-demo", "lora")
     assert {k: random[k] for k in RANDOM_PRESET} == RANDOM_PRESET and random["reason"].code == "preset_random"
     assert preset_for(ws, "pretrained", "lora")["lr"] == 2e-4
     assert preset_for(ws, "pretrained", "full")["lr"] == 2e-5
     assert preset_for(ws, "pretrained", "full")["reason"].code == "preset_pretrained_full"
     names = list(RANDOM_PRESET)
-    assert apply_preset(ws, config_mod, "tiny-demo", {}, names) == [RANDOM_PRESET[n] for n in names]
-    defaults = form_defaults(config_mod)
-    back = apply_preset(ws, config_mod, "pretrained", {**RANDOM_PRESET, "method": "full", "epochs": 5.0}, names)
+    assert apply_preset(ws, "tiny-demo", {}, names) == [RANDOM_PRESET[n] for n in names]
+    defaults = form_defaults()
+    back = apply_preset(ws, "pretrained", {**RANDOM_PRESET, "method": "full", "epochs": 5.0}, names)
     assert back[names.index("method")] == defaults["method"]
     assert back[names.index("lr")] == 2e-4            # the preset for the method the form now holds (lora)
     assert back[names.index("epochs")] != defaults["epochs"]  # the user's own value is a skip, not a reset

@@ -13,9 +13,9 @@ import time
 import pytest
 from lang_check import wrong_language
 
-from tunestudio.jobs import queue as jobs
 from tunestudio.core.errors import UserError
 from tunestudio.core.workspace import Workspace
+from tunestudio.jobs import queue as jobs
 from tunestudio.train.config_check import validate
 
 
@@ -145,14 +145,13 @@ EMPTIED = [("lr", "Taxa aprendizajen", "0.001"), ("epochs", "Époka", "3"), ("ba
 def test_an_emptied_box_on_the_form_is_refused_by_its_label_not_filled_in_silently(field, label, default):
     """An emptied number box (or list) is never replaced by the engine's default: Start and the
     command preview say which field is empty, by its label in the UI's language, with the default."""
-    from tunestudio.config import run_config as config_mod
     from tunestudio.webui.common.context import err, error_text, say
     from tunestudio.webui.i18n.texts import t
     from tunestudio.webui.tabs.training.form import config_from_form, form_defaults
 
-    values = {**form_defaults(config_mod), field: None}
+    values = {**form_defaults(), field: None}
     with pytest.raises(UserError) as caught:
-        config_from_form(config_mod, "tiny-demo", "demo-reviews.jsonl", values)
+        config_from_form("tiny-demo", "demo-reviews.jsonl", values)
     assert t("tet", f"param.{field}") == label
     for shown in (error_text("tet", caught.value), say("tet", err(caught.value))):
         assert f"“{label}” mamuk" in shown and f"predefinidu mak {default}" in shown, shown
@@ -163,7 +162,7 @@ def test_an_emptied_box_on_the_form_is_refused_by_its_label_not_filled_in_silent
     # every other emptied box is named too, not only the first
     both = {**values, "lr": None, "batch_size": None}
     with pytest.raises(UserError) as caught:
-        config_from_form(config_mod, "tiny-demo", "demo-reviews.jsonl", both)
+        config_from_form("tiny-demo", "demo-reviews.jsonl", both)
     assert "“Learning rate” is empty" in str(caught.value) and "“Batch size” is empty" in str(caught.value)
 
 
@@ -181,8 +180,8 @@ def test_a_sweep_that_ended_on_an_error_says_why_in_tetum(workspace):
     """The sweep process writes the UserError it ends on into runner.error.json (the CLI's error
     file, $TUNESTUDIO_ERROR_FILE, set by sweep_runner.start); the panel words it, and its trial
     counts by state, in Tetum."""
-    from tunestudio.sweeps import background as sweep_runner
     from tunestudio.core.errors import error_record
+    from tunestudio.sweeps import background as sweep_runner
     from tunestudio.webui.tabs.runs.sweep_start import progress_text
 
     ws = Workspace(workspace)
@@ -258,12 +257,12 @@ def test_what_the_ui_refuses_itself_is_worded_in_tetum(workspace, tmp_path):
     Resume on a completed run, a job gone, chat sampling values, a rating session) are in the UI's
     language, with no English left."""
     from tunestudio.core import registry
-    from tunestudio.models.generate import Sampling
     from tunestudio.evaluate.ratings import create_session, get_session
+    from tunestudio.models.generate import Sampling
     from tunestudio.runs.manage import delete_run, rename_run
     from tunestudio.webui.common.context import error_text
-    from tunestudio.webui.tabs.training.rewards_panel import reward_path, test_argv
     from tunestudio.webui.tabs.datasets.tab import store_upload
+    from tunestudio.webui.tabs.training.rewards_panel import reward_path, test_argv
 
     ws = Workspace(workspace)
     ws.ensure()

@@ -177,30 +177,30 @@ def test_command_shown_before_start_makes_the_same_config(tmp_path):
     import argparse
     import shlex
 
-    from tunestudio.config import run_config as config_mod
+    from tunestudio.config import run_config
     from tunestudio.webui.tabs.training.form_io import save_yaml, train_command
 
-    cfg = validate(config_mod.from_dict({"model": "tiny-demo", "dataset": "my data.jsonl", "method": "full", "lr": 1e-3,
+    cfg = validate(run_config.from_dict({"model": "tiny-demo", "dataset": "my data.jsonl", "method": "full", "lr": 1e-3,
                                 "epochs": 3, "gradient_checkpointing": True, "name": "it's mine",
                                 "stages": [{"method": "full", "epochs": 1}]}))
-    cmd = train_command(config_mod, cfg, "/ws/here")
+    cmd = train_command(cfg, "/ws/here")
     args = shlex.split(cmd)
     assert args[:2] == ["tunestudio", "train"] and args[-2:] == ["--workspace", "/ws/here"]
     assert "--lr" in args and "--batch-size" not in args   # defaults are left out
     parser = argparse.ArgumentParser()
-    config_mod.add_arguments(parser)
+    run_config.add_arguments(parser)
     parsed = parser.parse_args(args[2:-2])
-    again = validate(config_mod.from_dict(config_mod.overrides_from_args(parsed)))
+    again = validate(run_config.from_dict(run_config.overrides_from_args(parsed)))
     assert again.to_dict() == cfg.to_dict()
-    path = save_yaml(config_mod, cfg)
+    path = save_yaml(cfg)
     assert path.endswith("it's mine.yaml") or path.endswith("run-config.yaml")
-    assert config_mod.load_config(path).to_dict() == cfg.to_dict()
+    assert run_config.load_config(path).to_dict() == cfg.to_dict()
     # a boolean switched off from a True default is written as --no-<flag>
     on_by_default = [f.name for f in dataclasses.fields(cfg) if f.default is True]
     if on_by_default:
-        off = config_mod.from_dict({"model": "m", "dataset": "d.jsonl", on_by_default[0]: False})
+        off = run_config.from_dict({"model": "m", "dataset": "d.jsonl", on_by_default[0]: False})
         flag = "--no-" + on_by_default[0].replace("_", "-")
-        assert flag in shlex.split(train_command(config_mod, off))
+        assert flag in shlex.split(train_command(off))
 
 
 def test_a_shown_message_is_said_again_in_the_other_language():

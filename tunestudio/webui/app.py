@@ -104,7 +104,6 @@ def build_app(ws: Workspace) -> gr.Blocks:
         for fn, inputs, outputs in ctx.loads:
             restored.then(fn, inputs, outputs, api_visibility="private")
         quiet_language_switch(demo, ctx.lang)
-    demo.tunestudio_missing = sorted(ctx.missing)  # what other areas have not built: the report lists it
     demo.tunestudio_texts = ctx.texts   # every bound text (i18n.Texts), for checks of the language switch
     return demo
 

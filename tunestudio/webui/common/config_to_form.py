@@ -13,8 +13,9 @@ from pathlib import Path
 
 import gradio as gr
 
+from tunestudio.config import run_config
 from tunestudio.core.errors import UserError
-from tunestudio.webui.common.context import Context, FormError, err, error_text, msg, optional, say
+from tunestudio.webui.common.context import Context, FormError, err, error_text, msg, say
 from tunestudio.webui.i18n.texts import DEFAULT
 
 # Not carried over: a new run gets its own name, and is no trial of the sweep it came from.
@@ -29,12 +30,12 @@ def _default(f):
     return f.default if f.default is not dataclasses.MISSING else f.default_factory()
 
 
-def form_values(config_mod, cfg: dict, names: list[str]) -> dict:
+def form_values(cfg: dict, names: list[str]) -> dict:
     """{field: what its form input holds} for a RunConfig dict (lists as YAML text, no from_run as
     None), plus 'model' and 'dataset'. A field the config lacks (an older run) gets its default."""
     import yaml
 
-    by_name = config_mod.fields_by_name()
+    by_name = run_config.fields_by_name()
     values = {"model": cfg.get("model") or None, "dataset": cfg.get("dataset") or None}
     for n in names:
         v = cfg.get(n, _default(by_name[n]))
@@ -46,7 +47,7 @@ def form_values(config_mod, cfg: dict, names: list[str]) -> dict:
     return values
 
 
-def run_form_values(ws, config_mod, run_id: str, names: list[str]) -> dict:
+def run_form_values(ws, run_id: str, names: list[str]) -> dict:
     """The form values of run `run_id`'s saved config (runs/<id>/config.yaml), with its name and
     sweep cleared and a base model under the workspace's models/ given by its folder name (what the
     model picker lists). UserError when the run or its config is not there."""
@@ -56,11 +57,11 @@ def run_form_values(ws, config_mod, run_id: str, names: list[str]) -> dict:
     if not path.is_file():
         raise UserError(f"run {run_id} has no saved config ({path} not found)", "run_no_config", run=str(run_id),
                         path=str(path))
-    cfg = {**config_mod.load_config(path).to_dict(), **CLEARED}
+    cfg = {**run_config.load_config(path).to_dict(), **CLEARED}
     model = cfg.get("model")
     if model and Path(model).is_absolute() and Path(model).parent == ws.models_dir.resolve():
         cfg["model"] = Path(model).name
-    return form_values(config_mod, cfg, names)
+    return form_values(cfg, names)
 
 
 def wire(ctx: Context, button, run_input, message, no_run: list | None = None) -> None:
@@ -70,8 +71,7 @@ def wire(ctx: Context, button, run_input, message, no_run: list | None = None) -
 
     def hook(ctx: Context) -> None:
         form = ctx.shared.get("training_form")
-        config_mod = optional("tunestudio.config.run_config")
-        if form is None or config_mod is None:
+        if form is None:
             return
         names, model = form["names"], form["model"]
         head = [model] if model is not None else []
@@ -89,7 +89,7 @@ def wire(ctx: Context, button, run_input, message, no_run: list | None = None) -
             try:
                 if not run_id and no_run is not None:
                     raise FormError(no_run)
-                values = run_form_values(ctx.ws, config_mod, run_id, names)
+                values = run_form_values(ctx.ws, run_id, names)
             except Exception as e:  # only the caller's message says why; the form stays as it was
                 out = [gr.skip()] * len(outputs)
                 out[n_plain - 1 - (tabs is not None)] = error_text(lang, e)

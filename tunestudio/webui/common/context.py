@@ -6,7 +6,6 @@ the chosen model) and `Context.after_build` (wiring that needs every tab built f
 
 from __future__ import annotations
 
-import importlib
 import tempfile
 import traceback
 from pathlib import Path
@@ -28,7 +27,6 @@ class Context:
         self.loads: list[tuple] = []      # (fn, inputs, outputs) run when a page opens
         self.after_build: list = []       # callables(ctx) run once every tab exists
         self.current_tab = None           # the gr.Tab being built
-        self.missing: set[str] = set()    # functions of other areas that are not there: shown, and reported
         self.views: list[View] = []       # outputs re-rendered when the language changes (app.py wires them)
         self.language_handlers: list[tuple] = []   # (fn, inputs, outputs) also run at a language switch
         self.dataset_lists: list = []     # every dataset picker: the Datasets tab refreshes them all
@@ -223,31 +221,6 @@ def _kept(args) -> list:
 
 def _listed(out) -> list:
     return list(out) if isinstance(out, (list, tuple)) else [out]
-
-
-def optional(module: str, name: str | None = None, ctx: Context | None = None):
-    """`module.name` (or the module), or None when that area has not been built (yet).
-
-    Tabs show a "not available" message instead of faking results when this returns None.
-    """
-    try:
-        mod = importlib.import_module(module)
-    except ModuleNotFoundError as e:
-        if e.name and module.startswith(e.name):
-            if ctx is not None:
-                ctx.missing.add(f"{module}.{name}" if name else module)
-            return None
-        raise
-    if name is None:
-        return mod
-    fn = getattr(mod, name, None)
-    if fn is None and ctx is not None:
-        ctx.missing.add(f"{module}.{name}")
-    return fn
-
-
-def not_available(lang: str, what: str) -> str:
-    return "⚠️ " + t(lang, "common.not_available", what=what)
 
 
 def error_text(lang: str, e: BaseException) -> str:

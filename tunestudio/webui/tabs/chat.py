@@ -16,8 +16,10 @@ import gradio as gr
 
 from tunestudio.core.errors import UserError
 from tunestudio.data.split import splits_from_info
+from tunestudio.models import loading
 from tunestudio.models.endpoint import stream_chat
-from tunestudio.webui.common.context import Context, err, msg, not_available, optional, raw, run_choices, say
+from tunestudio.models.generate import stream as generate
+from tunestudio.webui.common.context import Context, err, msg, run_choices, say
 from tunestudio.webui.i18n.texts import DEFAULT, languages, t
 
 _models: "OrderedDict[tuple, tuple]" = OrderedDict()
@@ -32,10 +34,6 @@ def load(ws, key: tuple):
         if key in _models:
             _models.move_to_end(key)
             return _models[key]
-        loading = optional("tunestudio.models.loading")
-        if loading is None:
-            raise UserError("tunestudio.models.loading is not available", "module_missing",
-                                module="tunestudio.models.loading")
         kind, ref = key
         if kind == "model":
             loaded = loading.load_model(ws, model=ref)
@@ -153,13 +151,10 @@ def build(ctx: Context) -> None:
             yield from respond_endpoint(lang, url.strip(), key, text.strip(), history, base_history, sys_prompt,
                                         n, temp, p)
             return
-        generate = optional("tunestudio.models.generate", "stream", ctx)
         text = (text or "").strip()
         if not text:
             yield gr.skip(), gr.skip(), gr.skip(), gr.skip()
             return
-        if generate is None:
-            yield raw(not_available(lang, "tunestudio.models.generate.stream")), gr.skip(), gr.skip(), gr.skip()
             return
         if not src:
             yield msg("chat.pick_source"), gr.skip(), gr.skip(), gr.skip()

@@ -12,6 +12,7 @@ import gradio as gr
 import pandas as pd
 
 from tunestudio.demo import demo_pick
+from tunestudio.evaluate.run_eval import evaluate as run_eval
 from tunestudio.models.memory import human_bytes
 from tunestudio.webui.common.context import (
     Context,
@@ -20,8 +21,6 @@ from tunestudio.webui.common.context import (
     err,
     metric_label,
     msg,
-    not_available,
-    optional,
     run_choices,
     say,
     translated_columns,
@@ -136,7 +135,6 @@ def split_choices(lang: str) -> list[tuple[str, str]]:
 
 def build(ctx: Context) -> None:
     ws = ctx.ws
-    run_eval = optional("tunestudio.evaluate.run_eval", "evaluate", ctx)
     opts = run_choices(ws, finished_only=True)
     with gr.Row():
         run = gr.Dropdown(choices=opts, value=opts[0][1] if opts else None, label=t(DEFAULT, "evaluate.run"),
@@ -200,8 +198,6 @@ def build(ctx: Context) -> None:
         leaderboard = gr.Dataframe(value=leaderboard_frame(DEFAULT, []), interactive=False, elem_id="bench-leaderboard")
 
     def run_work(lang, run_id, split_name, n, names, custom_file, with_base, check_guard, guard_name):
-        if run_eval is None:
-            return {"say": not_available(lang, "tunestudio.evaluate.run_eval.evaluate")}, [None]
         if not run_id:
             return {"say": msg("evaluate.pick_run")}, [None]
         try:
@@ -232,13 +228,10 @@ def build(ctx: Context) -> None:
                 guard_frame(lang, out.get("guard")))
 
     def bench_work(lang, names, dataset):
-        bench = optional("tunestudio.evaluate.bench", "bench_models", ctx)
-        if bench is None:
-            return {"say": not_available(lang, "tunestudio.evaluate.bench.bench_models")}
         if not names or not dataset:
             return {"say": msg("evaluate.bench_pick")}
         try:
-            out = bench(ws, list(names), dataset, limit=50, progress=False)
+            out = bench_models(ws, list(names), dataset, limit=50, progress=False)
         except Exception as e:
             return {"say": err(e)}
         return {"n": out.get("n"), "ranked": out.get("ranked_by", ""), "rows": out.get("leaderboard") or []}

@@ -16,10 +16,12 @@ from pathlib import Path
 import gradio as gr
 import pandas as pd
 
+from tunestudio.data.quality import stats
 from tunestudio.demo import demo_pick
+from tunestudio.models import memory
 from tunestudio.models.gguf_import import import_gguf
 from tunestudio.models.local import imported_from
-from tunestudio.webui.common.context import Context, empty_table, err, error_text, msg, optional, say
+from tunestudio.webui.common.context import Context, empty_table, err, error_text, msg, say
 from tunestudio.webui.i18n.texts import DEFAULT, t
 
 # One import at a time in this server: two (two browsers, a double click) would each hold a whole
@@ -163,7 +165,6 @@ def import_work(ws, picked: str | None, uploaded: str | None, name: str | None) 
 
 def model_summary(ws, lang: str, name: str) -> str:
     source = ws.model_path_or_id(name)
-    memory = optional("tunestudio.models.memory")
     lines = [f"**{name}** — `{source}`"]
     cfg_path = Path(source) / "config.json"
     if cfg_path.is_file():
@@ -174,7 +175,7 @@ def model_summary(ws, lang: str, name: str) -> str:
                        vocab=cfg.get("vocab_size", "?"), context=cfg.get("max_position_embeddings", "?")))
         weights = sum(p.stat().st_size for p in Path(source).glob("*.safetensors"))
         if weights:
-            lines.append(t(lang, "model.on_disk", size=memory.human_bytes(weights) if memory else f"{weights:,} B"))
+            lines.append(t(lang, "model.on_disk", size=memory.human_bytes(weights)))
 
         origin = imported_from(Path(source))
         if origin:
@@ -193,9 +194,6 @@ def memory_rows(ws, lang: str, name: str, batch_size, max_length):
     """One row per method: `memory.estimate_settings` with the run defaults (precision auto,
     LoRA rank...), the function the Training tab's estimate calls, so the same settings show the
     same figure on both tabs. Rows of max_length tokens (this tab has no dataset)."""
-    memory = optional("tunestudio.models.memory")
-    if memory is None:
-        return empty_memory_table(lang)
     source = ws.model_path_or_id(name)
     rows = []
     for method in METHODS:
@@ -226,9 +224,6 @@ def empty_memory_table(lang: str):
 
 
 def chat_template(ws, lang: str, name: str) -> str:
-    stats = optional("tunestudio.data.quality.stats")
-    if stats is None:
-        return t(lang, "common.not_available", what="tunestudio.data.quality.stats.load_tokenizer")
     tok = stats.load_tokenizer(ws, name)
     template = getattr(tok, "chat_template", None)
     return template if isinstance(template, str) else json.dumps(template, indent=1)

@@ -8,7 +8,8 @@ from __future__ import annotations
 import gradio as gr
 
 from tunestudio.demo import demo_pick
-from tunestudio.webui.common.context import Context, error_text, not_available, optional, run_choices
+from tunestudio.evaluate import ratings
+from tunestudio.webui.common.context import Context, error_text, run_choices
 from tunestudio.webui.i18n.texts import DEFAULT, t
 
 
@@ -61,11 +62,6 @@ def summary_markdown(lang: str, s: dict) -> str:
 
 def build(ctx: Context) -> None:
     ws = ctx.ws
-    ratings = optional("tunestudio.evaluate.ratings", ctx=ctx)
-    if ratings is None:
-        note = gr.Markdown(not_available(DEFAULT, "tunestudio.evaluate.ratings"), elem_id="rate-missing")
-        ctx.tr(note, value=lambda lang: not_available(lang, "tunestudio.evaluate.ratings"))
-        return
     src = sources(ws)
     datasets = ws.list_datasets()
     with gr.Accordion(t(DEFAULT, "rate.new"), open=True) as new_box:

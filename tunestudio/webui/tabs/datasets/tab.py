@@ -16,7 +16,11 @@ import pandas as pd
 
 from tunestudio.core.errors import UserError
 from tunestudio.data.chat import turns
+from tunestudio.data.encoding.encode import preview as encode_preview
 from tunestudio.data.formats.load import load_file
+from tunestudio.data.quality.check import check_dataset
+from tunestudio.data.quality.clean import clean_dataset
+from tunestudio.data.quality.stats import load_tokenizer, stats_dataset
 from tunestudio.data.split import resolve_dataset
 from tunestudio.demo import demo_pick
 from tunestudio.webui.common import charts
@@ -25,10 +29,7 @@ from tunestudio.webui.common.context import (
     err,
     error_text,
     msg,
-    not_available,
-    optional,
     plotted,
-    raw,
     say,
     shown,
     translated_columns,
@@ -158,14 +159,10 @@ def build(ctx: Context) -> None:
     # Check and Statistics read every row once; a language switch says their results again from
     # what they returned (View.act), it does not read the file again.
     def check_work(lang, name, model_name, progress=gr.Progress(track_tqdm=True)):
-        fn = optional("tunestudio.data.quality.check", "check_dataset", ctx)
-        if fn is None:
-            return {"say": raw(not_available(lang, "tunestudio.data.quality.check.check_dataset"))}
-
         try:
             if pref_preview.is_preference(ws, name):  # pairs / KTO rows: their own checks, the same report
                 return {"report": pref_preview.check(ws, name, model_name or None)}
-            return {"report": fn(ws, name, model=model_name or None).to_json()}
+            return {"report": check_dataset(ws, name, model=model_name or None).to_json()}
         except Exception as e:
             return {"say": err(e)}
 
@@ -179,11 +176,8 @@ def build(ctx: Context) -> None:
         return head, shown(problems_frame(lang, out["errors"], out["warnings"])), plotted(None)
 
     def clean_work(lang, name, progress=gr.Progress(track_tqdm=True)):
-        fn = optional("tunestudio.data.quality.clean", "clean_dataset", ctx)
-        if fn is None:
-            return {"error": not_available(lang, "tunestudio.data.quality.clean.clean_dataset")}, [gr.skip()]
         try:
-            results = fn(ws, name)
+            results = clean_dataset(ws, name)
         except Exception as e:
             return {"error": err(e)}, [gr.skip()]
         files = [{"input": r.input.name, "output": r.output.name, "rows": r.rows, "kept": r.kept,
@@ -202,12 +196,9 @@ def build(ctx: Context) -> None:
         return "\n\n".join(lines), shown(frame), plotted(None)
 
     def stats_work(lang, name, model_name, length, progress=gr.Progress(track_tqdm=True)):
-        fn = optional("tunestudio.data.quality.stats", "stats_dataset", ctx)
-        if fn is None:
-            return {"say": raw(not_available(lang, "tunestudio.data.quality.stats.stats_dataset"))}
         try:
             # The cutoff is the max length set here (the preview's too), not the model's context.
-            return {"stats": fn(ws, name, model=model_name or None, max_length=int(length) if length else None)}
+            return {"stats": stats_dataset(ws, name, model=model_name or None, max_length=int(length) if length else None)}
         except Exception as e:
             return {"say": err(e)}
 
@@ -231,10 +222,6 @@ def build(ctx: Context) -> None:
         return text, shown(None), gr.update(**histogram_plot(s["histogram"], lang), visible=True)
 
     def on_preview(lang, name, model_name, row_no, length, progress=gr.Progress(track_tqdm=True)):
-        encode = optional("tunestudio.data.encoding.encode", "preview", ctx)
-        stats = optional("tunestudio.data.quality.stats", "load_tokenizer", ctx)
-        if encode is None or stats is None:
-            return not_available(lang, "tunestudio.data.encoding.encode.preview"), None
         if not model_name:
             return t(lang, "datasets.pick_model"), None
         for key, value, default in (("datasets.row", row_no, 1), ("datasets.max_length", length, 512)):
@@ -252,8 +239,8 @@ def build(ctx: Context) -> None:
                 raise UserError(t(DEFAULT, "datasets.no_rows", name=name), "dataset_no_rows", name=name)
             i = min(max(int(row_no), 1), len(loaded.records)) - 1
             record = loaded.records[i]
-            tokenizer = stats(ws, model_name)
-            pairs = encode(record, tokenizer, int(length))
+            tokenizer = load_tokenizer(ws, model_name)
+            pairs = encode_preview(record, tokenizer, int(length))
             info = turns.probe(tokenizer) if record.is_chat else None
         except Exception as e:
             return error_text(lang, e), None

@@ -8,6 +8,8 @@ line; its trials are ordinary jobs, so the Training tab follows the one running.
 
 from __future__ import annotations
 
+import importlib.util
+
 import gradio as gr
 import pandas as pd
 
@@ -18,7 +20,6 @@ from tunestudio.webui.common.context import (
     err,
     metric_label,
     msg,
-    optional,
     plotted,
     run_choices,
     say,
@@ -74,7 +75,7 @@ def sweep_view(ws, lang: str, name: str, param: str | None = None):
 
 def build(ctx: Context) -> None:
     ws = ctx.ws
-    if optional("tunestudio.sweeps.search", ctx=ctx) is None or optional("optuna") is None:
+    if importlib.util.find_spec("optuna") is None:   # `pip install 'tunestudio[sweep]'`: no panel without it
         return
     from tunestudio.webui.common import config_to_form
     from tunestudio.webui.tabs.runs import overlay as runs_overlay

@@ -14,6 +14,7 @@ import gradio as gr
 import pandas as pd
 
 from tunestudio.jobs import queue as jobs
+from tunestudio.runs import query
 from tunestudio.webui.common import charts
 from tunestudio.webui.common.context import (
     Context,
@@ -21,8 +22,6 @@ from tunestudio.webui.common.context import (
     error_text,
     metric_label,
     msg,
-    not_available,
-    optional,
     plotted,
     run_choices,
     say,
@@ -50,10 +49,6 @@ def duration_text(lang: str, d: dict) -> str:
 
 def build(ctx: Context) -> None:
     ws = ctx.ws
-    query = optional("tunestudio.runs.query", ctx=ctx)
-    if query is None:
-        gr.Markdown(not_available(DEFAULT, "tunestudio.runs.query"))
-        return
     from tunestudio.webui.tabs.runs import manage as runs_manage
 
     refresh = gr.Button(t(DEFAULT, "common.refresh"), elem_id="runs-refresh")

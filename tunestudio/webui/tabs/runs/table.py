@@ -9,7 +9,8 @@ import time
 import pandas as pd
 
 from tunestudio.core import run_progress
-from tunestudio.webui.common.context import metric_label, optional
+from tunestudio.runs import query
+from tunestudio.webui.common.context import metric_label
 from tunestudio.webui.i18n.texts import has, t
 
 
@@ -48,11 +49,8 @@ def table(ws, lang: str, search: str = "", status: str | None = None, sort: str 
     """The registry as a table in `lang`: runs whose name, id, method, base model or dataset holds
     `search` (any case) and whose status is `status` (None: all), ordered by `sort` (one of SORTS;
     runs without a best validation loss last)."""
-    query = optional("tunestudio.runs.query")
     cols = ["name", "status", "base_model", "method", "dataset", "best_eval_loss", "metrics", "parent", "id", "created"]
     headers = [t(lang, f"runs.col.{c}") for c in cols]
-    if query is None:
-        return pd.DataFrame(columns=headers)
     runs = query.runs_table(ws)["runs"]
     needle = (search or "").strip().lower()
     if needle:

@@ -10,7 +10,7 @@ import dataclasses
 
 import gradio as gr
 
-from tunestudio.config import presets
+from tunestudio.config import presets, run_config
 from tunestudio.config.presets import PRETRAINED_LR, RANDOM_LR, RANDOM_PRESET
 from tunestudio.data.split import load_splits
 from tunestudio.jobs import queue as jobs
@@ -54,7 +54,7 @@ def _shown_help(lang: str, f) -> str:
     return ui_flags(lang, _help(lang, f))
 
 
-def _choices(f, config_mod) -> list | None:
+def _choices(f) -> list | None:
     choices = f.metadata.get("choices")
     return list(choices) if choices else None
 
@@ -65,14 +65,14 @@ def _visible_devices() -> int:
     return torch.cuda.device_count() if torch.cuda.is_available() else 1
 
 
-def _input_for(f, config_mod, ctx: Context, run_list: list, initial: dict | None = None):
+def _input_for(f, ctx: Context, run_list: list, initial: dict | None = None):
     """One Gradio input for a RunConfig field, labelled and helped in the current language;
     `initial` holds values to start from instead of the engine's defaults (the demo preset)."""
     kind, default = _kind(f), _default(f)
     if initial and f.name in initial:
         default = initial[f.name]
     common = dict(label=_label(DEFAULT, f.name), info=_shown_help(DEFAULT, f), elem_id=ELEM_IDS.get(f.name, f"param-{f.name.replace('_', '-')}"))
-    choices = _choices(f, config_mod)
+    choices = _choices(f)
     if f.name in LAUNCH_FIELDS and _visible_devices() < 2:
         common["visible"] = False  # one device: nothing to launch on; the run stays single-process
     if f.name == "from_run":
@@ -111,14 +111,14 @@ def empty_field(f, default=None) -> list:
     return msg("common.field_empty", field=label, default=f"{default:g}" if isinstance(default, float) else default)
 
 
-def _is_empty(f, value, config_mod) -> bool:
+def _is_empty(f, value) -> bool:
     """An emptied number box, or a dropdown with nothing picked where "" is none of its choices."""
     if _kind(f) in ("int", "float"):
         return value is None or (isinstance(value, str) and not value.strip())
-    return value in (None, "") and bool(f.metadata.get("choices")) and "" not in (_choices(f, config_mod) or [])
+    return value in (None, "") and bool(f.metadata.get("choices")) and "" not in (_choices(f) or [])
 
 
-def config_from_form(config_mod, model: str, dataset: str, values: dict):
+def config_from_form(model: str, dataset: str, values: dict):
     """The RunConfig for what the form holds, built and checked by the engine's own functions
     (`from_dict` coerces each value as a flag would be, `validate` refuses bad options), so the
     UI and `tunestudio train --model ... --dataset ...` make the same config.
@@ -127,13 +127,13 @@ def config_from_form(config_mod, model: str, dataset: str, values: dict):
     would take: never filled in silently), UserError for a value the engine refuses."""
     import yaml
 
-    by_name = config_mod.fields_by_name()
+    by_name = run_config.fields_by_name()
 
     # an emptied learning rate takes the preset's for the model and method (config/presets.py): say that one
     preset_lr = presets.preset(presets.model_kind(model), values.get("method") or "lora")
     preset_lr = presets.RANDOM_LR if "method" in preset_lr else preset_lr["lr"]
     empty = [empty_field(by_name[n], preset_lr if n == "lr" else None)
-             for n, v in values.items() if _is_empty(by_name[n], v, config_mod)]
+             for n, v in values.items() if _is_empty(by_name[n], v)]
     if empty:
         raise FormError([part for spec in empty for part in spec])
     out = {"model": model or "", "dataset": dataset or ""}
@@ -144,7 +144,7 @@ def config_from_form(config_mod, model: str, dataset: str, values: dict):
         elif value is None:  # an emptied text box or a list whose empty choice means "none"
             value = ""
         out[name] = value
-    return validate(config_mod.from_dict(out, source="web UI"))
+    return validate(run_config.from_dict(out, source="web UI"))
 
 
 def preset_for(ws, model, method=None) -> dict:
@@ -172,12 +172,12 @@ def is_preset_lr(value) -> bool:
     return value is None or any(_same(value, lr) for lr in (*PRETRAINED_LR.values(), RANDOM_LR, 0))
 
 
-def apply_preset(ws, config_mod, model, current: dict, names: list[str]) -> list:
+def apply_preset(ws, model, current: dict, names: list[str]) -> list:
     """Updates of the preset fields when the user picks `model`: a random model's whole preset; for
     a pretrained one the learning rate of its method, and the engine's defaults again where the form
     still holds the random model's preset (a value the user typed stays)."""
 
-    defaults = form_defaults(config_mod)
+    defaults = form_defaults()
     method = current.get("method")
     if _same(method, RANDOM_PRESET["method"]):   # the random model's method goes back to the default
         method = defaults["method"]
@@ -239,7 +239,7 @@ def _slow_learning(ws, model, method, dataset, v: dict):
         if steps or kind == "random" else None
 
 
-def job_form_values(ws, config_mod, names: list[str]):
+def job_form_values(ws, names: list[str]):
     """(job, {field: form value, plus model and dataset}) from the config of the job a page
     re-attaches to (the running one, else the newest): the job's own config file, else its run's
     config.yaml. (None, None) when there is no such job or its config cannot be read."""
@@ -251,18 +251,18 @@ def job_form_values(ws, config_mod, names: list[str]):
         paths.append(str(ws.runs_dir / job.run_id / "config.yaml"))
     for path in paths:
         try:
-            cfg = config_mod.load_config(path).to_dict()
+            cfg = run_config.load_config(path).to_dict()
         except Exception:  # gone or unreadable: try the next one
             continue
         from tunestudio.webui.common.config_to_form import form_values
 
-        return job, form_values(config_mod, cfg, names)
+        return job, form_values(cfg, names)
     return None, None
 
 
-def form_defaults(config_mod) -> dict:
+def form_defaults() -> dict:
     """What the form holds before the user touches it (every field but model and dataset)."""
-    return {f.name: _default(f) for f in dataclasses.fields(config_mod.RunConfig) if f.name not in PICKED}
+    return {f.name: _default(f) for f in dataclasses.fields(run_config.RunConfig) if f.name not in PICKED}
 
 
 # ---- what the monitor shows ------------------------------------------------------------------

@@ -15,12 +15,13 @@ from pathlib import Path
 
 import gradio as gr
 
+from tunestudio.config import run_config
 from tunestudio.webui.common.context import Context, err, msg, say
 from tunestudio.webui.common.safety import safe_name
 from tunestudio.webui.i18n.texts import DEFAULT, t
 
 
-def train_command(config_mod, cfg, workspace: str | None = None) -> str:
+def train_command(cfg, workspace: str | None = None) -> str:
     """`tunestudio train` with one flag per option that differs from its default, in the order of
     the config's fields (booleans as --x / --no-x, lists as YAML): typed in a shell, it makes the
     same config. `workspace` adds --workspace (the UI's own, when it is not the current folder)."""
@@ -44,7 +45,7 @@ def train_command(config_mod, cfg, workspace: str | None = None) -> str:
     return shlex.join(args)
 
 
-def save_yaml(config_mod, cfg) -> str:
+def save_yaml(cfg) -> str:
     """A temp file (for the browser to download) holding `cfg` as run-config YAML, named after the
     run's name (else run-config.yaml)."""
 
@@ -53,11 +54,11 @@ def save_yaml(config_mod, cfg) -> str:
     except Exception:  # a name that makes no good file name: the plain one
         name = "run-config.yaml"
     path = Path(tempfile.mkdtemp(prefix="tunestudio-config-")) / name
-    config_mod.save_config(cfg, path)
+    run_config.save_config(cfg, path)
     return str(path)
 
 
-def build(ctx: Context, config_mod, form_inputs: list, names: list[str], make_config) -> None:
+def build(ctx: Context, form_inputs: list, names: list[str], make_config) -> None:
     """The command preview and the YAML save/load box, under the Start button. `form_inputs`:
     [model (or a State), dataset, *the fields in `names`]; make_config(model, dataset, values)
     builds the RunConfig (raises UserError for a bad form)."""
@@ -84,12 +85,12 @@ def build(ctx: Context, config_mod, form_inputs: list, names: list[str], make_co
             cfg = make_config(model, dataset, dict(zip(names, values)))
         except Exception as e:   # the form as it stands would not start: say why, no command
             return err(e), [""]
-        return [], [train_command(config_mod, cfg, workspace)]
+        return [], [train_command(cfg, workspace)]
 
     def save_work(lang, model, dataset, *values):
         try:
             cfg = make_config(model, dataset, dict(zip(names, values)))
-            path = save_yaml(config_mod, cfg)
+            path = save_yaml(cfg)
         except Exception as e:
             return err(e), [None]
         return msg("training.yaml_saved", file=Path(path).name), [path]
@@ -103,10 +104,10 @@ def build(ctx: Context, config_mod, form_inputs: list, names: list[str], make_co
         if not path:
             return [], [gr.skip()] * len(editable)
         try:
-            cfg = config_mod.load_config(path).to_dict()
+            cfg = run_config.load_config(path).to_dict()
         except Exception as e:   # not a run config: say why, the form stays as it was
             return err(e), [gr.skip()] * len(editable)
-        values = form_values(config_mod, cfg, names)
+        values = form_values(cfg, names)
         head = [values["model"]] if has_model else []
         return msg("training.yaml_loaded", file=Path(path).name), head + [values["dataset"]] + [values[k] for k in names]
 

@@ -18,10 +18,11 @@ from tunestudio.data.formats.problems import ProblemError
 from tunestudio.data.preference import load_pref_file
 from tunestudio.data.split import resolve_dataset
 from tunestudio.jobs import queue as jobs
+from tunestudio.models import memory
 from tunestudio.models.memory import human_bytes
 from tunestudio.rewards.data import load_prompts
 from tunestudio.train.objectives import OBJECTIVES
-from tunestudio.webui.common.context import error_text, optional, plotted, say
+from tunestudio.webui.common.context import error_text, plotted, say
 from tunestudio.webui.i18n.texts import engine_error, engine_warning, t
 
 STATUS_ICONS: dict[str, str] = {}  # plain text: emoji fonts are often missing (boxes on Debian's Chromium)
@@ -32,9 +33,6 @@ def memory_text(ws, lang, model, method, batch_size, max_length, precision, chec
     """The Training tab's estimate: `memory.estimate_settings`, the function the Model tab's table
     calls too (same settings, same figure), for the longest batch of `dataset`'s rows when one is
     picked (a sample tokenised, train.memory.dataset_lengths), else for rows of max_length."""
-    memory = optional("tunestudio.models.memory")
-    if memory is None:
-        return t(lang, "common.not_available", what="tunestudio.models.memory")
     if not model:
         return ""
     for name, value in (("batch_size", batch_size), ("max_length", max_length), ("lora_r", lora_r)):

@@ -14,6 +14,7 @@ import dataclasses
 
 import gradio as gr
 
+from tunestudio.config import run_config
 from tunestudio.core.errors import UserError
 from tunestudio.demo import demo_pick
 from tunestudio.jobs import queue as jobs
@@ -24,7 +25,6 @@ from tunestudio.webui.common.context import (
     err,
     error_text,
     msg,
-    optional,
     problems,
     run_choices,
     say,
@@ -60,13 +60,9 @@ from tunestudio.webui.tabs.training.status import (  # noqa: F401
 
 
 def build(ctx: Context) -> None:
-    config_mod = optional("tunestudio.config.run_config", ctx=ctx)
     ws = ctx.ws
     model_select = ctx.shared.get("model")
-    if config_mod is None:
-        gr.Markdown(t(DEFAULT, "common.not_available", what="tunestudio.config.run_config"))
-        return
-    all_fields = [f for f in dataclasses.fields(config_mod.RunConfig) if f.name not in PICKED]
+    all_fields = [f for f in dataclasses.fields(run_config.RunConfig) if f.name not in PICKED]
     by_name = {f.name: f for f in all_fields}
     inputs: dict[str, gr.components.Component] = {}
     runs_now = run_choices(ws, finished_only=True)
@@ -87,10 +83,10 @@ def build(ctx: Context) -> None:
 
     with gr.Row():
         for name in MAIN[:4]:
-            inputs[name] = _input_for(by_name[name], config_mod, ctx, runs_now, initial)
+            inputs[name] = _input_for(by_name[name], ctx, runs_now, initial)
     with gr.Row():
         for name in MAIN[4:]:
-            inputs[name] = _input_for(by_name[name], config_mod, ctx, runs_now, initial)
+            inputs[name] = _input_for(by_name[name], ctx, runs_now, initial)
 
     with gr.Accordion(t(DEFAULT, "training.advanced"), open=False) as advanced:
         ctx.tr(advanced, label="training.advanced")
@@ -104,7 +100,7 @@ def build(ctx: Context) -> None:
             for i in range(0, len(fs), 3):
                 with gr.Row():
                     for f in fs[i:i + 3]:
-                        inputs[f.name] = _input_for(f, config_mod, ctx, runs_now, initial)
+                        inputs[f.name] = _input_for(f, ctx, runs_now, initial)
 
     from tunestudio.webui.tabs.training import rewards_panel
 
@@ -120,8 +116,8 @@ def build(ctx: Context) -> None:
     components = [inputs[n] for n in names]
     model_input = model_select if model_select is not None else gr.State("")
     # the same run as a `tunestudio train ...` command, kept current; the form as run-config YAML
-    form_io.build(ctx, config_mod, [model_input, dataset, *components], names,
-                  lambda m, d, values: config_from_form(config_mod, m, d, values))
+    form_io.build(ctx, [model_input, dataset, *components], names,
+                  lambda m, d, values: config_from_form(m, d, values))
     command = gr.Code(label=t(DEFAULT, "training.command"), language="shell", interactive=False,
                       elem_id="training-command", lines=1)
     ctx.tr(command, label="training.command")
@@ -162,7 +158,7 @@ def build(ctx: Context) -> None:
 
     def start_work(lang, model, dataset_name, *values):
         try:
-            cfg = config_from_form(config_mod, model, dataset_name, dict(zip(names, values)))
+            cfg = config_from_form(model, dataset_name, dict(zip(names, values)))
             check_form_inputs(ws, cfg.model, cfg.dataset, cfg.name)  # nothing outside the workspace
             bad = precheck(ws, cfg)
             if bad:   # said here, before a job exists, not as "exit code 1" in a console log
@@ -241,7 +237,7 @@ def build(ctx: Context) -> None:
         preset_inputs = [inputs[n] for n in preset_names]
 
         def on_model_pick(m, *current):
-            return apply_preset(ws, config_mod, m, dict(zip(preset_names, current)), preset_names)
+            return apply_preset(ws, m, dict(zip(preset_names, current)), preset_names)
 
         def on_method_pick(m, method, lr):
             return lr_for_method(ws, m, method, lr)
@@ -255,7 +251,7 @@ def build(ctx: Context) -> None:
 
     def on_restore(lang):
         lang = lang or DEFAULT
-        job, values = job_form_values(ws, config_mod, names)
+        job, values = job_form_values(ws, names)
         if values is None:
             return [gr.skip()] * len(restore_outputs)
         head = [values.pop("model")] if model_select is not None else []
