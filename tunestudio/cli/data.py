@@ -87,7 +87,6 @@ def _check(args, ws) -> int:
     report = check_dataset(ws, args.dataset, args.format, args.mapping, args.model, args.max_length,
                            args.separator)
     if args.json:
-
         print_json(report.to_json())
     else:
         for key, loaded in report.files.items():
@@ -116,7 +115,6 @@ def _clean(args, ws) -> int:
     results = clean_dataset(ws, args.dataset, args.format, args.mapping, args.model, args.max_tokens,
                             args.near_threshold, args.separator)
     if args.json:
-
         removed: dict[str, int] = {}
         for r in results:
             for reason, n in r.removed.items():
@@ -140,7 +138,6 @@ def _stats(args, ws) -> int:
     if pref.preference_kind(ws, args.dataset):
         s = data_pref.stats(args, ws)
         if args.json:
-
             print_json(s)
         else:
             print(data_pref.render_stats(s))
@@ -149,7 +146,6 @@ def _stats(args, ws) -> int:
     s = stats_dataset(ws, args.dataset, args.format, args.mapping, args.model, args.max_length,
                       args.separator, bins=max(1, args.bins), text_mode=args.text_mode, stride=args.stride)
     if args.json:
-
         print_json(s)
         return 0
     print(render_stats(s))
@@ -201,7 +197,6 @@ def _preview(args, ws) -> int:
     if pref.preference_kind(ws, args.dataset):
         p = data_pref.preview(args, ws)
         if args.json:
-
             print_json(p)
         else:
             color = sys.stdout.isatty() and not os.environ.get("NO_COLOR") and os.environ.get("TERM") != "dumb"
@@ -212,7 +207,6 @@ def _preview(args, ws) -> int:
                         args.format, args.mapping, args.separator, args.reasoning, args.text_mode, args.stride)
     p["reasoning_mode"] = args.reasoning
     if args.json:
-
         print_json(p)
         return 0
     color = sys.stdout.isatty() and not os.environ.get("NO_COLOR") and os.environ.get("TERM") != "dumb"

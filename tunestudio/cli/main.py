@@ -101,7 +101,6 @@ def _record_job_exit(args, code: int) -> None:
     if not job_id or os.environ.get("RANK", "0") != "0":
         return
     try:
-
         error = getattr(args, "user_error", None)
         record_exit(workspace_from(getattr(args, "workspace", None)), job_id, code,
                     run_id=getattr(args, "result_run_id", None),  # set by `train`: the queue knows the run
@@ -117,7 +116,6 @@ def _write_error_file(e: UserError) -> None:
     if not path:
         return
     try:
-
         write_json(Path(path), error_record(e))
     except Exception as err:  # noqa: BLE001 - a full disk: the UI falls back to the stderr line
         print(f"warning: could not write the error file {path} ({err})", file=sys.stderr)

@@ -61,11 +61,9 @@ def cmd_export(args, ws):
         raise UserError(f"--verify-rows must be at least 1 (got {args.verify_rows})", "option_at_least",
                         option="--verify-rows", value=args.verify_rows, least=1)
     if args.format == "gguf":
-
         out = export_gguf(ws, args.run, args.output, quant=args.quant, build_quantize=args.build_quantize)
     else:
         if args.format == "adapter":
-
             if args.merge:
                 raise UserError("--format adapter writes the adapter alone: drop --merge (or use --format hf --merge)",
                                 "adapter_no_merge")
@@ -78,7 +76,6 @@ def cmd_export(args, ws):
     if not args.json:
         print(f"exported {out['kind']} model to {out['output']}" + (f" in {out['seconds']} s" if "seconds" in out else ""))
     if not args.no_verify:
-
         out["roundtrip"] = check_export(ws, args.run, out, rows=args.verify_rows)
         if not args.json:
             print(describe(out["roundtrip"]))

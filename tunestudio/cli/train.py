@@ -77,7 +77,6 @@ def _relaunch_if_asked(args, ws, overrides: dict) -> None:
     if under_launcher():
         return
     if args.resume:
-
         run = registry.lookup_run(ws.db_path, args.resume)
         path = ws.runs_dir / run["id"] / "config.yaml"
         if not path.is_file():

@@ -348,7 +348,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         groups[meta["group"]] = group
         flag = meta.get("flag") or "--" + f.name.replace("_", "-")
         default = f.default if f.default is not dataclasses.MISSING else f.default_factory()
-        help_text = f"{meta['help']} (default: {default!r})"
+        help_text = f"{meta['help']} (default: {default!r})".replace("%", "%%")   # argparse formats help with %
         kind = f.type if isinstance(f.type, str) else f.type.__name__
         common = dict(dest=f.name, default=argparse.SUPPRESS, help=help_text)
         if kind == "bool":

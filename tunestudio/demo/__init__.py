@@ -34,7 +34,6 @@ def make_demo(ws: Workspace, real_model: bool = False) -> dict:
     datasets["demo-rewards.jsonl"] = extra.pop("demo-rewards.jsonl")
     out = {"model": str(folder), "model_created": created, "datasets": datasets, "rewards": extra}
     if real_model:
-
         try:
             out["real_model"] = demo_model.ensure(ws)
         except UserError as e:

@@ -55,7 +55,6 @@ def _memory(model, tokenizer=None, records=None) -> dict:
     lengths = None
     if tokenizer is not None and records:
         try:
-
             lengths = data_lengths(encode(list(records), tokenizer, RunConfig().max_length, num_proc=1,
                                           skip_bad_rows=True).examples)
         except Exception:  # noqa: BLE001 - the estimate still stands on max_length

@@ -96,7 +96,6 @@ def evaluate_preferences(ws, run: str | None = None, model: str | None = None, d
 def _save(ws, out: dict, rows: list[dict], run_info, model, save: bool) -> dict:
     """`out` with its rows, written as summary.json + rows.jsonl in a new evaluation folder when `save`."""
     if save:
-
         folder = _eval_folder(ws, run_info, model)
         folder.mkdir(parents=True)
         (folder / "summary.json").write_text(json.dumps({**out, "created_at": time.time()}, indent=2) + "\n")
@@ -111,10 +110,8 @@ def _save(ws, out: dict, rows: list[dict], run_info, model, save: bool) -> dict:
 def wants_preference_eval(ws, run: str | None, dataset: str | None) -> bool:
     """True when the data to evaluate is preference pairs: a pair file given, or a preference run's split."""
     if dataset:
-
         return preference_kind(ws, dataset) is not None
     if run:
-
         try:
             return loading.find_run(ws, run).config.get("objective") in PREFERENCE_OBJECTIVES + ("kto",)
         except UserError:

@@ -80,7 +80,6 @@ def prompts_from(ws: Workspace, dataset: str | None = None, prompts: list[str] =
     """Prompts from a dataset (each row's conversation up to its answer) and/or given strings."""
     out: list = list(prompts or [])
     if dataset:
-
         for r in load_splits(ws, dataset, 0, 0).train:
             out.append(r.prompt() if r.is_chat else r.text)
     if limit:

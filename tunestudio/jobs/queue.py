@@ -246,7 +246,6 @@ def submit(ws: Workspace, cfg, name: str = "", device: str = "default") -> Job:
     if isinstance(cfg, (str, Path)):
         config_path = Path(cfg).resolve()
     else:
-
         config_path = d / f"{job_id}.yaml"
         save_config(cfg, config_path)
         name = name or str(getattr(cfg, "name", "") or "")

@@ -141,7 +141,6 @@ def export_gguf(ws, run: str, output: str | Path, quant: str = "f16", build_quan
         raise UserError(f"--quant must be one of {', '.join(QUANTS)} (got '{quant}')", "unknown_choice",
                         option="--quant", value=quant, choices=list(QUANTS))
     if quant in QUANTIZED:
-
         if build_quantize:
             built = quantize.build()
             if built["built"]:

@@ -89,7 +89,7 @@ def render_record(record: Record, tokenizer, train_on_prompt: bool = False,
     if record.is_chat:
         if not getattr(tokenizer, "chat_template", None):
             raise UserError("the tokenizer has no chat template: give it one with "
-                            "template.ensure_chat_template(tokenizer) (or --template chatml|plain)", "no_chat_template")
+                            "template.ensure_chat_template(tokenizer) (the chatml or plain fallback)", "no_chat_template")
         style = turns.reasoning_style(tokenizer)
         full = turns.render(tokenizer, turns.template_messages(record.messages, style, reasoning), tools=record.tools)
         spans = assistant_spans(tokenizer, record.messages, full, reasoning, record.tools)

@@ -137,7 +137,6 @@ def ensure_chat_template(tokenizer, name: str = "chatml") -> str:
     if getattr(tokenizer, "chat_template", None):
         return "model"
     if name not in TEMPLATES:
-
         raise UserError(f"unknown chat template '{name}': choose one of {', '.join(TEMPLATES)}", "unknown_choice",
                         option="--template", value=name, choices=list(TEMPLATES))
     tokenizer.chat_template = TEMPLATES[name]

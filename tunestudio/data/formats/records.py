@@ -43,7 +43,6 @@ class Record:
         calls, if any, are written after its content in the fallback templates' format."""
         for m in reversed(self.messages or []):
             if m["role"] == "assistant":
-
                 return message_text(m)
         return self.text or ""
 

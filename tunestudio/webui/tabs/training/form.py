@@ -228,7 +228,6 @@ def _slow_learning(ws, model, method, dataset, v: dict):
         lr = float(v.get("lr") or 0) or presets.preset(kind, method or "lora")["lr"]
         steps = int(v.get("max_steps") or 0)
         if not steps and dataset:
-
             rows = len(load_splits(ws, dataset, val_split=float(v.get("val_split") or 0),
                                    test_split=float(v.get("test_split") or 0), seed=int(v.get("seed") or 42)).train)
             per_step = max(1, int(v.get("batch_size") or 1)) * max(1, int(v.get("grad_accum") or 1))
