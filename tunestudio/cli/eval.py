@@ -1,4 +1,4 @@
-"""CLI: `eval`, `chat`, `bench-models`, `rate`, `export` (ARCHITECTURE.md fixes the contract)."""
+"""CLI: `eval`, `chat`, `bench-models`, `rate`, `export` (docs/dev/architecture.md fixes the contract)."""
 
 from __future__ import annotations
 

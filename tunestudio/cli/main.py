@@ -4,7 +4,7 @@ Each module in COMMAND_MODULES has `register(subparsers)`, which adds its subcom
 `func` on them; `func(args, ws)` returns the process exit code (or None for 0). Keeping every
 area's flags beside the code they drive lets the web UI call the same functions.
 
-Exit codes (ARCHITECTURE.md): 0 success, 1 user error (one message on stderr, no traceback),
+Exit codes (docs/dev/architecture.md): 0 success, 1 user error (one message on stderr, no traceback),
 2 usage error (argparse), 3 a training run stopped on request (resumable), 130 interrupted.
 
 Before any command runs, a missing, empty or damaged registry is rebuilt from the run folders

@@ -51,7 +51,7 @@ class CodedText(str):
         return self
 
 
-# Exit codes of the `tunestudio` command (README, ARCHITECTURE.md): 0 success, 1 user error,
+# Exit codes of the `tunestudio` command (README, docs/dev/architecture.md): 0 success, 1 user error,
 # 2 usage error, 3 a training run that stopped on request (SIGINT/SIGTERM, the UI's Stop) with a
 # checkpoint to resume from, 130 interrupted outright (a second signal).
 EXIT_STOPPED = 3

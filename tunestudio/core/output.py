@@ -1,4 +1,4 @@
-"""What a `--json` command prints: exactly one JSON object on stdout (ARCHITECTURE.md's contract)."""
+"""What a `--json` command prints: exactly one JSON object on stdout (docs/dev/architecture.md, the contract)."""
 
 from __future__ import annotations
 

@@ -1,6 +1,6 @@
 """Where things live: the workspace folders, and resolving the names users type into paths.
 
-Layout (ARCHITECTURE.md):
+Layout (docs/dev/architecture.md):
     training/datasets/    the user's data files (never modified by the tool)
     training/runs/<run>/  one folder per run
     models/               local base models

@@ -1,6 +1,6 @@
 """Scores: each metric gives a per-example value and a corpus value.
 
-Names and ranges follow ARCHITECTURE.md: exact_match, f1, rouge1/2/L in 0-1; bleu in 0-100 as
+Names and ranges follow docs/dev/architecture.md: exact_match, f1, rouge1/2/L in 0-1; bleu in 0-100 as
 sacrebleu reports it (corpus BLEU over all examples, smoothed sentence BLEU per example); loss
 and perplexity are teacher-forced on the reference tokens only (the prompt is context, not scored).
 """

@@ -1,6 +1,6 @@
 """Training jobs: detached `tunestudio train --config FILE` processes, one at a time per device.
 
-The web UI never trains in its own process (ARCHITECTURE.md). It writes a run config, asks this
+The web UI never trains in its own process (docs/dev/architecture.md). It writes a run config, asks this
 module to submit it, and follows the run's events.jsonl. Everything a UI needs to re-attach lives
 on disk, in `training/jobs/`:
 

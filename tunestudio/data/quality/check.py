@@ -48,7 +48,7 @@ class CheckReport:
         return not self.errors
 
     def to_json(self) -> dict:
-        """Exactly the object `data check --json` prints (ARCHITECTURE.md)."""
+        """Exactly the object `data check --json` prints (docs/dev/architecture.md)."""
         return {"format": self.format, "rows": self.rows,
                 "errors": [p.to_dict() for p in self.errors],
                 "warnings": [p.to_dict() for p in self.warnings]}
