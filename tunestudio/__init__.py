@@ -1,3 +1,3 @@
 """tunestudio: fine-tune open language models from a web UI or the command line."""
 
-__version__ = "0.1.0"
+from tunestudio.core.version import __version__  # noqa: F401 - tunestudio.__version__, as users expect

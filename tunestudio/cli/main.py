@@ -24,9 +24,9 @@ import threading
 import warnings
 from pathlib import Path
 
-from tunestudio import __version__
 from tunestudio.core.errors import ERROR_FILE_ENV, EXIT_INTERRUPTED, UserError, error_record
 from tunestudio.core.statefiles import describe_os_error, write_json
+from tunestudio.core.version import __version__
 from tunestudio.core.workspace import workspace_from
 from tunestudio.jobs.queue import JOB_ENV, record_exit
 from tunestudio.runs.reindex import repair_if_needed

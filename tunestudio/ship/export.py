@@ -16,10 +16,10 @@ import time
 from contextlib import contextmanager
 from pathlib import Path
 
-from tunestudio import __version__
 from tunestudio.core import registry
 from tunestudio.core.errors import UserError
 from tunestudio.core.statefiles import read_json_or_none
+from tunestudio.core.version import __version__
 from tunestudio.core.workspace import Workspace
 from tunestudio.data.chat.turns import stop_token_ids
 from tunestudio.evaluate.run_eval import list_evaluations
