@@ -32,10 +32,10 @@ def tok(demo_template):
 
 
 def reference(records: list[Record], tokenizer, max_lengths=(512,), train_on_prompt: bool = False):
-    """The encoder as it was before Arrow (lists, one `_encode_rows` call for all rows):
+    """The encoder as it was before Arrow (lists, one `encode_rows` call for all rows):
     {max_length: (examples, truncated, dropped)}."""
     out = {n: ([], [], []) for n in max_lengths}
-    for r, (full_ids, full_mask, _, _) in zip(records, E._encode_rows(records, tokenizer, train_on_prompt)):
+    for r, (full_ids, full_mask, _, _) in zip(records, E.encode_rows(records, tokenizer, train_on_prompt)):
         for max_length, (examples, truncated, dropped) in out.items():
             ids, mask = full_ids[:max_length], full_mask[:max_length]
             if int(mask.sum()) < int(full_mask.sum()):
@@ -157,8 +157,8 @@ def test_split_on_views_matches_string_keys(tmp_path):
     (ws.datasets_dir / "d.jsonl").write_text("".join(json.dumps(r) + "\n" for r in rows))
     s = S.load_splits(ws, "d.jsonl", 0.1, 0.2, seed=3)
     records = list(L.load_file(ws.datasets_dir / "d.jsonl").records)
-    ids = S._row_ids("all", records)
-    want = S._carve("d.jsonl", ids, [S.content_key(r) for r in records], 0.1, 0.2, 3)   # full-string keys
+    ids = S.row_ids("all", records)
+    want = S.carve("d.jsonl", ids, [S.content_key(r) for r in records], 0.1, 0.2, 3)   # full-string keys
     assert s.info["rows"] == want
     by_id = dict(zip(ids, records))
     for k in ("train", "val", "test"):

@@ -8,7 +8,7 @@ import pytest
 
 from tests.conftest import run_cli
 from tunestudio.data.chat.template import CHATML_COMPACT_TOOLS, CHATML_GENERATION, PLAIN_GENERATION
-from tunestudio.data.encoding.encode import IGNORE, _encode_rows, encode
+from tunestudio.data.encoding.encode import IGNORE, encode, encode_rows
 from tunestudio.data.formats.load import load_file
 from tunestudio.data.formats.records import Record
 from tunestudio.evaluate.tool_metrics import aggregate_tool_scores, score_tool_calls, tool_call_match, tool_name_match
@@ -193,7 +193,7 @@ def tok(demo_template):
 
 
 def _trained_and_masked(tokenizer, record) -> tuple[str, str]:
-    (row,) = _encode_rows([record], tokenizer, False)
+    (row,) = encode_rows([record], tokenizer, False)
     ids, mask, text, offsets = row
     trained = "".join(text[a:b] for (a, b), m in zip(offsets, mask) if m)
     masked = "".join(text[a:b] for (a, b), m in zip(offsets, mask) if not m)

@@ -4,7 +4,6 @@ every legend label short enough that the chart does not cut it ("…")."""
 
 from __future__ import annotations
 
-import json
 import time
 
 import pandas as pd

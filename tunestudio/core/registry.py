@@ -192,7 +192,7 @@ def update_run(conn: sqlite3.Connection, run_id: str, **values) -> None:
     conn.execute(f"UPDATE runs SET {sets} WHERE id = ?", [*values.values(), run_id])
 
 
-def _pid_alive(pid: int | None) -> bool:
+def pid_alive(pid: int | None) -> bool:
     if not pid:
         return False
     try:
@@ -221,7 +221,7 @@ def crash_record(error: str | None) -> dict | None:
 def _reap_dead(conn: sqlite3.Connection, run: dict) -> dict:
     """A run marked running whose process is gone crashed (killed, machine rebooted): say so
     (and record it, unless `conn` is read-only: then only the answer says so)."""
-    if run["status"] == "running" and not _pid_alive(run.get("pid")):
+    if run["status"] == "running" and not pid_alive(run.get("pid")):
         error = run.get("error") or f"{CRASHED} (killed or crashed)"
         finished = run.get("finished_at") or time.time()
         if not isinstance(conn, ReadOnlyConnection):

@@ -25,7 +25,7 @@ from tunestudio.data.formats.convert import ROLE_NAMES
 from tunestudio.data.formats.load import EXTENSIONS
 from tunestudio.data.formats.problems import Problem, problem_list
 from tunestudio.data.formats.readers import read_rows
-from tunestudio.data.split import _carve, _rel, _row_ids, dataset_hash, resolve_dataset, sha256_file
+from tunestudio.data.split import carve, dataset_hash, relative_name, resolve_dataset, row_ids, sha256_file
 
 PAIR_KEYS = ("chosen", "rejected")
 LABEL_KEYS = ("label", "kto_tag")
@@ -308,19 +308,19 @@ def load_pref_splits(ws, dataset: str, val_split: float, test_split: float, seed
     if split_info is not None:
         rows = split_info["rows"]
     else:
-        rows = _carve(files[base_key].name, _row_ids(base_key, base), [r.digest() for r in base],
+        rows = carve(files[base_key].name, row_ids(base_key, base), [r.digest() for r in base],
                       0 if "val" in files else val_split, 0 if "test" in files else test_split, seed)
         for key in ("val", "test"):
             if key in files:
-                rows[key] = _row_ids(key, loads[key].records)
-    by_id = {k: dict(zip(_row_ids(k, ld.records), ld.records)) for k, ld in loads.items()}
+                rows[key] = row_ids(key, loads[key].records)
+    by_id = {k: dict(zip(row_ids(k, ld.records), ld.records)) for k, ld in loads.items()}
 
     def take(split):
         return [by_id[i.split(":", 1)[0]][i] for i in rows.get(split, [])]
 
     info = split_info or {
         "dataset": dataset,
-        "files": {k: {"path": _rel(ws, p), "name": p.name, "sha256": sha256_file(p), "rows": len(loads[k].records)}
+        "files": {k: {"path": relative_name(ws, p), "name": p.name, "sha256": sha256_file(p), "rows": len(loads[k].records)}
                   for k, p in files.items()},
         "format": next(iter(kinds)), "mapping": None, "separator": None,
         "val_split": val_split, "test_split": test_split, "seed": seed, "rows": rows,

@@ -124,7 +124,7 @@ def format_problems(problems: list[Problem], limit: int = MAX_LISTED) -> str:
     return "\n".join(lines)
 
 
-def _rel(ws, path: Path) -> str:
+def relative_name(ws, path: Path) -> str:
     path = Path(path).resolve()
     try:
         return str(path.relative_to(ws.root.resolve()))
@@ -132,7 +132,7 @@ def _rel(ws, path: Path) -> str:
         return str(path)
 
 
-def _row_ids(key: str, records) -> list[str]:
+def row_ids(key: str, records) -> list[str]:
     """Stable ids 'KEY:LINE' (with '#k' when several records start on one line)."""
     lines = records.lines.tolist() if hasattr(records, "lines") else [r.line for r in records]
     ids, seen = [], {}
@@ -155,7 +155,7 @@ def _check_fraction(name: str, f: float) -> float:
     return f
 
 
-def _carve(name: str, ids: list[str], keys: list[str], val: float, test: float,
+def carve(name: str, ids: list[str], keys: list[str], val: float, test: float,
            seed: int) -> dict[str, list[str]]:
     """Seeded train/val/test assignment of `ids` (val or test fraction 0: none).
 
@@ -281,18 +281,18 @@ def load_splits(ws, dataset: str, val_split: float = 0.1, test_split: float = 0.
     # Rows of the file that is carved: the one file, or the train file of a split set.
     base_key = "all" if "all" in files else "train"
     base = results[base_key].records
-    base_ids = _row_ids(base_key, base)
+    base_ids = row_ids(base_key, base)
     if not base:
         raise UserError(f"{files[base_key].name} has no usable rows", "no_usable_rows", file=files[base_key].name)
-    rows = _carve(files[base_key].name, base_ids, content_digests(base),
+    rows = carve(files[base_key].name, base_ids, content_digests(base),
                   0 if "val" in files else val_split, 0 if "test" in files else test_split, seed)
     for key in ("val", "test"):
         if key in files:
-            rows[key] = _row_ids(key, results[key].records)
+            rows[key] = row_ids(key, results[key].records)
 
     info = {
         "dataset": dataset,
-        "files": {key: {"path": _rel(ws, path), "name": path.name, "sha256": sha256_file(path),
+        "files": {key: {"path": relative_name(ws, path), "name": path.name, "sha256": sha256_file(path),
                         "rows": len(results[key].records)} for key, path in files.items()},
         "format": results[base_key].format,
         "mapping": mapping,
@@ -320,7 +320,7 @@ def _part(results: dict[str, LoadResult], ids: list[str], positions: dict[str, d
         by_key.setdefault(rid.split(":", 1)[0], []).append(rid)
     for key in by_key:
         if key not in positions:
-            positions[key] = {rid: i for i, rid in enumerate(_row_ids(key, results[key].records))} \
+            positions[key] = {rid: i for i, rid in enumerate(row_ids(key, results[key].records))} \
                 if key in results else {}
     missing = [rid for rid in ids if rid not in positions[rid.split(":", 1)[0]]]
     if missing:

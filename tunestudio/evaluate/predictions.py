@@ -41,7 +41,7 @@ from tunestudio.core.errors import UserError
 from tunestudio.core.workspace import Workspace
 from tunestudio.evaluate import metrics as M
 from tunestudio.evaluate import report
-from tunestudio.evaluate.run_eval import _eval_folder, _record
+from tunestudio.evaluate.run_eval import eval_folder, record_eval
 from tunestudio.evaluate.tool_metrics import (
     TOOL_METRICS,
     aggregate_tool_scores,
@@ -269,12 +269,12 @@ def score_predictions(ws: Workspace, given: str, metrics=None, metric_file: str 
     for w in warnings:
         print(f"warning: {w}", file=sys.stderr)
     if save:
-        folder = _eval_folder(ws, None, f"predictions-{path.stem}")
+        folder = eval_folder(ws, None, f"predictions-{path.stem}")
         summary = {**out, "title": f"Evaluation of {path.name}", "subtitle": f"predictions file {path}",
                    "by_length": report.by_length(table, primary), "confusion": report.confusion(table),
                    "base_confusion": None}
         out["files"] = report.write_all(folder, summary, table, primary)
         out["output_dir"] = str(folder)
-        _record(ws, out, folder)
+        record_eval(ws, out, folder)
     out["rows"] = table
     return out

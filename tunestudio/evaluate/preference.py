@@ -24,7 +24,7 @@ from tunestudio.data.split import resolve_dataset
 from tunestudio.evaluate import kto
 from tunestudio.evaluate.pref_scoring import score_pairs, score_sides
 from tunestudio.evaluate.report import metric_lines
-from tunestudio.evaluate.run_eval import _eval_folder, _record, run_split_info
+from tunestudio.evaluate.run_eval import eval_folder, record_eval, run_split_info
 from tunestudio.models import loading
 
 PREFERENCE_OBJECTIVES = ("dpo", "orpo", "simpo")
@@ -96,13 +96,13 @@ def evaluate_preferences(ws, run: str | None = None, model: str | None = None, d
 def _save(ws, out: dict, rows: list[dict], run_info, model, save: bool) -> dict:
     """`out` with its rows, written as summary.json + rows.jsonl in a new evaluation folder when `save`."""
     if save:
-        folder = _eval_folder(ws, run_info, model)
+        folder = eval_folder(ws, run_info, model)
         folder.mkdir(parents=True)
         (folder / "summary.json").write_text(json.dumps({**out, "created_at": time.time()}, indent=2) + "\n")
         (folder / "rows.jsonl").write_text("".join(json.dumps(r, ensure_ascii=False) + "\n" for r in rows))
         out["output_dir"] = str(folder)
         out["files"] = {"summary": str(folder / "summary.json"), "rows": str(folder / "rows.jsonl")}
-        _record(ws, out, folder)
+        record_eval(ws, out, folder)
     out["rows"] = rows
     return out
 

@@ -254,7 +254,7 @@ def deltas(after: dict, before: dict) -> dict:
             and isinstance(after[k], (int, float)) and isinstance(before[k], (int, float))}
 
 
-def _eval_folder(ws: Workspace, run: loading.RunInfo | None, model: str | None) -> Path:
+def eval_folder(ws: Workspace, run: loading.RunInfo | None, model: str | None) -> Path:
     stamp = time.strftime("%Y%m%d-%H%M%S")
     if run:
         base = run.folder / "eval"
@@ -371,7 +371,7 @@ def evaluate(ws: Workspace, run: str | None = None, model: str | None = None, da
         print(f"warning: {w}", file=sys.stderr)
 
     if save:
-        folder = _eval_folder(ws, run_info, model)
+        folder = eval_folder(ws, run_info, model)
         summary = {**out, "title": f"Evaluation of {out['model']}",
                    "subtitle": f"dataset {dataset_name}, split {split}",
                    "by_length": report.by_length(rows, primary),
@@ -379,7 +379,7 @@ def evaluate(ws: Workspace, run: str | None = None, model: str | None = None, da
                    "base_confusion": report.confusion(rows, "base_prediction") if base is not None else None}
         out["files"] = report.write_all(folder, summary, rows, primary)
         out["output_dir"] = str(folder)
-        _record(ws, out, folder)
+        record_eval(ws, out, folder)
     out["rows"] = rows
     return out
 
@@ -407,7 +407,7 @@ def _accepted(records: list, tok, reasoning: str, warnings: list) -> list:
     return [r for r, where in zip(records, unique_wheres(records)) if where not in out]
 
 
-def _record(ws: Workspace, out: dict, folder: Path) -> None:
+def record_eval(ws: Workspace, out: dict, folder: Path) -> None:
     conn = registry.connect(ws.db_path)
     try:
         conn.execute(

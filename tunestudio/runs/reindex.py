@@ -55,7 +55,7 @@ def row_from_folder(folder: Path) -> dict:
     split = read_json_or_none(folder / "split.json") or {}
     if last_end and last_end.get("time", 0) >= last_start.get("time", 0):
         status, error = last_end["type"], last_end.get("error")
-    elif last_start and registry._pid_alive(last_start.get("pid")):
+    elif last_start and registry.pid_alive(last_start.get("pid")):
         status, error = "running", None
     else:  # started (or only created) and never ended: the process died
         status, error = "failed", f"{registry.CRASHED} (found by reindex)"

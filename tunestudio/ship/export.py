@@ -27,7 +27,7 @@ from tunestudio.models import loading
 from tunestudio.runs.query import split_summary
 
 
-def _check_output(output: Path) -> None:
+def check_output(output: Path) -> None:
     if output.exists() and not output.is_dir():
         raise UserError(f"--output {output} is a file: give a new or empty folder", "output_is_file",
                         folder=str(output))
@@ -76,7 +76,7 @@ def export_run(ws: Workspace, run: str, output: str | Path, merge: bool = False)
     output = Path(output).expanduser()
     if not output.is_absolute():
         output = Path.cwd() / output
-    _check_output(output)
+    check_output(output)
     r = loading.find_run(ws, run)
     if merge and not r.is_adapter:
         merge = False  # a full fine-tune is already plain weights: nothing to merge

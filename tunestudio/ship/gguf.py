@@ -22,7 +22,7 @@ from pathlib import Path
 from tunestudio.core.errors import UserError
 from tunestudio.models import loading
 from tunestudio.ship import quantize
-from tunestudio.ship.export import _check_output, export_run, staged_output
+from tunestudio.ship.export import check_output, export_run, staged_output
 from tunestudio.ship.llamacpp import VERSION, run_tool
 from tunestudio.ship.modelfile import modelfile, run_system_prompt
 from tunestudio.ship.quantize import build_command, find_tool, missing_message
@@ -148,7 +148,7 @@ def export_gguf(ws, run: str, output: str | Path, quant: str = "f16", build_quan
         elif not quantize.find_tool():
             raise _quantize_missing(quant)  # before minutes of merging and converting
     output = Path(output).expanduser().absolute()
-    _check_output(output)
+    check_output(output)
     r = loading.find_run(ws, run)
     started = time.perf_counter()
     name = re.sub(r"[^A-Za-z0-9._-]+", "-", r.name).strip("-") or r.id

@@ -38,7 +38,7 @@ def _common_suffix(a: str, b: str, limit: int) -> int:
 
 
 def _exact(tokenizer, messages, i, full, style, reasoning, specials, tools):
-    with_calls = turns._with_sentinels(messages, i, reasoning)
+    with_calls = turns.with_sentinels(messages, i, reasoning)
     a = turns.render(tokenizer, turns.template_messages(with_calls, style, reasoning), tools=tools)
     at = a.find(turns.ANSWER)
     if at < 0:

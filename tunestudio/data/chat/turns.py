@@ -235,7 +235,7 @@ def save_generation_config(model, folder) -> None:
 
 # ---- where an answer is, and what precedes it ----
 
-def _with_sentinels(messages: list[dict], i: int, reasoning: str) -> list[dict]:
+def with_sentinels(messages: list[dict], i: int, reasoning: str) -> list[dict]:
     m = dict(messages[i])
     m["content"] = ANSWER
     if m.get("reasoning") and reasoning == "keep":
@@ -254,7 +254,7 @@ def answer_span(tokenizer, messages: list[dict], i: int, full: str, style: str, 
     template renders the turn in a way that depends on its content); the caller then searches.
     A turn that calls tools is toolspan.py's `call_turn_span`, which spans its calls too."""
     specials = specials if specials is not None else special_strings(tokenizer)
-    probe_text = render(tokenizer, template_messages(_with_sentinels(messages, i, reasoning), style, reasoning), tools=tools)
+    probe_text = render(tokenizer, template_messages(with_sentinels(messages, i, reasoning), style, reasoning), tools=tools)
     at = probe_text.find(ANSWER)
     if at < 0:
         return None

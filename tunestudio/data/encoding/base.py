@@ -37,7 +37,7 @@ def tokenizer_fingerprint(tokenizer) -> str:
     return h.hexdigest()
 
 
-def _fingerprint_lines(records):
+def fingerprint_lines(records):
     """One line of bytes per row: `json.dumps([messages, text, where])` (and the row's tools after
     them when it has some). A RecordsView gives it
     from its stored JSON without building Records (the same bytes: its messages column is

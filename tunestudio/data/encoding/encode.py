@@ -35,7 +35,7 @@ from tunestudio.data.encoding import stream
 from tunestudio.data.encoding.base import (
     IGNORE,
     Encoded,
-    _fingerprint_lines,
+    fingerprint_lines,
     quiet_length_warning,
     tokenizer_fingerprint,
 )
@@ -68,7 +68,7 @@ def _tokenize(tokenizer, texts: list[str], add_special_tokens: bool):
     return enc["input_ids"], enc["offset_mapping"]
 
 
-def _encode_rows(records, tokenizer, train_on_prompt, reasoning: str = "keep"):
+def encode_rows(records, tokenizer, train_on_prompt, reasoning: str = "keep"):
     """For each record: (ids, trained mask as a bool array, text, offsets), or Refused."""
     rendered = [render_or_refuse(r, tokenizer, train_on_prompt, reasoning) for r in records]
     out: list = [r if isinstance(r, Refused) else None for r in rendered]
@@ -98,7 +98,7 @@ def fingerprint(records, tokenizer, max_length: int, train_on_prompt: bool, reas
     h.update(json.dumps({"v": ENCODER_VERSION, "max_length": max_length, "train_on_prompt": bool(train_on_prompt),
                          "reasoning": reasoning, "skip_bad_rows": bool(skip_bad_rows)}).encode())
     h.update(tokenizer_fingerprint(tokenizer).encode())
-    for line in _fingerprint_lines(records):
+    for line in fingerprint_lines(records):
         h.update(line)
     return h.hexdigest()[:32]
 
@@ -106,7 +106,7 @@ def fingerprint(records, tokenizer, max_length: int, train_on_prompt: bool, reas
 # ---- encoding rows into Arrow parts ----
 
 PART_ROWS = 4096       # rows per part file (one worker's unit of work, one progress step)
-BATCH_ROWS = 512       # rows rendered and tokenised in one `_encode_rows` call
+BATCH_ROWS = 512       # rows rendered and tokenised in one `encode_rows` call
 PARALLEL_MIN_ROWS = 20000   # below this, worker processes cost more than they save
 
 
@@ -122,7 +122,7 @@ def _encode_part(records, start: int, stop: int, tokenizer, max_length: int, tra
                  path: Path | None, options: dict | None = None):
     """Rows start..stop -> one Arrow part (a file at `path`, or a table when None), and what the
     stats need: (table or None, counts dict, truncated rows, dropped rows, refused rows).
-    `options`: keyword options of `_encode_rows`; a row it gives back as something other than an
+    `options`: keyword options of `encode_rows`; a row it gives back as something other than an
     (ids, mask, text, offsets) tuple is one it refused, listed by its str()."""
     from tunestudio.data.encoding import encoded as E
 
@@ -131,7 +131,7 @@ def _encode_part(records, start: int, stop: int, tokenizer, max_length: int, tra
     n = {"examples": 0, "tokens": 0, "trained": 0, "longest": 0, "max_tokens": 0, "reasoning": 0}
     for recs in _record_batches(records, start, stop):
         ids_out, labels_out, lines = [], [], []
-        for record, row in zip(recs, _encode_rows(recs, tokenizer, train_on_prompt, **(options or {}))):
+        for record, row in zip(recs, encode_rows(recs, tokenizer, train_on_prompt, **(options or {}))):
             if not isinstance(row, tuple):
                 refused_rows.append(str(row))
                 continue
@@ -306,7 +306,7 @@ def last_answer_tokens(tokenizer, messages: list[dict], reasoning: str = "keep",
     turn): the same tokens training takes its loss on, for scoring a reference answer.
 
     Raises turns.TemplateRefused (a UserError) when the template refuses the conversation."""
-    (row,) = _encode_rows([Record("", 0, messages=messages, tools=tools)], tokenizer, False, reasoning)
+    (row,) = encode_rows([Record("", 0, messages=messages, tools=tools)], tokenizer, False, reasoning)
     if isinstance(row, Refused):
         raise turns.TemplateRefused(row.message)
     ids, mask = row[0], row[1]
@@ -333,7 +333,7 @@ def preview(record: Record, tokenizer, max_length: int, train_on_prompt: bool = 
     character split over several byte-level tokens shows on the first of them).
     Raises UserError when the chat template refuses the row.
     """
-    (row,) = _encode_rows([record], tokenizer, train_on_prompt, reasoning)
+    (row,) = encode_rows([record], tokenizer, train_on_prompt, reasoning)
     if isinstance(row, Refused):
         part = refused_part(row)
         raise UserError(str(row), part["code"], **part.get("fields", {}))

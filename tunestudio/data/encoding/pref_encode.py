@@ -12,7 +12,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 from tunestudio.data.chat.render import Refused
-from tunestudio.data.encoding.encode import _encode_rows, last_trained_span
+from tunestudio.data.encoding.encode import encode_rows, last_trained_span
 from tunestudio.data.formats.load import Problem
 from tunestudio.data.formats.records import Record
 from tunestudio.data.preference import PrefRecord
@@ -40,7 +40,7 @@ class PrefEncoded:
 def _render(records: list[PrefRecord], answers: list[str], tokenizer, reasoning: str):
     chats = [Record(r.source, r.line, messages=r.prompt + [{"role": "assistant", "content": a}])
              for r, a in zip(records, answers)]
-    return _encode_rows(chats, tokenizer, False, reasoning)
+    return encode_rows(chats, tokenizer, False, reasoning)
 
 
 def encode_prefs(records: list[PrefRecord], tokenizer, max_length: int, reasoning: str = "keep") -> PrefEncoded:

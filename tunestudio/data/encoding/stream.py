@@ -33,7 +33,7 @@ from tunestudio.core.progress import progress
 from tunestudio.data.encoding.base import (
     IGNORE,
     Encoded,
-    _fingerprint_lines,
+    fingerprint_lines,
     quiet_length_warning,
     tokenizer_fingerprint,
 )
@@ -67,7 +67,7 @@ def fingerprint(records, tokenizer, max_length: int, stride: int) -> str:
     h = hashlib.sha256()
     h.update(json.dumps({"v": STREAM_VERSION, "mode": "stream", "max_length": max_length, "stride": stride}).encode())
     h.update(tokenizer_fingerprint(tokenizer).encode())
-    for line in _fingerprint_lines(records):
+    for line in fingerprint_lines(records):
         h.update(line)
     return h.hexdigest()[:32]
 

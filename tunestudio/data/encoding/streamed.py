@@ -28,7 +28,7 @@ from tunestudio.data.encoding.encode import encode
 from tunestudio.data.formats import load as L
 from tunestudio.data.formats import readers
 from tunestudio.data.formats.load import load_file
-from tunestudio.data.split import _rel, dataset_hash, resolve_dataset, sha256_file
+from tunestudio.data.split import dataset_hash, relative_name, resolve_dataset, sha256_file
 
 REPORT_LIMIT = 100  # unreadable rows reported one by one; the rest are counted
 
@@ -153,7 +153,7 @@ def load(cfg, ws, tokenizer) -> dict:
         skip = len(val_records)
     val = encode(val_records, tokenizer, cfg.max_length, cfg.train_on_prompt, **opts) if val_records else None
     info = {"dataset": cfg.dataset, "streaming": True, "seed": cfg.seed, "format": cfg.format or None,
-            "files": {k: {"path": _rel(ws, p), "name": p.name, "sha256": sha256_file(p)} for k, p in files.items()},
+            "files": {k: {"path": relative_name(ws, p), "name": p.name, "sha256": sha256_file(p)} for k, p in files.items()},
             "val_from": "the val file" if "val" in files else f"the first {skip} rows of {path.name}",
             "val_rows": len(val_records)}
     info["hash"] = dataset_hash(info)
