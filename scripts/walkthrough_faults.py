@@ -21,7 +21,7 @@ from tunestudio.jobs import queue as jobs
 from tunestudio.core import registry
 from tunestudio.core import run_progress  # noqa: E402
 from tunestudio.webui.common.context import metric_label  # noqa: E402
-from tunestudio.webui.i18n.texts import _catalog, engine_error, t  # noqa: E402
+from tunestudio.webui.i18n.texts import catalog, engine_error, t  # noqa: E402
 from tunestudio.core.workspace import Workspace  # noqa: E402
 
 RAW_TITLES = {"x", "y", "series", "state", "tokens", "rows", "step", "loss", "value", "color"}  # raw column names
@@ -63,7 +63,7 @@ LEAVES_JS = """() => [...document.querySelectorAll('body *')].filter(e => e.chil
 def wrong_words(page, lang: str, other: str) -> list[str]:
     """Short texts (a button, a table cell, a status word) shown alone that are `other`'s words for
     a text `lang` says differently: what the fragment check (two words or more) cannot see."""
-    mine, theirs = _catalog(lang), _catalog(other)
+    mine, theirs = catalog(lang), catalog(other)
     mine_values = {str(v).strip().lower() for v in mine.values()}
     words = {str(v).strip().lower() for k, v in theirs.items() if not k.startswith("_") and k in mine
              and str(mine[k]) != str(v) and "{" not in str(v) and len(str(v)) >= 4}
@@ -75,8 +75,8 @@ def wrong_words(page, lang: str, other: str) -> list[str]:
 
 
 def chart_faults(page, lang: str, other: str) -> list[str]:
-    words_other = {str(v).strip().lower() for v in _catalog(other).values()}
-    words_mine = {str(v).strip().lower() for v in _catalog(lang).values()}
+    words_other = {str(v).strip().lower() for v in catalog(other).values()}
+    words_mine = {str(v).strip().lower() for v in catalog(lang).values()}
     out = []
     for c in page.evaluate(CHARTS_JS):
         name = c["id"]
@@ -141,8 +141,8 @@ def raw_key_faults(page, lang: str) -> list[str]:
     `lr`) the locale names differently in `lang` (a key beside its name, "(train_loss)", is fine),
     and headers that are bare column numbers (an empty table drawn without its columns). A cell's
     items ("name value, name value", "name=value") are judged one by one."""
-    keys = {k.split(".", 1)[1] for k in _catalog("en") if k.startswith(("metric.", "param."))}
-    ours = {str(v).strip().lower() for v in _catalog(lang).values()}
+    keys = {k.split(".", 1)[1] for k in catalog("en") if k.startswith(("metric.", "param."))}
+    ours = {str(v).strip().lower() for v in catalog(lang).values()}
     raw = {k for k in keys if "." not in k and len(k) >= 3 and metric_label(lang, k, with_id=False) != k
            and k.lower() not in ours}
     out = []

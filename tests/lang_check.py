@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import re
 
-from tunestudio.webui.i18n.texts import _catalog
+from tunestudio.webui.i18n.texts import catalog
 
 _CUT = re.compile(r"\{[^}]*\}|[`*_#>|()\[\]\n:;,.!?\"“”'’—–·…✅❌⚠️⏹→]+")
 
@@ -25,7 +25,7 @@ def _fragments(text: str) -> set[str]:
 def own_fragments(lang: str, other: str) -> set[str]:
     """Fragments of `lang`'s texts (keys that `other` translates differently) found nowhere in
     `other`'s texts, lower-cased."""
-    mine, theirs = _catalog(lang), _catalog(other)
+    mine, theirs = catalog(lang), catalog(other)
     their_text = "\n".join(str(v) for v in theirs.values()).lower()
     out = set()
     for key, value in mine.items():

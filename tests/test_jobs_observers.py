@@ -96,7 +96,7 @@ def test_a_starting_job_shows_its_data_stage_with_rate_and_eta(workspace, monkey
     """Before a run exists (a million rows take minutes to read and encode), the job's process
     writes each data stage's progress to the job folder and the Training tab draws it."""
     from tunestudio.core import progress as P
-    from tunestudio.webui.tabs.training.tab import _startup_progress
+    from tunestudio.webui.tabs.training.tab import startup_progress
 
     ws = Workspace(workspace)
     job = jobs.Job(id="job-progress", config_path="")
@@ -110,10 +110,10 @@ def test_a_starting_job_shows_its_data_stage_with_rate_and_eta(workspace, monkey
         assert report["stage"] == "encoding alpaca-1m.jsonl"
         assert (report["done"], report["total"], report["unit"]) == (250_000, 1_000_000, "rows")
         assert report["rate"] > 0 and report["eta_s"] is not None
-    shown = _startup_progress(report, "en")
+    shown = startup_progress(report, "en")
     assert 'width:25%' in shown and "encoding alpaca-1m.jsonl: 250,000 of 1,000,000 rows" in shown
     assert "rows/s" in shown and "left" in shown
-    assert "husi 1,000,000" in _startup_progress(report, "tet")
+    assert "husi 1,000,000" in startup_progress(report, "tet")
     # an old report (the process died long ago) is not shown as live progress
     report["at"] = time.time() - 3600
     jobs.write_json(jobs.progress_path(ws, job.id), report)

@@ -15,7 +15,7 @@ from tunestudio.core.workspace import Workspace
 def _texts(lang: str) -> set[str]:
     from tunestudio.webui.i18n import texts as i18n
 
-    return {str(v) for v in i18n._catalog(lang).values()}
+    return {str(v) for v in i18n.catalog(lang).values()}
 
 
 def test_every_chart_has_a_legend_of_named_series_and_titles_in_the_ui_language(workspace):
@@ -124,9 +124,9 @@ def test_no_tetum_text_is_an_english_copy():
     tests/lang_check.py cannot see it (it looks for words one language has and the other lacks)."""
     import re
 
-    from tunestudio.webui.i18n.texts import _catalog
+    from tunestudio.webui.i18n.texts import catalog
 
-    en, tet = _catalog("en"), _catalog("tet")
+    en, tet = catalog("en"), catalog("tet")
     words = re.compile(r"[a-z]{3,}")
     copies = [k for k, v in en.items() if not k.startswith("_") and str(tet.get(k)) == str(v)
               and len(words.findall(re.sub(r"\{[^}]*\}|`[^`]*`", "", str(v)))) >= 3]

@@ -121,13 +121,13 @@ def test_messages_name_the_ui_field_before_the_cli_flag():
     from tunestudio.webui.tabs.training import tab as tab_training
 
     fields = {f.name: f for f in __import__("dataclasses").fields(RunConfig)}
-    assert tab_training._shown_help("en", fields["epochs"]) == \
+    assert tab_training.shown_help("en", fields["epochs"]) == \
         "passes over the training data (ignored when “Max steps” (--max-steps) is set)"
-    assert "“Pasu másimu” (--max-steps)" in tab_training._shown_help("tet", fields["epochs"])
+    assert "“Pasu másimu” (--max-steps)" in tab_training.shown_help("tet", fields["epochs"])
     # every form field's help, in every language: no field's --flag without its label before it
     for lang in ("en", "tet"):
         for f in fields.values():
-            shown = tab_training._shown_help(lang, f)
+            shown = tab_training.shown_help(lang, f)
             for m in re.finditer(r"(?<![\w-])--([a-z][a-z0-9-]*)", shown):
                 key = "param." + m.group(1).replace("-", "_")
                 if i18n.has(lang, key):
@@ -138,7 +138,7 @@ def test_messages_name_the_ui_field_before_the_cli_flag():
     assert i18n.ui_flags("en", "--no-such-flag and a--b") == "--no-such-flag and a--b"
     # messages that give a CLI command give the UI action before it
     for lang in ("en", "tet"):
-        for key, text in i18n._catalog(lang).items():
+        for key, text in i18n.catalog(lang).items():
             if key.startswith("param_help.") or "`tunestudio " not in str(text):
                 continue
             assert str(text).index("`tunestudio ") > 20, (lang, key, text)
@@ -152,7 +152,7 @@ def test_no_table_shows_bare_column_numbers(workspace):
     from tunestudio.webui.tabs.evaluate import examples_frame, guard_frame, leaderboard_frame, metrics_frame
     from tunestudio.webui.tabs.model import empty_memory_table
 
-    texts = {lang: set(map(str, i18n._catalog(lang).values())) for lang in ("en", "tet")}
+    texts = {lang: set(map(str, i18n.catalog(lang).values())) for lang in ("en", "tet")}
     demo = build_app(Workspace(workspace))   # no models, no data, no runs: every table empty
     tables = [c for c in demo.blocks.values() if isinstance(c, gr.Dataframe)]
     assert len(tables) >= 10

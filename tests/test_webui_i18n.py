@@ -39,7 +39,7 @@ def test_languages_are_listed_english_first():
 
 @pytest.mark.parametrize("lang", [c for c in LANGS if c != i18n.DEFAULT])
 def test_every_english_key_is_translated_with_the_same_placeholders(lang):
-    en, other = i18n._catalog("en"), i18n._catalog(lang)
+    en, other = i18n.catalog("en"), i18n.catalog(lang)
     missing = [k for k in en if k not in other]
     assert not missing, f"{lang}.yaml lacks {len(missing)} key(s): {missing}"
     extra = [k for k in other if k not in en]
@@ -53,7 +53,7 @@ def test_every_english_key_is_translated_with_the_same_placeholders(lang):
 
 @pytest.mark.parametrize("lang", LANGS)
 def test_every_training_field_has_a_label_and_help_in_the_file(lang):
-    cat = i18n._catalog(lang)
+    cat = i18n.catalog(lang)
     no_label = [f.name for f in _form_fields() if not str(cat.get(f"param.{f.name}", "")).strip()]
     no_help = [f.name for f in _form_fields() if not str(cat.get(f"param_help.{f.name}", "")).strip()]
     assert not no_label, f"{lang}.yaml: no param.<field> label for {no_label}"
@@ -62,7 +62,7 @@ def test_every_training_field_has_a_label_and_help_in_the_file(lang):
 
 def test_english_help_is_the_engines_help():
     """The English help in en.yaml is what `tunestudio train --help` says: change both together."""
-    en = i18n._catalog("en")
+    en = i18n.catalog("en")
     differ = {f.name: (en.get(f"param_help.{f.name}"), f.metadata["help"])
               for f in _form_fields() if en.get(f"param_help.{f.name}") != f.metadata["help"]}
     assert not differ, f"en.yaml param_help differs from RunConfig's help (file, engine): {differ}"
@@ -84,13 +84,13 @@ def test_training_tab_takes_labels_and_help_from_the_files():
 def test_every_group_heading_is_translated():
     groups = {f.metadata.get("group", "other") for f in _form_fields()} | {"other"}
     for lang in LANGS:
-        cat = i18n._catalog(lang)
+        cat = i18n.catalog(lang)
         assert all(f"training.group.{g}" in cat for g in groups), (lang, groups)
 
 
 def test_the_code_asks_only_for_keys_that_exist():
     """Every literal key the web UI passes to t() or Texts.bind is in en.yaml (else the UI shows the key)."""
-    en = i18n._catalog("en")
+    en = i18n.catalog("en")
     tops = {k.split(".")[0] for k in en if "." in k}
     key = re.compile(r"""["']((?:%s)\.[a-z0-9_]+(?:\.[a-z0-9_]+)*)["']""" % "|".join(map(re.escape, sorted(tops))))
     missing = {}
@@ -107,10 +107,10 @@ def scratch_locales(tmp_path, monkeypatch):
     folder = tmp_path / "locales"
     shutil.copytree(LOCALES, folder)
     monkeypatch.setattr(i18n, "resources", types.SimpleNamespace(files=lambda package: tmp_path))
-    i18n._catalog.cache_clear()
+    i18n.catalog.cache_clear()
     yield folder
     monkeypatch.undo()
-    i18n._catalog.cache_clear()
+    i18n.catalog.cache_clear()
 
 
 def test_a_new_language_is_one_file_and_falls_back_to_english(scratch_locales):
@@ -260,10 +260,10 @@ def test_every_engine_message_has_a_code_and_a_text_with_its_fields():
     uncoded = [where for where, code, _ in calls if code is None]
     assert not uncoded, f"messages without a code (the UI can only show them in English): {uncoded}"
     for lang in LANGS:
-        cat = i18n._catalog(lang)
+        cat = i18n.catalog(lang)
         missing = sorted({code for _, code, _ in calls if f"engine.{code}" not in cat})
         assert not missing, f"{lang}.yaml has no engine.<code> text for {missing}"
-    en = i18n._catalog("en")
+    en = i18n.catalog("en")
     lacking = {where: (code, sorted(set(_placeholders(en[f"engine.{code}"])) - fields))
                for where, code, fields in calls
                if fields is not None and set(_placeholders(en[f"engine.{code}"])) - fields}
@@ -371,7 +371,7 @@ def test_every_engine_text_filled_in_is_in_one_language():
     warning, a memory tip, is Tetum around the values."""
     from lang_check import wrong_language
 
-    en = i18n._catalog("en")
+    en = i18n.catalog("en")
     codes = sorted(k[len("engine."):] for k in en if k.startswith("engine.") and not k.startswith("engine.word."))
     assert len(codes) > 120, len(codes)
     for lang, other in (("tet", "en"), ("en", "tet")):
@@ -472,7 +472,7 @@ def test_tetum_texts_hold_no_stray_english_words():
     outside placeholders, `code` and flag mentions."""
     words = ("upload", "run", "runs", "job", "jobs", "the", "file", "and", "click", "folder", "step", "steps")
     found = []
-    for key, text in i18n._catalog("tet").items():
+    for key, text in i18n.catalog("tet").items():
         if key.startswith("gradio."):
             continue
         plain = re.sub(r"\{[^}]*\}|`[^`]*`|\([^)]*--[^)]*\)", "", str(text))

@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import json
 
-from tunestudio.webui.i18n.texts import DEFAULT, _catalog, languages, t
+from tunestudio.webui.i18n.texts import DEFAULT, catalog, languages, t
 
 PREFIX = "gradio."
 # Keys Gradio's frontend asks its dictionary for that the dictionary lacks, in every language: the
@@ -28,7 +28,7 @@ def translations(code: str) -> dict:
     """The `gradio:` texts of language `code`, nested as Gradio's dictionary is:
     {"upload_text": {"drop_file": ...}, "common": {"or": ...}}. Empty if the file has none."""
     out: dict = {}
-    for key, text in _catalog(code).items():
+    for key, text in catalog(code).items():
         if key.startswith(PREFIX):
             *path, leaf = key[len(PREFIX):].split(".")
             node = out

@@ -20,7 +20,7 @@ DEFAULT = "en"
 
 
 @lru_cache(maxsize=None)
-def _catalog(code: str) -> dict:
+def catalog(code: str) -> dict:
     try:
         text = resources.files("tunestudio.webui.i18n").joinpath("locales", f"{code}.yaml").read_text(encoding="utf-8")
     except FileNotFoundError:
@@ -44,18 +44,18 @@ def languages() -> list[tuple[str, str]]:
     folder = resources.files("tunestudio.webui.i18n").joinpath("locales")
     codes = sorted(p.name[:-5] for p in folder.iterdir() if p.name.endswith(".yaml"))
     codes.sort(key=lambda c: c != DEFAULT)
-    return [(_catalog(c).get("_name", c), c) for c in codes]
+    return [(catalog(c).get("_name", c), c) for c in codes]
 
 
 def has(lang: str, key: str) -> bool:
-    return key in _catalog(lang or DEFAULT) or key in _catalog(DEFAULT)
+    return key in catalog(lang or DEFAULT) or key in catalog(DEFAULT)
 
 
 def t(lang: str | None, key: str, **fmt) -> str:
     """The text for `key` in `lang` (falling back to English, then the key), formatted with `fmt`."""
-    text = _catalog(lang or DEFAULT).get(key)
+    text = catalog(lang or DEFAULT).get(key)
     if text is None:
-        text = _catalog(DEFAULT).get(key, key)
+        text = catalog(DEFAULT).get(key, key)
     if fmt:
         try:
             return str(text).format(**fmt)

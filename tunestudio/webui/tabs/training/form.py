@@ -48,7 +48,7 @@ def _help(lang: str, f) -> str:
     return f.metadata.get("help", "") if text == key else text
 
 
-def _shown_help(lang: str, f) -> str:
+def shown_help(lang: str, f) -> str:
     """The help under a field: `_help` with the other fields it names by --flag named by their
     labels first (the form is what the user has in front of them)."""
     return ui_flags(lang, _help(lang, f))
@@ -65,13 +65,13 @@ def _visible_devices() -> int:
     return torch.cuda.device_count() if torch.cuda.is_available() else 1
 
 
-def _input_for(f, ctx: Context, run_list: list, initial: dict | None = None):
+def input_for(f, ctx: Context, run_list: list, initial: dict | None = None):
     """One Gradio input for a RunConfig field, labelled and helped in the current language;
     `initial` holds values to start from instead of the engine's defaults (the demo preset)."""
     kind, default = _kind(f), _default(f)
     if initial and f.name in initial:
         default = initial[f.name]
-    common = dict(label=_label(DEFAULT, f.name), info=_shown_help(DEFAULT, f), elem_id=ELEM_IDS.get(f.name, f"param-{f.name.replace('_', '-')}"))
+    common = dict(label=_label(DEFAULT, f.name), info=shown_help(DEFAULT, f), elem_id=ELEM_IDS.get(f.name, f"param-{f.name.replace('_', '-')}"))
     choices = _choices(f)
     if f.name in LAUNCH_FIELDS and _visible_devices() < 2:
         common["visible"] = False  # one device: nothing to launch on; the run stays single-process
@@ -93,7 +93,7 @@ def _input_for(f, ctx: Context, run_list: list, initial: dict | None = None):
         comp = gr.Textbox(value=default, **common)
     bind = {"label": lambda lang, n=f.name: _label(lang, n)}
     if kind != "list":
-        bind["info"] = lambda lang, fld=f: _shown_help(lang, fld)
+        bind["info"] = lambda lang, fld=f: shown_help(lang, fld)
     if f.name == "from_run":   # its labels hold each run's status, in the UI's language
         bind["choices"] = lambda lang: run_choices(ctx.ws, finished_only=True, lang=lang)
     ctx.tr(comp, **bind)

@@ -135,7 +135,7 @@ def _objective_data(objective: str | None) -> str:
     return o.data if o is not None else "sft"
 
 
-def _startup_progress(report: dict | None, lang: str) -> str | None:
+def startup_progress(report: dict | None, lang: str) -> str | None:
     """A bar for the data stage a starting job is in (reading, encoding...), with rate and ETA."""
     if not report:
         return None
@@ -235,7 +235,7 @@ def monitor(ws, lang: str, last) -> list:
     pct = int(round(100 * summary["progress"]))
     progress_html = (f'<div class="ts-progress" title="{pct}%"><div style="width:{pct}%"></div></div>'
                      f'<div>{pct}% · {" · ".join(parts)}</div>')
-    progress_html = _startup_progress(startup, lang) or progress_html
+    progress_html = startup_progress(startup, lang) or progress_html
 
     train_name, val_name = t(lang, "training.series.train"), t(lang, "training.series.val")
     rows = [{"step": s, "loss": v, "series": train_name} for s, v in summary["train"]]

@@ -39,8 +39,8 @@ from tunestudio.webui.tabs.training.form import (  # noqa: F401
     MAIN,
     NOTE_FIELDS,
     PICKED,
-    _input_for,
-    _shown_help,
+    input_for,
+    shown_help,
     apply_preset,
     config_from_form,
     form_defaults,
@@ -51,7 +51,7 @@ from tunestudio.webui.tabs.training.form import (  # noqa: F401
     preset_for,
 )
 from tunestudio.webui.tabs.training.status import (  # noqa: F401
-    _startup_progress,
+    startup_progress,
     device_line,
     memory_text,
     monitor,
@@ -83,10 +83,10 @@ def build(ctx: Context) -> None:
 
     with gr.Row():
         for name in MAIN[:4]:
-            inputs[name] = _input_for(by_name[name], ctx, runs_now, initial)
+            inputs[name] = input_for(by_name[name], ctx, runs_now, initial)
     with gr.Row():
         for name in MAIN[4:]:
-            inputs[name] = _input_for(by_name[name], ctx, runs_now, initial)
+            inputs[name] = input_for(by_name[name], ctx, runs_now, initial)
 
     with gr.Accordion(t(DEFAULT, "training.advanced"), open=False) as advanced:
         ctx.tr(advanced, label="training.advanced")
@@ -100,7 +100,7 @@ def build(ctx: Context) -> None:
             for i in range(0, len(fs), 3):
                 with gr.Row():
                     for f in fs[i:i + 3]:
-                        inputs[f.name] = _input_for(f, ctx, runs_now, initial)
+                        inputs[f.name] = input_for(f, ctx, runs_now, initial)
 
     from tunestudio.webui.tabs.training import rewards_panel
 
