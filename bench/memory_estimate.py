@@ -7,7 +7,7 @@ Each setting is one `tunestudio train` process (batch 8, --grad-accum 1, --max-s
 given, --eval-steps 100, --replay 0), so each has its own peak; the peak is the run's
 `peak_memory_mb` (ru_maxrss of the training process, the figure `/usr/bin/time -f %M` gives).
 The estimate is `memory.estimate_settings` for the same settings and the dataset's lengths
-(`memory.dataset_lengths`), the figure the Training tab shows. Prints a Markdown table;
+(`lengths.dataset_lengths`), the figure the Training tab shows. Prints a Markdown table;
 bench/memory_estimate.md has the one measured on SmolLM2-135M-Instruct. A short run may not meet
 its longest batch (the estimate's): give --max-steps a whole epoch to see it.
 """
@@ -35,13 +35,14 @@ def main() -> None:
     ap.add_argument("--max-steps", type=int, default=3)
     args = ap.parse_args()
 
-    from tunestudio.models import memory
     from tunestudio.core.workspace import Workspace
+    from tunestudio.models import memory
+    from tunestudio.models.lengths import dataset_lengths
 
     ws = Workspace(Path(args.workspace))
     print("| setting | estimate | measured peak | error |\n|---|---|---|---|")
     for dataset in args.datasets.split(","):
-        lengths = memory.dataset_lengths(ws, dataset, args.model, args.max_length)
+        lengths = dataset_lengths(ws, dataset, args.model, args.max_length)
         for method in args.methods.split(","):
             for precision in args.precisions.split(","):
                 run_id = f"mem-{method}-{precision}-{Path(dataset).stem}-{int(time.time())}"

@@ -10,6 +10,8 @@ from transformers import AutoModelForCausalLM, LlamaConfig, Qwen2Config, Qwen3Co
 
 from tunestudio.core.errors import UserError
 from tunestudio.models import memory
+from tunestudio.models.lengths import data_lengths, dataset_lengths
+from tunestudio.train import oom
 
 SMALL = dict(hidden_size=64, intermediate_size=128, num_hidden_layers=3, num_attention_heads=4,
              num_key_value_heads=2, vocab_size=120)
@@ -124,13 +126,13 @@ def test_data_lengths_of_encoded_rows_list_and_memory_mapped():
     from tunestudio.data.encoding import encoded as E
 
     rows = _rows([30, 12, 57, 40], [5, 9, 3, 20])
-    assert memory.data_lengths(rows) == {"longest": 57, "trained": 20, "rows": 4, "checked": 4}
+    assert data_lengths(rows) == {"longest": 57, "trained": 20, "rows": 4, "checked": 4}
     table = E.batch([np.asarray(r["input_ids"]) for r in rows], [np.asarray(r["labels"]) for r in rows], [1, 2, 3, 4])
     import pyarrow as pa
 
     mapped = E.EncodedExamples(pa.Table.from_batches([table]))
-    assert memory.data_lengths(mapped) == memory.data_lengths(rows)
-    assert memory.data_lengths([]) is None and memory.data_lengths(iter(rows)) is None   # a stream: unknown
+    assert data_lengths(mapped) == data_lengths(rows)
+    assert data_lengths([]) is None and data_lengths(iter(rows)) is None   # a stream: unknown
 
 
 def test_the_estimate_uses_the_data_lengths_when_given():
@@ -138,7 +140,7 @@ def test_the_estimate_uses_the_data_lengths_when_given():
     the longest row sets the batch (the length-grouped sampler pads the longest batch to it), and
     max_length still caps it (rows are cut there)."""
     cfg = LlamaConfig(**SMALL)
-    short = memory.data_lengths(_rows([40, 62, 55], [5, 5, 4]))
+    short = data_lengths(_rows([40, 62, 55], [5, 5, 4]))
     by_length = memory.estimate(cfg, method="lora", batch_size=8, max_length=512, precision="bf16", device="cpu")
     by_data = memory.estimate(cfg, method="lora", batch_size=8, max_length=512, precision="bf16", device="cpu",
                               lengths=short)
@@ -222,7 +224,7 @@ def test_the_model_tab_and_the_training_tab_show_the_same_figure(demo_ws):
     tokens = int(with_data.split("4 rows of ")[1].split(" tokens")[0])
     assert 10 < tokens < 256
     est = memory.estimate_settings(ws.model_path_or_id("tiny-demo"), method="lora", batch_size=4, max_length=256,
-                                   precision="auto", lengths=memory.dataset_lengths(ws, "demo-tickets.jsonl",
+                                   precision="auto", lengths=dataset_lengths(ws, "demo-tickets.jsonl",
                                                                                     "tiny-demo", 256))
     assert est["total"] < memory.estimate_settings(ws.model_path_or_id("tiny-demo"), method="lora", batch_size=4,
                                                    max_length=256, precision="auto")["total"]
@@ -289,7 +291,7 @@ class FakeTraining:
 
 def test_oom_retry_halves_the_micro_batch_and_keeps_the_effective_batch():
     fake, events = FakeTraining(fits=2), []
-    result = memory.run_with_oom_retry(fake, 8, 2, events.append)
+    result = oom.run_with_oom_retry(fake, 8, 2, events.append)
     assert result == {"status": "completed", "micro_batch": 2}
     assert fake.calls == [(8, 2), (4, 4), (2, 8)]
     assert [(e["new_micro_batch"], e["new_grad_accum"]) for e in events] == [(4, 4), (2, 8)]
@@ -301,7 +303,7 @@ def test_oom_retry_halves_the_micro_batch_and_keeps_the_effective_batch():
 def test_oom_retry_gives_up_at_one_with_advice():
     fake, events = FakeTraining(fits=0), []
     with pytest.raises(UserError) as err:
-        memory.run_with_oom_retry(fake, 6, 1, events.append, method="full", max_length=1024)
+        oom.run_with_oom_retry(fake, 6, 1, events.append, method="full", max_length=1024)
     assert fake.calls == [(6, 1), (3, 2), (1, 6)]
     msg = str(err.value)
     assert "micro-batch of 1" in msg and "--method lora" in msg and "QLoRA" in msg and "(now 1024)" in msg
@@ -316,12 +318,12 @@ def test_other_errors_are_not_retried():
         raise ValueError("a bug")
 
     with pytest.raises(ValueError):
-        memory.run_with_oom_retry(broken, 8, 1)
+        oom.run_with_oom_retry(broken, 8, 1)
     assert calls == [8]
-    assert memory.is_oom(RuntimeError("CUDA out of memory. Tried to allocate 2 GiB"))
-    assert not memory.is_oom(RuntimeError("shape mismatch"))
+    assert oom.is_oom(RuntimeError("CUDA out of memory. Tried to allocate 2 GiB"))
+    assert not oom.is_oom(RuntimeError("shape mismatch"))
 
 
 @pytest.mark.parametrize("mb,ga,expected", [(8, 1, (4, 2)), (6, 1, (3, 2)), (5, 1, (1, 5)), (3, 2, (1, 6)), (1, 4, (1, 4))])
 def test_smaller_micro_batch_keeps_the_product(mb, ga, expected):
-    assert memory.smaller_micro_batch(mb, ga) == expected
+    assert oom.smaller_micro_batch(mb, ga) == expected

@@ -21,7 +21,8 @@ from tunestudio.evaluate import metrics as M
 from tunestudio.evaluate.run_eval import auto_max_new_tokens, score_side
 from tunestudio.models import loading
 from tunestudio.models.generate import Sampling
-from tunestudio.models.memory import data_lengths, estimate_settings
+from tunestudio.models.lengths import data_lengths
+from tunestudio.models.memory import estimate_settings
 
 DEFAULT_METRICS = ("exact_match", "f1", "loss", "perplexity")
 

@@ -44,16 +44,10 @@ activations alive at once.
 
 from __future__ import annotations
 
-import gc
 import math
-from typing import Any, Callable
 
-from tunestudio.config import presets
 from tunestudio.config.run_config import RunConfig, resolve_precision
 from tunestudio.core.errors import CodedText, UserError
-from tunestudio.data.encoding.encode import encode
-from tunestudio.data.quality.stats import load_tokenizer
-from tunestudio.data.split import load_dataset
 from tunestudio.models import shape as model_shape
 from tunestudio.models.shape import linear_shapes, load_model_config, model_dims, numel, param_count, trainable_shapes
 
@@ -311,84 +305,6 @@ def estimate(model_or_config, *, method: str = "full", batch_size: int = 1, max_
     }
 
 
-# ---- the data's lengths -----------------------------------------------------------------------
-
-def data_lengths(examples, *, sample: int = 2000) -> dict | None:
-    """What the estimate needs of encoded examples (data/encoded.EncodedExamples, or a list of
-    {"input_ids", "labels"} dicts): {"longest": tokens of the longest row (all rows), "trained":
-    the most trained tokens (labels other than -100) in a row, "rows", "checked": rows whose labels
-    were read for it (the longest and an even spread of `sample`: a big memory-mapped file is not
-    read whole)}. None for a stream or no rows (no lengths known in advance)."""
-    import numpy as np
-
-    if examples is None or not hasattr(examples, "__len__") or not len(examples):
-        return None
-    n = len(examples)
-    lengths = getattr(examples, "lengths", None)
-    if lengths is None:
-        lengths = [len(examples[i]["input_ids"]) for i in range(n)]
-    lengths = np.asarray(lengths, dtype=np.int64)
-    picked = set(np.argsort(-lengths, kind="stable")[:256].tolist())
-    picked |= set(np.linspace(0, n - 1, min(n, sample)).round().astype(np.int64).tolist())
-    arrays = getattr(examples, "arrays", None)
-    trained = 0
-    for i in picked:
-        labels = arrays(int(i))[1] if arrays is not None else examples[int(i)]["labels"]
-        trained = max(trained, int((np.asarray(labels) != -100).sum()))
-    return {"longest": int(lengths.max()), "trained": trained, "rows": n, "checked": len(picked)}
-
-
-_LENGTHS_CACHE: dict = {}
-
-
-def _with_replay(got: dict, records, ws, model: str, max_length: int) -> dict:
-    """A default run on chat data and a pretrained model also trains on replay rows (train/replay.py):
-    the base model's own answers of up to presets.REPLAY_MAX_NEW_TOKENS tokens, usually longer than a narrow
-    task's rows. Measured on SmolLM2 and demo-tickets: peak 2.0 GB without them, 3.8 GB with."""
-    if not (records[0].is_chat and presets.model_kind(ws.model_path_or_id(model)) == "pretrained"):
-        return got
-    longest = min(max_length, presets.REPLAY_MAX_NEW_TOKENS + presets.REPLAY_PROMPT_ALLOWANCE)
-    return {**got, "longest": max(got["longest"], longest),
-            "trained": max(got["trained"], min(longest, presets.REPLAY_MAX_NEW_TOKENS + 1)), "replay": True}
-
-
-def dataset_lengths(ws, dataset: str, model: str, max_length: int, *, train_on_prompt: bool = False,
-                    sample: int = 1000) -> dict | None:
-    """`data_lengths` of `dataset` as `model`'s tokenizer encodes it at `max_length`, from an even
-    spread of up to `sample` rows (all of a smaller file): what the Training tab shows before a
-    run. Kept per file state, model and options, so a form change does not tokenise again. None when
-    the rows cannot be read or encoded (a preference file, a broken row...): the estimate then
-    falls back to max_length."""
-
-    try:
-        files, results = load_dataset(ws, dataset)
-        stamp = tuple((str(p), p.stat().st_mtime_ns, p.stat().st_size) for p in files.values())
-        key = (stamp, str(ws.model_path_or_id(model)), int(max_length), bool(train_on_prompt), sample)
-        if key in _LENGTHS_CACHE:
-            return _LENGTHS_CACHE[key]
-        from tunestudio.data.formats.table import Chain
-
-        records = Chain([res.records for res in results.values()])
-        if not len(records):
-            return None
-        import numpy as np
-
-
-        spread = sorted(set(np.linspace(0, len(records) - 1, min(len(records), sample)).round().astype(int).tolist()))
-        enc = encode([records[i] for i in spread], load_tokenizer(ws, model), int(max_length), train_on_prompt,
-                     num_proc=1, skip_bad_rows=True)
-        got = data_lengths(enc.examples)
-        if got is not None:
-            got["sampled_from"] = len(records)
-            got = _with_replay(got, records, ws, model, int(max_length))
-        if len(_LENGTHS_CACHE) > 64:
-            _LENGTHS_CACHE.clear()
-        _LENGTHS_CACHE[key] = got
-        return got
-    except Exception:  # noqa: BLE001 - the estimate still helps without the data's lengths
-        return None
-
-
 def _embedding_bytes(model) -> int:
     """Bytes per element of the hidden states between layers: the input embedding's dtype."""
     try:
@@ -524,82 +440,3 @@ def check_fits(est: dict, available: int, *, margin: float = DEFAULT_MARGIN, dev
     if est["total"] > 0.9 * available:
         return True, f"memory is tight: {needs}. If it runs out: {'; '.join(advice(est)[:3])}"
     return True, needs
-
-
-# ---- CUDA out-of-memory retry -----------------------------------------------------------------
-
-def is_oom(exc: BaseException) -> bool:
-    """True for CUDA out-of-memory, also when a library re-raised it as a RuntimeError."""
-    import torch
-
-    if isinstance(exc, torch.OutOfMemoryError):
-        return True
-    return isinstance(exc, RuntimeError) and "out of memory" in str(exc).lower() and "cuda" in str(exc).lower()
-
-
-def smaller_micro_batch(micro_batch: int, grad_accum: int) -> tuple[int, int]:
-    """Half the micro-batch (rounded down to a divisor of the effective batch, so
-    micro x accum stays exactly the same), and the accumulation that keeps it."""
-    effective = micro_batch * grad_accum
-    new = max(1, micro_batch // 2)
-    while effective % new:
-        new -= 1
-    return new, effective // new
-
-
-def _free_cuda_memory() -> None:
-    gc.collect()
-    import torch
-
-    if torch.cuda.is_available():
-        torch.cuda.empty_cache()
-
-
-def run_with_oom_retry(train_fn: Callable[[int, int], Any], micro_batch: int, grad_accum: int,
-                       on_retry: Callable[[dict], None] | None = None, *, method: str | None = None,
-                       max_length: int | None = None, grad_checkpointing: bool | None = None) -> Any:
-    """Call `train_fn(micro_batch, grad_accum)`; on CUDA out-of-memory call it again with half
-    the micro-batch and twice the accumulation (same effective batch), down to micro-batch 1.
-
-    `train_fn` must be safe to call again: it builds its trainer/dataloader for the sizes it is
-    given and restarts (or resumes from the run's last checkpoint). Its return value is returned.
-    `on_retry(event)` is called before each retry with a JSON-able dict:
-        {"attempt", "micro_batch", "grad_accum", "new_micro_batch", "new_grad_accum",
-         "effective_batch", "error"}
-    (the engine writes it as `events.emit("oom_retry", **event)`). When micro-batch 1 still runs out of memory it
-    raises UserError with concrete advice (`method`, `max_length`, `grad_checkpointing` tailor it).
-
-    Multi-process runs: an OOM on one rank leaves the others waiting in a collective, so only
-    use this with world_size 1 (or have every rank agree before retrying).
-    """
-    if micro_batch < 1 or grad_accum < 1:
-        raise UserError("batch size and gradient accumulation must be at least 1", "micro_batch_too_small")
-    attempt = 0
-    while True:
-        error = None
-        try:
-            return train_fn(micro_batch, grad_accum)
-        except Exception as e:  # noqa: BLE001 - only OOM is handled, the rest re-raised
-            if not is_oom(e):
-                raise
-            error = f"{type(e).__name__}: {str(e).splitlines()[0][:300] if str(e) else ''}"
-        # Outside the except block: the traceback (and the tensors its frames hold) is gone,
-        # so emptying the cache can actually return that memory.
-        _free_cuda_memory()
-        if micro_batch == 1:
-            tip_list = advice(method=method, max_length=max_length, grad_checkpointing=grad_checkpointing, batch_size=1)
-            tips = "; ".join(tip_list)
-            raise UserError(   # the tips are CodedTexts: the web UI words each (engine.tip_*)
-                f"CUDA ran out of memory even with a micro-batch of 1 ({error}). To fit: {tips}",
-                "out_of_memory", error=error,
-                tips=[{"code": tip.code, "message": str(tip), **tip.fields} for tip in tip_list])
-        attempt += 1
-        new_mb, new_ga = smaller_micro_batch(micro_batch, grad_accum)
-        event = {"attempt": attempt, "micro_batch": micro_batch, "grad_accum": grad_accum,
-                 "new_micro_batch": new_mb, "new_grad_accum": new_ga, "effective_batch": new_mb * new_ga,
-                 "error": error}
-        if on_retry is not None:
-            on_retry(event)
-        micro_batch, grad_accum = new_mb, new_ga
-
-

@@ -35,13 +35,14 @@ from tunestudio.core import registry
 from tunestudio.core.errors import UserError
 from tunestudio.core.statefiles import describe_os_error
 from tunestudio.models import memory
-from tunestudio.models.memory import run_with_oom_retry
+from tunestudio.models.lengths import data_lengths
 from tunestudio.train import checkpoint as ckpt
 from tunestudio.train import model_source, recovery, tracking
 from tunestudio.train.config_check import validate
 from tunestudio.train.context import TrainerContext
 from tunestudio.train.events import EventLog, earlier_segments, fmt_duration
 from tunestudio.train.objectives import OBJECTIVES
+from tunestudio.train.oom import run_with_oom_retry
 from tunestudio.train.results import adapter_snapshot, nothing_changed, publish_final, run_metrics
 
 
@@ -297,7 +298,7 @@ def _memory_precheck(cfg: RunConfig, base: model_source.Base, data: Data | None 
 
 def _data_lengths(data) -> dict | None:
     try:
-        return memory.data_lengths(data.train) if data is not None else None
+        return data_lengths(data.train) if data is not None else None
     except Exception:  # noqa: BLE001 - without them the estimate assumes --max-length
         return None
 

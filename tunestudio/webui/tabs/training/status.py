@@ -19,6 +19,7 @@ from tunestudio.data.preference import load_pref_file
 from tunestudio.data.split import resolve_dataset
 from tunestudio.jobs import queue as jobs
 from tunestudio.models import memory
+from tunestudio.models.lengths import dataset_lengths
 from tunestudio.models.memory import human_bytes
 from tunestudio.rewards.data import load_prompts
 from tunestudio.train.objectives import OBJECTIVES
@@ -32,7 +33,7 @@ def memory_text(ws, lang, model, method, batch_size, max_length, precision, chec
                 dataset=None) -> str:
     """The Training tab's estimate: `memory.estimate_settings`, the function the Model tab's table
     calls too (same settings, same figure), for the longest batch of `dataset`'s rows when one is
-    picked (a sample tokenised, train.memory.dataset_lengths), else for rows of max_length."""
+    picked (a sample tokenised, models.lengths.dataset_lengths), else for rows of max_length."""
     if not model:
         return ""
     for name, value in (("batch_size", batch_size), ("max_length", max_length), ("lora_r", lora_r)):
@@ -43,7 +44,7 @@ def memory_text(ws, lang, model, method, batch_size, max_length, precision, chec
         if int(value) < 1:   # the estimate of an impossible setting would mislead
             return "⚠️ " + t(lang, "training.at_least_one", field=t(lang, f"param.{name}"), value=int(value))
     try:
-        lengths = memory.dataset_lengths(ws, dataset, model, int(max_length)) if dataset else None
+        lengths = dataset_lengths(ws, dataset, model, int(max_length)) if dataset else None
         est = memory.estimate_settings(ws.model_path_or_id(model), lengths=lengths, method=method or "full",
                                        batch_size=int(batch_size), max_length=int(max_length),
                                        precision=precision or "auto", gradient_checkpointing=bool(checkpointing),

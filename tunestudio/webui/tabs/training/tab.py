@@ -39,23 +39,23 @@ from tunestudio.webui.tabs.training.form import (  # noqa: F401
     MAIN,
     NOTE_FIELDS,
     PICKED,
-    input_for,
-    shown_help,
     apply_preset,
     config_from_form,
     form_defaults,
+    input_for,
     job_form_values,
     lr_for_method,
     model_note_text,
     preset_fields,
     preset_for,
+    shown_help,
 )
 from tunestudio.webui.tabs.training.status import (  # noqa: F401
-    startup_progress,
     device_line,
     memory_text,
     monitor,
     precheck,
+    startup_progress,
 )
 
 
