@@ -12,6 +12,7 @@ import pytest
 
 from tunestudio.data.encoding import encode as E
 from tunestudio.data.formats import load as L
+from tunestudio.data.formats.digest import content_key
 from tunestudio.data.formats import readers
 from tunestudio.data.formats.records import Record
 from tunestudio.data.formats.table import RecordsView
@@ -158,7 +159,7 @@ def test_split_on_views_matches_string_keys(tmp_path):
     s = S.load_splits(ws, "d.jsonl", 0.1, 0.2, seed=3)
     records = list(L.load_file(ws.datasets_dir / "d.jsonl").records)
     ids = S.row_ids("all", records)
-    want = S.carve("d.jsonl", ids, [S.content_key(r) for r in records], 0.1, 0.2, 3)   # full-string keys
+    want = S.carve("d.jsonl", ids, [content_key(r) for r in records], 0.1, 0.2, 3)   # full-string keys
     assert s.info["rows"] == want
     by_id = dict(zip(ids, records))
     for k in ("train", "val", "test"):

@@ -11,7 +11,8 @@ import pytest
 from tests.conftest import run_cli
 from tunestudio.config.run_config import RunConfig
 from tunestudio.core.workspace import Workspace
-from tunestudio.train import presets, replay
+from tunestudio.config import presets
+from tunestudio.train import replay
 
 
 def test_model_kind_and_the_preset_per_method(demo_ws):
