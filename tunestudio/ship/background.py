@@ -100,7 +100,7 @@ def _base(ws) -> list[str]:
 # ---- exports --------------------------------------------------------------------------------------
 
 def exports_dir(ws) -> Path:
-    d = ws.root / "exports" / ".jobs"
+    d = ws.export_jobs_dir
     d.mkdir(parents=True, exist_ok=True)
     return d
 
@@ -118,7 +118,7 @@ def start_export(ws, run: str, fmt: str, quant: str = "f16", verify: bool = True
     r = find_run(ws, run)
     job_id = time.strftime("%Y%m%d-%H%M%S-") + uuid.uuid4().hex[:4]
     tag = fmt + (f"-{quant}" if fmt == "gguf" else "")
-    output = ws.root / "exports" / f"{r.name}-{tag}-{job_id}"
+    output = ws.exports_dir / f"{r.name}-{tag}-{job_id}"
     args = ["export", r.id, "--output", str(output), "--format", "hf" if fmt == "merged" else fmt, "--json"]
     if fmt == "merged":
         args.append("--merge")
@@ -167,7 +167,7 @@ def latest_export(ws, run: str) -> dict | None:
 # ---- servers --------------------------------------------------------------------------------------
 
 def servers_dir(ws) -> Path:
-    d = ws.root / ".serve" / "servers"
+    d = ws.servers_dir
     d.mkdir(parents=True, exist_ok=True)
     return d
 

@@ -27,14 +27,9 @@ from tunestudio.core.statefiles import read_json_or_none, write_json
 from tunestudio.core.workspace import CONFINED_ENV
 from tunestudio.jobs import queue as jobs
 from tunestudio.sweeps import search as sweep
-from tunestudio.sweeps.search import sweep_dir
 from tunestudio.sweeps.spec import load_spec
 
 _children: dict[int, subprocess.Popen] = {}   # sweeps this process launched (reaped when they end)
-
-
-def uploads_dir(ws) -> Path:
-    return ws.root / "training" / "sweeps" / "uploads"
 
 
 def _safe_name(filename: str) -> str:
@@ -45,13 +40,9 @@ def _safe_name(filename: str) -> str:
     return stem if stem.endswith((".yaml", ".yml")) else stem + ".yaml"
 
 
-def _sweep_dir(ws, name: str) -> Path:
-    return sweep_dir(ws, name)
-
-
 def runner(ws, name: str) -> dict | None:
     """The runner record of sweep `name` with `alive` (bool) added; None when the UI never started it."""
-    rec = read_json_or_none(_sweep_dir(ws, name) / "runner.json")
+    rec = read_json_or_none(ws.sweep_dir(name) / "runner.json")
     if not isinstance(rec, dict) or not isinstance(rec.get("pid"), int):
         return None
     return {**rec, "alive": _alive(rec)}
@@ -74,7 +65,7 @@ def check(ws, text: str, filename: str):
             raise UserError(f"{filename} is empty: write a sweep in the editor, or pick an example",
                             "sweep_file_empty", file=filename)
         raise UserError("no sweep file: upload one, pick an example, or write it in the editor", "no_sweep_file")
-    path = uploads_dir(ws) / _safe_name(filename or "sweep.yaml")
+    path = ws.sweep_uploads_dir / _safe_name(filename or "sweep.yaml")
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_text(text, encoding="utf-8")
     return load_spec(path), path
@@ -88,7 +79,7 @@ def start(ws, text: str, filename: str) -> dict:
     if rec and rec["alive"]:
         raise UserError(f"sweep '{spec.name}' is already running (pid {rec['pid']}): wait for it or stop it",
                         "sweep_running", name=spec.name, pid=rec["pid"])
-    d = _sweep_dir(ws, spec.name)
+    d = ws.sweep_dir(spec.name)
     d.mkdir(parents=True, exist_ok=True)
     command = [sys.executable, "-m", "tunestudio", "sweep", "--config", str(path), "--workspace", str(ws.root)]
     error_file = d / "runner.error.json"   # the UserError it may end on, coded (the panel words it)
@@ -141,7 +132,7 @@ def progress(ws, name: str) -> dict:
     rec = runner(ws, name)
     out = {"sweep": name, "running": bool(rec and rec["alive"]), "started_from_ui": rec is not None,
            "target": (rec or {}).get("trials"), "ended": 0, "counts": {}, "best": None, "log": "", "error": None}
-    d = _sweep_dir(ws, name)
+    d = ws.sweep_dir(name)
     if rec and not out["running"]:
         out["error"] = read_json_or_none(d / "runner.error.json")
     try:

@@ -72,7 +72,7 @@ def hf_report_to(cfg) -> list[str] | str:
 
 def mlflow_uri(ws) -> str:
     """$MLFLOW_TRACKING_URI when set, else a SQLite store in the workspace (no server needed)."""
-    return os.environ.get("MLFLOW_TRACKING_URI") or f"sqlite:///{(ws.root / 'training' / 'mlflow.db').resolve()}"
+    return os.environ.get("MLFLOW_TRACKING_URI") or f"sqlite:///{ws.mlflow_db_path.resolve()}"
 
 
 def _numbers(values: dict) -> dict[str, float]:
@@ -205,7 +205,7 @@ class Session:
             self._env("WANDB_DIR", str(self.run_dir))
             self._env("WANDB_PROJECT", "tunestudio")
         if "trackio" in self.names:
-            self._env("TRACKIO_DIR", str(self.ws.root / "training" / "trackio"))
+            self._env("TRACKIO_DIR", str(self.ws.trackio_dir))
 
     def _write_info(self) -> None:
         if self.info:
