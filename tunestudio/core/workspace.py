@@ -140,6 +140,11 @@ class Workspace:
     def servers_dir(self) -> Path:
         return self.serve_dir / "servers"
 
+    def child_env(self) -> dict[str, str]:
+        """What a process started for this workspace gets in its environment to be confined as the
+        web UI is ($TUNESTUDIO_CONFINED=1), nothing elsewhere."""
+        return {CONFINED_ENV: "1"} if self.confined else {}
+
     def ensure(self) -> "Workspace":
         for d in (self.datasets_dir, self.runs_dir, self.models_dir):
             d.mkdir(parents=True, exist_ok=True)
