@@ -29,6 +29,7 @@ from pathlib import Path
 
 from tunestudio.config.run_config import dump_config
 from tunestudio.core.errors import UserError
+from tunestudio.core.statefiles import write_json
 
 # tracker -> (the module that must import, transformers' report_to name or None when we write it)
 TRACKERS = {
@@ -209,9 +210,7 @@ class Session:
 
     def _write_info(self) -> None:
         if self.info:
-            tmp = self.run_dir / "trackers.json.tmp"
-            tmp.write_text(json.dumps(self.info, indent=2) + "\n", encoding="utf-8")
-            os.replace(tmp, self.run_dir / "trackers.json")
+            write_json(self.run_dir / "trackers.json", self.info, indent=2)
 
     def finish(self, status: str, metrics: dict | None) -> None:
         try:
