@@ -205,7 +205,7 @@ def test_loaded_file_is_cached_and_mapped(tmp_path, monkeypatch):
     path.write_text("".join(json.dumps({"instruction": f"Q{i}", "output": f"A{i}"}) + "\n" for i in range(50))
                     + "not json\n")
     _, first = load_dataset(ws, "d.jsonl")
-    entries = list((tmp_path / "training" / ".cache" / "loaded").glob("*.arrow"))
+    entries = list(ws.loaded_cache_dir.glob("*.arrow"))
     assert len(entries) == 1
     calls = []
     monkeypatch.setattr(L, "load_file", lambda *a, **k: calls.append(a))   # must not be needed
@@ -219,4 +219,4 @@ def test_loaded_file_is_cached_and_mapped(tmp_path, monkeypatch):
     path.write_text("".join(json.dumps({"instruction": f"Q{i}", "output": f"B{i}"}) + "\n" for i in range(50)))
     s = load_splits(ws, "d.jsonl")          # a changed file is read again, not taken from the cache
     assert {r.reference()[0] for r in s.train} == {"B"}
-    assert len(list((tmp_path / "training" / ".cache" / "loaded").glob("*.arrow"))) == 2
+    assert len(list(ws.loaded_cache_dir.glob("*.arrow"))) == 2

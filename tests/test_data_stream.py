@@ -43,7 +43,7 @@ def test_every_token_of_a_multi_document_file_is_in_exactly_one_block(demo_ws, t
     (demo_ws / "training" / "datasets" / "corpus.txt").write_text("\n\n".join(docs) + "\n", encoding="utf-8")
     splits = load_splits(Workspace(demo_ws), "corpus.txt", val_split=0.2, test_split=0.0, seed=3)
     assert len(splits.train) + len(splits.val) == 40 and len(splits.val) == 8
-    cache = demo_ws / "training" / ".cache" / "encoded"
+    cache = Workspace(demo_ws).encoded_cache_dir
     seen: list[int] = []   # each document's stream tokens, found back in the blocks
     for part in (splits.train, splits.val):
         enc = encode(part, tok, 32, cache_dir=cache, text_mode="stream")

@@ -61,7 +61,7 @@ def test_cancel_a_queued_job_and_stop_the_running_one(workspace):
 def test_state_is_on_disk_for_another_reader(workspace):
     ws = Workspace(workspace)
     job = _sleeper(ws, 30, "visible")
-    saved = json.loads((ws.root / "training" / "jobs" / "queue.json").read_text())
+    saved = json.loads((ws.jobs_dir / "queue.json").read_text())
     assert [j["id"] for j in saved["jobs"]] == [job.id]
     # A second UI process has no Popen handle: it must still see the job as running.
     jobs._children.clear()

@@ -57,7 +57,7 @@ def test_export_job_checks_the_export_and_records_it_in_the_registry(ws):
     print(f"UI export job (hf, 3 round-trip rows): {time.perf_counter() - started:.1f} s")
     assert st["status"] == "finished", st
     rt = st["result"]["roundtrip"]
-    assert (rt["rows"], rt["identical"]) == (3, 3) and Path(st["result"]["output"]).parent == ws.root / "exports"
+    assert (rt["rows"], rt["identical"]) == (3, 3) and Path(st["result"]["output"]).parent == ws.exports_dir
     assert ship_jobs.latest_export(ws, "full-run")["id"] == rec["id"]
 
     conn = registry.connect(ws.db_path)

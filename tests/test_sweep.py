@@ -50,10 +50,10 @@ seed: 4
 """
 
 
-def _trials(ws_root):
+def _trials(ws):
     import optuna
 
-    db = ws_root / "training" / "sweeps" / "tiny-lr" / "optuna.db"
+    db = ws.sweep_dir("tiny-lr") / "optuna.db"
     if not db.is_file():
         return []
     # read-only: opening the storage read-write would create its tables, racing the sweep doing the same
@@ -77,7 +77,7 @@ def test_sweep_prunes_the_bad_trials_resumes_after_a_kill_and_shows_the_best(tin
     try:
         deadline = time.time() + 600   # a loaded 2-core machine takes minutes per trial
         while time.time() < deadline:  # kill the sweep while its second trial trains
-            trials = _trials(tiny_ws.root)
+            trials = _trials(tiny_ws)
             if len(trials) >= 2 and trials[1].state.name == "RUNNING" and trials[1].user_attrs.get("job_id"):
                 break
             assert first.poll() is None, f"the sweep ended before its second trial started: {log.read_text()[-2000:]}"
@@ -87,7 +87,7 @@ def test_sweep_prunes_the_bad_trials_resumes_after_a_kill_and_shows_the_best(tin
     finally:
         first.send_signal(signal.SIGKILL)
         first.wait()
-    assert _trials(tiny_ws.root)[1].state.name == "RUNNING"  # its job goes on without the sweep
+    assert _trials(tiny_ws)[1].state.name == "RUNNING"  # its job goes on without the sweep
 
     out = run_cli("sweep", "--config", spec, "--json", ws=tiny_ws.root, env=ONE_THREAD)
     assert out.returncode == 0, out.stderr[-3000:]
@@ -120,7 +120,7 @@ def test_sweep_prunes_the_bad_trials_resumes_after_a_kill_and_shows_the_best(tin
 
     # through the queue: one job per trial (the killed sweep's job was followed, not restarted),
     # and never two at once
-    queue = json.loads((tiny_ws.root / "training" / "jobs" / "queue.json").read_text())["jobs"]
+    queue = json.loads((tiny_ws.jobs_dir / "queue.json").read_text())["jobs"]
     assert len(queue) == 4
     spans = sorted((j["started_at"], j["finished_at"]) for j in queue)
     assert all(a[1] <= b[0] + 1.0 for a, b in zip(spans, spans[1:])), spans
@@ -153,7 +153,7 @@ def test_a_bad_sweep_file_is_one_message_naming_the_line(tiny_ws, text, line, me
     assert out.returncode == 1, out.stderr
     lines = out.stderr.strip().splitlines()
     assert len(lines) == 1 and lines[0].startswith(f"error: {spec}, line {line}: ") and message in lines[0], lines
-    assert not (tiny_ws.root / "training" / "sweeps").exists()
+    assert not tiny_ws.sweeps_dir.exists()
 
 
 def test_show_an_unknown_sweep_is_a_clear_error(tiny_ws):

@@ -44,14 +44,14 @@ trials: 2
 def test_a_bad_sweep_file_from_the_ui_names_its_line(tiny_ws):
     with pytest.raises(UserError) as e:
         sweep_runner.start(tiny_ws, SWEEP.replace("  lr: [3e-3, 1e-3]", "  lrr: [3e-3, 1e-3]"), "../my sweep.yaml")
-    path = tiny_ws.root / "training" / "sweeps" / "uploads" / "my-sweep.yaml"
+    path = tiny_ws.sweep_uploads_dir / "my-sweep.yaml"
     assert str(e.value).startswith(f"{path}, line 14: ") and "lrr" in str(e.value), str(e.value)
     with pytest.raises(UserError, match="no sweep file"):   # nothing in the editor
         sweep_runner.start(tiny_ws, "  \n", None)
     with pytest.raises(UserError, match="^x.yaml is empty") as e:   # an uploaded file with nothing in it
         sweep_runner.start(tiny_ws, "  \n", "x.yaml")
     assert (e.value.code, e.value.fields) == ("sweep_file_empty", {"file": "x.yaml"})
-    assert not (tiny_ws.root / "training" / "sweeps" / "ui-lr").exists()
+    assert not tiny_ws.sweep_dir("ui-lr").exists()
 
 
 @pytest.mark.slow
@@ -80,7 +80,7 @@ def test_a_sweep_started_from_the_ui_runs_in_the_background_and_feeds_the_overla
         sweep_runner.stop(tiny_ws, "ui-lr")
     assert seen_running
     p = sweep_runner.progress(tiny_ws, "ui-lr")
-    log = (tiny_ws.root / "training" / "sweeps" / "ui-lr" / "runner.log").read_text()
+    log = (tiny_ws.sweep_dir("ui-lr") / "runner.log").read_text()
     assert not p["running"] and p["ended"] == 2 and p["counts"] == {"complete": 2}, (p, log[-2000:])
     assert p["best"] is not None and "trial 1" in p["log"], p
     text = sweep_start.progress_text(tiny_ws, "en", "ui-lr")
@@ -122,7 +122,7 @@ def test_progress_while_the_sweep_is_still_creating_its_study(tmp_path):
 
     pytest.importorskip("optuna")
     ws = Workspace(tmp_path).ensure()
-    db = sweep.sweep_dir(ws, "starting") / "optuna.db"
+    db = ws.sweep_dir("starting") / "optuna.db"
     db.parent.mkdir(parents=True)
     sqlite3.connect(db).close()   # the file, empty: the sweep has only just opened it
     p = sweep_runner.progress(ws, "starting")

@@ -204,7 +204,7 @@ def test_wandb_offline_and_trackio_local_get_the_curves_config_and_final_metrics
     assert "exit" in kinds
 
     # Trackio: its local store in the workspace (not ~/.cache), read back with its own storage class
-    store = tiny_ws.root / "training" / "trackio"
+    store = tiny_ws.trackio_dir
     assert (store / "tunestudio.db").is_file(), list(store.parent.iterdir())
     read = subprocess.run([sys.executable, "-c", TRACKIO_READ, run_id], capture_output=True, text=True,
                           env={**os.environ, "TRACKIO_DIR": str(store)}, timeout=120)

@@ -181,11 +181,10 @@ def test_a_sweep_that_ended_on_an_error_says_why_in_tetum(workspace):
     file, $TUNESTUDIO_ERROR_FILE, set by sweep_runner.start); the panel words it, and its trial
     counts by state, in Tetum."""
     from tunestudio.core.errors import error_record
-    from tunestudio.sweeps import background as sweep_runner
     from tunestudio.webui.tabs.runs.sweep_start import progress_text
 
     ws = Workspace(workspace)
-    d = sweep_runner._sweep_dir(ws, "s1")
+    d = ws.sweep_dir("s1")
     d.mkdir(parents=True)
     # a pid no process has (above the kernel's pid_max default): the runner has ended
     (d / "runner.json").write_text(json.dumps({"sweep": "s1", "pid": 2 ** 22 + 7, "pid_start": "gone",

@@ -199,8 +199,33 @@ def test_command_shown_before_start_makes_the_same_config(tmp_path):
     on_by_default = [f.name for f in dataclasses.fields(cfg) if f.default is True]
     if on_by_default:
         off = run_config.from_dict({"model": "m", "dataset": "d.jsonl", on_by_default[0]: False})
-        flag = "--no-" + on_by_default[0].replace("_", "-")
+        flag = "--no-" + run_config.flag_name(on_by_default[0])[2:]
         assert flag in shlex.split(train_command(off))
+
+
+def test_a_field_has_one_flag_in_the_parser_the_command_preview_and_the_messages():
+    import argparse
+    import shlex
+
+    import pytest
+
+    from tunestudio.config import run_config
+    from tunestudio.core.errors import UserError
+    from tunestudio.webui.tabs.training.form_io import train_command
+
+    fields = run_config.fields_by_name()
+    assert run_config.flag_name("max_length") == run_config.flag_name(fields["max_length"]) == "--max-length"
+    assert run_config.flag_name("mapping") == "--map"   # a field with a flag of its own
+    parser = argparse.ArgumentParser()
+    run_config.add_arguments(parser)
+    by_dest = {a.dest: a.option_strings[0] for a in parser._actions if a.dest in fields}
+    assert by_dest == {name: run_config.flag_name(name) for name in fields}
+    cfg = run_config.from_dict({"model": "m", "dataset": "d.jsonl", "mapping": "instruction=q"})
+    assert "--map" in shlex.split(train_command(cfg))
+    with pytest.raises(UserError, match="^--max-length: 'x' is not a valid int"):
+        run_config.coerce("max_length", "x")
+    with pytest.raises(UserError, match="^--lora-r: must be at least 1"):
+        validate(run_config.from_dict({"model": "m", "dataset": "d.jsonl", "lora_r": 0}))
 
 
 def test_a_shown_message_is_said_again_in_the_other_language():

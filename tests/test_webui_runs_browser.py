@@ -15,6 +15,8 @@ import sys
 import pytest
 from test_webui_browser import CHROMIUM, _shot, _start_ui, _stop, _wait_text, browser  # noqa: F401 (fixture)
 
+from tunestudio.core.workspace import Workspace
+
 pytestmark = [pytest.mark.browser, pytest.mark.slow,
               pytest.mark.skipif(not os.path.exists(CHROMIUM), reason="needs Debian's chromium (apt install chromium)")]
 
@@ -119,7 +121,7 @@ def test_a_sweep_started_from_the_sweeps_panel_runs_and_shows_its_progress(two_r
     text = _wait_text(page, "#sweeps-progress", "1 of 1 trials ended", timeout=600_000)
     assert "1 complete" in text and "best so far: trial 0" in text, text
     _wait_text(page, "#sweeps-progress", "ended")
-    assert (two_runs["ws"] / "training" / "sweeps" / "uploads" / "sweep-demo-reviews.yaml").is_file()
+    assert (Workspace(two_runs["ws"]).sweep_uploads_dir / "sweep-demo-reviews.yaml").is_file()
     # showing it puts its trial's curves in the overlay
     page.click("#sweeps-show")
     _wait_text(page, "#runs-overlay-message", "1 run(s) overlaid")

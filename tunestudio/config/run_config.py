@@ -232,6 +232,17 @@ def fields_by_name() -> dict[str, dataclasses.Field]:
     return {f.name: f for f in fields(RunConfig)}
 
 
+def flag_name(field_or_name: dataclasses.Field | str) -> str:
+    """The command-line flag of a RunConfig field (the field or its name): its own where it has one
+    (`mapping` -> `--map`), else its name with dashes (`max_length` -> `--max-length`). The one
+    place a flag is spelled: the parser, the shown `tunestudio train` command and the messages."""
+    if isinstance(field_or_name, str):
+        name, f = field_or_name, fields_by_name().get(field_or_name)
+    else:
+        name, f = field_or_name.name, field_or_name
+    return (f.metadata.get("flag") if f is not None else None) or "--" + name.replace("_", "-")
+
+
 def stage_config(cfg: RunConfig, index: int, from_run: str | None = None) -> RunConfig:
     """The config of stage `index`: the shared options with that stage's own on top."""
     stage = dict(cfg.stages[index])
@@ -253,7 +264,7 @@ def coerce(name: str, value):
     """`value` (from YAML or a flag) as the type of field `name`, or a UserError saying why not."""
     f = fields_by_name()[name]
     kind = f.type if isinstance(f.type, str) else f.type.__name__
-    flag = "--" + name.replace("_", "-")
+    flag = flag_name(f)
     try:
         if kind == "bool":
             if isinstance(value, str):
@@ -346,7 +357,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         meta = f.metadata
         group = groups.get(meta["group"]) or parser.add_argument_group(f"{meta['group']} options")
         groups[meta["group"]] = group
-        flag = meta.get("flag") or "--" + f.name.replace("_", "-")
+        flag = flag_name(f)
         default = f.default if f.default is not dataclasses.MISSING else f.default_factory()
         help_text = f"{meta['help']} (default: {default!r})".replace("%", "%%")   # argparse formats help with %
         kind = f.type if isinstance(f.type, str) else f.type.__name__

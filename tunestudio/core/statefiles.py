@@ -98,13 +98,15 @@ def locked(folder: Path):
         yield
 
 
-def write_json(path: Path, obj) -> None:
-    """Write whole or not at all: beside, flushed, then renamed over `path`."""
+def write_json(path: Path, obj, indent: int = 1) -> None:
+    """Write a state file whole or not at all: beside it, flushed to disk, then renamed over `path`.
+    The one writer of the tool's own JSON state (queue, job and export records, a run's split.json,
+    metrics.json and trackers.json); `indent` keeps each file as it has always been laid out."""
     path = Path(path)
     tmp = path.with_name(f".{path.name}.tmp")
     try:
         with open(tmp, "w", encoding="utf-8") as f:
-            f.write(json.dumps(obj, indent=1, default=str) + "\n")
+            f.write(json.dumps(obj, indent=indent, default=str) + "\n")
             f.flush()
             os.fsync(f.fileno())
         os.replace(tmp, path)

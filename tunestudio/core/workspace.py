@@ -1,10 +1,25 @@
 """Where things live: the workspace folders, and resolving the names users type into paths.
 
-Layout (docs/dev/architecture.md):
-    training/datasets/    the user's data files (never modified by the tool)
-    training/runs/<run>/  one folder per run
-    models/               local base models
-    tunestudio.db         the registry
+Layout (docs/dev/architecture.md); every path is a `Workspace` property or method, and no other module spells one out:
+    training/datasets/        the user's data files (never modified by the tool)  datasets_dir
+    training/runs/<run>/      one folder per run                                  runs_dir
+    training/jobs/            the job queue, each job's log and exit record       jobs_dir
+    training/sweeps/<sweep>/  a sweep's study and its background process          sweeps_dir, sweep_dir(name)
+    training/sweeps/uploads/  sweep specs uploaded in the web UI                  sweep_uploads_dir
+    training/evals/<model>/   evaluations of a model that is not a run            evals_dir
+    training/.cache/loaded/   data files read into Arrow tables                   loaded_cache_dir
+    training/.cache/encoded/  tokenized examples                                  encoded_cache_dir
+    training/.cache/replay/   the base model's answers for replay                 replay_cache_dir
+    training/mlflow.db        the MLflow store (--report-to mlflow)               mlflow_db_path
+    training/trackio/         the Trackio store (--report-to trackio)             trackio_dir
+    models/                   local base models                                   models_dir
+    rewards/                  reward files for GRPO                               rewards_dir
+    exports/                  exported models                                     exports_dir
+    exports/.jobs/            exports started in the background (web UI)          export_jobs_dir
+    .serve/<run>/             a run's adapter merged for serving                  serve_merged_dir(run_id)
+    .serve/servers/           servers started in the background (web UI)          servers_dir
+    tunestudio.db             the registry                                        db_path
+    .tunestudio.db.lock       one registry repair at a time                       db_lock_path
 
 Names resolve inside the workspace: a data file or model folder that is a symlink leading out of
 it is refused, in the web UI always (`confined`, also set for the jobs it launches) and in the
@@ -37,11 +52,11 @@ class Workspace:
 
     @property
     def datasets_dir(self) -> Path:
-        return self.root / "training" / "datasets"
+        return self.training_dir / "datasets"
 
     @property
     def runs_dir(self) -> Path:
-        return self.root / "training" / "runs"
+        return self.training_dir / "runs"
 
     @property
     def models_dir(self) -> Path:
@@ -50,6 +65,85 @@ class Workspace:
     @property
     def db_path(self) -> Path:
         return self.root / "tunestudio.db"
+
+    @property
+    def db_lock_path(self) -> Path:
+        return self.root / ".tunestudio.db.lock"
+
+    @property
+    def training_dir(self) -> Path:
+        return self.root / "training"
+
+    @property
+    def jobs_dir(self) -> Path:
+        return self.training_dir / "jobs"
+
+    @property
+    def sweeps_dir(self) -> Path:
+        return self.training_dir / "sweeps"
+
+    def sweep_dir(self, name: str) -> Path:
+        return self.sweeps_dir / name
+
+    @property
+    def sweep_uploads_dir(self) -> Path:
+        return self.sweeps_dir / "uploads"
+
+    @property
+    def evals_dir(self) -> Path:
+        return self.training_dir / "evals"
+
+    @property
+    def cache_dir(self) -> Path:
+        return self.training_dir / ".cache"
+
+    @property
+    def loaded_cache_dir(self) -> Path:
+        return self.cache_dir / "loaded"
+
+    @property
+    def encoded_cache_dir(self) -> Path:
+        return self.cache_dir / "encoded"
+
+    @property
+    def replay_cache_dir(self) -> Path:
+        return self.cache_dir / "replay"
+
+    @property
+    def mlflow_db_path(self) -> Path:
+        return self.training_dir / "mlflow.db"
+
+    @property
+    def trackio_dir(self) -> Path:
+        return self.training_dir / "trackio"
+
+    @property
+    def rewards_dir(self) -> Path:
+        return self.root / "rewards"
+
+    @property
+    def exports_dir(self) -> Path:
+        return self.root / "exports"
+
+    @property
+    def export_jobs_dir(self) -> Path:
+        return self.exports_dir / ".jobs"
+
+    @property
+    def serve_dir(self) -> Path:
+        return self.root / ".serve"
+
+    def serve_merged_dir(self, run_id: str) -> Path:
+        return self.serve_dir / run_id
+
+    @property
+    def servers_dir(self) -> Path:
+        return self.serve_dir / "servers"
+
+    def child_env(self) -> dict[str, str]:
+        """What a process started for this workspace gets in its environment to be confined as the
+        web UI is ($TUNESTUDIO_CONFINED=1), nothing elsewhere."""
+        return {CONFINED_ENV: "1"} if self.confined else {}
 
     def ensure(self) -> "Workspace":
         for d in (self.datasets_dir, self.runs_dir, self.models_dir):

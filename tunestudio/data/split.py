@@ -50,10 +50,6 @@ def sha256_file(path: Path) -> str:
     return memoized(path)   # hashed once per process, though loading and the split both ask
 
 
-def _loaded_cache(ws) -> Path:
-    return ws.root / "training" / ".cache" / "loaded"
-
-
 def _available(ws) -> str:
     names = ws.list_datasets()
     if not names:
@@ -255,7 +251,7 @@ def load_dataset(ws, dataset: str, fmt: str | None = None, mapping=None,
     mapping = parse_mapping(mapping)
     files = resolve_dataset(ws, dataset)
 
-    return files, {key: load_cached(path, _loaded_cache(ws), fmt=fmt, mapping=mapping, separator=separator)
+    return files, {key: load_cached(path, ws.loaded_cache_dir, fmt=fmt, mapping=mapping, separator=separator)
                    for key, path in files.items()}
 
 
@@ -366,7 +362,7 @@ def splits_from_info(ws, info: dict) -> Splits:
                             "split_file_sha_differs", path=str(f["path"]))
         files[key] = path
 
-    results = {key: load_cached(path, _loaded_cache(ws), fmt=info.get("format"), mapping=info.get("mapping"),
+    results = {key: load_cached(path, ws.loaded_cache_dir, fmt=info.get("format"), mapping=info.get("mapping"),
                                 separator=info.get("separator")) for key, path in files.items()}
     _raise_on_errors(results)
     return _build(results, info)

@@ -60,5 +60,5 @@ def _write_reward_demo(ws: Workspace, specs: dict) -> dict:
     import json
 
 
-    return rewardtask.write(ws.root, json.loads(specs["demo-dates.json"]["content"]))
+    return rewardtask.write(ws, json.loads(specs["demo-dates.json"]["content"]))
 

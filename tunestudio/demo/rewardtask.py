@@ -12,8 +12,8 @@ from __future__ import annotations
 
 import json
 import os
-from pathlib import Path
 
+from tunestudio.core.workspace import Workspace
 from tunestudio.demo.tasks import DATE_INSTRUCTION, dates
 
 DATASET = "demo-rewards.jsonl"
@@ -46,24 +46,23 @@ def rows(n: int, seed: int, exclude: set[str]) -> list[dict]:
     return out
 
 
-def write(root: Path, sft_dates: list[dict], n: int = 600, seed: int = 99) -> dict:
-    """Write training/datasets/demo-rewards.jsonl and rewards/demo_dates.py under `root` where missing.
+def write(ws: Workspace, sft_dates: list[dict], n: int = 600, seed: int = 99) -> dict:
+    """Write training/datasets/demo-rewards.jsonl and rewards/demo_dates.py in `ws` where missing.
     `sft_dates`: the demo-dates rows (their dates are left out). Returns {name: {path, created, ...}}."""
     exclude = {r["input"] for r in sft_dates}
     data = "".join(json.dumps(r) + "\n" for r in rows(n, seed, exclude))
     report = {}
-    for rel, content, what in ((f"training/datasets/{DATASET}", data, "prompts + references for GRPO"),
-                               (REWARD_FILE, REWARD_SOURCE, "reward: a third per correct date part")):
-        path = root / rel
+    for path, content, what in ((ws.datasets_dir / DATASET, data, "prompts + references for GRPO"),
+                                (ws.root / REWARD_FILE, REWARD_SOURCE, "reward: a third per correct date part")):
         created = not path.exists()
         if created:
             path.parent.mkdir(parents=True, exist_ok=True)
             tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}")
             tmp.write_text(content, encoding="utf-8")
             os.replace(tmp, path)
-        report[Path(rel).name] = {"path": str(path), "created": created, "task": what,
-                                  "rows": n if rel.endswith(".jsonl") else None,
-                                  "format": "prompts" if rel.endswith(".jsonl") else "reward"}
+        report[path.name] = {"path": str(path), "created": created, "task": what,
+                             "rows": n if path.suffix == ".jsonl" else None,
+                             "format": "prompts" if path.suffix == ".jsonl" else "reward"}
     return report
 
 

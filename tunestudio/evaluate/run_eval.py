@@ -259,7 +259,7 @@ def eval_folder(ws: Workspace, run: loading.RunInfo | None, model: str | None) -
     if run:
         base = run.folder / "eval"
     else:
-        base = ws.root / "training" / "evals" / re.sub(r"[^A-Za-z0-9._-]+", "_", model).strip("_")
+        base = ws.evals_dir / re.sub(r"[^A-Za-z0-9._-]+", "_", model).strip("_")
     folder, k = base / stamp, 1
     while folder.exists():  # two evaluations in the same second keep both
         k += 1

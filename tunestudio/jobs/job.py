@@ -46,7 +46,7 @@ class Job:
 
 
 def jobs_dir(ws: Workspace) -> Path:
-    d = ws.root / "training" / "jobs"
+    d = ws.jobs_dir
     d.mkdir(parents=True, exist_ok=True)
     return d
 

@@ -28,7 +28,6 @@ import contextlib
 import fcntl
 import json
 import os
-import signal
 import subprocess
 import sys
 import time
@@ -39,7 +38,7 @@ from pathlib import Path
 from tunestudio.config.run_config import load_config, save_config
 from tunestudio.core import registry
 from tunestudio.core.errors import UserError
-from tunestudio.core.procs import is_alive, proc_start
+from tunestudio.core.procs import is_alive, start_detached, stop_group
 from tunestudio.core.progress import listen
 from tunestudio.core.statefiles import read_json_or_none, write_json
 from tunestudio.core.workspace import Workspace
@@ -149,18 +148,12 @@ def _alive(job: Job) -> bool:
 
 
 def _launch(ws: Workspace, job: Job) -> None:
-    log = open(job.log_path, "ab")
-    env = {**os.environ, "PYTHONUNBUFFERED": "1", "GRADIO_ANALYTICS_ENABLED": "False",
-           "TOKENIZERS_PARALLELISM": "false", JOB_ENV: job.id, JOB_WS_ENV: str(ws.root)}
-    if ws.confined:  # launched from the web UI: the job reads only inside the workspace, as the UI does
-        env["TUNESTUDIO_CONFINED"] = "1"
-    proc = subprocess.Popen(
-        job.command, cwd=str(ws.root), env=env, stdin=subprocess.DEVNULL, stdout=log,
-        stderr=subprocess.STDOUT, start_new_session=True,  # survives the UI; Stop signals its group
-    )
-    log.close()
-    _children[proc.pid] = proc
-    job.pid, job.pid_start = proc.pid, proc_start(proc.pid)
+    # its own session: it survives the UI, and Stop signals its group; launched from the web UI,
+    # the job reads only inside the workspace, as the UI does (ws.child_env)
+    env = {"TOKENIZERS_PARALLELISM": "false", JOB_ENV: job.id, JOB_WS_ENV: str(ws.root), **ws.child_env()}
+    started = start_detached(job.command, Path(job.log_path), cwd=ws.root, env=env)
+    _children[started.pid] = started.popen
+    job.pid, job.pid_start = started.pid, started.pid_start
     job.status, job.started_at = "running", time.time()
 
 
@@ -308,14 +301,7 @@ def stop(ws: Workspace, job_id: str | None = None, grace: float = 0.0) -> Job | 
     job = get_job(ws, job_id) if job_id else current_job(ws)
     if job is None or job.status != "running":
         return None
-    with contextlib.suppress(ProcessLookupError, PermissionError):
-        os.killpg(job.pid, signal.SIGTERM)
-    deadline = time.time() + grace
-    while grace and time.time() < deadline and _alive(job):
-        time.sleep(0.2)
-    if grace and _alive(job):
-        with contextlib.suppress(ProcessLookupError, PermissionError):
-            os.killpg(job.pid, signal.SIGKILL)
+    stop_group(job.pid, lambda: _alive(job), wait=grace, kill=bool(grace))
     return job
 
 

@@ -29,8 +29,8 @@ def reward_file(ws, given: str) -> Path:
         raise UserError(f"reward '{given}': a reward file is a Python file (rewards/NAME.py)", "reward_not_python",
                         name=given)
     if not path.is_file():
-        raise UserError(f"reward file '{given}' not found: put it in {ws.root / 'rewards'}", "reward_file_not_found",
-                        name=given, folder=str(ws.root / "rewards"))
+        raise UserError(f"reward file '{given}' not found: put it in {ws.rewards_dir}", "reward_file_not_found",
+                        name=given, folder=str(ws.rewards_dir))
     return inside_workspace(ws, given, path)
 
 

@@ -139,7 +139,7 @@ def health(ws) -> str | None:
 @contextlib.contextmanager
 def _repair_lock(ws):
     """One repair at a time per workspace (two UIs may start together)."""
-    path = ws.root / ".tunestudio.db.lock"
+    path = ws.db_lock_path
     with open(path, "a+") as f:
         fcntl.flock(f, fcntl.LOCK_EX)
         try:

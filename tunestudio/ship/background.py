@@ -17,10 +17,7 @@ for while looking at a finished run.
 
 from __future__ import annotations
 
-import contextlib
 import json
-import os
-import signal
 import socket
 import subprocess
 import sys
@@ -29,7 +26,7 @@ import uuid
 from pathlib import Path
 
 from tunestudio.core.errors import ERROR_FILE_ENV, UserError
-from tunestudio.core.procs import is_alive, proc_start
+from tunestudio.core.procs import is_alive, start_detached, stop_group
 from tunestudio.core.statefiles import read_json_or_none, write_json
 from tunestudio.models.loading import find_run
 from tunestudio.ship.serve import check_bind
@@ -38,23 +35,15 @@ FORMATS = ("hf", "merged", "adapter", "gguf")   # "merged" is --format hf --merg
 _children: dict[int, subprocess.Popen] = {}       # our own processes, polled so none stays <defunct>
 
 
-def _env(ws) -> dict:
-    env = {**os.environ, "PYTHONUNBUFFERED": "1", "GRADIO_ANALYTICS_ENABLED": "False",
-           "TOKENIZERS_PARALLELISM": "false"}
-    if ws.confined:  # started from the web UI: reads only inside the workspace, as the UI does
-        env["TUNESTUDIO_CONFINED"] = "1"
-    return env
-
-
 def _spawn(ws, command: list[str], stdout: Path, log: Path) -> tuple[int, str | None]:
     error_file = _error_file(log)
     error_file.unlink(missing_ok=True)   # a server started again: not the last process's error
-    env = {**_env(ws), ERROR_FILE_ENV: str(error_file)}   # the CLI writes its UserError there (coded)
-    with open(stdout, "wb") as out, open(log, "ab") as err:
-        proc = subprocess.Popen(command, cwd=str(ws.root), env=env, stdin=subprocess.DEVNULL, stdout=out,
-                                stderr=err, start_new_session=True)
-    _children[proc.pid] = proc
-    return proc.pid, proc_start(proc.pid)
+    # the CLI writes its UserError to the error file (coded); started from the web UI, the process
+    # reads only inside the workspace, as the UI does (ws.child_env)
+    env = {"TOKENIZERS_PARALLELISM": "false", **ws.child_env(), ERROR_FILE_ENV: str(error_file)}
+    started = start_detached(command, log, cwd=ws.root, env=env, stdout_path=stdout)
+    _children[started.pid] = started.popen
+    return started.pid, started.pid_start
 
 
 def _alive(rec: dict) -> bool:
@@ -100,7 +89,7 @@ def _base(ws) -> list[str]:
 # ---- exports --------------------------------------------------------------------------------------
 
 def exports_dir(ws) -> Path:
-    d = ws.root / "exports" / ".jobs"
+    d = ws.export_jobs_dir
     d.mkdir(parents=True, exist_ok=True)
     return d
 
@@ -118,7 +107,7 @@ def start_export(ws, run: str, fmt: str, quant: str = "f16", verify: bool = True
     r = find_run(ws, run)
     job_id = time.strftime("%Y%m%d-%H%M%S-") + uuid.uuid4().hex[:4]
     tag = fmt + (f"-{quant}" if fmt == "gguf" else "")
-    output = ws.root / "exports" / f"{r.name}-{tag}-{job_id}"
+    output = ws.exports_dir / f"{r.name}-{tag}-{job_id}"
     args = ["export", r.id, "--output", str(output), "--format", "hf" if fmt == "merged" else fmt, "--json"]
     if fmt == "merged":
         args.append("--merge")
@@ -167,7 +156,7 @@ def latest_export(ws, run: str) -> dict | None:
 # ---- servers --------------------------------------------------------------------------------------
 
 def servers_dir(ws) -> Path:
-    d = ws.root / ".serve" / "servers"
+    d = ws.servers_dir
     d.mkdir(parents=True, exist_ok=True)
     return d
 
@@ -235,14 +224,7 @@ def stop_server(ws, run: str, grace: float = 10.0) -> dict:
     if rec is None:
         return {"status": "none", "run": run}
     if _alive(rec):
-        with contextlib.suppress(ProcessLookupError, PermissionError):
-            os.killpg(rec["pid"], signal.SIGTERM)
-        deadline = time.time() + grace
-        while time.time() < deadline and _alive(rec):
-            time.sleep(0.2)
-        if _alive(rec):
-            with contextlib.suppress(ProcessLookupError, PermissionError):
-                os.killpg(rec["pid"], signal.SIGKILL)
+        stop_group(rec["pid"], lambda: _alive(rec), wait=grace, kill=True)
     _children.pop(rec.get("pid"), None)
     rec["stopped"] = time.time()
     write_json(path, rec)

@@ -71,7 +71,7 @@ def model_folder(ws, run: str | None, model: str | None) -> tuple[str, str]:
                         error=error_record(e), run=run) from None
     if not r.is_adapter:
         return str(r.final), r.name
-    folder = ws.root / ".serve" / r.id
+    folder = ws.serve_merged_dir(r.id)
     if not (folder / "config.json").is_file():
         print(f"merging run '{r.name}''s adapter for serving into {folder} (once)", file=sys.stderr)
         export_run(ws, r.id, folder, merge=True)  # raises for a prompt/prefix-tuned run: nothing to merge

@@ -11,10 +11,7 @@ reloaded page or a restarted UI finds it again; its output goes to training/swee
 
 from __future__ import annotations
 
-import contextlib
-import os
 import re
-import signal
 import subprocess
 import sys
 import time
@@ -22,19 +19,13 @@ from pathlib import Path
 
 from tunestudio.core import run_progress
 from tunestudio.core.errors import ERROR_FILE_ENV, UserError
-from tunestudio.core.procs import is_alive, proc_start
+from tunestudio.core.procs import is_alive, start_detached, stop_group
 from tunestudio.core.statefiles import read_json_or_none, write_json
-from tunestudio.core.workspace import CONFINED_ENV
 from tunestudio.jobs import queue as jobs
 from tunestudio.sweeps import search as sweep
-from tunestudio.sweeps.search import sweep_dir
 from tunestudio.sweeps.spec import load_spec
 
 _children: dict[int, subprocess.Popen] = {}   # sweeps this process launched (reaped when they end)
-
-
-def uploads_dir(ws) -> Path:
-    return ws.root / "training" / "sweeps" / "uploads"
 
 
 def _safe_name(filename: str) -> str:
@@ -45,13 +36,9 @@ def _safe_name(filename: str) -> str:
     return stem if stem.endswith((".yaml", ".yml")) else stem + ".yaml"
 
 
-def _sweep_dir(ws, name: str) -> Path:
-    return sweep_dir(ws, name)
-
-
 def runner(ws, name: str) -> dict | None:
     """The runner record of sweep `name` with `alive` (bool) added; None when the UI never started it."""
-    rec = read_json_or_none(_sweep_dir(ws, name) / "runner.json")
+    rec = read_json_or_none(ws.sweep_dir(name) / "runner.json")
     if not isinstance(rec, dict) or not isinstance(rec.get("pid"), int):
         return None
     return {**rec, "alive": _alive(rec)}
@@ -74,7 +61,7 @@ def check(ws, text: str, filename: str):
             raise UserError(f"{filename} is empty: write a sweep in the editor, or pick an example",
                             "sweep_file_empty", file=filename)
         raise UserError("no sweep file: upload one, pick an example, or write it in the editor", "no_sweep_file")
-    path = uploads_dir(ws) / _safe_name(filename or "sweep.yaml")
+    path = ws.sweep_uploads_dir / _safe_name(filename or "sweep.yaml")
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_text(text, encoding="utf-8")
     return load_spec(path), path
@@ -88,23 +75,20 @@ def start(ws, text: str, filename: str) -> dict:
     if rec and rec["alive"]:
         raise UserError(f"sweep '{spec.name}' is already running (pid {rec['pid']}): wait for it or stop it",
                         "sweep_running", name=spec.name, pid=rec["pid"])
-    d = _sweep_dir(ws, spec.name)
+    d = ws.sweep_dir(spec.name)
     d.mkdir(parents=True, exist_ok=True)
     command = [sys.executable, "-m", "tunestudio", "sweep", "--config", str(path), "--workspace", str(ws.root)]
     error_file = d / "runner.error.json"   # the UserError it may end on, coded (the panel words it)
     error_file.unlink(missing_ok=True)
-    env = {**os.environ, "PYTHONUNBUFFERED": "1", "GRADIO_ANALYTICS_ENABLED": "False", ERROR_FILE_ENV: str(error_file)}
-    if ws.confined:  # the trial jobs it submits are confined to the workspace too, as the UI is
-        env[CONFINED_ENV] = "1"
+    # ws.child_env: the trial jobs it submits are confined to the workspace too, as the UI is
+    env = {ERROR_FILE_ENV: str(error_file), **ws.child_env()}
     log_path = d / "runner.log"
     with open(log_path, "ab") as log:
         log.write(f"\n--- {time.strftime('%Y-%m-%d %H:%M:%S')} started from the web UI: "
                   f"tunestudio sweep --config {path}\n".encode())
-        log.flush()
-        proc = subprocess.Popen(command, cwd=str(ws.root), env=env, stdin=subprocess.DEVNULL, stdout=log,
-                                stderr=subprocess.STDOUT, start_new_session=True)
-    _children[proc.pid] = proc
-    rec = {"sweep": spec.name, "pid": proc.pid, "pid_start": proc_start(proc.pid), "started_at": time.time(),
+    started = start_detached(command, log_path, cwd=ws.root, env=env)
+    _children[started.pid] = started.popen
+    rec = {"sweep": spec.name, "pid": started.pid, "pid_start": started.pid_start, "started_at": time.time(),
            "config": str(path), "log": str(log_path), "command": command, "trials": spec.trials,
            "timeout_min": spec.timeout_min}
     write_json(d / "runner.json", rec)
@@ -117,11 +101,7 @@ def stop(ws, name: str) -> dict | None:
     rec = runner(ws, name)
     if not rec or not rec["alive"]:
         return None
-    with contextlib.suppress(ProcessLookupError, PermissionError):
-        os.killpg(rec["pid"], signal.SIGTERM)
-    deadline = time.time() + 10
-    while time.time() < deadline and _alive(rec):
-        time.sleep(0.2)
+    stop_group(rec["pid"], lambda: _alive(rec), wait=10)
     prefix = f"{name}-t"  # trial jobs are named <sweep>-t<N> (sweep.trial_config)
     for job in jobs.list_jobs(ws):
         if job.status in jobs.ACTIVE and job.name.startswith(prefix) and job.name[len(prefix):].isdigit():
@@ -141,7 +121,7 @@ def progress(ws, name: str) -> dict:
     rec = runner(ws, name)
     out = {"sweep": name, "running": bool(rec and rec["alive"]), "started_from_ui": rec is not None,
            "target": (rec or {}).get("trials"), "ended": 0, "counts": {}, "best": None, "log": "", "error": None}
-    d = _sweep_dir(ws, name)
+    d = ws.sweep_dir(name)
     if rec and not out["running"]:
         out["error"] = read_json_or_none(d / "runner.error.json")
     try:

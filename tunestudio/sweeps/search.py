@@ -45,14 +45,10 @@ def _optuna():
     return optuna
 
 
-def sweep_dir(ws, name: str) -> Path:
-    return ws.root / "training" / "sweeps" / name
-
-
 def storage_url(ws, name: str, read_only: bool = False) -> str:
     """The sweep's optuna storage. `read_only`: for readers (the UI's polling, `sweep show`), which
     opened read-write would create the storage's tables while the sweep itself is creating them."""
-    path = (sweep_dir(ws, name) / 'optuna.db').resolve()
+    path = (ws.sweep_dir(name) / 'optuna.db').resolve()
     return f"sqlite:///file:{path}?mode=ro&uri=true" if read_only else f"sqlite:///{path}"
 
 
@@ -77,7 +73,7 @@ def _pruner(optuna, spec: SweepSpec):
 def open_study(ws, spec: SweepSpec):
     """The sweep's study, created or (same name) loaded from the workspace."""
     optuna = _optuna()
-    d = sweep_dir(ws, spec.name)
+    d = ws.sweep_dir(spec.name)
     d.mkdir(parents=True, exist_ok=True)
     saved = d / "sweep.yaml"
     if not saved.is_file():
@@ -92,7 +88,7 @@ def open_study(ws, spec: SweepSpec):
 
 def load_study(ws, name: str):
     optuna = _optuna()
-    if not (sweep_dir(ws, name) / "optuna.db").is_file():
+    if not (ws.sweep_dir(name) / "optuna.db").is_file():
         raise UserError(f"no sweep '{name}' in this workspace: `tunestudio sweep list` shows them", "sweep_not_found",
                         name=name)
     try:   # read only: a running sweep writes it
@@ -126,7 +122,7 @@ def _suggest(trial, p):
 
 class _Log:
     def __init__(self, ws, name: str):
-        self.path = sweep_dir(ws, name) / "sweep.log"
+        self.path = ws.sweep_dir(name) / "sweep.log"
 
     def __call__(self, text: str) -> None:
         line = f"{time.strftime('%H:%M:%S')} {text}"
@@ -297,7 +293,7 @@ def summary(ws, name: str) -> dict:
         run_cfg = ws.runs_dir / str(bt.user_attrs.get("run_id")) / "config.yaml"
         try:  # the config the best run really trained with; else rebuilt from the sweep file
             config = (load_config(run_cfg) if run_cfg.is_file()
-                      else trial_config(_load(sweep_dir(ws, name) / "sweep.yaml"), bt.number, bt.params)).to_dict()
+                      else trial_config(_load(ws.sweep_dir(name) / "sweep.yaml"), bt.number, bt.params)).to_dict()
         except UserError:
             config = {**(study.user_attrs.get("base") or {}), **bt.params}
         best = {"number": bt.number, "value": bt.value, "params": bt.params,
@@ -319,5 +315,5 @@ def summary(ws, name: str) -> dict:
 
 
 def list_sweeps(ws) -> list[str]:
-    root = ws.root / "training" / "sweeps"
+    root = ws.sweeps_dir
     return sorted(d.name for d in root.iterdir() if (d / "optuna.db").is_file()) if root.is_dir() else []

@@ -11,7 +11,7 @@ import importlib.util
 import math
 
 from tunestudio.config.choices import METHODS, OBJECTIVES
-from tunestudio.config.run_config import RunConfig, bf16_supported, fields_by_name, stage_config
+from tunestudio.config.run_config import RunConfig, bf16_supported, fields_by_name, flag_name, stage_config
 from tunestudio.core.errors import UserError, error_record
 from tunestudio.train import attention
 from tunestudio.train import objectives as objective_table
@@ -23,7 +23,7 @@ def validate(cfg: RunConfig) -> RunConfig:
     """Raise UserError naming the first bad option and what to do; return `cfg` when valid."""
     def bad(flag: str, why: str, code: str | None = None, **fields):
         # `code`: the web UI words it (engine.<code>, the option named by its form label)
-        raise UserError(f"--{flag.replace('_', '-')}: {why}", code, option=flag, **fields)
+        raise UserError(f"{flag_name(flag)}: {why}", code, option=flag, **fields)
 
     if cfg.stages:
         if not isinstance(cfg.stages, list) or not all(isinstance(s, dict) for s in cfg.stages):

@@ -68,12 +68,12 @@ def _cached_answers(ws, base, tokenizer) -> list[tuple[str, str, bool]]:
     asked = prompts()
     key = hashlib.sha256(json.dumps([base.path, base.revision, base.adapter or "", tokenizer.chat_template or "",
                                      asked, MAX_NEW_TOKENS]).encode()).hexdigest()[:16]
-    path = ws.root / "training" / ".cache" / "replay" / f"{key}.jsonl"
+    path = ws.replay_cache_dir / f"{key}.jsonl"
     if path.is_file():
         return [tuple(json.loads(line)) for line in path.read_text(encoding="utf-8").splitlines() if line.strip()]
     started = time.time()
     print(f"replay: asking the base model {len(asked)} general questions (once; cached in "
-          f"training/.cache/replay/{path.name})", file=sys.stderr, flush=True)
+          f"{ws.shown_path(path)})", file=sys.stderr, flush=True)
     out = _generate(base, tokenizer, asked)
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}")

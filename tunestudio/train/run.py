@@ -33,7 +33,7 @@ from tunestudio.config import presets
 from tunestudio.config.run_config import RunConfig, load_config, save_config, stage_config
 from tunestudio.core import registry
 from tunestudio.core.errors import UserError
-from tunestudio.core.statefiles import describe_os_error
+from tunestudio.core.statefiles import describe_os_error, write_json
 from tunestudio.models import memory
 from tunestudio.models.lengths import data_lengths
 from tunestudio.train import checkpoint as ckpt
@@ -149,7 +149,7 @@ def _train_one(cfg: RunConfig, ws, run_id: str | None = None, resume: bool = Fal
             plain = (data.info or {}).get("format") == "text" \
                 or ((data.stats or {}).get("train") or {}).get("text_mode") == "stream"
             metrics["warnings"] = monitor.warnings + nothing_changed(cfg, monitor, model, events, plain_text=plain)
-            _write_json(run_dir / "metrics.json", {"status": status, **metrics})
+            write_json(run_dir / "metrics.json", {"status": status, **metrics}, indent=2)
             tracking.finish(status, metrics)
             registry.update_run(conn, run_id, status=status, metrics=metrics, output_dir=str(final_dir),
                                 finished_at=time.time(), pid=os.getpid(), error=None)
@@ -357,7 +357,7 @@ def _db_or_os_error(e: BaseException, ws) -> str:
 
 def _register_new_run(cfg, ws, run_id, run_dir, base, data, conn) -> None:
     save_config(cfg, run_dir / "config.yaml")
-    _write_json(run_dir / "split.json", data.info)
+    write_json(run_dir / "split.json", data.info, indent=2)
     info = data.info
     split_summary = {k: v for k, v in info.items() if k != "rows"}
     split_summary["counts"] = {k: len(v) for k, v in info.get("rows", {}).items()}
@@ -398,8 +398,3 @@ def _read_json(path: Path) -> dict:
     except (OSError, ValueError) as e:
         raise UserError(f"cannot read {path}: {e}", "config_unreadable", path=str(path), detail=str(e)) from None
 
-
-def _write_json(path: Path, obj) -> None:
-    tmp = path.with_name(path.name + ".tmp")
-    tmp.write_text(json.dumps(obj, indent=2, default=str) + "\n", encoding="utf-8")
-    os.replace(tmp, path)

@@ -42,7 +42,7 @@ def load_data(cfg, ws, tokenizer, split_info: dict | None = None) -> dict:
     if replayed:   # the base model's own general answers, in the training split only (train/replay.py)
         splits.train = [*splits.train, *replayed]   # auto replay only below AUTO_MAX_ROWS: a list is fine
     # Arrow files under the fingerprint of rows + tokenizer + options, memory-mapped (data/encoded.py)
-    cache = ws.root / "training" / ".cache" / "encoded"
+    cache = ws.encoded_cache_dir
     # rows the chat template refuses, in every split (the test split is not encoded here, but eval
     # would meet them): all listed before a run exists, or left out and each reported
     opts = dict(cache_dir=cache, num_proc=cfg.num_proc or None, reasoning=cfg.reasoning, skip_bad_rows=True,
@@ -51,7 +51,7 @@ def load_data(cfg, ws, tokenizer, split_info: dict | None = None) -> dict:
     val = encode(splits.val, tokenizer, cfg.max_length, cfg.train_on_prompt, **opts) if splits.val else None
     if train.from_cache:   # so a person knows why this start was quick, and where the files are
         print(f"encoded examples reused from the cache ({len(train.examples):,} training examples, "
-              f"training/.cache/encoded/{train.fingerprint})", file=sys.stderr, flush=True)
+              f"{ws.shown_path(cache / train.fingerprint)})", file=sys.stderr, flush=True)
     refused = train.refused_rows + (val.refused_rows if val else []) + \
         [str(r) for r in refused_rows(splits.test, tokenizer, cfg.reasoning)]
     if refused and not cfg.skip_bad_rows:

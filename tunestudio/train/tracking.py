@@ -29,6 +29,7 @@ from pathlib import Path
 
 from tunestudio.config.run_config import dump_config
 from tunestudio.core.errors import UserError
+from tunestudio.core.statefiles import write_json
 
 # tracker -> (the module that must import, transformers' report_to name or None when we write it)
 TRACKERS = {
@@ -72,7 +73,7 @@ def hf_report_to(cfg) -> list[str] | str:
 
 def mlflow_uri(ws) -> str:
     """$MLFLOW_TRACKING_URI when set, else a SQLite store in the workspace (no server needed)."""
-    return os.environ.get("MLFLOW_TRACKING_URI") or f"sqlite:///{(ws.root / 'training' / 'mlflow.db').resolve()}"
+    return os.environ.get("MLFLOW_TRACKING_URI") or f"sqlite:///{ws.mlflow_db_path.resolve()}"
 
 
 def _numbers(values: dict) -> dict[str, float]:
@@ -205,13 +206,11 @@ class Session:
             self._env("WANDB_DIR", str(self.run_dir))
             self._env("WANDB_PROJECT", "tunestudio")
         if "trackio" in self.names:
-            self._env("TRACKIO_DIR", str(self.ws.root / "training" / "trackio"))
+            self._env("TRACKIO_DIR", str(self.ws.trackio_dir))
 
     def _write_info(self) -> None:
         if self.info:
-            tmp = self.run_dir / "trackers.json.tmp"
-            tmp.write_text(json.dumps(self.info, indent=2) + "\n", encoding="utf-8")
-            os.replace(tmp, self.run_dir / "trackers.json")
+            write_json(self.run_dir / "trackers.json", self.info, indent=2)
 
     def finish(self, status: str, metrics: dict | None) -> None:
         try:

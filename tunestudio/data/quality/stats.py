@@ -284,7 +284,7 @@ def stats_dataset(ws, dataset: str, fmt: str | None = None, mapping=None, model:
         stats["stream"] = None
         if tokenizer is not None:
             enc = stream.encode_stream(records, tokenizer, block_length, stride,
-                                       cache_dir=ws.root / "training" / ".cache" / "encoded")
+                                       cache_dir=ws.encoded_cache_dir)
             stats["stream"] = stream.summary(enc.stats)
     stats["dataset"] = dataset
     stats["files"] = {key: {"name": path.name, "rows": len(results[key].records)} for key, path in files.items()}
@@ -363,7 +363,7 @@ def preview_dataset(ws, dataset: str, model: str, row: int = 1, max_length: int 
     pairs = preview(record, tokenizer, max_length, train_on_prompt=train_on_prompt, reasoning=reasoning)
     # cached like training data: a second preview of a large dataset reads the counts back at once
     enc = encode(records, tokenizer, max_length, train_on_prompt=train_on_prompt, reasoning=reasoning,
-                 skip_bad_rows=True, cache_dir=ws.root / "training" / ".cache" / "encoded",
+                 skip_bad_rows=True, cache_dir=ws.encoded_cache_dir,
                  text_mode=text_mode, stride=stride)
     streamed = enc.stats.get("text_mode") == "stream"
     what = "trained" if train_on_prompt or not any(r.is_chat for r in records) else "answer"

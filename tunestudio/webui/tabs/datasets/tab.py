@@ -65,8 +65,8 @@ def store_upload(ws, src: str | Path, name: str | None = None, max_bytes: int = 
                         f"copy it into {ws.datasets_dir} instead", "upload_too_big", name=name,
                         size=f"{size / 2**20:.1f}", limit=f"{max_bytes / 2**20:.0f}", folder=ws.datasets_dir)
     if target.exists():
-        raise UserError(f"training/datasets/{name} already exists: choose another name (data files are never "
-                        "overwritten)", "upload_exists", name=name)
+        raise UserError(f"{ws.shown_path(ws.datasets_dir / name)} already exists: choose another name (data files are "
+                        "never overwritten)", "upload_exists", name=name)
     ws.datasets_dir.mkdir(parents=True, exist_ok=True)
     tmp = target.with_name(f".{target.name}.part")
     shutil.copyfile(src, tmp)

@@ -43,7 +43,7 @@ def progress_text(ws, lang: str, name: str) -> str:
 
 def running_sweep(ws) -> str | None:
     """The name of a sweep started from the UI whose process is still alive, else None."""
-    root = ws.root / "training" / "sweeps"
+    root = ws.sweeps_dir
     for d in sorted(root.glob("*/runner.json")) if root.is_dir() else []:
         rec = sweep_runner.runner(ws, d.parent.name)
         if rec and rec["alive"]:

@@ -33,7 +33,7 @@ def train_command(cfg, workspace: str | None = None) -> str:
         default = f.default if f.default is not dataclasses.MISSING else f.default_factory()
         if value == default and not (f.name in ("model", "dataset") and value):
             continue
-        flag = f.metadata.get("flag") or "--" + f.name.replace("_", "-")
+        flag = run_config.flag_name(f)
         if isinstance(value, bool):
             args.append(flag if value else "--no-" + flag[2:])
         elif isinstance(value, (list, dict)):

@@ -43,7 +43,7 @@ def reward(prompt, completion, **row) -> float:
 def reward_files(ws) -> list[str]:
     """The reward files the panel offers: 'rewards/NAME.py' for each .py file directly in the
     workspace's rewards/ folder that stays inside the workspace (links out are left out)."""
-    folder = ws.root / FOLDER
+    folder = ws.rewards_dir
     if not folder.is_dir():
         return []
     root = ws.root.resolve()
@@ -67,7 +67,7 @@ def reward_path(ws, name: str) -> tuple[str, Path]:
     if not NAME.match(base):
         raise UserError(f"reward file '{given}': use a plain file name in {FOLDER}/ (letters, digits, _ and -, "
                         "ending in .py), e.g. rewards/my_reward.py", "reward_name_bad", name=given, folder=FOLDER)
-    path = ws.root / FOLDER / base
+    path = ws.rewards_dir / base
     inside_workspace(ws, given, path)   # the confinement `reward test` applies (rewards/sandbox.py)
     return f"{FOLDER}/{base}", path
 

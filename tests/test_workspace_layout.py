@@ -1,0 +1,42 @@
+"""Every workspace path is a `Workspace` property; this pins where each one is on disk, so moving
+code never moves a user's folders."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from tunestudio.core.workspace import Workspace
+
+LAYOUT = {
+    "datasets_dir": "training/datasets",
+    "runs_dir": "training/runs",
+    "training_dir": "training",
+    "jobs_dir": "training/jobs",
+    "sweeps_dir": "training/sweeps",
+    "sweep_uploads_dir": "training/sweeps/uploads",
+    "evals_dir": "training/evals",
+    "cache_dir": "training/.cache",
+    "loaded_cache_dir": "training/.cache/loaded",
+    "encoded_cache_dir": "training/.cache/encoded",
+    "replay_cache_dir": "training/.cache/replay",
+    "mlflow_db_path": "training/mlflow.db",
+    "trackio_dir": "training/trackio",
+    "models_dir": "models",
+    "rewards_dir": "rewards",
+    "exports_dir": "exports",
+    "export_jobs_dir": "exports/.jobs",
+    "serve_dir": ".serve",
+    "servers_dir": ".serve/servers",
+    "db_path": "tunestudio.db",
+    "db_lock_path": ".tunestudio.db.lock",
+}
+
+
+def test_every_workspace_path_is_where_it_always_was(tmp_path):
+    ws = Workspace(tmp_path)
+    for name, rel in LAYOUT.items():
+        assert getattr(ws, name) == tmp_path / Path(rel), name
+    assert ws.sweep_dir("lr") == tmp_path / "training" / "sweeps" / "lr"
+    assert ws.serve_merged_dir("r1") == tmp_path / ".serve" / "r1"
+    properties = {n for n, v in vars(Workspace).items() if isinstance(v, property)}
+    assert properties == set(LAYOUT), "a new workspace path: pin it here"
