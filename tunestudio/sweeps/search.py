@@ -97,7 +97,8 @@ def load_study(ws, name: str):
         raise UserError(f"sweep '{name}' is starting: its study is not written yet, try again in a moment",
                         "sweep_starting", name=name) from None
     except Exception as e:  # noqa: BLE001 - sqlalchemy's errors while the sweep creates or writes its tables
-        if "no such table" in str(e) or "readonly" in str(e) or "locked" in str(e):
+        # (the reader may also find a table being created: "already exists")
+        if any(s in str(e) for s in ("no such table", "already exists", "readonly", "locked")):
             raise UserError(f"sweep '{name}' is being written by the sweep: try again in a moment", "sweep_busy",
                             name=name) from None
         raise

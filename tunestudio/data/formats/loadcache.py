@@ -47,7 +47,8 @@ def _code_version() -> str:
         # every module that decides what a row becomes, or how its problems are worded (codes, fields)
         for name in ("formats/load.py", "formats/readers.py", "formats/convert.py", "formats/content.py",
                      "formats/table.py", "formats/records.py", "split.py", "tools/toolcalls.py",
-                     "formats/textdocs.py", "tools/glaive.py", "tools/pycalls.py"):
+                     "formats/textdocs.py", "formats/problems.py", "formats/digest.py", "tools/glaive.py",
+                     "tools/pycalls.py"):
             h.update((data / name).read_bytes())
         _code = h.hexdigest()
     return _code
