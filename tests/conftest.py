@@ -1,15 +1,14 @@
-"""Shared test fixtures: an offline environment, a CLI runner, and a demo workspace.
+"""Shared fixtures: an offline environment, the demo workspace, and a tiny model to train.
 
 Every test runs with HF_HUB_OFFLINE=1: models and data come from what the project makes itself.
+Plain functions the tests import live in helper modules beside this file (helpers.py: paths and
+`run_cli`; workspaces.py: what the fixtures below build).
 """
 
 from __future__ import annotations
 
-import contextlib
 import os
 import shutil
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
@@ -18,18 +17,6 @@ os.environ["HF_HUB_OFFLINE"] = "1"
 os.environ["HF_DATASETS_OFFLINE"] = "1"
 os.environ["GRADIO_ANALYTICS_ENABLED"] = "False"
 os.environ["TOKENIZERS_PARALLELISM"] = "false"
-
-REPO = Path(__file__).resolve().parent.parent
-ARTIFACTS = REPO / "test-artifacts"
-
-
-def run_cli(*args, ws: Path | None = None, timeout: int = 600, env: dict | None = None):
-    """Run `tunestudio ARGS` as a user would, in a separate process. Returns CompletedProcess."""
-    cmd = [sys.executable, "-m", "tunestudio", *map(str, args)]
-    if ws is not None:
-        cmd += ["--workspace", str(ws)]
-    full_env = {**os.environ, **(env or {})}
-    return subprocess.run(cmd, capture_output=True, text=True, timeout=timeout, env=full_env, cwd=ws or REPO)
 
 
 @pytest.fixture(scope="session")
@@ -60,39 +47,46 @@ def workspace(tmp_path) -> Path:
     return tmp_path
 
 
-@contextlib.contextmanager
-def served(ws: Path, model: str, api_key: str | None = None, wait_s: int = 240):
-    """`tunestudio serve MODEL` on a free loopback port, as a user starts it; yields (client, proc)
-    once the server lists its models (an openai client with `api_key`), and stops it whatever happens."""
-    import signal
-    import socket
-    import time
+# ---- a tiny Llama that trains in seconds (workspaces.make_tiny_ws, tiny_config) ------------------
 
-    import openai
+@pytest.fixture
+def one_thread():
+    """One torch thread for the test (modules that train ask for it with `usefixtures`). On a 2-core
+    machine shared with other test processes, two threads each fight over the cores and one step gets
+    ~10x slower; one thread per training process is the fast setting here."""
+    import torch
 
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port = s.getsockname()[1]
-    cmd = [sys.executable, "-m", "tunestudio", "serve", model, "--port", str(port), "--workspace", str(ws)]
-    proc = subprocess.Popen(cmd + (["--api-key", api_key] if api_key else []), cwd=REPO, stdout=subprocess.PIPE,
-                            stderr=subprocess.STDOUT, text=True, start_new_session=True)
-    try:
-        client = openai.OpenAI(base_url=f"http://127.0.0.1:{port}/v1", api_key=api_key or "none", timeout=120,
-                               max_retries=0)
-        deadline = time.time() + wait_s
-        while True:
-            try:
-                client.models.list()
-                break
-            except openai.APIConnectionError:
-                assert proc.poll() is None, proc.stdout.read()
-                assert time.time() < deadline, f"server did not come up in {wait_s} s"
-                time.sleep(1)
-        yield client, proc, port
-    finally:
-        os.killpg(proc.pid, signal.SIGTERM)
-        try:
-            proc.wait(timeout=30)
-        except subprocess.TimeoutExpired:
-            os.killpg(proc.pid, signal.SIGKILL)
-            proc.wait()
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(before)
+
+
+@pytest.fixture(scope="module")
+def tiny_template(demo_template, tmp_path_factory) -> Path:
+    from workspaces import make_tiny_ws
+
+    return make_tiny_ws(demo_template, tmp_path_factory.mktemp("tiny-template")).root
+
+
+@pytest.fixture
+def tiny_ws(tiny_template, tmp_path):
+    from tunestudio.core.workspace import Workspace
+
+    shutil.copytree(tiny_template, tmp_path / "ws")
+    return Workspace(tmp_path / "ws")
+
+
+# ---- the browser tier --------------------------------------------------------------------------
+
+@pytest.fixture(scope="module")
+def browser():
+    """Debian's Chromium through Playwright, one per test module (browser_helpers.py has the rest)."""
+    from browser_helpers import ARGS, CHROMIUM, SHOTS
+    from playwright.sync_api import sync_playwright
+
+    SHOTS.mkdir(parents=True, exist_ok=True)
+    with sync_playwright() as p:
+        b = p.chromium.launch(executable_path=CHROMIUM, args=ARGS)
+        yield b
+        b.close()

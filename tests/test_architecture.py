@@ -14,7 +14,9 @@ import sys
 from collections import defaultdict
 from pathlib import Path
 
-PACKAGE = Path(__file__).resolve().parents[1] / "tunestudio"
+from helpers import REPO
+
+PACKAGE = REPO / "tunestudio"
 
 # Bottom to top: a package imports its own modules and the layers below it, never above.
 # Packages on one layer ("jobs", "evaluate") do not import each other.

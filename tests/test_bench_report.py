@@ -8,7 +8,7 @@ import json
 import sys
 from types import SimpleNamespace
 
-from conftest import REPO
+from helpers import REPO
 
 sys.path.insert(0, str(REPO))
 from bench import train_speed  # noqa: E402

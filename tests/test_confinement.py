@@ -9,7 +9,7 @@ import json
 import os
 
 import pytest
-from conftest import run_cli
+from helpers import run_cli
 
 from tunestudio.core.errors import UserError
 from tunestudio.core.workspace import CONFINED_ENV, Workspace, workspace_from

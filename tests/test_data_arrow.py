@@ -5,10 +5,10 @@ a cache that is reused and memory-mapped."""
 from __future__ import annotations
 
 import json
-from pathlib import Path
 
 import numpy as np
 import pytest
+from helpers import FIXTURES
 
 from tunestudio.data.encoding import encode as E
 from tunestudio.data.formats import load as L
@@ -17,7 +17,7 @@ from tunestudio.data.formats import readers
 from tunestudio.data.formats.records import Record
 from tunestudio.data.formats.table import RecordsView
 
-FIXTURES = Path(__file__).parent / "fixtures" / "data"
+DATA = FIXTURES / "data"
 DEMO_FILES = ("demo-reviews.jsonl", "demo-dates.json", "demo-sharegpt.jsonl", "demo-qa.csv", "demo-text.txt")
 
 
@@ -75,7 +75,7 @@ def old_fingerprint(records, tokenizer, max_length, train_on_prompt):
 
 
 def usable_files():
-    return [p for d in ("formats", "broken") for p in sorted((FIXTURES / d).iterdir()) if L.load_file(p).records]
+    return [p for d in ("formats", "broken") for p in sorted((DATA / d).iterdir()) if L.load_file(p).records]
 
 
 def test_arrow_encoding_equals_the_row_by_row_encoder_on_fixtures(tok, tmp_path, monkeypatch):
@@ -120,7 +120,7 @@ def test_cache_is_reused_and_memory_mapped(tok, demo_template, tmp_path):
 
 
 def test_streamed_jsonl_reads_the_same_rows_and_problems(monkeypatch):
-    files = [p for d in ("formats", "broken") for p in sorted((FIXTURES / d).glob("*.jsonl"))]
+    files = [p for d in ("formats", "broken") for p in sorted((DATA / d).glob("*.jsonl"))]
     whole = {p.name: L.load_file(p) for p in files}
     monkeypatch.setattr(L, "JSONL_IN_MEMORY", 0)     # every JSONL file streamed, in 2-line chunks
     monkeypatch.setattr(readers, "JSONL_CHUNK", 2)

@@ -5,13 +5,12 @@ from __future__ import annotations
 
 import json
 import shutil
-from pathlib import Path
 
 import pytest
-from conftest import run_cli
+from helpers import FIXTURES, run_cli
 
-BROKEN = Path(__file__).parent / "fixtures" / "data" / "broken"
-FORMATS = Path(__file__).parent / "fixtures" / "data" / "formats"
+BROKEN = FIXTURES / "data" / "broken"
+FORMATS = FIXTURES / "data" / "formats"
 
 # file, the line the error must name (0: the file as a whole), words the message must contain
 CASES = [

@@ -8,8 +8,8 @@ import random
 import shutil
 from pathlib import Path
 
-from conftest import run_cli
-from test_data_stats import make_tiny_model
+from helpers import FIXTURES, run_cli
+from workspaces import make_tiny_model
 
 from tunestudio.core.workspace import Workspace
 from tunestudio.data.formats.load import load_file
@@ -17,7 +17,7 @@ from tunestudio.data.formats.records import Record
 from tunestudio.data.quality.clean import clean_dataset
 from tunestudio.data.quality.neardup import near_duplicates
 
-BROKEN = Path(__file__).parent / "fixtures" / "data" / "broken"
+BROKEN = FIXTURES / "data" / "broken"
 
 
 def sha(path: Path) -> str:

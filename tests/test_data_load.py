@@ -6,11 +6,12 @@ import shutil
 from pathlib import Path
 
 import pytest
+from helpers import FIXTURES
 
 from tunestudio.core.errors import UserError
 from tunestudio.data.formats.load import load_file, parse_mapping
 
-FIXTURES = Path(__file__).parent / "fixtures" / "data" / "formats"
+FORMATS = FIXTURES / "data" / "formats"
 
 
 def chat(*turns):
@@ -18,7 +19,7 @@ def chat(*turns):
 
 
 def load(name, **kw):
-    result = load_file(FIXTURES / name, **kw)
+    result = load_file(FORMATS / name, **kw)
     assert result.errors == [], [str(p) for p in result.errors]
     return result
 
@@ -139,7 +140,7 @@ def test_text_label_csv_is_an_instruction_pair():
 
 
 def test_explicit_format_and_mapping():
-    bad = load_file(FIXTURES / "custom.jsonl")
+    bad = load_file(FORMATS / "custom.jsonl")
     assert bad.errors and "cannot tell the format" in bad.errors[0].message
     r = load("custom.jsonl", fmt="alpaca", mapping="instruction=q,output=a")
     assert r.records[0].messages == chat(("user", "Colour of the sky?"), ("assistant", "Blue"))
@@ -160,7 +161,7 @@ def test_bad_mapping_and_format_are_user_errors():
     with pytest.raises(UserError, match="FIELD=COLUMN"):
         parse_mapping("instruction")
     with pytest.raises(UserError, match="--format 'xml'"):
-        load_file(FIXTURES / "alpaca.json", fmt="xml")
+        load_file(FORMATS / "alpaca.json", fmt="xml")
 
 
 def test_parquet(tmp_path):
@@ -192,7 +193,7 @@ def test_parquet_conversations(tmp_path):
 
 
 def test_json_lines_in_a_json_file_and_bom(tmp_path):
-    shutil.copy(FIXTURES / "prompt_completion.jsonl", tmp_path / "pc.json")
+    shutil.copy(FORMATS / "prompt_completion.jsonl", tmp_path / "pc.json")
     r = load_file(tmp_path / "pc.json")
     assert [x.line for x in r.records] == [1, 2] and r.warnings
     (tmp_path / "bom.csv").write_bytes("\ufeffinstruction,output\nå,ø\n".encode())

@@ -5,28 +5,13 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from conftest import run_cli
+from helpers import FIXTURES, run_cli
+from workspaces import make_tiny_model
 
 from tunestudio.cli.data import render_stats
 from tunestudio.core.workspace import Workspace
 from tunestudio.data.formats.load import load_file
 from tunestudio.data.quality.stats import compute_stats, histogram, stats_dataset
-
-
-def make_tiny_model(folder: Path) -> Path:
-    """A word-level tokenizer (one token per word or punctuation mark) saved as a model folder,
-    with a chat template that adds one "<role>" token per message."""
-    from tokenizers import Tokenizer, models, pre_tokenizers
-    from transformers import PreTrainedTokenizerFast
-
-    tok = Tokenizer(models.WordLevel({"[UNK]": 0}, unk_token="[UNK]"))
-    tok.pre_tokenizer = pre_tokenizers.WhitespaceSplit()
-    fast = PreTrainedTokenizerFast(tokenizer_object=tok, unk_token="[UNK]", model_max_length=64)
-    fast.chat_template = "{% for m in messages %}<{{ m['role'] }}> {{ m['content'] }} {% endfor %}"
-    folder.mkdir(parents=True, exist_ok=True)
-    fast.save_pretrained(folder)
-    (folder / "config.json").write_text(json.dumps({"model_type": "llama"}))
-    return folder
 
 
 def write_jsonl(path: Path, rows):
@@ -60,7 +45,7 @@ def test_stats_chars_roles_turns_labels(tmp_path):
 
 
 def test_no_labels_for_free_text():
-    r = load_file(Path(__file__).parent / "fixtures" / "data" / "formats" / "messages.jsonl")
+    r = load_file(FIXTURES / "data" / "formats" / "messages.jsonl")
     s = compute_stats(r.records)
     assert s["labels"] is None and s["turns"]["max"] == 5
 

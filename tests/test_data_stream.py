@@ -8,7 +8,7 @@ import json
 
 import numpy as np
 import pytest
-from conftest import run_cli
+from helpers import run_cli
 
 from tunestudio.core.errors import UserError
 from tunestudio.core.workspace import Workspace

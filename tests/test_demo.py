@@ -5,8 +5,8 @@ from __future__ import annotations
 import json
 
 import pytest
+from helpers import run_cli
 
-from tests.conftest import run_cli
 from tunestudio.core.errors import UserError
 from tunestudio.core.workspace import Workspace
 from tunestudio.demo import datasets, make_demo

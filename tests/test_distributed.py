@@ -15,7 +15,7 @@ import sys
 from pathlib import Path
 
 import pytest
-from conftest import REPO
+from helpers import REPO
 
 from tunestudio.core import registry
 from tunestudio.core.workspace import Workspace
@@ -213,7 +213,7 @@ def test_job_queue_launches_two_gloo_processes_as_one_run(demo_ws):
 def test_cli_train_with_a_launcher_relaunches_itself(demo_ws):
     """`tunestudio train --launcher ddp --num-processes 2` typed by hand becomes the same
     accelerate launch: one run, two processes, one JSON object on stdout."""
-    from conftest import run_cli
+    from helpers import run_cli
 
     r = run_cli("train", "--model", "tiny-demo", "--dataset", "demo-reviews.jsonl", "--method", "lora",
                 "--max-steps", "2", "--batch-size", "4", "--max-length", "64", "--val-split", "0.01",

@@ -7,9 +7,10 @@ import os
 import re
 import subprocess
 import sys
-from pathlib import Path
 
-ROOT = Path(__file__).resolve().parent.parent
+from helpers import REPO
+
+ROOT = REPO
 # The two fresh-machine commands: .ci/run runs exactly the README's test command.
 COMMANDS = ("bash scripts/start.sh", "bash scripts/test.sh")
 README_MAX_LINES = 300

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import json
 
-from conftest import run_cli
 from eval_helpers import make_model
+from helpers import run_cli
 
 from tunestudio.core.workspace import Workspace
 from tunestudio.evaluate.bench import list_benchmarks, rank

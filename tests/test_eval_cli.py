@@ -8,8 +8,8 @@ from __future__ import annotations
 import csv
 import json
 
-from conftest import run_cli
 from eval_helpers import make_full_run
+from helpers import run_cli
 
 from tunestudio.core.workspace import Workspace
 from tunestudio.evaluate import report

@@ -11,8 +11,8 @@ from __future__ import annotations
 import json
 
 import yaml
-from conftest import run_cli
 from eval_helpers import make_full_run
+from helpers import run_cli
 
 from tunestudio.data.formats.records import Record
 from tunestudio.evaluate import guard as G

@@ -9,8 +9,8 @@ import math
 
 import pytest
 import yaml
-from conftest import run_cli
 from eval_helpers import make_full_run
+from helpers import run_cli
 
 DOCS = [f"Note {i}: {'rain over the harbour and wind from the north ' * (1 + (i * 5) % 9)}end."
         for i in range(30)]

@@ -8,8 +8,8 @@ from pathlib import Path
 
 import pytest
 import yaml
-from conftest import run_cli
 from eval_helpers import make_adapter_run, make_full_run
+from helpers import run_cli
 
 from tunestudio.core.errors import UserError
 from tunestudio.core.workspace import Workspace

@@ -8,7 +8,7 @@ import shutil
 import subprocess
 
 import pytest
-from conftest import REPO
+from helpers import REPO
 
 SCRIPT = REPO / "bench" / "gpu_check.sh"
 

@@ -8,7 +8,7 @@ import json
 import math
 
 import pytest
-from conftest import run_cli
+from helpers import run_cli
 
 from tunestudio.config.run_config import RunConfig
 from tunestudio.core.errors import UserError

@@ -9,7 +9,7 @@ import sys
 import time
 from pathlib import Path
 
-from conftest import REPO
+from helpers import REPO
 
 from tunestudio.core import run_progress
 from tunestudio.core.errors import EXIT_STOPPED
@@ -124,7 +124,7 @@ def test_a_resume_job_knows_its_run_and_a_completed_run_is_refused_before_queuei
     """Resume A on the Runs tab: the job follows run A's events from the start (its status is the
     run's, not "starting" forever); a completed run is refused at once, naming the UI's way on."""
     import pytest
-    from test_runs import add_run
+    from workspaces import add_run
 
     from tunestudio.core import registry
     from tunestudio.core.errors import UserError

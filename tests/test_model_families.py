@@ -12,8 +12,8 @@ import subprocess
 import sys
 
 import pytest
-from conftest import run_cli
 from families import ENDOFTEXT, MISTRAL, QWEN3, QWEN25, R1_DISTILL, family_model
+from helpers import run_cli
 
 from tunestudio.data.chat import turns
 from tunestudio.data.encoding import encode as E

@@ -14,8 +14,8 @@ import os
 from pathlib import Path
 
 import pytest
+from helpers import run_cli
 
-from tests.conftest import run_cli
 from tunestudio.cli import main as cli
 from tunestudio.core.errors import UserError
 from tunestudio.core.workspace import Workspace

@@ -11,8 +11,8 @@ from pathlib import Path
 
 import pytest
 import torch
-from conftest import run_cli
-from test_train_methods import tiny_config, tiny_template, tiny_ws  # noqa: F401 (fixtures)
+from helpers import run_cli
+from workspaces import tiny_config
 
 from tunestudio.core.errors import UserError
 from tunestudio.data.preference import _Bad, load_pref_file, parse_row
@@ -243,7 +243,7 @@ def _check_run(ws, result, objective):
     assert torch.isfinite(out.logits).all()
 
 
-def test_dpo_trains_logs_its_metrics_and_saves_a_peft_adapter(tiny_ws):  # noqa: F811
+def test_dpo_trains_logs_its_metrics_and_saves_a_peft_adapter(tiny_ws):
     from tunestudio.train.run import train
 
     cfg = tiny_config(dataset=_pairs_file(tiny_ws), objective="dpo", method="lora", max_steps=4, eval_steps=2,
@@ -260,7 +260,7 @@ def test_dpo_trains_logs_its_metrics_and_saves_a_peft_adapter(tiny_ws):  # noqa:
 
 
 @pytest.mark.parametrize("objective", ["orpo", "simpo"])
-def test_orpo_and_simpo_report_tokens_per_second(tiny_ws, objective):  # noqa: F811
+def test_orpo_and_simpo_report_tokens_per_second(tiny_ws, objective):
     from tunestudio.train.run import train
 
     cfg = tiny_config(dataset=_pairs_file(tiny_ws), objective=objective, method="lora", max_steps=2,
@@ -291,7 +291,7 @@ def test_pair_tokens_counts_non_padding_of_one_side():
     ("dpo", {"pref_loss": "ipo"}), ("dpo", {"reference": "none"}), ("orpo", {}), ("simpo", {}), ("kto", {}),
     ("dpo", {"pref_loss": "robust", "label_smoothing": 0.1, "method": "dora"}),
 ])
-def test_each_preference_objective_trains(tiny_ws, objective, extra):  # noqa: F811
+def test_each_preference_objective_trains(tiny_ws, objective, extra):
     from tunestudio.train.run import train
 
     data = _pairs_file(tiny_ws, unpaired=objective == "kto")
@@ -306,7 +306,7 @@ def test_each_preference_objective_trains(tiny_ws, objective, extra):  # noqa: F
         _check_run(tiny_ws, result, objective)
 
 
-def test_kto_refuses_pairs_and_dpo_refuses_labelled_rows(tiny_ws):  # noqa: F811
+def test_kto_refuses_pairs_and_dpo_refuses_labelled_rows(tiny_ws):
     from tunestudio.train.run import train
 
     with pytest.raises(UserError, match="use --objective dpo"):
@@ -433,7 +433,7 @@ def test_eval_on_kto_rows_reports_separation(demo_ws):
     assert text.returncode == 0 and "separation" in text.stdout and "12 labelled answers" in text.stdout, text.stderr
 
 
-def test_eval_of_a_kto_run_against_its_base(tiny_ws):  # noqa: F811
+def test_eval_of_a_kto_run_against_its_base(tiny_ws):
     from tunestudio.evaluate.preference import evaluate_preferences
     from tunestudio.train.run import train
 

@@ -13,9 +13,8 @@ import sys
 from pathlib import Path
 
 import pytest
-from conftest import REPO, run_cli
-from test_train_engine import events, get_run
-from test_train_methods import one_thread, tiny_config, tiny_template, tiny_ws  # noqa: F401 (fixtures)
+from helpers import REPO, run_cli
+from workspaces import events, get_run, tiny_config
 
 from tunestudio.core import registry
 from tunestudio.core.errors import EXIT_STOPPED, UserError
@@ -23,6 +22,7 @@ from tunestudio.core.workspace import Workspace
 from tunestudio.train import checkpoint as ckpt
 from tunestudio.train.run import resume_run, train
 
+pytestmark = pytest.mark.usefixtures("one_thread")
 ONE_THREAD = {"OMP_NUM_THREADS": "1"}
 
 

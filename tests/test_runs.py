@@ -9,27 +9,12 @@ import re
 import time
 
 import pytest
-from conftest import run_cli
+from helpers import run_cli
+from workspaces import add_run
 
 from tunestudio.core import registry
 from tunestudio.core.workspace import Workspace
 from tunestudio.runs import compare_runs, lineage, run_details, runs_table
-
-SPLIT = {"dataset": "reviews.jsonl", "format": "messages", "val_split": 0.1, "test_split": 0.1, "seed": 42,
-         "hash": "abc123", "files": {"all": {"name": "reviews.jsonl", "rows": 10, "sha256": "f" * 64,
-                                             "path": "training/datasets/reviews.jsonl"}},
-         "rows": {"train": [f"all:{i}" for i in range(1, 9)], "val": ["all:9"], "test": ["all:10"]}}
-
-
-def add_run(conn, run_id, name, status="completed", parent=None, t=0.0, **extra):
-    values = dict(id=run_id, name=name, status=status, created_at=1_700_000_000 + t,
-                  started_at=1_700_000_000 + t, finished_at=1_700_000_060 + t,
-                  base_model="/ws/models/tiny-demo", method="lora", dataset="reviews.jsonl",
-                  dataset_hash="abc123", split=SPLIT, parent_id=parent,
-                  config={"model": "tiny-demo", "method": "lora", "lr": 1e-3, "epochs": 1.0, "name": name},
-                  metrics={"steps": 20, "train_loss": 2.5, "eval_loss": 2.7, "best_step": 20})
-    values.update(extra)
-    registry.insert_run(conn, **values)
 
 
 @pytest.fixture

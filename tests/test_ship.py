@@ -15,9 +15,9 @@ import subprocess
 from pathlib import Path
 
 import pytest
-from conftest import run_cli, served
 from eval_helpers import make_adapter_run, make_full_run
 from gguf_helpers import make_qwen2
+from helpers import run_cli, served
 
 PROMPT = "The kettle is great."
 

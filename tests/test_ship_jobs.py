@@ -15,8 +15,8 @@ import time
 from pathlib import Path
 
 import pytest
-from conftest import run_cli
 from eval_helpers import make_full_run
+from helpers import run_cli
 
 
 @pytest.fixture(scope="module")

@@ -17,8 +17,8 @@ from pathlib import Path
 
 import pytest
 import torch
-from conftest import REPO, run_cli
-from test_train_methods import tiny_config, tiny_template  # noqa: F401 (fixtures)
+from helpers import REPO, run_cli
+from workspaces import tiny_config
 
 from tunestudio.core import run_progress
 from tunestudio.core.workspace import Workspace

@@ -8,8 +8,7 @@ import json
 import shutil
 
 import pytest
-from conftest import run_cli
-from test_data_arrow import tok  # noqa: F401  (fixture: the demo tokenizer with its template)
+from helpers import run_cli
 
 from tunestudio.config.run_config import RunConfig
 from tunestudio.core.workspace import Workspace
@@ -17,6 +16,17 @@ from tunestudio.data.encoding import streamed
 from tunestudio.data.encoding.encode import encode
 from tunestudio.data.formats.load import load_file
 
+
+@pytest.fixture(scope="module")
+def tok(demo_template):
+    """The demo tokenizer with its chat template (as test_data_arrow.py's)."""
+    from transformers import AutoTokenizer
+
+    from tunestudio.data.chat.template import ensure_chat_template
+
+    t = AutoTokenizer.from_pretrained(demo_template / "models" / "tiny-demo")
+    ensure_chat_template(t)
+    return t
 
 def write_rows(path, n: int, bad_lines=()) -> None:
     lines = []
@@ -47,7 +57,7 @@ def test_record_chunks_skip_limit_and_report(tmp_path, monkeypatch):
     assert head + tail == lines and len(head) == 10
 
 
-def test_streamed_examples_are_the_prepared_ones(tmp_path, tok):  # noqa: F811
+def test_streamed_examples_are_the_prepared_ones(tmp_path, tok):
     path = tmp_path / "rows.jsonl"
     write_rows(path, 300)
     cfg = RunConfig(model="m", dataset=str(path), max_length=40, streaming=True, max_steps=1, shuffle_buffer=50)

@@ -14,8 +14,7 @@ import sys
 import time
 
 import pytest
-from conftest import run_cli
-from test_train_methods import tiny_template, tiny_ws  # noqa: F401 (fixtures)
+from helpers import run_cli
 
 from tunestudio.core import registry
 

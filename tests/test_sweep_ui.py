@@ -11,7 +11,6 @@ import importlib.util
 import time
 
 import pytest
-from test_train_methods import tiny_template, tiny_ws  # noqa: F401 (fixtures)
 
 from tunestudio.core import registry
 from tunestudio.core.errors import UserError

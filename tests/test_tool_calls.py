@@ -5,8 +5,8 @@ from __future__ import annotations
 import json
 
 import pytest
+from helpers import run_cli
 
-from tests.conftest import run_cli
 from tunestudio.data.chat.template import CHATML_COMPACT_TOOLS, CHATML_GENERATION, PLAIN_GENERATION
 from tunestudio.data.encoding.encode import IGNORE, encode, encode_rows
 from tunestudio.data.formats.load import load_file

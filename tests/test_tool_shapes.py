@@ -5,7 +5,8 @@ from __future__ import annotations
 
 import json
 
-from tests.conftest import run_cli
+from helpers import run_cli
+
 from tunestudio.data.formats.load import load_file
 from tunestudio.data.quality.check import row_warnings
 from tunestudio.data.tools.pycalls import python_calls

@@ -9,8 +9,7 @@ import json
 import math
 
 import pytest
-from conftest import run_cli
-from test_train_methods import tiny_template, tiny_ws  # noqa: F401 (fixtures)
+from helpers import run_cli
 
 from tunestudio.config.run_config import RunConfig
 from tunestudio.core import registry

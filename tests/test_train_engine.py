@@ -14,28 +14,17 @@ from pathlib import Path
 
 import pytest
 import torch
-from conftest import REPO, run_cli
+from helpers import REPO, run_cli
 from safetensors.torch import load_file
-from test_train_methods import one_thread, tiny_config, tiny_template, tiny_ws  # noqa: F401 (fixtures)
+from workspaces import events, get_run, tiny_config
 
 from tunestudio.config.run_config import RunConfig, dump_config, load_config
 from tunestudio.core import registry
 from tunestudio.core.workspace import Workspace
 from tunestudio.train.run import train
 
-ONE_THREAD = {"OMP_NUM_THREADS": "1"}  # see one_thread in test_train_methods
-
-
-def events(run_dir: Path) -> list[dict]:
-    return [json.loads(line) for line in (Path(run_dir) / "events.jsonl").read_text().splitlines()]
-
-
-def get_run(ws: Workspace, run_id: str) -> dict:
-    conn = registry.connect(ws.db_path)
-    try:
-        return registry.get_run(conn, run_id)
-    finally:
-        conn.close()
+pytestmark = pytest.mark.usefixtures("one_thread")
+ONE_THREAD = {"OMP_NUM_THREADS": "1"}  # see one_thread in conftest.py
 
 
 def test_full_finetuning_learns_the_demo_task(demo_ws):

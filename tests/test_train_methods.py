@@ -4,60 +4,17 @@ loads again in plain transformers / peft (an adapter merges into a plain model).
 from __future__ import annotations
 
 import json
-import shutil
 from pathlib import Path
 
 import pytest
 import torch
+from workspaces import tiny_config
 
-from tunestudio.config.run_config import RunConfig
 from tunestudio.core.errors import UserError
-from tunestudio.core.workspace import Workspace
 from tunestudio.train.config_check import validate
 from tunestudio.train.run import train
 
-N_ROWS = 48
-
-
-@pytest.fixture(autouse=True)
-def one_thread():
-    # On a 2-core machine shared with other test processes, two threads each fight over the cores
-    # and one step gets ~10x slower; one thread per training process is the fast setting here.
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
-
-
-def make_tiny_ws(demo_template: Path, root: Path, rows: int = N_ROWS) -> Workspace:
-    """A workspace with models/tiny (hidden 32, 2 layers, the demo tokenizer) and tiny.jsonl
-    (the first rows of the demo classification task)."""
-    from transformers import AutoTokenizer, LlamaConfig, LlamaForCausalLM
-
-    ws = Workspace(root).ensure()
-    src = demo_template / "models" / "tiny-demo"
-    tok = AutoTokenizer.from_pretrained(src)
-    config = LlamaConfig(vocab_size=len(tok), hidden_size=32, intermediate_size=64, num_hidden_layers=2,
-                         num_attention_heads=2, num_key_value_heads=2, max_position_embeddings=256,
-                         bos_token_id=tok.bos_token_id, eos_token_id=tok.eos_token_id,
-                         pad_token_id=tok.pad_token_id, tie_word_embeddings=False)
-    torch.manual_seed(0)
-    LlamaForCausalLM(config).save_pretrained(ws.models_dir / "tiny")
-    tok.save_pretrained(ws.models_dir / "tiny")
-    lines = (demo_template / "training" / "datasets" / "demo-reviews.jsonl").read_text().splitlines()
-    (ws.datasets_dir / "tiny.jsonl").write_text("\n".join(lines[:rows]) + "\n")
-    return ws
-
-
-@pytest.fixture(scope="module")
-def tiny_template(demo_template, tmp_path_factory) -> Path:
-    return make_tiny_ws(demo_template, tmp_path_factory.mktemp("tiny-template")).root
-
-
-@pytest.fixture
-def tiny_ws(tiny_template, tmp_path) -> Workspace:
-    shutil.copytree(tiny_template, tmp_path / "ws")
-    return Workspace(tmp_path / "ws")
+pytestmark = pytest.mark.usefixtures("one_thread")
 
 
 # Per method: a learning rate at which 12 steps clearly move the held-out loss of this random tiny
@@ -65,14 +22,6 @@ def tiny_ws(tiny_template, tmp_path) -> Workspace:
 # output layer stays random, so its loss moves least.
 METHODS = {"full": (3e-3, 0.1), "freeze": (3e-3, 0.1), "lora": (1e-2, 0.1), "dora": (1e-2, 0.1),
            "ia3": (0.3, 0.03), "prefix": (0.3, 0.03), "prompt": (0.3, 0.03)}
-
-
-def tiny_config(**overrides) -> RunConfig:
-    values = dict(model="tiny", dataset="tiny.jsonl", max_steps=12, batch_size=8, max_length=64,
-                  logging_steps=1, val_split=0.15, test_split=0.0, eval_steps=6, lora_r=4,
-                  num_virtual_tokens=4, freeze_layers=1, seed=1)
-    values.update(overrides)
-    return RunConfig(**values)
 
 
 def logits(model, ids):

@@ -6,81 +6,33 @@ from __future__ import annotations
 
 import os
 import re
-import shutil
-import socket
 import subprocess
 import sys
 import time
-from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
+from browser_helpers import (
+    CHROMIUM,
+    demo_ui,
+    listening_addresses,
+    save_shot,
+    start_ui,
+    stop_ui,
+    switch_language,
+    wait_text,
+)
 
-from tests.conftest import ARTIFACTS
 from tunestudio.webui.i18n.texts import t
-
-CHROMIUM = "/usr/bin/chromium"
-ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
-        "--disable-component-update", "--disable-sync", "--no-first-run"]
-SHOTS = ARTIFACTS / "webui"
 
 pytestmark = [pytest.mark.browser, pytest.mark.slow,
               pytest.mark.skipif(not Path(CHROMIUM).exists(), reason="needs Debian's chromium (apt install chromium)")]
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-def _listening_addresses(port: int) -> set[str]:
-    """Local addresses with a LISTEN socket on `port`, read from /proc/net/tcp{,6}."""
-    found = set()
-    for table in ("/proc/net/tcp", "/proc/net/tcp6"):
-        try:
-            lines = Path(table).read_text().splitlines()[1:]
-        except OSError:
-            continue
-        for line in lines:
-            local, state = line.split()[1], line.split()[3]
-            addr, p = local.split(":")
-            if state == "0A" and int(p, 16) == port:  # 0A = LISTEN
-                if len(addr) == 8:
-                    found.add(socket.inet_ntoa(bytes.fromhex(addr)[::-1]))
-                else:
-                    found.add(addr)
-    return found
 
 
 @pytest.fixture(scope="module")
 def server(demo_template, tmp_path_factory):
     with demo_ui(demo_template, tmp_path_factory, "webui") as ui:
         yield ui
-
-
-def _stop(proc) -> None:
-    """End a UI server process: politely, then for sure."""
-    proc.terminate()
-    try:
-        proc.wait(15)
-    except subprocess.TimeoutExpired:
-        proc.kill()
-
-
-@pytest.fixture(scope="module")
-def browser():
-    from playwright.sync_api import sync_playwright
-
-    SHOTS.mkdir(parents=True, exist_ok=True)
-    with sync_playwright() as p:
-        b = p.chromium.launch(executable_path=CHROMIUM, args=ARGS)
-        yield b
-        b.close()
-
-
-def _shot(page, name: str) -> None:
-    page.screenshot(path=str(SHOTS / f"{name}.png"), full_page=True)
 
 
 def _open(browser, url):
@@ -95,12 +47,12 @@ def _status(page) -> str:
 
 
 def test_listens_on_loopback_only(server):
-    assert _listening_addresses(server["port"]) == {"127.0.0.1"}
+    assert listening_addresses(server["port"]) == {"127.0.0.1"}
 
 
 def test_train_reload_chat_and_language(server, browser):
     page = _open(browser, server["url"])
-    _shot(page, "01-model")
+    save_shot(page, "01-model")
     page.get_by_role("tab", name="Training").click()
     page.wait_for_selector("#start-training")
     assert page.input_value("#dataset-select input") == "demo-reviews.jsonl"
@@ -112,14 +64,14 @@ def test_train_reload_chat_and_language(server, browser):
         page.fill(f"#{elem} input", value)
     page.locator("#batch-size input").fill("16")
     page.locator("#batch-size input").press("Tab")
-    _shot(page, "02-training-form")
+    save_shot(page, "02-training-form")
     # Before Start: the same run as a command line, kept current as the form changes
-    preview = _wait_text(page, "#training-command-preview", "--eval-steps 20")
+    preview = wait_text(page, "#training-command-preview", "--eval-steps 20")
     assert "tunestudio train --model tiny-demo --dataset demo-reviews.jsonl" in preview, preview
     assert "--batch-size 16" in preview and "--logging-steps" not in preview, preview   # 5 is the default
     # ... and the form as the run-config YAML the CLI reads
     page.click("#training-save-yaml")
-    _wait_text(page, "#training-yaml-message", "run-config.yaml")
+    wait_text(page, "#training-yaml-message", "run-config.yaml")
     page.click("#start-training")
     page.wait_for_function("document.querySelector('#training-status').innerText.includes('running')", timeout=120_000)
     job = re.search(r"job (\S+)", _status(page)).group(1)
@@ -128,7 +80,7 @@ def test_train_reload_chat_and_language(server, browser):
 
     # A reloaded page (or another browser) re-attaches to the same job.
     page.wait_for_function("document.querySelector('#training-progress').innerText.includes('loss')", timeout=180_000)
-    _shot(page, "03-training-running")
+    save_shot(page, "03-training-running")
     page.reload()
     page.wait_for_selector("#model-select")
     page.get_by_role("tab", name="Training").click()
@@ -141,7 +93,7 @@ def test_train_reload_chat_and_language(server, browser):
     page.get_by_text("Advanced options").click()  # folded after a reload: its inputs are not in the page
     page.wait_for_selector("#param-eval-steps input")
     assert page.input_value("#param-eval-steps input") == "20"
-    _shot(page, "04-after-reload")
+    save_shot(page, "04-after-reload")
 
     page.wait_for_function("document.querySelector('#training-status').innerText.includes('completed')",
                            timeout=300_000)
@@ -157,15 +109,15 @@ def test_train_reload_chat_and_language(server, browser):
     yaml_file = server["ws"].parent / "lr5.yaml"
     yaml_file.write_text("model: tiny-demo\ndataset: demo-qa.csv\nmethod: lora\nlr: 0.005\nepochs: 2\n")
     page.set_input_files("#training-load-yaml input[type=file]", str(yaml_file))
-    _wait_text(page, "#training-yaml-message", "lr5.yaml")
+    wait_text(page, "#training-yaml-message", "lr5.yaml")
     page.wait_for_function("document.querySelector('#learning-rate input').value === '0.005'", timeout=30_000)
     assert page.input_value("#method input") == "lora" and page.input_value("#dataset-select input") == "demo-qa.csv"
-    assert "--lr 0.005" in _wait_text(page, "#training-command-preview", "--lr 0.005")
+    assert "--lr 0.005" in wait_text(page, "#training-command-preview", "--lr 0.005")
     page.wait_for_function("document.querySelectorAll('#loss-plot g.mark-line path').length >= 2", timeout=30_000)
     legend = page.locator("#loss-plot g.role-legend text").all_text_contents()
     assert "training" in legend and "validation" in legend, legend
     page.locator("#loss-plot").scroll_into_view_if_needed()
-    _shot(page, "05-training-completed")
+    save_shot(page, "05-training-completed")
 
     # Chat with the result: the Training tab's next step opens Chat with this run picked.
     page.wait_for_function("!document.querySelector('#training-to-chat').disabled", timeout=30_000)
@@ -183,7 +135,7 @@ def test_train_reload_chat_and_language(server, browser):
     page.wait_for_function(f"{last_bot}.length > 0", timeout=180_000)
     page.wait_for_timeout(1000)  # let the stream finish
     assert page.evaluate(last_bot) == "negative"
-    _shot(page, "06-chat")
+    save_shot(page, "06-chat")
 
     # Tetum, at run time.
     page.click("#ui-language input")
@@ -193,7 +145,7 @@ def test_train_reload_chat_and_language(server, browser):
     page.wait_for_function("document.querySelector('#epochs').innerText.includes('Époka')", timeout=30_000)
     assert "Komesa treinu" in page.inner_text("#start-training")
     assert "Taxa aprendizajen" in page.inner_text("#learning-rate")
-    _shot(page, "07-tetum")
+    save_shot(page, "07-tetum")
     page.close()
 
 
@@ -207,7 +159,7 @@ def test_language_choice_survives_a_reload(server, browser):
     # the page opens in English and the browser's stored choice switches it back to Tetum
     page.wait_for_function("document.querySelector('#ui-language input').value === 'Tetun'", timeout=30_000)
     page.wait_for_selector("button:has-text('Treinu sira')", timeout=30_000)
-    _shot(page, "07b-tetum-after-reload")
+    save_shot(page, "07b-tetum-after-reload")
     page.close()
     fresh = _open(browser, server["url"])   # another browser (a new context): its own choice, English
     fresh.wait_for_timeout(2000)
@@ -216,36 +168,6 @@ def test_language_choice_survives_a_reload(server, browser):
 
 
 # ---- every other tab, clicked through on a workspace that already has a run -------------------
-
-def _start_ui(ws: Path, log_path: Path, env: dict):
-    port = _free_port()
-    log = open(log_path, "w")
-    proc = subprocess.Popen([sys.executable, "-m", "tunestudio", "webui", "--port", str(port), "--workspace", str(ws)],
-                            stdout=log, stderr=subprocess.STDOUT, env=env, start_new_session=True)
-    deadline = time.time() + 120
-    while time.time() < deadline and not _listening_addresses(port):
-        assert proc.poll() is None, log_path.read_text()
-        time.sleep(0.5)
-    assert _listening_addresses(port), log_path.read_text()
-    return proc, port
-
-
-@contextmanager
-def demo_ui(demo_template: Path, tmp_path_factory, name: str):
-    """A UI server on a fresh copy of the demo workspace: {url, port, ws, log}. On exit the server
-    stops and so does any job it started (never leave a training process behind)."""
-    from tunestudio.core.workspace import Workspace
-    from tunestudio.jobs import queue as jobs
-
-    ws = tmp_path_factory.mktemp(name) / "ws"
-    shutil.copytree(demo_template, ws)
-    env = {**os.environ, "GRADIO_ANALYTICS_ENABLED": "False", "HF_HUB_OFFLINE": "1", "OMP_NUM_THREADS": "1"}
-    proc, port = _start_ui(ws, ws.parent / "webui.log", env)
-    try:
-        yield {"url": f"http://127.0.0.1:{port}/", "port": port, "ws": ws, "log": ws.parent / "webui.log"}
-    finally:
-        _stop(proc)
-        jobs.stop(Workspace(ws), grace=10)
 
 
 @pytest.fixture(scope="module")
@@ -258,7 +180,7 @@ def server_with_run(tmp_path_factory):
     ws = tmp_path_factory.mktemp("webui-run") / "ws"
     ws.mkdir()
     env = {**os.environ, "GRADIO_ANALYTICS_ENABLED": "False", "HF_HUB_OFFLINE": "1", "OMP_NUM_THREADS": "1"}
-    proc, port = _start_ui(ws, ws.parent / "webui.log", env)
+    proc, port = start_ui(ws, ws.parent / "webui.log", env)
     try:
         r = subprocess.run([sys.executable, "-m", "tunestudio", "train", "--model", "tiny-demo", "--dataset",
                             "demo-reviews.jsonl", "--method", "full", "--lr", "1e-3", "--max-steps", "6",
@@ -268,14 +190,7 @@ def server_with_run(tmp_path_factory):
         yield {"url": f"http://127.0.0.1:{port}/", "ws": ws, "run_id": json.loads(r.stdout)["run_id"],
                "log": ws.parent / "webui.log"}
     finally:
-        _stop(proc)
-
-
-def _wait_text(page, selector: str, text: str, timeout: int = 60_000) -> str:
-    """Wait until the element's text contains `text` (Gradio's own "0.1s" timers are text too)."""
-    page.wait_for_function("([s, t]) => { const e = document.querySelector(s); return !!e && e.innerText.includes(t); }",
-                           arg=[selector, text], timeout=timeout)
-    return page.inner_text(selector)
+        stop_ui(proc)
 
 
 @pytest.mark.timeout(1800)   # every tab twice more (Tetum and back): slow on a loaded machine
@@ -290,22 +205,22 @@ def test_click_through_the_other_tabs(server_with_run, browser):
     assert page.input_value("#model-select input") == "tiny-demo"
 
     # Model: the details and the memory estimate per method.
-    _wait_text(page, "#model-summary", "Parameters")
+    wait_text(page, "#model-summary", "Parameters")
     assert "LlamaForCausalLM" in page.inner_text("#model-summary")
-    memory = _wait_text(page, "#model-memory", "lora")
+    memory = wait_text(page, "#model-memory", "lora")
     assert "full" in memory and "MiB" in memory
-    _shot(page, "10-model")
+    save_shot(page, "10-model")
 
     # Datasets: check (rows, format), statistics (histogram bars), preview (highlighted tokens).
     page.get_by_role("tab", name="Datasets").click()
     page.wait_for_selector("#datasets-check")
     assert page.input_value("#datasets-pick input") == "demo-reviews.jsonl"
     page.click("#datasets-check")
-    report = _wait_text(page, "#datasets-report", "2000 rows")   # not the progress line ("0/2k rows")
+    report = wait_text(page, "#datasets-report", "2000 rows")   # not the progress line ("0/2k rows")
     assert "2000 rows" in report and "messages" in report, report
-    assert "duplicate of" in _wait_text(page, "#datasets-problems", "duplicate")  # the demo's 49 duplicates, by line
+    assert "duplicate of" in wait_text(page, "#datasets-problems", "duplicate")  # the demo's 49 duplicates, by line
     page.click("#datasets-stats")
-    report = _wait_text(page, "#datasets-report", "median")
+    report = wait_text(page, "#datasets-report", "median")
     assert "length in tokens" in report and "negative" in report, report
     page.wait_for_function("document.querySelectorAll('#datasets-histogram g.mark-rect path').length > 0",
                            timeout=30_000)
@@ -315,13 +230,13 @@ def test_click_through_the_other_tabs(server_with_run, browser):
     assert bins[0].startswith("0–") and bins[-1].startswith(">"), bins  # in length order, not alphabetical
     assert int(bins[1].split("–")[0]) == int(bins[0].split("–")[1]), bins
     page.click("#datasets-preview-btn")
-    _wait_text(page, "#datasets-preview-head", "trained on")
+    wait_text(page, "#datasets-preview-head", "trained on")
     assert "median" in page.inner_text("#datasets-report")   # the statistics stay beside the example
     page.wait_for_function("document.querySelectorAll('#datasets-preview .token .text:not(.unlabeled)').length > 0",
                            timeout=30_000)
     trained = " ".join(page.locator("#datasets-preview .token .text:not(.unlabeled)").all_text_contents())
     assert any(label in trained for label in ("positive", "negative", "neutral")), trained
-    _shot(page, "11-datasets")
+    save_shot(page, "11-datasets")
     # Another file: no panel keeps the previous file's report, histogram or example.
     page.click("#datasets-pick input")
     page.get_by_role("option", name="demo-qa.csv").click()
@@ -333,23 +248,23 @@ def test_click_through_the_other_tabs(server_with_run, browser):
     # Training: the demo model starts from the preset that learns on it, and says why.
     page.get_by_role("tab", name="Training").click()
     page.wait_for_selector("#start-training")
-    note = _wait_text(page, "#training-model-note", "LoRA")
+    note = wait_text(page, "#training-model-note", "LoRA")
     assert "tiny-demo" in note
     assert page.input_value("#method input") == "full"
     assert float(page.input_value("#learning-rate input")) == 1e-3
     assert page.input_value("#batch-size input") == "16" and float(page.input_value("#epochs input")) == 1
-    _shot(page, "12-training-demo-preset")
+    save_shot(page, "12-training-demo-preset")
 
     # Runs: the run is in the table.
     page.get_by_role("tab", name="Runs").click()
-    table = _wait_text(page, "#runs-table", run_id)
+    table = wait_text(page, "#runs-table", run_id)
     assert "completed" in table and "full" in table and "tiny-demo" in table
     page.click("#runs-a input")
     page.get_by_role("option", name=re.compile(run_id)).first.click()
     page.click("#runs-details")
-    assert "train_loss" in _wait_text(page, "#runs-metrics", "train_loss")
+    assert "train_loss" in wait_text(page, "#runs-metrics", "train_loss")
     page.wait_for_function("document.querySelectorAll('#runs-curves g.mark-line path').length >= 1", timeout=30_000)
-    _shot(page, "13-runs")
+    save_shot(page, "13-runs")
 
     # Chat: "Talk to" follows the newest finished run while the user has not picked a source.
     page.get_by_role("tab", name="Chat").click()
@@ -363,12 +278,12 @@ def test_click_through_the_other_tabs(server_with_run, browser):
     page.fill("#eval-limit input", "4")
     page.press("#eval-limit input", "Tab")
     page.click("#eval-run-button")
-    message = _wait_text(page, "#eval-message", "4 rows", timeout=120_000)
+    message = wait_text(page, "#eval-message", "4 rows", timeout=120_000)
     assert "❌" not in message, message
-    metrics = _wait_text(page, "#eval-metrics-table", "exact_match")
+    metrics = wait_text(page, "#eval-metrics-table", "exact_match")
     assert "loss" in metrics and "base" in metrics
-    _wait_text(page, "#eval-examples", "demo-reviews.jsonl:")
-    _shot(page, "14-evaluate")
+    wait_text(page, "#eval-examples", "demo-reviews.jsonl:")
+    save_shot(page, "14-evaluate")
 
     # Rate: a session of three prompts, the run against its base; every click moves the summary.
     page.get_by_role("tab", name="Rate").click()
@@ -381,19 +296,19 @@ def test_click_through_the_other_tabs(server_with_run, browser):
     page.fill("#rate-n input", "3")
     page.press("#rate-n input", "Tab")
     page.click("#rate-create")
-    _wait_text(page, "#rate-message", "Item 1 of 3", timeout=120_000)
+    wait_text(page, "#rate-message", "Item 1 of 3", timeout=120_000)
     assert page.input_value("#rate-prompt textarea").strip()
-    assert "0 rating(s) of 3" in _wait_text(page, "#rate-summary", "rating(s)")
+    assert "0 rating(s) of 3" in wait_text(page, "#rate-summary", "rating(s)")
     for n, button in enumerate(("#rate-pick-a", "#rate-pick-tie", "#rate-pick-b"), start=1):
         page.click(button)
-        _wait_text(page, "#rate-summary", f"{n} rating(s) of 3")
+        wait_text(page, "#rate-summary", f"{n} rating(s) of 3")
     assert "Every item" in page.inner_text("#rate-message")
     page.wait_for_function("document.querySelector('#rate-pick-b').disabled", timeout=30_000)
     summary = page.inner_text("#rate-summary")
     assert f"run:{run_id}" in summary and f"base:{run_id}" in summary
     assert "33%" in summary  # one win each and one tie
     assert "3/3" in page.input_value("#rate-session input")
-    _shot(page, "15-rate")
+    save_shot(page, "15-rate")
 
     # Results on screen, then Tetum and back: every tab re-renders what it shows, with no string of
     # the other language left (checked against the locale files: tests/lang_check.py).
@@ -401,11 +316,11 @@ def test_click_through_the_other_tabs(server_with_run, browser):
     page.click("#datasets-pick input")
     page.get_by_role("option", name="demo-reviews.jsonl").click()
     page.click("#datasets-check")
-    _wait_text(page, "#datasets-problems", "duplicate of")
+    wait_text(page, "#datasets-problems", "duplicate of")
     page.get_by_role("tab", name="Training").click()
     page.click("#stop-training")
-    _wait_text(page, "#training-message", "Nothing is running")
-    _switch_language(page, "Tetun")
+    wait_text(page, "#training-message", "Nothing is running")
+    switch_language(page, "Tetun")
     # a list on the tab in view says its runs' status in Tetum at once, without the tab being
     # selected again (the switch sends every run list its choices)
     page.click("#param-from-run input")
@@ -420,25 +335,20 @@ def test_click_through_the_other_tabs(server_with_run, browser):
     _all_tabs_in(page, "tet", "en", "16-tetum")
     # and the texts are really there in Tetum, not just gone
     page.get_by_role("tab").nth(TAB_ORDER.index("datasets")).click()
-    assert "duplikadu husi" in _wait_text(page, "#datasets-problems", "duplikadu husi")
+    assert "duplikadu husi" in wait_text(page, "#datasets-problems", "duplikadu husi")
     # Gradio's own upload-box words too (webui/gradio_locale.py rewrites them in the page)
     page.get_by_text(t("tet", "datasets.upload"), exact=True).click()
-    box = _wait_text(page, "#datasets-upload", t("tet", "gradio.upload_text.click_to_upload"))
+    box = wait_text(page, "#datasets-upload", t("tet", "gradio.upload_text.click_to_upload"))
     assert t("tet", "gradio.upload_text.drop_file") in box and "Click to Upload" not in box, box
-    _shot(page, "16-tetum-upload-box")
+    save_shot(page, "16-tetum-upload-box")
     page.get_by_role("tab").nth(TAB_ORDER.index("runs")).click()
-    assert "remata ona" in _wait_text(page, "#runs-table", "remata ona")
-    _wait_text(page, "#runs-metrics", "xave")
-    _switch_language(page, "English")
+    assert "remata ona" in wait_text(page, "#runs-table", "remata ona")
+    wait_text(page, "#runs-metrics", "xave")
+    switch_language(page, "English")
     _all_tabs_in(page, "en", "tet", "17-english-again")
     page.get_by_role("tab").nth(TAB_ORDER.index("datasets")).click()
-    assert "Drop File Here" in _wait_text(page, "#datasets-upload", "Click to Upload")
+    assert "Drop File Here" in wait_text(page, "#datasets-upload", "Click to Upload")
     page.close()
-
-
-def _switch_language(page, name: str) -> None:
-    page.click("#ui-language input")
-    page.get_by_role("option", name=name).click()
 
 
 TAB_ORDER = ("model", "datasets", "training", "runs", "evaluate", "chat", "rate")
@@ -447,7 +357,7 @@ TAB_ORDER = ("model", "datasets", "training", "runs", "evaluate", "chat", "rate"
 def _all_tabs_in(page, lang: str, other: str, shot: str) -> None:
     """Open every tab; within 120 s (a loaded machine) each shows no fragment of `other`'s locale texts (what the
     switch to `lang` left behind). Screenshots test-artifacts/webui/<shot>-<tab>.png."""
-    from tests.lang_check import wrong_language
+    from lang_check import wrong_language
 
     for i, name in enumerate(TAB_ORDER):
         page.get_by_role("tab").nth(i).click(no_wait_after=True)   # a busy page may hold navigations back
@@ -460,5 +370,5 @@ def _all_tabs_in(page, lang: str, other: str, shot: str) -> None:
             if not left:
                 break
             page.wait_for_timeout(1000)
-        _shot(page, f"{shot}-{name}")
+        save_shot(page, f"{shot}-{name}")
         assert not left, f"{name} tab in {lang} still shows {other}: {left}"

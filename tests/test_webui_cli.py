@@ -5,8 +5,8 @@ training/datasets, and a run started from the UI has the same config.yaml as one
 from __future__ import annotations
 
 import pytest
+from helpers import run_cli
 
-from tests.conftest import run_cli
 from tunestudio.core.errors import UserError
 from tunestudio.core.workspace import Workspace
 from tunestudio.train.config_check import validate

@@ -8,7 +8,7 @@ from __future__ import annotations
 import os
 
 import pytest
-from test_webui_browser import CHROMIUM, SHOTS, _shot, _switch_language, _wait_text, browser, demo_ui  # noqa: F401 (fixture)
+from browser_helpers import CHROMIUM, SHOTS, demo_ui, save_shot, switch_language, wait_text
 
 pytestmark = [pytest.mark.browser, pytest.mark.slow,
               pytest.mark.skipif(not os.path.exists(CHROMIUM), reason="needs Debian's chromium (apt install chromium)")]
@@ -42,29 +42,29 @@ def test_dpo_run_from_the_training_tab_draws_the_preference_plot(prefs_ui, brows
     page.wait_for_function("document.querySelector('#rewards-code').innerText.includes('def reward')", timeout=30_000)
     page.fill("#rewards-spec textarea", "rewards/demo_dates.py,exact_match:0.5")
     page.click("#rewards-test")
-    _wait_text(page, "#rewards-message", "8 completions of", timeout=120_000)
+    wait_text(page, "#rewards-message", "8 completions of", timeout=120_000)
     header = page.locator("#rewards-table thead").inner_text()
     assert all(c in header for c in ("prompt", "completion", "demo_dates", "exact_match", "total")), header
     page.locator("#rewards-panel").screenshot(path=str(SHOTS / "32-rewards-panel.png"))
     assert "Write this date in words." in page.locator("#rewards-table").inner_text()   # the demo's prompts
     # what the panel shows is said again in Tetum, with no new test run
-    _switch_language(page, "Tetun")
-    _wait_text(page, "#rewards-message", "Resposta 8 husi")
-    _wait_text(page, "#rewards-table", "pergunta")
+    switch_language(page, "Tetun")
+    wait_text(page, "#rewards-message", "Resposta 8 husi")
+    wait_text(page, "#rewards-table", "pergunta")
     assert "Koko iha ezemplu 8" in page.inner_text("#rewards-test")
-    _switch_language(page, "English")
-    _wait_text(page, "#rewards-message", "8 completions of")
+    switch_language(page, "English")
+    wait_text(page, "#rewards-message", "8 completions of")
     _pick(page, "#param-objective", "dpo")
     page.wait_for_selector("#rewards-panel", state="hidden")
     page.get_by_text("Advanced options").click()
     for elem, value in (("param-max-steps", "4"), ("param-eval-steps", "2"), ("param-logging-steps", "1")):
         page.fill(f"#{elem} input", value)
     page.locator("#param-logging-steps input").press("Tab")
-    preview = _wait_text(page, "#training-command-preview", "--max-steps 4")
+    preview = wait_text(page, "#training-command-preview", "--max-steps 4")
     assert "--dataset demo-prefs.jsonl" in preview and "--objective dpo" in preview, preview
-    _shot(page, "30-dpo-form")
+    save_shot(page, "30-dpo-form")
     page.click("#start-training")
-    _wait_text(page, "#training-status", "completed", timeout=180_000)
+    wait_text(page, "#training-status", "completed", timeout=180_000)
     wanted = [f"{split} {series}" for split in ("training", "validation")
               for series in ("rewards/chosen", "rewards/rejected", "margin", "accuracy")]
     # the plot's own timer redraws it as events arrive: wait for the last ones (validation at step 4)
@@ -105,13 +105,13 @@ def test_runs_tab_shows_a_grpo_runs_rollouts_by_step(prefs_ui, browser):
     page.click("#runs-a input")
     page.get_by_role("option", name=re.compile(re.escape(run_id))).first.click()
     page.get_by_text("GRPO rollouts").click()
-    head = _wait_text(page, "#rollouts-message", "Step 2 of 1–2")
+    head = wait_text(page, "#rollouts-message", "Step 2 of 1–2")
     assert "4 completions in 2 prompt groups" in head, head
     table = page.locator("#rollouts-table").inner_text()
     assert "Write this date in words." in table and "advantage" in table and "demo_dates" in table, table
     # an earlier step from the picker
     page.click("#rollouts-step input")
     page.get_by_role("option", name="1", exact=True).click()
-    _wait_text(page, "#rollouts-message", "Step 1 of 1–2")
+    wait_text(page, "#rollouts-message", "Step 1 of 1–2")
     page.locator("#rollouts-panel").screenshot(path=str(SHOTS / "33-grpo-rollouts.png"))
     page.close()

@@ -13,7 +13,7 @@ import subprocess
 import sys
 
 import pytest
-from test_webui_browser import CHROMIUM, _shot, _start_ui, _stop, _wait_text, browser  # noqa: F401 (fixture)
+from browser_helpers import CHROMIUM, save_shot, start_ui, stop_ui, wait_text
 
 from tunestudio.core.workspace import Workspace
 
@@ -37,11 +37,11 @@ def two_runs(demo_template, tmp_path_factory):
                             "--json", "--workspace", str(ws)], capture_output=True, text=True, env=env, timeout=600)
         assert r.returncode == 0, r.stderr[-3000:]
         ids[name] = json.loads(r.stdout)["run_id"]
-    proc, port = _start_ui(ws, ws.parent / "webui.log", env)
+    proc, port = start_ui(ws, ws.parent / "webui.log", env)
     try:
         yield {"url": f"http://127.0.0.1:{port}/", "ws": ws, "ids": ids}
     finally:
-        _stop(proc)
+        stop_ui(proc)
 
 
 def _runs_tab(browser, url):
@@ -58,17 +58,17 @@ def test_two_runs_overlaid_with_both_in_the_legend(two_runs, browser):
     for name, run_id in two_runs["ids"].items():
         page.click("#runs-overlay-pick input")
         page.get_by_role("option", name=re.compile(re.escape(run_id))).first.click()
-        _wait_text(page, "#runs-overlay-pick", run_id)
+        wait_text(page, "#runs-overlay-pick", run_id)
     page.keyboard.press("Escape")
     page.click("#runs-overlay-draw")
-    _wait_text(page, "#runs-overlay-message", "2 run(s) overlaid", timeout=120_000)
+    wait_text(page, "#runs-overlay-message", "2 run(s) overlaid", timeout=120_000)
     page.wait_for_function("document.querySelectorAll('#runs-overlay-plot g.mark-line path').length >= 4",
                            timeout=30_000)
     legend = set(page.locator("#runs-overlay-plot g.role-legend text").all_text_contents())
     wanted = {f"{name} {kind}" for name in RUNS for kind in ("train", "val")}
     assert wanted <= legend, legend
     page.locator("#runs-overlay-plot").scroll_into_view_if_needed()
-    _shot(page, "20-runs-overlay")
+    save_shot(page, "20-runs-overlay")
     page.close()
 
 
@@ -80,7 +80,7 @@ def test_start_a_run_from_a_runs_config_fills_the_training_form(two_runs, browse
     page.click("#runs-use-config")
     # the Training tab opens, its form holding beta's config (lr 5e-4, batch 4, 6 steps), no name
     page.wait_for_selector("#start-training", state="visible", timeout=30_000)
-    _wait_text(page, "#training-message", run_id)
+    wait_text(page, "#training-message", run_id)
     assert float(page.input_value("#learning-rate input")) == pytest.approx(5e-4)
     assert page.input_value("#batch-size input") == "4"
     assert page.input_value("#method input") == "full"
@@ -90,7 +90,7 @@ def test_start_a_run_from_a_runs_config_fills_the_training_form(two_runs, browse
     page.wait_for_selector("#param-max-steps input")
     assert page.input_value("#param-max-steps input") == "6"
     assert page.input_value("#param-eval-steps input") == "3"
-    _shot(page, "21-start-from-config")
+    save_shot(page, "21-start-from-config")
     page.get_by_role("tab", name="Model").click()
     assert page.input_value("#model-select input") == "tiny-demo"
     page.close()
@@ -114,22 +114,22 @@ def test_a_sweep_started_from_the_sweeps_panel_runs_and_shows_its_progress(two_r
                            timeout=30_000)
     page.locator("#sweeps-yaml .cm-content").fill("name: [broken")
     page.click("#sweeps-start")
-    assert "is not valid YAML" in _wait_text(page, "#sweeps-progress", "❌")
+    assert "is not valid YAML" in wait_text(page, "#sweeps-progress", "❌")
     page.locator("#sweeps-yaml .cm-content").fill(ONE_TRIAL)
     page.click("#sweeps-start")
-    _wait_text(page, "#sweeps-progress", "ui-one")
-    text = _wait_text(page, "#sweeps-progress", "1 of 1 trials ended", timeout=600_000)
+    wait_text(page, "#sweeps-progress", "ui-one")
+    text = wait_text(page, "#sweeps-progress", "1 of 1 trials ended", timeout=600_000)
     assert "1 complete" in text and "best so far: trial 0" in text, text
-    _wait_text(page, "#sweeps-progress", "ended")
+    wait_text(page, "#sweeps-progress", "ended")
     assert (Workspace(two_runs["ws"]).sweep_uploads_dir / "sweep-demo-reviews.yaml").is_file()
     # showing it puts its trial's curves in the overlay
     page.click("#sweeps-show")
-    _wait_text(page, "#runs-overlay-message", "1 run(s) overlaid")
+    wait_text(page, "#runs-overlay-message", "1 run(s) overlaid")
     page.wait_for_function("document.querySelectorAll('#runs-overlay-plot g.role-legend text').length >= 2",
                            timeout=30_000)
     legend = page.locator("#runs-overlay-plot g.role-legend text").all_text_contents()
     assert "ui-one-t0 train" in legend and "ui-one-t0 val" in legend, legend
-    _shot(page, "22-sweep-started-from-ui")
+    save_shot(page, "22-sweep-started-from-ui")
     page.close()
 
 
@@ -153,7 +153,7 @@ def test_overlay_legend_labels_read_whole_in_tetum_with_a_long_run_name(two_runs
         for run_id in two_runs["ids"].values():
             page.click("#runs-overlay-pick input")
             page.get_by_role("option", name=re.compile(re.escape(run_id))).first.click()
-            _wait_text(page, "#runs-overlay-pick", run_id)
+            wait_text(page, "#runs-overlay-pick", run_id)
         page.keyboard.press("Escape")
         page.click("#runs-overlay-draw")
         page.wait_for_function("document.querySelectorAll('#runs-overlay-plot g.mark-line path').length >= 4",
@@ -164,7 +164,7 @@ def test_overlay_legend_labels_read_whole_in_tetum_with_a_long_run_name(two_runs
         caption = page.inner_text("#runs-overlay-plot")
         assert f"{long_name} treinu" in caption and f"{long_name} valida" in caption, caption
         page.locator("#runs-overlay-plot").scroll_into_view_if_needed()
-        _shot(page, "21-runs-overlay-long-name-tet")
+        save_shot(page, "21-runs-overlay-long-name-tet")
         page.close()
     finally:
         registry.update_run(conn, two_runs["ids"]["alpha"], name="alpha")
@@ -176,12 +176,12 @@ def test_runs_table_search_sort_row_click_rename_delete_and_next_steps(two_runs,
     it, then delete it after the confirmation (its folder stays). Runs last: it deletes beta."""
     alpha, beta = two_runs["ids"]["alpha"], two_runs["ids"]["beta"]
     page = _runs_tab(browser, two_runs["url"])
-    _wait_text(page, "#runs-table", beta)
+    wait_text(page, "#runs-table", beta)
     page.fill("#runs-search textarea", "alph")
     page.wait_for_function(f"!document.querySelector('#runs-table').innerText.includes('{beta}')", timeout=30_000)
     assert alpha in page.inner_text("#runs-table")
     page.fill("#runs-search textarea", "")
-    _wait_text(page, "#runs-table", beta)
+    wait_text(page, "#runs-table", beta)
     page.click("#runs-sort input")
     page.get_by_role("option", name="name", exact=True).click()
     page.click("#runs-descending input")   # ascending: alpha before beta
@@ -192,7 +192,7 @@ def test_runs_table_search_sort_row_click_rename_delete_and_next_steps(two_runs,
     page.locator("#runs-table").get_by_text("beta", exact=True).first.click()
     page.wait_for_function(f"document.querySelector('#runs-a input').value.includes('{beta}')", timeout=30_000)
     page.wait_for_function("!document.querySelector('#runs-to-evaluate').disabled", timeout=30_000)
-    _shot(page, "23-runs-filtered-row-picked")
+    save_shot(page, "23-runs-filtered-row-picked")
     page.click("#runs-to-evaluate")
     page.wait_for_selector("#eval-run-button", state="visible", timeout=30_000)
     page.wait_for_function(f"document.querySelector('#eval-run input').value.includes('{beta}')", timeout=30_000)
@@ -201,10 +201,10 @@ def test_runs_table_search_sort_row_click_rename_delete_and_next_steps(two_runs,
     page.get_by_text("Rename or delete run A").click()
     page.fill("#runs-new-name textarea", "beta-renamed")
     page.click("#runs-rename")
-    _wait_text(page, "#runs-manage-message", "beta-renamed")
-    _wait_text(page, "#runs-table", "beta-renamed")
+    wait_text(page, "#runs-manage-message", "beta-renamed")
+    wait_text(page, "#runs-table", "beta-renamed")
     page.click("#runs-delete")
-    assert beta in _wait_text(page, "#runs-confirm-question", beta)
+    assert beta in wait_text(page, "#runs-confirm-question", beta)
     # the rename's message goes with the question, and stays gone after Cancel
     page.wait_for_function("!document.querySelector('#runs-manage-message').innerText.includes('beta-renamed')",
                            timeout=30_000)
@@ -218,10 +218,10 @@ def test_runs_table_search_sort_row_click_rename_delete_and_next_steps(two_runs,
         page.wait_for_timeout(3000)   # the views' replays follow the labels
         assert "beta-renamed" not in page.inner_text("#runs-manage-message"), lang
     page.click("#runs-delete")
-    assert beta in _wait_text(page, "#runs-confirm-question", beta)
-    _shot(page, "24-runs-delete-confirm")
+    assert beta in wait_text(page, "#runs-confirm-question", beta)
+    save_shot(page, "24-runs-delete-confirm")
     page.click("#runs-delete-yes")
-    assert "still in" in _wait_text(page, "#runs-manage-message", "deleted")
+    assert "still in" in wait_text(page, "#runs-manage-message", "deleted")
     page.wait_for_function(f"!document.querySelector('#runs-table').innerText.includes('{beta}')", timeout=30_000)
     assert (two_runs["ws"] / "training" / "runs" / beta).is_dir()
     page.close()

@@ -11,8 +11,8 @@ import shutil
 import time
 
 import pytest
+from browser_helpers import CHROMIUM, save_shot, start_ui, stop_ui, wait_text
 from eval_helpers import make_full_run
-from test_webui_browser import CHROMIUM, _shot, _start_ui, _stop, _wait_text, browser  # noqa: F401 (fixture)
 
 pytestmark = [pytest.mark.browser, pytest.mark.slow,
               pytest.mark.skipif(not os.path.exists(CHROMIUM), reason="needs Debian's chromium (apt install chromium)")]
@@ -36,12 +36,12 @@ def ui(demo_template, tmp_path_factory):
     finally:
         conn.close()
     env = {**os.environ, "GRADIO_ANALYTICS_ENABLED": "False", "HF_HUB_OFFLINE": "1"}
-    proc, port = _start_ui(ws, ws.parent / "webui.log", env)
+    proc, port = start_ui(ws, ws.parent / "webui.log", env)
     try:
         yield {"url": f"http://127.0.0.1:{port}/", "ws": ws}
     finally:
         ship_jobs.stop_server(Workspace(ws), "ship-run", grace=5)  # never leave a server behind
-        _stop(proc)
+        stop_ui(proc)
 
 
 def test_export_serve_and_chat_with_the_served_url(ui, browser):
@@ -64,25 +64,25 @@ def test_export_serve_and_chat_with_the_served_url(ui, browser):
     # Export (Transformers folder, round-trip check on): the verdict and the export in the list.
     started = time.time()
     page.click("#ship-export")
-    _wait_text(page, "#ship-export-status", "Exporting")
-    status = _wait_text(page, "#ship-export-status", "answers identical", timeout=600_000)
+    wait_text(page, "#ship-export-status", "Exporting")
+    status = wait_text(page, "#ship-export-status", "answers identical", timeout=600_000)
     print(f"export + round-trip check from the UI: {time.time() - started:.0f} s")
     same, rows = map(int, re.search(r"(\d+)/(\d+) answers identical", status).groups())
     assert rows == 20 and same == rows, status
     assert "Exported to" in status and "exports/ship-run-hf-" in status
-    listed = _wait_text(page, "#ship-exports", f"{same}/{rows}")
+    listed = wait_text(page, "#ship-exports", f"{same}/{rows}")
     assert "hf (full)" in listed
     page.locator("#ship").scroll_into_view_if_needed()
-    _shot(page, "20-ship-export")
+    save_shot(page, "20-ship-export")
 
     # Serve it: a URL that answers, with a curl example.
     page.click("#ship-start-server")
-    served = _wait_text(page, "#ship-server", "Serving", timeout=300_000)
+    served = wait_text(page, "#ship-server", "Serving", timeout=300_000)
     url = re.search(r"http://127\.0\.0\.1:\d+/v1", served).group(0)
     assert f"curl {url}/chat/completions" in served
     models = httpx.get(f"{url}/models", timeout=30).json()
     assert [m["id"] for m in models["data"]] == ["ship-run"]
-    _shot(page, "21-ship-server")
+    save_shot(page, "21-ship-server")
 
     # The Chat tab talks to that URL: the reply is what the server gives an app for the same request.
     page.click("#ship-to-chat")
@@ -96,7 +96,7 @@ def test_export_serve_and_chat_with_the_served_url(ui, browser):
     last_bot = ("(() => { const m = document.querySelectorAll('#chatbot .message-row.bot-row, #chatbot [data-testid=\"bot\"]');"
                 " return m.length ? m[m.length - 1].innerText.trim() : ''; })()")
     page.wait_for_function(f"{last_bot}.length > 0", timeout=180_000)
-    _wait_text(page, "#chat-note", url)
+    wait_text(page, "#chat-note", url)
     expected = httpx.post(f"{url}/chat/completions", timeout=180, json={
         "model": "ship-run", "messages": [{"role": "user", "content": prompt}], "max_tokens": 128,
         "temperature": 0.0, "top_p": 1.0}).json()["choices"][0]["message"]["content"]
@@ -107,10 +107,10 @@ def test_export_serve_and_chat_with_the_served_url(ui, browser):
                                arg=expected.strip().replace("\ufffd", ""), timeout=60_000)
     except Exception:
         raise AssertionError(f"chat shows {page.evaluate(last_bot)!r}, the server says {expected.strip()!r}") from None
-    _shot(page, "22-chat-endpoint")
+    save_shot(page, "22-chat-endpoint")
 
     # Stop it from the Runs tab.
     page.get_by_role("tab", name="Runs").click()
     page.click("#ship-stop-server")
-    _wait_text(page, "#ship-server", "stopped", timeout=60_000)
+    wait_text(page, "#ship-server", "stopped", timeout=60_000)
     page.close()

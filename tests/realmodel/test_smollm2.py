@@ -12,8 +12,8 @@ import json
 from pathlib import Path
 
 import pytest
+from helpers import run_cli, served
 
-from tests.conftest import run_cli, served
 from tunestudio.demo.realtasks import TEAMS, TICKET_SYSTEM
 
 pytestmark = pytest.mark.realmodel
