@@ -77,6 +77,103 @@ def tiny_ws(tiny_template, tmp_path):
     return Workspace(tmp_path / "ws")
 
 
+# ---- fixtures a unit test file shares with its CLI or end-to-end sibling --------------------------
+
+@pytest.fixture
+def outside(tmp_path):
+    """A workspace with links to a data file and a model folder outside it (workspaces.link_outside)."""
+    from workspaces import link_outside
+
+    return link_outside(tmp_path)
+
+
+@pytest.fixture
+def ws_with_runs(workspace):
+    """A registry with four hand-made runs (a lineage, a failed run, a ghost) and one evaluation."""
+    import json
+
+    from workspaces import add_run
+
+    from tunestudio.core import registry
+    from tunestudio.core.workspace import Workspace
+
+    ws = Workspace(workspace)
+    conn = registry.connect(ws.db_path)
+    add_run(conn, "run-a", "first", t=0)
+    add_run(conn, "run-b", "second", parent="run-a", t=10,
+            config={"model": "tiny-demo", "method": "lora", "lr": 5e-4, "epochs": 2.0, "name": "second"},
+            metrics={"steps": 40, "train_loss": 2.0, "eval_loss": 2.4, "best_step": 30})
+    add_run(conn, "run-c", "third", parent="run-b", t=20, status="failed", metrics=None,
+            error="dataset row 7: empty answer", finished_at=None)
+    # A run marked running whose process is gone must show as failed, not running forever.
+    add_run(conn, "run-d", "ghost", status="running", pid=2**22 + 12345, t=30, metrics=None, finished_at=None)
+    conn.execute("INSERT INTO evaluations (created_at, run_id, dataset, split, n, metrics) VALUES (?,?,?,?,?,?)",
+                 (1_700_000_100, "run-b", "reviews.jsonl", "test", 10, json.dumps({"exact_match": 0.9, "f1": 0.95})))
+    conn.close()
+    return ws
+
+
+@pytest.fixture(scope="session")
+def tiny_gguf(tmp_path_factory) -> tuple[Path, Path]:
+    """(the source model folder, its GGUF file Tiny-Test.Q8_0.gguf): written once per session."""
+    from gguf_helpers import make_tiny_gguf
+
+    return make_tiny_gguf(tmp_path_factory.mktemp("gguf"))
+
+
+@pytest.fixture(scope="module")
+def model_and_tok(demo_template):
+    """The demo model (fp32, eval mode) and its tokenizer."""
+    import torch
+    from transformers import AutoModelForCausalLM, AutoTokenizer
+
+    folder = demo_template / "models" / "tiny-demo"
+    return (AutoModelForCausalLM.from_pretrained(folder, dtype=torch.float32).eval(),
+            AutoTokenizer.from_pretrained(folder))
+
+
+@pytest.fixture(scope="module")
+def ship_ws(demo_template, tmp_path_factory):
+    """A demo workspace with two full runs (the demo model's own weights), shared by a module's tests:
+    exports and servers are slow on a 2-core machine. Every server started from it is stopped after."""
+    from eval_helpers import make_full_run
+
+    from tunestudio.core.workspace import Workspace
+
+    root = tmp_path_factory.mktemp("ship-jobs") / "ws"
+    shutil.copytree(demo_template, root)
+    make_full_run(root, "full-run")
+    make_full_run(root, "other-run")
+    w = Workspace(root)
+    yield w
+    from tunestudio.ship import background as ship_jobs
+
+    for s in ship_jobs.list_servers(w):  # never leave a server behind
+        ship_jobs.stop_server(w, s["run"], grace=5)
+
+
+@pytest.fixture
+def tmpfs(tmp_path):
+    """A small real tmpfs (the disk that fills up); skipped where mounting is not allowed."""
+    import subprocess
+
+    mounts = []
+
+    def make(size_mib: int) -> Path:
+        mnt = tmp_path / f"tmpfs{len(mounts)}"
+        mnt.mkdir()
+        r = subprocess.run(["mount", "-t", "tmpfs", "-o", f"size={size_mib}m", "tmpfs", str(mnt)],
+                           capture_output=True, text=True)
+        if r.returncode != 0:
+            pytest.skip(f"cannot mount a tmpfs here: {r.stderr.strip()}")
+        mounts.append(mnt)
+        return mnt
+
+    yield make
+    for mnt in reversed(mounts):
+        subprocess.run(["umount", "-l", str(mnt)], capture_output=True)
+
+
 # ---- the browser tier --------------------------------------------------------------------------
 
 @pytest.fixture(scope="module")

@@ -72,3 +72,31 @@ def make_model(folder: Path, tokenizer_from: Path, hidden: int, layers: int, see
     LlamaForCausalLM(cfg).save_pretrained(folder)
     tok.save_pretrained(folder)
     return folder
+
+
+def loss_by_hand(model, tok, texts, length, stride):
+    """Total nll and tokens, written out independently: tokens + eos per document, joined, block k
+    starting at k * (length - stride), its first `stride` labels masked after the first block."""
+    import torch
+
+    stream = []
+    for t in texts:
+        stream += tok(t, add_special_tokens=True)["input_ids"] + [tok.eos_token_id]
+    total, count, start, k = 0.0, 0, 0, 0
+    while True:
+        block = stream[start:start + length]
+        if k and len(block) <= stride:
+            break
+        x = torch.tensor([block])
+        labels = x.clone()
+        if k:
+            labels[0, :stride] = -100
+        n = int((labels[0, 1:] != -100).sum())
+        if n:
+            with torch.no_grad():
+                total += model(input_ids=x, labels=labels).loss.item() * n
+            count += n
+        if start + length >= len(stream):
+            break
+        start, k = start + length - stride, k + 1
+    return total, count, len(stream)

@@ -1,11 +1,9 @@
-"""Generation on the demo model: batching, streaming, stop strings, sampling, and `tunestudio chat`."""
+"""Generation on the demo model: the chat template, batching, streaming, stop strings and sampling
+(`tunestudio chat`: test_chat_cli.py)."""
 
 from __future__ import annotations
 
-import json
-
 import pytest
-from helpers import run_cli
 
 from tunestudio.core.errors import UserError
 from tunestudio.core.workspace import Workspace
@@ -72,21 +70,3 @@ def test_sampling_is_seeded_and_validated(demo):
         Sampling(temperature=-1).validate()
 
 
-def test_chat_cli_one_prompt_and_interactive(demo_template):
-    r = run_cli("chat", "--model", "tiny-demo", "--prompt", "The kettle is great.", "--system", "Classify.",
-                "--max-new-tokens", "6", "--json", ws=demo_template)
-    assert r.returncode == 0, r.stderr
-    out = json.loads(r.stdout)
-    assert out["response"] and 0 < out["tokens"] <= 6 and out["sampling"]["max_new_tokens"] == 6
-
-    import subprocess
-    import sys
-
-    proc = subprocess.run([sys.executable, "-m", "tunestudio", "chat", "--model", "tiny-demo",
-                           "--max-new-tokens", "4", "--workspace", str(demo_template)],
-                          input="hello\n/reset\nhow are you\n/exit\n", capture_output=True, text=True, timeout=300)
-    assert proc.returncode == 0, proc.stderr
-    assert proc.stdout.count("> ") >= 3 and "history cleared" in proc.stderr
-
-    r = run_cli("chat", "--model", "no-such-model", "--prompt", "x", ws=demo_template)
-    assert r.returncode == 1 and "no-such-model" in r.stderr and "Traceback" not in r.stderr

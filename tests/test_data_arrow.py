@@ -12,8 +12,8 @@ from helpers import FIXTURES
 
 from tunestudio.data.encoding import encode as E
 from tunestudio.data.formats import load as L
-from tunestudio.data.formats.digest import content_key
 from tunestudio.data.formats import readers
+from tunestudio.data.formats.digest import content_key
 from tunestudio.data.formats.records import Record
 from tunestudio.data.formats.table import RecordsView
 

@@ -1,14 +1,13 @@
-"""`data stats` numbers (and token counts through a model's tokenizer) match the data."""
+"""`data stats` numbers match the data: characters, roles, turns, labels and the length histogram
+(token counts and the command: test_data_stats_cli.py)."""
 
 from __future__ import annotations
 
 import json
 from pathlib import Path
 
-from helpers import FIXTURES, run_cli
-from workspaces import make_tiny_model
+from helpers import FIXTURES
 
-from tunestudio.cli.data import render_stats
 from tunestudio.core.workspace import Workspace
 from tunestudio.data.formats.load import load_file
 from tunestudio.data.quality.stats import compute_stats, histogram, stats_dataset
@@ -81,50 +80,3 @@ def test_histogram_bins_fit_the_data_and_stop_at_the_cutoff():
     assert histogram([3, 4, 4, 9], None)[-1]["over_cutoff"] is False           # no cutoff: no over bin
 
 
-def test_token_counts_with_model(tmp_path):
-    ws = Workspace(tmp_path).ensure()
-    make_tiny_model(ws.models_dir / "tiny")
-    write_jsonl(ws.datasets_dir / "t.jsonl", [
-        {"messages": [{"role": "user", "content": "one two three"}, {"role": "assistant", "content": "four"}]},
-        {"messages": [{"role": "user", "content": " ".join(["w"] * 70)}, {"role": "assistant", "content": "x"}]},
-    ])
-    s = stats_dataset(ws, "t.jsonl", model="tiny")
-    # template: "<user> one two three <assistant> four " -> 6 tokens; the second 2 + 70 + 1 = 73
-    assert s["unit"] == "tokens" and s["cutoff"] == 64
-    assert (s["length"]["min"], s["length"]["max"]) == (6, 73)
-    assert s["over_cutoff"] == 1 and s["histogram"][-1]["count"] == 1
-
-    p = run_cli("data", "check", "t.jsonl", "--model", "tiny", "--max-length", "10", "--json", ws=tmp_path, timeout=120)
-    assert p.returncode == 0, p.stderr
-    warnings = json.loads(p.stdout)["warnings"]
-    assert [(w["line"], w["message"].split(",")[0]) for w in warnings if w["line"]] == [(2, "73 tokens")]
-    # this template has no generation prompt and no turn-end token: both are said, once, for the file
-    file_level = [w["message"] for w in warnings if not w["line"]]
-    assert any("generation prompt '' differs" in m and "'<assistant> '" in m for m in file_level)
-    assert any("no special token" in m for m in file_level)
-
-    text = render_stats(s)   # what `data stats --model` prints
-    assert "tokens per row" in text and "over the cutoff" in text
-
-    # a row cut inside its answer is truncated; a row cut inside its prompt loses the whole answer
-    # and training drops it: check says which, and the OK line counts the dropped
-    p = run_cli("data", "check", "t.jsonl", "--model", "tiny", "--max-length", "6", ws=tmp_path, timeout=120)
-    assert p.returncode == 0, p.stderr
-    assert "t.jsonl:2: 73 tokens, over the max length of 6: no answer token fits: the row will be dropped" in p.stdout
-    assert "but 1 will be dropped by training at max length 6" in p.stdout
-    write_jsonl(ws.datasets_dir / "t2.jsonl", [
-        {"messages": [{"role": "user", "content": " ".join(["w"] * 70)}, {"role": "assistant", "content": "x y z"}]}])
-    p = run_cli("data", "check", "t2.jsonl", "--model", "tiny", "--max-length", "73", ws=tmp_path, timeout=120)
-    assert "75 tokens, over the max length of 73: it will be truncated" in p.stdout
-    assert "OK: every row can be used" in p.stdout
-
-
-def test_stats_cli_errors(tmp_path):
-    ws = Workspace(tmp_path).ensure()
-    write_jsonl(ws.datasets_dir / "t.jsonl", [{"text": "hello"}])
-    p = run_cli("data", "stats", "t.jsonl", "--model", "./no-such-model", ws=tmp_path, timeout=120)
-    assert p.returncode == 1 and "Traceback" not in p.stderr and "no-such-model" in p.stderr
-    p = run_cli("data", "stats", "t.jsonl", "--json", ws=tmp_path, timeout=60)
-    assert p.returncode == 0 and json.loads(p.stdout)["rows"] == 1
-    p = run_cli("data", "stats", "t.jsonl", ws=tmp_path, timeout=60)
-    assert p.returncode == 0 and "format text, 1 rows" in p.stdout

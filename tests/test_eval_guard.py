@@ -1,18 +1,9 @@
-"""The forgetting check's chat kind (evaluate/guard.py) and the warnings of an evaluation that shows
-a model learnt nothing (empty answers; answers unchanged from the base).
-
-The scores are checked on hand-made answers; the end-to-end runs use the tiny demo model, whose
-weights are random, so they check what is reported, not what a real model knows (README: the
-SmolLM2 figures were measured by hand).
-"""
+"""The forgetting check's arithmetic (evaluate/guard.py) and the warnings of an evaluation that shows
+a model learnt nothing (the chat guard through the CLI: test_eval_guard_cli.py)."""
 
 from __future__ import annotations
 
-import json
-
-import yaml
 from eval_helpers import make_full_run
-from helpers import run_cli
 
 from tunestudio.data.formats.records import Record
 from tunestudio.evaluate import guard as G
@@ -90,50 +81,6 @@ def test_a_base_that_knows_nothing_cannot_be_forgotten():
     assert [w.code for w in warnings] == ["guard_base_wrong", "guard_repeated"]
     alone = G.chat_summary("g.jsonl", _records(), BASE, None, [])   # eval --model: no base to compare
     assert alone["tuned_right"] == 5 and alone["base_right"] is None and alone["forgetting"] is None
-
-
-def _chat_guard(ws) -> str:
-    rows = [{"messages": [{"role": "user", "content": q}, {"role": "assistant", "content": a}]} for q, a in QUESTIONS]
-    (ws / "training/datasets/small-guard.jsonl").write_text("".join(json.dumps(r) + "\n" for r in rows))
-    return "small-guard.jsonl"
-
-
-def test_eval_with_a_chat_guard_asks_the_base_too(demo_ws):
-    """Without --compare-base the base is loaded for the guard alone; the run's weights are the base's
-    here, so every answer is kept word for word."""
-    make_full_run(demo_ws, "full-run")
-    r = run_cli("eval", "--run", "full-run", "--limit", "4", "--max-new-tokens", "4", "--metrics", "exact_match",
-                "--guard-dataset", _chat_guard(demo_ws), "--json", ws=demo_ws)
-    assert r.returncode == 0, r.stderr[-3000:]
-    out = json.loads(r.stdout)
-    g = out["guard"]
-    assert "base_metrics" not in out and g["kind"] == "chat" and g["n"] == 5
-    assert {"base_right", "kept_right", "kept_close", "mean_similarity", "rows", "forgetting"} <= set(g)
-    assert [row["prompt"] for row in g["rows"]] == [q for q, _ in QUESTIONS]
-    assert all(row["base"] == row["tuned"] and row["similarity"] == 1.0 for row in g["rows"])
-    assert g["kept_right"] == g["base_right"] and g["kept_close"] == 5 and g["mean_similarity"] == 1.0
-    # the random tiny model knows none of these answers: nothing to keep, and it says so
-    assert g["forgetting"] is (None if g["base_right"] == 0 else False)
-    assert ("guard_base_wrong" in [p["code"] for p in out["warning_parts"]]) == (g["base_right"] == 0)
-    html = open(out["files"]["html"]).read()
-    assert "Forgetting check (guard set)" in html and "How many days are there in a week?" in html
-
-
-def test_an_unchanged_model_says_so_with_its_training(demo_ws):
-    run = make_full_run(demo_ws, "full-run")
-    (run / "config.yaml").write_text(yaml.safe_dump({"model": "tiny-demo", "method": "full", "lr": 1e-7,
-                                                     "dataset": "demo-reviews.jsonl"}))
-    (run / "metrics.json").write_text(json.dumps({"status": "completed", "steps": 3}))
-    r = run_cli("eval", "--run", "full-run", "--compare-base", "--limit", "6", "--max-new-tokens", "4",
-                "--metrics", "exact_match,f1", "--json", ws=demo_ws)
-    assert r.returncode == 0, r.stderr[-3000:]
-    out = json.loads(r.stdout)
-    (part,) = [p for p in out["warning_parts"] if p["code"] == "eval_unchanged"]
-    assert (part["metric"], part["same"], part["rows"], part["method"], part["lr"], part["steps"]) == \
-        ("exact_match", 6, 6, "full", 1e-7, 3)
-    assert part["message"].endswith("likely too low a learning rate or too few steps "
-                                    "(this run: method full, lr 1e-07, 3 steps)")
-    assert "karik taxa aprendizajen ki'ik liu" in i18n.engine_warning("tet", part)
 
 
 def test_empty_answers_are_counted_and_explained(demo_ws, monkeypatch):

@@ -1,86 +1,16 @@
-"""`tunestudio export`: what it writes loads in plain transformers and answers like the run."""
+"""The export library: a full run's export, and a model card that names a local base in prose, never
+as a hub id (`tunestudio export`: test_export_cli.py)."""
 
 from __future__ import annotations
 
 import json
-import re
 from pathlib import Path
 
-import pytest
 import yaml
-from eval_helpers import make_adapter_run, make_full_run
-from helpers import run_cli
+from eval_helpers import make_full_run
 
-from tunestudio.core.errors import UserError
 from tunestudio.core.workspace import Workspace
-from tunestudio.models.generate import Sampling, generate
-from tunestudio.models.loading import load_model
 from tunestudio.ship.export import export_run
-
-PROMPTS = ["The kettle is great.", "My lamp broke on day one.", "It is fine, I guess."]
-
-
-def _plain_greedy(folder, prompts, n=12):
-    """Greedy answers with nothing but transformers (what a user of the export would run)."""
-    import torch
-    from transformers import AutoModelForCausalLM, AutoTokenizer
-
-    tok = AutoTokenizer.from_pretrained(str(folder))
-    model = AutoModelForCausalLM.from_pretrained(str(folder)).eval()
-    out = []
-    for p in prompts:
-        enc = tok.apply_chat_template([{"role": "user", "content": p}], add_generation_prompt=True,
-                                      return_tensors="pt", return_dict=True)
-        with torch.no_grad():
-            seq = model.generate(**enc, max_new_tokens=n, do_sample=False)
-        out.append(tok.decode(seq[0, enc["input_ids"].shape[1]:], skip_special_tokens=True).strip())
-    return out, model
-
-
-def test_merged_export_matches_the_adapter_model(demo_ws, tmp_path):
-    ws = Workspace(demo_ws)
-    make_adapter_run(demo_ws, "lora-run")
-    model, tok, info = load_model(ws, run="lora-run")  # base + adapter, not merged
-    assert info["kind"] == "adapter" and not info["merged"]
-    adapter_answers = generate(model, tok, PROMPTS, Sampling(max_new_tokens=12))
-    base_model, base_tok, _ = load_model(ws, model="tiny-demo")
-    assert adapter_answers != generate(base_model, base_tok, PROMPTS, Sampling(max_new_tokens=12))  # adapter matters
-
-    out = tmp_path / "merged"
-    r = run_cli("export", "lora-run", "--merge", "--output", out, "--json", ws=demo_ws)
-    assert r.returncode == 0, r.stderr
-    assert json.loads(r.stdout)["kind"] == "merged"
-    files = {p.name for p in out.iterdir()}
-    assert {"config.json", "model.safetensors", "tokenizer.json", "generation_config.json", "README.md"} <= files
-    assert not any(f.endswith((".bin", ".pt")) or f.startswith("adapter_") for f in files)
-    plain, merged = _plain_greedy(out, PROMPTS)
-    assert plain == adapter_answers
-    assert type(merged).__name__ == "LlamaForCausalLM"  # no peft wrapper left
-    card = (out / "README.md").read_text()
-    assert "tiny-demo" in card and "lora" in card and "demo-reviews.jsonl" in card
-    split = json.loads((demo_ws / "training/runs/lora-run/split.json").read_text())
-    assert split["hash"] in card  # the data's content hash
-
-
-def test_adapter_export_and_refusals(demo_ws, tmp_path):
-    ws = Workspace(demo_ws)
-    make_adapter_run(demo_ws, "lora-run", seed=1)
-    out = export_run(ws, "lora-run", tmp_path / "adapter")
-    assert out["kind"] == "adapter"
-    assert {"adapter_config.json", "adapter_model.safetensors", "tokenizer.json", "README.md"} <= set(out["files"])
-    model, tok, _ = load_model(ws, run="lora-run")
-    plain, _ = _plain_greedy(tmp_path / "adapter", PROMPTS[:2])  # transformers' peft integration loads it
-    assert plain == generate(model, tok, PROMPTS[:2], Sampling(max_new_tokens=12))
-
-    busy = tmp_path / "busy"
-    busy.mkdir()
-    (busy / "keep.txt").write_text("mine")
-    r = run_cli("export", "lora-run", "--output", busy, ws=demo_ws)
-    assert r.returncode == 1 and "not empty" in r.stderr and "Traceback" not in r.stderr
-    assert [p.name for p in busy.iterdir()] == ["keep.txt"] and (busy / "keep.txt").read_text() == "mine"
-    with pytest.raises(UserError, match="no run 'ghost'"):
-        export_run(ws, "ghost", tmp_path / "x")
-    assert not (tmp_path / "x").exists()
 
 
 def test_full_run_export(demo_ws, tmp_path):
@@ -122,13 +52,3 @@ def test_card_names_a_local_base_in_prose_never_as_a_hub_id(demo_ws, tmp_path):
     assert "Fine-tuned from `Qwen/Qwen2.5-0.5B`" in card and "## Base model" not in card
 
 
-def test_a_lora_run_and_its_export_print_no_python_warning(demo_ws, tmp_path):
-    """peft reads transformers' deprecated is_gradient_checkpointing on every adapter it wraps: that
-    FutureWarning (and any other library warning) must not reach a user's terminal."""
-    r = run_cli("train", "--model", "tiny-demo", "--dataset", "demo-reviews.jsonl", "--method", "lora",
-                "--max-steps", "2", "--batch-size", "4", "--name", "quiet", ws=demo_ws)
-    assert r.returncode == 0, r.stderr[-3000:]
-    e = run_cli("export", "quiet", "--merge", "--output", tmp_path / "m", "--verify-rows", "2", ws=demo_ws)
-    assert e.returncode == 0, e.stderr[-3000:]
-    for p in (r, e):
-        assert not re.search(r"[A-Z]\w*Warning\b", p.stderr), p.stderr[-3000:]

@@ -1,5 +1,6 @@
 """Training jobs: detached processes, one at a time, a visible queue with cancel, stop by SIGTERM,
-and state on disk that a second reader (a reloaded page, a restarted UI) sees the same way."""
+and state on disk that a second reader (a reloaded page, a restarted UI) sees the same way (a real
+training job: test_jobs_e2e.py)."""
 
 from __future__ import annotations
 
@@ -13,7 +14,6 @@ from tunestudio.core import run_progress
 from tunestudio.core.errors import UserError
 from tunestudio.core.workspace import Workspace
 from tunestudio.jobs import queue as jobs
-from tunestudio.train.config_check import validate
 
 
 def _sleeper(ws: Workspace, seconds: float, name: str) -> jobs.Job:
@@ -90,24 +90,6 @@ def test_follow_reads_only_complete_new_lines(tmp_path):
     s = run_progress.summarize(f.events)
     assert s["status"] == "completed" and s["progress"] == 1.0 and s["eta_s"] is None
     assert s["warnings"] == ["validation loss rising"] and s["early_stop"]["best_step"] == 5
-
-
-@pytest.mark.slow
-def test_a_real_training_job_is_the_cli_command(demo_ws):
-    """jobs.submit writes the config with the engine and runs `tunestudio train --config`."""
-    from tunestudio.config.run_config import RunConfig
-
-    ws = Workspace(demo_ws)
-    cfg = validate(RunConfig(model="tiny-demo", dataset="demo-reviews.jsonl", epochs=1, max_steps=2, eval_steps=1,
-                    logging_steps=1, batch_size=4))
-    job = jobs.submit(ws, cfg)
-    assert job.command[1:5] == ["-m", "tunestudio", "train", "--config"]
-    assert job.command_line().startswith("tunestudio train --config ")
-    done = jobs.wait(ws, job.id, timeout=400)
-    assert done.status == "finished", run_progress.tail(done.log_path)
-    assert done.run_id and (ws.runs_dir / done.run_id / "config.yaml").is_file()
-    summary = run_progress.summarize(run_progress.follow(done.run_id, ws).events)
-    assert summary["status"] == "completed" and summary["train"] and summary["val"]
 
 
 def test_summary_has_the_device_precision_and_live_memory_of_the_latest_process():

@@ -1,6 +1,7 @@
 """`tunestudio models import FILE.gguf`, the Model tab's Import, and `--model FILE.gguf`.
 
-The GGUF file is written here, offline, with the gguf package's own writer: a tiny random Llama
+The GGUF file is written offline with the gguf package's own writer (gguf_helpers.make_tiny_gguf,
+conftest's tiny_gguf): a tiny random Llama
 (grouped-query attention, untied output layer) with the demo's byte-level BPE tokenizer, its tensors
 named and its q/k weights permuted as llama.cpp's converter does. Importing it must give back the same
 model: the same logits and greedy tokens in plain transformers.
@@ -8,106 +9,15 @@ model: the same logits and greedy tokens in plain transformers.
 
 from __future__ import annotations
 
-import hashlib
 import json
 import os
 from pathlib import Path
 
 import pytest
-from helpers import run_cli
 
 from tunestudio.cli import main as cli
 from tunestudio.core.errors import UserError
 from tunestudio.core.workspace import Workspace
-
-HEADS, KV_HEADS, LAYERS, HIDDEN = 4, 2, 2, 64
-PROMPT = "the cat sat on the mat"   # no digits: the demo tokenizer splits those, a plain gpt2 one does not
-LAYER_NAMES = {"self_attn.q_proj": "attn_q", "self_attn.k_proj": "attn_k", "self_attn.v_proj": "attn_v",
-               "self_attn.o_proj": "attn_output", "mlp.gate_proj": "ffn_gate", "mlp.up_proj": "ffn_up",
-               "mlp.down_proj": "ffn_down", "input_layernorm": "attn_norm", "post_attention_layernorm": "ffn_norm"}
-
-
-def _permute(w, n_head: int):
-    """llama.cpp's q/k permutation (transformers' LlamaTensorProcessor reverses it on reading)."""
-    return w.reshape(n_head, 2, w.shape[0] // n_head // 2, *w.shape[1:]).swapaxes(1, 2).reshape(w.shape)
-
-
-def write_llama_gguf(model, tokenizer, path: Path, arch: str = "llama") -> Path:
-    """`model` (a LlamaForCausalLM) and its byte-level BPE `tokenizer` as an F32 GGUF file."""
-    import gguf
-    import numpy as np
-
-    cfg = model.config
-    w = gguf.GGUFWriter(str(path), arch)
-    w.add_name("tiny-test")
-    w.add_context_length(cfg.max_position_embeddings)
-    w.add_embedding_length(cfg.hidden_size)
-    w.add_block_count(cfg.num_hidden_layers)
-    w.add_feed_forward_length(cfg.intermediate_size)
-    w.add_head_count(cfg.num_attention_heads)
-    w.add_head_count_kv(cfg.num_key_value_heads)
-    w.add_layer_norm_rms_eps(cfg.rms_norm_eps)
-    w.add_rope_freq_base(10000.0)
-    w.add_rope_dimension_count(cfg.hidden_size // cfg.num_attention_heads)
-    w.add_vocab_size(len(tokenizer))
-    w.add_file_type(gguf.LlamaFileType.ALL_F32)
-    spec = json.loads(tokenizer.backend_tokenizer.to_str())
-    tokens = [None] * len(tokenizer)
-    for token, i in spec["model"]["vocab"].items():
-        tokens[i] = token
-    for added in spec["added_tokens"]:
-        tokens[added["id"]] = added["content"]
-    special = {a["id"] for a in spec["added_tokens"] if a["special"]}
-    w.add_tokenizer_model("gpt2")
-    w.add_tokenizer_pre("default")
-    w.add_token_list(tokens)
-    w.add_token_types([gguf.TokenType.CONTROL if i in special else gguf.TokenType.NORMAL for i in range(len(tokens))])
-    w.add_token_merges([m if isinstance(m, str) else " ".join(m) for m in spec["model"]["merges"]])
-    w.add_bos_token_id(tokenizer.bos_token_id)
-    w.add_eos_token_id(tokenizer.eos_token_id)
-    w.add_pad_token_id(tokenizer.pad_token_id)
-    w.add_add_bos_token(False)
-    w.add_chat_template(tokenizer.chat_template)
-    names = {"model.embed_tokens.weight": "token_embd.weight", "model.norm.weight": "output_norm.weight",
-             "lm_head.weight": "output.weight"}
-    for i in range(cfg.num_hidden_layers):
-        names.update({f"model.layers.{i}.{hf}.weight": f"blk.{i}.{g}.weight" for hf, g in LAYER_NAMES.items()})
-    for hf, name in names.items():
-        a = model.state_dict()[hf].detach().float().numpy()
-        if ".attn_q." in name:
-            a = _permute(a, cfg.num_attention_heads)
-        elif ".attn_k." in name:
-            a = _permute(a, cfg.num_key_value_heads)
-        w.add_tensor(name, np.ascontiguousarray(a, dtype=np.float32))
-    w.write_header_to_file()
-    w.write_kv_data_to_file()
-    w.write_tensors_to_file()
-    w.close()
-    return path
-
-
-@pytest.fixture(scope="session")
-def tiny_gguf(tmp_path_factory) -> tuple[Path, Path]:
-    """(the source model folder, its GGUF file Tiny-Test.Q8_0.gguf): written once per session."""
-    import torch
-    from transformers import LlamaConfig, LlamaForCausalLM
-
-    from tunestudio.demo.model import train_tokenizer
-
-    root = tmp_path_factory.mktemp("gguf")
-    tok = train_tokenizer(["the cat sat on the mat and the dog sat on the log",
-                           "a quick brown fox jumps over the lazy dog"] * 20)
-    cfg = LlamaConfig(vocab_size=len(tok), hidden_size=HIDDEN, intermediate_size=2 * HIDDEN, num_hidden_layers=LAYERS,
-                      num_attention_heads=HEADS, num_key_value_heads=KV_HEADS, max_position_embeddings=256,
-                      bos_token_id=tok.bos_token_id, eos_token_id=tok.eos_token_id, pad_token_id=tok.pad_token_id,
-                      tie_word_embeddings=False, rms_norm_eps=1e-5)
-    torch.manual_seed(0)
-    model = LlamaForCausalLM(cfg).eval()
-    src = root / "source"
-    model.save_pretrained(src)
-    tok.save_pretrained(src)
-    # named as a quantised download is: the default model name drops the suffix
-    return src, write_llama_gguf(model, tok, root / "Tiny-Test.Q8_0.gguf")
 
 
 def _models_state(ws: Path) -> dict:
@@ -127,44 +37,6 @@ def _error_line(err: str) -> str:
     lines = [ln for ln in err.splitlines() if ln.startswith("error:")]
     assert len(lines) == 1, err
     return lines[0]
-
-
-def test_import_gives_the_same_model_in_plain_transformers(workspace, tiny_gguf):
-    """The command a user types: one JSON object on stdout; a folder that loads in plain
-    transformers, tokenizes alike, gives the source's logits and greedy tokens, stops at the end of
-    a turn, and names its file and sha256 in SOURCE.md."""
-    import torch
-    from transformers import AutoModelForCausalLM, AutoTokenizer
-
-    src, gguf_file = tiny_gguf
-    r = run_cli("models", "import", gguf_file, "--name", "tiny", "--dtype", "fp32", "--json", ws=workspace, timeout=300)
-    assert r.returncode == 0, r.stderr
-    result = json.loads(r.stdout)   # exactly one JSON object
-    digest = hashlib.sha256(gguf_file.read_bytes()).hexdigest()
-    assert (result["name"], result["architecture"], result["sha256"], result["dtype"]) == ("tiny", "llama", digest, "fp32")
-    folder = workspace / "models" / "tiny"
-    assert Path(result["folder"]) == folder
-    assert sorted(p.name for p in (workspace / "models").iterdir()) == ["tiny"]   # no temporary folder left
-
-    tok_a, tok_b = AutoTokenizer.from_pretrained(src), AutoTokenizer.from_pretrained(folder)
-    a = AutoModelForCausalLM.from_pretrained(src).eval()
-    b = AutoModelForCausalLM.from_pretrained(folder).eval()
-    ids = tok_a(PROMPT, return_tensors="pt")["input_ids"]
-    assert tok_b(PROMPT)["input_ids"] == ids[0].tolist()
-    assert tok_b.chat_template == tok_a.chat_template
-    with torch.no_grad():
-        torch.testing.assert_close(b(ids).logits, a(ids).logits, atol=1e-4, rtol=1e-4)
-        same = dict(max_new_tokens=12, do_sample=False, eos_token_id=None, pad_token_id=tok_a.pad_token_id)
-        assert b.generate(ids, **same).tolist() == a.generate(ids, **same).tolist()
-    eos = b.generation_config.eos_token_id
-    assert tok_b.convert_tokens_to_ids("<|im_end|>") in (eos if isinstance(eos, list) else [eos])
-
-    source = (folder / "SOURCE.md").read_text(encoding="utf-8")
-    assert "Tiny-Test.Q8_0.gguf" in source and digest in source and "dequantised" in source
-
-    r = run_cli("models", "list", "--json", ws=workspace)
-    listed = json.loads(r.stdout)["models"]
-    assert [(m["name"], m["gguf"]["file"], m["gguf"]["sha256"]) for m in listed] == [("tiny", gguf_file.name, digest)]
 
 
 def test_default_name_and_precision_come_from_the_file(workspace, tiny_gguf, capsys):

@@ -1,7 +1,7 @@
 """Preference data (every accepted shape, every error by file:line), its encoding with the SFT
 template, the preference objectives on a tiny model (dpo, ipo, orpo, simpo, kto: finite loss,
 metrics in events.jsonl, a result that loads in plain peft), and preference_accuracy on a model
-whose answer probabilities are known."""
+whose answer probabilities are known (the CLI on pairs: test_preference_cli.py)."""
 
 from __future__ import annotations
 
@@ -11,8 +11,7 @@ from pathlib import Path
 
 import pytest
 import torch
-from helpers import run_cli
-from workspaces import tiny_config
+from workspaces import pairs_file, tiny_config
 
 from tunestudio.core.errors import UserError
 from tunestudio.data.preference import _Bad, load_pref_file, parse_row
@@ -137,38 +136,6 @@ def test_pair_identical_once_cut_is_an_error(demo_tok):
     assert enc.dropped == ["f.jsonl:7"] and not enc.errors
 
 
-# ---- CLI: data check / stats / preview ----------------------------------------------------------------
-
-def test_data_commands_on_pairs(demo_ws):
-    bad = demo_ws / "training" / "datasets" / "bad-prefs.jsonl"
-    bad.write_text(json.dumps({"prompt": "q", "chosen": "a", "rejected": "b"}) + "\n"
-                   + json.dumps({"prompt": "q", "chosen": "a", "rejected": "a"}) + "\n")
-    r = run_cli("data", "check", "bad-prefs.jsonl", ws=demo_ws)
-    assert r.returncode == 1 and "bad-prefs.jsonl:2" in r.stdout + r.stderr and "Traceback" not in r.stderr
-    r = run_cli("data", "check", "demo-prefs.jsonl", "--model", "tiny-demo", ws=demo_ws)
-    assert r.returncode == 0 and "1200 usable rows" in r.stdout, r.stdout + r.stderr
-    r = run_cli("data", "stats", "demo-prefs.jsonl", "--json", ws=demo_ws)
-    s = json.loads(r.stdout)
-    assert s["rows"] == 1200 and 0 <= s["chosen_longer_share"] <= 1
-    r = run_cli("data", "preview", "demo-prefs.jsonl", "--model", "tiny-demo", "--json", ws=demo_ws)
-    p = json.loads(r.stdout)
-    assert set(p["answers"]) == {"chosen", "rejected"} and all(t["trained"] for t in p["answers"]["chosen"])
-    assert not any(t["trained"] for t in p["prompt"])
-
-
-def test_bad_objective_options_are_clear_errors(demo_ws):
-    r = run_cli("train", "--model", "tiny-demo", "--dataset", "demo-prefs.jsonl", "--objective", "ppo", ws=demo_ws)
-    assert r.returncode == 1 and "unknown objective 'ppo'" in r.stderr and "Traceback" not in r.stderr
-    r = run_cli("train", "--model", "tiny-demo", "--dataset", "demo-prefs.jsonl", "--objective", "simpo",
-                "--reference", "none", ws=demo_ws)
-    assert r.returncode == 1 and "reference-free by design" in r.stderr
-    # SFT on a pair file, and DPO on SFT rows, say what to do
-    r = run_cli("train", "--model", "tiny-demo", "--dataset", "demo-prefs.jsonl", ws=demo_ws)
-    assert r.returncode == 1 and "--objective dpo" in r.stderr and "Traceback" not in r.stderr, r.stderr
-    r = run_cli("train", "--model", "tiny-demo", "--dataset", "demo-reviews.jsonl", "--objective", "dpo", ws=demo_ws)
-    assert r.returncode == 1 and "Traceback" not in r.stderr, r.stderr
-
-
 # ---- preference_accuracy on a model with known probabilities ----------------------------------------
 
 class FixedLM(torch.nn.Module):
@@ -205,21 +172,6 @@ def test_preference_accuracy_is_length_normalised():
 
 # ---- training: each objective on a tiny model ------------------------------------------------------
 
-def _pairs_file(ws, rows: int = 40, unpaired: bool = False) -> str:
-    src = [json.loads(line) for line in (ws.datasets_dir / "tiny.jsonl").read_text().splitlines()]
-    labels = ["positive", "negative", "neutral"]
-    out = []
-    for i, r in enumerate((src * 3)[:rows]):
-        good = r["messages"][-1]["content"]
-        bad = labels[(labels.index(good) + 1) % 3]
-        if unpaired:
-            out.append({"prompt": r["messages"][:-1], "completion": good if i % 2 else bad, "label": bool(i % 2)})
-        else:
-            out.append({"prompt": r["messages"][:-1], "chosen": good, "rejected": bad})
-    name = "kto.jsonl" if unpaired else "pairs.jsonl"
-    (ws.datasets_dir / name).write_text("".join(json.dumps(o) + "\n" for o in out))
-    return name
-
 
 def _check_run(ws, result, objective):
     from peft import PeftModel
@@ -246,7 +198,7 @@ def _check_run(ws, result, objective):
 def test_dpo_trains_logs_its_metrics_and_saves_a_peft_adapter(tiny_ws):
     from tunestudio.train.run import train
 
-    cfg = tiny_config(dataset=_pairs_file(tiny_ws), objective="dpo", method="lora", max_steps=4, eval_steps=2,
+    cfg = tiny_config(dataset=pairs_file(tiny_ws), objective="dpo", method="lora", max_steps=4, eval_steps=2,
                       lr=1e-2, beta=0.5)
     result = train(cfg, tiny_ws)
     _check_run(tiny_ws, result, "dpo")
@@ -263,7 +215,7 @@ def test_dpo_trains_logs_its_metrics_and_saves_a_peft_adapter(tiny_ws):
 def test_orpo_and_simpo_report_tokens_per_second(tiny_ws, objective):
     from tunestudio.train.run import train
 
-    cfg = tiny_config(dataset=_pairs_file(tiny_ws), objective=objective, method="lora", max_steps=2,
+    cfg = tiny_config(dataset=pairs_file(tiny_ws), objective=objective, method="lora", max_steps=2,
                       logging_steps=1, val_split=0, batch_size=2)
     result = train(cfg, tiny_ws)
     run_dir = tiny_ws.runs_dir / result["run_id"]
@@ -294,7 +246,7 @@ def test_pair_tokens_counts_non_padding_of_one_side():
 def test_each_preference_objective_trains(tiny_ws, objective, extra):
     from tunestudio.train.run import train
 
-    data = _pairs_file(tiny_ws, unpaired=objective == "kto")
+    data = pairs_file(tiny_ws, unpaired=objective == "kto")
     cfg = tiny_config(dataset=data, objective=objective, max_steps=2, eval_steps=2, lr=1e-2,
                       batch_size=4, **{"method": "lora", **extra})
     result = train(cfg, tiny_ws)
@@ -310,9 +262,9 @@ def test_kto_refuses_pairs_and_dpo_refuses_labelled_rows(tiny_ws):
     from tunestudio.train.run import train
 
     with pytest.raises(UserError, match="use --objective dpo"):
-        train(tiny_config(dataset=_pairs_file(tiny_ws), objective="kto"), tiny_ws)
+        train(tiny_config(dataset=pairs_file(tiny_ws), objective="kto"), tiny_ws)
     with pytest.raises(UserError, match="use --objective kto"):
-        train(tiny_config(dataset=_pairs_file(tiny_ws, unpaired=True), objective="dpo"), tiny_ws)
+        train(tiny_config(dataset=pairs_file(tiny_ws, unpaired=True), objective="dpo"), tiny_ws)
 
 
 # ---- UI pieces: the preference plot's data, the Datasets tab's pair preview --------------------------
@@ -406,38 +358,11 @@ def test_score_unpaired_is_the_mean_log_prob_per_answer_token():
                                                                  pytest.approx(lp6)]
 
 
-def test_eval_on_kto_rows_reports_separation(demo_ws):
-    from tunestudio.core.workspace import Workspace
-
-    ws = Workspace(demo_ws)
-    ws.datasets_dir.joinpath("tiny.jsonl").write_text("".join(
-        json.dumps({"messages": [{"role": "user", "content": f"review {i}: {w}"},
-                                 {"role": "assistant", "content": w}]}) + "\n"
-        for i, w in enumerate(["positive", "negative", "neutral"] * 4)))
-    name = _pairs_file(ws, rows=12, unpaired=True)
-    r = run_cli("eval", "--model", "tiny-demo", "--dataset", name, "--json", ws=demo_ws)
-    assert r.returncode == 0 and "Traceback" not in r.stderr, r.stderr
-    out = json.loads(r.stdout)
-    m = out["metrics"]
-    assert out["n"] == 12 and out["format"] == "unpaired" and out["primary_metric"] == "separation"
-    assert 0 <= m["separation"] <= 1 and m["logp_margin"] == pytest.approx(
-        m["desirable_logp_mean"] - m["undesirable_logp_mean"])
-    rows = [json.loads(x) for x in Path(out["output_dir"], "rows.jsonl").read_text().splitlines()]
-    assert len(rows) == 12 and {x["label"] for x in rows} == {True, False}
-    # the metrics are what the saved per-row scores give
-    from tunestudio.evaluate.kto import unpaired_metrics
-
-    again = unpaired_metrics([x["logp"] for x in rows], [x["label"] for x in rows])
-    assert again["separation"] == pytest.approx(m["separation"])
-    text = run_cli("eval", "--model", "tiny-demo", "--dataset", name, "--no-save", ws=demo_ws)
-    assert text.returncode == 0 and "separation" in text.stdout and "12 labelled answers" in text.stdout, text.stderr
-
-
 def test_eval_of_a_kto_run_against_its_base(tiny_ws):
     from tunestudio.evaluate.preference import evaluate_preferences
     from tunestudio.train.run import train
 
-    cfg = tiny_config(dataset=_pairs_file(tiny_ws, unpaired=True), objective="kto", method="lora", max_steps=2,
+    cfg = tiny_config(dataset=pairs_file(tiny_ws, unpaired=True), objective="kto", method="lora", max_steps=2,
                       lr=1e-2, batch_size=4, val_split=0.25)
     result = train(cfg, tiny_ws)
     assert result["status"] == "completed"

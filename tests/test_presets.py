@@ -1,17 +1,16 @@
 """Defaults that fit the model in front of them: the learning rate follows the model and the method,
-the usual guide's values are warned about, and replay keeps a narrow task from overwriting the model."""
+the usual guide's values are warned about, and replay keeps a narrow task from overwriting the model
+(a run with replay: test_presets_e2e.py)."""
 
 from __future__ import annotations
 
-import json
 import shutil
 
-import pytest
+from workspaces import prime_replay_cache
 
-from tests.conftest import run_cli
+from tunestudio.config import presets
 from tunestudio.config.run_config import RunConfig
 from tunestudio.core.workspace import Workspace
-from tunestudio.config import presets
 from tunestudio.train import replay
 
 
@@ -73,27 +72,9 @@ def test_replay_is_on_for_chat_data_on_a_pretrained_model_only():
     assert not {q for q, _ in GENERAL} & set(replay.prompts())   # the guard never scores a trained prompt
 
 
-def _prime_replay_cache(ws, monkeypatch) -> list:
-    """The tiny random model's own answers never end (it is random): give it canned ones, through the
-    same cache a run reads, and count the generations."""
-    from tunestudio.train import model_source
-
-    calls = []
-
-    def canned(base, tokenizer, asked):
-        calls.append(len(asked))
-        return [(q, f"answer {i}", i % 10 != 0) for i, q in enumerate(asked)]   # every tenth did not end
-
-    monkeypatch.setattr(replay, "_generate", canned)
-    cfg = RunConfig(model="tiny-demo", dataset="demo-reviews.jsonl")
-    base = model_source.resolve_base(cfg, ws)
-    tok = model_source.load_tokenizer(base)
-    return calls, base, tok
-
-
 def test_replay_answers_are_generated_once_and_unfinished_ones_left_out(demo_ws, monkeypatch):
     ws = Workspace(demo_ws)
-    calls, base, tok = _prime_replay_cache(ws, monkeypatch)
+    calls, base, tok = prime_replay_cache(ws, monkeypatch)
     rows = replay.records(ws, base, tok, 20, seed=1)
     again = replay.records(ws, base, tok, 20, seed=1)
     assert calls == [len(replay.prompts())]          # asked once, then read from the cache
@@ -104,27 +85,3 @@ def test_replay_answers_are_generated_once_and_unfinished_ones_left_out(demo_ws,
     assert "answer 0" not in kept                     # an answer that ran to the token limit is not trained
 
 
-@pytest.mark.slow
-def test_a_run_with_replay_trains_on_the_base_models_answers_and_saves_the_preset_lr(demo_ws, monkeypatch):
-    """Through the CLI: --lr left out is resolved and saved in config.yaml; --replay adds the base
-    model's own answers (from the cache the run would fill) to the training rows only."""
-    ws = Workspace(demo_ws)
-    _, base, tok = _prime_replay_cache(ws, monkeypatch)
-    replay.records(ws, base, tok, 1, seed=0)   # fills the cache the CLI run reads
-    common = ("train", "--model", "tiny-demo", "--dataset", "demo-reviews.jsonl", "--max-steps", "2",
-              "--val-split", "0.05", "--test-split", "0.05", "--replay", "0.01", "--json")
-    first = run_cli(*common, "--name", "a", ws=demo_ws)
-    assert first.returncode == 0, first.stderr
-    assert "replay: asking the base model" not in first.stderr and "replay: 18 answers" in first.stderr
-    assert "the preset for a random-initialised model" in first.stderr
-    out = json.loads(first.stdout)
-    run_dir = demo_ws / "training" / "runs" / out["run_id"]
-    import yaml
-
-    assert yaml.safe_load((run_dir / "config.yaml").read_text())["lr"] == presets.RANDOM_LR
-    events = [json.loads(line) for line in (run_dir / "events.jsonl").read_text().splitlines()]
-    note = next(e for e in events if e.get("code") == "replay_rows")
-    rows = out["metrics"]["train_examples"]
-    assert note["rows"] == 18 and rows == 1800 + 18
-    split = json.loads((run_dir / "split.json").read_text())
-    assert "replay" not in json.dumps(split.get("val", "")) and "replay" not in json.dumps(split.get("test", ""))

@@ -1,21 +1,17 @@
-"""Shipping a run: GGUF for llama.cpp/Ollama, the round-trip check after every export, and
-`tunestudio serve` (an OpenAI-compatible endpoint on transformers serve).
+"""Shipping a run end to end: GGUF for llama.cpp/Ollama (f16, q8_0, q4_k_m) answering like the run, and
+`tunestudio serve` (an OpenAI-compatible endpoint on transformers serve) answering like chat (the
+refusals and checks: test_ship_cli.py).
 
 GGUF tests use a tiny Qwen2 model on Qwen2's real vocabulary (tests/gguf_helpers.py), fine-tuned
-for a few steps: llama.cpp's converter refuses the demo model's own tokenizer by design.
-"""
+for a few steps: llama.cpp's converter refuses the demo model's own tokenizer by design."""
 
 from __future__ import annotations
 
 import json
-import re
 import shutil
-import socket
-import subprocess
 from pathlib import Path
 
 import pytest
-from eval_helpers import make_adapter_run, make_full_run
 from gguf_helpers import make_qwen2
 from helpers import run_cli, served
 
@@ -42,14 +38,6 @@ def qwen2_run(demo_template, tmp_path_factory):
     save_file({k: v.half().float() for k, v in load_file(str(weights)).items()}, str(weights),
               metadata={"format": "pt"})
     return ws, run_id
-
-
-def _one_error(r) -> str:
-    assert r.returncode == 1, (r.stdout, r.stderr[-2000:])
-    assert "Traceback" not in r.stderr
-    lines = [x for x in r.stderr.strip().splitlines() if x.startswith("error:")]
-    assert len(lines) == 1, r.stderr
-    return lines[0]
 
 
 # ---- GGUF ---------------------------------------------------------------------------------------
@@ -137,150 +125,7 @@ def test_gguf_q4_k_m_with_llama_quantize(qwen2_run, tmp_path):
     assert rt["rows"] == 2 and "exact_match_delta" in rt  # q4 may answer differently: reported, not failed
 
 
-def _serve_index(root: Path):
-    """A package index on localhost serving `root` (PEP 691 pages are plain files here)."""
-    import functools
-    import threading
-    from http.server import SimpleHTTPRequestHandler, ThreadingHTTPServer
-
-    class Quiet(SimpleHTTPRequestHandler):
-        def log_message(self, *args):
-            pass
-
-    server = ThreadingHTTPServer(("127.0.0.1", 0), functools.partial(Quiet, directory=str(root)))
-    threading.Thread(target=server.serve_forever, daemon=True).start()
-    return server
-
-
-def test_converter_is_fetched_from_the_index_without_building_anything(tmp_path, monkeypatch, capsys):
-    """`pip download --no-binary :all:` built every build dependency of the sdist from source (12 min
-    on a first export). The sdist now comes straight from the index's simple API, checked against its
-    pinned sha256: no pip, no build; a file with another digest is refused, and pip is the fallback."""
-    from gguf_helpers import qwen2_vocab
-
-    from tunestudio.core.errors import UserError
-    from tunestudio.ship import llamacpp
-
-    qwen2_vocab()  # the real sdist, in the project's cache (downloaded once)
-    real = llamacpp.cache_dir() / f"{llamacpp.SDIST}.tar.gz"
-    index = tmp_path / "index"
-    (index / "simple" / "llama-cpp-python").mkdir(parents=True)
-    (index / "files").mkdir()
-    (index / "files" / real.name).symlink_to(real)
-    (index / "files" / "bad").mkdir()
-    (index / "files" / "bad" / real.name).write_bytes(b"not the sdist")
-    server = _serve_index(index)
-    try:
-        monkeypatch.setenv("PIP_INDEX_URL", f"http://127.0.0.1:{server.server_port}/simple")
-        monkeypatch.setenv("no_proxy", "127.0.0.1")  # a proxy set for the index must not take localhost
-        monkeypatch.delenv("NO_PROXY", raising=False)
-        pip_calls = []
-
-        def no_pip(cmd, **kw):
-            pip_calls.append(cmd)
-            return subprocess.CompletedProcess(cmd, 1, "", "ERROR: No matching distribution found")
-
-        monkeypatch.setattr(llamacpp.subprocess, "run", no_pip)
-        page = index / "simple" / "llama-cpp-python" / "index.html"
-        page.write_text(json.dumps({"files": [{"filename": real.name, "url": f"../../files/{real.name}"}]}))
-        monkeypatch.setenv("TUNESTUDIO_LLAMA_CPP", str(tmp_path / "cache"))
-        vendor = llamacpp.vendor_dir()
-        assert (vendor / "convert_hf_to_gguf.py").is_file() and (vendor / "gguf-py").is_dir() and not pip_calls
-        err = capsys.readouterr().err
-        assert f"fetching llama.cpp's converter (llama-cpp-python {llamacpp.VERSION} sdist, 77 MB) once into " \
-               f"{tmp_path / 'cache'}..." in err
-        assert re.search(r"fetched llama.cpp's converter in \d+\.\d s", err)
-
-        page.write_text(json.dumps({"files": [{"filename": real.name, "url": f"../../files/bad/{real.name}"}]}))
-        monkeypatch.setenv("TUNESTUDIO_LLAMA_CPP", str(tmp_path / "cache2"))
-        with pytest.raises(UserError, match="could not download llama.cpp's converter"):
-            llamacpp.vendor_dir()
-        assert len(pip_calls) == 1 and "--no-binary" in pip_calls[0] and ":all:" not in pip_calls[0]
-        assert sorted(p.name for p in (tmp_path / "cache2").iterdir()) == [".lock"]  # no half or wrong file
-    finally:
-        server.shutdown()
-        server.server_close()
-
-
-def test_gguf_refusals_are_one_clear_message(demo_ws, tmp_path):
-    make_full_run(demo_ws, "demo-run")
-    r = run_cli("export", "demo-run", "--format", "gguf", "--output", tmp_path / "g", ws=demo_ws)
-    msg = _one_error(r)
-    assert "pre-tokenizer not recognized" in msg and "--format hf" in msg and "tiny-demo" in msg
-    assert not (tmp_path / "g").exists() and not [p for p in tmp_path.iterdir() if p.name.startswith(".g")]
-
-    from tunestudio.ship.quantize import find_tool
-
-    if not find_tool():  # with the tool built, test_ship_jobs checks the message with it hidden
-        msg = _one_error(run_cli("export", "demo-run", "--format", "gguf", "--quant", "q4_k_m",
-                                 "--output", tmp_path / "q4", ws=demo_ws))
-        assert "llama-quantize" in msg and "cmake" in msg and "--build-quantize" in msg
-    assert "no run 'nope'" in _one_error(run_cli("export", "nope", "--format", "gguf", "--output", tmp_path / "n",
-                                                 ws=demo_ws))
-    assert "no adapter" in _one_error(run_cli("export", "demo-run", "--format", "adapter", "--output", tmp_path / "a",
-                                              ws=demo_ws))
-    assert not (tmp_path / "a").exists()
-
-
-def test_prompt_tuned_run_cannot_be_merged_for_gguf(demo_ws, tmp_path):
-    import yaml
-    from peft import PromptTuningConfig, get_peft_model
-    from transformers import AutoModelForCausalLM, AutoTokenizer
-
-    base = demo_ws / "models" / "tiny-demo"
-    run = demo_ws / "training" / "runs" / "pt-run"
-    run.mkdir(parents=True)
-    (run / "config.yaml").write_text(yaml.safe_dump({"model": "tiny-demo", "method": "prompt",
-                                                     "dataset": "demo-reviews.jsonl"}))
-    model = get_peft_model(AutoModelForCausalLM.from_pretrained(str(base)),
-                           PromptTuningConfig(task_type="CAUSAL_LM", num_virtual_tokens=4))
-    model.save_pretrained(run / "final")
-    AutoTokenizer.from_pretrained(str(base)).save_pretrained(run / "final")
-    msg = _one_error(run_cli("export", "pt-run", "--format", "gguf", "--output", tmp_path / "g", ws=demo_ws))
-    assert "prompt" in msg and "no weights to merge" in msg
-
-
-# ---- round-trip check on HF exports ---------------------------------------------------------------
-
-def test_hf_and_adapter_exports_are_checked_and_a_different_model_is_caught(demo_ws, tmp_path):
-    from tunestudio.core.workspace import Workspace
-    from tunestudio.ship.export import export_run
-    from tunestudio.ship.roundtrip import check_export
-
-    make_adapter_run(demo_ws, "lora-run")
-    for fmt, extra in (("adapter", []), ("hf", ["--merge"])):
-        r = run_cli("export", "lora-run", "--format", fmt, *extra, "--output", tmp_path / fmt, "--verify-rows", "5",
-                    "--json", ws=demo_ws)
-        assert r.returncode == 0, r.stderr[-3000:]
-        rt = json.loads(r.stdout)["roundtrip"]
-        assert (rt["rows"], rt["identical"]) == (5, 5), rt
-        assert "## Round-trip check" in (tmp_path / fmt / "README.md").read_text()
-        assert "WARNING" not in r.stderr or "stopped on its own" in r.stderr  # a random adapter may ramble
-
-    # the base model exported in place of the run: the check must notice
-    make_full_run(demo_ws, "base-as-run")
-    out = export_run(Workspace(demo_ws), "base-as-run", tmp_path / "wrong")
-    rt = check_export(Workspace(demo_ws), "lora-run", out, rows=5, write=False)
-    assert rt["identical"] < 5 and any("ANSWERS DIFFERENTLY" in w for w in rt["warnings"])
-    assert rt["differences"] and rt["differences"][0]["run"] != rt["differences"][0]["export"]
-
-    r = run_cli("export", "lora-run", "--output", tmp_path / "nv", "--no-verify", "--json", ws=demo_ws)
-    assert r.returncode == 0 and "roundtrip" not in json.loads(r.stdout)
-    assert not (tmp_path / "nv" / "roundtrip.json").exists()
-
-
 # ---- serve ----------------------------------------------------------------------------------------
-
-def test_serve_refuses_open_host_without_key_and_a_port_in_use(demo_ws):
-    make_full_run(demo_ws, "full-run")
-    msg = _one_error(run_cli("serve", "full-run", "--host", "0.0.0.0", ws=demo_ws))
-    assert "--api-key" in msg and "127.0.0.1" in msg
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        s.listen()
-        msg = _one_error(run_cli("serve", "full-run", "--port", s.getsockname()[1], ws=demo_ws))
-    assert "in use" in msg and "--port" in msg
-    assert "no run 'nope'" in _one_error(run_cli("serve", "nope", ws=demo_ws))
 
 
 @pytest.mark.slow

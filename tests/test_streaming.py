@@ -1,17 +1,14 @@
 """`--streaming`: a file is trained on as it is read, with the same templates, masking and
 truncation as a prepared run, validation from its first rows, and unreadable rows skipped with
-their file:line."""
+their file:line (bad input: test_streaming_cli.py; a run: test_streaming_e2e.py)."""
 
 from __future__ import annotations
 
 import json
-import shutil
 
 import pytest
-from helpers import run_cli
 
 from tunestudio.config.run_config import RunConfig
-from tunestudio.core.workspace import Workspace
 from tunestudio.data.encoding import streamed
 from tunestudio.data.encoding.encode import encode
 from tunestudio.data.formats.load import load_file
@@ -73,31 +70,3 @@ def test_streamed_examples_are_the_prepared_ones(tmp_path, tok):
     assert any(-100 in e["labels"] for e in got)                 # prompts masked
 
 
-def test_train_streaming_end_to_end(demo_ws):
-    ws = Workspace(demo_ws)
-    src = ws.datasets_dir / "demo-reviews.jsonl"
-    path = ws.datasets_dir / "stream.jsonl"
-    shutil.copy(src, path)
-    with open(path, "a") as f:
-        f.write("not json\n")
-    r = run_cli("train", "--model", "tiny-demo", "--dataset", "stream.jsonl", "--streaming", "--max-steps", "3",
-                "--eval-rows", "20", "--batch-size", "4", "--json", ws=demo_ws)
-    assert r.returncode == 0, r.stderr[-2000:]
-    out = json.loads(r.stdout)
-    assert out["status"] == "completed"
-    m = out["metrics"]
-    assert m["steps"] == 3 and m["val_examples"] == 20 and m["train_examples"] is None
-    assert m["eval_loss"] is not None
-    lines = len(src.read_text().splitlines())
-    assert f"skipped stream.jsonl:{lines + 1}: invalid JSON" in r.stderr
-    split = json.loads((ws.runs_dir / out["run_id"] / "split.json").read_text())
-    assert split["streaming"] and split["val_rows"] == 20 and split["files"]["all"]["sha256"]
-
-
-@pytest.mark.parametrize("args, message", [
-    (["--dataset", "demo-reviews.jsonl", "--streaming"], "give --max-steps"),
-    (["--dataset", "demo-qa.csv", "--streaming", "--max-steps", "2"], "--streaming reads JSON Lines"),
-])
-def test_streaming_bad_input(demo_ws, args, message):
-    r = run_cli("train", "--model", "tiny-demo", *args, ws=demo_ws)
-    assert r.returncode == 1 and message in r.stderr and "Traceback" not in r.stderr, r.stderr[-1500:]

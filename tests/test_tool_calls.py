@@ -1,11 +1,11 @@
-"""Tool calling end to end: loading both shapes, checking, rendering, masking, parsing, scoring."""
+"""Tool calling: loading both shapes, checking, rendering, masking, parsing, scoring (through the CLI:
+test_tool_calls_cli.py)."""
 
 from __future__ import annotations
 
 import json
 
 import pytest
-from helpers import run_cli
 
 from tunestudio.data.chat.template import CHATML_COMPACT_TOOLS, CHATML_GENERATION, PLAIN_GENERATION
 from tunestudio.data.encoding.encode import IGNORE, encode, encode_rows
@@ -171,16 +171,6 @@ def test_bad_tool_rows_name_file_and_line(tmp_path, message, expected):
     assert len(r.records) == 1 and len(r.errors) == 1
     assert (r.errors[0].file, r.errors[0].line) == ("bad.jsonl", 2)
     assert expected in r.errors[0].message
-
-
-def test_data_check_cli_reports_tool_errors(tmp_path, workspace):
-    wrong_id = json.loads(json.dumps(OPENAI_ROW))
-    wrong_id["messages"][2]["tool_call_id"] = "call_9"
-    _write(workspace / "training" / "datasets" / "t.jsonl", [OPENAI_ROW, OPENAI_ROW, wrong_id])
-    res = run_cli("data", "check", "t.jsonl", ws=workspace)
-    assert res.returncode == 1
-    assert "t.jsonl:3: message 3 answers tool call id 'call_9', but the call before it has id(s) call_1" in res.stderr + res.stdout
-    assert "Traceback" not in res.stderr
 
 
 # ---- rendering and masking -----------------------------------------------------------------------
@@ -395,15 +385,6 @@ def test_eval_scores_a_call(tok):
     assert side["metrics"]["tool_name_match"] == pytest.approx(2 / 3)
     assert side["metrics"]["exact_match"] == pytest.approx(1 / 3)   # the reference is the call in the chatml format
     assert all("<tools>" in p and "get_weather(city: string)" in p for p in model.prompts)   # asked with the tools
-
-
-def test_preview_shows_calls_and_results(demo_ws):
-    _write(demo_ws / "training" / "datasets" / "tools.jsonl", [OPENAI_ROW])
-    res = run_cli("data", "preview", "tools.jsonl", "--model", "tiny-demo", ws=demo_ws)
-    assert res.returncode == 0, res.stderr
-    assert '[[<tool_call>\n{"name": "get_weather", "arguments": {"city": "Paris"}}\n</tool_call><|im_end|>]]' in res.stdout
-    assert "<tool_response>\n{\"temp\": 21}\n</tool_response>" in res.stdout
-    assert "tools declared: get_weather; 1 tool call(s)" in res.stdout and "1 tool result(s) (not trained)" in res.stdout
 
 
 def test_openai_weight_zero_turn_is_context_not_trained(tok, tmp_path):

@@ -1,16 +1,14 @@
 """Tool-use files in the shapes of other projects' datasets (glaive-function-calling-v2's raw text,
-ToolACE's Python call syntax), and what a user is told about doubtful tool rows."""
+ToolACE's Python call syntax), and what a user is told about doubtful tool rows (scored by the CLI:
+test_tool_shapes_cli.py)."""
 
 from __future__ import annotations
 
 import json
 
-from helpers import run_cli
-
 from tunestudio.data.formats.load import load_file
 from tunestudio.data.quality.check import row_warnings
 from tunestudio.data.tools.pycalls import python_calls
-from tunestudio.evaluate.toolparse import parse_tool_calls
 
 WEATHER = {"type": "function", "function": {"name": "get_weather", "description": "Weather now",
                                             "parameters": {"type": "object", "properties": {"city": {"type": "string"}}}}}
@@ -130,18 +128,6 @@ def test_same_conversation_with_other_tools_is_not_a_duplicate(tmp_path):
     other = {**row, "tools": [{"name": "get_time", "parameters": {}}]}
     r = load_file(_write(tmp_path / "t.jsonl", [row, other, row]))
     assert [w.message for w in row_warnings(r.records)] == ["duplicate of t.jsonl:1"]
-
-
-def test_python_calls_are_scored(tmp_path, workspace):
-    assert parse_tool_calls('[get_weather(city="Paris")]') == [_call("get_weather", {"city": "Paris"})]
-    rows = [{"prediction": '[get_weather(city="Paris")]', "reference": '[get_weather(city="Paris")]'},
-            {"prediction": "<tool_call>\n{\"name\": \"get_weather\", \"arguments\": {\"city\": \"Oslo\"}}\n</tool_call>",
-             "reference": '[get_weather(city="Lima")]'}]
-    _write(tmp_path / "p.jsonl", rows)
-    res = run_cli("eval", "--predictions", tmp_path / "p.jsonl", "--metrics", "tool_call_match,tool_name_match",
-                  "--json", ws=workspace)
-    assert res.returncode == 0, res.stderr
-    assert json.loads(res.stdout)["metrics"] == {"tool_call_match": 0.5, "tool_name_match": 1.0}
 
 
 def test_sharegpt_call_written_as_a_python_dict(tmp_path):

@@ -1,6 +1,6 @@
-"""--report-to: a run's curves, config, lineage and final metrics reach TensorBoard and MLflow (read
-back with their own readers), offline, in the workspace; a missing tracker package or an unknown
-tracker is one clear message before any run exists."""
+"""--report-to: a run's curves, config, lineage and final metrics reach TensorBoard, MLflow, W&B
+(offline) and Trackio (read back with their own readers), offline, in the workspace (a missing or
+unknown tracker: test_trackers.py, test_tracking_cli.py)."""
 
 from __future__ import annotations
 
@@ -11,11 +11,7 @@ import math
 import pytest
 from helpers import run_cli
 
-from tunestudio.config.run_config import RunConfig
 from tunestudio.core import registry
-from tunestudio.core.errors import UserError
-from tunestudio.train import tracking
-from tunestudio.train.config_check import validate
 
 pytestmark = pytest.mark.skipif(
     importlib.util.find_spec("tensorboard") is None or importlib.util.find_spec("mlflow") is None,
@@ -90,37 +86,6 @@ def test_tensorboard_and_mlflow_get_the_curves_config_lineage_and_final_metrics(
     assert shown.returncode == 0, shown.stderr
     assert f"tensorboard --logdir {run_dir / 'tensorboard'}" in shown.stdout
     assert f"#/experiments/{info['experiment_id']}/runs/{info['run_id']}" in shown.stdout
-
-
-def test_an_unknown_tracker_is_one_clear_message_before_any_run(tiny_ws):
-    out = run_cli("train", "--model", "tiny", "--dataset", "tiny.jsonl", "--report-to", "tensorboard,neptune",
-                  ws=tiny_ws.root)
-    assert out.returncode == 1
-    assert out.stderr.strip().splitlines() == [
-        "error: --report-to: unknown tracker 'neptune': choose from tensorboard, mlflow, wandb, trackio (a comma list)"]
-    assert not tiny_ws.runs_dir.exists() or not any(tiny_ws.runs_dir.iterdir())
-
-
-def test_a_missing_tracker_package_names_the_extra(monkeypatch):
-    real = importlib.util.find_spec
-    monkeypatch.setattr(importlib.util, "find_spec", lambda name, *a: None if name == "mlflow" else real(name, *a))
-    cfg = RunConfig(model="m", dataset="d.jsonl", report_to="tensorboard, mlflow")
-    with pytest.raises(UserError, match=r"--report-to mlflow: the mlflow package is not installed: "
-                                        r"pip install 'tunestudio\[trackers\]'"):
-        validate(cfg)
-    assert tracking.parse(" TensorBoard ,none,") == ["tensorboard"]
-    assert tracking.hf_report_to(RunConfig(report_to="")) == "none"
-    assert tracking.hf_report_to(RunConfig(report_to="mlflow,tensorboard")) == ["tensorboard"]
-
-
-def test_mlflow_goes_where_mlflow_tracking_uri_says(monkeypatch, tmp_path):
-    from tunestudio.core.workspace import Workspace
-
-    ws = Workspace(tmp_path)
-    monkeypatch.delenv("MLFLOW_TRACKING_URI", raising=False)
-    assert tracking.mlflow_uri(ws) == f"sqlite:///{tmp_path.resolve() / 'training' / 'mlflow.db'}"
-    monkeypatch.setenv("MLFLOW_TRACKING_URI", "http://mlflow.example:5000")
-    assert tracking.mlflow_uri(ws) == "http://mlflow.example:5000"
 
 
 def _wandb_records(path):

@@ -2,7 +2,9 @@
 
 - a tiny Llama to train for a few steps (make_tiny_ws, tiny_config; conftest's tiny_template and
   tiny_ws fixtures copy it per test), and a tokenizer-only model that counts words (make_tiny_model);
-- runs as the registry and the run folders hold them (add_run with SPLIT; events, get_run).
+- runs as the registry and the run folders hold them (add_run with SPLIT; events, get_run);
+- data made for one concept: links leading out of the workspace (link_outside, SECRET), preference
+  pairs and KTO rows from tiny.jsonl (pairs_file), canned answers in the replay cache (prime_replay_cache).
 """
 
 from __future__ import annotations
@@ -91,3 +93,61 @@ def get_run(ws: Workspace, run_id: str) -> dict:
         return registry.get_run(conn, run_id)
     finally:
         conn.close()
+
+
+# ---- data made for one concept --------------------------------------------------------------------
+
+SECRET = "root-password-hash-do-not-leak"
+
+
+def link_outside(root: Path) -> tuple[Workspace, Path, Path]:
+    """A data file and a model folder outside the workspace, and links to them inside it:
+    (the workspace at root/ws, the secret file, the model folder)."""
+    secret = root / "outside" / "secret.jsonl"
+    secret.parent.mkdir()
+    secret.write_text(json.dumps({"text": SECRET}) + "\n")
+    model = root / "outside" / "model"
+    model.mkdir()
+    (model / "config.json").write_text("{}")
+    ws = Workspace(root / "ws").ensure()
+    (ws.datasets_dir / "passwd.jsonl").symlink_to(secret)
+    (ws.datasets_dir / "link.train.jsonl").symlink_to(secret)  # a split set through a link, too
+    (ws.models_dir / "evil").symlink_to(model)
+    (ws.datasets_dir / "mine.jsonl").write_text(json.dumps({"text": "hello"}) + "\n")
+    return ws, secret, model
+
+
+def pairs_file(ws, rows: int = 40, unpaired: bool = False) -> str:
+    """Preference pairs (or, `unpaired`, KTO rows with a label) made from tiny.jsonl's answers; the file's name."""
+    src = [json.loads(line) for line in (ws.datasets_dir / "tiny.jsonl").read_text().splitlines()]
+    labels = ["positive", "negative", "neutral"]
+    out = []
+    for i, r in enumerate((src * 3)[:rows]):
+        good = r["messages"][-1]["content"]
+        bad = labels[(labels.index(good) + 1) % 3]
+        if unpaired:
+            out.append({"prompt": r["messages"][:-1], "completion": good if i % 2 else bad, "label": bool(i % 2)})
+        else:
+            out.append({"prompt": r["messages"][:-1], "chosen": good, "rejected": bad})
+    name = "kto.jsonl" if unpaired else "pairs.jsonl"
+    (ws.datasets_dir / name).write_text("".join(json.dumps(o) + "\n" for o in out))
+    return name
+
+
+def prime_replay_cache(ws, monkeypatch) -> list:
+    """The tiny random model's own answers never end (it is random): give it canned ones, through the
+    same cache a run reads, and count the generations."""
+    from tunestudio.train import model_source, replay
+
+    calls = []
+
+    def canned(base, tokenizer, asked):
+        calls.append(len(asked))
+        return [(q, f"answer {i}", i % 10 != 0) for i, q in enumerate(asked)]   # every tenth did not end
+
+    monkeypatch.setattr(replay, "_generate", canned)
+    cfg = RunConfig(model="tiny-demo", dataset="demo-reviews.jsonl")
+    base = model_source.resolve_base(cfg, ws)
+    tok = model_source.load_tokenizer(base)
+    return calls, base, tok
+
