@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
-# Fresh machine -> the whole test suite (unit, end-to-end training, browser tests in Chromium, and the
-# real-model tier: SmolLM2-135M-Instruct fine-tuned, exported and served; plain `pytest` skips it).
+# Fresh machine -> the whole test suite, every tier: tests/unit and tests/cli (the fast tier, all a plain
+# `pytest` runs), tests/e2e (training and serving for real), tests/browser (the web UI in Chromium) and
+# tests/realmodel (SmolLM2-135M-Instruct fine-tuned, exported and served).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 if ! command -v chromium >/dev/null; then
@@ -18,6 +19,7 @@ export OMP_NUM_THREADS=${OMP_NUM_THREADS:-1}
 # The real demo model (93 MB) is fetched once into the cache here, outside any test's timeout.
 .venv/bin/python -c "from tunestudio.models.demo_model import gguf_file; gguf_file()" \
     || echo "warning: the demo model could not be fetched: the realmodel tests will fail" >&2
-# -m: everything, the realmodel tier included (pyproject's addopts leave it out); a later -m in "$@" wins.
+# Every tier: pyproject's testpaths name the fast tier alone, so the run names all of tests/ (-o); paths
+# given in "$@" take its place, as they take the place of testpaths in a plain `pytest`.
 exec .venv/bin/python -m pytest -q -p no:cacheprovider -n "${TEST_WORKERS:-2}" --dist loadfile \
-    -m "realmodel or not realmodel" "$@"
+    -o testpaths=tests "$@"

@@ -1,8 +1,15 @@
-"""Shared fixtures: an offline environment, the demo workspace, and a tiny model to train.
+"""Shared fixtures (an offline environment, the demo workspace, a tiny model to train) and the tiers.
 
 Every test runs with HF_HUB_OFFLINE=1: models and data come from what the project makes itself.
 Plain functions the tests import live in helper modules beside this file (helpers.py: paths and
-`run_cli`; workspaces.py: what the fixtures below build).
+`run_cli`; workspaces.py: what the fixtures below build), importable from every folder (pyproject's
+pytest `pythonpath`).
+
+The tiers are folders: tests/unit/<package> (in-process) and tests/cli (`tunestudio` run as a
+subprocess, quickly) are the fast tier, what a plain `pytest` runs (pyproject's `testpaths`);
+tests/e2e (training and serving for real), tests/browser (the web UI in Chromium) and
+tests/realmodel (a real model fine-tuned and shipped) are marked by their folder (below), so a run
+of every folder (`bash scripts/test.sh`) can still pick or leave out a tier with `-m`.
 """
 
 from __future__ import annotations
@@ -17,6 +24,21 @@ os.environ["HF_HUB_OFFLINE"] = "1"
 os.environ["HF_DATASETS_OFFLINE"] = "1"
 os.environ["GRADIO_ANALYTICS_ENABLED"] = "False"
 os.environ["TOKENIZERS_PARALLELISM"] = "false"
+
+TIERS = ("e2e", "browser", "realmodel")   # folders of tests/ whose tests carry that marker
+
+
+@pytest.hookimpl(tryfirst=True)
+def pytest_collection_modifyitems(items):
+    """Mark each test with the tier of its folder (tests/e2e/... -> e2e), before `-m` selects."""
+    here = Path(__file__).parent
+    for item in items:
+        try:
+            folder = item.path.relative_to(here).parts[0]
+        except ValueError:   # a test outside tests/
+            continue
+        if folder in TIERS:
+            item.add_marker(folder)
 
 
 @pytest.fixture(scope="session")
@@ -172,18 +194,3 @@ def tmpfs(tmp_path):
     yield make
     for mnt in reversed(mounts):
         subprocess.run(["umount", "-l", str(mnt)], capture_output=True)
-
-
-# ---- the browser tier --------------------------------------------------------------------------
-
-@pytest.fixture(scope="module")
-def browser():
-    """Debian's Chromium through Playwright, one per test module (browser_helpers.py has the rest)."""
-    from browser_helpers import ARGS, CHROMIUM, SHOTS
-    from playwright.sync_api import sync_playwright
-
-    SHOTS.mkdir(parents=True, exist_ok=True)
-    with sync_playwright() as p:
-        b = p.chromium.launch(executable_path=CHROMIUM, args=ARGS)
-        yield b
-        b.close()

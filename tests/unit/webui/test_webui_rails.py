@@ -1,6 +1,6 @@
 """The web UI's safety rails and its contract with the engine, without a browser: loopback by default,
 uploads cannot escape training/datasets, presets, checks before a job is queued, and the memory
-estimate's words (the `webui` command's refusals: test_webui_cli_split.py; a UI run's config:
+estimate's words (the `webui` command's refusals: test_webui_cli.py; a UI run's config:
 test_webui_same_config_e2e.py)."""
 
 from __future__ import annotations
