@@ -24,6 +24,10 @@ os.environ["HF_HUB_OFFLINE"] = "1"
 os.environ["HF_DATASETS_OFFLINE"] = "1"
 os.environ["GRADIO_ANALYTICS_ENABLED"] = "False"
 os.environ["TOKENIZERS_PARALLELISM"] = "false"
+# One torch thread per process unless told otherwise, as scripts/test.sh (and CI) run the suite: the tiny
+# models gain nothing from a second thread, and on a shared 2-core machine a process's two threads fight
+# the other processes for the cores (a few training steps then take ten times as long).
+os.environ.setdefault("OMP_NUM_THREADS", "1")
 
 TIERS = ("e2e", "browser", "realmodel")   # folders of tests/ whose tests carry that marker
 
