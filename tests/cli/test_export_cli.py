@@ -1,9 +1,7 @@
-"""`tunestudio export`: a merged export loads in plain transformers and answers like the adapter run;
-the adapter export and its refusals (the export library in-process: test_export.py)."""
+"""`tunestudio export --format adapter` and its refusals (exports that answer like the run:
+test_export_e2e.py; the export library in-process: test_export.py)."""
 
 from __future__ import annotations
-
-import json
 
 import pytest
 from eval_helpers import make_adapter_run
@@ -33,31 +31,6 @@ def _plain_greedy(folder, prompts, n=12):
             seq = model.generate(**enc, max_new_tokens=n, do_sample=False)
         out.append(tok.decode(seq[0, enc["input_ids"].shape[1]:], skip_special_tokens=True).strip())
     return out, model
-
-
-def test_merged_export_matches_the_adapter_model(demo_ws, tmp_path):
-    ws = Workspace(demo_ws)
-    make_adapter_run(demo_ws, "lora-run")
-    model, tok, info = load_model(ws, run="lora-run")  # base + adapter, not merged
-    assert info["kind"] == "adapter" and not info["merged"]
-    adapter_answers = generate(model, tok, PROMPTS, Sampling(max_new_tokens=12))
-    base_model, base_tok, _ = load_model(ws, model="tiny-demo")
-    assert adapter_answers != generate(base_model, base_tok, PROMPTS, Sampling(max_new_tokens=12))  # adapter matters
-
-    out = tmp_path / "merged"
-    r = run_cli("export", "lora-run", "--merge", "--output", out, "--json", ws=demo_ws)
-    assert r.returncode == 0, r.stderr
-    assert json.loads(r.stdout)["kind"] == "merged"
-    files = {p.name for p in out.iterdir()}
-    assert {"config.json", "model.safetensors", "tokenizer.json", "generation_config.json", "README.md"} <= files
-    assert not any(f.endswith((".bin", ".pt")) or f.startswith("adapter_") for f in files)
-    plain, merged = _plain_greedy(out, PROMPTS)
-    assert plain == adapter_answers
-    assert type(merged).__name__ == "LlamaForCausalLM"  # no peft wrapper left
-    card = (out / "README.md").read_text()
-    assert "tiny-demo" in card and "lora" in card and "demo-reviews.jsonl" in card
-    split = json.loads((demo_ws / "training/runs/lora-run/split.json").read_text())
-    assert split["hash"] in card  # the data's content hash
 
 
 def test_adapter_export_and_refusals(demo_ws, tmp_path):

@@ -1,20 +1,49 @@
-"""Training on a plain-text file streams it: `tunestudio train` on one article per line (the token
-stream in-process: test_data_stream.py)."""
+"""Plain text as a token stream through the CLI: `data stats` counts documents, tokens and blocks,
+and `train` on one article per line streams it (the token stream in-process: test_data_stream.py)."""
 
 from __future__ import annotations
 
 import json
 
 import numpy as np
+import pytest
 from helpers import run_cli
 
+from tunestudio.data.encoding import stream as S
+
 MODEL = "tiny-demo"
+
+
+@pytest.fixture(scope="module")
+def tok(demo_template):
+    from transformers import AutoTokenizer
+
+    return AutoTokenizer.from_pretrained(demo_template / "models" / "tiny-demo")
 
 
 def _documents(n: int) -> list[str]:
     # lengths from a few tokens to several blocks, so blocks start mid-document and span documents
     return [f"Document {i} about {'the weather in Lisbon and Oslo ' * (1 + (i * 7) % 23)}ends here."
             for i in range(n)]
+
+
+def test_data_stats_counts_documents_tokens_and_blocks_for_a_text_column(demo_ws, tok):
+    docs = _documents(30)
+    path = demo_ws / "training" / "datasets" / "web.jsonl"
+    path.write_text("".join(json.dumps({"text": t}) + "\n" for t in docs), encoding="utf-8")
+    p = run_cli("data", "stats", "web.jsonl", "--model", MODEL, "--max-length", "64", "--json", ws=demo_ws, timeout=300)
+    assert p.returncode == 0, p.stderr
+    s = json.loads(p.stdout)
+    tokens = sum(len(x) for x in S.document_ids(tok, docs))
+    assert s["stream"]["documents"] == 30 and s["stream"]["tokens"] == tokens
+    assert s["stream"]["blocks"] == -(-tokens // 64)
+    assert not any("truncated" in w for w in s["warnings"])
+    p = run_cli("data", "stats", "web.jsonl", "--model", MODEL, "--max-length", "64", ws=demo_ws, timeout=300)
+    assert f"text stream: 30 documents, {tokens} tokens" in p.stdout
+    p = run_cli("data", "stats", "web.jsonl", "--model", MODEL, "--max-length", "64", "--text-mode", "truncate",
+                "--json", ws=demo_ws, timeout=300)
+    s = json.loads(p.stdout)
+    assert "stream" not in s and any("truncated" in w for w in s["warnings"])
 
 
 def test_training_on_a_text_file_streams_it(demo_ws):
@@ -36,4 +65,3 @@ def test_training_on_a_text_file_streams_it(demo_ws):
     assert train["text_mode"] == "stream" and train["documents"] == 54 and val["documents"] == 6
     assert train["truncated"] == 0 and train["blocks"] == -(-train["tokens"] // 64)
     assert np.isfinite(out["metrics"]["eval_loss"])
-

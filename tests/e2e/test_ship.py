@@ -1,6 +1,7 @@
-"""Shipping a run end to end: GGUF for llama.cpp/Ollama (f16, q8_0, q4_k_m) answering like the run, and
-`tunestudio serve` (an OpenAI-compatible endpoint on transformers serve) answering like chat (the
-refusals and checks: test_ship_cli.py).
+"""Shipping a run end to end: GGUF for llama.cpp/Ollama (f16, q8_0, q4_k_m) answering like the run and
+its refusals, the round-trip check after HF and adapter exports (a different model is caught), and
+`tunestudio serve` (an OpenAI-compatible endpoint on transformers serve) answering like chat (quick
+refusals: test_ship_cli.py; the converter's download: test_gguf_converter.py).
 
 GGUF tests use a tiny Qwen2 model on Qwen2's real vocabulary (tests/gguf_helpers.py), fine-tuned
 for a few steps: llama.cpp's converter refuses the demo model's own tokenizer by design."""
@@ -12,6 +13,7 @@ import shutil
 from pathlib import Path
 
 import pytest
+from eval_helpers import make_adapter_run, make_full_run
 from gguf_helpers import make_qwen2
 from helpers import run_cli, served
 
@@ -38,6 +40,14 @@ def qwen2_run(demo_template, tmp_path_factory):
     save_file({k: v.half().float() for k, v in load_file(str(weights)).items()}, str(weights),
               metadata={"format": "pt"})
     return ws, run_id
+
+
+def _one_error(r) -> str:
+    assert r.returncode == 1, (r.stdout, r.stderr[-2000:])
+    assert "Traceback" not in r.stderr
+    lines = [x for x in r.stderr.strip().splitlines() if x.startswith("error:")]
+    assert len(lines) == 1, r.stderr
+    return lines[0]
 
 
 # ---- GGUF ---------------------------------------------------------------------------------------
@@ -125,8 +135,56 @@ def test_gguf_q4_k_m_with_llama_quantize(qwen2_run, tmp_path):
     assert rt["rows"] == 2 and "exact_match_delta" in rt  # q4 may answer differently: reported, not failed
 
 
-# ---- serve ----------------------------------------------------------------------------------------
+def test_gguf_refusals_are_one_clear_message(demo_ws, tmp_path):
+    make_full_run(demo_ws, "demo-run")
+    r = run_cli("export", "demo-run", "--format", "gguf", "--output", tmp_path / "g", ws=demo_ws)
+    msg = _one_error(r)
+    assert "pre-tokenizer not recognized" in msg and "--format hf" in msg and "tiny-demo" in msg
+    assert not (tmp_path / "g").exists() and not [p for p in tmp_path.iterdir() if p.name.startswith(".g")]
 
+    from tunestudio.ship.quantize import find_tool
+
+    if not find_tool():  # with the tool built, test_ship_jobs checks the message with it hidden
+        msg = _one_error(run_cli("export", "demo-run", "--format", "gguf", "--quant", "q4_k_m",
+                                 "--output", tmp_path / "q4", ws=demo_ws))
+        assert "llama-quantize" in msg and "cmake" in msg and "--build-quantize" in msg
+    assert "no run 'nope'" in _one_error(run_cli("export", "nope", "--format", "gguf", "--output", tmp_path / "n",
+                                                 ws=demo_ws))
+    assert "no adapter" in _one_error(run_cli("export", "demo-run", "--format", "adapter", "--output", tmp_path / "a",
+                                              ws=demo_ws))
+    assert not (tmp_path / "a").exists()
+
+
+# ---- round-trip check on HF exports ---------------------------------------------------------------
+
+def test_hf_and_adapter_exports_are_checked_and_a_different_model_is_caught(demo_ws, tmp_path):
+    from tunestudio.core.workspace import Workspace
+    from tunestudio.ship.export import export_run
+    from tunestudio.ship.roundtrip import check_export
+
+    make_adapter_run(demo_ws, "lora-run")
+    for fmt, extra in (("adapter", []), ("hf", ["--merge"])):
+        r = run_cli("export", "lora-run", "--format", fmt, *extra, "--output", tmp_path / fmt, "--verify-rows", "5",
+                    "--json", ws=demo_ws)
+        assert r.returncode == 0, r.stderr[-3000:]
+        rt = json.loads(r.stdout)["roundtrip"]
+        assert (rt["rows"], rt["identical"]) == (5, 5), rt
+        assert "## Round-trip check" in (tmp_path / fmt / "README.md").read_text()
+        assert "WARNING" not in r.stderr or "stopped on its own" in r.stderr  # a random adapter may ramble
+
+    # the base model exported in place of the run: the check must notice
+    make_full_run(demo_ws, "base-as-run")
+    out = export_run(Workspace(demo_ws), "base-as-run", tmp_path / "wrong")
+    rt = check_export(Workspace(demo_ws), "lora-run", out, rows=5, write=False)
+    assert rt["identical"] < 5 and any("ANSWERS DIFFERENTLY" in w for w in rt["warnings"])
+    assert rt["differences"] and rt["differences"][0]["run"] != rt["differences"][0]["export"]
+
+    r = run_cli("export", "lora-run", "--output", tmp_path / "nv", "--no-verify", "--json", ws=demo_ws)
+    assert r.returncode == 0 and "roundtrip" not in json.loads(r.stdout)
+    assert not (tmp_path / "nv" / "roundtrip.json").exists()
+
+
+# ---- serve ----------------------------------------------------------------------------------------
 
 @pytest.mark.slow
 def test_serve_answers_an_openai_client_like_chat_and_stops(demo_ws):

@@ -1,5 +1,5 @@
 """`data stats` numbers match the data: characters, roles, turns, labels and the length histogram
-(token counts and the command: test_data_stats_cli.py)."""
+(token counts: test_data_stats_e2e.py; the command: test_data_stats_cli.py)."""
 
 from __future__ import annotations
 

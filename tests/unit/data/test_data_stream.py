@@ -1,6 +1,6 @@
 """Plain text as a token stream: no token of any document is lost, the split is by document
-before blocking, a one-article-per-line file is one document per line (`data stats` on it:
-test_data_stream_cli.py; training on it: test_data_stream_e2e.py)."""
+before blocking, a one-article-per-line file is one document per line (`data stats` and
+training on it: test_data_stream_e2e.py)."""
 
 from __future__ import annotations
 

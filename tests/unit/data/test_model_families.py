@@ -1,6 +1,6 @@
 """Real model families' conventions (issue 8), in-process: where a template ends a turn, the prompt
 training showed, the span it trains, and content in other tools' shapes (parts, reasoning) read and
-masked (through the CLI: test_model_families_cli.py; fine-tuned end to end: test_model_families_e2e.py).
+masked (through the CLI and fine-tuned end to end: test_model_families_e2e.py).
 
 Each model is the demo model wearing another family's template and tokens (tests/families.py)."""
 

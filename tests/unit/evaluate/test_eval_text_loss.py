@@ -1,6 +1,6 @@
 """Loss and perplexity on plain text are scored the way training cut its token stream: blocks of
 the run's --max-length over the documents each ended by eos, --stride context not scored again;
-each scored token counts for the document it belongs to (the command: test_eval_text_loss_cli.py)."""
+each scored token counts for the document it belongs to (the command: test_eval_text_loss_e2e.py)."""
 
 from __future__ import annotations
 

@@ -1,5 +1,5 @@
 """Generation on the demo model: the chat template, batching, streaming, stop strings and sampling
-(`tunestudio chat`: test_chat_cli.py)."""
+(`tunestudio chat`: test_chat_e2e.py)."""
 
 from __future__ import annotations
 

@@ -1,6 +1,6 @@
 """Rewards for GRPO: the built-ins, the sandbox that runs the user's reward files (own process, time
 limit, file:line errors, workspace-only) and the Rewards panel's files (`tunestudio reward test`:
-test_rewards_cli.py)."""
+test_rewards_e2e.py, from the panel: test_rewards_cli.py)."""
 
 from __future__ import annotations
 

@@ -1,5 +1,5 @@
 """The export library: a full run's export, and a model card that names a local base in prose, never
-as a hub id (`tunestudio export`: test_export_cli.py)."""
+as a hub id (`tunestudio export`: test_export_cli.py, test_export_e2e.py)."""
 
 from __future__ import annotations
 

@@ -1,7 +1,7 @@
 """Preference data (every accepted shape, every error by file:line), its encoding with the SFT
 template, the preference objectives on a tiny model (dpo, ipo, orpo, simpo, kto: finite loss,
 metrics in events.jsonl, a result that loads in plain peft), and preference_accuracy on a model
-whose answer probabilities are known (the CLI on pairs: test_preference_cli.py)."""
+whose answer probabilities are known (the CLI on pairs: test_preference_e2e.py)."""
 
 from __future__ import annotations
 

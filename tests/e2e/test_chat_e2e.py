@@ -1,5 +1,5 @@
 """`tunestudio chat` as a user runs it: one prompt with --json, an interactive session with /reset,
-and an unknown model refused without a traceback (generation itself: test_chat.py)."""
+and an unknown model refused without a traceback (generation in-process: test_chat.py)."""
 
 from __future__ import annotations
 
