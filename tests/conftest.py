@@ -29,13 +29,16 @@ os.environ["TOKENIZERS_PARALLELISM"] = "false"
 # the other processes for the cores (a few training steps then take ten times as long).
 os.environ.setdefault("OMP_NUM_THREADS", "1")
 
+FAST = ("unit", "cli")                    # the fast tier: pyproject's testpaths
 TIERS = ("e2e", "browser", "realmodel")   # folders of tests/ whose tests carry that marker
 
 
 @pytest.hookimpl(tryfirst=True)
 def pytest_collection_modifyitems(items):
-    """Mark each test with the tier of its folder (tests/e2e/... -> e2e), before `-m` selects."""
+    """Mark each test with the tier of its folder (tests/e2e/... -> e2e), before `-m` selects; a test
+    file in no tier's folder is refused (a plain `pytest` would never run it)."""
     here = Path(__file__).parent
+    astray = set()
     for item in items:
         try:
             folder = item.path.relative_to(here).parts[0]
@@ -43,6 +46,11 @@ def pytest_collection_modifyitems(items):
             continue
         if folder in TIERS:
             item.add_marker(folder)
+        elif folder not in FAST:
+            astray.add(str(item.path.relative_to(here.parent)))
+    if astray:
+        raise pytest.UsageError(f"{', '.join(sorted(astray))}: in no tier; a test file belongs in tests/unit/<package>, "
+                                "tests/cli, tests/e2e, tests/browser or tests/realmodel")
 
 
 @pytest.fixture(scope="session")
