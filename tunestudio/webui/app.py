@@ -112,7 +112,7 @@ def quiet_language_switch(demo: gr.Blocks, lang) -> int:
     """Show no progress animation for the handlers a language switch runs (those on `lang`'s
     change and those chained after them). They re-render texts already on screen, nearly every
     component at once: the browser drawing (then removing) a spinner over each of them was most of
-    a switch's time (see tests/test_webui_handlers.py). Returns how many handlers it quieted."""
+    a switch's time (see tests/unit/webui/test_webui_handlers.py). Returns how many handlers it quieted."""
     switch = {fn._id for fn in demo.fns.values() if (lang._id, "change") in [tuple(x) for x in fn.targets]}
     grew = True
     while grew:   # and what runs after them (.then), to any depth
