@@ -4,40 +4,18 @@ process holds the run, is refused naming the holder; a SIGKILLed holder frees th
 from __future__ import annotations
 
 import os
-import signal
 import subprocess
 import sys
 import time
 
 import pytest
-from helpers import REPO
+from helpers import lock_held
 from workspaces import add_run, get_run
 
 from tunestudio.core import registry, runlock
 from tunestudio.core.errors import UserError
 from tunestudio.core.workspace import Workspace
 from tunestudio.runs.manage import delete_run
-
-HOLD = ("import sys, time; from pathlib import Path; from tunestudio.core import runlock; "
-        "lock = runlock.acquire(Path(sys.argv[1]), sys.argv[2], 'r'); print('held' if lock else 'none', flush=True); "
-        "time.sleep(300)")
-
-
-def hold(folder, what: str) -> subprocess.Popen:
-    """A second process that takes the lock on `folder` for `what` and keeps it until killed."""
-    proc = subprocess.Popen([sys.executable, "-c", HOLD, str(folder), what], cwd=REPO, stdout=subprocess.PIPE,
-                            stderr=subprocess.PIPE, text=True)
-    line = proc.stdout.readline().strip()
-    if line != "held":
-        proc.kill()
-        pytest.fail(f"the holder did not take the lock: {line!r} {proc.stderr.read()}")
-    return proc
-
-
-def kill(proc: subprocess.Popen) -> None:
-    if proc.poll() is None:
-        proc.send_signal(signal.SIGKILL)
-    proc.wait(10)
 
 
 @pytest.fixture
@@ -55,16 +33,15 @@ def run_ws(workspace):
 @pytest.mark.parametrize("holder", ["serve", "export", "eval", "resume"])
 def test_delete_is_refused_while_another_process_holds_the_run_and_goes_once_it_is_killed(run_ws, holder):
     ws, folder = run_ws
-    proc = hold(folder, holder)
-    try:
+    with lock_held(folder, holder) as proc:
         with pytest.raises(UserError) as e:
             delete_run(ws, "r", delete_files=True)
         assert e.value.code == "run_in_use"
         assert e.value.fields["pid"] == proc.pid and e.value.fields["holder"] == holder
         assert f"process {proc.pid} is using it ({holder} since " in str(e.value)
         assert (folder / "final" / "config.json").is_file() and get_run(ws, "r")["id"] == "r"  # intact
-    finally:
-        kill(proc)
+        proc.kill()   # SIGKILL: no chance to let go of anything
+        proc.wait(10)
     started = time.monotonic()
     out = delete_run(ws, "r", delete_files=True)   # the kernel dropped the dead holder's lock
     assert out["files_deleted"] and not folder.exists() and time.monotonic() - started < 5
@@ -72,24 +49,18 @@ def test_delete_is_refused_while_another_process_holds_the_run_and_goes_once_it_
 
 def test_readers_share_the_run_and_writers_exclude_everyone(run_ws):
     _, folder = run_ws
-    reader = hold(folder, "serve")
-    try:
+    with lock_held(folder, "serve") as reader:
         with runlock.acquire(folder, "export") as lock:   # readers together
             assert lock is not None and lock.shared
         for what in ("train", "resume", "delete"):
             with pytest.raises(UserError) as e:
                 runlock.acquire(folder, what, "r")
             assert e.value.fields["pid"] == reader.pid and e.value.fields["action"] == what
-    finally:
-        kill(reader)
-    writer = hold(folder, "resume")
-    try:
+    with lock_held(folder, "resume"):
         for what in ("resume", "train", "delete", "export", "eval", "serve"):
             with pytest.raises(UserError) as e:
                 runlock.acquire(folder, what, "r")
             assert e.value.code == "run_in_use" and e.value.fields["holder"] == "resume"
-    finally:
-        kill(writer)
     with runlock.acquire(folder, "resume") as lock:   # free at once
         assert lock is not None and not lock.shared
     assert runlock.holders(folder) == []   # nobody left named in the lock file
@@ -106,7 +77,8 @@ def test_a_holder_that_named_nobody_is_still_refused(run_ws):
             runlock.acquire(folder, "delete", "r")
         assert e.value.code == "run_in_use_unknown" and str(folder / ".lock") in str(e.value)
     finally:
-        kill(proc)
+        proc.kill()
+        proc.wait(10)
 
 
 def test_nothing_to_lock_is_no_lock(workspace, tmp_path):
