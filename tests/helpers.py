@@ -62,3 +62,26 @@ def served(ws: Path, model: str, api_key: str | None = None, wait_s: int = 240):
         except subprocess.TimeoutExpired:
             os.killpg(proc.pid, signal.SIGKILL)
             proc.wait()
+
+
+_HOLD = ("import sys, time; from pathlib import Path; from tunestudio.core import runlock; "
+         "lock = runlock.acquire(Path(sys.argv[1]), sys.argv[2], Path(sys.argv[1]).name); "
+         "print('held' if lock else 'none', flush=True); time.sleep(300)")
+
+
+@contextlib.contextmanager
+def lock_held(folder: Path, what: str):
+    """Another process holding run folder `folder`'s lock (core/runlock.py) as `what` (serve, resume...)
+    until the block ends; yields its Popen (the test may SIGKILL it sooner)."""
+    import signal
+
+    proc = subprocess.Popen([sys.executable, "-c", _HOLD, str(folder), what], cwd=REPO, stdout=subprocess.PIPE,
+                            stderr=subprocess.PIPE, text=True)
+    try:
+        line = proc.stdout.readline().strip()
+        assert line == "held", f"the holder did not take the lock: {line!r} {proc.stderr.read()}"
+        yield proc
+    finally:
+        if proc.poll() is None:
+            proc.send_signal(signal.SIGKILL)
+        proc.wait(10)

@@ -8,6 +8,7 @@ import sys
 from tunestudio.cli.reward import add_reward_flags, print_eval
 from tunestudio.core.errors import UserError
 from tunestudio.core.output import print_json
+from tunestudio.core.runlock import hold_run
 from tunestudio.data.chat.turns import GENERATION_PROMPTS, split_reasoning
 from tunestudio.evaluate import preference as pref
 from tunestudio.evaluate import ratings, report
@@ -124,6 +125,13 @@ def cmd_eval(args, ws):
     if args.predictions:
         return _eval_predictions(args, ws)
     loading.quiet_transformers()
+    # --run: the run's shared lock to the end (its eval/ folder and registry row written): not while
+    # it trains or resumes, and no delete meanwhile (core/runlock.py)
+    with hold_run(ws, args.run, "eval"):
+        return _eval(args, ws)
+
+
+def _eval(args, ws):
     if args.rewards or (args.run and not args.metrics and not args.metric_file and _is_grpo_run(ws, args.run)):
         out = reward_eval(ws, args.rewards, args.dataset, run=args.run, model=args.model,
                           compare_base=args.compare_base, limit=args.limit, max_new_tokens=args.max_new_tokens or 64,

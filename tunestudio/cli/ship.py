@@ -8,6 +8,7 @@ import time
 from tunestudio.core import registry
 from tunestudio.core.errors import UserError
 from tunestudio.core.output import print_json
+from tunestudio.core.runlock import hold_run
 from tunestudio.models import loading
 from tunestudio.models.loading import find_run
 from tunestudio.ship.export import export_run
@@ -60,6 +61,13 @@ def cmd_export(args, ws):
     if args.verify_rows < 1:
         raise UserError(f"--verify-rows must be at least 1 (got {args.verify_rows})", "option_at_least",
                         option="--verify-rows", value=args.verify_rows, least=1)
+    # the run's shared lock to the end (round-trip and registry row included): not while it trains
+    # or resumes, and no delete meanwhile (core/runlock.py)
+    with hold_run(ws, args.run, "export"):
+        return _export(args, ws)
+
+
+def _export(args, ws):
     if args.format == "gguf":
         out = export_gguf(ws, args.run, args.output, quant=args.quant, build_quantize=args.build_quantize)
     else:

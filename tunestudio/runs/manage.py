@@ -2,14 +2,15 @@
 
 Deleting a run removes its registry row (and its evaluation and export rows) so it leaves every
 list; its folder under training/runs stays unless `delete_files` is set, so a slip costs no
-trained model. A run that is training, or has a job queued or running for it, is refused.
+trained model. A run that is training, or has a job queued or running for it, is refused, and so
+is one whose lock another process holds (it trains, exports, evaluates or serves it: core/runlock.py).
 """
 
 from __future__ import annotations
 
 import shutil
 
-from tunestudio.core import registry
+from tunestudio.core import registry, runlock
 from tunestudio.core.errors import UserError
 from tunestudio.core.workspace import Workspace
 from tunestudio.jobs import queue as jobs
@@ -68,15 +69,22 @@ def delete_run(ws: Workspace, ref: str, delete_files: bool = False) -> dict:
         busy = _busy(ws, run)
         if busy:
             raise busy
-        with registry.transaction(conn):
-            conn.execute("DELETE FROM evaluations WHERE run_id = ?", (run["id"],))
-            conn.execute("DELETE FROM exports WHERE run_id = ?", (run["id"],))
-            conn.execute("DELETE FROM runs WHERE id = ?", (run["id"],))
+        folder = ws.runs_dir / run["id"]
+        # the run's lock, held to the end: refused while a process trains, exports, evaluates or
+        # serves it (core/runlock.py), and none of them can start meanwhile
+        lock = runlock.acquire(folder, "delete", run["id"]) if folder.is_dir() else None
+        try:
+            with registry.transaction(conn):
+                conn.execute("DELETE FROM evaluations WHERE run_id = ?", (run["id"],))
+                conn.execute("DELETE FROM exports WHERE run_id = ?", (run["id"],))
+                conn.execute("DELETE FROM runs WHERE id = ?", (run["id"],))
+            deleted = False
+            if delete_files and folder.is_dir():
+                shutil.rmtree(folder)
+                deleted = True
+        finally:
+            if lock is not None:
+                lock.release()
     finally:
         conn.close()
-    folder = ws.runs_dir / run["id"]
-    deleted = False
-    if delete_files and folder.is_dir():
-        shutil.rmtree(folder)
-        deleted = True
     return {"id": run["id"], "name": run["name"], "folder": str(folder), "files_deleted": deleted}

@@ -23,6 +23,7 @@ import sys
 from pathlib import Path
 
 from tunestudio.core.errors import UserError, error_record
+from tunestudio.core.runlock import hold_run
 from tunestudio.models import loading
 from tunestudio.ship.export import export_run
 
@@ -188,21 +189,30 @@ def serve(ws, target: str, host: str = "127.0.0.1", port: int = 8000, api_key: s
           device: str = "auto", engine: str = "transformers") -> None:
     """Serve a run, or failing that a model folder, until interrupted, with transformers serve or
     (`engine="vllm"`) vLLM. Raises UserError for a bad bind, an unknown run, a run that cannot be
-    merged, missing server extras, vLLM not installed."""
-    import uvicorn
-
+    merged, missing server extras, vLLM not installed, a run another process trains or deletes."""
     if engine not in ("transformers", "vllm"):
         raise UserError(f"--engine must be transformers or vllm (got '{engine}')", "unknown_choice", option="--engine",
                         value=engine, choices=["transformers", "vllm"])
     if engine == "vllm" and shutil.which("vllm") is None:
         raise UserError(VLLM_MISSING, "vllm_missing")  # before merging an adapter for nothing
     check_bind(host, port, api_key)
+    # a run's shared lock for as long as it is served: a delete is refused meanwhile, and so is a
+    # resume that would replace final/ under the server (core/runlock.py)
+    with hold_run(ws, target, "serve") as lock:
+        _serve(ws, target, host, port, api_key, device, engine, lock)
+
+
+def _serve(ws, target, host, port, api_key, device, engine, lock) -> None:
+    import uvicorn
+
     folder, alias = model_folder(ws, target, None)
     shown = f"[{host}]" if ":" in host else host
     if engine == "vllm":
         cmd = vllm_command(folder, alias, host, port, api_key)
         print(f"serving '{alias}' with vLLM at http://{shown}:{port}/v1: {' '.join(cmd[:3])} ...", file=sys.stderr)
         sys.stderr.flush()
+        if lock is not None:
+            lock.keep_across_exec()   # vLLM, in this process's place, holds the run's lock on
         os.execv(cmd[0], cmd)  # vLLM is the server from here on: signals (Ctrl-C, the UI's Stop) reach it
     app = build_app(folder, alias, api_key, device)
     print(f"serving '{alias}' at http://{shown}:{port}/v1 (OpenAI-compatible; Ctrl-C stops)", file=sys.stderr)

@@ -31,8 +31,8 @@ from pathlib import Path
 
 from tunestudio.config import presets
 from tunestudio.config.run_config import RunConfig, load_config, save_config, stage_config
-from tunestudio.core import registry
-from tunestudio.core.errors import UserError
+from tunestudio.core import registry, runlock
+from tunestudio.core.errors import UserError, error_record
 from tunestudio.core.statefiles import describe_os_error, write_json
 from tunestudio.models import memory
 from tunestudio.models.lengths import data_lengths
@@ -78,7 +78,19 @@ def train(cfg: RunConfig, ws, run_id: str | None = None) -> dict:
 
 
 def resume_run(ws, ref: str) -> dict:
-    """Continue run `ref` (id or name) from its last complete checkpoint, in its own folder."""
+    """Continue run `ref` (id or name) from its last complete checkpoint, in its own folder.
+    The run's lock (core/runlock.py) is taken before anything is read or written: a second resume
+    of the same run, or one while it is exported, evaluated, served or deleted, is refused."""
+    run_id = registry.lookup_run(ws.db_path, ref)["id"]
+    lock = _lock_run(ws.runs_dir / run_id, "resume", run_id)
+    try:
+        return _resume_locked(ws, run_id, lock)
+    finally:
+        if lock is not None:
+            lock.release()
+
+
+def _resume_locked(ws, ref: str, lock) -> dict:
     run = registry.lookup_run(ws.db_path, ref)  # a run whose process died is marked failed here
     if run["status"] == "running":
         raise UserError(f"run {run['id']} is still running (pid {run['pid']}): stop it first", "run_still_running",
@@ -91,12 +103,13 @@ def resume_run(ws, ref: str) -> dict:
         raise UserError(f"run {run['id']} cannot be resumed: {run_dir} has no config.yaml/split.json",
                         "resume_files_missing", run=run["id"], folder=str(run_dir))
     cfg = validate(load_config(run_dir / "config.yaml"))
-    return _train_one(cfg, ws, run_id=run["id"], resume=True)
+    return _train_one(cfg, ws, run_id=run["id"], resume=True, lock=lock)
 
 
 # ---- one run -----------------------------------------------------------------------------------
 
-def _train_one(cfg: RunConfig, ws, run_id: str | None = None, resume: bool = False) -> dict:
+def _train_one(cfg: RunConfig, ws, run_id: str | None = None, resume: bool = False, lock=None) -> dict:
+    """One run; `lock`: a resume's, taken by resume_run (a new run takes its own, once its folder exists)."""
     import torch
 
     from tunestudio.train.callbacks import StopFlag
@@ -122,7 +135,8 @@ def _train_one(cfg: RunConfig, ws, run_id: str | None = None, resume: bool = Fal
     # 2. The run: folder, config, split, registry row, events (main process only).
     conn = registry.connect(ws.db_path) if main else None
     if main:
-        _open_run(cfg, ws, run_id, run_dir, base, data, conn, resume)
+        new_lock = _open_run(cfg, ws, run_id, run_dir, base, data, conn, resume)
+        lock = lock or new_lock
     events = EventLog(run_dir, enabled=main)
     ckpt_dir = run_dir / "checkpoints"
     stop = StopFlag().install()
@@ -182,6 +196,8 @@ def _train_one(cfg: RunConfig, ws, run_id: str | None = None, resume: bool = Fal
         events.close()
         if conn is not None:
             conn.close()
+        if lock is not None and not resume:   # a resume's is resume_run's to release
+            lock.release()
         if torch.cuda.is_available():
             torch.cuda.empty_cache()
 
@@ -326,16 +342,22 @@ def _new_run_id(ws, wanted: str | None) -> str:
     return time.strftime("%Y%m%d-%H%M%S") + "-" + secrets.token_hex(3)
 
 
-def _open_run(cfg, ws, run_id, run_dir, base, data, conn, resume) -> None:
+def _open_run(cfg, ws, run_id, run_dir, base, data, conn, resume):
+    """Open the run (main process only); a new run's lock, held from right after its folder is made."""
     if resume:  # final/ stays: only a complete new one replaces it (results.publish_final)
         registry.update_run(conn, run_id, status="running", pid=os.getpid(), error=None, finished_at=None,
                             started_at=time.time())
-        return
+        return None
     ws.runs_dir.mkdir(parents=True, exist_ok=True)
     run_dir.mkdir()  # exist_ok=False: a new run never writes into an existing folder
+    lock = None
     try:
+        lock = runlock.acquire(run_dir, "train", run_id)
         _register_new_run(cfg, ws, run_id, run_dir, base, data, conn)
+        return lock
     except BaseException as e:
+        if lock is not None:
+            lock.release()
         # a run folder the registry does not know would be a stray (and a row without its folder
         # a ghost): take both away again
         shutil.rmtree(run_dir, ignore_errors=True)
@@ -382,6 +404,22 @@ def _distributed():
 
     # initialises the process group under torchrun (gloo on CPU), as TrainingArguments will
     return PartialState(cpu=not torch.cuda.is_available())
+
+
+def _lock_run(run_dir: Path, what: str, run_id: str):
+    """The run's lock, taken by the main process alone; under many processes the others learn from
+    it whether it was refused, and are refused alike (none waits for a process that gave up)."""
+    dist = _distributed()
+    lock, refused = None, None
+    if dist.is_main_process:
+        try:
+            lock = runlock.acquire(run_dir, what, run_id)
+        except UserError as e:
+            refused = error_record(e)
+    refused = _broadcast(refused, dist)
+    if refused:
+        raise UserError(refused["message"], refused["code"], **refused["fields"])
+    return lock
 
 
 def _broadcast(value, dist):
