@@ -151,3 +151,19 @@ def test_preference_files_report_the_same_problems(tmp_path):
     ld = load_pref_file(f)
     assert [(p.line, p.code) for p in ld.errors] == [(1, "json_too_deep"), (3, "json_lone_surrogate")]
     assert [r.line for r in ld.records] == [2]
+
+
+@pytest.mark.parametrize("ext", [".jsonl", ".json"])
+def test_grpo_prompt_files_report_a_row_too_deep_or_a_lone_surrogate(tmp_path, ext):
+    from tunestudio.data.formats.problems import ProblemError
+    from tunestudio.rewards.data import load_prompts
+
+    for bad, code in (('{"prompt": "p", "x": ' + deep(5000) + "}", "json_too_deep"),
+                      (r'{"prompt": "p\ud800"}', "json_lone_surrogate")):
+        f = tmp_path / f"prompts{ext}"
+        rows = ['{"prompt": "fine"}', bad]
+        f.write_text("\n".join(rows) + "\n" if ext == ".jsonl" else "[\n" + ",\n".join(rows) + "\n]\n")
+        with pytest.raises(ProblemError) as e:
+            load_prompts(f)
+        assert e.value.problem.code == code
+        assert e.value.problem.line == (2 if ext == ".jsonl" else 0)

@@ -137,6 +137,17 @@ def _value_problem(name, n: int, text: str, value, lim: Limits, start: int = 0, 
     return None
 
 
+def row_problem(name, n: int, text: str, value) -> Problem | None:
+    """For a reader elsewhere (GRPO's prompt files): what makes `value`, parsed from `text` at line
+    `n`, unusable under the row limits; None when it is usable."""
+    return _value_problem(name, n, text, value, row_limits())
+
+
+def too_deep(name, n: int) -> Problem:
+    """The problem for JSON at line `n` that the parser itself found too deep (a RecursionError)."""
+    return _too_deep(name, n, row_limits())
+
+
 def _cut_deep(text: str, limit: int) -> tuple[str, list[int]]:
     """`text` (JSON too deep for the parser) with every array or object that opens deeper than
     `limit` replaced by `0` and spaces (its line breaks kept, so offsets and lines stay), and the
