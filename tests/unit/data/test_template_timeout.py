@@ -20,8 +20,8 @@ HI = [{"role": "user", "content": "hi"}]
 def tokenizer(tmp_path, monkeypatch):
     from transformers import AutoTokenizer
 
-    monkeypatch.setenv(turns.TEMPLATE_SECONDS_ENV, "0.5")
-    monkeypatch.setattr(turns, "_timed_out", set())
+    monkeypatch.setenv("TUNESTUDIO_TEMPLATE_SECONDS", "0.5")
+    monkeypatch.setattr(turns, "_timed_out", set(), raising=False)
     return AutoTokenizer.from_pretrained(make_tiny_model(tmp_path / "loopy"))
 
 
@@ -62,7 +62,7 @@ def test_a_looping_template_is_stopped_with_a_coded_error_naming_it(tokenizer, w
 
 
 def test_a_bad_time_limit_is_a_user_error(tokenizer, monkeypatch):
-    monkeypatch.setenv(turns.TEMPLATE_SECONDS_ENV, "never")
+    monkeypatch.setenv("TUNESTUDIO_TEMPLATE_SECONDS", "never")
     with pytest.raises(UserError) as e:
         turns.render(tokenizer, HI)
     assert e.value.code == "template_seconds_bad"
