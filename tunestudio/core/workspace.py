@@ -206,6 +206,9 @@ class Workspace:
                         raise self._gguf_refusal(ggufs[0], folder=candidate)
                     raise UserError(f"model folder {candidate} has no config.json: not a Hugging Face model",
                                     "model_no_config", folder=str(candidate))
+                refusal = pickle_refusal(candidate)
+                if refusal:
+                    raise refusal
                 return str(candidate.resolve())
         if name.lower().endswith(".gguf"):   # never a hub id: a file to import first
             p = Path(name).expanduser()
@@ -289,3 +292,28 @@ def workspace_from(arg: str | None) -> Workspace:
     """The workspace named by --workspace, else $TUNESTUDIO_HOME, else the current directory."""
     root = arg or os.environ.get("TUNESTUDIO_HOME") or os.getcwd()
     return Workspace(Path(root).expanduser().resolve(), confined=os.environ.get(CONFINED_ENV) == "1")
+
+
+# Weights saved with torch.save (pickle): loading one runs whatever code the file holds, so a model
+# folder holding its weights only this way is refused before transformers sees it (transformers
+# would load it with torch.load and, refused there, advise weights_only=False: never that advice).
+PICKLE_WEIGHTS = (".bin", ".pt", ".pth", ".ckpt")
+# a trainer's checkpoint files beside safetensors weights: not the model's weights
+NOT_WEIGHTS = ("training_args.bin", "optimizer.pt", "scheduler.pt", "scaler.pt", "rng_state")
+
+
+def pickle_refusal(folder: Path) -> UserError | None:
+    """The one-line error for a model folder whose weights are pickle files only (no *.safetensors),
+    with the command that converts them, for whoever trusts the file; None for any other folder."""
+    if any(folder.glob("*.safetensors")):
+        return None
+    pickles = sorted(p.name for p in folder.iterdir() if p.suffix.lower() in PICKLE_WEIGHTS
+                     and p.is_file() and not p.name.startswith(NOT_WEIGHTS))
+    if not pickles:
+        return None
+    command = (f'python -c "from transformers import AutoModelForCausalLM as M; '
+               f'M.from_pretrained({str(folder)!r}).save_pretrained({str(folder)!r}, safe_serialization=True)"')
+    return UserError(f"model folder {folder} holds its weights only as a pickle file ({pickles[0]}): tunestudio loads "
+                     "safetensors only, because a pickle file can run code when it is loaded. If you trust the file, "
+                     f"convert it once: {command}", "model_pickle_only", folder=str(folder), file=pickles[0],
+                     command=command)

@@ -81,7 +81,7 @@ def sniff(path) -> str | None:
                     if line.strip():
                         try:
                             return row_kind(json.loads(line))
-                        except ValueError:
+                        except (ValueError, RecursionError):   # the loader reports why, at its line
                             continue
             return None
         ext = path.suffix.lower()

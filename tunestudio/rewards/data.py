@@ -15,6 +15,7 @@ import json
 from dataclasses import dataclass
 from pathlib import Path
 
+from tunestudio.data.formats import readers
 from tunestudio.data.formats.load import load_file
 from tunestudio.data.formats.problems import Problem, ProblemError
 
@@ -45,9 +46,13 @@ def _prompt_file(path: Path) -> list[PromptRow] | None:
     if path.suffix.lower() == ".json":
         try:
             items = json.loads(text)
+        except RecursionError:
+            raise ProblemError(readers.too_deep(path.name, 0)) from None
         except ValueError as e:
             raise ProblemError(Problem(path.name, 0, f"not valid JSON ({e})", "prompts_invalid_json",
                                        {"detail": str(e)})) from None
+        if problem := readers.row_problem(path.name, 0, text, items):
+            raise ProblemError(problem)
         if not isinstance(items, list):
             return None
         numbered = [(i + 1, item) for i, item in enumerate(items)]  # JSON lists: row numbers
@@ -56,10 +61,15 @@ def _prompt_file(path: Path) -> list[PromptRow] | None:
         for n, line in enumerate(text.splitlines(), 1):
             if line.strip():
                 try:
-                    numbered.append((n, json.loads(line)))
+                    value = json.loads(line)
+                except RecursionError:
+                    raise ProblemError(readers.too_deep(path.name, n)) from None
                 except ValueError as e:
                     raise ProblemError(Problem(path.name, n, f"not valid JSON ({e.msg})", "prompts_invalid_json",
                                                {"detail": e.msg})) from None
+                if problem := readers.row_problem(path.name, n, line, value):
+                    raise ProblemError(problem)
+                numbered.append((n, value))
     if not numbered or not all(isinstance(r, dict) for _, r in numbered) or "prompt" not in numbered[0][1]:
         return None
     out = []

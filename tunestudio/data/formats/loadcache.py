@@ -3,8 +3,9 @@ back in a second instead of parsing a million rows again.
 
 The entry `training/.cache/loaded/<key>.arrow` is the records table of data/table.py with the
 load result (format, columns used, errors, warnings) in its schema metadata. The key covers the
-file's content (sha256), the options that change what is read (format, mapping, separator) and
-the source of the code that reads it (load.py, table.py, records.py, split.py's content key), so
+file's content (sha256), the options that change what is read (format, mapping, separator, the
+limits on a row) and the source of the code that reads it (load.py, table.py, records.py, split.py's
+content key), so
 a changed file or a changed reader never gets an old table. Only files over CACHE_MIN_BYTES are
 cached: small ones load faster than they hash.
 """
@@ -17,6 +18,7 @@ import os
 from pathlib import Path
 
 from tunestudio.data.formats.load import LoadResult, Problem, load_file, normalize_format, parse_mapping
+from tunestudio.data.formats.readers import row_limits
 
 CACHE_MIN_BYTES = 8 << 20
 _hashes: dict[tuple, str] = {}
@@ -64,8 +66,9 @@ def load_cached(path, cache_dir, fmt=None, mapping=None, separator=None):
     if cache_dir is None or not path.is_file() or path.stat().st_size < CACHE_MIN_BYTES:
         return load_file(path, fmt=fmt, mapping=mapping, separator=separator)
     fmt, mapping = normalize_format(fmt), parse_mapping(mapping)
-    key = hashlib.sha256(json.dumps([sha256_file(path), fmt, mapping, separator or None, _code_version()],
-                                    sort_keys=True).encode()).hexdigest()[:32]
+    # the limits on a row (depth, columns, line length) decide which rows load: part of the key
+    key = hashlib.sha256(json.dumps([sha256_file(path), fmt, mapping, separator or None, _code_version(),
+                                     list(row_limits())], sort_keys=True).encode()).hexdigest()[:32]
     entry = Path(cache_dir) / f"{key}.arrow"
 
     def mapped():
