@@ -86,14 +86,7 @@ def safe_name(name: str, what: str = "name") -> str:
     name = (name or "").strip()
     if not name:
         raise UserError(f"the {what} is empty", "name_empty", what=what)
-    if len(name) > MAX_NAME:
-        raise UserError(f"the {what} has {len(name)} characters: use at most {MAX_NAME}", "name_too_long",
-                        what=what, n=len(name), most=MAX_NAME)
-    bad = sorted({c for c in name if unicodedata.category(c)[0] == "C"})
-    if bad:
-        shown = ", ".join(f"U+{ord(c):04X}" for c in bad[:5])
-        raise UserError(f"the {what} contains invisible control or direction characters ({shown}): type it again "
-                        "with visible characters only", "name_invisible", what=what, chars=shown)
+    name = visible_name(name, what)   # its length and no invisible characters, as any display name
     if "/" in name or "\\" in name or name in (".", ".."):
         raise UserError(f"the {what} '{name}' is not a plain file name: no folders", "name_has_folders",
                         what=what, name=name)
