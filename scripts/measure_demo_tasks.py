@@ -1,6 +1,6 @@
 """Measure that the demo tasks are learnable: train the tiny demo model, print held-out figures.
 
-Full fine-tuning with the settings PITFALLS.md measured (AdamW lr 1e-3, batch 16, cosine, a few
+Full fine-tuning with the settings docs/dev/pitfalls.md measured (AdamW lr 1e-3, batch 16, cosine, a few
 warm-up steps), a plain loop so the figures do not depend on the training engine. Data goes
 through the real pipeline (load -> split -> encode). After each epoch: greedy decoding on the
 test split and exact match against the reference (for the tool-use task, tool_call_match: the

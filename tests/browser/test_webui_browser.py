@@ -336,7 +336,7 @@ def test_click_through_the_other_tabs(server_with_run, browser):
     # and the texts are really there in Tetum, not just gone
     page.get_by_role("tab").nth(TAB_ORDER.index("datasets")).click()
     assert "duplikadu husi" in wait_text(page, "#datasets-problems", "duplikadu husi")
-    # Gradio's own upload-box words too (webui/gradio_locale.py rewrites them in the page)
+    # Gradio's own upload-box words too (webui/i18n/gradio_locale.py rewrites them in the page)
     page.get_by_text(t("tet", "datasets.upload"), exact=True).click()
     box = wait_text(page, "#datasets-upload", t("tet", "gradio.upload_text.click_to_upload"))
     assert t("tet", "gradio.upload_text.drop_file") in box and "Click to Upload" not in box, box

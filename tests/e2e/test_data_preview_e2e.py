@@ -15,7 +15,7 @@ def test_preview_train_on_prompt_text_data_and_bad_row(demo_ws):
     assert "(row 3 of 600)" in p.stdout and "trained on all of the text" in p.stdout
     assert "8 tokens, 8 trained" in p.stdout and "this row is cut at 8 tokens" in p.stdout
     assert "warning: truncated: 600 of 600 rows lose trained tokens at max length 8" in p.stdout
-    # plain text is a token stream by default (data/stream.py): blocks of 8 tokens, nothing cut
+    # plain text is a token stream by default (data/encoding/stream.py): blocks of 8 tokens, nothing cut
     p = run_cli("data", "preview", "demo-text.txt", "--model", MODEL, "--row", "3", "--max-length", "8",
                 ws=demo_ws, timeout=300)
     assert p.returncode == 0, p.stderr

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import ast
 import os
+import re
 import subprocess
 import sys
 from collections import defaultdict
@@ -240,3 +241,18 @@ def test_no_module_imports_another_modules_private_names():
                 wrong += [f"{path.relative_to(PACKAGE.parent)}:{node.lineno} imports {node.module}.{a.name}"
                           for a in node.names if a.name.startswith("_") and not a.name.startswith("__")]
     assert not wrong, "\n".join(wrong)
+
+
+def test_every_module_path_the_code_and_docs_name_exists():
+    """A comment or page that names `data/encoding/encode.py` sends the reader there: after a move it
+    must follow (`rewards/<name>.py` is a user's reward file in the workspace, not a module)."""
+    repo = PACKAGE.parent
+    packages = "|".join(sorted({m.split(".")[1] for m in MODULES if m.count(".") >= 1} - {"rewards", "__main__"}))
+    mention = re.compile(rf"(?<![\w/.-])(tunestudio/)?((?:{packages})(?:/[a-z_]+)*/[a-z_]+\.py)\b")
+    texts = [*PACKAGE.rglob("*.py"), *PACKAGE.rglob("*.yaml"), *(repo / "docs").rglob("*.md"), repo / "README.md",
+             *(repo / "tests").rglob("*.py"), *(repo / "scripts").glob("*"), *(repo / "bench").glob("*")]
+    missing = [f"{path.relative_to(repo)}:{n}: {m.group(0)}"
+               for path in texts if path.is_file()
+               for n, line in enumerate(path.read_text(encoding="utf-8", errors="replace").splitlines(), 1)
+               for m in mention.finditer(line) if not (PACKAGE / m.group(2)).exists()]
+    assert not missing, "\n".join(missing)

@@ -1,8 +1,8 @@
 """The `tunestudio` command: one parser, with each area adding its own subcommands.
 
-Each module in COMMAND_MODULES has `register(subparsers)`, which adds its subcommands and sets
-`func` on them; `func(args, ws)` returns the process exit code (or None for 0). Keeping every
-area's flags beside the code they drive lets the web UI call the same functions.
+Each module in COMMAND_MODULES has `register(subparsers, common)`, which adds its subcommands and
+sets `func` on them; `func(args, ws)` returns the process exit code (or None for 0). A command
+module only parses and prints: the work is a library function the web UI calls too.
 
 Exit codes (docs/dev/architecture.md): 0 success, 1 user error (one message on stderr, no traceback),
 2 usage error (argparse), 3 a training run stopped on request (resumable), 130 interrupted.

@@ -36,7 +36,7 @@ def cmd_train(args, ws) -> int:
     from transformers.utils import logging as hf_logging
 
     # transformers' own bars ("Writing model shards" at every checkpoint) would fill the console
-    # log the Training tab shows; progress is ours (events.jsonl, data/progress.py)
+    # log the Training tab shows; progress is ours (events.jsonl, core/progress.py)
     hf_logging.disable_progress_bar()
     overrides = overrides_from_args(args)
     _relaunch_if_asked(args, ws, overrides)

@@ -4,7 +4,7 @@ One learning rate does not fit every method: 2e-4 is a LoRA rate, and full fine-
 pretrained model at it answers everything with the task's answers after a few steps (measured on
 SmolLM2-135M-Instruct: "Write one sentence about the sea." -> "The Sea"). A random-initialised
 model (the tiny demo model) is the other way round: LoRA barely moves it, full fine-tuning at 1e-3
-learns the demo tasks in one epoch (PITFALLS.md). `preset(kind, method)` gives the values and the
+learns the demo tasks in one epoch (docs/dev/pitfalls.md). `preset(kind, method)` gives the values and the
 reason; `--lr` left out (0) takes the preset's rate; `slow_learning` says when a rate is unlikely to
 learn in the steps a run has, so the usual guide's values (LoRA at 1e-5 to 5e-5) never fail silently.
 """
@@ -87,7 +87,7 @@ def slow_learning(method: str, lr: float, steps: int, kind: str = "pretrained",
                   scheduler: str = "cosine") -> CodedText | None:
     """A warning when `lr` over `steps` optimizer steps is unlikely to change what the model answers,
     or None. On a random-initialised model a parameter-efficient method is the problem, not the rate:
-    its output layer stays random (PITFALLS.md), so LoRA at the usual rates learns nothing there."""
+    its output layer stays random (docs/dev/pitfalls.md), so LoRA at the usual rates learns nothing there."""
     if kind == "random":
         if method in ("full", "freeze"):
             return None

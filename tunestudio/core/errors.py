@@ -10,7 +10,7 @@ import json
 
 class CodedError(Exception):
     """An error whose English message also comes as a code and the values it was made from, so
-    the web UI can say it in its own language (`engine.<code>` in webui/locales/*.yaml, filled from
+    the web UI can say it in its own language (`engine.<code>` in webui/i18n/locales/*.yaml, filled from
     `fields`); the CLI prints the message. `code` None: the message is all there is."""
 
     def __init__(self, message: str, code: str | None = None, **fields):

@@ -75,7 +75,7 @@ def read_json(path: Path, what: str = "file") -> dict:
     return value
 
 
-# what read_json's callers call their file -> its engine.<code> text (webui/locales)
+# what read_json's callers call their file -> its engine.<code> text (webui/i18n/locales)
 _WHAT = {"file": "what_file", "the run's split file": "what_split_file"}
 
 

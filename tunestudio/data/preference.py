@@ -10,7 +10,7 @@ Shapes accepted (each row of a .jsonl/.json/.csv/.tsv/.parquet file):
   - unpaired (KTO): any of those prompts + `completion` (or `output`/`response`/`answer`) + a
     boolean `label` (or `kto_tag`).
 A row's prompt becomes chat messages, so the model's chat template, its turn end and the masking
-are those of SFT (data/encode.py renders them); `encode_pairs` in data/pref_encode.py tokenises.
+are those of SFT (data/encoding/encode.py renders them); `encode_pairs` in data/encoding/pref_encode.py tokenises.
 """
 
 from __future__ import annotations

@@ -1,7 +1,7 @@
 """The tiny demo model: a random-initialised Llama with a byte-level BPE tokenizer trained here.
 
 Everything is made offline and from a fixed seed, so two machines get the same model. Sizes come
-from PITFALLS.md: hidden 256, 4 layers, vocab 2048 (~4M parameters) learns the demo tasks in
+from docs/dev/pitfalls.md: hidden 256, 4 layers, vocab 2048 (~4M parameters) learns the demo tasks in
 minutes on 2 CPU cores; a larger model learns less in the same time.
 """
 

@@ -3,7 +3,7 @@
 Each generator is deterministic for a given seed and returns rows as plain dicts in a neutral
 shape (a list of chat messages, or a text document); `datasets.py` writes them in the file
 formats a user would bring. Held-out rows are new combinations of the same parts, so exact match
-on them measures learning, not memorising. PITFALLS.md: classification and date reformatting
+on them measures learning, not memorising. docs/dev/pitfalls.md: classification and date reformatting
 generalise at this size; reversing strings and sorting numbers do not, so they are not here.
 """
 

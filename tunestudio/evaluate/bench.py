@@ -48,7 +48,7 @@ def rank(rows: list[dict], names: list[str]) -> str:
 
 def _memory(model, tokenizer=None, records=None) -> dict:
     """Weights as loaded, and what fine-tuning would need with the run defaults (batch 8, max
-    length 512, precision auto): train/memory.py's `estimate_settings`, the function the web UI's
+    length 512, precision auto): models/memory.py's `estimate_settings`, the function the web UI's
     Model and Training tabs call, for the longest batch of the benchmark rows as this model's
     tokenizer encodes them (rows of max_length when they cannot be encoded)."""
 

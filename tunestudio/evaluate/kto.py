@@ -2,7 +2,7 @@
 
 Every answer is scored by its length-normalised log-likelihood under the model: the mean log-prob
 per answer token, in nats (s = log p(answer | prompt) / tokens), tokenised as training does
-(data/pref_encode.py). From those:
+(data/encoding/pref_encode.py). From those:
 
   desirable_logp_mean, undesirable_logp_mean  mean s over each label's rows;
   logp_margin                                 desirable_logp_mean - undesirable_logp_mean;

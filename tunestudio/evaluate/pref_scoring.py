@@ -54,7 +54,7 @@ def score_sides(ws, run: str | None, model: str | None, compare_base: bool, reco
                 name: str, score) -> tuple[list, dict, dict, object]:
     """Load each side (the run or model, then its base with `compare_base`) in turn and `score(model,
     examples)` it. The rows are encoded once, through the first side's tokenizer and template
-    (data/pref_encode.py), so both sides see the same tokens. Returns (sides, scores by side label,
+    (data/encoding/pref_encode.py), so both sides see the same tokens. Returns (sides, scores by side label,
     model labels, the encoding); UserError for rows that do not encode or nothing that fits."""
 
     sides = [("fine-tuned" if run else "model", dict(run=run, model=model))]

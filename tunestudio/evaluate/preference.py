@@ -6,7 +6,7 @@ than the rejected one's. Beside it the margin (chosen minus rejected, nats per t
 10th percentile). With --compare-base the run's base model is scored on the same pairs, and the
 DPO implicit reward margin is reported: (log pi(c) - log base(c)) - (log pi(r) - log base(r)),
 summed over answer tokens, as DPO's rewards/margins (without beta).
-The answers are tokenised as training does (data/pref_encode.py): template, turn end, masking.
+The answers are tokenised as training does (data/encoding/pref_encode.py): template, turn end, masking.
 """
 
 from __future__ import annotations

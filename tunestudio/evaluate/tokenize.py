@@ -1,6 +1,6 @@
 """Script-aware word splitting for the text metrics, so a score means the same in every language.
 
-Two libraries the metrics use are English-only by default (PITFALLS.md): rouge-score's tokenizer
+Two libraries the metrics use are English-only by default (docs/dev/pitfalls.md): rouge-score's tokenizer
 drops every character outside a-z0-9 (a Chinese answer scores 0 against itself), and sacrebleu's
 `13a` tokenizer does not split Chinese or Japanese, which have no spaces between words (a whole
 sentence is one "word"). Here:

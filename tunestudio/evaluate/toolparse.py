@@ -8,9 +8,9 @@ Recognised, in this order (the first shape found wins):
   "arguments" (or "parameters", as Llama 3.1 writes them), a list of such objects, or OpenAI's
   `{"function": {"name", "arguments"}}`;
 - Python call syntax, as ToolACE-trained and BFCL "pythonic" models answer: the whole text is
-  `[get_weather(city="Paris"), ...]` with keyword arguments (data/pycalls.py).
+  `[get_weather(city="Paris"), ...]` with keyword arguments (data/tools/pycalls.py).
 
-Each call comes back in our form (data/toolcalls.py): `{"type": "function", "function": {"name",
+Each call comes back in our form (data/tools/toolcalls.py): `{"type": "function", "function": {"name",
 "arguments": dict}}`; arguments written as a JSON string inside the JSON are parsed too. Text
 that holds no well-formed call gives [].
 """

@@ -111,7 +111,7 @@ def _dtype_for(device: str):
     import torch
 
     # bf16 halves memory on GPUs that support it; on CPU fp32 is exact and, for the small models
-    # run there, fast enough (fp16 on CPU is unusably slow: PITFALLS.md).
+    # run there, fast enough (fp16 on CPU is unusably slow: docs/dev/pitfalls.md).
     if device.startswith("cuda") and torch.cuda.is_bf16_supported():
         return torch.bfloat16
     return torch.float32
@@ -217,7 +217,7 @@ def load_adapter_model(ws: Workspace, r: RunInfo, device: str, merge: bool, trus
         try:
             m = m.merge_and_unload()
         except AttributeError:
-            # prompt / prefix tuning add virtual tokens, not weight deltas (PITFALLS.md)
+            # prompt / prefix tuning add virtual tokens, not weight deltas (docs/dev/pitfalls.md)
             raise UserError(f"run '{r.name}' used {r.method}, which has no weights to merge: "
                             "use it without --merge", "nothing_to_merge", run=r.name, method=r.method) from None
     return m

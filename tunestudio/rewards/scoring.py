@@ -1,7 +1,7 @@
 """Generating completions and scoring them with rewards: `reward test` (sampled, before training) and
 `eval --rewards` (greedy, the mean of each reward, base vs tuned).
 
-Prompts are asked exactly as generation and training ask them (evaluate/generate.py: the chat
+Prompts are asked exactly as generation and training ask them (models/generate.py: the chat
 template, the training prefix, the template's stop tokens).
 """
 

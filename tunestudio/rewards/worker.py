@@ -3,7 +3,7 @@
 Started by `sandbox.RewardWorker` as `python -m tunestudio.rewards.worker`; it speaks JSON lines:
   request  {"load": {name: path}}                         -> {"ok": true} | {"error": "...", "code", "fields"}
   request  {"score": name, "items": [{"prompt", "completion", "row"}]} -> {"ok": [float]} | {"error": "...", ...}
-An error's code and fields are its `engine.<code>` text's parts (webui/locales), for the web UI.
+An error's code and fields are its `engine.<code>` text's parts (webui/i18n/locales), for the web UI.
 Errors name the user's file and line (the innermost traceback frame inside that file), never a
 frame of ours. User code printing to stdout would break the protocol, so stdout is moved to
 stderr and the protocol keeps a private copy of the original stdout.

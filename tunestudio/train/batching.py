@@ -19,7 +19,7 @@ from tunestudio.data.encoding.base import IGNORE  # a label not scored (the prom
 
 class Examples(Dataset):
     """Encoded rows ({"input_ids", "labels"}) as a torch Dataset: a list of dicts, or the
-    memory-mapped examples of `encode` (data/encoded.py), whose lengths column is read as is."""
+    memory-mapped examples of `encode` (data/encoding/encoded.py), whose lengths column is read as is."""
 
     def __init__(self, examples):
         self.examples = examples

@@ -2,7 +2,7 @@
 
 `--method` decides which parameters train (full, lora, dora, qlora, ...); `--objective` decides the
 loss and the data it needs. Each Objective names:
-  - `data`: the kind of rows it trains on: "sft" (conversations/text, data/encode.py), "pairs"
+  - `data`: the kind of rows it trains on: "sft" (conversations/text, data/encoding/encode.py), "pairs"
     (prompt + chosen + rejected, data/preference.py), "unpaired" (prompt + completion + a boolean
     label, data/preference.py), "prompts" (prompts with references, for reward functions);
   - `load_data(cfg, ws, tokenizer, split_info) -> dict` with the fields of run.Data (info, train, val,

@@ -1,6 +1,6 @@
 """Preference objectives on TRL 1.16: dpo (DPOTrainer, --pref-loss = DPOConfig.loss_type), orpo
 (experimental ORPOTrainer), simpo (experimental CPOTrainer with loss_type="simpo", cpo_alpha=0),
-kto (KTOTrainer). The rows, the chat template and the stop tokens are ours (data/pref_encode.py): each
+kto (KTOTrainer). The rows, the chat template and the stop tokens are ours (data/encoding/pref_encode.py): each
 Trainer gets pre-tokenized examples and its own tokenisation step is bypassed.
 
 Reference model (dpo, kto; --reference):

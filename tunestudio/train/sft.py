@@ -30,7 +30,7 @@ def load_data(cfg, ws, tokenizer, split_info: dict | None = None) -> dict:
         raise UserError(f"{cfg.dataset} holds preference data ({'pairs' if kind == 'pairs' else 'labelled answers'}): "
                         f"train it with --objective {'dpo (or orpo, simpo)' if kind == 'pairs' else 'kto'}",
                         "sft_on_pairs" if kind == "pairs" else "sft_on_labelled_answers", dataset=cfg.dataset)
-    if cfg.streaming:   # nothing prepared up front: read and encoded as the run goes (data/streamed.py)
+    if cfg.streaming:   # nothing prepared up front: read and encoded as the run goes (data/encoding/streamed.py)
 
         return streamed.load(cfg, ws, tokenizer)
     if split_info is not None:  # a resumed run trains on exactly the rows it started with
@@ -41,7 +41,7 @@ def load_data(cfg, ws, tokenizer, split_info: dict | None = None) -> dict:
     replayed = _replay(cfg, ws, tokenizer, splits.train)
     if replayed:   # the base model's own general answers, in the training split only (train/replay.py)
         splits.train = [*splits.train, *replayed]   # auto replay only below AUTO_MAX_ROWS: a list is fine
-    # Arrow files under the fingerprint of rows + tokenizer + options, memory-mapped (data/encoded.py)
+    # Arrow files under the fingerprint of rows + tokenizer + options, memory-mapped (data/encoding/encoded.py)
     cache = ws.encoded_cache_dir
     # rows the chat template refuses, in every split (the test split is not encoded here, but eval
     # would meet them): all listed before a run exists, or left out and each reported

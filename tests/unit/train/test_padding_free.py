@@ -19,7 +19,7 @@ from tunestudio.train.config_check import validate
 
 
 def _rows():
-    # labels: the prompt masked, the answer trained (as data/encode.py makes them)
+    # labels: the prompt masked, the answer trained (as data/encoding/encode.py makes them)
     return [{"input_ids": [5, 6, 7, 8, 9], "labels": [IGNORE, IGNORE, 7, 8, 9]},
             {"input_ids": [10, 11, 12], "labels": [10, 11, 12]},    # a text block: every token trained
             {"input_ids": [13, 14, 15, 16], "labels": [IGNORE, 14, 15, 16]}]

@@ -197,7 +197,7 @@ def test_a_sweep_that_ended_on_an_error_says_why_in_tetum(workspace):
 
 
 def test_a_run_config_file_with_mistakes_is_worded_in_tetum(tmp_path):
-    """What Load YAML on the Training tab reads (train/config.py): an unknown option, a value of the
+    """What Load YAML on the Training tab reads (config/run_config.py): an unknown option, a value of the
     wrong kind, a file that is not YAML."""
     from tunestudio.config.run_config import load_config
     from tunestudio.webui.common.context import error_text

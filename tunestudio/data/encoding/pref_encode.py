@@ -1,5 +1,5 @@
 """Preference rows -> token ids, with the SFT rendering: the prompt and each answer go through the
-model's chat template exactly as an SFT row (data/encode.py), so the answer tokens are the ones SFT
+model's chat template exactly as an SFT row (data/encoding/encode.py), so the answer tokens are the ones SFT
 trains, ending with the template's turn end (or eos when the template has none).
 
 Each pair becomes {"prompt_ids", "chosen_ids", "rejected_ids"} and each unpaired row

@@ -69,7 +69,7 @@ MAPPING_KEYS = ("instruction", "input", "output", "system", "text", "messages", 
 @dataclass
 class LoadResult:
     format: str | None            # one of FORMATS, None when the file could not be read at all
-    records: RecordsView          # a sequence of Records, kept as Arrow columns (data/table.py)
+    records: RecordsView          # a sequence of Records, kept as Arrow columns (data/formats/table.py)
     errors: list[Problem]
     warnings: list[Problem]
     fields: dict = field(default_factory=dict)   # format field -> the column it was read from

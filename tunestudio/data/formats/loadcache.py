@@ -1,7 +1,7 @@
 """A loaded data file kept as an Arrow file, so the next run (or check) on the same file maps it
 back in a second instead of parsing a million rows again.
 
-The entry `training/.cache/loaded/<key>.arrow` is the records table of data/table.py with the
+The entry `training/.cache/loaded/<key>.arrow` is the records table of data/formats/table.py with the
 load result (format, columns used, errors, warnings) in its schema metadata. The key covers the
 file's content (sha256), the options that change what is read (format, mapping, separator, the
 limits on a row) and the source of the code that reads it (load.py, table.py, records.py, split.py's

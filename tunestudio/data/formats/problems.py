@@ -13,7 +13,7 @@ class Problem:
     file: str
     line: int          # 0: the whole file
     message: str       # the engine's English, as `data check` prints it
-    code: str | None = None   # its `engine.<code>` text in webui/locales (None: the message only)
+    code: str | None = None   # its `engine.<code>` text in webui/i18n/locales (None: the message only)
     fields: dict = field(default_factory=dict)   # the values that text is filled from
 
     def where(self) -> str:

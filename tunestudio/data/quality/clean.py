@@ -20,7 +20,7 @@ compared. Why this rule:
     word) and work for any language without a tokenizer; 0.9 keeps paraphrases, which are data;
   - it is exact where that is cheap and bounded in memory everywhere: rows are grouped by answer
     (the blocking key), compared only within a group, and a very large group is searched with
-    MinHash/LSH whose candidates are verified exactly (data/neardup.py), so a million rows fit in
+    MinHash/LSH whose candidates are verified exactly (data/quality/neardup.py), so a million rows fit in
     a few hundred MB.
 The cleaned rows are written as JSON Lines in the messages format (or {"text"}), extra columns kept,
 to a file that does not exist yet (NAME.clean.jsonl, NAME.clean-2.jsonl, ...), with the removals
@@ -54,7 +54,7 @@ class Removal:
     line: int
     reason: str     # one of REASONS
     detail: str     # in English, as the report file and the CLI give it
-    code: str | None = None   # the detail's `engine.<code>` text in webui/locales (the UI words it)
+    code: str | None = None   # the detail's `engine.<code>` text in webui/i18n/locales (the UI words it)
     fields: dict = field(default_factory=dict)   # the values that text is filled from
 
     def to_dict(self) -> dict:

@@ -320,7 +320,7 @@ def legend_keys(names) -> dict:
 
 
 def plotted(df, color: str = "series", **props):
-    """A chart (webui/charts.py): drawn with data, hidden without (an empty chart is axes with
+    """A chart (webui/common/charts.py): drawn with data, hidden without (an empty chart is axes with
     nothing on them); `props` are further plot settings sent with the data (x_title, color_map...).
 
     Each draw names its series' colours (a color_map over the `color` column's values): Gradio's

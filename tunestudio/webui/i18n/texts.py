@@ -131,7 +131,7 @@ class Texts:
 def engine_warning(lang: str | None, warning) -> str:
     """An engine warning or error in `lang`. `warning` is a run's warning event ({type, code,
     message, ...fields}; train/events.py `EventLog.warn`), a data problem ({file, line, message,
-    code, fields}; data/readers.py `Problem.to_dict`), or plain text. An event whose code has an
+    code, fields}; data/formats/readers.py `Problem.to_dict`), or plain text. An event whose code has an
     `engine.<code>` text is worded from that text and the event's fields; a field value is
     translated where the files have a word for it (`engine.word.<field>.<value>`, then
     `engine.word.<value>`, such as the split "training"), a list is worded item by item, and a

@@ -211,7 +211,7 @@ def build(ctx: Context) -> None:
                  min=length["min"], mean=length["mean"], median=length["median"], p95=length["p95"],
                  max=length["max"], cutoff=s.get("cutoff") or "—", over=s.get("over_cutoff", 0),
                  duplicates=s.get("duplicates", 0))
-        if s.get("stream"):   # plain text: blocks of a token stream (data/stream.py)
+        if s.get("stream"):   # plain text: blocks of a token stream (data/encoding/stream.py)
             st = s["stream"]
             text += "\n\n" + t(lang, "datasets.stats_stream", documents=st["documents"], tokens=st["tokens"],
                                   blocks=st["blocks"], length=st["max_length"])

@@ -260,7 +260,7 @@ def build(ctx: Context) -> None:
         return head + [values[n] for n in names] + [say(lang, note), said.shown_message(note)]
 
     ctx.on_load(on_restore, [ctx.lang], restore_outputs)
-    # "Start a run from this config" (Runs tab) fills these (webui/config_to_form.py)
+    # "Start a run from this config" (Runs tab) fills these (webui/common/config_to_form.py)
     ctx.shared["training_form"] = {"names": names, "components": components, "dataset": dataset,
                                    "model": model_select, "message": message, "message_view": said}
     ctx.dataset_lists.append(dataset)
