@@ -90,6 +90,17 @@ def demo_ui(demo_template: Path, tmp_path_factory, name: str):
         jobs.stop(Workspace(ws), grace=10)
 
 
+def open_tab(browser, url: str, tab: str, ready: str):
+    """A new page (1300x1100) on the UI at `url`, switched to tab `tab` once the UI is up; returned once
+    the tab's element `ready` (a selector) is there."""
+    page = browser.new_page(viewport={"width": 1300, "height": 1100})
+    page.goto(url)
+    page.wait_for_selector("#model-select")
+    page.get_by_role("tab", name=tab).click()
+    page.wait_for_selector(ready)
+    return page
+
+
 def wait_text(page, selector: str, text: str, timeout: int = 60_000) -> str:
     """Wait until the element's text contains `text` (Gradio's own "0.1s" timers are text too)."""
     page.wait_for_function("([s, t]) => { const e = document.querySelector(s); return !!e && e.innerText.includes(t); }",

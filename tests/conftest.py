@@ -167,6 +167,15 @@ def model_and_tok(demo_template):
 
 
 @pytest.fixture(scope="module")
+def tok(demo_template):
+    """The demo model's tokenizer as it ships (test_data_arrow.py and test_streaming.py have their own
+    `tok`, with a chat template added)."""
+    from transformers import AutoTokenizer
+
+    return AutoTokenizer.from_pretrained(demo_template / "models" / "tiny-demo")
+
+
+@pytest.fixture(scope="module")
 def ship_ws(demo_template, tmp_path_factory):
     """A demo workspace with two full runs (the demo model's own weights), shared by a module's tests:
     exports and servers are slow on a 2-core machine. Every server started from it is stopped after."""

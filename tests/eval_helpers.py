@@ -4,6 +4,9 @@ A "run" here is what the training engine leaves on disk: training/runs/<id>/{con
 split.json, final/}, where final/ is a full model or a peft adapter plus the tokenizer. The
 adapter's LoRA B matrices are filled with noise, so the adapter really changes the output (a
 fresh LoRA adapter is a no-op, which would make merge checks pass vacuously).
+
+Also what the export tests ask such a run and its export (REVIEW_PROMPTS, plain_greedy), and the
+blind A/B rating sessions of the ratings tests (rating_session).
 """
 
 from __future__ import annotations
@@ -100,3 +103,36 @@ def loss_by_hand(model, tok, texts, length, stride):
             break
         start, k = start + length - stride, k + 1
     return total, count, len(stream)
+
+
+REVIEW_PROMPTS = ["The kettle is great.", "My lamp broke on day one.", "It is fine, I guess."]
+
+
+def plain_greedy(folder, prompts, n=12):
+    """Greedy answers with nothing but transformers (what a user of the export would run)."""
+    import torch
+    from transformers import AutoModelForCausalLM, AutoTokenizer
+
+    tok = AutoTokenizer.from_pretrained(str(folder))
+    model = AutoModelForCausalLM.from_pretrained(str(folder)).eval()
+    out = []
+    for p in prompts:
+        enc = tok.apply_chat_template([{"role": "user", "content": p}], add_generation_prompt=True,
+                                      return_tensors="pt", return_dict=True)
+        with torch.no_grad():
+            seq = model.generate(**enc, max_new_tokens=n, do_sample=False)
+        out.append(tok.decode(seq[0, enc["input_ids"].shape[1]:], skip_special_tokens=True).strip())
+    return out, model
+
+
+RATING_PROMPTS = [f"question {i}" for i in range(8)]
+BASE_ANSWERS = [f"base answer {i}" for i in range(8)]
+TUNED_ANSWERS = [f"tuned answer {i}" for i in range(8)]
+
+
+def rating_session(ws, seed: int = 3) -> int:
+    """A blind A/B session 'demo' of RATING_PROMPTS: BASE_ANSWERS (base:run1) against TUNED_ANSWERS (run:run1)."""
+    from tunestudio.evaluate import ratings
+
+    return ratings.create_session(ws, RATING_PROMPTS, "base:run1", "run:run1", name="demo", seed=seed,
+                                  outputs_a=BASE_ANSWERS, outputs_b=TUNED_ANSWERS)

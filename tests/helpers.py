@@ -1,7 +1,8 @@
 """What every tier of the suite uses: the repository's paths and `tunestudio` run as a user runs it.
 
 Importable from any folder of tests/ (pyproject's pytest `pythonpath`), as are the other helper
-modules beside it (workspaces.py, eval_helpers.py, families.py, gguf_helpers.py, lang_check.py).
+modules beside it (workspaces.py, eval_helpers.py, data_helpers.py, sweep_helpers.py, families.py,
+gguf_helpers.py, browser_helpers.py, lang_check.py).
 """
 
 from __future__ import annotations
@@ -24,6 +25,23 @@ def run_cli(*args, ws: Path | None = None, timeout: int = 600, env: dict | None 
         cmd += ["--workspace", str(ws)]
     full_env = {**os.environ, **(env or {})}
     return subprocess.run(cmd, capture_output=True, text=True, timeout=timeout, env=full_env, cwd=ws or REPO)
+
+
+def one_error(r) -> str:
+    """The one `error:` line of a `tunestudio` command that failed as it should (exit 1, no traceback)."""
+    assert r.returncode == 1, (r.stdout, r.stderr[-2000:])
+    assert "Traceback" not in r.stderr
+    lines = [x for x in r.stderr.strip().splitlines() if x.startswith("error:")]
+    assert len(lines) == 1, r.stderr
+    return lines[0]
+
+
+def write_file(root: Path, rel: str, text: str) -> Path:
+    """Write `text` to root/rel, making its folders (a reward file, a config...)."""
+    p = root / rel
+    p.parent.mkdir(parents=True, exist_ok=True)
+    p.write_text(text)
+    return p
 
 
 @contextlib.contextmanager

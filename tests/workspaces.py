@@ -2,7 +2,9 @@
 
 - a tiny Llama to train for a few steps (make_tiny_ws, tiny_config; conftest's tiny_template and
   tiny_ws fixtures copy it per test), and a tokenizer-only model that counts words (make_tiny_model);
-- runs as the registry and the run folders hold them (add_run with SPLIT; events, get_run);
+- runs as the registry and the run folders hold them (add_run with SPLIT; events, get_run), and a
+  job put on the queue as the UI puts one, with any command (queue_job);
+- what `tunestudio demo` puts in datasets/ (DEMO_DATASETS, DEMO_PROMPT_SETS, DEMO_PREFERENCE);
 - data made for one concept: links leading out of the workspace (link_outside, SECRET), preference
   pairs and KTO rows from tiny.jsonl (pairs_file), canned answers in the replay cache (prime_replay_cache).
 """
@@ -10,11 +12,13 @@
 from __future__ import annotations
 
 import json
+import time
 from pathlib import Path
 
 from tunestudio.config.run_config import RunConfig
 from tunestudio.core import registry
 from tunestudio.core.workspace import Workspace
+from tunestudio.jobs import queue as jobs
 
 N_ROWS = 48
 
@@ -97,6 +101,18 @@ def get_run(ws: Workspace, run_id: str) -> dict:
 
 # ---- data made for one concept --------------------------------------------------------------------
 
+
+def queue_job(ws: Workspace, name: str, command: list[str]) -> jobs.Job:
+    """Queue a job that runs `command` (the queue starts it at once when nothing else runs); returns it as
+    the queue then sees it."""
+    job_id = f"test-{name}-{time.time_ns()}"
+    job = jobs.Job(id=job_id, config_path="", name=name, log_path=str(jobs.jobs_dir(ws) / f"{job_id}.log"),
+                   command=command)
+    with jobs._locked(ws) as all_jobs:
+        all_jobs.append(job)
+    jobs.advance(ws)
+    return jobs.get_job(ws, job_id)
+
 SECRET = "root-password-hash-do-not-leak"
 
 
@@ -151,3 +167,17 @@ def prime_replay_cache(ws, monkeypatch) -> list:
     tok = model_source.load_tokenizer(base)
     return calls, base, tok
 
+
+DEMO_DATASETS = {  # file -> (format the loader detects, rows)
+    "demo-reviews.jsonl": ("messages", 2000),
+    "demo-dates.json": ("alpaca", 2000),
+    "demo-sharegpt.jsonl": ("sharegpt", 1600),
+    "demo-qa.csv": ("alpaca", 1440),
+    "demo-text.txt": ("text", 600),
+    "demo-tools.jsonl": ("messages", 2000),
+    "demo-guard.txt": ("text", 24),
+    "demo-tickets.jsonl": ("messages", 400),
+    "demo-general.jsonl": ("messages", 21),
+}
+DEMO_PROMPT_SETS = {"demo-rewards.jsonl": 600}  # prompts + references for GRPO (with rewards/demo_dates.py)
+DEMO_PREFERENCE = {"demo-prefs.jsonl": ("pairs", 1200)}  # read by data/preference.py, not the SFT loader

@@ -8,7 +8,7 @@ from __future__ import annotations
 import os
 
 import pytest
-from browser_helpers import CHROMIUM, SHOTS, demo_ui, save_shot, switch_language, wait_text
+from browser_helpers import CHROMIUM, SHOTS, demo_ui, open_tab, save_shot, switch_language, wait_text
 
 pytestmark = [pytest.mark.browser, pytest.mark.slow,
               pytest.mark.skipif(not os.path.exists(CHROMIUM), reason="needs Debian's chromium (apt install chromium)")]
@@ -27,11 +27,7 @@ def _pick(page, selector: str, option: str) -> None:
 
 @pytest.mark.timeout(300)
 def test_dpo_run_from_the_training_tab_draws_the_preference_plot(prefs_ui, browser):
-    page = browser.new_page(viewport={"width": 1300, "height": 1100})
-    page.goto(prefs_ui["url"])
-    page.wait_for_selector("#model-select")
-    page.get_by_role("tab", name="Training").click()
-    page.wait_for_selector("#start-training")
+    page = open_tab(browser, prefs_ui["url"], "Training", "#start-training")
     _pick(page, "#dataset-select", "demo-prefs.jsonl")
     # the Rewards panel belongs to GRPO: shown for it, gone again for DPO
     assert not page.locator("#rewards-panel").is_visible()
@@ -97,11 +93,7 @@ def test_runs_tab_shows_a_grpo_runs_rollouts_by_step(prefs_ui, browser):
                        timeout=240)
     assert r.returncode == 0, r.stderr[-3000:]
     run_id = json.loads(r.stdout)["run_id"]
-    page = browser.new_page(viewport={"width": 1300, "height": 1100})
-    page.goto(prefs_ui["url"])
-    page.wait_for_selector("#model-select")
-    page.get_by_role("tab", name="Runs").click()
-    page.wait_for_selector("#runs-a")
+    page = open_tab(browser, prefs_ui["url"], "Runs", "#runs-a")
     page.click("#runs-a input")
     page.get_by_role("option", name=re.compile(re.escape(run_id))).first.click()
     page.get_by_text("GRPO rollouts").click()

@@ -11,7 +11,7 @@ import shutil
 import time
 
 import pytest
-from browser_helpers import CHROMIUM, save_shot, start_ui, stop_ui, wait_text
+from browser_helpers import CHROMIUM, open_tab, save_shot, start_ui, stop_ui, wait_text
 from eval_helpers import make_full_run
 
 pytestmark = [pytest.mark.browser, pytest.mark.slow,
@@ -47,11 +47,7 @@ def ui(demo_template, tmp_path_factory):
 def test_export_serve_and_chat_with_the_served_url(ui, browser):
     import httpx
 
-    page = browser.new_page(viewport={"width": 1300, "height": 1100})
-    page.goto(ui["url"])
-    page.wait_for_selector("#model-select")
-    page.get_by_role("tab", name="Runs").click()
-    page.wait_for_selector("#ship-export")
+    page = open_tab(browser, ui["url"], "Runs", "#ship-export")
     page.click("#runs-a input")
     page.get_by_role("option", name=re.compile("ship-run")).first.click()
     # a full fine-tune has no adapter: nothing offers to merge one, or to export one alone

@@ -4,46 +4,33 @@ and near-duplicate finder in-process: test_data_clean.py)."""
 
 from __future__ import annotations
 
-import hashlib
 import json
-from pathlib import Path
 
+from data_helpers import chat_row, file_sha256, read_jsonl
 from helpers import run_cli
 
 from tunestudio.core.workspace import Workspace
-
-
-def sha(path: Path) -> str:
-    return hashlib.sha256(path.read_bytes()).hexdigest()
-
-
-def report_rows(path: Path) -> list[dict]:
-    return [json.loads(line) for line in path.read_text().splitlines()]
-
-
-def msg(user, answer):
-    return {"messages": [{"role": "user", "content": user}, {"role": "assistant", "content": answer}]}
 
 
 def test_clean_removes_with_reasons_and_keeps_input(tmp_path):
     ws = Workspace(tmp_path).ensure()
     src = ws.datasets_dir / "mixed.jsonl"
     lines = [
-        json.dumps(msg("  What is the capital of France?  ", "Paris ")),                  # 1 kept, trimmed
-        json.dumps(msg("What is the capital of France?", "Paris")),                       # 2 duplicate of 1
-        json.dumps(msg("What is the capital of France ?", "paris")),                      # 3 near-duplicate of 1
-        json.dumps(msg("What is the capital of Spain?", "Madrid")),                       # 4 kept
+        json.dumps(chat_row("  What is the capital of France?  ", "Paris ")),             # 1 kept, trimmed
+        json.dumps(chat_row("What is the capital of France?", "Paris")),                  # 2 duplicate of 1
+        json.dumps(chat_row("What is the capital of France ?", "paris")),                 # 3 near-duplicate of 1
+        json.dumps(chat_row("What is the capital of Spain?", "Madrid")),                  # 4 kept
         "{broken json",                                                                    # 5 error
-        json.dumps(msg("Say nothing", "")),                                                # 6 empty
-        json.dumps(msg("Cafe\u0301 au lait?", "Oui")),                                     # 7 kept, NFC
-        json.dumps(msg("What is the capital of Spain?", "Barcelona")),                    # 8 kept: other answer
+        json.dumps(chat_row("Say nothing", "")),                                           # 6 empty
+        json.dumps(chat_row("Cafe\u0301 au lait?", "Oui")),                                # 7 kept, NFC
+        json.dumps(chat_row("What is the capital of Spain?", "Barcelona")),               # 8 kept: other answer
         json.dumps({"messages": [{"role": "user", "content": "hi"}, {"role": "robot", "content": "x"}]}),  # 9 error
     ]
     src.write_text("\n".join(lines) + "\n")
-    before = sha(src)
+    before = file_sha256(src)
     p = run_cli("data", "clean", "mixed.jsonl", "--json", ws=tmp_path, timeout=60)
     assert p.returncode == 0, p.stderr
-    assert sha(src) == before
+    assert file_sha256(src) == before
     out = json.loads(p.stdout)
     assert out["kept"] == 4
     assert out["removed"] == {"error": 2, "empty": 1, "duplicate": 1, "near-duplicate": 1}
@@ -51,19 +38,19 @@ def test_clean_removes_with_reasons_and_keeps_input(tmp_path):
     report = ws.datasets_dir / "mixed.clean.report.jsonl"
     assert out["files"][0]["output"] == str(cleaned) and out["files"][0]["report"] == str(report)
     rows = [json.loads(line) for line in cleaned.read_text().splitlines()]
-    assert rows[0] == msg("What is the capital of France?", "Paris")
+    assert rows[0] == chat_row("What is the capital of France?", "Paris")
     assert rows[2]["messages"][0]["content"] == "Caf\u00e9 au lait?"
     assert [r["messages"][1]["content"] for r in rows] == ["Paris", "Madrid", "Oui", "Barcelona"]
-    assert [(r["file"], r["line"], r["reason"]) for r in report_rows(report)] == [
+    assert [(r["file"], r["line"], r["reason"]) for r in read_jsonl(report)] == [
         ("mixed.jsonl", 2, "duplicate"), ("mixed.jsonl", 3, "near-duplicate"), ("mixed.jsonl", 5, "error"),
         ("mixed.jsonl", 6, "empty"), ("mixed.jsonl", 9, "error")]
     # The cleaned file passes the check.
     assert run_cli("data", "check", "mixed.clean.jsonl", ws=tmp_path, timeout=60).returncode == 0
 
     # Cleaning again never overwrites: a new name, and the earlier outputs are untouched.
-    first_clean = sha(cleaned)
+    first_clean = file_sha256(cleaned)
     p = run_cli("data", "clean", "mixed.jsonl", ws=tmp_path, timeout=60)
     assert p.returncode == 0 and "mixed.clean-2.jsonl" in p.stdout
-    assert sha(cleaned) == first_clean and sha(src) == before
+    assert file_sha256(cleaned) == first_clean and file_sha256(src) == before
     assert (ws.datasets_dir / "mixed.clean-2.report.jsonl").is_file()
 

@@ -5,22 +5,7 @@ from __future__ import annotations
 import json
 
 from helpers import run_cli
-
-EXPECTED = {  # file -> (format the loader detects, rows)
-    "demo-reviews.jsonl": ("messages", 2000),
-    "demo-dates.json": ("alpaca", 2000),
-    "demo-sharegpt.jsonl": ("sharegpt", 1600),
-    "demo-qa.csv": ("alpaca", 1440),
-    "demo-text.txt": ("text", 600),
-    "demo-tools.jsonl": ("messages", 2000),
-    "demo-guard.txt": ("text", 24),
-    "demo-tickets.jsonl": ("messages", 400),
-    "demo-general.jsonl": ("messages", 21),
-}
-
-PROMPT_SETS = {"demo-rewards.jsonl": 600}  # prompts + references for GRPO (with rewards/demo_dates.py)
-
-PREFERENCE = {"demo-prefs.jsonl": ("pairs", 1200)}  # read by data/preference.py, not the SFT loader
+from workspaces import DEMO_DATASETS, DEMO_PREFERENCE, DEMO_PROMPT_SETS
 
 
 def test_cli_demo_json(demo_ws, tmp_path):
@@ -40,7 +25,7 @@ def test_cli_demo_json(demo_ws, tmp_path):
     assert text.returncode == 0 and "the tiny random model stands in" in text.stdout
     assert "next: tunestudio train --model tiny-demo --dataset demo-reviews.jsonl" in text.stdout
     assert "Traceback" not in text.stderr
-    assert set(out["datasets"]) == set(EXPECTED) | set(PROMPT_SETS) | set(PREFERENCE)
+    assert set(out["datasets"]) == set(DEMO_DATASETS) | set(DEMO_PROMPT_SETS) | set(DEMO_PREFERENCE)
     assert set(out["rewards"]) == {"demo_dates.py"}
     assert not any(d["created"] for d in out["datasets"].values())
 

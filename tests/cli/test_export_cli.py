@@ -4,7 +4,7 @@ test_export_e2e.py; the export library in-process: test_export.py)."""
 from __future__ import annotations
 
 import pytest
-from eval_helpers import make_adapter_run
+from eval_helpers import REVIEW_PROMPTS, make_adapter_run, plain_greedy
 from helpers import run_cli
 
 from tunestudio.core.errors import UserError
@@ -12,25 +12,6 @@ from tunestudio.core.workspace import Workspace
 from tunestudio.models.generate import Sampling, generate
 from tunestudio.models.loading import load_model
 from tunestudio.ship.export import export_run
-
-PROMPTS = ["The kettle is great.", "My lamp broke on day one.", "It is fine, I guess."]
-
-
-def _plain_greedy(folder, prompts, n=12):
-    """Greedy answers with nothing but transformers (what a user of the export would run)."""
-    import torch
-    from transformers import AutoModelForCausalLM, AutoTokenizer
-
-    tok = AutoTokenizer.from_pretrained(str(folder))
-    model = AutoModelForCausalLM.from_pretrained(str(folder)).eval()
-    out = []
-    for p in prompts:
-        enc = tok.apply_chat_template([{"role": "user", "content": p}], add_generation_prompt=True,
-                                      return_tensors="pt", return_dict=True)
-        with torch.no_grad():
-            seq = model.generate(**enc, max_new_tokens=n, do_sample=False)
-        out.append(tok.decode(seq[0, enc["input_ids"].shape[1]:], skip_special_tokens=True).strip())
-    return out, model
 
 
 def test_adapter_export_and_refusals(demo_ws, tmp_path):
@@ -40,8 +21,8 @@ def test_adapter_export_and_refusals(demo_ws, tmp_path):
     assert out["kind"] == "adapter"
     assert {"adapter_config.json", "adapter_model.safetensors", "tokenizer.json", "README.md"} <= set(out["files"])
     model, tok, _ = load_model(ws, run="lora-run")
-    plain, _ = _plain_greedy(tmp_path / "adapter", PROMPTS[:2])  # transformers' peft integration loads it
-    assert plain == generate(model, tok, PROMPTS[:2], Sampling(max_new_tokens=12))
+    plain, _ = plain_greedy(tmp_path / "adapter", REVIEW_PROMPTS[:2])  # transformers' peft integration loads it
+    assert plain == generate(model, tok, REVIEW_PROMPTS[:2], Sampling(max_new_tokens=12))
 
     busy = tmp_path / "busy"
     busy.mkdir()

@@ -4,26 +4,16 @@ from __future__ import annotations
 
 import json
 
+from eval_helpers import rating_session
 from helpers import run_cli
 
 from tunestudio.core.workspace import Workspace
 from tunestudio.evaluate import ratings
 
-PROMPTS = [f"question {i}" for i in range(8)]
-
-BASE = [f"base answer {i}" for i in range(8)]
-
-TUNED = [f"tuned answer {i}" for i in range(8)]
-
-
-def _session(ws: Workspace, seed: int = 3) -> int:
-    return ratings.create_session(ws, PROMPTS, "base:run1", "run:run1", name="demo", seed=seed,
-                                  outputs_a=BASE, outputs_b=TUNED)
-
 
 def test_rate_cli_scripted_choices(workspace):
     ws = Workspace(workspace)
-    sid = _session(ws, seed=11)
+    sid = rating_session(ws, seed=11)
     items = ratings.get_session(ws, sid)["items"]
     # prefer the base answer on the first 4 items, tie on the rest
     choices = [("A" if it["a"].startswith("base") else "B") for it in items[:4]] + ["tie"] * 4

@@ -4,16 +4,10 @@ a broken reward file comes back as the CLI says it (the command itself: test_rew
 from __future__ import annotations
 
 import pytest
+from helpers import write_file
 
 from tunestudio.core.errors import UserError
 from tunestudio.core.workspace import Workspace
-
-
-def _write(ws, rel: str, text: str):
-    p = ws / rel
-    p.parent.mkdir(parents=True, exist_ok=True)
-    p.write_text(text)
-    return p
 
 
 def test_rewards_panel_runs_the_cli_test_in_its_own_process(demo_ws):
@@ -33,7 +27,7 @@ def test_rewards_panel_runs_the_cli_test_in_its_own_process(demo_ws):
         assert row["total"] == pytest.approx(r["rewards"]["demo_dates"] + 0.5 * r["rewards"]["exact_match"], abs=1e-3)
     assert list(rp.result_table(out, "tet").columns)[:2] == ["pergunta", "resposta"]
     # the worker's error comes back as the CLI says it: the file and line, no traceback
-    _write(demo_ws, "rewards/oops.py", "def reward(prompt, completion, **row):\n    return row['missing']\n")
+    write_file(demo_ws, "rewards/oops.py", "def reward(prompt, completion, **row):\n    return row['missing']\n")
     with pytest.raises(UserError, match=r"rewards/oops.py:2:.*KeyError") as e:
         rp.run_test(ws, "rewards/oops.py", "demo-rewards.jsonl", "model:tiny-demo")
     assert "Traceback" not in str(e.value)

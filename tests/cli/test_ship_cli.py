@@ -6,15 +6,7 @@ from __future__ import annotations
 import socket
 
 from eval_helpers import make_full_run
-from helpers import run_cli
-
-
-def _one_error(r) -> str:
-    assert r.returncode == 1, (r.stdout, r.stderr[-2000:])
-    assert "Traceback" not in r.stderr
-    lines = [x for x in r.stderr.strip().splitlines() if x.startswith("error:")]
-    assert len(lines) == 1, r.stderr
-    return lines[0]
+from helpers import one_error, run_cli
 
 
 def test_prompt_tuned_run_cannot_be_merged_for_gguf(demo_ws, tmp_path):
@@ -31,18 +23,18 @@ def test_prompt_tuned_run_cannot_be_merged_for_gguf(demo_ws, tmp_path):
                            PromptTuningConfig(task_type="CAUSAL_LM", num_virtual_tokens=4))
     model.save_pretrained(run / "final")
     AutoTokenizer.from_pretrained(str(base)).save_pretrained(run / "final")
-    msg = _one_error(run_cli("export", "pt-run", "--format", "gguf", "--output", tmp_path / "g", ws=demo_ws))
+    msg = one_error(run_cli("export", "pt-run", "--format", "gguf", "--output", tmp_path / "g", ws=demo_ws))
     assert "prompt" in msg and "no weights to merge" in msg
 
 
 def test_serve_refuses_open_host_without_key_and_a_port_in_use(demo_ws):
     make_full_run(demo_ws, "full-run")
-    msg = _one_error(run_cli("serve", "full-run", "--host", "0.0.0.0", ws=demo_ws))
+    msg = one_error(run_cli("serve", "full-run", "--host", "0.0.0.0", ws=demo_ws))
     assert "--api-key" in msg and "127.0.0.1" in msg
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         s.listen()
-        msg = _one_error(run_cli("serve", "full-run", "--port", s.getsockname()[1], ws=demo_ws))
+        msg = one_error(run_cli("serve", "full-run", "--port", s.getsockname()[1], ws=demo_ws))
     assert "in use" in msg and "--port" in msg
-    assert "no run 'nope'" in _one_error(run_cli("serve", "nope", ws=demo_ws))
+    assert "no run 'nope'" in one_error(run_cli("serve", "nope", ws=demo_ws))
 

@@ -4,27 +4,18 @@ from __future__ import annotations
 
 import json
 
+from data_helpers import tool_call, write_jsonl
 from helpers import run_cli
 
 from tunestudio.evaluate.toolparse import parse_tool_calls
 
 
-def _call(name, args, cid=None):
-    c = {"type": "function", "function": {"name": name, "arguments": args}}
-    return {**c, "id": cid} if cid else c
-
-
-def _write(path, rows):
-    path.write_text("".join(json.dumps(r, ensure_ascii=False) + "\n" for r in rows), encoding="utf-8")
-    return path
-
-
 def test_python_calls_are_scored(tmp_path, workspace):
-    assert parse_tool_calls('[get_weather(city="Paris")]') == [_call("get_weather", {"city": "Paris"})]
+    assert parse_tool_calls('[get_weather(city="Paris")]') == [tool_call("get_weather", {"city": "Paris"})]
     rows = [{"prediction": '[get_weather(city="Paris")]', "reference": '[get_weather(city="Paris")]'},
             {"prediction": "<tool_call>\n{\"name\": \"get_weather\", \"arguments\": {\"city\": \"Oslo\"}}\n</tool_call>",
              "reference": '[get_weather(city="Lima")]'}]
-    _write(tmp_path / "p.jsonl", rows)
+    write_jsonl(tmp_path / "p.jsonl", rows)
     res = run_cli("eval", "--predictions", tmp_path / "p.jsonl", "--metrics", "tool_call_match,tool_name_match",
                   "--json", ws=workspace)
     assert res.returncode == 0, res.stderr

@@ -6,7 +6,7 @@ from __future__ import annotations
 import json
 
 import numpy as np
-import pytest
+from data_helpers import stream_documents
 from helpers import run_cli
 
 from tunestudio.data.encoding import stream as S
@@ -14,21 +14,8 @@ from tunestudio.data.encoding import stream as S
 MODEL = "tiny-demo"
 
 
-@pytest.fixture(scope="module")
-def tok(demo_template):
-    from transformers import AutoTokenizer
-
-    return AutoTokenizer.from_pretrained(demo_template / "models" / "tiny-demo")
-
-
-def _documents(n: int) -> list[str]:
-    # lengths from a few tokens to several blocks, so blocks start mid-document and span documents
-    return [f"Document {i} about {'the weather in Lisbon and Oslo ' * (1 + (i * 7) % 23)}ends here."
-            for i in range(n)]
-
-
 def test_data_stats_counts_documents_tokens_and_blocks_for_a_text_column(demo_ws, tok):
-    docs = _documents(30)
+    docs = stream_documents(30)
     path = demo_ws / "training" / "datasets" / "web.jsonl"
     path.write_text("".join(json.dumps({"text": t}) + "\n" for t in docs), encoding="utf-8")
     p = run_cli("data", "stats", "web.jsonl", "--model", MODEL, "--max-length", "64", "--json", ws=demo_ws, timeout=300)
@@ -47,7 +34,7 @@ def test_data_stats_counts_documents_tokens_and_blocks_for_a_text_column(demo_ws
 
 
 def test_training_on_a_text_file_streams_it(demo_ws):
-    docs = _documents(60)
+    docs = stream_documents(60)
     (demo_ws / "training" / "datasets" / "long.txt").write_text("\n".join(docs) + "\n", encoding="utf-8")
     p = run_cli("train", "--model", MODEL, "--dataset", "long.txt", "--method", "full", "--max-steps", "2",
                 "--batch-size", "4", "--max-length", "64", "--val-split", "0.1", "--test-split", "0",

@@ -7,31 +7,12 @@ from __future__ import annotations
 import json
 import re
 
-from eval_helpers import make_adapter_run
+from eval_helpers import REVIEW_PROMPTS, make_adapter_run, plain_greedy
 from helpers import run_cli
 
 from tunestudio.core.workspace import Workspace
 from tunestudio.models.generate import Sampling, generate
 from tunestudio.models.loading import load_model
-
-PROMPTS = ["The kettle is great.", "My lamp broke on day one.", "It is fine, I guess."]
-
-
-def _plain_greedy(folder, prompts, n=12):
-    """Greedy answers with nothing but transformers (what a user of the export would run)."""
-    import torch
-    from transformers import AutoModelForCausalLM, AutoTokenizer
-
-    tok = AutoTokenizer.from_pretrained(str(folder))
-    model = AutoModelForCausalLM.from_pretrained(str(folder)).eval()
-    out = []
-    for p in prompts:
-        enc = tok.apply_chat_template([{"role": "user", "content": p}], add_generation_prompt=True,
-                                      return_tensors="pt", return_dict=True)
-        with torch.no_grad():
-            seq = model.generate(**enc, max_new_tokens=n, do_sample=False)
-        out.append(tok.decode(seq[0, enc["input_ids"].shape[1]:], skip_special_tokens=True).strip())
-    return out, model
 
 
 def test_merged_export_matches_the_adapter_model(demo_ws, tmp_path):
@@ -39,9 +20,10 @@ def test_merged_export_matches_the_adapter_model(demo_ws, tmp_path):
     make_adapter_run(demo_ws, "lora-run")
     model, tok, info = load_model(ws, run="lora-run")  # base + adapter, not merged
     assert info["kind"] == "adapter" and not info["merged"]
-    adapter_answers = generate(model, tok, PROMPTS, Sampling(max_new_tokens=12))
+    adapter_answers = generate(model, tok, REVIEW_PROMPTS, Sampling(max_new_tokens=12))
     base_model, base_tok, _ = load_model(ws, model="tiny-demo")
-    assert adapter_answers != generate(base_model, base_tok, PROMPTS, Sampling(max_new_tokens=12))  # adapter matters
+    # the adapter matters
+    assert adapter_answers != generate(base_model, base_tok, REVIEW_PROMPTS, Sampling(max_new_tokens=12))
 
     out = tmp_path / "merged"
     r = run_cli("export", "lora-run", "--merge", "--output", out, "--json", ws=demo_ws)
@@ -50,7 +32,7 @@ def test_merged_export_matches_the_adapter_model(demo_ws, tmp_path):
     files = {p.name for p in out.iterdir()}
     assert {"config.json", "model.safetensors", "tokenizer.json", "generation_config.json", "README.md"} <= files
     assert not any(f.endswith((".bin", ".pt")) or f.startswith("adapter_") for f in files)
-    plain, merged = _plain_greedy(out, PROMPTS)
+    plain, merged = plain_greedy(out, REVIEW_PROMPTS)
     assert plain == adapter_answers
     assert type(merged).__name__ == "LlamaForCausalLM"  # no peft wrapper left
     card = (out / "README.md").read_text()

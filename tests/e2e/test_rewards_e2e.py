@@ -6,14 +6,7 @@ from __future__ import annotations
 
 import json
 
-from helpers import run_cli
-
-
-def _write(ws, rel: str, text: str):
-    p = ws / rel
-    p.parent.mkdir(parents=True, exist_ok=True)
-    p.write_text(text)
-    return p
+from helpers import run_cli, write_file
 
 
 def test_reward_test_prints_n_completions_with_rewards(demo_ws):
@@ -31,7 +24,7 @@ def test_reward_test_prints_n_completions_with_rewards(demo_ws):
     assert text.returncode == 0, text.stderr
     assert text.stdout.count("completion:") == 3 and text.stdout.count("rewards:") == 3
     # a broken reward file: one line naming file:line, exit 1, no traceback
-    _write(demo_ws, "rewards/oops.py", "def reward(prompt, completion, **row):\n    return row['missing']\n")
+    write_file(demo_ws, "rewards/oops.py", "def reward(prompt, completion, **row):\n    return row['missing']\n")
     bad = run_cli("reward", "test", "--reward", "rewards/oops.py", "--dataset", "demo-rewards.jsonl",
                   "--model", "tiny-demo", "-n", "2", "--max-new-tokens", "4", ws=demo_ws)
     assert bad.returncode == 1 and "rewards/oops.py:2:" in bad.stderr and "KeyError" in bad.stderr

@@ -15,7 +15,7 @@ from pathlib import Path
 import pytest
 from eval_helpers import make_adapter_run, make_full_run
 from gguf_helpers import make_qwen2
-from helpers import run_cli, served
+from helpers import one_error, run_cli, served
 
 PROMPT = "The kettle is great."
 
@@ -40,14 +40,6 @@ def qwen2_run(demo_template, tmp_path_factory):
     save_file({k: v.half().float() for k, v in load_file(str(weights)).items()}, str(weights),
               metadata={"format": "pt"})
     return ws, run_id
-
-
-def _one_error(r) -> str:
-    assert r.returncode == 1, (r.stdout, r.stderr[-2000:])
-    assert "Traceback" not in r.stderr
-    lines = [x for x in r.stderr.strip().splitlines() if x.startswith("error:")]
-    assert len(lines) == 1, r.stderr
-    return lines[0]
 
 
 # ---- GGUF ---------------------------------------------------------------------------------------
@@ -138,20 +130,20 @@ def test_gguf_q4_k_m_with_llama_quantize(qwen2_run, tmp_path):
 def test_gguf_refusals_are_one_clear_message(demo_ws, tmp_path):
     make_full_run(demo_ws, "demo-run")
     r = run_cli("export", "demo-run", "--format", "gguf", "--output", tmp_path / "g", ws=demo_ws)
-    msg = _one_error(r)
+    msg = one_error(r)
     assert "pre-tokenizer not recognized" in msg and "--format hf" in msg and "tiny-demo" in msg
     assert not (tmp_path / "g").exists() and not [p for p in tmp_path.iterdir() if p.name.startswith(".g")]
 
     from tunestudio.ship.quantize import find_tool
 
     if not find_tool():  # with the tool built, test_ship_jobs checks the message with it hidden
-        msg = _one_error(run_cli("export", "demo-run", "--format", "gguf", "--quant", "q4_k_m",
-                                 "--output", tmp_path / "q4", ws=demo_ws))
+        msg = one_error(run_cli("export", "demo-run", "--format", "gguf", "--quant", "q4_k_m",
+                                "--output", tmp_path / "q4", ws=demo_ws))
         assert "llama-quantize" in msg and "cmake" in msg and "--build-quantize" in msg
-    assert "no run 'nope'" in _one_error(run_cli("export", "nope", "--format", "gguf", "--output", tmp_path / "n",
-                                                 ws=demo_ws))
-    assert "no adapter" in _one_error(run_cli("export", "demo-run", "--format", "adapter", "--output", tmp_path / "a",
-                                              ws=demo_ws))
+    assert "no run 'nope'" in one_error(run_cli("export", "nope", "--format", "gguf", "--output", tmp_path / "n",
+                                                ws=demo_ws))
+    assert "no adapter" in one_error(run_cli("export", "demo-run", "--format", "adapter", "--output", tmp_path / "a",
+                                             ws=demo_ws))
     assert not (tmp_path / "a").exists()
 
 

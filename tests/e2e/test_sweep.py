@@ -5,7 +5,6 @@ test_sweep_cli.py)."""
 
 from __future__ import annotations
 
-import importlib.util
 import json
 import os
 import signal
@@ -15,38 +14,13 @@ import time
 
 import pytest
 from helpers import run_cli
+from sweep_helpers import TINY_LR_SWEEP, needs_optuna
 
 from tunestudio.core import registry
 
-pytestmark = pytest.mark.skipif(importlib.util.find_spec("optuna") is None,
-                                reason="needs optuna: pip install 'tunestudio[sweep]'")
+pytestmark = needs_optuna
 
 ONE_THREAD = {"OMP_NUM_THREADS": "1"}
-# seed 4 makes the grid sampler try the good learning rate first: the median pruner then has a
-# finished trial to compare the bad ones with (n_startup_trials 1). 100 steps (~10 s) leave the
-# sweep time to stop a bad trial after its first evaluation, before it would end by itself.
-SWEEP = """\
-name: tiny-lr
-base:
-  model: tiny
-  dataset: tiny.jsonl
-  method: full
-  max_steps: 100
-  batch_size: 8
-  max_length: 64
-  val_split: 0.15
-  test_split: 0
-  eval_steps: 5
-  logging_steps: 5
-  save_steps: 50
-space:
-  lr: [3e-3, 1e-9]
-  weight_decay: [0.0, 0.01]
-sampler: grid
-pruner: {name: median, n_startup_trials: 1}
-trials: 4
-seed: 4
-"""
 
 
 def _trials(ws):
@@ -67,7 +41,7 @@ def _trials(ws):
 def test_sweep_prunes_the_bad_trials_resumes_after_a_kill_and_shows_the_best(tiny_ws):
     spec = tiny_ws.root / "sweep.yaml"
     # early stopping off: it would end the flat lr-1e-9 trials itself, before the pruner could
-    spec.write_text(SWEEP.replace("  save_steps: 50\n", "  save_steps: 50\n  early_stopping_patience: 0\n"))
+    spec.write_text(TINY_LR_SWEEP.replace("  save_steps: 50\n", "  save_steps: 50\n  early_stopping_patience: 0\n"))
     env = {**os.environ, **ONE_THREAD}
     cmd = [sys.executable, "-m", "tunestudio", "sweep", "--config", str(spec), "--workspace", str(tiny_ws.root)]
     log = tiny_ws.root / "first-sweep.log"

@@ -5,37 +5,16 @@ curves overlay and the Training form."""
 from __future__ import annotations
 
 import dataclasses
-import importlib.util
 import time
 
 import pytest
+from sweep_helpers import UI_LR_SWEEP, needs_optuna
 
 from tunestudio.core import registry
 from tunestudio.core.errors import UserError
 from tunestudio.sweeps import background as sweep_runner
 
-pytestmark = pytest.mark.skipif(importlib.util.find_spec("optuna") is None,
-                                reason="needs optuna: pip install 'tunestudio[sweep]'")
-
-SWEEP = """\
-name: ui-lr
-base:
-  model: tiny
-  dataset: tiny.jsonl
-  method: full
-  max_steps: 6
-  batch_size: 8
-  max_length: 64
-  val_split: 0.15
-  test_split: 0
-  eval_steps: 3
-  logging_steps: 2
-space:
-  lr: [3e-3, 1e-3]
-sampler: grid
-pruner: none
-trials: 2
-"""
+pytestmark = needs_optuna
 
 
 @pytest.mark.slow
@@ -46,13 +25,13 @@ def test_a_sweep_started_from_the_ui_runs_in_the_background_and_feeds_the_overla
     from tunestudio.webui.tabs.runs import overlay as runs_overlay
     from tunestudio.webui.tabs.runs import sweep_start
 
-    rec = sweep_runner.start(tiny_ws, SWEEP, "ui-lr.yaml")
+    rec = sweep_runner.start(tiny_ws, UI_LR_SWEEP, "ui-lr.yaml")
     try:
         assert rec["alive"] and rec["sweep"] == "ui-lr"
         assert rec["command"][1:4] == ["-m", "tunestudio", "sweep"] and "--config" in rec["command"]
         assert sweep_start.running_sweep(tiny_ws) == "ui-lr"
         with pytest.raises(UserError, match="already running"):
-            sweep_runner.start(tiny_ws, SWEEP, "ui-lr.yaml")
+            sweep_runner.start(tiny_ws, UI_LR_SWEEP, "ui-lr.yaml")
         deadline, seen_running = time.time() + 900, False
         while time.time() < deadline:
             p = sweep_runner.progress(tiny_ws, "ui-lr")

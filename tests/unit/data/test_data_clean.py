@@ -3,12 +3,11 @@ found fast and only for the same answer (the command: test_data_clean_cli.py).""
 
 from __future__ import annotations
 
-import hashlib
 import json
 import random
 import shutil
-from pathlib import Path
 
+from data_helpers import chat_row, file_sha256, read_jsonl
 from helpers import FIXTURES
 from workspaces import make_tiny_model
 
@@ -21,22 +20,10 @@ from tunestudio.data.quality.neardup import near_duplicates
 BROKEN = FIXTURES / "data" / "broken"
 
 
-def sha(path: Path) -> str:
-    return hashlib.sha256(path.read_bytes()).hexdigest()
-
-
-def report_rows(path: Path) -> list[dict]:
-    return [json.loads(line) for line in path.read_text().splitlines()]
-
-
-def msg(user, answer):
-    return {"messages": [{"role": "user", "content": user}, {"role": "assistant", "content": answer}]}
-
-
 def test_clean_broken_corpus_never_touches_input(tmp_path):
     ws = Workspace(tmp_path).ensure()
     shutil.copytree(BROKEN, ws.datasets_dir, dirs_exist_ok=True)
-    hashes = {p.name: sha(p) for p in ws.datasets_dir.iterdir()}
+    hashes = {p.name: file_sha256(p) for p in ws.datasets_dir.iterdir()}
     for name in hashes:
         try:
             results = clean_dataset(ws, name)
@@ -47,25 +34,26 @@ def test_clean_broken_corpus_never_touches_input(tmp_path):
             loaded = load_file(ws.datasets_dir / name)
             assert r.kept == len(loaded.records) - sum(rm.reason != "error" and rm.reason != "empty"
                                                        for rm in r.removals)
-            reported = {(x["line"], x["reason"]) for x in report_rows(r.report)}
+            reported = {(x["line"], x["reason"]) for x in read_jsonl(r.report)}
             assert {(p.line, "empty" if p.message.startswith("empty") else "error") for p in loaded.errors} <= reported
-    assert {p.name: sha(p) for p in ws.datasets_dir.iterdir() if p.name in hashes} == hashes
+    assert {p.name: file_sha256(p) for p in ws.datasets_dir.iterdir() if p.name in hashes} == hashes
 
 
 def test_max_tokens(tmp_path):
     ws = Workspace(tmp_path).ensure()
     make_tiny_model(ws.models_dir / "tiny")
     (ws.datasets_dir / "t.jsonl").write_text(
-        json.dumps(msg("short one", "ok")) + "\n" + json.dumps(msg(" ".join(["w"] * 30), "ok")) + "\n")
+        json.dumps(chat_row("short one", "ok")) + "\n" + json.dumps(chat_row(" ".join(["w"] * 30), "ok")) + "\n")
     [r] = clean_dataset(ws, "t.jsonl", model="tiny", max_tokens=20)
     assert r.kept == 1 and r.removed == {"too-long": 1}
-    assert report_rows(r.report)[0]["line"] == 2 and "33 tokens" in report_rows(r.report)[0]["detail"]
+    assert read_jsonl(r.report)[0]["line"] == 2 and "33 tokens" in read_jsonl(r.report)[0]["detail"]
 
 
 def test_split_set_cleans_into_a_split_set(tmp_path):
     ws = Workspace(tmp_path).ensure()
-    (ws.datasets_dir / "s.train.jsonl").write_text(json.dumps(msg("a", "b")) + "\n" + json.dumps(msg("a", "b")) + "\n")
-    (ws.datasets_dir / "s.test.jsonl").write_text(json.dumps(msg("c", "d")) + "\n")
+    (ws.datasets_dir / "s.train.jsonl").write_text(json.dumps(chat_row("a", "b")) + "\n"
+                                                   + json.dumps(chat_row("a", "b")) + "\n")
+    (ws.datasets_dir / "s.test.jsonl").write_text(json.dumps(chat_row("c", "d")) + "\n")
     results = clean_dataset(ws, "s")
     assert sorted(r.output.name for r in results) == ["s.clean.test.jsonl", "s.clean.train.jsonl"]
     from tunestudio.data.split import resolve_dataset

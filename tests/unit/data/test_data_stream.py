@@ -5,6 +5,7 @@ training on it: test_data_stream_e2e.py)."""
 from __future__ import annotations
 
 import pytest
+from data_helpers import stream_documents
 
 from tunestudio.core.errors import UserError
 from tunestudio.core.workspace import Workspace
@@ -17,25 +18,12 @@ from tunestudio.data.split import load_splits
 MODEL = "tiny-demo"
 
 
-@pytest.fixture(scope="module")
-def tok(demo_template):
-    from transformers import AutoTokenizer
-
-    return AutoTokenizer.from_pretrained(demo_template / "models" / "tiny-demo")
-
-
-def _documents(n: int) -> list[str]:
-    # lengths from a few tokens to several blocks, so blocks start mid-document and span documents
-    return [f"Document {i} about {'the weather in Lisbon and Oslo ' * (1 + (i * 7) % 23)}ends here."
-            for i in range(n)]
-
-
 def _blocks(enc) -> list[tuple[list[int], list[int]]]:
     return [(e["input_ids"], e["labels"]) for e in enc.examples]
 
 
 def test_every_token_of_a_multi_document_file_is_in_exactly_one_block(demo_ws, tok):
-    docs = _documents(40)
+    docs = stream_documents(40)
     (demo_ws / "training" / "datasets" / "corpus.txt").write_text("\n\n".join(docs) + "\n", encoding="utf-8")
     splits = load_splits(Workspace(demo_ws), "corpus.txt", val_split=0.2, test_split=0.0, seed=3)
     assert len(splits.train) + len(splits.val) == 40 and len(splits.val) == 8
@@ -63,7 +51,7 @@ def test_every_token_of_a_multi_document_file_is_in_exactly_one_block(demo_ws, t
 
 
 def test_stride_repeats_context_and_trains_each_token_once(tok):
-    docs = [Record("c.txt", i + 1, text=t) for i, t in enumerate(_documents(12))]
+    docs = [Record("c.txt", i + 1, text=t) for i, t in enumerate(stream_documents(12))]
     enc = encode(docs, tok, 24, text_mode="stream", stride=8)
     blocks = _blocks(enc)
     stream = [t for ids in S.document_ids(tok, [d.text for d in docs]) for t in ids]
@@ -77,7 +65,7 @@ def test_stride_repeats_context_and_trains_each_token_once(tok):
 
 
 def test_truncate_mode_keeps_one_row_per_document(tok):
-    docs = [Record("c.txt", i + 1, text=t) for i, t in enumerate(_documents(12))]
+    docs = [Record("c.txt", i + 1, text=t) for i, t in enumerate(stream_documents(12))]
     enc = encode(docs, tok, 24, text_mode="truncate")
     assert len(enc.examples) == 12 and enc.truncated > 0
     assert all(len(e["input_ids"]) <= 24 for e in enc.examples)
@@ -96,7 +84,7 @@ def test_a_file_of_one_article_per_line_is_one_document_per_line(tmp_path):
 
 
 def test_block_lines_name_the_document_a_block_starts_in(tok):
-    docs = [Record("c.txt", 10 * (i + 1), text=t) for i, t in enumerate(_documents(6))]
+    docs = [Record("c.txt", 10 * (i + 1), text=t) for i, t in enumerate(stream_documents(6))]
     enc = encode(docs, tok, 16, text_mode="stream")
     assert enc.examples.where(0) == "c.txt:10"
     lines = [int(x) for x in enc.examples.table.column("line").to_numpy()]
@@ -112,7 +100,7 @@ def test_a_long_document_is_scored_in_windows_not_only_its_tail(demo_template, t
     from tunestudio.evaluate.metrics import reference_losses
 
     model = AutoModelForCausalLM.from_pretrained(demo_template / "models" / "tiny-demo", dtype=torch.float32)
-    text = _documents(4)[3]
+    text = stream_documents(4)[3]
     n = len(tok(text, add_special_tokens=True)["input_ids"])
     assert n > 40
     ticks: list[int] = []
@@ -128,7 +116,7 @@ def test_a_text_column_in_any_format_is_streamed(demo_ws, tok, ext):
 
     from tunestudio.data.quality.stats import stats_dataset
 
-    docs = _documents(25)
+    docs = stream_documents(25)
     path = demo_ws / "training" / "datasets" / f"web.{ext}"
     frame = pd.DataFrame({"text": docs, "url": [f"https://example.org/{i}" for i in range(25)]})
     {"json": lambda: frame.to_json(path, orient="records"), "csv": lambda: frame.to_csv(path, index=False),

@@ -35,13 +35,6 @@ LAST_TURN_DIFFERS = (
 )
 
 
-@pytest.fixture(scope="module")
-def tok(demo_template):
-    from transformers import AutoTokenizer
-
-    return AutoTokenizer.from_pretrained(demo_template / "models" / "tiny-demo")
-
-
 def chat(messages=CONVERSATION, line=1):
     return Record("test.jsonl", line, messages=copy.deepcopy(messages))
 

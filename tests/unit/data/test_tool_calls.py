@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 
 import pytest
+from data_helpers import OPENAI_TOOL_ROW, WEATHER_TOOL, tool_call, write_jsonl
 
 from tunestudio.data.chat.template import CHATML_COMPACT_TOOLS, CHATML_GENERATION, PLAIN_GENERATION
 from tunestudio.data.encoding.encode import IGNORE, encode, encode_rows
@@ -14,27 +15,7 @@ from tunestudio.data.formats.records import Record
 from tunestudio.evaluate.tool_metrics import aggregate_tool_scores, score_tool_calls, tool_call_match, tool_name_match
 from tunestudio.evaluate.toolparse import parse_tool_calls
 
-WEATHER = {"type": "function", "function": {"name": "get_weather", "description": "Weather now",
-                                            "parameters": {"type": "object", "properties": {"city": {"type": "string"}}}}}
-BARE_WEATHER = WEATHER["function"]   # ShareGPT / LLaMA-Factory write functions without the wrapper
-
-
-def _call(name, args, cid=None):
-    c = {"type": "function", "function": {"name": name, "arguments": args}}
-    return {**c, "id": cid} if cid else c
-
-
-def _write(path, rows):
-    path.write_text("".join(json.dumps(r) + "\n" for r in rows), encoding="utf-8")
-    return path
-
-
-OPENAI_ROW = {"tools": [WEATHER], "messages": [
-    {"role": "user", "content": "Weather in Paris?"},
-    {"role": "assistant", "content": None, "tool_calls": [
-        {"id": "call_1", "type": "function", "function": {"name": "get_weather", "arguments": "{\"city\": \"Paris\"}"}}]},
-    {"role": "tool", "tool_call_id": "call_1", "content": "{\"temp\": 21}"},
-    {"role": "assistant", "content": "It is 21 degrees in Paris."}]}
+BARE_WEATHER = WEATHER_TOOL["function"]   # ShareGPT / LLaMA-Factory write functions without the wrapper
 
 
 # ---- loading -------------------------------------------------------------------------------------
@@ -43,21 +24,21 @@ def test_openai_shape_per_row_and_per_file_tools(tmp_path):
     second = {"messages": [{"role": "user", "content": "Rome?"},
                            {"role": "assistant", "tool_calls": [{"function": {"name": "get_weather",
                                                                                "arguments": {"city": "Rome"}}}]}]}
-    r = load_file(_write(tmp_path / "oa.jsonl", [OPENAI_ROW, second]))
+    r = load_file(write_jsonl(tmp_path / "oa.jsonl", [OPENAI_TOOL_ROW, second]))
     assert not r.errors and r.format == "messages" and len(r.records) == 2
     a, b = r.records
     assert [m["role"] for m in a.messages] == ["user", "assistant", "tool", "assistant"]
-    assert a.messages[1]["tool_calls"] == [_call("get_weather", {"city": "Paris"}, "call_1")]   # string arguments parsed
+    assert a.messages[1]["tool_calls"] == [tool_call("get_weather", {"city": "Paris"}, "call_1")]   # string arguments parsed
     assert a.messages[1]["content"] == "" and a.messages[2]["tool_call_id"] == "call_1"
-    assert a.tools == [WEATHER] and b.tools is None and "tools" not in a.meta
-    assert b.reference_calls() == [_call("get_weather", {"city": "Rome"})]   # object arguments kept
+    assert a.tools == [WEATHER_TOOL] and b.tools is None and "tools" not in a.meta
+    assert b.reference_calls() == [tool_call("get_weather", {"city": "Rome"})]   # object arguments kept
     # per file: a JSON wrapper, and a JSON Lines line holding only the tools
-    (tmp_path / "wrap.json").write_text(json.dumps({"tools": [WEATHER], "data": [second, second]}))
+    (tmp_path / "wrap.json").write_text(json.dumps({"tools": [WEATHER_TOOL], "data": [second, second]}))
     w = load_file(tmp_path / "wrap.json")
-    assert not w.errors and len(w.records) == 2 and all(x.tools == [WEATHER] for x in w.records)
-    h = load_file(_write(tmp_path / "head.jsonl", [{"tools": [WEATHER]}, second, second]))
+    assert not w.errors and len(w.records) == 2 and all(x.tools == [WEATHER_TOOL] for x in w.records)
+    h = load_file(write_jsonl(tmp_path / "head.jsonl", [{"tools": [WEATHER_TOOL]}, second, second]))
     assert not h.errors and len(h.records) == 2 and [x.line for x in h.records] == [2, 3]
-    assert all(x.tools == [WEATHER] for x in h.records)
+    assert all(x.tools == [WEATHER_TOOL] for x in h.records)
 
 
 def test_sharegpt_shape_with_tools_as_json_string_or_list(tmp_path):
@@ -70,19 +51,19 @@ def test_sharegpt_shape_with_tools_as_json_string_or_list(tmp_path):
             {"from": "function_call", "value": json.dumps({"name": "get_weather", "arguments": {"city": "Lima"}})}]
     rows = [{"conversations": conv, "tools": json.dumps([BARE_WEATHER])},
             {"conversations": conv[:4], "tools": [BARE_WEATHER], "system": "Be brief."}]
-    r = load_file(_write(tmp_path / "sg.jsonl", rows))
+    r = load_file(write_jsonl(tmp_path / "sg.jsonl", rows))
     assert not r.errors, r.errors
     assert r.format == "sharegpt" and len(r.records) == 2
     a, b = r.records
     assert [m["role"] for m in a.messages] == ["user", "assistant", "tool", "assistant", "user", "assistant"]
     assert [m["role"] for m in b.messages] == ["system", "user", "assistant", "tool", "assistant"]
-    assert len(a.messages[1]["tool_calls"]) == 2 and a.tools == [WEATHER] == b.tools
-    assert a.reference_calls() == [_call("get_weather", {"city": "Lima"})]
+    assert len(a.messages[1]["tool_calls"]) == 2 and a.tools == [WEATHER_TOOL] == b.tools
+    assert a.reference_calls() == [tool_call("get_weather", {"city": "Lima"})]
     assert a.reference() == '<tool_call>\n{"name": "get_weather", "arguments": {"city": "Lima"}}\n</tool_call>'
 
 
 HERMES_SYSTEM = ("You are a function calling AI model. You are provided with function signatures within "
-                 "<tools></tools> XML tags. Here are the available tools: <tools> " + repr([WEATHER]) + " </tools> "
+                 "<tools></tools> XML tags. Here are the available tools: <tools> " + repr([WEATHER_TOOL]) + " </tools> "
                  "For each function call return a json object within <tool_call></tool_call> XML tags:\n"
                  "<tool_call>\n{'arguments': <args-dict>, 'name': <function-name>}\n</tool_call>")
 
@@ -102,11 +83,11 @@ def _hermes_row(call_text, result="<tool_response>\n{'name': 'get_weather', 'con
     '<tool_call>\n{"name": "get_weather", "arguments": {"city": "Paris"}}\n</tool_call>',       # Qwen's JSON
 ])
 def test_hermes_text_calls_are_read_as_calls(tmp_path, call_text):
-    r = load_file(_write(tmp_path / "hermes.jsonl", [_hermes_row(call_text)]))
+    r = load_file(write_jsonl(tmp_path / "hermes.jsonl", [_hermes_row(call_text)]))
     assert not r.errors, r.errors
     (rec,) = r.records
     assert [m["role"] for m in rec.messages] == ["system", "user", "assistant", "tool", "assistant"]
-    assert rec.messages[2] == {"role": "assistant", "content": "", "tool_calls": [_call("get_weather", {"city": "Paris"})]}
+    assert rec.messages[2] == {"role": "assistant", "content": "", "tool_calls": [tool_call("get_weather", {"city": "Paris"})]}
     # the wrapper goes (the template writes its own); the result's own text stays as the file has it
     assert rec.messages[3]["content"] == "{'name': 'get_weather', 'content': {'temp': 21}}"
     assert rec.tools is None and rec.messages[0]["content"] == HERMES_SYSTEM   # the tool list stays in the prompt
@@ -117,7 +98,7 @@ def test_hermes_text_call_with_words_and_a_broken_block(tmp_path):
     broken = _hermes_row("<tool_call>\n{'name': 'get_weather', 'arguments': {'city': Paris}}\n</tool_call>")
     prose = {"conversations": [{"from": "human", "value": "How do you call a tool?"},
                                {"from": "gpt", "value": "Write <tool_call> then the JSON."}]}   # no block: text
-    r = load_file(_write(tmp_path / "mixed.jsonl", [words, broken, prose]))
+    r = load_file(write_jsonl(tmp_path / "mixed.jsonl", [words, broken, prose]))
     assert len(r.records) == 2 and len(r.errors) == 1
     assert r.records[0].messages[2]["content"] == "Let me check."
     assert r.records[1].messages[1] == {"role": "assistant", "content": "Write <tool_call> then the JSON."}
@@ -143,7 +124,7 @@ def test_xlam_shape_query_tools_answers(tmp_path):
     (rec,) = r.records
     assert rec.messages == [{"role": "user", "content": "Weather in Rome and Oslo?"},
                             {"role": "assistant", "content": "",
-                             "tool_calls": [_call("get_weather", {"city": "Rome"}), _call("get_weather", {"city": "Oslo"})]}]
+                             "tool_calls": [tool_call("get_weather", {"city": "Rome"}), tool_call("get_weather", {"city": "Oslo"})]}]
     assert rec.tools[0]["function"]["parameters"] == {"type": "object", "properties": tools[0]["parameters"]}
     assert rec.meta == {"id": 0}   # tools and answers are read, not carried as extra columns
     assert [e.message for e in r.errors] == [
@@ -164,22 +145,16 @@ def test_xlam_shape_query_tools_answers(tmp_path):
     ({"role": "tool", "content": "21"}, "message 2 is a tool result with no tool call before it"),
 ])
 def test_bad_tool_rows_name_file_and_line(tmp_path, message, expected):
-    good = OPENAI_ROW
-    bad = {"tools": [WEATHER], "messages": [{"role": "user", "content": "Paris?"}, message,
-                                           {"role": "assistant", "content": "ok"}]}
-    r = load_file(_write(tmp_path / "bad.jsonl", [good, bad]))
+    good = OPENAI_TOOL_ROW
+    bad = {"tools": [WEATHER_TOOL], "messages": [{"role": "user", "content": "Paris?"}, message,
+                                                {"role": "assistant", "content": "ok"}]}
+    r = load_file(write_jsonl(tmp_path / "bad.jsonl", [good, bad]))
     assert len(r.records) == 1 and len(r.errors) == 1
     assert (r.errors[0].file, r.errors[0].line) == ("bad.jsonl", 2)
     assert expected in r.errors[0].message
 
 
 # ---- rendering and masking -----------------------------------------------------------------------
-
-@pytest.fixture(scope="module")
-def tok(demo_template):
-    from transformers import AutoTokenizer
-
-    return AutoTokenizer.from_pretrained(demo_template / "models" / "tiny-demo")
 
 
 def _trained_and_masked(tokenizer, record) -> tuple[str, str]:
@@ -201,7 +176,7 @@ def load_file_rows(rows, tmp=[]):  # noqa: B006 - one temporary folder for the m
 
     if not tmp:
         tmp.append(Path(tempfile.mkdtemp()))
-    r = load_file(_write(tmp[0] / "rows.jsonl", rows))
+    r = load_file(write_jsonl(tmp[0] / "rows.jsonl", rows))
     assert not r.errors, r.errors
     return list(r.records)
 
@@ -211,10 +186,10 @@ def test_chatml_fallback_tool_format_and_masking(tok):
 
     tok = copy.deepcopy(tok)
     tok.chat_template = CHATML_GENERATION   # the demo model's own lists tools compactly (next test)
-    rec = _record(OPENAI_ROW)
+    rec = _record(OPENAI_TOOL_ROW)
     text = tok.apply_chat_template(rec.messages, tools=rec.tools, tokenize=False)
     assert text == (
-        "<|im_start|>system\n# Tools\n<tools>\n" + json.dumps(WEATHER) + "\n</tools>\n"
+        "<|im_start|>system\n# Tools\n<tools>\n" + json.dumps(WEATHER_TOOL) + "\n</tools>\n"
         "To call a function, answer with <tool_call>\n{\"name\": <function-name>, \"arguments\": "
         "<args-json-object>}\n</tool_call><|im_end|>\n"
         "<|im_start|>user\nWeather in Paris?<|im_end|>\n"
@@ -238,7 +213,7 @@ def test_demo_template_lists_tools_compactly(tok):
     to its value, and the model copied the list's "string"); calls, results and tool-less rows as in
     ChatML."""
     assert tok.chat_template == CHATML_COMPACT_TOOLS
-    rec = _record(OPENAI_ROW)
+    rec = _record(OPENAI_TOOL_ROW)
     text = tok.apply_chat_template(rec.messages, tools=rec.tools, tokenize=False)
     fallback = tok.apply_chat_template(rec.messages, tools=rec.tools, tokenize=False, chat_template=CHATML_GENERATION)
     assert text.startswith('<|im_start|>system\n# Tools\n<tools>\nget_weather(city: string)\n</tools><|im_end|>\n'
@@ -251,7 +226,7 @@ def test_demo_template_lists_tools_compactly(tok):
     assert trained.startswith('<tool_call>\n{"name": "get_weather", "arguments": {"city": "Paris"}}')
 
 def test_labels_train_calls_and_mask_results(tok):
-    enc = encode([_record(OPENAI_ROW)], tok, 1024)
+    enc = encode([_record(OPENAI_TOOL_ROW)], tok, 1024)
     ex = enc.examples[0]
     labels, ids = ex["labels"], ex["input_ids"]
     trained = tok.decode([i for i, l in zip(ids, labels) if l != IGNORE])
@@ -264,7 +239,7 @@ def test_plain_fallback_tool_format(tok):
 
     t = copy.deepcopy(tok)
     t.chat_template = PLAIN_GENERATION
-    rec = _record(OPENAI_ROW)
+    rec = _record(OPENAI_TOOL_ROW)
     text = t.apply_chat_template(rec.messages, tools=rec.tools, tokenize=False)
     assert text.startswith("### Tools:\nTo call a function, answer with <tool_call>")
     assert ("### Assistant:\n<tool_call>\n{\"name\": \"get_weather\", \"arguments\": {\"city\": \"Paris\"}}\n"
@@ -303,16 +278,16 @@ def test_model_template_with_tools(tok, template, call_text):
 
     t = copy.deepcopy(tok)
     t.chat_template = template
-    rec = _record(OPENAI_ROW)
+    rec = _record(OPENAI_TOOL_ROW)
     trained, masked = _trained_and_masked(t, rec)
     assert trained == call_text + "It is 21 degrees in Paris.<|im_end|>"
-    assert json.dumps(WEATHER) in masked and "temp" in masked   # the tools reached the template (tools=)
+    assert json.dumps(WEATHER_TOOL) in masked and "temp" in masked   # the tools reached the template (tools=)
 
 
 # ---- parsing and scoring -------------------------------------------------------------------------
 
 def test_parse_tool_calls_in_the_shapes_models_write():
-    paris = _call("get_weather", {"city": "Paris"})
+    paris = tool_call("get_weather", {"city": "Paris"})
     assert parse_tool_calls('<tool_call>\n{"name": "get_weather", "arguments": {"city": "Paris"}}\n</tool_call>') == [paris]
     assert parse_tool_calls('<tool_call>{"name": "get_weather", "arguments": {"city": "Paris"}}') == [paris]  # cut at the turn end
     assert parse_tool_calls('{"name": "get_weather", "parameters": {"city": "Paris"}}') == [paris]
@@ -325,13 +300,13 @@ def test_parse_tool_calls_in_the_shapes_models_write():
 
 
 def test_tool_metrics_hand_computed():
-    ref = [_call("convert", {"amount": 2, "from": "USD", "to": "EUR"})]
-    assert tool_call_match([_call("convert", {"to": "EUR", "amount": 2.0, "from": "USD"})], ref) == 1.0  # order, 2 == 2.0
-    assert tool_call_match([_call("convert", {"amount": 3, "from": "USD", "to": "EUR"})], ref) == 0.0
-    assert tool_name_match([_call("convert", {"amount": 3, "from": "USD", "to": "EUR"})], ref) == 1.0
-    assert tool_call_match([_call("f", {"on": True})], [_call("f", {"on": 1})]) == 0.0   # true is not 1
+    ref = [tool_call("convert", {"amount": 2, "from": "USD", "to": "EUR"})]
+    assert tool_call_match([tool_call("convert", {"to": "EUR", "amount": 2.0, "from": "USD"})], ref) == 1.0  # order, 2 == 2.0
+    assert tool_call_match([tool_call("convert", {"amount": 3, "from": "USD", "to": "EUR"})], ref) == 0.0
+    assert tool_name_match([tool_call("convert", {"amount": 3, "from": "USD", "to": "EUR"})], ref) == 1.0
+    assert tool_call_match([tool_call("f", {"on": True})], [tool_call("f", {"on": 1})]) == 0.0   # true is not 1
     assert tool_call_match([], ref) == 0.0 and tool_name_match([], ref) == 0.0
-    both = [_call("a", {}), _call("b", {"x": 1})]
+    both = [tool_call("a", {}), tool_call("b", {"x": 1})]
     assert tool_call_match(list(reversed(both)), both) == 1.0 and tool_call_match(both[:1], both) == 0.0
     # rows: a right call, a wrong argument, a wrong function, a row answered in words (no score)
     preds = ['<tool_call>{"name": "convert", "arguments": {"amount": 2, "from": "USD", "to": "EUR"}}</tool_call>',
@@ -371,8 +346,8 @@ def test_eval_scores_a_call(tok):
     from tunestudio.evaluate.run_eval import score_side
     from tunestudio.models.generate import Sampling
 
-    rows = [{"tools": [WEATHER], "messages": [{"role": "user", "content": f"Weather in {c}?"},
-                                              {"role": "assistant", "tool_calls": [_call("get_weather", {"city": c})]}]}
+    rows = [{"tools": [WEATHER_TOOL], "messages": [{"role": "user", "content": f"Weather in {c}?"},
+                                                   {"role": "assistant", "tool_calls": [tool_call("get_weather", {"city": c})]}]}
             for c in ("Paris", "Rome", "Oslo")]
     records = load_file_rows(rows)
     model = _ScriptedModel(tok, {
@@ -397,7 +372,7 @@ def test_openai_weight_zero_turn_is_context_not_trained(tok, tmp_path):
     assert trained == "Good answer.<|im_end|>" and "Old bad answer." in masked
     bad = {"messages": [{"role": "user", "content": "Hi"}, {"role": "assistant", "content": "x", "weight": 0.5}]}
     none = {"messages": [{"role": "user", "content": "Hi"}, {"role": "assistant", "content": "x", "weight": 0}]}
-    r = load_file(_write(tmp_path / "w.jsonl", [row, bad, none]))
+    r = load_file(write_jsonl(tmp_path / "w.jsonl", [row, bad, none]))
     assert len(r.records) == 1 and [(e.line, e.message) for e in r.errors] == [
         (2, '"weight" of message 2 must be 0 or 1, found 0.5'),
         (3, 'every assistant turn has "weight": 0: nothing for the model to learn from')]

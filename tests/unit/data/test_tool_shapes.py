@@ -6,24 +6,14 @@ from __future__ import annotations
 
 import json
 
+from data_helpers import WEATHER_TOOL, tool_call, write_jsonl
+
 from tunestudio.data.formats.load import load_file
 from tunestudio.data.quality.check import row_warnings
 from tunestudio.data.tools.pycalls import python_calls
 
-WEATHER = {"type": "function", "function": {"name": "get_weather", "description": "Weather now",
-                                            "parameters": {"type": "object", "properties": {"city": {"type": "string"}}}}}
 GLAIVE_SYSTEM = ("SYSTEM: You are a helpful assistant with access to the following functions. Use them if required -\n"
-                 + json.dumps(WEATHER["function"], indent=4))
-
-
-def _call(name, args, cid=None):
-    c = {"type": "function", "function": {"name": name, "arguments": args}}
-    return {**c, "id": cid} if cid else c
-
-
-def _write(path, rows):
-    path.write_text("".join(json.dumps(r, ensure_ascii=False) + "\n" for r in rows), encoding="utf-8")
-    return path
+                 + json.dumps(WEATHER_TOOL["function"], indent=4))
 
 
 def test_glaive_v2_raw_text_rows(tmp_path):
@@ -34,7 +24,7 @@ def test_glaive_v2_raw_text_rows(tmp_path):
             "FUNCTION RESPONSE: {\"temp\": 21}\n\n\nASSISTANT: It is 21 degrees. <|endoftext|>\n\n\n")
     plain = "USER: Hi\n\n\nASSISTANT: Hello! How can I help? <|endoftext|>\n\n\n"
     broken = "USER: Weather?\n\n\nASSISTANT: <functioncall> {name: get_weather} <|endoftext|>\n"
-    r = load_file(_write(tmp_path / "glaive.jsonl", [
+    r = load_file(write_jsonl(tmp_path / "glaive.jsonl", [
         {"system": GLAIVE_SYSTEM, "chat": chat},
         {"system": "SYSTEM: You are a helpful assistant, with no access to external functions.", "chat": plain},
         {"system": GLAIVE_SYSTEM, "chat": broken}]))
@@ -44,7 +34,7 @@ def test_glaive_v2_raw_text_rows(tmp_path):
         {"role": "system", "content": GLAIVE_SYSTEM[len("SYSTEM: "):]},
         {"role": "user", "content": "Weather in Zürich?"},
         {"role": "assistant", "content": "",
-         "tool_calls": [_call("get_weather", {"city": "Zürich", "opts": {"units": ["c"]}})]},
+         "tool_calls": [tool_call("get_weather", {"city": "Zürich", "opts": {"units": ["c"]}})]},
         {"role": "tool", "content": "{\"temp\": 21}"},
         {"role": "assistant", "content": "It is 21 degrees."}]
     assert first.tools is None   # the function list stays in the system prompt, as glaive wrote it
@@ -71,7 +61,7 @@ def test_toolace_rows(tmp_path):
     """ToolACE: the tool list in the system prompt, calls as `[f(a=1)]` in an assistant turn,
     followed by a tool turn; the last turn alone is a call when its function is listed."""
     system = ("You are an expert in composing functions. Here is a list of functions in JSON format that you can "
-              "invoke:\n" + json.dumps([WEATHER["function"], {"name": "Stock API", "parameters": {}}]))
+              "invoke:\n" + json.dumps([WEATHER_TOOL["function"], {"name": "Stock API", "parameters": {}}]))
     rows = [{"system": system, "conversations": [
                 {"from": "user", "value": "Weather in Lima, and AAPL?"},
                 {"from": "assistant", "value": '[get_weather(city="Lima"), Stock API(symbol="AAPL", days=[1, 2])]'},
@@ -83,12 +73,12 @@ def test_toolace_rows(tmp_path):
             {"system": system, "conversations": [   # brackets in an answer: not a call of a listed function
                 {"from": "user", "value": "Cite it"},
                 {"from": "assistant", "value": '[see(page=2)]'}]}]
-    r = load_file(_write(tmp_path / "toolace.json", rows))
+    r = load_file(write_jsonl(tmp_path / "toolace.json", rows))
     assert not r.errors and len(r.records) == 3
     a, b, c = r.records
     assert a.messages[2] == {"role": "assistant", "content": "", "tool_calls": [
-        _call("get_weather", {"city": "Lima"}), _call("Stock API", {"symbol": "AAPL", "days": [1, 2]})]}
-    assert b.messages[-1]["tool_calls"] == [_call("get_weather", {"city": "Oslo"})]
+        tool_call("get_weather", {"city": "Lima"}), tool_call("Stock API", {"symbol": "AAPL", "days": [1, 2]})]}
+    assert b.messages[-1]["tool_calls"] == [tool_call("get_weather", {"city": "Oslo"})]
     assert c.messages[-1] == {"role": "assistant", "content": "[see(page=2)]"}
 
 
@@ -97,7 +87,7 @@ def test_result_after_a_text_turn_says_where_the_call_should_be(tmp_path):
                         {"role": "assistant", "content": "get_weather Paris"},
                         {"role": "tool", "content": "21"},
                         {"role": "assistant", "content": "21 degrees"}]}
-    (err,) = load_file(_write(tmp_path / "t.jsonl", [row])).errors
+    (err,) = load_file(write_jsonl(tmp_path / "t.jsonl", [row])).errors
     assert err.line == 1 and err.message == (
         "message 3 is a tool result with no tool call before it: message 2 is plain text; a call is read from "
         "'tool_calls', a function_call turn, <tool_call> blocks or [f(a=1)] syntax")
@@ -114,8 +104,9 @@ def test_doubtful_tool_rows_are_kept_with_a_warning(tmp_path):
                              {"role": "assistant", "content": "1 and 2"}]}
     listed = {**untooled, "messages": [{"role": "system", "content": "You may call get_weather(city)."},
                                        *untooled["messages"]]}
-    unanswered = {"tools": [WEATHER], "messages": [m for m in untooled["messages"] if m.get("tool_call_id") != "b"]}
-    r = load_file(_write(tmp_path / "t.jsonl", [untooled, listed, unanswered]))
+    unanswered = {"tools": [WEATHER_TOOL],
+                  "messages": [m for m in untooled["messages"] if m.get("tool_call_id") != "b"]}
+    r = load_file(write_jsonl(tmp_path / "t.jsonl", [untooled, listed, unanswered]))
     assert not r.errors and len(r.records) == 3
     assert [(w.line, w.message) for w in r.warnings] == [
         (1, "the row calls get_weather but declares no tools (no 'tools' column, and not named in the system "
@@ -124,22 +115,22 @@ def test_doubtful_tool_rows_are_kept_with_a_warning(tmp_path):
 
 
 def test_same_conversation_with_other_tools_is_not_a_duplicate(tmp_path):
-    row = {"tools": [WEATHER], "messages": [{"role": "user", "content": "Hi"}, {"role": "assistant", "content": "Hello"}]}
+    row = {"tools": [WEATHER_TOOL], "messages": [{"role": "user", "content": "Hi"}, {"role": "assistant", "content": "Hello"}]}
     other = {**row, "tools": [{"name": "get_time", "parameters": {}}]}
-    r = load_file(_write(tmp_path / "t.jsonl", [row, other, row]))
+    r = load_file(write_jsonl(tmp_path / "t.jsonl", [row, other, row]))
     assert [w.message for w in row_warnings(r.records)] == ["duplicate of t.jsonl:1"]
 
 
 def test_sharegpt_call_written_as_a_python_dict(tmp_path):
     """Some ShareGPT conversions write a function_call turn as Python's repr of the call."""
-    row = {"tools": json.dumps([WEATHER["function"]]), "conversations": [
+    row = {"tools": json.dumps([WEATHER_TOOL["function"]]), "conversations": [
         {"from": "human", "value": "Weather in Lima?"},
         {"from": "function_call", "value": "{'name': 'get_weather', 'arguments': {'city': 'Lima', 'metric': True}}"},
         {"from": "observation", "value": "{'temp': 20}"},
         {"from": "gpt", "value": "20 degrees."}]}
-    r = load_file(_write(tmp_path / "sg.jsonl", [row]))
+    r = load_file(write_jsonl(tmp_path / "sg.jsonl", [row]))
     assert not r.errors and r.records[0].messages[1]["tool_calls"] == [
-        _call("get_weather", {"city": "Lima", "metric": True})]
+        tool_call("get_weather", {"city": "Lima", "metric": True})]
 
 
 def test_parallel_results_are_put_in_the_order_of_their_calls(tmp_path):
@@ -147,21 +138,22 @@ def test_parallel_results_are_put_in_the_order_of_their_calls(tmp_path):
     calls = {"role": "assistant", "content": None, "tool_calls": [
         {"id": "a", "type": "function", "function": {"name": "get_weather", "arguments": "{\"city\": \"Oslo\"}"}},
         {"id": "b", "type": "function", "function": {"name": "get_weather", "arguments": "{\"city\": \"Lima\"}"}}]}
-    row = {"tools": [WEATHER], "messages": [{"role": "user", "content": "Oslo and Lima?"}, calls,
-                                            {"role": "tool", "tool_call_id": "b", "content": "Lima: 25"},
-                                            {"role": "tool", "tool_call_id": "a", "content": "Oslo: 3"},
-                                            {"role": "assistant", "content": "3 in Oslo, 25 in Lima"}]}
+    row = {"tools": [WEATHER_TOOL], "messages": [{"role": "user", "content": "Oslo and Lima?"}, calls,
+                                                 {"role": "tool", "tool_call_id": "b", "content": "Lima: 25"},
+                                                 {"role": "tool", "tool_call_id": "a", "content": "Oslo: 3"},
+                                                 {"role": "assistant", "content": "3 in Oslo, 25 in Lima"}]}
     no_ids = json.loads(json.dumps(row))
     for m in no_ids["messages"]:
         m.pop("tool_call_id", None)
-    a, b = load_file(_write(tmp_path / "t.jsonl", [row, no_ids])).records
+    a, b = load_file(write_jsonl(tmp_path / "t.jsonl", [row, no_ids])).records
     assert [m["content"] for m in a.messages[2:4]] == ["Oslo: 3", "Lima: 25"]
     assert [m["tool_call_id"] for m in a.messages[2:4]] == ["a", "b"]
     assert [m["content"] for m in b.messages[2:4]] == ["Lima: 25", "Oslo: 3"]   # no ids: as written
 
 
 def test_a_chat_string_not_in_glaive_shape_says_what_it_must_start_with(tmp_path):
-    r = load_file(_write(tmp_path / "g.jsonl", [{"system": "SYSTEM: x", "chat": "Hello\nUSER: hi\n\n\nASSISTANT: ok"}]))
+    r = load_file(write_jsonl(tmp_path / "g.jsonl",
+                              [{"system": "SYSTEM: x", "chat": "Hello\nUSER: hi\n\n\nASSISTANT: ok"}]))
     (err,) = r.errors
     assert (err.line, err.message) == (1, "wrong type: 'chat' must be a list of messages, found a string (a "
                                           "conversation written as text must start with 'USER:', as glaive's does)")

@@ -6,25 +6,12 @@ from __future__ import annotations
 import json
 
 import pytest
+from workspaces import DEMO_DATASETS, DEMO_PREFERENCE, DEMO_PROMPT_SETS
 
 from tunestudio.core.errors import UserError
 from tunestudio.core.workspace import Workspace
 from tunestudio.demo import datasets, make_demo
 from tunestudio.demo.model import REQUIRED_FILES
-
-EXPECTED = {  # file -> (format the loader detects, rows)
-    "demo-reviews.jsonl": ("messages", 2000),
-    "demo-dates.json": ("alpaca", 2000),
-    "demo-sharegpt.jsonl": ("sharegpt", 1600),
-    "demo-qa.csv": ("alpaca", 1440),
-    "demo-text.txt": ("text", 600),
-    "demo-tools.jsonl": ("messages", 2000),
-    "demo-guard.txt": ("text", 24),
-    "demo-tickets.jsonl": ("messages", 400),
-    "demo-general.jsonl": ("messages", 21),
-}
-PROMPT_SETS = {"demo-rewards.jsonl": 600}  # prompts + references for GRPO (with rewards/demo_dates.py)
-PREFERENCE = {"demo-prefs.jsonl": ("pairs", 1200)}  # read by data/preference.py, not the SFT loader
 
 
 def test_model_loads_with_plain_transformers(demo_template):
@@ -64,15 +51,15 @@ def test_every_demo_dataset_loads_cleanly(demo_template):
     from tunestudio.rewards.data import load_prompts
 
     folder = demo_template / "training" / "datasets"
-    assert sorted(p.name for p in folder.iterdir()) == sorted([*EXPECTED, *PROMPT_SETS, *PREFERENCE])
-    for name, rows in PROMPT_SETS.items():  # prompts for GRPO: read by the rewards package
+    assert sorted(p.name for p in folder.iterdir()) == sorted([*DEMO_DATASETS, *DEMO_PROMPT_SETS, *DEMO_PREFERENCE])
+    for name, rows in DEMO_PROMPT_SETS.items():  # prompts for GRPO: read by the rewards package
         assert len(load_prompts(folder / name)) == rows
     from tunestudio.data.preference import load_pref_file
 
-    for name, (kind, rows) in PREFERENCE.items():
+    for name, (kind, rows) in DEMO_PREFERENCE.items():
         ld = load_pref_file(folder / name)
         assert (ld.kind, len(ld.records), ld.errors) == (kind, rows, []), name
-    for name, (fmt, rows) in EXPECTED.items():
+    for name, (fmt, rows) in DEMO_DATASETS.items():
         result = load_file(folder / name)
         assert (result.format, len(result.records), result.errors) == (fmt, rows, []), name
     first = load_file(folder / "demo-dates.json").records[0]

@@ -4,28 +4,20 @@
 from __future__ import annotations
 
 import pytest
+from eval_helpers import BASE_ANSWERS, TUNED_ANSWERS, rating_session
 
 from tunestudio.core.errors import UserError
 from tunestudio.core.workspace import Workspace
 from tunestudio.evaluate import ratings
 
-PROMPTS = [f"question {i}" for i in range(8)]
-BASE = [f"base answer {i}" for i in range(8)]
-TUNED = [f"tuned answer {i}" for i in range(8)]
-
-
-def _session(ws: Workspace, seed: int = 3) -> int:
-    return ratings.create_session(ws, PROMPTS, "base:run1", "run:run1", name="demo", seed=seed,
-                                  outputs_a=BASE, outputs_b=TUNED)
-
 
 def test_items_are_anonymised_and_shuffled(workspace):
     ws = Workspace(workspace)
-    sid = _session(ws)
+    sid = rating_session(ws)
     session = ratings.get_session(ws, sid)
     swaps = [it["swapped"] for it in session["items"]]
     assert any(swaps) and not all(swaps)  # seed 3 gives a mix, so the test below un-swaps both ways
-    for it, base, tuned in zip(session["items"], BASE, TUNED):
+    for it, base, tuned in zip(session["items"], BASE_ANSWERS, TUNED_ANSWERS):
         assert (it["a"], it["b"]) == ((tuned, base) if it["swapped"] else (base, tuned))
     item = ratings.next_item(ws, sid, "ann")
     assert item["item"] == 0 and item["total"] == 8 and item["done"] == 0
@@ -34,7 +26,7 @@ def test_items_are_anonymised_and_shuffled(workspace):
 
 def test_win_rates_undo_the_swap(workspace):
     ws = Workspace(workspace)
-    sid = _session(ws)
+    sid = rating_session(ws)
     items = ratings.get_session(ws, sid)["items"]
     # The rater always prefers the tuned answer, wherever it is shown, except two ties.
     for i, it in enumerate(items):
@@ -61,7 +53,7 @@ def test_win_rates_undo_the_swap(workspace):
 
 def test_a_rater_can_change_a_choice_and_raters_are_separate(workspace):
     ws = Workspace(workspace)
-    sid = _session(ws)
+    sid = rating_session(ws)
     items = ratings.get_session(ws, sid)["items"]
     shown_base = "A" if items[0]["a"].startswith("base") else "B"
     shown_tuned = "B" if shown_base == "A" else "A"

@@ -9,6 +9,7 @@ import sys
 import time
 
 import pytest
+from workspaces import queue_job
 
 from tunestudio.core import run_progress
 from tunestudio.core.errors import UserError
@@ -18,13 +19,7 @@ from tunestudio.jobs import queue as jobs
 
 def _sleeper(ws: Workspace, seconds: float, name: str) -> jobs.Job:
     """A job whose command is a plain sleep: tests the queue without training anything."""
-    job_id = f"test-{name}-{time.time_ns()}"
-    job = jobs.Job(id=job_id, config_path="", name=name, log_path=str(jobs.jobs_dir(ws) / f"{job_id}.log"),
-                   command=[sys.executable, "-c", f"import time; print('hi', flush=True); time.sleep({seconds})"])
-    with jobs._locked(ws) as all_jobs:
-        all_jobs.append(job)
-    jobs.advance(ws)
-    return jobs.get_job(ws, job_id)
+    return queue_job(ws, name, [sys.executable, "-c", f"import time; print('hi', flush=True); time.sleep({seconds})"])
 
 
 def test_one_job_at_a_time_then_the_queue_moves(workspace):

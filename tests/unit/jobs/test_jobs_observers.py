@@ -10,6 +10,7 @@ import time
 from pathlib import Path
 
 from helpers import REPO
+from workspaces import queue_job
 
 from tunestudio.core import run_progress
 from tunestudio.core.errors import EXIT_STOPPED
@@ -34,21 +35,11 @@ def _proc_state(pid: int) -> str | None:
         return None
 
 
-def _job(ws: Workspace, name: str, command: list[str]) -> jobs.Job:
-    job_id = f"test-{name}-{time.time_ns()}"
-    job = jobs.Job(id=job_id, config_path="", name=name, log_path=str(jobs.jobs_dir(ws) / f"{job_id}.log"),
-                   command=command)
-    with jobs._locked(ws) as all_jobs:
-        all_jobs.append(job)
-    jobs.advance(ws)
-    return jobs.get_job(ws, job_id)
-
-
 def test_a_second_observer_sees_the_jobs_own_exit_status_and_no_child_is_left_defunct(workspace):
     ws = Workspace(workspace)
     # a training job that fails at once (its config file does not exist): exit code 1
-    job = _job(ws, "fails", [sys.executable, "-m", "tunestudio", "train", "--config", str(workspace / "missing.yaml"),
-                             "--workspace", str(workspace)])
+    job = queue_job(ws, "fails", [sys.executable, "-m", "tunestudio", "train", "--config",
+                                  str(workspace / "missing.yaml"), "--workspace", str(workspace)])
     assert job.status == "running" and job.pid
     exit_record = jobs.jobs_dir(ws) / f"{job.id}.exit.json"
     deadline = time.time() + 120
@@ -75,7 +66,7 @@ def test_exit_codes_map_to_job_statuses():
 
 def test_a_damaged_queue_is_kept_aside_and_rebuilt_from_the_live_job(workspace):
     ws = Workspace(workspace)
-    first = _job(ws, "long", [sys.executable, "-c", "import time; time.sleep(60)"])
+    first = queue_job(ws, "long", [sys.executable, "-c", "import time; time.sleep(60)"])
     try:
         assert first.status == "running"
         queue = jobs.jobs_dir(ws) / "queue.json"
@@ -85,7 +76,7 @@ def test_a_damaged_queue_is_kept_aside_and_rebuilt_from_the_live_job(workspace):
         assert [(j.id, j.pid) for j in running] == [(first.id, first.pid)]  # still known, still running
         kept = [p for p in jobs.jobs_dir(ws).iterdir() if p.name.startswith("queue.json.damaged-")]
         assert len(kept) == 1 and "half a fi" in kept[0].read_text()
-        second = _job(ws, "next", [sys.executable, "-c", "print('second')"])
+        second = queue_job(ws, "next", [sys.executable, "-c", "print('second')"])
         assert second.status == "queued"  # the device is still busy: no second job beside the first
     finally:
         jobs.stop(ws, grace=5)

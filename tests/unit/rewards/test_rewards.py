@@ -8,18 +8,12 @@ import os
 import time
 
 import pytest
+from helpers import write_file
 
 from tunestudio.core.errors import UserError
 from tunestudio.core.workspace import Workspace
 from tunestudio.rewards import RewardSet, parse_spec
 from tunestudio.rewards.builtins import builtin, exact_match, json_valid
-
-
-def _write(ws, rel: str, text: str):
-    p = ws / rel
-    p.parent.mkdir(parents=True, exist_ok=True)
-    p.write_text(text)
-    return p
 
 
 def test_builtins_on_known_inputs():
@@ -44,7 +38,7 @@ def test_spec_parsing_and_weights(workspace):
                      ("exact_match,exact_match", "twice")):
         with pytest.raises(UserError, match=msg):
             parse_spec(bad)
-    _write(workspace, "rewards/a.py", "def reward(prompt, completion, **row):\n    return len(completion)\n")
+    write_file(workspace, "rewards/a.py", "def reward(prompt, completion, **row):\n    return len(completion)\n")
     with RewardSet(Workspace(workspace), "rewards/a.py:2,exact_match:0.5") as rs:
         scores = rs.score_all(["p", "p"], ["abc", "4 July"], [{"reference": "4 July"}, {"reference": "4 July"}])
         assert scores == {"a": [3.0, 6.0], "exact_match": [0.0, 1.0]}
@@ -52,9 +46,10 @@ def test_spec_parsing_and_weights(workspace):
 
 
 def test_user_reward_runs_in_another_process_and_sees_row_fields(workspace):
-    _write(workspace, "rewards/pid.py", "import os\n\ndef reward(prompt, completion, reference=None, **row):\n"
-                                        "    print('noise on stdout must not break the protocol')\n"
-                                        "    return float(os.getpid()) if row.get('kind') == 'pid' else float(reference == completion)\n")
+    write_file(workspace, "rewards/pid.py",
+               "import os\n\ndef reward(prompt, completion, reference=None, **row):\n"
+               "    print('noise on stdout must not break the protocol')\n"
+               "    return float(os.getpid()) if row.get('kind') == 'pid' else float(reference == completion)\n")
     with RewardSet(Workspace(workspace), "rewards/pid.py") as rs:
         pid = rs.score_all(["p"], ["c"], [{"kind": "pid", "reference": None}])["pid"][0]
         assert pid != os.getpid() and pid == rs.worker.proc.pid
@@ -63,8 +58,9 @@ def test_user_reward_runs_in_another_process_and_sees_row_fields(workspace):
 
 
 def test_reward_that_raises_names_file_and_line(workspace):
-    _write(workspace, "rewards/bad.py", "def helper(x):\n    return 1 / x\n\n\ndef reward(prompt, completion, **row):\n"
-                                        "    return helper(len(completion))\n")
+    write_file(workspace, "rewards/bad.py",
+               "def helper(x):\n    return 1 / x\n\n\ndef reward(prompt, completion, **row):\n"
+               "    return helper(len(completion))\n")
     with RewardSet(Workspace(workspace), "rewards/bad.py") as rs:
         with pytest.raises(UserError) as e:
             rs.score_all(["p", "p"], ["ok", ""], [{"_where": "d.jsonl:1"}, {"_where": "d.jsonl:7"}])
@@ -74,19 +70,19 @@ def test_reward_that_raises_names_file_and_line(workspace):
 
 
 def test_broken_file_and_bad_return_are_clear(workspace):
-    _write(workspace, "rewards/syntax.py", "def reward(prompt, completion, **row):\n    return (\n")
+    write_file(workspace, "rewards/syntax.py", "def reward(prompt, completion, **row):\n    return (\n")
     with pytest.raises(UserError, match=r"rewards/syntax.py:2: importing the reward file failed: SyntaxError"):
         RewardSet(Workspace(workspace), "rewards/syntax.py").start()
-    _write(workspace, "rewards/none.py", "def score(prompt, completion):\n    return 1\n")
+    write_file(workspace, "rewards/none.py", "def score(prompt, completion):\n    return 1\n")
     with pytest.raises(UserError, match=r"rewards/none.py: defines no function reward"):
         RewardSet(Workspace(workspace), "rewards/none.py").start()
-    _write(workspace, "rewards/text.py", "def reward(prompt, completion, **row):\n    return 'good'\n")
+    write_file(workspace, "rewards/text.py", "def reward(prompt, completion, **row):\n    return 'good'\n")
     with RewardSet(Workspace(workspace), "rewards/text.py") as rs, pytest.raises(UserError, match="must return a finite number"):
         rs.score_all(["p"], ["c"], [{}])
 
 
 def test_reward_that_loops_is_killed_at_the_time_limit(workspace):
-    _write(workspace, "rewards/loop.py", "def reward(prompt, completion, **row):\n    while True:\n        pass\n")
+    write_file(workspace, "rewards/loop.py", "def reward(prompt, completion, **row):\n    while True:\n        pass\n")
     rs = RewardSet(Workspace(workspace), "rewards/loop.py", timeout=2)
     rs.start()
     proc = rs.worker.proc

@@ -3,40 +3,19 @@ progress while a sweep is still creating its study (a sweep run from the UI: tes
 
 from __future__ import annotations
 
-import importlib.util
-
 import pytest
+from sweep_helpers import UI_LR_SWEEP, needs_optuna
 
 from tunestudio.core.errors import UserError
 from tunestudio.sweeps import background as sweep_runner
 
-pytestmark = pytest.mark.skipif(importlib.util.find_spec("optuna") is None,
-                                reason="needs optuna: pip install 'tunestudio[sweep]'")
-
-SWEEP = """\
-name: ui-lr
-base:
-  model: tiny
-  dataset: tiny.jsonl
-  method: full
-  max_steps: 6
-  batch_size: 8
-  max_length: 64
-  val_split: 0.15
-  test_split: 0
-  eval_steps: 3
-  logging_steps: 2
-space:
-  lr: [3e-3, 1e-3]
-sampler: grid
-pruner: none
-trials: 2
-"""
+pytestmark = needs_optuna
 
 
 def test_a_bad_sweep_file_from_the_ui_names_its_line(tiny_ws):
     with pytest.raises(UserError) as e:
-        sweep_runner.start(tiny_ws, SWEEP.replace("  lr: [3e-3, 1e-3]", "  lrr: [3e-3, 1e-3]"), "../my sweep.yaml")
+        sweep_runner.start(tiny_ws, UI_LR_SWEEP.replace("  lr: [3e-3, 1e-3]", "  lrr: [3e-3, 1e-3]"),
+                           "../my sweep.yaml")
     path = tiny_ws.sweep_uploads_dir / "my-sweep.yaml"
     assert str(e.value).startswith(f"{path}, line 14: ") and "lrr" in str(e.value), str(e.value)
     with pytest.raises(UserError, match="no sweep file"):   # nothing in the editor
