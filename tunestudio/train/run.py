@@ -18,7 +18,6 @@ Under torchrun every process runs this code; only the main one writes files and 
 
 from __future__ import annotations
 
-import json
 import math
 import os
 import re
@@ -33,7 +32,7 @@ from tunestudio.config import presets
 from tunestudio.config.run_config import RunConfig, load_config, save_config, stage_config
 from tunestudio.core import registry, runlock
 from tunestudio.core.errors import UserError, error_record
-from tunestudio.core.statefiles import describe_os_error, write_json
+from tunestudio.core.statefiles import describe_os_error, read_json, write_json
 from tunestudio.models import memory
 from tunestudio.models.lengths import data_lengths
 from tunestudio.train import checkpoint as ckpt
@@ -124,7 +123,7 @@ def _train_one(cfg: RunConfig, ws, run_id: str | None = None, resume: bool = Fal
     tokenizer = model_source.load_tokenizer(base)
     run_dir = ws.runs_dir / run_id if resume else None
     objective = OBJECTIVES[cfg.objective]
-    split_info = _read_json(run_dir / "split.json") if resume else None
+    split_info = read_json(run_dir / "split.json", "the run's split file") if resume else None
     data = Data(**objective.load_data(cfg, ws, tokenizer, split_info=split_info))
     estimate = _memory_precheck(cfg, base, data)
     if not resume:
@@ -428,11 +427,3 @@ def _broadcast(value, dist):
     from accelerate.utils import broadcast_object_list
 
     return broadcast_object_list([value], from_process=0)[0]
-
-
-def _read_json(path: Path) -> dict:
-    try:
-        return json.loads(Path(path).read_text(encoding="utf-8"))
-    except (OSError, ValueError) as e:
-        raise UserError(f"cannot read {path}: {e}", "config_unreadable", path=str(path), detail=str(e)) from None
-

@@ -29,7 +29,7 @@ from pathlib import Path
 
 from tunestudio.config.run_config import dump_config
 from tunestudio.core.errors import UserError
-from tunestudio.core.statefiles import write_json
+from tunestudio.core.statefiles import read_json_or_none, write_json
 
 # tracker -> (the module that must import, transformers' report_to name or None when we write it)
 TRACKERS = {
@@ -171,7 +171,7 @@ class Session:
         self.trackio_config: dict | None = None
         self.info: dict = {}
         self._set_env()
-        previous = _read_json(self.run_dir / "trackers.json")
+        previous = read_json_or_none(self.run_dir / "trackers.json") or {}
         if "mlflow" in self.names:
             try:
                 self.mlflow = MlflowTracker(ws, self.run_dir, run_id, cfg, lineage, previous.get("mlflow"))
@@ -289,7 +289,7 @@ class Session:
 def links(run_dir: Path) -> dict:
     """Where the run's trackers wrote (<run>/trackers.json), each with a `view`: the command or
     address that opens it. {} when the run reported to none."""
-    info = _read_json(Path(run_dir) / "trackers.json")
+    info = read_json_or_none(Path(run_dir) / "trackers.json") or {}
     ml = info.get("mlflow")
     if ml:
         where = ml["tracking_uri"]
@@ -297,13 +297,6 @@ def links(run_dir: Path) -> dict:
                       f"{ml['run_id']}" if not where.startswith("http") else
                       f"{where.rstrip('/')}/#/experiments/{ml['experiment_id']}/runs/{ml['run_id']}")
     return info
-
-
-def _read_json(path: Path) -> dict:
-    try:
-        return json.loads(Path(path).read_text(encoding="utf-8"))
-    except (OSError, ValueError):
-        return {}
 
 
 _session: Session | None = None
