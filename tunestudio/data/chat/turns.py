@@ -17,14 +17,12 @@ training rendering (`training_prompt`), and the turn end becomes a stop token (`
 
 from __future__ import annotations
 
-import ctypes
 import os
 import re
-import threading
-import time
 from dataclasses import dataclass, field
 
 from tunestudio.core.errors import CodedText, UserError
+from tunestudio.core.timelimit import TimeLimitExceeded, time_limit
 
 ANSWER = "tsAnswerSentinel7"     # plain words: templates may trim or split content, never these
 REASONING = "tsReasoningSentinel7"
@@ -44,24 +42,6 @@ class TemplateRefused(UserError):
 # raises it.
 TEMPLATE_SECONDS = 10.0
 TEMPLATE_SECONDS_ENV = "TUNESTUDIO_TEMPLATE_SECONDS"
-
-
-class _TemplateTimeout(BaseException):
-    """Raised inside the rendering thread at its deadline; a BaseException, so that no `except
-    Exception` between here and the template swallows it."""
-
-
-# How the limit is kept: a watchdog thread raises _TemplateTimeout in the rendering thread
-# (PyThreadState_SetAsyncExc) once its deadline passes. A signal alarm works only in the main thread,
-# but templates are rendered in the web UI's and the server's worker threads too; a process per
-# render costs more than the render; capping range() leaves nested loops. The exception arrives at
-# the template's next Python instruction (its loops are compiled Python), so a template stuck in
-# one long C call (a huge string repeated) stops when that call returns. Each armed render fires
-# at most once, and disarming cancels an exception not yet delivered, so none lands outside.
-_lock = threading.Lock()
-_armed: dict[int, float] = {}      # thread id -> its deadline (time.monotonic)
-_fired: set[int] = set()
-_watchdog: tuple[int, threading.Thread] | None = None   # (pid, thread) while one runs
 _timed_out: set[str] = set()       # templates that ran past the limit: refused at once after that
 
 
@@ -79,56 +59,6 @@ def template_seconds() -> float:
     return seconds
 
 
-def _watch() -> None:
-    global _watchdog
-    idle = 0.0
-    while True:
-        time.sleep(0.05)
-        with _lock:
-            if not _armed:   # ends after 2 s with nothing armed (decided under the lock: no render is lost)
-                idle += 0.05
-                if idle >= 2.0:
-                    _watchdog = None
-                    return
-                continue
-            idle, now = 0.0, time.monotonic()
-            for tid, deadline in _armed.items():
-                if now >= deadline and tid not in _fired:
-                    _fired.add(tid)
-                    ctypes.pythonapi.PyThreadState_SetAsyncExc(ctypes.c_ulong(tid), ctypes.py_object(_TemplateTimeout))
-
-
-def _after_fork() -> None:
-    """A forked child (a data loader worker) has none of the parent's threads: fresh state."""
-    global _lock, _watchdog
-    _lock, _watchdog = threading.Lock(), None
-    _armed.clear()
-    _fired.clear()
-
-
-os.register_at_fork(after_in_child=_after_fork)
-
-
-def _arm(seconds: float) -> int:
-    global _watchdog
-    tid = threading.get_ident()
-    with _lock:
-        _fired.discard(tid)
-        _armed[tid] = time.monotonic() + seconds
-        if _watchdog is None or _watchdog[0] != os.getpid():
-            thread = threading.Thread(target=_watch, name="tunestudio-template-watchdog", daemon=True)
-            thread.start()
-            _watchdog = (os.getpid(), thread)
-    return tid
-
-
-def _disarm(tid: int) -> None:
-    with _lock:
-        if _armed.pop(tid, None) is not None and tid in _fired:
-            ctypes.pythonapi.PyThreadState_SetAsyncExc(ctypes.c_ulong(tid), None)   # not delivered yet: cancelled
-        _fired.discard(tid)
-
-
 def _template_name(tokenizer) -> str:
     return str(getattr(tokenizer, "name_or_path", "") or "the model")
 
@@ -140,17 +70,11 @@ def render(tokenizer, messages: list[dict], add_generation_prompt: bool = False,
     than template_seconds() (code chat_template_timeout)."""
     seconds, key = template_seconds(), str(getattr(tokenizer, "chat_template", None))
     if key not in _timed_out:
-        tid = None
         try:
-            tid = _arm(seconds)
-            try:
+            with time_limit(seconds):
                 return tokenizer.apply_chat_template(messages, tools=tools or None, tokenize=False,
                                                      add_generation_prompt=add_generation_prompt)
-            finally:
-                _disarm(tid)
-        except _TemplateTimeout:
-            if tid is not None:
-                _disarm(tid)
+        except TimeLimitExceeded:
             _timed_out.add(key)
         except Exception as e:  # noqa: BLE001 - a template is user-supplied code: any error is its verdict
             message = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
