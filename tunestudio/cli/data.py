@@ -136,7 +136,7 @@ def _clean(args, ws) -> int:
 
 def _stats(args, ws) -> int:
     if pref.preference_kind(ws, args.dataset):
-        s = data_pref.stats(args, ws)
+        s = pref.stats(ws, args.dataset, args.model, args.max_length)
         if args.json:
             print_json(s)
         else:
@@ -195,7 +195,7 @@ def render_stats(s: dict) -> str:
 
 def _preview(args, ws) -> int:
     if pref.preference_kind(ws, args.dataset):
-        p = data_pref.preview(args, ws)
+        p = pref.preview(ws, args.dataset, args.model, args.row, args.max_length)
         if args.json:
             print_json(p)
         else:

@@ -45,10 +45,6 @@ def check(args, ws) -> int:
     return 0
 
 
-def stats(args, ws) -> dict:
-    return pref.stats(ws, args.dataset, getattr(args, "model", None), args.max_length)
-
-
 def render_stats(s: dict) -> str:
     lines = [f"{s['dataset']}: format {s['format']}, {s['rows']} usable rows"
              + (f" ({s['errors']} rows with errors: run `data check`)" if s["errors"] else "")]
@@ -68,10 +64,6 @@ def render_stats(s: dict) -> str:
                      f"{t['truncated']} rows cut, {t['dropped']} dropped")
     lines.append(f"duplicates: {s['duplicates']}")
     return "\n".join(lines)
-
-
-def preview(args, ws) -> dict:
-    return pref.preview(ws, args.dataset, args.model, args.row, args.max_length)
 
 
 def render_preview(p: dict, color: bool = False) -> str:
