@@ -232,6 +232,17 @@ def fields_by_name() -> dict[str, dataclasses.Field]:
     return {f.name: f for f in fields(RunConfig)}
 
 
+def field_kind(f: dataclasses.Field) -> str:
+    """A RunConfig field's type name ("int", "float", "bool", "str", "list", "dict"), whether or not
+    annotations are postponed; what decides its flag, its form input and how a value is coerced."""
+    return f.type if isinstance(f.type, str) else f.type.__name__
+
+
+def field_default(f: dataclasses.Field):
+    """A RunConfig field's default (a fresh copy for a list or dict)."""
+    return f.default if f.default is not dataclasses.MISSING else f.default_factory()
+
+
 def flag_name(field_or_name: dataclasses.Field | str) -> str:
     """The command-line flag of a RunConfig field (the field or its name): its own where it has one
     (`mapping` -> `--map`), else its name with dashes (`max_length` -> `--max-length`). The one
@@ -263,7 +274,7 @@ def stage_config(cfg: RunConfig, index: int, from_run: str | None = None) -> Run
 def coerce(name: str, value):
     """`value` (from YAML or a flag) as the type of field `name`, or a UserError saying why not."""
     f = fields_by_name()[name]
-    kind = f.type if isinstance(f.type, str) else f.type.__name__
+    kind = field_kind(f)
     flag = flag_name(f)
     try:
         if kind == "bool":
@@ -358,9 +369,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         group = groups.get(meta["group"]) or parser.add_argument_group(f"{meta['group']} options")
         groups[meta["group"]] = group
         flag = flag_name(f)
-        default = f.default if f.default is not dataclasses.MISSING else f.default_factory()
+        default = field_default(f)
         help_text = f"{meta['help']} (default: {default!r})".replace("%", "%%")   # argparse formats help with %
-        kind = f.type if isinstance(f.type, str) else f.type.__name__
+        kind = field_kind(f)
         common = dict(dest=f.name, default=argparse.SUPPRESS, help=help_text)
         if kind == "bool":
             group.add_argument(flag, action=argparse.BooleanOptionalAction, **common)

@@ -29,7 +29,7 @@ from pathlib import Path
 
 import yaml
 
-from tunestudio.config.run_config import coerce, fields_by_name, load_config
+from tunestudio.config.run_config import coerce, field_kind, fields_by_name, load_config
 from tunestudio.core.errors import CodedError, UserError
 
 KEYS = {"name", "base", "config", "space", "objective", "direction", "sampler", "pruner", "trials",
@@ -199,7 +199,7 @@ def _param(key_node, node, known, bad) -> Param:
             "sweep_unknown_space_field", field=name)
     if name in NOT_SEARCHABLE:
         bad(key_node, f"'{name}' cannot be searched: set it in base", "sweep_not_searchable", name=name)
-    kind_of = known[name].type if isinstance(known[name].type, str) else known[name].type.__name__
+    kind_of = field_kind(known[name])
     value = _plain(node)
     if isinstance(value, list):
         if not value:

@@ -8,7 +8,6 @@ The Training tab publishes its form in `ctx.shared['training_form']`; the wiring
 
 from __future__ import annotations
 
-import dataclasses
 from pathlib import Path
 
 import gradio as gr
@@ -22,14 +21,6 @@ from tunestudio.webui.i18n.texts import DEFAULT
 CLEARED = {"name": "", "sweep": ""}
 
 
-def _kind(f) -> str:
-    return f.type if isinstance(f.type, str) else f.type.__name__
-
-
-def _default(f):
-    return f.default if f.default is not dataclasses.MISSING else f.default_factory()
-
-
 def form_values(cfg: dict, names: list[str]) -> dict:
     """{field: what its form input holds} for a RunConfig dict (lists as YAML text, no from_run as
     None), plus 'model' and 'dataset'. A field the config lacks (an older run) gets its default."""
@@ -38,8 +29,8 @@ def form_values(cfg: dict, names: list[str]) -> dict:
     by_name = run_config.fields_by_name()
     values = {"model": cfg.get("model") or None, "dataset": cfg.get("dataset") or None}
     for n in names:
-        v = cfg.get(n, _default(by_name[n]))
-        if _kind(by_name[n]) == "list":
+        v = cfg.get(n, run_config.field_default(by_name[n]))
+        if run_config.field_kind(by_name[n]) == "list":
             v = yaml.safe_dump(v) if v else ""
         elif n == "from_run":
             v = v or None

@@ -27,14 +27,6 @@ ELEM_IDS = {"method": "method", "epochs": "epochs", "lr": "learning-rate", "batc
 LAUNCH_FIELDS = ("launcher", "num_processes")  # offered only where more than one device is visible
 
 
-def _kind(f) -> str:
-    return f.type if isinstance(f.type, str) else f.type.__name__
-
-
-def _default(f):
-    return f.default if f.default is not dataclasses.MISSING else f.default_factory()
-
-
 def _label(lang: str, name: str) -> str:
     key = f"param.{name}"
     text = t(lang, key)
@@ -68,7 +60,7 @@ def _visible_devices() -> int:
 def input_for(f, ctx: Context, run_list: list, initial: dict | None = None):
     """One Gradio input for a RunConfig field, labelled and helped in the current language;
     `initial` holds values to start from instead of the engine's defaults (the demo preset)."""
-    kind, default = _kind(f), _default(f)
+    kind, default = run_config.field_kind(f), run_config.field_default(f)
     if initial and f.name in initial:
         default = initial[f.name]
     common = dict(label=_label(DEFAULT, f.name), info=shown_help(DEFAULT, f), elem_id=ELEM_IDS.get(f.name, f"param-{f.name.replace('_', '-')}"))
@@ -107,13 +99,13 @@ def empty_field(f, default=None) -> list:
     field's own, such as the preset's learning rate), so the user sees the value instead of getting
     it silently."""
     label = msg(f"param.{f.name}") if has(DEFAULT, f"param.{f.name}") else raw(_label(DEFAULT, f.name))
-    default = _default(f) if default is None else default
+    default = run_config.field_default(f) if default is None else default
     return msg("common.field_empty", field=label, default=f"{default:g}" if isinstance(default, float) else default)
 
 
 def _is_empty(f, value) -> bool:
     """An emptied number box, or a dropdown with nothing picked where "" is none of its choices."""
-    if _kind(f) in ("int", "float"):
+    if run_config.field_kind(f) in ("int", "float"):
         return value is None or (isinstance(value, str) and not value.strip())
     return value in (None, "") and bool(f.metadata.get("choices")) and "" not in (_choices(f) or [])
 
@@ -139,7 +131,7 @@ def config_from_form(model: str, dataset: str, values: dict):
     out = {"model": model or "", "dataset": dataset or ""}
     for name, value in values.items():
         f = by_name[name]
-        if _kind(f) == "list":
+        if run_config.field_kind(f) == "list":
             value = yaml.safe_load(value) if value and str(value).strip() else []
         elif value is None:  # an emptied text box or a list whose empty choice means "none"
             value = ""
@@ -261,7 +253,7 @@ def job_form_values(ws, names: list[str]):
 
 def form_defaults() -> dict:
     """What the form holds before the user touches it (every field but model and dataset)."""
-    return {f.name: _default(f) for f in dataclasses.fields(run_config.RunConfig) if f.name not in PICKED}
+    return {f.name: run_config.field_default(f) for f in dataclasses.fields(run_config.RunConfig) if f.name not in PICKED}
 
 
 # ---- what the monitor shows ------------------------------------------------------------------

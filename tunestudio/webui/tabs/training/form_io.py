@@ -30,7 +30,7 @@ def train_command(cfg, workspace: str | None = None) -> str:
     args = ["tunestudio", "train"]
     for f in dataclasses.fields(cfg):
         value = getattr(cfg, f.name)
-        default = f.default if f.default is not dataclasses.MISSING else f.default_factory()
+        default = run_config.field_default(f)
         if value == default and not (f.name in ("model", "dataset") and value):
             continue
         flag = run_config.flag_name(f)
