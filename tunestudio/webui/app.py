@@ -23,10 +23,10 @@ from tunestudio.webui.common.safety import HostGuard, allowed_hosts
 from tunestudio.webui.i18n import gradio_locale
 from tunestudio.webui.i18n.texts import DEFAULT, languages, t  # noqa: E402
 from tunestudio.webui.tabs import chat as tab_chat
-from tunestudio.webui.tabs import evaluate as tab_evaluate
 from tunestudio.webui.tabs import model as tab_model
 from tunestudio.webui.tabs import rate as tab_rate
 from tunestudio.webui.tabs.datasets import tab as tab_datasets
+from tunestudio.webui.tabs.evaluate import tab as tab_evaluate
 from tunestudio.webui.tabs.runs import tab as tab_runs
 from tunestudio.webui.tabs.training import tab as tab_training
 

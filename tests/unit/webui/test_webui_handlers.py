@@ -149,7 +149,7 @@ def test_no_table_shows_bare_column_numbers(workspace):
 
     from tunestudio.webui.app import build_app
     from tunestudio.webui.i18n import texts as i18n
-    from tunestudio.webui.tabs.evaluate import examples_frame, guard_frame, leaderboard_frame, metrics_frame
+    from tunestudio.webui.tabs.evaluate.tables import examples_frame, guard_frame, leaderboard_frame, metrics_frame
     from tunestudio.webui.tabs.model import empty_memory_table
 
     texts = {lang: set(map(str, i18n.catalog(lang).values())) for lang in ("en", "tet")}
@@ -373,7 +373,7 @@ def test_evaluate_shows_the_forgetting_check_in_the_ui_language():
     """The chat guard's line and its question-by-question table, worded in Tetum (no English left)."""
     from lang_check import wrong_language
 
-    from tunestudio.webui.tabs.evaluate import guard_frame, guard_text
+    from tunestudio.webui.tabs.evaluate.tables import guard_frame, guard_text
 
     g = {"kind": "chat", "dataset": "demo-general.jsonl", "n": 2, "tuned_right": 0, "base_right": 2, "kept_right": 0,
          "kept_close": 0, "mean_similarity": 0.0, "close_threshold": 0.3, "forgetting": True,

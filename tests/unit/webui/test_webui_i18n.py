@@ -457,7 +457,7 @@ def test_evaluate_split_names_are_in_the_ui_language():
     ("test", "val", "train" were English words in a Tetum picker); the value stays the engine's word."""
     from lang_check import wrong_language
 
-    from tunestudio.webui.tabs.evaluate import split_choices, split_word
+    from tunestudio.webui.tabs.evaluate.tables import split_choices, split_word
 
     assert split_choices("tet") == [("teste", "test"), ("validasaun", "val"), ("treinu", "train")]
     assert [v for _, v in split_choices("en")] == ["test", "val", "train"]

@@ -75,7 +75,7 @@ def test_runs_table_leaves_out_metrics_without_a_value(workspace):
 
 
 def test_evaluate_results_benchmark_and_examples_name_metrics_in_tetum():
-    from tunestudio.webui.tabs.evaluate import examples_frame, leaderboard_frame, metrics_frame
+    from tunestudio.webui.tabs.evaluate.tables import examples_frame, leaderboard_frame, metrics_frame
 
     df = metrics_frame("tet", {"metrics": {"exact_match": 1.0, "stopped": 0.5, "loss": 2.0}})
     assert list(df.iloc[:, 0]) == ["hanesan loloos (exact_match)", "para rasik (stopped)", "loss"]

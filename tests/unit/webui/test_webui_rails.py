@@ -152,7 +152,7 @@ def test_memory_warning_is_in_the_ui_language(demo_ws, monkeypatch):
 
 
 def test_benchmark_memory_is_shown_in_mib_not_bytes():
-    from tunestudio.webui.tabs.evaluate import _cell
+    from tunestudio.webui.tabs.evaluate.tables import _cell
 
     assert _cell("weights_memory", 3 * 2**20) == "3.0 MiB"
     assert _cell("train_memory_lora", 5 * 2**30) == "5.0 GiB"

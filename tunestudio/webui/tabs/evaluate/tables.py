@@ -1,0 +1,118 @@
+"""The Evaluate tab's tables: results, per-example rows, the forgetting check, the leaderboard, split names.
+
+Plain functions from an engine result to a DataFrame or a line in the user's language, so the tab
+and its tests share them without Gradio.
+"""
+
+from __future__ import annotations
+
+import pandas as pd
+
+from tunestudio.models.memory import human_bytes
+from tunestudio.webui.common.context import empty_table, metric_label, translated_columns
+from tunestudio.webui.i18n.texts import DEFAULT, t
+
+METRICS = ("exact_match", "f1", "bleu", "rouge1", "rouge2", "rougeL", "perplexity", "loss")
+
+
+def _num(v):
+    return f"{v:.4f}" if isinstance(v, float) else ("" if v is None else v)
+
+
+def metrics_frame(lang: str, out: dict) -> pd.DataFrame:
+    base, deltas = out.get("base_metrics") or {}, out.get("deltas") or {}
+    cols = [t(lang, "evaluate.col.metric"), t(lang, "evaluate.col.finetuned"), t(lang, "evaluate.col.base"),
+            t(lang, "evaluate.col.delta")]
+    rows = [[metric_label(lang, k), _num(v), _num(base.get(k)), _num(deltas.get(k))]
+            for k, v in (out.get("metrics") or {}).items()]
+    return pd.DataFrame(rows, columns=cols)
+
+
+EXAMPLE_COLUMNS = ["index", "where", "input", "reference", "prediction", "scores"]
+BENCH_COLUMNS = ["model", "source", "params", "tokens_per_second", "seconds", "metrics"]
+
+
+def examples_frame(rows: list[dict], limit: int = 500, lang: str = DEFAULT) -> pd.DataFrame:
+    """The per-example table, worst first as given; headers in `lang` (empty: the usual columns)."""
+    if not rows:
+        return empty_table(lang, [f"evaluate.col_example.{c}" for c in EXAMPLE_COLUMNS])
+    flat = []
+    for r in rows[:limit]:
+        flat.append({k: (_num(v) if not isinstance(v, (dict, list)) else   # scores: {metric: value}
+                         ", ".join(f"{metric_label(lang, a, with_id=False)}={_num(b)}" for a, b in v.items())
+                         if isinstance(v, dict) else str(v))
+                     for k, v in r.items()})
+    return translated_columns(lang, pd.DataFrame(flat), "evaluate.col_example.")
+
+
+def no_result(lang: str) -> tuple:
+    """The results table, per-example table, guard table and downloads when there is nothing to show."""
+    return metrics_frame(lang, {}), examples_frame([], lang=lang), guard_frame(lang, None), None
+
+
+GUARD_COLUMNS = ["prompt", "reference", "base", "right_base", "tuned", "right_tuned", "similarity"]
+GUARD_DEFAULT = "demo-general.jsonl"   # the demo's chat guard set (questions SmolLM2 answers right)
+
+
+def guard_frame(lang: str, guard: dict | None) -> pd.DataFrame:
+    """The chat forgetting check question by question (empty for none, or a perplexity check)."""
+    rows = (guard or {}).get("rows") or []
+    if not rows:
+        return empty_table(lang, [f"evaluate.col_guard.{c}" for c in GUARD_COLUMNS])
+    cells = [{c: ("✓" if r[c] else "✗") if c.startswith("right_") else _num(r[c]) for c in GUARD_COLUMNS if c in r}
+             for r in rows]
+    return translated_columns(lang, pd.DataFrame(cells), "evaluate.col_guard.")
+
+
+def guard_text(lang: str, g: dict | None) -> str:
+    """The forgetting check's result in one line in `lang` ("" when none was asked)."""
+    if not g:
+        return ""
+    if g.get("kind") == "chat":
+        verdict = t(lang, "evaluate.guard_verdict." + {True: "forgetting", False: "kept"}.get(g.get("forgetting"),
+                                                                                           "unknown"))
+        if g.get("base_right") is None:
+            return t(lang, "evaluate.guard_chat_alone", dataset=g["dataset"], right=g["tuned_right"], n=g["n"])
+        share = f"{g['kept_right'] / g['base_right']:.0%}" if g["base_right"] else "-"
+        return t(lang, "evaluate.guard_chat", dataset=g["dataset"], n=g["n"], base_right=g["base_right"],
+                 kept_right=g["kept_right"], kept_share=share, kept_close=g["kept_close"],
+                 similarity=f"{g['mean_similarity']:.2f}", verdict=verdict)
+    after = (g.get("evaluated") or {}).get("perplexity")
+    if after is None:
+        return ""
+    if not g.get("base"):
+        return t(lang, "evaluate.guard_perplexity_alone", dataset=g["dataset"], after=f"{after:.4g}")
+    verdict = t(lang, "evaluate.guard_verdict." + ("forgetting" if g.get("forgetting") else "kept_perplexity"))
+    return t(lang, "evaluate.guard_perplexity", dataset=g["dataset"], after=f"{after:.4g}",
+             before=f"{g['base']['perplexity']:.4g}", ratio=f"{g['perplexity_ratio']:.3f}", verdict=verdict)
+
+
+def leaderboard_frame(lang: str, rows: list[dict]) -> pd.DataFrame:
+    """The benchmark's leaderboard, headers in `lang` (empty: the usual columns)."""
+    if not rows:
+        return empty_table(lang, [f"evaluate.col_bench.{c}" for c in BENCH_COLUMNS])
+    return translated_columns(lang, pd.DataFrame([{k: _cell(k, v, lang) for k, v in r.items()} for r in rows]),
+                              "evaluate.col_bench.")
+
+
+def _cell(key: str, value, lang: str = DEFAULT):
+    """A leaderboard cell: memory (bytes) as MiB/GiB, numbers rounded, dicts as a=b pairs (metric names in `lang`)."""
+
+    if isinstance(value, dict):
+        return ", ".join(f"{metric_label(lang, a, with_id=False)}={_num(b)}" for a, b in value.items())
+    if "memory" in key and isinstance(value, (int, float)):
+        return human_bytes(value)
+    return _num(value)
+
+
+SPLITS = ("test", "val", "train")
+
+
+def split_word(lang: str, split: str | None) -> str | None:
+    """A split's name (test, val, train: the engine's and the CLI's word) in `lang`."""
+    return t(lang, f"evaluate.split_name.{split}") if split in SPLITS else split
+
+
+def split_choices(lang: str) -> list[tuple[str, str]]:
+    """The split picker's choices: (name in `lang`, engine word)."""
+    return [(split_word(lang, s), s) for s in SPLITS]
