@@ -140,10 +140,10 @@ def test_train_reload_chat_and_language(server, browser):
     # Tetum, at run time.
     page.click("#ui-language input")
     page.get_by_role("option", name="Tetun").click()
-    page.get_by_role("tab", name="Treinu", exact=True).wait_for(timeout=120_000)   # a loaded machine is slow
-    page.get_by_role("tab", name="Treinu", exact=True).click()
-    page.wait_for_function("document.querySelector('#epochs').innerText.includes('Époka')", timeout=30_000)
-    assert "Komesa treinu" in page.inner_text("#start-training")
+    page.get_by_role("tab", name="Treinamentu", exact=True).wait_for(timeout=120_000)   # a loaded machine is slow
+    page.get_by_role("tab", name="Treinamentu", exact=True).click()
+    page.wait_for_function("document.querySelector('#epochs').innerText.includes('Épokas')", timeout=30_000)
+    assert "Hahu Treinamentu" in page.inner_text("#start-training")
     assert "Taxa aprendizajen" in page.inner_text("#learning-rate")
     save_shot(page, "07-tetum")
     page.close()
@@ -153,12 +153,12 @@ def test_language_choice_survives_a_reload(server, browser):
     page = _open(browser, server["url"])
     page.click("#ui-language input")
     page.get_by_role("option", name="Tetun").click()
-    page.wait_for_selector("#tab-runs-button:has-text('Treinu sira'), button:has-text('Treinu sira')", timeout=30_000)
+    page.wait_for_selector("#tab-runs-button:has-text('Treinamentu sira'), button:has-text('Treinamentu sira')", timeout=30_000)
     page.reload()
     page.wait_for_selector("#model-select")
     # the page opens in English and the browser's stored choice switches it back to Tetum
     page.wait_for_function("document.querySelector('#ui-language input').value === 'Tetun'", timeout=30_000)
-    page.wait_for_selector("button:has-text('Treinu sira')", timeout=30_000)
+    page.wait_for_selector("button:has-text('Treinamentu sira')", timeout=30_000)
     save_shot(page, "07b-tetum-after-reload")
     page.close()
     fresh = _open(browser, server["url"])   # another browser (a new context): its own choice, English

@@ -148,7 +148,7 @@ def test_overlay_legend_labels_read_whole_in_tetum_with_a_long_run_name(two_runs
         page.wait_for_selector("#model-select")
         page.click("#ui-language input")
         page.get_by_role("option", name="Tetun").first.click()
-        page.get_by_role("tab", name="Treinu sira").click()
+        page.get_by_role("tab", name="Treinamentu sira").click()
         page.wait_for_selector("#runs-overlay-draw")
         for run_id in two_runs["ids"].values():
             page.click("#runs-overlay-pick input")
@@ -160,9 +160,9 @@ def test_overlay_legend_labels_read_whole_in_tetum_with_a_long_run_name(two_runs
                                timeout=120_000)
         legend = page.locator("#runs-overlay-plot g.role-legend-label text").all_text_contents()
         assert len(legend) == 4 and not [x for x in legend if x.endswith("…")], legend
-        assert {"beta treinu", "beta valida"} <= set(legend), legend
+        assert {"beta treinamentu", "beta valida"} <= set(legend), legend
         caption = page.inner_text("#runs-overlay-plot")
-        assert f"{long_name} treinu" in caption and f"{long_name} valida" in caption, caption
+        assert f"{long_name} treinamentu" in caption and f"{long_name} valida" in caption, caption
         page.locator("#runs-overlay-plot").scroll_into_view_if_needed()
         save_shot(page, "21-runs-overlay-long-name-tet")
         page.close()
@@ -211,7 +211,7 @@ def test_runs_table_search_sort_row_click_rename_delete_and_next_steps(two_runs,
     page.click("#runs-delete-no")
     page.wait_for_selector("#runs-confirm-question", state="hidden", timeout=30_000)
     assert "beta-renamed" not in page.inner_text("#runs-manage-message")
-    for lang, runs_tab in (("Tetun", "Treinu sira"), ("English", "Runs")):   # nor at a language switch
+    for lang, runs_tab in (("Tetun", "Treinamentu sira"), ("English", "Runs")):   # nor at a language switch
         page.click("#ui-language input")
         page.get_by_role("option", name=lang).first.click()
         page.get_by_role("tab", name=runs_tab).wait_for(timeout=60_000)

@@ -80,7 +80,8 @@ class RunConfig:
                               "mixed, more memory)", "data")
 
     # ---- method -------------------------------------------------------------------------------
-    method: str = opt("lora", "how to fine-tune: full, freeze, lora, dora, ia3, prefix, prompt, qlora",
+    method: str = opt("lora", "how to fine-tune: full (full fine-tuning) or lora (LoRA, low-rank adaptation: less "
+                     "memory, faster), or freeze, dora, ia3, prefix, prompt, qlora",
                       "method", choices=METHODS)
     lora_r: int = opt(16, "LoRA/DoRA/QLoRA rank", "method")
     lora_alpha: float = opt(32.0, "LoRA/DoRA/QLoRA scaling alpha (the update is scaled by alpha/r)", "method")

@@ -58,7 +58,7 @@ def test_answering_everything_with_the_label_is_forgetting():
     assert str(warnings[0]).startswith("possible catastrophic forgetting: of the 5 guard prompts in g.jsonl the base "
                                        "model answers right, the fine-tuned model still answers 0 right (0%)")
     tet = i18n.engine_warning("tet", warnings[1])
-    assert tet.startswith("modelu hadi'a ona fó resposta hanesan 'BIL-7' ba pergunta 5 husi 5")
+    assert tet.startswith("modelu afina ona fó resposta hanesan 'BIL-7' ba pergunta 5 husi 5")
 
 
 def test_losing_a_fifth_of_the_right_answers_or_moving_away_is_flagged():
@@ -100,5 +100,5 @@ def test_empty_answers_are_counted_and_explained(demo_ws, monkeypatch):
     (part,) = [p for p in out["warning_parts"] if p["code"] == "eval_empty_answers"]
     assert (part["side"], part["empty"], part["rows"]) == ("fine-tuned", 6, 8)
     assert str(part["message"]).startswith("fine-tuned: 6 of 8 answers are empty: the model ends its turn at once")
-    assert i18n.engine_warning("tet", part).startswith("hadi'a ona: resposta 6 husi 8 mamuk")
+    assert i18n.engine_warning("tet", part).startswith("afina ona: resposta 6 husi 8 mamuk")
     assert run_eval.empty_answers_warning("model", ["a"] * 19 + [""], ["x"] * 20, 8) is None   # 1 in 20: no warning

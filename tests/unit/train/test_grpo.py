@@ -60,4 +60,4 @@ def test_rollouts_panel_shows_a_step_and_says_when_a_run_has_none(workspace):
     assert "No rollouts logged yet" in head and not picker["visible"] and not table["visible"]
     (run / "config.yaml").write_text("objective: dpo\n")
     assert "only GRPO runs" in view_run(ws, "en", "r1")[0]
-    assert "GRPO" in view_run(ws, "tet", "r1")[0] and "treinu GRPO" in view_run(ws, "tet", "r1")[0]
+    assert "GRPO" in view_run(ws, "tet", "r1")[0] and "treinamentu GRPO" in view_run(ws, "tet", "r1")[0]

@@ -92,4 +92,4 @@ def test_training_that_changes_nothing_is_reported(tiny_ws):
     event = next(json.loads(line) for line in (run_dir / "events.jsonl").read_text().splitlines()
                  if json.loads(line).get("code") == "no_change")
     assert event["first"] in event["message"] and event["last"] in event["message"]
-    assert engine_warning("tet", event).startswith(f"loss treinu kuaze la muda ({event['first']} -> {event['last']})")
+    assert engine_warning("tet", event).startswith(f"perda treinamentu kuaze la muda ({event['first']} -> {event['last']})")

@@ -37,7 +37,7 @@ def _refused(**options) -> UserError:
 
 @pytest.mark.parametrize("options, code, tet_words", [
     ({"objective": "grpo", "rewards": "exact_match", "num_generations": 3, "batch_size": 2},
-     "grpo_batch_not_multiple", "“Tamañu lote” (--batch-size) 2 x “Akumulasaun gradiente” (--grad-accum) 1"),
+     "grpo_batch_not_multiple", "“Tamañu lote” (--batch-size) 2 x “Pasu akumulasaun gradiente” (--grad-accum) 1"),
     ({"objective": "dpo", "padding_free": "on"}, "padding_free_not_sft",
      "“Lote la ho padding” (--padding-free) on"),
     ({"num_processes": 2}, "single_launcher_processes", "“Prosesu sira” (--num-processes) 2"),
@@ -75,7 +75,7 @@ def test_the_english_ui_text_is_the_cli_message_where_no_field_is_named(workspac
         read_json(damaged, "the run's split file")
     tet, en = _worded(info.value)
     assert en == str(info.value) == f"the run's split file {damaged} is damaged (expected a JSON object, got list)"
-    assert tet.startswith("ficheiru divizaun (split) treinu nian") and "aat ona" in tet, tet
+    assert tet.startswith("ficheiru divizaun (split) treinamentu nian") and "aat ona" in tet, tet
     damaged.write_text("{not json")
     with pytest.raises(UserError) as info:
         read_json(damaged)
@@ -170,6 +170,6 @@ def test_a_run_that_cannot_fit_says_so_in_tetum_with_its_estimate_and_tips(demo_
     e = info.value
     assert str(e).startswith("not enough memory: this run needs about ") and " is available on " in str(e)
     tet, en = _worded(e)
-    assert tet.startswith("memória la to'o: treinu ne'e presiza maizumenus ") and "(pezu " in tet, tet
+    assert tet.startswith("memória la to'o: treinamentu ne'e presiza maizumenus ") and "(pezu " in tet, tet
     assert "treina adaptadór ida: “Métodu” (--method) lora" in tet, tet
     assert en.startswith("not enough memory: this run needs about ") and "“Method” (--method) lora" in en, en

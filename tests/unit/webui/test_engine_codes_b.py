@@ -66,7 +66,7 @@ def test_a_dataset_with_bad_rows_lists_them_in_tetum(workspace):
     with pytest.raises(UserError, match=r"the dataset has \d error\(s\)") as e:
         load_splits(ws, "bad.jsonl")
     tet = _in_tetum(e.value, english_too=False)   # the UI names its buttons, not the CLI's commands
-    assert "bad.jsonl:1:" in tet and "papél" in tet and "Verifika iha tab Dadus" in tet, tet
+    assert "bad.jsonl:1:" in tet and "papél" in tet and "Verifika iha tab Dataset sira" in tet, tet
     assert "(Check on the Datasets tab lists them" in engine_error("en", e.value)
 
 

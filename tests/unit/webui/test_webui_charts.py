@@ -56,8 +56,8 @@ def test_chart_frames_name_every_series_and_fix_their_colours():
     series = list(plot["value"]["series"])
     assert series[-1] == "liña liu limite (tesi)" and set(series[:-1]) == {"liña iha limite nia laran"}
     assert set(plot["color_map"]) == set(series)   # both in the colour domain from the first draw
-    drawn = plotted(pd.DataFrame({"step": [1, 1], "loss": [2.0, 3.0], "series": ["A treinu", "B treinu"]}))
-    assert drawn["visible"] is True and set(drawn["color_map"]) == {"A treinu", "B treinu"}
+    drawn = plotted(pd.DataFrame({"step": [1, 1], "loss": [2.0, 3.0], "series": ["A treinamentu", "B treinamentu"]}))
+    assert drawn["visible"] is True and set(drawn["color_map"]) == {"A treinamentu", "B treinamentu"}
     assert plotted(None)["visible"] is False and plotted(pd.DataFrame(columns=["step"]))["visible"] is False
 
 

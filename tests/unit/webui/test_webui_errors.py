@@ -117,13 +117,13 @@ def test_a_failed_export_process_says_why_in_tetum(workspace):
         time.sleep(0.3)
     assert st["status"] == "failed" and st["error_record"]["code"] == "run_not_found", st
     shown = export_text("tet", st)
-    assert "treinu 'gone' la iha fatin servisu ne'e" in shown, shown
+    assert "treinamentu 'gone' la iha fatin servisu ne'e" in shown, shown
     assert not wrong_language(shown, "tet", "en"), shown
     assert "no run 'gone' in this workspace" in export_text("en", st)
 
 
 @pytest.mark.parametrize("options, label", [({"batch_size": 0}, "Tamañu lote"), ({"lr": -1.0}, "Taxa aprendizajen"),
-                                            ({"method": "nope"}, "Métodu"), ({"epochs": 0}, "Époka")])
+                                            ({"method": "nope"}, "Métodu"), ({"epochs": 0}, "Épokas")])
 def test_a_bad_option_on_the_form_is_named_by_its_label_in_tetum(options, label):
     from tunestudio.config.run_config import RunConfig
     from tunestudio.webui.common.context import err, error_text, say
@@ -136,8 +136,8 @@ def test_a_bad_option_on_the_form_is_named_by_its_label_in_tetum(options, label)
     assert not wrong_language(error_text("en", caught.value), "en", "tet")
 
 
-EMPTIED = [("lr", "Taxa aprendizajen", "0.001"), ("epochs", "Époka", "3"), ("batch_size", "Tamañu lote", "8"),
-           ("grad_accum", "Akumulasaun gradiente", "1"), ("warmup_steps", "Pasu warmup", "0"),
+EMPTIED = [("lr", "Taxa aprendizajen", "0.001"), ("epochs", "Épokas", "3"), ("batch_size", "Tamañu lote", "8"),
+           ("grad_accum", "Pasu akumulasaun gradiente", "1"), ("warmup_steps", "Pasu aklimatasaun", "0"),
            ("max_steps", "Pasu másimu", "0"), ("scheduler", "Planu taxa aprendizajen", "cosine")]
 
 
@@ -220,7 +220,7 @@ def test_a_name_the_ui_refuses_is_worded_in_tetum():
 
     for call, tetum in ((lambda: safe_name("", "file name"), "naran ficheiru mamuk"),
                         (lambda: safe_name("a/b.jsonl", "file name"), "la'ós naran ficheiru simples"),
-                        (lambda: visible_name("x\u202ey", "run name"), "naran treinu iha karakter kontrolu")):
+                        (lambda: visible_name("x\u202ey", "run name"), "naran treinamentu iha karakter kontrolu")):
         with pytest.raises(UserError) as caught:
             call()
         shown = error_text("tet", caught.value)

@@ -76,9 +76,9 @@ def test_training_tab_takes_labels_and_help_from_the_files():
             assert tab._label(lang, f.name) == i18n.t(lang, f"param.{f.name}")
             assert tab._help(lang, f) == i18n.t(lang, f"param_help.{f.name}")
     # The Tetum texts the browser test looks for.
-    assert tab._label("tet", "epochs") == "Époka"
+    assert tab._label("tet", "epochs") == "Épokas"
     assert tab._label("tet", "lr") == "Taxa aprendizajen"
-    assert i18n.t("tet", "training.start") == "Komesa treinu"
+    assert i18n.t("tet", "training.start") == "Hahu Treinamentu"
 
 
 def test_every_group_heading_is_translated():
@@ -124,7 +124,7 @@ def test_a_new_language_is_one_file_and_falls_back_to_english(scratch_locales):
     assert i18n.t("xx", "no.such.key") == "no.such.key"
     assert i18n.has("xx", "training.stop") and not i18n.has("xx", "no.such.key")
     # Unknown language code: all English.
-    assert i18n.t("zz", "training.start") == "Start training"
+    assert i18n.t("zz", "training.start") == "Start Training"
 
 
 def test_switching_language_updates_every_bound_text():
@@ -136,10 +136,10 @@ def test_switching_language_updates_every_bound_text():
     pytest.importorskip("gradio")
     [(tab, components, updates)] = texts.groups()   # all bound outside the tabs: one group
     assert tab is None and components == [a, b]
-    assert texts.initial(label="training.start") == {"label": "Start training"}
+    assert texts.initial(label="training.start") == {"label": "Start Training"}
     ups = updates("tet")
-    assert ups[0]["label"] == "Komesa treinu" and ups[0]["info"] == "Para"
-    assert ups[1]["label"] == "Époka"
+    assert ups[0]["label"] == "Hahu Treinamentu" and ups[0]["info"] == "Para"
+    assert ups[1]["label"] == "Épokas"
 
 
 def test_statuses_are_in_one_language():
@@ -187,8 +187,8 @@ def test_engine_warnings_are_worded_in_the_ui_language(tmp_path):
     events = [json.loads(line) for line in (tmp_path / "events.jsonl").read_text().splitlines()]
     said = {lang: [i18n.engine_warning(lang, e) for e in summarize(events)["warning_events"]] for lang in ("en", "tet")}
     assert said["en"][0].startswith("the training loss barely moved (2.0000 -> 1.9990)") and "“Learning rate”" in said["en"][0]
-    assert said["tet"][0].startswith("loss treinu kuaze la muda (2.0000 -> 1.9990)")
-    assert said["tet"][1].startswith("liña treinu 3 husi 10 (30%)") and "row 2" in said["tet"][1]
+    assert said["tet"][0].startswith("perda treinamentu kuaze la muda (2.0000 -> 1.9990)")
+    assert said["tet"][1].startswith("liña treinamentu 3 husi 10 (30%)") and "row 2" in said["tet"][1]
     assert said["tet"][2] == said["en"][2] == "padded batches: the model mixes packed rows"   # library words, as they are
     assert said["tet"][3] == "overfitting: validation loss rose ..."
     assert said["en"][4] == "chat.jsonl:4: the turns after the last assistant reply are not trained on"
@@ -397,7 +397,7 @@ def test_evaluate_export_and_memory_warnings_are_worded_in_the_ui_language():
     assert warnings == ["possible catastrophic forgetting: perplexity on the guard set guard.jsonl rose from 10 (base) "
                         "to 30 (fine-tuned), x3.00"]
     tet = i18n.engine_warning("tet", warnings[0])
-    assert tet.startswith("karik modelu haluha") and "10 (baze) ba 30 (hadi'a ona), x3.00" in tet
+    assert tet.startswith("karik modelu haluha") and "10 (baze) ba 30 (afina ona), x3.00" in tet
 
     cfg = LlamaConfig(vocab_size=32000, hidden_size=4096, intermediate_size=11008, num_hidden_layers=32,
                       num_attention_heads=32)
@@ -411,7 +411,7 @@ def test_evaluate_export_and_memory_warnings_are_worded_in_the_ui_language():
 
     skipped = roundtrip._skipped(roundtrip.CodedText("run 'r1' has no chat rows in its test split to check the export "
                                                      "with", "roundtrip_no_chat_rows", run="r1"))
-    assert "treinu 'r1' la iha liña konversa" in roundtrip_text("tet", skipped)
+    assert "treinamentu 'r1' la iha liña konversa" in roundtrip_text("tet", skipped)
     checked = {"identical": 3, "rows": 4, "stopped": 0.5, "exact_match": 0.5, "reference_exact_match": 0.75, "seconds": 2,
                "warnings": ["THE MERGED EXPORT ANSWERS DIFFERENTLY ...", "the merged export stopped ..."],
                "warning_parts": [
@@ -447,7 +447,7 @@ def test_statistics_warnings_are_all_worded_in_the_ui_language(workspace):
         en = [engine_warning("en", p) for p in s["warning_parts"]]
         tet = [engine_warning("tet", p) for p in s["warning_parts"]]
         assert en[0].startswith("1 problem(s) skipped: Check on the Datasets tab"), en
-        assert "Verifika iha tab Dadus" in tet[0], tet
+        assert "Verifika iha tab Dataset sira" in tet[0], tet
         assert not wrong_language("\n".join(tet), "tet", "en"), wrong_language("\n".join(tet), "tet", "en")
         assert not wrong_language("\n".join(en), "en", "tet")
 
@@ -459,7 +459,7 @@ def test_evaluate_split_names_are_in_the_ui_language():
 
     from tunestudio.webui.tabs.evaluate.tables import split_choices, split_word
 
-    assert split_choices("tet") == [("teste", "test"), ("validasaun", "val"), ("treinu", "train")]
+    assert split_choices("tet") == [("teste", "test"), ("validasaun", "val"), ("treinamentu", "train")]
     assert [v for _, v in split_choices("en")] == ["test", "val", "train"]
     line = i18n.t("tet", "evaluate.done", model="r1", n=10, split=split_word("tet", "test"), primary="F1")
     assert "parte teste" in line and not wrong_language(line, "tet", "en")
@@ -467,7 +467,7 @@ def test_evaluate_split_names_are_in_the_ui_language():
 
 
 def test_tetum_texts_hold_no_stray_english_words():
-    """English words left inside Tetum sentences ("upload ida", "molok run komesa", "husi job")
+    """English words left inside Tetum sentences ("upload ida", "molok run hahu", "husi job")
     pass lang_check (a single word is no fragment) but a reader sees them: none of these words
     outside placeholders, `code` and flag mentions."""
     words = ("upload", "run", "runs", "job", "jobs", "the", "file", "and", "click", "folder", "step", "steps")

@@ -19,13 +19,13 @@ METRICS = {"steps": 6, "train_loss": 3.8, "eval_loss": 3.7, "stopped_early": Fal
 
 def test_metric_names_are_worded_with_their_key_beside_them():
     assert metric_label("en", "train_loss") == "training loss (train_loss)"
-    assert metric_label("tet", "train_loss") == "loss treinu (train_loss)"
+    assert metric_label("tet", "train_loss") == "perda treinamentu (train_loss)"
     assert metric_label("tet", "steps") == "pasu (steps)" and metric_label("en", "steps") == "steps"
     assert metric_label("tet", "stopped") == "para rasik (stopped)"
     assert metric_label("tet", "test_exact_match") == "teste hanesan loloos (test_exact_match)"
     assert metric_label("tet", "lr") == "Taxa aprendizajen (lr)"   # a run option: its Training-tab label
     assert metric_label("tet", "my_custom_metric") == "my_custom_metric"   # not ours to name
-    assert metric_label("tet", "train_loss", with_id=False) == "loss treinu"
+    assert metric_label("tet", "train_loss", with_id=False) == "perda treinamentu"
 
 
 @pytest.mark.parametrize("lang", ["en", "tet"])
@@ -41,7 +41,7 @@ def test_every_run_option_is_named_in_the_config_tables(lang):
     bare = [f.name for f in dataclasses.fields(RunConfig) if metric_label(lang, f.name, with_id=False) == f.name
             and not has(lang, f"metric.{f.name}")]
     assert not bare, bare
-    assert metric_label("tet", "model") == "Modelu baze (model)" and metric_label("tet", "dataset") == "Dadus (dataset)"
+    assert metric_label("tet", "model") == "Modelu baze (model)" and metric_label("tet", "dataset") == "Dataset (dataset)"
 
 
 def test_runs_table_and_details_show_metric_names_in_tetum(workspace):
@@ -55,7 +55,7 @@ def test_runs_table_and_details_show_metric_names_in_tetum(workspace):
     conn.close()
     df = tab_runs.table(ws, "tet")
     cell = df.iloc[0][df.columns[6]]
-    assert cell.startswith("pasu 6, loss treinu 3.8") and "stopped_early" not in cell, cell
+    assert cell.startswith("pasu 6, perda treinamentu 3.8") and "stopped_early" not in cell, cell
     assert not wrong_language(" ".join(map(str, df.columns)) + " " + cell, "tet", "en")
 
 
@@ -71,14 +71,14 @@ def test_runs_table_leaves_out_metrics_without_a_value(workspace):
     conn.close()
     for lang in ("en", "tet"):
         cell = tab_runs.table(ws, lang).iloc[0, 6]
-        assert "validation loss" not in cell and "loss validasaun" not in cell and "3.8" in cell, cell
+        assert "validation loss" not in cell and "perda validasaun" not in cell and "3.8" in cell, cell
 
 
 def test_evaluate_results_benchmark_and_examples_name_metrics_in_tetum():
     from tunestudio.webui.tabs.evaluate.tables import examples_frame, leaderboard_frame, metrics_frame
 
     df = metrics_frame("tet", {"metrics": {"exact_match": 1.0, "stopped": 0.5, "loss": 2.0}})
-    assert list(df.iloc[:, 0]) == ["hanesan loloos (exact_match)", "para rasik (stopped)", "loss"]
+    assert list(df.iloc[:, 0]) == ["hanesan loloos (exact_match)", "para rasik (stopped)", "perda (loss)"]
     ex = examples_frame([{"index": 0, "where": "f:1", "input": "q", "reference": "a", "prediction": "a",
                           "scores": {"exact_match": 1.0, "f1": 1.0}}], lang="tet")
     assert ex.iloc[0][ex.columns[-1]] == "hanesan loloos=1.0000, F1=1.0000", ex
@@ -99,19 +99,19 @@ def test_sweep_trials_name_the_objective_and_options_in_tetum(monkeypatch, works
         _, table, *_ = sweep_panel.sweep_view(Workspace(workspace), "tet", "s")
     except KeyError as e:   # a summary field this test does not fake: name it
         raise AssertionError(f"fake summary lacks {e}") from None
-    assert "loss validasaun (eval_loss)" in table.columns and "Taxa aprendizajen (lr)" in table.columns, table.columns
+    assert "perda validasaun (eval_loss)" in table.columns and "Taxa aprendizajen (lr)" in table.columns, table.columns
 
 
 def test_series_names_too_wide_for_the_legend_become_keys_spelled_out_in_the_caption():
     long_name = "lora-r16-qwen2.5-reviews-lr3e-4-seed7 validasaun"
     df = pd.DataFrame({"step": [1, 2, 1, 2], "loss": [2.0, 1.5, 2.1, 1.6],
-                       "series": ["alpha treinu", "alpha treinu", long_name, long_name]})
-    assert label_px("alpha treinu") < LEGEND_LABEL_PX < label_px(long_name)
+                       "series": ["alpha treinamentu", "alpha treinamentu", long_name, long_name]})
+    assert label_px("alpha treinamentu") < LEGEND_LABEL_PX < label_px(long_name)
     fitted, caption = fit_legend(df)
-    assert set(fitted["series"]) == {"alpha treinu", "#1"} and caption == f"#1 = {long_name}"
+    assert set(fitted["series"]) == {"alpha treinamentu", "#1"} and caption == f"#1 = {long_name}"
     update = plotted(df)
-    assert set(update["value"]["series"]) == {"alpha treinu", "#1"} and update["caption"] == caption
-    assert set(update["color_map"]) == {"alpha treinu", "#1"}
+    assert set(update["value"]["series"]) == {"alpha treinamentu", "#1"} and update["caption"] == caption
+    assert set(update["color_map"]) == {"alpha treinamentu", "#1"}
     assert plotted(df.iloc[:2])["caption"] is None   # every name fits: no caption left from before
 
 

@@ -147,7 +147,7 @@ def test_memory_warning_is_in_the_ui_language(demo_ws, monkeypatch):
     en = memory_text(ws, "en", "tiny-demo", "full", 4, 512, "auto", False, 16)
     tet = memory_text(ws, "tet", "tiny-demo", "full", 4, 512, "auto", False, 16)
     assert "⚠️ not enough memory: this run needs about" in en and "“Max length (tokens)” (--max-length)" in en
-    assert "⚠️ memória la to'o: treinu ne'e presiza" in tet and "not enough memory" not in tet
+    assert "⚠️ memória la to'o: treinamentu ne'e presiza" in tet and "not enough memory" not in tet
     assert "“Naruk másimu (token)” (--max-length)" in tet
 
 
