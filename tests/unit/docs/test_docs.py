@@ -46,3 +46,23 @@ def test_readme_links_land_in_docs():
     assert not outside, f"README.md links outside docs/: {outside}"
     missing = [t for t in targets if not (ROOT / t.split("#", 1)[0]).is_file()]
     assert not missing, f"README.md links to files that do not exist: {missing}"
+
+
+# The user's guide, step by step: what a newcomer reads right after the two commands.
+GUIDE_STEPS = ["Prepare your dataset", "Open the Training tab", "Select your dataset",
+               "Configure the training parameters", "Select the training method", "Start Training",
+               "Evaluate the fine-tuned model"]
+
+
+def test_readme_walks_the_users_seven_steps_right_after_the_two_commands():
+    text = _readme()
+    sections = re.split(r"^## ", text, flags=re.M)
+    after = next(i for i, s in enumerate(sections) if s.startswith("Fresh machine"))
+    commands, steps = sections[after], sections[after + 1]
+    assert "workspace" in commands and "Ctrl+C" in commands and "training/datasets/" in commands
+    found = [int(n) for n, _ in re.findall(r"^\*\*(\d)\. ([^*]+)\*\*", steps, flags=re.M)]
+    assert found == list(range(1, 8)), found
+    titles = re.findall(r"^\*\*\d\. ([^*]+?)\.?\*\*", steps, flags=re.M)
+    assert titles == GUIDE_STEPS, titles
+    for words in ("Hahu Treinamentu", "Treinamentu", "Épokas", "Taxa", "Tamañu lote", "afina"):
+        assert words in steps, words
