@@ -222,7 +222,26 @@ class Workspace:
         if name.startswith((".", "/", "~")) or name.count("/") > 1 or not name.strip():
             raise UserError(f"model '{name}' not found: no folder {self.models_dir / name} or {name}",
                             "model_not_found", name=name, folder=str(self.models_dir / name))
+        if "/" not in name:
+            # A hub id is owner/name (the few old one-word ids redirect from their owner/name form), so a
+            # bare name is a folder the user meant: say which exist rather than wait on the network for
+            # an answer about huggingface.co that helps no one.
+            raise self._not_local(name)
         return name  # a hub id such as "Qwen/Qwen2.5-0.5B"; from_pretrained reports if it is unknown
+
+    def _not_local(self, name: str) -> UserError:
+        import difflib
+
+        models = self.list_models()
+        close = difflib.get_close_matches(name.lower(), models, n=1, cutoff=0.6)
+        have = ", ".join(models) if models else "none yet"
+        hub = "A Hugging Face model is named owner/name, e.g. HuggingFaceTB/SmolLM2-135M-Instruct"
+        if close:
+            return UserError(f"model '{name}' is not a folder under {self.models_dir}: did you mean '{close[0]}'? "
+                             f"(its models: {have}). {hub}", "model_not_local_close", name=name,
+                             folder=str(self.models_dir), closest=close[0], models=have)
+        return UserError(f"model '{name}' is not a folder under {self.models_dir} (its models: {have}). {hub}",
+                         "model_not_local", name=name, folder=str(self.models_dir), models=have)
 
     def _gguf_refusal(self, file: Path, folder: Path | None = None) -> UserError:
         """The error for a GGUF file given where a model folder is wanted: the import command to run

@@ -5,6 +5,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import pytest
+
 from tunestudio.core.workspace import Workspace
 
 LAYOUT = {
@@ -40,3 +42,22 @@ def test_every_workspace_path_is_where_it_always_was(tmp_path):
     assert ws.serve_merged_dir("r1") == tmp_path / ".serve" / "r1"
     properties = {n for n, v in vars(Workspace).items() if isinstance(v, property)}
     assert properties == set(LAYOUT), "a new workspace path: pin it here"
+
+
+def test_a_model_name_that_is_no_folder_names_the_folders_not_the_network(tmp_path):
+    """A typo in a model name: the error lists the workspace's models and the closest one, at once,
+    instead of a message about huggingface.co (and half a minute of retries without a network)."""
+    from tunestudio.core.errors import UserError
+
+    ws = Workspace(tmp_path)
+    for name in ("smollm2-135m-instruct", "tiny-demo"):
+        (ws.models_dir / name).mkdir(parents=True)
+        (ws.models_dir / name / "config.json").write_text("{}")
+    with pytest.raises(UserError) as typo:
+        ws.model_path_or_id("smollm2-135m-instrct")
+    assert typo.value.code == "model_not_local_close" and typo.value.fields["closest"] == "smollm2-135m-instruct"
+    assert "huggingface.co" not in str(typo.value) and "smollm2-135m-instruct, tiny-demo" in str(typo.value)
+    with pytest.raises(UserError) as other:
+        ws.model_path_or_id("llama")
+    assert other.value.code == "model_not_local" and "owner/name" in str(other.value)
+    assert ws.model_path_or_id("HuggingFaceTB/SmolLM2-135M-Instruct") == "HuggingFaceTB/SmolLM2-135M-Instruct"
