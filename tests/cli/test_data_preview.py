@@ -50,3 +50,18 @@ def test_preview_json_truncation_matches_encode(demo_ws):
         assert "".join(t["text"] for t in d["tokens"] if t["trained"]) == records[0].reference() + "<|im_end|>"
 
 
+
+
+def test_preview_by_line_counts_the_files_lines_as_check_does(demo_ws):
+    """`--line N` is the line `data check` names; a line holding no usable row shows the next one."""
+    rows = [{"messages": [{"role": "user", "content": f"q{i}"}, {"role": "assistant", "content": f"a{i}"}]}
+            for i in range(4)]
+    text = "\n".join([json.dumps(rows[0]), "{broken", json.dumps(rows[1]), json.dumps(rows[2])]) + "\n"
+    (demo_ws / "training" / "datasets" / "lines.jsonl").write_text(text)
+    p = run_cli("data", "preview", "lines.jsonl", "--model", MODEL, "--line", "3", "--json", ws=demo_ws,
+                timeout=120)
+    assert p.returncode == 0, p.stderr
+    out = json.loads(p.stdout)
+    assert (out["line"], out["row"], out["asked_line"]) == (3, 2, None)   # line 3 is the 2nd usable row
+    p = run_cli("data", "preview", "lines.jsonl", "--model", MODEL, "--line", "2", ws=demo_ws, timeout=120)
+    assert p.returncode == 0 and "line 2 holds no usable row" in p.stdout and "lines.jsonl:3 " in p.stdout, p.stdout

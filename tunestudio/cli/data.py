@@ -66,7 +66,11 @@ def register(subparsers, common) -> None:
                        "trained tokens marked), and how many rows lose answer tokens at the max length",
             _preview)
     p.add_argument("--model", required=True, help="the model whose tokenizer and chat template to use")
-    p.add_argument("--row", type=int, default=1, help="which row, counting usable rows from 1 (default 1)")
+    which = p.add_mutually_exclusive_group()
+    which.add_argument("--row", type=int, default=1, help="which row, counting usable rows from 1 (default 1)")
+    which.add_argument("--line", type=int, default=None,
+                       help="the row at this line of the file, as `data check` and errors count (the next usable "
+                            "row when that line holds none)")
     p.add_argument("--max-length", type=int, default=None,
                    help="cut rows at this many tokens, as training does (default: training's default)")
     p.add_argument("--train-on-prompt", action="store_true",
@@ -195,7 +199,7 @@ def render_stats(s: dict) -> str:
 
 def _preview(args, ws) -> int:
     if pref.preference_kind(ws, args.dataset):
-        p = pref.preview(ws, args.dataset, args.model, args.row, args.max_length)
+        p = pref.preview(ws, args.dataset, args.model, args.row, args.max_length, line=args.line)
         if args.json:
             print_json(p)
         else:
@@ -204,7 +208,8 @@ def _preview(args, ws) -> int:
         return 0
 
     p = preview_dataset(ws, args.dataset, args.model, args.row, args.max_length, args.train_on_prompt,
-                        args.format, args.mapping, args.separator, args.reasoning, args.text_mode, args.stride)
+                        args.format, args.mapping, args.separator, args.reasoning, args.text_mode, args.stride,
+                        line=args.line)
     p["reasoning_mode"] = args.reasoning
     if args.json:
         print_json(p)
@@ -226,6 +231,9 @@ def render_preview_text(p: dict, color: bool = False) -> str:
              "-" * 60,
              render_preview([(t["text"], t["trained"]) for t in p["tokens"]], color=color),
              "-" * 60]
+    if p.get("asked_line"):
+        lines.insert(0, f"line {p['asked_line']} holds no usable row (a header, a blank line, or a problem "
+                        f"`data check` lists): the next usable one is shown")
     if p.get("stream"):
         st = p["stream"]
         lines.append(f"plain text is trained as one token stream: {st['documents']} documents, {st['tokens']} "

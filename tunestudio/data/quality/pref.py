@@ -10,6 +10,7 @@ from tunestudio.core.errors import UserError
 from tunestudio.data.encoding.pref_encode import encode_prefs
 from tunestudio.data.formats.problems import ProblemError
 from tunestudio.data.preference import load_pref_file, sniff
+from tunestudio.data.quality.pick import at_line
 from tunestudio.data.quality.stats import load_tokenizer
 from tunestudio.data.split import resolve_dataset
 
@@ -89,11 +90,16 @@ def stats(ws, dataset: str, model: str | None = None, max_length: int | None = N
     return out
 
 
-def preview(ws, dataset: str, model: str, row: int, max_length: int | None = None) -> dict:
-    """Row `row` (1-based, usable rows) rendered as training sees it: the prompt tokens (not
-    trained) then each answer's tokens (trained), side by side for a pair."""
+def preview(ws, dataset: str, model: str, row: int, max_length: int | None = None, line: int | None = None) -> dict:
+    """Row `row` (1-based, usable rows; or the row at `line` of the file, data/quality/pick.py)
+    rendered as training sees it: the prompt tokens (not trained) then each answer's tokens
+    (trained), side by side for a pair."""
     loads = load_all(ws, dataset)
     records = [r for ld in loads.values() for r in ld.records]
+    asked_line = None
+    if line is not None:
+        picked = at_line(records, line, dataset)
+        row, asked_line = records.index(picked.record) + 1, picked.asked_line
     if not 1 <= row <= len(records):
         raise UserError(f"--row {row}: {dataset} has {len(records)} usable rows", "pref_row_out_of_range",
                         row=row, dataset=dataset, rows=len(records))
@@ -112,6 +118,6 @@ def preview(ws, dataset: str, model: str, row: int, max_length: int | None = Non
         return [{"text": tok.decode([i]), "trained": trained} for i in ids]
 
     answers = {k: pieces(ex[f"{k}_ids"], True) for k in ("chosen", "rejected", "completion") if f"{k}_ids" in ex}
-    return {"source": rec.source, "line": rec.line, "row": row, "rows": len(records), "model": model,
-            "max_length": max_length, "prompt": pieces(ex["prompt_ids"], False), "answers": answers,
+    return {"source": rec.source, "line": rec.line, "asked_line": asked_line, "row": row, "rows": len(records),
+            "model": model, "max_length": max_length, "prompt": pieces(ex["prompt_ids"], False), "answers": answers,
             "label": rec.label, "truncated": bool(enc.truncated)}

@@ -23,6 +23,7 @@ from tunestudio.data.encoding.base import quiet_length_warning
 from tunestudio.data.encoding.encode import encode, preview
 from tunestudio.data.encoding.stream import summary as stream_summary
 from tunestudio.data.formats.records import Record
+from tunestudio.data.quality.pick import at_line
 from tunestudio.data.split import load_dataset
 from tunestudio.data.tools.toolcalls import message_text
 
@@ -330,14 +331,16 @@ def training_max_length() -> int:
 def preview_dataset(ws, dataset: str, model: str, row: int = 1, max_length: int | None = None,
                     train_on_prompt: bool = False, fmt: str | None = None, mapping=None,
                     separator: str | None = None, reasoning: str = "keep", text_mode: str = "stream",
-                    stride: int = 0) -> dict:
+                    stride: int = 0, line: int | None = None) -> dict:
     """One row of `dataset` as `model` will be trained on it, and the truncation count of all rows.
     Plain text in `text_mode` "stream" is cut into blocks, not truncated: the row's first
     `max_length` tokens are shown, nothing counts as truncated, and "stream" holds the stream's
     documents, tokens and blocks (stream.summary); else "stream" is None.
 
     `row` is 1-based over the usable rows of every file of the dataset, in file order (train,
-    val, test for a split set). Returns {"dataset", "model", "row", "rows", "source", "line", "chat",
+    val, test for a split set); `line`, when given, picks by the line in the (first) file instead
+    (data/quality/pick.py: the next usable row when that line holds none, "asked_line" saying so).
+    Returns {"dataset", "model", "row", "rows", "source", "line", "asked_line", "chat",
     "max_length", "train_on_prompt", "tokens": [{"text", "trained"}], "n_tokens", "n_trained",
     "row_truncated", "row_dropped", "truncated", "dropped", "truncated_rows", "truncation" (the
     truncation warning, or None), "errors", "warnings", "reasoning" (the row's last reasoning, or ""),
@@ -354,6 +357,10 @@ def preview_dataset(ws, dataset: str, model: str, row: int = 1, max_length: int 
     _, results = load_dataset(ws, dataset, fmt, mapping, separator)
     records = _usable_records(dataset, results)
     errors = sum(len(r.errors) for r in results.values())
+    asked_line = None
+    if line is not None:
+        picked = at_line(records, line, dataset)
+        row, asked_line = records.index(picked.record) + 1, picked.asked_line
     if not 1 <= row <= len(records):
         raise UserError(f"--row {row} is out of range: '{dataset}' has {len(records)} usable rows "
                         f"(1 to {len(records)})", "row_out_of_range", row=row, dataset=dataset, rows=len(records))
@@ -389,7 +396,7 @@ def preview_dataset(ws, dataset: str, model: str, row: int = 1, max_length: int 
                         f"until they are fixed): `tunestudio data check {dataset}` lists them")
     return {
         "dataset": dataset, "model": model, "row": row, "rows": len(records),
-        "source": record.source, "line": record.line, "chat": record.is_chat,
+        "source": record.source, "line": record.line, "asked_line": asked_line, "chat": record.is_chat,
         "max_length": max_length, "train_on_prompt": bool(train_on_prompt),
         "tokens": [{"text": text, "trained": trained} for text, trained in pairs],
         "n_tokens": len(pairs), "n_trained": sum(trained for _, trained in pairs),

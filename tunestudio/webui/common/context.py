@@ -223,6 +223,17 @@ def _listed(out) -> list:
     return list(out) if isinstance(out, (list, tuple)) else [out]
 
 
+def number_problem(lang: str, key: str, value, default, least: int) -> str | None:
+    """What is wrong with a number box's value (emptied, or below `least`), in `lang`; None when fine.
+    The boxes carry no Gradio minimum=: Gradio's own check shows a raw red pill over the last
+    result, where this says which box and what it takes."""
+    if value is None:   # an emptied box: said, never replaced by a value the user does not see
+        return "⚠️ " + t(lang, "common.field_empty", field=t(lang, key), default=default)
+    if value < least:
+        return "⚠️ " + t(lang, "common.at_least", field=t(lang, key), least=least, value=f"{value:g}")
+    return None
+
+
 def error_text(lang: str, e: BaseException) -> str:
     """A UserError is the user's to fix: show its message; an OSError says which file and why.
     Anything else is our bug: say so, with the last line of the traceback, and log it whole on the

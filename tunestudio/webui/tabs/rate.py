@@ -9,7 +9,7 @@ import gradio as gr
 
 from tunestudio.demo import demo_pick
 from tunestudio.evaluate import ratings
-from tunestudio.webui.common.context import Context, error_text, run_choices
+from tunestudio.webui.common.context import Context, error_text, number_problem, run_choices
 from tunestudio.webui.i18n.texts import DEFAULT, t
 
 
@@ -75,7 +75,7 @@ def build(ctx: Context) -> None:
         with gr.Row():
             data = gr.Dropdown(choices=datasets, value=demo_pick(ws)["dataset"] if demo_pick(ws)["dataset"] in datasets else None,
                                label=t(DEFAULT, "rate.prompts_from"), elem_id="rate-dataset")
-            n = gr.Number(value=10, precision=0, minimum=1, label=t(DEFAULT, "rate.n"), elem_id="rate-n")
+            n = gr.Number(value=10, precision=0, label=t(DEFAULT, "rate.n"), elem_id="rate-n")   # on_create checks it
             name = gr.Textbox(label=t(DEFAULT, "rate.name"), elem_id="rate-name")
             create = gr.Button(t(DEFAULT, "rate.create"), variant="primary", elem_id="rate-create")
             ctx.dataset_lists.append(data)
@@ -123,8 +123,11 @@ def build(ctx: Context) -> None:
         lang = lang or DEFAULT
         if not sa or not sb or not dataset:
             return t(lang, "rate.pick_sources"), gr.skip()
+        problem = number_problem(lang, "rate.n", count, 10, 1)
+        if problem:
+            return problem, gr.skip()
         try:
-            prompts = ratings.prompts_from(ws, dataset=dataset, limit=int(count or 10))
+            prompts = ratings.prompts_from(ws, dataset=dataset, limit=int(count))
             sid = ratings.create_session(ws, prompts, sa, sb, name=label or None)
         except Exception as e:
             return error_text(lang, e), gr.skip()

@@ -21,11 +21,12 @@ def check(ws, name: str, model: str | None) -> dict:
             "errors": [p.to_dict() for p in report["errors"]], "warnings": []}
 
 
-def preview(ws, name: str, model: str, row: int, length: int, lang: str = "en") -> tuple[str, list]:
-    """(heading, HighlightedText pieces) in `lang`: prompt (unmarked), then each answer marked by
-    its name (chosen, rejected; desirable or undesirable for a KTO row)."""
+def preview(ws, name: str, model: str, line: int, length: int, lang: str = "en") -> tuple[str, list]:
+    """(heading, HighlightedText pieces) in `lang` for the row at `line` of the file: prompt
+    (unmarked), then each answer marked by its name (chosen, rejected; desirable or undesirable for
+    a KTO row)."""
 
-    p = pref.preview(ws, name, model, row, length)
+    p = pref.preview(ws, name, model, 1, length, line=line)
     pieces = [(t["text"], None) for t in p["prompt"]]
     for answer, toks in p["answers"].items():
         label = t(lang, "datasets.mark." + _mark(answer, p))
@@ -37,6 +38,8 @@ def preview(ws, name: str, model: str, row: int, length: int, lang: str = "en") 
              prompt=len(p["prompt"]), sizes=sizes)
     if p["truncated"]:
         head += " " + t(lang, "datasets.pref_cut", length=p["max_length"])
+    if p["asked_line"]:
+        head = t(lang, "datasets.line_moved", asked=p["asked_line"], line=p["line"]) + "\n\n" + head
     return head, pieces
 
 

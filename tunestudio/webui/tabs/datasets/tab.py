@@ -20,6 +20,7 @@ from tunestudio.data.encoding.encode import preview as encode_preview
 from tunestudio.data.formats.load import load_file
 from tunestudio.data.quality.check import check_dataset
 from tunestudio.data.quality.clean import clean_dataset
+from tunestudio.data.quality.pick import at_line
 from tunestudio.data.quality.stats import load_tokenizer, stats_dataset
 from tunestudio.data.split import resolve_dataset
 from tunestudio.demo import demo_pick
@@ -29,6 +30,7 @@ from tunestudio.webui.common.context import (
     err,
     error_text,
     msg,
+    number_problem,
     plotted,
     say,
     shown,
@@ -124,8 +126,10 @@ def build(ctx: Context) -> None:
                              y_lim=[0, None])   # shown once Statistics draws it
 
     with gr.Row():
-        row = gr.Number(value=1, precision=0, minimum=1, label=t(DEFAULT, "datasets.row"), elem_id="datasets-row")
-        max_len = gr.Number(value=512, precision=0, minimum=8, label=t(DEFAULT, "datasets.max_length"),
+        # no minimum= on these: Gradio's own check is a raw red pill over the last result; on_preview
+        # says what is wrong, in the UI's language
+        row = gr.Number(value=1, precision=0, label=t(DEFAULT, "datasets.row"), elem_id="datasets-row")
+        max_len = gr.Number(value=512, precision=0, label=t(DEFAULT, "datasets.max_length"),
                             elem_id="datasets-max-length")
         preview_btn = gr.Button(t(DEFAULT, "datasets.preview"), elem_id="datasets-preview-btn")
         ctx.tr(row, label="datasets.row")
@@ -179,11 +183,12 @@ def build(ctx: Context) -> None:
         try:
             results = clean_dataset(ws, name)
         except Exception as e:
-            return {"error": err(e)}, [gr.skip()]
+            return {"error": err(e)}, [gr.skip(), gr.skip()]
         files = [{"input": r.input.name, "output": r.output.name, "rows": r.rows, "kept": r.kept,
                   "removed": dict(r.removed), "report": r.report.name} for r in results]
         rows = [rm.to_dict() for r in results for rm in r.removals]
-        return {"files": files, "rows": rows}, [gr.update(choices=ws.list_datasets())]
+        # the files table too: the cleaned copy is a new file beside the original
+        return {"files": files, "rows": rows}, [gr.update(choices=ws.list_datasets()), files_table(ws, lang or DEFAULT)]
 
     def clean_render(lang, spec):
         if "error" in spec:
@@ -224,9 +229,10 @@ def build(ctx: Context) -> None:
     def on_preview(lang, name, model_name, row_no, length, progress=gr.Progress(track_tqdm=True)):
         if not model_name:
             return t(lang, "datasets.pick_model"), None
-        for key, value, default in (("datasets.row", row_no, 1), ("datasets.max_length", length, 512)):
-            if value is None:   # an emptied box: said, never replaced by a value the user does not see
-                return "⚠️ " + t(lang, "common.field_empty", field=t(lang, key), default=default), None
+        for key, value, default, least in (("datasets.row", row_no, 1, 1), ("datasets.max_length", length, 512, 8)):
+            problem = number_problem(lang, key, value, default, least)
+            if problem:
+                return problem, None
 
         try:
             if pref_preview.is_preference(ws, name):  # a pair: prompt, then chosen and rejected, marked
@@ -237,8 +243,8 @@ def build(ctx: Context) -> None:
             loaded = load_file(files.get("all") or files["train"])
             if not loaded.records:
                 raise UserError(t(DEFAULT, "datasets.no_rows", name=name), "dataset_no_rows", name=name)
-            i = min(max(int(row_no), 1), len(loaded.records)) - 1
-            record = loaded.records[i]
+            picked = at_line(loaded.records, int(row_no), name)   # the file's line, as Check counts
+            record = picked.record
             tokenizer = load_tokenizer(ws, model_name)
             pairs = encode_preview(record, tokenizer, int(length))
             info = turns.probe(tokenizer) if record.is_chat else None
@@ -246,6 +252,8 @@ def build(ctx: Context) -> None:
             return error_text(lang, e), None
         trained = sum(1 for _, on in pairs if on)
         head = t(lang, "datasets.preview_head", where=record.where(), tokens=len(pairs), trained=trained)
+        if picked.asked_line:
+            head = t(lang, "datasets.line_moved", asked=picked.asked_line, line=record.line) + "\n\n" + head
         if record.reference_reasoning():
             head += "\n\n" + t(lang, "datasets.preview_reasoning", reasoning=record.reference_reasoning())
         if info is not None and info.prompts_differ:
@@ -275,7 +283,7 @@ def build(ctx: Context) -> None:
     upload_view.act(store.click, store_work, lambda lang, spec: say(lang, spec), [upload, save_as],
                     extra=[pick, table, *file_panels])
     results.act(check_btn.click, check_work, check_render, [pick, model_in])
-    results.act(clean_btn.click, clean_work, clean_render, [pick], extra=[pick])
+    results.act(clean_btn.click, clean_work, clean_render, [pick], extra=[pick, table])
     results.act(stats_btn.click, stats_work, stats_render, [pick, model_in, max_len])
     example.on(preview_btn.click, on_preview, [pick, model_in, row, max_len])
 

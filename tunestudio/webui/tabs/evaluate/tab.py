@@ -44,8 +44,8 @@ def build(ctx: Context) -> None:
                           elem_id="eval-run", scale=3)
         split = gr.Dropdown(choices=split_choices(DEFAULT), value="test", label=t(DEFAULT, "evaluate.split"),
                             elem_id="eval-split", scale=1)
-        limit = gr.Number(value=50, precision=0, minimum=1, label=t(DEFAULT, "evaluate.limit"), elem_id="eval-limit",
-                          scale=1)
+        limit = gr.Number(value=50, precision=0, label=t(DEFAULT, "evaluate.limit"), elem_id="eval-limit",
+                          scale=1)   # run_work checks it (no Gradio minimum=: its red pill hides the result)
         ctx.tr(run, label="evaluate.run", choices=lambda lang: run_choices(ws, finished_only=True, lang=lang))
         ctx.tr(split, label="evaluate.split", choices=split_choices)
         ctx.tr(limit, label="evaluate.limit", info="evaluate.limit_info")
@@ -103,6 +103,8 @@ def build(ctx: Context) -> None:
     def run_work(lang, run_id, split_name, n, names, custom_file, with_base, check_guard, guard_name):
         if not run_id:
             return {"say": msg("evaluate.pick_run")}, [None]
+        if n is not None and n < 1:   # empty: every row
+            return {"say": msg("common.at_least", field=msg("evaluate.limit"), least=1, value=f"{n:g}")}, [None]
         try:
             out = run_eval(ws, run=run_id, split=split_name, metrics=list(names or []) or None,
                            metric_file=custom_file or None, compare_base=bool(with_base), limit=int(n) if n else None,

@@ -152,7 +152,8 @@ def build(ctx: Context, run_pick) -> None:
         ctx.tr(table, label="ship.exports")
         ctx.tr(download, label="ship.download")
         with gr.Row():
-            port = gr.Number(value=0, precision=0, minimum=0, maximum=65535, label=t(DEFAULT, "ship.port"),
+            # no minimum=/maximum=: Gradio's red pill would hide the server's state; Start says why
+            port = gr.Number(value=0, precision=0, label=t(DEFAULT, "ship.port"),
                              info=t(DEFAULT, "ship.port_info"), elem_id="ship-port")
             start = gr.Button(t(DEFAULT, "ship.start_server"), elem_id="ship-start-server")
             stop = gr.Button(t(DEFAULT, "ship.stop_server"), elem_id="ship-stop-server")

@@ -1,0 +1,35 @@
+"""Number boxes say what is wrong in the UI's language, and Clean's new file shows in the file table."""
+
+from tunestudio.core.workspace import Workspace
+
+
+def test_no_number_box_leaves_its_check_to_gradios_red_pill(workspace):
+    # Gradio's own minimum=/maximum= check answers -5 with a raw red pill over the last result
+    # ("row −5", "Examples 0" in the newcomer's walk); each handler says it instead.
+    import gradio as gr
+
+    from tunestudio.webui.app import build_app
+
+    demo = build_app(Workspace(workspace))
+    boxes = [c for c in demo.blocks.values() if isinstance(c, gr.Number)]
+    assert boxes
+    bounded = [c.elem_id for c in boxes if c.minimum is not None or c.maximum is not None]
+    assert not bounded, bounded
+
+
+def test_a_number_below_its_least_is_named_by_its_label_in_each_language():
+    from tunestudio.webui.common.context import number_problem
+
+    assert number_problem("en", "datasets.row", -5, 1, 1) == "⚠️ “Line in the file” must be at least 1 (it is -5)"
+    assert number_problem("tet", "datasets.row", 0, 1, 1) == "⚠️ “Liña iha ficheiru” tenke 1 ka liu (agora 0)"
+    assert "is empty" in number_problem("en", "rate.n", None, 10, 1)
+    assert number_problem("en", "rate.n", 3, 10, 1) is None
+
+
+def test_clean_refreshes_the_files_table(workspace):
+    from tunestudio.webui.app import build_app
+
+    demo = build_app(Workspace(workspace))
+    ids = {getattr(c, "elem_id", None): c._id for c in demo.blocks.values()}
+    clean = [d for d in demo.fns.values() if (ids["datasets-clean"], "click") in [tuple(t) for t in d.targets]]
+    assert any(ids["datasets-table"] in [o._id for o in d.outputs] for d in clean)
