@@ -33,3 +33,18 @@ def test_clean_refreshes_the_files_table(workspace):
     ids = {getattr(c, "elem_id", None): c._id for c in demo.blocks.values()}
     clean = [d for d in demo.fns.values() if (ids["datasets-clean"], "click") in [tuple(t) for t in d.targets]]
     assert any(ids["datasets-table"] in [o._id for o in d.outputs] for d in clean)
+
+
+def test_the_model_and_training_tabs_give_one_estimate_for_the_same_settings(demo_ws):
+    """Without a dataset both estimate rows of the full max length: the same figure; the Model tab
+    says the Training tab's figure follows the dataset's own lengths (why the two may differ)."""
+    from tunestudio.webui.i18n.texts import t
+    from tunestudio.webui.tabs.model import memory_rows
+    from tunestudio.webui.tabs.training.status import memory_text
+
+    ws = Workspace(demo_ws)
+    table = memory_rows(ws, "en", "tiny-demo", 8, 512)
+    lora = table[table.iloc[:, 0] == "lora"].iloc[0]
+    text = memory_text(ws, "en", "tiny-demo", "lora", 8, 512, "auto", False, 16)
+    assert f"Memory estimate: about {lora.iloc[2]} " in text, (lora.iloc[2], text)
+    assert "dataset's own row lengths" in t("en", "model.memory")
