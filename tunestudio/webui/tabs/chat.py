@@ -188,15 +188,15 @@ def build(ctx: Context) -> None:
                         targets[i][-1] = {"role": "assistant", "content": next(streams[i])}
                     except StopIteration:
                         live.remove(i)
-                yield msg("chat.talking_to", label=label), history, base_history, ""
+                yield msg("chat.talking_to", label=label), history, base_history, gr.skip()
             # An empty bubble looks like a hang: say that the model answered with nothing.
             empty = [tg for tg in targets[:len(streams)] if not _text(tg[-1]["content"]).strip()]
             if empty:
                 for tg in empty:
                     tg[-1] = {"role": "assistant", "content": t(lang, "chat.empty_reply")}
-                yield msg("chat.talking_to", label=label), history, base_history, ""
+                yield msg("chat.talking_to", label=label), history, base_history, gr.skip()
         except Exception as e:
-            yield err(e), history, base_history, ""
+            yield err(e), history, base_history, gr.skip()
 
     def respond_endpoint(lang, url, key, text, history, base_history, sys_prompt, n, temp, p):
         prompt = _prompt(history, text)
@@ -206,9 +206,9 @@ def build(ctx: Context) -> None:
             for so_far in stream_chat(url, prompt, api_key=(key or None), system=sys_prompt or None,
                                       max_new_tokens=int(n), temperature=float(temp), top_p=float(p)):
                 history[-1] = {"role": "assistant", "content": so_far or t(lang, "chat.empty_reply")}
-                yield msg("chat.talking_to", label=url), history, base_history, ""
+                yield msg("chat.talking_to", label=url), history, base_history, gr.skip()
         except Exception as e:
-            yield err(e), history, base_history, ""
+            yield err(e), history, base_history, gr.skip()
 
     def toggle(side_by_side, src):
         show = bool(side_by_side) and bool(src) and src.startswith("run:")
@@ -221,17 +221,22 @@ def build(ctx: Context) -> None:
               endpoint, endpoint_key]
     # the note above the replies is said again when the language changes: `respond` yields its spec
     note_view = ctx.view([note])
-    outputs = [note, chatbot, base_bot, message, note_view.state]
+    outputs = [note, chatbot, base_bot, message, note_view.state, send]
 
     def respond_said(lang, *args):
+        # Only the message that was sent is cleared (at once); while the reply streams the box keeps
+        # what the user types next, and Send is off until the reply is done: a second Enter meanwhile
+        # is dropped by Gradio (trigger_mode "once"), and its text stays in the box to send after.
+        busy = gr.update(interactive=False)
         for spec, *rest in respond(lang, *args):
             if isinstance(spec, list):
-                yield say(lang or DEFAULT, spec), *rest, note_view.shown_message(spec)
+                yield say(lang or DEFAULT, spec), *rest, note_view.shown_message(spec), busy
             else:   # gr.skip(): the note stays as it is
-                yield spec, *rest, gr.skip()
+                yield spec, *rest, gr.skip(), busy
+        yield gr.skip(), gr.skip(), gr.skip(), gr.skip(), gr.skip(), gr.update(interactive=True)
 
-    message.submit(respond_said, inputs, outputs, api_visibility="private")
-    send.click(respond_said, inputs, outputs, api_visibility="private")
+    message.submit(respond_said, inputs, outputs, api_visibility="private", trigger_mode="once")
+    send.click(respond_said, inputs, outputs, api_visibility="private", trigger_mode="once")
     clear.click(lambda: ([], []), None, [chatbot, base_bot], api_visibility="private")
     ctx.on_language(lambda lang, a, b: reword_notes(lang or DEFAULT, a, b), [ctx.lang, chatbot, base_bot],
                     [chatbot, base_bot])
