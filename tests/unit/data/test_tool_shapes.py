@@ -158,3 +158,19 @@ def test_a_chat_string_not_in_glaive_shape_says_what_it_must_start_with(tmp_path
     assert (err.line, err.message) == (1, "wrong type: 'chat' must be a list of messages, found a string (a "
                                           "conversation written as text must start with 'USER:', as glaive's does)")
     assert (err.code, err.fields) == ("messages_text", {"col": "chat"})
+
+
+def test_an_unreadable_glaive_call_is_worded_in_tetum_too(tmp_path):
+    """The detail of a glaive row's problem was English inside the Tetum text ('in message')."""
+    import json as _json
+
+    from tunestudio.data.formats.load import load_file
+    from tunestudio.webui.i18n.texts import engine_warning
+
+    chat = "USER: Weather?\n\n\nASSISTANT: <functioncall> {name: get_weather} <|endoftext|>\n"
+    p = tmp_path / "g.jsonl"
+    p.write_text(_json.dumps({"system": GLAIVE_SYSTEM, "chat": chat}) + "\n")
+    problem = load_file(p).errors[0].to_dict()
+    assert problem["code"] == "glaive_chat" and problem["fields"]["detail"]["code"] == "glaive_call_unreadable"
+    tet = engine_warning("tet", problem)
+    assert "iha mensajen 2 la'ós JSON" in tet and "in message" not in tet, tet

@@ -138,8 +138,9 @@ def chat_record(row, fields, fmt, file_tools=None) -> tuple[Record, str | None, 
         try:
             turns = glaive.chat_messages(turns)
         except glaive.GlaiveError as e:
+            # the detail as its own coded part, so a Tetum screen says it in Tetum too
             raise RowError(f"'{col}' is glaive's 'USER: ... ASSISTANT: ...' text, but {e}", "glaive_chat",
-                           col=col, detail=str(e)) from None
+                           col=col, detail={"code": e.code, "message": str(e), **e.fields}) from None
     if not isinstance(turns, list):
         if isinstance(turns, str):   # the one text shape read: glaive's, which starts with a speaker
             raise RowError(f"wrong type: '{col}' must be a list of messages, found a string (a conversation "

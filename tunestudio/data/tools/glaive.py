@@ -16,6 +16,8 @@ from __future__ import annotations
 import json
 import re
 
+from tunestudio.core.errors import CodedError
+
 SPEAKERS = {"USER": "user", "ASSISTANT": "assistant", "FUNCTION RESPONSE": "tool", "SYSTEM": "system"}
 _TURN = re.compile(r"(?:\A|\n)[ \t]*(USER|ASSISTANT|FUNCTION RESPONSE|SYSTEM):[ \t]?")
 _END = "<|endoftext|>"
@@ -24,8 +26,9 @@ _CALL = "<functioncall>"
 _QUOTED_ARGS = re.compile(r'\A\{\s*"name"\s*:\s*"((?:[^"\\]|\\.)*)"\s*,\s*"arguments"\s*:\s*\'(.*)\'\s*\}\Z', re.DOTALL)
 
 
-class GlaiveError(ValueError):
-    """A `chat` string that is not in glaive's shape (the message says where)."""
+class GlaiveError(CodedError, ValueError):
+    """A `chat` string that is not in glaive's shape (the message says where; the code and fields
+    let the web UI say it in its language)."""
 
 
 def is_glaive_chat(value) -> bool:
@@ -46,7 +49,8 @@ def _call(text: str, n: int) -> dict:
         found = _QUOTED_ARGS.match(text)
         if not found:
             raise GlaiveError(f"the <functioncall> in message {n} is neither JSON nor "
-                              "{\"name\": ..., \"arguments\": '...'}: " + text[:80]) from None
+                              "{\"name\": ..., \"arguments\": '...'}: " + text[:80], "glaive_call_unreadable",
+                              n=n, text=text[:80]) from None
         value = {"name": json.loads(f'"{found.group(1)}"'), "arguments": found.group(2).replace("\\'", "'")}
     return value
 
@@ -56,7 +60,8 @@ def chat_messages(chat: str) -> list[dict]:
     [{"name", "arguments"}]) for the chat reader. Raises GlaiveError."""
     parts = _TURN.split(chat)
     if parts[0].strip():
-        raise GlaiveError(f"text before the first 'USER:' / 'ASSISTANT:': {parts[0].strip()[:60]!r}")
+        raise GlaiveError(f"text before the first 'USER:' / 'ASSISTANT:': {parts[0].strip()[:60]!r}",
+                          "glaive_text_before", text=repr(parts[0].strip()[:60]))
     messages = []
     for speaker, text in zip(parts[1::2], parts[2::2]):
         n = len(messages) + 1
