@@ -139,3 +139,25 @@ def test_key_as_bearer_never_written_and_agreement_with_people(workspace, monkey
     assert row["results"]["pairwise"]["win"] == 7 and row["agreement"]["kappa"] == pytest.approx(13 / 21)
     written = (folder / "judge.json").read_text() + (folder / "judge.jsonl").read_text() + json.dumps(row)
     assert "sk-very-secret" not in written + capsys.readouterr().err
+
+
+def test_a_served_run_is_a_judge_and_an_unserved_one_is_refused(workspace):
+    import os
+
+    from tunestudio.core.errors import UserError
+    from tunestudio.core.statefiles import write_json
+    from tunestudio.ship.background import served_url, servers_dir
+
+    ws = _served_run(workspace)
+    with stub_judge(lambda prompt: "Rating: [[5]]") as stub:
+        # the record `tunestudio serve` started from the Runs tab leaves, its process alive (this one)
+        record = {"run": "run1", "name": "run1", "url": stub.url, "pid": os.getpid(), "pid_start": None,
+                  "log": str(workspace / "serve.log")}
+        write_json(servers_dir(ws) / "run1.json", record)
+        assert served_url(ws, "run1") == stub.url
+        out = judge_rows(_rows(1), connect(served_url(ws, "run1")), "single")
+        assert out["single"]["tuned"] == {"mean": 5.0, "n": 1}
+    write_json(servers_dir(ws) / "run1.json", {**record, "stopped": time.time()})
+    with pytest.raises(UserError) as e:
+        served_url(ws, "run1")
+    assert e.value.code == "judge_run_not_served" and "not served (server stopped)" in str(e.value)
