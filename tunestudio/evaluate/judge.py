@@ -151,12 +151,15 @@ def ask_all(judge: Judge, prompts: list[str], desc: str = "judge") -> list[dict]
     results: list = [None] * len(prompts)
     if not prompts:
         return results
-    with progress(len(prompts), desc, unit="requests") as bar, \
-            ThreadPoolExecutor(max_workers=max(1, int(judge.parallel))) as pool:
-        futures = {pool.submit(_ask, judge, p): i for i, p in enumerate(prompts)}
-        for f in as_completed(futures):
-            results[futures[f]] = f.result()
-            bar.update(1)
+    pool = ThreadPoolExecutor(max_workers=max(1, int(judge.parallel)), thread_name_prefix="judge")
+    try:
+        with progress(len(prompts), desc, unit="requests") as bar:
+            futures = {pool.submit(_ask, judge, p): i for i, p in enumerate(prompts)}
+            for f in as_completed(futures):
+                results[futures[f]] = f.result()
+                bar.update(1)
+    finally:   # interrupted (Ctrl-C, Stop): the requests not yet sent are dropped, not waited for
+        pool.shutdown(wait=False, cancel_futures=True)
     return results
 
 
