@@ -24,7 +24,8 @@ def add_judge_args(p: argparse.ArgumentParser) -> None:
     g = p.add_argument_group("LLM judge (docs/evaluation.md)")
     g.add_argument("--judge", metavar="ENDPOINT|RUN",
                    help="grade the answers with an LLM judge: an OpenAI-compatible URL (http://127.0.0.1:8000/v1) or "
-                        f"a run served by `tunestudio serve`; its API key from ${API_KEY_ENVS[0]} or ${API_KEY_ENVS[1]}")
+                        "a run served by `tunestudio serve`; its API key from "
+                        f"${API_KEY_ENVS[0]} or ${API_KEY_ENVS[1]}")
     g.add_argument("--rubric", metavar="FILE", help="the judge's criteria (plain text) instead of the default rubric")
     g.add_argument("--judge-mode", choices=MODES, default=None,
                    help="single: rate each answer 1-10; pairwise: base vs fine-tuned, asked in both orders; both "

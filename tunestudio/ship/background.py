@@ -250,5 +250,5 @@ def served_url(ws, spec: str) -> str:
 
 def _not_served(r, status: str = "none") -> str:
     raise UserError(f"run {r.name} is not served (server {status}): start it with the Runs tab's Start server (or give "
-                    f"the URL of a `tunestudio serve {r.name}` started by hand), then judge with it", "judge_run_not_served",
-                    run=r.name, status=status)
+                    f"the URL of a `tunestudio serve {r.name}` started by hand), then judge with it",
+                    "judge_run_not_served", run=r.name, status=status)

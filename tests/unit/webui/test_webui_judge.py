@@ -22,8 +22,8 @@ def _evaluated_run(ws: Workspace) -> None:
     (final / "config.json").write_text("{}")
     folder = ws.runs_dir / "run1" / "eval" / "20260101-000000"
     folder.mkdir(parents=True)
-    rows = [{"index": i, "input": q, "reference": "r", "prediction": TUNED_ANSWERS[i], "base_prediction": BASE_ANSWERS[i]}
-            for i, q in enumerate(RATING_PROMPTS)]
+    rows = [{"index": i, "input": q, "reference": "r", "prediction": TUNED_ANSWERS[i],
+             "base_prediction": BASE_ANSWERS[i]} for i, q in enumerate(RATING_PROMPTS)]
     (folder / "examples.jsonl").write_text("".join(json.dumps(r) + "\n" for r in rows))
     conn = registry.connect(ws.db_path)
     conn.execute("INSERT INTO evaluations (created_at, run_id, model, dataset, split, n, metrics, output_dir)"
