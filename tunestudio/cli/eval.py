@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import sys
 
+from tunestudio.cli.judge import add_judge_args, judge_eval, prepare_judge, print_judge, refuse_judge
 from tunestudio.cli.reward import add_reward_flags, print_eval
 from tunestudio.core.errors import UserError
 from tunestudio.core.output import print_json
@@ -88,6 +89,7 @@ def register(subparsers, common) -> None:
     p.add_argument("--samples", type=int, default=1,
                    help="rewards with --temperature above 0: answers sampled per prompt (the mean is over all)")
     _sampling_flags(p)
+    add_judge_args(p)
     p.set_defaults(func=cmd_eval)
 
     p = subparsers.add_parser("chat", parents=[common], help="talk to a run or a model",
@@ -122,6 +124,7 @@ def cmd_eval(args, ws):
     if args.limit is not None and args.limit < 1:
         raise UserError(f"--limit must be at least 1 (got {args.limit})", "option_at_least", option="--limit",
                         value=args.limit, least=1)
+    prepare_judge(args, ws)   # flags and endpoint checked before minutes of generation
     if args.predictions:
         return _eval_predictions(args, ws)
     loading.quiet_transformers()
@@ -133,6 +136,7 @@ def cmd_eval(args, ws):
 
 def _eval(args, ws):
     if args.rewards or (args.run and not args.metrics and not args.metric_file and _is_grpo_run(ws, args.run)):
+        refuse_judge(args)
         out = reward_eval(ws, args.rewards, args.dataset, run=args.run, model=args.model,
                           compare_base=args.compare_base, limit=args.limit, max_new_tokens=args.max_new_tokens or 64,
                           split=args.split, timeout=args.reward_timeout, regex=args.reward_regex,
@@ -143,6 +147,7 @@ def _eval(args, ws):
         return 0
 
     if pref.wants_preference_eval(ws, args.run, args.dataset):  # pairs: preference_accuracy, margins
+        refuse_judge(args)
         out = pref.evaluate_preferences(ws, run=args.run, model=args.model, dataset=args.dataset, split=args.split,
                                         compare_base=args.compare_base, limit=args.limit,
                                         batch_size=args.batch_size, save=not args.no_save)
@@ -157,6 +162,8 @@ def _eval(args, ws):
                    batch_size=args.batch_size, sampling=sampling, save=not args.no_save,
                    trust_remote_code=args.trust_remote_code, generation_prompt=args.generation_prompt,
                    bleu_tokenize=args.bleu_tokenize)
+    if args.judge_client is not None:
+        out["judge"] = judge_eval(args, ws, out)
     _print_eval(out, args.json)
     return 0
 
@@ -200,6 +207,8 @@ def _print_eval(out: dict, as_json: bool) -> None:
             print(f"  {report.worst_line(r, primary)}")
     if out.get("output_dir"):
         print(f"report: {out['files']['html']}")
+    if out.get("judge"):
+        print_judge(out["judge"])
 
 
 # ---- chat ---------------------------------------------------------------------------------------

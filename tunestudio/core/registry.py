@@ -62,6 +62,18 @@ CREATE TABLE IF NOT EXISTS evaluations (
     base_metrics TEXT,                    -- JSON, with --compare-base
     output_dir   TEXT
 );
+CREATE TABLE IF NOT EXISTS judgements (
+    id             INTEGER PRIMARY KEY AUTOINCREMENT,
+    created_at     REAL NOT NULL,
+    run_id         TEXT,
+    evaluation_dir TEXT,                  -- the evaluation judged (its judge.json, judge.jsonl)
+    endpoint       TEXT,                  -- the judge's URL (never its API key)
+    judge_model    TEXT,
+    mode           TEXT,                  -- single | pairwise | both
+    n              INTEGER,
+    results        TEXT,                  -- JSON: mean scores, win/tie/loss/inconsistent/unparseable counts
+    agreement      TEXT                   -- JSON: with the people's ratings of the same prompts (n, share, kappa)
+);
 CREATE TABLE IF NOT EXISTS benchmarks (
     id         INTEGER PRIMARY KEY AUTOINCREMENT,
     created_at REAL NOT NULL,
@@ -103,6 +115,7 @@ CREATE INDEX IF NOT EXISTS exports_run ON exports(run_id);
 JSON_COLUMNS = {
     "runs": {"split", "config", "metrics"},
     "evaluations": {"metrics", "base_metrics"},
+    "judgements": {"results", "agreement"},
     "benchmarks": {"results"},
     "rating_sessions": {"items"},
     "exports": {"roundtrip"},

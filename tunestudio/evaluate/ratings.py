@@ -19,6 +19,7 @@ from tunestudio.core import registry
 from tunestudio.core.errors import UserError
 from tunestudio.core.workspace import Workspace
 from tunestudio.data.split import load_splits
+from tunestudio.evaluate import report
 from tunestudio.models import loading
 from tunestudio.models.generate import Sampling, generate
 from tunestudio.models.loading import find_run
@@ -250,3 +251,40 @@ def format_summary(s: dict) -> str:
             f"  {s['a_label']} wins {s['wins_a']}: {pct(s['win_rate_a'], s['win_rate_a_ci95'])}\n"
             f"  {s['b_label']} wins {s['wins_b']}: {pct(s['win_rate_b'], s['win_rate_b_ci95'])}\n"
             f"  ties {s['ties']}: {pct(s['tie_rate'], None)}")
+
+
+# ---- the people's verdicts on a run, for the LLM judge's agreement (agreement.py) ----------------
+
+def _side(ws: Workspace, label: str, run_id: str) -> str | None:
+    """"base" / "tuned" when a session's source label is run_id's base / fine-tuned model, else None."""
+    kind, _, ref = str(label).partition(":")
+    if kind not in ("run", "base") or not ref:
+        return None
+    try:
+        found = find_run(ws, ref).id
+    except UserError:   # a run deleted since
+        return None
+    return ("tuned" if kind == "run" else "base") if found == run_id else None
+
+
+def base_vs_tuned(ws: Workspace, run_id: str) -> list[tuple[str, str]]:
+    """Every rating (each rater's last choice per item) of a session that put run_id's base against its
+    fine-tuned model: (the prompt as an evaluation's rows show it, "base" | "tuned" | "tie")."""
+    out = []
+    conn = _conn(ws)
+    try:
+        for s in conn.execute("SELECT * FROM rating_sessions ORDER BY id").fetchall():
+            sides = (_side(ws, s["a_label"], run_id), _side(ws, s["b_label"], run_id))
+            if set(sides) != {"base", "tuned"}:
+                continue
+            items = json.loads(s["items"])
+            for r in _latest(conn, s["id"]):
+                it = items[r["item"]]
+                key = report.input_text(it["messages"]) if it.get("messages") else it["prompt"]
+                if r["choice"] == "tie":
+                    out.append((key, "tie"))
+                else:   # shown A is source a unless the item was swapped
+                    out.append((key, sides[0] if (r["choice"] == "A") != it["swapped"] else sides[1]))
+    finally:
+        conn.close()
+    return out

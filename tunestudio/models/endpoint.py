@@ -87,3 +87,30 @@ def stream_chat(url: str, messages: list[dict], api_key: str | None = None, mode
         raise _error(url, e) from None
     if not text:
         yield text
+
+
+def complete_chat(url: str, messages: list[dict], api_key: str | None = None, model: str | None = None,
+                  max_new_tokens: int = 512, temperature: float = 0.0, timeout: float = 60.0) -> str:
+    """One whole (non-streamed) reply: what a grader such as the LLM judge (evaluate/judge.py) needs.
+    Raises UserError: endpoint_timeout when no answer came within `timeout` seconds,
+    endpoint_unreachable, endpoint_http_error (with the server's message), endpoint_bad_reply."""
+    import httpx
+
+    url = base_url(url)
+    body = {"model": model or first_model(url, api_key, timeout), "messages": list(messages),
+            "max_tokens": int(max_new_tokens), "temperature": float(temperature), "stream": False}
+    try:
+        r = httpx.post(f"{url}/chat/completions", json=body, headers=_headers(api_key), timeout=timeout)
+    except httpx.TimeoutException:
+        raise UserError(f"the endpoint {url} gave no answer within {timeout:g} s", "endpoint_timeout", url=url,
+                        seconds=f"{timeout:g}") from None
+    except httpx.HTTPError as e:
+        raise _error(url, e) from None
+    if r.status_code != 200:
+        raise UserError(f"{url}/chat/completions answered HTTP {r.status_code}: {r.text[:200]}", "endpoint_http_error",
+                        address=f"{url}/chat/completions", status=r.status_code, detail=r.text[:200])
+    try:
+        return r.json()["choices"][0]["message"]["content"] or ""
+    except (ValueError, KeyError, IndexError, TypeError):
+        raise UserError(f"{url}/chat/completions answered without choices[0].message.content: {r.text[:200]}",
+                        "endpoint_bad_reply", address=f"{url}/chat/completions", detail=r.text[:200]) from None

@@ -76,6 +76,7 @@ def delete_run(ws: Workspace, ref: str, delete_files: bool = False) -> dict:
         try:
             with registry.transaction(conn):
                 conn.execute("DELETE FROM evaluations WHERE run_id = ?", (run["id"],))
+                conn.execute("DELETE FROM judgements WHERE run_id = ?", (run["id"],))
                 conn.execute("DELETE FROM exports WHERE run_id = ?", (run["id"],))
                 conn.execute("DELETE FROM runs WHERE id = ?", (run["id"],))
             deleted = False

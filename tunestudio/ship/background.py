@@ -233,3 +233,22 @@ def stop_server(ws, run: str, grace: float = 10.0) -> dict:
 
 def list_servers(ws) -> list[dict]:
     return [server_status(ws, p.stem) for p in sorted(servers_dir(ws).glob("*.json"))]
+
+
+def served_url(ws, spec: str) -> str:
+    """An endpoint for a client such as the LLM judge: a URL as given, or a run's `tunestudio serve`
+    server (…/v1), which must be running (started by the Runs tab's Start server)."""
+    if str(spec).strip().startswith(("http://", "https://")):
+        return str(spec).strip()
+    r = find_run(ws, spec)
+    status = server_status(ws, r.id)
+    if status["status"] == "running":
+        return status["url"]
+    # a server started by hand in a terminal leaves no record: give its URL instead
+    return _not_served(r, status["status"])
+
+
+def _not_served(r, status: str = "none") -> str:
+    raise UserError(f"run {r.name} is not served (server {status}): start it with the Runs tab's Start server (or give "
+                    f"the URL of a `tunestudio serve {r.name}` started by hand), then judge with it",
+                    "judge_run_not_served", run=r.name, status=status)

@@ -59,7 +59,11 @@ def test_rename_and_delete_a_run(ws_with_runs):
             rename_run(ws_with_runs, "run-b", bad)
     folder = ws_with_runs.runs_dir / "run-b"
     (folder / "final").mkdir(parents=True)
+    conn = registry.connect(ws_with_runs.db_path)   # an LLM judge's verdict on it goes with it
+    conn.execute("INSERT INTO judgements (created_at, run_id, mode, n) VALUES (0, 'run-b', 'single', 1)")
     out = delete_run(ws_with_runs, "better")
+    assert conn.execute("SELECT count(*) FROM judgements WHERE run_id = 'run-b'").fetchone()[0] == 0
+    conn.close()
     assert out == {"id": "run-b", "name": "better", "folder": str(folder), "files_deleted": False}
     assert folder.is_dir() and "run-b" not in [r["id"] for r in runs_table(ws_with_runs)["runs"]]
     with pytest.raises(UserError):

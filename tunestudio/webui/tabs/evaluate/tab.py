@@ -22,6 +22,7 @@ from tunestudio.webui.common.context import (
     say,
 )
 from tunestudio.webui.i18n.texts import DEFAULT, engine_warning, t
+from tunestudio.webui.tabs.evaluate import judge as judge_panel
 from tunestudio.webui.tabs.evaluate.tables import (
     GUARD_DEFAULT,
     METRICS,
@@ -82,6 +83,8 @@ def build(ctx: Context) -> None:
     for comp, key in ((metric_table, "results"), (examples, "examples"), (files, "downloads"),
                       (guard_table, "guard_rows")):
         ctx.tr(comp, label=f"evaluate.{key}")
+
+    judge_panel.build(ctx, run)   # the LLM judge on the run's latest saved evaluation
 
     with gr.Accordion(t(DEFAULT, "evaluate.bench"), open=False) as bench_box:
         ctx.tr(bench_box, label="evaluate.bench")

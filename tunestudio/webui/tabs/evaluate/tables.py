@@ -116,3 +116,70 @@ def split_word(lang: str, split: str | None) -> str | None:
 def split_choices(lang: str) -> list[tuple[str, str]]:
     """The split picker's choices: (name in `lang`, engine word)."""
     return [(split_word(lang, s), s) for s in SPLITS]
+
+
+# ---- the LLM judge (judge.py: the panel; tunestudio.evaluate.judge: the engine) -------------------
+
+JUDGE_ROWS = ("tuned_mean", "base_mean", "single_unparseable", "single_failed", "win", "tie", "loss", "inconsistent",
+              "unparseable", "failed", "win_rate")
+JUDGE_EXAMPLE_COLUMNS = ["index", "input", "base_prediction", "prediction", "base_score", "tuned_score", "outcome",
+                         "raw"]
+RAW_CHARS = 600   # of each judge text in a cell; judge.jsonl holds them whole
+
+
+def judge_results_frame(lang: str, out: dict | None) -> pd.DataFrame:
+    """Measure | value: mean scores with their counts, the pairwise counts, the win rate."""
+    if not out:
+        return empty_table(lang, ["judge.col.measure", "judge.col.value"])
+    s, p = out.get("single") or {}, out.get("pairwise") or {}
+    values = {}
+    for side in ("tuned", "base"):
+        if side in s:
+            m = s[side]
+            values[f"{side}_mean"] = "-" if m["mean"] is None else f"{m['mean']:.2f} / 10 (n {m['n']})"
+    if s:
+        values.update(single_unparseable=s["unparseable"], single_failed=s["failed"])
+    if p:
+        values.update({k: p[k] for k in ("win", "tie", "loss", "inconsistent", "unparseable", "failed")})
+        values["win_rate"] = "-" if p["win_rate"] is None else f"{p['win_rate']:.0%} ({p['win']}/{p['judged']})"
+    rows = [[t(lang, f"judge.row.{k}"), values[k]] for k in JUDGE_ROWS if k in values]
+    return pd.DataFrame(rows, columns=[t(lang, "judge.col.measure"), t(lang, "judge.col.value")])
+
+
+def _score(v) -> str:
+    return "" if v is None else f"{v:g}"
+
+
+def _raw(e: dict) -> str:
+    parts = []
+    for side, got in (e.get("single") or {}).items():
+        parts.append(f"[{side}] {got.get('raw') or got.get('error') or ''}"[:RAW_CHARS])
+    pw = e.get("pairwise") or {}
+    for order in ("base_first", "tuned_first"):
+        if order in pw:
+            parts.append(f"[{order}] {pw[order].get('raw') or pw[order].get('error') or ''}"[:RAW_CHARS])
+    return "\n---\n".join(parts)
+
+
+def judge_examples_frame(lang: str, examples: list[dict] | None, limit: int = 500) -> pd.DataFrame:
+    """One row per example: both answers, the parsed scores and outcome, and the judge's raw texts."""
+    if not examples:
+        return empty_table(lang, [f"judge.col_example.{c}" for c in JUDGE_EXAMPLE_COLUMNS])
+    rows = []
+    for e in examples[:limit]:
+        single = e.get("single") or {}
+        outcome = (e.get("pairwise") or {}).get("outcome")
+        rows.append({"index": e.get("index"), "input": e.get("input"), "base_prediction": e.get("base_prediction"),
+                     "prediction": e.get("prediction"),
+                     "base_score": _score((single.get("base") or {}).get("score")),
+                     "tuned_score": _score((single.get("tuned") or {}).get("score")),
+                     "outcome": t(lang, f"judge.outcome.{outcome}") if outcome else "", "raw": _raw(e)})
+    return translated_columns(lang, pd.DataFrame(rows), "judge.col_example.")
+
+
+def agreement_text(lang: str, a: dict | None) -> str:
+    """"The judge agrees with your ratings on 14 of 20 (70%), κ = 0.41", or how to get such a figure."""
+    if not a or not a.get("n"):
+        return t(lang, "judge.agreement_none")
+    kappa = t(lang, "judge.kappa_undefined") if a["kappa"] is None else f"{a['kappa']:.2f}"
+    return t(lang, "judge.agreement", agree=a["agree"], n=a["n"], share=f"{a['share']:.0%}", kappa=kappa)
