@@ -1,6 +1,6 @@
 """Evaluate tab: score a run (or a base model) on a split, base vs fine-tuned with deltas, the
 per-example table worst first, downloads, the forgetting check on a guard set (demo-general.jsonl
-when the workspace has it); and the leaderboard of several base models.
+when the workspace has it); standard benchmarks (benchmarks.py); and the leaderboard of several base models.
 
 `tunestudio.evaluate.run_eval.evaluate` and `tunestudio.evaluate.bench.bench_models` do the
 work (the same functions as `tunestudio eval` and `tunestudio bench-models`).
@@ -22,6 +22,7 @@ from tunestudio.webui.common.context import (
     say,
 )
 from tunestudio.webui.i18n.texts import DEFAULT, engine_warning, t
+from tunestudio.webui.tabs.evaluate import benchmarks as benchmark_panel
 from tunestudio.webui.tabs.evaluate.tables import (
     GUARD_DEFAULT,
     METRICS,
@@ -82,6 +83,8 @@ def build(ctx: Context) -> None:
     for comp, key in ((metric_table, "results"), (examples, "examples"), (files, "downloads"),
                       (guard_table, "guard_rows")):
         ctx.tr(comp, label=f"evaluate.{key}")
+
+    benchmark_panel.build(ctx, run, limit)   # lm-evaluation-harness tasks on the run and its base
 
     with gr.Accordion(t(DEFAULT, "evaluate.bench"), open=False) as bench_box:
         ctx.tr(bench_box, label="evaluate.bench")
