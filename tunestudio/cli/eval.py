@@ -161,7 +161,7 @@ def _eval(args, ws):
                    guard_dataset=args.guard_dataset, limit=args.limit, max_new_tokens=args.max_new_tokens,
                    batch_size=args.batch_size, sampling=sampling, save=not args.no_save,
                    trust_remote_code=args.trust_remote_code, generation_prompt=args.generation_prompt,
-                   bleu_tokenize=args.bleu_tokenize)
+                   bleu_tokenize=args.bleu_tokenize, benchmark_guard=eval_bench.guard_result(args, ws))
     _print_eval(out, args.json)
     return 0
 
