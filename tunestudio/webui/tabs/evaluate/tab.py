@@ -11,6 +11,7 @@ from __future__ import annotations
 import gradio as gr
 
 from tunestudio.demo import demo_pick
+from tunestudio.evaluate.bench import bench_models as rank_models
 from tunestudio.evaluate.run_eval import evaluate as run_eval
 from tunestudio.webui.common.context import (
     Context,
@@ -137,7 +138,7 @@ def build(ctx: Context) -> None:
         if not names or not dataset:
             return {"say": msg("evaluate.bench_pick")}
         try:
-            out = bench_models(ws, list(names), dataset, limit=50, progress=False)
+            out = rank_models(ws, list(names), dataset, limit=50, progress=False)   # (the dropdown is bench_models)
         except Exception as e:
             return {"say": err(e)}
         return {"n": out.get("n"), "ranked": out.get("ranked_by", ""), "rows": out.get("leaderboard") or []}
