@@ -37,3 +37,12 @@ def test_a_drop_beyond_two_errors_is_marked():
     side = lambda v: {"t": {"n": 60, "metrics": {"acc": v, "acc_stderr": 0.05}, "higher_is_better": {"acc": True}}}  # noqa: E731
     frame = benchmark_frame("en", B.table(side(0.6), side(0.8)))
     assert frame.iloc[0].tolist()[4] == "-0.2000 ± 0.0707 ⚠️"
+
+
+def test_the_leaderboard_button_ranks_the_models(demo_ws):
+    """(The handler used to call the models dropdown, named like the engine function, and said an error.)"""
+    from tunestudio.webui.app import build_app
+
+    demo = build_app(Workspace(demo_ws))
+    message, board, *_ = _click(demo, "bench-run")("en", ["tiny-demo"], "demo-qa.csv")
+    assert "Leaderboard over 50 test rows" in message and board.iloc[0].tolist()[0] == "tiny-demo"
