@@ -2,8 +2,8 @@
 (training/benchmarks/demo-mc.yaml), through the CLI as a user runs it, gives lm_eval.simple_evaluate's
 own figure for the same model, task and settings, well above chance (0.25).
 
-Measured on the 60 questions (idle-ish 2-core machine, batch 8, fp32): acc 0.5833 ± 0.0642,
-acc_norm 0.5667 ± 0.0645, 2 min 55 s wall under heavy contention (40 s of CPU). Here 16 questions.
+Measured on the 60 questions (2-core machine shared with other jobs, load average 4-9; batch 8, fp32):
+acc 0.5833 ± 0.0642, acc_norm 0.5667 ± 0.0645, 2 min 55 s wall (40 s of CPU). Here 16 questions.
 """
 
 from __future__ import annotations
