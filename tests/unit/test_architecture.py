@@ -39,7 +39,7 @@ LAYERS = [
 # What a function-level import may keep out of `tunestudio --help` and `import tunestudio`.
 HEAVY = {"torch", "transformers", "trl", "peft", "accelerate", "datasets", "gradio", "pyarrow", "pandas",
          "optuna", "sacrebleu", "rouge_score", "mlflow", "wandb", "trackio", "tensorboard", "gguf",
-         "safetensors", "tokenizers", "huggingface_hub", "bitsandbytes", "deepspeed", "liger_kernel"}
+         "safetensors", "tokenizers", "huggingface_hub", "bitsandbytes", "deepspeed", "liger_kernel", "lm_eval"}
 
 
 def _modules() -> dict[str, Path]:

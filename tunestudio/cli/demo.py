@@ -35,6 +35,10 @@ def run(args, ws) -> int:
         print(f"dataset  {name:<22} {d['format']:<9} {d['rows']:>5} rows  {d['task']}  ({state})")
     for name, d in result.get("rewards", {}).items():
         print(f"reward   rewards/{name:<14} {d['task']}  ({'written' if d['created'] else 'kept'})")
+    for name, d in result.get("benchmarks", {}).items():
+        if name.endswith(".yaml"):   # the task file (its data file beside it)
+            print(f"bench    training/benchmarks/{name}  {d['rows']} questions, an lm-eval task: "
+                  f"eval --benchmark {name}  ({'written' if d['created'] else 'kept'})")
     if real.get("error"):
         print(f"note: the real demo model could not be fetched, so the tiny random model stands in: {real['error']}")
     pick = result["pick"]

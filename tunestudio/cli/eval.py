@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import sys
 
+from tunestudio.cli import eval_bench
 from tunestudio.cli.judge import add_judge_args, judge_eval, prepare_judge, print_judge, refuse_judge
 from tunestudio.cli.reward import add_reward_flags, print_eval
 from tunestudio.core.errors import UserError
@@ -90,6 +91,7 @@ def register(subparsers, common) -> None:
                    help="rewards with --temperature above 0: answers sampled per prompt (the mean is over all)")
     _sampling_flags(p)
     add_judge_args(p)
+    eval_bench.add_benchmark_flags(p, guard=True)
     p.set_defaults(func=cmd_eval)
 
     p = subparsers.add_parser("chat", parents=[common], help="talk to a run or a model",
@@ -107,12 +109,13 @@ def register(subparsers, common) -> None:
                               description="Each model's loss/perplexity and metrics on the dataset's test rows "
                                           "before training, with size, memory and speed, as a leaderboard.")
     p.add_argument("--models", required=True, help="comma-separated models (models/ names, paths or hub ids)")
-    p.add_argument("--dataset", required=True)
+    p.add_argument("--dataset", help="held-out rows to score (needed unless --benchmark)")
     p.add_argument("--metrics", help="comma-separated metric names (default: exact_match,f1,loss,perplexity)")
     p.add_argument("--limit", type=int, help="use only the first N test rows")
     p.add_argument("--batch-size", type=int, default=8)
     p.add_argument("--max-new-tokens", type=int, default=None)
     p.add_argument("--json", action="store_true")
+    eval_bench.add_benchmark_flags(p)
     p.set_defaults(func=cmd_bench)
 
     _register_rate(subparsers, common)
@@ -128,6 +131,8 @@ def cmd_eval(args, ws):
     if args.predictions:
         return _eval_predictions(args, ws)
     loading.quiet_transformers()
+    if args.benchmark:
+        return eval_bench.cmd_benchmark(args, ws)
     # --run: the run's shared lock to the end (its eval/ folder and registry row written): not while
     # it trains or resumes, and no delete meanwhile (core/runlock.py)
     with hold_run(ws, args.run, "eval"):
@@ -161,7 +166,7 @@ def _eval(args, ws):
                    guard_dataset=args.guard_dataset, limit=args.limit, max_new_tokens=args.max_new_tokens,
                    batch_size=args.batch_size, sampling=sampling, save=not args.no_save,
                    trust_remote_code=args.trust_remote_code, generation_prompt=args.generation_prompt,
-                   bleu_tokenize=args.bleu_tokenize)
+                   bleu_tokenize=args.bleu_tokenize, benchmark_guard=eval_bench.guard_result(args, ws))
     if args.judge_client is not None:
         out["judge"] = judge_eval(args, ws, out)
     _print_eval(out, args.json)
@@ -269,13 +274,14 @@ def cmd_bench(args, ws):
     loading.quiet_transformers()
     models = [m.strip() for m in args.models.split(",") if m.strip()]
     out = bench_models(ws, models, args.dataset, metrics=args.metrics, limit=args.limit,
-                       batch_size=args.batch_size, max_new_tokens=args.max_new_tokens)
+                       batch_size=args.batch_size, max_new_tokens=args.max_new_tokens, benchmark=args.benchmark,
+                       num_fewshot=args.num_fewshot)
     if args.json:
         print_json(out)
         return 0
     cols = ["rank", "model", "params", "train_memory_full", "tokens_per_second", *out["metrics"]]
-    print(f"{out['dataset']}: {out['n']} test rows, ranked by {out['ranked_by']}")
-    print("  ".join(f"{c:>14}" for c in cols))
+    print(f"{out['dataset'] or 'benchmarks'}: {out['n']} test rows, ranked by {out['ranked_by']}")
+    print("  ".join(f"{c:>14}" for c in cols + out["benchmark_columns"]))
     for row in out["leaderboard"]:
         cells = []
         for c in cols:
@@ -283,7 +289,7 @@ def cmd_bench(args, ws):
             if c == "train_memory_full" and v is not None:
                 v = f"{v / 2**20:.0f} MiB"
             cells.append(f"{v:>14.4g}" if isinstance(v, float) else f"{str(v):>14}")
-        print("  ".join(cells))
+        print("  ".join(cells + [f"{c:>14}" for c in eval_bench.bench_cells(row, out["benchmark_columns"])]))
     return 0
 
 

@@ -7,6 +7,7 @@ Layout (docs/dev/architecture.md); every path is a `Workspace` property or metho
     training/sweeps/<sweep>/  a sweep's study and its background process          sweeps_dir, sweep_dir(name)
     training/sweeps/uploads/  sweep specs uploaded in the web UI                  sweep_uploads_dir
     training/evals/<model>/   evaluations of a model that is not a run            evals_dir
+    training/benchmarks/      local lm-evaluation-harness task files (YAML+JSONL) benchmarks_dir
     training/.cache/loaded/   data files read into Arrow tables                   loaded_cache_dir
     training/.cache/encoded/  tokenized examples                                  encoded_cache_dir
     training/.cache/replay/   the base model's answers for replay                 replay_cache_dir
@@ -92,6 +93,10 @@ class Workspace:
     @property
     def evals_dir(self) -> Path:
         return self.training_dir / "evals"
+
+    @property
+    def benchmarks_dir(self) -> Path:
+        return self.training_dir / "benchmarks"
 
     @property
     def cache_dir(self) -> Path:

@@ -7,7 +7,7 @@ from __future__ import annotations
 from tunestudio.config.presets import TINY_DEMO
 from tunestudio.core.errors import UserError
 from tunestudio.core.workspace import Workspace
-from tunestudio.demo import rewardtask
+from tunestudio.demo import benchtask, rewardtask
 from tunestudio.demo.datasets import build, tokenizer_texts, write_datasets
 from tunestudio.demo.model import write_model
 from tunestudio.models import demo_model
@@ -21,6 +21,7 @@ def make_demo(ws: Workspace, real_model: bool = False) -> dict:
     with `real_model` models/smollm2-135m-instruct (fetched once, then from the cache).
 
     Returns {"model": path, "model_created": bool, "datasets": {name: {path, format, task, rows, created}},
+    "benchmarks": {name: {path, rows, created}} (training/benchmarks/demo-mc.yaml and its data),
     "real_model": {model, folder, created} or {error, code, command} (only with `real_model`),
     "pick": {model, dataset}: what to start with}. A failed fetch is reported, never raised: the
     tiny model is the fallback."""
@@ -32,7 +33,8 @@ def make_demo(ws: Workspace, real_model: bool = False) -> dict:
     datasets = write_datasets(ws.datasets_dir, specs)
     extra = _write_reward_demo(ws, specs)
     datasets["demo-rewards.jsonl"] = extra.pop("demo-rewards.jsonl")
-    out = {"model": str(folder), "model_created": created, "datasets": datasets, "rewards": extra}
+    out = {"model": str(folder), "model_created": created, "datasets": datasets, "rewards": extra,
+           "benchmarks": benchtask.write(ws)}   # a local lm-eval task: `eval --benchmark demo-mc.yaml`
     if real_model:
         try:
             out["real_model"] = demo_model.ensure(ws)

@@ -17,6 +17,7 @@ from tunestudio.core.errors import UserError
 from tunestudio.core.workspace import Workspace
 from tunestudio.data.encoding.encode import encode
 from tunestudio.data.split import load_splits
+from tunestudio.evaluate import benchmarks, harness
 from tunestudio.evaluate import metrics as M
 from tunestudio.evaluate.run_eval import auto_max_new_tokens, score_side
 from tunestudio.models import loading
@@ -27,8 +28,14 @@ from tunestudio.models.memory import estimate_settings
 DEFAULT_METRICS = ("exact_match", "f1", "loss", "perplexity")
 
 
-def rank(rows: list[dict], names: list[str]) -> str:
-    """Sort `rows` best first in place and number them; returns what decided the order."""
+def rank(rows: list[dict], names: list[str], bench_column: str | None = None) -> str:
+    """Sort `rows` best first in place and number them; returns what decided the order. Without
+    held-out metrics (`names` empty), `bench_column` (a benchmark's "task/metric") decides."""
+    if not names and bench_column:
+        rows.sort(key=lambda r: -(r["metrics"].get(bench_column) or 0.0))
+        for i, r in enumerate(rows, 1):
+            r["rank"] = i
+        return f"{bench_column} (higher is better)"
     text = [n for n in names if n in M.TEXT_METRICS]
     primary = text[0] if text and any(r["metrics"].get(text[0]) for r in rows) else None
     has_loss = "loss" in names
@@ -67,35 +74,51 @@ def _memory(model, tokenizer=None, records=None) -> dict:
     return out
 
 
-def bench_models(ws: Workspace, models: list[str], dataset: str, metrics=None, limit: int | None = None,
+def bench_models(ws: Workspace, models: list[str], dataset: str | None, metrics=None, limit: int | None = None,
                  batch_size: int = 8, max_new_tokens: int | None = None, progress: bool = True,
-                 save: bool = True, device: str | None = None) -> dict:
-    """Leaderboard of `models` on the test rows of `dataset`.
+                 save: bool = True, device: str | None = None, benchmark=None,
+                 num_fewshot: int | None = None) -> dict:
+    """Leaderboard of `models` on the test rows of `dataset` and/or the lm-eval tasks of `benchmark`
+    (harness.py; `limit` and `batch_size` apply to both, `num_fewshot` to the tasks).
 
-    Returns {dataset, n, metrics, ranked_by, leaderboard: [{rank, model, source, params,
-    weights_memory, train_memory_full, train_memory_lora (bytes), tokens_per_second, seconds,
-    metrics}], benchmark_id}.
+    Returns {dataset, n, metrics, ranked_by, benchmark_columns, leaderboard: [{rank, model, source,
+    params, weights_memory, train_memory_full, train_memory_lora (bytes), tokens_per_second, seconds,
+    metrics (a benchmark's as "task/acc" and "task/acc_stderr")}], benchmark_id}.
     """
 
     models = list(dict.fromkeys(models))
     if len(models) < 1:
         raise UserError("--models needs at least one model (comma-separated)", "bench_no_models")
-    names = M.parse_names(metrics or list(DEFAULT_METRICS))
-    records = load_splits(ws, dataset).test
+    if not dataset and not benchmark:
+        raise UserError("bench-models needs --dataset D, --benchmark TASKS or both", "bench_needs_data")
+    names = M.parse_names(metrics or list(DEFAULT_METRICS)) if dataset else []
+    records = load_splits(ws, dataset).test if dataset else []
     if limit:
         records = records[:limit]
-    if not records:
+    if dataset and not records:
         raise UserError(f"{dataset} has no test rows to benchmark on", "bench_no_test_rows", dataset=str(dataset))
-    if not any(r.is_chat for r in records):
+    if records and not any(r.is_chat for r in records):
         names = [n for n in names if n in M.LOSS_METRICS] or list(M.LOSS_METRICS)
     bleu_tok = M.bleu_tokenize_for(names, [r.reference() for r in records])   # the references' script
-    rows = []
+    tasks = None
+    if benchmark:   # an unknown task or unreadable data fails before any model loads
+        specs, task_names = harness.task_specs(ws, benchmark)
+        manager = harness.task_manager(specs)
+        harness.check_tasks(specs, task_names, manager)
+        tasks = (specs, manager, harness.settings_of(num_fewshot, limit, batch_size, None))
+    rows, columns = [], []
     for name in models:
         start = time.perf_counter()
         model, tok, info = loading.load_model(ws, model=name, device=device)
-        sampling = Sampling(max_new_tokens=max_new_tokens or auto_max_new_tokens(tok, [r.reference() for r in records]))
-        side = score_side(model, tok, records, names, [], sampling, batch_size, None, progress, name,
-                          bleu_tokenize=bleu_tok)
+        side = {"tokens": 0, "seconds": 0.0, "metrics": {}}
+        if records:
+            sampling = Sampling(max_new_tokens=max_new_tokens or auto_max_new_tokens(tok, [r.reference() for r in records]))
+            side = score_side(model, tok, records, names, [], sampling, batch_size, None, progress, name,
+                              bleu_tokenize=bleu_tok)
+        if tasks:
+            scored = harness.score_model(model, tok, *tasks)
+            side["metrics"].update(benchmarks.flat(scored))
+            columns = columns or [f"{r['task']}/{r['metric']}" for r in benchmarks.table(scored)]
         rows.append({
             "model": name, "source": info["source"], "params": loading.count_parameters(model), **_memory(model, tok, records),
             "tokens_per_second": side["tokens"] / side["seconds"] if side["seconds"] else None,
@@ -103,8 +126,9 @@ def bench_models(ws: Workspace, models: list[str], dataset: str, metrics=None, l
         })
         del model
         loading.release_memory()
-    ranked_by = rank(rows, names)
-    out = {"dataset": dataset, "n": len(records), "metrics": names, "ranked_by": ranked_by, "leaderboard": rows}
+    ranked_by = rank(rows, names, columns[0] if columns else None)
+    out = {"dataset": dataset, "n": len(records), "metrics": names, "ranked_by": ranked_by,
+           "benchmark_columns": columns, "leaderboard": rows}
     if save:
         out["benchmark_id"] = _record(ws, dataset, out)
     return out
@@ -114,7 +138,7 @@ def _record(ws: Workspace, dataset: str, out: dict) -> int:
     conn = registry.connect(ws.db_path)
     try:
         cur = conn.execute("INSERT INTO benchmarks (created_at, dataset, results) VALUES (?, ?, ?)",
-                           (time.time(), dataset, json.dumps({k: v for k, v in out.items()})))
+                           (time.time(), dataset or "", json.dumps({k: v for k, v in out.items()})))
         return cur.lastrowid
     finally:
         conn.close()

@@ -11,6 +11,10 @@ Which check depends on what the guard rows are:
   how many fine-tuned answers are close to the base's own answer (ROUGE-L F >= CLOSE). Forgetting
   when fewer than KEPT_RIGHT of the base's right answers are kept, or fewer than CLOSE_SHARE of the
   answers are close. It sees only what the questions ask.
+- **a benchmark task** (`--guard-benchmark`, lm-evaluation-harness: harness.py): the task's first
+  metric on both models with its standard error; forgetting when the fine-tuned score is worse than
+  the base's by more than FORGETTING_SE (2) standard errors of the difference, sqrt(se_base² +
+  se_tuned²): a drop that size happens by chance about one time in forty.
 """
 
 from __future__ import annotations
@@ -23,6 +27,7 @@ from collections import Counter
 from tunestudio.core.errors import CodedText, UserError
 from tunestudio.data.chat.turns import split_reasoning
 from tunestudio.data.split import load_splits
+from tunestudio.evaluate.benchmarks import FORGETTING_SE
 from tunestudio.evaluate.metrics import rouge
 from tunestudio.evaluate.report import input_text
 from tunestudio.models.generate import Sampling, generate_timed
@@ -164,4 +169,26 @@ def perplexity_summary(name: str, evaluated: dict | None, base: dict | None, war
                                       f"{before:.4g} (base) to {after:.4g} (fine-tuned), x{g['perplexity_ratio']:.2f}",
                                       "forgetting", guard=name, before=f"{before:.4g}", after=f"{after:.4g}",
                                       ratio=f"{g['perplexity_ratio']:.2f}"))
+    return g
+
+
+# ---- the benchmark check -----------------------------------------------------------------------
+
+def benchmark_summary(task: str, table: list[dict], warnings: list) -> dict:
+    """The `guard` result of the benchmark check: `table` is benchmarks.table of the run against its
+    base; the verdict stands on each task's first metric (acc for a multiple-choice task)."""
+    first = {}
+    for r in table:
+        first.setdefault(r["task"], r)
+    rows = [r for r in first.values() if r.get("delta") is not None]
+    g = {"kind": "benchmark", "dataset": task, "rows": rows, "threshold_se": FORGETTING_SE,
+         "forgetting": any(r["forgetting"] for r in rows) if rows else None}
+    for r in rows:
+        if r["forgetting"]:
+            warnings.append(CodedText(
+                f"possible catastrophic forgetting: on benchmark {r['task']} the fine-tuned model's {r['metric']} fell "
+                f"from {r['base']:.4f} (base) to {r['tuned']:.4f}, {r['delta']:+.4f} ± {r['error']:.4f}: more than "
+                f"{FORGETTING_SE:g} standard errors", "forgetting_benchmark", task=r["task"], metric=r["metric"],
+                before=f"{r['base']:.4f}", after=f"{r['tuned']:.4f}", delta=f"{r['delta']:+.4f}",
+                error=f"{r['error']:.4f}", se=f"{FORGETTING_SE:g}"))
     return g

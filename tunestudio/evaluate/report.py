@@ -305,6 +305,12 @@ def guard_line(g: dict) -> str:
         verdict = {True: ": FORGETTING", False: ": kept", None: ""}[g.get("forgetting")]
         return (head + f"base right {g['base_right']}, still right {g['kept_right']}{kept}, close to the base's answer "
                 f"{g['kept_close']} (ROUGE-L >= {g['close_threshold']}, mean {g['mean_similarity']:.2f}){verdict}")
+    if g.get("kind") == "benchmark":
+        parts = [f"{r['task']} {r['metric']} {r['base']:.4f} -> {r['tuned']:.4f} ({r['delta']:+.4f} ± "
+                 f"{r['error']:.4f})" if r.get("error") is not None else f"{r['task']} {r['metric']} {r['delta']:+.4f}"
+                 for r in g.get("rows") or []]
+        verdict = {True: ": FORGETTING", False: ": kept", None: ""}[g.get("forgetting")]
+        return f"guard benchmark {g['dataset']}: " + "; ".join(parts) + verdict
     line = f"guard set {g['dataset']}: perplexity {g['evaluated']['perplexity']:.4g}" if g.get("evaluated") else \
         f"guard set {g['dataset']}: no perplexity"
     if g.get("base"):
@@ -314,6 +320,8 @@ def guard_line(g: dict) -> str:
 
 def _guard_html(g: dict) -> str:
     out = f"<h2>Forgetting check (guard set)</h2><p>{html.escape(guard_line(g))}</p>"
+    if g.get("kind") == "benchmark":   # the line holds every figure
+        return out
     if g.get("kind") == "chat":
         rows = g.get("rows") or []
         if rows and "base" in rows[0]:

@@ -272,7 +272,8 @@ def evaluate(ws: Workspace, run: str | None = None, model: str | None = None, da
              guard_dataset: str | None = None, limit: int | None = None, max_new_tokens: int | None = None,
              batch_size: int = 8, sampling: Sampling | None = None, progress: bool = True,
              save: bool = True, device: str | None = None, trust_remote_code: bool = False,
-             generation_prompt: str = "training", bleu_tokenize: str | None = None) -> dict:
+             generation_prompt: str = "training", bleu_tokenize: str | None = None,
+             benchmark_guard: dict | None = None) -> dict:
     """Evaluate and (by default) save to the run folder and the registry's evaluations table.
 
     `generation_prompt`: "training" asks with what training put before each answer, "template" with
@@ -282,7 +283,8 @@ def evaluate(ws: Workspace, run: str | None = None, model: str | None = None, da
     tokens_per_second, output_dir, files, rows} where rows is the per-example table, worst first;
     metrics["stopped"] is the share of answers that ended on their own before max_new_tokens.
     `guard_dataset`: the forgetting check (guard.py; a chat guard set loads the run's base even without
-    compare_base). Warnings say when the evaluation shows nothing learnt: empty answers
+    compare_base). `benchmark_guard`: the benchmark forgetting check, already run (harness.benchmark_guard),
+    reported as the guard. Warnings say when the evaluation shows nothing learnt: empty answers
     (eval_empty_answers), answers unchanged from the base's (eval_unchanged, with compare_base).
     """
     if bool(run) == bool(model):
@@ -360,6 +362,9 @@ def evaluate(ws: Workspace, run: str | None = None, model: str | None = None, da
         out["guard"] = G.chat_summary(guard_dataset, asks, answers[main_label], answers.get("base"), warnings)
     elif guard:
         out["guard"] = G.perplexity_summary(guard_dataset, ft.get("guard"), (base or {}).get("guard"), warnings)
+    elif benchmark_guard:
+        out["guard"] = benchmark_guard
+        warnings += benchmark_guard.pop("warnings", [])
     out["warnings"] = warnings
     # {code, fields..., message} for those of `warnings` the UI can word (CodedText: its own parts)
     out["warning_parts"] = parts + [{"code": w.code, **w.fields, "message": str(w)}

@@ -82,7 +82,8 @@ def runs_table(ws) -> dict:
                 "id": run["id"], "name": run["name"], "status": run["status"],
                 "base_model": run.get("base_model"), "method": run.get("method"), "dataset": run.get("dataset"),
                 "best_eval_loss": best_eval_loss(run.get("metrics")),
-                "metrics": _key_metrics(run, evals[0] if evals else None),
+                # the newest held-out evaluation (a benchmark's, split "benchmark", has no test_ metrics)
+                "metrics": _key_metrics(run, next((e for e in evals if e.get("split") != "benchmark"), None)),
                 "parent_id": run.get("parent_id"), "created_at": run["created_at"],
             })
         return {"runs": rows}

@@ -17,6 +17,7 @@ LAYOUT = {
     "sweeps_dir": "training/sweeps",
     "sweep_uploads_dir": "training/sweeps/uploads",
     "evals_dir": "training/evals",
+    "benchmarks_dir": "training/benchmarks",
     "cache_dir": "training/.cache",
     "loaded_cache_dir": "training/.cache/loaded",
     "encoded_cache_dir": "training/.cache/encoded",

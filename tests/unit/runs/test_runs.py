@@ -22,6 +22,16 @@ def test_runs_table_has_every_column(ws_with_runs):
     assert rows[0]["status"] == "failed"  # the dead "running" process was reaped
 
 
+def test_a_newer_benchmark_keeps_the_held_out_scores_in_the_runs_table(ws_with_runs):
+    conn = registry.connect(ws_with_runs.db_path)
+    conn.execute("INSERT INTO evaluations (created_at, run_id, dataset, split, n, metrics) VALUES (?,?,?,?,?,?)",
+                 (1_700_000_200, "run-b", "benchmark: demo_mc", "benchmark", 60,
+                  json.dumps({"demo_mc/acc": 0.5, "demo_mc/acc_stderr": 0.06})))
+    conn.close()
+    b = next(r for r in runs_table(ws_with_runs)["runs"] if r["id"] == "run-b")
+    assert b["metrics"]["test_exact_match"] == 0.9
+
+
 def test_lineage_and_details(ws_with_runs):
     family = lineage(ws_with_runs, "third")
     assert [p["id"] for p in family["parents"]] == ["run-b", "run-a"]

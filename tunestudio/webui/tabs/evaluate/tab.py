@@ -1,6 +1,6 @@
 """Evaluate tab: score a run (or a base model) on a split, base vs fine-tuned with deltas, the
 per-example table worst first, downloads, the forgetting check on a guard set (demo-general.jsonl
-when the workspace has it); and the leaderboard of several base models.
+when the workspace has it); standard benchmarks (benchmarks.py); and the leaderboard of several base models.
 
 `tunestudio.evaluate.run_eval.evaluate` and `tunestudio.evaluate.bench.bench_models` do the
 work (the same functions as `tunestudio eval` and `tunestudio bench-models`).
@@ -11,6 +11,7 @@ from __future__ import annotations
 import gradio as gr
 
 from tunestudio.demo import demo_pick
+from tunestudio.evaluate.bench import bench_models as rank_models
 from tunestudio.evaluate.run_eval import evaluate as run_eval
 from tunestudio.webui.common.context import (
     Context,
@@ -22,6 +23,7 @@ from tunestudio.webui.common.context import (
     say,
 )
 from tunestudio.webui.i18n.texts import DEFAULT, engine_warning, t
+from tunestudio.webui.tabs.evaluate import benchmarks as benchmark_panel
 from tunestudio.webui.tabs.evaluate import judge as judge_panel
 from tunestudio.webui.tabs.evaluate.tables import (
     GUARD_DEFAULT,
@@ -85,6 +87,7 @@ def build(ctx: Context) -> None:
         ctx.tr(comp, label=f"evaluate.{key}")
 
     judge_panel.build(ctx, run)   # the LLM judge on the run's latest saved evaluation
+    benchmark_panel.build(ctx, run, limit)   # lm-evaluation-harness tasks on the run and its base
 
     with gr.Accordion(t(DEFAULT, "evaluate.bench"), open=False) as bench_box:
         ctx.tr(bench_box, label="evaluate.bench")
@@ -139,7 +142,7 @@ def build(ctx: Context) -> None:
         if not names or not dataset:
             return {"say": msg("evaluate.bench_pick")}
         try:
-            out = bench_models(ws, list(names), dataset, limit=50, progress=False)
+            out = rank_models(ws, list(names), dataset, limit=50, progress=False)   # (the dropdown is bench_models)
         except Exception as e:
             return {"say": err(e)}
         return {"n": out.get("n"), "ranked": out.get("ranked_by", ""), "rows": out.get("leaderboard") or []}
