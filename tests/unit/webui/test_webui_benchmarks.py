@@ -25,7 +25,7 @@ def test_the_panel_benchmarks_the_picked_run_against_its_base(demo_ws):
     assert tasks.value == "demo-mc.yaml"   # the demo's local task is there: it is the default
     message, table, *_ = _click(demo, "bench-tasks-run")("tet", "full-run", "demo-mc.yaml", 0, 8)
     assert "full-run" in message and "demo_mc" in message
-    assert list(table.columns) == ["tarefa", "métrika", "baze", "hadi'a ona", "Δ ± erru"]
+    assert list(table.columns) == ["tarefa", "métrika", "baze", "afina ona", "Δ ± erru"]
     acc = table.iloc[0].tolist()
     assert acc[:2] == ["demo_mc", "acc"] and "±" in acc[2] and acc[2] == acc[3] and acc[4].startswith("+0.0000 ±")
     # a task it cannot find is said in the panel, not raised
