@@ -135,7 +135,8 @@ class CustomMetric:
         self.name = self.path.stem
         if self.name in ALL_METRICS:
             self.name = f"custom_{self.name}"  # never shadow a built-in metric's column
-        self.box = Box("metric", {self.name: self.path.resolve()}, Path(cwd or Path.cwd()), timeout)
+        # the file by its path in the box: its errors name it so (path:line)
+        self.box = Box("metric", {str(self.path): self.path.resolve()}, Path(cwd or Path.cwd()), timeout)
         self.box.start_process()
         reply = self._ask({"load": self.box.files}, "?")
         if reply.get("code") == "reward_no_function":
@@ -171,7 +172,7 @@ class CustomMetric:
             raise UserError(f"metric file {self.path}: its process was stopped", "metric_process_ended",
                             path=str(self.path), where=where or "?", exit_code="-")
         item = {"prediction": prediction, "reference": reference, "example": example}
-        reply = self._ask({"metric": self.name, "items": [item]}, where or "?")
+        reply = self._ask({"metric": str(self.path), "items": [item]}, where or "?")
         self._raise_error(reply)
         if "raised" in reply:
             raise UserError(f"metric file {self.path} raised {reply['raised']} "
