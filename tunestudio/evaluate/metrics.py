@@ -168,8 +168,9 @@ class CustomMetric:
             raise UserError(reply["error"], reply["code"], **reply["fields"])
 
     def __call__(self, prediction: str, reference: str, example: dict, where: str = "") -> float:
-        if not self.box.alive():
-            raise UserError(f"metric file {self.path}: its process was stopped", "metric_process_ended",
+        if not self.box.alive():   # stopped by an earlier error: never scored quietly without it
+            raise UserError(f"metric file {self.path}: its process ended on example {where or '?'} (exit code -); "
+                            "does it call exit() or crash the interpreter?", "metric_process_ended",
                             path=str(self.path), where=where or "?", exit_code="-")
         item = {"prediction": prediction, "reference": reference, "example": example}
         reply = self._ask({"metric": str(self.path), "items": [item]}, where or "?")

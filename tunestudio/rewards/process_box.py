@@ -47,14 +47,12 @@ GRACE_S = 1.0                # between SIGTERM and SIGKILL of the group
 def memory_limit_mb() -> int:
     """The worker's address-space limit in MiB: $TUNESTUDIO_BOX_MEMORY_MB, or DEFAULT_MEMORY_MB."""
     given = os.environ.get(BOX_MEMORY_ENV, "").strip()
-    try:
-        value = int(given) if given else DEFAULT_MEMORY_MB
-    except ValueError:
-        raise UserError(f"{BOX_MEMORY_ENV}={given}: give the memory limit in MiB, a whole number (e.g. 4096)",
-                        "box_memory_env_bad", variable=BOX_MEMORY_ENV, value=given) from None
-    if value < 256:
-        raise UserError(f"{BOX_MEMORY_ENV}={given}: at least 256 MiB (Python itself needs some)",
-                        "box_memory_env_bad", variable=BOX_MEMORY_ENV, value=given)
+    if not given:
+        return DEFAULT_MEMORY_MB
+    value = int(given) if given.isdigit() else 0
+    if value < 256:   # Python itself needs some
+        raise UserError(f"{BOX_MEMORY_ENV}={given}: give the memory limit in MiB, a whole number of at least 256 "
+                        "(e.g. 4096)", "box_memory_env_bad", variable=BOX_MEMORY_ENV, value=given)
     return value
 
 

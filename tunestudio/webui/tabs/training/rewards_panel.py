@@ -179,6 +179,8 @@ def build(ctx: Context, objective) -> gr.Accordion:
         ctx.tr(box, label="rewards_panel.title")
         intro = gr.Markdown(t(DEFAULT, "rewards_panel.intro"))
         ctx.tr(intro, value="rewards_panel.intro")
+        limits = gr.Markdown(t(DEFAULT, "rewards_panel.limits"), elem_id="rewards-limits")   # docs/security.md
+        ctx.tr(limits, value="rewards_panel.limits")
         with gr.Row():
             file = gr.Dropdown(choices=files, value=files[0] if files else None, allow_custom_value=True,
                                elem_id="rewards-file", scale=3, **ctx.texts.initial(label="rewards_panel.file",
