@@ -303,8 +303,8 @@ def evaluate(ws: Workspace, run: str | None = None, model: str | None = None, da
         asks = G.chat_rows(guard) if guard else []   # a chat guard set: its questions are asked of each model
         warnings = []
         if not any(r.is_chat for r in records) and ([n for n in names if n in M.TEXT_METRICS] or custom):
-            warnings.append(CodedText("plain-text rows have no prompt/answer pairs: only loss and perplexity are scored",
-                                      "eval_plain_text"))
+            warnings.append(CodedText("plain-text rows have no prompt/answer pairs: only loss and perplexity are "
+                                      "scored", "eval_plain_text"))
             names, custom = [n for n in names if n in M.LOSS_METRICS] or list(M.LOSS_METRICS), []
 
         if metrics and not any(r.reference_calls() for r in records):   # tool metrics asked by name, nothing to score
