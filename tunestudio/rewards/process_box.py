@@ -56,11 +56,17 @@ def memory_limit_mb() -> int:
     return value
 
 
+# Under an address-space limit every thread's stack and malloc arena counts: a reward importing
+# numpy or torch would start a BLAS/OpenMP thread per core and run out on a large machine
+# without scoring anything. One thread and two arenas keep it to what the code itself allocates.
+THREAD_ENV = {"OMP_NUM_THREADS": "1", "OPENBLAS_NUM_THREADS": "1", "MKL_NUM_THREADS": "1", "MALLOC_ARENA_MAX": "2"}
+
+
 def box_env(home: Path) -> dict[str, str]:
     """The worker's environment: only what running Python needs; HOME and TMPDIR are `home`."""
     env = {k: os.environ[k] for k in KEPT_ENV if k in os.environ}
     env.setdefault("PATH", "/usr/bin:/bin")
-    return {**env, "HOME": str(home), "TMPDIR": str(home), "PYTHONDONTWRITEBYTECODE": "1"}
+    return {**env, **THREAD_ENV, "HOME": str(home), "TMPDIR": str(home), "PYTHONDONTWRITEBYTECODE": "1"}
 
 
 def kill_group(pgid: int, grace: float = GRACE_S) -> None:

@@ -122,7 +122,8 @@ def test_the_reward_sees_a_minimal_environment_in_the_workspace(workspace, monke
     assert "HF_TOKEN" not in seen["env"] and "OPENAI_API_KEY" not in seen["env"]
     assert "hf_secret" not in json.dumps(seen) and "sk-secret" not in json.dumps(seen)
     assert set(seen["env"]) <= {"PATH", "LANG", "LC_ALL", "LC_CTYPE", "TZ", "PYTHONPATH", "HOME", "TMPDIR",
-                                "PYTHONDONTWRITEBYTECODE", "LC_CTYPE"}
+                                "PYTHONDONTWRITEBYTECODE", "OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS",
+                                "MKL_NUM_THREADS", "MALLOC_ARENA_MAX"}
     assert home != Path.home() and seen["env"]["TMPDIR"] == str(home)
     assert not home.exists()   # the worker's HOME goes with it
     assert Path(seen["cwd"]).resolve() == workspace.resolve()
