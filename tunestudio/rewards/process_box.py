@@ -5,7 +5,8 @@ What the box does:
 - one worker per run (it imports each file once and answers batches), in a process group of its
   own; at the time limit, on an error and at shutdown the WHOLE group is stopped (SIGTERM, a short
   grace, SIGKILL), so a child the user's code forked does not outlive it. A loop that ignores
-  signals is ended by SIGKILL, the only way to interrupt it;
+  signals is ended by SIGKILL, the only way to interrupt it. Should its starter die without
+  stopping it, the worker stops its own group (PR_SET_PDEATHSIG; stdin closing: worker.py);
 - resource limits set in the worker before the user's file is imported: address space
   (BOX_MEMORY_ENV, default DEFAULT_MEMORY_MB), the size of a file it writes, no core dumps;
 - a minimal environment (PATH, the locale, HOME and TMPDIR a fresh temporary folder, PYTHONPATH):
@@ -15,8 +16,8 @@ What it does NOT do (docs/security.md says so to users): it is no sandbox. The c
 user, so it can read and write every file the user can, open network connections, and use the CPU
 until the time limit. A process that leaves the group on purpose (setsid, setpgid) escapes the
 kill. Only containers or another user account stop those.
-Reward files must also lie inside the workspace (`reward_file`): that keeps code that runs from
-being a path in a spec, not a confinement of what the code does.
+Reward files must lie inside the workspace (`reward_file`): that limits which files run, not what
+their code does.
 """
 
 from __future__ import annotations
