@@ -128,3 +128,30 @@ def test_the_reward_sees_a_minimal_environment_in_the_workspace(workspace, monke
     assert not home.exists()   # the worker's HOME goes with it
     assert Path(seen["cwd"]).resolve() == workspace.resolve()
     assert seen["as"] == 2048 << 20 and seen["core"] == 0 and 0 < seen["fsize"] < (1 << 40)
+
+
+@pytest.mark.parametrize("end", ["exit", "sigkill"])
+def test_the_group_is_stopped_when_its_starter_ends(workspace, end):
+    """At shutdown without close (a plain exit), and when the starter is killed outright, the worker
+    and the child its reward forked go too."""
+    import signal
+    import subprocess
+    import sys
+
+    write_file(workspace, "rewards/fork.py", FORK + "\n\ndef reward(prompt, completion, **row):\n"
+               "    fork_sleeper()\n    return 1.0\n")
+    starter = ("import sys, time\nfrom pathlib import Path\nfrom tunestudio.core.workspace import Workspace\n"
+               "from tunestudio.rewards import RewardSet\n"
+               f"rs = RewardSet(Workspace(Path({str(workspace)!r})), 'rewards/fork.py')\n"
+               "rs.score_all(['p'], ['c'], [{}])\nprint(rs.worker.proc.pid, flush=True)\n"
+               + ("sys.exit(0)\n" if end == "exit" else "time.sleep(60)\n"))
+    proc = subprocess.Popen([sys.executable, "-c", starter], stdout=subprocess.PIPE, text=True,
+                            env={**os.environ, "PYTHONPATH": os.pathsep.join(sys.path)})
+    worker = int(proc.stdout.readline())
+    child = forked_pid(workspace)
+    if end == "sigkill":
+        assert running(worker) and running(child)
+        os.kill(proc.pid, signal.SIGKILL)
+    proc.wait(timeout=30)
+    assert gone_soon(worker), "the worker outlived its starter"
+    assert gone_soon(child), "the reward's forked child outlived the worker's starter"
