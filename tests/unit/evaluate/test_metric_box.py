@@ -31,6 +31,7 @@ def test_a_metric_file_runs_boxed_with_a_minimal_environment(tmp_path, monkeypat
                  "    return 1.0\n")
     work = tmp_path / "ws"
     work.mkdir()
+    monkeypatch.chdir(work)   # compute's box works in the current directory: the file writes there
     assert M.compute(["exact_match"], ["a"], ["a"], metric_file=f) == {"exact_match": 1.0, "peek": 1.0}
     with M.CustomMetric(f, cwd=work) as m:
         assert m("a", "a", {"id": 1}) == 1.0
