@@ -81,8 +81,11 @@ def kill_group(pgid: int, grace: float = GRACE_S) -> None:
 
 
 def _processes() -> list[tuple[int, int, int]]:
-    """(pid, process group, session) of every live process (zombies left out), read from /proc."""
+    """(pid, process group, session) of every live process (zombies left out), read from /proc
+    (none where there is no /proc: the group then gets SIGKILL without its grace)."""
     out = []
+    if not os.path.isdir("/proc"):
+        return out
     for entry in os.scandir("/proc"):
         if entry.name.isdigit():
             try:
@@ -135,6 +138,7 @@ class Box:
         self._finalizer = None
 
     def start_process(self) -> None:
+        self.close()   # a worker that ended by itself: its group and HOME go before the next one
         home = tempfile.mkdtemp(prefix="tunestudio-box-")
         argv = [sys.executable, "-u", str(WORKER), self.kind, str(self.memory_mb), str(FILE_SIZE_MB), str(os.getpid())]
         # process_group=0: a group of its own (no preexec_fn, which is unsafe in a threaded server)
