@@ -139,7 +139,7 @@ class Box:
 
     def start_process(self) -> None:
         self.close()   # a worker that ended by itself: its group and HOME go before the next one
-        home = tempfile.mkdtemp(prefix="tunestudio-box-")
+        home = tempfile.mkdtemp(prefix="tunestudio-box-")   # worker.HOME_PREFIX
         argv = [sys.executable, "-u", str(WORKER), self.kind, str(self.memory_mb), str(FILE_SIZE_MB), str(os.getpid())]
         # process_group=0: a group of its own (no preexec_fn, which is unsafe in a threaded server)
         self.proc = subprocess.Popen(argv, stdin=subprocess.PIPE, stdout=subprocess.PIPE, cwd=self.cwd,

@@ -22,6 +22,7 @@ import json
 import math
 import os
 import resource
+import shutil
 import signal
 import sys
 import traceback
@@ -30,6 +31,7 @@ FUNCTION = "reward"
 MEMORY_ENV = "TUNESTUDIO_BOX_MEMORY_MB"   # process_box.BOX_MEMORY_ENV (this file imports nothing of ours)
 MB = 1 << 20
 PR_SET_PDEATHSIG = 1   # <linux/prctl.h>
+HOME_PREFIX = "tunestudio-box-"   # process_box: the worker's HOME, a temporary folder
 
 
 def _limit(memory_mb: int, file_mb: int) -> None:
@@ -39,15 +41,24 @@ def _limit(memory_mb: int, file_mb: int) -> None:
     resource.setrlimit(resource.RLIMIT_CORE, (0, 0))
 
 
+def _end_group() -> None:
+    """Remove our HOME (the box's temporary folder, in case our parent cannot) and SIGKILL our
+    whole group, ourselves included."""
+    home = os.environ.get("HOME", "")
+    if os.path.basename(home).startswith(HOME_PREFIX):   # never a real home folder
+        shutil.rmtree(home, ignore_errors=True)
+    os.killpg(0, signal.SIGKILL)
+
+
 def _die_with_the_group(parent: int) -> None:
     """SIGTERM (ours from process_box.kill_group, or the kernel's when our parent dies) kills our
     whole group at once, children the user's code forked included; a parent that dies without
     stopping us (SIGKILL) sends it through PR_SET_PDEATHSIG."""
-    signal.signal(signal.SIGTERM, lambda *_: os.killpg(0, signal.SIGKILL))
+    signal.signal(signal.SIGTERM, lambda *_: _end_group())
     with contextlib.suppress(OSError, AttributeError):
         ctypes.CDLL(None, use_errno=True).prctl(PR_SET_PDEATHSIG, signal.SIGTERM)
     if os.getppid() != parent:   # the parent died before the line above took effect
-        os.killpg(0, signal.SIGKILL)
+        _end_group()
 
 
 def _memory_error(where: str, what: str) -> dict:
@@ -157,7 +168,7 @@ def main() -> None:
     finally:
         # stdin closed or the reply pipe broke: our parent is gone; take every child the user's
         # code forked along with us, as the parent would have
-        os.killpg(0, signal.SIGKILL)
+        _end_group()
 
 
 if __name__ == "__main__":

@@ -148,6 +148,8 @@ def test_the_group_is_stopped_when_its_starter_ends(workspace, end):
     proc = subprocess.Popen([sys.executable, "-c", starter], stdout=subprocess.PIPE, text=True,
                             env={**os.environ, "PYTHONPATH": os.pathsep.join(sys.path)})
     worker = int(proc.stdout.readline())
+    home = Path(Path(f"/proc/{worker}/environ").read_bytes().split(b"HOME=", 1)[1].split(b"\0")[0].decode())
+    assert home.is_dir()
     child = forked_pid(workspace)
     if end == "sigkill":
         assert running(worker) and running(child)
@@ -155,3 +157,4 @@ def test_the_group_is_stopped_when_its_starter_ends(workspace, end):
     proc.wait(timeout=30)
     assert gone_soon(worker), "the worker outlived its starter"
     assert gone_soon(child), "the reward's forked child outlived the worker's starter"
+    assert not home.exists()   # its temporary HOME too
