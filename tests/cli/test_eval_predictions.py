@@ -76,6 +76,22 @@ def test_a_metric_file_sees_the_row(workspace):
     assert json.loads(p.stdout)["metrics"] == {"f1": 0.0, "calls": 1.0}
 
 
+def test_a_metric_file_runs_in_the_process_box(workspace):
+    """`eval --metric-file` runs the file in a process group of its own, without the tokens in
+    tunestudio's environment, in the workspace (rewards/process_box.py)."""
+    _write(workspace / "preds.jsonl", [{"prediction": "a", "reference": "a"}])
+    (workspace / "boxed.py").write_text(
+        "import os\n\ndef score(prediction, reference, example):\n"
+        "    own_group = os.getpgid(0) == os.getpid()\n"
+        "    no_keys = 'HF_TOKEN' not in os.environ and 'OPENAI_API_KEY' not in os.environ\n"
+        "    return float(own_group and no_keys and os.path.samefile(os.getcwd(), os.environ['WS']))\n"
+        .replace("os.environ['WS']", repr(str(workspace))))
+    p = run_cli("eval", "--predictions", "preds.jsonl", "--metric-file", "boxed.py", "--metrics", "exact_match",
+                "--json", "--no-save", ws=workspace, env={"HF_TOKEN": "hf_x", "OPENAI_API_KEY": "sk-x"})
+    assert p.returncode == 0, p.stderr
+    assert json.loads(p.stdout)["metrics"] == {"exact_match": 1.0, "boxed": 1.0}
+
+
 def test_bad_rows_are_named_by_file_and_line(workspace):
     _write(workspace / "bad.jsonl", [
         {"prediction": "ok", "reference": "ok"},

@@ -32,3 +32,35 @@ def test_rewards_panel_runs_the_cli_test_in_its_own_process(demo_ws):
         rp.run_test(ws, "rewards/oops.py", "demo-rewards.jsonl", "model:tiny-demo")
     assert "Traceback" not in str(e.value)
 
+
+
+def test_the_panels_test_stops_the_reward_and_what_it_forked_at_its_time_limit(demo_ws):
+    """The panel's time limit stops the whole test: the CLI, its reward worker and a child the reward
+    forked that ignores SIGTERM (each in a process group of its own, all in the test's session)."""
+    import time
+    from pathlib import Path
+
+    from tunestudio.webui.tabs.training import rewards_panel as rp
+
+    write_file(demo_ws, "rewards/stuck.py",
+               "import os, signal, time\n\npid = os.fork()\nif pid == 0:\n"
+               "    signal.signal(signal.SIGTERM, signal.SIG_IGN)\n    while True:\n        time.sleep(0.1)\n"
+               "open('stuck.pids', 'w').write(f'{os.getpid()} {pid}')\nwhile True:   # at import: before any model\n"
+               "    pass\n\n\ndef reward(prompt, completion, **row):\n    return 1.0\n")
+    t0 = time.monotonic()
+    with pytest.raises(UserError, match="the reward test took longer than 8 s and was stopped"):
+        rp.run_test(Workspace(demo_ws), "rewards/stuck.py", "demo-rewards.jsonl", "model:tiny-demo", timeout=8)
+    assert time.monotonic() - t0 < 20
+
+    def running(pid):
+        try:
+            return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0] not in ("Z", "X")
+        except OSError:
+            return False
+
+    worker, child = map(int, (demo_ws / "stuck.pids").read_text().split())
+    deadline = time.monotonic() + 5
+    while (running(worker) or running(child)) and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert not running(worker), "the reward worker outlived the panel's test"
+    assert not running(child), "the reward's forked child outlived the panel's test"

@@ -1,5 +1,5 @@
 """`tunestudio reward test` prints N completions of the demo model with their rewards, and file:line
-for a broken reward file (the sandbox in-process: test_rewards.py; the Rewards panel's test:
+for a broken reward file (the process box in-process: test_rewards.py; the Rewards panel's test:
 test_rewards_cli.py)."""
 
 from __future__ import annotations

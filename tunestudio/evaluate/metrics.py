@@ -7,7 +7,6 @@ and perplexity are teacher-forced on the reference tokens only (the prompt is co
 
 from __future__ import annotations
 
-import importlib.util
 import math
 import re
 import string
@@ -18,6 +17,7 @@ from typing import Callable
 from tunestudio.core.errors import UserError
 from tunestudio.data.encoding.base import IGNORE  # a label not scored (the prompt; context a block repeats)
 from tunestudio.data.encoding.encode import last_answer_tokens
+from tunestudio.evaluate.metric_file import METRIC_TIMEOUT_S, MetricFile
 from tunestudio.evaluate.tokenize import RougeTokenizer, answer_tokens, bleu_tokenizer
 from tunestudio.evaluate.tool_metrics import TOOL_METRICS
 
@@ -119,49 +119,12 @@ def rouge(prediction: str, reference: str) -> dict[str, float]:
 
 # ---- custom metric files -----------------------------------------------------------------------
 
-class CustomMetric:
-    """`score(prediction, reference, example) -> float` from a Python file the user names."""
+class CustomMetric(MetricFile):
+    """A custom metric file (metric_file.py: run in the process box) whose column never shadows a
+    built-in metric's."""
 
-    def __init__(self, path: str | Path):
-        self.path = Path(path).expanduser()
-        if not self.path.is_file():
-            raise UserError(f"metric file {self.path} not found", "metric_file_missing", path=str(self.path))
-        if self.path.suffix != ".py":
-            raise UserError(f"metric file {self.path} must be a Python file (.py) with a score() function",
-                            "metric_file_not_py", path=str(self.path))
-        self.name = self.path.stem
-        if self.name in ALL_METRICS:
-            self.name = f"custom_{self.name}"  # never shadow a built-in metric's column
-        spec = importlib.util.spec_from_file_location(f"tunestudio_metric_{self.path.stem}", self.path)
-        module = importlib.util.module_from_spec(spec)
-        try:
-            spec.loader.exec_module(module)
-        except Exception as e:
-            raise UserError(f"metric file {self.path} failed to load: {type(e).__name__}: {e}", "metric_file_failed",
-                            path=str(self.path), detail=f"{type(e).__name__}: {e}") from None
-        self.fn = getattr(module, "score", None)
-        if not callable(self.fn):
-            raise UserError(f"metric file {self.path} has no function score(prediction, reference, example)",
-                            "metric_file_no_score", path=str(self.path))
-
-    def __call__(self, prediction: str, reference: str, example: dict, where: str = "") -> float:
-        try:
-            value = self.fn(prediction, reference, example)
-        except Exception as e:
-            raise UserError(f"metric file {self.path} raised {type(e).__name__}: {e} "
-                            f"on example {where or '?'} (prediction {prediction!r})", "metric_raised",
-                            path=str(self.path), detail=f"{type(e).__name__}: {e}", where=where or "?",
-                            prediction=repr(prediction)) from None
-        try:
-            value = float(value)
-        except (TypeError, ValueError):
-            raise UserError(f"metric file {self.path} returned {value!r} on example {where or '?'}: "
-                            "score() must return a number", "metric_not_number", path=str(self.path),
-                            value=repr(value), where=where or "?") from None
-        if math.isnan(value):
-            raise UserError(f"metric file {self.path} returned NaN on example {where or '?'}", "metric_nan",
-                            path=str(self.path), where=where or "?")
-        return value
+    def __init__(self, path: str | Path, cwd: str | Path | None = None, timeout: float = METRIC_TIMEOUT_S):
+        super().__init__(path, cwd, timeout, reserved=ALL_METRICS)
 
 
 # ---- putting it together ------------------------------------------------------------------------
@@ -236,9 +199,13 @@ def compute(names, predictions: list[str], references: list[str], examples: list
     `bleu_tokenize`: sacrebleu's tokenizer, None to detect it from the references' script."""
     names = parse_names(names)
     custom = [CustomMetric(metric_file)] if metric_file else []
-    tok = bleu_tokenize_for(names, references, bleu_tokenize)
-    per = score_examples(names, predictions, references, examples, custom, bleu_tokenize=tok)
-    return aggregate(names, per, predictions, references, custom, bleu_tokenize=tok)
+    try:
+        tok = bleu_tokenize_for(names, references, bleu_tokenize)
+        per = score_examples(names, predictions, references, examples, custom, bleu_tokenize=tok)
+        return aggregate(names, per, predictions, references, custom, bleu_tokenize=tok)
+    finally:
+        for m in custom:
+            m.close()
 
 
 # ---- loss and perplexity on the references -----------------------------------------------------

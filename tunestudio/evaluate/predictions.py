@@ -229,7 +229,7 @@ def score_predictions(ws: Workspace, given: str, metrics=None, metric_file: str 
         raise UserError(f"{', '.join(needs_model)} need(s) the model's probabilities: a predictions file has "
                         f"none; drop them from --metrics (text metrics: {', '.join(M.TEXT_METRICS)})",
                         "predictions_need_model", names=needs_model, choices=list(M.TEXT_METRICS))
-    custom = [M.CustomMetric(metric_file)] if metric_file else []
+    custom = [M.CustomMetric(metric_file, ws.root)] if metric_file else []
     path = resolve(ws, given)
     rows = read_predictions(path)
     if limit:
@@ -243,7 +243,11 @@ def score_predictions(ws: Workspace, given: str, metrics=None, metric_file: str 
                  **({"references": r["references"]} if len(r["references"]) > 1 else {}),
                  **({"tool_calls": r["tool_calls"]} if r["tool_calls"] is not None else {}), "meta": r["meta"]}
                 for r in rows]
-    scores = M.score_examples(names, preds, refs, examples, custom, [r["where"] for r in rows], bleu_tok)
+    try:
+        scores = M.score_examples(names, preds, refs, examples, custom, [r["where"] for r in rows], bleu_tok)
+    finally:
+        for c in custom:   # the metric's process box ends with the scoring
+            c.close()
     corpus = M.aggregate(names, scores, preds, refs, custom, bleu_tok)
     corpus.update(_tool_scores(names, rows, scores, warnings, explicit=bool(metrics), custom=bool(custom)))
     calls = any(parse_tool_calls(x) for r in rows for x in r["references"])

@@ -296,50 +296,55 @@ def evaluate(ws: Workspace, run: str | None = None, model: str | None = None, da
         raise UserError(f"--batch-size must be at least 1 (got {batch_size})", "option_at_least", option="batch_size",
                         value=batch_size, least=1)
     names = M.parse_names(metrics)
-    custom = [M.CustomMetric(metric_file)] if metric_file else []  # a broken file fails before any model loads
-    run_info = loading.find_run(ws, run) if run else None
-    records, dataset_name, split = select_records(ws, run_info, dataset, split, limit)
-    guard = G.guard_records(ws, guard_dataset) if guard_dataset else None
-    asks = G.chat_rows(guard) if guard else []   # a chat guard set: its questions are asked of each model
-    warnings = []
-    if not any(r.is_chat for r in records) and ([n for n in names if n in M.TEXT_METRICS] or custom):
-        warnings.append(CodedText("plain-text rows have no prompt/answer pairs: only loss and perplexity are scored",
-                                  "eval_plain_text"))
-        names, custom = [n for n in names if n in M.LOSS_METRICS] or list(M.LOSS_METRICS), []
+    # a broken metric file fails before any model loads; its process box ends with the scoring
+    custom = opened = [M.CustomMetric(metric_file, ws.root)] if metric_file else []
+    try:
+        run_info = loading.find_run(ws, run) if run else None
+        records, dataset_name, split = select_records(ws, run_info, dataset, split, limit)
+        guard = G.guard_records(ws, guard_dataset) if guard_dataset else None
+        asks = G.chat_rows(guard) if guard else []   # a chat guard set: its questions are asked of each model
+        warnings = []
+        if not any(r.is_chat for r in records) and ([n for n in names if n in M.TEXT_METRICS] or custom):
+            warnings.append(CodedText("plain-text rows have no prompt/answer pairs: only loss and perplexity are "
+                                      "scored", "eval_plain_text"))
+            names, custom = [n for n in names if n in M.LOSS_METRICS] or list(M.LOSS_METRICS), []
 
-    if metrics and not any(r.reference_calls() for r in records):   # tool metrics asked by name, nothing to score
-        w = no_calls_warning(names, f"the {split} split of {dataset_name}", _holds(records),
-                             nothing_else=not custom and all(n in TOOL_METRICS for n in names))
-        if w:
-            warnings.append(w)
-    reasoning = (run_info.config.get("reasoning") if run_info else None) or "keep"
-    blocking = TextBlocking.of_config(run_info.config if run_info else None)   # plain text: as training cut it
-    bleu_tok = M.bleu_tokenize_for(names, [r.reference() for r in records], bleu_tokenize, warnings)
-    sides = [("fine-tuned" if run else "model", dict(run=run, model=model))]
-    if compare_base or (asks and run):   # the chat guard needs the base's answers even without compare_base
-        sides.append(("base", dict(run=run, base=True)))
-    results, infos, parts, answers = {}, {}, [], {}
-    for label, kw in sides:
-        m, tok, info = loading.load_model(ws, device=device, trust_remote_code=trust_remote_code, **kw)
-        if not results:  # both sides share the run's tokenizer: rows its template refuses are left out
-            records = _accepted(records, tok, reasoning, warnings)
-        if sampling is None:
-            sampling = Sampling(max_new_tokens=max_new_tokens or auto_max_new_tokens(
-                tok, [r.reference() for r in records]))
-        if label != "base" or compare_base:
-            results[label] = score_side(m, tok, records, names, custom, sampling, batch_size,
-                                        None if asks else guard, progress, label, generation_prompt, reasoning,
-                                        bleu_tok, blocking)
-            warnings += results[label]["warnings"]
-            parts += results[label].get("warning_parts", [])
-        if asks:
-            bar, tick = _progress(len(asks), f"{label}: guard set", progress)
-            answers[label] = G.ask(m, tok, asks, generation_prompt, batch_size, tick)
-            if bar:
-                bar.close()
-        infos[label] = info
-        del m
-        loading.release_memory()
+        if metrics and not any(r.reference_calls() for r in records):   # tool metrics asked by name, nothing to score
+            w = no_calls_warning(names, f"the {split} split of {dataset_name}", _holds(records),
+                                 nothing_else=not custom and all(n in TOOL_METRICS for n in names))
+            if w:
+                warnings.append(w)
+        reasoning = (run_info.config.get("reasoning") if run_info else None) or "keep"
+        blocking = TextBlocking.of_config(run_info.config if run_info else None)   # plain text: as training cut it
+        bleu_tok = M.bleu_tokenize_for(names, [r.reference() for r in records], bleu_tokenize, warnings)
+        sides = [("fine-tuned" if run else "model", dict(run=run, model=model))]
+        if compare_base or (asks and run):   # the chat guard needs the base's answers even without compare_base
+            sides.append(("base", dict(run=run, base=True)))
+        results, infos, parts, answers = {}, {}, [], {}
+        for label, kw in sides:
+            m, tok, info = loading.load_model(ws, device=device, trust_remote_code=trust_remote_code, **kw)
+            if not results:  # both sides share the run's tokenizer: rows its template refuses are left out
+                records = _accepted(records, tok, reasoning, warnings)
+            if sampling is None:
+                sampling = Sampling(max_new_tokens=max_new_tokens or auto_max_new_tokens(
+                    tok, [r.reference() for r in records]))
+            if label != "base" or compare_base:
+                results[label] = score_side(m, tok, records, names, custom, sampling, batch_size,
+                                            None if asks else guard, progress, label, generation_prompt, reasoning,
+                                            bleu_tok, blocking)
+                warnings += results[label]["warnings"]
+                parts += results[label].get("warning_parts", [])
+            if asks:
+                bar, tick = _progress(len(asks), f"{label}: guard set", progress)
+                answers[label] = G.ask(m, tok, asks, generation_prompt, batch_size, tick)
+                if bar:
+                    bar.close()
+            infos[label] = info
+            del m
+            loading.release_memory()
+    finally:
+        for c in opened:
+            c.close()
 
     main_label = sides[0][0]
     ft, base = results[main_label], results.get("base")

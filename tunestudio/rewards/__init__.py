@@ -6,7 +6,7 @@ a comma list of NAME[:WEIGHT] (weight 1.0 when left out), where NAME is a built-
 regex, json_valid, length_penalty) or a .py file in the workspace defining
     def reward(prompt, completion, **row) -> float
 `row` holds the dataset row's other columns (`reference` among them). User files run in a separate
-process (sandbox.py); built-ins run here.
+process, the process box (process_box.py: time and memory limits, not a sandbox); built-ins run here.
 """
 
 from __future__ import annotations
@@ -16,7 +16,7 @@ from pathlib import Path
 
 from tunestudio.core.errors import UserError, error_record
 from tunestudio.rewards.builtins import NAMES, builtin
-from tunestudio.rewards.sandbox import RewardWorker, reward_file
+from tunestudio.rewards.process_box import RewardWorker, reward_file
 
 
 @dataclass

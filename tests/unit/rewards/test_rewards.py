@@ -1,4 +1,4 @@
-"""Rewards for GRPO: the built-ins, the sandbox that runs the user's reward files (own process, time
+"""Rewards for GRPO: the built-ins, the process box that runs the user's reward files (own process, time
 limit, file:line errors, workspace-only) and the Rewards panel's files (`tunestudio reward test`:
 test_rewards_e2e.py, from the panel: test_rewards_cli.py)."""
 
@@ -66,7 +66,7 @@ def test_reward_that_raises_names_file_and_line(workspace):
             rs.score_all(["p", "p"], ["ok", ""], [{"_where": "d.jsonl:1"}, {"_where": "d.jsonl:7"}])
     msg = str(e.value)
     assert msg.startswith("rewards/bad.py:2:") and "ZeroDivisionError" in msg and "d.jsonl:7" in msg
-    assert "Traceback" not in msg and "worker.py" not in msg and "sandbox" not in msg
+    assert "Traceback" not in msg and "worker.py" not in msg and "process_box" not in msg
 
 
 def test_broken_file_and_bad_return_are_clear(workspace):

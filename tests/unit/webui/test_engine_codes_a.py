@@ -61,7 +61,7 @@ def test_a_refused_run_config_is_worded_in_tetum(options, code, tet_words):
 def test_the_english_ui_text_is_the_cli_message_where_no_field_is_named(workspace):
     """Without a flag to name, the English UI text and the CLI's message are the same sentence."""
     from tunestudio.core.statefiles import read_json
-    from tunestudio.rewards.sandbox import reward_file
+    from tunestudio.rewards.process_box import reward_file
 
     ws = Workspace(workspace)
     with pytest.raises(UserError) as info:

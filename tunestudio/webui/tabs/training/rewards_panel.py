@@ -21,7 +21,7 @@ import pandas as pd
 
 from tunestudio.core.errors import ERROR_FILE_ENV, UserError
 from tunestudio.core.statefiles import read_json_or_none
-from tunestudio.rewards.sandbox import inside_workspace
+from tunestudio.rewards.process_box import inside_workspace, kill_session
 from tunestudio.webui.common.context import Context, err, msg, run_choices, say, shown
 from tunestudio.webui.i18n.texts import DEFAULT, t
 
@@ -68,7 +68,7 @@ def reward_path(ws, name: str) -> tuple[str, Path]:
         raise UserError(f"reward file '{given}': use a plain file name in {FOLDER}/ (letters, digits, _ and -, "
                         "ending in .py), e.g. rewards/my_reward.py", "reward_name_bad", name=given, folder=FOLDER)
     path = ws.rewards_dir / base
-    inside_workspace(ws, given, path)   # the confinement `reward test` applies (rewards/sandbox.py)
+    inside_workspace(ws, given, path)   # the confinement `reward test` applies (rewards/process_box.py)
     return f"{FOLDER}/{base}", path
 
 
@@ -128,12 +128,20 @@ def run_test(ws, spec: str, dataset: str, source: str, n: int = 8, timeout: floa
     argv = test_argv(ws, spec, dataset, source, n)
     with tempfile.TemporaryDirectory() as tmp:
         error_file = Path(tmp) / "error.json"   # the CLI writes its UserError there, with its code
+        # a session of its own: at the time limit the test, its reward worker and whatever the reward
+        # forked are stopped together (process_box.kill_session), and nothing of it outlives the test
+        proc = subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, cwd=ws.root,
+                                env={**os.environ, ERROR_FILE_ENV: str(error_file)}, start_new_session=True)
         try:
-            done = subprocess.run(argv, capture_output=True, text=True, timeout=timeout, cwd=ws.root,
-                                  env={**os.environ, ERROR_FILE_ENV: str(error_file)})
+            out, errs = proc.communicate(timeout=timeout)
         except subprocess.TimeoutExpired:
             raise UserError(f"the reward test took longer than {timeout:g} s and was stopped", "reward_test_timeout",
                             seconds=f"{timeout:g}") from None
+        finally:
+            kill_session(proc.pid, grace=5.0 if proc.poll() is None else 0)
+            if proc.returncode is None:
+                proc.communicate()
+        done = subprocess.CompletedProcess(argv, proc.returncode, out, errs)
         record = read_json_or_none(error_file) if done.returncode != 0 else None
     if done.returncode == 0:
         return json.loads(done.stdout)
@@ -171,6 +179,8 @@ def build(ctx: Context, objective) -> gr.Accordion:
         ctx.tr(box, label="rewards_panel.title")
         intro = gr.Markdown(t(DEFAULT, "rewards_panel.intro"))
         ctx.tr(intro, value="rewards_panel.intro")
+        limits = gr.Markdown(t(DEFAULT, "rewards_panel.limits"), elem_id="rewards-limits")   # docs/security.md
+        ctx.tr(limits, value="rewards_panel.limits")
         with gr.Row():
             file = gr.Dropdown(choices=files, value=files[0] if files else None, allow_custom_value=True,
                                elem_id="rewards-file", scale=3, **ctx.texts.initial(label="rewards_panel.file",
