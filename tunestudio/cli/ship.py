@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import sys
 import time
 
@@ -124,6 +125,12 @@ def cmd_serve(args, ws):
     loading.quiet_transformers()
     limits = Limits(max_body_bytes=args.max_body_bytes, max_prompt_tokens=args.max_prompt_tokens,
                     max_seconds=args.max_seconds)
-    serve(ws, args.target, host=args.host, port=args.port, api_key=args.api_key, device=args.device,
-          engine=args.engine, limits=limits, allow_hosts=args.allow_host)
+    stopped_by = serve(ws, args.target, host=args.host, port=args.port, api_key=args.api_key, device=args.device,
+                       engine=args.engine, limits=limits, allow_hosts=args.allow_host)
+    if stopped_by is not None:
+        # stopped by a signal, the lock released: end now, not after the interpreter's teardown
+        # (seconds of garbage collection with a model loaded); 130, as any interrupted command
+        print("interrupted", file=sys.stderr, flush=True)
+        sys.stdout.flush()
+        os._exit(130)
     return 0

@@ -104,9 +104,9 @@ def vllm_command(folder: str, alias: str, host: str, port: int, api_key: str | N
 
 def serve(ws, target: str, host: str = "127.0.0.1", port: int = 8000, api_key: str | None = None,
           device: str = "auto", engine: str = "transformers", limits: Limits | None = None,
-          allow_hosts: list[str] | None = None) -> None:
-    """Serve a run, or failing that a model folder, until interrupted, with transformers serve or
-    (`engine="vllm"`) vLLM. Raises UserError for a bad bind, an unknown run, a run that cannot be
+          allow_hosts: list[str] | None = None) -> int | None:
+    """Serve a run, or failing that a model folder, until SIGTERM/SIGINT, with transformers serve or
+    (`engine="vllm"`) vLLM; returns the signal's number (the run's lock is released by then). Raises UserError for a bad bind, an unknown run, a run that cannot be
     merged, missing server extras, vLLM not installed, a run another process trains or deletes,
     a limit below 1."""
     if engine not in ("transformers", "vllm"):
@@ -120,7 +120,7 @@ def serve(ws, target: str, host: str = "127.0.0.1", port: int = 8000, api_key: s
     # a run's shared lock for as long as it is served: a delete is refused meanwhile, and so is a
     # resume that would replace final/ under the server (core/runlock.py)
     with hold_run(ws, target, "serve") as lock:
-        _serve(ws, target, host, port, api_key, device, engine, lock, limits, allow_hosts)
+        return _serve(ws, target, host, port, api_key, device, engine, lock, limits, allow_hosts)
 
 
 def check_limits(limits: Limits) -> None:
@@ -140,7 +140,7 @@ def answered_hosts(host: str, api_key: str | None, allow_hosts: list[str] | None
     return allowed_hosts(host, allow_hosts)
 
 
-def _serve(ws, target, host, port, api_key, device, engine, lock, limits, allow_hosts) -> None:
+def _serve(ws, target, host, port, api_key, device, engine, lock, limits, allow_hosts) -> int | None:
     folder, alias = model_folder(ws, target, None)
     shown = f"[{host}]" if ":" in host else host
     if engine == "vllm":
@@ -167,4 +167,4 @@ def _serve(ws, target, host, port, api_key, device, engine, lock, limits, allow_
           + f" -d '{{\"model\": \"{alias}\", \"messages\": [{{\"role\": \"user\", \"content\": \"Hello\"}}]}}'",
           file=sys.stderr)
     sys.stderr.flush()
-    run_server(app, host, port)
+    return run_server(app, host, port)

@@ -18,6 +18,8 @@ from __future__ import annotations
 import asyncio
 import logging
 import os
+import signal
+import sys
 import threading
 import time
 from dataclasses import replace
@@ -45,6 +47,7 @@ from tunestudio.ship.serve_guard import Front, Limits, Refused
 
 STOP_GRACE_S = 2      # open requests get this long after a stop signal
 FORCE_EXIT_S = 4      # then the process ends, even one stuck in a long computation
+STOPPING = threading.Event()   # set by a stop signal: every generation ends at its next token
 log = logging.getLogger("tunestudio.serve")
 
 
@@ -59,7 +62,9 @@ def context_length(config) -> int | None:
 
 
 class TimeLimit(StoppingCriteria):
-    """Ends a generation `seconds` after it starts. When it fires it sets the request's
+    """Ends a generation `seconds` after it starts, or when the server is stopping (a generation left
+    running through the interpreter's exit slows that exit by seconds: the two threads trade the
+    GIL at every step of the teardown). When it fires it sets the request's
     max_new_tokens to the tokens made so far: transformers' handlers then report finish_reason
     "length" (cut by a limit) rather than "stop" (the model's own end)."""
 
@@ -68,12 +73,13 @@ class TimeLimit(StoppingCriteria):
         self.started = time.monotonic()
 
     def __call__(self, input_ids, scores, **kwargs):
-        if time.monotonic() - self.started < self.seconds:
+        if time.monotonic() - self.started < self.seconds and not STOPPING.is_set():
             return torch.zeros(input_ids.shape[0], dtype=torch.bool, device=input_ids.device)
         made = input_ids.shape[-1] - self.prompt_tokens
         self.gen_config.max_new_tokens = made
-        log.warning("a generation reached the time limit of %s s after %d tokens: stopped (--max-seconds)",
-                    self.seconds, made)
+        if not STOPPING.is_set():
+            log.warning("a generation reached the time limit of %s s after %d tokens: stopped (--max-seconds)",
+                        self.seconds, made)
         return torch.ones(input_ids.shape[0], dtype=torch.bool, device=input_ids.device)
 
 
@@ -174,20 +180,33 @@ def build_app(folder: str, alias: str, api_key: str | None, limits: Limits, host
 
 
 class StoppingServer(uvicorn.Server):
-    """uvicorn's server, whose first SIGTERM/SIGINT also arms a timer that ends the process."""
+    """uvicorn's server, whose first SIGTERM/SIGINT also ends every generation at its next token
+    and arms a timer that ends the process, should the shutdown itself hang."""
 
-    armed = False
+    stopped_by: int | None = None
 
     def handle_exit(self, sig, frame) -> None:
         super().handle_exit(sig, frame)
-        if not self.armed:
-            self.armed = True
+        STOPPING.set()
+        if self.stopped_by is None:
+            self.stopped_by = int(sig)
+            print(f"stopping on {signal.Signals(sig).name}: open requests get {STOP_GRACE_S} s, the process ends "
+                  f"within {FORCE_EXIT_S} s", file=sys.stderr, flush=True)
             timer = threading.Timer(FORCE_EXIT_S, os._exit, (128 + int(sig),))
             timer.daemon = True
             timer.start()
 
 
-def run_server(app, host: str, port: int) -> None:
-    """Serve `app` until SIGTERM/SIGINT; back within FORCE_EXIT_S of the signal."""
+def run_server(app, host: str, port: int) -> int | None:
+    """Serve `app` until SIGTERM/SIGINT; returns that signal's number. uvicorn raises the signal
+    again once it has shut down (the CLI's handler makes it a KeyboardInterrupt): taken here, so
+    that the caller can end the process at once rather than wait out the interpreter's teardown
+    (seconds of garbage collection with a model loaded, past the timer, which cannot run then)."""
     config = uvicorn.Config(app, host=host, port=port, log_level="warning", timeout_graceful_shutdown=STOP_GRACE_S)
-    StoppingServer(config).run()
+    server = StoppingServer(config)
+    try:
+        server.run()
+    except KeyboardInterrupt:
+        if server.stopped_by is None:
+            raise
+    return server.stopped_by
