@@ -16,6 +16,17 @@ from urllib.parse import urlsplit
 LOOPBACK_NAMES = ("localhost", "127.0.0.1", "::1")
 
 
+def is_loopback(host: str) -> bool:
+    """True for an address (or localhost) only this machine reaches: what a server may bind to
+    without a password or key. Any other name may resolve to anything, so it counts as public."""
+    if host in ("localhost", "localhost.localdomain"):
+        return True
+    try:
+        return ipaddress.ip_address(host.strip("[]")).is_loopback
+    except ValueError:
+        return False
+
+
 def allowed_hosts(host: str, extra: list[str] | None = None) -> set[str]:
     """The Host names a server answers to: loopback always, the address it listens on, and `extra`;
     on a wildcard address (0.0.0.0, ::) also this machine's own names."""

@@ -15,7 +15,6 @@ adapter run a merged export made once into .serve/<run id>/ in the workspace. Wh
 
 from __future__ import annotations
 
-import ipaddress
 import os
 import shutil
 import socket
@@ -23,22 +22,11 @@ import sys
 from pathlib import Path
 
 from tunestudio.core.errors import UserError, error_record
-from tunestudio.core.hosts import allowed_hosts
+from tunestudio.core.hosts import allowed_hosts, is_loopback
 from tunestudio.core.runlock import hold_run
 from tunestudio.models import loading
 from tunestudio.ship.export import export_run
 from tunestudio.ship.serve_guard import Limits
-
-LOOPBACK_NAMES = ("localhost",)
-
-
-def is_loopback(host: str) -> bool:
-    if host in LOOPBACK_NAMES:
-        return True
-    try:
-        return ipaddress.ip_address(host).is_loopback
-    except ValueError:
-        return False
 
 
 def check_bind(host: str, port: int, api_key: str | None) -> None:
