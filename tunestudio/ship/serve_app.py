@@ -95,14 +95,14 @@ class BoundedGenerateManager(GenerateManager):
         prompt = inputs["input_ids"].shape[-1]
         context, most = self.limits.context, self.limits.prompt_tokens
         if most and prompt > most:
-            raise Refused(400, f"the prompt is {prompt} tokens (after the chat template); this server takes at most "
-                               f"{most} (--max-prompt-tokens, the model's context {context})",
-                          "context_length_exceeded", "messages")
+            raise Refused(400, f"the prompt is {prompt} tokens as the model reads it (after the chat template, for a "
+                               f"chat); this server takes at most {most} (--max-prompt-tokens; the model's context: "
+                               f"{context})", "context_length_exceeded")
         if context:
             room = context - prompt
             if room < 1:
                 raise Refused(400, f"the prompt is {prompt} tokens and fills the model's context of {context} tokens: "
-                                   "no room is left for an answer", "context_length_exceeded", "messages")
+                                   "no room is left for an answer", "context_length_exceeded")
             if gen_config.max_new_tokens is None or gen_config.max_new_tokens > room:
                 gen_config.max_new_tokens = room
         return prompt

@@ -12,7 +12,8 @@ order, before transformers sees a byte of the body:
   /v1/audio/transcriptions, FastAPI's /docs) is 404, whatever its body names;
 - the body: at most `max_body_bytes`, by Content-Length and counted while it streams in (a chunked
   body has none), a JSON object, naming this server's model or none, without `generation_config`
-  (which sets any generation option: beams, lengths), and no token budget above the context.
+  (which sets any generation option: beams, lengths), no token budget above the context, and at
+  most MAX_STOPS short stop strings.
 The prompt's length in tokens, counted after the chat template, and the time a generation may take
 are kept where the tokens are: ship/serve_app.py. Refusals are OpenAI-style JSON errors (Refused).
 """
@@ -30,6 +31,9 @@ ROUTES = {("POST", "/v1/chat/completions"), ("POST", "/v1/completions"), ("POST"
           ("GET", "/v1/models"), ("GET", "/health")}
 TOKEN_BUDGETS = ("max_tokens", "max_completion_tokens", "max_output_tokens")
 MAX_BODY_BYTES = 1 << 20   # 1 MiB: ~250k tokens of text, more than most models' context
+# `stop` strings: transformers matches each against every token of the vocabulary before generating
+# (StopStringCriteria), so their number and length are work; OpenAI's own API takes up to 4
+MAX_STOPS, MAX_STOP_CHARS = 4, 200
 
 
 @dataclass(frozen=True)
@@ -151,6 +155,11 @@ class Front:
         if "generation_config" in body:
             raise Refused(400, "generation_config is not accepted here: use the OpenAI fields (max_tokens, "
                                "temperature, top_p, stop, seed)", "unsupported_parameter", "generation_config")
+        stop = body.get("stop")
+        stops = [stop] if isinstance(stop, str) else stop if isinstance(stop, list) else [] if stop is None else [None]
+        if len(stops) > MAX_STOPS or not all(isinstance(x, str) and 0 < len(x) <= MAX_STOP_CHARS for x in stops):
+            raise Refused(400, f"stop takes up to {MAX_STOPS} strings of 1 to {MAX_STOP_CHARS} characters",
+                          "invalid_value", "stop")
         context = self.limits.context
         for field in TOKEN_BUDGETS:
             n = body.get(field)

@@ -89,7 +89,7 @@ def test_a_request_naming_another_model_is_refused():
     assert reached == []
 
 
-def test_a_token_budget_the_context_cannot_hold_is_refused():
+def test_a_token_budget_the_context_cannot_hold_and_stop_strings_past_four_are_refused():
     front, reached = make_front()
     for field in ("max_tokens", "max_completion_tokens"):
         status, answer, _ = call(front, body={**CHAT, field: 10**9})
@@ -98,7 +98,10 @@ def test_a_token_budget_the_context_cannot_hold_is_refused():
     for bad in (0, -5, "9", 2.5, True):
         status, answer, _ = call(front, body={**CHAT, "max_tokens": bad})
         assert status == 400 and answer["error"]["code"] == "invalid_value"
-    assert call(front, body={**CHAT, "max_tokens": 64})[0] == 200 and len(reached) == 1
+    for stop in (["a"] * 5, "x" * 201, [""], [7], {"a": 1}):   # each stop string is matched against the vocabulary
+        status, answer, _ = call(front, body={**CHAT, "stop": stop})
+        assert status == 400 and answer["error"]["param"] == "stop"
+    assert call(front, body={**CHAT, "max_tokens": 64, "stop": ["\n", "END"]})[0] == 200 and len(reached) == 1
 
 
 def test_a_body_too_large_is_refused_by_its_length_and_while_it_streams_in():
