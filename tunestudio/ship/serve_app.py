@@ -61,6 +61,11 @@ def context_length(config) -> int | None:
     return None
 
 
+def text_only(model) -> dict:
+    """Text alone from a model that can also speak (Qwen2.5-Omni), as transformers' manager asks."""
+    return {"generation_mode": "text"} if hasattr(model, "has_talker") else {}
+
+
 class TimeLimit(StoppingCriteria):
     """Ends a generation `seconds` after it starts, or when the server is stopping (a generation left
     running through the interpreter's exit slows that exit by seconds: the two threads trade the
@@ -113,7 +118,8 @@ class BoundedGenerateManager(GenerateManager):
         queue: asyncio.Queue = asyncio.Queue()
         rust_tokenizer = getattr(processor, "tokenizer", processor)._tokenizer
         streamer = DirectStreamer(rust_tokenizer, loop, queue, response_parser=response_parser)
-        kwargs = {**inputs, "streamer": streamer, "generation_config": gen_config, "tokenizer": processor}
+        kwargs = {**inputs, "streamer": streamer, "generation_config": gen_config, "tokenizer": processor,
+                  **text_only(model)}
 
         def run() -> None:   # on the model's inference thread: the time counts from here
             try:
@@ -131,7 +137,7 @@ class BoundedGenerateManager(GenerateManager):
         prompt = self._bound(model, inputs, gen_config)
 
         def run():
-            return model.generate(**inputs, generation_config=gen_config, tokenizer=processor,
+            return model.generate(**inputs, generation_config=gen_config, tokenizer=processor, **text_only(model),
                                   stopping_criteria=StoppingCriteriaList(
                                       [TimeLimit(self.limits.max_seconds, gen_config, prompt)]))
 
