@@ -45,9 +45,10 @@ def write_file(root: Path, rel: str, text: str) -> Path:
 
 
 @contextlib.contextmanager
-def served(ws: Path, model: str, api_key: str | None = None, wait_s: int = 240):
-    """`tunestudio serve MODEL` on a free loopback port, as a user starts it; yields (client, proc)
-    once the server lists its models (an openai client with `api_key`), and stops it whatever happens."""
+def served(ws: Path, model: str, api_key: str | None = None, wait_s: int = 240, args: tuple = ()):
+    """`tunestudio serve MODEL [ARGS]` on a free loopback port, as a user starts it; yields (client, proc,
+    port) once the server lists its models (an openai client with `api_key`), and stops it whatever
+    happens (unless the test stopped it already)."""
     import signal
     import socket
     import time
@@ -57,7 +58,8 @@ def served(ws: Path, model: str, api_key: str | None = None, wait_s: int = 240):
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         port = s.getsockname()[1]
-    cmd = [sys.executable, "-m", "tunestudio", "serve", model, "--port", str(port), "--workspace", str(ws)]
+    cmd = [sys.executable, "-m", "tunestudio", "serve", model, "--port", str(port), "--workspace", str(ws),
+           *map(str, args)]
     proc = subprocess.Popen(cmd + (["--api-key", api_key] if api_key else []), cwd=REPO, stdout=subprocess.PIPE,
                             stderr=subprocess.STDOUT, text=True, start_new_session=True)
     try:
@@ -74,7 +76,8 @@ def served(ws: Path, model: str, api_key: str | None = None, wait_s: int = 240):
                 time.sleep(1)
         yield client, proc, port
     finally:
-        os.killpg(proc.pid, signal.SIGTERM)
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(proc.pid, signal.SIGTERM)
         try:
             proc.wait(timeout=30)
         except subprocess.TimeoutExpired:

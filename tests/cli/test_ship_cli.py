@@ -38,3 +38,9 @@ def test_serve_refuses_open_host_without_key_and_a_port_in_use(demo_ws):
     assert "in use" in msg and "--port" in msg
     assert "no run 'nope'" in one_error(run_cli("serve", "nope", ws=demo_ws))
 
+
+
+def test_serve_refuses_a_limit_below_one(demo_ws):
+    for flag in ("--max-body-bytes", "--max-prompt-tokens", "--max-seconds"):
+        msg = one_error(run_cli("serve", "tiny-demo", flag, "0", ws=demo_ws))
+        assert flag in msg and "at least 1" in msg

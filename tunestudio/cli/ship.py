@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import sys
 import time
 
@@ -15,6 +16,7 @@ from tunestudio.ship.export import export_run
 from tunestudio.ship.gguf import export_gguf
 from tunestudio.ship.roundtrip import check_export, describe
 from tunestudio.ship.serve import serve
+from tunestudio.ship.serve_guard import MAX_BODY_BYTES, Limits
 
 
 def register(subparsers, common) -> None:
@@ -41,7 +43,8 @@ def register(subparsers, common) -> None:
     p = subparsers.add_parser("serve", parents=[common], help="an OpenAI-compatible endpoint for a run or model",
                               description="Serves RUN (its merged weights, chat template and stop tokens) or a "
                                           "model folder with transformers serve: /v1/chat/completions (streaming "
-                                          "too) and /v1/models, the model named by the run's name.")
+                                          "too), /v1/completions, /v1/responses and /v1/models, the model named by "
+                                          "the run's name; requests are bounded in size, prompt tokens and time.")
     p.add_argument("target", metavar="RUN|MODEL", help="a run id or name, or a model folder (models/NAME or a path)")
     p.add_argument("--host", default="127.0.0.1", help="address to bind (default 127.0.0.1: this machine only)")
     p.add_argument("--port", type=int, default=8000)
@@ -49,6 +52,15 @@ def register(subparsers, common) -> None:
     p.add_argument("--device", default="auto", help="auto (default), cpu, cuda:0...")
     p.add_argument("--engine", choices=("transformers", "vllm"), default="transformers",
                    help="transformers (default): transformers serve; vllm: `vllm serve` where vLLM is installed")
+    p.add_argument("--max-body-bytes", type=int, default=MAX_BODY_BYTES,
+                   help=f"a larger request is refused with 413 (default {MAX_BODY_BYTES}, 1 MiB)")
+    p.add_argument("--max-prompt-tokens", type=int, default=None,
+                   help="a longer prompt (after the chat template) is refused with 400 (default: the model's context)")
+    p.add_argument("--max-seconds", type=float, default=Limits.max_seconds,
+                   help=f"a generation is stopped after this long, finish_reason length (default {Limits.max_seconds:g})")
+    p.add_argument("--allow-host", action="append", default=[], metavar="NAME",
+                   help="also answer requests whose Host header is NAME (repeatable); by default a loopback "
+                        "server answers localhost, 127.0.0.1 and [::1] only (against DNS rebinding)")
     p.set_defaults(func=cmd_serve)
 
 
@@ -111,6 +123,14 @@ def _record_export(ws, fmt: str, out: dict) -> None:
 
 def cmd_serve(args, ws):
     loading.quiet_transformers()
-    serve(ws, args.target, host=args.host, port=args.port, api_key=args.api_key, device=args.device,
-          engine=args.engine)
+    limits = Limits(max_body_bytes=args.max_body_bytes, max_prompt_tokens=args.max_prompt_tokens,
+                    max_seconds=args.max_seconds)
+    stopped_by = serve(ws, args.target, host=args.host, port=args.port, api_key=args.api_key, device=args.device,
+                       engine=args.engine, limits=limits, allow_hosts=args.allow_host)
+    if stopped_by is not None:
+        # stopped by a signal, the lock released: end now, not after the interpreter's teardown
+        # (seconds of garbage collection with a model loaded); 130, as any interrupted command
+        print("interrupted", file=sys.stderr, flush=True)
+        sys.stdout.flush()
+        os._exit(130)
     return 0

@@ -2,9 +2,8 @@
 
 from __future__ import annotations
 
-import ipaddress
-
 from tunestudio.core.errors import UserError
+from tunestudio.core.hosts import is_loopback
 from tunestudio.demo import make_demo
 
 
@@ -26,15 +25,6 @@ def register(subparsers, common) -> None:
                    help="also answer requests for this host name (repeatable); by default only loopback "
                         "names and --host are answered, which stops DNS-rebinding attacks")
     p.set_defaults(func=run)
-
-
-def is_loopback(host: str) -> bool:
-    if host in ("localhost", "localhost.localdomain"):
-        return True
-    try:
-        return ipaddress.ip_address(host.strip("[]")).is_loopback
-    except ValueError:
-        return False  # a host name: it may resolve to anything, so treat it as public
 
 
 def parse_auth(spec: str | None) -> tuple[str, str] | None:

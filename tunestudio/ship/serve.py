@@ -3,19 +3,18 @@
 The server is transformers' own (transformers.cli.serving: /v1/chat/completions with streaming,
 /v1/completions, /v1/responses), pinned to one model folder that carries the run's tokenizer, chat
 template and stop tokens (generation_config.eos_token_id): a full run's final/ folder, or for an
-adapter run a merged export made once into .serve/<run id>/ in the workspace. Three things are
-added in front of it, as a thin ASGI layer:
+adapter run a merged export made once into .serve/<run id>/ in the workspace. What is added:
 - an API key (`Authorization: Bearer KEY`), which transformers serve has not; binding to anything
   but loopback without one is refused, since the endpoint would run anyone's prompts;
-- the model is addressed by a short name (the run's name) instead of its folder path;
-- /v1/models lists that model (transformers' lists the Hugging Face cache instead).
+- the model is addressed by a short name (the run's name), the only model served; /v1/models
+  lists it (transformers' lists the Hugging Face cache instead);
+- what a request may reach and ask, and the Host and Origin it comes with (ship/serve_guard.py);
+  the prompt's tokens, the answer's budget and time (ship/serve_app.py);
+- a stop signal ends the server within seconds, even mid-generation (ship/serve_app.py).
 """
 
 from __future__ import annotations
 
-import hmac
-import ipaddress
-import json
 import os
 import shutil
 import socket
@@ -23,20 +22,11 @@ import sys
 from pathlib import Path
 
 from tunestudio.core.errors import UserError, error_record
+from tunestudio.core.hosts import allowed_hosts, is_loopback
 from tunestudio.core.runlock import hold_run
 from tunestudio.models import loading
 from tunestudio.ship.export import export_run
-
-LOOPBACK_NAMES = ("localhost",)
-
-
-def is_loopback(host: str) -> bool:
-    if host in LOOPBACK_NAMES:
-        return True
-    try:
-        return ipaddress.ip_address(host).is_loopback
-    except ValueError:
-        return False
+from tunestudio.ship.serve_guard import Limits
 
 
 def check_bind(host: str, port: int, api_key: str | None) -> None:
@@ -79,91 +69,6 @@ def model_folder(ws, run: str | None, model: str | None) -> tuple[str, str]:
     return str(folder), r.name
 
 
-class Front:
-    """ASGI layer before transformers' app: API key, model alias, /v1/models."""
-
-    def __init__(self, app, folder: str, alias: str, api_key: str | None):
-        self.app, self.folder, self.alias, self.api_key = app, folder, alias, api_key
-
-    async def _send_json(self, send, status: int, obj: dict) -> None:
-        body = json.dumps(obj).encode()
-        await send({"type": "http.response.start", "status": status,
-                    "headers": [(b"content-type", b"application/json"), (b"content-length", str(len(body)).encode())]})
-        await send({"type": "http.response.body", "body": body})
-
-    async def __call__(self, scope, receive, send):
-        if scope["type"] != "http":
-            return await self.app(scope, receive, send)
-        path = scope["path"]
-        if self.api_key and path != "/health":
-            auth = dict(scope["headers"]).get(b"authorization", b"").decode("latin-1")
-            if not hmac.compare_digest(auth, f"Bearer {self.api_key}"):
-                return await self._send_json(send, 401, {"error": {"message": "missing or wrong API key "
-                                                                   "(Authorization: Bearer KEY)", "type": "auth"}})
-        if path == "/v1/models" and scope["method"] == "GET":
-            return await self._send_json(send, 200, {"object": "list", "data": [
-                {"id": self.alias, "object": "model", "owned_by": "tunestudio", "root": self.folder}]})
-        if scope["method"] == "POST" and path.startswith("/v1/"):
-            chunks, more = [], True
-            while more:
-                message = await receive()
-                chunks.append(message.get("body", b""))
-                more = message.get("more_body", False)
-            raw = b"".join(chunks)
-            try:
-                body = json.loads(raw)
-                if isinstance(body, dict) and body.get("model") in (self.alias, self.folder, None):
-                    body["model"] = self.folder  # transformers serve is pinned to the folder path
-                    raw = json.dumps(body).encode()
-            except ValueError:
-                pass  # not JSON: transformers answers it with its own error
-            sent = False
-
-            async def replay():
-                nonlocal sent
-                if sent:
-                    # a streaming response listens here for the client going away: hand it the real
-                    # channel (answering "disconnect" at once ended every stream after its first chunk)
-                    return await receive()
-                sent = True
-                return {"type": "http.request", "body": raw, "more_body": False}
-
-            headers = [(k, v) for k, v in scope["headers"] if k != b"content-length"]
-            headers.append((b"content-length", str(len(raw)).encode()))
-            return await self.app({**scope, "headers": headers}, replay, send)
-        return await self.app(scope, receive, send)
-
-
-def build_app(folder: str, alias: str, api_key: str | None, device: str = "auto"):
-    """transformers serve's FastAPI app pinned to `folder` (loaded now), behind Front."""
-    from transformers.utils.import_utils import is_serve_available
-
-    if not is_serve_available():
-        raise UserError('serving needs transformers\' server extras: pip install "tunestudio[serve]" '
-                        '(fastapi, uvicorn, openai)', "serve_extras_missing")
-    from transformers.cli.serving.chat_completion import ChatCompletionHandler
-    from transformers.cli.serving.completion import CompletionHandler
-    from transformers.cli.serving.model_manager import ModelManager
-    from transformers.cli.serving.response import ResponseHandler
-    from transformers.cli.serving.server import build_server
-    from transformers.cli.serving.systemone import SystemOneHandler
-    from transformers.cli.serving.transcription import TranscriptionHandler
-    from transformers.cli.serving.utils import GenerationState
-
-    manager = ModelManager(device=device, dtype="auto", force_model=folder)
-    state = GenerationState(continuous_batching=False, compile=False, cb_config=None)
-    app = build_server(manager, ChatCompletionHandler(model_manager=manager, generation_state=state,
-                                                      chat_template_kwargs={}),
-                       completion_handler=CompletionHandler(model_manager=manager, generation_state=state),
-                       response_handler=ResponseHandler(model_manager=manager, generation_state=state,
-                                                        chat_template_kwargs={}),
-                       transcription_handler=TranscriptionHandler(manager, state),
-                       systemone_handler=SystemOneHandler(model_manager=manager, generation_state=state,
-                                                          chat_template_kwargs={}, decision_config=None),
-                       generation_state=state)
-    return Front(app, folder, alias, api_key)
-
-
 VLLM_MISSING = ("--engine vllm needs vLLM, which is not installed here: on a machine with a GPU vLLM supports, "
                 "`pip install vllm`; or serve with the default --engine transformers (CPU or GPU)")
 
@@ -186,25 +91,44 @@ def vllm_command(folder: str, alias: str, host: str, port: int, api_key: str | N
 
 
 def serve(ws, target: str, host: str = "127.0.0.1", port: int = 8000, api_key: str | None = None,
-          device: str = "auto", engine: str = "transformers") -> None:
-    """Serve a run, or failing that a model folder, until interrupted, with transformers serve or
-    (`engine="vllm"`) vLLM. Raises UserError for a bad bind, an unknown run, a run that cannot be
-    merged, missing server extras, vLLM not installed, a run another process trains or deletes."""
+          device: str = "auto", engine: str = "transformers", limits: Limits | None = None,
+          allow_hosts: list[str] | None = None) -> int | None:
+    """Serve a run, or failing that a model folder, until SIGTERM/SIGINT, with transformers serve or
+    (`engine="vllm"`) vLLM; returns the signal's number (the run's lock is released by then). Raises UserError for a bad bind, an unknown run, a run that cannot be
+    merged, missing server extras, vLLM not installed, a run another process trains or deletes,
+    a limit below 1."""
     if engine not in ("transformers", "vllm"):
         raise UserError(f"--engine must be transformers or vllm (got '{engine}')", "unknown_choice", option="--engine",
                         value=engine, choices=["transformers", "vllm"])
+    limits = limits or Limits()
+    check_limits(limits)
     if engine == "vllm" and shutil.which("vllm") is None:
         raise UserError(VLLM_MISSING, "vllm_missing")  # before merging an adapter for nothing
     check_bind(host, port, api_key)
     # a run's shared lock for as long as it is served: a delete is refused meanwhile, and so is a
     # resume that would replace final/ under the server (core/runlock.py)
     with hold_run(ws, target, "serve") as lock:
-        _serve(ws, target, host, port, api_key, device, engine, lock)
+        return _serve(ws, target, host, port, api_key, device, engine, lock, limits, allow_hosts)
 
 
-def _serve(ws, target, host, port, api_key, device, engine, lock) -> None:
-    import uvicorn
+def check_limits(limits: Limits) -> None:
+    for option, value in (("--max-body-bytes", limits.max_body_bytes), ("--max-prompt-tokens", limits.max_prompt_tokens),
+                          ("--max-seconds", limits.max_seconds)):
+        if value is not None and value < 1:
+            raise UserError(f"{option}: must be at least 1, got {value}", "option_at_least", option=option,
+                            value=value, least=1)
 
+
+def answered_hosts(host: str, api_key: str | None, allow_hosts: list[str] | None) -> set[str] | None:
+    """The Host names the server answers (None: any). A server only this machine reaches answers
+    its loopback names and --allow-host names, which keeps DNS-rebinding pages out; one bound for
+    other machines is reached by any of their names for it, and has an API key to keep them out."""
+    if api_key and not is_loopback(host):
+        return None
+    return allowed_hosts(host, allow_hosts)
+
+
+def _serve(ws, target, host, port, api_key, device, engine, lock, limits, allow_hosts) -> int | None:
     folder, alias = model_folder(ws, target, None)
     shown = f"[{host}]" if ":" in host else host
     if engine == "vllm":
@@ -214,11 +138,21 @@ def _serve(ws, target, host, port, api_key, device, engine, lock) -> None:
         if lock is not None:
             lock.keep_across_exec()   # vLLM, in this process's place, holds the run's lock on
         os.execv(cmd[0], cmd)  # vLLM is the server from here on: signals (Ctrl-C, the UI's Stop) reach it
-    app = build_app(folder, alias, api_key, device)
-    print(f"serving '{alias}' at http://{shown}:{port}/v1 (OpenAI-compatible; Ctrl-C stops)", file=sys.stderr)
+    from transformers.utils.import_utils import is_serve_available
+
+    if not is_serve_available():
+        raise UserError('serving needs transformers\' server extras: pip install "tunestudio[serve]" '
+                        '(fastapi, uvicorn, openai)', "serve_extras_missing")
+    from tunestudio.ship.serve_app import build_app, run_server
+
+    app = build_app(folder, alias, api_key, limits, answered_hosts(host, api_key, allow_hosts), device)
+    shown_limits = (f"limits: body {limits.max_body_bytes} bytes, prompt {app.limits.prompt_tokens or 'any'} tokens, "
+                    f"{limits.max_seconds:g} s a request")
+    print(f"serving '{alias}' at http://{shown}:{port}/v1 (OpenAI-compatible; Ctrl-C stops); {shown_limits}",
+          file=sys.stderr)
     print(f"  curl http://{shown}:{port}/v1/chat/completions -H 'Content-Type: application/json'"
           + (" -H 'Authorization: Bearer $KEY'" if api_key else "")
           + f" -d '{{\"model\": \"{alias}\", \"messages\": [{{\"role\": \"user\", \"content\": \"Hello\"}}]}}'",
           file=sys.stderr)
     sys.stderr.flush()
-    uvicorn.run(app, host=host, port=port, log_level="warning")
+    return run_server(app, host, port)

@@ -15,11 +15,12 @@ os.environ.setdefault("GRADIO_ANALYTICS_ENABLED", "False")  # never look up outs
 
 import gradio as gr  # noqa: E402
 
+from tunestudio.core.hosts import allowed_hosts  # noqa: E402
 from tunestudio.core.statefiles import NOTICES  # noqa: E402
 from tunestudio.core.workspace import Workspace  # noqa: E402
 from tunestudio.jobs import queue as jobs
 from tunestudio.webui.common.context import Context  # noqa: E402
-from tunestudio.webui.common.safety import HostGuard, allowed_hosts
+from tunestudio.webui.common.safety import HostGuard
 from tunestudio.webui.i18n import gradio_locale
 from tunestudio.webui.i18n.texts import DEFAULT, languages, t  # noqa: E402
 from tunestudio.webui.tabs import chat as tab_chat

@@ -95,7 +95,8 @@ def _request(app, host: str) -> int:
 
 
 def test_the_host_header_must_name_this_server():
-    from tunestudio.webui.common.safety import HostGuard, allowed_hosts
+    from tunestudio.core.hosts import allowed_hosts
+    from tunestudio.webui.common.safety import HostGuard
 
     async def ok(scope, receive, send):
         await send({"type": "http.response.start", "status": 200, "headers": []})

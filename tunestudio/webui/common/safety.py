@@ -1,8 +1,9 @@
 """What keeps the web UI from being used against its own machine.
 
 - `HostGuard`: answers only requests whose Host header names this server (loopback names, the
-  configured `--host`, and `--allow-host` names). A page on another site that makes its own
-  name resolve to 127.0.0.1 (DNS rebinding) sends its own name as Host and is refused.
+  configured `--host`, and `--allow-host` names: core/hosts.py, shared with `tunestudio serve`). A
+  page on another site that makes its own name resolve to 127.0.0.1 (DNS rebinding) sends its own
+  name as Host and is refused.
 - `safe_name`: names the UI stores files under (uploads, "Save as") are plain, short and visible:
   no control, format (bidi override, zero-width) or path characters.
 - `check_form_inputs`: the Training tab's model and dataset resolve inside the workspace
@@ -11,45 +12,15 @@
 
 from __future__ import annotations
 
-import ipaddress
 import re
-import socket
 import unicodedata
 
 from tunestudio.core.errors import UserError
+from tunestudio.core.hosts import host_allowed
 from tunestudio.data.split import resolve_dataset
 
-LOOPBACK_NAMES = ("localhost", "127.0.0.1", "::1")
 MAX_NAME = 120   # characters; file systems allow 255 bytes, and 4-byte characters exist
 NAME_CHARS = re.compile(r"[\w.\-+() ]+")
-
-
-def allowed_hosts(host: str, extra: list[str] | None = None) -> set[str]:
-    """The Host names the UI answers to: loopback always, the address it listens on, and `extra`;
-    on a wildcard address (0.0.0.0, ::) also this machine's own names."""
-    names = {*LOOPBACK_NAMES, host.strip("[]").lower(), *(h.strip().strip("[]").lower() for h in extra or [] if h.strip())}
-    if host in ("0.0.0.0", "::", ""):
-        names |= {socket.gethostname().lower(), socket.getfqdn().lower()}
-        names.discard("")
-    return names
-
-
-def host_name(header: str) -> str:
-    """The name in a Host header, without the port ("[::1]:7860" -> "::1")."""
-    header = header.strip().lower()
-    if header.startswith("["):
-        return header[1:header.find("]")] if "]" in header else header
-    return header.rsplit(":", 1)[0] if header.count(":") == 1 else header
-
-
-def host_allowed(header: str, allowed: set[str]) -> bool:
-    name = host_name(header)
-    if name in allowed:
-        return True
-    try:
-        return ipaddress.ip_address(name).is_loopback
-    except ValueError:
-        return False
 
 
 class HostGuard:
