@@ -28,19 +28,6 @@ SHORT_WORDS = 3                          # a median answer this long or shorter 
 SHORT_METRICS = ("exact_match", "f1")
 LONG_METRICS = ("rougeL", "rouge1", "bleu")
 
-# metric -> (code, English line) when it does not fit short answers, or long ones
-_SHORT_NOTES = {
-    "bleu": ("eval_note_bleu_short", "BLEU counts 4-word sequences: answers of 1-3 words score 0 even when right "
-                                     "(exact match and F1 judge short answers)"),
-    "rouge2": ("eval_note_rouge2_short", "ROUGE-2 counts word pairs: a one-word answer scores 0 even when right "
-                                         "(exact match and F1 judge short answers)"),
-}
-_LONG_NOTES = {
-    "exact_match": ("eval_note_exact_long", "exact match asks for every word of a long answer: a good paraphrase "
-                                            "scores 0 (ROUGE-L and F1 measure the overlap)"),
-}
-
-
 def answer_words(references) -> float:
     """The median length of the references in words (`answer_tokens`: each CJK character a word);
     a row with several right answers counts each."""
@@ -69,5 +56,18 @@ def default_metrics(references, tool_calls: bool = False, loss: bool = True) -> 
 def metric_notes(names: list[str], references) -> list[CodedText]:
     """One line for each metric of `names` (asked for by name) that does not fit these references:
     why it reads 0 or near it even for right answers. [] when every one fits."""
-    notes = _SHORT_NOTES if short_answers(references) else _LONG_NOTES
-    return [CodedText(f"{name}: {notes[name][1]}", notes[name][0], metric=name) for name in names if name in notes]
+    short = short_answers(references)
+    return [note for note in (_note(name, short) for name in names) if note is not None]
+
+
+def _note(name: str, short: bool) -> CodedText | None:
+    if short and name == "bleu":
+        return CodedText(f"{name}: BLEU counts 4-word sequences: answers of 1-3 words score 0 even when right "
+                         "(exact match and F1 judge short answers)", "eval_note_bleu_short", metric=name)
+    if short and name == "rouge2":
+        return CodedText(f"{name}: ROUGE-2 counts word pairs: a one-word answer scores 0 even when right "
+                         "(exact match and F1 judge short answers)", "eval_note_rouge2_short", metric=name)
+    if not short and name == "exact_match":
+        return CodedText(f"{name}: exact match asks for every word of a long answer: a good paraphrase scores 0 "
+                         "(ROUGE-L and F1 measure the overlap)", "eval_note_exact_long", metric=name)
+    return None
