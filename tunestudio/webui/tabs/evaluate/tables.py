@@ -32,9 +32,9 @@ def metrics_frame(lang: str, out: dict) -> pd.DataFrame:
 
 # input | reference | the fine-tuned answer | the base's | scores: the answers beside what was asked and
 # what was right, each column a fixed share of the width (EXAMPLE_WIDTHS) and wrapped, so no answer is
-# off-screen; the downloads hold every field (reasoning, losses, meta)
-EXAMPLE_COLUMNS = ["input", "reference", "prediction", "base_prediction", "scores", "where"]
-EXAMPLE_WIDTHS = ["26%", "13%", "20%", "20%", "13%", "8%"]
+# off-screen; the downloads hold every field (where, reasoning, losses, meta)
+EXAMPLE_COLUMNS = ["input", "reference", "prediction", "base_prediction", "scores"]
+EXAMPLE_WIDTHS = ["27%", "12%", "22%", "22%", "17%"]
 INPUT_CHARS = 400   # a long prompt is cut in its cell (its start says which row it is)
 BENCH_COLUMNS = ["model", "source", "params", "tokens_per_second", "seconds", "metrics"]
 
@@ -57,7 +57,7 @@ def examples_frame(rows: list[dict], limit: int = 500, lang: str = DEFAULT) -> p
             scores += f" · {t(lang, 'evaluate.col.base')}: {_scores(lang, r.get('base_scores'), r.get('base_loss'))}"
         flat.append({"input": text if len(text) <= INPUT_CHARS else text[:INPUT_CHARS] + "…",
                      "reference": str(r.get("reference", "")), "prediction": r.get("prediction", ""),
-                     "base_prediction": r.get("base_prediction", ""), "scores": scores, "where": r.get("where", "")})
+                     "base_prediction": r.get("base_prediction", ""), "scores": scores})
     return translated_columns(lang, pd.DataFrame(flat, columns=EXAMPLE_COLUMNS), "evaluate.col_example.")
 
 
