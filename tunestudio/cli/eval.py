@@ -66,7 +66,8 @@ def register(subparsers, common) -> None:
     p.add_argument("--dataset", help="a held-out file to evaluate on, scored whole, read as the run reads its data "
                                      "(default: the run's recorded test split)")
     p.add_argument("--split", default=None, help="test, val, train or all: the run's recorded split (default: test); "
-                                                 "with another --dataset, only that part of it (default: all rows)")
+                                                 "with a run's held-out --dataset, only that part of it (default: all "
+                                                 "rows); with --model, the dataset's split (default: test)")
     p.add_argument("--metrics", help="comma-separated: exact_match,f1,bleu,rouge1,rouge2,rougeL,tool_call_match,"
                                      "tool_name_match,loss,perplexity (default: chosen from the answers: short ones "
                                      "exact_match,f1, longer text rougeL,rouge1,bleu; tool metrics where a reference "

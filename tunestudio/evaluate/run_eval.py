@@ -52,7 +52,8 @@ def select_records(ws: Workspace, run: loading.RunInfo | None, dataset: str | No
                    limit: int | None = None) -> tuple[list, str, str]:
     """The rows to evaluate: (records, dataset name, split name). The run's own data: its recorded
     `split` (test by default). Any other file is held out (heldout.py): every row of it, read as
-    the run reads its data, unless a `split` of it is asked."""
+    the run reads its data, unless a `split` of it is asked. With no run (a model), a file's test
+    split unless another `split` is asked."""
 
     if split is not None and split not in SPLITS:
         raise UserError(f"--split must be one of {', '.join(SPLITS)} (got '{split}')", "unknown_choice",
@@ -64,7 +65,9 @@ def select_records(ws: Workspace, run: loading.RunInfo | None, dataset: str | No
         name = info.get("dataset") or "?"
         records = splits.train if SPLITS[split] == "all" else getattr(splits, SPLITS[split])
     elif dataset:
-        split = split or "all"
+        # a run's held-out file: all of it; a model alone (--model): the test rows `train` would carve from
+        # it, the rows a run on that data holds out, so a base model is compared on those
+        split = split or ("all" if run else "test")
         records = heldout.file_records(ws, dataset, run.config if run else None, info, SPLITS[split])
         name = dataset
     elif run:

@@ -18,7 +18,7 @@ from tunestudio.webui.tabs.datasets.tab import ALLOWED, store_upload
 OWN = ""   # the picker's value for the run's own recorded split
 
 
-def test_file_choices(ws, lang: str) -> list[tuple[str, str]]:
+def file_choices(ws, lang: str) -> list[tuple[str, str]]:
     """(label in `lang`, value): the run's own split first, then every dataset file."""
     return [(t(lang, "evaluate.test_file_own"), OWN), *((name, name) for name in ws.list_datasets())]
 
@@ -40,12 +40,12 @@ def build_test_file(ctx: Context, limit) -> gr.Dropdown:
     empties `limit` (a held-out file is scored whole); picking the run's split puts 50 back."""
     ws = ctx.ws
     with gr.Row():
-        pick = gr.Dropdown(choices=test_file_choices(ws, DEFAULT), value=OWN, label=t(DEFAULT, "evaluate.test_file"),
+        pick = gr.Dropdown(choices=file_choices(ws, DEFAULT), value=OWN, label=t(DEFAULT, "evaluate.test_file"),
                            info=t(DEFAULT, "evaluate.test_file_info"), elem_id="eval-test-file", scale=3)
         upload = gr.File(label=t(DEFAULT, "evaluate.test_upload"), file_types=list(ALLOWED),
                          elem_id="eval-test-upload", scale=2)
         ctx.tr(pick, label="evaluate.test_file", info="evaluate.test_file_info",
-               choices=lambda lang: test_file_choices(ws, lang))
+               choices=lambda lang: file_choices(ws, lang))
         ctx.tr(upload, label="evaluate.test_upload")
     said = gr.Markdown(elem_id="eval-test-upload-message")
 
@@ -56,12 +56,12 @@ def build_test_file(ctx: Context, limit) -> gr.Dropdown:
             name = stored_test_file(ws, path)
         except Exception as e:   # a refused upload: its one line, the pick unchanged
             return gr.update(), say(lang or DEFAULT, err(e))
-        return (gr.update(choices=test_file_choices(ws, lang or DEFAULT), value=name),
+        return (gr.update(choices=file_choices(ws, lang or DEFAULT), value=name),
                 say(lang or DEFAULT, msg("evaluate.test_upload_saved", name=name)))
 
     upload.upload(on_upload, [ctx.lang, upload], [pick, said], api_visibility="private")
     pick.input(lambda v: gr.update(value=None if v else 50), [pick], [limit], api_visibility="private", queue=False)
     if ctx.current_tab is not None:   # files stored since the page opened (Datasets tab, the CLI)
-        ctx.current_tab.select(lambda lang, v: gr.update(choices=test_file_choices(ws, lang or DEFAULT), value=v),
+        ctx.current_tab.select(lambda lang, v: gr.update(choices=file_choices(ws, lang or DEFAULT), value=v),
                                [ctx.lang, pick], [pick], api_visibility="private")
     return pick
