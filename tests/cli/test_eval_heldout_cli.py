@@ -52,3 +52,16 @@ def test_a_held_out_file_is_scored_whole_as_the_run_asks(demo_ws):
     n = int(re.search(r"heldout.jsonl \(test, (\d+) examples\)", r.stdout).group(1))
     assert 0 < n < len(REVIEWS) // 2   # its 10% test split (equal rows kept together)
     assert "note: bleu: BLEU counts 4-word sequences: answers of 1-3 words score 0 even when right" in r.stdout
+
+
+def test_worst_examples_skip_right_answers_and_say_when_all_are(workspace):
+    rows = [{"prediction": "positive", "reference": "positive"}, {"prediction": "neutral", "reference": "negative"},
+            {"prediction": "neutral", "reference": "neutral"}]
+    (workspace / "p.jsonl").write_text("".join(json.dumps(r) + "\n" for r in rows))
+    r = run_cli("eval", "--predictions", "p.jsonl", "--no-save", ws=workspace)
+    assert r.returncode == 0, r.stderr
+    listed = r.stdout.split("worst examples by exact_match:\n")[1].splitlines()
+    assert listed == ["  p.jsonl:2: expected 'negative', got 'neutral'"]   # the right rows are not "worst"
+    (workspace / "p.jsonl").write_text("".join(json.dumps(r) + "\n" for r in rows[::2]))
+    r = run_cli("eval", "--predictions", "p.jsonl", "--no-save", ws=workspace)
+    assert "all 2 examples are exactly right (exact_match)" in r.stdout and "worst examples" not in r.stdout
