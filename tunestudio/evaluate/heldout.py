@@ -15,7 +15,7 @@ from dataclasses import replace
 from tunestudio.core.errors import UserError
 from tunestudio.data.split import load_splits, splits_from_info
 
-SYSTEM_SAMPLE = 200   # training rows read to tell a shared system prompt (enough, even for a huge file)
+SYSTEM_SAMPLE = 5000   # training rows read to tell a shared system prompt (enough, even for a huge file)
 
 
 def read_options(config: dict | None) -> dict:
@@ -26,13 +26,14 @@ def read_options(config: dict | None) -> dict:
 
 
 def training_system_prompt(ws, info: dict | None) -> str | None:
-    """The system message the run's training rows share: the commonest among the first SYSTEM_SAMPLE
-    when at least half carry it; None when none does, or the data is gone or changed."""
+    """The system message the run's training rows share (`info`: its split.json): the commonest
+    among the first SYSTEM_SAMPLE when at least half carry it; None when none does, or the data is
+    gone or changed. The Chat tab fills its system prompt with the same."""
     if not info or not info.get("rows"):
         return None
     try:
         rows = splits_from_info(ws, info).train
-    except UserError:
+    except (UserError, OSError, KeyError, TypeError, ValueError):   # data gone, changed, or a damaged split.json
         return None
     counts: Counter = Counter()
     total = 0
@@ -41,12 +42,19 @@ def training_system_prompt(ws, info: dict | None) -> str | None:
             break
         total += 1
         system = next((m["content"] for m in rec.messages or [] if m.get("role") == "system"), None)
-        if isinstance(system, str) and system:
-            counts[system] += 1
+        if system:
+            counts[_text(system)] += 1
     if not counts:
         return None
     system, n = counts.most_common(1)[0]
     return system if n * 2 >= total else None
+
+
+def _text(content) -> str:
+    """A message's text: a string, or a list of {"type": "text", "text"} parts."""
+    if isinstance(content, list):
+        return "".join(p.get("text", "") if isinstance(p, dict) else str(p) for p in content)
+    return content if isinstance(content, str) else str(content)
 
 
 def with_system(records, system: str | None) -> list:
