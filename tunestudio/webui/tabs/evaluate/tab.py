@@ -127,7 +127,9 @@ def build(ctx: Context) -> None:
         if "say" in spec:
             return say(lang, spec["say"]), *no_result(lang)[:3]
         out = spec["out"]
-        key = "evaluate.done_file" if out.get("test_file") and out.get("primary_metric") else (
+        # a whole held-out file by its name; the run's own data (picked as a file too) by its split
+        whole_file = out.get("split") == "all" and out.get("test_file")
+        key = "evaluate.done_file" if whole_file and out.get("primary_metric") else (
             "evaluate.done" if out.get("primary_metric") else "evaluate.done_unscored")
         head = t(lang, key,
                  # a run by its id (the engine's label says "run <id>" in English), a model by its path
