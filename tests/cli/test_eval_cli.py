@@ -30,8 +30,8 @@ def test_eval_run_compare_base_with_custom_metric_and_guard(demo_ws, tmp_path):
     assert "generating" in r.stderr  # the progress bar
     out = json.loads(r.stdout)
     assert out["n"] == 12
-    expected = {"exact_match", "f1", "bleu", "rouge1", "rouge2", "rougeL", "loss", "perplexity", "short_answer",
-                "stopped"}
+    # one-word labels: exact match and F1 (metric_choice.py), the loss, the custom metric
+    expected = {"exact_match", "f1", "loss", "perplexity", "short_answer", "stopped"}
     assert set(out["metrics"]) == expected and set(out["base_metrics"]) == expected
     # the "fine-tuned" weights are the base weights here: identical scores, zero deltas
     assert out["metrics"] == out["base_metrics"]

@@ -65,11 +65,15 @@ def register(subparsers, common) -> None:
                               description="Generate on a test split and score it; saves metrics, a per-example "
                                           "table and an HTML report in the run folder and the registry.")
     _model_flags(p, predictions=True)
-    p.add_argument("--dataset", help="data to evaluate on (default: the run's recorded test split)")
-    p.add_argument("--split", default="test", help="test (default), val, train or all")
+    p.add_argument("--dataset", help="a held-out file to evaluate on, scored whole, read as the run reads its data "
+                                     "(default: the run's recorded test split)")
+    p.add_argument("--split", default=None, help="test, val, train or all: the run's recorded split (default: test); "
+                                                 "with a run's held-out --dataset, only that part of it (default: all "
+                                                 "rows); with --model, the dataset's split (default: test)")
     p.add_argument("--metrics", help="comma-separated: exact_match,f1,bleu,rouge1,rouge2,rougeL,tool_call_match,"
-                                     "tool_name_match,loss,perplexity (default: all; tool metrics score rows "
-                                     "whose reference calls a tool)")
+                                     "tool_name_match,loss,perplexity (default: chosen from the answers: short ones "
+                                     "exact_match,f1, longer text rougeL,rouge1,bleu; tool metrics where a reference "
+                                     "calls a tool; loss and perplexity always)")
     p.add_argument("--metric-file", help="a Python file with score(prediction, reference, example) -> float")
     p.add_argument("--bleu-tokenize", choices=BLEU_TOKENIZERS, default="auto",
                    help="sacrebleu's tokenizer for BLEU; auto (default): from the references' script "
@@ -144,7 +148,7 @@ def _eval(args, ws):
         refuse_judge(args)
         out = reward_eval(ws, args.rewards, args.dataset, run=args.run, model=args.model,
                           compare_base=args.compare_base, limit=args.limit, max_new_tokens=args.max_new_tokens or 64,
-                          split=args.split, timeout=args.reward_timeout, regex=args.reward_regex,
+                          split=args.split or "test", timeout=args.reward_timeout, regex=args.reward_regex,
                           max_chars=args.reward_max_chars, batch_size=args.batch_size,
                           temperature=args.temperature or 0.0, samples=args.samples, seed=args.seed or 0,
                           save=not args.no_save)
@@ -153,8 +157,8 @@ def _eval(args, ws):
 
     if pref.wants_preference_eval(ws, args.run, args.dataset):  # pairs: preference_accuracy, margins
         refuse_judge(args)
-        out = pref.evaluate_preferences(ws, run=args.run, model=args.model, dataset=args.dataset, split=args.split,
-                                        compare_base=args.compare_base, limit=args.limit,
+        out = pref.evaluate_preferences(ws, run=args.run, model=args.model, dataset=args.dataset,
+                                        split=args.split or "test", compare_base=args.compare_base, limit=args.limit,
                                         batch_size=args.batch_size, save=not args.no_save)
         pref.print_result(out, args.json)
         return 0
@@ -180,7 +184,7 @@ def _is_grpo_run(ws, run: str) -> bool:
 def _eval_predictions(args, ws) -> int:
     model_only = [flag for flag, given in (
         ("--dataset", args.dataset), ("--compare-base", args.compare_base), ("--guard-dataset", args.guard_dataset),
-        ("--split", args.split != "test"), ("--trust-remote-code", args.trust_remote_code),
+        ("--split", args.split is not None), ("--trust-remote-code", args.trust_remote_code),
         *((f"--{k.replace('_', '-')}", getattr(args, k) is not None) for k in (
             "max_new_tokens", "temperature", "top_p", "top_k", "repetition_penalty", "stop", "seed"))) if given]
     if model_only:
@@ -202,14 +206,18 @@ def _print_eval(out: dict, as_json: bool) -> None:
         if k == "bleu" and out.get("bleu_tokenize"):
             line += f"   (sacrebleu tokenizer {out['bleu_tokenize']})"
         print(line)
+    for note in out.get("metric_notes") or []:   # a metric asked by name that reads 0 on these answers
+        print(f"  note: {note}")
     if out.get("guard"):
         print(f"  {report.guard_line(out['guard'])}")
     primary = out.get("primary_metric")
-    worst = [r for r in rows if report.primary_value(r, primary) is not None][:3]
-    if worst:   # none when no row has a value for it (a predictions file has no loss)
+    worst = report.worst_examples(rows, primary)
+    if worst:   # none when no row has a value for it (a predictions file has no loss), or every one is right
         print(f"worst examples by {primary}:")
         for r in worst:
             print(f"  {report.worst_line(r, primary)}")
+    elif rows and all(report.perfect(r, primary) for r in rows):
+        print(f"all {len(rows)} examples are exactly right ({primary})")
     if out.get("output_dir"):
         print(f"report: {out['files']['html']}")
     if out.get("judge"):

@@ -41,6 +41,7 @@ from tunestudio.core.errors import UserError
 from tunestudio.core.workspace import Workspace
 from tunestudio.evaluate import metrics as M
 from tunestudio.evaluate import report
+from tunestudio.evaluate.metric_choice import default_metrics, metric_notes
 from tunestudio.evaluate.run_eval import eval_folder, record_eval
 from tunestudio.evaluate.tool_metrics import (
     TOOL_METRICS,
@@ -223,7 +224,7 @@ def score_predictions(ws: Workspace, given: str, metrics=None, metric_file: str 
     {metrics, n, primary_metric, bleu_tokenize, warnings, model, run_id (None), dataset, split
     ("predictions"), [output_dir, files], rows (the per-example table, worst first)}."""
 
-    names = M.parse_names(metrics) if metrics else [*M.TEXT_METRICS, *TOOL_METRICS]
+    names = M.parse_names(metrics) if metrics else []   # none asked: chosen from the references below
     needs_model = [n for n in names if n in M.LOSS_METRICS]
     if needs_model:
         raise UserError(f"{', '.join(needs_model)} need(s) the model's probabilities: a predictions file has "
@@ -236,6 +237,9 @@ def score_predictions(ws: Workspace, given: str, metrics=None, metric_file: str 
         rows = rows[:limit]
     preds = [r["prediction"] for r in rows]
     refs = [r["references"] if len(r["references"]) > 1 else r["reference"] for r in rows]
+    calls = any(parse_tool_calls(x) for r in rows for x in r["references"])
+    names = names or default_metrics(refs, tool_calls=calls, loss=False)   # as `eval --run` and the Evaluate tab
+    notes = metric_notes(names, refs) if metrics else []
     warnings: list[str] = []
     bleu_tok = M.bleu_tokenize_for(names, [x for r in rows for x in r["references"]], bleu_tokenize, warnings)
     examples = [{"messages": (r["messages"] or []) + [{"role": "assistant", "content": r["reference"]}],
@@ -250,7 +254,6 @@ def score_predictions(ws: Workspace, given: str, metrics=None, metric_file: str 
             c.close()
     corpus = M.aggregate(names, scores, preds, refs, custom, bleu_tok)
     corpus.update(_tool_scores(names, rows, scores, warnings, explicit=bool(metrics), custom=bool(custom)))
-    calls = any(parse_tool_calls(x) for r in rows for x in r["references"])
     primary = M.primary_metric(names, custom, tool_calls=calls, has_loss=False)
     table = []
     for i, (r, s) in enumerate(zip(rows, scores)):
@@ -265,7 +268,7 @@ def score_predictions(ws: Workspace, given: str, metrics=None, metric_file: str 
             row["meta"] = r["meta"]
         table.append(row)
     table = report.worst_first(table, primary)
-    out = {"metrics": corpus, "n": len(rows), "primary_metric": primary}
+    out = {"metrics": corpus, "n": len(rows), "primary_metric": primary, "metric_notes": notes}
     if "bleu" in names:
         out["bleu_tokenize"] = bleu_tok
     out.update(warnings=warnings, tokens_per_second=None, model="predictions file", run_id=None,

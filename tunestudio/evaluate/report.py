@@ -63,6 +63,24 @@ def worst_first(rows: list[dict], primary: str | None) -> list[dict]:
     return sorted(rows, key=sort_key(primary)) if primary else list(rows)
 
 
+BEST = {"bleu": 100.0}   # the top score of a metric (sacrebleu's scale); every other score tops at 1
+
+
+def perfect(row: dict, primary: str | None) -> bool:
+    """True when the row scores the top of `primary` (an exactly right answer); never for loss,
+    which has no top."""
+    value = primary_value(row, primary)
+    if value is None or primary in LOWER_IS_BETTER:
+        return False
+    return value >= BEST.get(primary, 1.0) - 1e-9
+
+
+def worst_examples(rows: list[dict], primary: str | None, k: int = 3) -> list[dict]:
+    """The first `k` rows of a worst-first table that are not perfect: rows with a value for
+    `primary` below its top. [] when every scored row is right (the caller says so)."""
+    return [r for r in rows if primary_value(r, primary) is not None and not perfect(r, primary)][:k]
+
+
 TEXT_START = 80   # characters of a scored text shown in a console line
 
 

@@ -1,7 +1,7 @@
 """`tunestudio eval`: a model (or a run's result) on held-out rows, scored and saved.
 
 For a run, the rows are by default the exact test split recorded when it trained (split.json),
-so no training row is ever scored. With compare_base the same rows go through the run's base
+so no training row is ever scored; another file is held out and scored whole (heldout.py). With compare_base the same rows go through the run's base
 model too (same tokenizer and chat template), one model in memory at a time. A guard set, if
 given, is the forgetting check (guard.py): plain text scored for perplexity, or chat questions asked
 of the fine-tuned model and of its base (loaded for it even without compare_base).
@@ -22,10 +22,12 @@ from tunestudio.core.workspace import Workspace
 from tunestudio.data.chat.render import refused_rows
 from tunestudio.data.chat.turns import split_reasoning
 from tunestudio.data.formats.records import unique_wheres
-from tunestudio.data.split import load_splits, splits_from_info
+from tunestudio.data.split import splits_from_info
 from tunestudio.evaluate import guard as G
+from tunestudio.evaluate import heldout, report
 from tunestudio.evaluate import metrics as M
-from tunestudio.evaluate import report
+from tunestudio.evaluate.answer_warnings import empty_answers_warning, stopping_warning, unchanged_warning
+from tunestudio.evaluate.metric_choice import default_metrics, metric_notes
 from tunestudio.evaluate.streamloss import TextBlocking, text_losses
 from tunestudio.evaluate.tool_metrics import TOOL_METRICS, aggregate_tool_scores, no_calls_warning, score_tool_calls
 from tunestudio.models import loading
@@ -33,9 +35,6 @@ from tunestudio.models.generate import Sampling, generate_timed
 
 SPLITS = {"test": "test", "val": "val", "validation": "val", "train": "train", "all": "all"}
 MAX_AUTO_NEW_TOKENS = 512
-STOPPED_WARN = 0.5        # below this share of answers ending on their own: warn
-EMPTY_WARN = 0.1          # at least this share of empty answers (to non-empty references): warn
-SAME_ANSWERS = 0.5        # an unchanged score is "answers as the base" when this share of answers are the base's
 
 
 def run_split_info(run: loading.RunInfo) -> dict | None:
@@ -47,28 +46,33 @@ def run_split_info(run: loading.RunInfo) -> dict | None:
     return info if info.get("rows") else None  # the registry keeps a summary without row ids
 
 
-def select_records(ws: Workspace, run: loading.RunInfo | None, dataset: str | None, split: str = "test",
+def select_records(ws: Workspace, run: loading.RunInfo | None, dataset: str | None, split: str | None = None,
                    limit: int | None = None) -> tuple[list, str, str]:
-    """The rows to evaluate: (records, dataset name, split name)."""
+    """The rows to evaluate: (records, dataset name, split name). The run's own data: its recorded
+    `split` (test by default). Any other file is held out (heldout.py): every row of it, read as
+    the run reads its data, unless a `split` of it is asked. With no run (a model), a file's test
+    split unless another `split` is asked."""
 
-    if split not in SPLITS:
+    if split is not None and split not in SPLITS:
         raise UserError(f"--split must be one of {', '.join(SPLITS)} (got '{split}')", "unknown_choice",
                         option="--split", value=split, choices=list(SPLITS))
-    part = SPLITS[split]
     info = run_split_info(run) if run else None
     if info and (dataset is None or dataset in (info.get("dataset"), Path(str(info.get("dataset"))).name)):
+        split = split or "test"
         splits = splits_from_info(ws, info)  # the run's own held-out rows, checked unchanged
         name = info.get("dataset") or "?"
+        records = splits.train if SPLITS[split] == "all" else getattr(splits, SPLITS[split])
     elif dataset:
-        # no recorded split for this data: the defaults `train` uses, or every row for "all"
-        splits = load_splits(ws, dataset, 0, 0) if part == "all" else load_splits(ws, dataset)
+        # a run's held-out file: all of it; a model alone (--model): the test rows `train` would carve from
+        # it, the rows a run on that data holds out, so a base model is compared on those
+        split = split or ("all" if run else "test")
+        records = heldout.file_records(ws, dataset, run.config if run else None, info, SPLITS[split])
         name = dataset
     elif run:
         raise UserError(f"run '{run.name}' has no recorded split: give the data with --dataset D", "eval_no_split",
                         run=run.name)
     else:
         raise UserError("--model needs --dataset D: the rows to evaluate on", "eval_needs_dataset")
-    records = splits.train if part == "all" else getattr(splits, part)
     if not records:
         raise UserError(f"the {split} split of {name} is empty: pick another --split or give --dataset",
                         "eval_split_empty", split=split, dataset=name)
@@ -92,67 +96,6 @@ def auto_max_new_tokens(tokenizer, references: list[str]) -> int:
     being cut right after a correct answer; capped so a rambling model costs bounded time."""
     longest = max((len(tokenizer(r, add_special_tokens=False)["input_ids"]) for r in references), default=16)
     return max(32, min(MAX_AUTO_NEW_TOKENS, 2 * longest + 16))
-
-
-def stopping_warning(stopped: list[bool], max_new_tokens: int, base: bool = False) -> str | None:
-    """A warning when most answers ran to max_new_tokens instead of ending on their own. For the base
-    model (`base`) it says what that means there: it was never trained on these answers, so a long
-    answer is its own way of answering, not a training fault to fix."""
-    if not stopped:
-        return None
-    share = sum(stopped) / len(stopped)
-    if share >= STOPPED_WARN:
-        return None
-    if base:
-        return (f"the base model, not trained on this data, ran past max_new_tokens = {max_new_tokens} in "
-                f"{1 - share:.0%} of answers: it answers in its own longer way (or is not a chat model), which "
-                "is what fine-tuning changes; judge the fine-tuned model's line")
-    return (f"the model stopped on its own in only {share:.0%} of answers (the rest ran to max_new_tokens = "
-            f"{max_new_tokens}): it has not learnt where an answer ends, and would ramble in chat and any "
-            "server; train longer, or check that the chat template's turn end is trained (data preview)")
-
-
-def empty_answers_warning(label: str, predictions: list[str], references: list[str],
-                          max_new_tokens: int) -> CodedText | None:
-    """A warning when EMPTY_WARN of the answers or more are empty where the reference is not: a model
-    that learnt nothing, or no room to answer."""
-    asked = [p for p, r in zip(predictions, references) if str(r).strip()]
-    empty = sum(not p.strip() for p in asked)
-    if not empty or empty < EMPTY_WARN * len(asked):
-        return None
-    return CodedText(f"{label}: {empty} of {len(asked)} answers are empty: the model ends its turn at once (a LoRA "
-                     "adapter on a randomly initialised model, or training data whose answers are empty, teach it "
-                     f"that), or max_new_tokens = {max_new_tokens} is too small for the answer (its reasoning took "
-                     "it all)", "eval_empty_answers", side=label, empty=empty, rows=len(asked),
-                     max_new_tokens=max_new_tokens)
-
-
-def unchanged_warning(ft: dict, base: dict, primary: str | None, run: loading.RunInfo) -> CodedText | None:
-    """A warning when the fine-tuned model scores what the base scores (exact match, else the primary
-    metric) and gives SAME_ANSWERS of its answers word for word as the base: training changed nothing."""
-    metric = "exact_match" if "exact_match" in ft["metrics"] else primary
-    if metric is None or metric in M.LOSS_METRICS or metric not in ft["metrics"] or metric not in base["metrics"]:
-        return None
-    value = ft["metrics"][metric]
-    same = sum(a == b for a, b in zip(ft["predictions"], base["predictions"]))
-    n = len(ft["predictions"])
-    if abs(value - base["metrics"][metric]) > 1e-9 or not n or same < SAME_ANSWERS * n:
-        return None
-    lr, steps = run.config.get("lr", "?"), _trained_steps(run)
-    return CodedText(f"the fine-tuned model answers as the base does: {metric} {value:.4g} for both, and {same} of {n} "
-                     "answers are the base's word for word; likely too low a learning rate or too few steps (this run: "
-                     f"method {run.method}, lr {lr}, {steps} steps)", "eval_unchanged", metric=metric,
-                     value=f"{value:.4g}", same=same, rows=n, method=run.method, lr=lr, steps=steps)
-
-
-def _trained_steps(run: loading.RunInfo):
-    """The optimizer steps the run took (its metrics.json, else the registry's copy), or "?"."""
-    path = run.folder / "metrics.json"
-    try:
-        steps = json.loads(path.read_text()).get("steps") if path.is_file() else None
-    except (OSError, ValueError, AttributeError):
-        steps = None
-    return steps if steps is not None else (run.record.get("metrics") or {}).get("steps", "?")
 
 
 def score_side(model, tok, records, names, custom, sampling: Sampling, batch_size: int,
@@ -268,7 +211,7 @@ def eval_folder(ws: Workspace, run: loading.RunInfo | None, model: str | None) -
 
 
 def evaluate(ws: Workspace, run: str | None = None, model: str | None = None, dataset: str | None = None,
-             split: str = "test", metrics=None, metric_file: str | None = None, compare_base: bool = False,
+             split: str | None = None, metrics=None, metric_file: str | None = None, compare_base: bool = False,
              guard_dataset: str | None = None, limit: int | None = None, max_new_tokens: int | None = None,
              batch_size: int = 8, sampling: Sampling | None = None, progress: bool = True,
              save: bool = True, device: str | None = None, trust_remote_code: bool = False,
@@ -279,7 +222,9 @@ def evaluate(ws: Workspace, run: str | None = None, model: str | None = None, da
     `generation_prompt`: "training" asks with what training put before each answer, "template" with
     the chat template's own generation prompt (turns.generation_prompt). `bleu_tokenize`: sacrebleu's
     tokenizer for BLEU (None or "auto": from the references' script, tokenize.detect_bleu_tokenize).
-    Returns {metrics, n, [base_metrics, deltas], [guard], warnings, primary_metric,
+    `metrics` None: chosen from the references (metric_choice.default_metrics); metrics asked by name
+    that read 0 on these answers get a line each in `metric_notes`.
+    Returns {metrics, n, [base_metrics, deltas], [guard], warnings, metric_notes, primary_metric,
     tokens_per_second, output_dir, files, rows} where rows is the per-example table, worst first;
     metrics["stopped"] is the share of answers that ended on their own before max_new_tokens.
     `guard_dataset`: the forgetting check (guard.py; a chat guard set loads the run's base even without
@@ -295,12 +240,16 @@ def evaluate(ws: Workspace, run: str | None = None, model: str | None = None, da
     if batch_size < 1:
         raise UserError(f"--batch-size must be at least 1 (got {batch_size})", "option_at_least", option="batch_size",
                         value=batch_size, least=1)
-    names = M.parse_names(metrics)
+    names = M.parse_names(metrics) if metrics else None   # checked before any row is read
     # a broken metric file fails before any model loads; its process box ends with the scoring
     custom = opened = [M.CustomMetric(metric_file, ws.root)] if metric_file else []
     try:
         run_info = loading.find_run(ws, run) if run else None
         records, dataset_name, split = select_records(ws, run_info, dataset, split, limit)
+        refs = [r.reference() for r in records if r.is_chat]
+        if names is None:   # none asked: chosen from the answers (metric_choice.py), as the Evaluate tab does
+            names = default_metrics(refs, any(r.reference_calls() for r in records)) if refs else list(M.LOSS_METRICS)
+        notes = metric_notes(names, refs) if metrics and refs else []   # a metric asked that reads 0 on these answers
         guard = G.guard_records(ws, guard_dataset) if guard_dataset else None
         asks = G.chat_rows(guard) if guard else []   # a chat guard set: its questions are asked of each model
         warnings = []
@@ -350,7 +299,7 @@ def evaluate(ws: Workspace, run: str | None = None, model: str | None = None, da
     ft, base = results[main_label], results.get("base")
     primary = M.primary_metric(names, custom, tool_calls=any(r.reference_calls() for r in records))
     rows = report.worst_first(_rows(records, ft, base), primary)
-    out = {"metrics": ft["metrics"], "n": len(records), "primary_metric": primary}
+    out = {"metrics": ft["metrics"], "n": len(records), "primary_metric": primary, "metric_notes": notes}
     if "bleu" in names:
         out["bleu_tokenize"] = bleu_tok
     if base is not None:

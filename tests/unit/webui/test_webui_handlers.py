@@ -167,8 +167,11 @@ def test_no_table_shows_bare_column_numbers(workspace):
                   empty_memory_table("tet"), guard_frame("tet", None)):
         assert len(frame) == 0 and len(frame.columns) >= 4
         assert set(map(str, frame.columns)) <= texts["tet"], list(frame.columns)
+    # input | reference | fine-tuned answer | base answer | scores, whatever else the row holds (the downloads
+    # keep it)
     filled = examples_frame([{"index": 0, "where": "a.jsonl:1", "prediction": "x", "extra": 1}], lang="tet")
-    assert list(filled.columns) == ["#", "fatin", "previzaun", "extra"]
+    assert list(filled.columns) == ["pergunta", "referénsia", "resposta hadi'a ona", "resposta modelu baze", "pontu"]
+    assert list(filled.iloc[0]) == ["", "", "x", "", ""]
 
 
 def test_command_shown_before_start_makes_the_same_config(tmp_path):

@@ -81,7 +81,7 @@ def test_evaluate_results_benchmark_and_examples_name_metrics_in_tetum():
     assert list(df.iloc[:, 0]) == ["hanesan loloos (exact_match)", "para rasik (stopped)", "perda (loss)"]
     ex = examples_frame([{"index": 0, "where": "f:1", "input": "q", "reference": "a", "prediction": "a",
                           "scores": {"exact_match": 1.0, "f1": 1.0}}], lang="tet")
-    assert ex.iloc[0][ex.columns[-1]] == "hanesan loloos=1.0000, F1=1.0000", ex
+    assert ex.iloc[0][ex.columns[4]] == "hanesan loloos=1.0000, F1=1.0000", ex   # the scores column
     lb = leaderboard_frame("tet", [{"model": "m", "metrics": {"exact_match": 0.5}}])
     assert lb.iloc[0][lb.columns[-1]] == "hanesan loloos=0.5000"
 

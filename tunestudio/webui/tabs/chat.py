@@ -14,8 +14,7 @@ from collections import OrderedDict
 
 import gradio as gr
 
-from tunestudio.core.errors import UserError
-from tunestudio.data.split import splits_from_info
+from tunestudio.evaluate import heldout
 from tunestudio.models import loading
 from tunestudio.models.endpoint import stream_chat
 from tunestudio.models.generate import stream as generate
@@ -24,7 +23,6 @@ from tunestudio.webui.i18n.texts import DEFAULT, languages, t
 
 _models: "OrderedDict[tuple, tuple]" = OrderedDict()
 _lock = threading.Lock()
-SYSTEM_SAMPLE = 5000  # training rows read to find the run's system prompt
 KEEP = 2   # loaded models kept in memory: the run and its base, for side-by-side
 
 
@@ -263,31 +261,16 @@ def system_for_source(ws, src) -> str:
 
 
 def training_system_prompt(ws, run_id: str) -> str:
-    """The system message the run's training rows share ("" if none or no data to read): the
-    commonest one when at least half of the rows carry it, read from the exact rows recorded in
-    training/runs/<id>/split.json. A run whose data changed or is gone gives ""."""
+    """The system message the run's training rows share ("" if none or no data to read), read from
+    the exact rows recorded in training/runs/<id>/split.json: the one a held-out file is asked with
+    too (evaluate/heldout.py). A run whose data changed or is gone gives ""."""
     import json
-    from collections import Counter
 
-
-    path = ws.runs_dir / run_id / "split.json"
     try:
-        rows = splits_from_info(ws, json.loads(path.read_text(encoding="utf-8"))).train
-    except (OSError, ValueError, KeyError, UserError):
+        info = json.loads((ws.runs_dir / run_id / "split.json").read_text(encoding="utf-8"))
+    except (OSError, ValueError):
         return ""
-    counts: Counter = Counter()
-    total = 0
-    for rec in rows:
-        if total == SYSTEM_SAMPLE:  # a sample is enough to tell a shared prompt, even in a huge file
-            break
-        total += 1
-        system = next((m["content"] for m in rec.messages or [] if m.get("role") == "system"), None)
-        if system:
-            counts[_text(system)] += 1
-    if not counts:
-        return ""
-    prompt, n = counts.most_common(1)[0]
-    return prompt if n * 2 >= total else ""
+    return heldout.training_system_prompt(ws, info if isinstance(info, dict) else None) or ""
 
 
 def pick_source(options: list[tuple[str, str]], current, picked: bool) -> dict:

@@ -1,4 +1,4 @@
-"""Evaluate tab: score a run (or a base model) on a split, base vs fine-tuned with deltas, the
+"""Evaluate tab: score a run on its test split or a held-out file (heldout.py), base vs fine-tuned with deltas, the
 per-example table worst first, downloads, the forgetting check on a guard set (demo-general.jsonl
 when the workspace has it); standard benchmarks (benchmarks.py); and the leaderboard of several base models.
 
@@ -25,7 +25,9 @@ from tunestudio.webui.common.context import (
 from tunestudio.webui.i18n.texts import DEFAULT, engine_warning, t
 from tunestudio.webui.tabs.evaluate import benchmarks as benchmark_panel
 from tunestudio.webui.tabs.evaluate import judge as judge_panel
+from tunestudio.webui.tabs.evaluate.heldout import build_test_file
 from tunestudio.webui.tabs.evaluate.tables import (
+    EXAMPLE_WIDTHS,
     GUARD_DEFAULT,
     METRICS,
     examples_frame,
@@ -34,6 +36,7 @@ from tunestudio.webui.tabs.evaluate.tables import (
     leaderboard_frame,
     metrics_frame,
     no_result,
+    result_lines,
     split_choices,
     split_word,
 )
@@ -52,11 +55,14 @@ def build(ctx: Context) -> None:
         ctx.tr(run, label="evaluate.run", choices=lambda lang: run_choices(ws, finished_only=True, lang=lang))
         ctx.tr(split, label="evaluate.split", choices=split_choices)
         ctx.tr(limit, label="evaluate.limit", info="evaluate.limit_info")
+    test_file = build_test_file(ctx, limit)
     with gr.Row():
-        metrics = gr.CheckboxGroup(choices=[(metric_label(DEFAULT, m), m) for m in METRICS], value=["exact_match", "f1", "loss"],
-                                   label=t(DEFAULT, "evaluate.metrics"), elem_id="eval-metrics", scale=3)
+        # none ticked: the engine chooses from the answers (metric_choice.py), as `tunestudio eval` does
+        metrics = gr.CheckboxGroup(choices=[(metric_label(DEFAULT, m), m) for m in METRICS], value=[],
+                                   label=t(DEFAULT, "evaluate.metrics"), info=t(DEFAULT, "evaluate.metrics_info"),
+                                   elem_id="eval-metrics", scale=3)
         custom = gr.File(label=t(DEFAULT, "evaluate.custom"), file_types=[".py"], elem_id="eval-custom", scale=2)
-        ctx.tr(metrics, label="evaluate.metrics", choices=lambda lang: [(metric_label(lang, m), m) for m in METRICS])
+        ctx.tr(metrics, label="evaluate.metrics", info="evaluate.metrics_info", choices=lambda lang: [(metric_label(lang, m), m) for m in METRICS])
         ctx.tr(custom, label="evaluate.custom")
     with gr.Row():
         compare_base = gr.Checkbox(value=True, label=t(DEFAULT, "evaluate.compare_base"), elem_id="eval-compare-base")
@@ -76,8 +82,8 @@ def build(ctx: Context) -> None:
     message = gr.Markdown(elem_id="eval-message")
     metric_table = gr.Dataframe(value=metrics_frame(DEFAULT, {}), interactive=False, elem_id="eval-metrics-table",
                                 label=t(DEFAULT, "evaluate.results"))
-    examples = gr.Dataframe(value=examples_frame([]), interactive=False, elem_id="eval-examples", wrap=True, label=t(DEFAULT, "evaluate.examples"),
-                            max_height=420)
+    examples = gr.Dataframe(value=examples_frame([]), interactive=False, elem_id="eval-examples", wrap=True,
+                            column_widths=EXAMPLE_WIDTHS, label=t(DEFAULT, "evaluate.examples"), max_height=420)
     files = gr.File(file_count="multiple", interactive=False, label=t(DEFAULT, "evaluate.downloads"),
                     elem_id="eval-downloads")
     guard_table = gr.Dataframe(value=guard_frame(DEFAULT, None), interactive=False, elem_id="eval-guard", wrap=True,
@@ -106,30 +112,39 @@ def build(ctx: Context) -> None:
         bench_msg = gr.Markdown()
         leaderboard = gr.Dataframe(value=leaderboard_frame(DEFAULT, []), interactive=False, elem_id="bench-leaderboard")
 
-    def run_work(lang, run_id, split_name, n, names, custom_file, with_base, check_guard, guard_name):
+    def run_work(lang, run_id, split_name, n, names, custom_file, with_base, check_guard, guard_name, test_name):
         if not run_id:
             return {"say": msg("evaluate.pick_run")}, [None]
         if n is not None and n < 1:   # empty: every row
             return {"say": msg("common.at_least", field=msg("evaluate.limit"), least=1, value=f"{n:g}")}, [None]
-        try:
-            out = run_eval(ws, run=run_id, split=split_name, metrics=list(names or []) or None,
+        try:   # a held-out file is scored whole; the split picker is for the run's own data
+            out = run_eval(ws, run=run_id, dataset=test_name or None, split=None if test_name else split_name,
+                           metrics=list(names or []) or None,
                            metric_file=custom_file or None, compare_base=bool(with_base), limit=int(n) if n else None,
                            guard_dataset=guard_name if check_guard and guard_name else None, progress=False)
         except Exception as e:
             return {"say": err(e)}, [None]
         downloads = [download_copy(p) for p in (out.get("files") or {}).values()]
         keep = {k: out.get(k) for k in ("model", "run_id", "n", "split", "primary_metric", "warnings", "warning_parts", "metrics",
-                                        "base_metrics", "deltas", "rows", "guard")}
+                                        "base_metrics", "deltas", "rows", "guard", "metric_notes", "dataset")}
+        keep["test_file"] = test_name or None
+        keep["metric_notes"] = [{"code": n.code, "message": str(n), **n.fields} for n in out.get("metric_notes") or []]
         return {"out": keep}, [downloads or None]
 
     def run_render(lang, spec):
         if "say" in spec:
             return say(lang, spec["say"]), *no_result(lang)[:3]
         out = spec["out"]
-        head = t(lang, "evaluate.done" if out.get("primary_metric") else "evaluate.done_unscored",
+        # a whole held-out file by its name; the run's own data (picked as a file too) by its split
+        whole_file = out.get("split") == "all" and out.get("test_file")
+        key = "evaluate.done_file" if whole_file and out.get("primary_metric") else (
+            "evaluate.done" if out.get("primary_metric") else "evaluate.done_unscored")
+        head = t(lang, key,
                  # a run by its id (the engine's label says "run <id>" in English), a model by its path
                  model=out.get("run_id") or out.get("model"), n=out["n"], split=split_word(lang, out.get("split")),
-                 primary=metric_label(lang, out["primary_metric"]) if out.get("primary_metric") else None)
+                 primary=metric_label(lang, out["primary_metric"]) if out.get("primary_metric") else None,
+                 dataset=out.get("dataset"))
+        head += result_lines(lang, out)
         if out.get("guard"):
             head += "\n\n" + guard_text(lang, out["guard"])
         if out.get("warnings"):
@@ -160,7 +175,7 @@ def build(ctx: Context) -> None:
 
     # the results and the leaderboard are said again in a newly chosen language (not computed again)
     ctx.view([message, metric_table, examples, guard_table]).act(
-        go.click, run_work, run_render, [run, split, limit, metrics, custom, compare_base, guard_on, guard],
+        go.click, run_work, run_render, [run, split, limit, metrics, custom, compare_base, guard_on, guard, test_file],
         extra=[files])
     ctx.view([bench_msg, leaderboard]).act(bench_go.click, bench_work, bench_render, [bench_models, bench_data])
     if ctx.current_tab is not None:

@@ -8,9 +8,11 @@ from __future__ import annotations
 
 import pandas as pd
 
+from tunestudio.evaluate.metrics import LOWER_IS_BETTER
+from tunestudio.evaluate.report import worst_examples
 from tunestudio.models.memory import human_bytes
 from tunestudio.webui.common.context import empty_table, metric_label, translated_columns
-from tunestudio.webui.i18n.texts import DEFAULT, t
+from tunestudio.webui.i18n.texts import DEFAULT, engine_warning, t
 
 METRICS = ("exact_match", "f1", "bleu", "rouge1", "rouge2", "rougeL", "perplexity", "loss")
 
@@ -28,21 +30,51 @@ def metrics_frame(lang: str, out: dict) -> pd.DataFrame:
     return pd.DataFrame(rows, columns=cols)
 
 
-EXAMPLE_COLUMNS = ["index", "where", "input", "reference", "prediction", "scores"]
+# input | reference | the fine-tuned answer | the base's | scores: the answers beside what was asked and
+# what was right, each column a fixed share of the width (EXAMPLE_WIDTHS) and wrapped, so no answer is
+# off-screen; the downloads hold every field (where, reasoning, losses, meta)
+EXAMPLE_COLUMNS = ["input", "reference", "prediction", "base_prediction", "scores"]
+EXAMPLE_WIDTHS = ["27%", "12%", "22%", "22%", "17%"]
+INPUT_CHARS = 400   # a long prompt is cut in its cell (its start says which row it is)
 BENCH_COLUMNS = ["model", "source", "params", "tokens_per_second", "seconds", "metrics"]
 
 
+def _scores(lang: str, scores: dict, loss=None) -> str:
+    cells = [f"{metric_label(lang, a, with_id=False)}={_num(b)}" for a, b in (scores or {}).items()]
+    return ", ".join(cells + ([f"{metric_label(lang, 'loss', with_id=False)}={_num(loss)}"] if loss is not None else []))
+
+
 def examples_frame(rows: list[dict], limit: int = 500, lang: str = DEFAULT) -> pd.DataFrame:
-    """The per-example table, worst first as given; headers in `lang` (empty: the usual columns)."""
+    """The per-example table, worst first as given, in EXAMPLE_COLUMNS; headers in `lang`. The scores
+    cell holds the fine-tuned model's scores, then the base's after "base:"."""
     if not rows:
         return empty_table(lang, [f"evaluate.col_example.{c}" for c in EXAMPLE_COLUMNS])
     flat = []
     for r in rows[:limit]:
-        flat.append({k: (_num(v) if not isinstance(v, (dict, list)) else   # scores: {metric: value}
-                         ", ".join(f"{metric_label(lang, a, with_id=False)}={_num(b)}" for a, b in v.items())
-                         if isinstance(v, dict) else str(v))
-                     for k, v in r.items()})
-    return translated_columns(lang, pd.DataFrame(flat), "evaluate.col_example.")
+        text = r.get("input") or ""
+        scores = _scores(lang, r.get("scores"), r.get("loss"))
+        if "base_prediction" in r:
+            scores += f" · {t(lang, 'evaluate.col.base')}: {_scores(lang, r.get('base_scores'), r.get('base_loss'))}"
+        flat.append({"input": text if len(text) <= INPUT_CHARS else text[:INPUT_CHARS] + "…",
+                     "reference": str(r.get("reference", "")), "prediction": r.get("prediction", ""),
+                     "base_prediction": r.get("base_prediction", ""), "scores": scores})
+    return translated_columns(lang, pd.DataFrame(flat, columns=EXAMPLE_COLUMNS), "evaluate.col_example.")
+
+
+def result_lines(lang: str, out: dict) -> str:
+    """What the head of a result adds under its first line: whether every example is exactly right
+    or how many are not (the table lists those first), and a note for each metric asked that
+    reads 0 on these answers (metric_choice.metric_notes, as {code, message, metric}). "" when
+    neither applies."""
+    rows, primary = out.get("rows") or [], out.get("primary_metric")
+    lines = []
+    if rows and primary and primary not in LOWER_IS_BETTER:
+        wrong = len(worst_examples(rows, primary, k=len(rows)))
+        label = metric_label(lang, primary, with_id=False)
+        lines.append(t(lang, "evaluate.all_right", n=len(rows), primary=label) if not wrong else
+                     t(lang, "evaluate.not_right", k=wrong, n=len(rows), primary=label))
+    lines += [f"- ℹ️ {engine_warning(lang, note)}" for note in out.get("metric_notes") or []]
+    return "".join("\n\n" + line for line in lines)
 
 
 def no_result(lang: str) -> tuple:
