@@ -37,7 +37,8 @@ def build(ctx: Context, run, limit) -> None:
         with gr.Row():
             tasks = gr.Textbox(value=default, label=t(DEFAULT, "evaluate.benchmarks_tasks"),
                                info=t(DEFAULT, "evaluate.benchmarks_tasks_info"), elem_id="bench-tasks", scale=3)
-            fewshot = gr.Number(value=0, precision=0, minimum=0, label=t(DEFAULT, "evaluate.benchmarks_fewshot"),
+            # no minimum=: work() says what is wrong (Gradio's red pill would hide the last table)
+            fewshot = gr.Number(value=0, precision=0, label=t(DEFAULT, "evaluate.benchmarks_fewshot"),
                                 elem_id="bench-fewshot", scale=1)
             go = gr.Button(t(DEFAULT, "evaluate.benchmarks_run"), elem_id="bench-tasks-run", scale=0, min_width=160)
             ctx.tr(tasks, label="evaluate.benchmarks_tasks", info="evaluate.benchmarks_tasks_info")
@@ -49,6 +50,10 @@ def build(ctx: Context, run, limit) -> None:
     def work(lang, run_id, names, k, n):
         if not run_id or not (names or "").strip():
             return {"say": msg("evaluate.benchmarks_pick")}
+        if k is not None and k < 0:
+            return {"say": msg("common.at_least", field=msg("evaluate.benchmarks_fewshot"), least=0, value=f"{k:g}")}
+        if n is not None and n < 1:
+            return {"say": msg("common.at_least", field=msg("evaluate.limit"), least=1, value=f"{n:g}")}
         try:
             out = run_benchmarks(ws, names, run=run_id, num_fewshot=int(k) if k is not None else None,
                                  limit=int(n) if n else None)
