@@ -124,7 +124,7 @@ def say(lang: str, spec) -> str:
             out.append(problem_lines(lang, part[1], part[2]))
         elif part[0] == "err":
             kind, text = part[1], part[2]
-            out.append("❌ " + (engine_error(lang, text) if kind == "user" else text if kind == "os"
+            out.append("✖ " + (engine_error(lang, text) if kind == "user" else text if kind == "os"
                                else say(lang, text) if kind == "form"   # FormError: the tab's own texts
                                else t(lang, "common.internal_error", error=text)))
         else:

@@ -121,9 +121,9 @@ def build(ctx: Context) -> None:
                  duration=duration_text(lang, d), lineage=" → ".join(chain), children=children,
                  folder=d.get("run_dir"))
         if d.get("error"):
-            text += "\n\n❌ " + run_failure(lang, d)
+            text += "\n\n✖ " + run_failure(lang, d)
         if d.get("warnings"):
-            text += "\n\n" + "\n".join(f"- ⚠️ {engine_warning(lang, w)}" for w in d.get("warning_events") or d["warnings"] if w)
+            text += "\n\n" + "\n".join(f"- ⚠ {engine_warning(lang, w)}" for w in d.get("warning_events") or d["warnings"] if w)
         key = t(lang, "runs.col.key")
         cfg = pd.DataFrame([{key: metric_label(lang, k), "A": fmt_cell(v, lang)} for k, v in (d.get("config") or {}).items()],
                            columns=[key, "A"])
