@@ -136,9 +136,13 @@ def build(ctx: Context) -> None:
             return msg("runs.pick_one")
         try:
             job = jobs.submit_resume(ws, a)
+            step = jobs.resume_start(ws, job.run_id)
         except Exception as e:
             return err(e)
-        return msg("runs.resumed", job=job.id, command=job.command_line(), status=msg(f"training.state.{job.status}"))
+        # where it goes on from, in words: a run with no checkpoint starts again from step 0
+        where = msg("runs.resume_from_step", step=step) if step else msg("runs.resume_from_start", run=a)
+        return msg("runs.resumed", job=job.id, command=job.command_line(),
+                   status=msg(f"training.state.{job.status}")) + where
 
     def render_message(lang, spec):
         return say(lang, spec), gr.skip(), gr.skip(), gr.skip()
