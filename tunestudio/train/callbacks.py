@@ -56,6 +56,11 @@ class StopFlag:
         else:
             _say("already stopping: the checkpoint is being saved")
 
+    def restore(self) -> None:
+        for sig, handler in self._previous.items():
+            signal.signal(sig, handler)
+        self._previous = {}
+
 
 def _say(line: str) -> None:
     """A line on stderr from a signal handler: os.write, since print may be in the middle of a line."""
@@ -63,11 +68,6 @@ def _say(line: str) -> None:
         os.write(2, (line + "\n").encode())
     except OSError:
         pass
-
-    def restore(self) -> None:
-        for sig, handler in self._previous.items():
-            signal.signal(sig, handler)
-        self._previous = {}
 
 
 def live_memory_mb() -> dict:
