@@ -57,8 +57,12 @@ class StopFlag:
             _say("already stopping: the checkpoint is being saved")
 
     def restore(self) -> None:
+        """The handlers from before `install`; but once a stop was asked for, a later SIGTERM (a Stop
+        pressed again as the run ends) is ignored: the process is leaving, with its checkpoint and
+        its exit code (3, stopped), and must not be killed on its way out. SIG_IGN, not a Python
+        handler: Python puts its own handlers back to the default while it shuts down."""
         for sig, handler in self._previous.items():
-            signal.signal(sig, handler)
+            signal.signal(sig, signal.SIG_IGN if sig == signal.SIGTERM and self.reason is not None else handler)
         self._previous = {}
 
 

@@ -26,9 +26,12 @@ def _deliver(sig) -> None:
 
 @pytest.fixture
 def flag():
+    before = {sig: signal.getsignal(sig) for sig in (signal.SIGINT, signal.SIGTERM, signal.SIGUSR1)}
     stop = StopFlag().install()
     yield stop
     stop.restore()
+    for sig, handler in before.items():   # restore() keeps ignoring SIGTERM after a stop: not in pytest
+        signal.signal(sig, handler)
 
 
 def test_a_second_sigterm_keeps_the_checkpoint_promise(flag):
@@ -39,6 +42,8 @@ def test_a_second_sigterm_keeps_the_checkpoint_promise(flag):
     except KeyboardInterrupt:
         pytest.fail("a second SIGTERM stopped the run at once, without its checkpoint")
     assert flag.reason == "SIGTERM"
+    flag.restore()   # the run has ended: a Stop pressed now must not kill the leaving process either
+    _deliver(signal.SIGTERM)
 
 
 def test_stop_now_and_a_second_ctrl_c_stop_at_once(flag):
