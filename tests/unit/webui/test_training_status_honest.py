@@ -84,3 +84,28 @@ def test_status_marks_need_no_emoji_font():
     found = [f"{p.relative_to(root)}:{n}" for p in [*root.rglob("*.py"), *root.rglob("*.yaml")]
              for n, line in enumerate(p.read_text(encoding="utf-8").splitlines(), 1) if emoji.search(line)]
     assert not found, found
+
+
+def test_resume_says_where_it_goes_on_from(workspace, monkeypatch):
+    """The Runs tab's Resume says, before anything trains, that a run with no checkpoint starts again
+    from step 0 (and otherwise the step it goes on from)."""
+    from workspaces import add_run
+
+    from tunestudio.core import registry
+    from tunestudio.webui.common.context import say
+    from tunestudio.webui.tabs.runs.tab import resumed_message
+
+    ws = Workspace(workspace)
+    conn = registry.connect(ws.db_path)
+    add_run(conn, "run-stopped", "halted", status="stopped", t=10)
+    conn.commit()
+    conn.close()
+    monkeypatch.setattr(jobs, "advance", lambda ws: None)   # queued, not started: no real training here
+    job = jobs.submit_resume(ws, "halted")
+    assert "Run `run-stopped` has no checkpoint" in say("en", resumed_message(ws, job))
+    assert "starts again from step 0" in say("en", resumed_message(ws, job))
+    assert "komesa fali husi pasu 0" in say("tet", resumed_message(ws, job))
+    done = ws.runs_dir / "run-stopped" / "checkpoints" / "checkpoint-5"
+    done.mkdir(parents=True)
+    (done / ckpt.MARKER).write_text("{}")
+    assert "It goes on from its checkpoint at step 5." in say("en", resumed_message(ws, job))
