@@ -228,9 +228,9 @@ def number_problem(lang: str, key: str, value, default, least: int) -> str | Non
     The boxes carry no Gradio minimum=: Gradio's own check shows a raw red pill over the last
     result, where this says which box and what it takes."""
     if value is None:   # an emptied box: said, never replaced by a value the user does not see
-        return "⚠️ " + t(lang, "common.field_empty", field=t(lang, key), default=default)
+        return "⚠ " + t(lang, "common.field_empty", field=t(lang, key), default=default)
     if value < least:
-        return "⚠️ " + t(lang, "common.at_least", field=t(lang, key), least=least, value=f"{value:g}")
+        return "⚠ " + t(lang, "common.at_least", field=t(lang, key), least=least, value=f"{value:g}")
     return None
 
 
