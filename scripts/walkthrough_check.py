@@ -112,7 +112,7 @@ def export_fails(page) -> None:
     which llama.cpp's converter does not know, so the export process fails with a coded reason."""
     _pick(page, "#ship-format", re.compile("GGUF"))
     page.click("#ship-export")
-    page.wait_for_function("document.querySelector('#ship-export-status').innerText.includes('❌')", timeout=300_000)
+    page.wait_for_function("document.querySelector('#ship-export-status').innerText.includes('✖')", timeout=300_000)
 
 
 def check_tab(page, ws: Workspace, tab: str, lang: str, shot: str, settle: float = 60) -> dict:

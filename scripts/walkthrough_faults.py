@@ -257,7 +257,7 @@ def export_faults(page, ws: Workspace, lang: str) -> list[str]:
     from tunestudio.ship import background as ship_jobs
 
     text = page.inner_text("#ship-export-status") if page.locator("#ship-export-status").count() else ""
-    if "❌" not in text:
+    if "✖" not in text:
         return []
     d = ship_jobs.exports_dir(ws)
     latest = max(d.glob("*.json"), key=lambda p: p.stat().st_mtime, default=None)

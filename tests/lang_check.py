@@ -12,7 +12,7 @@ from tunestudio.webui.i18n.texts import catalog
 
 # (lang, other) -> (lang's catalog, other's catalog, the fragments): the catalogs are kept, so `is` is safe
 _worked_out: dict[tuple[str, str], tuple[dict, dict, frozenset[str]]] = {}
-_CUT = re.compile(r"\{[^}]*\}|[`*_#>|()\[\]\n:;,.!?\"“”'’—–·…✅❌⚠️⏹→]+")
+_CUT = re.compile(r"\{[^}]*\}|[`*_#>|()\[\]\n:;,.!?\"“”'’—–·…✅❌⚠️⏹✔✖■→]+")
 
 
 def _fragments(text: str) -> set[str]:

@@ -279,7 +279,7 @@ def test_click_through_the_other_tabs(server_with_run, browser):
     page.press("#eval-limit input", "Tab")
     page.click("#eval-run-button")
     message = wait_text(page, "#eval-message", "4 rows", timeout=120_000)
-    assert "❌" not in message, message
+    assert "✖" not in message, message
     metrics = wait_text(page, "#eval-metrics-table", "exact_match")
     assert "loss" in metrics and "base" in metrics
     examples = wait_text(page, "#eval-examples", "base model's answer")   # the answers beside the references
@@ -364,7 +364,7 @@ def _all_tabs_in(page, lang: str, other: str, shot: str) -> None:
         page.get_by_role("tab").nth(i).click(no_wait_after=True)   # a busy page may hold navigations back
         deadline, left = time.time() + 120, ["?"]
         while time.time() < deadline:
-            # the engine's warnings (⚠️ lines) are checked too: tunestudio's own are worded from the locale
+            # the engine's warnings (⚠ lines) are checked too: tunestudio's own are worded from the locale
             # files (i18n.engine_warning); only a library's words stay as they are, and no locale file holds those
             text = page.inner_text("body")
             left = wrong_language(text, lang, other)

@@ -114,7 +114,7 @@ def test_a_sweep_started_from_the_sweeps_panel_runs_and_shows_its_progress(two_r
                            timeout=30_000)
     page.locator("#sweeps-yaml .cm-content").fill("name: [broken")
     page.click("#sweeps-start")
-    assert "is not valid YAML" in wait_text(page, "#sweeps-progress", "❌")
+    assert "is not valid YAML" in wait_text(page, "#sweeps-progress", "✖")
     page.locator("#sweeps-yaml .cm-content").fill(ONE_TRIAL)
     page.click("#sweeps-start")
     wait_text(page, "#sweeps-progress", "ui-one")

@@ -28,7 +28,7 @@ def test_ui_and_cli_runs_have_the_same_config(demo_ws, monkeypatch):
     cli = subprocess.Popen(
         [sys.executable, "-m", "tunestudio", "train", "--model", "tiny-demo", "--dataset", "demo-reviews.jsonl",
          "--method", "full", "--lr", "1e-3", "--epochs", "1", "--max-steps", "1", "--batch-size", "4",
-         "--name", "same", "--json", "--workspace", str(demo_ws)],
+         "--name", "same", "--json", "--allow-duplicate", "--workspace", str(demo_ws)],   # the same run, on purpose
         stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, cwd=demo_ws)
     out, err = cli.communicate(timeout=300)
     job = jobs.wait(ws, job.id, timeout=300)

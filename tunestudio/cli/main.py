@@ -79,8 +79,10 @@ def main(argv: list[str] | None = None) -> int:
     # SIGTERM (the UI's Stop, `kill`) as SIGINT: cleanup runs and the run's status is recorded,
     # where the default action would end the process mid-write. Training installs its own
     # handler (a graceful stop at the next step) while it trains.
+    # SIGUSR1 (the queue's "Stop now") the same way before training has its handler: exit 130, stopped.
     if threading.current_thread() is threading.main_thread():
         signal.signal(signal.SIGTERM, _interrupt)
+        signal.signal(signal.SIGUSR1, _interrupt)
     code = 1  # what an exception escaping here (a bug, with its traceback) exits with
     try:
         code = _run(args)

@@ -10,7 +10,8 @@ from tunestudio.config.run_config import add_arguments, load_config, overrides_f
 from tunestudio.core import registry
 from tunestudio.core.errors import EXIT_STOPPED, UserError
 from tunestudio.core.output import print_json
-from tunestudio.jobs.queue import report_progress
+from tunestudio.jobs.job import JOB_ENV
+from tunestudio.jobs.queue import check_duplicate, report_progress
 from tunestudio.train.config_check import validate
 from tunestudio.train.launch import launch_command, under_launcher
 from tunestudio.train.run import resume_run, train
@@ -26,6 +27,8 @@ def register(subparsers, common) -> None:
                    "last complete checkpoint, with its own config")
     p.add_argument("--run-id", metavar="ID", help="id for the new run (default: timestamp + random suffix); "
                    "lets a launcher such as the web UI know the run folder in advance")
+    p.add_argument("--allow-duplicate", action="store_true", help="start even when a queued or running job (or "
+                   "run) already trains these same settings (otherwise refused: the same model twice)")
     p.add_argument("--json", action="store_true", help='print one JSON object {"run_id", "status", '
                    '"output_dir", "metrics"} on stdout')
     add_arguments(p)
@@ -50,7 +53,10 @@ def cmd_train(args, ws) -> int:
                                 "options (start a new run with --from-run to change them)", "resume_with_options")
             result = resume_run(ws, args.resume)
         else:
-            result = train(load_config(args.config, overrides), ws, run_id=args.run_id)
+            cfg = load_config(args.config, overrides)
+            if not args.allow_duplicate and not os.environ.get(JOB_ENV) and not under_launcher():
+                check_duplicate(ws, cfg)   # the queue asked already for its own jobs; a launcher's ranks: their parent did
+            result = train(cfg, ws, run_id=args.run_id)
     args.result_run_id = result["run_id"]   # for the job's exit record (cli._record_job_exit)
     if os.environ.get("RANK", "0") != "0":  # under torchrun: one report, from the main process
         return EXIT_STOPPED if result["status"] == "stopped" else 0

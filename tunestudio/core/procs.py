@@ -48,12 +48,14 @@ def start_detached(command: Sequence[str], log_path: Path, *, cwd: Path, env: di
     return Started(popen.pid, proc_start(popen.pid), popen)
 
 
-def stop_group(pid: int, alive: Callable[[], bool], wait: float = 0.0, kill: bool = False) -> None:
-    """SIGTERM the process group `pid` leads (a process from `start_detached`), wait up to `wait`
-    seconds while `alive()`, then, with `kill`, SIGKILL the group if it is alive still. A group
-    already gone, or not ours to signal, is left be."""
+def stop_group(pid: int, alive: Callable[[], bool], wait: float = 0.0, kill: bool = False,
+               sig: signal.Signals | None = signal.SIGTERM) -> None:
+    """Send `sig` (SIGTERM; None: none) to the process group `pid` leads (a process from
+    `start_detached`), wait up to `wait` seconds while `alive()`, then, with `kill`, SIGKILL the
+    group if it is alive still. A group already gone, or not ours to signal, is left be."""
     with contextlib.suppress(ProcessLookupError, PermissionError):
-        os.killpg(pid, signal.SIGTERM)
+        if sig is not None:
+            os.killpg(pid, sig)
     deadline = time.monotonic() + wait
     while time.monotonic() < deadline and alive():
         time.sleep(0.2)

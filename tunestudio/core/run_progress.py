@@ -76,14 +76,14 @@ def summarize(events: list[dict], now: float | None = None) -> dict:
     Returns {status, step, total_steps, epoch, progress (0-1), eta_s, tokens_per_second, lr,
     train [(step, loss)], val [(step, eval_loss)], lrs [(step, lr)], warnings [text],
     warning_events [the warning events themselves: code, message, fields; the UI words them],
-    early_stop (dict or None), error, error_event ({code, message, fields} of a failed end), metrics,
+    early_stop (dict or None), stop ({step, first_save, reason} of a stopped end, else None), error, error_event ({code, message, fields} of a failed end), metrics,
     checkpoints, run_id, device and precision (of the latest process), rss_mb, gpu_mb and peak_memory_mb (MiB, at the latest logged step)}.
     """
     now = now or time.time()
     out = {"status": "starting", "step": 0, "total_steps": None, "epoch": None, "progress": 0.0,
            "eta_s": None, "tokens_per_second": None, "lr": None, "train": [], "val": [], "lrs": [],
            "warnings": [], "warning_events": [], "early_stop": None, "error": None, "error_event": None,
-           "metrics": {}, "checkpoints": 0,
+           "metrics": {}, "checkpoints": 0, "stop": None,
            "started_at": None, "run_id": None, "last_time": None,
            "device": None, "precision": None, "rss_mb": None, "gpu_mb": None, "peak_memory_mb": None}
     for e in events:
@@ -136,6 +136,8 @@ def _summarize_one(out: dict, e: dict) -> None:
         out["checkpoints"] += 1
     elif kind in ("stopped", "failed", "completed"):
         out["status"] = kind
+        if kind == "stopped":   # where it stopped and when its first checkpoint was due (train/checkpoint.stop_point)
+            out["stop"] = {k: e.get(k) for k in ("step", "first_save", "reason")}
         if kind == "failed":
             out["error"] = e.get("error") or e.get("message")
             # {code, message, fields} for the web UI to word (engine_warning); code None: uncoded

@@ -34,6 +34,13 @@ class Job:
     returncode: int | None = None
     command: list[str] = field(default_factory=list)
     error: dict | None = None          # a failed job's UserError ({message, code, fields}: errors.error_record)
+    stop_requested_at: float | None = None   # Stop asked (it saves a checkpoint): shown as "stopping"
+    stop_now_at: float | None = None         # "Stop now" asked: ends at once, without a checkpoint
+
+    @property
+    def stopping(self) -> bool:
+        """Running, and asked to stop: a second Stop changes nothing (queue.stop)."""
+        return self.status == "running" and (self.stop_requested_at is not None or self.stop_now_at is not None)
 
     def command_line(self) -> str:
         """The command as a user would type it (shown in the UI)."""

@@ -28,6 +28,7 @@ import contextlib
 import fcntl
 import json
 import os
+import signal
 import subprocess
 import sys
 import time
@@ -42,15 +43,19 @@ from tunestudio.core.procs import is_alive, start_detached, stop_group
 from tunestudio.core.progress import listen
 from tunestudio.core.statefiles import read_json_or_none, write_json
 from tunestudio.core.workspace import Workspace
+from tunestudio.jobs.duplicates import find_duplicate, refuse_duplicate
 from tunestudio.jobs.job import ACTIVE, ENDED, JOB_ENV, JOB_WS_ENV, Job, apply_exit, jobs_dir
 from tunestudio.jobs.job_run import find_run
 from tunestudio.jobs.rebuild import rebuild
+from tunestudio.train import checkpoint as ckpt
 from tunestudio.train.config_check import check_device
 from tunestudio.train.launch import launch_command
 
 # Popen handles of the jobs this process launched: a child that exited stays a zombie (and
 # `kill(pid, 0)` says it is alive) until someone waits for it, so we poll our own children.
 _children: dict[int, subprocess.Popen] = {}
+# What the engine's StopFlag (train/callbacks.py) reads: stop with a checkpoint, or at once without one.
+STOP_CHECKPOINT, STOP_NOW = signal.SIGTERM, signal.SIGUSR1
 
 
 # ---- on-disk state --------------------------------------------------------------------------
@@ -227,12 +232,14 @@ def advance(ws: Workspace) -> None:
 
 # ---- submit, stop, cancel -------------------------------------------------------------------
 
-def submit(ws: Workspace, cfg, name: str = "", device: str = "default") -> Job:
+def submit(ws: Workspace, cfg, name: str = "", device: str = "default", allow_duplicate: bool = False) -> Job:
     """Queue a training job for `cfg` (a RunConfig, or the path of a run-config YAML file).
 
     The job runs `python -m tunestudio train --config <file> --workspace <ws>`: the command a
     user could type, so a run from the UI and one from the CLI are the same run. It starts at
-    once when `device` is free, otherwise it waits in the queue.
+    once when `device` is free, otherwise it waits in the queue. A config that a queued or
+    running job (or a running run) already trains is refused (UserError duplicate_run, from
+    jobs/duplicates.py) unless `allow_duplicate`: a second Start is asked about, never a silent copy.
     """
     job_id = time.strftime("%Y%m%d-%H%M%S-") + uuid.uuid4().hex[:6]
     d = jobs_dir(ws)
@@ -242,8 +249,14 @@ def submit(ws: Workspace, cfg, name: str = "", device: str = "default") -> Job:
         config_path = d / f"{job_id}.yaml"
         save_config(cfg, config_path)
         name = name or str(getattr(cfg, "name", "") or "")
-    return _enqueue(ws, job_id, ["--config", str(config_path)], str(config_path), name, device,
-                    launch_cfg=cfg if not isinstance(cfg, (str, Path)) else _config_or_none(config_path))
+    launch_cfg = cfg if not isinstance(cfg, (str, Path)) else _config_or_none(config_path)
+    try:
+        return _enqueue(ws, job_id, ["--config", str(config_path)], str(config_path), name, device,
+                        launch_cfg=launch_cfg, unique=launch_cfg if not allow_duplicate else None)
+    except UserError:
+        if not isinstance(cfg, (str, Path)):   # the config file written for a job that was never queued
+            config_path.unlink(missing_ok=True)
+        raise
 
 
 def submit_resume(ws: Workspace, run: str, device: str = "default") -> Job:
@@ -265,6 +278,28 @@ def submit_resume(ws: Workspace, run: str, device: str = "default") -> Job:
                     run_id=found["id"], launch_cfg=_config_or_none(ws.runs_dir / found["id"] / "config.yaml"))
 
 
+def check_duplicate(ws: Workspace, cfg, flag: str = "--allow-duplicate", queue: list[Job] | None = None) -> None:
+    """Refuse (UserError duplicate_run) a new run of `cfg` that a queued or running job, or a run
+    started from a shell, already trains; `flag`: how the caller starts a copy anyway; `queue`: the
+    jobs as read under the queue's lock (else read here). Reads the queue without moving it (a
+    `tunestudio train` in a shell starts no queued job), and a job's own process is not its own
+    duplicate."""
+    own = os.environ.get(JOB_ENV)
+    live = [j for j in (_read(ws) if queue is None else queue)
+            if j.status == "queued" or j.status == "running" and _alive(j)]
+    found = find_duplicate(ws, cfg, live, skip_job=own)
+    if found:
+        raise refuse_duplicate(found, flag)
+
+
+def resume_start(ws: Workspace, run: str) -> int:
+    """The step a resume of `run` (id or name) goes on from: its newest complete checkpoint's, or 0
+    when it has none (it stopped before its first was saved): the UI says so before it queues."""
+    found = registry.lookup_run(ws.db_path, run)
+    last = ckpt.last_checkpoint(ws.runs_dir / found["id"] / "checkpoints")
+    return ckpt.step_of(last) if last is not None else 0
+
+
 def _config_or_none(path: Path):
     """The run config in `path`, or None when it cannot be read (the job itself then says why)."""
 
@@ -275,7 +310,7 @@ def _config_or_none(path: Path):
 
 
 def _enqueue(ws: Workspace, job_id: str, train_args: list[str], config_path: str, name: str, device: str,
-             run_id: str | None = None, launch_cfg=None) -> Job:
+             run_id: str | None = None, launch_cfg=None, unique=None) -> Job:
     """Queue the job; a config whose `launcher` is not single runs under `accelerate launch`
     (tunestudio/train/launch.py), one job for all its processes (rank 0 writes the run)."""
 
@@ -287,21 +322,38 @@ def _enqueue(ws: Workspace, job_id: str, train_args: list[str], config_path: str
     job = Job(id=job_id, config_path=config_path, name=name, device=device, run_id=run_id,
               log_path=str(jobs_dir(ws) / f"{job_id}.log"), command=command)
     with _locked(ws) as jobs:
+        if unique is not None:   # checked under the lock: two Starts at once queue one job, not two
+            check_duplicate(ws, unique, flag="allow_duplicate=True", queue=jobs)
         jobs.append(job)
     advance(ws)
     return get_job(ws, job_id)
 
 
-def stop(ws: Workspace, job_id: str | None = None, grace: float = 0.0) -> Job | None:
-    """SIGTERM the running job's process group (the engine checkpoints and marks the run stopped).
+def stop(ws: Workspace, job_id: str | None = None, grace: float = 0.0, now: bool = False) -> Job | None:
+    """Ask the running job (`job_id`, else the one running) to stop; None when nothing was running.
 
-    With `grace` > 0, wait that many seconds and SIGKILL the group if it is still there.
-    Returns the job, or None when nothing was running.
+    The first Stop sends SIGTERM: the engine saves a checkpoint at the end of the step it is in and
+    marks the run stopped; the job records the request and shows as stopping. Another Stop while
+    it is stopping is ignored (a double click, a second page): it never turns the promised
+    checkpoint into a kill. `now` is the separate, worded action "stop now, without a checkpoint"
+    (SIGUSR1: the engine ends the run at once and records that nothing was saved since its last
+    checkpoint). With `grace` > 0, wait that many seconds and SIGKILL the group if it is still there.
     """
-    job = get_job(ws, job_id) if job_id else current_job(ws)
-    if job is None or job.status != "running":
-        return None
-    stop_group(job.pid, lambda: _alive(job), wait=grace, kill=bool(grace))
+    advance(ws)
+    sig = None
+    with _locked(ws) as all_jobs:
+        running = [j for j in all_jobs if j.status == "running" and (job_id is None or j.id == job_id)]
+        if not running:
+            if job_id and not any(j.id == job_id for j in all_jobs):
+                raise UserError(f"no job '{job_id}' in this workspace", "job_not_found", job=job_id)
+            return None
+        job = running[0]
+        if now and job.stop_now_at is None:
+            job.stop_now_at, sig = time.time(), STOP_NOW
+        elif not now and job.stop_requested_at is None and job.stop_now_at is None:
+            job.stop_requested_at, sig = time.time(), STOP_CHECKPOINT
+    if sig is not None or grace:
+        stop_group(job.pid, lambda: _alive(job), wait=grace, kill=bool(grace), sig=sig)
     return job
 
 

@@ -165,7 +165,7 @@ def run_sweep(ws, spec: SweepSpec) -> dict:
             trial.set_user_attr("error", str(e))
             _tell(study, trial.number, state=optuna.trial.TrialState.FAIL)
             continue
-        job = jobs.submit(ws, cfg, name=cfg.name)
+        job = jobs.submit(ws, cfg, name=cfg.name, allow_duplicate=True)   # a trial is the sweep's own
         trial.set_user_attr("job_id", job.id)
         log(f"trial {trial.number} {params}: job {job.id} {job.status}")
         _follow_trial(ws, spec, study, trial.number, job.id, log)

@@ -22,14 +22,23 @@ from tunestudio.train.objectives import OBJECTIVES
 
 class StopFlag:
     """Set by SIGINT/SIGTERM; the monitor turns it into "save a checkpoint and stop" at the next step.
-    A second signal stops at once (KeyboardInterrupt)."""
+
+    A second SIGTERM while stopping is ignored: a Stop pressed twice (or by two pages) still ends
+    with the checkpoint it promised. Stopping at once, without a checkpoint, is asked for in words:
+    SIGUSR1 (the queue's "Stop now", `jobs.queue.stop(now=True)`), or a second Ctrl-C (SIGINT) in
+    a terminal; both end the run with KeyboardInterrupt. `step` and `save_every` are kept current
+    by the run monitor, so a run that ends at once can say where it was and what was saved."""
+
+    NOW = signal.SIGUSR1
 
     def __init__(self):
         self.reason: str | None = None
+        self.step = 0
+        self.save_every: int | None = None
         self._previous = {}
 
     def install(self) -> "StopFlag":
-        for sig in (signal.SIGINT, signal.SIGTERM):
+        for sig in (signal.SIGINT, signal.SIGTERM, self.NOW):
             try:
                 self._previous[sig] = signal.signal(sig, self._handle)
             except ValueError:  # not the main thread (e.g. called from a UI worker): no handlers
@@ -37,14 +46,32 @@ class StopFlag:
         return self
 
     def _handle(self, signum, frame):
-        if self.reason is not None:
+        if signum == self.NOW or (signum == signal.SIGINT and self.reason is not None):
+            self.reason = "stopped at once"
+            _say("stopping at once, without saving a checkpoint")
             raise KeyboardInterrupt
-        self.reason = signal.Signals(signum).name
+        if self.reason is None:
+            self.reason = signal.Signals(signum).name
+            _say("stopping: a checkpoint is saved at the end of this step (Ctrl-C again stops at once, without one)")
+        else:
+            _say("already stopping: the checkpoint is being saved")
 
     def restore(self) -> None:
+        """The handlers from before `install`; but once a stop was asked for, a later SIGTERM (a Stop
+        pressed again as the run ends) is ignored: the process is leaving, with its checkpoint and
+        its exit code (3, stopped), and must not be killed on its way out. SIG_IGN, not a Python
+        handler: Python puts its own handlers back to the default while it shuts down."""
         for sig, handler in self._previous.items():
-            signal.signal(sig, handler)
+            signal.signal(sig, signal.SIG_IGN if sig == signal.SIGTERM and self.reason is not None else handler)
         self._previous = {}
+
+
+def _say(line: str) -> None:
+    """A line on stderr from a signal handler: os.write, since print may be in the middle of a line."""
+    try:
+        os.write(2, (line + "\n").encode())
+    except OSError:
+        pass
 
 
 def live_memory_mb() -> dict:
@@ -115,6 +142,7 @@ class RunMonitor(TrainerCallback):
     # ---- when to log, evaluate, save, stop --------------------------------------------------
     def on_step_end(self, args, state, control, **kw):
         step = state.global_step
+        self.stop.step, self.stop.save_every = step, self.save_every
         if self._stop_requested(args):
             control.should_save = True
             control.should_training_stop = True

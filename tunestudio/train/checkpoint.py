@@ -50,6 +50,17 @@ def last_checkpoint(folder: Path) -> Path | None:
     return done[-1] if done else None
 
 
+def stop_point(folder: Path, step: int, save_every: int | None = None) -> dict:
+    """Where a run stopped at `step` stands, read from its checkpoint folders on disk (never from
+    what a stop meant to save): {step, checkpoint_step (the newest complete checkpoint's step, or
+    None), first_save (the step its first checkpoint is due at, when it has none and the interval
+    `save_every` is known, else None)}. A resume goes on from checkpoint_step, else from step 0."""
+    last = last_checkpoint(folder)
+    saved = step_of(last) if last is not None else None
+    first = save_every if saved is None and save_every and save_every > step else None
+    return {"step": step, "checkpoint_step": saved, "first_save": first}
+
+
 def find_step(folder: Path, step: int) -> Path | None:
     p = folder / f"checkpoint-{step}"
     return p if (p / MARKER).is_file() else None

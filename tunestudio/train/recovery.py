@@ -37,11 +37,23 @@ def resume_point(ckpt_dir: Path, events: EventLog, dist) -> Path | None:
             events.say(f"resuming from {found.name} (verified intact)")
         elif ckpt_dir.is_dir() and any(ckpt_dir.glob("checkpoint-*")):
             events.warn("no_intact_checkpoint", "no intact checkpoint left: training again from the start")
+        else:   # stopped before its first checkpoint: said, never a silent start from scratch
+            events.warn("resume_from_start", "the run has no checkpoint (it stopped before its first was saved): "
+                        "resuming starts again from step 0")
     if dist.num_processes > 1:
         from accelerate.utils import broadcast_object_list
 
         found = broadcast_object_list([str(found) if found else None], from_process=0)[0]
     return Path(found) if found else None
+
+
+def stopped_words(point: dict) -> str:
+    """What a stop left, in one line for the registry and the log (`point`: checkpoint.stop_point)."""
+    if point["checkpoint_step"] is not None:
+        return (f"stopped at step {point['step']}; the last checkpoint is at step {point['checkpoint_step']}, "
+                "where a resume goes on")
+    first = f" (the first is saved at step {point['first_save']})" if point.get("first_save") else ""
+    return f"stopped at step {point['step']}: no checkpoint was saved{first}, so a resume starts again from step 0"
 
 
 def cause(e: BaseException, run_dir: Path) -> str:
@@ -59,7 +71,8 @@ def brief(e: BaseException) -> str:
     return f"{type(e).__name__}: {str(e).splitlines()[0][:200] if str(e) else ''}"
 
 
-def record_end(events: EventLog, conn, run_id: str, status: str, error: str, e: BaseException) -> None:
+def record_end(events: EventLog, conn, run_id: str, status: str, error: str, e: BaseException,
+               extra: dict | None = None) -> None:
     """Record a failed or interrupted end in events.jsonl, train.log and the registry, each as
     far as it goes: on a full or read-only disk one of them may fail, and the others must still
     be tried (and the original error, not this one, reach the user)."""
@@ -67,7 +80,8 @@ def record_end(events: EventLog, conn, run_id: str, status: str, error: str, e: 
         # a UserError's code and fields too: the web UI words the reason in its language
         lambda: events.emit(status, error=error, reason="interrupted" if status == "stopped" else None,
                             code=getattr(e, "code", None) if isinstance(e, UserError) else None,
-                            fields=error_record(e)["fields"] if isinstance(e, UserError) and e.code else None),
+                            fields=error_record(e)["fields"] if isinstance(e, UserError) and e.code else None,
+                            **(extra or {})),
         lambda: events.say(f"{status}: {error}"),
         lambda: events.say(traceback.format_exc()) if not isinstance(e, (UserError, KeyboardInterrupt)) else None,
         lambda: registry.update_run(conn, run_id, status=status, error=error, finished_at=time.time()),

@@ -167,9 +167,10 @@ def _train_one(cfg: RunConfig, ws, run_id: str | None = None, resume: bool = Fal
             registry.update_run(conn, run_id, status=status, metrics=metrics, output_dir=str(final_dir),
                                 finished_at=time.time(), pid=os.getpid(), error=None)
             if status == "stopped":
-                events.emit("stopped", step=trainer.state.global_step, reason=stop.reason,
-                            checkpoint=str(ckpt.last_checkpoint(ckpt_dir) or ""))
-                events.say(f"stopped ({stop.reason}) at step {trainer.state.global_step}: "
+                point = ckpt.stop_point(ckpt_dir, trainer.state.global_step, monitor.save_every)
+                events.emit("stopped", reason=stop.reason, checkpoint=str(ckpt.last_checkpoint(ckpt_dir) or ""),
+                            **point)
+                events.say(f"{recovery.stopped_words(point)} ({stop.reason}): "
                            f"resume with `tunestudio train --resume {run_id}`")
             else:
                 events.emit("completed", metrics=metrics, output_dir=str(final_dir))
@@ -181,10 +182,14 @@ def _train_one(cfg: RunConfig, ws, run_id: str | None = None, resume: bool = Fal
     except BaseException as e:
         status = "stopped" if isinstance(e, KeyboardInterrupt) else "failed"
         error = recovery.cause(e, run_dir)
+        point = None
         if main:
             ckpt.clear_staging(ckpt_dir)  # first: a half-written save may be what filled the disk
             shutil.rmtree(run_dir / ".final.tmp", ignore_errors=True)
-            recovery.record_end(events, conn, run_id, status, error, e)
+            if status == "stopped":   # stopped at once: say what is (not) on disk, never a checkpoint it lacks
+                point = ckpt.stop_point(ckpt_dir, stop.step, stop.save_every)
+                error = recovery.stopped_words(point)
+            recovery.record_end(events, conn, run_id, status, error, e, extra=point)
             tracking.finish(status)
         if isinstance(e, Exception) and not isinstance(e, UserError) and error.startswith("no space left"):
             raise UserError(f"run {run_id} failed: {error}", "run_failed_no_space", run=run_id,

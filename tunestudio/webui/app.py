@@ -61,7 +61,7 @@ def build_app(ws: Workspace) -> gr.Blocks:
     ctx = Context(ws)
     with gr.Blocks(title="tunestudio", analytics_enabled=False) as demo:
         if NOTICES:  # what was repaired at start (a rebuilt registry or job queue): say so
-            gr.Markdown("\n\n".join(f"⚠️ {n}" for n in NOTICES), elem_id="state-notices")
+            gr.Markdown("\n\n".join(f"⚠ {n}" for n in NOTICES), elem_id="state-notices")
         with gr.Row(elem_id="header-row"):
             title = gr.Markdown(t(DEFAULT, "app.title", workspace=str(ws.root)))
             ctx.tr(title, value=lambda lang: t(lang, "app.title", workspace=str(ws.root)))

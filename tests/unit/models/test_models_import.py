@@ -194,7 +194,7 @@ def test_model_tab_imports_a_file_from_models_and_refreshes_every_model_list(wor
     assert shown == t("tet", "model.importing", file=tiny_gguf[1].name) and button["interactive"] is False
     work = after(start)
     out = dict(zip([o.elem_id for o in work.outputs], work.fn("tet", tiny_gguf[1].name, None, " ui-model ")))
-    assert out["model-import-message"].startswith("✅") and "models/**ui-model**" in out["model-import-message"]
+    assert out["model-import-message"].startswith("✔") and "models/**ui-model**" in out["model-import-message"]
     assert out["model-select"]["value"] == "ui-model" and "ui-model" in out["model-select"]["choices"]
     assert (workspace / "models" / "ui-model" / "config.json").is_file()
     ended = after(work)
@@ -207,7 +207,7 @@ def test_model_tab_imports_a_file_from_models_and_refreshes_every_model_list(wor
         assert "ui-model" in values or "model:ui-model" in values, (elem_id, values)
 
     again = work.fn("tet", tiny_gguf[1].name, None, "ui-model")[0]
-    assert again == "❌ " + t("tet", "engine.model_exists", folder=str(ws.models_dir / "ui-model"), name="ui-model")
+    assert again == "✖ " + t("tet", "engine.model_exists", folder=str(ws.models_dir / "ui-model"), name="ui-model")
     assert work.fn("en", None, None, "")[0] == t("en", "model.import_pick_first")
     with tab_model._IMPORTING:   # another browser's import is running
         spec, done = tab_model.import_work(ws, tiny_gguf[1].name, None, "other")

@@ -20,8 +20,8 @@ def test_no_number_box_leaves_its_check_to_gradios_red_pill(workspace):
 def test_a_number_below_its_least_is_named_by_its_label_in_each_language():
     from tunestudio.webui.common.context import number_problem
 
-    assert number_problem("en", "datasets.row", -5, 1, 1) == "⚠️ “Line in the file” must be at least 1 (it is -5)"
-    assert number_problem("tet", "datasets.row", 0, 1, 1) == "⚠️ “Liña iha ficheiru” tenke 1 ka liu (agora 0)"
+    assert number_problem("en", "datasets.row", -5, 1, 1) == "⚠ “Line in the file” must be at least 1 (it is -5)"
+    assert number_problem("tet", "datasets.row", 0, 1, 1) == "⚠ “Liña iha ficheiru” tenke 1 ka liu (agora 0)"
     assert "is empty" in number_problem("en", "rate.n", None, 10, 1)
     assert number_problem("en", "rate.n", 3, 10, 1) is None
 

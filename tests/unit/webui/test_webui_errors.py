@@ -171,8 +171,8 @@ def test_an_error_without_a_code_is_led_in_the_ui_language():
     from tunestudio.webui.i18n.texts import t
 
     e = UserError("something the engine says in English only")
-    assert error_text("en", e) == "❌ something the engine says in English only"
-    assert error_text("tet", e) == "❌ " + t("tet", "engine.untranslated", detail=str(e))
+    assert error_text("en", e) == "✖ something the engine says in English only"
+    assert error_text("tet", e) == "✖ " + t("tet", "engine.untranslated", detail=str(e))
     assert error_text("tet", e) != error_text("en", e)
 
 
@@ -287,4 +287,4 @@ def test_what_the_ui_refuses_itself_is_worded_in_tetum(workspace, tmp_path):
             attempt()
         assert e.value.code, e.value
         tet = error_text("tet", e.value)
-        assert not tet.startswith("❌ Mensajen programa nian") and not wrong_language(tet, "tet", "en"), tet
+        assert not tet.startswith("✖ Mensajen programa nian") and not wrong_language(tet, "tet", "en"), tet

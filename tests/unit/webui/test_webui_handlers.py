@@ -134,7 +134,7 @@ def test_messages_name_the_ui_field_before_the_cli_flag():
                     assert shown[:m.start()].endswith(f"“{i18n.t(lang, key)}” ("), (lang, f.name, shown)
     # the engine's errors reach the UI with the field named first
     msg = error_text("en", UserError("nothing left at --max-length 64: raise --max-length"))
-    assert msg == "❌ nothing left at “Max length (tokens)” (--max-length) 64: raise “Max length (tokens)” (--max-length)"
+    assert msg == "✖ nothing left at “Max length (tokens)” (--max-length) 64: raise “Max length (tokens)” (--max-length)"
     assert i18n.ui_flags("en", "--no-such-flag and a--b") == "--no-such-flag and a--b"
     # messages that give a CLI command give the UI action before it
     for lang in ("en", "tet"):
@@ -242,7 +242,7 @@ def test_a_shown_message_is_said_again_in_the_other_language():
     assert "Resume queued as job `j1` (queued)" in say("en", spec) and say("en", spec).endswith("file.jsonl")
     assert "iha fila" in say("tet", spec) and "Resume queued" not in say("tet", spec)
     bad = err(UserError("--max-steps must be at least 1"))
-    assert say("en", bad) == "❌ “Max steps” (--max-steps) must be at least 1"
+    assert say("en", bad) == "✖ “Max steps” (--max-steps) must be at least 1"
     assert "(--max-steps)" in say("tet", bad) and "Max steps" not in say("tet", bad)
 
 
@@ -391,4 +391,4 @@ def test_evaluate_shows_the_forgetting_check_in_the_ui_language():
     ppl = {"kind": "perplexity", "dataset": "demo-guard.txt", "evaluated": {"perplexity": 33.87},
            "base": {"perplexity": 29.83}, "perplexity_ratio": 1.135, "forgetting": False}
     assert guard_text("en", ppl) == ("Forgetting check on **demo-guard.txt**: perplexity 33.87 (base model 29.83, "
-                                     "x1.135). ✅ Perplexity did not rise to 1.25 times the base model's.")
+                                     "x1.135). ✔ Perplexity did not rise to 1.25 times the base model's.")

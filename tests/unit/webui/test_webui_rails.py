@@ -132,7 +132,7 @@ def test_memory_estimate_refuses_a_batch_size_below_one(workspace):
 
     ws = Workspace(workspace)
     assert memory_text(ws, "en", "tiny-demo", "lora", 0, 512, "auto", False, 16) == \
-        "⚠️ Batch size must be at least 1 (it is 0)"
+        "⚠ Batch size must be at least 1 (it is 0)"
     assert memory_text(ws, "en", "tiny-demo", "lora", -5, 512, "auto", False, 16).endswith("(it is -5)")
     assert memory_text(ws, "tet", "tiny-demo", "lora", 0, 512, "auto", False, 16).endswith("(agora 0)")
 
@@ -146,8 +146,8 @@ def test_memory_warning_is_in_the_ui_language(demo_ws, monkeypatch):
     ws = Workspace(demo_ws)
     en = memory_text(ws, "en", "tiny-demo", "full", 4, 512, "auto", False, 16)
     tet = memory_text(ws, "tet", "tiny-demo", "full", 4, 512, "auto", False, 16)
-    assert "⚠️ not enough memory: this run needs about" in en and "“Max length (tokens)” (--max-length)" in en
-    assert "⚠️ memória la to'o: treinamentu ne'e presiza" in tet and "not enough memory" not in tet
+    assert "⚠ not enough memory: this run needs about" in en and "“Max length (tokens)” (--max-length)" in en
+    assert "⚠ memória la to'o: treinamentu ne'e presiza" in tet and "not enough memory" not in tet
     assert "“Naruk másimu (token)” (--max-length)" in tet
 
 

@@ -20,6 +20,16 @@ LOSS_AXES = {"x": "step", "y": "loss", "x_title": "training.axis.step", "y_title
              "legend": "training.axis.series"}
 
 
+def drawable(df, x: str = "step", color: str = "series") -> bool:
+    """Whether a line chart of `df` shows anything: some series needs two points (a single point
+    draws no line, only an empty frame, which reads as "nothing logged"; its caller says the point
+    in words instead). None or an empty frame: False."""
+    if df is None or len(df) == 0:
+        return False
+    counts = df.groupby(color)[x].nunique() if color in df.columns else [df[x].nunique()]
+    return max(counts) >= 2
+
+
 def chart(ctx: Context, kind: str, *, elem_id: str, label: str, x: str, y: str, x_title: str | None,
           y_title: str | None, legend: str, color: str = "series", visible: bool = False, **kw):
     """A plot component of `kind` (line, bar, scatter), hidden until a handler draws data into it.

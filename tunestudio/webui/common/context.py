@@ -124,7 +124,7 @@ def say(lang: str, spec) -> str:
             out.append(problem_lines(lang, part[1], part[2]))
         elif part[0] == "err":
             kind, text = part[1], part[2]
-            out.append("❌ " + (engine_error(lang, text) if kind == "user" else text if kind == "os"
+            out.append("✖ " + (engine_error(lang, text) if kind == "user" else text if kind == "os"
                                else say(lang, text) if kind == "form"   # FormError: the tab's own texts
                                else t(lang, "common.internal_error", error=text)))
         else:
@@ -228,9 +228,9 @@ def number_problem(lang: str, key: str, value, default, least: int) -> str | Non
     The boxes carry no Gradio minimum=: Gradio's own check shows a raw red pill over the last
     result, where this says which box and what it takes."""
     if value is None:   # an emptied box: said, never replaced by a value the user does not see
-        return "⚠️ " + t(lang, "common.field_empty", field=t(lang, key), default=default)
+        return "⚠ " + t(lang, "common.field_empty", field=t(lang, key), default=default)
     if value < least:
-        return "⚠️ " + t(lang, "common.at_least", field=t(lang, key), least=least, value=f"{value:g}")
+        return "⚠ " + t(lang, "common.at_least", field=t(lang, key), least=least, value=f"{value:g}")
     return None
 
 

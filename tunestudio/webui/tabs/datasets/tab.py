@@ -223,7 +223,7 @@ def build(ctx: Context) -> None:
         if s.get("labels"):
             text += "\n\n" + t(lang, "datasets.labels") + " " + ", ".join(f"`{k}` {v}" for k, v in s["labels"].items())
         if s.get("warnings"):
-            text += "\n\n" + "\n".join(f"- ⚠️ {engine_warning(lang, w)}" for w in s.get("warning_parts") or s["warnings"])
+            text += "\n\n" + "\n".join(f"- ⚠ {engine_warning(lang, w)}" for w in s.get("warning_parts") or s["warnings"])
         return text, shown(None), gr.update(**histogram_plot(s["histogram"], lang), visible=True)
 
     def on_preview(lang, name, model_name, row_no, length, progress=gr.Progress(track_tqdm=True)):

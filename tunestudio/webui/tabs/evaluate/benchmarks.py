@@ -20,11 +20,11 @@ COLUMNS = ["task", "metric", "base", "tuned", "delta"]
 
 
 def benchmark_frame(lang: str, rows: list[dict]) -> pd.DataFrame:
-    """benchmarks.table's rows as the panel shows them; ⚠️ where the drop is beyond 2 errors."""
+    """benchmarks.table's rows as the panel shows them; ⚠ where the drop is beyond 2 errors."""
     cells = []
     for r in rows:
         task, metric, base, tuned, delta = B.row_cells(r)
-        cells.append([task, metric, base, tuned, delta.replace(" FORGETTING", " ⚠️")])
+        cells.append([task, metric, base, tuned, delta.replace(" FORGETTING", " ⚠")])
     return pd.DataFrame(cells, columns=[t(lang, f"evaluate.col_benchmark.{c}") for c in COLUMNS])
 
 

@@ -149,7 +149,7 @@ def build(ctx: Context) -> None:
             head += "\n\n" + guard_text(lang, out["guard"])
         if out.get("warnings"):
             worded = {p["message"]: p for p in out.get("warning_parts") or []}
-            head += "\n\n" + "\n".join(f"- ⚠️ {engine_warning(lang, worded.get(w, w))}" for w in out["warnings"])
+            head += "\n\n" + "\n".join(f"- ⚠ {engine_warning(lang, worded.get(w, w))}" for w in out["warnings"])
         return (head, metrics_frame(lang, out), examples_frame(out.get("rows") or [], lang=lang),
                 guard_frame(lang, out.get("guard")))
 

@@ -77,21 +77,21 @@ def roundtrip_text(lang: str, rt: dict | None) -> str:
     if not rt:
         return t(lang, "ship.not_checked")
     if "skipped" in rt:
-        return "⚠️ " + t(lang, "ship.skipped") + f": {engine_warning(lang, rt.get('skipped_part') or rt['skipped'])}"
-    mark = "✅" if not rt.get("warnings") else "⚠️"
+        return "⚠ " + t(lang, "ship.skipped") + f": {engine_warning(lang, rt.get('skipped_part') or rt['skipped'])}"
+    mark = "✔" if not rt.get("warnings") else "⚠"
     text = mark + " " + t(lang, "ship.roundtrip", identical=rt["identical"], rows=rt["rows"],
                           stopped=_pct(rt["stopped"]), exact=f"{rt['exact_match']:.2f}",
                           run_exact=f"{rt['reference_exact_match']:.2f}", seconds=rt["seconds"])
     worded = {p["message"]: p for p in rt.get("warning_parts") or []}   # an older check: the English only
-    return text + "".join(f"\n\n- ⚠️ {engine_warning(lang, worded.get(w, w))}" for w in rt.get("warnings") or [])
+    return text + "".join(f"\n\n- ⚠ {engine_warning(lang, worded.get(w, w))}" for w in rt.get("warnings") or [])
 
 
 def export_text(lang: str, st: dict) -> str:
     if st["status"] == "running":
-        return "⏳ " + t(lang, "ship.exporting", format=st["format"] + (f" {st['quant']}" if st.get("quant") else ""),
+        return t(lang, "ship.exporting", format=st["format"] + (f" {st['quant']}" if st.get("quant") else ""),
                          run=st["name"], seconds=int(time.time() - st["started_at"]), job=st["id"])
     if st["status"] == "failed":
-        return "❌ " + t(lang, "ship.export_failed", error=engine_error(lang, st.get("error_record") or st.get("error") or ""))
+        return "✖ " + t(lang, "ship.export_failed", error=engine_error(lang, st.get("error_record") or st.get("error") or ""))
     res = st["result"]
     head = t(lang, "ship.exported", path=res.get("file") or res["output"], seconds=res.get("seconds", ""))
     return head + "\n\n" + roundtrip_text(lang, res.get("roundtrip"))
@@ -101,12 +101,12 @@ def server_text(lang: str, st: dict) -> str:
     if st["status"] == "none":
         return t(lang, "ship.no_server")
     if st["status"] == "starting":
-        return "⏳ " + t(lang, "ship.server_starting", url=st["url"])
+        return t(lang, "ship.server_starting", url=st["url"])
     if st["status"] == "failed":
-        return "❌ " + t(lang, "ship.server_failed", error=engine_error(lang, st.get("error_record") or st.get("error") or ""))
+        return "✖ " + t(lang, "ship.server_failed", error=engine_error(lang, st.get("error_record") or st.get("error") or ""))
     if st["status"] == "stopped":
         return t(lang, "ship.server_stopped", url=st["url"])
-    return "✅ " + t(lang, "ship.server_running", url=st["url"], name=st["name"]) + f"\n\n```sh\n{st['curl']}\n```"
+    return "✔ " + t(lang, "ship.server_running", url=st["url"], name=st["name"]) + f"\n\n```sh\n{st['curl']}\n```"
 
 
 def formats_for(ws, run: str | None) -> tuple[str, ...]:

@@ -35,7 +35,7 @@ def progress_text(ws, lang: str, name: str) -> str:
         text += "\n\n" + t(lang, "sweeps.progress_best", number=p["best"]["number"], value=_fmt(p["best"]["value"]),
                            run=p["best"]["run_id"] or "")
     if isinstance(p.get("error"), dict) and "message" in p["error"]:   # why it stopped, in `lang`
-        text += "\n\n❌ " + t(lang, "sweeps.failed", error=engine_error(lang, p["error"]))
+        text += "\n\n✖ " + t(lang, "sweeps.failed", error=engine_error(lang, p["error"]))
     if p["log"]:
         text += "\n\n```\n" + p["log"] + "\n```"
     return text

@@ -47,6 +47,15 @@ def duration_text(lang: str, d: dict) -> str:
     return total
 
 
+def resumed_message(ws, job) -> list:
+    """Resume's answer: the job queued, and where it goes on from, in words (a run with no
+    checkpoint starts again from step 0: said before it does, never a silent restart)."""
+    step = jobs.resume_start(ws, job.run_id)
+    where = msg("runs.resume_from_step", step=step) if step else msg("runs.resume_from_start", run=job.run_id)
+    return msg("runs.resumed", job=job.id, command=job.command_line(),
+               status=msg(f"training.state.{job.status}")) + where
+
+
 def build(ctx: Context) -> None:
     ws = ctx.ws
     from tunestudio.webui.tabs.runs import manage as runs_manage
@@ -121,9 +130,9 @@ def build(ctx: Context) -> None:
                  duration=duration_text(lang, d), lineage=" → ".join(chain), children=children,
                  folder=d.get("run_dir"))
         if d.get("error"):
-            text += "\n\n❌ " + run_failure(lang, d)
+            text += "\n\n✖ " + run_failure(lang, d)
         if d.get("warnings"):
-            text += "\n\n" + "\n".join(f"- ⚠️ {engine_warning(lang, w)}" for w in d.get("warning_events") or d["warnings"] if w)
+            text += "\n\n" + "\n".join(f"- ⚠ {engine_warning(lang, w)}" for w in d.get("warning_events") or d["warnings"] if w)
         key = t(lang, "runs.col.key")
         cfg = pd.DataFrame([{key: metric_label(lang, k), "A": fmt_cell(v, lang)} for k, v in (d.get("config") or {}).items()],
                            columns=[key, "A"])
@@ -135,10 +144,9 @@ def build(ctx: Context) -> None:
         if not a:
             return msg("runs.pick_one")
         try:
-            job = jobs.submit_resume(ws, a)
+            return resumed_message(ws, jobs.submit_resume(ws, a))
         except Exception as e:
             return err(e)
-        return msg("runs.resumed", job=job.id, command=job.command_line(), status=msg(f"training.state.{job.status}"))
 
     def render_message(lang, spec):
         return say(lang, spec), gr.skip(), gr.skip(), gr.skip()

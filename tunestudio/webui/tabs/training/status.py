@@ -22,7 +22,9 @@ from tunestudio.models import memory
 from tunestudio.models.lengths import dataset_lengths
 from tunestudio.models.memory import human_bytes
 from tunestudio.rewards.data import load_prompts
+from tunestudio.train import checkpoint as ckpt
 from tunestudio.train.objectives import OBJECTIVES
+from tunestudio.webui.common import charts
 from tunestudio.webui.common.context import error_text, plotted, say
 from tunestudio.webui.i18n.texts import engine_error, engine_warning, t
 
@@ -40,9 +42,9 @@ def memory_text(ws, lang, model, method, batch_size, max_length, precision, chec
         if value is None:   # an emptied box: Start refuses it too (config_from_form), never a silent default
             from tunestudio.webui.tabs.training.form import empty_field
 
-            return "⚠️ " + say(lang, empty_field(fields_by_name()[name]))
+            return "⚠ " + say(lang, empty_field(fields_by_name()[name]))
         if int(value) < 1:   # the estimate of an impossible setting would mislead
-            return "⚠️ " + t(lang, "training.at_least_one", field=t(lang, f"param.{name}"), value=int(value))
+            return "⚠ " + t(lang, "training.at_least_one", field=t(lang, f"param.{name}"), value=int(value))
     try:
         lengths = dataset_lengths(ws, dataset, model, int(max_length)) if dataset else None
         est = memory.estimate_settings(ws.model_path_or_id(model), lengths=lengths, method=method or "full",
@@ -60,7 +62,7 @@ def memory_text(ws, lang, model, method, batch_size, max_length, precision, chec
             ok, _ = memory.check_fits(est, available)
             if not ok:   # the engine's verdict, in the UI's words; its tips name fields, not flags
                 tips = "; ".join(engine_warning(lang, tip) for tip in memory.advice(est))
-                text += "\n\n⚠️ " + t(lang, "engine.not_enough_memory", estimate=breakdown(lang, memory, est),
+                text += "\n\n⚠ " + t(lang, "engine.not_enough_memory", estimate=breakdown(lang, memory, est),
                                          available=memory.human_bytes(available), tips=tips)
         except Exception:  # the machine's free memory could not be read: the estimate alone still helps
             pass
@@ -182,9 +184,10 @@ def monitor(ws, lang: str, last) -> list:
     if job is None:
         sig = {"view": ("none", lang), "queue": (queue_sig, lang)}
         if last.get("view") == sig["view"]:
-            return [gr.skip()] * 6 + queue_out + [gr.skip(), sig]
+            return [gr.skip()] * 6 + queue_out + [gr.skip(), sig, gr.skip()]
         no_plot = gr.update(value=None, visible=False)   # no job: no empty axes either
-        return [t(lang, "training.no_job"), "", no_plot, no_plot, "", ""] + queue_out + [gr.skip(), sig]
+        return [t(lang, "training.no_job"), "", no_plot, no_plot, "", ""] + queue_out + \
+            [gr.skip(), sig, gr.update(visible=False)]
 
     summary = {"status": "starting", "train": [], "val": [], "lrs": [], "warnings": [], "step": 0,
                "total_steps": None, "progress": 0.0, "eta_s": None, "tokens_per_second": None, "epoch": None,
@@ -197,6 +200,8 @@ def monitor(ws, lang: str, last) -> list:
     state = summary["status"]
     if job.status in jobs.ACTIVE and job.started_at and (summary.get("started_at") or 0) < job.started_at - 1:
         state = "starting"   # a resumed run: its events so far are of an earlier process
+    if job.stopping:
+        state = "stopping"   # asked to stop: saving its checkpoint (a second Stop changes nothing)
     if job.status in jobs.ENDED and state in ("starting", "running"):
         state = "failed"  # the process ended without saying why in its events (often before the run
         # existed: a dataset or model not found, a bad option): its exit record says why, else the log
@@ -207,15 +212,17 @@ def monitor(ws, lang: str, last) -> list:
         summary["error_event"] = job.error   # the exit record has the code an older failed event lacks
     # before the run exists the job reports its data stages (reading, encoding) in a file of its own
     startup = jobs.read_progress(ws, job) if state == "starting" and job.status == "running" else None
-    sig = {"view": (job.id, job.run_id, n_events, job.status, lang, startup and startup.get("at")),
+    sig = {"view": (job.id, job.run_id, n_events, job.status, job.stopping, lang, startup and startup.get("at")),
            "queue": (queue_sig, lang)}
     log = run_progress.tail(job.log_path, 60)
     if last.get("view") == sig["view"]:
         sig["series"] = last.get("series")
-        return [gr.skip()] * 5 + [log] + queue_out + [gr.skip(), sig]
+        return [gr.skip()] * 5 + [log] + queue_out + [gr.skip(), sig, gr.skip()]
 
     status_text = t(lang, "training.status_line", icon=STATUS_ICONS.get(state, ""),
                     status=t(lang, f"training.state.{state}"), run=job.run_id or "…", job=job.id)
+    if state == "stopped" and job.run_id:
+        status_text += "\n\n" + stopped_text(ws, lang, job.run_id, summary)
     if summary.get("device"):
         status_text += "\n\n" + device_line(lang, summary)
     parts = []
@@ -229,7 +236,9 @@ def monitor(ws, lang: str, last) -> list:
         parts.append(t(lang, "training.speed", tps=f"{float(summary['tokens_per_second']):,.0f}"))
     if summary["lr"] is not None:
         parts.append(t(lang, "training.lr_now", lr=f"{float(summary['lr']):.2e}"))
-    if summary["train"]:
+    if len(summary["train"]) == 1:   # said in words: its chart waits for a second point (charts.drawable)
+        parts.append(t(lang, "training.one_point", step=summary["train"][0][0], loss=f"{summary['train'][0][1]:.4f}"))
+    elif summary["train"]:
         parts.append(t(lang, "training.last_loss", loss=f"{summary['train'][-1][1]:.4f}"))
     if summary["val"]:
         parts.append(t(lang, "training.last_val_loss", loss=f"{summary['val'][-1][1]:.4f}"))
@@ -243,6 +252,8 @@ def monitor(ws, lang: str, last) -> list:
     rows += [{"step": s, "loss": v, "series": val_name} for s, v in summary["val"]]
     loss_df = pd.DataFrame(rows, columns=["step", "loss", "series"]) if rows else None
     lr_df = lr_frame(lang, summary["lrs"])
+    if not charts.drawable(loss_df):   # one point is no line: the chart would be an empty frame
+        loss_df = lr_df = None
     series = tuple(sorted({r["series"] for r in rows})) + (t(lang, "training.series_lr"),)
     sig["series"] = series
     if last.get("series") and series != last["series"]:
@@ -252,15 +263,30 @@ def monitor(ws, lang: str, last) -> list:
         loss_df = lr_df = None
         sig["view"] = None
 
-    alerts = [f"⚠️ {engine_warning(lang, w)}" for w in summary.get("warning_events") or summary["warnings"]]
+    alerts = [f"⚠ {engine_warning(lang, w)}" for w in summary.get("warning_events") or summary["warnings"]]
     if summary.get("early_stop"):
         es = summary["early_stop"]
-        alerts.append("⏹ " + t(lang, "training.early_stop", step=es.get("step"), best=es.get("best_step"),
+        alerts.append("■ " + t(lang, "training.early_stop", step=es.get("step"), best=es.get("best_step"),
                                 patience=es.get("patience")))
     if summary.get("error_event"):   # the engine's reason, worded from its code in `lang`
-        alerts.append("❌ " + t(lang, "training.failed_because", error=engine_error(lang, summary["error_event"])))
+        alerts.append("✖ " + t(lang, "training.failed_because", error=engine_error(lang, summary["error_event"])))
     elif summary["error"]:
-        alerts.append(f"❌ {summary['error']}")
+        alerts.append(f"✖ {summary['error']}")
     loss_out, lr_out = plotted(loss_df), plotted(lr_df)   # a job with nothing logged (yet): no empty axes
+    # the command of the job whose status this is (a queued one is in the queue table, not here)
     return [status_text, progress_html, loss_out, lr_out, "\n\n".join(alerts), log] + queue_out + \
-        [job.command_line(), sig]
+        [job.command_line(), sig, gr.update(visible=job.stopping)]
+
+
+def stopped_text(ws, lang: str, run_id: str, summary: dict) -> str:
+    """What a stopped run left, read from its checkpoint folders on disk (never what the stop meant
+    to save): the step it stopped at and its last checkpoint, or that it has none and a resume starts
+    again from step 0 (with the step its first checkpoint was due at, from its stopped event)."""
+    stop = summary.get("stop") or {}
+    step = stop.get("step") if isinstance(stop.get("step"), int) else summary["step"]
+    point = ckpt.stop_point(ws.runs_dir / run_id / "checkpoints", step)
+    if point["checkpoint_step"] is not None:
+        return t(lang, "training.stopped_checkpoint", step=step, checkpoint=point["checkpoint_step"])
+    if isinstance(stop.get("first_save"), int):
+        return t(lang, "training.stopped_no_checkpoint_first", step=step, first=stop["first_save"])
+    return t(lang, "training.stopped_no_checkpoint", step=step)

@@ -59,6 +59,13 @@ from tunestudio.webui.tabs.training.status import (  # noqa: F401
 )
 
 
+def duplicate_message(fields: dict) -> list:
+    """Start's question when the same settings already train (UserError duplicate_run's fields)."""
+    if not fields.get("job"):
+        return msg("training.duplicate_run", run=fields.get("run"))
+    return msg("training.duplicate_job", job=fields["job"], status=msg(f"training.state.{fields.get('status')}"))
+
+
 def build(ctx: Context) -> None:
     ws = ctx.ws
     model_select = ctx.shared.get("model")
@@ -108,9 +115,15 @@ def build(ctx: Context) -> None:
     memory = gr.Markdown(elem_id="memory-estimate")
     with gr.Row():
         start = gr.Button(t(DEFAULT, "training.start"), variant="primary", elem_id="start-training")
+        # asks before a second job with the same settings (jobs/duplicates.py); shown only then
+        queue_copy = gr.Button(t(DEFAULT, "training.queue_copy"), visible=False, elem_id="queue-copy")
         stop = gr.Button(t(DEFAULT, "training.stop"), variant="stop", elem_id="stop-training")
+        # the separate, worded kill: shown only while a job is stopping (a second Stop never escalates)
+        stop_now = gr.Button(t(DEFAULT, "training.stop_now"), variant="stop", visible=False, elem_id="stop-now")
         ctx.tr(start, value="training.start")
+        ctx.tr(queue_copy, value="training.queue_copy")
         ctx.tr(stop, value="training.stop")
+        ctx.tr(stop_now, value="training.stop_now")
     message = gr.Markdown(elem_id="training-message")
     names = list(inputs)
     components = [inputs[n] for n in names]
@@ -156,24 +169,41 @@ def build(ctx: Context) -> None:
     seen = gr.State(None)   # what the plots last showed, so unchanged ticks do not redraw them
 
 
-    def start_work(lang, model, dataset_name, *values):
+    def start_work(lang, model, dataset_name, *values, allow_duplicate=False):
+        hide = gr.update(visible=False)
         try:
             cfg = config_from_form(model, dataset_name, dict(zip(names, values)))
             check_form_inputs(ws, cfg.model, cfg.dataset, cfg.name)  # nothing outside the workspace
             bad = precheck(ws, cfg)
             if bad:   # said here, before a job exists, not as "exit code 1" in a console log
-                return msg("training.precheck_failed", n=bad[0], rows=problems(bad[1], bad[0])), [gr.skip()]
+                return msg("training.precheck_failed", n=bad[0], rows=problems(bad[1], bad[0])), [gr.skip(), hide]
             running = jobs.current_job(ws)
-            job = jobs.submit(ws, cfg)
+            job = jobs.submit(ws, cfg, allow_duplicate=allow_duplicate)
+        except UserError as e:
+            if e.code == "duplicate_run":   # ask first: "Queue another copy" queues it
+                return duplicate_message(e.fields), [gr.skip(), gr.update(visible=True)]
+            return err(e), [gr.skip(), hide]
         except Exception as e:
-            return err(e), [gr.skip()]
-        if job.status == "queued":
-            return msg("training.queued", job=job.id, running=running.id if running else "?"), [job.command_line()]
-        return msg("training.started", job=job.id), [job.command_line()]
+            return err(e), [gr.skip(), hide]
+        if job.status == "queued":   # the command box stays the running job's, beside its status
+            return msg("training.queued", job=job.id, running=running.id if running else "?"), [gr.skip(), hide]
+        return msg("training.started", job=job.id), [job.command_line(), hide]
+
+    def copy_work(lang, model, dataset_name, *values):
+        return start_work(lang, model, dataset_name, *values, allow_duplicate=True)
 
     def stop_work(lang):
-        job = jobs.stop(ws)
-        return msg("training.stopping", job=job.id) if job else msg("training.nothing_running")
+        before = jobs.current_job(ws)
+        job = jobs.stop(ws)   # a second Stop while stopping is ignored by the queue itself
+        if job is None:
+            return msg("training.nothing_running")
+        if before is not None and before.stopping:
+            return msg("training.already_stopping", job=job.id)
+        return msg("training.stopping", job=job.id)
+
+    def stop_now_work(lang):
+        job = jobs.stop(ws, now=True)
+        return msg("training.stopping_now", job=job.id) if job else msg("training.nothing_running")
 
     def cancel_work(lang, job_id):
         if not job_id:
@@ -189,7 +219,7 @@ def build(ctx: Context) -> None:
         try:
             return monitor(ws, lang, last)
         except (OSError, UserError) as e:  # a read-only or full workspace: say so, keep polling
-            return [error_text(lang, e)] + [gr.skip()] * 9
+            return [error_text(lang, e)] + [gr.skip()] * 10
 
     def refresh_lists(current, lang=None):
         names_now = ws.list_datasets()
@@ -201,14 +231,17 @@ def build(ctx: Context) -> None:
                            dataset=data)
 
     said = ctx.view([message])   # Start/Stop/Cancel's message, said again when the language changes
-    said.act(start.click, start_work, say, [model_input, dataset, *components], extra=[command])
+    said.act(start.click, start_work, say, [model_input, dataset, *components], extra=[command, queue_copy])
+    said.act(queue_copy.click, copy_work, say, [model_input, dataset, *components], extra=[command, queue_copy])
     said.act(stop.click, stop_work, say, [])
+    said.act(stop_now.click, stop_now_work, say, [])
     said.act(cancel.click, cancel_work, say, [cancel_pick])
     refresh.click(refresh_lists, [dataset, ctx.lang], [dataset, inputs["from_run"]], api_visibility="private")
     if ctx.current_tab is not None:   # files stored and runs finished since the page opened
         ctx.current_tab.select(refresh_lists, [dataset, ctx.lang], [dataset, inputs["from_run"]],
                                api_visibility="private")
-    monitor_outputs = [status, progress, loss_plot, lr_plot, alerts, console, queue_table, cancel_pick, command, seen]
+    monitor_outputs = [status, progress, loss_plot, lr_plot, alerts, console, queue_table, cancel_pick, command, seen,
+                       stop_now]
     timer.tick(tick, [ctx.lang, seen], monitor_outputs, api_visibility="private", queue=False)
     ctx.on_load(tick, [ctx.lang, gr.State(None)], monitor_outputs)
 
