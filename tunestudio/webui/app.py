@@ -40,6 +40,8 @@ CSS = """
 .ts-progress { height: 10px; background: #e5e7eb; border-radius: 5px; overflow: hidden; }
 .ts-progress > div { height: 100%; background: #f97316; }
 #header-row { align-items: end; }
+/* Chat messages are plain text (common.safety.shown_chat): keep the model's line breaks and indents */
+#chatbot .md, #chatbot-base .md { white-space: pre-wrap; }
 /* Gradio sizes a plot's drawing to its block and puts the legend below it, where the block's
    overflow hid it: let it show, with room under the block. */
 div.block:has(.vega-embed) { overflow: visible !important; margin-bottom: 24px; }

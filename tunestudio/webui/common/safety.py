@@ -6,6 +6,9 @@
 - `LoginThrottle`: after a few wrong passwords from one address, Gradio's /login answers 429 with
   Retry-After for a window that doubles with each further failure (a password guesser gets a
   handful of tries a day, not thousands a second); a correct login is never delayed.
+- `shown_chat` / `typed_chat`: a chat message as the Chat tab shows it (plain text, HTML-escaped)
+  and back. Neither Markdown images nor raw HTML are rendered: the browser would fetch their URLs,
+  so a message or a model's reply could report to any server that the page was read.
 - `safe_name`: names the UI stores files under (uploads, "Save as") are plain, short and visible:
   no control, format (bidi override, zero-width) or path characters.
 - `check_form_inputs`: the Training tab's model and dataset resolve inside the workspace
@@ -14,6 +17,7 @@
 
 from __future__ import annotations
 
+import html
 import ipaddress
 import re
 import socket
@@ -25,6 +29,7 @@ from tunestudio.core.errors import UserError
 from tunestudio.data.split import resolve_dataset
 
 LOOPBACK_NAMES = ("localhost", "127.0.0.1", "::1")
+
 MAX_NAME = 120   # characters; file systems allow 255 bytes, and 4-byte characters exist
 NAME_CHARS = re.compile(r"[\w.\-+() ]+")
 
@@ -130,6 +135,19 @@ class LoginThrottle:
             await send(message)
 
         await self.app(scope, receive, watch)
+
+
+def shown_chat(text: str) -> str:
+    """`text` (a message, a model's reply) for a Chatbot made with `render_markdown=False`, which
+    puts a message into the page as HTML: `&`, `<` and `>` as entities, so the text shows exactly as
+    typed and no `<img>`, `<iframe>` or `<style>` in it becomes an element (Markdown is not rendered
+    at all, so `![..](url)` is text too). Exactly undone by `typed_chat`."""
+    return html.escape(text, quote=False)
+
+
+def typed_chat(shown: str) -> str:
+    """The text `shown_chat` was given back (what the model is sent as the conversation so far)."""
+    return html.unescape(shown)
 
 
 def safe_name(name: str, what: str = "name") -> str:
