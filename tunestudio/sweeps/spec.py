@@ -31,6 +31,7 @@ from pathlib import Path
 import yaml
 
 from tunestudio.config.run_config import coerce, field_kind, fields_by_name, load_config
+from tunestudio.core import yamlfile
 from tunestudio.core.errors import CodedError, UserError
 
 KEYS = {"name", "base", "config", "space", "objective", "direction", "sampler", "pruner", "trials",
@@ -90,7 +91,7 @@ def load_spec(path: str | Path) -> SweepSpec:
         raise UserError(f"sweep file {path} not found", "sweep_file_not_found", path=str(path))
     text = path.read_text(encoding="utf-8")
     try:
-        root = yaml.compose(text, Loader=yaml.SafeLoader)
+        root = yamlfile.compose(text, str(path))
     except yaml.YAMLError as e:
         raise UserError(f"{path} is not valid YAML: {e}", "config_not_yaml", path=str(path),
                         detail=str(e).splitlines()[0][:200] if str(e) else type(e).__name__) from None
