@@ -25,7 +25,8 @@ def _port() -> int:
         return s.getsockname()[1]
 
 
-def _http(url: str, data: bytes | None = None, headers: dict | None = None, timeout: float = 60) -> tuple[int, dict, str]:
+def _http(url: str, data: bytes | None = None, headers: dict | None = None,
+          timeout: float = 60) -> tuple[int, dict, str]:
     req = urllib.request.Request(url, data=data, headers=headers or {})
     try:
         with urllib.request.urlopen(req, timeout=timeout) as r:
@@ -157,7 +158,8 @@ def two_resumes(e):
         return "both resumes were still running after 120 s"
     log = (e.root / f"resume{ended[0]}.log").read_text()
     refused = procs[ended[0]].returncode == 1 and "is using it" in log and "Traceback" not in log
-    return None if refused else f"the first to end did not say the run is in use: exit {procs[ended[0]].returncode}: {log[-300:]}"
+    rc = procs[ended[0]].returncode
+    return None if refused else f"the first to end did not say the run is in use: exit {rc}: {log[-300:]}"
 
 
 def delete_during_eval(e):
@@ -276,7 +278,7 @@ def chat_image(e):
 def _serve(e) -> tuple[subprocess.Popen, str]:
     e.demo()
     port = _port()
-    proc = e.popen("serve", "models/tiny-demo", "--port", port, log=f"serve-{port}.log")
+    proc = e.popen("serve", "tiny-demo", "--port", port, log=f"serve-{port}.log")
     url = f"http://127.0.0.1:{port}"
     if not _wait_http(url + "/v1/models", proc):
         _stop(proc)
@@ -348,25 +350,27 @@ def _reward(e, name: str, body: str) -> tuple[float | None, str]:
 
 
 def reward_fork(e):
-    pid_file = e.root / "forked.pid"
+    pid_file = e.root / "forked.pids"
     mean, err = _reward(e, "probe_fork", f"""import os, time
 def reward(prompt, completion, **row):
     if os.fork() == 0:
-        open({str(pid_file)!r}, "w").write(str(os.getpid()))
+        with open({str(pid_file)!r}, "a") as f:
+            f.write(f"{{os.getpid()}}\\n")
         time.sleep(600)
         os._exit(0)
     return 1.0
 """)
     time.sleep(1)
     if not pid_file.exists():
-        return None if mean is None or mean == 0 else "the reward forked, but its child wrote nothing"
-    pid = int(pid_file.read_text() or 0)
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return None
-    os.kill(pid, signal.SIGKILL)
-    return f"the reward's forked child (pid {pid}) outlived `reward test`"
+        return None if mean is None or mean == 0 else "the reward forked, but its children wrote nothing"
+    alive = []
+    for pid in map(int, pid_file.read_text().split()):
+        try:
+            os.kill(pid, signal.SIGKILL)   # the probe cleans up after itself either way
+            alive.append(pid)
+        except ProcessLookupError:
+            pass
+    return f"the reward's forked children {alive} outlived `reward test`" if alive else None
 
 
 def reward_memory(e):
@@ -375,7 +379,9 @@ def reward(prompt, completion, **row):
     soft = resource.getrlimit(resource.RLIMIT_AS)[0]
     return 1.0 if soft != resource.RLIM_INFINITY and soft <= 16 * 2**30 else 0.0
 """)
-    return None if mean == 1.0 else ("the reward process has no address-space limit (RLIMIT_AS)" if mean == 0.0 else err)
+    if mean == 0.0:
+        return "the reward process has no address-space limit (RLIMIT_AS)"
+    return None if mean == 1.0 else err
 
 
 def reward_env(e):

@@ -17,6 +17,7 @@ import argparse
 import json
 import os
 import shutil
+import signal
 import subprocess
 import sys
 import tempfile
@@ -46,14 +47,22 @@ class Env:
         return [sys.executable, "-m", "tunestudio", *map(str, args), "--workspace", str(self.ws)]
 
     def cli(self, *args, timeout: float = 120, env: dict | None = None) -> tuple[int, str, str, float]:
-        """(exit status, stdout, stderr, seconds); status 124 when it ran past `timeout`."""
+        """(exit status, stdout, stderr, seconds); status 124 when it ran past `timeout` (then its whole
+        process group is killed). Output goes through files, not pipes: a grandchild left holding a
+        pipe (a reward's forked child) would keep the call waiting for it."""
         t = time.monotonic()
-        try:
-            p = subprocess.run(self.argv(*args), capture_output=True, text=True, timeout=timeout, cwd=self.root,
-                               env={**self.env, **(env or {})}, stdin=subprocess.DEVNULL)
-            return p.returncode, p.stdout, p.stderr, time.monotonic() - t
-        except subprocess.TimeoutExpired as e:
-            return 124, str(e.stdout or ""), str(e.stderr or ""), time.monotonic() - t
+        with tempfile.TemporaryFile("w+") as out, tempfile.TemporaryFile("w+") as err:
+            p = subprocess.Popen(self.argv(*args), stdout=out, stderr=err, cwd=self.root, stdin=subprocess.DEVNULL,
+                                 env={**self.env, **(env or {})}, start_new_session=True)
+            try:
+                rc = p.wait(timeout)
+            except subprocess.TimeoutExpired:
+                os.killpg(p.pid, signal.SIGKILL)
+                p.wait()
+                rc = 124
+            out.seek(0)
+            err.seek(0)
+            return rc, out.read(), err.read(), time.monotonic() - t
 
     def popen(self, *args, log: str = "bg.log") -> subprocess.Popen:
         return subprocess.Popen(self.argv(*args), cwd=self.root, env=self.env, stdin=subprocess.DEVNULL,
