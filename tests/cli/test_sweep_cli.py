@@ -65,6 +65,8 @@ def test_a_sweep_whose_trials_all_fail_stops_after_a_few_with_the_first_error(ti
     assert shown["counts"] == {"fail": stopped_after}
     assert shown["stopped"]["code"] == "sweep_failing" and shown["stopped"]["message"] == line[len("error: "):]
     assert all("--batch-size" in t["error"] for t in shown["trials"])
+    table = run_cli("sweep", "show", "all-invalid", ws=tiny_ws.root).stdout
+    assert table.splitlines()[1] == "stopped: " + line[len("error: "):], table
     from tunestudio.webui.tabs.runs.sweep_panel import sweep_view
 
     text = sweep_view(tiny_ws, "en", "all-invalid")[0]   # the Runs tab's sweep panel says why

@@ -83,6 +83,8 @@ def format_summary(s: dict) -> str:
     widths = [max(len(r[i]) for r in [head, *rows]) for i in range(len(head))]
     lines = [f"sweep {s['sweep']}: {s['direction']} {s['objective']}; "
              + ", ".join(f"{n} {k}" for k, n in s["counts"].items()), ""]
+    if s.get("stopped"):   # stopped early: why, above the table
+        lines.insert(1, f"stopped: {s['stopped']['message']}")
     lines += ["  ".join(c.ljust(w) for c, w in zip(r, widths)).rstrip() for r in [head, *rows]]
     best = s["best"]
     if best:
