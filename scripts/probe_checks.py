@@ -286,14 +286,16 @@ def _serve(e) -> tuple[subprocess.Popen, str]:
     return proc, url
 
 
-def _chat_body(content: str) -> bytes:
-    return json.dumps({"model": "m", "messages": [{"role": "user", "content": content}], "max_tokens": 4}).encode()
+def _chat_body(url: str, content: str) -> bytes:
+    """A chat request for the served model (its own name: another would be refused for that alone)."""
+    model = json.loads(_http(url + "/v1/models")[2])["data"][0]["id"]
+    return json.dumps({"model": model, "messages": [{"role": "user", "content": content}], "max_tokens": 4}).encode()
 
 
 def serve_huge_prompt(e):
     proc, url = _serve(e)
     try:
-        status, _, body = _http(url + "/v1/chat/completions", _chat_body("x " * (5 * 2**20 // 2)),
+        status, _, body = _http(url + "/v1/chat/completions", _chat_body(url, "x " * (5 * 2**20 // 2)),
                                 {"Content-Type": "application/json"}, timeout=60)
         return None if status in (400, 413) else f"answered {status}: {body[:200]}"
     except (urllib.error.URLError, OSError) as x:
