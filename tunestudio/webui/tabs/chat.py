@@ -94,7 +94,7 @@ def reword_notes(lang: str, *histories) -> list:
         if not any(m.get("role") == "assistant" and _is_note(m.get("content")) for m in history or []):
             out.append(gr.skip())
             continue
-        out.append([{**m, "content": t(lang, "chat.empty_reply")}
+        out.append([{**m, "content": shown_chat(t(lang, "chat.empty_reply"))}
                     if m.get("role") == "assistant" and _is_note(m.get("content")) else m for m in history])
     return out
 
@@ -205,7 +205,7 @@ def build(ctx: Context) -> None:
             empty = [tg for tg in targets[:len(streams)] if not _text(tg[-1]["content"]).strip()]
             if empty:
                 for tg in empty:
-                    tg[-1] = {"role": "assistant", "content": t(lang, "chat.empty_reply")}
+                    tg[-1] = {"role": "assistant", "content": shown_chat(t(lang, "chat.empty_reply"))}
                 yield msg("chat.talking_to", label=label), history, base_history, ""
         except Exception as e:
             yield err(e), history, base_history, ""
