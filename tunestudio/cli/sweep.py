@@ -20,6 +20,8 @@ def register(subparsers, common) -> None:
     p.add_argument("--config", metavar="FILE", help="the sweep's YAML file (base, space, objective, sampler, "
                    "pruner, trials, timeout_min)")
     p.add_argument("--json", action="store_true", help="print the sweep's summary as one JSON object")
+    p.add_argument("--max-failures", type=_count, metavar="N", help="stop the sweep after N failed trials in a "
+                   "row (default: the file's max_failures, else 3; 0: never)")
     sub = p.add_subparsers(dest="sweep_action", metavar="ACTION")
     # SUPPRESS: a --workspace given before `show` must not be reset by the subcommand's default
     show = sub.add_parser("show", help="the trials best first, the best config and parameter importances")
@@ -30,6 +32,12 @@ def register(subparsers, common) -> None:
     lst.add_argument("--json", action="store_true", default=argparse.SUPPRESS)
     lst.add_argument("--workspace", default=argparse.SUPPRESS)
     p.set_defaults(func=cmd_sweep)
+
+
+def _count(text: str) -> int:
+    if not text.isdigit():
+        raise argparse.ArgumentTypeError(f"expected a whole number of 0 or more, not '{text}'")
+    return int(text)
 
 
 def cmd_sweep(args, ws) -> int:
@@ -43,7 +51,10 @@ def cmd_sweep(args, ws) -> int:
     if args.sweep_action == "show":
         result = sweep.summary(ws, args.sweep)
     elif args.config:
-        result = sweep.run_sweep(ws, sweep.load_spec(args.config))
+        spec = sweep.load_spec(args.config)
+        if args.max_failures is not None:
+            spec.max_failures = args.max_failures
+        result = sweep.run_sweep(ws, spec)
     else:
         raise UserError("give --config sweep.yaml to run a sweep, or `sweep show SWEEP` to see one",
                         "sweep_nothing_to_do")
@@ -72,6 +83,8 @@ def format_summary(s: dict) -> str:
     widths = [max(len(r[i]) for r in [head, *rows]) for i in range(len(head))]
     lines = [f"sweep {s['sweep']}: {s['direction']} {s['objective']}; "
              + ", ".join(f"{n} {k}" for k, n in s["counts"].items()), ""]
+    if s.get("stopped"):   # stopped early: why, above the table
+        lines.insert(1, f"stopped: {s['stopped']['message']}")
     lines += ["  ".join(c.ljust(w) for c, w in zip(r, widths)).rstrip() for r in [head, *rows]]
     best = s["best"]
     if best:

@@ -28,6 +28,7 @@ from tunestudio.config.choices import (
     SCHEDULERS,
     TEXT_MODES,
 )
+from tunestudio.core import yamlfile
 from tunestudio.core.errors import UserError
 
 DEFAULT_PATIENCE = 3   # early_stopping_patience -1: evaluations without improvement (4 per epoch by default)
@@ -336,7 +337,7 @@ def load_config(path: str | Path | None, overrides: dict | None = None) -> RunCo
         if not path.is_file():
             raise UserError(f"config file {path} not found", "config_not_found", path=str(path))
         try:
-            values = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
+            values = yamlfile.safe_load(path.read_text(encoding="utf-8"), str(path)) or {}
         except (yaml.YAMLError, UnicodeDecodeError) as e:
             raise UserError(f"{path} is not valid YAML: {e}", "config_not_yaml", path=str(path),
                             detail=str(e).splitlines()[0][:200] if str(e) else type(e).__name__) from None

@@ -27,7 +27,7 @@ from pathlib import Path
 
 from tunestudio.config.run_config import from_dict, load_config
 from tunestudio.core import run_progress
-from tunestudio.core.errors import UserError
+from tunestudio.core.errors import UserError, error_record
 from tunestudio.jobs import queue as jobs
 from tunestudio.sweeps.spec import EVAL_METRICS, SweepSpec, load_spec  # noqa: F401 (load_spec: re-exported)
 from tunestudio.sweeps.spec import load_spec as _load
@@ -140,9 +140,12 @@ def run_sweep(ws, spec: SweepSpec) -> dict:
     log = _Log(ws, spec.name)
     started = time.time()
     finished = (optuna.trial.TrialState.COMPLETE, optuna.trial.TrialState.PRUNED, optuna.trial.TrialState.FAIL)
+    study.set_user_attr("stopped", None)   # a resumed sweep is no longer stopped for what stopped it before
+    failures: list = []   # the failed trials in a row: (number, error); a bad base fails every trial alike
     for t in study.get_trials(deepcopy=False, states=(optuna.trial.TrialState.RUNNING,)):
         log(f"sweep {spec.name}: trial {t.number} was running when the sweep stopped; following its job")
         _follow_trial(ws, spec, study, t.number, t.user_attrs.get("job_id"), log)
+        failures = _count_failure(study, spec, t.number, failures, log)
     grid_size = 1
     for p in spec.space:
         grid_size *= len(p.values)
@@ -164,12 +167,35 @@ def run_sweep(ws, spec: SweepSpec) -> dict:
             log(f"trial {trial.number} {params}: not started: {e}")
             trial.set_user_attr("error", str(e))
             _tell(study, trial.number, state=optuna.trial.TrialState.FAIL)
-            continue
-        job = jobs.submit(ws, cfg, name=cfg.name, allow_duplicate=True)   # a trial is the sweep's own
-        trial.set_user_attr("job_id", job.id)
-        log(f"trial {trial.number} {params}: job {job.id} {job.status}")
-        _follow_trial(ws, spec, study, trial.number, job.id, log)
+        else:
+            job = jobs.submit(ws, cfg, name=cfg.name, allow_duplicate=True)   # a trial is the sweep's own
+            trial.set_user_attr("job_id", job.id)
+            log(f"trial {trial.number} {params}: job {job.id} {job.status}")
+            _follow_trial(ws, spec, study, trial.number, job.id, log)
+        failures = _count_failure(study, spec, trial.number, failures, log)
     return summary(ws, spec.name)
+
+
+def _count_failure(study, spec: SweepSpec, number: int, failures: list, log) -> list:
+    """`failures` with trial `number` added if it failed, emptied if it did not. After
+    `spec.max_failures` in a row the sweep stops: without this, a base every trial fails with (a
+    missing dataset, a bad option) asks, fails and logs several trials a second for as long as the
+    time budget lasts. The reason is kept in the study (`stopped`, shown by `sweep show` and the UI)."""
+    optuna = _optuna()
+    frozen = study.get_trials(deepcopy=False)[number]
+    if frozen.state != optuna.trial.TrialState.FAIL:
+        return []
+    failures = [*failures, (number, str(frozen.user_attrs.get("error") or "no error recorded"))]
+    if not spec.max_failures or len(failures) < spec.max_failures:
+        return failures
+    first, error = failures[0]
+    error = " ".join(error.split())[:500]   # one line, whatever the trial's log held
+    e = UserError(f"sweep {spec.name} stopped: {len(failures)} trials failed in a row (max_failures "
+                  f"{spec.max_failures}); the first, trial {first}: {error}", "sweep_failing",
+                  name=spec.name, failures=len(failures), limit=spec.max_failures, trial=first, error=error)
+    study.set_user_attr("stopped", error_record(e))
+    log(str(e))
+    raise e
 
 
 def _tell(study, number: int, value=None, state=None) -> None:
@@ -263,7 +289,8 @@ def _objective(ws, spec: SweepSpec, job, run_dir: Path | None) -> tuple[float | 
 
 def summary(ws, name: str) -> dict:
     """{sweep, objective, direction, trials (best first), best (number, value, params, run_id,
-    config), importances {param: share}, counts {state: n}}."""
+    config), importances {param: share}, counts {state: n}, stopped (why the sweep stopped early:
+    errors.error_record, or None)}."""
     optuna = _optuna()
 
     study = load_study(ws, name)
@@ -312,7 +339,7 @@ def summary(ws, name: str) -> dict:
         counts[r["state"]] = counts.get(r["state"], 0) + 1
     return {"sweep": name, "objective": objective, "direction": "minimize" if minimize else "maximize",
             "trials": rows, "best": best, "importances": importances, "importance_note": note, "counts": counts,
-            "storage": storage_url(ws, name)}
+            "stopped": study.user_attrs.get("stopped"), "storage": storage_url(ws, name)}
 
 
 def list_sweeps(ws) -> list[str]:

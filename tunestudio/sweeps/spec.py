@@ -17,6 +17,7 @@ is one message naming its line.
     pruner: median                   # median | hyperband | none, or {name: median, n_startup_trials: 2, ...}
     trials: 8                        # how many trials in all (a resumed sweep counts the ones done)
     timeout_min: 0                   # stop starting trials after this many minutes (0: no budget)
+    max_failures: 3                  # stop after this many failed trials in a row (0: never)
     seed: 0                          # the sampler's seed
 """
 
@@ -30,10 +31,11 @@ from pathlib import Path
 import yaml
 
 from tunestudio.config.run_config import coerce, field_kind, fields_by_name, load_config
+from tunestudio.core import yamlfile
 from tunestudio.core.errors import CodedError, UserError
 
 KEYS = {"name", "base", "config", "space", "objective", "direction", "sampler", "pruner", "trials",
-        "timeout_min", "seed"}
+        "timeout_min", "seed", "max_failures"}
 SAMPLERS = ("tpe", "random", "grid")
 PRUNERS = {"median": {"n_startup_trials", "n_warmup_steps", "interval_steps"},
            "hyperband": {"min_resource", "max_resource", "reduction_factor"},
@@ -65,6 +67,7 @@ class SweepSpec:
     trials: int = 8
     timeout_min: float = 0.0
     seed: int = 0
+    max_failures: int = 3   # failed trials in a row before the sweep stops (0: never); a bad base fails them all
     source: str = ""        # the YAML text, kept beside the study
 
     def grid(self) -> dict[str, list]:
@@ -88,7 +91,7 @@ def load_spec(path: str | Path) -> SweepSpec:
         raise UserError(f"sweep file {path} not found", "sweep_file_not_found", path=str(path))
     text = path.read_text(encoding="utf-8")
     try:
-        root = yaml.compose(text, Loader=yaml.SafeLoader)
+        root = yamlfile.compose(text, str(path))
     except yaml.YAMLError as e:
         raise UserError(f"{path} is not valid YAML: {e}", "config_not_yaml", path=str(path),
                         detail=str(e).splitlines()[0][:200] if str(e) else type(e).__name__) from None
@@ -174,7 +177,7 @@ def load_spec(path: str | Path) -> SweepSpec:
                                          "range": p.kind})
     if "pruner" in top:
         _pruner(spec, top["pruner"][1], bad)
-    for key, kind in (("trials", int), ("timeout_min", float), ("seed", int)):
+    for key, kind in (("trials", int), ("timeout_min", float), ("seed", int), ("max_failures", int)):
         if key in top:
             value = _plain(top[key][1])
             if isinstance(value, bool) or not isinstance(value, (int, float)) or value < 0 \

@@ -20,7 +20,7 @@ from tunestudio.core.statefiles import NOTICES  # noqa: E402
 from tunestudio.core.workspace import Workspace  # noqa: E402
 from tunestudio.jobs import queue as jobs
 from tunestudio.webui.common.context import Context  # noqa: E402
-from tunestudio.webui.common.safety import HostGuard
+from tunestudio.webui.common.safety import HostGuard, LoginThrottle
 from tunestudio.webui.i18n import gradio_locale
 from tunestudio.webui.i18n.texts import DEFAULT, languages, t  # noqa: E402
 from tunestudio.webui.tabs import chat as tab_chat
@@ -41,6 +41,8 @@ CSS = """
 .ts-progress { height: 10px; background: #e5e7eb; border-radius: 5px; overflow: hidden; }
 .ts-progress > div { height: 100%; background: #f97316; }
 #header-row { align-items: end; }
+/* Chat messages are plain text (common.safety.shown_chat): keep the model's line breaks and indents */
+#chatbot .md, #chatbot-base .md { white-space: pre-wrap; }
 /* Gradio sizes a plot's drawing to its block and puts the legend below it, where the block's
    overflow hid it: let it show, with room under the block. */
 div.block:has(.vega-embed) { overflow: visible !important; margin-bottom: 24px; }
@@ -152,7 +154,8 @@ def _advance_queue_forever(ws: Workspace, every: float = 2.0) -> None:
 def launch(ws: Workspace, host: str = "127.0.0.1", port: int = 7860, auth: tuple[str, str] | None = None,
            max_file_size: str = "200mb", allow_hosts: list[str] | None = None, **kwargs):
     """Serve the UI. It reads only inside the workspace (`confined`, its jobs too) and answers
-    only requests whose Host header names it (`safety.HostGuard`, against DNS rebinding)."""
+    only requests whose Host header names it (`safety.HostGuard`, against DNS rebinding); with `auth`,
+    wrong passwords from one address are slowed down (`safety.LoginThrottle`)."""
     from starlette.middleware import Middleware
 
 
@@ -165,5 +168,6 @@ def launch(ws: Workspace, host: str = "127.0.0.1", port: int = 7860, auth: tuple
         ssr_mode=False,             # SSR needs node and outside hosts; plain client rendering works offline
         show_error=True, max_file_size=max_file_size, css=CSS, theme=gr.themes.Soft(),
         footer_links=[], quiet=False, head=gradio_locale.head_html(),
-        app_kwargs={"middleware": [Middleware(HostGuard, allowed=allowed_hosts(host, allow_hosts))]}, **kwargs,
+        app_kwargs={"middleware": [Middleware(HostGuard, allowed=allowed_hosts(host, allow_hosts)),
+                                   Middleware(LoginThrottle)]}, **kwargs,
     )

@@ -392,3 +392,17 @@ def test_evaluate_shows_the_forgetting_check_in_the_ui_language():
            "base": {"perplexity": 29.83}, "perplexity_ratio": 1.135, "forgetting": False}
     assert guard_text("en", ppl) == ("Forgetting check on **demo-guard.txt**: perplexity 33.87 (base model 29.83, "
                                      "x1.135). ✔ Perplexity did not rise to 1.25 times the base model's.")
+
+
+def test_chat_shows_html_and_images_as_text_and_sends_the_model_what_was_typed():
+    """The Chatbot holds messages escaped (no element of them is rendered); the conversation the
+    model is sent next turn is the text as typed, `<`, `&` and entities included."""
+    from tunestudio.webui.common.safety import shown_chat, typed_chat
+    from tunestudio.webui.tabs import chat
+
+    typed = 'look ![x](http://h/a.png) <img src="http://h/b.png"> a < b && "c" &lt; &amp;'
+    shown = shown_chat(typed)
+    assert "<" not in shown and typed_chat(shown) == typed
+    history = [{"role": "user", "content": shown}, {"role": "assistant", "content": [{"type": "text", "text": shown}]}]
+    assert chat._prompt(history, "next") == [{"role": "user", "content": typed}, {"role": "assistant", "content": typed},
+                                             {"role": "user", "content": "next"}]

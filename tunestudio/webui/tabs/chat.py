@@ -5,6 +5,9 @@ URL it talks to a served model instead (`tunestudio serve`, vLLM, any OpenAI-com
 
 Loading and generation are `tunestudio.models.loading.load_model` and
 `tunestudio.models.generate.stream`; loaded models are kept for the next message.
+
+Messages and replies are shown as plain text, never as Markdown or HTML (`safety.shown_chat`): an
+image in either, `![..](http://...)` or `<img src=...>`, would make the browser fetch that URL.
 """
 
 from __future__ import annotations
@@ -19,6 +22,7 @@ from tunestudio.models import loading
 from tunestudio.models.endpoint import stream_chat
 from tunestudio.models.generate import stream as generate
 from tunestudio.webui.common.context import Context, err, msg, run_choices, say
+from tunestudio.webui.common.safety import shown_chat, typed_chat
 from tunestudio.webui.i18n.texts import DEFAULT, languages, t
 
 _models: "OrderedDict[tuple, tuple]" = OrderedDict()
@@ -52,14 +56,20 @@ def choices(ws, lang: str | None = None) -> list[tuple[str, str]]:
 
 
 def _text(content) -> str:
-    """A message's text: Gradio 6 may give content as a list of {"type": "text", "text"} parts."""
+    """A message's text as typed (the Chatbot holds it escaped: `shown_chat`). Gradio 6 may give
+    content as a list of {"type": "text", "text"} parts."""
     if isinstance(content, str):
-        return content
+        return typed_chat(content)
     if isinstance(content, list):
-        return "".join(p.get("text", "") if isinstance(p, dict) else str(p) for p in content)
+        return typed_chat("".join(p.get("text", "") if isinstance(p, dict) else str(p) for p in content))
     if isinstance(content, dict):
-        return content.get("text", "")
+        return typed_chat(content.get("text", ""))
     return str(content or "")
+
+
+def _turn(text: str, reply: str = "") -> list[dict]:
+    """A user message and the reply to it, as the Chatbot shows them."""
+    return [{"role": "user", "content": shown_chat(text)}, {"role": "assistant", "content": shown_chat(reply)}]
 
 
 def _is_note(content) -> bool:
@@ -82,7 +92,7 @@ def reword_notes(lang: str, *histories) -> list:
         if not any(m.get("role") == "assistant" and _is_note(m.get("content")) for m in history or []):
             out.append(gr.skip())
             continue
-        out.append([{**m, "content": t(lang, "chat.empty_reply")}
+        out.append([{**m, "content": shown_chat(t(lang, "chat.empty_reply"))}
                     if m.get("role") == "assistant" and _is_note(m.get("content")) else m for m in history])
     return out
 
@@ -127,8 +137,10 @@ def build(ctx: Context) -> None:
         ctx.tr(temperature, label="chat.temperature", info="chat.temperature_info")
     note = gr.Markdown(elem_id="chat-note")
     with gr.Row():
-        chatbot = gr.Chatbot(label=t(DEFAULT, "chat.reply"), elem_id="chatbot", height=380)
-        base_bot = gr.Chatbot(label=t(DEFAULT, "chat.base_reply"), elem_id="chatbot-base", height=380, visible=False)
+        # plain text: neither Markdown nor HTML is rendered, so no image in a message or reply loads a URL
+        plain = dict(height=380, render_markdown=False, sanitize_html=True, allow_tags=False)
+        chatbot = gr.Chatbot(label=t(DEFAULT, "chat.reply"), elem_id="chatbot", **plain)
+        base_bot = gr.Chatbot(label=t(DEFAULT, "chat.base_reply"), elem_id="chatbot-base", visible=False, **plain)
         ctx.tr(chatbot, label="chat.reply")
         ctx.tr(base_bot, label="chat.base_reply")
     with gr.Row():
@@ -162,11 +174,11 @@ def build(ctx: Context) -> None:
                         repetition_penalty=float(r))
         prompt = _prompt(history, text)
         base_prompt = _prompt(base_history, text)
-        history = list(history or []) + [{"role": "user", "content": text}, {"role": "assistant", "content": ""}]
+        history = list(history or []) + _turn(text)
         compare = bool(side_by_side) and kind == "run"
         base_history = list(base_history or [])
         if compare:
-            base_history += [{"role": "user", "content": text}, {"role": "assistant", "content": ""}]
+            base_history += _turn(text)
         yield msg("chat.loading"), history, base_history, ""
         try:
             model, tok, info = load(ws, (kind, ref))
@@ -183,7 +195,7 @@ def build(ctx: Context) -> None:
             while live:
                 for i in list(live):
                     try:
-                        targets[i][-1] = {"role": "assistant", "content": next(streams[i])}
+                        targets[i][-1] = {"role": "assistant", "content": shown_chat(next(streams[i]))}
                     except StopIteration:
                         live.remove(i)
                 yield msg("chat.talking_to", label=label), history, base_history, gr.skip()
@@ -191,19 +203,19 @@ def build(ctx: Context) -> None:
             empty = [tg for tg in targets[:len(streams)] if not _text(tg[-1]["content"]).strip()]
             if empty:
                 for tg in empty:
-                    tg[-1] = {"role": "assistant", "content": t(lang, "chat.empty_reply")}
+                    tg[-1] = {"role": "assistant", "content": shown_chat(t(lang, "chat.empty_reply"))}
                 yield msg("chat.talking_to", label=label), history, base_history, gr.skip()
         except Exception as e:
             yield err(e), history, base_history, gr.skip()
 
     def respond_endpoint(lang, url, key, text, history, base_history, sys_prompt, n, temp, p):
         prompt = _prompt(history, text)
-        history = list(history or []) + [{"role": "user", "content": text}, {"role": "assistant", "content": ""}]
+        history = list(history or []) + _turn(text)
         yield msg("chat.talking_to", label=url), history, base_history, ""
         try:
             for so_far in stream_chat(url, prompt, api_key=(key or None), system=sys_prompt or None,
                                       max_new_tokens=int(n), temperature=float(temp), top_p=float(p)):
-                history[-1] = {"role": "assistant", "content": so_far or t(lang, "chat.empty_reply")}
+                history[-1] = {"role": "assistant", "content": shown_chat(so_far or t(lang, "chat.empty_reply"))}
                 yield msg("chat.talking_to", label=url), history, base_history, gr.skip()
         except Exception as e:
             yield err(e), history, base_history, gr.skip()

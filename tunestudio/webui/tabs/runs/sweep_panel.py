@@ -25,7 +25,7 @@ from tunestudio.webui.common.context import (
     say,
     shown,
 )
-from tunestudio.webui.i18n.texts import DEFAULT, has, t
+from tunestudio.webui.i18n.texts import DEFAULT, engine_error, has, t
 
 
 def state_word(lang: str, state: str) -> str:
@@ -63,6 +63,8 @@ def sweep_view(ws, lang: str, name: str, param: str | None = None):
         else s["direction"]
     text = t(lang, "sweeps.summary", name=name, direction=direction, objective=s["objective"],
              counts=", ".join(f"{n} {state_word(lang, k)}" for k, n in s["counts"].items()))
+    if s.get("stopped"):   # stopped early (failed trials in a row): why, whoever started it
+        text += "\n\n❌ " + t(lang, "sweeps.failed", error=engine_error(lang, s["stopped"]))
     if best:
         text += "\n\n" + t(lang, "sweeps.best", number=best["number"], value=_fmt(best["value"]),
                            params=", ".join(f"{k} = {_fmt(v)}" for k, v in best["params"].items()),
