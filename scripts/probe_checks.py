@@ -273,7 +273,7 @@ def chat_image(e):
         server.shutdown()
 
 
-# ---- serve [serve-guard]: what the issue asks of `tunestudio serve` --------------------------------
+# ---- serve: what the issue asks of `tunestudio serve` --------------------------------
 
 def _serve(e) -> tuple[subprocess.Popen, str]:
     e.demo()
@@ -335,7 +335,7 @@ def serve_sigterm(e):
         return f"still running {time.monotonic() - t:.0f} s after SIGTERM"
 
 
-# ---- reward [reward-box]: what the issue asks of the reward sandbox --------------------------------
+# ---- reward: what the issue asks of the reward sandbox --------------------------------
 
 def _reward(e, name: str, body: str) -> tuple[float | None, str]:
     """(the reward's mean over 2 completions, or None; stderr) for a reward file of `body`."""

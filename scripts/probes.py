@@ -7,8 +7,7 @@
 Each probe runs `tunestudio` as a user would (a separate process, a throwaway workspace, servers on
 127.0.0.1 only) and says HELD (the tool refused or survived the input as the issue asks: one clear
 error, no traceback, within its time) or FAILED (why). The last line is the total; the exit status is
-1 when any probe failed. Groups whose defence is still being built on another branch say so in their
-name (`serve [serve-guard]`, `reward [reward-box]`): they fail until that branch is merged.
+1 when any probe failed. Groups: data, models, sweeps, ui, runs, serve, reward (`--group`).
 """
 
 from __future__ import annotations
@@ -157,13 +156,13 @@ PROBES = [
     ("ui", "chat Markdown image not fetched", probe_checks.chat_image),
     ("runs", "two train --resume of one run", probe_checks.two_resumes),
     ("runs", "runs delete during an eval", probe_checks.delete_during_eval),
-    ("serve [serve-guard]", "5 MB prompt: 413/400", probe_checks.serve_huge_prompt),
-    ("serve [serve-guard]", "/load_model refused", probe_checks.serve_load_model),
-    ("serve [serve-guard]", "foreign Host refused", probe_checks.serve_foreign_host),
-    ("serve [serve-guard]", "SIGTERM: exits within 5 s", probe_checks.serve_sigterm),
-    ("reward [reward-box]", "forked child killed", probe_checks.reward_fork),
-    ("reward [reward-box]", "memory limited (RLIMIT_AS)", probe_checks.reward_memory),
-    ("reward [reward-box]", "no HF_TOKEN in its env", probe_checks.reward_env),
+    ("serve", "5 MB prompt: 413/400", probe_checks.serve_huge_prompt),
+    ("serve", "/load_model refused", probe_checks.serve_load_model),
+    ("serve", "foreign Host refused", probe_checks.serve_foreign_host),
+    ("serve", "SIGTERM: exits within 5 s", probe_checks.serve_sigterm),
+    ("reward", "forked child killed", probe_checks.reward_fork),
+    ("reward", "memory limited (RLIMIT_AS)", probe_checks.reward_memory),
+    ("reward", "no HF_TOKEN in its env", probe_checks.reward_env),
 ]
 
 
