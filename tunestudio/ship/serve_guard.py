@@ -20,6 +20,7 @@ are kept where the tokens are: ship/serve_app.py. Refusals are OpenAI-style JSON
 
 from __future__ import annotations
 
+import asyncio
 import hmac
 import json
 from dataclasses import dataclass
@@ -95,6 +96,8 @@ class Front:
             raw = await read_body(dict(scope["headers"]), receive, self.limits.max_body_bytes)
             body = self._check(json_object(raw))
         except Refused as e:
+            if e.status == 413:
+                await drain(receive)
             return await send_json(send, e.status, e.body())
         raw = json.dumps(body).encode()
         sent = False
@@ -199,6 +202,24 @@ async def read_body(headers: dict, receive, limit: int) -> bytes:
         chunks.append(chunk)
         more = message.get("more_body", False)
     return b"".join(chunks)
+
+
+async def drain(receive, max_bytes: int = 64 << 20, max_seconds: float = 10.0) -> None:
+    """Read and drop the rest of a refused body, within bounds, before answering 413: a client still
+    sending it (urllib, requests, the openai client) would otherwise get a reset connection instead of
+    the answer. Past the bounds the answer goes anyway and the connection closes."""
+    loop = asyncio.get_running_loop()
+    end, seen = loop.time() + max_seconds, 0
+    while seen < max_bytes and loop.time() < end:
+        try:
+            message = await asyncio.wait_for(receive(), end - loop.time())
+        except asyncio.TimeoutError:
+            return
+        if message["type"] != "http.request":
+            return
+        seen += len(message.get("body", b""))
+        if not message.get("more_body", False):
+            return
 
 
 def json_object(raw: bytes) -> dict:

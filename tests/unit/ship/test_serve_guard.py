@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import time
 
 import pytest
 
@@ -109,9 +110,9 @@ def test_a_body_too_large_is_refused_by_its_length_and_while_it_streams_in():
     big = {**CHAT, "messages": [{"role": "user", "content": "x" * 5000}]}
     status, answer, read = call(front, body=big)
     assert status == 413 and answer["error"]["code"] == "request_too_large" and "1000 bytes" in answer["error"]["message"]
-    assert read == 0   # refused by its Content-Length: not a byte read
+    assert read == 1   # refused by its Content-Length; the body is then read and dropped, never parsed
     status, answer, read = call(front, chunks=[b"x" * 400] * 100)   # chunked: no Content-Length
-    assert status == 413 and read == 3   # stopped at the third piece, not after a hundred
+    assert status == 413 and read == 100   # refused at the third piece; the rest drained so the client reads 413
     for raw in (b"not json", b"[1, 2]"):
         status, answer, _ = call(front, chunks=[raw])
         assert status == 400 and answer["error"]["code"] == "invalid_json"
@@ -142,3 +143,26 @@ def test_an_api_key_is_asked_before_anything_else_is_said():
     assert call(front, body=CHAT, host="10.1.2.3:8000", headers=ok)[0] == 200
     assert call(front, body=CHAT, host="10.1.2.3:8000", headers=[*ok, ("origin", "http://evil.example")])[0] == 403
     assert call(front, "/load_model", {"model": "/etc"}, headers=ok)[0] == 404
+
+
+def test_a_refused_body_is_drained_within_bounds_so_the_client_reads_the_answer():
+    """A client still sending a refused body gets a reset connection instead of the 413 unless the
+    server reads the rest: it does, dropping it, up to a bound in bytes and in time."""
+    from tunestudio.ship.serve_guard import drain
+
+    pieces = [b"x" * 1000] * 50
+    taken = []
+
+    async def receive():
+        taken.append(1)
+        return {"type": "http.request", "body": pieces.pop(0), "more_body": bool(pieces)}
+
+    asyncio.run(drain(receive, max_bytes=10_000))
+    assert len(taken) == 10   # stopped at the byte bound: a huge body is not read to its end
+
+    async def stalled():
+        await asyncio.sleep(30)
+
+    start = time.monotonic()
+    asyncio.run(drain(stalled, max_seconds=0.2))
+    assert time.monotonic() - start < 2   # a client that stops sending does not hold the answer
