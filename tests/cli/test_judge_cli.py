@@ -69,12 +69,10 @@ def test_a_dead_judge_fails_at_once_with_one_line(demo_ws):
     assert "generating" not in r.stderr and KEY not in r.stderr   # refused before any model was loaded
 
 
-def test_judge_flags_without_a_judge_and_an_unserved_run(demo_ws):
+def test_judge_flags_without_a_judge(demo_ws):
     make_full_run(demo_ws, "full-run")
     line = one_error(run_cli("eval", "--run", "full-run", "--judge-mode", "single", ws=demo_ws))
     assert "--judge-mode" in line and "--judge" in line
-    line = one_error(run_cli("eval", "--run", "full-run", "--judge", "full-run", ws=demo_ws))
-    assert "not served" in line
     line = one_error(run_cli("eval", "--model", "tiny-demo", "--dataset", "demo-reviews.jsonl", "--judge",
                              "http://127.0.0.1:9/v1", "--judge-mode", "pairwise", ws=demo_ws))
     assert "base model" in line

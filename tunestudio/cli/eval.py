@@ -6,7 +6,14 @@ import argparse
 import sys
 
 from tunestudio.cli import eval_bench
-from tunestudio.cli.judge import add_judge_args, judge_eval, prepare_judge, print_judge, refuse_judge
+from tunestudio.cli.judge import (
+    add_judge_args,
+    judge_endpoint,
+    judge_eval,
+    prepare_judge,
+    print_judge,
+    refuse_judge,
+)
 from tunestudio.cli.reward import add_reward_flags, print_eval
 from tunestudio.core.errors import UserError
 from tunestudio.core.output import print_json
@@ -131,16 +138,17 @@ def cmd_eval(args, ws):
     if args.limit is not None and args.limit < 1:
         raise UserError(f"--limit must be at least 1 (got {args.limit})", "option_at_least", option="--limit",
                         value=args.limit, least=1)
-    prepare_judge(args, ws)   # flags and endpoint checked before minutes of generation
-    if args.predictions:
-        return _eval_predictions(args, ws)
-    loading.quiet_transformers()
-    if args.benchmark:
-        return eval_bench.cmd_benchmark(args, ws)
-    # --run: the run's shared lock to the end (its eval/ folder and registry row written): not while
-    # it trains or resumes, and no delete meanwhile (core/runlock.py)
-    with hold_run(ws, args.run, "eval"):
-        return _eval(args, ws)
+    with judge_endpoint(args, ws):   # --judge RUN: its server for the evaluation's length
+        prepare_judge(args, ws)   # flags and endpoint checked before minutes of generation
+        if args.predictions:
+            return _eval_predictions(args, ws)
+        loading.quiet_transformers()
+        if args.benchmark:
+            return eval_bench.cmd_benchmark(args, ws)
+        # --run: the run's shared lock to the end (its eval/ folder and registry row written): not while
+        # it trains or resumes, and no delete meanwhile (core/runlock.py)
+        with hold_run(ws, args.run, "eval"):
+            return _eval(args, ws)
 
 
 def _eval(args, ws):

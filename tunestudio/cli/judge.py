@@ -10,12 +10,13 @@ from __future__ import annotations
 
 import argparse
 import sys
+from contextlib import contextmanager
 
 from tunestudio.core.errors import UserError
 from tunestudio.evaluate.agreement import agreement_line
 from tunestudio.evaluate.judge import MODES, read_rubric, summary_lines
 from tunestudio.evaluate.judge_run import API_KEY_ENVS, connect, judge_evaluation
-from tunestudio.ship.background import served_url
+from tunestudio.ship.background import served_url, serving
 
 JUDGE_FLAGS = ("rubric", "judge_mode", "judge_model", "judge_parallel", "judge_timeout")
 
@@ -62,6 +63,20 @@ def prepare_judge(args, ws) -> None:
     args.judge_client = connect(served_url(ws, args.judge), args.judge_model,
                                 4 if args.judge_parallel is None else args.judge_parallel,
                                 60.0 if args.judge_timeout is None else args.judge_timeout)
+
+
+@contextmanager
+def judge_endpoint(args, ws):
+    """`--judge RUN`: the run's `tunestudio serve` server for the length of the evaluation, started
+    (and stopped after) when it is not served already; a URL is used as given."""
+    spec = (getattr(args, "judge", None) or "").strip()
+    if not spec or spec.startswith(("http://", "https://")):
+        yield
+        return
+    with serving(ws, spec) as url:
+        print(f"judge: run {spec} served at {url} for this evaluation", file=sys.stderr)
+        args.judge = url
+        yield
 
 
 def refuse_judge(args) -> None:

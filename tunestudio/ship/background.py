@@ -23,6 +23,7 @@ import subprocess
 import sys
 import time
 import uuid
+from contextlib import contextmanager
 from pathlib import Path
 
 from tunestudio.core.errors import ERROR_FILE_ENV, UserError
@@ -233,6 +234,37 @@ def stop_server(ws, run: str, grace: float = 10.0) -> dict:
 
 def list_servers(ws) -> list[dict]:
     return [server_status(ws, p.stem) for p in sorted(servers_dir(ws).glob("*.json"))]
+
+
+@contextmanager
+def serving(ws, run: str, timeout: float = 600.0, poll: float = 1.0):
+    """The URL (…/v1) of the run's server for the length of a `with` block: the one already running
+    (left running), else `tunestudio serve RUN` started on a free loopback port and stopped after.
+    What `eval --judge RUN` judges with, so a run can be the judge without a separate step."""
+    r = find_run(ws, run)
+    status = server_status(ws, r.id)
+    started = status["status"] not in ("starting", "running")
+    if started:
+        start_server(ws, r.id)
+    try:
+        deadline = time.monotonic() + timeout
+        while True:
+            status = server_status(ws, r.id)
+            if status["status"] == "running":
+                break
+            if status["status"] in ("failed", "stopped"):
+                raise UserError(f"the server for run {r.name} did not start: {status.get('error') or status['status']}"
+                                f" (its log: {status.get('log')})", "serve_did_not_start", run=r.name,
+                                error=str(status.get("error") or status["status"]), log=str(status.get("log")))
+            if time.monotonic() > deadline:
+                raise UserError(f"the server for run {r.name} was not answering after {timeout:.0f} s (its log: "
+                                f"{status.get('log')})", "serve_start_timeout", run=r.name, seconds=int(timeout),
+                                log=str(status.get("log")))
+            time.sleep(poll)
+        yield status["url"]
+    finally:
+        if started:
+            stop_server(ws, r.id)
 
 
 def served_url(ws, spec: str) -> str:
