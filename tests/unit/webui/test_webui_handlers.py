@@ -170,7 +170,7 @@ def test_no_table_shows_bare_column_numbers(workspace):
     # input | reference | fine-tuned answer | base answer | scores, whatever else the row holds (the downloads
     # keep it)
     filled = examples_frame([{"index": 0, "where": "a.jsonl:1", "prediction": "x", "extra": 1}], lang="tet")
-    assert list(filled.columns) == ["pergunta", "referénsia", "resposta hadi'a ona", "resposta modelu baze", "pontu"]
+    assert list(filled.columns) == ["pergunta", "referénsia", "resposta afina ona", "resposta modelu baze", "pontu"]
     assert list(filled.iloc[0]) == ["", "", "x", "", ""]
 
 
