@@ -58,7 +58,7 @@ def test_pick_a_held_out_file_and_see_every_answer(ui, browser):
     page.wait_for_function("document.querySelector('#eval-limit input').value === ''", timeout=10_000)  # whole file
     page.click("#eval-run-button")
     message = wait_text(page, "#eval-message", "rows of the file", timeout=180_000)
-    assert f"on {len(HELD_OUT)} rows of the file heldout.jsonl" in message and "❌" not in message, message
+    assert f"on {len(HELD_OUT)} rows of the file heldout.jsonl" in message and "✖" not in message, message
 
     table = page.locator("#eval-examples")
     headers = [h.strip() for h in table.locator("thead th").all_inner_texts() if h.strip()]

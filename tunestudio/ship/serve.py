@@ -55,8 +55,11 @@ def model_folder(ws, run: str | None, model: str | None) -> tuple[str, str]:
     try:
         r = loading.find_run(ws, run)
     except UserError as e:
-        local = loading.resolve_model(ws, run)
-        if Path(local).is_dir():  # not a run but a model folder (models/NAME or a path)
+        try:
+            local = loading.resolve_model(ws, run)
+        except UserError:   # no such folder either: the run's error says what exists
+            local = ""
+        if local and Path(local).is_dir():  # not a run but a model folder (models/NAME or a path)
             return local, Path(run).name
         raise UserError(f"{e}; nor is '{run}' a model folder (models/{run} or a path)", "serve_not_run_or_model",
                         error=error_record(e), run=run) from None

@@ -73,7 +73,7 @@ def result_lines(lang: str, out: dict) -> str:
         label = metric_label(lang, primary, with_id=False)
         lines.append(t(lang, "evaluate.all_right", n=len(rows), primary=label) if not wrong else
                      t(lang, "evaluate.not_right", k=wrong, n=len(rows), primary=label))
-    lines += [f"- ℹ️ {engine_warning(lang, note)}" for note in out.get("metric_notes") or []]
+    lines += [f"- ℹ {engine_warning(lang, note)}" for note in out.get("metric_notes") or []]
     return "".join("\n\n" + line for line in lines)
 
 

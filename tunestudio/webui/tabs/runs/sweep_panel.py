@@ -64,7 +64,7 @@ def sweep_view(ws, lang: str, name: str, param: str | None = None):
     text = t(lang, "sweeps.summary", name=name, direction=direction, objective=s["objective"],
              counts=", ".join(f"{n} {state_word(lang, k)}" for k, n in s["counts"].items()))
     if s.get("stopped"):   # stopped early (failed trials in a row): why, whoever started it
-        text += "\n\n❌ " + t(lang, "sweeps.failed", error=engine_error(lang, s["stopped"]))
+        text += "\n\n✖ " + t(lang, "sweeps.failed", error=engine_error(lang, s["stopped"]))
     if best:
         text += "\n\n" + t(lang, "sweeps.best", number=best["number"], value=_fmt(best["value"]),
                            params=", ".join(f"{k} = {_fmt(v)}" for k, v in best["params"].items()),
