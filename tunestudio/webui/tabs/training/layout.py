@@ -24,6 +24,7 @@ def build_form(ctx, by_name: dict, runs_now: list, initial: dict) -> dict:
             inputs[name] = input_for(by_name[name], ctx, runs_now, initial)
     laid = list(groups.layout().items())
     boxes: dict = {}
+    rows: list = []   # (a row inside a group, its fields): a row whose fields a search hides goes too
     # two columns read row by row: the search box, then the groups (one closed group is one line)
     with gr.Row(elem_id="training-groups", equal_height=False):
         with gr.Column():
@@ -31,22 +32,24 @@ def build_form(ctx, by_name: dict, runs_now: list, initial: dict) -> dict:
                               elem_id="training-find", max_lines=1, show_label=False)   # its hint names it
             ctx.tr(find, label="training.find", placeholder="training.find_hint")
             nothing = gr.Markdown(visible=False, elem_id="training-find-none")
-            _groups(ctx, laid[1::2], by_name, runs_now, initial, inputs, boxes)
+            _groups(ctx, laid[1::2], by_name, runs_now, initial, inputs, boxes, rows)
         with gr.Column():
-            _groups(ctx, laid[0::2], by_name, runs_now, initial, inputs, boxes)
+            _groups(ctx, laid[0::2], by_name, runs_now, initial, inputs, boxes, rows)
     boxes = {g: boxes[g] for g, _ in laid}   # the table's order
-    _wire_search(ctx, find, nothing, boxes, inputs)
+    _wire_search(ctx, find, nothing, boxes, inputs, rows)
     return inputs
 
 
-def _groups(ctx, laid: list, by_name: dict, runs_now: list, initial: dict, inputs: dict, boxes: dict) -> None:
+def _groups(ctx, laid: list, by_name: dict, runs_now: list, initial: dict, inputs: dict, boxes: dict,
+            rows: list) -> None:
     for group, names in laid:
         with gr.Accordion(t(DEFAULT, f"training.group.{group}"), open=False, elem_id=f"training-group-{group}") as box:
             ctx.tr(box, label=f"training.group.{group}")
             for i in range(0, len(names), PER_ROW):
-                with gr.Row():
+                with gr.Row() as row:
                     for name in names[i:i + PER_ROW]:
                         inputs[name] = input_for(by_name[name], ctx, runs_now, initial)
+                rows.append((row, names[i:i + PER_ROW]))
         boxes[group] = box
 
 
@@ -66,14 +69,16 @@ def search_updates(lang: str, query: str, names: list[str], hidden: set[str], gr
             + [gr.update(visible=n in found) for n in names])
 
 
-def _wire_search(ctx, find, nothing, boxes: dict, inputs: dict) -> None:
+def _wire_search(ctx, find, nothing, boxes: dict, inputs: dict, rows: list) -> None:
     names = list(inputs)
     hidden = {n for n, c in inputs.items() if c.visible is False}   # e.g. the launcher with one device
     group_names = list(boxes)
-    outputs = [nothing, *boxes.values(), *inputs.values()]
+    outputs = [nothing, *boxes.values(), *inputs.values(), *[row for row, _ in rows]]
 
     def search(lang, query):
-        return search_updates(lang, query, names, hidden, group_names)
+        updates = search_updates(lang, query, names, hidden, group_names)
+        shown = {n for n, u in zip(names, updates[1 + len(group_names):]) if u.get("visible")}
+        return updates + [gr.update(visible=any(n in shown for n in fields)) for _, fields in rows]
 
     # as the user types; off the queue, so a search never waits behind a running handler
     find.change(search, [ctx.lang, find], outputs, api_visibility="private", queue=False, show_progress="hidden",
