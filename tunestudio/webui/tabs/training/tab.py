@@ -135,7 +135,7 @@ def build(ctx: Context) -> None:
     from tunestudio.webui.tabs.runs.manage import training_next_steps
 
     training_next_steps(ctx, timer)   # evaluate, chat with, export the run once it has completed
-    with gr.Accordion(t(DEFAULT, "training.console"), open=False) as console_box:
+    with gr.Accordion(t(DEFAULT, "training.console"), open=False, elem_id="training-console-box") as console_box:
         ctx.tr(console_box, label="training.console")
         console = gr.Code(language=None, interactive=False, elem_id="training-console", lines=12)
     # folded while nothing waits (a page that opens with queued jobs opens it: see on_load below)
