@@ -83,6 +83,7 @@ def _wire_search(ctx, find, nothing, boxes: dict, inputs: dict, rows: list) -> N
     # as the user types; off the queue, so a search never waits behind a running handler
     find.change(search, [ctx.lang, find], outputs, api_visibility="private", queue=False, show_progress="hidden",
                 trigger_mode="always_last")
+
     def search_again(lang, query):   # a language switch: what is found is looked up in the new labels
         return search(lang, query) if (query or "").strip() else [gr.skip()] * len(outputs)
 
