@@ -89,7 +89,10 @@ def test_find_an_option_shows_only_what_matches_in_english_and_tetum(ui, browser
     page.wait_for_selector("#param-warmup-steps", state="visible")
     assert t("tet", "param.warmup_steps") in page.inner_text("#param-warmup-steps")
     page.wait_for_selector("#param-eval-steps", state="hidden")
-    # a Tetum word finds the option by its Tetum label; the English one is no longer what is shown
+    # the guide's Tetum words find the option by its Tetum label
+    _find(page, "aklimatasaun")
+    page.wait_for_selector("#param-warmup-steps", state="visible")
+    page.wait_for_selector("#param-grad-accum", state="hidden")
     _find(page, "akumulasaun")
     page.wait_for_selector("#param-grad-accum", state="visible")
     page.wait_for_selector("#param-warmup-steps", state="hidden")

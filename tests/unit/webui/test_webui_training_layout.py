@@ -57,7 +57,9 @@ def test_the_built_form_puts_each_field_in_one_closed_group(workspace):
     ("en", "WARMUP steps", {"warmup_steps"}),
     ("en", "--max-length", {"max_length"}),
     ("en", "grad_accum", {"grad_accum"}),   # the flag's words, whichever separator is typed
-    ("tet", "warmup", {"warmup_steps", "warmup_ratio"}),
+    ("tet", "warmup", {"warmup_steps", "warmup_ratio"}),   # the flags, in any language
+    ("tet", "pasu aklimatasaun", {"warmup_steps"}),           # the guide's Tetum words ...
+    ("en", "aklimatasaun", set()),                            # ... not on the English page
     ("tet", "akumulasaun", {"grad_accum"}),   # the Tetum label ...
     ("en", "akumulasaun", set()),             # ... which the English page does not have
     ("tet", "epoka", {"epochs"}),              # accents need not be typed
