@@ -328,6 +328,7 @@ def test_click_through_the_other_tabs(server_with_run, browser):
     switch_language(page, "Tetun")
     # a list on the tab in view says its runs' status in Tetum at once, without the tab being
     # selected again (the switch sends every run list its choices)
+    wait_text(page, "#training-group-run", t("tet", "training.group.run"), timeout=60_000)   # the tab relabelled
     open_group(page, "run", "param-from-run")
     page.click("#param-from-run input")
     page.wait_for_function("[...document.querySelectorAll('[role=option]')].some(o => o.innerText.includes('remata ona'))",
