@@ -46,6 +46,8 @@ CSS = """
 /* Training tab: the folded option groups close together, so the Start button stays in sight */
 #training-groups > .column { gap: 8px; }
 #training-model-note { font-size: 0.92em; }
+/* the job's command box is drawn once there is a job: empty, it was a tall blank box */
+#training-command:has(> [aria-label="Empty value"]) { display: none; }
 /* Gradio sizes a plot's drawing to its block and puts the legend below it, where the block's
    overflow hid it: let it show, with room under the block. */
 div.block:has(.vega-embed) { overflow: visible !important; margin-bottom: 24px; }
