@@ -138,8 +138,7 @@ def build(ctx: Context) -> None:
     with gr.Accordion(t(DEFAULT, "training.console"), open=False, elem_id="training-console-box") as console_box:
         ctx.tr(console_box, label="training.console")
         console = gr.Code(language=None, interactive=False, elem_id="training-console", lines=12)
-    # folded while nothing waits (a page that opens with queued jobs opens it: see on_load below)
-    with gr.Accordion(t(DEFAULT, "training.queue"), open=False, elem_id="training-queue-box") as queue_box:
+    with gr.Accordion(t(DEFAULT, "training.queue"), open=True, elem_id="training-queue-box") as queue_box:
         ctx.tr(queue_box, label="training.queue")
         with gr.Row(equal_height=False):   # the table and what cancels a job in it, side by side
             queue_table = gr.Dataframe(value=empty_table(DEFAULT, [f"training.col.{c}" for c in ("job", "name", "since")]),
@@ -228,7 +227,6 @@ def build(ctx: Context) -> None:
                        stop_now]
     timer.tick(tick, [ctx.lang, seen], monitor_outputs, api_visibility="private", queue=False)
     ctx.on_load(tick, [ctx.lang, gr.State(None)], monitor_outputs)
-    ctx.on_load(lambda: gr.update(open=bool(jobs.queued_jobs(ws))), [], [queue_box])
 
     mem_inputs = [ctx.lang, model_input, inputs["method"], inputs["batch_size"], inputs["max_length"],
                   inputs["precision"], inputs["gradient_checkpointing"], inputs["lora_r"], dataset]
