@@ -1,6 +1,7 @@
 """The Training tab at 1280x800 in a real browser: the guide's common path (dataset, method, epochs, learning
 rate, batch size, the preset and Start) in sight without scrolling or opening anything, a page under 1.8
-screens (it was 2.8, and 7.8 with Advanced open), and "Find an option" showing only the options that match, in English and in Tetum."""
+screens (it was 2.8, and 7.8 with Advanced open), and "Find an option" showing only the options that match,
+in English and in Tetum."""
 
 from __future__ import annotations
 
