@@ -141,8 +141,9 @@ def build(ctx: Context) -> None:
     with gr.Accordion(t(DEFAULT, "training.queue"), open=True, elem_id="training-queue-box") as queue_box:
         ctx.tr(queue_box, label="training.queue")
         with gr.Row(equal_height=False):   # the table and what cancels a job in it, side by side
-            queue_table = gr.Dataframe(value=empty_table(DEFAULT, [f"training.col.{c}" for c in ("job", "name", "since")]),
-                                       interactive=False, elem_id="training-queue", wrap=True, scale=3)
+            heads = [f"training.col.{c}" for c in ("job", "name", "since")]
+            queue_table = gr.Dataframe(value=empty_table(DEFAULT, heads), interactive=False, elem_id="training-queue",
+                                       wrap=True, scale=3)
             with gr.Column(scale=1, min_width=220):
                 cancel_pick = gr.Dropdown(choices=[], value=None, label=t(DEFAULT, "training.cancel_pick"),
                                           elem_id="cancel-pick")
