@@ -108,6 +108,21 @@ def wait_text(page, selector: str, text: str, timeout: int = 60_000) -> str:
     return page.inner_text(selector)
 
 
+def open_group(page, group: str, field: str | None = None) -> None:
+    """Open one of the Training tab's folded option groups (webui/tabs/training/groups.py), e.g. "stopping",
+    and wait for its `field` (an elem_id) to be in the page."""
+    page.locator(f"#training-group-{group} .label-wrap").first.click()
+    if field:
+        page.wait_for_selector(f"#{field}", state="visible")
+
+
+def open_box(page, elem_id: str, inner: str) -> None:
+    """Open a folded accordion (by its elem_id) unless it is open, and wait for `inner` (a selector) inside it."""
+    if not page.locator(inner).count() or not page.locator(inner).first.is_visible():
+        page.locator(f"#{elem_id} .label-wrap").first.click()
+    page.wait_for_selector(inner, state="visible")
+
+
 def switch_language(page, name: str) -> None:
     page.click("#ui-language input")
     page.get_by_role("option", name=name).click()

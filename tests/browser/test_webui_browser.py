@@ -16,6 +16,8 @@ from browser_helpers import (
     CHROMIUM,
     demo_ui,
     listening_addresses,
+    open_box,
+    open_group,
     save_shot,
     start_ui,
     stop_ui,
@@ -59,7 +61,7 @@ def test_train_reload_chat_and_language(server, browser):
     page.fill("#epochs input", "1")
     # One real epoch with the demo preset (full fine-tuning, lr 1e-3, batch 16: 100 steps), with
     # several validation points, so the chat below talks to a model that has learnt the task.
-    page.get_by_text("Advanced options").click()
+    open_group(page, "stopping", "param-eval-steps")   # evaluation and logging steps are folded there
     for elem, value in (("param-eval-steps", "20"), ("param-logging-steps", "5")):
         page.fill(f"#{elem} input", value)
     page.locator("#batch-size input").fill("16")
@@ -70,6 +72,7 @@ def test_train_reload_chat_and_language(server, browser):
     assert "tunestudio train --model tiny-demo --dataset demo-reviews.jsonl" in preview, preview
     assert "--batch-size 16" in preview and "--logging-steps" not in preview, preview   # 5 is the default
     # ... and the form as the run-config YAML the CLI reads
+    open_box(page, "training-yaml-box", "#training-save-yaml")
     page.click("#training-save-yaml")
     wait_text(page, "#training-yaml-message", "run-config.yaml")
     page.click("#start-training")
@@ -90,8 +93,7 @@ def test_train_reload_chat_and_language(server, browser):
     page.wait_for_function(f"document.querySelector('#training-message').innerText.includes('{job}')", timeout=30_000)
     assert page.input_value("#batch-size input") == "16"
     assert page.input_value("#dataset-select input") == "demo-reviews.jsonl"
-    page.get_by_text("Advanced options").click()  # folded after a reload: its inputs are not in the page
-    page.wait_for_selector("#param-eval-steps input")
+    open_group(page, "stopping", "param-eval-steps")  # folded after a reload: its inputs are not in the page
     assert page.input_value("#param-eval-steps input") == "20"
     save_shot(page, "04-after-reload")
 
@@ -108,6 +110,7 @@ def test_train_reload_chat_and_language(server, browser):
     # a run config YAML loaded into the form (what the CLI's --config reads)
     yaml_file = server["ws"].parent / "lr5.yaml"
     yaml_file.write_text("model: tiny-demo\ndataset: demo-qa.csv\nmethod: lora\nlr: 0.005\nepochs: 2\n")
+    open_box(page, "training-yaml-box", "#training-load-yaml")   # folded again after the reload
     page.set_input_files("#training-load-yaml input[type=file]", str(yaml_file))
     wait_text(page, "#training-yaml-message", "lr5.yaml")
     page.wait_for_function("document.querySelector('#learning-rate input').value === '0.005'", timeout=30_000)
@@ -324,6 +327,8 @@ def test_click_through_the_other_tabs(server_with_run, browser):
     switch_language(page, "Tetun")
     # a list on the tab in view says its runs' status in Tetum at once, without the tab being
     # selected again (the switch sends every run list its choices)
+    wait_text(page, "#training-group-run", t("tet", "training.group.run"), timeout=60_000)   # the tab relabelled
+    open_group(page, "run", "param-from-run")
     page.click("#param-from-run input")
     page.wait_for_function("[...document.querySelectorAll('[role=option]')].some(o => o.innerText.includes('remata ona'))",
                            timeout=60_000)

@@ -8,7 +8,7 @@ from __future__ import annotations
 import os
 
 import pytest
-from browser_helpers import CHROMIUM, SHOTS, demo_ui, open_tab, save_shot, switch_language, wait_text
+from browser_helpers import CHROMIUM, SHOTS, demo_ui, open_group, open_tab, save_shot, switch_language, wait_text
 
 pytestmark = [pytest.mark.browser, pytest.mark.slow,
               pytest.mark.skipif(not os.path.exists(CHROMIUM), reason="needs Debian's chromium (apt install chromium)")]
@@ -31,6 +31,7 @@ def test_dpo_run_from_the_training_tab_draws_the_preference_plot(prefs_ui, brows
     _pick(page, "#dataset-select", "demo-prefs.jsonl")
     # the Rewards panel belongs to GRPO: shown for it, gone again for DPO
     assert not page.locator("#rewards-panel").is_visible()
+    open_group(page, "objective", "param-objective")
     _pick(page, "#param-objective", "grpo")
     page.wait_for_selector("#rewards-test", state="visible")
     # the demo's reward file is open, and its test (the CLI's, in its own process) fills the table
@@ -52,7 +53,8 @@ def test_dpo_run_from_the_training_tab_draws_the_preference_plot(prefs_ui, brows
     wait_text(page, "#rewards-message", "8 completions of")
     _pick(page, "#param-objective", "dpo")
     page.wait_for_selector("#rewards-panel", state="hidden")
-    page.get_by_text("Advanced options").click()
+    open_group(page, "optimisation", "param-max-steps")
+    open_group(page, "stopping", "param-eval-steps")
     for elem, value in (("param-max-steps", "4"), ("param-eval-steps", "2"), ("param-logging-steps", "1")):
         page.fill(f"#{elem} input", value)
     page.locator("#param-logging-steps input").press("Tab")

@@ -13,7 +13,7 @@ import subprocess
 import sys
 
 import pytest
-from browser_helpers import CHROMIUM, save_shot, start_ui, stop_ui, wait_text
+from browser_helpers import CHROMIUM, open_group, save_shot, start_ui, stop_ui, wait_text
 
 from tunestudio.core.workspace import Workspace
 
@@ -85,9 +85,10 @@ def test_start_a_run_from_a_runs_config_fills_the_training_form(two_runs, browse
     assert page.input_value("#batch-size input") == "4"
     assert page.input_value("#method input") == "full"
     assert page.input_value("#dataset-select input") == "demo-reviews.jsonl"
+    open_group(page, "run", "param-name")
     assert page.input_value("#param-name textarea") == ""  # a new run: beta's name is not carried over
-    page.get_by_text("Advanced options").click()
-    page.wait_for_selector("#param-max-steps input")
+    open_group(page, "optimisation", "param-max-steps")
+    open_group(page, "stopping", "param-eval-steps")
     assert page.input_value("#param-max-steps input") == "6"
     assert page.input_value("#param-eval-steps input") == "3"
     save_shot(page, "21-start-from-config")

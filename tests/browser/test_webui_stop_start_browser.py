@@ -9,7 +9,7 @@ import re
 from pathlib import Path
 
 import pytest
-from browser_helpers import CHROMIUM, demo_ui, open_tab, save_shot, wait_text
+from browser_helpers import CHROMIUM, demo_ui, open_group, open_tab, save_shot, wait_text
 
 from tunestudio.core.workspace import Workspace
 from tunestudio.jobs import queue as jobs
@@ -28,8 +28,9 @@ def _long_run_form(page) -> None:
     """A run that goes on until stopped (tiny steps), with no periodic checkpoint of its own: any
     checkpoint on disk afterwards is the one Stop saved."""
     page.locator("#batch-size input").fill("2")
+    open_group(page, "stopping", "param-save-steps")   # checkpoints and logging are folded there
     page.locator("#param-save-steps input").fill("100000")
-    page.get_by_text("Advanced options").click()
+    open_group(page, "optimisation", "param-max-steps")
     page.fill("#param-max-steps input", "100000")
     page.fill("#param-logging-steps input", "1")
     page.locator("#param-logging-steps input").press("Tab")

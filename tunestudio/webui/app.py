@@ -43,6 +43,11 @@ CSS = """
 #header-row { align-items: end; }
 /* Chat messages are plain text (common.safety.shown_chat): keep the model's line breaks and indents */
 #chatbot .md, #chatbot-base .md { white-space: pre-wrap; }
+/* Training tab: the folded option groups close together, so the Start button stays in sight */
+#training-groups > .column { gap: 8px; }
+#training-model-note { font-size: 0.92em; }
+/* the job's command box is drawn once there is a job: empty, it was a tall blank box */
+#training-command:has(> [aria-label="Empty value"]) { display: none; }
 /* Gradio sizes a plot's drawing to its block and puts the legend below it, where the block's
    overflow hid it: let it show, with room under the block. */
 div.block:has(.vega-embed) { overflow: visible !important; margin-bottom: 24px; }

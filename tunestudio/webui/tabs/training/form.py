@@ -17,12 +17,8 @@ from tunestudio.jobs import queue as jobs
 from tunestudio.train.config_check import validate
 from tunestudio.webui.common.context import Context, FormError, msg, raw, run_choices
 from tunestudio.webui.i18n.texts import DEFAULT, has, t, ui_flags
+from tunestudio.webui.tabs.training.groups import PICKED
 
-# Shown above the fold, in this order; every other field goes under "Advanced". model and
-# dataset have their own pickers; stages is a YAML list, edited in the advanced section.
-MAIN = ("method", "objective", "epochs", "lr", "batch_size", "val_split", "early_stopping_patience", "save_steps",
-        "from_run", "name")
-PICKED = ("model", "dataset")
 ELEM_IDS = {"method": "method", "epochs": "epochs", "lr": "learning-rate", "batch_size": "batch-size"}
 LAUNCH_FIELDS = ("launcher", "num_processes")  # offered only where more than one device is visible
 

@@ -59,15 +59,16 @@ def save_yaml(cfg) -> str:
 
 
 def build(ctx: Context, form_inputs: list, names: list[str], make_config) -> None:
-    """The command preview and the YAML save/load box, under the Start button. `form_inputs`:
+    """The command preview and the (folded) YAML save/load box, under the Start button. `form_inputs`:
     [model (or a State), dataset, *the fields in `names`]; make_config(model, dataset, values)
     builds the RunConfig (raises UserError for a bad form)."""
-    with gr.Accordion(t(DEFAULT, "training.cli_box"), open=True, elem_id="training-cli-box") as box:
-        ctx.tr(box, label="training.cli_box")
-        preview = gr.Code(language="shell", interactive=False, elem_id="training-command-preview", lines=2,
-                          label=t(DEFAULT, "training.command_preview"))
-        ctx.tr(preview, label="training.command_preview")
-        problem = gr.Markdown(elem_id="training-command-problem")
+    preview = gr.Code(language="shell", interactive=False, elem_id="training-command-preview", lines=2,
+                      label=t(DEFAULT, "training.command_preview"))
+    ctx.tr(preview, label="training.command_preview")
+    problem = gr.Markdown(elem_id="training-command-problem")
+    # saving and loading a YAML file is seldom needed: folded, so the page stays short
+    with gr.Accordion(t(DEFAULT, "training.yaml_box"), open=False, elem_id="training-yaml-box") as box:
+        ctx.tr(box, label="training.yaml_box")
         with gr.Row():
             save = gr.Button(t(DEFAULT, "training.save_yaml"), elem_id="training-save-yaml", scale=0, min_width=200)
             saved = gr.File(label=t(DEFAULT, "training.saved_yaml"), interactive=False, elem_id="training-saved-yaml",

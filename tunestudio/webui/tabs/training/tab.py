@@ -31,12 +31,11 @@ from tunestudio.webui.common.context import (
 )
 from tunestudio.webui.common.safety import check_form_inputs
 from tunestudio.webui.i18n.texts import DEFAULT, t
-from tunestudio.webui.tabs.training import form_io
+from tunestudio.webui.tabs.training import form_io, layout
 
 # The form and the live view are their own modules; the names below are also imported from here
 # (by tests and config_to_form.py), so they are re-exported.
 from tunestudio.webui.tabs.training.form import (  # noqa: F401
-    MAIN,
     NOTE_FIELDS,
     PICKED,
     apply_preset,
@@ -50,6 +49,7 @@ from tunestudio.webui.tabs.training.form import (  # noqa: F401
     preset_for,
     shown_help,
 )
+from tunestudio.webui.tabs.training.groups import MAIN  # noqa: F401
 from tunestudio.webui.tabs.training.status import (  # noqa: F401
     device_line,
     memory_text,
@@ -71,7 +71,6 @@ def build(ctx: Context) -> None:
     model_select = ctx.shared.get("model")
     all_fields = [f for f in dataclasses.fields(run_config.RunConfig) if f.name not in PICKED]
     by_name = {f.name: f for f in all_fields}
-    inputs: dict[str, gr.components.Component] = {}
     runs_now = run_choices(ws, finished_only=True)
     # The form starts from the preset for the model the page opens on (config/presets.py).
     initial = {k: v for k, v in preset_for(ws, getattr(model_select, "value", None)).items() if k != "reason"}
@@ -81,38 +80,20 @@ def build(ctx: Context) -> None:
         wanted = demo_pick(ws)["dataset"]
         preselect = wanted if wanted in datasets else None
         dataset = gr.Dropdown(choices=datasets, value=preselect, label=t(DEFAULT, "training.dataset"),
-                              elem_id="dataset-select", allow_custom_value=True, scale=3)
+                              elem_id="dataset-select", allow_custom_value=True, scale=2)
         ctx.tr(dataset, label="training.dataset", info="training.dataset_info")
         refresh = gr.Button(t(DEFAULT, "common.refresh"), scale=0, min_width=100)
         ctx.tr(refresh, value="common.refresh")
-        model_note = gr.Markdown(elem_id="training-model-note")
+        with gr.Column(scale=3):
+            model_note = gr.Markdown(elem_id="training-model-note")   # the base model and its preset
     ctx.shared["training_dataset"] = dataset
 
-    with gr.Row():
-        for name in MAIN[:4]:
-            inputs[name] = input_for(by_name[name], ctx, runs_now, initial)
-    with gr.Row():
-        for name in MAIN[4:]:
-            inputs[name] = input_for(by_name[name], ctx, runs_now, initial)
-
-    with gr.Accordion(t(DEFAULT, "training.advanced"), open=False) as advanced:
-        ctx.tr(advanced, label="training.advanced")
-        groups: dict[str, list] = {}
-        for f in all_fields:
-            if f.name not in MAIN:
-                groups.setdefault(f.metadata.get("group", "other"), []).append(f)
-        for group, fs in groups.items():
-            head = gr.Markdown(f"**{t(DEFAULT, f'training.group.{group}')}**")
-            ctx.tr(head, value=lambda lang, g=group: f"**{t(lang, f'training.group.{g}')}**")
-            for i in range(0, len(fs), 3):
-                with gr.Row():
-                    for f in fs[i:i + 3]:
-                        inputs[f.name] = input_for(f, ctx, runs_now, initial)
+    # the common path in one row, then "Find an option" and the folded groups (layout.py, groups.py)
+    inputs = layout.build_form(ctx, by_name, runs_now, initial)
 
     from tunestudio.webui.tabs.training import rewards_panel
 
     rewards_panel.build(ctx, inputs["objective"])   # GRPO: edit a reward file, try it on 8 samples
-    memory = gr.Markdown(elem_id="memory-estimate")
     with gr.Row():
         start = gr.Button(t(DEFAULT, "training.start"), variant="primary", elem_id="start-training")
         # asks before a second job with the same settings (jobs/duplicates.py); shown only then
@@ -124,6 +105,7 @@ def build(ctx: Context) -> None:
         ctx.tr(queue_copy, value="training.queue_copy")
         ctx.tr(stop, value="training.stop")
         ctx.tr(stop_now, value="training.stop_now")
+    memory = gr.Markdown(elem_id="memory-estimate")   # under Start: the button stays in sight at 1280x800
     message = gr.Markdown(elem_id="training-message")
     names = list(inputs)
     components = [inputs[n] for n in names]
@@ -153,17 +135,19 @@ def build(ctx: Context) -> None:
     from tunestudio.webui.tabs.runs.manage import training_next_steps
 
     training_next_steps(ctx, timer)   # evaluate, chat with, export the run once it has completed
-    with gr.Accordion(t(DEFAULT, "training.console"), open=False) as console_box:
+    with gr.Accordion(t(DEFAULT, "training.console"), open=False, elem_id="training-console-box") as console_box:
         ctx.tr(console_box, label="training.console")
         console = gr.Code(language=None, interactive=False, elem_id="training-console", lines=12)
-    with gr.Accordion(t(DEFAULT, "training.queue"), open=True) as queue_box:
+    with gr.Accordion(t(DEFAULT, "training.queue"), open=True, elem_id="training-queue-box") as queue_box:
         ctx.tr(queue_box, label="training.queue")
-        queue_table = gr.Dataframe(value=empty_table(DEFAULT, [f"training.col.{c}" for c in ("job", "name", "since")]),
-                                   interactive=False, elem_id="training-queue", wrap=True)
-        with gr.Row():
-            cancel_pick = gr.Dropdown(choices=[], value=None, label=t(DEFAULT, "training.cancel_pick"),
-                                      elem_id="cancel-pick", scale=3)
-            cancel = gr.Button(t(DEFAULT, "training.cancel"), elem_id="cancel-job", scale=0, min_width=120)
+        with gr.Row(equal_height=False):   # the table and what cancels a job in it, side by side
+            heads = [f"training.col.{c}" for c in ("job", "name", "since")]
+            queue_table = gr.Dataframe(value=empty_table(DEFAULT, heads), interactive=False, elem_id="training-queue",
+                                       wrap=True, scale=3)
+            with gr.Column(scale=1, min_width=220):
+                cancel_pick = gr.Dropdown(choices=[], value=None, label=t(DEFAULT, "training.cancel_pick"),
+                                          elem_id="cancel-pick")
+                cancel = gr.Button(t(DEFAULT, "training.cancel"), elem_id="cancel-job")
             ctx.tr(cancel_pick, label="training.cancel_pick")
             ctx.tr(cancel, value="training.cancel")
     seen = gr.State(None)   # what the plots last showed, so unchanged ticks do not redraw them
