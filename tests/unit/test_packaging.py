@@ -1,8 +1,8 @@
 """pyproject.toml as setuptools reads it: `pip install -e .` (scripts/setup.sh) prints no warning."""
 
-import tomllib
 from pathlib import Path
 
+import tomllib
 from helpers import REPO
 
 
