@@ -133,3 +133,18 @@ def test_ctrl_c_ends_the_server_mid_generation_within_seconds(long_ws):
     with served(long_ws, "long-demo", args=["--max-seconds", "600"]) as (_, proc, port):
         took = stop_mid_generation(proc, port, signal.SIGINT)
         assert took < 5, f"the server took {took:.1f} s to end after Ctrl-C"
+
+
+def test_clients_that_give_up_do_not_hold_the_server(long_ws):
+    """Three clients ask for answers of minutes and hang up after a second (a timeout, a closed tab):
+    their generations stop, so the next client is answered in seconds, not after theirs."""
+    with served(long_ws, "long-demo", args=["--max-seconds", "600"]) as (_, proc, port):
+        url = f"http://127.0.0.1:{port}/v1/chat/completions"
+        assert httpx.post(url, json=chat("warm up", max_tokens=4), timeout=120).status_code == 200
+        for i in range(3):
+            with pytest.raises(httpx.TimeoutException):
+                httpx.post(url, json=chat(f"tell me a long story {i}", max_tokens=20000), timeout=1)
+        start = time.monotonic()
+        r = httpx.post(url, json=chat("short", max_tokens=4), timeout=120)
+        took = time.monotonic() - start
+        assert r.status_code == 200 and took < 30, f"answered {r.status_code} after {took:.1f} s"

@@ -43,7 +43,7 @@ from transformers.cli.serving.utils import (
     _StreamError,
 )
 
-from tunestudio.ship.serve_guard import Front, Limits, Refused
+from tunestudio.ship.serve_guard import CLIENT_GONE, Front, Limits, Refused
 
 STOP_GRACE_S = 2      # open requests get this long after a stop signal
 FORCE_EXIT_S = 4      # then the process ends, even one stuck in a long computation
@@ -73,16 +73,20 @@ class TimeLimit(StoppingCriteria):
     max_new_tokens to the tokens made so far: transformers' handlers then report finish_reason
     "length" (cut by a limit) rather than "stop" (the model's own end)."""
 
-    def __init__(self, seconds: float, gen_config, prompt_tokens: int):
+    def __init__(self, seconds: float, gen_config, prompt_tokens: int, gone: threading.Event | None = None):
         self.seconds, self.gen_config, self.prompt_tokens = seconds, gen_config, prompt_tokens
+        self.gone = gone   # set when the request's client went away (serve_guard.CLIENT_GONE): no one to answer
         self.started = time.monotonic()
 
     def __call__(self, input_ids, scores, **kwargs):
-        if time.monotonic() - self.started < self.seconds and not STOPPING.is_set():
+        away = self.gone is not None and self.gone.is_set()
+        if time.monotonic() - self.started < self.seconds and not STOPPING.is_set() and not away:
             return torch.zeros(input_ids.shape[0], dtype=torch.bool, device=input_ids.device)
         made = input_ids.shape[-1] - self.prompt_tokens
         self.gen_config.max_new_tokens = made
-        if not STOPPING.is_set():
+        if away:
+            log.warning("the client went away after %d tokens: its generation stopped", made)
+        elif not STOPPING.is_set():
             log.warning("a generation reached the time limit of %s s after %d tokens: stopped (--max-seconds)",
                         self.seconds, made)
         return torch.ones(input_ids.shape[0], dtype=torch.bool, device=input_ids.device)
@@ -121,10 +125,12 @@ class BoundedGenerateManager(GenerateManager):
         kwargs = {**inputs, "streamer": streamer, "generation_config": gen_config, "tokenizer": processor,
                   **text_only(model)}
 
+        gone = CLIENT_GONE.get()   # read here, in the request's task: the thread below has no context
+
         def run() -> None:   # on the model's inference thread: the time counts from here
             try:
                 model.generate(**kwargs, stopping_criteria=StoppingCriteriaList(
-                    [TimeLimit(self.limits.max_seconds, gen_config, prompt)]))
+                    [TimeLimit(self.limits.max_seconds, gen_config, prompt, gone)]))
             except _GenerationCancelled:
                 loop.call_soon_threadsafe(queue.put_nowait, None)
             except Exception as e:
@@ -135,11 +141,12 @@ class BoundedGenerateManager(GenerateManager):
 
     async def generate_non_streaming(self, model, processor, inputs, gen_config, request_id):
         prompt = self._bound(model, inputs, gen_config)
+        gone = CLIENT_GONE.get()
 
         def run():
             return model.generate(**inputs, generation_config=gen_config, tokenizer=processor, **text_only(model),
                                   stopping_criteria=StoppingCriteriaList(
-                                      [TimeLimit(self.limits.max_seconds, gen_config, prompt)]))
+                                      [TimeLimit(self.limits.max_seconds, gen_config, prompt, gone)]))
 
         sequences = await self.async_submit(run)
         generated = sequences[0, prompt:]

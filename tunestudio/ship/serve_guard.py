@@ -21,8 +21,10 @@ are kept where the tokens are: ship/serve_app.py. Refusals are OpenAI-style JSON
 from __future__ import annotations
 
 import asyncio
+import contextvars
 import hmac
 import json
+import threading
 from dataclasses import dataclass
 
 from tunestudio.core.hosts import host_allowed, same_origin
@@ -113,7 +115,16 @@ class Front:
 
         headers = [(k, v) for k, v in scope["headers"] if k != b"content-length"]
         headers.append((b"content-length", str(len(raw)).encode()))
-        return await self.app({**scope, "headers": headers}, replay, self._named(send))
+        # A client that goes away (a timeout, a closed tab) must not leave its generation running:
+        # the server makes one answer at a time, and abandoned ones would hold the next for minutes.
+        gone = threading.Event()
+        token = CLIENT_GONE.set(gone)
+        watcher = asyncio.create_task(_watch_disconnect(receive, gone))
+        try:
+            return await self.app({**scope, "headers": headers}, replay, self._named(send))
+        finally:
+            watcher.cancel()
+            CLIENT_GONE.reset(token)
 
     def _named(self, send):
         """`send` with the model called by its alias in answers: transformers names it by its
@@ -204,6 +215,19 @@ async def read_body(headers: dict, receive, limit: int) -> bytes:
     return b"".join(chunks)
 
 
+# the request's "client went away" flag, read by the generation's stopping criterion (serve_app.TimeLimit)
+CLIENT_GONE: contextvars.ContextVar = contextvars.ContextVar("client_gone", default=None)
+
+
+async def _watch_disconnect(receive, gone: threading.Event) -> None:
+    """Set `gone` when the client disconnects (uvicorn answers every waiter of receive() once it has)."""
+    while True:
+        message = await receive()
+        if message["type"] == "http.disconnect":
+            gone.set()
+            return
+
+
 async def drain(receive, max_bytes: int = 64 << 20, max_seconds: float = 10.0) -> None:
     """Read and drop the rest of a refused body, within bounds, before answering 413: a client still
     sending it (urllib, requests, the openai client) would otherwise get a reset connection instead of
@@ -227,6 +251,8 @@ def json_object(raw: bytes) -> dict:
         body = json.loads(raw)
     except ValueError as e:
         raise Refused(400, f"the request body is not JSON ({e})", "invalid_json") from None
+    except RecursionError:   # [[[[... a few kB deep: json's C decoder recurses once per level
+        raise Refused(400, "the request body is nested too deeply to be a request", "invalid_json") from None
     if not isinstance(body, dict):
         raise Refused(400, "the request body must be a JSON object", "invalid_json")
     return body

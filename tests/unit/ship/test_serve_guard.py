@@ -166,3 +166,10 @@ def test_a_refused_body_is_drained_within_bounds_so_the_client_reads_the_answer(
     start = time.monotonic()
     asyncio.run(drain(stalled, max_seconds=0.2))
     assert time.monotonic() - start < 2   # a client that stops sending does not hold the answer
+
+
+def test_a_body_nested_thousands_deep_is_a_400_not_a_traceback():
+    front, reached = make_front()
+    deep = b'{"model": "tiny", "messages": ' + b"[" * 3000 + b"]" * 3000 + b"}"
+    status, answer, _ = call(front, chunks=[deep])
+    assert status == 400 and answer["error"]["code"] == "invalid_json" and reached == []
