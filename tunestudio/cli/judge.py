@@ -51,14 +51,15 @@ def prepare_judge(args, ws) -> None:
         raise UserError("--judge grades answers a model gives here: use it with --run or --model, not --predictions",
                         "judge_needs_answers")
     args.judge_mode = args.judge_mode or ("both" if args.run else "single")
-    if args.judge_mode != "single":
-        if not args.run:
-            raise UserError("pairwise judging compares the base model's answers with the fine-tuned ones: evaluate "
-                            "--run RUN, or use --judge-mode single", "judge_needs_base")
-        if not args.compare_base:
-            print("notice: --judge-mode pairwise needs the base's answers: evaluating with --compare-base",
-                  file=sys.stderr)
-            args.compare_base = True
+    if args.judge_mode != "single" and not args.run:
+        raise UserError("pairwise judging compares the base model's answers with the fine-tuned ones: evaluate "
+                        "--run RUN, or use --judge-mode single", "judge_needs_base")
+    if args.run and not args.compare_base:
+        # pairwise needs the base's answers; single grades both too, so the grades (and their agreement
+        # with the Rate tab's base-vs-tuned ratings) compare the two models
+        print(f"notice: --judge-mode {args.judge_mode} grades the base's answers too: evaluating with --compare-base",
+              file=sys.stderr)
+        args.compare_base = True
     read_rubric(args.rubric)
     args.judge_client = connect(served_url(ws, args.judge), args.judge_model,
                                 4 if args.judge_parallel is None else args.judge_parallel,

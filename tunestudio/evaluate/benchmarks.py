@@ -84,7 +84,13 @@ def _data_paths(ws: Workspace, spec: str, folder: Path, files):
         raise UserError(f"benchmark task {spec}: its data file {files} is not there ({p})", "benchmark_data_missing",
                         task=spec, file=str(files), path=str(p))
     # the data may leave the workspace only where the task file itself was typed as a path outside it
-    return str(ws.check_readable(p, spec if is_explicit_path(spec) else str(files), "benchmark data file"))
+    # (on the command line): a path written inside a task file is not one the user typed
+    if not ws.inside(p) and (ws.confined or not is_explicit_path(spec)):
+        where = p.resolve()
+        raise UserError(f"benchmark task {spec}: its data file {files} resolves to {where}, outside the workspace "
+                        f"{ws.root}: put the data beside the task file", "benchmark_data_outside", task=spec,
+                        file=str(files), where=str(where), workspace=str(ws.root))
+    return str(p)
 
 
 # ---- lm-eval's results as tunestudio keeps them ------------------------------------------------

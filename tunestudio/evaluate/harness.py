@@ -64,9 +64,24 @@ def check_tasks(specs: list, names: list[str], manager) -> None:
                 hint = f" (did you mean {', '.join(close)}?)" if close else ""
                 raise UserError(f"unknown lm-eval task '{spec}'{hint}: give a task name lm-eval knows or a task "
                                 "YAML file", "benchmark_unknown_task", task=spec, hint=hint) from None
+            if isinstance(spec, dict):   # a local task file: its data, not the network, is at fault
+                files = (spec.get("dataset_kwargs") or {}).get("data_files")
+                files = ", ".join(_flat(files)) or "its data"
+                raise UserError(f"benchmark task '{name}' could not be loaded from {files}: {detail} (check each "
+                                "row against the task's doc_to_text, doc_to_choice and doc_to_target)",
+                                "benchmark_local_unloadable", task=name, detail=detail, files=files) from None
             raise UserError(f"benchmark task '{name}' could not be loaded: {detail} (offline, a task whose data is "
                             "on the Hub cannot run: use a local task file)", "benchmark_task_unloadable",
                             task=name, detail=detail) from None
+
+
+def _flat(files) -> list[str]:
+    """The paths of a `data_files` value (a path, a list, or {split: path or list})."""
+    if isinstance(files, dict):
+        return [f for v in files.values() for f in _flat(v)]
+    if isinstance(files, list):
+        return [f for v in files for f in _flat(v)]
+    return [str(files)] if files else []
 
 
 def settings_of(num_fewshot: int | None, limit: int | None, batch_size: int, seed: int | None) -> dict:

@@ -107,7 +107,13 @@ def test_a_task_files_data_resolves_next_to_it_and_stays_in_the_workspace(demo_w
         (ws.benchmarks_dir / "demo-mc.yaml").read_text().replace("test: demo-mc.jsonl", "test: leak.jsonl"))
     with pytest.raises(UserError) as e:
         B.read_task_file(ws, "leak.yaml")
-    assert e.value.code == "link_outside_workspace"
+    assert e.value.code == "benchmark_data_outside"
+    for written in (str(outside), f"../../{outside.relative_to(tmp_path.parent)}"):   # a path in the file: no way out
+        (ws.benchmarks_dir / "out.yaml").write_text(
+            (ws.benchmarks_dir / "demo-mc.yaml").read_text().replace("test: demo-mc.jsonl", f"test: {written}"))
+        with pytest.raises(UserError) as e:
+            B.read_task_file(ws, "out.yaml")
+        assert e.value.code in ("benchmark_data_outside", "benchmark_data_missing"), e.value.code
     (ws.benchmarks_dir / "gone.yaml").write_text(
         (ws.benchmarks_dir / "demo-mc.yaml").read_text().replace("test: demo-mc.jsonl", "test: gone.jsonl"))
     with pytest.raises(UserError) as e:
@@ -117,6 +123,18 @@ def test_a_task_files_data_resolves_next_to_it_and_stays_in_the_workspace(demo_w
     with pytest.raises(UserError) as e:
         B.read_task_file(ws, "code.yaml")
     assert e.value.code == "benchmark_file_invalid"
+
+
+def test_a_local_task_with_bad_rows_names_its_file_not_the_network(demo_ws):
+    ws = Workspace(demo_ws)
+    (ws.benchmarks_dir / "bad.jsonl").write_text('{"question": "q", "choices": ["a", "b"], "answer": 0}\nnot json\n')
+    (ws.benchmarks_dir / "bad.yaml").write_text(
+        (ws.benchmarks_dir / "demo-mc.yaml").read_text().replace("test: demo-mc.jsonl", "test: bad.jsonl")
+        .replace("task: demo_mc", "task: bad_mc"))
+    with pytest.raises(UserError) as e:
+        run_benchmarks(ws, "bad.yaml", model="tiny-demo", limit=2)
+    assert e.value.code == "benchmark_local_unloadable" and "bad.jsonl" in str(e.value), str(e.value)
+    assert "Hub" not in str(e.value)
 
 
 def _table(base: float, tuned: float, se: float) -> list[dict]:
