@@ -93,3 +93,14 @@ def test_a_search_opens_the_matching_groups_and_clearing_folds_them_again():
     assert not line["visible"]
     assert all(b["visible"] and not b["open"] for b in boxes.values())
     assert all(u["visible"] == (n not in hidden) for n, u in fields.items())
+
+
+def test_the_guides_words_for_the_method_find_the_method_field():
+    """Step 5 of the guide: "full fine-tuning or LoRA" / "afina total ka LoRA" — the Method field,
+    whose label says neither."""
+    from tunestudio.webui.tabs.training import groups
+
+    assert "method" in groups.matching("en", "full fine-tuning")
+    assert "method" in groups.matching("en", "LoRA") and "lora_r" in groups.matching("en", "LoRA")
+    assert "method" in groups.matching("tet", "afina total")
+    assert "method" not in groups.matching("en", "warm")

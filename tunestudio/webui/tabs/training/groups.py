@@ -12,7 +12,7 @@ import dataclasses
 import unicodedata
 
 from tunestudio.config import run_config
-from tunestudio.webui.i18n.texts import t
+from tunestudio.webui.i18n.texts import has, t
 
 # Above the fold, in this order (model and dataset have their own pickers).
 MAIN = ("method", "epochs", "lr", "batch_size")
@@ -76,11 +76,14 @@ def _plain(text: str) -> str:
 
 
 def search_text(lang: str, name: str) -> str:
-    """What "Find an option" looks in for field `name`: its label in `lang` and its CLI flag."""
+    """What "Find an option" looks in for field `name`: its label in `lang`, its CLI flag, and the
+    words a guide uses for what it sets (`param_find.<name>`: "full fine-tuning", "afina total" and
+    "LoRA" lead to Method, whose label says none of them)."""
     key = f"param.{name}"
     label = t(lang, key)
     label = name.replace("_", " ") if label == key else label
-    return _plain(f"{label} {run_config.flag_name(name)}")
+    words = t(lang, f"param_find.{name}") if has(lang, f"param_find.{name}") else ""
+    return _plain(f"{label} {run_config.flag_name(name)} {words}")
 
 
 def matching(lang: str, query: str, names: list[str] | None = None) -> set[str]:
