@@ -12,10 +12,11 @@ import gradio as gr
 
 from tunestudio.config import presets, run_config
 from tunestudio.config.presets import PRETRAINED_LR, RANDOM_LR, RANDOM_PRESET
+from tunestudio.core.errors import UserError
 from tunestudio.data.split import load_splits
 from tunestudio.jobs import queue as jobs
 from tunestudio.train.config_check import validate
-from tunestudio.webui.common.context import Context, FormError, msg, raw, run_choices
+from tunestudio.webui.common.context import Context, FormError, error_text, msg, raw, run_choices
 from tunestudio.webui.i18n.texts import DEFAULT, has, t, ui_flags
 from tunestudio.webui.tabs.training.groups import PICKED
 
@@ -140,7 +141,10 @@ def preset_for(ws, model, method=None) -> dict:
     model's whole preset (method, lr, batch size, epochs), a pretrained model's learning rate for
     the method; "reason" (a CodedText) says why."""
 
-    kind = presets.model_kind(ws.model_path_or_id(model)) if model else "pretrained"
+    try:
+        kind = presets.model_kind(ws.model_path_or_id(model)) if model else "pretrained"
+    except UserError:   # a name that is no model (a typo): the note says why; the form keeps a pretrained preset
+        kind = "pretrained"
     return presets.preset(kind, method or "lora")
 
 
@@ -199,6 +203,10 @@ def model_note_text(ws, lang, model, method=None, dataset=None, values: dict | N
     lang = lang or DEFAULT
     text = t(lang, "training.model_note", model=model or "—")
     if model:
+        try:
+            ws.model_path_or_id(model)
+        except UserError as e:   # said here, in the UI's language, not as Gradio's English error pop-up
+            return text + "\n\n" + error_text(lang, e)
         reason = preset_for(ws, model, method)["reason"]
         text += "\n\n" + t(lang, "training.preset_note", reason=t(lang, f"engine.{reason.code}", **reason.fields))
         slow = _slow_learning(ws, model, method, dataset, values or {})
@@ -211,8 +219,8 @@ def _slow_learning(ws, model, method, dataset, v: dict):
     import math
 
 
-    kind = presets.model_kind(ws.model_path_or_id(model))
     try:
+        kind = presets.model_kind(ws.model_path_or_id(model))
         lr = float(v.get("lr") or 0) or presets.preset(kind, method or "lora")["lr"]
         steps = int(v.get("max_steps") or 0)
         if not steps and dataset:
