@@ -46,9 +46,10 @@ class Context:
         behind every tab's own handler."""
         self.language_handlers.append((fn, inputs, outputs))
 
-    def view(self, outputs) -> "View":
-        """A group of outputs whose shown texts follow the language switch (see `View`)."""
-        return View(self, outputs)
+    def view(self, outputs, empty=None) -> "View":
+        """A group of outputs whose shown texts follow the language switch (see `View`); `empty(lang)`:
+        the outputs before anything was shown (empty tables' headers), so they follow it too."""
+        return View(self, outputs, empty)
 
     def view_of(self, message) -> "View | None":
         """The view whose first output is `message` (a handler elsewhere that writes it must also
@@ -142,10 +143,10 @@ class View:
     (which function, its arguments) per browser session.
     """
 
-    def __init__(self, ctx: Context, outputs: list):
+    def __init__(self, ctx: Context, outputs: list, empty=None):
         import gradio as gr
 
-        self.ctx, self.outputs = ctx, list(outputs)
+        self.ctx, self.outputs, self.empty = ctx, list(outputs), empty
         self.state = gr.State(None)
         self.fns: list = [self._message]
         ctx.views.append(self)
@@ -203,8 +204,8 @@ class View:
         import gradio as gr
 
         n = len(self.outputs)
-        if not state:
-            out = [gr.skip()] * n
+        if not state:   # nothing shown yet: the empty outputs in the new language, else as they are
+            out = _listed(self.empty(lang or DEFAULT_LANG))[:n] if self.empty else [gr.skip()] * n
         else:
             i, args = state
             out = _listed(self.fns[i](lang or DEFAULT_LANG, *args))[:n]

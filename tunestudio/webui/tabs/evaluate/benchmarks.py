@@ -67,4 +67,4 @@ def build(ctx: Context, run, limit) -> None:
         return (t(lang, "evaluate.benchmarks_done", model=spec["model"], tasks=spec["tasks"]),
                 benchmark_frame(lang, spec["rows"]))
 
-    ctx.view([message, table]).act(go.click, work, render, [run, tasks, fewshot, limit])
+    ctx.view([message, table], empty=lambda lang: ["", benchmark_frame(lang, [])]).act(go.click, work, render, [run, tasks, fewshot, limit])

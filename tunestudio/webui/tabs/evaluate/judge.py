@@ -75,4 +75,5 @@ def build(ctx: Context, run) -> None:
         head += "\n\n" + agreement_text(lang, out.get("agreement"))
         return head, judge_results_frame(lang, out), judge_examples_frame(lang, out["examples"])
 
-    ctx.view([message, results, examples]).act(go.click, work, render, [run, endpoint, model, mode, rubric])
+    ctx.view([message, results, examples],
+             empty=lambda lang: ["", judge_results_frame(lang, None), judge_examples_frame(lang, None)]).act(go.click, work, render, [run, endpoint, model, mode, rubric])

@@ -174,10 +174,10 @@ def build(ctx: Context) -> None:
         return gr.update(choices=opts, value=current if picked and current in ids else (ids[0] if ids else None))
 
     # the results and the leaderboard are said again in a newly chosen language (not computed again)
-    ctx.view([message, metric_table, examples, guard_table]).act(
+    ctx.view([message, metric_table, examples, guard_table], empty=lambda lang: ["", *no_result(lang)[:3]]).act(
         go.click, run_work, run_render, [run, split, limit, metrics, custom, compare_base, guard_on, guard, test_file],
         extra=[files])
-    ctx.view([bench_msg, leaderboard]).act(bench_go.click, bench_work, bench_render, [bench_models, bench_data])
+    ctx.view([bench_msg, leaderboard], empty=lambda lang: ["", leaderboard_frame(lang, [])]).act(bench_go.click, bench_work, bench_render, [bench_models, bench_data])
     if ctx.current_tab is not None:
         picked = gr.State(False)
         run.input(lambda: True, None, [picked], api_visibility="private", queue=False)
