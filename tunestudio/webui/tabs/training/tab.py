@@ -137,7 +137,11 @@ def build(ctx: Context) -> None:
     training_next_steps(ctx, timer)   # evaluate, chat with, export the run once it has completed
     with gr.Accordion(t(DEFAULT, "training.console"), open=False, elem_id="training-console-box") as console_box:
         ctx.tr(console_box, label="training.console")
-        console = gr.Code(language=None, interactive=False, elem_id="training-console", lines=12)
+        # labelled (Gradio names an unlabelled code box "Code", in English on any page), the label
+        # hidden: the accordion above already says what it is
+        console = gr.Code(language=None, interactive=False, elem_id="training-console", lines=12,
+                          label=t(DEFAULT, "training.console"), show_label=False)
+        ctx.tr(console, label="training.console")
     with gr.Accordion(t(DEFAULT, "training.queue"), open=True, elem_id="training-queue-box") as queue_box:
         ctx.tr(queue_box, label="training.queue")
         with gr.Row(equal_height=False):   # the table and what cancels a job in it, side by side
