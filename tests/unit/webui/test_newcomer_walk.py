@@ -29,3 +29,15 @@ def test_empty_tables_follow_the_language_switch():
     assert all(not isinstance(u, str) for u in plain.replay("tet", None))   # skips: left as they are
     message, table = headed.replay("tet", None)
     assert message == "" and "métrika" in list(table.columns), list(table.columns)
+
+
+def test_a_stop_or_start_message_goes_once_its_job_has_ended(workspace):
+    """"Job X is already stopping... press Stop now" stays true only while X runs: once nothing trains or
+    waits, the Training tab's monitor clears it (and the Queue another copy button)."""
+    from tunestudio.webui.common.context import msg
+    from tunestudio.webui.tabs.training.tab import stale
+
+    ws = Workspace(workspace)
+    assert stale(ws, (1, [msg("training.already_stopping", job="j1")]))
+    assert not stale(ws, (1, [msg("training.precheck_failed", n=1, rows="")]))   # about the form: kept
+    assert not stale(ws, None)

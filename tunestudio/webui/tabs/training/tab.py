@@ -58,6 +58,24 @@ from tunestudio.webui.tabs.training.status import (  # noqa: F401
     startup_progress,
 )
 
+# Start/Stop messages about a job in flight: once nothing trains or waits, they are no longer true
+IN_FLIGHT = {"training.already_stopping", "training.stopping", "training.stopping_now", "training.duplicate_job",
+             "training.started", "training.queued"}
+
+
+def stale(ws, shown) -> bool:
+    """Whether the message a view shows (its state: (render index, [spec])) speaks of a job in flight
+    while no job is running or queued any more."""
+    try:
+        spec = shown[1][0]
+        key = spec[0][1] if spec and spec[0][0] == "t" else None
+    except (TypeError, IndexError, KeyError):
+        return False
+    if key not in IN_FLIGHT:
+        return False
+    listed = jobs.list_jobs(ws)
+    return jobs.current_job(ws) is None and not jobs.queued_jobs(ws, listed)
+
 
 def duplicate_message(fields: dict) -> list:
     """Start's question when the same settings already train (UserError duplicate_run's fields)."""
@@ -202,12 +220,15 @@ def build(ctx: Context) -> None:
             return err(e)
         return msg("training.cancelled", job=job_id)
 
-    def tick(lang, last):
+    def tick(lang, last, shown):
         lang = lang or DEFAULT
         try:
-            return monitor(ws, lang, last)
+            out = monitor(ws, lang, last)
         except (OSError, UserError) as e:  # a read-only or full workspace: say so, keep polling
-            return [error_text(lang, e)] + [gr.skip()] * 10
+            return [error_text(lang, e)] + [gr.skip()] * 13
+        if stale(ws, shown):   # "already stopping", "same settings already train": true no more
+            return out + ["", None, gr.update(visible=False)]
+        return out + [gr.skip()] * 3
 
     def refresh_lists(current, lang=None):
         names_now = ws.list_datasets()
@@ -229,9 +250,9 @@ def build(ctx: Context) -> None:
         ctx.current_tab.select(refresh_lists, [dataset, ctx.lang], [dataset, inputs["from_run"]],
                                api_visibility="private")
     monitor_outputs = [status, progress, loss_plot, lr_plot, alerts, console, queue_table, cancel_pick, command, seen,
-                       stop_now]
-    timer.tick(tick, [ctx.lang, seen], monitor_outputs, api_visibility="private", queue=False)
-    ctx.on_load(tick, [ctx.lang, gr.State(None)], monitor_outputs)
+                       stop_now, message, said.state, queue_copy]
+    timer.tick(tick, [ctx.lang, seen, said.state], monitor_outputs, api_visibility="private", queue=False)
+    ctx.on_load(tick, [ctx.lang, gr.State(None), said.state], monitor_outputs)
 
     mem_inputs = [ctx.lang, model_input, inputs["method"], inputs["batch_size"], inputs["max_length"],
                   inputs["precision"], inputs["gradient_checkpointing"], inputs["lora_r"], dataset]
