@@ -148,3 +148,21 @@ def test_clients_that_give_up_do_not_hold_the_server(long_ws):
         r = httpx.post(url, json=chat("short", max_tokens=4), timeout=120)
         took = time.monotonic() - start
         assert r.status_code == 200 and took < 30, f"answered {r.status_code} after {took:.1f} s"
+
+
+def test_sigterm_with_requests_waiting_answers_each_without_a_traceback(long_ws):
+    """Four long requests at once (one generating, three waiting their turn), then SIGTERM: the one
+    generating is cut ("length"), the waiting ones get 503 at once, none a 500, and no traceback."""
+    with served(long_ws, "long-demo", args=["--max-seconds", "600"]) as (_, proc, port):
+        url = f"http://127.0.0.1:{port}/v1/chat/completions"
+        assert httpx.post(url, json=chat("warm up", max_tokens=4), timeout=120).status_code == 200
+        with ThreadPoolExecutor(4) as pool:
+            answers = [pool.submit(httpx.post, url, json=chat(f"story {i}", max_tokens=20000), timeout=60)
+                       for i in range(4)]
+            time.sleep(3)
+            proc.send_signal(signal.SIGTERM)
+            codes = sorted(a.result().status_code for a in answers)
+        proc.wait(timeout=30)
+        log = proc.stdout.read()
+    assert 500 not in codes and set(codes) <= {200, 503}, codes
+    assert "Traceback" not in log and "CancelledError" not in log, log[-2000:]

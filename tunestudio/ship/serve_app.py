@@ -66,6 +66,14 @@ def text_only(model) -> dict:
     return {"generation_mode": "text"} if hasattr(model, "has_talker") else {}
 
 
+class _StoppingNow(Refused):
+    """A request whose turn came after a stop signal: 503 at once, so every open request is answered
+    within the shutdown's grace instead of being cancelled mid-way (a 500 and a traceback)."""
+
+    def __init__(self):
+        super().__init__(503, "the server is stopping: send the request again once it is back", "server_stopping")
+
+
 class TimeLimit(StoppingCriteria):
     """Ends a generation `seconds` after it starts, or when the server is stopping (a generation left
     running through the interpreter's exit slows that exit by seconds: the two threads trade the
@@ -129,6 +137,8 @@ class BoundedGenerateManager(GenerateManager):
 
         def run() -> None:   # on the model's inference thread: the time counts from here
             try:
+                if STOPPING.is_set():   # waited its turn while the server began to stop
+                    raise _StoppingNow()
                 model.generate(**kwargs, stopping_criteria=StoppingCriteriaList(
                     [TimeLimit(self.limits.max_seconds, gen_config, prompt, gone)]))
             except _GenerationCancelled:
@@ -144,6 +154,8 @@ class BoundedGenerateManager(GenerateManager):
         gone = CLIENT_GONE.get()
 
         def run():
+            if STOPPING.is_set():   # waited its turn while the server began to stop: answered at once
+                raise _StoppingNow()
             return model.generate(**inputs, generation_config=gen_config, tokenizer=processor, **text_only(model),
                                   stopping_criteria=StoppingCriteriaList(
                                       [TimeLimit(self.limits.max_seconds, gen_config, prompt, gone)]))
