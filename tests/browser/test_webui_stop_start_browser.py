@@ -76,7 +76,11 @@ def test_stop_pressed_twice_keeps_its_checkpoint_and_says_where(server, browser)
     page.click("#stop-training")
     wait_text(page, "#training-message", "Stopping job")
     page.click("#stop-training")   # the second press must not turn "stop with a checkpoint" into a kill
-    wait_text(page, "#training-message", "already stopping")
+    # On a loaded machine the tiny model may have saved its checkpoint and ended before the second press
+    # lands: then there is nothing to stop. Either way the run must end as stopped with its checkpoint.
+    page.wait_for_function("(s) => { const e = document.querySelector(s); return !!e && "
+                           "(e.innerText.includes('already stopping') || e.innerText.includes('Nothing is running')); }",
+                           arg="#training-message", timeout=60_000)
     status = wait_text(page, "#training-status", "Stopped at step", timeout=180_000)
     save_shot(page, "stop-start-02-stopped")
     ended = jobs.wait(ws, job.id, timeout=60)
