@@ -73,8 +73,7 @@ def stale(ws, shown) -> bool:
         return False
     if key not in IN_FLIGHT:
         return False
-    listed = jobs.list_jobs(ws)
-    return jobs.current_job(ws) is None and not jobs.queued_jobs(ws, listed)
+    return not any(j.status in ("running", "queued") for j in jobs.list_jobs(ws))   # one look at the queue
 
 
 def duplicate_message(fields: dict) -> list:
