@@ -4,7 +4,12 @@ Alternating rounds, median of the last six; then checks that fused is determinis
 
     python bench/adamw_step.py
 """
-import os, time, statistics, torch
+import os
+import statistics
+import time
+
+import torch
+
 torch.manual_seed(0)
 def params(kind):
     if kind == "full":

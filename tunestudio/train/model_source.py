@@ -136,6 +136,10 @@ def build_model(cfg: RunConfig, base: Base, tokenizer):
     else:
         model = apply_method(model, cfg, base.path)
     check_supported(model, cfg, tokenizer)
+    if METHODS[cfg.method].peft_config is not None:
+        from tunestudio.train import fast_lora
+
+        fast_lora.install(model)   # LoRA's forward with one dropout mask per shared input (fast_lora.py)
     return model
 
 

@@ -16,6 +16,17 @@ from transformers import Trainer
 from tunestudio.data.chat.turns import save_generation_config
 from tunestudio.train import checkpoint as ckpt
 from tunestudio.train.batching import IGNORE, LengthGroupedSampler
+from tunestudio.train.linear_ce import linear_cross_entropy
+
+# config attributes by which a model changes its logits after the output layer (Gemma 2's
+# soft-capping, Cohere's and Granite's scaling): the fused loss would skip that change
+LOGIT_TRANSFORMS = ("final_logit_softcapping", "logit_scale", "logits_scaling", "output_multiplier_scale")
+
+
+def plain_head(model) -> bool:
+    """Whether the model's logits are its output layer's output, nothing applied after it."""
+    config = getattr(model, "config", None)
+    return config is not None and all(getattr(config, name, None) in (None, 1, 1.0) for name in LOGIT_TRANSFORMS)
 
 
 class AtomicCheckpoints:
@@ -77,6 +88,7 @@ class AtomicCheckpoints:
 
 class TuneTrainer(AtomicCheckpoints, Trainer):
     select_logits = True  # compute logits only at trained positions (False: every position, as Trainer does)
+    fused_loss = True     # the head and the loss a chunk of positions at a time (False: all logits at once)
 
     def __init__(self, *args, group_by_length: bool = True, keep_checkpoints: int = 2,
                  protected_steps=lambda: set(), **kwargs):
@@ -106,14 +118,29 @@ class TuneTrainer(AtomicCheckpoints, Trainer):
         next_tokens = torch.cat([labels[:, 1:], ignore], dim=1)                     # (B, T): predict t+1 from t
         keep = next_tokens != IGNORE
         targets = next_tokens[keep]                                                 # (N,)
-        # prompt tuning puts virtual tokens before the input: keep the last T positions
-        handle = head.register_forward_pre_hook(lambda mod, args: (args[0][:, -labels.shape[1]:][keep],))
+        # Without a logit transform after the head (soft-capping, scaling), the head's matmul and
+        # the loss run together a chunk at a time (train/linear_ce.py): the model's own head call
+        # gets no rows, and the (N, V) logits are never held at once.
+        fused = (self.fused_loss and plain_head(self.accelerator.unwrap_model(model))
+                 and not (self.is_fsdp_enabled or self.is_deepspeed_enabled)   # they shard the head's weight
+                 and not (return_outputs and not self.args.prediction_loss_only))
+        selected = {}
+
+        def select(mod, args):  # prompt tuning puts virtual tokens before the input: keep the last T positions
+            selected["hidden"] = args[0][:, -labels.shape[1]:][keep]                # (N, d)
+            return (selected["hidden"][:0] if fused else selected["hidden"],)
+
+        handle = head.register_forward_pre_hook(select)
         try:
             outputs = model(**{k: v for k, v in inputs.items() if k != "labels"})
         finally:
             handle.remove()
-        logits = outputs["logits"]                                                  # (N, V)
-        loss = torch.nn.functional.cross_entropy(logits.float(), targets, reduction="sum")
+        if fused:
+            loss, correct = linear_cross_entropy(selected["hidden"], head, targets)
+        else:
+            logits = outputs["logits"]                                              # (N, V)
+            loss = torch.nn.functional.cross_entropy(logits.float(), targets, reduction="sum")
+            correct = (logits.detach().argmax(-1) == targets).sum()
         if self.model_accepts_loss_kwargs and num_items_in_batch is not None:
             # normalised over the whole accumulated batch, as the Trainer expects (see its compute_loss)
             loss = loss / num_items_in_batch
@@ -121,8 +148,7 @@ class TuneTrainer(AtomicCheckpoints, Trainer):
                 loss = loss * (self.accelerator.num_processes // self.get_tp_size())
         else:
             loss = loss / max(targets.numel(), 1)
-        with torch.no_grad():
-            counts = torch.stack([(logits.argmax(-1) == targets).sum(), targets.new_tensor(targets.numel())]).cpu()
+        counts = torch.stack([correct, targets.new_tensor(targets.numel())]).cpu()
         self._acc["train" if model.training else "eval"] += counts
         return (loss, outputs) if return_outputs else loss
 

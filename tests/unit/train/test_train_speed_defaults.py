@@ -4,12 +4,14 @@ process, give bit-identical adapters; another seed another one."""
 
 from __future__ import annotations
 
+import dataclasses
+
 from safetensors.torch import load_file
 
 from tunestudio.config.run_config import RunConfig
 from tunestudio.core.workspace import Workspace
+from tunestudio.train import objectives, sft
 from tunestudio.train import run as engine
-from tunestudio.train import sft
 
 
 def test_fused_adamw_and_same_seed_same_adapter(demo_ws, monkeypatch):
@@ -20,7 +22,8 @@ def test_fused_adamw_and_same_seed_same_adapter(demo_ws, monkeypatch):
         made.append(plain(*a, **k))
         return made[-1]
 
-    monkeypatch.setattr(sft, "build_trainer", keep)  # the SFT row of the objectives table
+    # the SFT row of the objectives table builds the trainer (it holds sft.build_trainer itself)
+    monkeypatch.setitem(objectives.OBJECTIVES, "sft", dataclasses.replace(objectives.OBJECTIVES["sft"], build=keep))
     ws = Workspace(demo_ws)
     adapters = []
     for name, seed in (("a", 7), ("b", 7), ("c", 8)):
@@ -29,7 +32,7 @@ def test_fused_adamw_and_same_seed_same_adapter(demo_ws, monkeypatch):
         result = engine.train(cfg, ws)
         assert result["status"] == "completed"
         adapters.append(load_file(f"{result['output_dir']}/adapter_model.safetensors"))
-    assert all(t.optimizer.defaults.get("fused") for t in made), [t.optimizer.defaults for t in made]
+    assert len(made) == 3 and all(t.optimizer.defaults.get("fused") for t in made), [t.optimizer.defaults for t in made]
     assert adapters[0].keys() == adapters[1].keys()
     assert all((adapters[0][k] == adapters[1][k]).all() for k in adapters[0])
     assert any(adapters[0][k].abs().sum() > 0 for k in adapters[0] if "lora_B" in k)   # it did train
