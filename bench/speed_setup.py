@@ -35,6 +35,8 @@ WORKLOADS = {
     "bench": dict(model="random", method="lora", hparams={}, rows=480),                     # 60 steps
     "smollm2-lora": dict(model="smollm2", method="lora", hparams=dict(lr=2e-4), rows=240),  # 30 steps
     "smollm2-full": dict(model="smollm2", method="full", hparams=dict(lr=2e-5), rows=160),  # 20 steps
+    # 4-bit base (bitsandbytes): CUDA only, run by bench/gpu_check.sh; not in --workload all
+    "smollm2-qlora": dict(model="smollm2", method="qlora", hparams=dict(lr=2e-4), rows=240, cuda=True),
 }
 
 

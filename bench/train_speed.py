@@ -34,6 +34,7 @@ hyper-parameters and the matmul peak are bench/speed_setup.py's.
 from __future__ import annotations
 
 import argparse
+import importlib.util
 import json
 import os
 import resource
@@ -89,8 +90,20 @@ def run_baseline(args, info, tuned: bool = False) -> dict:
     t_start = time.time()
     hp = hparams(info["workload"])
     tokenizer = AutoTokenizer.from_pretrained(info["model"])
-    model = AutoModelForCausalLM.from_pretrained(info["model"], attn_implementation="sdpa")
-    if info["method"] == "lora":
+    if info["method"] == "qlora":   # the 4-bit recipe of the QLoRA paper and peft's guide
+        from peft import prepare_model_for_kbit_training
+        from transformers import BitsAndBytesConfig
+
+        import torch
+
+        quant = BitsAndBytesConfig(load_in_4bit=True, bnb_4bit_quant_type="nf4", bnb_4bit_use_double_quant=True,
+                                   bnb_4bit_compute_dtype=torch.bfloat16)
+        model = AutoModelForCausalLM.from_pretrained(info["model"], attn_implementation="sdpa", quantization_config=quant,
+                                                     dtype=torch.bfloat16)
+        model = prepare_model_for_kbit_training(model, use_gradient_checkpointing=False)
+    else:
+        model = AutoModelForCausalLM.from_pretrained(info["model"], attn_implementation="sdpa")
+    if info["method"] in ("lora", "qlora"):
         model = get_peft_model(model, LoraConfig(task_type="CAUSAL_LM", r=hp["lora_r"], lora_alpha=hp["lora_alpha"],
                                                  lora_dropout=hp["lora_dropout"], target_modules="all-linear"))
     data = load_dataset("json", data_files=str(Path(info["ws"]) / "training/datasets/bench-chat.jsonl"))["train"]
@@ -114,7 +127,9 @@ def run_baseline(args, info, tuned: bool = False) -> dict:
     import torch
 
     bf16 = tuned and bf16_supported()
-    targs = TrainingArguments(
+    # on a GPU a skilled user also turns on Liger's kernels where they are installed, as the engine does
+    liger = tuned and torch.cuda.is_available() and importlib.util.find_spec("liger_kernel") is not None
+    targs = TrainingArguments(use_liger_kernel=liger,
         bf16=bf16, use_cpu=not torch.cuda.is_available(),   # bf16 on a CPU needs use_cpu
         train_sampling_strategy="group_by_length" if tuned else "random",
         output_dir=str(Path(args.work) / "baseline-out"), per_device_train_batch_size=hp["batch_size"],
@@ -128,9 +143,16 @@ def run_baseline(args, info, tuned: bool = False) -> dict:
     train_s = time.time() - t_train
     train_rss = peak_rss_mb()
     losses = [e["loss"] for e in trainer.state.log_history if "loss" in e]
-    model = model.merge_and_unload() if info["method"] == "lora" else model
+    if info["method"] == "qlora":   # the adapter on the full-precision base, as tunestudio's side is scored
+        from peft import PeftModel
+
+        model.save_pretrained(Path(args.work) / "baseline-adapter")
+        model = PeftModel.from_pretrained(AutoModelForCausalLM.from_pretrained(info["model"]),
+                                          Path(args.work) / "baseline-adapter").merge_and_unload()
+    elif info["method"] == "lora":
+        model = model.merge_and_unload()
     used = batches[:trainer.state.global_step]  # the loader reads one batch ahead: not trained on
-    return {"side": "tuned" if tuned else "baseline", "precision": "bf16" if bf16 else "fp32",
+    return {"side": "tuned" if tuned else "baseline", "precision": "bf16" if bf16 else "fp32", "liger": liger,
             "steps": trainer.state.global_step,
             "sequences": trainer.state.global_step * hp["batch_size"], "tokens": sum(b[0] for b in used),
             "padding": 1 - sum(b[0] for b in used) / sum(b[1] for b in used), "train_s": train_s,
@@ -194,7 +216,7 @@ def run_tunestudio(args, info) -> dict:
     events = [json.loads(line) for line in (run_dir / "events.jsonl").open()]
     losses = [e["loss"] for e in events if e.get("type") == "train"]
     tokenizer = AutoTokenizer.from_pretrained(result["output_dir"])
-    if info["method"] == "lora":
+    if info["method"] in ("lora", "qlora"):
         base = AutoModelForCausalLM.from_pretrained(info["model"])
         model = PeftModel.from_pretrained(base, result["output_dir"]).merge_and_unload()
     else:
@@ -277,8 +299,8 @@ def run_side(side: str, args, settings: list[str] = (), full_logits: bool = Fals
 def main() -> None:
     p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     p.add_argument("--workload", choices=[*WORKLOADS, "all"], default="bench",
-                   help="what is trained: the random model (bench), the real SmolLM2-135M with LoRA or full "
-                   "fine-tuning, or all three in turn")
+                   help="what is trained: the random model (bench), the real SmolLM2-135M with LoRA, full "
+                   "fine-tuning or QLoRA (CUDA only), or all but QLoRA in turn")
     p.add_argument("--max-steps", type=int, default=0, help="stop each side after this many optimizer steps "
                    "(batch 8; a quick look: the sides then see different rows); 0: --epochs")
     p.add_argument("--epochs", type=float, default=1.0, help="passes over the workload's rows (one epoch: 60 steps "
@@ -306,7 +328,13 @@ def main() -> None:
 
     say = (lambda *a: print(*a, file=sys.stderr, flush=True)) if args.json else print
     reports = {}
-    for workload in WORKLOADS if args.workload == "all" else [args.workload]:
+    chosen = [w for w in WORKLOADS if not WORKLOADS[w].get("cuda")] if args.workload == "all" else [args.workload]
+    if any(WORKLOADS[w].get("cuda") for w in chosen):
+        import torch
+
+        if not torch.cuda.is_available():
+            raise SystemExit(f"train_speed: --workload {args.workload} needs a CUDA GPU (4-bit weights: bitsandbytes)")
+    for workload in chosen:
         reports[workload] = bench_workload(args, workload, say)
         if not args.json:
             print_table(reports[workload])

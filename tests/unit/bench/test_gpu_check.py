@@ -6,9 +6,12 @@ from __future__ import annotations
 import shlex
 import shutil
 import subprocess
+import sys
 
 import pytest
 from helpers import REPO
+
+sys.path.insert(0, str(REPO))   # bench/ is a folder of scripts beside the package
 
 SCRIPT = REPO / "bench" / "gpu_check.sh"
 
@@ -26,9 +29,18 @@ def test_dry_run_prints_every_step_and_the_runs_parse():
     steps = dict(line[1:].split("] ", 1) for line in r.stdout.splitlines() if line.startswith("["))
     methods = ("full", "freeze", "lora", "dora", "ia3", "prefix", "prompt", "qlora")
     assert set(steps) == {"speed", "speed-padded", "workspace", "oom-retry", "launcher-fsdp", "launcher-deepspeed_zero3",
+                          "speed-smollm2-lora", "speed-smollm2-qlora", "speed-smollm2-full",
                           *(f"method-{m}" for m in methods)}
     assert "--shape qwen0.5b" in steps["speed"] and "--json" in steps["speed"]
     assert "--set padding_free=off" in steps["speed-padded"] and "--sides tunestudio" in steps["speed-padded"]
+    # the real model's workloads exist in the bench, each against the tuned Trainer
+    from bench.speed_setup import WORKLOADS
+
+    for method in ("lora", "qlora", "full"):
+        argv = shlex.split(steps[f"speed-smollm2-{method}"])
+        workload = argv[argv.index("--workload") + 1]
+        assert WORKLOADS[workload]["method"] == method and WORKLOADS[workload]["model"] == "smollm2"
+        assert "--sides" in argv and argv[argv.index("--sides") + 1] == "tuned,tunestudio" and "--json" in argv
     for name, line in steps.items():
         argv = shlex.split(line)
         if argv[1:4] != ["-m", "tunestudio", "train"]:
