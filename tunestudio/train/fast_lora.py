@@ -17,7 +17,8 @@ and adds its output in passes of their own. Here, for the same adapter and the s
 Only `forward` of plain `lora.Linear` modules changes (their class becomes `FastLoraLinear`, a
 subclass): the weights, their names, merging and what is saved are peft's. Anything else (DoRA and
 other variants, several active adapters, a merged or disabled adapter, mixed-adapter batches, a base
-layer that is not `torch.nn.Linear`, such as 4-bit or Conv1D) takes peft's own forward.
+layer that is not `torch.nn.Linear`, such as 4-bit or Conv1D, weights partitioned by DeepSpeed ZeRO-3)
+takes peft's own forward.
 """
 
 from __future__ import annotations
@@ -86,6 +87,10 @@ class FastLoraLinear(LoraLinear):
         if adapter not in self.lora_A or adapter in self.lora_variant or self.lora_B[adapter].bias is not None:
             return None
         if not isinstance(self.lora_dropout[adapter], (torch.nn.Dropout, torch.nn.Identity)):
+            return None
+        # DeepSpeed ZeRO-3 gathers a module's weights only when the module itself is called: reading
+        # lora_A's weight here would find its empty partition
+        if hasattr(self.lora_A[adapter].weight, "ds_id"):
             return None
         return adapter
 

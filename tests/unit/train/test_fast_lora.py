@@ -106,3 +106,12 @@ def test_other_adapters_keep_peft_forward(lora):
     _, fast, converted = _pair(0.1, **lora)
     assert converted == 0
     assert not any(isinstance(m, fast_lora.FastLoraLinear) for m in fast.modules())
+
+
+def test_zero3_partitioned_weights_take_peft_forward():
+    peft_model, fast, _ = _pair(0.0)
+    module = fast.base_model.model.model.layers[0].self_attn.q_proj
+    module.lora_A["default"].weight.ds_id = 7      # how DeepSpeed ZeRO-3 marks a partitioned weight
+    assert module._plain_adapter((), {}) is None
+    del module.lora_A["default"].weight.ds_id
+    assert module._plain_adapter((), {}) == "default"
