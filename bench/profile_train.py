@@ -40,8 +40,12 @@ GROUPS = {  # op names (a trailing * is a prefix) -> what they are, for the summ
     "copies, dtype casts, layout": ("aten::copy_", "aten::to", "aten::_to_copy", "aten::clone", "aten::contiguous",
                                      "aten::empty*", "aten::as_strided*", "aten::view", "aten::reshape",
                                      "aten::transpose", "aten::t", "aten::index*", "aten::slice", "aten::select"),
-    "loss (cross entropy)": ("aten::_log_softmax*", "aten::nll_loss*", "aten::log_softmax", "aten::cross_entropy*"),
-    "dropout (LoRA input)": ("aten::dropout", "aten::native_dropout*", "aten::bernoulli*"),
+    "loss (cross entropy; the head's matmul counts under matmul)": (
+        "aten::_log_softmax*", "aten::nll_loss*", "aten::log_softmax", "aten::cross_entropy*", "LinearCrossEntropy*",
+        "aten::logsumexp", "aten::exp_", "aten::argmax", "aten::gather"),
+    # peft's bernoulli_ masks; train/fast_lora.py's random bits and their compare
+    "dropout (LoRA input; its mul counts under elementwise)": (
+        "aten::dropout", "aten::native_dropout*", "aten::bernoulli*", "aten::random_", "aten::ge"),
 }
 
 

@@ -373,7 +373,7 @@ def bench_workload(args, workload: str, say) -> dict:
             ablation.append(run_side("tunestudio", args, settings, full_logits))
             say(f"  {ablation[-1]['tokens_per_s']:.0f} tok/s, held-out loss {ablation[-1]['heldout_loss']:.4f}, "
                 f"peak RSS {ablation[-1]['peak_rss_mb']:.0f} MiB")
-    if len(sides) < len(SIDES):   # a partial look: the runs as measured, no ratios
+    if "tunestudio" not in sides or len(sides) < 2:   # a partial look: the runs as measured, no ratios
         return {"workload": workload, "matmul_peak_gflops": peaks, "runs": runs, "ablation": ablation}
     return summarise(args, info, peaks, runs, ablation)
 
@@ -390,7 +390,7 @@ def median_run(runs: list[dict]) -> dict:
 def summarise(args, info, peaks, runs, ablation) -> dict:
     """The report: each side's medians with its FLOP/s and share of the matmul peak, and
     tunestudio's ratios against both Trainer sides."""
-    best = {s: median_run(runs[s]) for s in SIDES}
+    best = {s: median_run(runs[s]) for s in SIDES if runs.get(s)}   # the sides that ran
     # FLOPs per non-padding token: forward 2N + input gradients 2N, + weight gradients 2N when all train
     flops_per_token = (6 if info.get("method") == "full" else 4) * info["non_embedding_params"]
     for r in list(best.values()) + ablation:
@@ -399,13 +399,14 @@ def summarise(args, info, peaks, runs, ablation) -> dict:
         r["mfu_vs_fp32_peak"] = r["gflops"] / peaks["fp32"]
     t = best["tunestudio"]
     ratios = {}
-    for base in ("baseline", "tuned"):
+    for base in [s for s in ("baseline", "tuned") if s in best]:
         b = best[base]
         ratios[f"vs_{base}"] = {
             "tokens_per_s": t["tokens_per_s"] / b["tokens_per_s"], "wall": b["wall_s"] / t["wall_s"],
             "peak_rss": t["peak_rss_mb"] / b["peak_rss_mb"],
             "heldout_loss_diff": (t["heldout_loss"] - b["heldout_loss"]) / b["heldout_loss"]}
-    ratios["tuned_vs_baseline_tokens_per_s"] = best["tuned"]["tokens_per_s"] / best["baseline"]["tokens_per_s"]
+    if "tuned" in best and "baseline" in best:
+        ratios["tuned_vs_baseline_tokens_per_s"] = best["tuned"]["tokens_per_s"] / best["baseline"]["tokens_per_s"]
     return {"workload": info.get("workload", "bench"), "setup": {k: v for k, v in info.items() if k not in ("ws", "model")},
             "hparams": hparams(info.get("workload", "bench")), "max_steps": args.max_steps, "epochs": args.epochs,
             "matmul_peak_gflops": peaks, "flops_per_token": flops_per_token,
@@ -425,7 +426,7 @@ def print_table(report: dict) -> None:
     best, ratios, ablation = report["sides"], report["ratios"], report["ablation"]
     print(f"\n{report['workload']} ({report['setup'].get('method', 'lora')}, {report['max_steps']} steps, "
           f"median of {best['tunestudio']['repeats']})")
-    print(f"{'':24}" + "".join(f"{s:>14}" for s in SIDES))
+    print(f"{'':24}" + "".join(f"{s:>14}" for s in best))
     rows = [("precision", "precision", "{}"), ("sequences", "sequences", "{}"),
             ("padding share", "padding", "{:.1%}"), ("non-padding tokens/s", "tokens_per_s", "{:.0f}"),
             ("training time (s)", "train_runtime_s", "{:.1f}"),
@@ -434,15 +435,15 @@ def print_table(report: dict) -> None:
             ("GFLOP/s (model FLOPs)", "gflops", "{:.1f}"), ("MFU (own precision)", "mfu", "{:.1%}"),
             ("MFU (vs fp32 peak)", "mfu_vs_fp32_peak", "{:.1%}"), ("load avg before", "load_before", "{}")]
     for label, key, fmt in rows:
-        print(f"{label:24}" + "".join(f"{fmt.format(best[s][key]):>14}" for s in SIDES))
-    for base in ("baseline", "tuned"):
+        print(f"{label:24}" + "".join(f"{fmt.format(best[s][key]):>14}" for s in best))
+    for base in [s for s in ("baseline", "tuned") if f"vs_{s}" in ratios]:
         r = ratios[f"vs_{base}"]
         print(f"tunestudio / {base}: {r['tokens_per_s']:.2f}x non-padding tokens/s, {r['wall']:.2f}x wall time, "
               f"{r['peak_rss']:.2f}x peak RSS; held-out loss {r['heldout_loss_diff']:+.2%}")
     print(f"load average at the end: {report['load_average_end']} on {report['cpu_count']} CPUs "
           "(timings under load are indicative only)")
     if ablation:
-        b = best["baseline"]
+        b = best.get("baseline", best["tuned"])
         names = ABLATION_NAMES + [" ".join(r["variant"].split()) for r in ablation[len(ABLATION):]]
         print(f"\n{'tunestudio variants':48}{'padding':>9}{'tok/s':>8}{'vs base':>9}{'vs tuned':>9}{'held-out loss':>15}{'RSS MiB':>9}")
         for name, r in zip(names, ablation[:len(ABLATION)] + [best["tunestudio"]] + ablation[len(ABLATION):]):

@@ -49,3 +49,18 @@ def test_sides_alternate_and_variants_are_known():
     assert train_speed.SIDES == ("baseline", "tuned", "tunestudio")
     assert set(train_speed.VARIANTS) >= {"loop-adamw", "compile", "peft-lora", "plain-loss"}
     assert len(train_speed.ABLATION_NAMES) == len(train_speed.ABLATION) + 1   # the last is the defaults
+
+
+def test_report_of_the_tuned_trainer_and_tunestudio_alone(capsys):
+    # bench/gpu_check.sh and the real model's long runs compare these two sides only
+    runs = {"tuned": [_run("tuned", 200, 13000, 3.11, "bf16"), _run("tuned", 240, 13400, 3.11, "bf16")],
+            "tunestudio": [_run("tunestudio", 440, 7600, 3.12, "bf16"), _run("tunestudio", 460, 7700, 3.12, "bf16")]}
+    info = {"params": 134e6, "non_embedding_params": 106e6, "lengths": {}, "ws": "x", "model": "y",
+            "workload": "smollm2-full", "method": "full"}
+    report = train_speed.summarise(SimpleNamespace(max_steps=0, epochs=1.0), info, {"fp32": 300.0, "bf16": 1800.0},
+                                   runs, [])
+    assert list(report["sides"]) == ["tuned", "tunestudio"] and list(report["ratios"]) == ["vs_tuned"]
+    assert abs(report["ratios"]["vs_tuned"]["tokens_per_s"] - 450 / 220) < 1e-9
+    assert report["flops_per_token"] == 6 * 106e6            # full fine-tuning: weight gradients too
+    train_speed.print_table(report)
+    assert "tunestudio / tuned: 2.05x" in capsys.readouterr().out
