@@ -91,10 +91,9 @@ def run_baseline(args, info, tuned: bool = False) -> dict:
     hp = hparams(info["workload"])
     tokenizer = AutoTokenizer.from_pretrained(info["model"])
     if info["method"] == "qlora":   # the 4-bit recipe of the QLoRA paper and peft's guide
+        import torch
         from peft import prepare_model_for_kbit_training
         from transformers import BitsAndBytesConfig
-
-        import torch
 
         quant = BitsAndBytesConfig(load_in_4bit=True, bnb_4bit_quant_type="nf4", bnb_4bit_use_double_quant=True,
                                    bnb_4bit_compute_dtype=torch.bfloat16)
@@ -337,7 +336,7 @@ def main() -> None:
     for workload in chosen:
         reports[workload] = bench_workload(args, workload, say)
         if not args.json:
-            print_table(reports[workload])
+            print_table(reports[workload]) if "sides" in reports[workload] else print_runs(reports[workload])
     if args.json:
         print(json.dumps({"workloads": reports}, indent=2))
 
@@ -420,6 +419,15 @@ def cpu_name() -> str:
                     if line.startswith("model name"))
     except (OSError, StopIteration):
         return ""
+
+
+def print_runs(report: dict) -> None:
+    """A partial look (one side, or no tunestudio side): each run as measured, no ratios."""
+    print(f"\n{report['workload']}: the runs as measured (no ratios: compare with --sides tuned,tunestudio)")
+    for side, runs in report["runs"].items():
+        for r in runs:
+            print(f"  {side:11} {r['tokens_per_s']:8.0f} non-padding tokens/s  peak RSS {r['peak_rss_mb']:6.0f} MiB  "
+                  f"held-out loss {r['heldout_loss']:.4f}  {r['steps']} steps, {r['tokens']:,} tokens, {r['precision']}")
 
 
 def print_table(report: dict) -> None:

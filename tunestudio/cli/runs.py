@@ -158,6 +158,7 @@ def cmd_show(args, ws):
             *((f"tokens {k}", f"{t.get('tokens')} ({t.get('trained_tokens')} trained, longest "
                f"{t.get('longest_row_tokens')}, {t.get('truncated')} truncated, {t.get('dropped')} dropped)")
               for k, t in (split.get("tokens") or {}).items()),
+            *([("replay rows", split["replay_rows"])] if split.get("replay_rows") else []),
             ("split file", split.get("split_file")),
         ])
     family = d["lineage"]

@@ -126,7 +126,9 @@ def split_summary(split: dict | None) -> dict | None:
         "hash": split.get("hash"),
         "files": {k: {"name": f.get("name"), "rows": f.get("rows"), "sha256": f.get("sha256")}
                   for k, f in (split.get("files") or {}).items()},
-        "tokens": {k: v for k, v in (split.get("encoded") or {}).items() if v},
+        # per split (train, val): its token statistics; the engine also records how many replay rows it mixed in
+        "tokens": {k: v for k, v in (split.get("encoded") or {}).items() if isinstance(v, dict)},
+        "replay_rows": (split.get("encoded") or {}).get("replay") or 0,
         "split_file": split.get("file"),
     }
 

@@ -64,3 +64,12 @@ def test_report_of_the_tuned_trainer_and_tunestudio_alone(capsys):
     assert report["flops_per_token"] == 6 * 106e6            # full fine-tuning: weight gradients too
     train_speed.print_table(report)
     assert "tunestudio / tuned: 2.05x" in capsys.readouterr().out
+
+
+def test_one_side_prints_its_runs(capsys):
+    # `--sides tunestudio` (a quick look) has no ratios to show; it printed nothing but a KeyError
+    report = {"workload": "bench", "runs": {"tunestudio": [{**_run("tunestudio", 672, 1830, 7.0206), "steps": 8,
+                                                            "tokens": 16000}]}, "ablation": []}
+    train_speed.print_runs(report)
+    out = capsys.readouterr().out
+    assert "672 non-padding tokens/s" in out and "held-out loss 7.0206" in out and "8 steps" in out

@@ -96,3 +96,14 @@ def test_a_training_run_cannot_be_deleted(ws_with_runs):
         delete_run(ws_with_runs, "run-e")
 
 
+
+
+def test_split_summary_keeps_token_statistics_and_counts_replay_rows():
+    """The engine records {"train": {...}, "val": None, "replay": 24}: `runs show` printed each entry
+    as token statistics and failed on the count ('int' object has no attribute 'get')."""
+    from tunestudio.runs.query import split_summary
+
+    train = {"tokens": 1000, "trained_tokens": 600, "longest_row_tokens": 90, "truncated": 0, "dropped": 0}
+    summary = split_summary({"counts": {"train": 80}, "encoded": {"train": train, "val": None, "replay": 24}})
+    assert summary["tokens"] == {"train": train} and summary["replay_rows"] == 24
+    assert split_summary({"counts": {"train": 80}, "encoded": {"train": train}})["replay_rows"] == 0
