@@ -144,16 +144,20 @@ def test_the_group_is_stopped_when_its_starter_ends(workspace, end):
                "from tunestudio.rewards import RewardSet\n"
                f"rs = RewardSet(Workspace(Path({str(workspace)!r})), 'rewards/fork.py')\n"
                "rs.score_all(['p'], ['c'], [{}])\nprint(rs.worker.proc.pid, flush=True)\n"
-               + ("sys.exit(0)\n" if end == "exit" else "time.sleep(60)\n"))
-    proc = subprocess.Popen([sys.executable, "-c", starter], stdout=subprocess.PIPE, text=True,
+               # "exit" waits for the test to have looked at the worker: exiting at once raced the look
+               + ("sys.stdin.readline()\nsys.exit(0)\n" if end == "exit" else "time.sleep(60)\n"))
+    proc = subprocess.Popen([sys.executable, "-c", starter], stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True,
                             env={**os.environ, "PYTHONPATH": os.pathsep.join(sys.path)})
     worker = int(proc.stdout.readline())
     home = Path(Path(f"/proc/{worker}/environ").read_bytes().split(b"HOME=", 1)[1].split(b"\0")[0].decode())
     assert home.is_dir()
     child = forked_pid(workspace)
+    assert running(worker) and running(child)
     if end == "sigkill":
-        assert running(worker) and running(child)
         os.kill(proc.pid, signal.SIGKILL)
+    else:
+        proc.stdin.write("\n")
+        proc.stdin.flush()
     proc.wait(timeout=30)
     assert gone_soon(worker), "the worker outlived its starter"
     assert gone_soon(child), "the reward's forked child outlived the worker's starter"
