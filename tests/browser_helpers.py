@@ -101,7 +101,7 @@ def open_tab(browser, url: str, tab: str, ready: str):
     return page
 
 
-def wait_text(page, selector: str, text: str, timeout: int = 60_000) -> str:
+def wait_text(page, selector: str, text: str, timeout: int = 120_000) -> str:
     """Wait until the element's text contains `text` (Gradio's own "0.1s" timers are text too)."""
     page.wait_for_function("([s, t]) => { const e = document.querySelector(s); return !!e && e.innerText.includes(t); }",
                            arg=[selector, text], timeout=timeout)
