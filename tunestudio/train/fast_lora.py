@@ -51,9 +51,6 @@ class SharedDropout:
         self.x, self.version, self.p, self.dropped = x, x._version, p_used, x * keep
         return self.dropped, p_used
 
-    def clear(self) -> None:
-        self.x = self.dropped = None
-
 
 class FastLoraLinear(LoraLinear):
     """peft's lora.Linear with the forward described at the top of this module."""
